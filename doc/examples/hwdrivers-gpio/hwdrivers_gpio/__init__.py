@@ -1,0 +1,1 @@
+"""Power small boards through a relay on a Linux GPIO line."""

@@ -1,0 +1,1 @@
+"""hwdrivers: drive bare-metal machines through their management hardware."""

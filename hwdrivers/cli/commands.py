@@ -1,0 +1,330 @@
+"""The commands of ``hwdrivers``: arguments in, backend call, output out."""
+
+import argparse
+
+from hwdrivers.cli import inputs
+from hwdrivers.cli import oneshot
+from hwdrivers.cli import output
+from hwdrivers.common import boot_devices
+from hwdrivers.common import interface_types
+
+NODE_COLUMNS = ["uuid", "name", "driver", "power_state", "provision_state", "maintenance"]
+SHOW_FIELDS = None  # all
+
+POWER_TARGETS = {"on": "power on", "off": "power off", "reboot": "rebooting"}
+SOFT_TARGETS = {"off": "soft power off", "reboot": "soft rebooting"}
+
+
+def _format_parent():
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("-f", "--format", choices=("table", "json"), default=argparse.SUPPRESS,
+                        help="Output format (default: table).")
+    return parent
+
+
+def _add_interface_options(parser):
+    for kind in interface_types.ALL:
+        parser.add_argument("--%s-interface" % kind, dest="%s_interface" % kind,
+                            metavar="NAME", help="The node's %s interface." % kind)
+
+
+def _add_driver_info_options(parser):
+    parser.add_argument("--driver-info", action="append", metavar="KEY=VALUE",
+                        help="A driver_info field; repeat for more. KEY=- reads the "
+                             "value from stdin (use it for secrets).")
+    parser.add_argument("--driver-info-file", metavar="FILE",
+                        help="A JSON object of driver_info fields.")
+
+
+# -- node ------------------------------------------------------------------------
+
+def node_create(args, backend):
+    values = {"driver": args.driver}
+    if args.name:
+        values["name"] = args.name
+    if args.uuid:
+        values["uuid"] = args.uuid
+    values["driver_info"] = inputs.driver_info(args)
+    for field in ("properties", "extra"):
+        pairs = inputs.parse_pairs(getattr(args, field), "--%s" % field.rstrip("s")
+                                   if field == "properties" else "--extra")
+        if pairs:
+            values[field] = pairs
+    for kind in interface_types.ALL:
+        value = getattr(args, "%s_interface" % kind)
+        if value:
+            values["%s_interface" % kind] = value
+    return backend.node_create(values)
+
+
+def node_list(args, backend):
+    filters = {}
+    if args.driver:
+        filters["driver"] = args.driver
+    if args.maintenance is not None:
+        filters["maintenance"] = args.maintenance
+    if args.provision_state:
+        filters["provision_state"] = args.provision_state
+    nodes = backend.node_list(filters, limit=args.limit)
+    return nodes, (None if args.long else NODE_COLUMNS)
+
+
+def node_show(args, backend):
+    return backend.node_show(args.node)
+
+
+def node_set(args, backend):
+    set_values = {}
+    if args.name:
+        set_values["name"] = args.name
+    if args.driver:
+        set_values["driver"] = args.driver
+    for key, value in inputs.driver_info(args).items():
+        set_values["driver_info/%s" % key] = value
+    for key, value in inputs.parse_pairs(args.property, "--property").items():
+        set_values["properties/%s" % key] = value
+    for key, value in inputs.parse_pairs(args.extra, "--extra").items():
+        set_values["extra/%s" % key] = value
+    for kind in interface_types.ALL:
+        value = getattr(args, "%s_interface" % kind)
+        if value:
+            set_values["%s_interface" % kind] = value
+    return backend.node_update(args.node, set_values, [])
+
+
+def node_unset(args, backend):
+    unset = []
+    if args.name:
+        unset.append("name")
+    unset.extend("driver_info/%s" % k for k in args.driver_info or ())
+    unset.extend("properties/%s" % k for k in args.property or ())
+    unset.extend("extra/%s" % k for k in args.extra or ())
+    for kind in interface_types.ALL:
+        if getattr(args, "%s_interface" % kind):
+            unset.append("%s_interface" % kind)
+    return backend.node_update(args.node, {}, unset)
+
+
+def node_delete(args, backend):
+    for ident in args.nodes:
+        backend.node_delete(ident)
+    return None
+
+
+def node_validate(args, backend):
+    result = backend.node_validate(args.node)
+    rows = [{"Interface": kind, "Result": value["result"], "Reason": value["reason"]}
+            for kind, value in sorted(result.items())]
+    return rows, ["Interface", "Result", "Reason"], result
+
+
+def node_power(args, backend):
+    if args.action == "status":
+        return backend.node_power_status(args.node)
+    target = (SOFT_TARGETS if args.soft else POWER_TARGETS).get(args.action)
+    if target is None:
+        raise SystemExit("error: --soft is not valid with 'power %s'" % args.action)
+    return backend.node_power(args.node, target, timeout=args.power_timeout)
+
+
+def node_boot_device(args, backend):
+    if args.action == "set":
+        backend.node_boot_device_set(args.node, args.device, args.persistent)
+        return backend.node_boot_device_show(args.node)
+    if args.supported:
+        return backend.node_boot_device_supported(args.node)
+    return backend.node_boot_device_show(args.node)
+
+
+def node_sensors(args, backend):
+    return backend.node_sensors(args.node)
+
+
+def node_inject_nmi(args, backend):
+    backend.node_inject_nmi(args.node)
+    return None
+
+
+# -- driver ------------------------------------------------------------------------
+
+def driver_list(args, backend):
+    rows = [{"name": d["name"], "description": d["description"]} for d in backend.driver_list()]
+    return rows, ["name", "description"]
+
+
+def driver_show(args, backend):
+    return backend.driver_show(args.name)
+
+
+def driver_properties(args, backend):
+    props = backend.driver_properties(args.name)
+    rows = []
+    for kind, fields in sorted(props.items()):
+        for field in fields:
+            rows.append({"interface": kind, "name": field["name"],
+                         "required": "required" if field["required"] else "optional",
+                         "secret": "secret" if field["secret"] else "",
+                         "type": field["type"], "default": field["default"],
+                         "description": field["description"]})
+    return rows, ["interface", "name", "required", "secret", "type", "default",
+                  "description"], props
+
+
+# -- one-shot (no database) ------------------------------------------------------------
+
+def oneshot_power(args, backend):
+    info = inputs.driver_info(args)
+    task = oneshot.make_task(args, info)
+    inputs.warn_inline_secrets(args.driver_info, task.driver.schema.secret_names)
+    return oneshot.power(task, args.action, soft=args.soft, timeout=args.power_timeout)
+
+
+def oneshot_boot_device(args, backend):
+    info = inputs.driver_info(args)
+    task = oneshot.make_task(args, info)
+    inputs.warn_inline_secrets(args.driver_info, task.driver.schema.secret_names)
+    return oneshot.boot_device(task, args.action, device=args.device, persistent=args.persistent)
+
+
+# -- parser ------------------------------------------------------------------------------
+
+def build_parser():
+    fmt = _format_parent()
+    parser = argparse.ArgumentParser(
+        prog="hwdrivers", parents=[fmt],
+        description="Control bare-metal machines through their BMCs, PDUs and hosts.")
+    parser.add_argument("--config-file", action="append", metavar="PATH",
+                        help="Configuration file (repeatable). Default: hwdrivers' "
+                             "standard locations, e.g. /etc/hwdrivers/hwdrivers.conf.")
+    top = parser.add_subparsers(dest="group", metavar="{node,driver,power,boot-device}")
+    top.required = True
+
+    node = top.add_parser("node", help="Enrolled nodes (stored in the database).")
+    nsub = node.add_subparsers(dest="command", metavar="COMMAND")
+    nsub.required = True
+
+    p = nsub.add_parser("create", parents=[fmt], help="Enroll a node.")
+    p.add_argument("--driver", required=True, help="Hardware type, e.g. fake-hardware, ipmi.")
+    p.add_argument("--name")
+    p.add_argument("--uuid")
+    _add_driver_info_options(p)
+    p.add_argument("--property", dest="properties", action="append", metavar="KEY=VALUE")
+    p.add_argument("--extra", action="append", metavar="KEY=VALUE")
+    _add_interface_options(p)
+    p.set_defaults(func=node_create)
+
+    p = nsub.add_parser("list", parents=[fmt], help="List nodes.")
+    p.add_argument("--driver")
+    p.add_argument("--maintenance", action="store_true", default=None)
+    p.add_argument("--no-maintenance", dest="maintenance", action="store_false")
+    p.add_argument("--provision-state")
+    p.add_argument("--limit", type=int)
+    p.add_argument("--long", action="store_true", help="Show every field.")
+    p.set_defaults(func=node_list)
+
+    p = nsub.add_parser("show", parents=[fmt], help="Show a node.")
+    p.add_argument("node", help="Name or UUID.")
+    p.set_defaults(func=node_show)
+
+    p = nsub.add_parser("set", parents=[fmt], help="Change a node's fields.")
+    p.add_argument("node")
+    p.add_argument("--name")
+    p.add_argument("--driver")
+    _add_driver_info_options(p)
+    p.add_argument("--property", action="append", metavar="KEY=VALUE")
+    p.add_argument("--extra", action="append", metavar="KEY=VALUE")
+    _add_interface_options(p)
+    p.set_defaults(func=node_set)
+
+    p = nsub.add_parser("unset", parents=[fmt], help="Remove fields from a node.")
+    p.add_argument("node")
+    p.add_argument("--name", action="store_true")
+    p.add_argument("--driver-info", action="append", metavar="KEY")
+    p.add_argument("--property", action="append", metavar="KEY")
+    p.add_argument("--extra", action="append", metavar="KEY")
+    for kind in interface_types.ALL:
+        p.add_argument("--%s-interface" % kind, dest="%s_interface" % kind,
+                       action="store_true", help="Back to the default %s interface." % kind)
+    p.set_defaults(func=node_unset)
+
+    p = nsub.add_parser("delete", parents=[fmt], help="Delete nodes.")
+    p.add_argument("nodes", nargs="+")
+    p.set_defaults(func=node_delete)
+
+    p = nsub.add_parser("validate", parents=[fmt], help="Check each interface's inputs.")
+    p.add_argument("node")
+    p.set_defaults(func=node_validate)
+
+    p = nsub.add_parser("power", parents=[fmt], help="Power a node on/off/reboot, or read it.")
+    p.add_argument("action", choices=("on", "off", "reboot", "status"))
+    p.add_argument("node")
+    p.add_argument("--soft", action="store_true", help="Graceful off / reboot.")
+    p.add_argument("--power-timeout", type=float, metavar="SECONDS")
+    p.set_defaults(func=node_power)
+
+    p = nsub.add_parser("boot-device", parents=[fmt], help="Set or show the boot device.")
+    p.add_argument("action", choices=("set", "show"))
+    p.add_argument("node")
+    p.add_argument("device", nargs="?", choices=boot_devices.ALL)
+    p.add_argument("--persistent", action="store_true")
+    p.add_argument("--supported", action="store_true", help="With show: list supported.")
+    p.set_defaults(func=node_boot_device)
+
+    p = nsub.add_parser("sensors", parents=[fmt], help="Read sensor data.")
+    p.add_argument("node")
+    p.set_defaults(func=node_sensors)
+
+    p = nsub.add_parser("inject-nmi", parents=[fmt], help="Inject an NMI.")
+    p.add_argument("node")
+    p.set_defaults(func=node_inject_nmi)
+
+    driver = top.add_parser("driver", help="Hardware types enabled in config.")
+    dsub = driver.add_subparsers(dest="command", metavar="COMMAND")
+    dsub.required = True
+    p = dsub.add_parser("list", parents=[fmt], help="List enabled hardware types.")
+    p.set_defaults(func=driver_list)
+    p = dsub.add_parser("show", parents=[fmt], help="Interfaces of a hardware type.")
+    p.add_argument("name")
+    p.set_defaults(func=driver_show)
+    p = dsub.add_parser("properties", parents=[fmt],
+                        help="driver_info fields: required/optional/secret per interface.")
+    p.add_argument("name")
+    p.set_defaults(func=driver_properties)
+
+    for name, func, helptext in (
+            ("power", oneshot_power, "Drive one machine's power directly (no database)."),
+            ("boot-device", oneshot_boot_device,
+             "Set/show one machine's boot device directly (no database).")):
+        p = top.add_parser(name, parents=[fmt], help=helptext)
+        if name == "power":
+            p.add_argument("action", choices=("on", "off", "reboot", "status"))
+            p.add_argument("--soft", action="store_true")
+            p.add_argument("--power-timeout", type=float, metavar="SECONDS")
+        else:
+            p.add_argument("action", choices=("set", "show"))
+            p.add_argument("device", nargs="?", choices=boot_devices.ALL)
+            p.add_argument("--persistent", action="store_true")
+        p.add_argument("--driver", required=True, help="Hardware type.")
+        p.add_argument("--node-name", help="Name used in messages and command templates.")
+        _add_driver_info_options(p)
+        _add_interface_options(p)
+        p.set_defaults(func=func, oneshot=True)
+    return parser
+
+
+def run(args, backend_factory, stream=None):
+    """Run the parsed command; returns what was printed's source value."""
+    if getattr(args, "command", None) == "boot-device" or args.group == "boot-device":
+        if args.action == "set" and not args.device:
+            raise SystemExit("error: boot-device set needs a DEVICE (one of: %s)"
+                             % ", ".join(boot_devices.ALL))
+    backend = None if getattr(args, "oneshot", False) else backend_factory()
+    result = args.func(args, backend)
+    columns = None
+    fmt = getattr(args, "format", "table")
+    if isinstance(result, tuple):
+        # (rows, columns) or (rows, columns, data): JSON prints the data.
+        rows, columns, *data = result
+        result = data[0] if data and fmt == "json" else rows
+    output.emit(result, fmt, columns=columns, stream=stream)
+    return result

@@ -1,0 +1,58 @@
+"""``hwdrivers``: the command line. Errors print one clear line, never a traceback."""
+
+import logging
+import sys
+
+from oslo_config import cfg
+
+from hwdrivers import conf as hw_conf
+from hwdrivers.cli import commands
+from hwdrivers.common import exception
+
+CONF = hw_conf.CONF
+
+
+def load_config(config_files):
+    """Parse config files; raise ConfigInvalid naming the file and the problem."""
+    try:
+        CONF([], project="hwdrivers",
+             default_config_files=config_files if config_files else None)
+    except cfg.ConfigFilesNotFoundError as exc:
+        raise exception.ConfigInvalid(
+            "config file(s) not found: %s" % ", ".join(exc.config_files))
+    except cfg.ConfigFileParseError as exc:
+        raise exception.ConfigInvalid("cannot parse %s: %s" % (exc.config_file, exc.msg))
+    except cfg.Error as exc:
+        raise exception.ConfigInvalid(str(exc))
+    try:
+        hw_conf.check_values(CONF)
+    except cfg.ConfigFileValueError as exc:
+        raise exception.ConfigInvalid("invalid value %s" % exc)
+
+
+def _local_backend():
+    from hwdrivers.cli import local
+    return local.LocalBackend()
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    parser = commands.build_parser()
+    args = parser.parse_args(argv)
+    try:
+        load_config(args.config_file)
+        commands.run(args, _local_backend)
+    except exception.HWDriversError as exc:
+        sys.stderr.write("ERROR: %s\n" % exc)
+        return 1
+    except (cfg.ConfigFileValueError, cfg.Error) as exc:
+        sys.stderr.write("ERROR: invalid configuration: %s\n" % exc)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

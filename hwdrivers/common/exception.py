@@ -1,0 +1,247 @@
+"""Every error hwdrivers raises, in one hierarchy.
+
+Each class carries the HTTP status the API answers with (``code``) and a
+message template. Messages name the node, the field and the fix; they never
+carry a secret value: callers pass names, not values, of secret fields.
+
+The driver error family (:class:`DriverError` and below) is the taxonomy of
+the MAAS power-driver protocol: ``retryable`` says whether the conductor may
+try again, ``taxonomy`` is the protocol's error code.
+"""
+
+
+class HWDriversError(Exception):
+    """Base class. ``fmt`` is formatted with the keyword arguments."""
+
+    fmt = "An unknown error occurred."
+    code = 500
+
+    def __init__(self, message=None, **kwargs):
+        self.kwargs = kwargs
+        if message is None:
+            try:
+                message = self.fmt % kwargs
+            except (KeyError, TypeError, ValueError):
+                message = self.fmt
+        self.message = str(message)
+        super().__init__(self.message)
+
+    def __str__(self):
+        return self.message
+
+
+# -- 400: the request is wrong ------------------------------------------------
+
+class Invalid(HWDriversError):
+    fmt = "Invalid request: %(reason)s"
+    code = 400
+
+
+class InvalidParameterValue(Invalid):
+    """One or more inputs are wrong. ``errors`` lists every problem found."""
+
+    fmt = "%(reason)s"
+
+    def __init__(self, message=None, errors=None, **kwargs):
+        self.errors = list(errors or [])
+        if message is None and self.errors and "reason" not in kwargs:
+            message = "; ".join(self.errors)
+        super().__init__(message, **kwargs)
+
+
+class MissingParameterValue(InvalidParameterValue):
+    """Required inputs are absent (a subclass so callers can catch both)."""
+
+
+class InvalidPowerState(InvalidParameterValue):
+    fmt = "%(reason)s"
+
+
+class InvalidBootDevice(InvalidParameterValue):
+    fmt = "%(reason)s"
+
+
+class UnsupportedDriverExtension(Invalid):
+    fmt = ("Node %(node)s: its %(interface)s interface (%(implementation)s) "
+           "does not support %(action)s.")
+
+
+class InterfaceNotAllowed(InvalidParameterValue):
+    """A node names an interface its hardware type cannot use."""
+
+    fmt = "%(reason)s"
+
+
+# -- 404 -----------------------------------------------------------------------
+
+class NotFound(HWDriversError):
+    fmt = "Resource could not be found."
+    code = 404
+
+
+class NodeNotFound(NotFound):
+    fmt = "Node %(node)s could not be found; list nodes with 'hwdrivers node list'."
+
+
+class PortNotFound(NotFound):
+    fmt = "Port %(port)s could not be found."
+
+
+class DriverNotFound(NotFound):
+    fmt = ("Hardware type %(driver_name)s is not enabled or does not exist; "
+           "enabled: %(enabled)s. Add it to [DEFAULT] enabled_hardware_types.")
+
+
+class ConductorNotFound(NotFound):
+    fmt = "Conductor %(conductor)s could not be found."
+
+
+# -- 409 -----------------------------------------------------------------------
+
+class Conflict(HWDriversError):
+    fmt = "Conflict."
+    code = 409
+
+
+class NodeLocked(Conflict):
+    fmt = ("Node %(node)s is locked by %(holder)s, please retry after the "
+           "current operation is completed.")
+
+
+class NodeAlreadyExists(Conflict):
+    fmt = "A node with %(field)s %(value)s already exists."
+
+
+class PortAlreadyExists(Conflict):
+    fmt = "A port with address %(address)s already exists."
+
+
+class InvalidStateRequested(Conflict):
+    fmt = "%(reason)s"
+
+
+class NodeInMaintenance(Conflict):
+    fmt = "Node %(node)s is in maintenance (%(reason)s); %(action)s is refused."
+
+
+class LeaseLost(Conflict):
+    fmt = ("Node %(node)s: the lock held by %(holder)s expired or was taken "
+           "over while the task ran.")
+
+
+# -- 503 -----------------------------------------------------------------------
+
+class NoFreeWorker(HWDriversError):
+    fmt = "No free worker to run the request; retry later."
+    code = 503
+
+
+# -- configuration and loading (fix the config file, no retry) ----------------
+
+class ConfigInvalid(HWDriversError):
+    """The configuration cannot work. ``option`` names what to change."""
+
+    fmt = "Invalid configuration: %(reason)s"
+
+    def __init__(self, message=None, option=None, **kwargs):
+        self.option = option
+        super().__init__(message, **kwargs)
+
+
+class DriverLoadError(ConfigInvalid):
+    fmt = "Cannot load %(kind)s %(name)s: %(reason)s"
+
+
+# -- power/management outcomes -------------------------------------------------
+
+class PowerStateFailure(HWDriversError):
+    fmt = "Node %(node)s: failed to reach power state %(state)s: %(reason)s"
+
+
+# -- the driver error taxonomy -------------------------------------------------
+
+class DriverError(HWDriversError):
+    """A driver failed to talk to, or act on, the hardware.
+
+    ``node`` and ``controller`` are filled in by whoever knows them (the
+    driver, or the conductor on the way out) so every message says where.
+    """
+
+    fmt = "%(reason)s"
+    code = 500
+    retryable = False
+    taxonomy = "fatalError"
+
+    def __init__(self, message=None, node=None, controller=None, **kwargs):
+        self.node = node
+        self.controller = controller
+        self.detail = message if message is not None else None
+        super().__init__(message, **kwargs)
+        self.detail = self.message
+        self._render()
+
+    def _render(self):
+        where = []
+        if self.node:
+            where.append("node %s" % self.node)
+        if self.controller:
+            where.append("controller %s" % self.controller)
+        prefix = ("%s: " % ", ".join(where)) if where else ""
+        self.message = prefix + self.detail
+        self.args = (self.message,)
+
+    def locate(self, node=None, controller=None):
+        """Attach where the error happened, if not already known; returns self."""
+        self.node = self.node or node
+        self.controller = self.controller or controller
+        self._render()
+        return self
+
+
+class DriverSettingsError(DriverError):
+    """driver_info or config is wrong: fix it, retrying cannot help."""
+
+    taxonomy = "settingsError"
+    code = 400
+
+
+class DriverAuthError(DriverError):
+    """The controller refused our credentials."""
+
+    taxonomy = "authError"
+
+
+class DriverToolMissing(DriverError):
+    """A binary or library the driver needs is not installed."""
+
+    taxonomy = "toolError"
+
+
+class DriverConnectionError(DriverError):
+    """The controller did not answer; retried with backoff up to a deadline."""
+
+    taxonomy = "connError"
+    retryable = True
+
+
+class DriverActionError(DriverError):
+    """The controller answered but the action failed; retried up to a deadline."""
+
+    taxonomy = "actionError"
+    retryable = True
+
+
+class DriverUnsupportedAction(DriverError):
+    """The hardware or driver cannot do this at all."""
+
+    taxonomy = "unsupportedActionError"
+    code = 400
+
+
+#: Protocol code -> class, for drivers that report errors as codes.
+TAXONOMY = {
+    cls.taxonomy: cls
+    for cls in (DriverError, DriverSettingsError, DriverAuthError,
+                DriverToolMissing, DriverConnectionError, DriverActionError,
+                DriverUnsupportedAction)
+}

@@ -1,0 +1,1 @@
+"""Tasks, locks, operations and the service that runs them."""

@@ -1,0 +1,277 @@
+"""The conductor's entry points: what the CLI and the REST API call.
+
+Every method takes a request context and a node identifier (id, UUID or
+name), opens the right task, and returns domain values. Inputs are checked
+here, all at once, before anything is written: a bad request changes
+nothing. Callers render the results; :meth:`node_view` gives the masked
+dict every output uses.
+"""
+
+import re
+import uuid as uuid_mod
+
+from hwdrivers.common import exception
+from hwdrivers.common import interface_types
+from hwdrivers.conductor import operations
+from hwdrivers.conductor import task_manager
+from hwdrivers.drivers import factory
+from hwdrivers.objects import node as node_obj
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,254}$")
+
+#: Fields node create/update accept, and their Python types.
+_FIELD_TYPES = {
+    "name": (str, type(None)),
+    "driver": str,
+    "driver_info": dict,
+    "instance_info": dict,
+    "properties": dict,
+    "extra": dict,
+    "uuid": str,
+}
+_FIELD_TYPES.update({f: (str, type(None)) for f in node_obj.INTERFACE_FIELDS})
+
+
+def _is_uuid(text):
+    try:
+        uuid_mod.UUID(str(text))
+        return True
+    except ValueError:
+        return False
+
+
+class ConductorManager:
+    """Node operations for one process; the API and local CLI sit on top."""
+
+    def __init__(self, registry=None, workers=None):
+        self._registry = registry
+        self.workers = workers  # a WorkerPool for asynchronous operations
+
+    @property
+    def registry(self):
+        return self._registry or factory.get_registry()
+
+    # -- views -----------------------------------------------------------------
+
+    def node_view(self, node):
+        """The node as a dict for output: secrets masked, lease owner hidden."""
+        values = node.as_dict()
+        try:
+            composition = self.registry.compose(node)
+        except exception.HWDriversError:
+            composition = None
+        values["driver_info"] = self.registry.mask(values.get("driver_info"), composition)
+        if composition is not None:
+            for kind, name in composition.interface_names.items():
+                values["%s_interface" % kind] = name
+        values["reservation"] = values.get("reservation") and values["reservation"].split(":")[0]
+        values.pop("reservation_expires", None)
+        return values
+
+    # -- input checks ------------------------------------------------------------
+
+    def _check_values(self, values, node=None):
+        """Every problem with node fields, raised at once; nothing is written."""
+        errors = []
+        for key, value in values.items():
+            expected = _FIELD_TYPES.get(key)
+            if expected is None:
+                errors.append("field %s cannot be set (settable: %s)"
+                              % (key, ", ".join(sorted(_FIELD_TYPES))))
+            elif not isinstance(value, expected):
+                errors.append("field %s must be %s" % (
+                    key, "an object" if expected is dict else "a string"))
+        name = values.get("name")
+        if isinstance(name, str) and (not _NAME.match(name) or _is_uuid(name)):
+            errors.append("field name %r must be 1-255 letters, digits or ._~- (starting "
+                          "with a letter or digit) and not look like a UUID" % name)
+        if "uuid" in values and isinstance(values["uuid"], str) and not _is_uuid(values["uuid"]):
+            errors.append("field uuid %r is not a UUID" % values["uuid"])
+        if errors:
+            raise exception.InvalidParameterValue(errors=errors)
+        merged = dict(node.as_dict() if node is not None else {}, **values)
+        ident = node.uuid if node is not None else None
+        if not merged.get("driver"):
+            raise exception.MissingParameterValue(
+                "field driver is required; choose one of: %s"
+                % ", ".join(sorted(self.registry.hardware_types)))
+        self.registry.check_interfaces(merged["driver"], merged, node=ident)
+        composition = self.registry.compose(_Merged(merged))
+        schema = composition.schema
+        _, invalid = schema.errors(merged.get("driver_info"))
+        invalid.extend(schema.unknown(merged.get("driver_info")))
+        if invalid:
+            raise exception.InvalidParameterValue(
+                "%sinvalid driver_info %s" % ("Node %s: " % ident if ident else "",
+                                              "; ".join(invalid)),
+                errors=invalid)
+
+    # -- nodes -----------------------------------------------------------------
+
+    def create_node(self, context, values):
+        values = dict(values)
+        self._check_values(values)
+        values.setdefault("driver_info", {})
+        return node_obj.Node.create(values)
+
+    def get_node(self, context, ident):
+        return node_obj.Node.get(ident)
+
+    def list_nodes(self, context, **kwargs):
+        return node_obj.Node.list(**kwargs)
+
+    def update_node(self, context, ident, set_values=None, unset=()):
+        """Set fields (``driver_info/<key>`` paths allowed) and unset others."""
+        set_values = dict(set_values or {})
+        with task_manager.acquire(context, ident, purpose="node update") as task:
+            node = task.node
+            changes = {}
+            for path, value in set_values.items():
+                field, _, key = path.partition("/")
+                if key:
+                    current = dict(changes.get(field, getattr(node, field, None) or {}))
+                    current[key] = value
+                    changes[field] = current
+                else:
+                    changes[field] = value
+            for path in unset:
+                field, _, key = path.partition("/")
+                if key:
+                    current = dict(changes.get(field, getattr(node, field, None) or {}))
+                    if key not in current:
+                        raise exception.InvalidParameterValue(
+                            "Node %s: %s has no key %s to unset" % (node.ident, field, key))
+                    del current[key]
+                    changes[field] = current
+                elif field in ("name",) + node_obj.INTERFACE_FIELDS:
+                    changes[field] = None
+                elif field in node_obj.JSON_FIELDS:
+                    changes[field] = {}
+                else:
+                    raise exception.InvalidParameterValue(
+                        "Node %s: field %s cannot be unset" % (node.ident, field))
+            self._check_values(changes, node=node)
+            for field, value in changes.items():
+                setattr(node, field, value)
+            task.save()
+            return node
+
+    def delete_node(self, context, ident):
+        with task_manager.acquire(context, ident, purpose="node delete") as task:
+            task.node.destroy()
+
+    def validate_node(self, context, ident):
+        with task_manager.acquire(context, ident, shared=True, purpose="validate") as task:
+            return operations.validate(task)
+
+    # -- power -------------------------------------------------------------------
+
+    def change_power_state(self, context, ident, target, timeout=None, wait=True):
+        """Power on/off/reboot/soft off; with ``wait=False`` run in a worker (202)."""
+        if timeout is not None and (not isinstance(timeout, (int, float))
+                                    or isinstance(timeout, bool) or timeout <= 0):
+            raise exception.InvalidParameterValue(
+                "timeout must be a positive number of seconds, got %r" % (timeout,))
+        with task_manager.acquire(context, ident, purpose="power %s" % target) as task:
+            target = operations.begin_power_change(task, target)
+            if wait:
+                return operations.finish_power_change(task, target, timeout=timeout)
+            if self.workers is None:
+                raise exception.NoFreeWorker("No worker pool in this process.")
+            task.spawn_after(self.workers.submit, operations.finish_power_change,
+                             task, target, timeout=timeout)
+        return None
+
+    def get_power_state(self, context, ident):
+        with task_manager.acquire(context, ident, shared=True, purpose="power status") as task:
+            return operations.read_power_state(task)
+
+    def get_supported_power_states(self, context, ident):
+        with task_manager.acquire(context, ident, shared=True, purpose="power states") as task:
+            return task.driver.power.get_supported_power_states(task)
+
+    # -- management ----------------------------------------------------------------
+
+    def set_boot_device(self, context, ident, device, persistent=False):
+        with task_manager.acquire(context, ident, purpose="set boot device") as task:
+            operations.set_boot_device(task, device, persistent=persistent)
+
+    def get_boot_device(self, context, ident):
+        with task_manager.acquire(context, ident, shared=True, purpose="boot device") as task:
+            return operations.get_boot_device(task)
+
+    def get_supported_boot_devices(self, context, ident):
+        with task_manager.acquire(context, ident, shared=True, purpose="boot devices") as task:
+            return operations.get_supported_boot_devices(task)
+
+    def get_sensors_data(self, context, ident):
+        with task_manager.acquire(context, ident, shared=True, purpose="sensors") as task:
+            return operations.get_sensors_data(task)
+
+    def inject_nmi(self, context, ident):
+        with task_manager.acquire(context, ident, purpose="inject nmi") as task:
+            return operations.inject_nmi(task)
+
+    # -- vendor --------------------------------------------------------------------
+
+    def vendor_methods(self, context, ident):
+        with task_manager.acquire(context, ident, shared=True, purpose="vendor methods") as task:
+            routes = getattr(task.driver.vendor, "vendor_routes", {})
+            return {name: {k: v for k, v in route.items() if k != "func"}
+                    for name, route in routes.items()}
+
+    def vendor_passthru(self, context, ident, method, http_method="POST", args=None):
+        """Returns ``(async, result)``; async methods run in a worker."""
+        args = dict(args or {})
+        with task_manager.acquire(context, ident, purpose="vendor %s" % method) as task:
+            vendor = task.driver.vendor
+            vendor.validate(task, method=method, **args)
+            route = vendor.vendor_routes[method]
+            if http_method not in route["http_methods"]:
+                raise exception.InvalidParameterValue(
+                    "Node %s: vendor method %s accepts %s, not %s" % (
+                        task.node.ident, method, ", ".join(route["http_methods"]),
+                        http_method))
+
+            def run():
+                result = vendor.call(task, method, http_method=http_method, **args)
+                task.save()
+                return result
+
+            if not route["async"]:
+                return False, run()
+            if self.workers is None:
+                return True, run()
+            task.spawn_after(self.workers.submit, run)
+            return True, None
+
+    # -- drivers -------------------------------------------------------------------
+
+    def list_drivers(self, context):
+        return [self.registry.describe(name) for name in sorted(self.registry.hardware_types)]
+
+    def get_driver(self, context, name):
+        return self.registry.describe(name)
+
+    def driver_properties(self, context, name):
+        """Per interface kind: every field with required/optional/secret flags."""
+        registry = self.registry
+        result = {}
+        for kind in interface_types.ALL:
+            impl = registry.interfaces[kind][registry.default_interface(name, kind)]
+            result[kind] = [
+                {"name": p.name, "description": p.description, "required": p.required,
+                 "secret": p.secret, "type": p.type, "default": p.default}
+                for p in impl.driver_info_schema]
+        return result
+
+
+class _Merged:
+    """Attribute view of a dict of node values, for composing before saving."""
+
+    def __init__(self, values):
+        self._values = values
+
+    def __getattr__(self, name):
+        return self._values.get(name)
+

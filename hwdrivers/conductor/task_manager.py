@@ -1,0 +1,233 @@
+"""Tasks: every action on a node runs inside one, holding the node's lock.
+
+An exclusive task holds a *lease* in the nodes table: an owner
+(``<conductor host>:<task token>``) and an expiry, taken by one
+compare-and-set ``UPDATE ... WHERE reservation IS NULL OR expired``. A
+background keeper renews held leases every third of ``lease_duration``; a
+conductor that dies leaves leases that simply expire, so nothing stays
+locked forever. A busy node raises :class:`NodeLocked` after a short,
+bounded wait, never a silent hang.
+
+Usage::
+
+    with task_manager.acquire(ctx, node_id, purpose="power on") as task:
+        task.driver.power.set_power_state(task, PowerState.ON)
+
+``task.spawn_after(pool.submit, func, *args)`` hands the lock to a worker:
+the ``with`` block returns at once and the worker releases the lock when
+``func`` finishes.
+"""
+
+import datetime
+import logging
+import threading
+import time
+import uuid
+
+from oslo_config import cfg
+
+from hwdrivers.common import exception
+from hwdrivers.db import api as db_api
+from hwdrivers.drivers import factory
+from hwdrivers.drivers import task as driver_task
+from hwdrivers.objects.node import Node
+
+CONF = cfg.CONF
+LOG = logging.getLogger(__name__)
+
+
+def utcnow():
+    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+
+
+class _LeaseKeeper:
+    """Renews the leases of every exclusive task this process holds."""
+
+    def __init__(self):
+        self._tasks = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread = None
+
+    def add(self, task):
+        with self._lock:
+            self._tasks.add(task)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="hwdrivers-lease-keeper", daemon=True)
+                self._thread.start()
+
+    def discard(self, task):
+        with self._lock:
+            self._tasks.discard(task)
+
+    def held(self):
+        with self._lock:
+            return list(self._tasks)
+
+    def renew_due(self, force=False):
+        """Renew every lease whose last renewal is a third of its duration old."""
+        duration = CONF.conductor.lease_duration
+        expires = utcnow() + datetime.timedelta(seconds=duration)
+        now = time.monotonic()
+        for task in self.held():
+            if not force and now - task.renewed_at < duration / 3.0:
+                continue
+            try:
+                if db_api.renew_reservation(task.node.id, task.owner, expires):
+                    task.renewed_at = now
+                else:
+                    task.lease_lost = True
+                    LOG.error("Node %s: lease %s was lost (expired and taken over); "
+                              "the running %s may race another task",
+                              task.node.uuid, task.owner, task.purpose)
+                    self.discard(task)
+            except Exception:  # keep renewing the others; retried next tick
+                LOG.exception("Node %s: could not renew lease", task.node.uuid)
+
+    def _run(self):
+        # Tick often enough for the shortest lease; each lease is renewed
+        # only when due, so a long tick never lets a short lease lapse.
+        while True:
+            self._wake.wait(min(1.0, max(0.05, CONF.conductor.lease_duration / 6.0)))
+            self._wake.clear()
+            self.renew_due()
+
+
+LEASES = _LeaseKeeper()
+
+
+def make_owner():
+    """A lease owner: this conductor's host and a token unique to the task."""
+    return "%s:%s" % (CONF.host, uuid.uuid4().hex[:16])
+
+
+class TaskManager:
+    """A node, its composed driver and (for exclusive tasks) its lock."""
+
+    def __init__(self, context, node_id, shared=False, purpose="unspecified action",
+                 registry=None):
+        self.context = context
+        self.shared = shared
+        self.purpose = purpose
+        self.owner = None
+        self.lease_lost = False
+        self.renewed_at = time.monotonic()
+        self._spawn = None
+        self._released = False
+        self._on_release = []
+        record = db_api.get_node(node_id)
+        if not shared:
+            self.owner = make_owner()
+            self._reserve(record)
+            record = db_api.get_node(record["id"])
+        self.node = Node(record)
+        self.logger = driver_task.NodeLoggerAdapter(
+            driver_task.LOG, {"node": self.node.ident})
+        try:
+            self.driver = (registry or factory.get_registry()).compose(self.node)
+        except Exception:
+            self.release_resources()
+            raise
+        if not shared:
+            LEASES.add(self)
+
+    def __repr__(self):
+        return "<task %s %s %s>" % (self.node.uuid, "shared" if self.shared else self.owner,
+                                     self.purpose)
+
+    def _reserve(self, record):
+        timeout = CONF.conductor.node_locked_retry_timeout
+        deadline = time.monotonic() + timeout
+        pause = CONF.conductor.node_locked_retry_interval
+        while True:
+            now = utcnow()
+            expires = now + datetime.timedelta(seconds=CONF.conductor.lease_duration)
+            if db_api.reserve_node(record["id"], self.owner, expires, now):
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                holder, _ = db_api.get_reservation(record["id"])
+                raise exception.NodeLocked(
+                    node=record.get("name") or record["uuid"],
+                    holder=holder or "another task (just released)")
+            time.sleep(min(pause, remaining))
+            pause = min(pause * 2, 1.0)
+
+    # -- bookkeeping -------------------------------------------------------------
+
+    def save(self):
+        """Save the node; for an exclusive task only while our lease holds."""
+        if self.shared:
+            self.node.save()
+        else:
+            self.node.save(expected_reservation=self.owner)
+
+    def add_on_release(self, callback):
+        self._on_release.append(callback)
+
+    def upgrade_lock(self, purpose=None):
+        """Turn a shared task into an exclusive one (NodeLocked if busy)."""
+        if not self.shared:
+            return
+        self.owner = make_owner()
+        self._reserve(self.node.as_dict())
+        self.shared = False
+        self.purpose = purpose or self.purpose
+        self.renewed_at = time.monotonic()
+        self.node.refresh()
+        LEASES.add(self)
+
+    def release_resources(self):
+        if self._released:
+            return
+        self._released = True
+        if self.owner and not self.shared:
+            LEASES.discard(self)
+            node_id = self.node.id if hasattr(self, "node") else None
+            if node_id is not None and not db_api.release_node(node_id, self.owner):
+                LOG.warning("Node %s: lease %s was already gone at release",
+                            self.node.uuid, self.owner)
+        for callback in self._on_release:
+            try:
+                callback(self)
+            except Exception:
+                LOG.exception("on-release callback failed for %s", self)
+
+    def spawn_after(self, submit, func, *args, **kwargs):
+        """On a clean exit of the ``with`` block, run ``func(*args)`` via ``submit``.
+
+        The worker owns the lock from then on and releases it when done.
+        If ``submit`` refuses (:class:`NoFreeWorker`), the lock is released
+        and the error propagates out of the ``with`` block.
+        """
+        self._spawn = (submit, func, args, kwargs)
+
+    def _run_spawned(self, func, args, kwargs):
+        try:
+            return func(*args, **kwargs)
+        except Exception:
+            LOG.exception("Node %s: %s failed in a worker", self.node.uuid, self.purpose)
+        finally:
+            self.release_resources()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None and self._spawn is not None:
+            submit, func, args, kwargs = self._spawn
+            self._spawn = None
+            try:
+                submit(self._run_spawned, func, args, kwargs)
+                return False
+            except Exception:
+                self.release_resources()
+                raise
+        self.release_resources()
+        return False
+
+
+def acquire(context, node_id, shared=False, purpose="unspecified action", registry=None):
+    """A :class:`TaskManager` for ``node_id`` (id, UUID or name); use with ``with``."""
+    return TaskManager(context, node_id, shared=shared, purpose=purpose, registry=registry)

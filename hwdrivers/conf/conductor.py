@@ -1,0 +1,46 @@
+"""[conductor]: locks, power-state verification, workers and periodic sync."""
+
+from oslo_config import cfg
+
+group = cfg.OptGroup("conductor", help="Conductor behaviour.")
+
+opts = [
+    cfg.FloatOpt("lease_duration", default=60.0, min=1.0,
+                 help="Seconds a node lock (lease) lasts unless renewed. A "
+                      "conductor that dies leaves locks that expire after "
+                      "this long. Held locks are renewed every third of it."),
+    cfg.FloatOpt("node_locked_retry_timeout", default=3.0, min=0,
+                 help="Seconds to keep trying to lock a busy node before "
+                      "answering NodeLocked (HTTP 409)."),
+    cfg.FloatOpt("node_locked_retry_interval", default=0.05, min=0.001,
+                 help="First pause between attempts to lock a busy node; "
+                      "doubles up to 1 s."),
+    cfg.FloatOpt("power_state_change_timeout", default=60.0, min=0,
+                 help="Seconds to wait for a node to reach the requested power "
+                      "state after the driver acted."),
+    cfg.FloatOpt("soft_power_off_timeout", default=600.0, min=1,
+                 help="Default timeout for soft power off and soft reboot."),
+    cfg.IntOpt("workers_pool_size", default=100, min=1,
+               help="Operations run at once by this conductor."),
+    cfg.IntOpt("sync_power_state_interval", default=60,
+               help="Seconds between power-state syncs; 0 or less disables."),
+    cfg.IntOpt("sync_power_state_workers", default=8, min=1,
+               help="Nodes whose power state is read at once during a sync."),
+    cfg.IntOpt("power_state_sync_max_retries", default=3, min=0,
+               help="Failed syncs of one node before it is put in "
+                    "maintenance with fault 'power failure'."),
+    cfg.BoolOpt("force_power_state_during_sync", default=True,
+                help="During sync, put a node back in its recorded power "
+                     "state (True) or record the state found (False)."),
+    cfg.IntOpt("heartbeat_interval", default=10, min=1,
+               help="Seconds between conductor heartbeats."),
+    cfg.IntOpt("heartbeat_timeout", default=60, min=1,
+               help="A conductor silent this long is considered dead."),
+    cfg.IntOpt("graceful_shutdown_timeout", default=60, min=0,
+               help="Seconds in-flight operations get to finish on SIGTERM."),
+]
+
+
+def register_opts(conf):
+    conf.register_group(group)
+    conf.register_opts(opts, group=group)

@@ -1,0 +1,26 @@
+"""Options for oslo-config-generator (entry point oslo.config.opts: hwdrivers)."""
+
+from hwdrivers.conf import command
+from hwdrivers.conf import conductor
+from hwdrivers.conf import database
+from hwdrivers.conf import default
+from hwdrivers.conf import external
+from hwdrivers.conf import fake
+from hwdrivers.conf import hardware_type
+from hwdrivers.conf import ipmi
+from hwdrivers.conf import redfish
+from hwdrivers.conf import snmp
+
+
+def list_opts():
+    return [
+        ("DEFAULT", default.opts),
+        ("conductor", conductor.opts),
+        ("database", database.opts),
+        ("fake", fake.opts),
+        ("ipmi", ipmi.opts),
+        ("redfish", redfish.opts),
+        ("snmp", snmp.opts),
+        ("command", command.opts),
+        ("external", external.opts),
+    ] + hardware_type.list_opts()

@@ -1,0 +1,28 @@
+"""[redfish]: options of the redfish driver."""
+
+from oslo_config import cfg
+
+from hwdrivers.conf import driver_common
+
+group = cfg.OptGroup("redfish", help="The redfish driver.")
+
+opts = driver_common.controller_opts(max_concurrency=4, min_interval=0.0,
+                                     retry_timeout=30.0) + [
+    cfg.IntOpt("connection_cache_size", default=1000, min=0,
+               help="Redfish connections (sushy clients, with their sessions) "
+                    "kept for reuse, one per BMC address, user name, TLS "
+                    "verification and auth type; the least recently used is "
+                    "closed when the cache is full. 0 disables reuse: every "
+                    "call logs in and out again."),
+    cfg.FloatOpt("connect_timeout", default=10.0, min=0.1,
+                 help="Seconds to wait for the TCP (and TLS) connection to a "
+                      "BMC before the attempt fails as a connection error."),
+    cfg.FloatOpt("read_timeout", default=30.0, min=0.1,
+                 help="Seconds to wait for a BMC's answer to one request once "
+                      "connected."),
+]
+
+
+def register_opts(conf):
+    conf.register_group(group)
+    conf.register_opts(opts, group=group)

@@ -1,0 +1,30 @@
+"""[snmp]: options of the snmp driver (PDU outlets over SNMP)."""
+
+from oslo_config import cfg
+
+from hwdrivers.conf import driver_common
+
+group = cfg.OptGroup("snmp", help="The snmp driver: PDU outlet power over SNMP.")
+
+opts = driver_common.controller_opts(max_concurrency=1, min_interval=0.0,
+                                     retry_timeout=10.0) + [
+    cfg.FloatOpt("timeout", default=1.0, min=0.1,
+                 help="Seconds to wait for the PDU to answer one SNMP request "
+                      "before sending it again."),
+    cfg.IntOpt("retries", default=2, min=0,
+               help="How many times an unanswered SNMP request is sent again "
+                    "before the call fails with a connection error (so one "
+                    "request waits at most timeout * (retries + 1) seconds)."),
+    cfg.FloatOpt("reboot_delay", default=5.0, min=0,
+                 help="Seconds an outlet stays off during a reboot (off, wait, "
+                      "on), unless the node sets driver_info snmp_reboot_delay."),
+    cfg.FloatOpt("power_timeout", default=10.0, min=0,
+                 help="Seconds to wait, after switching an outlet, for the PDU "
+                      "to report the new state (PDUs that sequence outlets "
+                      "switch with a delay)."),
+]
+
+
+def register_opts(conf):
+    conf.register_group(group)
+    conf.register_opts(opts, group=group)

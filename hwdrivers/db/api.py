@@ -1,0 +1,635 @@
+"""The database API: plain functions over the tables, returning plain dicts.
+
+Every function runs its own short transaction and returns column name ->
+value dicts, never ORM objects, so results can cross threads, be cached or
+serialised without a session behind them. Statements are SQLAlchemy Core on
+the tables of :mod:`hwdrivers.db.models`; the hot ones (the lease
+compare-and-set family) are built once at import and only re-bound per call,
+because the conductor runs them for every task.
+
+Writes go through :func:`engine.writer` (``BEGIN IMMEDIATE`` on SQLite, see
+:mod:`hwdrivers.db.engine`), reads through :func:`engine.reader`.
+
+Datetimes are naive UTC.
+"""
+
+import datetime
+import re
+import uuid as uuid_lib
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+from hwdrivers.common import exception
+from hwdrivers.db import engine as db_engine
+from hwdrivers.db import models
+
+nodes = models.nodes
+ports = models.ports
+conductors = models.conductors
+
+_UNSET = object()
+
+#: Columns list_nodes() can sort by (each paginates by it, then by id).
+SORT_KEYS = ("id", "uuid", "name", "driver", "provision_state", "power_state",
+             "maintenance", "created_at", "updated_at")
+
+#: Filters list_nodes()/count_nodes() accept.
+NODE_FILTERS = ("driver", "maintenance", "provision_state", "power_state", "reserved",
+                "reservation_owner_prefix", "uuids", "ids", "name")
+
+NODE_COLUMNS = frozenset(nodes.c.keys())
+PORT_COLUMNS = frozenset(ports.c.keys())
+
+#: Set by the database itself; create/update refuse them.
+_NODE_READ_ONLY = frozenset(("id",))
+_NODE_IMMUTABLE = frozenset(("id", "uuid", "created_at"))
+_PORT_READ_ONLY = frozenset(("id",))
+_PORT_IMMUTABLE = frozenset(("id", "uuid", "created_at"))
+
+_JSON_NODE_FIELDS = ("driver_info", "driver_internal_info", "instance_info",
+                     "properties", "extra")
+
+_MAC_RE = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
+
+DEFAULT_CLEARED_TARGET_ERROR = (
+    "The conductor restarted while this power action was in progress; the "
+    "target power state was cleared. Check the power state and retry.")
+
+
+def utcnow():
+    """Naive UTC now, the form every datetime column stores."""
+    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+
+
+def _is_uuid(value):
+    try:
+        return str(uuid_lib.UUID(value)) == value.lower()
+    except (ValueError, AttributeError, TypeError):
+        return False
+
+
+def _as_dict(row):
+    return dict(row._mapping)
+
+
+def _conflicting_field(error, candidates, table):
+    """Which unique column an IntegrityError is about, or None.
+
+    SQLite says ``UNIQUE constraint failed: nodes.name``; PostgreSQL names the
+    constraint (``uniq_nodes0name``, from models.NAMING_CONVENTION).
+    """
+    text = str(getattr(error, "orig", error)).lower()
+    diag = getattr(getattr(error, "orig", None), "diag", None)
+    constraint = (getattr(diag, "constraint_name", None) or "").lower()
+    for field in candidates:
+        if ("%s.%s" % (table, field) in text
+                or constraint == "uniq_%s0%s" % (table, field)
+                or "uniq_%s0%s" % (table, field) in text):
+            return field
+    return None
+
+
+def _is_unique_violation(error):
+    text = str(getattr(error, "orig", error)).lower()
+    return "unique" in text or "duplicate key" in text
+
+
+def _check_columns(values, allowed, refused, what):
+    unknown = sorted(set(values) - allowed)
+    if unknown:
+        raise exception.Invalid(
+            reason="unknown %s field(s) %s; valid fields: %s"
+            % (what, ", ".join(unknown), ", ".join(sorted(allowed - refused))))
+    bad = sorted(set(values) & refused)
+    if bad:
+        raise exception.Invalid(
+            reason="%s field(s) %s cannot be set" % (what, ", ".join(bad)))
+
+
+# -- nodes ----------------------------------------------------------------------
+
+_GET_NODE_BY_ID = sa.select(nodes).where(nodes.c.id == sa.bindparam("ident"))
+_GET_NODE_BY_UUID = sa.select(nodes).where(nodes.c.uuid == sa.bindparam("ident"))
+_GET_NODE_BY_NAME = sa.select(nodes).where(nodes.c.name == sa.bindparam("ident"))
+
+
+def _node_query(ident):
+    """The prepared select for ``ident``: int id, UUID string or name."""
+    if isinstance(ident, int) and not isinstance(ident, bool):
+        return _GET_NODE_BY_ID
+    if not isinstance(ident, str) or not ident:
+        raise exception.NodeNotFound(node=ident)
+    if _is_uuid(ident):
+        return _GET_NODE_BY_UUID
+    return _GET_NODE_BY_NAME
+
+
+def create_node(values):
+    """Insert a node; returns the stored row.
+
+    ``uuid`` is generated if absent; ``driver`` is required. A duplicate
+    uuid or name raises NodeAlreadyExists naming the field.
+    """
+    values = dict(values)
+    _check_columns(values, NODE_COLUMNS, _NODE_READ_ONLY, "node")
+    if not values.get("driver"):
+        raise exception.MissingParameterValue(errors=["node field driver is required"])
+    if values.get("uuid") is None:
+        values["uuid"] = str(uuid_lib.uuid4())
+    elif not _is_uuid(values["uuid"]):
+        raise exception.InvalidParameterValue(
+            errors=["node uuid %r is not a UUID" % values["uuid"]])
+    else:
+        values["uuid"] = values["uuid"].lower()
+    if values.get("name") is not None and _is_uuid(values["name"]):
+        raise exception.InvalidParameterValue(
+            errors=["node name %r looks like a UUID; names and UUIDs must be "
+                    "distinguishable" % values["name"]])
+    for field in _JSON_NODE_FIELDS:
+        if values.get(field, _UNSET) is None:
+            values[field] = {}
+    now = utcnow()
+    values.setdefault("created_at", now)
+    try:
+        with db_engine.writer() as conn:
+            row = conn.execute(nodes.insert().values(**values).returning(*nodes.c)).one()
+    except sa.exc.IntegrityError as error:
+        field = _conflicting_field(error, ("uuid", "name"), "nodes")
+        if field is None:
+            raise
+        raise exception.NodeAlreadyExists(field=field, value=values[field]) from None
+    return _as_dict(row)
+
+
+def get_node(ident):
+    """A node by int id, UUID or name; NodeNotFound if there is none."""
+    query = _node_query(ident)
+    with db_engine.reader() as conn:
+        row = conn.execute(query, {"ident": ident.lower() if query is _GET_NODE_BY_UUID
+                                   else ident}).first()
+    if row is None:
+        raise exception.NodeNotFound(node=ident)
+    return _as_dict(row)
+
+
+def _node_filters(query, filters):
+    if not filters:
+        return query
+    unknown = sorted(set(filters) - set(NODE_FILTERS))
+    if unknown:
+        raise exception.Invalid(
+            reason="unknown node filter(s) %s; valid filters: %s"
+            % (", ".join(unknown), ", ".join(NODE_FILTERS)))
+    for key, value in filters.items():
+        if key in ("driver", "provision_state", "power_state", "name"):
+            query = query.where(nodes.c[key] == value)
+        elif key == "maintenance":
+            query = query.where(nodes.c.maintenance == bool(value))
+        elif key == "reserved":
+            column = nodes.c.reservation
+            query = query.where(column.is_not(None) if value else column.is_(None))
+        elif key == "reservation_owner_prefix":
+            query = query.where(nodes.c.reservation.startswith(value, autoescape=True))
+        elif key == "uuids":
+            query = query.where(nodes.c.uuid.in_([u.lower() for u in value]))
+        elif key == "ids":
+            query = query.where(nodes.c.id.in_(list(value)))
+    return query
+
+
+def _keyset_after(column, value, marker_id, ascending):
+    """Rows strictly after (value, marker_id) in the order list_nodes uses.
+
+    NULLs sort first ascending and last descending on every backend (SQLite's
+    native order; PostgreSQL is told explicitly), so pages never skip or
+    repeat rows whose sort column is NULL.
+    """
+    id_col = nodes.c.id
+    if ascending:
+        if value is None:
+            return sa.or_(sa.and_(column.is_(None), id_col > marker_id), column.is_not(None))
+        value = sa.literal(value, type_=column.type)  # `column > True` is refused otherwise
+        return sa.or_(column > value, sa.and_(column == value, id_col > marker_id))
+    if value is None:
+        return sa.and_(column.is_(None), id_col < marker_id)
+    value = sa.literal(value, type_=column.type)  # `column > True` is refused otherwise
+    return sa.or_(column < value, sa.and_(column == value, id_col < marker_id),
+                  column.is_(None))
+
+
+def list_nodes(filters=None, limit=None, marker=None, sort_key="id", sort_dir="asc"):
+    """Nodes matching ``filters``, one page of ``limit`` after node ``marker``.
+
+    ``marker`` is the UUID of the last node of the previous page (keyset
+    pagination: stable while rows are added or removed, and cheap at any
+    depth).
+    """
+    if sort_key not in SORT_KEYS:
+        raise exception.Invalid(
+            reason="cannot sort nodes by %r; allowed sort keys: %s"
+            % (sort_key, ", ".join(SORT_KEYS)))
+    if sort_dir not in ("asc", "desc"):
+        raise exception.Invalid(
+            reason="sort direction %r is not one of asc, desc" % (sort_dir,))
+    if limit is not None and (not isinstance(limit, int) or limit < 0):
+        raise exception.Invalid(reason="limit must be a non-negative integer")
+    ascending = sort_dir == "asc"
+    column = nodes.c[sort_key]
+    query = _node_filters(sa.select(nodes), filters)
+    with db_engine.reader() as conn:
+        if marker is not None:
+            marker_row = conn.execute(
+                sa.select(column, nodes.c.id).where(
+                    nodes.c.uuid == str(marker).lower())).first()
+            if marker_row is None:
+                raise exception.InvalidParameterValue(
+                    errors=["marker %s is not the UUID of an existing node" % marker])
+            if sort_key == "id":
+                query = query.where(nodes.c.id > marker_row[1] if ascending
+                                    else nodes.c.id < marker_row[1])
+            else:
+                query = query.where(
+                    _keyset_after(column, marker_row[0], marker_row[1], ascending))
+        if sort_key == "id":
+            order = [nodes.c.id.asc() if ascending else nodes.c.id.desc()]
+        elif ascending:
+            order = [column.asc().nulls_first(), nodes.c.id.asc()]
+        else:
+            order = [column.desc().nulls_last(), nodes.c.id.desc()]
+        query = query.order_by(*order)
+        if limit is not None:
+            query = query.limit(limit)
+        return [_as_dict(row) for row in conn.execute(query)]
+
+
+def count_nodes(filters=None):
+    """How many nodes match ``filters`` (same keys as list_nodes)."""
+    query = _node_filters(sa.select(sa.func.count()).select_from(nodes), filters)
+    with db_engine.reader() as conn:
+        return conn.execute(query).scalar_one()
+
+
+def _node_label(conn, node_id):
+    row = conn.execute(sa.select(nodes.c.name, nodes.c.uuid).where(
+        nodes.c.id == node_id)).first()
+    if row is None:
+        return None
+    return row.name or row.uuid
+
+
+_update_node_statements = {}
+
+
+def _update_node_statement(columns, reservation_check):
+    """The UPDATE ... RETURNING for this set of columns, built once.
+
+    Building a 35-column RETURNING statement costs more than running it, and
+    callers update the same few column sets over and over (power state, the
+    lease-guarded save), so statements are cached by shape; values are bound.
+    """
+    key = (columns, reservation_check)
+    stmt = _update_node_statements.get(key)
+    if stmt is None:
+        stmt = nodes.update().where(nodes.c.id == sa.bindparam("node_id"))
+        if reservation_check == "null":
+            stmt = stmt.where(nodes.c.reservation.is_(None))
+        elif reservation_check == "owner":
+            stmt = stmt.where(nodes.c.reservation == sa.bindparam("expected_owner"))
+        stmt = stmt.values({
+            name: sa.bindparam("v_" + name, type_=nodes.c[name].type) for name in columns
+        }).returning(*nodes.c)
+        if len(_update_node_statements) >= 512:  # bounded: shapes come from callers
+            _update_node_statements.clear()
+        _update_node_statements[key] = stmt
+    return stmt
+
+
+def update_node(node_id, values, expected_reservation=_UNSET):
+    """Set ``values`` on node ``node_id`` (int id); returns the updated row.
+
+    With ``expected_reservation`` the update only happens while the node's
+    reservation still equals it (``None`` = unreserved), in the same
+    statement, so a task whose lease expired and was taken over cannot
+    overwrite the new holder's work: it gets LeaseLost instead.
+    """
+    values = dict(values)
+    _check_columns(values, NODE_COLUMNS, _NODE_IMMUTABLE, "node")
+    if values.get("name") is not None and _is_uuid(values["name"]):
+        raise exception.InvalidParameterValue(
+            errors=["node name %r looks like a UUID; names and UUIDs must be "
+                    "distinguishable" % values["name"]])
+    values.setdefault("updated_at", utcnow())
+    params = {"v_" + name: value for name, value in values.items()}
+    params["node_id"] = node_id
+    if expected_reservation is _UNSET:
+        check = None
+    elif expected_reservation is None:
+        check = "null"
+    else:
+        check = "owner"
+        params["expected_owner"] = expected_reservation
+    stmt = _update_node_statement(tuple(sorted(values)), check)
+    label = None
+    try:
+        with db_engine.writer() as conn:
+            row = conn.execute(stmt, params).first()
+            if row is None:
+                label = _node_label(conn, node_id)
+    except sa.exc.IntegrityError as error:
+        if _conflicting_field(error, ("name",), "nodes") == "name":
+            raise exception.NodeAlreadyExists(field="name", value=values["name"]) from None
+        raise
+    if row is None:
+        if label is None:
+            raise exception.NodeNotFound(node=node_id)
+        raise exception.LeaseLost(node=label, holder=expected_reservation)
+    return _as_dict(row)
+
+
+def destroy_node(node_id):
+    """Delete node ``node_id`` and (by ON DELETE CASCADE) its ports."""
+    with db_engine.writer() as conn:
+        deleted = conn.execute(nodes.delete().where(nodes.c.id == node_id)).rowcount
+    if deleted != 1:
+        raise exception.NodeNotFound(node=node_id)
+
+
+# -- leases ---------------------------------------------------------------------
+# Each is one compare-and-set UPDATE: the WHERE clause is the whole protocol,
+# so two conductors racing for a node need no other coordination.
+
+_RESERVE = (
+    nodes.update()
+    .where(nodes.c.id == sa.bindparam("node_id"))
+    .where(sa.or_(nodes.c.reservation.is_(None),
+                  nodes.c.reservation_expires.is_(None),
+                  nodes.c.reservation_expires < sa.bindparam("now")))
+    .values(reservation=sa.bindparam("owner"), reservation_expires=sa.bindparam("expires"))
+)
+
+_RENEW = (
+    nodes.update()
+    .where(nodes.c.id == sa.bindparam("node_id"))
+    .where(nodes.c.reservation == sa.bindparam("owner"))
+    .values(reservation_expires=sa.bindparam("expires"))
+)
+
+_RELEASE = (
+    nodes.update()
+    .where(nodes.c.id == sa.bindparam("node_id"))
+    .where(nodes.c.reservation == sa.bindparam("owner"))
+    .values(reservation=None, reservation_expires=None)
+)
+
+_GET_RESERVATION = sa.select(nodes.c.reservation, nodes.c.reservation_expires).where(
+    nodes.c.id == sa.bindparam("node_id"))
+
+
+def reserve_node(node_id, owner, expires, now):
+    """Take the lease on ``node_id`` for ``owner`` until ``expires``.
+
+    Succeeds iff the node is unreserved or its lease expired before ``now``
+    (a reservation without an expiry counts as expired: nothing may stay
+    locked forever). Returns True iff this call took it.
+    """
+    with db_engine.writer() as conn:
+        result = conn.execute(_RESERVE, {"node_id": node_id, "owner": owner,
+                                         "expires": expires, "now": now})
+    return result.rowcount == 1
+
+
+def renew_reservation(node_id, owner, expires):
+    """Push the lease's expiry to ``expires``; False if ``owner`` lost it."""
+    with db_engine.writer() as conn:
+        result = conn.execute(_RENEW, {"node_id": node_id, "owner": owner,
+                                       "expires": expires})
+    return result.rowcount == 1
+
+
+def release_node(node_id, owner):
+    """Drop the lease if ``owner`` still holds it; False otherwise."""
+    with db_engine.writer() as conn:
+        result = conn.execute(_RELEASE, {"node_id": node_id, "owner": owner})
+    return result.rowcount == 1
+
+
+def get_reservation(node_id):
+    """``(owner, expires)`` of the node's lease, ``(None, None)`` when free.
+
+    NodeNotFound if the node is gone, so a caller that failed to reserve a
+    deleted node reports that, not a phantom lock.
+    """
+    with db_engine.reader() as conn:
+        row = conn.execute(_GET_RESERVATION, {"node_id": node_id}).first()
+    if row is None:
+        raise exception.NodeNotFound(node=node_id)
+    return row[0], row[1]
+
+
+def release_reservations_with_prefix(prefix):
+    """Drop every lease whose owner starts with ``prefix``; returns node ids.
+
+    A restarting conductor calls it with its own ``"<host>:"`` so the leases
+    its previous life held do not wait out their expiry.
+    """
+    if not prefix:
+        raise exception.Invalid(reason="a reservation prefix must not be empty")
+    stmt = (nodes.update()
+            .where(nodes.c.reservation.startswith(prefix, autoescape=True))
+            .values(reservation=None, reservation_expires=None)
+            .returning(nodes.c.id))
+    with db_engine.writer() as conn:
+        return sorted(conn.execute(stmt).scalars())
+
+
+def clear_target_power_states(node_ids=None, last_error=DEFAULT_CLEARED_TARGET_ERROR):
+    """Clear a stale ``target_power_state`` (optionally only on ``node_ids``).
+
+    Sets ``last_error`` on the same nodes so the operator sees why the
+    action never finished; returns the ids of the nodes changed.
+    """
+    stmt = nodes.update().where(nodes.c.target_power_state.is_not(None))
+    if node_ids is not None:
+        node_ids = list(node_ids)
+        if not node_ids:
+            return []
+        stmt = stmt.where(nodes.c.id.in_(node_ids))
+    stmt = stmt.values(target_power_state=None, last_error=last_error,
+                       updated_at=utcnow()).returning(nodes.c.id)
+    with db_engine.writer() as conn:
+        return sorted(conn.execute(stmt).scalars())
+
+
+# -- ports ----------------------------------------------------------------------
+
+def normalize_mac(address):
+    """``address`` lowercased; InvalidParameterValue unless it is aa:bb:cc:dd:ee:ff."""
+    normalized = address.strip().lower() if isinstance(address, str) else None
+    if normalized is None or not _MAC_RE.match(normalized):
+        raise exception.InvalidParameterValue(
+            errors=["port address %r is not a MAC address of the form "
+                    "aa:bb:cc:dd:ee:ff" % (address,)])
+    return normalized
+
+
+def _port_integrity_error(error, values):
+    field = _conflicting_field(error, ("address", "uuid"), "ports")
+    if field == "address":
+        return exception.PortAlreadyExists(address=values["address"])
+    if field == "uuid":
+        return exception.PortAlreadyExists(
+            "A port with UUID %s already exists." % values["uuid"],
+            address=values.get("address"))
+    if not _is_unique_violation(error) and "node_id" in values:
+        return exception.NodeNotFound(node=values["node_id"])  # foreign key
+    return None
+
+
+def create_port(values):
+    """Insert a port; ``address`` is normalised to a lowercase MAC."""
+    values = dict(values)
+    _check_columns(values, PORT_COLUMNS, _PORT_READ_ONLY, "port")
+    missing = [f for f in ("address", "node_id") if values.get(f) is None]
+    if missing:
+        raise exception.MissingParameterValue(
+            errors=["port field %s is required" % f for f in missing])
+    values["address"] = normalize_mac(values["address"])
+    if values.get("uuid") is None:
+        values["uuid"] = str(uuid_lib.uuid4())
+    elif not _is_uuid(values["uuid"]):
+        raise exception.InvalidParameterValue(
+            errors=["port uuid %r is not a UUID" % values["uuid"]])
+    if values.get("extra", _UNSET) is None:
+        values["extra"] = {}
+    values.setdefault("created_at", utcnow())
+    try:
+        with db_engine.writer() as conn:
+            row = conn.execute(ports.insert().values(**values).returning(*ports.c)).one()
+    except sa.exc.IntegrityError as error:
+        translated = _port_integrity_error(error, values)
+        if translated is None:
+            raise
+        raise translated from None
+    return _as_dict(row)
+
+
+def get_port(ident):
+    """A port by int id, UUID or MAC address; PortNotFound if none."""
+    if isinstance(ident, int) and not isinstance(ident, bool):
+        clause = ports.c.id == ident
+    elif isinstance(ident, str) and _is_uuid(ident):
+        clause = ports.c.uuid == ident.lower()
+    elif isinstance(ident, str) and _MAC_RE.match(ident.strip().lower()):
+        clause = ports.c.address == ident.strip().lower()
+    else:
+        raise exception.PortNotFound(port=ident)
+    with db_engine.reader() as conn:
+        row = conn.execute(sa.select(ports).where(clause)).first()
+    if row is None:
+        raise exception.PortNotFound(port=ident)
+    return _as_dict(row)
+
+
+def list_ports(node_id=None, limit=None, marker=None):
+    """Ports by id, optionally of one node; ``marker`` = UUID of the last port seen."""
+    query = sa.select(ports).order_by(ports.c.id)
+    if node_id is not None:
+        query = query.where(ports.c.node_id == node_id)
+    if limit is not None:
+        query = query.limit(limit)
+    with db_engine.reader() as conn:
+        if marker is not None:
+            marker_id = conn.execute(sa.select(ports.c.id).where(
+                ports.c.uuid == str(marker).lower())).scalar()
+            if marker_id is None:
+                raise exception.InvalidParameterValue(
+                    errors=["marker %s is not the UUID of an existing port" % marker])
+            query = query.where(ports.c.id > marker_id)
+        return [_as_dict(row) for row in conn.execute(query)]
+
+
+def update_port(port_id, values):
+    """Set ``values`` on port ``port_id`` (int id); returns the updated row."""
+    values = dict(values)
+    _check_columns(values, PORT_COLUMNS, _PORT_IMMUTABLE, "port")
+    if "address" in values:
+        values["address"] = normalize_mac(values["address"])
+    values.setdefault("updated_at", utcnow())
+    stmt = ports.update().where(ports.c.id == port_id).values(**values).returning(*ports.c)
+    try:
+        with db_engine.writer() as conn:
+            row = conn.execute(stmt).first()
+    except sa.exc.IntegrityError as error:
+        translated = _port_integrity_error(error, values)
+        if translated is None:
+            raise
+        raise translated from None
+    if row is None:
+        raise exception.PortNotFound(port=port_id)
+    return _as_dict(row)
+
+
+def destroy_port(port_id):
+    with db_engine.writer() as conn:
+        deleted = conn.execute(ports.delete().where(ports.c.id == port_id)).rowcount
+    if deleted != 1:
+        raise exception.PortNotFound(port=port_id)
+
+
+# -- conductors -----------------------------------------------------------------
+
+def register_conductor(hostname, hardware_types):
+    """Create or revive the conductor row for ``hostname``; online, heartbeat now.
+
+    One upsert statement, so two processes starting with the same hostname
+    cannot both insert.
+    """
+    now = utcnow()
+    hardware_types = list(hardware_types)
+    insert = (pg_dialect.insert if not db_engine.is_sqlite() else sqlite_dialect.insert)
+    stmt = insert(conductors).values(hostname=hostname, hardware_types=hardware_types,
+                                     online=True, created_at=now, updated_at=now)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[conductors.c.hostname],
+        set_={"hardware_types": stmt.excluded.hardware_types, "online": True,
+              "updated_at": now},
+    ).returning(*conductors.c)
+    with db_engine.writer() as conn:
+        return _as_dict(conn.execute(stmt).one())
+
+
+def _update_conductor(hostname, values):
+    with db_engine.writer() as conn:
+        updated = conn.execute(conductors.update()
+                               .where(conductors.c.hostname == hostname)
+                               .values(**values)).rowcount
+    if updated != 1:
+        raise exception.ConductorNotFound(conductor=hostname)
+
+
+def touch_conductor(hostname):
+    """Heartbeat: set ``updated_at`` to now."""
+    _update_conductor(hostname, {"updated_at": utcnow()})
+
+
+def unregister_conductor(hostname):
+    """Mark the conductor offline (kept for its history, and for restarts)."""
+    _update_conductor(hostname, {"online": False, "updated_at": utcnow()})
+
+
+def get_conductor(hostname):
+    with db_engine.reader() as conn:
+        row = conn.execute(sa.select(conductors).where(
+            conductors.c.hostname == hostname)).first()
+    if row is None:
+        raise exception.ConductorNotFound(conductor=hostname)
+    return _as_dict(row)
+
+
+def list_conductors():
+    """Every conductor, by hostname."""
+    with db_engine.reader() as conn:
+        return [_as_dict(row) for row in conn.execute(
+            sa.select(conductors).order_by(conductors.c.hostname))]

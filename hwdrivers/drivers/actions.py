@@ -1,0 +1,134 @@
+"""Power and boot-device actions on a task, with checks and verification.
+
+These are the steps every caller shares — the conductor, the one-shot
+CLI, ``hwdrivers-powerdriver``: check the request against what the driver
+supports, call it through :func:`retry.run` (taxonomy retries, controller
+gating), then poll the state back with backoff until it holds. The
+conductor adds its bookkeeping (target state, ``last_error``) around them.
+"""
+
+import time
+
+from oslo_config import cfg
+
+from hwdrivers.common import exception
+from hwdrivers.common.states import PowerState
+from hwdrivers.drivers import retry
+
+CONF = cfg.CONF
+
+_SOFT = (PowerState.SOFT_OFF, PowerState.SOFT_REBOOT)
+
+
+def check_power_target(task, target):
+    """The parsed target, or InvalidPowerState listing what this node supports."""
+    try:
+        target = PowerState.parse(target)
+    except ValueError as exc:
+        raise exception.InvalidPowerState("Node %s: %s" % (task.node.uuid, exc)) from None
+    supported = task.driver.power.get_supported_power_states(task)
+    if target not in supported:
+        raise exception.InvalidPowerState(
+            "Node %s: power interface %s cannot do %s; supported: %s"
+            % (task.node.uuid, task.driver.power.implementation_name, target.value,
+               ", ".join(s.value for s in supported)))
+    return target
+
+
+def get_power_state(task, gate=None):
+    power = task.driver.power
+    return PowerState.parse(retry.run(task, power, power.get_power_state, gate=gate))
+
+
+def wait_for_power_state(task, expected, timeout=None, gate=None):
+    """Poll until the node reads ``expected``; PowerStateFailure after ``timeout``.
+
+    Polls start at 50 ms and double to 2 s: fast for BMCs that act at
+    once, gentle on ones that take seconds (Redfish systems often do).
+    """
+    timeout = CONF.conductor.power_state_change_timeout if timeout is None else timeout
+    deadline = time.monotonic() + timeout
+    pause = 0.05
+    while True:
+        state = get_power_state(task, gate=gate)
+        if state == expected:
+            return state
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise exception.PowerStateFailure(
+                node=task.node.uuid, state=expected.value,
+                reason="still %s after %ss (raise [conductor] "
+                       "power_state_change_timeout if the hardware is slow)"
+                       % (state.value, timeout))
+        time.sleep(min(pause, remaining))
+        pause = min(pause * 2, 2.0)
+
+
+def set_power_state(task, target, timeout=None, gate=None):
+    """Act towards ``target`` and return the verified resting state."""
+    target = check_power_target(task, target)
+    power = task.driver.power
+    if target in _SOFT and timeout is None:
+        timeout = CONF.conductor.soft_power_off_timeout
+    if target == PowerState.REBOOT:
+        retry.run(task, power, power.reboot, timeout=timeout, gate=gate)
+    else:
+        retry.run(task, power, power.set_power_state, target, timeout=timeout, gate=gate)
+    return wait_for_power_state(task, target.resting, timeout=timeout, gate=gate)
+
+
+def check_boot_device(task, device):
+    management = task.driver.management
+    supported = management.get_supported_boot_devices(task)
+    if device not in supported:
+        raise exception.InvalidBootDevice(
+            "Node %s: boot device %r is not supported by management interface %s; "
+            "supported: %s" % (task.node.uuid, device, management.implementation_name,
+                               ", ".join(supported) or "none"))
+    return device
+
+
+def set_boot_device(task, device, persistent=False, gate=None):
+    device = check_boot_device(task, device)
+    management = task.driver.management
+    retry.run(task, management, management.set_boot_device, device,
+              persistent=bool(persistent), gate=gate)
+
+
+def get_boot_device(task, gate=None):
+    management = task.driver.management
+    return retry.run(task, management, management.get_boot_device, gate=gate)
+
+
+def get_sensors_data(task, gate=None):
+    management = task.driver.management
+    return retry.run(task, management, management.get_sensors_data, gate=gate)
+
+
+def inject_nmi(task, gate=None):
+    management = task.driver.management
+    return retry.run(task, management, management.inject_nmi, gate=gate)
+
+
+def validate(task):
+    """``{kind: {"result": bool, "reason": str|None}}`` for every interface.
+
+    Unknown driver_info fields that look like misspellings are reported
+    against the power interface, once, with the fix.
+    """
+    results = {}
+    for kind, iface in task.driver.interfaces.items():
+        try:
+            iface.validate(task)
+        except exception.UnsupportedDriverExtension as exc:
+            results[kind] = {"result": False, "reason": str(exc)}
+        except (exception.InvalidParameterValue, exception.DriverError) as exc:
+            results[kind] = {"result": False, "reason": str(exc)}
+        else:
+            results[kind] = {"result": True, "reason": None}
+    typos = task.driver.schema.unknown(task.node.driver_info)
+    if typos:
+        reason = "Node %s: invalid driver_info %s" % (task.node.uuid, "; ".join(typos))
+        results["power"] = {"result": False, "reason": "; ".join(
+            filter(None, [results["power"]["reason"], reason]))}
+    return results

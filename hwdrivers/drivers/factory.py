@@ -1,0 +1,282 @@
+"""Load enabled hardware types and interfaces by name, and compose nodes.
+
+Only names enabled in config are imported (stevedore's named manager reads
+entry-point metadata for the rest). Misconfiguration fails here, at load,
+with :class:`ConfigInvalid` naming the option to change, rather than on
+the first request for an unlucky node.
+"""
+
+import logging
+import threading
+
+import stevedore
+from oslo_config import cfg
+
+from hwdrivers import conf as hw_conf
+from hwdrivers.common import exception
+from hwdrivers.common import interface_types
+from hwdrivers.drivers import base
+from hwdrivers.drivers import hardware_type as hw_type_mod
+from hwdrivers.drivers import params
+
+LOG = logging.getLogger(__name__)
+CONF = cfg.CONF
+
+_lock = threading.Lock()
+_registry = None
+
+
+def _load(namespace, names, option, kind, expected_cls):
+    """Instances of the named entry points, in ``names`` order."""
+    names = [n.strip() for n in names if n and n.strip()]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise exception.ConfigInvalid(
+            "%s lists %s more than once" % (option, ", ".join(duplicates)), option=option)
+    if not names:
+        return {}
+    missing = []
+    failures = []
+
+    def on_missing(missing_names):
+        missing.extend(sorted(missing_names))
+
+    def on_failure(manager, entrypoint, exc):
+        failures.append((entrypoint.name, exc))
+
+    manager = stevedore.NamedExtensionManager(
+        namespace, names, invoke_on_load=True, name_order=True,
+        on_load_failure_callback=on_failure,
+        on_missing_entrypoints_callback=on_missing)
+    if failures:
+        name, exc = failures[0]
+        raise exception.DriverLoadError(
+            kind=kind, name=name, option=option,
+            reason="%s: %s; fix the installation or remove it from %s"
+                   % (type(exc).__name__, exc, option))
+    if missing:
+        available = sorted({ep.name for ep in manager.list_entry_points()})
+        raise exception.DriverLoadError(
+            kind=kind, name=", ".join(missing), option=option,
+            reason="no entry point in namespace %s (installed: %s); remove it "
+                   "from %s or install the package that provides it"
+                   % (namespace, ", ".join(available) or "none", option))
+    loaded = {}
+    for ext in manager.extensions:
+        if ext.name in loaded:
+            raise exception.DriverLoadError(
+                kind=kind, name=ext.name, option=option,
+                reason="two packages register this name in %s; uninstall one"
+                       % namespace)
+        if not isinstance(ext.obj, expected_cls):
+            raise exception.DriverLoadError(
+                kind=kind, name=ext.name, option=option,
+                reason="%s is not a %s" % (type(ext.obj).__name__, expected_cls.__name__))
+        ext.obj.name = ext.name
+        loaded[ext.name] = ext.obj
+    return loaded
+
+
+class Composition:
+    """The interfaces of one node: ``task.driver.power``, ``.management``..."""
+
+    def __init__(self, hardware_type, interfaces):
+        self.hardware_type = hardware_type
+        self.interfaces = interfaces  # kind -> instance
+        for kind, impl in interfaces.items():
+            setattr(self, kind, impl)
+
+    @property
+    def name(self):
+        return self.hardware_type.name
+
+    @property
+    def interface_names(self):
+        return {kind: impl.name for kind, impl in self.interfaces.items()}
+
+    @property
+    def schema(self):
+        """The union of every interface's driver_info declaration."""
+        schema = params.EMPTY
+        for impl in self.interfaces.values():
+            schema = schema + impl.driver_info_schema
+        return schema
+
+    def __repr__(self):
+        return "<driver %s %s>" % (self.name, self.interface_names)
+
+
+class Registry:
+    """The loaded hardware types and interfaces, and the composition rules."""
+
+    def __init__(self, conf=CONF):
+        self.conf = conf
+        self.hardware_types = _load(
+            interface_types.HARDWARE_TYPES_NAMESPACE, conf.enabled_hardware_types,
+            "[DEFAULT] enabled_hardware_types", "hardware type",
+            hw_type_mod.AbstractHardwareType)
+        if not self.hardware_types:
+            raise exception.ConfigInvalid(
+                "no hardware type is enabled; set [DEFAULT] enabled_hardware_types",
+                option="[DEFAULT] enabled_hardware_types")
+        self.interfaces = {}
+        for kind in interface_types.ALL:
+            option = "[DEFAULT] enabled_%s_interfaces" % kind
+            self.interfaces[kind] = _load(
+                interface_types.NAMESPACE % kind,
+                getattr(conf, "enabled_%s_interfaces" % kind), option,
+                "%s interface" % kind, base.INTERFACE_CLASSES[kind])
+            for impl in self.interfaces[kind].values():
+                impl.check_config()
+        self._defaults = {}
+        for name in self.hardware_types:
+            hw_conf.register_hardware_type_group(conf, name)
+            for kind in interface_types.ALL:
+                self._defaults[(name, kind)] = self._compute_default(name, kind)
+        self._all_schema = params.EMPTY
+        for impls in self.interfaces.values():
+            for impl in impls.values():
+                self._all_schema = self._all_schema + impl.driver_info_schema
+
+    # -- rules ---------------------------------------------------------------
+
+    def hardware_type(self, name):
+        try:
+            return self.hardware_types[name]
+        except (KeyError, TypeError):
+            raise exception.DriverNotFound(
+                driver_name=name, enabled=", ".join(sorted(self.hardware_types))) from None
+
+    def usable(self, hw_name, kind):
+        """Names a node of ``hw_name`` may use for ``kind``, preferred first."""
+        hw = self.hardware_type(hw_name)
+        return [n for n in hw.supported_interfaces(kind) if n in self.interfaces[kind]]
+
+    def _compute_default(self, hw_name, kind):
+        usable = self.usable(hw_name, kind)
+        group = hw_conf.hardware_type.group_name(hw_name)
+        per_type = getattr(getattr(self.conf, group), "default_%s_interface" % kind)
+        global_default = getattr(self.conf, "default_%s_interface" % kind)
+        for value, option in ((per_type, "[%s] default_%s_interface" % (group, kind)),
+                              (global_default, "[DEFAULT] default_%s_interface" % kind)):
+            if not value:
+                continue
+            if value not in self.interfaces[kind]:
+                raise exception.ConfigInvalid(
+                    "%s = %s is not enabled; add it to [DEFAULT] enabled_%s_interfaces "
+                    "or choose one of: %s" % (option, value, kind,
+                                              ", ".join(self.interfaces[kind]) or "none"),
+                    option=option)
+            if value not in usable:
+                hint = ("" if option.startswith("[hardware") else
+                        " or set [%s] default_%s_interface" % (group, kind))
+                raise exception.ConfigInvalid(
+                    "%s = %s is not supported by hardware type %s; choose one of: "
+                    "%s%s" % (option, value, hw_name, ", ".join(usable) or "none", hint),
+                    option=option)
+            return value
+        if not usable:
+            supported = self.hardware_type(hw_name).supported_interfaces(kind)
+            raise exception.ConfigInvalid(
+                "hardware type %s has no enabled %s interface: it supports %s; add one "
+                "to [DEFAULT] enabled_%s_interfaces or remove %s from [DEFAULT] "
+                "enabled_hardware_types" % (hw_name, kind, ", ".join(supported) or "none",
+                                            kind, hw_name),
+                option="[DEFAULT] enabled_%s_interfaces" % kind)
+        return usable[0]
+
+    def default_interface(self, hw_name, kind):
+        self.hardware_type(hw_name)
+        return self._defaults[(hw_name, kind)]
+
+    def interface_name(self, hw_name, kind, requested=None, node=None):
+        """The implementation a node gets: its own choice if valid, else the default."""
+        if not requested:
+            return self.default_interface(hw_name, kind)
+        usable = self.usable(hw_name, kind)
+        if requested not in usable:
+            why = ("is not enabled" if requested not in self.interfaces[kind]
+                   else "is not supported by hardware type %s" % hw_name)
+            raise exception.InterfaceNotAllowed(
+                "%s%s_interface %s %s; valid: %s (or unset it to use the default, %s)"
+                % ("Node %s: " % node if node else "", kind, requested, why,
+                   ", ".join(usable), self.default_interface(hw_name, kind)))
+        return requested
+
+    def compose(self, node):
+        """The :class:`Composition` for ``node`` (driver + ``<kind>_interface``)."""
+        hw = self.hardware_type(node.driver)
+        ident = getattr(node, "uuid", None)
+        interfaces = {}
+        errors = []
+        for kind in interface_types.ALL:
+            try:
+                name = self.interface_name(
+                    node.driver, kind, getattr(node, "%s_interface" % kind, None))
+            except exception.InterfaceNotAllowed as exc:
+                errors.append(str(exc))
+                continue
+            interfaces[kind] = self.interfaces[kind][name]
+        if errors:
+            raise exception.InterfaceNotAllowed(
+                "%s%s" % ("Node %s: " % ident if ident else "", "; ".join(errors)),
+                errors=errors)
+        return Composition(hw, interfaces)
+
+    def check_interfaces(self, driver, values, node=None):
+        """Validate a node's ``driver`` and ``<kind>_interface`` values, all at once."""
+        self.hardware_type(driver)
+        errors = []
+        for kind in interface_types.ALL:
+            try:
+                self.interface_name(driver, kind, values.get("%s_interface" % kind))
+            except exception.InterfaceNotAllowed as exc:
+                errors.append(str(exc))
+        if errors:
+            raise exception.InterfaceNotAllowed(
+                "%s%s" % ("Node %s: " % node if node else "", "; ".join(errors)),
+                errors=errors)
+
+    # -- secrets and properties ---------------------------------------------------
+
+    def mask(self, node_driver_info, composition=None):
+        """driver_info with secrets masked, by this node's declarations.
+
+        A field secret in any loaded interface is masked too, so a node
+        whose interfaces changed never shows a password another declared.
+        """
+        schema = self._all_schema
+        if composition is not None:
+            schema = composition.schema + schema
+        return schema.mask(node_driver_info)
+
+    def properties(self, hw_name):
+        """Per interface kind: ``{field: description}`` of the default implementations."""
+        return {kind: self.interfaces[kind][self.default_interface(hw_name, kind)]
+                .get_properties() for kind in interface_types.ALL}
+
+    def describe(self, hw_name):
+        """What ``driver show`` prints: enabled and default implementations per kind."""
+        hw = self.hardware_type(hw_name)
+        info = {"name": hw_name, "description": hw.description}
+        for kind in interface_types.ALL:
+            info["default_%s_interface" % kind] = self.default_interface(hw_name, kind)
+            info["enabled_%s_interfaces" % kind] = self.usable(hw_name, kind)
+        return info
+
+
+def get_registry():
+    """The process-wide registry, loaded from config on first use."""
+    global _registry
+    if _registry is None:
+        with _lock:
+            if _registry is None:
+                _registry = Registry()
+    return _registry
+
+
+def reset():
+    """Forget the loaded registry (config changed, or between tests)."""
+    global _registry
+    with _lock:
+        _registry = None

@@ -1,0 +1,1 @@
+"""Interface implementations, one module per technology."""

@@ -1,0 +1,400 @@
+"""redfish power and management: BMCs driven over DMTF Redfish, through sushy.
+
+A node names a BMC (``redfish_address``) and, when the BMC manages several
+machines, one ComputerSystem (``redfish_system_id``). Power actions are
+the system's ``ComputerSystem.Reset`` types, offered only when the system
+lists them as allowed; the boot device is the system's boot source
+override. Connections are reused across nodes and calls (see
+:mod:`hwdrivers.drivers.modules.redfish_session`), and sushy is imported
+only when a call needs it.
+"""
+
+import contextlib
+import importlib.util
+import os
+import urllib.parse
+
+from oslo_config import cfg
+
+from hwdrivers.common import boot_devices
+from hwdrivers.common import exception
+from hwdrivers.common.states import PowerState
+from hwdrivers.drivers import base
+from hwdrivers.drivers import params
+from hwdrivers.drivers.modules import redfish_session
+
+CONF = cfg.CONF
+
+COMMON_SCHEMA = params.Schema(
+    params.Param("redfish_address",
+                 "URL of the BMC's Redfish service: https://host[:port], optionally with "
+                 "the root path (https://host/redfish/v1); a bare host means https",
+                 required=True),
+    params.Param("redfish_system_id",
+                 "Id (1, System.Embedded.1) or path (/redfish/v1/Systems/1) of the "
+                 "ComputerSystem to drive; needed only when the BMC has several"),
+    params.Param("redfish_username", "User name on the BMC"),
+    params.Param("redfish_password", "Password of redfish_username", secret=True),
+    params.Param("redfish_verify_ca",
+                 "Verify the BMC's TLS certificate: true (against the system's CAs), "
+                 "false (insecure), or the path of a CA bundle file or directory",
+                 default=True),
+    params.Param("redfish_auth_type",
+                 "How to log in: Redfish sessions, HTTP basic auth, or sessions "
+                 "falling back to basic", type="choice",
+                 choices=redfish_session.AUTH_TYPES, default="auto"),
+)
+
+MANAGEMENT_SCHEMA = COMMON_SCHEMA + params.Schema(
+    params.Param("redfish_boot_mode",
+                 "Boot mode to set with the boot device (bios and legacy both mean "
+                 "Redfish Legacy); unset leaves the system's mode unchanged",
+                 type="choice", choices=("uefi", "bios", "legacy")),
+)
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+#: Power targets -> ComputerSystem.Reset types, in order of preference.
+RESETS = {
+    PowerState.ON: ("On", "ForceOn"),
+    PowerState.OFF: ("ForceOff",),
+    PowerState.SOFT_OFF: ("GracefulShutdown",),
+    PowerState.REBOOT: ("ForceRestart", "PowerCycle"),
+    PowerState.SOFT_REBOOT: ("GracefulRestart",),
+}
+
+#: Redfish PowerState -> ours. A system in transition reports the state it
+#: is leaving: the caller verifies an action by polling until the target
+#: holds, and "off" must not be claimed while the OS is still shutting down.
+POWER_STATES = {"On": PowerState.ON, "Off": PowerState.OFF, "Paused": PowerState.ON,
+                "PoweringOn": PowerState.OFF, "PoweringOff": PowerState.ON}
+
+BOOT_SOURCES = {boot_devices.PXE: "Pxe", boot_devices.DISK: "Hdd",
+                boot_devices.CDROM: "Cd", boot_devices.BIOS: "BiosSetup"}
+_BOOT_DEVICES = {source: device for device, source in BOOT_SOURCES.items()}
+BOOT_MODES = {"uefi": "UEFI", "bios": "Legacy", "legacy": "Legacy"}
+
+
+def _value(field):
+    """The Redfish string of a sushy enum field (or None)."""
+    return getattr(field, "value", field)
+
+
+def _ids(paths):
+    """Systems' ids (last path segment) from their paths, sorted."""
+    return sorted(p.rstrip("/").rpartition("/")[2] for p in paths)
+
+
+def parse_address(text):
+    """``{"address", "root_prefix", "netloc"}`` from ``redfish_address``; ValueError."""
+    text = str(text).strip()
+    if "://" not in text:
+        if text.count(":") > 1 and not text.startswith("["):
+            text = "[%s]" % text  # a bare IPv6 address
+        text = "https://" + text
+    parts = urllib.parse.urlsplit(text)
+    if parts.username is not None or parts.password is not None:
+        # Not echoed: the value holds a credential.
+        raise ValueError("must not contain credentials; use redfish_username and "
+                         "redfish_password")
+    if parts.scheme not in _DEFAULT_PORTS:
+        raise ValueError("(got %r) must use http or https" % text)
+    if parts.query or parts.fragment:
+        raise ValueError("(got %r) must not have a query or fragment" % text)
+    try:
+        port = parts.port
+        host = params.parse_address(parts.hostname or "")
+    except ValueError as exc:
+        raise ValueError("(got %r) must be http(s)://host[:port]: %s" % (text, exc)) from None
+    netloc = "[%s]" % host if ":" in host else host.lower()
+    if port is not None and port != _DEFAULT_PORTS[parts.scheme]:
+        netloc += ":%d" % port
+    path = parts.path.rstrip("/")
+    return {"address": "%s://%s" % (parts.scheme, netloc),
+            "root_prefix": (path or "/redfish/v1") + "/", "netloc": netloc}
+
+
+def parse_verify_ca(value):
+    """True, False, or an existing CA bundle path; ValueError otherwise."""
+    try:
+        return params.parse_bool(value)
+    except ValueError:
+        pass
+    path = os.path.expanduser(str(value).strip())
+    if path and (os.path.isfile(path) or os.path.isdir(path)):
+        return path
+    raise ValueError("(got %r) must be true, false, or the path of a CA bundle file or "
+                     "directory that exists on the conductor" % (value,))
+
+
+class _RedfishBase:
+    """What power and management share: driver_info, controller, connection."""
+
+    driver_info_schema = COMMON_SCHEMA
+
+    def parse_driver_info(self, task):
+        """Typed driver_info; every problem, schema and URL alike, in one error."""
+        raw = dict(task.node.driver_info or {})
+        if isinstance(raw.get("redfish_verify_ca"), bool):  # JSON true/false
+            raw["redfish_verify_ca"] = str(raw["redfish_verify_ca"])
+        schema = self.driver_info_schema
+        missing, invalid = schema.errors(raw)
+        address, verify = raw.get("redfish_address"), raw.get("redfish_verify_ca")
+        location = None
+        if isinstance(address, str) and address.strip():
+            try:
+                location = parse_address(address)
+            except ValueError as exc:
+                invalid.append("field redfish_address %s" % exc)
+        if verify is not None:
+            try:
+                verify = parse_verify_ca(verify)
+            except ValueError as exc:
+                invalid.append("field redfish_verify_ca %s" % exc)
+        if missing or invalid:
+            raise schema._error(missing, invalid, task.node.uuid)
+        values = schema.parse(raw, node=task.node.uuid, check_unknown=False)
+        values["redfish_verify_ca"] = True if verify is None else verify
+        values.update(location)
+        return values
+
+    def _connection_info(self, task):
+        values = self.parse_driver_info(task)
+        return {
+            "address": values["address"], "root_prefix": values["root_prefix"],
+            "username": values["redfish_username"] or None,
+            "password": values["redfish_password"],
+            "verify": values["redfish_verify_ca"],
+            "auth_type": values["redfish_auth_type"],
+            "system_id": (values["redfish_system_id"] or "").strip() or None,
+        }
+
+    def controller_key(self, task):
+        address = (task.node.driver_info or {}).get("redfish_address")
+        try:
+            return "redfish:%s" % parse_address(address)["netloc"]
+        except ValueError:  # validate() reports it; keep any credential out
+            return "redfish:%s" % str(address).rpartition("@")[2]
+
+    def controller_limits(self):
+        return base.ControllerLimits(CONF.redfish.max_concurrency,
+                                     CONF.redfish.min_command_interval)
+
+    def retry_timeout(self):
+        return CONF.redfish.command_retry_timeout
+
+    def check_config(self):
+        if importlib.util.find_spec("sushy") is None:
+            raise exception.ConfigInvalid(
+                "the redfish %s interface needs the Python package sushy: pip install "
+                "sushy, or remove redfish from enabled_%s_interfaces"
+                % (self.interface_type, self.interface_type),
+                option="enabled_%s_interfaces" % self.interface_type)
+
+    # -- systems -------------------------------------------------------------
+
+    def _system_path(self, entry, info):
+        system_id = info["system_id"]
+        path = entry.system_paths.get(system_id)
+        if path is not None:
+            return path
+        if system_id:
+            path = (system_id if system_id.startswith("/") else "%sSystems/%s" % (
+                info["root_prefix"], urllib.parse.quote(system_id, safe="")))
+        else:
+            paths = sorted(entry.client.get_system_collection().members_identities)
+            if len(paths) != 1:
+                raise exception.DriverSettingsError(
+                    "the Redfish service at %s has %s: set redfish_system_id%s" % (
+                        info["address"],
+                        "%d systems (%s)" % (len(paths), ", ".join(_ids(paths)))
+                        if paths else "no ComputerSystem",
+                        " to one of them" if paths else " or check redfish_address"))
+            path = paths[0]
+        entry.system_paths[system_id] = path
+        return path
+
+    def _fetch(self, entry, info, path):
+        """GET the system; remember what it allows. An unknown id is a settings error."""
+        sushy = redfish_session._sushy()
+        try:
+            system = entry.client.get_system(path)
+        except sushy.exceptions.ResourceNotFoundError:
+            entry.system_paths.pop(info["system_id"], None)
+            raise exception.DriverSettingsError(
+                "redfish_system_id %r does not exist on the Redfish service at %s; "
+                "valid ids: %s" % (info["system_id"] or path, info["address"],
+                                   ", ".join(_ids(entry.client.get_system_collection()
+                                                  .members_identities)) or "none")) from None
+        try:
+            resets = {_value(v) for v in system.get_allowed_reset_system_values()}
+        except sushy.exceptions.MissingActionError:
+            resets = set()
+        sources = {_value(v) for v in system.get_allowed_system_boot_source_values()}
+        entry.capabilities[path] = (frozenset(resets), frozenset(sources))
+        return system
+
+    @contextlib.contextmanager
+    def _system(self, task, action):
+        """Yield ``(entry, system)``: the node's system, freshly read."""
+        info = self._connection_info(task)
+        with redfish_session.connection(info, action) as entry:
+            yield entry, self._fetch(entry, info, self._system_path(entry, info))
+
+    def _capabilities(self, task):
+        """(allowed reset types, allowed boot sources), or None if the BMC is not answering.
+
+        Read once per connection, so listing supported states costs no
+        request per call. When the BMC does not answer, the caller offers
+        everything the protocol can do and the action itself reports the error
+        (retried, in its controller's queue).
+        """
+        info = self._connection_info(task)
+        try:
+            with redfish_session.connection(info, "reading what the system allows") as entry:
+                path = self._system_path(entry, info)
+                if path not in entry.capabilities:
+                    self._fetch(entry, info, path)
+                return entry.capabilities[path]
+        except (exception.DriverConnectionError, exception.DriverActionError) as exc:
+            task.logger.warning("%s; offering every Redfish action", exc)
+            return None
+
+
+class RedfishPower(_RedfishBase, base.PowerInterface):
+    """Power through ``ComputerSystem.Reset``; returns once the BMC accepted it.
+
+    ``timeout`` is not used: the caller verifies by polling
+    :meth:`get_power_state` until the target holds.
+    """
+
+    def get_supported_power_states(self, task):
+        caps = self._capabilities(task)
+        return [state for state in RESETS
+                if caps is None or any(r in caps[0] for r in RESETS[state])]
+
+    def get_power_state(self, task):
+        with self._system(task, "reading the power state") as (entry, system):
+            return POWER_STATES.get(_value(system.power_state), PowerState.ERROR)
+
+    def set_power_state(self, task, power_state, timeout=None):
+        try:
+            target = PowerState.parse(power_state)
+        except ValueError as exc:
+            raise exception.InvalidPowerState("Node %s: %s" % (task.node.uuid, exc)) from None
+        if target not in RESETS:
+            raise exception.InvalidPowerState(
+                "Node %s: redfish cannot set %s; use one of: %s" % (
+                    task.node.uuid, target.value, ", ".join(s.value for s in RESETS)))
+        action = "setting power %s" % target.value
+        with self._system(task, action) as (entry, system):
+            current = _value(system.power_state)
+            if (target == PowerState.ON and current in ("On", "PoweringOn")
+                    or target in (PowerState.OFF, PowerState.SOFT_OFF) and current == "Off"
+                    or target == PowerState.SOFT_OFF and current == "PoweringOff"):
+                task.logger.info("redfish system %s is already %s", system.path, current)
+                return
+            if target in (PowerState.REBOOT, PowerState.SOFT_REBOOT) and current == "Off":
+                task.logger.info("redfish system %s is off: powering it on instead of "
+                                 "restarting it", system.path)
+                target = PowerState.ON
+            self._reset(task, entry, system, target)
+
+    def reboot(self, task, timeout=None):
+        self.set_power_state(task, PowerState.REBOOT, timeout)
+
+    def _reset(self, task, entry, system, target):
+        allowed = entry.capabilities[system.path][0]
+        reset = next((r for r in RESETS[target] if r in allowed), None)
+        if reset is None:
+            raise exception.DriverUnsupportedAction(
+                "redfish system %s cannot %s: it allows only the reset types %s" % (
+                    system.path, target.value, ", ".join(sorted(allowed)) or "none"))
+        task.logger.info("redfish: %s on system %s", reset, system.path)
+        sushy = redfish_session._sushy()
+        system.reset_system(sushy.ResetType(reset))
+
+
+class RedfishManagement(_RedfishBase, base.ManagementInterface):
+    """Boot source override (device, once or continuous, UEFI or legacy), sensors, NMI."""
+
+    driver_info_schema = MANAGEMENT_SCHEMA
+
+    def get_supported_boot_devices(self, task):
+        caps = self._capabilities(task)
+        return [device for device, source in BOOT_SOURCES.items()
+                if caps is None or source in caps[1]]
+
+    def set_boot_device(self, task, device, persistent=False):
+        if device not in BOOT_SOURCES:
+            raise exception.InvalidBootDevice(
+                "Node %s: redfish cannot boot from %r; use one of: %s"
+                % (task.node.uuid, device, ", ".join(BOOT_SOURCES)))
+        mode = BOOT_MODES.get(self.parse_driver_info(task)["redfish_boot_mode"])
+        sushy = redfish_session._sushy()
+        with self._system(task, "setting the boot device to %s" % device) as (entry, system):
+            allowed = entry.capabilities[system.path][1]
+            if BOOT_SOURCES[device] not in allowed:
+                raise exception.DriverUnsupportedAction(
+                    "redfish system %s cannot boot from %s (Redfish %s); it offers: %s" % (
+                        system.path, device, BOOT_SOURCES[device],
+                        ", ".join(_BOOT_DEVICES.get(s, s) for s in sorted(allowed))))
+            options = {"target": sushy.BootSource(BOOT_SOURCES[device]),
+                       "enabled": sushy.BootSourceOverrideEnabled(
+                           "Continuous" if persistent else "Once")}
+            if mode and system.boot is not None and _value(system.boot.mode) != mode:
+                options["mode"] = sushy.BootSourceOverrideMode(mode)
+            task.logger.info("redfish: boot from %s (%s)%s on system %s", device,
+                             "continuous" if persistent else "once",
+                             ", mode %s" % mode if "mode" in options else "", system.path)
+            system.set_system_boot_options(**options)
+
+    def get_boot_device(self, task):
+        with self._system(task, "reading the boot device") as (entry, system):
+            boot = system.boot
+            enabled = _value(boot.enabled) if boot is not None else None
+            if boot is None or enabled == "Disabled":
+                return {"boot_device": None, "persistent": None}  # boots by its boot order
+            return {"boot_device": _BOOT_DEVICES.get(_value(boot.target)),
+                    "persistent": {"Continuous": True, "Once": False}.get(enabled)}
+
+    def get_sensors_data(self, task):
+        """Temperatures and fans of the system's chassis, keyed ``name@chassis``."""
+        data = {"Temperature": {}, "Fan": {}}
+        sushy = redfish_session._sushy()
+        with self._system(task, "reading sensors") as (entry, system):
+            try:
+                chassis_list = system.chassis
+            except sushy.exceptions.MissingAttributeError:
+                chassis_list = []  # no chassis linked: no sensors to read
+            for chassis in chassis_list:
+                try:
+                    thermal = chassis.thermal
+                except (sushy.exceptions.MissingAttributeError,
+                        sushy.exceptions.ResourceNotFoundError):
+                    continue
+                for kind, sensors in (("Temperature", thermal.temperatures),
+                                      ("Fan", thermal.fans)):
+                    for sensor in sensors or ():
+                        name = "%s@%s" % (sensor.name or sensor.identity, chassis.identity)
+                        if name in data[kind]:  # one "CPU Temp" per CPU: tell them apart
+                            name = "%s #%s@%s" % (sensor.name, sensor.identity,
+                                                  chassis.identity)
+                        reading = (sensor.reading_celsius if kind == "Temperature"
+                                   else sensor.reading)
+                        status = sensor.status
+                        data[kind][name] = {
+                            "identity": sensor.identity, "reading": reading,
+                            "units": "Celsius" if kind == "Temperature"
+                            else _value(sensor.reading_units),
+                            "health": _value(status.health) if status else None,
+                            "state": _value(status.state) if status else None}
+        return data
+
+    def inject_nmi(self, task):
+        with self._system(task, "injecting an NMI") as (entry, system):
+            if "Nmi" not in entry.capabilities[system.path][0]:
+                raise exception.DriverUnsupportedAction(
+                    "redfish system %s does not allow the Nmi reset type" % system.path)
+            task.logger.info("redfish: Nmi on system %s", system.path)
+            system.reset_system(redfish_session._sushy().ResetType("Nmi"))

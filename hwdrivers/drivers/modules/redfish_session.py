@@ -1,0 +1,327 @@
+"""Redfish connections: a bounded, thread-safe cache of sushy clients, and errors.
+
+Logging in to a BMC is the slow part of a Redfish call (a session POST, or
+at least the service root), and many BMCs allow only a few sessions at a
+time, so one client is kept per BMC *address, user name, TLS verification
+and auth type* and reused by every node and every thread that names them.
+The cache is an LRU bounded by ``[redfish] connection_cache_size``; a
+client that falls out is closed, which logs its session out of the BMC.
+
+The password is deliberately not part of the key (keys show up in logs and
+debuggers): each entry keeps a keyed hash of it instead. A node whose
+password changed finds the entry, sees the hash differ, and gets a fresh
+client; the old one is closed.
+
+:func:`connection` also turns sushy's exceptions into the driver error
+taxonomy, and drops a cached client that failed to authenticate or lost
+its connection, so the next attempt starts clean.
+"""
+
+import collections
+import contextlib
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import threading
+
+from oslo_config import cfg
+
+from hwdrivers.common import exception
+
+CONF = cfg.CONF
+LOG = logging.getLogger(__name__)
+
+#: Keys the password fingerprints; never leaves this process.
+_FINGERPRINT_KEY = secrets.token_bytes(32)
+
+AUTH_TYPES = ("basic", "session", "auto")
+
+
+def fingerprint(password):
+    """A keyed hash of ``password``: equal for equal passwords, useless to a reader."""
+    return hmac.new(_FINGERPRINT_KEY, (password or "").encode("utf-8"),
+                    hashlib.sha256).hexdigest()[:16]
+
+
+def cache_key(info):
+    """What identifies a reusable client: no password in it, by design."""
+    return (info["address"], info["root_prefix"], info["username"],
+            info["verify"], info["auth_type"])
+
+
+class Entry:
+    """One cached client and what was learnt through it about its systems.
+
+    ``system_paths`` maps a configured ``redfish_system_id`` (or None) to
+    the resolved path; ``capabilities`` maps a system path to the allowed
+    reset types and boot sources, so capability checks do not cost a
+    request on every call.
+    """
+
+    __slots__ = ("client", "secret_hash", "system_paths", "capabilities")
+
+    def __init__(self, client, secret_hash):
+        self.client = client
+        self.secret_hash = secret_hash
+        self.system_paths = {}
+        self.capabilities = {}
+
+    def __repr__(self):
+        return "<redfish connection %x>" % id(self.client)
+
+
+def _sushy():
+    try:
+        import sushy
+    except ImportError:
+        raise exception.DriverToolMissing(
+            "the redfish driver needs the Python package sushy: "
+            "pip install sushy") from None
+    return sushy
+
+
+def _connect(info):
+    """A new, authenticated sushy client (network I/O: the service root)."""
+    sushy = _sushy()
+    from sushy import auth as sushy_auth
+
+    auth_class = {"basic": sushy_auth.BasicAuth,
+                  "session": sushy_auth.SessionAuth,
+                  "auto": sushy_auth.SessionOrBasicAuth}[info["auth_type"]]
+    return sushy.Sushy(
+        info["address"], root_prefix=info["root_prefix"], verify=info["verify"],
+        auth=auth_class(username=info["username"], password=info["password"]),
+        # One attempt per call: hwdrivers.drivers.retry owns retries and the
+        # deadline (sushy would otherwise sleep and retry on its own).
+        server_side_retries=1, server_side_retries_delay=1,
+        connect_timeout=CONF.redfish.connect_timeout,
+        read_timeout=CONF.redfish.read_timeout)
+
+
+def close(client):
+    """Log the client's session out of the BMC and drop its HTTP pool."""
+    try:
+        auth = getattr(client, "_auth", None)
+        if auth is not None:
+            auth.close()
+            client._auth = None  # sushy's __del__ would log out a second time
+        connector = getattr(client, "_conn", None)
+        if connector is not None:
+            connector.close()
+    except Exception as exc:  # closing is best effort: the BMC may be gone
+        LOG.debug("Ignoring error while closing a Redfish connection: %s", exc)
+
+
+class ConnectionCache:
+    """LRU of :class:`Entry` by :func:`cache_key`; safe to share between threads.
+
+    The lock guards only the dictionary: logging in to a BMC happens outside
+    it, so a slow BMC never holds up calls to the others. Two threads that
+    miss the same key at once both log in; the first to store wins and the
+    other's client is closed.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._entries = collections.OrderedDict()
+
+    def __len__(self):
+        return len(self._entries)
+
+    def keys(self):
+        with self._lock:
+            return list(self._entries)
+
+    def peek(self, info):
+        """The cached entry for ``info``'s key, without touching the LRU order."""
+        with self._lock:
+            return self._entries.get(cache_key(info))
+
+    def acquire(self, info):
+        """An entry for ``info``: cached when possible. Returns (entry, cached)."""
+        key, secret_hash = cache_key(info), fingerprint(info["password"])
+        stale = None
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                if hmac.compare_digest(entry.secret_hash, secret_hash):
+                    self._entries.move_to_end(key)
+                    return entry, True
+                stale = self._entries.pop(key)
+        if stale is not None:
+            LOG.debug("Redfish credentials for %s changed; replacing its connection",
+                      info["address"])
+            close(stale.client)
+
+        entry = Entry(_connect(info), secret_hash)
+        size = CONF.redfish.connection_cache_size
+        if size <= 0:
+            return entry, False
+        to_close = []
+        with self._lock:
+            current = self._entries.get(key)
+            if current is not None and hmac.compare_digest(current.secret_hash, secret_hash):
+                to_close.append(entry)  # another thread logged in first
+                entry = current
+                self._entries.move_to_end(key)
+            else:
+                if current is not None:
+                    to_close.append(current)
+                self._entries[key] = entry
+                self._entries.move_to_end(key)
+                while len(self._entries) > size:
+                    to_close.append(self._entries.popitem(last=False)[1])
+        for old in to_close:
+            close(old.client)
+        return entry, True
+
+    def discard(self, info, entry):
+        """Forget and close ``entry`` (if still cached): its client went bad."""
+        key = cache_key(info)
+        with self._lock:
+            if self._entries.get(key) is entry:
+                del self._entries[key]
+        close(entry.client)
+
+    def clear(self):
+        with self._lock:
+            entries = list(self._entries.values())
+            self._entries.clear()
+        for entry in entries:
+            close(entry.client)
+
+
+#: The process-wide cache every redfish interface shares.
+CACHE = ConnectionCache()
+
+
+# -- errors --------------------------------------------------------------------
+
+def scrub(text, password):
+    """``text`` with ``password`` masked, should a library ever echo it."""
+    text = str(text)
+    if password and len(password) >= 3:  # shorter ones would mangle any text
+        text = text.replace(password, "******")
+    return text
+
+
+def _root_cause(exc):
+    """The innermost exception sushy wrapped (requests / urllib3 / ssl)."""
+    seen = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        inner = exc.__cause__ or exc.__context__
+        if inner is None:
+            reason = getattr(exc, "reason", None)  # urllib3 MaxRetryError
+            if isinstance(reason, BaseException):
+                inner = reason
+            elif exc.args and isinstance(exc.args[0], BaseException):
+                inner = exc.args[0]  # requests wraps urllib3's error in args
+        if inner is None:
+            break
+        exc = inner
+    return exc
+
+
+_REASON = re.compile(r"(\[Errno -?\d+\][^'\")]*|[^:(]*timed out[^)'\"]*\)?|"
+                     r"certificate verify failed[^'\")]*|\[SSL[^\]]*\][^'\")]*)",
+                     re.IGNORECASE)
+
+
+def _short_reason(exc):
+    text = str(_root_cause(exc))
+    match = _REASON.search(text) or _REASON.search(str(exc))
+    reason = match.group(1) if match else text
+    return re.sub(r"\s*\(_ssl\.c:\d+\)?", "", reason).strip().rstrip(".")
+
+
+def _is_tls_error(exc):
+    import requests
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, requests.exceptions.SSLError):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def translate(exc, info, action):
+    """The taxonomy error for sushy exception ``exc`` raised while ``action``."""
+    sushy = _sushy()
+    errors = sushy.exceptions
+    where = "Redfish service at %s" % info["address"]
+    password = info.get("password")
+
+    def done(cls, message):
+        return cls(scrub(message, password))
+
+    if isinstance(exc, errors.ConnectionError):
+        reason = _short_reason(exc)
+        if _is_tls_error(exc):
+            if "certificate verify failed" in str(exc).lower():
+                return done(exception.DriverSettingsError, (
+                    "the TLS certificate of the %s could not be verified (%s) while %s: "
+                    "set redfish_verify_ca to the path of the CA bundle that signed "
+                    "it (or to false to skip verification, which is insecure)"
+                    % (where, reason, action)))
+            return done(exception.DriverSettingsError, (
+                "TLS with the %s failed (%s) while %s: check that redfish_address "
+                "names the right scheme (http or https) and port" % (where, reason, action)))
+        return done(exception.DriverConnectionError, (
+            "cannot reach the %s while %s: %s; check redfish_address and that the "
+            "BMC is up" % (where, action, reason)))
+    if isinstance(exc, errors.AccessError):
+        user = info.get("username")
+        hint = ("check redfish_username and redfish_password" if exc.status_code == 401
+                else "check the user's privileges, redfish_username and redfish_password")
+        if info.get("auth_type") == "session":
+            hint += " (or set redfish_auth_type=auto if the BMC has no session service)"
+        return done(exception.DriverAuthError, (
+            "the %s refused %s (HTTP %s) while %s: %s" % (
+                where, "user %r" % user if user else "anonymous access",
+                exc.status_code, action, hint)))
+    if isinstance(exc, errors.HTTPError):
+        detail = exc.detail or exc.code or "no detail"
+        if exc.status_code == 501:
+            return done(exception.DriverUnsupportedAction, (
+                "the %s does not implement this (HTTP 501: %s) while %s"
+                % (where, detail, action)))
+        return done(exception.DriverActionError, (
+            "the %s answered HTTP %s (%s) while %s" % (where, exc.status_code, detail, action)))
+    if isinstance(exc, errors.MissingActionError):
+        return done(exception.DriverUnsupportedAction, (
+            "the %s offers no such action while %s: %s" % (where, action, exc)))
+    if isinstance(exc, errors.InvalidParameterValueError):
+        return done(exception.DriverUnsupportedAction, (
+            "the %s does not allow this while %s: %s" % (where, action, exc)))
+    return done(exception.DriverActionError, (
+        "unexpected answer from the %s while %s: %s" % (where, action, exc)))
+
+
+@contextlib.contextmanager
+def connection(info, action):
+    """Yield a cached :class:`Entry`; sushy errors leave as taxonomy errors.
+
+    ``action`` completes "... while <action>" in error messages, e.g.
+    ``"reading the power state"``. A client that failed to authenticate or
+    lost its connection is dropped from the cache.
+    """
+    sushy = _sushy()
+    entry = None
+    cached = False
+    try:
+        entry, cached = CACHE.acquire(info)
+        yield entry
+    except sushy.exceptions.SushyError as exc:
+        if entry is not None and isinstance(
+                exc, (sushy.exceptions.AccessError, sushy.exceptions.ConnectionError)):
+            CACHE.discard(info, entry)
+        error = translate(exc, info, action)
+        LOG.debug("%s; sushy said: %s", error, scrub(exc, info.get("password")))
+        raise error from None
+    finally:
+        if entry is not None and not cached:
+            close(entry.client)

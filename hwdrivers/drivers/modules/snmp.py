@@ -1,0 +1,635 @@
+"""snmp power: switch PDU outlets over SNMP v1, v2c or v3 (pysnmp).
+
+One node is one outlet of a PDU. Switching writes an INTEGER to the
+outlet's control object and reads the state back from its status object;
+which objects and values depends on the vendor (``snmp_driver``, tables in
+:mod:`.snmp_mibs`), or on the node's own OIDs with ``snmp_driver=generic``.
+
+The PDU, not the outlet, is the controller (``snmp:<address>:<port>``), so
+the conductor queues the 24 outlets of one PDU behind one another, as
+PDUDaemon does: PDUs have weak processors that drop or garble concurrent
+requests. A reboot is off, ``snmp_reboot_delay`` seconds, on — done inside
+one queued command, so no other outlet of the PDU interleaves with it.
+
+pysnmp 7 is asyncio-only and its engine is not thread-safe, while drivers
+are called from many threads. So each call borrows an engine with its own
+private event loop from :data:`_POOL` and runs the request to completion on
+that loop in the calling thread; no engine is ever used by two threads at
+once, and engines are reused because making one (and its MIB tables)
+costs ~0.1 s of CPU. v3 engines are kept per credential set, because an
+engine remembers keys localized for each PDU it has talked to.
+"""
+
+import asyncio
+import atexit
+import collections
+import contextlib
+import hashlib
+import importlib.util
+import logging
+import socket
+import threading
+import time
+
+from oslo_config import cfg
+
+from hwdrivers.common import exception
+from hwdrivers.common.states import PowerState
+from hwdrivers.drivers import base
+from hwdrivers.drivers import params
+from hwdrivers.drivers.modules import snmp_mibs
+
+CONF = cfg.CONF
+LOG = logging.getLogger(__name__)
+
+VERSIONS = ("1", "2c", "3")
+AUTH_PROTOCOLS = ("none", "md5", "sha", "sha224", "sha256", "sha384", "sha512")
+PRIV_PROTOCOLS = ("none", "des", "3des", "aes", "aes192", "aes256",
+                  "aes192blmt", "aes256blmt")
+
+# pysnmp names, looked up lazily so importing this module stays cheap.
+_AUTH_IDS = {"none": "USM_AUTH_NONE", "md5": "USM_AUTH_HMAC96_MD5",
+             "sha": "USM_AUTH_HMAC96_SHA", "sha224": "USM_AUTH_HMAC128_SHA224",
+             "sha256": "USM_AUTH_HMAC192_SHA256", "sha384": "USM_AUTH_HMAC256_SHA384",
+             "sha512": "USM_AUTH_HMAC384_SHA512"}
+_PRIV_IDS = {"none": "USM_PRIV_NONE", "des": "USM_PRIV_CBC56_DES",
+             "3des": "USM_PRIV_CBC168_3DES", "aes": "USM_PRIV_CFB128_AES",
+             "aes192": "USM_PRIV_CFB192_AES", "aes256": "USM_PRIV_CFB256_AES",
+             "aes192blmt": "USM_PRIV_CFB192_AES_BLUMENTHAL",
+             "aes256blmt": "USM_PRIV_CFB256_AES_BLUMENTHAL"}
+
+_P = params.Param
+SCHEMA = params.Schema(
+    _P("snmp_driver", "PDU model: which MIB objects switch and report an outlet "
+       "('generic': the snmp_oid_* and snmp_value_* fields say)", required=True,
+       type="choice", choices=snmp_mibs.DRIVER_NAMES),
+    _P("snmp_address", "PDU IP address or host name", required=True, type="address"),
+    _P("snmp_outlet", "PDU outlet number (from 1)", required=True, type="int", min=1),
+    _P("snmp_port", "PDU SNMP UDP port", type="port", default=161),
+    _P("snmp_version", "SNMP version: 1, 2c or 3 (default 1, as Ironic)",
+       type="choice", choices=VERSIONS),
+    _P("snmp_protocol", "Synonym of snmp_version", type="choice", choices=VERSIONS),
+    _P("snmp_community", "SNMP v1/v2c community for reads and writes, unless "
+       "snmp_community_read/snmp_community_write are set", secret=True),
+    _P("snmp_community_read", "SNMP v1/v2c community for reads", secret=True),
+    _P("snmp_community_write", "SNMP v1/v2c community for writes", secret=True),
+    _P("snmp_user", "SNMPv3 USM user name (required for version 3)"),
+    _P("snmp_auth_protocol", "SNMPv3 authentication protocol (default md5 when "
+       "snmp_auth_key is set, else none)", type="choice", choices=AUTH_PROTOCOLS),
+    _P("snmp_auth_key", "SNMPv3 authentication pass phrase (8 characters or more)",
+       secret=True),
+    _P("snmp_priv_protocol", "SNMPv3 privacy (encryption) protocol (default des "
+       "when snmp_priv_key is set, else none)", type="choice", choices=PRIV_PROTOCOLS),
+    _P("snmp_priv_key", "SNMPv3 privacy pass phrase (8 characters or more)",
+       secret=True),
+    _P("snmp_context_engine_id", "SNMPv3 context engine ID in hex (default: the "
+       "PDU's engine ID)"),
+    _P("snmp_context_name", "SNMPv3 context name (default empty)"),
+    _P("snmp_reboot_delay", "Seconds the outlet stays off during a reboot "
+       "(default [snmp] reboot_delay)", type="float", min=0),
+    _P("snmp_oid_control", "generic: OID written to switch the outlet, without "
+       "the outlet number (appended)"),
+    _P("snmp_oid_control_off", "generic: OID written to switch off, when the PDU "
+       "has separate on and off objects (default snmp_oid_control)"),
+    _P("snmp_oid_status", "generic: OID read for the outlet state, without the "
+       "outlet number (default snmp_oid_control)"),
+    _P("snmp_value_on", "generic: INTEGER written to switch on", type="int"),
+    _P("snmp_value_off", "generic: INTEGER written to switch off", type="int"),
+    _P("snmp_status_on", "generic: value(s) read back meaning on, comma-separated "
+       "(default snmp_value_on)"),
+    _P("snmp_status_off", "generic: value(s) read back meaning off, comma-separated "
+       "(default snmp_value_off)"),
+)
+del _P
+
+_GENERIC_REQUIRED = ("snmp_oid_control", "snmp_value_on", "snmp_value_off")
+
+
+def _check_key(info, name, invalid):
+    key = info.get(name)
+    if key is not None and len(key) < 8:
+        invalid.append("field %s must be at least 8 characters (RFC 3414)" % name)
+
+
+def parse(driver_info, node=None):
+    """Typed snmp driver_info with derived fields; lists every problem at once.
+
+    Besides the declared fields the result has ``version``,
+    ``read_community``/``write_community`` (v1/v2c), ``auth_protocol``/
+    ``priv_protocol`` (v3), ``reboot_delay`` and ``mib`` (an OutletMib).
+    """
+    raw = driver_info or {}
+    missing, invalid = SCHEMA.errors(raw)
+    info = {}
+    for param in SCHEMA:
+        value = raw.get(param.name)
+        try:
+            info[param.name] = param.default if value is None else param.parse(value)
+        except ValueError:
+            info[param.name] = None  # reported by SCHEMA.errors
+
+    version = info["snmp_version"] or info["snmp_protocol"] or "1"
+    if info["snmp_version"] and info["snmp_protocol"] and (
+            info["snmp_version"] != info["snmp_protocol"]):
+        invalid.append("fields snmp_version and snmp_protocol disagree; set only one")
+    info["version"] = version
+
+    if version == "3":
+        if not info["snmp_user"]:
+            missing.append("snmp_user")
+        auth = info["snmp_auth_protocol"] or ("md5" if info["snmp_auth_key"] else "none")
+        priv = info["snmp_priv_protocol"] or ("des" if info["snmp_priv_key"] else "none")
+        if auth != "none" and not info["snmp_auth_key"]:
+            missing.append("snmp_auth_key")
+        if priv != "none" and not info["snmp_priv_key"]:
+            missing.append("snmp_priv_key")
+        if priv != "none" and auth == "none":
+            invalid.append("field snmp_priv_protocol needs authentication too: set "
+                           "snmp_auth_protocol and snmp_auth_key")
+        _check_key(info, "snmp_auth_key", invalid)
+        _check_key(info, "snmp_priv_key", invalid)
+        info["auth_protocol"], info["priv_protocol"] = auth, priv
+        engine_id = info["snmp_context_engine_id"]
+        if engine_id:
+            text = engine_id[2:] if engine_id.lower().startswith("0x") else engine_id
+            try:
+                if not 5 <= len(bytes.fromhex(text)) <= 32:
+                    raise ValueError
+            except ValueError:
+                invalid.append("field snmp_context_engine_id (got %r) must be 5 to 32 "
+                               "bytes in hex, e.g. 80001f8880e9630000d61ff449" % engine_id)
+            else:
+                info["snmp_context_engine_id"] = text
+    else:
+        info["read_community"] = info["snmp_community_read"] or info["snmp_community"]
+        info["write_community"] = info["snmp_community_write"] or info["snmp_community"]
+        if not (info["read_community"] and info["write_community"]):
+            missing.append("snmp_community")
+
+    info["reboot_delay"] = (info["snmp_reboot_delay"]
+                            if info["snmp_reboot_delay"] is not None
+                            else CONF.snmp.reboot_delay)
+
+    driver = info["snmp_driver"]
+    info["mib"] = snmp_mibs.DRIVERS.get(driver)
+    if driver == snmp_mibs.GENERIC:
+        absent = [n for n in _GENERIC_REQUIRED if raw.get(n) in (None, "")]
+        missing.extend(n for n in absent if n not in missing)
+        if not absent:
+            for name in ("snmp_oid_control", "snmp_oid_control_off", "snmp_oid_status"):
+                if info[name]:
+                    try:
+                        snmp_mibs.normalize_oid(info[name])
+                    except ValueError as exc:
+                        invalid.append("field %s (got %r) %s" % (name, info[name], exc))
+            for name in ("snmp_status_on", "snmp_status_off"):
+                if info[name]:
+                    try:
+                        snmp_mibs.parse_values(info[name])
+                    except ValueError as exc:
+                        invalid.append("field %s (got %r) %s" % (name, info[name], exc))
+        if not (missing or invalid):
+            info["mib"] = snmp_mibs.generic(info)
+
+    if missing or invalid:
+        raise _invalid(missing, invalid, node)
+    return info
+
+
+def _invalid(missing, invalid, node):
+    """The one error listing every problem, worded as the shared schema words it."""
+    errors = []
+    if missing:
+        errors.append("missing required driver_info field(s): %s" % ", ".join(
+            "%s (%s)" % (n, SCHEMA[n].description.split(" (")[0]) for n in missing))
+    errors.extend("invalid driver_info %s" % msg for msg in invalid)
+    message = (("Node %s: " % node) if node else "") + "; ".join(errors) + (
+        ". Fix with 'hwdrivers node set <node> --driver-info <field>=<value>'.")
+    cls = exception.InvalidParameterValue if invalid else exception.MissingParameterValue
+    return cls(message, errors=errors)
+
+
+# -- engines -------------------------------------------------------------------
+
+class _Engine:
+    """A pysnmp SnmpEngine and the private event loop it is bound to."""
+
+    def __init__(self):
+        self.loop = asyncio.new_event_loop()
+        self.engine = self.run(self._create())
+
+    @staticmethod
+    async def _create():
+        from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
+        return SnmpEngine()
+
+    def run(self, coroutine):
+        """Run ``coroutine`` on this engine's loop, in the calling thread."""
+        return self.loop.run_until_complete(coroutine)
+
+    def close(self):
+        try:
+            self.engine.close_dispatcher()
+            self.loop.run_until_complete(asyncio.sleep(0))  # let transports close
+        except Exception:  # noqa: BLE001 (closing must not fail the caller)
+            LOG.debug("closing an SNMP engine failed", exc_info=True)
+        finally:
+            self.loop.close()
+
+
+class _EnginePool:
+    """Idle engines by credential key; a borrowed engine has one user at a time."""
+
+    def __init__(self, max_idle=32):
+        self.max_idle = max_idle
+        self._idle = collections.OrderedDict()  # key -> [engine, ...], LRU first
+        self._count = 0
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def borrow(self, key):
+        with self._lock:
+            engines = self._idle.get(key)
+            engine = engines.pop() if engines else None
+            if engine is not None:
+                self._count -= 1
+        if engine is None:
+            engine = _Engine()
+        try:
+            yield engine
+        except exception.DriverError:
+            self._give_back(key, engine)  # a refusal or timeout; the engine is fine
+            raise
+        except BaseException:
+            engine.close()
+            raise
+        else:
+            self._give_back(key, engine)
+
+    def _give_back(self, key, engine):
+        evicted = []
+        with self._lock:
+            self._idle.setdefault(key, []).append(engine)
+            self._idle.move_to_end(key)
+            self._count += 1
+            while self._count > self.max_idle:
+                old_key, engines = next(iter(self._idle.items()))
+                evicted.append(engines.pop(0))
+                self._count -= 1
+                if not engines:
+                    del self._idle[old_key]
+        for old in evicted:
+            old.close()
+
+    def close_all(self):
+        """Close every idle engine (at exit, and for tests)."""
+        with self._lock:
+            engines = [e for group in self._idle.values() for e in group]
+            self._idle.clear()
+            self._count = 0
+        for engine in engines:
+            engine.close()
+
+
+_POOL = _EnginePool()
+atexit.register(_POOL.close_all)
+
+
+# -- one conversation with a PDU ------------------------------------------------
+
+# Error-status names by what the operator must fix.
+_OUTLET_STATUSES = {"noSuchName", "noCreation", "notWritable", "inconsistentName"}
+_ACCESS_STATUSES = {"readOnly", "noAccess", "authorizationError"}
+_VALUE_STATUSES = {"badValue", "wrongType", "wrongLength", "wrongEncoding",
+                   "wrongValue", "inconsistentValue"}
+_MISSING_VALUES = ("NoSuchObject", "NoSuchInstance", "EndOfMibView")
+
+
+class Session:
+    """GET and SET of single INTEGER objects on one PDU for one node.
+
+    Every error is a DriverError of the taxonomy whose message names the
+    driver_info field to check and never carries a secret.
+    """
+
+    def __init__(self, info, engine):
+        self.info = info
+        self.engine = engine
+        self.pdu = "%s:%s" % (info["snmp_address"], info["snmp_port"])
+        self._secrets = [info[p.name] for p in SCHEMA
+                         if p.secret and info.get(p.name)]
+        self._target = None
+
+    # public
+
+    def get(self, oid):
+        """The value of ``oid``: an int for INTEGER-like types, else its text."""
+        value = self._request("GET", oid)
+        if _is_integer(value):
+            return int(value)
+        return value.prettyPrint()
+
+    def set(self, oid, value):
+        from pysnmp.proto.rfc1902 import Integer32
+        self._request("SET", oid, Integer32(value))
+
+    # internals
+
+    def _error(self, cls, message):
+        for secret in self._secrets:
+            message = message.replace(secret, params.MASK)
+        return cls(message)
+
+    def _target_for(self):
+        if self._target is None:
+            from pysnmp.hlapi.v3arch.asyncio import Udp6TransportTarget, UdpTransportTarget
+            address = self.info["snmp_address"]
+            try:
+                family, _, _, _, sockaddr = socket.getaddrinfo(
+                    address, self.info["snmp_port"], type=socket.SOCK_DGRAM)[0]
+            except (socket.gaierror, UnicodeError) as exc:
+                raise self._error(exception.DriverConnectionError,
+                                  "cannot resolve snmp_address %r: %s; check snmp_address"
+                                  % (address, exc)) from None
+            cls = Udp6TransportTarget if family == socket.AF_INET6 else UdpTransportTarget
+            # What cls.create() does, minus its resolver (an executor thread per loop).
+            target = cls.__new__(cls)
+            target.transport_address = tuple(sockaddr[:2])
+            target.__init__(timeout=CONF.snmp.timeout, retries=CONF.snmp.retries)
+            self._target = target
+        return self._target
+
+    def _auth(self, write):
+        from pysnmp.hlapi.v3arch.asyncio import CommunityData, UsmUserData
+        from pysnmp.hlapi.v3arch.asyncio import auth as usm
+        info = self.info
+        if info["version"] == "3":
+            auth, priv = info["auth_protocol"], info["priv_protocol"]
+            return UsmUserData(
+                info["snmp_user"],
+                authKey=info["snmp_auth_key"] if auth != "none" else None,
+                privKey=info["snmp_priv_key"] if priv != "none" else None,
+                authProtocol=getattr(usm, _AUTH_IDS[auth]),
+                privProtocol=getattr(usm, _PRIV_IDS[priv]))
+        community = info["write_community"] if write else info["read_community"]
+        return CommunityData(community, mpModel=0 if info["version"] == "1" else 1)
+
+    async def _send(self, kind, varbinds, write):
+        from pysnmp.entity.rfc3413 import cmdgen
+        from pysnmp.hlapi.v3arch.asyncio.lcd import CommandGeneratorLcdConfigurator
+        from pysnmp.proto.rfc1902 import OctetString
+        context_name = self.info.get("snmp_context_name") or ""
+        engine_id = self.info.get("snmp_context_engine_id")
+        engine = self.engine.engine
+        target_name, _ = CommandGeneratorLcdConfigurator().configure(
+            engine, self._auth(write), self._target_for(), context_name)
+        future = asyncio.get_running_loop().create_future()
+
+        def done(engine, handle, indication, status, index, varbinds, context):
+            if not future.done():
+                future.set_result((indication, status, index, varbinds))
+
+        generator = cmdgen.SetCommandGenerator() if write else cmdgen.GetCommandGenerator()
+        generator.send_varbinds(
+            engine, target_name,
+            OctetString(hexValue=engine_id) if engine_id else None,
+            OctetString(context_name), varbinds, done)
+        return await future
+
+    def _request(self, kind, oid, value=None):
+        from pysnmp.error import PySnmpError
+        from pysnmp.proto.rfc1902 import ObjectName
+        from pysnmp.proto.rfc1905 import errorStatus
+        from pysnmp.proto.rfc1902 import Null
+        write = kind == "SET"
+        try:
+            indication, status, index, varbinds = self.engine.run(self._send(
+                kind, [(ObjectName(oid), value if write else Null(""))], write))
+        except PySnmpError as exc:
+            raise self._error(exception.DriverActionError,
+                              "SNMP %s %s on PDU %s failed: %s" % (kind, oid, self.pdu, exc)
+                              ) from None
+        except OSError as exc:
+            raise self._error(exception.DriverConnectionError,
+                              "cannot send SNMP to PDU %s: %s; check snmp_address and "
+                              "snmp_port" % (self.pdu, exc)) from None
+        if indication:
+            raise self._indication_error(kind, indication)
+        if int(status):
+            name = errorStatus.namedValues.getName(int(status)) or str(int(status))
+            raise self._status_error(kind, oid, value, name)
+        result = varbinds[0][1] if varbinds else None
+        if result is None or type(result).__name__ in _MISSING_VALUES:
+            raise self._outlet_error(kind, oid, type(result).__name__)
+        return result
+
+    def _outlet_error(self, kind, oid, answer):
+        info = self.info
+        hint = (" (with SNMP v1 this also means the community may not write: check "
+                "snmp_community_write)" if kind == "SET" and info["version"] == "1" else "")
+        return self._error(
+            exception.DriverSettingsError,
+            "PDU %s has no outlet %s (snmp_outlet=%s): it answered %s to SNMP %s %s; "
+            "check snmp_outlet and snmp_driver (%s)%s" % (
+                self.pdu, info["snmp_outlet"], info["snmp_outlet"], answer, kind, oid,
+                info["snmp_driver"], hint))
+
+    def _status_error(self, kind, oid, value, name):
+        info = self.info
+        if name in _OUTLET_STATUSES:
+            return self._outlet_error(kind, oid, name)
+        if name in _ACCESS_STATUSES:
+            field = ("snmp_user" if info["version"] == "3" else
+                     "snmp_community_write" if kind == "SET" else "snmp_community_read")
+            return self._error(
+                exception.DriverAuthError,
+                "PDU %s refused SNMP %s %s with %s: the credentials may not %s it; "
+                "check %s" % (self.pdu, kind, oid, name,
+                              "write" if kind == "SET" else "read", field))
+        if name in _VALUE_STATUSES:
+            return self._error(
+                exception.DriverSettingsError,
+                "PDU %s refused value %s for %s (%s); check snmp_driver (%s)%s" % (
+                    self.pdu, value, oid, name, info["snmp_driver"],
+                    " and snmp_value_on/snmp_value_off"
+                    if info["snmp_driver"] == snmp_mibs.GENERIC else ""))
+        return self._error(exception.DriverActionError,
+                           "PDU %s failed SNMP %s %s: %s" % (self.pdu, kind, oid, name))
+
+    def _indication_error(self, kind, indication):
+        info = self.info
+        name = type(indication).__name__
+        if name == "RequestTimedOut":
+            waited = CONF.snmp.timeout * (CONF.snmp.retries + 1)
+            check = ("check snmp_community (agents ignore a wrong community)"
+                     if info["version"] != "3" else
+                     "check snmp_context_name and snmp_context_engine_id")
+            return self._error(
+                exception.DriverConnectionError,
+                "no answer from PDU %s to SNMP v%s %s within %.1fs (%d tries): check "
+                "snmp_address and snmp_port, that the PDU is up with SNMP enabled, and %s"
+                % (self.pdu, info["version"], kind, waited, CONF.snmp.retries + 1, check))
+        if name in ("WrongDigest", "AuthenticationFailure", "AuthenticationError"):
+            return self._error(
+                exception.DriverAuthError,
+                "PDU %s rejected the SNMPv3 authentication of user %r (%s): check "
+                "snmp_auth_key and snmp_auth_protocol" % (self.pdu, info["snmp_user"],
+                                                          indication))
+        if name in ("DecryptionError", "EncryptionError"):
+            return self._error(
+                exception.DriverAuthError,
+                "PDU %s could not decrypt SNMPv3 messages of user %r (%s): check "
+                "snmp_priv_key and snmp_priv_protocol" % (self.pdu, info["snmp_user"],
+                                                          indication))
+        if name in ("UnknownUserName", "UnknownSecurityName"):
+            return self._error(
+                exception.DriverAuthError,
+                "PDU %s does not know SNMPv3 user %r: check snmp_user"
+                % (self.pdu, info["snmp_user"]))
+        if name in ("UnsupportedSecurityLevel", "UnsupportedAuthProtocol",
+                    "UnsupportedPrivProtocol", "NoAuthentication", "NoEncryption"):
+            return self._error(
+                exception.DriverAuthError,
+                "PDU %s refused the SNMPv3 security settings of user %r (%s): check "
+                "snmp_auth_protocol and snmp_priv_protocol" % (
+                    self.pdu, info["snmp_user"], indication))
+        if name in ("UnknownCommunityName", "NoSuchContext", "NoSuchView",
+                    "NoAccessEntry", "NotInView"):
+            return self._error(
+                exception.DriverAuthError,
+                "PDU %s refused SNMP %s (%s): check snmp_community or snmp_user and "
+                "snmp_context_name" % (self.pdu, kind, indication))
+        return self._error(exception.DriverConnectionError,
+                           "SNMP %s to PDU %s failed: %s" % (kind, self.pdu, indication))
+
+
+def _is_integer(value):
+    from pyasn1.type import univ
+    return isinstance(value, univ.Integer)
+
+
+def _pool_key(info):
+    if info["version"] != "3":
+        return ("community",)
+    digest = hashlib.sha256("\0".join(str(info.get(k) or "") for k in (
+        "snmp_user", "auth_protocol", "snmp_auth_key", "priv_protocol",
+        "snmp_priv_key")).encode()).hexdigest()
+    return ("usm", digest)
+
+
+@contextlib.contextmanager
+def session(info):
+    """A :class:`Session` on a borrowed engine, for one driver call."""
+    try:
+        import pysnmp  # noqa: F401
+    except ImportError:
+        raise exception.DriverToolMissing(
+            "the snmp driver needs the pysnmp library: pip install 'pysnmp>=7'") from None
+    with _POOL.borrow(_pool_key(info)) as engine:
+        yield Session(info, engine)
+
+
+# -- the interface -------------------------------------------------------------
+
+class SNMPPower(base.PowerInterface):
+    """Power of a node fed by one PDU outlet, switched over SNMP."""
+
+    driver_info_schema = SCHEMA
+
+    def parse_driver_info(self, task):
+        return parse(task.node.driver_info, node=task.node.uuid)
+
+    def check_config(self):
+        if importlib.util.find_spec("pysnmp") is None:
+            raise exception.ConfigInvalid(
+                "the snmp power interface needs the pysnmp library: pip install "
+                "'pysnmp>=7', or remove snmp from enabled_power_interfaces",
+                option="enabled_power_interfaces")
+
+    def controller_key(self, task):
+        """The PDU (address and port), shared by all of its outlets."""
+        info = task.node.driver_info or {}
+        address = info.get("snmp_address")
+        try:
+            address = params.parse_address(address)
+        except ValueError:
+            pass
+        try:
+            port = int(info.get("snmp_port") or 161)
+        except (TypeError, ValueError):
+            port = info.get("snmp_port")
+        return "snmp:%s:%s" % (address, port)
+
+    def controller_limits(self):
+        return base.ControllerLimits(CONF.snmp.max_concurrency,
+                                     CONF.snmp.min_command_interval)
+
+    def retry_timeout(self):
+        return CONF.snmp.command_retry_timeout
+
+    def get_supported_power_states(self, task):
+        return [PowerState.ON, PowerState.OFF, PowerState.REBOOT]
+
+    def get_power_state(self, task):
+        info = self.parse_driver_info(task)
+        with session(info) as snmp:
+            return self._read(task, info, snmp)
+
+    def set_power_state(self, task, power_state, timeout=None):
+        power_state = PowerState.parse(power_state)
+        if power_state == PowerState.REBOOT:
+            return self.reboot(task, timeout)
+        if power_state not in (PowerState.ON, PowerState.OFF):
+            raise exception.InvalidPowerState(
+                "Node %s: a PDU outlet can only be switched on, off or rebooted, "
+                "not %s" % (task.node.uuid, power_state))
+        info = self.parse_driver_info(task)
+        with session(info) as snmp:
+            self._switch(task, info, snmp, power_state, timeout)
+
+    def reboot(self, task, timeout=None):
+        """Off, ``snmp_reboot_delay`` seconds, on: one command, as PDUDaemon does."""
+        info = self.parse_driver_info(task)
+        with session(info) as snmp:
+            self._switch(task, info, snmp, PowerState.OFF, timeout)
+            task.logger.debug("outlet %s off; on again in %.1fs", info["snmp_outlet"],
+                              info["reboot_delay"])
+            time.sleep(info["reboot_delay"])
+            self._switch(task, info, snmp, PowerState.ON, timeout)
+
+    # helpers
+
+    def _read(self, task, info, snmp):
+        mib, outlet = info["mib"], info["snmp_outlet"]
+        value = snmp.get(mib.status(outlet))
+        state = mib.state(value)
+        if state is None:
+            task.logger.warning(
+                "PDU %s outlet %s reads %r, which snmp_driver %s maps to neither on "
+                "(%s) nor off (%s)", snmp.pdu, outlet, value, info["snmp_driver"],
+                ",".join(map(str, mib.status_on)), ",".join(map(str, mib.status_off)))
+            return PowerState.ERROR
+        return state
+
+    def _switch(self, task, info, snmp, target, timeout):
+        """Write the outlet's command, then read until it reports ``target``."""
+        oid, value = info["mib"].control(info["snmp_outlet"], target)
+        task.logger.debug("SNMP SET %s = %s on PDU %s", oid, value, snmp.pdu)
+        snmp.set(oid, value)
+        wait = timeout if timeout else CONF.snmp.power_timeout
+        deadline = time.monotonic() + wait
+        pause = 0.1
+        while True:
+            state = self._read(task, info, snmp)
+            if state == target:
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise exception.DriverActionError(
+                    "PDU %s outlet %s still reads %s %.1fs after being switched %s; the "
+                    "PDU may delay switching (outlet sequencing): raise [snmp] "
+                    "power_timeout, or check snmp_driver (%s)" % (
+                        snmp.pdu, info["snmp_outlet"], state, wait, target,
+                        info["snmp_driver"]))
+            time.sleep(min(pause, remaining))
+            pause = min(pause * 2, 1.0)

@@ -1,0 +1,154 @@
+"""Vendor outlet tables for the snmp driver: which OID to write, which to read.
+
+Every PDU switches an outlet by writing an INTEGER to an object indexed by
+the outlet number, and reports the outlet's state in another (or the same)
+object. An :class:`OutletMib` holds those OIDs and values, so a new vendor is
+a few lines here and ``generic`` builds one from the node's driver_info.
+
+The names and values are Ironic's ``snmp_driver`` tables, so nodes move
+over unchanged, with two deliberate differences (see doc/drivers/snmp.md):
+``apc_rackpdu`` reads the state from rPDUOutletStatusOutletState instead of
+the command object, and ``eatonpower`` follows EATON-EPDU-MIB (on and off
+commands the right way round, the unit index 0 before the outlet).
+"""
+
+import dataclasses
+
+from hwdrivers.common.states import PowerState
+
+
+def normalize_oid(text):
+    """``".1.3.6.1"`` -> ``"1.3.6.1"``; raise ValueError unless dotted numbers."""
+    oid = str(text).strip().lstrip(".")
+    parts = oid.split(".")
+    if len(parts) < 2 or not all(p.isdigit() for p in parts):
+        raise ValueError("must be a numeric OID such as 1.3.6.1.4.1.318.1.1.4.4.2.1.3")
+    return ".".join(str(int(p)) for p in parts)
+
+
+@dataclasses.dataclass(frozen=True)
+class OutletMib:
+    """How one kind of PDU switches and reports an outlet.
+
+    OIDs are prefixes: ``index`` (``"{outlet}"`` unless the table has more
+    index parts) is appended to each. ``off_oid`` and ``status_oid`` default
+    to ``on_oid``; ``status_on``/``status_off`` (the values that read back
+    as on/off) default to the values written.
+    """
+
+    description: str
+    on_oid: str
+    on_value: int
+    off_value: int
+    off_oid: str = None
+    status_oid: str = None
+    status_on: tuple = None
+    status_off: tuple = None
+    index: str = "{outlet}"
+
+    def __post_init__(self):
+        defaults = {"off_oid": self.on_oid, "status_oid": self.on_oid,
+                    "status_on": (self.on_value,), "status_off": (self.off_value,)}
+        for name, value in defaults.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+
+    def _oid(self, prefix, outlet):
+        return "%s.%s" % (prefix, self.index.format(outlet=int(outlet)))
+
+    def control(self, outlet, power_state):
+        """``(oid, value)`` to write to switch ``outlet`` to ON or OFF."""
+        if power_state == PowerState.ON:
+            return self._oid(self.on_oid, outlet), self.on_value
+        return self._oid(self.off_oid, outlet), self.off_value
+
+    def status(self, outlet):
+        """The OID that reports ``outlet``'s state."""
+        return self._oid(self.status_oid, outlet)
+
+    def state(self, value):
+        """PowerState ON/OFF for a value read from :meth:`status`, else None."""
+        if value in self.status_on:
+            return PowerState.ON
+        if value in self.status_off:
+            return PowerState.OFF
+        return None
+
+    @property
+    def control_oids(self):
+        return sorted({self.on_oid, self.off_oid})
+
+
+APC_MASTERSWITCH = OutletMib(
+    "APC MasterSwitch (PowerNet-MIB sPDUOutletCtl: 1 on, 2 off, read back the same)",
+    on_oid="1.3.6.1.4.1.318.1.1.4.4.2.1.3", on_value=1, off_value=2)
+
+#: Named like Ironic's ``snmp_driver`` values.
+DRIVERS = {
+    "apc": APC_MASTERSWITCH,
+    "apc_masterswitch": APC_MASTERSWITCH,
+    "apc_masterswitchplus": OutletMib(
+        "APC MasterSwitch Plus (PowerNet-MIB sPDUOutletControlMSPOutletCommand: "
+        "1 on, 3 off)",
+        on_oid="1.3.6.1.4.1.318.1.1.6.5.1.1.5", on_value=1, off_value=3),
+    "apc_rackpdu": OutletMib(
+        "APC Rack PDU (PowerNet-MIB rPDUOutletControlOutletCommand: 1 immediateOn, "
+        "2 immediateOff; state from rPDUOutletStatusOutletState: 1 on, 2 off)",
+        on_oid="1.3.6.1.4.1.318.1.1.12.3.3.1.1.4", on_value=1, off_value=2,
+        status_oid="1.3.6.1.4.1.318.1.1.12.3.5.1.1.4", status_on=(1,), status_off=(2,)),
+    "aten": OutletMib(
+        "ATEN PDU (outlet power object <outlet>.0: 2 on, 1 off)",
+        on_oid="1.3.6.1.4.1.21317.1.3.2.2.2.2", on_value=2, off_value=1,
+        index="{outlet}.0"),
+    "cyberpower": OutletMib(
+        "CyberPower PDU (CPS-MIB ePDUOutletControlOutletCommand: 1 on, 2 off)",
+        on_oid="1.3.6.1.4.1.3808.1.1.3.3.3.1.1.4", on_value=1, off_value=2),
+    "eatonpower": OutletMib(
+        "Eaton ePDU G3 (EATON-EPDU-MIB, unit 0: write 0 to outletControlOnCmd or "
+        "outletControlOffCmd; outletControlStatus 1 on or pendingOff, 0 off or "
+        "pendingOn)",
+        on_oid="1.3.6.1.4.1.534.6.6.7.6.6.1.4", on_value=0,
+        off_oid="1.3.6.1.4.1.534.6.6.7.6.6.1.3", off_value=0,
+        status_oid="1.3.6.1.4.1.534.6.6.7.6.6.1.2", status_on=(1, 2), status_off=(0, 3),
+        index="0.{outlet}"),
+    "teltronix": OutletMib(
+        "Teltronix PDU (outlet power: 2 on, 1 off)",
+        on_oid="1.3.6.1.4.1.23620.1.2.2.1.4", on_value=2, off_value=1),
+    "baytech_mrp27": OutletMib(
+        "Baytech MRP27 (unit 1 outlet power: 1 on, 0 off)",
+        on_oid="1.3.6.1.4.1.4779.1.3.5.3.1.3.1", on_value=1, off_value=0),
+}
+
+GENERIC = "generic"
+
+#: Every ``snmp_driver`` value, in the order the docs list them.
+DRIVER_NAMES = tuple(DRIVERS) + (GENERIC,)
+
+
+def parse_values(text):
+    """``"1"`` or ``"1,3"`` -> ``(1, 3)``; raise ValueError otherwise."""
+    items = [t.strip() for t in str(text).split(",")]
+    try:
+        values = tuple(int(t) for t in items)
+    except ValueError:
+        raise ValueError("must be an integer or a comma-separated list of integers") from None
+    return values
+
+
+def generic(info):
+    """An :class:`OutletMib` from the ``snmp_*`` fields of a generic node.
+
+    ``info`` holds parsed driver_info; raises ValueError naming the field.
+    """
+    on_oid = normalize_oid(info["snmp_oid_control"])
+    off_oid = info.get("snmp_oid_control_off")
+    status_oid = info.get("snmp_oid_status")
+    status_on = info.get("snmp_status_on")
+    status_off = info.get("snmp_status_off")
+    return OutletMib(
+        "generic (OIDs and values from driver_info)",
+        on_oid=on_oid, on_value=info["snmp_value_on"], off_value=info["snmp_value_off"],
+        off_oid=normalize_oid(off_oid) if off_oid else None,
+        status_oid=normalize_oid(status_oid) if status_oid else None,
+        status_on=parse_values(status_on) if status_on not in (None, "") else None,
+        status_off=parse_values(status_off) if status_off not in (None, "") else None)

@@ -1,0 +1,235 @@
+"""Helper processes with a deadline, and the OpenSSH client as a transport.
+
+Used by the command and external drivers. Two promises:
+
+* A helper that overruns its deadline is killed with everything it
+  started: each runs in its own session, and the whole process group gets
+  SIGKILL. No stray ``sleep`` survives a hung power script.
+* SSH is OpenSSH's own client, never a reimplementation: key auth,
+  ``BatchMode`` (never a prompt), host keys always checked
+  (``StrictHostKeyChecking=yes``), and one connection per target reused
+  through a control master (``ControlMaster=auto`` + ``ControlPersist``)
+  whose socket lives in a private directory under ``[DEFAULT] state_path``.
+"""
+
+import collections
+import hashlib
+import os
+import re
+import signal
+import stat
+import subprocess
+import tempfile
+
+from oslo_config import cfg
+
+from hwdrivers.common import exception
+
+CONF = cfg.CONF
+
+Result = collections.namedtuple("Result", ["returncode", "stdout", "stderr"])
+
+#: A unix socket path holds 107 bytes; ssh adds ".XXXXXXXXXXXXXXXX" while
+#: it creates the socket, and our socket names are 16 characters.
+_SOCKET_ROOM = 107 - 17 - 17
+
+
+class ProcessTimeout(Exception):
+    """The helper ran past its deadline; its process group was killed."""
+
+    def __init__(self, timeout, stdout, stderr):
+        super().__init__("still running after %ss" % timeout)
+        self.timeout = timeout
+        self.stdout = stdout
+        self.stderr = stderr
+
+
+def _kill_group(pid):
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def run_process(argv, *, input=None, env=None, timeout):
+    """Run ``argv`` to completion or until ``timeout`` seconds; return a :class:`Result`.
+
+    ``input`` (str) goes to stdin, which is /dev/null otherwise. Raises
+    :class:`ProcessTimeout` after killing the process group, and lets
+    ``OSError`` from exec (missing binary...) through for the caller to name.
+    """
+    proc = subprocess.Popen(
+        argv, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+        start_new_session=True, close_fds=True)
+    data = input.encode() if input is not None else None
+    try:
+        out, err = proc.communicate(data, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc.pid)
+        try:
+            # Pipes close once the group is gone; something that escaped the
+            # group (setsid) may still hold them, so do not wait forever.
+            out, err = proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            for pipe in (proc.stdout, proc.stderr):
+                pipe.close()
+            proc.wait()
+            out, err = b"", b""
+        raise ProcessTimeout(timeout, _text(out), _text(err)) from None
+    finally:
+        if proc.poll() is None:  # interrupted (KeyboardInterrupt...)
+            _kill_group(proc.pid)
+            proc.wait()
+    return Result(proc.returncode, _text(out), _text(err))
+
+
+def _text(data):
+    return (data or b"").decode("utf-8", "replace")
+
+
+def tail(text, lines=5, chars=400):
+    """The last few lines of a helper's output, for error messages."""
+    text = "\n".join(line for line in (text or "").strip().splitlines()[-lines:])
+    return text[-chars:] if len(text) > chars else text
+
+
+# -- OpenSSH -------------------------------------------------------------------
+
+class Target(collections.namedtuple(
+        "Target", ["host", "port", "user", "key", "known_hosts"])):
+    """Where commands run: user@host:port, the identity and the known_hosts file."""
+
+    def __str__(self):
+        return "%s@%s:%s" % (self.user or "(local user)", self.host, self.port)
+
+
+def control_dir():
+    """The private directory of control sockets, created if needed.
+
+    ``<state_path>/ssh`` when that path is short enough for a unix socket,
+    otherwise ``<tmp>/hwdrivers-ssh-<uid>-<hash of state_path>``. Either
+    way it must be a directory of ours, mode 0700.
+    """
+    state_path = os.path.abspath(CONF.state_path)
+    path = os.path.join(state_path, "ssh")
+    if len(path) > _SOCKET_ROOM:
+        digest = hashlib.sha256(state_path.encode()).hexdigest()[:10]
+        path = os.path.join(tempfile.gettempdir(),
+                            "hwdrivers-ssh-%d-%s" % (os.getuid(), digest))
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        raise exception.DriverSettingsError(
+            "SSH control directory %s is not a directory owned by uid %d; remove it "
+            "or change [DEFAULT] state_path" % (path, os.getuid()))
+    if info.st_mode & 0o077:
+        os.chmod(path, 0o700)
+    return path
+
+
+def control_path(target):
+    """The control socket of ``target``: one per user, host, port, key and known_hosts.
+
+    The key and known_hosts take part so a connection opened with one
+    identity never serves a node configured with another.
+    """
+    ident = "\0".join(str(p) for p in target)
+    return os.path.join(control_dir(), hashlib.sha256(ident.encode()).hexdigest()[:16])
+
+
+def client_argv(target, remote_command, timeout):
+    """The ``ssh`` argv that runs ``remote_command`` (one string) on ``target``."""
+    argv = [CONF.command.ssh_command, "-T", "-x", "-a",
+            "-o", "BatchMode=yes",
+            "-o", "StrictHostKeyChecking=yes",
+            "-o", "UpdateHostKeys=no",
+            "-o", "ClearAllForwardings=yes",
+            "-o", "ConnectTimeout=%d" % max(1, min(int(timeout),
+                                                   CONF.command.ssh_connect_timeout)),
+            "-o", "ServerAliveInterval=15",
+            "-o", "ServerAliveCountMax=2",
+            "-p", str(target.port)]
+    if target.known_hosts:
+        argv += ["-o", "UserKnownHostsFile=%s" % target.known_hosts,
+                 "-o", "GlobalKnownHostsFile=/dev/null"]
+    if target.key:
+        argv += ["-i", target.key, "-o", "IdentitiesOnly=yes"]
+    if target.user:
+        argv += ["-l", target.user]
+    if CONF.command.ssh_control_persist > 0:
+        argv += ["-o", "ControlMaster=auto",
+                 "-o", "ControlPersist=%d" % CONF.command.ssh_control_persist,
+                 "-o", "ControlPath=%s" % control_path(target)]
+    else:
+        argv += ["-o", "ControlMaster=no", "-o", "ControlPath=none"]
+    return argv + ["--", target.host, remote_command]
+
+
+# ssh's own failures (it exits 255), most specific first.
+_SSH_FAILURES = [
+    (re.compile(r"UNPROTECTED PRIVATE KEY FILE|bad permissions"), exception.DriverSettingsError,
+     "the private key command_ssh_key {key} is readable by others and ssh refuses "
+     "it: chmod 600 it"),
+    (re.compile(r"Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|"
+                r"host key is known"), exception.DriverSettingsError,
+     "the host key of {host}:{port} is not in command_known_hosts ({known_hosts}) or "
+     "does not match it: add the host's key to that file (ssh-keyscan -p {port} {host}, "
+     "checked out of band)"),
+    (re.compile(r"Permission denied|Too many authentication failures"),
+     exception.DriverAuthError,
+     "{target} refused the SSH key {key}: check command_user and command_ssh_key, and "
+     "the key's line in the server's authorized_keys"),
+    (re.compile(r"Could not resolve hostname"), exception.DriverConnectionError,
+     "cannot resolve command_host {host}: check the name or use an IP address"),
+    (re.compile(r"Connection refused|timed out|No route to host|Network is unreachable|"
+                r"Connection reset|Connection closed|kex_exchange_identification|"
+                r"Broken pipe|Control socket connect"), exception.DriverConnectionError,
+     "cannot reach the SSH server {host}:{port}"),
+]
+
+
+def raise_for_ssh_failure(result, target):
+    """Raise the taxonomy error for an ssh failure; return if it was not ssh's.
+
+    ssh exits 255 on its own errors (a remote command may too, so the
+    stderr decides).
+    """
+    if result.returncode != 255:
+        return
+    for pattern, cls, template in _SSH_FAILURES:
+        if pattern.search(result.stderr):
+            message = template.format(
+                target=target, host=target.host, port=target.port,
+                key=target.key or "(ssh's default keys)",
+                known_hosts=target.known_hosts or "~/.ssh/known_hosts")
+            raise cls("%s (ssh: %s)" % (message, tail(result.stderr, lines=1)))
+
+
+def master_running(target):
+    """True when a control master for ``target`` is up (``ssh -O check``)."""
+    path = control_path(target)
+    if not os.path.exists(path):
+        return False
+    result = run_process([CONF.command.ssh_command, "-o", "ControlPath=%s" % path,
+                          "-O", "check", "--", target.host], timeout=10)
+    return result.returncode == 0
+
+
+def close_masters():
+    """Ask every control master of this state_path to exit (``ssh -O exit``).
+
+    Masters also exit by themselves after ``[command] ssh_control_persist``
+    idle seconds; call this on shutdown to end them at once.
+    """
+    directory = control_dir()
+    for name in sorted(os.listdir(directory)):
+        path = os.path.join(directory, name)
+        if not stat.S_ISSOCK(os.lstat(path).st_mode):
+            continue
+        try:
+            run_process([CONF.command.ssh_command, "-o", "ControlPath=%s" % path,
+                         "-O", "exit", "--", "control-master"], timeout=10)
+        except (OSError, ProcessTimeout):
+            pass

@@ -1,0 +1,289 @@
+"""driver_info declarations: each parameter is described once, here.
+
+An interface lists its parameters as :class:`Param` objects in a
+:class:`Schema`. From that one declaration come ``get_properties()``,
+validation that reports every missing and invalid field in one error, the
+masking of secrets in output and logs, and generated help. The declaration,
+not the key's spelling, decides what is secret.
+"""
+
+import difflib
+import ipaddress
+import re
+
+from hwdrivers.common import exception
+
+MASK = "******"
+
+_TRUE = {"1", "true", "yes", "on", "y", "t"}
+_FALSE = {"0", "false", "no", "off", "n", "f"}
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)"
+    r"(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*\.?$")
+
+TYPES = ("str", "int", "float", "port", "bool", "choice", "address")
+
+
+def _parse_int(value, minimum=None, maximum=None):
+    if isinstance(value, bool):
+        raise ValueError("must be an integer, not a boolean")
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError("must be a whole number")
+    try:
+        number = int(str(value).strip()) if not isinstance(value, int) else value
+    except ValueError:
+        raise ValueError("must be an integer") from None
+    if minimum is not None and number < minimum:
+        raise ValueError("must be at least %s" % minimum)
+    if maximum is not None and number > maximum:
+        raise ValueError("must be at most %s" % maximum)
+    return number
+
+
+def _parse_float(value, minimum=None, maximum=None):
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not a boolean")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError("must be a number") from None
+    if number != number:  # NaN
+        raise ValueError("must be a number")
+    if minimum is not None and number < minimum:
+        raise ValueError("must be at least %s" % minimum)
+    if maximum is not None and number > maximum:
+        raise ValueError("must be at most %s" % maximum)
+    return number
+
+
+def parse_bool(value):
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError("must be true or false")
+
+
+def parse_address(value):
+    """An IPv4/IPv6 address or a DNS name; IPv6 may be bracketed."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("must be an IP address or host name")
+    text = value.strip()
+    bare = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    try:
+        return str(ipaddress.ip_address(bare))
+    except ValueError:
+        pass
+    if _HOSTNAME.match(text) and not text.replace(".", "").isdigit():
+        return text
+    raise ValueError("must be an IP address or host name (no scheme, port or path)")
+
+
+class Param:
+    """One driver_info parameter.
+
+    :param type: one of ``str``, ``int``, ``float``, ``port``, ``bool``,
+        ``choice`` (with ``choices``), ``address``.
+    :param secret: masked in every output, never logged or put in errors.
+    :param default: used when the field is absent (never for required ones).
+    """
+
+    __slots__ = ("name", "description", "required", "secret", "type",
+                 "default", "choices", "min", "max")
+
+    def __init__(self, name, description, *, required=False, secret=False,
+                 type="str", default=None, choices=None, min=None, max=None):
+        if type not in TYPES:
+            raise ValueError("Param %s: unknown type %r; use one of %s"
+                             % (name, type, ", ".join(TYPES)))
+        if type == "choice" and not choices:
+            raise ValueError("Param %s: type choice needs choices" % name)
+        if required and default is not None:
+            raise ValueError("Param %s: a required field cannot have a default" % name)
+        self.name = name
+        self.description = description
+        self.required = required
+        self.secret = secret
+        self.type = type
+        self.choices = tuple(choices) if choices else None
+        self.min = min
+        self.max = max
+        self.default = default
+
+    def __repr__(self):
+        return "Param(%r, type=%r%s%s)" % (
+            self.name, self.type, ", required" if self.required else "",
+            ", secret" if self.secret else "")
+
+    def parse(self, value):
+        """Return the typed value or raise ValueError saying what is expected."""
+        if self.type == "str":
+            if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+                raise ValueError("must be a string")
+            text = str(value)
+            if self.required and not text.strip():
+                raise ValueError("must not be empty")
+            return text
+        if self.type == "int":
+            return _parse_int(value, self.min, self.max)
+        if self.type == "float":
+            return _parse_float(value, self.min, self.max)
+        if self.type == "port":
+            try:
+                return _parse_int(value, 1, 65535)
+            except ValueError:
+                raise ValueError("must be a port number from 1 to 65535") from None
+        if self.type == "bool":
+            return parse_bool(value)
+        if self.type == "address":
+            return parse_address(value)
+        if self.type == "choice":
+            text = str(value).strip()
+            for choice in self.choices:
+                if text == str(choice) or text.lower() == str(choice).lower():
+                    return choice
+            raise ValueError("must be one of: %s"
+                             % ", ".join(str(c) for c in self.choices))
+        raise AssertionError(self.type)
+
+    def describe(self):
+        """The text get_properties() shows for this parameter."""
+        text = self.description.rstrip(".") + "."
+        if self.type == "choice":
+            text += " One of: %s." % ", ".join(str(c) for c in self.choices)
+        if self.required:
+            text += " Required."
+        else:
+            text += " Optional."
+            if self.default is not None:
+                text += " Default: %s." % (self.default,)
+        if self.secret:
+            text += " Secret."
+        return text
+
+
+class Schema:
+    """An ordered set of :class:`Param`, the declaration of an interface.
+
+    Schemas combine with ``+``; a name declared twice must be declared the
+    same way (two interfaces of one driver share ``ipmi_address``).
+    """
+
+    def __init__(self, *params):
+        self._params = {}
+        for param in params:
+            self._add(param)
+
+    def _add(self, param):
+        existing = self._params.get(param.name)
+        if existing is not None and (existing.secret != param.secret
+                                     or existing.type != param.type):
+            raise ValueError("driver_info field %s is declared twice, "
+                             "differently" % param.name)
+        if existing is None or (param.required and not existing.required):
+            self._params[param.name] = param
+
+    def __add__(self, other):
+        merged = Schema(*self._params.values())
+        for param in other:
+            merged._add(param)
+        return merged
+
+    def __iter__(self):
+        return iter(self._params.values())
+
+    def __len__(self):
+        return len(self._params)
+
+    def __contains__(self, name):
+        return name in self._params
+
+    def __getitem__(self, name):
+        return self._params[name]
+
+    @property
+    def secret_names(self):
+        return frozenset(p.name for p in self if p.secret)
+
+    def properties(self):
+        """``{name: description}`` as Ironic's ``get_properties()`` returns."""
+        return {p.name: p.describe() for p in self}
+
+    def errors(self, driver_info):
+        """Every problem with ``driver_info``: (missing names, invalid messages)."""
+        driver_info = driver_info or {}
+        missing, invalid = [], []
+        for param in self:
+            if param.name not in driver_info or driver_info[param.name] is None:
+                if param.required:
+                    missing.append(param.name)
+                continue
+            try:
+                param.parse(driver_info[param.name])
+            except ValueError as exc:
+                shown = "" if param.secret else " (got %r)" % (driver_info[param.name],)
+                invalid.append("field %s%s %s" % (param.name, shown, exc))
+        return missing, invalid
+
+    def unknown(self, driver_info):
+        """Fields that look like misspellings of declared ones, with the fix.
+
+        A misspelt secret (``ipmi_pasword``) would otherwise be stored and
+        shown unmasked, so near-misses are errors; other unknown keys pass,
+        so nodes moved from Ironic with extra fields keep working.
+        """
+        problems = []
+        names = list(self._params)
+        for key in (driver_info or {}):
+            if key in self._params:
+                continue
+            close = difflib.get_close_matches(key, names, n=1, cutoff=0.85)
+            if close:
+                problems.append("field %s is not known; did you mean %s?"
+                                % (key, close[0]))
+        return problems
+
+    def parse(self, driver_info, node=None, check_unknown=True):
+        """Typed values for every declared field (defaults filled in).
+
+        Raises :class:`MissingParameterValue` when only required fields are
+        absent, otherwise :class:`InvalidParameterValue`, listing every
+        problem at once.
+        """
+        driver_info = driver_info or {}
+        missing, invalid = self.errors(driver_info)
+        if check_unknown:
+            invalid.extend(self.unknown(driver_info))
+        if missing or invalid:
+            raise self._error(missing, invalid, node)
+        values = {}
+        for param in self:
+            raw = driver_info.get(param.name)
+            values[param.name] = param.default if raw is None else param.parse(raw)
+        return values
+
+    def _error(self, missing, invalid, node):
+        where = ("Node %s: " % node) if node else ""
+        errors = []
+        if missing:
+            errors.append("missing required driver_info field(s): %s" % ", ".join(
+                "%s (%s)" % (n, self._params[n].description.rstrip(".")) for n in missing))
+        errors.extend("invalid driver_info %s" % msg for msg in invalid)
+        message = where + "; ".join(errors) + (
+            ". Fix with 'hwdrivers node set <node> --driver-info <field>=<value>'.")
+        cls = (exception.MissingParameterValue if not invalid
+               else exception.InvalidParameterValue)
+        return cls(message, errors=errors)
+
+    def mask(self, driver_info):
+        """A copy with every declared secret replaced by ``******``."""
+        secrets = self.secret_names
+        return {k: (MASK if k in secrets and v not in (None, "") else v)
+                for k, v in (driver_info or {}).items()}
+
+
+#: A schema with no parameters, for interfaces that need none.
+EMPTY = Schema()

@@ -1,0 +1,13 @@
+"""redfish: machines whose BMC speaks DMTF Redfish (power, boot device, sensors)."""
+
+from hwdrivers.drivers import hardware_type
+
+
+class RedfishHardware(hardware_type.AbstractHardwareType):
+    description = ("Machines with a Redfish BMC (iDRAC, iLO, XCC, OpenBMC...), "
+                   "driven through sushy with reused sessions.")
+
+    supported_boot_interfaces = ("noop",)
+    supported_deploy_interfaces = ("noop",)
+    supported_management_interfaces = ("redfish", "noop")
+    supported_power_interfaces = ("redfish",)

@@ -1,0 +1,316 @@
+"""The snmp driver against snmpsim on 127.0.0.1 (tests/fixtures/snmp_agent.py).
+
+Every vendor table and SNMP version switches real (emulated) outlets; the
+error tests hit the agent with wrong outlets, communities and keys; and the
+queueing test watches, from a proxy at the PDU side, that 8 concurrent
+commands to 8 outlets of one PDU never overlap when gated by the
+controller limiter, and do overlap without it.
+"""
+
+import threading
+import time
+
+import pytest
+
+from hwdrivers.common import exception
+from hwdrivers.common.states import PowerState
+from hwdrivers.conductor.controllers import ControllerLimiter
+from hwdrivers.drivers import retry
+from hwdrivers.drivers.modules import snmp as snmp_module
+from hwdrivers.drivers.task import StandaloneTask
+from tests.fixtures.snmp_agent import V3_USERS, free_udp_port, overlaps
+
+DRIVERS = ["apc", "apc_masterswitchplus", "apc_rackpdu", "aten", "cyberpower",
+           "eatonpower", "teltronix", "baytech_mrp27", "generic"]
+APC_CTL = "1.3.6.1.4.1.318.1.1.4.4.2.1.3"
+SECRETS = [key for _, key, _, priv in V3_USERS.values() for key in (key, priv) if key] + [
+    "public", "private"]
+
+
+@pytest.fixture(autouse=True)
+def snmp_config(config):
+    config(enabled_hardware_types=["snmp"], enabled_power_interfaces=["snmp"],
+           enabled_management_interfaces=["noop"], snmp__reboot_delay=0.05,
+           snmp__timeout=0.3, snmp__retries=1, snmp__command_retry_timeout=1.0,
+           snmp__power_timeout=2.0)
+    return config
+
+
+def make_task(driver_info, name="n1"):
+    return StandaloneTask.for_driver("snmp", driver_info=driver_info, name=name)
+
+
+def assert_no_secret(text, secrets=SECRETS):
+    for secret in secrets:
+        if secret in ("public", "private"):
+            # Community names are secrets too, but short words can appear by
+            # chance; look for them as quoted values.
+            assert "'%s'" % secret not in text and '"%s"' % secret not in text, text
+        else:
+            assert secret not in text, text
+
+
+# -- power on every vendor table and SNMP version ---------------------------------
+
+@pytest.mark.parametrize("version", ["1", "2c", "3"])
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_power_on_off_status_reboot(snmp_agent, driver, version):
+    outlet = {"1": 2, "2c": 3, "3": 4}[version]
+    task = make_task(snmp_agent.driver_info(driver, outlet, version=version))
+    power = task.driver.power
+    power.validate(task)
+
+    power.set_power_state(task, PowerState.OFF)
+    assert power.get_power_state(task) == PowerState.OFF
+    power.set_power_state(task, PowerState.ON)
+    assert power.get_power_state(task) == PowerState.ON
+    power.set_power_state(task, "off")
+    assert power.get_power_state(task) == PowerState.OFF
+    power.reboot(task)
+    assert power.get_power_state(task) == PowerState.ON
+    power.set_power_state(task, PowerState.REBOOT)  # the same, through set_power_state
+    assert power.get_power_state(task) == PowerState.ON
+
+
+@pytest.mark.parametrize("user", ["legacy", "signer"])
+def test_v3_other_protocols(snmp_agent, user):
+    """MD5 + DES authPriv and SHA-256 authNoPriv users."""
+    auth, auth_key, priv, priv_key = V3_USERS[user]
+    info = snmp_agent.driver_info("apc", 5, version="3", snmp_user=user,
+                                  snmp_auth_protocol=auth.lower(), snmp_auth_key=auth_key)
+    del info["snmp_priv_protocol"], info["snmp_priv_key"]
+    if priv_key:
+        info.update(snmp_priv_protocol=priv.lower(), snmp_priv_key=priv_key)
+    task = make_task(info)
+    task.driver.power.set_power_state(task, PowerState.ON)
+    assert task.driver.power.get_power_state(task) == PowerState.ON
+
+
+def test_status_is_shared_across_communities_and_versions(snmp_agent):
+    """One PDU: what v3 switched, v1 reads (the emulator keeps one state)."""
+    v3 = make_task(snmp_agent.driver_info("apc_rackpdu", 6, version="3"))
+    v1 = make_task(snmp_agent.driver_info("apc_rackpdu", 6, version="1",
+                                          snmp_community="public",
+                                          snmp_community_read=None,
+                                          snmp_community_write=None))
+    v3.driver.power.set_power_state(v3, PowerState.ON)
+    assert v1.driver.power.get_power_state(v1) == PowerState.ON
+    v1.driver.power.set_power_state(v1, PowerState.OFF)
+    assert v3.driver.power.get_power_state(v3) == PowerState.OFF
+
+
+def test_reboot_is_off_delay_on_at_the_pdu(snmp_agent, snmp_proxy, snmp_config):
+    snmp_config(snmp__reboot_delay=5.0)  # overridden per node below
+    with snmp_proxy() as proxy:
+        task = make_task(snmp_agent.driver_info("apc", 7, port=proxy.port,
+                                                snmp_reboot_delay=0.3))
+        task.driver.power.reboot(task)
+        assert task.driver.power.get_power_state(task) == PowerState.ON
+        sets = [e for e in proxy.exchanges if e.oids == ("%s.7" % APC_CTL,)]
+    # SET off, GET (reads off), SET on, GET (reads on), GET: on the outlet's OID.
+    assert len(sets) == 5
+    assert sets[2].arrived - sets[1].answered >= 0.3  # the per-node delay, not 5 s
+    assert sets[2].arrived - sets[1].answered < 4.0
+
+
+# -- errors against the real agent -----------------------------------------------
+
+@pytest.mark.parametrize("version", ["1", "2c", "3"])
+def test_outlet_out_of_range_is_a_settings_error(snmp_agent, version):
+    task = make_task(snmp_agent.driver_info("apc", 99, version=version))
+    power = task.driver.power
+    for call, args in ((power.get_power_state, ()),
+                       (power.set_power_state, (PowerState.ON,))):
+        started = time.monotonic()
+        with pytest.raises(exception.DriverSettingsError) as info:
+            retry.run(task, power, call, *args)
+        assert time.monotonic() - started < 1.0  # not retried
+        message = str(info.value)
+        assert "snmp_outlet=99" in message and "no outlet 99" in message
+        assert "snmp:127.0.0.1:%d" % snmp_agent.port in message  # the controller
+        assert_no_secret(message)
+
+
+def test_wrong_community_times_out_and_says_check_community(snmp_agent):
+    task = make_task(snmp_agent.driver_info("apc", 1, snmp_community_read="Not-The-One",
+                                            snmp_community_write="Not-The-One"))
+    started = time.monotonic()
+    with pytest.raises(exception.DriverConnectionError) as info:
+        retry.run(task, task.driver.power, task.driver.power.get_power_state)
+    elapsed = time.monotonic() - started
+    assert elapsed < 1.0 + 0.6 + 1.0  # retry deadline + one request + slack
+    message = str(info.value)
+    assert "check snmp_community" in message and "after" in message  # retried
+    assert "Not-The-One" not in message
+
+
+def test_read_and_write_communities_are_used_for_reads_and_writes(snmp_agent):
+    task = make_task(snmp_agent.driver_info("apc", 8, snmp_community_write="Not-The-One"))
+    assert task.driver.power.get_power_state(task) in (PowerState.ON, PowerState.OFF)
+    with pytest.raises(exception.DriverConnectionError) as info:
+        task.driver.power.set_power_state(task, PowerState.ON)
+    assert "SET" in str(info.value) and "Not-The-One" not in str(info.value)
+
+
+@pytest.mark.parametrize("field, value, expected", [
+    ("snmp_auth_key", "Wrong-Auth-Key", "check snmp_auth_key"),
+    ("snmp_priv_key", "Wrong-Priv-Key", "check snmp_priv_key"),
+    ("snmp_user", "nobody", "check snmp_user"),
+])
+def test_v3_wrong_credentials_are_auth_errors(snmp_agent, field, value, expected):
+    task = make_task(snmp_agent.driver_info("apc", 1, version="3", **{field: value}))
+    started = time.monotonic()
+    with pytest.raises(exception.DriverAuthError) as info:
+        retry.run(task, task.driver.power, task.driver.power.get_power_state)
+    assert time.monotonic() - started < 1.0  # an auth error is not retried
+    assert expected in str(info.value)
+    assert_no_secret(str(info.value), SECRETS + ["Wrong-Auth-Key", "Wrong-Priv-Key"])
+
+
+def test_v3_right_key_after_wrong_key_works(snmp_agent):
+    """A fixed key takes effect at once (engines are kept per credential set)."""
+    wrong = make_task(snmp_agent.driver_info("apc", 9, version="3",
+                                             snmp_auth_key="Wrong-Auth-Key"))
+    with pytest.raises(exception.DriverAuthError):
+        wrong.driver.power.get_power_state(wrong)
+    right = make_task(snmp_agent.driver_info("apc", 9, version="3"))
+    assert right.driver.power.get_power_state(right) in (PowerState.ON, PowerState.OFF)
+
+
+def test_closed_port_fails_within_the_deadline(snmp_agent):
+    task = make_task(snmp_agent.driver_info("apc", 1, port=free_udp_port()))
+    started = time.monotonic()
+    with pytest.raises(exception.DriverConnectionError) as info:
+        retry.run(task, task.driver.power, task.driver.power.set_power_state,
+                  PowerState.ON)
+    assert time.monotonic() - started < 1.0 + 0.6 + 1.0
+    assert "no answer from PDU" in str(info.value)
+    assert "check snmp_address and snmp_port" in str(info.value)
+
+
+def test_secrets_never_logged_or_raised(snmp_agent, caplog):
+    caplog.set_level("DEBUG")
+    failures = [
+        snmp_agent.driver_info("apc", 99, version="3"),
+        snmp_agent.driver_info("apc", 1, version="3", snmp_auth_key="Wrong-Auth-Key"),
+        snmp_agent.driver_info("apc", 1, version="3", snmp_priv_key="Wrong-Priv-Key"),
+        snmp_agent.driver_info("apc", 1, snmp_community_read="Not-The-One",
+                               snmp_community_write="Not-The-One"),
+        snmp_agent.driver_info("apc", 1, version="3", snmp_auth_key="short"),
+    ]
+    messages = []
+    for info in failures:
+        task = make_task(info)
+        with pytest.raises(exception.HWDriversError) as raised:
+            retry.run(task, task.driver.power, task.driver.power.set_power_state,
+                      PowerState.ON)
+        messages.append("%s %r" % (raised.value, raised.value))
+    ok = make_task(snmp_agent.driver_info("apc", 10, version="3"))
+    ok.driver.power.reboot(ok)
+    text = "\n".join(messages) + caplog.text
+    assert_no_secret(text, SECRETS + ["Wrong-Auth-Key", "Wrong-Priv-Key", "Not-The-One",
+                                      "short"])
+
+
+# -- one queue per PDU, proven at the PDU ------------------------------------------
+
+def _outlet(oid):
+    return int(oid.rsplit(".", 1)[1])
+
+
+def _eight_outlets(snmp_agent, proxy, gate):
+    """8 threads switch outlets 11..18 of one PDU on at once, through ``proxy``.
+
+    Returns ``{outlet: (first request arrival, last answer)}`` as the PDU
+    side saw them.
+    """
+    for outlet in range(11, 19):  # start from off, straight to the agent
+        task = make_task(snmp_agent.driver_info("apc", outlet))
+        task.driver.power.set_power_state(task, PowerState.OFF)
+    tasks = [make_task(snmp_agent.driver_info("apc", outlet, port=proxy.port),
+                       name="n%d" % outlet) for outlet in range(11, 19)]
+    barrier = threading.Barrier(len(tasks))
+    errors = []
+
+    def switch(task):
+        power = task.driver.power
+        try:
+            barrier.wait()
+            retry.run(task, power, power.set_power_state, PowerState.ON, gate=gate)
+        except Exception as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=switch, args=(t,)) for t in tasks]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    commands = proxy.commands(_outlet)
+    for outlet in range(11, 19):  # read back straight from the agent
+        task = make_task(snmp_agent.driver_info("apc", outlet))
+        assert task.driver.power.get_power_state(task) == PowerState.ON
+    return tasks, commands
+
+
+def _warm_engines(snmp_agent):
+    """Pool 8 engines, so no thread spends its start creating one (~0.1 s CPU)."""
+    tasks = [make_task(snmp_agent.driver_info("apc", 11)) for _ in range(8)]
+    threads = [threading.Thread(target=t.driver.power.get_power_state, args=(t,))
+               for t in tasks]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def test_eight_outlets_of_one_pdu_never_overlap_at_the_pdu(snmp_agent, snmp_proxy,
+                                                            snmp_config):
+    snmp_config(snmp__timeout=2.0)  # no retransmission while a slow PDU answers
+    limiter = ControllerLimiter()
+    _warm_engines(snmp_agent)
+    with snmp_proxy(delay=0.05) as proxy:  # a slow PDU CPU: 50 ms per request
+        tasks, commands = _eight_outlets(snmp_agent, proxy, gate=limiter.slot)
+        requests = list(proxy.exchanges)
+    assert sorted(commands) == list(range(11, 19))
+    assert len(requests) >= 16  # each command: SET, then GET to read the state back
+    assert all(e.answered for e in requests)
+    assert overlaps(commands) == [], commands
+    # The limiter agrees, but the proof above is what the PDU saw.
+    key = tasks[0].driver.power.controller_key(tasks[0])
+    assert key == "snmp:127.0.0.1:%d" % proxy.port
+    assert limiter.peak(key) == 1
+
+
+def test_without_the_gate_the_pdu_sees_overlapping_commands(snmp_agent, snmp_proxy,
+                                                             snmp_config):
+    """The same commands ungated overlap at the PDU, so the test above can fail."""
+    snmp_config(snmp__timeout=2.0)
+    _warm_engines(snmp_agent)
+    with snmp_proxy(delay=0.05) as proxy:
+        _, commands = _eight_outlets(snmp_agent, proxy, gate=None)
+    assert sorted(commands) == list(range(11, 19))
+    assert overlaps(commands), commands
+
+
+def test_engine_pool_survives_many_threads(snmp_agent):
+    """32 threads x 3 calls through the shared engine pool, all answered right."""
+    errors = []
+
+    def work(outlet):
+        try:
+            task = make_task(snmp_agent.driver_info("cyberpower", outlet,
+                                                    version="3" if outlet % 2 else "2c"))
+            for state in (PowerState.ON, PowerState.OFF, PowerState.ON):
+                task.driver.power.set_power_state(task, state)
+            assert task.driver.power.get_power_state(task) == PowerState.ON
+        except Exception as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(1 + n % 24,)) for n in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    assert snmp_module._POOL._count <= snmp_module._POOL.max_idle

@@ -1,0 +1,154 @@
+"""Operations through the conductor manager: bookkeeping, bad input changes nothing."""
+
+import pytest
+
+from hwdrivers.common import context as hw_context
+from hwdrivers.common import exception
+from hwdrivers.common.states import PowerState
+from hwdrivers.conductor import manager as manager_mod
+from hwdrivers.db import api as db_api
+from hwdrivers.drivers import params
+from hwdrivers.drivers.modules import fake
+
+CTX = hw_context.get_admin_context()
+
+
+@pytest.fixture
+def manager(database):
+    return manager_mod.ConductorManager()
+
+
+@pytest.fixture
+def node(manager):
+    return manager.create_node(CTX, {
+        "driver": "fake-hardware", "name": "op-node",
+        "driver_info": {"fake_username": "admin", "fake_password": "s3cret"}})
+
+
+def row(node):
+    return db_api.get_node(node.id)
+
+
+def test_power_on_records_verified_state_and_clears_target(manager, node):
+    assert manager.change_power_state(CTX, "op-node", "power on") == PowerState.ON
+    record = row(node)
+    assert record["power_state"] == "power on"
+    assert record["target_power_state"] is None
+    assert record["last_error"] is None
+    assert record["reservation"] is None
+    assert manager.get_power_state(CTX, "op-node") == PowerState.ON
+
+
+def test_invalid_target_changes_nothing(manager, node):
+    before = row(node)
+    with pytest.raises(exception.InvalidPowerState, match="use one of: power on, power off"):
+        manager.change_power_state(CTX, "op-node", "sideways")
+    assert row(node) == before
+
+
+def test_invalid_driver_info_is_refused_before_acting(manager, node, monkeypatch):
+    db_api.update_node(node.id, {"driver_info": {"fake_address": "not an address!"}})
+    calls = []
+    monkeypatch.setattr(fake.FakePower, "set_power_state",
+                        lambda *a, **k: calls.append(a))
+    with pytest.raises(exception.InvalidParameterValue, match="fake_address"):
+        manager.change_power_state(CTX, "op-node", "power on")
+    assert calls == []
+    assert row(node)["target_power_state"] is None
+
+
+def test_driver_failure_records_last_error_and_truthful_state(manager, node, monkeypatch,
+                                                               config):
+    config(fake__power_delay="0")
+
+    def fail(self, task, state, timeout=None):
+        raise exception.DriverConnectionError("BMC did not answer")
+
+    monkeypatch.setattr(fake.FakePower, "set_power_state", fail)
+    with pytest.raises(exception.DriverConnectionError):
+        manager.change_power_state(CTX, "op-node", "power on")
+    record = row(node)
+    assert "BMC did not answer" in record["last_error"]
+    assert "node op-node" in record["last_error"]
+    assert record["target_power_state"] is None
+    assert record["power_state"] == "power off"  # read back from the hardware
+    assert record["reservation"] is None
+
+
+def test_state_that_never_arrives_fails_with_timeout(manager, node, monkeypatch, config):
+    config(conductor__power_state_change_timeout=0.2)
+    monkeypatch.setattr(fake.FakePower, "set_power_state", lambda *a, **k: None)
+    with pytest.raises(exception.PowerStateFailure):
+        manager.change_power_state(CTX, "op-node", "power on")
+    assert "still power off" in row(node)["last_error"]
+
+
+def test_boot_device(manager, node):
+    manager.set_boot_device(CTX, "op-node", "pxe", persistent=True)
+    assert manager.get_boot_device(CTX, "op-node") == {"boot_device": "pxe",
+                                                        "persistent": True}
+    with pytest.raises(exception.InvalidBootDevice):
+        manager.set_boot_device(CTX, "op-node", "usb-stick")
+    assert row(node)["boot_device"] == "pxe"
+
+
+def test_secrets_masked_in_views(manager, node):
+    view = manager.node_view(manager.get_node(CTX, "op-node"))
+    assert view["driver_info"]["fake_password"] == params.MASK
+    assert view["driver_info"]["fake_username"] == "admin"
+    assert "s3cret" not in repr(view)
+
+
+@pytest.mark.parametrize("values,fragment", [
+    ({"driver": "nope"}, "enabled_hardware_types"),
+    ({"driver": "fake-hardware", "power_interface": "ipmitool"}, "power_interface ipmitool"),
+    ({"driver": "fake-hardware", "driver_info": {"fake_address": "a b"}}, "fake_address"),
+    ({"driver": "fake-hardware", "driver_info": {"fake_pasword": "x"}}, "did you mean"),
+    ({"driver": "fake-hardware", "name": "bad name"}, "field name"),
+    ({"driver": "fake-hardware", "bogus": 1}, "cannot be set"),
+    ({"driver": "fake-hardware", "driver_info": "x"}, "must be an object"),
+])
+def test_bad_create_changes_nothing(manager, values, fragment):
+    with pytest.raises(exception.HWDriversError) as info:
+        manager.create_node(CTX, values)
+    assert fragment in str(info.value)
+    assert db_api.list_nodes() == []
+
+
+def test_update_and_unset(manager, node):
+    updated = manager.update_node(CTX, "op-node", {"driver_info/fake_address": "10.0.0.9",
+                                                   "management_interface": "noop"})
+    assert updated.driver_info["fake_address"] == "10.0.0.9"
+    assert updated.management_interface == "noop"
+    updated = manager.update_node(CTX, "op-node", {}, ["driver_info/fake_password",
+                                                       "management_interface"])
+    assert "fake_password" not in updated.driver_info
+    assert updated.management_interface is None
+
+
+def test_bad_update_changes_nothing(manager, node):
+    before = row(node)
+    with pytest.raises(exception.InterfaceNotAllowed):
+        manager.update_node(CTX, "op-node", {"power_interface": "nope",
+                                             "driver_info/fake_address": "10.0.0.1"})
+    with pytest.raises(exception.InvalidParameterValue, match="no key"):
+        manager.update_node(CTX, "op-node", {}, ["driver_info/missing"])
+    after = row(node)
+    assert after["driver_info"] == before["driver_info"]
+    assert after["power_interface"] is None
+
+
+def test_validate_and_driver_properties(manager, node):
+    result = manager.validate_node(CTX, "op-node")
+    assert result["power"] == {"result": True, "reason": None}
+    props = manager.driver_properties(CTX, "fake-hardware")
+    password = [f for f in props["power"] if f["name"] == "fake_password"][0]
+    assert password["secret"] is True and password["required"] is False
+
+
+def test_vendor_passthru(manager, node):
+    is_async, result = manager.vendor_passthru(CTX, "op-node", "first_method", "GET",
+                                               {"x": 1})
+    assert is_async is False and result["args"] == {"x": 1}
+    with pytest.raises(exception.InvalidParameterValue):
+        manager.vendor_passthru(CTX, "op-node", "nope")

@@ -1,0 +1,144 @@
+"""Loading by entry point and the composition rules, including misconfiguration."""
+
+import types
+
+import pytest
+
+from hwdrivers.common import exception
+from hwdrivers.drivers import factory
+
+
+def node(**fields):
+    values = {"driver": "fake-hardware", "uuid": "n-1"}
+    values.update(fields)
+    return types.SimpleNamespace(**values)
+
+
+def test_default_composition_is_first_supported_and_enabled():
+    composition = factory.get_registry().compose(node())
+    assert composition.power.name == "fake"
+    assert composition.management.name == "fake"
+    assert composition.interface_names["console"] == "fake"
+
+
+def test_only_enabled_names_are_loaded(config):
+    config(enabled_management_interfaces=["noop"], enabled_console_interfaces=["no-console"])
+    registry = factory.get_registry()
+    assert list(registry.interfaces["management"]) == ["noop"]
+    assert registry.compose(node()).management.name == "noop"
+
+
+def test_global_default_interface(config):
+    config(default_management_interface="noop")
+    assert factory.get_registry().compose(node()).management.name == "noop"
+
+
+def test_per_hardware_type_default_overrides_global(config):
+    config(default_management_interface="noop")
+    from hwdrivers import conf
+    conf.register_hardware_type_group(conf.CONF, "fake-hardware")
+    config(**{"hardware_type:fake-hardware__default_management_interface": "fake"})
+    assert factory.get_registry().compose(node()).management.name == "fake"
+
+
+def test_node_interface_must_be_enabled_and_supported(config):
+    config(enabled_management_interfaces=["fake"])
+    registry = factory.get_registry()
+    with pytest.raises(exception.InterfaceNotAllowed) as info:
+        registry.compose(node(management_interface="noop", console_interface="bogus"))
+    message = str(info.value)
+    assert "management_interface noop is not enabled" in message
+    assert "console_interface bogus" in message  # every problem at once
+    assert "valid: fake" in message
+
+
+def test_unknown_hardware_type_lists_enabled():
+    with pytest.raises(exception.DriverNotFound) as info:
+        factory.get_registry().compose(node(driver="nope"))
+    assert "fake-hardware" in str(info.value)
+    assert "enabled_hardware_types" in str(info.value)
+
+
+def test_name_without_entry_point_fails_at_load(config):
+    config(enabled_power_interfaces=["fake", "no-such-power"])
+    with pytest.raises(exception.DriverLoadError) as info:
+        factory.get_registry()
+    assert info.value.option == "[DEFAULT] enabled_power_interfaces"
+    assert "no-such-power" in str(info.value)
+
+
+def test_hardware_type_without_entry_point_fails_at_load(config):
+    config(enabled_hardware_types=["fake-hardware", "imaginary"])
+    with pytest.raises(exception.DriverLoadError) as info:
+        factory.get_registry()
+    assert info.value.option == "[DEFAULT] enabled_hardware_types"
+
+
+def test_no_enabled_power_for_enabled_type_fails_at_load(config):
+    config(enabled_power_interfaces=[])
+    with pytest.raises(exception.ConfigInvalid) as info:
+        factory.get_registry()
+    assert info.value.option == "[DEFAULT] enabled_power_interfaces"
+    assert "fake-hardware" in str(info.value)
+
+
+def test_default_not_supported_by_type_fails_at_load(config):
+    config(enabled_hardware_types=["fake-hardware"], default_boot_interface="noop",
+           enabled_boot_interfaces=["fake"])
+    with pytest.raises(exception.ConfigInvalid) as info:
+        factory.get_registry()
+    assert info.value.option == "[DEFAULT] default_boot_interface"
+
+
+def test_duplicate_names_in_option_fail(config):
+    config(enabled_power_interfaces=["fake", "fake"])
+    with pytest.raises(exception.ConfigInvalid) as info:
+        factory.get_registry()
+    assert "more than once" in str(info.value)
+
+
+def test_bad_fake_delay_fails_at_load_naming_option(config):
+    config(fake__power_delay="slow")
+    with pytest.raises(exception.ConfigInvalid) as info:
+        factory.get_registry()
+    assert "power_delay" in str(info.value)
+
+
+def test_declaring_hardware_type_imports_no_driver_library():
+    import subprocess
+    import sys
+    code = ("import sys; from hwdrivers.drivers import hardware_type, fake_hardware; "
+            "heavy = [m for m in ('sushy', 'pysnmp', 'pyghmi') if m in sys.modules]; "
+            "print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"
+
+
+def test_describe_and_properties():
+    registry = factory.get_registry()
+    info = registry.describe("fake-hardware")
+    assert info["default_power_interface"] == "fake"
+    assert "noop" in info["enabled_management_interfaces"]
+    assert set(registry.properties("fake-hardware")) >= {"power", "management"}
+
+
+def test_entry_point_that_fails_to_import_says_so(config, monkeypatch):
+    import stevedore
+
+    real = stevedore.NamedExtensionManager
+
+    def broken(namespace, names, **kwargs):
+        manager = real(namespace, [], **kwargs)
+        if namespace.endswith(".power") and "fake" in names:
+            ep = type("EP", (), {"name": "fake"})()
+            kwargs["on_load_failure_callback"](manager, ep, ImportError("No module named x"))
+            kwargs["on_missing_entrypoints_callback"](["fake"])
+            return manager
+        return real(namespace, names, **kwargs)
+
+    monkeypatch.setattr(stevedore, "NamedExtensionManager", broken)
+    with pytest.raises(exception.DriverLoadError) as info:
+        factory.get_registry()
+    assert "ImportError: No module named x" in str(info.value)
+    assert "no entry point" not in str(info.value)

@@ -1,0 +1,110 @@
+"""driver_info declarations: parsing, every-error-at-once, masking by declaration."""
+
+import pytest
+
+from hwdrivers.common import exception
+from hwdrivers.drivers import params
+
+SCHEMA = params.Schema(
+    params.Param("bmc_address", "BMC address", required=True, type="address"),
+    params.Param("bmc_port", "BMC port", type="port", default=623),
+    params.Param("bmc_password", "BMC password", secret=True),
+    params.Param("bmc_user", "BMC user", required=True),
+    params.Param("retries", "Retries", type="int", min=0, max=10, default=3),
+    params.Param("verify", "Verify TLS", type="bool", default=True),
+    params.Param("mode", "Mode", type="choice", choices=("uefi", "bios")),
+    params.Param("delay", "Delay", type="float", min=0),
+)
+
+
+def test_parse_fills_defaults_and_types():
+    values = SCHEMA.parse({"bmc_address": "10.0.0.1", "bmc_user": "admin",
+                           "bmc_port": "6230", "verify": "no", "mode": "UEFI"})
+    assert values["bmc_port"] == 6230
+    assert values["retries"] == 3
+    assert values["verify"] is False
+    assert values["mode"] == "uefi"
+    assert values["bmc_password"] is None
+
+
+def test_every_problem_reported_at_once():
+    with pytest.raises(exception.InvalidParameterValue) as info:
+        SCHEMA.parse({"bmc_port": "99999", "retries": "lots", "mode": "x"}, node="n1")
+    message = str(info.value)
+    for fragment in ("bmc_address", "bmc_user", "bmc_port", "retries", "mode", "Node n1"):
+        assert fragment in message
+    assert len(info.value.errors) == 4  # one "missing" entry + three invalid
+
+
+def test_only_missing_raises_missing_parameter_value():
+    with pytest.raises(exception.MissingParameterValue) as info:
+        SCHEMA.parse({})
+    assert "bmc_address (BMC address)" in str(info.value)
+
+
+def test_invalid_secret_value_is_never_echoed():
+    schema = params.Schema(params.Param("pw", "password", secret=True, type="int"))
+    with pytest.raises(exception.InvalidParameterValue) as info:
+        schema.parse({"pw": "hunter2"})
+    assert "hunter2" not in str(info.value)
+    assert "pw" in str(info.value)
+
+
+def test_invalid_plain_value_is_echoed():
+    with pytest.raises(exception.InvalidParameterValue) as info:
+        SCHEMA.parse({"bmc_address": "10.0.0.1", "bmc_user": "a", "bmc_port": "abc"})
+    assert "'abc'" in str(info.value)
+
+
+@pytest.mark.parametrize("value", ["10.0.0.1", "::1", "[fe80::1]", "bmc-1.example.com"])
+def test_addresses_accepted(value):
+    assert params.parse_address(value)
+
+
+@pytest.mark.parametrize("value", ["http://10.0.0.1", "10.0.0.1:623", "", "a b", "1.2.3.4.5"])
+def test_addresses_rejected(value):
+    with pytest.raises(ValueError):
+        params.parse_address(value)
+
+
+def test_mask_uses_declaration_not_key_name():
+    schema = params.Schema(params.Param("token", "API token", secret=True),
+                           params.Param("password_hint", "not secret"))
+    masked = schema.mask({"token": "abc", "password_hint": "the dog", "other": 1})
+    assert masked == {"token": params.MASK, "password_hint": "the dog", "other": 1}
+
+
+def test_near_miss_of_a_declared_field_is_an_error_with_the_fix():
+    with pytest.raises(exception.InvalidParameterValue) as info:
+        SCHEMA.parse({"bmc_address": "h", "bmc_user": "u", "bmc_pasword": "x"})
+    assert "did you mean bmc_password" in str(info.value)
+    # Unrelated extra keys (e.g. carried over from Ironic) are fine.
+    SCHEMA.parse({"bmc_address": "h", "bmc_user": "u", "deploy_kernel": "k"})
+
+
+def test_properties_describe_required_optional_secret_default():
+    props = SCHEMA.properties()
+    assert props["bmc_address"].endswith("Required.")
+    assert "Default: 623." in props["bmc_port"]
+    assert props["bmc_password"].endswith("Secret.")
+
+
+def test_declaration_mistakes_fail_loudly():
+    with pytest.raises(ValueError):
+        params.Param("x", "x", type="nope")
+    with pytest.raises(ValueError):
+        params.Param("x", "x", required=True, default=1)
+    with pytest.raises(ValueError):
+        params.Schema(params.Param("x", "x", secret=True)) + params.Schema(params.Param("x", "x"))
+
+
+@pytest.mark.parametrize("raw,expected", [(True, True), ("1", True), ("off", False)])
+def test_bool(raw, expected):
+    assert params.parse_bool(raw) is expected
+
+
+def test_int_rejects_bool_and_fraction():
+    p = params.Param("n", "n", type="int")
+    for bad in (True, 1.5, "1.5"):
+        with pytest.raises(ValueError):
+            p.parse(bad)

@@ -1,0 +1,174 @@
+"""Tasks and leases on SQLite and PostgreSQL: contention, expiry, takeover, hand-off."""
+
+import datetime
+import threading
+import time
+
+import pytest
+
+from hwdrivers.common import context as hw_context
+from hwdrivers.common import exception
+from hwdrivers.conductor import task_manager
+from hwdrivers.conductor import workers
+from hwdrivers.db import api as db_api
+
+CTX = hw_context.get_admin_context()
+
+
+@pytest.fixture
+def node(database):
+    return db_api.create_node({"driver": "fake-hardware", "name": "tm-node"})
+
+
+def reservation(node):
+    return db_api.get_reservation(node["id"])[0]
+
+
+def test_exclusive_task_holds_and_releases_the_lease(node):
+    with task_manager.acquire(CTX, node["uuid"], purpose="test") as task:
+        assert reservation(node) == task.owner
+        assert task.owner.startswith(task_manager.CONF.host + ":")
+        assert task.driver.power.name == "fake"
+        assert task.node.name == "tm-node"
+    assert reservation(node) is None
+
+
+def test_lease_released_on_exception(node):
+    with pytest.raises(RuntimeError):
+        with task_manager.acquire(CTX, node["name"]):
+            raise RuntimeError("boom")
+    assert reservation(node) is None
+
+
+def test_shared_task_takes_no_lock(node):
+    with task_manager.acquire(CTX, node["id"], shared=True):
+        assert reservation(node) is None
+        with task_manager.acquire(CTX, node["id"]):
+            pass
+
+
+def test_busy_node_raises_node_locked_after_bounded_wait(node, config):
+    config(conductor__node_locked_retry_timeout=0.3)
+    with task_manager.acquire(CTX, node["id"]) as holder:
+        start = time.monotonic()
+        with pytest.raises(exception.NodeLocked) as info:
+            task_manager.acquire(CTX, node["id"])
+        waited = time.monotonic() - start
+    assert 0.25 <= waited < 3
+    assert holder.owner in str(info.value)
+    assert info.value.code == 409
+
+
+def test_unknown_node(database):
+    with pytest.raises(exception.NodeNotFound):
+        task_manager.acquire(CTX, "no-such-node")
+
+
+def test_many_threads_on_one_node_exactly_one_holds_none_lost(node, config):
+    config(conductor__node_locked_retry_timeout=60)
+    threads, rounds = 8, 5
+    inside = []
+    peak = [0]
+    done = []
+    guard = threading.Lock()
+    errors = []
+
+    def worker():
+        for _ in range(rounds):
+            try:
+                with task_manager.acquire(CTX, node["id"], purpose="contend") as task:
+                    with guard:
+                        inside.append(task.owner)
+                        peak[0] = max(peak[0], len(inside))
+                    time.sleep(0.002)
+                    with guard:
+                        inside.remove(task.owner)
+                        done.append(task.owner)
+            except Exception as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join(120)
+    assert errors == []
+    assert peak[0] == 1
+    assert len(done) == threads * rounds and len(set(done)) == threads * rounds
+    assert reservation(node) is None
+
+
+def test_expired_lease_is_taken_over(node):
+    past = task_manager.utcnow() - datetime.timedelta(seconds=5)
+    assert db_api.reserve_node(node["id"], "dead-conductor:abc", past, past)
+    with task_manager.acquire(CTX, node["id"]) as task:
+        assert reservation(node) == task.owner
+    assert reservation(node) is None
+
+
+def test_live_lease_is_not_taken_over(node, config):
+    config(conductor__node_locked_retry_timeout=0.1)
+    now = task_manager.utcnow()
+    assert db_api.reserve_node(node["id"], "other:abc", now + datetime.timedelta(60), now)
+    with pytest.raises(exception.NodeLocked, match="other:abc"):
+        task_manager.acquire(CTX, node["id"])
+
+
+def test_held_lease_is_renewed_past_its_duration(node, config):
+    config(conductor__lease_duration=1.0, conductor__node_locked_retry_timeout=0.05)
+    with task_manager.acquire(CTX, node["id"]) as task:
+        time.sleep(1.6)  # longer than the lease: only renewal keeps it
+        _, expires = db_api.get_reservation(node["id"])
+        assert expires > task_manager.utcnow()
+        with pytest.raises(exception.NodeLocked):
+            task_manager.acquire(CTX, node["id"])
+        assert reservation(node) == task.owner
+
+
+def test_save_after_lease_lost_raises_and_writes_nothing(node):
+    with task_manager.acquire(CTX, node["id"]) as task:
+        # Another conductor took the node over (our lease had expired).
+        db_api.release_node(node["id"], task.owner)
+        now = task_manager.utcnow()
+        db_api.reserve_node(node["id"], "thief:1", now + datetime.timedelta(60), now)
+        task.node.power_state = "power on"
+        with pytest.raises(exception.LeaseLost):
+            task.save()
+    assert db_api.get_node(node["id"])["power_state"] is None
+    assert reservation(node) == "thief:1"
+
+
+def test_spawn_after_hands_the_lock_to_a_worker(node):
+    pool = workers.WorkerPool(2)
+    started, finish = threading.Event(), threading.Event()
+
+    def job(task):
+        started.set()
+        finish.wait(10)
+        task.node.extra = {"ran": True}
+        task.save()
+
+    with task_manager.acquire(CTX, node["id"]) as task:
+        task.spawn_after(pool.submit, job, task)
+    assert started.wait(5)
+    assert reservation(node) == task.owner  # the worker holds it now
+    finish.set()
+    for _ in range(200):
+        if reservation(node) is None:
+            break
+        time.sleep(0.01)
+    assert reservation(node) is None
+    assert db_api.get_node(node["id"])["extra"] == {"ran": True}
+    pool.shutdown()
+
+
+def test_full_pool_refuses_and_releases(node):
+    pool = workers.WorkerPool(1)
+    block = threading.Event()
+    pool.submit(block.wait, 10)
+    with pytest.raises(exception.NoFreeWorker):
+        with task_manager.acquire(CTX, node["id"]) as task:
+            task.spawn_after(pool.submit, lambda: None)
+    assert reservation(node) is None
+    block.set()
+    pool.shutdown()

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Install everything the tests need and run them. The README's second command;
+# .ci/run calls it. Safe to re-run: each step skips what is already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# System tools the tests drive for real: ipmitool (IPMI driver), sshd and ssh
+# (command driver). Installed only when missing; needs root or sudo.
+need=()
+command -v ipmitool >/dev/null 2>&1 || need+=(ipmitool)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
+if [ ${#need[@]} -gt 0 ]; then
+    sudo_cmd=""
+    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    echo "Installing ${need[*]} (Debian packages)"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip setuptools wheel
+.venv/bin/python -m pip install -q -e '.[test]'
+
+exec .venv/bin/python -m pytest "$@"
