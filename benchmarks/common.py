@@ -5,11 +5,15 @@ Medians and ratios over repetitions, because the machines are shared.
 """
 
 import contextlib
+import logging
 import os
 import statistics
 import sys
 import tempfile
+import time
 import uuid
+
+import sqlalchemy as sa
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -25,7 +29,12 @@ PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 def configure(**overrides):
-    """Fresh configuration (no files), then ``group__option=value`` overrides."""
+    """Fresh configuration (no files), then ``group__option=value`` overrides.
+
+    Warnings (each retry of a failing BMC) are silenced: a benchmark counts
+    failures in its table; errors are still printed.
+    """
+    logging.basicConfig(level=logging.ERROR, format="  log: %(levelname)s %(name)s: %(message)s")
     CONF([], project="hwdrivers", default_config_files=[])
     for key, value in overrides.items():
         group, _, name = key.rpartition("__")
@@ -51,7 +60,6 @@ def database(backend):
             finally:
                 db_engine.dispose()
         return
-    import sqlalchemy as sa
     schema = "hwbench_%d_%s" % (os.getpid(), uuid.uuid4().hex[:6])
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT",
                              connect_args={"connect_timeout": 5})
@@ -74,6 +82,64 @@ def database(backend):
         with admin.connect() as conn:
             conn.exec_driver_sql('DROP SCHEMA IF EXISTS "%s" CASCADE' % schema)
         admin.dispose()
+
+
+def bulk_create_nodes(count, driver="fake-hardware", driver_info=None, chunk=2000,
+                      **columns):
+    """Insert ``count`` nodes in a few multi-row INSERTs; returns their ids.
+
+    Enrolling 10,000 nodes one ``create_node`` at a time costs a write
+    transaction each, which would dominate a benchmark's set-up; the rows
+    are the same as ``db.api.create_node`` writes (uuid, driver, JSON
+    fields, created_at). ``driver_info`` is a dict or ``f(index) -> dict``;
+    ``columns`` sets other node columns (``power_state="power off"``).
+    """
+    import uuid as uuid_lib
+
+    from hwdrivers.db import api as db_api
+    from hwdrivers.db import models
+
+    table = models.Node.__table__
+    now = db_api.utcnow()
+    made = 0
+    while made < count:
+        rows = []
+        for index in range(made, min(count, made + chunk)):
+            info = driver_info(index) if callable(driver_info) else dict(driver_info or {})
+            rows.append({"uuid": str(uuid_lib.uuid4()), "driver": driver,
+                         "name": "bench-%06d" % index, "driver_info": info,
+                         "driver_internal_info": {}, "instance_info": {},
+                         "properties": {}, "extra": {}, "created_at": now, **columns})
+        with db_engine.writer() as conn:
+            conn.execute(table.insert(), rows)
+        made += len(rows)
+    with db_engine.reader() as conn:
+        return [row[0] for row in conn.execute(
+            sa.select(table.c.id).where(table.c.name.like("bench-%")).order_by(table.c.id))]
+
+
+def rss_mb(pid="self"):
+    """Resident memory (VmRSS from /proc) in MiB."""
+    with open("/proc/%s/status" % pid) as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def machine():
+    """nproc, CPU model and load average: printed with every set of figures."""
+    model = "unknown"
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    load = os.getloadavg()
+    return "%d CPU(s), %s, load average %.2f %.2f %.2f" % ((os.cpu_count() or 0, model) + load)
 
 
 def percentile(values, fraction):
@@ -106,3 +172,119 @@ def _fmt(value):
             return "-"
         return "%.3f" % value if abs(value) < 100 else "%.1f" % value
     return str(value)
+
+
+# -- a real hwdrivers-server ------------------------------------------------------
+
+def free_port():
+    """A TCP port on 127.0.0.1 nothing listens on right now."""
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def write_config(path, sections):
+    """Write ``{section: {option: value}}`` as an oslo.config file."""
+    with open(path, "w") as out:
+        for section, options in sections.items():
+            out.write("[%s]\n" % section)
+            for name, value in options.items():
+                if isinstance(value, (list, tuple)):
+                    value = ",".join(value)
+                out.write("%s = %s\n" % (name, value))
+            out.write("\n")
+    return path
+
+
+def server_command(config_path):
+    """argv of ``hwdrivers-server`` for ``config_path`` (the console script if installed)."""
+    script = os.path.join(os.path.dirname(sys.executable), "hwdrivers-server")
+    if os.path.exists(script):
+        return [sys.executable, script, "--config-file", config_path]
+    return [sys.executable, "-c", "import sys; from hwdrivers.cmd.server import main; "
+            "sys.exit(main())", "--config-file", config_path]
+
+
+class Server:
+    """``hwdrivers-server`` in a child process; ``stop()`` (or ``with``) ends it."""
+
+    def __init__(self, config_path, port, log_path):
+        import subprocess
+        self.port = port
+        self.log_path = log_path
+        self._log = open(log_path, "w")
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen(server_command(config_path), cwd=ROOT,
+                                     stdin=subprocess.DEVNULL, stdout=self._log,
+                                     stderr=subprocess.STDOUT)
+
+    def wait_serving(self, timeout=60.0, path="/"):
+        """Seconds from process start to the first 200 on ``GET path``."""
+        import http.client
+        deadline = self.started + timeout
+        while time.perf_counter() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("hwdrivers-server exited with %s:\n%s"
+                                   % (self.proc.returncode, self.log_tail()))
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+            try:
+                conn.request("GET", path)
+                response = conn.getresponse()
+                response.read()
+                if response.status == 200:
+                    return time.perf_counter() - self.started
+            except OSError:
+                pass
+            finally:
+                conn.close()
+            time.sleep(0.005)
+        raise RuntimeError("hwdrivers-server did not serve GET %s within %ss:\n%s"
+                           % (path, timeout, self.log_tail()))
+
+    def log_tail(self, lines=30):
+        self._log.flush()
+        with open(self.log_path) as log:
+            return "".join(log.readlines()[-lines:])
+
+    def cpu_seconds(self):
+        """User + system CPU the server has used (from /proc/<pid>/stat)."""
+        with open("/proc/%d/stat" % self.proc.pid) as stat:
+            fields = stat.read().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_mb(self):
+        return rss_mb(self.proc.pid)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except Exception:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def http_json(conn, method, path, body=None):
+    """One request on a kept-alive ``http.client`` connection: (status, parsed body)."""
+    import json
+    headers = {"Accept": "application/json"}
+    payload = None
+    if body is not None:
+        payload = json.dumps(body)
+        headers["Content-Type"] = "application/json"
+    conn.request(method, path, body=payload, headers=headers)
+    response = conn.getresponse()
+    data = response.read()
+    try:
+        return response.status, json.loads(data) if data else None
+    except ValueError:
+        return response.status, data.decode("utf-8", "replace")

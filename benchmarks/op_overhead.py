@@ -8,13 +8,17 @@ Target: median under 1 ms per operation on SQLite with one thread.
 """
 
 import argparse
+import os
+import sys
 import threading
 import time
 
-from benchmarks import common
-from hwdrivers.common import context as hw_context
-from hwdrivers.conductor import manager as manager_mod
-from hwdrivers.db import api as db_api
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks import common  # noqa: E402
+from hwdrivers.common import context as hw_context  # noqa: E402
+from hwdrivers.conductor import manager as manager_mod  # noqa: E402
+from hwdrivers.db import api as db_api  # noqa: E402
 
 CTX = hw_context.get_admin_context()
 

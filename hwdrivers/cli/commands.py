@@ -196,6 +196,20 @@ def build_parser():
     parser.add_argument("--config-file", action="append", metavar="PATH",
                         help="Configuration file (repeatable). Default: hwdrivers' "
                              "standard locations, e.g. /etc/hwdrivers/hwdrivers.conf.")
+    remote = parser.add_argument_group(
+        "remote API", "Drive a running hwdrivers-server instead of the local database.")
+    remote.add_argument("--url", metavar="URL",
+                        help="hwdrivers-server's API, e.g. http://127.0.0.1:6385 "
+                             "(default: $HWDRIVERS_URL; unset: the local database).")
+    remote.add_argument("--username", metavar="USER",
+                        help="API user when the server uses [api] auth_strategy = "
+                             "http_basic (default: $HWDRIVERS_USERNAME). The password "
+                             "comes from $HWDRIVERS_PASSWORD, --password-stdin or a "
+                             "prompt; it is never an argument, where every user of "
+                             "the machine could read it.")
+    remote.add_argument("--password-stdin", action="store_true",
+                        help="Read the API password from the first line of stdin "
+                             "(before any --driver-info KEY=- values).")
     top = parser.add_subparsers(dest="group", metavar="{node,driver,power,boot-device}")
     top.required = True
 

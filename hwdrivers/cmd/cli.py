@@ -1,6 +1,8 @@
 """``hwdrivers``: the command line. Errors print one clear line, never a traceback."""
 
+import getpass
 import logging
+import os
 import sys
 
 from oslo_config import cfg
@@ -35,6 +37,44 @@ def _local_backend():
     return local.LocalBackend()
 
 
+def _api_password(args, username, url):
+    """The API password: $HWDRIVERS_PASSWORD, first stdin line, or a prompt.
+
+    Never an argument: argv is readable by every user through ps.
+    """
+    password = os.environ.get("HWDRIVERS_PASSWORD")
+    if password is not None:
+        return password
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if sys.stdin.isatty():
+        return getpass.getpass("Password for %s at %s: " % (username, url))
+    raise exception.InvalidParameterValue(
+        "no password for API user %s: set HWDRIVERS_PASSWORD or pass "
+        "--password-stdin" % username)
+
+
+def backend_factory(args):
+    """The local database, or the API at --url / $HWDRIVERS_URL."""
+    url = args.url or os.environ.get("HWDRIVERS_URL")
+    username = args.username or os.environ.get("HWDRIVERS_USERNAME")
+    if not url:
+        if args.username or args.password_stdin:
+            raise exception.InvalidParameterValue(
+                "--username and --password-stdin are for the API; give --url or "
+                "HWDRIVERS_URL too")
+        return _local_backend
+    if args.password_stdin and not username:
+        raise exception.InvalidParameterValue(
+            "--password-stdin needs --username or HWDRIVERS_USERNAME")
+
+    def remote():
+        from hwdrivers.cli import http
+        password = _api_password(args, username, url) if username else None
+        return http.HTTPBackend(url, username=username, password=password)
+    return remote
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -42,7 +82,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         load_config(args.config_file)
-        commands.run(args, _local_backend)
+        commands.run(args, backend_factory(args))
     except exception.HWDriversError as exc:
         sys.stderr.write("ERROR: %s\n" % exc)
         return 1

@@ -86,3 +86,78 @@ class ProvisionState(str, enum.Enum):
 
     def __str__(self):
         return self.value
+
+
+class ProvisionAction(str, enum.Enum):
+    """What an operator asks of a node's provisioning (Ironic's verbs)."""
+
+    MANAGE = "manage"
+    PROVIDE = "provide"
+    DEPLOY = "deploy"
+    UNDEPLOY = "undeploy"
+    ABORT = "abort"
+
+    def __str__(self):
+        return self.value
+
+    @classmethod
+    def parse(cls, value):
+        """Accept Ironic's spellings too (``active`` = deploy, ``deleted`` = undeploy)."""
+        text = str(value).strip().lower() if value is not None else ""
+        text = _ACTION_ALIASES.get(text, text)
+        for member in cls:
+            if member.value == text:
+                return member
+        raise ValueError("unknown provision action %r; use one of: %s" % (
+            value, ", ".join(ACTION_NAMES)))
+
+
+_ACTION_ALIASES = {"active": "deploy", "deleted": "undeploy"}
+
+#: Every accepted spelling, for error messages.
+ACTION_NAMES = ("manage", "provide", "deploy", "active", "undeploy", "deleted", "abort")
+
+_P = ProvisionState
+
+#: States a node rests in; the others exist only while a conductor works
+#: (or, for the wait states, while it waits for a callback).
+STABLE_PROVISION_STATES = frozenset({
+    _P.ENROLL, _P.MANAGEABLE, _P.AVAILABLE, _P.ACTIVE, _P.CLEANFAIL, _P.DEPLOYFAIL,
+    _P.ERROR})
+
+#: Transient state -> where a node goes when the work in it fails or dies
+#: (conductor crash, abort). Verification failing sends a node back to enroll.
+FAILURE_STATES = {
+    _P.VERIFYING: _P.ENROLL,
+    _P.CLEANING: _P.CLEANFAIL,
+    _P.CLEANWAIT: _P.CLEANFAIL,
+    _P.DEPLOYING: _P.DEPLOYFAIL,
+    _P.DEPLOYWAIT: _P.DEPLOYFAIL,
+    _P.DELETING: _P.ERROR,
+}
+
+#: Transient states a worker is busy in (not waiting for a callback).
+ACTIVE_STATES = frozenset({_P.VERIFYING, _P.CLEANING, _P.DEPLOYING, _P.DELETING})
+
+#: (current state, action) -> (state while working, target state). Where the
+#: working state equals the target, the transition needs no work.
+PROVISION_TRANSITIONS = {
+    (_P.ENROLL, ProvisionAction.MANAGE): (_P.VERIFYING, _P.MANAGEABLE),
+    (_P.AVAILABLE, ProvisionAction.MANAGE): (_P.MANAGEABLE, _P.MANAGEABLE),
+    (_P.CLEANFAIL, ProvisionAction.MANAGE): (_P.MANAGEABLE, _P.MANAGEABLE),
+    (_P.MANAGEABLE, ProvisionAction.PROVIDE): (_P.CLEANING, _P.AVAILABLE),
+    (_P.AVAILABLE, ProvisionAction.DEPLOY): (_P.DEPLOYING, _P.ACTIVE),
+    (_P.DEPLOYFAIL, ProvisionAction.DEPLOY): (_P.DEPLOYING, _P.ACTIVE),
+    (_P.ACTIVE, ProvisionAction.UNDEPLOY): (_P.DELETING, _P.AVAILABLE),
+    (_P.DEPLOYFAIL, ProvisionAction.UNDEPLOY): (_P.DELETING, _P.AVAILABLE),
+    (_P.ERROR, ProvisionAction.UNDEPLOY): (_P.DELETING, _P.AVAILABLE),
+    (_P.CLEANWAIT, ProvisionAction.ABORT): (_P.CLEANFAIL, _P.CLEANFAIL),
+    (_P.DEPLOYWAIT, ProvisionAction.ABORT): (_P.DEPLOYFAIL, _P.DEPLOYFAIL),
+}
+
+
+def allowed_actions(state):
+    """The actions accepted in ``state``, in a stable order."""
+    state = ProvisionState(state)
+    return [action.value for action in ProvisionAction
+            if (state, action) in PROVISION_TRANSITIONS]

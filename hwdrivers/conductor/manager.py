@@ -13,6 +13,7 @@ import uuid as uuid_mod
 from hwdrivers.common import exception
 from hwdrivers.common import interface_types
 from hwdrivers.conductor import operations
+from hwdrivers.conductor import provisioning
 from hwdrivers.conductor import task_manager
 from hwdrivers.drivers import factory
 from hwdrivers.objects import node as node_obj
@@ -173,14 +174,75 @@ class ConductorManager:
             raise exception.InvalidParameterValue(
                 "timeout must be a positive number of seconds, got %r" % (timeout,))
         with task_manager.acquire(context, ident, purpose="power %s" % target) as task:
-            target = operations.begin_power_change(task, target)
             if wait:
+                target = operations.begin_power_change(task, target)
                 return operations.finish_power_change(task, target, timeout=timeout)
             if self.workers is None:
                 raise exception.NoFreeWorker("No worker pool in this process.")
-            task.spawn_after(self.workers.submit, operations.finish_power_change,
+            saved = {"target_power_state": task.node.target_power_state,
+                     "last_error": task.node.last_error}
+            target = operations.begin_power_change(task, target)
+            task.spawn_after(self._submit_or_undo(task, saved), operations.finish_power_change,
                              task, target, timeout=timeout)
         return None
+
+    def _submit_or_undo(self, task, saved):
+        """``workers.submit`` that, when the pool refuses, restores ``saved`` fields.
+
+        Called while the task still holds its lock, so a 503 leaves the node
+        exactly as it was: "a full pool changes nothing".
+        """
+        def submit(*args, **kwargs):
+            try:
+                return self.workers.submit(*args, **kwargs)
+            except exception.NoFreeWorker:
+                for field, value in saved.items():
+                    setattr(task.node, field, value)
+                task.save()
+                raise
+        return submit
+
+    # -- provisioning and maintenance ------------------------------------------------
+
+    def do_provisioning_action(self, context, ident, action):
+        """manage / provide / deploy (active) / undeploy (deleted) / abort; async.
+
+        The new state is published before this returns; the work runs in a
+        worker holding the node's lock (inline when the process has no pool).
+        InvalidStateRequested (409) names the current state and the actions
+        allowed in it; NoFreeWorker (503) leaves the node unchanged.
+        """
+        with task_manager.acquire(context, ident, purpose="provision %s" % action) as task:
+            transition = provisioning.begin(task, action)
+            if not transition.needs_work:
+                return None
+            if self.workers is None:
+                transition.run()
+                return None
+            task.spawn_after(self._submit_or_undo(task, transition.saved), transition.run)
+        return None
+
+    def set_maintenance(self, context, ident, maintenance, reason=None):
+        """Put a node in maintenance (with an optional reason) or take it out.
+
+        Leaving maintenance clears the reason, the fault and the power-sync
+        failure count, so the sync starts afresh with the node.
+        """
+        if not isinstance(maintenance, bool):
+            raise exception.InvalidParameterValue(
+                "maintenance must be true or false, got %r" % (maintenance,))
+        if reason is not None and not isinstance(reason, str):
+            raise exception.InvalidParameterValue(
+                "maintenance reason must be a string, got %r" % (reason,))
+        with task_manager.acquire(context, ident, purpose="set maintenance") as task:
+            node = task.node
+            node.maintenance = maintenance
+            node.maintenance_reason = reason if maintenance else None
+            if not maintenance:
+                node.fault = None
+                node.power_sync_failures = 0
+            task.save()
+            return node
 
     def get_power_state(self, context, ident):
         with task_manager.acquire(context, ident, shared=True, purpose="power status") as task:
@@ -264,6 +326,40 @@ class ConductorManager:
                  "secret": p.secret, "type": p.type, "default": p.default}
                 for p in impl.driver_info_schema]
         return result
+
+    # -- ports and conductors (thin wrappers over the database API) ----------------
+    # Ports carry no driver state, so they need no node lock: each call is one
+    # short transaction and the database's unique constraints settle races.
+
+    def create_port(self, context, values):
+        """``values``: address, node_id (int) and optional uuid/extra/pxe_enabled."""
+        from hwdrivers.db import api as db_api
+        return db_api.create_port(values)
+
+    def list_ports(self, context, node_id=None, limit=None, marker=None):
+        from hwdrivers.db import api as db_api
+        return db_api.list_ports(node_id=node_id, limit=limit, marker=marker)
+
+    def get_port(self, context, ident):
+        """A port by UUID, MAC address or int id."""
+        from hwdrivers.db import api as db_api
+        return db_api.get_port(ident)
+
+    def update_port(self, context, ident, values):
+        from hwdrivers.db import api as db_api
+        return db_api.update_port(db_api.get_port(ident)["id"], values)
+
+    def delete_port(self, context, ident):
+        from hwdrivers.db import api as db_api
+        db_api.destroy_port(db_api.get_port(ident)["id"])
+
+    def list_conductors(self, context):
+        from hwdrivers.db import api as db_api
+        return db_api.list_conductors()
+
+    def get_conductor(self, context, hostname):
+        from hwdrivers.db import api as db_api
+        return db_api.get_conductor(hostname)
 
 
 class _Merged:

@@ -9,15 +9,29 @@ recorded power state stays truthful: when an action fails half-way the
 state is read back, and marked ``error`` if even that fails.
 """
 
+import functools
+
 from hwdrivers.common import exception
 from hwdrivers.common.states import PowerState
 from hwdrivers.conductor import controllers
+from hwdrivers.conductor import metrics
 from hwdrivers.drivers import actions
 
 # Errors raised before the hardware could have changed state.
 _BEFORE_ACTING = (exception.InvalidParameterValue, exception.UnsupportedDriverExtension,
                   exception.DriverSettingsError, exception.DriverAuthError,
                   exception.DriverToolMissing, exception.DriverUnsupportedAction)
+
+
+def _measured(kind):
+    """Count the operation by kind and result, and time it (see metrics)."""
+    def decorator(func):
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            with metrics.operation(kind):
+                return func(*args, **kwargs)
+        return wrapper
+    return decorator
 
 
 def _gate():
@@ -50,6 +64,7 @@ def begin_power_change(task, target):
     return target
 
 
+@_measured("set_power_state")
 def finish_power_change(task, target, timeout=None):
     """Act and verify; record the outcome. Raises the driver's error after recording it."""
     node = task.node
@@ -72,6 +87,7 @@ def change_power_state(task, target, timeout=None):
     return finish_power_change(task, target, timeout=timeout)
 
 
+@_measured("get_power_state")
 def read_power_state(task):
     """Read the hardware's power state and record it (task may be shared)."""
     task.driver.power.validate(task)
@@ -82,6 +98,7 @@ def read_power_state(task):
     return state
 
 
+@_measured("set_boot_device")
 def set_boot_device(task, device, persistent=False):
     task.driver.management.validate(task)
     actions.check_boot_device(task, device)
@@ -97,6 +114,7 @@ def set_boot_device(task, device, persistent=False):
     task.save()
 
 
+@_measured("get_boot_device")
 def get_boot_device(task):
     task.driver.management.validate(task)
     return actions.get_boot_device(task, gate=_gate())
@@ -106,11 +124,13 @@ def get_supported_boot_devices(task):
     return list(task.driver.management.get_supported_boot_devices(task))
 
 
+@_measured("get_sensors_data")
 def get_sensors_data(task):
     task.driver.management.validate(task)
     return actions.get_sensors_data(task, gate=_gate())
 
 
+@_measured("inject_nmi")
 def inject_nmi(task):
     task.driver.management.validate(task)
     return actions.inject_nmi(task, gate=_gate())

@@ -2,6 +2,7 @@
 
 from oslo_config import cfg
 
+from hwdrivers.conf import api
 from hwdrivers.conf import conductor
 from hwdrivers.conf import database
 from hwdrivers.conf import command
@@ -10,15 +11,18 @@ from hwdrivers.conf import external
 from hwdrivers.conf import fake
 from hwdrivers.conf import hardware_type
 from hwdrivers.conf import ipmi
+from hwdrivers.conf import pdudaemon
 from hwdrivers.conf import redfish
 from hwdrivers.conf import snmp
 
 CONF = cfg.CONF
 
 default.register_opts(CONF)
+api.register_opts(CONF)
 conductor.register_opts(CONF)
 database.register_opts(CONF)
 fake.register_opts(CONF)
+pdudaemon.register_opts(CONF)
 for _module in (ipmi, redfish, snmp, command, external):
     _module.register_opts(CONF)
 

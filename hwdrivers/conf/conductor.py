@@ -32,6 +32,10 @@ opts = [
     cfg.BoolOpt("force_power_state_during_sync", default=True,
                 help="During sync, put a node back in its recorded power "
                      "state (True) or record the state found (False)."),
+    cfg.IntOpt("power_failure_recovery_interval", default=300,
+               help="Seconds between checks of nodes the sync put in maintenance "
+                    "(fault 'power failure'): those whose BMC answers again leave "
+                    "maintenance. 0 or less disables."),
     cfg.IntOpt("heartbeat_interval", default=10, min=1,
                help="Seconds between conductor heartbeats."),
     cfg.IntOpt("heartbeat_timeout", default=60, min=1,

@@ -1,4 +1,4 @@
-"""[external]: options of the external driver."""
+"""[external]: options of the external driver (executables speaking JSON)."""
 
 from oslo_config import cfg
 
@@ -13,12 +13,16 @@ opts = driver_common.controller_opts(max_concurrency=1, min_interval=0.0,
                  help="Seconds one run of a driver executable may take; after it "
                       "the executable and everything it started (its process "
                       "group) are killed and the call fails with a connection error."),
-    cfg.ListOpt("allowed_executable_dirs",
+    cfg.ListOpt("driver_paths",
                 default=["/usr/lib/hwdrivers/external", "/usr/local/lib/hwdrivers/external"],
-                help="Directories external_executable must be in (after resolving "
-                     "symbolic links). Whoever may set a node's driver_info chooses "
-                     "what the conductor runs, so only executables an administrator "
-                     "installed here are accepted. '/' allows any path."),
+                help="Directories holding driver executables. A node's "
+                     "driver_info external_driver is either a bare name, looked "
+                     "up in these directories in order, or an absolute path, "
+                     "which must lie in one of them. Whoever may set a node's "
+                     "driver_info chooses what the conductor runs, so only "
+                     "executables an administrator installed here are run "
+                     "(symbolic links placed here are followed: only an "
+                     "administrator can place them). '/' allows any absolute path."),
 ]
 
 

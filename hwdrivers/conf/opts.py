@@ -1,5 +1,6 @@
 """Options for oslo-config-generator (entry point oslo.config.opts: hwdrivers)."""
 
+from hwdrivers.conf import api
 from hwdrivers.conf import command
 from hwdrivers.conf import conductor
 from hwdrivers.conf import database
@@ -8,6 +9,7 @@ from hwdrivers.conf import external
 from hwdrivers.conf import fake
 from hwdrivers.conf import hardware_type
 from hwdrivers.conf import ipmi
+from hwdrivers.conf import pdudaemon
 from hwdrivers.conf import redfish
 from hwdrivers.conf import snmp
 
@@ -15,9 +17,11 @@ from hwdrivers.conf import snmp
 def list_opts():
     return [
         ("DEFAULT", default.opts),
+        ("api", api.opts),
         ("conductor", conductor.opts),
         ("database", database.opts),
         ("fake", fake.opts),
+        ("pdudaemon", pdudaemon.opts),
         ("ipmi", ipmi.opts),
         ("redfish", redfish.opts),
         ("snmp", snmp.opts),

@@ -633,3 +633,138 @@ def list_conductors():
     with db_engine.reader() as conn:
         return [_as_dict(row) for row in conn.execute(
             sa.select(conductors).order_by(conductors.c.hostname))]
+
+
+# -- power-state sync and recovery ------------------------------------------------
+# The sync reads nodes page by page with short read transactions and writes
+# only what changed, each write one conditional UPDATE (``reservation IS
+# NULL``), so it never holds a connection while a BMC answers and never
+# overwrites a node some task locked in the meantime.
+
+POWER_FAILURE_FAULT = "power failure"
+
+
+def _unlocked(now):
+    return sa.or_(nodes.c.reservation.is_(None),
+                  nodes.c.reservation_expires.is_(None),
+                  nodes.c.reservation_expires < now)
+
+
+def list_nodes_to_sync(failed, after_id=0, limit=500):
+    """One page of nodes the power sync should read, by id after ``after_id``.
+
+    Skips nodes that are locked (an unexpired lease), in maintenance, or
+    with a pending power or provision target: someone is acting on them,
+    and their recorded state is about to change anyway. ``failed`` selects
+    the nodes whose last sync failed (``power_sync_failures > 0``), which
+    the sync reads first, or the others.
+    """
+    failures = nodes.c.power_sync_failures
+    query = (sa.select(nodes)
+             .where(nodes.c.id > after_id)
+             .where(nodes.c.maintenance == sa.false())
+             .where(nodes.c.target_power_state.is_(None))
+             .where(nodes.c.target_provision_state.is_(None))
+             .where(_unlocked(utcnow()))
+             .where(failures > 0 if failed else failures == 0)
+             .order_by(nodes.c.id).limit(limit))
+    with db_engine.reader() as conn:
+        return [_as_dict(row) for row in conn.execute(query)]
+
+
+def list_power_failed_nodes(after_id=0, limit=500):
+    """One page of nodes put in maintenance by the sync (fault ``power failure``)."""
+    query = (sa.select(nodes)
+             .where(nodes.c.id > after_id)
+             .where(nodes.c.maintenance == sa.true())
+             .where(nodes.c.fault == POWER_FAILURE_FAULT)
+             .where(_unlocked(utcnow()))
+             .order_by(nodes.c.id).limit(limit))
+    with db_engine.reader() as conn:
+        return [_as_dict(row) for row in conn.execute(query)]
+
+
+def reset_power_sync_failures(node_id):
+    """Forget earlier sync failures of an unlocked node; True if it changed."""
+    stmt = (nodes.update()
+            .where(nodes.c.id == node_id)
+            .where(nodes.c.reservation.is_(None))
+            .where(nodes.c.power_sync_failures > 0)
+            .values(power_sync_failures=0, updated_at=utcnow()))
+    with db_engine.writer() as conn:
+        return conn.execute(stmt).rowcount == 1
+
+
+def record_power_sync_failure(node_id, max_retries, reason):
+    """Count a failed sync of an unlocked node; maintenance once it reaches ``max_retries``.
+
+    Returns ``(failures, to_maintenance)``, or None when the node was
+    locked or already in maintenance (someone else owns its state now).
+    The count and the maintenance switch happen in one transaction, so a
+    concurrent sync or API call never sees half of it.
+    """
+    now = utcnow()
+    bump = (nodes.update()
+            .where(nodes.c.id == node_id)
+            .where(nodes.c.reservation.is_(None))
+            .where(nodes.c.maintenance == sa.false())
+            .values(power_sync_failures=nodes.c.power_sync_failures + 1, updated_at=now)
+            .returning(nodes.c.power_sync_failures))
+    with db_engine.writer() as conn:
+        failures = conn.execute(bump).scalar()
+        if failures is None:
+            return None
+        if failures < max_retries:
+            return failures, False
+        conn.execute(nodes.update().where(nodes.c.id == node_id).values(
+            maintenance=True, fault=POWER_FAILURE_FAULT, maintenance_reason=reason,
+            last_error=reason, updated_at=now))
+    return failures, True
+
+
+def clear_power_failure(node_id, power_state):
+    """Take a node out of sync-imposed maintenance: its BMC answers again.
+
+    Only a node still in maintenance with fault ``power failure`` and not
+    locked is changed, so maintenance an operator set by hand stays.
+    Returns True if the node was recovered.
+    """
+    stmt = (nodes.update()
+            .where(nodes.c.id == node_id)
+            .where(nodes.c.reservation.is_(None))
+            .where(nodes.c.maintenance == sa.true())
+            .where(nodes.c.fault == POWER_FAILURE_FAULT)
+            .values(maintenance=False, fault=None, maintenance_reason=None,
+                    power_sync_failures=0, last_error=None, power_state=power_state,
+                    updated_at=utcnow()))
+    with db_engine.writer() as conn:
+        return conn.execute(stmt).rowcount == 1
+
+
+def abort_orphaned_operations(node_ids, last_error, provision_failures):
+    """Clean up after operations that died with their conductor.
+
+    On the nodes ``node_ids`` (whose leases the dead conductor held) and on
+    every unlocked node: clear a pending ``target_power_state``; move a node
+    caught in a transient provision state to its failure state
+    (``provision_failures``: transient -> failed state) with its target
+    cleared. Each touched node gets ``last_error``. Returns the ids changed.
+    """
+    now = utcnow()
+    scope = nodes.c.reservation.is_(None)
+    node_ids = list(node_ids or ())
+    if node_ids:
+        scope = sa.or_(scope, nodes.c.id.in_(node_ids))
+    changed = set()
+    with db_engine.writer() as conn:
+        changed.update(conn.execute(
+            nodes.update().where(scope).where(nodes.c.target_power_state.is_not(None))
+            .values(target_power_state=None, last_error=last_error, updated_at=now)
+            .returning(nodes.c.id)).scalars())
+        for transient, failed in provision_failures.items():
+            changed.update(conn.execute(
+                nodes.update().where(scope).where(nodes.c.provision_state == transient)
+                .values(provision_state=failed, target_provision_state=None,
+                        last_error=last_error, updated_at=now)
+                .returning(nodes.c.id)).scalars())
+    return sorted(changed)

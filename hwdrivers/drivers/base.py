@@ -106,6 +106,16 @@ class BaseInterface(abc.ABC):  # noqa: B024 (kinds below add the abstract method
         """``{field: description}`` of every driver_info parameter."""
         return self.driver_info_schema.properties()
 
+    def driver_info_schema_for(self, driver_info):
+        """The declaration that applies to a node with this ``driver_info``.
+
+        Usually the static ``driver_info_schema``; an implementation whose
+        fields depend on the node (the external driver reads them from the
+        executable the node names) overrides this, so validation and secret
+        masking follow the node's real fields. Must not raise.
+        """
+        return self.driver_info_schema
+
     def parse_driver_info(self, task):
         """Typed driver_info for this interface; raises listing every problem."""
         return self.driver_info_schema.parse(

@@ -80,9 +80,10 @@ def _load(namespace, names, option, kind, expected_cls):
 class Composition:
     """The interfaces of one node: ``task.driver.power``, ``.management``..."""
 
-    def __init__(self, hardware_type, interfaces):
+    def __init__(self, hardware_type, interfaces, node=None):
         self.hardware_type = hardware_type
         self.interfaces = interfaces  # kind -> instance
+        self.node = node  # whose driver_info decides node-dependent declarations
         for kind, impl in interfaces.items():
             setattr(self, kind, impl)
 
@@ -96,10 +97,14 @@ class Composition:
 
     @property
     def schema(self):
-        """The union of every interface's driver_info declaration."""
+        """The union of every interface's driver_info declaration for the node."""
+        return self.schema_for(getattr(self.node, "driver_info", None))
+
+    def schema_for(self, driver_info):
+        """The union of every interface's declaration for ``driver_info``."""
         schema = params.EMPTY
         for impl in self.interfaces.values():
-            schema = schema + impl.driver_info_schema
+            schema = schema + impl.driver_info_schema_for(driver_info)
         return schema
 
     def __repr__(self):
@@ -221,7 +226,7 @@ class Registry:
             raise exception.InterfaceNotAllowed(
                 "%s%s" % ("Node %s: " % ident if ident else "", "; ".join(errors)),
                 errors=errors)
-        return Composition(hw, interfaces)
+        return Composition(hw, interfaces, node=node)
 
     def check_interfaces(self, driver, values, node=None):
         """Validate a node's ``driver`` and ``<kind>_interface`` values, all at once."""
@@ -245,10 +250,14 @@ class Registry:
         A field secret in any loaded interface is masked too, so a node
         whose interfaces changed never shows a password another declared.
         """
-        schema = self._all_schema
+        secrets = set(self._all_schema.secret_names)
+        impls = [impl for impls in self.interfaces.values() for impl in impls.values()]
         if composition is not None:
-            schema = composition.schema + schema
-        return schema.mask(node_driver_info)
+            impls.extend(composition.interfaces.values())
+        for impl in impls:  # node-dependent declarations (external executables)
+            secrets |= impl.driver_info_schema_for(node_driver_info).secret_names
+        return {k: (params.MASK if k in secrets and v not in (None, "") else v)
+                for k, v in (node_driver_info or {}).items()}
 
     def properties(self, hw_name):
         """Per interface kind: ``{field: description}`` of the default implementations."""

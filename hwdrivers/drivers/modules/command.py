@@ -10,9 +10,12 @@ conductor host, which ``[command] allow_local_commands`` must allow.
 Templates. Commands are templates with ``{name}``, ``{uuid}`` and
 ``{<driver_info field>}`` placeholders. Each placeholder becomes one
 ``shlex.quote``-d word, so no field value can add shell syntax; a
-placeholder inside quotes (``'{name}'``) is refused because the quoting
-would then be undone. ``{{`` and ``}}`` are literal braces. The result
-runs as ``sh -c <command>`` locally, or as the remote command of ``ssh``.
+placeholder where that quoting would be undone (inside quotes or
+backticks, after a backslash, in a here-document: see
+:func:`placeholders`) is refused. ``{{`` and ``}}`` are literal braces.
+The result runs as ``sh -c <command>``, locally or on the SSH host (see
+:func:`remote_command`: ssh hands the remote shell one string, so it is
+quoted once more), under the remote ``timeout`` when the host has it.
 
 Secrets. Templates cannot name a declared secret (it would end up in a
 process's argv, visible to every user of the host). The one secret this
@@ -28,9 +31,12 @@ State. With ``command_power_status`` the state is read from its output
 """
 
 import getpass
+import logging
+import math
 import os
 import re
 import shlex
+import shutil
 import string
 import time
 
@@ -43,6 +49,7 @@ from hwdrivers.drivers import params
 from hwdrivers.drivers.modules import ssh
 
 CONF = cfg.CONF
+LOG = logging.getLogger(__name__)
 
 SECRET_ENV = "HWDRIVERS_COMMAND_SECRET"
 STATE_KEY = "command_power_state"
@@ -67,39 +74,98 @@ _FORMATTER = string.Formatter()
 
 # -- templates -----------------------------------------------------------------
 
+_QUOTE_NAMES = {"'": "single quotes", '"': "double quotes", "`": "backticks"}
+
+
+def _scan(literal, stack, state):
+    """Advance the shell quoting ``stack`` over ``literal`` (text without placeholders).
+
+    The stack holds the open contexts: ``'``, ``"``, `````, ``$(`` and ``(``
+    (the last two are unquoted). ``state`` records a pending backslash and
+    whether an unquoted ``<<`` (here-document) was seen.
+    """
+    i = 0
+    state["escaped"] = False
+    while i < len(literal):
+        char = literal[i]
+        top = stack[-1] if stack else None
+        if top == "'":
+            if char == "'":
+                stack.pop()
+        elif char == "\\":
+            if i + 1 == len(literal):
+                state["escaped"] = True
+            i += 1
+        elif top == '"':
+            if char == '"':
+                stack.pop()
+            elif literal.startswith("$(", i):
+                stack.append("$(")
+                i += 1
+            elif char == "`":
+                stack.append("`")
+        elif top == "`" and char == "`":
+            stack.pop()
+        elif char in "'\"`":
+            stack.append(char)
+        elif literal.startswith("$(", i):
+            stack.append("$(")
+            i += 1
+        elif char == "(":
+            stack.append("(")
+        elif char == ")" and top in ("$(", "("):
+            stack.pop()
+        elif literal.startswith("<<", i):
+            if literal.startswith("<<<", i):
+                i += 2
+            else:
+                state["heredoc"] = True
+                i += 1
+        i += 1
+
+
 def placeholders(template):
     """Placeholder names of ``template``; ValueError saying what is wrong.
 
     Only bare ``{field}`` is allowed (no ``{a.b}``, ``{a[0]}``, ``{a!r}``,
-    ``{a:>9}``), and never inside single or double quotes.
+    ``{a:>9}``). Each becomes one single-quoted shell word, which is safe
+    only where the shell parses words: so a placeholder is refused inside
+    quotes (the value's own quotes would close them), inside backticks
+    (whose end the shell finds before honouring quotes), right after a
+    backslash (which would escape the opening quote) and after a
+    here-document ``<<`` (whose body expands ``$(...)`` even in quotes).
+    Inside ``$(...)``, also within double quotes, words are parsed again,
+    so ``test "$(cat {file})" = on`` is fine.
     """
     names = []
-    quote = None  # None, "'" or '"'
+    stack = []
+    state = {"escaped": False, "heredoc": False}
     try:
         parsed = list(_FORMATTER.parse(template))
     except ValueError as exc:
         raise ValueError("is not a valid template (%s); write literal braces as "
                          "{{ and }}" % exc) from None
     for literal, field, spec, conversion in parsed:
-        escaped = False
-        for char in literal:
-            if escaped:
-                escaped = False
-            elif char == "\\" and quote != "'":
-                escaped = True
-            elif quote is None and char in "'\"":
-                quote = char
-            elif char == quote:
-                quote = None
+        _scan(literal, stack, state)
         if field is None:
             continue
         if not _PLACEHOLDER.match(field) or spec or conversion:
             raise ValueError("has placeholder {%s%s%s}: use a bare {field_name}" % (
                 field, "!" + conversion if conversion else "", ":" + spec if spec else ""))
-        if quote:
-            raise ValueError("puts {%s} inside %s quotes: remove the quotes, every "
-                             "placeholder is quoted for the shell already" % (
-                                 field, "single" if quote == "'" else "double"))
+        if "`" in stack:
+            raise ValueError("puts {%s} inside backticks: write $(...) instead" % field)
+        if stack and stack[-1] in ("'", '"'):
+            raise ValueError("puts {%s} inside %s: remove the quotes, every placeholder "
+                             "is quoted for the shell already" % (
+                                 field, _QUOTE_NAMES[stack[-1]]))
+        if state["escaped"]:
+            raise ValueError("puts a backslash right before {%s}: remove it" % field)
+        if literal.endswith("$"):
+            raise ValueError("puts $ right before {%s}: a placeholder is a value, not a "
+                             "variable name (write ${{VAR}} for a shell variable)" % field)
+        if state["heredoc"]:
+            raise ValueError("uses {%s} after a here-document (<<), whose body would "
+                             "expand $(...) in the value: pass it as an argument" % field)
         names.append(field)
     return names
 
@@ -112,6 +178,26 @@ def render(template, values):
         if field is not None:
             out.append(shlex.quote(str(values[field])))
     return "".join(out)
+
+
+def remote_command(command, timeout, with_secret):
+    """The one string ssh gives the remote login shell to run ``command``.
+
+    ssh joins its remote arguments with spaces for the remote shell, so
+    the command travels as one string, quoted once more here, and runs as
+    ``sh -c <command>`` exactly as it does locally. Where the host has
+    coreutils' ``timeout`` it wraps the command and kills its process
+    group a second after our deadline: killing the local ssh client cannot
+    stop a hung remote command. With a secret, the remote shell first reads
+    it from stdin into the environment, so it never sits in an argv.
+    """
+    parts = []
+    if with_secret:
+        parts.append("IFS= read -r %s; export %s" % (SECRET_ENV, SECRET_ENV))
+    parts.append("t=; command -v timeout >/dev/null 2>&1 && t='timeout -s KILL %d'"
+                 % (math.ceil(timeout) + 1))
+    parts.append("exec $t sh -c %s" % shlex.quote(command))
+    return "; ".join(parts)
 
 
 def _template_values(task, info):
@@ -136,9 +222,10 @@ def _local_path_problem(field, value):
 class CommandPower(base.PowerInterface):
     """Power a node by running its configured commands.
 
-    One controller per SSH target (``command:<user>@<host>:<port>``) or one
-    for the conductor host (``command:local``), limited by ``[command]
-    max_concurrency`` (default 1) and ``min_command_interval``.
+    One controller per SSH target (``ssh:<user>@<host>:<port>``) or one for
+    the conductor host (``local``), limited by ``[command] max_concurrency``
+    (default 1) and ``min_command_interval``. The key names the host, not
+    the driver, because the host is what a flood would hurt.
     """
 
     driver_info_schema = params.Schema(
@@ -178,8 +265,9 @@ class CommandPower(base.PowerInterface):
         params.Param("command_known_hosts", "Path of the known_hosts file holding "
                      "command_host's key; host keys are always checked (unset: "
                      "~/.ssh/known_hosts)"),
-        params.Param("command_timeout", "Seconds one command may run before it is killed",
-                     type="float", default=30.0, min=0.1),
+        params.Param("command_timeout", "Seconds one command may run before it is killed "
+                     "with everything it started (unset: [command] command_timeout)",
+                     type="float", min=0.1),
         params.Param("command_secret", "A secret the commands read from the environment "
                      "variable %s; templates cannot name it" % SECRET_ENV, secret=True),
     )
@@ -204,7 +292,11 @@ class CommandPower(base.PowerInterface):
                 errors.append("field %s %s" % (field, exc))
                 continue
             for name in names:
-                if name in secrets:
+                if name in values and "\0" in str(values[name]):
+                    errors.append("field %s uses {%s}, whose value holds a NUL byte, "
+                                  "which no command line can carry: fix %s"
+                                  % (field, name, name))
+                elif name in secrets:
                     errors.append("field %s names the secret {%s}: a secret in a command "
                                   "line is visible to every user of the host; read it from "
                                   "$%s (command_secret) instead" % (field, name, SECRET_ENV))
@@ -212,6 +304,10 @@ class CommandPower(base.PowerInterface):
                     errors.append("field %s uses {%s}, which is not in driver_info: add "
                                   "it, or use {name}, {uuid} or another field"
                                   % (field, name))
+        secret = info["command_secret"]
+        if secret is not None and ("\n" in secret or "\0" in secret or "\r" in secret):
+            errors.append("field command_secret holds a line break or NUL byte, which "
+                          "cannot pass through the environment: store a one-line secret")
         for field in ("command_status_on_pattern", "command_status_off_pattern"):
             try:
                 re.compile(info[field])
@@ -255,6 +351,18 @@ class CommandPower(base.PowerInterface):
     def validate(self, task):
         self.parse_driver_info(task)
 
+    def check_config(self):
+        """A missing ssh client is reported per call (DriverToolMissing), not at start.
+
+        Nodes with local commands need no ssh, and refusing to start would
+        take every other driver down too; so only warn here.
+        """
+        if shutil.which(CONF.command.ssh_command) is None:
+            LOG.warning("[command] ssh_command %s is not installed or not executable; "
+                        "command nodes with command_host will fail with a tool-missing "
+                        "error until it is (apt install openssh-client)",
+                        CONF.command.ssh_command)
+
     def _target(self, info):
         if info["command_host"] is None:
             return None
@@ -266,13 +374,13 @@ class CommandPower(base.PowerInterface):
     def controller_key(self, task):
         host = (task.node.driver_info or {}).get("command_host")
         if not host:
-            return "command:local"
+            return "local"
         try:
             info = self.driver_info_schema.parse(task.node.driver_info, check_unknown=False)
         except exception.InvalidParameterValue:
-            return "command:%s" % host
-        return "command:%s@%s:%s" % (info["command_user"] or getpass.getuser(),
-                                     info["command_host"], info["command_port"])
+            return "ssh:%s" % host
+        return "ssh:%s@%s:%s" % (info["command_user"] or getpass.getuser(),
+                                 info["command_host"], info["command_port"])
 
     def controller_limits(self):
         return base.ControllerLimits(CONF.command.max_concurrency,
@@ -292,7 +400,7 @@ class CommandPower(base.PowerInterface):
         command = render(info[field], _template_values(task, info))
         secret = info["command_secret"]
         target = self._target(info)
-        timeout = info["command_timeout"]
+        timeout = info["command_timeout"] or CONF.command.command_timeout
         env = None
         stdin = None
         if target is None:
@@ -303,34 +411,41 @@ class CommandPower(base.PowerInterface):
         else:
             where = str(target)
             if secret is not None:
-                command = "IFS= read -r %s; export %s; %s" % (SECRET_ENV, SECRET_ENV, command)
                 stdin = secret + "\n"
-            argv = ssh.client_argv(target, command, timeout)
+            argv = ssh.client_argv(target, remote_command(command, timeout, secret is not None),
+                                   timeout)
         task.logger.debug("running %s on %s: %s", field, where, command)
         try:
             result = ssh.run_process(argv, input=stdin, env=env, timeout=timeout)
         except FileNotFoundError:
+            if target is None:
+                raise exception.DriverToolMissing(
+                    "%s not found: the conductor host needs a POSIX shell to run "
+                    "local commands" % argv[0]) from None
             raise exception.DriverToolMissing(
                 "%s is not installed: install the OpenSSH client (openssh-client) or set "
                 "[command] ssh_command" % argv[0]) from None
         except ssh.ProcessTimeout as exc:
             if target is not None:
                 raise exception.DriverConnectionError(
-                    "%s on %s did not finish within command_timeout=%ss; killed it%s"
-                    % (field, where, timeout, _detail(exc.stderr, secret))) from None
+                    "%s on %s did not finish within %ss (command_timeout); killed the ssh "
+                    "client%s" % (field, where, timeout, _detail(exc.stderr, secret))
+                ) from None
             raise exception.DriverActionError(
-                "%s did not finish within command_timeout=%ss; killed it and everything "
+                "%s did not finish within %ss (command_timeout); killed it and everything "
                 "it started%s" % (field, timeout, _detail(exc.stderr, secret))) from None
         except OSError as exc:
             raise exception.DriverToolMissing("cannot run %s: %s" % (argv[0], exc)) from None
         if target is not None:
-            ssh.raise_for_ssh_failure(result, target)
+            # A remote command may exit 255 too; its stderr may hold the secret.
+            ssh.raise_for_ssh_failure(result._replace(stderr=_redact(result.stderr, secret)),
+                                      target)
         return result
 
     def _check(self, result, info, field):
         if result.returncode == 0:
             return
-        where = "on %s " % self._target(info) if info["command_host"] else ""
+        where = "on %s " % (self._target(info),) if info["command_host"] else ""
         message = "%s %sexited %d%s" % (field, where, result.returncode,
                                         _detail(result.stderr, info["command_secret"]))
         if result.returncode in (126, 127):
@@ -369,11 +484,14 @@ class CommandPower(base.PowerInterface):
             if result.returncode == off_code or (
                     off_code is None and result.returncode not in _NEVER_STATE):
                 return PowerState.OFF
-            self._check(result, info, field)
+            if result.returncode in (126, 127):
+                self._check(result, info, field)  # not found: a settings error
             raise exception.DriverActionError(
                 "%s exited %d, which is neither command_status_on_exit_code (%d) nor "
-                "command_status_off_exit_code (%s)" % (field, result.returncode, on_code,
-                                                       off_code))
+                "command_status_off_exit_code (%s)%s" % (
+                    field, result.returncode, on_code,
+                    "unset: any code but 126, 127, 255" if off_code is None else off_code,
+                    _detail(result.stderr, info["command_secret"])))
         self._check(result, info, field)
         flags = re.IGNORECASE | re.MULTILINE
         if re.search(info["command_status_on_pattern"], result.stdout, flags):

@@ -25,6 +25,31 @@ from hwdrivers.drivers.modules import redfish_session
 
 CONF = cfg.CONF
 
+def parse_verify_ca(value):
+    """True, False, or an existing CA bundle path; ValueError otherwise."""
+    try:
+        return params.parse_bool(value)
+    except ValueError:
+        pass
+    path = os.path.expanduser(str(value).strip())
+    if path and (os.path.isfile(path) or os.path.isdir(path)):
+        return path
+    raise ValueError("must be true, false, or the path of a CA bundle file or "
+                     "directory that exists on the conductor")
+
+
+class _VerifyCAParam(params.Param):
+    """A ``str`` field that also takes JSON true/false, as Ironic's does.
+
+    Declared through the schema (not checked on the side) so every caller of
+    the schema -- node create and update included -- accepts a boolean and
+    refuses a CA path that does not exist.
+    """
+
+    def parse(self, value):
+        return parse_verify_ca(value)
+
+
 COMMON_SCHEMA = params.Schema(
     params.Param("redfish_address",
                  "URL of the BMC's Redfish service: https://host[:port], optionally with "
@@ -35,10 +60,10 @@ COMMON_SCHEMA = params.Schema(
                  "ComputerSystem to drive; needed only when the BMC has several"),
     params.Param("redfish_username", "User name on the BMC"),
     params.Param("redfish_password", "Password of redfish_username", secret=True),
-    params.Param("redfish_verify_ca",
-                 "Verify the BMC's TLS certificate: true (against the system's CAs), "
-                 "false (insecure), or the path of a CA bundle file or directory",
-                 default=True),
+    _VerifyCAParam("redfish_verify_ca",
+                   "Verify the BMC's TLS certificate: true (against the system's CAs), "
+                   "false (insecure), or the path of a CA bundle file or directory",
+                   default=True),
     params.Param("redfish_auth_type",
                  "How to log in: Redfish sessions, HTTP basic auth, or sessions "
                  "falling back to basic", type="choice",
@@ -114,17 +139,6 @@ def parse_address(text):
             "root_prefix": (path or "/redfish/v1") + "/", "netloc": netloc}
 
 
-def parse_verify_ca(value):
-    """True, False, or an existing CA bundle path; ValueError otherwise."""
-    try:
-        return params.parse_bool(value)
-    except ValueError:
-        pass
-    path = os.path.expanduser(str(value).strip())
-    if path and (os.path.isfile(path) or os.path.isdir(path)):
-        return path
-    raise ValueError("(got %r) must be true, false, or the path of a CA bundle file or "
-                     "directory that exists on the conductor" % (value,))
 
 
 class _RedfishBase:
@@ -135,26 +149,20 @@ class _RedfishBase:
     def parse_driver_info(self, task):
         """Typed driver_info; every problem, schema and URL alike, in one error."""
         raw = dict(task.node.driver_info or {})
-        if isinstance(raw.get("redfish_verify_ca"), bool):  # JSON true/false
-            raw["redfish_verify_ca"] = str(raw["redfish_verify_ca"])
         schema = self.driver_info_schema
         missing, invalid = schema.errors(raw)
-        address, verify = raw.get("redfish_address"), raw.get("redfish_verify_ca")
+        address = raw.get("redfish_address")
         location = None
         if isinstance(address, str) and address.strip():
+            # Checked here rather than by the schema, whose messages echo the
+            # value: an address may carry a password (https://user:pw@host).
             try:
                 location = parse_address(address)
             except ValueError as exc:
                 invalid.append("field redfish_address %s" % exc)
-        if verify is not None:
-            try:
-                verify = parse_verify_ca(verify)
-            except ValueError as exc:
-                invalid.append("field redfish_verify_ca %s" % exc)
         if missing or invalid:
             raise schema._error(missing, invalid, task.node.uuid)
         values = schema.parse(raw, node=task.node.uuid, check_unknown=False)
-        values["redfish_verify_ca"] = True if verify is None else verify
         values.update(location)
         return values
 
@@ -247,7 +255,10 @@ class _RedfishBase:
         Read once per connection, so listing supported states costs no
         request per call. When the BMC does not answer, the caller offers
         everything the protocol can do and the action itself reports the error
-        (retried, in its controller's queue).
+        (retried, in its controller's queue). Errors retrying cannot fix
+        (credentials, system id, TLS) are raised here, naming node and
+        controller like every other driver error: trying the action anyway
+        would only cost the BMC account a second failed login.
         """
         info = self._connection_info(task)
         try:
@@ -259,6 +270,9 @@ class _RedfishBase:
         except (exception.DriverConnectionError, exception.DriverActionError) as exc:
             task.logger.warning("%s; offering every Redfish action", exc)
             return None
+        except exception.DriverError as exc:
+            raise exc.locate(node=task.node.name or task.node.uuid,
+                             controller=self.controller_key(task))
 
 
 class RedfishPower(_RedfishBase, base.PowerInterface):
@@ -308,8 +322,10 @@ class RedfishPower(_RedfishBase, base.PowerInterface):
         reset = next((r for r in RESETS[target] if r in allowed), None)
         if reset is None:
             raise exception.DriverUnsupportedAction(
-                "redfish system %s cannot %s: it allows only the reset types %s" % (
-                    system.path, target.value, ", ".join(sorted(allowed)) or "none"))
+                "redfish system %s allows no reset type for %s (%s); it allows only "
+                "the reset types: %s" % (
+                    system.path, target.value, " or ".join(RESETS[target]),
+                    ", ".join(sorted(allowed)) or "none"))
         task.logger.info("redfish: %s on system %s", reset, system.path)
         sushy = redfish_session._sushy()
         system.reset_system(sushy.ResetType(reset))

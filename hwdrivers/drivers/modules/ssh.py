@@ -68,9 +68,11 @@ def run_process(argv, *, input=None, env=None, timeout):
     except subprocess.TimeoutExpired:
         _kill_group(proc.pid)
         try:
-            # Pipes close once the group is gone; something that escaped the
-            # group (setsid) may still hold them, so do not wait forever.
-            out, err = proc.communicate(timeout=5)
+            # Pipes close once the group is gone. Something outside the group
+            # may still hold them: a child that called setsid, or an ssh
+            # control master, which holds a multiplexed session's stdio until
+            # the remote command ends. So wait briefly for the last output.
+            out, err = proc.communicate(timeout=1)
         except subprocess.TimeoutExpired:
             proc.kill()
             for pipe in (proc.stdout, proc.stderr):

@@ -1,0 +1,70 @@
+"""Run every benchmark and print its table (``tox -e bench``).
+
+Each script runs in its own process, so one benchmark's configuration,
+threads and memory never leak into the next one's figures. ``--small``
+uses sizes that finish in a few minutes on a loaded 2-core machine; without
+it the scripts run at the sizes doc/performance.md reports.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from benchmarks import common  # noqa: E402
+
+#: script -> (arguments for --small, arguments for the full run)
+BENCHMARKS = [
+    ("op_overhead.py", ["--nodes", "32", "--ops", "300", "--repeat", "3"],
+     ["--ops", "1000"]),
+    ("fleet_sync.py", ["--nodes", "1000", "--repeat", "3"], []),
+    ("fairness.py", ["--nodes", "1000", "--pdus", "50", "--repeat", "2"], []),
+    ("api_throughput.py", ["--requests", "200", "--clients", "20", "--nodes", "1000",
+                           "--repeat", "2"], []),
+    ("startup_memory.py", ["--nodes", "2000", "--repeat", "3"], []),
+    ("ipmi_overhead.py", ["--bmcs", "20", "--repeat", "3"], ["--repeat", "3"]),
+]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--small", action="store_true",
+                        help="small sizes: minutes on a 2-core machine")
+    parser.add_argument("--only", help="comma-separated script names (e.g. fairness)")
+    parser.add_argument("--timeout", type=float, default=900,
+                        help="seconds one benchmark may run before it is stopped")
+    args = parser.parse_args(argv)
+    only = set((args.only or "").replace(".py", "").split(",")) - {""}
+    print("Machine: %s" % common.machine())
+    failed = []
+    started = time.perf_counter()
+    for script, small, full in BENCHMARKS:
+        if only and script[:-3] not in only:
+            continue
+        command = [sys.executable, os.path.join(HERE, script)] + (small if args.small else full)
+        print("\n=== %s %s" % (script, " ".join(command[2:])))
+        sys.stdout.flush()
+        began = time.perf_counter()
+        try:
+            code = subprocess.call(command, cwd=ROOT, timeout=args.timeout)
+        except subprocess.TimeoutExpired:
+            code = "timeout after %ss" % args.timeout
+        print("  (%s: %.1f s, exit %s)" % (script, time.perf_counter() - began, code))
+        if code != 0:
+            failed.append(script)
+    print("\nAll benchmarks: %.1f s; load average now %.2f %.2f %.2f"
+          % ((time.perf_counter() - started,) + os.getloadavg()))
+    if failed:
+        print("FAILED: %s" % ", ".join(failed))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""The Flask application: routes, microversions, Ironic-shaped errors.
+
+``create_app(service)`` is all a server (or a test) needs: the service
+provides ``.manager`` (a ConductorManager); everything else is read from
+``conf``. Request handling is thread-safe: waitress serves requests on
+several threads and every handler only calls the manager.
+"""
+
+import logging
+
+import flask
+from werkzeug import exceptions as http_exceptions
+
+from hwdrivers.api import errors
+from hwdrivers.api import microversions
+from hwdrivers.api import utils
+from hwdrivers.common import exception
+
+LOG = logging.getLogger(__name__)
+
+
+def _blueprints():
+    from hwdrivers.api import conductors
+    from hwdrivers.api import drivers
+    from hwdrivers.api import management
+    from hwdrivers.api import nodes
+    from hwdrivers.api import ports
+    from hwdrivers.api import root
+    from hwdrivers.api import states
+    return [root.blueprint, nodes.blueprint, states.blueprint, management.blueprint,
+            ports.blueprint, drivers.blueprint, conductors.blueprint]
+
+
+def _metrics_blueprint():
+    """api-extras' GET /metrics, when that module is present."""
+    try:
+        from hwdrivers.api import metrics
+    except ImportError as exc:  # pragma: no cover - only in partial installs
+        LOG.warning("GET /metrics is not served: %s", exc)
+        return None
+    return metrics.blueprint
+
+
+def create_app(service, conf=None):
+    """The WSGI application serving ``service`` (which has ``.manager``)."""
+    if conf is None:
+        from hwdrivers.conf import CONF as conf
+    app = flask.Flask("hwdrivers.api")
+    app.config[utils.SERVICE_KEY] = service
+    app.config[utils.CONF_KEY] = conf
+    app.config["MAX_CONTENT_LENGTH"] = conf.api.max_request_body_size
+    app.url_map.strict_slashes = False
+    for blueprint in _blueprints():
+        app.register_blueprint(blueprint)
+    metrics = _metrics_blueprint()
+    if metrics is not None:
+        app.register_blueprint(metrics)
+
+    @app.before_request
+    def negotiate():
+        flask.g.api_version = None
+        length = flask.request.content_length
+        if length is not None and length > conf.api.max_request_body_size:
+            raise errors.RequestTooLarge(
+                "The request body is %d bytes; the limit is %d ([api] "
+                "max_request_body_size)." % (length, conf.api.max_request_body_size))
+        flask.g.api_version = microversions.requested(flask.request.headers)
+
+    @app.after_request
+    def headers(response):
+        microversions.add_headers(response, flask.g.get("api_version"))
+        ctx = flask.g.get("context")
+        if ctx is not None:
+            response.headers["X-OpenStack-Request-Id"] = ctx.request_id
+        return response
+
+    @app.errorhandler(exception.HWDriversError)
+    def hwdrivers_error(exc):
+        return errors.response_for_exception(exc)
+
+    @app.errorhandler(http_exceptions.HTTPException)
+    def http_error(exc):
+        status = exc.code or 500
+        if status == 404:
+            message = ("The resource %s could not be found." % flask.request.path)
+        elif status == 405:
+            message = ("The method %s is not allowed for %s; allowed: %s." % (
+                flask.request.method, flask.request.path,
+                ", ".join(sorted(exc.valid_methods or []))))
+        elif status == 413:
+            message = ("The request body is larger than the limit of %d bytes ([api] "
+                       "max_request_body_size)." % conf.api.max_request_body_size)
+        else:
+            message = exc.description or exc.name
+        resp = errors.error_response(status, message)
+        if status == 405 and exc.valid_methods:
+            resp.headers["Allow"] = ", ".join(sorted(exc.valid_methods))
+        return resp
+
+    @app.errorhandler(Exception)
+    def unexpected(exc):
+        return errors.response_for_exception(exc)
+
+    return app

@@ -1,0 +1,319 @@
+"""Authentication of the REST API: ``noauth`` or HTTP Basic over a bcrypt htpasswd.
+
+``[api] auth_strategy`` picks the strategy, as in Ironic:
+
+* ``noauth`` (default): no check at all. ``hwdrivers-server`` then binds to
+  loopback only, so "no auth" never means "open to the network".
+* ``http_basic``: every request carries ``Authorization: Basic ...`` checked
+  against ``[api] http_basic_auth_user_file``, an Apache htpasswd file of
+  bcrypt hashes (``htpasswd -B``: ``$2y$``; Python's bcrypt: ``$2b$``).
+  Other hash kinds (MD5-crypt, SHA1, crypt, plain text) are refused at
+  start-up naming the file and line: they are weak or unverifiable, and a
+  silently ignored user would be a surprise in production.
+
+Users named in ``[api] reader_users`` have the *reader* role: they see
+everything (GET/HEAD) and change nothing (403 otherwise). Everybody else
+in the file is an admin.
+
+The version documents (``/`` and ``/v1``) stay public, like Ironic's
+``public_api_routes``: clients negotiate the microversion before they
+authenticate, and those documents reveal nothing about nodes. ``/metrics``
+is behind authentication (a reader may scrape it).
+
+bcrypt is slow on purpose (tens to hundreds of ms per check), so a client
+making 1,000 requests would spend minutes hashing. Successful checks are
+remembered for ``[api] http_basic_cache_ttl`` seconds in a bounded LRU
+keyed by a keyed hash of user, password and stored hash — never the
+password itself — so a password change in the file takes effect at once.
+
+Passwords and the Authorization header never reach a log line: failures log
+the user name and client address only, and the header is removed from the
+WSGI environ before the application sees it.
+"""
+
+import base64
+import binascii
+import collections
+import hashlib
+import hmac
+import logging
+import os
+import re
+import secrets
+import threading
+import time
+
+from hwdrivers.common import exception
+
+LOG = logging.getLogger(__name__)
+
+REALM = "hwdrivers"
+READ_METHODS = frozenset(("GET", "HEAD"))
+PUBLIC_PATHS = frozenset(("/", "/v1", "/v1/"))
+#: Bounded so a client cycling through passwords cannot grow memory.
+CACHE_SIZE = 1024
+#: How often (seconds) the htpasswd file's mtime is looked at for a reload.
+RELOAD_CHECK_INTERVAL = 1.0
+
+_BCRYPT = re.compile(r"^\$2[by]\$(\d\d)\$[./A-Za-z0-9]{53}$")
+
+
+def wrap(app, conf=None):
+    """The WSGI app to serve: ``app`` itself, or ``app`` behind HTTP Basic.
+
+    Raises :class:`ConfigInvalid` naming the option (and file and line)
+    when the configuration cannot work, so the server refuses to start.
+    """
+    if conf is None:
+        from hwdrivers.conf import CONF as conf
+    strategy = conf.api.auth_strategy
+    if strategy == "noauth":
+        return app
+    if strategy == "http_basic":
+        return BasicAuthMiddleware(app, conf.api.http_basic_auth_user_file,
+                                   reader_users=conf.api.reader_users,
+                                   cache_ttl=conf.api.http_basic_cache_ttl)
+    raise exception.ConfigInvalid(
+        "[api] auth_strategy %r is not one of noauth, http_basic" % (strategy,),
+        option="[api] auth_strategy")
+
+
+def load_htpasswd(path):
+    """``{user: bcrypt hash bytes}`` from an htpasswd file, or ConfigInvalid.
+
+    Every problem names the file and line and says how to fix it. Blank
+    lines and lines starting with ``#`` are skipped.
+    """
+    option = "[api] http_basic_auth_user_file"
+    if not path:
+        raise exception.ConfigInvalid(
+            "%s is not set; [api] auth_strategy = http_basic needs an htpasswd file "
+            "of bcrypt hashes (create one with: htpasswd -cB FILE USER)" % option,
+            option=option)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except OSError as exc:
+        raise exception.ConfigInvalid(
+            "%s: cannot read %s: %s" % (option, path, exc.strerror or exc),
+            option=option) from None
+    except UnicodeDecodeError:
+        raise exception.ConfigInvalid(
+            "%s: %s is not UTF-8 text" % (option, path), option=option) from None
+    users = {}
+    for number, line in enumerate(lines, 1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        user, sep, stored = text.partition(":")
+        where = "%s line %d" % (path, number)
+        if not sep or not user:
+            raise exception.ConfigInvalid(
+                "%s: %s is not 'user:hash'" % (option, where), option=option)
+        if user in users:
+            raise exception.ConfigInvalid(
+                "%s: %s repeats user %s; keep one entry per user"
+                % (option, where, user), option=option)
+        match = _BCRYPT.match(stored)
+        if match is None or not 4 <= int(match.group(1)) <= 31:
+            # Say what kind it is without echoing the hash.
+            kind = ("MD5-crypt" if stored.startswith("$apr1$") or stored.startswith("$1$")
+                    else "SHA1" if stored.startswith("{SHA}")
+                    else "bcrypt with an unsupported variant or a malformed value"
+                    if stored.startswith("$2") else "not a bcrypt hash")
+            raise exception.ConfigInvalid(
+                "%s: %s: the password of user %s is %s; only bcrypt hashes "
+                "($2y$ or $2b$) are accepted. Recreate it with: htpasswd -B %s %s"
+                % (option, where, user, kind, path, user), option=option)
+        users[user] = stored.encode("ascii")
+    return users
+
+
+class _VerifiedCache:
+    """Recently verified credentials: bounded LRU with expiry, thread-safe."""
+
+    def __init__(self, ttl, size=CACHE_SIZE):
+        self.ttl = ttl
+        self.size = size
+        self._key = secrets.token_bytes(32)  # per process: digests are useless elsewhere
+        self._entries = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def digest(self, user, password, stored):
+        message = b"\0".join((user.encode("utf-8"), password, stored))
+        return hmac.new(self._key, message, hashlib.sha256).digest()
+
+    def __contains__(self, digest):
+        if self.ttl <= 0:
+            return False
+        now = time.monotonic()
+        with self._lock:
+            expires = self._entries.get(digest)
+            if expires is None:
+                return False
+            if expires < now:
+                del self._entries[digest]
+                return False
+            self._entries.move_to_end(digest)
+            return True
+
+    def add(self, digest):
+        if self.ttl <= 0:
+            return
+        with self._lock:
+            self._entries[digest] = time.monotonic() + self.ttl
+            self._entries.move_to_end(digest)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def clear(self):
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self):
+        return len(self._entries)
+
+
+class BasicAuthMiddleware:
+    """WSGI middleware: HTTP Basic against a bcrypt htpasswd, with a reader role."""
+
+    def __init__(self, app, user_file, reader_users=(), cache_ttl=60.0):
+        import bcrypt  # only http_basic pays for it
+
+        self._bcrypt = bcrypt
+        self.app = app
+        self.user_file = user_file
+        self.users = load_htpasswd(user_file)
+        self.readers = frozenset(reader_users or ())
+        unknown = sorted(self.readers - set(self.users))
+        if unknown:
+            raise exception.ConfigInvalid(
+                "[api] reader_users names %s, who %s no entry in %s; add them with "
+                "htpasswd -B or remove them from reader_users"
+                % (", ".join(unknown), "has" if len(unknown) == 1 else "have", user_file),
+                option="[api] reader_users")
+        self.cache = _VerifiedCache(cache_ttl)
+        self._mtime = self._stat()
+        self._next_check = time.monotonic() + RELOAD_CHECK_INTERVAL
+        self._reload_lock = threading.Lock()
+        self._dummy = None  # a hash to check unknown users against (same timing)
+
+    # -- the user file ---------------------------------------------------------------
+
+    def _stat(self):
+        try:
+            return os.stat(self.user_file).st_mtime_ns
+        except OSError:
+            return None
+
+    def _maybe_reload(self):
+        """Pick up edits of the htpasswd file; keep the old users if it is broken."""
+        now = time.monotonic()
+        if now < self._next_check:
+            return
+        with self._reload_lock:
+            if now < self._next_check:
+                return
+            self._next_check = now + RELOAD_CHECK_INTERVAL
+            mtime = self._stat()
+            if mtime == self._mtime:
+                return
+            self._mtime = mtime
+            try:
+                users = load_htpasswd(self.user_file)
+            except exception.ConfigInvalid as exc:
+                LOG.error("Keeping the previous API users: %s", exc)
+                return
+            self.users = users
+            self.cache.clear()
+            LOG.info("Reloaded API users from %s (%d users)", self.user_file, len(users))
+
+    # -- checks ------------------------------------------------------------------------
+
+    def _dummy_hash(self, like):
+        if self._dummy is None:
+            cost = int(like[4:6]) if like else 12
+            self._dummy = self._bcrypt.hashpw(secrets.token_bytes(16),
+                                              self._bcrypt.gensalt(rounds=cost))
+        return self._dummy
+
+    def verify(self, user, password):
+        """True when ``password`` (bytes) is ``user``'s; cached when it is."""
+        stored = self.users.get(user)
+        if stored is None:
+            # Spend the same time as for a real user so names cannot be probed.
+            some = next(iter(self.users.values()), None)
+            self._bcrypt.checkpw(password, self._dummy_hash(some))
+            return False
+        digest = self.cache.digest(user, password, stored)
+        if digest in self.cache:
+            return True
+        if self._bcrypt.checkpw(password, stored):
+            self.cache.add(digest)
+            return True
+        return False
+
+    @staticmethod
+    def parse_header(value):
+        """``(user, password bytes)`` from an Authorization value, or a reason string."""
+        scheme, _, token = (value or "").strip().partition(" ")
+        if scheme.lower() != "basic" or not token.strip():
+            return "the Authorization header must be 'Basic <base64 of user:password>'"
+        try:
+            decoded = base64.b64decode(token.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            return "the Authorization header's Basic credentials are not valid base64"
+        user, sep, password = decoded.partition(b":")
+        if not sep or not user:
+            return "the Authorization header's Basic credentials are not 'user:password'"
+        try:
+            return user.decode("utf-8"), password
+        except UnicodeDecodeError:
+            return "the user name in the Authorization header is not UTF-8"
+
+    # -- WSGI --------------------------------------------------------------------------
+
+    def __call__(self, environ, start_response):
+        method = environ.get("REQUEST_METHOD", "GET").upper()
+        path = environ.get("PATH_INFO") or "/"
+        header = environ.pop("HTTP_AUTHORIZATION", None)
+        if path in PUBLIC_PATHS and method in READ_METHODS:
+            return self.app(environ, start_response)
+        if not header:
+            return _deny(start_response, 401,
+                         "Authentication required: send HTTP Basic credentials "
+                         "(the API's [api] auth_strategy is http_basic).")
+        parsed = self.parse_header(header)
+        if isinstance(parsed, str):
+            return _deny(start_response, 401, "Authentication failed: %s." % parsed)
+        user, password = parsed
+        self._maybe_reload()
+        if not self.verify(user, password):
+            LOG.warning("API authentication failed for user %r from %s",
+                        user, environ.get("REMOTE_ADDR", "?"))
+            return _deny(start_response, 401, "Incorrect username or password.")
+        reader = user in self.readers
+        if reader and method not in READ_METHODS:
+            LOG.info("Refused %s %s to reader %r", method, path, user)
+            return _deny(start_response, 403,
+                         "User %s has the reader role: it may only read (GET, HEAD); "
+                         "%s %s is refused." % (user, method, path), challenge=False)
+        environ["REMOTE_USER"] = user
+        environ["hwdrivers.auth"] = {"user": user, "roles": ["reader" if reader else "admin"]}
+        return self.app(environ, start_response)
+
+
+def _deny(start_response, status, message, challenge=True):
+    """An Ironic-shaped JSON error; 401s carry the Basic challenge."""
+    import json
+
+    from hwdrivers.api import errors
+
+    body = json.dumps(errors.error_body(status, message)).encode("utf-8")
+    headers = [("Content-Type", "application/json"),
+               ("Content-Length", str(len(body)))]
+    if challenge:
+        headers.append(("WWW-Authenticate", 'Basic realm="%s"' % REALM))
+    reason = {401: "Unauthorized", 403: "Forbidden"}[status]
+    start_response("%d %s" % (status, reason), headers)
+    return [body]

@@ -1,0 +1,36 @@
+"""/v1/nodes/<node>/management: boot device (set is synchronous, as in Ironic)."""
+
+import flask
+
+from hwdrivers.api import utils
+
+blueprint = flask.Blueprint("management", __name__)
+
+
+@blueprint.get("/v1/nodes/<ident>/management/boot_device")
+def get_boot_device(ident):
+    utils.check_query(())
+    result = utils.manager().get_boot_device(utils.context(), ident) or {}
+    return utils.json_response({"boot_device": result.get("boot_device"),
+                                "persistent": result.get("persistent")})
+
+
+@blueprint.put("/v1/nodes/<ident>/management/boot_device")
+def set_boot_device(ident):
+    utils.check_query(())
+    body = utils.json_body()
+    utils.check_keys(body, ("boot_device", "persistent"), "boot device request")
+    device = utils.require(body, "boot_device", str, "boot device request", "a string")
+    persistent = body.get("persistent", False)
+    utils.check_type(persistent, "persistent", bool, "true or false")
+    utils.manager().set_boot_device(utils.context(), ident, device,
+                                    persistent=persistent)
+    return utils.empty_response(204)
+
+
+@blueprint.get("/v1/nodes/<ident>/management/boot_device/supported")
+def supported_boot_devices(ident):
+    utils.check_query(())
+    devices = utils.manager().get_supported_boot_devices(utils.context(), ident)
+    return utils.json_response({"supported_boot_devices": [
+        getattr(d, "value", d) for d in devices]})

@@ -1,0 +1,298 @@
+"""/v1/nodes: enroll, list, show, patch, delete nodes, and their sub-resources.
+
+Documents use Ironic's field names so Ironic clients read them unchanged.
+Fields Ironic has and hwdrivers does not model (instance_uuid, owner, ...)
+are present with empty values; they cannot be set. driver_info comes from
+the manager's masked view: secrets can be written but never read back.
+"""
+
+import flask
+
+from hwdrivers.api import errors
+from hwdrivers.api import patch as patch_mod
+from hwdrivers.api import utils
+from hwdrivers.common import exception
+from hwdrivers.common import interface_types
+
+blueprint = flask.Blueprint("nodes", __name__)
+
+#: Ironic interface kinds we do not implement: always null in documents.
+_UNMODELED_INTERFACES = ("network", "storage", "firmware")
+INTERFACE_FIELDS = tuple("%s_interface" % k for k in interface_types.ALL)
+
+#: Ironic node fields hwdrivers does not model, with the value we show.
+UNMODELED = {
+    "instance_uuid": None, "chassis_uuid": None, "console_enabled": False,
+    "clean_step": {}, "deploy_step": {}, "service_step": {},
+    "raid_config": {}, "target_raid_config": {}, "resource_class": None,
+    "conductor_group": "", "protected": False, "protected_reason": None,
+    "owner": None, "lessee": None, "description": None, "allocation_uuid": None,
+    "automated_clean": None, "retired": False, "retired_reason": None,
+    "network_data": {}, "boot_mode": None, "secure_boot": None, "shard": None,
+    "parent_node": None, "inspection_started_at": None,
+    "inspection_finished_at": None, "traits": [], "disable_power_off": False,
+    "instance_name": None, "health": None,
+}
+UNMODELED.update({"%s_interface" % k: None for k in _UNMODELED_INTERFACES})
+
+#: Our columns shown under the same name.
+_DIRECT = ("uuid", "name", "driver", "driver_info", "driver_internal_info",
+           "instance_info", "properties", "extra", "power_state",
+           "target_power_state", "provision_state", "target_provision_state",
+           "last_error", "maintenance", "maintenance_reason", "fault",
+           "reservation") + INTERFACE_FIELDS
+
+SUMMARY_FIELDS = ("uuid", "name", "instance_uuid", "power_state", "provision_state",
+                  "maintenance", "links")
+
+ALL_FIELDS = frozenset(_DIRECT + tuple(UNMODELED) + (
+    "created_at", "updated_at", "provision_updated_at", "conductor", "links",
+    "ports", "portgroups", "states", "volume"))
+
+#: What create and PATCH accept (the manager checks types and values).
+WRITABLE = ("name", "driver", "driver_info", "instance_info", "properties",
+            "extra") + INTERFACE_FIELDS
+DICT_FIELDS = ("driver_info", "instance_info", "properties", "extra")
+
+READ_ONLY_HINTS = {
+    "uuid": "a node's UUID never changes",
+    "power_state": "use PUT /v1/nodes/<node>/states/power",
+    "target_power_state": "use PUT /v1/nodes/<node>/states/power",
+    "provision_state": "use PUT /v1/nodes/<node>/states/provision",
+    "target_provision_state": "use PUT /v1/nodes/<node>/states/provision",
+    "maintenance": "use PUT or DELETE /v1/nodes/<node>/maintenance",
+    "maintenance_reason": "use PUT /v1/nodes/<node>/maintenance",
+    "driver_internal_info": "it belongs to the driver",
+    "reservation": "it is the node's lock, held by a conductor",
+    "last_error": "the conductor records it",
+    "created_at": None, "updated_at": None, "links": None,
+}
+
+NODE_QUERY = ("driver", "maintenance", "provision_state", "associated", "limit",
+              "marker", "sort_key", "sort_dir", "fields", "detail")
+
+
+def node_doc(values, fields=None, detail=True):
+    """Ironic's node document from a manager.node_view() dict."""
+    uuid = values["uuid"]
+    doc = dict(UNMODELED)
+    for key in _DIRECT:
+        doc[key] = values.get(key)
+    for key in ("driver_info", "driver_internal_info", "instance_info",
+                "properties", "extra"):
+        doc[key] = doc[key] or {}
+    doc["maintenance"] = bool(doc["maintenance"])
+    doc["created_at"] = utils.isotime(values.get("created_at"))
+    doc["updated_at"] = utils.isotime(values.get("updated_at"))
+    doc["provision_updated_at"] = utils.isotime(values.get("provision_updated_at"))
+    doc["conductor"] = utils.conf().host
+    doc["links"] = utils.links("nodes", uuid)
+    for sub in ("ports", "portgroups", "states", "volume"):
+        doc[sub] = utils.links("nodes", uuid, "/" + sub)
+    if fields is None and not detail:
+        fields = SUMMARY_FIELDS
+    return utils.select_fields(doc, fields)
+
+
+def _view(node, **kwargs):
+    return node_doc(utils.manager().node_view(node), **kwargs)
+
+
+def _get(ident):
+    return utils.manager().get_node(utils.context(), ident)
+
+
+def _driver_as_field(call):
+    """Run ``call``; an unknown driver is a 400 naming the field, not a 404."""
+    try:
+        return call()
+    except exception.DriverNotFound as exc:
+        raise exception.InvalidParameterValue(
+            "Field driver: %s" % exc) from None
+
+
+# -- collection -------------------------------------------------------------------
+
+def _list(detail):
+    utils.check_query(NODE_QUERY)
+    args = flask.request.args
+    if detail and args.get("fields"):
+        raise errors.APIError("Query parameter fields cannot be combined with "
+                              "/nodes/detail or detail=true; ask for one of them.")
+    fields = utils.query_fields(ALL_FIELDS)
+    limit = utils.query_limit()
+    filters = {}
+    for key in ("driver", "provision_state"):
+        if args.get(key):
+            filters[key] = args[key]
+    maintenance = utils.query_bool("maintenance")
+    if maintenance is not None:
+        filters["maintenance"] = maintenance
+    associated = utils.query_bool("associated")
+    if associated:
+        # No instance is ever associated (hwdrivers does not deploy), so
+        # associated=true matches nothing and false matches everything.
+        nodes = []
+    else:
+        nodes = utils.manager().list_nodes(
+            utils.context(), filters=filters, limit=limit,
+            marker=args.get("marker"), sort_key=args.get("sort_key", "id"),
+            sort_dir=args.get("sort_dir", "asc"))
+    items = [_view(n, fields=fields, detail=detail) for n in nodes]
+    result = {"nodes": items}
+    next_url = utils.next_link("nodes" + ("/detail" if flask.request.path.rstrip("/")
+                                          .endswith("/detail") else ""),
+                               [{"uuid": n.uuid} for n in nodes], limit)
+    if next_url:
+        result["next"] = next_url
+    return utils.json_response(result)
+
+
+@blueprint.get("/v1/nodes")
+def list_nodes():
+    return _list(detail=bool(utils.query_bool("detail", False)))
+
+
+@blueprint.get("/v1/nodes/detail")
+def list_nodes_detail():
+    return _list(detail=True)
+
+
+@blueprint.post("/v1/nodes")
+def create_node():
+    utils.check_query(())
+    body = utils.json_body()
+    known_unmodeled = sorted(set(body) & set(UNMODELED))
+    if known_unmodeled:
+        raise errors.APIError(
+            "Field(s) %s are not supported by hwdrivers; remove them from the "
+            "request. Accepted fields: %s." % (", ".join(known_unmodeled),
+                                              ", ".join(sorted(WRITABLE + ("uuid",)))))
+    for field in body:
+        if field in READ_ONLY_HINTS and field != "uuid":
+            hint = READ_ONLY_HINTS[field]
+            raise errors.APIError("Field %s cannot be set when creating a node%s."
+                                  % (field, "; %s" % hint if hint else ""))
+    utils.check_keys(body, WRITABLE + ("uuid",), "node")
+    if not body.get("driver"):
+        raise exception.MissingParameterValue(
+            "Field driver is required; list the choices with GET /v1/drivers.")
+    manager = utils.manager()
+    node = _driver_as_field(lambda: manager.create_node(utils.context(), body))
+    return utils.json_response(_view(node), status=201,
+                               headers={"Location": utils.url("nodes/%s" % node.uuid)})
+
+
+# -- one node ---------------------------------------------------------------------
+
+@blueprint.get("/v1/nodes/<ident>")
+def show_node(ident):
+    utils.check_query(("fields",))
+    fields = utils.query_fields(ALL_FIELDS)
+    return utils.json_response(_view(_get(ident), fields=fields))
+
+
+@blueprint.patch("/v1/nodes/<ident>")
+def update_node(ident):
+    utils.check_query(())
+    body = utils.json_body(expect=list)
+    set_values, unset = patch_mod.translate(
+        body, WRITABLE, DICT_FIELDS, READ_ONLY_HINTS, ALL_FIELDS)
+    manager = utils.manager()
+    node = _driver_as_field(lambda: manager.update_node(
+        utils.context(), ident, set_values=set_values, unset=unset))
+    return utils.json_response(_view(node))
+
+
+#: Provision states a node may be deleted in (Ironic's rule: not while it is
+#: deployed or in a transition the conductor is driving).
+DELETABLE_STATES = ("enroll", "manageable", "available", "error", "clean failed",
+                    "deploy failed", None)
+
+
+@blueprint.delete("/v1/nodes/<ident>")
+def delete_node(ident):
+    utils.check_query(())
+    node = _get(ident)
+    if node.provision_state not in DELETABLE_STATES and not node.maintenance:
+        raise exception.InvalidStateRequested(
+            reason="Node %s is in provision state %s and cannot be deleted; undeploy "
+                   "it (PUT .../states/provision {\"target\": \"deleted\"}) or put it "
+                   "in maintenance first." % (node.ident, node.provision_state))
+    utils.manager().delete_node(utils.context(), node.uuid)
+    return utils.empty_response(204)
+
+
+@blueprint.get("/v1/nodes/<ident>/ports")
+def node_ports(ident):
+    from hwdrivers.api import ports
+    return ports.list_for_node(_get(ident))
+
+
+@blueprint.get("/v1/nodes/<ident>/validate")
+def validate_node(ident):
+    utils.check_query(())
+    results = utils.manager().validate_node(utils.context(), ident)
+    doc = {kind: {"result": r["result"], "reason": r["reason"]}
+           for kind, r in results.items()}
+    for kind in _UNMODELED_INTERFACES:
+        doc.setdefault(kind, {"result": None,
+                              "reason": "not supported by hwdrivers"})
+    return utils.json_response(doc)
+
+
+# -- maintenance ----------------------------------------------------------------
+
+def _set_maintenance(ident, on, reason=None):
+    manager = utils.manager()
+    if not hasattr(manager, "set_maintenance"):
+        return errors.error_response(
+            501, "Maintenance mode is not available in this build of hwdrivers.")
+    manager.set_maintenance(utils.context(), ident, on, reason=reason)
+    return utils.empty_response(202)
+
+
+@blueprint.put("/v1/nodes/<ident>/maintenance")
+def maintenance_on(ident):
+    utils.check_query(("reason",))
+    reason = flask.request.args.get("reason")
+    if flask.request.get_data(cache=True).strip():
+        body = utils.json_body()
+        utils.check_keys(body, ("reason",), "maintenance request")
+        if "reason" in body and body["reason"] is not None:
+            reason = utils.check_type(body["reason"], "reason", str, "a string")
+    _get(ident)
+    return _set_maintenance(ident, True, reason)
+
+
+@blueprint.delete("/v1/nodes/<ident>/maintenance")
+def maintenance_off(ident):
+    utils.check_query(())
+    _get(ident)
+    return _set_maintenance(ident, False)
+
+
+# -- vendor passthru ----------------------------------------------------------------
+
+_PASSTHRU_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+@blueprint.get("/v1/nodes/<ident>/vendor_passthru/methods")
+def vendor_methods(ident):
+    utils.check_query(())
+    return utils.json_response(utils.manager().vendor_methods(utils.context(), ident))
+
+
+@blueprint.route("/v1/nodes/<ident>/vendor_passthru", methods=_PASSTHRU_METHODS)
+def vendor_passthru(ident):
+    utils.check_query(("method",))
+    method = flask.request.args.get("method")
+    if not method:
+        raise errors.APIError("Query parameter method is required; list the "
+                              "methods with GET .../vendor_passthru/methods.")
+    args = {}
+    if flask.request.get_data(cache=True).strip():
+        args = utils.json_body()
+    is_async, result = utils.manager().vendor_passthru(
+        utils.context(), ident, method, http_method=flask.request.method, args=args)
+    return utils.json_response(result, status=202 if is_async else 200)

@@ -1,0 +1,202 @@
+"""/v1/ports: a node's network ports, identified by MAC address."""
+
+import flask
+
+from hwdrivers.api import errors
+from hwdrivers.api import patch as patch_mod
+from hwdrivers.api import utils
+from hwdrivers.common import exception
+
+blueprint = flask.Blueprint("ports", __name__)
+
+#: Ironic port fields hwdrivers does not model, with the value we show.
+UNMODELED = {
+    "local_link_connection": {}, "internal_info": {}, "physical_network": None,
+    "portgroup_uuid": None, "is_smartnic": False, "name": None, "description": None,
+    "vendor": None, "category": None,
+}
+ALL_FIELDS = frozenset(("uuid", "address", "node_uuid", "extra", "pxe_enabled",
+                        "created_at", "updated_at", "links") + tuple(UNMODELED))
+SUMMARY_FIELDS = ("uuid", "address", "links")
+CREATE_FIELDS = ("address", "node_uuid", "extra", "pxe_enabled", "uuid")
+WRITABLE = ("address", "node_uuid", "extra", "pxe_enabled")
+READ_ONLY_HINTS = {"uuid": "a port's UUID never changes", "created_at": None,
+                   "updated_at": None, "links": None}
+PORT_QUERY = ("node", "node_uuid", "address", "limit", "marker", "fields", "detail")
+
+
+class _NodeUUIDs:
+    """node id -> UUID, looked up once per request."""
+
+    def __init__(self):
+        self._cache = {}
+
+    def __call__(self, node_id):
+        if node_id not in self._cache:
+            self._cache[node_id] = utils.manager().get_node(utils.context(), node_id).uuid
+        return self._cache[node_id]
+
+
+def port_doc(port, node_uuid, fields=None, detail=True):
+    doc = dict(UNMODELED)
+    doc.update({
+        "uuid": port["uuid"],
+        "address": port["address"],
+        "node_uuid": node_uuid,
+        "extra": port.get("extra") or {},
+        "pxe_enabled": port.get("pxe_enabled"),
+        "created_at": utils.isotime(port.get("created_at")),
+        "updated_at": utils.isotime(port.get("updated_at")),
+        "links": utils.links("ports", port["uuid"]),
+    })
+    if fields is None and not detail:
+        fields = SUMMARY_FIELDS
+    return utils.select_fields(doc, fields)
+
+
+def _node_id(ident, field):
+    try:
+        return utils.manager().get_node(utils.context(), ident).id
+    except exception.NodeNotFound:
+        raise errors.APIError("Field %s: node %s does not exist." % (field, ident)) from None
+
+
+def _render_list(ports, detail, fields, limit, resource):
+    uuids = _NodeUUIDs()
+    result = {"ports": [port_doc(p, uuids(p["node_id"]), fields=fields, detail=detail)
+                        for p in ports]}
+    next_url = utils.next_link(resource, ports, limit)
+    if next_url:
+        result["next"] = next_url
+    return utils.json_response(result)
+
+
+def _list(detail, node_id=None, resource="ports"):
+    utils.check_query(PORT_QUERY)
+    args = flask.request.args
+    if detail and args.get("fields"):
+        raise errors.APIError("Query parameter fields cannot be combined with detail.")
+    fields = utils.query_fields(ALL_FIELDS)
+    limit = utils.query_limit()
+    for key in ("node", "node_uuid"):
+        if args.get(key):
+            node_id = _node_id(args[key], key)
+    if args.get("address"):
+        try:
+            port = utils.manager().get_port(utils.context(), args["address"])
+        except exception.PortNotFound:
+            ports = []
+        else:
+            ports = [port] if node_id in (None, port["node_id"]) else []
+    else:
+        ports = utils.manager().list_ports(utils.context(), node_id=node_id, limit=limit,
+                                           marker=args.get("marker"))
+    return _render_list(ports, detail, fields, limit, resource)
+
+
+def list_for_node(node):
+    """GET /v1/nodes/<node>/ports."""
+    return _list(bool(utils.query_bool("detail", False)), node_id=node.id,
+                 resource="nodes/%s/ports" % node.uuid)
+
+
+@blueprint.get("/v1/ports")
+def list_ports():
+    return _list(bool(utils.query_bool("detail", False)))
+
+
+@blueprint.get("/v1/ports/detail")
+def list_ports_detail():
+    return _list(True, resource="ports/detail")
+
+
+@blueprint.post("/v1/ports")
+def create_port():
+    utils.check_query(())
+    body = utils.json_body()
+    unmodeled = sorted(k for k in body if k in UNMODELED and body[k] not in (None, {}))
+    if unmodeled:
+        raise errors.APIError("Field(s) %s are not supported by hwdrivers; accepted "
+                              "fields: %s." % (", ".join(unmodeled),
+                                               ", ".join(CREATE_FIELDS)))
+    body = {k: v for k, v in body.items() if k not in UNMODELED}
+    utils.check_keys(body, CREATE_FIELDS, "port")
+    node_uuid = utils.require(body, "node_uuid", str, "port", "a node UUID or name")
+    utils.require(body, "address", str, "port", "a MAC address (aa:bb:cc:dd:ee:ff)")
+    if "extra" in body:
+        utils.check_type(body["extra"], "extra", dict, "an object")
+    if "pxe_enabled" in body:
+        utils.check_type(body["pxe_enabled"], "pxe_enabled", bool, "true or false")
+    if "uuid" in body:
+        utils.check_type(body["uuid"], "uuid", str, "a UUID")
+    node_id = _node_id(node_uuid, "node_uuid")
+    values = {k: v for k, v in body.items() if k != "node_uuid"}
+    values["node_id"] = node_id
+    port = utils.manager().create_port(utils.context(), values)
+    return utils.json_response(port_doc(port, _NodeUUIDs()(node_id)), status=201,
+                               headers={"Location": utils.url("ports/%s" % port["uuid"])})
+
+
+def _get(ident):
+    return utils.manager().get_port(utils.context(), ident)
+
+
+@blueprint.get("/v1/ports/<ident>")
+def show_port(ident):
+    utils.check_query(("fields",))
+    fields = utils.query_fields(ALL_FIELDS)
+    port = _get(ident)
+    return utils.json_response(port_doc(port, _NodeUUIDs()(port["node_id"]), fields=fields))
+
+
+@blueprint.patch("/v1/ports/<ident>")
+def update_port(ident):
+    utils.check_query(())
+    body = utils.json_body(expect=list)
+    set_values, unset = patch_mod.translate(body, WRITABLE, ("extra",), READ_ONLY_HINTS,
+                                            ALL_FIELDS)
+    port = _get(ident)
+    values = {}
+    extra = dict(port.get("extra") or {})
+    for path, value in set_values.items():
+        field, _, key = path.partition("/")
+        if key:
+            extra[key] = value
+            values["extra"] = extra
+        elif field == "node_uuid":
+            utils.check_type(value, "node_uuid", str, "a node UUID or name")
+            values["node_id"] = _node_id(value, "node_uuid")
+        elif field == "extra":
+            extra = dict(utils.check_type(value, "extra", dict, "an object"))
+            values["extra"] = extra
+        elif field == "pxe_enabled":
+            values["pxe_enabled"] = utils.check_type(value, "pxe_enabled", bool,
+                                                     "true or false")
+        else:
+            values[field] = utils.check_type(value, field, str, "a MAC address")
+    for path in unset:
+        field, _, key = path.partition("/")
+        if key:
+            if key not in extra:
+                raise errors.APIError("Port %s: extra has no key %s to remove."
+                                      % (port["uuid"], key))
+            del extra[key]
+            values["extra"] = extra
+        elif field == "extra":
+            extra = {}
+            values["extra"] = extra
+        elif field == "pxe_enabled":
+            values["pxe_enabled"] = True
+        else:
+            raise errors.APIError("Field %s of a port cannot be removed." % field)
+    if values:
+        port = utils.manager().update_port(utils.context(), port["uuid"], values)
+    return utils.json_response(port_doc(port, _NodeUUIDs()(port["node_id"])))
+
+
+@blueprint.delete("/v1/ports/<ident>")
+def delete_port(ident):
+    utils.check_query(())
+    port = _get(ident)
+    utils.manager().delete_port(utils.context(), port["uuid"])
+    return utils.empty_response(204)

@@ -1,0 +1,106 @@
+"""/v1/nodes/<node>/states: read states, change power and provision state.
+
+Changes answer 202 at once: the request is checked and the target published
+inline (a bad target, a locked node or no free worker is refused before
+anything changes), then a conductor worker acts. Clients poll the node.
+"""
+
+import flask
+
+from hwdrivers.api import errors
+from hwdrivers.api import utils
+
+blueprint = flask.Blueprint("states", __name__)
+
+POWER_TARGETS = ("power on", "power off", "rebooting", "soft power off",
+                 "soft rebooting")
+
+#: Ironic provision verbs we serve -> the conductor's action names.
+PROVISION_ACTIONS = {
+    "manage": "manage",
+    "provide": "provide",
+    "active": "deploy",
+    "deploy": "deploy",
+    "deleted": "undeploy",
+    "undeploy": "undeploy",
+    "abort": "abort",
+}
+#: Ironic verbs we know but do not serve (hwdrivers does not deploy images).
+_UNSUPPORTED_PROVISION = ("rebuild", "inspect", "clean", "adopt", "rescue", "unrescue",
+                          "service", "unhold", "unservice")
+
+
+def _states_location(node_ident):
+    return utils.url("nodes/%s/states" % node_ident)
+
+
+@blueprint.get("/v1/nodes/<ident>/states")
+def show_states(ident):
+    utils.check_query(())
+    node = utils.manager().get_node(utils.context(), ident)
+    doc = {
+        "power_state": node.power_state,
+        "target_power_state": node.target_power_state,
+        "provision_state": node.provision_state,
+        "target_provision_state": node.target_provision_state,
+        "provision_updated_at": None,
+        "last_error": node.last_error,
+        "console_enabled": False,
+        "raid_config": {},
+        "target_raid_config": {},
+        "links": utils.links("nodes", node.uuid, "/states"),
+    }
+    return utils.json_response(doc)
+
+
+@blueprint.put("/v1/nodes/<ident>/states/power")
+def set_power(ident):
+    utils.check_query(())
+    body = utils.json_body()
+    utils.check_keys(body, ("target", "timeout"), "power state request")
+    target = utils.require(body, "target", str, "power state request", "a string")
+    if target not in POWER_TARGETS:
+        raise errors.APIError("Field target %r is not a power state; use one of: %s."
+                              % (target, ", ".join(POWER_TARGETS)))
+    timeout = body.get("timeout")
+    if timeout is not None:
+        utils.check_type(timeout, "timeout", int, "a positive integer (seconds)")
+        if timeout <= 0:
+            raise errors.APIError("Field timeout must be a positive integer (seconds), "
+                                  "got %d." % timeout)
+    manager = utils.manager()
+    node = manager.get_node(utils.context(), ident)
+    manager.change_power_state(utils.context(), node.uuid, target,
+                               timeout=timeout, wait=False)
+    return utils.empty_response(202, location=_states_location(node.uuid))
+
+
+@blueprint.put("/v1/nodes/<ident>/states/provision")
+def set_provision(ident):
+    utils.check_query(())
+    body = utils.json_body()
+    utils.check_keys(body, ("target", "configdrive", "clean_steps", "deploy_steps",
+                            "rescue_password", "disable_ramdisk", "service_steps"),
+                     "provision state request")
+    target = utils.require(body, "target", str, "provision state request", "a string")
+    if target in _UNSUPPORTED_PROVISION:
+        raise errors.APIError("Provision target %s is not supported by hwdrivers; "
+                              "supported: %s." % (target,
+                                                  ", ".join(sorted(PROVISION_ACTIONS))))
+    if target not in PROVISION_ACTIONS:
+        raise errors.APIError("Field target %r is not a provision action; use one of: "
+                              "%s." % (target, ", ".join(sorted(PROVISION_ACTIONS))))
+    extra = sorted(k for k in body if k != "target" and body[k] not in (None, [], {}))
+    if extra:
+        raise errors.APIError("Field(s) %s are not supported by hwdrivers (it does not "
+                              "deploy images or run steps); send only target."
+                              % ", ".join(extra))
+    manager = utils.manager()
+    node = manager.get_node(utils.context(), ident)
+    action = getattr(manager, "do_provisioning_action", None)
+    if action is None:
+        return errors.error_response(
+            501, "Provision state changes are not available in this build of "
+                 "hwdrivers (the conductor has no do_provisioning_action).")
+    action(utils.context(), node.uuid, PROVISION_ACTIONS[target])
+    return utils.empty_response(202, location=_states_location(node.uuid))

@@ -1,0 +1,234 @@
+"""Helpers every resource module uses: the manager, bodies, links, query args.
+
+Every check here raises an API error naming the offending field or query
+parameter and saying what would be accepted, before anything is changed.
+"""
+
+import datetime
+import json
+
+import flask
+from oslo_config import cfg
+
+from hwdrivers.api import errors
+from hwdrivers.common import context as hw_context
+
+CONF = cfg.CONF
+
+SERVICE_KEY = "hwdrivers.service"
+CONF_KEY = "hwdrivers.conf"
+#: Set by hwdrivers.api.auth: {"user": ..., "roles": [...]}.
+AUTH_ENVIRON_KEY = "hwdrivers.auth"
+
+
+def service():
+    return flask.current_app.config[SERVICE_KEY]
+
+
+def manager():
+    return service().manager
+
+
+def conf():
+    return flask.current_app.config.get(CONF_KEY, CONF)
+
+
+def context():
+    """The request context: set by the auth middleware, else the admin one.
+
+    With ``auth_strategy = noauth`` every caller is admin (the server only
+    binds loopback in that mode); the request id follows the client's
+    ``X-OpenStack-Request-Id`` when it sends a sane one. (The auth
+    middleware already refused readers' writes; roles are kept for logs.)
+    """
+    ctx = flask.g.get("context")
+    if ctx is None:
+        auth = flask.request.environ.get(AUTH_ENVIRON_KEY)
+        if auth is not None:
+            ctx = hw_context.RequestContext(user=auth.get("user"),
+                                            roles=auth.get("roles", ()))
+        else:
+            ctx = hw_context.get_admin_context()
+        asked = flask.request.headers.get("X-OpenStack-Request-Id", "")
+        if asked.startswith("req-") and len(asked) <= 64 and asked.isprintable():
+            ctx.request_id = asked
+        flask.g.context = ctx
+    return ctx
+
+
+# -- bodies ----------------------------------------------------------------------
+
+def json_body(expect=dict):
+    """The request's JSON body, which must be of type ``expect``.
+
+    Too large a body was already refused with 413 (MAX_CONTENT_LENGTH);
+    malformed JSON or the wrong top-level type is a 400 saying so.
+    """
+    raw = flask.request.get_data(cache=True)
+    if not raw.strip():
+        raise errors.APIError("The request body is empty; send a JSON %s."
+                              % ("object" if expect is dict else "list"))
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise errors.APIError("The request body is not valid JSON: %s" % exc) from None
+    if not isinstance(body, expect):
+        raise errors.APIError("The request body must be a JSON %s, not %s."
+                              % ("object" if expect is dict else "list",
+                                 type(body).__name__))
+    return body
+
+
+def check_keys(body, allowed, what):
+    """400 naming every key of ``body`` not in ``allowed``."""
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        raise errors.APIError(
+            "Unknown field(s) %s in the %s; accepted fields: %s."
+            % (", ".join(unknown), what, ", ".join(sorted(allowed))))
+
+
+def require(body, field, types, what, type_name):
+    if field not in body:
+        raise errors.APIError("Field %s is required in the %s." % (field, what))
+    return check_type(body[field], field, types, type_name)
+
+
+def check_type(value, field, types, type_name):
+    if isinstance(value, bool) and bool not in (types if isinstance(types, tuple)
+                                                else (types,)):
+        raise errors.APIError("Field %s must be %s, got %s." % (
+            field, type_name, json.dumps(value)))
+    if not isinstance(value, types):
+        raise errors.APIError("Field %s must be %s, got %s." % (
+            field, type_name, json.dumps(value)[:80]))
+    return value
+
+
+# -- responses -----------------------------------------------------------------
+
+def json_response(data, status=200, headers=None):
+    resp = flask.Response(json.dumps(data, default=_default), status=status,
+                          mimetype="application/json")
+    for key, value in (headers or {}).items():
+        resp.headers[key] = value
+    return resp
+
+
+def empty_response(status, location=None):
+    resp = flask.Response(b"", status=status)
+    resp.headers.pop("Content-Type", None)
+    if location:
+        resp.headers["Location"] = location
+    return resp
+
+
+def _default(value):
+    if isinstance(value, datetime.datetime):
+        return isotime(value)
+    if hasattr(value, "value"):  # enums (PowerState ...)
+        return value.value
+    raise TypeError("%r is not JSON serialisable" % (value,))
+
+
+def isotime(value):
+    """Naive UTC datetimes (as stored) as ISO 8601 with +00:00, Ironic's form."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.UTC)
+    return value.isoformat()
+
+
+def base_url():
+    public = conf().api.public_endpoint
+    if public:
+        return public.rstrip("/")
+    return flask.request.host_url.rstrip("/")
+
+
+def links(resource, ident, suffix=""):
+    """Ironic's self + bookmark links for ``/v1/<resource>/<ident><suffix>``."""
+    base = base_url()
+    path = "%s/%s%s" % (resource, ident, suffix)
+    return [{"href": "%s/v1/%s" % (base, path), "rel": "self"},
+            {"href": "%s/%s" % (base, path), "rel": "bookmark"}]
+
+
+def url(path):
+    return "%s/v1/%s" % (base_url(), path.lstrip("/"))
+
+
+# -- query arguments -------------------------------------------------------------
+
+def check_query(allowed):
+    """400 for query parameters this endpoint does not understand."""
+    unknown = sorted(set(flask.request.args) - set(allowed))
+    if unknown:
+        raise errors.APIError(
+            "Unknown query parameter(s) %s; this endpoint accepts: %s."
+            % (", ".join(unknown), ", ".join(sorted(allowed)) or "none"))
+
+
+def query_bool(name, default=None):
+    value = flask.request.args.get(name)
+    if value is None:
+        return default
+    text = value.strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise errors.APIError("Query parameter %s must be true or false, got %r."
+                          % (name, value))
+
+
+def query_limit():
+    """``limit``: a positive integer capped at [api] max_limit (the default)."""
+    maximum = conf().api.max_limit
+    value = flask.request.args.get("limit")
+    if value is None:
+        return maximum
+    try:
+        limit = int(value)
+    except ValueError:
+        raise errors.APIError("Query parameter limit must be an integer, got %r."
+                              % value) from None
+    if limit < 0:
+        raise errors.APIError("Query parameter limit must not be negative, got %d."
+                              % limit)
+    if limit == 0:
+        return maximum
+    return min(limit, maximum)
+
+
+def query_fields(valid):
+    """``fields=a,b``: the requested subset, each checked against ``valid``."""
+    value = flask.request.args.get("fields")
+    if value is None:
+        return None
+    fields = [f.strip() for f in value.split(",") if f.strip()]
+    unknown = [f for f in fields if f not in valid]
+    if unknown:
+        raise errors.APIError("Field(s) %s are not valid in query parameter fields; "
+                              "valid fields: %s." % (", ".join(unknown),
+                                                     ", ".join(sorted(valid))))
+    return fields
+
+
+def select_fields(doc, fields):
+    """``doc`` reduced to ``fields`` (links always kept, as Ironic does)."""
+    if fields is None:
+        return doc
+    return {k: v for k, v in doc.items() if k in fields or k == "links"}
+
+
+def next_link(resource, items, limit, marker_key="uuid"):
+    """Ironic's ``next`` URL when the page is full, carrying every other arg."""
+    if not items or len(items) < limit:
+        return None
+    args = [(k, v) for k, v in flask.request.args.items(multi=True)
+            if k not in ("marker", "limit")]
+    args += [("limit", str(limit)), ("marker", items[-1][marker_key])]
+    from urllib.parse import urlencode
+    return "%s?%s" % (url(resource), urlencode(args))

@@ -1,0 +1,332 @@
+"""The HTTP backend: the CLI drives a running ``hwdrivers-server`` over its REST API.
+
+Same methods and return values as :class:`hwdrivers.cli.local.LocalBackend`
+so commands and output do not care which backend is underneath
+(``hwdrivers --url http://host:6385 node list``). Differences that the
+Ironic API imposes, on purpose:
+
+* node documents carry the fields the API serves; the local database's
+  internals (integer ``id``, ``power_sync_failures``, the last boot device
+  set) are not in Ironic's document and are left out;
+* ``node power status`` shows the state the conductor recorded (kept fresh
+  by the periodic power sync), not a fresh read of the hardware;
+* a power change is accepted by the server (202) and then polled on
+  ``GET /v1/nodes/<node>/states`` until the target is reached, so the
+  command returns, like the local one, once the hardware is in the new
+  state, or fails with the node's ``last_error``.
+
+It uses only the standard library (urllib): the CLI stays quick to start and
+needs nothing the server needs. Credentials for ``[api] auth_strategy =
+http_basic`` come from ``--username``/``HWDRIVERS_USERNAME`` and
+``HWDRIVERS_PASSWORD``, ``--password-stdin`` or a prompt — never argv,
+where every user of the machine could read them.
+"""
+
+import base64
+import datetime
+import json
+import math
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from hwdrivers.common import exception
+from hwdrivers.common import interface_types
+
+#: Interfaces (1.31) and everything the CLI reads are in this version;
+#: the server answers the same documents anywhere in its range.
+API_VERSION = "1.31"
+VERSION_HEADER = "X-OpenStack-Ironic-API-Version"
+
+#: The node fields the local backend shows that the API serves too.
+NODE_FIELDS = (("uuid", "name", "driver", "driver_info", "driver_internal_info",
+                "instance_info", "properties", "extra", "power_state",
+                "target_power_state", "provision_state", "target_provision_state",
+                "last_error", "maintenance", "maintenance_reason", "fault",
+                "reservation", "created_at", "updated_at")
+               + tuple("%s_interface" % kind for kind in interface_types.ALL))
+_TIMES = ("created_at", "updated_at")
+
+#: Seconds between polls of a node's states while a power change runs.
+POLL_INTERVAL = 0.1
+#: Upper bound on waiting for a power change when no timeout was given:
+#: the server enforces its own (power_state_change_timeout, retries).
+DEFAULT_POWER_WAIT = 1800.0
+REQUEST_TIMEOUT = 60.0
+
+
+class APIRequestError(exception.HWDriversError):
+    """The API refused a request; ``code`` is its HTTP status."""
+
+    def __init__(self, message, code):
+        self.code = code
+        super().__init__(message)
+
+
+def _fault(body):
+    """The user-facing message of an Ironic-shaped error body, or None."""
+    try:
+        doc = json.loads(body)
+        inner = doc["error_message"]
+        if isinstance(inner, str):
+            inner = json.loads(inner)
+        return inner.get("faultstring") or None
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _parse_time(value):
+    """API times (ISO 8601, UTC) as the naive UTC datetimes the database holds."""
+    if not isinstance(value, str):
+        return value
+    try:
+        parsed = datetime.datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(datetime.UTC).replace(tzinfo=None)
+    return parsed
+
+
+class HTTPBackend:
+    def __init__(self, url, username=None, password=None, timeout=REQUEST_TIMEOUT):
+        parsed = urllib.parse.urlsplit(url or "")
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise exception.InvalidParameterValue(
+                "--url / HWDRIVERS_URL %r is not an http(s) URL of hwdrivers-server, "
+                "e.g. http://127.0.0.1:6385" % (url,))
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self._auth = None
+        if username:
+            token = base64.b64encode(("%s:%s" % (username, password or ""))
+                                     .encode("utf-8")).decode("ascii")
+            self._auth = "Basic " + token
+        self.username = username
+
+    # -- transport ----------------------------------------------------------------
+
+    def request(self, method, path, body=None, query=None, expect=(200,)):
+        """The decoded JSON answer (None when empty), or APIRequestError."""
+        url = self.url + path
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        data = None if body is None else json.dumps(body).encode("utf-8")
+        req = urllib.request.Request(url, data=data, method=method)
+        req.add_header(VERSION_HEADER, API_VERSION)
+        req.add_header("Accept", "application/json")
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        if self._auth:
+            req.add_header("Authorization", self._auth)
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                status, raw = resp.status, resp.read()
+        except urllib.error.HTTPError as err:
+            status, raw = err.code, err.read()
+        except (urllib.error.URLError, OSError) as err:
+            reason = getattr(err, "reason", err)
+            raise APIRequestError(
+                "cannot reach the hwdrivers API at %s: %s (is hwdrivers-server "
+                "running? check --url / HWDRIVERS_URL)" % (self.url, reason), 503) from None
+        if status not in expect:
+            raise APIRequestError(self._message(status, raw), status)
+        if not raw.strip():
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise APIRequestError("the API at %s answered %s %s with something that is "
+                                  "not JSON" % (self.url, method, path), 502) from None
+
+    def _message(self, status, raw):
+        message = _fault(raw) or raw.decode("utf-8", "replace").strip()[:200] or (
+            "HTTP %d" % status)
+        if status == 401:
+            if self.username:
+                return ("%s (user %s at %s; check HWDRIVERS_PASSWORD)"
+                        % (message, self.username, self.url))
+            return ("%s The API at %s needs credentials: give --username or "
+                    "HWDRIVERS_USERNAME, and HWDRIVERS_PASSWORD or --password-stdin."
+                    % (message, self.url))
+        return message
+
+    @staticmethod
+    def _node_path(ident, suffix=""):
+        return "/v1/nodes/%s%s" % (urllib.parse.quote(str(ident), safe=""), suffix)
+
+    # -- nodes --------------------------------------------------------------------
+
+    @staticmethod
+    def _view(doc):
+        values = {key: doc.get(key) for key in NODE_FIELDS if key in doc}
+        for key in _TIMES:
+            if key in values:
+                values[key] = _parse_time(values[key])
+        return values
+
+    def node_create(self, values):
+        return self._view(self.request("POST", "/v1/nodes", body=values, expect=(201,)))
+
+    def node_list(self, filters=None, limit=None):
+        query = {}
+        for key, value in (filters or {}).items():
+            query[key] = str(value).lower() if isinstance(value, bool) else value
+        nodes = []
+        marker = None
+        while True:
+            page_query = dict(query)
+            if limit is not None:
+                page_query["limit"] = limit - len(nodes)
+            if marker:
+                page_query["marker"] = marker
+            doc = self.request("GET", "/v1/nodes/detail", query=page_query)
+            page = doc.get("nodes", [])
+            nodes.extend(self._view(n) for n in page)
+            if not page or "next" not in doc or (limit is not None and len(nodes) >= limit):
+                break
+            marker = page[-1]["uuid"]
+        return nodes
+
+    def node_show(self, ident):
+        return self._view(self.request("GET", self._node_path(ident)))
+
+    def node_update(self, ident, set_values, unset):
+        patch = []
+        for path, value in (set_values or {}).items():
+            patch.append({"op": "add", "path": "/" + _escape_path(path), "value": value})
+        for path in unset or ():
+            patch.append({"op": "remove", "path": "/" + _escape_path(path)})
+        if not patch:
+            return self.node_show(ident)
+        return self._view(self.request("PATCH", self._node_path(ident), body=patch))
+
+    def node_delete(self, ident):
+        self.request("DELETE", self._node_path(ident), expect=(204,))
+
+    def node_validate(self, ident):
+        doc = self.request("GET", self._node_path(ident, "/validate"))
+        # Ironic's document also lists kinds hwdrivers does not model.
+        return {kind: doc[kind] for kind in interface_types.ALL if kind in doc}
+
+    # -- power ----------------------------------------------------------------------
+
+    def node_power(self, ident, target, timeout=None):
+        body = {"target": target}
+        if timeout is not None:
+            if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) \
+                    or timeout <= 0:
+                raise exception.InvalidParameterValue(
+                    "timeout must be a positive number of seconds, got %r" % (timeout,))
+            body["timeout"] = int(math.ceil(timeout))  # the API takes whole seconds
+        node = self.request("GET", self._node_path(ident), query={"fields": "uuid"})
+        uuid = node["uuid"]
+        self.request("PUT", self._node_path(uuid, "/states/power"), body=body,
+                     expect=(202,))
+        return self._wait_for_power(uuid, ident, target, timeout)
+
+    def _wait_for_power(self, uuid, ident, target, timeout):
+        limit = DEFAULT_POWER_WAIT if timeout is None else timeout + 120.0
+        deadline = time.monotonic() + limit
+        while True:
+            states = self.request("GET", self._node_path(uuid, "/states"))
+            if states.get("target_power_state") is None:
+                if states.get("last_error"):
+                    raise APIRequestError(states["last_error"], 500)
+                return {"power_state": states.get("power_state")}
+            if time.monotonic() > deadline:
+                raise APIRequestError(
+                    "Node %s: %s still in progress after %.0f s (target %s); check "
+                    "'hwdrivers node show %s' later" % (
+                        ident, target, limit, states.get("target_power_state"), ident),
+                    504)
+            time.sleep(POLL_INTERVAL)
+
+    def node_power_status(self, ident):
+        states = self.request("GET", self._node_path(ident, "/states"))
+        return {"power_state": states.get("power_state")}
+
+    # -- management -------------------------------------------------------------------
+
+    def node_boot_device_set(self, ident, device, persistent):
+        self.request("PUT", self._node_path(ident, "/management/boot_device"),
+                     body={"boot_device": device, "persistent": bool(persistent)},
+                     expect=(204,))
+
+    def node_boot_device_show(self, ident):
+        doc = self.request("GET", self._node_path(ident, "/management/boot_device"))
+        return {"boot_device": doc.get("boot_device"), "persistent": doc.get("persistent")}
+
+    def node_boot_device_supported(self, ident):
+        doc = self.request("GET", self._node_path(ident,
+                                                  "/management/boot_device/supported"))
+        return {"supported_boot_devices": doc.get("supported_boot_devices", [])}
+
+    def _optional(self, what, method, path, **kwargs):
+        """Endpoints Ironic's API may lack: a missing route is said plainly."""
+        try:
+            return self.request(method, path, **kwargs)
+        except APIRequestError as exc:
+            if exc.code in (404, 405) and str(exc).startswith("The resource"):
+                raise APIRequestError(
+                    "the API at %s does not serve %s (%s %s); run the command on "
+                    "the server's host without --url" % (self.url, what, method, path),
+                    exc.code) from None
+            raise
+
+    def node_sensors(self, ident):
+        return self._optional("sensor data", "GET",
+                              self._node_path(ident, "/management/sensors"))
+
+    def node_inject_nmi(self, ident):
+        self._optional("NMI injection", "PUT",
+                       self._node_path(ident, "/management/inject_nmi"), body={},
+                       expect=(202, 204))
+
+    # -- drivers ------------------------------------------------------------------------
+
+    def driver_list(self):
+        doc = self.request("GET", "/v1/drivers", query={"detail": "true"})
+        return [self._driver(d) for d in doc.get("drivers", [])]
+
+    def driver_show(self, name):
+        return self._driver(self.request(
+            "GET", "/v1/drivers/%s" % urllib.parse.quote(name, safe="")))
+
+    @staticmethod
+    def _driver(doc):
+        info = {"name": doc["name"], "description": doc.get("description") or ""}
+        for kind in interface_types.ALL:
+            for key in ("default_%s_interface" % kind, "enabled_%s_interfaces" % kind):
+                if key in doc:
+                    info[key] = doc[key]
+        return info
+
+    def driver_properties(self, name):
+        """Per kind, as the local backend; from Ironic's flat document when that is all."""
+        doc = self.request("GET", "/v1/drivers/%s/properties"
+                           % urllib.parse.quote(name, safe=""))
+        if doc and all(isinstance(v, list) for v in doc.values()):
+            return doc  # already per interface kind
+        fields = []
+        for field, text in sorted(doc.items()):
+            text = text or ""
+            required = text.endswith("Required.")
+            for suffix in (" Required.", " Optional.", "Required.", "Optional."):
+                if text.endswith(suffix):
+                    text = text[:-len(suffix)]
+                    break
+            fields.append({"name": field, "description": text.strip(),
+                           "required": required, "secret": False, "type": "",
+                           "default": None})
+        return {"all": fields}
+
+
+def _escape_path(path):
+    """``driver_info/a/b`` -> JSON pointer segments (only the first '/' splits)."""
+    def escape(text):
+        return text.replace("~", "~0").replace("/", "~1")
+
+    field, sep, key = path.partition("/")
+    return escape(field) + (sep + escape(key) if sep else "")

@@ -1,0 +1,227 @@
+"""``hwdrivers-server``: the conductor and the REST API in one process.
+
+    hwdrivers-server [--config-file F]
+
+Start-up: read the config, make sure the database schema is current
+(the embedded SQLite database needs no separate dbsync step), start the
+conductor service (driver registry, conductor row, recovery, periodic
+tasks), then serve the API with waitress on ``[api] host``/``port`` and,
+when ``[pdudaemon] enabled``, the PDUDaemon-compatible listener too.
+SIGTERM/SIGINT stop the listeners, let the conductor finish in-flight
+operations (``[conductor] graceful_shutdown_timeout``), and exit 0.
+
+With ``[api] auth_strategy = noauth`` every client is admin, so the server
+refuses to bind anything but loopback unless ``[api]
+allow_insecure_noauth_bind`` is set.
+
+Everything heavy is imported inside :func:`main`'s steps, after the config
+is read, so a bad config fails in a fraction of a second and a good one
+serves in well under one.
+"""
+
+import ipaddress
+import logging
+import signal
+import sys
+import threading
+
+from oslo_config import cfg
+
+from hwdrivers import conf as hw_conf
+from hwdrivers.common import exception
+
+CONF = hw_conf.CONF
+PROG = "hwdrivers-server"
+LOG = logging.getLogger(PROG)
+
+
+def _fail(message):
+    sys.stderr.write("%s: error: %s\n" % (PROG, message))
+    return 1
+
+
+def is_loopback(host):
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(conf=CONF):
+    """ConfigInvalid when noauth would be served beyond loopback."""
+    host = conf.api.host
+    if (conf.api.auth_strategy == "noauth" and not is_loopback(host)
+            and not conf.api.allow_insecure_noauth_bind):
+        raise exception.ConfigInvalid(
+            "[api] host = %s is not a loopback address, and [api] auth_strategy = "
+            "noauth would give anyone who can reach it full control of every "
+            "machine; set auth_strategy = http_basic, bind 127.0.0.1, or set [api] "
+            "allow_insecure_noauth_bind = true on an isolated network" % host,
+            option="[api] host")
+
+
+class _LocalService:
+    """Stand-in for conductor.service.ConductorService when it is absent.
+
+    Only used by builds that lack the conductor service module: a manager
+    with a worker pool, the conductor row registered and marked offline on
+    stop. No periodic tasks.
+    """
+
+    def __init__(self, conf=CONF):
+        from hwdrivers.conductor import manager as manager_mod
+        from hwdrivers.conductor import workers as workers_mod
+        self.conf = conf
+        self.hostname = conf.host
+        self.manager = manager_mod.ConductorManager(
+            workers=workers_mod.WorkerPool(conf.conductor.workers_pool_size))
+        self._stopped = False
+
+    def start(self):
+        from hwdrivers.db import api as db_api
+        registry = self.manager.registry
+        db_api.register_conductor(self.hostname, sorted(registry.hardware_types))
+        db_api.release_reservations_with_prefix(self.hostname + ":")
+
+    def stop(self, timeout=None):
+        if self._stopped:
+            return
+        self._stopped = True
+        from hwdrivers.db import api as db_api
+        if timeout is None:
+            timeout = self.conf.conductor.graceful_shutdown_timeout
+        self.manager.workers.shutdown(wait=True, timeout=timeout)
+        db_api.unregister_conductor(self.hostname)
+
+
+def make_service(conf=CONF):
+    try:
+        from hwdrivers.conductor import service as service_mod
+    except ImportError:
+        LOG.warning("hwdrivers.conductor.service is missing; running without "
+                    "periodic tasks")
+        return _LocalService(conf)
+    return service_mod.ConductorService(conf=conf)
+
+
+class Server:
+    """The listeners of one process, each a waitress server in a thread."""
+
+    def __init__(self, service, conf=CONF):
+        import waitress
+
+        from hwdrivers.api import app as app_mod
+        from hwdrivers.api import auth
+
+        self.service = service
+        wsgi = auth.wrap(app_mod.create_app(service, conf), conf)
+        self.servers = [("API", waitress.create_server(
+            wsgi, host=conf.api.host, port=conf.api.port, threads=conf.api.threads,
+            max_request_body_size=conf.api.max_request_body_size,
+            ident="hwdrivers", clear_untrusted_proxy_headers=True))]
+        if conf.pdudaemon.enabled:
+            from hwdrivers.api import pdudaemon
+            self.servers.append(("PDUDaemon", waitress.create_server(
+                pdudaemon.make_app(service, conf), host=conf.pdudaemon.host,
+                port=conf.pdudaemon.port, threads=4, ident="hwdrivers-pdudaemon")))
+        self._threads = []
+
+    def urls(self):
+        return [(label, "http://%s:%s" % (_host_for_url(s.effective_host),
+                                         s.effective_port))
+                for label, s in self.servers]
+
+    def start(self):
+        for label, server in self.servers:
+            thread = threading.Thread(target=server.run, name="waitress-%s" % label,
+                                      daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def close(self):
+        for _, server in self.servers:
+            server.close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+
+def _host_for_url(host):
+    return "[%s]" % host if ":" in str(host) else host
+
+
+def load_config(argv):
+    try:
+        CONF(argv, project="hwdrivers", prog=PROG)
+    except cfg.ConfigFilesNotFoundError as error:
+        raise exception.ConfigInvalid(
+            "config file(s) not found: %s" % ", ".join(error.config_files)) from None
+    except cfg.ConfigFileParseError as error:
+        raise exception.ConfigInvalid(
+            "cannot parse config file %s: %s" % (error.config_file, error.msg)) from None
+    except cfg.Error as error:
+        raise exception.ConfigInvalid(str(error)) from None
+    try:
+        hw_conf.check_values(CONF)
+    except cfg.ConfigFileValueError as error:
+        raise exception.ConfigInvalid("invalid value %s" % error) from None
+
+
+def serve(argv):
+    """Run until SIGTERM/SIGINT; returns the exit code."""
+    load_config(argv)
+    check_bind(CONF)
+    from hwdrivers.db import migration
+    migration.ensure_schema()
+
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        LOG.info("received signal %d; stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    service = make_service(CONF)
+    service.start()
+    try:
+        server = Server(service, CONF)
+    except BaseException:
+        service.stop()
+        raise
+    server.start()
+    for label, url in server.urls():
+        print("%s: serving%s on %s" % (PROG, "" if label == "API" else " " + label, url),
+              flush=True)
+    try:
+        while not stop.wait(3600):
+            pass
+    finally:
+        server.close()
+        service.stop()
+        from hwdrivers.db import engine as db_engine
+        db_engine.dispose()
+    print("%s: stopped" % PROG, flush=True)
+    return 0
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return serve(argv)
+    except exception.HWDriversError as error:
+        return _fail(str(error))
+    except (cfg.ConfigFileValueError, cfg.Error) as error:
+        return _fail("invalid configuration: %s" % error)
+    except OSError as error:  # address in use, state_path not writable ...
+        return _fail(str(error))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

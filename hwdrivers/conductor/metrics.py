@@ -1,0 +1,116 @@
+"""The conductor's Prometheus metrics, in a registry of its own.
+
+A private :class:`CollectorRegistry` (not prometheus_client's global one)
+so that importing this module never drags the process's default
+collectors, or another library's metrics, into ``GET /metrics``, and so
+tests can read exact values. Operations record into it
+(:func:`operation`), the power sync records its cycles
+(:func:`record_sync_cycle`); the depth of every per-controller queue is
+read from :data:`controllers.LIMITER` at scrape time, never stored.
+
+:func:`render` returns what the API's ``/metrics`` endpoint serves.
+"""
+
+import contextlib
+import time
+
+import prometheus_client
+from prometheus_client import core as prom_core
+
+from hwdrivers.common import exception
+from hwdrivers.conductor import controllers
+
+REGISTRY = prometheus_client.CollectorRegistry(auto_describe=True)
+
+#: Buckets from a fast fake call (ms) to a slow Redfish reboot (minutes).
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+                    120, 300, 600)
+
+OPERATIONS = prometheus_client.Counter(
+    "hwdrivers_operations", "Node operations finished, by kind and result "
+    "(success or the error class).", ["kind", "result"], registry=REGISTRY)
+
+OPERATION_LATENCY = prometheus_client.Histogram(
+    "hwdrivers_operation_duration_seconds", "Time node operations took, by kind "
+    "(driver calls, retries and verification included).", ["kind"],
+    buckets=_LATENCY_BUCKETS, registry=REGISTRY)
+
+DRIVER_ERRORS = prometheus_client.Counter(
+    "hwdrivers_driver_errors", "Driver errors by taxonomy code (settingsError, "
+    "authError, toolError, connError, actionError, unsupportedActionError, "
+    "fatalError).", ["code"], registry=REGISTRY)
+
+SYNC_CYCLE = prometheus_client.Histogram(
+    "hwdrivers_power_sync_cycle_duration_seconds", "Duration of power-state sync "
+    "cycles over the whole fleet.", buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300,
+                                             600, 1800), registry=REGISTRY)
+
+SYNC_NODES = prometheus_client.Counter(
+    "hwdrivers_power_sync_nodes", "Nodes handled by power-state syncs, by outcome "
+    "(in_sync, recorded, corrected, failed, skipped, to_maintenance).", ["outcome"],
+    registry=REGISTRY)
+
+
+class _QueueDepthCollector:
+    """Per-controller queue depth, read from the limiter when scraped."""
+
+    def collect(self):
+        gauge = prom_core.GaugeMetricFamily(
+            "hwdrivers_controller_queue_depth", "Commands per controller, running "
+            "(in_use) or waiting for a slot (waiting).", labels=["controller", "state"])
+        for key, (in_use, waiting) in sorted(controllers.LIMITER.depths().items()):
+            gauge.add_metric([str(key), "in_use"], in_use)
+            gauge.add_metric([str(key), "waiting"], waiting)
+        yield gauge
+
+    def describe(self):
+        return []
+
+
+REGISTRY.register(_QueueDepthCollector())
+
+
+def record_driver_error(exc):
+    """Count ``exc`` under its taxonomy code if it is a driver error."""
+    while exc is not None and not isinstance(exc, exception.DriverError):
+        exc = exc.__cause__  # a wrapper (a failed clean step) around the driver's error
+    if exc is not None:
+        DRIVER_ERRORS.labels(code=exc.taxonomy).inc()
+
+
+def record_operation(kind, result, seconds):
+    OPERATIONS.labels(kind=kind, result=result).inc()
+    OPERATION_LATENCY.labels(kind=kind).observe(seconds)
+
+
+@contextlib.contextmanager
+def operation(kind):
+    """Time the block and count it as ``success`` or the error's class name."""
+    start = time.monotonic()
+    try:
+        yield
+    except BaseException as exc:
+        record_driver_error(exc)
+        record_operation(kind, type(exc).__name__, time.monotonic() - start)
+        raise
+    record_operation(kind, "success", time.monotonic() - start)
+
+
+def record_sync_cycle(stats):
+    """Record one power-sync cycle (a :class:`power_sync.SyncStats`)."""
+    SYNC_CYCLE.observe(stats.duration)
+    for outcome in ("in_sync", "recorded", "corrected", "failed", "skipped",
+                    "to_maintenance"):
+        count = getattr(stats, outcome)
+        if count:
+            SYNC_NODES.labels(outcome=outcome).inc(count)
+
+
+def sample(name, **labels):
+    """The current value of one sample (None if absent); for tests and tools."""
+    return REGISTRY.get_sample_value(name, labels)
+
+
+def render():
+    """``(body, content_type)`` of the metrics in Prometheus text format."""
+    return prometheus_client.generate_latest(REGISTRY), prometheus_client.CONTENT_TYPE_LATEST

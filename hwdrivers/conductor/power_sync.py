@@ -1,0 +1,316 @@
+"""Periodic power-state sync: does every node's BMC agree with the database?
+
+One cycle (:meth:`PowerSync.run_cycle`) reads the power state of every
+node that nobody is acting on — not locked, not in maintenance, no pending
+power or provision target — and settles disagreements:
+
+* ``[conductor] force_power_state_during_sync = True`` (Ironic's default):
+  the node is put back in its recorded state (the database is the intent);
+* ``False``: the state found is recorded (the hardware is the truth).
+
+Nodes whose last sync failed are read first, so a flapping BMC is noticed
+quickly. After ``power_state_sync_max_retries`` failures in a row a node
+goes to maintenance with fault ``power failure`` and a maintenance_reason
+saying why; :meth:`PowerSync.recover_failed_nodes` takes it out again
+(maintenance off, fault cleared) once its BMC answers.
+
+Why it scales to tens of thousands of nodes: nodes are paged by id from a
+short read transaction, so memory holds a page and the in-flight nodes,
+not the fleet; a bounded pool of ``sync_power_state_workers`` threads calls
+the BMCs (through the per-controller queues, like every other call), and no
+database connection is held while a BMC answers. The state check uses the
+row just read (a shared, lock-free read); the exclusive lease is taken only
+for the rare node whose state must be written or corrected, and the other
+writes (failure counters) are single conditional UPDATEs that skip locked
+nodes. A cycle over N nodes with BMC latency d and concurrency c takes
+about N*d/c.
+"""
+
+import concurrent.futures
+import dataclasses
+import datetime
+import logging
+import threading
+import time
+
+from oslo_config import cfg
+
+from hwdrivers.common import context as hw_context
+from hwdrivers.common import exception
+from hwdrivers.common import interface_types
+from hwdrivers.common.states import PowerState
+from hwdrivers.conductor import controllers
+from hwdrivers.conductor import metrics
+from hwdrivers.conductor import task_manager
+from hwdrivers.db import api as db_api
+from hwdrivers.drivers import actions
+from hwdrivers.drivers import factory
+from hwdrivers.drivers import task as driver_task
+from hwdrivers.objects.node import Node
+
+CONF = cfg.CONF
+LOG = logging.getLogger(__name__)
+
+_INTERFACE_FIELDS = tuple("%s_interface" % kind for kind in interface_types.ALL)
+
+
+@dataclasses.dataclass
+class SyncStats:
+    """What one cycle did. ``nodes`` = nodes examined; ``duration`` in seconds."""
+
+    nodes: int = 0
+    in_sync: int = 0
+    recorded: int = 0
+    corrected: int = 0
+    failed: int = 0
+    skipped: int = 0
+    to_maintenance: int = 0
+    recovered: int = 0
+    duration: float = 0.0
+    concurrency: int = 0
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+
+class _ReadTask:
+    """A shared task over a row already read: no lock, no extra query."""
+
+    shared = True
+
+    def __init__(self, node, driver, context):
+        self.node = node
+        self.driver = driver
+        self.context = context
+        self.logger = driver_task.NodeLoggerAdapter(driver_task.LOG, {"node": node.ident})
+
+
+class _SyncTask(task_manager.TaskManager):
+    """An exclusive task that tries the lease once: the sync never waits for a lock."""
+
+    def _reserve(self, record):
+        now = task_manager.utcnow()
+        expires = now + datetime.timedelta(seconds=CONF.conductor.lease_duration)
+        if not db_api.reserve_node(record["id"], self.owner, expires, now):
+            raise exception.NodeLocked(node=record.get("name") or record["uuid"],
+                                       holder="another task")
+
+
+class _Counter:
+    """Thread-safe increments of a :class:`SyncStats`."""
+
+    def __init__(self, stats):
+        self.stats = stats
+        self._lock = threading.Lock()
+
+    def add(self, field, count=1):
+        with self._lock:
+            setattr(self.stats, field, getattr(self.stats, field) + count)
+
+
+class PowerSync:
+    """The power-state sync of one conductor; :meth:`run_cycle` is one pass."""
+
+    def __init__(self, conf=CONF, registry=None, concurrency=None, page_size=500,
+                 stop_event=None, context=None):
+        self.conf = conf
+        self._registry = registry
+        self.concurrency = concurrency or conf.conductor.sync_power_state_workers
+        self.page_size = page_size
+        self.stop_event = stop_event or threading.Event()
+        self.context = context or hw_context.get_admin_context()
+        self._compositions = {}
+        self._compose_lock = threading.Lock()
+
+    @property
+    def registry(self):
+        return self._registry or factory.get_registry()
+
+    # -- helpers -----------------------------------------------------------------
+
+    def _compose(self, node):
+        """The node's composed driver, cached by (driver, interface choices)."""
+        key = (node.driver,) + tuple(getattr(node, f, None) for f in _INTERFACE_FIELDS)
+        composition = self._compositions.get(key)
+        if composition is None:
+            composition = self.registry.compose(node)
+            with self._compose_lock:
+                if len(self._compositions) > 1024:
+                    self._compositions.clear()
+                self._compositions[key] = composition
+        return composition
+
+    def _read(self, task):
+        """Validate, then read the power state through the controller queues."""
+        task.driver.power.validate(task)
+        return actions.get_power_state(task, gate=controllers.LIMITER.slot)
+
+    def _pages(self, fetch):
+        """Rows from ``fetch(after_id, limit)``, page by page, until stopped."""
+        after = 0
+        while not self.stop_event.is_set():
+            page = fetch(after, self.page_size)
+            if not page:
+                return
+            for row in page:
+                after = row["id"]
+                yield row
+
+    def _run_bounded(self, rows, func):
+        """Run ``func(row)`` for each row on ``concurrency`` threads, a bounded window ahead."""
+        window = threading.BoundedSemaphore(self.concurrency * 2)
+
+        def run(row):
+            try:
+                func(row)
+            except Exception:
+                LOG.exception("Power sync of node %s failed unexpectedly", row.get("uuid"))
+            finally:
+                window.release()
+
+        with concurrent.futures.ThreadPoolExecutor(
+                max_workers=self.concurrency, thread_name_prefix="hwdrivers-sync") as pool:
+            for row in rows:
+                while not self.stop_event.is_set():
+                    if window.acquire(timeout=0.5):
+                        break
+                if self.stop_event.is_set():
+                    break  # stopping: in-flight reads finish, nothing new starts
+                pool.submit(run, row)
+
+    # -- one cycle -----------------------------------------------------------------
+
+    def run_cycle(self):
+        """Sync every eligible node once; returns :class:`SyncStats`."""
+        start = time.monotonic()
+        stats = SyncStats(concurrency=self.concurrency)
+        counter = _Counter(stats)
+        seen_failed = set()
+
+        def rows():
+            # Nodes that failed last time first; a node that recovers there
+            # drops to the second pass's filter and must not be read twice.
+            for row in self._pages(lambda a, n: db_api.list_nodes_to_sync(True, a, n)):
+                seen_failed.add(row["id"])
+                yield row
+            for row in self._pages(lambda a, n: db_api.list_nodes_to_sync(False, a, n)):
+                if row["id"] not in seen_failed:
+                    yield row
+
+        self._run_bounded(rows(), lambda row: self._sync_node(row, counter))
+        stats.duration = time.monotonic() - start
+        metrics.record_sync_cycle(stats)
+        LOG.info("Power sync: %s", stats.as_dict())
+        return stats
+
+    def _sync_node(self, row, counter):
+        counter.add("nodes")
+        node = Node(row)
+        try:
+            task = _ReadTask(node, self._compose(node), self.context)
+            state = self._read(task)
+        except Exception as exc:
+            self._failed(node, exc, counter)
+            return
+        if node.power_state == state.value:
+            if node.power_sync_failures:
+                db_api.reset_power_sync_failures(node.id)
+            counter.add("in_sync")
+            return
+        self._settle(node, counter)
+
+    def _settle(self, node, counter):
+        """Under the lease: re-check, then record or correct the state."""
+        error = None
+        try:
+            with _SyncTask(self.context, node.id, purpose="power state sync",
+                           registry=self._registry) as task:
+                current = task.node
+                if (current.maintenance or current.target_power_state
+                        or current.target_provision_state):
+                    counter.add("skipped")
+                    return
+                try:
+                    found = self._read(task)
+                except Exception as exc:
+                    error = exc
+                else:
+                    outcome = self._apply(task, found)
+                    counter.add(outcome)
+                    return
+        except exception.NodeLocked:
+            counter.add("skipped")
+            return
+        except exception.NodeNotFound:
+            counter.add("skipped")
+            return
+        except Exception as exc:  # a failed correction; the lease is released now
+            error = exc
+        if error is not None:
+            self._failed(node, error, counter)
+
+    def _apply(self, task, found):
+        node = task.node
+        recorded = node.power_state
+        if recorded == found.value:
+            outcome = "in_sync"
+        elif (self.conf.conductor.force_power_state_during_sync and recorded
+              and PowerState(recorded) in (PowerState.ON, PowerState.OFF)):
+            task.logger.warning("power state is %s but %s was recorded; putting it back "
+                                "([conductor] force_power_state_during_sync)",
+                                found.value, recorded)
+            actions.set_power_state(task, recorded, gate=controllers.LIMITER.slot)
+            outcome = "corrected"
+        else:
+            task.logger.warning("power state is %s, %s was recorded; recording %s",
+                                found.value, recorded, found.value)
+            node.power_state = found.value
+            outcome = "recorded"
+        node.power_sync_failures = 0
+        task.save()
+        return outcome
+
+    def _failed(self, node, exc, counter):
+        metrics.record_driver_error(exc)
+        max_retries = self.conf.conductor.power_state_sync_max_retries
+        failures = (node.power_sync_failures or 0) + 1
+        reason = ("Power state sync failed %d time(s) in a row (limit: [conductor] "
+                  "power_state_sync_max_retries = %d); last error: %s. The node leaves "
+                  "maintenance by itself once its BMC answers again."
+                  % (failures, max_retries, exc))
+        result = db_api.record_power_sync_failure(node.id, max_retries, reason)
+        counter.add("failed")
+        if result is not None and result[1]:
+            counter.add("to_maintenance")
+            LOG.error("Node %s: %s; put in maintenance", node.ident, reason)
+        else:
+            LOG.warning("Node %s: power state sync failed: %s", node.ident, exc)
+
+    # -- recovery -------------------------------------------------------------------
+
+    def recover_failed_nodes(self):
+        """Take nodes out of sync-imposed maintenance whose BMC answers again.
+
+        Returns :class:`SyncStats` with ``recovered`` and ``failed`` counts.
+        """
+        start = time.monotonic()
+        stats = SyncStats(concurrency=self.concurrency)
+        counter = _Counter(stats)
+
+        def recover(row):
+            counter.add("nodes")
+            node = Node(row)
+            try:
+                state = self._read(_ReadTask(node, self._compose(node), self.context))
+            except Exception as exc:
+                counter.add("failed")
+                LOG.debug("Node %s: still no answer from its BMC: %s", node.ident, exc)
+                return
+            if db_api.clear_power_failure(node.id, state.value):
+                counter.add("recovered")
+                LOG.info("Node %s: BMC answers again (%s); maintenance cleared",
+                         node.ident, state.value)
+
+        self._run_bounded(self._pages(db_api.list_power_failed_nodes), recover)
+        stats.duration = time.monotonic() - start
+        return stats

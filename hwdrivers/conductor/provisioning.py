@@ -1,0 +1,216 @@
+"""The provision state machine: enroll -> manageable -> available -> active and back.
+
+The transitions themselves are data (:data:`states.PROVISION_TRANSITIONS`);
+this module checks a request against them and does the work of each,
+inside an exclusive task:
+
+* ``manage`` from enroll: verify the power credentials for real — the power
+  interface's ``get_power_state`` through the normal path (validation,
+  taxonomy retries, controller queue) — enroll -> verifying -> manageable,
+  or back to enroll with ``last_error``;
+* ``provide``: automated cleaning (every interface's clean steps with
+  priority > 0, highest first, through ``execute_clean_step``),
+  manageable -> cleaning -> available;
+* ``deploy`` (``active``): deploy.prepare, boot.prepare_instance,
+  deploy.deploy, available -> deploying -> active;
+* ``undeploy`` (``deleted``): deploy.tear_down and clean-up, then cleaning,
+  active -> deleting -> cleaning -> available;
+* ``abort``: a node waiting for a callback (clean wait, wait call-back)
+  goes to its failed state.
+
+A failure lands the node in the failed state of where it was
+(:data:`states.FAILURE_STATES`) with ``last_error`` saying what failed.
+:func:`begin` runs before the API answers (state published, bad requests
+refused with nothing changed); :meth:`Transition.run` is the work a worker
+does holding the same lock.
+"""
+
+import logging
+
+from hwdrivers.common import exception
+from hwdrivers.common import states
+from hwdrivers.common.states import ProvisionAction
+from hwdrivers.common.states import ProvisionState
+from hwdrivers.conductor import controllers
+from hwdrivers.conductor import metrics
+from hwdrivers.drivers import actions
+from hwdrivers.drivers import retry
+
+LOG = logging.getLogger(__name__)
+
+#: Actions refused while a node is in maintenance: they would drive
+#: hardware an operator has taken out of service.
+_REFUSED_IN_MAINTENANCE = frozenset({ProvisionAction.PROVIDE, ProvisionAction.DEPLOY})
+
+
+def _call(task, interface, func, *args):
+    """A driver call with taxonomy retries, through the controller's queue."""
+    return retry.run(task, interface, func, *args, gate=controllers.LIMITER.slot)
+
+
+class StepFailed(exception.HWDriversError):
+    """A clean or deploy step failed; says which, the driver's error is the cause."""
+
+    fmt = "%(kind)s step %(interface)s.%(step)s: %(error)s"
+
+
+def parse_action(task, action):
+    try:
+        return ProvisionAction.parse(action)
+    except ValueError as exc:
+        raise exception.InvalidParameterValue("Node %s: %s" % (task.node.ident, exc)) from None
+
+
+class Transition:
+    """One accepted request: the states involved and the work to do."""
+
+    def __init__(self, task, action, source, working, target, saved):
+        self.task = task
+        self.action = action
+        self.source = source
+        self.working = working
+        self.target = target
+        #: The fields :func:`begin` changed, as they were (to undo a refused request).
+        self.saved = saved
+
+    @property
+    def needs_work(self):
+        return self.working != self.target
+
+    def run(self):
+        """Do the work (in a worker, holding the lock); records the outcome."""
+        node = self.task.node
+        with metrics.operation("provision_%s" % self.action.value):
+            try:
+                _WORK[self.action](self.task)
+            except Exception as exc:
+                failed_in = ProvisionState(node.provision_state)
+                node.provision_state = states.FAILURE_STATES.get(
+                    failed_in, ProvisionState.ERROR).value
+                node.target_provision_state = None
+                node.last_error = "%s failed in provision state %s: %s" % (
+                    self.action.value, failed_in.value, exc)
+                self.task.save()
+                self.task.logger.error("%s", node.last_error)
+                raise
+        return ProvisionState(node.provision_state)
+
+
+def begin(task, action):
+    """Check ``action`` against the node's state and publish the transition.
+
+    Raises InvalidParameterValue for an unknown action, InvalidStateRequested
+    naming the current state and the actions allowed in it, or
+    NodeInMaintenance; in each case nothing is written. Transitions that need
+    no work (abort, manage from available) are complete on return.
+    """
+    action = parse_action(task, action)
+    node = task.node
+    source = ProvisionState(node.provision_state)
+    step = states.PROVISION_TRANSITIONS.get((source, action))
+    if step is None:
+        allowed = states.allowed_actions(source)
+        raise exception.InvalidStateRequested(
+            reason="Node %s: cannot %s in provision state %r; allowed actions in this "
+                   "state: %s" % (node.ident, action.value, source.value,
+                                  ", ".join(allowed) or "none"))
+    if node.maintenance and action in _REFUSED_IN_MAINTENANCE:
+        raise exception.NodeInMaintenance(
+            node=node.ident, reason=node.maintenance_reason or "no reason given",
+            action=action.value)
+    working, target = step
+    saved = {f: getattr(node, f) for f in
+             ("provision_state", "target_provision_state", "last_error")}
+    if action is ProvisionAction.MANAGE and working != target:
+        # Checked before answering: missing credentials are the caller's to fix.
+        task.driver.power.validate(task)
+    node.provision_state = working.value
+    node.target_provision_state = target.value if working != target else None
+    node.last_error = ("%s aborted by request" % source.value
+                       if action is ProvisionAction.ABORT else None)
+    task.save()
+    task.logger.info("provision %s: %s -> %s", action.value, source.value, working.value)
+    return Transition(task, action, source, working, target, saved)
+
+
+# -- the work of each transition ---------------------------------------------------
+
+def _set_state(task, state, target=None):
+    task.node.provision_state = ProvisionState(state).value
+    task.node.target_provision_state = target.value if target is not None else None
+    task.save()
+
+
+def _verify(task):
+    """Talk to the BMC with the enrolled credentials; record what it says."""
+    task.driver.power.validate(task)
+    state = actions.get_power_state(task, gate=controllers.LIMITER.slot)
+    task.node.power_state = state.value
+    task.node.last_error = None
+    _set_state(task, ProvisionState.MANAGEABLE)
+
+
+def automated_clean_steps(task):
+    """Clean steps with priority > 0 from every interface, highest priority first."""
+    steps = []
+    for iface in task.driver.interfaces.values():
+        steps.extend(s for s in iface.get_clean_steps(task) if s["priority"] > 0)
+    return sorted(steps, key=lambda s: -s["priority"])
+
+
+def _clean(task):
+    deploy = task.driver.deploy
+    _set_state(task, ProvisionState.CLEANING, ProvisionState.AVAILABLE)
+    if _call(task, deploy, deploy.prepare_cleaning) == ProvisionState.CLEANWAIT.value:
+        _set_state(task, ProvisionState.CLEANWAIT, ProvisionState.AVAILABLE)
+        return
+    for step in automated_clean_steps(task):
+        iface = task.driver.interfaces[step["interface"]]
+        task.logger.info("clean step %s.%s (priority %d)", step["interface"],
+                         step["step"], step["priority"])
+        try:
+            result = _call(task, iface, iface.execute_clean_step, step)
+        except Exception as exc:
+            raise StepFailed(kind="clean", interface=step["interface"], step=step["step"],
+                             error=exc) from exc
+        if result == ProvisionState.CLEANWAIT.value:
+            _set_state(task, ProvisionState.CLEANWAIT, ProvisionState.AVAILABLE)
+            return
+    _call(task, deploy, deploy.tear_down_cleaning)
+    task.node.last_error = None
+    _set_state(task, ProvisionState.AVAILABLE)
+
+
+def _deploy(task):
+    for kind in ("power", "deploy", "boot"):
+        task.driver.interfaces[kind].validate(task)
+    deploy, boot = task.driver.deploy, task.driver.boot
+    _call(task, deploy, deploy.prepare)
+    _call(task, boot, boot.prepare_instance)
+    if _call(task, deploy, deploy.deploy) == ProvisionState.DEPLOYWAIT.value:
+        _set_state(task, ProvisionState.DEPLOYWAIT, ProvisionState.ACTIVE)
+        return
+    task.node.last_error = None
+    _set_state(task, ProvisionState.ACTIVE)
+
+
+def _undeploy(task):
+    deploy, boot = task.driver.deploy, task.driver.boot
+    _call(task, deploy, deploy.tear_down)
+    _call(task, boot, boot.clean_up_instance)
+    _call(task, deploy, deploy.clean_up)
+    task.node.instance_info = {}
+    _clean(task)
+
+
+def _nothing(task):
+    return None
+
+
+_WORK = {
+    ProvisionAction.MANAGE: _verify,
+    ProvisionAction.PROVIDE: _clean,
+    ProvisionAction.DEPLOY: _deploy,
+    ProvisionAction.UNDEPLOY: _undeploy,
+    ProvisionAction.ABORT: _nothing,
+}

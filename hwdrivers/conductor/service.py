@@ -1,0 +1,248 @@
+"""The conductor service: what ``hwdrivers-server`` runs next to the API.
+
+:class:`ConductorService` owns the pieces that live as long as the process:
+the bounded worker pool behind asynchronous operations, the conductor's row
+and heartbeat, the periodic power-state sync and the maintenance-recovery
+periodic. ``start()`` first repairs what a previous life of this conductor
+(same ``[DEFAULT] host``) left behind when it died: its leases are released
+at once rather than waited out, and operations it was running are marked
+aborted (pending power targets cleared, transient provision states moved
+to their failed state), each with a ``last_error`` saying so — a restart
+loses no node and leaves none locked or pretending to be busy.
+
+``stop()`` (SIGTERM) stops taking work, gives in-flight operations
+``[conductor] graceful_shutdown_timeout`` to finish, then releases every
+lease still held, marking what did not finish as aborted, and marks the
+conductor offline.
+"""
+
+import concurrent.futures
+import itertools
+import logging
+import threading
+import time
+
+from oslo_config import cfg
+
+from hwdrivers.common import exception
+from hwdrivers.common import states
+from hwdrivers.conductor import manager as manager_mod
+from hwdrivers.conductor import power_sync
+from hwdrivers.conductor import workers as workers_mod
+from hwdrivers.db import api as db_api
+from hwdrivers.drivers import factory
+
+CONF = cfg.CONF
+LOG = logging.getLogger(__name__)
+
+RESTART_ERROR = ("The operation was aborted by a conductor restart: conductor %s "
+                 "stopped while it was in progress. Check the node's state and retry.")
+SHUTDOWN_ERROR = ("The operation was aborted by a conductor shutdown: conductor %s "
+                  "stopped before it finished (graceful_shutdown_timeout = %ss). Check "
+                  "the node's state and retry.")
+
+#: Where a node caught working in a provision state goes when its worker died.
+_ORPHAN_PROVISION_FAILURES = {
+    state.value: states.FAILURE_STATES[state].value for state in states.ACTIVE_STATES}
+
+
+class _Periodic(threading.Thread):
+    """Calls ``func`` every ``interval`` seconds until ``stop`` is set."""
+
+    def __init__(self, name, interval, func, stop):
+        super().__init__(name="hwdrivers-%s" % name, daemon=True)
+        self.interval = interval
+        self.func = func
+        self.stop_event = stop
+
+    def run(self):
+        while not self.stop_event.wait(self.interval):
+            try:
+                self.func()
+            except Exception:  # a periodic must survive a bad tick (DB restart...)
+                LOG.exception("Periodic task %s failed; next run in %ss",
+                              self.name, self.interval)
+
+
+class _Pool(workers_mod.WorkerPool):
+    """The service's worker pool: bounded, refusing, and never blocking exit.
+
+    Same contract as :class:`workers.WorkerPool` (NoFreeWorker instead of
+    queueing, a Future per operation), but each operation runs on a daemon
+    thread: an operation stuck in a BMC call past the graceful timeout has
+    lost its lease and been marked aborted by :meth:`ConductorService.stop`,
+    and must not keep the process alive (a ThreadPoolExecutor's threads are
+    joined at interpreter exit, which would make SIGTERM wait for the BMC).
+    Once stopping, it refuses with a message saying so.
+    """
+
+    def __init__(self, size, name="hwdrivers-worker"):  # no executor: threads per operation
+        self.size = size
+        self._slots = threading.BoundedSemaphore(size)
+        self._busy = 0
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._name = name
+        self._ids = itertools.count(1)
+        self.stopping = False
+
+    def submit(self, func, *args, **kwargs):
+        if self.stopping:
+            raise exception.NoFreeWorker("The conductor is shutting down; retry later.")
+        if not self._slots.acquire(blocking=False):
+            raise exception.NoFreeWorker()
+        with self._lock:
+            self._busy += 1
+        future = concurrent.futures.Future()
+
+        def run():
+            try:
+                if future.set_running_or_notify_cancel():
+                    try:
+                        future.set_result(func(*args, **kwargs))
+                    except BaseException as exc:
+                        future.set_exception(exc)
+            finally:
+                self._done()
+
+        thread = threading.Thread(target=run, daemon=True,
+                                  name="%s-%d" % (self._name, next(self._ids)))
+        try:
+            thread.start()
+        except RuntimeError:  # no thread can start (interpreter exiting, ulimit)
+            self._done()
+            raise exception.NoFreeWorker("No thread could be started; retry later.") from None
+        return future
+
+    def _done(self):
+        with self._lock:
+            self._busy -= 1
+            self._idle.notify_all()
+        self._slots.release()
+
+    def shutdown(self, wait=True, timeout=None):
+        """Refuse new work; wait up to ``timeout`` for the running work. True if idle."""
+        self.stopping = True
+        if not wait:
+            return self._busy == 0
+        with self._lock:
+            return self._idle.wait_for(lambda: self._busy == 0, timeout)
+
+
+class ConductorService:
+    """One conductor: ``start()``, operations through ``.manager``, ``stop()``."""
+
+    def __init__(self, conf=CONF, registry=None):
+        self.conf = conf
+        self.hostname = conf.host
+        self._registry = registry
+        self.workers = _Pool(conf.conductor.workers_pool_size)
+        self.manager = manager_mod.ConductorManager(registry=registry, workers=self.workers)
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = []
+        self.power_sync = power_sync.PowerSync(conf=conf, registry=registry,
+                                               stop_event=self._stop)
+        self.started = False
+        self.stopped = False
+
+    @property
+    def lease_prefix(self):
+        """Every lease this conductor takes starts with this (see task_manager)."""
+        return "%s:" % self.hostname
+
+    # -- start -----------------------------------------------------------------------
+
+    def start(self):
+        """Load drivers, register, recover, start the periodics. ConfigInvalid fails fast."""
+        with self._lock:
+            if self.stopped:
+                raise exception.HWDriversError(
+                    "Conductor %s was stopped; create a new ConductorService to start "
+                    "again." % self.hostname)
+            if self.started:
+                return
+            registry = self._registry or factory.get_registry()
+            db_api.register_conductor(self.hostname, sorted(registry.hardware_types))
+            self.recover()
+            conductor = self.conf.conductor
+            self._add_periodic("heartbeat", conductor.heartbeat_interval, self.heartbeat)
+            if conductor.sync_power_state_interval > 0:
+                self._add_periodic("power-sync", conductor.sync_power_state_interval,
+                                   self.power_sync.run_cycle)
+            if conductor.power_failure_recovery_interval > 0:
+                self._add_periodic("power-recovery",
+                                   conductor.power_failure_recovery_interval,
+                                   self.power_sync.recover_failed_nodes)
+            self.started = True
+        LOG.info("Conductor %s started (%d workers, hardware types: %s)", self.hostname,
+                 self.workers.size, ", ".join(sorted(registry.hardware_types)))
+
+    def _add_periodic(self, name, interval, func):
+        thread = _Periodic(name, interval, func, self._stop)
+        thread.start()
+        self._threads.append(thread)
+
+    def recover(self):
+        """Undo what a previous life of this conductor left: leases, targets, states.
+
+        Returns the ids of the nodes whose bookkeeping was repaired.
+        """
+        released = db_api.release_reservations_with_prefix(self.lease_prefix)
+        changed = db_api.abort_orphaned_operations(
+            released, RESTART_ERROR % self.hostname, _ORPHAN_PROVISION_FAILURES)
+        if released or changed:
+            LOG.warning("Conductor %s: released %d stale lock(s) and marked %d "
+                        "interrupted operation(s) as aborted", self.hostname,
+                        len(released), len(changed))
+        return changed
+
+    def heartbeat(self):
+        """Tell the other conductors (and ``conductor list``) we are alive."""
+        try:
+            db_api.touch_conductor(self.hostname)
+        except exception.ConductorNotFound:
+            registry = self._registry or factory.get_registry()
+            db_api.register_conductor(self.hostname, sorted(registry.hardware_types))
+
+    # -- stop ------------------------------------------------------------------------
+
+    def stop(self, timeout=None):
+        """Stop taking work, let running operations finish, release every lease.
+
+        New asynchronous operations are refused at once (NoFreeWorker, 503).
+        Operations still running after ``timeout`` (default ``[conductor]
+        graceful_shutdown_timeout``) lose their lease and are marked aborted.
+        Returns True if everything finished in time. Safe to call twice.
+        """
+        with self._lock:
+            if self.stopped:
+                return True
+            self.stopped = True
+        if timeout is None:
+            timeout = self.conf.conductor.graceful_shutdown_timeout
+        deadline = time.monotonic() + timeout
+        self._stop.set()
+        finished = self.workers.shutdown(wait=True, timeout=timeout)
+        if not self.started:
+            return finished  # never registered nor recovered: no lease can be ours
+        for thread in self._threads:  # a sync cycle finishes the reads it started
+            thread.join(max(0.0, deadline - time.monotonic()))
+            finished = finished and not thread.is_alive()
+        try:
+            released = db_api.release_reservations_with_prefix(self.lease_prefix)
+            if released:
+                db_api.abort_orphaned_operations(
+                    released, SHUTDOWN_ERROR % (self.hostname, timeout),
+                    _ORPHAN_PROVISION_FAILURES)
+                LOG.warning("Conductor %s: %d operation(s) did not finish within %ss; "
+                            "their locks were released and they were marked aborted",
+                            self.hostname, len(released), timeout)
+            db_api.unregister_conductor(self.hostname)
+        except Exception:
+            LOG.exception("Conductor %s: could not release locks or go offline; a "
+                          "restart with the same host name repairs it", self.hostname)
+            return False
+        LOG.info("Conductor %s stopped%s", self.hostname,
+                 "" if finished else " (some operations were aborted)")
+        return finished

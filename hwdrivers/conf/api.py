@@ -1,0 +1,62 @@
+"""[api]: the REST API server (Ironic v1-compatible subset)."""
+
+from oslo_config import cfg
+
+group = cfg.OptGroup("api", help="The REST API served by hwdrivers-server.")
+
+opts = [
+    cfg.HostAddressOpt("host", default="127.0.0.1",
+                       help="Address the API listens on. With auth_strategy = "
+                            "noauth only loopback addresses are accepted unless "
+                            "allow_insecure_noauth_bind is set, because anyone "
+                            "who can reach the port could power machines off."),
+    cfg.PortOpt("port", default=6385,
+                help="TCP port the API listens on (6385 is Ironic's)."),
+    cfg.StrOpt("auth_strategy", default="noauth",
+               choices=[("noauth", "no authentication: anyone who reaches the "
+                                   "port is admin; loopback only by default"),
+                        ("http_basic", "HTTP Basic against the bcrypt htpasswd "
+                                       "file http_basic_auth_user_file")],
+               help="How API requests are authenticated (hwdrivers.api.auth). "
+                    "With http_basic, GET / and GET /v1 (version discovery) "
+                    "stay public, as in Ironic; everything else, /metrics "
+                    "included, needs credentials."),
+    cfg.StrOpt("http_basic_auth_user_file", default="/etc/hwdrivers/htpasswd",
+               help="Apache htpasswd file of API users for auth_strategy = "
+                    "http_basic (Ironic's option name). Only bcrypt hashes "
+                    "($2y$ from 'htpasswd -B', or $2b$) are accepted; any "
+                    "other line stops the server at start-up naming the file "
+                    "and line. Edits are picked up without a restart."),
+    cfg.ListOpt("reader_users", default=[],
+                help="Users of http_basic_auth_user_file with the reader "
+                     "role: they may GET/HEAD everything (metrics included) "
+                     "and get HTTP 403 for any change. Users not listed are "
+                     "admins. Each name must be in the file."),
+    cfg.FloatOpt("http_basic_cache_ttl", default=60.0, min=0,
+                 help="Seconds a successful bcrypt check of a user and "
+                      "password is remembered in memory (bounded LRU of "
+                      "1024 entries, keyed by a keyed hash, never the "
+                      "password), so a busy client does not pay bcrypt on "
+                      "every request. 0 disables the cache."),
+    cfg.BoolOpt("allow_insecure_noauth_bind", default=False,
+                help="Allow auth_strategy = noauth on a non-loopback host. "
+                     "Only for isolated networks: every client gets full "
+                     "control of every machine."),
+    cfg.IntOpt("max_request_body_size", default=1024 * 1024, min=1,
+               help="Largest request body accepted, in bytes; larger bodies "
+                    "are refused with HTTP 413 before being read."),
+    cfg.IntOpt("max_limit", default=1000, min=1,
+               help="Largest page size a list request may ask for with "
+                    "'limit'; also the page size when it asks for none."),
+    cfg.IntOpt("threads", default=16, min=1,
+               help="Threads waitress serves requests with. Long operations "
+                    "run in conductor workers, so requests stay short."),
+    cfg.StrOpt("public_endpoint",
+               help="Base URL put in the links of responses (e.g. when behind "
+                    "a proxy). Unset: the URL the request came in on."),
+]
+
+
+def register_opts(conf):
+    conf.register_group(group)
+    conf.register_opts(opts, group=group)

@@ -1,0 +1,36 @@
+"""[pdudaemon]: the PDUDaemon-compatible HTTP listener (off by default).
+
+Tools written for PDUDaemon (LAVA, board farms) send
+``GET /power/control/{on,off,reboot}?hostname=<pdu>&port=<outlet>``; the
+listener maps the PDU and outlet to the node whose driver_info has that
+``snmp_address`` and ``snmp_outlet`` and runs the operation through the
+conductor, so it shares the per-controller queues of every other caller.
+Like PDUDaemon it has no authentication, hence loopback by default.
+"""
+
+from oslo_config import cfg
+
+group = cfg.OptGroup("pdudaemon", help="PDUDaemon-compatible listener.")
+
+opts = [
+    cfg.BoolOpt("enabled", default=False,
+                help="Serve the PDUDaemon HTTP protocol from hwdrivers-server."),
+    cfg.HostAddressOpt("host", default="127.0.0.1",
+                       help="Address to listen on. The protocol has no "
+                            "authentication: anything but a loopback address "
+                            "also needs allow_remote = true."),
+    cfg.PortOpt("port", default=16421,
+                help="TCP port to listen on (PDUDaemon's default)."),
+    cfg.BoolOpt("allow_remote", default=False,
+                help="Allow a non-loopback host. Anyone who can reach the "
+                     "port can then power nodes on and off: only set this on "
+                     "a trusted network."),
+    cfg.FloatOpt("max_delay", default=3600.0, min=0,
+                 help="Largest 'delay' (seconds) a request may ask for; "
+                      "larger values are refused with 400."),
+]
+
+
+def register_opts(conf):
+    conf.register_group(group)
+    conf.register_opts(opts, group=group)

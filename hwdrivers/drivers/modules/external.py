@@ -1,0 +1,517 @@
+"""external: power and boot order through an executable speaking JSON.
+
+A driver author who cannot (or would rather not) write Python ships an
+executable in any language that speaks the MAAS power-driver protocol
+(see ``doc/drivers/external.md``)::
+
+    <exe> schema                      -> the driver's parameter schema (JSON)
+    <exe> power_on|power_off|power_query|set_boot_order|probe
+        stdin:  {"driverParameters": {...}}
+        stdout: {"action_type": ..., "error": null | {"code", "message"}, "data": ...}
+
+The node names the executable in driver_info ``external_driver``; the
+executable's schema is the rest of the node's driver_info declaration, so
+its fields are validated and its secret fields masked exactly like the
+fields an in-tree driver declares. Schemas are read once per executable
+and cached until the file changes.
+
+Safety: only executables in ``[external] driver_paths`` run (whoever sets
+driver_info would otherwise choose what the conductor executes); the
+parameters, secrets included, reach the executable only on stdin — never
+in argv, which every user of the host can read, nor in the environment;
+each run is its own process group, killed whole on timeout and after the
+answer, so a hung driver or what it started never outlives the call.
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+
+from oslo_config import cfg
+
+from hwdrivers.common import boot_devices
+from hwdrivers.common import exception
+from hwdrivers.common.states import PowerState
+from hwdrivers.drivers import base
+from hwdrivers.drivers import params
+
+CONF = cfg.CONF
+
+FIELD = "external_driver"
+BASE_SCHEMA = params.Schema(params.Param(
+    FIELD, "Driver executable speaking the JSON protocol: a name looked up in "
+    "[external] driver_paths, or an absolute path inside one of them", required=True))
+
+ACTIONS = ("power_on", "power_off", "power_query", "set_boot_order", "probe")
+
+#: MAAS setting field types -> our parameter types.
+FIELD_TYPES = {
+    "string": "str", "password": "str", "mac_address": "str", "virsh_address": "str",
+    "lxd_address": "str", "multiple_choice": "str", "ip_address": "address",
+    "choice": "choice", "int": "int", "integer": "int", "float": "float",
+    "port": "port", "bool": "bool", "boolean": "bool", "checkbox": "bool",
+}
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+_STDERR_SHOWN = 300
+#: Environment a driver runs with: enough to find tools and speak a locale,
+#: nothing of the conductor's own environment (which may hold credentials).
+_ENV_KEPT = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "HOME")
+
+
+# -- finding the executable -----------------------------------------------------
+
+def _dirs():
+    return [os.path.normpath(d) for d in CONF.external.driver_paths if d and d.strip()]
+
+
+def _inside(path, directory):
+    return directory == "/" or path == directory or path.startswith(directory + os.sep)
+
+
+def resolve(name):
+    """The absolute path to run for driver_info ``external_driver`` = ``name``.
+
+    Raises DriverSettingsError when the name is unusable or outside
+    ``[external] driver_paths``, DriverToolMissing when the file is absent
+    or not executable.
+    """
+    dirs = _dirs()
+    if not isinstance(name, str) or not name.strip():
+        raise exception.DriverSettingsError(
+            "driver_info %s must name a driver executable (a name in [external] "
+            "driver_paths, or an absolute path)" % FIELD)
+    name = name.strip()
+    if "/" in name:
+        if not os.path.isabs(name):
+            raise exception.DriverSettingsError(
+                "driver_info %s=%s: a path must be absolute, or give a bare name to look "
+                "up in [external] driver_paths (%s)" % (FIELD, name, ", ".join(dirs)))
+        path = os.path.normpath(name)
+        if not any(_inside(path, d) for d in dirs):
+            raise exception.DriverSettingsError(
+                "driver_info %s=%s is outside [external] driver_paths (%s): install the "
+                "executable there, or have an administrator add its directory"
+                % (FIELD, name, ", ".join(dirs) or "empty"))
+        candidates = [path]
+    else:
+        if name in (".", ".."):
+            raise exception.DriverSettingsError(
+                "driver_info %s=%s is not a file name" % (FIELD, name))
+        candidates = [os.path.join(d, name) for d in dirs]
+    for path in candidates:
+        if os.path.isfile(path):
+            if not os.access(path, os.X_OK):
+                raise exception.DriverToolMissing(
+                    "external driver %s is not executable: chmod +x %s" % (path, path))
+            return path
+    raise exception.DriverToolMissing(
+        "external driver %s not found (looked in: %s); install it in [external] "
+        "driver_paths or fix driver_info %s" % (name, ", ".join(candidates) or
+                                               "no directory", FIELD))
+
+
+# -- running it -------------------------------------------------------------------
+
+def _mask(text, secrets):
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, params.MASK)
+    return text
+
+
+def _kill_group(pgid):
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def run(path, action, payload=None, timeout=None):
+    """Run ``path action`` with ``payload`` as JSON on stdin; the parsed answer.
+
+    Each run gets a new session (process group). On timeout the whole group
+    is killed and DriverConnectionError raised; after a normal exit the group
+    is killed too, so nothing the driver started outlives the call.
+    """
+    timeout = CONF.external.timeout if timeout is None else timeout
+    env = {k: os.environ[k] for k in _ENV_KEPT if k in os.environ}
+    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    data = json.dumps(payload).encode() if payload is not None else b""
+    try:
+        proc = subprocess.Popen(
+            [path, action], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, start_new_session=True, env=env, cwd="/",
+            close_fds=True)
+    except OSError as exc:
+        raise exception.DriverToolMissing(
+            "external driver %s cannot be started: %s (check its #! line and that it "
+            "is executable)" % (path, exc.strerror or exc)) from None
+    try:
+        stdout, stderr = proc.communicate(data, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc.pid)
+        try:
+            proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:  # a grandchild left its own group
+            pass
+        proc.kill()
+        proc.wait()
+        raise exception.DriverConnectionError(
+            "external driver %s did not answer %s within %.1fs; its process group was "
+            "killed (raise [external] timeout if the hardware is slow)"
+            % (path, action, timeout)) from None
+    finally:
+        _kill_group(proc.pid)
+    return stdout, stderr, proc.returncode
+
+
+def _garbage(path, action, why, stderr, returncode, secrets):
+    tail = _mask(stderr.decode("utf-8", "replace").strip(), secrets)[-_STDERR_SHOWN:]
+    return exception.DriverActionError(
+        "external driver %s gave no valid answer to %s (exit status %s): %s%s"
+        % (path, action, returncode, why, "; stderr: %s" % tail if tail else ""))
+
+
+def call(path, action, driver_parameters, extra=None, secrets=(), timeout=None):
+    """One protocol action: the answer's ``data``, or the mapped DriverError."""
+    payload = dict(extra or {}, driverParameters=driver_parameters)
+    stdout, stderr, returncode = run(path, action, payload, timeout=timeout)
+    try:
+        answer = json.loads(stdout.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise _garbage(path, action, "stdout is not JSON", stderr, returncode,
+                       secrets) from None
+    if not isinstance(answer, dict):
+        raise _garbage(path, action, "stdout is not a JSON object", stderr, returncode,
+                       secrets)
+    if answer.get("action_type") not in (None, action):
+        raise _garbage(path, action, "action_type is %r" % (answer.get("action_type"),),
+                       stderr, returncode, secrets)
+    error = answer.get("error")
+    if error is not None:
+        if not isinstance(error, dict) or not isinstance(error.get("code"), str):
+            raise _garbage(path, action, "error must be null or {\"code\", \"message\"}",
+                           stderr, returncode, secrets)
+        code = error["code"]
+        cls = exception.TAXONOMY.get(code)
+        message = _mask(str(error.get("message") or "no message"), secrets)
+        if cls is None:
+            raise exception.DriverError(
+                "external driver %s failed %s with unknown error code %r: %s"
+                % (path, action, code, message))
+        raise cls("external driver %s failed %s (%s): %s" % (path, action, code, message))
+    if returncode != 0:
+        raise _garbage(path, action, "it exited with an error but reported none",
+                       stderr, returncode, secrets)
+    data = answer.get("data")
+    if data is not None and not isinstance(data, dict):
+        raise _garbage(path, action, "data must be a JSON object", stderr, returncode,
+                       secrets)
+    return data or {}
+
+
+# -- schemas ----------------------------------------------------------------------
+
+class DriverSchema:
+    """What ``<exe> schema`` declares, as our declaration types."""
+
+    def __init__(self, path, doc):
+        self.path = path
+        if isinstance(doc, str):  # a schema printed as a JSON string of JSON
+            doc = json.loads(doc)
+        if not isinstance(doc, dict):
+            raise ValueError("the schema must be a JSON object")
+        self.name = str(doc.get("name") or os.path.basename(path))
+        self.description = str(doc.get("description") or "")
+        self.can_probe = bool(doc.get("can_probe", False))
+        self.can_set_boot_order = bool(doc.get("can_set_boot_order", False))
+        fields = doc.get("fields", [])
+        if not isinstance(fields, list):
+            raise ValueError("fields must be a list")
+        declared = [self._param(f) for f in fields]
+        names = [p.name for p in declared]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError("fields declared twice: %s" % ", ".join(twice))
+        self.schema = params.Schema(*declared)
+        self.address_field, self.address_pattern = self._address(doc)
+
+    @staticmethod
+    def _param(field):
+        if not isinstance(field, dict):
+            raise ValueError("each field must be an object with a name")
+        name = field.get("name")
+        if not isinstance(name, str) or not _NAME.match(name) or name == FIELD:
+            raise ValueError("field name %r is not allowed (letters, digits, _.-; not %s)"
+                             % (name, FIELD))
+        field_type = field.get("type") or FIELD_TYPES.get(field.get("field_type") or "string")
+        if field_type not in params.TYPES:
+            raise ValueError("field %s has unknown type %r (known: %s)" % (
+                name, field.get("type") or field.get("field_type"),
+                ", ".join(sorted(set(FIELD_TYPES) | set(params.TYPES)))))
+        choices = field.get("choices")
+        if choices:
+            choices = [c[0] if isinstance(c, (list, tuple)) and c else c for c in choices]
+        required = bool(field.get("required", False))
+        default = field.get("default")
+        if required or default in ("", []):
+            default = None
+        secret = bool(field.get("secret", False)) or field.get("field_type") == "password"
+        try:
+            param = params.Param(
+                name, str(field.get("label") or field.get("description") or name),
+                required=required, secret=secret, type=field_type, choices=choices,
+                min=field.get("min"), max=field.get("max"))
+            if default is not None:
+                param.default = param.parse(default)
+        except ValueError as exc:
+            raise ValueError("field %s: %s" % (name, exc)) from None
+        return param
+
+    def _address(self, doc):
+        extractor = doc.get("ip_extractor") or {}
+        name = extractor.get("field_name") if isinstance(extractor, dict) else None
+        if name in self.schema:
+            return name, extractor.get("pattern")
+        for param in self.schema:
+            if param.type == "address":
+                return param.name, None
+        return None, None
+
+    def target(self, driver_info):
+        """The controller this node's driver talks to, from the address field."""
+        if not self.address_field:
+            return None
+        value = (driver_info or {}).get(self.address_field)
+        if value in (None, ""):
+            return None
+        value = str(value)
+        if self.address_pattern:
+            try:
+                match = re.match(self.address_pattern, value)
+            except re.error:
+                match = None
+            if match and "address" in match.groupdict():
+                return match.group("address")
+        return value
+
+
+_cache = {}
+_cache_lock = threading.Lock()
+
+
+def load_schema(path):
+    """The :class:`DriverSchema` of ``path``, read once per version of the file.
+
+    The cache key includes the file's inode, size and modification time, so
+    an upgraded driver is read again without restarting the conductor.
+    """
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise exception.DriverToolMissing(
+            "external driver %s cannot be read: %s" % (path, exc.strerror)) from None
+    key = (path, st.st_ino, st.st_size, st.st_mtime_ns)
+    with _cache_lock:
+        cached = _cache.get(key)
+    if cached is not None:
+        return cached
+    stdout, stderr, returncode = run(path, "schema")
+    try:
+        schema = DriverSchema(path, json.loads(stdout.decode("utf-8")))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise _garbage(path, "schema", "not a usable schema (%s)" % exc, stderr,
+                       returncode, ()) from None
+    with _cache_lock:
+        for old in [k for k in _cache if k[0] == path]:
+            del _cache[old]
+        _cache[key] = schema
+    return schema
+
+
+def clear_cache():
+    with _cache_lock:
+        _cache.clear()
+
+
+# -- the interfaces ---------------------------------------------------------------
+
+class _ExternalBase:
+    """What power and management share: the executable, its schema, its controller."""
+
+    driver_info_schema = BASE_SCHEMA
+
+    def _driver(self, driver_info):
+        """(path, DriverSchema) for the node's executable; raises DriverError."""
+        return load_schema(resolve((driver_info or {}).get(FIELD)))
+
+    def driver_info_schema_for(self, driver_info):
+        """``external_driver`` plus the executable's fields.
+
+        When the executable cannot be read yet, every other field the node
+        has is treated as secret: masking too much is recoverable, showing a
+        password is not.
+        """
+        if not (driver_info or {}).get(FIELD):
+            return BASE_SCHEMA
+        try:
+            return BASE_SCHEMA + self._driver(driver_info).schema
+        except exception.DriverError:
+            return BASE_SCHEMA + params.Schema(*(
+                params.Param(k, "Field of an external driver whose schema could not be "
+                             "read", secret=True)
+                for k in driver_info if k != FIELD))
+
+    def parse_driver_info(self, task):
+        """(DriverSchema, typed parameters for the executable); lists every problem."""
+        raw = task.node.driver_info or {}
+        BASE_SCHEMA.parse(raw, node=task.node.uuid, check_unknown=False)
+        try:
+            driver = self._driver(raw)
+        except exception.DriverError as exc:
+            raise exc.locate(node=task.node.name or task.node.uuid)
+        values = (BASE_SCHEMA + driver.schema).parse(raw, node=task.node.uuid,
+                                                     check_unknown=False)
+        values.pop(FIELD)
+        values = {k: v for k, v in values.items() if v is not None}
+        return driver, values
+
+    def controller_key(self, task):
+        """``external:<external_driver>:<target>``.
+
+        The target is the schema's address field (MAAS's ``ip_extractor``
+        field, else the first field of type address/ip_address), so nodes
+        behind one chassis or BMC share a queue; a driver that declares no
+        address gets one queue per node.
+        """
+        info = task.node.driver_info or {}
+        name = info.get(FIELD)
+        target = None
+        try:
+            target = self._driver(info).target(info)
+        except exception.DriverError:
+            pass
+        return "external:%s:%s" % (name, target or "node-%s" % task.node.uuid)
+
+    def controller_limits(self):
+        return base.ControllerLimits(CONF.external.max_concurrency,
+                                     CONF.external.min_command_interval)
+
+    def retry_timeout(self):
+        return CONF.external.command_retry_timeout
+
+    def _call(self, task, action, extra=None):
+        driver, values = self.parse_driver_info(task)
+        secrets = [str(values[p.name]) for p in driver.schema
+                   if p.secret and values.get(p.name) not in (None, "")]
+        task.logger.debug("external driver %s: %s", driver.path, action)
+        return call(driver.path, action, values, extra=extra, secrets=secrets)
+
+
+class ExternalPower(_ExternalBase, base.PowerInterface):
+    """Power through the node's driver executable."""
+
+    def get_supported_power_states(self, task):
+        return [PowerState.ON, PowerState.OFF, PowerState.REBOOT]
+
+    def get_power_state(self, task):
+        data = self._call(task, "power_query")
+        status = str(data.get("status", "")).lower()
+        if status in ("on", "off"):
+            return PowerState.ON if status == "on" else PowerState.OFF
+        if status in ("error", "unknown"):
+            return PowerState.ERROR
+        raise exception.DriverActionError(
+            "external driver %s answered power_query with status %r; expected "
+            "on or off" % (task.node.driver_info.get(FIELD), data.get("status")))
+
+    def set_power_state(self, task, power_state, timeout=None):
+        power_state = PowerState.parse(power_state)
+        if power_state == PowerState.REBOOT:
+            return self.reboot(task, timeout)
+        if power_state not in (PowerState.ON, PowerState.OFF):
+            raise exception.InvalidPowerState(
+                "Node %s: the external protocol can power on, off or reboot, not %s"
+                % (task.node.uuid, power_state))
+        self._call(task, "power_on" if power_state == PowerState.ON else "power_off")
+
+    def reboot(self, task, timeout=None):
+        """power_off, wait until power_query says off, power_on."""
+        self._call(task, "power_off")
+        deadline = time.monotonic() + (timeout or CONF.external.timeout)
+        pause = 0.05
+        while self.get_power_state(task) != PowerState.OFF:
+            if time.monotonic() > deadline:
+                raise exception.DriverActionError(
+                    "external driver %s: node still on after power_off during reboot"
+                    % task.node.driver_info.get(FIELD))
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
+        self._call(task, "power_on")
+
+    def probe(self, task):
+        """The systems behind the node's controller (``data.hosts``)."""
+        driver, _ = self.parse_driver_info(task)
+        if not driver.can_probe:
+            raise exception.DriverUnsupportedAction(
+                "external driver %s does not declare can_probe" % driver.path)
+        hosts = self._call(task, "probe").get("hosts", [])
+        if not isinstance(hosts, list):
+            raise exception.DriverActionError(
+                "external driver %s answered probe with hosts that are not a list"
+                % driver.path)
+        return hosts
+
+
+#: Boot devices the protocol can express, and the boot order each means.
+_ORDER = {
+    boot_devices.PXE: ("NetworkInterface", "StorageDevice"),
+    boot_devices.DISK: ("StorageDevice", "NetworkInterface"),
+}
+
+
+class ExternalManagement(_ExternalBase, base.ManagementInterface):
+    """Boot device through the protocol's ``set_boot_order``.
+
+    The protocol orders devices (network interfaces, disks); ``pxe`` puts the
+    network first, ``disk`` the disk. The MAC and serial come from node
+    properties ``boot_mac`` and ``root_device.serial`` when known (null
+    otherwise). The protocol cannot read the order back.
+    """
+
+    def validate(self, task):
+        driver, _ = self.parse_driver_info(task)
+        if not driver.can_set_boot_order:
+            raise self.unsupported(task, "set_boot_order (the executable does not "
+                                         "declare can_set_boot_order; use noop)")
+
+    def get_supported_boot_devices(self, task):
+        try:
+            driver, _ = self.parse_driver_info(task)
+        except (exception.DriverError, exception.InvalidParameterValue):
+            return []
+        return list(_ORDER) if driver.can_set_boot_order else []
+
+    def set_boot_device(self, task, device, persistent=False):
+        if device not in _ORDER:
+            raise exception.InvalidBootDevice(
+                "Node %s: the external protocol can set boot device pxe or disk, not %r"
+                % (task.node.uuid, device))
+        self.validate(task)
+        props = task.node.properties or {}
+        root = props.get("root_device") if isinstance(props.get("root_device"), dict) else {}
+        devices = [{"deviceType": kind,
+                    "properties": ({"mac": props.get("boot_mac")}
+                                   if kind == "NetworkInterface"
+                                   else {"serial": root.get("serial")})}
+                   for kind in _ORDER[device]]
+        self._call(task, "set_boot_order",
+                   extra={"devices": devices, "bootDevice": device,
+                          "persistent": bool(persistent)})
+
+    def get_boot_device(self, task):
+        return {"boot_device": None, "persistent": None}

@@ -1,0 +1,560 @@
+"""ipmitool power and management: BMCs over IPMI 2.0 lanplus (or 1.5 lan).
+
+Every call runs Debian's ``ipmitool`` once, as Ironic does, rather than
+speaking IPMI from Python: ipmitool is what operators already debug BMCs
+with, it knows every cipher suite and vendor quirk, and an ``ipmitool``
+command line in the debug log can be pasted into a shell as it is.
+
+The password never reaches the command line, where ``ps`` and
+``/proc/<pid>/cmdline`` show it to every local user: ipmitool gets ``-E`` and
+reads ``IPMI_PASSWORD`` from its environment, which only its own user (and
+root) can read. ``IPMITOOL_PASSWORD`` takes precedence over it in ipmitool,
+so an inherited one is removed.
+
+ipmitool says why it failed only in words, and the words that tell a wrong
+password from a dead BMC ("RAKP 2 HMAC is invalid", "Get Auth
+Capabilities error") are printed only with ``-v``; so it always runs with
+``-v`` and :func:`classify` maps its stderr onto the error taxonomy.
+Retries belong to :mod:`hwdrivers.drivers.retry` (``[ipmi]
+command_retry_timeout``): one call here is one ipmitool run, bounded by its
+own ``-N``/``-R`` and by ``[ipmi] command_timeout``, after which its whole
+process group is killed.
+"""
+
+import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+
+from oslo_config import cfg
+
+from hwdrivers.common import boot_devices
+from hwdrivers.common import exception
+from hwdrivers.common.states import PowerState
+from hwdrivers.drivers import base
+from hwdrivers.drivers import params
+
+CONF = cfg.CONF
+LOG = logging.getLogger(__name__)
+
+PRIV_LEVELS = ("ADMINISTRATOR", "OPERATOR", "USER", "CALLBACK")
+PROTOCOL_VERSIONS = ("2.0", "1.5")
+BOOT_MODES = ("bios", "uefi")
+_PASSWORD_ENV = ("IPMI_PASSWORD", "IPMITOOL_PASSWORD")
+
+_P = params.Param
+SCHEMA = params.Schema(
+    _P("ipmi_address", "BMC IP address or host name", required=True, type="address"),
+    _P("ipmi_port", "BMC UDP port", type="port", default=623),
+    _P("ipmi_username", "BMC user name (default: the anonymous user)"),
+    _P("ipmi_password", "BMC password (handed to ipmitool through its "
+       "environment, never its command line)", secret=True),
+    _P("ipmi_priv_level", "Privilege level the session asks for; the account "
+       "must hold it on the BMC", type="choice", choices=PRIV_LEVELS,
+       default="ADMINISTRATOR"),
+    _P("ipmi_protocol_version", "IPMI version: 2.0 (RMCP+, ipmitool -I "
+       "lanplus) or 1.5 (ipmitool -I lan, unencrypted)", type="choice",
+       choices=PROTOCOL_VERSIONS, default="2.0"),
+    _P("ipmi_cipher_suite", "RMCP+ cipher suite ID, e.g. 3 or 17 (default: the "
+       "strongest the BMC offers; IPMI 2.0 only)", type="int", min=0, max=255),
+    _P("ipmi_boot_mode", "Firmware boot mode the boot device is set for: bios "
+       "(legacy) or uefi (sends efiboot) (default: the node's "
+       "properties/capabilities boot_mode, else bios)", type="choice",
+       choices=BOOT_MODES),
+    _P("ipmi_disable_boot_timeout", "Ask the BMC to keep the boot device even if "
+       "no power action follows within 60 s (IPMI boot option parameter 3), as "
+       "Ironic does", type="bool", default=True),
+    _P("ipmi_force_boot_device", "Send the node's persistent boot device again "
+       "before every power on and reboot, for BMCs that forget it", type="bool",
+       default=False),
+)
+del _P
+
+#: Boot device -> ipmitool ``chassis bootdev`` argument.
+BOOT_DEVICES = {boot_devices.PXE: "pxe", boot_devices.DISK: "disk",
+                boot_devices.CDROM: "cdrom", boot_devices.BIOS: "bios",
+                boot_devices.SAFE: "safe"}
+
+#: IPMI boot flags byte 2, bits 5..2 (boot device selector) -> boot device.
+_SELECTOR_DEVICES = {0x1: boot_devices.PXE, 0x2: boot_devices.DISK,
+                     0x3: boot_devices.SAFE, 0x5: boot_devices.CDROM,
+                     0x6: boot_devices.BIOS, 0xF: boot_devices.FLOPPY}
+
+
+def parse(task):
+    """Typed driver_info of the node, every problem reported at once."""
+    node = task.node
+    info = SCHEMA.parse(node.driver_info, node=node.uuid, check_unknown=False)
+    if info["ipmi_cipher_suite"] is not None and info["ipmi_protocol_version"] == "1.5":
+        raise SCHEMA._error([], ["field ipmi_cipher_suite only applies to IPMI 2.0: "
+                                 "unset it or set ipmi_protocol_version=2.0"], node.uuid)
+    info["boot_mode"] = info["ipmi_boot_mode"] or _capability_boot_mode(node) or "bios"
+    return info
+
+
+def _capability_boot_mode(node):
+    """boot_mode from Ironic-style ``properties.capabilities`` ("boot_mode:uefi,...")."""
+    capabilities = (getattr(node, "properties", None) or {}).get("capabilities")
+    if isinstance(capabilities, str):
+        capabilities = dict(item.partition(":")[::2] for item in capabilities.split(",")
+                            if item)
+    if isinstance(capabilities, dict):
+        mode = str(capabilities.get("boot_mode", "")).strip().lower()
+        return mode if mode in BOOT_MODES else None
+    return None
+
+
+def bmc_of(info):
+    """The BMC as it appears in keys and messages: ``address:port``."""
+    address = info["ipmi_address"]
+    return "%s:%s" % ("[%s]" % address if ":" in address else address, info["ipmi_port"])
+
+
+# -- errors ----------------------------------------------------------------------
+
+# (substring of ipmitool's stderr, lower case) -> (error class, what to check).
+# First match wins, so specific texts come before ipmitool's closing line
+# "Unable to establish IPMI v2 / RMCP+ session", which every failed login ends with.
+_RULES = (
+    ("rakp 2 hmac is invalid", exception.DriverAuthError,
+     "the BMC rejected the password of user %(user)s: check ipmi_password"),
+    ("rakp 4 hmac is invalid", exception.DriverAuthError,
+     "the BMC rejected the password of user %(user)s: check ipmi_password"),
+    ("unauthorized name", exception.DriverAuthError,
+     "the BMC does not know user %(user)s: check ipmi_username"),
+    ("rakp 2 message indicates an error", exception.DriverAuthError,
+     "the BMC refused the login of user %(user)s: check ipmi_username, ipmi_password "
+     "and ipmi_priv_level"),
+    ("rakp 4 message indicates an error", exception.DriverAuthError,
+     "the BMC refused the login of user %(user)s: check ipmi_username and "
+     "ipmi_password"),
+    ("set session privilege level to", exception.DriverAuthError,
+     "user %(user)s may not open a session at privilege %(priv)s: lower "
+     "ipmi_priv_level or raise the account's privilege on the BMC"),
+    ("insufficient privilege", exception.DriverAuthError,
+     "user %(user)s at privilege %(priv)s may not do this: set ipmi_priv_level to "
+     "OPERATOR or ADMINISTRATOR (the account must hold it)"),
+    ("invalid user name", exception.DriverAuthError,
+     "the BMC does not know user %(user)s: check ipmi_username"),
+    ("activate session error", exception.DriverAuthError,
+     "the BMC refused the IPMI 1.5 login of user %(user)s: check ipmi_username and "
+     "ipmi_password"),
+    ("unsupported cipher suite", exception.DriverSettingsError,
+     "ipmitool does not know cipher suite %(cipher)s: check ipmi_cipher_suite"),
+    ("is not what we requested", exception.DriverSettingsError,
+     "the BMC does not offer cipher suite %(cipher)s: check ipmi_cipher_suite, or "
+     "unset it to use the strongest the BMC offers"),
+    ("address lookup for", exception.DriverConnectionError,
+     "cannot resolve ipmi_address %(address)s: check ipmi_address and DNS"),
+    ("insufficient resources for session", exception.DriverConnectionError,
+     "the BMC has no free session slot (too many clients); retried"),
+    ("get auth capabilities", exception.DriverConnectionError,
+     "no answer from the BMC: check ipmi_address and ipmi_port, that the BMC is up "
+     "and IPMI over LAN is enabled on it"),
+    ("get channel authentication capabilities", exception.DriverConnectionError,
+     "no answer from the BMC: check ipmi_address and ipmi_port, that the BMC is up "
+     "and IPMI over LAN is enabled on it"),
+    ("no response", exception.DriverConnectionError,
+     "the BMC stopped answering: check that it is up"),
+    ("unable to establish", exception.DriverConnectionError,
+     "no IPMI session with the BMC: check ipmi_address, ipmi_port and "
+     "ipmi_protocol_version"),
+)
+
+# Lines -v adds on success too; they must not be quoted as the reason.
+_NOISE = re.compile(r"^(loading iana pen registry|using best available cipher suite|"
+                    r"running get vso capabilities|invalid completion code received: "
+                    r"invalid command|discovered ipmb address|$)", re.IGNORECASE)
+
+
+def reason_text(stderr):
+    """ipmitool's own words, without the lines ``-v`` adds on every run."""
+    lines = [line.strip().lstrip("> ") for line in stderr.splitlines()]
+    return "; ".join(line for line in lines if not _NOISE.match(line))
+
+
+def classify(stderr, info):
+    """(error class, hint) for ipmitool's stderr; DriverActionError when unknown."""
+    text = stderr.lower()
+    values = {"user": repr(info.get("ipmi_username") or "(anonymous)"),
+              "priv": info.get("ipmi_priv_level"),
+              "cipher": info.get("ipmi_cipher_suite"),
+              "address": info.get("ipmi_address")}
+    for needle, cls, hint in _RULES:
+        if needle in text:
+            return cls, hint % values
+    return exception.DriverActionError, None
+
+
+# -- running ipmitool ----------------------------------------------------------------
+
+def tool_path():
+    """The ipmitool executable, or DriverToolMissing saying how to get one."""
+    configured = CONF.ipmi.ipmitool_path
+    found = shutil.which(configured)
+    if found is None:
+        raise exception.DriverToolMissing(
+            "ipmitool not found (%s %r): install it (Debian/Ubuntu: apt install "
+            "ipmitool) or set [ipmi] ipmitool_path" % (
+                "no executable at" if os.sep in configured else "not on PATH as",
+                configured))
+    return found
+
+
+def build_argv(info, args, tool="ipmitool"):
+    """The full command line: never holds the password (it goes in the environment)."""
+    lanplus = info["ipmi_protocol_version"] == "2.0"
+    argv = [tool, "-I", "lanplus" if lanplus else "lan",
+            "-H", info["ipmi_address"], "-p", str(info["ipmi_port"]),
+            "-L", info["ipmi_priv_level"],
+            "-N", str(CONF.ipmi.timeout), "-R", str(CONF.ipmi.retries), "-v"]
+    if info["ipmi_username"]:
+        argv += ["-U", info["ipmi_username"]]
+    if info["ipmi_password"]:
+        argv.append("-E")
+    if lanplus and info["ipmi_cipher_suite"] is not None:
+        argv += ["-C", str(info["ipmi_cipher_suite"])]
+    return argv + list(args)
+
+
+def build_env(info):
+    """Our environment, with the password as the only IPMI_PASSWORD ipmitool sees."""
+    env = {k: v for k, v in os.environ.items() if k not in _PASSWORD_ENV}
+    env["LC_ALL"] = "C"  # ipmitool's messages are parsed: keep them in English
+    if info["ipmi_password"]:
+        env["IPMI_PASSWORD"] = info["ipmi_password"]
+    return env
+
+
+def _mask(text, info):
+    secret = info.get("ipmi_password")
+    return text.replace(secret, params.MASK) if secret else text
+
+
+def run(task, info, args, action):
+    """Run ipmitool with ``args``; its stdout, or a DriverError of the taxonomy.
+
+    ``action`` words the error ("power on", "reading the boot device").
+    """
+    argv = build_argv(info, args, tool_path())
+    bmc = bmc_of(info)
+    task.logger.debug("running %s", " ".join(argv))
+    limit = CONF.ipmi.command_timeout
+    started = time.monotonic()
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=build_env(info),
+                                start_new_session=True)  # its own group: kill it whole
+    except OSError as exc:  # vanished or not executable since tool_path() looked
+        raise exception.DriverToolMissing(
+            "cannot run ipmitool %s: %s; install it or fix [ipmi] ipmitool_path"
+            % (argv[0], exc.strerror or exc)) from None
+    try:
+        out, err = proc.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        _kill(proc)
+        raise exception.DriverConnectionError(
+            "%s: ipmitool did not finish within %.1fs and was killed; the BMC %s is "
+            "slow or not answering (raise [ipmi] command_timeout if it is only slow)"
+            % (action, limit, bmc)) from None
+    except BaseException:
+        _kill(proc)
+        raise
+    out = out.decode("utf-8", "replace")
+    err = err.decode("utf-8", "replace")
+    task.logger.debug("ipmitool %s exited %s after %.2fs", " ".join(args),
+                      proc.returncode, time.monotonic() - started)
+    if proc.returncode != 0:
+        raise failure(info, action, err, proc.returncode)
+    return out, err
+
+
+def failure(info, action, stderr, returncode):
+    """The DriverError for a failed run: what failed, ipmitool's words, the fix."""
+    cls, hint = classify(stderr, info)
+    said = reason_text(stderr) or "no message, exit status %s" % returncode
+    message = "%s failed on BMC %s: %s" % (action, bmc_of(info), said)
+    if hint:
+        message += " (%s)" % hint
+    return cls(_mask(message, info))
+
+
+def _kill(proc):
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.communicate()
+
+
+# -- the interfaces ------------------------------------------------------------------
+
+class _IPMIBase:
+    """What power and management share: driver_info, controller, tool check."""
+
+    driver_info_schema = SCHEMA
+
+    def parse_driver_info(self, task):
+        return parse(task)
+
+    def check_config(self):
+        """A missing ipmitool is reported per call (DriverToolMissing), not at start.
+
+        Refusing to start would take every other driver of the conductor
+        down with it, and the binary may be installed after start; so only
+        warn here.
+        """
+        if shutil.which(CONF.ipmi.ipmitool_path) is None:
+            LOG.warning("ipmitool (%s) is not installed; ipmi nodes will fail with a "
+                        "tool-missing error until it is (apt install ipmitool)",
+                        CONF.ipmi.ipmitool_path)
+
+    def controller_key(self, task):
+        """The BMC (address and port): one queue per BMC, shared by both interfaces."""
+        info = task.node.driver_info or {}
+        address = info.get("ipmi_address")
+        try:
+            address = params.parse_address(address)
+        except ValueError:
+            pass
+        try:
+            port = int(info.get("ipmi_port") or 623)
+        except (TypeError, ValueError):
+            port = info.get("ipmi_port")
+        if isinstance(address, str) and ":" in address:
+            address = "[%s]" % address
+        return "ipmi:%s:%s" % (address, port)
+
+    def controller_limits(self):
+        return base.ControllerLimits(CONF.ipmi.max_concurrency,
+                                     CONF.ipmi.min_command_interval)
+
+    def retry_timeout(self):
+        return CONF.ipmi.command_retry_timeout
+
+
+_STATUS = re.compile(r"Chassis Power is (on|off)", re.IGNORECASE)
+
+
+class IPMIPower(_IPMIBase, base.PowerInterface):
+    """Chassis power through ``ipmitool power``."""
+
+    def get_supported_power_states(self, task):
+        return [PowerState.ON, PowerState.OFF, PowerState.REBOOT,
+                PowerState.SOFT_OFF, PowerState.SOFT_REBOOT]
+
+    def get_power_state(self, task):
+        return self._status(task, parse(task))
+
+    def set_power_state(self, task, power_state, timeout=None):
+        """Ask the BMC; the caller (conductor, CLI) verifies the state afterwards."""
+        power_state = PowerState.parse(power_state)
+        info = parse(task)
+        if power_state == PowerState.ON:
+            self._force_boot_device(task, info)
+            run(task, info, ["power", "on"], "power on")
+        elif power_state == PowerState.OFF:
+            self._off(task, info, ["power", "off"], "power off")
+        elif power_state == PowerState.SOFT_OFF:
+            self._off(task, info, ["power", "soft"], "soft power off")
+        elif power_state == PowerState.REBOOT:
+            self._reboot(task, info)
+        elif power_state == PowerState.SOFT_REBOOT:
+            self._soft_reboot(task, info, timeout)
+        else:
+            raise exception.InvalidPowerState(
+                "Node %s: ipmitool power cannot do %s; use on, off, reboot, soft-off or "
+                "soft-reboot" % (task.node.uuid, power_state.value))
+
+    def reboot(self, task, timeout=None):
+        self._reboot(task, parse(task))
+
+    # helpers
+
+    def _status(self, task, info):
+        out, _ = run(task, info, ["power", "status"], "reading the power state")
+        match = _STATUS.search(out)
+        if match is None:
+            raise exception.DriverActionError(
+                "reading the power state of BMC %s: unexpected answer %r from ipmitool "
+                "power status" % (bmc_of(info), _mask(out.strip(), info)[:200]))
+        return PowerState.ON if match.group(1).lower() == "on" else PowerState.OFF
+
+    def _off(self, task, info, args, action):
+        """Power off; a BMC that refuses because the machine is already off is fine.
+
+        Many BMCs answer 0xD5 ("not supported in present state") to a soft
+        off, some to a hard off, of a machine that is off; retrying that
+        until the deadline would fail a request that is already satisfied.
+        """
+        try:
+            run(task, info, args, action)
+        except exception.DriverActionError as exc:
+            if ("present state" not in str(exc).lower()
+                    or self._status(task, info) != PowerState.OFF):
+                raise
+            task.logger.debug("%s refused: the machine is already off", action)
+
+    def _force_boot_device(self, task, info):
+        """With ipmi_force_boot_device, send the node's persistent boot device again.
+
+        Some BMCs forget boot flags across power cycles even when told they
+        are persistent; the conductor records the device on the node
+        (``boot_device``, ``boot_device_persistent``), so it is sent again
+        right before the machine starts. One-time devices are not re-sent:
+        that would make them stick.
+        """
+        device = getattr(task.node, "boot_device", None)
+        if (info["ipmi_force_boot_device"] and device in BOOT_DEVICES
+                and getattr(task.node, "boot_device_persistent", False)):
+            set_boot_device(task, info, device, True)
+
+    def _reboot(self, task, info):
+        """Power cycle when on; power on when off (BMCs refuse to cycle a dead machine)."""
+        self._force_boot_device(task, info)
+        if self._status(task, info) == PowerState.OFF:
+            run(task, info, ["power", "on"], "reboot (power on)")
+            return
+        try:
+            run(task, info, ["power", "cycle"], "reboot (power cycle)")
+        except exception.DriverActionError as exc:
+            # It went off between the two commands: 0xD5, "not supported in
+            # present state". Powering on completes the reboot.
+            if "present state" not in str(exc).lower():
+                raise
+            task.logger.info("power cycle refused (machine off); powering on instead")
+            run(task, info, ["power", "on"], "reboot (power on)")
+
+    def _soft_reboot(self, task, info, timeout):
+        """ACPI shutdown, wait until off, power on."""
+        wait = timeout if timeout else CONF.conductor.soft_power_off_timeout
+        if self._status(task, info) == PowerState.ON:
+            run(task, info, ["power", "soft"], "soft reboot (soft power off)")
+            deadline = time.monotonic() + wait
+            pause = 0.1
+            while self._status(task, info) != PowerState.OFF:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise exception.DriverActionError(
+                        "soft reboot: the machine behind BMC %s was still on %.0fs after "
+                        "the soft power off (its OS ignored ACPI shutdown?); use reboot "
+                        "for a hard power cycle" % (bmc_of(info), wait))
+                time.sleep(min(pause, remaining))
+                pause = min(pause * 2, 2.0)
+        self._force_boot_device(task, info)
+        run(task, info, ["power", "on"], "soft reboot (power on)")
+
+
+_BOOT_DATA = re.compile(r"Boot parameter data:\s*([0-9a-fA-F]+)")
+
+
+def parse_boot_flags(out):
+    """``{"boot_device", "persistent"}`` from ``chassis bootparam get 5`` output.
+
+    Reads the raw parameter bytes, not ipmitool's prose, which differs
+    between versions. A clear "valid" bit means the BMC has no override:
+    device and persistence are unknown (None).
+    """
+    match = _BOOT_DATA.search(out)
+    if match is None or len(match.group(1)) < 4:
+        raise ValueError("no boot parameter data in the answer")
+    data = bytes.fromhex(match.group(1)[:10].ljust(10, "0"))
+    if not data[0] & 0x80:
+        return {"boot_device": None, "persistent": None}
+    device = _SELECTOR_DEVICES.get((data[1] >> 2) & 0x0F)
+    return {"boot_device": device, "persistent": bool(data[0] & 0x40)}
+
+
+_BOOTDEV_FAILED = re.compile(r"^Set Chassis Boot Parameter \d+ failed.*$",
+                             re.IGNORECASE | re.MULTILINE)
+
+
+def set_boot_device(task, info, device, persistent):
+    """``chassis bootdev``, after disabling the BMC's 60 s flag timeout if asked."""
+    if info["ipmi_disable_boot_timeout"]:
+        # Set System Boot Options, parameter 3 (boot flag valid bit
+        # clearing), bit 3: keep the flags past 60 s without a power action.
+        try:
+            run(task, info, ["raw", "0x00", "0x08", "0x03", "0x08"],
+                "disabling the boot flag timeout")
+        except exception.DriverActionError as exc:  # refused: not worth failing for
+            task.logger.warning("%s; the BMC may drop the boot device if no power "
+                                "action follows within 60 s (set "
+                                "ipmi_disable_boot_timeout=false to skip this)", exc)
+    options = (["persistent"] if persistent else []) + (
+        ["efiboot"] if info["boot_mode"] == "uefi" else [])
+    args = ["chassis", "bootdev", BOOT_DEVICES[device]]
+    if options:
+        args.append("options=%s" % ",".join(options))
+    action = "setting boot device %s%s" % (device, " (persistent)" if persistent else "")
+    _, err = run(task, info, args, action)
+    # ipmitool exits 0 even when the BMC refused the boot flags.
+    if _BOOTDEV_FAILED.search(err):
+        raise failure(info, action, err, 0)
+
+
+class IPMIManagement(_IPMIBase, base.ManagementInterface):
+    """Boot device, sensors and NMI through ipmitool ``chassis`` and ``sdr``."""
+
+    def get_supported_boot_devices(self, task):
+        return list(BOOT_DEVICES)
+
+    def set_boot_device(self, task, device, persistent=False):
+        if device not in BOOT_DEVICES:
+            raise exception.InvalidBootDevice(
+                "Node %s: ipmitool cannot set boot device %r; use one of: %s"
+                % (task.node.uuid, device, ", ".join(BOOT_DEVICES)))
+        set_boot_device(task, parse(task), device, persistent)
+
+    def get_boot_device(self, task):
+        info = parse(task)
+        out, _ = run(task, info, ["chassis", "bootparam", "get", "5"],
+                     "reading the boot device")
+        try:
+            return parse_boot_flags(out)
+        except ValueError as exc:
+            raise exception.DriverActionError(
+                "reading the boot device from BMC %s: %s (got %r)"
+                % (bmc_of(info), exc, _mask(out.strip(), info)[:200])) from None
+
+    def get_sensors_data(self, task):
+        """``{type: {sensor id: {field: value}}}`` from ``sdr list all`` (verbose)."""
+        info = parse(task)
+        out, _ = run(task, info, ["sdr", "list", "all"], "reading sensors")
+        sensors = parse_sdr(out)
+        if not sensors and out.strip():
+            raise exception.DriverActionError(
+                "reading sensors from BMC %s: no sensor found in ipmitool's answer %r"
+                % (bmc_of(info), _mask(out.strip(), info)[:200]))
+        return sensors
+
+    def inject_nmi(self, task):
+        run(task, parse(task), ["chassis", "power", "diag"], "injecting an NMI")
+
+
+def parse_sdr(out):
+    """Group ipmitool's verbose SDR blocks by sensor type, as Ironic does.
+
+    Each block is ``Key : value`` lines starting with ``Sensor ID``; the
+    type comes from ``Sensor Type (Threshold)`` or ``(Discrete)``, without
+    its hex code. Blocks without a type (OEM records, FRU locators) are
+    skipped.
+    """
+    result = {}
+    for block in re.split(r"\n\s*\n", out.strip()):
+        fields = {}
+        for line in block.splitlines():
+            key, sep, value = line.partition(":")
+            if sep:
+                fields[key.strip()] = value.strip()
+        sensor_id = fields.get("Sensor ID")
+        sensor_type = fields.get("Sensor Type (Threshold)") or fields.get(
+            "Sensor Type (Discrete)") or fields.get("Sensor Type (Analog)")
+        if not sensor_id or not sensor_type:
+            continue
+        sensor_type = re.sub(r"\s*\(0x[0-9a-fA-F]+\)$", "", sensor_type)
+        result.setdefault(sensor_type, {})[sensor_id] = fields
+    return result

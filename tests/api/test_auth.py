@@ -1,0 +1,289 @@
+"""HTTP Basic authentication of the API: bcrypt htpasswd, reader role, cache."""
+
+import base64
+import json
+import logging
+import os
+
+import bcrypt
+import flask
+import pytest
+from werkzeug.test import Client
+
+from hwdrivers import conf as hw_conf
+from hwdrivers.api import auth
+from hwdrivers.common import exception
+
+ADMIN_PW = "s3cret-admin-pw"
+READER_PW = "r3ader-pw"
+
+
+def _hash(password, prefix=b"$2b$"):
+    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4))
+    return (prefix + hashed[4:]).decode()
+
+
+@pytest.fixture
+def user_file(tmp_path):
+    path = tmp_path / "htpasswd"
+    # $2y$ is what `htpasswd -B` writes; $2b$ what Python's bcrypt writes.
+    path.write_text("# API users\nadmin:%s\n\nviewer:%s\n"
+                    % (_hash(ADMIN_PW), _hash(READER_PW, b"$2y$")))
+    return path
+
+
+def _downstream():
+    app = flask.Flask("downstream")
+
+    @app.route("/", methods=["GET"])
+    @app.route("/v1", methods=["GET"])
+    def root():
+        return {"versions": []}
+
+    @app.route("/v1/nodes", methods=["GET", "HEAD", "POST", "PATCH", "DELETE", "PUT"])
+    def nodes():
+        env = flask.request.environ
+        return {"user": env.get("REMOTE_USER"),
+                "auth": env.get("hwdrivers.auth"),
+                "saw_header": "HTTP_AUTHORIZATION" in env}
+
+    return app
+
+
+@pytest.fixture
+def client(config, user_file):
+    config(api__auth_strategy="http_basic",
+           api__http_basic_auth_user_file=str(user_file),
+           api__reader_users=["viewer"])
+    wrapped = auth.wrap(_downstream(), hw_conf.CONF)
+    assert isinstance(wrapped, auth.BasicAuthMiddleware)
+    return Client(wrapped), wrapped
+
+
+def basic(user, password):
+    token = base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
+    return {"Authorization": "Basic " + token}
+
+
+def fault(response):
+    body = response.get_json()
+    inner = json.loads(body["error_message"])
+    assert set(inner) == {"faultstring", "faultcode", "debuginfo"}
+    assert inner["debuginfo"] is None
+    return inner
+
+
+def test_noauth_returns_the_app_unchanged(config):
+    app = _downstream()
+    assert auth.wrap(app, hw_conf.CONF) is app
+    assert hw_conf.CONF.api.auth_strategy == "noauth"
+
+
+def test_missing_credentials_get_401_with_challenge_and_ironic_shape(client):
+    c, _ = client
+    response = c.get("/v1/nodes")
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == 'Basic realm="hwdrivers"'
+    inner = fault(response)
+    assert inner["faultcode"] == "Client"
+    assert "HTTP Basic" in inner["faultstring"]
+
+
+def test_version_documents_are_public(client):
+    c, _ = client
+    assert c.get("/").status_code == 200
+    assert c.get("/v1").status_code == 200
+    assert c.post("/v1").status_code == 401  # only reads are public
+
+
+def test_admin_may_read_and_write_and_header_is_not_passed_on(client):
+    c, _ = client
+    for method in ("GET", "POST", "PATCH", "DELETE", "PUT"):
+        response = c.open("/v1/nodes", method=method, headers=basic("admin", ADMIN_PW))
+        assert response.status_code == 200, method
+        data = response.get_json()
+        assert data == {"user": "admin", "auth": {"user": "admin", "roles": ["admin"]},
+                        "saw_header": False}
+
+
+def test_reader_may_only_read(client):
+    c, _ = client
+    headers = basic("viewer", READER_PW)
+    assert c.get("/v1/nodes", headers=headers).get_json()["auth"]["roles"] == ["reader"]
+    assert c.head("/v1/nodes", headers=headers).status_code == 200
+    for method in ("POST", "PATCH", "DELETE", "PUT"):
+        response = c.open("/v1/nodes", method=method, headers=headers)
+        assert response.status_code == 403, method
+        assert "WWW-Authenticate" not in response.headers
+        message = fault(response)["faultstring"]
+        assert "reader role" in message and method in message
+
+
+@pytest.mark.parametrize("user,password", [("admin", "wrong"), ("admin", ""),
+                                           ("nobody", ADMIN_PW), ("viewer", ADMIN_PW)])
+def test_wrong_credentials_are_refused_without_logging_the_password(
+        client, caplog, user, password):
+    c, _ = client
+    with caplog.at_level(logging.DEBUG):
+        response = c.get("/v1/nodes", headers=basic(user, password))
+    assert response.status_code == 401
+    assert fault(response)["faultstring"] == "Incorrect username or password."
+    assert user in caplog.text
+    if password:
+        assert password not in caplog.text
+
+
+@pytest.mark.parametrize("header,reason", [
+    ("Bearer abc", "must be 'Basic"),
+    ("Basic", "must be 'Basic"),
+    ("Basic !!!notbase64", "not valid base64"),
+    ("Basic " + base64.b64encode(b"no-colon").decode(), "not 'user:password'"),
+])
+def test_malformed_headers_get_a_clear_401(client, header, reason):
+    c, _ = client
+    response = c.get("/v1/nodes", headers={"Authorization": header})
+    assert response.status_code == 401
+    assert reason in fault(response)["faultstring"]
+
+
+def test_password_with_colon_and_unicode(config, tmp_path):
+    path = tmp_path / "htpasswd"
+    password = "pa:ss-wörd"
+    path.write_text("ops:%s\n" % _hash(password))
+    c = Client(auth.BasicAuthMiddleware(_downstream(), str(path)))
+    assert c.get("/v1/nodes", headers=basic("ops", password)).status_code == 200
+    assert c.get("/v1/nodes", headers=basic("ops", "pa")).status_code == 401
+
+
+def test_verifications_are_cached(client, monkeypatch):
+    c, middleware = client
+    calls = []
+    real = bcrypt.checkpw
+
+    def counting(password, hashed):
+        calls.append(1)
+        return real(password, hashed)
+
+    monkeypatch.setattr(middleware._bcrypt, "checkpw", counting)
+    for _ in range(200):
+        assert c.get("/v1/nodes", headers=basic("admin", ADMIN_PW)).status_code == 200
+    assert len(calls) == 1
+    # A failure is never cached: each wrong attempt pays bcrypt.
+    for _ in range(3):
+        assert c.get("/v1/nodes", headers=basic("admin", "nope")).status_code == 401
+    assert len(calls) == 4
+    # The cache holds digests, not passwords.
+    assert ADMIN_PW.encode() not in b"".join(middleware.cache._entries)
+
+
+def test_cache_is_bounded_and_expires(monkeypatch):
+    cache = auth._VerifiedCache(ttl=60, size=3)
+    digests = [cache.digest("u%d" % i, b"pw", b"hash") for i in range(5)]
+    for digest in digests:
+        cache.add(digest)
+    assert len(cache) == 3
+    assert digests[0] not in cache and digests[4] in cache
+    now = auth.time.monotonic()
+    monkeypatch.setattr(auth.time, "monotonic", lambda: now + 61)
+    assert digests[4] not in cache
+    assert auth._VerifiedCache(ttl=0).__contains__(digests[0]) is False
+
+
+def test_cache_ttl_zero_disables_cache(config, user_file, monkeypatch):
+    middleware = auth.BasicAuthMiddleware(_downstream(), str(user_file), cache_ttl=0)
+    calls = []
+    real = bcrypt.checkpw
+    monkeypatch.setattr(middleware._bcrypt, "checkpw",
+                        lambda p, h: calls.append(1) or real(p, h))
+    c = Client(middleware)
+    for _ in range(3):
+        assert c.get("/v1/nodes", headers=basic("admin", ADMIN_PW)).status_code == 200
+    assert len(calls) == 3
+
+
+def test_user_file_edits_are_picked_up_and_broken_edits_ignored(client, user_file, monkeypatch):
+    c, middleware = client
+    assert c.get("/v1/nodes", headers=basic("admin", ADMIN_PW)).status_code == 200
+    user_file.write_text("admin:%s\nviewer:%s\n" % (_hash("new-pw"), _hash(READER_PW)))
+    os.utime(user_file, ns=(1, 1))
+    middleware._next_check = 0
+    assert c.get("/v1/nodes", headers=basic("admin", ADMIN_PW)).status_code == 401
+    assert c.get("/v1/nodes", headers=basic("admin", "new-pw")).status_code == 200
+    # A broken file keeps the previous users (and says so in the log).
+    user_file.write_text("admin:plaintext\n")
+    os.utime(user_file, ns=(2, 2))
+    middleware._next_check = 0
+    assert c.get("/v1/nodes", headers=basic("admin", "new-pw")).status_code == 200
+
+
+@pytest.mark.parametrize("line,expected", [
+    ("admin:$apr1$abcdefgh$0123456789abcdefghijkl", "MD5-crypt"),
+    ("admin:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=", "SHA1"),
+    ("admin:plaintext", "not a bcrypt hash"),
+    ("admin:$2a$04$" + "a" * 53, "unsupported variant"),
+    ("admin:$2b$04$tooshort", "unsupported variant or a malformed value"),
+])
+def test_non_bcrypt_lines_stop_start_up_naming_file_and_line(tmp_path, line, expected):
+    path = tmp_path / "htpasswd"
+    path.write_text("ok:%s\n%s\n" % (_hash("x"), line))
+    with pytest.raises(exception.ConfigInvalid) as info:
+        auth.load_htpasswd(str(path))
+    message = str(info.value)
+    assert "%s line 2" % path in message
+    assert expected in message
+    assert "htpasswd -B" in message
+    assert line.partition(":")[2] not in message  # the hash is not echoed
+    assert info.value.option == "[api] http_basic_auth_user_file"
+
+
+@pytest.mark.parametrize("content,expected", [
+    ("no-colon-here\n", "line 1 is not 'user:hash'"),
+    (":%s\n" % "x", "line 1 is not 'user:hash'"),
+    ("a:%s\na:%s\n" % ("h1", "h2"), None),  # replaced below
+])
+def test_malformed_files_are_refused(tmp_path, content, expected):
+    path = tmp_path / "htpasswd"
+    if expected is None:
+        hashed = _hash("x")
+        content = "a:%s\na:%s\n" % (hashed, hashed)
+        expected = "line 2 repeats user a"
+    path.write_text(content)
+    with pytest.raises(exception.ConfigInvalid, match=expected):
+        auth.load_htpasswd(str(path))
+
+
+def test_missing_file_and_unknown_reader_stop_start_up(config, tmp_path, user_file):
+    config(api__auth_strategy="http_basic",
+           api__http_basic_auth_user_file=str(tmp_path / "absent"))
+    with pytest.raises(exception.ConfigInvalid, match="cannot read .*absent"):
+        auth.wrap(_downstream(), hw_conf.CONF)
+    config(api__http_basic_auth_user_file=str(user_file), api__reader_users=["ghost"])
+    with pytest.raises(exception.ConfigInvalid) as info:
+        auth.wrap(_downstream(), hw_conf.CONF)
+    assert "reader_users names ghost" in str(info.value)
+    assert info.value.option == "[api] reader_users"
+
+
+def test_unknown_strategy_is_refused_by_config(config):
+    with pytest.raises(ValueError):
+        config(api__auth_strategy="keystone")
+
+
+def test_server_refuses_to_start_on_a_bad_user_file(tmp_path):
+    """hwdrivers-server exits 1 with one line naming the file and line."""
+    import subprocess
+
+    from tests.functional.server_proc import SERVER, ServerProcess
+
+    path = tmp_path / "htpasswd"
+    path.write_text("ok:%s\nold:$apr1$abcdefgh$0123456789abcdefghijkl\n" % _hash("x"))
+    proc = ServerProcess(tmp_path, {"api": {"auth_strategy": "http_basic",
+                                            "http_basic_auth_user_file": str(path)}})
+    result = subprocess.run([SERVER, "--config-file", str(proc.config_path)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "serving" not in result.stdout
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("hwdrivers-server: error: ")
+    assert "%s line 2" % path in last and "MD5-crypt" in last and "htpasswd -B" in last
+    assert "$apr1$" not in result.stderr

@@ -1,0 +1,62 @@
+"""/v1/drivers and /v1/conductors."""
+
+import datetime
+
+from hwdrivers.db import api as db_api
+from tests.api.conftest import error_of
+
+
+def test_driver_list_and_show(api, config):
+    config(host="api-host")
+    body = api.get("/v1/drivers").get_json()
+    (driver,) = body["drivers"]
+    assert driver["name"] == "fake-hardware" and driver["type"] == "dynamic"
+    assert driver["hosts"] == ["api-host"]
+    assert driver["links"][0]["href"] == "http://localhost/v1/drivers/fake-hardware"
+    assert "default_power_interface" not in driver
+    detail = api.get("/v1/drivers?detail=true").get_json()["drivers"][0]
+    assert detail["default_power_interface"] == "fake"
+    assert "fake" in detail["enabled_power_interfaces"]
+    assert api.get("/v1/drivers?type=classic").get_json() == {"drivers": []}
+    show = api.get("/v1/drivers/fake-hardware").get_json()
+    assert show["default_management_interface"] == "fake"
+
+
+def test_driver_hosts_come_from_conductors(api):
+    db_api.register_conductor("c1", ["fake-hardware"])
+    db_api.register_conductor("c2", ["ipmi"])
+    assert api.get("/v1/drivers").get_json()["drivers"][0]["hosts"] == ["c1"]
+
+
+def test_driver_properties_are_flat_with_required_flag(api):
+    props = api.get("/v1/drivers/fake-hardware/properties").get_json()
+    assert props["fake_password"] == "Stand-in BMC password. Optional."
+
+
+def test_unknown_driver_is_404_and_bad_type_400(api):
+    resp = api.get("/v1/drivers/nope")
+    assert resp.status_code == 404 and "nope" in error_of(resp)
+    assert api.get("/v1/drivers/nope/properties").status_code == 404
+    resp = api.get("/v1/drivers?type=weird")
+    assert resp.status_code == 400 and "type" in error_of(resp)
+
+
+def test_conductors(api, config):
+    db_api.register_conductor("alive-host", ["fake-hardware"])
+    db_api.register_conductor("dead-host", ["fake-hardware"])
+    db_api.unregister_conductor("dead-host")
+    db_api.register_conductor("stale-host", ["fake-hardware"])
+    with __import__("hwdrivers.db.engine", fromlist=["writer"]).writer() as conn:
+        conn.execute(db_api.conductors.update()
+                     .where(db_api.conductors.c.hostname == "stale-host")
+                     .values(updated_at=db_api.utcnow() - datetime.timedelta(hours=1)))
+    body = api.get("/v1/conductors").get_json()["conductors"]
+    alive = {c["hostname"]: c["alive"] for c in body}
+    assert alive == {"alive-host": True, "dead-host": False, "stale-host": False}
+    assert "drivers" not in body[0]
+    detail = api.get("/v1/conductors?detail=true").get_json()["conductors"][0]
+    assert detail["drivers"] == ["fake-hardware"]
+    show = api.get("/v1/conductors/alive-host").get_json()
+    assert show["hostname"] == "alive-host" and show["alive"] is True
+    resp = api.get("/v1/conductors/ghost")
+    assert resp.status_code == 404 and "ghost" in error_of(resp)

@@ -1,0 +1,265 @@
+"""Node sub-resources: states (power, provision), boot device, validate,
+maintenance and vendor passthru, with the statuses Ironic's clients expect."""
+
+import datetime
+
+import pytest
+
+from hwdrivers.db import api as db_api
+from tests.api import conftest
+from tests.api.conftest import error_of, row, wait_for
+
+
+def _settled(name, field, value):
+    return lambda: row(name)[field] == value and row(name)["reservation"] is None
+
+
+# -- states ---------------------------------------------------------------------------
+
+def test_states_document(api, make_node):
+    node = make_node("st")
+    body = api.get("/v1/nodes/st/states").get_json()
+    assert body["power_state"] is None
+    assert body["provision_state"] == "enroll"
+    assert body["target_power_state"] is None and body["last_error"] is None
+    assert body["links"][0]["href"].endswith("/v1/nodes/%s/states" % node["uuid"])
+    assert api.get("/v1/nodes/nope/states").status_code == 404
+
+
+@pytest.mark.parametrize("target, final", [
+    ("power on", "power on"), ("power off", "power off"), ("rebooting", "power on"),
+    ("soft power off", "power off"), ("soft rebooting", "power on")])
+def test_power_change_is_async_202(api, make_node, target, final):
+    node = make_node("pw")
+    resp = api.put("/v1/nodes/pw/states/power", {"target": target})
+    assert resp.status_code == 202, resp.get_data(as_text=True)
+    assert resp.get_data() == b""
+    assert resp.headers["Location"].endswith("/v1/nodes/%s/states" % node["uuid"])
+    wait_for(_settled("pw", "power_state", final))
+    assert row("pw")["target_power_state"] is None
+    assert api.get("/v1/nodes/pw").get_json()["power_state"] == final
+
+
+def test_power_answers_before_the_hardware_finishes(api, make_node, config):
+    config(fake__power_delay="0.5")
+    make_node("slow")
+    resp = api.put("/v1/nodes/slow/states/power", {"target": "power on", "timeout": 30})
+    assert resp.status_code == 202
+    # The target is published before the 202; the work is still running.
+    states = api.get("/v1/nodes/slow/states").get_json()
+    assert states["target_power_state"] == "power on"
+    # A second change while the first holds the lock: 409, nothing changes.
+    config(conductor__node_locked_retry_timeout=0.05)
+    config(fake__power_delay="0.5")
+    resp = api.put("/v1/nodes/slow/states/power", {"target": "power off"})
+    assert resp.status_code == 409
+    assert "locked" in error_of(resp)
+    wait_for(_settled("slow", "power_state", "power on"))
+
+
+@pytest.mark.parametrize("body, words", [
+    ({"target": "sideways"}, ["target", "power on"]),
+    ({"target": "on"}, ["target"]),
+    ({}, ["target", "required"]),
+    ({"target": 1}, ["target", "string"]),
+    ({"target": "power on", "timeout": -1}, ["timeout"]),
+    ({"target": "power on", "timeout": "10"}, ["timeout"]),
+    ({"target": "power on", "timeout": True}, ["timeout"]),
+    ({"target": "power on", "colour": "red"}, ["colour"]),
+])
+def test_bad_power_request_is_400_and_changes_nothing(api, make_node, body, words):
+    make_node("bpw")
+    before = row("bpw")
+    resp = api.put("/v1/nodes/bpw/states/power", body)
+    assert resp.status_code == 400
+    for word in words:
+        assert word in error_of(resp)
+    assert row("bpw") == before
+
+
+def test_power_with_invalid_driver_info_is_400(api, make_node):
+    make_node("bdi")
+    db_api.update_node(row("bdi")["id"], {"driver_info": {"fake_address": "not an address!"}})
+    before = row("bdi")
+    resp = api.put("/v1/nodes/bdi/states/power", {"target": "power on"})
+    assert resp.status_code == 400
+    assert "fake_address" in error_of(resp)
+    assert row("bdi") == before
+
+
+def test_power_on_locked_node_is_409(api, make_node, config):
+    config(conductor__node_locked_retry_timeout=0.05)
+    make_node("lk")
+    future = db_api.utcnow() + datetime.timedelta(minutes=5)
+    assert db_api.reserve_node(row("lk")["id"], "elsewhere:t", future, db_api.utcnow())
+    resp = api.put("/v1/nodes/lk/states/power", {"target": "power on"})
+    assert resp.status_code == 409
+    assert row("lk")["target_power_state"] is None
+
+
+@pytest.fixture
+def tiny_api(sqlite_database, config):
+    """An app whose conductor has a single worker."""
+    from hwdrivers.api import app as app_mod
+    service = conftest.Service(size=1)
+    yield conftest.Client(app_mod.create_app(service).test_client())
+    service.manager.workers.shutdown(wait=True, timeout=10)
+
+
+def test_busy_pool_answers_503_and_changes_nothing(tiny_api, config):
+    config(fake__power_delay="0.5")
+    for name in ("w1", "w2"):
+        assert tiny_api.post("/v1/nodes", {"driver": "fake-hardware",
+                                           "name": name}).status_code == 201
+    assert tiny_api.put("/v1/nodes/w1/states/power", {"target": "power on"}).status_code == 202
+    before = row("w2")
+    resp = tiny_api.put("/v1/nodes/w2/states/power", {"target": "power on"})
+    assert resp.status_code == 503
+    assert "worker" in error_of(resp)
+    after = row("w2")
+    assert after["target_power_state"] is None and after["reservation"] is None
+    assert after["power_state"] == before["power_state"]
+    wait_for(_settled("w1", "power_state", "power on"))
+
+
+def test_provision_manage_provide_undeploy(api, make_node):
+    make_node("pv")
+    assert api.put("/v1/nodes/pv/states/provision", {"target": "manage"}).status_code == 202
+    wait_for(_settled("pv", "provision_state", "manageable"))
+    assert api.put("/v1/nodes/pv/states/provision", {"target": "provide"}).status_code == 202
+    wait_for(_settled("pv", "provision_state", "available"))
+    assert api.put("/v1/nodes/pv/states/provision", {"target": "active"}).status_code == 202
+    wait_for(_settled("pv", "provision_state", "active"))
+    assert api.put("/v1/nodes/pv/states/provision", {"target": "deleted"}).status_code == 202
+    wait_for(_settled("pv", "provision_state", "available"))
+
+
+def test_provision_wrong_state_is_409(api, make_node):
+    make_node("ws")
+    before = row("ws")
+    resp = api.put("/v1/nodes/ws/states/provision", {"target": "provide"})
+    assert resp.status_code == 409
+    assert "enroll" in error_of(resp)
+    assert row("ws") == before
+
+
+@pytest.mark.parametrize("body, words", [
+    ({"target": "explode"}, ["target", "manage"]),
+    ({"target": "rescue"}, ["rescue", "not supported"]),
+    ({}, ["target", "required"]),
+    ({"target": "active", "configdrive": "abc"}, ["configdrive"]),
+    ({"target": "manage", "colour": 1}, ["colour"]),
+])
+def test_bad_provision_request_is_400(api, make_node, body, words):
+    make_node("bpv")
+    before = row("bpv")
+    resp = api.put("/v1/nodes/bpv/states/provision", body)
+    assert resp.status_code == 400
+    for word in words:
+        assert word in error_of(resp)
+    assert row("bpv") == before
+
+
+# -- management -----------------------------------------------------------------------
+
+def test_boot_device_set_get_supported(api, make_node):
+    make_node("bd")
+    assert api.get("/v1/nodes/bd/management/boot_device").get_json() == {
+        "boot_device": None, "persistent": None}
+    resp = api.put("/v1/nodes/bd/management/boot_device",
+                   {"boot_device": "pxe", "persistent": True})
+    assert resp.status_code == 204
+    assert api.get("/v1/nodes/bd/management/boot_device").get_json() == {
+        "boot_device": "pxe", "persistent": True}
+    assert row("bd")["boot_device"] == "pxe"
+    supported = api.get("/v1/nodes/bd/management/boot_device/supported").get_json()
+    assert "pxe" in supported["supported_boot_devices"]
+    assert "disk" in supported["supported_boot_devices"]
+
+
+@pytest.mark.parametrize("body, words", [
+    ({"boot_device": "floppy-disk"}, ["floppy-disk"]),
+    ({}, ["boot_device", "required"]),
+    ({"boot_device": "pxe", "persistent": "yes"}, ["persistent"]),
+    ({"boot_device": "pxe", "when": "now"}, ["when"]),
+])
+def test_bad_boot_device_is_400(api, make_node, body, words):
+    make_node("bbd")
+    before = row("bbd")
+    resp = api.put("/v1/nodes/bbd/management/boot_device", body)
+    assert resp.status_code == 400
+    for word in words:
+        assert word in error_of(resp)
+    assert row("bbd") == before
+
+
+def test_validate_shape(api, make_node):
+    make_node("val")
+    body = api.get("/v1/nodes/val/validate").get_json()
+    assert body["power"] == {"result": True, "reason": None}
+    assert body["network"]["result"] is None
+    db_api.update_node(row("val")["id"], {"driver_info": {"fake_address": "not an address!"}})
+    body = api.get("/v1/nodes/val/validate").get_json()
+    assert body["power"]["result"] is False
+    assert "fake_address" in body["power"]["reason"]
+
+
+# -- maintenance -------------------------------------------------------------------
+
+def test_maintenance_on_and_off(api, make_node):
+    make_node("mt")
+    resp = api.put("/v1/nodes/mt/maintenance", {"reason": "fan broken"})
+    assert resp.status_code == 202
+    node = api.get("/v1/nodes/mt").get_json()
+    assert node["maintenance"] is True and node["maintenance_reason"] == "fan broken"
+    assert api.delete("/v1/nodes/mt/maintenance").status_code == 202
+    node = api.get("/v1/nodes/mt").get_json()
+    assert node["maintenance"] is False and node["maintenance_reason"] is None
+    # No body at all is fine too.
+    assert api.put("/v1/nodes/mt/maintenance").status_code == 202
+    assert row("mt")["maintenance"] is True
+
+
+def test_bad_maintenance_request(api, make_node):
+    make_node("bmt")
+    before = row("bmt")
+    resp = api.put("/v1/nodes/bmt/maintenance", {"reason": 5})
+    assert resp.status_code == 400 and "reason" in error_of(resp)
+    resp = api.put("/v1/nodes/bmt/maintenance", {"why": "x"})
+    assert resp.status_code == 400 and "why" in error_of(resp)
+    assert row("bmt") == before
+    assert api.put("/v1/nodes/none/maintenance", {}).status_code == 404
+
+
+# -- vendor passthru -------------------------------------------------------------
+
+def test_vendor_methods_and_calls(api, make_node):
+    node = make_node("vp")
+    methods = api.get("/v1/nodes/vp/vendor_passthru/methods").get_json()
+    assert set(methods) >= {"first_method", "second_method"}
+    assert methods["first_method"]["http_methods"] == ["GET", "POST"]
+    assert "func" not in methods["first_method"]
+    resp = api.post("/v1/nodes/vp/vendor_passthru?method=first_method", {"x": 1})
+    assert resp.status_code == 200
+    assert resp.get_json() == {"node": node["uuid"], "args": {"x": 1}}
+    resp = api.get("/v1/nodes/vp/vendor_passthru?method=first_method")
+    assert resp.status_code == 200
+    resp = api.post("/v1/nodes/vp/vendor_passthru?method=second_method", {"y": 2})
+    assert resp.status_code == 202
+    wait_for(lambda: row("vp")["driver_internal_info"].get("fake_vendor_last_call")
+             == {"y": 2})
+
+
+@pytest.mark.parametrize("method, path, words", [
+    ("POST", "/v1/nodes/vbad/vendor_passthru", ["method", "required"]),
+    ("POST", "/v1/nodes/vbad/vendor_passthru?method=nope", ["nope"]),
+    ("DELETE", "/v1/nodes/vbad/vendor_passthru?method=first_method", ["DELETE"]),
+])
+def test_bad_vendor_call_is_400(api, make_node, method, path, words):
+    make_node("vbad")
+    before = row("vbad")
+    resp = api.request(method, path)
+    assert resp.status_code == 400
+    for word in words:
+        assert word in error_of(resp)
+    assert row("vbad") == before

@@ -1,0 +1,287 @@
+"""``hwdrivers --url``: the CLI over a real hwdrivers-server, same output as local.
+
+The local backend reads the very database the server uses (the same SQLite
+file), so each command's output over HTTP can be compared with the local
+one on the same nodes.
+"""
+
+import io
+import json
+import time
+
+import pytest
+
+from hwdrivers.cli import http as http_backend
+from hwdrivers.cmd import cli
+from hwdrivers.db import engine as db_engine
+from tests.functional.server_proc import ServerProcess, free_tcp_port
+
+POWER_DELAY = 0.3
+#: Database internals the Ironic node document does not carry.
+LOCAL_ONLY = {"id", "boot_device", "boot_device_persistent", "power_sync_failures"}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    proc = ServerProcess(tmp_path_factory.mktemp("cli-http"),
+                         {"fake": {"power_delay": POWER_DELAY}}).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def run(server, tmp_path, capsys, monkeypatch):
+    """``run(*args, local=False)``: the CLI over --url (or on the server's DB)."""
+    local_conf = tmp_path / "local.conf"
+    local_conf.write_text("[database]\nconnection = sqlite:///%s\n" % server.db_path)
+    for name in ("HWDRIVERS_URL", "HWDRIVERS_USERNAME", "HWDRIVERS_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    db_engine.dispose()
+
+    def run(*args, expect=0, local=False):
+        prefix = (["--config-file", str(local_conf)] if local
+                  else ["--url", server.url])
+        db_engine.dispose()
+        code = cli.main(prefix + list(args))
+        out, err = capsys.readouterr()
+        assert code == expect, "exit %s: %s %s" % (code, out, err)
+        return out, err
+
+    yield run
+    db_engine.dispose()
+
+
+def both(run, *args, **kwargs):
+    return run(*args, **kwargs), run(*args, local=True, **kwargs)
+
+
+def test_create_show_list_match_local(run):
+    out, _ = run("node", "create", "--driver", "fake-hardware", "--name", "h1",
+                 "--driver-info", "fake_username=admin", "--driver-info-file", "/dev/null",
+                 "--property", "cpus=4", "--extra", "rack=r1", "-f", "json",
+                 expect=1)  # /dev/null is not a JSON object: refused before any request
+    out, _ = run("node", "create", "--driver", "fake-hardware", "--name", "h1",
+                 "--driver-info", "fake_username=admin", "--property", "cpus=4",
+                 "--extra", "rack=r1", "-f", "json")
+    created = json.loads(out)
+    assert created["name"] == "h1" and created["properties"] == {"cpus": "4"}
+
+    (http_out, _), (local_out, _) = both(run, "node", "show", "h1", "-f", "json")
+    remote, local = json.loads(http_out), json.loads(local_out)
+    assert set(local) - set(remote) == LOCAL_ONLY
+    assert set(remote) <= set(local)
+    assert remote == {key: local[key] for key in remote}
+    assert created == remote
+
+    (http_out, _), (local_out, _) = both(run, "node", "show", "h1")
+    strip = [line for line in local_out.splitlines()
+             if not any("| %s " % key in line for key in LOCAL_ONLY)]
+    assert http_out.splitlines() == strip
+
+    (http_out, _), (local_out, _) = both(run, "node", "list")
+    assert http_out == local_out and "h1" in http_out
+    (http_out, _), (local_out, _) = both(run, "node", "list", "--driver", "fake-hardware",
+                                         "--limit", "1", "-f", "json")
+    assert json.loads(http_out)[0]["uuid"] == json.loads(local_out)[0]["uuid"]
+
+
+def test_list_follows_pages(run, server):
+    for index in range(3):
+        run("node", "create", "--driver", "fake-hardware", "--name", "pg%d" % index)
+    names = [n["name"] for n in json.loads(run("node", "list", "-f", "json")[0])]
+    assert {"pg0", "pg1", "pg2"} <= set(names)
+    # Page by page through the API (limit 2 per page), like the local list.
+    backend = http_backend.HTTPBackend(server.url)
+    original = backend.request
+    pages = []
+
+    def small_pages(method, path, **kwargs):
+        if path == "/v1/nodes/detail":
+            kwargs["query"] = dict(kwargs.get("query") or {}, limit=2)
+            pages.append(1)
+        return original(method, path, **kwargs)
+
+    backend.request = small_pages
+    assert [n["name"] for n in backend.node_list()] == names
+    assert len(pages) >= 2
+
+
+def test_power_waits_for_the_target_like_local(run):
+    run("node", "create", "--driver", "fake-hardware", "--name", "p1")
+    start = time.monotonic()
+    out, _ = run("node", "power", "on", "p1", "-f", "json")
+    assert json.loads(out) == {"power_state": "power on"}
+    assert time.monotonic() - start >= POWER_DELAY  # it waited for the hardware
+    (http_out, _), (local_out, _) = both(run, "node", "power", "status", "p1")
+    assert http_out == local_out and "power on" in http_out
+    out, _ = run("node", "power", "off", "p1", "-f", "json")
+    assert json.loads(out) == {"power_state": "power off"}
+    out, _ = run("node", "power", "reboot", "p1", "--power-timeout", "30", "-f", "json")
+    assert json.loads(out) == {"power_state": "power on"}
+    out, _ = run("node", "power", "off", "p1", "--soft", "-f", "json")
+    assert json.loads(out) == {"power_state": "power off"}
+    _, err = run("node", "power", "on", "p1", "--power-timeout", "-1", expect=1)
+    assert "timeout must be a positive number" in err
+
+
+def test_set_unset_validate_boot_device_delete(run):
+    run("node", "create", "--driver", "fake-hardware", "--name", "s1")
+    out, _ = run("node", "set", "s1", "--extra", "a/b=c", "--driver-info",
+                 "fake_password=hunter2", "--management-interface", "noop", "-f", "json")
+    node = json.loads(out)
+    assert node["extra"] == {"a/b": "c"} and node["management_interface"] == "noop"
+    assert node["driver_info"]["fake_password"] == "******"
+    out, _ = run("node", "unset", "s1", "--management-interface", "--extra", "a/b",
+                 "--driver-info", "fake_password", "-f", "json")
+    node = json.loads(out)
+    assert node["extra"] == {} and node["management_interface"] == "fake"
+    assert "fake_password" not in node["driver_info"]
+
+    (http_out, _), (local_out, _) = both(run, "node", "validate", "s1")
+    assert http_out == local_out and "power" in http_out
+
+    out, _ = run("node", "boot-device", "set", "s1", "pxe", "--persistent", "-f", "json")
+    assert json.loads(out) == {"boot_device": "pxe", "persistent": True}
+    (http_out, _), (local_out, _) = both(run, "node", "boot-device", "show", "s1")
+    assert http_out == local_out
+    (http_out, _), (local_out, _) = both(run, "node", "boot-device", "show", "s1",
+                                         "--supported", "-f", "json")
+    assert http_out == local_out
+
+    run("node", "delete", "s1")
+    (_, http_err), (_, local_err) = both(run, "node", "show", "s1", expect=1)
+    assert http_err == local_err
+    assert "Node s1 could not be found" in http_err
+
+
+def test_errors_match_local(run):
+    run("node", "create", "--driver", "fake-hardware", "--name", "e1")
+    for args in (("node", "create", "--driver", "nope"),
+                 ("node", "set", "e1", "--driver-info", "fake_pasword=x"),
+                 ("node", "unset", "e1", "--extra", "missing")):
+        (_, http_err), (_, local_err) = both(run, *args, expect=1)
+        assert http_err.startswith("ERROR: ")
+        # The API may prefix the field it blames ("Field driver: ...").
+        assert local_err[len("ERROR: "):].strip() in http_err, (args, http_err, local_err)
+
+
+def test_drivers(run):
+    (http_out, _), (local_out, _) = both(run, "driver", "list", "-f", "json")
+    assert [d["name"] for d in json.loads(http_out)] == [
+        d["name"] for d in json.loads(local_out)]
+    (http_out, _), (local_out, _) = both(run, "driver", "show", "fake-hardware",
+                                         "-f", "json")
+    remote, local = json.loads(http_out), json.loads(local_out)
+    assert {k: v for k, v in remote.items() if k != "description"} == {
+        k: v for k, v in local.items() if k != "description"}
+    out, _ = run("driver", "properties", "fake-hardware")
+    assert "fake_password" in out
+
+
+def test_endpoints_the_api_lacks_say_so(run):
+    run("node", "create", "--driver", "fake-hardware", "--name", "x1")
+    _, err = run("node", "sensors", "x1", expect=1)
+    assert "does not serve sensor data" in err
+    _, err = run("node", "inject-nmi", "x1", expect=1)
+    assert "does not serve NMI injection" in err
+
+
+def test_url_from_environment_and_unreachable_server(run, server, monkeypatch, capsys):
+    monkeypatch.setenv("HWDRIVERS_URL", server.url)
+    assert cli.main(["node", "list", "-f", "json"]) == 0
+    assert isinstance(json.loads(capsys.readouterr().out), list)
+    port = free_tcp_port()
+    assert cli.main(["--url", "http://127.0.0.1:%d" % port, "node", "list"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot reach the hwdrivers API at http://127.0.0.1:%d" % port in err
+    assert cli.main(["--url", "ftp://x", "node", "list"]) == 1
+    assert "is not an http(s) URL" in capsys.readouterr().err
+
+
+def test_power_failure_reports_last_error(monkeypatch):
+    """Error path: the operation ends with last_error (scripted API answers)."""
+    backend = http_backend.HTTPBackend("http://127.0.0.1:1")
+    answers = iter([
+        {"uuid": "u1"}, None,
+        {"power_state": "power off", "target_power_state": "power on", "last_error": None},
+        {"power_state": "error", "target_power_state": None,
+         "last_error": "Node n1: BMC 10.0.0.9 refused the connection"},
+    ])
+    calls = []
+
+    def scripted(method, path, **kwargs):
+        calls.append((method, path, kwargs.get("body")))
+        return next(answers)
+
+    monkeypatch.setattr(backend, "request", scripted)
+    monkeypatch.setattr(http_backend, "POLL_INTERVAL", 0)
+    with pytest.raises(http_backend.APIRequestError, match="refused the connection"):
+        backend.node_power("n1", "power on", timeout=2.5)
+    assert calls[1] == ("PUT", "/v1/nodes/u1/states/power",
+                        {"target": "power on", "timeout": 3})
+
+
+# -- http_basic ----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def auth_server(tmp_path_factory):
+    import bcrypt
+
+    base = tmp_path_factory.mktemp("cli-auth")
+    users = base / "htpasswd"
+    users.write_text("ops:%s\nwatcher:%s\n" % (
+        bcrypt.hashpw(b"ops-pw", bcrypt.gensalt(4)).decode(),
+        bcrypt.hashpw(b"watch-pw", bcrypt.gensalt(4)).decode()))
+    proc = ServerProcess(base, {"api": {
+        "auth_strategy": "http_basic", "http_basic_auth_user_file": str(users),
+        "reader_users": "watcher"}}).start()
+    yield proc
+    proc.stop()
+
+
+def test_http_basic_credentials(auth_server, monkeypatch, capsys):
+    for name in ("HWDRIVERS_URL", "HWDRIVERS_USERNAME", "HWDRIVERS_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    url = ["--url", auth_server.url]
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+
+    assert cli.main(url + ["node", "list"]) == 1
+    err = capsys.readouterr().err
+    assert "needs credentials" in err and "HWDRIVERS_USERNAME" in err
+
+    assert cli.main(url + ["--username", "ops", "node", "list"]) == 1
+    assert "set HWDRIVERS_PASSWORD or pass --password-stdin" in capsys.readouterr().err
+
+    monkeypatch.setenv("HWDRIVERS_USERNAME", "ops")
+    monkeypatch.setenv("HWDRIVERS_PASSWORD", "wrong")
+    assert cli.main(url + ["node", "list"]) == 1
+    err = capsys.readouterr().err
+    assert "Incorrect username or password" in err and "wrong" not in err
+
+    monkeypatch.setenv("HWDRIVERS_PASSWORD", "ops-pw")
+    assert cli.main(url + ["node", "create", "--driver", "fake-hardware",
+                           "--name", "a1"]) == 0
+    assert "a1" in capsys.readouterr().out
+    assert cli.main(url + ["node", "power", "on", "a1", "-f", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"power_state": "power on"}
+
+    # The reader, with the password on stdin: reads yes, changes no.
+    monkeypatch.delenv("HWDRIVERS_PASSWORD")
+    monkeypatch.setattr("sys.stdin", io.StringIO("watch-pw\n"))
+    assert cli.main(url + ["--username", "watcher", "--password-stdin",
+                           "node", "show", "a1", "-f", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["power_state"] == "power on"
+    monkeypatch.setattr("sys.stdin", io.StringIO("watch-pw\n"))
+    assert cli.main(url + ["--username", "watcher", "--password-stdin",
+                           "node", "power", "off", "a1"]) == 1
+    assert "reader role" in capsys.readouterr().err
+
+
+def test_password_is_never_an_argument(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--url", "http://127.0.0.1:1", "--username", "u", "--password", "p",
+                  "node", "list"])
+    assert info.value.code == 2
+    capsys.readouterr()
+    assert cli.main(["--password-stdin", "node", "list"]) == 1
+    assert "give --url" in capsys.readouterr().err
