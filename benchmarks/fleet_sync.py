@@ -24,6 +24,25 @@ from benchmarks import common  # noqa: E402
 from hwdrivers.conductor import power_sync  # noqa: E402
 
 
+def measure(backend, args):
+    """Enroll the nodes, run ``--repeat`` cycles; one table row."""
+    common.bulk_create_nodes(args.nodes, power_state="power off")
+    sync = power_sync.PowerSync(concurrency=args.concurrency)
+    bound = args.nodes * args.latency / args.concurrency
+    cycles = []
+    for _ in range(args.repeat):
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        stats = sync.run_cycle()
+        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+        cycles.append((wall, cpu, stats))
+    wall = common.median([c[0] for c in cycles])
+    cpu = common.median([c[1] for c in cycles])
+    last = cycles[-1][2]
+    return [backend, args.nodes, args.concurrency, args.latency * 1000, wall, bound,
+            wall / bound, cpu, cpu / wall, last.nodes, last.in_sync, last.recorded,
+            last.failed]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--nodes", type=int, default=10000)
@@ -31,28 +50,15 @@ def main(argv=None):
                         help="seconds each fake power call takes")
     parser.add_argument("--concurrency", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3, help="sync cycles to time")
-    parser.add_argument("--backend", default="sqlite", choices=["sqlite", "postgresql"])
+    parser.add_argument("--backends", default="sqlite",
+                        help="comma-separated: sqlite, postgresql")
     args = parser.parse_args(argv)
-    common.configure(fake__power_delay=str(args.latency))
     rows = []
-    with common.database(args.backend) as ready:
-        if ready is None:
-            return rows
-        common.bulk_create_nodes(args.nodes, power_state="power off")
-        sync = power_sync.PowerSync(concurrency=args.concurrency)
-        bound = args.nodes * args.latency / args.concurrency
-        cycles = []
-        for _ in range(args.repeat):
-            cpu0, wall0 = time.process_time(), time.perf_counter()
-            stats = sync.run_cycle()
-            wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-            cycles.append((wall, cpu, stats))
-        wall = common.median([c[0] for c in cycles])
-        cpu = common.median([c[1] for c in cycles])
-        last = cycles[-1][2]
-        rows.append([args.backend, args.nodes, args.concurrency, args.latency * 1000, wall,
-                     bound, wall / bound, cpu, cpu / wall, last.nodes, last.in_sync,
-                     last.recorded, last.failed])
+    for backend in args.backends.split(","):
+        common.configure(fake__power_delay=str(args.latency))
+        with common.database(backend) as ready:
+            if ready is not None:
+                rows.append(measure(backend, args))
     common.print_table(
         "Fleet power sync (fake power %.0f ms, median of %d cycles)"
         % (args.latency * 1000, args.repeat),

@@ -7,6 +7,7 @@ several threads and every handler only calls the manager.
 """
 
 import logging
+import time
 
 import flask
 from werkzeug import exceptions as http_exceptions
@@ -58,6 +59,7 @@ def create_app(service, conf=None):
 
     @app.before_request
     def negotiate():
+        flask.g.started = time.monotonic()
         flask.g.api_version = None
         length = flask.request.content_length
         if length is not None and length > conf.api.max_request_body_size:
@@ -69,9 +71,15 @@ def create_app(service, conf=None):
     @app.after_request
     def headers(response):
         microversions.add_headers(response, flask.g.get("api_version"))
-        ctx = flask.g.get("context")
-        if ctx is not None:
-            response.headers["X-OpenStack-Request-Id"] = ctx.request_id
+        ctx = utils.context()
+        response.headers["X-OpenStack-Request-Id"] = ctx.request_id
+        # One line per request for operators; paths and statuses only (bodies
+        # may carry driver_info secrets and are never logged).
+        started = flask.g.get("started")
+        LOG.info("%s %s -> %d (%.1f ms) [%s%s]", flask.request.method, flask.request.path,
+                 response.status_code,
+                 (time.monotonic() - started) * 1000.0 if started else 0.0,
+                 ctx.request_id, " user=%s" % ctx.user if ctx.user else "")
         return response
 
     @app.errorhandler(exception.HWDriversError)

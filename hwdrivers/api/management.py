@@ -34,3 +34,13 @@ def supported_boot_devices(ident):
     devices = utils.manager().get_supported_boot_devices(utils.context(), ident)
     return utils.json_response({"supported_boot_devices": [
         getattr(d, "value", d) for d in devices]})
+
+
+@blueprint.put("/v1/nodes/<ident>/management/inject_nmi")
+def inject_nmi(ident):
+    """Ironic 1.29: synchronous; 204 once the BMC accepted the NMI."""
+    utils.check_query(())
+    if flask.request.get_data(cache=True).strip():
+        utils.check_keys(utils.json_body(), (), "inject NMI request")
+    utils.manager().inject_nmi(utils.context(), ident)
+    return utils.empty_response(204)

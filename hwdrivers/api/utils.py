@@ -6,6 +6,7 @@ parameter and saying what would be accepted, before anything is changed.
 
 import datetime
 import json
+import urllib.parse
 
 import flask
 from oslo_config import cfg
@@ -85,7 +86,7 @@ def check_keys(body, allowed, what):
     if unknown:
         raise errors.APIError(
             "Unknown field(s) %s in the %s; accepted fields: %s."
-            % (", ".join(unknown), what, ", ".join(sorted(allowed))))
+            % (", ".join(unknown), what, ", ".join(sorted(allowed)) or "none"))
 
 
 def require(body, field, types, what, type_name):
@@ -230,5 +231,4 @@ def next_link(resource, items, limit, marker_key="uuid"):
     args = [(k, v) for k, v in flask.request.args.items(multi=True)
             if k not in ("marker", "limit")]
     args += [("limit", str(limit)), ("marker", items[-1][marker_key])]
-    from urllib.parse import urlencode
-    return "%s?%s" % (url(resource), urlencode(args))
+    return "%s?%s" % (url(resource), urllib.parse.urlencode(args))

@@ -21,6 +21,8 @@ serves in well under one.
 
 import ipaddress
 import logging
+import os
+import re
 import signal
 import sys
 import threading
@@ -117,16 +119,26 @@ class Server:
 
         self.service = service
         wsgi = auth.wrap(app_mod.create_app(service, conf), conf)
-        self.servers = [("API", waitress.create_server(
+        self.servers = []
+        self._threads = []
+        self.servers.append(("API", _listen(
+            "[api] host/port", waitress.create_server,
             wsgi, host=conf.api.host, port=conf.api.port, threads=conf.api.threads,
-            max_request_body_size=conf.api.max_request_body_size,
-            ident="hwdrivers", clear_untrusted_proxy_headers=True))]
+            # waitress buffers whole bodies, so it must bound them too; it
+            # answers in plain text, so its bound is looser than the app's,
+            # which answers too-large bodies with an Ironic-shaped 413.
+            max_request_body_size=4 * conf.api.max_request_body_size,
+            ident="hwdrivers", clear_untrusted_proxy_headers=True)))
         if conf.pdudaemon.enabled:
             from hwdrivers.api import pdudaemon
-            self.servers.append(("PDUDaemon", waitress.create_server(
-                pdudaemon.make_app(service, conf), host=conf.pdudaemon.host,
-                port=conf.pdudaemon.port, threads=4, ident="hwdrivers-pdudaemon")))
-        self._threads = []
+            try:
+                self.servers.append(("PDUDaemon", _listen(
+                    "[pdudaemon] host/port", waitress.create_server,
+                    pdudaemon.make_app(service, conf), host=conf.pdudaemon.host,
+                    port=conf.pdudaemon.port, threads=4, ident="hwdrivers-pdudaemon")))
+            except BaseException:
+                self.close()
+                raise
 
     def urls(self):
         return [(label, "http://%s:%s" % (_host_for_url(s.effective_host),
@@ -147,11 +159,95 @@ class Server:
             thread.join(timeout=5)
 
 
+def _listen(option, create, app, host, port, **kwargs):
+    """waitress.create_server, with a bind failure naming the address and option."""
+    try:
+        return create(app, host=host, port=port, **kwargs)
+    except OSError as error:
+        raise exception.ConfigInvalid(
+            "cannot listen on %s:%s (%s): %s; change %s or stop what uses it"
+            % (host, port, option, error.strerror or error, option), option=option) from None
+
+
 def _host_for_url(host):
     return "[%s]" % host if ":" in str(host) else host
 
 
+_REVISION_RE = re.compile(r"^(down_revision|revision)\s*=\s*['\"]?([\w]+|None)['\"]?",
+                          re.MULTILINE)
+
+
+def _script_head():
+    """The newest migration's id, read from the files; None when unsure."""
+    directory = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
+        __file__))), "db", "migrations", "versions")
+    revisions, parents = set(), set()
+    for name in os.listdir(directory):
+        if not name.endswith(".py") or name.startswith("__"):
+            continue
+        with open(os.path.join(directory, name)) as handle:
+            found = dict((k, v) for k, v in _REVISION_RE.findall(handle.read()))
+        if "revision" not in found:
+            return None
+        revisions.add(found["revision"])
+        if found.get("down_revision") not in (None, "None"):
+            parents.add(found["down_revision"])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def schema_is_current():
+    """True when the database is already at the newest migration.
+
+    Importing alembic costs about half a second, most of hwdrivers-server's
+    start-up; the common restart needs no migration, so this reads
+    ``alembic_version`` with plain SQLAlchemy first. Any doubt (several
+    heads, no table, an error) answers False and alembic decides.
+    """
+    import sqlalchemy as sa
+
+    from hwdrivers.db import engine as db_engine
+    try:
+        head = _script_head()
+        if head is None:
+            return False
+        with db_engine.reader() as conn:
+            rows = conn.execute(sa.text("SELECT version_num FROM alembic_version")).all()
+    except Exception:  # no table yet, unreadable directory ...: let alembic decide
+        return False
+    return [r[0] for r in rows] == [head]
+
+
+#: What a server enables when its config does not say: fake-hardware and
+#: every in-tree driver. Loading them imports only hwdrivers' own modules
+#: (sushy, pysnmp, ... are imported on first use), so this costs start-up
+#: nothing; the library-wide defaults ([DEFAULT] in hwdrivers.conf.default)
+#: stay minimal for embedders and the CLI.
+SERVER_HARDWARE_TYPES = ["fake-hardware", "ipmi", "redfish", "snmp", "command",
+                         "external"]
+SERVER_INTERFACES = {
+    "power": ["ipmitool", "redfish", "snmp", "command", "external"],
+    "management": ["ipmitool", "redfish", "external"],
+}
+
+
+def set_server_defaults(conf=CONF):
+    """Enable every in-tree driver by default (a config file still overrides)."""
+    conf.set_default("enabled_hardware_types", SERVER_HARDWARE_TYPES)
+    for kind, names in SERVER_INTERFACES.items():
+        option = "enabled_%s_interfaces" % kind
+        current = list(_default_of(conf, option))
+        conf.set_default(option, current + [n for n in names if n not in current])
+
+
+def _default_of(conf, option):
+    from hwdrivers.conf import default as default_conf
+    kind = option[len("enabled_"):-len("_interfaces")]
+    return default_conf.DEFAULT_ENABLED[kind]
+
+
 def load_config(argv):
+    set_server_defaults(CONF)
     try:
         CONF(argv, project="hwdrivers", prog=PROG)
     except cfg.ConfigFilesNotFoundError as error:
@@ -172,8 +268,9 @@ def serve(argv):
     """Run until SIGTERM/SIGINT; returns the exit code."""
     load_config(argv)
     check_bind(CONF)
-    from hwdrivers.db import migration
-    migration.ensure_schema()
+    if not schema_is_current():
+        from hwdrivers.db import migration
+        migration.ensure_schema()
 
     stop = threading.Event()
 
@@ -185,11 +282,14 @@ def serve(argv):
     signal.signal(signal.SIGINT, on_signal)
 
     service = make_service(CONF)
-    service.start()
+    # Bind the listeners before starting the conductor: a second server on a
+    # busy port must fail before it registers itself and, as restart
+    # recovery, releases the locks the running server holds for its host.
+    server = Server(service, CONF)
     try:
-        server = Server(service, CONF)
+        service.start()
     except BaseException:
-        service.stop()
+        server.close()
         raise
     server.start()
     for label, url in server.urls():

@@ -17,6 +17,7 @@ conductor offline.
 """
 
 import concurrent.futures
+import datetime
 import itertools
 import logging
 import threading
@@ -40,6 +41,10 @@ RESTART_ERROR = ("The operation was aborted by a conductor restart: conductor %s
 SHUTDOWN_ERROR = ("The operation was aborted by a conductor shutdown: conductor %s "
                   "stopped before it finished (graceful_shutdown_timeout = %ss). Check "
                   "the node's state and retry.")
+
+DEAD_ERROR = ("The operation was aborted: conductor %s stopped heartbeating (silent "
+              "longer than heartbeat_timeout = %ss) while it was in progress. Check "
+              "the node's state and retry.")
 
 #: Where a node caught working in a provision state goes when its worker died.
 _ORPHAN_PROVISION_FAILURES = {
@@ -198,12 +203,43 @@ class ConductorService:
         return changed
 
     def heartbeat(self):
-        """Tell the other conductors (and ``conductor list``) we are alive."""
+        """Tell the other conductors (and ``conductor list``) we are alive.
+
+        Then reap conductors that stopped heartbeating: see :meth:`reap_dead`.
+        """
         try:
             db_api.touch_conductor(self.hostname)
         except exception.ConductorNotFound:
             registry = self._registry or factory.get_registry()
             db_api.register_conductor(self.hostname, sorted(registry.hardware_types))
+        self.reap_dead()
+
+    def reap_dead(self):
+        """Repair after conductors silent for ``[conductor] heartbeat_timeout``.
+
+        A conductor that died without restarting would leave its leases to
+        expire and its operations pending forever; a live one marks it
+        offline, releases its leases and marks its operations aborted, as
+        that conductor's own restart would. Returns the hostnames reaped.
+        """
+        timeout = datetime.timedelta(seconds=self.conf.conductor.heartbeat_timeout)
+        cutoff = db_api.utcnow() - timeout
+        reaped = []
+        for conductor in db_api.list_conductors():
+            host = conductor["hostname"]
+            if (host == self.hostname or not conductor["online"]
+                    or conductor["updated_at"] is None or conductor["updated_at"] >= cutoff):
+                continue
+            released = db_api.release_reservations_with_prefix("%s:" % host)
+            db_api.abort_orphaned_operations(
+                released, DEAD_ERROR % (host, self.conf.conductor.heartbeat_timeout),
+                _ORPHAN_PROVISION_FAILURES)
+            db_api.unregister_conductor(host)
+            LOG.warning("Conductor %s: no heartbeat for %ss; marked offline, %d lock(s) "
+                        "released", host, self.conf.conductor.heartbeat_timeout,
+                        len(released))
+            reaped.append(host)
+        return reaped
 
     # -- stop ------------------------------------------------------------------------
 

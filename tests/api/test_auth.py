@@ -287,3 +287,43 @@ def test_server_refuses_to_start_on_a_bad_user_file(tmp_path):
     assert last.startswith("hwdrivers-server: error: ")
     assert "%s line 2" % path in last and "MD5-crypt" in last and "htpasswd -B" in last
     assert "$apr1$" not in result.stderr
+
+
+def test_ironic_client_with_http_basic(tmp_path):
+    """The unmodified ``baremetal`` CLI authenticates with OS_AUTH_TYPE=http_basic."""
+    import subprocess
+    import sys
+
+    from tests.functional.server_proc import ServerProcess
+
+    path = tmp_path / "htpasswd"
+    path.write_text("ops:%s\nwatch:%s\n" % (_hash("ops-pw", b"$2y$"), _hash("watch-pw")))
+    server = ServerProcess(tmp_path, {"api": {
+        "auth_strategy": "http_basic", "http_basic_auth_user_file": str(path),
+        "reader_users": "watch"}}).start()
+    baremetal = os.path.join(os.path.dirname(sys.executable), "baremetal")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+    env.update(HOME=str(tmp_path), OS_AUTH_TYPE="http_basic", OS_ENDPOINT=server.url)
+
+    def bm(user, password, *args):
+        run_env = dict(env, OS_USERNAME=user, OS_PASSWORD=password)
+        return subprocess.run([baremetal] + list(args), env=run_env, capture_output=True,
+                              text=True, timeout=120)
+
+    try:
+        result = bm("ops", "ops-pw", "node", "create", "--driver", "fake-hardware",
+                    "--name", "ic1", "-f", "json")
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["name"] == "ic1"
+        result = bm("watch", "watch-pw", "node", "list", "-f", "json")
+        assert result.returncode == 0, result.stderr
+        assert [n["name"] for n in json.loads(result.stdout)] == ["ic1"]
+        result = bm("watch", "watch-pw", "node", "power", "on", "ic1")
+        assert result.returncode != 0
+        assert "reader role" in result.stderr and "HTTP 403" in result.stderr
+        result = bm("ops", "wrong", "node", "list")
+        assert result.returncode != 0
+        assert "Incorrect username or password. (HTTP 401)" in result.stderr
+        assert "ops-pw" not in server.log() and "watch-pw" not in server.log()
+    finally:
+        assert server.stop() == 0

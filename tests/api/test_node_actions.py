@@ -263,3 +263,17 @@ def test_bad_vendor_call_is_400(api, make_node, method, path, words):
     for word in words:
         assert word in error_of(resp)
     assert row("vbad") == before
+
+
+def test_inject_nmi(api, make_node, monkeypatch):
+    from hwdrivers.drivers.modules import fake
+    calls = []
+    monkeypatch.setattr(fake.FakeManagement, "inject_nmi",
+                        lambda self, task: calls.append(task.node.uuid))
+    node = make_node("nmi")
+    assert api.put("/v1/nodes/nmi/management/inject_nmi", {}).status_code == 204
+    assert calls == [node["uuid"]]
+    resp = api.put("/v1/nodes/nmi/management/inject_nmi", {"now": True})
+    assert resp.status_code == 400 and "now" in error_of(resp)
+    assert calls == [node["uuid"]]
+    assert api.put("/v1/nodes/ghost/management/inject_nmi", {}).status_code == 404

@@ -322,3 +322,32 @@ def test_delete_locked_node_is_409(api, make_node, config):
 def test_node_json_is_plain_json(api, make_node):
     make_node("js")
     json.loads(api.get("/v1/nodes/js").get_data(as_text=True))
+
+
+@pytest.fixture
+def both_backends_api(database):
+    """The API over each database backend (SQLite and PostgreSQL)."""
+    from hwdrivers.api import app as app_mod
+    from tests.api import conftest
+    service = conftest.Service()
+    yield conftest.Client(app_mod.create_app(service).test_client())
+    service.manager.workers.shutdown(wait=True, timeout=10)
+
+
+def test_node_lifecycle_on_each_backend(both_backends_api):
+    api = both_backends_api
+    for i in range(3):
+        assert api.post("/v1/nodes", {"driver": "fake-hardware",
+                                      "name": "be%d" % i}).status_code == 201
+    body = api.get("/v1/nodes?limit=2&sort_key=name&sort_dir=desc").get_json()
+    assert [n["name"] for n in body["nodes"]] == ["be2", "be1"]
+    rest = api.get(body["next"].replace("http://localhost", "")).get_json()
+    assert [n["name"] for n in rest["nodes"]] == ["be0"]
+    resp = api.patch("/v1/nodes/be0", [{"op": "add", "path": "/extra/k", "value": "v"}])
+    assert resp.status_code == 200 and resp.get_json()["extra"] == {"k": "v"}
+    assert api.put("/v1/nodes/be0/states/power", {"target": "power on"}).status_code == 202
+    from tests.api.conftest import wait_for
+    wait_for(lambda: row("be0")["power_state"] == "power on"
+             and row("be0")["reservation"] is None)
+    assert api.delete("/v1/nodes/be0").status_code == 204
+    assert len(api.get("/v1/nodes").get_json()["nodes"]) == 2

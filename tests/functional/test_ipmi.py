@@ -161,6 +161,45 @@ def test_one_time_boot_device_is_used_up_by_a_boot(fake_bmcs):
         "boot_device": None, "persistent": None}
 
 
+@pytest.mark.parametrize("disable", [True, False])
+def test_boot_flag_timeout_is_disabled_by_default(disable):
+    """Real BMCs drop boot flags 60 s after setting unless told not to (here 0.5 s)."""
+    with start_fake_bmcs(1, boot_flag_timeout=0.5) as bmcs:
+        task = make_task(bmcs.driver_info(0, ipmi_disable_boot_timeout=disable))
+        task.driver.management.set_boot_device(task, "pxe")
+        time.sleep(0.7)
+        expected = {"boot_device": "pxe", "persistent": False} if disable else {
+            "boot_device": None, "persistent": None}
+        assert task.driver.management.get_boot_device(task) == expected
+        assert ("set_valid_bit_clearing" in bmcs.events()) is disable
+
+
+def test_force_boot_device_resends_it_before_power_on(fake_bmcs):
+    """A BMC that forgot the persistent device gets it again right before booting."""
+    port = fake_bmcs.ports[3]
+    forced = make_task(fake_bmcs.driver_info(3, ipmi_force_boot_device=True),
+                       boot_device="pxe", boot_device_persistent=True)
+    power_to(forced, PowerState.OFF)
+    plain = make_task(fake_bmcs.driver_info(3))
+    plain.driver.management.set_boot_device(plain, "disk", persistent=True)  # "forgot"
+    for target in (PowerState.ON, PowerState.REBOOT):
+        before = len(fake_bmcs.records(port))
+        power_to(forced, target)
+        records = fake_bmcs.records(port)[before:]
+        boots = [r for r in records if r["event"] == "boot"]
+        assert boots and boots[-1]["flags"][:2] == [0xC0, 0x04]  # booted persistent PXE
+        names = [r["event"] for r in records]
+        assert names.index("set_boot") < names.index("boot")
+    # Without the option, or for a one-time device, nothing is re-sent.
+    for task in (make_task(fake_bmcs.driver_info(3), boot_device="pxe",
+                           boot_device_persistent=True),
+                 make_task(fake_bmcs.driver_info(3, ipmi_force_boot_device=True),
+                           boot_device="pxe", boot_device_persistent=False)):
+        before = len(fake_bmcs.records(port))
+        power_to(task, PowerState.REBOOT)
+        assert "set_boot" not in [r["event"] for r in fake_bmcs.records(port)[before:]]
+
+
 def test_unsupported_boot_device_is_refused_before_the_bmc(fake_bmcs):
     task = make_task(fake_bmcs.driver_info(2))
     before = len(fake_bmcs.events())
@@ -238,7 +277,12 @@ def test_privilege_errors_name_ipmi_priv_level(fake_bmcs):
                       cls=exception.DriverAuthError)
     assert "Insufficient privilege level" in str(error)
     assert "set ipmi_priv_level to OPERATOR or ADMINISTRATOR" in str(error)
+    error, _ = _fails(task, task.driver.management.set_boot_device, "pxe",
+                      cls=exception.DriverAuthError)
+    assert "disabling the boot flag timeout failed" in str(error)
     # ipmitool exits 0 when the BMC refuses boot flags: the driver still sees it.
+    task = make_task(fake_bmcs.driver_info(0, ipmi_priv_level="USER",
+                                           ipmi_disable_boot_timeout=False, **viewer))
     error, _ = _fails(task, task.driver.management.set_boot_device, "pxe",
                       cls=exception.DriverAuthError)
     assert "Set Chassis Boot Parameter 5 failed" in str(error)

@@ -64,11 +64,12 @@ def _emulated(state):
     return "On" if state == PowerState.ON else "Off"
 
 
-def test_power_on_reboot_off_through_the_driver(redfish_emulator):
+def test_power_on_reboot_off_soft_off_through_the_driver(redfish_emulator):
     """Each action returns once the BMC accepted it; the state is then polled.
 
-    sys-a (off) is powered on and rebooted while sys-b (on) is powered off,
-    at once, so the emulator's delays overlap.
+    sys-a (off) is powered on and rebooted while sys-b (on) is powered off
+    and sys-f (on) is shut down gracefully, at once, so the emulator's delays
+    overlap.
     """
     def on_then_reboot():
         task = make_task(redfish_emulator.driver_info("sys-a"), name="a")
@@ -93,14 +94,22 @@ def test_power_on_reboot_off_through_the_driver(redfish_emulator):
         assert actions.set_power_state(task, "off") == PowerState.OFF
         return task
 
+    def soft_off():
+        task = make_task(redfish_emulator.driver_info("sys-f"), name="f")
+        if task.driver.power.get_power_state(task) == PowerState.OFF:
+            actions.set_power_state(task, PowerState.ON)
+        assert actions.set_power_state(task, PowerState.SOFT_OFF) == PowerState.OFF
+        return task
+
     reset_path = "/redfish/v1/Systems/%s/Actions/ComputerSystem.Reset"
     before = {name: redfish_emulator.count_requests("POST", reset_path % redfish_emulator.uuid(
         name)) for name in ("sys-a", "sys-b")}
-    with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        rebooted, powered_off = [f.result() for f in (pool.submit(on_then_reboot),
-                                                      pool.submit(off))]
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        rebooted, powered_off, _ = [f.result() for f in (
+            pool.submit(on_then_reboot), pool.submit(off), pool.submit(soft_off))]
     assert redfish_emulator.system_json("sys-a")["PowerState"] == "On"
     assert redfish_emulator.system_json("sys-b")["PowerState"] == "Off"
+    assert redfish_emulator.system_json("sys-f")["PowerState"] == "Off"
     assert rebooted.driver.power.get_power_state(rebooted) == PowerState.ON
     assert powered_off.driver.power.get_power_state(powered_off) == PowerState.OFF
     assert redfish_emulator.count_requests(
@@ -116,6 +125,16 @@ def test_power_already_in_target_state_sends_no_reset(redfish_emulator):
     before = redfish_emulator.count_requests("POST", path)
     assert actions.set_power_state(task, state) == state
     assert redfish_emulator.count_requests("POST", path) == before
+
+
+def test_nmi_the_emulator_does_not_implement_is_unsupported(redfish_emulator):
+    """The emulator lists Nmi as allowed but answers 501: not retried, said so."""
+    task = make_task(redfish_emulator.driver_info("sys-e"))
+    with pytest.raises(exception.DriverUnsupportedAction) as info:
+        actions.inject_nmi(task)
+    message = str(info.value)
+    assert "does not implement this (HTTP 501" in message
+    assert "while injecting an NMI" in message and "attempts" not in message
 
 
 @pytest.fixture

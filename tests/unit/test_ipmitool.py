@@ -79,6 +79,21 @@ def test_cipher_suite_needs_ipmi_2():
         task.driver.power.validate(task)
 
 
+@pytest.mark.parametrize("version, length, ok", [
+    ("2.0", 20, True), ("2.0", 21, False), ("1.5", 16, True), ("1.5", 17, False)])
+def test_password_length_limit(version, length, ok):
+    secret = "P" * length
+    task = make_task(ipmi_password=secret, ipmi_protocol_version=version)
+    if ok:
+        task.driver.power.validate(task)
+        return
+    with pytest.raises(exception.InvalidParameterValue) as info:
+        task.driver.power.validate(task)
+    assert "ipmi_password is longer than the %d bytes" % (20 if version == "2.0" else 16) in (
+        str(info.value))
+    assert secret not in str(info.value)
+
+
 def test_defaults_and_properties():
     info = task_info(make_task())
     assert info["ipmi_port"] == 623 and info["ipmi_priv_level"] == "ADMINISTRATOR"
@@ -136,6 +151,8 @@ def test_env_carries_only_our_password(monkeypatch):
      exception.DriverAuthError, "set ipmi_priv_level to OPERATOR"),
     ("Get Session Challenge command failed: Invalid user name",
      exception.DriverAuthError, "check ipmi_username"),
+    ("lanplus: password is longer than 20 bytes.", exception.DriverSettingsError,
+     "check ipmi_password"),
     ("Unsupported cipher suite ID : 99\nError: Unable to establish IPMI v2 / RMCP+ session",
      exception.DriverSettingsError, "check ipmi_cipher_suite"),
     ("Authentication algorithm 0x01 is not what we requested 0x03\nError: Unable to "
@@ -267,6 +284,21 @@ def test_refused_boot_flags_fail_although_ipmitool_exits_0(fake_tool):
     task = make_task()
     with pytest.raises(exception.DriverActionError, match="setting boot device pxe"):
         task.driver.management.set_boot_device(task, "pxe")
+
+
+def test_refused_boot_flag_timeout_only_warns(fake_tool, tmp_path, caplog):
+    calls = tmp_path / "calls"
+    fake_tool('echo "$*" >> %s\n'
+              'case "$*" in\n'
+              '  *" raw "*) echo "Unable to send RAW command (channel=0x0 netfn=0x0 lun=0x0 '
+              'cmd=0x8 rsp=0x80): Unknown (0x80)" >&2; exit 1;;\n'
+              '  *) echo "Set Boot Device to pxe";;\n'
+              'esac' % calls)
+    task = make_task()
+    task.driver.management.set_boot_device(task, "pxe", persistent=True)
+    lines = [line.split(" -E ")[1] for line in calls.read_text().splitlines()]
+    assert lines == ["raw 0x00 0x08 0x03 0x08", "chassis bootdev pxe options=persistent"]
+    assert "ipmi_disable_boot_timeout=false" in caplog.text
 
 
 def test_unknown_failure_is_an_action_error_with_the_password_masked(fake_tool):

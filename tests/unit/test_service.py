@@ -10,6 +10,7 @@ from hwdrivers.common import context as hw_context
 from hwdrivers.common import exception
 from hwdrivers.conductor import service as service_mod
 from hwdrivers.db import api as db_api
+from hwdrivers.db import engine as db_engine
 from hwdrivers.drivers.modules import fake
 
 CTX = hw_context.get_admin_context()
@@ -192,3 +193,28 @@ def test_pool_runs_refuses_and_drains(database, config):
     release.set()
     assert pool.shutdown(timeout=5) is True
     assert first.result(1) is True
+
+
+def test_a_silent_conductor_is_reaped(service, config):
+    config(conductor__heartbeat_timeout=30)
+    future = db_api.utcnow() + datetime.timedelta(minutes=10)
+    db_api.register_conductor("cond-dead", ["fake-hardware"])
+    db_api.register_conductor("cond-alive", ["fake-hardware"])
+    long_ago = db_api.utcnow() - datetime.timedelta(minutes=5)
+    with db_engine.writer() as conn:
+        conn.execute(db_api.conductors.update()
+                     .where(db_api.conductors.c.hostname == "cond-dead")
+                     .values(updated_at=long_ago))
+    dead_node = node("dead-node", target_power_state="power on",
+                     reservation="cond-dead:1", reservation_expires=future)
+    alive_node = node("alive-node", target_power_state="power on",
+                      reservation="cond-alive:1", reservation_expires=future)
+    service.start()
+    service.heartbeat()
+    assert service.reap_dead() == []  # reaped once only
+    assert db_api.get_conductor("cond-dead")["online"] is False
+    row = db_api.get_node(dead_node["id"])
+    assert row["reservation"] is None and row["target_power_state"] is None
+    assert "conductor cond-dead stopped heartbeating" in row["last_error"]
+    assert db_api.get_conductor("cond-alive")["online"] is True
+    assert db_api.get_node(alive_node["id"])["reservation"] == "cond-alive:1"

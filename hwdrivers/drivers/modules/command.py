@@ -292,14 +292,14 @@ class CommandPower(base.PowerInterface):
                 errors.append("field %s %s" % (field, exc))
                 continue
             for name in names:
-                if name in values and "\0" in str(values[name]):
-                    errors.append("field %s uses {%s}, whose value holds a NUL byte, "
-                                  "which no command line can carry: fix %s"
-                                  % (field, name, name))
-                elif name in secrets:
+                if name in secrets:
                     errors.append("field %s names the secret {%s}: a secret in a command "
                                   "line is visible to every user of the host; read it from "
                                   "$%s (command_secret) instead" % (field, name, SECRET_ENV))
+                elif name in values and "\0" in str(values[name]):
+                    errors.append("field %s uses {%s}, whose value holds a NUL byte, "
+                                  "which no command line can carry: fix %s"
+                                  % (field, name, name))
                 elif name not in values:
                     errors.append("field %s uses {%s}, which is not in driver_info: add "
                                   "it, or use {name}, {uuid} or another field"

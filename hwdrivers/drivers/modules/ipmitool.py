@@ -44,6 +44,8 @@ PRIV_LEVELS = ("ADMINISTRATOR", "OPERATOR", "USER", "CALLBACK")
 PROTOCOL_VERSIONS = ("2.0", "1.5")
 BOOT_MODES = ("bios", "uefi")
 _PASSWORD_ENV = ("IPMI_PASSWORD", "IPMITOOL_PASSWORD")
+#: Longest password (bytes) each IPMI version carries; ipmitool refuses longer.
+_PASSWORD_LIMITS = {"2.0": 20, "1.5": 16}
 
 _P = params.Param
 SCHEMA = params.Schema(
@@ -88,9 +90,20 @@ def parse(task):
     """Typed driver_info of the node, every problem reported at once."""
     node = task.node
     info = SCHEMA.parse(node.driver_info, node=node.uuid, check_unknown=False)
+    invalid = []
     if info["ipmi_cipher_suite"] is not None and info["ipmi_protocol_version"] == "1.5":
-        raise SCHEMA._error([], ["field ipmi_cipher_suite only applies to IPMI 2.0: "
-                                 "unset it or set ipmi_protocol_version=2.0"], node.uuid)
+        invalid.append("field ipmi_cipher_suite only applies to IPMI 2.0: unset it or "
+                       "set ipmi_protocol_version=2.0")
+    limit = _PASSWORD_LIMITS[info["ipmi_protocol_version"]]
+    password = info["ipmi_password"] or ""
+    if len(password.encode("utf-8")) > limit:
+        invalid.append("field ipmi_password is longer than the %d bytes IPMI %s allows"
+                       % (limit, info["ipmi_protocol_version"]))
+    if "\0" in password or "\0" in (info["ipmi_username"] or ""):
+        invalid.append("fields ipmi_username and ipmi_password must not hold NUL "
+                       "characters")
+    if invalid:
+        raise SCHEMA._error([], invalid, node.uuid)
     info["boot_mode"] = info["ipmi_boot_mode"] or _capability_boot_mode(node) or "bios"
     return info
 
@@ -142,6 +155,8 @@ _RULES = (
     ("activate session error", exception.DriverAuthError,
      "the BMC refused the IPMI 1.5 login of user %(user)s: check ipmi_username and "
      "ipmi_password"),
+    ("password is longer than", exception.DriverSettingsError,
+     "check ipmi_password and ipmi_protocol_version"),
     ("unsupported cipher suite", exception.DriverSettingsError,
      "ipmitool does not know cipher suite %(cipher)s: check ipmi_cipher_suite"),
     ("is not what we requested", exception.DriverSettingsError,

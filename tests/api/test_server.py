@@ -1,0 +1,104 @@
+"""hwdrivers-server's start-up pieces, in process (the subprocess runs are in
+tests/functional/test_ironicclient.py)."""
+
+import subprocess
+import sys
+
+import pytest
+
+from hwdrivers.cmd import server
+from hwdrivers.common import exception
+from hwdrivers.db import migration
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost", "127.0.0.53"])
+def test_noauth_on_loopback_is_fine(config, host):
+    config(api__host=host)
+    server.check_bind()
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.10", "::", "example.org"])
+def test_noauth_beyond_loopback_is_refused_saying_why(config, host):
+    config(api__host=host)
+    with pytest.raises(exception.ConfigInvalid) as info:
+        server.check_bind()
+    message = str(info.value)
+    assert host in message and "allow_insecure_noauth_bind" in message
+    assert "http_basic" in message
+
+
+def test_override_allows_noauth_beyond_loopback(config):
+    config(api__host="0.0.0.0", api__allow_insecure_noauth_bind=True)
+    server.check_bind()
+
+
+def test_http_basic_may_bind_anywhere(config):
+    config(api__host="0.0.0.0", api__auth_strategy="http_basic")
+    server.check_bind()
+
+
+def test_script_head_matches_alembic():
+    assert server._script_head() == migration.head()
+
+
+def test_schema_is_current_only_at_head(sqlite_database, config, tmp_path):
+    assert server.schema_is_current() is True
+    migration.downgrade("base")
+    assert server.schema_is_current() is False
+
+
+def test_schema_check_on_empty_database(empty_database):
+    assert server.schema_is_current() is False
+
+
+def test_server_defaults_load_every_in_tree_driver_without_heavy_libraries():
+    """In a fresh interpreter: enabling a driver imports none of its libraries."""
+    code = (
+        "import sys\n"
+        "from hwdrivers.cmd import server\n"
+        "from hwdrivers.conf import CONF\n"
+        "server.set_server_defaults(CONF)\n"
+        "CONF([], project='hwdrivers', default_config_files=[])\n"
+        "from hwdrivers.drivers import factory\n"
+        "registry = factory.Registry(CONF)\n"
+        "print(','.join(sorted(registry.hardware_types)))\n"
+        "print(','.join(m for m in ('sushy', 'pysnmp', 'pyghmi', 'flask', 'alembic')\n"
+        "               if m in sys.modules))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    types, heavy = result.stdout.splitlines()
+    assert types == "command,external,fake-hardware,ipmi,redfish,snmp"
+    assert heavy == ""
+
+
+def test_second_server_on_a_busy_port_fails_before_touching_the_database(tmp_path):
+    """It must not register or run restart recovery (which would release the
+    running server's locks): binding comes first."""
+    from tests.functional import server_proc
+
+    first = server_proc.ServerProcess(tmp_path, name="first")
+    first.start()
+    try:
+        status, _ = first.call("POST", "/v1/nodes", {"driver": "fake-hardware",
+                                                     "name": "held"})
+        assert status == 201
+        # Pretend the running server holds the node's lock.
+        import sqlite3
+        conn = sqlite3.connect(str(first.db_path))
+        with conn:
+            conn.execute("UPDATE nodes SET reservation = 'functest-conductor:tok', "
+                         "reservation_expires = '2999-01-01 00:00:00'")
+        conn.close()
+        result = subprocess.run([server_proc.SERVER, "--config-file",
+                                 str(first.config_path)],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 1
+        assert "cannot listen on 127.0.0.1:%d" % first.port in result.stderr
+        assert "[api] host/port" in result.stderr
+        rows = first.db_rows("SELECT reservation FROM nodes")
+        assert rows == [{"reservation": "functest-conductor:tok"}]
+        status, body = first.call("GET", "/v1/nodes/held")
+        assert status == 200
+    finally:
+        assert first.stop() == 0
