@@ -12,49 +12,24 @@ read from :data:`controllers.LIMITER` at scrape time, never stored.
 """
 
 import contextlib
+import threading
 import time
-
-import prometheus_client
-from prometheus_client import core as prom_core
 
 from hwdrivers.common import exception
 from hwdrivers.conductor import controllers
 
-REGISTRY = prometheus_client.CollectorRegistry(auto_describe=True)
-
 #: Buckets from a fast fake call (ms) to a slow Redfish reboot (minutes).
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
                     120, 300, 600)
-
-OPERATIONS = prometheus_client.Counter(
-    "hwdrivers_operations", "Node operations finished, by kind and result "
-    "(success or the error class).", ["kind", "result"], registry=REGISTRY)
-
-OPERATION_LATENCY = prometheus_client.Histogram(
-    "hwdrivers_operation_duration_seconds", "Time node operations took, by kind "
-    "(driver calls, retries and verification included).", ["kind"],
-    buckets=_LATENCY_BUCKETS, registry=REGISTRY)
-
-DRIVER_ERRORS = prometheus_client.Counter(
-    "hwdrivers_driver_errors", "Driver errors by taxonomy code (settingsError, "
-    "authError, toolError, connError, actionError, unsupportedActionError, "
-    "fatalError).", ["code"], registry=REGISTRY)
-
-SYNC_CYCLE = prometheus_client.Histogram(
-    "hwdrivers_power_sync_cycle_duration_seconds", "Duration of power-state sync "
-    "cycles over the whole fleet.", buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300,
-                                             600, 1800), registry=REGISTRY)
-
-SYNC_NODES = prometheus_client.Counter(
-    "hwdrivers_power_sync_nodes", "Nodes handled by power-state syncs, by outcome "
-    "(in_sync, recorded, corrected, failed, skipped, to_maintenance).", ["outcome"],
-    registry=REGISTRY)
+_SYNC_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
 
 
 class _QueueDepthCollector:
     """Per-controller queue depth, read from the limiter when scraped."""
 
     def collect(self):
+        from prometheus_client import core as prom_core
+
         gauge = prom_core.GaugeMetricFamily(
             "hwdrivers_controller_queue_depth", "Commands per controller, running "
             "(in_use) or waiting for a slot (waiting).", labels=["controller", "state"])
@@ -67,7 +42,50 @@ class _QueueDepthCollector:
         return []
 
 
-REGISTRY.register(_QueueDepthCollector())
+class _Metrics:
+    """The registry and its metrics; built on first use (see :func:`_get`)."""
+
+    def __init__(self):
+        import prometheus_client as prom
+
+        self.prom = prom
+        self.registry = prom.CollectorRegistry(auto_describe=True)
+        self.operations = prom.Counter(
+            "hwdrivers_operations", "Node operations finished, by kind and result "
+            "(success or the error class).", ["kind", "result"], registry=self.registry)
+        self.latency = prom.Histogram(
+            "hwdrivers_operation_duration_seconds", "Time node operations took, by "
+            "kind (driver calls, retries and verification included).", ["kind"],
+            buckets=_LATENCY_BUCKETS, registry=self.registry)
+        self.driver_errors = prom.Counter(
+            "hwdrivers_driver_errors", "Driver errors by taxonomy code (settingsError, "
+            "authError, toolError, connError, actionError, unsupportedActionError, "
+            "fatalError).", ["code"], registry=self.registry)
+        self.sync_cycle = prom.Histogram(
+            "hwdrivers_power_sync_cycle_duration_seconds", "Duration of power-state "
+            "sync cycles over the whole fleet.", buckets=_SYNC_BUCKETS,
+            registry=self.registry)
+        self.sync_nodes = prom.Counter(
+            "hwdrivers_power_sync_nodes", "Nodes handled by power-state syncs, by "
+            "outcome (in_sync, recorded, corrected, failed, skipped, to_maintenance).",
+            ["outcome"], registry=self.registry)
+        self.registry.register(_QueueDepthCollector())
+
+
+_metrics = None
+_lock = threading.Lock()
+
+
+def _get():
+    """The metrics, created on first use: importing prometheus_client costs
+    ~80 ms, which a one-shot CLI command that never exports metrics should
+    not pay."""
+    global _metrics
+    if _metrics is None:
+        with _lock:
+            if _metrics is None:
+                _metrics = _Metrics()
+    return _metrics
 
 
 def record_driver_error(exc):
@@ -75,12 +93,13 @@ def record_driver_error(exc):
     while exc is not None and not isinstance(exc, exception.DriverError):
         exc = exc.__cause__  # a wrapper (a failed clean step) around the driver's error
     if exc is not None:
-        DRIVER_ERRORS.labels(code=exc.taxonomy).inc()
+        _get().driver_errors.labels(code=exc.taxonomy).inc()
 
 
 def record_operation(kind, result, seconds):
-    OPERATIONS.labels(kind=kind, result=result).inc()
-    OPERATION_LATENCY.labels(kind=kind).observe(seconds)
+    metrics = _get()
+    metrics.operations.labels(kind=kind, result=result).inc()
+    metrics.latency.labels(kind=kind).observe(seconds)
 
 
 @contextlib.contextmanager
@@ -98,19 +117,21 @@ def operation(kind):
 
 def record_sync_cycle(stats):
     """Record one power-sync cycle (a :class:`power_sync.SyncStats`)."""
-    SYNC_CYCLE.observe(stats.duration)
+    metrics = _get()
+    metrics.sync_cycle.observe(stats.duration)
     for outcome in ("in_sync", "recorded", "corrected", "failed", "skipped",
                     "to_maintenance"):
         count = getattr(stats, outcome)
         if count:
-            SYNC_NODES.labels(outcome=outcome).inc(count)
+            metrics.sync_nodes.labels(outcome=outcome).inc(count)
 
 
 def sample(name, **labels):
     """The current value of one sample (None if absent); for tests and tools."""
-    return REGISTRY.get_sample_value(name, labels)
+    return _get().registry.get_sample_value(name, labels)
 
 
 def render():
     """``(body, content_type)`` of the metrics in Prometheus text format."""
-    return prometheus_client.generate_latest(REGISTRY), prometheus_client.CONTENT_TYPE_LATEST
+    metrics = _get()
+    return metrics.prom.generate_latest(metrics.registry), metrics.prom.CONTENT_TYPE_LATEST

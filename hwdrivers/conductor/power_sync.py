@@ -26,10 +26,10 @@ nodes. A cycle over N nodes with BMC latency d and concurrency c takes
 about N*d/c.
 """
 
-import concurrent.futures
 import dataclasses
 import datetime
 import logging
+import queue
 import threading
 import time
 
@@ -50,6 +50,8 @@ from hwdrivers.objects.node import Node
 
 CONF = cfg.CONF
 LOG = logging.getLogger(__name__)
+
+_DONE = object()  # tells a sync thread the cycle is over
 
 _INTERFACE_FIELDS = tuple("%s_interface" % kind for kind in interface_types.ALL)
 
@@ -157,26 +159,52 @@ class PowerSync:
                 yield row
 
     def _run_bounded(self, rows, func):
-        """Run ``func(row)`` for each row on ``concurrency`` threads, a bounded window ahead."""
-        window = threading.BoundedSemaphore(self.concurrency * 2)
+        """Run ``func(row)`` for each row on ``concurrency`` threads.
 
-        def run(row):
-            try:
-                func(row)
-            except Exception:
-                LOG.exception("Power sync of node %s failed unexpectedly", row.get("uuid"))
-            finally:
-                window.release()
+        Rows are handed over through a queue at most twice the concurrency
+        long, so paging stays just ahead of the BMC calls. The threads are
+        daemons: a BMC that never answers cannot keep a stopping process
+        alive. On stop, queued rows are dropped and in-flight reads finish.
+        """
+        work = queue.Queue(maxsize=self.concurrency * 2)
 
-        with concurrent.futures.ThreadPoolExecutor(
-                max_workers=self.concurrency, thread_name_prefix="hwdrivers-sync") as pool:
+        def worker():
+            while True:
+                row = work.get()
+                if row is _DONE:
+                    return
+                try:
+                    func(row)
+                except Exception:
+                    LOG.exception("Power sync of node %s failed unexpectedly",
+                                  row.get("uuid"))
+
+        threads = [threading.Thread(target=worker, daemon=True,
+                                    name="hwdrivers-sync-%d" % index)
+                   for index in range(self.concurrency)]
+        for thread in threads:
+            thread.start()
+        try:
             for row in rows:
                 while not self.stop_event.is_set():
-                    if window.acquire(timeout=0.5):
+                    try:
+                        work.put(row, timeout=0.5)
                         break
+                    except queue.Full:
+                        continue
                 if self.stop_event.is_set():
-                    break  # stopping: in-flight reads finish, nothing new starts
-                pool.submit(run, row)
+                    break
+        finally:
+            if self.stop_event.is_set():
+                while True:  # stopping: nothing new starts
+                    try:
+                        work.get_nowait()
+                    except queue.Empty:
+                        break
+            for _ in threads:
+                work.put(_DONE)
+            for thread in threads:
+                thread.join()
 
     # -- one cycle -----------------------------------------------------------------
 

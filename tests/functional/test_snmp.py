@@ -294,12 +294,16 @@ def test_without_the_gate_the_pdu_sees_overlapping_commands(snmp_agent, snmp_pro
 
 
 def test_engine_pool_survives_many_threads(snmp_agent):
-    """32 threads x 3 calls through the shared engine pool, all answered right."""
+    """32 threads x 3 calls through the shared engine pool, all answered right.
+
+    Each thread owns its outlet (24 CyberPower, then APC ones), so the last
+    state read back is only ever its own.
+    """
     errors = []
 
-    def work(outlet):
+    def work(driver, outlet):
         try:
-            task = make_task(snmp_agent.driver_info("cyberpower", outlet,
+            task = make_task(snmp_agent.driver_info(driver, outlet,
                                                     version="3" if outlet % 2 else "2c"))
             for state in (PowerState.ON, PowerState.OFF, PowerState.ON):
                 task.driver.power.set_power_state(task, state)
@@ -307,7 +311,8 @@ def test_engine_pool_survives_many_threads(snmp_agent):
         except Exception as exc:  # noqa: BLE001 (reported below)
             errors.append(exc)
 
-    threads = [threading.Thread(target=work, args=(1 + n % 24,)) for n in range(32)]
+    threads = [threading.Thread(target=work, args=(("cyberpower", "apc")[n // 24], 1 + n % 24))
+               for n in range(32)]
     for thread in threads:
         thread.start()
     for thread in threads:
