@@ -351,3 +351,42 @@ def test_node_lifecycle_on_each_backend(both_backends_api):
              and row("be0")["reservation"] is None)
     assert api.delete("/v1/nodes/be0").status_code == 204
     assert len(api.get("/v1/nodes").get_json()["nodes"]) == 2
+
+
+def test_concurrent_patches_of_different_keys_all_apply(app, make_node):
+    """Key paths are applied under the node's lock, so no update is lost."""
+    import threading
+
+    from tests.api.conftest import Client
+    make_node("conc")
+    statuses = []
+
+    def patch(i):
+        client = Client(app.test_client())
+        resp = client.patch("/v1/nodes/conc", [
+            {"op": "add", "path": "/extra/k%d" % i, "value": i}])
+        statuses.append((i, resp.status_code))
+
+    threads = [threading.Thread(target=patch, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    applied = {"k%d" % i: i for i, status in statuses if status == 200}
+    assert len(statuses) == 8
+    assert all(status in (200, 409) for _, status in statuses), statuses
+    assert len(applied) >= 1
+    assert row("conc")["extra"] == applied
+
+
+def test_patch_locked_node_is_409_and_changes_nothing(api, make_node, config):
+    import datetime
+    config(conductor__node_locked_retry_timeout=0.05)
+    make_node("plk")
+    future = db_api.utcnow() + datetime.timedelta(minutes=5)
+    assert db_api.reserve_node(row("plk")["id"], "elsewhere:t", future, db_api.utcnow())
+    before = row("plk")
+    resp = _patch(api, "plk", {"op": "add", "path": "/extra/x", "value": 1})
+    assert resp.status_code == 409
+    assert "locked" in error_of(resp)
+    assert row("plk") == before
