@@ -31,6 +31,7 @@ from oslo_config import cfg
 
 from hwdrivers import conf as hw_conf
 from hwdrivers.common import exception
+from hwdrivers.conf import default as default_conf
 
 CONF = hw_conf.CONF
 PROG = "hwdrivers-server"
@@ -236,14 +237,8 @@ def set_server_defaults(conf=CONF):
     conf.set_default("enabled_hardware_types", SERVER_HARDWARE_TYPES)
     for kind, names in SERVER_INTERFACES.items():
         option = "enabled_%s_interfaces" % kind
-        current = list(_default_of(conf, option))
+        current = list(default_conf.DEFAULT_ENABLED[kind])
         conf.set_default(option, current + [n for n in names if n not in current])
-
-
-def _default_of(conf, option):
-    from hwdrivers.conf import default as default_conf
-    kind = option[len("enabled_"):-len("_interfaces")]
-    return default_conf.DEFAULT_ENABLED[kind]
 
 
 def load_config(argv):
@@ -317,8 +312,15 @@ def main(argv=None):
         return _fail(str(error))
     except (cfg.ConfigFileValueError, cfg.Error) as error:
         return _fail("invalid configuration: %s" % error)
-    except OSError as error:  # address in use, state_path not writable ...
+    except OSError as error:  # state_path not writable ...
         return _fail(str(error))
+    except Exception as error:
+        if type(error).__module__.startswith("sqlalchemy"):
+            # Unreachable database, bad URL ...: one line, no traceback.
+            text = str(getattr(error, "orig", None) or error).strip()
+            return _fail("cannot use the database ([database] connection): %s"
+                         % (text.splitlines()[0] if text else type(error).__name__))
+        raise
     except KeyboardInterrupt:
         return 130
 
