@@ -102,3 +102,16 @@ def test_second_server_on_a_busy_port_fails_before_touching_the_database(tmp_pat
         assert status == 200
     finally:
         assert first.stop() == 0
+
+
+def test_unreachable_database_is_one_line_without_password(tmp_path):
+    from tests.functional import server_proc
+    proc = server_proc.ServerProcess(tmp_path, name="nodb", options={"database": {
+        "connection": "postgresql+psycopg://hw:db-pa55word@127.0.0.1:1/hw"}})
+    result = subprocess.run([server_proc.SERVER, "--config-file", str(proc.config_path)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("hwdrivers-server: error: cannot use the database")
+    assert "Traceback" not in result.stderr
+    assert "db-pa55word" not in result.stderr + result.stdout
