@@ -31,7 +31,6 @@ from oslo_config import cfg
 
 from hwdrivers import conf as hw_conf
 from hwdrivers.common import exception
-from hwdrivers.conf import default as default_conf
 
 CONF = hw_conf.CONF
 PROG = "hwdrivers-server"
@@ -219,30 +218,7 @@ def schema_is_current():
     return [r[0] for r in rows] == [head]
 
 
-#: What a server enables when its config does not say: fake-hardware and
-#: every in-tree driver. Loading them imports only hwdrivers' own modules
-#: (sushy, pysnmp, ... are imported on first use), so this costs start-up
-#: nothing; the library-wide defaults ([DEFAULT] in hwdrivers.conf.default)
-#: stay minimal for embedders and the CLI.
-SERVER_HARDWARE_TYPES = ["fake-hardware", "ipmi", "redfish", "snmp", "command",
-                         "external"]
-SERVER_INTERFACES = {
-    "power": ["ipmitool", "redfish", "snmp", "command", "external"],
-    "management": ["ipmitool", "redfish", "external"],
-}
-
-
-def set_server_defaults(conf=CONF):
-    """Enable every in-tree driver by default (a config file still overrides)."""
-    conf.set_default("enabled_hardware_types", SERVER_HARDWARE_TYPES)
-    for kind, names in SERVER_INTERFACES.items():
-        option = "enabled_%s_interfaces" % kind
-        current = list(default_conf.DEFAULT_ENABLED[kind])
-        conf.set_default(option, current + [n for n in names if n not in current])
-
-
 def load_config(argv):
-    set_server_defaults(CONF)
     try:
         CONF(argv, project="hwdrivers", prog=PROG)
     except cfg.ConfigFilesNotFoundError as error:

@@ -7,22 +7,26 @@ from oslo_config import cfg
 
 from hwdrivers.common import interface_types
 
-#: Implementations enabled out of the box, per interface kind. Every name
-#: here must have an entry point in setup.cfg, or start-up fails.
+#: Implementations enabled out of the box, per interface kind: fake-hardware
+#: and every in-tree driver, so ``hwdrivers node create --driver ipmi`` works
+#: with no config file, from the CLI and the server alike. Enabling costs
+#: nothing: each module imports its library (sushy, pysnmp...) on first use.
+#: Every name here must have an entry point in setup.cfg, or start-up fails.
 DEFAULT_ENABLED = {
     "boot": ["fake", "noop"],
     "console": ["fake", "no-console"],
     "deploy": ["fake", "noop"],
     "inspect": ["fake", "no-inspect"],
-    "management": ["fake", "noop"],
-    "power": ["fake"],
+    "management": ["fake", "ipmitool", "redfish", "external", "noop"],
+    "power": ["fake", "ipmitool", "redfish", "snmp", "command", "external"],
     "raid": ["fake", "no-raid"],
     "bios": ["fake", "no-bios"],
     "vendor": ["fake", "no-vendor"],
     "rescue": ["fake", "no-rescue"],
 }
 
-DEFAULT_HARDWARE_TYPES = ["fake-hardware"]
+DEFAULT_HARDWARE_TYPES = ["fake-hardware", "ipmi", "redfish", "snmp", "command",
+                          "external"]
 
 
 def _default_state_path():

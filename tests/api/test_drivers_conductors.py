@@ -7,7 +7,7 @@ from tests.api.conftest import error_of
 
 
 def test_driver_list_and_show(api, config):
-    config(host="api-host")
+    config(host="api-host", enabled_hardware_types=["fake-hardware"])
     body = api.get("/v1/drivers").get_json()
     (driver,) = body["drivers"]
     assert driver["name"] == "fake-hardware" and driver["type"] == "dynamic"
@@ -25,7 +25,9 @@ def test_driver_list_and_show(api, config):
 def test_driver_hosts_come_from_conductors(api):
     db_api.register_conductor("c1", ["fake-hardware"])
     db_api.register_conductor("c2", ["ipmi"])
-    assert api.get("/v1/drivers").get_json()["drivers"][0]["hosts"] == ["c1"]
+    drivers = {d["name"]: d for d in api.get("/v1/drivers").get_json()["drivers"]}
+    assert drivers["fake-hardware"]["hosts"] == ["c1"]
+    assert drivers["ipmi"]["hosts"] == ["c2"]
 
 
 def test_driver_properties_are_flat_with_required_flag(api):

@@ -51,13 +51,11 @@ def test_schema_check_on_empty_database(empty_database):
     assert server.schema_is_current() is False
 
 
-def test_server_defaults_load_every_in_tree_driver_without_heavy_libraries():
+def test_defaults_load_every_in_tree_driver_without_heavy_libraries():
     """In a fresh interpreter: enabling a driver imports none of its libraries."""
     code = (
         "import sys\n"
-        "from hwdrivers.cmd import server\n"
         "from hwdrivers.conf import CONF\n"
-        "server.set_server_defaults(CONF)\n"
         "CONF([], project='hwdrivers', default_config_files=[])\n"
         "from hwdrivers.drivers import factory\n"
         "registry = factory.Registry(CONF)\n"

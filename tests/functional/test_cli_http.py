@@ -23,10 +23,9 @@ LOCAL_ONLY = {"id", "boot_device", "boot_device_persistent", "power_sync_failure
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    # The same enabled drivers as the local CLI's defaults, so outputs compare.
+    # Both sides use the defaults (every in-tree driver), so outputs compare.
     proc = ServerProcess(tmp_path_factory.mktemp("cli-http"),
-                         {"DEFAULT": {"enabled_hardware_types": "fake-hardware"},
-                          "fake": {"power_delay": POWER_DELAY}}).start()
+                         {"fake": {"power_delay": POWER_DELAY}}).start()
     yield proc
     proc.stop()
 

@@ -42,7 +42,7 @@ def test_per_hardware_type_default_overrides_global(config):
 
 
 def test_node_interface_must_be_enabled_and_supported(config):
-    config(enabled_management_interfaces=["fake"])
+    config(enabled_hardware_types=["fake-hardware"], enabled_management_interfaces=["fake"])
     registry = factory.get_registry()
     with pytest.raises(exception.InterfaceNotAllowed) as info:
         registry.compose(node(management_interface="noop", console_interface="bogus"))

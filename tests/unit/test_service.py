@@ -9,6 +9,7 @@ import pytest
 from hwdrivers.common import context as hw_context
 from hwdrivers.common import exception
 from hwdrivers.conductor import service as service_mod
+from hwdrivers.conf import default as default_conf
 from hwdrivers.db import api as db_api
 from hwdrivers.db import engine as db_engine
 from hwdrivers.drivers.modules import fake
@@ -50,7 +51,7 @@ def test_start_registers_and_stop_marks_offline(service):
     service.start()  # idempotent
     row = db_api.get_conductor("cond-1")
     assert row["online"] is True
-    assert row["hardware_types"] == ["fake-hardware"]
+    assert row["hardware_types"] == sorted(default_conf.DEFAULT_HARDWARE_TYPES)
     assert service.stop() is True
     assert service.stop() is True  # idempotent
     assert db_api.get_conductor("cond-1")["online"] is False
