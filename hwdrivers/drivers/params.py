@@ -82,6 +82,15 @@ def parse_address(value):
     raise ValueError("must be an IP address or host name (no scheme, port or path)")
 
 
+class CheckFailed(ValueError):
+    """A :class:`Param` ``check`` refused the value; its text says why.
+
+    Raised instead of the type's own ValueError so the schema never echoes
+    the value next to it: a check may refuse a value precisely because it
+    holds a credential (``https://user:pw@bmc``).
+    """
+
+
 class Param:
     """One driver_info parameter.
 
@@ -89,13 +98,18 @@ class Param:
         ``choice`` (with ``choices``), ``address``.
     :param secret: masked in every output, never logged or put in errors.
     :param default: used when the field is absent (never for required ones).
+    :param check: ``check(typed_value)``, run after the type's own parsing,
+        raising ValueError whose text says what is wrong (it is shown as is,
+        without the value). For what a type cannot say: a URL with no
+        credentials in it, a path that exists.
     """
 
     __slots__ = ("name", "description", "required", "secret", "type",
-                 "default", "choices", "min", "max")
+                 "default", "choices", "min", "max", "check")
 
     def __init__(self, name, description, *, required=False, secret=False,
-                 type="str", default=None, choices=None, min=None, max=None):
+                 type="str", default=None, choices=None, min=None, max=None,
+                 check=None):
         if type not in TYPES:
             raise ValueError("Param %s: unknown type %r; use one of %s"
                              % (name, type, ", ".join(TYPES)))
@@ -112,6 +126,7 @@ class Param:
         self.min = min
         self.max = max
         self.default = default
+        self.check = check
 
     def __repr__(self):
         return "Param(%r, type=%r%s%s)" % (
@@ -120,6 +135,15 @@ class Param:
 
     def parse(self, value):
         """Return the typed value or raise ValueError saying what is expected."""
+        typed = self._parse_type(value)
+        if self.check is not None:
+            try:
+                self.check(typed)
+            except ValueError as exc:
+                raise CheckFailed(str(exc)) from None
+        return typed
+
+    def _parse_type(self, value):
         if self.type == "str":
             if not isinstance(value, (str, int, float)) or isinstance(value, bool):
                 raise ValueError("must be a string")
@@ -224,7 +248,8 @@ class Schema:
             try:
                 param.parse(driver_info[param.name])
             except ValueError as exc:
-                shown = "" if param.secret else " (got %r)" % (driver_info[param.name],)
+                hidden = param.secret or isinstance(exc, CheckFailed)
+                shown = "" if hidden else " (got %r)" % (driver_info[param.name],)
                 invalid.append("field %s%s %s" % (param.name, shown, exc))
         return missing, invalid
 

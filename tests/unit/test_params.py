@@ -108,3 +108,19 @@ def test_int_rejects_bool_and_fraction():
     for bad in (True, 1.5, "1.5"):
         with pytest.raises(ValueError):
             p.parse(bad)
+
+
+def test_check_refuses_without_echoing_the_value():
+    """A check's refusal is shown as its own text, never with the value."""
+    def no_credentials(value):
+        if "@" in value:
+            raise ValueError("must not contain credentials")
+
+    schema = params.Schema(params.Param("url", "A URL", check=no_credentials))
+    missing, invalid = schema.errors({"url": "https://admin:s3cret@bmc"})
+    assert missing == []
+    assert invalid == ["field url must not contain credentials"]
+    assert schema.parse({"url": "https://bmc"}) == {"url": "https://bmc"}
+    # The type's own errors still show the value, as before.
+    _, invalid = params.Schema(params.Param("n", "N", type="int")).errors({"n": "x"})
+    assert "(got 'x')" in invalid[0]

@@ -396,3 +396,17 @@ def test_cache_size_zero_logs_in_every_time(monkeypatch, redfish_config):
     task.driver.power.get_power_state(task)
     assert len(made) == 2 and all(c.closed for c in made)
     assert len(redfish_session.CACHE) == 0
+
+
+def test_address_with_credentials_is_refused_at_create_without_echo(database, config):
+    """Enrolment refuses https://user:pw@host and never repeats the password."""
+    from hwdrivers.db import api as db_api
+
+    manager = manager_mod.ConductorManager()
+    with pytest.raises(exception.InvalidParameterValue) as info:
+        manager.create_node(hw_context.get_admin_context(), {
+            "driver": "redfish", "name": "leaky",
+            "driver_info": {"redfish_address": "https://admin:Pa55word@10.0.0.9"}})
+    assert "redfish_address must not contain credentials" in str(info.value)
+    assert "Pa55word" not in str(info.value) and "Pa55word" not in repr(info.value.kwargs)
+    assert db_api.list_nodes() == []

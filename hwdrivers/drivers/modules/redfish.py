@@ -54,7 +54,10 @@ COMMON_SCHEMA = params.Schema(
     params.Param("redfish_address",
                  "URL of the BMC's Redfish service: https://host[:port], optionally with "
                  "the root path (https://host/redfish/v1); a bare host means https",
-                 required=True),
+                 required=True,
+                 # Checked at create and update too, never echoing the value:
+                 # https://user:pw@host must not be stored and shown in clear.
+                 check=lambda value: parse_address(value)),
     params.Param("redfish_system_id",
                  "Id (1, System.Embedded.1) or path (/redfish/v1/Systems/1) of the "
                  "ComputerSystem to drive; needed only when the BMC has several"),
