@@ -68,6 +68,11 @@ def main(argv=None):
     for hw_name in sorted(registry.hardware_types):
         path = os.path.join(ROOT, "doc", "drivers", "%s.md" % hw_name)
         if not os.path.exists(path):
+            # Every in-tree hardware type documents itself; a page nobody
+            # wrote is as stale as an outdated one.
+            print("%s: missing; write it with %s/%s markers" % (path, BEGIN, END),
+                  file=sys.stderr)
+            stale.append(path)
             continue
         with open(path, encoding="utf-8") as handle:
             text = handle.read()
