@@ -11,7 +11,4 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip setuptools wheel
 .venv/bin/python -m pip install -q -e .
 .venv/bin/hwdrivers-dbsync "$@" upgrade
-if [ -x .venv/bin/hwdrivers-server ] && .venv/bin/python -c "import hwdrivers.cmd.server" 2>/dev/null; then
-    exec .venv/bin/hwdrivers-server "$@"
-fi
-echo "hwdrivers is installed; the database is ready. Try: .venv/bin/hwdrivers driver list"
+exec .venv/bin/hwdrivers-server "$@"
