@@ -30,13 +30,13 @@ The protocol has no authentication, so the listener binds to loopback
 unless ``[pdudaemon] allow_remote`` says otherwise.
 """
 
-import ipaddress
 import logging
 import math
 import time
 
 from hwdrivers.common import context as hw_context
 from hwdrivers.common import exception
+from hwdrivers.common import network
 
 LOG = logging.getLogger(__name__)
 
@@ -54,19 +54,10 @@ class _Refused(Exception):
         self.text = text
 
 
-def _is_loopback(host):
-    if host in ("localhost", "localhost.localdomain"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_config(conf):
     """ConfigInvalid unless the listen address is loopback or explicitly allowed."""
     group = conf.pdudaemon
-    if not _is_loopback(group.host) and not group.allow_remote:
+    if not network.is_loopback(group.host) and not group.allow_remote:
         raise exception.ConfigInvalid(
             "[pdudaemon] host = %s is not a loopback address, and the PDUDaemon "
             "protocol has no authentication: anyone reaching it could power nodes "

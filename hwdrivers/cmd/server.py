@@ -19,7 +19,6 @@ is read, so a bad config fails in a fraction of a second and a good one
 serves in well under one.
 """
 
-import ipaddress
 import logging
 import os
 import re
@@ -31,6 +30,7 @@ from oslo_config import cfg
 
 from hwdrivers import conf as hw_conf
 from hwdrivers.common import exception
+from hwdrivers.common import network
 
 CONF = hw_conf.CONF
 PROG = "hwdrivers-server"
@@ -42,19 +42,10 @@ def _fail(message):
     return 1
 
 
-def is_loopback(host):
-    if host in ("localhost", "localhost.localdomain"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_bind(conf=CONF):
     """ConfigInvalid when noauth would be served beyond loopback."""
     host = conf.api.host
-    if (conf.api.auth_strategy == "noauth" and not is_loopback(host)
+    if (conf.api.auth_strategy == "noauth" and not network.is_loopback(host)
             and not conf.api.allow_insecure_noauth_bind):
         raise exception.ConfigInvalid(
             "[api] host = %s is not a loopback address, and [api] auth_strategy = "
