@@ -24,6 +24,9 @@ def driver_doc(info, detail):
         "name": name,
         "hosts": _hosts(name),
         "type": "dynamic",
+        # Not in Ironic's document; its clients ignore it, and the
+        # hwdrivers CLI shows the same driver list over HTTP as locally.
+        "description": info.get("description") or "",
         "links": utils.links("drivers", name),
         "properties": utils.links("drivers", name, "/properties"),
     }

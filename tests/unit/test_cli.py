@@ -126,3 +126,17 @@ def test_bad_option_value_is_named(tmp_path, capsys):
     _, err = capsys.readouterr()
     assert code == 1
     assert "[conductor] lease_duration" in err and "soon" in err
+
+
+def test_output_into_a_closed_pipe_is_quiet(tmp_path):
+    """`hwdrivers driver list | true`: the reader is gone before the first write."""
+    import os
+    import subprocess
+    import sys
+
+    exe = os.path.join(os.path.dirname(sys.executable), "hwdrivers")
+    env = dict(os.environ, HWDRIVERS_STATE_PATH=str(tmp_path))
+    env.pop("HWDRIVERS_URL", None)
+    result = subprocess.run("'%s' driver list | true" % exe, shell=True,
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr
