@@ -68,10 +68,8 @@ def set_power(ident):
         if timeout <= 0:
             raise errors.APIError("Field timeout must be a positive integer (seconds), "
                                   "got %d." % timeout)
-    manager = utils.manager()
-    node = manager.get_node(utils.context(), ident)
-    manager.change_power_state(utils.context(), node.uuid, target,
-                               timeout=timeout, wait=False)
+    node = utils.manager().change_power_state(utils.context(), ident, target,
+                                              timeout=timeout, wait=False)
     return utils.empty_response(202, location=_states_location(node.uuid))
 
 

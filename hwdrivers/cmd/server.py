@@ -20,8 +20,6 @@ serves in well under one.
 """
 
 import logging
-import os
-import re
 import signal
 import sys
 import threading
@@ -164,51 +162,6 @@ def _host_for_url(host):
     return "[%s]" % host if ":" in str(host) else host
 
 
-_REVISION_RE = re.compile(r"^(down_revision|revision)\s*=\s*['\"]?([\w]+|None)['\"]?",
-                          re.MULTILINE)
-
-
-def _script_head():
-    """The newest migration's id, read from the files; None when unsure."""
-    directory = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
-        __file__))), "db", "migrations", "versions")
-    revisions, parents = set(), set()
-    for name in os.listdir(directory):
-        if not name.endswith(".py") or name.startswith("__"):
-            continue
-        with open(os.path.join(directory, name)) as handle:
-            found = dict((k, v) for k, v in _REVISION_RE.findall(handle.read()))
-        if "revision" not in found:
-            return None
-        revisions.add(found["revision"])
-        if found.get("down_revision") not in (None, "None"):
-            parents.add(found["down_revision"])
-    heads = revisions - parents
-    return heads.pop() if len(heads) == 1 else None
-
-
-def schema_is_current():
-    """True when the database is already at the newest migration.
-
-    Importing alembic costs about half a second, most of hwdrivers-server's
-    start-up; the common restart needs no migration, so this reads
-    ``alembic_version`` with plain SQLAlchemy first. Any doubt (several
-    heads, no table, an error) answers False and alembic decides.
-    """
-    import sqlalchemy as sa
-
-    from hwdrivers.db import engine as db_engine
-    try:
-        head = _script_head()
-        if head is None:
-            return False
-        with db_engine.reader() as conn:
-            rows = conn.execute(sa.text("SELECT version_num FROM alembic_version")).all()
-    except Exception:  # no table yet, unreadable directory ...: let alembic decide
-        return False
-    return [r[0] for r in rows] == [head]
-
-
 def load_config(argv):
     try:
         CONF(argv, project="hwdrivers", prog=PROG)
@@ -230,9 +183,8 @@ def serve(argv):
     """Run until SIGTERM/SIGINT; returns the exit code."""
     load_config(argv)
     check_bind(CONF)
-    if not schema_is_current():
-        from hwdrivers.db import migration
-        migration.ensure_schema()
+    from hwdrivers.db import migration
+    migration.ensure_schema()
 
     stop = threading.Event()
 

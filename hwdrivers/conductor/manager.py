@@ -168,7 +168,12 @@ class ConductorManager:
     # -- power -------------------------------------------------------------------
 
     def change_power_state(self, context, ident, target, timeout=None, wait=True):
-        """Power on/off/reboot/soft off; with ``wait=False`` run in a worker (202)."""
+        """Power on/off/reboot/soft off; with ``wait=False`` run in a worker (202).
+
+        With ``wait=False`` the node (as locked, before the worker acts) is
+        returned, so a caller that named it by name learns its UUID without
+        reading it again.
+        """
         if timeout is not None and (not isinstance(timeout, (int, float))
                                     or isinstance(timeout, bool) or timeout <= 0):
             raise exception.InvalidParameterValue(
@@ -184,7 +189,7 @@ class ConductorManager:
             target = operations.begin_power_change(task, target)
             task.spawn_after(self._submit_or_undo(task, saved), operations.finish_power_change,
                              task, target, timeout=timeout)
-        return None
+        return task.node
 
     def _submit_or_undo(self, task, saved):
         """``workers.submit`` that, when the pool refuses, restores ``saved`` fields.

@@ -16,9 +16,7 @@ lease still held, marking what did not finish as aborted, and marks the
 conductor offline.
 """
 
-import concurrent.futures
 import datetime
-import itertools
 import logging
 import threading
 import time
@@ -69,71 +67,6 @@ class _Periodic(threading.Thread):
                               self.name, self.interval)
 
 
-class _Pool(workers_mod.WorkerPool):
-    """The service's worker pool: bounded, refusing, and never blocking exit.
-
-    Same contract as :class:`workers.WorkerPool` (NoFreeWorker instead of
-    queueing, a Future per operation), but each operation runs on a daemon
-    thread: an operation stuck in a BMC call past the graceful timeout has
-    lost its lease and been marked aborted by :meth:`ConductorService.stop`,
-    and must not keep the process alive (a ThreadPoolExecutor's threads are
-    joined at interpreter exit, which would make SIGTERM wait for the BMC).
-    Once stopping, it refuses with a message saying so.
-    """
-
-    def __init__(self, size, name="hwdrivers-worker"):  # no executor: threads per operation
-        self.size = size
-        self._slots = threading.BoundedSemaphore(size)
-        self._busy = 0
-        self._lock = threading.Lock()
-        self._idle = threading.Condition(self._lock)
-        self._name = name
-        self._ids = itertools.count(1)
-        self.stopping = False
-
-    def submit(self, func, *args, **kwargs):
-        if self.stopping:
-            raise exception.NoFreeWorker("The conductor is shutting down; retry later.")
-        if not self._slots.acquire(blocking=False):
-            raise exception.NoFreeWorker()
-        with self._lock:
-            self._busy += 1
-        future = concurrent.futures.Future()
-
-        def run():
-            try:
-                if future.set_running_or_notify_cancel():
-                    try:
-                        future.set_result(func(*args, **kwargs))
-                    except BaseException as exc:
-                        future.set_exception(exc)
-            finally:
-                self._done()
-
-        thread = threading.Thread(target=run, daemon=True,
-                                  name="%s-%d" % (self._name, next(self._ids)))
-        try:
-            thread.start()
-        except RuntimeError:  # no thread can start (interpreter exiting, ulimit)
-            self._done()
-            raise exception.NoFreeWorker("No thread could be started; retry later.") from None
-        return future
-
-    def _done(self):
-        with self._lock:
-            self._busy -= 1
-            self._idle.notify_all()
-        self._slots.release()
-
-    def shutdown(self, wait=True, timeout=None):
-        """Refuse new work; wait up to ``timeout`` for the running work. True if idle."""
-        self.stopping = True
-        if not wait:
-            return self._busy == 0
-        with self._lock:
-            return self._idle.wait_for(lambda: self._busy == 0, timeout)
-
-
 class ConductorService:
     """One conductor: ``start()``, operations through ``.manager``, ``stop()``."""
 
@@ -141,7 +74,7 @@ class ConductorService:
         self.conf = conf
         self.hostname = conf.host
         self._registry = registry
-        self.workers = _Pool(conf.conductor.workers_pool_size)
+        self.workers = workers_mod.WorkerPool(conf.conductor.workers_pool_size)
         self.manager = manager_mod.ConductorManager(registry=registry, workers=self.workers)
         self._stop = threading.Event()
         self._lock = threading.Lock()

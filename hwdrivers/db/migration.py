@@ -10,15 +10,18 @@ The whole upgrade runs in one transaction that first takes a lock
 (``BEGIN IMMEDIATE`` on SQLite, an advisory lock on PostgreSQL): two
 services starting at once on an empty database serialise, and the second
 finds the schema already at head instead of failing on CREATE TABLE.
+
+Alembic (with mako and friends) is imported only when a migration runs:
+it is most of a start-up's import time, and a database already at head --
+every restart -- needs none of it. :func:`is_current` answers that with one
+plain query against the revision read from the shipped scripts.
 """
 
 import contextlib
 import os
+import re
 
-from alembic import command as alembic_command
-from alembic import config as alembic_config
-from alembic import script as alembic_script
-from alembic.runtime import migration as alembic_migration
+import sqlalchemy as sa
 
 from hwdrivers.common import exception
 from hwdrivers.db import engine as db_engine
@@ -35,7 +38,47 @@ class SchemaError(exception.HWDriversError):
     fmt = "%(reason)s"
 
 
+_REVISION_RE = re.compile(r"^(down_revision|revision)\s*=\s*['\"]?([\w]+|None)['\"]?",
+                          re.MULTILINE)
+
+
+def script_head():
+    """The newest shipped migration's id, read from the files; None when unsure.
+
+    Equal to :func:`head` (a test checks), without importing alembic.
+    """
+    directory = os.path.join(MIGRATIONS_DIR, "versions")
+    revisions, parents = set(), set()
+    for name in os.listdir(directory):
+        if not name.endswith(".py") or name.startswith("__"):
+            continue
+        with open(os.path.join(directory, name)) as handle:
+            found = dict(_REVISION_RE.findall(handle.read()))
+        if "revision" not in found:
+            return None
+        revisions.add(found["revision"])
+        if found.get("down_revision") not in (None, "None"):
+            parents.add(found["down_revision"])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def is_current():
+    """True when the database is at the newest migration; any doubt is False."""
+    target = script_head()
+    if target is None:
+        return False
+    try:
+        with db_engine.reader() as conn:
+            rows = conn.execute(sa.text("SELECT version_num FROM alembic_version")).all()
+    except Exception:  # no table yet, unreadable file...: alembic decides
+        return False
+    return [r[0] for r in rows] == [target]
+
+
 def _config(connection=None):
+    from alembic import config as alembic_config
+
     config = alembic_config.Config()
     config.set_main_option("script_location", MIGRATIONS_DIR.replace("%", "%%"))
     config.attributes["connection"] = connection
@@ -44,10 +87,14 @@ def _config(connection=None):
 
 def head():
     """The newest revision this hwdrivers ships."""
+    from alembic import script as alembic_script
+
     return alembic_script.ScriptDirectory.from_config(_config()).get_current_head()
 
 
 def _current(connection):
+    from alembic.runtime import migration as alembic_migration
+
     return alembic_migration.MigrationContext.configure(connection).get_current_revision()
 
 
@@ -91,6 +138,8 @@ def _migrating():
 
 
 def _check_known(connection):
+    from alembic import script as alembic_script
+
     current = _current(connection)
     if current is None:
         return None
@@ -109,6 +158,7 @@ def upgrade(revision="head"):
     """Migrate the database up to ``revision``."""
     with _migrating() as connection:
         _check_known(connection)
+        from alembic import command as alembic_command
         alembic_command.upgrade(_config(connection), revision)
 
 
@@ -116,6 +166,7 @@ def downgrade(revision="base"):
     """Migrate the database down to ``revision`` (``base`` drops everything)."""
     with _migrating() as connection:
         _check_known(connection)
+        from alembic import command as alembic_command
         alembic_command.downgrade(_config(connection), revision)
 
 
@@ -124,8 +175,11 @@ def ensure_schema():
 
     Called by the services and the local CLI at startup, so the embedded
     SQLite database needs no separate ``hwdrivers-dbsync`` step. The cheap
-    read comes first; only a database behind head takes the lock.
+    read comes first, without alembic; only a database behind head takes
+    the lock.
     """
+    if is_current():
+        return script_head()
     target = head()
     if version() != target:
         upgrade(target)

@@ -38,17 +38,17 @@ def test_http_basic_may_bind_anywhere(config):
 
 
 def test_script_head_matches_alembic():
-    assert server._script_head() == migration.head()
+    assert migration.script_head() == migration.head()
 
 
 def test_schema_is_current_only_at_head(sqlite_database, config, tmp_path):
-    assert server.schema_is_current() is True
+    assert migration.is_current() is True
     migration.downgrade("base")
-    assert server.schema_is_current() is False
+    assert migration.is_current() is False
 
 
 def test_schema_check_on_empty_database(empty_database):
-    assert server.schema_is_current() is False
+    assert migration.is_current() is False
 
 
 def test_defaults_load_every_in_tree_driver_without_heavy_libraries():

@@ -167,3 +167,23 @@ def test_dbsync_unknown_revision(tmp_path):
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "9999" in result.stderr
+
+
+def test_a_current_database_is_opened_without_importing_alembic(tmp_path):
+    """Every restart: ensure_schema() on a database at head needs no alembic."""
+    url = "sqlite:///%s" % (tmp_path / "current.sqlite")
+    code = (
+        "import sys\n"
+        "from hwdrivers.conf import CONF\n"
+        "CONF([], project='hwdrivers', default_config_files=[])\n"
+        "CONF.set_override('connection', %r, group='database')\n"
+        "from hwdrivers.db import migration\n"
+        "print(migration.ensure_schema(), 'alembic' in sys.modules)\n" % url)
+    first = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.split() == [migration.head(), "True"]  # empty: migrated
+    again = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.split() == [migration.head(), "False"]
