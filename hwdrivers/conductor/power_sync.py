@@ -27,7 +27,6 @@ about N*d/c.
 """
 
 import dataclasses
-import datetime
 import logging
 import queue
 import threading
@@ -85,17 +84,6 @@ class _ReadTask:
         self.driver = driver
         self.context = context
         self.logger = driver_task.NodeLoggerAdapter(driver_task.LOG, {"node": node.ident})
-
-
-class _SyncTask(task_manager.TaskManager):
-    """An exclusive task that tries the lease once: the sync never waits for a lock."""
-
-    def _reserve(self, record):
-        now = task_manager.utcnow()
-        expires = now + datetime.timedelta(seconds=CONF.conductor.lease_duration)
-        if not db_api.reserve_node(record["id"], self.owner, expires, now):
-            raise exception.NodeLocked(node=record.get("name") or record["uuid"],
-                                       holder="another task")
 
 
 class _Counter:
@@ -251,8 +239,9 @@ class PowerSync:
         """Under the lease: re-check, then record or correct the state."""
         error = None
         try:
-            with _SyncTask(self.context, node.id, purpose="power state sync",
-                           registry=self._registry) as task:
+            # One attempt at the lease: the sync never waits behind a request.
+            with task_manager.acquire(self.context, node.id, purpose="power state sync",
+                                      registry=self._registry, lock_timeout=0) as task:
                 current = task.node
                 if (current.maintenance or current.target_power_state
                         or current.target_provision_state):

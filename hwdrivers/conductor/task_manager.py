@@ -106,8 +106,12 @@ class TaskManager:
     """A node, its composed driver and (for exclusive tasks) its lock."""
 
     def __init__(self, context, node_id, shared=False, purpose="unspecified action",
-                 registry=None):
+                 registry=None, lock_timeout=None):
         self.context = context
+        # Seconds to wait for a busy node; None: [conductor]
+        # node_locked_retry_timeout. Periodic tasks pass 0: they skip a busy
+        # node rather than wait behind an operator's request.
+        self.lock_timeout = lock_timeout
         self.shared = shared
         self.purpose = purpose
         self.owner = None
@@ -116,11 +120,11 @@ class TaskManager:
         self._spawn = None
         self._released = False
         self._on_release = []
-        record = db_api.get_node(node_id)
-        if not shared:
+        if shared:
+            record = db_api.get_node(node_id)
+        else:
             self.owner = make_owner()
-            self._reserve(record)
-            record = db_api.get_node(record["id"])
+            record = self._reserve(node_id)
         self.node = Node(record)
         self.logger = driver_task.NodeLoggerAdapter(
             driver_task.LOG, {"node": self.node.ident})
@@ -136,20 +140,29 @@ class TaskManager:
         return "<task %s %s %s>" % (self.node.uuid, "shared" if self.shared else self.owner,
                                      self.purpose)
 
-    def _reserve(self, record):
-        timeout = CONF.conductor.node_locked_retry_timeout
+    def _reserve(self, ident):
+        """Take the lease on ``ident`` and return the node's row as it is now.
+
+        The lease and the read are one statement when the node is free (the
+        common case); only a busy or unknown node costs more reads.
+        """
+        timeout = (CONF.conductor.node_locked_retry_timeout if self.lock_timeout is None
+                   else self.lock_timeout)
         deadline = time.monotonic() + timeout
         pause = CONF.conductor.node_locked_retry_interval
         while True:
             now = utcnow()
             expires = now + datetime.timedelta(seconds=CONF.conductor.lease_duration)
-            if db_api.reserve_node(record["id"], self.owner, expires, now):
-                return
+            record = db_api.reserve_and_get_node(ident, self.owner, expires, now)
+            if record is not None:
+                return record
+            known = db_api.get_node(ident)  # NodeNotFound when there is none
+            ident = known["id"]
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                holder, _ = db_api.get_reservation(record["id"])
+                holder, _ = db_api.get_reservation(known["id"])
                 raise exception.NodeLocked(
-                    node=record.get("name") or record["uuid"],
+                    node=known.get("name") or known["uuid"],
                     holder=holder or "another task (just released)")
             time.sleep(min(pause, remaining))
             pause = min(pause * 2, 1.0)
@@ -171,7 +184,7 @@ class TaskManager:
         if not self.shared:
             return
         self.owner = make_owner()
-        self._reserve(self.node.as_dict())
+        self._reserve(self.node.id)
         self.shared = False
         self.purpose = purpose or self.purpose
         self.renewed_at = time.monotonic()
@@ -228,6 +241,12 @@ class TaskManager:
         return False
 
 
-def acquire(context, node_id, shared=False, purpose="unspecified action", registry=None):
-    """A :class:`TaskManager` for ``node_id`` (id, UUID or name); use with ``with``."""
-    return TaskManager(context, node_id, shared=shared, purpose=purpose, registry=registry)
+def acquire(context, node_id, shared=False, purpose="unspecified action", registry=None,
+            lock_timeout=None):
+    """A :class:`TaskManager` for ``node_id`` (id, UUID or name); use with ``with``.
+
+    ``lock_timeout`` overrides ``[conductor] node_locked_retry_timeout`` (0:
+    one attempt, NodeLocked at once).
+    """
+    return TaskManager(context, node_id, shared=shared, purpose=purpose, registry=registry,
+                       lock_timeout=lock_timeout)

@@ -387,6 +387,38 @@ _GET_RESERVATION = sa.select(nodes.c.reservation, nodes.c.reservation_expires).w
     nodes.c.id == sa.bindparam("node_id"))
 
 
+def _reserve_returning(column):
+    return (nodes.update()
+            .where(column == sa.bindparam("ident"))
+            .where(sa.or_(nodes.c.reservation.is_(None),
+                          nodes.c.reservation_expires.is_(None),
+                          nodes.c.reservation_expires < sa.bindparam("now")))
+            .values(reservation=sa.bindparam("owner"),
+                    reservation_expires=sa.bindparam("expires"))
+            .returning(*nodes.c))
+
+
+_RESERVE_RETURNING = {_GET_NODE_BY_ID: _reserve_returning(nodes.c.id),
+                      _GET_NODE_BY_UUID: _reserve_returning(nodes.c.uuid),
+                      _GET_NODE_BY_NAME: _reserve_returning(nodes.c.name)}
+
+
+def reserve_and_get_node(ident, owner, expires, now):
+    """Take the lease on ``ident`` (id, UUID or name) and return the node's row.
+
+    One statement (``UPDATE ... RETURNING``) instead of read, reserve, read
+    again: the hot path of every exclusive task. Returns None when the lease
+    was not taken -- the node is locked, or does not exist (the caller asks
+    :func:`get_node` which, on that slow path only).
+    """
+    query = _node_query(ident)
+    with db_engine.writer() as conn:
+        row = conn.execute(_RESERVE_RETURNING[query], {
+            "ident": ident.lower() if query is _GET_NODE_BY_UUID else ident,
+            "owner": owner, "expires": expires, "now": now}).first()
+    return None if row is None else _as_dict(row)
+
+
 def reserve_node(node_id, owner, expires, now):
     """Take the lease on ``node_id`` for ``owner`` until ``expires``.
 

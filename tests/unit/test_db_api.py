@@ -569,3 +569,19 @@ def test_conductor_not_found(database):
     for call in (api.get_conductor, api.touch_conductor, api.unregister_conductor):
         with pytest.raises(exception.ConductorNotFound):
             call("ghost")
+
+
+def test_reserve_and_get_node_by_every_identifier(database):
+    node = api.create_node({"driver": "fake-hardware", "name": "rg1"})
+    for ident in (node["id"], node["uuid"].upper(), "rg1"):
+        row = api.reserve_and_get_node(ident, "me:1", LATER, NOW)
+        assert row["id"] == node["id"] and row["reservation"] == "me:1"
+        # Held: a second owner gets nothing and the lease is unchanged.
+        assert api.reserve_and_get_node(ident, "other:2", LATER, NOW) is None
+        assert api.get_reservation(node["id"])[0] == "me:1"
+        assert api.release_node(node["id"], "me:1")
+    assert api.reserve_and_get_node("no-such-node", "me:1", LATER, NOW) is None
+    # An expired lease is taken over.
+    assert api.reserve_node(node["id"], "old:1", NOW, NOW)
+    row = api.reserve_and_get_node("rg1", "new:1", LATER, LATER)
+    assert row["reservation"] == "new:1"
