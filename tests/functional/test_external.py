@@ -211,6 +211,35 @@ def test_garbage_on_stdout(external_drivers):
     assert external_drivers.password not in text
 
 
+def test_endless_output_is_cut_off_and_killed(external_drivers):
+    """A driver that never stops printing fills neither memory nor the call's time."""
+    from tests.fixtures.external_drivers import SIMPLE_SCHEMA
+    external_drivers.add("flood", "#!/bin/sh\nif [ \"$1\" = schema ]; then echo '%s'; "
+                         "exit 0; fi\nexec yes flooding-the-conductor\n"
+                         % (SIMPLE_SCHEMA % "flood"))
+    task = make_task({"external_driver": "flood", "power_address": "10.1.1.1"},
+                     management_interface="noop")
+    start = time.monotonic()
+    with pytest.raises(exception.DriverActionError, match="printed more than") as caught:
+        actions.get_power_state(task)
+    assert time.monotonic() - start < 4.0
+    assert "flooding" not in str(caught.value)
+
+
+def test_driver_that_never_reads_a_large_input_times_out(external_drivers, config):
+    """Big driver_info on stdin and a driver that ignores it: no deadlock."""
+    from tests.fixtures.external_drivers import SIMPLE_SCHEMA
+    config(external__timeout=1.0)
+    external_drivers.add("deaf", "#!/bin/sh\nif [ \"$1\" = schema ]; then echo '%s'; "
+                         "exit 0; fi\nexec sleep 30\n" % (SIMPLE_SCHEMA % "deaf"))
+    task = make_task({"external_driver": "deaf", "power_address": "10.1.1.1",
+                      "padding": "x" * 300000}, management_interface="noop")
+    start = time.monotonic()
+    with pytest.raises(exception.DriverConnectionError, match="within 1.0s"):
+        actions.get_power_state(task)
+    assert time.monotonic() - start < 4.0
+
+
 def test_hang_is_killed_with_its_process_group(external_drivers, config):
     config(external__timeout=1.0)
     info = {"external_driver": "hang", "power_address": "10.1.1.1"}

@@ -3,6 +3,7 @@
 import io
 import json
 import subprocess
+import sys
 
 import pytest
 
@@ -80,26 +81,24 @@ def test_start_failure_is_tool_missing(monkeypatch, config):
         external.run(PATH, "schema")
 
 
-def test_argv_and_environment(monkeypatch, config):
-    seen = {}
-
-    class FakeProc:
-        pid = 999999999
-        returncode = 0
-
-        def __init__(self, argv, **kwargs):
-            seen["argv"], seen["kwargs"] = argv, kwargs
-
-        def communicate(self, data, timeout=None):
-            seen["stdin"] = data
-            return b"{}", b""
-
-    monkeypatch.setattr(subprocess, "Popen", FakeProc)
+def test_argv_and_environment(monkeypatch, tmp_path):
+    """A real child: argv is [exe, action], secrets only on stdin, env pruned."""
+    record = tmp_path / "seen.json"
+    exe = tmp_path / "recorder"
+    exe.write_text(
+        "#!%s\nimport json, os, sys\n"
+        "json.dump({'argv': sys.argv, 'env': sorted(os.environ), 'stdin': sys.stdin.read(),"
+        " 'pgid_is_own': os.getpgid(0) == os.getpid()}, open(%r, 'w'))\n"
+        "print('{}')\n" % (sys.executable, str(record)))
+    exe.chmod(0o755)
     monkeypatch.setenv("OS_PASSWORD", "conductor-secret")
-    external.run(PATH, "power_on", {"driverParameters": {"pw": "x"}})
-    assert seen["argv"] == [PATH, "power_on"]
-    assert seen["kwargs"]["start_new_session"] is True
-    assert "OS_PASSWORD" not in seen["kwargs"]["env"]
+    stdout, _, returncode = external.run(str(exe), "power_on",
+                                         {"driverParameters": {"pw": "x"}})
+    assert (stdout, returncode) == (b"{}\n", 0)
+    seen = json.loads(record.read_text())
+    assert seen["argv"] == [str(exe), "power_on"]
+    assert seen["pgid_is_own"] is True  # its own session: the group can be killed
+    assert "OS_PASSWORD" not in seen["env"]
     assert json.loads(seen["stdin"]) == {"driverParameters": {"pw": "x"}}
 
 

@@ -26,6 +26,7 @@ answer, so a hung driver or what it started never outlives the call.
 import json
 import os
 import re
+import selectors
 import signal
 import subprocess
 import threading
@@ -130,6 +131,65 @@ def _kill_group(pgid):
         pass
 
 
+#: Most a driver may print on stdout or stderr. A schema or an answer is a
+#: few KiB; a driver printing without end must not fill the conductor's memory.
+MAX_OUTPUT = 1024 * 1024
+
+
+class _TooMuchOutput(Exception):
+    pass
+
+
+def _communicate(proc, data, timeout):
+    """``proc.communicate`` that stops at :data:`MAX_OUTPUT` bytes per stream.
+
+    Feeds stdin and drains stdout/stderr in one loop, so neither a driver
+    that never reads its input nor one that never stops printing can block
+    or bloat the conductor. Raises TimeoutExpired or _TooMuchOutput; the
+    caller kills the process group.
+    """
+    deadline = time.monotonic() + timeout
+    pending = memoryview(data)
+    chunks = {proc.stdout: [], proc.stderr: []}
+    sizes = {proc.stdout: 0, proc.stderr: 0}
+    with selectors.DefaultSelector() as selector:
+        if pending:
+            os.set_blocking(proc.stdin.fileno(), False)
+            selector.register(proc.stdin, selectors.EVENT_WRITE)
+        else:
+            proc.stdin.close()
+        for stream in chunks:
+            selector.register(stream, selectors.EVENT_READ)
+        while selector.get_map():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise subprocess.TimeoutExpired(proc.args, timeout)
+            for key, _ in selector.select(remaining):
+                stream = key.fileobj
+                if stream is proc.stdin:
+                    try:
+                        pending = pending[os.write(stream.fileno(), pending[:65536]):]
+                    except BrokenPipeError:  # the driver closed stdin unread
+                        pending = pending[:0]
+                    if not pending:
+                        selector.unregister(stream)
+                        stream.close()
+                    continue
+                block = os.read(stream.fileno(), 65536)
+                if not block:
+                    selector.unregister(stream)
+                    continue
+                chunks[stream].append(block)
+                sizes[stream] += len(block)
+                if sizes[stream] > MAX_OUTPUT:
+                    raise _TooMuchOutput()
+    try:
+        proc.wait(max(0.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        raise subprocess.TimeoutExpired(proc.args, timeout) from None
+    return b"".join(chunks[proc.stdout]), b"".join(chunks[proc.stderr])
+
+
 def run(path, action, payload=None, timeout=None):
     """Run ``path action`` with ``payload`` as JSON on stdin; the parsed answer.
 
@@ -151,13 +211,17 @@ def run(path, action, payload=None, timeout=None):
             "external driver %s cannot be started: %s (check its #! line and that it "
             "is executable)" % (path, exc.strerror or exc)) from None
     try:
-        stdout, stderr = proc.communicate(data, timeout=timeout)
+        stdout, stderr = _communicate(proc, data, timeout)
+    except _TooMuchOutput:
+        _kill_group(proc.pid)
+        proc.kill()
+        proc.wait()
+        raise exception.DriverActionError(
+            "external driver %s printed more than %d bytes for %s; its process group "
+            "was killed (a driver answers with one small JSON object)"
+            % (path, MAX_OUTPUT, action)) from None
     except subprocess.TimeoutExpired:
         _kill_group(proc.pid)
-        try:
-            proc.communicate(timeout=5)
-        except subprocess.TimeoutExpired:  # a grandchild left its own group
-            pass
         proc.kill()
         proc.wait()
         raise exception.DriverConnectionError(
