@@ -426,8 +426,11 @@ def test_secrets_never_logged_or_raised(fake_bmcs, caplog, ipmi_config):
 
 # -- many BMCs, one process ---------------------------------------------------------------
 
-def test_twenty_bmcs_in_one_process_answer_in_parallel():
+def test_twenty_bmcs_in_one_process_answer_in_parallel(ipmi_config):
+    """Correctness, not speed: one Python process serves all 20 BMCs, so on a
+    loaded machine an answer can miss ipmitool's 1 s; allow for that."""
     from concurrent.futures import ThreadPoolExecutor
+    ipmi_config(ipmi__timeout=3, ipmi__command_retry_timeout=60.0)
     with start_fake_bmcs(20) as bmcs:
         assert len(set(bmcs.ports)) == 20
         tasks = [make_task(bmcs.driver_info(i), name="n%d" % i) for i in range(20)]
