@@ -77,7 +77,7 @@ def finish_power_change(task, target, timeout=None):
     node.power_state = state.value
     node.target_power_state = None
     node.last_error = None
-    task.save()
+    task.save(release=True)  # the task's last write: record and unlock at once
     task.logger.info("power state is now %s", state.value)
     return state
 

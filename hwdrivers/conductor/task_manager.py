@@ -119,6 +119,7 @@ class TaskManager:
         self.renewed_at = time.monotonic()
         self._spawn = None
         self._released = False
+        self._lease_dropped = False
         self._on_release = []
         if shared:
             record = db_api.get_node(node_id)
@@ -169,12 +170,20 @@ class TaskManager:
 
     # -- bookkeeping -------------------------------------------------------------
 
-    def save(self):
-        """Save the node; for an exclusive task only while our lease holds."""
+    def save(self, release=False):
+        """Save the node; for an exclusive task only while our lease holds.
+
+        ``release=True`` (an exclusive task's last write) drops the lease in
+        the same statement; the task cannot write again, and leaving the
+        ``with`` block then has nothing left to release in the database.
+        """
         if self.shared:
             self.node.save()
-        else:
-            self.node.save(expected_reservation=self.owner)
+            return
+        self.node.save(expected_reservation=self.owner, release_lease=release)
+        if release:
+            LEASES.discard(self)
+            self._lease_dropped = True
 
     def add_on_release(self, callback):
         self._on_release.append(callback)
@@ -195,7 +204,7 @@ class TaskManager:
         if self._released:
             return
         self._released = True
-        if self.owner and not self.shared:
+        if self.owner and not self.shared and not self._lease_dropped:
             LEASES.discard(self)
             node_id = self.node.id if hasattr(self, "node") else None
             if node_id is not None and not db_api.release_node(node_id, self.owner):

@@ -172,3 +172,20 @@ def test_full_pool_refuses_and_releases(node):
     assert reservation(node) is None
     block.set()
     pool.shutdown()
+
+
+def test_last_save_can_release_the_lease_in_the_same_write(node):
+    with task_manager.acquire(CTX, node["id"], purpose="test") as task:
+        task.node.last_error = "recorded with the release"
+        task.save(release=True)
+        row = db_api.get_node(node["id"])
+        assert row["reservation"] is None and row["reservation_expires"] is None
+        assert row["last_error"] == "recorded with the release"
+        # Another task may take the node at once; this one can no longer write.
+        with task_manager.acquire(CTX, node["id"], purpose="next") as other:
+            task.node.last_error = "too late"
+            with pytest.raises(exception.LeaseLost):
+                task.save()
+            assert db_api.get_reservation(node["id"])[0] == other.owner
+    assert db_api.get_node(node["id"])["last_error"] == "recorded with the release"
+    assert db_api.get_reservation(node["id"]) == (None, None)
