@@ -6,7 +6,6 @@ newest microversion unless a test passes its own headers.
 """
 
 import json
-import time
 
 import pytest
 
@@ -85,17 +84,6 @@ def error_of(resp):
     assert inner["debuginfo"] is None
     assert inner["faultcode"] == ("Client" if resp.status_code < 500 else "Server")
     return inner["faultstring"]
-
-
-def wait_for(predicate, timeout=10.0, interval=0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met within %.1f s" % timeout)
-        time.sleep(interval)
 
 
 def row(ident):

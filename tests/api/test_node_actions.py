@@ -7,7 +7,8 @@ import pytest
 
 from hwdrivers.db import api as db_api
 from tests.api import conftest
-from tests.api.conftest import error_of, row, wait_for
+from tests.api.conftest import error_of, row
+from tests.waits import wait_for
 
 
 def _settled(name, field, value):

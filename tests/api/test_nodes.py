@@ -346,7 +346,7 @@ def test_node_lifecycle_on_each_backend(both_backends_api):
     resp = api.patch("/v1/nodes/be0", [{"op": "add", "path": "/extra/k", "value": "v"}])
     assert resp.status_code == 200 and resp.get_json()["extra"] == {"k": "v"}
     assert api.put("/v1/nodes/be0/states/power", {"target": "power on"}).status_code == 202
-    from tests.api.conftest import wait_for
+    from tests.waits import wait_for
     wait_for(lambda: row("be0")["power_state"] == "power on"
              and row("be0")["reservation"] is None)
     assert api.delete("/v1/nodes/be0").status_code == 204

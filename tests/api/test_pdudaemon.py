@@ -247,7 +247,8 @@ def test_listener_in_the_real_server(config, tmp_path, snmp_agent):
     import urllib.request
 
     from hwdrivers.drivers import task as driver_task
-    from tests.functional.server_proc import ServerProcess, free_tcp_port, wait_until
+    from tests.functional.server_proc import ServerProcess, free_tcp_port
+    from tests.waits import wait_for
 
     pdu_port = free_tcp_port()
     server = ServerProcess(tmp_path, {
@@ -258,8 +259,8 @@ def test_listener_in_the_real_server(config, tmp_path, snmp_agent):
         "pdudaemon": {"enabled": "true", "port": pdu_port},
     }).start()
     try:
-        wait_until(lambda: "serving PDUDaemon on http://127.0.0.1:%d" % pdu_port
-                   in server.log(), timeout=10, message="the PDUDaemon listener")
+        wait_for(lambda: "serving PDUDaemon on http://127.0.0.1:%d" % pdu_port
+                   in server.log(), timeout=10, interval=0.1, message="the PDUDaemon listener")
         status, doc = server.call("POST", "/v1/nodes", {
             "driver": "snmp", "name": "board-16",
             "driver_info": snmp_agent.driver_info("apc", 16)})
@@ -282,7 +283,7 @@ def test_listener_in_the_real_server(config, tmp_path, snmp_agent):
                 states = server.call("GET", "/v1/nodes/board-16/states")[1]
                 return states if states["target_power_state"] is None else None
 
-            states = wait_until(done, timeout=30, message="PDUDaemon %s" % command)
+            states = wait_for(done, timeout=30, interval=0.1, message="PDUDaemon %s" % command)
             assert states["power_state"] == expected and states["last_error"] is None
         # The outlet itself, read straight from the PDU.
         _snmp_config(config)

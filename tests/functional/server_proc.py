@@ -134,14 +134,3 @@ class ServerProcess:
             return [dict(r) for r in conn.execute(query, params)]
         finally:
             conn.close()
-
-
-def wait_until(predicate, timeout, interval=0.1, message="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %ss waiting for %s" % (timeout, message))
-        time.sleep(interval)

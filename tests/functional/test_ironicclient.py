@@ -16,6 +16,7 @@ import time
 import pytest
 
 from tests.functional import server_proc
+from tests.waits import wait_for
 
 BAREMETAL = os.path.join(os.path.dirname(sys.executable), "baremetal")
 
@@ -30,7 +31,7 @@ def server(tmp_path):
 
 
 def _poll(predicate, what, timeout=30):
-    return server_proc.wait_until(predicate, timeout, interval=0.1, message=what)
+    return wait_for(predicate, timeout, interval=0.1, message=what)
 
 
 class CLI:

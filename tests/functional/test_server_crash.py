@@ -11,7 +11,8 @@ every node still there with all its fields.
 
 import pytest
 
-from tests.functional.server_proc import ServerProcess, wait_until
+from tests.functional.server_proc import ServerProcess
+from tests.waits import wait_for
 
 BUSY = 6
 IDLE = 2
@@ -52,7 +53,7 @@ def test_sigkill_mid_operation_then_restart(tmp_path, first_life):
         held = {r["uuid"] for r in rows if r["reservation"] and r["target_power_state"]}
         return held == set(busy)
 
-    wait_until(all_in_progress, timeout=30, message="operations to be in progress")
+    wait_for(all_in_progress, timeout=30, interval=0.1, message="operations to be in progress")
     server.kill()
     assert server.proc.returncode == -9
 
@@ -93,7 +94,7 @@ def test_sigkill_mid_operation_then_restart(tmp_path, first_life):
             states = second.call("GET", "/v1/nodes/%s/states" % busy[0])[1]
             return states if states["target_power_state"] is None else None
 
-        states = wait_until(powered, timeout=30, message="power on after restart")
+        states = wait_for(powered, timeout=30, interval=0.1, message="power on after restart")
         assert states["power_state"] == "power on" and states["last_error"] is None
         print("\ncrash: restart served in %.2fs with %d interrupted operations repaired"
               % (second.started_in, BUSY))

@@ -22,7 +22,8 @@ import urllib.request
 import pytest
 from prometheus_client import parser
 
-from tests.functional.server_proc import ServerProcess, wait_until
+from tests.functional.server_proc import ServerProcess
+from tests.waits import wait_for
 
 NODES = 50
 REQUESTS = 200
@@ -106,7 +107,7 @@ def test_concurrent_power_requests(server):
         busy = [r for r in rows if r["target_power_state"] or r["reservation"]]
         return rows if not busy else None
 
-    rows = wait_until(quiet, timeout=120, message="the server to quiesce")
+    rows = wait_for(quiet, timeout=120, interval=0.1, message="the server to quiesce")
     by_uuid = {r["uuid"]: r for r in rows}
     assert len(by_uuid) == NODES
     for uuid in uuids:

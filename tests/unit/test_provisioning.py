@@ -2,7 +2,6 @@
 
 import functools
 import threading
-import time
 
 import pytest
 
@@ -14,6 +13,7 @@ from hwdrivers.conductor import provisioning
 from hwdrivers.conductor import workers as workers_mod
 from hwdrivers.db import api as db_api
 from hwdrivers.drivers.modules import fake
+from tests.waits import wait_for
 
 CTX = hw_context.get_admin_context()
 
@@ -37,15 +37,6 @@ def patch_step(monkeypatch, name, replacement):
     """Replace a fake deploy step, keeping its clean-step marks (priority...)."""
     original = getattr(fake.FakeDeploy, name)
     monkeypatch.setattr(fake.FakeDeploy, name, functools.wraps(original)(replacement))
-
-
-def wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not reached in %ss" % timeout)
 
 
 def test_end_to_end_with_a_worker_pool(database, config, monkeypatch):

@@ -13,6 +13,7 @@ from hwdrivers.conf import default as default_conf
 from hwdrivers.db import api as db_api
 from hwdrivers.db import engine as db_engine
 from hwdrivers.drivers.modules import fake
+from tests.waits import wait_for
 
 CTX = hw_context.get_admin_context()
 
@@ -23,15 +24,6 @@ def service(database, config):
     svc = service_mod.ConductorService()
     yield svc
     svc.stop(timeout=5)
-
-
-def wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not reached in %ss" % timeout)
 
 
 def node(name, **fields):
