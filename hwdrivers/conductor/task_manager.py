@@ -151,14 +151,16 @@ class TaskManager:
                    else self.lock_timeout)
         deadline = time.monotonic() + timeout
         pause = CONF.conductor.node_locked_retry_interval
+        known = None
         while True:
             now = utcnow()
             expires = now + datetime.timedelta(seconds=CONF.conductor.lease_duration)
             record = db_api.reserve_and_get_node(ident, self.owner, expires, now)
             if record is not None:
                 return record
-            known = db_api.get_node(ident)  # NodeNotFound when there is none
-            ident = known["id"]
+            if known is None:  # once: NodeNotFound when there is none
+                known = db_api.get_node(ident)
+                ident = known["id"]
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 holder, _ = db_api.get_reservation(known["id"])
