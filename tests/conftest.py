@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.fixtures.snmp_agent",
     "tests.fixtures.sshd",
     "tests.fixtures.external_drivers",
+    "tests.fixtures.blackhole",
 ]
