@@ -90,6 +90,33 @@ def test_reboot_cycles_when_on_and_powers_on_when_off(fake_bmcs):
     assert fake_bmcs.events(port)[before:] == ["power_on", "boot"]
 
 
+def test_reboot_falls_back_to_off_and_on_when_the_bmc_refuses_cycle():
+    """Like pyghmi's stock fakebmc and VirtualBMC: no chassis power cycle (0xcc)."""
+    with start_fake_bmcs(1, refuse_cycle=True) as bmcs:
+        port = bmcs.ports[0]
+        task = make_task(bmcs.driver_info(0))
+        power_to(task, PowerState.ON)
+        before = len(bmcs.events(port))
+        assert power_to(task, PowerState.REBOOT) == PowerState.ON
+        assert bmcs.events(port)[before:] == ["power_cycle_refused", "power_off",
+                                              "power_on", "boot"]
+
+        # Ironic's reboot of a node that is off powers it on; nothing is cycled.
+        power_to(task, PowerState.OFF)
+        before = len(bmcs.events(port))
+        assert power_to(task, PowerState.REBOOT) == PowerState.ON
+        assert bmcs.events(port)[before:] == ["power_on", "boot"]
+
+
+def test_reboot_of_an_off_machine_powers_it_on_through_the_conductor_path(fake_bmcs):
+    port = fake_bmcs.ports[1]
+    task = make_task(fake_bmcs.driver_info(1))
+    power_to(task, PowerState.OFF)
+    before = len(fake_bmcs.events(port))
+    assert power_to(task, PowerState.REBOOT) == PowerState.ON
+    assert fake_bmcs.events(port)[before:] == ["power_on", "boot"]
+
+
 def test_soft_power_off_and_soft_reboot_wait_for_the_os():
     with start_fake_bmcs(1, soft_off_delay=0.5) as bmcs:
         port = bmcs.ports[0]

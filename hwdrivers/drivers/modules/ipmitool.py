@@ -352,6 +352,8 @@ class _IPMIBase:
 
 
 _STATUS = re.compile(r"Chassis Power is (on|off)", re.IGNORECASE)
+#: ipmitool's words when the BMC answered ``chassis power cycle`` with an error.
+_CYCLE_REFUSED = "power control to cycle failed"
 
 
 class IPMIPower(_IPMIBase, base.PowerInterface):
@@ -428,37 +430,54 @@ class IPMIPower(_IPMIBase, base.PowerInterface):
             set_boot_device(task, info, device, True)
 
     def _reboot(self, task, info):
-        """Power cycle when on; power on when off (BMCs refuse to cycle a dead machine)."""
+        """Power cycle; if the BMC refuses, off, verify off, on; when off, just on.
+
+        ``chassis power cycle`` is one command the BMC carries out by itself,
+        so a conductor dying halfway cannot leave the machine off. But many
+        BMCs have no cycle (VirtualBMC; pyghmi's fakebmc answers 0xcc, "Invalid
+        data field in request") and every BMC refuses it while the machine is
+        off (0xd5). Whatever the BMC's reason — ipmitool then says "Set
+        Chassis Power Control to Cycle failed: <reason>" — the reboot falls
+        back to what Ironic always does: power off, wait until the BMC reads
+        off, power on (the caller verifies on). A machine that is off is
+        powered on, as Ironic's reboot of an off node does.
+        """
         self._force_boot_device(task, info)
-        if self._status(task, info) == PowerState.OFF:
-            run(task, info, ["power", "on"], "reboot (power on)")
-            return
-        try:
-            run(task, info, ["power", "cycle"], "reboot (power cycle)")
-        except exception.DriverActionError as exc:
-            # It went off between the two commands: 0xD5, "not supported in
-            # present state". Powering on completes the reboot.
-            if "present state" not in str(exc).lower():
-                raise
-            task.logger.info("power cycle refused (machine off); powering on instead")
-            run(task, info, ["power", "on"], "reboot (power on)")
+        if self._status(task, info) == PowerState.ON:
+            try:
+                run(task, info, ["power", "cycle"], "reboot (power cycle)")
+                return
+            except exception.DriverActionError as exc:
+                if _CYCLE_REFUSED not in str(exc).lower():
+                    raise
+                task.logger.debug("%s; powering off and on instead", exc)
+            self._off(task, info, ["power", "off"], "reboot (power off)")
+            self._wait_off(task, info, CONF.conductor.power_state_change_timeout,
+                           "reboot: the machine behind BMC %s was still on %.0fs after "
+                           "power off (raise [conductor] power_state_change_timeout if "
+                           "it is slow)")
+        run(task, info, ["power", "on"], "reboot (power on)")
+
+    def _wait_off(self, task, info, wait, message):
+        """Poll the BMC until it reads off; DriverActionError(message) after ``wait`` s."""
+        deadline = time.monotonic() + wait
+        pause = 0.1
+        while self._status(task, info) != PowerState.OFF:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise exception.DriverActionError(message % (bmc_of(info), wait))
+            time.sleep(min(pause, remaining))
+            pause = min(pause * 2, 2.0)
 
     def _soft_reboot(self, task, info, timeout):
         """ACPI shutdown, wait until off, power on."""
         wait = timeout if timeout else CONF.conductor.soft_power_off_timeout
         if self._status(task, info) == PowerState.ON:
             run(task, info, ["power", "soft"], "soft reboot (soft power off)")
-            deadline = time.monotonic() + wait
-            pause = 0.1
-            while self._status(task, info) != PowerState.OFF:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise exception.DriverActionError(
-                        "soft reboot: the machine behind BMC %s was still on %.0fs after "
-                        "the soft power off (its OS ignored ACPI shutdown?); use reboot "
-                        "for a hard power cycle" % (bmc_of(info), wait))
-                time.sleep(min(pause, remaining))
-                pause = min(pause * 2, 2.0)
+            self._wait_off(task, info, wait,
+                           "soft reboot: the machine behind BMC %s was still on %.0fs "
+                           "after the soft power off (its OS ignored ACPI shutdown?); use "
+                           "reboot for a hard power cycle")
         self._force_boot_device(task, info)
         run(task, info, ["power", "on"], "soft reboot (power on)")
 
