@@ -29,6 +29,28 @@ password itself — so a password change in the file takes effect at once.
 Passwords and the Authorization header never reach a log line: failures log
 the user name and client address only, and the header is removed from the
 WSGI environ before the application sees it.
+
+bcrypt reads only the first 72 bytes of a password, and ``htpasswd -B``
+stores exactly that hash (it accepts up to 255 bytes and drops the rest:
+``htpasswd -vB`` confirms a longer password whose first 72 bytes match).
+Python's bcrypt 5 refuses longer input with ValueError instead, so passwords
+are cut to :data:`BCRYPT_MAX_BYTES` bytes before every check: a long password
+is accepted exactly when ``htpasswd`` would accept it, and never causes a 500.
+
+Failed logins are throttled (:class:`Throttle`), per user name and per client
+address: after ``[api] auth_failure_free_attempts`` failures, each further
+failure closes that source for a delay doubling from
+``auth_failure_base_delay`` up to ``auth_failure_max_delay``. While a source
+is closed its requests get **429 with Retry-After** at once, without a bcrypt
+check. Answering instead of sleeping is deliberate: a sleeping request holds
+one of waitress's few threads, so an attacker with as many connections as the
+server has threads would lock every client out, while a 429 costs microseconds.
+A success clears the user's and the address's record, a quiet period
+(``auth_failure_reset_after``) forgets it, and credentials verified recently
+(the cache above) still pass while their user is throttled -- an attacker
+cannot produce a cache hit without the password -- so throttling never locks
+a real user out for longer than the capped delay, and a busy client with the
+right password not at all.
 """
 
 import base64
@@ -37,6 +59,7 @@ import collections
 import hashlib
 import hmac
 import logging
+import math
 import os
 import re
 import secrets
@@ -54,6 +77,12 @@ PUBLIC_PATHS = frozenset(("/", "/v1", "/v1/"))
 CACHE_SIZE = 1024
 #: How often (seconds) the htpasswd file's mtime is looked at for a reload.
 RELOAD_CHECK_INTERVAL = 1.0
+#: bcrypt hashes only this many bytes of a password; htpasswd -B drops the rest.
+BCRYPT_MAX_BYTES = 72
+#: Failure records kept per kind (user names, client addresses): least recently
+#: failed first out. About 200 bytes each, so at most ~2 MB per kind, however many
+#: names or addresses an attacker cycles through.
+THROTTLE_SIZE = 4096
 
 _BCRYPT = re.compile(r"^\$2[by]\$(\d\d)\$[./A-Za-z0-9]{53}$")
 
@@ -70,9 +99,14 @@ def wrap(app, conf=None):
     if strategy == "noauth":
         return app
     if strategy == "http_basic":
+        throttle = Throttle(free_attempts=conf.api.auth_failure_free_attempts,
+                            base_delay=conf.api.auth_failure_base_delay,
+                            max_delay=conf.api.auth_failure_max_delay,
+                            reset_after=conf.api.auth_failure_reset_after)
         return BasicAuthMiddleware(app, conf.api.http_basic_auth_user_file,
                                    reader_users=conf.api.reader_users,
-                                   cache_ttl=conf.api.http_basic_cache_ttl)
+                                   cache_ttl=conf.api.http_basic_cache_ttl,
+                                   throttle=throttle)
     raise exception.ConfigInvalid(
         "[api] auth_strategy %r is not one of noauth, http_basic" % (strategy,),
         option="[api] auth_strategy")
@@ -174,10 +208,101 @@ class _VerifiedCache:
         return len(self._entries)
 
 
+class _Record:
+    """Failures of one source (a user name or a client address)."""
+
+    __slots__ = ("failures", "last_failure", "closed_until", "warned")
+
+    def __init__(self):
+        self.failures = 0
+        self.last_failure = 0.0
+        self.closed_until = 0.0
+        self.warned = False
+
+
+class Throttle:
+    """Failed-login records per user name and per client address, bounded.
+
+    ``retry_after(user, address)`` says how many seconds a source still has
+    to wait (0: it may try), ``failed()`` and ``succeeded()`` update the
+    records. Each table is an LRU of at most ``size`` sources, so memory is
+    bounded whatever an attacker sends. Thread-safe; ``clock`` is
+    ``time.monotonic`` unless a test passes its own.
+    """
+
+    KINDS = ("user", "address")
+
+    def __init__(self, free_attempts=5, base_delay=1.0, max_delay=60.0,
+                 reset_after=900.0, size=THROTTLE_SIZE, clock=None):
+        self.free_attempts = free_attempts
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.reset_after = reset_after
+        self.size = size
+        self._clock = clock or (lambda: time.monotonic())
+        self._tables = {kind: collections.OrderedDict() for kind in self.KINDS}
+        self._lock = threading.Lock()
+
+    def _sources(self, user, address):
+        return (("user", user), ("address", address))
+
+    def _current(self, table, key, now):
+        """The live record of ``key``, or None (a quiet period forgets it)."""
+        record = table.get(key)
+        if record is not None and now - record.last_failure > self.reset_after:
+            del table[key]
+            return None
+        return record
+
+    def retry_after(self, user, address):
+        """Seconds until ``user`` from ``address`` may be checked again (0: now)."""
+        now = self._clock()
+        wait = 0.0
+        with self._lock:
+            for kind, key in self._sources(user, address):
+                record = self._current(self._tables[kind], key, now)
+                if record is not None and record.closed_until > now:
+                    wait = max(wait, record.closed_until - now)
+        return wait
+
+    def failed(self, user, address):
+        """Count a wrong password; returns the newly throttled ``(kind, key, delay)``."""
+        now = self._clock()
+        newly = []
+        with self._lock:
+            for kind, key in self._sources(user, address):
+                table = self._tables[kind]
+                record = self._current(table, key, now)
+                if record is None:
+                    record = table[key] = _Record()
+                table.move_to_end(key)
+                while len(table) > self.size:
+                    table.popitem(last=False)
+                record.failures += 1
+                record.last_failure = now
+                excess = record.failures - self.free_attempts
+                if excess > 0:
+                    delay = min(self.base_delay * 2 ** min(excess - 1, 32), self.max_delay)
+                    record.closed_until = now + delay
+                    if not record.warned:
+                        record.warned = True
+                        newly.append((kind, key, delay))
+        return newly
+
+    def succeeded(self, user, address):
+        """The right password: forget this user's and this address's failures."""
+        with self._lock:
+            for kind, key in self._sources(user, address):
+                self._tables[kind].pop(key, None)
+
+    def __len__(self):
+        return sum(len(table) for table in self._tables.values())
+
+
 class BasicAuthMiddleware:
     """WSGI middleware: HTTP Basic against a bcrypt htpasswd, with a reader role."""
 
-    def __init__(self, app, user_file, reader_users=(), cache_ttl=60.0):
+    def __init__(self, app, user_file, reader_users=(), cache_ttl=60.0, throttle=None):
         import bcrypt  # only http_basic pays for it
 
         self._bcrypt = bcrypt
@@ -193,6 +318,7 @@ class BasicAuthMiddleware:
                 % (", ".join(unknown), "has" if len(unknown) == 1 else "have", user_file),
                 option="[api] reader_users")
         self.cache = _VerifiedCache(cache_ttl)
+        self.throttle = throttle if throttle is not None else Throttle()
         self._mtime = self._stat()
         self._next_check = time.monotonic() + RELOAD_CHECK_INTERVAL
         self._reload_lock = threading.Lock()
@@ -237,8 +363,18 @@ class BasicAuthMiddleware:
                                               self._bcrypt.gensalt(rounds=cost))
         return self._dummy
 
+    def cached(self, user, password):
+        """True when ``user`` and ``password`` were verified recently (no bcrypt)."""
+        stored = self.users.get(user)
+        return (stored is not None and
+                self.cache.digest(user, password[:BCRYPT_MAX_BYTES], stored) in self.cache)
+
     def verify(self, user, password):
-        """True when ``password`` (bytes) is ``user``'s; cached when it is."""
+        """True when ``password`` (bytes) is ``user``'s; cached when it is.
+
+        Only the first 72 bytes count, as in the hash ``htpasswd -B`` wrote.
+        """
+        password = password[:BCRYPT_MAX_BYTES]
         stored = self.users.get(user)
         if stored is None:
             # Spend the same time as for a real user so names cannot be probed.
@@ -287,11 +423,25 @@ class BasicAuthMiddleware:
         if isinstance(parsed, str):
             return _deny(start_response, 401, "Authentication failed: %s." % parsed)
         user, password = parsed
+        address = environ.get("REMOTE_ADDR", "?")
         self._maybe_reload()
-        if not self.verify(user, password):
-            LOG.warning("API authentication failed for user %r from %s",
-                        user, environ.get("REMOTE_ADDR", "?"))
-            return _deny(start_response, 401, "Incorrect username or password.")
+        if not self.cached(user, password):
+            wait = self.throttle.retry_after(user, address)
+            if wait > 0:
+                return _deny(start_response, 429,
+                             "Too many failed logins for this user or client address; "
+                             "retry after %d seconds." % math.ceil(wait),
+                             challenge=False, retry_after=wait)
+            if not self.verify(user, password):
+                LOG.warning("API authentication failed for user %r from %s",
+                            user, address)
+                for kind, key, delay in self.throttle.failed(user, address):
+                    LOG.warning("Throttling API logins of %s %r after repeated "
+                                "failures: refused with HTTP 429 for %.0f s, longer "
+                                "on each further failure (up to %.0f s)", kind, key,
+                                delay, self.throttle.max_delay)
+                return _deny(start_response, 401, "Incorrect username or password.")
+            self.throttle.succeeded(user, address)
         reader = user in self.readers
         if reader and method not in READ_METHODS:
             LOG.info("Refused %s %s to reader %r", method, path, user)
@@ -303,7 +453,7 @@ class BasicAuthMiddleware:
         return self.app(environ, start_response)
 
 
-def _deny(start_response, status, message, challenge=True):
+def _deny(start_response, status, message, challenge=True, retry_after=None):
     """An Ironic-shaped JSON error; 401s carry the Basic challenge."""
     import json
 
@@ -314,6 +464,8 @@ def _deny(start_response, status, message, challenge=True):
                ("Content-Length", str(len(body)))]
     if challenge:
         headers.append(("WWW-Authenticate", 'Basic realm="%s"' % REALM))
-    reason = {401: "Unauthorized", 403: "Forbidden"}[status]
+    if retry_after is not None:
+        headers.append(("Retry-After", str(max(1, math.ceil(retry_after)))))
+    reason = {401: "Unauthorized", 403: "Forbidden", 429: "Too Many Requests"}[status]
     start_response("%d %s" % (status, reason), headers)
     return [body]

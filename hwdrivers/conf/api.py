@@ -38,6 +38,27 @@ opts = [
                       "1024 entries, keyed by a keyed hash, never the "
                       "password), so a busy client does not pay bcrypt on "
                       "every request. 0 disables the cache."),
+    cfg.IntOpt("auth_failure_free_attempts", default=5, min=1,
+               help="Wrong http_basic passwords a user name, and a client "
+                    "address, may send before it is throttled: each further "
+                    "failure makes that source wait (HTTP 429 with "
+                    "Retry-After, no password check) for a delay doubling "
+                    "from auth_failure_base_delay up to auth_failure_max_delay. "
+                    "Behind a reverse proxy every client shares the proxy's "
+                    "address, so one client's failures throttle the others."),
+    cfg.FloatOpt("auth_failure_base_delay", default=1.0, min=0.01,
+                 help="Seconds a source is throttled after its first failure "
+                      "beyond auth_failure_free_attempts; doubles with each "
+                      "further failure."),
+    cfg.FloatOpt("auth_failure_max_delay", default=60.0, min=0.01,
+                 help="Longest throttling delay, in seconds: a real user is "
+                      "never locked out for longer than this after an attack "
+                      "stops (and not at all with credentials verified within "
+                      "http_basic_cache_ttl)."),
+    cfg.FloatOpt("auth_failure_reset_after", default=900.0, min=1,
+                 help="Seconds without a failure after which a source's "
+                      "failures are forgotten. A successful login forgets "
+                      "them at once."),
     cfg.BoolOpt("allow_insecure_noauth_bind", default=False,
                 help="Allow auth_strategy = noauth on a non-loopback host. "
                      "Only for isolated networks: every client gets full "

@@ -4,6 +4,8 @@ import base64
 import json
 import logging
 import os
+import shutil
+import subprocess
 
 import bcrypt
 import flask
@@ -327,3 +329,180 @@ def test_ironic_client_with_http_basic(tmp_path):
         assert "ops-pw" not in server.log() and "watch-pw" not in server.log()
     finally:
         assert server.stop() == 0
+
+
+# -- passwords longer than bcrypt's 72 bytes -------------------------------------------
+
+HTPASSWD = shutil.which("htpasswd")
+
+
+@pytest.mark.skipif(HTPASSWD is None,
+                    reason="htpasswd not installed (Debian apache2-utils; tools/test.sh "
+                           "installs it)")
+@pytest.mark.parametrize("password", [
+    "L" * 72 + "-and-then-some-more-characters",  # ASCII, 102 bytes
+    "é" * 50,                                      # 100 bytes, cut inside a character
+])
+def test_long_passwords_are_checked_as_htpasswd_stores_them(tmp_path, password):
+    """The file comes from the real ``htpasswd -B``; its own -v check is the reference."""
+    path = tmp_path / "htpasswd"
+    subprocess.run([HTPASSWD, "-ciB", str(path), "ops"], input=password.encode(),
+                   check=True, capture_output=True)
+    c = Client(auth.BasicAuthMiddleware(_downstream(), str(path)))
+    raw = password.encode()
+    same_72 = raw[:72] + b"#different tail"
+    other = raw[:71] + bytes([raw[71] ^ 1]) + raw[72:]  # differs inside the 72
+
+    def htpasswd_accepts(candidate):
+        return subprocess.run([HTPASSWD, "-viB", str(path), "ops"], input=candidate,
+                              capture_output=True).returncode == 0
+
+    def status(candidate):
+        token = base64.b64encode(b"ops:" + candidate).decode()
+        return c.get("/v1/nodes", headers={"Authorization": "Basic " + token}).status_code
+
+    for candidate in (raw, same_72, other, raw[:71]):
+        expected = 200 if htpasswd_accepts(candidate) else 401
+        assert status(candidate) == expected, (len(candidate), expected)
+    # What htpasswd does: the first 72 bytes decide.
+    assert status(raw) == 200 and status(same_72) == 200
+    assert status(other) == 401 and status(raw[:71]) == 401
+    # A long password against an unknown user is a 401, not a 500.
+    token = base64.b64encode(b"nobody:" + raw).decode()
+    assert c.get("/v1/nodes", headers={"Authorization": "Basic " + token}).status_code == 401
+
+
+# -- throttling of failed logins ---------------------------------------------------------
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def throttled(user_file, monkeypatch):
+    """A middleware with a fake clock and a count of the bcrypt checks it makes."""
+    clock = FakeClock()
+    throttle = auth.Throttle(free_attempts=5, base_delay=1.0, max_delay=60.0,
+                             reset_after=900.0, clock=clock)
+    middleware = auth.BasicAuthMiddleware(_downstream(), str(user_file),
+                                          reader_users=["viewer"], throttle=throttle)
+    checks = []
+    real = bcrypt.checkpw
+    monkeypatch.setattr(middleware._bcrypt, "checkpw",
+                        lambda p, h: checks.append(p) or real(p, h))
+    return Client(middleware), middleware, clock, checks
+
+
+def _get(c, user, password, address="192.0.2.10"):
+    return c.get("/v1/nodes", headers=basic(user, password),
+                 environ_base={"REMOTE_ADDR": address})
+
+
+def test_failed_logins_are_throttled_with_429_and_growing_delays(throttled, caplog):
+    c, middleware, clock, checks = throttled
+    statuses = []
+    with caplog.at_level(logging.DEBUG):
+        for attempt in range(200):
+            response = _get(c, "admin", "guess-%d" % attempt)
+            statuses.append(response.status_code)
+            if response.status_code == 429:
+                assert int(response.headers["Retry-After"]) >= 1
+                assert "WWW-Authenticate" not in response.headers
+                assert "Too many failed logins" in fault(response)["faultstring"]
+    # 5 free failures and the 6th that closes the window reach bcrypt; the rest
+    # are answered 429 without a check.
+    assert statuses[:6] == [401] * 6
+    assert statuses[6:] == [429] * 194
+    assert len(checks) == 6
+    # One WARNING per throttled source (user and address), none per 429, and
+    # never a password.
+    throttled_lines = [r for r in caplog.records if "Throttling API logins" in r.message]
+    assert len(throttled_lines) == 2
+    assert {r.levelname for r in throttled_lines} == {"WARNING"}
+    assert not any("guess-" in r.getMessage() for r in caplog.records)
+
+    # The delay doubles with each further failure: 1 s, 2 s, 4 s ... up to 60 s.
+    delays = []
+    for _ in range(9):
+        clock.now += 61
+        assert _get(c, "admin", "wrong").status_code == 401
+        delays.append(int(_get(c, "admin", "wrong").headers["Retry-After"]))
+    assert delays == [2, 4, 8, 16, 32, 60, 60, 60, 60]
+
+
+def test_the_real_user_gets_in_after_the_window_and_is_forgiven(throttled):
+    c, middleware, clock, checks = throttled
+    for attempt in range(7):
+        _get(c, "admin", "guess-%d" % attempt)
+    # Even the right password waits while the window is open (no bcrypt check).
+    before = len(checks)
+    response = _get(c, "admin", ADMIN_PW)
+    assert response.status_code == 429 and len(checks) == before
+    clock.now += int(response.headers["Retry-After"])
+    assert _get(c, "admin", ADMIN_PW).status_code == 200
+    # The success forgot the failures: five more mistakes are free again.
+    assert [_get(c, "admin", "typo").status_code for _ in range(5)] == [401] * 5
+    assert len(middleware.throttle) == 2  # user + address
+
+
+def test_recently_verified_credentials_pass_while_their_user_is_throttled(throttled):
+    c, _, clock, checks = throttled
+    assert _get(c, "admin", ADMIN_PW, "192.0.2.1").status_code == 200
+    for attempt in range(20):
+        _get(c, "admin", "guess-%d" % attempt, "198.51.100.7")
+    assert _get(c, "admin", "guess", "192.0.2.1").status_code == 429  # user throttled
+    # The cached (already verified) credentials still work, from any address.
+    assert _get(c, "admin", ADMIN_PW, "192.0.2.1").status_code == 200
+
+
+def test_other_users_and_addresses_are_not_affected(throttled):
+    c, _, clock, checks = throttled
+    for attempt in range(50):
+        _get(c, "admin", "guess-%d" % attempt, "198.51.100.7")
+    assert _get(c, "admin", "x", "198.51.100.7").status_code == 429
+    # The attacking address is throttled for every user name it tries ...
+    assert _get(c, "viewer", READER_PW, "198.51.100.7").status_code == 429
+    # ... and the attacked user from every address (until its window closes).
+    assert _get(c, "admin", ADMIN_PW, "192.0.2.55").status_code == 429
+    # Another user from another address is checked normally.
+    assert _get(c, "viewer", READER_PW, "192.0.2.55").status_code == 200
+    assert _get(c, "viewer", "wrong", "192.0.2.56").status_code == 401
+
+
+def test_quiet_period_forgets_failures(throttled):
+    c, middleware, clock, _ = throttled
+    for attempt in range(5):
+        assert _get(c, "admin", "guess-%d" % attempt).status_code == 401
+    clock.now += 901
+    # Five fresh free attempts: the old failures were forgotten.
+    assert [_get(c, "admin", "again").status_code for _ in range(5)] == [401] * 5
+    assert _get(c, "admin", "again").status_code == 401
+    assert _get(c, "admin", "again").status_code == 429
+
+
+def test_throttle_memory_is_bounded():
+    clock = FakeClock()
+    throttle = auth.Throttle(size=100, clock=clock)
+    for i in range(10_000):
+        throttle.failed("user-%d" % i, "10.%d.%d.%d" % (i >> 16, (i >> 8) & 255, i & 255))
+    assert len(throttle._tables["user"]) == 100
+    assert len(throttle._tables["address"]) == 100
+    assert len(throttle) == 200
+    # The most recent sources are the ones kept.
+    assert "user-9999" in throttle._tables["user"]
+    assert "user-0" not in throttle._tables["user"]
+    assert auth.THROTTLE_SIZE == auth.Throttle().size
+
+
+def test_throttle_options_reach_the_middleware(config, user_file):
+    config(api__auth_strategy="http_basic",
+           api__http_basic_auth_user_file=str(user_file),
+           api__auth_failure_free_attempts=2, api__auth_failure_base_delay=3.0,
+           api__auth_failure_max_delay=30.0, api__auth_failure_reset_after=120.0)
+    throttle = auth.wrap(_downstream(), hw_conf.CONF).throttle
+    assert (throttle.free_attempts, throttle.base_delay, throttle.max_delay,
+            throttle.reset_after) == (2, 3.0, 30.0, 120.0)
