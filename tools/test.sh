@@ -5,11 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # System tools the tests drive for real: ipmitool (IPMI driver), sshd and ssh
-# (command driver). Installed only when missing; needs root or sudo.
+# (command driver), qemu-img and sgdisk (hwdrivers-agent). Installed only when missing; needs root or sudo.
 need=()
 command -v ipmitool >/dev/null 2>&1 || need+=(ipmitool)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
+command -v qemu-img >/dev/null 2>&1 || need+=(qemu-utils)   # agent: qcow2 images
+command -v sgdisk >/dev/null 2>&1 || need+=(gdisk)          # agent: config drive partition
 command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)  # API auth tests: real htpasswd -B files
 if [ ${#need[@]} -gt 0 ]; then
     sudo_cmd=""

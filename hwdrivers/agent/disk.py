@@ -1,0 +1,184 @@
+"""The root device: which one (root-device hints), how big, and how to unboot it.
+
+On a real ramdisk the disk is chosen from ``lsblk`` by Ironic's root-device
+hints (``properties.root_device`` of the node, or ``--root-device-hints``);
+in the machine simulator it is a disk image file given by path. Either way
+the agent writes to it with plain ``os`` calls, never truncating or
+growing it: a regular file keeps its size, as a disk would.
+"""
+
+import json
+import operator
+import os
+import re
+import stat
+import subprocess
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from hwdrivers.agent import errors
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+#: with no hint, IPA takes the smallest disk of at least this size
+MIN_DEFAULT_DEVICE_SIZE = 4 * GiB
+
+LSBLK_COLUMNS = "NAME,SIZE,TYPE,SERIAL,WWN,MODEL,VENDOR,ROTA,HCTL"
+
+_SIZE_OPS = {"==": operator.eq, "=": operator.eq, "!=": operator.ne, ">=": operator.ge,
+             "<=": operator.le, ">": operator.gt, "<": operator.lt}
+_SIZE_HINT = re.compile(r"^\s*(==|=|!=|>=|<=|>|<)?\s*(\d+)\s*$")
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value).strip().lower()
+
+
+def _match_name(device: dict, wanted: Any) -> bool:
+    name = str(wanted)
+    return device["name"] in (name, name.removeprefix("/dev/"))
+
+
+def _match_size(device: dict, wanted: Any) -> bool:
+    """``size`` is in GiB: ``100`` or ``">= 100"`` (Ironic's operators)."""
+    match = _SIZE_HINT.match(str(wanted))
+    if not match:
+        raise errors.DeviceNotFound(
+            "root device hint 'size' must be a number of GiB, optionally after one of "
+            "%s; got %r" % (" ".join(_SIZE_OPS), wanted))
+    op = _SIZE_OPS[match.group(1) or "=="]
+    return op(device["size"] // GiB, int(match.group(2)))
+
+
+def _match_text(column: str) -> Callable[[dict, Any], bool]:
+    return lambda device, wanted: _text(device.get(column)) == _text(wanted)
+
+
+def _match_bool(column: str) -> Callable[[dict, Any], bool]:
+    def match(device: dict, wanted: Any) -> bool:
+        if isinstance(wanted, str):
+            wanted = wanted.strip().lower() in ("1", "true", "yes", "on")
+        return bool(device.get(column)) == bool(wanted)
+    return match
+
+
+#: root-device hint -> how it is matched against an lsblk device record
+HINTS: dict[str, Callable[[dict, Any], bool]] = {
+    "name": _match_name,
+    "size": _match_size,
+    "serial": _match_text("serial"),
+    "wwn": _match_text("wwn"),
+    "model": _match_text("model"),
+    "vendor": _match_text("vendor"),
+    "hctl": _match_text("hctl"),
+    "rotational": _match_bool("rota"),
+}
+
+
+def parse_lsblk(output: str) -> list[dict]:
+    """Disk records from ``lsblk -J -b -d -o LSBLK_COLUMNS`` output."""
+    devices = []
+    for raw in json.loads(output).get("blockdevices", []):
+        if raw.get("type") != "disk":
+            continue
+        rota = raw.get("rota")
+        devices.append({
+            "name": raw["name"], "size": int(raw.get("size") or 0),
+            "serial": raw.get("serial"), "wwn": raw.get("wwn"), "model": raw.get("model"),
+            "vendor": raw.get("vendor"), "hctl": raw.get("hctl"),
+            "rota": rota in (True, "1", 1),
+        })
+    return devices
+
+
+def list_disks() -> list[dict]:
+    try:
+        proc = subprocess.run(["lsblk", "-J", "-b", "-d", "-o", LSBLK_COLUMNS],
+                              capture_output=True, text=True, timeout=60)
+    except FileNotFoundError:
+        raise errors.DeviceNotFound("tool missing: lsblk is not installed (Debian package "
+                                    "util-linux); it is needed to find the root device")
+    if proc.returncode != 0:
+        raise errors.DeviceNotFound("lsblk failed: %s" % proc.stderr.strip())
+    return parse_lsblk(proc.stdout)
+
+
+def choose_disk(disks: Sequence[dict], hints: dict[str, Any]) -> dict:
+    """The disk matching every hint (the smallest if several), IPA's way.
+
+    With no hints: the smallest disk of at least 4 GiB.
+    """
+    unknown = sorted(set(hints) - set(HINTS))
+    if unknown:
+        raise errors.DeviceNotFound(
+            "unknown root device hint(s) %s; supported: %s"
+            % (", ".join(unknown), ", ".join(sorted(HINTS))))
+    if hints:
+        found = [d for d in disks if all(HINTS[k](d, v) for k, v in hints.items())]
+    else:
+        found = [d for d in disks if d["size"] >= MIN_DEFAULT_DEVICE_SIZE]
+    if not found:
+        raise errors.DeviceNotFound(
+            "no disk matches root device hints %s among: %s"
+            % (json.dumps(hints, sort_keys=True),
+               ", ".join("%s (%d GiB)" % (d["name"], d["size"] // GiB) for d in disks)
+               or "no disks"))
+    return min(found, key=lambda d: d["size"])
+
+
+def resolve(path: str | None, hints: dict[str, Any]) -> str:
+    """The root device's path: ``path`` when given (file or block device), else by hints."""
+    if path:
+        try:
+            mode = os.stat(path).st_mode
+        except OSError as exc:
+            raise errors.DeviceNotFound("root device %s: %s" % (path, exc.strerror))
+        if not (stat.S_ISREG(mode) or stat.S_ISBLK(mode)):
+            raise errors.DeviceNotFound("root device %s is neither a block device nor a "
+                                        "disk image file" % path)
+        return path
+    return "/dev/" + choose_disk(list_disks(), hints)["name"]
+
+
+def size_of(path: str) -> int:
+    """Bytes on the device (or the image file's current length)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.lseek(fd, 0, os.SEEK_END)
+    finally:
+        os.close(fd)
+
+
+def open_for_write(path: str) -> int:
+    """A descriptor writing in place: no O_CREAT, no O_TRUNC."""
+    return os.open(path, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
+
+
+def make_unbootable(path: str, written: int = 0) -> None:
+    """Zero what firmware and partitioning tools would boot or recover from.
+
+    The first MiB (MBR boot code and signature, primary GPT), the last MiB
+    of the device (a backup GPT), and the last MiB of what was written (the
+    image's own backup GPT when the image is smaller than the disk).
+    """
+    size = size_of(path)
+    regions = {(0, min(MiB, size)), (max(0, size - MiB), size)}
+    if written:
+        end = min(written, size)
+        regions.add((max(0, end - MiB), end))
+    zeros = bytes(MiB)
+    fd = open_for_write(path)
+    try:
+        for start, end in sorted(regions):
+            os.pwrite(fd, zeros[:end - start], start)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def disk_identifier(path: str) -> str:
+    """The MBR disk signature as IPA reports it for ``root uuid`` ("0x%08x")."""
+    with open(path, "rb") as disk:
+        disk.seek(440)
+        raw = disk.read(4)
+    return "0x%08x" % int.from_bytes(raw.ljust(4, b"\0"), "little")

@@ -1,0 +1,77 @@
+"""HTTP(S) downloads for the agent: images, checksum files, config drives.
+
+One place decides what a failed request means: a connection error, a
+timeout or a 5xx may succeed on the next attempt; a 4xx will not. URLs are
+logged and reported without their query string, where temporary-URL
+signatures live.
+"""
+
+import dataclasses
+import http.client
+import ssl
+import urllib.error
+import urllib.request
+from urllib import parse
+
+from hwdrivers.agent import errors
+
+#: HTTP statuses worth another attempt (besides connection errors and 5xx)
+RETRYABLE_STATUSES = frozenset({408, 425, 429})
+
+
+@dataclasses.dataclass(frozen=True)
+class HTTPOptions:
+    timeout: float = 60.0          # seconds for connect and for each read
+    insecure: bool = False         # skip TLS verification (ipa-insecure=1)
+    ca_file: str | None = None     # extra CA bundle for https
+
+
+def redact(url: str) -> str:
+    parts = parse.urlparse(url)
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc += ":%d" % parts.port
+    return parse.urlunparse(parts._replace(netloc=netloc, query="", fragment=""))
+
+
+def _context(options: HTTPOptions) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=options.ca_file)
+    if options.insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def open_url(url: str, options: HTTPOptions, what: str) -> http.client.HTTPResponse:
+    """GET ``url``; the open response on 2xx, else ImageDownloadError.
+
+    ``what`` names the thing fetched, for the error message.
+    """
+    request = urllib.request.Request(url, headers={"User-Agent": "hwdrivers-agent"})
+    try:
+        context = _context(options) if url.startswith("https://") else None
+        return urllib.request.urlopen(request, timeout=options.timeout, context=context)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        retryable = exc.code >= 500 or exc.code in RETRYABLE_STATUSES
+        raise errors.ImageDownloadError(
+            what, "GET %s returned HTTP %d %s" % (redact(url), exc.code, exc.reason),
+            retryable=retryable)
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise errors.ImageDownloadError(what, "GET %s failed: %s" % (redact(url), reason))
+
+
+def fetch_small(url: str, options: HTTPOptions, what: str, limit: int) -> bytes:
+    """The whole body of a small document (checksum file, config drive), bounded."""
+    response = open_url(url, options, what)
+    try:
+        data = response.read(limit + 1)
+    except (OSError, http.client.HTTPException) as exc:
+        raise errors.ImageDownloadError(what, "reading %s failed: %s" % (redact(url), exc))
+    finally:
+        response.close()
+    if len(data) > limit:
+        raise errors.ImageDownloadError(
+            what, "%s is larger than %d bytes" % (redact(url), limit), retryable=False)
+    return data

@@ -1,0 +1,313 @@
+"""Download an image and write it to the root device, hashing as it streams.
+
+Raw images go from the socket to the device one chunk at a time (one
+reused buffer: memory stays flat whatever the image size) while the hash
+is updated; the digest is compared when the last byte is written. A qcow2
+image cannot be converted from a pipe (``qemu-img`` needs to seek), so it
+is downloaded to a temporary file first (hashed on the way), checked
+(format, no backing file, virtual size fits the disk) and converted onto
+the device with ``qemu-img convert -n``. The format comes from
+``image_info['disk_format']`` and is checked against the image's first
+bytes; a mismatch is refused before anything is written.
+
+A broken download (connection reset, timeout, 5xx, a body shorter than its
+Content-Length) is retried from the start, up to ``retries`` more times; a
+4xx, a checksum mismatch or a write error is not. After any failure the
+device is made unbootable (see ``disk.make_unbootable``).
+"""
+
+import dataclasses
+import http.client
+import json
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+
+from hwdrivers.agent import checksum
+from hwdrivers.agent import disk
+from hwdrivers.agent import errors
+from hwdrivers.agent import fetch
+
+LOG = logging.getLogger(__name__)
+
+QCOW2_MAGIC = b"QFI\xfb"
+#: disk_format -> how the image reaches the device
+SUPPORTED_FORMATS = ("raw", "qcow2")
+CHECKSUM_FILE_LIMIT = 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class WriteOptions:
+    http: fetch.HTTPOptions = fetch.HTTPOptions()
+    allow_md5: bool = False
+    retries: int = 3                 # further attempts after a broken download
+    retry_interval: float = 5.0      # seconds between attempts
+    chunk_size: int = 1024 * 1024
+    tmp_dir: str | None = None       # where a qcow2 image is staged
+    qemu_img: str = "qemu-img"
+
+
+@dataclasses.dataclass
+class Outcome:
+    disk_format: str
+    bytes_downloaded: int
+    bytes_written: int
+    seconds: float
+    attempts: int
+    algorithm: str
+    digest: str
+
+
+def detect_format(head: bytes) -> str:
+    return "qcow2" if head.startswith(QCOW2_MAGIC) else "raw"
+
+
+def _declared_format(image_info: dict) -> str | None:
+    declared = image_info.get("disk_format")
+    if declared is not None and declared not in SUPPORTED_FORMATS:
+        raise errors.ImageWriteError(
+            "image_info disk_format %r is not supported; the agent writes %s images"
+            % (declared, " and ".join(SUPPORTED_FORMATS)))
+    return declared
+
+
+def _read_into(response: http.client.HTTPResponse, view: memoryview, image_id: str,
+               url: str) -> int:
+    try:
+        return response.readinto(view)
+    except (OSError, http.client.HTTPException) as exc:
+        raise errors.ImageDownloadError(
+            image_id, "reading %s failed: %s" % (fetch.redact(url), exc or type(exc).__name__))
+
+
+class _Attempt:
+    """One download of the image from its first URL that answers."""
+
+    def __init__(self, image_info: dict, device: str, disk_size: int,
+                 expected: checksum.Expected, options: WriteOptions) -> None:
+        self.info = image_info
+        self.id = str(image_info["id"])
+        self.device = device
+        self.disk_size = disk_size
+        self.expected = expected
+        self.options = options
+        self.written = 0      # bytes written to the device by this attempt
+        self.downloaded = 0
+        self.disk_format = "raw"
+
+    def _open(self) -> tuple[http.client.HTTPResponse, str]:
+        failure = None
+        for url in self.info["urls"]:
+            try:
+                return fetch.open_url(url, self.options.http, self.id), url
+            except errors.ImageDownloadError as exc:
+                LOG.warning("image %s: %s", self.id, exc.details)
+                failure = exc
+        raise failure
+
+    def run(self) -> None:
+        response, url = self._open()
+        try:
+            self._run(response, url)
+        finally:
+            response.close()
+
+    def _run(self, response: http.client.HTTPResponse, url: str) -> None:
+        length_header = response.headers.get("Content-Length")
+        length = int(length_header) if length_header and length_header.isdigit() else None
+        buf = bytearray(self.options.chunk_size)
+        view = memoryview(buf)
+        # Fill the first chunk (or up to EOF) to see the format before writing.
+        filled = 0
+        while filled < len(buf):
+            got = _read_into(response, view[filled:], self.id, url)
+            if not got:
+                break
+            filled += got
+        declared = _declared_format(self.info)
+        detected = detect_format(bytes(view[:4]))
+        if declared is not None and declared != detected:
+            raise errors.ImageWriteError(
+                "image %s: image_info disk_format is %s but the image's content is %s; "
+                "nothing was written" % (self.id, declared, detected))
+        self.disk_format = detected
+        digest = self.expected.new_hash()
+        if detected == "raw":
+            if length is not None and length > self.disk_size:
+                raise errors.ImageWriteError(
+                    "image %s is larger than the disk: %d bytes (Content-Length) > %d bytes "
+                    "on %s; nothing was written" % (self.id, length, self.disk_size,
+                                                    self.device))
+            self._stream_raw(response, url, view, filled, digest)
+        else:
+            self._stage_qcow2(response, url, view, filled, digest)
+        if length is not None and self.downloaded != length:
+            raise errors.ImageDownloadError(
+                self.id, "%s ended after %d of %d bytes" % (fetch.redact(url),
+                                                            self.downloaded, length))
+        actual = digest.hexdigest()
+        if actual != self.expected.value:
+            raise errors.ImageChecksumError(self.id, fetch.redact(url), self.expected.value,
+                                            actual)
+        if detected == "qcow2":
+            self._convert_qcow2()
+
+    def _stream_raw(self, response, url, view, filled, digest) -> None:
+        fd = disk.open_for_write(self.device)
+        try:
+            offset = 0
+            got = filled
+            while got:
+                if offset + got > self.disk_size:
+                    raise errors.ImageWriteError(
+                        "image %s is larger than the disk %s (%d bytes): it was still "
+                        "streaming after %d bytes" % (self.id, self.device, self.disk_size,
+                                                      offset))
+                chunk = view[:got]
+                digest.update(chunk)
+                done = 0
+                while done < got:
+                    try:
+                        done += os.pwrite(fd, chunk[done:], offset + done)
+                    except OSError as exc:
+                        raise errors.ImageWriteError(
+                            "writing image %s to %s at offset %d failed: %s"
+                            % (self.id, self.device, offset + done, exc.strerror))
+                offset += got
+                self.written = self.downloaded = offset
+                got = _read_into(response, view, self.id, url)
+        finally:
+            os.close(fd)
+
+    def _stage_qcow2(self, response, url, view, filled, digest) -> None:
+        if shutil.which(self.options.qemu_img) is None:
+            raise errors.ToolMissingError(self.options.qemu_img, "qemu-utils",
+                                          "write a qcow2 image")
+        handle = tempfile.NamedTemporaryFile(prefix="hwdrivers-agent-", suffix=".qcow2",
+                                             dir=self.options.tmp_dir, delete=False)
+        self.staged = handle.name
+        with handle:
+            got = filled
+            while got:
+                chunk = view[:got]
+                digest.update(chunk)
+                try:
+                    handle.write(chunk)
+                except OSError as exc:
+                    raise errors.ImageWriteError(
+                        "staging qcow2 image %s in %s failed: %s"
+                        % (self.id, os.path.dirname(handle.name), exc.strerror))
+                self.downloaded += got
+                got = _read_into(response, view, self.id, url)
+
+    def _qemu_img(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([self.options.qemu_img, *args], capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL)
+
+    def _convert_qcow2(self) -> None:
+        proc = self._qemu_img("info", "--output=json", "-f", "qcow2", self.staged)
+        if proc.returncode != 0:
+            raise errors.ImageWriteError("qemu-img info on image %s failed: %s"
+                                         % (self.id, proc.stderr.strip()))
+        info = json.loads(proc.stdout)
+        for unsafe in ("backing-filename", "full-backing-filename"):
+            if info.get(unsafe):
+                raise errors.ImageWriteError(
+                    "image %s is a qcow2 with a backing file (%s); refused: it could read "
+                    "files of the ramdisk" % (self.id, info[unsafe]))
+        data_file = (info.get("format-specific") or {}).get("data", {}).get("data-file")
+        if data_file:
+            raise errors.ImageWriteError("image %s is a qcow2 with an external data file; "
+                                         "refused" % self.id)
+        virtual = int(info.get("virtual-size", 0))
+        if virtual > self.disk_size:
+            raise errors.ImageWriteError(
+                "image %s is larger than the disk: virtual size %d bytes > %d bytes on %s; "
+                "nothing was written" % (self.id, virtual, self.disk_size, self.device))
+        self.written = virtual  # from here on the device may hold part of it
+        proc = self._qemu_img("convert", "-f", "qcow2", "-O", "raw", "-n", self.staged,
+                              self.device)
+        if proc.returncode != 0:
+            raise errors.ImageWriteError(
+                "qemu-img convert of image %s to %s failed (exit %d): %s"
+                % (self.id, self.device, proc.returncode, proc.stderr.strip()))
+
+    def cleanup(self) -> None:
+        staged = getattr(self, "staged", None)
+        if staged:
+            try:
+                os.unlink(staged)
+            except FileNotFoundError:
+                pass
+
+
+def _resolve_checksum(image_info: dict, options: WriteOptions) -> checksum.Expected:
+    def fetch_text(url: str) -> str:
+        data = fetch.fetch_small(url, options.http, str(image_info["id"]), CHECKSUM_FILE_LIMIT)
+        return data.decode("utf-8", "replace")
+    return checksum.resolve(image_info, options.allow_md5, fetch_text)
+
+
+def _with_retries(action: Callable[[int], object], options: WriteOptions,
+                  image_id: str) -> None:
+    """Run ``action(attempt)``; retry a retryable ImageDownloadError."""
+    for attempt in range(options.retries + 1):
+        try:
+            action(attempt)
+            return
+        except errors.ImageDownloadError as exc:
+            if not exc.retryable or attempt == options.retries:
+                raise
+            LOG.warning("image %s: attempt %d of %d failed, retrying in %ss: %s", image_id,
+                        attempt + 1, options.retries + 1, options.retry_interval, exc.details)
+            time.sleep(options.retry_interval)
+
+
+def write_image(image_info: dict, device: str, options: WriteOptions) -> Outcome:
+    """Download, verify and write ``image_info``'s image onto ``device``.
+
+    Raises ImageDownloadError, ImageChecksumError or ImageWriteError (and
+    leaves the device unbootable) on failure.
+    """
+    image_id = str(image_info["id"])
+    started = time.monotonic()
+    disk_size = disk.size_of(device)
+    state: dict = {"written": 0, "attempts": 0}
+    holder: dict = {}
+
+    def resolve(_attempt: int) -> None:
+        holder["expected"] = _resolve_checksum(image_info, options)
+
+    def download(attempt: int) -> None:
+        state["attempts"] = attempt + 1
+        current = _Attempt(image_info, device, disk_size, holder["expected"], options)
+        holder["attempt"] = current
+        try:
+            current.run()
+        finally:
+            state["written"] = max(state["written"], current.written)
+            current.cleanup()
+
+    try:
+        _with_retries(resolve, options, image_id)
+        _with_retries(download, options, image_id)
+    except Exception:
+        LOG.error("image %s: failed; making %s unbootable", image_id, device)
+        try:
+            disk.make_unbootable(device, state["written"])
+        except OSError as exc:
+            LOG.error("could not make %s unbootable: %s", device, exc)
+        raise
+    done = holder["attempt"]
+    outcome = Outcome(disk_format=done.disk_format, bytes_downloaded=done.downloaded,
+                      bytes_written=done.written, seconds=time.monotonic() - started,
+                      attempts=state["attempts"], algorithm=holder["expected"].algorithm,
+                      digest=holder["expected"].value)
+    LOG.info("image %s (%s, %d bytes) written to %s in %.2fs, %s verified, %d attempt(s)",
+             image_id, outcome.disk_format, outcome.bytes_downloaded, device, outcome.seconds,
+             outcome.algorithm, outcome.attempts)
+    return outcome
