@@ -13,6 +13,8 @@ command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
 command -v qemu-img >/dev/null 2>&1 || need+=(qemu-utils)   # agent: qcow2 images
 command -v sgdisk >/dev/null 2>&1 || need+=(gdisk)          # agent: config drive partition
 command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)  # API auth tests: real htpasswd -B files
+# PDUDaemon listener tests: the real pduclient, both modes (-H needs requests)
+command -v pduclient >/dev/null 2>&1 || need+=(pdudaemon-client python3-requests)
 if [ ${#need[@]} -gt 0 ]; then
     sudo_cmd=""
     [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"

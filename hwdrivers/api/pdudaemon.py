@@ -27,7 +27,9 @@ A delayed request holds a conductor worker while it waits (bounded by
 unboundedly; after the wait, a refusal (node locked) is logged.
 
 The protocol has no authentication, so the listener binds to loopback
-unless ``[pdudaemon] allow_remote`` says otherwise.
+unless ``[pdudaemon] allow_remote`` says otherwise. With ``[pdudaemon]
+listener = tcp``, :mod:`hwdrivers.api.pdudaemon_tcp` serves PDUDaemon's TCP
+protocol (pduclient's default mode) through the same :class:`Listener`.
 """
 
 import logging

@@ -119,19 +119,15 @@ class Server:
             max_request_body_size=4 * conf.api.max_request_body_size,
             ident="hwdrivers", clear_untrusted_proxy_headers=True)))
         if conf.pdudaemon.enabled:
-            from hwdrivers.api import pdudaemon
             try:
-                self.servers.append(("PDUDaemon", _listen(
-                    "[pdudaemon] host/port", waitress.create_server,
-                    pdudaemon.make_app(service, conf), host=conf.pdudaemon.host,
-                    port=conf.pdudaemon.port, threads=4, ident="hwdrivers-pdudaemon")))
+                self.servers.append(("PDUDaemon", _pdudaemon_server(service, conf)))
             except BaseException:
                 self.close()
                 raise
 
     def urls(self):
-        return [(label, "http://%s:%s" % (_host_for_url(s.effective_host),
-                                         s.effective_port))
+        return [(label, "%s://%s:%s" % (getattr(s, "scheme", "http"),
+                                        _host_for_url(s.effective_host), s.effective_port))
                 for label, s in self.servers]
 
     def start(self):
@@ -146,6 +142,21 @@ class Server:
             server.close()
         for thread in self._threads:
             thread.join(timeout=5)
+
+
+def _pdudaemon_server(service, conf):
+    """The PDUDaemon listener speaking ``[pdudaemon] listener``'s protocol."""
+    import waitress
+
+    from hwdrivers.api import pdudaemon
+    from hwdrivers.api import pdudaemon_tcp
+    group = conf.pdudaemon
+    if group.listener == "tcp":
+        return _listen("[pdudaemon] host/port", pdudaemon_tcp.TCPListener, service,
+                       host=group.host, port=group.port, conf=conf)
+    return _listen("[pdudaemon] host/port", waitress.create_server,
+                   pdudaemon.make_app(service, conf), host=group.host, port=group.port,
+                   threads=4, ident="hwdrivers-pdudaemon")
 
 
 def _listen(option, create, app, host, port, **kwargs):

@@ -1,8 +1,9 @@
-"""[pdudaemon]: the PDUDaemon-compatible HTTP listener (off by default).
+"""[pdudaemon]: the PDUDaemon-compatible listener (off by default).
 
 Tools written for PDUDaemon (LAVA, board farms) send
-``GET /power/control/{on,off,reboot}?hostname=<pdu>&port=<outlet>``; the
-listener maps the PDU and outlet to the node whose driver_info has that
+``GET /power/control/{on,off,reboot}?hostname=<pdu>&port=<outlet>`` or, with
+``listener = tcp``, ``<pdu> <outlet> <command>`` over TCP (pduclient's default
+mode); the listener maps the PDU and outlet to the node whose driver_info has that
 ``snmp_address`` and ``snmp_outlet`` and runs the operation through the
 conductor, so it shares the per-controller queues of every other caller.
 Like PDUDaemon it has no authentication, hence loopback by default.
@@ -14,7 +15,15 @@ group = cfg.OptGroup("pdudaemon", help="PDUDaemon-compatible listener.")
 
 opts = [
     cfg.BoolOpt("enabled", default=False,
-                help="Serve the PDUDaemon HTTP protocol from hwdrivers-server."),
+                help="Serve a PDUDaemon protocol from hwdrivers-server."),
+    cfg.StrOpt("listener", default="http", choices=[
+        ("http", "GET /power/control/<command>?hostname=&port=[&delay=] "
+                 "(pduclient -H)"),
+        ("tcp", "one '<hostname> <port> <command> [<delay>]' line per "
+                "connection, answered ack or nack (pduclient's default mode)")],
+               help="Which PDUDaemon protocol to serve. pduclient uses port "
+                    "16421 for both, so PDUDaemon serves one or the other, "
+                    "and so does hwdrivers."),
     cfg.HostAddressOpt("host", default="127.0.0.1",
                        help="Address to listen on. The protocol has no "
                             "authentication: anything but a loopback address "

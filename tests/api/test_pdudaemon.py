@@ -294,3 +294,79 @@ def test_listener_in_the_real_server(config, tmp_path, snmp_agent):
         assert status == 404 and "snmp_outlet=17" in text
     finally:
         assert server.stop() == 0
+
+
+# -- PDUDaemon's TCP protocol (pduclient's default mode) -------------------------------
+
+@pytest.fixture
+def tcp_listener(service):
+    from hwdrivers.api import pdudaemon_tcp
+    server = pdudaemon_tcp.TCPListener(service, "127.0.0.1", 0, hw_conf.CONF)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield server
+    server.close()
+    thread.join(10)
+
+
+def tcp_request(server, *parts, pause=0.0):
+    """Send ``parts`` (with ``pause`` between them) and read until the server closes."""
+    import socket
+    with socket.create_connection(("127.0.0.1", server.effective_port), timeout=30) as sock:
+        for part in parts:
+            sock.sendall(part.encode() if isinstance(part, str) else part)
+            time.sleep(pause)
+        answer = b""
+        while chunk := sock.recv(4096):
+            answer += chunk
+    return answer.decode()
+
+
+def test_tcp_request_without_terminator_is_acked_and_runs(tcp_listener, service, nodes,
+                                                           snmp_agent):
+    service.manager.change_power_state(CTX, "pdu-node-11", "power on")
+    # As pduclient sends it: no newline, the socket left open for the answer.
+    assert tcp_request(tcp_listener, "%s 11 off" % snmp_agent.address) == "ack\n"
+    settle("pdu-node-11")
+    assert pdu_state(service, "pdu-node-11") == PowerState.OFF
+    # Split over two packets, the second after a pause, and with a delay field.
+    assert tcp_request(tcp_listener, "%s 11 o" % snmp_agent.address, "n 0\n",
+                       pause=0.2) == "ack\n"
+    settle("pdu-node-11")
+    assert pdu_state(service, "pdu-node-11") == PowerState.ON
+
+
+@pytest.mark.parametrize("request_text,fragment", [
+    ("127.0.0.1 11", "expected 3 or 4 fields, got 2"),
+    ("127.0.0.1 11 on 1 2\n", "expected 3 or 4 fields, got 5"),
+    ("127.0.0.1 11 sideways\n", "unknown command 'sideways'"),
+    ("127.0.0.1 x on\n", "port must be the PDU outlet number"),
+    ("127.0.0.1 11 on soon\n", "delay must be a number"),
+    (b"127.0.0.1 11 on \xff\n", "not UTF-8"),
+    ("x" * 16385, "longer than 16384 bytes"),  # all of it read: no reset
+])
+def test_bad_tcp_requests_get_nack_with_the_reason(tcp_listener, nodes, request_text,
+                                                   fragment):
+    answer = tcp_request(tcp_listener, request_text)
+    assert answer.startswith("nack: ") and fragment in answer, answer
+    row = db_api.get_node("pdu-node-11")
+    assert row["target_power_state"] is None and row["reservation"] is None
+
+
+def test_tcp_refusals_carry_the_listener_text(tcp_listener, nodes, snmp_agent):
+    answer = tcp_request(tcp_listener, "%s 13 on" % snmp_agent.address)
+    assert answer.startswith("nack: No node has driver_info snmp_address=")
+    with task_manager.acquire(CTX, "pdu-node-11", purpose="hold"):
+        answer = tcp_request(tcp_listener, "%s 11 off" % snmp_agent.address)
+    assert answer.startswith("nack: Not accepted") and "locked" in answer
+
+
+def test_tcp_listener_checks_the_host_and_closes_unstarted(config, service):
+    from hwdrivers.api import pdudaemon_tcp
+    config(pdudaemon__host="0.0.0.0")
+    with pytest.raises(exception.ConfigInvalid, match="allow_remote"):
+        pdudaemon_tcp.TCPListener(service, "0.0.0.0", 0, hw_conf.CONF)
+    config(pdudaemon__host="127.0.0.1")
+    server = pdudaemon_tcp.TCPListener(service, "127.0.0.1", 0, hw_conf.CONF)
+    server.close()  # never ran: must not wait for a serve loop
+    server.run()    # after close: returns at once instead of serving a closed socket
