@@ -44,33 +44,63 @@ class RequestTooLarge(APIError):
     code = 413
 
 
-#: Explicit statuses for the classes the API must map; anything else falls
-#: back to the exception's own ``code`` attribute (see :func:`status_for`).
-STATUS_BY_EXCEPTION = (
-    (NotAcceptable, 406),
-    (exception.NoFreeWorker, 503),
-    (exception.InvalidStateRequested, 409),
-    (exception.NodeLocked, 409),
-    (exception.Conflict, 409),
-    (exception.NotFound, 404),
-    (exception.InvalidParameterValue, 400),
-    (exception.Invalid, 400),
-    (exception.DriverSettingsError, 400),
-    (exception.DriverUnsupportedAction, 400),
+class Status:
+    """How the API answers one exception class: a status and, where a retry
+    can help, the seconds a client should wait (``Retry-After``)."""
+
+    __slots__ = ("status", "retry_after")
+
+    def __init__(self, status, retry_after=None):
+        self.status = status
+        self.retry_after = retry_after
+
+
+#: The whole taxonomy, most specific class first; the first match wins.
+#: Driver errors say what went wrong *at the controller*: the request was
+#: fine, so none is a 500. Settings, credentials and unsupported actions
+#: are the client's to fix (400); a controller that does not answer is a
+#: gateway timeout (504) and one that answered with a failure a bad
+#: gateway (502), both worth retrying; a missing tool is the operator's to
+#: install (503, no retry hint: retrying will not help until they do).
+STATUSES = (
+    (NotAcceptable, Status(406)),
+    (exception.NoFreeWorker, Status(503, retry_after=1)),
+    (exception.HardwareBusy, Status(503, retry_after=2)),
+    (exception.DatabaseUnavailable, Status(503, retry_after=5)),
+    (exception.HardwareCallTimeout, Status(504, retry_after=10)),
+    (exception.NodeLocked, Status(409, retry_after=1)),
+    (exception.InvalidStateRequested, Status(409)),
+    (exception.Conflict, Status(409)),
+    (exception.NotFound, Status(404)),
+    (exception.InvalidParameterValue, Status(400)),
+    (exception.Invalid, Status(400)),
+    (exception.DriverSettingsError, Status(400)),
+    (exception.DriverAuthError, Status(400)),
+    (exception.DriverUnsupportedAction, Status(400)),
+    (exception.DriverToolMissing, Status(503)),
+    (exception.DriverConnectionError, Status(504, retry_after=10)),
+    (exception.PowerStateFailure, Status(504, retry_after=10)),
+    (exception.DriverActionError, Status(502, retry_after=10)),
+    (exception.DriverError, Status(502)),
+    (exception.ConfigInvalid, Status(500)),
 )
 
 
-def status_for(exc):
-    """The HTTP status for an exception (500 for anything unexpected)."""
+def _status(exc):
     if isinstance(exc, APIError):
-        return exc.code
-    for cls, status in STATUS_BY_EXCEPTION:
+        return Status(exc.code)
+    for cls, status in STATUSES:
         if isinstance(exc, cls):
             return status
     code = getattr(exc, "code", None)
     if isinstance(code, int) and 400 <= code < 600:
-        return code
-    return 500
+        return Status(code)
+    return Status(500)
+
+
+def status_for(exc):
+    """The HTTP status for an exception (500 for anything unexpected)."""
+    return _status(exc).status
 
 
 def faultcode_for(status):
@@ -99,14 +129,19 @@ def response_for_exception(exc):
     """Map any exception to an Ironic error response.
 
     Known hwdrivers errors keep their message (they are written for users and
-    never contain secrets); unexpected exceptions are logged with their
-    traceback and answered with a generic 500 so internals do not leak.
+    never contain secrets) and get their status from :data:`STATUSES`, with
+    ``Retry-After`` where waiting helps; unexpected exceptions are logged with
+    their traceback and answered with a generic 500 so internals do not leak.
     """
     if isinstance(exc, exception.HWDriversError):
-        status = status_for(exc)
-        if status >= 500 and not isinstance(exc, (exception.NoFreeWorker,
-                                                   exception.DriverError)):
+        status = _status(exc)
+        if status.status == 500:
             LOG.error("API request failed: %s", exc)
-        return error_response(status, str(exc))
+        elif status.status >= 500:
+            LOG.warning("API request failed: %s", exc)
+        resp = error_response(status.status, str(exc))
+        if status.retry_after is not None:
+            resp.headers["Retry-After"] = str(status.retry_after)
+        return resp
     LOG.exception("Unexpected error serving the API request")
     return error_response(500, "Internal error; see the server log.")

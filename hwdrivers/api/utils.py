@@ -73,11 +73,41 @@ def json_body(expect=dict):
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise errors.APIError("The request body is not valid JSON: %s" % exc) from None
+    except RecursionError:
+        body = _TOO_DEEP
+    if body is _TOO_DEEP or _depth_exceeds(body, MAX_BODY_DEPTH):
+        raise errors.APIError("The request body is nested more than %d levels deep; no "
+                              "hwdrivers request needs that many." % MAX_BODY_DEPTH)
     if not isinstance(body, expect):
         raise errors.APIError("The request body must be a JSON %s, not %s."
                               % ("object" if expect is dict else "list",
                                  type(body).__name__))
     return body
+
+
+#: Deepest JSON nesting a request body may have. Bodies are stored (extra,
+#: driver_info) and encoded again later; a 100,000-deep list would blow
+#: Python's recursion limit there, or in json itself.
+MAX_BODY_DEPTH = 32
+_TOO_DEEP = object()
+
+
+def _depth_exceeds(value, limit):
+    """True when ``value`` nests containers deeper than ``limit`` (no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children
+                     if isinstance(child, (dict, list)))
+    return False
 
 
 def check_keys(body, allowed, what):

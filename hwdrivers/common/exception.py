@@ -136,6 +136,36 @@ class NoFreeWorker(HWDriversError):
     code = 503
 
 
+class DatabaseUnavailable(HWDriversError):
+    """The database cannot be reached or written right now; nothing was changed.
+
+    Raised by :mod:`hwdrivers.db.engine` for connection loss, a locked,
+    full or read-only SQLite file. ``reason`` is the driver's first line,
+    never the statement or its parameters (they may carry secrets).
+    """
+
+    fmt = ("The database is unavailable (%(reason)s); nothing was changed, retry "
+           "later.")
+    code = 503
+
+
+class HardwareBusy(HWDriversError):
+    """Too many API requests are already waiting on hardware; retry later."""
+
+    fmt = ("%(count)d API requests are already waiting on hardware, the most "
+           "[api] hardware_wait_slots allows; retry later.")
+    code = 503
+
+
+class HardwareCallTimeout(HWDriversError):
+    """A synchronous hardware call outlived the API's wait; it goes on in a worker."""
+
+    fmt = ("Node %(node)s: %(action)s did not finish within %(timeout)ss ([api] "
+           "hardware_call_timeout); it goes on in the background and its outcome "
+           "is recorded in the node's last_error.")
+    code = 504
+
+
 # -- configuration and loading (fix the config file, no retry) ----------------
 
 class ConfigInvalid(HWDriversError):

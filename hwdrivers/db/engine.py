@@ -26,19 +26,137 @@ transaction handling is switched off (``isolation_level=None``) and we emit
 PostgreSQL needs none of this: row locks and READ COMMITTED re-evaluation
 make the lease compare-and-set safe; there we ping pooled connections
 before use so a restarted server costs one reconnect, not an error.
+
+Losing the database is not a bug. A terminated PostgreSQL backend, a
+refused connection, or a SQLite file that is locked, full or read-only
+leaves :func:`reader`/:func:`writer` as :class:`DatabaseUnavailable` (HTTP
+503) carrying the driver's first line only: the SQL text and its
+parameters (which may hold driver_info) never reach a message. The pool
+drops dead connections, so the next call after the database is back works.
+
+One SQLite hazard is not an error but a signal: SQLite maps the WAL index
+(``<db>-shm``) into memory, and if anything truncates that file while the
+server has it mapped, the next access dies with SIGBUS — no exception, no
+log line. :class:`_ShmGuard` checks the file's size before each
+transaction (one ``stat``) and, when it shrank, zero-extends it back before
+SQLite touches it; SQLite then sees a blank index and rebuilds it from the
+``-wal`` file, which is its designed recovery path.
 """
 
 import contextlib
+import logging
 import os
+import sqlite3
 import threading
 
 import sqlalchemy as sa
 from oslo_config import cfg
 
+from hwdrivers.common import exception
+
 CONF = cfg.CONF
+LOG = logging.getLogger(__name__)
+
+#: What "the database is gone or cannot be written" looks like: SQLAlchemy's
+#: wrappers, and sqlite3's own error from the BEGIN we issue on the raw
+#: connection (locked, read-only, full, I/O error).
+_UNAVAILABLE = (sa.exc.OperationalError, sa.exc.InterfaceError,
+                sa.exc.DisconnectionError, sa.exc.TimeoutError, sqlite3.OperationalError)
 
 #: Execution option that marks a connection's transactions as writes.
 WRITE_OPTION = "hwdrivers_write"
+
+
+def _first_line(error):
+    """The database driver's own message, first line: never SQL or parameters."""
+    orig = getattr(error, "orig", None)
+    text = str(orig if orig is not None else type(error).__name__).strip()
+    line = text.splitlines()[0] if text else type(error).__name__
+    return line[:200]
+
+
+@contextlib.contextmanager
+def unavailable_as_error():
+    """Translate a lost, locked, full or read-only database into DatabaseUnavailable."""
+    try:
+        yield
+    except _UNAVAILABLE as error:
+        raise exception.DatabaseUnavailable(reason=_first_line(error)) from None
+    except sa.exc.DBAPIError as error:
+        if error.connection_invalidated:
+            raise exception.DatabaseUnavailable(reason=_first_line(error)) from None
+        raise
+
+
+class _ShmGuard:
+    """Keeps SQLite's mapped ``-shm`` file from shrinking under the process.
+
+    SQLite never shrinks the WAL index while a connection of ours holds it
+    open, so any shrink seen here came from outside (a ``cp``, a clean-up
+    script, a restore): the file is extended back to the largest size seen,
+    zero-filled, before SQLite reads the mapping again.
+    """
+
+    def __init__(self, database):
+        self.path = database + "-shm"
+        self.largest = 0
+        self.inode = None
+        self._lock = threading.Lock()
+
+    def check(self):
+        try:
+            stat = os.stat(self.path)
+        except OSError:
+            return  # not created yet, or removed: SQLite recreates it
+        size, inode = stat.st_size, (stat.st_dev, stat.st_ino)
+        if inode != self.inode:  # a new file (SQLite recreated it): start afresh
+            self.inode, self.largest = inode, size
+            return
+        if size >= self.largest:
+            self.largest = size
+            return
+        with self._lock:
+            try:
+                if os.stat(self.path).st_size < self.largest:
+                    os.truncate(self.path, self.largest)
+                    LOG.error("%s shrank from outside (to %d bytes) while in use; "
+                              "extended it back to %d bytes so SQLite rebuilds its "
+                              "index instead of the process dying (SIGBUS). Never "
+                              "truncate or copy over a live database's files.",
+                              self.path, size, self.largest)
+            except OSError as error:
+                LOG.error("%s shrank from outside and cannot be restored (%s)",
+                          self.path, error.strerror or error)
+                raise exception.DatabaseUnavailable(
+                    reason="%s was truncated from outside and cannot be restored: %s"
+                    % (self.path, error.strerror or error)) from None
+
+
+def check_writable():
+    """Refuse to start (ConfigInvalid) when the SQLite database cannot be written.
+
+    A read-only state directory would otherwise surface as a cryptic
+    error on the first write, or as a server that can read but never act.
+    Checks the directory and every database file that exists.
+    """
+    url = _url()
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return
+    directory = os.path.dirname(os.path.abspath(url.database))
+    option = ("[database] connection" if CONF.database.connection
+              else "[DEFAULT] state_path")
+    problems = []
+    if not os.access(directory, os.W_OK | os.X_OK):
+        problems.append("directory %s is not writable (SQLite creates its -wal and "
+                        "-shm files there)" % directory)
+    for suffix in ("", "-wal", "-shm"):
+        path = url.database + suffix
+        if os.path.exists(path) and not os.access(path, os.R_OK | os.W_OK):
+            problems.append("%s is not readable and writable" % path)
+    if problems:
+        raise exception.ConfigInvalid(
+            "the database cannot be written: %s; fix the permissions or point %s "
+            "at a writable place" % ("; ".join(problems), option), option=option)
 
 
 class _Engines:
@@ -46,6 +164,9 @@ class _Engines:
 
     def __init__(self, url):
         self.sqlite = url.get_backend_name() == "sqlite"
+        self.shm_guard = None
+        if self.sqlite and url.database and url.database != ":memory:":
+            self.shm_guard = _ShmGuard(os.path.abspath(url.database))
         if self.sqlite:
             self.base = _sqlite_engine(url)
             # Option engines share base's pool; listeners added to them stay
@@ -64,6 +185,9 @@ class _Engines:
 
 
 def _sqlite_begin(connection):
+    engines = _engines
+    if engines is not None and engines.shm_guard is not None:
+        engines.shm_guard.check()
     raw = connection.connection.driver_connection
     if connection.get_execution_options().get(WRITE_OPTION):
         raw.execute("BEGIN IMMEDIATE")
@@ -151,8 +275,10 @@ def is_sqlite():
 @contextlib.contextmanager
 def _transaction(begin_sql):
     engines = _get()
-    with engines.base.connect() as connection:
+    with unavailable_as_error(), engines.base.connect() as connection:
         if engines.sqlite:
+            if engines.shm_guard is not None:
+                engines.shm_guard.check()
             connection.connection.driver_connection.execute(begin_sql)
         with connection.begin():
             yield connection
