@@ -15,6 +15,7 @@ from hwdrivers.common import interface_types
 from hwdrivers.conductor import operations
 from hwdrivers.conductor import provisioning
 from hwdrivers.conductor import task_manager
+from hwdrivers.conductor import unknown_driver_info
 from hwdrivers.drivers import factory
 from hwdrivers.objects import node as node_obj
 
@@ -106,6 +107,10 @@ class ConductorManager:
                 "%sinvalid driver_info %s" % ("Node %s: " % ident if ident else "",
                                               "; ".join(invalid)),
                 errors=invalid)
+        if "driver_info" in values:
+            unknown_driver_info.check(schema, values["driver_info"],
+                                      node.driver_info if node is not None else None,
+                                      ident)
 
     # -- nodes -----------------------------------------------------------------
 

@@ -72,6 +72,18 @@ opts = [
     cfg.IntOpt("threads", default=16, min=1,
                help="Threads waitress serves requests with. Long operations "
                     "run in conductor workers, so requests stay short."),
+    cfg.StrOpt("unknown_driver_info", default="refuse",
+               choices=[("refuse", "a driver_info key that no interface of the "
+                                   "node declares is refused (HTTP 400) with the "
+                                   "valid keys and a did-you-mean"),
+                        ("warn", "such a key is stored and a warning naming it "
+                                 "is logged: for nodes moved from Ironic with "
+                                 "fields hwdrivers does not read")],
+               help="What node create and update (API and local CLI) do with "
+                    "driver_info keys no interface of the node declares. Keys "
+                    "that look like a misspelt declared field (ipmi_pasword) "
+                    "are refused either way: a misspelt secret would be "
+                    "stored and shown unmasked."),
     cfg.StrOpt("public_endpoint",
                help="Base URL put in the links of responses (e.g. when behind "
                     "a proxy). Unset: the URL the request came in on."),

@@ -6,6 +6,7 @@ with :class:`ConfigInvalid` naming the option to change, rather than on
 the first request for an unlucky node.
 """
 
+import difflib
 import logging
 import threading
 
@@ -149,8 +150,30 @@ class Registry:
         try:
             return self.hardware_types[name]
         except (KeyError, TypeError):
-            raise exception.DriverNotFound(
-                driver_name=name, enabled=", ".join(sorted(self.hardware_types))) from None
+            error = exception.DriverNotFound(
+                driver_name=name, enabled=", ".join(sorted(self.hardware_types)))
+            hint = self._suggest_hardware_type(name)
+            if hint:
+                error.message = "%s %s" % (hint, error.message)
+                error.args = (error.message,)
+            raise error from None
+
+    def _suggest_hardware_type(self, name):
+        """"Did you mean ...?" for a mistyped hardware type, or None.
+
+        An interface's name given as the driver (``ipmitool``, ``redfish``'s
+        power interface) points at the hardware types that use it; otherwise
+        the closest enabled name.
+        """
+        if not isinstance(name, str):
+            return None
+        users = sorted(hw for hw in self.hardware_types
+                       if any(name in self.usable(hw, kind) for kind in interface_types.ALL))
+        if users:
+            return ("%s is an interface, not a hardware type: did you mean %s?"
+                    % (name, " or ".join(users)))
+        close = difflib.get_close_matches(name, list(self.hardware_types), n=1, cutoff=0.5)
+        return "Did you mean %s?" % close[0] if close else None
 
     def usable(self, hw_name, kind):
         """Names a node of ``hw_name`` may use for ``kind``, preferred first."""
@@ -202,6 +225,9 @@ class Registry:
         if requested not in usable:
             why = ("is not enabled" if requested not in self.interfaces[kind]
                    else "is not supported by hardware type %s" % hw_name)
+            close = difflib.get_close_matches(str(requested), usable, n=1, cutoff=0.6)
+            if close:
+                why += " (did you mean %s?)" % close[0]
             raise exception.InterfaceNotAllowed(
                 "%s%s_interface %s %s; valid: %s (or unset it to use the default, %s)"
                 % ("Node %s: " % node if node else "", kind, requested, why,

@@ -271,6 +271,33 @@ class Schema:
                                 % (key, close[0]))
         return problems
 
+    def undeclared(self, keys):
+        """``{key: closest declared name or None}`` for keys no Param declares.
+
+        For a node's composed schema (every interface's declaration for its
+        driver_info): a key in none of them is read by nobody, so
+        ``ipmi_user`` instead of ``ipmi_username`` would silently log in as
+        the anonymous user.
+        """
+        names = list(self._params)
+        found = {}
+        for key in keys or ():
+            if key not in self._params:
+                close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.6)
+                found[key] = close[0] if close else None
+        return found
+
+    def undeclared_message(self, keys):
+        """One sentence naming each undeclared key, its likely fix and the valid keys."""
+        found = self.undeclared(keys)
+        if not found:
+            return None
+        parts = ["%s (did you mean %s?)" % (k, hint) if hint else k
+                 for k, hint in sorted(found.items())]
+        return ("unknown driver_info field(s) %s: no interface of this node reads "
+                "them; valid fields: %s" % (", ".join(parts),
+                                            ", ".join(sorted(self._params)) or "none"))
+
     def parse(self, driver_info, node=None, check_unknown=True):
         """Typed values for every declared field (defaults filled in).
 

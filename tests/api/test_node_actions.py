@@ -278,3 +278,22 @@ def test_inject_nmi(api, make_node, monkeypatch):
     assert resp.status_code == 400 and "now" in error_of(resp)
     assert calls == [node["uuid"]]
     assert api.put("/v1/nodes/ghost/management/inject_nmi", {}).status_code == 404
+
+
+# -- undeclared driver_info keys ----------------------------------------------------
+
+def test_undeclared_driver_info_refused_on_create_and_patch(api, make_node):
+    resp = api.post("/v1/nodes", {"driver": "fake-hardware", "name": "ud",
+                                  "driver_info": {"fake_user": "admin"}})
+    assert resp.status_code == 400
+    message = error_of(resp)
+    assert "fake_user (did you mean fake_username?)" in message
+    assert "valid fields:" in message and "fake_password" in message
+    assert api.get("/v1/nodes/ud").status_code == 404
+    make_node("ud")
+    before = row("ud")
+    resp = api.patch("/v1/nodes/ud", [{"op": "add", "path": "/driver_info/fake_user",
+                                       "value": "admin"}])
+    assert resp.status_code == 400
+    assert "did you mean fake_username?" in error_of(resp)
+    assert row("ud") == before

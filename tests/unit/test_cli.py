@@ -140,3 +140,52 @@ def test_output_into_a_closed_pipe_is_quiet(tmp_path):
     result = subprocess.run("'%s' driver list | true" % exe, shell=True,
                             capture_output=True, text=True, env=env, timeout=120)
     assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr
+
+
+def test_undeclared_driver_info_key_is_refused_with_the_fix(run):
+    """ipmi_user (for ipmi_username) would log in as the anonymous user."""
+    _, err = run("node", "create", "--driver", "ipmi", "--name", "u1", "--driver-info",
+                 "ipmi_address=192.0.2.1", "--driver-info", "ipmi_user=admin", expect=1)
+    assert "ipmi_user (did you mean ipmi_username?)" in err
+    assert "valid fields: ipmi_address" in err and "ipmi_password" in err
+    assert "admin" not in err  # names, never values
+    out, _ = run("node", "list", "-f", "json")
+    assert json.loads(out) == []
+    run("node", "create", "--driver", "ipmi", "--name", "u1",
+        "--driver-info", "ipmi_address=192.0.2.1")
+    _, err = run("node", "set", "u1", "--driver-info", "ipmi_user=admin", expect=1)
+    assert "did you mean ipmi_username?" in err
+    from hwdrivers.db import api as db_api
+    assert db_api.get_node("u1")["driver_info"] == {"ipmi_address": "192.0.2.1"}
+
+
+def test_unknown_driver_info_warn_mode_stores_and_logs(run, tmp_path, caplog):
+    """[api] unknown_driver_info = warn: nodes moved from Ironic keep their extras."""
+    conf = tmp_path / "warn.conf"
+    conf.write_text("[api]\nunknown_driver_info = warn\n")
+    caplog.set_level("WARNING")
+    code = cli.main(["--config-file", str(conf), "node", "create", "--driver", "ipmi",
+                     "--name", "m1", "--driver-info", "ipmi_address=192.0.2.1",
+                     "--driver-info", "deploy_kernel=http://x/k"])
+    assert code == 0
+    from hwdrivers.db import api as db_api
+    assert db_api.get_node("m1")["driver_info"]["deploy_kernel"] == "http://x/k"
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("deploy_kernel" in w and "unknown_driver_info = warn" in w for w in warnings)
+    # A near-miss of a declared secret is refused even in warn mode.
+    code = cli.main(["--config-file", str(conf), "node", "set", "m1", "--driver-info",
+                     "ipmi_pasword=x"])
+    assert code == 1
+    assert "ipmi_pasword" not in db_api.get_node("m1")["driver_info"]
+    # Keys stored earlier do not block an unrelated change once refused again.
+    run("node", "set", "m1", "--name", "m2")
+
+
+def test_driver_name_typo_suggests_the_hardware_type(run):
+    _, err = run("node", "create", "--driver", "ipmitool", expect=1)
+    assert "did you mean ipmi?" in err
+    _, err = run("node", "create", "--driver", "redfsh", expect=1)
+    assert "Did you mean redfish?" in err
+    _, err = run("node", "create", "--driver", "ipmi", "--power-interface", "ipmitol",
+                 expect=1)
+    assert "did you mean ipmitool?" in err

@@ -124,3 +124,13 @@ def test_check_refuses_without_echoing_the_value():
     # The type's own errors still show the value, as before.
     _, invalid = params.Schema(params.Param("n", "N", type="int")).errors({"n": "x"})
     assert "(got 'x')" in invalid[0]
+
+
+def test_undeclared_keys_are_named_with_the_closest_declared_one():
+    assert SCHEMA.undeclared(["bmc_address", "bmc_usr", "deploy_kernel"]) == {
+        "bmc_usr": "bmc_user", "deploy_kernel": None}
+    message = SCHEMA.undeclared_message(["bmc_usr", "deploy_kernel"])
+    assert "bmc_usr (did you mean bmc_user?)" in message
+    assert "deploy_kernel" in message
+    assert "valid fields: %s" % ", ".join(sorted(p.name for p in SCHEMA)) in message
+    assert SCHEMA.undeclared_message(["bmc_address"]) is None
