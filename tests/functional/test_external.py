@@ -14,6 +14,7 @@ import time
 import pytest
 
 from hwdrivers.common import exception
+from hwdrivers.common import supervised
 from hwdrivers.common.states import PowerState
 from hwdrivers.drivers import actions
 from hwdrivers.drivers import factory
@@ -131,7 +132,7 @@ def test_secrets_only_on_stdin(external_drivers):
         assert external_drivers.password not in json.dumps(call["argv"])
         assert external_drivers.password not in json.dumps(call["env"])
         assert sorted(call["env"]) == sorted(
-            k for k in call["env"] if k in external._ENV_KEPT or k in (
+            k for k in call["env"] if k in supervised.ENV_KEPT or k in (
                 "PWD", "SHLVL", "_", "LC_CTYPE"))
         assert json.loads(call["stdin"])["driverParameters"]["power_pass"] == (
             external_drivers.password)
@@ -263,6 +264,115 @@ def test_hang_is_killed_with_its_process_group(external_drivers, config):
     else:
         # Only zombies are left, waiting for init to reap them (checked above).
         assert not group_alive(leader)
+
+
+# -- nothing outlives a call -----------------------------------------------------------------
+
+def running(marker):
+    """Pids of live processes whose command line contains ``marker``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/cmdline" % entry, "rb") as handle:
+                    cmdline = handle.read()
+            except OSError:
+                continue
+            if marker.encode() in cmdline and alive(int(entry)):
+                found.append(int(entry))
+    return found
+
+
+def escaper_task(mode):
+    return make_task({"external_driver": "escaper", "power_address": "10.1.1.1",
+                      "mode": mode}, management_interface="noop")
+
+
+def assert_none_survive(external_drivers):
+    """Right after the call: the four children are gone, by pid and by command line."""
+    pids = external_drivers.read_pids("escaper")
+    assert len(pids) == 4
+    assert [pid for pid in pids if alive(pid)] == []
+    assert running(external_drivers.paths["escaper"]) == []
+
+
+def test_the_call_ends_when_the_driver_exits_not_at_eof(external_drivers, config):
+    """A background child holding stdout open does not turn the answer into a timeout."""
+    config(external__timeout=10.0)
+    task = make_task({"external_driver": "linger", "power_address": "10.1.1.1"},
+                     management_interface="noop")
+    start = time.monotonic()
+    assert actions.get_power_state(task) == PowerState.ON
+    assert time.monotonic() - start < 5.0
+    (child,) = external_drivers.read_pids("linger")
+    assert not alive(child)
+
+
+def test_children_that_left_the_session_die_after_an_answer(external_drivers, config):
+    """setsid, setpgid, double-forked daemons, SIGTERM ignored: none outlives the call."""
+    config(external__timeout=10.0)
+    start = time.monotonic()
+    assert actions.get_power_state(escaper_task("answer")) == PowerState.ON
+    assert time.monotonic() - start < 8.0
+    assert_none_survive(external_drivers)
+
+
+def test_children_that_left_the_session_die_on_timeout(external_drivers, config):
+    config(external__timeout=4.0)
+    with pytest.raises(exception.DriverConnectionError, match="within 4.0s"):
+        actions.get_power_state(escaper_task("hang"))
+    assert_none_survive(external_drivers)
+
+
+def test_children_that_left_the_session_die_when_output_is_cut_off(external_drivers,
+                                                                    config):
+    config(external__timeout=10.0)
+    with pytest.raises(exception.DriverActionError, match="printed more than"):
+        actions.get_power_state(escaper_task("flood"))
+    assert_none_survive(external_drivers)
+
+
+# -- deadlines ---------------------------------------------------------------------------------
+
+def test_a_hanging_driver_ends_within_retry_timeout_plus_one_timeout(external_drivers,
+                                                                     config):
+    """The deadline rule: one operation ends within command_retry_timeout + timeout."""
+    config(external__timeout=1.0, external__command_retry_timeout=2.0)
+    task = make_task({"external_driver": "hang", "power_address": "10.1.1.1"},
+                     management_interface="noop")
+    for act in (actions.get_power_state,
+                lambda t: actions.set_power_state(t, "on"),
+                lambda t: actions.set_power_state(t, "reboot")):
+        start = time.monotonic()
+        with pytest.raises(exception.DriverConnectionError, match="within 1.0s"):
+            act(task)
+        assert time.monotonic() - start < 2.0 + 1.0 + 2.0  # generous: a loaded machine
+
+
+def test_a_hanging_driver_through_the_conductor_records_its_error_in_time(
+        external_drivers, config, sqlite_database):
+    from hwdrivers.common import context as hw_context
+    from hwdrivers.conductor import manager as manager_mod
+    config(external__timeout=1.0, external__command_retry_timeout=2.0)
+    ctx = hw_context.get_admin_context()
+    mgr = manager_mod.ConductorManager()
+    mgr.create_node(ctx, {"driver": "external", "name": "hung",
+                          "management_interface": "noop",
+                          "driver_info": {"external_driver": "hang",
+                                          "power_address": "10.1.1.1"}})
+    start = time.monotonic()
+    with pytest.raises(exception.DriverConnectionError):
+        mgr.change_power_state(ctx, "hung", "power on")
+    assert time.monotonic() - start < 2.0 + 1.0 + 2.0  # generous: a loaded machine
+    node = mgr.get_node(ctx, "hung")
+    assert "did not answer power_on within 1.0s" in node.last_error
+    assert node.target_power_state is None
+
+
+def test_a_driver_that_cannot_start_is_tool_missing(external_drivers):
+    external_drivers.add("badshebang", "#!/nonexistent/interpreter\n")
+    with pytest.raises(exception.DriverToolMissing, match="cannot be started"):
+        external.run(os.path.join(external_drivers.dir, "badshebang"), "schema")
 
 
 @pytest.mark.parametrize("name, error, words", [

@@ -2,6 +2,7 @@
 
 import io
 import json
+import os
 import subprocess
 import sys
 
@@ -88,7 +89,7 @@ def test_argv_and_environment(monkeypatch, tmp_path):
     exe.write_text(
         "#!%s\nimport json, os, sys\n"
         "json.dump({'argv': sys.argv, 'env': sorted(os.environ), 'stdin': sys.stdin.read(),"
-        " 'pgid_is_own': os.getpgid(0) == os.getpid()}, open(%r, 'w'))\n"
+        " 'pgid': os.getpgid(0), 'sid': os.getsid(0)}, open(%r, 'w'))\n"
         "print('{}')\n" % (sys.executable, str(record)))
     exe.chmod(0o755)
     monkeypatch.setenv("OS_PASSWORD", "conductor-secret")
@@ -97,7 +98,8 @@ def test_argv_and_environment(monkeypatch, tmp_path):
     assert (stdout, returncode) == (b"{}\n", 0)
     seen = json.loads(record.read_text())
     assert seen["argv"] == [str(exe), "power_on"]
-    assert seen["pgid_is_own"] is True  # its own session: the group can be killed
+    # Not in our session: the supervisor between us is a session of its own.
+    assert seen["sid"] != os.getsid(0) and seen["pgid"] != os.getpgid(0)
     assert "OS_PASSWORD" not in seen["env"]
     assert json.loads(seen["stdin"]) == {"driverParameters": {"pw": "x"}}
 

@@ -18,17 +18,16 @@ and cached until the file changes.
 Safety: only executables in ``[external] driver_paths`` run (whoever sets
 driver_info would otherwise choose what the conductor executes); the
 parameters, secrets included, reach the executable only on stdin — never
-in argv, which every user of the host can read, nor in the environment;
-each run is its own process group, killed whole on timeout and after the
-answer, so a hung driver or what it started never outlives the call.
+in argv, which every user of the host can read, nor in the environment.
+Each run goes through :mod:`hwdrivers.common.supervised`: the call ends
+when the executable exits (a background child holding stdout open cannot
+turn an answer into a timeout), and everything it started, even in a new
+session, is killed when the call ends, times out or prints too much.
 """
 
 import json
 import os
 import re
-import selectors
-import signal
-import subprocess
 import threading
 import time
 
@@ -36,6 +35,7 @@ from oslo_config import cfg
 
 from hwdrivers.common import boot_devices
 from hwdrivers.common import exception
+from hwdrivers.common import supervised
 from hwdrivers.common.states import PowerState
 from hwdrivers.drivers import base
 from hwdrivers.drivers import params
@@ -58,9 +58,6 @@ FIELD_TYPES = {
 }
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 _STDERR_SHOWN = 300
-#: Environment a driver runs with: enough to find tools and speak a locale,
-#: nothing of the conductor's own environment (which may hold credentials).
-_ENV_KEPT = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "HOME")
 
 
 # -- finding the executable -----------------------------------------------------
@@ -124,113 +121,39 @@ def _mask(text, secrets):
     return text
 
 
-def _kill_group(pgid):
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
 #: Most a driver may print on stdout or stderr. A schema or an answer is a
 #: few KiB; a driver printing without end must not fill the conductor's memory.
-MAX_OUTPUT = 1024 * 1024
-
-
-class _TooMuchOutput(Exception):
-    pass
-
-
-def _communicate(proc, data, timeout):
-    """``proc.communicate`` that stops at :data:`MAX_OUTPUT` bytes per stream.
-
-    Feeds stdin and drains stdout/stderr in one loop, so neither a driver
-    that never reads its input nor one that never stops printing can block
-    or bloat the conductor. Raises TimeoutExpired or _TooMuchOutput; the
-    caller kills the process group.
-    """
-    deadline = time.monotonic() + timeout
-    pending = memoryview(data)
-    chunks = {proc.stdout: [], proc.stderr: []}
-    sizes = {proc.stdout: 0, proc.stderr: 0}
-    with selectors.DefaultSelector() as selector:
-        if pending:
-            os.set_blocking(proc.stdin.fileno(), False)
-            selector.register(proc.stdin, selectors.EVENT_WRITE)
-        else:
-            proc.stdin.close()
-        for stream in chunks:
-            selector.register(stream, selectors.EVENT_READ)
-        while selector.get_map():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise subprocess.TimeoutExpired(proc.args, timeout)
-            for key, _ in selector.select(remaining):
-                stream = key.fileobj
-                if stream is proc.stdin:
-                    try:
-                        pending = pending[os.write(stream.fileno(), pending[:65536]):]
-                    except BrokenPipeError:  # the driver closed stdin unread
-                        pending = pending[:0]
-                    if not pending:
-                        selector.unregister(stream)
-                        stream.close()
-                    continue
-                block = os.read(stream.fileno(), 65536)
-                if not block:
-                    selector.unregister(stream)
-                    continue
-                chunks[stream].append(block)
-                sizes[stream] += len(block)
-                if sizes[stream] > MAX_OUTPUT:
-                    raise _TooMuchOutput()
-    try:
-        proc.wait(max(0.0, deadline - time.monotonic()))
-    except subprocess.TimeoutExpired:
-        raise subprocess.TimeoutExpired(proc.args, timeout) from None
-    return b"".join(chunks[proc.stdout]), b"".join(chunks[proc.stderr])
+MAX_OUTPUT = supervised.MAX_OUTPUT
 
 
 def run(path, action, payload=None, timeout=None):
-    """Run ``path action`` with ``payload`` as JSON on stdin; the parsed answer.
+    """Run ``path action`` with ``payload`` as JSON on stdin: (stdout, stderr, status).
 
-    Each run gets a new session (process group). On timeout the whole group
-    is killed and DriverConnectionError raised; after a normal exit the group
-    is killed too, so nothing the driver started outlives the call.
+    The run ends when the executable exits, and whatever it started is
+    killed then (see :mod:`hwdrivers.common.supervised`); it is bounded by
+    ``timeout`` (default ``[external] timeout``). The environment is
+    :func:`supervised.minimal_env`: nothing of the conductor's own.
     """
     timeout = CONF.external.timeout if timeout is None else timeout
-    env = {k: os.environ[k] for k in _ENV_KEPT if k in os.environ}
-    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
     data = json.dumps(payload).encode() if payload is not None else b""
     try:
-        proc = subprocess.Popen(
-            [path, action], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, start_new_session=True, env=env, cwd="/",
-            close_fds=True)
-    except OSError as exc:
+        done = supervised.run([path, action], data, timeout=timeout,
+                              env=supervised.minimal_env(), max_output=MAX_OUTPUT)
+    except supervised.StartFailed as exc:
         raise exception.DriverToolMissing(
             "external driver %s cannot be started: %s (check its #! line and that it "
-            "is executable)" % (path, exc.strerror or exc)) from None
-    try:
-        stdout, stderr = _communicate(proc, data, timeout)
-    except _TooMuchOutput:
-        _kill_group(proc.pid)
-        proc.kill()
-        proc.wait()
+            "is executable)" % (path, exc.reason)) from None
+    except supervised.OutputLimit:
         raise exception.DriverActionError(
-            "external driver %s printed more than %d bytes for %s; its process group "
-            "was killed (a driver answers with one small JSON object)"
+            "external driver %s printed more than %d bytes for %s; it and everything "
+            "it started were killed (a driver answers with one small JSON object)"
             % (path, MAX_OUTPUT, action)) from None
-    except subprocess.TimeoutExpired:
-        _kill_group(proc.pid)
-        proc.kill()
-        proc.wait()
+    except supervised.Timeout:
         raise exception.DriverConnectionError(
-            "external driver %s did not answer %s within %.1fs; its process group was "
-            "killed (raise [external] timeout if the hardware is slow)"
+            "external driver %s did not answer %s within %.1fs; it and everything it "
+            "started were killed (raise [external] timeout if the hardware is slow)"
             % (path, action, timeout)) from None
-    finally:
-        _kill_group(proc.pid)
-    return stdout, stderr, proc.returncode
+    return done.stdout, done.stderr, done.returncode
 
 
 def _garbage(path, action, why, stderr, returncode, secrets):
@@ -468,12 +391,24 @@ class _ExternalBase:
     def retry_timeout(self):
         return CONF.external.command_retry_timeout
 
-    def _call(self, task, action, extra=None):
+    def _call(self, task, action, extra=None, deadline=None):
+        """One run of the node's executable, bounded by ``[external] timeout``.
+
+        With a ``deadline`` (``time.monotonic()`` seconds, shared by the
+        steps of one reboot) the run also ends by then.
+        """
         driver, values = self.parse_driver_info(task)
         secrets = [str(values[p.name]) for p in driver.schema
                    if p.secret and values.get(p.name) not in (None, "")]
+        timeout = CONF.external.timeout
+        if deadline is not None:
+            timeout = min(timeout, deadline - time.monotonic())
+            if timeout <= 0:
+                raise exception.DriverConnectionError(
+                    "external driver %s: no time left for %s" % (driver.path, action))
         task.logger.debug("external driver %s: %s", driver.path, action)
-        return call(driver.path, action, values, extra=extra, secrets=secrets)
+        return call(driver.path, action, values, extra=extra, secrets=secrets,
+                    timeout=timeout)
 
 
 class ExternalPower(_ExternalBase, base.PowerInterface):
@@ -482,8 +417,8 @@ class ExternalPower(_ExternalBase, base.PowerInterface):
     def get_supported_power_states(self, task):
         return [PowerState.ON, PowerState.OFF, PowerState.REBOOT]
 
-    def get_power_state(self, task):
-        data = self._call(task, "power_query")
+    def get_power_state(self, task, deadline=None):
+        data = self._call(task, "power_query", deadline=deadline)
         status = str(data.get("status", "")).lower()
         if status in ("on", "off"):
             return PowerState.ON if status == "on" else PowerState.OFF
@@ -504,18 +439,23 @@ class ExternalPower(_ExternalBase, base.PowerInterface):
         self._call(task, "power_on" if power_state == PowerState.ON else "power_off")
 
     def reboot(self, task, timeout=None):
-        """power_off, wait until power_query says off, power_on."""
-        self._call(task, "power_off")
-        deadline = time.monotonic() + (timeout or CONF.external.timeout)
+        """power_off, wait until power_query says off, power_on.
+
+        The three steps share one deadline, ``timeout`` (default ``[external]
+        timeout``): a reboot is one command, bounded like one.
+        """
+        limit = timeout or CONF.external.timeout
+        deadline = time.monotonic() + limit
+        self._call(task, "power_off", deadline=deadline)
         pause = 0.05
-        while self.get_power_state(task) != PowerState.OFF:
-            if time.monotonic() > deadline:
+        while self.get_power_state(task, deadline=deadline) != PowerState.OFF:
+            if time.monotonic() + pause >= deadline:
                 raise exception.DriverActionError(
-                    "external driver %s: node still on after power_off during reboot"
-                    % task.node.driver_info.get(FIELD))
+                    "external driver %s: node still on %.1fs after power_off during "
+                    "reboot" % (task.node.driver_info.get(FIELD), limit))
             time.sleep(pause)
             pause = min(pause * 2, 1.0)
-        self._call(task, "power_on")
+        self._call(task, "power_on", deadline=deadline)
 
     def probe(self, task):
         """The systems behind the node's controller (``data.hosts``)."""
