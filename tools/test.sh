@@ -5,13 +5,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # System tools the tests drive for real: ipmitool (IPMI driver), sshd and ssh
-# (command driver), qemu-img and sgdisk (hwdrivers-agent). Installed only when missing; needs root or sudo.
+# (command driver), qemu-img and sgdisk (hwdrivers-agent). Installed only when
+# missing; needs root or sudo.
 need=()
 command -v ipmitool >/dev/null 2>&1 || need+=(ipmitool)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
 command -v qemu-img >/dev/null 2>&1 || need+=(qemu-utils)   # agent: qcow2 images
-command -v sgdisk >/dev/null 2>&1 || need+=(gdisk)          # agent: config drive partition
+command -v sgdisk >/dev/null 2>&1 || [ -x /usr/sbin/sgdisk ] || need+=(gdisk)  # agent: config drive
 command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)  # API auth tests: real htpasswd -B files
 # PDUDaemon listener tests: the real pduclient, both modes (-H needs requests)
 command -v pduclient >/dev/null 2>&1 || need+=(pdudaemon-client python3-requests)

@@ -174,7 +174,7 @@ class Agent:
         beat = threading.Thread(target=self.heartbeat_loop, name="heartbeat", daemon=True)
         beat.start()
         try:
-            while not self._stop.wait(0.5):
+            while not self._stop.wait(0.1):
                 pass
         except KeyboardInterrupt:
             LOG.info("interrupted")

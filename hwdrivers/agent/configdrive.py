@@ -124,14 +124,15 @@ def write(device: str, image: bytes) -> dict:
             "%s has no GPT partition table after the image was written; the agent makes "
             "the config drive partition on GPT disks only (MBR images: not supported yet)"
             % device)
-    _sgdisk("-e", device)  # backup GPT to the end of this (larger) disk
     sector, parts = partitions(device)
     existing = [p for p in parts if p["name"] == LABEL]
     if existing:
         part = existing[0]
         LOG.info("config drive: reusing partition %d of %s", part["number"], device)
     else:
-        _sgdisk("-n", "0:-64M:0", "-c", "0:%s" % LABEL, device)
+        # One run (sgdisk pauses a second after each write): the backup GPT moves
+        # to the end of this disk (-e), then the partition takes the last 64 MiB.
+        _sgdisk("-e", "-n", "0:-64M:0", "-c", "0:%s" % LABEL, device)
         sector, parts = partitions(device)
         part = next(p for p in parts if p["name"] == LABEL)
     start = part["start"] * sector

@@ -61,7 +61,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
-        LOG.info("%s %s -> %d", self.command, parse.urlparse(self.path).path, status)
+        LOG.log(logging.INFO if status >= 400 or self.command != "GET" else logging.DEBUG,
+                "%s %s -> %d", self.command, parse.urlparse(self.path).path, status)
 
     def _fault(self, status: int, text: str) -> None:
         self._send(status, {"faultcode": "Server" if status >= 500 else "Client",
