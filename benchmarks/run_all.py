@@ -3,7 +3,10 @@
 Each script runs in its own process, so one benchmark's configuration,
 threads and memory never leak into the next one's figures. ``--small``
 uses sizes that finish in a few minutes on a loaded 2-core machine; without
-it the scripts run at the sizes doc/performance.md reports.
+it the scripts run at the sizes doc/performance.md reports. ``--db-url``
+names the PostgreSQL database the benchmarks make their schemas in (it
+sets ``HWDRIVERS_TEST_DB_URL`` for every script; default: the local
+``test`` database).
 """
 
 import argparse
@@ -18,6 +21,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from benchmarks import common  # noqa: E402
+from tests.fixtures import db as db_fixtures  # noqa: E402
 
 #: script -> (arguments for --small, arguments for the full run)
 BENCHMARKS = [
@@ -27,6 +31,7 @@ BENCHMARKS = [
     ("fairness.py", ["--nodes", "1000", "--pdus", "50", "--repeat", "2"], []),
     ("api_throughput.py", ["--requests", "200", "--clients", "20", "--nodes", "1000",
                            "--repeat", "2"], []),
+    ("api_hardware_waits.py", ["--requests", "50", "--repeat", "2"], []),
     ("startup_memory.py", ["--nodes", "2000", "--repeat", "3"], []),
     ("ipmi_overhead.py", ["--bmcs", "20", "--repeat", "3"], ["--repeat", "3"]),
 ]
@@ -39,7 +44,21 @@ def main(argv=None):
     parser.add_argument("--only", help="comma-separated script names (e.g. fairness)")
     parser.add_argument("--timeout", type=float, default=900,
                         help="seconds one benchmark may run before it is stopped")
+    parser.add_argument("--db-url", metavar="URL",
+                        help="PostgreSQL database to make the benchmark schemas in "
+                             "(default: $%s, else %s)" % (db_fixtures.PG_URL_ENV,
+                                                         db_fixtures.DEFAULT_PG_URL))
     args = parser.parse_args(argv)
+    if args.db_url is not None:
+        try:
+            url = db_fixtures.admin_url({db_fixtures.PG_URL_ENV: args.db_url})
+        except ValueError as exc:
+            parser.error(str(exc).replace(db_fixtures.PG_URL_ENV, "--db-url", 1))
+        if url.password is not None:  # every local user can read a process's arguments
+            parser.error("--db-url must not hold the password (ps shows it to every "
+                         "user): put it in PGPASSWORD or ~/.pgpass, or pass the whole "
+                         "URL in $%s" % db_fixtures.PG_URL_ENV)
+        os.environ[db_fixtures.PG_URL_ENV] = args.db_url  # the scripts inherit it
     only = set((args.only or "").replace(".py", "").split(",")) - {""}
     print("Machine: %s" % common.machine())
     failed = []
