@@ -1,6 +1,9 @@
 """``hwdrivers-server``: the conductor and the REST API in one process.
 
-    hwdrivers-server [--config-file F]
+    hwdrivers-server [--config-file F] [--host HOST] [--port PORT]
+
+``--host``/``--port`` override ``[api] host``/``port`` for this run (the
+PDUDaemon listener keeps ``[pdudaemon] host``/``port``).
 
 Start-up: read the config, make sure the database schema is current
 (the embedded SQLite database needs no separate dbsync step), start the
@@ -19,6 +22,7 @@ is read, so a bad config fails in a fraction of a second and a good one
 serves in well under one.
 """
 
+import argparse
 import logging
 import signal
 import sys
@@ -173,9 +177,39 @@ def _host_for_url(host):
     return "[%s]" % host if ":" in str(host) else host
 
 
-def load_config(argv):
+USAGE = "%s [-h] [--config-file PATH] [--config-dir DIR] [--host HOST] [--port PORT]" % PROG
+EPILOG = ("--host HOST and --port PORT override [api] host and port (default "
+          "127.0.0.1:6385) for this run.")
+
+
+def split_listen_args(argv):
+    """``(host, port, the rest for oslo.config)``; ConfigInvalid naming a bad flag."""
+    parser = argparse.ArgumentParser(prog=PROG, add_help=False, allow_abbrev=False,
+                                     exit_on_error=False)
+    parser.add_argument("--host")
+    parser.add_argument("--port")
     try:
-        CONF(argv, project="hwdrivers", prog=PROG)
+        known, rest = parser.parse_known_args(argv)
+    except argparse.ArgumentError as error:
+        raise exception.ConfigInvalid(
+            "%s: give a value, e.g. --host 0.0.0.0 --port 6385" % error) from None
+    port = known.port
+    if port is not None:
+        try:
+            port = int(port)
+        except ValueError:
+            port = -1
+        if not 0 <= port <= 65535:
+            raise exception.ConfigInvalid(
+                "--port must be a TCP port number from 0 to 65535 (0: any free "
+                "port), got %r" % known.port, option="--port")
+    return known.host, port, rest
+
+
+def load_config(argv):
+    host, port, argv = split_listen_args(argv)
+    try:
+        CONF(argv, project="hwdrivers", prog=PROG, usage=USAGE, epilog=EPILOG)
     except cfg.ConfigFilesNotFoundError as error:
         raise exception.ConfigInvalid(
             "config file(s) not found: %s" % ", ".join(error.config_files)) from None
@@ -188,6 +222,13 @@ def load_config(argv):
         hw_conf.check_values(CONF)
     except cfg.ConfigFileValueError as error:
         raise exception.ConfigInvalid("invalid value %s" % error) from None
+    for flag, name, value in (("--host", "host", host), ("--port", "port", port)):
+        if value is not None:
+            try:
+                CONF.set_override(name, value, group="api")
+            except ValueError as error:
+                raise exception.ConfigInvalid("%s %s: %s" % (flag, value, error),
+                                              option=flag) from None
 
 
 def serve(argv):
