@@ -83,7 +83,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if body is _TOO_BIG:
                 return self._fault(413, "request body larger than %d bytes" % MAX_BODY)
             if auth and not self.api.agent.validate_token(query.get("agent_token", [None])[-1]):
-                return self._fault(401, "Token invalid.")
+                return self._fault(401, "401 Unauthorized: Token invalid.")
             try:
                 handler: Callable = getattr(self.api, "api_" + name)
                 status, payload = handler(query=query, body=body, **match.groupdict())

@@ -12,6 +12,7 @@ import uuid
 import pytest
 
 from tests.agent import servers
+from tests.agent.helpers import MiB
 from tests.fixtures import processes
 from tests.waits import wait_for
 
@@ -129,3 +130,11 @@ def start_agent(tmp_path, conductor):
     yield start
     for agent in started:
         agent.stop()
+
+
+@pytest.fixture
+def raw_image(tmp_path):
+    data = os.urandom(3 * MiB + 12345)  # not a multiple of the chunk size
+    path = tmp_path / "image.raw"
+    path.write_bytes(data)
+    return path, data

@@ -138,6 +138,9 @@ class _ConductorHandler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:
         pass
 
+    def _headers(self) -> dict:
+        return {k.lower(): v for k, v in self.headers.items()}
+
     def _json(self, status: int, body) -> None:
         data = json.dumps(body).encode()
         self.send_response(status)
@@ -157,7 +160,7 @@ class _ConductorHandler(http.server.BaseHTTPRequestHandler):
             query = parse.parse_qs(url.query)
             macs = query.get("addresses", [""])[0].split(",")
             with self.owner.lock:
-                self.owner.lookups.append({"addresses": macs, "headers": dict(self.headers)})
+                self.owner.lookups.append({"addresses": macs, "headers": self._headers()})
                 node = next((n for mac, n in self.owner.nodes.items() if mac in macs), None)
                 if node is None:
                     return self._json(404, {"error_message": json.dumps(
@@ -177,7 +180,7 @@ class _ConductorHandler(http.server.BaseHTTPRequestHandler):
         if url.path.startswith("/v1/heartbeat/"):
             with self.owner.lock:
                 self.owner.heartbeats.append({"node": url.path.rsplit("/", 1)[1],
-                                              "body": body, "headers": dict(self.headers),
+                                              "body": body, "headers": self._headers(),
                                               "at": time.monotonic()})
             self.send_response(202)
             self.send_header("Content-Length", "0")
