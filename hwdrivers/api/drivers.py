@@ -61,8 +61,16 @@ def show_driver(name):
 
 @blueprint.get("/v1/drivers/<name>/properties")
 def driver_properties(name):
-    """Ironic's flat ``{field: description}`` over every interface's fields."""
-    utils.check_query(())
+    """Ironic's flat ``{field: description}`` over every interface's fields.
+
+    ``?detail=true`` (a hwdrivers extension) answers ``{"properties": <that
+    flat map>, "interfaces": {kind: [declaration, ...]}}``: each field's
+    secret flag, type, required and default, per interface, exactly as the
+    local CLI reads them. Ironic's clients never send it, so ``baremetal
+    driver property list`` keeps its plain map.
+    """
+    utils.check_query(("detail",))
+    detail = bool(utils.query_bool("detail", False))
     per_kind = utils.manager().driver_properties(utils.context(), name)
     flat = {}
     for fields in per_kind.values():
@@ -70,4 +78,6 @@ def driver_properties(name):
             text = (field["description"] or field["name"]).rstrip(". ")
             flat[field["name"]] = "%s. %s" % (
                 text, "Required." if field["required"] else "Optional.")
+    if detail:
+        return utils.json_response({"properties": flat, "interfaces": per_kind})
     return utils.json_response(flat)

@@ -2,6 +2,7 @@
 
 import argparse
 
+from hwdrivers.cli import bulk
 from hwdrivers.cli import inputs
 from hwdrivers.cli import oneshot
 from hwdrivers.cli import output
@@ -118,13 +119,101 @@ def node_validate(args, backend):
     return rows, ["Interface", "Result", "Reason"], result
 
 
+#: What the table shows for a node whose power state was never read: it is
+#: read when the node is managed (``node manage``), by a power action, and
+#: by the server's periodic sync.
+NOT_READ = "unknown (not read yet)"
+
+
+def _power_view(result):
+    """(table rows, columns, JSON data): JSON keeps null, the table says why."""
+    shown = dict(result)
+    if shown.get("power_state") is None:
+        shown["power_state"] = NOT_READ
+    return shown, None, result
+
+
+def _bulk_selected(args):
+    return bool(args.all or args.name_glob or args.file)
+
+
 def node_power(args, backend):
+    target = None
+    if args.action != "status":
+        target = (SOFT_TARGETS if args.soft else POWER_TARGETS).get(args.action)
+        if target is None:
+            raise SystemExit("error: --soft is not valid with 'power %s'" % args.action)
+    if args.node and _bulk_selected(args):
+        raise SystemExit("error: give a NODE or --all/--name-glob/--file, not both")
+    if not args.node:
+        if args.action == "status":
+            raise SystemExit("error: power status takes one NODE; 'hwdrivers node list' "
+                             "shows the power state of many")
+        return _node_power_bulk(args, backend, target)
+    if args.driver:
+        raise SystemExit("error: --driver selects nodes with --all/--name-glob/--file")
     if args.action == "status":
-        return backend.node_power_status(args.node)
-    target = (SOFT_TARGETS if args.soft else POWER_TARGETS).get(args.action)
-    if target is None:
-        raise SystemExit("error: --soft is not valid with 'power %s'" % args.action)
-    return backend.node_power(args.node, target, timeout=args.power_timeout)
+        return _power_view(backend.node_power_status(args.node))
+    return _power_view(backend.node_power(args.node, target, timeout=args.power_timeout))
+
+
+def _node_power_bulk(args, backend, target):
+    idents = bulk.select(backend, all_nodes=args.all, driver=args.driver,
+                         name_glob=args.name_glob, path=args.file)
+    results = bulk.run(
+        idents, lambda ident: backend.node_power(ident, target, timeout=args.power_timeout),
+        "power %s" % args.action, parallel=args.parallel)
+    failures = [r for r in results if r["error"]]
+    if failures:
+        raise _BulkReport(failures, results)
+    rows = [{"node": r["node"], "power_state": r["result"]} for r in results]
+    return rows, ["node", "power_state"], results
+
+
+class _BulkReport(Exception):
+    """Carries a bulk action's failures to :func:`run`, which prints then fails."""
+
+    def __init__(self, failures, results):
+        super().__init__("%d failed" % len(failures))
+        self.failures = failures
+        self.results = results
+
+
+def node_maintenance(args, backend):
+    if args.action == "set":
+        return backend.node_maintenance(args.node, True, reason=args.reason)
+    if args.reason:
+        raise SystemExit("error: --reason is only for 'maintenance set'")
+    return backend.node_maintenance(args.node, False)
+
+
+def node_provision(args, backend):
+    """manage / provide / abort; waits until the node settles, like power."""
+    states = backend.node_provision(args.node, args.command, timeout=args.wait_timeout)
+    return _power_view(states)
+
+
+#: What ``node history`` shows, in order (see :func:`node_history`).
+HISTORY_FIELDS = ("provision_state", "target_provision_state", "power_state",
+                  "target_power_state", "last_error", "maintenance", "maintenance_reason",
+                  "fault", "created_at", "updated_at")
+
+
+def node_history(args, backend):
+    """The latest recorded events of a node.
+
+    hwdrivers keeps no event log (no node_history table): this is what the
+    node's record says happened last -- its states and their targets, the
+    last error, maintenance and fault with their reasons, and when the node
+    was created and last changed -- so it never claims an event it did not
+    record.
+    """
+    node = backend.node_show(args.node)
+    values = {key: node.get(key) for key in HISTORY_FIELDS}
+    shown = dict(values)
+    if shown["power_state"] is None:
+        shown["power_state"] = NOT_READ
+    return shown, list(HISTORY_FIELDS), values
 
 
 def node_boot_device(args, backend):
@@ -269,12 +358,51 @@ def build_parser():
     p.add_argument("node")
     p.set_defaults(func=node_validate)
 
-    p = nsub.add_parser("power", parents=[fmt], help="Power a node on/off/reboot, or read it.")
+    p = nsub.add_parser(
+        "power", parents=[fmt], help="Power a node (or many) on/off/reboot, or show it.",
+        description="Power a node on/off/reboot, or show its recorded power state "
+                    "('unknown (not read yet)' until 'node manage', a power action or "
+                    "the server's sync read it). With --all, --name-glob or --file "
+                    "instead of NODE, every selected node in parallel, with a "
+                    "summary of the failures; exit status 1 if any failed.")
     p.add_argument("action", choices=("on", "off", "reboot", "status"))
-    p.add_argument("node")
+    p.add_argument("node", nargs="?")
     p.add_argument("--soft", action="store_true", help="Graceful off / reboot.")
     p.add_argument("--power-timeout", type=float, metavar="SECONDS")
+    bulk_opts = p.add_argument_group("many nodes")
+    bulk_opts.add_argument("--all", action="store_true", help="Every node (see --driver).")
+    bulk_opts.add_argument("--driver", help="Only nodes of this hardware type.")
+    bulk_opts.add_argument("--name-glob", metavar="PATTERN",
+                           help="Nodes whose name matches, e.g. 'rack1-*'.")
+    bulk_opts.add_argument("--file", metavar="PATH",
+                           help="Node names or UUIDs, one a line (# comments).")
+    bulk_opts.add_argument("--parallel", type=int, default=bulk.DEFAULT_PARALLEL,
+                           metavar="N", help="Nodes acted on at once (default: "
+                           "%(default)s; per-controller queues still apply).")
     p.set_defaults(func=node_power)
+
+    p = nsub.add_parser("maintenance", parents=[fmt],
+                        help="Put a node in maintenance (set) or take it out (unset).")
+    p.add_argument("action", choices=("set", "unset"))
+    p.add_argument("node")
+    p.add_argument("--reason", help="Why (with set); shown in node show and history.")
+    p.set_defaults(func=node_maintenance)
+
+    for action, text in (("manage", "enroll -> manageable: verify the BMC credentials "
+                                    "and read the power state"),
+                         ("provide", "manageable -> available (runs cleaning)"),
+                         ("abort", "stop a node waiting in a *wait state")):
+        p = nsub.add_parser(action, parents=[fmt], help="Provision action: %s." % text)
+        p.add_argument("node")
+        p.add_argument("--wait-timeout", type=float, metavar="SECONDS",
+                       help="Give up waiting after this long (the action goes on).")
+        p.set_defaults(func=node_provision)
+
+    p = nsub.add_parser("history", parents=[fmt],
+                        help="A node's latest recorded events: states, last error, "
+                             "maintenance, fault, when it last changed.")
+    p.add_argument("node")
+    p.set_defaults(func=node_history)
 
     p = nsub.add_parser("boot-device", parents=[fmt], help="Set or show the boot device.")
     p.add_argument("action", choices=("set", "show"))
@@ -333,7 +461,16 @@ def run(args, backend_factory, stream=None):
             raise SystemExit("error: boot-device set needs a DEVICE (one of: %s)"
                              % ", ".join(boot_devices.ALL))
     backend = None if getattr(args, "oneshot", False) else backend_factory()
-    result = args.func(args, backend)
+    try:
+        result = args.func(args, backend)
+    except _BulkReport as report:
+        fmt = getattr(args, "format", "table")
+        if fmt == "json":
+            output.emit(report.results, fmt, stream=stream)
+        else:
+            output.emit(report.failures, fmt, columns=["node", "error"], stream=stream)
+        raise bulk.BulkFailed(failed=len(report.failures),
+                              total=len(report.results)) from None
     columns = None
     fmt = getattr(args, "format", "table")
     if isinstance(result, tuple):

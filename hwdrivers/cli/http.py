@@ -8,8 +8,9 @@ Ironic API imposes, on purpose:
 * node documents carry the fields the API serves; the local database's
   internals (integer ``id``, ``power_sync_failures``, the last boot device
   set) are not in Ironic's document and are left out;
-* ``node power status`` shows the state the conductor recorded (kept fresh
-  by the periodic power sync), not a fresh read of the hardware;
+* ``node power status`` shows the state the conductor recorded (read when
+  the node is managed, after each power action, and by the periodic power
+  sync) -- the local backend shows the same record, not a fresh read;
 * a power change is accepted by the server (202) and then polled on
   ``GET /v1/nodes/<node>/states`` until the target is reached, so the
   command returns, like the local one, once the hardware is in the new
@@ -247,6 +248,40 @@ class HTTPBackend:
         states = self.request("GET", self._node_path(ident, "/states"))
         return {"power_state": states.get("power_state")}
 
+    # -- maintenance and provisioning ------------------------------------------------
+
+    def node_maintenance(self, ident, on, reason=None):
+        path = self._node_path(ident, "/maintenance")
+        if on:
+            self.request("PUT", path, body={"reason": reason} if reason else {},
+                         expect=(202,))
+        else:
+            self.request("DELETE", path, expect=(202,))
+        return self.node_show(ident)
+
+    def node_provision(self, ident, action, timeout=None):
+        """PUT the action (202), then poll the states until no target is pending."""
+        uuid = self.request("GET", self._node_path(ident), query={"fields": "uuid"})["uuid"]
+        self.request("PUT", self._node_path(uuid, "/states/provision"),
+                     body={"target": action}, expect=(202,))
+        limit = DEFAULT_POWER_WAIT if timeout is None else timeout
+        deadline = time.monotonic() + limit
+        while True:
+            states = self.request("GET", self._node_path(uuid, "/states"))
+            if states.get("target_provision_state") is None:
+                if states.get("last_error"):
+                    raise APIRequestError(states["last_error"], 500)
+                return {key: states.get(key) for key in (
+                    "provision_state", "target_provision_state", "power_state",
+                    "last_error")}
+            if time.monotonic() > deadline:
+                raise APIRequestError(
+                    "Node %s: %s still in progress after %.0f s (provision state %s, "
+                    "target %s); check 'hwdrivers node history %s' later" % (
+                        ident, action, limit, states.get("provision_state"),
+                        states.get("target_provision_state"), ident), 504)
+            time.sleep(POLL_INTERVAL)
+
     # -- management -------------------------------------------------------------------
 
     def node_boot_device_set(self, ident, device, persistent):
@@ -304,23 +339,24 @@ class HTTPBackend:
         return info
 
     def driver_properties(self, name):
-        """Per kind, as the local backend; from Ironic's flat document when that is all."""
-        doc = self.request("GET", "/v1/drivers/%s/properties"
-                           % urllib.parse.quote(name, safe=""))
-        if doc and all(isinstance(v, list) for v in doc.values()):
-            return doc  # already per interface kind
-        fields = []
-        for field, text in sorted(doc.items()):
-            text = text or ""
-            required = text.endswith("Required.")
-            for suffix in (" Required.", " Optional.", "Required.", "Optional."):
-                if text.endswith(suffix):
-                    text = text[:-len(suffix)]
-                    break
-            fields.append({"name": field, "description": text.strip(),
-                           "required": required, "secret": False, "type": "",
-                           "default": None})
-        return {"all": fields}
+        """Per kind, with every flag, as the local backend returns them.
+
+        Asks for the hwdrivers extension (``?detail=true``); a server that
+        only serves Ironic's flat ``{field: description}`` map is refused
+        rather than guessed from: the map cannot say which field is secret.
+        """
+        path = "/v1/drivers/%s/properties" % urllib.parse.quote(name, safe="")
+        try:
+            doc = self.request("GET", path, query={"detail": "true"})
+        except APIRequestError as exc:
+            if exc.code != 400 or "detail" not in str(exc):
+                raise
+            raise APIRequestError(
+                "the API at %s serves only Ironic's driver properties map, without "
+                "the secret/type/interface of each field; run 'hwdrivers driver "
+                "properties %s' without --url on the server's host" % (self.url, name),
+                exc.code) from None
+        return doc["interfaces"]
 
 
 def _escape_path(path):

@@ -5,6 +5,7 @@ backend returns, so commands and output do not care which is underneath.
 """
 
 from hwdrivers.common import context as hw_context
+from hwdrivers.common import exception
 from hwdrivers.conductor import manager as conductor_manager
 from hwdrivers.db import migration
 
@@ -42,7 +43,28 @@ class LocalBackend:
         return {"power_state": state.value}
 
     def node_power_status(self, ident):
-        return {"power_state": self.manager.get_power_state(self.context, ident).value}
+        """The recorded state, as the server answers it (None: never read)."""
+        return {"power_state": self.manager.get_node(self.context, ident).power_state}
+
+    def node_maintenance(self, ident, on, reason=None):
+        return self._view(self.manager.set_maintenance(self.context, ident, on,
+                                                       reason=reason))
+
+    def node_provision(self, ident, action, timeout=None):
+        """Run the action here, to its end (this process has no worker pool).
+
+        A failure of the work itself raises the node's ``last_error`` -- what
+        the HTTP backend reads back -- so both say the same thing.
+        """
+        before = self.manager.get_node(self.context, ident)
+        try:
+            self.manager.do_provisioning_action(self.context, before.uuid, action)
+        except exception.HWDriversError:
+            after = self.manager.get_node(self.context, before.uuid)
+            if after.last_error and after.last_error != before.last_error:
+                raise exception.HWDriversError(after.last_error) from None
+            raise
+        return _states(self.manager.get_node(self.context, before.uuid))
 
     def node_boot_device_set(self, ident, device, persistent):
         self.manager.set_boot_device(self.context, ident, device, persistent=persistent)
@@ -68,3 +90,10 @@ class LocalBackend:
 
     def driver_properties(self, name):
         return self.manager.driver_properties(self.context, name)
+
+
+def _states(node):
+    """The fields ``GET /v1/nodes/<node>/states`` carries that the CLI shows."""
+    return {"provision_state": node.provision_state,
+            "target_provision_state": node.target_provision_state,
+            "power_state": node.power_state, "last_error": node.last_error}

@@ -62,3 +62,19 @@ def test_conductors(api, config):
     assert show["hostname"] == "alive-host" and show["alive"] is True
     resp = api.get("/v1/conductors/ghost")
     assert resp.status_code == 404 and "ghost" in error_of(resp)
+
+
+def test_driver_properties_detail_carries_the_declaration(api):
+    """?detail=true (a hwdrivers extension): secret, type, interface, default."""
+    plain = api.get("/v1/drivers/ipmi/properties").get_json()
+    resp = api.get("/v1/drivers/ipmi/properties?detail=true")
+    assert resp.status_code == 200
+    doc = resp.get_json()
+    assert doc["properties"] == plain  # Ironic's map, unchanged, beside it
+    power = {f["name"]: f for f in doc["interfaces"]["power"]}
+    assert power["ipmi_password"]["secret"] is True
+    assert power["ipmi_address"] == dict(power["ipmi_address"], required=True,
+                                         secret=False, type="address")
+    assert power["ipmi_port"]["type"] == "port" and power["ipmi_port"]["default"] == 623
+    assert api.get("/v1/drivers/ipmi/properties?detail=maybe").status_code == 400
+    assert api.get("/v1/drivers/ipmi/properties?colour=red").status_code == 400

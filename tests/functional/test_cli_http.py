@@ -285,3 +285,105 @@ def test_password_is_never_an_argument(capsys):
     capsys.readouterr()
     assert cli.main(["--password-stdin", "node", "list"]) == 1
     assert "give --url" in capsys.readouterr().err
+
+
+# -- power state read at manage; properties; maintenance, provision, history, bulk ----
+
+def test_power_status_is_the_record_in_both_modes(run):
+    """Never read: both say so; `node manage` reads it (in the server's worker)."""
+    run("node", "create", "--driver", "fake-hardware", "--name", "ps1")
+    (http_out, _), (local_out, _) = both(run, "node", "power", "status", "ps1")
+    assert http_out == local_out and "unknown (not read yet)" in http_out
+    (http_out, _), (local_out, _) = both(run, "node", "power", "status", "ps1", "-f", "json")
+    assert json.loads(http_out) == json.loads(local_out) == {"power_state": None}
+    out, _ = run("node", "manage", "ps1", "-f", "json")
+    assert json.loads(out)["provision_state"] == "manageable"
+    (http_out, _), (local_out, _) = both(run, "node", "power", "status", "ps1")
+    assert http_out == local_out and "power off" in http_out
+    # The same through the local backend, on a node of its own.
+    run("node", "create", "--driver", "fake-hardware", "--name", "ps2")
+    out, _ = run("node", "manage", "ps2", "-f", "json", local=True)
+    assert json.loads(out)["power_state"] == "power off"
+    (http_out, _), (local_out, _) = both(run, "node", "power", "status", "ps2")
+    assert http_out == local_out and "power off" in http_out
+
+
+def test_failed_manage_leaves_power_unknown_with_last_error(run, server):
+    """An unreachable BMC: back to enroll, last_error names it, power still unknown."""
+    from tests.functional.server_proc import free_tcp_port
+    port = free_tcp_port()
+    run("node", "create", "--driver", "redfish", "--name", "mf1", "--driver-info",
+        "redfish_address=http://127.0.0.1:%d" % port, "--driver-info",
+        "redfish_system_id=/redfish/v1/Systems/x")
+    _, err = run("node", "manage", "mf1", "--wait-timeout", "120", expect=1)
+    assert "manage failed" in err and "127.0.0.1:%d" % port in err
+    (http_out, _), (local_out, _) = both(run, "node", "history", "mf1", "-f", "json")
+    history = json.loads(http_out)
+    assert history == json.loads(local_out)
+    assert history["provision_state"] == "enroll" and history["power_state"] is None
+    assert "127.0.0.1:%d" % port in history["last_error"]
+
+
+def test_driver_properties_table_is_the_same_in_both_modes(run):
+    for driver in ("ipmi", "fake-hardware"):
+        (http_out, _), (local_out, _) = both(run, "driver", "properties", driver)
+        assert http_out == local_out
+        (http_out, _), (local_out, _) = both(run, "driver", "properties", driver,
+                                             "-f", "json")
+        assert json.loads(http_out) == json.loads(local_out)
+    table = run("driver", "properties", "ipmi")[0]
+    (line,) = [row for row in table.splitlines() if "| ipmi_password" in row
+               and "| power " in row]
+    assert "| secret " in line and "| str " in line
+
+
+def test_maintenance_provision_and_history_match_local(run):
+    run("node", "create", "--driver", "fake-hardware", "--name", "mh1")
+    out, _ = run("node", "maintenance", "set", "mh1", "--reason", "disk swap", "-f", "json")
+    node = json.loads(out)
+    assert node["maintenance"] is True and node["maintenance_reason"] == "disk swap"
+    (http_out, _), (local_out, _) = both(run, "node", "history", "mh1")
+    assert http_out == local_out and "disk swap" in http_out
+    _, err = run("node", "provide", "mh1", expect=1)  # enroll: not allowed
+    assert "allowed actions" in err
+    out, _ = run("node", "maintenance", "unset", "mh1", "-f", "json", local=True)
+    assert json.loads(out)["maintenance"] is False
+    out, _ = run("node", "manage", "mh1", "-f", "json")
+    assert json.loads(out)["provision_state"] == "manageable"
+    out, _ = run("node", "provide", "mh1", "-f", "json")
+    assert json.loads(out)["provision_state"] == "available"
+    out, _ = run("node", "manage", "mh1", "-f", "json", local=True)
+    assert json.loads(out)["provision_state"] == "manageable"
+    _, err = run("node", "abort", "mh1", expect=1)
+    assert "cannot abort" in err
+
+
+@pytest.mark.parametrize("local", [False, True], ids=["url", "local"])
+def test_bulk_power_with_failure_summary(run, tmp_path, local):
+    tag = "bl%s" % ("l" if local else "u")
+    for index in range(4):
+        run("node", "create", "--driver", "fake-hardware", "--name", "%s-%d" % (tag, index))
+    out, err = run("node", "power", "on", "--name-glob", "%s-*" % tag, "-f", "json",
+                   local=local)
+    results = json.loads(out)
+    assert [r["node"] for r in results] == ["%s-%d" % (tag, i) for i in range(4)]
+    assert all(r["result"] == "power on" and r["error"] is None for r in results)
+    # Not a terminal: one plain progress line per node.
+    assert sorted(line.split("] ", 1)[1] for line in err.splitlines()) == sorted(
+        "%s-%d: power on" % (tag, i) for i in range(4))
+
+    nodes = tmp_path / "nodes.txt"
+    nodes.write_text("# rack 1\n%s-0\n%s-ghost\n%s-2\n" % (tag, tag, tag))
+    out, err = run("node", "power", "off", "--file", str(nodes), expect=1, local=local)
+    assert "%s-ghost could not be found" % tag in out  # the failure table
+    assert "%s-0" % tag not in out
+    assert "ERROR: 1 of 3 nodes failed" in err
+    states = {n["name"]: n["power_state"] for n in json.loads(
+        run("node", "list", "-f", "json", local=local)[0])}
+    assert states["%s-0" % tag] == states["%s-2" % tag] == "power off"
+    assert states["%s-1" % tag] == "power on"
+    out, _ = run("node", "power", "reboot", "--all", "--driver", "fake-hardware",
+                 "-f", "json", local=local)
+    assert {r["node"] for r in json.loads(out)} >= {"%s-%d" % (tag, i) for i in range(4)}
+    _, err = run("node", "power", "on", expect=1, local=local)
+    assert "--all" in err

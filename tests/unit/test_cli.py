@@ -189,3 +189,28 @@ def test_driver_name_typo_suggests_the_hardware_type(run):
     _, err = run("node", "create", "--driver", "ipmi", "--power-interface", "ipmitol",
                  expect=1)
     assert "did you mean ipmitool?" in err
+
+
+def test_bulk_progress_is_a_bar_on_a_terminal_and_lines_otherwise():
+    import io
+
+    from hwdrivers.cli import bulk
+    from hwdrivers.common import exception
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    def act(ident):
+        if ident == "bad":
+            raise exception.NodeNotFound(node=ident)
+        return {"power_state": "power on"}
+
+    tty = Terminal()
+    results = bulk.run(["a", "bad", "c"], act, "power on", stream=tty)
+    assert [r["error"] is None for r in results] == [True, False, True]
+    assert "3/3" in tty.getvalue() and "[1/3]" not in tty.getvalue()
+    plain = io.StringIO()
+    bulk.run(["a", "bad", "c"], act, "power on", stream=plain)
+    lines = sorted(plain.getvalue().splitlines())
+    assert len(lines) == 3 and any("bad: Node bad could not be found" in x for x in lines)
