@@ -349,6 +349,19 @@ def test_a_hanging_driver_ends_within_retry_timeout_plus_one_timeout(external_dr
         assert time.monotonic() - start < 2.0 + 1.0 + 2.0  # generous: a loaded machine
 
 
+def test_a_schema_read_that_timed_out_is_not_waited_for_twice(external_drivers, config):
+    """Controller key, validation and the attempt do not each wait a whole timeout."""
+    config(external__timeout=3.0, external__command_retry_timeout=0.0)
+    task = make_task({"external_driver": "hangall", "power_address": "10.1.1.1"},
+                     management_interface="noop")
+    start = time.monotonic()
+    with pytest.raises(exception.DriverConnectionError, match="within 3.0s"):
+        actions.get_power_state(task)
+    assert time.monotonic() - start < 3.0 + 1.5  # one timeout, not two
+    with open(os.path.join(external_drivers.dir, "hangall.runs")) as handle:
+        assert handle.read().split() == ["schema"]
+
+
 def test_a_hanging_driver_through_the_conductor_records_its_error_in_time(
         external_drivers, config, sqlite_database):
     from hwdrivers.common import context as hw_context

@@ -288,6 +288,9 @@ class DriverSchema:
 
 
 _cache = {}
+#: Schema reads that timed out: key -> (message, monotonic time until which the
+#: read is not tried again).
+_timed_out = {}
 _cache_lock = threading.Lock()
 
 
@@ -295,7 +298,11 @@ def load_schema(path):
     """The :class:`DriverSchema` of ``path``, read once per version of the file.
 
     The cache key includes the file's inode, size and modification time, so
-    an upgraded driver is read again without restarting the conductor.
+    an upgraded driver is read again without restarting the conductor. A
+    read that timed out is not tried again for ``[external] timeout``
+    seconds (the same error is raised at once): computing a controller key,
+    validating and acting would otherwise each wait a whole timeout on a
+    hung executable within one operation.
     """
     try:
         st = os.stat(path)
@@ -305,9 +312,22 @@ def load_schema(path):
     key = (path, st.st_ino, st.st_size, st.st_mtime_ns)
     with _cache_lock:
         cached = _cache.get(key)
+        timed_out = _timed_out.get(key)
     if cached is not None:
         return cached
-    stdout, stderr, returncode = run(path, "schema")
+    now = time.monotonic()
+    if timed_out is not None and now < timed_out[1]:
+        raise exception.DriverConnectionError(
+            "%s (%.1fs ago; not run again for %.1fs)"
+            % (timed_out[0], now - timed_out[2], timed_out[1] - now))
+    try:
+        stdout, stderr, returncode = run(path, "schema")
+    except exception.DriverConnectionError as exc:
+        with _cache_lock:
+            for old in [k for k in _timed_out if k[0] == path]:
+                del _timed_out[old]
+            _timed_out[key] = (str(exc), time.monotonic() + CONF.external.timeout, now)
+        raise
     try:
         schema = DriverSchema(path, json.loads(stdout.decode("utf-8")))
     except (UnicodeDecodeError, ValueError) as exc:
@@ -316,6 +336,7 @@ def load_schema(path):
     with _cache_lock:
         for old in [k for k in _cache if k[0] == path]:
             del _cache[old]
+        _timed_out.pop(key, None)
         _cache[key] = schema
     return schema
 
@@ -323,6 +344,7 @@ def load_schema(path):
 def clear_cache():
     with _cache_lock:
         _cache.clear()
+        _timed_out.clear()
 
 
 # -- the interfaces ---------------------------------------------------------------
