@@ -2,9 +2,20 @@
 
     hwdrivers-dbsync [--config-file F] upgrade [--revision head]
     hwdrivers-dbsync [--config-file F] version
+    hwdrivers-dbsync [--config-file F] add-secrets-key
+    hwdrivers-dbsync [--config-file F] reencrypt-secrets [--forget-unreadable]
 
 Operators run it before starting the services against PostgreSQL (the
 embedded SQLite database is also migrated by the services at startup).
+
+The secrets commands rotate the key that encrypts driver_info secrets
+(:mod:`hwdrivers.common.secrets`): ``add-secrets-key`` puts a new key on top
+of ``[secrets] key_file`` (old keys stay, so everything stays readable; copy
+the file to every host), ``reencrypt-secrets`` then re-encrypts every node's
+secrets with it (and encrypts any left in plain text); after that the old
+keys may be deleted from the file. It exits 1 listing the node and field of
+every value no key decrypts, which ``--forget-unreadable`` removes instead so
+they can be set again.
 Every failure an operator can fix (unreadable config, unreachable database,
 a schema newer than this hwdrivers) prints one line naming the problem and
 exits 1; tracebacks are for bugs.
@@ -30,11 +41,21 @@ def _add_command_parsers(subparsers):
     parser.add_argument("--revision", default="head",
                         help="Alembic revision to upgrade to (default: head).")
     subparsers.add_parser("version", help="Print the schema revision of the database.")
+    subparsers.add_parser(
+        "add-secrets-key",
+        help="Put a new key first in [secrets] key_file (older keys are kept).")
+    parser = subparsers.add_parser(
+        "reencrypt-secrets",
+        help="Re-encrypt every node's driver_info secrets with the newest key.")
+    parser.add_argument("--forget-unreadable", action="store_true",
+                        help="Remove values no key in the file can decrypt (set them "
+                             "again afterwards) instead of failing.")
 
 
 # Not called "command": that name is taken by the [command] option group.
 _command_opt = cfg.SubCommandOpt("action", title="Commands", handler=_add_command_parsers,
-                                 help="upgrade or version")
+                                 help="upgrade, version, add-secrets-key or "
+                                      "reencrypt-secrets")
 
 
 def _fail(message):
@@ -59,11 +80,50 @@ def _first_line(error):
     return text.splitlines()[0] if text else error.__class__.__name__
 
 
+def _add_secrets_key():
+    from hwdrivers.common import secrets
+
+    path = CONF.secrets.key_file
+    count = secrets.add_key(path)
+    print("%s now holds %d key(s); the new one encrypts from now on. Copy it to every "
+          "host that runs hwdrivers, then run '%s reencrypt-secrets'."
+          % (path, count, PROG))
+    return 0
+
+
+def _reencrypt_secrets(forget_unreadable):
+    from hwdrivers.db import api as db_api
+    from hwdrivers.drivers import factory
+
+    factory.get_registry()  # declares which driver_info fields are secret
+    report = db_api.reencrypt_node_secrets(forget_unreadable=forget_unreadable)
+    print("Checked %(nodes)d node(s): %(sealed)d plain-text secret(s) encrypted, "
+          "%(resealed)d re-encrypted with the newest key, %(changed)d node(s) "
+          "written." % report)
+    for node, field in report["forgotten"]:
+        print("Removed unreadable driver_info field %s of node %s: set it again."
+              % (field, node))
+    if report["busy"]:
+        print("%d node(s) changed while this ran and were left as they are: run "
+              "it again." % report["busy"])
+    if report["unreadable"]:
+        listing = ", ".join("%s of node %s" % (field, node)
+                            for node, field in report["unreadable"])
+        return _fail("no key in %s decrypts %s: put back the key they were "
+                     "encrypted with, or run with --forget-unreadable"
+                     % (CONF.secrets.key_file, listing))
+    return 1 if report["busy"] else 0
+
+
 def _run():
     from hwdrivers.db import engine as db_engine
     from hwdrivers.db import migration
 
     try:
+        if CONF.action.name == "add-secrets-key":
+            return _add_secrets_key()
+        if CONF.action.name == "reencrypt-secrets":
+            return _reencrypt_secrets(CONF.action.forget_unreadable)
         if CONF.action.name == "upgrade":
             revision = CONF.action.revision
             migration.upgrade(revision)
@@ -92,7 +152,7 @@ def main(argv=None):
     except cfg.Error as error:
         return _fail("invalid configuration: %s" % error)
     try:
-        _run()
+        code = _run()
     except (cfg.ConfigFileValueError, cfg.Error) as error:
         return _fail("invalid configuration: %s" % error)
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as error:
@@ -109,7 +169,7 @@ def main(argv=None):
         return _fail(str(error))
     except KeyboardInterrupt:
         return 130
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

@@ -237,6 +237,10 @@ def serve(argv):
     check_bind(CONF)
     from hwdrivers.db import migration
     migration.ensure_schema()
+    from hwdrivers.db import api as db_api
+    from hwdrivers.drivers import factory
+    factory.get_registry()  # declares the secret fields prepare_secrets encrypts
+    db_api.prepare_secrets()
 
     stop = threading.Event()
 

@@ -13,6 +13,7 @@ from hwdrivers.conf import hardware_type
 from hwdrivers.conf import ipmi
 from hwdrivers.conf import pdudaemon
 from hwdrivers.conf import redfish
+from hwdrivers.conf import secrets
 from hwdrivers.conf import snmp
 
 CONF = cfg.CONF
@@ -23,6 +24,7 @@ conductor.register_opts(CONF)
 database.register_opts(CONF)
 fake.register_opts(CONF)
 pdudaemon.register_opts(CONF)
+secrets.register_opts(CONF)
 for _module in (ipmi, redfish, snmp, command, external):
     _module.register_opts(CONF)
 

@@ -11,6 +11,7 @@ from hwdrivers.conf import hardware_type
 from hwdrivers.conf import ipmi
 from hwdrivers.conf import pdudaemon
 from hwdrivers.conf import redfish
+from hwdrivers.conf import secrets
 from hwdrivers.conf import snmp
 
 
@@ -22,6 +23,7 @@ def list_opts():
         ("database", database.opts),
         ("fake", fake.opts),
         ("pdudaemon", pdudaemon.opts),
+        ("secrets", secrets.opts),
         ("ipmi", ipmi.opts),
         ("redfish", redfish.opts),
         ("snmp", snmp.opts),

@@ -11,19 +11,29 @@ Writes go through :func:`engine.writer` (``BEGIN IMMEDIATE`` on SQLite, see
 :mod:`hwdrivers.db.engine`), reads through :func:`engine.reader`.
 
 Datetimes are naive UTC.
+
+driver_info secrets are encrypted here, at the boundary: every write seals
+the fields drivers declare secret and every node read opens them
+(:mod:`hwdrivers.common.secrets`), so the rows on disk hold only Fernet
+tokens while every caller above sees plain values.
 """
 
 import datetime
+import logging
 import re
 import uuid as uuid_lib
 
 import sqlalchemy as sa
+from oslo_config import cfg
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from hwdrivers.common import exception
+from hwdrivers.common import secrets
 from hwdrivers.db import engine as db_engine
 from hwdrivers.db import models
+
+LOG = logging.getLogger(__name__)
 
 nodes = models.nodes
 ports = models.ports
@@ -72,6 +82,36 @@ def _is_uuid(value):
 
 def _as_dict(row):
     return dict(row._mapping)
+
+
+def _keyring(create=False):
+    return secrets.keyring(cfg.CONF.secrets.key_file, create=create)
+
+
+def _sealing_keyring():
+    return _keyring(create=True)
+
+
+def _node_dict(row):
+    """A node row as a dict, its driver_info secrets decrypted.
+
+    A node without encrypted values costs one pass over its driver_info;
+    one with them, a cache lookup per value once it has been read.
+    """
+    values = dict(row._mapping)
+    info = values.get("driver_info")
+    if info:
+        values["driver_info"] = secrets.open_fields(info, _keyring, values.get("name")
+                                                    or values.get("uuid"))
+    return values
+
+
+def _seal(values):
+    """``values`` with driver_info's declared secrets encrypted (a copy if changed)."""
+    info = values.get("driver_info")
+    if info:
+        values["driver_info"] = secrets.seal_fields(info, _sealing_keyring)
+    return values
 
 
 def _conflicting_field(error, candidates, table):
@@ -152,15 +192,16 @@ def create_node(values):
             values[field] = {}
     now = utcnow()
     values.setdefault("created_at", now)
+    stored = _seal(dict(values))
     try:
         with db_engine.writer() as conn:
-            row = conn.execute(nodes.insert().values(**values).returning(*nodes.c)).one()
+            row = conn.execute(nodes.insert().values(**stored).returning(*nodes.c)).one()
     except sa.exc.IntegrityError as error:
         field = _conflicting_field(error, ("uuid", "name"), "nodes")
         if field is None:
             raise
         raise exception.NodeAlreadyExists(field=field, value=values[field]) from None
-    return _as_dict(row)
+    return _node_dict(row)
 
 
 def get_node(ident):
@@ -171,7 +212,7 @@ def get_node(ident):
                                    else ident}).first()
     if row is None:
         raise exception.NodeNotFound(node=ident)
-    return _as_dict(row)
+    return _node_dict(row)
 
 
 def _node_filters(query, filters):
@@ -261,7 +302,7 @@ def list_nodes(filters=None, limit=None, marker=None, sort_key="id", sort_dir="a
         query = query.order_by(*order)
         if limit is not None:
             query = query.limit(limit)
-        return [_as_dict(row) for row in conn.execute(query)]
+        return [_node_dict(row) for row in conn.execute(query)]
 
 
 def count_nodes(filters=None):
@@ -321,7 +362,7 @@ def update_node(node_id, values, expected_reservation=_UNSET):
             errors=["node name %r looks like a UUID; names and UUIDs must be "
                     "distinguishable" % values["name"]])
     values.setdefault("updated_at", utcnow())
-    params = {"v_" + name: value for name, value in values.items()}
+    params = {"v_" + name: value for name, value in _seal(dict(values)).items()}
     params["node_id"] = node_id
     if expected_reservation is _UNSET:
         check = None
@@ -345,7 +386,7 @@ def update_node(node_id, values, expected_reservation=_UNSET):
         if label is None:
             raise exception.NodeNotFound(node=node_id)
         raise exception.LeaseLost(node=label, holder=expected_reservation)
-    return _as_dict(row)
+    return _node_dict(row)
 
 
 def destroy_node(node_id):
@@ -416,7 +457,7 @@ def reserve_and_get_node(ident, owner, expires, now):
         row = conn.execute(_RESERVE_RETURNING[query], {
             "ident": ident.lower() if query is _GET_NODE_BY_UUID else ident,
             "owner": owner, "expires": expires, "now": now}).first()
-    return None if row is None else _as_dict(row)
+    return None if row is None else _node_dict(row)
 
 
 def reserve_node(node_id, owner, expires, now):
@@ -701,7 +742,7 @@ def list_nodes_to_sync(failed, after_id=0, limit=500):
              .where(failures > 0 if failed else failures == 0)
              .order_by(nodes.c.id).limit(limit))
     with db_engine.reader() as conn:
-        return [_as_dict(row) for row in conn.execute(query)]
+        return [_node_dict(row) for row in conn.execute(query)]
 
 
 def list_power_failed_nodes(after_id=0, limit=500):
@@ -713,7 +754,7 @@ def list_power_failed_nodes(after_id=0, limit=500):
              .where(_unlocked(utcnow()))
              .order_by(nodes.c.id).limit(limit))
     with db_engine.reader() as conn:
-        return [_as_dict(row) for row in conn.execute(query)]
+        return [_node_dict(row) for row in conn.execute(query)]
 
 
 def reset_power_sync_failures(node_id):
@@ -800,3 +841,127 @@ def abort_orphaned_operations(node_ids, last_error, provision_failures):
                         last_error=last_error, updated_at=now)
                 .returning(nodes.c.id)).scalars())
     return sorted(changed)
+
+
+# -- secrets at rest ---------------------------------------------------------------
+# Sealing happens on every write and opening on every read (above); these are
+# for the service's start-up and for hwdrivers-dbsync: rows written before
+# encryption existed, and rows sealed with a key that is no longer the newest.
+
+_SEALED_TEXT = '%"' + secrets.ENVELOPE + '"%'
+
+
+def find_sealed_node():
+    """``(label, driver_info)`` of one node holding an encrypted value, or None."""
+    query = (sa.select(nodes.c.name, nodes.c.uuid, nodes.c.driver_info)
+             .where(sa.cast(nodes.c.driver_info, sa.Text).like(_SEALED_TEXT))
+             .limit(1))
+    with db_engine.reader() as conn:
+        row = conn.execute(query).first()
+    return None if row is None else (row.name or row.uuid, row.driver_info)
+
+
+def check_secrets_key():
+    """Make sure the key file can serve this database; raise a clear error if not.
+
+    With encrypted values stored, the key file must exist, be private and
+    decrypt one of them (so a wrong or missing key stops the service at
+    start, not a request later). With none, a missing file is created.
+    """
+    sealed = find_sealed_node()
+    if sealed is None:
+        return _keyring(create=True)
+    label, info = sealed
+    ring = _keyring(create=False)
+    secrets.open_fields(info, lambda: ring, label)
+    return ring
+
+
+def reencrypt_node_secrets(plaintext_only=False, forget_unreadable=False, page=500):
+    """Seal plaintext secrets and re-seal old tokens with the newest key.
+
+    Every node is visited in pages of ``page`` by id; a row is written only
+    when something changes, with a compare-and-set on ``updated_at`` so a
+    concurrent update is never overwritten (such a row is counted in
+    ``busy`` and left for the next run). ``plaintext_only`` skips the
+    re-sealing (what the service does at start). Values that cannot be
+    decrypted are reported in ``unreadable`` as ``(node, field)``, or removed
+    with ``forget_unreadable`` (listed in ``forgotten``), so the field can be
+    set again. Returns the counts.
+    """
+    ring = _sealing_keyring()
+    report = {"nodes": 0, "changed": 0, "sealed": 0, "resealed": 0, "busy": 0,
+              "unreadable": [], "forgotten": []}
+    after = 0
+    while True:
+        query = (sa.select(nodes.c.id, nodes.c.name, nodes.c.uuid, nodes.c.driver_info,
+                           nodes.c.updated_at)
+                 .where(nodes.c.id > after).order_by(nodes.c.id).limit(page))
+        with db_engine.reader() as conn:
+            rows = conn.execute(query).all()
+        if not rows:
+            return report
+        after = rows[-1].id
+        for row in rows:
+            report["nodes"] += 1
+            new = _reseal(row, ring, plaintext_only, forget_unreadable, report)
+            if new is None:
+                continue
+            stmt = (nodes.update().where(nodes.c.id == row.id)
+                    .where(nodes.c.updated_at.is_not_distinct_from(row.updated_at))
+                    .values(driver_info=new))
+            with db_engine.writer() as conn:
+                done = conn.execute(stmt).rowcount == 1
+            report["changed" if done else "busy"] += 1
+
+
+def _reseal(row, ring, plaintext_only, forget_unreadable, report):
+    """The new driver_info of ``row``, or None when it needs no change."""
+    info = dict(row.driver_info or {})
+    label = row.name or row.uuid
+    changed = False
+    for key, value in list(info.items()):
+        if not secrets.is_sealed(value) or plaintext_only:
+            continue
+        try:
+            plain = ring.open(value, key, label)
+        except secrets.SecretUnreadable:
+            if forget_unreadable:
+                del info[key]
+                report["forgotten"].append((label, key))
+                changed = True
+            else:
+                report["unreadable"].append((label, key))
+            continue
+        if not ring.is_current(value):
+            info[key] = ring.seal(plain)
+            report["resealed"] += 1
+            changed = True
+    plain_view = {k: (None if secrets.is_sealed(v) else v) for k, v in info.items()}
+    for key in secrets.secret_fields(plain_view):
+        value = info[key]
+        if value is None or value == "" or secrets.is_sealed(value):
+            continue
+        info[key] = ring.seal(value)
+        report["sealed"] += 1
+        changed = True
+    return info if changed else None
+
+
+def prepare_secrets():
+    """At service start: a usable key file, and no secret left in plain text.
+
+    The caller loads the driver registry first (it declares which fields
+    are secret). Raises KeyFileError / SecretUnreadable with the fix when
+    the key file is missing, too open, malformed or the wrong one, so the
+    service refuses to start instead of failing on every node later.
+    Rows stored before encryption existed are sealed here, once: this needs
+    the enabled drivers' declarations and the key, which a schema migration
+    has neither of (see doc/service.md).
+    """
+    check_secrets_key()
+    report = reencrypt_node_secrets(plaintext_only=True)
+    if report["sealed"]:
+        LOG.warning("Encrypted %d driver_info secret(s) that were stored in plain "
+                    "text, on %d node(s)", report["sealed"], report["changed"])
+    return report

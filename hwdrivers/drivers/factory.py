@@ -16,6 +16,7 @@ from oslo_config import cfg
 from hwdrivers import conf as hw_conf
 from hwdrivers.common import exception
 from hwdrivers.common import interface_types
+from hwdrivers.common import secrets as secrets_at_rest
 from hwdrivers.drivers import base
 from hwdrivers.drivers import hardware_type as hw_type_mod
 from hwdrivers.drivers import params
@@ -143,6 +144,12 @@ class Registry:
         for impls in self.interfaces.values():
             for impl in impls.values():
                 self._all_schema = self._all_schema + impl.driver_info_schema
+        # What is masked by declaration is also what is encrypted at rest.
+        self._per_node_schemas = [
+            impl for impls in self.interfaces.values() for impl in impls.values()
+            if type(impl).driver_info_schema_for is not base.BaseInterface.driver_info_schema_for]
+        secrets_at_rest.declare_secret_fields(self._all_schema.secret_names,
+                                              self.node_secret_names)
 
     # -- rules ---------------------------------------------------------------
 
@@ -269,6 +276,13 @@ class Registry:
                 errors=errors)
 
     # -- secrets and properties ---------------------------------------------------
+
+    def node_secret_names(self, driver_info):
+        """Fields secret for a node because of its own driver_info (external drivers)."""
+        names = set()
+        for impl in self._per_node_schemas:
+            names |= impl.driver_info_schema_for(driver_info).secret_names
+        return names
 
     def mask(self, node_driver_info, composition=None):
         """driver_info with secrets masked, by this node's declarations.
