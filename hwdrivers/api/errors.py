@@ -140,8 +140,10 @@ def response_for_exception(exc):
         elif status.status >= 500:
             LOG.warning("API request failed: %s", exc)
         resp = error_response(status.status, str(exc))
-        if status.retry_after is not None:
-            resp.headers["Retry-After"] = str(status.retry_after)
+        # The exception may know better (NodeLocked: a short or a long holder).
+        retry_after = getattr(exc, "retry_after", None) or status.retry_after
+        if retry_after is not None:
+            resp.headers["Retry-After"] = str(retry_after)
         return resp
     LOG.exception("Unexpected error serving the API request")
     return error_response(500, "Internal error; see the server log.")

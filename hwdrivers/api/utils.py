@@ -53,6 +53,8 @@ def context():
         asked = flask.request.headers.get("X-OpenStack-Request-Id", "")
         if asked.startswith("req-") and len(asked) <= 64 and asked.isprintable():
             ctx.request_id = asked
+        # A busy node is waited for this long before the 409 (task_manager).
+        ctx.lock_wait = conf().api.node_locked_wait
         flask.g.context = ctx
     return ctx
 

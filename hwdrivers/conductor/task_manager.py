@@ -27,6 +27,7 @@ import uuid
 from oslo_config import cfg
 
 from hwdrivers.common import exception
+from hwdrivers.common import states
 from hwdrivers.db import api as db_api
 from hwdrivers.drivers import factory
 from hwdrivers.drivers import task as driver_task
@@ -34,6 +35,14 @@ from hwdrivers.objects.node import Node
 
 CONF = cfg.CONF
 LOG = logging.getLogger(__name__)
+
+
+#: Provision states a worker holds the lock through for long (minutes).
+_LONG_STATES = frozenset(s.value for s in states.ACTIVE_STATES)
+#: Retry-After (seconds) of a NodeLocked: a short operation (a power change)
+#: is nearly done after the wait; a provisioning one will take a while.
+SHORT_RETRY_AFTER = 1
+LONG_RETRY_AFTER = 10
 
 
 def utcnow():
@@ -141,14 +150,24 @@ class TaskManager:
         return "<task %s %s %s>" % (self.node.uuid, "shared" if self.shared else self.owner,
                                      self.purpose)
 
+    def _lock_wait(self):
+        """Seconds to wait for a busy node: the caller's, the request's, or config's."""
+        if self.lock_timeout is not None:
+            return self.lock_timeout
+        wait = getattr(self.context, "lock_wait", None)
+        return CONF.conductor.node_locked_retry_timeout if wait is None else wait
+
     def _reserve(self, ident):
         """Take the lease on ``ident`` and return the node's row as it is now.
 
         The lease and the read are one statement when the node is free (the
-        common case); only a busy or unknown node costs more reads.
+        common case); only a busy or unknown node costs more reads. A busy
+        node is tried again with a growing pause, each attempt one short
+        statement, so no database connection is held while waiting; a node
+        a worker is provisioning (verifying, cleaning...) is not waited for:
+        that takes far longer than any request should hang.
         """
-        timeout = (CONF.conductor.node_locked_retry_timeout if self.lock_timeout is None
-                   else self.lock_timeout)
+        timeout = self._lock_wait()
         deadline = time.monotonic() + timeout
         pause = CONF.conductor.node_locked_retry_interval
         known = None
@@ -161,12 +180,19 @@ class TaskManager:
             if known is None:  # once: NodeNotFound when there is none
                 known = db_api.get_node(ident)
                 ident = known["id"]
+            long_running = known.get("provision_state") in _LONG_STATES
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or long_running:
                 holder, _ = db_api.get_reservation(known["id"])
-                raise exception.NodeLocked(
+                if long_running:
+                    holder = "%s (%s in progress)" % (holder or "another task",
+                                                      known["provision_state"])
+                error = exception.NodeLocked(
                     node=known.get("name") or known["uuid"],
                     holder=holder or "another task (just released)")
+                error.retry_after = (LONG_RETRY_AFTER if long_running
+                                     else SHORT_RETRY_AFTER)
+                raise error
             time.sleep(min(pause, remaining))
             pause = min(pause * 2, 1.0)
 

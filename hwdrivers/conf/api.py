@@ -84,6 +84,15 @@ opts = [
                     "that look like a misspelt declared field (ipmi_pasword) "
                     "are refused either way: a misspelt secret would be "
                     "stored and shown unmasked."),
+    cfg.FloatOpt("node_locked_wait", default=5.0, min=0, max=60,
+                 help="Seconds an API request on a node locked by a short "
+                      "operation (a power change, an update) waits for the "
+                      "lock before answering HTTP 409 with a Retry-After "
+                      "header. A node locked by a long one (provisioning, "
+                      "cleaning) is answered at once. Each attempt is one "
+                      "short statement: no database connection is held while "
+                      "waiting. Non-API callers use [conductor] "
+                      "node_locked_retry_timeout."),
     cfg.StrOpt("public_endpoint",
                help="Base URL put in the links of responses (e.g. when behind "
                     "a proxy). Unset: the URL the request came in on."),

@@ -50,7 +50,7 @@ def test_power_answers_before_the_hardware_finishes(api, make_node, config):
     states = api.get("/v1/nodes/slow/states").get_json()
     assert states["target_power_state"] == "power on"
     # A second change while the first holds the lock: 409, nothing changes.
-    config(conductor__node_locked_retry_timeout=0.05)
+    config(api__node_locked_wait=0.05)
     config(fake__power_delay="0.5")
     resp = api.put("/v1/nodes/slow/states/power", {"target": "power off"})
     assert resp.status_code == 409
@@ -89,7 +89,7 @@ def test_power_with_invalid_driver_info_is_400(api, make_node):
 
 
 def test_power_on_locked_node_is_409(api, make_node, config):
-    config(conductor__node_locked_retry_timeout=0.05)
+    config(api__node_locked_wait=0.05)
     make_node("lk")
     future = db_api.utcnow() + datetime.timedelta(minutes=5)
     assert db_api.reserve_node(row("lk")["id"], "elsewhere:t", future, db_api.utcnow())
@@ -297,3 +297,63 @@ def test_undeclared_driver_info_refused_on_create_and_patch(api, make_node):
     assert resp.status_code == 400
     assert "did you mean fake_username?" in error_of(resp)
     assert row("ud") == before
+
+
+# -- a locked node: wait server-side, then 409 with Retry-After ------------------------
+
+def _hold(node_name, release):
+    """A real concurrent lock holder (a conductor task in another thread)."""
+    import threading
+
+    from hwdrivers.common import context as hw_context
+    from hwdrivers.conductor import task_manager
+
+    taken = threading.Event()
+
+    def hold():
+        with task_manager.acquire(hw_context.get_admin_context(), node_name,
+                                  purpose="power on"):
+            taken.set()
+            release.wait(30)
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    assert taken.wait(30)
+    return thread
+
+
+def test_action_waits_for_a_short_lock_then_runs(api, make_node, config):
+    import threading
+
+    config(api__node_locked_wait=30, conductor__node_locked_retry_timeout=0)
+    make_node("wl")
+    release = threading.Event()
+    thread = _hold("wl", release)
+    threading.Timer(1.0, release.set).start()
+    resp = api.put("/v1/nodes/wl/states/power", {"target": "power on"})
+    assert resp.status_code == 202, resp.get_data(as_text=True)
+    assert release.is_set()  # answered after the holder let go, not before
+    thread.join(30)
+    wait_for(_settled("wl", "power_state", "power on"))
+
+
+def test_lock_held_past_the_wait_is_409_with_retry_after(api, make_node, config):
+    import threading
+
+    config(api__node_locked_wait=0.3, conductor__node_locked_retry_timeout=60)
+    make_node("wl2")
+    release = threading.Event()
+    thread = _hold("wl2", release)
+    try:
+        resp = api.patch("/v1/nodes/wl2", [{"op": "add", "path": "/extra/x", "value": 1}])
+        assert resp.status_code == 409
+        assert resp.headers["Retry-After"] == "1"
+        assert "locked" in error_of(resp)
+        db_api.update_node(row("wl2")["id"], {"provision_state": "verifying"})
+        resp = api.put("/v1/nodes/wl2/states/power", {"target": "power on"})
+        assert resp.status_code == 409
+        assert resp.headers["Retry-After"] == "10"
+        assert "verifying in progress" in error_of(resp)
+    finally:
+        release.set()
+        thread.join(30)
+    assert row("wl2")["extra"] == {} and row("wl2")["target_power_state"] is None

@@ -307,7 +307,7 @@ def test_delete_active_node_is_409(api, make_node):
 
 
 def test_delete_locked_node_is_409(api, make_node, config):
-    config(conductor__node_locked_retry_timeout=0.1)
+    config(api__node_locked_wait=0.1)
     make_node("locked")
     node_id = row("locked")["id"]
     import datetime
@@ -381,7 +381,7 @@ def test_concurrent_patches_of_different_keys_all_apply(app, make_node):
 
 def test_patch_locked_node_is_409_and_changes_nothing(api, make_node, config):
     import datetime
-    config(conductor__node_locked_retry_timeout=0.05)
+    config(api__node_locked_wait=0.05)
     make_node("plk")
     future = db_api.utcnow() + datetime.timedelta(minutes=5)
     assert db_api.reserve_node(row("plk")["id"], "elsewhere:t", future, db_api.utcnow())

@@ -189,3 +189,88 @@ def test_last_save_can_release_the_lease_in_the_same_write(node):
             assert db_api.get_reservation(node["id"])[0] == other.owner
     assert db_api.get_node(node["id"])["last_error"] == "recorded with the release"
     assert db_api.get_reservation(node["id"]) == (None, None)
+
+
+# -- waiting for a busy node: bounded, connection-free, not for long holders -----------
+
+def _holder(node_id, release):
+    """A real concurrent task holding the node's lease until ``release`` is set."""
+    taken = threading.Event()
+
+    def hold():
+        with task_manager.acquire(CTX, node_id, purpose="power on"):
+            taken.set()
+            release.wait(30)
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    assert taken.wait(30)
+    return thread
+
+
+def test_request_context_waits_for_a_short_holder_without_a_connection(node, config):
+    """The request's lock_wait (not [conductor]'s) bounds the wait; each attempt is
+    one short statement, so no pooled connection stays out while waiting."""
+    from sqlalchemy import event
+
+    from hwdrivers.db import engine as db_engine
+
+    config(conductor__node_locked_retry_timeout=0)
+    pool = db_engine.get_engine().pool
+    out, held = {}, []
+
+    def checkout(dbapi_conn, record, proxy):
+        out[id(record)] = time.monotonic()
+
+    def checkin(dbapi_conn, record):
+        start = out.pop(id(record), None)
+        if start is not None:
+            held.append(time.monotonic() - start)
+
+    event.listen(pool, "checkout", checkout)
+    event.listen(pool, "checkin", checkin)
+    release = threading.Event()
+    try:
+        thread = _holder(node["id"], release)
+        threading.Timer(1.5, release.set).start()
+        ctx = hw_context.RequestContext(lock_wait=60)
+        with task_manager.acquire(ctx, node["id"], purpose="power off") as task:
+            assert release.is_set()  # it got the node once the holder let go
+            assert reservation(node) == task.owner
+        thread.join(30)
+    finally:
+        event.remove(pool, "checkout", checkout)
+        event.remove(pool, "checkin", checkin)
+    assert len(held) >= 3  # several attempts while waiting...
+    assert max(held) < 1.0  # ...each a short statement, none spanning the wait
+
+
+def test_node_locked_carries_retry_after_and_is_bounded(node, config):
+    config(conductor__node_locked_retry_timeout=60)
+    release = threading.Event()
+    thread = _holder(node["id"], release)
+    try:
+        start = time.monotonic()
+        with pytest.raises(exception.NodeLocked) as info:
+            task_manager.acquire(hw_context.RequestContext(lock_wait=0.3), node["id"])
+        assert time.monotonic() - start < 20  # the request's 0.3 s, not the 60 s
+        assert info.value.retry_after == task_manager.SHORT_RETRY_AFTER
+    finally:
+        release.set()
+        thread.join(30)
+
+
+def test_node_being_provisioned_is_refused_at_once(node, config):
+    """A worker verifying or cleaning holds the lock for long: no point waiting."""
+    db_api.update_node(node["id"], {"provision_state": "cleaning"})
+    release = threading.Event()
+    thread = _holder(node["id"], release)
+    try:
+        start = time.monotonic()
+        with pytest.raises(exception.NodeLocked) as info:
+            task_manager.acquire(hw_context.RequestContext(lock_wait=60), node["id"])
+        assert time.monotonic() - start < 20  # not the 60 s
+        assert "cleaning in progress" in str(info.value)
+        assert info.value.retry_after == task_manager.LONG_RETRY_AFTER
+    finally:
+        release.set()
+        thread.join(30)
