@@ -31,6 +31,7 @@ from hwdrivers.agent import checksum
 from hwdrivers.agent import disk
 from hwdrivers.agent import errors
 from hwdrivers.agent import fetch
+from hwdrivers.agent import pipeline
 
 LOG = logging.getLogger(__name__)
 
@@ -38,6 +39,8 @@ QCOW2_MAGIC = b"QFI\xfb"
 #: disk_format -> how the image reaches the device
 SUPPORTED_FORMATS = ("raw", "qcow2")
 CHECKSUM_FILE_LIMIT = 1024 * 1024
+#: chunks in flight between receive, hash and write (memory: this x chunk_size)
+PIPELINE_BUFFERS = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,16 +123,10 @@ class _Attempt:
         length_header = response.headers.get("Content-Length")
         length = int(length_header) if length_header and length_header.isdigit() else None
         buf = bytearray(self.options.chunk_size)
-        view = memoryview(buf)
         # Fill the first chunk (or up to EOF) to see the format before writing.
-        filled = 0
-        while filled < len(buf):
-            got = _read_into(response, view[filled:], self.id, url)
-            if not got:
-                break
-            filled += got
+        filled = self._fill(response, url, buf)
         declared = _declared_format(self.info)
-        detected = detect_format(bytes(view[:4]))
+        detected = detect_format(bytes(buf[:4]))
         if declared is not None and declared != detected:
             raise errors.ImageWriteError(
                 "image %s: image_info disk_format is %s but the image's content is %s; "
@@ -142,9 +139,9 @@ class _Attempt:
                     "image %s is larger than the disk: %d bytes (Content-Length) > %d bytes "
                     "on %s; nothing was written" % (self.id, length, self.disk_size,
                                                     self.device))
-            self._stream_raw(response, url, view, filled, digest)
+            self._stream_raw(response, url, buf, filled, digest)
         else:
-            self._stage_qcow2(response, url, view, filled, digest)
+            self._stage_qcow2(response, url, buf, filled, digest)
         if length is not None and self.downloaded != length:
             raise errors.ImageDownloadError(
                 self.id, "%s ended after %d of %d bytes" % (fetch.redact(url),
@@ -156,41 +153,64 @@ class _Attempt:
         if detected == "qcow2":
             self._convert_qcow2()
 
-    def _stream_raw(self, response, url, view, filled, digest) -> None:
+    def _stream_raw(self, response, url, first, filled, digest) -> None:
+        """Receive here; hash and write in their own threads (pipeline.py)."""
         fd = disk.open_for_write(self.device)
+
+        def write(chunk: memoryview, offset: int) -> None:
+            done = 0
+            while done < len(chunk):
+                try:
+                    done += os.pwrite(fd, chunk[done:], offset + done)
+                except OSError as exc:
+                    raise errors.ImageWriteError(
+                        "writing image %s to %s at offset %d failed: %s"
+                        % (self.id, self.device, offset + done, exc.strerror))
+            self.written = max(self.written, offset + len(chunk))
+
+        # ``first`` is already full: it is submitted first and joins the pool after
+        spare = [bytearray(len(first)) for _ in range(PIPELINE_BUFFERS - 1)]
+        flow = pipeline.Pipeline([lambda chunk, _offset: digest.update(chunk), write],
+                                 spare)
+        offset = 0
         try:
-            offset = 0
-            got = filled
+            buf, got = first, filled
             while got:
                 if offset + got > self.disk_size:
                     raise errors.ImageWriteError(
                         "image %s is larger than the disk %s (%d bytes): it was still "
                         "streaming after %d bytes" % (self.id, self.device, self.disk_size,
                                                       offset))
-                chunk = view[:got]
-                digest.update(chunk)
-                done = 0
-                while done < got:
-                    try:
-                        done += os.pwrite(fd, chunk[done:], offset + done)
-                    except OSError as exc:
-                        raise errors.ImageWriteError(
-                            "writing image %s to %s at offset %d failed: %s"
-                            % (self.id, self.device, offset + done, exc.strerror))
+                flow.submit(buf, got, offset)
                 offset += got
-                self.written = self.downloaded = offset
-                got = _read_into(response, view, self.id, url)
+                self.downloaded = offset
+                buf = flow.take()
+                got = self._fill(response, url, buf)
         finally:
-            os.close(fd)
+            try:
+                flow.close()
+            finally:
+                os.close(fd)
 
-    def _stage_qcow2(self, response, url, view, filled, digest) -> None:
+    def _fill(self, response, url, buf: bytearray) -> int:
+        """Read until ``buf`` is full or the body ends; bytes read."""
+        filled = 0
+        with memoryview(buf) as view:
+            while filled < len(buf):
+                got = _read_into(response, view[filled:], self.id, url)
+                if not got:
+                    break
+                filled += got
+        return filled
+
+    def _stage_qcow2(self, response, url, buf, filled, digest) -> None:
         if shutil.which(self.options.qemu_img) is None:
             raise errors.ToolMissingError(self.options.qemu_img, "qemu-utils",
                                           "write a qcow2 image")
         handle = tempfile.NamedTemporaryFile(prefix="hwdrivers-agent-", suffix=".qcow2",
                                              dir=self.options.tmp_dir, delete=False)
         self.staged = handle.name
-        with handle:
+        with handle, memoryview(buf) as view:
             got = filled
             while got:
                 chunk = view[:got]
@@ -202,7 +222,7 @@ class _Attempt:
                         "staging qcow2 image %s in %s failed: %s"
                         % (self.id, os.path.dirname(handle.name), exc.strerror))
                 self.downloaded += got
-                got = _read_into(response, view, self.id, url)
+                got = self._fill(response, url, buf)
 
     def _qemu_img(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run([self.options.qemu_img, *args], capture_output=True, text=True,
