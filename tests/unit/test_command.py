@@ -25,6 +25,8 @@ from hwdrivers.conf import command_profile
 from hwdrivers.drivers import factory
 from hwdrivers.drivers import params
 from hwdrivers.drivers.modules import command
+from hwdrivers.drivers.modules import command_settings
+from hwdrivers.drivers.modules import shell_template
 from hwdrivers.drivers.modules import ssh
 from hwdrivers.drivers.task import StandaloneTask
 
@@ -124,7 +126,7 @@ def start_up_error():
     ("echo $(# a comment\necho {vm})", ["vm"]),
 ])
 def test_placeholders_accepted(template, names):
-    assert command.placeholders(template) == names
+    assert shell_template.placeholders(template) == names
 
 
 @pytest.mark.parametrize("template, fragment", [
@@ -159,7 +161,7 @@ def test_placeholders_accepted(template, names):
 ])
 def test_placeholders_refused(template, fragment):
     with pytest.raises(ValueError) as err:
-        command.placeholders(template)
+        shell_template.placeholders(template)
     assert fragment in str(err.value)
 
 
@@ -168,9 +170,9 @@ def test_placeholders_refused(template, fragment):
     "it's \"$HOME\" `x` $(y) \\ ; | & > <", "x\ntouch /tmp/p #",
 ])
 def test_render_makes_each_value_one_word(value):
-    rendered = command.render("tool --vm {vm} --then {vm} end", {"vm": value})
+    rendered = shell_template.render("tool --vm {vm} --then {vm} end", {"vm": value})
     assert shlex.split(rendered) == ["tool", "--vm", value, "--then", value, "end"]
-    assert subprocess.run(["sh", "-c", "printf %s " + command.render("{v}", {"v": value})],
+    assert subprocess.run(["sh", "-c", "printf %s " + shell_template.render("{v}", {"v": value})],
                           capture_output=True, text=True, check=True).stdout == value
 
 
@@ -197,7 +199,7 @@ def test_the_comment_rule_is_the_shells_rule(shell, tmp_path):
     def runs_touch(template):
         target = tmp_path / "pwned"
         value = "x\ntouch %s #" % target
-        subprocess.run([shell, "-c", command.render(template, {"vm": value})],
+        subprocess.run([shell, "-c", shell_template.render(template, {"vm": value})],
                        capture_output=True, timeout=10)
         hit = target.exists()
         if hit:
@@ -206,10 +208,10 @@ def test_the_comment_rule_is_the_shells_rule(shell, tmp_path):
 
     for template in COMMENT_TEMPLATES:
         with pytest.raises(ValueError, match="after a #"):
-            command.placeholders(template)
+            shell_template.placeholders(template)
         assert runs_touch(template), template  # the refusal is not spurious
     for template in ACCEPTED_HASH_TEMPLATES:
-        assert command.placeholders(template) == ["vm"], template
+        assert shell_template.placeholders(template) == ["vm"], template
         assert not runs_touch(template), template
 
 
@@ -251,12 +253,12 @@ def test_profiles_are_read_from_the_config_file(tmp_path, no_process):
     config_file(tmp_path, LIBVIRT)
     factory.get_registry()  # start-up checks every profile
     assert command_profile.profile_names(CONF) == ["libvirt", "relay"]
-    libvirt = command.load_profile("libvirt")
+    libvirt = command_settings.load_profile("libvirt")
     assert libvirt.placeholders == ("vm",)
     assert libvirt.fields["command_power_on"] == "virsh start {vm}"
     assert libvirt.fields["command_host"] == "hv1.example.net"
     assert libvirt.fields["command_port"] == 22 and libvirt.fields["command_timeout"] == 12
-    assert command.load_profile("relay").placeholders == ("board", "port_no")
+    assert command_settings.load_profile("relay").placeholders == ("board", "port_no")
 
     task = profile_task(profile="libvirt", vm="web1")
     info = task.driver.power.parse_driver_info(task)
@@ -393,7 +395,7 @@ def test_bad_profile_files_stop_start_up(tmp_path, text, option, fragment):
 def test_a_dollar_is_written_twice_in_profiles(tmp_path):
     config_file(tmp_path, "[command_profile:lab]\npower_on = start {vm} $$HOME \\$USER\n"
                           "power_off = stop {vm}\n")
-    assert command.load_profile("lab").fields["command_power_on"] == \
+    assert command_settings.load_profile("lab").fields["command_power_on"] == \
         "start {vm} $HOME $USER"
 
 
@@ -721,7 +723,7 @@ def test_remote_command_runs_like_the_local_one(tmp_path, with_timeout_binary):
 
     Without ``timeout`` on the host it still runs (unwrapped).
     """
-    body = command.render("printf '[%s]' {v}; echo \" $0\"", {"v": "a'b $(x) `y`\n;"})
+    body = shell_template.render("printf '[%s]' {v}; echo \" $0\"", {"v": "a'b $(x) `y`\n;"})
     remote = command.remote_command(body, 2.5, with_secret=True)
     assert "timeout -s KILL 4'" in remote
     path = os.environ["PATH"] if with_timeout_binary else str(tmp_path)
