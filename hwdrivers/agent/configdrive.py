@@ -7,7 +7,10 @@ does not build it. Like IPA it makes a partition of 64 MiB at the end of
 a GPT disk (``sgdisk -n 0:-64M:0``; the image's backup GPT is first moved
 to the disk's end with ``sgdisk -e``), names it ``config-2`` and copies
 the ISO to its start; a disk that already has a ``config-2`` partition
-reuses it. MBR disks are not handled yet (see doc/agent.md).
+reuses it. On an MBR disk the agent adds a primary partition in the last
+64 MiB itself (one table entry, below the 2 TiB an MBR can address), as
+IPA does with parted; a partition already holding a ``config-2`` ISO is
+reused.
 """
 
 import base64
@@ -19,6 +22,7 @@ import os
 import re
 import shutil
 import stat
+import struct
 import subprocess
 
 from hwdrivers.agent import disk
@@ -115,39 +119,106 @@ def partitions(device: str) -> tuple[int, list[dict]]:
     return sector, found
 
 
-def write(device: str, image: bytes) -> dict:
-    """Put ``image`` on the ``config-2`` partition of ``device``; returns that partition."""
+def _gpt_partition(device: str) -> dict:
+    """The ``config-2`` partition of a GPT disk, made if missing (sgdisk)."""
     if shutil.which("sgdisk") is None:
         raise errors.ToolMissingError("sgdisk", "gdisk", "create the config drive partition")
-    if not has_gpt(device):
-        raise errors.ConfigDriveError(
-            "%s has no GPT partition table after the image was written; the agent makes "
-            "the config drive partition on GPT disks only (MBR images: not supported yet)"
-            % device)
     sector, parts = partitions(device)
     existing = [p for p in parts if p["name"] == LABEL]
     if existing:
         part = existing[0]
-        LOG.info("config drive: reusing partition %d of %s", part["number"], device)
+        LOG.info("config drive: reusing GPT partition %d of %s", part["number"], device)
     else:
         # One run (sgdisk pauses a second after each write): the backup GPT moves
         # to the end of this disk (-e), then the partition takes the last 64 MiB.
         _sgdisk("-e", "-n", "0:-64M:0", "-c", "0:%s" % LABEL, device)
         sector, parts = partitions(device)
         part = next(p for p in parts if p["name"] == LABEL)
-    start = part["start"] * sector
-    size = (part["end"] - part["start"] + 1) * sector
-    if len(image) > size:
-        raise errors.ConfigDriveError("config drive (%d bytes) does not fit partition %d "
-                                      "(%d bytes)" % (len(image), part["number"], size))
+    return {"number": part["number"], "offset": part["start"] * sector,
+            "size": (part["end"] - part["start"] + 1) * sector, "table": "gpt"}
+
+
+MBR_ENTRY = struct.Struct("<B3sB3sII")  # status, CHS first, type, CHS last, LBA, sectors
+MBR_SECTOR = 512
+MBR_LIMIT = 2 ** 32  # sectors an MBR entry can address
+ALIGN = disk.MiB // MBR_SECTOR
+PROTECTIVE = 0xEE
+LINUX = 0x83
+
+
+def iso_label(device: str, offset: int) -> str | None:
+    """The ISO 9660 volume label at ``offset`` (cloud-init finds ``config-2`` by it)."""
+    with open(device, "rb") as dev:
+        dev.seek(offset + 32768)
+        descriptor = dev.read(72)
+    if descriptor[1:6] != b"CD001":
+        return None
+    return descriptor[40:72].decode("ascii", "replace").strip()
+
+
+def _mbr_partition(device: str) -> dict:
+    """The config drive partition of an MBR disk: a new primary one in the last 64 MiB.
+
+    Written directly (one 16-byte entry), as parted would: the disk's other
+    partitions are untouched. A partition already holding a ``config-2``
+    ISO is reused.
+    """
+    with open(device, "rb") as dev:
+        head = dev.read(MBR_SECTOR)
+    if head[510:512] != b"\x55\xaa":
+        raise errors.ConfigDriveError(
+            "%s has no partition table after the image was written (neither GPT nor MBR); "
+            "a config drive needs a whole-disk image with one" % device)
+    entries = [dict(zip(("status", "chs1", "type", "chs2", "start", "sectors"),
+                        MBR_ENTRY.unpack_from(head, 446 + 16 * i)), slot=i)
+               for i in range(4)]
+    used = [e for e in entries if e["type"]]
+    if any(e["type"] == PROTECTIVE for e in used):
+        raise errors.ConfigDriveError("%s has a protective MBR but no GPT header; the image's "
+                                      "partition table is damaged" % device)
+    for entry in used:
+        if iso_label(device, entry["start"] * MBR_SECTOR) == LABEL:
+            LOG.info("config drive: reusing MBR partition %d of %s", entry["slot"] + 1,
+                     device)
+            return {"number": entry["slot"] + 1, "offset": entry["start"] * MBR_SECTOR,
+                    "size": entry["sectors"] * MBR_SECTOR, "table": "msdos"}
+    free = [e for e in entries if not e["type"]]
+    if not free:
+        raise errors.ConfigDriveError("%s uses MBR and already has 4 primary partitions; "
+                                      "there is no slot for the config drive" % device)
+    end = min(disk.size_of(device) // MBR_SECTOR, MBR_LIMIT)
+    start = (end - MAX_SIZE // MBR_SECTOR) // ALIGN * ALIGN
+    last_used = max((e["start"] + e["sectors"] for e in used), default=1)
+    if start < last_used:
+        raise errors.ConfigDriveError(
+            "%s has no room for a 64 MiB config drive partition after its last partition "
+            "(which ends at sector %d)" % (device, last_used))
+    slot = free[0]["slot"]
+    entry = MBR_ENTRY.pack(0, b"\xfe\xff\xff", LINUX, b"\xfe\xff\xff", start, end - start)
     fd = disk.open_for_write(device)
     try:
-        os.pwrite(fd, image, start)
+        os.pwrite(fd, entry, 446 + 16 * slot)
+    finally:
+        os.close(fd)
+    return {"number": slot + 1, "offset": start * MBR_SECTOR,
+            "size": (end - start) * MBR_SECTOR, "table": "msdos"}
+
+
+def write(device: str, image: bytes) -> dict:
+    """Put ``image`` on the config drive partition of ``device``; returns that partition."""
+    part = _gpt_partition(device) if has_gpt(device) else _mbr_partition(device)
+    if len(image) > part["size"]:
+        raise errors.ConfigDriveError("config drive (%d bytes) does not fit partition %d "
+                                      "(%d bytes)" % (len(image), part["number"],
+                                                      part["size"]))
+    fd = disk.open_for_write(device)
+    try:
+        os.pwrite(fd, image, part["offset"])
         os.fsync(fd)
     finally:
         os.close(fd)
     if stat.S_ISBLK(os.stat(device).st_mode) and shutil.which("partx"):
         subprocess.run(["partx", "-u", device], capture_output=True)
-    LOG.info("config drive (%d bytes) written to partition %d (%s) of %s", len(image),
-             part["number"], LABEL, device)
-    return {"number": part["number"], "offset": start, "size": size}
+    LOG.info("config drive (%d bytes) written to %s partition %d of %s", len(image),
+             part["table"], part["number"], device)
+    return part

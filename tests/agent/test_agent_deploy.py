@@ -224,3 +224,65 @@ def test_declared_raw_but_qcow2_is_refused(start_agent, image_server, tmp_path):
     assert "disk_format is raw but the image's content is qcow2" in (
         doc["command_error"]["details"])
     assert read(agent.disk, 0, 4) != b"QFI\xfb"
+
+
+def fake_iso(label=b"config-2", size=200 * 1024):
+    """Bytes with an ISO 9660 primary volume descriptor naming ``label``."""
+    data = bytearray(os.urandom(size))
+    data[32768:32768 + 6] = b"\x01CD001"
+    data[32768 + 40:32768 + 72] = label.ljust(32)
+    return bytes(data)
+
+
+def test_config_drive_on_an_mbr_disk(start_agent, image_server, tmp_path):
+    import struct
+    image = bytearray(os.urandom(4 * MiB))
+    image[446:510] = bytes(64)
+    struct.pack_into("<B3sB3sII", image, 446, 0x80, b"\xfe\xff\xff", 0x83, b"\xfe\xff\xff",
+                     2048, 4096)
+    image[510:512] = b"\x55\xaa"
+    image = bytes(image)
+    path = tmp_path / "mbr.img"
+    path.write_bytes(image)
+    drive = fake_iso()
+    agent = start_agent(disk_size=100 * MiB)
+    doc = agent.run("standby.prepare_image", {
+        "image_info": image_info(image_server.add("mbr.img", path=str(path)), image),
+        "configdrive": base64.b64encode(gzip.compress(drive)).decode()})
+    assert doc["command_status"] == "SUCCEEDED", doc
+    table = subprocess.run(["partx", "-s", "-g", "-o", "NR,START,SECTORS,TYPE", agent.disk],
+                           check=True, capture_output=True, text=True).stdout.split()
+    end = 100 * MiB // 512
+    start = (end - 64 * MiB // 512) // 2048 * 2048
+    assert table == ["1", "2048", "4096", "0x83", "2", str(start), str(end - start), "0x83"]
+    assert read(agent.disk, start * 512, len(drive)) == drive
+    assert read(agent.disk, 0, 446) == image[:446]  # boot code untouched
+    assert read(agent.disk, MiB, 2 * MiB) == image[MiB:3 * MiB]
+
+
+def test_config_drive_without_a_partition_table_fails_unbootable(start_agent, image_server,
+                                                                  raw_image):
+    path, data = raw_image  # random bytes: no MBR signature, no GPT
+    agent = start_agent()
+    doc = agent.run("standby.prepare_image", {
+        "image_info": image_info(image_server.add("image.raw", path=str(path)), data),
+        "configdrive": base64.b64encode(gzip.compress(fake_iso())).decode()})
+    assert doc["command_status"] == "FAILED"
+    assert doc["command_error"]["type"] == "ConfigDriveError"
+    assert "no partition table" in doc["command_error"]["details"]
+    assert_unbootable(agent.disk)
+
+
+def test_bad_config_drive_fails_before_the_disk_is_touched(start_agent, image_server,
+                                                           raw_image):
+    path, data = raw_image
+    agent = start_agent()
+    mark_bootable(agent.disk)
+    before = read(agent.disk, 0, MiB)
+    doc = agent.run("standby.prepare_image", {
+        "image_info": image_info(image_server.add("image.raw", path=str(path)), data),
+        "configdrive": "not base64 gzip"})
+    assert doc["command_status"] == "FAILED"
+    assert "not base64 of gzip" in doc["command_error"]["details"]
+    assert image_server.count("image.raw") == 0
+    assert read(agent.disk, 0, MiB) == before
