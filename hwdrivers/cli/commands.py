@@ -447,7 +447,10 @@ def build_parser():
             p.add_argument("device", nargs="?", choices=boot_devices.ALL)
             p.add_argument("--persistent", action="store_true")
         p.add_argument("--driver", required=True, help="Hardware type.")
-        p.add_argument("--node-name", help="Name used in messages and command templates.")
+        p.add_argument("--node-name", help="Name used in messages and command templates "
+                       "(default: the controller, e.g. ipmi:10.0.0.21:623).")
+        p.add_argument("-v", "--verbose", action="count", default=0,
+                       help="-v: log each retry; -vv: and the driver's debug lines.")
         _add_driver_info_options(p)
         _add_interface_options(p)
         p.set_defaults(func=func, oneshot=True)

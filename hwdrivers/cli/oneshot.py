@@ -3,11 +3,21 @@
 ``hwdrivers power on --driver ipmi --driver-info ipmi_address=...`` does
 what PDUDaemon's ``--drive`` and the MAAS power executables do: compose the
 driver, validate, act, verify, print the verified state.
+
+The machine has no node record, so without ``--node-name`` it is named
+after its controller (``ipmi:10.0.0.21:623``) rather than a random UUID.
+The retries of a controller that does not answer are what the final error
+already sums up ("after 8 attempts"), so they are logged only with ``-v``;
+``-vv`` adds the driver's debug lines (the ipmitool command lines...).
 """
+
+import logging
+import os
 
 from hwdrivers.common import exception
 from hwdrivers.common import interface_types
 from hwdrivers.drivers import actions
+from hwdrivers.drivers import retry
 from hwdrivers.drivers import task as driver_task
 
 ONESHOT_TARGETS = {"on": "power on", "off": "power off", "reboot": "rebooting"}
@@ -16,16 +26,50 @@ _ONESHOT_HINT = "Fix with --driver-info <field>=<value> (or <field>=- for a secr
 
 
 def _validate(interface, task):
-    """``interface.validate``, with the fix worded for this command: no node is stored."""
+    """``interface.validate``, with the fix worded for this command: no node is stored.
+
+    Once driver_info is valid, an unnamed node takes its controller's name.
+    """
     try:
         interface.validate(task)
     except exception.InvalidParameterValue as exc:
         exc.message = exc.message.replace(_NODE_HINT, _ONESHOT_HINT)
+        # The random UUID means nothing to the operator; the name they gave does.
+        exc.message = exc.message.replace(
+            "Node %s: " % task.node.uuid,
+            "Node %s: " % task.node.name if task.node.name else "")
         exc.args = (exc.message,)
         raise
+    task.name_after_controller()
+
+
+class _RetryFilter(logging.Filter):
+    """Drops the retry warnings of :mod:`hwdrivers.drivers.retry` (not its errors)."""
+
+    _source = os.path.normcase(os.path.splitext(retry.__file__)[0])
+
+    def filter(self, record):
+        return (record.levelno >= logging.ERROR
+                or os.path.normcase(os.path.splitext(record.pathname)[0]) != self._source)
+
+
+_RETRY_FILTER = _RetryFilter()
+
+
+def set_verbosity(verbosity: int) -> None:
+    """0: no retry warnings; 1: retries and the driver's info lines; 2: debug too."""
+    node_log = logging.getLogger(driver_task.LOG.name)
+    if verbosity >= 1:
+        node_log.removeFilter(_RETRY_FILTER)
+    else:
+        node_log.addFilter(_RETRY_FILTER)
+    level = {0: logging.NOTSET, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+    for name in (driver_task.LOG.name, "hwdrivers.drivers"):
+        logging.getLogger(name).setLevel(level)
 
 
 def make_task(args, info):
+    set_verbosity(getattr(args, "verbose", 0) or 0)
     fields = {"%s_interface" % kind: getattr(args, "%s_interface" % kind, None)
               for kind in interface_types.ALL}
     return driver_task.StandaloneTask.for_driver(

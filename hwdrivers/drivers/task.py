@@ -57,3 +57,17 @@ class StandaloneTask:
     @classmethod
     def for_driver(cls, driver, driver_info=None, registry=None, **fields):
         return cls(make_node(driver, driver_info, **fields), registry=registry)
+
+    def name_after_controller(self) -> str:
+        """Name an unnamed node after its power controller (``ipmi:10.0.0.21:623``).
+
+        A node made for one call has a random UUID nobody knows; its
+        controller (the BMC, the PDU, the SSH host) is what the operator
+        typed, so messages and logs say that instead. Call it once
+        driver_info is valid, so the controller key is built from real
+        values. Returns the node's name.
+        """
+        if not self.node.name:
+            self.node.name = self.driver.power.controller_key(self)
+            self.logger = NodeLoggerAdapter(LOG, {"node": self.node.name})
+        return self.node.name
