@@ -25,6 +25,8 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 #: Profiles added by :func:`register_profile` rather than a config file.
 _registered = set()
+#: (id(conf), profile) whose group is registered.
+_groups = set()
 
 opts = [
     cfg.StrOpt("power_on",
@@ -76,10 +78,16 @@ def group_name(profile):
 
 
 def register_group(conf, profile):
-    """Register (idempotently) the options of ``profile``; return its group."""
+    """Register (once) the options of ``profile``; return its group.
+
+    Registering clears oslo.config's whole value cache, so it is done once
+    per profile and process, not on every use.
+    """
     name = group_name(profile)
-    conf.register_group(cfg.OptGroup(name, help="Command profile %s." % profile))
-    conf.register_opts(opts, group=name)
+    if (id(conf), profile) not in _groups:
+        conf.register_group(cfg.OptGroup(name, help="Command profile %s." % profile))
+        conf.register_opts(opts, group=name)
+        _groups.add((id(conf), profile))
     return getattr(conf, name)
 
 

@@ -179,8 +179,17 @@ def _read_option(group, profile, option):
         raise _config_error(profile, option, "is invalid: %s" % exc) from None
 
 
+#: Checked profiles by everything their check read; a changed option is a new key.
+_checked = {}
+
+
 def load_profile(name):
-    """The checked :class:`Profile` ``name``; ConfigInvalid naming the option if not."""
+    """The checked :class:`Profile` ``name``; ConfigInvalid naming the option if not.
+
+    Every node's declaration depends on its profile, so this runs for each
+    node listed or masked: a profile is checked once per version of its
+    options (and of the [command] options the check reads), then cached.
+    """
     defined = command_profile.profile_names(CONF)
     if name not in defined:
         raise exception.ConfigInvalid(
@@ -191,8 +200,20 @@ def load_profile(name):
         raise _config_error(name, None, "is not a usable profile name: use letters, "
                                         "digits and ._- (at most 63)")
     group = command_profile.register_group(CONF, name)
-    unknown = sorted(command_profile.file_options(CONF, name)
-                     - set(command_profile.OPTION_NAMES))
+    in_file = frozenset(command_profile.file_options(CONF, name))
+    values = tuple(_read_option(group, name, opt.dest) for opt in command_profile.opts)
+    key = (name, in_file, values, CONF.command.allow_local_commands)
+    profile = _checked.get(key)
+    if profile is None:
+        profile = _check_profile(name, in_file, values)
+        if len(_checked) > 256:  # config reloaded many times: start again
+            _checked.clear()
+        _checked[key] = profile
+    return profile
+
+
+def _check_profile(name, in_file, values):
+    unknown = sorted(in_file - set(command_profile.OPTION_NAMES))
     if unknown:
         close = difflib.get_close_matches(unknown[0], command_profile.OPTION_NAMES, n=1)
         raise _config_error(name, unknown[0], "is not a profile option%s; known: %s" % (
@@ -200,8 +221,7 @@ def load_profile(name):
             ", ".join(command_profile.OPTION_NAMES)))
     info = {}
     present = set()
-    for opt in command_profile.opts:
-        value = _read_option(group, name, opt.dest)
+    for opt, value in zip(command_profile.opts, values):
         info["command_" + opt.dest] = value
         if value is not None and value != opt.default:
             present.add("command_" + opt.dest)
@@ -257,7 +277,7 @@ def _inline_allowed(_value):
                          "profile with command_profile instead")
 
 
-def _one_line_value(value):
+def _no_nul(value):
     if "\0" in value:
         raise ValueError("holds a NUL byte, which no command line can carry")
 
@@ -334,7 +354,7 @@ _INLINE_SCHEMA = params.Schema(SECRET_PARAM, *_inline_params(True))
 
 def _value_param(name, where):
     return params.Param(name, "Value of {%s} in %s" % (name, where), required=True,
-                        check=_one_line_value)
+                        check=_no_nul)
 
 
 def schema_for(driver_info):
