@@ -247,23 +247,37 @@ class _Call:
         program's answer stands, since it exited in time.
         """
         if self._supervisor_exited(max(0.0, self.deadline - time.monotonic())):
-            self.proc.wait()
+            self._reap()
         else:
             self.abort()
 
     def abort(self):
         """Have the supervisor SIGKILL everything; kill its group if it does not exit."""
         proc = self.proc
-        if proc.poll() is not None:
+        if proc.returncode is not None:
             return
-        try:
-            proc.send_signal(signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        if not self._supervisor_exited(ABORT_WAIT):
+        if not _exited(proc.pid):
             try:
-                os.killpg(proc.pid, signal.SIGKILL)  # still ours: not reaped yet
+                proc.send_signal(signal.SIGTERM)
             except ProcessLookupError:
                 pass
-            proc.kill()
-        proc.wait()
+            self._supervisor_exited(ABORT_WAIT)
+        self._reap()
+
+    def _reap(self):
+        """SIGKILL the supervisor's process group, then reap the supervisor.
+
+        Whatever is left in the group (nothing, when the supervisor did its
+        job) goes too. Until the supervisor is reaped its pid, and so its
+        group id, cannot be reused: the signal reaches nobody else.
+        """
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+
+
+def _exited(pid):
+    """True once ``pid`` (our child) has exited, without reaping it."""
+    return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
