@@ -106,6 +106,8 @@ class CommandPower(base.PowerInterface):
     """
 
     driver_info_schema = settings.SCHEMA
+    #: What every command node can do, declared: no command runs to find out.
+    power_states = (PowerState.ON, PowerState.OFF, PowerState.REBOOT)
 
     def driver_info_schema_for(self, driver_info):
         return settings.schema_for(driver_info)
@@ -333,7 +335,7 @@ class CommandPower(base.PowerInterface):
         self._act(task, info, "command_power_on", PowerState.ON, deadline)
 
     def get_supported_power_states(self, task):
-        return [PowerState.ON, PowerState.OFF, PowerState.REBOOT]
+        return list(self.power_states)
 
 
 def _redact(text, secret):
