@@ -108,6 +108,45 @@ def test_reboot_falls_back_to_off_and_on_when_the_bmc_refuses_cycle():
         assert bmcs.events(port)[before:] == ["power_on", "boot"]
 
 
+def test_reboot_against_pyghmi_stock_fakebmc(tmp_path):
+    """pyghmi's own ``fakebmc`` script, unmodified: it has no power cycle at all."""
+    import subprocess
+    import sys
+
+    from tests.fixtures.processes import stop_group
+    from tests.waits import wait_for
+
+    script = os.path.join(os.path.dirname(sys.executable), "fakebmc")
+    if not os.access(script, os.X_OK):
+        pytest.skip("pyghmi's fakebmc script is not installed")
+    port = free_udp_port()
+    log = tmp_path / "fakebmc.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([script, "--port", str(port)], stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    try:
+        task = make_task({"ipmi_address": "127.0.0.1", "ipmi_port": port,
+                          "ipmi_username": "admin", "ipmi_password": "password"})
+
+        def answers():
+            try:
+                return task.driver.power.get_power_state(task)
+            except exception.DriverError:
+                return None
+
+        wait_for(answers, timeout=30, interval=0.2, message="pyghmi's fakebmc")
+        power_to(task, PowerState.ON)
+        before = log.read_text().splitlines()
+        assert power_to(task, PowerState.REBOOT) == PowerState.ON
+        assert log.read_text().splitlines()[len(before):] == [
+            "abruptly remove power", "powered on"]
+        power_to(task, PowerState.OFF)
+        assert power_to(task, PowerState.REBOOT) == PowerState.ON
+    finally:
+        stop_group(proc)
+
+
 def test_reboot_of_an_off_machine_powers_it_on_through_the_conductor_path(fake_bmcs):
     port = fake_bmcs.ports[1]
     task = make_task(fake_bmcs.driver_info(1))
