@@ -21,15 +21,18 @@ LOG = logging.getLogger(__name__)
 
 
 def _blueprints():
+    from hwdrivers.api import bootfiles
     from hwdrivers.api import conductors
     from hwdrivers.api import drivers
     from hwdrivers.api import management
     from hwdrivers.api import nodes
     from hwdrivers.api import ports
     from hwdrivers.api import root
+    from hwdrivers.api import ramdisk
     from hwdrivers.api import states
     return [root.blueprint, nodes.blueprint, states.blueprint, management.blueprint,
-            ports.blueprint, drivers.blueprint, conductors.blueprint]
+            ports.blueprint, drivers.blueprint, conductors.blueprint, ramdisk.blueprint,
+            bootfiles.blueprint]
 
 
 def _metrics_blueprint():

@@ -73,6 +73,15 @@ LOG = logging.getLogger(__name__)
 REALM = "hwdrivers"
 READ_METHODS = frozenset(("GET", "HEAD"))
 PUBLIC_PATHS = frozenset(("/", "/v1", "/v1/"))
+#: Routes that carry their own credential or need none, as in Ironic: a deploy
+#: ramdisk's lookup and heartbeat (the agent token is checked by the
+#: conductor, api/ramdisk.py) and the boot files firmware fetches (they hold
+#: no secrets, api/bootfiles.py). (methods, path pattern)
+UNAUTHENTICATED_ROUTES = (
+    (frozenset(("GET",)), re.compile(r"^/v1/lookup/?$")),
+    (frozenset(("POST",)), re.compile(r"^/v1/heartbeat/[^/]+/?$")),
+    (READ_METHODS, re.compile(r"^/boot/(?!.*(?:^|/)\.\.(?:/|$))[^?#]+$")),
+)
 #: Bounded so a client cycling through passwords cannot grow memory.
 CACHE_SIZE = 1024
 #: How often (seconds) the htpasswd file's mtime is looked at for a reload.
@@ -414,6 +423,9 @@ class BasicAuthMiddleware:
         path = environ.get("PATH_INFO") or "/"
         header = environ.pop("HTTP_AUTHORIZATION", None)
         if path in PUBLIC_PATHS and method in READ_METHODS:
+            return self.app(environ, start_response)
+        if any(method in methods and pattern.match(path)
+               for methods, pattern in UNAUTHENTICATED_ROUTES):
             return self.app(environ, start_response)
         if not header:
             return _deny(start_response, 401,

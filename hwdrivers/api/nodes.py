@@ -13,6 +13,7 @@ from hwdrivers.api import patch as patch_mod
 from hwdrivers.api import utils
 from hwdrivers.common import exception
 from hwdrivers.common import interface_types
+from hwdrivers.common import node_secrets
 
 blueprint = flask.Blueprint("nodes", __name__)
 
@@ -75,6 +76,7 @@ NODE_QUERY = ("driver", "maintenance", "provision_state", "associated", "limit",
 def node_doc(values, fields=None, detail=True):
     """Ironic's node document from a manager.node_view() dict."""
     uuid = values["uuid"]
+    values = node_secrets.mask(values)
     doc = dict(UNMODELED)
     for key in _DIRECT:
         doc[key] = values.get(key)

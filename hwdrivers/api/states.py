@@ -25,7 +25,7 @@ PROVISION_ACTIONS = {
     "undeploy": "undeploy",
     "abort": "abort",
 }
-#: Ironic verbs we know but do not serve (hwdrivers does not deploy images).
+#: Ironic verbs we know but do not serve yet.
 _UNSUPPORTED_PROVISION = ("rebuild", "inspect", "clean", "adopt", "rescue", "unrescue",
                           "service", "unhold", "unservice")
 
@@ -88,11 +88,20 @@ def set_provision(ident):
     if target not in PROVISION_ACTIONS:
         raise errors.APIError("Field target %r is not a provision action; use one of: "
                               "%s." % (target, ", ".join(sorted(PROVISION_ACTIONS))))
-    extra = sorted(k for k in body if k != "target" and body[k] not in (None, [], {}))
+    extra = sorted(k for k in body if k not in ("target", "configdrive")
+                   and body[k] not in (None, [], {}))
     if extra:
-        raise errors.APIError("Field(s) %s are not supported by hwdrivers (it does not "
-                              "deploy images or run steps); send only target."
-                              % ", ".join(extra))
+        raise errors.APIError("Field(s) %s are not supported by hwdrivers (it runs no "
+                              "custom clean or deploy steps, rescue or service yet); send "
+                              "target and, to deploy, configdrive." % ", ".join(extra))
+    configdrive = body.get("configdrive")
+    if configdrive is not None and not isinstance(configdrive, (str, dict)):
+        raise errors.APIError("Field configdrive must be a JSON object (meta_data, "
+                              "user_data, network_data) or a string (a gzipped, "
+                              "base64-encoded ISO, or its URL).")
+    if configdrive not in (None, "", {}) and PROVISION_ACTIONS[target] != "deploy":
+        raise errors.APIError("Field configdrive is accepted with target active or "
+                              "deploy only, not %s." % target)
     manager = utils.manager()
     node = manager.get_node(utils.context(), ident)
     action = getattr(manager, "do_provisioning_action", None)
@@ -100,5 +109,6 @@ def set_provision(ident):
         return errors.error_response(
             501, "Provision state changes are not available in this build of "
                  "hwdrivers (the conductor has no do_provisioning_action).")
-    action(utils.context(), node.uuid, PROVISION_ACTIONS[target])
+    kwargs = {"configdrive": configdrive} if configdrive not in (None, "", {}) else {}
+    action(utils.context(), node.uuid, PROVISION_ACTIONS[target], **kwargs)
     return utils.empty_response(202, location=_states_location(node.uuid))

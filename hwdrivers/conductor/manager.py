@@ -12,6 +12,7 @@ import uuid as uuid_mod
 
 from hwdrivers.common import exception
 from hwdrivers.common import interface_types
+from hwdrivers.common import node_secrets
 from hwdrivers.conductor import operations
 from hwdrivers.conductor import provisioning
 from hwdrivers.conductor import task_manager
@@ -57,7 +58,7 @@ class ConductorManager:
 
     def node_view(self, node):
         """The node as a dict for output: secrets masked, lease owner hidden."""
-        values = node.as_dict()
+        values = node_secrets.mask(node.as_dict())
         try:
             composition = self.registry.compose(node)
         except exception.HWDriversError:
@@ -214,7 +215,7 @@ class ConductorManager:
 
     # -- provisioning and maintenance ------------------------------------------------
 
-    def do_provisioning_action(self, context, ident, action):
+    def do_provisioning_action(self, context, ident, action, configdrive=None):
         """manage / provide / deploy (active) / undeploy (deleted) / abort; async.
 
         The new state is published before this returns; the work runs in a
@@ -223,7 +224,7 @@ class ConductorManager:
         allowed in it; NoFreeWorker (503) leaves the node unchanged.
         """
         with task_manager.acquire(context, ident, purpose="provision %s" % action) as task:
-            transition = provisioning.begin(task, action)
+            transition = provisioning.begin(task, action, configdrive=configdrive)
             if not transition.needs_work:
                 return None
             if self.workers is None:

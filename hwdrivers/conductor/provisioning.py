@@ -12,11 +12,14 @@ inside an exclusive task:
   priority > 0, highest first, through ``execute_clean_step``),
   manageable -> cleaning -> available;
 * ``deploy`` (``active``): deploy.prepare, boot.prepare_instance,
-  deploy.deploy, available -> deploying -> active;
+  deploy.deploy, available -> deploying -> active; a step-driven deploy
+  interface (``direct``) runs its deploy steps instead, waiting for the
+  ramdisk agent in ``wait call-back`` (conductor/deployments.py);
 * ``undeploy`` (``deleted``): deploy.tear_down and clean-up, then cleaning,
   active -> deleting -> cleaning -> available;
 * ``abort``: a node waiting for a callback (clean wait, wait call-back)
-  goes to its failed state.
+  goes to its failed state; an aborted deploy's node is powered off and
+  its ramdisk boot files removed (in a worker).
 
 A failure lands the node in the failed state of where it was
 (:data:`states.FAILURE_STATES`) with ``last_error`` saying what failed.
@@ -32,9 +35,11 @@ from hwdrivers.common import states
 from hwdrivers.common.states import ProvisionAction
 from hwdrivers.common.states import ProvisionState
 from hwdrivers.conductor import controllers
+from hwdrivers.conductor import deployments
 from hwdrivers.conductor import metrics
 from hwdrivers.drivers import actions
 from hwdrivers.drivers import retry
+from hwdrivers.drivers.modules import configdrive as configdrive_mod
 
 LOG = logging.getLogger(__name__)
 
@@ -75,6 +80,9 @@ class Transition:
 
     @property
     def needs_work(self):
+        if (self.action is ProvisionAction.ABORT
+                and self.source is ProvisionState.DEPLOYWAIT):
+            return True  # power off, remove the ramdisk's boot files
         return self.working != self.target
 
     def run(self):
@@ -96,8 +104,11 @@ class Transition:
         return ProvisionState(node.provision_state)
 
 
-def begin(task, action):
+def begin(task, action, configdrive=None):
     """Check ``action`` against the node's state and publish the transition.
+
+    ``configdrive`` (deploy only): a JSON object built into a config-2 ISO,
+    or an encoded ISO or URL passed through; kept in instance_info.
 
     Raises InvalidParameterValue for an unknown action, InvalidStateRequested
     naming the current state and the actions allowed in it, or
@@ -106,6 +117,16 @@ def begin(task, action):
     """
     action = parse_action(task, action)
     node = task.node
+    drive = None
+    if configdrive not in (None, "", {}):
+        if action is not ProvisionAction.DEPLOY:
+            raise exception.InvalidParameterValue(
+                "Node %s: configdrive is accepted with the deploy (active) target only, "
+                "not %s" % (node.ident, action.value))
+        try:
+            drive = configdrive_mod.normalise(configdrive)
+        except exception.InvalidParameterValue as exc:
+            raise exception.InvalidParameterValue("Node %s: %s" % (node.ident, exc)) from None
     source = ProvisionState(node.provision_state)
     step = states.PROVISION_TRANSITIONS.get((source, action))
     if step is None:
@@ -120,10 +141,14 @@ def begin(task, action):
             action=action.value)
     working, target = step
     saved = {f: getattr(node, f) for f in
-             ("provision_state", "target_provision_state", "last_error")}
+             ("provision_state", "target_provision_state", "last_error", "instance_info")}
+    if drive is not None:
+        node.instance_info = dict(node.instance_info or {}, configdrive=drive)
     if action is ProvisionAction.MANAGE and working != target:
         # Checked before answering: missing credentials are the caller's to fix.
         task.driver.power.validate(task)
+    if action is ProvisionAction.DEPLOY:
+        _validate_deploy(task)
     node.provision_state = working.value
     node.target_provision_state = target.value if working != target else None
     node.last_error = ("%s aborted by request" % source.value
@@ -181,11 +206,24 @@ def _clean(task):
     _set_state(task, ProvisionState.AVAILABLE)
 
 
-def _deploy(task):
+def _validate_deploy(task):
+    """What a deploy needs (driver_info, instance_info, ports); no hardware touched."""
+    if deployments.is_step_driven(task):
+        deployments.prepare_task(task)
     for kind in ("power", "deploy", "boot"):
         task.driver.interfaces[kind].validate(task)
+
+
+def _deploy(task):
+    _validate_deploy(task)
     deploy, boot = task.driver.deploy, task.driver.boot
     _call(task, deploy, deploy.prepare)
+    if deployments.is_step_driven(task):
+        try:
+            deployments.start(task)
+        except Exception as exc:
+            deployments.fail(task, "deploy failed in provision state deploying: %s" % exc)
+        return
     _call(task, boot, boot.prepare_instance)
     if _call(task, deploy, deploy.deploy) == ProvisionState.DEPLOYWAIT.value:
         _set_state(task, ProvisionState.DEPLOYWAIT, ProvisionState.ACTIVE)
@@ -196,6 +234,8 @@ def _deploy(task):
 
 def _undeploy(task):
     deploy, boot = task.driver.deploy, task.driver.boot
+    if deployments.is_step_driven(task):
+        deployments.prepare_task(task)
     _call(task, deploy, deploy.tear_down)
     _call(task, boot, boot.clean_up_instance)
     _call(task, deploy, deploy.clean_up)
@@ -203,8 +243,10 @@ def _undeploy(task):
     _clean(task)
 
 
-def _nothing(task):
-    return None
+def _abort(task):
+    """Only an aborted deploy has work left: the node goes off, its boot files away."""
+    if deployments.is_step_driven(task):
+        deployments.abort(task)
 
 
 _WORK = {
@@ -212,5 +254,5 @@ _WORK = {
     ProvisionAction.PROVIDE: _clean,
     ProvisionAction.DEPLOY: _deploy,
     ProvisionAction.UNDEPLOY: _undeploy,
-    ProvisionAction.ABORT: _nothing,
+    ProvisionAction.ABORT: _abort,
 }

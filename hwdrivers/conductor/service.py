@@ -25,6 +25,7 @@ from oslo_config import cfg
 
 from hwdrivers.common import exception
 from hwdrivers.common import states
+from hwdrivers.conductor import deployments
 from hwdrivers.conductor import manager as manager_mod
 from hwdrivers.conductor import power_sync
 from hwdrivers.conductor import workers as workers_mod
@@ -108,6 +109,9 @@ class ConductorService:
             if conductor.sync_power_state_interval > 0:
                 self._add_periodic("power-sync", conductor.sync_power_state_interval,
                                    self.power_sync.run_cycle)
+            if self.conf.deploy.check_timeouts_interval > 0:
+                self._add_periodic("deploy-timeouts", self.conf.deploy.check_timeouts_interval,
+                                   deployments.check_timeouts)
             if conductor.power_failure_recovery_interval > 0:
                 self._add_periodic("power-recovery",
                                    conductor.power_failure_recovery_interval,

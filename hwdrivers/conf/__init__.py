@@ -7,6 +7,7 @@ from hwdrivers.conf import conductor
 from hwdrivers.conf import database
 from hwdrivers.conf import command
 from hwdrivers.conf import default
+from hwdrivers.conf import deploy
 from hwdrivers.conf import external
 from hwdrivers.conf import fake
 from hwdrivers.conf import hardware_type
@@ -23,6 +24,7 @@ api.register_opts(CONF)
 conductor.register_opts(CONF)
 database.register_opts(CONF)
 fake.register_opts(CONF)
+deploy.register_opts(CONF)
 pdudaemon.register_opts(CONF)
 secrets.register_opts(CONF)
 for _module in (ipmi, redfish, snmp, command, external):

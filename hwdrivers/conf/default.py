@@ -13,9 +13,9 @@ from hwdrivers.common import interface_types
 #: nothing: each module imports its library (sushy, pysnmp...) on first use.
 #: Every name here must have an entry point in setup.cfg, or start-up fails.
 DEFAULT_ENABLED = {
-    "boot": ["fake", "noop"],
+    "boot": ["fake", "noop", "ipxe"],
     "console": ["fake", "no-console"],
-    "deploy": ["fake", "noop"],
+    "deploy": ["fake", "noop", "direct"],
     "inspect": ["fake", "no-inspect"],
     "management": ["fake", "ipmitool", "redfish", "external", "noop"],
     "power": ["fake", "ipmitool", "redfish", "snmp", "command", "external"],

@@ -5,6 +5,7 @@ from hwdrivers.conf import command
 from hwdrivers.conf import conductor
 from hwdrivers.conf import database
 from hwdrivers.conf import default
+from hwdrivers.conf import deploy
 from hwdrivers.conf import external
 from hwdrivers.conf import fake
 from hwdrivers.conf import hardware_type
@@ -22,6 +23,7 @@ def list_opts():
         ("conductor", conductor.opts),
         ("database", database.opts),
         ("fake", fake.opts),
+        ("deploy", deploy.opts),
         ("pdudaemon", pdudaemon.opts),
         ("secrets", secrets.opts),
         ("ipmi", ipmi.opts),

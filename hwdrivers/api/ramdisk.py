@@ -1,0 +1,49 @@
+"""The two calls a deploy ramdisk's agent makes: ``/v1/lookup`` and ``/v1/heartbeat``.
+
+As Ironic serves them to ironic-python-agent (and to hwdrivers-agent, which
+speaks the same protocol). They carry no user credentials — a ramdisk has
+none — so the auth middleware lets exactly these two routes through
+(api/auth.py); the agent token is the credential instead. Lookup finds the
+node by one of its ports' MAC addresses (or ``node_uuid``) and only while
+the node waits for an agent; it hands out the one-time token. A heartbeat
+must carry that token (401 otherwise) and continues the deploy in a worker
+(202). See conductor/deployments.py.
+"""
+
+import flask
+
+from hwdrivers.api import errors
+from hwdrivers.api import utils
+from hwdrivers.conductor import deployments
+
+blueprint = flask.Blueprint("ramdisk", __name__)
+
+
+@blueprint.get("/v1/lookup")
+def lookup():
+    utils.check_query(("addresses", "node_uuid"))
+    args = flask.request.args
+    addresses = [a.strip() for a in (args.get("addresses") or "").split(",") if a.strip()]
+    node_uuid = args.get("node_uuid") or None
+    if not addresses and not node_uuid:
+        raise errors.APIError("Query parameter addresses (the machine's MAC addresses, "
+                              "comma-separated) or node_uuid is required.")
+    return utils.json_response(deployments.lookup(utils.context(), addresses, node_uuid))
+
+
+@blueprint.post("/v1/heartbeat/<ident>")
+def heartbeat(ident):
+    utils.check_query(())
+    body = utils.json_body()
+    utils.check_keys(body, ("callback_url", "agent_token", "agent_version",
+                            "agent_verify_ca", "agent_status", "agent_status_message"),
+                     "heartbeat")
+    callback_url = utils.require(body, "callback_url", str, "heartbeat", "a URL")
+    if not callback_url.startswith(("http://", "https://")):
+        raise errors.APIError("Field callback_url must be an http(s) URL of the agent.")
+    token = body.get("agent_token")
+    if token is not None and not isinstance(token, str):
+        raise errors.APIError("Field agent_token must be a string.")
+    deployments.heartbeat(utils.manager(), utils.context(), ident, callback_url, token,
+                          agent_version=body.get("agent_version"))
+    return utils.empty_response(202)

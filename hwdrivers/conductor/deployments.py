@@ -1,0 +1,360 @@
+"""Step-driven deploys: run deploy steps, wait for the agent without the lock, resume.
+
+A deploy interface that declares ``step_driven`` (``direct``) is run here:
+its deploy steps (and every other interface's with priority > 0), highest
+priority first. A step returning ``wait call-back`` ends the worker: the
+node waits in that state **with its lock released** (as Ironic does), and
+the agent's next heartbeat (api/ramdisk.py -> :func:`heartbeat`) takes the
+lock again, records the agent's URL, and hands the rest to a worker
+(:func:`resume`): after the ramdisk booted, the next step; while an agent
+command runs, nothing; when it ended, its outcome and the next steps.
+
+Where the deploy is, is in ``driver_internal_info``: ``deploy_steps`` (the
+plan), ``deploy_step_index``, ``deploy_step_started_at``, ``wait_started_at``
+and the agent's ``agent_url``, ``agent_secret_token`` (a secret: masked in
+every output), ``agent_last_heartbeat``, ``agent_command``.
+
+:func:`check_timeouts` is a periodic of the conductor service: a node in
+``wait call-back`` past ``[deploy] callback_timeout`` since its last sign of
+life, or past ``[deploy] image_download_timeout`` in ``write_image``, is
+powered off and fails, ``last_error`` naming the step that timed out.
+"""
+
+import hmac
+import logging
+import secrets
+import time
+
+from oslo_config import cfg
+
+from hwdrivers.common import exception
+from hwdrivers.common.states import PowerState
+from hwdrivers.common.states import ProvisionState
+from hwdrivers.conductor import controllers
+from hwdrivers.conductor import task_manager
+from hwdrivers.db import api as db_api
+from hwdrivers.drivers import actions
+from hwdrivers.drivers import retry
+from hwdrivers.drivers.modules import agent_client
+
+CONF = cfg.CONF
+LOG = logging.getLogger(__name__)
+
+TOKEN_KEY = "agent_secret_token"
+#: What a second lookup gets instead of the token (Ironic's answer)
+TOKEN_ALREADY_GIVEN = "******"
+#: internal keys of one deploy, dropped when it ends
+STEP_KEYS = ("deploy_steps", "deploy_step_index", "deploy_step_started_at",
+             "wait_started_at")
+AGENT_KEYS = ("agent_url", TOKEN_KEY, "agent_last_heartbeat", "agent_version",
+              "agent_command")
+#: seconds an agent's call waits for a node busy with another task
+AGENT_LOCK_WAIT = 2.0
+
+
+class StepFailed(exception.HWDriversError):
+    fmt = "deploy step %(interface)s.%(step)s: %(error)s"
+
+
+class AgentTokenInvalid(exception.HWDriversError):
+    code = 401
+    fmt = "Node %(node)s: invalid or missing agent token; the heartbeat is refused."
+
+
+class NotWaitingForAgent(exception.Conflict):
+    fmt = ("Node %(node)s is in provision state %(state)r and is not waiting for an "
+           "agent; the %(call)s is refused.")
+
+
+def is_step_driven(task) -> bool:
+    return bool(getattr(task.driver.deploy, "step_driven", False))
+
+
+def prepare_task(task) -> None:
+    """Give the drivers what a deploy needs: the node's ports and the controller gate."""
+    task.ports = db_api.list_ports(node_id=task.node.id)
+    task.gate = controllers.LIMITER.slot
+
+
+def _call(task, interface, func, *args):
+    return retry.run(task, interface, func, *args, gate=controllers.LIMITER.slot)
+
+
+def _internal(task) -> dict:
+    return dict(task.node.driver_internal_info or {})
+
+
+def _update(task, **values) -> None:
+    info = _internal(task)
+    for key, value in values.items():
+        if value is None:
+            info.pop(key, None)
+        else:
+            info[key] = value
+    task.node.driver_internal_info = info
+
+
+def _set_state(task, state, target=None) -> None:
+    task.node.provision_state = ProvisionState(state).value
+    task.node.target_provision_state = target.value if target is not None else None
+    task.save()
+
+
+def deploy_steps(task) -> list[dict]:
+    """Deploy steps with priority > 0 of every interface, highest first."""
+    steps = []
+    for iface in task.driver.interfaces.values():
+        steps.extend({"interface": s["interface"], "step": s["step"],
+                      "priority": s["priority"]}
+                     for s in iface.get_deploy_steps(task) if s["priority"] > 0)
+    return sorted(steps, key=lambda s: -s["priority"])
+
+
+# -- running steps ---------------------------------------------------------------------
+
+def start(task) -> None:
+    """A step-driven deploy from its first step (in a worker, holding the lock)."""
+    prepare_task(task)
+    _update(task, deploy_steps=deploy_steps(task), deploy_step_index=None,
+            deploy_step_started_at=None, wait_started_at=None,
+            **{key: None for key in AGENT_KEYS})
+    run_steps(task, 0)
+
+
+def run_steps(task, first: int) -> None:
+    """Run the plan from step ``first``; stop at a wait, or finish in ``active``."""
+    steps = _internal(task).get("deploy_steps") or []
+    for index in range(first, len(steps)):
+        step = steps[index]
+        _update(task, deploy_step_index=index, deploy_step_started_at=time.time(),
+                wait_started_at=None)
+        _set_state(task, ProvisionState.DEPLOYING, ProvisionState.ACTIVE)
+        task.logger.info("deploy step %s.%s (priority %d)", step["interface"],
+                         step["step"], step["priority"])
+        iface = task.driver.interfaces[step["interface"]]
+        try:
+            result = _call(task, iface, iface.execute_deploy_step, dict(step))
+        except Exception as exc:
+            raise StepFailed(interface=step["interface"], step=step["step"],
+                             error=exc) from exc
+        if result == ProvisionState.DEPLOYWAIT.value:
+            _update(task, wait_started_at=time.time())
+            _set_state(task, ProvisionState.DEPLOYWAIT, ProvisionState.ACTIVE)
+            return
+    _update(task, **{key: None for key in STEP_KEYS + AGENT_KEYS})
+    task.node.last_error = None
+    _set_state(task, ProvisionState.ACTIVE)
+    task.logger.info("deployed")
+
+
+def current_step(task) -> dict | None:
+    info = _internal(task)
+    index = info.get("deploy_step_index")
+    steps = info.get("deploy_steps") or []
+    if index is None or not 0 <= index < len(steps):
+        return None
+    return steps[index]
+
+
+def fail(task, message: str, power_off: bool = True) -> None:
+    """The deploy failed: ``deploy failed``, ``last_error``, ramdisk files gone, node off.
+
+    Powering off stops an agent mid-write and keeps a half-written disk from
+    being booted; the agent itself leaves a disk it failed to write unbootable.
+    """
+    node = task.node
+    node.provision_state = ProvisionState.DEPLOYFAIL.value
+    node.target_provision_state = None
+    node.last_error = message
+    _update(task, **{key: None for key in STEP_KEYS + AGENT_KEYS})
+    task.save()
+    task.logger.error("deploy failed: %s", message)
+    if not getattr(task, "ports", None):
+        prepare_task(task)
+    try:
+        _call(task, task.driver.boot, task.driver.boot.clean_up_ramdisk)
+    except Exception as exc:
+        task.logger.warning("removing the ramdisk boot files failed: %s", exc)
+    if power_off:
+        try:
+            node.power_state = actions.set_power_state(
+                task, PowerState.OFF, gate=controllers.LIMITER.slot).value
+        except Exception as exc:
+            node.last_error = "%s (powering the node off failed too: %s)" % (message, exc)
+        task.save()
+
+
+def _failure_text(exc: Exception) -> str:
+    return "deploy failed in provision state deploying: %s" % exc
+
+
+# -- the agent's calls -----------------------------------------------------------------
+
+def _node_for(addresses: list[str], node_uuid: str | None) -> dict:
+    if node_uuid:
+        return db_api.get_node(node_uuid)
+    unknown = []
+    for address in addresses:
+        try:
+            port = db_api.get_port(db_api.normalize_mac(address))
+        except exception.HWDriversError:
+            unknown.append(address)
+            continue
+        return db_api.get_node(port["node_id"])
+    raise exception.NotFound(
+        "No node has a port with MAC address %s; enroll the machine's ports (POST "
+        "/v1/ports) before deploying." % ", ".join(unknown or addresses))
+
+
+def lookup(context, addresses: list[str], node_uuid: str | None = None) -> dict:
+    """IPA's lookup: the node waiting for an agent, and a one-time agent token.
+
+    Only a node in ``wait call-back`` whose ramdisk was just booted (no agent
+    has claimed it since) gets a token; a second claim gets ``******`` and
+    cannot heartbeat or be sent commands. Other nodes are not found.
+    """
+    record = _node_for(addresses, node_uuid)
+    ident = record.get("name") or record["uuid"]
+    if record["provision_state"] != ProvisionState.DEPLOYWAIT.value:
+        raise exception.NotFound(
+            "Node %s is in provision state %r, not waiting for an agent; lookup is "
+            "refused." % (ident, record["provision_state"]))
+    with task_manager.acquire(context, record["uuid"], purpose="agent lookup",
+                              lock_timeout=AGENT_LOCK_WAIT) as task:
+        if task.node.provision_state != ProvisionState.DEPLOYWAIT.value:
+            raise NotWaitingForAgent(node=ident, state=task.node.provision_state,
+                                     call="lookup")
+        if _internal(task).get(TOKEN_KEY):
+            token = TOKEN_ALREADY_GIVEN
+            task.logger.warning("lookup from %s: the agent token was already handed out; "
+                                "a second agent is refused", ", ".join(addresses))
+        else:
+            token = secrets.token_urlsafe(32)
+            _update(task, **{TOKEN_KEY: token})
+            task.save()
+            task.logger.info("lookup: agent token handed out")
+        node = task.node
+        return {"node": {"uuid": node.uuid, "name": node.name,
+                         "properties": node.properties or {},
+                         "provision_state": node.provision_state},
+                "config": {"heartbeat_timeout": CONF.deploy.heartbeat_timeout,
+                           "agent_token": token, "agent_token_required": True,
+                           "agent_md5_checksum_enable": False}}
+
+
+def heartbeat(manager, context, ident: str, callback_url: str, token: str | None,
+              agent_version: str | None = None) -> None:
+    """The agent is alive at ``callback_url``; continue the deploy in a worker."""
+    with task_manager.acquire(context, ident, purpose="agent heartbeat",
+                              lock_timeout=AGENT_LOCK_WAIT) as task:
+        node = task.node
+        expected = _internal(task).get(TOKEN_KEY)
+        if not token or not expected or not hmac.compare_digest(
+                str(token).encode(), str(expected).encode()):
+            raise AgentTokenInvalid(node=node.ident)
+        if node.provision_state != ProvisionState.DEPLOYWAIT.value:
+            raise NotWaitingForAgent(node=node.ident, state=node.provision_state,
+                                     call="heartbeat")
+        _update(task, agent_url=callback_url, agent_last_heartbeat=time.time(),
+                agent_version=agent_version)
+        task.save()
+        if manager.workers is None:
+            resume(task)
+            return
+        task.spawn_after(manager.workers.submit, resume, task)
+
+
+def resume(task) -> None:
+    """After a heartbeat, in a worker holding the lock: continue, poll or fail."""
+    node = task.node
+    if node.provision_state != ProvisionState.DEPLOYWAIT.value:
+        return
+    prepare_task(task)
+    step = current_step(task)
+    index = _internal(task).get("deploy_step_index")
+    try:
+        if step is None:
+            raise exception.HWDriversError(
+                "the node waits in wait call-back with no deploy step recorded; "
+                "undeploy it and deploy again")
+        iface = task.driver.interfaces[step["interface"]]
+        command = _internal(task).get("agent_command")
+        if command and step["step"] in getattr(iface, "agent_steps", ()):
+            client = agent_client.AgentClient(
+                _internal(task)["agent_url"], _internal(task)[TOKEN_KEY], node.ident,
+                timeout=CONF.deploy.agent_request_timeout)
+            result = client.status(command["id"], command.get("name", ""))
+            if result.get("command_status") == agent_client.RUNNING:
+                return
+            try:
+                iface.agent_step_done(task, result)
+            except Exception as exc:
+                raise StepFailed(interface=step["interface"], step=step["step"],
+                                 error=exc) from exc
+        run_steps(task, index + 1)
+    except Exception as exc:
+        fail(task, _failure_text(exc))
+
+
+def abort(task) -> None:
+    """An operator aborted a deploy waiting in ``wait call-back`` (now deploy failed)."""
+    prepare_task(task)
+    step = current_step(task)
+    message = "deploy aborted by request in wait call-back%s" % (
+        " (during deploy step %s.%s)" % (step["interface"], step["step"]) if step else "")
+    fail(task, message)
+
+
+# -- timeouts --------------------------------------------------------------------------
+
+def _timed_out(info: dict, now: float) -> str | None:
+    """Why a waiting deploy timed out, or None."""
+    steps = info.get("deploy_steps") or []
+    index = info.get("deploy_step_index")
+    step = steps[index] if index is not None and 0 <= index < len(steps) else None
+    name = "%s.%s" % (step["interface"], step["step"]) if step else "unknown"
+    last_sign = max(info.get("agent_last_heartbeat") or 0, info.get("wait_started_at") or 0,
+                    info.get("deploy_step_started_at") or 0)
+    callback = CONF.deploy.callback_timeout
+    if last_sign and now - last_sign > callback:
+        waited_for = ("the deploy ramdisk to boot and its agent to call back"
+                      if not info.get("agent_last_heartbeat") else "the agent's heartbeat")
+        return ("timeout in deploy step %s: no callback for %ds while waiting for %s "
+                "([deploy] callback_timeout = %ds); the node was powered off"
+                % (name, now - last_sign, waited_for, callback))
+    command = info.get("agent_command")
+    download = CONF.deploy.image_download_timeout
+    if command and now - command.get("started_at", now) > download:
+        return ("timeout in deploy step %s: the agent's %s ran for %ds ([deploy] "
+                "image_download_timeout = %ds); the node was powered off"
+                % (name, command.get("name"), now - command["started_at"], download))
+    return None
+
+
+def check_timeouts(context=None) -> list[str]:
+    """Fail and power off the deploys waiting too long; returns their UUIDs."""
+    from hwdrivers.common import context as hw_context
+
+    context = context or hw_context.get_admin_context()
+    failed = []
+    now = time.time()
+    for record in db_api.list_nodes(filters={"provision_state":
+                                             ProvisionState.DEPLOYWAIT.value}):
+        if _timed_out(record.get("driver_internal_info") or {}, now) is None:
+            continue
+        try:
+            with task_manager.acquire(context, record["id"], purpose="deploy timeout",
+                                      lock_timeout=0) as task:
+                if task.node.provision_state != ProvisionState.DEPLOYWAIT.value:
+                    continue
+                reason = _timed_out(_internal(task), time.time())
+                if reason is None:
+                    continue
+                prepare_task(task)
+                fail(task, reason)
+                failed.append(task.node.uuid)
+        except exception.NodeLocked:
+            continue  # a heartbeat or an operator holds it; looked at next time
+        except exception.NodeNotFound:
+            continue
+    return failed

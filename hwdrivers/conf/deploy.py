@@ -1,0 +1,48 @@
+"""[deploy]: putting images on machines (boot files, agent callbacks, timeouts)."""
+
+from oslo_config import cfg
+
+group = cfg.OptGroup("deploy", help="Deploying images: the iPXE and virtual-media boot "
+                                    "files, the ramdisk agent's callbacks and their "
+                                    "timeouts.")
+
+opts = [
+    cfg.StrOpt("http_url",
+               help="Base URL machines fetch boot files from (boot.ipxe, per-node iPXE "
+                    "scripts, virtual-media ISOs), e.g. http://10.0.0.1:6385/boot. "
+                    "Unset: the API's own /boot/ route on [api] host and port, which "
+                    "serves http_root."),
+    cfg.StrOpt("http_root",
+               help="Directory the boot files are written to and served from. Unset: "
+                    "$state_path/httpboot."),
+    cfg.StrOpt("api_url",
+               help="The API URL deploy ramdisks call back (ipa-api-url on their kernel "
+                    "command line). Unset: http://[api] host:[api] port (a wildcard "
+                    "host is an error: set this to an address machines can reach)."),
+    cfg.StrOpt("kernel_append_params", default="nofb nomodeset vga=normal",
+               help="Extra kernel command line arguments for the deploy ramdisk "
+                    "(console=ttyS0,115200n8 for a serial console...)."),
+    cfg.IntOpt("callback_timeout", default=1800, min=1,
+               help="Seconds a node may wait in 'wait call-back' without a heartbeat "
+                    "from its agent (booting the ramdisk included) before the deploy "
+                    "fails and the node is powered off."),
+    cfg.IntOpt("image_download_timeout", default=3600, min=1,
+               help="Seconds the agent's write_image step (download, verify, write) may "
+                    "take before the deploy fails and the node is powered off."),
+    cfg.IntOpt("heartbeat_timeout", default=300, min=2,
+               help="Told to agents at lookup: they heartbeat every 0.3-0.6 of it. "
+                    "Lower it for faster deploys at the cost of more API calls."),
+    cfg.FloatOpt("check_timeouts_interval", default=60.0, min=0,
+                 help="Seconds between two checks for deploys past callback_timeout or "
+                      "image_download_timeout (0: never check)."),
+    cfg.IntOpt("power_off_wait", default=60, min=1,
+               help="Seconds to wait for a machine to power off after its agent was "
+                    "told to, before it is powered off through its BMC."),
+    cfg.FloatOpt("agent_request_timeout", default=60.0, min=1,
+                 help="Seconds one HTTP request to a ramdisk agent may take."),
+]
+
+
+def register_opts(conf):
+    conf.register_group(group)
+    conf.register_opts(opts, group=group)

@@ -1,0 +1,111 @@
+"""The conductor's client of a ramdisk agent (ironic-python-agent's command API).
+
+``POST <agent>/v1/commands/`` starts ``<extension>.<name>`` with ``params``;
+``GET <agent>/v1/commands/<id>`` reads its status (RUNNING, SUCCEEDED,
+FAILED) and error. Every call carries the node's agent token in the
+``agent_token`` query parameter, as Ironic sends it; the URL therefore
+never reaches a log line or an exception (only the command's name and the
+agent's host do). Errors map to the driver taxonomy: the agent not
+answering is a connection error, a 401 an auth error, anything else an
+action error carrying the agent's ``faultstring``.
+"""
+
+import json
+import logging
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from hwdrivers.common import exception
+
+LOG = logging.getLogger(__name__)
+
+RUNNING, SUCCEEDED, FAILED = "RUNNING", "SUCCEEDED", "FAILED"
+
+
+class AgentCommandFailed(exception.DriverError):
+    """The agent ran the command and it failed (its own error is the message).
+
+    Not retried: the agent already retried what can be (a broken download).
+    """
+
+    taxonomy = "actionError"
+
+
+def _fault(body: object, raw: str) -> str:
+    if isinstance(body, dict):
+        return str(body.get("faultstring") or body.get("error_message") or raw)
+    return raw.strip()[:500]
+
+
+def command_error_text(result: dict) -> str:
+    """A command's error as one line: ``ImageChecksumError: ...``."""
+    error = result.get("command_error")
+    if isinstance(error, dict):
+        kind = error.get("type") or "Error"
+        return "%s: %s" % (kind, error.get("details") or error.get("message") or error)
+    return str(error)
+
+
+class AgentClient:
+    """Commands to one agent, identified by its callback URL and token."""
+
+    def __init__(self, url: str, token: str, node: str, timeout: float = 60.0) -> None:
+        self.url = url.rstrip("/")
+        self._token = token
+        self.node = node
+        self.timeout = timeout
+        self.host = urllib.parse.urlparse(self.url).netloc
+        self.where = "agent %s" % self.host
+
+    def _request(self, method: str, path: str, body: object = None,
+                 what: str = "") -> dict:
+        query = urllib.parse.urlencode({"agent_token": self._token})
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            "%s%s?%s" % (self.url, path, query), data=data, method=method,
+            headers={"Content-Type": "application/json", "Accept": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as resp:
+                raw = resp.read().decode("utf-8", "replace")
+                status = resp.status
+        except urllib.error.HTTPError as exc:
+            raw = exc.read().decode("utf-8", "replace")
+            status = exc.code
+            exc.close()
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise exception.DriverConnectionError(
+                "the agent did not answer %s: %s" % (what, reason),
+                node=self.node, controller=self.where) from None
+        try:
+            parsed = json.loads(raw) if raw else None
+        except ValueError:
+            parsed = None
+        if status == 401:
+            raise exception.DriverAuthError(
+                "the agent refused the agent token for %s (was it booted for another "
+                "deploy?): %s" % (what, _fault(parsed, raw)),
+                node=self.node, controller=self.where)
+        if status >= 400 or not isinstance(parsed, dict):
+            raise exception.DriverActionError(
+                "the agent answered %s with HTTP %d: %s"
+                % (what, status, _fault(parsed, raw)), node=self.node, controller=self.where)
+        return parsed
+
+    def start(self, name: str, params: dict) -> dict:
+        """Start a command; returns its result document (status RUNNING for async ones)."""
+        return self._request("POST", "/v1/commands/", {"name": name, "params": params},
+                             what="command %s" % name)
+
+    def status(self, command_id: str, name: str = "") -> dict:
+        return self._request("GET", "/v1/commands/%s" % urllib.parse.quote(command_id),
+                             what="the status of command %s" % (name or command_id))
+
+    def run(self, name: str, params: dict) -> dict:
+        """A synchronous command: its ``command_result``, or AgentCommandFailed."""
+        result = self.start(name, params)
+        if result.get("command_status") == FAILED:
+            raise AgentCommandFailed("agent command %s failed: %s" % (
+                name, command_error_text(result)), node=self.node, controller=self.where)
+        return result.get("command_result") or {}

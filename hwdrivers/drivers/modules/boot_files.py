@@ -1,0 +1,143 @@
+"""What boot interfaces share: where boot files live, the URLs, the agent's kernel line.
+
+Boot files are written under ``[deploy] http_root`` and fetched by machines
+from ``[deploy] http_url``; the service serves that directory at ``/boot/``
+itself (api/bootfiles.py), or an operator points a web server at it. A
+deploy kernel or ramdisk given as an http(s) URL is used as is; one given as
+a local path (or ``file://`` URL) is linked into the node's directory under
+``http_root`` so machines can fetch it over HTTP. The kernel command line
+carries the API URL (``ipa-api-url``), the boot interface's MAC
+(``BOOTIF``) and the node's UUID (``ipa-node-uuid``); never the agent
+token, which the agent receives at lookup.
+"""
+
+import os
+import shlex
+import tempfile
+from urllib import parse
+
+from oslo_config import cfg
+
+from hwdrivers.common import exception
+from hwdrivers.drivers import params
+
+CONF = cfg.CONF
+
+
+def _url_or_path(value: str) -> None:
+    if value.startswith(("http://", "https://")):
+        return
+    path = value[len("file://"):] if value.startswith("file://") else value
+    if not os.path.isabs(path):
+        raise ValueError("must be an http(s) URL or an absolute file path (or file:// URL)")
+
+
+DEPLOY_KERNEL = params.Param(
+    "deploy_kernel", "The deploy ramdisk's kernel (with hwdrivers-agent or "
+    "ironic-python-agent inside): an http(s) URL or an absolute path on the conductor",
+    required=True, check=_url_or_path)
+DEPLOY_RAMDISK = params.Param(
+    "deploy_ramdisk", "The deploy ramdisk's initramfs: an http(s) URL or an absolute "
+    "path on the conductor", required=True, check=_url_or_path)
+KERNEL_APPEND = params.Param(
+    "kernel_append_params", "Extra kernel arguments for this node's deploy ramdisk, "
+    "added to [deploy] kernel_append_params")
+
+
+def http_root() -> str:
+    root = CONF.deploy.http_root or os.path.join(CONF.state_path, "httpboot")
+    return os.path.abspath(root)
+
+
+def http_url() -> str:
+    if CONF.deploy.http_url:
+        return CONF.deploy.http_url.rstrip("/")
+    return "http://%s:%d/boot" % (_reachable_host("[deploy] http_url"), CONF.api.port)
+
+
+def api_url() -> str:
+    if CONF.deploy.api_url:
+        return CONF.deploy.api_url.rstrip("/")
+    return "http://%s:%d" % (_reachable_host("[deploy] api_url"), CONF.api.port)
+
+
+def _reachable_host(option: str) -> str:
+    host = CONF.api.host
+    if host in ("0.0.0.0", "::", ""):
+        raise exception.DriverSettingsError(
+            "[api] host is %r, which machines cannot call; set %s to an address they "
+            "reach" % (host, option))
+    return "[%s]" % host if ":" in host else host
+
+
+def hexhyp(mac: str) -> str:
+    """iPXE's ``${mac:hexhyp}``: 52-54-00-12-34-56."""
+    return mac.strip().lower().replace(":", "-")
+
+
+def node_dir(task) -> str:
+    return os.path.join(http_root(), task.node.uuid)
+
+
+def write_file(path: str, text: str) -> None:
+    """Write atomically: a machine fetching mid-write gets the old or the new file."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def remove_tree(path: str) -> None:
+    if not os.path.isdir(path):
+        return
+    for name in os.listdir(path):
+        remove(os.path.join(path, name))
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
+
+
+def published_url(task, field: str) -> str:
+    """The URL machines fetch driver_info ``field`` from (linking a local file in)."""
+    value = task.node.driver_info[field]
+    if value.startswith(("http://", "https://")):
+        return value
+    source = value[len("file://"):] if value.startswith("file://") else value
+    if not os.path.isfile(source):
+        raise exception.DriverSettingsError(
+            "driver_info %s: %s is not a file on this conductor" % (field, source),
+            node=task.node.uuid)
+    target = os.path.join(node_dir(task), field)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    remove(target)
+    os.symlink(source, target)
+    return "%s/%s/%s" % (http_url(), task.node.uuid, field)
+
+
+def node_url(task, name: str) -> str:
+    return "%s/%s/%s" % (http_url(), task.node.uuid, parse.quote(name))
+
+
+def kernel_params(task, bootif: str | None = None, extra: dict | None = None) -> str:
+    """The deploy ramdisk's kernel command line (no secrets in it)."""
+    args = ["ipa-api-url=%s" % api_url(), "ipa-node-uuid=%s" % task.node.uuid]
+    if bootif:
+        args.append("BOOTIF=%s" % bootif)
+    for key, value in (extra or {}).items():
+        args.append("%s=%s" % (key, value))
+    line = " ".join(args)
+    for more in (CONF.deploy.kernel_append_params,
+                 (task.node.driver_info or {}).get("kernel_append_params")):
+        if more:
+            line += " " + " ".join(shlex.split(more))
+    return line

@@ -1,0 +1,142 @@
+"""Config drives: the OpenStack ``config-2`` ISO an instance's cloud-init reads.
+
+A deploy request may carry ``configdrive`` as Ironic accepts it: a JSON
+object (``meta_data``, ``user_data``, ``network_data``, ``vendor_data``)
+that the conductor builds into an ISO 9660 image labelled ``config-2``
+(``openstack/latest/meta_data.json`` ...) with pycdlib, then gzips and
+base64-encodes, which is what the agent writes to the disk; or a string that
+already is such a blob, or an http(s) URL of one, passed through unchanged.
+Everything is checked before the deploy starts: a bad config drive is a 400
+naming the field, and the node is unchanged.
+"""
+
+import base64
+import binascii
+import gzip
+import io
+import json
+
+from hwdrivers.common import exception
+
+LABEL = "config-2"
+#: the agent's partition limit; the ISO must fit it
+MAX_ISO_SIZE = 64 * 1024 * 1024
+#: key -> (file under openstack/latest/, how the value becomes bytes)
+_FILES = {
+    "meta_data": "meta_data.json",
+    "network_data": "network_data.json",
+    "vendor_data": "vendor_data.json",
+    "user_data": "user_data",
+}
+
+
+def _json_bytes(key: str, value: object) -> bytes:
+    if not isinstance(value, dict):
+        raise exception.InvalidParameterValue(
+            "configdrive %s must be a JSON object, got %s" % (key, type(value).__name__))
+    return json.dumps(value, sort_keys=True).encode()
+
+
+def _user_data(value: object) -> bytes:
+    """user_data: a string (a script, #cloud-config) or JSON, stored as given."""
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, (dict, list)):
+        return json.dumps(value).encode()
+    raise exception.InvalidParameterValue(
+        "configdrive user_data must be a string or JSON, got %s" % type(value).__name__)
+
+
+def _contents(drive: dict) -> dict[str, bytes]:
+    unknown = sorted(set(drive) - set(_FILES))
+    if unknown:
+        raise exception.InvalidParameterValue(
+            "configdrive has unknown key(s) %s; use %s" % (
+                ", ".join(unknown), ", ".join(sorted(_FILES))))
+    contents = {}
+    for key, name in _FILES.items():
+        if drive.get(key) is None:
+            continue
+        value = drive[key]
+        contents[name] = _user_data(value) if key == "user_data" else _json_bytes(key, value)
+    return contents
+
+
+def build_iso(drive: dict) -> bytes:
+    """The ``config-2`` ISO 9660 image (Rock Ridge and Joliet names) for ``drive``."""
+    import pycdlib
+
+    iso = pycdlib.PyCdlib()
+    iso.new(interchange_level=3, joliet=3, rock_ridge="1.09", vol_ident=LABEL)
+    for depth, name in enumerate(("openstack", "latest")):
+        path = "/openstack" if depth == 0 else "/openstack/latest"
+        iso.add_directory(path.upper(), rr_name=name, joliet_path=path)
+    for name, data in sorted(_contents(drive).items()):
+        short = name.upper().replace("-", "_")
+        iso.add_fp(io.BytesIO(data), len(data), "/OPENSTACK/LATEST/%s;1" % short,
+                   rr_name=name, joliet_path="/openstack/latest/%s" % name)
+    out = io.BytesIO()
+    iso.write_fp(out)
+    iso.close()
+    return out.getvalue()
+
+
+def encode(image: bytes) -> str:
+    """gzip then base64: how the agent's ``configdrive`` parameter carries an ISO."""
+    return base64.b64encode(gzip.compress(image, mtime=0)).decode("ascii")
+
+
+def _check_blob(text: str) -> None:
+    if text.startswith(("http://", "https://")):
+        return
+    try:
+        head = base64.b64decode(text[:64].encode("ascii"), validate=True)
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        head = b""
+    if not head.startswith(b"\x1f\x8b"):
+        raise exception.InvalidParameterValue(
+            "configdrive must be a JSON object (meta_data, user_data, network_data), "
+            "an http(s) URL, or a gzip-compressed, base64-encoded ISO; the string given "
+            "is none of these")
+
+
+def normalise(value: object) -> str | None:
+    """What the agent gets for ``value``: None, a URL, or an encoded ISO.
+
+    Raises InvalidParameterValue naming the problem; builds nothing twice.
+    """
+    if value is None or value == "" or value == {}:
+        return None
+    if isinstance(value, dict):
+        image = build_iso(value)
+        if len(image) > MAX_ISO_SIZE:
+            raise exception.InvalidParameterValue(
+                "configdrive builds a %d-byte ISO; the limit is %d bytes (64 MiB)"
+                % (len(image), MAX_ISO_SIZE))
+        return encode(image)
+    if isinstance(value, str):
+        _check_blob(value)
+        return value
+    raise exception.InvalidParameterValue(
+        "configdrive must be a JSON object or a string, got %s" % type(value).__name__)
+
+
+def read_iso(image: bytes) -> dict[str, bytes]:
+    """``{"openstack/latest/<name>": bytes}`` of a config drive ISO (for checks, tests)."""
+    import pycdlib
+
+    iso = pycdlib.PyCdlib()
+    iso.open_fp(io.BytesIO(image))
+    files = {}
+    try:
+        for root, _dirs, names in iso.walk(rr_path="/"):
+            for name in names:
+                path = "%s/%s" % (root.rstrip("/"), name)
+                out = io.BytesIO()
+                iso.get_file_from_iso_fp(out, rr_path=path)
+                files[path.lstrip("/")] = out.getvalue()
+        label = iso.pvd.volume_identifier.decode().strip()
+    finally:
+        iso.close()
+    files["<label>"] = label.encode()
+    return files

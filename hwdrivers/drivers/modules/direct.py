@@ -1,0 +1,216 @@
+"""Deploy interface ``direct``: the ramdisk agent writes the image itself.
+
+Ironic's deploy steps, with its names and priorities; the conductor runs
+them highest first (conductor/deployments.py) and waits in ``wait
+call-back`` when a step returns it, with the node's lock released:
+
+=====  ======================  ============================================
+ 100   deploy                  power off, boot.prepare_ramdisk, power on;
+                               wait for the agent's lookup and heartbeat
+  80   write_image             ``standby.prepare_image`` (image_info,
+                               configdrive); wait for the command to end
+  60   prepare_instance_boot   boot.prepare_instance (boot from disk)
+  40   tear_down_agent         ``standby.power_off``; power off through the
+                               BMC if the machine is not off in time
+  20   boot_instance           power on
+=====  ======================  ============================================
+
+``instance_info``: ``image_source`` (http(s) URL), ``image_os_hash_algo``
+and ``image_os_hash_value`` (or the legacy ``image_checksum``; either may
+be a checksum file's URL), ``image_disk_format`` (raw, qcow2),
+``root_gb``. :meth:`validate` checks them, and the boot interface,
+without touching the hardware.
+"""
+
+import time
+
+from oslo_config import cfg
+
+from hwdrivers.common import exception
+from hwdrivers.common.states import PowerState
+from hwdrivers.common.states import ProvisionState
+from hwdrivers.drivers import actions
+from hwdrivers.drivers import base
+from hwdrivers.drivers.modules import agent_client
+
+CONF = cfg.CONF
+
+DISK_FORMATS = ("raw", "qcow2")
+HASH_ALGORITHMS = ("sha256", "sha384", "sha512")
+#: driver_internal_info keys the agent side of a deploy uses (cleared after it)
+AGENT_KEYS = ("agent_url", "agent_secret_token", "agent_last_heartbeat", "agent_version",
+              "agent_command")
+
+
+def _is_url(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(("http://", "https://"))
+
+
+def instance_info_errors(info: dict) -> list[str]:
+    """Every problem with a node's instance_info for a direct deploy."""
+    errors = []
+    source = info.get("image_source")
+    if not source:
+        errors.append("instance_info image_source is missing: set it to the image's "
+                      "http(s) URL (PATCH /v1/nodes/<node> add /instance_info/image_source)")
+    elif not _is_url(source):
+        errors.append("instance_info image_source %r is not an http(s) URL" % (source,))
+    algo, value = info.get("image_os_hash_algo"), info.get("image_os_hash_value")
+    legacy = info.get("image_checksum")
+    if algo or value:
+        if algo not in HASH_ALGORITHMS:
+            errors.append("instance_info image_os_hash_algo %r is not one of %s"
+                          % (algo, ", ".join(HASH_ALGORITHMS)))
+        if not isinstance(value, str) or not value:
+            errors.append("instance_info image_os_hash_value is missing: set the image's "
+                          "%s hex digest (or a checksum file's URL)" % (algo or "sha256"))
+    elif not legacy:
+        errors.append("instance_info has no checksum: set image_os_hash_algo (sha256) and "
+                      "image_os_hash_value (the image's hex digest or a SHA256SUMS URL)")
+    disk_format = info.get("image_disk_format")
+    if disk_format is not None and disk_format not in DISK_FORMATS:
+        errors.append("instance_info image_disk_format %r is not one of %s"
+                      % (disk_format, ", ".join(DISK_FORMATS)))
+    root_gb = info.get("root_gb")
+    if root_gb is not None:
+        try:
+            if int(root_gb) < 0 or isinstance(root_gb, bool):
+                raise ValueError
+        except (TypeError, ValueError):
+            errors.append("instance_info root_gb %r is not a whole number of GiB"
+                          % (root_gb,))
+    return errors
+
+
+def image_info(task) -> dict:
+    """``image_info`` of ``standby.prepare_image`` from the node's instance_info."""
+    info = task.node.instance_info or {}
+    image = {"id": info.get("image_name") or info["image_source"].rsplit("/", 1)[-1],
+             "urls": [info["image_source"]], "image_type": "whole-disk"}
+    if info.get("image_os_hash_algo"):
+        image["os_hash_algo"] = info["image_os_hash_algo"]
+        image["os_hash_value"] = info["image_os_hash_value"]
+    elif info.get("image_checksum"):
+        image["checksum"] = info["image_checksum"]
+    if info.get("image_disk_format"):
+        image["disk_format"] = info["image_disk_format"]
+    if info.get("root_gb") is not None:
+        image["root_gb"] = int(info["root_gb"])
+    return image
+
+
+def _gate(task):
+    return getattr(task, "gate", None)
+
+
+def client(task) -> agent_client.AgentClient:
+    info = task.node.driver_internal_info or {}
+    if not info.get("agent_url") or not info.get("agent_secret_token"):
+        raise exception.DriverActionError(
+            "no agent has called back yet (no agent URL or token)", node=task.node.ident)
+    return agent_client.AgentClient(info["agent_url"], info["agent_secret_token"],
+                                    task.node.ident, timeout=CONF.deploy.agent_request_timeout)
+
+
+def _set_internal(task, **values):
+    info = dict(task.node.driver_internal_info or {})
+    for key, value in values.items():
+        if value is None:
+            info.pop(key, None)
+        else:
+            info[key] = value
+    task.node.driver_internal_info = info
+
+
+class DirectDeploy(base.DeployInterface):
+    """The agent in the deploy ramdisk streams the image onto the root disk."""
+
+    #: the conductor drives this interface through its deploy steps
+    step_driven = True
+    #: steps that start an agent command and finish when it does
+    agent_steps = frozenset({"write_image"})
+
+    def validate(self, task):
+        super().validate(task)
+        errors = instance_info_errors(task.node.instance_info or {})
+        if errors:
+            raise exception.InvalidParameterValue(
+                "Node %s: %s" % (task.node.ident, "; ".join(errors)), errors=errors)
+
+    # -- the steps ----------------------------------------------------------------
+
+    @base.deploy_step(priority=100)
+    def deploy(self, task):
+        """Boot the deploy ramdisk and wait for its agent."""
+        actions.set_power_state(task, PowerState.OFF, gate=_gate(task))
+        _set_internal(task, **{key: None for key in AGENT_KEYS})
+        task.driver.boot.prepare_ramdisk(task, {})
+        actions.set_power_state(task, PowerState.ON, gate=_gate(task))
+        return ProvisionState.DEPLOYWAIT.value
+
+    @base.deploy_step(priority=80)
+    def write_image(self, task):
+        """Ask the agent to stream, verify and write the image (and config drive)."""
+        configdrive = (task.node.instance_info or {}).get("configdrive")
+        params = {"image_info": image_info(task)}
+        if configdrive:
+            params["configdrive"] = configdrive
+        result = client(task).start("standby.prepare_image", params)
+        _set_internal(task, agent_command={"id": result["id"], "name": "prepare_image",
+                                           "started_at": time.time()})
+        if result.get("command_status") == agent_client.RUNNING:
+            return ProvisionState.DEPLOYWAIT.value
+        return self.agent_step_done(task, result)
+
+    def agent_step_done(self, task, result: dict):
+        """The agent's command for the current step ended: None, or raise its error."""
+        _set_internal(task, agent_command=None)
+        if result.get("command_status") != agent_client.SUCCEEDED:
+            raise agent_client.AgentCommandFailed(
+                "agent command %s failed: %s" % (
+                    result.get("command_name"), agent_client.command_error_text(result)),
+                node=task.node.ident)
+        task.logger.info("agent: %s", (result.get("command_result") or {}).get("result"))
+        return None
+
+    @base.deploy_step(priority=60)
+    def prepare_instance_boot(self, task):
+        """Make the machine boot from its disk from now on."""
+        task.driver.boot.prepare_instance(task)
+
+    @base.deploy_step(priority=40)
+    def tear_down_agent(self, task):
+        """Power the ramdisk off through the agent; through the BMC if that fails."""
+        try:
+            client(task).start("standby.power_off", {})
+            actions.wait_for_power_state(task, PowerState.OFF,
+                                         timeout=CONF.deploy.power_off_wait,
+                                         gate=_gate(task))
+        except exception.HWDriversError as exc:
+            task.logger.warning("the agent did not power the machine off (%s); powering "
+                                "off through the BMC", exc)
+            actions.set_power_state(task, PowerState.OFF, gate=_gate(task))
+        task.driver.boot.clean_up_ramdisk(task)
+        _set_internal(task, **{key: None for key in AGENT_KEYS})
+
+    @base.deploy_step(priority=20)
+    def boot_instance(self, task):
+        """Power the machine on into its new instance."""
+        actions.set_power_state(task, PowerState.ON, gate=_gate(task))
+
+    # -- the rest of the interface -------------------------------------------------------
+
+    def prepare(self, task):
+        return None
+
+    def tear_down(self, task):
+        actions.set_power_state(task, PowerState.OFF, gate=_gate(task))
+        task.driver.boot.clean_up_instance(task)
+        return None
+
+    def clean_up(self, task):
+        task.driver.boot.clean_up_ramdisk(task)
+        _set_internal(task, **{key: None for key in AGENT_KEYS})
+
+    def take_over(self, task):
+        return None

@@ -1,0 +1,87 @@
+"""The ``sim`` hardware type: power and boot device of a simulated machine.
+
+``driver_info``: ``sim_path``, the machine's directory (see simulator.py).
+Boot is ``ipxe`` or ``redfish-virtual-media`` and deploy ``direct``, the same
+implementations real machines use: only power and management know the
+machine is simulated. Not enabled by default (powering on starts processes);
+enable it with ``enabled_hardware_types = sim`` and ``enabled_power_interfaces
+/ enabled_management_interfaces = sim``.
+"""
+
+import os
+
+from hwdrivers.common import boot_devices
+from hwdrivers.common import exception
+from hwdrivers.common.states import PowerState
+from hwdrivers.drivers import base
+from hwdrivers.drivers import hardware_type
+from hwdrivers.drivers import params
+from hwdrivers.testing import simulator
+
+
+def _exists(path: str) -> None:
+    if not os.path.isfile(os.path.join(path, "machine.json")):
+        raise ValueError("must be the directory of a simulated machine (with machine.json)")
+
+
+_SCHEMA = params.Schema(
+    params.Param("sim_path", "Directory of the simulated machine (machine.json, disk.img)",
+                 required=True, check=_exists),
+)
+
+
+def machine(task) -> simulator.Machine:
+    return simulator.Machine(task.node.driver_info["sim_path"])
+
+
+class SimPower(base.PowerInterface):
+    """Power of a simulated machine: on boots it, off stops what it runs."""
+
+    driver_info_schema = _SCHEMA
+    power_states = (PowerState.ON, PowerState.OFF, PowerState.REBOOT)
+
+    def get_power_state(self, task):
+        return PowerState.ON if machine(task).power == "on" else PowerState.OFF
+
+    def set_power_state(self, task, power_state, timeout=None):
+        if power_state == PowerState.ON:
+            machine(task).power_on()
+        elif power_state == PowerState.OFF:
+            machine(task).power_off()
+        elif power_state == PowerState.REBOOT:
+            self.reboot(task, timeout)
+        else:
+            raise self.unsupported(task, "power state %s" % power_state)
+
+    def reboot(self, task, timeout=None):
+        machine(task).reboot()
+
+
+class SimManagement(base.ManagementInterface):
+    """Boot device of a simulated machine (pxe, disk, cdrom; one-time or persistent)."""
+
+    driver_info_schema = _SCHEMA
+
+    def get_supported_boot_devices(self, task):
+        return [boot_devices.PXE, boot_devices.DISK, boot_devices.CDROM]
+
+    def set_boot_device(self, task, device, persistent=False):
+        if device not in self.get_supported_boot_devices(task):
+            raise exception.InvalidBootDevice(
+                reason="Node %s: the simulator boots from pxe, disk or cdrom, not %s"
+                       % (task.node.ident, device))
+        machine(task).set_boot_device(device, persistent=persistent)
+
+    def get_boot_device(self, task):
+        return machine(task).get_boot_device()
+
+
+class SimHardware(hardware_type.AbstractHardwareType):
+    description = ("A simulated machine that really boots (iPXE chain, virtual media, "
+                   "disk) and runs hwdrivers-agent on a disk image file; for tests, "
+                   "demos and benchmarks.")
+
+    supported_boot_interfaces = ("ipxe", "redfish-virtual-media", "noop")
+    supported_deploy_interfaces = ("direct", "noop")
+    supported_management_interfaces = ("sim",)
+    supported_power_interfaces = ("sim",)

@@ -1,0 +1,159 @@
+"""Deploying an image end to end: API -> conductor -> iPXE -> hwdrivers-agent -> disk.
+
+Everything is real and on 127.0.0.1: ``hwdrivers-server`` as a subprocess,
+an HTTP server for the image, and a simulated machine
+(hwdrivers.testing.simulator) whose power-on follows the iPXE chain served by
+hwdrivers and starts ``hwdrivers-agent`` as a process on the machine's disk
+file. The test then reads the disk file: the image's bytes, the config-2
+partition with the meta_data sent, and what the machine booted afterwards.
+"""
+
+import json
+import os
+import urllib.error
+import urllib.request
+
+import pytest
+
+from hwdrivers.testing import images
+from hwdrivers.testing import simulator
+from tests.functional import deploy_env
+from tests.waits import wait_for
+
+pytestmark = pytest.mark.slow
+
+MiB = 1024 * 1024
+META = {"uuid": "0b5d4c1e-1111-4222-8333-944455556666", "hostname": "web-1",
+        "public_keys": {"default": "ssh-ed25519 AAAA test"}}
+
+
+@pytest.fixture
+def env(tmp_path):
+    environment = deploy_env.DeployEnv(tmp_path).start()
+    yield environment
+    code = environment.stop()
+    assert code == 0, environment.server.log()[-3000:]
+
+
+def _instance_info(url, digest, **extra):
+    info = {"image_source": url, "image_os_hash_algo": "sha256",
+            "image_os_hash_value": digest, "image_disk_format": "raw", "root_gb": 0}
+    info.update(extra)
+    return info
+
+
+def test_deploy_with_configdrive_via_ipxe_then_undeploy_and_redeploy(env):
+    url, digest, path = env.add_image("web.img", size=8 * MiB, marker="web-image-1")
+    machine, node = env.add_machine("web1", instance_info=_instance_info(url, digest))
+    env.make_available("web1")
+
+    env.deploy("web1", configdrive={"meta_data": META, "user_data": "#!/bin/sh\necho hi\n"})
+    done = env.wait_state("web1", "active")
+    assert done["last_error"] is None
+    assert done["instance_info"]["configdrive"] == "******"
+    assert "agent_secret_token" not in json.dumps(done) or \
+        done["driver_internal_info"].get("agent_secret_token") in (None, "******")
+
+    # The image's bytes are on the disk; sgdisk -e (the config drive partition)
+    # rewrote only the GPT headers, so compare the partition contents and boot code.
+    size = os.path.getsize(path)
+    with open(path, "rb") as image, open(machine.disk, "rb") as disk:
+        assert disk.read(440) == image.read(440)
+        image.seek(MiB)
+        disk.seek(MiB)
+        assert disk.read(size - 2 * MiB) == image.read(size - 2 * MiB)
+    drive = images.read_config_drive(machine.disk)
+    assert drive["<label>"] == b"config-2"
+    assert json.loads(drive["openstack/latest/meta_data.json"]) == META
+    assert drive["openstack/latest/user_data"] == b"#!/bin/sh\necho hi\n"
+
+    # The machine rebooted into its disk, through the boot device the deploy set.
+    assert wait_for(lambda: machine.booted == "web-image-1", timeout=30,
+                    message="the machine to boot its image")
+    assert machine.get_boot_device() == {"boot_device": "disk", "persistent": True}
+    assert machine.power == "on"
+    # The ramdisk's iPXE scripts are gone; only boot.ipxe stays.
+    assert deploy_env.files_in(str(env.tmp_path / "httpboot")) == ["boot.ipxe"]
+    assert "hexhyp" in open(env.tmp_path / "httpboot" / "boot.ipxe").read()
+
+    status, body = env.call("PUT", "/v1/nodes/web1/states/provision", {"target": "deleted"})
+    assert status == 202, body
+    node = env.wait_state("web1", "available")
+    assert node["instance_info"] == {} and machine.power == "off"
+    assert not any(k.startswith("agent_") or k.startswith("deploy_step")
+                   for k in node["driver_internal_info"])
+
+    # Redeploy without a config drive: the disk then holds exactly the image.
+    status, body = env.call("PATCH", "/v1/nodes/web1", [
+        {"op": "add", "path": "/instance_info", "value": _instance_info(url, digest)}])
+    assert status == 200, body
+    env.deploy("web1")
+    env.wait_state("web1", "active")
+    assert images.sha256_of(machine.disk, size) == digest
+    assert wait_for(lambda: machine.booted == "web-image-1", timeout=30,
+                    message="the machine to boot its image again")
+
+
+def test_agent_token_is_one_time_and_required(env):
+    """A second agent for the node gets no token; heartbeats without the token are 401."""
+    url, digest, _ = env.add_image("tok.img", size=4 * MiB,
+                                   delay=0.05)  # slow: the deploy stays in write_image
+    machine, node = env.add_machine("tok1", instance_info=_instance_info(url, digest))
+    env.make_available("tok1")
+    env.deploy("tok1")
+    wait_for(lambda: env.node("tok1")["driver_internal_info"].get("agent_url"),
+             timeout=60, message="the agent's first heartbeat")
+    mac = machine.macs[0]
+    status, body = env.call("GET", "/v1/lookup?addresses=%s" % mac)
+    assert status == 200, body
+    assert body["config"]["agent_token"] == "******"
+    assert body["node"]["uuid"] == node["uuid"]
+    status, body = env.call("POST", "/v1/heartbeat/%s" % node["uuid"],
+                            {"callback_url": "http://127.0.0.1:9/", "agent_token": "x" * 43})
+    assert status == 401, body
+    assert "agent token" in body["error_message"]
+    status, body = env.call("POST", "/v1/heartbeat/%s" % node["uuid"],
+                            {"callback_url": "http://127.0.0.1:9/"})
+    assert status == 401, body
+    # The real agent is still the one the conductor talks to.
+    assert env.node("tok1")["driver_internal_info"]["agent_url"] != "http://127.0.0.1:9/"
+    env.wait_state("tok1", "active")
+
+
+def test_lookup_of_unknown_mac_or_node_not_waiting_is_404(env):
+    status, body = env.call("GET", "/v1/lookup?addresses=52:54:00:ff:ff:fe")
+    assert status == 404, body
+    assert "52:54:00:ff:ff:fe" in body["error_message"] and "port" in body["error_message"]
+    machine, node = env.add_machine("idle1")
+    status, body = env.call("GET", "/v1/lookup?addresses=%s" % machine.macs[0])
+    assert status == 404, body
+    assert "enroll" in body["error_message"]
+    status, body = env.call("GET", "/v1/lookup")
+    assert status == 400 and "addresses" in body["error_message"]
+    status, body = env.call("POST", "/v1/heartbeat/%s" % node["uuid"],
+                            {"callback_url": "http://127.0.0.1:9/"})
+    assert status == 401, body
+
+
+def test_boot_files_are_served_and_confined(env):
+    root = env.tmp_path / "httpboot"
+    root.mkdir(exist_ok=True)
+    (root / "hello.txt").write_text("hi\n")
+    (env.tmp_path / "secret.txt").write_text("no\n")
+    with urllib.request.urlopen(env.server.url + "/boot/hello.txt", timeout=30) as resp:
+        assert resp.read() == b"hi\n"
+    for path in ("/boot/../secret.txt", "/boot/%2e%2e/secret.txt", "/boot/nothing"):
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(env.server.url + path, timeout=30)
+        assert caught.value.code == 404, path
+
+
+def test_machine_without_a_script_boots_its_disk(env):
+    machine, _ = env.add_machine("sim1")
+    machine.set_boot_device("pxe", persistent=True)
+    # No script for this MAC: iPXE exits and the machine falls back to its empty disk.
+    machine.power_on()
+    assert wait_for(lambda: machine.booted == simulator.NO_BOOTABLE_IMAGE, timeout=30,
+                    message="the machine to fall back to its disk")
+    machine.power_off()
+    assert machine.power == "off"
