@@ -47,7 +47,8 @@ class _Base:
         self.httpd = _Threaded(("127.0.0.1", 0), handler)
         self.port = self.httpd.server_address[1]
         self.url = "http://127.0.0.1:%d" % self.port
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True,
+                                       kwargs={"poll_interval": 0.05})
 
     def start(self):
         self.thread.start()
