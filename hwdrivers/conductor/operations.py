@@ -16,6 +16,7 @@ from hwdrivers.common.states import PowerState
 from hwdrivers.conductor import controllers
 from hwdrivers.conductor import metrics
 from hwdrivers.drivers import actions
+from hwdrivers.drivers import retry
 
 # Errors raised before the hardware could have changed state.
 _BEFORE_ACTING = (exception.InvalidParameterValue, exception.UnsupportedDriverExtension,
@@ -68,12 +69,14 @@ def begin_power_change(task, target):
 def finish_power_change(task, target, timeout=None):
     """Act and verify; record the outcome. Raises the driver's error after recording it."""
     node = task.node
-    try:
-        state = actions.set_power_state(task, target, timeout=timeout, gate=_gate())
-    except Exception as exc:
-        _record_failure(task, exc, reread=not isinstance(exc, _BEFORE_ACTING))
-        task.logger.error("%s failed: %s", PowerState.parse(target).value, exc)
-        raise
+    # One deadline for acting and for reading the state back after a failure.
+    with retry.operation(task.driver.power):
+        try:
+            state = actions.set_power_state(task, target, timeout=timeout, gate=_gate())
+        except Exception as exc:
+            _record_failure(task, exc, reread=not isinstance(exc, _BEFORE_ACTING))
+            task.logger.error("%s failed: %s", PowerState.parse(target).value, exc)
+            raise
     node.power_state = state.value
     node.target_power_state = None
     node.last_error = None

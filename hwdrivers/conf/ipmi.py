@@ -21,13 +21,17 @@ opts = driver_common.controller_opts(max_concurrency=4, min_interval=0.0,
                     "again (ipmitool -R). ipmitool lengthens each wait, so a "
                     "BMC that never answers fails one call after about "
                     "timeout * retries * (retries + 1) seconds (2 s with the "
-                    "defaults); command_retry_timeout then decides whether "
-                    "to try again."),
+                    "defaults), which must be less than command_timeout (the "
+                    "driver refuses to start otherwise); "
+                    "command_retry_timeout then decides whether to try "
+                    "again."),
     cfg.FloatOpt("command_timeout", default=60.0, min=1.0,
                  help="Seconds one ipmitool run may take in all (reading "
                       "every sensor of a large SDR takes a while) before its "
                       "process group is killed and the call fails as a "
-                      "connection error."),
+                      "connection error. An operation on a BMC that does not "
+                      "answer ends within command_retry_timeout + "
+                      "command_timeout + 1 s."),
 ]
 
 

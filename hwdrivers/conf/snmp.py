@@ -14,7 +14,16 @@ opts = driver_common.controller_opts(max_concurrency=1, min_interval=0.0,
     cfg.IntOpt("retries", default=2, min=0,
                help="How many times an unanswered SNMP request is sent again "
                     "before the call fails with a connection error (so one "
-                    "request waits at most timeout * (retries + 1) seconds)."),
+                    "request waits at most timeout * (retries + 1) seconds, "
+                    "which must not exceed command_timeout)."),
+    cfg.FloatOpt("command_timeout", default=5.0, min=0.1,
+                 help="Seconds one SNMP request may take in all, resends "
+                      "included; timeout * (retries + 1) must fit in it (the "
+                      "snmp driver refuses to start otherwise). An operation "
+                      "on a PDU that does not answer ends within "
+                      "command_retry_timeout + command_timeout + 1 s; a power "
+                      "change the PDU accepted may then also wait "
+                      "power_timeout (and reboot_delay) for the outlet."),
     cfg.FloatOpt("reboot_delay", default=5.0, min=0,
                  help="Seconds an outlet stays off during a reboot (off, wait, "
                       "on), unless the node sets driver_info snmp_reboot_delay."),

@@ -5,6 +5,12 @@ CLI, ``hwdrivers-powerdriver``: check the request against what the driver
 supports, call it through :func:`retry.run` (taxonomy retries, controller
 gating), then poll the state back with backoff until it holds. The
 conductor adds its bookkeeping (target state, ``last_error``) around them.
+
+Each action is one :func:`retry.operation`: its check, its command and any
+read after a failure share one deadline (``command_retry_timeout``), so an
+operation on a controller that does not answer ends within that plus one
+command timeout. Verifying a power change has its own deadline, the power
+state change timeout, shared by every poll.
 """
 
 import time
@@ -35,9 +41,11 @@ def check_power_target(task, target):
     return target
 
 
-def get_power_state(task, gate=None):
+def get_power_state(task, gate=None, deadline=None):
+    """The power state read through :func:`retry.run` (``deadline``: see there)."""
     power = task.driver.power
-    return PowerState.parse(retry.run(task, power, power.get_power_state, gate=gate))
+    return PowerState.parse(retry.run(task, power, power.get_power_state, gate=gate,
+                                      deadline=deadline))
 
 
 def wait_for_power_state(task, expected, timeout=None, gate=None):
@@ -45,12 +53,16 @@ def wait_for_power_state(task, expected, timeout=None, gate=None):
 
     Polls start at 50 ms and double to 2 s: fast for BMCs that act at
     once, gentle on ones that take seconds (Redfish systems often do).
+    Every poll shares the one deadline: a read that fails is retried only
+    until it, and no poll starts after it, so a controller that stops
+    answering halfway ends the wait within ``timeout`` plus one command
+    timeout.
     """
     timeout = CONF.conductor.power_state_change_timeout if timeout is None else timeout
     deadline = time.monotonic() + timeout
     pause = 0.05
     while True:
-        state = get_power_state(task, gate=gate)
+        state = get_power_state(task, gate=gate, deadline=deadline)
         if state == expected:
             return state
         remaining = deadline - time.monotonic()
@@ -66,15 +78,17 @@ def wait_for_power_state(task, expected, timeout=None, gate=None):
 
 def set_power_state(task, target, timeout=None, gate=None):
     """Act towards ``target`` and return the verified resting state."""
-    target = check_power_target(task, target)
     power = task.driver.power
-    if target in _SOFT and timeout is None:
-        timeout = CONF.conductor.soft_power_off_timeout
-    if target == PowerState.REBOOT:
-        retry.run(task, power, power.reboot, timeout=timeout, gate=gate)
-    else:
-        retry.run(task, power, power.set_power_state, target, timeout=timeout, gate=gate)
-    return wait_for_power_state(task, target.resting, timeout=timeout, gate=gate)
+    with retry.operation(power):
+        target = check_power_target(task, target)
+        if target in _SOFT and timeout is None:
+            timeout = CONF.conductor.soft_power_off_timeout
+        if target == PowerState.REBOOT:
+            retry.run(task, power, power.reboot, timeout=timeout, gate=gate)
+        else:
+            retry.run(task, power, power.set_power_state, target, timeout=timeout,
+                      gate=gate)
+        return wait_for_power_state(task, target.resting, timeout=timeout, gate=gate)
 
 
 def check_boot_device(task, device):
@@ -89,10 +103,11 @@ def check_boot_device(task, device):
 
 
 def set_boot_device(task, device, persistent=False, gate=None):
-    device = check_boot_device(task, device)
     management = task.driver.management
-    retry.run(task, management, management.set_boot_device, device,
-              persistent=bool(persistent), gate=gate)
+    with retry.operation(management):
+        device = check_boot_device(task, device)
+        retry.run(task, management, management.set_boot_device, device,
+                  persistent=bool(persistent), gate=gate)
 
 
 def get_boot_device(task, gate=None):

@@ -1,51 +1,156 @@
-"""Retry driver calls by the error taxonomy, up to a deadline.
+"""Retry driver calls by the error taxonomy, up to a deadline that holds.
 
 Connection and action errors are retried with exponential backoff until
-the interface's ``retry_timeout()`` is spent; settings, auth, tool-missing
-and unsupported errors fail at once (retrying cannot fix them). Every
-error leaves here naming the node and the controller.
+the deadline; settings, auth, tool-missing and unsupported errors fail at
+once (retrying cannot fix them). Every error leaves here naming the node
+and the controller.
+
+The deadline rule (doc/configuration.md, "Deadlines"): an operation on one
+node whose controller does not answer ends, with its error, within
+``command_retry_timeout + command timeout + SLACK`` seconds. Three things
+make that hold:
+
+- no attempt starts once the deadline has passed, and no pause between
+  attempts runs past it; so the last attempt starts before the deadline
+  and the driver's per-command timeout ends it;
+- every step of one operation (checking what the controller supports,
+  acting, reading the state back after a failure) shares one deadline,
+  opened by :func:`operation`, instead of each retrying for the whole
+  ``command_retry_timeout`` again;
+- a step that finds the deadline passed while the controller's last
+  attempt got no answer (a connection error) does not try again: it raises
+  :class:`DeadlinePassed` at once, so the caller records an unknown state.
+  A controller that answered (even with a refusal) is asked once more, so
+  the state read back after a refused action stays truthful.
 """
 
 import contextlib
+import contextvars
 import time
 
 from hwdrivers.common import exception
 
 _FIRST_PAUSE = 0.2
 _MAX_PAUSE = 5.0
+#: The next attempt starts at least this long before the deadline.
+_MARGIN = 0.05
+
+#: Seconds the rule allows on top of command_retry_timeout + command timeout:
+#: the bookkeeping around the last attempt (recording the error, killing a
+#: tool's process group, closing a connection).
+SLACK = 1.0
+
+
+class _Operation:
+    """The shared deadline of one operation, and whether the controller last failed."""
+
+    __slots__ = ("deadline", "failing")
+
+    def __init__(self, deadline):
+        self.deadline = deadline
+        self.failing = False
+
+
+_CURRENT = contextvars.ContextVar("hwdrivers_operation", default=None)
+
+
+class DeadlinePassed(exception.DriverConnectionError):
+    """Not attempted: the operation's deadline passed and the controller did not answer."""
+
+
+@contextlib.contextmanager
+def operation(interface, deadline=None):
+    """Every :func:`run` inside shares one deadline (nested calls keep the outer one).
+
+    ``deadline`` (``time.monotonic()`` seconds) defaults to now plus the
+    interface's ``retry_timeout()``. Yields the deadline.
+    """
+    current = _CURRENT.get()
+    if current is not None:
+        yield current.deadline
+        return
+    if deadline is None:
+        deadline = time.monotonic() + max(0.0, interface.retry_timeout())
+    token = _CURRENT.set(_Operation(deadline))
+    try:
+        yield deadline
+    finally:
+        _CURRENT.reset(token)
 
 
 def _no_gate(key, limits):
     return contextlib.nullcontext()
 
 
-def run(task, interface, func, *args, gate=None, **kwargs):
+def _not_attempted(op, key):
+    return DeadlinePassed(
+        "not attempted: the operation's deadline passed %.1fs ago and the "
+        "controller did not answer its last attempt (raise the driver's "
+        "command_retry_timeout if it is only slow)"
+        % (time.monotonic() - op.deadline), controller=key)
+
+
+def run(task, interface, func, *args, gate=None, deadline=None, **kwargs):
     """Call ``func(task, *args, **kwargs)`` with retries and controller gating.
 
     ``gate(key, limits)`` returns a context manager held around each
     attempt (the conductor passes its per-controller limiter), so a retry
     waits its turn again instead of holding the controller while sleeping.
+
+    The deadline is ``deadline`` if given, else the enclosing
+    :func:`operation`'s, else now plus ``interface.retry_timeout()``. A call
+    with its own fresh deadline always makes its first attempt; inside an
+    operation whose deadline passed, a call makes no attempt when the
+    controller did not answer the last one (a connection error), and one
+    attempt (no retry) when it answered.
     """
     gate = gate or _no_gate
     key = interface.controller_key(task)
     limits = interface.controller_limits()
-    deadline = time.monotonic() + max(0.0, interface.retry_timeout())
+    op = _CURRENT.get()
+    if deadline is None:
+        deadline = op.deadline if op is not None else (
+            time.monotonic() + max(0.0, interface.retry_timeout()))
+    node = task.node.name or task.node.uuid
+    if op is not None and op.failing and time.monotonic() >= deadline:
+        raise _not_attempted(op, key).locate(node=node)
     pause = _FIRST_PAUSE
     attempt = 0
+    failure = None
     while True:
         attempt += 1
         try:
             with gate(key, limits):
-                return func(task, *args, **kwargs)
+                if failure is not None and time.monotonic() >= deadline:
+                    # The controller's queue held this retry past the deadline.
+                    raise _gave_up(failure, attempt - 1)
+                result = func(task, *args, **kwargs)
         except exception.DriverError as exc:
-            exc.locate(node=task.node.name or task.node.uuid, controller=key)
-            remaining = deadline - time.monotonic()
-            if not exc.retryable or remaining <= 0:
-                if attempt > 1:
-                    exc.message += " (after %d attempts)" % attempt
-                    exc.args = (exc.message,)
+            if exc is failure:
+                raise
+            failure = exc
+            if op is not None:  # the controller did not answer at all
+                op.failing = isinstance(exc, exception.DriverConnectionError)
+            exc.locate(node=node, controller=key)
+            # The pause is shortened so the next attempt starts before the
+            # deadline; none starts once it has passed.
+            wait = min(pause, deadline - time.monotonic() - _MARGIN)
+            if not exc.retryable or wait < 0:
+                _gave_up(exc, attempt)
                 raise
             task.logger.warning("%s; retrying in %.1fs (attempt %d)",
-                                exc, min(pause, remaining), attempt)
-            time.sleep(min(pause, remaining))
+                                exc, wait, attempt)
+            time.sleep(wait)
             pause = min(pause * 2, _MAX_PAUSE)
+        else:
+            if op is not None:
+                op.failing = False
+            return result
+
+
+def _gave_up(exc, attempts):
+    """``exc``, saying how many attempts it took when more than one."""
+    if attempts > 1:
+        exc.message += " (after %d attempts)" % attempts
+        exc.args = (exc.message,)
+    return exc

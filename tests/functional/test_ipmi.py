@@ -554,3 +554,43 @@ def test_conductor_records_auth_failure_without_the_password(manager, fake_bmcs)
     assert record["target_power_state"] is None
     assert record["power_state"] == before["power_state"]  # refused before acting
     assert_no_secret(record["last_error"])
+
+
+# -- deadlines ---------------------------------------------------------------------------
+
+#: What a loaded machine may add to the rule's bound (process start-up, scheduling).
+GENEROUS = 3.0
+
+
+@pytest.mark.parametrize("peer", ["udp_blackhole", "closed_udp_port"])
+def test_conductor_records_the_error_within_the_deadline(peer, request, ipmi_config,
+                                                         sqlite_database):
+    """A BMC that never answers, or a closed port: one power change ends with
+    its error recorded within command_retry_timeout + command_timeout + SLACK.
+
+    Before, the action retried for the whole command_retry_timeout and the
+    read-back after the failure did it all again (64 s with the defaults);
+    and a retry could start right at the deadline."""
+    retry_timeout, command_timeout = 8.0, 2.5
+    # ipmitool gives up on an unanswered message after timeout * retries *
+    # (retries + 1) = 2 s, within command_timeout.
+    ipmi_config(ipmi__command_retry_timeout=retry_timeout,
+                ipmi__command_timeout=command_timeout, ipmi__timeout=1, ipmi__retries=1)
+    bmc = request.getfixturevalue(peer)
+    manager = manager_mod.ConductorManager()
+    node = manager.create_node(CTX, {"driver": "ipmi", "name": "silent-bmc", "driver_info": {
+        "ipmi_address": bmc.host, "ipmi_port": bmc.port, "ipmi_username": "admin",
+        "ipmi_password": PASSWORD}})
+    started = time.monotonic()
+    with pytest.raises(exception.DriverConnectionError) as error:
+        manager.change_power_state(CTX, "silent-bmc", "power on")
+    elapsed = time.monotonic() - started
+    record = db_api.get_node(node.id)
+    assert record["last_error"] == str(error.value)
+    assert "node silent-bmc" in record["last_error"] and "no answer" in record["last_error"]
+    assert record["power_state"] == PowerState.ERROR.value  # unknown: not read again
+    assert record["target_power_state"] is None
+    assert_no_secret(record["last_error"])
+    bound = retry_timeout + command_timeout + retry.SLACK
+    print("%s: error recorded after %.1fs (bound %.1fs)" % (peer, elapsed, bound))
+    assert elapsed < bound + GENEROUS

@@ -388,7 +388,8 @@ def test_unreachable_port_fails_within_the_retry_deadline(redfish_emulator):
     with pytest.raises(exception.DriverConnectionError) as info:
         actions.get_power_state(task)
     elapsed = time.monotonic() - started
-    assert RETRY_TIMEOUT <= elapsed < RETRY_TIMEOUT + 2.5, elapsed
+    # Retried until the deadline: the last attempt starts just before it.
+    assert RETRY_TIMEOUT - 0.2 <= elapsed < RETRY_TIMEOUT + 2.5, elapsed
     message = str(info.value)
     assert "cannot reach the Redfish service at http://127.0.0.1:%d" % port in message
     assert "Connection refused" in message and "after" in message and "attempts" in message
@@ -495,3 +496,61 @@ def test_secrets_never_logged_or_raised(redfish_emulator, redfish_tls_emulator, 
     assert_no_secret(text, [password, WRONG])
     # The redacted driver_info is what the node shows.
     assert task.driver.schema.mask(task.node.driver_info)["redfish_password"] == "******"
+
+
+# -- deadlines ---------------------------------------------------------------------------
+
+# A closed port refuses at once, so only a long retry timeout shows the old
+# read-back after the failure doubling it.
+@pytest.mark.parametrize("peer, retry_timeout", [("tcp_blackhole", 2.5),
+                                                 ("closed_tcp_port", 8.0)])
+def test_conductor_records_the_error_within_the_deadline(peer, retry_timeout, request,
+                                                         redfish_config, sqlite_database):
+    """A BMC that accepts the connection and never answers, or a closed port:
+    one power change ends with its error recorded within
+    command_retry_timeout + command_timeout + SLACK.
+
+    Before, the worker's capability check waited a whole read timeout, the
+    action retried for the whole command_retry_timeout, and the read-back
+    after the failure did both again."""
+    command_timeout = 2.0
+    redfish_config(redfish__command_retry_timeout=retry_timeout,
+                   redfish__connect_timeout=command_timeout,
+                   redfish__read_timeout=command_timeout,
+                   redfish__command_timeout=command_timeout)
+    bmc = request.getfixturevalue(peer)
+    manager = manager_mod.ConductorManager()
+    node = manager.create_node(CTX, {"driver": "redfish", "name": "silent-bmc",
+                                     "driver_info": {
+        "redfish_address": "http://%s:%d" % (bmc.host, bmc.port),
+        "redfish_username": "admin", "redfish_password": WRONG}})
+    started = time.monotonic()
+    with pytest.raises(exception.DriverConnectionError) as error:
+        manager.change_power_state(CTX, "silent-bmc", "power on")
+    elapsed = time.monotonic() - started
+    record = db_api.get_node(node.id)
+    assert record["last_error"] == str(error.value)
+    assert "node silent-bmc" in record["last_error"]
+    assert "cannot reach the Redfish service" in record["last_error"]
+    assert_no_secret(record["last_error"], [WRONG])
+    assert record["power_state"] == PowerState.ERROR.value
+    bound = retry_timeout + command_timeout + retry.SLACK
+    print("%s: error recorded after %.1fs (bound %.1fs)" % (peer, elapsed, bound))
+    assert elapsed < bound + 3.0  # what a loaded machine may add
+
+
+def test_one_call_ends_within_command_timeout_whatever_the_read_timeout(tcp_blackhole,
+                                                                        redfish_config):
+    """sushy's connect and read timeouts are per request; command_timeout cuts
+    them to what the call has left (checks the wrapping of the installed sushy)."""
+    redfish_config(redfish__command_timeout=1.0, redfish__connect_timeout=30.0,
+                   redfish__read_timeout=30.0)
+    task = make_task({"redfish_address": "http://%s:%d" % tcp_blackhole.address,
+                      "redfish_username": "admin", "redfish_password": WRONG})
+    started = time.monotonic()
+    with pytest.raises(exception.DriverConnectionError) as error:
+        task.driver.power.get_power_state(task)
+    elapsed = time.monotonic() - started
+    assert elapsed < 1.0 + 2.0, elapsed
+    assert "timed out" in str(error.value)
+    assert tcp_blackhole.accepted >= 1  # it connected, then nothing came back

@@ -12,9 +12,12 @@ import time
 
 import pytest
 
+from hwdrivers.common import context as hw_context
 from hwdrivers.common import exception
 from hwdrivers.common.states import PowerState
+from hwdrivers.conductor import manager as manager_mod
 from hwdrivers.conductor.controllers import ControllerLimiter
+from hwdrivers.db import api as db_api
 from hwdrivers.drivers import retry
 from hwdrivers.drivers.modules import snmp as snmp_module
 from hwdrivers.drivers.task import StandaloneTask
@@ -319,3 +322,37 @@ def test_engine_pool_survives_many_threads(snmp_agent):
         thread.join(timeout=60)
     assert not errors, errors
     assert snmp_module._POOL._count <= snmp_module._POOL.max_idle
+
+
+# -- deadlines ---------------------------------------------------------------------------
+
+def test_conductor_records_the_error_within_the_deadline(udp_blackhole, snmp_config,
+                                                         sqlite_database):
+    """A PDU that takes every datagram and never answers: one power change
+    ends with its error recorded within command_retry_timeout +
+    command_timeout + SLACK (before: a retry started at the deadline, and the
+    read-back after the failure retried for the whole timeout again)."""
+    retry_timeout, command_timeout = 6.0, 1.5
+    # One request waits timeout * (retries + 1) = 1 s, within command_timeout.
+    snmp_config(snmp__command_retry_timeout=retry_timeout, snmp__timeout=0.5,
+                snmp__retries=1, snmp__command_timeout=command_timeout)
+    manager = manager_mod.ConductorManager()
+    context = hw_context.get_admin_context()
+    node = manager.create_node(context, {"driver": "snmp", "name": "silent-pdu",
+                                         "driver_info": {
+        "snmp_driver": "apc", "snmp_address": udp_blackhole.host,
+        "snmp_port": udp_blackhole.port, "snmp_outlet": 3, "snmp_version": "2c",
+        "snmp_community": "Pdu-Secret-Community"}})
+    started = time.monotonic()
+    with pytest.raises(exception.DriverConnectionError) as error:
+        manager.change_power_state(context, "silent-pdu", "power on")
+    elapsed = time.monotonic() - started
+    record = db_api.get_node(node.id)
+    assert record["last_error"] == str(error.value)
+    assert "node silent-pdu" in record["last_error"] and "no answer" in record["last_error"]
+    assert "Pdu-Secret-Community" not in record["last_error"]
+    assert record["power_state"] == PowerState.ERROR.value
+    assert udp_blackhole.received >= 2  # it was asked, more than once
+    bound = retry_timeout + command_timeout + retry.SLACK
+    print("error recorded after %.1fs (bound %.1fs)" % (elapsed, bound))
+    assert elapsed < bound + 3.0  # what a loaded machine may add

@@ -61,14 +61,16 @@ def test_driver_failure_records_last_error_and_truthful_state(manager, node, mon
                                                                config):
     config(fake__power_delay="0")
 
+    # The BMC answers but refuses (a BMC that does not answer past the
+    # deadline is not asked again: see test_*deadline* in tests/functional).
     def fail(self, task, state, timeout=None):
-        raise exception.DriverConnectionError("BMC did not answer")
+        raise exception.DriverActionError("BMC refused the command")
 
     monkeypatch.setattr(fake.FakePower, "set_power_state", fail)
-    with pytest.raises(exception.DriverConnectionError):
+    with pytest.raises(exception.DriverActionError):
         manager.change_power_state(CTX, "op-node", "power on")
     record = row(node)
-    assert "BMC did not answer" in record["last_error"]
+    assert "BMC refused the command" in record["last_error"]
     assert "node op-node" in record["last_error"]
     assert record["target_power_state"] is None
     assert record["power_state"] == "power off"  # read back from the hardware

@@ -234,13 +234,14 @@ def test_parse_sdr_groups_by_type_and_skips_records_without_one():
 def test_hanging_ipmitool_is_killed_with_its_children(fake_tool, ipmi_config, tmp_path):
     pidfile = tmp_path / "child.pid"
     fake_tool("sleep 60 &\necho $! > %s\nwait" % pidfile)
-    ipmi_config(ipmi__command_timeout=1.0)
+    # The least command_timeout above ipmitool's own 2 s wait (-N 1 -R 1).
+    ipmi_config(ipmi__command_timeout=2.5)
     task = make_task()
     started = time.monotonic()
     with pytest.raises(exception.DriverConnectionError) as info:
         task.driver.power.get_power_state(task)
-    assert time.monotonic() - started < 3.0
-    assert "did not finish within 1.0s and was killed" in str(info.value)
+    assert time.monotonic() - started < 4.5
+    assert "did not finish within 2.5s and was killed" in str(info.value)
     assert "[ipmi] command_timeout" in str(info.value)
     child = int(pidfile.read_text())
     for _ in range(50):  # the grandchild went with its process group
@@ -266,7 +267,8 @@ def test_garbage_answer_is_an_action_error_retried_to_the_deadline(fake_tool, ip
     started = time.monotonic()
     with pytest.raises(exception.DriverActionError) as info:
         retry.run(task, task.driver.power, task.driver.power.get_power_state)
-    assert 0.5 <= time.monotonic() - started < 2.0
+    # Retried up to the deadline: the last attempt starts just before it.
+    assert 0.4 <= time.monotonic() - started < 2.0
     message = str(info.value)
     assert "unexpected answer 'Chassis Power is sideways'" in message
     assert "attempts)" in message and "controller ipmi:192.0.2.10:623" in message
@@ -356,3 +358,21 @@ def test_unsupported_boot_device_is_refused():
     task = make_task()
     with pytest.raises(exception.InvalidBootDevice, match="use one of: pxe, disk"):
         task.driver.management.set_boot_device(task, "floppy")
+
+
+@pytest.mark.parametrize("options", [
+    {"ipmi__command_timeout": 2.0},  # -N 1 -R 1 waits 2 s: not less
+    {"ipmi__retries": 3, "ipmi__command_timeout": 10.0},  # 12 s
+    {"ipmi__timeout": 5, "ipmi__command_timeout": 9.0},  # 10 s
+])
+def test_ipmitool_waiting_longer_than_command_timeout_is_refused(ipmi_config, options):
+    """ipmitool's own resends must end before command_timeout kills it, or a
+    silent BMC would be reported as a hung tool and the deadline rule's
+    'one command timeout' would not bound an attempt."""
+    ipmi_config(**options)
+    with pytest.raises(exception.ConfigInvalid) as error:
+        ipmitool.IPMIPower().check_config()
+    assert error.value.option == "command_timeout"
+    assert "timeout * retries * (retries + 1)" in str(error.value)
+    ipmi_config(ipmi__command_timeout=60.0)
+    ipmitool.IPMIPower().check_config()  # the defaults' 2 s fit

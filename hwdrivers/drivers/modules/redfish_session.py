@@ -15,16 +15,24 @@ client; the old one is closed.
 :func:`connection` also turns sushy's exceptions into the driver error
 taxonomy, and drops a cached client that failed to authenticate or lost
 its connection, so the next attempt starts clean.
+
+One call to a BMC (everything inside one :func:`connection`) ends within
+``[redfish] command_timeout``: sushy sends each request with a connect and
+a read timeout, which :class:`_BoundedConnector` cuts to what the call has
+left, and sushy's own retries of a failed request are turned off (the
+retries belong to :mod:`hwdrivers.drivers.retry`, which keeps the deadline).
 """
 
 import collections
 import contextlib
+import contextvars
 import hashlib
 import hmac
 import logging
 import re
 import secrets
 import threading
+import time
 
 from oslo_config import cfg
 
@@ -37,6 +45,10 @@ LOG = logging.getLogger(__name__)
 _FINGERPRINT_KEY = secrets.token_bytes(32)
 
 AUTH_TYPES = ("basic", "session", "auto")
+
+#: When the current call to a BMC must be over (``time.monotonic()``), set by
+#: :func:`connection` for its thread; None outside a call.
+_CALL_END = contextvars.ContextVar("redfish_call_end", default=None)
 
 
 def fingerprint(password):
@@ -82,6 +94,52 @@ def _sushy():
     return sushy
 
 
+def request_timeout(timeout=None):
+    """``(connect, read)`` seconds for one request, cut to what the call has left.
+
+    ``timeout`` is what sushy asked for (a read timeout, or a pair); the
+    configured ones otherwise. Past the call's end this raises sushy's
+    ConnectionError, so the call fails like any BMC that does not answer.
+    """
+    if isinstance(timeout, tuple):
+        connect, read = timeout
+    else:
+        connect, read = CONF.redfish.connect_timeout, timeout or CONF.redfish.read_timeout
+    end = _CALL_END.get()
+    if end is None:
+        return connect, read
+    left = end - time.monotonic()
+    if left <= 0:
+        raise _sushy().exceptions.ConnectionError(
+            url="the BMC", error="the call timed out: [redfish] command_timeout (%.1fs) "
+                                 "is spent" % CONF.redfish.command_timeout)
+    return min(connect, left), min(read, left)
+
+
+_CONNECTOR = None
+
+
+def _connector_class():
+    """sushy's Connector, with every request's timeouts from :func:`request_timeout`.
+
+    sushy has no public hook for a per-call time budget; ``_op`` is where
+    every request (and sushy's own re-login and retry of one) passes, with
+    its timeout, so that is what is wrapped. tests/unit/test_redfish.py
+    checks the wrapping still happens with the installed sushy.
+    """
+    global _CONNECTOR
+    if _CONNECTOR is None:
+        from sushy import connector
+
+        class _BoundedConnector(connector.Connector):
+            def _op(self, method, path="", *args, timeout=None, **kwargs):
+                return super()._op(method, path, *args, timeout=request_timeout(timeout),
+                                   **kwargs)
+
+        _CONNECTOR = _BoundedConnector
+    return _CONNECTOR
+
+
 def _connect(info):
     """A new, authenticated sushy client (network I/O: the service root)."""
     sushy = _sushy()
@@ -90,14 +148,17 @@ def _connect(info):
     auth_class = {"basic": sushy_auth.BasicAuth,
                   "session": sushy_auth.SessionAuth,
                   "auto": sushy_auth.SessionOrBasicAuth}[info["auth_type"]]
+    # One try per request: hwdrivers.drivers.retry owns retries and the
+    # deadline. sushy reads server_side_retries=0 as "3 tries of a failed
+    # connection", so 1: one try, and at most one retry of an HTTP 5xx answer.
+    connector = _connector_class()(
+        info["address"], verify=info["verify"], server_side_retries=1,
+        server_side_retries_delay=1, default_request_timeout=CONF.redfish.read_timeout,
+        connect_timeout=CONF.redfish.connect_timeout)
     return sushy.Sushy(
         info["address"], root_prefix=info["root_prefix"], verify=info["verify"],
         auth=auth_class(username=info["username"], password=info["password"]),
-        # One attempt per call: hwdrivers.drivers.retry owns retries and the
-        # deadline (sushy would otherwise sleep and retry on its own).
-        server_side_retries=1, server_side_retries_delay=1,
-        connect_timeout=CONF.redfish.connect_timeout,
-        read_timeout=CONF.redfish.read_timeout)
+        connector=connector)
 
 
 def close(client):
@@ -307,11 +368,16 @@ def connection(info, action):
 
     ``action`` completes "... while <action>" in error messages, e.g.
     ``"reading the power state"``. A client that failed to authenticate or
-    lost its connection is dropped from the cache.
+    lost its connection is dropped from the cache. Everything inside is one
+    call to the BMC, bounded by ``[redfish] command_timeout`` (a nested
+    connection shares the outer one's end).
     """
     sushy = _sushy()
     entry = None
     cached = False
+    token = None
+    if _CALL_END.get() is None:
+        token = _CALL_END.set(time.monotonic() + CONF.redfish.command_timeout)
     try:
         entry, cached = CACHE.acquire(info)
         yield entry
@@ -323,5 +389,9 @@ def connection(info, action):
         LOG.debug("%s; sushy said: %s", error, scrub(exc, info.get("password")))
         raise error from None
     finally:
-        if entry is not None and not cached:
-            close(entry.client)
+        try:
+            if entry is not None and not cached:
+                close(entry.client)
+        finally:
+            if token is not None:
+                _CALL_END.reset(token)

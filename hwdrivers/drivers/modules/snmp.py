@@ -223,8 +223,14 @@ class _Engine:
         from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
         return SnmpEngine()
 
-    def run(self, coroutine):
-        """Run ``coroutine`` on this engine's loop, in the calling thread."""
+    def run(self, coroutine, timeout=None):
+        """Run ``coroutine`` on this engine's loop, in the calling thread.
+
+        ``timeout``: TimeoutError after that many seconds (the coroutine is
+        cancelled; a late answer finds its future done and is dropped).
+        """
+        if timeout is not None:
+            coroutine = asyncio.wait_for(coroutine, timeout)
         return self.loop.run_until_complete(coroutine)
 
     def close(self):
@@ -403,8 +409,18 @@ class Session:
         from pysnmp.proto.rfc1902 import Null
         write = kind == "SET"
         try:
+            # pysnmp resends and gives up by itself (timeout, retries); the
+            # outer bound holds even if its timers run late on a busy loop.
             indication, status, index, varbinds = self.engine.run(self._send(
-                kind, [(ObjectName(oid), value if write else Null(""))], write))
+                kind, [(ObjectName(oid), value if write else Null(""))], write),
+                timeout=CONF.snmp.command_timeout)
+        except TimeoutError:
+            raise self._error(
+                exception.DriverConnectionError,
+                "no answer from PDU %s to SNMP v%s %s within [snmp] command_timeout "
+                "(%.1fs): check snmp_address and snmp_port, and that the PDU is up "
+                "with SNMP enabled" % (self.pdu, self.info["version"], kind,
+                                       CONF.snmp.command_timeout)) from None
         except PySnmpError as exc:
             raise self._error(exception.DriverActionError,
                               "SNMP %s %s on PDU %s failed: %s" % (kind, oid, self.pdu, exc)
@@ -545,6 +561,13 @@ class SNMPPower(base.PowerInterface):
                 "the snmp power interface needs the pysnmp library: pip install "
                 "'pysnmp>=7', or remove snmp from enabled_power_interfaces",
                 option="enabled_power_interfaces")
+        waits = CONF.snmp.timeout * (CONF.snmp.retries + 1)
+        if waits > CONF.snmp.command_timeout:
+            raise exception.ConfigInvalid(
+                "[snmp] timeout * (retries + 1) = %.1fs exceeds [snmp] command_timeout "
+                "(%.1fs), so one request could outlast it: lower timeout or retries, or "
+                "raise command_timeout" % (waits, CONF.snmp.command_timeout),
+                option="command_timeout")
 
     def controller_key(self, task):
         """The PDU (address and port), shared by all of its outlets."""
