@@ -495,7 +495,8 @@ def test_one_operation_ends_within_retry_timeout_plus_one_command_timeout(
     config(command__command_retry_timeout=retry_timeout, command__ssh_connect_timeout=30,
            command__ssh_control_persist=0)
     port = black_hole.port if peer == "silent" else free_tcp_port()
-    task = hv_node(hypervisor, sshd.profile_options(port=port), timeout=command_timeout)
+    task = hv_node(hypervisor, sshd.profile_options(port=port), timeout=command_timeout,
+                   reboot_delay=0.5)
     started = time.monotonic()
     with pytest.raises(exception.DriverConnectionError) as err:
         retry.run(task, task.driver.power, task.driver.power.get_power_state)

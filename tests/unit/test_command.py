@@ -355,6 +355,8 @@ PROFILE_ERRORS = [
      "must be an absolute path"),
     ({"power_on": "start {vm} $HOME"}, "power_on",
      "refers to $HOME, which is not an option: oslo.config reads $name"),
+    ({"reboot_delay": 8, "timeout": 8}, "reboot_delay",
+     "reboot_delay (8.0s) is not shorter than the timeout (8.0s)"),
 ]
 
 
@@ -647,7 +649,7 @@ def fail_with(monkeypatch, error):
 ])
 def test_run_failures(monkeypatch, host, error, cls, fragment):
     fail_with(monkeypatch, error)
-    define(host=host, user="root" if host else None, timeout=2.0)
+    define(host=host, user="root" if host else None, timeout=2.0, reboot_delay=1)
     task = profile_task(command_secret=SECRET)
     with pytest.raises(cls) as err:
         task.driver.power.set_power_state(task, PowerState.ON)
@@ -672,7 +674,7 @@ def test_default_timeout_comes_from_config(monkeypatch, command_config):
     task = profile_task()
     task.driver.power.set_power_state(task, PowerState.ON)
     assert calls[0][1]["timeout"] == 7.5
-    define(timeout=1.5)
+    define(timeout=1.5, reboot_delay=1)
     task.driver.power.set_power_state(task, PowerState.ON)
     assert calls[1][1]["timeout"] == 1.5
 
@@ -795,7 +797,7 @@ def test_supported_states_and_refused_targets(monkeypatch):
         task.driver.power.set_power_state(task, PowerState.SOFT_OFF)
 
 
-def test_reboot_without_reboot_command_shares_one_timeout(monkeypatch):
+def test_reboot_without_reboot_command_shares_one_timeout(monkeypatch, command_config):
     """off, the delay and on get one command timeout between them, not one each."""
     calls = returning(monkeypatch, 0)
     define(timeout=10, reboot_delay=0.3)
@@ -807,12 +809,20 @@ def test_reboot_without_reboot_command_shares_one_timeout(monkeypatch):
     assert on_kw["timeout"] <= 10 - 0.3
 
     calls.clear()
-    define(timeout=2, reboot_delay=5)
+    define(timeout=2, reboot_delay=5)  # after start-up, which would have refused it
     with pytest.raises(exception.DriverSettingsError) as err:
         task.driver.power.reboot(task)
-    assert "[command_profile:hv] reboot_delay (5.0s)" in str(err.value)
-    assert "set [command_profile:hv] reboot" in str(err.value)
+    assert "reboot_delay (5.0s) is not shorter than the timeout (2.0s)" in str(err.value)
     assert calls == []  # refused before powering anything off
+
+    command_profile.forget_registered(CONF)
+    command_config(command__allow_node_templates=True)  # inline: refused per call
+    task = make_task(command_timeout=2)
+    with pytest.raises(exception.DriverSettingsError) as err:
+        task.driver.power.reboot(task)
+    assert "field command_reboot_delay (5.0s)" in str(err.value)
+    assert "set field command_reboot" in str(err.value)
+    assert calls == []
 
 
 def test_run_process_kills_the_group_at_the_deadline(tmp_path):

@@ -202,7 +202,8 @@ def load_profile(name):
     group = command_profile.register_group(CONF, name)
     in_file = frozenset(command_profile.file_options(CONF, name))
     values = tuple(_read_option(group, name, opt.dest) for opt in command_profile.opts)
-    key = (name, in_file, values, CONF.command.allow_local_commands)
+    key = (name, in_file, values, CONF.command.allow_local_commands,
+           CONF.command.command_timeout)
     profile = _checked.get(key)
     if profile is None:
         profile = _check_profile(name, in_file, values)
@@ -240,6 +241,12 @@ def _check_profile(name, in_file, values):
     problems, names = _template_problems(info, label, {SECRET_FIELD})
     problems += _settings_problems(info, present, label,
                                    "set host in [%s]" % command_profile.group_name(name))
+    timeout = info["command_timeout"] or CONF.command.command_timeout
+    if info["command_reboot"] is None and info["command_reboot_delay"] >= timeout:
+        problems.append(("command_reboot_delay", (
+            "reboot_delay (%ss) is not shorter than the timeout (%ss) that a reboot's "
+            "off, delay and on share, so no reboot could ever power on: lower it, raise "
+            "timeout or set reboot" % (info["command_reboot_delay"], timeout))))
     if problems:
         where = "[%s]" % command_profile.group_name(name)
         raise exception.ConfigInvalid(
