@@ -254,8 +254,21 @@ class TaskManager:
         self._spawn = (submit, func, args, kwargs)
 
     def _run_spawned(self, func, args, kwargs):
+        """Run a worker's operation; say how it failed once, tracebacks for bugs only.
+
+        An hwdrivers error (a BMC that does not answer, a wrong password) is
+        an expected outcome: the operation recorded it in ``last_error`` and
+        logged one line naming node, controller and reason, so here it gets
+        its traceback at DEBUG only (one ERROR line if nothing recorded it).
+        Anything else is a bug: ERROR with the traceback.
+        """
         try:
             return func(*args, **kwargs)
+        except exception.HWDriversError as exc:
+            if str(exc) not in (self.node.last_error or ""):
+                self.logger.error("%s failed: %s", self.purpose, exc)
+            LOG.debug("Node %s: %s failed in a worker", self.node.uuid, self.purpose,
+                      exc_info=True)
         except Exception:
             LOG.exception("Node %s: %s failed in a worker", self.node.uuid, self.purpose)
         finally:

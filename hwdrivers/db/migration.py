@@ -18,6 +18,7 @@ plain query against the revision read from the shipped scripts.
 """
 
 import contextlib
+import logging
 import os
 import re
 
@@ -25,6 +26,8 @@ import sqlalchemy as sa
 
 from hwdrivers.common import exception
 from hwdrivers.db import engine as db_engine
+
+LOG = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "migrations")
 
@@ -100,7 +103,7 @@ def _current(connection):
 
 def version():
     """The database's current revision, or None for an empty database."""
-    with db_engine.reader() as connection:
+    with db_engine.reader() as connection, _quiet_alembic():
         return _current(connection)
 
 
@@ -154,17 +157,44 @@ def _check_known(connection):
     return current
 
 
+@contextlib.contextmanager
+def _quiet_alembic():
+    """Alembic's INFO chatter (plugins, "Context impl", each step) only at DEBUG.
+
+    A fresh database would otherwise print about fifteen lines at start-up;
+    :func:`upgrade` logs the one that matters. Whoever configured alembic's
+    loggers for DEBUG keeps seeing everything.
+    """
+    chatty = [logging.getLogger(name) for name in ("alembic", "alembic.runtime.migration",
+                                                   "alembic.runtime.plugins")]
+    if LOG.isEnabledFor(logging.DEBUG):
+        yield
+        return
+    saved = [logger.level for logger in chatty]
+    for logger in chatty:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for logger, level in zip(chatty, saved):
+            logger.setLevel(level)
+
+
 def upgrade(revision="head"):
-    """Migrate the database up to ``revision``."""
-    with _migrating() as connection:
-        _check_known(connection)
+    """Migrate the database up to ``revision``; logs one line when it changed."""
+    with _migrating() as connection, _quiet_alembic():
+        before = _check_known(connection)
         from alembic import command as alembic_command
         alembic_command.upgrade(_config(connection), revision)
+        after = _current(connection)
+    if after != before:
+        LOG.info("Database schema upgraded from %s to revision %s",
+                 before or "empty", after)
 
 
 def downgrade(revision="base"):
     """Migrate the database down to ``revision`` (``base`` drops everything)."""
-    with _migrating() as connection:
+    with _migrating() as connection, _quiet_alembic():
         _check_known(connection)
         from alembic import command as alembic_command
         alembic_command.downgrade(_config(connection), revision)
@@ -180,7 +210,8 @@ def ensure_schema():
     """
     if is_current():
         return script_head()
-    target = head()
-    if version() != target:
-        upgrade(target)
+    with _quiet_alembic():
+        target = head()
+        if version() != target:
+            upgrade(target)
     return target
