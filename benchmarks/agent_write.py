@@ -6,16 +6,21 @@ directory both ways: by a shell pipeline that only copies, and by a real
 ``hwdrivers-agent`` process running ``standby.prepare_image`` (download,
 sha256 while streaming, write in place, verify), timed from the POST to
 the command's SUCCEEDED. Each repetition runs both, alternating which goes
-first; the median of each is reported with their ratio (target >= 0.8).
+first; the median of each is reported with their ratio (target >= 0.8),
+and the CPU seconds each used (the pipeline's processes; the agent
+process): SHA-256 is most of the agent's, and on a busy machine the ratio
+follows how much of a core the hasher gets.
 
-Memory: the agent's peak resident set (VmHWM) after writing images of two
-sizes, a quarter of ``--size-mib`` and all of it: it must not grow with the
-image (the agent streams through one reused 1 MiB buffer).
+Memory: the agent's peak resident set (VmHWM) after writing one image of a
+quarter of ``--size-mib``, then one of the full size, and at the end: it
+must not grow with the image (the agent streams through a fixed pool of
+four 1 MiB buffers).
 """
 
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -44,13 +49,19 @@ def make_image(path, size_mib):
     return digest.hexdigest()
 
 
+def children_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def curl_dd(url, target):
-    """Seconds for the shell pipeline to copy ``url`` to ``target``."""
+    """(seconds, CPU seconds) for the shell pipeline to copy ``url`` to ``target``."""
+    cpu = children_cpu()
     started = time.perf_counter()
     subprocess.run(["bash", "-o", "pipefail", "-c",
                     'curl -s "$0" | dd of="$1" bs=1M status=none', url, target],
                    check=True)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, children_cpu() - cpu
 
 
 def vm_kib(pid, field):
@@ -96,8 +107,14 @@ class Agent:
         with urllib.request.urlopen(request, timeout=600) as resp:
             return json.loads(resp.read())
 
+    def cpu_seconds(self):
+        with open("/proc/%d/stat" % self.proc.pid) as stat:
+            fields = stat.read().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def write(self, url, sha256):
-        """Seconds from POST to SUCCEEDED for one prepare_image."""
+        """(seconds from POST to SUCCEEDED, agent CPU seconds) for one prepare_image."""
+        cpu = self.cpu_seconds()
         started = time.perf_counter()
         doc = self._call("POST", "/v1/commands/?wait=true", {
             "name": "standby.prepare_image",
@@ -106,7 +123,7 @@ class Agent:
         elapsed = time.perf_counter() - started
         if doc["command_status"] != "SUCCEEDED":
             raise RuntimeError("prepare_image failed: %s" % doc["command_error"])
-        return elapsed
+        return elapsed, self.cpu_seconds() - cpu
 
     def peak_rss_mib(self):
         return vm_kib(self.proc.pid, "VmHWM") / 1024.0
@@ -147,35 +164,40 @@ def main(argv=None):
         agent = Agent(tmp, size * MiB + 64 * MiB)
         try:
             started_rss = agent.rss_mib()
-            # memory first: the smaller image, then the full one
+            # memory first: one write of the smaller image, then one of the full one
             agent.write("%s/image-%d.raw" % (images.url, small_size), digests[small_size])
             peak_small = agent.peak_rss_mib()
-            baseline, timed = [], []
+            agent.write(url, digests[size])
+            peak_full = agent.peak_rss_mib()
+            baseline, timed, dd_cpu, agent_cpu = [], [], [], []
             target = os.path.join(tmp, "dd-target.img")
             for rep in range(args.repeat):
                 runs = [("dd", lambda: curl_dd(url, target)),
                         ("agent", lambda: agent.write(url, digests[size]))]
                 for label, run in (runs if rep % 2 == 0 else runs[::-1]):
-                    seconds = run()
+                    seconds, cpu = run()
                     (baseline if label == "dd" else timed).append(seconds)
+                    (dd_cpu if label == "dd" else agent_cpu).append(cpu)
                 os.unlink(target)
-            peak_full = agent.peak_rss_mib()
+            peak_end = agent.peak_rss_mib()
         finally:
             agent.stop()
         mbps = size * MiB / 1e6
         dd_rate = mbps / common.median(baseline)
         agent_rate = mbps / common.median(timed)
-        rows.append([size, args.repeat, dd_rate, agent_rate, agent_rate / dd_rate])
+        rows.append([size, args.repeat, dd_rate, agent_rate, agent_rate / dd_rate,
+                     common.median(dd_cpu), common.median(agent_cpu)])
         common.print_table(
             "Agent write throughput (%d MiB raw image, local HTTP, median of %d; MB/s)"
             % (size, args.repeat),
-            ["image MiB", "repeat", "curl|dd MB/s", "agent MB/s", "ratio (target >= 0.8)"],
+            ["image MiB", "repeat", "curl|dd MB/s", "agent MB/s", "ratio (target >= 0.8)",
+             "curl|dd CPU s", "agent CPU s"],
             rows)
-        memory = [started_rss, small_size, peak_small, size, peak_full]
+        memory = [started_rss, small_size, peak_small, size, peak_full, peak_end]
         common.print_table(
             "Agent resident memory (MiB): flat whatever the image size",
             ["serving RSS", "image A MiB", "peak RSS after A", "image B MiB",
-             "peak RSS after B"], [memory])
+             "peak RSS after B", "peak after %d more" % (2 * args.repeat)], [memory])
     return [rows[0], memory]
 
 

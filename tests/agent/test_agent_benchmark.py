@@ -26,9 +26,10 @@ def test_agent_write_benchmark_tiny():
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     text, _, rows = proc.stdout.rpartition("ROWS=")
     assert "Agent write throughput" in text and "Agent resident memory" in text
-    (size, repeat, dd_rate, agent_rate, ratio), memory = json.loads(rows)
+    (size, repeat, dd_rate, agent_rate, ratio, dd_cpu, agent_cpu), memory = json.loads(rows)
     assert (size, repeat) == (16, 1)
-    assert dd_rate > 0 and agent_rate > 0 and ratio > 0
-    serving, small_mib, peak_small, full_mib, peak_full = memory
+    assert dd_rate > 0 and agent_rate > 0 and ratio > 0 and dd_cpu >= 0 and agent_cpu > 0
+    serving, small_mib, peak_small, full_mib, peak_full, peak_end = memory
     assert (small_mib, full_mib) == (4, 16)
     assert 0 < serving <= peak_small <= peak_full < peak_small + 8  # flat, not + image size
+    assert peak_full <= peak_end < peak_full + 8
