@@ -588,7 +588,8 @@ def test_key_not_authorized_is_an_auth_error(sshd, hypervisor, config):
     assert time.monotonic() - started < 3.0
     message = str(err.value)
     assert "refused the SSH key %s" % sshd.other_key in message
-    assert "Permission denied" in message and "command_ssh_key" in message
+    assert "Permission denied" in message
+    assert "check [command_profile:hv] user and [command_profile:hv] ssh_key" in message
 
 
 @pytest.mark.parametrize("known", ["wrong", "empty"])
@@ -602,7 +603,7 @@ def test_host_key_mismatch_or_unknown_is_a_settings_error(sshd, hypervisor, tmp_
     with pytest.raises(exception.DriverSettingsError) as err:
         task.driver.power.set_power_state(task, PowerState.ON)
     message = str(err.value)
-    assert "not in command_known_hosts (%s) or does not match it" % path in message
+    assert "not in [command_profile:hv] known_hosts (%s) or does not match it" % path in message
     assert "ssh-keyscan" in message and "Host key verification failed" in message
     assert read(hypervisor.state_file) == "off\n"  # nothing ran
 

@@ -225,7 +225,7 @@ class CommandPower(base.PowerInterface):
         if target is not None:
             # A remote command may exit 255 too; its stderr may hold the secret.
             ssh.raise_for_ssh_failure(result._replace(stderr=_redact(result.stderr, secret)),
-                                      target)
+                                      target, info.label)
         return result
 
     def _check(self, result, info, field):

@@ -172,19 +172,19 @@ def client_argv(target, remote_command, timeout):
 # ssh's own failures (it exits 255), most specific first.
 _SSH_FAILURES = [
     (re.compile(r"UNPROTECTED PRIVATE KEY FILE|bad permissions"), exception.DriverSettingsError,
-     "the private key command_ssh_key {key} is readable by others and ssh refuses "
+     "the private key {key_field} {key} is readable by others and ssh refuses "
      "it: chmod 600 it"),
     (re.compile(r"Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|"
                 r"host key is known"), exception.DriverSettingsError,
-     "the host key of {host}:{port} is not in command_known_hosts ({known_hosts}) or "
+     "the host key of {host}:{port} is not in {known_hosts_field} ({known_hosts}) or "
      "does not match it: add the host's key to that file (ssh-keyscan -p {port} {host}, "
      "checked out of band)"),
     (re.compile(r"Permission denied|Too many authentication failures"),
      exception.DriverAuthError,
-     "{target} refused the SSH key {key}: check command_user and command_ssh_key, and "
+     "{target} refused the SSH key {key}: check {user_field} and {key_field}, and "
      "the key's line in the server's authorized_keys"),
     (re.compile(r"Could not resolve hostname"), exception.DriverConnectionError,
-     "cannot resolve command_host {host}: check the name or use an IP address"),
+     "cannot resolve {host_field} {host}: check the name or use an IP address"),
     (re.compile(r"Connection refused|timed out|No route to host|Network is unreachable|"
                 r"Connection reset|Connection closed|kex_exchange_identification|"
                 r"Broken pipe|Control socket connect"), exception.DriverConnectionError,
@@ -192,11 +192,12 @@ _SSH_FAILURES = [
 ]
 
 
-def raise_for_ssh_failure(result, target):
+def raise_for_ssh_failure(result, target, label=lambda field: field):
     """Raise the taxonomy error for an ssh failure; return if it was not ssh's.
 
     ssh exits 255 on its own errors (a remote command may too, so the
-    stderr decides).
+    stderr decides). ``label`` names a setting (``command_ssh_key``...) the
+    way the caller's configuration spells it, for the fix in the message.
     """
     if result.returncode != 255:
         return
@@ -205,7 +206,10 @@ def raise_for_ssh_failure(result, target):
             message = template.format(
                 target=target, host=target.host, port=target.port,
                 key=target.key or "(ssh's default keys)",
-                known_hosts=target.known_hosts or "~/.ssh/known_hosts")
+                known_hosts=target.known_hosts or "~/.ssh/known_hosts",
+                host_field=label("command_host"), user_field=label("command_user"),
+                key_field=label("command_ssh_key"),
+                known_hosts_field=label("command_known_hosts"))
             raise cls("%s (ssh: %s)" % (message, tail(result.stderr, lines=1)))
 
 
