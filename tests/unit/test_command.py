@@ -513,6 +513,25 @@ def test_properties_and_masking():
     assert masked == {"command_secret": params.MASK, "command_host": "h"}
 
 
+def test_the_docs_profile_example_loads(tmp_path):
+    """The ini example of doc/drivers/command.md is a working configuration."""
+    with open(os.path.join(ROOT, "doc", "drivers", "command.md")) as handle:
+        text = handle.read()
+    example = text.split("## Profiles", 1)[1].split("```ini\n", 1)[1].split("```", 1)[0]
+    key = tmp_path / "id_ed25519"
+    known_hosts = tmp_path / "known_hosts"
+    key.write_text("")
+    known_hosts.write_text("")
+    example = example.replace("/etc/hwdrivers/id_ed25519", str(key)).replace(
+        "/etc/hwdrivers/known_hosts", str(known_hosts))
+    config_file(tmp_path, example + "\n[command]\nallow_local_commands = true\n")
+    assert [(p.name, p.placeholders) for p in command_settings.load_profiles()] == [
+        ("libvirt", ("vm",)), ("relay", ("board", "outlet"))]
+    libvirt = command_settings.load_profile("libvirt")
+    assert libvirt.fields["command_status_on_pattern"] == "^running$"
+    assert libvirt.fields["command_status_off_pattern"] == "shut off|crashed"
+
+
 def test_doc_lists_every_profile_option():
     with open(os.path.join(ROOT, "doc", "drivers", "command.md")) as handle:
         text = handle.read()
