@@ -10,6 +10,8 @@ partition with the meta_data sent, and what the machine booted afterwards.
 
 import json
 import os
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 
@@ -157,3 +159,42 @@ def test_machine_without_a_script_boots_its_disk(env):
                     message="the machine to fall back to its disk")
     machine.power_off()
     assert machine.power == "off"
+
+
+def test_openstacksdk_and_baremetal_cli_deploy_with_config_drive(env, tmp_path, monkeypatch):
+    """Ironic's own clients, unmodified: config drive as a dict (SDK) and JSON (CLI)."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for key in [k for k in os.environ if k.startswith("OS_")]:
+        monkeypatch.delenv(key)
+    import openstack
+
+    url, digest, _ = env.add_image("sdk.img", size=4 * MiB, marker="sdk-image")
+    machine, node = env.add_machine("sdk1", instance_info=_instance_info(url, digest))
+    env.make_available("sdk1")
+    conn = openstack.connection.Connection(
+        auth_type="none", baremetal_endpoint_override=env.server.url,
+        baremetal_api_version="1")
+    meta = {"uuid": node["uuid"], "hostname": "sdk-host"}
+    done = conn.baremetal.set_node_provision_state(
+        node["uuid"], "active", config_drive={"meta_data": meta}, wait=True, timeout=120)
+    assert done.provision_state == "active"
+    drive = images.read_config_drive(machine.disk)
+    assert json.loads(drive["openstack/latest/meta_data.json"]) == meta
+    conn.baremetal.set_node_provision_state(node["uuid"], "deleted", wait=True,
+                                            timeout=120)
+
+    assert env.node("sdk1")["instance_info"] == {}  # undeploy forgets the instance
+    status, body = env.call("PATCH", "/v1/nodes/sdk1", [
+        {"op": "add", "path": "/instance_info", "value": _instance_info(url, digest)}])
+    assert status == 200, body
+    baremetal = os.path.join(os.path.dirname(sys.executable), "baremetal")
+    cli_meta = {"uuid": node["uuid"], "hostname": "cli-host"}
+    env_vars = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+    proc = subprocess.run(
+        [baremetal, "--os-endpoint", env.server.url, "--os-auth-type", "none",
+         "node", "deploy", "sdk1", "--config-drive", json.dumps({"meta_data": cli_meta}),
+         "--wait", "120"], env=env_vars, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr + env.server.log()[-3000:]
+    assert env.node("sdk1")["provision_state"] == "active"
+    drive = images.read_config_drive(machine.disk)
+    assert json.loads(drive["openstack/latest/meta_data.json"]) == cli_meta
