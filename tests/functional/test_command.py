@@ -480,20 +480,21 @@ def black_hole():
     server.close()
 
 
+@pytest.mark.parametrize("persist", [0, 60])
 @pytest.mark.parametrize("peer", ["silent", "closed"])
 def test_one_operation_ends_within_retry_timeout_plus_one_command_timeout(
-        sshd, hypervisor, config, black_hole, peer):
+        sshd, hypervisor, config, black_hole, peer, persist):
     """[command] command_retry_timeout + one command timeout bounds an operation.
 
     Against a port that accepts and never answers, each attempt is cut at
     the command timeout (ssh's ConnectTimeout is capped by it, and the
     client's process group is killed); against a closed port, refusals are
     retried until the retry deadline. Either way the error comes well
-    within the bound.
+    within the bound, with a control master or without.
     """
     retry_timeout, command_timeout = 2.0, 2.0
     config(command__command_retry_timeout=retry_timeout, command__ssh_connect_timeout=30,
-           command__ssh_control_persist=0)
+           command__ssh_control_persist=persist)
     port = black_hole.port if peer == "silent" else free_tcp_port()
     task = hv_node(hypervisor, sshd.profile_options(port=port), timeout=command_timeout,
                    reboot_delay=0.5)
