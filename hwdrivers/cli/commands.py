@@ -3,6 +3,7 @@
 import argparse
 
 from hwdrivers.cli import bulk
+from hwdrivers.cli import deploy as deploy_cli
 from hwdrivers.cli import inputs
 from hwdrivers.cli import oneshot
 from hwdrivers.cli import output
@@ -397,6 +398,8 @@ def build_parser():
         p.add_argument("--wait-timeout", type=float, metavar="SECONDS",
                        help="Give up waiting after this long (the action goes on).")
         p.set_defaults(func=node_provision)
+
+    deploy_cli.register(nsub, fmt)
 
     p = nsub.add_parser("history", parents=[fmt],
                         help="A node's latest recorded events: states, last error, "

@@ -198,3 +198,30 @@ def test_openstacksdk_and_baremetal_cli_deploy_with_config_drive(env, tmp_path, 
     assert env.node("sdk1")["provision_state"] == "active"
     drive = images.read_config_drive(machine.disk)
     assert json.loads(drive["openstack/latest/meta_data.json"]) == cli_meta
+
+
+def test_hwdrivers_cli_deploy_and_undeploy_show_progress(env, tmp_path):
+    url, digest, _ = env.add_image("cli.img", size=4 * MiB, marker="cli-image")
+    machine, node = env.add_machine("cli1", instance_info=_instance_info(url, digest))
+    env.make_available("cli1")
+    drive = tmp_path / "drive.json"
+    drive.write_text(json.dumps({"meta_data": {"uuid": node["uuid"], "hostname": "c"}}))
+    hwdrivers = os.path.join(os.path.dirname(sys.executable), "hwdrivers")
+    cli_env = dict(os.environ, HWDRIVERS_URL=env.server.url)
+    proc = subprocess.run([hwdrivers, "node", "deploy", "cli1", "--config-drive", str(drive),
+                           "-f", "json"], env=cli_env, capture_output=True, text=True,
+                          timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["provision_state"] == "active"
+    # one progress line per change: the steps the deploy went through
+    assert "cli1: wait call-back -> active step deploy.deploy" in proc.stderr
+    assert "step deploy.write_image" in proc.stderr
+    drive_files = images.read_config_drive(machine.disk)
+    assert json.loads(drive_files["openstack/latest/meta_data.json"])["hostname"] == "c"
+    proc = subprocess.run([hwdrivers, "node", "undeploy", "cli1", "-f", "json"],
+                          env=cli_env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["provision_state"] == "available"
+    proc = subprocess.run([hwdrivers, "node", "deploy", "cli1", "--config-drive", "{bad"],
+                          env=cli_env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and "--config-drive" in proc.stderr
