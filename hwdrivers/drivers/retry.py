@@ -42,13 +42,17 @@ SLACK = 1.0
 
 
 class _Operation:
-    """The shared deadline of one operation, and whether the controller last failed."""
+    """The shared deadline of one operation, and the controller's last silence.
+
+    ``failing`` is the connection error of the controller's last attempt
+    (None once it answered).
+    """
 
     __slots__ = ("deadline", "failing")
 
     def __init__(self, deadline):
         self.deadline = deadline
-        self.failing = False
+        self.failing = None
 
 
 _CURRENT = contextvars.ContextVar("hwdrivers_operation", default=None)
@@ -78,6 +82,18 @@ def operation(interface, deadline=None):
         _CURRENT.reset(token)
 
 
+def note(error):
+    """Tell the current operation how a call made outside :func:`run` ended.
+
+    For driver calls that are not retried but talk to the controller (a
+    capability check): a connection error counts as the controller's last
+    silence, so a later step past the deadline is not attempted.
+    """
+    op = _CURRENT.get()
+    if op is not None:
+        op.failing = error if isinstance(error, exception.DriverConnectionError) else None
+
+
 def _no_gate(key, limits):
     return contextlib.nullcontext()
 
@@ -85,9 +101,9 @@ def _no_gate(key, limits):
 def _not_attempted(op, key):
     return DeadlinePassed(
         "not attempted: the operation's deadline passed %.1fs ago and the "
-        "controller did not answer its last attempt (raise the driver's "
-        "command_retry_timeout if it is only slow)"
-        % (time.monotonic() - op.deadline), controller=key)
+        "controller did not answer its last attempt (%s); raise the driver's "
+        "command_retry_timeout if it is only slow"
+        % (time.monotonic() - op.deadline, op.failing.detail), controller=key)
 
 
 def run(task, interface, func, *args, gate=None, deadline=None, **kwargs):
@@ -129,8 +145,7 @@ def run(task, interface, func, *args, gate=None, deadline=None, **kwargs):
             if exc is failure:
                 raise
             failure = exc
-            if op is not None:  # the controller did not answer at all
-                op.failing = isinstance(exc, exception.DriverConnectionError)
+            note(exc)
             exc.locate(node=node, controller=key)
             # The pause is shortened so the next attempt starts before the
             # deadline; none starts once it has passed.
@@ -144,7 +159,7 @@ def run(task, interface, func, *args, gate=None, deadline=None, **kwargs):
             pause = min(pause * 2, _MAX_PAUSE)
         else:
             if op is not None:
-                op.failing = False
+                op.failing = None
             return result
 
 

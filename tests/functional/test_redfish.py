@@ -554,3 +554,26 @@ def test_one_call_ends_within_command_timeout_whatever_the_read_timeout(tcp_blac
     assert elapsed < 1.0 + 2.0, elapsed
     assert "timed out" in str(error.value)
     assert tcp_blackhole.accepted >= 1  # it connected, then nothing came back
+
+
+def test_a_silent_capability_check_counts_against_the_deadline(tcp_blackhole, redfish_config,
+                                                               sqlite_database):
+    """The worker's check of what the system allows is one call to the BMC: when
+    it gets no answer and the deadline has passed, the action is not tried too
+    (one more command timeout past the bound)."""
+    redfish_config(redfish__command_retry_timeout=1.0, redfish__command_timeout=2.0,
+                   redfish__read_timeout=2.0)
+    manager = manager_mod.ConductorManager()
+    node = manager.create_node(CTX, {"driver": "redfish", "name": "silent-bmc",
+                                     "driver_info": {
+        "redfish_address": "http://%s:%d" % tcp_blackhole.address,
+        "redfish_username": "admin", "redfish_password": WRONG}})
+    started = time.monotonic()
+    with pytest.raises(retry.DeadlinePassed) as error:
+        manager.change_power_state(CTX, "silent-bmc", "power off")
+    elapsed = time.monotonic() - started
+    assert elapsed < 1.0 + 2.0 + retry.SLACK + 1.0, elapsed
+    last_error = db_api.get_node(node.id)["last_error"]
+    assert last_error == str(error.value)
+    assert "not attempted" in last_error and "reading what the system allows" in last_error
+    assert tcp_blackhole.accepted == 1  # the check's connection; the action made none

@@ -37,6 +37,7 @@ import time
 from oslo_config import cfg
 
 from hwdrivers.common import exception
+from hwdrivers.drivers import retry
 
 CONF = cfg.CONF
 LOG = logging.getLogger(__name__)
@@ -387,6 +388,7 @@ def connection(info, action):
             CACHE.discard(info, entry)
         error = translate(exc, info, action)
         LOG.debug("%s; sushy said: %s", error, scrub(exc, info.get("password")))
+        retry.note(error)  # callers that swallow it (capability checks) still count it
         raise error from None
     finally:
         try:
