@@ -161,6 +161,8 @@ def main(argv=None):
     except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:
         return _fail("cannot use the %s: %s" % (_database_label(),
                                                         _first_line(error)))
+    except exception.DatabaseUnavailable as error:
+        return _fail("cannot use the %s: %s" % (_database_label(), error.kwargs["reason"]))
     except OSError as error:  # e.g. state_path not creatable
         return _fail("cannot use the %s: %s" % (_database_label(), error))
     except alembic_util.CommandError as error:

@@ -235,7 +235,9 @@ def serve(argv):
     """Run until SIGTERM/SIGINT; returns the exit code."""
     load_config(argv)
     check_bind(CONF)
+    from hwdrivers.db import engine as db_engine
     from hwdrivers.db import migration
+    db_engine.check_writable()
     migration.ensure_schema()
     from hwdrivers.db import api as db_api
     from hwdrivers.drivers import factory
@@ -271,7 +273,6 @@ def serve(argv):
     finally:
         server.close()
         service.stop()
-        from hwdrivers.db import engine as db_engine
         db_engine.dispose()
     print("%s: stopped" % PROG, flush=True)
     return 0
@@ -283,6 +284,9 @@ def main(argv=None):
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return serve(argv)
+    except exception.DatabaseUnavailable as error:
+        return _fail("cannot use the database ([database] connection): %s"
+                     % error.kwargs["reason"])
     except exception.HWDriversError as error:
         return _fail(str(error))
     except (cfg.ConfigFileValueError, cfg.Error) as error:
