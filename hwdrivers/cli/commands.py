@@ -38,6 +38,12 @@ def _add_driver_info_options(parser):
                         help="A JSON object of driver_info fields.")
 
 
+def _add_verbose_option(parser):
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="-v: log each retry of a failing controller (local "
+                             "database); -vv: and the driver's debug lines.")
+
+
 # -- node ------------------------------------------------------------------------
 
 def node_create(args, backend):
@@ -380,6 +386,7 @@ def build_parser():
     bulk_opts.add_argument("--parallel", type=int, default=bulk.DEFAULT_PARALLEL,
                            metavar="N", help="Nodes acted on at once (default: "
                            "%(default)s; per-controller queues still apply).")
+    _add_verbose_option(p)
     p.set_defaults(func=node_power)
 
     p = nsub.add_parser("maintenance", parents=[fmt],
@@ -397,6 +404,7 @@ def build_parser():
         p.add_argument("node")
         p.add_argument("--wait-timeout", type=float, metavar="SECONDS",
                        help="Give up waiting after this long (the action goes on).")
+        _add_verbose_option(p)
         p.set_defaults(func=node_provision)
 
     deploy_cli.register(nsub, fmt)
@@ -466,6 +474,9 @@ def run(args, backend_factory, stream=None):
         if args.action == "set" and not args.device:
             raise SystemExit("error: boot-device set needs a DEVICE (one of: %s)"
                              % ", ".join(boot_devices.ALL))
+    if not getattr(args, "oneshot", False):
+        # Retries are noise unless asked for: the final error says it all.
+        oneshot.set_verbosity(getattr(args, "verbose", 0) or 0)
     backend = None if getattr(args, "oneshot", False) else backend_factory()
     try:
         result = args.func(args, backend)

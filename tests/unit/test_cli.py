@@ -214,3 +214,24 @@ def test_bulk_progress_is_a_bar_on_a_terminal_and_lines_otherwise():
     bulk.run(["a", "bad", "c"], act, "power on", stream=plain)
     lines = sorted(plain.getvalue().splitlines())
     assert len(lines) == 3 and any("bad: Node bad could not be found" in x for x in lines)
+
+
+def test_node_power_failure_shows_retries_only_with_verbose(database, tmp_path, capsys,
+                                                            closed_tcp_port, caplog):
+    """A BMC that refuses: the final error, and the retries only with -v."""
+    conf = tmp_path / "fast.conf"
+    conf.write_text("[redfish]\ncommand_retry_timeout = 1.0\n")
+    base = ["--config-file", str(conf)]
+    assert cli.main(base + ["node", "create", "--driver", "redfish", "--name", "rv",
+                            "--driver-info", "redfish_address=http://127.0.0.1:%d"
+                            % closed_tcp_port.port, "--driver-info",
+                            "redfish_system_id=/redfish/v1/Systems/1"]) == 0
+    capsys.readouterr()
+    caplog.clear()
+    assert cli.main(base + ["node", "power", "on", "rv"]) == 1
+    err = capsys.readouterr().err
+    assert "ERROR: node rv, controller redfish:127.0.0.1:%d" % closed_tcp_port.port in err
+    assert "Traceback" not in err
+    assert not [r for r in caplog.records if "retrying" in r.getMessage()]
+    assert cli.main(base + ["node", "power", "on", "rv", "-v"]) == 1
+    assert [r for r in caplog.records if "retrying" in r.getMessage()]
