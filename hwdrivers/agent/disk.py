@@ -24,6 +24,8 @@ GiB = 1024 * MiB
 MIN_DEFAULT_DEVICE_SIZE = 4 * GiB
 
 LSBLK_COLUMNS = "NAME,SIZE,TYPE,SERIAL,WWN,MODEL,VENDOR,ROTA,HCTL"
+#: lsblk calls these "disk" but they are memory, never an install target
+IGNORED_NAME_PREFIXES = ("zram", "ram")
 
 _SIZE_OPS = {"==": operator.eq, "=": operator.eq, "!=": operator.ne, ">=": operator.ge,
              "<=": operator.le, ">": operator.gt, "<": operator.lt}
@@ -79,7 +81,7 @@ def parse_lsblk(output: str) -> list[dict]:
     """Disk records from ``lsblk -J -b -d -o LSBLK_COLUMNS`` output."""
     devices = []
     for raw in json.loads(output).get("blockdevices", []):
-        if raw.get("type") != "disk":
+        if raw.get("type") != "disk" or raw["name"].startswith(IGNORED_NAME_PREFIXES):
             continue
         rota = raw.get("rota")
         devices.append({

@@ -25,6 +25,7 @@ LSBLK = json.dumps({"blockdevices": [
      "hctl": "1:0:0:0"},
     {"name": "sr0", "size": 1024, "type": "rom"},
     {"name": "vdc", "size": 2 * GiB, "type": "disk", "rota": True},
+    {"name": "zram0", "size": 8 * GiB, "type": "disk", "rota": False},
 ]})
 DISKS = disk.parse_lsblk(LSBLK)
 
@@ -52,6 +53,18 @@ def test_parse_lsblk_keeps_disks_only():
 ])
 def test_root_device_hints(hints, expected):
     assert disk.choose_disk(DISKS, hints)["name"] == expected
+
+
+def test_lsblk_of_this_machine():
+    """The columns asked for exist in the installed lsblk, and its disks resolve by name."""
+    import shutil
+    if shutil.which("lsblk") is None:
+        pytest.skip("lsblk is not installed (Debian: util-linux)")
+    disks = disk.list_disks()
+    assert all(not d["name"].startswith("zram") for d in disks)
+    if not disks:
+        pytest.skip("lsblk sees no disk here")
+    assert disk.resolve(None, {"name": disks[0]["name"]}) == "/dev/" + disks[0]["name"]
 
 
 def test_root_device_hint_errors_name_the_problem():
