@@ -36,6 +36,7 @@ BENCHMARKS = [
     ("ipmi_overhead.py", ["--bmcs", "20", "--repeat", "3"], ["--repeat", "3"]),
     ("agent_write.py", ["--small", "--repeat", "3"], ["--repeat", "5"]),
     ("external_overhead.py", ["--calls", "50"], []),
+    ("deploy_fleet.py", ["--small"], []),
 ]
 
 
