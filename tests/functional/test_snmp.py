@@ -356,3 +356,32 @@ def test_conductor_records_the_error_within_the_deadline(udp_blackhole, snmp_con
     bound = retry_timeout + command_timeout + retry.SLACK
     print("error recorded after %.1fs (bound %.1fs)" % (elapsed, bound))
     assert elapsed < bound + 3.0  # what a loaded machine may add
+
+
+def test_a_request_is_cut_off_at_command_timeout(udp_blackhole, snmp_config):
+    """pysnmp's own resends are bounded by timeout * (retries + 1); the request
+    as a whole is also cut off at command_timeout (here the smaller)."""
+    snmp_config(snmp__timeout=5.0, snmp__retries=0, snmp__command_timeout=0.5)
+    info = snmp_module.parse({"snmp_driver": "apc", "snmp_address": udp_blackhole.host,
+                              "snmp_port": udp_blackhole.port, "snmp_outlet": 1,
+                              "snmp_community": "public"})
+    started = time.monotonic()
+    with pytest.raises(exception.DriverConnectionError) as error:
+        with snmp_module.session(info) as snmp:
+            snmp.get(info["mib"].status(1))
+    assert time.monotonic() - started < 0.5 + 1.5
+    assert "within [snmp] command_timeout (0.5s)" in str(error.value)
+    # The next request on a pooled engine is not confused by the abandoned one.
+    with pytest.raises(exception.DriverConnectionError):
+        with snmp_module.session(info) as snmp:
+            snmp.get(info["mib"].status(1))
+
+
+def test_resends_that_outlast_command_timeout_are_refused_at_start(snmp_config):
+    snmp_config(snmp__timeout=2.0, snmp__retries=2, snmp__command_timeout=5.0)
+    with pytest.raises(exception.ConfigInvalid) as error:
+        snmp_module.SNMPPower().check_config()
+    assert error.value.option == "command_timeout"
+    assert "timeout * (retries + 1) = 6.0s" in str(error.value)
+    snmp_config(snmp__command_timeout=6.0)
+    snmp_module.SNMPPower().check_config()
