@@ -59,7 +59,11 @@ def open_url(url: str, options: HTTPOptions, what: str) -> http.client.HTTPRespo
             retryable=retryable)
     except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         reason = getattr(exc, "reason", exc)
-        raise errors.ImageDownloadError(what, "GET %s failed: %s" % (redact(url), reason))
+        # an untrusted certificate will not become trusted on the next attempt
+        retryable = not isinstance(reason, ssl.SSLCertVerificationError)
+        hint = "; give --ca-file (or --insecure)" if not retryable else ""
+        raise errors.ImageDownloadError(
+            what, "GET %s failed: %s%s" % (redact(url), reason, hint), retryable=retryable)
 
 
 def fetch_small(url: str, options: HTTPOptions, what: str, limit: int) -> bytes:

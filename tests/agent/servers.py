@@ -14,6 +14,7 @@ import http.server
 import json
 import os
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -116,8 +117,14 @@ class _ImageHandler(http.server.BaseHTTPRequestHandler):
 class ImageServer(_Base):
     handler = _ImageHandler
 
-    def __init__(self) -> None:
+    def __init__(self, tls: tuple[str, str] | None = None) -> None:
+        """``tls``: (certificate, key) files to serve HTTPS with."""
         super().__init__()
+        if tls:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*tls)
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+            self.url = "https://127.0.0.1:%d" % self.port
         self.resources: dict[str, Resource] = {}
         self.requests: dict[str, int] = {}
         self.lock = threading.Lock()

@@ -286,3 +286,26 @@ def test_bad_config_drive_fails_before_the_disk_is_touched(start_agent, image_se
     assert "not base64 of gzip" in doc["command_error"]["details"]
     assert image_server.count("image.raw") == 0
     assert read(agent.disk, 0, MiB) == before
+
+
+def test_https_image_server_verified_with_the_ca_file(start_agent, raw_image, tmp_path):
+    from tests.agent import servers
+    from tests.fixtures import redfish_emulator
+    cert, key = redfish_emulator._write_certificate(str(tmp_path))
+    path, data = raw_image
+    with servers.ImageServer(tls=(cert, key)) as https:
+        url = https.add("image.raw", path=str(path))
+        assert url.startswith("https://")
+        untrusted = start_agent()
+        doc = untrusted.run("standby.prepare_image", {"image_info": image_info(url, data)})
+        assert doc["command_status"] == "FAILED"
+        assert "CERTIFICATE_VERIFY_FAILED" in doc["command_error"]["details"]
+        assert "give --ca-file" in doc["command_error"]["details"]
+        assert "retrying" not in untrusted.log()  # a certificate problem is not retried
+        assert https.count("image.raw") == 0  # the handshake failed: no GET reached it
+        untrusted.stop()
+        os.unlink(untrusted.disk)
+        trusted = start_agent(extra=["--ca-file", cert])
+        doc = trusted.run("standby.prepare_image", {"image_info": image_info(url, data)})
+        assert doc["command_status"] == "SUCCEEDED", doc
+        assert sha(read(trusted.disk, 0, len(data))) == sha(data)
