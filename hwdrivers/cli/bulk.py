@@ -60,25 +60,27 @@ def select(backend, all_nodes=False, driver=None, name_glob=None, path=None):
     if not (all_nodes or name_glob or path):
         raise exception.InvalidParameterValue(
             "give a NODE, or choose nodes with --all, --name-glob PATTERN or --file PATH")
-    if path:
-        wanted = read_node_file(path)
-        if not (driver or name_glob):
-            return wanted
+    wanted = read_node_file(path) if path else None
+    if wanted is not None and not (driver or name_glob):
+        return wanted
     nodes = backend.node_list({"driver": driver} if driver else None)
-    chosen = []
-    for node in nodes:
-        name = node.get("name")
-        if name_glob and not (name and fnmatch.fnmatchcase(name, name_glob)):
-            continue
-        ident = name or node["uuid"]
-        if path and name not in wanted and node["uuid"] not in wanted:
-            continue
-        chosen.append(ident)
-    if path:
-        # Named in the file but unknown: kept, so each is reported as not found.
-        known = {n.get("name") for n in nodes} | {n["uuid"] for n in nodes}
-        if not (driver or name_glob):
-            chosen.extend(i for i in wanted if i not in known)
+    matching = [n for n in nodes if not name_glob or (
+        n.get("name") and fnmatch.fnmatchcase(n["name"], name_glob))]
+    if wanted is None:
+        chosen = [n.get("name") or n["uuid"] for n in matching]
+    else:
+        # In the file's order; a name no node has is kept, to be reported as
+        # not found rather than silently skipped.
+        selected = {}
+        for n in matching:
+            selected[n["uuid"]] = selected[n.get("name")] = n.get("name") or n["uuid"]
+        everything = backend.node_list(None) if driver else nodes
+        known = {n.get("name") for n in everything} | {n["uuid"] for n in everything}
+        chosen = []
+        for ident in wanted:
+            pick = selected.get(ident) or (ident if ident not in known else None)
+            if pick and pick not in chosen:
+                chosen.append(pick)
     if not chosen:
         raise exception.InvalidParameterValue(
             "no node matches%s%s%s" % (" --driver %s" % driver if driver else "",

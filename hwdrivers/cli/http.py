@@ -346,17 +346,22 @@ class HTTPBackend:
         rather than guessed from: the map cannot say which field is secret.
         """
         path = "/v1/drivers/%s/properties" % urllib.parse.quote(name, safe="")
+        flat_only = APIRequestError(
+            "the API at %s serves only Ironic's driver properties map, without the "
+            "secret/type/interface of each field; run 'hwdrivers driver properties "
+            "%s' without --url on the server's host" % (self.url, name), 501)
         try:
             doc = self.request("GET", path, query={"detail": "true"})
         except APIRequestError as exc:
-            if exc.code != 400 or "detail" not in str(exc):
-                raise
-            raise APIRequestError(
-                "the API at %s serves only Ironic's driver properties map, without "
-                "the secret/type/interface of each field; run 'hwdrivers driver "
-                "properties %s' without --url on the server's host" % (self.url, name),
-                exc.code) from None
-        return doc["interfaces"]
+            if exc.code == 400 and "detail" in str(exc):
+                raise flat_only from None
+            raise
+        # A server that ignores the query (Ironic) answers the flat map.
+        interfaces = doc.get("interfaces") if isinstance(doc, dict) else None
+        if not isinstance(interfaces, dict) or not all(
+                isinstance(v, list) for v in interfaces.values()):
+            raise flat_only
+        return interfaces
 
 
 def _escape_path(path):

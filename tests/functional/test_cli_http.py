@@ -387,3 +387,13 @@ def test_bulk_power_with_failure_summary(run, tmp_path, local):
     assert {r["node"] for r in json.loads(out)} >= {"%s-%d" % (tag, i) for i in range(4)}
     _, err = run("node", "power", "on", expect=1, local=local)
     assert "--all" in err
+
+
+def test_driver_properties_from_a_server_without_the_extension(monkeypatch):
+    """Ironic's own API ignores ?detail: the CLI says so rather than guess secrets."""
+    backend = http_backend.HTTPBackend("http://127.0.0.1:1")
+    monkeypatch.setattr(backend, "request", lambda *a, **k: {
+        "ipmi_password": "Password. Optional."})
+    with pytest.raises(http_backend.APIRequestError, match="only Ironic's driver "
+                                                           "properties map"):
+        backend.driver_properties("ipmi")

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from hwdrivers.cmd import cli
+from hwdrivers.common import exception
 
 
 @pytest.fixture
@@ -235,3 +236,25 @@ def test_node_power_failure_shows_retries_only_with_verbose(database, tmp_path, 
     assert not [r for r in caplog.records if "retrying" in r.getMessage()]
     assert cli.main(base + ["node", "power", "on", "rv", "-v"]) == 1
     assert [r for r in caplog.records if "retrying" in r.getMessage()]
+
+
+def test_bulk_selection(run, tmp_path):
+    from hwdrivers.cli import bulk
+    from hwdrivers.cli import local
+
+    for name, driver in (("r1-a", "fake-hardware"), ("r1-b", "fake-hardware"),
+                         ("r2-a", "fake-hardware")):
+        run("node", "create", "--driver", driver, "--name", name)
+    backend = local.LocalBackend()
+    assert bulk.select(backend, name_glob="r1-*") == ["r1-a", "r1-b"]
+    assert bulk.select(backend, all_nodes=True, driver="fake-hardware") == [
+        "r1-a", "r1-b", "r2-a"]
+    listing = tmp_path / "nodes.txt"
+    listing.write_text("r2-a  # spare\n\nghost\nr1-a\nr2-a\n")
+    assert bulk.select(backend, path=str(listing)) == ["r2-a", "ghost", "r1-a"]
+    assert bulk.select(backend, path=str(listing), name_glob="r1-*") == ["ghost", "r1-a"]
+    with pytest.raises(exception.InvalidParameterValue, match="no node matches"):
+        bulk.select(backend, all_nodes=True, driver="ipmi")
+    listing.write_text("# nothing\n")
+    with pytest.raises(exception.InvalidParameterValue, match="names no node"):
+        bulk.select(backend, path=str(listing))
