@@ -164,11 +164,19 @@ class Agent:
             content = self.lookup()
             self.process_lookup(content)
         except errors.LookupNodeError as exc:
+            if self._stop.is_set():  # SIGTERM while looking up
+                return self.exit_code
             LOG.error("%s", exc)
+            return 1
+        try:
+            host = self._advertise_host()
+        except OSError as exc:
+            LOG.error("cannot tell which local address reaches %s (%s): give "
+                      "--advertise-host", self.client.api_urls[0], exc)
             return 1
         self.api.start()
         port = self.conf.advertise_port or self.api.port
-        self.callback_url = "http://%s:%d" % (self._advertise_host(), port)
+        self.callback_url = "http://%s:%d" % (host, port)
         LOG.info("serving the agent API on %s:%d, advertised as %s", self.conf.listen_host,
                  self.api.port, self.callback_url)
         beat = threading.Thread(target=self.heartbeat_loop, name="heartbeat", daemon=True)

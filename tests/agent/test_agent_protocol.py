@@ -234,3 +234,11 @@ def test_token_on_kernel_cmdline_string_is_refused(tmp_path):
     assert proc.returncode == 2
     assert "ipa-agent-token must not be passed in --kernel-cmdline" in proc.stderr
     assert "secretsecretsecret" not in proc.stderr
+
+
+def test_sigterm_while_looking_up_exits_0(start_agent, conductor):
+    agent = start_agent(ready=False, register=False)
+    wait_for(lambda: conductor.lookups, timeout=20, message="a first lookup")
+    agent.proc.terminate()
+    assert agent.proc.wait(timeout=20) == 0
+    assert "no node found" not in agent.log()
