@@ -184,9 +184,11 @@ class CommandPower(base.PowerInterface):
         target = self._target(info)
         timeout = info.timeout
         limit = "command timeout"
-        if deadline is not None and deadline - time.monotonic() < timeout:
+        if deadline is not None and deadline - time.monotonic() < timeout - 0.1:
             timeout = max(0.1, deadline - time.monotonic())
             limit = "what was left of the command timeout a reboot's off, delay and on share"
+        elif deadline is not None:
+            timeout = max(0.1, min(timeout, deadline - time.monotonic()))
         stdin = None
         if target is None:
             where = "the conductor host"
@@ -333,9 +335,6 @@ class CommandPower(base.PowerInterface):
                     info.label("command_power_on"), info.label("command_reboot_delay"),
                     info.label("command_reboot")))
         self._act(task, info, "command_power_on", PowerState.ON, deadline)
-
-    def get_supported_power_states(self, task):
-        return list(self.power_states)
 
 
 def _redact(text, secret):
