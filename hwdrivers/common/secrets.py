@@ -18,12 +18,11 @@ and refused when group or others may read or write it (as ssh does for its
 keys), so a key readable by everyone is never mistaken for a protected one.
 
 Opening is cheap where it matters: a row without envelopes costs one pass
-over its driver_info values, and decrypted tokens are kept in a bounded LRU
-(a token is random per write, so it is its own cache key), so reading the
+over its driver_info values, and decrypted tokens are kept in a bounded
+cache (a token is random per write, so it is its own cache key), so reading the
 same node again costs a dict lookup, not an HMAC and an AES pass.
 """
 
-import collections
 import json
 import logging
 import os
@@ -38,7 +37,7 @@ LOG = logging.getLogger(__name__)
 
 #: The key of the one-entry object that stands for an encrypted value.
 ENVELOPE = "$fernet"
-#: Decrypted tokens remembered per key ring (least recently used out).
+#: Decrypted tokens remembered per key ring (oldest out).
 CACHE_SIZE = 4096
 #: At most one reload of the key file per this many seconds after a failure.
 RELOAD_INTERVAL = 1.0
@@ -227,7 +226,7 @@ class Keyring:
             self._newest = keys[0]
             self._count = len(keys)
             self._signature = (info.st_mtime_ns, info.st_size, info.st_ino)
-            self._cache = collections.OrderedDict()
+            self._cache = {}
 
     @property
     def key_count(self) -> int:
@@ -236,8 +235,8 @@ class Keyring:
     def _remember(self, token: str, value: object) -> None:
         with self._lock:
             self._cache[token] = value
-            if len(self._cache) > CACHE_SIZE:
-                self._cache.popitem(last=False)
+            while len(self._cache) > CACHE_SIZE:  # oldest first out
+                del self._cache[next(iter(self._cache))]
 
     def seal(self, value: object) -> dict:
         """The envelope storing ``value`` (any JSON value) under the newest key.
@@ -253,10 +252,10 @@ class Keyring:
     def open(self, envelope: dict, field: str, node: object) -> object:
         """The value sealed in ``envelope``; SecretUnreadable naming ``field``."""
         token = envelope.get(ENVELOPE)
-        with self._lock:
-            if token in self._cache:
-                self._cache.move_to_end(token)
-                return self._cache[token]
+        try:
+            return self._cache[token]  # one dict lookup: atomic, no lock needed
+        except (KeyError, TypeError):
+            pass
         if not isinstance(token, str):
             raise self._unreadable(field, node, "the stored value is not a token")
         try:
@@ -370,5 +369,6 @@ def open_fields(driver_info: dict, ring_for, node: object) -> dict:
     except KeyFileError as exc:  # a row cannot be read: say which, and why
         raise SecretUnreadable("Node %s: its driver_info secrets cannot be decrypted: "
                                "%s" % (node, exc)) from None
-    return {key: (ring.open(value, key, node) if is_sealed(value) else value)
+    return {key: (ring.open(value, key, node)
+                  if type(value) is dict and ENVELOPE in value else value)
             for key, value in driver_info.items()}
