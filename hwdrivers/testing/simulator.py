@@ -1,8 +1,8 @@
-"""A simulated machine that boots for real: network, disk or virtual media.
+"""A simulated machine that boots for real: from the network or its disk.
 
 A machine is a directory: ``machine.json`` (its MAC addresses, where its
-"DHCP" points iPXE — ``boot_url`` — extra agent flags, and optionally the
-Redfish emulator system whose virtual CD it reads), ``disk.img`` (a sparse
+"DHCP" points iPXE — ``boot_url`` — extra agent flags and environment),
+``disk.img`` (a sparse
 file: its disk) and ``state.json`` (power, boot device, what it booted).
 Any process can drive it: the ``sim`` power and management interfaces
 (sim_driver.py) read and write the same files.
@@ -13,9 +13,9 @@ Power on boots from the boot device (a one-time device first):
   chain to the node's script (ipxe_script.py), fetch its kernel and
   initrd, and start ``hwdrivers-agent`` as a real process on 127.0.0.1 with
   the script's kernel command line and ``disk.img`` as its root device;
-* ``cdrom``: read the image inserted in the Redfish emulator's virtual CD,
-  download it, read the kernel command line from its ``grub.cfg`` and start
-  the agent the same way;
+* ``cdrom``: not simulated yet (the machine records a boot failure saying
+  so); planned: read the image inserted in the Redfish emulator's virtual
+  CD and start the agent the same way;
 * ``disk``: look at ``disk.img`` and record what booted: the image's marker
   (a ``HWSIM-BOOT:<text>`` line in its first MiBs), or ``no bootable image``.
 
@@ -116,13 +116,12 @@ class Machine:
 
     @classmethod
     def create(cls, path: str, macs: list[str], disk_size: int, boot_url: str | None = None,
-               agent_args: list[str] | None = None, redfish: dict | None = None,
-               env: dict | None = None) -> "Machine":
+               agent_args: list[str] | None = None, env: dict | None = None) -> "Machine":
         """A powered-off machine with an empty sparse disk, booting from disk."""
         os.makedirs(path, exist_ok=True)
         spec = {"macs": [m.lower() for m in macs], "disk": "disk.img",
                 "boot_url": boot_url, "agent_args": list(agent_args or []),
-                "redfish": redfish, "env": env}
+                "env": env}
         with open(os.path.join(path, "machine.json"), "w") as handle:
             json.dump(spec, handle, indent=1)
         with open(os.path.join(path, "disk.img"), "wb") as handle:
@@ -278,12 +277,8 @@ class Machine:
         return interp.run_url(url)
 
     def _media_boot(self, stop: threading.Event) -> ipxe_script.BootImage | None:
-        from hwdrivers.testing import vmedia
-
-        redfish = self.spec.get("redfish")
-        if not redfish:
-            raise RuntimeError("no Redfish system configured: no virtual media to boot")
-        return vmedia.boot_image(redfish, self._log)
+        raise RuntimeError("virtual media boot is not simulated yet (it needs the "
+                           "redfish-virtual-media boot interface, not written yet)")
 
     def _start_agent(self, image: ipxe_script.BootImage, stop: threading.Event) -> None:
         cmdline = os.path.join(self.path, "cmdline")
