@@ -7,8 +7,12 @@ nothing. Callers render the results; :meth:`node_view` gives the masked
 dict every output uses.
 """
 
+import concurrent.futures
 import re
+import threading
 import uuid as uuid_mod
+
+from hwdrivers import conf as hw_conf
 
 from hwdrivers.common import exception
 from hwdrivers.common import interface_types
@@ -21,6 +25,11 @@ from hwdrivers.drivers import factory
 from hwdrivers.objects import node as node_obj
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,254}$")
+
+#: Words the API reads as keywords where a node identifier may stand
+#: (``GET /v1/nodes/detail``): a node of that name could never be addressed.
+#: tests/api/test_nodes.py checks this against the API's routes.
+RESERVED_NAMES = frozenset({"detail"})
 
 #: Fields node create/update accept, and their Python types.
 _FIELD_TYPES = {
@@ -43,16 +52,61 @@ def _is_uuid(text):
         return False
 
 
+def _name_errors(name):
+    """Why ``name`` cannot name a node (empty when it can)."""
+    if not _NAME.match(name):
+        return ["field name %r must be 1-255 letters, digits or ._~- (starting with a "
+                "letter or digit)" % name[:80]]
+    if _is_uuid(name):
+        return ["field name %r parses as a UUID, so requests would look the node up by "
+                "UUID and never find it by name; choose a name that is not a UUID" % name]
+    if name.lower() in RESERVED_NAMES:
+        return ["field name %r is a keyword of the API (GET /v1/nodes/%s lists nodes), "
+                "so the node could not be addressed by name; choose another name"
+                % (name, name.lower())]
+    return []
+
+
 class ConductorManager:
     """Node operations for one process; the API and local CLI sit on top."""
 
-    def __init__(self, registry=None, workers=None):
+    def __init__(self, registry=None, workers=None, conf=None):
         self._registry = registry
         self.workers = workers  # a WorkerPool for asynchronous operations
+        self._conf = conf or hw_conf.CONF
+        self._hardware_waits = threading.BoundedSemaphore(
+            self._conf.api.hardware_wait_slots)
 
     @property
     def registry(self):
         return self._registry or factory.get_registry()
+
+    # -- where hardware is waited on ------------------------------------------
+
+    def _hardware_call(self, ident, action, func):
+        """``func()`` (which opens its own task) run where waiting on hardware is safe.
+
+        Without a worker pool (the local CLI) it runs here. In the service it
+        runs in a worker and the caller, an API request thread, waits at most
+        ``[api] hardware_call_timeout`` (504 after, the call going on in its
+        worker); at most ``[api] hardware_wait_slots`` callers wait at once and
+        the next is refused with 503 at once. So controllers that hang can
+        hold workers, never every API thread: listing nodes stays fast.
+        """
+        if self.workers is None:
+            return func()
+        if not self._hardware_waits.acquire(blocking=False):
+            raise exception.HardwareBusy(count=self._conf.api.hardware_wait_slots)
+        try:
+            future = self.workers.submit(func)
+            timeout = self._conf.api.hardware_call_timeout
+            try:
+                return future.result(timeout)
+            except concurrent.futures.TimeoutError:
+                raise exception.HardwareCallTimeout(
+                    node=ident, action=action, timeout=timeout) from None
+        finally:
+            self._hardware_waits.release()
 
     # -- views -----------------------------------------------------------------
 
@@ -85,9 +139,8 @@ class ConductorManager:
                 errors.append("field %s must be %s" % (
                     key, "an object" if expected is dict else "a string"))
         name = values.get("name")
-        if isinstance(name, str) and (not _NAME.match(name) or _is_uuid(name)):
-            errors.append("field name %r must be 1-255 letters, digits or ._~- (starting "
-                          "with a letter or digit) and not look like a UUID" % name)
+        if isinstance(name, str):
+            errors.extend(_name_errors(name))
         if "uuid" in values and isinstance(values["uuid"], str) and not _is_uuid(values["uuid"]):
             errors.append("field uuid %r is not a UUID" % values["uuid"])
         if errors:
@@ -256,34 +309,41 @@ class ConductorManager:
             return node
 
     def get_power_state(self, context, ident):
-        with task_manager.acquire(context, ident, shared=True, purpose="power status") as task:
-            return operations.read_power_state(task)
+        return self._in_task(context, ident, "power status", operations.read_power_state,
+                             shared=True)
 
     def get_supported_power_states(self, context, ident):
-        with task_manager.acquire(context, ident, shared=True, purpose="power states") as task:
-            return task.driver.power.get_supported_power_states(task)
+        return self._in_task(context, ident, "power states",
+                             lambda task: task.driver.power.get_supported_power_states(task),
+                             shared=True)
 
     # -- management ----------------------------------------------------------------
 
+    def _in_task(self, context, ident, purpose, operation, *args, shared=False, **kwargs):
+        """``operation(task, ...)`` in a task on the node, where hardware may be waited on."""
+        def run():
+            with task_manager.acquire(context, ident, shared=shared, purpose=purpose) as task:
+                return operation(task, *args, **kwargs)
+        return self._hardware_call(ident, purpose, run)
+
     def set_boot_device(self, context, ident, device, persistent=False):
-        with task_manager.acquire(context, ident, purpose="set boot device") as task:
-            operations.set_boot_device(task, device, persistent=persistent)
+        self._in_task(context, ident, "set boot device", operations.set_boot_device,
+                      device, persistent=persistent)
 
     def get_boot_device(self, context, ident):
-        with task_manager.acquire(context, ident, shared=True, purpose="boot device") as task:
-            return operations.get_boot_device(task)
+        return self._in_task(context, ident, "boot device", operations.get_boot_device,
+                             shared=True)
 
     def get_supported_boot_devices(self, context, ident):
-        with task_manager.acquire(context, ident, shared=True, purpose="boot devices") as task:
-            return operations.get_supported_boot_devices(task)
+        return self._in_task(context, ident, "boot devices",
+                             operations.get_supported_boot_devices, shared=True)
 
     def get_sensors_data(self, context, ident):
-        with task_manager.acquire(context, ident, shared=True, purpose="sensors") as task:
-            return operations.get_sensors_data(task)
+        return self._in_task(context, ident, "sensors", operations.get_sensors_data,
+                             shared=True)
 
     def inject_nmi(self, context, ident):
-        with task_manager.acquire(context, ident, purpose="inject nmi") as task:
-            return operations.inject_nmi(task)
+        return self._in_task(context, ident, "inject nmi", operations.inject_nmi)
 
     # -- vendor --------------------------------------------------------------------
 
@@ -294,8 +354,17 @@ class ConductorManager:
                     for name, route in routes.items()}
 
     def vendor_passthru(self, context, ident, method, http_method="POST", args=None):
-        """Returns ``(async, result)``; async methods run in a worker."""
+        """Returns ``(async, result)``; async methods run in a worker.
+
+        Synchronous methods may wait on the hardware, so the whole call runs
+        where that is safe (see :meth:`_hardware_call`).
+        """
         args = dict(args or {})
+        return self._hardware_call(
+            ident, "vendor method %s" % method,
+            lambda: self._vendor_passthru(context, ident, method, http_method, args))
+
+    def _vendor_passthru(self, context, ident, method, http_method, args):
         with task_manager.acquire(context, ident, purpose="vendor %s" % method) as task:
             vendor = task.driver.vendor
             vendor.validate(task, method=method, **args)

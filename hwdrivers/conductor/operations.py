@@ -55,9 +55,11 @@ def begin_power_change(task, target):
     """Check the request and publish the target; runs before any worker starts.
 
     Called inline by the API so a bad target or driver_info is answered
-    with 400 at once, and the node shows its target before the 202.
+    with 400 at once, and the node shows its target before the 202. It
+    never talks to the controller: the target is checked against the
+    declaration here and against the hardware in the worker.
     """
-    target = actions.check_power_target(task, target)
+    target = actions.check_power_target(task, target, declared_only=True)
     task.driver.power.validate(task)
     task.node.target_power_state = target.resting.value
     task.node.last_error = None

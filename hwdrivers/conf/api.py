@@ -93,6 +93,18 @@ opts = [
                       "short statement: no database connection is held while "
                       "waiting. Non-API callers use [conductor] "
                       "node_locked_retry_timeout."),
+    cfg.IntOpt("hardware_wait_slots", default=8, min=1,
+               help="API requests that may wait on hardware at once (boot "
+                    "device, NMI, synchronous vendor methods: Ironic's "
+                    "synchronous calls). They run in conductor workers while "
+                    "the request waits; one more is answered HTTP 503 with "
+                    "Retry-After at once, so hung controllers can never take "
+                    "every API thread. Keep it below [api] threads."),
+    cfg.FloatOpt("hardware_call_timeout", default=90.0, min=1,
+                 help="Seconds an API request waits for a synchronous hardware "
+                      "call before answering HTTP 504; the call goes on in its "
+                      "worker within its driver's deadline and records its "
+                      "outcome in last_error."),
     cfg.StrOpt("public_endpoint",
                help="Base URL put in the links of responses (e.g. when behind "
                     "a proxy). Unset: the URL the request came in on."),

@@ -26,13 +26,23 @@ CONF = cfg.CONF
 _SOFT = (PowerState.SOFT_OFF, PowerState.SOFT_REBOOT)
 
 
-def check_power_target(task, target):
-    """The parsed target, or InvalidPowerState listing what this node supports."""
+def check_power_target(task, target, declared_only=False):
+    """The parsed target, or InvalidPowerState listing what this node supports.
+
+    ``declared_only`` checks against the implementation's declared
+    ``power_states`` and never calls the driver: what an API request thread
+    may do. The full check (which may ask the controller) runs in the worker.
+    """
     try:
         target = PowerState.parse(target)
     except ValueError as exc:
         raise exception.InvalidPowerState("Node %s: %s" % (task.node.uuid, exc)) from None
-    supported = task.driver.power.get_supported_power_states(task)
+    if declared_only:
+        supported = task.driver.power.power_states
+        if supported is None:
+            return target
+    else:
+        supported = task.driver.power.get_supported_power_states(task)
     if target not in supported:
         raise exception.InvalidPowerState(
             "Node %s: power interface %s cannot do %s; supported: %s"

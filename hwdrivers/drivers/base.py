@@ -228,6 +228,13 @@ class PowerInterface(BaseInterface):
 
     interface_type = "power"
 
+    #: Every target this implementation can ever accept, declared so the API
+    #: refuses an impossible request at once without asking the hardware
+    #: (a request thread never waits on a controller). None: not declared,
+    #: every target passes that first check. :meth:`get_supported_power_states`
+    #: narrows it per node, in a worker, and may ask the controller.
+    power_states: tuple[PowerState, ...] | None = None
+
     @abc.abstractmethod
     def get_power_state(self, task):
         """Return :class:`PowerState` ``ON`` or ``OFF`` (or ``ERROR``)."""
@@ -245,8 +252,12 @@ class PowerInterface(BaseInterface):
         """Power cycle, ending ON."""
 
     def get_supported_power_states(self, task):
-        """The targets ``set_power_state`` accepts for this node."""
-        return [PowerState.ON, PowerState.OFF, PowerState.REBOOT]
+        """The targets ``set_power_state`` accepts for this node.
+
+        Called in a worker, never in an API request: it may ask the
+        controller (Redfish reads the system's allowed reset types).
+        """
+        return list(self.power_states or (PowerState.ON, PowerState.OFF, PowerState.REBOOT))
 
 
 class ManagementInterface(BaseInterface):

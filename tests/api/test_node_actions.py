@@ -357,3 +357,15 @@ def test_lock_held_past_the_wait_is_409_with_retry_after(api, make_node, config)
         release.set()
         thread.join(30)
     assert row("wl2")["extra"] == {} and row("wl2")["target_power_state"] is None
+
+
+def test_power_target_a_driver_never_supports_is_400_without_asking_it(api, make_node):
+    """The declared power states answer in the request thread; no PDU is contacted
+    (the address is a port nothing listens on, so asking would fail differently)."""
+    make_node("pdu-node", driver="snmp", driver_info={
+        "snmp_driver": "apc", "snmp_address": "127.0.0.1", "snmp_port": 9,
+        "snmp_outlet": 3})
+    resp = api.put("/v1/nodes/pdu-node/states/power", {"target": "soft power off"})
+    assert resp.status_code == 400
+    assert "soft power off" in error_of(resp) and "power on" in error_of(resp)
+    assert row("pdu-node")["target_power_state"] is None

@@ -436,8 +436,7 @@ class _ExternalBase:
 class ExternalPower(_ExternalBase, base.PowerInterface):
     """Power through the node's driver executable."""
 
-    def get_supported_power_states(self, task):
-        return [PowerState.ON, PowerState.OFF, PowerState.REBOOT]
+    power_states = (PowerState.ON, PowerState.OFF, PowerState.REBOOT)
 
     def get_power_state(self, task, deadline=None):
         data = self._call(task, "power_query", deadline=deadline)

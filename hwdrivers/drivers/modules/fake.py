@@ -91,9 +91,8 @@ class FakePower(_FakeDelay, base.PowerInterface):
     def reboot(self, task, timeout=None):
         self.set_power_state(task, PowerState.REBOOT, timeout)
 
-    def get_supported_power_states(self, task):
-        return [PowerState.ON, PowerState.OFF, PowerState.REBOOT,
-                PowerState.SOFT_REBOOT, PowerState.SOFT_OFF]
+    power_states = (PowerState.ON, PowerState.OFF, PowerState.REBOOT,
+                    PowerState.SOFT_REBOOT, PowerState.SOFT_OFF)
 
 
 class FakeManagement(_FakeDelay, base.ManagementInterface):

@@ -377,9 +377,8 @@ _CYCLE_REFUSED = "power control to cycle failed"
 class IPMIPower(_IPMIBase, base.PowerInterface):
     """Chassis power through ``ipmitool power``."""
 
-    def get_supported_power_states(self, task):
-        return [PowerState.ON, PowerState.OFF, PowerState.REBOOT,
-                PowerState.SOFT_OFF, PowerState.SOFT_REBOOT]
+    power_states = (PowerState.ON, PowerState.OFF, PowerState.REBOOT,
+                    PowerState.SOFT_OFF, PowerState.SOFT_REBOOT)
 
     def get_power_state(self, task):
         return self._status(task, parse(task))

@@ -285,6 +285,8 @@ class RedfishPower(_RedfishBase, base.PowerInterface):
     :meth:`get_power_state` until the target holds.
     """
 
+    power_states = tuple(RESETS)
+
     def get_supported_power_states(self, task):
         caps = self._capabilities(task)
         return [state for state in RESETS

@@ -590,8 +590,7 @@ class SNMPPower(base.PowerInterface):
     def retry_timeout(self):
         return CONF.snmp.command_retry_timeout
 
-    def get_supported_power_states(self, task):
-        return [PowerState.ON, PowerState.OFF, PowerState.REBOOT]
+    power_states = (PowerState.ON, PowerState.OFF, PowerState.REBOOT)
 
     def get_power_state(self, task):
         info = self.parse_driver_info(task)
