@@ -506,3 +506,51 @@ def test_throttle_options_reach_the_middleware(config, user_file):
     throttle = auth.wrap(_downstream(), hw_conf.CONF).throttle
     assert (throttle.free_attempts, throttle.base_delay, throttle.max_delay,
             throttle.reset_after) == (2, 3.0, 30.0, 120.0)
+
+
+def test_throttling_in_the_real_server(tmp_path):
+    """hwdrivers-server: a brute force from one address is answered 429 at once,
+    other clients (another loopback source address) are not held up, and the
+    log has one throttling line per source and no password."""
+    import http.client
+    import time
+
+    from tests.functional.server_proc import ServerProcess
+
+    path = tmp_path / "htpasswd"
+    path.write_text("ops:%s\nwatch:%s\n" % (_hash("ops-pw", b"$2y$"), _hash("watch-pw")))
+    server = ServerProcess(tmp_path, {"api": {
+        "auth_strategy": "http_basic", "http_basic_auth_user_file": str(path),
+        "auth_failure_max_delay": 2}}).start()
+
+    def get(user, password, source):
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60,
+                                          source_address=(source, 0))
+        try:
+            conn.request("GET", "/v1/nodes", headers=basic(user, password))
+            response = conn.getresponse()
+            response.read()
+            return response.status, response.getheader("Retry-After")
+        finally:
+            conn.close()
+
+    try:
+        statuses = [get("ops", "guess-%d" % n, "127.0.0.1")[0] for n in range(200)]
+        assert set(statuses) == {401, 429}
+        # Five free failures, then at most a few more as 1 s and 2 s windows pass.
+        assert statuses[:6] == [401] * 6
+        assert statuses.count(401) <= 15 and statuses.count(429) >= 185
+        # Another user from another address is served at once.
+        assert get("watch", "watch-pw", "127.0.0.2")[0] == 200
+        # The attacked user waits out the window (capped at 2 s), then gets in.
+        status, retry_after = get("ops", "ops-pw", "127.0.0.2")
+        if status == 429:
+            time.sleep(int(retry_after))
+            status, _ = get("ops", "ops-pw", "127.0.0.2")
+        assert status == 200
+        log = server.log()
+        assert log.count("Throttling API logins of user 'ops'") == 1
+        assert log.count("Throttling API logins of address '127.0.0.1'") == 1
+        assert "guess-" not in log and "ops-pw" not in log
+    finally:
+        assert server.stop() == 0
