@@ -32,7 +32,7 @@ opts = driver_common.controller_opts(max_concurrency=1, min_interval=0.0,
                       "every process it started (its process group); a profile's "
                       "timeout (or an inline node's command_timeout) overrides it. "
                       "One operation ends within command_retry_timeout plus one "
-                      "command timeout. Over SSH the remote command also runs "
+                      "command timeout plus 1 s. Over SSH the remote command also runs "
                       "under the host's coreutils timeout, when it has one."),
     cfg.StrOpt("ssh_command", default="ssh",
                help="The OpenSSH client to run (a name looked up in PATH, or a path)."),
