@@ -106,6 +106,22 @@ def _node_dict(row):
     return values
 
 
+def _readable_node_dicts(rows):
+    """Node dicts of ``rows``, leaving out (and logging) those whose secrets are unreadable.
+
+    For the periodic work over every node: one node whose key was lost must
+    not stop the power sync of all the others; it is named in the log each
+    time, and a request for it gets the same error as HTTP 503.
+    """
+    found = []
+    for row in rows:
+        try:
+            found.append(_node_dict(row))
+        except secrets.SecretUnreadable as exc:
+            LOG.error("Skipped: %s", exc)
+    return found
+
+
 def _seal(values):
     """``values`` with driver_info's declared secrets encrypted (a copy if changed)."""
     info = values.get("driver_info")
@@ -742,7 +758,7 @@ def list_nodes_to_sync(failed, after_id=0, limit=500):
              .where(failures > 0 if failed else failures == 0)
              .order_by(nodes.c.id).limit(limit))
     with db_engine.reader() as conn:
-        return [_node_dict(row) for row in conn.execute(query)]
+        return _readable_node_dicts(conn.execute(query))
 
 
 def list_power_failed_nodes(after_id=0, limit=500):
@@ -754,7 +770,7 @@ def list_power_failed_nodes(after_id=0, limit=500):
              .where(_unlocked(utcnow()))
              .order_by(nodes.c.id).limit(limit))
     with db_engine.reader() as conn:
-        return [_node_dict(row) for row in conn.execute(query)]
+        return _readable_node_dicts(conn.execute(query))
 
 
 def reset_power_sync_failures(node_id):

@@ -274,3 +274,19 @@ def test_server_and_dbsync_with_a_real_key_file(tmp_path):
     assert result.returncode == 1
     assert "decrypts ipmi_password of node db1" in result.stderr
     assert CANARY not in result.stdout + result.stderr
+
+
+def test_power_sync_pages_skip_an_unreadable_node_and_name_it(api, database, caplog):
+    assert api.post("/v1/nodes", IPMI_NODE).status_code == 201
+    assert api.post("/v1/nodes", {"driver": "fake-hardware", "name": "plain"}).status_code == 201
+    engine = sa.create_engine(CONF.database.connection)
+    with engine.begin() as conn:  # a value sealed with a key nobody has
+        other = secrets.Keyring(CONF.secrets.key_file + ".other", create=True)
+        info = dict(raw_driver_info("db1"), ipmi_password=other.seal(CANARY))
+        conn.execute(sa.text("UPDATE nodes SET driver_info = :info WHERE name = 'db1'"),
+                     {"info": json.dumps(info)})
+    engine.dispose()
+    rows = db_api.list_nodes_to_sync(False)
+    assert [r["name"] for r in rows] == ["plain"]
+    assert "Node db1: driver_info field ipmi_password cannot be decrypted" in caplog.text
+    assert CANARY not in caplog.text
