@@ -92,6 +92,8 @@ BCRYPT_MAX_BYTES = 72
 #: failed first out. About 200 bytes each, so at most ~2 MB per kind, however many
 #: names or addresses an attacker cycles through.
 THROTTLE_SIZE = 4096
+#: Longest user name or address kept as a throttling key (longer ones are cut).
+KEY_CHARS = 128
 
 _BCRYPT = re.compile(r"^\$2[by]\$(\d\d)\$[./A-Za-z0-9]{53}$")
 
@@ -253,7 +255,9 @@ class Throttle:
         self._lock = threading.Lock()
 
     def _sources(self, user, address):
-        return (("user", user), ("address", address))
+        # Cut keys so a table of THROTTLE_SIZE entries stays small even when
+        # an attacker sends megabyte-long user names.
+        return (("user", user[:KEY_CHARS]), ("address", address[:KEY_CHARS]))
 
     def _current(self, table, key, now):
         """The live record of ``key``, or None (a quiet period forgets it)."""

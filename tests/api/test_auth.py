@@ -496,6 +496,9 @@ def test_throttle_memory_is_bounded():
     assert "user-9999" in throttle._tables["user"]
     assert "user-0" not in throttle._tables["user"]
     assert auth.THROTTLE_SIZE == auth.Throttle().size
+    # Keys are cut: huge user names cannot make the bounded table large.
+    throttle.failed("x" * 1_000_000, "10.0.0.1")
+    assert max(len(key) for key in throttle._tables["user"]) == auth.KEY_CHARS
 
 
 def test_throttle_options_reach_the_middleware(config, user_file):
