@@ -27,6 +27,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks import common  # noqa: E402
+from hwdrivers.common import environment  # noqa: E402
 from hwdrivers.common import supervised  # noqa: E402
 
 ANSWER = '{"action_type": "power_query", "error": null, "data": {"status": "on"}}'
@@ -42,7 +43,7 @@ PAYLOAD = json.dumps({"driverParameters": {"power_address": "10.0.0.1",
 def bare(path):
     began = time.perf_counter()
     proc = subprocess.run([path, "power_query"], input=PAYLOAD, capture_output=True,
-                          env=supervised.minimal_env(), cwd="/", timeout=30)
+                          env=environment.minimal(), cwd="/", timeout=30)
     elapsed = time.perf_counter() - began
     return elapsed, proc.returncode == 0 and json.loads(proc.stdout)["data"]["status"] == "on"
 

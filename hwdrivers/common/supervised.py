@@ -33,6 +33,8 @@ import time
 from collections.abc import Mapping
 from collections.abc import Sequence
 
+from hwdrivers.common import environment
+
 REAPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reaper.py")
 #: Seconds what a program left behind has, after it exited, to end on SIGTERM.
 GRACE = 0.5
@@ -40,21 +42,6 @@ GRACE = 0.5
 ABORT_WAIT = 5.0
 #: Bytes a program may print on stdout or on stderr before it is killed.
 MAX_OUTPUT = 1024 * 1024
-#: Environment variables a program keeps from ours: enough to find tools and
-#: speak a locale, nothing of the conductor's own environment (database URLs,
-#: tokens).
-ENV_KEPT = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "HOME")
-DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
-
-
-def minimal_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """:data:`ENV_KEPT` from our environment (PATH always set), plus ``extra``."""
-    env = {k: os.environ[k] for k in ENV_KEPT if k in os.environ}
-    env.setdefault("PATH", DEFAULT_PATH)
-    env.update(extra or {})
-    return env
-
-
 class StartFailed(Exception):
     """The program could not be started (``reason`` says why, e.g. a bad ``#!`` line)."""
 
@@ -96,7 +83,7 @@ def run(argv: Sequence[str], input: bytes = b"", *, timeout: float,
              str(os.getpid()), "--", *argv],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             pass_fds=(status_w,), start_new_session=True, close_fds=True,
-            env=minimal_env() if env is None else dict(env), cwd=cwd)
+            env=environment.minimal() if env is None else dict(env), cwd=cwd)
     except OSError as exc:
         os.close(status_r)
         raise StartFailed("the supervisor %s cannot start: %s"

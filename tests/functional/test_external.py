@@ -13,8 +13,8 @@ import time
 
 import pytest
 
+from hwdrivers.common import environment
 from hwdrivers.common import exception
-from hwdrivers.common import supervised
 from hwdrivers.common.states import PowerState
 from hwdrivers.drivers import actions
 from hwdrivers.drivers import factory
@@ -132,7 +132,7 @@ def test_secrets_only_on_stdin(external_drivers):
         assert external_drivers.password not in json.dumps(call["argv"])
         assert external_drivers.password not in json.dumps(call["env"])
         assert sorted(call["env"]) == sorted(
-            k for k in call["env"] if k in supervised.ENV_KEPT or k in (
+            k for k in call["env"] if k in environment.KEPT or k in (
                 "PWD", "SHLVL", "_", "LC_CTYPE"))
         assert json.loads(call["stdin"])["driverParameters"]["power_pass"] == (
             external_drivers.password)

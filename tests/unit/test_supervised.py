@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from hwdrivers.common import environment
 from hwdrivers.common import reaper
 from hwdrivers.common import supervised
 from tests.waits import wait_for
@@ -50,8 +51,8 @@ def test_environment_is_minimal(monkeypatch):
     done = sh("env")
     assert b"conductor-secret" not in done.stdout
     names = {line.split(b"=", 1)[0].decode() for line in done.stdout.splitlines()}
-    assert names <= set(supervised.ENV_KEPT) | {"PWD", "SHLVL", "_"}
-    assert supervised.minimal_env({"X": "1"})["X"] == "1"
+    assert names <= set(environment.KEPT) | {"PWD", "SHLVL", "_"}
+    assert environment.minimal({"X": "1"})["X"] == "1"
 
 
 def test_a_program_that_cannot_start():

@@ -34,6 +34,7 @@ import time
 from oslo_config import cfg
 
 from hwdrivers.common import boot_devices
+from hwdrivers.common import environment
 from hwdrivers.common import exception
 from hwdrivers.common import supervised
 from hwdrivers.common.states import PowerState
@@ -132,13 +133,13 @@ def run(path, action, payload=None, timeout=None):
     The run ends when the executable exits, and whatever it started is
     killed then (see :mod:`hwdrivers.common.supervised`); it is bounded by
     ``timeout`` (default ``[external] timeout``). The environment is
-    :func:`supervised.minimal_env`: nothing of the conductor's own.
+    :func:`environment.minimal`: nothing of the conductor's own.
     """
     timeout = CONF.external.timeout if timeout is None else timeout
     data = json.dumps(payload).encode() if payload is not None else b""
     try:
         done = supervised.run([path, action], data, timeout=timeout,
-                              env=supervised.minimal_env(), max_output=MAX_OUTPUT)
+                              env=environment.minimal(), max_output=MAX_OUTPUT)
     except supervised.StartFailed as exc:
         raise exception.DriverToolMissing(
             "external driver %s cannot be started: %s (check its #! line and that it "
