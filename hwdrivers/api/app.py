@@ -23,6 +23,7 @@ LOG = logging.getLogger(__name__)
 def _blueprints():
     from hwdrivers.api import bootfiles
     from hwdrivers.api import conductors
+    from hwdrivers.api import console
     from hwdrivers.api import drivers
     from hwdrivers.api import management
     from hwdrivers.api import nodes
@@ -32,7 +33,7 @@ def _blueprints():
     from hwdrivers.api import states
     return [root.blueprint, nodes.blueprint, states.blueprint, management.blueprint,
             ports.blueprint, drivers.blueprint, conductors.blueprint, ramdisk.blueprint,
-            bootfiles.blueprint]
+            bootfiles.blueprint, console.blueprint]
 
 
 def _metrics_blueprint():

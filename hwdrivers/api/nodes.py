@@ -23,7 +23,7 @@ INTERFACE_FIELDS = tuple("%s_interface" % k for k in interface_types.ALL)
 
 #: Ironic node fields hwdrivers does not model, with the value we show.
 UNMODELED = {
-    "instance_uuid": None, "chassis_uuid": None, "console_enabled": False,
+    "instance_uuid": None, "chassis_uuid": None,
     "clean_step": {}, "deploy_step": {}, "service_step": {},
     "raid_config": {}, "target_raid_config": {}, "resource_class": None,
     "conductor_group": "", "protected": False, "protected_reason": None,
@@ -41,6 +41,7 @@ _DIRECT = ("uuid", "name", "driver", "driver_info", "driver_internal_info",
            "instance_info", "properties", "extra", "power_state",
            "target_power_state", "provision_state", "target_provision_state",
            "last_error", "maintenance", "maintenance_reason", "fault",
+           "console_enabled", "console_error",
            "reservation") + INTERFACE_FIELDS
 
 SUMMARY_FIELDS = ("uuid", "name", "instance_uuid", "power_state", "provision_state",
@@ -66,6 +67,8 @@ READ_ONLY_HINTS = {
     "driver_internal_info": "it belongs to the driver",
     "reservation": "it is the node's lock, held by a conductor",
     "last_error": "the conductor records it",
+    "console_enabled": "use PUT /v1/nodes/<node>/states/console",
+    "console_error": "the console manager records it",
     "created_at": None, "updated_at": None, "links": None,
 }
 

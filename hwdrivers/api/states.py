@@ -45,7 +45,7 @@ def show_states(ident):
         "target_provision_state": node.target_provision_state,
         "provision_updated_at": None,
         "last_error": node.last_error,
-        "console_enabled": False,
+        "console_enabled": bool(getattr(node, "console_enabled", False)),
         "raid_config": {},
         "target_raid_config": {},
         "links": utils.links("nodes", node.uuid, "/states"),

@@ -25,6 +25,7 @@ from oslo_config import cfg
 
 from hwdrivers.common import exception
 from hwdrivers.common import states
+from hwdrivers.conductor import console_manager
 from hwdrivers.conductor import deployments
 from hwdrivers.conductor import manager as manager_mod
 from hwdrivers.conductor import power_sync
@@ -77,6 +78,8 @@ class ConductorService:
         self._registry = registry
         self.workers = workers_mod.WorkerPool(conf.conductor.workers_pool_size)
         self.manager = manager_mod.ConductorManager(registry=registry, workers=self.workers)
+        self.consoles = console_manager.ConsoleManager(conf, self.hostname, self.workers,
+                                                       registry)
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._threads = []
@@ -104,6 +107,7 @@ class ConductorService:
             registry = self._registry or factory.get_registry()
             db_api.register_conductor(self.hostname, sorted(registry.hardware_types))
             self.recover()
+            self.consoles.start()  # after recover(): consoles come back in the background
             conductor = self.conf.conductor
             self._add_periodic("heartbeat", conductor.heartbeat_interval, self.heartbeat)
             if conductor.sync_power_state_interval > 0:
@@ -196,6 +200,7 @@ class ConductorService:
             timeout = self.conf.conductor.graceful_shutdown_timeout
         deadline = time.monotonic() + timeout
         self._stop.set()
+        self.consoles.stop()  # they stay enabled in the database: the next start restores them
         finished = self.workers.shutdown(wait=True, timeout=timeout)
         if not self.started:
             return finished  # never registered nor recovered: no lease can be ours

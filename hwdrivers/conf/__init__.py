@@ -6,6 +6,7 @@ from hwdrivers.conf import api
 from hwdrivers.conf import conductor
 from hwdrivers.conf import database
 from hwdrivers.conf import command
+from hwdrivers.conf import console
 from hwdrivers.conf import default
 from hwdrivers.conf import deploy
 from hwdrivers.conf import external
@@ -27,7 +28,7 @@ fake.register_opts(CONF)
 deploy.register_opts(CONF)
 pdudaemon.register_opts(CONF)
 secrets.register_opts(CONF)
-for _module in (ipmi, redfish, snmp, command, external):
+for _module in (ipmi, redfish, snmp, command, external, console):
     _module.register_opts(CONF)
 
 register_hardware_type_group = hardware_type.register_group

@@ -3,6 +3,7 @@
 from hwdrivers.conf import api
 from hwdrivers.conf import command
 from hwdrivers.conf import conductor
+from hwdrivers.conf import console
 from hwdrivers.conf import database
 from hwdrivers.conf import default
 from hwdrivers.conf import deploy
@@ -31,4 +32,5 @@ def list_opts():
         ("snmp", snmp.opts),
         ("command", command.opts),
         ("external", external.opts),
+        ("console", console.opts),
     ] + hardware_type.list_opts()

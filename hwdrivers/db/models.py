@@ -76,6 +76,9 @@ class Node(_Timestamps, Base):
     fault = sa.Column(sa.String(255), nullable=True)
     power_sync_failures = sa.Column(sa.Integer, nullable=False, default=0,
                                     server_default="0")
+    console_enabled = sa.Column(sa.Boolean, nullable=False, default=False,
+                                server_default=sa.false())
+    console_error = sa.Column(sa.Text, nullable=True)
     reservation = sa.Column(sa.String(255), nullable=True)
     reservation_expires = sa.Column(sa.DateTime, nullable=True)
 

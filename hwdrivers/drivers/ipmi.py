@@ -18,3 +18,4 @@ class IPMIHardware(hardware_type.AbstractHardwareType):
     supported_deploy_interfaces = ("noop", "direct")
     supported_management_interfaces = ("ipmitool", "noop")
     supported_power_interfaces = ("ipmitool",)
+    supported_console_interfaces = ("ipmitool-socat", "no-console")

@@ -1,0 +1,100 @@
+"""Per-node console logs: what each machine printed, capped and rotated.
+
+The relay appends everything the console session prints, whether or not a
+client is connected, to ``<state_path>/console/<node uuid>.log``. At
+``[console] log_max_bytes`` the file is rotated (``.log`` -> ``.log.1`` ->
+``.log.2``..., ``log_backups`` kept), so a chatty machine can never fill the
+disk and the last boot is always there to read after it failed. Files are
+created 0600 in a 0700 directory: a console shows whatever the machine
+prints, which only operators should read. What reaches this file has been
+stripped of the node's secrets by the relay already.
+"""
+
+import os
+import re
+
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def log_dir(state_path: str) -> str:
+    return os.path.join(state_path, "console")
+
+
+def log_path(state_path: str, node_uuid: str) -> str:
+    """The node's current log file; the UUID is checked (it names a file)."""
+    if not _UUID.match(node_uuid or ""):
+        raise ValueError("not a node UUID: %r" % (node_uuid,))
+    return os.path.join(log_dir(state_path), "%s.log" % node_uuid)
+
+
+def _backup(path: str, number: int) -> str:
+    return "%s.%d" % (path, number)
+
+
+class ConsoleLog:
+    """An append-only log file that rotates at ``max_bytes``. One writer (the relay)."""
+
+    def __init__(self, path: str, max_bytes: int, backups: int):
+        self.path = path
+        self.max_bytes = max_bytes
+        self.backups = backups
+        self._fd = None
+        self._size = 0
+
+    def _open(self):
+        os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
+                           0o600)
+        self._size = os.fstat(self._fd).st_size
+
+    def _rotate(self):
+        os.close(self._fd)
+        self._fd = None
+        if self.backups == 0:
+            os.unlink(self.path)
+        else:
+            for number in range(self.backups - 1, 0, -1):
+                if os.path.exists(_backup(self.path, number)):
+                    os.replace(_backup(self.path, number), _backup(self.path, number + 1))
+            os.replace(self.path, _backup(self.path, 1))
+        self._open()
+
+    def write(self, data: bytes) -> None:
+        """Append ``data``, rotating first whenever the file would pass the cap."""
+        if self._fd is None:
+            self._open()
+        view = memoryview(data)
+        while view:
+            room = self.max_bytes - self._size
+            if room <= 0:
+                self._rotate()
+                continue
+            chunk = view[:room]
+            written = os.write(self._fd, chunk)
+            self._size += written
+            view = view[written:]
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def tail(path: str, nbytes: int, backups: int) -> bytes:
+    """The last ``nbytes`` the console printed, across the rotated files."""
+    parts = []
+    wanted = nbytes
+    for candidate in [path] + [_backup(path, n) for n in range(1, backups + 1)]:
+        if wanted <= 0:
+            break
+        try:
+            with open(candidate, "rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                start = max(0, size - wanted)
+                handle.seek(start)
+                block = handle.read(size - start)
+        except FileNotFoundError:
+            continue
+        parts.append(block)
+        wanted -= len(block)
+    return b"".join(reversed(parts))

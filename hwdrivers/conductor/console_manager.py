@@ -1,0 +1,457 @@
+"""The console manager: every serial-console proxy of one conductor.
+
+One :class:`ConsoleManager` per conductor (``ConductorService.consoles``)
+owns the TCP ports of ``[console] port_range`` and one
+:class:`~hwdrivers.conductor.console_relay.Relay` per enabled console. It is
+the runner the console interfaces hand their session to
+(:mod:`hwdrivers.drivers.modules.console_base`).
+
+- **Enabling** is checked in the request (the node's console interface must
+  have consoles and valid driver_info: 400; a free port is taken at once:
+  503 when the range is exhausted, nothing started) and done in a worker,
+  which starts the session and records ``console_enabled`` when it is up,
+  or ``console_error`` with the reason when it is not. The request answers
+  202 and clients poll, as with Ironic.
+- Console changes of proxied consoles take no node lock, so the console of
+  a node being deployed can be opened while the deploy holds the lock; the
+  manager serializes changes per node itself, and writes only the console
+  columns.
+- **Conductor restart**: consoles stay enabled in the database when the
+  conductor stops (or dies); ``start()`` starts them again, and a console
+  that cannot be started is turned off with the reason in
+  ``console_error``, as Ironic does. Its processes cannot survive the old
+  conductor (the relay's supervisor kills them when it dies), and every
+  session begins with the driver's cleanup (``sol deactivate``).
+- A periodic check stops proxies whose node was deleted or whose console
+  was turned off behind the manager's back.
+"""
+
+import collections
+import ipaddress
+import logging
+import socket
+import threading
+
+import sqlalchemy as sa
+from oslo_config import cfg
+
+from hwdrivers.common import context as hw_context
+from hwdrivers.common import exception
+from hwdrivers.conductor import console_log
+from hwdrivers.conductor import console_relay
+from hwdrivers.conductor import task_manager
+from hwdrivers.db import api as db_api
+from hwdrivers.db import engine as db_engine
+from hwdrivers.db.models import nodes
+from hwdrivers.drivers.modules import console_base
+
+CONF = cfg.CONF
+LOG = logging.getLogger(__name__)
+
+#: Seconds between checks for proxies whose node was deleted or turned off.
+SYNC_INTERVAL = 30.0
+#: Seconds a start may take beyond [console] start_timeout (the cleanup run first).
+START_MARGIN = 15.0
+
+RESTART_FAILED = ("the console was not started again after conductor %s restarted: %s")
+
+
+class ConsolePortsExhausted(exception.HWDriversError):
+    fmt = ("No free console port: every port of [console] port_range %(range)s is taken "
+           "(%(ours)d by this conductor's consoles, %(others)d by other programs); "
+           "disable a console or widen the range. Nothing was started.")
+    code = 503
+
+
+class ConsoleChangeInProgress(exception.Conflict):
+    fmt = ("Node %(node)s: a console change (%(change)s) is already in progress; retry "
+           "when it is done.")
+
+
+class ConsoleStartFailed(exception.HWDriversError):
+    fmt = "Node %(node)s: the console did not start: %(reason)s"
+    code = 500
+
+
+def _is_wildcard(host):
+    return host in ("", "0.0.0.0", "::", "*")
+
+
+class PortPool:
+    """The ports of ``[console] port_range``; a port is ours once we listen on it."""
+
+    def __init__(self, host, port_range):
+        self.host = host
+        self.port_range = port_range
+        first, last = (int(p) for p in port_range.split(":"))
+        self.ports = range(first, last + 1)
+        self.taken = set()
+        self._lock = threading.Lock()
+
+    def _family(self):
+        if _is_wildcard(self.host):
+            return socket.AF_INET6 if self.host == "::" else socket.AF_INET
+        try:
+            return socket.AF_INET6 if ipaddress.ip_address(self.host).version == 6 \
+                else socket.AF_INET
+        except ValueError:
+            return socket.getaddrinfo(self.host, None, type=socket.SOCK_STREAM)[0][0]
+
+    def reserve(self):
+        """A listening socket on the lowest free port, or ConsolePortsExhausted."""
+        family = self._family()
+        others = 0
+        with self._lock:
+            for port in self.ports:
+                if port in self.taken:
+                    continue
+                sock = socket.socket(family, socket.SOCK_STREAM)
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    sock.bind((self.host if not _is_wildcard(self.host) else
+                               ("::" if family == socket.AF_INET6 else "0.0.0.0"), port))
+                    sock.listen(2)
+                except OSError:
+                    sock.close()
+                    others += 1
+                    continue
+                sock.set_inheritable(False)
+                self.taken.add(port)
+                return sock
+            raise ConsolePortsExhausted(range=self.port_range, ours=len(self.taken),
+                                        others=others)
+
+    def release(self, port):
+        with self._lock:
+            self.taken.discard(port)
+
+
+class ConsoleManager:
+    """Start, stop, restore and describe the consoles this conductor serves."""
+
+    def __init__(self, conf=CONF, hostname=None, workers=None, registry=None):
+        self.conf = conf
+        self.hostname = hostname or conf.host
+        self.workers = workers
+        self.registry = registry
+        self.ports = PortPool(conf.console.host, conf.console.port_range)
+        self._relays = {}        # node uuid -> Relay
+        self._reserved = {}      # node uuid -> listening socket taken by a request
+        self._changing = {}      # node uuid -> "enable" / "disable"
+        self._lock = threading.RLock()
+        self._node_locks = collections.defaultdict(threading.Lock)
+        self._stop = threading.Event()
+        self._threads = []
+        self.started = False
+
+    # -- life ---------------------------------------------------------------------------
+
+    def start(self):
+        """Become the console runner, start the enabled consoles again (in the background)."""
+        console_base.set_runner(self)
+        self.started = True
+        for name, target in (("console-restore", self.restore),
+                             ("console-sync", self._sync_loop)):
+            thread = threading.Thread(target=target, name="hwdrivers-%s" % name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self):
+        """Stop every proxy; consoles stay enabled in the database for the next start."""
+        self._stop.set()
+        console_base.set_runner(None, replace=self)
+        with self._lock:
+            relays = list(self._relays.values())
+            self._relays.clear()
+            reserved = list(self._reserved.values())
+            self._reserved.clear()
+        for sock in reserved:
+            self.ports.release(sock.getsockname()[1])
+            sock.close()
+        stoppers = [threading.Thread(target=relay.stop, daemon=True) for relay in relays]
+        for thread in stoppers:
+            thread.start()
+        for thread in stoppers:
+            thread.join(console_relay.QUIT_WAIT + console_relay.KILL_WAIT + 5)
+        for relay in relays:
+            self._forget(relay)
+        for thread in self._threads:
+            thread.join(5)
+        if relays:
+            LOG.info("Console manager of %s: stopped %d console proxy(ies)", self.hostname,
+                     len(relays))
+
+    # -- requests (API) ------------------------------------------------------------------
+
+    def set_console_mode(self, context, ident, enabled):
+        """Enable or disable a node's console: checked here, done in a worker (202).
+
+        Returns the node's UUID. Raises 400 when the node's console
+        interface has no consoles or its driver_info is wrong, 503 when no
+        port is free or no worker, 409 when a change is already running.
+        """
+        if not isinstance(enabled, bool):
+            raise exception.InvalidParameterValue(
+                "Field enabled must be true or false, got %r." % (enabled,))
+        if self.workers is None or not self.started:
+            raise exception.UnsupportedDriverExtension(
+                node=ident, interface="console", implementation="this process",
+                action="consoles: they are served by hwdrivers-server (use --url)")
+        with task_manager.acquire(context, ident, shared=True, purpose="console",
+                                  registry=self.registry) as task:
+            interface = task.driver.console
+            interface.validate(task)
+            node_uuid = task.node.uuid
+            label = task.node.ident
+            proxied = isinstance(interface, console_base.ProxiedConsole)
+        with self._lock:
+            change = self._changing.get(node_uuid)
+            if change is not None:
+                raise ConsoleChangeInProgress(node=label, change=change)
+            relay = self._relays.get(node_uuid)
+            if enabled and proxied and relay is None:
+                self._reserved[node_uuid] = self.ports.reserve()
+            self._changing[node_uuid] = "enable" if enabled else "disable"
+        try:
+            self.workers.submit(self._change, context, node_uuid, enabled)
+        except BaseException:
+            self._end_change(node_uuid)
+            raise
+        return node_uuid
+
+    def _end_change(self, node_uuid):
+        with self._lock:
+            self._changing.pop(node_uuid, None)
+            sock = self._reserved.pop(node_uuid, None)
+        if sock is not None:
+            self.ports.release(sock.getsockname()[1])
+            sock.close()
+
+    def _change(self, context, node_uuid, enabled):
+        try:
+            with self._node_locks[node_uuid]:
+                self._apply(context, node_uuid, enabled)
+        except Exception as exc:
+            reason = str(exc) if isinstance(exc, exception.HWDriversError) else (
+                "unexpected error: %s" % exc)
+            if not isinstance(exc, exception.HWDriversError):
+                LOG.exception("Node %s: console %s failed", node_uuid,
+                              "enable" if enabled else "disable")
+            else:
+                LOG.error("Node %s: console %s failed: %s", node_uuid,
+                          "enable" if enabled else "disable", reason)
+            self._record(node_uuid, False if enabled else None, reason)
+        finally:
+            self._end_change(node_uuid)
+
+    def _apply(self, context, node_uuid, enabled):
+        with task_manager.acquire(context, node_uuid, shared=True, purpose="console",
+                                  registry=self.registry) as task:
+            interface = task.driver.console
+            if not getattr(interface, "console_needs_lock", True):
+                self._start_or_stop(task, enabled)
+                self._record(node_uuid, enabled, None)
+                return
+        purpose = "console %s" % ("enable" if enabled else "disable")
+        with task_manager.acquire(context, node_uuid, purpose=purpose,
+                                  registry=self.registry) as task:
+            self._start_or_stop(task, enabled)
+            task.node.console_enabled = enabled
+            task.node.console_error = None
+            task.save()
+
+    @staticmethod
+    def _start_or_stop(task, enabled):
+        if enabled:
+            task.driver.console.start_console(task)
+        else:
+            task.driver.console.stop_console(task)
+
+    @staticmethod
+    def _record(node_uuid, enabled, error):
+        """Write the console columns only (no lock needed: nothing else writes them)."""
+        values = {"console_error": error}
+        if enabled is not None:
+            values["console_enabled"] = enabled
+        try:
+            node = db_api.get_node(node_uuid)
+            db_api.update_node(node["id"], values)
+        except exception.NodeNotFound:
+            pass
+
+    def get_console(self, context, ident):
+        """Ironic's console document, plus the proxy's state and the last error."""
+        with task_manager.acquire(context, ident, shared=True, purpose="console info",
+                                  registry=self.registry) as task:
+            node = task.node
+            enabled = bool(node.console_enabled)
+            info = None
+            if enabled:
+                try:
+                    info = task.driver.console.get_console(task)
+                except exception.HWDriversError:
+                    info = None
+            with self._lock:
+                relay = self._relays.get(node.uuid)
+                change = self._changing.get(node.uuid)
+            if change == "enable" and (relay is None or relay.state != console_relay.ON):
+                state = console_relay.STARTING
+            elif relay is not None:
+                state = relay.state
+            elif enabled:
+                state = "on" if info is not None else console_relay.STARTING
+            else:
+                state = "failed" if node.console_error else "off"
+            return {"console_enabled": enabled, "console_info": info,
+                    "console_state": state, "console_error": node.console_error}
+
+    def read_log(self, context, ident, nbytes):
+        """The last ``nbytes`` of the node's console log (b"" when it has none)."""
+        node = db_api.get_node(ident)
+        return console_log.tail(
+            console_log.log_path(self.conf.state_path, node["uuid"]), nbytes,
+            self.conf.console.log_backups)
+
+    # -- the runner (console interfaces call these) ------------------------------------------
+
+    def _url_host(self):
+        host = self.conf.console.host
+        if _is_wildcard(host):
+            host = self.conf.host
+        return "[%s]" % host if ":" in host else host
+
+    def _info(self, relay):
+        return {"type": "socat", "url": "tcp://%s:%d" % (self._url_host(), relay.port_number)}
+
+    def start_proxy(self, task, command):
+        node_uuid = task.node.uuid
+        with self._lock:
+            relay = self._relays.get(node_uuid)
+            if relay is not None and relay.state not in (console_relay.FAILED,
+                                                         console_relay.STOPPED):
+                return self._info(relay)
+            sock = self._reserved.pop(node_uuid, None) or self.ports.reserve()
+            conf = self.conf.console
+            log = console_log.ConsoleLog(
+                console_log.log_path(self.conf.state_path, node_uuid),
+                conf.log_max_bytes, conf.log_backups)
+            relay = console_relay.Relay(node_uuid, task.node.ident, command, sock, log, conf,
+                                        self._relay_ended)
+            self._relays[node_uuid] = relay
+        relay.start()
+        state = relay.wait_outcome(conf.start_timeout * (1 + len(command.before))
+                                   + START_MARGIN)
+        if state != console_relay.ON:
+            reason = relay.reason or "it did not come up in time"
+            relay.stop()
+            self._forget(relay)
+            raise ConsoleStartFailed(node=task.node.ident, reason=reason)
+        LOG.info("Node %s: console up on port %d", task.node.ident, relay.port_number)
+        return self._info(relay)
+
+    def stop_proxy(self, task):
+        with self._lock:
+            relay = self._relays.get(task.node.uuid)
+        if relay is None:
+            return
+        relay.stop()
+        self._forget(relay)
+        LOG.info("Node %s: console stopped", task.node.ident)
+
+    def proxy_info(self, task):
+        with self._lock:
+            relay = self._relays.get(task.node.uuid)
+        if relay is None or relay.state in (console_relay.FAILED, console_relay.STOPPED):
+            return None
+        return self._info(relay)
+
+    def _forget(self, relay):
+        """Drop the relay and give its port back (once: the port may be reused after)."""
+        with self._lock:
+            if self._relays.get(relay.node) is relay:
+                del self._relays[relay.node]
+            if getattr(relay, "forgotten", False):
+                return
+            relay.forgotten = True
+        self.ports.release(relay.port_number)
+
+    def _relay_ended(self, relay, reason):
+        """A relay failed by itself: free its port; if it had been up, record why."""
+        if self._stop.is_set():
+            return
+        with self._lock:
+            current = self._relays.get(relay.node) is relay
+        self._forget(relay)
+        if current and relay.ever_up:
+            self._record(relay.node, False, reason)
+
+    def proxies(self):
+        """``{node uuid: (state, port, client)}``, for tests and diagnostics."""
+        with self._lock:
+            return {uuid: (r.state, r.port_number, r.client_address)
+                    for uuid, r in self._relays.items()}
+
+    # -- restore and sync ---------------------------------------------------------------------
+
+    @staticmethod
+    def _enabled_nodes():
+        with db_engine.reader() as conn:
+            rows = conn.execute(sa.select(nodes.c.uuid).where(
+                nodes.c.console_enabled.is_(True)).order_by(nodes.c.id)).all()
+        return [row.uuid for row in rows]
+
+    def restore(self):
+        """Start again every console enabled in the database; turn off those that fail."""
+        try:
+            uuids = self._enabled_nodes()
+        except exception.HWDriversError:
+            LOG.exception("Console manager: cannot list the consoles to restore")
+            return
+        context = hw_context.get_admin_context()
+        for node_uuid in uuids:
+            if self._stop.is_set():
+                return
+            try:
+                with self._node_locks[node_uuid]:
+                    with task_manager.acquire(context, node_uuid, shared=True,
+                                              purpose="console restore",
+                                              registry=self.registry) as task:
+                        interface = task.driver.console
+                        if not isinstance(interface, console_base.ProxiedConsole):
+                            continue  # nothing runs for it (fake): it stays as it was
+                        interface.start_console(task)
+            except exception.NodeNotFound:
+                continue
+            except Exception as exc:
+                if self._stop.is_set():
+                    return
+                LOG.error("Node %s: %s", node_uuid, RESTART_FAILED % (self.hostname, exc))
+                self._record(node_uuid, False, RESTART_FAILED % (self.hostname, exc))
+        if uuids:
+            LOG.info("Console manager of %s: %d console(s) restored", self.hostname,
+                     len(self.proxies()))
+
+    def sync(self):
+        """Stop proxies whose node is gone or whose console is off in the database."""
+        with self._lock:
+            candidates = [(u, r) for u, r in self._relays.items()
+                          if u not in self._changing]
+        for node_uuid, relay in candidates:
+            try:
+                node = db_api.get_node(node_uuid)
+            except exception.NodeNotFound:
+                node = None
+            if node is not None and (node.get("console_enabled")
+                                     or relay.state == console_relay.STARTING):
+                continue
+            LOG.info("Node %s: stopping its console proxy (%s)", node_uuid,
+                     "node deleted" if node is None else "console disabled")
+            relay.stop()
+            self._forget(relay)
+
+    def _sync_loop(self):
+        while not self._stop.wait(SYNC_INTERVAL):
+            try:
+                self.sync()
+            except Exception:
+                LOG.exception("Console manager: sync failed; next in %ss", SYNC_INTERVAL)

@@ -1,0 +1,652 @@
+"""One console's proxy: the session program, its log, one TCP client.
+
+A :class:`Relay` is a thread of the conductor that owns, for one node:
+
+- the **session**: the console program (``ipmitool ... sol activate``, an
+  operator's console command) on a pseudo-terminal, started under the
+  supervisor of :mod:`hwdrivers.common.reaper`, which kills the program and
+  everything it started when the relay stops it and, through
+  ``PR_SET_PDEATHSIG``, when the conductor dies, even by SIGKILL: no
+  ``ipmitool`` outlives its conductor;
+- the **log**: everything the session prints after it came up is appended to
+  the node's :class:`~hwdrivers.conductor.console_log.ConsoleLog`, whether
+  or not anyone is connected, so the output of a boot nobody watched can be
+  read afterwards;
+- the **listener**: a TCP socket on ``[console] host`` with at most one
+  client. A second one is told who holds the console and disconnected; the
+  first is not disturbed. A client silent (both ways) for ``[console]
+  idle_timeout`` is disconnected; the session goes on.
+
+The secrets of the command (the BMC password) are cut out of everything the
+session prints before it reaches the log or a client. The program's
+escape character is doubled after a newline, so a client typing ``~.``
+sends those characters to the machine instead of ending the session.
+
+When a session that was up ends by itself (BMC reset, network loss), the
+relay starts it again after 1, 2, 4... s, at most ``[console]
+restart_limit`` times in a row; a session that stayed up for
+:data:`STABLE_AFTER` seconds resets the count. A session that never comes
+up, or too many restarts, end the relay with ``failed`` and the reason,
+which the console manager records on the node.
+"""
+
+import datetime
+import ipaddress
+import logging
+import os
+import pty
+import selectors
+import signal
+import subprocess
+import sys
+import threading
+import time
+import tty
+
+from hwdrivers.common import supervised
+from hwdrivers.drivers import params
+
+LOG = logging.getLogger(__name__)
+
+#: Seconds a session must stay up for the restart count to start again at 0.
+STABLE_AFTER = 60.0
+#: Longest wait between two restarts.
+MAX_BACKOFF = 30.0
+#: A session without a ready marker is up once it has run this long.
+SETTLE = 1.0
+#: Seconds bytes that may start a secret are held back when nothing follows.
+REDACT_FLUSH = 0.2
+#: Output queued for a client that does not read before it is disconnected.
+CLIENT_BUFFER = 1024 * 1024
+#: Input queued for a session that does not read before it is dropped.
+INPUT_BUFFER = 64 * 1024
+#: Seconds a session has to end after its quit sequence before it is killed.
+QUIT_WAIT = 2.0
+#: Seconds the supervisor has to kill a session's processes.
+KILL_WAIT = 5.0
+#: Bytes of what the session said before coming up, kept for the reason.
+STARTUP_KEEP = 8192
+
+STARTING, ON, RESTARTING, FAILED, STOPPED = "starting", "on", "restarting", "failed", "stopped"
+
+
+def _now():
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+class Redactor:
+    """Replaces secrets in a byte stream, even when one is split across reads.
+
+    Bytes at the end of a read that could begin a secret are held back until
+    the next read, or :meth:`flush` (:data:`REDACT_FLUSH` later).
+    """
+
+    def __init__(self, secrets):
+        self.secrets = sorted({s.encode("utf-8") for s in secrets if s}, key=len,
+                              reverse=True)
+        self.mask = params.MASK.encode()
+        self.held = b""
+
+    def scrub(self, data: bytes) -> bytes:
+        for secret in self.secrets:
+            data = data.replace(secret, self.mask)
+        return data
+
+    def feed(self, data: bytes) -> bytes:
+        if not self.secrets:
+            return data
+        buf = self.scrub(self.held + data)
+        hold = 0
+        for secret in self.secrets:
+            for size in range(min(len(secret) - 1, len(buf)), hold, -1):
+                if buf.endswith(secret[:size]):
+                    hold = size
+                    break
+        self.held = buf[len(buf) - hold:] if hold else b""
+        return buf[:len(buf) - hold]
+
+    def flush(self) -> bytes:
+        held, self.held = self.held, b""
+        return held
+
+
+def double_escape(data: bytes, escape: bytes | None, line_start: bool):
+    """``data`` with ``escape`` doubled where it follows a newline; (bytes, line_start)."""
+    if not escape:
+        return data, line_start
+    out = bytearray()
+    for byte in data:
+        char = bytes((byte,))
+        if line_start and char == escape:
+            out += escape
+        out += char
+        line_start = char in (b"\r", b"\n")
+    return bytes(out), line_start
+
+
+def allowed(address: str, networks) -> bool:
+    """Whether a client at ``address`` may connect (no networks: everyone)."""
+    if not networks:
+        return True
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if getattr(ip, "ipv4_mapped", None) is not None:
+        ip = ip.ipv4_mapped
+    return any(ip.version == net.version and ip in net for net in networks)
+
+
+class _Session:
+    """The console program on a pty, under the reaper supervisor."""
+
+    def __init__(self, command):
+        master, slave = pty.openpty()
+        status_r, status_w = os.pipe()
+        try:
+            tty.setraw(slave)  # bytes pass as they are; the program may set its own mode
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", supervised.REAPER, str(status_w),
+                 repr(supervised.GRACE), str(os.getpid()), "--", *command.argv],
+                stdin=slave, stdout=slave, stderr=slave, pass_fds=(status_w,),
+                start_new_session=True, close_fds=True, env=dict(command.env), cwd="/")
+        except BaseException:
+            for fd in (master, status_r):
+                os.close(fd)
+            raise
+        finally:
+            os.close(slave)
+            os.close(status_w)
+        os.set_blocking(master, False)
+        self.master = master
+        self.status = status_r
+        self.started = time.monotonic()
+        self.report = b""
+        self.output_open = True
+
+    def read_status(self):
+        """The supervisor's report once complete (``exit N``/``exec E``), "" at EOF, else None."""
+        block = os.read(self.status, 64)
+        self.report += block
+        if self.report.endswith(b"\n"):
+            return self.report.decode().strip()
+        return "" if not block else None
+
+    def read_output(self):
+        """Bytes the program printed; b"" when the terminal closed; None if none now."""
+        try:
+            return os.read(self.master, 65536)
+        except BlockingIOError:
+            return None
+        except OSError:  # EIO: no process has the terminal open any more
+            return b""
+
+    def drain(self):
+        chunks = []
+        while True:
+            block = self.read_output()
+            if not block:
+                return b"".join(chunks)
+            chunks.append(block)
+
+    def end(self):
+        """Kill the program and what it started (supervisor SIGTERM), reap all."""
+        if self.proc.poll() is None:
+            try:
+                self.proc.send_signal(signal.SIGTERM)
+                self.proc.wait(KILL_WAIT)
+            except ProcessLookupError:
+                pass
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # leftovers of a dead supervisor
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+        for fd in (self.master, self.status):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+class Relay(threading.Thread):
+    """Serves one node's console on ``listener`` until :meth:`stop` or failure."""
+
+    def __init__(self, node, label, command, listener, console_log, conf, on_failed):
+        super().__init__(name="hwdrivers-console-%s" % label, daemon=True)
+        self.node = node
+        self.label = label
+        self.command = command
+        self.listener = listener
+        self.log = console_log
+        self.idle_timeout = conf.idle_timeout
+        self.start_timeout = conf.start_timeout
+        self.restart_limit = conf.restart_limit
+        self.networks = [ipaddress.ip_network(n, strict=False)
+                         for n in conf.allowed_clients]
+        self.on_failed = on_failed
+        self.state = STARTING
+        self.reason = None
+        self.outcome = threading.Event()  # set once up, or failed
+        self.client_address = None
+        self.restarts = 0
+        self.ever_up = False
+        self.port_number = listener.getsockname()[1]
+        self._stopping = threading.Event()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        self._selector = selectors.DefaultSelector()
+        self._session = None
+        self._redactor = Redactor(command.secrets)
+        self._held_since = None
+        self._startup = b""
+        self._client = None
+        self._client_since = None
+        self._client_out = bytearray()
+        self._client_seen = 0.0
+        self._to_session = bytearray()
+        self._line_start = True
+        self._ready_at = None
+        self._restart_at = None
+
+    # -- control (other threads) -------------------------------------------------------
+
+    def wait_outcome(self, timeout):
+        """Wait until the console is up or failed; the state then."""
+        self.outcome.wait(timeout)
+        return self.state
+
+    def stop(self, timeout=QUIT_WAIT + KILL_WAIT + 5):
+        self._stopping.set()
+        try:
+            os.write(self._wake_w, b"x")
+        except OSError:
+            pass
+        if self.is_alive() and threading.current_thread() is not self:
+            self.join(timeout)
+
+    # -- the thread ------------------------------------------------------------------------
+
+    def run(self):
+        try:
+            self._selector.register(self.listener, selectors.EVENT_READ, "accept")
+            self._selector.register(self._wake_r, selectors.EVENT_READ, "wake")
+            self._begin()
+            while not self._stopping.is_set() and self.state not in (FAILED, STOPPED):
+                self._tick()
+        except Exception as exc:  # a bug must not leave the session running
+            LOG.exception("Console of node %s: relay failed", self.label)
+            self._fail("the console relay failed: %s" % exc)
+        finally:
+            self._shutdown()
+
+    def _tick(self):
+        for key, mask in self._selector.select(self._next_timeout()):
+            handler = getattr(self, "_on_%s" % key.data)
+            handler(key, mask)
+            if self._stopping.is_set() or self.state == FAILED:
+                return
+        now = time.monotonic()
+        if self.state == STARTING and self._session is not None:
+            if (self.command.ready_marker is None
+                    and now - self._session.started >= SETTLE):
+                self._up(b"")
+            elif now - self._session.started >= self.start_timeout:
+                self._session_ended(timed_out=True)
+        elif self.state == RESTARTING and now >= self._restart_at:
+            self._begin()
+        if self._client is not None and self.idle_timeout and (
+                now - self._client_seen >= self.idle_timeout):
+            self._drop_client("disconnected after %g s without traffic ([console] "
+                              "idle_timeout)" % self.idle_timeout)
+        if self._held_since is not None and now - self._held_since >= REDACT_FLUSH:
+            self._emit_raw(self._redactor.flush())
+            self._held_since = None
+
+    def _next_timeout(self):
+        now = time.monotonic()
+        deadlines = []
+        if self.state == STARTING and self._session is not None:
+            deadlines.append(self._session.started + self.start_timeout)
+            if self.command.ready_marker is None:
+                deadlines.append(self._session.started + SETTLE)
+        if self.state == RESTARTING:
+            deadlines.append(self._restart_at)
+        if self._client is not None and self.idle_timeout:
+            deadlines.append(self._client_seen + self.idle_timeout)
+        if self._held_since is not None:
+            deadlines.append(self._held_since + REDACT_FLUSH)
+        return max(0.0, min(deadlines) - now) if deadlines else None
+
+    # -- the session ---------------------------------------------------------------------
+
+    def _begin(self):
+        for argv in self.command.before:
+            try:
+                supervised.run(argv, timeout=self.start_timeout, env=self.command.env)
+            except (supervised.Timeout, supervised.StartFailed, supervised.OutputLimit):
+                pass  # the activation that follows says what is wrong
+            if self._stopping.is_set():
+                return
+        self._startup = b""
+        try:
+            self._session = _Session(self.command)
+        except OSError as exc:
+            self._fail("cannot start %s: %s" % (self.command.argv[0], exc.strerror or exc))
+            return
+        self.state = STARTING
+        self._selector.register(self._session.master, selectors.EVENT_READ, "output")
+        self._selector.register(self._session.status, selectors.EVENT_READ, "status")
+
+    def _on_output(self, key, mask):
+        session = self._session
+        if mask & selectors.EVENT_WRITE:
+            self._flush_input()
+        if not mask & selectors.EVENT_READ:
+            return
+        data = session.read_output()
+        if data is None:
+            return
+        if not data:
+            session.output_open = False
+            self._selector.unregister(session.master)
+            return
+        self._take(data)
+
+    def _take(self, data):
+        if self.state != STARTING:
+            self._emit(data)
+            return
+        self._startup = (self._startup + data)[-STARTUP_KEEP:]
+        marker = self.command.ready_marker
+        if marker is not None and marker in self._startup:
+            after = self._startup.split(marker, 1)[1]
+            after = after.split(b"\n", 1)[1] if b"\n" in after else b""
+            self._up(after)
+        elif marker is None:
+            self._up(data)
+
+    def _up(self, pending):
+        self.state = ON
+        self.ever_up = True
+        self._ready_at = time.monotonic()
+        self.log.write(b"\r\n--- hwdrivers: console session up (%s) at %s ---\r\n" % (
+            self.command.peer.encode() or b"console", _now().encode()))
+        if self.restarts and self._client is not None:
+            self._send_client(b"\r\n[hwdrivers: console session is back]\r\n")
+        self.outcome.set()
+        if pending:
+            self._emit(pending)
+
+    def _on_status(self, key, mask):
+        report = self._session.read_status()
+        if report is None:
+            return
+        self._session_ended(report=report)
+
+    def _session_ended(self, report="", timed_out=False):
+        session, self._session = self._session, None
+        tail = b"" if timed_out else session.drain()
+        for fd in (session.master, session.status):
+            try:
+                self._selector.unregister(fd)
+            except (KeyError, ValueError):
+                pass
+        session.end()
+        self._to_session.clear()
+        if self.state == ON and tail:
+            self._emit(tail)
+        was = self.state
+        if self._stopping.is_set():
+            return
+        said = self._redactor.scrub(self._startup + (tail if was != ON else b""))
+        said = said.decode("utf-8", "replace").strip()
+        if was == STARTING:
+            reason = self._start_failure(report, said, timed_out)
+            if self.restarts == 0 and not self.outcome.is_set():
+                self._fail(reason)
+                return
+        else:
+            reason = "the console session ended (%s)" % (report or "its terminal closed")
+            self.log.write(b"\r\n--- hwdrivers: %s at %s ---\r\n" % (
+                reason.encode(), _now().encode()))
+            if time.monotonic() - (self._ready_at or 0) >= STABLE_AFTER:
+                self.restarts = 0
+        if self.restarts >= self.restart_limit:
+            self._fail("%s; gave up after %d restart(s) in a row ([console] "
+                       "restart_limit)" % (reason, self.restarts))
+            return
+        self.restarts += 1
+        delay = min(MAX_BACKOFF, 2.0 ** (self.restarts - 1))
+        self.state = RESTARTING
+        self._restart_at = time.monotonic() + delay
+        LOG.warning("Console of node %s: %s; restart %d of %d in %gs", self.label, reason,
+                    self.restarts, self.restart_limit, delay)
+        if self._client is not None:
+            self._send_client(b"\r\n[hwdrivers: %s; restarting in %gs]\r\n"
+                              % (reason.encode(), delay))
+
+    def _start_failure(self, report, said, timed_out):
+        program = os.path.basename(self.command.argv[0])
+        if timed_out:
+            what = "did not come up within %g s ([console] start_timeout)" % (
+                self.start_timeout)
+        elif report.startswith("exec "):
+            what = "could not be started: %s" % os.strerror(int(report.split()[1]))
+        else:
+            what = "ended before the session came up (%s)" % (report or "no status")
+        words = " | ".join(line.strip() for line in said.splitlines()
+                           if line.strip())[-400:]
+        reason = "%s %s for %s" % (program, what, self.command.peer or "the console")
+        if words:
+            reason += ": %s" % words
+        hint = self.command.explain(said) if self.command.explain else None
+        if hint:
+            reason += " (%s)" % hint
+        return reason
+
+    def _fail(self, reason):
+        self.state = FAILED
+        self.reason = reason
+        LOG.error("Console of node %s failed: %s", self.label, reason)
+        try:
+            self.log.write(b"\r\n--- hwdrivers: console failed at %s: %s ---\r\n" % (
+                _now().encode(), reason.encode("utf-8", "replace")))
+        except OSError:
+            pass
+        self.outcome.set()
+
+    def _flush_input(self):
+        session = self._session
+        if session is None:
+            return
+        if self._to_session:
+            try:
+                written = os.write(session.master, self._to_session)
+                del self._to_session[:written]
+            except BlockingIOError:
+                pass
+            except OSError:
+                self._to_session.clear()
+        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if self._to_session else 0)
+        if session.output_open:
+            self._selector.modify(session.master, events, "output")
+
+    # -- output: log and client ---------------------------------------------------------------
+
+    def _emit(self, data):
+        clean = self._redactor.feed(data)
+        self._held_since = time.monotonic() if self._redactor.held else None
+        self._emit_raw(clean)
+
+    def _emit_raw(self, data):
+        if not data:
+            return
+        self.log.write(data)
+        if self._client is not None:
+            self._send_client(data)
+
+    def _send_client(self, data):
+        self._client_out += data
+        if len(self._client_out) > CLIENT_BUFFER:
+            self._client_out.clear()
+            self._drop_client("disconnected: not reading fast enough")
+            return
+        self._client_seen = time.monotonic()
+        self._on_client_write()
+
+    def _on_client_write(self):
+        try:
+            sent = self._client.send(self._client_out)
+            del self._client_out[:sent]
+        except BlockingIOError:
+            pass
+        except OSError:
+            self._close_client()
+            return
+        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if self._client_out else 0)
+        self._selector.modify(self._client, events, "client")
+
+    # -- clients -----------------------------------------------------------------------------
+
+    def _on_accept(self, key, mask):
+        try:
+            conn, address = self.listener.accept()
+        except OSError:
+            return
+        host = address[0]
+        if not allowed(host, self.networks):
+            self._refuse(conn, "clients from %s may not use consoles here ([console] "
+                               "allowed_clients)" % host)
+            LOG.warning("Console of node %s: refused client %s (not in [console] "
+                        "allowed_clients)", self.label, host)
+            return
+        if self._client is not None:
+            self._refuse(conn, "the console of node %s is in use by %s since %s; one "
+                               "client at a time" % (self.label, self.client_address,
+                                                     self._client_since))
+            LOG.info("Console of node %s: refused %s, in use by %s", self.label,
+                     "%s:%s" % address[:2], self.client_address)
+            return
+        conn.setblocking(False)
+        self._client = conn
+        self.client_address = "%s:%s" % address[:2]
+        self._client_since = _now()
+        self._client_seen = time.monotonic()
+        self._client_out.clear()
+        self._selector.register(conn, selectors.EVENT_READ, "client")
+        LOG.info("Console of node %s: client %s connected", self.label, self.client_address)
+        if self.state == RESTARTING:
+            self._send_client(b"[hwdrivers: the console session is restarting]\r\n")
+
+    @staticmethod
+    def _refuse(conn, message):
+        try:
+            conn.settimeout(1.0)
+            conn.sendall(b"hwdrivers: %s\r\n" % message.encode())
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def _on_client(self, key, mask):
+        if mask & selectors.EVENT_WRITE:
+            self._on_client_write()
+            if self._client is None:
+                return
+        if not mask & selectors.EVENT_READ:
+            return
+        try:
+            data = self._client.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._close_client()
+            return
+        self._client_seen = time.monotonic()
+        if self.state != ON or self._session is None:
+            return  # nowhere to type while the session is down
+        data, self._line_start = double_escape(data, self.command.escape, self._line_start)
+        if len(self._to_session) + len(data) > INPUT_BUFFER:
+            return
+        self._to_session += data
+        self._flush_input()
+
+    def _drop_client(self, why):
+        if self._client is None:
+            return
+        LOG.info("Console of node %s: client %s %s", self.label, self.client_address, why)
+        try:
+            self._client.setblocking(True)
+            self._client.settimeout(1.0)
+            self._client.sendall(bytes(self._client_out) + b"\r\nhwdrivers: %s\r\n"
+                                 % why.encode())
+        except OSError:
+            pass
+        self._close_client()
+
+    def _close_client(self):
+        if self._client is None:
+            return
+        try:
+            self._selector.unregister(self._client)
+        except (KeyError, ValueError):
+            pass
+        self._client.close()
+        self._client = None
+        self.client_address = None
+        self._client_out.clear()
+        self._line_start = True
+
+    def _on_wake(self, key, mask):
+        os.read(self._wake_r, 64)
+
+    # -- the end -----------------------------------------------------------------------------
+
+    def _quit_session(self):
+        session = self._session
+        if session is None:
+            return
+        if self.command.quit_sequence and self.state == ON:
+            try:
+                os.write(session.master, self.command.quit_sequence)
+                deadline = time.monotonic() + QUIT_WAIT
+                while time.monotonic() < deadline:
+                    if session.proc.poll() is not None:
+                        break
+                    session.drain()
+                    time.sleep(0.05)
+            except OSError:
+                pass
+        self._session = None
+        session.end()
+
+    def _shutdown(self):
+        self._emit_raw(self._redactor.flush())
+        self._quit_session()
+        if self.state != FAILED:
+            self.state = STOPPED
+            self._drop_client("the console was closed")
+            try:
+                self.log.write(b"\r\n--- hwdrivers: console closed at %s ---\r\n"
+                               % _now().encode())
+            except OSError:
+                pass
+        else:
+            self._drop_client("the console failed: %s" % self.reason)
+        self._selector.close()
+        self.listener.close()
+        for fd in (self._wake_r, self._wake_w):
+            os.close(fd)
+        self.log.close()
+        self.outcome.set()
+        if self.state == FAILED and self.on_failed is not None:
+            try:
+                self.on_failed(self, self.reason)
+            except Exception:
+                LOG.exception("Console of node %s: recording the failure failed",
+                              self.label)

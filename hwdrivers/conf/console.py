@@ -1,0 +1,73 @@
+"""[console]: the serial-console proxies the conductor runs (see doc/console.md)."""
+
+from oslo_config import cfg
+
+group = cfg.OptGroup("console", help="Serial consoles: the conductor's console "
+                                     "manager runs one proxy per enabled console, "
+                                     "listening on a TCP port of this host.")
+
+
+class PortRange(cfg.types.String):
+    """``START:END``, both TCP ports, START <= END."""
+
+    def __init__(self):
+        super().__init__(type_name="port range")
+
+    def __call__(self, value):
+        value = super().__call__(value).strip()
+        start, sep, end = value.partition(":")
+        try:
+            first, last = int(start), int(end)
+        except ValueError:
+            raise ValueError("%r is not START:END (e.g. 10000:10999)" % value) from None
+        if not sep or not 1 <= first <= last <= 65535:
+            raise ValueError("%r is not START:END with 1 <= START <= END <= 65535" % value)
+        return "%d:%d" % (first, last)
+
+
+opts = [
+    cfg.StrOpt("host", default="127.0.0.1",
+               help="Address the console proxies listen on, and the host of the "
+                    "tcp:// URL a console's info gives clients. Consoles have no "
+                    "authentication of their own: anyone who can reach this "
+                    "address and a console's port is typing on that machine's "
+                    "serial port. Keep the loopback default and reach it through "
+                    "SSH, or set an address of a management network and restrict "
+                    "it with allowed_clients and a firewall. A wildcard (0.0.0.0, "
+                    "::) listens everywhere; the URL then names [DEFAULT] host."),
+    cfg.Opt("port_range", type=PortRange(), default="10000:10999",
+            help="TCP ports (START:END, inclusive) the proxies take, one per "
+                 "enabled console. When all are taken, enabling another console "
+                 "is refused, saying so."),
+    cfg.ListOpt("allowed_clients", default=[],
+                help="Networks (CIDR, e.g. 10.1.0.0/24, ::1/128) whose clients a "
+                     "console proxy accepts; anyone else is told so and "
+                     "disconnected. Empty: every client that can reach host."),
+    cfg.FloatOpt("idle_timeout", default=600.0, min=0,
+                 help="Seconds a connected client may stay without sending or "
+                      "receiving anything before it is disconnected, freeing the "
+                      "console for the next one (the console itself, and its "
+                      "log, go on). 0: never."),
+    cfg.FloatOpt("start_timeout", default=30.0, min=1.0,
+                 help="Seconds a console session (ipmitool sol activate, a console "
+                      "command) has to come up before the console is marked "
+                      "failed with what the tool said."),
+    cfg.IntOpt("restart_limit", default=3, min=0,
+               help="How many times in a row a console whose session ended by "
+                    "itself (BMC reset, network loss) is started again, waiting "
+                    "1, 2, 4... s (at most 30 s) between tries, before it is "
+                    "turned off with the reason. A session that stayed up for a "
+                    "minute resets the count."),
+    cfg.IntOpt("log_max_bytes", default=1024 * 1024, min=4096,
+               help="Size of a node's console log file "
+                    "(<state_path>/console/<node uuid>.log) at which it is "
+                    "rotated to .log.1 (the previous .log.1 going to .log.2...)."),
+    cfg.IntOpt("log_backups", default=1, min=0,
+               help="Rotated console log files kept per node: a node's console "
+                    "takes at most log_max_bytes * (log_backups + 1) of disk."),
+]
+
+
+def register_opts(conf):
+    conf.register_group(group)
+    conf.register_opts(opts, group=group)

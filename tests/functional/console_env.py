@@ -1,0 +1,139 @@
+"""What the console tests share: a server with consoles, clients, process checks."""
+
+import os
+import socket
+import time
+
+from tests.functional import server_proc
+from tests.waits import wait_for
+
+
+def free_port_range(count):
+    """``START:END`` of ``count`` consecutive TCP ports free on 127.0.0.1 right now."""
+    for _ in range(200):
+        start = server_proc.free_tcp_port()
+        if start + count > 65535:
+            continue
+        socks = []
+        try:
+            for port in range(start, start + count):
+                sock = socket.socket()
+                sock.bind(("127.0.0.1", port))
+                socks.append(sock)
+            return "%d:%d" % (start, start + count - 1)
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise AssertionError("no %d consecutive free ports" % count)
+
+
+def console_server(tmp_path, ports=4, name="server", **console):
+    options = {"console": dict({"port_range": free_port_range(ports)}, **console)}
+    return server_proc.ServerProcess(tmp_path, options=options, name=name)
+
+
+def create_ipmi_node(server, name, driver_info):
+    status, body = server.call("POST", "/v1/nodes", {
+        "name": name, "driver": "ipmi", "driver_info": driver_info})
+    assert status == 201, body
+    return body["uuid"]
+
+
+def console_doc(server, node):
+    status, body = server.call("GET", "/v1/nodes/%s/states/console" % node)
+    assert status == 200, body
+    return body
+
+
+def enable(server, node, enabled=True):
+    status, body = server.call("PUT", "/v1/nodes/%s/states/console" % node,
+                               {"enabled": enabled})
+    assert status == 202, body
+
+
+def wait_state(server, node, states, timeout=60):
+    states = (states,) if isinstance(states, str) else states
+    return wait_for(lambda: (lambda d: d if d["console_state"] in states else None)(
+        console_doc(server, node)), timeout, interval=0.1,
+        message="console of %s in %s (server log:\n%s)" % (node, states,
+                                                          server.log()[-2000:]))
+
+
+def address(doc):
+    url = doc["console_info"]["url"]
+    assert url.startswith("tcp://"), url
+    host, _, port = url[len("tcp://"):].rpartition(":")
+    return host, int(port)
+
+
+class Client:
+    """A raw TCP console client, as socat or telnet would be."""
+
+    def __init__(self, host_port, timeout=30):
+        self.sock = socket.create_connection(host_port, timeout=timeout)
+        self.buffer = b""
+
+    def read_until(self, marker, timeout=30):
+        deadline = time.monotonic() + timeout
+        while marker not in self.buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError("console never showed %r; got %r"
+                                     % (marker, self.buffer[-500:]))
+            self.sock.settimeout(remaining)
+            try:
+                data = self.sock.recv(4096)
+            except socket.timeout:
+                continue
+            if not data:
+                raise AssertionError("console closed before %r; got %r"
+                                     % (marker, self.buffer[-500:]))
+            self.buffer += data
+        return self.buffer
+
+    def read_to_end(self, timeout=30):
+        self.sock.settimeout(timeout)
+        while True:
+            data = self.sock.recv(4096)
+            if not data:
+                return self.buffer
+            self.buffer += data
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def close(self):
+        self.sock.close()
+
+
+def processes_with(*needles):
+    """PIDs whose command line holds every one of ``needles`` (strings)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % entry, "rb") as handle:
+                argv = handle.read().split(b"\0")
+        except OSError:
+            continue
+        words = [a.decode(errors="replace") for a in argv]
+        if all(any(n == w for w in words) for n in needles):
+            found.append(int(entry))
+    return found
+
+
+def sol_processes(bmc_port):
+    """ipmitool processes talking to the BMC on ``bmc_port`` (any left over is an orphan)."""
+    return [pid for pid in processes_with("-p", str(bmc_port))
+            if _exe_name(pid) == "ipmitool"]
+
+
+def _exe_name(pid):
+    try:
+        with open("/proc/%d/comm" % pid) as handle:
+            return handle.read().strip()
+    except OSError:
+        return None
