@@ -6,6 +6,8 @@ password, a cache under pressure -- is produced here. Everything the
 emulator can produce is tested against it in tests/functional/test_redfish.py.
 """
 
+import time
+
 import sushy
 from sushy import exceptions as sushy_exc
 
@@ -410,3 +412,28 @@ def test_address_with_credentials_is_refused_at_create_without_echo(database, co
     assert "redfish_address must not contain credentials" in str(info.value)
     assert "Pa55word" not in str(info.value) and "Pa55word" not in repr(info.value.kwargs)
     assert db_api.list_nodes() == []
+
+
+def test_request_timeouts_are_cut_to_what_the_call_has_left(redfish_config):
+    redfish_config(redfish__connect_timeout=10.0, redfish__read_timeout=30.0,
+                   redfish__command_timeout=60.0)
+    assert redfish_session.request_timeout() == (10.0, 30.0)  # outside a call
+    assert redfish_session.request_timeout(45) == (10.0, 45)  # what sushy asked for
+    token = redfish_session._CALL_END.set(time.monotonic() + 5.0)
+    try:
+        connect, read = redfish_session.request_timeout()
+        assert 4.0 < connect <= 5.0 and 4.0 < read <= 5.0
+        assert redfish_session.request_timeout((2.0, 3.0)) == (2.0, 3.0)
+        redfish_session._CALL_END.set(time.monotonic() - 0.1)
+        with pytest.raises(sushy_exc.ConnectionError, match="command_timeout"):
+            redfish_session.request_timeout()
+    finally:
+        redfish_session._CALL_END.reset(token)
+
+
+def test_the_client_sends_every_request_through_the_bounded_connector(redfish_config):
+    """sushy has no public hook for a per-call budget: check the wrapping of
+    the installed sushy's Connector still applies to what it sends."""
+    cls = redfish_session._connector_class()
+    assert issubclass(cls, sushy.connector.Connector)
+    assert "_op" in vars(cls) and hasattr(sushy.connector.Connector, "_op")
