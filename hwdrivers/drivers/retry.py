@@ -27,6 +27,8 @@ make that hold:
 import contextlib
 import contextvars
 import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from hwdrivers.common import exception
 
@@ -63,7 +65,7 @@ class DeadlinePassed(exception.DriverConnectionError):
 
 
 @contextlib.contextmanager
-def operation(interface, deadline=None):
+def operation(interface, deadline: float | None = None) -> Iterator[float]:
     """Every :func:`run` inside shares one deadline (nested calls keep the outer one).
 
     ``deadline`` (``time.monotonic()`` seconds) defaults to now plus the
@@ -82,7 +84,7 @@ def operation(interface, deadline=None):
         _CURRENT.reset(token)
 
 
-def note(error):
+def note(error: BaseException) -> None:
     """Tell the current operation how a call made outside :func:`run` ended.
 
     For driver calls that are not retried but talk to the controller (a
@@ -106,7 +108,8 @@ def _not_attempted(op, key):
         % (time.monotonic() - op.deadline, op.failing.detail), controller=key)
 
 
-def run(task, interface, func, *args, gate=None, deadline=None, **kwargs):
+def run(task, interface, func: Callable[..., Any], *args, gate=None,
+        deadline: float | None = None, **kwargs) -> Any:
     """Call ``func(task, *args, **kwargs)`` with retries and controller gating.
 
     ``gate(key, limits)`` returns a context manager held around each

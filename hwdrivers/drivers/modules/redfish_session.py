@@ -95,7 +95,8 @@ def _sushy():
     return sushy
 
 
-def request_timeout(timeout=None):
+def request_timeout(timeout: float | tuple[float, float] | None = None
+                    ) -> tuple[float, float]:
     """``(connect, read)`` seconds for one request, cut to what the call has left.
 
     ``timeout`` is what sushy asked for (a read timeout, or a pair); the
