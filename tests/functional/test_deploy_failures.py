@@ -124,8 +124,12 @@ def test_abort_during_wait_call_back(env):
     pid = wait_for(lambda: machine.state()["pid"], timeout=30, message="the agent")
     status, body = env.call("PUT", "/v1/nodes/ab1/states/provision", {"target": "abort"})
     assert status == 202, body
-    node = env.wait_state("ab1", "deploy failed", timeout=30)
-    assert "aborted" in node["last_error"] and "deploy.deploy" in node["last_error"]
+    node = env.wait_state("ab1", "deploy failed", timeout=30)  # published at once
+    assert "aborted" in node["last_error"]
+    # then a worker powers the machine off and records which step was aborted
+    node = wait_for(lambda: (lambda n: n if "deploy.deploy" in n["last_error"] else None)(
+        env.node("ab1")), timeout=30, message="the abort's clean-up")
+    assert "aborted by request" in node["last_error"]
     assert wait_for(lambda: machine.power == "off", timeout=30, message="power off")
     assert not os.path.exists("/proc/%d" % pid) or \
         open("/proc/%d/stat" % pid).read().split(")")[1].split()[0] == "Z"
