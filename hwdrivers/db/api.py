@@ -669,21 +669,25 @@ def destroy_port(port_id):
 
 # -- conductors -----------------------------------------------------------------
 
-def register_conductor(hostname, hardware_types):
+def register_conductor(hostname, hardware_types, conductor_group="", rpc_url=None):
     """Create or revive the conductor row for ``hostname``; online, heartbeat now.
 
     One upsert statement, so two processes starting with the same hostname
-    cannot both insert.
+    cannot both insert. ``conductor_group`` is the group whose hash ring it
+    joins; ``rpc_url`` where hwdrivers-api reaches it (None: no RPC).
     """
     now = utcnow()
     hardware_types = list(hardware_types)
     insert = (pg_dialect.insert if not db_engine.is_sqlite() else sqlite_dialect.insert)
     stmt = insert(conductors).values(hostname=hostname, hardware_types=hardware_types,
-                                     online=True, created_at=now, updated_at=now)
+                                     online=True, created_at=now, updated_at=now,
+                                     conductor_group=conductor_group or "",
+                                     rpc_url=rpc_url)
     stmt = stmt.on_conflict_do_update(
         index_elements=[conductors.c.hostname],
         set_={"hardware_types": stmt.excluded.hardware_types, "online": True,
-              "updated_at": now},
+              "updated_at": now, "conductor_group": stmt.excluded.conductor_group,
+              "rpc_url": stmt.excluded.rpc_url},
     ).returning(*conductors.c)
     with db_engine.writer() as conn:
         return _as_dict(conn.execute(stmt).one())
@@ -699,8 +703,19 @@ def _update_conductor(hostname, values):
 
 
 def touch_conductor(hostname):
-    """Heartbeat: set ``updated_at`` to now."""
-    _update_conductor(hostname, {"updated_at": utcnow()})
+    """Heartbeat: set ``updated_at`` to now; returns whether the row is online.
+
+    An offline row (another conductor presumed this one dead, or it stopped)
+    is touched too, and False tells the caller to register again.
+    """
+    with db_engine.writer() as conn:
+        row = conn.execute(conductors.update()
+                           .where(conductors.c.hostname == hostname)
+                           .values(updated_at=utcnow())
+                           .returning(conductors.c.online)).first()
+    if row is None:
+        raise exception.ConductorNotFound(conductor=hostname)
+    return bool(row.online)
 
 
 def unregister_conductor(hostname):

@@ -49,6 +49,7 @@ class Node(_Timestamps, Base):
         sa.Index("ix_nodes_driver", "driver"),
         sa.Index("ix_nodes_maintenance", "maintenance"),
         sa.Index("ix_nodes_reservation", "reservation"),
+        sa.Index("ix_nodes_conductor_group", "conductor_group"),
     )
 
     id = sa.Column(sa.Integer, primary_key=True, autoincrement=True)
@@ -79,6 +80,9 @@ class Node(_Timestamps, Base):
     console_enabled = sa.Column(sa.Boolean, nullable=False, default=False,
                                 server_default=sa.false())
     console_error = sa.Column(sa.Text, nullable=True)
+    # The conductor group whose hash ring owns the node ("" = the default).
+    conductor_group = sa.Column(sa.String(255), nullable=False, default="",
+                                server_default="")
     reservation = sa.Column(sa.String(255), nullable=True)
     reservation_expires = sa.Column(sa.DateTime, nullable=True)
 
@@ -120,6 +124,10 @@ class Conductor(_Timestamps, Base):
     online = sa.Column(sa.Boolean, nullable=False, default=True,
                        server_default=sa.true())
     hardware_types = sa.Column(sa.JSON, default=list)
+    conductor_group = sa.Column(sa.String(255), nullable=False, default="",
+                                server_default="")
+    # Where hwdrivers-api reaches it (JSON-RPC); None for hwdrivers-server.
+    rpc_url = sa.Column(sa.String(255), nullable=True)
 
 
 nodes = Node.__table__

@@ -33,7 +33,7 @@ def test_migrations_ship_with_the_package():
     assert os.path.isfile(os.path.join(migration.MIGRATIONS_DIR, "env.py"))
     assert os.path.isfile(os.path.join(migration.MIGRATIONS_DIR, "script.py.mako"))
     assert os.path.isfile(os.path.join(migration.MIGRATIONS_DIR, "alembic.ini"))
-    assert migration.head() == "0002"  # the console columns
+    assert migration.head() == "0003"  # conductor groups, the conductors' RPC URL
 
 
 def test_upgrade_downgrade(empty_database):
