@@ -239,3 +239,13 @@ def test_too_large_body_is_an_ironic_shaped_413(tmp_path):
         assert status == 200 and answer["nodes"] == []
     finally:
         assert proc.stop() == 0
+
+
+def test_baremetal_driver_property_list_keeps_ironics_map(server, tmp_path):
+    """hwdrivers' ?detail extension must not change what Ironic's client lists."""
+    cli = CLI(server, tmp_path / "home")
+    rows = cli.json("driver", "property", "list", "ipmi")
+    listed = {row["property"]: row["description"] for row in rows}
+    assert listed["ipmi_password"].endswith("Optional.")
+    assert listed["ipmi_address"].endswith("Required.")
+    assert "interfaces" not in listed and "properties" not in listed
