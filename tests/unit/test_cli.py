@@ -258,3 +258,22 @@ def test_bulk_selection(run, tmp_path):
     listing.write_text("# nothing\n")
     with pytest.raises(exception.InvalidParameterValue, match="names no node"):
         bulk.select(backend, path=str(listing))
+
+
+def test_bulk_power_goes_through_the_controller_queues(database, tmp_path, capsys):
+    """Six outlets of one simulated PDU, --parallel 6: still one command at a time."""
+    from hwdrivers.conductor import controllers
+
+    conf = tmp_path / "pdu.conf"
+    conf.write_text("[fake]\nmax_concurrency = 1\npower_delay = 0.05\n")
+    base = ["--config-file", str(conf)]
+    for index in range(6):
+        assert cli.main(base + ["node", "create", "--driver", "fake-hardware", "--name",
+                                "pdu1-%d" % index, "--driver-info",
+                                "fake_controller=pdu1"]) == 0
+    capsys.readouterr()
+    assert cli.main(base + ["node", "power", "on", "--name-glob", "pdu1-*",
+                            "--parallel", "6", "-f", "json"]) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert [r["result"] for r in results] == ["power on"] * 6
+    assert controllers.LIMITER.peak("fake:pdu1") == 1
