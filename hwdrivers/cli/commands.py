@@ -9,6 +9,7 @@ from hwdrivers.cli import oneshot
 from hwdrivers.cli import output
 from hwdrivers.common import boot_devices
 from hwdrivers.common import interface_types
+from hwdrivers.conductor import unknown_driver_info
 
 NODE_COLUMNS = ["uuid", "name", "driver", "power_state", "provision_state", "maintenance"]
 SHOW_FIELDS = None  # all
@@ -271,6 +272,7 @@ def driver_properties(args, backend):
 def oneshot_power(args, backend):
     info = inputs.driver_info(args)
     task = oneshot.make_task(args, info)
+    unknown_driver_info.check(task.driver.schema_for(info), info)
     inputs.warn_inline_secrets(args.driver_info, task.driver.schema.secret_names)
     return oneshot.power(task, args.action, soft=args.soft, timeout=args.power_timeout)
 
@@ -278,6 +280,7 @@ def oneshot_power(args, backend):
 def oneshot_boot_device(args, backend):
     info = inputs.driver_info(args)
     task = oneshot.make_task(args, info)
+    unknown_driver_info.check(task.driver.schema_for(info), info)
     inputs.warn_inline_secrets(args.driver_info, task.driver.schema.secret_names)
     return oneshot.boot_device(task, args.action, device=args.device, persistent=args.persistent)
 

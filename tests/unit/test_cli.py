@@ -277,3 +277,10 @@ def test_bulk_power_goes_through_the_controller_queues(database, tmp_path, capsy
     results = json.loads(capsys.readouterr().out)
     assert [r["result"] for r in results] == ["power on"] * 6
     assert controllers.LIMITER.peak("fake:pdu1") == 1
+
+
+def test_oneshot_refuses_undeclared_driver_info(tmp_path, capsys):
+    code = cli.main(["power", "status", "--driver", "ipmi", "--driver-info",
+                     "ipmi_address=192.0.2.1", "--driver-info", "ipmi_user=admin"])
+    assert code == 1
+    assert "ipmi_user (did you mean ipmi_username?)" in capsys.readouterr().err
