@@ -257,8 +257,10 @@ class Schema:
         """Fields that look like misspellings of declared ones, with the fix.
 
         A misspelt secret (``ipmi_pasword``) would otherwise be stored and
-        shown unmasked, so near-misses are errors; other unknown keys pass,
-        so nodes moved from Ironic with extra fields keep working.
+        shown unmasked, so near-misses are errors even for one interface's
+        schema, which does not know its siblings' keys. Keys no interface of
+        a node declares at all are :meth:`undeclared` (refused at enrolment,
+        unless ``[api] unknown_driver_info = warn`` for nodes moved from Ironic).
         """
         problems = []
         names = list(self._params)
