@@ -13,6 +13,8 @@ command -v ipmitool >/dev/null 2>&1 || need+=(ipmitool)
 command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
 command -v qemu-img >/dev/null 2>&1 || need+=(qemu-utils)   # agent: qcow2 images
 command -v sgdisk >/dev/null 2>&1 || [ -x /usr/sbin/sgdisk ] || need+=(gdisk)  # agent: config drive
+[ -f /usr/lib/ISOLINUX/isolinux.bin ] || need+=(isolinux)   # redfish-virtual-media: boot ISO
+[ -f /usr/lib/syslinux/modules/bios/ldlinux.c32 ] || need+=(syslinux-common)
 command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)  # API auth tests: real htpasswd -B files
 # PDUDaemon listener tests: the real pduclient, both modes (-H needs requests)
 command -v pduclient >/dev/null 2>&1 || need+=(pdudaemon-client python3-requests)

@@ -13,7 +13,7 @@ from hwdrivers.common import interface_types
 #: nothing: each module imports its library (sushy, pysnmp...) on first use.
 #: Every name here must have an entry point in setup.cfg, or start-up fails.
 DEFAULT_ENABLED = {
-    "boot": ["fake", "noop", "ipxe"],
+    "boot": ["fake", "noop", "ipxe", "redfish-virtual-media"],
     "console": ["fake", "no-console", "ipmitool-socat"],
     "deploy": ["fake", "noop", "direct"],
     "inspect": ["fake", "no-inspect"],

@@ -38,6 +38,12 @@ opts = [
     cfg.IntOpt("power_off_wait", default=60, min=1,
                help="Seconds to wait for a machine to power off after its agent was "
                     "told to, before it is powered off through its BMC."),
+    cfg.StrOpt("isolinux_bin", default="/usr/lib/ISOLINUX/isolinux.bin",
+               help="ISOLINUX's boot loader, put in the deploy ISOs that "
+                    "redfish-virtual-media builds (Debian package isolinux)."),
+    cfg.StrOpt("ldlinux_c32", default="/usr/lib/syslinux/modules/bios/ldlinux.c32",
+               help="ISOLINUX's ldlinux.c32 module, put next to isolinux.bin in the deploy "
+                    "ISOs (Debian package syslinux-common)."),
     cfg.FloatOpt("agent_request_timeout", default=60.0, min=1,
                  help="Seconds one HTTP request to a ramdisk agent may take."),
 ]

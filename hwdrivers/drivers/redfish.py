@@ -7,7 +7,7 @@ class RedfishHardware(hardware_type.AbstractHardwareType):
     description = ("Machines with a Redfish BMC (iDRAC, iLO, XCC, OpenBMC...), "
                    "driven through sushy with reused sessions.")
 
-    supported_boot_interfaces = ("noop", "ipxe")
+    supported_boot_interfaces = ("noop", "ipxe", "redfish-virtual-media")
     supported_deploy_interfaces = ("noop", "direct")
     supported_management_interfaces = ("redfish", "noop")
     supported_power_interfaces = ("redfish",)

@@ -1,7 +1,8 @@
 """The ``sim`` hardware type: power and boot device of a simulated machine.
 
 ``driver_info``: ``sim_path``, the machine's directory (see simulator.py).
-Boot is ``ipxe`` and deploy ``direct``, the same
+Boot is ``ipxe`` or ``redfish-virtual-media`` (with the emulator system that
+is the machine's BMC in its driver_info) and deploy ``direct``, the same
 implementations real machines use: only power and management know the
 machine is simulated. Not enabled by default (powering on starts processes);
 enable it with ``enabled_hardware_types = sim`` and ``enabled_power_interfaces
@@ -77,11 +78,12 @@ class SimManagement(base.ManagementInterface):
 
 
 class SimHardware(hardware_type.AbstractHardwareType):
-    description = ("A simulated machine that really boots (iPXE chain, disk) and runs "
+    description = ("A simulated machine that really boots (iPXE chain, virtual CD, disk) "
+                   "and runs "
                    "hwdrivers-agent on a disk image file; for tests, demos and "
                    "benchmarks.")
 
-    supported_boot_interfaces = ("ipxe", "noop")
+    supported_boot_interfaces = ("ipxe", "redfish-virtual-media", "noop")
     supported_deploy_interfaces = ("direct", "noop")
     supported_management_interfaces = ("sim",)
     supported_power_interfaces = ("sim",)

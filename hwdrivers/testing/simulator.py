@@ -1,7 +1,8 @@
-"""A simulated machine that boots for real: from the network or its disk.
+"""A simulated machine that boots for real: network, virtual media or disk.
 
 A machine is a directory: ``machine.json`` (its MAC addresses, where its
-"DHCP" points iPXE — ``boot_url`` — extra agent flags and environment),
+"DHCP" points iPXE — ``boot_url`` — extra agent flags and environment, and
+``redfish``: the emulator system that is its BMC, for virtual media),
 ``disk.img`` (a sparse
 file: its disk) and ``state.json`` (power, boot device, what it booted).
 Any process can drive it: the ``sim`` power and management interfaces
@@ -13,9 +14,9 @@ Power on boots from the boot device (a one-time device first):
   chain to the node's script (ipxe_script.py), fetch its kernel and
   initrd, and start ``hwdrivers-agent`` as a real process on 127.0.0.1 with
   the script's kernel command line and ``disk.img`` as its root device;
-* ``cdrom``: not simulated yet (the machine records a boot failure saying
-  so); planned: read the image inserted in the Redfish emulator's virtual
-  CD and start the agent the same way;
+* ``cdrom``: ask its BMC (sushy-tools' Redfish emulator) what its virtual CD
+  holds, download that ISO, read ISOLINUX's ``isolinux.cfg`` in it and start
+  the agent the same way with its ``append`` line;
 * ``disk``: look at ``disk.img`` and record what booted: the image's marker
   (a ``HWSIM-BOOT:<text>`` line in its first MiBs), or ``no bootable image``.
 
@@ -25,8 +26,10 @@ off). Power off stops the agent's whole process group. Nothing on the
 deploy side knows it talks to a simulator.
 """
 
+import base64
 import contextlib
 import fcntl
+import io
 import json
 import os
 import signal
@@ -36,6 +39,7 @@ import threading
 import time
 import urllib.request
 
+from hwdrivers.drivers.modules import boot_iso
 from hwdrivers.testing import ipxe_script
 
 MARKER = b"HWSIM-BOOT:"
@@ -93,6 +97,40 @@ def stop_group(pid: int, timeout: float = 10.0) -> None:
             proc.wait(5)
 
 
+def _virtual_cd(bmc: dict) -> dict:
+    """The system's virtual CD as the Redfish service shows it (Image, Inserted...)."""
+    token = base64.b64encode(("%s:%s" % (bmc["username"], bmc["password"])).encode())
+    headers = {"Authorization": "Basic " + token.decode(), "Accept": "application/json"}
+
+    def get(path: str) -> dict:
+        request = urllib.request.Request(bmc["url"].rstrip("/") + path, headers=headers)
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            return json.load(resp)
+    collection = get("/redfish/v1/Systems/%s/VirtualMedia" % bmc["system"])
+    for member in collection.get("Members", []):
+        media = get(member["@odata.id"])
+        if set(media.get("MediaTypes") or []) & {"CD", "DVD"}:
+            return media
+    raise RuntimeError("the BMC's system %s has no virtual CD" % bmc["system"])
+
+
+def _isolinux_image(config: str, source: str) -> ipxe_script.BootImage:
+    """What ISOLINUX would boot from an isolinux.cfg's first label."""
+    kernel, append = None, ""
+    for line in config.splitlines():
+        words = line.strip().split(None, 1)
+        if len(words) == 2 and words[0].lower() == "kernel" and kernel is None:
+            kernel = words[1]
+        elif len(words) == 2 and words[0].lower() == "append" and not append:
+            append = words[1]
+    if kernel is None:
+        raise RuntimeError("isolinux.cfg of %s names no kernel" % source)
+    args = append.split()
+    initrds = [a.split("=", 1)[1] for a in args if a.startswith("initrd=")]
+    cmdline = " ".join(a for a in args if not a.startswith("initrd="))
+    return ipxe_script.BootImage("%s!%s" % (source, kernel), initrds, cmdline)
+
+
 def inspect_disk(path: str) -> str:
     """What firmware would boot from ``path``: the image's marker, or NO_BOOTABLE_IMAGE."""
     with open(path, "rb") as disk:
@@ -116,12 +154,13 @@ class Machine:
 
     @classmethod
     def create(cls, path: str, macs: list[str], disk_size: int, boot_url: str | None = None,
-               agent_args: list[str] | None = None, env: dict | None = None) -> "Machine":
+               agent_args: list[str] | None = None, env: dict | None = None,
+               redfish: dict | None = None) -> "Machine":
         """A powered-off machine with an empty sparse disk, booting from disk."""
         os.makedirs(path, exist_ok=True)
         spec = {"macs": [m.lower() for m in macs], "disk": "disk.img",
                 "boot_url": boot_url, "agent_args": list(agent_args or []),
-                "env": env}
+                "env": env, "redfish": redfish}
         with open(os.path.join(path, "machine.json"), "w") as handle:
             json.dump(spec, handle, indent=1)
         with open(os.path.join(path, "disk.img"), "wb") as handle:
@@ -277,8 +316,17 @@ class Machine:
         return interp.run_url(url)
 
     def _media_boot(self, stop: threading.Event) -> ipxe_script.BootImage | None:
-        raise RuntimeError("virtual media boot is not simulated yet (it needs the "
-                           "redfish-virtual-media boot interface, not written yet)")
+        bmc = self.spec.get("redfish")
+        if not bmc:
+            raise RuntimeError("this machine has no BMC with virtual media (no redfish "
+                               "in machine.json)")
+        media = _virtual_cd(bmc)
+        if not media.get("Inserted") or not media.get("Image"):
+            self._log("cdrom boot: no virtual media inserted")
+            return None
+        self._log("cdrom boot: %s" % media["Image"])
+        config = boot_iso.read_config(io.BytesIO(_fetch(media["Image"])))
+        return _isolinux_image(config, media["Image"])
 
     def _start_agent(self, image: ipxe_script.BootImage, stop: threading.Event) -> None:
         cmdline = os.path.join(self.path, "cmdline")

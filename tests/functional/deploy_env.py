@@ -34,7 +34,7 @@ class DeployEnv:
                 "enabled_hardware_types": "sim,fake-hardware",
                 "enabled_power_interfaces": "sim,fake",
                 "enabled_management_interfaces": "sim,fake,noop",
-                "enabled_boot_interfaces": "ipxe,fake,noop",
+                "enabled_boot_interfaces": "ipxe,redfish-virtual-media,fake,noop",
                 "enabled_deploy_interfaces": "direct,fake,noop",
             },
             "deploy": dict({"http_root": str(tmp_path / "httpboot"),
@@ -75,13 +75,18 @@ class DeployEnv:
     # -- machines and nodes ---------------------------------------------------------------
 
     def add_machine(self, name, disk_size=128 * MiB, mac=None, agent_args=(), env=None,
-                    driver_info=None, instance_info=None, boot_interface="ipxe"):
-        """A simulated machine enrolled as node ``name`` (enroll), with its port."""
+                    driver_info=None, instance_info=None, boot_interface="ipxe",
+                    redfish=None):
+        """A simulated machine enrolled as node ``name`` (enroll), with its port.
+
+        ``redfish``: its BMC for virtual media, ``{url, system, username,
+        password}`` of a sushy-tools emulator system.
+        """
         mac = mac or "52:54:00:%02x:%02x:%02x" % tuple(uuid.uuid4().bytes[:3])
         machine = simulator.Machine.create(
             str(self.tmp_path / "machines" / name), [mac], disk_size,
             boot_url=self.server.url + "/boot/boot.ipxe",
-            agent_args=AGENT_ARGS + list(agent_args), env=env)
+            agent_args=AGENT_ARGS + list(agent_args), env=env, redfish=redfish)
         self.machines[name] = machine
         info = {"sim_path": machine.path, "deploy_kernel": self.kernel_url,
                 "deploy_ramdisk": self.ramdisk_path}

@@ -1,0 +1,106 @@
+"""Boot interface ``redfish-virtual-media``: the deploy ramdisk as a virtual CD.
+
+No DHCP or TFTP is involved: the conductor builds a per-node deploy ISO
+(boot_iso.py: ISOLINUX, the deploy kernel and ramdisk, the agent's kernel
+command line), serves it from ``[deploy] http_url``, inserts it into the
+system's virtual CD through sushy's VirtualMedia (``InsertMedia``, write
+protected) and sets a one-time boot from CD. Once the image is written,
+``prepare_instance`` ejects the media, removes the ISO and sets the disk as
+the persistent boot device; the clean-ups eject and remove as well.
+
+The system's VirtualMedia collection is used (``Systems/<id>/VirtualMedia``,
+as sushy-tools and recent BMCs serve it); a BMC that lists virtual media only
+under its Manager is not handled yet. The machine's BMC fetches the ISO, so
+``http_url`` must be reachable from the BMC network.
+"""
+
+import os
+
+from hwdrivers.common import boot_devices
+from hwdrivers.common import exception
+from hwdrivers.drivers import actions
+from hwdrivers.drivers import base
+from hwdrivers.drivers import params
+from hwdrivers.drivers.modules import boot_files
+from hwdrivers.drivers.modules import boot_iso
+from hwdrivers.drivers.modules import redfish
+
+#: Redfish media types that boot as a CD
+CD_TYPES = frozenset({"CD", "DVD"})
+
+
+def _gate(task):
+    return getattr(task, "gate", None)
+
+
+def _ports(task) -> list[dict]:
+    return [p for p in (getattr(task, "ports", None) or [])
+            if p.get("pxe_enabled", True) is not False]
+
+
+class RedfishVirtualMediaBoot(redfish._RedfishBase, base.BootInterface):
+    """Deploy ramdisk on a virtual CD inserted through the BMC's Redfish service."""
+
+    driver_info_schema = redfish.COMMON_SCHEMA + params.Schema(
+        boot_files.DEPLOY_KERNEL, boot_files.DEPLOY_RAMDISK, boot_files.KERNEL_APPEND)
+
+    def validate(self, task):
+        super().validate(task)
+        boot_iso.isolinux_files()
+
+    # -- the virtual CD ------------------------------------------------------------
+
+    def _with_cd(self, task, action, func):
+        """``func(virtual_media)`` on the system's first CD/DVD device."""
+        with self._system(task, action) as (_entry, system):
+            collection = system.virtual_media
+            for media in collection.get_members():
+                types = {redfish._value(t) for t in (media.media_types or [])}
+                if types & CD_TYPES:
+                    return func(media)
+            raise exception.DriverUnsupportedAction(
+                "redfish system %s has no virtual CD or DVD (virtual media: %s)"
+                % (system.path, ", ".join(m.identity for m in collection.get_members())
+                   or "none"))
+
+    def _insert(self, task, url):
+        def insert(media):
+            if media.inserted:
+                media.eject_media()
+            media.insert_media(url, inserted=True, write_protected=True)
+        self._with_cd(task, "inserting the deploy ISO", insert)
+
+    def _eject(self, task):
+        def eject(media):
+            if media.inserted or media.image:
+                media.eject_media()
+        self._with_cd(task, "ejecting virtual media", eject)
+
+    # -- the interface -------------------------------------------------------------
+
+    def prepare_ramdisk(self, task, ramdisk_params):
+        ports = _ports(task)
+        bootif = "01-%s" % boot_files.hexhyp(ports[0]["address"]) if ports else None
+        cmdline = boot_files.kernel_params(task, bootif=bootif,
+                                           extra=dict(ramdisk_params or {},
+                                                      boot_method="vmedia"))
+        boot_iso.build(task, cmdline)
+        url = boot_files.node_url(task, boot_iso.ISO_NAME)
+        self._insert(task, url)
+        task.logger.info("deploy ISO inserted as virtual CD: %s", url)
+        actions.set_boot_device(task, boot_devices.CDROM, persistent=False, gate=_gate(task))
+
+    def _remove(self, task):
+        self._eject(task)
+        boot_files.remove(os.path.join(boot_files.node_dir(task), boot_iso.ISO_NAME))
+        boot_files.remove_tree(boot_files.node_dir(task))
+
+    def clean_up_ramdisk(self, task):
+        self._remove(task)
+
+    def prepare_instance(self, task):
+        self._remove(task)
+        actions.set_boot_device(task, boot_devices.DISK, persistent=True, gate=_gate(task))
+
+    def clean_up_instance(self, task):
+        self._remove(task)
