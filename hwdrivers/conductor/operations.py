@@ -106,13 +106,14 @@ def read_power_state(task):
 @_measured("set_boot_device")
 def set_boot_device(task, device, persistent=False):
     task.driver.management.validate(task)
-    actions.check_boot_device(task, device)
-    try:
-        actions.set_boot_device(task, device, persistent=persistent, gate=_gate())
-    except Exception as exc:
-        task.node.last_error = str(exc)
-        task.save()
-        raise
+    with retry.operation(task.driver.management):  # the check and the action: one deadline
+        actions.check_boot_device(task, device)
+        try:
+            actions.set_boot_device(task, device, persistent=persistent, gate=_gate())
+        except Exception as exc:
+            task.node.last_error = str(exc)
+            task.save()
+            raise
     task.node.boot_device = device
     task.node.boot_device_persistent = bool(persistent)
     task.node.last_error = None

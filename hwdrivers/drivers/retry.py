@@ -96,6 +96,16 @@ def note(error: BaseException) -> None:
         op.failing = error if isinstance(error, exception.DriverConnectionError) else None
 
 
+def controller_silent() -> bool:
+    """Whether the current operation's controller did not answer its last attempt.
+
+    A driver may then skip optional requests (a capability check) rather
+    than wait another command timeout for a controller known to be silent.
+    """
+    op = _CURRENT.get()
+    return op is not None and op.failing is not None
+
+
 def _no_gate(key, limits):
     return contextlib.nullcontext()
 

@@ -577,3 +577,27 @@ def test_a_silent_capability_check_counts_against_the_deadline(tcp_blackhole, re
     assert last_error == str(error.value)
     assert "not attempted" in last_error and "reading what the system allows" in last_error
     assert tcp_blackhole.accepted == 1  # the check's connection; the action made none
+
+
+def test_boot_device_on_a_silent_bmc_asks_it_once_within_the_deadline(
+        tcp_blackhole, redfish_config, sqlite_database):
+    """Setting the boot device checks what the system allows, twice over (the
+    conductor's check, then the action's own): on a BMC that did not answer
+    the first, the second is not sent, and the action is not tried past the
+    deadline."""
+    retry_timeout, command_timeout = 1.0, 3.0
+    redfish_config(redfish__command_retry_timeout=retry_timeout,
+                   redfish__command_timeout=command_timeout,
+                   redfish__read_timeout=command_timeout)
+    manager = manager_mod.ConductorManager()
+    node = manager.create_node(CTX, {"driver": "redfish", "name": "silent-bmc",
+                                     "driver_info": {
+        "redfish_address": "http://%s:%d" % tcp_blackhole.address,
+        "redfish_username": "admin", "redfish_password": WRONG}})
+    started = time.monotonic()
+    with pytest.raises(exception.DriverConnectionError) as error:
+        manager.set_boot_device(CTX, "silent-bmc", "pxe")
+    elapsed = time.monotonic() - started
+    assert tcp_blackhole.accepted == 1
+    assert db_api.get_node(node.id)["last_error"] == str(error.value)
+    assert elapsed < retry_timeout + command_timeout + retry.SLACK + 1.5, elapsed

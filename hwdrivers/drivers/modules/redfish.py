@@ -21,6 +21,7 @@ from hwdrivers.common import exception
 from hwdrivers.common.states import PowerState
 from hwdrivers.drivers import base
 from hwdrivers.drivers import params
+from hwdrivers.drivers import retry
 from hwdrivers.drivers.modules import redfish_session
 
 CONF = cfg.CONF
@@ -261,9 +262,13 @@ class _RedfishBase:
         (retried, in its controller's queue). Errors retrying cannot fix
         (credentials, system id, TLS) are raised here, naming node and
         controller like every other driver error: trying the action anyway
-        would only cost the BMC account a second failed login.
+        would only cost the BMC account a second failed login. Within an
+        operation whose BMC already did not answer, it is not asked again
+        (see :func:`retry.controller_silent`).
         """
         info = self._connection_info(task)
+        if retry.controller_silent():
+            return None
         try:
             with redfish_session.connection(info, "reading what the system allows") as entry:
                 path = self._system_path(entry, info)
