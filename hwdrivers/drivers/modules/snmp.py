@@ -18,6 +18,11 @@ that loop in the calling thread; no engine is ever used by two threads at
 once, and engines are reused because making one (and its MIB tables)
 costs ~0.1 s of CPU. v3 engines are kept per credential set, because an
 engine remembers keys localized for each PDU it has talked to.
+
+One request, pysnmp's resends included, is bounded by ``[snmp]
+command_timeout`` (``timeout * (retries + 1)`` must fit in it, checked at
+start), so an operation on a silent PDU keeps the deadline rule of
+:mod:`hwdrivers.drivers.retry`.
 """
 
 import asyncio
