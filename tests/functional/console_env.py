@@ -126,8 +126,8 @@ def processes_with(*needles):
 
 
 def sol_processes(bmc_port):
-    """ipmitool processes talking to the BMC on ``bmc_port`` (any left over is an orphan)."""
-    return [pid for pid in processes_with("-p", str(bmc_port))
+    """``ipmitool ... sol activate`` processes for the BMC on ``bmc_port``."""
+    return [pid for pid in processes_with("-p", str(bmc_port), "activate")
             if _exe_name(pid) == "ipmitool"]
 
 
@@ -137,3 +137,8 @@ def _exe_name(pid):
             return handle.read().strip()
     except OSError:
         return None
+
+
+def console_processes(bmc_port):
+    """Every process of a console session for that BMC: supervisors and ipmitool."""
+    return processes_with("-p", str(bmc_port))
