@@ -33,7 +33,14 @@ def _blueprints():
     from hwdrivers.api import states
     return [root.blueprint, nodes.blueprint, states.blueprint, management.blueprint,
             ports.blueprint, drivers.blueprint, conductors.blueprint, ramdisk.blueprint,
-            bootfiles.blueprint, console.blueprint]
+            bootfiles.blueprint, console.blueprint] + _hardware_info_blueprints()
+
+
+def _hardware_info_blueprints():
+    """Inspection inventories and BIOS settings (doc/inspection.md)."""
+    from hwdrivers.api import bios
+    from hwdrivers.api import inventory
+    return [inventory.blueprint, bios.blueprint]
 
 
 def _metrics_blueprint():

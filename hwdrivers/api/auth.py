@@ -80,6 +80,8 @@ PUBLIC_PATHS = frozenset(("/", "/v1", "/v1/"))
 UNAUTHENTICATED_ROUTES = (
     (frozenset(("GET",)), re.compile(r"^/v1/lookup/?$")),
     (frozenset(("POST",)), re.compile(r"^/v1/heartbeat/[^/]+/?$")),
+    # the ramdisk's inspection data; only a node in inspect wait takes it
+    (frozenset(("POST",)), re.compile(r"^/v1/continue_inspection/?$")),
     (READ_METHODS, re.compile(r"^/boot/(?!.*(?:^|/)\.\.(?:/|$))[^?#]+$")),
 )
 #: Bounded so a client cycling through passwords cannot grow memory.

@@ -24,9 +24,11 @@ PROVISION_ACTIONS = {
     "deleted": "undeploy",
     "undeploy": "undeploy",
     "abort": "abort",
+    "inspect": "inspect",
+    "clean": "clean",
 }
 #: Ironic verbs we know but do not serve yet.
-_UNSUPPORTED_PROVISION = ("rebuild", "inspect", "clean", "adopt", "rescue", "unrescue",
+_UNSUPPORTED_PROVISION = ("rebuild", "adopt", "rescue", "unrescue",
                           "service", "unhold", "unservice")
 
 
@@ -88,12 +90,20 @@ def set_provision(ident):
     if target not in PROVISION_ACTIONS:
         raise errors.APIError("Field target %r is not a provision action; use one of: "
                               "%s." % (target, ", ".join(sorted(PROVISION_ACTIONS))))
-    extra = sorted(k for k in body if k not in ("target", "configdrive")
+    extra = sorted(k for k in body if k not in ("target", "configdrive", "clean_steps")
                    and body[k] not in (None, [], {}))
     if extra:
         raise errors.APIError("Field(s) %s are not supported by hwdrivers (it runs no "
-                              "custom clean or deploy steps, rescue or service yet); send "
+                              "custom deploy steps, rescue or service yet); send "
                               "target and, to deploy, configdrive." % ", ".join(extra))
+    clean_steps = body.get("clean_steps")
+    if target == "clean" and not clean_steps:
+        raise errors.APIError("Field clean_steps is required with target clean: a list of "
+                              "{\"interface\", \"step\", \"args\"} (hwdrivers runs "
+                              "manual cleaning only).")
+    if clean_steps is not None and target != "clean":
+        raise errors.APIError("Field clean_steps is accepted with target clean only, not "
+                              "%s." % target)
     configdrive = body.get("configdrive")
     if configdrive is not None and not isinstance(configdrive, (str, dict)):
         raise errors.APIError("Field configdrive must be a JSON object (meta_data, "
@@ -110,5 +120,7 @@ def set_provision(ident):
             501, "Provision state changes are not available in this build of "
                  "hwdrivers (the conductor has no do_provisioning_action).")
     kwargs = {"configdrive": configdrive} if configdrive not in (None, "", {}) else {}
+    if clean_steps is not None:
+        kwargs["clean_steps"] = clean_steps
     action(utils.context(), node.uuid, PROVISION_ACTIONS[target], **kwargs)
     return utils.empty_response(202, location=_states_location(node.uuid))

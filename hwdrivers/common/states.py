@@ -83,6 +83,9 @@ class ProvisionState(str, enum.Enum):
     ACTIVE = "active"
     DELETING = "deleting"
     ERROR = "error"
+    INSPECTING = "inspecting"
+    INSPECTWAIT = "inspect wait"
+    INSPECTFAIL = "inspect failed"
 
     def __str__(self):
         return self.value
@@ -96,6 +99,8 @@ class ProvisionAction(str, enum.Enum):
     DEPLOY = "deploy"
     UNDEPLOY = "undeploy"
     ABORT = "abort"
+    INSPECT = "inspect"
+    CLEAN = "clean"
 
     def __str__(self):
         return self.value
@@ -115,7 +120,8 @@ class ProvisionAction(str, enum.Enum):
 _ACTION_ALIASES = {"active": "deploy", "deleted": "undeploy"}
 
 #: Every accepted spelling, for error messages.
-ACTION_NAMES = ("manage", "provide", "deploy", "active", "undeploy", "deleted", "abort")
+ACTION_NAMES = ("manage", "provide", "deploy", "active", "undeploy", "deleted", "abort",
+                "inspect", "clean")
 
 _P = ProvisionState
 
@@ -123,7 +129,7 @@ _P = ProvisionState
 #: (or, for the wait states, while it waits for a callback).
 STABLE_PROVISION_STATES = frozenset({
     _P.ENROLL, _P.MANAGEABLE, _P.AVAILABLE, _P.ACTIVE, _P.CLEANFAIL, _P.DEPLOYFAIL,
-    _P.ERROR})
+    _P.ERROR, _P.INSPECTFAIL})
 
 #: Transient state -> where a node goes when the work in it fails or dies
 #: (conductor crash, abort). Verification failing sends a node back to enroll.
@@ -134,10 +140,13 @@ FAILURE_STATES = {
     _P.DEPLOYING: _P.DEPLOYFAIL,
     _P.DEPLOYWAIT: _P.DEPLOYFAIL,
     _P.DELETING: _P.ERROR,
+    _P.INSPECTING: _P.INSPECTFAIL,
+    _P.INSPECTWAIT: _P.INSPECTFAIL,
 }
 
 #: Transient states a worker is busy in (not waiting for a callback).
-ACTIVE_STATES = frozenset({_P.VERIFYING, _P.CLEANING, _P.DEPLOYING, _P.DELETING})
+ACTIVE_STATES = frozenset({_P.VERIFYING, _P.CLEANING, _P.DEPLOYING, _P.DELETING,
+                           _P.INSPECTING})
 
 #: (current state, action) -> (state while working, target state). Where the
 #: working state equals the target, the transition needs no work.
@@ -153,6 +162,12 @@ PROVISION_TRANSITIONS = {
     (_P.ERROR, ProvisionAction.UNDEPLOY): (_P.DELETING, _P.AVAILABLE),
     (_P.CLEANWAIT, ProvisionAction.ABORT): (_P.CLEANFAIL, _P.CLEANFAIL),
     (_P.DEPLOYWAIT, ProvisionAction.ABORT): (_P.DEPLOYFAIL, _P.DEPLOYFAIL),
+    # inspection (doc/inspection.md) and manual cleaning (requested clean steps)
+    (_P.MANAGEABLE, ProvisionAction.INSPECT): (_P.INSPECTING, _P.MANAGEABLE),
+    (_P.INSPECTFAIL, ProvisionAction.INSPECT): (_P.INSPECTING, _P.MANAGEABLE),
+    (_P.INSPECTFAIL, ProvisionAction.MANAGE): (_P.MANAGEABLE, _P.MANAGEABLE),
+    (_P.INSPECTWAIT, ProvisionAction.ABORT): (_P.INSPECTFAIL, _P.INSPECTFAIL),
+    (_P.MANAGEABLE, ProvisionAction.CLEAN): (_P.CLEANING, _P.MANAGEABLE),
 }
 
 

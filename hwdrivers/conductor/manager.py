@@ -268,8 +268,10 @@ class ConductorManager:
 
     # -- provisioning and maintenance ------------------------------------------------
 
-    def do_provisioning_action(self, context, ident, action, configdrive=None):
-        """manage / provide / deploy (active) / undeploy (deleted) / abort; async.
+    def do_provisioning_action(self, context, ident, action, configdrive=None,
+                               clean_steps=None):
+        """manage / provide / deploy (active) / undeploy (deleted) / abort / inspect /
+        clean (with ``clean_steps``); async.
 
         The new state is published before this returns; the work runs in a
         worker holding the node's lock (inline when the process has no pool).
@@ -277,7 +279,8 @@ class ConductorManager:
         allowed in it; NoFreeWorker (503) leaves the node unchanged.
         """
         with task_manager.acquire(context, ident, purpose="provision %s" % action) as task:
-            transition = provisioning.begin(task, action, configdrive=configdrive)
+            transition = provisioning.begin(task, action, configdrive=configdrive,
+                                            clean_steps=clean_steps)
             if not transition.needs_work:
                 return None
             if self.workers is None:

@@ -19,7 +19,11 @@ inside an exclusive task:
   active -> deleting -> cleaning -> available;
 * ``abort``: a node waiting for a callback (clean wait, wait call-back)
   goes to its failed state; an aborted deploy's node is powered off and
-  its ramdisk boot files removed (in a worker).
+  its ramdisk boot files removed (in a worker);
+* ``inspect`` and ``clean`` (manual cleaning with the requested
+  ``clean_steps``), manageable -> inspecting (inspect wait) -> manageable
+  and manageable -> cleaning -> manageable: conductor/inspection.py and
+  conductor/cleaning.py do the work.
 
 A failure lands the node in the failed state of where it was
 (:data:`states.FAILURE_STATES`) with ``last_error`` saying what failed.
@@ -34,8 +38,10 @@ from hwdrivers.common import exception
 from hwdrivers.common import states
 from hwdrivers.common.states import ProvisionAction
 from hwdrivers.common.states import ProvisionState
+from hwdrivers.conductor import cleaning
 from hwdrivers.conductor import controllers
 from hwdrivers.conductor import deployments
+from hwdrivers.conductor import inspection
 from hwdrivers.conductor import metrics
 from hwdrivers.drivers import actions
 from hwdrivers.drivers import retry
@@ -81,7 +87,7 @@ class Transition:
     @property
     def needs_work(self):
         if (self.action is ProvisionAction.ABORT
-                and self.source is ProvisionState.DEPLOYWAIT):
+                and self.source in (ProvisionState.DEPLOYWAIT, ProvisionState.INSPECTWAIT)):
             return True  # power off, remove the ramdisk's boot files
         return self.working != self.target
 
@@ -104,11 +110,13 @@ class Transition:
         return ProvisionState(node.provision_state)
 
 
-def begin(task, action, configdrive=None):
+def begin(task, action, configdrive=None, clean_steps=None):
     """Check ``action`` against the node's state and publish the transition.
 
     ``configdrive`` (deploy only): a JSON object built into a config-2 ISO,
     or an encoded ISO or URL passed through; kept in instance_info.
+    ``clean_steps`` (clean only, required there): the steps to run, each
+    checked against the node's interfaces before anything is written.
 
     Raises InvalidParameterValue for an unknown action, InvalidStateRequested
     naming the current state and the actions allowed in it, or
@@ -127,6 +135,10 @@ def begin(task, action, configdrive=None):
             drive = configdrive_mod.normalise(configdrive)
         except exception.InvalidParameterValue as exc:
             raise exception.InvalidParameterValue("Node %s: %s" % (node.ident, exc)) from None
+    if clean_steps is not None and action is not ProvisionAction.CLEAN:
+        raise exception.InvalidParameterValue(
+            "Node %s: clean_steps are accepted with the clean target only, not %s"
+            % (node.ident, action.value))
     source = ProvisionState(node.provision_state)
     step = states.PROVISION_TRANSITIONS.get((source, action))
     if step is None:
@@ -141,7 +153,8 @@ def begin(task, action, configdrive=None):
             action=action.value)
     working, target = step
     saved = {f: getattr(node, f) for f in
-             ("provision_state", "target_provision_state", "last_error", "instance_info")}
+             ("provision_state", "target_provision_state", "last_error", "instance_info",
+              "driver_internal_info")}
     if drive is not None:
         node.instance_info = dict(node.instance_info or {}, configdrive=drive)
     if action is ProvisionAction.MANAGE and working != target:
@@ -149,6 +162,10 @@ def begin(task, action, configdrive=None):
         task.driver.power.validate(task)
     if action is ProvisionAction.DEPLOY:
         _validate_deploy(task)
+    if action is ProvisionAction.INSPECT:
+        inspection.validate(task)
+    if action is ProvisionAction.CLEAN:
+        cleaning.begin(task, clean_steps)
     node.provision_state = working.value
     node.target_provision_state = target.value if working != target else None
     node.last_error = ("%s aborted by request" % source.value
@@ -244,8 +261,10 @@ def _undeploy(task):
 
 
 def _abort(task):
-    """Only an aborted deploy has work left: the node goes off, its boot files away."""
-    if deployments.is_step_driven(task):
+    """An aborted deploy or in-band inspection: the node goes off, its boot files away."""
+    if task.node.provision_state == ProvisionState.INSPECTFAIL.value:
+        inspection.abort(task)
+    elif deployments.is_step_driven(task):
         deployments.abort(task)
 
 
@@ -255,4 +274,6 @@ _WORK = {
     ProvisionAction.DEPLOY: _deploy,
     ProvisionAction.UNDEPLOY: _undeploy,
     ProvisionAction.ABORT: _abort,
+    ProvisionAction.INSPECT: inspection.inspect,
+    ProvisionAction.CLEAN: cleaning.run,
 }

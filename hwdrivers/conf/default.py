@@ -16,11 +16,11 @@ DEFAULT_ENABLED = {
     "boot": ["fake", "noop", "ipxe", "redfish-virtual-media"],
     "console": ["fake", "no-console", "ipmitool-socat"],
     "deploy": ["fake", "noop", "direct"],
-    "inspect": ["fake", "no-inspect"],
+    "inspect": ["fake", "no-inspect", "redfish", "agent"],
     "management": ["fake", "ipmitool", "redfish", "external", "noop"],
     "power": ["fake", "ipmitool", "redfish", "snmp", "command", "external"],
     "raid": ["fake", "no-raid"],
-    "bios": ["fake", "no-bios"],
+    "bios": ["fake", "no-bios", "redfish"],
     "vendor": ["fake", "no-vendor"],
     "rescue": ["fake", "no-rescue"],
 }

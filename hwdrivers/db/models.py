@@ -133,3 +133,47 @@ class Conductor(_Timestamps, Base):
 nodes = Node.__table__
 ports = Port.__table__
 conductors = Conductor.__table__
+
+
+class NodeInventory(_Timestamps, Base):
+    """What the last inspection of a node found, as the inspector reported it.
+
+    ``inventory`` is ironic-python-agent's inventory shape (cpu, memory,
+    disks, interfaces, boot, system_vendor); ``plugin_data`` the rest of
+    what was reported. One row per node: a new inspection replaces it.
+    """
+
+    __tablename__ = "node_inventory"
+    __table_args__ = (sa.UniqueConstraint("node_id"),)
+
+    id = sa.Column(sa.Integer, primary_key=True, autoincrement=True)
+    node_id = sa.Column(sa.Integer, sa.ForeignKey("nodes.id", ondelete="CASCADE"),
+                        nullable=False)
+    inventory = sa.Column(sa.JSON, default=dict)
+    plugin_data = sa.Column(sa.JSON, default=dict)
+
+
+class BIOSSetting(_Timestamps, Base):
+    """One BIOS attribute of a node as last read, with its registry entry."""
+
+    __tablename__ = "bios_settings"
+    __table_args__ = (sa.UniqueConstraint("node_id", "name"),)
+
+    id = sa.Column(sa.Integer, primary_key=True, autoincrement=True)
+    node_id = sa.Column(sa.Integer, sa.ForeignKey("nodes.id", ondelete="CASCADE"),
+                        nullable=False)
+    name = sa.Column(sa.String(255), nullable=False)
+    value = sa.Column(sa.Text, nullable=True)
+    attribute_type = sa.Column(sa.String(255), nullable=True)
+    allowable_values = sa.Column(sa.JSON, nullable=True)
+    lower_bound = sa.Column(sa.Integer, nullable=True)
+    upper_bound = sa.Column(sa.Integer, nullable=True)
+    min_length = sa.Column(sa.Integer, nullable=True)
+    max_length = sa.Column(sa.Integer, nullable=True)
+    read_only = sa.Column(sa.Boolean, nullable=True)
+    reset_required = sa.Column(sa.Boolean, nullable=True)
+    unique = sa.Column(sa.Boolean, nullable=True)
+
+
+node_inventory = NodeInventory.__table__
+bios_settings = BIOSSetting.__table__

@@ -11,3 +11,5 @@ class RedfishHardware(hardware_type.AbstractHardwareType):
     supported_deploy_interfaces = ("noop", "direct")
     supported_management_interfaces = ("redfish", "noop")
     supported_power_interfaces = ("redfish",)
+    supported_inspect_interfaces = ("redfish", "agent", "no-inspect")
+    supported_bios_interfaces = ("redfish", "no-bios")

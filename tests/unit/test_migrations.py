@@ -15,7 +15,7 @@ from hwdrivers.db import migration
 from hwdrivers.db import models
 from tests.fixtures import db as db_fixtures
 
-TABLES = {"nodes", "ports", "conductors"}
+TABLES = {"nodes", "ports", "conductors", "node_inventory", "bios_settings"}
 
 
 def _tables():
@@ -33,7 +33,7 @@ def test_migrations_ship_with_the_package():
     assert os.path.isfile(os.path.join(migration.MIGRATIONS_DIR, "env.py"))
     assert os.path.isfile(os.path.join(migration.MIGRATIONS_DIR, "script.py.mako"))
     assert os.path.isfile(os.path.join(migration.MIGRATIONS_DIR, "alembic.ini"))
-    assert migration.head() == "0003"  # conductor groups, the conductors' RPC URL
+    assert migration.head() == "0004"  # inspection inventories, BIOS settings
 
 
 def test_upgrade_downgrade(empty_database):

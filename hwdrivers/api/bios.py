@@ -1,0 +1,45 @@
+"""/v1/nodes/<node>/bios and /bios/<name>: the node's cached BIOS settings (Ironic 1.40).
+
+The table is filled by inspection and after every BIOS clean step
+(conductor/cleaning.py), never by this read: the API does not wait on a
+BMC. ``?detail=true`` (Ironic 1.74) adds each attribute's registry entry;
+``/bios/<name>`` always has it, keyed by the name as Ironic answers.
+"""
+
+import flask
+
+from hwdrivers.api import utils
+from hwdrivers.conductor import cleaning
+
+blueprint = flask.Blueprint("bios", __name__)
+
+_FIELDS = ("name", "value", "created_at", "updated_at", "links") + \
+    cleaning.BIOS_DETAIL_FIELDS
+
+
+def _doc(node_uuid, row, detail):
+    doc = {"name": row["name"], "value": row["value"],
+           "created_at": utils.isotime(row["created_at"]),
+           "updated_at": utils.isotime(row["updated_at"]),
+           "links": utils.links("nodes", node_uuid, "/bios/%s" % row["name"])}
+    if detail:
+        doc.update({field: row[field] for field in cleaning.BIOS_DETAIL_FIELDS})
+    return doc
+
+
+@blueprint.get("/v1/nodes/<ident>/bios")
+def list_settings(ident):
+    utils.check_query(("detail", "fields"))
+    detail = utils.query_bool("detail", False)
+    fields = utils.query_fields(_FIELDS)
+    record, rows = cleaning.bios_settings(utils.context(), ident)
+    return utils.json_response({"bios": [
+        utils.select_fields(_doc(record["uuid"], row, detail or bool(fields)), fields)
+        for row in rows]})
+
+
+@blueprint.get("/v1/nodes/<ident>/bios/<name>")
+def show_setting(ident, name):
+    utils.check_query(())
+    record, row = cleaning.bios_setting(utils.context(), ident, name)
+    return utils.json_response({name: _doc(record["uuid"], row, True)})

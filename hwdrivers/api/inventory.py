@@ -1,0 +1,47 @@
+"""/v1/nodes/<node>/inventory: what the node's last inspection found (Ironic 1.81).
+
+``{"inventory": {...}, "plugin_data": {...}}``, the inventory in
+ironic-python-agent's shape whichever inspect interface produced it
+(conductor/inspection.py); 404 naming the node until it was inspected.
+"""
+
+import flask
+
+from hwdrivers.api import errors
+from hwdrivers.api import utils
+from hwdrivers.conductor import inspection
+
+blueprint = flask.Blueprint("inventory", __name__)
+
+
+@blueprint.get("/v1/nodes/<ident>/inventory")
+def get_inventory(ident):
+    utils.check_query(())
+    return utils.json_response(inspection.stored_inventory(utils.context(), ident))
+
+
+@blueprint.post("/v1/continue_inspection")
+def continue_inspection():
+    """The ramdisk posts what it found (IPA's inspection call; Ironic 1.84).
+
+    Body: ``{"inventory": {"interfaces": [{"mac_address": ...}, ...], ...},
+    ...plugin data}``. Like lookup, it needs no user credential: only a node
+    waiting in ``inspect wait`` accepts it, found by ``node_uuid`` or by a
+    port with one of the inventory's MACs. 202 with ``{"uuid": <node>}``.
+    """
+    utils.check_query(("node_uuid",))
+    body = utils.json_body()
+    inventory = body.get("inventory")
+    if not isinstance(inventory, dict):
+        raise errors.APIError("Field inventory is required: a JSON object with at least "
+                              "interfaces, a list of {\"mac_address\": ...}.")
+    nics = inventory.get("interfaces")
+    if (not isinstance(nics, list) or not nics
+            or not all(isinstance(n, dict) and isinstance(n.get("mac_address"), str)
+                       for n in nics)):
+        raise errors.APIError("Field inventory.interfaces must be a non-empty list of "
+                              "objects with a mac_address string.")
+    node_uuid = flask.request.args.get("node_uuid") or None
+    result = inspection.continue_inspection(utils.manager(), utils.context(), body,
+                                            node_uuid=node_uuid)
+    return utils.json_response(result, status=202)

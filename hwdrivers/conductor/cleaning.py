@@ -1,0 +1,198 @@
+"""Manual cleaning: the clean steps an operator asks for, manageable -> cleaning -> manageable.
+
+Ironic's ``PUT /v1/nodes/<node>/states/provision {"target": "clean",
+"clean_steps": [{"interface": "bios", "step": "apply_configuration",
+"args": {"settings": [...]}}]}``. Every step is checked before the API
+answers (:func:`begin`): its interface exists on the node, the step is one
+of that interface's clean steps (priority 0 ones included: manual cleaning
+may run any), its arguments match the step's ``argsinfo``, and BIOS
+settings match the node's cached BIOS registry when there is one. A bad
+request is refused (400) naming the step, and nothing changes.
+
+The steps then run in the order given, in a worker holding the node's lock
+(:func:`run`); a failing one sends the node to ``clean failed`` naming it.
+The in-tree clean steps act out of band (through the BMC), so no ramdisk is
+booted; a step that would wait for one (``clean wait``) is refused with a
+clear error. After a step of the ``bios`` interface the node's BIOS table
+is read again (:func:`cache_bios`), so ``GET /v1/nodes/<node>/bios`` shows
+what the machine now has.
+"""
+
+from hwdrivers.common import exception
+from hwdrivers.common.states import ProvisionState
+from hwdrivers.conductor import controllers
+from hwdrivers.db import api as db_api
+from hwdrivers.db import hardware as db_hardware
+from hwdrivers.drivers import retry
+from hwdrivers.drivers.modules import bios_registry
+
+#: Registry fields of a cached BIOS setting (the API's ``detail`` view).
+BIOS_DETAIL_FIELDS = db_hardware.BIOS_DETAIL_FIELDS
+PLAN_KEY = "clean_steps"
+INDEX_KEY = "clean_step_index"
+_STEP_KEYS = frozenset({"interface", "step", "args", "priority"})
+
+
+class StepFailed(exception.HWDriversError):
+    fmt = "clean step %(interface)s.%(step)s: %(error)s"
+
+
+def _call(task, interface, func, *args):
+    return retry.run(task, interface, func, *args, gate=controllers.LIMITER.slot)
+
+
+def _step_errors(task, index: int, step) -> tuple[list[str], dict | None]:
+    """Problems with one requested step, and the step as it will run."""
+    where = "clean_steps[%d]" % index
+    if not isinstance(step, dict):
+        return ["%s must be an object {\"interface\", \"step\", \"args\"}" % where], None
+    kind, name, args = step.get("interface"), step.get("step"), step.get("args") or {}
+    extra = sorted(set(step) - _STEP_KEYS)
+    if extra:
+        return ["%s has unknown field(s) %s (a step has interface, step and args)"
+                % (where, ", ".join(extra))], None
+    interfaces = task.driver.interfaces
+    if kind not in interfaces:
+        return ["%s: interface %r is not one of %s" % (where, kind,
+                                                        ", ".join(sorted(interfaces)))], None
+    iface = interfaces[kind]
+    known = {s["step"]: s for s in iface.get_clean_steps(task)}
+    label = "clean step %s.%s" % (kind, name)
+    if name not in known:
+        return ["%s does not exist: the %s interface (%s) has %s" % (
+            label, kind, iface.implementation_name,
+            "the clean steps " + ", ".join(sorted(known)) if known else "no clean steps")], None
+    if not isinstance(args, dict):
+        return ["%s: args must be an object of argument name -> value" % label], None
+    argsinfo = known[name]["argsinfo"] or {}
+    unknown = sorted(set(args) - set(argsinfo))
+    missing = sorted(a for a, info in argsinfo.items() if info.get("required") and a not in args)
+    problems = []
+    if unknown:
+        problems.append("unknown argument(s) %s" % ", ".join(unknown))
+    if missing:
+        problems.append("missing argument(s) %s" % ", ".join(missing))
+    if problems:
+        return ["%s takes %s: %s" % (label, ", ".join(
+            "%s%s" % (a, "" if info.get("required") else " (optional)")
+            for a, info in sorted(argsinfo.items())) or "no arguments",
+            "; ".join(problems))], None
+    return [], {"interface": kind, "step": name, "args": args}
+
+
+def check_steps(task, steps) -> list[dict]:
+    """The plan for ``steps``; InvalidParameterValue naming every bad step."""
+    if not isinstance(steps, list) or not steps:
+        raise exception.InvalidParameterValue(
+            "Node %s: manual cleaning needs clean_steps, a non-empty list of "
+            "{\"interface\", \"step\", \"args\"}" % task.node.ident)
+    errors, plan = [], []
+    for index, step in enumerate(steps):
+        step_errors, planned = _step_errors(task, index, step)
+        errors.extend(step_errors)
+        if planned is not None:
+            errors.extend(_cached_bios_errors(task, planned))
+            plan.append(planned)
+    if errors:
+        raise exception.InvalidParameterValue("Node %s: %s" % (task.node.ident,
+                                                               "; ".join(errors)))
+    return plan
+
+
+def _cached_bios_errors(task, step: dict) -> list[str]:
+    """BIOS settings checked against the node's cached registry (nothing asked of the BMC).
+
+    Without a cached table (never read) the step checks against the live
+    registry itself, still before it sends anything.
+    """
+    if step["interface"] != "bios" or step["step"] != "apply_configuration":
+        return []
+    cached = {row["name"]: row for row in db_hardware.list_bios_settings(task.node.id)}
+    if not cached:
+        return []
+    try:
+        bios_registry.check_settings(step["args"].get("settings"), cached)
+    except exception.InvalidParameterValue as exc:
+        return ["clean step bios.apply_configuration: %s" % exc]
+    return []
+
+
+def begin(task, steps) -> None:
+    """Check ``steps`` and record them as the node's cleaning plan (not saved here)."""
+    plan = check_steps(task, steps)
+    info = dict(task.node.driver_internal_info or {})
+    info[PLAN_KEY] = plan
+    info.pop(INDEX_KEY, None)
+    task.node.driver_internal_info = info
+
+
+def _set(task, state: ProvisionState, target: ProvisionState | None = None, **info) -> None:
+    values = dict(task.node.driver_internal_info or {})
+    for key, value in info.items():
+        if value is None:
+            values.pop(key, None)
+        else:
+            values[key] = value
+    task.node.driver_internal_info = values
+    task.node.provision_state = state.value
+    task.node.target_provision_state = target.value if target is not None else None
+    task.save()
+
+
+def cache_bios(task) -> int | None:
+    """Read the node's BIOS settings into its table; how many, or None if it has no BIOS."""
+    bios = task.driver.interfaces.get("bios")
+    if bios is None or not getattr(bios, "reads_settings", False):
+        return None
+    settings = _call(task, bios, bios.cache_bios_settings)
+    db_hardware.replace_bios_settings(task.node.id, settings)
+    task.logger.info("BIOS settings cached: %d attributes", len(settings))
+    return len(settings)
+
+
+def run(task) -> None:
+    """Run the recorded plan, in a worker holding the lock; ends in manageable."""
+    plan = (task.node.driver_internal_info or {}).get(PLAN_KEY) or []
+    task.ports = db_api.list_ports(node_id=task.node.id)
+    task.gate = controllers.LIMITER.slot
+    for index, step in enumerate(plan):
+        _set(task, ProvisionState.CLEANING, ProvisionState.MANAGEABLE, **{INDEX_KEY: index})
+        iface = task.driver.interfaces[step["interface"]]
+        task.logger.info("manual clean step %s.%s", step["interface"], step["step"])
+        try:
+            # Not gated as a whole: a step makes several calls (set, reboot, poll),
+            # each taking its turn in the controller's queue (task.gate).
+            result = iface.execute_clean_step(task, dict(step))
+            if result == ProvisionState.CLEANWAIT.value:
+                raise exception.HWDriversError(
+                    "the step is asynchronous (it waits in clean wait for a ramdisk), "
+                    "which manual cleaning does not run yet")
+            if step["interface"] == "bios":
+                cache_bios(task)
+        except Exception as exc:
+            raise StepFailed(interface=step["interface"], step=step["step"],
+                             error=exc) from exc
+    task.node.last_error = None
+    _set(task, ProvisionState.MANAGEABLE, None, **{PLAN_KEY: None, INDEX_KEY: None})
+    task.logger.info("manual cleaning done: %d step(s)", len(plan))
+
+
+class BIOSSettingNotFound(exception.NotFound):
+    fmt = "Node %(node)s has no BIOS setting %(name)s; its settings: %(names)s."
+
+
+def bios_settings(context, ident) -> tuple[dict, list[dict]]:
+    """(node record, its cached BIOS settings by name)."""
+    record = db_api.get_node(ident)
+    return record, db_hardware.list_bios_settings(record["id"])
+
+
+def bios_setting(context, ident, name: str) -> tuple[dict, dict]:
+    record = db_api.get_node(ident)
+    row = db_hardware.get_bios_setting(record["id"], name)
+    if row is None:
+        names = [r["name"] for r in db_hardware.list_bios_settings(record["id"])]
+        raise BIOSSettingNotFound(node=record.get("name") or record["uuid"], name=name,
+                                  names=", ".join(names) or "none cached (inspect or "
+                                  "clean the node to read them)")
+    return record, row

@@ -1,0 +1,353 @@
+"""Inspection: a node describes itself; its properties and ports follow.
+
+``inspect`` takes a manageable (or inspect failed) node to ``inspecting``
+and calls its inspect interface in a worker holding the lock
+(:func:`inspect`):
+
+* out of band (``redfish``): the interface returns the inventory at once;
+  it is processed (:func:`process`) and the node is ``manageable`` again;
+* in band (``agent``): the interface boots the deploy ramdisk and returns
+  ``inspect wait``; the worker ends and the lock is released. The agent
+  posts its inventory to ``POST /v1/continue_inspection`` (api/ramdisk.py
+  -> :func:`continue_inspection`), which finds the node by its MACs (or
+  ``node_uuid``), processes the inventory in a worker, removes the ramdisk's
+  boot files and powers the node off.
+
+Processing, the same for both: the MACs the inventory lists are checked
+first (a MAC that is another node's port refuses the whole inspection,
+naming both nodes); then ``properties`` get ``cpus``, ``cpu_arch``,
+``memory_mb``, ``local_gb`` (the smallest disk of at least 4 GiB, less
+1 GiB for partitioning, as Ironic) and the ``boot_mode`` capability; one
+port is created per MAC the node does not have yet (re-inspection creates
+no duplicate); the inventory is kept (``GET /v1/nodes/<node>/inventory``)
+and the BIOS settings are cached when the node's bios interface reads them.
+
+A failure sends the node to ``inspect failed`` with ``last_error``; ``manage``
+or another ``inspect`` leave it. :func:`check_timeouts` fails a node waiting
+in ``inspect wait`` past ``[deploy] callback_timeout``.
+"""
+
+import time
+
+from oslo_config import cfg
+
+from hwdrivers.common import exception
+from hwdrivers.common.states import PowerState
+from hwdrivers.common.states import ProvisionState
+from hwdrivers.conductor import cleaning
+from hwdrivers.conductor import controllers
+from hwdrivers.conductor import task_manager
+from hwdrivers.db import api as db_api
+from hwdrivers.db import hardware as db_hardware
+from hwdrivers.drivers import actions
+from hwdrivers.drivers import retry
+
+CONF = cfg.CONF
+
+GiB = 1024 ** 3
+#: Disks smaller than this are not root disk candidates (IPA's rule).
+MIN_ROOT_DISK = 4 * GiB
+#: driver_internal_info key: when the node started waiting for the ramdisk.
+WAIT_KEY = "inspect_wait_started_at"
+AGENT_LOCK_WAIT = 2.0
+
+
+class MACConflict(exception.Conflict):
+    fmt = ("Node %(node)s: inspection found MAC address %(mac)s, which is port %(port)s of "
+           "node %(other)s; nothing was changed. Remove the port from %(other)s (or fix "
+           "which machine each node's BMC addresses) and inspect again.")
+
+
+class InspectionNotWaiting(exception.NotFound):
+    fmt = "No node is waiting for inspection data with %(what)s."
+
+
+def _call(task, interface, func, *args):
+    return retry.run(task, interface, func, *args, gate=controllers.LIMITER.slot)
+
+
+def _prepare(task) -> None:
+    task.ports = db_api.list_ports(node_id=task.node.id)
+    task.gate = controllers.LIMITER.slot
+
+
+def _set(task, state: ProvisionState, target: ProvisionState | None = None, **info) -> None:
+    values = dict(task.node.driver_internal_info or {})
+    for key, value in info.items():
+        if value is None:
+            values.pop(key, None)
+        else:
+            values[key] = value
+    task.node.driver_internal_info = values
+    task.node.provision_state = state.value
+    task.node.target_provision_state = target.value if target is not None else None
+    task.save()
+
+
+def validate(task) -> None:
+    """Before answering: the power and inspect interfaces have what they need."""
+    task.driver.power.validate(task)
+    task.driver.inspect.validate(task)
+
+
+# -- the worker ------------------------------------------------------------------------
+
+def inspect(task) -> None:
+    """Run the node's inspect interface (in a worker, holding the lock)."""
+    _prepare(task)
+    iface = task.driver.inspect
+    _set(task, ProvisionState.INSPECTING, ProvisionState.MANAGEABLE)
+    result = _call(task, iface, iface.inspect_hardware)
+    if result == ProvisionState.INSPECTWAIT.value:
+        _set(task, ProvisionState.INSPECTWAIT, ProvisionState.MANAGEABLE,
+             **{WAIT_KEY: time.time()})
+        task.logger.info("inspection: waiting for the ramdisk's inventory")
+        return
+    if isinstance(result, dict):
+        process(task, result.get("inventory") or {}, result.get("plugin_data") or {})
+    finish(task)
+
+
+def finish(task) -> None:
+    task.node.last_error = None
+    _set(task, ProvisionState.MANAGEABLE, None, **{WAIT_KEY: None})
+    task.logger.info("inspection done")
+
+
+# -- processing ------------------------------------------------------------------------
+
+def _macs(inventory: dict) -> list[str]:
+    macs = []
+    for nic in inventory.get("interfaces") or ():
+        mac = db_api.normalize_mac(nic.get("mac_address") or "")
+        if mac not in macs:
+            macs.append(mac)
+    return macs
+
+
+def _root_disk(inventory: dict) -> dict | None:
+    disks = [d for d in inventory.get("disks") or () if (d.get("size") or 0) >= MIN_ROOT_DISK]
+    return min(disks, key=lambda d: d["size"]) if disks else None
+
+
+def _capabilities(text, updates: dict) -> str:
+    """Merge ``updates`` into Ironic's ``"key:value,key:value"`` capabilities."""
+    caps = {}
+    if isinstance(text, dict):
+        caps.update({str(k): str(v) for k, v in text.items()})
+    elif text:
+        for item in str(text).split(","):
+            key, _sep, value = item.partition(":")
+            if key.strip():
+                caps[key.strip()] = value.strip()
+    caps.update(updates)
+    return ",".join("%s:%s" % item for item in caps.items())
+
+
+def properties_from(inventory: dict) -> dict:
+    """The node properties an inventory gives (only what it reports)."""
+    found = {}
+    cpu = inventory.get("cpu") or {}
+    if cpu.get("count"):
+        found["cpus"] = int(cpu["count"])
+    if cpu.get("architecture"):
+        found["cpu_arch"] = cpu["architecture"]
+    memory = inventory.get("memory") or {}
+    if memory.get("physical_mb"):
+        found["memory_mb"] = int(memory["physical_mb"])
+    elif memory.get("total"):
+        found["memory_mb"] = int(memory["total"]) // (1024 * 1024)
+    root = _root_disk(inventory)
+    if root is not None:
+        found["local_gb"] = root["size"] // GiB - 1
+    return found
+
+
+def _check_macs(task, macs: list[str]) -> list[str]:
+    """The MACs the node has no port for yet; MACConflict if another node has one."""
+    new = []
+    for mac in macs:
+        try:
+            port = db_api.get_port(mac)
+        except exception.PortNotFound:
+            new.append(mac)
+            continue
+        if port["node_id"] != task.node.id:
+            other = db_api.get_node(port["node_id"])
+            raise MACConflict(node=task.node.ident, mac=mac, port=port["uuid"],
+                              other=other.get("name") or other["uuid"])
+    return new
+
+
+def process(task, inventory: dict, plugin_data: dict) -> None:
+    """Properties, ports and the stored inventory from one inspection; checks first."""
+    if not isinstance(inventory, dict):
+        raise exception.InvalidParameterValue("the inventory must be a JSON object")
+    macs = _macs(inventory)
+    new_macs = _check_macs(task, macs)
+    node = task.node
+    props = dict(node.properties or {})
+    props.update(properties_from(inventory))
+    mode = (inventory.get("boot") or {}).get("current_boot_mode")
+    if mode in ("uefi", "bios"):
+        props["capabilities"] = _capabilities(props.get("capabilities"), {"boot_mode": mode})
+    node.properties = props
+    task.save()
+    for mac in new_macs:
+        db_api.create_port({"address": mac, "node_id": node.id})
+    db_hardware.save_inventory(node.id, inventory, plugin_data)
+    task.logger.info("inspected: %s; %d MAC(s), %d new port(s)", ", ".join(
+        "%s=%s" % (k, props[k]) for k in ("cpus", "cpu_arch", "memory_mb", "local_gb")
+        if k in props) or "no properties reported", len(macs), len(new_macs))
+    try:
+        cleaning.cache_bios(task)
+    except Exception as exc:  # the inspection stands; the BIOS table stays as it was
+        task.logger.warning("reading the BIOS settings after inspection failed: %s", exc)
+
+
+# -- in-band: the ramdisk's call -------------------------------------------------------
+
+def _waiting_node(macs: list[str], node_uuid: str | None) -> dict:
+    if node_uuid:
+        try:
+            record = db_api.get_node(node_uuid)
+        except exception.NodeNotFound:
+            raise InspectionNotWaiting(what="node_uuid %s" % node_uuid) from None
+    else:
+        record = None
+        for mac in macs:
+            try:
+                record = db_api.get_node(db_api.get_port(mac)["node_id"])
+            except exception.NotFound:
+                continue
+            if record["provision_state"] == ProvisionState.INSPECTWAIT.value:
+                break
+        if record is None:
+            raise InspectionNotWaiting(what="MAC addresses %s" % ", ".join(macs))
+    if record["provision_state"] != ProvisionState.INSPECTWAIT.value:
+        raise InspectionNotWaiting(what="%s (node %s is %s)" % (
+            "node_uuid" if node_uuid else "those MAC addresses",
+            record.get("name") or record["uuid"], record["provision_state"]))
+    return record
+
+
+def continue_inspection(manager, context, data: dict, node_uuid: str | None = None) -> dict:
+    """The ramdisk's inventory (``data["inventory"]``, the rest plugin data).
+
+    Answers at once with the node's UUID (ironic-inspector's answer); the
+    processing runs in a worker.
+    """
+    data = dict(data)
+    inventory = data.pop("inventory")
+    macs = _macs(inventory)
+    record = _waiting_node(macs, node_uuid)
+    with task_manager.acquire(context, record["uuid"], purpose="inspection data",
+                              lock_timeout=AGENT_LOCK_WAIT) as task:
+        if task.node.provision_state != ProvisionState.INSPECTWAIT.value:
+            raise InspectionNotWaiting(what="node %s" % task.node.ident)
+        task.logger.info("inspection data received: %d interface(s)", len(macs))
+        if manager.workers is None:
+            complete_in_band(task, inventory, data)
+        else:
+            task.spawn_after(manager.workers.submit, complete_in_band, task, inventory, data)
+        return {"uuid": task.node.uuid}
+
+
+def _power_off(task) -> str | None:
+    try:
+        task.node.power_state = actions.set_power_state(
+            task, PowerState.OFF, gate=controllers.LIMITER.slot).value
+    except Exception as exc:
+        return str(exc)
+    return None
+
+
+def _end_ramdisk(task) -> list[str]:
+    """Remove the ramdisk's boot files and power off; the problems, if any."""
+    problems = []
+    try:
+        _call(task, task.driver.boot, task.driver.boot.clean_up_ramdisk)
+    except Exception as exc:
+        problems.append("removing the ramdisk's boot files failed: %s" % exc)
+    problem = _power_off(task)
+    if problem:
+        problems.append("powering the node off failed: %s" % problem)
+    return problems
+
+
+def complete_in_band(task, inventory: dict, plugin_data: dict) -> None:
+    """In a worker holding the lock: process, power off, manageable (or inspect failed)."""
+    _prepare(task)
+    _set(task, ProvisionState.INSPECTING, ProvisionState.MANAGEABLE)
+    try:
+        if plugin_data.get("error"):
+            raise exception.HWDriversError("the ramdisk reported: %s" % plugin_data["error"])
+        process(task, inventory, plugin_data)
+    except Exception as exc:
+        fail(task, "inspect failed in provision state inspecting: %s" % exc)
+        return
+    problems = _end_ramdisk(task)
+    if problems:
+        fail(task, "inspection data processed, but %s" % "; ".join(problems), power_off=False)
+        return
+    finish(task)
+
+
+def fail(task, message: str, power_off: bool = True) -> None:
+    if power_off:
+        problems = _end_ramdisk(task)
+        if problems:
+            message = "%s (%s)" % (message, "; ".join(problems))
+    task.node.last_error = message
+    _set(task, ProvisionState.INSPECTFAIL, None, **{WAIT_KEY: None})
+    task.logger.error("%s", message)
+
+
+def abort(task) -> None:
+    """An operator aborted an in-band inspection (the node is inspect failed already)."""
+    _prepare(task)
+    problems = _end_ramdisk(task)
+    task.node.last_error = "inspection aborted by request in inspect wait%s" % (
+        " (%s)" % "; ".join(problems) if problems else "")
+    task.save()
+
+
+def check_timeouts(context=None) -> list[str]:
+    """Fail the in-band inspections waiting past ``[deploy] callback_timeout``."""
+    from hwdrivers.common import context as hw_context
+
+    context = context or hw_context.get_admin_context()
+    limit = CONF.deploy.callback_timeout
+    failed = []
+    for record in db_api.list_nodes(filters={"provision_state":
+                                             ProvisionState.INSPECTWAIT.value}):
+        started = (record.get("driver_internal_info") or {}).get(WAIT_KEY) or 0
+        if time.time() - started <= limit:
+            continue
+        try:
+            with task_manager.acquire(context, record["id"], purpose="inspection timeout",
+                                      lock_timeout=0) as task:
+                if task.node.provision_state != ProvisionState.INSPECTWAIT.value:
+                    continue
+                _prepare(task)
+                fail(task, "timeout in inspect wait: no inventory from the ramdisk for %ds "
+                           "([deploy] callback_timeout = %ds); the node was powered off"
+                           % (time.time() - started, limit))
+                failed.append(task.node.uuid)
+        except (exception.NodeLocked, exception.NodeNotFound):
+            continue
+    return failed
+
+
+class InventoryNotFound(exception.NotFound):
+    fmt = ("Node %(node)s has no inspection data: inspect it first (provision target "
+           "inspect, from manageable).")
+
+
+def stored_inventory(context, ident) -> dict:
+    """What the node's last inspection stored; InventoryNotFound if none."""
+    record = db_api.get_node(ident)
+    stored = db_hardware.get_inventory(record["id"])
+    if stored is None:
+        raise InventoryNotFound(node=record.get("name") or record["uuid"])
+    return {"inventory": stored["inventory"] or {}, "plugin_data": stored["plugin_data"] or {}}

@@ -1,0 +1,43 @@
+"""Inspect interface ``agent``: in band, by the deploy ramdisk's agent.
+
+The node boots the deploy ramdisk through its own boot interface (``ipxe``
+writes the script for its ports' MACs), with
+``ipa-inspection-callback-url=<api>/v1/continue_inspection`` on the kernel
+command line, as Ironic's in-band inspection does. The agent (hwdrivers-agent
+or ironic-python-agent) collects the machine's inventory — CPUs, memory,
+disks, NICs and their MACs, boot mode, system vendor — and posts it there;
+the conductor processes it, removes the boot files and powers the node off
+(conductor/inspection.py). Until then the node waits in ``inspect wait``.
+
+Needs what a deploy's ramdisk needs: the boot interface's ``deploy_kernel``
+and ``deploy_ramdisk``, and a port with the MAC the machine boots from.
+"""
+
+from hwdrivers.common.states import PowerState
+from hwdrivers.common.states import ProvisionState
+from hwdrivers.drivers import actions
+from hwdrivers.drivers import base
+from hwdrivers.drivers.modules import boot_files
+
+#: The kernel argument naming where the agent posts its inventory (IPA's).
+CALLBACK_ARG = "ipa-inspection-callback-url"
+
+
+def callback_url() -> str:
+    return "%s/v1/continue_inspection" % boot_files.api_url().rstrip("/")
+
+
+class AgentInspect(base.InspectInterface):
+    """Boot the deploy ramdisk; its agent posts the inventory back."""
+
+    def validate(self, task):
+        super().validate(task)
+        task.driver.boot.validate(task)
+
+    def inspect_hardware(self, task):
+        gate = getattr(task, "gate", None)
+        actions.set_power_state(task, PowerState.OFF, gate=gate)
+        task.driver.boot.prepare_ramdisk(task, {CALLBACK_ARG: callback_url()})
+        actions.set_power_state(task, PowerState.ON, gate=gate)
+        task.logger.info("inspection ramdisk booting; the agent posts to %s", callback_url())
+        return ProvisionState.INSPECTWAIT.value

@@ -1,0 +1,94 @@
+"""BIOS settings checked against an attribute registry, before anything is sent.
+
+A registry maps attribute name -> its entry, in the fields Ironic's BIOS
+API shows (``attribute_type``: Enumeration, String, Integer, Boolean,
+Password; ``allowable_values``; ``read_only``; ``lower_bound`` /
+``upper_bound``; ``min_length`` / ``max_length``). The same entries come
+from the BMC's live registry (redfish_bios.py) and from a node's cached
+``bios_settings`` table (the conductor's check before it accepts a manual
+cleaning request), so both refuse with the same words.
+"""
+
+from hwdrivers.common import exception
+
+#: The argsinfo of apply_configuration's one argument.
+SETTINGS_HELP = ("A list of {\"name\": <BIOS attribute>, \"value\": <new value>}; each "
+                 "attribute must exist in the BIOS registry and not be read-only")
+
+
+def _describe(entry: dict) -> str:
+    kind = entry.get("attribute_type")
+    if entry.get("allowable_values"):
+        return "allowed values: %s" % ", ".join(map(str, entry["allowable_values"]))
+    if kind == "Integer":
+        return "an integer from %s to %s" % (entry.get("lower_bound"), entry.get("upper_bound"))
+    if kind == "Boolean":
+        return "true or false"
+    if kind == "String" and entry.get("max_length") is not None:
+        return "a string of %s to %s characters" % (entry.get("min_length") or 0,
+                                                    entry["max_length"])
+    return "a %s" % (kind or "value").lower()
+
+
+def _value_error(name: str, value, entry: dict) -> str | None:
+    kind = entry.get("attribute_type")
+    allowed = entry.get("allowable_values")
+    if allowed and str(value) not in [str(a) for a in allowed]:
+        return "attribute %s: %r is not allowed; %s" % (name, value, _describe(entry))
+    if kind == "Integer":
+        try:
+            number = int(value)
+            if isinstance(value, bool) or str(number) != str(value).strip():
+                raise ValueError
+        except (TypeError, ValueError):
+            return "attribute %s: %r is not an integer; %s" % (name, value, _describe(entry))
+        low, high = entry.get("lower_bound"), entry.get("upper_bound")
+        if low is not None and number < low or high is not None and number > high:
+            return "attribute %s: %d is out of range; %s" % (name, number, _describe(entry))
+    if kind == "Boolean" and str(value).lower() not in ("true", "false"):
+        return "attribute %s: %r is not a boolean; %s" % (name, value, _describe(entry))
+    if kind == "String":
+        length = len(str(value))
+        low, high = entry.get("min_length"), entry.get("max_length")
+        if low is not None and length < low or high is not None and length > high:
+            return "attribute %s: %r has %d characters; %s" % (name, value, length,
+                                                               _describe(entry))
+    return None
+
+
+def check_settings(settings, registry: dict) -> list[dict]:
+    """``settings`` normalised to ``[{"name", "value"}]``; InvalidParameterValue otherwise.
+
+    Every problem in one error: an attribute the registry does not have
+    (with the names it has), a read-only one, a value the registry does
+    not allow (with what it allows).
+    """
+    if not isinstance(settings, list) or not settings:
+        raise exception.InvalidParameterValue(
+            "settings must be a non-empty list of {\"name\", \"value\"} objects")
+    errors, normalised = [], []
+    for index, setting in enumerate(settings):
+        if (not isinstance(setting, dict) or not isinstance(setting.get("name"), str)
+                or "value" not in setting or set(setting) - {"name", "value"}):
+            errors.append("settings[%d] must be {\"name\": <attribute>, \"value\": <value>}"
+                          % index)
+            continue
+        name, value = setting["name"], setting["value"]
+        entry = registry.get(name)
+        if entry is None:
+            errors.append("attribute %s does not exist in the BIOS registry; it has: %s"
+                          % (name, ", ".join(sorted(registry))))
+            continue
+        if entry.get("read_only"):
+            errors.append("attribute %s is read-only (%s; current value %r)" % (
+                name, _describe(entry), entry.get("value")))
+            continue
+        problem = _value_error(name, value, entry)
+        if problem:
+            errors.append(problem)
+            continue
+        normalised.append({"name": name, "value": value})
+    if errors:
+        raise exception.InvalidParameterValue("BIOS settings refused, nothing was sent: %s"
+                                              % "; ".join(errors))
+    return normalised

@@ -1,0 +1,190 @@
+"""BIOS interface ``redfish``: read, change and reset a system's BIOS attributes.
+
+Redfish keeps two copies of the BIOS: ``Systems/<id>/BIOS`` (the current
+attributes) and its ``@Redfish.Settings`` object (``BIOS/Settings``,
+where changes are PATCHed); firmware applies pending settings when the
+machine next boots. So both clean steps go the same way:
+
+1. read the BIOS and its attribute registry (``AttributeRegistry``, found
+   through ``/redfish/v1/Registries``) and refuse, before anything is sent,
+   an attribute the registry does not have, a read-only one, or a value it
+   does not allow (bios_registry.py), naming the attribute and what is
+   allowed; a BMC that publishes no registry is checked against the names
+   of its current attributes only;
+2. PATCH the settings (``apply_configuration``) or post
+   ``Bios.ResetBios`` (``factory_reset``);
+3. reboot through the node's power interface and wait for it to be on;
+4. read the current attributes back until they hold the requested values
+   (``VERIFY_TIMEOUT``), else the step fails naming what did not change.
+
+:meth:`cache_bios_settings` returns every current attribute with its
+registry entry; the conductor keeps them in the node's ``bios_settings``
+table (``GET /v1/nodes/<node>/bios``).
+"""
+
+import time
+
+from hwdrivers.common import exception
+from hwdrivers.common.states import PowerState
+from hwdrivers.drivers import actions
+from hwdrivers.drivers import base
+from hwdrivers.drivers import retry
+from hwdrivers.drivers.modules import bios_registry
+from hwdrivers.drivers.modules import redfish
+from hwdrivers.drivers.modules import redfish_session
+
+#: Seconds a rebooted machine has to show the requested attributes as current.
+VERIFY_TIMEOUT = 300.0
+_POLL = (0.5, 5.0)
+
+
+def _names(values) -> list | None:
+    if not values:
+        return None
+    return [v.get("ValueName") if isinstance(v, dict) else v for v in values]
+
+
+def _entry(attr) -> dict:
+    return {"attribute_type": attr.attribute_type,
+            "allowable_values": _names(attr.allowable_values),
+            "lower_bound": attr.lower_bound, "upper_bound": attr.upper_bound,
+            "min_length": attr.min_length, "max_length": attr.max_length,
+            "read_only": bool(attr.read_only or attr.immutable),
+            "reset_required": attr.reset_required, "unique": attr.unique,
+            "default": attr.default_value}
+
+
+class RedfishBIOS(redfish._RedfishBase, base.BIOSInterface):
+    """BIOS settings through the system's Bios resource and its attribute registry."""
+
+    #: The conductor caches what :meth:`cache_bios_settings` returns.
+    reads_settings = True
+
+    # -- reading -------------------------------------------------------------
+
+    def _bios(self, system):
+        sushy = redfish_session._sushy()
+        try:
+            return system.bios
+        except (sushy.exceptions.MissingAttributeError,
+                sushy.exceptions.ResourceNotFoundError):
+            raise exception.DriverUnsupportedAction(
+                "redfish system %s has no Bios resource; it cannot be read or changed "
+                "through Redfish" % system.path) from None
+
+    def _registry(self, bios) -> dict:
+        """name -> registry entry; from the current attributes alone when there is none."""
+        registry = bios.get_attribute_registry()
+        current = dict(bios.attributes or {})
+        entries = {}
+        if registry is not None and registry.registry_entries is not None:
+            for attr in registry.registry_entries.attributes or ():
+                entries[attr.name] = _entry(attr)
+        for name in current:
+            entries.setdefault(name, {"attribute_type": None})
+        for name, entry in entries.items():
+            entry["value"] = current.get(name)
+        return entries
+
+    def _read(self, task, action):
+        with self._system(task, action) as (_entry_, system):
+            bios = self._bios(system)
+            return dict(bios.attributes or {}), self._registry(bios)
+
+    def cache_bios_settings(self, task) -> list[dict]:
+        """Every current attribute, with its registry entry."""
+        current, registry = self._read(task, "reading the BIOS settings")
+        return [dict(registry.get(name, {}), name=name, value=value)
+                for name, value in sorted(current.items())]
+
+    # -- changing ------------------------------------------------------------
+
+    def _gated(self, task, func, *args):
+        return retry.run(task, self, func, *args, gate=getattr(task, "gate", None))
+
+    @staticmethod
+    def _typed(value, entry):
+        """The JSON type the BMC expects for the registry's attribute type."""
+        kind = entry.get("attribute_type")
+        if kind == "Integer":
+            return int(value)
+        if kind == "Boolean":
+            return str(value).lower() == "true"
+        return value
+
+    def _patch(self, task, settings):
+        with self._system(task, "applying BIOS settings") as (_entry_, system):
+            bios = self._bios(system)
+            registry = self._registry(bios)
+            wanted = bios_registry.check_settings(settings, registry)
+            changes = {s["name"]: self._typed(s["value"], registry[s["name"]])
+                       for s in wanted}
+            task.logger.info("redfish: BIOS settings %s on system %s (applied at the next "
+                             "boot)", ", ".join(sorted(changes)), system.path)
+            bios.set_attributes(changes)
+            return changes
+
+    def _reset(self, task):
+        sushy = redfish_session._sushy()
+        with self._system(task, "resetting the BIOS to defaults") as (_entry_, system):
+            bios = self._bios(system)
+            task.logger.info("redfish: Bios.ResetBios on system %s (applied at the next "
+                             "boot)", system.path)
+            try:
+                bios.reset_bios()
+            except (sushy.exceptions.MissingActionError,
+                    sushy.exceptions.MissingAttributeError):
+                raise exception.DriverUnsupportedAction(
+                    "redfish system %s offers no Bios.ResetBios action" % system.path
+                ) from None
+
+    def _reboot(self, task):
+        gate = getattr(task, "gate", None)
+        state = actions.get_power_state(task, gate=gate)
+        target = PowerState.REBOOT if state == PowerState.ON else PowerState.ON
+        task.logger.info("rebooting so the BIOS applies the new settings")
+        task.node.power_state = actions.set_power_state(task, target, gate=gate).value
+
+    def _verify(self, task, expected: dict) -> dict:
+        """Wait until the current attributes hold ``expected``; returns them."""
+        deadline = time.monotonic() + VERIFY_TIMEOUT
+        pause = _POLL[0]
+        while True:
+            current, _registry_ = self._gated(task, self._read, "verifying the BIOS settings")
+            wrong = {name: current.get(name) for name, value in expected.items()
+                     if str(current.get(name)).lower() != str(value).lower()}
+            if not wrong:
+                return current
+            if time.monotonic() >= deadline:
+                raise exception.DriverActionError(
+                    "the BIOS did not apply the settings within %ds of the reboot: %s"
+                    % (VERIFY_TIMEOUT, ", ".join(
+                        "%s is %r, wanted %r" % (n, v, expected[n])
+                        for n, v in sorted(wrong.items()))))
+            time.sleep(pause)
+            pause = min(pause * 2, _POLL[1])
+
+    @base.clean_step(priority=0, argsinfo={
+        "settings": {"description": bios_registry.SETTINGS_HELP, "required": True}})
+    def apply_configuration(self, task, settings):
+        """Set BIOS attributes, reboot, and check they took effect."""
+        changes = self._gated(task, self._patch, settings)
+        self._reboot(task)
+        self._verify(task, changes)
+        task.logger.info("BIOS settings applied and verified: %s", ", ".join(
+            "%s=%s" % item for item in sorted(changes.items())))
+
+    @base.clean_step(priority=0)
+    def factory_reset(self, task):
+        """Reset the BIOS to its defaults, reboot, and check the registry's defaults hold.
+
+        Attributes whose registry entry declares no ``DefaultValue`` cannot
+        be checked; they are read back (and cached) as they are.
+        """
+        _current, registry = self._gated(task, self._read, "reading the BIOS settings")
+        self._gated(task, self._reset)
+        self._reboot(task)
+        defaults = {name: entry.get("default") for name, entry in registry.items()
+                    if entry.get("default") is not None}
+        self._verify(task, defaults)
+        task.logger.info("BIOS reset to its defaults")

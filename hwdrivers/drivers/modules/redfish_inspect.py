@@ -1,0 +1,131 @@
+"""Inspect interface ``redfish``: what a system says about itself over Redfish.
+
+Out of band, nothing booted: one pass over the ComputerSystem and the
+resources it links — ``Processors`` (logical CPUs: the sum of
+``TotalThreads``; the architecture from ``InstructionSet`` or
+``ProcessorArchitecture``), ``MemorySummary.TotalSystemMemoryGiB``,
+``Storage/*/Drives`` (size, media type, serial, model; ``SimpleStorage``
+devices when there is no Storage), ``EthernetInterfaces`` (MACs) and
+``Boot.BootSourceOverrideMode`` (boot mode). The result is an inventory
+in ironic-python-agent's shape (``cpu``, ``memory``, ``disks``,
+``interfaces``, ``boot``, ``system_vendor``) so the conductor treats
+in-band and out-of-band inspection alike (conductor/inspection.py);
+whatever the BMC does not publish is left out and listed in
+``plugin_data["not_reported"]``.
+"""
+
+from hwdrivers.drivers import base
+from hwdrivers.drivers.modules import redfish
+from hwdrivers.drivers.modules import redfish_session
+
+#: Redfish InstructionSet / ProcessorArchitecture -> the architecture Linux names.
+CPU_ARCHES = {"x86-64": "x86_64", "x86": "x86_64", "IA-64": "ia64", "ARM-A64": "aarch64",
+              "ARM-A32": "armv7l", "ARM": "aarch64", "PowerISA": "ppc64le",
+              "Power": "ppc64le", "MIPS64": "mips64", "MIPS": "mips64"}
+#: Redfish BootSourceOverrideMode -> Ironic's boot_mode capability.
+BOOT_MODES = {"UEFI": "uefi", "Legacy": "bios"}
+#: Drive MediaType -> IPA's "rotational".
+ROTATIONAL = {"HDD": True, "SSD": False, "SMR": True}
+
+
+def _value(field):
+    return getattr(field, "value", field)
+
+
+class RedfishInspect(redfish._RedfishBase, base.InspectInterface):
+    """Out-of-band inspection through sushy; synchronous (no ramdisk)."""
+
+    def inspect_hardware(self, task):
+        """``{"inventory": ..., "plugin_data": ...}`` read from the BMC."""
+        missing = []
+        with self._system(task, "inspecting the hardware") as (_entry, system):
+            inventory = {"interfaces": self._interfaces(system, missing)}
+            for key, reader in (("cpu", self._cpu), ("memory", self._memory),
+                                ("disks", self._disks), ("boot", self._boot)):
+                value = reader(system)
+                if value is None:
+                    missing.append(key)
+                else:
+                    inventory[key] = value
+            inventory["system_vendor"] = {
+                "manufacturer": system.manufacturer, "product_name": system.model,
+                "serial_number": system.serial_number, "sku": system.sku}
+            path = system.path
+        task.logger.info("redfish inspection of %s: %d NIC(s), %d disk(s)%s", path,
+                         len(inventory["interfaces"]), len(inventory.get("disks") or ()),
+                         "; not reported: %s" % ", ".join(missing) if missing else "")
+        return {"inventory": inventory,
+                "plugin_data": {"inspector": "redfish", "system": path,
+                                "not_reported": missing}}
+
+    # -- one reader per part; None when the BMC does not publish it --------
+
+    @staticmethod
+    def _errors():
+        sushy = redfish_session._sushy()
+        return (sushy.exceptions.MissingAttributeError,
+                sushy.exceptions.ResourceNotFoundError,
+                sushy.exceptions.BadRequestError)
+
+    def _members(self, get):
+        try:
+            return list(get().get_members())
+        except self._errors():
+            return None
+
+    def _cpu(self, system):
+        processors = self._members(lambda: system.processors)
+        count, arch, model = 0, None, None
+        for proc in processors or ():
+            if _value(proc.processor_type) not in (None, "CPU"):
+                continue
+            count += proc.total_threads or proc.total_cores or 0
+            arch = arch or _value(proc.instruction_set) or _value(proc.processor_architecture)
+            model = model or proc.model
+        if not count:
+            count = (system.json.get("ProcessorSummary") or {}).get("Count") or 0
+        if not count:
+            return None
+        return {"count": count, "architecture": CPU_ARCHES.get(arch, arch),
+                "model_name": model}
+
+    def _memory(self, system):
+        summary = system.memory_summary
+        size = summary.size_gib if summary is not None else None
+        if not size:
+            return None
+        return {"physical_mb": int(size * 1024), "total": int(size * 1024 ** 3)}
+
+    def _disks(self, system):
+        disks = []
+        for storage in self._members(lambda: system.storage) or ():
+            for drive in storage.drives or ():
+                media = drive.media_type
+                disks.append({"name": drive.name or drive.identity, "size": drive.capacity_bytes,
+                              "serial": drive.serial_number, "model": drive.model,
+                              "vendor": drive.manufacturer, "media_type": media,
+                              "rotational": ROTATIONAL.get(media),
+                              "protocol": _value(drive.protocol)})
+        if disks:
+            return disks
+        for controller in self._members(lambda: system.simple_storage) or ():
+            for device in controller.devices or ():
+                if device.capacity_bytes:
+                    disks.append({"name": device.name, "size": device.capacity_bytes,
+                                  "serial": None, "model": getattr(device, "model", None),
+                                  "vendor": getattr(device, "manufacturer", None),
+                                  "media_type": None, "rotational": None})
+        return disks or None
+
+    def _interfaces(self, system, missing):
+        nics = self._members(lambda: system.ethernet_interfaces)
+        if nics is None:
+            missing.append("interfaces")
+            return []
+        return [{"name": nic.identity or nic.name,
+                 "mac_address": (nic.mac_address or nic.permanent_mac_address).lower()}
+                for nic in nics if nic.mac_address or nic.permanent_mac_address]
+
+    def _boot(self, system):
+        mode = BOOT_MODES.get(_value(system.boot.mode)) if system.boot is not None else None
+        return {"current_boot_mode": mode} if mode else None
