@@ -180,3 +180,28 @@ def test_port_range_exhausted_starts_nothing(tmp_path, sim):
         assert doc["console_state"] == "failed"  # that BMC does not exist: but it ran
     finally:
         server.stop()
+
+
+def test_baremetal_node_console_enable_show_disable(server, sim, tmp_path):
+    """python-ironicclient's ``baremetal node console`` commands, unmodified."""
+    from tests.functional.test_ironicclient import CLI
+    cli = CLI(server, tmp_path / "home")
+    env.create_ipmi_node(server, "ironic-console", sim.driver_info())
+    shown = cli.json("node", "console", "show", "ironic-console")
+    assert shown["console_enabled"] is False and shown["console_info"] is None
+    cli.run("node", "console", "enable", "ironic-console")
+    doc = env.wait_state(server, "ironic-console", ("on", "failed"))
+    assert doc["console_state"] == "on", doc
+    shown = cli.json("node", "console", "show", "ironic-console")
+    assert shown["console_enabled"] is True
+    assert shown["console_info"] == doc["console_info"]
+    client = env.Client(env.address(shown))
+    sim.serial.write(b"seen through baremetal's URL\r\n")
+    client.read_until(b"baremetal's URL")
+    client.close()
+    node = cli.json("node", "show", "ironic-console")
+    assert node["console_enabled"] is True
+    cli.run("node", "console", "disable", "ironic-console")
+    env.wait_state(server, "ironic-console", "off")
+    shown = cli.json("node", "console", "show", "ironic-console")
+    assert shown["console_enabled"] is False and shown["console_info"] is None
