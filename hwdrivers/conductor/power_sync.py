@@ -23,7 +23,14 @@ row just read (a shared, lock-free read); the exclusive lease is taken only
 for the rare node whose state must be written or corrected, and the other
 writes (failure counters) are single conditional UPDATEs that skip locked
 nodes. A cycle over N nodes with BMC latency d and concurrency c takes
-about N*d/c.
+about N*d/c; a cycle longer than ``sync_power_state_interval`` logs a
+warning naming ``sync_power_state_workers``, the option to raise.
+
+With several conductors (``owns``, see conductor/service.py) each one reads
+only the nodes it owns on its group's hash ring, so every node is read by
+one conductor per interval; ownership is checked again right before a
+correction takes the lease, so a conductor whose view went stale acts on
+nothing it no longer owns.
 """
 
 import dataclasses
@@ -57,7 +64,10 @@ _INTERFACE_FIELDS = tuple("%s_interface" % kind for kind in interface_types.ALL)
 
 @dataclasses.dataclass
 class SyncStats:
-    """What one cycle did. ``nodes`` = nodes examined; ``duration`` in seconds."""
+    """What one cycle did. ``nodes`` = nodes examined; ``duration`` in seconds.
+
+    ``not_owned`` counts the nodes other conductors own (not read here).
+    """
 
     nodes: int = 0
     in_sync: int = 0
@@ -69,6 +79,7 @@ class SyncStats:
     recovered: int = 0
     duration: float = 0.0
     concurrency: int = 0
+    not_owned: int = 0
 
     def as_dict(self):
         return dataclasses.asdict(self)
@@ -102,8 +113,10 @@ class PowerSync:
     """The power-state sync of one conductor; :meth:`run_cycle` is one pass."""
 
     def __init__(self, conf=CONF, registry=None, concurrency=None, page_size=500,
-                 stop_event=None, context=None):
+                 stop_event=None, context=None, owns=None):
         self.conf = conf
+        # owns(node) -> bool: this conductor's share of the nodes (None: all).
+        self.owns = owns
         self._registry = registry
         self.concurrency = concurrency or conf.conductor.sync_power_state_workers
         self.page_size = page_size
@@ -208,16 +221,38 @@ class PowerSync:
             # drops to the second pass's filter and must not be read twice.
             for row in self._pages(lambda a, n: db_api.list_nodes_to_sync(True, a, n)):
                 seen_failed.add(row["id"])
-                yield row
+                if self._mine(row, counter):
+                    yield row
             for row in self._pages(lambda a, n: db_api.list_nodes_to_sync(False, a, n)):
-                if row["id"] not in seen_failed:
+                if row["id"] not in seen_failed and self._mine(row, counter):
                     yield row
 
         self._run_bounded(rows(), lambda row: self._sync_node(row, counter))
         stats.duration = time.monotonic() - start
         metrics.record_sync_cycle(stats)
         LOG.info("Power sync: %s", stats.as_dict())
+        self._warn_overrun(stats)
         return stats
+
+    def _mine(self, row, counter):
+        """True when this conductor syncs ``row`` (always without ``owns``)."""
+        if self.owns is None or self.owns(Node(row)):
+            return True
+        counter.add("not_owned")
+        return False
+
+    def _warn_overrun(self, stats):
+        interval = self.conf.conductor.sync_power_state_interval
+        if interval <= 0 or stats.duration <= interval:
+            return
+        per_read = stats.duration * self.concurrency / stats.nodes if stats.nodes else 0.0
+        needed = int(2 * stats.nodes * per_read / interval) + 1 if stats.nodes else 0
+        LOG.warning("Power sync: the cycle over %d nodes took %.1fs, longer than [conductor] "
+                    "sync_power_state_interval = %ss, so nodes are read less often than "
+                    "configured; raise [conductor] sync_power_state_workers (now %d; about "
+                    "%d fit these %d nodes at %.2fs per read in half the interval), or add "
+                    "conductors", stats.nodes, stats.duration, interval, self.concurrency,
+                    needed, stats.nodes, per_read)
 
     def _sync_node(self, row, counter):
         counter.add("nodes")
@@ -244,7 +279,8 @@ class PowerSync:
                                       registry=self._registry, lock_timeout=0) as task:
                 current = task.node
                 if (current.maintenance or current.target_power_state
-                        or current.target_provision_state):
+                        or current.target_provision_state
+                        or (self.owns is not None and not self.owns(current))):
                     counter.add("skipped")
                     return
                 try:

@@ -14,6 +14,16 @@ loses no node and leaves none locked or pretending to be busy.
 ``[conductor] graceful_shutdown_timeout`` to finish, then releases every
 lease still held, marking what did not finish as aborted, and marks the
 conductor offline.
+
+With ``partitioned=True`` (``hwdrivers-conductor``, several conductors on
+one PostgreSQL database) the conductor joins its group's hash ring
+(conductor/hash_ring.py): its power sync reads only the nodes it owns, and
+it acts only while its own heartbeat is fresh. A conductor that was paused
+(SIGSTOP, a VM freeze) longer than ``heartbeat_timeout`` has been presumed
+dead by the others, which released its leases, cleared its in-flight
+targets and took its nodes; on waking it acts on nothing until its next
+heartbeat has rejoined it to the ring, and anything it was doing fails on
+the lease it lost (the lease stays the mutex).
 """
 
 import datetime
@@ -27,6 +37,7 @@ from hwdrivers.common import exception
 from hwdrivers.common import states
 from hwdrivers.conductor import console_manager
 from hwdrivers.conductor import deployments
+from hwdrivers.conductor import hash_ring
 from hwdrivers.conductor import manager as manager_mod
 from hwdrivers.conductor import power_sync
 from hwdrivers.conductor import workers as workers_mod
@@ -51,6 +62,16 @@ _ORPHAN_PROVISION_FAILURES = {
     state.value: states.FAILURE_STATES[state].value for state in states.ACTIVE_STATES}
 
 
+class ConductorRejoining(exception.HWDriversError):
+    """This conductor was paused too long and may have been presumed dead."""
+
+    code = 503
+    retry_after = 2
+    fmt = ("Conductor %(host)s has not heartbeated within [conductor] heartbeat_timeout "
+           "= %(timeout)ss (it was paused or cut off), so other conductors may have "
+           "taken its nodes; it acts on nothing until it has rejoined. Retry.")
+
+
 class _Periodic(threading.Thread):
     """Calls ``func`` every ``interval`` seconds until ``stop`` is set."""
 
@@ -72,9 +93,14 @@ class _Periodic(threading.Thread):
 class ConductorService:
     """One conductor: ``start()``, operations through ``.manager``, ``stop()``."""
 
-    def __init__(self, conf=CONF, registry=None):
+    def __init__(self, conf=CONF, registry=None, partitioned=False, rpc_url=None):
         self.conf = conf
         self.hostname = conf.host
+        self.group = conf.conductor.conductor_group or ""
+        self.partitioned = partitioned
+        self.rpc_url = rpc_url
+        self.rings = hash_ring.RingManager(conf)
+        self._heartbeat_ok = None  # time.monotonic() of the last heartbeat written
         self._registry = registry
         self.workers = workers_mod.WorkerPool(conf.conductor.workers_pool_size)
         self.manager = manager_mod.ConductorManager(registry=registry, workers=self.workers)
@@ -84,7 +110,8 @@ class ConductorService:
         self._lock = threading.Lock()
         self._threads = []
         self.power_sync = power_sync.PowerSync(conf=conf, registry=registry,
-                                               stop_event=self._stop)
+                                               stop_event=self._stop,
+                                               owns=self.owns if partitioned else None)
         self.started = False
         self.stopped = False
 
@@ -105,7 +132,7 @@ class ConductorService:
             if self.started:
                 return
             registry = self._registry or factory.get_registry()
-            db_api.register_conductor(self.hostname, sorted(registry.hardware_types))
+            self._register(registry)
             self.recover()
             self.consoles.start()  # after recover(): consoles come back in the background
             conductor = self.conf.conductor
@@ -123,6 +150,43 @@ class ConductorService:
             self.started = True
         LOG.info("Conductor %s started (%d workers, hardware types: %s)", self.hostname,
                  self.workers.size, ", ".join(sorted(registry.hardware_types)))
+
+    def _register(self, registry):
+        started = time.monotonic()
+        db_api.register_conductor(self.hostname, sorted(registry.hardware_types),
+                                  conductor_group=self.group, rpc_url=self.rpc_url)
+        self._heartbeat_ok = started
+        self.rings.refresh()
+
+    # -- membership ------------------------------------------------------------------
+
+    def can_act(self) -> bool:
+        """True while the others cannot have presumed this conductor dead.
+
+        That is: its last heartbeat was written less than ``heartbeat_timeout``
+        ago (monotonic clock, which runs on while the process is paused).
+        """
+        if not self.partitioned:
+            return True
+        last = self._heartbeat_ok
+        return (last is not None and time.monotonic() - last
+                < self.conf.conductor.heartbeat_timeout)
+
+    def check_can_act(self, method=None, params=None):
+        """Raise ConductorRejoining (503) unless :meth:`can_act`; for RPC calls."""
+        if not self.can_act():
+            raise ConductorRejoining(host=self.hostname,
+                                     timeout=self.conf.conductor.heartbeat_timeout)
+
+    def owns(self, node) -> bool:
+        """True when ``node`` is this conductor's on its group's ring, and it may act."""
+        if (node.conductor_group or "") != self.group or not self.can_act():
+            return False
+        ring = self.rings.ring(self.group)
+        if ring is None:
+            return False
+        return ring.owner(hash_ring.node_key(self._registry or factory.get_registry(),
+                                             node)) == self.hostname
 
     def _add_periodic(self, name, interval, func):
         thread = _Periodic(name, interval, func, self._stop)
@@ -148,11 +212,21 @@ class ConductorService:
 
         Then reap conductors that stopped heartbeating: see :meth:`reap_dead`.
         """
+        registry = self._registry or factory.get_registry()
+        started = time.monotonic()  # before the write: others count from it
         try:
-            db_api.touch_conductor(self.hostname)
+            online = db_api.touch_conductor(self.hostname)
         except exception.ConductorNotFound:
-            registry = self._registry or factory.get_registry()
-            db_api.register_conductor(self.hostname, sorted(registry.hardware_types))
+            online = None
+        if not online:
+            if online is False:
+                LOG.warning("Conductor %s was presumed dead by another conductor (no "
+                            "heartbeat for [conductor] heartbeat_timeout = %ss): its "
+                            "locks were released and its nodes moved; rejoining the "
+                            "ring", self.hostname, self.conf.conductor.heartbeat_timeout)
+            self._register(registry)
+        else:
+            self._heartbeat_ok = started
         self.reap_dead()
 
     def reap_dead(self):
@@ -168,6 +242,8 @@ class ConductorService:
         reaped = []
         for conductor in db_api.list_conductors():
             host = conductor["hostname"]
+            if self.partitioned and not self.can_act():
+                break  # we may be the one presumed dead: judge nobody
             if (host == self.hostname or not conductor["online"]
                     or conductor["updated_at"] is None or conductor["updated_at"] >= cutoff):
                 continue
@@ -180,6 +256,8 @@ class ConductorService:
                         "released", host, self.conf.conductor.heartbeat_timeout,
                         len(released))
             reaped.append(host)
+        if reaped and self.partitioned:
+            self.rings.refresh()  # their nodes are ours (or others') from now on
         return reaped
 
     # -- stop ------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from hwdrivers.conf import external
 from hwdrivers.conf import fake
 from hwdrivers.conf import hardware_type
 from hwdrivers.conf import ipmi
+from hwdrivers.conf import json_rpc
 from hwdrivers.conf import pdudaemon
 from hwdrivers.conf import redfish
 from hwdrivers.conf import secrets
@@ -28,6 +29,7 @@ fake.register_opts(CONF)
 deploy.register_opts(CONF)
 pdudaemon.register_opts(CONF)
 secrets.register_opts(CONF)
+json_rpc.register_opts(CONF)
 for _module in (ipmi, redfish, snmp, command, external, console):
     _module.register_opts(CONF)
 

@@ -11,6 +11,7 @@ from hwdrivers.conf import external
 from hwdrivers.conf import fake
 from hwdrivers.conf import hardware_type
 from hwdrivers.conf import ipmi
+from hwdrivers.conf import json_rpc
 from hwdrivers.conf import pdudaemon
 from hwdrivers.conf import redfish
 from hwdrivers.conf import secrets
@@ -27,6 +28,7 @@ def list_opts():
         ("deploy", deploy.opts),
         ("pdudaemon", pdudaemon.opts),
         ("secrets", secrets.opts),
+        ("json_rpc", json_rpc.opts),
         ("ipmi", ipmi.opts),
         ("redfish", redfish.opts),
         ("snmp", snmp.opts),

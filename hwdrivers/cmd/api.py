@@ -1,0 +1,93 @@
+"""``hwdrivers-api``: a stateless REST API process of a scaled-out deployment.
+
+    hwdrivers-api [--config-file F] [--host HOST] [--port PORT]
+
+The same API as ``hwdrivers-server`` (auth, metrics, limits; ``--host`` and
+``--port`` override ``[api] host``/``port``), with no conductor inside:
+reads and records are served from PostgreSQL here, and every action goes to
+the conductor owning the node on its group's hash ring over JSON-RPC
+(conductor/rpc_api.py). Run as many as you like behind a load balancer; it
+keeps no state between requests. SQLite is refused, for the reason
+cmd/conductor.py gives.
+"""
+
+import logging
+import sys
+import threading
+
+from hwdrivers import conf as hw_conf
+from hwdrivers.cmd import conductor as conductor_cmd
+from hwdrivers.cmd import server as server_mod
+
+CONF = hw_conf.CONF
+PROG = "hwdrivers-api"
+LOG = logging.getLogger(PROG)
+
+USAGE = "%s [-h] [--config-file PATH] [--config-dir DIR] [--host HOST] [--port PORT]" % PROG
+
+
+class ApiService:
+    """What the API app needs from a service: ``.manager``, routing to conductors."""
+
+    def __init__(self, conf=CONF):
+        from hwdrivers.conductor import rpc_api
+        self.conf = conf
+        self.manager = rpc_api.RoutingManager(conf=conf)
+
+    def start(self):
+        self.manager.rings.refresh()
+
+    def stop(self, timeout=None):
+        return True
+
+
+def serve(argv):
+    import signal
+
+    host, port, argv = server_mod.split_listen_args(argv)
+    conductor_cmd.load_config(argv, PROG, usage=USAGE, epilog=server_mod.EPILOG)
+    for name, value in (("host", host), ("port", port)):
+        if value is not None:
+            CONF.set_override(name, value, group="api")
+    server_mod.check_bind(CONF)
+    conductor_cmd.require_postgresql(PROG)
+    from hwdrivers.db import api as db_api
+    from hwdrivers.db import engine as db_engine
+    from hwdrivers.db import migration
+    from hwdrivers.drivers import factory
+    migration.ensure_schema()
+    factory.get_registry()  # node views and ring keys compose nodes here too
+    db_api.prepare_secrets()
+
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        LOG.info("received signal %d; stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    service = ApiService(CONF)
+    server = server_mod.Server(service, CONF)
+    service.start()
+    server.start()
+    for label, url in server.urls():
+        print("%s: serving%s on %s" % (PROG, "" if label == "API" else " " + label, url),
+              flush=True)
+    try:
+        while not stop.wait(3600):
+            pass
+    finally:
+        server.close()
+        db_engine.dispose()
+    print("%s: stopped" % PROG, flush=True)
+    return 0
+
+
+def main(argv=None):
+    return conductor_cmd.run(PROG, serve, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,206 @@
+"""``hwdrivers-conductor``: one conductor of a scaled-out deployment.
+
+    hwdrivers-conductor [--config-file F]
+
+It runs drivers, workers and the periodic tasks for its share of the nodes
+(its group's hash ring, conductor/hash_ring.py) and serves the API
+processes' calls over JSON-RPC on ``[json_rpc] host_ip``/``port``
+(conductor/rpc.py). Any number run beside any number of ``hwdrivers-api``
+processes, all on one PostgreSQL database; doc/scale-out.md shows how.
+
+SQLite is refused at start-up: only one process at a time can write it and
+other machines cannot reach it, so conductors sharing it could not work —
+``hwdrivers-server`` (API and conductor in one process) is the way to run
+on SQLite. With ``[json_rpc] auth_strategy = noauth`` the listener must bind
+a loopback address: anyone reaching it could power machines off.
+
+SIGTERM/SIGINT stop the listener, let in-flight operations finish
+(``[conductor] graceful_shutdown_timeout``), release the conductor's locks
+and mark it offline, so its nodes move to the others at once.
+"""
+
+import logging
+import signal
+import socket
+import sys
+import threading
+
+from oslo_config import cfg
+
+from hwdrivers import conf as hw_conf
+from hwdrivers.common import exception
+from hwdrivers.common import network
+
+CONF = hw_conf.CONF
+PROG = "hwdrivers-conductor"
+LOG = logging.getLogger(PROG)
+
+
+def load_config(argv, prog, usage=None, epilog=None):
+    """Parse ``argv`` into CONF; ConfigInvalid naming what is wrong."""
+    try:
+        CONF(argv, project="hwdrivers", prog=prog, usage=usage, epilog=epilog)
+    except cfg.ConfigFilesNotFoundError as error:
+        raise exception.ConfigInvalid(
+            "config file(s) not found: %s" % ", ".join(error.config_files)) from None
+    except cfg.ConfigFileParseError as error:
+        raise exception.ConfigInvalid(
+            "cannot parse config file %s: %s" % (error.config_file, error.msg)) from None
+    except cfg.Error as error:
+        raise exception.ConfigInvalid(str(error)) from None
+    try:
+        hw_conf.check_values(CONF)
+    except cfg.ConfigFileValueError as error:
+        raise exception.ConfigInvalid("invalid value %s" % error) from None
+
+
+def require_postgresql(prog):
+    """ConfigInvalid unless ``[database] connection`` is a shared (non-SQLite) database."""
+    from hwdrivers.db import engine as db_engine
+    if db_engine.is_sqlite():
+        raise exception.ConfigInvalid(
+            "%s runs beside other API and conductor processes, which must share one "
+            "database server, but [database] connection is SQLite (%s), a file only "
+            "one process at a time can write and other machines cannot reach. Set "
+            "[database] connection = postgresql+psycopg://USER@HOST/DATABASE (see "
+            "doc/scale-out.md), or run hwdrivers-server, the API and conductor in "
+            "one process, which is made for SQLite."
+            % (prog, CONF.database.connection or "the default under state_path"),
+            option="[database] connection")
+
+
+def check_group(conf=CONF):
+    group = conf.conductor.conductor_group
+    if group and (len(group) > 255 or not all(c.isalnum() or c in "._-" for c in group)):
+        raise exception.ConfigInvalid(
+            "[conductor] conductor_group = %r: use at most 255 letters, digits, '.', '-' "
+            "and '_' (empty: the default group)" % group[:80],
+            option="[conductor] conductor_group")
+
+
+def check_rpc_bind(conf=CONF):
+    group = conf.json_rpc
+    if group.auth_strategy == "noauth" and not network.is_loopback(group.host_ip):
+        raise exception.ConfigInvalid(
+            "[json_rpc] host_ip = %s is not a loopback address, and [json_rpc] "
+            "auth_strategy = noauth would let anyone who reaches it power machines "
+            "off; set auth_strategy = http_basic with http_basic_auth_user_file, or "
+            "bind 127.0.0.1" % group.host_ip, option="[json_rpc] host_ip")
+
+
+def advertised_url(server, conf=CONF):
+    """The URL API processes reach ``server`` (a waitress server) at."""
+    host = conf.json_rpc.advertise_host
+    if not host:
+        host = conf.json_rpc.host_ip
+        if host in ("0.0.0.0", "::", ""):
+            host = socket.getfqdn()
+    if ":" in host:
+        host = "[%s]" % host
+    return "http://%s:%d" % (host, int(server.effective_port))
+
+
+def rpc_server(service, conf=CONF):
+    """The JSON-RPC listener serving ``service``'s manager (not yet running)."""
+    import waitress
+
+    from hwdrivers.api import auth
+    from hwdrivers.cmd import server as server_mod
+    from hwdrivers.conductor import rpc
+    from hwdrivers.conductor import rpc_api
+
+    app = rpc.make_app(rpc_api.ConductorEndpoint(service.manager), rpc_api.ROUTED,
+                       before_call=service.check_can_act)
+    if conf.json_rpc.auth_strategy == "http_basic":
+        app = auth.BasicAuthMiddleware(app, conf.json_rpc.http_basic_auth_user_file,
+                                       throttle=auth.Throttle())
+    return server_mod._listen(
+        "[json_rpc] host_ip/port", waitress.create_server, app,
+        host=conf.json_rpc.host_ip, port=conf.json_rpc.port,
+        threads=max(8, 2 * conf.api.threads), ident="hwdrivers-conductor")
+
+
+def serve(argv):
+    load_config(argv, PROG)
+    check_group(CONF)
+    check_rpc_bind(CONF)
+    require_postgresql(PROG)
+    from hwdrivers.conductor import service as service_mod
+    from hwdrivers.db import api as db_api
+    from hwdrivers.db import engine as db_engine
+    from hwdrivers.db import migration
+    from hwdrivers.drivers import factory
+    migration.ensure_schema()
+    factory.get_registry()
+    db_api.prepare_secrets()
+
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        LOG.info("received signal %d; stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    service = service_mod.ConductorService(conf=CONF, partitioned=True)
+    listener = rpc_server(service, CONF)  # bound before registering, like the server
+    service.rpc_url = advertised_url(listener, CONF)
+    try:
+        service.start()
+    except BaseException:
+        listener.close()
+        raise
+    thread = threading.Thread(target=listener.run, name="waitress-json-rpc", daemon=True)
+    thread.start()
+    print("%s: %s (group %r) serving JSON-RPC on %s" % (
+        PROG, service.hostname, service.group, service.rpc_url), flush=True)
+    try:
+        while not stop.wait(3600):
+            pass
+    finally:
+        listener.close()
+        thread.join(timeout=5)
+        service.stop()
+        db_engine.dispose()
+    print("%s: stopped" % PROG, flush=True)
+    return 0
+
+
+def run(prog, serve_func, argv=None):
+    """``serve_func(argv)`` with every expected failure as one line and exit 1."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def fail(message):
+        sys.stderr.write("%s: error: %s\n" % (prog, message))
+        return 1
+
+    try:
+        return serve_func(argv)
+    except exception.DatabaseUnavailable as error:
+        return fail("cannot use the database ([database] connection): %s"
+                    % error.kwargs["reason"])
+    except exception.HWDriversError as error:
+        return fail(str(error))
+    except (cfg.ConfigFileValueError, cfg.Error) as error:
+        return fail("invalid configuration: %s" % error)
+    except OSError as error:
+        return fail(str(error))
+    except Exception as error:
+        if type(error).__module__.startswith("sqlalchemy"):
+            text = str(getattr(error, "orig", None) or error).strip()
+            return fail("cannot use the database ([database] connection): %s"
+                        % (text.splitlines()[0] if text else type(error).__name__))
+        raise
+    except KeyboardInterrupt:
+        return 130
+
+
+def main(argv=None):
+    return run(PROG, serve, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

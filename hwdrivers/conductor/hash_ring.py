@@ -1,0 +1,177 @@
+"""Which conductor owns a node: a consistent hash ring per conductor group.
+
+Every process (each ``hwdrivers-conductor`` and ``hwdrivers-api``) reads the
+same membership from the conductors table — online, and heartbeating within
+``[conductor] heartbeat_timeout`` — and builds the same rings from it with
+tooz's :class:`tooz.hashring.HashRing`, one per ``conductor_group``. So they
+agree on owners without talking to each other, and a conductor joining or
+dying moves only its share of the keys.
+
+The key hashed is the node's **controller**, not the node: the first
+interface of the node (power, then management, then the others) that names
+one through ``controller_key(task)`` — the PDU for its 20 outlets, the BMC,
+the SSH host. All nodes behind one PDU therefore belong to one conductor,
+whose per-controller queue (conductor/controllers.py) is then the only one
+in the fleet sending that PDU commands. A node with no shared controller
+hashes by its UUID.
+
+Ownership decides who *should* act (which conductor an API request goes
+to, which nodes a conductor's power sync reads). What may act stays the
+database lease: a conductor with a stale view can at worst try to take a
+lease another one holds and be refused.
+"""
+
+import datetime
+import threading
+import time
+
+from oslo_config import cfg
+from tooz import hashring
+
+from hwdrivers.common import exception
+from hwdrivers.common import interface_types
+from hwdrivers.db import api as db_api
+
+CONF = cfg.CONF
+
+#: Points per conductor on the ring; more points spread keys more evenly
+#: (with 128, three conductors each get 33% +- about 5% of the keys).
+PARTITIONS_PER_CONDUCTOR = 2 ** 7
+
+#: Interface kinds asked for a controller, in this order.
+_KEY_ORDER = ("power", "management") + tuple(
+    kind for kind in interface_types.ALL if kind not in ("power", "management"))
+
+
+class NoConductorForGroup(exception.HWDriversError):
+    """No live conductor serves the node's group: nothing can act on it now."""
+
+    code = 503
+    fmt = ("No conductor is alive in conductor group %(group)r for node %(node)s "
+           "(none heartbeated within [conductor] heartbeat_timeout); start one with "
+           "[conductor] conductor_group = %(group)s, or retry once one has joined.")
+    retry_after = 5
+
+
+class _KeyTask:
+    """What ``controller_key(task)`` reads: the node and its driver."""
+
+    shared = True
+
+    def __init__(self, node, driver):
+        self.node = node
+        self.driver = driver
+
+
+def ring_key(node, driver) -> str:
+    """The key a node is placed on the ring by: its controller, else its UUID."""
+    task = _KeyTask(node, driver)
+    interfaces = driver.interfaces
+    for kind in _KEY_ORDER:
+        impl = interfaces.get(kind)
+        if impl is None:
+            continue
+        key = impl.controller_key(task)
+        if key:
+            return "controller:%s" % key
+    return "node:%s" % node.uuid
+
+
+def node_key(registry, node) -> str:
+    """:func:`ring_key` of ``node`` composed by ``registry`` (its UUID if it cannot be)."""
+    try:
+        driver = registry.compose(node)
+    except exception.HWDriversError:
+        return "node:%s" % node.uuid
+    return ring_key(node, driver)
+
+
+class Ring:
+    """One conductor group's ring over its live conductors' host names."""
+
+    def __init__(self, hosts):
+        self.hosts = tuple(sorted(hosts))
+        self._ring = hashring.HashRing(self.hosts, partitions=PARTITIONS_PER_CONDUCTOR)
+
+    def owner(self, key: str) -> str:
+        (host,) = self._ring.get_nodes(key.encode("utf-8"))
+        return host
+
+
+def is_alive(row, now=None, timeout=None) -> bool:
+    """True when a conductors row is online and heartbeated within the timeout."""
+    if not row.get("online") or row.get("updated_at") is None:
+        return False
+    now = now or db_api.utcnow()
+    timeout = CONF.conductor.heartbeat_timeout if timeout is None else timeout
+    return now - row["updated_at"] <= datetime.timedelta(seconds=timeout)
+
+
+class RingManager:
+    """The rings of every group, rebuilt from the database when they are stale.
+
+    ``refresh()`` reads membership now; otherwise it is read again once
+    ``[conductor] hash_ring_reset_interval`` has passed, so a request costs
+    no membership query.
+    """
+
+    def __init__(self, conf=CONF):
+        self.conf = conf
+        self._lock = threading.Lock()
+        self._rings = {}
+        self._conductors = {}
+        self._built_at = None
+
+    def refresh(self):
+        """Read the live conductors and rebuild every group's ring."""
+        now = db_api.utcnow()
+        live = {}
+        conductors = {}
+        for row in db_api.list_conductors():
+            if is_alive(row, now, self.conf.conductor.heartbeat_timeout):
+                group = row.get("conductor_group") or ""
+                live.setdefault(group, []).append(row["hostname"])
+                conductors[row["hostname"]] = row
+        rings = {group: Ring(hosts) for group, hosts in live.items()}
+        with self._lock:
+            self._rings = rings
+            self._conductors = conductors
+            self._built_at = time.monotonic()
+        return rings
+
+    def _current(self):
+        with self._lock:
+            built = self._built_at
+        if (built is None or time.monotonic() - built
+                >= self.conf.conductor.hash_ring_reset_interval):
+            self.refresh()
+        with self._lock:
+            return self._rings, self._conductors
+
+    def ring(self, group: str):
+        """The group's :class:`Ring`, or None when no conductor of it is alive."""
+        rings, _ = self._current()
+        return rings.get(group or "")
+
+    def conductor(self, hostname: str):
+        """The conductors row of a live member (as of the last refresh), or None."""
+        _, conductors = self._current()
+        return conductors.get(hostname)
+
+    def owner(self, group: str, key: str, node_label: str) -> str:
+        """The host that owns ``key`` in ``group``; NoConductorForGroup when none."""
+        ring = self.ring(group)
+        if ring is None:
+            raise NoConductorForGroup(group=group or "", node=node_label)
+        return ring.owner(key)
+
+    def owned_counts(self, registry, group_nodes):
+        """``{hostname: nodes owned}`` for ``group_nodes`` (iterable of Node)."""
+        counts = {}
+        for node in group_nodes:
+            ring = self.ring(node.conductor_group or "")
+            if ring is None:
+                continue
+            host = ring.owner(node_key(registry, node))
+            counts[host] = counts.get(host, 0) + 1
+        return counts

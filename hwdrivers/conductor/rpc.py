@@ -1,0 +1,298 @@
+"""The transport between hwdrivers-api and the conductors: JSON-RPC 2.0 over HTTP.
+
+This is Ironic's ``json-rpc`` design (doc/architecture.md says why it was
+chosen over a broker): each ``hwdrivers-conductor`` serves :func:`make_app`
+on ``[json_rpc] host_ip``/``port`` with waitress and records its URL in its
+conductors row; an API process picks the owning conductor from the hash
+ring and POSTs ``{"jsonrpc": "2.0", "method", "params", "id"}`` to it with
+:class:`Client`. Authentication is the API's HTTP Basic over a bcrypt
+htpasswd file (``[json_rpc] auth_strategy``), applied by the command that
+serves the app.
+
+Everything transport-specific lives here: the wire encoding of arguments,
+results (datetimes, enums, nodes) and errors. An hwdrivers error crosses
+as its class name, message and HTTP code, so the API answers a locked node
+with the same 409 and Retry-After whether the lock was met in the API
+process or in the conductor. Nodes cross without driver_info,
+driver_internal_info or instance_info: the API process reads those from
+the database itself, so secrets never travel over this channel.
+"""
+
+import base64
+import datetime
+import enum
+import http.client
+import importlib
+import itertools
+import json
+import logging
+import threading
+import urllib.parse
+
+from hwdrivers.common import context as hw_context
+from hwdrivers.common import exception
+from hwdrivers.objects import node as node_obj
+
+LOG = logging.getLogger(__name__)
+
+#: Node fields never sent over RPC (secrets, agent tokens, config drives).
+_PRIVATE_NODE_FIELDS = ("driver_info", "driver_internal_info", "instance_info")
+
+#: JSON-RPC 2.0 error codes.
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+SERVER_ERROR = -32000
+
+
+class ConductorUnreachable(exception.HWDriversError):
+    """The owning conductor did not answer; its nodes move once it is presumed dead."""
+
+    code = 503
+    retry_after = 5
+    fmt = ("Conductor %(host)s, which owns node %(node)s, does not answer at %(url)s "
+           "(%(reason)s). If it died, its nodes move to another conductor of the "
+           "group within [conductor] heartbeat_timeout; retry then.")
+
+
+class RemoteError(exception.HWDriversError):
+    """An error from the conductor that is not an hwdrivers error class here."""
+
+
+# -- the wire encoding -------------------------------------------------------------------
+
+def _default(value):
+    if isinstance(value, datetime.datetime):
+        return {"__datetime__": value.isoformat()}
+    if isinstance(value, node_obj.Node):
+        values = value.as_dict()
+        for field in _PRIVATE_NODE_FIELDS:
+            values.pop(field, None)
+        return {"__node__": values}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    raise TypeError("%r cannot be sent over JSON-RPC" % (value,))
+
+
+def _hook(obj):
+    if "__datetime__" in obj and len(obj) == 1:
+        return datetime.datetime.fromisoformat(obj["__datetime__"])
+    if "__node__" in obj and len(obj) == 1:
+        values = obj["__node__"]
+        for field in _PRIVATE_NODE_FIELDS:
+            values.setdefault(field, {})
+        return node_obj.Node(values)
+    return obj
+
+
+def dumps(value) -> bytes:
+    return json.dumps(value, default=_default).encode("utf-8")
+
+
+def loads(data: bytes):
+    return json.loads(data, object_hook=_hook)
+
+
+def _context_to_wire(context) -> dict:
+    return {"user": context.user, "roles": list(context.roles),
+            "request_id": context.request_id, "lock_wait": context.lock_wait}
+
+
+def _context_from_wire(data) -> hw_context.RequestContext:
+    data = data or {}
+    return hw_context.RequestContext(user=data.get("user"), roles=data.get("roles") or (),
+                                     request_id=data.get("request_id"),
+                                     lock_wait=data.get("lock_wait"))
+
+
+def _plain(value):
+    """A JSON-safe form of an exception keyword argument."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def error_to_wire(exc: BaseException) -> dict:
+    data = {"class": type(exc).__name__, "module": type(exc).__module__}
+    if isinstance(exc, exception.HWDriversError):
+        data["kwargs"] = {k: _plain(v) for k, v in (exc.kwargs or {}).items()}
+        data["http_code"] = getattr(exc, "code", 500)
+        for attr in ("retry_after", "errors"):
+            value = getattr(exc, attr, None)
+            if value is not None:
+                data[attr] = value
+        message = str(exc)
+    else:  # a bug: the conductor logged its traceback; the API says so
+        data["http_code"] = 500
+        message = ("The conductor failed unexpectedly (%s); its log has the details."
+                   % type(exc).__name__)
+    return {"code": SERVER_ERROR, "message": message, "data": data}
+
+
+def error_from_wire(error: dict) -> exception.HWDriversError:
+    data = error.get("data") or {}
+    cls = None
+    module_name, class_name = data.get("module") or "", data.get("class") or ""
+    if module_name.startswith("hwdrivers."):
+        try:
+            cls = getattr(importlib.import_module(module_name), class_name, None)
+        except ImportError:
+            cls = None
+    if not (isinstance(cls, type) and issubclass(cls, exception.HWDriversError)):
+        cls = RemoteError
+    exc = cls.__new__(cls)
+    exception.HWDriversError.__init__(exc, error.get("message") or "conductor error",
+                                      **(data.get("kwargs") or {}))
+    if cls is RemoteError or type(exc).code != data.get("http_code", type(exc).code):
+        exc.code = data.get("http_code", 500)
+    if "retry_after" in data:
+        exc.retry_after = data["retry_after"]
+    if "errors" in data or isinstance(exc, exception.InvalidParameterValue):
+        exc.errors = list(data.get("errors") or [])
+    return exc
+
+
+# -- the server side ----------------------------------------------------------------------
+
+def make_app(dispatch, methods, before_call=None):
+    """A WSGI app serving JSON-RPC 2.0 calls of ``methods`` on ``dispatch``.
+
+    Each call is ``getattr(dispatch, method)(context, **params)``.
+    ``before_call(method, params)`` may raise to refuse a call (e.g. a
+    conductor that lost its membership). Only POST to ``/`` is served.
+    """
+    methods = frozenset(methods)
+
+    def app(environ, start_response):
+        if environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO", "/") != "/":
+            return _http(start_response, "405 Method Not Allowed",
+                         b"JSON-RPC: POST a JSON-RPC 2.0 request to /\n")
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            request = loads(environ["wsgi.input"].read(length))
+        except (ValueError, UnicodeDecodeError) as exc:
+            return _answer(start_response, None, error={
+                "code": PARSE_ERROR, "message": "not JSON: %s" % exc})
+        if not isinstance(request, dict) or request.get("jsonrpc") != "2.0":
+            return _answer(start_response, None, error={
+                "code": INVALID_REQUEST, "message": "not a JSON-RPC 2.0 request object"})
+        call_id = request.get("id")
+        method = request.get("method")
+        params = request.get("params") or {}
+        if method not in methods or not isinstance(params, dict):
+            return _answer(start_response, call_id, error={
+                "code": METHOD_NOT_FOUND,
+                "message": "no method %r (served: %s)" % (method, ", ".join(sorted(methods)))})
+        params = dict(params)
+        context = _context_from_wire(params.pop("context", None))
+        LOG.info("JSON-RPC %s node %s [%s]", method, params.get("ident"), context.request_id)
+        try:
+            if before_call is not None:
+                before_call(method, params)
+            result = getattr(dispatch, method)(context, **params)
+        except exception.HWDriversError as exc:
+            return _answer(start_response, call_id, error=error_to_wire(exc))
+        except Exception as exc:
+            LOG.exception("JSON-RPC %s failed", method)
+            return _answer(start_response, call_id, error=error_to_wire(exc))
+        return _answer(start_response, call_id, result=result)
+
+    return app
+
+
+def _http(start_response, status, body):
+    start_response(status, [("Content-Type", "text/plain"),
+                            ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def _answer(start_response, call_id, result=None, error=None):
+    doc = {"jsonrpc": "2.0", "id": call_id}
+    if error is not None:
+        doc["error"] = error
+    else:
+        doc["result"] = result
+    body = dumps(doc)
+    start_response("200 OK", [("Content-Type", "application/json"),
+                              ("Content-Length", str(len(body)))])
+    return [body]
+
+
+# -- the client side -----------------------------------------------------------------------
+
+class Client:
+    """Calls conductors over keep-alive HTTP connections, one per thread and URL."""
+
+    def __init__(self, timeout=60.0, username=None, password=None):
+        self.timeout = timeout
+        self._auth = None
+        if username:
+            token = base64.b64encode(("%s:%s" % (username, password or "")).encode())
+            self._auth = "Basic %s" % token.decode("ascii")
+        self._local = threading.local()
+        self._ids = itertools.count(1)
+
+    def _connection(self, url, fresh=False):
+        pool = getattr(self._local, "pool", None)
+        if pool is None:
+            pool = self._local.pool = {}
+        conn = pool.get(url)
+        if conn is None or fresh:
+            if conn is not None:
+                conn.close()
+            parts = urllib.parse.urlsplit(url)
+            factory = (http.client.HTTPSConnection if parts.scheme == "https"
+                       else http.client.HTTPConnection)
+            conn = factory(parts.hostname, parts.port, timeout=self.timeout)
+            pool[url] = conn
+            return conn, True
+        return conn, False
+
+    def _drop(self, url):
+        conn = getattr(self._local, "pool", {}).pop(url, None)
+        if conn is not None:
+            conn.close()
+
+    def call(self, url, method, context, host="?", node="?", **params):
+        """The result of ``method`` on the conductor at ``url``, or its error raised."""
+        params["context"] = _context_to_wire(context)
+        body = dumps({"jsonrpc": "2.0", "method": method, "params": params,
+                      "id": next(self._ids)})
+        headers = {"Content-Type": "application/json"}
+        if self._auth:
+            headers["Authorization"] = self._auth
+        conn, fresh = self._connection(url)
+        while True:
+            try:
+                conn.request("POST", "/", body=body, headers=headers)
+                response = conn.getresponse()
+                raw = response.read()
+                break
+            except (http.client.RemoteDisconnected, ConnectionResetError,
+                    BrokenPipeError) as exc:
+                # A kept-alive connection the server closed while idle fails
+                # before the request was read: try once on a new one.
+                self._drop(url)
+                if fresh:
+                    raise ConductorUnreachable(host=host, node=node, url=url,
+                                               reason=exc) from None
+                conn, fresh = self._connection(url, fresh=True)
+            except (OSError, http.client.HTTPException) as exc:
+                self._drop(url)
+                raise ConductorUnreachable(host=host, node=node, url=url,
+                                           reason=exc) from None
+        if response.status in (401, 403):
+            raise exception.ConfigInvalid(
+                "conductor %s refused this API process's credentials (HTTP %d); set "
+                "[json_rpc] http_basic_username and http_basic_password to a user of "
+                "the conductor's [json_rpc] http_basic_auth_user_file"
+                % (host, response.status), option="[json_rpc] http_basic_username")
+        if response.status != 200:
+            raise ConductorUnreachable(host=host, node=node, url=url,
+                                       reason="HTTP %d" % response.status)
+        answer = loads(raw)
+        if answer.get("error"):
+            raise error_from_wire(answer["error"])
+        return answer.get("result")

@@ -1,0 +1,110 @@
+"""The conductor interface as ``hwdrivers-api`` sees it: calls routed to the node's owner.
+
+:class:`RoutingManager` is what an API process puts behind
+``utils.manager()``. It is a :class:`ConductorManager` without a worker
+pool: reads, node and port records and input checks run in the API process
+against the database, exactly as in ``hwdrivers-server``; every call that
+acts on hardware or hands work to a worker (:data:`ROUTED`) goes to the
+conductor that owns the node on its group's hash ring, over
+:mod:`hwdrivers.conductor.rpc`. The conductor answers at once for
+asynchronous actions (202 in the API), with 409 for a locked node; when no
+conductor of the group is alive, or the owner does not answer, the API
+answers 503 with Retry-After before anything changed.
+"""
+
+import inspect
+import logging
+
+from hwdrivers.conductor import hash_ring
+from hwdrivers.conductor import manager as manager_mod
+from hwdrivers.conductor import rpc
+from hwdrivers.objects import node as node_obj
+
+LOG = logging.getLogger(__name__)
+
+#: ConductorManager methods that run on the owning conductor. Each takes
+#: ``(context, ident, ...)``.
+ROUTED = ("change_power_state", "do_provisioning_action", "set_boot_device",
+          "get_boot_device", "get_supported_boot_devices", "get_sensors_data",
+          "inject_nmi", "validate_node", "vendor_passthru", "get_power_state",
+          "get_supported_power_states", "agent_heartbeat")
+
+#: Results that are tuples in Python (JSON turns them into lists).
+_TUPLE_RESULTS = frozenset({"vendor_passthru"})
+
+
+class RoutingManager(manager_mod.ConductorManager):
+    """A ConductorManager whose hardware calls run on the owning conductor."""
+
+    def __init__(self, registry=None, conf=None, rings=None, client=None):
+        super().__init__(registry=registry, workers=None, conf=conf)
+        conf = self._conf
+        self.rings = rings or hash_ring.RingManager(conf)
+        self.client = client or rpc.Client(
+            timeout=conf.json_rpc.timeout, username=conf.json_rpc.http_basic_username,
+            password=conf.json_rpc.http_basic_password)
+
+    def owner(self, node) -> tuple:
+        """``(hostname, rpc_url)`` of the conductor owning ``node`` now."""
+        key = hash_ring.node_key(self.registry, node)
+        host = self.rings.owner(node.conductor_group or "", key, node.ident)
+        row = self.rings.conductor(host) or {}
+        return host, row.get("rpc_url")
+
+    def route(self, method, context, ident, **kwargs):
+        """Run ``method`` on the owner of node ``ident``; its result or its error."""
+        node = node_obj.Node.get(ident)
+        host, url = self.owner(node)
+        if not url:
+            raise rpc.ConductorUnreachable(
+                host=host, node=node.ident, url="(none)",
+                reason="it records no JSON-RPC URL: it is an hwdrivers-server, which "
+                       "serves its own API; point API requests at it or run "
+                       "hwdrivers-conductor instead")
+        result = self.client.call(url, method, context, host=host, node=node.ident,
+                                  ident=node.uuid, **kwargs)
+        return tuple(result) if method in _TUPLE_RESULTS else result
+
+
+    def agent_heartbeat(self, context, ident, callback_url, token, agent_version=None):
+        """A deploy ramdisk's heartbeat, continued on the owning conductor."""
+        return self.route("agent_heartbeat", context, ident, callback_url=callback_url,
+                          token=token, agent_version=agent_version)
+
+
+class ConductorEndpoint:
+    """What a conductor serves over JSON-RPC: its manager's :data:`ROUTED` methods."""
+
+    def __init__(self, manager):
+        self.manager = manager
+
+    def __getattr__(self, name):
+        if name not in ROUTED:
+            raise AttributeError(name)
+        return getattr(self.manager, name)
+
+    def agent_heartbeat(self, context, ident, callback_url, token, agent_version=None):
+        from hwdrivers.conductor import deployments
+        deployments.heartbeat(self.manager, context, ident, callback_url, token,
+                              agent_version=agent_version)
+
+
+def _routed(name):
+    signature = inspect.signature(getattr(manager_mod.ConductorManager, name))
+
+    def call(self, context, ident, *args, **kwargs):
+        bound = signature.bind(self, context, ident, *args, **kwargs)
+        params = dict(bound.arguments)
+        for fixed in ("self", "context", "ident"):
+            params.pop(fixed, None)
+        return self.route(name, context, ident, **params)
+
+    call.__name__ = name
+    call.__doc__ = "%s on the node's owning conductor (JSON-RPC)." % name
+    return call
+
+
+for _name in ROUTED:
+    if _name == "agent_heartbeat":
+        continue
+    setattr(RoutingManager, _name, _routed(_name))
