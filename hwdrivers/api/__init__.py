@@ -20,14 +20,17 @@ openstacksdk's baremetal proxy need to enroll and drive machines:
 ``/v1/drivers[/<name>[/properties]]``                  drivers
 ``/v1/conductors[/<hostname>]``                        conductors
 ``GET /metrics``                                       metrics (api-extras)
+``GET /v1/lookup``, ``POST /v1/heartbeat/<node>``      ramdisk agents (no user auth;
+                                                       the agent token)
+``GET /boot/<file>``                                   boot files (bootfiles)
 =====================================================  ==========================
 
 Microversions 1.1 to 1.109 are accepted (see :mod:`.microversions`); the
 documents are the same at every version. Known differences from Ironic:
 nodes always start in ``enroll`` (Ironic < 1.11 starts them ``available``);
 fields Ironic has and hwdrivers does not model (instance_uuid, owner,
-traits, ...) are shown empty and cannot be set; provision targets that
-deploy images or run steps (rebuild, inspect, clean, rescue ...) answer 400.
+traits, ...) are shown empty and cannot be set; provision targets not
+served yet (rebuild, rescue ...) answer 400.
 Errors use Ironic's shape (:mod:`.errors`); secrets in driver_info are
 write-only (``******`` in every response).
 """

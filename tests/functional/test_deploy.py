@@ -105,6 +105,20 @@ def test_agent_token_is_one_time_and_required(env):
     env.deploy("tok1")
     wait_for(lambda: env.node("tok1")["driver_internal_info"].get("agent_url"),
              timeout=60, message="the agent's first heartbeat")
+    # While it waits for its agent the node holds no lock; the token is stored
+    # but never shown, logged, or put on a command line.
+    waiting = wait_for(lambda: (lambda n: n if n["provision_state"] == "wait call-back"
+                                and n["reservation"] is None else None)(env.node("tok1")),
+                       timeout=30, message="the node waiting, unlocked")
+    assert waiting["driver_internal_info"]["agent_secret_token"] == "******"
+    row = env.server.db_rows("SELECT driver_internal_info FROM nodes WHERE uuid = ?",
+                             node["uuid"])[0]
+    token = json.loads(row["driver_internal_info"])["agent_secret_token"]
+    assert len(token) >= 32
+    assert token not in env.server.log() and token not in machine.agent_log()
+    pid = machine.state()["pid"]
+    with open("/proc/%d/cmdline" % pid, "rb") as handle:
+        assert token.encode() not in handle.read()
     mac = machine.macs[0]
     status, body = env.call("GET", "/v1/lookup?addresses=%s" % mac)
     assert status == 200, body
