@@ -38,6 +38,12 @@ opts = [
     cfg.IntOpt("power_off_wait", default=60, min=1,
                help="Seconds to wait for a machine to power off after its agent was "
                     "told to, before it is powered off through its BMC."),
+    cfg.ListOpt("local_file_allowed_paths", default=[],
+                help="Directories a deploy_kernel or deploy_ramdisk given as a local path "
+                     "(or file:// URL) may be in. Such files are served to machines "
+                     "without authentication, so an API user must not be able to name "
+                     "any file the service can read; empty (the default): only http(s) "
+                     "URLs are accepted."),
     cfg.StrOpt("isolinux_bin", default="/usr/lib/ISOLINUX/isolinux.bin",
                help="ISOLINUX's boot loader, put in the deploy ISOs that "
                     "redfish-virtual-media builds (Debian package isolinux)."),

@@ -39,7 +39,8 @@ class DeployEnv:
             },
             "deploy": dict({"http_root": str(tmp_path / "httpboot"),
                             "heartbeat_timeout": 4, "check_timeouts_interval": 0.5,
-                            "power_off_wait": 20},
+                            "power_off_wait": 20,
+                            "local_file_allowed_paths": str(tmp_path / "deploy-images")},
                            **(deploy_options or {})),
             "conductor": {"sync_power_state_interval": 0, "workers_pool_size": 64},
         }
@@ -47,7 +48,8 @@ class DeployEnv:
             options.setdefault(section, {}).update(values)
         self.server = server_proc.ServerProcess(tmp_path, options=options, name="deploy")
         self.kernel_url = self.images.add("deploy.kernel", data=b"not really a kernel\n")
-        self.ramdisk_path = str(tmp_path / "deploy.initramfs")
+        (tmp_path / "deploy-images").mkdir(exist_ok=True)
+        self.ramdisk_path = str(tmp_path / "deploy-images" / "deploy.initramfs")
         with open(self.ramdisk_path, "wb") as handle:
             handle.write(b"not really an initramfs\n")
         self.machines = {}

@@ -119,6 +119,7 @@ def test_virtual_media_and_one_time_cd_boot_on_the_emulator(redfish_emulator, co
         config(deploy__http_root=str(root),
                deploy__http_url="http://127.0.0.1:%d" % httpd.server_address[1],
                deploy__api_url="http://192.0.2.1:6385",
+               deploy__local_file_allowed_paths=[str(tmp_path)],
                enabled_boot_interfaces=["redfish-virtual-media", "noop"])
         (tmp_path / "k").write_bytes(b"kernel")
         (tmp_path / "r").write_bytes(b"ramdisk")

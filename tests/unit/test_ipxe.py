@@ -58,7 +58,8 @@ def _task(tmp_path, driver_info=None, ports=(MAC,), instance_info=None):
 def boot_conf(config, tmp_path):
     config(deploy__http_root=str(tmp_path / "httpboot"),
            deploy__http_url="http://10.0.0.1:8080/boot",
-           deploy__api_url="http://10.0.0.1:6385")
+           deploy__api_url="http://10.0.0.1:6385",
+           deploy__local_file_allowed_paths=[str(tmp_path)])
     return tmp_path / "httpboot"
 
 
@@ -115,6 +116,26 @@ def test_prepare_ramdisk_without_ports_or_with_a_missing_file_says_so(tmp_path, 
     task = _task(tmp_path, driver_info={"deploy_ramdisk": str(tmp_path / "nope")})
     with pytest.raises(exception.DriverSettingsError, match="deploy_ramdisk"):
         ipxe.IPXEBoot().prepare_ramdisk(task, {})
+
+
+def test_local_files_only_from_allowed_directories(tmp_path, boot_conf, config):
+    """They are served without authentication: no API user may name /etc/shadow."""
+    outside = tmp_path.parent / ("outside-%s" % tmp_path.name)
+    outside.mkdir()
+    (outside / "secret").write_text("s3cret")
+    os.symlink(outside / "secret", tmp_path / "link-to-secret")
+    for path in (str(outside / "secret"), "file://" + str(outside / "secret"),
+                 str(tmp_path / "link-to-secret"), str(tmp_path / ".." / outside.name)):
+        task = _task(tmp_path, driver_info={"deploy_ramdisk": path})
+        with pytest.raises(exception.DriverSettingsError, match="local_file_allowed_paths"):
+            ipxe.IPXEBoot().validate(task)
+        with pytest.raises(exception.DriverSettingsError, match="local_file_allowed_paths"):
+            ipxe.IPXEBoot().prepare_ramdisk(task, {})
+    assert not (boot_conf / "pxelinux.cfg").exists() or \
+        os.listdir(boot_conf / "pxelinux.cfg") == []
+    config(deploy__local_file_allowed_paths=[])
+    with pytest.raises(exception.DriverSettingsError, match="not accepted"):
+        ipxe.IPXEBoot().validate(_task(tmp_path))
 
 
 def test_validate_names_missing_fields_and_ports(tmp_path, boot_conf):

@@ -4,8 +4,10 @@ Boot files are written under ``[deploy] http_root`` and fetched by machines
 from ``[deploy] http_url``; the service serves that directory at ``/boot/``
 itself (api/bootfiles.py), or an operator points a web server at it. A
 deploy kernel or ramdisk given as an http(s) URL is used as is; one given as
-a local path (or ``file://`` URL) is linked into the node's directory under
-``http_root`` so machines can fetch it over HTTP. The kernel command line
+a local path (or ``file://`` URL) under ``[deploy] local_file_allowed_paths``
+is linked into the node's directory under ``http_root`` so machines can
+fetch it over HTTP (any other local path is refused: it would be served
+without authentication). The kernel command line
 carries the API URL (``ipa-api-url``), the boot interface's MAC
 (``BOOTIF``) and the node's UUID (``ipa-node-uuid``); never the agent
 token, which the agent receives at lookup.
@@ -107,16 +109,35 @@ def remove_tree(path: str) -> None:
         pass
 
 
+def local_file(task, field: str) -> str | None:
+    """The local file driver_info ``field`` names, or None for an http(s) URL.
+
+    Only files under ``[deploy] local_file_allowed_paths`` (symbolic links
+    resolved) are accepted: they end up served without authentication.
+    """
+    value = (task.node.driver_info or {}).get(field)
+    if not value or value.startswith(("http://", "https://")):
+        return None
+    path = os.path.realpath(value[len("file://"):] if value.startswith("file://") else value)
+    allowed = [os.path.realpath(p) for p in CONF.deploy.local_file_allowed_paths if p]
+    if not any(path == d or path.startswith(d.rstrip("/") + "/") for d in allowed):
+        raise exception.DriverSettingsError(
+            "driver_info %s is a local path outside [deploy] local_file_allowed_paths "
+            "(%s); give an http(s) URL, or put the file in an allowed directory"
+            % (field, ", ".join(allowed) or "empty: local files are not accepted"),
+            node=task.node.ident)
+    if not os.path.isfile(path):
+        raise exception.DriverSettingsError(
+            "driver_info %s: %s is not a file on this conductor" % (field, path),
+            node=task.node.ident)
+    return path
+
+
 def published_url(task, field: str) -> str:
     """The URL machines fetch driver_info ``field`` from (linking a local file in)."""
-    value = task.node.driver_info[field]
-    if value.startswith(("http://", "https://")):
-        return value
-    source = value[len("file://"):] if value.startswith("file://") else value
-    if not os.path.isfile(source):
-        raise exception.DriverSettingsError(
-            "driver_info %s: %s is not a file on this conductor" % (field, source),
-            node=task.node.uuid)
+    source = local_file(task, field)
+    if source is None:
+        return task.node.driver_info[field]
     target = os.path.join(node_dir(task), field)
     os.makedirs(os.path.dirname(target), exist_ok=True)
     remove(target)

@@ -45,14 +45,10 @@ def config_text(params: str) -> str:
 
 def _local_copy(task, field: str) -> str:
     """A local file holding driver_info ``field`` (downloaded once if a URL)."""
-    value = task.node.driver_info[field]
-    if not value.startswith(("http://", "https://")):
-        path = value[len("file://"):] if value.startswith("file://") else value
-        if not os.path.isfile(path):
-            raise exception.DriverSettingsError(
-                "driver_info %s: %s is not a file on this conductor" % (field, path),
-                node=task.node.ident)
+    path = boot_files.local_file(task, field)
+    if path is not None:
         return path
+    value = task.node.driver_info[field]
     target = os.path.join(boot_files.node_dir(task), field)
     os.makedirs(os.path.dirname(target), exist_ok=True)
     try:

@@ -84,6 +84,8 @@ class IPXEBoot(base.BootInterface):
 
     def validate(self, task):
         super().validate(task)
+        for field in ("deploy_kernel", "deploy_ramdisk"):
+            boot_files.local_file(task, field)
         if getattr(task, "ports", None) is not None and not _ports(task):
             raise exception.MissingParameterValue(
                 "Node %s: the ipxe boot interface needs a port with the MAC address the "

@@ -46,6 +46,8 @@ class RedfishVirtualMediaBoot(redfish._RedfishBase, base.BootInterface):
 
     def validate(self, task):
         super().validate(task)
+        for field in ("deploy_kernel", "deploy_ramdisk"):
+            boot_files.local_file(task, field)
         boot_iso.isolinux_files()
 
     # -- the virtual CD ------------------------------------------------------------
