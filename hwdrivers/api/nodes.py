@@ -26,7 +26,7 @@ UNMODELED = {
     "instance_uuid": None, "chassis_uuid": None,
     "clean_step": {}, "deploy_step": {}, "service_step": {},
     "raid_config": {}, "target_raid_config": {}, "resource_class": None,
-    "conductor_group": "", "protected": False, "protected_reason": None,
+    "protected": False, "protected_reason": None,
     "owner": None, "lessee": None, "description": None, "allocation_uuid": None,
     "automated_clean": None, "retired": False, "retired_reason": None,
     "network_data": {}, "boot_mode": None, "secure_boot": None, "shard": None,
@@ -41,7 +41,7 @@ _DIRECT = ("uuid", "name", "driver", "driver_info", "driver_internal_info",
            "instance_info", "properties", "extra", "power_state",
            "target_power_state", "provision_state", "target_provision_state",
            "last_error", "maintenance", "maintenance_reason", "fault",
-           "console_enabled", "console_error",
+           "console_enabled", "console_error", "conductor_group",
            "reservation") + INTERFACE_FIELDS
 
 SUMMARY_FIELDS = ("uuid", "name", "instance_uuid", "power_state", "provision_state",
@@ -53,7 +53,7 @@ ALL_FIELDS = frozenset(_DIRECT + tuple(UNMODELED) + (
 
 #: What create and PATCH accept (the manager checks types and values).
 WRITABLE = ("name", "driver", "driver_info", "instance_info", "properties",
-            "extra") + INTERFACE_FIELDS
+            "extra", "conductor_group") + INTERFACE_FIELDS
 DICT_FIELDS = ("driver_info", "instance_info", "properties", "extra")
 
 READ_ONLY_HINTS = {

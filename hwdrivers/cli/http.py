@@ -45,6 +45,7 @@ NODE_FIELDS = (("uuid", "name", "driver", "driver_info", "driver_internal_info",
                 "instance_info", "properties", "extra", "power_state",
                 "target_power_state", "provision_state", "target_provision_state",
                 "last_error", "maintenance", "maintenance_reason", "fault",
+                "console_enabled", "console_error", "conductor_group",
                 "reservation", "created_at", "updated_at")
                + tuple("%s_interface" % kind for kind in interface_types.ALL))
 _TIMES = ("created_at", "updated_at")

@@ -25,6 +25,7 @@ from hwdrivers.drivers import factory
 from hwdrivers.objects import node as node_obj
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,254}$")
+_GROUP = re.compile(r"^[A-Za-z0-9._-]{0,255}$")
 
 #: Words the API reads as keywords where a node identifier may stand
 #: (``GET /v1/nodes/detail``): a node of that name could never be addressed.
@@ -40,6 +41,7 @@ _FIELD_TYPES = {
     "properties": dict,
     "extra": dict,
     "uuid": str,
+    "conductor_group": str,
 }
 _FIELD_TYPES.update({f: (str, type(None)) for f in node_obj.INTERFACE_FIELDS})
 
@@ -141,6 +143,12 @@ class ConductorManager:
         name = values.get("name")
         if isinstance(name, str):
             errors.extend(_name_errors(name))
+        group = values.get("conductor_group")
+        if isinstance(group, str) and not _GROUP.match(group):
+            errors.append("field conductor_group %r must be at most 255 letters, digits, "
+                          "'.', '-' or '_' (empty: the default group), the [conductor] "
+                          "conductor_group of the conductors that should drive the node"
+                          % group[:80])
         if "uuid" in values and isinstance(values["uuid"], str) and not _is_uuid(values["uuid"]):
             errors.append("field uuid %r is not a UUID" % values["uuid"])
         if errors:

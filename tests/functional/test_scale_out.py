@@ -140,6 +140,40 @@ def test_power_sync_reads_each_node_once_per_interval(cluster, nodes):
             assert stats["failed"] == 0, stats
 
 
+def test_conductor_groups(cluster, nodes):
+    api = cluster.apis[1]
+    status, node = api.call("POST", "/v1/nodes", {
+        "driver": "fake-hardware", "name": "rack9-a", "conductor_group": "rack9"})
+    assert status == 201, node
+    assert node["conductor_group"] == "rack9"
+    status, body = api.call("PATCH", "/v1/nodes/rack9-a", [
+        {"op": "replace", "path": "/conductor_group", "value": "rack 9!"}])
+    assert status == 400 and "field conductor_group" in body["error_message"]
+    # No conductor serves the group yet: 503, and nothing changed.
+    status, body = _power(cluster, node, "power on")
+    assert status == 503, body
+    assert "No conductor is alive in conductor group 'rack9'" in body["error_message"]
+    assert cluster.node(node["uuid"])["target_power_state"] is None
+
+    g9 = cluster.add_conductor("g9", {"conductor": {"conductor_group": "rack9"}})
+    try:
+        wait_for(lambda: _power(cluster, node, "power on")[0] == 202, 30,
+                 "the API seeing group rack9's conductor", cluster.logs)
+        _wait_power(cluster, {node["uuid"]}, "power on")
+        assert node["uuid"] in g9.rpc_calls("change_power_state")
+        for name in ("c1", "c2", "c3"):
+            assert node["uuid"] not in cluster.conductors[name].rpc_calls(
+                "change_power_state")
+        status, body = api.call("GET", "/v1/conductors")
+        docs = {d["hostname"]: d for d in body["conductors"]}
+        assert (docs["g9"]["conductor_group"], docs["g9"]["owned_nodes"]) == ("rack9", 1)
+        assert sum(docs[h]["owned_nodes"] for h in ("c1", "c2", "c3")) == len(nodes)
+    finally:
+        assert api.call("DELETE", "/v1/nodes/%s" % node["uuid"])[0] == 204
+        g9.stop()
+        del cluster.conductors["g9"]
+
+
 def test_fourth_conductor_joins_and_takes_its_share(cluster, nodes):
     # c4 answers slowly: the next test kills it in the middle of its work.
     for node in nodes[:3]:
