@@ -50,6 +50,9 @@ AGENT_KEYS = ("agent_url", TOKEN_KEY, "agent_last_heartbeat", "agent_version",
               "agent_command")
 #: seconds an agent's call waits for a node busy with another task
 AGENT_LOCK_WAIT = 2.0
+#: states a lookup may find a node in: waiting, or still finishing the step that
+#: booted the ramdisk (the lookup then waits for the lock, briefly)
+_LOOKUP_STATES = (ProvisionState.DEPLOYWAIT.value, ProvisionState.DEPLOYING.value)
 
 
 class StepFailed(exception.HWDriversError):
@@ -215,7 +218,7 @@ def lookup(context, addresses: list[str], node_uuid: str | None = None) -> dict:
     """
     record = _node_for(addresses, node_uuid)
     ident = record.get("name") or record["uuid"]
-    if record["provision_state"] != ProvisionState.DEPLOYWAIT.value:
+    if record["provision_state"] not in _LOOKUP_STATES:
         raise exception.NotFound(
             "Node %s is in provision state %r, not waiting for an agent; lookup is "
             "refused." % (ident, record["provision_state"]))
