@@ -6,6 +6,8 @@ Storage drives and a BIOS) serve every test here. Each test enrolls its own
 node on its own emulated system.
 """
 
+import json
+import os
 import socket
 
 import pytest
@@ -69,6 +71,12 @@ def _managed(server, name, system, emulator, **info):
 def _ports(server, name):
     return sorted(p["address"] for p in _ok(server.call(
         "GET", "/v1/ports?node=%s&fields=address" % name))["ports"])
+
+
+def _free_mac(server, mac):
+    """Delete the port an earlier test's inspection made for ``mac``, if any."""
+    for port in _ok(server.call("GET", "/v1/ports?address=%s" % mac))["ports"]:
+        _ok(server.call("DELETE", "/v1/ports/%s" % port["uuid"]), 204)
 
 
 def _bios(server, name):
@@ -213,8 +221,7 @@ def test_unknown_clean_steps_and_wrong_arguments_are_400(server, emulator):
 
 def test_a_mac_on_another_node_refuses_the_inspection(server, emulator):
     other = _node(server, "owner-of-mac", emulator.driver_info("hw-a"))
-    for port in _ok(server.call("GET", "/v1/ports?address=52:54:00:cc:00:01"))["ports"]:
-        _ok(server.call("DELETE", "/v1/ports/%s" % port["uuid"]), 204)  # an earlier inspection's
+    _free_mac(server, "52:54:00:cc:00:01")
     _ok(server.call("POST", "/v1/ports", {"address": "52:54:00:cc:00:01",
                                           "node_uuid": other["uuid"]}), 201)
     _managed(server, "hw-c-dup", "hw-c", emulator)
@@ -244,3 +251,41 @@ def test_an_unreachable_bmc_fails_the_inspection_and_manage_recovers(server, emu
         {"op": "replace", "path": "/driver_info/redfish_address", "value": emulator.url}]))
     _ok(_provision(server, "gone", "manage"), 202)
     assert _settle(server, "gone")["provision_state"] == "manageable"
+
+
+def test_ironic_clients_inspect_and_clean_unmodified(server, emulator, tmp_path, monkeypatch):
+    """``baremetal node inspect/clean --wait`` and openstacksdk, as they are."""
+    from tests.functional.test_ironicclient import CLI
+
+    cli = CLI(server, tmp_path / "home")
+    _managed(server, "cli-hw", "hw-c", emulator)
+    _free_mac(server, "52:54:00:cc:00:01")
+    cli.run("node", "inspect", "cli-hw", "--wait", "60")
+    shown = cli.json("node", "show", "cli-hw")
+    assert shown["provision_state"] == "manageable"
+    assert shown["properties"]["cpus"] == 8 and shown["properties"]["memory_mb"] == 32768
+    bios = {s["name"]: s["value"] for s in cli.json("node", "bios", "setting", "list",
+                                                    "cli-hw")}
+    assert bios["NicBoot1"] == "NetworkBoot"
+    cli.run("node", "clean", "cli-hw", "--wait", "120", "--clean-steps", json.dumps([
+        {"interface": "bios", "step": "apply_configuration",
+         "args": {"settings": [{"name": "NicBoot1", "value": "Disabled"}]}}]))
+    assert cli.json("node", "bios", "setting", "show", "cli-hw", "NicBoot1")[
+        "value"] == "Disabled"
+    assert _emulated_bios(emulator, "hw-c")["NicBoot1"] == "Disabled"
+    bad = cli.run("node", "clean", "cli-hw", "--clean-steps", json.dumps([
+        {"interface": "bios", "step": "overclock"}]), check=False)
+    assert bad.returncode != 0 and "bios.overclock does not exist" in bad.stderr
+
+    monkeypatch.setenv("HOME", str(tmp_path / "sdk-home"))
+    for key in [k for k in os.environ if k.startswith("OS_")]:
+        monkeypatch.delenv(key)
+    import openstack
+
+    conn = openstack.connection.Connection(
+        auth_type="none", baremetal_endpoint_override=server.url,
+        baremetal_api_version="1")
+    node = conn.baremetal.set_node_provision_state("cli-hw", "inspect", wait=True,
+                                                   timeout=60)
+    assert node.provision_state == "manageable"
+    assert node.properties["cpu_arch"] == "x86_64"
