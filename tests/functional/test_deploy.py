@@ -241,3 +241,20 @@ def test_hwdrivers_cli_deploy_and_undeploy_show_progress(env, tmp_path):
     proc = subprocess.run([hwdrivers, "node", "deploy", "cli1", "--config-drive", "{bad"],
                           env=cli_env, capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0 and "--config-drive" in proc.stderr
+
+
+def test_conductor_restart_while_the_agent_writes(env):
+    """Waiting holds no lock and no thread: a restarted conductor picks the deploy up
+    from the agent's next heartbeat."""
+    url, digest, _ = env.add_image("rs.img", size=4 * MiB, marker="restart-image",
+                                   delay=0.05)  # about 3 s of writing
+    machine, _ = env.add_machine("rs1", instance_info=_instance_info(url, digest))
+    env.make_available("rs1")
+    env.deploy("rs1")
+    wait_for(lambda: env.node("rs1")["driver_internal_info"].get("deploy_step_index") == 1,
+             timeout=60, message="write_image started")
+    assert env.server.stop() == 0
+    env.server.start()
+    node = env.wait_state("rs1", "active", timeout=90)
+    assert node["last_error"] is None
+    assert wait_for(lambda: machine.booted == "restart-image", timeout=30, message="boot")
