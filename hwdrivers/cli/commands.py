@@ -402,6 +402,9 @@ def build_parser():
     for action, text in (("manage", "enroll -> manageable: verify the BMC credentials "
                                     "and read the power state"),
                          ("provide", "manageable -> available (runs cleaning)"),
+                         ("inspect", "manageable -> inspecting -> manageable: read the "
+                                     "machine's CPUs, memory, disks and NICs into its "
+                                     "properties and ports"),
                          ("abort", "stop a node waiting in a *wait state")):
         p = nsub.add_parser(action, parents=[fmt], help="Provision action: %s." % text)
         p.add_argument("node")

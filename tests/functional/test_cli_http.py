@@ -350,6 +350,9 @@ def test_maintenance_provision_and_history_match_local(run):
     assert json.loads(out)["maintenance"] is False
     out, _ = run("node", "manage", "mh1", "-f", "json")
     assert json.loads(out)["provision_state"] == "manageable"
+    for local in (False, True):
+        out, _ = run("node", "inspect", "mh1", "-f", "json", local=local)
+        assert json.loads(out)["provision_state"] == "manageable"
     out, _ = run("node", "provide", "mh1", "-f", "json")
     assert json.loads(out)["provision_state"] == "available"
     out, _ = run("node", "manage", "mh1", "-f", "json", local=True)
