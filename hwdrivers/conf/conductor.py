@@ -24,13 +24,13 @@ opts = [
                help="Operations run at once by this conductor."),
     cfg.IntOpt("sync_power_state_interval", default=60,
                help="Seconds between power-state syncs; 0 or less disables."),
-    cfg.IntOpt("sync_power_state_workers", default=64, min=1,
+    cfg.IntOpt("sync_power_state_workers", default=80, min=1,
                help="Nodes whose power state is read at once during a sync. "
                     "A cycle over N nodes at d seconds per read takes about "
                     "N * d / workers; size it so that fits in half of "
                     "sync_power_state_interval: workers >= 2 * N * d / "
                     "interval. The default keeps up with 10,000 nodes at "
-                    "0.2 s per read (IPMI-like) in about 31 s of the 60 s "
+                    "0.2 s per read (IPMI-like) in about 25 s of the 60 s "
                     "interval. A cycle that overruns the interval logs a "
                     "warning naming this option (doc/scale-out.md)."),
     cfg.IntOpt("power_state_sync_max_retries", default=3, min=0,

@@ -1,0 +1,212 @@
+"""Scale-out pieces one at a time: ring keys and membership, the JSON-RPC transport,
+the partitioned power sync and its overrun warning, a conductor that may not act.
+
+The end-to-end behaviour with real processes is tests/functional/test_scale_out.py.
+"""
+
+import datetime
+import logging
+import threading
+
+import pytest
+import waitress
+
+from hwdrivers.common import context as hw_context
+from hwdrivers.common import exception
+from hwdrivers.common.states import PowerState
+from hwdrivers.conductor import hash_ring
+from hwdrivers.conductor import power_sync
+from hwdrivers.conductor import rpc
+from hwdrivers.conductor import service as service_mod
+from hwdrivers.db import api as db_api
+from hwdrivers.drivers import factory
+from hwdrivers.objects import node as node_obj
+
+CTX = hw_context.get_admin_context()
+
+
+# -- ring keys and rings -------------------------------------------------------------
+
+def _node(**driver_info):
+    return node_obj.Node({"uuid": "6f1c1f8e-4b1a-4f3e-9a51-0d5b0c3e7a11", "name": "n1",
+                          "driver": "fake-hardware", "driver_info": driver_info,
+                          "conductor_group": ""})
+
+
+def test_ring_key_is_the_controller_else_the_node(config):
+    registry = factory.get_registry()
+    assert hash_ring.node_key(registry, _node(fake_controller="pdu-7")) == \
+        "controller:fake:pdu-7"
+    assert hash_ring.node_key(registry, _node()) == \
+        "node:6f1c1f8e-4b1a-4f3e-9a51-0d5b0c3e7a11"
+    broken = _node()
+    broken._values["driver"] = "no-such-type"  # cannot be composed: hashed by UUID
+    assert hash_ring.node_key(registry, broken).startswith("node:")
+
+
+def test_ring_key_asks_power_before_management(config):
+    class Iface:
+        def __init__(self, key):
+            self.key = key
+
+        def controller_key(self, task):
+            return self.key
+
+    class Driver:
+        interfaces = {"management": Iface("bmc:10.0.0.9"), "power": Iface("pdu:10.0.0.5")}
+
+    assert hash_ring.ring_key(_node(), Driver()) == "controller:pdu:10.0.0.5"
+    Driver.interfaces["power"] = Iface(None)
+    assert hash_ring.ring_key(_node(), Driver()) == "controller:bmc:10.0.0.9"
+
+
+def test_a_joining_conductor_takes_keys_only_for_itself():
+    keys = ["controller:pdu-%d" % i for i in range(600)]
+    three = hash_ring.Ring(["c1", "c2", "c3"])
+    four = hash_ring.Ring(["c1", "c2", "c3", "c4"])
+    before = {k: three.owner(k) for k in keys}
+    after = {k: four.owner(k) for k in keys}
+    moved = [k for k in keys if before[k] != after[k]]
+    assert all(after[k] == "c4" for k in moved)
+    assert 0.15 * len(keys) < len(moved) < 0.35 * len(keys)  # about a quarter
+    shares = [list(before.values()).count(h) / len(keys) for h in ("c1", "c2", "c3")]
+    assert all(0.2 < share < 0.47 for share in shares)
+    # Same hosts in any order: the same ring in every process.
+    assert {k: hash_ring.Ring(["c3", "c1", "c2"]).owner(k) for k in keys} == before
+
+
+def test_membership_from_heartbeats_and_groups(database, config):
+    config(conductor__heartbeat_timeout=30)
+    db_api.register_conductor("alive", ["fake-hardware"])
+    db_api.register_conductor("other-group", ["fake-hardware"], conductor_group="rack2",
+                              rpc_url="http://127.0.0.1:1")
+    db_api.register_conductor("stale", ["fake-hardware"])
+    db_api.register_conductor("stopped", ["fake-hardware"])
+    db_api.unregister_conductor("stopped")
+    with db_api.db_engine.writer() as conn:
+        conn.execute(db_api.conductors.update()
+                     .where(db_api.conductors.c.hostname == "stale")
+                     .values(updated_at=db_api.utcnow() - datetime.timedelta(seconds=31)))
+    rings = hash_ring.RingManager()
+    assert rings.ring("").hosts == ("alive",)
+    assert rings.ring("rack2").hosts == ("other-group",)
+    assert rings.conductor("other-group")["rpc_url"] == "http://127.0.0.1:1"
+    assert rings.ring("rack3") is None
+    with pytest.raises(hash_ring.NoConductorForGroup) as caught:
+        rings.owner("rack3", "node:x", "n1")
+    assert caught.value.code == 503 and "'rack3'" in str(caught.value)
+
+
+# -- the transport ----------------------------------------------------------------------
+
+class _Target:
+    def locked(self, context, ident):
+        error = exception.NodeLocked(node=ident, holder="c2")
+        error.retry_after = 10
+        raise error
+
+    def invalid(self, context, ident):
+        raise exception.InvalidParameterValue(errors=["field a is wrong", "field b too"])
+
+    def node(self, context, ident, when):
+        return node_obj.Node({"uuid": ident, "name": context.request_id,
+                              "driver_info": {"fake_password": "s3cret"},
+                              "instance_info": {"configdrive": "x"},
+                              "created_at": when, "power_state": PowerState.ON})
+
+    def bug(self, context, ident):
+        raise KeyError("internal detail")
+
+
+@pytest.fixture
+def rpc_server():
+    app = rpc.make_app(_Target(), ("locked", "invalid", "node", "bug"))
+    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=2)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield "http://127.0.0.1:%d" % int(server.effective_port)
+    server.close()
+    thread.join(5)
+
+
+def test_rpc_errors_keep_their_class_status_and_retry_after(rpc_server):
+    client = rpc.Client(timeout=10)
+    with pytest.raises(exception.NodeLocked) as caught:
+        client.call(rpc_server, "locked", CTX, ident="n1")
+    assert caught.value.code == 409 and caught.value.retry_after == 10
+    assert "Node n1 is locked by c2" in str(caught.value)
+    with pytest.raises(exception.InvalidParameterValue) as caught:
+        client.call(rpc_server, "invalid", CTX, ident="n1")
+    assert caught.value.errors == ["field a is wrong", "field b too"]
+    with pytest.raises(rpc.RemoteError) as caught:
+        client.call(rpc_server, "bug", CTX, ident="n1")
+    assert caught.value.code == 500 and "internal detail" not in str(caught.value)
+    with pytest.raises(rpc.RemoteError) as caught:
+        client.call(rpc_server, "delete_everything", CTX, ident="n1")
+    assert "no method 'delete_everything'" in str(caught.value)
+
+
+def test_rpc_results_carry_no_secrets(rpc_server):
+    when = datetime.datetime(2026, 12, 1, 14, 0, 0)
+    result = rpc.Client(timeout=10).call(rpc_server, "node", CTX, ident="u1", when=when)
+    assert result.uuid == "u1" and result.created_at == when
+    assert result.name == CTX.request_id  # the context crossed too
+    assert result.power_state == "power on"
+    assert result.driver_info == {} and result.instance_info == {}
+
+
+def test_rpc_to_a_dead_conductor_is_503():
+    with pytest.raises(rpc.ConductorUnreachable) as caught:
+        rpc.Client(timeout=5).call("http://127.0.0.1:9", "node", CTX, host="c9",
+                                   node="n1", ident="n1")
+    assert caught.value.code == 503 and caught.value.retry_after
+    assert "Conductor c9, which owns node n1, does not answer" in str(caught.value)
+
+
+# -- partitioned power sync ---------------------------------------------------------------
+
+def test_sync_reads_only_owned_nodes(database, config):
+    for name in ("a", "b", "c"):
+        db_api.create_node({"driver": "fake-hardware", "name": name,
+                            "power_state": "power off"})
+    stats = power_sync.PowerSync(concurrency=2, owns=lambda n: n.name == "b").run_cycle()
+    assert (stats.nodes, stats.not_owned, stats.in_sync) == (1, 2, 1)
+
+
+def test_an_overrunning_cycle_warns_naming_the_option(database, config, caplog):
+    config(conductor__sync_power_state_interval=1, fake__power_delay="0.4")
+    for name in ("a", "b", "c"):
+        db_api.create_node({"driver": "fake-hardware", "name": name,
+                            "power_state": "power off"})
+    with caplog.at_level(logging.WARNING, logger="hwdrivers.conductor.power_sync"):
+        stats = power_sync.PowerSync(concurrency=1).run_cycle()
+    assert stats.duration > 1
+    assert "raise [conductor] sync_power_state_workers (now 1" in caplog.text
+
+
+def test_default_workers_keep_up_with_10000_ipmi_nodes(config):
+    from hwdrivers import conf as hw_conf
+    conductor = hw_conf.CONF.conductor
+    assert 10000 * 0.2 / conductor.sync_power_state_workers <= \
+        conductor.sync_power_state_interval / 2
+
+
+# -- a conductor that may have been presumed dead ---------------------------------------
+
+def test_a_stale_conductor_refuses_to_act(database, config):
+    config(host="c1", conductor__heartbeat_timeout=30)
+    svc = service_mod.ConductorService(partitioned=True)
+    svc.start()
+    try:
+        node = node_obj.Node(db_api.create_node({"driver": "fake-hardware", "name": "a"}))
+        assert svc.can_act() and svc.owns(node)
+        svc._heartbeat_ok -= 31  # as if paused (SIGSTOP) past the timeout
+        assert not svc.can_act() and not svc.owns(node)
+        with pytest.raises(service_mod.ConductorRejoining) as caught:
+            svc.check_can_act()
+        assert caught.value.code == 503
+        db_api.unregister_conductor("c1")  # meanwhile another one reaped it
+        svc.heartbeat()  # rejoins
+        assert db_api.get_conductor("c1")["online"] and svc.can_act()
+    finally:
+        svc.stop(timeout=5)
