@@ -64,8 +64,9 @@ INPUT_BUFFER = 64 * 1024
 QUIT_WAIT = 2.0
 #: Seconds the supervisor has to kill a session's processes.
 KILL_WAIT = 5.0
-#: Bytes of what the session said before coming up, kept for the reason.
-STARTUP_KEEP = 8192
+#: Bytes of what the session said before coming up: the reason if it never
+#: does, and (without a ready marker) the first output once it is up.
+STARTUP_KEEP = 65536
 
 STARTING, ON, RESTARTING, FAILED, STOPPED = "starting", "on", "restarting", "failed", "stopped"
 
@@ -292,7 +293,7 @@ class Relay(threading.Thread):
         if self.state == STARTING and self._session is not None:
             if (self.command.ready_marker is None
                     and now - self._session.started >= SETTLE):
-                self._up(b"")
+                self._up(self._startup)  # what it printed meanwhile goes through
             elif now - self._session.started >= self.start_timeout:
                 self._session_ended(timed_out=True)
         elif self.state == RESTARTING and now >= self._restart_at:
@@ -365,8 +366,6 @@ class Relay(threading.Thread):
             after = self._startup.split(marker, 1)[1]
             after = after.split(b"\n", 1)[1] if b"\n" in after else b""
             self._up(after)
-        elif marker is None:
-            self._up(data)
 
     def _up(self, pending):
         self.state = ON

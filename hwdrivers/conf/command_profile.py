@@ -68,6 +68,11 @@ opts = [
     cfg.FloatOpt("timeout", min=0.1,
                  help="Seconds one command may run before it is killed with everything "
                       "it started (unset: [command] command_timeout)."),
+    cfg.StrOpt("console",
+               help="Command whose standard input and output are the node's serial "
+                    "console (a template, e.g. virsh console --force {vm}), for the "
+                    "command console interface; it runs as long as the console is "
+                    "enabled (no timeout). Unset: the profile has no console."),
 ]
 
 OPTION_NAMES = tuple(opt.dest for opt in opts)

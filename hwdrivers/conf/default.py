@@ -14,7 +14,7 @@ from hwdrivers.common import interface_types
 #: Every name here must have an entry point in setup.cfg, or start-up fails.
 DEFAULT_ENABLED = {
     "boot": ["fake", "noop", "ipxe", "redfish-virtual-media"],
-    "console": ["fake", "no-console", "ipmitool-socat"],
+    "console": ["fake", "no-console", "ipmitool-socat", "command"],
     "deploy": ["fake", "noop", "direct"],
     "inspect": ["fake", "no-inspect", "redfish", "agent"],
     "management": ["fake", "ipmitool", "redfish", "external", "noop"],

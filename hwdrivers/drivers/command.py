@@ -21,3 +21,4 @@ class CommandHardware(hardware_type.AbstractHardwareType):
     supported_deploy_interfaces = ("noop",)
     supported_management_interfaces = ("noop",)
     supported_power_interfaces = ("command",)
+    supported_console_interfaces = ("no-console", "command")

@@ -32,7 +32,7 @@ PROFILE_FIELD = "command_profile"
 SECRET_FIELD = "command_secret"
 
 TEMPLATES = ("command_power_on", "command_power_off", "command_power_status",
-             "command_reboot")
+             "command_reboot", "command_console")
 #: Placeholders every template may use, filled from the node itself.
 BUILTINS = ("name", "uuid")
 _STATUS_FIELDS = ("command_status_on_pattern", "command_status_off_pattern",

@@ -14,10 +14,10 @@ The session is the power driver's: the same driver_info, the same
 the BMC, which would otherwise refuse the new one.
 """
 
-from hwdrivers.drivers.modules import console_base
-from hwdrivers.drivers.modules import ipmitool
 from hwdrivers.common import environment
 from hwdrivers.common import exception
+from hwdrivers.drivers.modules import console_base
+from hwdrivers.drivers.modules import ipmitool
 
 #: What ipmitool prints once the SOL payload is active.
 READY_MARKER = b"SOL Session operational"

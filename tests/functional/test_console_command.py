@@ -1,0 +1,96 @@
+"""The ``command`` console: a command profile's console command behind the proxy.
+
+The profile's console is ``socat - TCP:127.0.0.1:{serial_port}``, as for a
+qemu ``-serial tcp:...,server`` or a terminal server; the test owns that TCP
+port and plays the machine's serial line (the fixture ipmi_sim uses for
+its SOL), so what the machine prints arrives at the console's client and
+log and what the client types arrives at the machine.
+"""
+
+import shutil
+
+import pytest
+
+from tests.fixtures import ipmi_sim
+from tests.functional import console_env as env
+from tests.functional import server_proc
+from tests.waits import wait_for
+
+SECRET = "c0nsole-Secret"
+
+
+@pytest.fixture
+def serial():
+    if shutil.which("socat") is None:
+        pytest.skip("socat is not installed (Debian: apt install socat; tools/test.sh "
+                    "installs it)")
+    port = ipmi_sim.SerialPort()
+    yield port
+    port.close()
+
+
+@pytest.fixture
+def server(tmp_path):
+    options = {
+        "console": {"port_range": env.free_port_range(2)},
+        "command": {"allow_local_commands": "true"},
+        "command_profile:vmcon": {"power_on": "true", "power_off": "true",
+                                  "console": "socat - TCP:127.0.0.1:{serial_port}"},
+        "command_profile:noconsole": {"power_on": "true", "power_off": "true"},
+    }
+    proc = server_proc.ServerProcess(tmp_path, options=options).start()
+    yield proc
+    proc.stop()
+
+
+def _node(server, name, profile, **info):
+    status, body = server.call("POST", "/v1/nodes", {
+        "name": name, "driver": "command", "console_interface": "command",
+        "driver_info": dict({"command_profile": profile}, **info)})
+    assert status == 201, body
+    return body["uuid"]
+
+
+def test_command_console_round_trip_and_secret_scrubbing(server, serial):
+    node = _node(server, "vm1", "vmcon", serial_port=str(serial.port),
+                 command_secret=SECRET)
+    env.enable(server, node)
+    doc = env.wait_state(server, node, ("on", "failed"))
+    assert doc["console_state"] == "on", doc
+    wait_for(serial.connected.is_set, 30, message="socat connected to the serial line")
+    client = env.Client(env.address(doc))
+    serial.write(b"vm1 login: ")
+    client.read_until(b"vm1 login: ")
+    client.send(b"root\r")
+    wait_for(lambda: b"root\r" in serial.received(), 30, message="typing at the machine")
+    # Whatever prints the node's secret, it never reaches a client or the log.
+    serial.write(b"leak: " + SECRET.encode() + b" end\r\n")
+    text = client.read_until(b" end\r\n")
+    assert SECRET.encode() not in text and b"leak: ****** end" in text
+    client.close()
+    status, body = server.call("GET", "/v1/nodes/vm1/states/console/log?kib=4")
+    assert "vm1 login: " in body["log"] and "leak: ****** end" in body["log"]
+    assert SECRET not in body["log"] and SECRET not in server.log()
+    env.enable(server, node, False)
+    env.wait_state(server, node, "off")
+    wait_for(lambda: not env.processes_with("TCP:127.0.0.1:%d" % serial.port), 30,
+             message="socat gone")
+
+
+def test_profile_without_console_is_a_clear_400(server):
+    _node(server, "vm2", "noconsole")
+    status, body = server.call("PUT", "/v1/nodes/vm2/states/console", {"enabled": True})
+    assert status == 400, body
+    assert "command profile noconsole has no console command" in body["error_message"]
+    assert env.console_doc(server, "vm2")["console_state"] == "off"
+
+
+def test_console_command_that_fails_shows_why(server):
+    dead = server_proc.free_tcp_port()  # nothing listens: socat exits at once
+    node = _node(server, "vm3", "vmcon", serial_port=str(dead))
+    env.enable(server, node)
+    doc = env.wait_state(server, node, ("on", "failed"))
+    assert doc["console_state"] == "failed", doc
+    assert "Connection refused" in doc["console_error"], doc
+    assert doc["console_enabled"] is False
+    assert not env.processes_with("TCP:127.0.0.1:%d" % dead)
