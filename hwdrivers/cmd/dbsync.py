@@ -97,6 +97,8 @@ def _reencrypt_secrets(forget_unreadable):
 
     factory.get_registry()  # declares which driver_info fields are secret
     report = db_api.reencrypt_node_secrets(forget_unreadable=forget_unreadable)
+    if report["changed"]:
+        db_api.purge_old_row_versions()  # no copy of the old values left behind
     print("Checked %(nodes)d node(s): %(sealed)d plain-text secret(s) encrypted, "
           "%(resealed)d re-encrypted with the newest key, %(changed)d node(s) "
           "written." % report)

@@ -58,6 +58,17 @@ def raw_rows():
         engine.dispose()
 
 
+def sqlite_files():
+    """The bytes of the SQLite database and its WAL."""
+    path = sa.engine.make_url(CONF.database.connection).database
+    blobs = []
+    for name in (path, path + "-wal"):
+        if os.path.exists(name):
+            with open(name, "rb") as handle:
+                blobs.append(handle.read())
+    return blobs
+
+
 def raw_driver_info(name):
     [row] = [r for r in raw_rows() if r["name"] == name]
     return json.loads(row["driver_info"])
@@ -106,8 +117,7 @@ def test_without_the_key_nothing_leaks_and_reads_fail_clearly(api, database, tmp
     assert api.post("/v1/nodes", {"driver": "fake-hardware", "name": "plain"}).status_code == 201
     if database == "sqlite":
         # The files a copy or backup takes, byte for byte.
-        path = sa.engine.make_url(CONF.database.connection).database
-        blobs = [open(p, "rb").read() for p in (path, path + "-wal") if os.path.exists(p)]
+        blobs = sqlite_files()
         assert blobs and not any(CANARY.encode() in blob for blob in blobs)
 
     # Another key (a copied database on a host with its own key file).
@@ -189,6 +199,9 @@ def test_rows_stored_in_plain_text_are_encrypted_at_start(database):
     report = db_api.prepare_secrets()
     assert (report["sealed"], report["changed"]) == (1, 1)
     assert CANARY not in json.dumps(raw_rows())
+    if database == "sqlite":
+        # No copy of the old row in free pages or the WAL either.
+        assert not any(CANARY.encode() in blob for blob in sqlite_files())
     assert db_api.get_node("legacy")["driver_info"] == IPMI_NODE["driver_info"]
     assert db_api.prepare_secrets()["changed"] == 0
 
