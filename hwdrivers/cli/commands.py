@@ -3,6 +3,7 @@
 import argparse
 
 from hwdrivers.cli import bulk
+from hwdrivers.cli import console as console_cli
 from hwdrivers.cli import deploy as deploy_cli
 from hwdrivers.cli import inputs
 from hwdrivers.cli import oneshot
@@ -414,6 +415,7 @@ def build_parser():
         p.set_defaults(func=node_provision)
 
     deploy_cli.register(nsub, fmt)
+    console_cli.register(nsub, fmt)
 
     p = nsub.add_parser("history", parents=[fmt],
                         help="A node's latest recorded events: states, last error, "
