@@ -25,6 +25,7 @@ from hwdrivers.agent import api_client
 from hwdrivers.agent import commands
 from hwdrivers.agent import config as agent_config
 from hwdrivers.agent import errors
+from hwdrivers.agent import inventory
 from hwdrivers.agent import server
 from hwdrivers.agent import standby
 
@@ -65,6 +66,25 @@ class Agent:
 
     def status(self) -> dict:
         return {"started_at": self.started_at, "version": self.version}
+
+    # -- inspection ----------------------------------------------------------
+    def inspect(self) -> None:
+        """Post the inventory to the inspection callback (before lookup, as IPA)."""
+        url = self.conf.inspection_callback_url
+        data = inventory.collect(nics=self.conf.nics, disk_paths=self.conf.disks,
+                                 pxe_mac=self.conf.macs[0] if self.conf.macs else None)
+        LOG.info("inspection: posting %d interface(s), %d disk(s) to %s%s",
+                 len(data["inventory"].get("interfaces") or ()),
+                 len(data["inventory"].get("disks") or ()), url,
+                 "; not collected: %s" % data["error"] if data["error"] else "")
+        try:
+            answer = inventory.post(url, data, timeout=self.conf.http_timeout,
+                                    sleep=self._stop.wait)
+        except errors.InspectionError as exc:
+            LOG.error("%s", exc)
+            return
+        if answer is not None:
+            LOG.info("inspection data accepted for node %s", answer.get("uuid"))
 
     # -- lookup ------------------------------------------------------------
     def lookup(self) -> dict:
@@ -158,6 +178,8 @@ class Agent:
 
     def run(self) -> int:
         self.started_at = time.time()
+        if self.conf.inspection_callback_url:
+            self.inspect()
         LOG.info("hwdrivers-agent %s starting; looking up %s at %s", self.version,
                  ",".join(self.conf.macs), ", ".join(self.client.api_urls))
         try:

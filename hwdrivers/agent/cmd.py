@@ -75,6 +75,15 @@ def build_parser() -> argparse.ArgumentParser:
                                     "'exit' ends the agent process)")
     add("--reboot-command", help="what standby.run_image runs (default 'reboot'; 'exit' "
                                  "ends the agent process)")
+    add("--inspection-callback-url", metavar="URL",
+        help="post the machine's inventory there before lookup "
+             "(ipa-inspection-callback-url; see doc/inspection.md)")
+    add("--nic", action="append", dest="nics", metavar="NAME=MAC",
+        help="a network interface to report in the inventory instead of this host's "
+             "(repeatable; the machine simulator gives its MACs)")
+    add("--disk", action="append", dest="disks", metavar="PATH",
+        help="a disk (block device or image file) to report in the inventory instead of "
+             "lsblk's (repeatable)")
     add("--debug", action="store_true", default=None)
     return parser
 
@@ -108,6 +117,8 @@ def make_config(args: argparse.Namespace) -> agent_config.AgentConfig:
             value = [u for item in value for u in item.split(",") if u.strip()]
         if dest == "macs":
             value = [agent_config.normalise_mac(m) for m in value] + values.get("macs", [])
+        if dest == "nics":
+            value = [agent_config.parse_nic(n) for n in value]
         values[dest] = value
     conf = agent_config.AgentConfig(**values)
     if not conf.api_urls:
@@ -120,6 +131,9 @@ def make_config(args: argparse.Namespace) -> agent_config.AgentConfig:
         raise ValueError("--root-device-hints must be a JSON object")
     if conf.root_device and not os.path.exists(conf.root_device):
         raise ValueError("--root-device %s does not exist" % conf.root_device)
+    for path in conf.disks:
+        if not os.path.exists(path):
+            raise ValueError("--disk %s does not exist" % path)
     return conf
 
 

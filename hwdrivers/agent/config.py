@@ -69,6 +69,7 @@ KERNEL_ARGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "ipa-image-download-connection-retries": ("download_retries", int),
     "ipa-image-download-connection-retry-interval": ("download_retry_interval", float),
     "ipa-debug": ("debug", _bool),
+    "ipa-inspection-callback-url": ("inspection_callback_url", str),
 }
 SECRET_KERNEL_ARGS = frozenset({"ipa-agent-token"})
 
@@ -101,6 +102,11 @@ class AgentConfig:
     power_off_command: str = "poweroff"
     reboot_command: str = "reboot"
     debug: bool = False
+    #: where to post the inventory before lookup (inventory.py); None: no inspection
+    inspection_callback_url: str | None = None
+    #: (name, MAC) NICs and disk paths to report instead of this host's
+    nics: list = dataclasses.field(default_factory=list)
+    disks: list = dataclasses.field(default_factory=list)
 
     def pinned_version(self) -> tuple[int, int] | None:
         if not self.ironic_api_version:
@@ -127,6 +133,14 @@ def parse_kernel_cmdline(text: str) -> dict[str, Any]:
         except ValueError as exc:
             raise ValueError("kernel argument %s: %s" % (key, exc))
     return values
+
+
+def parse_nic(value: str) -> tuple[str, str]:
+    """``--nic eth0=52:54:00:12:34:56`` -> ("eth0", "52:54:00:12:34:56")."""
+    name, sep, mac = value.partition("=")
+    if not sep or not name.strip():
+        raise ValueError("--nic %r must be NAME=MAC (e.g. eth0=52:54:00:12:34:56)" % value)
+    return name.strip(), normalise_mac(mac)
 
 
 def secret_args_in(text: str) -> list[str]:

@@ -65,6 +65,10 @@ class LookupNodeError(AgentError):
     message = "Error getting configuration from Ironic"
 
 
+class InspectionError(AgentError):
+    message = "Inspection data could not be posted"
+
+
 class HeartbeatError(AgentError):
     message = "Error heartbeating to agent API"
 

@@ -37,6 +37,7 @@ from hwdrivers.common import exception
 from hwdrivers.common import states
 from hwdrivers.conductor import console_manager
 from hwdrivers.conductor import deployments
+from hwdrivers.conductor import inspection
 from hwdrivers.conductor import hash_ring
 from hwdrivers.conductor import manager as manager_mod
 from hwdrivers.conductor import power_sync
@@ -143,6 +144,8 @@ class ConductorService:
             if self.conf.deploy.check_timeouts_interval > 0:
                 self._add_periodic("deploy-timeouts", self.conf.deploy.check_timeouts_interval,
                                    deployments.check_timeouts)
+                self._add_periodic("inspect-timeouts", self.conf.deploy.check_timeouts_interval,
+                                   inspection.check_timeouts)
             if conductor.power_failure_recovery_interval > 0:
                 self._add_periodic("power-recovery",
                                    conductor.power_failure_recovery_interval,

@@ -87,3 +87,4 @@ class SimHardware(hardware_type.AbstractHardwareType):
     supported_deploy_interfaces = ("direct", "noop")
     supported_management_interfaces = ("sim",)
     supported_power_interfaces = ("sim",)
+    supported_inspect_interfaces = ("no-inspect", "agent")

@@ -337,7 +337,7 @@ class Machine:
             "--listen-port", "0", "--advertise-host", "127.0.0.1",
             "--root-device", self.disk, "--tmp-dir", self.path,
             "--power-off-command", "exit", "--reboot-command", "exit",
-            *self.spec.get("agent_args", [])]
+            *self.hardware_args(), *self.spec.get("agent_args", [])]
         env = dict(os.environ, **(self.spec.get("env") or {}))
         with self._locked():
             state = self._read_state()
@@ -355,6 +355,12 @@ class Machine:
             state.update(pid=proc.pid, booted="deploy ramdisk (%s)" % image.kernel)
             state["log"].append("started hwdrivers-agent (pid %d)" % proc.pid)
             self._write_state(state)
+
+    def hardware_args(self) -> list[str]:
+        """What the agent's inventory reports as this machine: its MACs and its disk."""
+        nics = [arg for index, mac in enumerate(self.macs)
+                for arg in ("--nic", "eth%d=%s" % (index, mac))]
+        return nics + ["--disk", self.disk]
 
     def agent_log(self) -> str:
         try:
