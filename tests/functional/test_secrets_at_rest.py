@@ -303,3 +303,20 @@ def test_power_sync_pages_skip_an_unreadable_node_and_name_it(api, database, cap
     assert [r["name"] for r in rows] == ["plain"]
     assert "Node db1: driver_info field ipmi_password cannot be decrypted" in caplog.text
     assert CANARY not in caplog.text
+
+
+def test_an_external_drivers_own_secret_is_encrypted(external_drivers, database):
+    """power_pass is secret only because the executable's schema says so."""
+    from hwdrivers.conductor import manager as manager_mod
+
+    manager = manager_mod.ConductorManager()
+    manager.create_node(CTX, {"driver": "external", "name": "ext1",
+                              "driver_info": external_drivers.py_info("m1")})
+    stored = raw_driver_info("ext1")
+    assert secrets.is_sealed(stored["power_pass"])
+    assert stored["power_address"] == "127.0.0.1"  # not declared secret: as it was
+    assert external_drivers.password not in json.dumps(raw_rows())
+    # The executable still gets the password, on its stdin.
+    assert manager.get_power_state(CTX, "ext1") is not None
+    sent = json.loads(external_drivers.calls()[-1]["stdin"])["driverParameters"]
+    assert sent["power_pass"] == external_drivers.password
