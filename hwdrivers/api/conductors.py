@@ -9,39 +9,29 @@ operator sees a dead conductor's nodes move, and a new one's arrive.
 import flask
 
 from hwdrivers.api import utils
+from hwdrivers.common import exception
 from hwdrivers.conductor import hash_ring
 
 blueprint = flask.Blueprint("conductors", __name__)
 
-#: Nodes read per page while counting ownership.
-_PAGE = 1000
+FIELDS = ("hostname", "conductor_group", "alive", "owned_nodes", "links", "drivers",
+          "created_at", "updated_at")
 
 
-def _owned_counts():
-    """``{hostname: nodes owned}`` over every node, by the current rings."""
+def _summaries():
     manager = utils.manager()
     rings = getattr(manager, "rings", None) or hash_ring.RingManager(utils.conf())
-    rings.refresh()
-    counts = {}
-    marker = None
-    while True:
-        page = manager.list_nodes(utils.context(), limit=_PAGE, marker=marker)
-        for host, count in rings.owned_counts(manager.registry, page).items():
-            counts[host] = counts.get(host, 0) + count
-        if len(page) < _PAGE:
-            return counts
-        marker = page[-1].uuid
+    return hash_ring.conductor_summaries(manager.registry, rings)
 
 
-def conductor_doc(row, detail, owned=None):
+def conductor_doc(row, detail):
     doc = {
         "hostname": row["hostname"],
         "conductor_group": row.get("conductor_group") or "",
-        "alive": hash_ring.is_alive(row, timeout=utils.conf().conductor.heartbeat_timeout),
+        "alive": row["alive"],
+        "owned_nodes": row["owned_nodes"],
         "links": utils.links("conductors", row["hostname"]),
     }
-    if owned is not None:
-        doc["owned_nodes"] = owned.get(row["hostname"], 0)
     if detail:
         doc.update({
             "drivers": list(row.get("hardware_types") or []),
@@ -55,17 +45,16 @@ def conductor_doc(row, detail, owned=None):
 def list_conductors():
     utils.check_query(("detail", "limit", "marker", "fields", "sort_key", "sort_dir"))
     detail = bool(utils.query_bool("detail", False))
-    fields = utils.query_fields(("hostname", "conductor_group", "alive", "links",
-                                 "drivers", "created_at", "updated_at", "owned_nodes"))
-    rows = utils.manager().list_conductors(utils.context())
-    owned = _owned_counts() if fields is None or "owned_nodes" in fields else None
-    docs = [utils.select_fields(conductor_doc(r, detail or bool(fields), owned), fields)
-            for r in rows]
+    fields = utils.query_fields(FIELDS)
+    docs = [utils.select_fields(conductor_doc(r, detail or bool(fields)), fields)
+            for r in _summaries()]
     return utils.json_response({"conductors": docs})
 
 
 @blueprint.get("/v1/conductors/<hostname>")
 def show_conductor(hostname):
     utils.check_query(("fields",))
-    row = utils.manager().get_conductor(utils.context(), hostname)
-    return utils.json_response(conductor_doc(row, detail=True, owned=_owned_counts()))
+    for row in _summaries():
+        if row["hostname"] == hostname:
+            return utils.json_response(conductor_doc(row, detail=True))
+    raise exception.ConductorNotFound(conductor=hostname)

@@ -4,6 +4,7 @@ import argparse
 
 from hwdrivers.cli import bulk
 from hwdrivers.cli import console as console_cli
+from hwdrivers.cli import conductors as conductors_cli
 from hwdrivers.cli import deploy as deploy_cli
 from hwdrivers.cli import inputs
 from hwdrivers.cli import oneshot
@@ -446,6 +447,8 @@ def build_parser():
     p.set_defaults(func=driver_list)
     p = dsub.add_parser("show", parents=[fmt], help="Interfaces of a hardware type.")
     p.add_argument("name")
+    conductors_cli.register(top, fmt)
+
     p.set_defaults(func=driver_show)
     p = dsub.add_parser("properties", parents=[fmt],
                         help="driver_info fields: required/optional/secret per interface.")

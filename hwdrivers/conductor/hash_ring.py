@@ -31,6 +31,7 @@ from tooz import hashring
 from hwdrivers.common import exception
 from hwdrivers.common import interface_types
 from hwdrivers.db import api as db_api
+from hwdrivers.objects import node as node_obj
 
 CONF = cfg.CONF
 
@@ -175,3 +176,28 @@ class RingManager:
             host = ring.owner(node_key(registry, node))
             counts[host] = counts.get(host, 0) + 1
         return counts
+
+
+def conductor_summaries(registry, rings=None, page=1000):
+    """Every conductor row with ``alive`` and ``owned_nodes`` (what it owns now).
+
+    Ownership is counted over every node, paged by id, with the rings read
+    from the database now; what ``GET /v1/conductors`` and ``hwdrivers
+    conductor list`` show.
+    """
+    rings = rings or RingManager()
+    rings.refresh()
+    counts = {}
+    after = None
+    while True:
+        nodes = [node_obj.Node(row) for row in db_api.list_nodes(limit=page, marker=after)]
+        for host, count in rings.owned_counts(registry, nodes).items():
+            counts[host] = counts.get(host, 0) + count
+        if len(nodes) < page:
+            break
+        after = nodes[-1].uuid
+    timeout = rings.conf.conductor.heartbeat_timeout
+    return [dict(row, alive=is_alive(row, timeout=timeout),
+                 owned_nodes=counts.get(row["hostname"], 0))
+            for row in db_api.list_conductors()]
+

@@ -10,6 +10,7 @@ mutex). Every action goes through the REST API of one of the two API
 processes, which route it over JSON-RPC.
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -105,6 +106,19 @@ def test_actions_run_on_the_owning_conductor(cluster, nodes):
     counts = {host: list(expected.values()).count(host) for host in ("c1", "c2", "c3")}
     assert {h: (d["alive"], d["owned_nodes"], d["conductor_group"])
             for h, d in docs.items()} == {h: (True, counts[h], "") for h in counts}
+
+
+def test_cli_conductor_list(cluster, nodes):
+    expected = owners(nodes, ["c1", "c2", "c3"])
+    want = [{"hostname": h, "conductor_group": "", "alive": True,
+             "owned_nodes": list(expected.values()).count(h)} for h in ("c1", "c2", "c3")]
+    cli = os.path.join(scale_cluster.BIN, "hwdrivers")
+    for argv in (["--url", cluster.apis[0].url],  # through the API
+                 ["--config-file", str(cluster.conductors["c1"].config_path)]):  # the DB
+        result = subprocess.run([cli, *argv, "conductor", "list", "-f", "json"],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout) == want
 
 
 def test_locked_node_is_409(cluster, nodes):
