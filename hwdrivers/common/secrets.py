@@ -19,8 +19,8 @@ keys), so a key readable by everyone is never mistaken for a protected one.
 
 Opening is cheap where it matters: a row without envelopes costs one pass
 over its driver_info values, and decrypted tokens are kept in a bounded
-cache (a token is random per write, so it is its own cache key), so reading the
-same node again costs a dict lookup, not an HMAC and an AES pass.
+cache (a token is random per write, so it is its own cache key), so reading
+the same node again costs a dict lookup, not an HMAC and an AES pass.
 """
 
 import json
@@ -39,7 +39,7 @@ LOG = logging.getLogger(__name__)
 ENVELOPE = "$fernet"
 #: Decrypted tokens remembered per key ring (oldest out).
 CACHE_SIZE = 4096
-#: At most one reload of the key file per this many seconds after a failure.
+#: Seconds between two looks (one stat) at the key file for a rotated key.
 RELOAD_INTERVAL = 1.0
 OPTION = "[secrets] key_file"
 
