@@ -100,7 +100,7 @@ opts = [
                     "the request waits; one more is answered HTTP 503 with "
                     "Retry-After at once, so hung controllers can never take "
                     "every API thread. Keep it below [api] threads."),
-    cfg.FloatOpt("hardware_call_timeout", default=90.0, min=1,
+    cfg.FloatOpt("hardware_call_timeout", default=120.0, min=1,
                  help="Seconds an API request waits for a synchronous hardware "
                       "call before answering HTTP 504; the call goes on in its "
                       "worker within its driver's deadline and records its "

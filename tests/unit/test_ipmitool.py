@@ -314,19 +314,25 @@ def test_unknown_failure_is_an_action_error_with_the_password_masked(fake_tool):
 
 
 def test_reboot_powers_on_when_the_machine_went_off_in_between(fake_tool, tmp_path):
-    calls = tmp_path / "calls"
+    """Status read on, then the machine went off: the BMC refuses the cycle
+    ("not supported in present state"), so the reboot falls back to off
+    (already), wait until the BMC reads off, and on."""
+    calls, state = tmp_path / "calls", tmp_path / "state"
+    state.write_text("on")
     fake_tool('echo "$*" >> %s\n'
               'case "$*" in\n'
-              '  *"power status") echo "Chassis Power is on";;\n'
-              '  *"power cycle") echo "Set Chassis Power Control to Cycle failed: Command '
-              'not supported in present state" >&2; exit 1;;\n'
-              '  *"power on") echo "Chassis Power Control: Up/On";;\n'
-              'esac' % calls)
+              '  *"power status") echo "Chassis Power is $(cat %s)";;\n'
+              '  *"power cycle") echo off > %s; echo "Set Chassis Power Control to Cycle '
+              'failed: Command not supported in present state" >&2; exit 1;;\n'
+              '  *"power off") echo off > %s; echo "Chassis Power Control: Down/Off";;\n'
+              '  *"power on") echo on > %s; echo "Chassis Power Control: Up/On";;\n'
+              'esac' % (calls, state, state, state, state))
     task = make_task()
     task.driver.power.reboot(task)
     lines = calls.read_text().splitlines()
-    assert [line.split(" -E ")[1] for line in lines] == ["power status", "power cycle",
-                                                         "power on"]
+    assert [line.split(" -E ")[1] for line in lines] == [
+        "power status", "power cycle", "power off", "power status", "power on"]
+    assert state.read_text().strip() == "on"
 
 
 @pytest.mark.parametrize("status, fails", [("off", False), ("on", True)])
