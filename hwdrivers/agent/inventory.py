@@ -25,8 +25,8 @@ test host, and its "hardware" is its own MACs and disk image file.
 The body is ``{"inventory": ..., "root_disk": ..., "boot_interface": ...,
 "configuration": ..., "error": ...}``: a part that cannot be read is left
 out and named in ``error`` (the data is still posted, as IPA does). The
-post is retried on connection errors and 5xx (5 attempts, 5 s apart
-doubling to 30 s); the answer (``{"uuid": ...}``) is only logged: the
+post is retried on connection errors, 409 (the node is busy) and 5xx (5
+attempts, 5 s apart growing to 30 s); the answer (``{"uuid": ...}``) is only logged: the
 agent goes on to its lookup, and the conductor powers the machine off.
 """
 
@@ -188,7 +188,7 @@ def collect(nics: list[tuple[str, str]] | None = None, disk_paths: list[str] | N
 
 
 def post(url: str, data: dict, timeout: float = 30.0, sleep=time.sleep) -> dict | None:
-    """POST ``data``; retried on connection errors and 5xx; the answer, or None on 4xx."""
+    """POST ``data``; retried on connection errors, 409 and 5xx; the answer, or None on 4xx."""
     body = json.dumps(data).encode()
     wait = POST_WAIT[0]
     for attempt in range(1, POST_ATTEMPTS + 1):
@@ -202,7 +202,7 @@ def post(url: str, data: dict, timeout: float = 30.0, sleep=time.sleep) -> dict 
         except urllib.error.HTTPError as exc:
             text = exc.read().decode("utf-8", "replace")
             exc.close()
-            if exc.code < 500:
+            if exc.code < 500 and exc.code != 409:  # 409: the node is busy a moment
                 LOG.error("inspection data refused by %s (%d): %s", url, exc.code, text[:500])
                 return None
             problem = "%d %s" % (exc.code, text[:200])

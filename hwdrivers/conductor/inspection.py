@@ -49,7 +49,11 @@ GiB = 1024 ** 3
 MIN_ROOT_DISK = 4 * GiB
 #: driver_internal_info key: when the node started waiting for the ramdisk.
 WAIT_KEY = "inspect_wait_started_at"
-AGENT_LOCK_WAIT = 2.0
+#: Seconds the ramdisk's post waits for the node's lock: a fast agent can post
+#: while the worker that booted it is still saving ``inspect wait``.
+AGENT_LOCK_WAIT = 5.0
+#: States a post is looked up in (the second only until that worker is done).
+_POST_STATES = (ProvisionState.INSPECTWAIT.value, ProvisionState.INSPECTING.value)
 
 
 class MACConflict(exception.Conflict):
@@ -220,11 +224,11 @@ def _waiting_node(macs: list[str], node_uuid: str | None) -> dict:
                 record = db_api.get_node(db_api.get_port(mac)["node_id"])
             except exception.NotFound:
                 continue
-            if record["provision_state"] == ProvisionState.INSPECTWAIT.value:
+            if record["provision_state"] in _POST_STATES:
                 break
         if record is None:
             raise InspectionNotWaiting(what="MAC addresses %s" % ", ".join(macs))
-    if record["provision_state"] != ProvisionState.INSPECTWAIT.value:
+    if record["provision_state"] not in _POST_STATES:
         raise InspectionNotWaiting(what="%s (node %s is %s)" % (
             "node_uuid" if node_uuid else "those MAC addresses",
             record.get("name") or record["uuid"], record["provision_state"]))

@@ -106,10 +106,10 @@ def receiver():
     server.server_close()
 
 
-def test_post_retries_5xx_and_gives_up_on_4xx(receiver):
+def test_post_retries_5xx_and_409_and_gives_up_on_other_4xx(receiver):
     url = "http://127.0.0.1:%d/v1/continue_inspection" % receiver.server_address[1]
     pauses = []
-    receiver.statuses = [503, 500, 202]
+    receiver.statuses = [503, 409, 202]  # 409: the node is busy a moment
     assert inventory.post(url, {"inventory": {}}, sleep=pauses.append) == {"uuid": "n-1"}
     assert len(receiver.bodies) == 3 and pauses == [5.0, 7.5]
     receiver.statuses = [404]
