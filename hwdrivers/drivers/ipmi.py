@@ -2,7 +2,8 @@
 
 Power and management (boot device, sensors, NMI) go through the BMC;
 boot and deploy are ``noop`` unless a node asks for ``ipxe`` and
-``direct`` (deploying images through the ramdisk agent).
+``direct`` (deploying images through the ramdisk agent), and inspection
+is ``no-inspect`` unless a node asks for ``agent`` (in band, doc/inspection.md).
 Management falls back to ``noop`` for BMCs whose boot-flag support is
 broken, so power still works.
 """
@@ -19,3 +20,4 @@ class IPMIHardware(hardware_type.AbstractHardwareType):
     supported_management_interfaces = ("ipmitool", "noop")
     supported_power_interfaces = ("ipmitool",)
     supported_console_interfaces = ("ipmitool-socat", "no-console")
+    supported_inspect_interfaces = ("no-inspect", "agent")
