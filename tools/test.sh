@@ -16,6 +16,8 @@ command -v sgdisk >/dev/null 2>&1 || [ -x /usr/sbin/sgdisk ] || need+=(gdisk)  #
 [ -f /usr/lib/ISOLINUX/isolinux.bin ] || need+=(isolinux)   # redfish-virtual-media: boot ISO
 [ -f /usr/lib/syslinux/modules/bios/ldlinux.c32 ] || need+=(syslinux-common)
 command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)  # API auth tests: real htpasswd -B files
+command -v ipmi_sim >/dev/null 2>&1 || need+=(openipmi)   # consoles: a BMC with serial over LAN
+command -v socat >/dev/null 2>&1 || need+=(socat)         # consoles: a command profile's console
 # PDUDaemon listener tests: the real pduclient, both modes (-H needs requests)
 command -v pduclient >/dev/null 2>&1 || need+=(pdudaemon-client python3-requests)
 if [ ${#need[@]} -gt 0 ]; then
