@@ -27,6 +27,7 @@ the runner the console interfaces hand their session to
 """
 
 import collections
+import errno
 import ipaddress
 import logging
 import socket
@@ -111,8 +112,13 @@ class PortPool:
                     sock.bind((self.host if not _is_wildcard(self.host) else
                                ("::" if family == socket.AF_INET6 else "0.0.0.0"), port))
                     sock.listen(2)
-                except OSError:
+                except OSError as exc:
                     sock.close()
+                    if exc.errno != errno.EADDRINUSE:
+                        raise exception.ConfigInvalid(
+                            "consoles cannot listen on [console] host %s: %s; set an "
+                            "address of this host" % (self.host, exc.strerror or exc),
+                            option="[console] host") from None
                     others += 1
                     continue
                 sock.set_inheritable(False)
@@ -124,6 +130,19 @@ class PortPool:
     def release(self, port):
         with self._lock:
             self.taken.discard(port)
+
+    def check(self):
+        """ConfigInvalid (naming the option) when nothing can listen on ``host``."""
+        try:
+            family = self._family()
+            with socket.socket(family, socket.SOCK_STREAM) as sock:
+                sock.bind((self.host if not _is_wildcard(self.host) else
+                           ("::" if family == socket.AF_INET6 else "0.0.0.0"), 0))
+        except OSError as exc:
+            raise exception.ConfigInvalid(
+                "consoles cannot listen on [console] host %s: %s; set an address of "
+                "this host" % (self.host, exc.strerror or exc),
+                option="[console] host") from None
 
 
 class ConsoleManager:
@@ -146,8 +165,24 @@ class ConsoleManager:
 
     # -- life ---------------------------------------------------------------------------
 
+    def check_config(self):
+        """ConfigInvalid naming the option when [console] cannot work; nothing changes."""
+        for network in self.conf.console.allowed_clients:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise exception.ConfigInvalid(
+                    "[console] allowed_clients: %r is not a network (CIDR, e.g. "
+                    "10.1.0.0/24 or ::1/128)" % network,
+                    option="[console] allowed_clients") from None
+        self.ports.check()
+
     def start(self):
-        """Become the console runner, start the enabled consoles again (in the background)."""
+        """Become the console runner, start the enabled consoles again (in the background).
+
+        A [console] setting that cannot work stops start-up (ConfigInvalid).
+        """
+        self.check_config()
         console_base.set_runner(self)
         self.started = True
         for name, target in (("console-restore", self.restore),
@@ -232,6 +267,10 @@ class ConsoleManager:
             with self._node_locks[node_uuid]:
                 self._apply(context, node_uuid, enabled)
         except Exception as exc:
+            if self._stop.is_set():  # the conductor is stopping: the next start decides
+                LOG.info("Node %s: console change cut short by the conductor stopping",
+                         node_uuid)
+                return
             reason = str(exc) if isinstance(exc, exception.HWDriversError) else (
                 "unexpected error: %s" % exc)
             if not isinstance(exc, exception.HWDriversError):

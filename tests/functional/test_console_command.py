@@ -94,3 +94,36 @@ def test_console_command_that_fails_shows_why(server):
     assert "Connection refused" in doc["console_error"], doc
     assert doc["console_enabled"] is False
     assert not env.processes_with("TCP:127.0.0.1:%d" % dead)
+
+
+def test_fake_console_through_the_manager(server):
+    status, body = server.call("POST", "/v1/nodes", {
+        "name": "fake1", "driver": "fake-hardware", "console_interface": "fake"})
+    assert status == 201, body
+    env.enable(server, "fake1")
+    doc = env.wait_state(server, "fake1", ("on", "failed"))
+    assert doc["console_enabled"] is True
+    assert doc["console_info"] == {"type": "fake", "url": "fake://%s" % body["uuid"]}
+    env.enable(server, "fake1", False)
+    doc = env.wait_state(server, "fake1", "off")
+    assert doc["console_enabled"] is False and doc["console_info"] is None
+
+
+def test_clients_outside_allowed_clients_are_refused(tmp_path, serial):
+    options = {
+        "console": {"port_range": env.free_port_range(1), "allowed_clients": "10.9.9.0/24"},
+        "command": {"allow_local_commands": "true"},
+        "command_profile:vmcon": {"power_on": "true", "power_off": "true",
+                                  "console": "socat - TCP:127.0.0.1:{serial_port}"},
+    }
+    server = server_proc.ServerProcess(tmp_path, options=options, name="restricted").start()
+    try:
+        node = _node(server, "vm4", "vmcon", serial_port=str(serial.port))
+        env.enable(server, node)
+        doc = env.wait_state(server, node, ("on", "failed"))
+        assert doc["console_state"] == "on", doc
+        refused = env.Client(env.address(doc)).read_to_end()
+        assert b"clients from 127.0.0.1 may not use consoles here" in refused
+        assert "not in [console] allowed_clients" in server.log()
+    finally:
+        server.stop()

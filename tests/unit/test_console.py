@@ -115,3 +115,17 @@ def test_no_runner_outside_the_service():
     with pytest.raises(exception.UnsupportedDriverExtension) as error:
         console_base.get_runner(Task, console_base.ProxiedConsole())
     assert "hwdrivers-server" in str(error.value)
+
+
+@pytest.mark.parametrize("options, option", [
+    ({"console__allowed_clients": ["10.0.0.0/33"]}, "[console] allowed_clients"),
+    ({"console__host": "192.0.2.77"}, "[console] host"),  # TEST-NET: not on this host
+])
+def test_unusable_console_settings_stop_start_up(config, options, option):
+    config(**options)
+    manager = console_manager.ConsoleManager()
+    with pytest.raises(exception.ConfigInvalid) as error:
+        manager.start()
+    assert error.value.option == option
+    assert option.split()[1] in str(error.value)
+    assert not manager.started
