@@ -25,6 +25,7 @@ def _blueprints():
     from hwdrivers.api import conductors
     from hwdrivers.api import console
     from hwdrivers.api import drivers
+    from hwdrivers.api import history
     from hwdrivers.api import management
     from hwdrivers.api import nodes
     from hwdrivers.api import ports
@@ -33,7 +34,8 @@ def _blueprints():
     from hwdrivers.api import states
     return [root.blueprint, nodes.blueprint, states.blueprint, management.blueprint,
             ports.blueprint, drivers.blueprint, conductors.blueprint, ramdisk.blueprint,
-            bootfiles.blueprint, console.blueprint] + _hardware_info_blueprints()
+            bootfiles.blueprint, console.blueprint,
+            history.blueprint] + _hardware_info_blueprints()
 
 
 def _hardware_info_blueprints():

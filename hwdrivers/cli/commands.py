@@ -203,27 +203,20 @@ def node_provision(args, backend):
     return _power_view(states)
 
 
-#: What ``node history`` shows, in order (see :func:`node_history`).
-HISTORY_FIELDS = ("provision_state", "target_provision_state", "power_state",
-                  "target_power_state", "last_error", "maintenance", "maintenance_reason",
-                  "fault", "created_at", "updated_at")
+#: The columns of ``node history`` (``--long`` adds conductor, user and uuid).
+HISTORY_COLUMNS = ["created_at", "severity", "event_type", "event"]
 
 
 def node_history(args, backend):
-    """The latest recorded events of a node.
+    """The events the conductor recorded for a node, oldest first.
 
-    hwdrivers keeps no event log (no node_history table): this is what the
-    node's record says happened last -- its states and their targets, the
-    last error, maintenance and fault with their reasons, and when the node
-    was created and last changed -- so it never claims an event it did not
-    record.
+    Each error put in last_error, each provision state reached and each
+    maintenance change (``[conductor] node_history``); successful power
+    changes are not events.
     """
-    node = backend.node_show(args.node)
-    values = {key: node.get(key) for key in HISTORY_FIELDS}
-    shown = dict(values)
-    if shown["power_state"] is None:
-        shown["power_state"] = NOT_READ
-    return shown, list(HISTORY_FIELDS), values
+    events = backend.node_history(args.node)
+    columns = HISTORY_COLUMNS + (["conductor", "user", "uuid"] if args.long else [])
+    return events, columns, events
 
 
 def node_boot_device(args, backend):
@@ -419,9 +412,10 @@ def build_parser():
     console_cli.register(nsub, fmt)
 
     p = nsub.add_parser("history", parents=[fmt],
-                        help="A node's latest recorded events: states, last error, "
-                             "maintenance, fault, when it last changed.")
+                        help="A node's recorded events, oldest first: errors, provision "
+                             "states, maintenance changes.")
     p.add_argument("node")
+    p.add_argument("--long", action="store_true", help="Also conductor, user, event UUID.")
     p.set_defaults(func=node_history)
 
     p = nsub.add_parser("boot-device", parents=[fmt], help="Set or show the boot device.")

@@ -49,6 +49,9 @@ NODE_FIELDS = (("uuid", "name", "driver", "driver_info", "driver_internal_info",
                 "reservation", "created_at", "updated_at")
                + tuple("%s_interface" % kind for kind in interface_types.ALL))
 _TIMES = ("created_at", "updated_at")
+#: The fields of a node history event, as the local backend returns them.
+HISTORY_FIELDS = ("uuid", "created_at", "severity", "event", "event_type", "conductor",
+                  "user")
 
 #: Seconds between polls of a node's states while a power change runs.
 POLL_INTERVAL = 0.1
@@ -259,6 +262,21 @@ class HTTPBackend:
         else:
             self.request("DELETE", path, expect=(202,))
         return self.node_show(ident)
+
+    def node_history(self, ident):
+        """Every event, oldest first, following the API's pages."""
+        events = []
+        query = {"detail": "true"}
+        while True:
+            doc = self.request("GET", self._node_path(ident, "/history"), query=query)
+            page = doc.get("history", [])
+            for event in page:
+                event = {key: event.get(key) for key in HISTORY_FIELDS}
+                event["created_at"] = _parse_time(event["created_at"])
+                events.append(event)
+            if not page or "next" not in doc:
+                return events
+            query = {"detail": "true", "marker": page[-1]["uuid"]}
 
     def node_provision(self, ident, action, timeout=None):
         """PUT the action (202), then poll the states until no target is pending."""

@@ -7,6 +7,7 @@ backend returns, so commands and output do not care which is underneath.
 from hwdrivers.common import context as hw_context
 from hwdrivers.common import exception
 from hwdrivers.conductor import manager as conductor_manager
+from hwdrivers.conductor import node_history
 from hwdrivers.db import migration
 
 
@@ -49,6 +50,9 @@ class LocalBackend:
     def node_maintenance(self, ident, on, reason=None):
         return self._view(self.manager.set_maintenance(self.context, ident, on,
                                                        reason=reason))
+
+    def node_history(self, ident):
+        return node_history.list_events(self.context, ident)[1]
 
     def node_provision(self, ident, action, timeout=None):
         """Run the action here, to its end (this process has no worker pool).

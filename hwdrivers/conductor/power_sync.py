@@ -33,6 +33,7 @@ correction takes the lease, so a conductor whose view went stale acts on
 nothing it no longer owns.
 """
 
+import contextlib
 import dataclasses
 import logging
 import queue
@@ -66,7 +67,9 @@ _INTERFACE_FIELDS = tuple("%s_interface" % kind for kind in interface_types.ALL)
 class SyncStats:
     """What one cycle did. ``nodes`` = nodes examined; ``duration`` in seconds.
 
-    ``not_owned`` counts the nodes other conductors own (not read here).
+    ``not_owned`` counts the nodes other conductors own (not read here);
+    ``read_seconds`` is the time spent in reads summed over nodes, of which
+    ``queued_seconds`` waiting for a shared controller's slot.
     """
 
     nodes: int = 0
@@ -80,6 +83,8 @@ class SyncStats:
     duration: float = 0.0
     concurrency: int = 0
     not_owned: int = 0
+    read_seconds: float = 0.0
+    queued_seconds: float = 0.0
 
     def as_dict(self):
         return dataclasses.asdict(self)
@@ -143,10 +148,24 @@ class PowerSync:
                 self._compositions[key] = composition
         return composition
 
-    def _read(self, task):
-        """Validate, then read the power state through the controller queues."""
+    def _read(self, task, counter=None):
+        """Validate, then read the power state through the controller queues.
+
+        With ``counter``, the time spent waiting for a controller's slot is
+        added to its ``queued_seconds`` (what the overrun warning reports).
+        """
         task.driver.power.validate(task)
-        return actions.get_power_state(task, gate=controllers.LIMITER.slot)
+        if counter is None:
+            return actions.get_power_state(task, gate=controllers.LIMITER.slot)
+
+        @contextlib.contextmanager
+        def timed_slot(key, limits):
+            asked = time.monotonic()
+            with controllers.LIMITER.slot(key, limits):
+                counter.add("queued_seconds", time.monotonic() - asked)
+                yield
+
+        return actions.get_power_state(task, gate=timed_slot)
 
     def _pages(self, fetch):
         """Rows from ``fetch(after_id, limit)``, page by page, until stopped."""
@@ -245,24 +264,35 @@ class PowerSync:
         interval = self.conf.conductor.sync_power_state_interval
         if interval <= 0 or stats.duration <= interval:
             return
-        per_read = stats.duration * self.concurrency / stats.nodes if stats.nodes else 0.0
-        needed = int(2 * stats.nodes * per_read / interval) + 1 if stats.nodes else 0
+        per_read = (stats.read_seconds - stats.queued_seconds) / max(stats.nodes, 1)
+        needed = int(2 * stats.nodes * per_read / interval) + 1
+        if stats.queued_seconds > stats.read_seconds / 2 > 0:
+            hint = ("more workers would not help: reads spent %d%% of their time queued "
+                    "behind shared controllers (a PDU's outlets are read one by one: its "
+                    "driver's max_concurrency and min_command_interval), so the busiest "
+                    "controller bounds the cycle; raise the interval, or that "
+                    "controller's max_concurrency if it can take it"
+                    % (100 * stats.queued_seconds / stats.read_seconds))
+        else:
+            hint = ("raise [conductor] sync_power_state_workers (now %d; about %d read "
+                    "these %d nodes at %.2fs each in half the interval) or add "
+                    "conductors" % (self.concurrency, needed, stats.nodes, per_read))
         LOG.warning("Power sync: the cycle over %d nodes took %.1fs, longer than [conductor] "
                     "sync_power_state_interval = %ss, so nodes are read less often than "
-                    "configured; raise [conductor] sync_power_state_workers (now %d; about "
-                    "%d fit these %d nodes at %.2fs per read in half the interval), or add "
-                    "conductors", stats.nodes, stats.duration, interval, self.concurrency,
-                    needed, stats.nodes, per_read)
+                    "configured; %s", stats.nodes, stats.duration, interval, hint)
 
     def _sync_node(self, row, counter):
         counter.add("nodes")
         node = Node(row)
+        started = time.monotonic()
         try:
             task = _ReadTask(node, self._compose(node), self.context)
-            state = self._read(task)
+            state = self._read(task, counter)
         except Exception as exc:
             self._failed(node, exc, counter)
             return
+        finally:
+            counter.add("read_seconds", time.monotonic() - started)
         if node.power_state == state.value:
             if node.power_sync_failures:
                 db_api.reset_power_sync_failures(node.id)

@@ -28,6 +28,7 @@ from oslo_config import cfg
 
 from hwdrivers.common import exception
 from hwdrivers.common import states
+from hwdrivers.conductor import node_history
 from hwdrivers.db import api as db_api
 from hwdrivers.drivers import factory
 from hwdrivers.drivers import task as driver_task
@@ -205,13 +206,15 @@ class TaskManager:
         the same statement; the task cannot write again, and leaving the
         ``with`` block then has nothing left to release in the database.
         """
+        changed = self.node.changed
         if self.shared:
             self.node.save()
-            return
-        self.node.save(expected_reservation=self.owner, release_lease=release)
-        if release:
-            LEASES.discard(self)
-            self._lease_dropped = True
+        else:
+            self.node.save(expected_reservation=self.owner, release_lease=release)
+            if release:
+                LEASES.discard(self)
+                self._lease_dropped = True
+        node_history.record_saved(self.node, changed, self.context, self.purpose)
 
     def add_on_release(self, callback):
         self._on_release.append(callback)

@@ -60,6 +60,14 @@ opts = [
                help="A conductor silent this long is considered dead."),
     cfg.IntOpt("graceful_shutdown_timeout", default=60, min=0,
                help="Seconds in-flight operations get to finish on SIGTERM."),
+    cfg.BoolOpt("node_history", default=True,
+                help="Record node history (Ironic's option): each error a task "
+                     "records in last_error, each provision state reached and "
+                     "each maintenance change, shown by 'hwdrivers node "
+                     "history' and GET /v1/nodes/<node>/history. Successful "
+                     "power changes are not recorded (they stay one write)."),
+    cfg.IntOpt("node_history_max_entries", default=300, min=1,
+               help="Events kept per node; recording one more drops the oldest."),
 ]
 
 

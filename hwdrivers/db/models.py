@@ -175,5 +175,29 @@ class BIOSSetting(_Timestamps, Base):
     unique = sa.Column(sa.Boolean, nullable=True)
 
 
+class NodeHistoryEvent(_Timestamps, Base):
+    """One event of a node's history (Ironic's node_history, API 1.78).
+
+    What the conductor's tasks recorded: each error (``last_error``), each
+    provision state reached, maintenance set or cleared. Bounded per node
+    by ``[conductor] node_history_max_entries`` (see hwdrivers.db.history).
+    """
+
+    __tablename__ = "node_history"
+    __table_args__ = (sa.UniqueConstraint("uuid"),
+                      sa.Index("ix_node_history_node_id", "node_id"))
+
+    id = sa.Column(sa.Integer, primary_key=True, autoincrement=True)
+    uuid = sa.Column(sa.String(36), nullable=False)
+    node_id = sa.Column(sa.Integer, sa.ForeignKey("nodes.id", ondelete="CASCADE"),
+                        nullable=False)
+    severity = sa.Column(sa.String(16), nullable=False)
+    event_type = sa.Column(sa.String(32), nullable=False)
+    event = sa.Column(sa.Text, nullable=False)
+    conductor = sa.Column(sa.String(255), nullable=True)
+    user = sa.Column(sa.String(255), nullable=True)
+
+
 node_inventory = NodeInventory.__table__
 bios_settings = BIOSSetting.__table__
+node_history = NodeHistoryEvent.__table__

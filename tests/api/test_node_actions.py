@@ -369,3 +369,29 @@ def test_power_target_a_driver_never_supports_is_400_without_asking_it(api, make
     assert resp.status_code == 400
     assert "soft power off" in error_of(resp) and "power on" in error_of(resp)
     assert row("pdu-node")["target_power_state"] is None
+
+
+# -- node history (Ironic 1.78) ---------------------------------------------------------
+
+def test_node_history_lists_pages_and_shows_events(api, make_node):
+    node = make_node("nh")
+    for reason in ("first", "second"):
+        assert api.put("/v1/nodes/nh/maintenance", {"reason": reason}).status_code == 202
+    assert api.delete("/v1/nodes/nh/maintenance").status_code == 202
+    body = api.get("/v1/nodes/nh/history").get_json()
+    events = body["history"]
+    assert [e["event"] for e in events] == [
+        "maintenance set: first", "maintenance set: second", "maintenance cleared"]
+    assert set(events[0]) == {"uuid", "created_at", "severity", "event", "links"}
+    assert events[0]["severity"] == "WARNING" and "next" not in body
+    assert events[0]["links"][0]["href"].endswith(
+        "/v1/nodes/%s/history/%s" % (node["uuid"], events[0]["uuid"]))
+    detail = api.get("/v1/nodes/nh/history?detail=true").get_json()["history"][0]
+    assert detail["event_type"] == "maintenance" and "conductor" in detail
+    page = api.get("/v1/nodes/nh/history?limit=1").get_json()
+    assert len(page["history"]) == 1 and "marker=%s" % events[0]["uuid"] in page["next"]
+    shown = api.get("/v1/nodes/%s/history/%s" % (node["uuid"], events[2]["uuid"]))
+    assert shown.status_code == 200 and shown.get_json()["event"] == "maintenance cleared"
+    assert api.get("/v1/nodes/nh/history/%s" % ("0" * 32)).status_code == 404
+    assert api.get("/v1/nodes/nh/history?marker=nope").status_code == 400
+    assert api.get("/v1/nodes/ghost/history").status_code == 404

@@ -317,11 +317,19 @@ def test_failed_manage_leaves_power_unknown_with_last_error(run, server):
         "redfish_system_id=/redfish/v1/Systems/x")
     _, err = run("node", "manage", "mf1", "--wait-timeout", "120", expect=1)
     assert "manage failed" in err and "127.0.0.1:%d" % port in err
+    node = json.loads(run("node", "show", "mf1", "-f", "json")[0])
+    assert node["provision_state"] == "enroll" and node["power_state"] is None
+    assert "127.0.0.1:%d" % port in node["last_error"]
     (http_out, _), (local_out, _) = both(run, "node", "history", "mf1", "-f", "json")
-    history = json.loads(http_out)
-    assert history == json.loads(local_out)
-    assert history["provision_state"] == "enroll" and history["power_state"] is None
-    assert "127.0.0.1:%d" % port in history["last_error"]
+    events = json.loads(http_out)
+    assert events == json.loads(local_out)
+    assert [(e["severity"], e["event_type"]) for e in events] == [
+        ("INFO", "provisioning"), ("ERROR", "provisioning"), ("INFO", "provisioning")]
+    assert events[0]["event"] == "provision state verifying (target manageable)"
+    assert events[1]["event"] == node["last_error"]
+    assert events[2]["event"] == "provision state enroll"
+    (http_out, _), (local_out, _) = both(run, "node", "history", "mf1")
+    assert http_out == local_out and "ERROR" in http_out
 
 
 def test_driver_properties_table_is_the_same_in_both_modes(run):
@@ -342,8 +350,8 @@ def test_maintenance_provision_and_history_match_local(run):
     out, _ = run("node", "maintenance", "set", "mh1", "--reason", "disk swap", "-f", "json")
     node = json.loads(out)
     assert node["maintenance"] is True and node["maintenance_reason"] == "disk swap"
-    (http_out, _), (local_out, _) = both(run, "node", "history", "mh1")
-    assert http_out == local_out and "disk swap" in http_out
+    (http_out, _), (local_out, _) = both(run, "node", "history", "mh1", "--long")
+    assert http_out == local_out and "maintenance set: disk swap" in http_out
     _, err = run("node", "provide", "mh1", expect=1)  # enroll: not allowed
     assert "allowed actions" in err
     out, _ = run("node", "maintenance", "unset", "mh1", "-f", "json", local=True)

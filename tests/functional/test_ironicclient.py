@@ -249,3 +249,13 @@ def test_baremetal_driver_property_list_keeps_ironics_map(server, tmp_path):
     assert listed["ipmi_password"].endswith("Optional.")
     assert listed["ipmi_address"].endswith("Required.")
     assert "interfaces" not in listed and "properties" not in listed
+
+
+def test_baremetal_node_history_list(server, tmp_path):
+    """`baremetal node history list` (API 1.78) reads what the conductor recorded."""
+    cli = CLI(server, tmp_path / "home")
+    cli.run("node", "create", "--driver", "fake-hardware", "--name", "hist")
+    cli.run("node", "maintenance", "set", "hist", "--reason", "swap PSU")
+    events = cli.json("node", "history", "list", "hist", "--long")
+    assert [e["Event"] for e in events] == ["maintenance set: swap PSU"]
+    assert events[0]["Severity"] == "WARNING" and events[0]["Event Type"] == "maintenance"

@@ -15,7 +15,8 @@ from hwdrivers.db import migration
 from hwdrivers.db import models
 from tests.fixtures import db as db_fixtures
 
-TABLES = {"nodes", "ports", "conductors", "node_inventory", "bios_settings"}
+TABLES = {"nodes", "ports", "conductors", "node_inventory", "bios_settings",
+          "node_history"}
 
 
 def _tables():
@@ -33,7 +34,7 @@ def test_migrations_ship_with_the_package():
     assert os.path.isfile(os.path.join(migration.MIGRATIONS_DIR, "env.py"))
     assert os.path.isfile(os.path.join(migration.MIGRATIONS_DIR, "script.py.mako"))
     assert os.path.isfile(os.path.join(migration.MIGRATIONS_DIR, "alembic.ini"))
-    assert migration.head() == "0004"  # inspection inventories, BIOS settings
+    assert migration.head() == "0005"  # node history
 
 
 def test_upgrade_downgrade(empty_database):

@@ -184,6 +184,20 @@ def test_an_overrunning_cycle_warns_naming_the_option(database, config, caplog):
     assert "raise [conductor] sync_power_state_workers (now 1" in caplog.text
 
 
+def test_an_overrun_behind_one_controller_says_workers_will_not_help(database, config,
+                                                                      caplog):
+    config(conductor__sync_power_state_interval=1, fake__power_delay="0.2")
+    for name in "abcdef":  # six outlets of one PDU: read one at a time
+        db_api.create_node({"driver": "fake-hardware", "name": name,
+                            "power_state": "power off",
+                            "driver_info": {"fake_controller": "pdu-1"}})
+    with caplog.at_level(logging.WARNING, logger="hwdrivers.conductor.power_sync"):
+        stats = power_sync.PowerSync(concurrency=6).run_cycle()
+    assert stats.queued_seconds > stats.read_seconds / 2
+    assert "more workers would not help" in caplog.text
+    assert "raise [conductor] sync_power_state_workers" not in caplog.text
+
+
 def test_default_workers_keep_up_with_10000_ipmi_nodes(config):
     from hwdrivers import conf as hw_conf
     conductor = hw_conf.CONF.conductor

@@ -1,0 +1,45 @@
+"""/v1/nodes/<node>/history: the events the conductor recorded (Ironic 1.78).
+
+``GET /v1/nodes/<node>/history`` lists them oldest first as ``{"history":
+[{uuid, created_at, severity, event, links}], "next": ...}`` (``detail=true``
+adds event_type, conductor and user; ``limit``/``marker`` page);
+``GET /v1/nodes/<node>/history/<event>`` shows one in full.
+"""
+
+import flask
+
+from hwdrivers.api import utils
+from hwdrivers.conductor import node_history
+from hwdrivers.db import history as db_history
+
+blueprint = flask.Blueprint("history", __name__)
+
+
+def _doc(node_uuid, event, detail):
+    fields = db_history.DETAIL_FIELDS if detail else db_history.SUMMARY_FIELDS
+    doc = {field: event[field] for field in fields}
+    doc["created_at"] = utils.isotime(doc["created_at"])
+    doc["links"] = utils.links("nodes", node_uuid, "/history/%s" % event["uuid"])
+    return doc
+
+
+@blueprint.get("/v1/nodes/<ident>/history")
+def list_history(ident):
+    utils.check_query(("detail", "limit", "marker"))
+    detail = bool(utils.query_bool("detail", False))
+    limit = utils.query_limit()
+    node, events = node_history.list_events(utils.context(), ident, limit=limit,
+                                            marker=flask.request.args.get("marker"))
+    doc = {"history": [_doc(node.uuid, event, detail) for event in events]}
+    next_url = utils.next_link("nodes/%s/history" % node.uuid, events, limit)
+    if next_url:
+        doc["next"] = next_url
+    return utils.json_response(doc)
+
+
+@blueprint.get("/v1/nodes/<ident>/history/<event_uuid>")
+def show_event(ident, event_uuid):
+    utils.check_query(())
+    node = utils.manager().get_node(utils.context(), ident)
+    event = node_history.get_event(utils.context(), node.uuid, event_uuid)
+    return utils.json_response(_doc(node.uuid, event, detail=True))

@@ -1,0 +1,129 @@
+"""50 emulated PDUs x 20 outlets behind 3 conductors: one command at a time per PDU.
+
+Each PDU is an :class:`SnmpProxy` in front of the snmpsim agent (its own
+UDP port, so its own controller key ``snmp:127.0.0.1:<port>``) that
+records, at the PDU side, when every request arrived and when it was
+answered. 1,000 nodes are powered on through two API processes at once,
+then the power sync runs a few cycles. The hash ring gives each PDU to one
+conductor, whose per-controller queue is then the only one in the fleet
+talking to it: no PDU ever sees two requests overlap. The same recordings
+show the sync reading every outlet once per interval, never twice.
+"""
+
+import concurrent.futures
+import time
+
+import pytest
+
+from tests.fixtures.snmp_agent import SnmpProxy
+from tests.functional import scale_cluster
+from tests.functional.scale_cluster import wait_for
+
+pytestmark = pytest.mark.slow
+
+PDUS, OUTLETS = 50, 20
+SYNC_INTERVAL = 4
+APC_STATUS = "1.3.6.1.4.1.318.1.1.4.4.2.1.3"  # apc: the control OID is read back
+
+
+def _request(api, method, path, body=None):
+    """One API call, retried while the answer says to retry later (409, 503)."""
+    for _ in range(200):
+        status, doc = api.call(method, path, body)
+        if status not in (409, 503):
+            return status, doc
+        time.sleep(0.2)
+    return status, doc
+
+
+def test_fifty_pdus_never_see_two_commands_at_once(tmp_path_factory, _postgresql,
+                                                   snmp_agent):
+    proxies = [SnmpProxy((snmp_agent.address, snmp_agent.port), delay=0.002)
+               for _ in range(PDUS)]
+    for proxy in proxies:
+        proxy.__enter__()
+    cluster = scale_cluster.Cluster(tmp_path_factory.mktemp("pdus"), _postgresql,
+                                    timing={"sync_power_state_interval": SYNC_INTERVAL})
+    try:
+        conductor = {
+            # One request in flight per PDU, answered well within the timeout,
+            # so no retransmission can overlap the request it repeats.
+            "snmp": {"timeout": 4.0, "retries": 0},
+            "conductor": {"workers_pool_size": 400},
+            "DEFAULT": {"enabled_hardware_types": "snmp",
+                        "enabled_power_interfaces": "snmp",
+                        "enabled_management_interfaces": "noop"},
+        }
+        for name in ("c1", "c2", "c3"):
+            cluster.add_conductor(name, conductor)
+        for name in ("api1", "api2"):
+            cluster.add_api(name, {"DEFAULT": conductor["DEFAULT"]})
+        cluster.wait_live(["c1", "c2", "c3"])
+
+        specs = [(p, outlet) for p in range(PDUS) for outlet in range(1, OUTLETS + 1)]
+
+        def create(index):
+            pdu, outlet = specs[index]
+            info = snmp_agent.driver_info("apc", outlet, port=proxies[pdu].port)
+            return _request(cluster.apis[index % 2], "POST", "/v1/nodes", {
+                "driver": "snmp", "name": "pdu%02d-o%02d" % (pdu, outlet),
+                "driver_info": info})
+
+        def power_on(index):
+            return _request(cluster.apis[index % 2], "PUT",
+                            "/v1/nodes/pdu%02d-o%02d/states/power" % specs[index],
+                            {"target": "power on"})
+
+        with concurrent.futures.ThreadPoolExecutor(50) as pool:
+            created = list(pool.map(create, range(len(specs))))
+            assert all(status == 201 for status, _ in created), created[:3]
+            answers = list(pool.map(power_on, range(len(specs))))
+        assert all(status == 202 for status, _ in answers), \
+            [a for a in answers if a[0] != 202][:3]
+
+        def all_on():
+            rows = cluster.rows("SELECT power_state, target_power_state, last_error "
+                                "FROM nodes")
+            return all(r["power_state"] == "power on" and r["target_power_state"] is None
+                       for r in rows)
+        wait_for(all_on, 600, "1,000 nodes powered on", cluster.logs)
+        errors = cluster.rows("SELECT name, last_error FROM nodes WHERE last_error "
+                              "IS NOT NULL")
+        assert errors == []
+
+        # Three more sync cycles on every conductor, all after the actions.
+        settled = time.monotonic()
+        marks = {n: len(p.sync_cycles()) for n, p in cluster.conductors.items()}
+        for name, proc in cluster.conductors.items():
+            wait_for(lambda p=proc, n=name: len(p.sync_cycles()) >= marks[n] + 3, 300,
+                     "sync cycles on %s" % name, cluster.logs)
+    finally:
+        for proxy in proxies:
+            proxy.__exit__(None, None, None)
+        cluster.close()
+
+    # 1. No PDU ever had two requests in flight.
+    for index, proxy in enumerate(proxies):
+        exchanges = sorted(proxy.exchanges, key=lambda e: e.arrived)
+        assert exchanges and all(e.answered for e in exchanges), index
+        for earlier, later in zip(exchanges, exchanges[1:]):
+            assert later.arrived >= earlier.answered, (
+                "PDU %d: a request arrived %.4fs before the previous one was answered"
+                % (index, earlier.answered - later.arrived))
+
+    # 2. Each outlet read by the sync once per interval: consecutive reads of one
+    #    outlet are at least an interval apart (a second conductor reading it
+    #    would halve that), and there are reads in every stretch of time.
+    for index, proxy in enumerate(proxies):
+        reads = {}
+        for exchange in proxy.exchanges:
+            if exchange.arrived < settled:
+                continue
+            for oid in exchange.oids:
+                if oid.startswith(APC_STATUS + "."):
+                    reads.setdefault(oid, []).append(exchange.arrived)
+        assert len(reads) == OUTLETS, (index, sorted(reads))
+        for oid, times in reads.items():
+            assert len(times) >= 2, (index, oid, times)
+            gaps = [b - a for a, b in zip(times, times[1:])]
+            assert min(gaps) >= SYNC_INTERVAL - 0.5, (index, oid, gaps)
