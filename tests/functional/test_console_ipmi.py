@@ -119,11 +119,15 @@ def test_idle_client_is_disconnected_console_goes_on(tmp_path, sim):
         server.stop()
 
 
-@pytest.mark.parametrize("case", ["wrong-password", "unreachable"])
+@pytest.mark.parametrize("case", ["wrong-password", "sol-disabled", "unreachable"])
 def test_bmc_refuses_or_is_unreachable(server, sim, case):
     if case == "wrong-password":
         info = sim.driver_info(ipmi_password="not-the-password")
         expected = "ipmi_password"
+    elif case == "sol-disabled":
+        sim.ipmitool("sol", "set", "enabled", "false")
+        info = sim.driver_info()
+        expected = "SOL payload disabled (serial-over-LAN is disabled on the BMC"
     else:
         info = sim.driver_info(ipmi_port=sim_fixture.free_udp_port())
         expected = "no answer from the BMC"
