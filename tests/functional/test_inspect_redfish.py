@@ -261,7 +261,7 @@ def test_ironic_clients_inspect_and_clean_unmodified(server, emulator, tmp_path,
     _managed(server, "cli-hw", "hw-c", emulator)
     _free_mac(server, "52:54:00:cc:00:01")
     cli.run("node", "inspect", "cli-hw", "--wait", "60")
-    shown = cli.json("node", "show", "cli-hw")
+    shown = _ok(server.call("GET", "/v1/nodes/cli-hw"))
     assert shown["provision_state"] == "manageable"
     assert shown["properties"]["cpus"] == 8 and shown["properties"]["memory_mb"] == 32768
     bios = {s["name"]: s["value"] for s in cli.json("node", "bios", "setting", "list",
@@ -270,8 +270,7 @@ def test_ironic_clients_inspect_and_clean_unmodified(server, emulator, tmp_path,
     cli.run("node", "clean", "cli-hw", "--wait", "120", "--clean-steps", json.dumps([
         {"interface": "bios", "step": "apply_configuration",
          "args": {"settings": [{"name": "NicBoot1", "value": "Disabled"}]}}]))
-    assert cli.json("node", "bios", "setting", "show", "cli-hw", "NicBoot1")[
-        "value"] == "Disabled"
+    assert _bios(server, "cli-hw")["NicBoot1"] == "Disabled"
     assert _emulated_bios(emulator, "hw-c")["NicBoot1"] == "Disabled"
     bad = cli.run("node", "clean", "cli-hw", "--clean-steps", json.dumps([
         {"interface": "bios", "step": "overclock"}]), check=False)
