@@ -328,6 +328,16 @@ class ConductorManager:
                              lambda task: task.driver.power.get_supported_power_states(task),
                              shared=True)
 
+    def agent_heartbeat(self, context, ident, callback_url, token, agent_version=None):
+        """A deploy ramdisk's heartbeat (conductor/deployments.py); the API's entry.
+
+        hwdrivers-api routes it to the node's conductor (conductor/rpc_api.py),
+        which then continues the deploy in one of its workers.
+        """
+        from hwdrivers.conductor import deployments
+        deployments.heartbeat(self, context, ident, callback_url, token,
+                              agent_version=agent_version)
+
     # -- management ----------------------------------------------------------------
 
     def _in_task(self, context, ident, purpose, operation, *args, shared=False, **kwargs):

@@ -27,7 +27,7 @@ LOG = logging.getLogger(__name__)
 ROUTED = ("change_power_state", "do_provisioning_action", "set_boot_device",
           "get_boot_device", "get_supported_boot_devices", "get_sensors_data",
           "inject_nmi", "validate_node", "vendor_passthru", "get_power_state",
-          "get_supported_power_states", "agent_heartbeat")
+          "get_supported_power_states", "agent_heartbeat", "continue_inspection")
 
 #: Results that are tuples in Python (JSON turns them into lists).
 _TUPLE_RESULTS = frozenset({"vendor_passthru"})
@@ -66,11 +66,6 @@ class RoutingManager(manager_mod.ConductorManager):
         return tuple(result) if method in _TUPLE_RESULTS else result
 
 
-    def agent_heartbeat(self, context, ident, callback_url, token, agent_version=None):
-        """A deploy ramdisk's heartbeat, continued on the owning conductor."""
-        return self.route("agent_heartbeat", context, ident, callback_url=callback_url,
-                          token=token, agent_version=agent_version)
-
 
 class ConductorEndpoint:
     """What a conductor serves over JSON-RPC: its manager's :data:`ROUTED` methods."""
@@ -82,11 +77,6 @@ class ConductorEndpoint:
         if name not in ROUTED:
             raise AttributeError(name)
         return getattr(self.manager, name)
-
-    def agent_heartbeat(self, context, ident, callback_url, token, agent_version=None):
-        from hwdrivers.conductor import deployments
-        deployments.heartbeat(self.manager, context, ident, callback_url, token,
-                              agent_version=agent_version)
 
 
 def _routed(name):
@@ -105,6 +95,4 @@ def _routed(name):
 
 
 for _name in ROUTED:
-    if _name == "agent_heartbeat":
-        continue
     setattr(RoutingManager, _name, _routed(_name))

@@ -33,6 +33,7 @@ import time
 
 from oslo_config import cfg
 
+from hwdrivers.common import context as hw_context
 from hwdrivers.common import exception
 from hwdrivers.common import states
 from hwdrivers.conductor import console_manager
@@ -41,9 +42,11 @@ from hwdrivers.conductor import inspection
 from hwdrivers.conductor import hash_ring
 from hwdrivers.conductor import manager as manager_mod
 from hwdrivers.conductor import power_sync
+from hwdrivers.conductor import task_manager
 from hwdrivers.conductor import workers as workers_mod
 from hwdrivers.db import api as db_api
 from hwdrivers.drivers import factory
+from hwdrivers.objects import node as node_obj
 
 CONF = cfg.CONF
 LOG = logging.getLogger(__name__)
@@ -102,11 +105,13 @@ class ConductorService:
         self.rpc_url = rpc_url
         self.rings = hash_ring.RingManager(conf)
         self._heartbeat_ok = None  # time.monotonic() of the last heartbeat written
+        self._members = None  # the group's live conductors at the last heartbeat
         self._registry = registry
         self.workers = workers_mod.WorkerPool(conf.conductor.workers_pool_size)
         self.manager = manager_mod.ConductorManager(registry=registry, workers=self.workers)
         self.consoles = console_manager.ConsoleManager(conf, self.hostname, self.workers,
                                                        registry)
+        self.manager_context = hw_context.get_admin_context()
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._threads = []
@@ -231,6 +236,8 @@ class ConductorService:
         else:
             self._heartbeat_ok = started
         self.reap_dead()
+        if self.partitioned:
+            self.take_over_departed()
 
     def reap_dead(self):
         """Repair after conductors silent for ``[conductor] heartbeat_timeout``.
@@ -262,6 +269,56 @@ class ConductorService:
         if reaped and self.partitioned:
             self.rings.refresh()  # their nodes are ours (or others') from now on
         return reaped
+
+    def take_over_departed(self):
+        """Adopt the deployed and deploying nodes of conductors that left the ring.
+
+        As Ironic's take-over: when a conductor of the group dies or stops,
+        each survivor calls ``deploy.take_over(task)`` on the nodes in
+        ``active`` or ``wait call-back`` that were the departed one's and are
+        its own now, so whatever the deploy interface keeps per conductor
+        (boot configuration) is prepared here. A deploy waiting for its
+        agent then goes on here with the agent's next heartbeat. Nodes in a
+        transient state (``deploying``...) were failed by :meth:`reap_dead`:
+        their worker died with the conductor. Returns the UUIDs taken over.
+        """
+        ring = self.rings.ring(self.group)
+        members = frozenset(ring.hosts if ring is not None else ())
+        previous, self._members = self._members, members
+        gone = (previous or frozenset()) - members
+        if not gone or ring is None or not self.can_act():
+            return []
+        old_ring = hash_ring.Ring(previous)
+        registry = self._registry or factory.get_registry()
+        adopted = []
+        for state in (states.ProvisionState.ACTIVE, states.ProvisionState.DEPLOYWAIT):
+            for row in db_api.list_nodes(filters={"provision_state": state.value}):
+                node = node_obj.Node(row)
+                if (node.conductor_group or "") != self.group:
+                    continue
+                key = hash_ring.node_key(registry, node)
+                if old_ring.owner(key) in gone and ring.owner(key) == self.hostname:
+                    adopted.append(node.uuid)
+                    self._take_over(node, old_ring.owner(key))
+        return adopted
+
+    def _take_over(self, node, previous_host):
+        def run():
+            try:
+                with task_manager.acquire(self.manager_context, node.id,
+                                          purpose="take over", lock_timeout=0) as task:
+                    task.driver.deploy.take_over(task)
+                    task.save()
+            except exception.NodeLocked:
+                LOG.info("Node %s: busy; taken over by the task that holds it", node.ident)
+                return
+            LOG.info("Node %s (%s): taken over from conductor %s, which left the ring",
+                     node.ident, node.provision_state, previous_host)
+
+        try:
+            self.workers.submit(run)
+        except exception.NoFreeWorker:
+            run()
 
     # -- stop ------------------------------------------------------------------------
 

@@ -189,10 +189,12 @@ def test_conductor_groups(cluster, nodes):
 
 
 def test_fourth_conductor_joins_and_takes_its_share(cluster, nodes):
-    # c4 answers slowly: the next test kills it in the middle of its work.
-    for node in nodes[:3]:
+    # c4 answers slowly: the next test kills it in the middle of its work. The
+    # nodes behind pdu-2 (6, 7, 8) will be c4's: two ready to deploy, one deployed.
+    for node in nodes[6:9]:
         _provision(cluster, node, "manage", "manageable")
         _provision(cluster, node, "provide", "available")
+    _provision(cluster, nodes[8], "active", "active")
     cluster.add_conductor("c4", {"fake": {"power_delay": 30, "deploy_delay": 60}})
     cluster.wait_live(["c1", "c2", "c3", "c4"])
     expected = owners(nodes, ["c1", "c2", "c3", "c4"])
@@ -210,8 +212,9 @@ def test_sigkill_takeover(cluster, nodes):
     timing = cluster.timing
     expected = owners(nodes, ["c1", "c2", "c3", "c4"])
     victims = [n for n in nodes if expected[n["uuid"]] == "c4"]
-    deployable = [n for n in nodes[:3] if expected[n["uuid"]] == "c4"]
-    powering = [n for n in victims if n not in deployable][:3]
+    deployable, deployed = nodes[6:8], nodes[8]
+    assert all(n in victims for n in nodes[6:9])
+    powering = [n for n in victims if n not in nodes[6:9]][:3]
     assert powering, "c4 owns no node to power"
     for node in powering:
         assert _power(cluster, node, "power off")[0] == 202
@@ -245,10 +248,16 @@ def test_sigkill_takeover(cluster, nodes):
         row = cluster.node(node["uuid"])
         assert "conductor c4 stopped heartbeating" in row["last_error"]
         assert row["power_state"] == "power on"  # c4 never got to act
-    for node in deployable:
+    for node in deployable:  # their worker died with c4
         row = cluster.node(node["uuid"])
         assert row["provision_state"] == "deploy failed"
         assert "conductor c4 stopped heartbeating" in row["last_error"]
+    # The deployed node is adopted by its new owner (deploy.take_over).
+    heir = cluster.conductors[owners([deployed], ["c1", "c2", "c3"])[deployed["uuid"]]]
+    wait_for(lambda: "Node %s (active): taken over from conductor c4" % deployed["name"]
+             in heir.log(), 30,
+             "the take-over of %s" % deployed["name"], cluster.logs)
+    assert cluster.node(deployed["uuid"])["provision_state"] == "active"
 
     # Its nodes now run on the survivors.
     cluster.wait_live(["c1", "c2", "c3"])
