@@ -41,7 +41,8 @@ def continue_inspection():
                        for n in nics)):
         raise errors.APIError("Field inventory.interfaces must be a non-empty list of "
                               "objects with a mac_address string.")
-    node_uuid = flask.request.args.get("node_uuid") or None
-    result = inspection.continue_inspection(utils.manager(), utils.context(), body,
-                                            node_uuid=node_uuid)
+    plugin_data = {k: v for k, v in body.items() if k != "inventory"}
+    ident = inspection.find_waiting_node(inventory, flask.request.args.get("node_uuid"))
+    result = utils.manager().continue_inspection(utils.context(), ident, inventory=inventory,
+                                                 plugin_data=plugin_data)
     return utils.json_response(result, status=202)

@@ -8,10 +8,10 @@ and calls its inspect interface in a worker holding the lock
   it is processed (:func:`process`) and the node is ``manageable`` again;
 * in band (``agent``): the interface boots the deploy ramdisk and returns
   ``inspect wait``; the worker ends and the lock is released. The agent
-  posts its inventory to ``POST /v1/continue_inspection`` (api/ramdisk.py
-  -> :func:`continue_inspection`), which finds the node by its MACs (or
-  ``node_uuid``), processes the inventory in a worker, removes the ramdisk's
-  boot files and powers the node off.
+  posts its inventory to ``POST /v1/continue_inspection`` (api/inventory.py:
+  :func:`find_waiting_node` by its MACs or ``node_uuid``, then the owning
+  conductor's :func:`continue_inspection`), which processes the inventory in
+  a worker, removes the ramdisk's boot files and powers the node off.
 
 Processing, the same for both: the MACs the inventory lists are checked
 first (a MAC that is another node's port refuses the whole inspection,
@@ -235,25 +235,29 @@ def _waiting_node(macs: list[str], node_uuid: str | None) -> dict:
     return record
 
 
-def continue_inspection(manager, context, data: dict, node_uuid: str | None = None) -> dict:
-    """The ramdisk's inventory (``data["inventory"]``, the rest plugin data).
+def find_waiting_node(inventory: dict, node_uuid: str | None = None) -> str:
+    """The UUID of the node in inspect wait this inventory is for (API side, no lock)."""
+    return _waiting_node(_macs(inventory), node_uuid)["uuid"]
+
+
+def continue_inspection(manager, context, ident: str, inventory: dict,
+                        plugin_data: dict) -> dict:
+    """The ramdisk's inventory for node ``ident`` (on the conductor owning it).
 
     Answers at once with the node's UUID (ironic-inspector's answer); the
     processing runs in a worker.
     """
-    data = dict(data)
-    inventory = data.pop("inventory")
-    macs = _macs(inventory)
-    record = _waiting_node(macs, node_uuid)
-    with task_manager.acquire(context, record["uuid"], purpose="inspection data",
+    with task_manager.acquire(context, ident, purpose="inspection data",
                               lock_timeout=AGENT_LOCK_WAIT) as task:
         if task.node.provision_state != ProvisionState.INSPECTWAIT.value:
             raise InspectionNotWaiting(what="node %s" % task.node.ident)
-        task.logger.info("inspection data received: %d interface(s)", len(macs))
+        task.logger.info("inspection data received: %d interface(s)",
+                         len(inventory.get("interfaces") or ()))
         if manager.workers is None:
-            complete_in_band(task, inventory, data)
+            complete_in_band(task, inventory, plugin_data)
         else:
-            task.spawn_after(manager.workers.submit, complete_in_band, task, inventory, data)
+            task.spawn_after(manager.workers.submit, complete_in_band, task, inventory,
+                             plugin_data)
         return {"uuid": task.node.uuid}
 
 

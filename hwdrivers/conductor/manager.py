@@ -17,6 +17,7 @@ from hwdrivers import conf as hw_conf
 from hwdrivers.common import exception
 from hwdrivers.common import interface_types
 from hwdrivers.common import node_secrets
+from hwdrivers.conductor import inspection
 from hwdrivers.conductor import operations
 from hwdrivers.conductor import provisioning
 from hwdrivers.conductor import task_manager
@@ -297,6 +298,10 @@ class ConductorManager:
             task.spawn_after(self._submit_or_undo(task, transition.saved), transition.run)
         return None
 
+    def continue_inspection(self, context, ident, inventory, plugin_data):
+        """A ramdisk's inventory for a node in inspect wait; processed in a worker."""
+        return inspection.continue_inspection(self, context, ident, inventory, plugin_data)
+
     def set_maintenance(self, context, ident, maintenance, reason=None):
         """Put a node in maintenance (with an optional reason) or take it out.
 
@@ -323,11 +328,6 @@ class ConductorManager:
         return self._in_task(context, ident, "power status", operations.read_power_state,
                              shared=True)
 
-    def get_supported_power_states(self, context, ident):
-        return self._in_task(context, ident, "power states",
-                             lambda task: task.driver.power.get_supported_power_states(task),
-                             shared=True)
-
     def agent_heartbeat(self, context, ident, callback_url, token, agent_version=None):
         """A deploy ramdisk's heartbeat (conductor/deployments.py); the API's entry.
 
@@ -337,6 +337,11 @@ class ConductorManager:
         from hwdrivers.conductor import deployments
         deployments.heartbeat(self, context, ident, callback_url, token,
                               agent_version=agent_version)
+
+    def get_supported_power_states(self, context, ident):
+        return self._in_task(context, ident, "power states",
+                             lambda task: task.driver.power.get_supported_power_states(task),
+                             shared=True)
 
     # -- management ----------------------------------------------------------------
 
