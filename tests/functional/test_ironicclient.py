@@ -257,5 +257,5 @@ def test_baremetal_node_history_list(server, tmp_path):
     cli.run("node", "create", "--driver", "fake-hardware", "--name", "hist")
     cli.run("node", "maintenance", "set", "hist", "--reason", "swap PSU")
     events = cli.json("node", "history", "list", "hist", "--long")
-    assert [e["Event"] for e in events] == ["maintenance set: swap PSU"]
-    assert events[0]["Severity"] == "WARNING" and events[0]["Event Type"] == "maintenance"
+    assert [e["event"] for e in events] == ["maintenance set: swap PSU"]
+    assert events[0]["severity"] == "WARNING" and events[0]["event_type"] == "maintenance"
