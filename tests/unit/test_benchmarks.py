@@ -143,6 +143,15 @@ def test_ipmi_overhead_reads_every_fake_bmc_both_ways():
     assert bare[-1] == exact[-1] == driver[-1] == 0  # no failure on any path
 
 
+def test_deploy_fleet_deploys_every_simulated_node():
+    """Every node reaches active (wait_state fails otherwise) and the agents ran."""
+    text, rows = run_benchmark("deploy_fleet", "--small")
+    assert rows[0]["nodes"] == 4 and rows[0]["deploys_per_min"] > 0
+    assert rows[0]["agent_peak_mib"] > 0 and rows[0]["conductor_peak_mib"] > 0
+    assert "agent peak RSS MiB" in table_columns(
+        text, "Fleet deploy (all at once, iPXE + hwdrivers-agent, raw image)")
+
+
 def test_run_all_lists_every_script():
     from benchmarks import run_all
     scripts = {name for name, _, _ in run_all.BENCHMARKS}
