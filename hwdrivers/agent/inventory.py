@@ -12,7 +12,8 @@ ironic-python-agent's default collector reports, in the same shape:
 * ``disks``: ``lsblk`` disks (``name`` as ``/dev/...``, ``size`` in bytes,
   ``rotational``, ``serial``, ``model``, ``vendor``, ``wwn``, ``hctl``);
 * ``interfaces``: ``ip -j link`` Ethernet links (``name``, ``mac_address``,
-  ``has_carrier``), ``/sys/class/net`` without ``ip``;
+  ``has_carrier``), ``/sys/class/net`` without ``ip``; only those backed by a
+  device when there are any (no bridges, bonds, veth, ifb), as IPA;
 * ``boot``: ``current_boot_mode`` (``uefi`` when ``/sys/firmware/efi``
   exists, else ``bios``) and ``pxe_interface`` (``BOOTIF``);
 * ``system_vendor``: ``dmidecode -s`` where it is installed and allowed,
@@ -121,7 +122,19 @@ def disks(paths: list[str] | None = None) -> list[dict]:
              "wwn": d["wwn"], "hctl": d["hctl"]} for d in disk_mod.list_disks()]
 
 
-def interfaces(nics: list[tuple[str, str]] | None = None) -> list[dict]:
+def _physical(links: list[dict], sys_net: str) -> list[dict]:
+    """The links backed by a device (as IPA reports), when there are any.
+
+    Bridges, bonds, veth and ifb links have no ``device`` in sysfs; a host
+    whose only links are virtual (a container) still reports those.
+    """
+    backed = [link for link in links
+              if os.path.exists(os.path.join(sys_net, link["name"], "device"))]
+    return backed or links
+
+
+def interfaces(nics: list[tuple[str, str]] | None = None,
+               sys_net: str = "/sys/class/net") -> list[dict]:
     """Given ``(name, mac)`` pairs, else this host's Ethernet links."""
     if nics:
         return [{"name": name, "mac_address": mac, "has_carrier": True} for name, mac in nics]
@@ -132,15 +145,15 @@ def interfaces(nics: list[tuple[str, str]] | None = None) -> list[dict]:
             if link.get("link_type") == "ether" and link.get("address"):
                 links.append({"name": link["ifname"], "mac_address": link["address"].lower(),
                               "has_carrier": "LOWER_UP" in (link.get("flags") or ())})
-        return links
-    for name in sorted(os.listdir("/sys/class/net")):
-        base = os.path.join("/sys/class/net", name)
+        return _physical(links, sys_net)
+    for name in sorted(os.listdir(sys_net)):
+        base = os.path.join(sys_net, name)
         if _read(os.path.join(base, "type")) != "1":  # ARPHRD_ETHER
             continue
         links.append({"name": name, "mac_address": (_read(os.path.join(base, "address"))
                                                     or "").lower(),
                       "has_carrier": _read(os.path.join(base, "carrier")) == "1"})
-    return links
+    return _physical(links, sys_net)
 
 
 def system_vendor() -> dict:

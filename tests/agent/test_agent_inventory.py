@@ -60,6 +60,16 @@ def test_this_hosts_interfaces_are_read_when_none_are_given():
     assert all(len(nic["mac_address"].split(":")) == 6 for nic in found)
 
 
+def test_links_without_a_device_are_left_out_when_real_ones_exist(tmp_path):
+    links = [{"name": "eth0", "mac_address": "52:54:00:00:00:01"},
+             {"name": "br0", "mac_address": "52:54:00:00:00:02"}]
+    (tmp_path / "eth0" / "device").mkdir(parents=True)
+    (tmp_path / "br0").mkdir()
+    assert [link["name"] for link in inventory._physical(links, str(tmp_path))] == ["eth0"]
+    (tmp_path / "eth0" / "device").rmdir()
+    assert inventory._physical(links, str(tmp_path)) == links  # only virtual ones: all
+
+
 def test_nic_and_disk_flags(tmp_path):
     image = tmp_path / "d.img"
     image.write_bytes(b"")
