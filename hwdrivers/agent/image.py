@@ -14,6 +14,12 @@ A broken download (connection reset, timeout, 5xx, a body shorter than its
 Content-Length) is retried from the start, up to ``retries`` more times; a
 4xx, a checksum mismatch or a write error is not. After any failure the
 device is made unbootable (see ``disk.make_unbootable``).
+
+A raw image's first chunk (the boot code and partition table) is written
+last, once the whole image is on the device and its checksum verified;
+before streaming, the device's first and last MiB are zeroed. So an agent
+killed in the middle of a write (a deploy timeout, an abort, a power
+loss) leaves a disk no firmware boots, not half an image that looks whole.
 """
 
 import dataclasses
@@ -152,12 +158,23 @@ class _Attempt:
                                             actual)
         if detected == "qcow2":
             self._convert_qcow2()
+        else:
+            self._write_head()
 
     def _stream_raw(self, response, url, first, filled, digest) -> None:
-        """Receive here; hash and write in their own threads (pipeline.py)."""
+        """Receive here; hash and write in their own threads (pipeline.py).
+
+        The chunk at offset 0 is kept aside (:meth:`_write_head` writes it
+        after the checksum held) and the device's ends are zeroed first.
+        """
+        disk.make_unbootable(self.device)
         fd = disk.open_for_write(self.device)
 
         def write(chunk: memoryview, offset: int) -> None:
+            if offset == 0:
+                self.head = bytes(chunk)  # one chunk, held until verified
+                self.written = max(self.written, len(chunk))
+                return
             done = 0
             while done < len(chunk):
                 try:
@@ -191,6 +208,22 @@ class _Attempt:
                 flow.close()
             finally:
                 os.close(fd)
+
+    def _write_head(self) -> None:
+        """Write the image's first chunk, now that all of it is verified, and sync."""
+        head = getattr(self, "head", b"")
+        fd = disk.open_for_write(self.device)
+        try:
+            done = 0
+            while done < len(head):
+                done += os.pwrite(fd, head[done:], done)
+            os.fsync(fd)
+        except OSError as exc:
+            raise errors.ImageWriteError("writing the first %d bytes of image %s to %s "
+                                         "failed: %s" % (len(head), self.id, self.device,
+                                                         exc.strerror))
+        finally:
+            os.close(fd)
 
     def _fill(self, response, url, buf: bytearray) -> int:
         """Read until ``buf`` is full or the body ends; bytes read."""
