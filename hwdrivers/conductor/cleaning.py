@@ -118,10 +118,16 @@ def _cached_bios_errors(task, step: dict) -> list[str]:
 
 
 def begin(task, steps) -> None:
-    """Check ``steps`` and record them as the node's cleaning plan (not saved here)."""
+    """Check ``steps`` and record them as the node's cleaning plan (not saved here).
+
+    The steps with their arguments stay with the task that runs them (an
+    argument may be a BIOS password); the node shows only which steps
+    (``driver_internal_info.clean_steps``) and which one runs.
+    """
     plan = check_steps(task, steps)
+    task.clean_plan = plan
     info = dict(task.node.driver_internal_info or {})
-    info[PLAN_KEY] = plan
+    info[PLAN_KEY] = [{"interface": s["interface"], "step": s["step"]} for s in plan]
     info.pop(INDEX_KEY, None)
     task.node.driver_internal_info = info
 
@@ -152,7 +158,7 @@ def cache_bios(task) -> int | None:
 
 def run(task) -> None:
     """Run the recorded plan, in a worker holding the lock; ends in manageable."""
-    plan = (task.node.driver_internal_info or {}).get(PLAN_KEY) or []
+    plan = getattr(task, "clean_plan", None) or []
     task.ports = db_api.list_ports(node_id=task.node.id)
     task.gate = controllers.LIMITER.slot
     for index, step in enumerate(plan):

@@ -134,8 +134,13 @@ def test_bios_settings_applied_through_manual_cleaning(server, emulator):
     _managed(server, "hw-b", "hw-b", emulator)
     steps = [{"interface": "bios", "step": "apply_configuration",
               "args": {"settings": [{"name": "ProcTurboMode", "value": "Disabled"},
-                                    {"name": "QuietBoot", "value": "false"}]}}]
+                                    {"name": "QuietBoot", "value": "false"},
+                                    {"name": "SysPassword", "value": "Bios-s3cret-9"}]}}]
     _ok(_provision(server, "hw-b", "clean", clean_steps=steps), 202)
+    # while it runs, the node shows which steps, never their arguments
+    running = _ok(server.call("GET", "/v1/nodes/hw-b"))
+    assert running["driver_internal_info"].get("clean_steps") in (
+        None, [{"interface": "bios", "step": "apply_configuration"}])
     node = _settle(server, "hw-b", timeout=120)
     assert node["provision_state"] == "manageable", node["last_error"]
     # applied at the reboot the step made, and verified
@@ -144,6 +149,11 @@ def test_bios_settings_applied_through_manual_cleaning(server, emulator):
     assert emulated["ProcTurboMode"] == "Disabled" and emulated["QuietBoot"] is False
     cached = _bios(server, "hw-b")
     assert cached["ProcTurboMode"] == "Disabled" and cached["QuietBoot"] == "False"
+    # a Password attribute is set, but never stored, shown or logged
+    assert emulated["SysPassword"] == "Bios-s3cret-9"
+    assert cached["SysPassword"] is None
+    assert "Bios-s3cret-9" not in server.log()
+    assert "Bios-s3cret-9" not in json.dumps(_ok(server.call("GET", "/v1/nodes/hw-b")))
 
     _ok(_provision(server, "hw-b", "clean", clean_steps=[
         {"interface": "bios", "step": "factory_reset"}]), 202)

@@ -32,6 +32,8 @@ def _describe(entry: dict) -> str:
 
 def _value_error(name: str, value, entry: dict) -> str | None:
     kind = entry.get("attribute_type")
+    if kind == "Password":
+        return None  # not checked here: a message would echo it
     allowed = entry.get("allowable_values")
     if allowed and str(value) not in [str(a) for a in allowed]:
         return "attribute %s: %r is not allowed; %s" % (name, value, _describe(entry))
@@ -80,8 +82,9 @@ def check_settings(settings, registry: dict) -> list[dict]:
                           % (name, ", ".join(sorted(registry))))
             continue
         if entry.get("read_only"):
-            errors.append("attribute %s is read-only (%s; current value %r)" % (
-                name, _describe(entry), entry.get("value")))
+            errors.append("attribute %s is read-only (%s; current value %s)" % (
+                name, _describe(entry), "******" if entry.get("attribute_type") == "Password"
+                else repr(entry.get("value"))))
             continue
         problem = _value_error(name, value, entry)
         if problem:

@@ -33,6 +33,8 @@ from hwdrivers.drivers.modules import bios_registry
 from hwdrivers.drivers.modules import redfish
 from hwdrivers.drivers.modules import redfish_session
 
+#: Registry types whose values are secrets: never stored, shown, logged or read back.
+SECRET_TYPES = frozenset({"Password"})
 #: Seconds a rebooted machine has to show the requested attributes as current.
 VERIFY_TIMEOUT = 300.0
 _POLL = (0.5, 5.0)
@@ -92,10 +94,15 @@ class RedfishBIOS(redfish._RedfishBase, base.BIOSInterface):
             return dict(bios.attributes or {}), self._registry(bios)
 
     def cache_bios_settings(self, task) -> list[dict]:
-        """Every current attribute, with its registry entry."""
+        """Every current attribute, with its registry entry (no Password values)."""
         current, registry = self._read(task, "reading the BIOS settings")
-        return [dict(registry.get(name, {}), name=name, value=value)
+        return [dict(registry.get(name, {}), name=name,
+                     value=None if self._secret(registry, name) else value)
                 for name, value in sorted(current.items())]
+
+    @staticmethod
+    def _secret(registry: dict, name: str) -> bool:
+        return (registry.get(name) or {}).get("attribute_type") in SECRET_TYPES
 
     # -- changing ------------------------------------------------------------
 
@@ -122,7 +129,9 @@ class RedfishBIOS(redfish._RedfishBase, base.BIOSInterface):
             task.logger.info("redfish: BIOS settings %s on system %s (applied at the next "
                              "boot)", ", ".join(sorted(changes)), system.path)
             bios.set_attributes(changes)
-            return changes
+            # what can be read back and shown: a password attribute is neither
+            return {name: value for name, value in changes.items()
+                    if not self._secret(registry, name)}
 
     def _reset(self, task):
         sushy = redfish_session._sushy()
