@@ -27,6 +27,7 @@ the runner the console interfaces hand their session to
 """
 
 import collections
+import concurrent.futures
 import errno
 import ipaddress
 import logging
@@ -53,6 +54,8 @@ LOG = logging.getLogger(__name__)
 SYNC_INTERVAL = 30.0
 #: Seconds a start may take beyond [console] start_timeout (the cleanup run first).
 START_MARGIN = 15.0
+#: Consoles started at once when the conductor starts.
+RESTORE_CONCURRENCY = 8
 
 RESTART_FAILED = ("the console was not started again after conductor %s restarted: %s")
 
@@ -440,51 +443,59 @@ class ConsoleManager:
         return [row.uuid for row in rows]
 
     def restore(self):
-        """Start again every console enabled in the database; turn off those that fail."""
+        """Start again every console enabled in the database; turn off those that fail.
+
+        :data:`RESTORE_CONCURRENCY` at a time: a fleet whose BMCs went away with
+        the conductor must not take minutes to sort out one by one.
+        """
         try:
             uuids = self._enabled_nodes()
         except exception.HWDriversError:
             LOG.exception("Console manager: cannot list the consoles to restore")
             return
+        if not uuids:
+            return
+        with concurrent.futures.ThreadPoolExecutor(
+                max_workers=RESTORE_CONCURRENCY,
+                thread_name_prefix="hwdrivers-console-restore") as pool:
+            list(pool.map(self._restore_one, uuids))
+        LOG.info("Console manager of %s: %d of %d console(s) restored", self.hostname,
+                 len(self.proxies()), len(uuids))
+
+    def _restore_one(self, node_uuid):
+        if self._stop.is_set():
+            return
         context = hw_context.get_admin_context()
-        for node_uuid in uuids:
+        try:
+            with self._node_locks[node_uuid]:
+                with task_manager.acquire(context, node_uuid, shared=True,
+                                          purpose="console restore",
+                                          registry=self.registry) as task:
+                    interface = task.driver.console
+                    if not isinstance(interface, console_base.ProxiedConsole):
+                        return  # nothing runs for it (fake): it stays as it was
+                    interface.start_console(task)
+        except exception.NodeNotFound:
+            return
+        except Exception as exc:
             if self._stop.is_set():
                 return
-            try:
-                with self._node_locks[node_uuid]:
-                    with task_manager.acquire(context, node_uuid, shared=True,
-                                              purpose="console restore",
-                                              registry=self.registry) as task:
-                        interface = task.driver.console
-                        if not isinstance(interface, console_base.ProxiedConsole):
-                            continue  # nothing runs for it (fake): it stays as it was
-                        interface.start_console(task)
-            except exception.NodeNotFound:
-                continue
-            except Exception as exc:
-                if self._stop.is_set():
-                    return
-                LOG.error("Node %s: %s", node_uuid, RESTART_FAILED % (self.hostname, exc))
-                self._record(node_uuid, False, RESTART_FAILED % (self.hostname, exc))
-        if uuids:
-            LOG.info("Console manager of %s: %d console(s) restored", self.hostname,
-                     len(self.proxies()))
+            LOG.error("Node %s: %s", node_uuid, RESTART_FAILED % (self.hostname, exc))
+            self._record(node_uuid, False, RESTART_FAILED % (self.hostname, exc))
 
     def sync(self):
-        """Stop proxies whose node is gone or whose console is off in the database."""
+        """Stop proxies whose node is gone or whose console is off in the database.
+
+        One query for all of them: the nodes whose console is enabled.
+        """
+        enabled = set(self._enabled_nodes())
         with self._lock:
-            candidates = [(u, r) for u, r in self._relays.items()
-                          if u not in self._changing]
-        for node_uuid, relay in candidates:
-            try:
-                node = db_api.get_node(node_uuid)
-            except exception.NodeNotFound:
-                node = None
-            if node is not None and (node.get("console_enabled")
-                                     or relay.state == console_relay.STARTING):
-                continue
-            LOG.info("Node %s: stopping its console proxy (%s)", node_uuid,
-                     "node deleted" if node is None else "console disabled")
+            stale = [(u, r) for u, r in self._relays.items()
+                     if u not in enabled and u not in self._changing
+                     and r.state != console_relay.STARTING]
+        for node_uuid, relay in stale:
+            LOG.info("Node %s: stopping its console proxy (node deleted or console "
+                     "disabled)", node_uuid)
             relay.stop()
             self._forget(relay)
 

@@ -129,3 +129,33 @@ def test_unusable_console_settings_stop_start_up(config, options, option):
     assert error.value.option == option
     assert option.split()[1] in str(error.value)
     assert not manager.started
+
+
+class _FakeRelay:
+    """Stands for a running relay: what sync() looks at and calls."""
+
+    def __init__(self, node, state=console_relay.ON):
+        self.node = node
+        self.state = state
+        self.port_number = 1
+        self.client_address = None
+        self.stopped = False
+
+    def stop(self):
+        self.stopped = True
+
+
+def test_sync_stops_proxies_of_deleted_and_disabled_nodes(sqlite_database):
+    from hwdrivers.db import api as db_api
+    on = db_api.create_node({"driver": "fake-hardware", "console_enabled": True})
+    off = db_api.create_node({"driver": "fake-hardware", "console_enabled": False})
+    gone = db_api.create_node({"driver": "fake-hardware", "console_enabled": True})
+    starting = db_api.create_node({"driver": "fake-hardware"})
+    db_api.destroy_node(gone["id"])
+    manager = console_manager.ConsoleManager()
+    relays = {n["uuid"]: _FakeRelay(n["uuid"]) for n in (on, off, gone)}
+    relays[starting["uuid"]] = _FakeRelay(starting["uuid"], console_relay.STARTING)
+    manager._relays.update(relays)
+    manager.sync()
+    assert {u for u, r in relays.items() if r.stopped} == {off["uuid"], gone["uuid"]}
+    assert set(manager.proxies()) == {on["uuid"], starting["uuid"]}
