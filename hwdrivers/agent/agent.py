@@ -93,7 +93,7 @@ class Agent:
         attempt = 0
         while not self._stop.is_set():
             attempt += 1
-            content = self.client.lookup(self.conf.macs)
+            content = self.client.lookup(self.conf.macs, self.conf.node_uuid)
             if content is not None:
                 return content
             remaining = deadline - time.monotonic()

@@ -54,6 +54,7 @@ def normalise_mac(value: str) -> str:
 KERNEL_ARGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "ipa-api-url": ("api_urls", _urls),
     "BOOTIF": ("macs", _bootif),
+    "ipa-node-uuid": ("node_uuid", str),
     "ipa-listen-host": ("listen_host", str),
     "ipa-listen-port": ("listen_port", int),
     "ipa-advertise-host": ("advertise_host", str),
@@ -78,6 +79,7 @@ SECRET_KERNEL_ARGS = frozenset({"ipa-agent-token"})
 class AgentConfig:
     api_urls: list[str] = dataclasses.field(default_factory=list)
     macs: list[str] = dataclasses.field(default_factory=list)
+    node_uuid: str | None = None         # sent with lookup when the boot script names it
     listen_host: str = "0.0.0.0"
     listen_port: int = 9999              # 0: any free port (advertised as bound)
     advertise_host: str | None = None    # default: the address that routes to the API

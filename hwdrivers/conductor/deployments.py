@@ -194,8 +194,23 @@ def _failure_text(exc: Exception) -> str:
 # -- the agent's calls -----------------------------------------------------------------
 
 def _node_for(addresses: list[str], node_uuid: str | None) -> dict:
+    """The node a lookup names: by ``node_uuid`` (which the boot script put on the
+    kernel line) when given, checked against the MAC addresses sent with it;
+    else by the first address that is one of a node's ports."""
     if node_uuid:
-        return db_api.get_node(node_uuid)
+        record = db_api.get_node(node_uuid)
+        ports = {p["address"] for p in db_api.list_ports(node_id=record["id"])}
+        sent = set()
+        for address in addresses:
+            try:
+                sent.add(db_api.normalize_mac(address))
+            except exception.HWDriversError:
+                continue
+        if ports and sent and not ports & sent:
+            raise exception.NotFound(
+                "Node %s has no port with MAC address %s; lookup is refused."
+                % (node_uuid, ", ".join(addresses)))
+        return record
     unknown = []
     for address in addresses:
         try:

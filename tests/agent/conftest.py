@@ -36,8 +36,8 @@ class AgentProcess:
         if register:
             conductor.add_node(mac, self.node, self.token, properties)
         cmdline = tmp_path / "cmdline"
-        cmdline.write_text("console=ttyS0 ipa-api-url=%s BOOTIF=01-%s nofb\n"
-                           % (conductor.url, mac.replace(":", "-")))
+        cmdline.write_text("console=ttyS0 ipa-api-url=%s BOOTIF=01-%s ipa-node-uuid=%s nofb\n"
+                           % (conductor.url, mac.replace(":", "-"), self.node))
         self.log_path = tmp_path / "agent.log"
         self._log = open(self.log_path, "w")
         self.argv = [sys.executable, "-m", "hwdrivers.agent.cmd",

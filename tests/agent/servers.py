@@ -168,7 +168,8 @@ class _ConductorHandler(http.server.BaseHTTPRequestHandler):
             query = parse.parse_qs(url.query)
             macs = query.get("addresses", [""])[0].split(",")
             with self.owner.lock:
-                self.owner.lookups.append({"addresses": macs, "headers": self._headers()})
+                self.owner.lookups.append({"addresses": macs, "headers": self._headers(),
+                                           "node_uuid": query.get("node_uuid", [None])[0]})
                 node = next((n for mac, n in self.owner.nodes.items() if mac in macs), None)
                 if node is None:
                     return self._json(404, {"error_message": json.dumps(

@@ -22,6 +22,7 @@ def test_lookup_and_heartbeat_fields(start_agent, conductor):
     agent = start_agent()
     lookup = conductor.lookups[-1]
     assert lookup["addresses"] == [conftest.MAC]  # from BOOTIF on the kernel command line
+    assert lookup["node_uuid"] == agent.node  # from ipa-node-uuid, as IPA sends it
     assert lookup["headers"]["x-openstack-ironic-api-version"] == "1.62"
     beat = conductor.heartbeats_of(agent.node)[0]
     assert beat["headers"]["x-openstack-ironic-api-version"] == "1.68"

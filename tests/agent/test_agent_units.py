@@ -157,10 +157,12 @@ def test_validate_names_the_field(info, message):
 def test_kernel_cmdline_arguments():
     values = config.parse_kernel_cmdline(
         "BOOT_IMAGE=/vmlinuz console=ttyS0,115200 ipa-api-url=http://a:6385,http://b:6385 "
-        "BOOTIF=01-52-54-00-AB-CD-EF ipa-insecure=1 ipa-lookup-timeout=30 nofb")
+        "BOOTIF=01-52-54-00-AB-CD-EF ipa-insecure=1 ipa-lookup-timeout=30 nofb "
+        "ipa-node-uuid=0b8a3d4e-6f5a-4c2e-9d1b-3a7e5f6c8d90")
     assert values == {"api_urls": ["http://a:6385", "http://b:6385"],
                       "macs": ["52:54:00:ab:cd:ef"], "insecure": True,
-                      "lookup_timeout": 30.0}
+                      "lookup_timeout": 30.0,
+                      "node_uuid": "0b8a3d4e-6f5a-4c2e-9d1b-3a7e5f6c8d90"}
     with pytest.raises(ValueError, match="kernel argument BOOTIF"):
         config.parse_kernel_cmdline("BOOTIF=01-zz")
     with pytest.raises(ValueError, match="kernel argument ipa-listen-port"):

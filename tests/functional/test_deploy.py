@@ -146,6 +146,10 @@ def test_lookup_of_unknown_mac_or_node_not_waiting_is_404(env):
     assert "enroll" in body["error_message"]
     status, body = env.call("GET", "/v1/lookup")
     assert status == 400 and "addresses" in body["error_message"]
+    # node_uuid from the boot script must agree with the MACs sent beside it
+    status, body = env.call("GET", "/v1/lookup?addresses=52:54:00:ff:ff:fe&node_uuid=%s"
+                            % node["uuid"])
+    assert status == 404 and "no port with MAC address" in body["error_message"], body
     status, body = env.call("POST", "/v1/heartbeat/%s" % node["uuid"],
                             {"callback_url": "http://127.0.0.1:9/"})
     assert status == 401, body
