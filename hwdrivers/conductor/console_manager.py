@@ -67,6 +67,11 @@ class ConsolePortsExhausted(exception.HWDriversError):
     code = 503
 
 
+class ConsolePortTaken(exception.Conflict):
+    fmt = ("Node %(node)s: its ipmi_terminal_port %(port)d is %(holder)s; choose "
+           "another port or unset it to take one of [console] port_range.")
+
+
 class ConsoleChangeInProgress(exception.Conflict):
     fmt = ("Node %(node)s: a console change (%(change)s) is already in progress; retry "
            "when it is done.")
@@ -101,12 +106,20 @@ class PortPool:
         except ValueError:
             return socket.getaddrinfo(self.host, None, type=socket.SOCK_STREAM)[0][0]
 
-    def reserve(self):
-        """A listening socket on the lowest free port, or ConsolePortsExhausted."""
+    def reserve(self, wanted=None, node=None, holders=None):
+        """A listening socket on the lowest free port, or ConsolePortsExhausted.
+
+        With ``wanted`` (a node's own port), that port or ConsolePortTaken,
+        naming the console that holds it (``holders``: port -> node).
+        """
         family = self._family()
         others = 0
         with self._lock:
-            for port in self.ports:
+            if wanted is not None and wanted in self.taken:
+                raise ConsolePortTaken(node=node, port=wanted, holder="used by the "
+                                       "console of node %s" % (holders or {}).get(
+                                           wanted, "another node"))
+            for port in ([wanted] if wanted is not None else self.ports):
                 if port in self.taken:
                     continue
                 sock = socket.socket(family, socket.SOCK_STREAM)
@@ -122,6 +135,10 @@ class PortPool:
                             "consoles cannot listen on [console] host %s: %s; set an "
                             "address of this host" % (self.host, exc.strerror or exc),
                             option="[console] host") from None
+                    if wanted is not None:
+                        raise ConsolePortTaken(node=node, port=wanted,
+                                               holder="in use by another program on "
+                                                      "this host") from None
                     others += 1
                     continue
                 sock.set_inheritable(False)
@@ -242,13 +259,14 @@ class ConsoleManager:
             node_uuid = task.node.uuid
             label = task.node.ident
             proxied = isinstance(interface, console_base.ProxiedConsole)
+            wanted = interface.console_port(task) if proxied else None
         with self._lock:
             change = self._changing.get(node_uuid)
             if change is not None:
                 raise ConsoleChangeInProgress(node=label, change=change)
             relay = self._relays.get(node_uuid)
             if enabled and proxied and relay is None:
-                self._reserved[node_uuid] = self.ports.reserve()
+                self._reserved[node_uuid] = self._reserve(wanted, label)
             self._changing[node_uuid] = "enable" if enabled else "disable"
         try:
             self.workers.submit(self._change, context, node_uuid, enabled)
@@ -372,7 +390,8 @@ class ConsoleManager:
             if relay is not None and relay.state not in (console_relay.FAILED,
                                                          console_relay.STOPPED):
                 return self._info(relay)
-            sock = self._reserved.pop(node_uuid, None) or self.ports.reserve()
+            sock = (self._reserved.pop(node_uuid, None)
+                    or self._reserve(command.port, task.node.ident))
             conf = self.conf.console
             log = console_log.ConsoleLog(
                 console_log.log_path(self.conf.state_path, node_uuid),
@@ -390,6 +409,11 @@ class ConsoleManager:
             raise ConsoleStartFailed(node=task.node.ident, reason=reason)
         LOG.info("Node %s: console up on port %d", task.node.ident, relay.port_number)
         return self._info(relay)
+
+    def _reserve(self, wanted, label):
+        """A port for a console (the caller holds ``self._lock``)."""
+        holders = {r.port_number: r.label for r in self._relays.values()}
+        return self.ports.reserve(wanted, node=label, holders=holders)
 
     def stop_proxy(self, task):
         with self._lock:

@@ -6,12 +6,14 @@ what the machine prints arrives at the client and in the console log,
 what the client types arrives at the machine.
 """
 
+import socket
 import time
 
 import pytest
 
 from tests.fixtures import ipmi_sim as sim_fixture
 from tests.functional import console_env as env
+from tests.functional import server_proc
 from tests.waits import wait_for
 
 
@@ -209,3 +211,37 @@ def test_baremetal_node_console_enable_show_disable(server, sim, tmp_path):
     env.wait_state(server, "ironic-console", "off")
     shown = cli.json("node", "console", "show", "ironic-console")
     assert shown["console_enabled"] is False and shown["console_info"] is None
+
+
+def test_ipmi_terminal_port_as_in_ironic(server, sim):
+    """A node's own console port (Ironic's field) is used; a taken one is a clear 409."""
+    wanted = server_proc.free_tcp_port()  # outside [console] port_range: a node's choice
+    node = env.create_ipmi_node(server, "fixed-port",
+                                sim.driver_info(ipmi_terminal_port=wanted))
+    env.enable(server, node)
+    doc = env.wait_state(server, node, ("on", "failed"))
+    assert doc["console_state"] == "on", doc
+    assert env.address(doc) == ("127.0.0.1", wanted)
+    client = env.Client(("127.0.0.1", wanted))
+    sim.serial.write(b"on the node's own port\r\n")
+    client.read_until(b"own port")
+    client.close()
+
+    other = env.create_ipmi_node(server, "same-port", sim.driver_info(
+        ipmi_port=sim_fixture.free_udp_port(), ipmi_terminal_port=wanted))
+    status, body = server.call("PUT", "/v1/nodes/%s/states/console" % other,
+                               {"enabled": True})
+    assert status == 409, body
+    assert ("ipmi_terminal_port %d is used by the console of node fixed-port" % wanted
+            in body["error_message"]), body
+    with socket.socket() as squatter:  # another program holds the port
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen(1)
+        status, body = server.call("PATCH", "/v1/nodes/%s" % other, [
+            {"op": "replace", "path": "/driver_info/ipmi_terminal_port",
+             "value": squatter.getsockname()[1]}])
+        assert status == 200, body
+        status, body = server.call("PUT", "/v1/nodes/%s/states/console" % other,
+                                   {"enabled": True})
+        assert status == 409 and "in use by another program" in body["error_message"]
+    assert env.console_doc(server, other)["console_state"] == "off"

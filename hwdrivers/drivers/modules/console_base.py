@@ -50,6 +50,9 @@ class ConsoleCommand:
     peer: str = ""
     #: Turns the program's last words into a reason with a fix (or None).
     explain: Callable[[str], str | None] | None = None
+    #: The TCP port the node asks for (Ironic's ``ipmi_terminal_port``);
+    #: None: the next free one of ``[console] port_range``.
+    port: int | None = None
 
 
 class ConsoleRunner(Protocol):
@@ -94,6 +97,10 @@ class ProxiedConsole(base.ConsoleInterface):
 
     def console_command(self, task) -> ConsoleCommand:
         raise NotImplementedError
+
+    def console_port(self, task) -> int | None:
+        """The port this node's console must listen on, or None for any free one."""
+        return None
 
     def start_console(self, task):
         self.validate(task)

@@ -16,11 +16,17 @@ the BMC, which would otherwise refuse the new one.
 
 from hwdrivers.common import environment
 from hwdrivers.common import exception
+from hwdrivers.drivers import params
 from hwdrivers.drivers.modules import console_base
 from hwdrivers.drivers.modules import ipmitool
 
 #: What ipmitool prints once the SOL payload is active.
 READY_MARKER = b"SOL Session operational"
+
+TERMINAL_PORT = params.Param(
+    "ipmi_terminal_port", "TCP port of this node's console on the conductor, as in "
+    "Ironic (default: the next free port of [console] port_range)", type="port")
+SCHEMA = ipmitool.SCHEMA + params.Schema(TERMINAL_PORT)
 
 
 def _explain(info):
@@ -39,7 +45,14 @@ def _explain(info):
 class IPMIToolSocatConsole(ipmitool._IPMIBase, console_base.ProxiedConsole):
     """Serial over LAN through ``ipmitool sol activate``, served by the console relay."""
 
+    driver_info_schema = SCHEMA
+
+    def console_port(self, task):
+        return SCHEMA.parse(task.node.driver_info, node=task.node.uuid,
+                            check_unknown=False)["ipmi_terminal_port"]
+
     def validate(self, task):
+        self.console_port(task)
         info = ipmitool.parse(task)
         if info["ipmi_protocol_version"] != "2.0":
             raise exception.InvalidParameterValue(
@@ -61,4 +74,5 @@ class IPMIToolSocatConsole(ipmitool._IPMIBase, console_base.ProxiedConsole):
             before=[ipmitool.build_argv(info, ["sol", "deactivate"], tool)],
             secrets=tuple(s for s in (info["ipmi_password"],) if s),
             peer="BMC %s" % ipmitool.bmc_of(info),
-            explain=_explain(info))
+            explain=_explain(info),
+            port=self.console_port(task))
