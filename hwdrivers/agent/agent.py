@@ -71,6 +71,9 @@ class Agent:
     def inspect(self) -> None:
         """Post the inventory to the inspection callback (before lookup, as IPA)."""
         url = self.conf.inspection_callback_url
+        if self.conf.node_uuid and "node_uuid=" not in url:
+            # the boot script named the node: no need to find it by MAC (Ironic 1.88)
+            url += "%snode_uuid=%s" % ("&" if "?" in url else "?", self.conf.node_uuid)
         data = inventory.collect(nics=self.conf.nics, disk_paths=self.conf.disks,
                                  pxe_mac=self.conf.macs[0] if self.conf.macs else None)
         LOG.info("inspection: posting %d interface(s), %d disk(s) to %s%s",

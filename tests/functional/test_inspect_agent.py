@@ -88,7 +88,10 @@ def test_agent_inspection_reports_the_machines_disk_and_macs(env):
     assert node["power_state"] == "power off"
     leftover = [name for name in os.listdir(env.tmp_path / "httpboot" / "pxelinux.cfg")]
     assert leftover == []
-    assert "inspection data accepted for node %s" % node["uuid"] in machine.agent_log()
+    log = machine.agent_log()
+    assert "inspection data accepted for node %s" % node["uuid"] in log
+    # the boot script's ipa-node-uuid goes with the post (no lookup by MAC needed)
+    assert "/v1/continue_inspection?node_uuid=%s" % node["uuid"] in log
 
 
 def test_inspection_data_for_a_node_not_waiting_is_refused(env):
