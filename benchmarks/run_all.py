@@ -37,6 +37,11 @@ BENCHMARKS = [
     ("agent_write.py", ["--small", "--repeat", "3"], ["--repeat", "5"]),
     ("external_overhead.py", ["--calls", "50"], []),
     ("deploy_fleet.py", ["--small"], []),
+    ("scale_out_sync.py", ["--nodes", "4000", "--latency", "0.2"], ["--latency", "0.2"]),
+    ("scale_out_read_cost.py", ["--bmcs", "20", "--redfish-nodes", "12", "--repeat", "2"],
+     []),
+    ("scale_out_api.py", ["--requests", "200", "--clients", "20", "--nodes", "200",
+                          "--repeat", "1"], []),
 ]
 
 

@@ -36,8 +36,8 @@ from hwdrivers.objects import node as node_obj
 CONF = cfg.CONF
 
 #: Points per conductor on the ring; more points spread keys more evenly
-#: (with 128, three conductors each get 33% +- about 5% of the keys).
-PARTITIONS_PER_CONDUCTOR = 2 ** 7
+#: (with 1,024, four conductors each get 25% +- about 1% of 50,000 keys).
+PARTITIONS_PER_CONDUCTOR = 2 ** 10
 
 #: Interface kinds asked for a controller, in this order.
 _KEY_ORDER = ("power", "management") + tuple(

@@ -188,13 +188,21 @@ def test_conductor_groups(cluster, nodes):
         del cluster.conductors["g9"]
 
 
+def _c4_trio(nodes):
+    """The three nodes behind the first shared controller c4 will own."""
+    four = owners(nodes[:SHARED], ["c1", "c2", "c3", "c4"])
+    first = next(i for i, n in enumerate(nodes[:SHARED]) if four[n["uuid"]] == "c4")
+    return nodes[first:first + 3]
+
+
 def test_fourth_conductor_joins_and_takes_its_share(cluster, nodes):
     # c4 answers slowly: the next test kills it in the middle of its work. The
-    # nodes behind pdu-2 (6, 7, 8) will be c4's: two ready to deploy, one deployed.
-    for node in nodes[6:9]:
+    # nodes behind one controller will be c4's: two ready to deploy, one deployed.
+    trio = _c4_trio(nodes)
+    for node in trio:
         _provision(cluster, node, "manage", "manageable")
         _provision(cluster, node, "provide", "available")
-    _provision(cluster, nodes[8], "active", "active")
+    _provision(cluster, trio[2], "active", "active")
     cluster.add_conductor("c4", {"fake": {"power_delay": 30, "deploy_delay": 60}})
     cluster.wait_live(["c1", "c2", "c3", "c4"])
     expected = owners(nodes, ["c1", "c2", "c3", "c4"])
@@ -212,9 +220,10 @@ def test_sigkill_takeover(cluster, nodes):
     timing = cluster.timing
     expected = owners(nodes, ["c1", "c2", "c3", "c4"])
     victims = [n for n in nodes if expected[n["uuid"]] == "c4"]
-    deployable, deployed = nodes[6:8], nodes[8]
-    assert all(n in victims for n in nodes[6:9])
-    powering = [n for n in victims if n not in nodes[6:9]][:3]
+    trio = _c4_trio(nodes)
+    deployable, deployed = trio[:2], trio[2]
+    assert all(n in victims for n in trio)
+    powering = [n for n in victims if n not in trio][:3]
     assert powering, "c4 owns no node to power"
     for node in powering:
         assert _power(cluster, node, "power off")[0] == 202
@@ -278,9 +287,10 @@ def test_paused_conductor_cannot_act_when_it_wakes(cluster, nodes):
     c5 = cluster.add_conductor("c5", {"fake": {"power_delay": 8}})
     cluster.wait_live(["c1", "c2", "c3", "c5"])
     expected = owners(nodes, ["c1", "c2", "c3", "c5"])
-    node = next(n for n in nodes[SHARED:] if expected[n["uuid"]] == "c5")
-    assert cluster.node(node["uuid"])["power_state"] == "power on"
-    assert _power(cluster, node, "power off")[0] == 202
+    node = next(n for n in nodes if expected[n["uuid"]] == "c5")
+    state = cluster.node(node["uuid"])["power_state"]  # c5 is asked the opposite
+    opposite = {"power on": "power off", "power off": "power on"}[state]
+    assert _power(cluster, node, opposite)[0] == 202
     wait_for(lambda: node["uuid"] in c5.rpc_calls("change_power_state"), 30,
              "c5 taking the request", cluster.logs)
     c5.signal(signal.SIGSTOP)  # mid-operation: its worker sleeps in the "BMC"
@@ -289,19 +299,19 @@ def test_paused_conductor_cannot_act_when_it_wakes(cluster, nodes):
                  and cluster.node(node["uuid"])["target_power_state"] is None,
                  timing["heartbeat_timeout"] + 30, "c5 presumed dead", cluster.logs)
         cluster.wait_live(["c1", "c2", "c3"])
-        # Another conductor powers it on while c5 sleeps through it.
-        assert _power(cluster, node, "power on")[0] == 202
-        _wait_power(cluster, {node["uuid"]}, "power on")
+        # Another conductor acts on it (the state it has) while c5 sleeps.
+        assert _power(cluster, node, state)[0] == 202
+        _wait_power(cluster, {node["uuid"]}, state)
         after = cluster.node(node["uuid"])
     finally:
         c5.signal(signal.SIGCONT)
-    # c5 wakes, rejoins, finishes its "power off" in its worker, and cannot
-    # record it: the lease it held was released when it was presumed dead.
+    # c5 wakes, rejoins, finishes its change in its worker, and cannot record
+    # it: the lease it held was released when it was presumed dead.
     wait_for(lambda: "presumed dead" in c5.log(), 30, "c5 noticing", cluster.logs)
     wait_for(lambda: "expired or was taken over while the task ran" in c5.log(), 40,
              "c5's worker failing on its lost lease", cluster.logs)
     row = cluster.node(node["uuid"])
-    assert row["power_state"] == "power on"
+    assert row["power_state"] == state
     assert row["target_power_state"] is None and row["reservation"] is None
     assert row["last_error"] == after["last_error"]
     assert row["updated_at"] == after["updated_at"]  # nothing written since

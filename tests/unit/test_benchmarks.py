@@ -143,6 +143,52 @@ def test_ipmi_overhead_reads_every_fake_bmc_both_ways():
     assert bare[-1] == exact[-1] == driver[-1] == 0  # no failure on any path
 
 
+def _postgresql_or_skip():
+    import sqlalchemy as sa
+    from benchmarks import common
+    admin = sa.create_engine(common.PG_ADMIN_URL, connect_args={"connect_timeout": 5})
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except Exception as exc:
+        pytest.skip("PostgreSQL unreachable: %s" % str(exc).splitlines()[0])
+    finally:
+        admin.dispose()
+
+
+def test_scale_out_sync_reads_each_node_once_across_conductors():
+    _postgresql_or_skip()
+    text, rows = run_benchmark("scale_out_sync", "--nodes", 200, "--conductors", 2,
+                               "--latency", 0.01, "--workers", 10)
+    assert "Scale-out power sync" in text
+    (row,) = rows
+    assert row[:3] == [200, 2, 10]
+    assert row[8] == 200 and row[10] == 0  # every node read once in all, none failed
+    assert sum(int(n) for n in row[9].split("/")) == 200 and "/0" not in row[9]
+
+
+def test_scale_out_read_cost_measures_each_way():
+    if shutil.which("ipmitool") is None:
+        pytest.skip("ipmitool is not installed (Debian: apt install ipmitool)")
+    text, rows = run_benchmark("scale_out_read_cost", "--bmcs", 3, "--redfish-nodes", 3,
+                               "--repeat", 1)
+    assert "CPU per power-state read" in text
+    assert [r[0] for r in rows] == ["ipmitool (process per read)",
+                                    "pyghmi (session kept open)", "sushy (HTTP, kept-alive)"]
+    assert all(r[1] == 3 and r[4] > 0 and r[6] == 0 for r in rows)
+    assert rows[0][3] > 0  # ipmitool's own processes are counted
+
+
+def test_scale_out_api_through_two_api_processes():
+    _postgresql_or_skip()
+    text, rows = run_benchmark("scale_out_api", "--requests", 10, "--clients", 4,
+                               "--nodes", 10, "--repeat", 1)
+    assert "single process vs scaled out" in text
+    single, split = rows
+    assert single[1:3] == split[1:3] == [10, 4]
+    assert single[8] == split[8] == 0  # every request accepted and its state reached
+
+
 def test_deploy_fleet_deploys_every_simulated_node():
     """Every node reaches active (wait_state fails otherwise) and the agents ran."""
     text, rows = run_benchmark("deploy_fleet", "--small")
