@@ -224,3 +224,71 @@ def test_a_stale_conductor_refuses_to_act(database, config):
         assert db_api.get_conductor("c1")["online"] and svc.can_act()
     finally:
         svc.stop(timeout=5)
+
+
+# -- the conductor's JSON-RPC listener, as hwdrivers-conductor serves it ------------------
+
+class _Manager:
+    def get_boot_device(self, context, ident):
+        return {"boot_device": "pxe", "persistent": False, "asked_by": context.user}
+
+
+class _Service:
+    manager = _Manager()
+
+    def __init__(self):
+        self.refuse = False
+
+    def check_can_act(self, method=None, params=None):
+        if self.refuse:
+            raise service_mod.ConductorRejoining(host="c1", timeout=5)
+
+
+def test_json_rpc_listener_with_http_basic(config, tmp_path):
+    import bcrypt
+
+    from hwdrivers.cmd import conductor as conductor_cmd
+    users = tmp_path / "htpasswd-json-rpc"
+    users.write_text("hwdrivers-api:%s\n" % bcrypt.hashpw(
+        b"Rpc-Pass-1", bcrypt.gensalt(rounds=4)).decode())
+    config(json_rpc__auth_strategy="http_basic", json_rpc__port=0,
+           json_rpc__http_basic_auth_user_file=str(users))
+    service = _Service()
+    from hwdrivers import conf as hw_conf
+    listener = conductor_cmd.rpc_server(service, hw_conf.CONF)
+    thread = threading.Thread(target=listener.run, daemon=True)
+    thread.start()
+    try:
+        url = conductor_cmd.advertised_url(listener, hw_conf.CONF)
+        assert url.startswith("http://127.0.0.1:")
+        ctx = hw_context.RequestContext(user="alice")
+        good = rpc.Client(timeout=10, username="hwdrivers-api", password="Rpc-Pass-1")
+        assert good.call(url, "get_boot_device", ctx, ident="n1") == {
+            "boot_device": "pxe", "persistent": False, "asked_by": "alice"}
+        for client in (rpc.Client(timeout=10),
+                       rpc.Client(timeout=10, username="hwdrivers-api", password="wrong")):
+            with pytest.raises(exception.ConfigInvalid) as caught:
+                client.call(url, "get_boot_device", ctx, host="c1", ident="n1")
+            assert "[json_rpc] http_basic_username" in str(caught.value)
+        service.refuse = True  # a conductor that may have been presumed dead
+        with pytest.raises(service_mod.ConductorRejoining) as caught:
+            good.call(url, "get_boot_device", ctx, ident="n1")
+        assert caught.value.code == 503
+    finally:
+        listener.close()
+        thread.join(5)
+
+
+def test_noauth_json_rpc_is_refused_beyond_loopback(config):
+    from hwdrivers import conf as hw_conf
+    from hwdrivers.cmd import conductor as conductor_cmd
+    config(json_rpc__host_ip="0.0.0.0")
+    with pytest.raises(exception.ConfigInvalid) as caught:
+        conductor_cmd.check_rpc_bind(hw_conf.CONF)
+    assert "[json_rpc] host_ip = 0.0.0.0" in str(caught.value)
+    config(json_rpc__auth_strategy="http_basic")
+    conductor_cmd.check_rpc_bind(hw_conf.CONF)  # authenticated: allowed
+    config(conductor__conductor_group="rack 9")
+    with pytest.raises(exception.ConfigInvalid) as caught:
+        conductor_cmd.check_group(hw_conf.CONF)
+    assert "[conductor] conductor_group = 'rack 9'" in str(caught.value)
