@@ -23,7 +23,11 @@ the runner the console interfaces hand their session to
   conductor (the relay's supervisor kills them when it dies), and every
   session begins with the driver's cleanup (``sol deactivate``).
 - A periodic check stops proxies whose node was deleted or whose console
-  was turned off behind the manager's back.
+  was turned off behind the manager's back. With several conductors
+  (``hwdrivers-conductor``), each serves the consoles of the nodes the hash
+  ring gives it, restores only those, and the check hands consoles over
+  when the ring changes: two conductors never hold one BMC's SOL session
+  (each one's ``sol deactivate`` would end the other's).
 """
 
 import collections
@@ -46,6 +50,7 @@ from hwdrivers.db import api as db_api
 from hwdrivers.db import engine as db_engine
 from hwdrivers.db.models import nodes
 from hwdrivers.drivers.modules import console_base
+from hwdrivers.objects import node as node_obj
 
 CONF = cfg.CONF
 LOG = logging.getLogger(__name__)
@@ -168,8 +173,11 @@ class PortPool:
 class ConsoleManager:
     """Start, stop, restore and describe the consoles this conductor serves."""
 
-    def __init__(self, conf=CONF, hostname=None, workers=None, registry=None):
+    def __init__(self, conf=CONF, hostname=None, workers=None, registry=None, owns=None):
         self.conf = conf
+        #: With several conductors (``hwdrivers-conductor``): ``owns(node)`` says
+        #: whether this one serves the node on the hash ring. None: every node.
+        self.owns = owns
         self.hostname = hostname or conf.host
         self.workers = workers
         self.registry = registry
@@ -479,12 +487,15 @@ class ConsoleManager:
             return
         if not uuids:
             return
+        self._start_many(uuids)
+        LOG.info("Console manager of %s: %d console(s) served after start-up",
+                 self.hostname, len(self.proxies()))
+
+    def _start_many(self, uuids):
         with concurrent.futures.ThreadPoolExecutor(
                 max_workers=RESTORE_CONCURRENCY,
                 thread_name_prefix="hwdrivers-console-restore") as pool:
             list(pool.map(self._restore_one, uuids))
-        LOG.info("Console manager of %s: %d of %d console(s) restored", self.hostname,
-                 len(self.proxies()), len(uuids))
 
     def _restore_one(self, node_uuid):
         if self._stop.is_set():
@@ -498,6 +509,8 @@ class ConsoleManager:
                     interface = task.driver.console
                     if not isinstance(interface, console_base.ProxiedConsole):
                         return  # nothing runs for it (fake): it stays as it was
+                    if self.owns is not None and not self.owns(task.node):
+                        return  # another conductor serves it
                     interface.start_console(task)
         except exception.NodeNotFound:
             return
@@ -510,18 +523,41 @@ class ConsoleManager:
     def sync(self):
         """Stop proxies whose node is gone or whose console is off in the database.
 
-        One query for all of them: the nodes whose console is enabled.
+        One query for all of them: the nodes whose console is enabled. With
+        several conductors (``owns``), also hand over: stop the proxies of
+        nodes the ring gave another conductor, start those of enabled nodes
+        it gave this one (a conductor joined or died).
         """
         enabled = set(self._enabled_nodes())
         with self._lock:
-            stale = [(u, r) for u, r in self._relays.items()
+            stale = [(u, r, "node deleted or console disabled")
+                     for u, r in self._relays.items()
                      if u not in enabled and u not in self._changing
                      and r.state != console_relay.STARTING]
-        for node_uuid, relay in stale:
-            LOG.info("Node %s: stopping its console proxy (node deleted or console "
-                     "disabled)", node_uuid)
+            unserved = sorted(u for u in enabled
+                              if u not in self._relays and u not in self._changing)
+        if self.owns is not None:
+            stale += [(u, r, "another conductor serves it now")
+                      for u, r in self._not_owned()]
+        for node_uuid, relay, why in stale:
+            LOG.info("Node %s: stopping its console proxy (%s)", node_uuid, why)
             relay.stop()
             self._forget(relay)
+        if self.owns is not None and unserved:
+            self._start_many(unserved)
+
+    def _not_owned(self):
+        with self._lock:
+            relays = [(u, r) for u, r in self._relays.items() if u not in self._changing]
+        found = []
+        for node_uuid, relay in relays:
+            try:
+                node = node_obj.Node.get(node_uuid)
+            except exception.NodeNotFound:
+                continue
+            if not self.owns(node):
+                found.append((node_uuid, relay))
+        return found
 
     def _sync_loop(self):
         while not self._stop.wait(SYNC_INTERVAL):

@@ -109,8 +109,9 @@ class ConductorService:
         self._registry = registry
         self.workers = workers_mod.WorkerPool(conf.conductor.workers_pool_size)
         self.manager = manager_mod.ConductorManager(registry=registry, workers=self.workers)
-        self.consoles = console_manager.ConsoleManager(conf, self.hostname, self.workers,
-                                                       registry)
+        self.consoles = console_manager.ConsoleManager(
+            conf, self.hostname, self.workers, registry,
+            owns=self.owns if partitioned else None)
         self.manager_context = hw_context.get_admin_context()
         self._stop = threading.Event()
         self._lock = threading.Lock()

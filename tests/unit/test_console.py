@@ -159,3 +159,24 @@ def test_sync_stops_proxies_of_deleted_and_disabled_nodes(sqlite_database):
     manager.sync()
     assert {u for u, r in relays.items() if r.stopped} == {off["uuid"], gone["uuid"]}
     assert set(manager.proxies()) == {on["uuid"], starting["uuid"]}
+
+
+def test_with_several_conductors_sync_hands_consoles_over(sqlite_database, monkeypatch):
+    """owns(node) (the hash ring) decides: others' proxies stop, ours start."""
+    from hwdrivers.db import api as db_api
+    mine = db_api.create_node({"driver": "fake-hardware", "name": "mine",
+                               "console_enabled": True})
+    moved = db_api.create_node({"driver": "fake-hardware", "name": "moved",
+                                "console_enabled": True})
+    theirs = db_api.create_node({"driver": "fake-hardware", "name": "theirs",
+                                 "console_enabled": True})
+    manager = console_manager.ConsoleManager(owns=lambda node: node.name != "theirs")
+    running = {moved["uuid"]: _FakeRelay(moved["uuid"]),
+               theirs["uuid"]: _FakeRelay(theirs["uuid"])}
+    manager._relays.update(running)
+    started = []
+    monkeypatch.setattr(manager, "_restore_one", started.append)
+    manager.sync()
+    assert running[theirs["uuid"]].stopped and not running[moved["uuid"]].stopped
+    assert started == [mine["uuid"]]  # enabled, ours, not served yet
+    assert set(manager.proxies()) == {moved["uuid"]}
