@@ -6,17 +6,20 @@ is the machine's BMC in its driver_info) and deploy ``direct``, the same
 implementations real machines use: only power and management know the
 machine is simulated. Not enabled by default (powering on starts processes);
 enable it with ``enabled_hardware_types = sim`` and ``enabled_power_interfaces
-/ enabled_management_interfaces = sim``.
+/ enabled_management_interfaces = sim`` (and ``enabled_console_interfaces =
+sim`` to watch its serial port).
 """
 
 import os
 
 from hwdrivers.common import boot_devices
+from hwdrivers.common import environment
 from hwdrivers.common import exception
 from hwdrivers.common.states import PowerState
 from hwdrivers.drivers import base
 from hwdrivers.drivers import hardware_type
 from hwdrivers.drivers import params
+from hwdrivers.drivers.modules import console_base
 from hwdrivers.testing import simulator
 
 
@@ -77,6 +80,26 @@ class SimManagement(base.ManagementInterface):
         return machine(task).get_boot_device()
 
 
+class SimConsole(console_base.ProxiedConsole):
+    """The machine's serial port: its boot messages, then its deploy agent's log.
+
+    Served by the conductor's console proxy like any console (log, one
+    client, restarts); the "serial line" is ``tail -F`` over the two files
+    the simulator writes. Typing reaches nothing: the simulated machine has
+    no shell on its console.
+    """
+
+    driver_info_schema = _SCHEMA
+
+    def console_command(self, task) -> console_base.ConsoleCommand:
+        sim = machine(task)
+        for path in (sim.serial_path, sim.agent_log_path):
+            open(path, "a").close()  # tail -F starts quietly on files that exist
+        return console_base.ConsoleCommand(
+            argv=["tail", "-q", "-n", "+1", "-F", sim.serial_path, sim.agent_log_path],
+            env=environment.minimal(), peer="simulated machine %s" % sim.path)
+
+
 class SimHardware(hardware_type.AbstractHardwareType):
     description = ("A simulated machine that really boots (iPXE chain, virtual CD, disk) "
                    "and runs "
@@ -88,3 +111,4 @@ class SimHardware(hardware_type.AbstractHardwareType):
     supported_management_interfaces = ("sim",)
     supported_power_interfaces = ("sim",)
     supported_inspect_interfaces = ("no-inspect", "agent")
+    supported_console_interfaces = ("no-console", "sim")

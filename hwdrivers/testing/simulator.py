@@ -180,6 +180,16 @@ class Machine:
     def macs(self) -> list[str]:
         return list(self.spec["macs"])
 
+    @property
+    def serial_path(self) -> str:
+        """What the machine printed on its serial port (firmware, boot loader)."""
+        return os.path.join(self.path, "serial.log")
+
+    @property
+    def agent_log_path(self) -> str:
+        """What the deploy ramdisk's agent printed."""
+        return os.path.join(self.path, "agent.log")
+
     @contextlib.contextmanager
     def _locked(self):
         with open(os.path.join(self.path, ".lock"), "a") as lock:
@@ -205,15 +215,27 @@ class Machine:
             if state["power"] == "on" and state.get("pid") and not _alive(state["pid"]):
                 # the ramdisk's agent ended (standby.power_off): the machine is off
                 state.update(power="off", pid=None, booted=None)
-                state["log"].append("agent exited: machine off")
+                self._record(state, "agent exited: machine off")
                 self._write_state(state)
             return state
 
     def _log(self, line: str) -> None:
         with self._locked():
             state = self._read_state()
-            state["log"] = (state.get("log") or [])[-200:] + [line]
+            state["log"] = (state.get("log") or [])[-200:]
+            self._record(state, line)
             self._write_state(state)
+
+    def _record(self, state: dict, line: str) -> None:
+        """Note ``line`` in the state and print it on the machine's serial port.
+
+        The serial port is ``serial.log``: what firmware and boot loader
+        print; the ramdisk's agent prints to ``agent.log``. The ``sim``
+        console interface (sim_driver.py) shows both, as one serial line.
+        """
+        state["log"].append(line)
+        with open(self.serial_path, "a") as serial:
+            serial.write("%s %s\r\n" % (time.strftime("%H:%M:%S"), line))
 
     @property
     def power(self) -> str:
@@ -252,7 +274,7 @@ class Machine:
             device = state.get("next_boot") or state["boot_device"]
             state.update(power="on", next_boot=None, booted="booting from %s" % device,
                          pid=None)
-            state["log"].append("power on: booting from %s" % device)
+            self._record(state, "power on: booting from %s" % device)
             self._write_state(state)
         stop = threading.Event()
         _BOOTS[self.path] = stop
@@ -271,7 +293,7 @@ class Machine:
         with self._locked():
             state = self._read_state()
             state.update(power="off", pid=None, booted=None)
-            state["log"].append("power off")
+            self._record(state, "power off")
             self._write_state(state)
 
     def reboot(self) -> None:
@@ -305,7 +327,7 @@ class Machine:
             if stop.is_set() or state["power"] != "on":
                 return
             state["booted"] = what
-            state["log"].append("booted: %s" % what)
+            self._record(state, "booted: %s" % what)
             self._write_state(state)
 
     def _network_boot(self, stop: threading.Event) -> ipxe_script.BootImage | None:
@@ -343,7 +365,7 @@ class Machine:
             state = self._read_state()
             if stop.is_set() or state["power"] != "on":
                 return
-            log = open(os.path.join(self.path, "agent.log"), "ab")
+            log = open(self.agent_log_path, "ab")
             try:
                 proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
                                         stderr=subprocess.STDOUT, start_new_session=True,
@@ -353,7 +375,7 @@ class Machine:
             with _PROCS_LOCK:
                 _PROCS[proc.pid] = proc
             state.update(pid=proc.pid, booted="deploy ramdisk (%s)" % image.kernel)
-            state["log"].append("started hwdrivers-agent (pid %d)" % proc.pid)
+            self._record(state, "started hwdrivers-agent (pid %d)" % proc.pid)
             self._write_state(state)
 
     def hardware_args(self) -> list[str]:
@@ -364,7 +386,7 @@ class Machine:
 
     def agent_log(self) -> str:
         try:
-            with open(os.path.join(self.path, "agent.log"), errors="replace") as handle:
+            with open(self.agent_log_path, errors="replace") as handle:
                 return handle.read()
         except OSError:
             return ""

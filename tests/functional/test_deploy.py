@@ -262,3 +262,34 @@ def test_conductor_restart_while_the_agent_writes(env):
     node = env.wait_state("rs1", "active", timeout=90)
     assert node["last_error"] is None
     assert wait_for(lambda: machine.booted == "restart-image", timeout=30, message="boot")
+
+
+def test_a_deploy_watched_on_the_simulated_machines_console(tmp_path):
+    """The sim console shows the machine's boot (iPXE chain) and its agent's log,
+    live to a client and in the console log for whoever comes later."""
+    from tests.functional import console_env
+    environment = deploy_env.DeployEnv(tmp_path, server_options={
+        "DEFAULT": {"enabled_console_interfaces": "sim,no-console"},
+        "console": {"port_range": console_env.free_port_range(2)}}).start()
+    try:
+        server = environment.server
+        url, digest, _ = environment.add_image("con.img", size=4 * MiB)
+        environment.add_machine("con1", instance_info=_instance_info(url, digest))
+        status, body = environment.call("PATCH", "/v1/nodes/con1", [
+            {"op": "replace", "path": "/console_interface", "value": "sim"}])
+        assert status == 200, body
+        console_env.enable(server, "con1")
+        client = console_env.Client(console_env.address(
+            console_env.wait_state(server, "con1", "on")))
+        environment.make_available("con1")
+        environment.deploy("con1")
+        client.read_until(b"power on: booting from pxe")
+        client.read_until(b"hwdrivers-agent")  # the agent's own lines follow the boot's
+        environment.wait_state("con1", "active")
+        client.close()
+        status, body = environment.call("GET", "/v1/nodes/con1/states/console/log?kib=64")
+        assert status == 200, body
+        text = json.dumps(body)
+        assert "booting from pxe" in text and "lookup" in text
+    finally:
+        assert environment.stop() == 0
