@@ -21,7 +21,6 @@ from hwdrivers.drivers import retry
 from hwdrivers.drivers import task as driver_task
 
 ONESHOT_TARGETS = {"on": "power on", "off": "power off", "reboot": "rebooting"}
-_NODE_HINT = "Fix with 'hwdrivers node set <node> --driver-info <field>=<value>'."
 _ONESHOT_HINT = "Fix with --driver-info <field>=<value> (or <field>=- for a secret)."
 
 
@@ -33,13 +32,8 @@ def _validate(interface, task):
     try:
         interface.validate(task)
     except exception.InvalidParameterValue as exc:
-        exc.message = exc.message.replace(_NODE_HINT, _ONESHOT_HINT)
         # The random UUID means nothing to the operator; the name they gave does.
-        exc.message = exc.message.replace(
-            "Node %s: " % task.node.uuid,
-            "Node %s: " % task.node.name if task.node.name else "")
-        exc.args = (exc.message,)
-        raise
+        raise exc.reword(node=task.node.name, fix=_ONESHOT_HINT) from None
     task.name_after_controller()
 
 

@@ -38,15 +38,37 @@ class Invalid(HWDriversError):
 
 
 class InvalidParameterValue(Invalid):
-    """One or more inputs are wrong. ``errors`` lists every problem found."""
+    """One or more inputs are wrong. ``errors`` lists every problem found.
+
+    Built from ``errors``, the message may name the ``node`` first and end
+    with the ``fix``; both are kept apart so a caller who knows better (the
+    one-shot CLI has no stored node) can :meth:`reword` them.
+    """
 
     fmt = "%(reason)s"
 
-    def __init__(self, message=None, errors=None, **kwargs):
+    def __init__(self, message=None, errors=None, node=None, fix=None, **kwargs):
         self.errors = list(errors or [])
+        self.node = node
+        self.fix = fix
         if message is None and self.errors and "reason" not in kwargs:
             message = "; ".join(self.errors)
+            if fix:
+                message += ". " + fix
+            if node:
+                message = "Node %s: %s" % (node, message)
         super().__init__(message, **kwargs)
+
+    def reword(self, node=None, fix=None):
+        """The same error naming ``node`` (or none) and ending with ``fix``.
+
+        Only for an error built from ``errors``; any other is returned as is.
+        """
+        if not self.errors or self.fix is None:
+            return self
+        reworded = type(self)(errors=self.errors, node=node, fix=fix)
+        reworded.__cause__ = self.__cause__
+        return reworded
 
 
 class MissingParameterValue(InvalidParameterValue):
@@ -225,6 +247,13 @@ class DriverError(HWDriversError):
         self.node = self.node or node
         self.controller = self.controller or controller
         self._render()
+        return self
+
+    def gave_up_after(self, attempts):
+        """Say how many attempts it took, when more than one; returns self."""
+        if attempts > 1:
+            self.detail += " (after %d attempts)" % attempts
+            self._render()
         return self
 
 

@@ -10,8 +10,13 @@ not the key's spelling, decides what is secret.
 import difflib
 import ipaddress
 import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 from hwdrivers.common import exception
+
+__all__ = ["MASK", "NODE_FIX", "TYPES", "EMPTY", "CheckFailed", "Param", "Problems",
+           "Rule", "Schema", "driver_info_error", "parse_address", "parse_bool"]
 
 MASK = "******"
 
@@ -22,6 +27,9 @@ _HOSTNAME = re.compile(
     r"(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*\.?$")
 
 TYPES = ("str", "int", "float", "port", "bool", "choice", "address")
+
+#: The fix every driver_info error ends with when the node is stored.
+NODE_FIX = "Fix with 'hwdrivers node set <node> --driver-info <field>=<value>'."
 
 
 def _parse_int(value, minimum=None, maximum=None):
@@ -56,7 +64,7 @@ def _parse_float(value, minimum=None, maximum=None):
     return number
 
 
-def parse_bool(value):
+def parse_bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
@@ -67,8 +75,11 @@ def parse_bool(value):
     raise ValueError("must be true or false")
 
 
-def parse_address(value):
-    """An IPv4/IPv6 address or a DNS name; IPv6 may be bracketed."""
+def parse_address(value: Any) -> str:
+    """An IPv4/IPv6 address or a DNS name; IPv6 may be bracketed.
+
+    :raises ValueError: saying what is expected.
+    """
     if not isinstance(value, str) or not value.strip():
         raise ValueError("must be an IP address or host name")
     text = value.strip()
@@ -107,9 +118,11 @@ class Param:
     __slots__ = ("name", "description", "required", "secret", "type",
                  "default", "choices", "min", "max", "check")
 
-    def __init__(self, name, description, *, required=False, secret=False,
-                 type="str", default=None, choices=None, min=None, max=None,
-                 check=None):
+    def __init__(self, name: str, description: str, *, required: bool = False,
+                 secret: bool = False, type: str = "str", default: Any = None,
+                 choices: Iterable[Any] | None = None, min: float | None = None,
+                 max: float | None = None,
+                 check: Callable[[Any], None] | None = None) -> None:
         if type not in TYPES:
             raise ValueError("Param %s: unknown type %r; use one of %s"
                              % (name, type, ", ".join(TYPES)))
@@ -133,8 +146,12 @@ class Param:
             self.name, self.type, ", required" if self.required else "",
             ", secret" if self.secret else "")
 
-    def parse(self, value):
-        """Return the typed value or raise ValueError saying what is expected."""
+    def parse(self, value: Any) -> Any:
+        """The typed value.
+
+        :raises ValueError: saying what is expected (:class:`CheckFailed`
+            when ``check`` refused it).
+        """
         typed = self._parse_type(value)
         if self.check is not None:
             try:
@@ -173,7 +190,7 @@ class Param:
                              % ", ".join(str(c) for c in self.choices))
         raise AssertionError(self.type)
 
-    def describe(self):
+    def describe(self) -> str:
         """The text get_properties() shows for this parameter."""
         text = self.description.rstrip(".") + "."
         if self.type == "choice":
@@ -189,19 +206,96 @@ class Param:
         return text
 
 
+class Problems:
+    """Everything wrong with one driver_info, gathered for one error.
+
+    ``missing`` holds names of absent required fields; ``invalid`` holds
+    sentences that start with the field(s) they are about ("field snmp_port
+    must be ..."). A :class:`Rule` adds to both.
+    """
+
+    def __init__(self, missing: Iterable[str] = (), invalid: Iterable[str] = ()) -> None:
+        self.missing: list[str] = list(missing)
+        self.invalid: list[str] = list(invalid)
+
+    def require(self, name: str) -> None:
+        """Report the field ``name`` as absent but needed (once)."""
+        if name not in self.missing:
+            self.missing.append(name)
+
+    def refuse(self, text: str) -> None:
+        """Report a problem; ``text`` names the field(s) and never a secret's value."""
+        self.invalid.append(text)
+
+    def __bool__(self) -> bool:
+        return bool(self.missing or self.invalid)
+
+
+class Rule:
+    """A check spanning several fields, declared beside the :class:`Param` s.
+
+    ``check(values, problems)`` gets every declared field typed (``None``
+    when absent or invalid, which the per-field checks already reported)
+    and adds to ``problems``. It may also add derived entries to
+    ``values`` (a version chosen from two synonyms, a parsed URL): they are
+    part of what :meth:`Schema.parse` returns. Rules run even when fields
+    are wrong, so one error lists every problem; with ``fields``, a rule is
+    skipped when any of those fields is present but invalid.
+    """
+
+    __slots__ = ("check", "fields")
+
+    def __init__(self, check: "Callable[[dict[str, Any], Problems], None]",
+                 fields: Iterable[str] = ()) -> None:
+        self.check = check
+        self.fields = tuple(fields)
+
+    def __repr__(self) -> str:
+        return "Rule(%s)" % getattr(self.check, "__name__", self.check)
+
+
+def driver_info_error(problems: Problems, node: str | None = None,
+                      schema: "Schema | None" = None,
+                      fix: str = NODE_FIX) -> exception.InvalidParameterValue:
+    """The one error listing every problem: the only way drivers build it.
+
+    :class:`~hwdrivers.common.exception.MissingParameterValue` when only
+    required fields are absent, else
+    :class:`~hwdrivers.common.exception.InvalidParameterValue`. Missing fields
+    are described from ``schema``. The node and the fix are kept apart
+    from the text (``exc.node``, ``exc.fix``) so a caller with no stored node
+    (the one-shot CLI) can reword them with ``exc.reworded(...)``.
+    """
+    errors = []
+    if problems.missing:
+        described = []
+        for name in problems.missing:
+            param = schema._params.get(name) if schema is not None else None
+            described.append("%s (%s)" % (name, param.description.split(" (")[0]
+                                           .rstrip(".")) if param else name)
+        errors.append("missing required driver_info field(s): %s"
+                      % ", ".join(described))
+    errors.extend("invalid driver_info %s" % text for text in problems.invalid)
+    cls = (exception.InvalidParameterValue if problems.invalid
+           else exception.MissingParameterValue)
+    return cls(errors=errors, node=node, fix=fix)
+
+
 class Schema:
     """An ordered set of :class:`Param`, the declaration of an interface.
 
-    Schemas combine with ``+``; a name declared twice must be declared the
-    same way (two interfaces of one driver share ``ipmi_address``).
+    ``rules`` are the :class:`Rule` s that span several fields. Schemas
+    combine with ``+`` (rules too); a name declared twice must be declared
+    the same way (two interfaces of one driver share ``ipmi_address``).
     """
 
-    def __init__(self, *params):
-        self._params = {}
+    def __init__(self, *params: Param, rules: Iterable[Rule] = ()) -> None:
+        self._params: dict[str, Param] = {}
+        self.rules: tuple[Rule, ...] = tuple(rules)
         for param in params:
             self._add(param)
 
-    def _add(self, param):
+    def _add(self, param: Param) -> None:
         existing = self._params.get(param.name)
         if existing is not None and (existing.secret != param.secret
                                      or existing.type != param.type):
@@ -210,50 +304,74 @@ class Schema:
         if existing is None or (param.required and not existing.required):
             self._params[param.name] = param
 
-    def __add__(self, other):
-        merged = Schema(*self._params.values())
+    def __add__(self, other: "Schema") -> "Schema":
+        merged = Schema(*self._params.values(), rules=self.rules + tuple(
+            r for r in getattr(other, "rules", ()) if r not in self.rules))
         for param in other:
             merged._add(param)
         return merged
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Param]:
         return iter(self._params.values())
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._params)
 
-    def __contains__(self, name):
+    def __contains__(self, name: object) -> bool:
         return name in self._params
 
-    def __getitem__(self, name):
+    def __getitem__(self, name: str) -> Param:
         return self._params[name]
 
     @property
-    def secret_names(self):
+    def secret_names(self) -> frozenset[str]:
         return frozenset(p.name for p in self if p.secret)
 
-    def properties(self):
+    def properties(self) -> dict[str, str]:
         """``{name: description}`` as Ironic's ``get_properties()`` returns."""
         return {p.name: p.describe() for p in self}
 
-    def errors(self, driver_info):
-        """Every problem with ``driver_info``: (missing names, invalid messages)."""
+    def errors(self, driver_info: Mapping[str, Any] | None
+               ) -> tuple[list[str], list[str]]:
+        """Every problem with ``driver_info``: (missing names, invalid messages).
+
+        The per-field checks and the :attr:`rules` alike; misspelt keys
+        are :meth:`unknown`'s.
+        """
+        problems = self.check(driver_info)[1]
+        return problems.missing, problems.invalid
+
+    def check(self, driver_info: Mapping[str, Any] | None
+              ) -> tuple[dict[str, Any], Problems]:
+        """``(values, problems)``: typed values (``None`` where absent or invalid,
+        defaults filled in, derived entries added by the rules) and every
+        problem the fields and the rules found. Raises nothing.
+        """
         driver_info = driver_info or {}
-        missing, invalid = [], []
+        problems = Problems()
+        values: dict[str, Any] = {}
+        bad = set()
         for param in self:
-            if param.name not in driver_info or driver_info[param.name] is None:
+            raw = driver_info.get(param.name)
+            if raw is None:
                 if param.required:
-                    missing.append(param.name)
+                    problems.require(param.name)
+                values[param.name] = param.default
                 continue
             try:
-                param.parse(driver_info[param.name])
+                values[param.name] = param.parse(raw)
             except ValueError as exc:
+                values[param.name] = None
+                bad.add(param.name)
                 hidden = param.secret or isinstance(exc, CheckFailed)
-                shown = "" if hidden else " (got %r)" % (driver_info[param.name],)
-                invalid.append("field %s%s %s" % (param.name, shown, exc))
-        return missing, invalid
+                shown = "" if hidden else " (got %r)" % (raw,)
+                problems.refuse("field %s%s %s" % (param.name, shown, exc))
+        for rule in self.rules:
+            if not bad.intersection(rule.fields):
+                rule.check(values, problems)
+        return values, problems
 
-    def unknown(self, driver_info):
+    def unknown(self, driver_info: Mapping[str, Any] | None) -> list[str]:
         """Fields that look like misspellings of declared ones, with the fix.
 
         A misspelt secret (``ipmi_pasword``) would otherwise be stored and
@@ -273,7 +391,7 @@ class Schema:
                                 % (key, close[0]))
         return problems
 
-    def undeclared(self, keys):
+    def undeclared(self, keys: Iterable[str] | None) -> dict[str, str | None]:
         """``{key: closest declared name or None}`` for keys no Param declares.
 
         For a node's composed schema (every interface's declaration for its
@@ -289,7 +407,7 @@ class Schema:
                 found[key] = close[0] if close else None
         return found
 
-    def undeclared_message(self, keys):
+    def undeclared_message(self, keys: Iterable[str] | None) -> str | None:
         """One sentence naming each undeclared key, its likely fix and the valid keys."""
         found = self.undeclared(keys)
         if not found:
@@ -300,39 +418,30 @@ class Schema:
                 "them; valid fields: %s" % (", ".join(parts),
                                             ", ".join(sorted(self._params)) or "none"))
 
-    def parse(self, driver_info, node=None, check_unknown=True):
-        """Typed values for every declared field (defaults filled in).
+    def parse(self, driver_info: Mapping[str, Any] | None, node: str | None = None,
+              check_unknown: bool = True, fix: str = NODE_FIX) -> dict[str, Any]:
+        """Typed values for every declared field (defaults filled in), plus
+        what the :attr:`rules` derive.
 
-        Raises :class:`MissingParameterValue` when only required fields are
-        absent, otherwise :class:`InvalidParameterValue`, listing every
-        problem at once.
+        :param node: named in the error (its UUID or name).
+        :param check_unknown: also refuse near-misses of declared names.
+        :param fix: the sentence that ends the error.
+        :raises MissingParameterValue: only required fields are absent.
+        :raises InvalidParameterValue: anything else, every problem at once.
         """
-        driver_info = driver_info or {}
-        missing, invalid = self.errors(driver_info)
+        values, problems = self.check(driver_info)
         if check_unknown:
-            invalid.extend(self.unknown(driver_info))
-        if missing or invalid:
-            raise self._error(missing, invalid, node)
-        values = {}
-        for param in self:
-            raw = driver_info.get(param.name)
-            values[param.name] = param.default if raw is None else param.parse(raw)
+            problems.invalid.extend(self.unknown(driver_info))
+        if problems:
+            raise self.error(problems, node, fix=fix)
         return values
 
-    def _error(self, missing, invalid, node):
-        where = ("Node %s: " % node) if node else ""
-        errors = []
-        if missing:
-            errors.append("missing required driver_info field(s): %s" % ", ".join(
-                "%s (%s)" % (n, self._params[n].description.rstrip(".")) for n in missing))
-        errors.extend("invalid driver_info %s" % msg for msg in invalid)
-        message = where + "; ".join(errors) + (
-            ". Fix with 'hwdrivers node set <node> --driver-info <field>=<value>'.")
-        cls = (exception.MissingParameterValue if not invalid
-               else exception.InvalidParameterValue)
-        return cls(message, errors=errors)
+    def error(self, problems: Problems, node: str | None = None,
+              fix: str = NODE_FIX) -> exception.InvalidParameterValue:
+        """:func:`driver_info_error` with this schema's descriptions."""
+        return driver_info_error(problems, node, self, fix)
 
-    def mask(self, driver_info):
+    def mask(self, driver_info: Mapping[str, Any] | None) -> dict[str, Any]:
         """A copy with every declared secret replaced by ``******``."""
         secrets = self.secret_names
         return {k: (MASK if k in secrets and v not in (None, "") else v)

@@ -152,7 +152,7 @@ def run(task, interface, func: Callable[..., Any], *args, gate=None,
             with gate(key, limits):
                 if failure is not None and time.monotonic() >= deadline:
                     # The controller's queue held this retry past the deadline.
-                    raise _gave_up(failure, attempt - 1)
+                    raise failure.gave_up_after(attempt - 1)
                 result = func(task, *args, **kwargs)
         except exception.DriverError as exc:
             if exc is failure:
@@ -164,7 +164,7 @@ def run(task, interface, func: Callable[..., Any], *args, gate=None,
             # deadline; none starts once it has passed.
             wait = min(pause, deadline - time.monotonic() - _MARGIN)
             if not exc.retryable or wait < 0:
-                _gave_up(exc, attempt)
+                exc.gave_up_after(attempt)
                 raise
             task.logger.warning("%s; retrying in %.1fs (attempt %d)",
                                 exc, wait, attempt)
@@ -174,11 +174,3 @@ def run(task, interface, func: Callable[..., Any], *args, gate=None,
             if op is not None:
                 op.failing = None
             return result
-
-
-def _gave_up(exc, attempts):
-    """``exc``, saying how many attempts it took when more than one."""
-    if attempts > 1:
-        exc.message += " (after %d attempts)" % attempts
-        exc.args = (exc.message,)
-    return exc

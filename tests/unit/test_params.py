@@ -134,3 +134,57 @@ def test_undeclared_keys_are_named_with_the_closest_declared_one():
     assert "deploy_kernel" in message
     assert "valid fields: %s" % ", ".join(sorted(p.name for p in SCHEMA)) in message
     assert SCHEMA.undeclared_message(["bmc_address"]) is None
+
+
+# -- cross-field rules and the one driver_info error --------------------------
+
+def _port_needs_address(values, problems):
+    if values["bmc_port"] != 623 and not values["bmc_address"]:
+        problems.require("bmc_address")
+    if values["mode"] == "bios" and values["verify"] is False:
+        problems.refuse("fields mode and verify: bios mode needs verify")
+    values["endpoint"] = "%s:%s" % (values["bmc_address"], values["bmc_port"])
+
+
+RULED = SCHEMA + params.Schema(rules=[params.Rule(_port_needs_address,
+                                                  fields=("bmc_port",))])
+
+
+def test_a_rule_reports_beside_the_field_errors_and_derives_values():
+    with pytest.raises(exception.InvalidParameterValue) as info:
+        RULED.parse({"bmc_user": "u", "bmc_port": "6230", "retries": "x",
+                     "mode": "bios", "verify": "no"}, node="n1")
+    message = str(info.value)
+    assert message.startswith("Node n1: missing required driver_info field(s): "
+                              "bmc_address (BMC address)")
+    assert "invalid driver_info field retries" in message
+    assert "invalid driver_info fields mode and verify: bios mode needs verify" in message
+    assert message.endswith(params.NODE_FIX)
+    values = RULED.parse({"bmc_user": "u", "bmc_address": "10.0.0.1"})
+    assert values["endpoint"] == "10.0.0.1:623"
+
+
+def test_a_rule_is_skipped_when_a_field_it_names_is_invalid():
+    _, problems = RULED.check({"bmc_user": "u", "bmc_port": "99999"})
+    assert problems.missing == ["bmc_address"]  # from the field, not the rule
+    assert len(problems.invalid) == 1 and "bmc_port" in problems.invalid[0]
+
+
+def test_the_error_keeps_node_and_fix_apart_so_they_can_be_reworded():
+    error = SCHEMA.error(params.Problems(invalid=["field x is bad"]), node="uuid-1")
+    assert str(error) == "Node uuid-1: invalid driver_info field x is bad. " + params.NODE_FIX
+    reworded = error.reword(node=None, fix="Fix with --driver-info x=<value>.")
+    assert type(reworded) is exception.InvalidParameterValue
+    assert str(reworded) == "invalid driver_info field x is bad. Fix with --driver-info x=<value>."
+    assert reworded.errors == error.errors
+    only_missing = params.driver_info_error(params.Problems(missing=["bmc_user"]),
+                                            schema=SCHEMA)
+    assert isinstance(only_missing, exception.MissingParameterValue)
+    assert "bmc_user (BMC user)" in str(only_missing)
+
+
+def test_attempts_survive_locating_the_error_afterwards():
+    error = exception.DriverConnectionError("no answer").gave_up_after(3)
+    error.locate(node="n1", controller="ipmi:10.0.0.1:623")
+    assert str(error) == "node n1, controller ipmi:10.0.0.1:623: no answer (after 3 attempts)"
+    assert exception.DriverActionError("x").gave_up_after(1).message == "x"

@@ -415,10 +415,7 @@ class Settings:
 
 
 def _node_error(node, problems):
-    return exception.InvalidParameterValue(
-        "Node %s: invalid driver_info %s. Fix with 'hwdrivers node set <node> "
-        "--driver-info <field>=<value>'." % (node.uuid, "; ".join(problems)),
-        errors=problems)
+    return params.driver_info_error(params.Problems(invalid=problems), node.uuid)
 
 
 def _builtins(node):
@@ -445,11 +442,11 @@ def parse(node, secrets=frozenset()):
     defined = ", ".join(command_profile.profile_names(CONF)) or "none"
     if not inline:
         raise exception.MissingParameterValue(
-            "Node %s: missing required driver_info field command_profile: the name of "
-            "a command profile the operator defined in the conductor's configuration "
-            "(defined: %s). Fix with 'hwdrivers node set <node> --driver-info "
-            "command_profile=<name>' and the values of its placeholders."
-            % (node.uuid, defined), errors=["command_profile is missing"])
+            errors=["missing required driver_info field command_profile: the name of "
+                    "a command profile the operator defined in the conductor's "
+                    "configuration (defined: %s)" % defined],
+            node=node.uuid, fix="Fix with 'hwdrivers node set <node> --driver-info "
+            "command_profile=<name>' and the values of its placeholders.")
     if not CONF.command.allow_node_templates:
         raise exception.InvalidParameterValue(
             "Node %s: driver_info holds command templates (%s), which [command] "

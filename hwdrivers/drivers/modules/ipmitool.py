@@ -47,6 +47,22 @@ _PASSWORD_ENV = ("IPMI_PASSWORD", "IPMITOOL_PASSWORD")
 #: Longest password (bytes) each IPMI version carries; ipmitool refuses longer.
 _PASSWORD_LIMITS = {"2.0": 20, "1.5": 16}
 
+
+def _check_session(values, problems):
+    """What IPMI allows across fields: cipher suites are 2.0's, password lengths."""
+    version = values["ipmi_protocol_version"]
+    if values["ipmi_cipher_suite"] is not None and version == "1.5":
+        problems.refuse("field ipmi_cipher_suite only applies to IPMI 2.0: unset it "
+                        "or set ipmi_protocol_version=2.0")
+    password = values["ipmi_password"] or ""
+    if len(password.encode("utf-8")) > _PASSWORD_LIMITS[version]:
+        problems.refuse("field ipmi_password is longer than the %d bytes IPMI %s "
+                        "allows" % (_PASSWORD_LIMITS[version], version))
+    if "\0" in password or "\0" in (values["ipmi_username"] or ""):
+        problems.refuse("fields ipmi_username and ipmi_password must not hold NUL "
+                        "characters")
+
+
 _P = params.Param
 SCHEMA = params.Schema(
     _P("ipmi_address", "BMC IP address or host name", required=True, type="address"),
@@ -72,6 +88,9 @@ SCHEMA = params.Schema(
     _P("ipmi_force_boot_device", "Send the node's persistent boot device again "
        "before every power on and reboot, for BMCs that forget it", type="bool",
        default=False),
+    rules=[params.Rule(_check_session, fields=(
+        "ipmi_protocol_version", "ipmi_cipher_suite", "ipmi_password",
+        "ipmi_username"))],
 )
 del _P
 
@@ -90,20 +109,6 @@ def parse(task):
     """Typed driver_info of the node, every problem reported at once."""
     node = task.node
     info = SCHEMA.parse(node.driver_info, node=node.uuid, check_unknown=False)
-    invalid = []
-    if info["ipmi_cipher_suite"] is not None and info["ipmi_protocol_version"] == "1.5":
-        invalid.append("field ipmi_cipher_suite only applies to IPMI 2.0: unset it or "
-                       "set ipmi_protocol_version=2.0")
-    limit = _PASSWORD_LIMITS[info["ipmi_protocol_version"]]
-    password = info["ipmi_password"] or ""
-    if len(password.encode("utf-8")) > limit:
-        invalid.append("field ipmi_password is longer than the %d bytes IPMI %s allows"
-                       % (limit, info["ipmi_protocol_version"]))
-    if "\0" in password or "\0" in (info["ipmi_username"] or ""):
-        invalid.append("fields ipmi_username and ipmi_password must not hold NUL "
-                       "characters")
-    if invalid:
-        raise SCHEMA._error([], invalid, node.uuid)
     info["boot_mode"] = info["ipmi_boot_mode"] or _capability_boot_mode(node) or "bios"
     return info
 

@@ -51,6 +51,16 @@ class _VerifyCAParam(params.Param):
         return parse_verify_ca(value)
 
 
+def _location(values, problems):
+    """Derives ``address``, ``root_prefix`` and ``netloc`` from redfish_address.
+
+    The address's own ``check`` already refused a bad one (never echoing it:
+    it may carry a password), so this rule only runs on a good one.
+    """
+    if values["redfish_address"]:
+        values.update(parse_address(values["redfish_address"]))
+
+
 COMMON_SCHEMA = params.Schema(
     params.Param("redfish_address",
                  "URL of the BMC's Redfish service: https://host[:port], optionally with "
@@ -72,6 +82,7 @@ COMMON_SCHEMA = params.Schema(
                  "How to log in: Redfish sessions, HTTP basic auth, or sessions "
                  "falling back to basic", type="choice",
                  choices=redfish_session.AUTH_TYPES, default="auto"),
+    rules=[params.Rule(_location, fields=("redfish_address",))],
 )
 
 MANAGEMENT_SCHEMA = COMMON_SCHEMA + params.Schema(
@@ -151,24 +162,9 @@ class _RedfishBase:
     driver_info_schema = COMMON_SCHEMA
 
     def parse_driver_info(self, task):
-        """Typed driver_info; every problem, schema and URL alike, in one error."""
-        raw = dict(task.node.driver_info or {})
-        schema = self.driver_info_schema
-        missing, invalid = schema.errors(raw)
-        address = raw.get("redfish_address")
-        location = None
-        if isinstance(address, str) and address.strip():
-            # Checked here rather than by the schema, whose messages echo the
-            # value: an address may carry a password (https://user:pw@host).
-            try:
-                location = parse_address(address)
-            except ValueError as exc:
-                invalid.append("field redfish_address %s" % exc)
-        if missing or invalid:
-            raise schema._error(missing, invalid, task.node.uuid)
-        values = schema.parse(raw, node=task.node.uuid, check_unknown=False)
-        values.update(location)
-        return values
+        """Typed driver_info with ``address``, ``root_prefix`` and ``netloc``."""
+        return self.driver_info_schema.parse(task.node.driver_info, node=task.node.uuid,
+                                             check_unknown=False)
 
     def _connection_info(self, task):
         values = self.parse_driver_info(task)

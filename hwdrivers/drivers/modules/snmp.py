@@ -110,10 +110,88 @@ del _P
 _GENERIC_REQUIRED = ("snmp_oid_control", "snmp_value_on", "snmp_value_off")
 
 
-def _check_key(info, name, invalid):
-    key = info.get(name)
-    if key is not None and len(key) < 8:
-        invalid.append("field %s must be at least 8 characters (RFC 3414)" % name)
+def _version(values, problems):
+    """snmp_version and its synonym snmp_protocol agree; ``version`` (default 1)."""
+    if values["snmp_version"] and values["snmp_protocol"] and (
+            values["snmp_version"] != values["snmp_protocol"]):
+        problems.refuse("fields snmp_version and snmp_protocol disagree; set only one")
+    values["version"] = values["snmp_version"] or values["snmp_protocol"] or "1"
+
+
+def _communities(values, problems):
+    """v1/v2c: ``read_community`` and ``write_community``, both needed."""
+    if values["version"] == "3":
+        return
+    values["read_community"] = values["snmp_community_read"] or values["snmp_community"]
+    values["write_community"] = (values["snmp_community_write"]
+                                 or values["snmp_community"])
+    if not (values["read_community"] and values["write_community"]):
+        problems.require("snmp_community")
+
+
+def _usm(values, problems):
+    """v3: a user, the keys its protocols need (RFC 3414 lengths), the engine ID."""
+    if values["version"] != "3":
+        return
+    if not values["snmp_user"]:
+        problems.require("snmp_user")
+    auth = values["snmp_auth_protocol"] or ("md5" if values["snmp_auth_key"] else "none")
+    priv = values["snmp_priv_protocol"] or ("des" if values["snmp_priv_key"] else "none")
+    if auth != "none" and not values["snmp_auth_key"]:
+        problems.require("snmp_auth_key")
+    if priv != "none" and not values["snmp_priv_key"]:
+        problems.require("snmp_priv_key")
+    if priv != "none" and auth == "none":
+        problems.refuse("field snmp_priv_protocol needs authentication too: set "
+                        "snmp_auth_protocol and snmp_auth_key")
+    for name in ("snmp_auth_key", "snmp_priv_key"):
+        if values[name] is not None and len(values[name]) < 8:
+            problems.refuse("field %s must be at least 8 characters (RFC 3414)" % name)
+    values["auth_protocol"], values["priv_protocol"] = auth, priv
+    engine_id = values["snmp_context_engine_id"]
+    if engine_id:
+        text = engine_id[2:] if engine_id.lower().startswith("0x") else engine_id
+        try:
+            if not 5 <= len(bytes.fromhex(text)) <= 32:
+                raise ValueError
+        except ValueError:
+            problems.refuse("field snmp_context_engine_id (got %r) must be 5 to 32 "
+                            "bytes in hex, e.g. 80001f8880e9630000d61ff449" % engine_id)
+        else:
+            values["snmp_context_engine_id"] = text
+
+
+def _mib(values, problems):
+    """``mib``: the vendor's table, or one built from the generic fields."""
+    values["reboot_delay"] = (values["snmp_reboot_delay"]
+                              if values["snmp_reboot_delay"] is not None
+                              else CONF.snmp.reboot_delay)
+    driver = values["snmp_driver"]
+    values["mib"] = snmp_mibs.DRIVERS.get(driver)
+    if driver != snmp_mibs.GENERIC:
+        return
+    absent = [n for n in _GENERIC_REQUIRED if values[n] in (None, "")]
+    for name in absent:
+        problems.require(name)
+    if absent:
+        return
+    for name, check in (("snmp_oid_control", snmp_mibs.normalize_oid),
+                        ("snmp_oid_control_off", snmp_mibs.normalize_oid),
+                        ("snmp_oid_status", snmp_mibs.normalize_oid),
+                        ("snmp_status_on", snmp_mibs.parse_values),
+                        ("snmp_status_off", snmp_mibs.parse_values)):
+        if values[name]:
+            try:
+                check(values[name])
+            except ValueError as exc:
+                problems.refuse("field %s (got %r) %s" % (name, values[name], exc))
+    if not problems:
+        values["mib"] = snmp_mibs.generic(values)
+
+
+SCHEMA = params.Schema(*SCHEMA, rules=[
+    params.Rule(_version), params.Rule(_communities), params.Rule(_usm),
+    params.Rule(_mib, fields=_GENERIC_REQUIRED)])
 
 
 def parse(driver_info, node=None):
@@ -123,95 +201,7 @@ def parse(driver_info, node=None):
     ``read_community``/``write_community`` (v1/v2c), ``auth_protocol``/
     ``priv_protocol`` (v3), ``reboot_delay`` and ``mib`` (an OutletMib).
     """
-    raw = driver_info or {}
-    missing, invalid = SCHEMA.errors(raw)
-    info = {}
-    for param in SCHEMA:
-        value = raw.get(param.name)
-        try:
-            info[param.name] = param.default if value is None else param.parse(value)
-        except ValueError:
-            info[param.name] = None  # reported by SCHEMA.errors
-
-    version = info["snmp_version"] or info["snmp_protocol"] or "1"
-    if info["snmp_version"] and info["snmp_protocol"] and (
-            info["snmp_version"] != info["snmp_protocol"]):
-        invalid.append("fields snmp_version and snmp_protocol disagree; set only one")
-    info["version"] = version
-
-    if version == "3":
-        if not info["snmp_user"]:
-            missing.append("snmp_user")
-        auth = info["snmp_auth_protocol"] or ("md5" if info["snmp_auth_key"] else "none")
-        priv = info["snmp_priv_protocol"] or ("des" if info["snmp_priv_key"] else "none")
-        if auth != "none" and not info["snmp_auth_key"]:
-            missing.append("snmp_auth_key")
-        if priv != "none" and not info["snmp_priv_key"]:
-            missing.append("snmp_priv_key")
-        if priv != "none" and auth == "none":
-            invalid.append("field snmp_priv_protocol needs authentication too: set "
-                           "snmp_auth_protocol and snmp_auth_key")
-        _check_key(info, "snmp_auth_key", invalid)
-        _check_key(info, "snmp_priv_key", invalid)
-        info["auth_protocol"], info["priv_protocol"] = auth, priv
-        engine_id = info["snmp_context_engine_id"]
-        if engine_id:
-            text = engine_id[2:] if engine_id.lower().startswith("0x") else engine_id
-            try:
-                if not 5 <= len(bytes.fromhex(text)) <= 32:
-                    raise ValueError
-            except ValueError:
-                invalid.append("field snmp_context_engine_id (got %r) must be 5 to 32 "
-                               "bytes in hex, e.g. 80001f8880e9630000d61ff449" % engine_id)
-            else:
-                info["snmp_context_engine_id"] = text
-    else:
-        info["read_community"] = info["snmp_community_read"] or info["snmp_community"]
-        info["write_community"] = info["snmp_community_write"] or info["snmp_community"]
-        if not (info["read_community"] and info["write_community"]):
-            missing.append("snmp_community")
-
-    info["reboot_delay"] = (info["snmp_reboot_delay"]
-                            if info["snmp_reboot_delay"] is not None
-                            else CONF.snmp.reboot_delay)
-
-    driver = info["snmp_driver"]
-    info["mib"] = snmp_mibs.DRIVERS.get(driver)
-    if driver == snmp_mibs.GENERIC:
-        absent = [n for n in _GENERIC_REQUIRED if raw.get(n) in (None, "")]
-        missing.extend(n for n in absent if n not in missing)
-        if not absent:
-            for name in ("snmp_oid_control", "snmp_oid_control_off", "snmp_oid_status"):
-                if info[name]:
-                    try:
-                        snmp_mibs.normalize_oid(info[name])
-                    except ValueError as exc:
-                        invalid.append("field %s (got %r) %s" % (name, info[name], exc))
-            for name in ("snmp_status_on", "snmp_status_off"):
-                if info[name]:
-                    try:
-                        snmp_mibs.parse_values(info[name])
-                    except ValueError as exc:
-                        invalid.append("field %s (got %r) %s" % (name, info[name], exc))
-        if not (missing or invalid):
-            info["mib"] = snmp_mibs.generic(info)
-
-    if missing or invalid:
-        raise _invalid(missing, invalid, node)
-    return info
-
-
-def _invalid(missing, invalid, node):
-    """The one error listing every problem, worded as the shared schema words it."""
-    errors = []
-    if missing:
-        errors.append("missing required driver_info field(s): %s" % ", ".join(
-            "%s (%s)" % (n, SCHEMA[n].description.split(" (")[0]) for n in missing))
-    errors.extend("invalid driver_info %s" % msg for msg in invalid)
-    message = (("Node %s: " % node) if node else "") + "; ".join(errors) + (
-        ". Fix with 'hwdrivers node set <node> --driver-info <field>=<value>'.")
-    cls = exception.InvalidParameterValue if invalid else exception.MissingParameterValue
-    return cls(message, errors=errors)
+    return SCHEMA.parse(driver_info, node=node, check_unknown=False)
 
 
 # -- engines -------------------------------------------------------------------
