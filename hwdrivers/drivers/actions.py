@@ -15,13 +15,12 @@ state change timeout, shared by every poll.
 
 import time
 
-from oslo_config import cfg
 
 from hwdrivers.common import exception
 from hwdrivers.common.states import PowerState
+from hwdrivers.conf import CONF
 from hwdrivers.drivers import retry
 
-CONF = cfg.CONF
 
 _SOFT = (PowerState.SOFT_OFF, PowerState.SOFT_REBOOT)
 

@@ -18,6 +18,7 @@ import inspect
 
 from hwdrivers.common import exception
 from hwdrivers.common.states import PowerState
+from hwdrivers.conf import CONF
 from hwdrivers.drivers import params
 
 
@@ -81,6 +82,14 @@ class BaseInterface(abc.ABC):  # noqa: B024 (kinds below add the abstract method
 
     #: Entry-point name; the loader sets it on the instance it creates.
     name = None
+
+    #: The config group (``ipmi``, ``snmp``...) holding this implementation's
+    #: ``max_concurrency``, ``min_command_interval`` and
+    #: ``command_retry_timeout`` (:func:`hwdrivers.conf.driver_common.controller_opts`),
+    #: from which :meth:`controller_limits` and :meth:`retry_timeout` come.
+    #: None: unlimited, no retries. The group must be registered on
+    #: :data:`hwdrivers.conf.CONF` by the time a task runs.
+    config_group: str | None = None
 
     def __init__(self):
         self._clean_steps = self._collect_steps("clean")
@@ -148,17 +157,25 @@ class BaseInterface(abc.ABC):  # noqa: B024 (kinds below add the abstract method
         """
         return None
 
-    def controller_limits(self):
-        """:class:`ControllerLimits` for this implementation's controllers."""
-        return UNLIMITED
+    def controller_limits(self) -> ControllerLimits:
+        """:class:`ControllerLimits` for this implementation's controllers.
 
-    def retry_timeout(self):
+        From ``[<config_group>] max_concurrency`` and ``min_command_interval``.
+        """
+        if self.config_group is None:
+            return UNLIMITED
+        group = CONF[self.config_group]
+        return ControllerLimits(group.max_concurrency, group.min_command_interval)
+
+    def retry_timeout(self) -> float:
         """Seconds connection and action errors are retried for (0: never).
 
-        Drivers read it from their config group (``[ipmi]
-        command_retry_timeout``...); see :mod:`hwdrivers.drivers.retry`.
+        ``[<config_group>] command_retry_timeout``, when the group has it;
+        see :mod:`hwdrivers.drivers.retry`.
         """
-        return 0.0
+        if self.config_group is None:
+            return 0.0
+        return getattr(CONF[self.config_group], "command_retry_timeout", 0.0)
 
     # steps
 

@@ -11,18 +11,17 @@ import logging
 import threading
 
 import stevedore
-from oslo_config import cfg
 
 from hwdrivers import conf as hw_conf
 from hwdrivers.common import exception
 from hwdrivers.common import interface_types
 from hwdrivers.common import secrets as secrets_at_rest
+from hwdrivers.conf import CONF
 from hwdrivers.drivers import base
 from hwdrivers.drivers import hardware_type as hw_type_mod
 from hwdrivers.drivers import params
 
 LOG = logging.getLogger(__name__)
-CONF = cfg.CONF
 
 _lock = threading.Lock()
 _registry = None

@@ -94,3 +94,36 @@ def test_unsupported_implementations_raise_clearly(cls, call):
         call(impl, task)
     assert task.node.uuid in str(info.value)
     assert "no-x" in str(info.value)
+
+
+class GroupPower(StepsPower):
+    config_group = "snmp"
+
+
+def test_config_group_gives_controller_limits_and_retry_deadline(config):
+    config(snmp__max_concurrency=3, snmp__min_command_interval=0.25,
+           snmp__command_retry_timeout=7.0)
+    assert GroupPower().controller_limits() == (3, 0.25)
+    assert GroupPower().retry_timeout() == 7.0
+    assert StepsPower().controller_limits() == base.UNLIMITED
+    assert StepsPower().retry_timeout() == 0.0
+
+
+def test_config_group_without_a_retry_option_never_retries(config):
+    class FakeGroup(StepsPower):
+        config_group = "fake"
+
+    config(fake__max_concurrency=2)
+    assert FakeGroup().controller_limits() == (2, 0.0)
+    assert FakeGroup().retry_timeout() == 0.0
+
+
+def test_driver_modules_register_the_groups_they_read():
+    """Imported alone (no factory), a driver module's options are readable."""
+    import subprocess
+    import sys
+    code = ("from hwdrivers.drivers.modules import snmp\n"
+            "print(snmp.CONF.snmp.reboot_delay, snmp.SNMPPower().controller_limits())\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr

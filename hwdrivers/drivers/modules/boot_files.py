@@ -18,12 +18,11 @@ import shlex
 import tempfile
 from urllib import parse
 
-from oslo_config import cfg
 
 from hwdrivers.common import exception
+from hwdrivers.conf import CONF
 from hwdrivers.drivers import params
 
-CONF = cfg.CONF
 
 
 def _url_or_path(value: str) -> None:

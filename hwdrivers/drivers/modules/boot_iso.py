@@ -15,12 +15,11 @@ import os
 import shutil
 import urllib.request
 
-from oslo_config import cfg
 
 from hwdrivers.common import exception
+from hwdrivers.conf import CONF
 from hwdrivers.drivers.modules import boot_files
 
-CONF = cfg.CONF
 
 ISO_NAME = "deploy.iso"
 CONFIG_PATH = "isolinux/isolinux.cfg"

@@ -54,11 +54,11 @@ import shlex
 import shutil
 import time
 
-from oslo_config import cfg
 
 from hwdrivers.common import environment
 from hwdrivers.common import exception
 from hwdrivers.common.states import PowerState
+from hwdrivers.conf import CONF
 from hwdrivers.drivers import base
 from hwdrivers.drivers import params
 from hwdrivers.drivers.modules import command_settings as settings
@@ -66,7 +66,6 @@ from hwdrivers.drivers.modules import shell_template
 from hwdrivers.drivers.modules import ssh
 from hwdrivers.drivers.modules.command_settings import SECRET_ENV
 
-CONF = cfg.CONF
 LOG = logging.getLogger(__name__)
 
 STATE_KEY = "command_power_state"
@@ -106,6 +105,7 @@ class CommandPower(base.PowerInterface):
     """
 
     driver_info_schema = settings.SCHEMA
+    config_group = "command"
     #: What every command node can do, declared: no command runs to find out.
     power_states = (PowerState.ON, PowerState.OFF, PowerState.REBOOT)
 
@@ -162,13 +162,6 @@ class CommandPower(base.PowerInterface):
         except ValueError:
             return "ssh:%s" % host
         return "ssh:%s@%s:%s" % (fields.get("command_user") or getpass.getuser(), host, port)
-
-    def controller_limits(self):
-        return base.ControllerLimits(CONF.command.max_concurrency,
-                                     CONF.command.min_command_interval)
-
-    def retry_timeout(self):
-        return CONF.command.command_retry_timeout
 
     # -- running -----------------------------------------------------------------
 

@@ -21,11 +21,11 @@ from collections.abc import Callable
 from oslo_config import cfg
 
 from hwdrivers.common import exception
+from hwdrivers.conf import CONF
 from hwdrivers.conf import command_profile
 from hwdrivers.drivers import params
 from hwdrivers.drivers.modules.shell_template import placeholders
 
-CONF = cfg.CONF
 
 SECRET_ENV = "HWDRIVERS_COMMAND_SECRET"
 PROFILE_FIELD = "command_profile"

@@ -24,16 +24,15 @@ without touching the hardware.
 
 import time
 
-from oslo_config import cfg
 
 from hwdrivers.common import exception
 from hwdrivers.common.states import PowerState
 from hwdrivers.common.states import ProvisionState
+from hwdrivers.conf import CONF
 from hwdrivers.drivers import actions
 from hwdrivers.drivers import base
 from hwdrivers.drivers.modules import agent_client
 
-CONF = cfg.CONF
 
 DISK_FORMATS = ("raw", "qcow2")
 HASH_ALGORITHMS = ("sha256", "sha384", "sha512")

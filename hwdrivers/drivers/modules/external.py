@@ -31,17 +31,16 @@ import re
 import threading
 import time
 
-from oslo_config import cfg
 
 from hwdrivers.common import boot_devices
 from hwdrivers.common import environment
 from hwdrivers.common import exception
 from hwdrivers.common import supervised
 from hwdrivers.common.states import PowerState
+from hwdrivers.conf import CONF
 from hwdrivers.drivers import base
 from hwdrivers.drivers import params
 
-CONF = cfg.CONF
 
 FIELD = "external_driver"
 BASE_SCHEMA = params.Schema(params.Param(
@@ -354,6 +353,7 @@ class _ExternalBase:
     """What power and management share: the executable, its schema, its controller."""
 
     driver_info_schema = BASE_SCHEMA
+    config_group = "external"
 
     def _driver(self, driver_info):
         """(path, DriverSchema) for the node's executable; raises DriverError."""
@@ -406,13 +406,6 @@ class _ExternalBase:
         except exception.DriverError:
             pass
         return "external:%s:%s" % (name, target or "node-%s" % task.node.uuid)
-
-    def controller_limits(self):
-        return base.ControllerLimits(CONF.external.max_concurrency,
-                                     CONF.external.min_command_interval)
-
-    def retry_timeout(self):
-        return CONF.external.command_retry_timeout
 
     def _call(self, task, action, extra=None, deadline=None):
         """One run of the node's executable, bounded by ``[external] timeout``.

@@ -7,15 +7,14 @@ so scale tests and benchmarks can model slow BMCs without hardware.
 import random
 import time
 
-from oslo_config import cfg
 
 from hwdrivers.common import boot_devices
 from hwdrivers.common import exception
 from hwdrivers.common.states import PowerState
+from hwdrivers.conf import CONF
 from hwdrivers.drivers import base
 from hwdrivers.drivers import params
 
-CONF = cfg.CONF
 
 
 def parse_delay(text, option):
@@ -57,6 +56,7 @@ class FakePower(_FakeDelay, base.PowerInterface):
     validation and secret masking exactly as with real hardware.
     """
 
+    config_group = "fake"
     driver_info_schema = params.Schema(
         params.Param("fake_address", "Stand-in BMC address (not contacted)",
                      type="address"),
@@ -70,10 +70,6 @@ class FakePower(_FakeDelay, base.PowerInterface):
     def controller_key(self, task):
         name = (task.node.driver_info or {}).get("fake_controller")
         return "fake:%s" % name if name else None
-
-    def controller_limits(self):
-        return base.ControllerLimits(CONF.fake.max_concurrency,
-                                     CONF.fake.min_command_interval)
 
     def get_power_state(self, task):
         self.sleep()

@@ -29,15 +29,14 @@ import signal
 import subprocess
 import time
 
-from oslo_config import cfg
 
 from hwdrivers.common import boot_devices
 from hwdrivers.common import exception
 from hwdrivers.common.states import PowerState
+from hwdrivers.conf import CONF
 from hwdrivers.drivers import base
 from hwdrivers.drivers import params
 
-CONF = cfg.CONF
 LOG = logging.getLogger(__name__)
 
 PRIV_LEVELS = ("ADMINISTRATOR", "OPERATOR", "USER", "CALLBACK")
@@ -326,6 +325,7 @@ class _IPMIBase:
     """What power and management share: driver_info, controller, tool check."""
 
     driver_info_schema = SCHEMA
+    config_group = "ipmi"
 
     def parse_driver_info(self, task):
         return parse(task)
@@ -365,13 +365,6 @@ class _IPMIBase:
         if isinstance(address, str) and ":" in address:
             address = "[%s]" % address
         return "ipmi:%s:%s" % (address, port)
-
-    def controller_limits(self):
-        return base.ControllerLimits(CONF.ipmi.max_concurrency,
-                                     CONF.ipmi.min_command_interval)
-
-    def retry_timeout(self):
-        return CONF.ipmi.command_retry_timeout
 
 
 _STATUS = re.compile(r"Chassis Power is (on|off)", re.IGNORECASE)

@@ -14,7 +14,6 @@ import importlib.util
 import os
 import urllib.parse
 
-from oslo_config import cfg
 
 from hwdrivers.common import boot_devices
 from hwdrivers.common import exception
@@ -24,7 +23,6 @@ from hwdrivers.drivers import params
 from hwdrivers.drivers import retry
 from hwdrivers.drivers.modules import redfish_session
 
-CONF = cfg.CONF
 
 def parse_verify_ca(value):
     """True, False, or an existing CA bundle path; ValueError otherwise."""
@@ -160,6 +158,7 @@ class _RedfishBase:
     """What power and management share: driver_info, controller, connection."""
 
     driver_info_schema = COMMON_SCHEMA
+    config_group = "redfish"
 
     def parse_driver_info(self, task):
         """Typed driver_info with ``address``, ``root_prefix`` and ``netloc``."""
@@ -183,13 +182,6 @@ class _RedfishBase:
             return "redfish:%s" % parse_address(address)["netloc"]
         except ValueError:  # validate() reports it; keep any credential out
             return "redfish:%s" % str(address).rpartition("@")[2]
-
-    def controller_limits(self):
-        return base.ControllerLimits(CONF.redfish.max_concurrency,
-                                     CONF.redfish.min_command_interval)
-
-    def retry_timeout(self):
-        return CONF.redfish.command_retry_timeout
 
     def check_config(self):
         if importlib.util.find_spec("sushy") is None:

@@ -34,12 +34,11 @@ import secrets
 import threading
 import time
 
-from oslo_config import cfg
 
 from hwdrivers.common import exception
+from hwdrivers.conf import CONF
 from hwdrivers.drivers import retry
 
-CONF = cfg.CONF
 LOG = logging.getLogger(__name__)
 
 #: Keys the password fingerprints; never leaves this process.

@@ -36,15 +36,14 @@ import socket
 import threading
 import time
 
-from oslo_config import cfg
 
 from hwdrivers.common import exception
 from hwdrivers.common.states import PowerState
+from hwdrivers.conf import CONF
 from hwdrivers.drivers import base
 from hwdrivers.drivers import params
 from hwdrivers.drivers.modules import snmp_mibs
 
-CONF = cfg.CONF
 LOG = logging.getLogger(__name__)
 
 VERSIONS = ("1", "2c", "3")
@@ -546,6 +545,7 @@ class SNMPPower(base.PowerInterface):
     """Power of a node fed by one PDU outlet, switched over SNMP."""
 
     driver_info_schema = SCHEMA
+    config_group = "snmp"
 
     def parse_driver_info(self, task):
         return parse(task.node.driver_info, node=task.node.uuid)
@@ -577,13 +577,6 @@ class SNMPPower(base.PowerInterface):
         except (TypeError, ValueError):
             port = info.get("snmp_port")
         return "snmp:%s:%s" % (address, port)
-
-    def controller_limits(self):
-        return base.ControllerLimits(CONF.snmp.max_concurrency,
-                                     CONF.snmp.min_command_interval)
-
-    def retry_timeout(self):
-        return CONF.snmp.command_retry_timeout
 
     power_states = (PowerState.ON, PowerState.OFF, PowerState.REBOOT)
 

@@ -21,11 +21,10 @@ import stat
 import subprocess
 import tempfile
 
-from oslo_config import cfg
 
 from hwdrivers.common import exception
+from hwdrivers.conf import CONF
 
-CONF = cfg.CONF
 
 Result = collections.namedtuple("Result", ["returncode", "stdout", "stderr"])
 
