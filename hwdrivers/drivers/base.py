@@ -15,6 +15,8 @@ external-driver protocol.
 import abc
 import collections
 import inspect
+import logging
+from typing import Any, Protocol, runtime_checkable
 
 from hwdrivers.common import exception
 from hwdrivers.common.states import PowerState
@@ -55,6 +57,56 @@ def clean_step(priority, abortable=False, argsinfo=None):
 def deploy_step(priority, argsinfo=None):
     """Mark a method as a deploy step; priority 0 runs only when asked for."""
     return _step_decorator("deploy", priority, argsinfo)
+
+
+# -- what a driver may rely on -------------------------------------------------
+
+@runtime_checkable
+class Node(Protocol):
+    """The node record a driver reads (and, for ``power_state`` and
+    ``boot_device``, may set on a task that is not ``shared``).
+
+    The conductor's :class:`hwdrivers.objects.node.Node`, the one-shot
+    CLI's in-memory record and the power sync's row all have these fields.
+    """
+
+    uuid: str
+    name: str | None
+    driver: str
+    driver_info: dict[str, Any]
+    driver_internal_info: dict[str, Any]
+    instance_info: dict[str, Any]
+    properties: dict[str, Any]
+    extra: dict[str, Any]
+    power_state: str | None
+    provision_state: str | None
+    boot_device: str | None
+    maintenance: bool
+
+
+@runtime_checkable
+class Task(Protocol):
+    """What every interface method receives, whoever calls it.
+
+    The conductor's :class:`~hwdrivers.conductor.task_manager.TaskManager`,
+    the one-shot CLI's :class:`~hwdrivers.drivers.task.StandaloneTask` and
+    the power sync's read task all provide exactly this, so a driver written
+    against it works in the service, the CLI and ``hwdrivers-powerdriver``:
+
+    - ``node``: the :class:`Node`;
+    - ``driver``: the node's composed interfaces (``task.driver.power``,
+      ``task.driver.management``...), a
+      :class:`~hwdrivers.drivers.factory.Composition`;
+    - ``logger``: a logger whose lines name the node;
+    - ``shared``: True when the task holds no lock (read only: do not act);
+    - ``context``: the caller's request context, or None.
+    """
+
+    node: Node
+    driver: Any
+    logger: logging.LoggerAdapter
+    shared: bool
+    context: Any
 
 
 # -- the base ------------------------------------------------------------------
@@ -111,11 +163,12 @@ class BaseInterface(abc.ABC):  # noqa: B024 (kinds below add the abstract method
 
     # properties and validation
 
-    def get_properties(self):
+    def get_properties(self) -> dict[str, str]:
         """``{field: description}`` of every driver_info parameter."""
         return self.driver_info_schema.properties()
 
-    def driver_info_schema_for(self, driver_info):
+    def driver_info_schema_for(self, driver_info: dict[str, Any] | None
+                               ) -> params.Schema:
         """The declaration that applies to a node with this ``driver_info``.
 
         Usually the static ``driver_info_schema``; an implementation whose
@@ -125,20 +178,27 @@ class BaseInterface(abc.ABC):  # noqa: B024 (kinds below add the abstract method
         """
         return self.driver_info_schema
 
-    def parse_driver_info(self, task):
-        """Typed driver_info for this interface; raises listing every problem."""
+    def parse_driver_info(self, task: Task) -> dict[str, Any]:
+        """Typed driver_info for this interface.
+
+        :raises MissingParameterValue: only required fields are absent.
+        :raises InvalidParameterValue: listing every problem at once.
+        """
         return self.driver_info_schema.parse(
             task.node.driver_info, node=task.node.uuid, check_unknown=False)
 
-    def validate(self, task):
+    def validate(self, task: Task) -> None:
         """Check the node has what this interface needs. Never talks to hardware.
 
         The default checks the declared driver_info; override to add checks
         and call ``super().validate(task)``.
+
+        :raises InvalidParameterValue: (or MissingParameterValue) naming
+            every field to fix; never a secret's value.
         """
         self.parse_driver_info(task)
 
-    def check_config(self):
+    def check_config(self) -> None:
         """Raise :class:`ConfigInvalid` naming the option if config is unusable.
 
         Called once when the implementation is loaded, so a bad option stops
@@ -148,8 +208,11 @@ class BaseInterface(abc.ABC):  # noqa: B024 (kinds below add the abstract method
 
     # controllers
 
-    def controller_key(self, task):
+    def controller_key(self, task: Task) -> str | None:
         """The controller this node's calls go through, or None.
+
+        Built from driver_info alone (never asks the hardware), and the same
+        for the same driver_info every time: it names the queue.
 
         Calls of every interface that name the same key share one queue, so
         a PDU with 24 outlets or a fragile BMC is never flooded. Return e.g.
@@ -194,11 +257,11 @@ class BaseInterface(abc.ABC):  # noqa: B024 (kinds below add the abstract method
             steps.append(step)
         return steps
 
-    def get_clean_steps(self, task):
+    def get_clean_steps(self, task: Task) -> list[dict[str, Any]]:
         """Every clean step of this interface, enabled or not (priority 0)."""
         return self._steps("clean")
 
-    def get_deploy_steps(self, task):
+    def get_deploy_steps(self, task: Task) -> list[dict[str, Any]]:
         return self._steps("deploy")
 
     def _execute_step(self, kind, task, step):
@@ -222,16 +285,16 @@ class BaseInterface(abc.ABC):  # noqa: B024 (kinds below add the abstract method
                         missing and "missing argument(s) %s" % ", ".join(missing)]))))
         return getattr(self, name)(task, **args)
 
-    def execute_clean_step(self, task, step):
+    def execute_clean_step(self, task: Task, step):
         """Run one clean step; None when done, or a wait state when async."""
         return self._execute_step("clean", task, step)
 
-    def execute_deploy_step(self, task, step):
+    def execute_deploy_step(self, task: Task, step):
         return self._execute_step("deploy", task, step)
 
     # helpers for implementations
 
-    def unsupported(self, task, action):
+    def unsupported(self, task: Task, action: str) -> exception.UnsupportedDriverExtension:
         """The error to raise for an action this implementation cannot do."""
         return exception.UnsupportedDriverExtension(
             node=task.node.uuid, interface=self.interface_type,
@@ -253,22 +316,33 @@ class PowerInterface(BaseInterface):
     power_states: tuple[PowerState, ...] | None = None
 
     @abc.abstractmethod
-    def get_power_state(self, task):
-        """Return :class:`PowerState` ``ON`` or ``OFF`` (or ``ERROR``)."""
+    def get_power_state(self, task: Task) -> PowerState:
+        """Return :class:`PowerState` ``ON`` or ``OFF`` (or ``ERROR``).
+
+        :raises DriverError: a class of the taxonomy in
+            :mod:`hwdrivers.common.exception` (connection, auth, action...).
+        """
 
     @abc.abstractmethod
-    def set_power_state(self, task, power_state, timeout=None):
+    def set_power_state(self, task: Task, power_state: PowerState,
+                        timeout: float | None = None) -> None:
         """Act towards ``power_state`` (ON, OFF, SOFT_OFF, REBOOT, SOFT_REBOOT).
 
         The conductor verifies the resulting state afterwards, so a driver
         whose hardware acts asynchronously may return once it has asked.
+
+        :raises InvalidPowerState: a target this node cannot take.
+        :raises DriverError: a class of the taxonomy.
         """
 
     @abc.abstractmethod
-    def reboot(self, task, timeout=None):
-        """Power cycle, ending ON."""
+    def reboot(self, task: Task, timeout: float | None = None) -> None:
+        """Power cycle, ending ON.
 
-    def get_supported_power_states(self, task):
+        :raises DriverError: a class of the taxonomy.
+        """
+
+    def get_supported_power_states(self, task: Task) -> list[PowerState]:
         """The targets ``set_power_state`` accepts for this node.
 
         Called in a worker, never in an API request: it may ask the
@@ -283,25 +357,34 @@ class ManagementInterface(BaseInterface):
     interface_type = "management"
 
     @abc.abstractmethod
-    def get_supported_boot_devices(self, task):
+    def get_supported_boot_devices(self, task: Task) -> list[str]:
         """Boot devices (names from :mod:`hwdrivers.common.boot_devices`)."""
 
     @abc.abstractmethod
-    def set_boot_device(self, task, device, persistent=False):
-        """Boot from ``device`` next time (and every time when persistent)."""
+    def set_boot_device(self, task: Task, device: str, persistent: bool = False) -> None:
+        """Boot from ``device`` next time (and every time when persistent).
+
+        :raises InvalidBootDevice: a device this node cannot boot from.
+        :raises DriverError: a class of the taxonomy.
+        """
 
     @abc.abstractmethod
-    def get_boot_device(self, task):
+    def get_boot_device(self, task: Task) -> dict[str, Any]:
         """``{"boot_device": name or None, "persistent": bool or None}``.
 
         None means the hardware cannot tell.
+
+        :raises DriverError: a class of the taxonomy.
         """
 
-    def get_sensors_data(self, task):
-        """``{sensor type: {sensor name: {reading...}}}``."""
+    def get_sensors_data(self, task: Task) -> dict[str, Any]:
+        """``{sensor type: {sensor name: {reading...}}}``.
+
+        :raises UnsupportedDriverExtension: by default.
+        """
         raise self.unsupported(task, "sensor data")
 
-    def inject_nmi(self, task):
+    def inject_nmi(self, task: Task) -> None:
         raise self.unsupported(task, "NMI injection")
 
 
@@ -311,19 +394,19 @@ class BootInterface(BaseInterface):
     interface_type = "boot"
 
     @abc.abstractmethod
-    def prepare_ramdisk(self, task, ramdisk_params):
+    def prepare_ramdisk(self, task: Task, ramdisk_params):
         pass
 
     @abc.abstractmethod
-    def clean_up_ramdisk(self, task):
+    def clean_up_ramdisk(self, task: Task):
         pass
 
     @abc.abstractmethod
-    def prepare_instance(self, task):
+    def prepare_instance(self, task: Task):
         pass
 
     @abc.abstractmethod
-    def clean_up_instance(self, task):
+    def clean_up_instance(self, task: Task):
         pass
 
 
@@ -333,32 +416,32 @@ class DeployInterface(BaseInterface):
     interface_type = "deploy"
 
     @abc.abstractmethod
-    def deploy(self, task):
+    def deploy(self, task: Task):
         """Deploy; return None when done or a wait state when asynchronous."""
 
     @abc.abstractmethod
-    def tear_down(self, task):
+    def tear_down(self, task: Task):
         """Undeploy; return the resulting provision state or None."""
 
     @abc.abstractmethod
-    def prepare(self, task):
+    def prepare(self, task: Task):
         pass
 
     @abc.abstractmethod
-    def clean_up(self, task):
+    def clean_up(self, task: Task):
         pass
 
     @abc.abstractmethod
-    def take_over(self, task):
+    def take_over(self, task: Task):
         """Adopt a node whose previous conductor died."""
 
-    def prepare_cleaning(self, task):
+    def prepare_cleaning(self, task: Task):
         return None
 
-    def tear_down_cleaning(self, task):
+    def tear_down_cleaning(self, task: Task):
         return None
 
-    def heartbeat(self, task, callback_url):
+    def heartbeat(self, task: Task, callback_url):
         raise self.unsupported(task, "heartbeat")
 
 
@@ -368,15 +451,15 @@ class ConsoleInterface(BaseInterface):
     interface_type = "console"
 
     @abc.abstractmethod
-    def start_console(self, task):
+    def start_console(self, task: Task):
         pass
 
     @abc.abstractmethod
-    def stop_console(self, task):
+    def stop_console(self, task: Task):
         pass
 
     @abc.abstractmethod
-    def get_console(self, task):
+    def get_console(self, task: Task):
         """Connection information for the console, as a dict."""
 
 
@@ -384,7 +467,7 @@ class InspectInterface(BaseInterface):
     interface_type = "inspect"
 
     @abc.abstractmethod
-    def inspect_hardware(self, task):
+    def inspect_hardware(self, task: Task):
         """Discover properties; return the resulting provision state or None."""
 
 
@@ -392,15 +475,15 @@ class RAIDInterface(BaseInterface):
     interface_type = "raid"
 
     @abc.abstractmethod
-    def create_configuration(self, task, create_root_volume=True,
+    def create_configuration(self, task: Task, create_root_volume=True,
                              create_nonroot_volumes=True):
         pass
 
     @abc.abstractmethod
-    def delete_configuration(self, task):
+    def delete_configuration(self, task: Task):
         pass
 
-    def validate_raid_config(self, task, raid_config):
+    def validate_raid_config(self, task: Task, raid_config):
         if not isinstance(raid_config, dict) or not isinstance(
                 raid_config.get("logical_disks"), list):
             raise exception.InvalidParameterValue(
@@ -414,15 +497,15 @@ class BIOSInterface(BaseInterface):
     interface_type = "bios"
 
     @abc.abstractmethod
-    def apply_configuration(self, task, settings):
+    def apply_configuration(self, task: Task, settings):
         pass
 
     @abc.abstractmethod
-    def factory_reset(self, task):
+    def factory_reset(self, task: Task):
         pass
 
     @abc.abstractmethod
-    def cache_bios_settings(self, task):
+    def cache_bios_settings(self, task: Task):
         pass
 
 
@@ -430,11 +513,11 @@ class RescueInterface(BaseInterface):
     interface_type = "rescue"
 
     @abc.abstractmethod
-    def rescue(self, task):
+    def rescue(self, task: Task):
         pass
 
     @abc.abstractmethod
-    def unrescue(self, task):
+    def unrescue(self, task: Task):
         pass
 
 
@@ -477,14 +560,14 @@ class VendorInterface(BaseInterface):
             if metadata is not None:
                 self.vendor_routes[attr_name] = dict(metadata, func=getattr(self, attr_name))
 
-    def validate(self, task, method=None, **kwargs):
+    def validate(self, task: Task, method=None, **kwargs):
         super().validate(task)
         if method is not None and method not in self.vendor_routes:
             raise exception.InvalidParameterValue(
                 "Node %s: vendor method %r does not exist; methods: %s" % (
                     task.node.uuid, method, ", ".join(sorted(self.vendor_routes)) or "none"))
 
-    def call(self, task, method, http_method="POST", **kwargs):
+    def call(self, task: Task, method, http_method="POST", **kwargs):
         """Run ``method`` after checking it exists and accepts ``http_method``."""
         self.validate(task, method=method, **kwargs)
         route = self.vendor_routes[method]

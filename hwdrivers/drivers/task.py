@@ -1,7 +1,8 @@
 """A task without a database: what the one-shot CLI and the powerdriver use.
 
 The conductor's task (:mod:`hwdrivers.conductor.task_manager`) offers the
-same attributes (``node``, ``driver``, ``logger``, ``shared``), so a driver
+same attributes, the :class:`hwdrivers.drivers.base.Task` protocol
+(``node``, ``driver``, ``logger``, ``shared``, ``context``), so a driver
 cannot tell the two apart.
 """
 
