@@ -27,6 +27,7 @@ def _blueprints():
     from hwdrivers.api import drivers
     from hwdrivers.api import history
     from hwdrivers.api import management
+    from hwdrivers.api import metrics
     from hwdrivers.api import nodes
     from hwdrivers.api import ports
     from hwdrivers.api import root
@@ -35,7 +36,7 @@ def _blueprints():
     return [root.blueprint, nodes.blueprint, states.blueprint, management.blueprint,
             ports.blueprint, drivers.blueprint, conductors.blueprint, ramdisk.blueprint,
             bootfiles.blueprint, console.blueprint,
-            history.blueprint] + _hardware_info_blueprints()
+            history.blueprint, metrics.blueprint] + _hardware_info_blueprints()
 
 
 def _hardware_info_blueprints():
@@ -43,16 +44,6 @@ def _hardware_info_blueprints():
     from hwdrivers.api import bios
     from hwdrivers.api import inventory
     return [inventory.blueprint, bios.blueprint]
-
-
-def _metrics_blueprint():
-    """api-extras' GET /metrics, when that module is present."""
-    try:
-        from hwdrivers.api import metrics
-    except ImportError as exc:  # pragma: no cover - only in partial installs
-        LOG.warning("GET /metrics is not served: %s", exc)
-        return None
-    return metrics.blueprint
 
 
 def create_app(service, conf=None):
@@ -66,9 +57,6 @@ def create_app(service, conf=None):
     app.url_map.strict_slashes = False
     for blueprint in _blueprints():
         app.register_blueprint(blueprint)
-    metrics = _metrics_blueprint()
-    if metrics is not None:
-        app.register_blueprint(metrics)
 
     @app.before_request
     def negotiate():

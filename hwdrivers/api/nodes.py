@@ -258,11 +258,7 @@ def validate_node(ident):
 # -- maintenance ----------------------------------------------------------------
 
 def _set_maintenance(ident, on, reason=None):
-    manager = utils.manager()
-    if not hasattr(manager, "set_maintenance"):
-        return errors.error_response(
-            501, "Maintenance mode is not available in this build of hwdrivers.")
-    manager.set_maintenance(utils.context(), ident, on, reason=reason)
+    utils.manager().set_maintenance(utils.context(), ident, on, reason=reason)
     return utils.empty_response(202)
 
 

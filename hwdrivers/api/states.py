@@ -114,13 +114,9 @@ def set_provision(ident):
                               "deploy only, not %s." % target)
     manager = utils.manager()
     node = manager.get_node(utils.context(), ident)
-    action = getattr(manager, "do_provisioning_action", None)
-    if action is None:
-        return errors.error_response(
-            501, "Provision state changes are not available in this build of "
-                 "hwdrivers (the conductor has no do_provisioning_action).")
     kwargs = {"configdrive": configdrive} if configdrive not in (None, "", {}) else {}
     if clean_steps is not None:
         kwargs["clean_steps"] = clean_steps
-    action(utils.context(), node.uuid, PROVISION_ACTIONS[target], **kwargs)
+    manager.do_provisioning_action(utils.context(), node.uuid, PROVISION_ACTIONS[target],
+                                   **kwargs)
     return utils.empty_response(202, location=_states_location(node.uuid))

@@ -57,47 +57,9 @@ def check_bind(conf=CONF):
             option="[api] host")
 
 
-class _LocalService:
-    """Stand-in for conductor.service.ConductorService when it is absent.
-
-    Only used by builds that lack the conductor service module: a manager
-    with a worker pool, the conductor row registered and marked offline on
-    stop. No periodic tasks.
-    """
-
-    def __init__(self, conf=CONF):
-        from hwdrivers.conductor import manager as manager_mod
-        from hwdrivers.conductor import workers as workers_mod
-        self.conf = conf
-        self.hostname = conf.host
-        self.manager = manager_mod.ConductorManager(
-            workers=workers_mod.WorkerPool(conf.conductor.workers_pool_size))
-        self._stopped = False
-
-    def start(self):
-        from hwdrivers.db import api as db_api
-        registry = self.manager.registry
-        db_api.register_conductor(self.hostname, sorted(registry.hardware_types))
-        db_api.release_reservations_with_prefix(self.hostname + ":")
-
-    def stop(self, timeout=None):
-        if self._stopped:
-            return
-        self._stopped = True
-        from hwdrivers.db import api as db_api
-        if timeout is None:
-            timeout = self.conf.conductor.graceful_shutdown_timeout
-        self.manager.workers.shutdown(wait=True, timeout=timeout)
-        db_api.unregister_conductor(self.hostname)
-
-
 def make_service(conf=CONF):
-    try:
-        from hwdrivers.conductor import service as service_mod
-    except ImportError:
-        LOG.warning("hwdrivers.conductor.service is missing; running without "
-                    "periodic tasks")
-        return _LocalService(conf)
+    """The conductor service this process runs beside its API."""
+    from hwdrivers.conductor import service as service_mod
     return service_mod.ConductorService(conf=conf)
 
 
