@@ -1,5 +1,10 @@
 """Boot devices, with Ironic's names."""
 
+__all__ = [
+    "PXE", "DISK", "CDROM", "BIOS", "SAFE", "WANBOOT", "ISCSIBOOT", "FLOPPY",
+    "UEFIHTTP", "ALL", "COMMON",
+]
+
 PXE = "pxe"
 DISK = "disk"
 CDROM = "cdrom"

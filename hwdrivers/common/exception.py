@@ -9,6 +9,18 @@ the MAAS power-driver protocol: ``retryable`` says whether the conductor may
 try again, ``taxonomy`` is the protocol's error code.
 """
 
+__all__ = [
+    "HWDriversError", "Invalid", "InvalidParameterValue", "MissingParameterValue",
+    "InvalidPowerState", "InvalidBootDevice", "UnsupportedDriverExtension",
+    "InterfaceNotAllowed", "NotFound", "NodeNotFound", "PortNotFound", "DriverNotFound",
+    "ConductorNotFound", "Conflict", "NodeLocked", "NodeAlreadyExists",
+    "PortAlreadyExists", "InvalidStateRequested", "NodeInMaintenance", "LeaseLost",
+    "NoFreeWorker", "DatabaseUnavailable", "HardwareBusy", "HardwareCallTimeout",
+    "ConfigInvalid", "DriverLoadError", "PowerStateFailure", "DriverError",
+    "DriverSettingsError", "DriverAuthError", "DriverToolMissing",
+    "DriverConnectionError", "DriverActionError", "DriverUnsupportedAction", "TAXONOMY",
+]
+
 
 class HWDriversError(Exception):
     """Base class. ``fmt`` is formatted with the keyword arguments."""

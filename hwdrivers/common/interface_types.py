@@ -5,6 +5,10 @@ option per kind) and drivers both need the list, and ``conf`` must not
 import ``drivers``.
 """
 
+__all__ = [
+    "REQUIRED", "OPTIONAL", "ALL", "NAMESPACE", "HARDWARE_TYPES_NAMESPACE",
+]
+
 #: Every node has one of each; a hardware type must offer an enabled one.
 REQUIRED = ("boot", "deploy", "management", "power")
 

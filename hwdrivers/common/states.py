@@ -6,6 +6,12 @@ unchanged (``"power on"``, ``"power off"``, ``"rebooting"`` ...).
 
 import enum
 
+__all__ = [
+    "PowerState", "ProvisionState", "ProvisionAction", "STABLE_POWER_STATES",
+    "ACTION_NAMES", "STABLE_PROVISION_STATES", "FAILURE_STATES", "ACTIVE_STATES",
+    "PROVISION_TRANSITIONS", "allowed_actions",
+]
+
 
 class PowerState(str, enum.Enum):
     """A power state a node can be in, or a power action to take."""

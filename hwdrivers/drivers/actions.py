@@ -21,6 +21,12 @@ from hwdrivers.common.states import PowerState
 from hwdrivers.conf import CONF
 from hwdrivers.drivers import retry
 
+__all__ = [
+    "check_power_target", "get_power_state", "wait_for_power_state", "set_power_state",
+    "check_boot_device", "set_boot_device", "get_boot_device", "get_sensors_data",
+    "inject_nmi", "validate",
+]
+
 
 _SOFT = (PowerState.SOFT_OFF, PowerState.SOFT_REBOOT)
 

@@ -23,6 +23,13 @@ from hwdrivers.common.states import PowerState
 from hwdrivers.conf import CONF
 from hwdrivers.drivers import params
 
+__all__ = [
+    "Task", "Node", "ControllerLimits", "UNLIMITED", "BaseInterface", "PowerInterface",
+    "ManagementInterface", "BootInterface", "DeployInterface", "ConsoleInterface",
+    "InspectInterface", "RAIDInterface", "BIOSInterface", "RescueInterface",
+    "VendorInterface", "INTERFACE_CLASSES", "clean_step", "deploy_step", "passthru",
+]
+
 
 # -- steps ---------------------------------------------------------------------
 

@@ -21,6 +21,10 @@ from hwdrivers.drivers import base
 from hwdrivers.drivers import hardware_type as hw_type_mod
 from hwdrivers.drivers import params
 
+__all__ = [
+    "Composition", "Registry", "get_registry", "reset",
+]
+
 LOG = logging.getLogger(__name__)
 
 _lock = threading.Lock()

@@ -7,6 +7,10 @@ only implementations that are both supported and enabled in config.
 
 from hwdrivers.common import interface_types
 
+__all__ = [
+    "AbstractHardwareType",
+]
+
 
 class AbstractHardwareType:
     """Subclass and list ``supported_<kind>_interfaces`` for each kind.

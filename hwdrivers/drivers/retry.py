@@ -32,6 +32,10 @@ from typing import Any
 
 from hwdrivers.common import exception
 
+__all__ = [
+    "DeadlinePassed", "SLACK", "operation", "note", "controller_silent", "run",
+]
+
 _FIRST_PAUSE = 0.2
 _MAX_PAUSE = 5.0
 #: The next attempt starts at least this long before the deadline.

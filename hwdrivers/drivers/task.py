@@ -13,6 +13,10 @@ import uuid as uuid_mod
 from hwdrivers.common import interface_types
 from hwdrivers.drivers import factory
 
+__all__ = [
+    "StandaloneTask", "NodeLoggerAdapter", "make_node", "NODE_FIELDS",
+]
+
 LOG = logging.getLogger("hwdrivers.node")
 
 NODE_FIELDS = {
