@@ -168,28 +168,30 @@ _HEADER = ("# hwdrivers driver_info secrets: Fernet keys, newest first. The firs
 def write_key_file(path: str, keys: list, exclusive: bool = False) -> None:
     """Write ``keys`` (bytes, newest first) to ``path`` with mode 0600.
 
-    ``exclusive``: create it, FileExistsError if it exists (two processes
-    starting at once must not each make a key). Otherwise it is replaced
-    atomically, so a reader never sees half a file.
+    The file is written whole under a temporary name first, so no process
+    ever reads half of it. ``exclusive``: it is then linked into place,
+    FileExistsError if ``path`` exists (services starting at once on one
+    shared key file must not each make a key); otherwise it replaces ``path``.
     """
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, mode=0o700, exist_ok=True)
-    target = path if exclusive else "%s.%d.tmp" % (path, os.getpid())
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    temp = "%s.%d.%d.tmp" % (path, os.getpid(), threading.get_ident())
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "w", encoding="ascii") as handle:
             os.fchmod(handle.fileno(), 0o600)  # whatever the umask
             handle.write(_HEADER + "".join(k.decode("ascii") + "\n" for k in keys))
             handle.flush()
             os.fsync(handle.fileno())
-        if not exclusive:
-            os.replace(target, path)
-    except BaseException:
+        if exclusive:
+            os.link(temp, path)
+        else:
+            os.replace(temp, path)
+    finally:
         try:
-            os.unlink(target)
+            os.unlink(temp)
         except OSError:
             pass
-        raise
 
 
 def add_key(path: str) -> int:

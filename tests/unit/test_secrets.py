@@ -192,3 +192,21 @@ def test_a_missing_key_file_on_read_names_the_node(tmp_path):
         secrets.open_fields({"fake_password": {secrets.ENVELOPE: "x"}},
                             lambda: secrets.Keyring(path), "db7")
     assert "Node db7" in str(info.value) and "does not exist" in str(info.value)
+
+
+def test_processes_starting_at_once_share_one_new_key(tmp_path):
+    """Many services creating the same key file at once: one key, never a half file."""
+    import multiprocessing
+
+    path = str(tmp_path / "shared" / "secrets.key")
+    context = multiprocessing.get_context("fork")
+    with context.Pool(8) as pool:
+        tokens = pool.map(_seal_in_new_ring, [path] * 16)
+    ring = secrets.Keyring(path)
+    assert ring.key_count == 1
+    assert {ring.open({secrets.ENVELOPE: t}, "f", "n") for t in tokens} == {CANARY}
+    assert os.listdir(tmp_path / "shared") == ["secrets.key"]  # no temporary left
+
+
+def _seal_in_new_ring(path):
+    return secrets.Keyring(path, create=True).seal(CANARY)[secrets.ENVELOPE]
