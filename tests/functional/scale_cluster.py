@@ -166,7 +166,12 @@ class Cluster:
         return proc
 
     def close(self):
-        for proc in list(self.conductors.values()) + self.apis:
+        procs = [p for p in list(self.conductors.values()) + self.apis
+                 if p.proc is not None and p.proc.poll() is None]
+        for proc in procs:  # all at once: each stop waits for its in-flight work
+            proc.proc.send_signal(signal.SIGCONT)
+            proc.proc.send_signal(signal.SIGTERM)
+        for proc in procs:
             proc.stop()
         self.engine.dispose()
         self._postgresql.drop_schema(self.schema)

@@ -284,7 +284,7 @@ def test_sigkill_takeover(cluster, nodes):
 
 def test_paused_conductor_cannot_act_when_it_wakes(cluster, nodes):
     timing = cluster.timing
-    c5 = cluster.add_conductor("c5", {"fake": {"power_delay": 8}})
+    c5 = cluster.add_conductor("c5", {"fake": {"power_delay": 4}})
     cluster.wait_live(["c1", "c2", "c3", "c5"])
     expected = owners(nodes, ["c1", "c2", "c3", "c5"])
     node = next(n for n in nodes if expected[n["uuid"]] == "c5")

@@ -22,7 +22,7 @@ from tests.functional.scale_cluster import wait_for
 pytestmark = pytest.mark.slow
 
 PDUS, OUTLETS = 50, 20
-SYNC_INTERVAL = 4
+SYNC_INTERVAL = 2
 APC_STATUS = "1.3.6.1.4.1.318.1.1.4.4.2.1.3"  # apc: the control OID is read back
 
 
@@ -38,7 +38,7 @@ def _request(api, method, path, body=None):
 
 def test_fifty_pdus_never_see_two_commands_at_once(tmp_path_factory, _postgresql,
                                                    snmp_agent):
-    proxies = [SnmpProxy((snmp_agent.address, snmp_agent.port), delay=0.002)
+    proxies = [SnmpProxy((snmp_agent.address, snmp_agent.port), delay=0.0)
                for _ in range(PDUS)]
     for proxy in proxies:
         proxy.__enter__()
