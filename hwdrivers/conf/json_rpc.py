@@ -38,11 +38,13 @@ opts = [
                help="User name the API processes send to the conductors."),
     cfg.StrOpt("http_basic_password", secret=True,
                help="Password the API processes send to the conductors."),
-    cfg.FloatOpt("timeout", default=60.0, min=1,
-                 help="Seconds an API process waits for a conductor's answer. "
-                      "Asynchronous actions answer at once (the work runs in a "
-                      "conductor worker); synchronous hardware calls are "
-                      "bounded by [api] hardware_call_timeout on the conductor."),
+    cfg.FloatOpt("timeout", default=150.0, min=1,
+                 help="Seconds an API process waits for a conductor's answer "
+                      "before answering 503. Asynchronous actions answer at once "
+                      "(the work runs in a conductor worker); synchronous "
+                      "hardware calls (boot device, sensors, NMI) wait up to the "
+                      "conductor's [api] hardware_call_timeout (120 s), so keep "
+                      "this above it."),
 ]
 
 
