@@ -71,7 +71,8 @@ def main(argv=None):
     parser.add_argument("--bmcs", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=8,
                         help="status reads at once (the sync's workers, the bare loop's "
-                             "threads; 8 is [conductor] sync_power_state_workers' default)")
+                             "threads; 8 was [conductor] sync_power_state_workers' default when "
+                             "doc/performance.md section 6 was measured; it is 80 now)")
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args(argv)
     common.configure(enabled_hardware_types=["ipmi"], enabled_power_interfaces=["ipmitool"],
