@@ -173,6 +173,40 @@ def test_sync_reads_only_owned_nodes(database, config):
     assert (stats.nodes, stats.not_owned, stats.in_sync) == (1, 2, 1)
 
 
+def test_partitioned_syncs_read_every_node_once_before_and_after_a_join(database, config,
+                                                                        monkeypatch):
+    from hwdrivers.drivers.modules import fake
+    reads = {}
+    current = {}
+    original = fake.FakePower.get_power_state
+
+    def counted(self, task):
+        reads.setdefault(task.node.uuid, []).append(current["host"])
+        return original(self, task)
+
+    monkeypatch.setattr(fake.FakePower, "get_power_state", counted)
+    nodes = [db_api.create_node({"driver": "fake-hardware", "power_state": "power off",
+                                 "driver_info": ({"fake_controller": "pdu-%d" % (i % 10)}
+                                                 if i < 30 else {})})
+             for i in range(60)]
+    registry = factory.get_registry()
+    for hosts in (["c1", "c2", "c3"], ["c1", "c2", "c3", "c4"]):
+        ring = hash_ring.Ring(hosts)
+        reads.clear()
+        for host in hosts:  # each conductor's cycle, one after the other
+            current["host"] = host
+            power_sync.PowerSync(concurrency=4, owns=lambda node, h=host, r=ring: r.owner(
+                hash_ring.node_key(registry, node)) == h).run_cycle()
+        assert sorted(reads) == sorted(n["uuid"] for n in nodes)
+        assert all(len(by) == 1 for by in reads.values())  # each node once
+        assert len({by[0] for by in reads.values()}) == len(hosts)  # by every host
+        controllers = {}
+        for node in nodes[:30]:  # a controller's nodes all read by one conductor
+            controllers.setdefault(node["driver_info"]["fake_controller"], set()).add(
+                reads[node["uuid"]][0])
+        assert all(len(by) == 1 for by in controllers.values())
+
+
 def test_an_overrunning_cycle_warns_naming_the_option(database, config, caplog):
     config(conductor__sync_power_state_interval=1, fake__power_delay="0.4")
     for name in ("a", "b", "c"):
