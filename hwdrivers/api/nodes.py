@@ -90,7 +90,7 @@ def node_doc(values, fields=None, detail=True):
     doc["created_at"] = utils.isotime(values.get("created_at"))
     doc["updated_at"] = utils.isotime(values.get("updated_at"))
     doc["provision_updated_at"] = utils.isotime(values.get("provision_updated_at"))
-    doc["conductor"] = utils.conf().host
+    doc["conductor"] = values.get("conductor") or utils.conf().host
     doc["links"] = utils.links("nodes", uuid)
     for sub in ("ports", "portgroups", "states", "volume"):
         doc[sub] = utils.links("nodes", uuid, "/" + sub)

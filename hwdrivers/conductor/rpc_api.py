@@ -51,6 +51,15 @@ class RoutingManager(manager_mod.ConductorManager):
         row = self.rings.conductor(host) or {}
         return host, row.get("rpc_url")
 
+    def node_view(self, node):
+        """The node's view, with ``conductor``: the owner now (None when none is alive)."""
+        values = super().node_view(node)
+        try:
+            values["conductor"] = self.owner(node)[0]
+        except hash_ring.NoConductorForGroup:
+            values["conductor"] = None
+        return values
+
     def route(self, method, context, ident, **kwargs):
         """Run ``method`` on the owner of node ``ident``; its result or its error."""
         node = node_obj.Node.get(ident)

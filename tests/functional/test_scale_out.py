@@ -93,6 +93,8 @@ def test_actions_run_on_the_owning_conductor(cluster, nodes):
             assert uuid not in ran_on, "%s ran on %s and %s" % (uuid, ran_on[uuid], name)
             ran_on[uuid] = name
     assert ran_on == expected
+    status, body = cluster.apis[1].call("GET", "/v1/nodes/detail")
+    assert {n["uuid"]: n["conductor"] for n in body["nodes"]} == expected
     # Nodes behind one controller all went to one conductor.
     by_controller = {}
     for node in nodes[:SHARED]:
