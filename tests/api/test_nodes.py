@@ -390,3 +390,35 @@ def test_patch_locked_node_is_409_and_changes_nothing(api, make_node, config):
     assert resp.status_code == 409
     assert "locked" in error_of(resp)
     assert row("plk") == before
+
+
+# -- names the API could not address ------------------------------------------------
+
+@pytest.mark.parametrize("name, why", [
+    ("detail", "keyword of the API"),
+    ("DETAIL", "keyword of the API"),
+    ("0b8a3d4e-6f5a-4c2e-9d1b-3a7e5f6c8d90", "parses as a UUID"),
+    ("0B8A3D4E6F5A4C2E9D1B3A7E5F6C8D90", "parses as a UUID"),
+    ("-starts-with-dash", "letters, digits"),
+])
+def test_node_name_the_api_could_not_address_is_refused(api, make_node, name, why):
+    resp = api.post("/v1/nodes", {"driver": "fake-hardware", "name": name})
+    assert resp.status_code == 400
+    assert why in error_of(resp) and "name" in error_of(resp)
+    assert db_api.list_nodes() == []
+    node = make_node("renamed")
+    resp = api.patch("/v1/nodes/renamed", [{"op": "replace", "path": "/name", "value": name}])
+    assert resp.status_code == 400 and why in error_of(resp)
+    assert db_api.get_node(node["uuid"])["name"] == "renamed"
+
+
+def test_reserved_names_cover_every_keyword_route(app):
+    """Every literal path segment where a node identifier may stand is reserved."""
+    from hwdrivers.conductor import manager
+    keywords = set()
+    for rule in app.url_map.iter_rules():
+        parts = rule.rule.strip("/").split("/")
+        if parts[:2] == ["v1", "nodes"] and len(parts) >= 3 and not parts[2].startswith("<"):
+            keywords.add(parts[2])
+    assert keywords, "no keyword routes found: the check is looking at the wrong map"
+    assert keywords <= manager.RESERVED_NAMES
