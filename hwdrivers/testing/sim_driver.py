@@ -73,7 +73,7 @@ class SimManagement(base.ManagementInterface):
         if device not in self.get_supported_boot_devices(task):
             raise exception.InvalidBootDevice(
                 reason="Node %s: the simulator boots from pxe, disk or cdrom, not %s"
-                       % (task.node.ident, device))
+                       % (task.node.name or task.node.uuid, device))
         machine(task).set_boot_device(device, persistent=persistent)
 
     def get_boot_device(self, task):
