@@ -16,6 +16,7 @@ session login is refused (401) and clients fall back to basic auth.
 """
 
 import dataclasses
+import importlib.util
 import datetime
 import ipaddress
 import os
@@ -163,13 +164,45 @@ def _wait_ready(process, url, log_path, verify, deadline=20.0):
                            % (url, deadline, handle.read()[-2000:]))
 
 
-def start_emulator(directory, tls=False, systems=None):
+def _fixed_delay_driver():
+    """sushy-tools' fake driver with each system's power changes taking
+    ``power_delay`` seconds (still asynchronous) instead of a random 1-11 s."""
+    from sushy_tools.emulator.resources.systems import fakedriver
+
+    class FixedDelayFakeDriver(fakedriver.FakeDriver):
+        def set_power_state(self, identity, state):
+            super().set_power_state(identity, state)
+            system = self._get(identity)
+            delay = system.get("power_delay")
+            if delay is not None and system.get("pending_power"):
+                self._update(system, pending_power=dict(
+                    system["pending_power"], apply_time=time.time() + delay))
+
+    return FixedDelayFakeDriver
+
+
+def main():
+    """``python -m hwdrivers.testing.redfish_emulator --config FILE``: the emulator
+    with :func:`_fixed_delay_driver`."""
+    from sushy_tools.emulator import main as emulator_main
+    from sushy_tools.emulator.resources.systems import fakedriver
+
+    fakedriver.FakeDriver = _fixed_delay_driver()
+    sys.argv[0] = "sushy-emulator"
+    return emulator_main.main()
+
+
+def start_emulator(directory, tls=False, systems=None, power_delay=None):
     """Start sushy-emulator in ``directory``; retried on a port taken meanwhile.
 
     ``systems``: ``{name: (uuid, power state)}``, default :data:`SYSTEMS`.
+    ``power_delay``: seconds every power change takes (None: sushy-tools'
+    own random 1-11 s).
     """
     systems_map = dict(SYSTEMS if systems is None else systems)
     binary = _binary()
+    if power_delay is not None and importlib.util.find_spec("sushy_tools") is not None:
+        binary = binary or sys.executable  # run through this interpreter: -m, below
     if binary is None:
         raise Unavailable("sushy-emulator is not installed (pip install "
                           "'hwdrivers[testing]', or sushy-tools)")
@@ -182,6 +215,11 @@ def start_emulator(directory, tls=False, systems=None):
     systems = [{"uuid": uuid, "name": name, "power_state": power,
                 "nics": [{"mac": "52:54:00:00:00:%02x" % i, "ip": "192.0.2.%d" % (i + 10)}]}
                for i, (name, (uuid, power)) in enumerate(sorted(systems_map.items()))]
+    argv = [binary]
+    if power_delay is not None:
+        for system in systems:
+            system["power_delay"] = power_delay
+        argv = [sys.executable, "-m", "hwdrivers.testing.redfish_emulator"]
     for _attempt in range(3):
         port = free_port()
         config = os.path.join(directory, "emulator.conf")
@@ -198,7 +236,7 @@ def start_emulator(directory, tls=False, systems=None):
                              % (cert, key))
         log_path = os.path.join(directory, "emulator-%d.log" % port)
         with open(log_path, "w") as log:
-            process = subprocess.Popen([binary, "--config", config], stdout=log,
+            process = subprocess.Popen(argv + ["--config", config], stdout=log,
                                        stderr=subprocess.STDOUT, start_new_session=True)
         url = "%s://127.0.0.1:%d" % ("https" if tls else "http", port)
         if _wait_ready(process, url, log_path, verify=cert or True):
@@ -213,16 +251,23 @@ class RedfishEmulatorFixture(processes.Fixture):
 
     ``.emulator.driver_info("sys-a")`` is a redfish node's driver_info for
     one of its systems. ``directory``: where its files go (default: a
-    temporary directory removed afterwards).
+    temporary directory removed afterwards). ``power_delay``: seconds each
+    power change takes (default: sushy-tools' random 1-11 s).
     """
 
-    def __init__(self, tls=False, systems=None, directory=None):
+    def __init__(self, tls=False, systems=None, directory=None, power_delay=None):
         super().__init__()
         self.tls = tls
         self.systems = systems
         self.directory = directory
+        self.power_delay = power_delay
 
     def _setUp(self):
         directory = self.directory or self.useFixture(fixtures.TempDir()).path
-        self.emulator = start_emulator(directory, tls=self.tls, systems=self.systems)
+        self.emulator = start_emulator(directory, tls=self.tls, systems=self.systems,
+                                       power_delay=self.power_delay)
         self.addCleanup(stop_group, self.emulator.process)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

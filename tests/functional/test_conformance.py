@@ -11,6 +11,7 @@ import unittest
 import pytest
 
 from hwdrivers.testing import MachineFixture
+from hwdrivers.testing import RedfishEmulatorFixture
 from hwdrivers.testing import conformance
 
 NOWHERE = {"unreachable": lambda host, port: None}  # drivers with no controller to miss
@@ -27,15 +28,19 @@ def test_ipmi(fake_bmcs):
     conformance.check_management("ipmi", fake_bmcs.driver_info(3))
 
 
-def test_redfish(redfish_emulator):
-    def unreachable(host, port):
-        return redfish_emulator.driver_info("sys-f", redfish_address="http://%s:%d"
-                                            % (host, port))
-    # sushy-tools' fake driver answers a one-time boot override as Continuous.
-    options = {"unreachable": unreachable, "config": {"redfish__command_timeout": 5},
-               "one_time_boot_readable": False}
-    conformance.check_power("redfish", redfish_emulator.driver_info("sys-f"), **options)
-    conformance.check_management("redfish", redfish_emulator.driver_info("sys-f"), **options)
+def test_redfish():
+    # Power changes of 1 s (asynchronous still), not sushy-tools' random 1-11 s.
+    with RedfishEmulatorFixture(power_delay=1) as fixture:
+        emulator = fixture.emulator
+
+        def unreachable(host, port):
+            return emulator.driver_info("sys-f", redfish_address="http://%s:%d" % (host, port))
+
+        # sushy-tools' fake driver answers a one-time boot override as Continuous.
+        options = {"unreachable": unreachable, "config": {"redfish__command_timeout": 5},
+                   "one_time_boot_readable": False}
+        conformance.check_power("redfish", emulator.driver_info("sys-f"), **options)
+        conformance.check_management("redfish", emulator.driver_info("sys-f"), **options)
 
 
 @pytest.mark.parametrize("version", ["2c", "3"])
