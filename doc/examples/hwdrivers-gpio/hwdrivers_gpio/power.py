@@ -47,7 +47,12 @@ class GPIOPower(base.PowerInterface):
 
     def set_power_state(self, task, power_state, timeout=None):
         path, on, off = self._levels(task)
-        level = on if PowerState.parse(power_state).resting == PowerState.ON else off
+        target = PowerState.parse(power_state)
+        if target not in self.get_supported_power_states(task):
+            raise exception.InvalidPowerState(
+                reason="Node %s: a relay can switch on, off or reboot, not %s"
+                % (task.node.uuid, target.value))
+        level = on if target.resting == PowerState.ON else off
         try:
             with open(path, "w") as handle:
                 handle.write(level)
