@@ -2,14 +2,18 @@
 
 Each driver runs the same checks a third-party author runs (doc/writing-a-
 driver.md), against its emulator: ipmi on pyghmi's fake BMCs, redfish on
-sushy-tools, snmp on snmpsim, external on the example Python driver, sim on
-a simulated machine, fake-hardware on nothing.
+sushy-tools, snmp on snmpsim, command on a state-file hypervisor (here and
+over SSH to a real sshd), external on the example Python driver, sim on a
+simulated machine, fake-hardware on nothing.
 """
 
 import unittest
 
 import pytest
 
+from hwdrivers import conf as hw_conf
+from hwdrivers.conf import command_profile
+from hwdrivers.drivers.modules import ssh
 from hwdrivers.testing import MachineFixture
 from hwdrivers.testing import RedfishEmulatorFixture
 from hwdrivers.testing import conformance
@@ -55,6 +59,23 @@ def test_external(external_drivers):
     options = dict(NOWHERE, config={"external__driver_paths": [external_drivers.dir]})
     conformance.check_power("external", info, **options)
     conformance.check_management("external", info, **options)
+
+
+@pytest.mark.parametrize("where", ["local", "ssh"])
+def test_command(request, tmp_path, where):
+    """A state-file hypervisor behind a command profile, run here or over SSH."""
+    state = tmp_path / "vm.state"
+    state.write_text("off\n")
+    options = {"power_on": "echo on > {state_file}", "power_off": "echo off > {state_file}",
+               "power_status": "cat {state_file}", "reboot_delay": 0}
+    if where == "ssh":
+        options.update(request.getfixturevalue("sshd").profile_options())
+        request.addfinalizer(ssh.close_masters)  # masters outlive their commands
+    command_profile.register_profile(hw_conf.CONF, "conformance", **options)
+    info = {"command_profile": "conformance", "state_file": str(state),
+            "command_secret": "Command-Secret-77"}
+    conformance.check_power("command", info, power_timeout=10, config={
+        "command__allow_local_commands": True, "command__command_timeout": 15.0}, **NOWHERE)
 
 
 def test_sim():
