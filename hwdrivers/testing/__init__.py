@@ -6,6 +6,7 @@ For driver authors and hwdrivers' own suite alike (``pip install
 - emulators as :class:`fixtures.Fixture` classes, usable from testtools'
   ``useFixture``, unittest (``with``/``setUp``) and pytest (``with`` in a
   fixture): :class:`FakeBmcFixture` (pyghmi fake BMCs),
+  :class:`IPMISimFixture` (OpenIPMI's ipmi_sim, with serial over LAN),
   :class:`RedfishEmulatorFixture` (sushy-tools), :class:`SnmpAgentFixture`
   (an snmpsim PDU), :class:`SshdFixture` (OpenSSH), :class:`BlackHoleFixture`
   and :class:`ClosedPortFixture` (peers that never answer or refuse),
@@ -28,7 +29,8 @@ import importlib
 _EXPORTS = {
     "BlackHoleFixture": "blackhole", "ClosedPortFixture": "blackhole",
     "ConfigFixture": "config", "DatabaseFixture": "database",
-    "FakeBmcFixture": "ipmi_bmc", "MachineFixture": "machines",
+    "FakeBmcFixture": "ipmi_bmc", "IPMISimFixture": "ipmi_sim",
+    "MachineFixture": "machines",
     "RedfishEmulatorFixture": "redfish_emulator", "SnmpAgentFixture": "snmp_agent",
     "SshdFixture": "sshd", "Unavailable": "processes",
 }
