@@ -98,9 +98,9 @@ def test_fifty_pdus_never_see_two_commands_at_once(tmp_path_factory, _postgresql
             wait_for(lambda p=proc, n=name: len(p.sync_cycles()) >= marks[n] + 2, 300,
                      "sync cycles on %s" % name, cluster.logs)
     finally:
+        cluster.close()  # first: reads in flight at the stop get their answers
         for proxy in proxies:
             proxy.__exit__(None, None, None)
-        cluster.close()
 
     # 1. No PDU ever had two requests in flight.
     for index, proxy in enumerate(proxies):
