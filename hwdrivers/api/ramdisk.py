@@ -44,6 +44,6 @@ def heartbeat(ident):
     token = body.get("agent_token")
     if token is not None and not isinstance(token, str):
         raise errors.APIError("Field agent_token must be a string.")
-    deployments.heartbeat(utils.manager(), utils.context(), ident, callback_url, token,
-                          agent_version=body.get("agent_version"))
+    utils.manager().agent_heartbeat(utils.context(), ident, callback_url, token,
+                                    agent_version=body.get("agent_version"))
     return utils.empty_response(202)

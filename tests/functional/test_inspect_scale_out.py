@@ -73,3 +73,22 @@ def test_clean_steps_and_inspection_data_reach_the_conductor(cluster):
         "52:54:00:5c:00:01", "52:54:00:5c:00:02"]
     assert conductor.rpc_calls("continue_inspection") == [uuid]
     assert conductor.rpc_calls("do_provisioning_action").count(uuid) == 3
+
+
+def test_an_agent_heartbeat_to_the_api_runs_on_the_conductor(cluster):
+    """hwdrivers-api resumes no deploy itself: the heartbeat is routed over JSON-RPC."""
+    api, conductor = cluster.apis[0], cluster.conductors["ic1"]
+    status, node = api.call("POST", "/v1/nodes", {"driver": "fake-hardware", "name": "beat"})
+    assert status == 201, node
+    uuid = node["uuid"]
+    with cluster.engine.begin() as conn:  # a node waiting for its agent, token handed out
+        conn.execute(sa.text(
+            "UPDATE nodes SET provision_state = 'wait call-back', "
+            "target_provision_state = 'active', driver_internal_info = :info "
+            "WHERE uuid = :u"), {"u": uuid, "info": '{"agent_secret_token": "tok-1"}'})
+    beat = {"callback_url": "http://127.0.0.1:9/", "agent_version": "1"}
+    status, body = api.call("POST", "/v1/heartbeat/%s" % uuid, dict(beat, agent_token="bad"))
+    assert status == 401, body
+    status, body = api.call("POST", "/v1/heartbeat/%s" % uuid, dict(beat, agent_token="tok-1"))
+    assert status == 202, body
+    assert conductor.rpc_calls("agent_heartbeat") == [uuid, uuid]
