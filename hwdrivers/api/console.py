@@ -22,18 +22,10 @@ blueprint = flask.Blueprint("console", __name__)
 DEFAULT_LOG_KIB = 64
 
 
-def _consoles():
-    consoles = getattr(utils.service(), "consoles", None)
-    if consoles is None:
-        raise errors.APIError("This server runs no conductor console manager; consoles "
-                              "are not available.", code=501)
-    return consoles
-
-
 @blueprint.get("/v1/nodes/<ident>/states/console")
 def get_console(ident):
     utils.check_query(())
-    return utils.json_response(_consoles().get_console(utils.context(), ident))
+    return utils.json_response(utils.manager().get_console(utils.context(), ident))
 
 
 @blueprint.put("/v1/nodes/<ident>/states/console")
@@ -42,7 +34,7 @@ def set_console(ident):
     body = utils.json_body()
     utils.check_keys(body, ("enabled",), "console request")
     enabled = utils.require(body, "enabled", bool, "console request", "true or false")
-    node_uuid = _consoles().set_console_mode(utils.context(), ident, enabled)
+    node_uuid = utils.manager().set_console_mode(utils.context(), ident, enabled)
     return utils.empty_response(202, location=utils.url("nodes/%s/states/console"
                                                         % node_uuid))
 
@@ -61,6 +53,5 @@ def get_console_log(ident):
         raise errors.APIError("Query parameter kib must be a whole number of KiB from 1 "
                               "to %d (what [console] log_max_bytes and log_backups "
                               "keep), got %r." % (limit, raw))
-    data = _consoles().read_log(utils.context(), ident, kib * 1024)
-    return utils.json_response({"bytes": len(data),
-                                "log": data.decode("utf-8", "replace")})
+    text = utils.manager().read_console_log(utils.context(), ident, kib * 1024)
+    return utils.json_response({"bytes": len(text.encode("utf-8")), "log": text})

@@ -15,7 +15,8 @@ __all__ = [
     "InterfaceNotAllowed", "NotFound", "NodeNotFound", "PortNotFound", "DriverNotFound",
     "ConductorNotFound", "Conflict", "NodeLocked", "NodeAlreadyExists",
     "PortAlreadyExists", "InvalidStateRequested", "NodeInMaintenance", "LeaseLost",
-    "NoFreeWorker", "DatabaseUnavailable", "HardwareBusy", "HardwareCallTimeout",
+    "NoFreeWorker", "ConsolesUnavailable", "DatabaseUnavailable", "HardwareBusy",
+    "HardwareCallTimeout",
     "ConfigInvalid", "DriverLoadError", "PowerStateFailure", "DriverError",
     "DriverSettingsError", "DriverAuthError", "DriverToolMissing",
     "DriverConnectionError", "DriverActionError", "DriverUnsupportedAction", "TAXONOMY",
@@ -168,6 +169,14 @@ class LeaseLost(Conflict):
 class NoFreeWorker(HWDriversError):
     fmt = "No free worker to run the request; retry later."
     code = 503
+
+
+class ConsolesUnavailable(HWDriversError):
+    """This process runs no console manager (a CLI on the database, a bare manager)."""
+
+    fmt = ("This process runs no conductor console manager; consoles are served by "
+           "hwdrivers-server or hwdrivers-conductor through the API.")
+    code = 501
 
 
 class DatabaseUnavailable(HWDriversError):

@@ -362,7 +362,9 @@ class ConsoleManager:
             with self._lock:
                 relay = self._relays.get(node.uuid)
                 change = self._changing.get(node.uuid)
-            if change == "enable" and (relay is None or relay.state != console_relay.ON):
+            if change == "enable" and (relay is None or relay.state != console_relay.ON
+                                       or not enabled):
+                # up, but not yet recorded (so no console_info yet): still starting
                 state = console_relay.STARTING
             elif relay is not None:
                 state = relay.state

@@ -328,6 +328,29 @@ class ConductorManager:
         return self._in_task(context, ident, "power status", operations.read_power_state,
                              shared=True)
 
+    # -- consoles (served by this conductor's console manager) -----------------------
+
+    #: The service's ConsoleManager (conductor/console_manager.py), when it runs one.
+    consoles = None
+
+    def _console_manager(self):
+        if self.consoles is None:
+            raise exception.ConsolesUnavailable()
+        return self.consoles
+
+    def set_console_mode(self, context, ident, enabled):
+        """Enable or disable a node's console (202 in the API); returns its UUID."""
+        return self._console_manager().set_console_mode(context, ident, enabled)
+
+    def get_console(self, context, ident):
+        """Ironic's console document of the node, with the proxy's state and error."""
+        return self._console_manager().get_console(context, ident)
+
+    def read_console_log(self, context, ident, nbytes):
+        """The end of the node's console log, as text (invalid UTF-8 replaced)."""
+        data = self._console_manager().read_log(context, ident, nbytes)
+        return data.decode("utf-8", "replace")
+
     def agent_heartbeat(self, context, ident, callback_url, token, agent_version=None):
         """A deploy ramdisk's heartbeat (conductor/deployments.py); the API's entry.
 

@@ -27,7 +27,8 @@ LOG = logging.getLogger(__name__)
 ROUTED = ("change_power_state", "do_provisioning_action", "set_boot_device",
           "get_boot_device", "get_supported_boot_devices", "get_sensors_data",
           "inject_nmi", "validate_node", "vendor_passthru", "get_power_state",
-          "get_supported_power_states", "agent_heartbeat", "continue_inspection")
+          "get_supported_power_states", "agent_heartbeat", "continue_inspection",
+          "set_console_mode", "get_console", "read_console_log")
 
 #: Results that are tuples in Python (JSON turns them into lists).
 _TUPLE_RESULTS = frozenset({"vendor_passthru"})

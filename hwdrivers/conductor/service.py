@@ -112,6 +112,7 @@ class ConductorService:
         self.consoles = console_manager.ConsoleManager(
             conf, self.hostname, self.workers, registry,
             owns=self.owns if partitioned else None)
+        self.manager.consoles = self.consoles
         self.manager_context = hw_context.get_admin_context()
         self._stop = threading.Event()
         self._lock = threading.Lock()

@@ -92,3 +92,24 @@ def test_an_agent_heartbeat_to_the_api_runs_on_the_conductor(cluster):
     status, body = api.call("POST", "/v1/heartbeat/%s" % uuid, dict(beat, agent_token="tok-1"))
     assert status == 202, body
     assert conductor.rpc_calls("agent_heartbeat") == [uuid, uuid]
+
+
+def test_consoles_through_the_api_are_served_by_the_owning_conductor(cluster):
+    api, conductor = cluster.apis[0], cluster.conductors["ic1"]
+    status, node = api.call("POST", "/v1/nodes", {
+        "driver": "fake-hardware", "name": "con-split", "console_interface": "fake"})
+    assert status == 201, node
+    uuid = node["uuid"]
+    path = "/v1/nodes/%s/states/console" % uuid
+    status, body = api.call("PUT", path, {"enabled": True})
+    assert status == 202, body
+    doc = wait_for(lambda: (lambda d: d if d[1]["console_state"] == "on" else None)(
+        api.call("GET", path)), 60, "the console on", cluster.logs)[1]
+    assert doc["console_enabled"] is True
+    assert doc["console_info"] == {"type": "fake", "url": "fake://%s" % uuid}
+    status, body = api.call("GET", path + "/log?kib=4")
+    assert status == 200 and body["log"] == "", body
+    assert api.call("PUT", path, {"enabled": False})[0] == 202
+    assert conductor.rpc_calls("set_console_mode") == [uuid, uuid]
+    assert uuid in conductor.rpc_calls("get_console")
+    assert conductor.rpc_calls("read_console_log") == [uuid]
