@@ -441,13 +441,13 @@ def build_parser():
     p.set_defaults(func=driver_list)
     p = dsub.add_parser("show", parents=[fmt], help="Interfaces of a hardware type.")
     p.add_argument("name")
-    conductors_cli.register(top, fmt)
-
     p.set_defaults(func=driver_show)
     p = dsub.add_parser("properties", parents=[fmt],
                         help="driver_info fields: required/optional/secret per interface.")
     p.add_argument("name")
     p.set_defaults(func=driver_properties)
+
+    conductors_cli.register(top, fmt)
 
     for name, func, helptext in (
             ("power", oneshot_power, "Drive one machine's power directly (no database)."),
