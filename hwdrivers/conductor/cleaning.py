@@ -23,6 +23,7 @@ from hwdrivers.common.states import ProvisionState
 from hwdrivers.conductor import controllers
 from hwdrivers.db import api as db_api
 from hwdrivers.db import hardware as db_hardware
+from hwdrivers.drivers import base
 from hwdrivers.drivers import retry
 from hwdrivers.drivers.modules import bios_registry
 
@@ -132,14 +133,10 @@ def begin(task, steps) -> None:
     task.node.driver_internal_info = info
 
 
-def _set(task, state: ProvisionState, target: ProvisionState | None = None, **info) -> None:
-    values = dict(task.node.driver_internal_info or {})
-    for key, value in info.items():
-        if value is None:
-            values.pop(key, None)
-        else:
-            values[key] = value
-    task.node.driver_internal_info = values
+def set_state(task, state: ProvisionState, target: ProvisionState | None = None,
+              **info) -> None:
+    """Record the provision state (and target) with ``info`` keys, and save."""
+    base.update_internal_info(task, **info)
     task.node.provision_state = state.value
     task.node.target_provision_state = target.value if target is not None else None
     task.save()
@@ -162,7 +159,7 @@ def run(task) -> None:
     task.ports = db_api.list_ports(node_id=task.node.id)
     task.gate = controllers.LIMITER.slot
     for index, step in enumerate(plan):
-        _set(task, ProvisionState.CLEANING, ProvisionState.MANAGEABLE, **{INDEX_KEY: index})
+        set_state(task, ProvisionState.CLEANING, ProvisionState.MANAGEABLE, **{INDEX_KEY: index})
         iface = task.driver.interfaces[step["interface"]]
         task.logger.info("manual clean step %s.%s", step["interface"], step["step"])
         try:
@@ -179,7 +176,7 @@ def run(task) -> None:
             raise StepFailed(interface=step["interface"], step=step["step"],
                              error=exc) from exc
     task.node.last_error = None
-    _set(task, ProvisionState.MANAGEABLE, None, **{PLAN_KEY: None, INDEX_KEY: None})
+    set_state(task, ProvisionState.MANAGEABLE, None, **{PLAN_KEY: None, INDEX_KEY: None})
     task.logger.info("manual cleaning done: %d step(s)", len(plan))
 
 

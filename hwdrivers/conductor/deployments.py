@@ -34,6 +34,7 @@ from hwdrivers.conductor import controllers
 from hwdrivers.conductor import task_manager
 from hwdrivers.db import api as db_api
 from hwdrivers.drivers import actions
+from hwdrivers.drivers import base
 from hwdrivers.drivers import retry
 from hwdrivers.drivers.modules import agent_client
 
@@ -87,16 +88,6 @@ def _internal(task) -> dict:
     return dict(task.node.driver_internal_info or {})
 
 
-def _update(task, **values) -> None:
-    info = _internal(task)
-    for key, value in values.items():
-        if value is None:
-            info.pop(key, None)
-        else:
-            info[key] = value
-    task.node.driver_internal_info = info
-
-
 def _set_state(task, state, target=None) -> None:
     task.node.provision_state = ProvisionState(state).value
     task.node.target_provision_state = target.value if target is not None else None
@@ -118,7 +109,7 @@ def deploy_steps(task) -> list[dict]:
 def start(task) -> None:
     """A step-driven deploy from its first step (in a worker, holding the lock)."""
     prepare_task(task)
-    _update(task, deploy_steps=deploy_steps(task), deploy_step_index=None,
+    base.update_internal_info(task, deploy_steps=deploy_steps(task), deploy_step_index=None,
             deploy_step_started_at=None, wait_started_at=None,
             **{key: None for key in AGENT_KEYS})
     run_steps(task, 0)
@@ -129,7 +120,7 @@ def run_steps(task, first: int) -> None:
     steps = _internal(task).get("deploy_steps") or []
     for index in range(first, len(steps)):
         step = steps[index]
-        _update(task, deploy_step_index=index, deploy_step_started_at=time.time(),
+        base.update_internal_info(task, deploy_step_index=index, deploy_step_started_at=time.time(),
                 wait_started_at=None)
         _set_state(task, ProvisionState.DEPLOYING, ProvisionState.ACTIVE)
         task.logger.info("deploy step %s.%s (priority %d)", step["interface"],
@@ -141,10 +132,10 @@ def run_steps(task, first: int) -> None:
             raise StepFailed(interface=step["interface"], step=step["step"],
                              error=exc) from exc
         if result == ProvisionState.DEPLOYWAIT.value:
-            _update(task, wait_started_at=time.time())
+            base.update_internal_info(task, wait_started_at=time.time())
             _set_state(task, ProvisionState.DEPLOYWAIT, ProvisionState.ACTIVE)
             return
-    _update(task, **{key: None for key in STEP_KEYS + AGENT_KEYS})
+    base.update_internal_info(task, **{key: None for key in STEP_KEYS + AGENT_KEYS})
     task.node.last_error = None
     _set_state(task, ProvisionState.ACTIVE)
     task.logger.info("deployed")
@@ -169,7 +160,7 @@ def fail(task, message: str, power_off: bool = True) -> None:
     node.provision_state = ProvisionState.DEPLOYFAIL.value
     node.target_provision_state = None
     node.last_error = message
-    _update(task, **{key: None for key in STEP_KEYS + AGENT_KEYS})
+    base.update_internal_info(task, **{key: None for key in STEP_KEYS + AGENT_KEYS})
     task.save()
     task.logger.error("deploy failed: %s", message)
     if not getattr(task, "ports", None):
@@ -248,7 +239,7 @@ def lookup(context, addresses: list[str], node_uuid: str | None = None) -> dict:
                                 "a second agent is refused", ", ".join(addresses))
         else:
             token = secrets.token_urlsafe(32)
-            _update(task, **{TOKEN_KEY: token})
+            base.update_internal_info(task, **{TOKEN_KEY: token})
             task.save()
             task.logger.info("lookup: agent token handed out")
         node = task.node
@@ -273,7 +264,7 @@ def heartbeat(manager, context, ident: str, callback_url: str, token: str | None
         if node.provision_state != ProvisionState.DEPLOYWAIT.value:
             raise NotWaitingForAgent(node=node.ident, state=node.provision_state,
                                      call="heartbeat")
-        _update(task, agent_url=callback_url, agent_last_heartbeat=time.time(),
+        base.update_internal_info(task, agent_url=callback_url, agent_last_heartbeat=time.time(),
                 agent_version=agent_version)
         task.save()
         if manager.workers is None:

@@ -75,19 +75,6 @@ def _prepare(task) -> None:
     task.gate = controllers.LIMITER.slot
 
 
-def _set(task, state: ProvisionState, target: ProvisionState | None = None, **info) -> None:
-    values = dict(task.node.driver_internal_info or {})
-    for key, value in info.items():
-        if value is None:
-            values.pop(key, None)
-        else:
-            values[key] = value
-    task.node.driver_internal_info = values
-    task.node.provision_state = state.value
-    task.node.target_provision_state = target.value if target is not None else None
-    task.save()
-
-
 def validate(task) -> None:
     """Before answering: the power and inspect interfaces have what they need."""
     task.driver.power.validate(task)
@@ -100,10 +87,10 @@ def inspect(task) -> None:
     """Run the node's inspect interface (in a worker, holding the lock)."""
     _prepare(task)
     iface = task.driver.inspect
-    _set(task, ProvisionState.INSPECTING, ProvisionState.MANAGEABLE)
+    cleaning.set_state(task, ProvisionState.INSPECTING, ProvisionState.MANAGEABLE)
     result = _call(task, iface, iface.inspect_hardware)
     if result == ProvisionState.INSPECTWAIT.value:
-        _set(task, ProvisionState.INSPECTWAIT, ProvisionState.MANAGEABLE,
+        cleaning.set_state(task, ProvisionState.INSPECTWAIT, ProvisionState.MANAGEABLE,
              **{WAIT_KEY: time.time()})
         task.logger.info("inspection: waiting for the ramdisk's inventory")
         return
@@ -114,7 +101,7 @@ def inspect(task) -> None:
 
 def finish(task) -> None:
     task.node.last_error = None
-    _set(task, ProvisionState.MANAGEABLE, None, **{WAIT_KEY: None})
+    cleaning.set_state(task, ProvisionState.MANAGEABLE, None, **{WAIT_KEY: None})
     task.logger.info("inspection done")
 
 
@@ -286,7 +273,7 @@ def _end_ramdisk(task) -> list[str]:
 def complete_in_band(task, inventory: dict, plugin_data: dict) -> None:
     """In a worker holding the lock: process, power off, manageable (or inspect failed)."""
     _prepare(task)
-    _set(task, ProvisionState.INSPECTING, ProvisionState.MANAGEABLE)
+    cleaning.set_state(task, ProvisionState.INSPECTING, ProvisionState.MANAGEABLE)
     try:
         if plugin_data.get("error"):
             raise exception.HWDriversError("the ramdisk reported: %s" % plugin_data["error"])
@@ -307,7 +294,7 @@ def fail(task, message: str, power_off: bool = True) -> None:
         if problems:
             message = "%s (%s)" % (message, "; ".join(problems))
     task.node.last_error = message
-    _set(task, ProvisionState.INSPECTFAIL, None, **{WAIT_KEY: None})
+    cleaning.set_state(task, ProvisionState.INSPECTFAIL, None, **{WAIT_KEY: None})
     task.logger.error("%s", message)
 
 

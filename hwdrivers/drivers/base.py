@@ -28,6 +28,7 @@ __all__ = [
     "ManagementInterface", "BootInterface", "DeployInterface", "ConsoleInterface",
     "InspectInterface", "RAIDInterface", "BIOSInterface", "RescueInterface",
     "VendorInterface", "INTERFACE_CLASSES", "clean_step", "deploy_step", "passthru",
+    "update_internal_info",
 ]
 
 
@@ -114,6 +115,21 @@ class Task(Protocol):
     logger: logging.LoggerAdapter
     shared: bool
     context: Any
+
+
+def update_internal_info(task: Task, **values: Any) -> None:
+    """Set keys of ``task.node.driver_internal_info``; a value of None removes its key.
+
+    The node's field is replaced, not changed in place, so the task's
+    change tracking sees it and the caller's ``task.save()`` writes it.
+    """
+    info = dict(task.node.driver_internal_info or {})
+    for key, value in values.items():
+        if value is None:
+            info.pop(key, None)
+        else:
+            info[key] = value
+    task.node.driver_internal_info = info
 
 
 # -- the base ------------------------------------------------------------------

@@ -111,16 +111,6 @@ def client(task) -> agent_client.AgentClient:
                                     task.node.ident, timeout=CONF.deploy.agent_request_timeout)
 
 
-def _set_internal(task, **values):
-    info = dict(task.node.driver_internal_info or {})
-    for key, value in values.items():
-        if value is None:
-            info.pop(key, None)
-        else:
-            info[key] = value
-    task.node.driver_internal_info = info
-
-
 class DirectDeploy(base.DeployInterface):
     """The agent in the deploy ramdisk streams the image onto the root disk."""
 
@@ -142,7 +132,7 @@ class DirectDeploy(base.DeployInterface):
     def deploy(self, task):
         """Boot the deploy ramdisk and wait for its agent."""
         actions.set_power_state(task, PowerState.OFF, gate=_gate(task))
-        _set_internal(task, **{key: None for key in AGENT_KEYS})
+        base.update_internal_info(task, **{key: None for key in AGENT_KEYS})
         task.driver.boot.prepare_ramdisk(task, {})
         actions.set_power_state(task, PowerState.ON, gate=_gate(task))
         return ProvisionState.DEPLOYWAIT.value
@@ -155,7 +145,7 @@ class DirectDeploy(base.DeployInterface):
         if configdrive:
             params["configdrive"] = configdrive
         result = client(task).start("standby.prepare_image", params)
-        _set_internal(task, agent_command={"id": result["id"], "name": "prepare_image",
+        base.update_internal_info(task, agent_command={"id": result["id"], "name": "prepare_image",
                                            "started_at": time.time()})
         if result.get("command_status") == agent_client.RUNNING:
             return ProvisionState.DEPLOYWAIT.value
@@ -163,7 +153,7 @@ class DirectDeploy(base.DeployInterface):
 
     def agent_step_done(self, task, result: dict):
         """The agent's command for the current step ended: None, or raise its error."""
-        _set_internal(task, agent_command=None)
+        base.update_internal_info(task, agent_command=None)
         if result.get("command_status") != agent_client.SUCCEEDED:
             raise agent_client.AgentCommandFailed(
                 "agent command %s failed: %s" % (
@@ -190,7 +180,7 @@ class DirectDeploy(base.DeployInterface):
                                 "off through the BMC", exc)
             actions.set_power_state(task, PowerState.OFF, gate=_gate(task))
         task.driver.boot.clean_up_ramdisk(task)
-        _set_internal(task, **{key: None for key in AGENT_KEYS})
+        base.update_internal_info(task, **{key: None for key in AGENT_KEYS})
 
     @base.deploy_step(priority=20)
     def boot_instance(self, task):
@@ -209,7 +199,7 @@ class DirectDeploy(base.DeployInterface):
 
     def clean_up(self, task):
         task.driver.boot.clean_up_ramdisk(task)
-        _set_internal(task, **{key: None for key in AGENT_KEYS})
+        base.update_internal_info(task, **{key: None for key in AGENT_KEYS})
 
     def take_over(self, task):
         return None
