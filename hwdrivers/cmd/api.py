@@ -13,11 +13,11 @@ cmd/conductor.py gives.
 
 import logging
 import sys
-import threading
 
 from hwdrivers import conf as hw_conf
 from hwdrivers.cmd import conductor as conductor_cmd
 from hwdrivers.cmd import server as server_mod
+from hwdrivers.cmd import startup
 
 CONF = hw_conf.CONF
 PROG = "hwdrivers-api"
@@ -42,31 +42,12 @@ class ApiService:
 
 
 def serve(argv):
-    import signal
-
-    host, port, argv = server_mod.split_listen_args(argv)
-    conductor_cmd.load_config(argv, PROG, usage=USAGE, epilog=server_mod.EPILOG)
-    for name, value in (("host", host), ("port", port)):
-        if value is not None:
-            CONF.set_override(name, value, group="api")
+    server_mod.load_config(argv, prog=PROG, usage=USAGE)
     server_mod.check_bind(CONF)
     conductor_cmd.require_postgresql(PROG)
-    from hwdrivers.db import api as db_api
     from hwdrivers.db import engine as db_engine
-    from hwdrivers.db import migration
-    from hwdrivers.drivers import factory
-    migration.ensure_schema()
-    factory.get_registry()  # node views and ring keys compose nodes here too
-    db_api.prepare_secrets()
-
-    stop = threading.Event()
-
-    def on_signal(signum, frame):
-        LOG.info("received signal %d; stopping", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    startup.prepare_database()  # node views and ring keys compose nodes here too
+    stop = startup.stop_event()
 
     service = ApiService(CONF)
     server = server_mod.Server(service, CONF)
@@ -86,7 +67,7 @@ def serve(argv):
 
 
 def main(argv=None):
-    return conductor_cmd.run(PROG, serve, argv)
+    return startup.run(PROG, serve, argv)
 
 
 if __name__ == "__main__":

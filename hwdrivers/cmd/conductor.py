@@ -20,38 +20,19 @@ and mark it offline, so its nodes move to the others at once.
 """
 
 import logging
-import signal
 import socket
 import sys
 import threading
 
-from oslo_config import cfg
 
 from hwdrivers import conf as hw_conf
+from hwdrivers.cmd import startup
 from hwdrivers.common import exception
 from hwdrivers.common import network
 
 CONF = hw_conf.CONF
 PROG = "hwdrivers-conductor"
 LOG = logging.getLogger(PROG)
-
-
-def load_config(argv, prog, usage=None, epilog=None):
-    """Parse ``argv`` into CONF; ConfigInvalid naming what is wrong."""
-    try:
-        CONF(argv, project="hwdrivers", prog=prog, usage=usage, epilog=epilog)
-    except cfg.ConfigFilesNotFoundError as error:
-        raise exception.ConfigInvalid(
-            "config file(s) not found: %s" % ", ".join(error.config_files)) from None
-    except cfg.ConfigFileParseError as error:
-        raise exception.ConfigInvalid(
-            "cannot parse config file %s: %s" % (error.config_file, error.msg)) from None
-    except cfg.Error as error:
-        raise exception.ConfigInvalid(str(error)) from None
-    try:
-        hw_conf.check_values(CONF)
-    except cfg.ConfigFileValueError as error:
-        raise exception.ConfigInvalid("invalid value %s" % error) from None
 
 
 def require_postgresql(prog):
@@ -121,27 +102,14 @@ def rpc_server(service, conf=CONF):
 
 
 def serve(argv):
-    load_config(argv, PROG)
+    startup.load_config(argv, PROG)
     check_group(CONF)
     check_rpc_bind(CONF)
     require_postgresql(PROG)
     from hwdrivers.conductor import service as service_mod
-    from hwdrivers.db import api as db_api
     from hwdrivers.db import engine as db_engine
-    from hwdrivers.db import migration
-    from hwdrivers.drivers import factory
-    migration.ensure_schema()
-    factory.get_registry()
-    db_api.prepare_secrets()
-
-    stop = threading.Event()
-
-    def on_signal(signum, frame):
-        LOG.info("received signal %d; stopping", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    startup.prepare_database()
+    stop = startup.stop_event()
 
     service = service_mod.ConductorService(conf=CONF, partitioned=True)
     listener = rpc_server(service, CONF)  # bound before registering, like the server
@@ -167,39 +135,8 @@ def serve(argv):
     return 0
 
 
-def run(prog, serve_func, argv=None):
-    """``serve_func(argv)`` with every expected failure as one line and exit 1."""
-    argv = sys.argv[1:] if argv is None else list(argv)
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-    def fail(message):
-        sys.stderr.write("%s: error: %s\n" % (prog, message))
-        return 1
-
-    try:
-        return serve_func(argv)
-    except exception.DatabaseUnavailable as error:
-        return fail("cannot use the database ([database] connection): %s"
-                    % error.kwargs["reason"])
-    except exception.HWDriversError as error:
-        return fail(str(error))
-    except (cfg.ConfigFileValueError, cfg.Error) as error:
-        return fail("invalid configuration: %s" % error)
-    except OSError as error:
-        return fail(str(error))
-    except Exception as error:
-        if type(error).__module__.startswith("sqlalchemy"):
-            text = str(getattr(error, "orig", None) or error).strip()
-            return fail("cannot use the database ([database] connection): %s"
-                        % (text.splitlines()[0] if text else type(error).__name__))
-        raise
-    except KeyboardInterrupt:
-        return 130
-
-
 def main(argv=None):
-    return run(PROG, serve, argv)
+    return startup.run(PROG, serve, argv)
 
 
 if __name__ == "__main__":

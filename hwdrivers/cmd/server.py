@@ -24,24 +24,18 @@ serves in well under one.
 
 import argparse
 import logging
-import signal
 import sys
 import threading
 
-from oslo_config import cfg
 
 from hwdrivers import conf as hw_conf
+from hwdrivers.cmd import startup
 from hwdrivers.common import exception
 from hwdrivers.common import network
 
 CONF = hw_conf.CONF
 PROG = "hwdrivers-server"
 LOG = logging.getLogger(PROG)
-
-
-def _fail(message):
-    sys.stderr.write("%s: error: %s\n" % (PROG, message))
-    return 1
 
 
 def check_bind(conf=CONF):
@@ -168,22 +162,10 @@ def split_listen_args(argv):
     return known.host, port, rest
 
 
-def load_config(argv):
+def load_config(argv, prog=PROG, usage=USAGE):
+    """The config, with ``--host``/``--port`` overriding ``[api] host``/``port``."""
     host, port, argv = split_listen_args(argv)
-    try:
-        CONF(argv, project="hwdrivers", prog=PROG, usage=USAGE, epilog=EPILOG)
-    except cfg.ConfigFilesNotFoundError as error:
-        raise exception.ConfigInvalid(
-            "config file(s) not found: %s" % ", ".join(error.config_files)) from None
-    except cfg.ConfigFileParseError as error:
-        raise exception.ConfigInvalid(
-            "cannot parse config file %s: %s" % (error.config_file, error.msg)) from None
-    except cfg.Error as error:
-        raise exception.ConfigInvalid(str(error)) from None
-    try:
-        hw_conf.check_values(CONF)
-    except cfg.ConfigFileValueError as error:
-        raise exception.ConfigInvalid("invalid value %s" % error) from None
+    startup.load_config(argv, prog, usage=usage, epilog=EPILOG)
     for flag, name, value in (("--host", "host", host), ("--port", "port", port)):
         if value is not None:
             try:
@@ -197,23 +179,8 @@ def serve(argv):
     """Run until SIGTERM/SIGINT; returns the exit code."""
     load_config(argv)
     check_bind(CONF)
-    from hwdrivers.db import engine as db_engine
-    from hwdrivers.db import migration
-    db_engine.check_writable()
-    migration.ensure_schema()
-    from hwdrivers.db import api as db_api
-    from hwdrivers.drivers import factory
-    factory.get_registry()  # declares the secret fields prepare_secrets encrypts
-    db_api.prepare_secrets()
-
-    stop = threading.Event()
-
-    def on_signal(signum, frame):
-        LOG.info("received signal %d; stopping", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    startup.prepare_database()
+    stop = startup.stop_event()
 
     service = make_service(CONF)
     # Bind the listeners before starting the conductor: a second server on a
@@ -235,35 +202,14 @@ def serve(argv):
     finally:
         server.close()
         service.stop()
+        from hwdrivers.db import engine as db_engine
         db_engine.dispose()
     print("%s: stopped" % PROG, flush=True)
     return 0
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else list(argv)
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        return serve(argv)
-    except exception.DatabaseUnavailable as error:
-        return _fail("cannot use the database ([database] connection): %s"
-                     % error.kwargs["reason"])
-    except exception.HWDriversError as error:
-        return _fail(str(error))
-    except (cfg.ConfigFileValueError, cfg.Error) as error:
-        return _fail("invalid configuration: %s" % error)
-    except OSError as error:  # state_path not writable ...
-        return _fail(str(error))
-    except Exception as error:
-        if type(error).__module__.startswith("sqlalchemy"):
-            # Unreachable database, bad URL ...: one line, no traceback.
-            text = str(getattr(error, "orig", None) or error).strip()
-            return _fail("cannot use the database ([database] connection): %s"
-                         % (text.splitlines()[0] if text else type(error).__name__))
-        raise
-    except KeyboardInterrupt:
-        return 130
+    return startup.run(PROG, serve, argv)
 
 
 if __name__ == "__main__":

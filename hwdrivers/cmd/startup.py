@@ -1,0 +1,97 @@
+"""What every long-running command does at start-up, in one place.
+
+``hwdrivers-server``, ``hwdrivers-api`` and ``hwdrivers-conductor`` read the
+config the same way (a bad file or value is one line naming it), prepare
+the database the same way (a state directory that cannot be written is
+refused, the schema is brought current, plain-text secrets are
+encrypted), stop the same way on SIGTERM/SIGINT, and report every expected
+failure as one ``<prog>: error: ...`` line with exit code 1.
+"""
+
+import logging
+import signal
+import sys
+import threading
+
+from oslo_config import cfg
+
+from hwdrivers import conf as hw_conf
+from hwdrivers.common import exception
+
+CONF = hw_conf.CONF
+LOG = logging.getLogger(__name__)
+
+
+def load_config(argv, prog, usage=None, epilog=None):
+    """Parse ``argv`` into CONF; ConfigInvalid naming what is wrong."""
+    try:
+        CONF(argv, project="hwdrivers", prog=prog, usage=usage, epilog=epilog)
+    except cfg.ConfigFilesNotFoundError as error:
+        raise exception.ConfigInvalid(
+            "config file(s) not found: %s" % ", ".join(error.config_files)) from None
+    except cfg.ConfigFileParseError as error:
+        raise exception.ConfigInvalid(
+            "cannot parse config file %s: %s" % (error.config_file, error.msg)) from None
+    except cfg.Error as error:
+        raise exception.ConfigInvalid(str(error)) from None
+    try:
+        hw_conf.check_values(CONF)
+    except cfg.ConfigFileValueError as error:
+        raise exception.ConfigInvalid("invalid value %s" % error) from None
+
+
+def prepare_database():
+    """Writable (SQLite), schema current, drivers loaded, secrets encrypted at rest."""
+    from hwdrivers.db import api as db_api
+    from hwdrivers.db import engine as db_engine
+    from hwdrivers.db import migration
+    from hwdrivers.drivers import factory
+    db_engine.check_writable()
+    migration.ensure_schema()
+    factory.get_registry()  # declares the secret fields prepare_secrets encrypts
+    db_api.prepare_secrets()
+
+
+def stop_event():
+    """An Event set by SIGTERM or SIGINT (installed now, in the main thread)."""
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        LOG.info("received signal %d; stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    return stop
+
+
+def run(prog, serve, argv=None):
+    """``serve(argv)`` with every expected failure as one line and exit code 1."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def fail(message):
+        sys.stderr.write("%s: error: %s\n" % (prog, message))
+        return 1
+
+    try:
+        return serve(argv)
+    except exception.DatabaseUnavailable as error:
+        return fail("cannot use the database ([database] connection): %s"
+                    % error.kwargs["reason"])
+    except exception.HWDriversError as error:
+        return fail(str(error))
+    except (cfg.ConfigFileValueError, cfg.Error) as error:
+        return fail("invalid configuration: %s" % error)
+    except OSError as error:  # e.g. state_path not creatable
+        return fail(str(error))
+    except Exception as error:
+        if type(error).__module__.startswith("sqlalchemy"):
+            # Unreachable database, bad URL ...: one line, no traceback.
+            text = str(getattr(error, "orig", None) or error).strip()
+            return fail("cannot use the database ([database] connection): %s"
+                        % (text.splitlines()[0] if text else type(error).__name__))
+        raise
+    except KeyboardInterrupt:
+        return 130
