@@ -14,6 +14,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -603,6 +604,15 @@ def test_not_ssh_failures_pass(code, stderr):
 
 
 def test_client_argv_checks_host_keys_and_reuses_connections(config, tmp_path):
+    short = tempfile.mkdtemp(prefix="hw-", dir="/tmp")  # room for a socket path
+    config(state_path=short)
+    try:
+        _check_client_argv(config, short)
+    finally:
+        shutil.rmtree(short, ignore_errors=True)
+
+
+def _check_client_argv(config, state_path):
     argv = ssh.client_argv(TARGET, "echo 'a b'; id", timeout=30)
     joined = " ".join(argv)
     for option in ("BatchMode=yes", "StrictHostKeyChecking=yes", "UpdateHostKeys=no",
@@ -613,7 +623,7 @@ def test_client_argv_checks_host_keys_and_reuses_connections(config, tmp_path):
     assert argv[-3:] == ["--", "192.0.2.7", "echo 'a b'; id"]  # one remote string
     assert argv[argv.index("-p") + 1] == "2222" and argv[argv.index("-l") + 1] == "ops"
     control = [a for a in argv if a.startswith("ControlPath=")][0].split("=", 1)[1]
-    assert control.startswith(str(tmp_path / "state" / "ssh") + "/")
+    assert os.path.dirname(control) == os.path.join(state_path, "ssh")
     assert stat_mode(os.path.dirname(control)) == 0o700
     assert "ConnectTimeout=2" in ssh.client_argv(TARGET, "x", timeout=2.5)
     assert "ConnectTimeout=1" in ssh.client_argv(TARGET, "x", timeout=0.3)
