@@ -35,4 +35,8 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip setuptools wheel
 .venv/bin/python -m pip install -q -e '.[test]'
 
-exec .venv/bin/python -m pytest "$@"
+# Most tests wait on processes and peers rather than compute: three workers
+# (one file each at a time, so a module's emulator or cluster is started
+# once) keep the suite well under 15 minutes on 2 cores. HWDRIVERS_TEST_WORKERS=0
+# runs everything in this process, in order.
+exec .venv/bin/python -m pytest -n "${HWDRIVERS_TEST_WORKERS:-3}" --dist loadfile "$@"
