@@ -80,20 +80,25 @@ class _LeaseKeeper:
         duration = CONF.conductor.lease_duration
         expires = utcnow() + datetime.timedelta(seconds=duration)
         now = time.monotonic()
-        for task in self.held():
-            if not force and now - task.renewed_at < duration / 3.0:
-                continue
-            try:
-                if db_api.renew_reservation(task.node.id, task.owner, expires):
-                    task.renewed_at = now
-                else:
-                    task.lease_lost = True
-                    LOG.error("Node %s: lease %s was lost (expired and taken over); "
-                              "the running %s may race another task",
-                              task.node.uuid, task.owner, task.purpose)
-                    self.discard(task)
-            except Exception:  # keep renewing the others; retried next tick
-                LOG.exception("Node %s: could not renew lease", task.node.uuid)
+        due = [task for task in self.held()
+               if force or now - task.renewed_at >= duration / 3.0]
+        if not due:
+            return
+        try:  # one transaction for every lease due: never queued behind the workers
+            renewed = db_api.renew_reservations(
+                [(task.node.id, task.owner) for task in due], expires)
+        except Exception:  # retried next tick
+            LOG.exception("Could not renew %d lease(s)", len(due))
+            return
+        for task in due:
+            if task.node.id in renewed:
+                task.renewed_at = now
+            else:
+                task.lease_lost = True
+                LOG.error("Node %s: lease %s was lost (expired and taken over); "
+                          "the running %s may race another task",
+                          task.node.uuid, task.owner, task.purpose)
+                self.discard(task)
 
     def _run(self):
         # Tick often enough for the shortest lease; each lease is renewed

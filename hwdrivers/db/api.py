@@ -426,13 +426,6 @@ _RESERVE = (
     .values(reservation=sa.bindparam("owner"), reservation_expires=sa.bindparam("expires"))
 )
 
-_RENEW = (
-    nodes.update()
-    .where(nodes.c.id == sa.bindparam("node_id"))
-    .where(nodes.c.reservation == sa.bindparam("owner"))
-    .values(reservation_expires=sa.bindparam("expires"))
-)
-
 _RELEASE = (
     nodes.update()
     .where(nodes.c.id == sa.bindparam("node_id"))
@@ -491,10 +484,31 @@ def reserve_node(node_id, owner, expires, now):
 
 def renew_reservation(node_id, owner, expires):
     """Push the lease's expiry to ``expires``; False if ``owner`` lost it."""
+    return renew_reservations([(node_id, owner)], expires) == {node_id}
+
+
+def renew_reservations(leases, expires):
+    """Push every ``(node_id, owner)`` lease's expiry to ``expires`` in one transaction.
+
+    Returns the node ids whose lease ``owner`` still held (renewed). One
+    transaction however many leases a conductor holds, so renewing never
+    queues behind hundreds of workers for database connections.
+    """
+    renewed = set()
+    leases = list(leases)
+    if not leases:
+        return renewed
     with db_engine.writer() as conn:
-        result = conn.execute(_RENEW, {"node_id": node_id, "owner": owner,
-                                       "expires": expires})
-    return result.rowcount == 1
+        for start in range(0, len(leases), 500):
+            chunk = leases[start:start + 500]
+            condition = sa.or_(*[sa.and_(nodes.c.id == node_id,
+                                         nodes.c.reservation == owner)
+                                 for node_id, owner in chunk])
+            rows = conn.execute(nodes.update().where(condition)
+                                .values(reservation_expires=expires)
+                                .returning(nodes.c.id))
+            renewed.update(row[0] for row in rows)
+    return renewed
 
 
 def release_node(node_id, owner):

@@ -43,7 +43,12 @@ def test_fifty_pdus_never_see_two_commands_at_once(tmp_path_factory, _postgresql
     for proxy in proxies:
         proxy.__enter__()
     cluster = scale_cluster.Cluster(tmp_path_factory.mktemp("pdus"), _postgresql,
-                                    timing={"sync_power_state_interval": SYNC_INTERVAL})
+                                    timing={"sync_power_state_interval": SYNC_INTERVAL,
+                                            # 1,000 actions queued behind 50 PDUs on
+                                            # a loaded 2-core box: leases and
+                                            # heartbeats must outlast the queueing
+                                            "lease_duration": 30,
+                                            "heartbeat_timeout": 15})
     try:
         conductor = {
             # One request in flight per PDU, answered well within the timeout,

@@ -585,3 +585,17 @@ def test_reserve_and_get_node_by_every_identifier(database):
     assert api.reserve_node(node["id"], "old:1", NOW, NOW)
     row = api.reserve_and_get_node("rg1", "new:1", LATER, LATER)
     assert row["reservation"] == "new:1"
+
+
+def test_leases_are_renewed_together_in_one_call(database):
+    held = [api.create_node({"driver": "fake-hardware", "name": "r%d" % i}) for i in range(3)]
+    for index, node in enumerate(held):
+        assert api.reserve_node(node["id"], "owner-%d" % index, LATER, NOW)
+    lost = api.create_node({"driver": "fake-hardware", "name": "lost"})
+    assert api.reserve_node(lost["id"], "someone-else", LATER, NOW)
+    leases = [(node["id"], "owner-%d" % i) for i, node in enumerate(held)]
+    leases.append((lost["id"], "owner-x"))
+    later_still = LATER + datetime.timedelta(seconds=60)
+    assert api.renew_reservations(leases, later_still) == {n["id"] for n in held}
+    assert api.get_reservation(lost["id"])[1] != later_still
+    assert api.renew_reservations([], later_still) == set()
