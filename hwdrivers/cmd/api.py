@@ -45,7 +45,6 @@ def serve(argv):
     server_mod.load_config(argv, prog=PROG, usage=USAGE)
     server_mod.check_bind(CONF)
     conductor_cmd.require_postgresql(PROG)
-    from hwdrivers.db import engine as db_engine
     startup.prepare_database()  # node views and ring keys compose nodes here too
     stop = startup.stop_event()
 
@@ -53,17 +52,8 @@ def serve(argv):
     server = server_mod.Server(service, CONF)
     service.start()
     server.start()
-    for label, url in server.urls():
-        print("%s: serving%s on %s" % (PROG, "" if label == "API" else " " + label, url),
-              flush=True)
-    try:
-        while not stop.wait(3600):
-            pass
-    finally:
-        server.close()
-        db_engine.dispose()
-    print("%s: stopped" % PROG, flush=True)
-    return 0
+    startup.announce(PROG, server)
+    return startup.run_until_stopped(PROG, stop, server.close)
 
 
 def main(argv=None):

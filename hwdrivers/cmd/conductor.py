@@ -107,7 +107,6 @@ def serve(argv):
     check_rpc_bind(CONF)
     require_postgresql(PROG)
     from hwdrivers.conductor import service as service_mod
-    from hwdrivers.db import engine as db_engine
     startup.prepare_database()
     stop = startup.stop_event()
 
@@ -123,16 +122,8 @@ def serve(argv):
     thread.start()
     print("%s: %s (group %r) serving JSON-RPC on %s" % (
         PROG, service.hostname, service.group, service.rpc_url), flush=True)
-    try:
-        while not stop.wait(3600):
-            pass
-    finally:
-        listener.close()
-        thread.join(timeout=5)
-        service.stop()
-        db_engine.dispose()
-    print("%s: stopped" % PROG, flush=True)
-    return 0
+    return startup.run_until_stopped(PROG, stop, listener.close,
+                                     lambda: thread.join(timeout=5), service.stop)
 
 
 def main(argv=None):

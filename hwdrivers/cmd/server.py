@@ -193,19 +193,8 @@ def serve(argv):
         server.close()
         raise
     server.start()
-    for label, url in server.urls():
-        print("%s: serving%s on %s" % (PROG, "" if label == "API" else " " + label, url),
-              flush=True)
-    try:
-        while not stop.wait(3600):
-            pass
-    finally:
-        server.close()
-        service.stop()
-        from hwdrivers.db import engine as db_engine
-        db_engine.dispose()
-    print("%s: stopped" % PROG, flush=True)
-    return 0
+    startup.announce(PROG, server)
+    return startup.run_until_stopped(PROG, stop, server.close, service.stop)
 
 
 def main(argv=None):

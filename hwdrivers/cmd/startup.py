@@ -65,6 +65,27 @@ def stop_event():
     return stop
 
 
+def announce(prog, server):
+    """Print where ``server`` (a cmd.server.Server) listens: what scripts wait for."""
+    for label, url in server.urls():
+        print("%s: serving%s on %s" % (prog, "" if label == "API" else " " + label, url),
+              flush=True)
+
+
+def run_until_stopped(prog, stop, *closers):
+    """Wait for ``stop``, then call ``closers`` in order and close the database; 0."""
+    try:
+        while not stop.wait(3600):
+            pass
+    finally:
+        for close in closers:
+            close()
+        from hwdrivers.db import engine as db_engine
+        db_engine.dispose()
+    print("%s: stopped" % prog, flush=True)
+    return 0
+
+
 def run(prog, serve, argv=None):
     """``serve(argv)`` with every expected failure as one line and exit code 1."""
     argv = sys.argv[1:] if argv is None else list(argv)
