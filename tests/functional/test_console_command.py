@@ -124,6 +124,7 @@ def test_clients_outside_allowed_clients_are_refused(tmp_path, serial):
         assert doc["console_state"] == "on", doc
         refused = env.Client(env.address(doc)).read_to_end()
         assert b"clients from 127.0.0.1 may not use consoles here" in refused
-        assert "not in [console] allowed_clients" in server.log()
+        wait_for(lambda: "not in [console] allowed_clients" in server.log(), 10,
+                 message="the refusal in the server log")
     finally:
         server.stop()

@@ -22,7 +22,11 @@ from tests.functional.scale_cluster import wait_for
 pytestmark = pytest.mark.slow
 
 PDUS, OUTLETS = 50, 20
-SYNC_INTERVAL = 2
+#: Long enough that a cycle over a conductor's ~330 outlets (20 per PDU, read
+#: one at a time) fits in it even on a loaded 2-core box: an overrunning cycle
+#: is followed at once by the next, which could read an outlet twice in one
+#: interval and make the check below meaningless.
+SYNC_INTERVAL = 6
 APC_STATUS = "1.3.6.1.4.1.318.1.1.4.4.2.1.3"  # apc: the control OID is read back
 
 
