@@ -8,6 +8,34 @@ from tests.functional import server_proc
 from tests.waits import wait_for
 
 
+#: A command profile whose console is ``socat`` to the serial line a test plays
+#: (the console tests' :func:`serial_line`), and one with no console at all.
+SOCAT_PROFILES = {
+    "command": {"allow_local_commands": "true"},
+    "command_profile:vmcon": {"power_on": "true", "power_off": "true",
+                              "console": "socat - TCP:127.0.0.1:{serial_port}"},
+    "command_profile:noconsole": {"power_on": "true", "power_off": "true"},
+}
+
+
+def serial_line():
+    """A machine's serial line on a TCP port (a generator for a pytest fixture).
+
+    Skips when socat, which the profiles above connect with, is missing.
+    """
+    import shutil
+
+    import pytest
+
+    from tests.fixtures import ipmi_sim
+    if shutil.which("socat") is None:
+        pytest.skip("socat is not installed (Debian: apt install socat; tools/test.sh "
+                    "installs it)")
+    port = ipmi_sim.SerialPort()
+    yield port
+    port.close()
+
+
 def free_port_range(count):
     """``START:END`` of ``count`` consecutive TCP ports free on 127.0.0.1 right now."""
     for _ in range(200):

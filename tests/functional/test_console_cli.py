@@ -10,14 +10,12 @@ import json
 import os
 import pty
 import select
-import shutil
 import subprocess
 import sys
 import time
 
 import pytest
 
-from tests.fixtures import ipmi_sim
 from tests.functional import console_env as env
 from tests.functional import server_proc
 from tests.waits import wait_for
@@ -27,21 +25,12 @@ HWDRIVERS = os.path.join(os.path.dirname(sys.executable), "hwdrivers")
 
 @pytest.fixture
 def serial():
-    if shutil.which("socat") is None:
-        pytest.skip("socat is not installed (Debian: apt install socat)")
-    port = ipmi_sim.SerialPort()
-    yield port
-    port.close()
+    yield from env.serial_line()
 
 
 @pytest.fixture
 def server(tmp_path):
-    options = {
-        "console": {"port_range": env.free_port_range(2)},
-        "command": {"allow_local_commands": "true"},
-        "command_profile:vmcon": {"power_on": "true", "power_off": "true",
-                                  "console": "socat - TCP:127.0.0.1:{serial_port}"},
-    }
+    options = dict(env.SOCAT_PROFILES, console={"port_range": env.free_port_range(2)})
     proc = server_proc.ServerProcess(tmp_path, options=options).start()
     yield proc
     proc.stop()

@@ -7,11 +7,9 @@ its SOL), so what the machine prints arrives at the console's client and
 log and what the client types arrives at the machine.
 """
 
-import shutil
 
 import pytest
 
-from tests.fixtures import ipmi_sim
 from tests.functional import console_env as env
 from tests.functional import server_proc
 from tests.waits import wait_for
@@ -21,23 +19,12 @@ SECRET = "c0nsole-Secret"
 
 @pytest.fixture
 def serial():
-    if shutil.which("socat") is None:
-        pytest.skip("socat is not installed (Debian: apt install socat; tools/test.sh "
-                    "installs it)")
-    port = ipmi_sim.SerialPort()
-    yield port
-    port.close()
+    yield from env.serial_line()
 
 
 @pytest.fixture
 def server(tmp_path):
-    options = {
-        "console": {"port_range": env.free_port_range(2)},
-        "command": {"allow_local_commands": "true"},
-        "command_profile:vmcon": {"power_on": "true", "power_off": "true",
-                                  "console": "socat - TCP:127.0.0.1:{serial_port}"},
-        "command_profile:noconsole": {"power_on": "true", "power_off": "true"},
-    }
+    options = dict(env.SOCAT_PROFILES, console={"port_range": env.free_port_range(2)})
     proc = server_proc.ServerProcess(tmp_path, options=options).start()
     yield proc
     proc.stop()
@@ -110,12 +97,8 @@ def test_fake_console_through_the_manager(server):
 
 
 def test_clients_outside_allowed_clients_are_refused(tmp_path, serial):
-    options = {
-        "console": {"port_range": env.free_port_range(1), "allowed_clients": "10.9.9.0/24"},
-        "command": {"allow_local_commands": "true"},
-        "command_profile:vmcon": {"power_on": "true", "power_off": "true",
-                                  "console": "socat - TCP:127.0.0.1:{serial_port}"},
-    }
+    options = dict(env.SOCAT_PROFILES, console={"port_range": env.free_port_range(1),
+                                                 "allowed_clients": "10.9.9.0/24"})
     server = server_proc.ServerProcess(tmp_path, options=options, name="restricted").start()
     try:
         node = _node(server, "vm4", "vmcon", serial_port=str(serial.port))
