@@ -150,6 +150,9 @@ def test_dead_session_is_restarted_up_to_the_limit(tmp_path, sims):
 
         os.kill(second, signal.SIGKILL)  # again, within a minute: past restart_limit = 1
         doc = env.wait_state(server, node, ("failed",))
+        # the relay fails first; the node's record follows it
+        doc = wait_for(lambda: (lambda d: d if not d["console_enabled"] else None)(
+            env.console_doc(server, node)), 30, message="console_enabled recorded off")
         assert doc["console_enabled"] is False and doc["console_info"] is None
         assert "restart_limit" in doc["console_error"], doc
         wait_for(lambda: not env.console_processes(sim.port), 30, message="all gone")
