@@ -26,6 +26,19 @@ nodes. A cycle over N nodes with BMC latency d and concurrency c takes
 about N*d/c; a cycle longer than ``sync_power_state_interval`` logs a
 warning naming ``sync_power_state_workers``, the option to raise.
 
+Each cycle ends by clearing stale power targets: a ``target_power_state``
+left on a node no live lease covers (reservation NULL or expired) belongs
+to a task that stopped holding its lease before recording its result (its
+conductor was paused, lost the database, or died without a restart to run
+the start-up recovery), and clients polling the node would wait for it
+forever. The clear is one compare-and-set UPDATE per batch
+(:func:`db_api.clear_unleased_target_power_states`), so a task that took
+the lease and published a fresh target since the read is never touched;
+leases this process still renews (a task whose renewal lagged) are left
+alone, and with ``owns`` only the nodes this conductor owns are cleared
+(a dead conductor's nodes are repaired by its reaper, with its message).
+The node is read as usual from the next cycle on.
+
 With several conductors (``owns``, see conductor/service.py) each one reads
 only the nodes it owns on its group's hash ring, so every node is read by
 one conductor per interval; ownership is checked again right before a
@@ -69,7 +82,8 @@ class SyncStats:
 
     ``not_owned`` counts the nodes other conductors own (not read here);
     ``read_seconds`` is the time spent in reads summed over nodes, of which
-    ``queued_seconds`` waiting for a shared controller's slot.
+    ``queued_seconds`` waiting for a shared controller's slot;
+    ``targets_cleared`` the stale power targets cleared (no live lease).
     """
 
     nodes: int = 0
@@ -85,6 +99,7 @@ class SyncStats:
     not_owned: int = 0
     read_seconds: float = 0.0
     queued_seconds: float = 0.0
+    targets_cleared: int = 0
 
     def as_dict(self):
         return dataclasses.asdict(self)
@@ -247,11 +262,39 @@ class PowerSync:
                     yield row
 
         self._run_bounded(rows(), lambda row: self._sync_node(row, counter))
+        if not self.stop_event.is_set():
+            stats.targets_cleared = len(self.clear_stale_targets())
         stats.duration = time.monotonic() - start
         metrics.record_sync_cycle(stats)
         LOG.info("Power sync: %s", stats.as_dict())
         self._warn_overrun(stats)
         return stats
+
+    def clear_stale_targets(self):
+        """Clear the power targets no live lease covers on this conductor's nodes.
+
+        Returns the ids of the nodes cleared. A lease this process still
+        renews belongs to a live task (its renewal merely lagged): its
+        target stays. The database re-checks the lease in the UPDATE itself.
+        """
+        uuids = {}
+
+        def accept(row):
+            held = {task.owner for task in task_manager.LEASES.held()}
+            if row["reservation"] is not None and row["reservation"] in held:
+                return False
+            if self.owns is not None and not self.owns(Node(row)):
+                return False
+            uuids[row["id"]] = (row["uuid"], row["target_power_state"])
+            return True
+
+        cleared = db_api.clear_unleased_target_power_states(accept)
+        for node_id in cleared:
+            uuid, target = uuids[node_id]
+            LOG.warning("Node %s: cleared its target power state %s: the task acting on "
+                        "it no longer holds its lease (paused, cut off from the database "
+                        "or dead), so nothing will finish it", uuid, target)
+        return cleared
 
     def _mine(self, row, counter):
         """True when this conductor syncs ``row`` (always without ``owns``)."""
