@@ -362,12 +362,27 @@ class ConsoleManager:
             with self._lock:
                 relay = self._relays.get(node.uuid)
                 change = self._changing.get(node.uuid)
-            if change == "enable" and (relay is None or relay.state != console_relay.ON
+            relay_state = None
+            if relay is not None:
+                with relay.transition:  # a failure is recorded before the relay says it
+                    relay_state = relay.state
+            if change == "enable" and (relay is None or relay_state != console_relay.ON
                                        or not enabled):
                 # up, but not yet recorded (so no console_info yet): still starting
                 state = console_relay.STARTING
+            elif relay_state == console_relay.FAILED:
+                if relay.ever_up:
+                    # Recorded before the relay said failed, perhaps after `node`
+                    # was read: report what was recorded (_relay_failed), not a
+                    # record that still says enabled beside a failed relay.
+                    return {"console_enabled": False, "console_info": None,
+                            "console_state": console_relay.FAILED,
+                            "console_error": relay.reason}
+                # A start that failed: whoever started it records the outcome
+                # and forgets the relay next; until then it is still starting.
+                state = console_relay.STARTING
             elif relay is not None:
-                state = relay.state
+                state = relay_state
             elif enabled:
                 state = "on" if info is not None else console_relay.STARTING
             else:
@@ -407,7 +422,7 @@ class ConsoleManager:
                 console_log.log_path(self.conf.state_path, node_uuid),
                 conf.log_max_bytes, conf.log_backups)
             relay = console_relay.Relay(node_uuid, task.node.ident, command, sock, log, conf,
-                                        self._relay_ended)
+                                        self._relay_failed, self._relay_closed)
             self._relays[node_uuid] = relay
         relay.start()
         state = relay.wait_outcome(conf.start_timeout * (1 + len(command.before))
@@ -451,15 +466,28 @@ class ConsoleManager:
             relay.forgotten = True
         self.ports.release(relay.port_number)
 
-    def _relay_ended(self, relay, reason):
-        """A relay failed by itself: free its port; if it had been up, record why."""
+    def _relay_failed(self, relay, reason):
+        """A relay that had been up gave up by itself: record why, before it says failed.
+
+        Called on the relay's thread under ``relay.transition``, so
+        :meth:`get_console` never pairs a ``failed`` relay with a record that
+        still says enabled, nor a record already turned off with a relay
+        still saying ``on``. A relay that never came up is recorded by
+        whoever started it (the request's worker, the restore).
+        """
         if self._stop.is_set():
             return
         with self._lock:
             current = self._relays.get(relay.node) is relay
-        self._forget(relay)
         if current and relay.ever_up:
             self._record(relay.node, False, reason)
+
+    def _relay_closed(self, relay):
+        """A relay's thread ended: its listener is closed, so its port is free again."""
+        if self._stop.is_set():
+            return  # stop() forgets every relay itself
+        if relay.state == console_relay.FAILED:
+            self._forget(relay)
 
     def proxies(self):
         """``{node uuid: (state, port, client)}``, for tests and diagnostics."""

@@ -27,7 +27,10 @@ relay starts it again after 1, 2, 4... s, at most ``[console]
 restart_limit`` times in a row; a session that stayed up for
 :data:`STABLE_AFTER` seconds resets the count. A session that never comes
 up, or too many restarts, end the relay with ``failed`` and the reason,
-which the console manager records on the node.
+which the console manager records on the node: ``on_failed`` runs before
+``state`` says ``failed``, under :attr:`Relay.transition`, so whoever reads
+the state under that lock and sees ``failed`` also finds the failure
+recorded, and whoever sees any other state finds it not yet recorded.
 """
 
 import datetime
@@ -213,9 +216,16 @@ class _Session:
 
 
 class Relay(threading.Thread):
-    """Serves one node's console on ``listener`` until :meth:`stop` or failure."""
+    """Serves one node's console on ``listener`` until :meth:`stop` or failure.
 
-    def __init__(self, node, label, command, listener, console_log, conf, on_failed):
+    ``on_failed(relay, reason)`` is called on the relay's thread once it has
+    given up, before :attr:`state` says ``failed`` (under :attr:`transition`);
+    ``on_closed(relay)`` once its session, listener and log are closed,
+    however it ended (the port may be reused from then on).
+    """
+
+    def __init__(self, node, label, command, listener, console_log, conf, on_failed,
+                 on_closed=None):
         super().__init__(name="hwdrivers-console-%s" % label, daemon=True)
         self.node = node
         self.label = label
@@ -228,6 +238,9 @@ class Relay(threading.Thread):
         self.networks = [ipaddress.ip_network(n, strict=False)
                          for n in conf.allowed_clients]
         self.on_failed = on_failed
+        self.on_closed = on_closed
+        #: Held while a failure is recorded and published (see the module doc).
+        self.transition = threading.Lock()
         self.state = STARTING
         self.reason = None
         self.outcome = threading.Event()  # set once up, or failed
@@ -447,7 +460,9 @@ class Relay(threading.Thread):
         return reason
 
     def _fail(self, reason):
-        self.state = FAILED
+        """Give up: record why (``on_failed``), then say ``failed``, atomically for readers."""
+        if self.state == FAILED:
+            return
         self.reason = reason
         LOG.error("Console of node %s failed: %s", self.label, reason)
         try:
@@ -455,6 +470,14 @@ class Relay(threading.Thread):
                 _now().encode(), reason.encode("utf-8", "replace")))
         except OSError:
             pass
+        with self.transition:
+            if self.on_failed is not None:
+                try:
+                    self.on_failed(self, reason)
+                except Exception:
+                    LOG.exception("Console of node %s: recording the failure failed",
+                                  self.label)
+            self.state = FAILED
         self.outcome.set()
 
     def _flush_input(self):
@@ -643,9 +666,8 @@ class Relay(threading.Thread):
             os.close(fd)
         self.log.close()
         self.outcome.set()
-        if self.state == FAILED and self.on_failed is not None:
+        if self.on_closed is not None:
             try:
-                self.on_failed(self, self.reason)
+                self.on_closed(self)
             except Exception:
-                LOG.exception("Console of node %s: recording the failure failed",
-                              self.label)
+                LOG.exception("Console of node %s: releasing its port failed", self.label)
