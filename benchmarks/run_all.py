@@ -33,6 +33,7 @@ BENCHMARKS = [
                            "--repeat", "2"], []),
     ("api_hardware_waits.py", ["--requests", "50", "--repeat", "2"], []),
     ("startup_memory.py", ["--nodes", "2000", "--repeat", "3"], []),
+    ("cli_startup.py", ["--repeat", "5"], ["--repeat", "11"]),
     ("ipmi_overhead.py", ["--bmcs", "20", "--repeat", "3"], ["--repeat", "3"]),
     ("agent_write.py", ["--small", "--repeat", "3"], ["--repeat", "5"]),
     ("external_overhead.py", ["--calls", "50"], []),

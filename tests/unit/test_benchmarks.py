@@ -130,6 +130,22 @@ def test_startup_memory_enables_every_in_tree_driver():
     assert 0 < serving <= peak and 0 < synced <= peak
 
 
+def test_cli_startup_measures_each_command_to_ready():
+    """Fresh CLI processes reach ready and report; --before '' measures this tree only."""
+    text, rows = run_benchmark("cli_startup", "--nodes", 2, "--repeat", 1, "--before", "",
+                               "--commands", "node list,power status (one-shot)")
+    assert "CLI start-up, local commands" in text and "heavy libraries" in text
+    assert [r[:2] for r in rows] == [["node list", "after"],
+                                     ["power status (one-shot)", "after"]]
+    for _label, _tree, ready, fastest, cpu, rss, done, modules in rows:
+        assert 0 < fastest <= ready <= done and cpu > 0 and rss > 0 and modules > 0
+    # Pointed at a second tree, the runs are interleaved and compared.
+    text, rows = run_benchmark("cli_startup", "--nodes", 2, "--repeat", 1, "--before", ROOT,
+                               "--commands", "driver list")
+    assert [r[:2] for r in rows] == [["driver list", "before"], ["driver list", "after"]]
+    assert "after / before" in text
+
+
 def test_ipmi_overhead_reads_every_fake_bmc_both_ways():
     if shutil.which("ipmitool") is None:
         pytest.skip("ipmitool is not installed (Debian: apt install ipmitool)")
