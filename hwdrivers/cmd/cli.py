@@ -1,6 +1,5 @@
 """``hwdrivers``: the command line. Errors print one clear line, never a traceback."""
 
-import getpass
 import logging
 import os
 import sys
@@ -48,6 +47,7 @@ def _api_password(args, username, url):
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\r\n")
     if sys.stdin.isatty():
+        import getpass
         return getpass.getpass("Password for %s at %s: " % (username, url))
     raise exception.InvalidParameterValue(
         "no password for API user %s: set HWDRIVERS_PASSWORD or pass "

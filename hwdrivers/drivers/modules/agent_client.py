@@ -12,9 +12,7 @@ action error carrying the agent's ``faultstring``.
 
 import json
 import logging
-import urllib.error
 import urllib.parse
-import urllib.request
 
 from hwdrivers.common import exception
 
@@ -60,6 +58,9 @@ class AgentClient:
 
     def _request(self, method: str, path: str, body: object = None,
                  what: str = "") -> dict:
+        import urllib.error  # here: the CLI's local commands import this module, rarely call it
+        import urllib.request
+
         query = urllib.parse.urlencode({"agent_token": self._token})
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(

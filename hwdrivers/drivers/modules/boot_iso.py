@@ -13,8 +13,6 @@ the node's directory when given as URLs. The ISO holds no secret.
 import io
 import os
 import shutil
-import urllib.request
-
 
 from hwdrivers.common import exception
 from hwdrivers.conf import CONF
@@ -50,6 +48,8 @@ def _local_copy(task, field: str) -> str:
     value = task.node.driver_info[field]
     target = os.path.join(boot_files.node_dir(task), field)
     os.makedirs(os.path.dirname(target), exist_ok=True)
+    import urllib.request  # here: loading the driver (every CLI command) needs no HTTP client
+
     try:
         with urllib.request.urlopen(value, timeout=CONF.deploy.agent_request_timeout) as resp, \
                 open(target + ".part", "wb") as out:

@@ -25,7 +25,6 @@ start), so an operation on a silent PDU keeps the deadline rule of
 :mod:`hwdrivers.drivers.retry`.
 """
 
-import asyncio
 import atexit
 import collections
 import contextlib
@@ -209,6 +208,8 @@ class _Engine:
     """A pysnmp SnmpEngine and the private event loop it is bound to."""
 
     def __init__(self):
+        import asyncio  # at first use: loading the driver (every CLI command) needs no asyncio
+
         self.loop = asyncio.new_event_loop()
         self.engine = self.run(self._create())
 
@@ -223,11 +224,15 @@ class _Engine:
         ``timeout``: TimeoutError after that many seconds (the coroutine is
         cancelled; a late answer finds its future done and is dropped).
         """
+        import asyncio
+
         if timeout is not None:
             coroutine = asyncio.wait_for(coroutine, timeout)
         return self.loop.run_until_complete(coroutine)
 
     def close(self):
+        import asyncio
+
         try:
             self.engine.close_dispatcher()
             self.loop.run_until_complete(asyncio.sleep(0))  # let transports close
@@ -375,6 +380,8 @@ class Session:
         return CommunityData(community, mpModel=0 if info["version"] == "1" else 1)
 
     async def _send(self, kind, varbinds, write):
+        import asyncio
+
         from pysnmp.entity.rfc3413 import cmdgen
         from pysnmp.hlapi.v3arch.asyncio.lcd import CommandGeneratorLcdConfigurator
         from pysnmp.proto.rfc1902 import OctetString
