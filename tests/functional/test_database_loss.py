@@ -158,6 +158,32 @@ def test_postgresql_backends_terminated_never_500(database, _postgresql):
         service.manager.workers.shutdown(wait=True, timeout=10)
 
 
+def test_postgresql_connection_closed_while_idle_is_replaced_unseen(database, _postgresql):
+    """A pooled connection the server closed is swapped at checkout: no request fails.
+
+    Without a ping per checkout: the server's goodbye makes the idle
+    socket readable, which the pool looks at (engine._check_alive).
+    """
+    if database != "postgresql":
+        pytest.skip("PostgreSQL only")
+    service, api = _client()
+    try:
+        assert _create(api, "n0").status_code == 201
+        with db_engine.reader() as conn:
+            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        with _postgresql.admin().connect() as admin:
+            assert admin.exec_driver_sql("SELECT pg_terminate_backend(%d)" % pid).scalar()
+            wait_for(lambda: not admin.exec_driver_sql(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = %d" % pid).scalar(),
+                message="the terminated backend to exit")
+        statuses = [api.get("/v1/nodes").status_code for _ in range(3)]
+        assert statuses == [200, 200, 200]
+        with db_engine.reader() as conn:
+            assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() != pid
+    finally:
+        service.manager.workers.shutdown(wait=True, timeout=10)
+
+
 def test_sqlite_locked_by_another_writer_is_503_and_changes_nothing(sqlite_database, config):
     config(database__sqlite_busy_timeout=0.2)
     db_engine.dispose()
