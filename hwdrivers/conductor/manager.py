@@ -246,17 +246,21 @@ class ConductorManager:
                                     or isinstance(timeout, bool) or timeout <= 0):
             raise exception.InvalidParameterValue(
                 "timeout must be a positive number of seconds, got %r" % (timeout,))
-        with task_manager.acquire(context, ident, purpose="power %s" % target) as task:
-            if wait:
-                target = operations.begin_power_change(task, target)
-                return operations.finish_power_change(task, target, timeout=timeout)
-            if self.workers is None:
-                raise exception.NoFreeWorker("No worker pool in this process.")
+        if not wait and self.workers is None:
+            raise exception.NoFreeWorker("No worker pool in this process.")
+
+        def begin(task):  # in the lease's transaction: a refused request leaves no trace
             saved = {"target_power_state": task.node.target_power_state,
                      "last_error": task.node.last_error}
-            target = operations.begin_power_change(task, target)
+            return saved, operations.begin_power_change(task, target)
+
+        with task_manager.acquire(context, ident, purpose="power %s" % target,
+                                  prepare=begin) as task:
+            saved, parsed = task.prepared
+            if wait:
+                return operations.finish_power_change(task, parsed, timeout=timeout)
             task.spawn_after(self._submit_or_undo(task, saved), operations.finish_power_change,
-                             task, target, timeout=timeout)
+                             task, parsed, timeout=timeout)
         return task.node
 
     def _submit_or_undo(self, task, saved):

@@ -16,6 +16,12 @@ Usage::
 ``task.spawn_after(pool.submit, func, *args)`` hands the lock to a worker:
 the ``with`` block returns at once and the worker releases the lock when
 ``func`` finishes.
+
+``acquire(..., prepare=func)`` runs ``func(task)`` inside the lease's own
+transaction, its ``task.save()`` included: a power request takes the
+lease, checks itself and publishes its target in one transaction, and one
+it refuses rolls back, lease and all. ``func`` must not wait on anything
+slow: on SQLite the process's writers queue behind it.
 """
 
 import datetime
@@ -121,7 +127,7 @@ class TaskManager:
     """A node, its composed driver and (for exclusive tasks) its lock."""
 
     def __init__(self, context, node_id, shared=False, purpose="unspecified action",
-                 registry=None, lock_timeout=None):
+                 registry=None, lock_timeout=None, prepare=None):
         self.context = context
         # Seconds to wait for a busy node; None: [conductor]
         # node_locked_retry_timeout. Periodic tasks pass 0: they skip a busy
@@ -136,21 +142,29 @@ class TaskManager:
         self._released = False
         self._lease_dropped = False
         self._on_release = []
+        self._txn = None
+        self._saved_in_txn = []
+        #: What ``prepare`` returned.
+        self.prepared = None
+        self._registry = registry
         if shared:
-            record = db_api.get_node(node_id)
-        else:
-            self.owner = make_owner()
-            record = self._reserve(node_id)
+            self._setup(db_api.get_node(node_id))
+            if prepare is not None:
+                self.prepared = prepare(self)
+            return
+        self.owner = make_owner()
+        self._reserve(node_id, prepare)
+        LEASES.add(self)
+        for changed in self._saved_in_txn:
+            node_history.record_saved(self.node, changed, self.context, self.purpose)
+        self._saved_in_txn = []
+
+    def _setup(self, record):
+        """The node and its composed driver, from the row just read."""
         self.node = Node(record)
         self.logger = driver_task.NodeLoggerAdapter(
             driver_task.LOG, {"node": self.node.ident})
-        try:
-            self.driver = (registry or factory.get_registry()).compose(self.node)
-        except Exception:
-            self.release_resources()
-            raise
-        if not shared:
-            LEASES.add(self)
+        self.driver = (self._registry or factory.get_registry()).compose(self.node)
 
     def __repr__(self):
         return "<task %s %s %s>" % (self.node.uuid, "shared" if self.shared else self.owner,
@@ -163,15 +177,16 @@ class TaskManager:
         wait = getattr(self.context, "lock_wait", None)
         return CONF.conductor.node_locked_retry_timeout if wait is None else wait
 
-    def _reserve(self, ident):
-        """Take the lease on ``ident`` and return the node's row as it is now.
+    def _reserve(self, ident, prepare=None, setup=True):
+        """Take the lease on ``ident``, set up the task, and run ``prepare``.
 
         The lease and the read are one statement when the node is free (the
-        common case); only a busy or unknown node costs more reads. A busy
-        node is tried again with a growing pause, each attempt one short
-        statement, so no database connection is held while waiting; a node
-        a worker is provisioning (verifying, cleaning...) is not waited for:
-        that takes far longer than any request should hang.
+        common case), in one transaction with ``prepare`` and its writes;
+        only a busy or unknown node costs more reads. A busy node is tried
+        again with a growing pause, each attempt one short transaction, so
+        no database connection is held while waiting; a node a worker is
+        provisioning (verifying, cleaning...) is not waited for: that takes
+        far longer than any request should hang.
         """
         timeout = self._lock_wait()
         deadline = time.monotonic() + timeout
@@ -180,9 +195,19 @@ class TaskManager:
         while True:
             now = utcnow()
             expires = now + datetime.timedelta(seconds=CONF.conductor.lease_duration)
-            record = db_api.reserve_and_get_node(ident, self.owner, expires, now)
-            if record is not None:
-                return record
+            with db_api.write_transaction() as txn:
+                record = db_api.reserve_and_get_node(ident, self.owner, expires, now,
+                                                     txn=txn)
+                if record is not None:
+                    if setup:
+                        self._setup(record)
+                    if prepare is not None:
+                        self._txn = txn
+                        try:
+                            self.prepared = prepare(self)
+                        finally:
+                            self._txn = None
+                    return
             if known is None:  # once: NodeNotFound when there is none
                 known = db_api.get_node(ident)
                 ident = known["id"]
@@ -215,10 +240,16 @@ class TaskManager:
         if self.shared:
             self.node.save()
         else:
-            self.node.save(expected_reservation=self.owner, release_lease=release)
+            # The last write, or one in the lease's transaction, has nothing
+            # to read back: no other writer can have been between.
+            self.node.save(expected_reservation=self.owner, release_lease=release,
+                           refresh=not release, txn=self._txn)
             if release:
                 LEASES.discard(self)
                 self._lease_dropped = True
+        if self._txn is not None:  # recorded once the transaction is committed
+            self._saved_in_txn.append(changed)
+            return
         node_history.record_saved(self.node, changed, self.context, self.purpose)
 
     def add_on_release(self, callback):
@@ -229,7 +260,7 @@ class TaskManager:
         if not self.shared:
             return
         self.owner = make_owner()
-        self._reserve(self.node.id)
+        self._reserve(self.node.id, setup=False)
         self.shared = False
         self.purpose = purpose or self.purpose
         self.renewed_at = time.monotonic()
@@ -300,11 +331,12 @@ class TaskManager:
 
 
 def acquire(context, node_id, shared=False, purpose="unspecified action", registry=None,
-            lock_timeout=None):
+            lock_timeout=None, prepare=None):
     """A :class:`TaskManager` for ``node_id`` (id, UUID or name); use with ``with``.
 
     ``lock_timeout`` overrides ``[conductor] node_locked_retry_timeout`` (0:
-    one attempt, NodeLocked at once).
+    one attempt, NodeLocked at once). ``prepare(task)`` runs in the lease's
+    transaction (see the module's docstring); its result is ``task.prepared``.
     """
     return TaskManager(context, node_id, shared=shared, purpose=purpose, registry=registry,
-                       lock_timeout=lock_timeout)
+                       lock_timeout=lock_timeout, prepare=prepare)

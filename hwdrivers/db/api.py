@@ -19,6 +19,7 @@ tokens while every caller above sees plain values.
 """
 
 import datetime
+import functools
 import logging
 import re
 import uuid as uuid_lib
@@ -32,6 +33,7 @@ from hwdrivers.common import exception
 from hwdrivers.common import secrets
 from hwdrivers.db import engine as db_engine
 from hwdrivers.db import models
+from hwdrivers.db import prepared
 
 LOG = logging.getLogger(__name__)
 
@@ -405,6 +407,67 @@ def update_node(node_id, values, expected_reservation=_UNSET):
     return _node_dict(row)
 
 
+_write_node_statements = {}
+
+
+def _write_node_statement(columns, release):
+    """The lease-guarded UPDATE (no RETURNING) for this set of columns, prepared once."""
+    key = (columns, release)
+    stmt = _write_node_statements.get(key)
+    if stmt is None:
+        values = {name: sa.bindparam("v_" + name, type_=nodes.c[name].type)
+                  for name in columns}
+        if release:
+            values.update(reservation=None, reservation_expires=None)
+        stmt = prepared.Prepared(
+            nodes.update()
+            .where(nodes.c.id == sa.bindparam("node_id"))
+            .where(nodes.c.reservation == sa.bindparam("expected_owner"))
+            .values(values))
+        if len(_write_node_statements) >= 512:  # bounded: shapes come from callers
+            _write_node_statements.clear()
+        _write_node_statements[key] = stmt
+    return stmt
+
+
+def write_node(node_id, values, owner, release=False, txn=None):
+    """Set ``values`` on node ``node_id`` while ``owner`` holds its lease.
+
+    The conductor's hot write: a task publishing its target (inside the
+    lease's own transaction, ``txn`` from :func:`write_transaction`) or
+    recording its outcome, ``release=True`` dropping the lease in the same
+    statement. Unlike :func:`update_node` it returns nothing: the task
+    already holds every value it wrote (``updated_at`` is returned, the
+    one it did not choose). LeaseLost when ``owner`` no longer holds the
+    lease, NodeNotFound when the node is gone.
+    """
+    values = dict(values)
+    _check_columns(values, NODE_COLUMNS, _NODE_IMMUTABLE | {"name"}, "node")
+    values.setdefault("updated_at", utcnow())
+    params = {"v_" + name: value for name, value in _seal(dict(values)).items()}
+    params["node_id"] = node_id
+    params["expected_owner"] = owner
+    stmt = _write_node_statement(tuple(sorted(values)), release)
+    if txn is not None:
+        changed = stmt.rowcount(txn, params)
+    else:
+        with db_engine.raw_transaction(single=True) as own:
+            changed = stmt.rowcount(own, params)
+    if changed != 1:
+        node = _get_node_or_none(node_id)
+        if node is None:
+            raise exception.NodeNotFound(node=node_id)
+        raise exception.LeaseLost(node=node.get("name") or node["uuid"], holder=owner)
+    return values["updated_at"]
+
+
+def _get_node_or_none(node_id):
+    try:
+        return get_node(node_id)
+    except exception.NodeNotFound:
+        return None
+
+
 def destroy_node(node_id):
     """Delete node ``node_id`` and (by ON DELETE CASCADE) its ports."""
     with db_engine.writer() as conn:
@@ -448,25 +511,52 @@ def _reserve_returning(column):
             .returning(*nodes.c))
 
 
-_RESERVE_RETURNING = {_GET_NODE_BY_ID: _reserve_returning(nodes.c.id),
-                      _GET_NODE_BY_UUID: _reserve_returning(nodes.c.uuid),
-                      _GET_NODE_BY_NAME: _reserve_returning(nodes.c.name)}
+_RESERVE_RETURNING = {
+    _GET_NODE_BY_ID: prepared.Prepared(_reserve_returning(nodes.c.id)),
+    _GET_NODE_BY_UUID: prepared.Prepared(_reserve_returning(nodes.c.uuid)),
+    _GET_NODE_BY_NAME: prepared.Prepared(_reserve_returning(nodes.c.name)),
+}
 
 
-def reserve_and_get_node(ident, owner, expires, now):
+def write_transaction():
+    """One write transaction for several hot-path calls (their ``txn=``).
+
+    A task takes its lease and publishes what it is about to do in one
+    transaction, so a request it refuses leaves no trace, not even a lease.
+    """
+    return db_engine.raw_transaction(write=True)
+
+
+def _open_driver_info(label, raw):
+    info = raw.resolve() if type(raw) is prepared.Deferred else raw
+    return secrets.open_fields(info, _keyring, label) if info else info
+
+
+def reserve_and_get_node(ident, owner, expires, now, txn=None):
     """Take the lease on ``ident`` (id, UUID or name) and return the node's row.
 
     One statement (``UPDATE ... RETURNING``) instead of read, reserve, read
     again: the hot path of every exclusive task. Returns None when the lease
     was not taken -- the node is locked, or does not exist (the caller asks
     :func:`get_node` which, on that slow path only).
+
+    The row's converted columns are :class:`prepared.Deferred` (decoded,
+    and driver_info's secrets opened, when first read): give it to
+    :class:`hwdrivers.objects.node.Node`, or :func:`prepared.resolve_all`.
     """
     query = _node_query(ident)
-    with db_engine.writer() as conn:
-        row = conn.execute(_RESERVE_RETURNING[query], {
-            "ident": ident.lower() if query is _GET_NODE_BY_UUID else ident,
-            "owner": owner, "expires": expires, "now": now}).first()
-    return None if row is None else _node_dict(row)
+    params = {"ident": ident.lower() if query is _GET_NODE_BY_UUID else ident,
+              "owner": owner, "expires": expires, "now": now}
+    if txn is not None:
+        row = _RESERVE_RETURNING[query].first(txn, params)
+    else:
+        with db_engine.raw_transaction(single=True) as own:
+            row = _RESERVE_RETURNING[query].first(own, params)
+    if row is not None and row.get("driver_info") is not None:
+        row["driver_info"] = prepared.Deferred(
+            functools.partial(_open_driver_info, row.get("name") or row.get("uuid")),
+            row["driver_info"])
+    return row
 
 
 def reserve_node(node_id, owner, expires, now):
@@ -1039,3 +1129,46 @@ def prepare_secrets():
                     "is left in the database; backups taken before still hold them",
                     report["sealed"], report["changed"])
     return report
+
+
+# -- targets whose task lost its lease ----------------------------------------------
+# Appended here, apart from the lease functions above, on purpose (they were
+# being edited at the same time); it reuses _unlocked() from the power-sync section.
+
+LOST_LEASE_TARGET_ERROR = (
+    "The task running this power action stopped holding the node's lease (it "
+    "expired unrenewed: its conductor was paused, lost the database or died) before "
+    "recording the result; the target power state was cleared. Check the power "
+    "state and retry.")
+
+
+def clear_unleased_target_power_states(accept=None, last_error=LOST_LEASE_TARGET_ERROR):
+    """Clear ``target_power_state`` where no live lease covers it; returns the ids cleared.
+
+    A target is published and cleared by the task holding the node's lease,
+    so one left with no live lease (reservation NULL, or expired: anyone may
+    take it) waits for an action nothing is doing, and clients polling the
+    node would wait forever. The candidates are read first and each offered
+    to ``accept(row)`` (the power sync keeps the nodes it owns and leaves
+    leases its own process still renews); the chosen ones are then cleared
+    by a compare-and-set UPDATE repeating the condition with a fresh ``now``,
+    so a task that took the lease and published a new target after the read
+    is never touched. ``last_error`` says why on every node cleared.
+    """
+    query = (sa.select(nodes).where(nodes.c.target_power_state.is_not(None))
+             .where(_unlocked(utcnow())).order_by(nodes.c.id))
+    with db_engine.reader() as conn:
+        candidates = _readable_node_dicts(conn.execute(query))
+    chosen = [row["id"] for row in candidates if accept is None or accept(row)]
+    cleared = []
+    for start in range(0, len(chosen), 500):
+        now = utcnow()
+        stmt = (nodes.update()
+                .where(nodes.c.id.in_(chosen[start:start + 500]))
+                .where(nodes.c.target_power_state.is_not(None))
+                .where(_unlocked(now))
+                .values(target_power_state=None, last_error=last_error, updated_at=now)
+                .returning(nodes.c.id))
+        with db_engine.writer() as conn:
+            cleared.extend(conn.execute(stmt).scalars())
+    return sorted(cleared)

@@ -2,6 +2,7 @@
 
 from hwdrivers.common import interface_types
 from hwdrivers.db import api as db_api
+from hwdrivers.db import prepared
 
 JSON_FIELDS = ("driver_info", "driver_internal_info", "instance_info",
                "properties", "extra")
@@ -16,7 +17,13 @@ _MISSING = object()
 
 
 class Node:
-    """A node row with change tracking; ``save()`` writes only what changed."""
+    """A node row with change tracking; ``save()`` writes only what changed.
+
+    A record from the lease statement holds its JSON (and, on SQLite,
+    datetime) columns unconverted (:class:`prepared.Deferred`); each is
+    converted the first time it is read, so a power action pays for
+    ``driver_info`` only.
+    """
 
     def __init__(self, record):
         object.__setattr__(self, "_values", dict(record))
@@ -25,9 +32,12 @@ class Node:
     def __getattr__(self, name):
         values = object.__getattribute__(self, "_values")
         try:
-            return values[name]
+            value = values[name]
         except KeyError:
             raise AttributeError(name) from None
+        if type(value) is prepared.Deferred:
+            value = values[name] = value.resolve()
+        return value
 
     def __setattr__(self, name, value):
         if name not in self._values:
@@ -51,7 +61,7 @@ class Node:
         return frozenset(self._changed)
 
     def as_dict(self):
-        return dict(self._values)
+        return prepared.resolve_all(dict(self._values))
 
     # -- persistence -----------------------------------------------------------
 
@@ -67,22 +77,35 @@ class Node:
     def list(cls, **kwargs):
         return [cls(row) for row in db_api.list_nodes(**kwargs)]
 
-    def save(self, expected_reservation=_MISSING, release_lease=False):
+    def save(self, expected_reservation=_MISSING, release_lease=False, refresh=True,
+             txn=None):
         """Write changed fields; with ``expected_reservation``, only if the lock is ours.
 
         ``release_lease`` also drops that lock in the same statement: a task's
         last write and its release cost one transaction instead of two.
+        ``refresh=False`` (a lock holder whose view is current: its lease's
+        own transaction, or its last write) skips reading the row back;
+        ``txn`` writes inside a transaction of :func:`db_api.write_transaction`.
         """
         if release_lease and expected_reservation in (_MISSING, None):
             raise ValueError("release_lease needs the expected_reservation to drop")
         if not self._changed and not release_lease:
             return
         values = {name: self._values[name] for name in self._changed}
-        if release_lease:
-            values.update(reservation=None, reservation_expires=None)
         for name in JSON_FIELDS:
             if name in values and values[name] is None:
                 values[name] = {}
+        if (not refresh or txn is not None) and expected_reservation not in (
+                _MISSING, None) and "name" not in values:
+            self._values["updated_at"] = db_api.write_node(
+                self.id, values, expected_reservation, release=release_lease, txn=txn)
+            self._values.update(values)
+            if release_lease:
+                self._values.update(reservation=None, reservation_expires=None)
+            self._changed.clear()
+            return
+        if release_lease:
+            values.update(reservation=None, reservation_expires=None)
         kwargs = {}
         if expected_reservation is not _MISSING:
             kwargs["expected_reservation"] = expected_reservation
