@@ -49,9 +49,12 @@ def events_for(node, changed) -> list:
 
 def record_saved(node, changed, context, purpose) -> None:
     """Record the events of one save of ``node`` (no-op when history is off)."""
-    if not CONF.conductor.node_history or not changed:
+    if not changed:
         return
-    for severity, kind, text in events_for(node, changed):
+    events = events_for(node, changed)  # none for most saves: no option read then
+    if not events or not CONF.conductor.node_history:
+        return
+    for severity, kind, text in events:
         try:
             history.record(node.id, text, severity=severity,
                            event_type=kind or event_type(purpose), conductor=CONF.host,

@@ -82,6 +82,9 @@ def _load(namespace, names, option, kind, expected_cls):
     return loaded
 
 
+_INTERFACE_COLUMNS = tuple("%s_interface" % kind for kind in interface_types.ALL)
+
+
 class Composition:
     """The interfaces of one node: ``task.driver.power``, ``.management``..."""
 
@@ -89,8 +92,7 @@ class Composition:
         self.hardware_type = hardware_type
         self.interfaces = interfaces  # kind -> instance
         self.node = node  # whose driver_info decides node-dependent declarations
-        for kind, impl in interfaces.items():
-            setattr(self, kind, impl)
+        self.__dict__.update(interfaces)
 
     @property
     def name(self):
@@ -139,6 +141,9 @@ class Registry:
             for impl in self.interfaces[kind].values():
                 impl.check_config()
         self._defaults = {}
+        # (driver, requested <kind>_interface values) -> (hardware type, interfaces):
+        # nodes share a handful of shapes, and every task composes one.
+        self._compositions = {}
         for name in self.hardware_types:
             hw_conf.register_hardware_type_group(conf, name)
             for kind in interface_types.ALL:
@@ -246,6 +251,17 @@ class Registry:
 
     def compose(self, node):
         """The :class:`Composition` for ``node`` (driver + ``<kind>_interface``)."""
+        key = (node.driver,) + tuple(getattr(node, column, None)
+                                     for column in _INTERFACE_COLUMNS)
+        found = self._compositions.get(key)
+        if found is None:
+            found = self._compose(node)
+            if len(self._compositions) >= 1024:  # bounded: keys come from node rows
+                self._compositions.clear()
+            self._compositions[key] = found
+        return Composition(found[0], found[1], node=node)
+
+    def _compose(self, node):
         hw = self.hardware_type(node.driver)
         ident = getattr(node, "uuid", None)
         interfaces = {}
@@ -262,7 +278,7 @@ class Registry:
             raise exception.InterfaceNotAllowed(
                 "%s%s" % ("Node %s: " % ident if ident else "", "; ".join(errors)),
                 errors=errors)
-        return Composition(hw, interfaces, node=node)
+        return hw, interfaces
 
     def check_interfaces(self, driver, values, node=None):
         """Validate a node's ``driver`` and ``<kind>_interface`` values, all at once."""
