@@ -106,7 +106,7 @@ def bulk_create_nodes(count, driver="fake-hardware", driver_info=None, chunk=200
     from hwdrivers.db import api as db_api
     from hwdrivers.db import models
 
-    table = models.Node.__table__
+    table = models.nodes
     now = db_api.utcnow()
     made = 0
     while made < count:

@@ -26,8 +26,6 @@ import uuid as uuid_lib
 
 import sqlalchemy as sa
 from oslo_config import cfg
-from sqlalchemy.dialects import postgresql as pg_dialect
-from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from hwdrivers.common import exception
 from hwdrivers.common import secrets
@@ -782,7 +780,10 @@ def register_conductor(hostname, hardware_types, conductor_group="", rpc_url=Non
     """
     now = utcnow()
     hardware_types = list(hardware_types)
-    insert = (pg_dialect.insert if not db_engine.is_sqlite() else sqlite_dialect.insert)
+    if db_engine.is_sqlite():  # imported here: a command-line start-up needs neither
+        from sqlalchemy.dialects.sqlite import insert
+    else:
+        from sqlalchemy.dialects.postgresql import insert
     stmt = insert(conductors).values(hostname=hostname, hardware_types=hardware_types,
                                      online=True, created_at=now, updated_at=now,
                                      conductor_group=conductor_group or "",

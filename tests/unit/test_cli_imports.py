@@ -23,11 +23,7 @@ HEAVY = ("flask", "werkzeug", "waitress", "jinja2", "sushy", "pysnmp", "pyghmi",
 HEAVY_ONESHOT = HEAVY + ("sqlalchemy", "asyncio", "ssl")
 
 #: Known exceptions, each with the change that removes it (then drop it here).
-KNOWN = {
-    # conductor/metrics.py builds the prometheus_client registry on the first
-    # finished operation, also in the CLI, which never serves /metrics (~20 ms).
-    "node power on n1": {"prometheus_client", "urllib.request", "http.client"},
-}
+KNOWN = {}
 
 RUN = (
     "import json, sys\n"
