@@ -75,16 +75,22 @@ def requested(headers):
     return parse(text)
 
 
+_MIN_TEXT = fmt(MIN_VERSION)
+_MAX_TEXT = fmt(MAX_VERSION)
+_VARY = "%s, %s" % (HEADER, GENERIC_HEADER)
+
+
 def add_headers(response, version=None):
     """Min/max (always) and the version served (when known) on ``response``."""
-    response.headers[MIN_HEADER] = fmt(MIN_VERSION)
-    response.headers[MAX_HEADER] = fmt(MAX_VERSION)
+    headers = response.headers
+    headers[MIN_HEADER] = _MIN_TEXT
+    headers[MAX_HEADER] = _MAX_TEXT
     if version is not None:
-        response.headers[HEADER] = fmt(version)
-        response.headers[GENERIC_HEADER] = "%s %s" % (SERVICE_TYPE, fmt(version))
-        vary = response.headers.get("Vary")
-        names = [HEADER, GENERIC_HEADER]
-        response.headers["Vary"] = ", ".join(([vary] if vary else []) + names)
+        text = fmt(version)
+        headers[HEADER] = text
+        headers[GENERIC_HEADER] = "%s %s" % (SERVICE_TYPE, text)
+        vary = headers.get("Vary")
+        headers["Vary"] = "%s, %s" % (vary, _VARY) if vary else _VARY
     return response
 
 

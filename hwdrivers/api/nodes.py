@@ -76,24 +76,35 @@ NODE_QUERY = ("driver", "maintenance", "provision_state", "associated", "limit",
               "marker", "sort_key", "sort_dir", "fields", "detail")
 
 
-def node_doc(values, fields=None, detail=True):
-    """Ironic's node document from a manager.node_view() dict."""
+_DICT_DIRECT = ("driver_info", "driver_internal_info", "instance_info", "properties",
+                "extra")
+_SUB_RESOURCES = ("ports", "portgroups", "states", "volume")
+
+
+def node_doc(values, fields=None, detail=True, base=None, host=None):
+    """Ironic's node document from a manager.node_view() dict.
+
+    ``base`` (utils.base_url()) and ``host`` ([DEFAULT] host) may be given
+    by a caller building many documents, so a listing looks them up once.
+    """
     uuid = values["uuid"]
     values = node_secrets.mask(values)
+    get = values.get
     doc = dict(UNMODELED)
     for key in _DIRECT:
-        doc[key] = values.get(key)
-    for key in ("driver_info", "driver_internal_info", "instance_info",
-                "properties", "extra"):
+        doc[key] = get(key)
+    for key in _DICT_DIRECT:
         doc[key] = doc[key] or {}
     doc["maintenance"] = bool(doc["maintenance"])
-    doc["created_at"] = utils.isotime(values.get("created_at"))
-    doc["updated_at"] = utils.isotime(values.get("updated_at"))
-    doc["provision_updated_at"] = utils.isotime(values.get("provision_updated_at"))
-    doc["conductor"] = values.get("conductor") or utils.conf().host
-    doc["links"] = utils.links("nodes", uuid)
-    for sub in ("ports", "portgroups", "states", "volume"):
-        doc[sub] = utils.links("nodes", uuid, "/" + sub)
+    doc["created_at"] = utils.isotime(get("created_at"))
+    doc["updated_at"] = utils.isotime(get("updated_at"))
+    doc["provision_updated_at"] = utils.isotime(get("provision_updated_at"))
+    doc["conductor"] = get("conductor") or (host if host is not None else utils.conf().host)
+    if base is None:
+        base = utils.base_url()
+    doc["links"] = utils.links("nodes", uuid, base=base)
+    for sub in _SUB_RESOURCES:
+        doc[sub] = utils.links("nodes", uuid, "/" + sub, base=base)
     if fields is None and not detail:
         fields = SUMMARY_FIELDS
     return utils.select_fields(doc, fields)
@@ -103,13 +114,15 @@ def node_doc(values, fields=None, detail=True):
 _VIEW_FIELDS = frozenset(("driver_info", "reservation") + INTERFACE_FIELDS)
 
 
-def _view(node, fields=None, detail=True):
+def _view(node, fields=None, detail=True, base=None, host=None, node_view=None):
     wanted = fields if fields is not None else (None if detail else SUMMARY_FIELDS)
     if wanted is not None and not _VIEW_FIELDS.intersection(wanted):
         # Summary lists skip composing each node's driver (a third of the
         # time of a 1,000-node list); nothing they show needs it.
-        return node_doc(node.as_dict(), fields=fields, detail=detail)
-    return node_doc(utils.manager().node_view(node), fields=fields, detail=detail)
+        return node_doc(node.as_dict(), fields=fields, detail=detail, base=base, host=host)
+    if node_view is None:
+        node_view = utils.manager().node_view
+    return node_doc(node_view(node), fields=fields, detail=detail, base=base, host=host)
 
 
 def _get(ident):
@@ -152,7 +165,9 @@ def _list(detail):
             utils.context(), filters=filters, limit=limit,
             marker=args.get("marker"), sort_key=args.get("sort_key", "id"),
             sort_dir=args.get("sort_dir", "asc"))
-    items = [_view(n, fields=fields, detail=detail) for n in nodes]
+    base, host, node_view = utils.base_url(), utils.conf().host, utils.manager().node_view
+    items = [_view(n, fields=fields, detail=detail, base=base, host=host, node_view=node_view)
+             for n in nodes]
     result = {"nodes": items}
     next_url = utils.next_link("nodes" + ("/detail" if flask.request.path.rstrip("/")
                                           .endswith("/detail") else ""),

@@ -422,3 +422,36 @@ def test_reserved_names_cover_every_keyword_route(app):
             keywords.add(parts[2])
     assert keywords, "no keyword routes found: the check is looking at the wrong map"
     assert keywords <= manager.RESERVED_NAMES
+
+
+# -- links: computed once per request, per Host header ---------------------------------
+
+def test_links_follow_each_requests_host_and_public_endpoint(api, make_node, config):
+    """The base URL is looked up once per request (and the host URL cached by
+    what it is computed from), so each client still gets its own Host back,
+    and [api] public_endpoint still wins when set."""
+    uuid = make_node("h1")["uuid"]
+    for host in ("bmc-api.example:6385", "127.0.0.1:8080", "localhost"):
+        for path in ("/v1/nodes/h1", "/v1/nodes/detail"):
+            body = api.get(path, headers={"Host": host}).get_json()
+            node = body if "uuid" in body else body["nodes"][0]
+            assert node["links"][0]["href"] == "http://%s/v1/nodes/%s" % (host, uuid)
+            assert node["states"][1] == {"href": "http://%s/nodes/%s/states" % (host, uuid),
+                                         "rel": "bookmark"}
+        resp = api.put("/v1/nodes/h1/states/power", {"target": "power on"},
+                       headers={"Host": host})
+        assert resp.headers["Location"] == "http://%s/v1/nodes/%s/states" % (host, uuid)
+    config(api__public_endpoint="https://bm.example/")
+    node = api.get("/v1/nodes/detail", headers={"Host": "other:1"}).get_json()["nodes"][0]
+    assert node["links"] == [{"href": "https://bm.example/v1/nodes/%s" % uuid, "rel": "self"},
+                             {"href": "https://bm.example/nodes/%s" % uuid, "rel": "bookmark"}]
+
+
+def test_detail_listing_and_show_give_the_same_document(api, make_node):
+    """The listing builds documents with its per-page lookups; show without."""
+    make_node("same-1", extra={"rack": "r1"})
+    make_node("same-2")
+    listed = api.get("/v1/nodes/detail").get_json()["nodes"]
+    for doc in listed:
+        shown = api.get("/v1/nodes/%s" % doc["uuid"]).get_json()
+        assert json.dumps(shown) == json.dumps(doc)
