@@ -142,14 +142,18 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--poll", type=float, default=0.02,
                         help="seconds between GET .../states polls")
+    parser.add_argument("--api-threads", type=int, default=None,
+                        help="the server's [api] threads (default: its own default)")
     args = parser.parse_args(argv)
     if args.requests > args.nodes:
         parser.error("--requests (%d) must not exceed --nodes (%d): one request per node"
                      % (args.requests, args.nodes))
     names = ["bench-%06d" % i for i in range(args.requests)]
     power_rows, list_rows = [], []
+    extra = {"api": {"threads": args.api_threads}} if args.api_threads else None
+    print("before: %s" % common.machine())
     with tempfile.TemporaryDirectory(prefix="hwbench-api-") as tmp:
-        config, port = prepare(tmp, args.nodes)
+        config, port = prepare(tmp, args.nodes, extra)
         with common.Server(config, port, os.path.join(tmp, "server.log")) as server:
             server.wait_serving()
             runs = []
@@ -186,6 +190,7 @@ def main(argv=None):
         "API GET /v1/nodes/detail (median of %d; server RSS %.0f MB after)"
         % (args.repeat, rss),
         ["nodes", "listed", "first page ms", "all pages ms"], list_rows)
+    print("after: %s" % common.machine())
     return power_rows + list_rows
 
 
