@@ -26,9 +26,9 @@ slow: on SQLite the process's writers queue behind it.
 
 import datetime
 import logging
+import os
 import threading
 import time
-import uuid
 
 from oslo_config import cfg
 
@@ -120,7 +120,7 @@ LEASES = _LeaseKeeper()
 
 def make_owner():
     """A lease owner: this conductor's host and a token unique to the task."""
-    return "%s:%s" % (CONF.host, uuid.uuid4().hex[:16])
+    return "%s:%s" % (CONF.host, os.urandom(8).hex())
 
 
 class TaskManager:

@@ -16,37 +16,59 @@ WRITABLE_FIELDS = ("name", "driver", "driver_info", "instance_info", "properties
 _MISSING = object()
 
 
+#: Fields only the database sets.
+_MANAGED = frozenset(("id", "uuid", "created_at", "updated_at", "reservation",
+                      "reservation_expires"))
+
+
 class Node:
     """A node row with change tracking; ``save()`` writes only what changed.
 
-    A record from the lease statement holds its JSON (and, on SQLite,
-    datetime) columns unconverted (:class:`prepared.Deferred`); each is
-    converted the first time it is read, so a power action pays for
-    ``driver_info`` only.
+    Field values live in the instance's ``__dict__``, so reading one is a
+    plain attribute lookup (a task reads a few dozen). A record from the
+    lease statement holds its JSON (and, on SQLite, datetime) columns
+    unconverted (:class:`prepared.Deferred`); those wait in ``_deferred``
+    and are converted the first time they are read, so a power action pays
+    for ``driver_info`` only.
     """
 
     def __init__(self, record):
-        object.__setattr__(self, "_values", dict(record))
-        object.__setattr__(self, "_changed", set())
+        fields = self.__dict__
+        fields["_deferred"] = {}
+        fields["_changed"] = set()
+        self._load(record)
 
-    def __getattr__(self, name):
-        values = object.__getattribute__(self, "_values")
-        try:
-            value = values[name]
-        except KeyError:
-            raise AttributeError(name) from None
-        if type(value) is prepared.Deferred:
-            value = values[name] = value.resolve()
+    def _load(self, record):
+        fields = self.__dict__
+        deferred = fields["_deferred"]
+        for name, value in record.items():
+            if type(value) is prepared.Deferred:
+                deferred[name] = value
+                fields.pop(name, None)
+            else:
+                fields[name] = value
+                deferred.pop(name, None)
+
+    def __getattr__(self, name):  # only for what __dict__ does not hold yet
+        fields = self.__dict__
+        raw = fields.get("_deferred", {}).get(name)
+        if raw is None:
+            if name in fields:  # converted meanwhile by another thread
+                return fields[name]
+            raise AttributeError(name)
+        value = fields[name] = raw.resolve()
+        fields["_deferred"].pop(name, None)
         return value
 
     def __setattr__(self, name, value):
-        if name not in self._values:
+        fields = self.__dict__
+        if name.startswith("_") or (name not in fields and name not in fields["_deferred"]):
             raise AttributeError("node has no field %r" % name)
-        if name in ("id", "uuid", "created_at", "updated_at",
-                    "reservation", "reservation_expires"):
+        if name in _MANAGED:
             raise AttributeError("node field %r is managed by the database" % name)
-        self._values[name] = value
-        self._changed.add(name)
+        fields[name] = value
+        fields["_deferred"].pop(name, None)
+        fields["_changed"].add(name)
 
     def __repr__(self):
         return "<node %s%s>" % (self.uuid, " (%s)" % self.name if self.name else "")
@@ -61,7 +83,11 @@ class Node:
         return frozenset(self._changed)
 
     def as_dict(self):
-        return prepared.resolve_all(dict(self._values))
+        values = {name: value for name, value in self.__dict__.items()
+                  if not name.startswith("_")}
+        for name, raw in list(self._deferred.items()):
+            values[name] = raw.resolve()
+        return values
 
     # -- persistence -----------------------------------------------------------
 
@@ -91,17 +117,17 @@ class Node:
             raise ValueError("release_lease needs the expected_reservation to drop")
         if not self._changed and not release_lease:
             return
-        values = {name: self._values[name] for name in self._changed}
+        values = {name: self.__dict__[name] for name in self._changed}
         for name in JSON_FIELDS:
             if name in values and values[name] is None:
                 values[name] = {}
         if (not refresh or txn is not None) and expected_reservation not in (
                 _MISSING, None) and "name" not in values:
-            self._values["updated_at"] = db_api.write_node(
+            values["updated_at"] = db_api.write_node(
                 self.id, values, expected_reservation, release=release_lease, txn=txn)
-            self._values.update(values)
             if release_lease:
-                self._values.update(reservation=None, reservation_expires=None)
+                values.update(reservation=None, reservation_expires=None)
+            self._load(values)
             self._changed.clear()
             return
         if release_lease:
@@ -109,12 +135,11 @@ class Node:
         kwargs = {}
         if expected_reservation is not _MISSING:
             kwargs["expected_reservation"] = expected_reservation
-        record = db_api.update_node(self.id, values, **kwargs)
-        self._values.update(record)
+        self._load(db_api.update_node(self.id, values, **kwargs))
         self._changed.clear()
 
     def refresh(self):
-        self._values.update(db_api.get_node(self.id))
+        self._load(db_api.get_node(self.id))
         self._changed.clear()
 
     def destroy(self):

@@ -124,3 +124,16 @@ def test_write_node_refuses_a_lease_it_does_not_hold(manager):
     with pytest.raises(exception.NodeNotFound):
         db_api.write_node(created.id + 1000, {"power_state": "power on"}, "someone:else")
     assert db_api.get_node(created.id)["power_state"] is None
+
+
+@pytest.mark.parametrize("value", [
+    datetime.datetime(2026, 12, 1, 17, 1, 2), datetime.datetime(2026, 12, 1, 17, 1, 2, 5),
+    datetime.datetime(999, 1, 1), datetime.datetime.max])
+def test_the_fast_sqlite_datetime_binder_writes_what_sqlalchemy_writes(value):
+    from sqlalchemy.dialects import sqlite
+
+    dialect = sqlite.dialect()
+    fast = prepared._fast_binder(sa.DateTime(), dialect)
+    assert fast(value) == sa.DateTime().dialect_impl(dialect).bind_processor(dialect)(value)
+    aware = value.replace(tzinfo=datetime.timezone.utc)
+    assert fast(aware) == sa.DateTime().dialect_impl(dialect).bind_processor(dialect)(aware)

@@ -40,7 +40,7 @@ def test_ring_key_is_the_controller_else_the_node(config):
     assert hash_ring.node_key(registry, _node()) == \
         "node:6f1c1f8e-4b1a-4f3e-9a51-0d5b0c3e7a11"
     broken = _node()
-    broken._values["driver"] = "no-such-type"  # cannot be composed: hashed by UUID
+    broken.__dict__["driver"] = "no-such-type"  # cannot be composed: hashed by UUID
     assert hash_ring.node_key(registry, broken).startswith("node:")
 
 
