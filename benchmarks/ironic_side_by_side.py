@@ -13,7 +13,7 @@ them alike:
 * **hwdrivers**: ``ConductorManager.change_power_state`` on fake-hardware
   with no delay, SQLite WAL file database (as ``op_overhead.py``).
 * **floor**: the least any implementation must do, with the plain
-  ``sqlite3`` module on an identical ``nodes`` table (WAL,
+  ``sqlite3`` module on hwdrivers' own ``nodes`` table and rows (WAL,
   ``synchronous=NORMAL``): one transaction whose ``UPDATE ... RETURNING``
   takes the lease and publishes the target, one whose ``UPDATE`` records
   the state and releases.
@@ -42,14 +42,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import sqlalchemy as sa  # noqa: E402
-
 from benchmarks import _ironic_power_action as shared  # noqa: E402
 from benchmarks import common  # noqa: E402
 from hwdrivers.common import context as hw_context  # noqa: E402
 from hwdrivers.conductor import manager as manager_mod  # noqa: E402
 from hwdrivers.db import engine as db_engine  # noqa: E402
-from hwdrivers.db import models  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DRIVER = os.path.join(HERE, "_ironic_power_action.py")
@@ -104,8 +101,9 @@ class HwdriversSide:
 class FloorSide:
     """The two transactions of a power action with the ``sqlite3`` module, nothing else.
 
-    The ``nodes`` table is hwdrivers' own (same columns and indexes), with
-    rows as ``common.bulk_create_nodes`` writes them.
+    On hwdrivers' own database file, table and node rows (so the table is
+    identical by construction, whatever the schema becomes), through a
+    ``sqlite3`` connection of its own; the two never run at the same time.
     """
 
     LEASE = ("UPDATE nodes SET reservation = ?, reservation_expires = ?, "
@@ -117,19 +115,9 @@ class FloorSide:
               "WHERE id = ? AND reservation = ?")
     OWNER = "floor-conductor"
 
-    def __init__(self, nodes, path):
-        engine = sa.create_engine("sqlite:///%s" % path)
-        models.Base.metadata.create_all(engine)
-        now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
-        rows = [{"uuid": "00000000-0000-4000-8000-%012d" % i, "driver": "fake-hardware",
-                 "name": "bench-%06d" % i, "driver_info": {}, "driver_internal_info": {},
-                 "instance_info": {}, "properties": {}, "extra": {}, "created_at": now,
-                 "power_state": "power off"} for i in range(nodes)]
-        with engine.begin() as conn:
-            conn.execute(models.Node.__table__.insert(), rows)
-            ids = [r[0] for r in conn.execute(sa.text("SELECT id FROM nodes ORDER BY id"))]
-        engine.dispose()
-        self.schedule = shared.Schedule(ids)
+    def __init__(self, node_ids):
+        path = db_engine.get_engine().url.database
+        self.schedule = shared.Schedule(node_ids)
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.conn.execute("PRAGMA journal_mode = WAL")
         self.conn.execute("PRAGMA synchronous = NORMAL")
@@ -331,7 +319,7 @@ def main(argv=None):
                          args.ironic_sqlite, facts["setup_seconds"]))
             with common.database("sqlite"):
                 hw = HwdriversSide(args.nodes)
-                floor = FloorSide(args.nodes, os.path.join(workdir, "floor.sqlite"))
+                floor = FloorSide(hw.schedule.node_ids)
                 hw.run(args.warmup)
                 floor.run(args.warmup)
                 for pair in range(1, args.pairs + 1):
