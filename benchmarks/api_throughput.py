@@ -111,13 +111,14 @@ def power_run(port, names, target, clients, poll):
 
 
 def list_detail(port):
-    """Seconds for the first page of /v1/nodes/detail, for every page, and the count."""
+    """Seconds for the first page of /v1/nodes/detail, for every page, the count, the pages."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     try:
         start = time.perf_counter()
-        path, count, first = "/v1/nodes/detail", 0, None
+        path, count, first, pages = "/v1/nodes/detail", 0, None, 0
         while path:
             status, body = common.http_json(conn, "GET", path)
+            pages += 1
             if status != 200:
                 raise RuntimeError("GET %s: HTTP %s %s" % (path, status, body))
             if first is None:
@@ -128,7 +129,7 @@ def list_detail(port):
             if next_url and body["nodes"]:
                 parts = urllib.parse.urlsplit(next_url)
                 path = parts.path + ("?" + parts.query if parts.query else "")
-        return first, time.perf_counter() - start, count
+        return first, time.perf_counter() - start, count, pages
     finally:
         conn.close()
 
@@ -176,10 +177,16 @@ def main(argv=None):
                 common.median([r[4] / max(1, len(r[0])) * 1000 for r in runs]),
                 common.median([r[5] / max(1, len(r[0])) for r in runs]),
                 sum(len(r[3]) for r in runs)])
-            listings = [list_detail(port) for _ in range(args.repeat)]
+            listings = []
+            for _ in range(args.repeat):
+                cpu0 = server.cpu_seconds()
+                first, total, count, pages = list_detail(port)
+                listings.append((first, total, count,
+                                 (server.cpu_seconds() - cpu0) / max(1, pages)))
             list_rows.append([args.nodes, listings[0][2],
                               common.median([x[0] for x in listings]) * 1000,
-                              common.median([x[1] for x in listings]) * 1000])
+                              common.median([x[1] for x in listings]) * 1000,
+                              common.median([x[3] for x in listings]) * 1000])
             rss = server.rss_mb()
     common.print_table(
         "API power requests (%d clients, fake power, median of %d runs)"
@@ -189,7 +196,7 @@ def main(argv=None):
     common.print_table(
         "API GET /v1/nodes/detail (median of %d; server RSS %.0f MB after)"
         % (args.repeat, rss),
-        ["nodes", "listed", "first page ms", "all pages ms"], list_rows)
+        ["nodes", "listed", "first page ms", "all pages ms", "server CPU ms/page"], list_rows)
     print("after: %s" % common.machine())
     return power_rows + list_rows
 
