@@ -70,6 +70,8 @@ class _Metrics:
             "outcome (in_sync, recorded, corrected, failed, skipped, to_maintenance).",
             ["outcome"], registry=self.registry)
         self.registry.register(_QueueDepthCollector())
+        #: (kind, result) -> (operations child, latency child)
+        self.children = {}
 
 
 _metrics = None
@@ -113,8 +115,13 @@ def record_operation(kind, result, seconds):
     if not _enabled:
         return
     metrics = _get()
-    metrics.operations.labels(kind=kind, result=result).inc()
-    metrics.latency.labels(kind=kind).observe(seconds)
+    children = metrics.children.get((kind, result))
+    if children is None:  # labels() sorts and locks: looked up once per pair
+        children = metrics.children[(kind, result)] = (
+            metrics.operations.labels(kind=kind, result=result),
+            metrics.latency.labels(kind=kind))
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 @contextlib.contextmanager
