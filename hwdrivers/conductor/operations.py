@@ -10,6 +10,7 @@ state is read back, and marked ``error`` if even that fails.
 """
 
 import functools
+import logging
 
 from hwdrivers.common import exception
 from hwdrivers.common.states import PowerState
@@ -79,11 +80,15 @@ def finish_power_change(task, target, timeout=None):
             _record_failure(task, exc, reread=not isinstance(exc, _BEFORE_ACTING))
             task.logger.error("%s failed: %s", PowerState.parse(target).value, exc)
             raise
+    changed = node.power_state != state.value
     node.power_state = state.value
     node.target_power_state = None
     node.last_error = None
     task.save(release=True)  # the task's last write: record and unlock at once
-    task.logger.info("power state is now %s", state.value)
+    # One INFO line per change of state; a request that found the node
+    # already there is a DEBUG detail (a fleet re-asserting states is noisy).
+    task.logger.log(logging.INFO if changed else logging.DEBUG,
+                    "power state is now %s", state.value)
     return state
 
 
