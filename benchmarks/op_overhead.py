@@ -8,9 +8,9 @@ One thread, then 8 threads over disjoint nodes, on SQLite and PostgreSQL.
 Beside each backend the *raw floor*: the same database work written by
 hand on the bare DB-API module (``sqlite3`` in WAL with
 ``synchronous=NORMAL``, or psycopg), on the same table and rows -- one
-transaction taking the lease, reading the row and publishing the target,
-one recording the state and releasing -- with nothing else around it.
-The ratio to it is what hwdrivers itself costs.
+statement taking the lease, publishing the target and returning the row,
+one recording the state and releasing, each its own transaction -- with
+nothing else around it. The ratio to it is what hwdrivers itself costs.
 
 Targets (issue 14): SQLite, one thread, <= 0.3 ms per operation and
 <= 5x the floor; PostgreSQL, one thread, <= 1.2 ms; SQLite, 8 threads,
@@ -60,11 +60,10 @@ def run_once(manager, node_ids, threads, ops_per_thread):
     return flat, wall, cpu
 
 
-_LEASE = ("UPDATE nodes SET reservation = {p}, reservation_expires = {p} WHERE id = {p} "
+_LEASE = ("UPDATE nodes SET reservation = {p}, reservation_expires = {p}, "
+          "target_power_state = {p}, last_error = NULL, updated_at = {p} WHERE id = {p} "
           "AND (reservation IS NULL OR reservation_expires IS NULL OR "
           "reservation_expires < {p}) RETURNING *")
-_PUBLISH = ("UPDATE nodes SET target_power_state = {p}, last_error = NULL, updated_at = {p} "
-            "WHERE id = {p} AND reservation = {p}")
 _RECORD = ("UPDATE nodes SET power_state = {p}, target_power_state = NULL, updated_at = {p}, "
            "reservation = NULL, reservation_expires = NULL WHERE id = {p} AND "
            "reservation = {p}")
@@ -87,16 +86,11 @@ def raw_floor(backend, node_ids, ops):
         def stamp(value):
             return value.isoformat(" ", "microseconds")
 
-        def begin():
-            conn.execute("BEGIN IMMEDIATE")
-
         def single(sql, params):
             conn.execute("BEGIN IMMEDIATE")
-            conn.execute(sql, params)
+            row = conn.execute(sql, params).fetchone()
             conn.execute("COMMIT")
-
-        def commit():
-            conn.execute("COMMIT")
+            return row
     else:
         import psycopg
         # The same server, database, user and search_path (the private schema).
@@ -109,17 +103,12 @@ def raw_floor(backend, node_ids, ops):
         def stamp(value):
             return value
 
-        def begin():
-            pass  # psycopg begins with the first statement
+        conn.autocommit = True  # one statement per transaction, as hwdrivers runs them
 
-        def single(sql, params):  # one statement: autocommit, as hwdrivers does
-            conn.autocommit = True
-            conn.execute(sql, params)
-            conn.autocommit = False
-
-        def commit():
-            conn.commit()
-    lease, publish, record = (sql.format(p=mark) for sql in (_LEASE, _PUBLISH, _RECORD))
+        def single(sql, params):
+            cursor = conn.execute(sql, params)
+            return cursor.fetchone() if cursor.description else None
+    lease, record = (sql.format(p=mark) for sql in (_LEASE, _RECORD))
     latencies = []
     for n in range(ops):
         node_id = node_ids[n % len(node_ids)]
@@ -127,12 +116,9 @@ def raw_floor(backend, node_ids, ops):
         start = time.perf_counter()
         now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
         owner = "bench:%d" % n
-        begin()
-        row = conn.execute(lease, (owner, stamp(now + datetime.timedelta(seconds=60)),
-                                   node_id, stamp(now))).fetchone()
+        row = single(lease, (owner, stamp(now + datetime.timedelta(seconds=60)), state,
+                             stamp(now), node_id, stamp(now)))
         assert row is not None, "the floor's lease was refused"
-        conn.execute(publish, (state, stamp(now), node_id, owner))
-        commit()
         single(record, (state, stamp(now), node_id, owner))
         latencies.append(time.perf_counter() - start)
     conn.close()

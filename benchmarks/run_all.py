@@ -27,6 +27,10 @@ from tests.fixtures import db as db_fixtures  # noqa: E402
 BENCHMARKS = [
     ("op_overhead.py", ["--nodes", "32", "--ops", "300", "--repeat", "3"],
      ["--ops", "1000"]),
+    # With $HWDRIVERS_IRONIC_PYTHON set (a venv with ironic: --install-ironic DIR)
+    # it measures Ironic too; without, hwdrivers and the floor.
+    ("ironic_side_by_side.py", ["--nodes", "200", "--ops", "200", "--pairs", "2"],
+     ["--nodes", "1000", "--ops", "1000"]),
     ("fleet_sync.py", ["--nodes", "1000", "--repeat", "3"], []),
     ("fairness.py", ["--nodes", "1000", "--pdus", "50", "--repeat", "2"], []),
     ("api_throughput.py", ["--requests", "200", "--clients", "20", "--nodes", "1000",

@@ -8,6 +8,7 @@ dict every output uses.
 """
 
 import concurrent.futures
+import functools
 import re
 import threading
 import uuid as uuid_mod
@@ -246,21 +247,27 @@ class ConductorManager:
                                     or isinstance(timeout, bool) or timeout <= 0):
             raise exception.InvalidParameterValue(
                 "timeout must be a positive number of seconds, got %r" % (timeout,))
-        if not wait and self.workers is None:
+        def begin(task):
+            return operations.begin_power_change(task, target)
+
+        # The target is published by the statement that takes the lease and
+        # checked in the same transaction: a refused request leaves no trace.
+        acquire = functools.partial(
+            task_manager.acquire, context, ident, purpose="power %s" % target,
+            prepare=begin, publish=operations.power_publish(target))
+        if wait:
+            with acquire() as task:
+                return operations.finish_power_change(task, task.prepared, timeout=timeout)
+        if self.workers is None:
             raise exception.NoFreeWorker("No worker pool in this process.")
-
-        def begin(task):  # in the lease's transaction: a refused request leaves no trace
-            saved = {"target_power_state": task.node.target_power_state,
-                     "last_error": task.node.last_error}
-            return saved, operations.begin_power_change(task, target)
-
-        with task_manager.acquire(context, ident, purpose="power %s" % target,
-                                  prepare=begin) as task:
-            saved, parsed = task.prepared
-            if wait:
-                return operations.finish_power_change(task, parsed, timeout=timeout)
-            task.spawn_after(self._submit_or_undo(task, saved), operations.finish_power_change,
-                             task, parsed, timeout=timeout)
+        # A worker is held before anything is written: a full pool changes nothing.
+        worker = self.workers.reserve()
+        try:
+            with acquire() as task:
+                task.spawn_after(worker.submit, operations.finish_power_change,
+                                 task, task.prepared, timeout=timeout)
+        finally:
+            worker.cancel()  # no-op once submitted
         return task.node
 
     def _submit_or_undo(self, task, saved):

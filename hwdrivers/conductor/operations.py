@@ -52,19 +52,39 @@ def _record_failure(task, exc, reread):
     task.save()
 
 
+def power_publish(target):
+    """What :func:`begin_power_change` will publish for ``target``, or None.
+
+    Known before the node is read, so the task can set it in the statement
+    that takes the lease (``task_manager.acquire(publish=...)``); None for
+    a target that does not parse, which begin_power_change then refuses
+    with the node's own list of states.
+    """
+    try:
+        resting = PowerState.parse(target).resting.value
+    except ValueError:
+        return None
+    return {"target_power_state": resting, "last_error": None}
+
+
 def begin_power_change(task, target):
     """Check the request and publish the target; runs before any worker starts.
 
     Called inline by the API so a bad target or driver_info is answered
     with 400 at once, and the node shows its target before the 202. It
     never talks to the controller: the target is checked against the
-    declaration here and against the hardware in the worker.
+    declaration here and against the hardware in the worker. When the
+    lease statement already published it (:func:`power_publish`), there
+    is nothing left to write.
     """
     target = actions.check_power_target(task, target, declared_only=True)
     task.driver.power.validate(task)
-    task.node.target_power_state = target.resting.value
-    task.node.last_error = None
-    task.save()
+    node = task.node
+    resting = target.resting.value
+    if node.target_power_state != resting or node.last_error is not None:
+        node.target_power_state = resting
+        node.last_error = None
+        task.save()
     return target
 
 

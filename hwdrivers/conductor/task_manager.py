@@ -17,11 +17,12 @@ Usage::
 the ``with`` block returns at once and the worker releases the lock when
 ``func`` finishes.
 
-``acquire(..., prepare=func)`` runs ``func(task)`` inside the lease's own
-transaction, its ``task.save()`` included: a power request takes the
-lease, checks itself and publishes its target in one transaction, and one
-it refuses rolls back, lease and all. ``func`` must not wait on anything
-slow: on SQLite the process's writers queue behind it.
+``acquire(..., publish=values, prepare=func)`` sets ``values`` in the
+statement that takes the lease and runs ``func(task)`` inside the lease's
+own transaction, its ``task.save()`` included: a power request takes the
+lease, publishes its target and checks itself in one transaction of one
+statement, and one it refuses rolls back, lease and all. ``func`` must not
+wait on anything slow: on SQLite the process's writers queue behind it.
 """
 
 import datetime
@@ -127,7 +128,7 @@ class TaskManager:
     """A node, its composed driver and (for exclusive tasks) its lock."""
 
     def __init__(self, context, node_id, shared=False, purpose="unspecified action",
-                 registry=None, lock_timeout=None, prepare=None):
+                 registry=None, lock_timeout=None, prepare=None, publish=None):
         self.context = context
         # Seconds to wait for a busy node; None: [conductor]
         # node_locked_retry_timeout. Periodic tasks pass 0: they skip a busy
@@ -153,7 +154,7 @@ class TaskManager:
                 self.prepared = prepare(self)
             return
         self.owner = make_owner()
-        self._reserve(node_id, prepare)
+        self._reserve(node_id, prepare, publish=publish)
         LEASES.add(self)
         for changed in self._saved_in_txn:
             node_history.record_saved(self.node, changed, self.context, self.purpose)
@@ -177,7 +178,7 @@ class TaskManager:
         wait = getattr(self.context, "lock_wait", None)
         return CONF.conductor.node_locked_retry_timeout if wait is None else wait
 
-    def _reserve(self, ident, prepare=None, setup=True):
+    def _reserve(self, ident, prepare=None, setup=True, publish=None):
         """Take the lease on ``ident``, set up the task, and run ``prepare``.
 
         The lease and the read are one statement when the node is free (the
@@ -197,7 +198,7 @@ class TaskManager:
             expires = now + datetime.timedelta(seconds=CONF.conductor.lease_duration)
             with db_api.write_transaction() as txn:
                 record = db_api.reserve_and_get_node(ident, self.owner, expires, now,
-                                                     txn=txn)
+                                                     txn=txn, publish=publish)
                 if record is not None:
                     if setup:
                         self._setup(record)
@@ -331,12 +332,15 @@ class TaskManager:
 
 
 def acquire(context, node_id, shared=False, purpose="unspecified action", registry=None,
-            lock_timeout=None, prepare=None):
+            lock_timeout=None, prepare=None, publish=None):
     """A :class:`TaskManager` for ``node_id`` (id, UUID or name); use with ``with``.
 
     ``lock_timeout`` overrides ``[conductor] node_locked_retry_timeout`` (0:
-    one attempt, NodeLocked at once). ``prepare(task)`` runs in the lease's
-    transaction (see the module's docstring); its result is ``task.prepared``.
+    one attempt, NodeLocked at once). ``publish`` is set with the lease and
+    ``prepare(task)`` runs in the lease's transaction (see the module's
+    docstring); its result is ``task.prepared``.
     """
+    if publish and shared:
+        raise ValueError("a shared task takes no lease to publish with")
     return TaskManager(context, node_id, shared=shared, purpose=purpose, registry=registry,
-                       lock_timeout=lock_timeout, prepare=prepare)
+                       lock_timeout=lock_timeout, prepare=prepare, publish=publish)

@@ -42,6 +42,16 @@ class WorkerPool:
 
     def submit(self, func, *args, **kwargs):
         """Run ``func`` in a worker and return its Future, or raise NoFreeWorker."""
+        return self.reserve().submit(func, *args, **kwargs)
+
+    def reserve(self):
+        """A worker for an operation about to be submitted, or NoFreeWorker now.
+
+        For a caller that must know a worker is free before it changes
+        anything (a power request publishes its target in the same
+        transaction that takes the lease): :meth:`Reservation.submit` runs
+        the work, :meth:`Reservation.cancel` gives the worker back unused.
+        """
         if self.stopping:
             raise exception.NoFreeWorker("The conductor is shutting down; retry later.")
         if not self._slots.acquire(blocking=False):
@@ -63,9 +73,7 @@ class WorkerPool:
                 self._finished()
                 raise exception.NoFreeWorker(
                     "No worker thread could be started; retry later.") from None
-        future = concurrent.futures.Future()
-        self._queue.put((future, func, args, kwargs))
-        return future
+        return Reservation(self)
 
     def _work(self):
         while True:
@@ -105,3 +113,28 @@ class WorkerPool:
             for _ in range(threads):
                 self._queue.put(None)
         return idle
+
+
+class Reservation:
+    """One worker of a :class:`WorkerPool`, held for one operation."""
+
+    __slots__ = ("_pool", "used")
+
+    def __init__(self, pool):
+        self._pool = pool
+        self.used = False
+
+    def submit(self, func, *args, **kwargs):
+        """Run ``func`` in the reserved worker; returns its Future."""
+        if self.used:
+            raise RuntimeError("a reserved worker runs one operation")
+        self.used = True
+        future = concurrent.futures.Future()
+        self._pool._queue.put((future, func, args, kwargs))
+        return future
+
+    def cancel(self):
+        """Give the worker back if nothing was submitted (safe to call twice)."""
+        if not self.used:
+            self.used = True
+            self._pool._finished()

@@ -498,22 +498,33 @@ _GET_RESERVATION = sa.select(nodes.c.reservation, nodes.c.reservation_expires).w
     nodes.c.id == sa.bindparam("node_id"))
 
 
-def _reserve_returning(column):
-    return (nodes.update()
-            .where(column == sa.bindparam("ident"))
+_IDENT_COLUMNS = {_GET_NODE_BY_ID: nodes.c.id, _GET_NODE_BY_UUID: nodes.c.uuid,
+                  _GET_NODE_BY_NAME: nodes.c.name}
+_reserve_statements = {}
+
+
+def _reserve_returning(query, publish=()):
+    """The lease UPDATE ... RETURNING by id, UUID or name, setting ``publish`` too."""
+    key = (query, publish)
+    stmt = _reserve_statements.get(key)
+    if stmt is None:
+        values = {"reservation": sa.bindparam("owner"),
+                  "reservation_expires": sa.bindparam("expires")}
+        if publish:
+            values.update({name: sa.bindparam("p_" + name, type_=nodes.c[name].type)
+                           for name in publish + ("updated_at",)})
+        stmt = prepared.Prepared(
+            nodes.update()
+            .where(_IDENT_COLUMNS[query] == sa.bindparam("ident"))
             .where(sa.or_(nodes.c.reservation.is_(None),
                           nodes.c.reservation_expires.is_(None),
                           nodes.c.reservation_expires < sa.bindparam("now")))
-            .values(reservation=sa.bindparam("owner"),
-                    reservation_expires=sa.bindparam("expires"))
+            .values(values)
             .returning(*nodes.c))
-
-
-_RESERVE_RETURNING = {
-    _GET_NODE_BY_ID: prepared.Prepared(_reserve_returning(nodes.c.id)),
-    _GET_NODE_BY_UUID: prepared.Prepared(_reserve_returning(nodes.c.uuid)),
-    _GET_NODE_BY_NAME: prepared.Prepared(_reserve_returning(nodes.c.name)),
-}
+        if len(_reserve_statements) >= 64:  # bounded: shapes come from callers
+            _reserve_statements.clear()
+        _reserve_statements[key] = stmt
+    return stmt
 
 
 def write_transaction():
@@ -530,13 +541,18 @@ def _open_driver_info(label, raw):
     return secrets.open_fields(info, _keyring, label) if info else info
 
 
-def reserve_and_get_node(ident, owner, expires, now, txn=None):
+def reserve_and_get_node(ident, owner, expires, now, txn=None, publish=None):
     """Take the lease on ``ident`` (id, UUID or name) and return the node's row.
 
     One statement (``UPDATE ... RETURNING``) instead of read, reserve, read
     again: the hot path of every exclusive task. Returns None when the lease
     was not taken -- the node is locked, or does not exist (the caller asks
     :func:`get_node` which, on that slow path only).
+
+    ``publish`` (column -> value, plain columns only) is set by the same
+    statement, with ``updated_at``: what a task is about to do, visible as
+    soon as it holds the lease. Inside ``txn`` a caller that then refuses
+    the request rolls it all back.
 
     The row's converted columns are :class:`prepared.Deferred` (decoded,
     and driver_info's secrets opened, when first read): give it to
@@ -545,11 +561,20 @@ def reserve_and_get_node(ident, owner, expires, now, txn=None):
     query = _node_query(ident)
     params = {"ident": ident.lower() if query is _GET_NODE_BY_UUID else ident,
               "owner": owner, "expires": expires, "now": now}
+    names = ()
+    if publish:
+        names = tuple(sorted(publish))
+        _check_columns(publish, NODE_COLUMNS - set(_JSON_NODE_FIELDS),
+                       _NODE_IMMUTABLE | {"name", "updated_at", "reservation",
+                                          "reservation_expires"}, "node")
+        params.update(("p_" + name, value) for name, value in publish.items())
+        params["p_updated_at"] = now
+    stmt = _reserve_returning(query, names)
     if txn is not None:
-        row = _RESERVE_RETURNING[query].first(txn, params)
+        row = stmt.first(txn, params)
     else:
         with db_engine.raw_transaction(single=True) as own:
-            row = _RESERVE_RETURNING[query].first(own, params)
+            row = stmt.first(own, params)
     if row is not None and row.get("driver_info") is not None:
         row["driver_info"] = prepared.Deferred(
             functools.partial(_open_driver_info, row.get("name") or row.get("uuid")),

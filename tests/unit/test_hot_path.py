@@ -1,9 +1,10 @@
 """The conductor's hot path: what one power action costs the database.
 
 Counted on SQLite's own statement trace, so what is checked is what the
-database ran: a power action is two write transactions (take the lease,
-read the node and publish the target; record the outcome and release),
-and a refused request one transaction that is rolled back.
+database ran: a power action is two write transactions of one statement
+each (take the lease, read the node and publish the target; record the
+outcome and release), and a refused request one transaction that is
+rolled back.
 """
 
 import datetime
@@ -49,29 +50,53 @@ def _kinds(statements):
     return [s.split()[0].upper() for s in statements if not s.startswith("PRAGMA")]
 
 
-def test_a_power_action_is_two_write_transactions_and_three_statements(manager, traced):
+def test_a_power_action_is_two_write_transactions_of_one_statement(manager, traced):
     node = manager.create_node(CTX, {"driver": "fake-hardware", "name": "hot",
                                      "driver_info": {"fake_password": "pw"}})
     manager.change_power_state(CTX, "hot", "power on")  # warm: connections made
     del traced[:]
     manager.change_power_state(CTX, node.uuid, "power off")
-    assert _kinds(traced) == ["BEGIN", "UPDATE", "UPDATE", "COMMIT",
-                              "BEGIN", "UPDATE", "COMMIT"], traced
-    assert traced[0] == "BEGIN IMMEDIATE" and traced[4] == "BEGIN IMMEDIATE"
+    assert _kinds(traced) == ["BEGIN", "UPDATE", "COMMIT", "BEGIN", "UPDATE", "COMMIT"], traced
+    assert traced[0] == "BEGIN IMMEDIATE" and traced[3] == "BEGIN IMMEDIATE"
     record = db_api.get_node(node.id)
     assert (record["power_state"], record["target_power_state"],
             record["reservation"], record["last_error"]) == ("power off", None, None, None)
 
 
-def test_a_refused_request_rolls_back_leaving_no_lease(manager, traced):
+@pytest.mark.parametrize("target, error", [
+    ("sideways", exception.InvalidPowerState),          # refused before publishing
+    ("power on", exception.InvalidParameterValue),      # published, then refused
+])
+@pytest.mark.parametrize("wait", [True, False])
+def test_a_refused_request_rolls_back_leaving_no_lease(sqlite_database, traced, target,
+                                                        error, wait):
+    pool = workers_mod.WorkerPool(2)
+    manager = manager_mod.ConductorManager(workers=pool)
     manager.create_node(CTX, {"driver": "fake-hardware", "name": "refused"})
-    db_api.update_node(db_api.get_node("refused")["id"], {"last_error": "earlier"})
+    db_api.update_node(db_api.get_node("refused")["id"], {
+        "last_error": "earlier", "driver_info": {"fake_address": "not an address!"}})
     before = db_api.get_node("refused")
     del traced[:]
-    with pytest.raises(exception.InvalidPowerState):
-        manager.change_power_state(CTX, "refused", "sideways")
+    with pytest.raises(error):
+        manager.change_power_state(CTX, "refused", target, wait=wait)
     assert _kinds(traced) == ["BEGIN", "UPDATE", "ROLLBACK"], traced
     assert db_api.get_node("refused") == before
+    assert pool.busy == 0  # the worker held for it was given back
+    pool.shutdown(wait=True, timeout=10)
+
+
+def test_a_full_pool_refuses_before_touching_the_node(sqlite_database, traced):
+    pool = workers_mod.WorkerPool(1)
+    manager = manager_mod.ConductorManager(workers=pool)
+    manager.create_node(CTX, {"driver": "fake-hardware", "name": "full"})
+    held = pool.reserve()
+    before = db_api.get_node("full")
+    del traced[:]
+    with pytest.raises(exception.NoFreeWorker):
+        manager.change_power_state(CTX, "full", "power on", wait=False)
+    assert traced == [] and db_api.get_node("full") == before
+    held.cancel()
+    pool.shutdown(wait=True, timeout=10)
 
 
 class _WatchedPool(workers_mod.WorkerPool):
@@ -79,9 +104,17 @@ class _WatchedPool(workers_mod.WorkerPool):
 
     seen = ()
 
-    def submit(self, func, *args, **kwargs):
-        self.seen = self.seen + (db_api.get_node("async"),)
-        return super().submit(func, *args, **kwargs)
+    def reserve(self):
+        pool, reservation = self, super().reserve()
+
+        class Watched:
+            def submit(self, func, *args, **kwargs):
+                pool.seen = pool.seen + (db_api.get_node("async"),)
+                return reservation.submit(func, *args, **kwargs)
+
+            def cancel(self):
+                reservation.cancel()
+        return Watched()
 
 
 def test_an_async_request_publishes_its_target_with_the_lease(sqlite_database):
