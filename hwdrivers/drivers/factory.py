@@ -82,6 +82,12 @@ def _load(namespace, names, option, kind, expected_cls):
     return loaded
 
 
+def _per_node(impl):
+    """Whether ``impl``'s driver_info declaration depends on the node's driver_info."""
+    return (type(impl).driver_info_schema_for
+            is not base.BaseInterface.driver_info_schema_for)
+
+
 _INTERFACE_COLUMNS = tuple("%s_interface" % kind for kind in interface_types.ALL)
 
 
@@ -155,7 +161,8 @@ class Registry:
         # What is masked by declaration is also what is encrypted at rest.
         self._per_node_schemas = [
             impl for impls in self.interfaces.values() for impl in impls.values()
-            if type(impl).driver_info_schema_for is not base.BaseInterface.driver_info_schema_for]
+            if _per_node(impl)]
+        self._static_secrets = frozenset(self._all_schema.secret_names)
         secrets_at_rest.declare_secret_fields(self._all_schema.secret_names,
                                               self.node_secret_names)
 
@@ -309,12 +316,17 @@ class Registry:
         A field secret in any loaded interface is masked too, so a node
         whose interfaces changed never shows a password another declared.
         """
-        secrets = set(self._all_schema.secret_names)
-        impls = [impl for impls in self.interfaces.values() for impl in impls.values()]
+        secrets = self._static_secrets
+        # Only declarations that depend on the node (external executables)
+        # are asked: the static ones are all in _static_secrets already.
+        dynamic = list(self._per_node_schemas)
         if composition is not None:
-            impls.extend(composition.interfaces.values())
-        for impl in impls:  # node-dependent declarations (external executables)
-            secrets |= impl.driver_info_schema_for(node_driver_info).secret_names
+            dynamic.extend(impl for impl in composition.interfaces.values()
+                           if _per_node(impl) and impl not in dynamic)
+        for impl in dynamic:
+            extra = impl.driver_info_schema_for(node_driver_info).secret_names
+            if not extra <= secrets:
+                secrets = secrets | extra
         return {k: (params.MASK if k in secrets and v not in (None, "") else v)
                 for k, v in (node_driver_info or {}).items()}
 
