@@ -184,6 +184,32 @@ def test_postgresql_connection_closed_while_idle_is_replaced_unseen(database, _p
         service.manager.workers.shutdown(wait=True, timeout=10)
 
 
+def test_postgresql_kept_connections_closed_while_idle_are_replaced(database, _postgresql):
+    """The raw transactions' kept connections are checked like a pool checkout."""
+    if database != "postgresql":
+        pytest.skip("PostgreSQL only")
+    from hwdrivers.common import context as hw_context
+    from hwdrivers.conductor import manager as manager_mod
+
+    ctx = hw_context.get_admin_context()
+    manager = manager_mod.ConductorManager()
+    manager.create_node(ctx, {"driver": "fake-hardware", "name": "kept"})
+    manager.change_power_state(ctx, "kept", "power on")
+    kept = list(db_engine._get().kept._stack)
+    assert kept, "a power action leaves its connection kept for the next"
+    pids = [fairy.driver_connection.info.backend_pid for fairy in kept]
+    with _postgresql.admin().connect() as admin:
+        for pid in pids:
+            assert admin.exec_driver_sql("SELECT pg_terminate_backend(%d)" % pid).scalar()
+        wait_for(lambda: not admin.exec_driver_sql(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid IN (%s)"
+            % ",".join(map(str, pids))).scalar(), message="the backends to exit")
+    manager.change_power_state(ctx, "kept", "power off")  # no DatabaseUnavailable
+    assert db_api.get_node("kept")["power_state"] == "power off"
+    assert not {f.driver_connection.info.backend_pid
+                for f in db_engine._get().kept._stack} & set(pids)
+
+
 def test_sqlite_locked_by_another_writer_is_503_and_changes_nothing(sqlite_database, config):
     config(database__sqlite_busy_timeout=0.2)
     db_engine.dispose()
