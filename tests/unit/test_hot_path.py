@@ -8,6 +8,7 @@ rolled back.
 """
 
 import datetime
+import os
 
 import pytest
 import sqlalchemy as sa
@@ -170,3 +171,19 @@ def test_the_fast_sqlite_datetime_binder_writes_what_sqlalchemy_writes(value):
     assert fast(value) == sa.DateTime().dialect_impl(dialect).bind_processor(dialect)(value)
     aware = value.replace(tzinfo=datetime.timezone.utc)
     assert fast(aware) == sa.DateTime().dialect_impl(dialect).bind_processor(dialect)(aware)
+
+
+def test_kept_connections_never_cross_a_fork(manager):
+    manager.create_node(CTX, {"driver": "fake-hardware", "name": "forked"})
+    manager.change_power_state(CTX, "forked", "power on")
+    kept = db_engine._get().kept
+    parents = list(kept._stack)
+    assert parents
+    kept.pid = -1  # as a forked child sees it: another process's connections
+    try:
+        fairy = kept.take()
+        assert fairy not in parents and list(kept._stack) == parents
+        kept.give_back(fairy)  # not kept either: closed
+        assert list(kept._stack) == parents
+    finally:
+        kept.pid = os.getpid()
