@@ -71,17 +71,9 @@ def create_app(service, conf=None):
 
     @app.after_request
     def headers(response):
-        microversions.add_headers(response, flask.g.get("api_version"))
-        ctx = utils.context()
-        response.headers["X-OpenStack-Request-Id"] = ctx.request_id
-        # One line per request for operators; paths and statuses only (bodies
-        # may carry driver_info secrets and are never logged).
-        started = flask.g.get("started")
-        LOG.info("%s %s -> %d (%.1f ms) [%s%s]", flask.request.method, flask.request.path,
-                 response.status_code,
-                 (time.monotonic() - started) * 1000.0 if started else 0.0,
-                 ctx.request_id, " user=%s" % ctx.user if ctx.user else "")
-        return response
+        g = flask.g
+        return finish(response, g.get("api_version"), utils.context(), flask.request.method,
+                      flask.request.path, g.get("started"))
 
     @app.errorhandler(exception.HWDriversError)
     def hwdrivers_error(exc):
@@ -110,4 +102,18 @@ def create_app(service, conf=None):
     def unexpected(exc):
         return errors.response_for_exception(exc)
 
+    from hwdrivers.api import fastpath
+    app.wsgi_app = fastpath.FastPath(app.wsgi_app, service, conf)
     return app
+
+
+def finish(response, api_version, ctx, method, path, started):
+    """What every response gets: version headers, the request id, a log line."""
+    microversions.add_headers(response, api_version)
+    response.headers["X-OpenStack-Request-Id"] = ctx.request_id
+    # One line per request for operators; paths and statuses only (bodies
+    # may carry driver_info secrets and are never logged).
+    LOG.info("%s %s -> %d (%.1f ms) [%s%s]", method, path, response.status_code,
+             (time.monotonic() - started) * 1000.0 if started else 0.0,
+             ctx.request_id, " user=%s" % ctx.user if ctx.user else "")
+    return response

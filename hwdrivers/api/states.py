@@ -32,15 +32,15 @@ _UNSUPPORTED_PROVISION = ("rebuild", "adopt", "rescue", "unrescue",
                           "service", "unhold", "unservice")
 
 
-def _states_location(node_ident):
-    return utils.url("nodes/%s/states" % node_ident)
+def states_location(node_ident, base=None):
+    if base is None:
+        return utils.url("nodes/%s/states" % node_ident)
+    return "%s/v1/nodes/%s/states" % (base, node_ident)
 
 
-@blueprint.get("/v1/nodes/<ident>/states")
-def show_states(ident):
-    utils.check_query(())
-    node = utils.manager().get_node(utils.context(), ident)
-    doc = {
+def states_doc(node, base=None):
+    """The document of ``GET /v1/nodes/<node>/states`` (also served by fastpath)."""
+    return {
         "power_state": node.power_state,
         "target_power_state": node.target_power_state,
         "provision_state": node.provision_state,
@@ -50,15 +50,12 @@ def show_states(ident):
         "console_enabled": bool(getattr(node, "console_enabled", False)),
         "raid_config": {},
         "target_raid_config": {},
-        "links": utils.links("nodes", node.uuid, "/states"),
+        "links": utils.links("nodes", node.uuid, "/states", base=base),
     }
-    return utils.json_response(doc)
 
 
-@blueprint.put("/v1/nodes/<ident>/states/power")
-def set_power(ident):
-    utils.check_query(())
-    body = utils.json_body()
+def power_request(body):
+    """``(target, timeout)`` of a checked power request body (also used by fastpath)."""
     utils.check_keys(body, ("target", "timeout"), "power state request")
     target = utils.require(body, "target", str, "power state request", "a string")
     if target not in POWER_TARGETS:
@@ -70,9 +67,23 @@ def set_power(ident):
         if timeout <= 0:
             raise errors.APIError("Field timeout must be a positive integer (seconds), "
                                   "got %d." % timeout)
+    return target, timeout
+
+
+@blueprint.get("/v1/nodes/<ident>/states")
+def show_states(ident):
+    utils.check_query(())
+    node = utils.manager().get_node(utils.context(), ident)
+    return utils.json_response(states_doc(node))
+
+
+@blueprint.put("/v1/nodes/<ident>/states/power")
+def set_power(ident):
+    utils.check_query(())
+    target, timeout = power_request(utils.json_body())
     node = utils.manager().change_power_state(utils.context(), ident, target,
                                               timeout=timeout, wait=False)
-    return utils.empty_response(202, location=_states_location(node.uuid))
+    return utils.empty_response(202, location=states_location(node.uuid))
 
 
 @blueprint.put("/v1/nodes/<ident>/states/provision")
@@ -119,4 +130,4 @@ def set_provision(ident):
         kwargs["clean_steps"] = clean_steps
     manager.do_provisioning_action(utils.context(), node.uuid, PROVISION_ACTIONS[target],
                                    **kwargs)
-    return utils.empty_response(202, location=_states_location(node.uuid))
+    return utils.empty_response(202, location=states_location(node.uuid))

@@ -44,18 +44,22 @@ def context():
     """
     ctx = flask.g.get("context")
     if ctx is None:
-        auth = flask.request.environ.get(AUTH_ENVIRON_KEY)
-        if auth is not None:
-            ctx = hw_context.RequestContext(user=auth.get("user"),
-                                            roles=auth.get("roles", ()))
-        else:
-            ctx = hw_context.get_admin_context()
-        asked = flask.request.headers.get("X-OpenStack-Request-Id", "")
-        if asked.startswith("req-") and len(asked) <= 64 and asked.isprintable():
-            ctx.request_id = asked
-        # A busy node is waited for this long before the 409 (task_manager).
-        ctx.lock_wait = conf().api.node_locked_wait
-        flask.g.context = ctx
+        ctx = flask.g.context = context_for(flask.request.environ, conf())
+    return ctx
+
+
+def context_for(environ, conf):
+    """:func:`context` for a WSGI ``environ`` (also used outside Flask: fastpath)."""
+    auth = environ.get(AUTH_ENVIRON_KEY)
+    if auth is not None:
+        ctx = hw_context.RequestContext(user=auth.get("user"), roles=auth.get("roles", ()))
+    else:
+        ctx = hw_context.get_admin_context()
+    asked = environ.get("HTTP_X_OPENSTACK_REQUEST_ID", "")
+    if asked.startswith("req-") and len(asked) <= 64 and asked.isprintable():
+        ctx.request_id = asked
+    # A busy node is waited for this long before the 409 (task_manager).
+    ctx.lock_wait = conf.api.node_locked_wait
     return ctx
 
 
@@ -67,7 +71,11 @@ def json_body(expect=dict):
     Too large a body was already refused with 413 (MAX_CONTENT_LENGTH);
     malformed JSON or the wrong top-level type is a 400 saying so.
     """
-    raw = flask.request.get_data(cache=True)
+    return parse_json_body(flask.request.get_data(cache=True), expect)
+
+
+def parse_json_body(raw, expect=dict):
+    """:func:`json_body` for the body's bytes ``raw``."""
     if not raw.strip():
         raise errors.APIError("The request body is empty; send a JSON %s."
                               % ("object" if expect is dict else "list"))
@@ -194,10 +202,14 @@ _HOST_URLS = {}
 _HOST_URLS_SIZE = 256
 
 
+def host_url_key(environ):
+    """What ``request.host_url`` is computed from (no trusted_hosts are set)."""
+    return (environ.get("wsgi.url_scheme"), environ.get("HTTP_HOST"),
+            environ.get("SERVER_NAME"), environ.get("SERVER_PORT"))
+
+
 def _host_url():
-    environ = flask.request.environ
-    key = (environ.get("wsgi.url_scheme"), environ.get("HTTP_HOST"),
-           environ.get("SERVER_NAME"), environ.get("SERVER_PORT"))
+    key = host_url_key(flask.request.environ)
     url = _HOST_URLS.get(key)
     if url is None:
         url = flask.request.host_url.rstrip("/")

@@ -1,0 +1,109 @@
+"""The two requests a busy fleet sends most, answered without Flask's per-request work.
+
+A client changing power sends ``PUT /v1/nodes/<node>/states/power`` and
+then polls ``GET /v1/nodes/<node>/states``; at hundreds of requests a
+second those two are nearly all the API's traffic. Flask's request
+context, routing, ``g`` proxies and hooks cost as much as the handler
+itself (measured in-process: 0.33 ms per ``GET .../states`` through Flask,
+0.16 ms here), and the server's CPU is what caps its throughput
+(doc/performance.md §4).
+
+:class:`FastPath` sits in front of the Flask app (``app.wsgi_app``) and
+answers those two requests itself when they are plain -- no query string,
+an ASCII path without a trailing slash, no body on the GET, a
+``Content-Length`` (not chunked) within ``[api] max_request_body_size`` on
+the PUT, a Host already seen by the Flask app -- with the same code the Flask routes run:
+``states.states_doc`` and ``states.power_request``, ``utils.context_for``,
+microversion negotiation, Ironic-shaped errors from
+``errors.response_for_exception``, and ``app.finish`` for the version
+headers, the request id and the access-log line. Anything else goes to
+Flask unchanged. tests/api/test_fastpath.py checks that both answer every
+case byte for byte alike.
+"""
+
+import re
+import time
+
+from hwdrivers.api import errors
+from hwdrivers.api import microversions
+from hwdrivers.api import states
+from hwdrivers.api import utils
+
+_STATES = re.compile(r"/v1/nodes/([^/]+)/states\Z")
+_POWER = re.compile(r"/v1/nodes/([^/]+)/states/power\Z")
+
+
+class _Headers:
+    """Request headers read straight from the environ (what microversions needs)."""
+
+    __slots__ = ("environ",)
+
+    def __init__(self, environ):
+        self.environ = environ
+
+    def get(self, name, default=None):
+        return self.environ.get("HTTP_" + name.upper().replace("-", "_"), default)
+
+    def __getitem__(self, name):
+        return self.environ["HTTP_" + name.upper().replace("-", "_")]
+
+
+class FastPath:
+    """WSGI middleware: the hot state requests here, everything else to ``app``."""
+
+    def __init__(self, app, service, conf):
+        self.app = app
+        self.service = service
+        self.conf = conf
+
+    def _base_url(self, environ):
+        """utils.base_url() for ``environ``; None until Flask has seen this Host."""
+        public = self.conf.api.public_endpoint
+        if public:
+            return public.rstrip("/")
+        return utils._HOST_URLS.get(utils.host_url_key(environ))
+
+    def __call__(self, environ, start_response):
+        method = environ.get("REQUEST_METHOD")
+        path = environ.get("PATH_INFO", "")
+        if method == "GET":
+            match = _STATES.match(path)
+        elif method == "PUT":
+            match = _POWER.match(path)
+        else:
+            match = None
+        if match is None or environ.get("QUERY_STRING") or not path.isascii():
+            return self.app(environ, start_response)
+        length = environ.get("CONTENT_LENGTH") or ("0" if method == "GET" else "")
+        try:  # a PUT without one may be chunked: Flask reads those
+            length = int(length)
+        except ValueError:
+            return self.app(environ, start_response)
+        if method == "GET":
+            if length:  # a GET with a body: Flask decides
+                return self.app(environ, start_response)
+        elif not 0 <= length <= self.conf.api.max_request_body_size:
+            return self.app(environ, start_response)  # Flask answers the 413
+        base = self._base_url(environ)
+        if base is None:
+            return self.app(environ, start_response)
+        started = time.monotonic()
+        ctx = utils.context_for(environ, self.conf)
+        version = None
+        try:
+            version = microversions.requested(_Headers(environ))
+            if method == "GET":
+                node = self.service.manager.get_node(ctx, match.group(1))
+                response = utils.json_response(states.states_doc(node, base))
+            else:
+                body = utils.parse_json_body(environ["wsgi.input"].read(length))
+                target, timeout = states.power_request(body)
+                node = self.service.manager.change_power_state(
+                    ctx, match.group(1), target, timeout=timeout, wait=False)
+                response = utils.empty_response(
+                    202, location=states.states_location(node.uuid, base))
+        except Exception as exc:  # as the Flask app's error handlers do
+            response = errors.response_for_exception(exc)
+        from hwdrivers.api import app as app_mod  # app imports this module
+        app_mod.finish(response, version, ctx, method, path, started)
+        return response(environ, start_response)
