@@ -7,14 +7,12 @@ backend returns, so commands and output do not care which is underneath.
 from hwdrivers.common import context as hw_context
 from hwdrivers.common import exception
 from hwdrivers.conductor import manager as conductor_manager
-from hwdrivers.conductor import metrics
 from hwdrivers.conductor import node_history
 from hwdrivers.db import migration
 
 
 class LocalBackend:
     def __init__(self):
-        metrics.disable()  # a command exports no metrics: none are recorded
         migration.ensure_schema()
         self.manager = conductor_manager.ConductorManager()
         self.context = hw_context.get_admin_context()

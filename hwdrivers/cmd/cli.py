@@ -9,6 +9,7 @@ from oslo_config import cfg
 from hwdrivers import conf as hw_conf
 from hwdrivers.cli import commands
 from hwdrivers.common import exception
+from hwdrivers.conductor import metrics
 
 CONF = hw_conf.CONF
 
@@ -82,7 +83,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         load_config(args.config_file)
-        commands.run(args, backend_factory(args))
+        with metrics.suspended():  # a command's figures are exported by no one
+            commands.run(args, backend_factory(args))
     except exception.HWDriversError as exc:
         sys.stderr.write("ERROR: %s\n" % exc)
         return 1

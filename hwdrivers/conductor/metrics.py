@@ -76,17 +76,25 @@ class _Metrics:
 
 _metrics = None
 _lock = threading.Lock()
-_enabled = True
+_suspended = 0
 
 
-def disable():
-    """Record nothing from now on: for a process that never exports metrics.
+@contextlib.contextmanager
+def suspended():
+    """Record nothing inside the block: for work whose figures nobody exports.
 
-    The command line's local backend calls it, so a one-shot power command
-    does not import prometheus_client (~20 ms) for figures nobody reads.
+    The command line runs its command inside it, so a local power command
+    does not import prometheus_client (~20 ms) for a registry no process
+    serves. Process-wide while it lasts (a counter, so blocks may nest).
     """
-    global _enabled
-    _enabled = False
+    global _suspended
+    with _lock:
+        _suspended += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _suspended -= 1
 
 
 def _get():
@@ -103,7 +111,7 @@ def _get():
 
 def record_driver_error(exc):
     """Count ``exc`` under its taxonomy code if it is a driver error."""
-    if not _enabled:
+    if _suspended:
         return
     while exc is not None and not isinstance(exc, exception.DriverError):
         exc = exc.__cause__  # a wrapper (a failed clean step) around the driver's error
@@ -112,7 +120,7 @@ def record_driver_error(exc):
 
 
 def record_operation(kind, result, seconds):
-    if not _enabled:
+    if _suspended:
         return
     metrics = _get()
     children = metrics.children.get((kind, result))
@@ -139,7 +147,7 @@ def operation(kind):
 
 def record_sync_cycle(stats):
     """Record one power-sync cycle (a :class:`power_sync.SyncStats`)."""
-    if not _enabled:
+    if _suspended:
         return
     metrics = _get()
     metrics.sync_cycle.observe(stats.duration)

@@ -110,3 +110,28 @@ def test_render_is_prometheus_text(manager):
     assert "# TYPE hwdrivers_controller_queue_depth gauge" in text
     assert "hwdrivers_power_sync_cycle_duration_seconds" in text
     assert "python_gc" not in text  # a private registry: no default collectors
+
+
+def test_nothing_is_recorded_while_suspended_and_all_again_after():
+    def count():
+        return metrics.sample("hwdrivers_operations_total", kind="suspend-test",
+                              result="success") or 0
+
+    before = count()
+    with metrics.suspended():
+        with metrics.suspended():  # nested: still suspended when the inner one ends
+            metrics.record_operation("suspend-test", "success", 0.01)
+        metrics.record_operation("suspend-test", "success", 0.01)
+    assert count() == before
+    metrics.record_operation("suspend-test", "success", 0.01)
+    assert count() == before + 1
+
+
+def test_a_command_line_run_does_not_leave_metrics_suspended(config, tmp_path):
+    from hwdrivers.cmd import cli
+
+    state = tmp_path / "state"
+    conf = tmp_path / "cli.conf"
+    conf.write_text("[DEFAULT]\nstate_path = %s\n" % state)
+    assert cli.main(["--config-file", str(conf), "node", "list"]) == 0
+    assert metrics._suspended == 0
