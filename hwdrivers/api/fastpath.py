@@ -93,8 +93,8 @@ class FastPath:
         try:
             version = microversions.requested(_Headers(environ))
             if method == "GET":
-                node = self.service.manager.get_node(ctx, match.group(1))
-                response = utils.json_response(states.states_doc(node, base))
+                found = self.service.manager.get_node_states(ctx, match.group(1))
+                response = utils.json_response(states.states_doc(found, base))
             else:
                 body = utils.parse_json_body(environ["wsgi.input"].read(length))
                 target, timeout = states.power_request(body)

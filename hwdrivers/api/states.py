@@ -38,19 +38,23 @@ def states_location(node_ident, base=None):
     return "%s/v1/nodes/%s/states" % (base, node_ident)
 
 
-def states_doc(node, base=None):
-    """The document of ``GET /v1/nodes/<node>/states`` (also served by fastpath)."""
+def states_doc(states, base=None):
+    """The document of ``GET /v1/nodes/<node>/states`` (also served by fastpath).
+
+    ``states``: what ``manager.get_node_states`` returns (a dict of the
+    node's state columns and its uuid).
+    """
     return {
-        "power_state": node.power_state,
-        "target_power_state": node.target_power_state,
-        "provision_state": node.provision_state,
-        "target_provision_state": node.target_provision_state,
+        "power_state": states["power_state"],
+        "target_power_state": states["target_power_state"],
+        "provision_state": states["provision_state"],
+        "target_provision_state": states["target_provision_state"],
         "provision_updated_at": None,
-        "last_error": node.last_error,
-        "console_enabled": bool(getattr(node, "console_enabled", False)),
+        "last_error": states["last_error"],
+        "console_enabled": bool(states.get("console_enabled")),
         "raid_config": {},
         "target_raid_config": {},
-        "links": utils.links("nodes", node.uuid, "/states", base=base),
+        "links": utils.links("nodes", states["uuid"], "/states", base=base),
     }
 
 
@@ -73,8 +77,8 @@ def power_request(body):
 @blueprint.get("/v1/nodes/<ident>/states")
 def show_states(ident):
     utils.check_query(())
-    node = utils.manager().get_node(utils.context(), ident)
-    return utils.json_response(states_doc(node))
+    states = utils.manager().get_node_states(utils.context(), ident)
+    return utils.json_response(states_doc(states))
 
 
 @blueprint.put("/v1/nodes/<ident>/states/power")

@@ -187,6 +187,11 @@ class ConductorManager:
     def get_node(self, context, ident):
         return node_obj.Node.get(ident)
 
+    def get_node_states(self, context, ident):
+        """The node's power, provision and console states (a dict), read lean."""
+        from hwdrivers.db import api as db_api
+        return db_api.get_node_states(ident)
+
     def list_nodes(self, context, **kwargs):
         return node_obj.Node.list(**kwargs)
 

@@ -187,3 +187,19 @@ def test_kept_connections_never_cross_a_fork(manager):
         assert list(kept._stack) == parents
     finally:
         kept.pid = os.getpid()
+
+
+@pytest.mark.parametrize("by", ["id", "uuid", "name", "UUID"])
+def test_node_states_are_read_lean_by_any_ident(database, by):
+    manager = manager_mod.ConductorManager()
+    node = manager.create_node(CTX, {"driver": "fake-hardware", "name": "lean",
+                                     "driver_info": {"fake_password": "pw"}})
+    manager.change_power_state(CTX, "lean", "power on")
+    ident = {"id": node.id, "uuid": node.uuid, "name": "lean",
+             "UUID": node.uuid.upper()}[by]
+    states = manager.get_node_states(CTX, ident)
+    assert set(states) == set(db_api.STATE_COLUMNS)
+    full = db_api.get_node(node.id)
+    assert states == {name: full[name] for name in db_api.STATE_COLUMNS}
+    with pytest.raises(exception.NodeNotFound):
+        manager.get_node_states(CTX, "no-such-node")
