@@ -83,7 +83,6 @@ def advertised_url(server, conf=CONF):
 
 def rpc_server(service, conf=CONF):
     """The JSON-RPC listener serving ``service``'s manager (not yet running)."""
-    import waitress
 
     from hwdrivers.api import auth
     from hwdrivers.cmd import server as server_mod
@@ -96,7 +95,7 @@ def rpc_server(service, conf=CONF):
         app = auth.BasicAuthMiddleware(app, conf.json_rpc.http_basic_auth_user_file,
                                        throttle=auth.Throttle())
     return server_mod._listen(
-        "[json_rpc] host_ip/port", waitress.create_server, app,
+        "[json_rpc] host_ip/port", server_mod.waitress_server, app,
         host=conf.json_rpc.host_ip, port=conf.json_rpc.port,
         threads=max(8, 2 * conf.api.threads), ident="hwdrivers-conductor")
 
