@@ -20,7 +20,12 @@ def mask(values: dict) -> dict:
     masked = None
     for field, keys in MASKED_KEYS.items():
         inner = values.get(field)
-        if not isinstance(inner, dict) or not any(inner.get(k) for k in keys):
+        if not inner or not isinstance(inner, dict):
+            continue
+        for key in keys:
+            if inner.get(key):
+                break
+        else:
             continue
         masked = masked if masked is not None else dict(values)
         masked[field] = {k: (MASK if k in keys and v else v) for k, v in inner.items()}

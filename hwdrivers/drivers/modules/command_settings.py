@@ -359,6 +359,11 @@ SCHEMA = params.Schema(_profile_param(False), SECRET_PARAM, *_inline_params(Fals
 _INLINE_SCHEMA = params.Schema(SECRET_PARAM, *_inline_params(True))
 
 
+#: [command] allow_node_templates -> the declaration of a node with no command fields
+#: (every node of another driver is asked it when its driver_info is masked).
+_WITHOUT_COMMANDS = {}
+
+
 def _value_param(name, where):
     return params.Param(name, "Value of {%s} in %s" % (name, where), required=True,
                         check=_no_nul)
@@ -380,10 +385,17 @@ def schema_for(driver_info):
             declared += [_value_param(p, "the commands of command profile %s" % name)
                          for p in profile.placeholders]
         return params.Schema(*declared)
-    if not any(info.get(field) is not None for field in TEMPLATES):
-        if CONF.command.allow_node_templates:
-            return SCHEMA + params.Schema(_profile_param(True))
-        return params.Schema(_profile_param(True), SECRET_PARAM)
+    for field in TEMPLATES:
+        if info.get(field) is not None:
+            break
+    else:  # neither: the same declaration for every such node, built once
+        allow = bool(CONF.command.allow_node_templates)
+        schema = _WITHOUT_COMMANDS.get(allow)
+        if schema is None:
+            schema = _WITHOUT_COMMANDS[allow] = (
+                SCHEMA + params.Schema(_profile_param(True)) if allow
+                else params.Schema(_profile_param(True), SECRET_PARAM))
+        return schema
     names = []
     for field in TEMPLATES:
         try:
