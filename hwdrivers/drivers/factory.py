@@ -98,6 +98,7 @@ class Composition:
         self.hardware_type = hardware_type
         self.interfaces = interfaces  # kind -> instance
         self.node = node  # whose driver_info decides node-dependent declarations
+        self.registry = None  # the Registry that composed it, if one did
         self.__dict__.update(interfaces)
 
     @property
@@ -266,7 +267,9 @@ class Registry:
             if len(self._compositions) >= 1024:  # bounded: keys come from node rows
                 self._compositions.clear()
             self._compositions[key] = found
-        return Composition(found[0], found[1], node=node)
+        composition = Composition(found[0], found[1], node=node)
+        composition.registry = self
+        return composition
 
     def _compose(self, node):
         hw = self.hardware_type(node.driver)
@@ -319,10 +322,11 @@ class Registry:
         secrets = self._static_secrets
         # Only declarations that depend on the node (external executables)
         # are asked: the static ones are all in _static_secrets already.
-        dynamic = list(self._per_node_schemas)
-        if composition is not None:
-            dynamic.extend(impl for impl in composition.interfaces.values()
-                           if _per_node(impl) and impl not in dynamic)
+        dynamic = self._per_node_schemas
+        if composition is not None and getattr(composition, "registry", None) is not self:
+            # Interfaces loaded elsewhere: theirs may not be among ours.
+            dynamic = dynamic + [impl for impl in composition.interfaces.values()
+                                 if _per_node(impl) and impl not in dynamic]
         for impl in dynamic:
             extra = impl.driver_info_schema_for(node_driver_info).secret_names
             if not extra <= secrets:

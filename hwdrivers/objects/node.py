@@ -83,8 +83,8 @@ class Node:
         return frozenset(self._changed)
 
     def as_dict(self):
-        values = {name: value for name, value in self.__dict__.items()
-                  if not name.startswith("_")}
+        values = dict(self.__dict__)
+        del values["_deferred"], values["_changed"]
         for name, raw in list(self._deferred.items()):
             values[name] = raw.resolve()
         return values
