@@ -171,14 +171,18 @@ _GET_NODE_BY_UUID = sa.select(nodes).where(nodes.c.uuid == sa.bindparam("ident")
 _GET_NODE_BY_NAME = sa.select(nodes).where(nodes.c.name == sa.bindparam("ident"))
 
 
+#: The column each of the selects above matches ``ident`` on.
+_IDENT_COLUMNS = {_GET_NODE_BY_ID: nodes.c.id, _GET_NODE_BY_UUID: nodes.c.uuid,
+                  _GET_NODE_BY_NAME: nodes.c.name}
+
 #: What ``GET /v1/nodes/<node>/states`` shows, and what names the node.
 STATE_COLUMNS = ("id", "uuid", "name", "power_state", "target_power_state",
                  "provision_state", "target_provision_state", "last_error",
                  "console_enabled")
 _GET_STATES = {
-    column.key: prepared.Prepared(sa.select(*(nodes.c[name] for name in STATE_COLUMNS))
-                                  .where(column == sa.bindparam("ident")))
-    for column in (nodes.c.id, nodes.c.uuid, nodes.c.name)}
+    query: prepared.Prepared(sa.select(*(nodes.c[name] for name in STATE_COLUMNS))
+                             .where(column == sa.bindparam("ident")))
+    for query, column in _IDENT_COLUMNS.items()}
 
 
 def get_node_states(ident):
@@ -187,15 +191,18 @@ def get_node_states(ident):
     What a client polling an action reads, many times per action: one short
     statement for seven plain columns, never the JSON columns or driver_info.
     """
-    query = _node_query(ident)
-    column = ("id" if query is _GET_NODE_BY_ID
-              else "uuid" if query is _GET_NODE_BY_UUID else "name")
+    query, value = _node_lookup(ident)
     with db_engine.raw_transaction(write=False, single=True) as txn:
-        row = _GET_STATES[column].first(txn, {
-            "ident": ident.lower() if column == "uuid" else ident})
+        row = _GET_STATES[query].first(txn, {"ident": value})
     if row is None:
         raise exception.NodeNotFound(node=ident)
     return prepared.resolve_all(row)
+
+
+def _node_lookup(ident):
+    """``(the select of _node_query, the value it matches)``: UUIDs in lower case."""
+    query = _node_query(ident)
+    return query, ident.lower() if query is _GET_NODE_BY_UUID else ident
 
 
 def _node_query(ident):
@@ -249,10 +256,9 @@ def create_node(values):
 
 def get_node(ident):
     """A node by int id, UUID or name; NodeNotFound if there is none."""
-    query = _node_query(ident)
+    query, value = _node_lookup(ident)
     with db_engine.reader() as conn:
-        row = conn.execute(query, {"ident": ident.lower() if query is _GET_NODE_BY_UUID
-                                   else ident}).first()
+        row = conn.execute(query, {"ident": value}).first()
     if row is None:
         raise exception.NodeNotFound(node=ident)
     return _node_dict(row)
@@ -433,6 +439,8 @@ def update_node(node_id, values, expected_reservation=_UNSET):
 
 
 _write_node_statements = {}
+#: A name change can collide with another node's: update_node reports that.
+_NOT_WRITTEN_BY_TASKS = _NODE_IMMUTABLE | {"name"}
 
 
 def _write_node_statement(columns, release):
@@ -467,7 +475,7 @@ def write_node(node_id, values, owner, release=False, txn=None):
     lease, NodeNotFound when the node is gone.
     """
     values = dict(values)
-    _check_columns(values, NODE_COLUMNS, _NODE_IMMUTABLE | {"name"}, "node")
+    _check_columns(values, NODE_COLUMNS, _NOT_WRITTEN_BY_TASKS, "node")
     values.setdefault("updated_at", utcnow())
     params = {"v_" + name: value for name, value in _seal(dict(values)).items()}
     params["node_id"] = node_id
@@ -479,18 +487,12 @@ def write_node(node_id, values, owner, release=False, txn=None):
         with db_engine.raw_transaction(single=True) as own:
             changed = stmt.rowcount(own, params)
     if changed != 1:
-        node = _get_node_or_none(node_id)
-        if node is None:
+        with db_engine.reader() as conn:
+            label = _node_label(conn, node_id)
+        if label is None:
             raise exception.NodeNotFound(node=node_id)
-        raise exception.LeaseLost(node=node.get("name") or node["uuid"], holder=owner)
+        raise exception.LeaseLost(node=label, holder=owner)
     return values["updated_at"]
-
-
-def _get_node_or_none(node_id):
-    try:
-        return get_node(node_id)
-    except exception.NodeNotFound:
-        return None
 
 
 def destroy_node(node_id):
@@ -525,9 +527,12 @@ _GET_RESERVATION = sa.select(nodes.c.reservation, nodes.c.reservation_expires).w
     nodes.c.id == sa.bindparam("node_id"))
 
 
-_IDENT_COLUMNS = {_GET_NODE_BY_ID: nodes.c.id, _GET_NODE_BY_UUID: nodes.c.uuid,
-                  _GET_NODE_BY_NAME: nodes.c.name}
 _reserve_statements = {}
+#: What a lease statement may publish: plain columns a task sets, nothing the
+#: statement itself or the database manages.
+_PUBLISHABLE = NODE_COLUMNS - set(_JSON_NODE_FIELDS)
+_NOT_PUBLISHABLE = _NODE_IMMUTABLE | {"name", "updated_at", "reservation",
+                                      "reservation_expires"}
 
 
 def _reserve_returning(query, publish=()):
@@ -585,15 +590,12 @@ def reserve_and_get_node(ident, owner, expires, now, txn=None, publish=None):
     and driver_info's secrets opened, when first read): give it to
     :class:`hwdrivers.objects.node.Node`, or :func:`prepared.resolve_all`.
     """
-    query = _node_query(ident)
-    params = {"ident": ident.lower() if query is _GET_NODE_BY_UUID else ident,
-              "owner": owner, "expires": expires, "now": now}
+    query, value = _node_lookup(ident)
+    params = {"ident": value, "owner": owner, "expires": expires, "now": now}
     names = ()
     if publish:
         names = tuple(sorted(publish))
-        _check_columns(publish, NODE_COLUMNS - set(_JSON_NODE_FIELDS),
-                       _NODE_IMMUTABLE | {"name", "updated_at", "reservation",
-                                          "reservation_expires"}, "node")
+        _check_columns(publish, _PUBLISHABLE, _NOT_PUBLISHABLE, "node")
         params.update(("p_" + name, value) for name, value in publish.items())
         params["p_updated_at"] = now
     stmt = _reserve_returning(query, names)
@@ -685,6 +687,45 @@ def release_reservations_with_prefix(prefix):
             .returning(nodes.c.id))
     with db_engine.writer() as conn:
         return sorted(conn.execute(stmt).scalars())
+
+
+LOST_LEASE_TARGET_ERROR = (
+    "The task running this power action stopped holding the node's lease (it "
+    "expired unrenewed: its conductor was paused, lost the database or died) before "
+    "recording the result; the target power state was cleared. Check the power "
+    "state and retry.")
+
+
+def clear_unleased_target_power_states(accept=None, last_error=LOST_LEASE_TARGET_ERROR):
+    """Clear ``target_power_state`` where no live lease covers it; returns the ids cleared.
+
+    A target is published and cleared by the task holding the node's lease,
+    so one left with no live lease (reservation NULL, or expired: anyone may
+    take it) waits for an action nothing is doing, and clients polling the
+    node would wait forever. The candidates are read first and each offered
+    to ``accept(row)`` (the power sync keeps the nodes it owns and leaves
+    leases its own process still renews); the chosen ones are then cleared
+    by a compare-and-set UPDATE repeating the condition with a fresh ``now``,
+    so a task that took the lease and published a new target after the read
+    is never touched. ``last_error`` says why on every node cleared.
+    """
+    query = (sa.select(nodes).where(nodes.c.target_power_state.is_not(None))
+             .where(_unlocked(utcnow())).order_by(nodes.c.id))
+    with db_engine.reader() as conn:
+        candidates = _readable_node_dicts(conn.execute(query))
+    chosen = [row["id"] for row in candidates if accept is None or accept(row)]
+    cleared = []
+    for start in range(0, len(chosen), 500):
+        now = utcnow()
+        stmt = (nodes.update()
+                .where(nodes.c.id.in_(chosen[start:start + 500]))
+                .where(nodes.c.target_power_state.is_not(None))
+                .where(_unlocked(now))
+                .values(target_power_state=None, last_error=last_error, updated_at=now)
+                .returning(nodes.c.id))
+        with db_engine.writer() as conn:
+            cleared.extend(conn.execute(stmt).scalars())
+    return sorted(cleared)
 
 
 def clear_target_power_states(node_ids=None, last_error=DEFAULT_CLEARED_TARGET_ERROR):
@@ -1182,46 +1223,3 @@ def prepare_secrets():
                     "is left in the database; backups taken before still hold them",
                     report["sealed"], report["changed"])
     return report
-
-
-# -- targets whose task lost its lease ----------------------------------------------
-# Appended here, apart from the lease functions above, on purpose (they were
-# being edited at the same time); it reuses _unlocked() from the power-sync section.
-
-LOST_LEASE_TARGET_ERROR = (
-    "The task running this power action stopped holding the node's lease (it "
-    "expired unrenewed: its conductor was paused, lost the database or died) before "
-    "recording the result; the target power state was cleared. Check the power "
-    "state and retry.")
-
-
-def clear_unleased_target_power_states(accept=None, last_error=LOST_LEASE_TARGET_ERROR):
-    """Clear ``target_power_state`` where no live lease covers it; returns the ids cleared.
-
-    A target is published and cleared by the task holding the node's lease,
-    so one left with no live lease (reservation NULL, or expired: anyone may
-    take it) waits for an action nothing is doing, and clients polling the
-    node would wait forever. The candidates are read first and each offered
-    to ``accept(row)`` (the power sync keeps the nodes it owns and leaves
-    leases its own process still renews); the chosen ones are then cleared
-    by a compare-and-set UPDATE repeating the condition with a fresh ``now``,
-    so a task that took the lease and published a new target after the read
-    is never touched. ``last_error`` says why on every node cleared.
-    """
-    query = (sa.select(nodes).where(nodes.c.target_power_state.is_not(None))
-             .where(_unlocked(utcnow())).order_by(nodes.c.id))
-    with db_engine.reader() as conn:
-        candidates = _readable_node_dicts(conn.execute(query))
-    chosen = [row["id"] for row in candidates if accept is None or accept(row)]
-    cleared = []
-    for start in range(0, len(chosen), 500):
-        now = utcnow()
-        stmt = (nodes.update()
-                .where(nodes.c.id.in_(chosen[start:start + 500]))
-                .where(nodes.c.target_power_state.is_not(None))
-                .where(_unlocked(now))
-                .values(target_power_state=None, last_error=last_error, updated_at=now)
-                .returning(nodes.c.id))
-        with db_engine.writer() as conn:
-            cleared.extend(conn.execute(stmt).scalars())
-    return sorted(cleared)

@@ -88,11 +88,19 @@ WRITE_OPTION = "hwdrivers_write"
 
 
 def _first_line(error):
-    """The database driver's own message, first line: never SQL or parameters."""
+    """The database driver's own message, first line: never SQL or parameters.
+
+    A SQLAlchemy error's text carries the statement and its parameters, so
+    only its driver error (``orig``) is shown, or else its class name.
+    """
     orig = getattr(error, "orig", None)
-    text = str(orig if orig is not None else type(error).__name__).strip()
-    line = text.splitlines()[0] if text else type(error).__name__
-    return line[:200]
+    return _message_line(orig if orig is not None else type(error).__name__)
+
+
+def _message_line(source):
+    """The first line of ``str(source)``, at most 200 characters."""
+    text = str(source).strip()
+    return (text.splitlines()[0] if text else type(source).__name__)[:200]
 
 
 @contextlib.contextmanager
@@ -420,12 +428,8 @@ def _transaction(begin_sql):
 
 @contextlib.contextmanager
 def _write_transaction():
-    engines = _get()
-    if engines.write_lock is None:
-        with _transaction("BEGIN IMMEDIATE") as connection:
-            yield connection
-        return
-    with engines.write_lock, _transaction("BEGIN IMMEDIATE") as connection:
+    with _get().write_lock or contextlib.nullcontext(), \
+            _transaction("BEGIN IMMEDIATE") as connection:
         yield connection
 
 
@@ -463,9 +467,7 @@ def raw_transaction(write=True, single=False):
     """
     engines = _get()
     lock = engines.write_lock if write else None
-    with contextlib.ExitStack() as stack:
-        if lock is not None:
-            stack.enter_context(lock)
+    with lock or contextlib.nullcontext():
         try:
             fairy = engines.kept.take()
         except _UNAVAILABLE as error:
@@ -485,7 +487,7 @@ def raw_transaction(write=True, single=False):
         except BaseException as error:
             _abandon(engines, fairy, connection, error)
             if isinstance(error, engines.dbapi_unavailable):
-                raise exception.DatabaseUnavailable(reason=_raw_first_line(error)) from None
+                raise exception.DatabaseUnavailable(reason=_message_line(error)) from None
             raise
         finally:
             if autocommit:
@@ -507,8 +509,3 @@ def _abandon(engines, fairy, connection, error):
         except Exception:
             pass
     fairy.invalidate()
-
-
-def _raw_first_line(error):
-    text = str(error).strip()
-    return (text.splitlines()[0] if text else type(error).__name__)[:200]

@@ -92,20 +92,14 @@ class _Compiled:
         self.converters = tuple(converters)
 
     def parameters(self, params: Mapping[str, Any]):
+        """``params`` bound and converted, in the form the DB-API's paramstyle takes."""
         defaults, binders = self.defaults, self.binders
-        if self.positional:
-            out = []
-            for name in self.names:
-                value = params[name] if name in params else defaults.get(name)
-                process = binders.get(name)
-                out.append(value if process is None or value is None else process(value))
-            return tuple(out)
-        out = {}
+        values = []
         for name in self.names:
             value = params[name] if name in params else defaults.get(name)
             process = binders.get(name)
-            out[name] = value if process is None or value is None else process(value)
-        return out
+            values.append(value if process is None or value is None else process(value))
+        return tuple(values) if self.positional else dict(zip(self.names, values))
 
     def row(self, values) -> dict:
         row = {}

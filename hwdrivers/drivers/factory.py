@@ -94,11 +94,11 @@ _INTERFACE_COLUMNS = tuple("%s_interface" % kind for kind in interface_types.ALL
 class Composition:
     """The interfaces of one node: ``task.driver.power``, ``.management``..."""
 
-    def __init__(self, hardware_type, interfaces, node=None):
+    def __init__(self, hardware_type, interfaces, node=None, registry=None):
         self.hardware_type = hardware_type
         self.interfaces = interfaces  # kind -> instance
         self.node = node  # whose driver_info decides node-dependent declarations
-        self.registry = None  # the Registry that composed it, if one did
+        self.registry = registry  # the Registry that composed it, if one did
         self.__dict__.update(interfaces)
 
     @property
@@ -267,9 +267,7 @@ class Registry:
             if len(self._compositions) >= 1024:  # bounded: keys come from node rows
                 self._compositions.clear()
             self._compositions[key] = found
-        composition = Composition(found[0], found[1], node=node)
-        composition.registry = self
-        return composition
+        return Composition(found[0], found[1], node=node, registry=self)
 
     def _compose(self, node):
         hw = self.hardware_type(node.driver)
