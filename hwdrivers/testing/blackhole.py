@@ -106,25 +106,27 @@ class ClosedPort:
         self._socket.close()
 
 
-class BlackHoleFixture(processes.Fixture):
+class _PeerFixture(processes.Fixture):
+    """A ``peer_class`` peer (``kind`` ``tcp`` or ``udp``) for one test: ``.peer``."""
+
+    peer_class = None
+
+    def __init__(self, kind="tcp"):
+        super().__init__()
+        self.kind = kind
+
+    def _setUp(self):
+        self.peer = self.peer_class(self.kind)
+        self.addCleanup(self.peer.close)
+
+
+class BlackHoleFixture(_PeerFixture):
     """A :class:`BlackHole` (``kind`` ``tcp`` or ``udp``) for one test: ``.peer``."""
 
-    def __init__(self, kind="tcp"):
-        super().__init__()
-        self.kind = kind
-
-    def _setUp(self):
-        self.peer = BlackHole(self.kind)
-        self.addCleanup(self.peer.close)
+    peer_class = BlackHole
 
 
-class ClosedPortFixture(processes.Fixture):
+class ClosedPortFixture(_PeerFixture):
     """A :class:`ClosedPort` (``kind`` ``tcp`` or ``udp``) for one test: ``.peer``."""
 
-    def __init__(self, kind="tcp"):
-        super().__init__()
-        self.kind = kind
-
-    def _setUp(self):
-        self.peer = ClosedPort(self.kind)
-        self.addCleanup(self.peer.close)
+    peer_class = ClosedPort

@@ -40,6 +40,7 @@ for the duration), called directly, without the framework's retries.
 
 import contextlib
 import dataclasses
+import functools
 import importlib.metadata
 import logging
 import socket
@@ -415,16 +416,22 @@ def unsupported_states_raise_typed_errors(subject: Subject) -> None:
         assert isinstance(state, PowerState), "supported states must be PowerState: %r" % (
             state,)
     for target in [t for t in _TARGETS if t not in supported]:
-        try:
-            power.set_power_state(task, target)
-        except _REFUSALS:
-            continue
-        except Exception as exc:  # noqa: BLE001
-            raise AssertionError("set_power_state(%s), unsupported, raised %s: %s; raise "
-                                 "InvalidPowerState or DriverUnsupportedAction"
-                                 % (target.value, type(exc).__name__, exc)) from exc
-        raise AssertionError("set_power_state(%s) is not in get_supported_power_states() "
-                             "but was accepted" % target.value)
+        _must_refuse(functools.partial(power.set_power_state, task, target),
+                     "set_power_state(%s)" % target.value,
+                     "InvalidPowerState or DriverUnsupportedAction",
+                     "is not in get_supported_power_states()")
+
+
+def _must_refuse(call, action, errors, why):
+    """``call()`` must raise one of the typed refusals; AssertionError naming ``action``."""
+    try:
+        call()
+    except _REFUSALS:
+        return
+    except Exception as exc:  # noqa: BLE001
+        raise AssertionError("%s, unsupported, raised %s: %s; raise %s"
+                             % (action, type(exc).__name__, exc, errors)) from exc
+    raise AssertionError("%s %s but was accepted" % (action, why))
 
 
 def errors_belong_to_the_taxonomy(subject: Subject) -> None:
@@ -482,16 +489,9 @@ def unsupported_boot_devices_raise_typed_errors(subject: Subject) -> None:
     management = task.driver.management
     supported = management.get_supported_boot_devices(task)
     for device in [d for d in boot_devices.ALL if d not in supported] + ["no-such-device"]:
-        try:
-            management.set_boot_device(task, device)
-        except _REFUSALS:
-            continue
-        except Exception as exc:  # noqa: BLE001
-            raise AssertionError("set_boot_device(%s), unsupported, raised %s: %s; raise "
-                                 "InvalidBootDevice or DriverUnsupportedAction"
-                                 % (device, type(exc).__name__, exc)) from exc
-        raise AssertionError("set_boot_device(%s) is not supported but was accepted"
-                             % device)
+        _must_refuse(functools.partial(management.set_boot_device, task, device),
+                     "set_boot_device(%s)" % device,
+                     "InvalidBootDevice or DriverUnsupportedAction", "is not supported")
 
 
 def management_errors_belong_to_the_taxonomy(subject: Subject) -> None:
