@@ -56,13 +56,6 @@ class FastPath:
         self.service = service
         self.conf = conf
 
-    def _base_url(self, environ):
-        """utils.base_url() for ``environ``; None until Flask has seen this Host."""
-        public = self.conf.api.public_endpoint
-        if public:
-            return public.rstrip("/")
-        return utils._HOST_URLS.get(utils.host_url_key(environ))
-
     def __call__(self, environ, start_response):
         method = environ.get("REQUEST_METHOD")
         path = environ.get("PATH_INFO", "")
@@ -84,7 +77,7 @@ class FastPath:
                 return self.app(environ, start_response)
         elif not 0 <= length <= self.conf.api.max_request_body_size:
             return self.app(environ, start_response)  # Flask answers the 413
-        base = self._base_url(environ)
+        base = utils.known_base_url(environ, self.conf)
         if base is None:
             return self.app(environ, start_response)
         started = time.monotonic()

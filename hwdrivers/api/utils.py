@@ -190,9 +190,20 @@ def base_url():
     g = flask.g
     base = g.get("base_url")
     if base is None:
-        public = conf().api.public_endpoint
-        base = g.base_url = public.rstrip("/") if public else _host_url()
+        base = g.base_url = known_base_url(flask.request.environ, conf()) or _host_url()
     return base
+
+
+def known_base_url(environ, conf):
+    """:func:`base_url` for ``environ`` without Flask, or None when it needs Flask.
+
+    ``[api] public_endpoint``, else the host URL already computed for the
+    same Host (the fast path leaves a Host never seen to Flask).
+    """
+    public = conf.api.public_endpoint
+    if public:
+        return public.rstrip("/")
+    return _HOST_URLS.get(_host_url_key(environ))
 
 
 #: ``request.host_url`` (without the slash) by what it is computed from:
@@ -202,14 +213,14 @@ _HOST_URLS = {}
 _HOST_URLS_SIZE = 256
 
 
-def host_url_key(environ):
+def _host_url_key(environ):
     """What ``request.host_url`` is computed from (no trusted_hosts are set)."""
     return (environ.get("wsgi.url_scheme"), environ.get("HTTP_HOST"),
             environ.get("SERVER_NAME"), environ.get("SERVER_PORT"))
 
 
 def _host_url():
-    key = host_url_key(flask.request.environ)
+    key = _host_url_key(flask.request.environ)
     url = _HOST_URLS.get(key)
     if url is None:
         url = flask.request.host_url.rstrip("/")
