@@ -9,6 +9,7 @@ rolled back.
 
 import datetime
 import os
+import threading
 
 import pytest
 import sqlalchemy as sa
@@ -203,3 +204,29 @@ def test_node_states_are_read_lean_by_any_ident(database, by):
     assert states == {name: full[name] for name in db_api.STATE_COLUMNS}
     with pytest.raises(exception.NodeNotFound):
         manager.get_node_states(CTX, "no-such-node")
+
+
+def test_a_writer_kept_waiting_past_the_busy_timeout_gets_503_and_writes_nothing(
+        manager, config):
+    manager.create_node(CTX, {"driver": "fake-hardware", "name": "waiting"})
+    config(database__sqlite_busy_timeout=0.2)
+    db_engine.dispose()  # the write lock takes the timeout when the engine is built
+    before = db_api.get_node("waiting")
+    lock = db_engine._get().write_lock
+    results = []
+    with lock:  # another writer of this process holds it
+        worker = threading.Thread(target=lambda: results.append(_try_power()))
+        worker.start()
+        worker.join(10)
+    (error,) = results
+    assert isinstance(error, exception.DatabaseUnavailable)
+    assert "[database] sqlite_busy_timeout = 0.2s" in str(error)
+    assert db_api.get_node("waiting") == before
+
+
+def _try_power():
+    try:
+        manager_mod.ConductorManager().change_power_state(CTX, "waiting", "power on")
+    except exception.HWDriversError as exc:
+        return exc
+    return None
