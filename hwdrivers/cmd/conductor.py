@@ -97,7 +97,8 @@ def rpc_server(service, conf=CONF):
     return server_mod._listen(
         "[json_rpc] host_ip/port", server_mod.waitress_server, app,
         host=conf.json_rpc.host_ip, port=conf.json_rpc.port,
-        threads=max(8, 2 * conf.api.threads), ident="hwdrivers-conductor")
+        threads=max(8, 2 * conf.api.threads), ident="hwdrivers-conductor",
+        threads_option="[api] threads (the JSON-RPC listener has twice as many)")
 
 
 def serve(argv):
