@@ -92,13 +92,15 @@ def _sealing_keyring():
     return _keyring(create=True)
 
 
-def _node_dict(row):
+def _node_dict(row, keys=None):
     """A node row as a dict, its driver_info secrets decrypted.
 
     A node without encrypted values costs one pass over its driver_info;
     one with them, a cache lookup per value once it has been read.
+    ``keys`` (the result's column names) spares each row of a listing
+    building its own key view (a tenth of a 1,000-node page).
     """
-    values = dict(row._mapping)
+    values = dict(zip(keys, row)) if keys is not None else dict(row._mapping)
     info = values.get("driver_info")
     if info:
         values["driver_info"] = secrets.open_fields(info, _keyring, values.get("name")
@@ -106,17 +108,18 @@ def _node_dict(row):
     return values
 
 
-def _readable_node_dicts(rows):
-    """Node dicts of ``rows``, leaving out (and logging) those whose secrets are unreadable.
+def _readable_node_dicts(result):
+    """Node dicts of a ``result``, leaving out (and logging) those whose secrets are unreadable.
 
     For the periodic work over every node: one node whose key was lost must
     not stop the power sync of all the others; it is named in the log each
     time, and a request for it gets the same error as HTTP 503.
     """
     found = []
-    for row in rows:
+    keys = tuple(result.keys())
+    for row in result:
         try:
-            found.append(_node_dict(row))
+            found.append(_node_dict(row, keys))
         except secrets.SecretUnreadable as exc:
             LOG.error("Skipped: %s", exc)
     return found
@@ -351,7 +354,9 @@ def list_nodes(filters=None, limit=None, marker=None, sort_key="id", sort_dir="a
         query = query.order_by(*order)
         if limit is not None:
             query = query.limit(limit)
-        return [_node_dict(row) for row in conn.execute(query)]
+        result = conn.execute(query)
+        keys = tuple(result.keys())
+        return [_node_dict(row, keys) for row in result]
 
 
 def count_nodes(filters=None):

@@ -291,11 +291,13 @@ class Schema:
 
     def __init__(self, *params: Param, rules: Iterable[Rule] = ()) -> None:
         self._params: dict[str, Param] = {}
+        self._secret_names: frozenset[str] | None = None
         self.rules: tuple[Rule, ...] = tuple(rules)
         for param in params:
             self._add(param)
 
     def _add(self, param: Param) -> None:
+        self._secret_names = None
         existing = self._params.get(param.name)
         if existing is not None and (existing.secret != param.secret
                                      or existing.type != param.type):
@@ -325,7 +327,10 @@ class Schema:
 
     @property
     def secret_names(self) -> frozenset[str]:
-        return frozenset(p.name for p in self if p.secret)
+        # Asked for every node of a listing (to mask it): computed once.
+        if self._secret_names is None:
+            self._secret_names = frozenset(p.name for p in self if p.secret)
+        return self._secret_names
 
     def properties(self) -> dict[str, str]:
         """``{name: description}`` as Ironic's ``get_properties()`` returns."""

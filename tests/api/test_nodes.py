@@ -139,6 +139,23 @@ def test_list_summary_detail_and_fields(api, make_node):
     assert resp.status_code == 400 and "fields" in error_of(resp)
 
 
+def test_documents_carry_any_json_a_client_stored(api):
+    """Values orjson cannot encode (a 70-bit integer) still list: the json module does them."""
+    extra = {"big": 2 ** 70, "text": "caf\u00e9 \u2603", "nested": {"n": [1, 2.5, None]}}
+    resp = api.post("/v1/nodes", {"name": "odd", "driver": "fake-hardware", "extra": extra})
+    assert resp.status_code == 201, resp.get_data()
+    plain = api.post("/v1/nodes", {"name": "plain", "driver": "fake-hardware"})
+    assert plain.status_code == 201
+    for path in ("/v1/nodes/odd", "/v1/nodes/detail", "/v1/nodes?fields=name,extra"):
+        resp = api.get(path)
+        assert resp.status_code == 200, (path, resp.get_data())
+        body = resp.get_json()
+        docs = body.get("nodes", [body])
+        assert {d["name"]: d["extra"] for d in docs}["odd"] == extra
+    assert resp.headers["Content-Type"] == "application/json"
+    assert "+00:00" in api.get("/v1/nodes/plain").get_json()["created_at"]
+
+
 def test_list_filters(api, make_node):
     make_node("m1")
     make_node("m2")
