@@ -52,6 +52,18 @@ def check_bind(conf=CONF):
             option="[api] host")
 
 
+def check_threads(conf=CONF):
+    """Warn when hung controllers could hold every API thread."""
+    slots, threads = conf.api.hardware_wait_slots, conf.api.threads
+    if slots >= threads:
+        LOG.warning("[api] hardware_wait_slots = %d is not below [api] threads = %d: "
+                    "controllers that hang can then hold every API thread, and no "
+                    "other request is answered until they time out; raise [api] "
+                    "threads above %d or lower hardware_wait_slots", slots, threads, slots)
+        return False
+    return True
+
+
 def make_service(conf=CONF):
     """The conductor service this process runs beside its API."""
     from hwdrivers.conductor import service as service_mod
@@ -67,6 +79,7 @@ class Server:
         from hwdrivers.api import auth
 
         self.service = service
+        check_threads(conf)
         wsgi = auth.wrap(app_mod.create_app(service, conf), conf)
         self.servers = []
         self._threads = []

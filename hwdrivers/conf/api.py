@@ -69,9 +69,13 @@ opts = [
     cfg.IntOpt("max_limit", default=1000, min=1,
                help="Largest page size a list request may ask for with "
                     "'limit'; also the page size when it asks for none."),
-    cfg.IntOpt("threads", default=16, min=1,
+    cfg.IntOpt("threads", default=8, min=1,
                help="Threads waitress serves requests with. Long operations "
-                    "run in conductor workers, so requests stay short."),
+                    "run in conductor workers, so requests stay short, and "
+                    "more threads than that only contend for the interpreter: "
+                    "with 50 clients, 8 threads answered 1.3-1.6x the power "
+                    "requests/s of 16 (doc/performance.md). Keep it above "
+                    "hardware_wait_slots."),
     cfg.StrOpt("unknown_driver_info", default="refuse",
                choices=[("refuse", "a driver_info key that no interface of the "
                                    "node declares is refused (HTTP 400) with the "
@@ -93,7 +97,7 @@ opts = [
                       "short statement: no database connection is held while "
                       "waiting. Non-API callers use [conductor] "
                       "node_locked_retry_timeout."),
-    cfg.IntOpt("hardware_wait_slots", default=8, min=1,
+    cfg.IntOpt("hardware_wait_slots", default=4, min=1,
                help="API requests that may wait on hardware at once (boot "
                     "device, NMI, synchronous vendor methods: Ironic's "
                     "synchronous calls). They run in conductor workers while "

@@ -37,6 +37,22 @@ def test_http_basic_may_bind_anywhere(config):
     server.check_bind()
 
 
+def test_defaults_keep_api_threads_free_of_hung_controllers(config, caplog):
+    config()
+    assert server.check_threads()
+    assert not caplog.records
+
+
+def test_wait_slots_not_below_threads_are_warned_naming_both(config, caplog):
+    config(api__threads=4, api__hardware_wait_slots=4)
+    assert not server.check_threads()
+    [record] = caplog.records
+    message = record.getMessage()
+    assert record.levelname == "WARNING"
+    assert "[api] hardware_wait_slots = 4" in message and "[api] threads = 4" in message
+    assert "raise [api] threads above 4" in message
+
+
 def test_script_head_matches_alembic():
     assert migration.script_head() == migration.head()
 
