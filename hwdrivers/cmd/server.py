@@ -216,11 +216,17 @@ def quiet_channel_class():
 
         class QuietChannel(channel.HTTPChannel):
             def writable(self):
-                if self.requests and not (self.will_close or self.close_when_flushed):
+                # Asked of every connection on every turn of the loop: the
+                # common answer (nothing to send) first, without the lock.
+                if self.will_close or self.close_when_flushed:
+                    return True
+                if not self.total_outbufs_len:
+                    return False
+                if self.requests:
                     if not self.outbuf_lock.acquire(False):
                         return False  # the request's thread is writing and sends it
                     self.outbuf_lock.release()
-                return super().writable()
+                return True
 
         _quiet_channel = QuietChannel
     return _quiet_channel
