@@ -102,9 +102,7 @@ def node_doc(values, fields=None, detail=True, base=None, host=None):
     doc["conductor"] = get("conductor") or (host if host is not None else utils.conf().host)
     if base is None:
         base = utils.base_url()
-    doc["links"] = utils.links("nodes", uuid, base=base)
-    for sub in _SUB_RESOURCES:
-        doc[sub] = utils.links("nodes", uuid, "/" + sub, base=base)
+    doc.update(utils.resource_links("nodes", uuid, _SUB_RESOURCES, base))
     if fields is None and not detail:
         fields = SUMMARY_FIELDS
     return utils.select_fields(doc, fields)

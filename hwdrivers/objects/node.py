@@ -101,7 +101,17 @@ class Node:
 
     @classmethod
     def list(cls, **kwargs):
-        return [cls(row) for row in db_api.list_nodes(**kwargs)]
+        return [cls._of_plain(row) for row in db_api.list_nodes(**kwargs)]
+
+    @classmethod
+    def _of_plain(cls, record):
+        """A node from a dict with nothing deferred (a listing's rows), in one update."""
+        node = object.__new__(cls)
+        fields = node.__dict__
+        fields.update(record)
+        fields["_deferred"] = {}
+        fields["_changed"] = set()
+        return node
 
     def save(self, expected_reservation=_MISSING, release_lease=False, refresh=True,
              txn=None):

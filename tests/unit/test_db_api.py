@@ -599,3 +599,18 @@ def test_leases_are_renewed_together_in_one_call(database):
     assert api.renew_reservations(leases, later_still) == {n["id"] for n in held}
     assert api.get_reservation(lost["id"])[1] != later_still
     assert api.renew_reservations([], later_still) == set()
+
+
+def test_json_columns_read_back_as_fresh_values(sqlite_database):
+    """The empty-object shortcut of engine.json_loads hands each reader its own dict."""
+    first, second = db_engine.json_loads("{}"), db_engine.json_loads("{}")
+    assert first == {} and first is not second
+    assert db_engine.json_loads('{"a": [1, null]}') == {"a": [1, None]}
+    assert db_engine.json_loads("[]") == [] and db_engine.json_loads("null") is None
+    created = api.create_node({"driver": "fake-hardware", "name": "j1",
+                                  "extra": {}, "properties": {"cpus": 2 ** 70}})
+    listed = {n["name"]: n for n in api.list_nodes()}["j1"]
+    assert listed["extra"] == {} and listed["properties"] == {"cpus": 2 ** 70}
+    listed["extra"]["k"] = "v"  # a reader's change stays its own
+    again = {n["name"]: n for n in api.list_nodes()}["j1"]
+    assert again["extra"] == {} and created["uuid"] == again["uuid"]
