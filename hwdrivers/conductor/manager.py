@@ -8,6 +8,7 @@ dict every output uses.
 """
 
 import concurrent.futures
+import contextlib
 import functools
 import re
 import threading
@@ -71,6 +72,15 @@ def _name_errors(name):
     return []
 
 
+#: The methods whose caller waits on the hardware (they go through
+#: ConductorManager._hardware_call): at most [api] hardware_wait_slots at once in
+#: a process, here and in an API process that routes them to a conductor.
+HARDWARE_WAITS = frozenset((
+    "get_power_state", "get_supported_power_states", "set_boot_device",
+    "get_boot_device", "get_supported_boot_devices", "get_sensors_data",
+    "inject_nmi", "vendor_passthru"))
+
+
 class ConductorManager:
     """Node operations for one process; the API and local CLI sit on top."""
 
@@ -99,9 +109,7 @@ class ConductorManager:
         """
         if self.workers is None:
             return func()
-        if not self._hardware_waits.acquire(blocking=False):
-            raise exception.HardwareBusy(count=self._conf.api.hardware_wait_slots)
-        try:
+        with self.hardware_wait_slot():
             future = self.workers.submit(func)
             timeout = self._conf.api.hardware_call_timeout
             try:
@@ -109,6 +117,14 @@ class ConductorManager:
             except concurrent.futures.TimeoutError:
                 raise exception.HardwareCallTimeout(
                     node=ident, action=action, timeout=timeout) from None
+
+    @contextlib.contextmanager
+    def hardware_wait_slot(self):
+        """One of ``[api] hardware_wait_slots``, or HardwareBusy (503) at once."""
+        if not self._hardware_waits.acquire(blocking=False):
+            raise exception.HardwareBusy(count=self._conf.api.hardware_wait_slots)
+        try:
+            yield
         finally:
             self._hardware_waits.release()
 

@@ -62,7 +62,19 @@ class RoutingManager(manager_mod.ConductorManager):
         return values
 
     def route(self, method, context, ident, **kwargs):
-        """Run ``method`` on the owner of node ``ident``; its result or its error."""
+        """Run ``method`` on the owner of node ``ident``; its result or its error.
+
+        A method that waits on the hardware holds this request's thread
+        until the conductor answers; the owner bounds its own waits, but
+        several owners could together hold every thread of this process,
+        so these waits take one of this process's wait slots too.
+        """
+        if method in manager_mod.HARDWARE_WAITS:
+            with self.hardware_wait_slot():
+                return self._route(method, context, ident, **kwargs)
+        return self._route(method, context, ident, **kwargs)
+
+    def _route(self, method, context, ident, **kwargs):
         node = node_obj.Node.get(ident)
         host, url = self.owner(node)
         if not url:

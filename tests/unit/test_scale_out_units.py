@@ -15,8 +15,10 @@ from hwdrivers.common import context as hw_context
 from hwdrivers.common import exception
 from hwdrivers.common.states import PowerState
 from hwdrivers.conductor import hash_ring
+from hwdrivers.conductor import manager as manager_mod
 from hwdrivers.conductor import power_sync
 from hwdrivers.conductor import rpc
+from hwdrivers.conductor import rpc_api
 from hwdrivers.conductor import service as service_mod
 from hwdrivers.db import api as db_api
 from hwdrivers.drivers import factory
@@ -326,3 +328,66 @@ def test_noauth_json_rpc_is_refused_beyond_loopback(config):
     with pytest.raises(exception.ConfigInvalid) as caught:
         conductor_cmd.check_group(hw_conf.CONF)
     assert "[conductor] conductor_group = 'rack 9'" in str(caught.value)
+
+
+# -- an API process bounds the hardware waits it routes ----------------------------------
+
+class _OneConductor:
+    def owner(self, group, key, ident):
+        return "c1"
+
+    def conductor(self, host):
+        return {"rpc_url": "http://127.0.0.1:9/"}
+
+
+class _HangingClient:
+    """A conductor that answers hardware calls only when told to."""
+
+    def __init__(self):
+        self.answer = threading.Event()
+        self.waiting = threading.Semaphore(0)
+
+    def call(self, url, method, context, **kwargs):
+        if method in manager_mod.HARDWARE_WAITS:
+            self.waiting.release()
+            self.answer.wait(10)
+            return {"boot_device": "pxe", "persistent": False}
+        return "accepted %s" % method
+
+
+def test_routed_hardware_waits_take_the_api_process_slots(database, config):
+    """Several conductors each within their slots could still hold every API thread."""
+    config(api__hardware_wait_slots=2)
+    node = db_api.create_node({"driver": "fake-hardware", "name": "w1"})
+    client = _HangingClient()
+    manager = rpc_api.RoutingManager(rings=_OneConductor(), client=client)
+    results = []
+    waiters = [threading.Thread(target=lambda: results.append(
+        manager.get_boot_device(CTX, node["uuid"]))) for _ in range(2)]
+    for thread in waiters:
+        thread.start()
+    try:
+        for _ in waiters:
+            assert client.waiting.acquire(timeout=10)
+        with pytest.raises(exception.HardwareBusy) as caught:  # a third: 503 at once
+            manager.get_boot_device(CTX, node["uuid"])
+        assert caught.value.code == 503 and "hardware_wait_slots" in str(caught.value)
+        # What does not wait on hardware is routed as before.
+        assert manager.change_power_state(CTX, node["uuid"], PowerState.ON, wait=False) == (
+            "accepted change_power_state")
+    finally:
+        client.answer.set()
+        for thread in waiters:
+            thread.join(10)
+    assert len(results) == 2
+    manager.get_boot_device(CTX, node["uuid"])  # the slots were given back
+
+
+def test_hardware_waits_name_exactly_the_methods_that_wait():
+    """HARDWARE_WAITS is what goes through _hardware_call (directly or via _in_task)."""
+    import inspect
+
+    waiting = {name for name in rpc_api.ROUTED
+               if any(call in inspect.getsource(getattr(manager_mod.ConductorManager, name))
+                      for call in ("self._in_task(", "self._hardware_call("))}
+    assert waiting == set(manager_mod.HARDWARE_WAITS)
