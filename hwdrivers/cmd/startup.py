@@ -8,6 +8,7 @@ encrypted), stop the same way on SIGTERM/SIGINT, and report every expected
 failure as one ``<prog>: error: ...`` line with exit code 1.
 """
 
+import gc
 import logging
 import signal
 import sys
@@ -72,8 +73,27 @@ def announce(prog, server):
               flush=True)
 
 
+def freeze_startup_heap():
+    """Leave what start-up built out of every later garbage collection.
+
+    Modules, SQLAlchemy's metadata, the driver registry, Flask's app: a few
+    hundred thousand objects that live as long as the process. A full
+    collection walks all of them; serving 1,000-node pages triggers one
+    every few pages, about 100 ms each (21 ms per page on average,
+    measured in-process; 0.9 ms once frozen). Objects made later are
+    collected as usual.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def run_until_stopped(prog, stop, *closers):
-    """Wait for ``stop``, then call ``closers`` in order and close the database; 0."""
+    """Wait for ``stop``, then call ``closers`` in order and close the database; 0.
+
+    Called once the process serves: start-up's objects are frozen first
+    (:func:`freeze_startup_heap`).
+    """
+    freeze_startup_heap()
     try:
         while not stop.wait(3600):
             pass

@@ -129,3 +129,19 @@ def test_unreachable_database_is_one_line_without_password(tmp_path):
     assert last.startswith("hwdrivers-server: error: cannot use the database")
     assert "Traceback" not in result.stderr
     assert "db-pa55word" not in result.stderr + result.stdout
+
+
+def test_serving_processes_freeze_what_start_up_built(sqlite_database):
+    """Once serving, start-up's objects are out of every later full collection."""
+    import gc
+    import threading
+
+    from hwdrivers.cmd import startup
+
+    stop, closed = threading.Event(), []
+    stop.set()
+    try:
+        assert startup.run_until_stopped("test", stop, lambda: closed.append(True)) == 0
+        assert gc.get_freeze_count() > 0 and closed == [True]
+    finally:
+        gc.unfreeze()
