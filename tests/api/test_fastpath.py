@@ -152,3 +152,38 @@ def test_requests_it_leaves_to_flask(service, method, path, extra):
     environ.update(extra)
     front(environ, None)
     assert seen == [environ]
+
+
+def test_responses_go_out_as_werkzeug_sends_them():
+    """fastpath._send skips werkzeug's fix-ups only where they change nothing."""
+    import flask
+
+    def sent(response, base):
+        got = {}
+
+        def start_response(status, headers):
+            got["status"], got["headers"] = status, headers
+
+        body = b"".join(fastpath._send(response, base, {"REQUEST_METHOD": "PUT"},
+                                       start_response))
+        return got["status"], got["headers"], body
+
+    def werkzeug(response):
+        got = {}
+
+        def start_response(status, headers):
+            got["status"], got["headers"] = status, headers
+
+        body = b"".join(response({"REQUEST_METHOD": "PUT"}, start_response))
+        return got["status"], got["headers"], body
+
+    uuid = "6f1c1f8e-4b1a-4f3e-9a51-0d5b0c3e7a11"
+    for base in ("http://127.0.0.1:6385", "http://[::1]:6385", "https://bm.example/api",
+                 "http://b\u00fccher.example:6385", "http://h/caf\u00e9 x"):
+        for status, body in ((202, b""), (200, b'{"a": 1}'), (409, b'{"e": 1}')):
+            def make():
+                response = flask.Response(body, status=status, mimetype="application/json")
+                response.headers["Location"] = "%s/v1/nodes/%s/states" % (base, uuid)
+                response.headers["X-OpenStack-Request-Id"] = "req-1"
+                return response
+            assert sent(make(), base) == werkzeug(make()), (base, status)
