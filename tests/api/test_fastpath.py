@@ -181,7 +181,7 @@ def test_responses_go_out_as_werkzeug_sends_them():
     for base in ("http://127.0.0.1:6385", "http://[::1]:6385", "https://bm.example/api",
                  "http://b\u00fccher.example:6385", "http://h/caf\u00e9 x"):
         for status, body in ((202, b""), (200, b'{"a": 1}'), (409, b'{"e": 1}')):
-            def make():
+            def make(base=base, status=status, body=body):
                 response = flask.Response(body, status=status, mimetype="application/json")
                 response.headers["Location"] = "%s/v1/nodes/%s/states" % (base, uuid)
                 response.headers["X-OpenStack-Request-Id"] = "req-1"

@@ -223,3 +223,17 @@ def test_run_all_lists_every_script():
                if name.endswith(".py") and not name.startswith("_")  # helpers
                and name not in ("common.py", "run_all.py")}
     assert scripts == on_disk  # every benchmark is run by tox -e bench, and exists
+
+
+def test_server_side_by_side_says_how_to_get_granian():
+    """granian is no dependency: without an interpreter that has it, the benchmark says how."""
+    proc = subprocess.run([sys.executable, "benchmarks/api_server_side_by_side.py"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "--install-granian DIR" in proc.stderr
+    proc = subprocess.run([sys.executable, "benchmarks/api_server_side_by_side.py",
+                           "--granian-python", sys.executable], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    if proc.returncode == 0:
+        pytest.skip("this interpreter has granian")
+    assert "cannot import granian" in (proc.stdout + proc.stderr)
+    assert "--install-granian DIR" in (proc.stdout + proc.stderr)
