@@ -24,7 +24,9 @@ granian means moving those into its worker (doc/performance.md §4).
 granian is not a dependency of hwdrivers. ``--install-granian DIR`` makes
 a virtualenv at DIR with granian and a ``.pth`` file pointing at this
 interpreter's packages and this tree, so the worker imports hwdrivers
-exactly as installed here; ``--granian-python`` names such an interpreter.
+exactly as installed here; ``--granian-python`` (default
+``$HWDRIVERS_GRANIAN_PYTHON``) names such an interpreter. Without either,
+waitress alone is measured, and the script says how to add granian.
 """
 
 import argparse
@@ -43,6 +45,7 @@ from benchmarks import common  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GRANIAN_VERSION = "2.8.9"
 CONFIG_ENV = "HWBENCH_GRANIAN_CONFIG"
+GRANIAN_PYTHON_ENV = "HWDRIVERS_GRANIAN_PYTHON"
 
 
 def granian_app():
@@ -190,25 +193,29 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=8,
                         help="[api] threads for waitress, --blocking-threads for granian")
     parser.add_argument("--granian-python", metavar="PATH",
-                        help="an interpreter that imports granian and hwdrivers")
+                        default=os.environ.get(GRANIAN_PYTHON_ENV),
+                        help="an interpreter that imports granian and hwdrivers "
+                             "(default: $%s)" % GRANIAN_PYTHON_ENV)
     parser.add_argument("--install-granian", metavar="DIR",
                         help="make (or check) such a virtualenv at DIR and use it")
     args = parser.parse_args(argv)
     if args.requests > args.nodes:
         parser.error("--requests (%d) must not exceed --nodes (%d)"
                      % (args.requests, args.nodes))
-    if args.install_granian:
-        python = install_granian(args.install_granian)
-    elif args.granian_python:
-        python = args.granian_python
+    python = (install_granian(args.install_granian) if args.install_granian
+              else args.granian_python)
+    if python:
+        kinds = ("waitress", "granian")
+        print("before: %s; granian %s" % (common.machine(), check_granian(python)),
+              flush=True)
     else:
-        parser.error("give --install-granian DIR (a virtualenv with granian is made there) "
-                     "or --granian-python PATH; granian is not a dependency of hwdrivers")
-    version = check_granian(python)
-    print("before: %s; granian %s" % (common.machine(), version), flush=True)
+        kinds = ("waitress",)
+        print("before: %s\ngranian not measured: give --install-granian DIR (a virtualenv "
+              "with granian is made there) or --granian-python PATH ($%s); granian is not "
+              "a dependency of hwdrivers" % (common.machine(), GRANIAN_PYTHON_ENV), flush=True)
     rows = []
     for pair in range(args.pairs):
-        for kind in ("waitress", "granian"):
+        for kind in kinds:
             row = run_server(kind, args, python)
             print("  pair %d/%d %-8s %7.1f req/s, p99 to the 202 %6.1f ms, %.2f ms CPU/req"
                   % (pair + 1, args.pairs, kind, row[1], row[2], row[3]), flush=True)
