@@ -19,7 +19,7 @@ blueprint = flask.Blueprint("nodes", __name__)
 
 #: Ironic interface kinds we do not implement: always null in documents.
 _UNMODELED_INTERFACES = ("network", "storage", "firmware")
-INTERFACE_FIELDS = tuple("%s_interface" % k for k in interface_types.ALL)
+INTERFACE_FIELDS = interface_types.NODE_FIELDS
 
 #: Ironic node fields hwdrivers does not model, with the value we show.
 UNMODELED = {

@@ -47,7 +47,7 @@ NODE_FIELDS = (("uuid", "name", "driver", "driver_info", "driver_internal_info",
                 "last_error", "maintenance", "maintenance_reason", "fault",
                 "console_enabled", "console_error", "conductor_group",
                 "reservation", "created_at", "updated_at")
-               + tuple("%s_interface" % kind for kind in interface_types.ALL))
+               + interface_types.NODE_FIELDS)
 _TIMES = ("created_at", "updated_at")
 #: The fields of a node history event, as the local backend returns them.
 HISTORY_FIELDS = ("uuid", "created_at", "severity", "event", "event_type", "conductor",

@@ -6,7 +6,7 @@ import ``drivers``.
 """
 
 __all__ = [
-    "REQUIRED", "OPTIONAL", "ALL", "NAMESPACE", "HARDWARE_TYPES_NAMESPACE",
+    "REQUIRED", "OPTIONAL", "ALL", "NODE_FIELDS", "NAMESPACE", "HARDWARE_TYPES_NAMESPACE",
 ]
 
 #: Every node has one of each; a hardware type must offer an enabled one.
@@ -16,6 +16,9 @@ REQUIRED = ("boot", "deploy", "management", "power")
 OPTIONAL = ("console", "inspect", "raid", "bios", "vendor", "rescue")
 
 ALL = REQUIRED + OPTIONAL
+
+#: The node fields naming each kind's implementation (``power_interface``...).
+NODE_FIELDS = tuple("%s_interface" % kind for kind in ALL)
 
 #: Entry-point namespace of the implementations of one kind of interface.
 NAMESPACE = "hwdrivers.hardware.interfaces.%s"

@@ -88,9 +88,6 @@ def _per_node(impl):
             is not base.BaseInterface.driver_info_schema_for)
 
 
-_INTERFACE_COLUMNS = tuple("%s_interface" % kind for kind in interface_types.ALL)
-
-
 class Composition:
     """The interfaces of one node: ``task.driver.power``, ``.management``..."""
 
@@ -260,7 +257,7 @@ class Registry:
     def compose(self, node):
         """The :class:`Composition` for ``node`` (driver + ``<kind>_interface``)."""
         key = (node.driver,) + tuple(getattr(node, column, None)
-                                     for column in _INTERFACE_COLUMNS)
+                                     for column in interface_types.NODE_FIELDS)
         found = self._compositions.get(key)
         if found is None:
             found = self._compose(node)

@@ -7,7 +7,7 @@ from hwdrivers.db import prepared
 JSON_FIELDS = ("driver_info", "driver_internal_info", "instance_info",
                "properties", "extra")
 
-INTERFACE_FIELDS = tuple("%s_interface" % kind for kind in interface_types.ALL)
+INTERFACE_FIELDS = interface_types.NODE_FIELDS
 
 #: Fields an operator may set directly (the rest belong to the conductor).
 WRITABLE_FIELDS = ("name", "driver", "driver_info", "instance_info", "properties",
