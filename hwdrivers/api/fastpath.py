@@ -21,6 +21,7 @@ Flask unchanged. tests/api/test_fastpath.py checks that both answer every
 case byte for byte alike.
 """
 
+import functools
 import re
 import time
 
@@ -102,8 +103,11 @@ class FastPath:
         return _send(response, base, environ, start_response)
 
 
-#: base URL -> whether werkzeug's iri_to_uri leaves it as it is (bounded).
-_URI_SAFE_BASES = {}
+@functools.lru_cache(maxsize=64)
+def _uri_safe(base):
+    """Whether werkzeug's iri_to_uri leaves ``base`` as it is (asked once per base)."""
+    from werkzeug import urls
+    return urls.iri_to_uri(base) == base
 
 
 def _send(response, base, environ, start_response):
@@ -121,14 +125,7 @@ def _send(response, base, environ, start_response):
     paths byte for byte.
     """
     status = response.status_code
-    safe = _URI_SAFE_BASES.get(base)
-    if safe is None:
-        from werkzeug import urls
-        safe = urls.iri_to_uri(base) == base
-        if len(_URI_SAFE_BASES) >= 64:
-            _URI_SAFE_BASES.clear()
-        _URI_SAFE_BASES[base] = safe
-    if (not safe or status < 200 or status in (204, 304) or not response.is_sequence
+    if (not _uri_safe(base) or status < 200 or status in (204, 304) or not response.is_sequence
             or "Content-Length" not in response.headers):
         return response(environ, start_response)
     start_response(response.status, response.headers.to_wsgi_list())

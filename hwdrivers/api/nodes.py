@@ -14,6 +14,7 @@ from hwdrivers.api import utils
 from hwdrivers.common import exception
 from hwdrivers.common import interface_types
 from hwdrivers.common import node_secrets
+from hwdrivers.objects import node as node_obj
 
 blueprint = flask.Blueprint("nodes", __name__)
 
@@ -76,8 +77,6 @@ NODE_QUERY = ("driver", "maintenance", "provision_state", "associated", "limit",
               "marker", "sort_key", "sort_dir", "fields", "detail")
 
 
-_DICT_DIRECT = ("driver_info", "driver_internal_info", "instance_info", "properties",
-                "extra")
 _SUB_RESOURCES = ("ports", "portgroups", "states", "volume")
 
 
@@ -93,7 +92,7 @@ def node_doc(values, fields=None, detail=True, base=None, host=None):
     doc = dict(UNMODELED)
     for key in _DIRECT:
         doc[key] = get(key)
-    for key in _DICT_DIRECT:
+    for key in node_obj.JSON_FIELDS:
         doc[key] = doc[key] or {}
     doc["maintenance"] = bool(doc["maintenance"])
     doc["created_at"] = utils.isotime(get("created_at"))

@@ -34,7 +34,7 @@ _UNSUPPORTED_PROVISION = ("rebuild", "adopt", "rescue", "unrescue",
 
 def states_location(node_ident, base=None):
     if base is None:
-        return utils.url("nodes/%s/states" % node_ident)
+        base = utils.base_url()
     return "%s/v1/nodes/%s/states" % (base, node_ident)
 
 

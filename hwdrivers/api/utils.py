@@ -261,8 +261,11 @@ def links(resource, ident, suffix="", base=None):
     if base is None:
         base = base_url()
     path = "%s/%s%s" % (resource, ident, suffix)
-    return [{"href": "%s/v1/%s" % (base, path), "rel": "self"},
-            {"href": "%s/%s" % (base, path), "rel": "bookmark"}]
+    return _link_pair("%s/v1/%s" % (base, path), "%s/%s" % (base, path))
+
+
+def _link_pair(self_href, bookmark_href):
+    return [{"href": self_href, "rel": "self"}, {"href": bookmark_href, "rel": "bookmark"}]
 
 
 def resource_links(resource, ident, subs, base):
@@ -274,11 +277,9 @@ def resource_links(resource, ident, subs, base):
     """
     own = "%s/%s" % (resource, ident)
     self_href, bookmark = "%s/v1/%s" % (base, own), "%s/%s" % (base, own)
-    result = {"links": [{"href": self_href, "rel": "self"},
-                        {"href": bookmark, "rel": "bookmark"}]}
+    result = {"links": _link_pair(self_href, bookmark)}
     for sub in subs:
-        result[sub] = [{"href": "%s/%s" % (self_href, sub), "rel": "self"},
-                       {"href": "%s/%s" % (bookmark, sub), "rel": "bookmark"}]
+        result[sub] = _link_pair("%s/%s" % (self_href, sub), "%s/%s" % (bookmark, sub))
     return result
 
 
