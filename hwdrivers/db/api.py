@@ -443,29 +443,22 @@ def update_node(node_id, values, expected_reservation=_UNSET):
     return _node_dict(row)
 
 
-_write_node_statements = {}
 #: A name change can collide with another node's: update_node reports that.
 _NOT_WRITTEN_BY_TASKS = _NODE_IMMUTABLE | {"name"}
 
 
+@functools.lru_cache(maxsize=512)  # bounded: shapes come from callers
 def _write_node_statement(columns, release):
     """The lease-guarded UPDATE (no RETURNING) for this set of columns, prepared once."""
-    key = (columns, release)
-    stmt = _write_node_statements.get(key)
-    if stmt is None:
-        values = {name: sa.bindparam("v_" + name, type_=nodes.c[name].type)
-                  for name in columns}
-        if release:
-            values.update(reservation=None, reservation_expires=None)
-        stmt = prepared.Prepared(
-            nodes.update()
-            .where(nodes.c.id == sa.bindparam("node_id"))
-            .where(nodes.c.reservation == sa.bindparam("expected_owner"))
-            .values(values))
-        if len(_write_node_statements) >= 512:  # bounded: shapes come from callers
-            _write_node_statements.clear()
-        _write_node_statements[key] = stmt
-    return stmt
+    values = {name: sa.bindparam("v_" + name, type_=nodes.c[name].type)
+              for name in columns}
+    if release:
+        values.update(reservation=None, reservation_expires=None)
+    return prepared.Prepared(
+        nodes.update()
+        .where(nodes.c.id == sa.bindparam("node_id"))
+        .where(nodes.c.reservation == sa.bindparam("expected_owner"))
+        .values(values))
 
 
 def write_node(node_id, values, owner, release=False, txn=None):
@@ -532,7 +525,6 @@ _GET_RESERVATION = sa.select(nodes.c.reservation, nodes.c.reservation_expires).w
     nodes.c.id == sa.bindparam("node_id"))
 
 
-_reserve_statements = {}
 #: What a lease statement may publish: plain columns a task sets, nothing the
 #: statement itself or the database manages.
 _PUBLISHABLE = NODE_COLUMNS - set(_JSON_NODE_FIELDS)
@@ -540,28 +532,22 @@ _NOT_PUBLISHABLE = _NODE_IMMUTABLE | {"name", "updated_at", "reservation",
                                       "reservation_expires"}
 
 
+@functools.lru_cache(maxsize=64)  # bounded: shapes come from callers
 def _reserve_returning(query, publish=()):
     """The lease UPDATE ... RETURNING by id, UUID or name, setting ``publish`` too."""
-    key = (query, publish)
-    stmt = _reserve_statements.get(key)
-    if stmt is None:
-        values = {"reservation": sa.bindparam("owner"),
-                  "reservation_expires": sa.bindparam("expires")}
-        if publish:
-            values.update({name: sa.bindparam("p_" + name, type_=nodes.c[name].type)
-                           for name in publish + ("updated_at",)})
-        stmt = prepared.Prepared(
-            nodes.update()
-            .where(_IDENT_COLUMNS[query] == sa.bindparam("ident"))
-            .where(sa.or_(nodes.c.reservation.is_(None),
-                          nodes.c.reservation_expires.is_(None),
-                          nodes.c.reservation_expires < sa.bindparam("now")))
-            .values(values)
-            .returning(*nodes.c))
-        if len(_reserve_statements) >= 64:  # bounded: shapes come from callers
-            _reserve_statements.clear()
-        _reserve_statements[key] = stmt
-    return stmt
+    values = {"reservation": sa.bindparam("owner"),
+              "reservation_expires": sa.bindparam("expires")}
+    if publish:
+        values.update({name: sa.bindparam("p_" + name, type_=nodes.c[name].type)
+                       for name in publish + ("updated_at",)})
+    return prepared.Prepared(
+        nodes.update()
+        .where(_IDENT_COLUMNS[query] == sa.bindparam("ident"))
+        .where(sa.or_(nodes.c.reservation.is_(None),
+                      nodes.c.reservation_expires.is_(None),
+                      nodes.c.reservation_expires < sa.bindparam("now")))
+        .values(values)
+        .returning(*nodes.c))
 
 
 def write_transaction():

@@ -21,12 +21,13 @@ wants plain values calls :func:`resolve_all`.
 from __future__ import annotations
 
 import datetime
-import json
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
+
+from hwdrivers.db import engine as db_engine
 
 
 class Deferred:
@@ -51,10 +52,6 @@ def resolve_all(values: dict) -> dict:
         if type(value) is Deferred:
             values[name] = value.resolve()
     return values
-
-
-def _json_loads(raw):
-    return None if raw is None else json.loads(raw)
 
 
 class _Compiled:
@@ -85,7 +82,8 @@ class _Compiled:
         for column in returning:
             if isinstance(column.type, sa.JSON):
                 # psycopg decodes json itself; sqlite hands over text.
-                converters.append(None if dialect.name == "postgresql" else _json_loads)
+                converters.append(None if dialect.name == "postgresql"
+                                  else db_engine.json_loads)
             else:
                 converters.append(column.type.dialect_impl(dialect).result_processor(
                     dialect, None))
