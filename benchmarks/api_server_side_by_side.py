@@ -35,7 +35,6 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -97,87 +96,38 @@ def check_granian(python):
     return proc.stdout.strip()
 
 
-def _tree_cpu_seconds(pid):
-    """User + system CPU of ``pid`` and its live descendants (/proc)."""
-    total, pending = 0.0, [pid]
-    while pending:
-        current = pending.pop()
-        try:
-            with open("/proc/%d/stat" % current) as stat:
-                fields = stat.read().rpartition(")")[2].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-            for task in os.listdir("/proc/%d/task" % current):
-                with open("/proc/%d/task/%s/children" % (current, task)) as children:
-                    pending.extend(int(c) for c in children.read().split())
-        except (OSError, ValueError):
-            continue
-    return total
-
-
-def _wait_serving(proc, port, log_path, timeout=60.0):
-    import http.client
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            break
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        try:
-            conn.request("GET", "/")
-            response = conn.getresponse()
-            response.read()
-            if response.status == 200:
-                return
-        except OSError:
-            time.sleep(0.05)
-        finally:
-            conn.close()
-    with open(log_path) as log:
-        raise RuntimeError("the server did not serve on port %d:\n%s"
-                           % (port, log.read()[-3000:]))
-
-
 def run_server(kind, args, granian_python):
     """One server on a fresh database: its figures as a row."""
     with tempfile.TemporaryDirectory(prefix="hwbench-%s-" % kind) as tmp:
         config, port = api_throughput.prepare(tmp, args.nodes,
                                               {"api": {"threads": args.threads}})
-        log_path = os.path.join(tmp, "server.log")
-        with open(log_path, "w") as log:
-            if kind == "waitress":
-                command, env = common.server_command(config), None
-            else:
-                command = [granian_python, "-m", "granian", "--interface", "wsgi", "--factory",
-                           "--workers", "1", "--blocking-threads", str(args.threads),
-                           "--host", "127.0.0.1", "--port", str(port), "--no-ws",
-                           "--log-level", "warning",
-                           "benchmarks.api_server_side_by_side:granian_app"]
-                env = dict(os.environ, **{CONFIG_ENV: config})
-                env["PYTHONPATH"] = os.pathsep.join(
-                    [ROOT] + [p for p in [env.get("PYTHONPATH")] if p])
-            proc = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
-                                    stdout=log, stderr=subprocess.STDOUT)
-            try:
-                _wait_serving(proc, port, log_path)
-                names = ["bench-%06d" % i for i in range(args.requests)]
-                runs = []
-                for rep in range(args.repeat):
-                    cpu0 = _tree_cpu_seconds(proc.pid)
-                    accepted, _, wall, failures, polls = api_throughput.power_run(
-                        port, names, "power on" if rep % 2 == 0 else "power off",
-                        args.clients, 0.02)
-                    cpu = _tree_cpu_seconds(proc.pid) - cpu0
-                    runs.append((len(accepted) / wall,
-                                 common.percentile(accepted, 0.99) * 1000 if accepted else 0,
-                                 cpu / max(1, len(accepted)) * 1000,
-                                 polls / max(1, len(accepted)), len(failures)))
-                first = api_throughput.list_detail(port)[0]
-            finally:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+        if kind == "waitress":
+            command, env = None, None
+        else:
+            command = [granian_python, "-m", "granian", "--interface", "wsgi", "--factory",
+                       "--workers", "1", "--blocking-threads", str(args.threads),
+                       "--host", "127.0.0.1", "--port", str(port), "--no-ws",
+                       "--log-level", "warning",
+                       "benchmarks.api_server_side_by_side:granian_app"]
+            env = dict(os.environ, **{CONFIG_ENV: config})
+            env["PYTHONPATH"] = os.pathsep.join(
+                [ROOT] + [p for p in [env.get("PYTHONPATH")] if p])
+        with common.Server(config, port, os.path.join(tmp, "server.log"),
+                           command=command, env=env) as server:
+            server.wait_serving()
+            names = ["bench-%06d" % i for i in range(args.requests)]
+            runs = []
+            for rep in range(args.repeat):
+                cpu0 = server.cpu_seconds(children=True)
+                accepted, _, wall, failures, polls = api_throughput.power_run(
+                    port, names, "power on" if rep % 2 == 0 else "power off",
+                    args.clients, 0.02)
+                cpu = server.cpu_seconds(children=True) - cpu0
+                runs.append((len(accepted) / wall,
+                             common.percentile(accepted, 0.99) * 1000 if accepted else 0,
+                             cpu / max(1, len(accepted)) * 1000,
+                             polls / max(1, len(accepted)), len(failures)))
+            first = api_throughput.list_detail(port)[0]
     return [kind, common.median([r[0] for r in runs]), common.median([r[1] for r in runs]),
             common.median([r[2] for r in runs]), common.median([r[3] for r in runs]),
             sum(r[4] for r in runs), first * 1000]
