@@ -40,7 +40,7 @@ def supported_boot_devices(ident):
 def inject_nmi(ident):
     """Ironic 1.29: synchronous; 204 once the BMC accepted the NMI."""
     utils.check_query(())
-    if flask.request.get_data(cache=True).strip():
+    if utils.request_body().strip():
         utils.check_keys(utils.json_body(), (), "inject NMI request")
     utils.manager().inject_nmi(utils.context(), ident)
     return utils.empty_response(204)

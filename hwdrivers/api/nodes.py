@@ -278,7 +278,7 @@ def _set_maintenance(ident, on, reason=None):
 def maintenance_on(ident):
     utils.check_query(("reason",))
     reason = flask.request.args.get("reason")
-    if flask.request.get_data(cache=True).strip():
+    if utils.request_body().strip():
         body = utils.json_body()
         utils.check_keys(body, ("reason",), "maintenance request")
         if "reason" in body and body["reason"] is not None:
@@ -313,7 +313,7 @@ def vendor_passthru(ident):
         raise errors.APIError("Query parameter method is required; list the "
                               "methods with GET .../vendor_passthru/methods.")
     args = {}
-    if flask.request.get_data(cache=True).strip():
+    if utils.request_body().strip():
         args = utils.json_body()
     is_async, result = utils.manager().vendor_passthru(
         utils.context(), ident, method, http_method=flask.request.method, args=args)
