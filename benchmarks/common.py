@@ -214,20 +214,16 @@ def server_command(config_path):
 
 
 class Server:
-    """``hwdrivers-server`` in a child process; ``stop()`` (or ``with``) ends it.
+    """``hwdrivers-server`` in a child process; ``stop()`` (or ``with``) ends it."""
 
-    ``command`` (and ``env``) start another server on the same config and
-    port instead (api_server_side_by_side.py: the app inside granian).
-    """
-
-    def __init__(self, config_path, port, log_path, command=None, env=None):
+    def __init__(self, config_path, port, log_path):
         import subprocess
         self.port = port
         self.log_path = log_path
         self._log = open(log_path, "w")
         self.started = time.perf_counter()
-        self.proc = subprocess.Popen(command or server_command(config_path), cwd=ROOT,
-                                     env=env, stdin=subprocess.DEVNULL, stdout=self._log,
+        self.proc = subprocess.Popen(server_command(config_path), cwd=ROOT,
+                                     stdin=subprocess.DEVNULL, stdout=self._log,
                                      stderr=subprocess.STDOUT)
 
     def wait_serving(self, timeout=60.0, path="/"):
@@ -258,27 +254,11 @@ class Server:
         with open(self.log_path) as log:
             return "".join(log.readlines()[-lines:])
 
-    def cpu_seconds(self, children=False):
-        """User + system CPU the server has used (from /proc/<pid>/stat).
-
-        ``children``: its live descendant processes' too (a server that
-        serves from worker processes it spawns).
-        """
-        total, pending = 0.0, [self.proc.pid]
-        while pending:
-            pid = pending.pop()
-            try:
-                with open("/proc/%d/stat" % pid) as stat:
-                    fields = stat.read().rpartition(")")[2].split()
-                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-                if children:
-                    for task in os.listdir("/proc/%d/task" % pid):
-                        with open("/proc/%d/task/%s/children" % (pid, task)) as found:
-                            pending.extend(int(c) for c in found.read().split())
-            except (OSError, ValueError):
-                if pid == self.proc.pid:
-                    raise
-        return total
+    def cpu_seconds(self):
+        """User + system CPU the server has used (from /proc/<pid>/stat)."""
+        with open("/proc/%d/stat" % self.proc.pid) as stat:
+            fields = stat.read().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def rss_mb(self):
         return rss_mb(self.proc.pid)

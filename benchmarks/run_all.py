@@ -35,8 +35,7 @@ BENCHMARKS = [
     ("fairness.py", ["--nodes", "1000", "--pdus", "50", "--repeat", "2"], []),
     ("api_throughput.py", ["--requests", "200", "--clients", "20", "--nodes", "1000",
                            "--repeat", "2"], []),
-    # With $HWDRIVERS_GRANIAN_PYTHON set (a venv with granian: --install-granian DIR)
-    # it measures granian beside waitress; without, waitress only.
+    # [api] http_server = waitress and granian, alternating.
     ("api_server_side_by_side.py", ["--requests", "200", "--clients", "20", "--nodes",
                                     "500", "--repeat", "1", "--pairs", "1"],
      ["--nodes", "10000", "--requests", "1000"]),

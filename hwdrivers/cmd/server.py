@@ -71,7 +71,11 @@ def make_service(conf=CONF):
 
 
 class Server:
-    """The listeners of one process, each a waitress server in a thread."""
+    """The listeners of one process, each serving in a thread.
+
+    The API is served by ``[api] http_server`` (:func:`api_listener`);
+    the PDUDaemon listener by waitress or its own TCP server.
+    """
 
     def __init__(self, service, conf=CONF):
 
@@ -83,15 +87,7 @@ class Server:
         wsgi = auth.wrap(app_mod.create_app(service, conf), conf)
         self.servers = []
         self._threads = []
-        self.servers.append(("API", _listen(
-            "[api] host/port", waitress_server,
-            wsgi, host=conf.api.host, port=conf.api.port, threads=conf.api.threads,
-            # waitress buffers whole bodies, so it must bound them too; it
-            # answers in plain text, so its bound is looser than the app's,
-            # which answers too-large bodies with an Ironic-shaped 413.
-            max_request_body_size=4 * conf.api.max_request_body_size,
-            ident="hwdrivers", clear_untrusted_proxy_headers=True,
-            threads_option="[api] threads")))
+        self.servers.append(("API", api_listener(wsgi, conf)))
         if conf.pdudaemon.enabled:
             try:
                 self.servers.append(("PDUDaemon", _pdudaemon_server(service, conf)))
@@ -106,7 +102,7 @@ class Server:
 
     def start(self):
         for label, server in self.servers:
-            thread = threading.Thread(target=server.run, name="waitress-%s" % label,
+            thread = threading.Thread(target=server.run, name="listener-%s" % label,
                                       daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -116,6 +112,26 @@ class Server:
             server.close()
         for thread in self._threads:
             thread.join(timeout=5)
+
+
+def api_listener(wsgi, conf=CONF):
+    """The API's listener on ``[api] host``/``port``, by ``[api] http_server``."""
+    api = conf.api
+    saturation = SaturationLog("API", api.threads, "[api] threads")
+    if api.http_server == "granian":
+        from hwdrivers.cmd import granian_server
+        return _listen("[api] host/port", granian_server.GranianServer, wsgi,
+                       host=api.host, port=api.port, threads=api.threads,
+                       saturation=saturation,
+                       drain_timeout=conf.conductor.graceful_shutdown_timeout)
+    return _listen(
+        "[api] host/port", waitress_server,
+        wsgi, host=api.host, port=api.port, threads=api.threads,
+        # waitress buffers whole bodies, so it must bound them too; it
+        # answers in plain text, so its bound is looser than the app's,
+        # which answers too-large bodies with an Ironic-shaped 413.
+        max_request_body_size=4 * api.max_request_body_size,
+        ident="hwdrivers", clear_untrusted_proxy_headers=True, saturation=saturation)
 
 
 def _pdudaemon_server(service, conf):
@@ -132,7 +148,7 @@ def _pdudaemon_server(service, conf):
                    threads=4, ident="hwdrivers-pdudaemon")
 
 
-def waitress_server(app, threads_option=None, **kwargs):
+def waitress_server(app, threads_option=None, saturation=None, **kwargs):
     """``waitress.create_server(app, **kwargs)`` whose connections do not spin.
 
     waitress's main loop asks ``select`` whether a connection is writable
@@ -149,14 +165,15 @@ def waitress_server(app, threads_option=None, **kwargs):
     wrote itself, and waitress pulls the loop's trigger when a request
     ends or waits for its output to drain.
 
-    Requests waiting for a free thread are reported by
-    :class:`SaturationLog` (``threads_option`` names the option to raise).
+    Requests waiting for a free thread are reported by ``saturation`` or
+    else a :class:`SaturationLog` (``threads_option`` names the option to
+    raise).
     """
     import waitress
     from waitress import server as waitress_servers
 
     server = waitress.create_server(app, **kwargs)
-    server.task_dispatcher.queue_logger = SaturationLog(
+    server.task_dispatcher.queue_logger = saturation or SaturationLog(
         kwargs.get("ident") or "waitress", server.adj.threads, threads_option)
     listeners = ([server] if isinstance(server, waitress_servers.BaseWSGIServer) else
                  [s for s in getattr(server, "map", {}).values()
@@ -190,19 +207,32 @@ class SaturationLog:
 
     def warning(self, message, depth, *args):
         """waitress's call, ``warning("Task queue depth is %d", depth)``."""
+        self._record(depth)
+
+    def all_busy(self):
+        """A request took the last free thread (granian: its queue is not visible)."""
+        self._record(None)
+
+    def _record(self, depth):
         now = time.monotonic()
         with self._lock:
             self._waited += 1
-            self._deepest = max(self._deepest, depth)
+            if depth is not None:
+                self._deepest = max(self._deepest, depth)
             if self._last is not None and now - self._last < self.interval:
                 return
             waited, deepest, last = self._waited, self._deepest, self._last
             self._waited, self._deepest, self._last = 0, 0, now
-        LOG.warning("%s: %d request(s) queued for one of its %d threads %s (deepest queue "
-                    "%d)%s", self.listener, waited, self.threads,
-                    "since it started" if last is None else
-                    "in the %.0f s since the last report" % (now - last), deepest,
-                    "; if this persists, raise %s" % self.option if self.option else "")
+        since = ("since it started" if last is None else
+                 "in the %.0f s since the last report" % (now - last))
+        advice = "; if this persists, raise %s" % self.option if self.option else ""
+        if depth is None:
+            LOG.warning("%s: all %d threads busy %d time(s) %s, so requests waited for "
+                        "one%s", self.listener, self.threads, waited, since, advice)
+        else:
+            LOG.warning("%s: %d request(s) queued for one of its %d threads %s (deepest "
+                        "queue %d)%s", self.listener, waited, self.threads, since, deepest,
+                        advice)
 
 
 _quiet_channel = None

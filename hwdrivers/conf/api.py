@@ -69,8 +69,19 @@ opts = [
     cfg.IntOpt("max_limit", default=1000, min=1,
                help="Largest page size a list request may ask for with "
                     "'limit'; also the page size when it asks for none."),
+    cfg.StrOpt("http_server", default="granian",
+               choices=[("granian", "granian's Rust HTTP/1.1 worker, run on "
+                         "threads of the server process: more requests/s "
+                         "than waitress at a lower p99 (doc/performance.md "
+                         "section 4)"),
+                        ("waitress", "waitress, pure Python: the fallback if "
+                         "granian misbehaves on a platform")],
+               help="HTTP server the API is served by. Both serve the same "
+                    "app with the same options; hwdrivers-server and "
+                    "hwdrivers-api use it (the PDUDaemon and JSON-RPC "
+                    "listeners always use waitress)."),
     cfg.IntOpt("threads", default=8, min=1,
-               help="Threads waitress serves requests with. Long operations "
+               help="Threads the API runs requests on. Long operations "
                     "run in conductor workers, so requests stay short, and "
                     "more threads than that only contend for the interpreter: "
                     "with 50 clients, 8 threads answered 1.3-1.6x the power "
