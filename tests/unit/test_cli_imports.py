@@ -16,7 +16,7 @@ import sys
 import pytest
 
 #: Never needed by a local command on fake hardware with a current schema.
-HEAVY = ("flask", "werkzeug", "waitress", "jinja2", "sushy", "pysnmp", "pyghmi",
+HEAVY = ("flask", "werkzeug", "waitress", "granian", "jinja2", "sushy", "pysnmp", "pyghmi",
          "pycdlib", "alembic", "requests", "urllib3", "cryptography", "bcrypt",
          "prometheus_client", "urllib.request", "http.client")
 #: Also never needed when driving one machine directly (no database).
