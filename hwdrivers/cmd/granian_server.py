@@ -68,11 +68,26 @@ def load():
     return _granian, _futures._new_cbscheduler
 
 
+#: TCP keepalive on every connection (Linux: accepted sockets inherit it
+#: from the listener): probes after 60 s of silence, every 10 s, 3 missed.
+KEEPALIVE = (("TCP_KEEPIDLE", 60), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 3))
+
+
 def bind(host, port, backlog):
     """Listening sockets for every address ``host`` resolves to, on one port.
 
     SO_REUSEADDR (a restart rebinds despite TIME_WAIT) but never
     SO_REUSEPORT: a second server on a busy port must fail, not share it.
+
+    TCP keepalive (:data:`KEEPALIVE`): granian's WSGI body reads have no
+    timeout, so a request whose client vanished mid-body (a dropped link,
+    a rebooted host) would hold an API thread until the kernel noticed,
+    which without keepalive is never. With it, such a thread is free
+    within about 90 s. A live client that keeps a connection open without
+    finishing its body still holds a thread: only an authenticated client
+    can (auth is checked before any body is read), or a local one under
+    ``noauth``. waitress, which buffers bodies before giving them a
+    thread, is the choice where that matters (doc/service.md).
     """
     infos = socket.getaddrinfo(host or None, port, socket.AF_UNSPEC, socket.SOCK_STREAM,
                                0, socket.AI_PASSIVE)
@@ -88,6 +103,10 @@ def bind(host, port, backlog):
             sock = socket.socket(family, socket.SOCK_STREAM)
             sockets.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            for name, value in KEEPALIVE:
+                if hasattr(socket, name):  # Linux; elsewhere the system's defaults
+                    sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
             if family == socket.AF_INET6 and socket.AF_INET in families:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             if sockets[0] is not sock:  # port 0: every address on the first one's port

@@ -1,4 +1,5 @@
-"""The serving processes' log handler: batched, ordered, nothing lost (hwdrivers.common.batched_log)."""
+"""The serving processes' log handler (hwdrivers.common.batched_log): batched, ordered,
+nothing lost."""
 
 import io
 import logging
@@ -47,7 +48,8 @@ def test_lines_from_many_threads_arrive_in_order_in_few_writes():
     lines = stream.getvalue().splitlines()
     assert len(lines) == 4000
     for n in range(8):  # each thread's lines in the order it logged them
-        assert [int(l.split()[1]) for l in lines if l.startswith("t%d " % n)] == list(range(500))
+        assert [int(line.split()[1]) for line in lines
+                if line.startswith("t%d " % n)] == list(range(500))
     assert stream.writes < 400  # batched: far fewer writes than lines
 
 

@@ -290,3 +290,59 @@ def _get(port, path, method="GET"):
         return response.status, response.read()
     finally:
         conn.close()
+
+
+def _server_side_timer(port, client_port):
+    """The timer (``tr`` in /proc/net/tcp) of the server's end of one connection."""
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(path) as table:
+            for line in list(table)[1:]:
+                fields = line.split()
+                local, remote = fields[1], fields[2]
+                if (int(local.rsplit(":", 1)[1], 16) == port
+                        and int(remote.rsplit(":", 1)[1], 16) == client_port):
+                    return int(fields[5].split(":")[0])
+    return None
+
+
+def test_connections_carry_tcp_keepalive_so_a_vanished_client_frees_its_thread():
+    """A client gone mid-body is noticed by keepalive probes (timer 2), not never."""
+    started = threading.Event()
+
+    def reader(environ, start_response):
+        started.set()
+        environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"]))
+        start_response("200 OK", [])
+        return [b""]
+
+    served = _granian(reader)
+    client = socket.create_connection(("127.0.0.1", served.port), timeout=10)
+    try:
+        client.sendall(b"PUT / HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\nabc")
+        assert started.wait(10)
+        assert _server_side_timer(served.port, client.getsockname()[1]) == 2  # keepalive
+        assert served.listener.running == 1  # waiting for the rest of the body
+    finally:
+        client.close()                       # the client goes: the read ends
+        deadline = time.monotonic() + 10
+        while served.listener.running and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert served.listener.running == 0
+        served.close()
+
+
+def test_expect_100_continue_clients_get_their_continue():
+    """curl sends larger bodies only after "100 Continue"."""
+    served = _granian(_echo)
+    try:
+        with socket.create_connection(("127.0.0.1", served.port), timeout=10) as sock:
+            sock.sendall(b"POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n"
+                         b"Expect: 100-continue\r\nConnection: close\r\n\r\n")
+            assert sock.recv(100).startswith(b"HTTP/1.1 100 Continue")
+            sock.sendall(b"hello")
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+        assert data.startswith(b"HTTP/1.1 200") and b'"body": "hello"' in data
+    finally:
+        served.close()
