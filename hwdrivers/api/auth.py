@@ -120,7 +120,8 @@ def wrap(app, conf=None):
         return BasicAuthMiddleware(app, conf.api.http_basic_auth_user_file,
                                    reader_users=conf.api.reader_users,
                                    cache_ttl=conf.api.http_basic_cache_ttl,
-                                   throttle=throttle)
+                                   throttle=throttle,
+                                   open_body_slots=max(1, conf.api.threads // 2))
     raise exception.ConfigInvalid(
         "[api] auth_strategy %r is not one of noauth, http_basic" % (strategy,),
         option="[api] auth_strategy")
@@ -318,11 +319,14 @@ class Throttle:
 class BasicAuthMiddleware:
     """WSGI middleware: HTTP Basic against a bcrypt htpasswd, with a reader role."""
 
-    def __init__(self, app, user_file, reader_users=(), cache_ttl=60.0, throttle=None):
+    def __init__(self, app, user_file, reader_users=(), cache_ttl=60.0, throttle=None,
+                 open_body_slots=4):
         import bcrypt  # only http_basic pays for it
 
         self._bcrypt = bcrypt
         self.app = app
+        self.open_body_slots = open_body_slots
+        self._open_bodies = threading.BoundedSemaphore(open_body_slots)
         self.user_file = user_file
         self.users = load_htpasswd(user_file)
         self.readers = frozenset(reader_users or ())
@@ -433,6 +437,8 @@ class BasicAuthMiddleware:
             return self.app(environ, start_response)
         if any(method in methods and pattern.match(path)
                for methods, pattern in UNAUTHENTICATED_ROUTES):
+            if environ.get(STREAMED_INPUT) and _has_body(environ):
+                return self._open_body(environ, start_response)
             return self.app(environ, start_response)
         if not header:
             return _deny(start_response, 401,
@@ -472,6 +478,43 @@ class BasicAuthMiddleware:
         return self.app(environ, start_response)
 
 
+    def _open_body(self, environ, start_response):
+        """An unauthenticated request with a body, on one of a few threads.
+
+        The server reads bodies as the app asks (granian), with no
+        timeout: a client that sends the headers and holds the body back
+        keeps its thread. Anyone who reaches the port may send a ramdisk's
+        heartbeat, so at most ``open_body_slots`` threads (half of
+        ``[api] threads``) serve such requests at once; beyond them the
+        answer is an immediate 503, and the other threads stay free for
+        authenticated clients.
+        """
+        if not self._open_bodies.acquire(blocking=False):
+            LOG.warning("%s %s from %s refused with 503: all %d threads for unauthenticated "
+                        "requests with a body are busy (clients sending slowly, or a "
+                        "heartbeat storm)", environ.get("REQUEST_METHOD"),
+                        environ.get("PATH_INFO"), environ.get("REMOTE_ADDR", "?"),
+                        self.open_body_slots)
+            return _deny(start_response, 503, "Too many unauthenticated requests with a "
+                         "body at once; retry shortly.", challenge=False, retry_after=5)
+        try:
+            return self.app(environ, start_response)  # reads the body before returning
+        finally:
+            self._open_bodies.release()
+
+
+#: Set in the environ by a server whose ``wsgi.input`` reads from the
+#: network as the app asks (cmd/granian_server.py); waitress reads every
+#: body before the app runs.
+STREAMED_INPUT = "hwdrivers.streamed_input"
+
+
+def _has_body(environ):
+    length = environ.get("CONTENT_LENGTH")
+    return (length not in (None, "", "0")
+            or "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower())
+
+
 def _deny(start_response, status, message, challenge=True, retry_after=None):
     """An Ironic-shaped JSON error; 401s carry the Basic challenge."""
     import json
@@ -485,6 +528,7 @@ def _deny(start_response, status, message, challenge=True, retry_after=None):
         headers.append(("WWW-Authenticate", 'Basic realm="%s"' % REALM))
     if retry_after is not None:
         headers.append(("Retry-After", str(max(1, math.ceil(retry_after)))))
-    reason = {401: "Unauthorized", 403: "Forbidden", 429: "Too Many Requests"}[status]
+    reason = {401: "Unauthorized", 403: "Forbidden", 429: "Too Many Requests",
+              503: "Service Unavailable"}[status]
     start_response("%d %s" % (status, reason), headers)
     return [body]

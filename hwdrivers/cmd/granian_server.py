@@ -84,10 +84,11 @@ def bind(host, port, backlog):
     a rebooted host) would hold an API thread until the kernel noticed,
     which without keepalive is never. With it, such a thread is free
     within about 90 s. A live client that keeps a connection open without
-    finishing its body still holds a thread: only an authenticated client
-    can (auth is checked before any body is read), or a local one under
-    ``noauth``. waitress, which buffers bodies before giving them a
-    thread, is the choice where that matters (doc/service.md).
+    finishing its body still holds a thread: under ``http_basic`` only an
+    authenticated one, or on the ramdisk's unauthenticated routes within
+    the few threads api/auth.py allows them; a local one under ``noauth``.
+    waitress, which buffers bodies before giving them a thread, is the
+    choice where that matters (doc/service.md).
     """
     infos = socket.getaddrinfo(host or None, port, socket.AF_UNSPEC, socket.SOCK_STREAM,
                                0, socket.AI_PASSIVE)
@@ -183,6 +184,8 @@ class GranianServer:
             "SCRIPT_NAME": "", "SERVER_SOFTWARE": ident, "wsgi.errors": sys.stderr,
             "wsgi.version": (1, 0), "wsgi.multithread": True, "wsgi.multiprocess": False,
             "wsgi.run_once": False, "wsgi.input_terminated": True,
+            # bodies are read from the network as the app asks (api/auth.py)
+            "hwdrivers.streamed_input": True,
         }
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
