@@ -121,10 +121,17 @@ def wrap(app, conf=None):
                                    reader_users=conf.api.reader_users,
                                    cache_ttl=conf.api.http_basic_cache_ttl,
                                    throttle=throttle,
-                                   open_body_slots=max(1, conf.api.threads // 2))
+                                   open_body_slots=open_body_slots(conf))
     raise exception.ConfigInvalid(
         "[api] auth_strategy %r is not one of noauth, http_basic" % (strategy,),
         option="[api] auth_strategy")
+
+
+def open_body_slots(conf):
+    """Threads for unauthenticated requests with a body: half of ``[api] threads``, and
+    never so many that they and ``[api] hardware_wait_slots`` take every thread."""
+    api = conf.api
+    return max(1, min(api.threads // 2, api.threads - api.hardware_wait_slots - 1))
 
 
 def load_htpasswd(path):
@@ -484,8 +491,8 @@ class BasicAuthMiddleware:
         The server reads bodies as the app asks (granian), with no
         timeout: a client that sends the headers and holds the body back
         keeps its thread. Anyone who reaches the port may send a ramdisk's
-        heartbeat, so at most ``open_body_slots`` threads (half of
-        ``[api] threads``) serve such requests at once; beyond them the
+        heartbeat, so at most ``open_body_slots`` threads
+        (:func:`open_body_slots`) serve such requests at once; beyond them the
         answer is an immediate 503, and the other threads stay free for
         authenticated clients.
         """

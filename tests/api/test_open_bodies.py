@@ -17,6 +17,7 @@ import time
 import bcrypt
 import pytest
 
+from hwdrivers import conf as hw_conf
 from hwdrivers.api import auth
 from hwdrivers.cmd import granian_server
 from hwdrivers.cmd import server as server_mod
@@ -51,7 +52,7 @@ def _serve(listener):
 @pytest.fixture
 def guarded(config, user_file):
     config(api__auth_strategy="http_basic", api__http_basic_auth_user_file=str(user_file),
-           api__threads=4)
+           api__threads=4, api__hardware_wait_slots=1)
     app = auth.wrap(_app)
     assert app.open_body_slots == 2
     listener = granian_server.GranianServer(app, "127.0.0.1", 0, 4, drain_timeout=1)
@@ -105,6 +106,14 @@ def test_held_back_bodies_take_at_most_half_the_threads(guarded):
     while (status := _request(guarded, "POST", HEARTBEAT, b"{}")[0]) != 200:
         assert time.monotonic() < deadline
         time.sleep(0.05)
+
+
+@pytest.mark.parametrize("threads,wait_slots,expected", [(8, 4, 3), (16, 4, 8), (4, 1, 2),
+                                                         (2, 1, 1), (4, 4, 1)])
+def test_open_body_slots_leave_threads_for_everyone_else(config, threads, wait_slots,
+                                                         expected):
+    config(api__threads=threads, api__hardware_wait_slots=wait_slots)
+    assert auth.open_body_slots(hw_conf.CONF) == expected
 
 
 def test_a_server_that_buffers_bodies_is_not_limited(config, user_file):
