@@ -17,7 +17,6 @@ import threading
 from oslo_config import cfg
 
 from hwdrivers import conf as hw_conf
-from hwdrivers.common import batched_log
 from hwdrivers.common import exception
 
 CONF = hw_conf.CONF
@@ -69,7 +68,6 @@ def stop_event():
 
 def announce(prog, server):
     """Print where ``server`` (a cmd.server.Server) listens: what scripts wait for."""
-    batched_log.flush_all()  # start-up's lines come first
     for label, url in server.urls():
         print("%s: serving%s on %s" % (prog, "" if label == "API" else " " + label, url),
               flush=True)
@@ -104,7 +102,6 @@ def run_until_stopped(prog, stop, *closers):
             close()
         from hwdrivers.db import engine as db_engine
         db_engine.dispose()
-    batched_log.flush_all()
     print("%s: stopped" % prog, flush=True)
     return 0
 
@@ -112,11 +109,10 @@ def run_until_stopped(prog, stop, *closers):
 def run(prog, serve, argv=None):
     """``serve(argv)`` with every expected failure as one line and exit code 1."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    batched_log.install(logging.INFO, "%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        sys.stderr)
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     def fail(message):
-        batched_log.flush_all()
         sys.stderr.write("%s: error: %s\n" % (prog, message))
         return 1
 
@@ -137,7 +133,6 @@ def run(prog, serve, argv=None):
             text = str(getattr(error, "orig", None) or error).strip()
             return fail("cannot use the database ([database] connection): %s"
                         % (text.splitlines()[0] if text else type(error).__name__))
-        batched_log.flush_all()  # what was logged before the traceback
         raise
     except KeyboardInterrupt:
         return 130
