@@ -120,9 +120,10 @@ def serve(argv):
         raise
     thread = threading.Thread(target=listener.run, name="waitress-json-rpc", daemon=True)
     thread.start()
-    print("%s: %s (group %r) serving JSON-RPC on %s" % (
-        PROG, service.hostname, service.group, service.rpc_url), flush=True)
-    return startup.run_until_stopped(PROG, stop, listener.close,
+    from hwdrivers.cmd import server as server_mod
+    startup.say("%s: %s (group %r) serving JSON-RPC on %s" % (
+        PROG, service.hostname, service.group, service.rpc_url))
+    return startup.run_until_stopped(PROG, stop, lambda: server_mod.close_listener(listener),
                                      lambda: thread.join(timeout=5), service.stop)
 
 

@@ -109,9 +109,25 @@ class Server:
 
     def close(self):
         for _, server in self.servers:
-            server.close()
+            close_listener(server)
         for thread in self._threads:
             thread.join(timeout=5)
+
+
+def close_listener(server, timeout=5.0):
+    """Stop ``server``; a waitress one finishes its running requests first.
+
+    A single-socket waitress server's ``close`` closes its trigger at once,
+    and a request thread still finishing then fails on it ("Bad file
+    descriptor") and logs a traceback. So: stop accepting, let the
+    running requests end (up to ``timeout``; queued ones are dropped),
+    then close.
+    """
+    dispatcher = getattr(server, "task_dispatcher", None)
+    if dispatcher is not None:
+        server.accepting = False
+        dispatcher.shutdown(timeout=timeout)
+    server.close()
 
 
 def api_listener(wsgi, conf=CONF):

@@ -66,11 +66,18 @@ def stop_event():
     return stop
 
 
+def say(line):
+    """``line`` on stdout in one write, so no log line from another thread lands
+    inside it (print writes the text and the newline apart, which an unbuffered
+    stdout shared with stderr shows)."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
 def announce(prog, server):
     """Print where ``server`` (a cmd.server.Server) listens: what scripts wait for."""
     for label, url in server.urls():
-        print("%s: serving%s on %s" % (prog, "" if label == "API" else " " + label, url),
-              flush=True)
+        say("%s: serving%s on %s" % (prog, "" if label == "API" else " " + label, url))
 
 
 def freeze_startup_heap():
@@ -102,7 +109,7 @@ def run_until_stopped(prog, stop, *closers):
             close()
         from hwdrivers.db import engine as db_engine
         db_engine.dispose()
-    print("%s: stopped" % prog, flush=True)
+    say("%s: stopped" % prog)
     return 0
 
 

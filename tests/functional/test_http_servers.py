@@ -24,7 +24,7 @@ def server(request, tmp_path):
                                             "max_request_body_size": LIMIT}}).start()
     yield proc
     assert proc.stop() == 0
-    assert "Traceback" not in proc.log()
+    assert "Traceback" not in proc.log(), proc.log()
 
 
 def _chunked(port, method, path, body, chunk=1000):
