@@ -484,7 +484,6 @@ class BasicAuthMiddleware:
         environ["hwdrivers.auth"] = {"user": user, "roles": ["reader" if reader else "admin"]}
         return self.app(environ, start_response)
 
-
     def _open_body(self, environ, start_response):
         """An unauthenticated request with a body, on one of a few threads.
 

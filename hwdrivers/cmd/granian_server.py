@@ -35,6 +35,7 @@ import sys
 import threading
 import time
 
+from hwdrivers.api import auth
 from hwdrivers.common import exception
 
 LOG = logging.getLogger(__name__)
@@ -184,8 +185,7 @@ class GranianServer:
             "SCRIPT_NAME": "", "SERVER_SOFTWARE": ident, "wsgi.errors": sys.stderr,
             "wsgi.version": (1, 0), "wsgi.multithread": True, "wsgi.multiprocess": False,
             "wsgi.run_once": False, "wsgi.input_terminated": True,
-            # bodies are read from the network as the app asks (api/auth.py)
-            "hwdrivers.streamed_input": True,
+            auth.STREAMED_INPUT: True,  # bodies are read from the network as the app asks
         }
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
@@ -267,11 +267,11 @@ class GranianServer:
                 proto.response_bytes(500, [("Content-Type", "text/plain")],
                                      b"Internal Server Error\n")
                 return 500
-            if isinstance(body, list) and not written:
+            if written:  # the legacy write(): what it sent, then the body, closed
+                body = _joined(written, body)
+            if isinstance(body, list):
                 proto.response_bytes(response[0], response[1], b"".join(body))
                 return response[0]
-            if written:
-                body = written + list(body)
             # granian iterates and closes the body after this returns: the
             # request runs until then.
             body, done = _Body(body, done), None
@@ -312,6 +312,16 @@ class GranianServer:
     def running(self):
         """Requests the app is serving now."""
         return self._running
+
+
+def _joined(written, body):
+    """What ``write()`` sent, then ``body``'s parts, as one list; ``body`` closed."""
+    try:
+        return written + list(body)
+    finally:
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
 
 
 def _http1_settings(header_timeout):

@@ -197,6 +197,30 @@ def test_the_legacy_write_callable_and_head_requests_work():
         served.close()
 
 
+def test_a_body_after_write_is_sent_and_closed():
+    """PEP 3333: the server closes what the app returned, write() or not."""
+    closed = threading.Event()
+
+    class Parts:
+        def __iter__(self):
+            return iter([b"then ", b"returned"])
+
+        def close(self):
+            closed.set()
+
+    def legacy(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])(b"written, ")
+        return Parts()
+
+    served = _granian(legacy)
+    try:
+        assert _get(served.port, "/") == (200, b"written, then returned")
+        assert closed.wait(5)
+        assert served.listener.running == 0
+    finally:
+        served.close()
+
+
 def test_an_app_error_is_a_logged_500_and_the_server_goes_on(caplog):
     def broken(environ, start_response):
         if environ["PATH_INFO"] == "/boom":
