@@ -94,6 +94,37 @@ def freeze_startup_heap():
     gc.freeze()
 
 
+def wait_for_stop(stop):
+    """Block the main thread until ``stop`` is set, by a signal whichever thread it hits.
+
+    A SIGTERM the kernel hands to another thread (one that happens to be
+    on a CPU: a busy request thread) runs Python's handler only once the
+    main thread next runs bytecode, and a main thread asleep in
+    ``Event.wait`` is not woken by it: the server would ignore SIGTERM for
+    up to the wait's timeout (seen under load). ``signal.set_wakeup_fd``
+    makes every signal, in any thread, write a byte the main thread is
+    waiting to read; once it wakes, the handler runs and sets ``stop``.
+    """
+    import select
+    import socket
+
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    previous = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    try:
+        while not stop.is_set():
+            select.select([reader], [], [], 3600)
+            try:
+                reader.recv(64)
+            except BlockingIOError:
+                pass
+    finally:
+        signal.set_wakeup_fd(previous)
+        reader.close()
+        writer.close()
+
+
 def run_until_stopped(prog, stop, *closers):
     """Wait for ``stop``, then call ``closers`` in order and close the database; 0.
 
@@ -102,8 +133,7 @@ def run_until_stopped(prog, stop, *closers):
     """
     freeze_startup_heap()
     try:
-        while not stop.wait(3600):
-            pass
+        wait_for_stop(stop)
     finally:
         for close in closers:
             close()

@@ -145,3 +145,25 @@ def test_serving_processes_freeze_what_start_up_built(sqlite_database):
         assert gc.get_freeze_count() > 0 and closed == [True]
     finally:
         gc.unfreeze()
+
+
+def test_sigterm_delivered_to_another_thread_still_stops_the_process(tmp_path):
+    """The kernel may hand SIGTERM to any thread; the sleeping main thread must wake."""
+    script = tmp_path / "serve.py"
+    script.write_text(
+        "import signal, sys, threading, time\n"
+        "from hwdrivers.cmd import startup\n"
+        "stop = startup.stop_event()\n"
+        "ready = threading.Event()\n"
+        "def other():\n"
+        "    ready.set()\n"
+        "    time.sleep(60)\n"
+        "worker = threading.Thread(target=other, daemon=True)\n"
+        "worker.start()\n"
+        "ready.wait()\n"
+        "threading.Timer(0.5, signal.pthread_kill, (worker.ident, signal.SIGTERM)).start()\n"
+        "sys.exit(startup.run_until_stopped('test', stop))\n")
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "test: stopped"
