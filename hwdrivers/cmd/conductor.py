@@ -123,8 +123,8 @@ def serve(argv):
     from hwdrivers.cmd import server as server_mod
     startup.say("%s: %s (group %r) serving JSON-RPC on %s" % (
         PROG, service.hostname, service.group, service.rpc_url))
-    return startup.run_until_stopped(PROG, stop, lambda: server_mod.close_listener(listener),
-                                     lambda: thread.join(timeout=5), service.stop)
+    return startup.run_until_stopped(
+        PROG, stop, lambda: server_mod.close_listener(listener, thread), service.stop)
 
 
 def main(argv=None):

@@ -86,7 +86,7 @@ class Server:
         check_threads(conf)
         wsgi = auth.wrap(app_mod.create_app(service, conf), conf)
         self.servers = []
-        self._threads = []
+        self._threads = {}  # id(server) -> the thread serving it
         self.servers.append(("API", api_listener(wsgi, conf)))
         if conf.pdudaemon.enabled:
             try:
@@ -105,29 +105,42 @@ class Server:
             thread = threading.Thread(target=server.run, name="listener-%s" % label,
                                       daemon=True)
             thread.start()
-            self._threads.append(thread)
+            self._threads[id(server)] = thread
 
     def close(self):
         for _, server in self.servers:
-            close_listener(server)
-        for thread in self._threads:
+            close_listener(server, self._threads.get(id(server)))
+        for thread in self._threads.values():
             thread.join(timeout=5)
 
 
-def close_listener(server, timeout=5.0):
-    """Stop ``server``; a waitress one finishes its running requests first.
+def close_listener(server, thread=None, timeout=5.0):
+    """Stop ``server`` (served by ``thread``, if it was started).
 
-    A single-socket waitress server's ``close`` closes its trigger at once,
-    and a request thread still finishing then fails on it ("Bad file
-    descriptor") and logs a traceback. So: stop accepting, let the
-    running requests end (up to ``timeout``; queued ones are dropped),
-    then close.
+    A waitress server is stopped in order, as closing it from this thread
+    at once raced with it twice ("Bad file descriptor" tracebacks): a
+    request thread still finishing pulled the loop's trigger after it was
+    closed, and the loop's ``select`` was handed sockets closed under it.
+    So it stops accepting, lets the running requests end (up to
+    ``timeout``; queued ones are dropped), then has its own loop thread
+    close every socket, which ends the loop.
     """
     dispatcher = getattr(server, "task_dispatcher", None)
-    if dispatcher is not None:
-        server.accepting = False
-        dispatcher.shutdown(timeout=timeout)
-    server.close()
+    if dispatcher is None:  # granian's, the PDUDaemon TCP listener
+        server.close()
+        return
+    from waitress import wasyncore
+
+    listeners = _waitress_listeners(server)
+    for listener in listeners:
+        listener.accepting = False
+    dispatcher.shutdown(timeout=timeout)
+    socket_map = listeners[0]._map if listeners else {}
+    if thread is not None and thread.is_alive() and listeners:
+        listeners[0].trigger.pull_trigger(lambda: wasyncore.close_all(socket_map))
+        thread.join(timeout)
+    else:
+        wasyncore.close_all(socket_map)
 
 
 def api_listener(wsgi, conf=CONF):
@@ -186,17 +199,23 @@ def waitress_server(app, threads_option=None, saturation=None, **kwargs):
     raise).
     """
     import waitress
-    from waitress import server as waitress_servers
 
     server = waitress.create_server(app, **kwargs)
     server.task_dispatcher.queue_logger = saturation or SaturationLog(
         kwargs.get("ident") or "waitress", server.adj.threads, threads_option)
-    listeners = ([server] if isinstance(server, waitress_servers.BaseWSGIServer) else
-                 [s for s in getattr(server, "map", {}).values()
-                  if isinstance(s, waitress_servers.BaseWSGIServer)])
-    for listener in listeners:
+    for listener in _waitress_listeners(server):
         listener.channel_class = quiet_channel_class()
     return server
+
+
+def _waitress_listeners(server):
+    """The listening servers of what ``waitress.create_server`` returned (one or several)."""
+    from waitress import server as waitress_servers
+
+    if isinstance(server, waitress_servers.BaseWSGIServer):
+        return [server]
+    return [s for s in getattr(server, "map", {}).values()
+            if isinstance(s, waitress_servers.BaseWSGIServer)]
 
 
 class SaturationLog:
