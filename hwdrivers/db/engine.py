@@ -479,7 +479,14 @@ def raw_transaction(write=True, single=False):
 
     ``single=True`` promises one statement, which is atomic on its own:
     PostgreSQL then runs it in autocommit, one round trip instead of three
-    (``BEGIN``, the statement, ``COMMIT``).
+    (``BEGIN``, the statement, ``COMMIT``). So does SQLite for a single
+    read: a lone ``SELECT`` reads one snapshot in its own implicit
+    transaction, which ends when the cursor is closed. Each statement
+    saved there is a call that lets go of the GIL, and under load every
+    such call costs a thread switch. A single write on SQLite keeps its
+    ``BEGIN IMMEDIATE``: that takes the write lock through the busy
+    handler, where an implicit transaction upgrading a read could fail at
+    once against another process's writer.
     """
     engines = _get()
     lock = engines.write_lock if write else None
@@ -489,12 +496,16 @@ def raw_transaction(write=True, single=False):
         except _UNAVAILABLE as error:
             raise exception.DatabaseUnavailable(reason=_first_line(error)) from None
         connection = fairy.driver_connection
-        autocommit = single and not engines.sqlite
+        if engines.sqlite:
+            autocommit = single and not write
+        else:
+            autocommit = single
         try:
             if engines.sqlite:
                 if engines.shm_guard is not None:
                     engines.shm_guard.check()
-                connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                if not autocommit:
+                    connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             elif autocommit:
                 connection.autocommit = True
             yield RawTransaction(connection, engines.dialect)
@@ -506,7 +517,7 @@ def raw_transaction(write=True, single=False):
                 raise exception.DatabaseUnavailable(reason=_message_line(error)) from None
             raise
         finally:
-            if autocommit:
+            if autocommit and not engines.sqlite:
                 try:
                     connection.autocommit = False
                 except Exception:  # a broken connection: never back in the pool

@@ -230,3 +230,31 @@ def _try_power():
     except exception.HWDriversError as exc:
         return exc
     return None
+
+
+def test_a_node_states_read_on_sqlite_is_one_statement_in_no_transaction(manager, traced):
+    """A lone SELECT reads one snapshot by itself: no BEGIN and COMMIT around it."""
+    manager.create_node(CTX, {"driver": "fake-hardware", "name": "polled"})
+    manager.change_power_state(CTX, "polled", "power on")
+    del traced[:]
+    seen = []
+    with db_engine.raw_transaction(write=False, single=True) as txn:
+        seen.append(txn.connection.in_transaction)
+    assert seen == [False] and traced == []
+    del traced[:]
+    assert manager.get_node_states(CTX, "polled")["power_state"] == "power on"
+    assert _kinds(traced) == ["SELECT"], traced
+    # What another connection commits is what the next poll reads.
+    manager.change_power_state(CTX, "polled", "power off")
+    assert manager.get_node_states(CTX, "polled")["power_state"] == "power off"
+
+
+def test_a_failed_single_read_leaves_its_connection_reusable(manager):
+    manager.create_node(CTX, {"driver": "fake-hardware", "name": "after-error"})
+    with pytest.raises(ZeroDivisionError):
+        with db_engine.raw_transaction(write=False, single=True) as txn:
+            txn.connection.execute("SELECT 1").fetchone()
+            raise ZeroDivisionError("the caller's own failure")
+    kept = db_engine._get().kept
+    assert all(not fairy.driver_connection.in_transaction for fairy in kept._stack)
+    assert manager.get_node_states(CTX, "after-error")["name"] == "after-error"
