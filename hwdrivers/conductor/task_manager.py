@@ -26,6 +26,7 @@ wait on anything slow: on SQLite the process's writers queue behind it.
 """
 
 import datetime
+import itertools
 import logging
 import os
 import threading
@@ -119,9 +120,34 @@ class _LeaseKeeper:
 LEASES = _LeaseKeeper()
 
 
+class _OwnerTokens:
+    """Tokens unique to each task: a random prefix per process, then a count.
+
+    A fresh ``os.urandom`` per task was a system call on every request,
+    one that lets go of the GIL; uniqueness is all a lease owner needs,
+    and a 64-bit prefix drawn once per process (and again in a forked
+    child, which must not reuse its parent's) with a counter behind it
+    gives that, never repeating within a process.
+    """
+
+    def __init__(self):
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self):
+        self.prefix = os.urandom(8).hex()
+        self.count = itertools.count(1)
+
+    def next(self):
+        return "%s-%d" % (self.prefix, next(self.count))
+
+
+_OWNER_TOKENS = _OwnerTokens()
+
+
 def make_owner():
     """A lease owner: this conductor's host and a token unique to the task."""
-    return "%s:%s" % (CONF.host, os.urandom(8).hex())
+    return "%s:%s" % (CONF.host, _OWNER_TOKENS.next())
 
 
 class TaskManager:
