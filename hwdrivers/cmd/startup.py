@@ -22,6 +22,9 @@ from hwdrivers.common import exception
 CONF = hw_conf.CONF
 LOG = logging.getLogger(__name__)
 
+#: The serving processes' log line: time, level, logger, message.
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
 
 def load_config(argv, prog, usage=None, epilog=None):
     """Parse ``argv`` into CONF; ConfigInvalid naming what is wrong."""
@@ -146,8 +149,7 @@ def run_until_stopped(prog, stop, *closers):
 def run(prog, serve, argv=None):
     """``serve(argv)`` with every expected failure as one line and exit code 1."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
 
     def fail(message):
         sys.stderr.write("%s: error: %s\n" % (prog, message))

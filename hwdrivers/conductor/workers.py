@@ -99,14 +99,15 @@ class WorkerPool:
             self._idle.notify_all()
         self._slots.release()
 
+    def wait_idle(self, timeout=None):
+        """Wait up to ``timeout`` until no accepted operation is running; True if none is."""
+        with self._lock:
+            return self._idle.wait_for(lambda: self._busy == 0, timeout)
+
     def shutdown(self, wait=True, timeout=None):
         """Refuse new work; wait up to ``timeout`` for the running work. True if idle."""
         self.stopping = True
-        if wait:
-            with self._lock:
-                idle = self._idle.wait_for(lambda: self._busy == 0, timeout)
-        else:
-            idle = self._busy == 0
+        idle = self.wait_idle(timeout) if wait else self._busy == 0
         if idle:
             with self._lock:
                 threads, self._threads = self._threads, 0

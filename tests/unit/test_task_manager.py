@@ -274,3 +274,14 @@ def test_node_being_provisioned_is_refused_at_once(node, config):
     finally:
         release.set()
         thread.join(30)
+
+
+def test_wait_idle_returns_when_the_last_operation_ends():
+    pool = workers.WorkerPool(2)
+    release = threading.Event()
+    pool.submit(release.wait, 10)
+    assert pool.wait_idle(timeout=0.05) is False  # still running
+    release.set()
+    assert pool.wait_idle(timeout=10) is True
+    assert pool.busy == 0
+    assert pool.shutdown(wait=True, timeout=10)
