@@ -110,10 +110,20 @@ def create_app(service, conf=None):
 def finish(response, api_version, ctx, method, path, started):
     """What every response gets: version headers, the request id, a log line."""
     microversions.add_headers(response, api_version)
-    response.headers["X-OpenStack-Request-Id"] = ctx.request_id
-    # One line per request for operators; paths and statuses only (bodies
-    # may carry driver_info secrets and are never logged).
-    LOG.info("%s %s -> %d (%.1f ms) [%s%s]", method, path, response.status_code,
+    response.headers[REQUEST_ID_HEADER] = ctx.request_id
+    log_request(method, path, response.status_code, ctx, started)
+    return response
+
+
+#: The response header naming the request (the client's own, when sane).
+REQUEST_ID_HEADER = "X-OpenStack-Request-Id"
+
+
+def log_request(method, path, status, ctx, started):
+    """One line per request for operators: paths and statuses only.
+
+    Bodies may carry driver_info secrets and are never logged.
+    """
+    LOG.info("%s %s -> %d (%.1f ms) [%s%s]", method, path, status,
              (time.monotonic() - started) * 1000.0 if started else 0.0,
              ctx.request_id, " user=%s" % ctx.user if ctx.user else "")
-    return response

@@ -135,6 +135,23 @@ def test_power_request_accepted_alike(apps):
     assert ("Location", "http://localhost/v1/nodes/%s/states" % uuids["fp-3"]) in got[1]
 
 
+@pytest.mark.parametrize("endpoint", ["http://b\u00fccher.example:6385", "http://h/caf\u00e9 x"])
+def test_a_base_url_werkzeug_would_requote_goes_to_flask(apps, config, endpoint):
+    """The fast path writes its Location as it is: one needing iri_to_uri is Flask's."""
+    fast, plain, behind = apps
+    config(api__public_endpoint=endpoint)
+    body = json.dumps({"target": "power on"})
+    got = _send(fast, "PUT", "/v1/nodes/fp-3/states/power", data=body)
+    assert behind == [("PUT", "/v1/nodes/fp-3/states/power")]
+    want = _send(plain, "PUT", "/v1/nodes/fp-4/states/power", data=body)
+    assert got[0] == want[0] == "202 ACCEPTED"
+    location = dict(got[1])["Location"]
+    assert location.isascii() and location.endswith("/states")
+    assert [k for k, _ in got[1]] == [k for k, _ in want[1]]
+    behind.clear()
+    _same(apps, "GET", "/v1/nodes/fp-1/states", fast_served=False)
+
+
 @pytest.mark.parametrize("method,path,extra", [
     ("PUT", "/v1/nodes/fp-1/states/power", {}),  # no Content-Length: maybe chunked
     ("PUT", "/v1/nodes/fp-1/states/power", {"CONTENT_LENGTH": "x"}),
