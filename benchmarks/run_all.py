@@ -40,6 +40,8 @@ BENCHMARKS = [
                                     "500", "--repeat", "1", "--pairs", "1"],
      ["--nodes", "10000", "--requests", "1000"]),
     ("api_hardware_waits.py", ["--requests", "50", "--repeat", "2"], []),
+    # callgrind: about a minute per mode and tree at the small size, ten at the full one.
+    ("api_instructions.py", ["--requests", "20,120", "--nodes", "10", "--repeat", "1"], []),
     ("startup_memory.py", ["--nodes", "2000", "--repeat", "3"], []),
     ("cli_startup.py", ["--repeat", "5"], ["--repeat", "11"]),
     ("ipmi_overhead.py", ["--bmcs", "20", "--repeat", "3"], ["--repeat", "3"]),
