@@ -32,13 +32,13 @@ class PowerState(str, enum.Enum):
         """Accept ``"on"``, ``"power on"``, ``PowerState.ON``; raise ValueError otherwise."""
         if isinstance(value, cls):
             return value
-        text = str(value).strip().lower()
-        alias = _ALIASES.get(text)
-        if alias is not None:
-            return alias
-        for member in cls:
-            if member.value == text:
-                return member
+        if type(value) is str:  # the common case: a stored or sent value, as it is
+            found = _POWER_BY_TEXT.get(value)
+            if found is not None:
+                return found
+        found = _POWER_BY_TEXT.get(str(value).strip().lower())
+        if found is not None:
+            return found
         raise ValueError(
             "unknown power state %r; use one of: %s (or on, off, reboot, soft-off, "
             "soft-reboot)" % (value, ", ".join(
@@ -59,6 +59,12 @@ _ALIASES = {
     "soft-off": PowerState.SOFT_OFF,
     "soft_off": PowerState.SOFT_OFF,
 }
+
+#: Every spelling parse accepts: the values themselves, then the short forms.
+#: (A table, not a walk over the members: a power action parses its target
+#: and states about six times.)
+_POWER_BY_TEXT = {member.value: member for member in PowerState}
+_POWER_BY_TEXT.update(_ALIASES)
 
 _RESTING = {
     PowerState.ON: PowerState.ON,
