@@ -107,16 +107,16 @@ def create_app(service, conf=None):
     return app
 
 
+#: The response header naming the request (the client's own, when sane).
+REQUEST_ID_HEADER = "X-OpenStack-Request-Id"
+
+
 def finish(response, api_version, ctx, method, path, started):
     """What every response gets: version headers, the request id, a log line."""
     microversions.add_headers(response, api_version)
     response.headers[REQUEST_ID_HEADER] = ctx.request_id
     log_request(method, path, response.status_code, ctx, started)
     return response
-
-
-#: The response header naming the request (the client's own, when sane).
-REQUEST_ID_HEADER = "X-OpenStack-Request-Id"
 
 
 def log_request(method, path, status, ctx, started):
