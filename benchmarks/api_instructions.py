@@ -26,13 +26,14 @@ request path saves or costs, to within a fraction of a percent.
 Method: each tree runs under callgrind after the same set-up (a migrated
 database of N nodes, warm-up requests), with A requests and with B;
 ``(instructions_B - instructions_A) / (B - A)`` is the cost of one
-request, interpreter start and set-up cancelled out. Counts of identical
-runs agree to within about 0.5%, but now and then one run is off by tens
-of millions of instructions (not explained yet; hash seeds and thread
-timing are the suspects), so each count is the median of ``--repeat``
-runs, two at a time on two cores. ``--before TREE`` counts another
-checkout (a pristine copy of the code before a change) the same way, for
-a ratio.
+request, interpreter start and set-up cancelled out. The children run
+with ``PYTHONHASHSEED=0`` (``--hash-seed``): with Python's random string
+hashing, identical runs differed by up to tens of millions of
+instructions (dict layouts and collisions change with the seed); with a
+fixed seed, four identical runs of 3.2 billion instructions agreed to
+within 150 thousand. Each count is the median of ``--repeat`` runs, two
+at a time on two cores. ``--before TREE`` counts another checkout (a
+pristine copy of the code before a change) the same way, for a ratio.
 """
 
 import argparse
@@ -160,11 +161,11 @@ MODES = (("power cycle", "power"), ("GET states", "get"))
 _COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")
 
 
-def count_instructions(tree, mode, requests, nodes):
+def count_instructions(tree, mode, requests, nodes, hash_seed="0"):
     """Instructions callgrind counted for one child; its HTTP statuses."""
     command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
                sys.executable, "-c", CHILD, tree, ROOT, mode, str(requests), str(nodes)]
-    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONHASHSEED=hash_seed)
     proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=1800)
     match = _COLLECTED.search(proc.stderr)
@@ -182,8 +183,10 @@ def main(argv=None):
     parser.add_argument("--nodes", type=int, default=50)
     parser.add_argument("--before", default="",
                         help="another checkout counted the same way (default: none)")
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="runs per count and tree; the median is used (default 3)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs per count and tree; the median is used (default 1)")
+    parser.add_argument("--hash-seed", default="0",
+                        help="PYTHONHASHSEED of the runs (default 0; 'random' for Python's)")
     parser.add_argument("--jobs", type=int, default=2, help="callgrind runs at once")
     parser.add_argument("--modes", default=",".join(label for label, _ in MODES),
                         help="comma-separated among: %s" % ", ".join(name for name, _ in MODES))
@@ -208,12 +211,12 @@ def main(argv=None):
     for label, mode in modes:
         per_request = {}
         for name, tree in trees:
-            runs = [(tree, mode, requests, args.nodes)
+            runs = [(tree, mode, requests, args.nodes, args.hash_seed)
                     for _ in range(args.repeat) for requests in (low, high)]
             with concurrent.futures.ThreadPoolExecutor(max(1, args.jobs)) as pool:
                 results = list(pool.map(lambda run: count_instructions(*run), runs))
             counts = {low: [], high: []}
-            for (_, _, requests, _), (instructions, statuses) in zip(runs, results):
+            for (_, _, requests, _, _), (instructions, statuses) in zip(runs, results):
                 bad = {code: n for code, n in statuses.items() if int(code) >= 300}
                 if bad:
                     raise RuntimeError("%s %s: unexpected statuses %s" % (name, label, bad))
