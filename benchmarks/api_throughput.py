@@ -8,7 +8,9 @@ nodes and then poll ``GET /v1/nodes/{node}/states`` until the node reports
 the target with no target pending. Figures: requests/s over the run,
 p50/p99 latency to the 202 and to the state actually reached (the latter
 includes up to one poll interval), the server's CPU per request (its
-share of the polling GETs included; GETs/req says how many); then
+share of the polling GETs included; GETs/req says how many) and its
+thread switches per request (every live thread's, from /proc: steadier
+than time on a shared machine, where each switch is costly); then
 ``GET /v1/nodes/detail`` over all N nodes: the first page (the API's
 default page size) and every page, following ``next``.
 """
@@ -160,13 +162,14 @@ def main(argv=None):
             runs = []
             for rep in range(args.repeat):
                 target = "power on" if rep % 2 == 0 else "power off"
-                cpu0 = server.cpu_seconds()
+                cpu0, switches0 = server.cpu_seconds(), server.context_switches()
                 accepted, reached, wall, failures, polls = power_run(
                     port, names, target, args.clients, args.poll)
                 cpu = server.cpu_seconds() - cpu0
+                switches = server.context_switches() - switches0
                 for failure in failures[:3]:
                     print("  failure: %s" % failure)
-                runs.append((accepted, reached, wall, failures, cpu, polls))
+                runs.append((accepted, reached, wall, failures, cpu, polls, switches))
             power_rows.append([
                 args.requests, args.clients,
                 common.median([len(r[0]) / r[2] for r in runs]),
@@ -176,6 +179,7 @@ def main(argv=None):
                 common.median([common.percentile(r[1], 0.99) * 1000 for r in runs]),
                 common.median([r[4] / max(1, len(r[0])) * 1000 for r in runs]),
                 common.median([r[5] / max(1, len(r[0])) for r in runs]),
+                common.median([r[6] / max(1, len(r[0])) for r in runs]),
                 sum(len(r[3]) for r in runs)])
             listings = []
             for _ in range(args.repeat):
@@ -192,7 +196,8 @@ def main(argv=None):
         "API power requests (%d clients, fake power, median of %d runs)"
         % (args.clients, args.repeat),
         ["requests", "clients", "req/s", "p50 202 ms", "p99 202 ms", "p50 reached ms",
-         "p99 reached ms", "server CPU ms/req", "GETs/req", "failures"], power_rows)
+         "p99 reached ms", "server CPU ms/req", "GETs/req", "switches/req", "failures"],
+        power_rows)
     common.print_table(
         "API GET /v1/nodes/detail (median of %d; server RSS %.0f MB after)"
         % (args.repeat, rss),

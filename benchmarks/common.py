@@ -263,6 +263,25 @@ class Server:
     def rss_mb(self):
         return rss_mb(self.proc.pid)
 
+    def context_switches(self):
+        """Thread switches (voluntary and not) of the server's live threads, from /proc.
+
+        Each hand-over of a request between threads (the HTTP server's, an
+        API thread, a conductor worker; the GIL between them) is one or two;
+        on a shared VM they are a large part of a request's CPU. Threads
+        that have exited are not counted.
+        """
+        total = 0
+        for name in os.listdir("/proc/%d/task" % self.proc.pid):
+            try:
+                with open("/proc/%d/task/%s/status" % (self.proc.pid, name)) as status:
+                    # voluntary_ctxt_switches: and nonvoluntary_ctxt_switches:
+                    total += sum(int(line.split()[1]) for line in status
+                                 if "ctxt_switches:" in line)
+            except OSError:  # the thread ended while being read
+                pass
+        return total
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.terminate()

@@ -107,6 +107,7 @@ def test_api_throughput_against_a_real_server():
     assert power[:2] == [12, 4]
     assert power[-1] == 0  # every request got its 202 and reached its state
     assert power[3] <= power[5]  # the 202 comes before the state is reached
+    assert power[-2] > 0  # handing a request between threads switches them
     assert listing[:2] == [30, 30]  # every enrolled node listed
 
 
