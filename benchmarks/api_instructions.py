@@ -38,6 +38,7 @@ pristine copy of the code before a change) the same way, for a ratio.
 
 import argparse
 import concurrent.futures
+import json
 import os
 import re
 import shutil
@@ -53,7 +54,7 @@ from benchmarks import common  # noqa: E402
 #: The child: set up, warm up, then N requests of one kind. Run with the
 #: measured tree first on sys.path (this checkout's benchmarks after it).
 CHILD = r"""
-import io, json, logging, os, sys, tempfile
+import io, json, logging, os, shutil, sys, tempfile
 tree, root, mode = sys.argv[1:4]
 count, nodes = int(sys.argv[4]), int(sys.argv[5])
 sys.path[:0] = [tree, root]
@@ -152,7 +153,6 @@ for index in range(count):
     run(index)
 db_engine.dispose()
 pool.shutdown(wait=True, timeout=60)
-import shutil
 shutil.rmtree(tmp, ignore_errors=True)
 print(json.dumps(statuses))
 """
@@ -172,7 +172,6 @@ def count_instructions(tree, mode, requests, nodes, hash_seed="0"):
     if proc.returncode != 0 or match is None:
         raise RuntimeError("callgrind run failed (%s):\n%s\n%s"
                            % (proc.returncode, proc.stdout[-2000:], proc.stderr[-3000:]))
-    import json
     return int(match.group(1)), json.loads(proc.stdout.strip().splitlines()[-1])
 
 

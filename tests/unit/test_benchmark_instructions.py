@@ -6,6 +6,7 @@ benchmark exists to prove is that every request was answered as a client
 expects (statuses, the state reached), and that the figure is computed.
 """
 
+import json
 import shutil
 import subprocess
 import sys
@@ -26,7 +27,6 @@ def test_the_child_answers_every_request(tmp_path, mode, expected):
          api_instructions.ROOT, mode, "4", "3"],
         capture_output=True, text=True, timeout=120, cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    import json
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == expected
 
 
