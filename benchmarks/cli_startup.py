@@ -30,6 +30,13 @@ leaves an installed package: otherwise, under ``PYTHONDONTWRITEBYTECODE``
 every run recompiles hwdrivers' own ~60 modules from source, about 90 ms
 that no installed CLI pays.
 
+Beside the commands, the same loop measures floors: fresh interpreters
+that import only what any such command must load before hwdrivers' own
+code -- nothing, oslo.config (every command reads its config file), and
+oslo.config with SQLAlchemy and its SQLite dialect (every command on the
+database) -- with ``ready`` taken once those imports are done. The gap
+between a command and its floor is what hwdrivers itself costs.
+
 Target (issue 14): ready <= 0.3 s and RSS at ready <= 40 MB.
 """
 
@@ -56,6 +63,15 @@ COMMANDS = {
     "node power on": ["node", "power", "on", "bench-1"],
     "driver list": ["driver", "list"],
     "power status (one-shot)": ["power", "status", "--driver", "fake-hardware"],
+}
+
+#: floor label -> modules imported, nothing else: what a command of that kind
+#: loads before any hwdrivers module (rows with the tree "floor").
+FLOORS = {
+    "floor: python": [],
+    "floor: + oslo.config": ["oslo_config.cfg"],
+    "floor: + oslo.config, SQLAlchemy": ["oslo_config.cfg", "sqlalchemy",
+                                         "sqlalchemy.dialects.sqlite"],
 }
 
 #: Libraries a local command should not need to import (checked at ready
@@ -100,6 +116,19 @@ snapshot("exit")
 sys.exit(code)
 """ % {"heavy": HEAVY}
 
+#: A floor: the given imports, then the same snapshot as PROBE's "ready".
+FLOOR_PROBE = r"""
+import importlib, json, sys, time
+for name in sys.argv[2:]:
+    importlib.import_module(name)
+with open("/proc/self/status") as status:
+    rss = next(int(l.split()[1]) for l in status if l.startswith("VmRSS:"))
+event = {"event": "ready", "t": time.monotonic(), "rss_kib": rss, "cpu": time.process_time(),
+         "modules": len(sys.modules), "heavy": []}
+with open(sys.argv[1], "a") as out:
+    out.write(json.dumps(event) + "\n")
+"""
+
 #: Enrolls the nodes through the tree's own code (its own schema version).
 SETUP = r"""
 import sys
@@ -138,9 +167,20 @@ def prepare(tree, workdir, nodes):
 def run_once(tree, workdir, config, argv):
     """One fresh CLI process: {ready s, rss MiB, done s, heavy at ready/exit}."""
     out_path = os.path.join(workdir, "probe.jsonl")
+    return _measure([sys.executable, "-c", PROBE, tree, out_path, "--config-file", config]
+                    + argv, workdir, out_path, " ".join(argv) + " (%s)" % tree)
+
+
+def run_floor(workdir, modules):
+    """One fresh interpreter importing ``modules`` only; the same figures."""
+    out_path = os.path.join(workdir, "floor.jsonl")
+    return _measure([sys.executable, "-c", FLOOR_PROBE, out_path] + modules, workdir,
+                    out_path, "floor %s" % (" ".join(modules) or "python"))
+
+
+def _measure(command, workdir, out_path, what):
     if os.path.exists(out_path):
         os.unlink(out_path)
-    command = [sys.executable, "-c", PROBE, tree, out_path, "--config-file", config] + argv
     start = time.monotonic()
     proc = subprocess.run(command, cwd=workdir, env=child_env(), capture_output=True,
                           text=True, timeout=120)
@@ -150,8 +190,8 @@ def run_once(tree, workdir, config, argv):
         with open(out_path) as lines:
             events = {e["event"]: e for e in map(json.loads, lines)}
     if proc.returncode != 0 or "ready" not in events:
-        raise RuntimeError("%s (%s) failed, exit %s:\n%s%s" % (
-            " ".join(argv), tree, proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:]))
+        raise RuntimeError("%s failed, exit %s:\n%s%s" % (
+            what, proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:]))
     ready = events["ready"]
     return {"ready": ready["t"] - start, "cpu": ready["cpu"],
             "rss": ready["rss_kib"] / 1024.0, "done": done,
@@ -180,13 +220,18 @@ def main(argv=None):
     if args.before and os.path.isdir(os.path.join(args.before, "hwdrivers")):
         trees.insert(0, ("before", os.path.abspath(args.before)))
     results = {(tree, label): [] for tree, _ in trees for label in labels}
+    results.update({("floor", label): [] for label in FLOORS})
     for _, path in trees:
         subprocess.run([sys.executable, "-m", "compileall", "-q",
                         os.path.join(path, "hwdrivers")], check=True, capture_output=True)
     with tempfile.TemporaryDirectory(prefix="hwbench-cli-") as tmp:
         configs = {tree: prepare(path, os.path.join(tmp, tree), args.nodes)
                    for tree, path in trees}
+        floor_dir = os.path.join(tmp, "floor")
+        os.makedirs(floor_dir)
         for _ in range(args.repeat):
+            for label, modules in FLOORS.items():
+                results[("floor", label)].append(run_floor(floor_dir, modules))
             for label in labels:
                 for tree, path in trees:  # interleaved: before, after, before...
                     results[(tree, label)].append(run_once(
@@ -195,17 +240,18 @@ def main(argv=None):
     def med(tree, label, key):
         return common.median([r[key] for r in results[(tree, label)]])
 
+    measured = ([(label, "floor") for label in FLOORS]
+                + [(label, tree) for label in labels for tree, _ in trees])
     rows = []
-    for label in labels:
-        for tree, _ in trees:
-            runs = results[(tree, label)]
-            rows.append([label, tree, med(tree, label, "ready") * 1000,
-                         min(r["ready"] for r in runs) * 1000, med(tree, label, "cpu") * 1000,
-                         med(tree, label, "rss"),
-                         med(tree, label, "done") * 1000, runs[-1]["modules"]])
+    for label, tree in measured:
+        runs = results[(tree, label)]
+        rows.append([label, tree, med(tree, label, "ready") * 1000,
+                     min(r["ready"] for r in runs) * 1000, med(tree, label, "cpu") * 1000,
+                     med(tree, label, "rss"),
+                     med(tree, label, "done") * 1000, runs[-1]["modules"]])
     common.print_table(
         "CLI start-up, local commands (%d fake nodes, SQLite; median of %d fresh "
-        "processes; trees interleaved)" % (args.nodes, args.repeat),
+        "processes; trees and floors interleaved)" % (args.nodes, args.repeat),
         ["command", "tree", "ready ms (median)", "ready ms (min)", "CPU ms to ready",
          "RSS MiB at ready",
          "done ms", "modules at ready"], rows)

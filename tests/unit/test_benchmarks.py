@@ -138,14 +138,21 @@ def test_cli_startup_measures_each_command_to_ready():
     text, rows = run_benchmark("cli_startup", "--nodes", 2, "--repeat", 1, "--before", "",
                                "--commands", "node list,power status (one-shot)")
     assert "CLI start-up, local commands" in text and "heavy libraries" in text
-    assert [r[:2] for r in rows] == [["node list", "after"],
-                                     ["power status (one-shot)", "after"]]
+    floors = ["floor: python", "floor: + oslo.config", "floor: + oslo.config, SQLAlchemy"]
+    assert [r[:2] for r in rows] == [[f, "floor"] for f in floors] + [
+        ["node list", "after"], ["power status (one-shot)", "after"]]
     for _label, _tree, ready, fastest, cpu, rss, done, modules in rows:
         assert 0 < fastest <= ready <= done and cpu > 0 and rss > 0 and modules > 0
+    # Each floor loads more than the one before; a command more than its floor.
+    by_label = {r[0]: r for r in rows}
+    rss = [by_label[f][5] for f in floors]
+    assert rss[0] < rss[1] < rss[2] < by_label["node list"][5]
+    assert by_label[floors[1]][7] < by_label["power status (one-shot)"][7]
     # Pointed at a second tree, the runs are interleaved and compared.
     text, rows = run_benchmark("cli_startup", "--nodes", 2, "--repeat", 1, "--before", ROOT,
                                "--commands", "driver list")
-    assert [r[:2] for r in rows] == [["driver list", "before"], ["driver list", "after"]]
+    assert [r[:2] for r in rows if r[1] != "floor"] == [["driver list", "before"],
+                                                        ["driver list", "after"]]
     assert "after / before" in text
 
 
