@@ -13,7 +13,10 @@ is. So this benchmark counts, per request:
   target in one statement, act, verify, record and release in another),
   then ``GET /v1/nodes/<node>/states`` reading the outcome -- what one
   client of ``api_throughput.py`` makes the server do per node;
-* ``GET states``: the poll alone.
+* ``GET states``: the poll alone;
+* ``detail page``: ``GET /v1/nodes/detail`` at the latest microversion, one
+  page listing every node (``--nodes``, up to 1,000): divide by the nodes
+  for the cost of one node in a listing.
 
 What is counted: the WSGI application in one process (the fast path, the
 conductor manager, its worker thread, SQLite in WAL with the server's
@@ -94,7 +97,7 @@ app = app_mod.create_app(service)
 statuses = {}
 
 
-def call(method, path, body=None):
+def call(method, path, body=None, headers=None):
     data = json.dumps(body).encode() if body is not None else b""
     environ = {
         "REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": "",
@@ -104,6 +107,8 @@ def call(method, path, body=None):
         "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(data),
         "wsgi.errors": sys.stderr, "wsgi.multithread": True,
         "wsgi.multiprocess": False, "wsgi.run_once": False, "wsgi.version": (1, 0)}
+    for name, value in (headers or {}).items():
+        environ["HTTP_" + name.upper().replace("-", "_")] = value
     if body is not None:
         environ["CONTENT_TYPE"] = "application/json"
         environ["CONTENT_LENGTH"] = str(len(data))
@@ -145,7 +150,14 @@ def get_states(index):
     call("GET", "/v1/nodes/bench-%06d/states" % (index % nodes))
 
 
-run = {"power": power_cycle, "get": get_states}[mode]
+def detail_page(index):
+    # What `baremetal node list --long` asks: the latest version, every node.
+    page = json.loads(call("GET", "/v1/nodes/detail",
+                           headers={"X-OpenStack-Ironic-API-Version": "latest"}))
+    assert len(page["nodes"]) == min(nodes, 1000), len(page["nodes"])
+
+
+run = {"power": power_cycle, "get": get_states, "detail": detail_page}[mode]
 call("GET", "/v1")  # Flask learns the Host; then the fast path answers
 for index in range(2 * nodes):
     power_cycle(index)
@@ -157,7 +169,7 @@ shutil.rmtree(tmp, ignore_errors=True)
 print(json.dumps(statuses))
 """
 
-MODES = (("power cycle", "power"), ("GET states", "get"))
+MODES = (("power cycle", "power"), ("GET states", "get"), ("detail page", "detail"))
 _COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")
 
 
