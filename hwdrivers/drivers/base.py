@@ -155,6 +155,14 @@ class BaseInterface(abc.ABC):  # noqa: B024 (kinds below add the abstract method
     #: driver_info parameters this implementation reads.
     driver_info_schema = params.EMPTY
 
+    #: For an implementation that overrides :meth:`driver_info_schema_for`:
+    #: the driver_info keys its per-node declaration depends on. A node with
+    #: none of them gets no secret field beyond ``driver_info_schema``'s, so
+    #: masking a listing skips asking (a 1,000-node page asks for every node
+    #: otherwise). None: every node is asked. The registry checks the promise
+    #: for a node with no driver_info when it loads the implementation.
+    driver_info_schema_depends_on: frozenset[str] | None = None
+
     #: Entry-point name; the loader sets it on the instance it creates.
     name = None
 

@@ -88,6 +88,42 @@ def _per_node(impl):
             is not base.BaseInterface.driver_info_schema_for)
 
 
+def _may_add_secrets(impl, driver_info):
+    """Whether ``impl`` must be asked which fields of ``driver_info`` are secret.
+
+    Not when the node has none of the keys its declaration depends on
+    (``driver_info_schema_depends_on``): its secrets are then the static
+    ones, which every mask already covers.
+    """
+    depends_on = impl.driver_info_schema_depends_on
+    return depends_on is None or (isinstance(driver_info, dict)
+                                  and not depends_on.isdisjoint(driver_info))
+
+
+def _check_depends_on(impl, static_secrets):
+    """Refuse an implementation whose ``driver_info_schema_depends_on`` is not kept.
+
+    Asked with a node that has no driver_info, its declaration must add no
+    secret to the static ones: masking relies on that for every node
+    without the keys it names.
+    """
+    depends_on = impl.driver_info_schema_depends_on
+    if depends_on is None:
+        return
+    extra = impl.driver_info_schema_for({}).secret_names - static_secrets
+    if extra:
+        option = "[DEFAULT] enabled_%s_interfaces" % impl.interface_type
+        raise exception.DriverLoadError(
+            kind="%s interface" % impl.interface_type,
+            name=impl.name or type(impl).__name__, option=option,
+            reason="its driver_info_schema_depends_on (%s) promises no secret field "
+                   "beyond its driver_info_schema for a node without those keys, yet "
+                   "such a node gets secret field(s) %s, which masking would show; "
+                   "the implementation must declare them in driver_info_schema or set "
+                   "driver_info_schema_depends_on = None (or remove it from %s)"
+                   % (", ".join(sorted(depends_on)), ", ".join(sorted(extra)), option))
+
+
 class Composition:
     """The interfaces of one node: ``task.driver.power``, ``.management``..."""
 
@@ -161,6 +197,8 @@ class Registry:
             impl for impls in self.interfaces.values() for impl in impls.values()
             if _per_node(impl)]
         self._static_secrets = frozenset(self._all_schema.secret_names)
+        for impl in self._per_node_schemas:
+            _check_depends_on(impl, self._static_secrets)
         secrets_at_rest.declare_secret_fields(self._all_schema.secret_names,
                                               self.node_secret_names)
 
@@ -305,7 +343,8 @@ class Registry:
         """Fields secret for a node because of its own driver_info (external drivers)."""
         names = set()
         for impl in self._per_node_schemas:
-            names |= impl.driver_info_schema_for(driver_info).secret_names
+            if _may_add_secrets(impl, driver_info):
+                names |= impl.driver_info_schema_for(driver_info).secret_names
         return names
 
     def mask(self, node_driver_info, composition=None):
@@ -323,6 +362,8 @@ class Registry:
             dynamic = dynamic + [impl for impl in composition.interfaces.values()
                                  if _per_node(impl) and impl not in dynamic]
         for impl in dynamic:
+            if not _may_add_secrets(impl, node_driver_info):
+                continue
             extra = impl.driver_info_schema_for(node_driver_info).secret_names
             if not extra <= secrets:
                 secrets = secrets | extra

@@ -142,3 +142,65 @@ def test_entry_point_that_fails_to_import_says_so(config, monkeypatch):
         factory.get_registry()
     assert "ImportError: No module named x" in str(info.value)
     assert "no entry point" not in str(info.value)
+
+
+# -- per-node declarations and masking ---------------------------------------------
+
+def _count_schema_calls(monkeypatch):
+    """kind/name -> how often masking asked that implementation for a node's schema."""
+    from hwdrivers.drivers.modules import command, console_command, external
+    asked = {}
+    for cls in (external.ExternalPower, external.ExternalManagement, command.CommandPower,
+                console_command.CommandConsole):
+        real = cls.driver_info_schema_for
+
+        def counted(self, driver_info, real=real):
+            key = "%s %s" % (self.interface_type, self.name)
+            asked[key] = asked.get(key, 0) + 1
+            return real(self, driver_info)
+
+        monkeypatch.setattr(cls, "driver_info_schema_for", counted)
+    return asked
+
+
+def test_masking_asks_a_per_node_declaration_only_for_nodes_with_its_keys(monkeypatch):
+    from hwdrivers.drivers import params
+    registry = factory.get_registry()
+    asked = _count_schema_calls(monkeypatch)
+    ipmi = {"ipmi_address": "10.0.0.9", "ipmi_username": "admin", "ipmi_password": "pw"}
+    assert registry.mask(ipmi) == dict(ipmi, ipmi_password=params.MASK)
+    assert registry.node_secret_names(ipmi) == set()
+    assert asked == {}  # no external_driver, no command field: nothing to ask
+    # An external driver whose executable cannot be read: all its other fields
+    # are secret, so this node is asked, by the external interfaces only.
+    unreadable = {"external_driver": "/nonexistent/driver", "token": "t", "host": "h"}
+    assert registry.mask(unreadable) == {"external_driver": "/nonexistent/driver",
+                                         "token": params.MASK, "host": params.MASK}
+    assert asked == {"power external": 1, "management external": 1}
+    asked.clear()
+    # A command field (even an empty one) is enough for the command interfaces.
+    registry.mask({"command_power_on": "", "command_secret": "s"})
+    assert asked == {"power command": 1, "console command": 1}
+
+
+def test_a_broken_depends_on_promise_is_refused_at_load(monkeypatch):
+    """A declaration that adds a secret for a node without the keys fails to load."""
+    from hwdrivers.drivers import params
+    from hwdrivers.drivers.modules import command
+    real = command.CommandPower.driver_info_schema_for
+
+    def leaky(self, driver_info):
+        return real(self, driver_info) + params.Schema(
+            params.Param("api_token", "A token", secret=True))
+
+    monkeypatch.setattr(command.CommandPower, "driver_info_schema_for", leaky)
+    with pytest.raises(exception.DriverLoadError) as info:
+        factory.Registry()
+    message = str(info.value)
+    assert "power interface command" in message and "api_token" in message
+    assert "[DEFAULT] enabled_power_interfaces" in message
+    assert "driver_info_schema_depends_on = None" in message
+    # Without the promise, the same declaration loads and is asked for every node.
+    monkeypatch.setattr(command.CommandPower, "driver_info_schema_depends_on", None)
+    registry = factory.Registry()
+    assert registry.mask({"api_token": "x"}) == {"api_token": params.MASK}

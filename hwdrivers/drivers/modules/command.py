@@ -105,6 +105,7 @@ class CommandPower(base.PowerInterface):
     """
 
     driver_info_schema = settings.SCHEMA
+    driver_info_schema_depends_on = settings.DEPENDS_ON
     config_group = "command"
     #: What every command node can do, declared: no command runs to find out.
     power_states = (PowerState.ON, PowerState.OFF, PowerState.REBOOT)

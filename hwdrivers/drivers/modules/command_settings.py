@@ -33,6 +33,9 @@ SECRET_FIELD = "command_secret"
 
 TEMPLATES = ("command_power_on", "command_power_off", "command_power_status",
              "command_reboot", "command_console")
+#: What a node's declaration depends on (schema_for): without any of these
+#: keys it is the same for every node.
+DEPENDS_ON = frozenset((PROFILE_FIELD,) + TEMPLATES)
 #: Placeholders every template may use, filled from the node itself.
 BUILTINS = ("name", "uuid")
 _STATUS_FIELDS = ("command_status_on_pattern", "command_status_off_pattern",

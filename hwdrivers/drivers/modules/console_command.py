@@ -37,6 +37,7 @@ class CommandConsole(console_base.ProxiedConsole):
     """The profile's ``console`` command, served by the conductor's console proxy."""
 
     driver_info_schema = settings.SCHEMA
+    driver_info_schema_depends_on = settings.DEPENDS_ON
 
     def driver_info_schema_for(self, driver_info):
         return settings.schema_for(driver_info)

@@ -353,6 +353,7 @@ class _ExternalBase:
     """What power and management share: the executable, its schema, its controller."""
 
     driver_info_schema = BASE_SCHEMA
+    driver_info_schema_depends_on = frozenset((FIELD,))
     config_group = "external"
 
     def _driver(self, driver_info):
