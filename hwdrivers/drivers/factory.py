@@ -95,7 +95,7 @@ def _may_add_secrets(impl, driver_info):
     (``driver_info_schema_depends_on``): its secrets are then the static
     ones, which every mask already covers.
     """
-    depends_on = impl.driver_info_schema_depends_on
+    depends_on = getattr(impl, "driver_info_schema_depends_on", None)
     return depends_on is None or (isinstance(driver_info, dict)
                                   and not depends_on.isdisjoint(driver_info))
 
@@ -107,7 +107,7 @@ def _check_depends_on(impl, static_secrets):
     secret to the static ones: masking relies on that for every node
     without the keys it names.
     """
-    depends_on = impl.driver_info_schema_depends_on
+    depends_on = getattr(impl, "driver_info_schema_depends_on", None)
     if depends_on is None:
         return
     extra = impl.driver_info_schema_for({}).secret_names - static_secrets
