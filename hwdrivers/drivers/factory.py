@@ -355,15 +355,16 @@ class Registry:
         """
         secrets = self._static_secrets
         # Only declarations that depend on the node (external executables)
-        # are asked: the static ones are all in _static_secrets already.
-        dynamic = self._per_node_schemas
+        # are asked: the static ones are all in _static_secrets already. Ours
+        # only when the node has a key they depend on (checked at load).
+        asked = [impl for impl in self._per_node_schemas
+                 if _may_add_secrets(impl, node_driver_info)]
         if composition is not None and getattr(composition, "registry", None) is not self:
-            # Interfaces loaded elsewhere: theirs may not be among ours.
-            dynamic = dynamic + [impl for impl in composition.interfaces.values()
-                                 if _per_node(impl) and impl not in dynamic]
-        for impl in dynamic:
-            if not _may_add_secrets(impl, node_driver_info):
-                continue
+            # Interfaces loaded elsewhere, unchecked here: theirs may not be
+            # among ours, and they are always asked.
+            asked += [impl for impl in composition.interfaces.values()
+                      if _per_node(impl) and impl not in self._per_node_schemas]
+        for impl in asked:
             extra = impl.driver_info_schema_for(node_driver_info).secret_names
             if not extra <= secrets:
                 secrets = secrets | extra

@@ -204,3 +204,21 @@ def test_a_broken_depends_on_promise_is_refused_at_load(monkeypatch):
     monkeypatch.setattr(command.CommandPower, "driver_info_schema_depends_on", None)
     registry = factory.Registry()
     assert registry.mask({"api_token": "x"}) == {"api_token": params.MASK}
+
+
+def test_interfaces_loaded_elsewhere_are_always_asked(monkeypatch):
+    """A composition from another registry: its per-node interfaces, unchecked here."""
+    from hwdrivers.drivers import params
+    from hwdrivers.drivers.modules import external
+    ours, theirs = factory.get_registry(), factory.Registry()
+    composition = theirs.compose(node(driver="external"))
+    asked = _count_schema_calls(monkeypatch)
+    ipmi = {"ipmi_address": "10.0.0.9", "ipmi_password": "pw"}
+    assert ours.mask(ipmi, composition) == dict(ipmi, ipmi_password=params.MASK)
+    assert asked == {"power external": 1, "management external": 1}
+    # Theirs, like ours, may declare more than its static schema for such a
+    # node (a promise only its own registry checked): what it declares is masked.
+    monkeypatch.setattr(external.ExternalPower, "driver_info_schema_for",
+                        lambda self, info: params.Schema(params.Param("ipmi_address", "x",
+                                                                      secret=True)))
+    assert ours.mask(ipmi, composition)["ipmi_address"] == params.MASK
