@@ -19,7 +19,7 @@ from benchmarks import api_instructions
 @pytest.mark.parametrize("mode, expected", [
     ("power", {"200": 1 + 2 * 3 + 4, "202": 2 * 3 + 4}),
     ("get", {"200": 1 + 2 * 3 + 4, "202": 2 * 3}),
-    ("detail", {"200": 1 + 2 * 3 + 4, "202": 2 * 3}),  # each page lists the 3 nodes
+    ("detail", {"200": 1 + 2 + 4}),  # two pages to warm up; each lists the 3 nodes
 ])
 def test_the_child_answers_every_request(tmp_path, mode, expected):
     """Without valgrind: each PUT a 202, each GET a 200 showing the target reached."""
