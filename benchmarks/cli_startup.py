@@ -80,14 +80,11 @@ HEAVY = ("sqlalchemy.orm", "sqlalchemy.dialects.postgresql", "alembic", "flask",
          "werkzeug", "sushy", "pysnmp", "pyghmi", "requests", "paramiko", "stevedore",
          "oslo_log", "asyncio", "ssl")
 
-#: The child: a probe around ``parse_args``, then the console script's main().
-PROBE = r"""
-import argparse, json, os, sys, time
-tree, out_path = sys.argv[1], sys.argv[2]
-sys.path.insert(0, tree)
-heavy = %(heavy)r
+#: Both children's record of a moment: one JSON line appended to ``out_path``.
+SNAPSHOT = r"""
+import json, sys, time
 
-def snapshot(event):
+def snapshot(event, out_path, heavy=()):
     with open("/proc/self/status") as status:
         rss = next(int(l.split()[1]) for l in status if l.startswith("VmRSS:"))
     loaded = [m for m in heavy if m in sys.modules]
@@ -96,6 +93,14 @@ def snapshot(event):
         out.write(json.dumps({"event": event, "t": time.monotonic(), "rss_kib": rss,
                               "cpu": cpu,
                               "modules": len(sys.modules), "heavy": loaded}) + "\n")
+"""
+
+#: The child: a probe around ``parse_args``, then the console script's main().
+PROBE = SNAPSHOT + r"""
+import argparse, os
+tree, out_path = sys.argv[1], sys.argv[2]
+sys.path.insert(0, tree)
+heavy = %(heavy)r
 
 _parse_args = argparse.ArgumentParser.parse_args
 
@@ -104,7 +109,7 @@ def parse_args(self, args=None, namespace=None):
     func = getattr(parsed, "func", None)
     if self.prog == "hwdrivers" and func is not None:
         def ready(*a, **kw):
-            snapshot("ready")
+            snapshot("ready", out_path, heavy)
             return func(*a, **kw)
         parsed.func = ready
     return parsed
@@ -112,21 +117,16 @@ def parse_args(self, args=None, namespace=None):
 argparse.ArgumentParser.parse_args = parse_args
 from hwdrivers.cmd.cli import main
 code = main(sys.argv[3:])
-snapshot("exit")
+snapshot("exit", out_path, heavy)
 sys.exit(code)
 """ % {"heavy": HEAVY}
 
 #: A floor: the given imports, then the same snapshot as PROBE's "ready".
-FLOOR_PROBE = r"""
-import importlib, json, sys, time
+FLOOR_PROBE = SNAPSHOT + r"""
+import importlib
 for name in sys.argv[2:]:
     importlib.import_module(name)
-with open("/proc/self/status") as status:
-    rss = next(int(l.split()[1]) for l in status if l.startswith("VmRSS:"))
-event = {"event": "ready", "t": time.monotonic(), "rss_kib": rss, "cpu": time.process_time(),
-         "modules": len(sys.modules), "heavy": []}
-with open(sys.argv[1], "a") as out:
-    out.write(json.dumps(event) + "\n")
+snapshot("ready", sys.argv[1])
 """
 
 #: Enrolls the nodes through the tree's own code (its own schema version).
