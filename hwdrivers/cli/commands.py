@@ -438,14 +438,14 @@ def build_parser():
     dsub = driver.add_subparsers(dest="command", metavar="COMMAND")
     dsub.required = True
     p = dsub.add_parser("list", parents=[fmt], help="List enabled hardware types.")
-    p.set_defaults(func=driver_list)
+    p.set_defaults(func=driver_list, database=False)
     p = dsub.add_parser("show", parents=[fmt], help="Interfaces of a hardware type.")
     p.add_argument("name")
-    p.set_defaults(func=driver_show)
+    p.set_defaults(func=driver_show, database=False)
     p = dsub.add_parser("properties", parents=[fmt],
                         help="driver_info fields: required/optional/secret per interface.")
     p.add_argument("name")
-    p.set_defaults(func=driver_properties)
+    p.set_defaults(func=driver_properties, database=False)
 
     conductors_cli.register(top, fmt)
 

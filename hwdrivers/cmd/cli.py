@@ -1,5 +1,6 @@
 """``hwdrivers``: the command line. Errors print one clear line, never a traceback."""
 
+import functools
 import logging
 import os
 import sys
@@ -32,9 +33,11 @@ def load_config(config_files):
         raise exception.ConfigInvalid("invalid value %s" % exc)
 
 
-def _local_backend():
+def _local_backend(database=True):
+    """The database through the conductor; or, for commands that need none
+    (``database=False`` in their parser defaults), the configured drivers."""
     from hwdrivers.cli import local
-    return local.LocalBackend()
+    return local.LocalBackend() if database else local.LocalDrivers()
 
 
 def _api_password(args, username, url):
@@ -64,7 +67,7 @@ def backend_factory(args):
             raise exception.InvalidParameterValue(
                 "--username and --password-stdin are for the API; give --url or "
                 "HWDRIVERS_URL too")
-        return _local_backend
+        return functools.partial(_local_backend, getattr(args, "database", True))
     if args.password_stdin and not username:
         raise exception.InvalidParameterValue(
             "--password-stdin needs --username or HWDRIVERS_USERNAME")

@@ -17,7 +17,6 @@ import uuid as uuid_mod
 from hwdrivers import conf as hw_conf
 
 from hwdrivers.common import exception
-from hwdrivers.common import interface_types
 from hwdrivers.common import node_secrets
 from hwdrivers.conductor import inspection
 from hwdrivers.conductor import operations
@@ -471,22 +470,14 @@ class ConductorManager:
     # -- drivers -------------------------------------------------------------------
 
     def list_drivers(self, context):
-        return [self.registry.describe(name) for name in sorted(self.registry.hardware_types)]
+        return self.registry.describe_all()
 
     def get_driver(self, context, name):
         return self.registry.describe(name)
 
     def driver_properties(self, context, name):
         """Per interface kind: every field with required/optional/secret flags."""
-        registry = self.registry
-        result = {}
-        for kind in interface_types.ALL:
-            impl = registry.interfaces[kind][registry.default_interface(name, kind)]
-            result[kind] = [
-                {"name": p.name, "description": p.description, "required": p.required,
-                 "secret": p.secret, "type": p.type, "default": p.default}
-                for p in impl.driver_info_schema]
-        return result
+        return self.registry.fields(name)
 
     # -- ports and conductors (thin wrappers over the database API) ----------------
     # Ports carry no driver state, so they need no node lock: each call is one

@@ -376,6 +376,25 @@ class Registry:
         return {kind: self.interfaces[kind][self.default_interface(hw_name, kind)]
                 .get_properties() for kind in interface_types.ALL}
 
+    def fields(self, hw_name):
+        """Per interface kind: every driver_info field of the default implementation.
+
+        What ``driver properties`` prints: name, description, type, default
+        and whether the field is required and secret.
+        """
+        result = {}
+        for kind in interface_types.ALL:
+            impl = self.interfaces[kind][self.default_interface(hw_name, kind)]
+            result[kind] = [
+                {"name": p.name, "description": p.description, "required": p.required,
+                 "secret": p.secret, "type": p.type, "default": p.default}
+                for p in impl.driver_info_schema]
+        return result
+
+    def describe_all(self):
+        """What ``driver list`` starts from: :meth:`describe` of each type, by name."""
+        return [self.describe(name) for name in sorted(self.hardware_types)]
+
     def describe(self, hw_name):
         """What ``driver show`` prints: enabled and default implementations per kind."""
         hw = self.hardware_type(hw_name)

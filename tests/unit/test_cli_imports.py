@@ -4,7 +4,8 @@ Each command runs in a fresh interpreter, as the ``hwdrivers`` console
 script runs it, and reports which heavy libraries were imported by the
 time it exited. A local command on fake-hardware nodes needs no web
 framework, no BMC library, no HTTP client and no alembic (the schema is
-current); the one-shot mode needs no database and no event loop either.
+current); the one-shot mode and the ``driver`` commands need no database
+and no event loop either.
 An import that creeps in at module level shows up here as a failure naming
 the library; ``python -X importtime`` finds the line that brought it.
 """
@@ -68,6 +69,20 @@ def test_a_local_command_imports_no_heavy_library(config, argv):
     known = KNOWN.get(" ".join(argv), set())
     assert heavy - known == set()
     assert known <= heavy, "fixed: drop %s from KNOWN" % sorted(known - heavy)
+
+
+@pytest.mark.parametrize("argv", [
+    ["driver", "list"],
+    ["driver", "show", "fake-hardware"],
+    ["driver", "properties", "ipmi", "-f", "json"],
+], ids=" ".join)
+def test_a_driver_command_needs_no_database(tmp_path, argv):
+    """Answered from the config alone: the database is unreachable, and the
+    database layer (SQLAlchemy, asyncio, ssl) is never imported."""
+    path = tmp_path / "hwdrivers.conf"
+    path.write_text("[DEFAULT]\nstate_path = %s\n[database]\nconnection = "
+                    "postgresql+psycopg://nobody@127.0.0.1:1/none\n" % tmp_path)
+    assert cli(str(path), argv, HEAVY_ONESHOT) == []
 
 
 def test_a_one_shot_command_imports_no_database_nor_event_loop(config):
