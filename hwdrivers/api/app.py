@@ -16,6 +16,7 @@ from hwdrivers.api import errors
 from hwdrivers.api import microversions
 from hwdrivers.api import utils
 from hwdrivers.common import exception
+from hwdrivers.common import log_text
 
 LOG = logging.getLogger(__name__)
 
@@ -122,8 +123,10 @@ def finish(response, api_version, ctx, method, path, started):
 def log_request(method, path, status, ctx, started):
     """One line per request for operators: paths and statuses only.
 
-    Bodies may carry driver_info secrets and are never logged.
+    Bodies may carry driver_info secrets and are never logged; the method
+    and path are escaped (``log_text.printable``), so a request cannot forge a line.
     """
-    LOG.info("%s %s -> %d (%.1f ms) [%s%s]", method, path, status,
-             (time.monotonic() - started) * 1000.0 if started else 0.0,
-             ctx.request_id, " user=%s" % ctx.user if ctx.user else "")
+    elapsed_ms = (time.monotonic() - started) * 1000.0 if started else 0.0
+    LOG.info("%s %s -> %d (%.1f ms) [%s%s]", log_text.printable(method),
+             log_text.printable(path), status, elapsed_ms, ctx.request_id,
+             " user=%s" % ctx.user if ctx.user else "")

@@ -67,6 +67,7 @@ import threading
 import time
 
 from hwdrivers.common import exception
+from hwdrivers.common import log_text
 
 LOG = logging.getLogger(__name__)
 
@@ -476,7 +477,8 @@ class BasicAuthMiddleware:
             self.throttle.succeeded(user, address)
         reader = user in self.readers
         if reader and method not in READ_METHODS:
-            LOG.info("Refused %s %s to reader %r", method, path, user)
+            LOG.info("Refused %s %s to reader %r", log_text.printable(method),
+                     log_text.printable(path), user)
             return _deny(start_response, 403,
                          "User %s has the reader role: it may only read (GET, HEAD); "
                          "%s %s is refused." % (user, method, path), challenge=False)
