@@ -69,7 +69,6 @@ STATUSES = (
     (exception.DatabaseUnavailable, Status(503, retry_after=5)),
     (exception.HardwareCallTimeout, Status(504, retry_after=10)),
     (exception.NodeLocked, Status(409, retry_after=1)),
-    (exception.InvalidStateRequested, Status(409)),
     (exception.Conflict, Status(409)),
     (exception.NotFound, Status(404)),
     (exception.InvalidParameterValue, Status(400)),

@@ -241,7 +241,7 @@ def delete_node(ident):
     utils.check_query(())
     node = _get(ident)
     if node.provision_state not in DELETABLE_STATES and not node.maintenance:
-        raise exception.InvalidStateRequested(
+        raise exception.InvalidState(
             reason="Node %s is in provision state %s and cannot be deleted; undeploy "
                    "it (PUT .../states/provision {\"target\": \"deleted\"}) or put it "
                    "in maintenance first." % (node.ident, node.provision_state))

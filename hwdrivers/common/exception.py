@@ -14,7 +14,7 @@ __all__ = [
     "InvalidPowerState", "InvalidBootDevice", "UnsupportedDriverExtension",
     "InterfaceNotAllowed", "NotFound", "NodeNotFound", "PortNotFound", "DriverNotFound",
     "ConductorNotFound", "Conflict", "NodeLocked", "NodeAlreadyExists",
-    "PortAlreadyExists", "InvalidStateRequested", "NodeInMaintenance", "LeaseLost",
+    "PortAlreadyExists", "InvalidState", "InvalidStateRequested", "NodeInMaintenance", "LeaseLost",
     "NoFreeWorker", "ConsolesUnavailable", "DatabaseUnavailable", "HardwareBusy",
     "HardwareCallTimeout",
     "ConfigInvalid", "DriverLoadError", "PowerStateFailure", "DriverError",
@@ -48,6 +48,18 @@ class HWDriversError(Exception):
 class Invalid(HWDriversError):
     fmt = "Invalid request: %(reason)s"
     code = 400
+
+
+class InvalidStateRequested(Invalid):
+    """A provision action the node's current state does not allow.
+
+    A 400, as in Ironic, not a 409: Ironic's clients retry every 409 as a
+    locked node (python-ironicclient 5 times, 2 s apart), so a request that
+    cannot succeed would keep ``baremetal`` waiting for ~20 s before it
+    showed this message.
+    """
+
+    fmt = "%(reason)s"
 
 
 class InvalidParameterValue(Invalid):
@@ -151,7 +163,10 @@ class PortAlreadyExists(Conflict):
     fmt = "A port with address %(address)s already exists."
 
 
-class InvalidStateRequested(Conflict):
+class InvalidState(Conflict):
+    """The node's state forbids the change (deleting a deployed node): 409,
+    as Ironic answers it."""
+
     fmt = "%(reason)s"
 
 

@@ -315,7 +315,7 @@ class ConductorManager:
 
         The new state is published before this returns; the work runs in a
         worker holding the node's lock (inline when the process has no pool).
-        InvalidStateRequested (409) names the current state and the actions
+        InvalidStateRequested (400, as in Ironic) names the current state and the actions
         allowed in it; NoFreeWorker (503) leaves the node unchanged.
         """
         with task_manager.acquire(context, ident, purpose="provision %s" % action) as task:

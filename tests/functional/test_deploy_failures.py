@@ -144,7 +144,7 @@ def test_abort_during_wait_call_back(env):
             if f != "boot.ipxe"] == []
     # abort is refused once the node no longer waits
     status, body = env.call("PUT", "/v1/nodes/ab1/states/provision", {"target": "abort"})
-    assert status == 409, body
+    assert status == 400, body
 
 
 def test_second_agent_claiming_the_node_gets_no_token(env):

@@ -185,7 +185,7 @@ def test_invalid_transition_names_state_and_allowed_actions(manager, node, actio
     before = row(node)
     with pytest.raises(exception.InvalidStateRequested) as info:
         manager.do_provisioning_action(CTX, "prov-node", action)
-    assert info.value.code == 409
+    assert info.value.code == 400
     assert "'enroll'" in str(info.value)
     assert "allowed actions in this state: manage" in str(info.value)
     assert row(node) == before
