@@ -81,10 +81,11 @@ class Server:
 
         from hwdrivers.api import app as app_mod
         from hwdrivers.api import auth
+        from hwdrivers.api import client_quirks
 
         self.service = service
         check_threads(conf)
-        wsgi = auth.wrap(app_mod.create_app(service, conf), conf)
+        wsgi = client_quirks.ClientQuirks(auth.wrap(app_mod.create_app(service, conf), conf))
         self.servers = []
         self._threads = {}  # id(server) -> the thread serving it
         self.servers.append(("API", api_listener(wsgi, conf)))
