@@ -10,12 +10,15 @@ openstacksdk's baremetal proxy need to enroll and drive machines:
 ``GET|POST /v1/nodes``, ``GET /v1/nodes/detail``       list (filters, fields,
                                                        limit/marker + next,
                                                        sort), enroll (nodes)
-``GET|PATCH|DELETE /v1/nodes/<uuid or name>``          show, JSON patch, delete
+``GET|PATCH|DELETE /v1/nodes/<uuid or name>``          show, JSON patch
+                                                       (``?reset_interfaces``
+                                                       from 1.45), delete
 ``GET /v1/nodes/<n>/states``, ``PUT .../states/power``, states (202, async)
 ``PUT .../states/provision``
 ``GET|PUT .../management/boot_device[/supported]``     management (PUT is sync)
 ``GET .../validate``, ``PUT|DELETE .../maintenance``   nodes
-``* .../vendor_passthru?method=M``, ``.../methods``    nodes
+``* .../vendor_passthru?method=M`` or ``.../M``,       nodes
+``GET .../vendor_passthru/methods``
 ``/v1/ports[/detail]``, ``/v1/nodes/<n>/ports``        ports
 ``/v1/drivers[/<name>[/properties]]``                  drivers
 ``/v1/conductors[/<hostname>]``                        conductors
@@ -26,7 +29,8 @@ openstacksdk's baremetal proxy need to enroll and drive machines:
 =====================================================  ==========================
 
 Microversions 1.1 to 1.109 are accepted (see :mod:`.microversions`); the
-documents are the same at every version. Known differences from Ironic:
+documents are the same at every version (``reset_interfaces`` needs 1.45,
+as in Ironic). Known differences from Ironic:
 nodes always start in ``enroll`` (Ironic < 1.11 starts them ``available``);
 fields Ironic has and hwdrivers does not model (instance_uuid, owner,
 traits, ...) are shown empty and cannot be set; provision targets not

@@ -9,6 +9,7 @@ the manager's masked view: secrets can be written but never read back.
 import flask
 
 from hwdrivers.api import errors
+from hwdrivers.api import microversions
 from hwdrivers.api import patch as patch_mod
 from hwdrivers.api import utils
 from hwdrivers.common import exception
@@ -220,14 +221,86 @@ def show_node(ident):
 
 @blueprint.patch("/v1/nodes/<ident>")
 def update_node(ident):
-    utils.check_query(())
+    """JSON patch; ``?reset_interfaces=true`` (1.45) with a driver change.
+
+    The node returned is the one saved with its lock released (no
+    reservation), as Ironic answers; see ``ConductorManager.update_node``.
+    """
+    _check_patch_query()
+    reset_interfaces = bool(_strict_bool_query("reset_interfaces"))
     body = utils.json_body(expect=list)
     set_values, unset = patch_mod.translate(
         body, WRITABLE, DICT_FIELDS, READ_ONLY_HINTS, ALL_FIELDS)
-    manager = utils.manager()
-    node = _driver_as_field(lambda: manager.update_node(
-        utils.context(), ident, set_values=set_values, unset=unset))
+    node = _driver_as_field(lambda: _update(ident, set_values, unset, reset_interfaces))
     return utils.json_response(_view(node))
+
+
+#: Ironic's version that added ``reset_interfaces`` to PATCH /v1/nodes/<node>.
+RESET_INTERFACES_VERSION = (1, 45)
+#: What oslo's strict ``bool_from_string`` (Ironic's reading of a boolean
+#: query parameter) accepts, after stripping and lowering the case.
+_TRUE_STRINGS = ("1", "t", "true", "on", "y", "yes")
+_FALSE_STRINGS = ("0", "f", "false", "off", "n", "no")
+
+
+def _check_patch_query():
+    """PATCH takes ``reset_interfaces`` only, and only from API 1.45, as Ironic.
+
+    Below 1.45 it is refused as any unknown query parameter is; the message
+    names the version that accepts it, since a client that negotiated an
+    older version would not otherwise know why.
+    """
+    version = flask.g.get("api_version") or microversions.DEFAULT_VERSION
+    if version >= RESET_INTERFACES_VERSION:
+        utils.check_query(("reset_interfaces",))
+        return
+    try:
+        utils.check_query(())
+    except errors.APIError as exc:
+        if "reset_interfaces" not in flask.request.args:
+            raise
+        needed = microversions.fmt(RESET_INTERFACES_VERSION)
+        raise errors.APIError(
+            "%s reset_interfaces needs API version %s or later and this request "
+            "asked for %s; send %s: %s (baremetal --os-baremetal-api-version %s)."
+            % (exc, needed, microversions.fmt(version), microversions.HEADER, needed,
+               needed)) from None
+
+
+def _strict_bool_query(name):
+    """Query parameter ``name`` as a boolean, None when absent; 400 when not one."""
+    value = flask.request.args.get(name)
+    if value is None:
+        return None
+    text = value.strip().lower()
+    if text in _TRUE_STRINGS:
+        return True
+    if text in _FALSE_STRINGS:
+        return False
+    raise errors.APIError(
+        "Query parameter %s must be a boolean: true or false (also 1/0, yes/no, "
+        "on/off, t/f, y/n), got %r." % (name, value))
+
+
+def _update(ident, set_values, unset, reset_interfaces):
+    """``manager.update_node``; a new driver refusing interfaces says how to reset them.
+
+    Interfaces the node set itself are kept on a driver change (the rest
+    follow the new driver's defaults), so one the new driver cannot use is
+    refused: the fix Ironic's clients offer is ``--reset-interfaces``.
+    """
+    try:
+        return utils.manager().update_node(
+            utils.context(), ident, set_values=set_values, unset=unset,
+            reset_interfaces=reset_interfaces)
+    except exception.InterfaceNotAllowed as exc:
+        if reset_interfaces or "driver" not in set_values:
+            raise
+        raise exception.InterfaceNotAllowed(
+            "%s. With reset_interfaces=true (API %s or later; baremetal node set "
+            "--reset-interfaces) the interfaces this patch does not set go back to "
+            "the new driver's defaults." % (exc, microversions.fmt(RESET_INTERFACES_VERSION)),
+            errors=exc.errors) from None
 
 
 #: Provision states a node may be deleted in (Ironic's rule: not while it is
@@ -307,11 +380,53 @@ def vendor_methods(ident):
 
 @blueprint.route("/v1/nodes/<ident>/vendor_passthru", methods=_PASSTHRU_METHODS)
 def vendor_passthru(ident):
-    utils.check_query(("method",))
-    method = flask.request.args.get("method")
+    """``.../vendor_passthru?method=M``: openstacksdk's form."""
+    return _vendor_call(ident, None)
+
+
+@blueprint.route("/v1/nodes/<ident>/vendor_passthru/<method>", methods=_PASSTHRU_METHODS)
+def vendor_passthru_in_path(ident, method):
+    """``.../vendor_passthru/M``: python-ironicclient's form (Ironic takes both).
+
+    ``methods`` stays the list (GET, routed to :func:`vendor_methods`
+    first); any other HTTP method on it is refused, not taken for a call.
+    """
+    if method == "methods":
+        return _methods_is_the_list()
+    return _vendor_call(ident, method)
+
+
+def _methods_is_the_list():
+    """405 for ``.../vendor_passthru/methods`` other than GET, saying how to call one."""
+    allowed = "GET, HEAD, OPTIONS"
+    resp = errors.error_response(405, (
+        "The method %s is not allowed for %s, which lists the node's vendor "
+        "methods; allowed: %s. To call a vendor method named methods, use "
+        ".../vendor_passthru?method=methods." % (flask.request.method,
+                                                  flask.request.path, allowed)))
+    resp.headers["Allow"] = allowed
+    return resp
+
+
+def _passthru_method(in_path):
+    """The vendor method the path or ``?method=`` names (both: the same one)."""
+    in_query = flask.request.args.get("method")
+    if in_path and in_query and in_path != in_query:
+        raise errors.APIError(
+            "The vendor method is named twice, differently: %r in the path and %r in "
+            "query parameter method; name it once, in either." % (in_path, in_query))
+    method = in_path or in_query
     if not method:
-        raise errors.APIError("Query parameter method is required; list the "
+        raise errors.APIError("Query parameter method is required (or the method in "
+                              "the path: .../vendor_passthru/<method>); list the "
                               "methods with GET .../vendor_passthru/methods.")
+    return method
+
+
+def _vendor_call(ident, in_path):
+    """Both forms' call: one set of checks, whichever way the method came."""
+    utils.check_query(("method",))
+    method = _passthru_method(in_path)
     args = {}
     if utils.request_body().strip():
         args = utils.json_body()

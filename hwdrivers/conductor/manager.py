@@ -210,8 +210,19 @@ class ConductorManager:
     def list_nodes(self, context, **kwargs):
         return node_obj.Node.list(**kwargs)
 
-    def update_node(self, context, ident, set_values=None, unset=()):
-        """Set fields (``driver_info/<key>`` paths allowed) and unset others."""
+    def update_node(self, context, ident, set_values=None, unset=(), reset_interfaces=False):
+        """Set fields (``driver_info/<key>`` paths allowed) and unset others.
+
+        On a driver change, interfaces the node never set (stored unset)
+        follow the new driver's defaults, and those it set are kept and
+        checked against the new driver. Ironic stores every interface, so
+        there only ``reset_interfaces`` moves them; here it is needed for
+        the ones the node set (:func:`_reset_interfaces`).
+
+        The last write drops the node's lock in the same statement, so the
+        node returned is as others now see it (no reservation), as Ironic
+        answers, with no extra round trip.
+        """
         set_values = dict(set_values or {})
         with task_manager.acquire(context, ident, purpose="node update") as task:
             node = task.node
@@ -240,10 +251,12 @@ class ConductorManager:
                 else:
                     raise exception.InvalidParameterValue(
                         "Node %s: field %s cannot be unset" % (node.ident, field))
+            if reset_interfaces:
+                _reset_interfaces(node, changes)
             self._check_values(changes, node=node)
             for field, value in changes.items():
                 setattr(node, field, value)
-            task.save()
+            task.save(release=True)
             return node
 
     def delete_node(self, context, ident):
@@ -512,6 +525,24 @@ class ConductorManager:
     def get_conductor(self, context, hostname):
         from hwdrivers.db import api as db_api
         return db_api.get_conductor(hostname)
+
+
+def _reset_interfaces(node, changes):
+    """Ironic's ``reset_interfaces``: with a driver change, every interface
+    ``changes`` does not set goes back to the new driver's default (unset).
+
+    Only a change of driver may ask for it (Ironic's rule): on the same
+    driver it would silently drop interfaces the operator chose.
+    """
+    driver = changes.get("driver", node.driver)
+    if driver == node.driver:
+        raise exception.InvalidParameterValue(
+            "Node %s: reset_interfaces can only be given when changing the node's "
+            "driver, and this change leaves it %s; set driver to another hardware "
+            "type in the same request, or drop reset_interfaces" % (node.ident, node.driver))
+    for field in node_obj.INTERFACE_FIELDS:
+        if field not in changes and getattr(node, field, None) is not None:
+            changes[field] = None
 
 
 class _Merged:
