@@ -188,8 +188,8 @@ def test_openstacksdk_lifecycle(server, tmp_path, monkeypatch):
     with pytest.raises(sdk_exc.BadRequestException, match="power_state"):
         bm.patch_node(node, [{"op": "replace", "path": "/power_state",
                               "value": "power on"}])
-    with pytest.raises(sdk_exc.ConflictException):
-        bm.set_node_provision_state(node, "provide")  # already available
+    with pytest.raises(sdk_exc.BadRequestException, match="available"):
+        bm.set_node_provision_state(node, "provide")  # already available: 400, as Ironic
     bm.delete_port(port)
     bm.delete_node(node)
     assert list(bm.nodes()) == []
