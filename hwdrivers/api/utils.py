@@ -14,6 +14,7 @@ from oslo_config import cfg
 
 from hwdrivers.api import errors
 from hwdrivers.common import context as hw_context
+from hwdrivers.common import json_values
 
 CONF = cfg.CONF
 
@@ -95,12 +96,21 @@ def json_body(expect=dict):
 
 
 def parse_json_body(raw, expect=dict):
-    """:func:`json_body` for the body's bytes ``raw``."""
+    """:func:`json_body` for the body's bytes ``raw``.
+
+    Only standard JSON (:mod:`hwdrivers.common.json_values`): NaN,
+    Infinity, numbers that overflow to infinity and lone surrogates are
+    400s naming where they are, since a stored one would make every
+    listing that shows it invalid JSON.
+    """
     if not raw.strip():
         raise errors.APIError("The request body is empty; send a JSON %s."
                               % ("object" if expect is dict else "list"))
     try:
-        body = json.loads(raw)
+        body = json_values.loads(raw)
+    except json_values.JSONValueError as exc:
+        raise errors.APIError("Invalid value in the request body: %s"
+                              % exc.describe("the body itself")) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise errors.APIError("The request body is not valid JSON: %s" % exc) from None
     except RecursionError:
@@ -183,12 +193,21 @@ def dump_json(data):
     JSON can carry -- an integer beyond 64 bits a client stored in
     ``extra`` -- is encoded by the json module instead, so a listing
     never fails on one node's values (and what neither can encode raises
-    the json module's TypeError, as before).
+    the json module's TypeError, as before). A value stored before bodies
+    were held to standard JSON -- NaN, an infinity, a lone surrogate,
+    which the json module would write as invalid JSON -- is written as
+    :func:`json_values.repaired` makes it (null, U+FFFD).
     """
     try:
         return orjson.dumps(data, default=_default, option=_ORJSON_OPTIONS)
     except orjson.JSONEncodeError:
-        return json.dumps(data, default=_default).encode("utf-8")
+        pass
+    try:  # allow_nan=False refuses NaN, the UTF-8 encoding a lone surrogate
+        return json.dumps(data, default=_default, allow_nan=False,
+                          ensure_ascii=False).encode("utf-8")
+    except ValueError:
+        return json.dumps(json_values.repaired(data), default=_default,
+                          ensure_ascii=False).encode("utf-8")
 
 
 def json_response(data, status=200, headers=None):

@@ -3,13 +3,19 @@
 A secret typed on the command line is visible to every user through the
 process list, so ``KEY=-`` reads the value from standard input (or a
 prompt on a terminal) and ``--driver-info-file`` reads a JSON object.
+
+What is read here is stored in JSON columns, locally without the API's
+checks: so it is held to the same rule (:mod:`hwdrivers.common.json_values`),
+no NaN, Infinity or overflowing number, and only real text -- an argument
+whose bytes are not UTF-8 reaches Python as surrogates, which would make
+the node's listing invalid JSON.
 """
 
 import getpass
-import json
 import sys
 
 from hwdrivers.common import exception
+from hwdrivers.common import json_values
 
 
 def parse_pairs(pairs, option):
@@ -22,19 +28,31 @@ def parse_pairs(pairs, option):
         if value == "-":
             value = (getpass.getpass("%s: " % key) if sys.stdin.isatty()
                      else sys.stdin.readline().rstrip("\n"))
-        values[key.strip()] = value
+        key = _text(key.strip(), "a %s key" % option)
+        values[key] = _text(value, "%s %s: the value" % (option, key))
     return values
+
+
+def _text(text, where):
+    """``text`` when it is real text; else a message naming ``where`` (never the value)."""
+    try:
+        return json_values.check_text(text, "")
+    except json_values.JSONValueError as exc:
+        raise exception.InvalidParameterValue(exc.describe(where, "pass")) from None
 
 
 def read_driver_info_file(path):
     if not path:
         return {}
     try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
+        with open(path, "rb") as handle:
+            data = json_values.loads(handle.read())
     except OSError as exc:
         raise exception.InvalidParameterValue(
             "--driver-info-file %s cannot be read: %s" % (path, exc.strerror))
+    except json_values.JSONValueError as exc:
+        raise exception.InvalidParameterValue(
+            "--driver-info-file %s: %s" % (path, exc.describe("the file", "write")))
     except ValueError as exc:
         raise exception.InvalidParameterValue(
             "--driver-info-file %s is not valid JSON: %s" % (path, exc))
