@@ -71,6 +71,19 @@ def _render_list(ports, detail, fields, limit, resource):
     return utils.json_response(result)
 
 
+def _pxe_enabled(value):
+    """``pxe_enabled`` as stored: always a real boolean.
+
+    As Ironic: true/false, or the strings its clients send ("false" from
+    ``baremetal port create --pxe-enabled false``, "True"/"False" from
+    ``port set --pxe-enabled/--pxe-disabled``); null is the default, true,
+    on create and on PATCH alike (as removing the field is).
+    """
+    if value is None:
+        return True
+    return utils.check_bool(value, "pxe_enabled")
+
+
 def _list(detail, node_id=None, resource="ports"):
     utils.check_query(PORT_QUERY)
     args = flask.request.args
@@ -126,7 +139,7 @@ def create_port():
     if "extra" in body:
         utils.check_type(body["extra"], "extra", dict, "an object")
     if "pxe_enabled" in body:
-        utils.check_type(body["pxe_enabled"], "pxe_enabled", bool, "true or false")
+        body["pxe_enabled"] = _pxe_enabled(body["pxe_enabled"])
     if "uuid" in body:
         utils.check_type(body["uuid"], "uuid", str, "a UUID")
     node_id = _node_id(node_uuid, "node_uuid")
@@ -170,8 +183,7 @@ def update_port(ident):
             extra = dict(utils.check_type(value, "extra", dict, "an object"))
             values["extra"] = extra
         elif field == "pxe_enabled":
-            values["pxe_enabled"] = utils.check_type(value, "pxe_enabled", bool,
-                                                     "true or false")
+            values["pxe_enabled"] = _pxe_enabled(value)
         else:
             values[field] = utils.check_type(value, field, str, "a MAC address")
     for path in unset:

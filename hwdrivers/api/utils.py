@@ -176,6 +176,33 @@ def check_type(value, field, types, type_name):
     return value
 
 
+#: The strings oslo's ``bool_from_string(strict=True)`` accepts (any case,
+#: spaces around ignored): what Ironic takes for a boolean field, and what
+#: its clients send (``baremetal port set --pxe-disabled`` sends "False").
+TRUE_STRINGS = ("1", "t", "true", "on", "y", "yes")
+FALSE_STRINGS = ("0", "f", "false", "off", "n", "no")
+
+
+def check_bool(value, field):
+    """``value`` as a bool: JSON true/false, or one of Ironic's boolean strings.
+
+    Anything else (a number, "maybe") is a 400 naming ``field`` and the
+    accepted spellings. null is the caller's to decide.
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in TRUE_STRINGS:
+            return True
+        if text in FALSE_STRINGS:
+            return False
+    raise errors.APIError(
+        "Field %s must be true or false, got %s; also accepted as strings, in any case: "
+        "%s for true, %s for false." % (field, json.dumps(value)[:80], "/".join(TRUE_STRINGS),
+                                        "/".join(FALSE_STRINGS)))
+
+
 # -- responses -----------------------------------------------------------------
 
 #: orjson's options for our documents: datetimes and dataclasses go to

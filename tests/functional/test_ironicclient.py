@@ -259,3 +259,24 @@ def test_baremetal_node_history_list(server, tmp_path):
     events = cli.json("node", "history", "list", "hist", "--long")
     assert [e["event"] for e in events] == ["maintenance set: swap PSU"]
     assert events[0]["severity"] == "WARNING" and events[0]["event_type"] == "maintenance"
+
+
+def test_baremetal_port_pxe_enabled_strings(server, tmp_path):
+    """ironicclient sends pxe_enabled as a string: "false" from `port create
+    --pxe-enabled false`, "True"/"False" from `port set --pxe-enabled/--pxe-disabled`.
+    Accepted as Ironic accepts them, stored as a boolean (SQLite's 0/1)."""
+    cli = CLI(server, tmp_path / "home")
+    node = cli.json("node", "create", "--driver", "fake-hardware", "--name", "pxe-node")
+    port = cli.json("port", "create", "52:54:00:00:10:01", "--node", node["uuid"],
+                    "--pxe-enabled", "false")
+    assert port["pxe_enabled"] is False
+    cli.run("port", "set", port["uuid"], "--pxe-enabled")
+    assert cli.json("port", "show", port["uuid"])["pxe_enabled"] is True
+    cli.run("port", "set", port["uuid"], "--pxe-disabled")
+    assert cli.json("port", "show", port["uuid"])["pxe_enabled"] is False
+    assert server.db_rows("SELECT pxe_enabled FROM ports") == [{"pxe_enabled": 0}]
+    bad = cli.run("port", "create", "52:54:00:00:10:02", "--node", node["uuid"],
+                  "--pxe-enabled", "maybe", check=False)
+    assert bad.returncode != 0
+    assert "pxe_enabled" in bad.stderr and "maybe" in bad.stderr, bad.stderr
+    assert len(cli.json("port", "list")) == 1
