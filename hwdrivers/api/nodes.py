@@ -237,10 +237,6 @@ def update_node(ident):
 
 #: Ironic's version that added ``reset_interfaces`` to PATCH /v1/nodes/<node>.
 RESET_INTERFACES_VERSION = (1, 45)
-#: What oslo's strict ``bool_from_string`` (Ironic's reading of a boolean
-#: query parameter) accepts, after stripping and lowering the case.
-_TRUE_STRINGS = ("1", "t", "true", "on", "y", "yes")
-_FALSE_STRINGS = ("0", "f", "false", "off", "n", "no")
 
 
 def _check_patch_query():
@@ -273,9 +269,9 @@ def _strict_bool_query(name):
     if value is None:
         return None
     text = value.strip().lower()
-    if text in _TRUE_STRINGS:
+    if text in utils.TRUE_STRINGS:  # oslo's strict bool_from_string, as Ironic reads it
         return True
-    if text in _FALSE_STRINGS:
+    if text in utils.FALSE_STRINGS:
         return False
     raise errors.APIError(
         "Query parameter %s must be a boolean: true or false (also 1/0, yes/no, "

@@ -57,7 +57,7 @@ def test_port_pagination(api, node):
     ({"node_uuid": "NODE", "address": "zz:zz"}, 400, ["zz:zz", "MAC"]),
     ({"node_uuid": "ghost", "address": MAC}, 400, ["node_uuid", "ghost"]),
     ({"node_uuid": "NODE", "address": MAC, "extra": "x"}, 400, ["extra"]),
-    ({"node_uuid": "NODE", "address": MAC, "pxe_enabled": "yes"}, 400, ["pxe_enabled"]),
+    ({"node_uuid": "NODE", "address": MAC, "pxe_enabled": "maybe"}, 400, ["pxe_enabled"]),
     ({"node_uuid": "NODE", "address": MAC, "colour": 1}, 400, ["colour"]),
     ({"node_uuid": "NODE", "address": MAC, "physical_network": "p"}, 400,
      ["physical_network", "not supported"]),
@@ -98,7 +98,7 @@ def test_patch_port(api, node, make_node):
     ([{"op": "replace", "path": "/uuid", "value": "x"}], ["/uuid", "read-only"]),
     ([{"op": "replace", "path": "/address", "value": "bad"}], ["bad"]),
     ([{"op": "replace", "path": "/node_uuid", "value": "ghost"}], ["ghost"]),
-    ([{"op": "replace", "path": "/pxe_enabled", "value": "no"}], ["pxe_enabled"]),
+    ([{"op": "replace", "path": "/pxe_enabled", "value": "maybe"}], ["pxe_enabled"]),
     ([{"op": "remove", "path": "/extra/nothing"}], ["nothing"]),
     ([{"op": "add", "path": "/colour", "value": 1}], ["/colour"]),
 ])
