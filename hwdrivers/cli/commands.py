@@ -56,9 +56,8 @@ def node_create(args, backend):
     if args.uuid:
         values["uuid"] = args.uuid
     values["driver_info"] = inputs.driver_info(args)
-    for field in ("properties", "extra"):
-        pairs = inputs.parse_pairs(getattr(args, field), "--%s" % field.rstrip("s")
-                                   if field == "properties" else "--extra")
+    for field, option in (("properties", "--property"), ("extra", "--extra")):
+        pairs = inputs.parse_pairs(getattr(args, field), option)
         if pairs:
             values[field] = pairs
     for kind in interface_types.ALL:

@@ -10,12 +10,12 @@ the ramdisk agent calls the API back. ``--config-drive`` takes a JSON object
 already-built blob or URL, as ``baremetal node deploy --config-drive`` does.
 """
 
-import json
 import os
 import sys
 import time
 
 from hwdrivers.common import exception
+from hwdrivers.common import json_values
 
 DEFAULT_WAIT = 3600.0
 POLL_INTERVAL = 0.5
@@ -31,7 +31,9 @@ def parse_config_drive(value: str | None):
             text = handle.read()
     if text.lstrip().startswith("{"):
         try:
-            drive = json.loads(text)
+            drive = json_values.loads(text)
+        except json_values.JSONValueError as exc:
+            raise SystemExit("error: --config-drive: %s" % exc.describe("the JSON", "give"))
         except ValueError as exc:
             raise SystemExit("error: --config-drive is not valid JSON: %s" % exc)
         if not isinstance(drive, dict):

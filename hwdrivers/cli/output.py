@@ -1,7 +1,14 @@
-"""Render results as a table (people) or JSON (scripts)."""
+"""Render results as a table (people) or JSON (scripts).
+
+JSON output is standard JSON even for rows stored before the API refused
+NaN and lone surrogates (``json_values.repaired``): a script's parser
+(jq) must not fail on one old node.
+"""
 
 import json
 import sys
+
+from hwdrivers.common import json_values
 
 
 def _cell(value):
@@ -31,7 +38,8 @@ def emit(result, fmt, columns=None, stream=None):
     """Print a dict (as Field/Value) or a list of dicts (as rows)."""
     stream = stream or sys.stdout
     if fmt == "json":
-        stream.write(json.dumps(result, indent=2, sort_keys=True, default=str) + "\n")
+        stream.write(json.dumps(json_values.repaired(result), indent=2, sort_keys=True,
+                                default=str) + "\n")
         return
     if result is None:
         return

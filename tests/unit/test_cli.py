@@ -284,3 +284,39 @@ def test_oneshot_refuses_undeclared_driver_info(tmp_path, capsys):
                      "ipmi_address=192.0.2.1", "--driver-info", "ipmi_user=admin"])
     assert code == 1
     assert "ipmi_user (did you mean ipmi_username?)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text, words", [
+    ('{"meta_data": {"cores": NaN}}', ["--config-drive", "meta_data.cores", "NaN",
+                                       "finite number"]),
+    ('{"user_data": "\\ud800"}', ["--config-drive", "user_data", "surrogate"]),
+    ('{"meta_data": ', ["--config-drive", "not valid JSON"]),
+])
+def test_config_drive_json_is_standard_json(text, words):
+    from hwdrivers.cli import deploy
+    with pytest.raises(SystemExit) as caught:
+        deploy.parse_config_drive(text)
+    assert all(word in str(caught.value) for word in words), caught.value
+
+
+def test_json_output_of_an_old_row_is_standard_json():
+    """A row stored before NaN and lone surrogates were refused still prints as JSON."""
+    import io
+
+    from hwdrivers.cli import output
+    stream = io.StringIO()
+    output.emit({"properties": {"cpus": float("nan"), "note": "a\ud800b"}}, "json",
+                stream=stream)
+    text = stream.getvalue()
+    assert "NaN" not in text and "\\ud800" not in text
+    assert json.loads(text) == {"properties": {"cpus": None, "note": "a\ufffdb"}}
+
+
+def test_a_bad_property_pair_names_the_option(tmp_path, capsys):
+    conf = tmp_path / "hwdrivers.conf"
+    conf.write_text("[DEFAULT]\nstate_path = %s\n[database]\nconnection = sqlite:///%s\n"
+                    % (tmp_path, tmp_path / "db.sqlite"))
+    code = cli.main(["--config-file", str(conf), "node", "create", "--driver",
+                     "fake-hardware", "--property", "novalue"])
+    _, err = capsys.readouterr()
+    assert code == 1 and "--property 'novalue' must look like KEY=VALUE" in err, err
