@@ -15,10 +15,38 @@ from typing import Any
 
 from hwdrivers.common import exception
 
-__all__ = ["MASK", "NODE_FIX", "TYPES", "EMPTY", "CheckFailed", "Param", "Problems",
+__all__ = ["MASK", "redact", "NODE_FIX", "TYPES", "EMPTY", "CheckFailed", "Param", "Problems",
            "Rule", "Schema", "driver_info_error", "parse_address", "parse_bool"]
 
 MASK = "******"
+
+#: A secret shorter than this is masked only where it stands alone.
+SHORT_SECRET = 4
+_WORD_CHAR = "0-9A-Za-z"
+
+
+def redact(text: object, secrets: Iterable[str | None]) -> str:
+    """Text from outside -- a tool's output, a library's error -- with ``secrets`` masked.
+
+    For that text only, never for a message of our own: ours never hold a
+    secret, and masking one that happens to equal a word of ours ("no
+    answer from the BMC" with the password "BMC") shows the secret by its
+    context. For the same reason a secret shorter than :data:`SHORT_SECRET`
+    is masked only where it stands alone, not inside words ("a" would
+    turn "no answer" into "no ******nswer"); a longer one is masked
+    wherever it appears, since a tool may print it glued to an option
+    (``-Psecret``).
+    """
+    text = str(text)
+    for secret in secrets:
+        if not secret or secret not in text:
+            continue
+        if len(secret) >= SHORT_SECRET:
+            text = text.replace(secret, MASK)
+        else:
+            text = re.sub("(?<![%s])%s(?![%s])" % (_WORD_CHAR, re.escape(secret), _WORD_CHAR),
+                          MASK, text)
+    return text
 
 _TRUE = {"1", "true", "yes", "on", "y", "t"}
 _FALSE = {"0", "false", "no", "off", "n", "f"}

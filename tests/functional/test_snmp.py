@@ -385,3 +385,19 @@ def test_resends_that_outlast_command_timeout_are_refused_at_start(snmp_config):
     assert "timeout * (retries + 1) = 6.0s" in str(error.value)
     snmp_config(snmp__command_timeout=6.0)
     snmp_module.SNMPPower().check_config()
+
+
+@pytest.mark.parametrize("community", ["PDU", "a"])
+def test_a_community_that_is_a_word_of_the_message_is_not_shown_by_masking(
+        snmp_agent, community):
+    """Our own words are never masked: masking "PDU" in "no answer from PDU ..."
+    (or every "a") would tell the reader the community."""
+    task = make_task(snmp_agent.driver_info("apc", 1, port=free_udp_port(),
+                                            snmp_community_read=community,
+                                            snmp_community_write=community))
+    with pytest.raises(exception.DriverConnectionError) as info:
+        retry.run(task, task.driver.power, task.driver.power.set_power_state,
+                  PowerState.ON)
+    message = str(info.value)
+    assert "no answer from PDU 127.0.0.1:" in message and "******" not in message, message
+    assert "check snmp_address and snmp_port, that the PDU is up" in message

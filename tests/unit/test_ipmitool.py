@@ -313,6 +313,30 @@ def test_unknown_failure_is_an_action_error_with_the_password_masked(fake_tool):
     assert PASSWORD not in message
 
 
+@pytest.mark.parametrize("password", ["BMC", "on", "a", "session"])
+def test_a_password_that_is_a_word_of_the_message_is_not_shown_by_masking(
+        fake_tool, password):
+    """Only ipmitool's words are masked, and a short password only as a whole word:
+    masking "BMC" in "failed on BMC ..." would tell the reader the password."""
+    fake_tool('echo "Error: Unable to establish IPMI v2 / RMCP+ session" >&2\nexit 1')
+    task = make_task(ipmi_password=password)
+    with pytest.raises(exception.HWDriversError) as info:
+        task.driver.power.set_power_state(task, PowerState.ON)
+    message = str(info.value)
+    assert message.startswith("power on failed on BMC 192.0.2.10:623: Error: Unable to "
+                              "establish IPMI v2 / RMCP+ ")
+    expected_tail = "******" if password == "session" else "session"
+    assert "RMCP+ %s" % expected_tail in message, message
+
+
+def test_a_password_glued_to_an_option_in_the_tools_words_is_masked(fake_tool):
+    fake_tool('echo "usage error near -P$IPMI_PASSWORD" >&2\nexit 1')
+    task = make_task()
+    with pytest.raises(exception.HWDriversError) as info:
+        task.driver.power.set_power_state(task, PowerState.ON)
+    assert "near -P******" in str(info.value) and PASSWORD not in str(info.value)
+
+
 def test_reboot_powers_on_when_the_machine_went_off_in_between(fake_tool, tmp_path):
     """Status read on, then the machine went off: the BMC refuses the cycle
     ("not supported in present state"), so the reboot falls back to off

@@ -18,6 +18,7 @@ from hwdrivers.common import exception
 from hwdrivers.common.states import PowerState
 from hwdrivers.conductor import manager as manager_mod
 from hwdrivers.drivers import actions
+from hwdrivers.drivers import params
 from hwdrivers.drivers import retry
 from hwdrivers.drivers.modules import redfish
 from hwdrivers.drivers.modules import redfish_session
@@ -314,7 +315,7 @@ def test_a_password_echoed_by_the_library_is_scrubbed():
     translated = redfish_session.translate(error, INFO, "logging in")
     assert PASSWORD not in str(translated)
     assert "https://admin:******@bmc. Error: refused ******" in str(translated)
-    assert redfish_session.scrub("pw=%s" % PASSWORD, PASSWORD) == "pw=******"
+    assert params.redact("pw=%s" % PASSWORD, [PASSWORD]) == "pw=******"
 
 
 def test_session_auth_hint():

@@ -332,7 +332,8 @@ class CommandPower(base.PowerInterface):
 
 
 def _redact(text, secret):
-    return text.replace(secret, params.MASK) if secret else text
+    """The command's output with the secret masked (``params.redact``)."""
+    return params.redact(text, [secret])
 
 
 def _detail(stderr, secret):

@@ -115,10 +115,8 @@ def resolve(name):
 # -- running it -------------------------------------------------------------------
 
 def _mask(text, secrets):
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, params.MASK)
-    return text
+    """The driver's words with its node's secrets masked (``params.redact``)."""
+    return params.redact(text, secrets)
 
 
 #: Most a driver may print on stdout or stderr. A schema or an answer is a

@@ -259,8 +259,8 @@ def build_env(info):
 
 
 def _mask(text, info):
-    secret = info.get("ipmi_password")
-    return text.replace(secret, params.MASK) if secret else text
+    """ipmitool's own words with the password masked (``params.redact``)."""
+    return params.redact(text, [info.get("ipmi_password")])
 
 
 def run(task, info, args, action):
@@ -304,11 +304,12 @@ def run(task, info, args, action):
 def failure(info, action, stderr, returncode):
     """The DriverError for a failed run: what failed, ipmitool's words, the fix."""
     cls, hint = classify(stderr, info)
-    said = reason_text(stderr) or "no message, exit status %s" % returncode
+    said = reason_text(stderr)
+    said = _mask(said, info) if said else "no message, exit status %s" % returncode
     message = "%s failed on BMC %s: %s" % (action, bmc_of(info), said)
     if hint:
         message += " (%s)" % hint
-    return cls(_mask(message, info))
+    return cls(message)
 
 
 def _kill(proc):

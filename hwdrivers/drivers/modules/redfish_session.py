@@ -37,6 +37,7 @@ import time
 
 from hwdrivers.common import exception
 from hwdrivers.conf import CONF
+from hwdrivers.drivers import params
 from hwdrivers.drivers import retry
 
 LOG = logging.getLogger(__name__)
@@ -261,14 +262,6 @@ CACHE = ConnectionCache()
 
 # -- errors --------------------------------------------------------------------
 
-def scrub(text, password):
-    """``text`` with ``password`` masked, should a library ever echo it."""
-    text = str(text)
-    if password and len(password) >= 3:  # shorter ones would mangle any text
-        text = text.replace(password, "******")
-    return text
-
-
 def _root_cause(exc):
     """The innermost exception sushy wrapped (requests / urllib3 / ssl)."""
     seen = set()
@@ -317,22 +310,23 @@ def translate(exc, info, action):
     where = "Redfish service at %s" % info["address"]
     password = info.get("password")
 
-    def done(cls, message):
-        return cls(scrub(message, password))
+    def said(value):
+        """What sushy or the BMC said: the only text here that could hold the password."""
+        return params.redact(value, [password])
 
     if isinstance(exc, errors.ConnectionError):
-        reason = _short_reason(exc)
+        reason = said(_short_reason(exc))
         if _is_tls_error(exc):
             if "certificate verify failed" in str(exc).lower():
-                return done(exception.DriverSettingsError, (
+                return exception.DriverSettingsError((
                     "the TLS certificate of the %s could not be verified (%s) while %s: "
                     "set redfish_verify_ca to the path of the CA bundle that signed "
                     "it (or to false to skip verification, which is insecure)"
                     % (where, reason, action)))
-            return done(exception.DriverSettingsError, (
+            return exception.DriverSettingsError((
                 "TLS with the %s failed (%s) while %s: check that redfish_address "
                 "names the right scheme (http or https) and port" % (where, reason, action)))
-        return done(exception.DriverConnectionError, (
+        return exception.DriverConnectionError((
             "cannot reach the %s while %s: %s; check redfish_address and that the "
             "BMC is up" % (where, action, reason)))
     if isinstance(exc, errors.AccessError):
@@ -341,26 +335,26 @@ def translate(exc, info, action):
                 else "check the user's privileges, redfish_username and redfish_password")
         if info.get("auth_type") == "session":
             hint += " (or set redfish_auth_type=auto if the BMC has no session service)"
-        return done(exception.DriverAuthError, (
+        return exception.DriverAuthError((
             "the %s refused %s (HTTP %s) while %s: %s" % (
                 where, "user %r" % user if user else "anonymous access",
                 exc.status_code, action, hint)))
     if isinstance(exc, errors.HTTPError):
-        detail = exc.detail or exc.code or "no detail"
+        detail = said(exc.detail or exc.code or "no detail")
         if exc.status_code == 501:
-            return done(exception.DriverUnsupportedAction, (
+            return exception.DriverUnsupportedAction((
                 "the %s does not implement this (HTTP 501: %s) while %s"
                 % (where, detail, action)))
-        return done(exception.DriverActionError, (
+        return exception.DriverActionError((
             "the %s answered HTTP %s (%s) while %s" % (where, exc.status_code, detail, action)))
     if isinstance(exc, errors.MissingActionError):
-        return done(exception.DriverUnsupportedAction, (
-            "the %s offers no such action while %s: %s" % (where, action, exc)))
+        return exception.DriverUnsupportedAction((
+            "the %s offers no such action while %s: %s" % (where, action, said(exc))))
     if isinstance(exc, errors.InvalidParameterValueError):
-        return done(exception.DriverUnsupportedAction, (
-            "the %s does not allow this while %s: %s" % (where, action, exc)))
-    return done(exception.DriverActionError, (
-        "unexpected answer from the %s while %s: %s" % (where, action, exc)))
+        return exception.DriverUnsupportedAction((
+            "the %s does not allow this while %s: %s" % (where, action, said(exc))))
+    return exception.DriverActionError((
+        "unexpected answer from the %s while %s: %s" % (where, action, said(exc))))
 
 
 @contextlib.contextmanager
@@ -387,7 +381,7 @@ def connection(info, action):
                 exc, (sushy.exceptions.AccessError, sushy.exceptions.ConnectionError)):
             CACHE.discard(info, entry)
         error = translate(exc, info, action)
-        LOG.debug("%s; sushy said: %s", error, scrub(exc, info.get("password")))
+        LOG.debug("%s; sushy said: %s", error, params.redact(exc, [info.get("password")]))
         retry.note(error)  # callers that swallow it (capability checks) still count it
         raise error from None
     finally:

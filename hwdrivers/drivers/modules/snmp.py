@@ -341,9 +341,12 @@ class Session:
     # internals
 
     def _error(self, cls, message):
-        for secret in self._secrets:
-            message = message.replace(secret, params.MASK)
+        """Our message: the PDU's or pysnmp's words in it went through :meth:`_said`."""
         return cls(message)
+
+    def _said(self, value):
+        """What pysnmp, the OS or the PDU said, with this node's secrets masked."""
+        return params.redact(value, self._secrets)
 
     def _target_for(self):
         if self._target is None:
@@ -355,7 +358,7 @@ class Session:
             except (socket.gaierror, UnicodeError) as exc:
                 raise self._error(exception.DriverConnectionError,
                                   "cannot resolve snmp_address %r: %s; check snmp_address"
-                                  % (address, exc)) from None
+                                  % (address, self._said(exc))) from None
             cls = Udp6TransportTarget if family == socket.AF_INET6 else UdpTransportTarget
             # What cls.create() does, minus its resolver (an executor thread per loop).
             target = cls.__new__(cls)
@@ -424,12 +427,12 @@ class Session:
                                        CONF.snmp.command_timeout)) from None
         except PySnmpError as exc:
             raise self._error(exception.DriverActionError,
-                              "SNMP %s %s on PDU %s failed: %s" % (kind, oid, self.pdu, exc)
-                              ) from None
+                              "SNMP %s %s on PDU %s failed: %s"
+                              % (kind, oid, self.pdu, self._said(exc))) from None
         except OSError as exc:
             raise self._error(exception.DriverConnectionError,
                               "cannot send SNMP to PDU %s: %s; check snmp_address and "
-                              "snmp_port" % (self.pdu, exc)) from None
+                              "snmp_port" % (self.pdu, self._said(exc))) from None
         if indication:
             raise self._indication_error(kind, indication)
         if int(status):
@@ -476,6 +479,7 @@ class Session:
     def _indication_error(self, kind, indication):
         info = self.info
         name = type(indication).__name__
+        indication = self._said(indication)
         if name == "RequestTimedOut":
             waited = CONF.snmp.timeout * (CONF.snmp.retries + 1)
             check = ("check snmp_community (agents ignore a wrong community)"
