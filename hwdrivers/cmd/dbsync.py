@@ -30,6 +30,7 @@ from oslo_config import cfg
 
 from hwdrivers import conf as hw_conf
 from hwdrivers.common import exception
+from hwdrivers.db import engine as db_engine
 
 CONF = hw_conf.CONF
 PROG = "hwdrivers-dbsync"
@@ -118,7 +119,6 @@ def _reencrypt_secrets(forget_unreadable):
 
 
 def _run():
-    from hwdrivers.db import engine as db_engine
     from hwdrivers.db import migration
 
     try:
@@ -163,6 +163,8 @@ def main(argv=None):
     except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:
         return _fail("cannot use the %s: %s" % (_database_label(),
                                                         _first_line(error)))
+    except db_engine.DatabaseUnusable as error:  # names the file and the fix itself
+        return _fail(str(error))
     except exception.DatabaseUnavailable as error:
         return _fail("cannot use the %s: %s" % (_database_label(), error.kwargs["reason"]))
     except OSError as error:  # e.g. state_path not creatable

@@ -10,6 +10,7 @@ failure as one ``<prog>: error: ...`` line with exit code 1.
 
 import gc
 import logging
+import os
 import signal
 import sys
 import threading
@@ -41,7 +42,7 @@ def load_config(argv, prog, usage=None, epilog=None):
     try:
         hw_conf.check_values(CONF)
     except cfg.ConfigFileValueError as error:
-        raise exception.ConfigInvalid("invalid value %s" % error) from None
+        raise exception.ConfigInvalid(str(error)) from None
 
 
 def prepare_database():
@@ -158,20 +159,39 @@ def run(prog, serve, argv=None):
     try:
         return serve(argv)
     except exception.DatabaseUnavailable as error:
-        return fail("cannot use the database ([database] connection): %s"
-                    % error.kwargs["reason"])
+        return fail(_database_unavailable(error))
     except exception.HWDriversError as error:
         return fail(str(error))
     except (cfg.ConfigFileValueError, cfg.Error) as error:
         return fail("invalid configuration: %s" % error)
-    except OSError as error:  # e.g. state_path not creatable
+    except OSError as error:  # a file start-up reads or writes; it names the path
         return fail(str(error))
     except Exception as error:
         if type(error).__module__.startswith("sqlalchemy"):
             # Unreachable database, bad URL ...: one line, no traceback.
             text = str(getattr(error, "orig", None) or error).strip()
-            return fail("cannot use the database ([database] connection): %s"
-                        % (text.splitlines()[0] if text else type(error).__name__))
+            return fail("cannot use the %s: %s" % (
+                _database_label(), text.splitlines()[0] if text else type(error).__name__))
         raise
     except KeyboardInterrupt:
         return 130
+
+
+def _database_unavailable(error):
+    """The line for a DatabaseUnavailable: an unusable SQLite file's message
+    names the file and the fix already; the others get the setting added."""
+    from hwdrivers.db import engine as db_engine
+    if isinstance(error, db_engine.DatabaseUnusable):
+        return str(error)
+    return "cannot use the %s: %s" % (_database_label(), error.kwargs["reason"])
+
+
+def _database_label():
+    """Which database failed, by the setting that names it (never a password):
+    ``[database] connection`` only when it is set, else the SQLite file and
+    where its directory came from."""
+    from hwdrivers.db import engine as db_engine
+    if CONF.database.connection:
+        return "database ([database] connection)"
+    return "database %s (%s)" % (os.path.join(CONF.state_path, "hwdrivers.sqlite"),
+                                 db_engine.state_path_option())

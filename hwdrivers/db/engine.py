@@ -46,11 +46,15 @@ pooled connection, without SQLAlchemy's per-statement machinery
 (see :mod:`hwdrivers.db.prepared`).
 
 Losing the database is not a bug. A terminated PostgreSQL backend, a
-refused connection, or a SQLite file that is locked, full or read-only
-leaves :func:`reader`/:func:`writer` as :class:`DatabaseUnavailable` (HTTP
-503) carrying the driver's first line only: the SQL text and its
+refused connection, or a SQLite file that is locked or full leaves
+:func:`reader`/:func:`writer` as :class:`DatabaseUnavailable` (HTTP 503,
+"retry later") carrying the driver's first line only: the SQL text and its
 parameters (which may hold driver_info) never reach a message. The pool
 drops dead connections, so the next call after the database is back works.
+An SQLite file that waiting will not fix -- not a database, damaged,
+read-only, a directory, in a missing directory -- is
+:class:`DatabaseUnusable` instead (still a 503 to the API), whose message
+names the file, what is wrong on disk and the setting to change.
 
 One SQLite hazard is not an error but a signal: SQLite maps the WAL index
 (``<db>-shm``) into memory, and if anything truncates that file while the
@@ -106,15 +110,143 @@ def _message_line(source):
 
 @contextlib.contextmanager
 def unavailable_as_error():
-    """Translate a lost, locked, full or read-only database into DatabaseUnavailable."""
+    """Translate a lost, locked, full or read-only database into DatabaseUnavailable.
+
+    A file that cannot serve at all (not a database, damaged, read-only, a
+    directory) becomes :class:`DatabaseUnusable`, which names the file and
+    the fix instead of "retry later".
+    """
     try:
         yield
-    except _UNAVAILABLE as error:
-        raise exception.DatabaseUnavailable(reason=_first_line(error)) from None
-    except sa.exc.DBAPIError as error:
-        if error.connection_invalidated:
+    except (sa.exc.DBAPIError, sqlite3.Error) as error:
+        unusable = _unusable(error)
+        if unusable is not None:
+            raise unusable from None
+        if isinstance(error, _UNAVAILABLE) or getattr(error, "connection_invalidated", False):
             raise exception.DatabaseUnavailable(reason=_first_line(error)) from None
         raise
+
+
+@contextlib.contextmanager
+def unusable_as_error():
+    """Only the SQLite file problems of :func:`unavailable_as_error`.
+
+    For code that handles the database's other errors itself (migrations:
+    an alembic step's SQL error must not read as "retry later").
+    """
+    try:
+        yield
+    except (sa.exc.DBAPIError, sqlite3.Error) as error:
+        unusable = _unusable(error)
+        if unusable is not None:
+            raise unusable from None
+        raise
+
+
+class DatabaseUnusable(exception.DatabaseUnavailable):
+    """The SQLite file itself cannot serve, and waiting will not change that.
+
+    Not a database, damaged, read-only, a directory: "retry later" would
+    send the operator waiting, so the message names the file, what is
+    wrong and what to change. Still a DatabaseUnavailable (the API answers
+    503, callers that skip a cycle on a lost database keep doing so) and
+    still nothing was changed.
+    """
+
+    fmt = "%(reason)s"
+
+
+#: SQLite's primary result codes (``sqlite_errorcode & 0xff``) that can
+#: mean the file itself is wrong; which one it is is then checked on disk.
+_SQLITE_READONLY, _SQLITE_CORRUPT, _SQLITE_CANTOPEN, _SQLITE_NOTADB = 8, 11, 14, 26
+#: SQLITE_READONLY's extended codes that pass (recovery, locking, rollback
+#: under way in another connection): those stay "retry later".
+_SQLITE_READONLY_LASTING = (8, 8 | (6 << 8))  # plain, SQLITE_READONLY_DIRECTORY
+
+
+def _unusable(error):
+    """A DatabaseUnusable for ``error`` when the SQLite file is to blame, else None."""
+    engines = _engines
+    path = engines.path if engines is not None else None
+    orig = getattr(error, "orig", None) or error
+    code = getattr(orig, "sqlite_errorcode", None)
+    if path is None or not isinstance(orig, sqlite3.Error) or code is None:
+        return None
+    primary = code & 0xFF
+    if primary == _SQLITE_NOTADB:
+        problem = "is not an SQLite database (%s); move the file away" % _message_line(orig)
+    elif primary == _SQLITE_CORRUPT:
+        problem = ("is damaged (%s); restore it from a backup or move the file away"
+                   % _message_line(orig))
+    elif primary == _SQLITE_READONLY and code in _SQLITE_READONLY_LASTING:
+        problem = "is read-only (%s); %s" % (
+            _write_problem(path) or _message_line(orig),
+            "make it writable (its permissions, chattr -i, a read-only mount)")
+    elif primary == _SQLITE_CANTOPEN:
+        problem = _open_problem(path)
+        if problem is None:
+            return None  # too many open files and the like: it passes
+    else:
+        return None
+    return DatabaseUnusable(reason="the database file %s %s, or point %s elsewhere; "
+                                   "nothing was changed" % (path, problem, location_option()))
+
+
+def _write_problem(path):
+    """Why SQLite cannot write the database at ``path``, found on disk; or None."""
+    directory = os.path.dirname(path)
+    for name in (path, path + "-wal", path + "-shm"):
+        try:
+            os.close(os.open(name, os.O_RDWR))
+        except FileNotFoundError:
+            continue
+        except OSError as error:
+            return "%s cannot be opened for writing: %s" % (name, error.strerror)
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return "its directory %s is not writable (SQLite keeps -wal and -shm files there)" % (
+            directory)
+    return None
+
+
+def _open_problem(path):
+    """Why SQLite cannot open ``path``, found on disk; None when nothing lasting is."""
+    directory = os.path.dirname(path)
+    if os.path.isdir(path):
+        return "is a directory, not a file; move the directory away"
+    if not os.path.isdir(directory):
+        return ("cannot be created: its directory %s does not exist; create it"
+                % directory)
+    if not os.path.exists(path):
+        if not os.access(directory, os.W_OK | os.X_OK):
+            return ("cannot be created: its directory %s is not writable; fix its "
+                    "permissions" % directory)
+        return None
+    try:
+        os.close(os.open(path, os.O_RDONLY))
+    except OSError as error:
+        return "cannot be opened: %s; fix its permissions" % error.strerror
+    return None
+
+
+def location_option():
+    """The setting that says where the database is, as an operator would change it."""
+    if CONF.database.connection:
+        return "[database] connection"
+    return state_path_option()
+
+
+def state_path_option():
+    """``[DEFAULT] state_path`` (with its file), or HWDRIVERS_STATE_PATH when that set it."""
+    try:
+        location = CONF.get_location("state_path")
+    except cfg.Error:
+        location = None
+    if location is not None and location.location in (cfg.Locations.user,
+                                                      cfg.Locations.command_line):
+        return "[DEFAULT] state_path (in %s)" % location.detail
+    if os.environ.get("HWDRIVERS_STATE_PATH") == CONF.state_path:
+        return "HWDRIVERS_STATE_PATH"
+    return "[DEFAULT] state_path"
 
 
 class _ShmGuard:
@@ -172,8 +304,7 @@ def check_writable():
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         return
     directory = os.path.dirname(os.path.abspath(url.database))
-    option = ("[database] connection" if CONF.database.connection
-              else "[DEFAULT] state_path")
+    option = location_option()
     problems = []
     if not os.access(directory, os.W_OK | os.X_OK):
         problems.append("directory %s is not writable (SQLite creates its -wal and "
@@ -194,8 +325,11 @@ class _Engines:
     def __init__(self, url):
         self.sqlite = url.get_backend_name() == "sqlite"
         self.shm_guard = None
+        #: The SQLite file, for messages about the file itself (else None).
+        self.path = None
         if self.sqlite and url.database and url.database != ":memory:":
-            self.shm_guard = _ShmGuard(os.path.abspath(url.database))
+            self.path = os.path.abspath(url.database)
+            self.shm_guard = _ShmGuard(self.path)
         if self.sqlite:
             self.base = _sqlite_engine(url)
             # Option engines share base's pool; listeners added to them stay
@@ -343,9 +477,40 @@ def _url():
     connection = CONF.database.connection
     if connection:
         return sa.engine.make_url(connection)
-    os.makedirs(CONF.state_path, exist_ok=True)
+    _make_state_path(CONF.state_path)
     return sa.engine.URL.create(
         "sqlite", database=os.path.join(CONF.state_path, "hwdrivers.sqlite"))
+
+
+def _make_state_path(path):
+    """Create the state directory, or ConfigInvalid naming the setting and the fix.
+
+    ``os.makedirs`` alone says FileExistsError for a regular file in the
+    way, NotADirectoryError for a file further up, FileNotFoundError under
+    /proc: none of which names the setting to change.
+    """
+    try:
+        os.makedirs(path, exist_ok=True)
+        return
+    except OSError as error:
+        problem = _state_path_problem(path, error)
+    option = state_path_option()
+    raise exception.ConfigInvalid(
+        "%s %s %s; point it at a directory this user can create or write (it is "
+        "created when missing)%s" % (option, path, problem[0], problem[1]), option=option)
+
+
+def _state_path_problem(path, error):
+    """(what is wrong with ``path``, an extra fix) after makedirs failed with ``error``."""
+    blocker = os.path.abspath(path)
+    while blocker != os.path.dirname(blocker) and not os.path.lexists(blocker):
+        blocker = os.path.dirname(blocker)
+    if os.path.exists(blocker) and not os.path.isdir(blocker):
+        if blocker == os.path.abspath(path):
+            return "is a file, not a directory", ", or move the file away"
+        return ("cannot be created: %s is a file, not a directory" % blocker,
+                ", or move that file away")
+    return "cannot be created (%s)" % (error.strerror or error), ""
 
 
 def json_loads(text):
@@ -491,10 +656,8 @@ def raw_transaction(write=True, single=False):
     engines = _get()
     lock = engines.write_lock if write else None
     with lock or contextlib.nullcontext():
-        try:
+        with unavailable_as_error():
             fairy = engines.kept.take()
-        except _UNAVAILABLE as error:
-            raise exception.DatabaseUnavailable(reason=_first_line(error)) from None
         connection = fairy.driver_connection
         if engines.sqlite:
             autocommit = single and not write
@@ -513,6 +676,9 @@ def raw_transaction(write=True, single=False):
                 connection.commit()
         except BaseException as error:
             _abandon(engines, fairy, connection, error)
+            unusable = _unusable(error) if isinstance(error, sqlite3.Error) else None
+            if unusable is not None:
+                raise unusable from None
             if isinstance(error, engines.dbapi_unavailable):
                 raise exception.DatabaseUnavailable(reason=_message_line(error)) from None
             raise

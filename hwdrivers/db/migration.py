@@ -117,8 +117,12 @@ def _migrating():
     rows of the tables that reference it. The pragma is a no-op inside a
     transaction, so it is set on the raw connection before BEGIN, checked
     with ``foreign_key_check`` before COMMIT, and restored afterwards.
+
+    An SQLite file that cannot serve (not a database, read-only...) is
+    :class:`~hwdrivers.db.engine.DatabaseUnusable`, naming the file: this
+    connection is not taken through :func:`db_engine.writer`.
     """
-    with db_engine.get_write_engine().connect() as connection:
+    with db_engine.unusable_as_error(), db_engine.get_write_engine().connect() as connection:
         sqlite = connection.dialect.name == "sqlite"
         raw = connection.connection.driver_connection
         if sqlite:
