@@ -12,10 +12,17 @@ On a terminal a progress bar (rich) shows how far it got; otherwise one
 plain line per node, so logs and CI output stay readable. The failures are
 summed up in one table at the end, and the command exits non-zero if any
 node failed.
+
+Ctrl-C stops any further node from starting at once. Locally the nodes in
+flight are waited for (their actions run in this process, hold the nodes'
+locks and record their outcome; a second Ctrl-C stops waiting); over HTTP
+they are left to the server, which carries them on. Then every node's
+outcome -- its new state, failed, not started, abandoned -- is printed and
+the command exits 130, so the operator knows which nodes to run again.
 """
 
-import concurrent.futures
 import fnmatch
+import queue
 import sys
 import threading
 
@@ -126,23 +133,182 @@ class _Progress:
                 self.stream.write("[%d/%d] %s: %s\n" % (self.done, self.total, ident, outcome))
                 self.stream.flush()
 
-
-def run(idents, action, label, parallel=DEFAULT_PARALLEL, stream=None):
-    """``action(ident)`` for each node in parallel; ``[{node, result, error}]`` in order."""
-    stream = stream or sys.stderr
-    results = {}
-    workers = max(1, min(parallel, len(idents)))
-    with _Progress(len(idents), label, stream) as progress, \
-            concurrent.futures.ThreadPoolExecutor(workers, "hwdrivers-bulk") as pool:
-        futures = {pool.submit(action, ident): ident for ident in idents}
-        for future in concurrent.futures.as_completed(futures):
-            ident = futures[future]
-            try:
-                value = future.result()
-            except exception.HWDriversError as exc:
-                results[ident] = {"node": ident, "result": "failed", "error": str(exc)}
+    def note(self, text):
+        """A line for the operator, above the bar on a terminal."""
+        with self._lock:
+            if self._bar is not None:
+                self._bar.console.print(text, markup=False, highlight=False)
             else:
-                state = value.get("power_state") if isinstance(value, dict) else value
-                results[ident] = {"node": ident, "result": state, "error": None}
-            progress.advance(ident, results[ident]["error"] or results[ident]["result"])
-    return [results[ident] for ident in idents]
+                self.stream.write(text + "\n")
+                self.stream.flush()
+
+
+#: ``result`` of a node whose action Ctrl-C kept from starting.
+NOT_STARTED = "not started"
+#: ``result`` of a node whose action was running when the command stopped
+#: waiting for it (over HTTP at once: the server carries on).
+ABANDONED = "abandoned"
+#: ``result`` of a node whose action raised an hwdrivers error.
+FAILED = "failed"
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a bulk action; ``results`` says what became of every node.
+
+    A KeyboardInterrupt still, so a caller that does not report it exits as
+    any interrupted command does (130); :func:`hwdrivers.cli.commands.run`
+    prints the report first.
+    """
+
+    def __init__(self, results):
+        super().__init__("interrupted")
+        self.results = results
+
+
+def summary(results):
+    """``"2 done, 1 failed, 3 not started"``: the outcomes of a bulk action, counted."""
+    counts = {}
+    for entry in results:
+        kind = entry["result"] if entry["result"] in (FAILED, NOT_STARTED, ABANDONED) \
+            else "done"
+        counts[kind] = counts.get(kind, 0) + 1
+    order = ("done", FAILED, NOT_STARTED, ABANDONED)
+    return ", ".join("%d %s" % (counts[k], k) for k in order if counts.get(k))
+
+
+def _outcome(ident, action):
+    """One node's entry: its power state (or ``action``'s value), or its error."""
+    try:
+        value = action(ident)
+    except exception.HWDriversError as exc:
+        return {"node": ident, "result": FAILED, "error": str(exc)}
+    state = value.get("power_state") if isinstance(value, dict) else value
+    return {"node": ident, "result": state, "error": None}
+
+
+class _Batch:
+    """Worker threads taking nodes from one queue until it is empty or stopped.
+
+    Its own daemon threads, not a ThreadPoolExecutor: an executor runs every
+    queued node before its ``with`` block (and the interpreter's exit) lets
+    go, so Ctrl-C used to wait for the whole fleet. Here :meth:`stop` keeps
+    any node not yet taken from starting, and a node still in flight over
+    HTTP can be left to the server without holding the process's exit.
+    """
+
+    def __init__(self, idents, action):
+        self.idents = list(idents)
+        self._action = action
+        self._pending = list(reversed(self.idents))
+        self._started = set()
+        self._results = {}
+        self._stopping = False
+        self._lock = threading.Lock()
+        self._done = queue.Queue()
+
+    def start(self, workers):
+        for index in range(workers):
+            threading.Thread(target=self._work, name="hwdrivers-bulk-%d" % index,
+                             daemon=True).start()
+
+    def _next(self):
+        with self._lock:
+            if self._stopping or not self._pending:
+                return None
+            ident = self._pending.pop()
+            self._started.add(ident)
+            return ident
+
+    def _work(self):
+        while True:
+            ident = self._next()
+            if ident is None:
+                return
+            try:
+                entry = _outcome(ident, self._action)
+            except BaseException as exc:  # a bug: the main thread raises it
+                self._done.put(exc)
+                return
+            # Recorded here, not by the main thread: a Ctrl-C there between
+            # taking it off the queue and recording it must not lose it.
+            # Queued in the same lock: a recorded entry is always queued.
+            with self._lock:
+                self._results[ident] = entry
+                self._done.put(entry)
+
+    def stop(self):
+        """No node starts from now on; returns the ones in flight."""
+        with self._lock:
+            self._stopping = True
+            return [i for i in self.idents if i in self._started and i not in self._results]
+
+    def _outstanding(self):
+        with self._lock:
+            expected = self._started if self._stopping else self.idents
+            return len(expected) - len(self._results)
+
+    def collect(self, advance):
+        """``advance(node, outcome)`` as outcomes come, until every node that will run has."""
+        while self._outstanding() > 0 or not self._done.empty():
+            entry = self._done.get()
+            if isinstance(entry, BaseException):
+                self.stop()
+                raise entry
+            advance(entry["node"], entry["error"] or entry["result"])
+
+    def results(self, in_flight_error=None):
+        """Every node's entry, in order; nodes with none were not started (or abandoned)."""
+        with self._lock:
+            done = dict(self._results)
+            started = set(self._started)
+        entries = []
+        for ident in self.idents:
+            if ident in done:
+                entries.append(done[ident])
+            elif ident in started:
+                entries.append({"node": ident, "result": ABANDONED,
+                                "error": in_flight_error or "interrupted while in progress"})
+            else:
+                entries.append({"node": ident, "result": NOT_STARTED,
+                                "error": "interrupted (Ctrl-C) before it started"})
+        return entries
+
+
+def run(idents, action, label, parallel=DEFAULT_PARALLEL, stream=None,
+        finish_in_flight=True, abandoned_error=None):
+    """``action(ident)`` for each node in parallel; ``[{node, result, error}]`` in order.
+
+    Ctrl-C stops any node from starting and raises :class:`Interrupted`
+    carrying every node's entry: done, failed, not started, or abandoned.
+    With ``finish_in_flight`` (local: the actions run in this process, hold
+    node locks and must record their outcome) the nodes in flight are
+    waited for first, and a second Ctrl-C stops waiting; without (HTTP: the
+    server carries them on) they are abandoned at once, with
+    ``abandoned_error`` as their error.
+    """
+    if isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1:
+        raise exception.InvalidParameterValue(
+            "--parallel must be a whole number of nodes, 1 or more; got %r" % (parallel,))
+    stream = stream or sys.stderr
+    batch = _Batch(idents, action)
+    with _Progress(len(idents), label, stream) as progress:
+        try:
+            batch.start(min(parallel, len(idents)))
+            batch.collect(progress.advance)
+        except KeyboardInterrupt:
+            in_flight = batch.stop()
+            if finish_in_flight and in_flight:
+                _finish(batch, progress, in_flight)
+            raise Interrupted(batch.results(abandoned_error)) from None
+    return batch.results()
+
+
+def _finish(batch, progress, in_flight):
+    """Wait for the nodes in flight after Ctrl-C; a second Ctrl-C stops waiting."""
+    progress.note("interrupted: no other node will start; waiting for the %d in "
+                  "progress (%s); Ctrl-C again to stop waiting"
+                  % (len(in_flight), ", ".join(in_flight)))
+    try:
+        batch.collect(progress.advance)
+    except KeyboardInterrupt:
+        pass

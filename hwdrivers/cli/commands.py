@@ -1,6 +1,7 @@
 """The commands of ``hwdrivers``: arguments in, backend call, output out."""
 
 import argparse
+import sys
 
 from hwdrivers.cli import bulk
 from hwdrivers.cli import console as console_cli
@@ -116,9 +117,31 @@ def node_unset(args, backend):
 
 
 def node_delete(args, backend):
-    for ident in args.nodes:
+    """Delete the nodes named; with several, try every one and report each.
+
+    An operator deleting a list means the whole list, as with Ironic's
+    ``baremetal node delete a b c``: stopping at the first node that fails
+    left the rest in place, unmentioned. Checking first that every node
+    exists would not make it all-or-nothing either (a node can still be
+    refused, active or locked, after the check), so each node is tried in
+    the order given and its outcome reported as the bulk commands do: one
+    line per node on stderr, the failures in a table, exit status 1 if any
+    failed. One node keeps its one-line error.
+    """
+    if len(args.nodes) == 1:
+        backend.node_delete(args.nodes[0])
+        return None
+    idents = list(dict.fromkeys(args.nodes))
+
+    def delete(ident):
         backend.node_delete(ident)
-    return None
+        return "deleted"
+
+    results = _bulk_run(backend, idents, delete, "delete", parallel=1)
+    failures = [r for r in results if r["error"]]
+    if failures:
+        raise _BulkReport(failures, results)
+    return None, None, results
 
 
 def node_validate(args, backend):
@@ -169,14 +192,49 @@ def node_power(args, backend):
 def _node_power_bulk(args, backend, target):
     idents = bulk.select(backend, all_nodes=args.all, driver=args.driver,
                          name_glob=args.name_glob, path=args.file)
-    results = bulk.run(
-        idents, lambda ident: backend.node_power(ident, target, timeout=args.power_timeout),
+    results = _bulk_run(
+        backend, idents,
+        lambda ident: backend.node_power(ident, target, timeout=args.power_timeout),
         "power %s" % args.action, parallel=args.parallel)
     failures = [r for r in results if r["error"]]
     if failures:
         raise _BulkReport(failures, results)
     rows = [{"node": r["node"], "power_state": r["result"]} for r in results]
     return rows, ["node", "power_state"], results
+
+
+def _bulk_run(backend, idents, action, label, parallel):
+    """:func:`bulk.run`, told what Ctrl-C does to the nodes in flight.
+
+    Locally they run in this process and hold the nodes' locks: they are
+    waited for. Over HTTP the server runs them whatever this process does:
+    they are left to it, and their entry says where to look.
+    """
+    local = getattr(backend, "runs_actions_here", False)
+    if local:
+        abandoned = ("interrupted while in progress: a second Ctrl-C stopped the wait, "
+                     "so the node may stay locked, its target shown, for up to "
+                     "[conductor] lease_duration; check it with 'hwdrivers node show'")
+    else:
+        abandoned = ("interrupted while in progress: the server carries on; check "
+                     "the node with 'hwdrivers node show'")
+    return bulk.run(idents, action, label, parallel=parallel, finish_in_flight=local,
+                    abandoned_error=abandoned)
+
+
+def _at_least_one(option):
+    """An argparse type: a whole number, 1 or more, or an error naming ``option``."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < 1:
+            raise argparse.ArgumentTypeError(
+                "%s takes a whole number of nodes, 1 or more (e.g. %s 4); got %r"
+                % (option, option, text))
+        return value
+    return parse
 
 
 class _BulkReport(Exception):
@@ -354,7 +412,11 @@ def build_parser():
                        action="store_true", help="Back to the default %s interface." % kind)
     p.set_defaults(func=node_unset)
 
-    p = nsub.add_parser("delete", parents=[fmt], help="Delete nodes.")
+    p = nsub.add_parser(
+        "delete", parents=[fmt], help="Delete nodes.",
+        description="Delete nodes. With several, each is tried in turn and its outcome "
+                    "reported; the failures are summed up in a table, exit status 1 "
+                    "if any failed.")
     p.add_argument("nodes", nargs="+")
     p.set_defaults(func=node_delete)
 
@@ -368,7 +430,10 @@ def build_parser():
                     "('unknown (not read yet)' until 'node manage', a power action or "
                     "the server's sync read it). With --all, --name-glob or --file "
                     "instead of NODE, every selected node in parallel, with a "
-                    "summary of the failures; exit status 1 if any failed.")
+                    "summary of the failures; exit status 1 if any failed. Ctrl-C "
+                    "starts no further node, waits for those in progress (locally; "
+                    "over --url the server carries them on), prints what became "
+                    "of each node and exits 130.")
     p.add_argument("action", choices=("on", "off", "reboot", "status"))
     p.add_argument("node", nargs="?")
     p.add_argument("--soft", action="store_true", help="Graceful off / reboot.")
@@ -380,8 +445,9 @@ def build_parser():
                            help="Nodes whose name matches, e.g. 'rack1-*'.")
     bulk_opts.add_argument("--file", metavar="PATH",
                            help="Node names or UUIDs, one a line (# comments).")
-    bulk_opts.add_argument("--parallel", type=int, default=bulk.DEFAULT_PARALLEL,
-                           metavar="N", help="Nodes acted on at once (default: "
+    bulk_opts.add_argument("--parallel", type=_at_least_one("--parallel"),
+                           default=bulk.DEFAULT_PARALLEL,
+                           metavar="N", help="Nodes acted on at once, 1 or more (default: "
                            "%(default)s; per-controller queues still apply).")
     _add_verbose_option(p)
     p.set_defaults(func=node_power)
@@ -472,6 +538,21 @@ def build_parser():
     return parser
 
 
+def _interrupted_report(results, fmt, stream):
+    """What became of every node of a bulk action cut short by Ctrl-C.
+
+    Every node, not only the failures: the operator needs the ones not
+    started to run them again. The exit status (130) is the caller's.
+    """
+    if fmt == "json":
+        output.emit(results, fmt, stream=stream)
+    else:
+        output.emit(results, fmt, columns=["node", "result", "error"], stream=stream)
+    sys.stderr.write("ERROR: interrupted: %s (of %d nodes)\n"
+                     % (bulk.summary(results), len(results)))
+    sys.stderr.flush()
+
+
 def run(args, backend_factory, stream=None):
     """Run the parsed command; returns what was printed's source value."""
     if getattr(args, "command", None) == "boot-device" or args.group == "boot-device":
@@ -484,6 +565,9 @@ def run(args, backend_factory, stream=None):
     backend = None if getattr(args, "oneshot", False) else backend_factory()
     try:
         result = args.func(args, backend)
+    except bulk.Interrupted as interrupted:
+        _interrupted_report(interrupted.results, getattr(args, "format", "table"), stream)
+        raise KeyboardInterrupt from None
     except _BulkReport as report:
         fmt = getattr(args, "format", "table")
         if fmt == "json":

@@ -37,6 +37,11 @@ class LocalDrivers:
 class LocalBackend(LocalDrivers):
     """The local database, through the conductor (this process has no worker pool)."""
 
+    #: Actions run in this process, holding node locks, with no server to
+    #: finish them: a bulk command interrupted by Ctrl-C waits for the ones
+    #: in flight (the HTTP backend leaves them to the server).
+    runs_actions_here = True
+
     def __init__(self):
         # Here, not at module level: LocalDrivers must not load the database layer.
         from hwdrivers.conductor import manager as conductor_manager

@@ -290,7 +290,12 @@ class ConductorManager:
             prepare=begin, publish=operations.power_publish(target))
         if wait:
             with acquire() as task:
-                return operations.finish_power_change(task, task.prepared, timeout=timeout)
+                try:
+                    return operations.finish_power_change(task, task.prepared,
+                                                          timeout=timeout)
+                except KeyboardInterrupt:
+                    _record_interrupted_power(task)
+                    raise
         if self.workers is None:
             raise exception.NoFreeWorker("No worker pool in this process.")
         # A worker is held before anything is written: a full pool changes nothing.
@@ -525,6 +530,34 @@ class ConductorManager:
     def get_conductor(self, context, hostname):
         from hwdrivers.db import api as db_api
         return db_api.get_conductor(hostname)
+
+
+#: last_error of a power action whose own process was interrupted (Ctrl-C
+#: in the local CLI), worded as the conductor's recovery words aborted ones.
+INTERRUPTED_POWER_ERROR = (
+    "The power action was interrupted (Ctrl-C or SIGINT) in the process running it, "
+    "before it finished; the target power state was cleared. Check the power state "
+    "and retry.")
+
+
+def _record_interrupted_power(task):
+    """Clear the target of a power action cut short by Ctrl-C, and say why.
+
+    Only a waiting caller (the local CLI, no server) runs the action in the
+    thread Ctrl-C reaches; no recovery ever runs for it, so a target left
+    published would read "in progress" forever. Whether the hardware
+    switched is unknown and reading it could take as long again, so the
+    recorded power state is left as it was. Written in the task, under its
+    lease, which the same write releases; if that fails the interrupt goes
+    on all the same and the lease expires.
+    """
+    task.node.target_power_state = None
+    task.node.last_error = INTERRUPTED_POWER_ERROR
+    try:
+        task.save(release=True)
+    except Exception as exc:
+        task.logger.warning("could not record that the power action was "
+                            "interrupted: %s", exc)
 
 
 def _reset_interfaces(node, changes):
