@@ -549,7 +549,7 @@ def _record_interrupted_power(task):
     switched is unknown and reading it could take as long again, so the
     recorded power state is left as it was. Written in the task, under its
     lease, which the same write releases; if that fails the interrupt goes
-    on all the same and the lease expires.
+    on all the same (leaving the task's block still releases the lease).
     """
     task.node.target_power_state = None
     task.node.last_error = INTERRUPTED_POWER_ERROR
