@@ -94,15 +94,47 @@ def _parse_time(value):
     return parsed
 
 
+def _without_userinfo(parsed):
+    """``parsed`` (a SplitResult) as text with any ``user:password@`` left out."""
+    host = parsed.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit(parsed._replace(netloc=host))
+
+
+def api_url(url, option="--url / HWDRIVERS_URL"):
+    """The API's base URL from what the operator gave (``option`` names where).
+
+    ``http://host:6385``, ``.../`` and ``.../v1`` (Ironic's endpoint, as
+    clients print it) are the same endpoint; the CLI adds ``/v1/...``
+    itself. A ``user:password@`` in the URL is refused, never used: argv
+    and the environment are readable through ps, and urllib would take the
+    user and password for part of the host name and echo them in its
+    error. Messages show the URL without them.
+    """
+    parsed = urllib.parse.urlsplit(url or "")
+    shown = _without_userinfo(parsed)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise exception.InvalidParameterValue(
+            "%s %r is not an http(s) URL of hwdrivers-server, e.g. "
+            "http://127.0.0.1:6385" % (option, shown))
+    if "@" in parsed.netloc:
+        raise exception.InvalidParameterValue(
+            "%s must not carry a user or password (every user sees the command line "
+            "through ps): use %s, give the user with --username or "
+            "HWDRIVERS_USERNAME and the password in HWDRIVERS_PASSWORD or on "
+            "--password-stdin" % (option, shown))
+    base = shown.rstrip("/")
+    if base.endswith("/v1"):
+        base = base[:-len("/v1")]
+    return base
+
+
 class HTTPBackend:
-    def __init__(self, url, username=None, password=None, timeout=REQUEST_TIMEOUT):
-        parsed = urllib.parse.urlsplit(url or "")
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise exception.InvalidParameterValue(
-                "--url / HWDRIVERS_URL %r is not an http(s) URL of hwdrivers-server, "
-                "e.g. http://127.0.0.1:6385" % (url,))
-        self.url = url.rstrip("/")
+    def __init__(self, url, username=None, password=None, timeout=REQUEST_TIMEOUT,
+                 password_source=None):
+        self.url = api_url(url)
         self.timeout = timeout
+        #: Where the password came from, named when the API refuses it.
+        self.password_source = password_source or "HWDRIVERS_PASSWORD"
         self._auth = None
         if username:
             token = base64.b64encode(("%s:%s" % (username, password or ""))
@@ -150,8 +182,8 @@ class HTTPBackend:
             "HTTP %d" % status)
         if status == 401:
             if self.username:
-                return ("%s (user %s at %s; check HWDRIVERS_PASSWORD)"
-                        % (message, self.username, self.url))
+                return ("%s (user %s at %s; the password came from %s: check it)"
+                        % (message, self.username, self.url, self.password_source))
             return ("%s The API at %s needs credentials: give --username or "
                     "HWDRIVERS_USERNAME, and HWDRIVERS_PASSWORD or --password-stdin."
                     % (message, self.url))

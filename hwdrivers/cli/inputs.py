@@ -3,6 +3,10 @@
 A secret typed on the command line is visible to every user through the
 process list, so ``KEY=-`` reads the value from standard input (or a
 prompt on a terminal) and ``--driver-info-file`` reads a JSON object.
+Standard input is read one line per reader, in order: the API password
+first (``--password-stdin``), then one line per ``KEY=-`` field. A reader
+that finds no line left is an error naming it, never an empty value
+(which would store an empty BMC password and exit 0).
 
 What is read here is stored in JSON columns, locally without the API's
 checks: so it is held to the same rule (:mod:`hwdrivers.common.json_values`),
@@ -18,6 +22,43 @@ from hwdrivers.common import exception
 from hwdrivers.common import json_values
 
 
+#: The node field each pair option fills, to name a field in messages.
+_FIELDS = {"--driver-info": "driver_info", "--property": "properties", "--extra": "extra"}
+
+#: What took each line of standard input so far, in order (see stdin_line).
+_stdin_readers = []
+
+
+def forget_stdin():
+    """Start counting standard input's lines afresh (one command, one count)."""
+    del _stdin_readers[:]
+
+
+def stdin_line(what):
+    """The next line of standard input, without its newline, for ``what``; None at its end.
+
+    An empty line is an empty value, given on purpose; no line at all is
+    None, so the caller can say what is missing instead of using "".
+    """
+    line = sys.stdin.readline()
+    if not line:
+        return None
+    _stdin_readers.append(what)
+    return line[:-1] if line.endswith("\n") else line
+
+
+def _stdin_value(option, key):
+    what = "%s %s" % (_FIELDS.get(option, option), key)
+    value = stdin_line(what)
+    if value is None:
+        taken = ("; the lines given went to: %s" % ", ".join(_stdin_readers)
+                 if _stdin_readers else "")
+        raise exception.InvalidParameterValue(
+            "no line left on standard input for %s: give one line per KEY=- field, "
+            "in order%s" % (what, taken))
+    return value
+
+
 def parse_pairs(pairs, option):
     values = {}
     for pair in pairs or ():
@@ -27,7 +68,7 @@ def parse_pairs(pairs, option):
                 "%s %r must look like KEY=VALUE" % (option, pair))
         if value == "-":
             value = (getpass.getpass("%s: " % key) if sys.stdin.isatty()
-                     else sys.stdin.readline().rstrip("\n"))
+                     else _stdin_value(option, key.strip()))
         key = _text(key.strip(), "a %s key" % option)
         values[key] = _text(value, "%s %s: the value" % (option, key))
     return values

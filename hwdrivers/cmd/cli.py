@@ -9,6 +9,7 @@ from oslo_config import cfg
 
 from hwdrivers import conf as hw_conf
 from hwdrivers.cli import commands
+from hwdrivers.cli import inputs
 from hwdrivers.common import exception
 from hwdrivers.conductor import metrics
 
@@ -30,7 +31,7 @@ def load_config(config_files):
     try:
         hw_conf.check_values(CONF)
     except cfg.ConfigFileValueError as exc:
-        raise exception.ConfigInvalid("invalid value %s" % exc)
+        raise exception.ConfigInvalid(str(exc))
 
 
 def _local_backend(database=True):
@@ -41,18 +42,26 @@ def _local_backend(database=True):
 
 
 def _api_password(args, username, url):
-    """The API password: $HWDRIVERS_PASSWORD, first stdin line, or a prompt.
+    """(the API password, where it came from): $HWDRIVERS_PASSWORD, the first
+    line of stdin, or a prompt. The source goes into a refused login's message,
+    so it names what was actually used.
 
     Never an argument: argv is readable by every user through ps.
     """
     password = os.environ.get("HWDRIVERS_PASSWORD")
     if password is not None:
-        return password
+        return password, "HWDRIVERS_PASSWORD"
     if args.password_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
+        line = inputs.stdin_line("the API password (--password-stdin)")
+        if line is None:
+            raise exception.InvalidParameterValue(
+                "--password-stdin: standard input is empty; give the password of API "
+                "user %s as its first line" % username)
+        return line.rstrip("\r"), "--password-stdin (the first line of standard input)"
     if sys.stdin.isatty():
         import getpass
-        return getpass.getpass("Password for %s at %s: " % (username, url))
+        return (getpass.getpass("Password for %s at %s: " % (username, url)),
+                "the password typed at the prompt")
     raise exception.InvalidParameterValue(
         "no password for API user %s: set HWDRIVERS_PASSWORD or pass "
         "--password-stdin" % username)
@@ -74,8 +83,12 @@ def backend_factory(args):
 
     def remote():
         from hwdrivers.cli import http
-        password = _api_password(args, username, url) if username else None
-        return http.HTTPBackend(url, username=username, password=password)
+        # Checked before the password is asked for: the prompt shows the URL.
+        base = http.api_url(url, "--url" if args.url else "HWDRIVERS_URL")
+        password, source = (_api_password(args, username, base) if username
+                            else (None, None))
+        return http.HTTPBackend(base, username=username, password=password,
+                                password_source=source)
     return remote
 
 
@@ -84,6 +97,7 @@ def main(argv=None):
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     parser = commands.build_parser()
     args = parser.parse_args(argv)
+    inputs.forget_stdin()
     try:
         load_config(args.config_file)
         with metrics.suspended():  # a command's figures are exported by no one
