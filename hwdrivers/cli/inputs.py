@@ -59,6 +59,16 @@ def _stdin_value(option, key):
     return value
 
 
+def _prompt(option, key):
+    """The value typed at a prompt; Ctrl-D (end of input) is refused like a missing line."""
+    try:
+        return getpass.getpass("%s: " % key)
+    except EOFError:
+        raise exception.InvalidParameterValue(
+            "no value typed for %s %s (end of input at the prompt)"
+            % (_FIELDS.get(option, option), key)) from None
+
+
 def parse_pairs(pairs, option):
     values = {}
     for pair in pairs or ():
@@ -67,7 +77,7 @@ def parse_pairs(pairs, option):
             raise exception.InvalidParameterValue(
                 "%s %r must look like KEY=VALUE" % (option, pair))
         if value == "-":
-            value = (getpass.getpass("%s: " % key) if sys.stdin.isatty()
+            value = (_prompt(option, key.strip()) if sys.stdin.isatty()
                      else _stdin_value(option, key.strip()))
         key = _text(key.strip(), "a %s key" % option)
         values[key] = _text(value, "%s %s: the value" % (option, key))

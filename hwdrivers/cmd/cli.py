@@ -60,8 +60,12 @@ def _api_password(args, username, url):
         return line.rstrip("\r"), "--password-stdin (the first line of standard input)"
     if sys.stdin.isatty():
         import getpass
-        return (getpass.getpass("Password for %s at %s: " % (username, url)),
-                "the password typed at the prompt")
+        try:
+            typed = getpass.getpass("Password for %s at %s: " % (username, url))
+        except EOFError:  # Ctrl-D at the prompt
+            raise exception.InvalidParameterValue(
+                "no password typed for API user %s" % username) from None
+        return typed, "the password typed at the prompt"
     raise exception.InvalidParameterValue(
         "no password for API user %s: set HWDRIVERS_PASSWORD or pass "
         "--password-stdin" % username)

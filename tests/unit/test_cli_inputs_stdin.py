@@ -128,3 +128,22 @@ def test_wrong_password_names_where_it_came_from(api, monkeypatch, capsys):
     assert cli.main(["--url", stub.url, "--username", "ops", "node", "list"]) == 1
     err = capsys.readouterr().err
     assert "the password came from HWDRIVERS_PASSWORD" in err and "wrong-pw" not in err
+
+
+def test_end_of_input_at_a_prompt_is_refused_too(run, monkeypatch, capsys):
+    """On a terminal KEY=- prompts; Ctrl-D there was an EOFError traceback."""
+    def eof(prompt):
+        raise EOFError
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr("getpass.getpass", eof)
+    monkeypatch.setattr("sys.stdin", Terminal(""))
+    code = cli.main(["node", "create", "--driver", "fake-hardware", "--name", "t1",
+                     "--driver-info", "fake_password=-"])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert "no value typed for driver_info fake_password" in err
+    assert _names(run) == []
