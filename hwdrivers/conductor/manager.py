@@ -261,7 +261,7 @@ class ConductorManager:
 
     def delete_node(self, context, ident):
         with task_manager.acquire(context, ident, purpose="node delete") as task:
-            task.node.destroy()
+            task.destroy_node()
 
     def validate_node(self, context, ident):
         with task_manager.acquire(context, ident, shared=True, purpose="validate") as task:

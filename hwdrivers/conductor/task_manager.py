@@ -279,6 +279,16 @@ class TaskManager:
             return
         node_history.record_saved(self.node, changed, self.context, self.purpose)
 
+    def destroy_node(self):
+        """Delete the node, in the statement that proves the lease still holds.
+
+        The lease goes with the row: there is nothing left to release, and a
+        task whose lease was lost deletes nothing (LeaseLost).
+        """
+        db_api.destroy_node(self.node.id, owner=None if self.shared else self.owner)
+        LEASES.discard(self)
+        self._lease_dropped = True
+
     def add_on_release(self, callback):
         self._on_release.append(callback)
 

@@ -493,10 +493,22 @@ def write_node(node_id, values, owner, release=False, txn=None):
     return values["updated_at"]
 
 
-def destroy_node(node_id):
-    """Delete node ``node_id`` and (by ON DELETE CASCADE) its ports."""
+def destroy_node(node_id, owner=None):
+    """Delete node ``node_id`` and (by ON DELETE CASCADE) its ports.
+
+    With ``owner``, only while that lease holds: the delete is the task's
+    last write, and a task whose lease expired or was taken over must not
+    delete a node another conductor is working on (LeaseLost).
+    """
+    query = nodes.delete().where(nodes.c.id == node_id)
+    if owner is not None:
+        query = query.where(nodes.c.reservation == owner)
     with db_engine.writer() as conn:
-        deleted = conn.execute(nodes.delete().where(nodes.c.id == node_id)).rowcount
+        deleted = conn.execute(query).rowcount
+        if deleted != 1 and owner is not None:
+            holder = conn.execute(_GET_RESERVATION, {"node_id": node_id}).first()
+            if holder is not None:
+                raise exception.LeaseLost(node=node_id, holder=owner)
     if deleted != 1:
         raise exception.NodeNotFound(node=node_id)
 

@@ -152,5 +152,3 @@ class Node:
         self._load(db_api.get_node(self.id))
         self._changed.clear()
 
-    def destroy(self):
-        db_api.destroy_node(self.id)
