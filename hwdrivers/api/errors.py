@@ -66,6 +66,7 @@ STATUSES = (
     (NotAcceptable, Status(406)),
     (exception.NoFreeWorker, Status(503, retry_after=1)),
     (exception.HardwareBusy, Status(503, retry_after=2)),
+    (exception.DatabaseUnusable, Status(503)),  # the file: fixing it, not waiting
     (exception.DatabaseUnavailable, Status(503, retry_after=5)),
     (exception.HardwareCallTimeout, Status(504, retry_after=10)),
     (exception.NodeLocked, Status(409, retry_after=1)),

@@ -163,7 +163,7 @@ def main(argv=None):
     except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:
         return _fail("cannot use the %s: %s" % (_database_label(),
                                                         _first_line(error)))
-    except db_engine.DatabaseUnusable as error:  # names the file and the fix itself
+    except exception.DatabaseUnusable as error:  # names the file and the fix itself
         return _fail(str(error))
     except exception.DatabaseUnavailable as error:
         return _fail("cannot use the %s: %s" % (_database_label(), error.kwargs["reason"]))

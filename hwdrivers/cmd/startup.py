@@ -180,8 +180,7 @@ def run(prog, serve, argv=None):
 def _database_unavailable(error):
     """The line for a DatabaseUnavailable: an unusable SQLite file's message
     names the file and the fix already; the others get the setting added."""
-    from hwdrivers.db import engine as db_engine
-    if isinstance(error, db_engine.DatabaseUnusable):
+    if isinstance(error, exception.DatabaseUnusable):
         return str(error)
     return "cannot use the %s: %s" % (_database_label(), error.kwargs["reason"])
 

@@ -15,8 +15,8 @@ __all__ = [
     "InterfaceNotAllowed", "NotFound", "NodeNotFound", "PortNotFound", "DriverNotFound",
     "ConductorNotFound", "Conflict", "NodeLocked", "NodeAlreadyExists",
     "PortAlreadyExists", "InvalidState", "InvalidStateRequested", "NodeInMaintenance", "LeaseLost",
-    "NoFreeWorker", "ConsolesUnavailable", "DatabaseUnavailable", "HardwareBusy",
-    "HardwareCallTimeout",
+    "NoFreeWorker", "ConsolesUnavailable", "DatabaseUnavailable", "DatabaseUnusable",
+    "HardwareBusy", "HardwareCallTimeout",
     "ConfigInvalid", "DriverLoadError", "PowerStateFailure", "DriverError",
     "DriverSettingsError", "DriverAuthError", "DriverToolMissing",
     "DriverConnectionError", "DriverActionError", "DriverUnsupportedAction", "TAXONOMY",
@@ -205,6 +205,19 @@ class DatabaseUnavailable(HWDriversError):
     fmt = ("The database is unavailable (%(reason)s); nothing was changed, retry "
            "later.")
     code = 503
+
+
+class DatabaseUnusable(DatabaseUnavailable):
+    """The SQLite file itself cannot serve, and waiting will not change that.
+
+    Not a database, damaged, read-only, a directory: "retry later" would
+    send the operator waiting, so the message names the file, what is
+    wrong and what to change. Still a DatabaseUnavailable (callers that
+    skip a cycle on a lost database keep doing so); the API answers 503
+    without Retry-After, as for a missing tool.
+    """
+
+    fmt = "%(reason)s"
 
 
 class HardwareBusy(HWDriversError):

@@ -53,8 +53,8 @@ parameters (which may hold driver_info) never reach a message. The pool
 drops dead connections, so the next call after the database is back works.
 An SQLite file that waiting will not fix -- not a database, damaged,
 read-only, a directory, in a missing directory -- is
-:class:`DatabaseUnusable` instead (still a 503 to the API), whose message
-names the file, what is wrong on disk and the setting to change.
+``exception.DatabaseUnusable`` instead (a 503 without Retry-After to the
+API), whose message names the file, what is wrong on disk and the setting to change.
 
 One SQLite hazard is not an error but a signal: SQLite maps the WAL index
 (``<db>-shm``) into memory, and if anything truncates that file while the
@@ -113,8 +113,8 @@ def unavailable_as_error():
     """Translate a lost, locked, full or read-only database into DatabaseUnavailable.
 
     A file that cannot serve at all (not a database, damaged, read-only, a
-    directory) becomes :class:`DatabaseUnusable`, which names the file and
-    the fix instead of "retry later".
+    directory) becomes ``exception.DatabaseUnusable``, which names the file
+    and the fix instead of "retry later".
     """
     try:
         yield
@@ -141,19 +141,6 @@ def unusable_as_error():
         if unusable is not None:
             raise unusable from None
         raise
-
-
-class DatabaseUnusable(exception.DatabaseUnavailable):
-    """The SQLite file itself cannot serve, and waiting will not change that.
-
-    Not a database, damaged, read-only, a directory: "retry later" would
-    send the operator waiting, so the message names the file, what is
-    wrong and what to change. Still a DatabaseUnavailable (the API answers
-    503, callers that skip a cycle on a lost database keep doing so) and
-    still nothing was changed.
-    """
-
-    fmt = "%(reason)s"
 
 
 #: SQLite's primary result codes (``sqlite_errorcode & 0xff``) that can
@@ -188,7 +175,7 @@ def _unusable(error):
             return None  # too many open files and the like: it passes
     else:
         return None
-    return DatabaseUnusable(reason="the database file %s %s, or point %s elsewhere; "
+    return exception.DatabaseUnusable(reason="the database file %s %s, or point %s elsewhere; "
                                    "nothing was changed" % (path, problem, location_option()))
 
 

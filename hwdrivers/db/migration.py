@@ -119,7 +119,7 @@ def _migrating():
     with ``foreign_key_check`` before COMMIT, and restored afterwards.
 
     An SQLite file that cannot serve (not a database, read-only...) is
-    :class:`~hwdrivers.db.engine.DatabaseUnusable`, naming the file: this
+    :class:`~hwdrivers.common.exception.DatabaseUnusable`, naming the file: this
     connection is not taken through :func:`db_engine.writer`.
     """
     with db_engine.unusable_as_error(), db_engine.get_write_engine().connect() as connection:

@@ -156,3 +156,16 @@ def test_metrics_endpoint_is_wired(api):
     resp = api.get("/metrics")
     assert resp.status_code == 200
     assert resp.headers["Content-Type"].startswith("text/plain")
+
+
+def test_an_unusable_database_file_is_a_503_without_retry_after(api, monkeypatch):
+    """Waiting will not fix a file that is not a database: no retry hint."""
+    from hwdrivers.conductor import manager as manager_mod
+
+    def unusable(*args, **kwargs):
+        raise exception.DatabaseUnusable(reason="the database file /x is not an SQLite "
+                                                "database: move it away")
+    monkeypatch.setattr(manager_mod.ConductorManager, "list_nodes", unusable)
+    resp = api.get("/v1/nodes")
+    assert resp.status_code == 503 and "Retry-After" not in resp.headers
+    assert "/x is not an SQLite database" in error_of(resp)

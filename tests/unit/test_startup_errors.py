@@ -13,6 +13,7 @@ import sys
 
 import pytest
 
+from hwdrivers.common import exception
 from hwdrivers.db import engine as db_engine
 from tests.functional.server_proc import free_tcp_port
 
@@ -153,7 +154,7 @@ def test_read_only_database_names_the_file_not_retry(sqlite_database):
     _chattr("+i", path)
     try:
         assert [n["name"] for n in db_api.list_nodes()] == ["before"]  # reads still work
-        with pytest.raises(db_engine.DatabaseUnusable) as info:
+        with pytest.raises(exception.DatabaseUnusable) as info:
             db_api.create_node({"driver": "fake-hardware", "name": "refused"})
     finally:
         _chattr("-i", path)
@@ -181,7 +182,7 @@ def test_locked_database_still_says_retry_later(sqlite_database, config):
         holder.execute("ROLLBACK")
         holder.close()
         db_engine.dispose()
-    assert not isinstance(info.value, db_engine.DatabaseUnusable)
+    assert not isinstance(info.value, exception.DatabaseUnusable)
     assert "retry later" in str(info.value)
 
 
