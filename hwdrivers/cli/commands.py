@@ -52,7 +52,7 @@ def _add_verbose_option(parser):
 
 def node_create(args, backend):
     values = {"driver": args.driver}
-    if args.name:
+    if args.name is not None:  # an empty --name is refused by the check, not dropped
         values["name"] = args.name
     if args.uuid:
         values["uuid"] = args.uuid
@@ -86,9 +86,10 @@ def node_show(args, backend):
 
 def node_set(args, backend):
     set_values = {}
-    if args.name:
+    # "is not None": an empty --name or --driver is a value to check, not "no change".
+    if args.name is not None:
         set_values["name"] = args.name
-    if args.driver:
+    if args.driver is not None:
         set_values["driver"] = args.driver
     for key, value in inputs.driver_info(args).items():
         set_values["driver_info/%s" % key] = value

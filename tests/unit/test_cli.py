@@ -320,3 +320,16 @@ def test_a_bad_property_pair_names_the_option(tmp_path, capsys):
                      "fake-hardware", "--property", "novalue"])
     _, err = capsys.readouterr()
     assert code == 1 and "--property 'novalue' must look like KEY=VALUE" in err, err
+
+
+@pytest.mark.parametrize("argv", [
+    ["node", "create", "--driver", "fake-hardware", "--name", ""],
+    ["node", "set", "keep", "--name", ""],
+    ["node", "set", "keep", "--driver", ""],
+])
+def test_an_empty_name_or_driver_is_refused_not_ignored(run, argv):
+    run("node", "create", "--driver", "fake-hardware", "--name", "keep")
+    _, err = run(*argv, expect=1)
+    assert "ERROR:" in err and ("name" in err or "driver" in err), err
+    nodes = json.loads(run("node", "list", "-f", "json")[0])
+    assert [(n["name"], n["driver"]) for n in nodes] == [("keep", "fake-hardware")]
