@@ -283,11 +283,8 @@ BAREMETAL = os.path.join(os.path.dirname(sys.executable), "baremetal")
 
 @pytest.fixture
 def server(tmp_path):
-    proc = server_proc.ServerProcess(tmp_path, name="ironicclient-routes")
-    proc.start()
-    yield proc
-    code = proc.stop()
-    assert code == 0, "hwdrivers-server exited %s:\n%s" % (code, proc.log())
+    with server_proc.running(tmp_path, name="ironicclient-routes") as proc:
+        yield proc
 
 
 def _baremetal(server, home, *args):

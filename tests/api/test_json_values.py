@@ -14,9 +14,9 @@ import json
 import pytest
 
 from hwdrivers.api import app as app_mod
-from hwdrivers.cmd import cli
 from hwdrivers.common import json_values
 from hwdrivers.db import api as db_api
+from tests import cli_run
 from tests.api.conftest import Client, Service, error_of
 
 FINITE = "send a finite number instead"
@@ -170,13 +170,7 @@ def test_rows_stored_before_are_listed_as_valid_json(api):
 def run(sqlite_database, tmp_path, capsys):
     conf = tmp_path / "empty.conf"
     conf.write_text("")
-
-    def run(*args, expect=0):
-        code = cli.main(["--config-file", str(conf)] + list(args))
-        out, err = capsys.readouterr()
-        assert code == expect, "exit %s: %s %s" % (code, out, err)
-        return out, err
-    return run
+    return cli_run.runner(conf, capsys)
 
 
 @pytest.mark.parametrize("content, where", [

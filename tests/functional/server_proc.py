@@ -7,6 +7,7 @@ and stderr go to a log file the tests print on failure. Small JSON helpers
 talk to the API with urllib, so the tests need nothing the CLI does not.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -27,6 +28,24 @@ def free_tcp_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running(tmp_path, **kwargs):
+    """A started :class:`ServerProcess` (``kwargs`` as its own), stopped after.
+
+    For a fixture: ``with running(tmp_path, name=...) as proc: yield proc``.
+    A server that does not exit 0 on SIGTERM fails the test with its log.
+    """
+    proc = ServerProcess(tmp_path, **kwargs)
+    proc.start()
+    try:
+        yield proc
+    except BaseException:
+        proc.stop()
+        raise
+    code = proc.stop()
+    assert code == 0, "hwdrivers-server exited %s:\n%s" % (code, proc.log())
 
 
 class ServerProcess:

@@ -23,11 +23,8 @@ BAREMETAL = os.path.join(os.path.dirname(sys.executable), "baremetal")
 
 @pytest.fixture
 def server(tmp_path):
-    proc = server_proc.ServerProcess(tmp_path, name="ironicclient")
-    proc.start()
-    yield proc
-    code = proc.stop()
-    assert code == 0, "hwdrivers-server exited %s:\n%s" % (code, proc.log())
+    with server_proc.running(tmp_path, name="ironicclient") as proc:
+        yield proc
 
 
 def _poll(predicate, what, timeout=30):

@@ -25,12 +25,9 @@ BAREMETAL = os.path.join(os.path.dirname(sys.executable), "baremetal")
 @pytest.fixture
 def server(tmp_path):
     # An inspection that takes a while keeps the node locked ("inspecting").
-    proc = server_proc.ServerProcess(tmp_path, name="ironicclient-errors",
-                                     options={"fake": {"inspect_delay": "30"}})
-    proc.start()
-    yield proc
-    code = proc.stop()
-    assert code == 0, "hwdrivers-server exited %s:\n%s" % (code, proc.log())
+    with server_proc.running(tmp_path, name="ironicclient-errors",
+                             options={"fake": {"inspect_delay": "30"}}) as proc:
+        yield proc
 
 
 def baremetal(server, tmp_path, *args, check=True):

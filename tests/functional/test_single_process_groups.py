@@ -14,11 +14,9 @@ from tests.waits import wait_for
 
 @pytest.fixture
 def server(tmp_path):
-    proc = server_proc.ServerProcess(tmp_path, name="groups", host="solo",
-                                     options={"conductor": {"sync_power_state_interval": 1}})
-    proc.start()
-    yield proc
-    assert proc.stop() == 0, proc.log()
+    with server_proc.running(tmp_path, name="groups", host="solo",
+                             options={"conductor": {"sync_power_state_interval": 1}}) as proc:
+        yield proc
 
 
 def test_a_node_of_another_group_is_driven_and_synced_by_the_server(server):

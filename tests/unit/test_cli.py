@@ -6,19 +6,14 @@ import pytest
 
 from hwdrivers.cmd import cli
 from hwdrivers.common import exception
+from tests import cli_run
 
 
 @pytest.fixture
 def run(database, tmp_path, capsys):
     conf = tmp_path / "empty.conf"
     conf.write_text("")
-
-    def run(*args, expect=0):
-        code = cli.main(["--config-file", str(conf)] + list(args))
-        out, err = capsys.readouterr()
-        assert code == expect, "exit %s: %s %s" % (code, out, err)
-        return out, err
-    return run
+    return cli_run.runner(conf, capsys)
 
 
 def test_enroll_power_on_read_state(run):
