@@ -99,7 +99,7 @@ def node_set(args, backend):
         set_values["extra/%s" % key] = value
     for kind in interface_types.ALL:
         value = getattr(args, "%s_interface" % kind)
-        if value:
+        if value is not None:
             set_values["%s_interface" % kind] = value
     return backend.node_update(args.node, set_values, [])
 

@@ -160,6 +160,11 @@ class ConductorManager:
         name = values.get("name")
         if isinstance(name, str):
             errors.extend(_name_errors(name))
+        errors.extend(
+            "field %s is empty: name an interface, or unset the field (PATCH remove "
+            "/%s; hwdrivers node unset --%s) for the hardware type's default"
+            % (field, field, field.replace("_", "-"))
+            for field in node_obj.INTERFACE_FIELDS if values.get(field) == "")
         group = values.get("conductor_group")
         if isinstance(group, str) and not _GROUP.match(group):
             errors.append("field conductor_group %r must be at most 255 letters, digits, "

@@ -472,3 +472,13 @@ def test_detail_listing_and_show_give_the_same_document(api, make_node):
     for doc in listed:
         shown = api.get("/v1/nodes/%s" % doc["uuid"]).get_json()
         assert json.dumps(shown) == json.dumps(doc)
+
+
+def test_an_empty_interface_is_refused_naming_the_way_to_the_default(api, make_node):
+    make_node("ei")
+    before = row("ei")
+    resp = api.patch("/v1/nodes/ei", [{"op": "replace", "path": "/power_interface",
+                                       "value": ""}])
+    assert resp.status_code == 400
+    assert "power_interface is empty" in error_of(resp) and "remove" in error_of(resp)
+    assert row("ei") == before

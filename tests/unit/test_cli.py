@@ -321,10 +321,11 @@ def test_a_bad_property_pair_names_the_option(tmp_path, capsys):
     ["node", "create", "--driver", "fake-hardware", "--name", ""],
     ["node", "set", "keep", "--name", ""],
     ["node", "set", "keep", "--driver", ""],
+    ["node", "set", "keep", "--power-interface", ""],
 ])
 def test_an_empty_name_or_driver_is_refused_not_ignored(run, argv):
     run("node", "create", "--driver", "fake-hardware", "--name", "keep")
     _, err = run(*argv, expect=1)
-    assert "ERROR:" in err and ("name" in err or "driver" in err), err
+    assert "ERROR:" in err and ("name" in err or "driver" in err or "interface" in err), err
     nodes = json.loads(run("node", "list", "-f", "json")[0])
     assert [(n["name"], n["driver"]) for n in nodes] == [("keep", "fake-hardware")]
