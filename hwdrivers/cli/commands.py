@@ -568,7 +568,7 @@ def run(args, backend_factory, stream=None):
         result = args.func(args, backend)
     except bulk.Interrupted as interrupted:
         _interrupted_report(interrupted.results, getattr(args, "format", "table"), stream)
-        raise KeyboardInterrupt from None
+        raise  # reported: the caller exits 130 without another word
     except _BulkReport as report:
         fmt = getattr(args, "format", "table")
         if fmt == "json":

@@ -8,6 +8,7 @@ import sys
 from oslo_config import cfg
 
 from hwdrivers import conf as hw_conf
+from hwdrivers.cli import bulk
 from hwdrivers.cli import commands
 from hwdrivers.cli import inputs
 from hwdrivers.common import exception
@@ -96,6 +97,14 @@ def backend_factory(args):
     return remote
 
 
+def _interrupted_line(args):
+    """What Ctrl-C left behind, said once: over the API, the server carries on."""
+    if args.url or os.environ.get("HWDRIVERS_URL"):
+        return ("ERROR: interrupted; a request the API had accepted carries on there: "
+                "check the node with 'hwdrivers node show'\n")
+    return "ERROR: interrupted\n"
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -112,7 +121,10 @@ def main(argv=None):
     except (cfg.ConfigFileValueError, cfg.Error) as exc:
         sys.stderr.write("ERROR: invalid configuration: %s\n" % exc)
         return 1
+    except bulk.Interrupted:
+        return 130  # each node's outcome is printed already
     except KeyboardInterrupt:
+        sys.stderr.write(_interrupted_line(args))
         return 130
     except BrokenPipeError:
         # `hwdrivers node list | head`: the reader left; say nothing more.

@@ -180,11 +180,22 @@ def test_ctrl_c_over_http_leaves_the_node_in_flight_to_the_server(server):
     assert "the server carries on" in results[0]["error"]
     assert [r["result"] for r in results[1:]] == [bulk.NOT_STARTED] * 2
     assert "ERROR: interrupted: 2 not started, 1 abandoned (of 3 nodes)" in err
+    assert err.count("ERROR:") == 1, err  # reported once, by the report
     assert after < 2 * DELAY - 0.5  # abandoned: h1's action was not waited for
     # The server finishes h1; h2 and h3 were never asked.
     _wait_for(lambda: target("h1")["power_state"] == "power on", "h1 on the server")
     assert target("h2")["power_state"] is None and target("h3")["power_state"] is None
     assert target("h2")["target_power_state"] is None
+
+
+def test_ctrl_c_on_one_node_over_http_says_the_server_carries_on(server):
+    _cli("--url", server.url, "node", "create", "--driver", "fake-hardware", "--name", "o1")
+    proc = _start("--url", server.url, "node", "power", "on", "o1")
+    out, err, _ = _interrupt_when(proc, lambda: server.call(
+        "GET", "/v1/nodes/o1/states")[1]["target_power_state"] == "power on")
+    assert proc.returncode == 130, err
+    assert err.strip() == ("ERROR: interrupted; a request the API had accepted carries on "
+                           "there: check the node with 'hwdrivers node show'"), err
 
 
 def test_ctrl_c_during_a_local_power_action_clears_its_target(local):
