@@ -52,6 +52,8 @@ def test_deploy_with_configdrive_via_ipxe_then_undeploy_and_redeploy(env):
     env.deploy("web1", configdrive={"meta_data": META, "user_data": "#!/bin/sh\necho hi\n"})
     done = env.wait_state("web1", "active")
     assert done["last_error"] is None
+    # Recorded by the deploy itself, not left to the next power sync.
+    assert done["power_state"] == "power on" and machine.power == "on"
     assert done["instance_info"]["configdrive"] == "******"
     assert "agent_secret_token" not in json.dumps(done) or \
         done["driver_internal_info"].get("agent_secret_token") in (None, "******")

@@ -36,8 +36,9 @@ class AgentInspect(base.InspectInterface):
 
     def inspect_hardware(self, task):
         gate = getattr(task, "gate", None)
-        actions.set_power_state(task, PowerState.OFF, gate=gate)
+        # Recorded as verified: the node reads "power on" while its ramdisk runs.
+        task.node.power_state = actions.set_power_state(task, PowerState.OFF, gate=gate).value
         task.driver.boot.prepare_ramdisk(task, {CALLBACK_ARG: callback_url()})
-        actions.set_power_state(task, PowerState.ON, gate=gate)
+        task.node.power_state = actions.set_power_state(task, PowerState.ON, gate=gate).value
         task.logger.info("inspection ramdisk booting; the agent posts to %s", callback_url())
         return ProvisionState.INSPECTWAIT.value

@@ -102,6 +102,15 @@ def _gate(task):
     return getattr(task, "gate", None)
 
 
+def _power(task, target):
+    """Switch the machine and record the verified state on the node.
+
+    The step's save writes it: an active node reads "power on" at once,
+    not "power off" until the next power sync.
+    """
+    task.node.power_state = actions.set_power_state(task, target, gate=_gate(task)).value
+
+
 def client(task) -> agent_client.AgentClient:
     info = task.node.driver_internal_info or {}
     if not info.get("agent_url") or not info.get("agent_secret_token"):
@@ -131,10 +140,10 @@ class DirectDeploy(base.DeployInterface):
     @base.deploy_step(priority=100)
     def deploy(self, task):
         """Boot the deploy ramdisk and wait for its agent."""
-        actions.set_power_state(task, PowerState.OFF, gate=_gate(task))
+        _power(task, PowerState.OFF)
         base.update_internal_info(task, **{key: None for key in AGENT_KEYS})
         task.driver.boot.prepare_ramdisk(task, {})
-        actions.set_power_state(task, PowerState.ON, gate=_gate(task))
+        _power(task, PowerState.ON)
         return ProvisionState.DEPLOYWAIT.value
 
     @base.deploy_step(priority=80)
@@ -178,14 +187,14 @@ class DirectDeploy(base.DeployInterface):
         except exception.HWDriversError as exc:
             task.logger.warning("the agent did not power the machine off (%s); powering "
                                 "off through the BMC", exc)
-            actions.set_power_state(task, PowerState.OFF, gate=_gate(task))
+            _power(task, PowerState.OFF)
         task.driver.boot.clean_up_ramdisk(task)
         base.update_internal_info(task, **{key: None for key in AGENT_KEYS})
 
     @base.deploy_step(priority=20)
     def boot_instance(self, task):
         """Power the machine on into its new instance."""
-        actions.set_power_state(task, PowerState.ON, gate=_gate(task))
+        _power(task, PowerState.ON)
 
     # -- the rest of the interface -------------------------------------------------------
 
@@ -193,7 +202,7 @@ class DirectDeploy(base.DeployInterface):
         return None
 
     def tear_down(self, task):
-        actions.set_power_state(task, PowerState.OFF, gate=_gate(task))
+        _power(task, PowerState.OFF)
         task.driver.boot.clean_up_instance(task)
         return None
 
