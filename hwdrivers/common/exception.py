@@ -62,6 +62,13 @@ class InvalidStateRequested(Invalid):
     fmt = "%(reason)s"
 
 
+class NodeInMaintenance(Invalid):
+    """A provision action maintenance refuses: 400, as in Ironic, whose
+    clients retry every 409 (see InvalidStateRequested)."""
+
+    fmt = "Node %(node)s is in maintenance (%(reason)s); %(action)s is refused."
+
+
 class InvalidParameterValue(Invalid):
     """One or more inputs are wrong. ``errors`` lists every problem found.
 
@@ -168,10 +175,6 @@ class InvalidState(Conflict):
     as Ironic answers it."""
 
     fmt = "%(reason)s"
-
-
-class NodeInMaintenance(Conflict):
-    fmt = "Node %(node)s is in maintenance (%(reason)s); %(action)s is refused."
 
 
 class LeaseLost(Conflict):

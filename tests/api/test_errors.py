@@ -57,7 +57,7 @@ def test_unexpected_error_is_500_without_internals(api, monkeypatch):
     (exception.NodeLocked(node="n", holder="h"), 409),
     (exception.InvalidStateRequested(reason="r"), 400),
     (exception.InvalidState(reason="r"), 409),
-    (exception.NodeInMaintenance(node="n", reason="r", action="a"), 409),
+    (exception.NodeInMaintenance(node="n", reason="r", action="a"), 400),
     (exception.NoFreeWorker(), 503),
     (exception.DriverSettingsError("x"), 400),
     (exception.DriverAuthError("x"), 400),

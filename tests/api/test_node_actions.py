@@ -145,6 +145,19 @@ def test_provision_wrong_state_is_400(api, make_node):
     assert row("ws") == before
 
 
+def test_provide_in_maintenance_is_400(api, make_node):
+    """As Ironic answers it (NodeInMaintenance is Invalid there): not a retried 409."""
+    make_node("mp")
+    assert api.put("/v1/nodes/mp/states/provision", {"target": "manage"}).status_code == 202
+    wait_for(lambda: row("mp")["provision_state"] == "manageable", 30, message="manageable")
+    assert api.put("/v1/nodes/mp/maintenance", {"reason": "fan"}).status_code == 202
+    before = row("mp")
+    resp = api.put("/v1/nodes/mp/states/provision", {"target": "provide"})
+    assert resp.status_code == 400
+    assert "maintenance" in error_of(resp) and "fan" in error_of(resp)
+    assert row("mp") == before
+
+
 @pytest.mark.parametrize("body, words", [
     ({"target": "explode"}, ["target", "manage"]),
     ({"target": "rescue"}, ["rescue", "not supported"]),
