@@ -23,6 +23,7 @@ without touching the hardware.
 """
 
 import time
+import urllib.parse
 
 
 from hwdrivers.common import exception
@@ -42,7 +43,20 @@ AGENT_KEYS = ("agent_url", "agent_secret_token", "agent_last_heartbeat", "agent_
 
 
 def _is_url(value: object) -> bool:
-    return isinstance(value, str) and value.startswith(("http://", "https://"))
+    """An http(s) URL the agent can fetch: a host, a valid port, nothing it cannot parse.
+
+    Caught here, before the node is touched: found by the agent, a URL
+    such as ``http://`` or ``http://[::1`` cost a power cycle and a ramdisk
+    boot before the deploy failed.
+    """
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        return False
+    try:
+        parts = urllib.parse.urlsplit(value)
+        parts.port  # noqa: B018 -- raises ValueError for a port out of range
+    except ValueError:
+        return False
+    return bool(parts.hostname)
 
 
 def instance_info_errors(info: dict) -> list[str]:
@@ -53,7 +67,9 @@ def instance_info_errors(info: dict) -> list[str]:
         errors.append("instance_info image_source is missing: set it to the image's "
                       "http(s) URL (PATCH /v1/nodes/<node> add /instance_info/image_source)")
     elif not _is_url(source):
-        errors.append("instance_info image_source %r is not an http(s) URL" % (source,))
+        errors.append("instance_info image_source %r is not an http(s) URL with a host "
+                      "(and a valid port), such as https://images.example/disk.raw"
+                      % (source,))
     algo, value = info.get("image_os_hash_algo"), info.get("image_os_hash_value")
     legacy = info.get("image_checksum")
     if algo or value:
