@@ -258,6 +258,7 @@ class ConductorManager:
                         "Node %s: field %s cannot be unset" % (node.ident, field))
             if reset_interfaces:
                 _reset_interfaces(node, changes)
+            _check_console_stays(node, changes)
             self._check_values(changes, node=node)
             for field, value in changes.items():
                 setattr(node, field, value)
@@ -563,6 +564,22 @@ def _record_interrupted_power(task):
     except Exception as exc:
         task.logger.warning("could not record that the power action was "
                             "interrupted: %s", exc)
+
+
+def _check_console_stays(node, changes):
+    """Refuse a new console interface (or driver) while the node's console is on.
+
+    The running console belongs to the old interface: once switched, the
+    new one cannot stop it (no-console refuses to), and its process and
+    listener ran on with no way to disable them.
+    """
+    moved = [field for field in ("console_interface", "driver")
+             if field in changes and changes[field] != getattr(node, field, None)]
+    if moved and node.console_enabled:
+        raise exception.InvalidParameterValue(
+            "Node %s: its console is enabled; disable it first (PUT /v1/nodes/%s/states/"
+            "console {\"enabled\": false}, or hwdrivers node console disable) before "
+            "changing %s" % (node.ident, node.ident, " or ".join(moved)))
 
 
 def _reset_interfaces(node, changes):

@@ -96,6 +96,24 @@ def test_fake_console_through_the_manager(server):
     assert doc["console_enabled"] is False and doc["console_info"] is None
 
 
+def test_the_console_interface_cannot_change_while_the_console_is_on(server):
+    """Switched while on, the new interface could not stop the old console."""
+    status, body = server.call("POST", "/v1/nodes", {
+        "name": "fake2", "driver": "fake-hardware", "console_interface": "fake"})
+    assert status == 201, body
+    env.enable(server, "fake2")
+    env.wait_state(server, "fake2", "on")
+    status, body = server.call("PATCH", "/v1/nodes/fake2", [
+        {"op": "replace", "path": "/console_interface", "value": "no-console"}])
+    assert status == 400, body
+    assert "console is enabled; disable it first" in body["error_message"]
+    env.enable(server, "fake2", False)
+    env.wait_state(server, "fake2", "off")
+    status, body = server.call("PATCH", "/v1/nodes/fake2", [
+        {"op": "replace", "path": "/console_interface", "value": "no-console"}])
+    assert status == 200 and body["console_interface"] == "no-console", body
+
+
 def test_clients_outside_allowed_clients_are_refused(tmp_path, serial):
     options = dict(env.SOCAT_PROFILES, console={"port_range": env.free_port_range(1),
                                                  "allowed_clients": "10.9.9.0/24"})
