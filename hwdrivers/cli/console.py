@@ -68,8 +68,10 @@ def console_enable(args, backend):
     backend.request("PUT", _path(args.node), {"enabled": True}, expect=(202,))
     doc = _wait(backend, args.node, ("on", "failed"), args.wait_timeout)
     if doc.get("console_state") == "failed":
-        raise exception.HWDriversError("node %s: the console did not start: %s"
-                                       % (args.node, doc.get("console_error")))
+        # The server's console_error names the node and says it did not start.
+        raise exception.HWDriversError(
+            doc.get("console_error")
+            or "node %s: the console did not start (no reason recorded)" % args.node)
     return _view(doc), SHOW_FIELDS
 
 
