@@ -59,9 +59,12 @@ def test_wrong_checksum_fails_and_leaves_the_disk_unbootable(env):
     wrong = "0" * 64
     machine, _ = env.add_machine("sum1", instance_info=_info(url, wrong))
     env.make_available("sum1")
-    node = _deploy_fails(env, "sum1", machine, "write_image", "ImageChecksumError",
-                         wrong, digest)
-    assert node["power_state"] == "power off"
+    _deploy_fails(env, "sum1", machine, "write_image", "ImageChecksumError", wrong, digest)
+    # "deploy failed" is published before the machine is powered off; the
+    # verified "power off" is recorded once it is (before 61e1422 the node
+    # still read the "power off" of before the deploy: its power-on went unrecorded).
+    wait_for(lambda: env.node("sum1")["power_state"] == "power off", timeout=30,
+             message="the recorded power off")
     # undeploy from deploy failed: back to available, ready for another try
     status, body = env.call("PUT", "/v1/nodes/sum1/states/provision", {"target": "deleted"})
     assert status == 202, body
