@@ -15,6 +15,7 @@ from hwdrivers.api import utils
 from hwdrivers.common import exception
 from hwdrivers.common import interface_types
 from hwdrivers.common import node_secrets
+from hwdrivers.drivers import params
 from hwdrivers.objects import node as node_obj
 
 blueprint = flask.Blueprint("nodes", __name__)
@@ -268,11 +269,10 @@ def _strict_bool_query(name):
     value = flask.request.args.get(name)
     if value is None:
         return None
-    text = value.strip().lower()
-    if text in utils.TRUE_STRINGS:  # oslo's strict bool_from_string, as Ironic reads it
-        return True
-    if text in utils.FALSE_STRINGS:
-        return False
+    try:
+        return params.parse_bool(value)  # oslo's strict bool_from_string, as Ironic reads it
+    except ValueError:
+        pass
     raise errors.APIError(
         "Query parameter %s must be a boolean: true or false (also 1/0, yes/no, "
         "on/off, t/f, y/n), got %r." % (name, value))

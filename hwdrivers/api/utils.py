@@ -15,6 +15,7 @@ from oslo_config import cfg
 from hwdrivers.api import errors
 from hwdrivers.common import context as hw_context
 from hwdrivers.common import json_values
+from hwdrivers.drivers import params
 
 CONF = cfg.CONF
 
@@ -176,15 +177,9 @@ def check_type(value, field, types, type_name):
     return value
 
 
-#: The strings oslo's ``bool_from_string(strict=True)`` accepts (any case,
-#: spaces around ignored): what Ironic takes for a boolean field, and what
-#: its clients send (``baremetal port set --pxe-disabled`` sends "False").
-TRUE_STRINGS = ("1", "t", "true", "on", "y", "yes")
-FALSE_STRINGS = ("0", "f", "false", "off", "n", "no")
-
-
 def check_bool(value, field):
-    """``value`` as a bool: JSON true/false, or one of Ironic's boolean strings.
+    """``value`` as a bool: JSON true/false, or one of Ironic's boolean strings
+    (``params.TRUE_STRINGS``/``FALSE_STRINGS``).
 
     Anything else (a number, "maybe") is a 400 naming ``field`` and the
     accepted spellings. null is the caller's to decide.
@@ -192,15 +187,15 @@ def check_bool(value, field):
     if isinstance(value, bool):
         return value
     if isinstance(value, str):
-        text = value.strip().lower()
-        if text in TRUE_STRINGS:
-            return True
-        if text in FALSE_STRINGS:
-            return False
+        try:
+            return params.parse_bool(value)
+        except ValueError:
+            pass
     raise errors.APIError(
         "Field %s must be true or false, got %s; also accepted as strings, in any case: "
-        "%s for true, %s for false." % (field, json.dumps(value)[:80], "/".join(TRUE_STRINGS),
-                                        "/".join(FALSE_STRINGS)))
+        "%s for true, %s for false." % (field, json.dumps(value)[:80],
+                                        "/".join(params.TRUE_STRINGS),
+                                        "/".join(params.FALSE_STRINGS)))
 
 
 # -- responses -----------------------------------------------------------------

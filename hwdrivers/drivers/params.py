@@ -16,7 +16,8 @@ from typing import Any
 from hwdrivers.common import exception
 
 __all__ = ["MASK", "redact", "NODE_FIX", "TYPES", "EMPTY", "CheckFailed", "Param", "Problems",
-           "Rule", "Schema", "driver_info_error", "parse_address", "parse_bool"]
+           "Rule", "Schema", "driver_info_error", "parse_address", "parse_bool",
+           "TRUE_STRINGS", "FALSE_STRINGS"]
 
 MASK = "******"
 
@@ -48,8 +49,11 @@ def redact(text: object, secrets: Iterable[str | None]) -> str:
                           MASK, text)
     return text
 
-_TRUE = {"1", "true", "yes", "on", "y", "t"}
-_FALSE = {"0", "false", "no", "off", "n", "f"}
+#: The spellings of a boolean (any case, spaces around ignored): oslo's
+#: strict ``bool_from_string``, as Ironic reads a boolean field or query
+#: parameter, and what its clients send (``port set --pxe-disabled``: "False").
+TRUE_STRINGS = ("1", "t", "true", "on", "y", "yes")
+FALSE_STRINGS = ("0", "f", "false", "off", "n", "no")
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)"
     r"(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*\.?$")
@@ -96,9 +100,9 @@ def parse_bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
-    if text in _TRUE:
+    if text in TRUE_STRINGS:
         return True
-    if text in _FALSE:
+    if text in FALSE_STRINGS:
         return False
     raise ValueError("must be true or false")
 
