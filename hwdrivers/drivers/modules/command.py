@@ -220,8 +220,8 @@ class CommandPower(base.PowerInterface):
             raise exception.DriverToolMissing("cannot run %s: %s" % (argv[0], exc)) from None
         if target is not None:
             # A remote command may exit 255 too; its stderr may hold the secret.
-            ssh.raise_for_ssh_failure(result._replace(stderr=_redact(result.stderr, secret)),
-                                      target, info.label)
+            stderr = params.redact(result.stderr, [secret])
+            ssh.raise_for_ssh_failure(result._replace(stderr=stderr), target, info.label)
         return result
 
     def _check(self, result, info, field):
@@ -285,8 +285,8 @@ class CommandPower(base.PowerInterface):
             return PowerState.OFF
         raise exception.DriverActionError(
             "%s printed %r, which matches neither %s (%s) nor %s (%s)" % (
-                info.label(field), _redact(ssh.tail(result.stdout, lines=3, chars=200),
-                                           info["command_secret"]),
+                info.label(field), params.redact(ssh.tail(result.stdout, lines=3, chars=200),
+                                                 [info["command_secret"]]),
                 info.label("command_status_on_pattern"), info["command_status_on_pattern"],
                 info.label("command_status_off_pattern"),
                 info["command_status_off_pattern"]))
@@ -331,11 +331,6 @@ class CommandPower(base.PowerInterface):
         self._act(task, info, "command_power_on", PowerState.ON, deadline)
 
 
-def _redact(text, secret):
-    """The command's output with the secret masked (``params.redact``)."""
-    return params.redact(text, [secret])
-
-
 def _detail(stderr, secret):
-    text = _redact(ssh.tail(stderr), secret)
+    text = params.redact(ssh.tail(stderr), [secret])
     return ": %s" % text if text else ""

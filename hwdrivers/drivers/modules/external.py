@@ -114,11 +114,6 @@ def resolve(name):
 
 # -- running it -------------------------------------------------------------------
 
-def _mask(text, secrets):
-    """The driver's words with its node's secrets masked (``params.redact``)."""
-    return params.redact(text, secrets)
-
-
 #: Most a driver may print on stdout or stderr. A schema or an answer is a
 #: few KiB; a driver printing without end must not fill the conductor's memory.
 MAX_OUTPUT = supervised.MAX_OUTPUT
@@ -155,7 +150,7 @@ def run(path, action, payload=None, timeout=None):
 
 
 def _garbage(path, action, why, stderr, returncode, secrets):
-    tail = _mask(stderr.decode("utf-8", "replace").strip(), secrets)[-_STDERR_SHOWN:]
+    tail = params.redact(stderr.decode("utf-8", "replace").strip(), secrets)[-_STDERR_SHOWN:]
     return exception.DriverActionError(
         "external driver %s gave no valid answer to %s (exit status %s): %s%s"
         % (path, action, returncode, why, "; stderr: %s" % tail if tail else ""))
@@ -183,7 +178,7 @@ def call(path, action, driver_parameters, extra=None, secrets=(), timeout=None):
                            stderr, returncode, secrets)
         code = error["code"]
         cls = exception.TAXONOMY.get(code)
-        message = _mask(str(error.get("message") or "no message"), secrets)
+        message = params.redact(error.get("message") or "no message", secrets)
         if cls is None:
             raise exception.DriverError(
                 "external driver %s failed %s with unknown error code %r: %s"

@@ -340,12 +340,12 @@ class Session:
 
     # internals
 
-    def _error(self, cls, message):
-        """Our message: the PDU's or pysnmp's words in it went through :meth:`_said`."""
-        return cls(message)
-
     def _said(self, value):
-        """What pysnmp, the OS or the PDU said, with this node's secrets masked."""
+        """What pysnmp, the OS or the PDU said, with this node's secrets masked.
+
+        The only text in this driver's errors that can hold a secret: our own
+        words are never masked (``params.redact`` says why).
+        """
         return params.redact(value, self._secrets)
 
     def _target_for(self):
@@ -356,9 +356,9 @@ class Session:
                 family, _, _, _, sockaddr = socket.getaddrinfo(
                     address, self.info["snmp_port"], type=socket.SOCK_DGRAM)[0]
             except (socket.gaierror, UnicodeError) as exc:
-                raise self._error(exception.DriverConnectionError,
-                                  "cannot resolve snmp_address %r: %s; check snmp_address"
-                                  % (address, self._said(exc))) from None
+                raise exception.DriverConnectionError(
+                    "cannot resolve snmp_address %r: %s; check snmp_address"
+                    % (address, self._said(exc))) from None
             cls = Udp6TransportTarget if family == socket.AF_INET6 else UdpTransportTarget
             # What cls.create() does, minus its resolver (an executor thread per loop).
             target = cls.__new__(cls)
@@ -419,20 +419,19 @@ class Session:
                 kind, [(ObjectName(oid), value if write else Null(""))], write),
                 timeout=CONF.snmp.command_timeout)
         except TimeoutError:
-            raise self._error(
-                exception.DriverConnectionError,
+            raise exception.DriverConnectionError(
                 "no answer from PDU %s to SNMP v%s %s within [snmp] command_timeout "
                 "(%.1fs): check snmp_address and snmp_port, and that the PDU is up "
                 "with SNMP enabled" % (self.pdu, self.info["version"], kind,
                                        CONF.snmp.command_timeout)) from None
         except PySnmpError as exc:
-            raise self._error(exception.DriverActionError,
-                              "SNMP %s %s on PDU %s failed: %s"
-                              % (kind, oid, self.pdu, self._said(exc))) from None
+            raise exception.DriverActionError(
+                "SNMP %s %s on PDU %s failed: %s"
+                % (kind, oid, self.pdu, self._said(exc))) from None
         except OSError as exc:
-            raise self._error(exception.DriverConnectionError,
-                              "cannot send SNMP to PDU %s: %s; check snmp_address and "
-                              "snmp_port" % (self.pdu, self._said(exc))) from None
+            raise exception.DriverConnectionError(
+                "cannot send SNMP to PDU %s: %s; check snmp_address and "
+                "snmp_port" % (self.pdu, self._said(exc))) from None
         if indication:
             raise self._indication_error(kind, indication)
         if int(status):
@@ -447,8 +446,7 @@ class Session:
         info = self.info
         hint = (" (with SNMP v1 this also means the community may not write: check "
                 "snmp_community_write)" if kind == "SET" and info["version"] == "1" else "")
-        return self._error(
-            exception.DriverSettingsError,
+        return exception.DriverSettingsError(
             "PDU %s has no outlet %s (snmp_outlet=%s): it answered %s to SNMP %s %s; "
             "check snmp_outlet and snmp_driver (%s)%s" % (
                 self.pdu, info["snmp_outlet"], info["snmp_outlet"], answer, kind, oid,
@@ -461,20 +459,18 @@ class Session:
         if name in _ACCESS_STATUSES:
             field = ("snmp_user" if info["version"] == "3" else
                      "snmp_community_write" if kind == "SET" else "snmp_community_read")
-            return self._error(
-                exception.DriverAuthError,
+            return exception.DriverAuthError(
                 "PDU %s refused SNMP %s %s with %s: the credentials may not %s it; "
                 "check %s" % (self.pdu, kind, oid, name,
                               "write" if kind == "SET" else "read", field))
         if name in _VALUE_STATUSES:
-            return self._error(
-                exception.DriverSettingsError,
+            return exception.DriverSettingsError(
                 "PDU %s refused value %s for %s (%s); check snmp_driver (%s)%s" % (
                     self.pdu, value, oid, name, info["snmp_driver"],
                     " and snmp_value_on/snmp_value_off"
                     if info["snmp_driver"] == snmp_mibs.GENERIC else ""))
-        return self._error(exception.DriverActionError,
-                           "PDU %s failed SNMP %s %s: %s" % (self.pdu, kind, oid, name))
+        return exception.DriverActionError(
+            "PDU %s failed SNMP %s %s: %s" % (self.pdu, kind, oid, name))
 
     def _indication_error(self, kind, indication):
         info = self.info
@@ -485,43 +481,37 @@ class Session:
             check = ("check snmp_community (agents ignore a wrong community)"
                      if info["version"] != "3" else
                      "check snmp_context_name and snmp_context_engine_id")
-            return self._error(
-                exception.DriverConnectionError,
+            return exception.DriverConnectionError(
                 "no answer from PDU %s to SNMP v%s %s within %.1fs (%d tries): check "
                 "snmp_address and snmp_port, that the PDU is up with SNMP enabled, and %s"
                 % (self.pdu, info["version"], kind, waited, CONF.snmp.retries + 1, check))
         if name in ("WrongDigest", "AuthenticationFailure", "AuthenticationError"):
-            return self._error(
-                exception.DriverAuthError,
+            return exception.DriverAuthError(
                 "PDU %s rejected the SNMPv3 authentication of user %r (%s): check "
                 "snmp_auth_key and snmp_auth_protocol" % (self.pdu, info["snmp_user"],
                                                           indication))
         if name in ("DecryptionError", "EncryptionError"):
-            return self._error(
-                exception.DriverAuthError,
+            return exception.DriverAuthError(
                 "PDU %s could not decrypt SNMPv3 messages of user %r (%s): check "
                 "snmp_priv_key and snmp_priv_protocol" % (self.pdu, info["snmp_user"],
                                                           indication))
         if name in ("UnknownUserName", "UnknownSecurityName"):
-            return self._error(
-                exception.DriverAuthError,
+            return exception.DriverAuthError(
                 "PDU %s does not know SNMPv3 user %r: check snmp_user"
                 % (self.pdu, info["snmp_user"]))
         if name in ("UnsupportedSecurityLevel", "UnsupportedAuthProtocol",
                     "UnsupportedPrivProtocol", "NoAuthentication", "NoEncryption"):
-            return self._error(
-                exception.DriverAuthError,
+            return exception.DriverAuthError(
                 "PDU %s refused the SNMPv3 security settings of user %r (%s): check "
                 "snmp_auth_protocol and snmp_priv_protocol" % (
                     self.pdu, info["snmp_user"], indication))
         if name in ("UnknownCommunityName", "NoSuchContext", "NoSuchView",
                     "NoAccessEntry", "NotInView"):
-            return self._error(
-                exception.DriverAuthError,
+            return exception.DriverAuthError(
                 "PDU %s refused SNMP %s (%s): check snmp_community or snmp_user and "
                 "snmp_context_name" % (self.pdu, kind, indication))
-        return self._error(exception.DriverConnectionError,
-                           "SNMP %s to PDU %s failed: %s" % (kind, self.pdu, indication))
+        return exception.DriverConnectionError(
+            "SNMP %s to PDU %s failed: %s" % (kind, self.pdu, indication))
 
 
 def _is_integer(value):
