@@ -139,9 +139,6 @@ def node_delete(args, backend):
         return "deleted"
 
     results = _bulk_run(backend, idents, delete, "delete", parallel=1)
-    failures = [r for r in results if r["error"]]
-    if failures:
-        raise _BulkReport(failures, results)
     return None, None, results
 
 
@@ -197,15 +194,13 @@ def _node_power_bulk(args, backend, target):
         backend, idents,
         lambda ident: backend.node_power(ident, target, timeout=args.power_timeout),
         "power %s" % args.action, parallel=args.parallel)
-    failures = [r for r in results if r["error"]]
-    if failures:
-        raise _BulkReport(failures, results)
     rows = [{"node": r["node"], "power_state": r["result"]} for r in results]
     return rows, ["node", "power_state"], results
 
 
 def _bulk_run(backend, idents, action, label, parallel):
-    """:func:`bulk.run`, told what Ctrl-C does to the nodes in flight.
+    """:func:`bulk.run`, told what Ctrl-C does to the nodes in flight; every
+    node's entry, or :class:`_BulkReport` when any failed.
 
     Locally they run in this process and hold the nodes' locks: they are
     waited for. Over HTTP the server runs them whatever this process does:
@@ -219,8 +214,12 @@ def _bulk_run(backend, idents, action, label, parallel):
     else:
         abandoned = ("interrupted while in progress: the server carries on; check "
                      "the node with 'hwdrivers node show'")
-    return bulk.run(idents, action, label, parallel=parallel, finish_in_flight=local,
-                    abandoned_error=abandoned)
+    results = bulk.run(idents, action, label, parallel=parallel, finish_in_flight=local,
+                       abandoned_error=abandoned)
+    failures = [r for r in results if r["error"]]
+    if failures:
+        raise _BulkReport(failures, results)
+    return results
 
 
 def _at_least_one(option):
@@ -545,10 +544,7 @@ def _interrupted_report(results, fmt, stream):
     Every node, not only the failures: the operator needs the ones not
     started to run them again. The exit status (130) is the caller's.
     """
-    if fmt == "json":
-        output.emit(results, fmt, stream=stream)
-    else:
-        output.emit(results, fmt, columns=["node", "result", "error"], stream=stream)
+    output.emit(results, fmt, columns=["node", "result", "error"], stream=stream)
     sys.stderr.write("ERROR: interrupted: %s (of %d nodes)\n"
                      % (bulk.summary(results), len(results)))
     sys.stderr.flush()
