@@ -107,6 +107,8 @@ def test_the_console_interface_cannot_change_while_the_console_is_on(server):
         {"op": "replace", "path": "/console_interface", "value": "no-console"}])
     assert status == 400, body
     assert "console is enabled; disable it first" in body["error_message"]
+    shown = server.call("GET", "/v1/nodes/fake2")[1]
+    assert shown["console_interface"] == "fake" and shown["console_enabled"] is True
     env.enable(server, "fake2", False)
     env.wait_state(server, "fake2", "off")
     status, body = server.call("PATCH", "/v1/nodes/fake2", [
