@@ -49,7 +49,7 @@ def states_doc(states, base=None):
         "target_power_state": states["target_power_state"],
         "provision_state": states["provision_state"],
         "target_provision_state": states["target_provision_state"],
-        "provision_updated_at": None,
+        "provision_updated_at": utils.isotime(states.get("provision_updated_at")),
         "last_error": states["last_error"],
         "console_enabled": bool(states.get("console_enabled")),
         "raid_config": {},

@@ -54,7 +54,9 @@ PORT_COLUMNS = frozenset(ports.c.keys())
 
 #: Set by the database itself; create/update refuse them.
 _NODE_READ_ONLY = frozenset(("id",))
-_NODE_IMMUTABLE = frozenset(("id", "uuid", "created_at"))
+#: ``provision_updated_at`` is written with ``provision_state`` (see
+#: :func:`_provision_stamp`); a copy of a node (create) may carry it.
+_NODE_IMMUTABLE = frozenset(("id", "uuid", "created_at", "provision_updated_at"))
 _PORT_READ_ONLY = frozenset(("id",))
 _PORT_IMMUTABLE = frozenset(("id", "uuid", "created_at"))
 
@@ -180,8 +182,8 @@ _IDENT_COLUMNS = {_GET_NODE_BY_ID: nodes.c.id, _GET_NODE_BY_UUID: nodes.c.uuid,
 
 #: What ``GET /v1/nodes/<node>/states`` shows, and what names the node.
 STATE_COLUMNS = ("id", "uuid", "name", "power_state", "target_power_state",
-                 "provision_state", "target_provision_state", "last_error",
-                 "console_enabled")
+                 "provision_state", "target_provision_state", "provision_updated_at",
+                 "last_error", "console_enabled")
 _GET_STATES = {
     query: prepared.Prepared(sa.select(*(nodes.c[name] for name in STATE_COLUMNS))
                              .where(column == sa.bindparam("ident")))
@@ -374,6 +376,22 @@ def _node_label(conn, node_id):
     return row.name or row.uuid
 
 
+def _provision_stamp(statement_values, state, now):
+    """Add ``provision_updated_at`` to an UPDATE's values that set ``provision_state``.
+
+    ``state`` and ``now`` are the statement's bind parameters for the new
+    state and the moment. The stamp moves only when the state really
+    changes, compared with the row's current state inside the statement
+    itself: a task that saves its node with the state it already had
+    (its fields are marked changed when assigned, equal or not) must not
+    make a node stuck in ``deploying`` look as if it had just got there.
+    """
+    if "provision_state" in statement_values:
+        statement_values["provision_updated_at"] = sa.case(
+            (nodes.c.provision_state != state, now), else_=nodes.c.provision_updated_at)
+    return statement_values
+
+
 _update_node_statements = {}
 
 
@@ -392,9 +410,11 @@ def _update_node_statement(columns, reservation_check):
             stmt = stmt.where(nodes.c.reservation.is_(None))
         elif reservation_check == "owner":
             stmt = stmt.where(nodes.c.reservation == sa.bindparam("expected_owner"))
-        stmt = stmt.values({
-            name: sa.bindparam("v_" + name, type_=nodes.c[name].type) for name in columns
-        }).returning(*nodes.c)
+        values = {name: sa.bindparam("v_" + name, type_=nodes.c[name].type)
+                  for name in columns}
+        stmt = stmt.values(_provision_stamp(
+            values, values.get("provision_state"), values["updated_at"])
+        ).returning(*nodes.c)
         if len(_update_node_statements) >= 512:  # bounded: shapes come from callers
             _update_node_statements.clear()
         _update_node_statements[key] = stmt
@@ -452,6 +472,7 @@ def _write_node_statement(columns, release):
     """The lease-guarded UPDATE (no RETURNING) for this set of columns, prepared once."""
     values = {name: sa.bindparam("v_" + name, type_=nodes.c[name].type)
               for name in columns}
+    _provision_stamp(values, values.get("provision_state"), values["updated_at"])
     if release:
         values.update(reservation=None, reservation_expires=None)
     return prepared.Prepared(
@@ -552,6 +573,7 @@ def _reserve_returning(query, publish=()):
     if publish:
         values.update({name: sa.bindparam("p_" + name, type_=nodes.c[name].type)
                        for name in publish + ("updated_at",)})
+        _provision_stamp(values, values.get("provision_state"), values["updated_at"])
     return prepared.Prepared(
         nodes.update()
         .where(_IDENT_COLUMNS[query] == sa.bindparam("ident"))
@@ -1070,7 +1092,7 @@ def abort_orphaned_operations(node_ids, last_error, provision_failures):
             changed.update(conn.execute(
                 nodes.update().where(scope).where(nodes.c.provision_state == transient)
                 .values(provision_state=failed, target_provision_state=None,
-                        last_error=last_error, updated_at=now)
+                        last_error=last_error, updated_at=now, provision_updated_at=now)
                 .returning(nodes.c.id)).scalars())
     return sorted(changed)
 

@@ -61,6 +61,9 @@ nodes = sa.Table(
     sa.Column("provision_state", sa.String(15), nullable=False, default="enroll",
               server_default="enroll"),
     sa.Column("target_provision_state", sa.String(15), nullable=True),
+    # When provision_state last changed (Ironic's field): set with it, by
+    # hwdrivers.db.api, whatever path writes the state.
+    sa.Column("provision_updated_at", sa.DateTime, nullable=True),
     sa.Column("boot_device", sa.String(32), nullable=True),
     sa.Column("boot_device_persistent", sa.Boolean, nullable=True),
     sa.Column("last_error", sa.Text, nullable=True),

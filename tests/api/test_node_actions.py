@@ -135,6 +135,28 @@ def test_provision_manage_provide_undeploy(api, make_node):
     wait_for(_settled("pv", "provision_state", "available"))
 
 
+def test_provision_updated_at_is_when_the_state_last_changed(api, make_node):
+    """Ironic's field, in the node and its states: set by a change, kept by others."""
+    make_node("pu")
+    assert api.get("/v1/nodes/pu").get_json()["provision_updated_at"] is None
+    before = datetime.datetime.now(datetime.UTC)
+    assert api.put("/v1/nodes/pu/states/provision", {"target": "manage"}).status_code == 202
+    wait_for(_settled("pu", "provision_state", "manageable"))
+    shown = api.get("/v1/nodes/pu").get_json()["provision_updated_at"]
+    assert shown is not None
+    assert datetime.datetime.fromisoformat(shown) >= before.replace(microsecond=0)
+    assert api.get("/v1/nodes/pu/states").get_json()["provision_updated_at"] == shown
+    # A field change or a power action is not a provision state change.
+    assert api.patch("/v1/nodes/pu", [{"op": "add", "path": "/extra/k",
+                                       "value": "v"}]).status_code == 200
+    assert api.put("/v1/nodes/pu/states/power", {"target": "power on"}).status_code == 202
+    wait_for(_settled("pu", "power_state", "power on"))
+    assert api.get("/v1/nodes/pu").get_json()["provision_updated_at"] == shown
+    listed = api.get("/v1/nodes?fields=name,provision_updated_at").get_json()["nodes"]
+    assert listed == [{"name": "pu", "provision_updated_at": shown,
+                       "links": listed[0]["links"]}]
+
+
 def test_provision_wrong_state_is_400(api, make_node):
     """As Ironic answers it: its clients retry a 409 as a locked node, for ~20 s."""
     make_node("ws")

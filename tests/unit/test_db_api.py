@@ -157,6 +157,51 @@ def test_update_node_expected_reservation(database):
                            expected_reservation=None)["power_state"] == "power on"
 
 
+def test_provision_updated_at_moves_only_when_the_provision_state_changes(database):
+    """Every write path stamps a real change of provision_state, and only that."""
+    node = make_node(name="stamp")
+    assert node["provision_updated_at"] is None
+    stamp = lambda: api.get_node(node["id"])["provision_updated_at"]  # noqa: E731
+
+    # update_node: a change stamps with the write's updated_at...
+    first = api.update_node(node["id"], {"provision_state": "verifying",
+                                         "updated_at": NOW})
+    assert first["provision_updated_at"] == NOW
+    # ...the same state again, or another field, does not.
+    api.update_node(node["id"], {"provision_state": "verifying", "updated_at": LATER})
+    api.update_node(node["id"], {"extra": {"a": 1}})
+    assert stamp() == NOW
+
+    # write_node (a lease holder's save), inside and outside a transaction.
+    assert api.reserve_node(node["id"], "me:1", LATER + datetime.timedelta(hours=1), NOW)
+    api.write_node(node["id"], {"provision_state": "verifying", "updated_at": LATER}, "me:1")
+    assert stamp() == NOW
+    api.write_node(node["id"], {"provision_state": "manageable", "updated_at": LATER},
+                   "me:1", release=True)
+    assert stamp() == LATER
+
+    # reserve_and_get_node publishing the state with the lease.
+    moment = LATER + datetime.timedelta(minutes=5)
+    row = api.reserve_and_get_node("stamp", "me:2", moment + datetime.timedelta(hours=1),
+                                   moment, publish={"provision_state": "manageable"})
+    assert row is not None and stamp() == LATER
+    api.release_node(node["id"], "me:2")
+    row = api.reserve_and_get_node("stamp", "me:3", moment + datetime.timedelta(hours=1),
+                                   moment, publish={"provision_state": "inspecting"})
+    assert stamp() == moment
+
+    # A conductor's death moves the transient state to its failure, stamped.
+    changed = api.abort_orphaned_operations([node["id"]], "conductor died",
+                                            {"inspecting": "inspect failed"})
+    assert changed == [node["id"]]
+    assert stamp() not in (None, moment)
+
+    # It is the database's to set: an update naming it is refused.
+    with pytest.raises(exception.Invalid) as info:
+        api.update_node(node["id"], {"provision_updated_at": NOW})
+    assert "provision_updated_at" in str(info.value)
+
+
 def test_destroy_node_cascades_ports(database):
     node = make_node()
     other = make_node()
