@@ -149,8 +149,28 @@ def run(path, action, payload=None, timeout=None):
     return done.stdout, done.stderr, done.returncode
 
 
+def _shown_forms(secrets):
+    """Each secret as text from the executable may show it.
+
+    The parameters reach it as JSON (``ensure_ascii``), so a driver that
+    dumps its stdin to stderr (``set -x``, a traceback) shows ``ä`` as
+    ``\\u00e4`` and ``"`` as ``\\"``: those spellings are masked too, and
+    ``repr``'s, for values we quote with ``%r``.
+    """
+    forms = []
+    for secret in secrets:
+        if not secret:
+            continue
+        for form in (secret, json.dumps(secret)[1:-1],
+                     json.dumps(secret, ensure_ascii=False)[1:-1], repr(secret)[1:-1]):
+            if form not in forms:
+                forms.append(form)
+    return sorted(forms, key=len, reverse=True)  # a longer spelling before its part
+
+
 def _garbage(path, action, why, stderr, returncode, secrets):
-    tail = params.redact(stderr.decode("utf-8", "replace").strip(), secrets)[-_STDERR_SHOWN:]
+    tail = params.redact(stderr.decode("utf-8", "replace").strip(),
+                         _shown_forms(secrets))[-_STDERR_SHOWN:]
     return exception.DriverActionError(
         "external driver %s gave no valid answer to %s (exit status %s): %s%s"
         % (path, action, returncode, why, "; stderr: %s" % tail if tail else ""))
@@ -162,15 +182,16 @@ def call(path, action, driver_parameters, extra=None, secrets=(), timeout=None):
     stdout, stderr, returncode = run(path, action, payload, timeout=timeout)
     try:
         answer = json.loads(stdout.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # nested past the limit
         raise _garbage(path, action, "stdout is not JSON", stderr, returncode,
                        secrets) from None
     if not isinstance(answer, dict):
         raise _garbage(path, action, "stdout is not a JSON object", stderr, returncode,
                        secrets)
     if answer.get("action_type") not in (None, action):
-        raise _garbage(path, action, "action_type is %r" % (answer.get("action_type"),),
-                       stderr, returncode, secrets)
+        raise _garbage(path, action, "action_type is %s" % params.redact(
+            repr(answer.get("action_type")), _shown_forms(secrets)),
+            stderr, returncode, secrets)
     error = answer.get("error")
     if error is not None:
         if not isinstance(error, dict) or not isinstance(error.get("code"), str):
@@ -178,11 +199,11 @@ def call(path, action, driver_parameters, extra=None, secrets=(), timeout=None):
                            stderr, returncode, secrets)
         code = error["code"]
         cls = exception.TAXONOMY.get(code)
-        message = params.redact(error.get("message") or "no message", secrets)
+        message = params.redact(error.get("message") or "no message", _shown_forms(secrets))
         if cls is None:
             raise exception.DriverError(
-                "external driver %s failed %s with unknown error code %r: %s"
-                % (path, action, code, message))
+                "external driver %s failed %s with unknown error code %s: %s"
+                % (path, action, params.redact(repr(code), _shown_forms(secrets)), message))
         raise cls("external driver %s failed %s (%s): %s" % (path, action, code, message))
     if returncode != 0:
         raise _garbage(path, action, "it exited with an error but reported none",
@@ -228,14 +249,30 @@ class DriverSchema:
         if not isinstance(name, str) or not _NAME.match(name) or name == FIELD:
             raise ValueError("field name %r is not allowed (letters, digits, _.-; not %s)"
                              % (name, FIELD))
-        field_type = field.get("type") or FIELD_TYPES.get(field.get("field_type") or "string")
-        if field_type not in params.TYPES:
+        # Every value is checked for its JSON type here: a list where a string
+        # belongs would otherwise raise TypeError later, in every listing that
+        # masks this node, rather than once, as this executable's error.
+        declared = field.get("type") or field.get("field_type") or "string"
+        field_type = declared if field.get("type") else FIELD_TYPES.get(
+            declared if isinstance(declared, str) else None)
+        if not isinstance(declared, str) or field_type not in params.TYPES:
             raise ValueError("field %s has unknown type %r (known: %s)" % (
-                name, field.get("type") or field.get("field_type"),
-                ", ".join(sorted(set(FIELD_TYPES) | set(params.TYPES)))))
+                name, declared, ", ".join(sorted(set(FIELD_TYPES) | set(params.TYPES)))))
+        for bound in ("min", "max"):
+            value = field.get(bound)
+            if value is not None and (isinstance(value, bool)
+                                      or not isinstance(value, (int, float))):
+                raise ValueError("field %s: %s must be a number, not %r"
+                                 % (name, bound, value))
         choices = field.get("choices")
+        if choices is not None and not isinstance(choices, list):
+            raise ValueError("field %s: choices must be a list of values or of "
+                             "[value, label] pairs" % name)
         if choices:
-            choices = [c[0] if isinstance(c, (list, tuple)) and c else c for c in choices]
+            choices = [c[0] if isinstance(c, list) and c else c for c in choices]
+            if not all(isinstance(c, (str, int, float)) for c in choices):
+                raise ValueError("field %s: choices must be a list of values or of "
+                                 "[value, label] pairs" % name)
         required = bool(field.get("required", False))
         default = field.get("default")
         if required or default in ("", []):
@@ -255,8 +292,15 @@ class DriverSchema:
     def _address(self, doc):
         extractor = doc.get("ip_extractor") or {}
         name = extractor.get("field_name") if isinstance(extractor, dict) else None
+        if name is not None and not isinstance(name, str):
+            raise ValueError("ip_extractor field_name must be a field's name, not %r"
+                             % (name,))
         if name in self.schema:
-            return name, extractor.get("pattern")
+            pattern = extractor.get("pattern")
+            if pattern is not None and not isinstance(pattern, str):
+                raise ValueError("ip_extractor pattern must be a regular expression "
+                                 "string, not %r" % (pattern,))
+            return name, pattern
         for param in self.schema:
             if param.type == "address":
                 return param.name, None
@@ -323,6 +367,9 @@ def load_schema(path):
         raise
     try:
         schema = DriverSchema(path, json.loads(stdout.decode("utf-8")))
+    except RecursionError:
+        raise _garbage(path, "schema", "not a usable schema (JSON nested too deep)",
+                       stderr, returncode, ()) from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise _garbage(path, "schema", "not a usable schema (%s)" % exc, stderr,
                        returncode, ()) from None
@@ -341,6 +388,12 @@ def clear_cache():
 
 
 # -- the interfaces ---------------------------------------------------------------
+
+def _secret_values(driver, values):
+    """The values of the node's secret fields, as the executable receives them."""
+    return [str(values[p.name]) for p in driver.schema
+            if p.secret and values.get(p.name) not in (None, "")]
+
 
 class _ExternalBase:
     """What power and management share: the executable, its schema, its controller."""
@@ -364,7 +417,7 @@ class _ExternalBase:
             return BASE_SCHEMA
         try:
             return BASE_SCHEMA + self._driver(driver_info).schema
-        except exception.DriverError:
+        except Exception:  # noqa: BLE001 (must never raise: every listing masks through it)
             return BASE_SCHEMA + params.Schema(*(
                 params.Param(k, "Field of an external driver whose schema could not be "
                              "read", secret=True)
@@ -408,8 +461,7 @@ class _ExternalBase:
         steps of one reboot) the run also ends by then.
         """
         driver, values = self.parse_driver_info(task)
-        secrets = [str(values[p.name]) for p in driver.schema
-                   if p.secret and values.get(p.name) not in (None, "")]
+        secrets = _secret_values(driver, values)
         timeout = CONF.external.timeout
         if deadline is not None:
             timeout = min(timeout, deadline - time.monotonic())
@@ -433,9 +485,11 @@ class ExternalPower(_ExternalBase, base.PowerInterface):
             return PowerState.ON if status == "on" else PowerState.OFF
         if status in ("error", "unknown"):
             return PowerState.ERROR
+        driver, values = self.parse_driver_info(task)
         raise exception.DriverActionError(
-            "external driver %s answered power_query with status %r; expected "
-            "on or off" % (task.node.driver_info.get(FIELD), data.get("status")))
+            "external driver %s answered power_query with status %s; expected on or off"
+            % (driver.path, params.redact(repr(data.get("status")),
+                                          _shown_forms(_secret_values(driver, values)))))
 
     def set_power_state(self, task, power_state, timeout=None):
         power_state = PowerState.parse(power_state)
