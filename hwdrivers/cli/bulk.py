@@ -15,7 +15,8 @@ node failed.
 
 Ctrl-C stops any further node from starting at once. Locally the nodes in
 flight are waited for (their actions run in this process, hold the nodes'
-locks and record their outcome; a second Ctrl-C stops waiting); over HTTP
+locks and record their outcome; a second Ctrl-C stops waiting, and the
+command releases those nodes' locks and clears their targets as it leaves); over HTTP
 they are left to the server, which carries them on. Then every node's
 outcome -- its new state, failed, not started, abandoned -- is printed and
 the command exits 130, so the operator knows which nodes to run again.

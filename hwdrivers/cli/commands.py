@@ -208,18 +208,43 @@ def _bulk_run(backend, idents, action, label, parallel):
     """
     local = getattr(backend, "runs_actions_here", False)
     if local:
-        abandoned = ("interrupted while in progress: a second Ctrl-C stopped the wait, "
-                     "so the node may stay locked, its target shown, for up to "
-                     "[conductor] lease_duration; check it with 'hwdrivers node show'")
+        abandoned = ("interrupted while in progress: a second Ctrl-C stopped the wait; "
+                     "its lock was released and its target cleared, but the action may "
+                     "or may not have reached the hardware: check it with 'hwdrivers "
+                     "node power status'")
     else:
         abandoned = ("interrupted while in progress: the server carries on; check "
                      "the node with 'hwdrivers node show'")
-    results = bulk.run(idents, action, label, parallel=parallel, finish_in_flight=local,
-                       abandoned_error=abandoned)
+    try:
+        results = bulk.run(idents, action, label, parallel=parallel,
+                           finish_in_flight=local, abandoned_error=abandoned)
+    except bulk.Interrupted as interrupted:
+        if local and any(r["result"] == bulk.ABANDONED for r in interrupted.results):
+            _abandon(backend, interrupted.results)
+        raise
     failures = [r for r in results if r["error"]]
     if failures:
         raise _BulkReport(failures, results)
     return results
+
+
+def _abandon(backend, results):
+    """Release the nodes whose local actions die with this process; else say so.
+
+    Their threads stop when the process exits, and no conductor ever
+    recovers a CLI's leases: left alone, the nodes would stay locked, their
+    targets shown, until the leases expired.
+    """
+    try:
+        backend.abandon_in_flight()
+    except Exception as exc:  # whatever it was, the report still prints
+        for entry in results:
+            if entry["result"] == bulk.ABANDONED:
+                entry["error"] = (
+                    "interrupted while in progress: a second Ctrl-C stopped the wait, "
+                    "and releasing its lock failed (%s): the node may stay locked, its "
+                    "target shown, for up to [conductor] lease_duration; check it with "
+                    "'hwdrivers node show'" % exc)
 
 
 def _at_least_one(option):

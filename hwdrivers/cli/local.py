@@ -50,6 +50,10 @@ class LocalBackend(LocalDrivers):
         self.manager = conductor_manager.ConductorManager()
         self.context = hw_context.get_admin_context()
 
+    def abandon_in_flight(self):
+        """This process is leaving with actions still running: release their nodes."""
+        return self.manager.abandon_actions(self.context)
+
     def _view(self, node):
         return self.manager.node_view(node)
 

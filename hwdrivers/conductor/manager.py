@@ -533,6 +533,24 @@ class ConductorManager:
         from hwdrivers.db import api as db_api
         return db_api.list_conductors()
 
+    def abandon_actions(self, context):
+        """Let go of the nodes this process's actions still hold: it is leaving.
+
+        For the local CLI when a second Ctrl-C stops it waiting for actions in
+        flight: they run in threads that die with the process, and no
+        conductor recovers a CLI's leases, so the nodes would stay locked,
+        their targets shown, until the leases expired. Each cleared target
+        gets :data:`ABANDONED_POWER_ERROR` and a history event. Returns the
+        number of nodes released.
+        """
+        from hwdrivers.conductor import node_history
+        from hwdrivers.db import api as db_api
+        cleared, released = db_api.abandon_leases(task_manager.process_lease_prefix(),
+                                                  ABANDONED_POWER_ERROR)
+        for node_id in cleared:
+            node_history.record(node_id, "ERROR", "power", ABANDONED_POWER_ERROR, context)
+        return len(released)
+
     def get_conductor(self, context, hostname):
         from hwdrivers.db import api as db_api
         return db_api.get_conductor(hostname)
@@ -544,6 +562,14 @@ INTERRUPTED_POWER_ERROR = (
     "The power action was interrupted (Ctrl-C or SIGINT) in the process running it, "
     "before it finished; the target power state was cleared. Check the power state "
     "and retry.")
+
+
+#: last_error of a power action still running when its process left (the
+#: local CLI stopped waiting for it: see ``abandon_actions``).
+ABANDONED_POWER_ERROR = (
+    "The power action was abandoned: the process running it was interrupted twice "
+    "(Ctrl-C) and left before it finished, so it may or may not have reached the "
+    "hardware; the target power state was cleared. Check the power state and retry.")
 
 
 def _record_interrupted_power(task):

@@ -52,17 +52,23 @@ def record_saved(node, changed, context, purpose) -> None:
     if not changed:
         return
     events = events_for(node, changed)  # none for most saves: no option read then
-    if not events or not CONF.conductor.node_history:
+    if not events:
         return
     for severity, kind, text in events:
-        try:
-            history.record(node.id, text, severity=severity,
-                           event_type=kind or event_type(purpose), conductor=CONF.host,
-                           user=getattr(context, "user", None),
-                           max_entries=CONF.conductor.node_history_max_entries)
-        except Exception as exc:  # the operation itself succeeded; say so and go on
-            LOG.warning("Node %s: could not record a history event (%s): %s",
-                        node.uuid, text[:80], exc)
+        record(node.id, severity, kind or event_type(purpose), text, context)
+
+
+def record(node_id, severity, kind, text, context) -> None:
+    """One event, unless history is off; a failed write is logged, never raised."""
+    if not CONF.conductor.node_history:
+        return
+    try:
+        history.record(node_id, text, severity=severity, event_type=kind,
+                       conductor=CONF.host, user=getattr(context, "user", None),
+                       max_entries=CONF.conductor.node_history_max_entries)
+    except Exception as exc:  # the operation itself succeeded; say so and go on
+        LOG.warning("Node %s: could not record a history event (%s): %s",
+                    node_id, text[:80], exc)
 
 
 def list_events(context, ident, limit=None, marker=None) -> tuple:

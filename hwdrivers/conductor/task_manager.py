@@ -150,6 +150,11 @@ def make_owner():
     return "%s:%s" % (CONF.host, _OWNER_TOKENS.next())
 
 
+def process_lease_prefix():
+    """What every lease owner of this process (:func:`make_owner`) starts with."""
+    return "%s:%s-" % (CONF.host, _OWNER_TOKENS.prefix)
+
+
 class TaskManager:
     """A node, its composed driver and (for exclusive tasks) its lock."""
 

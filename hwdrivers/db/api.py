@@ -714,6 +714,32 @@ def release_reservations_with_prefix(prefix):
         return sorted(conn.execute(stmt).scalars())
 
 
+def abandon_leases(prefix, last_error):
+    """Let go of every node leased by ``prefix``: ``(ids whose target was cleared, ids released)``.
+
+    For a process leaving while actions still run in it (the local CLI's
+    second Ctrl-C): no conductor will ever recover its leases, so without
+    this the nodes stay locked, their targets shown, until the leases
+    expire. Targets are cleared (with ``last_error`` saying why) before the
+    leases go, in one transaction, so no node is free while it still shows
+    this process's target.
+    """
+    if not prefix:
+        raise exception.Invalid(reason="a reservation prefix must not be empty")
+    leased = nodes.c.reservation.startswith(prefix, autoescape=True)
+    now = utcnow()
+    with db_engine.writer() as conn:
+        cleared = conn.execute(
+            nodes.update().where(leased).where(nodes.c.target_power_state.is_not(None))
+            .values(target_power_state=None, last_error=last_error, updated_at=now)
+            .returning(nodes.c.id)).scalars().all()
+        released = conn.execute(
+            nodes.update().where(leased)
+            .values(reservation=None, reservation_expires=None)
+            .returning(nodes.c.id)).scalars().all()
+    return sorted(cleared), sorted(released)
+
+
 LOST_LEASE_TARGET_ERROR = (
     "The task running this power action stopped holding the node's lease (it "
     "expired unrenewed: its conductor was paused, lost the database or died) before "

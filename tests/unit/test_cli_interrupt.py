@@ -154,6 +154,45 @@ def test_ctrl_c_stops_a_local_bulk_power_and_reports_each_node(local):
     assert after < 3 * 2 * DELAY  # not the whole fleet: at most s1's action
 
 
+def test_second_ctrl_c_releases_the_nodes_still_in_flight(local):
+    """Stopping the wait leaves no lock and no target behind, and says so."""
+    conf, db_path = local
+    slow = conf.replace(".conf", "-slow.conf")
+    with open(conf) as handle:
+        text = handle.read()
+    with open(slow, "w") as handle:
+        handle.write(text.replace("power_delay = %s" % DELAY, "power_delay = 30"))
+    for name in ("a1", "a2"):
+        _cli("--config-file", slow, "node", "create", "--driver", "fake-hardware",
+             "--name", name)
+    proc = _start("--config-file", slow, "node", "power", "on", "--name-glob", "a*",
+                  "--parallel", "1", "-f", "json")
+    _wait_for(lambda: _row(db_path, "a1")["target_power_state"] == "power on"
+              or proc.poll() is not None, "a1's action")
+    proc.send_signal(signal.SIGINT)
+    time.sleep(1)  # the first Ctrl-C is seen: the command waits for a1
+    assert proc.poll() is None
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert time.monotonic() - sent < 10  # not the 30 s power call
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    results = json.loads(out)
+    assert [r["result"] for r in results] == [bulk.ABANDONED, bulk.NOT_STARTED]
+    assert "lock was released and its target cleared" in results[0]["error"]
+    row = _row(db_path, "a1")
+    assert row["reservation"] is None and row["target_power_state"] is None
+    assert "abandoned" in row["last_error"]
+    assert _row(db_path, "a2")["last_error"] is None
+    history = json.loads(_cli("--config-file", slow, "node", "history", "a1",
+                              "-f", "json").stdout)
+    assert any("abandoned" in event["event"] for event in history)
+    # Nothing holds it: the next action runs at once.
+    done = _cli("--config-file", conf, "node", "power", "off", "a1", "-f", "json")
+    assert json.loads(done.stdout) == {"power_state": "power off"}
+
+
 @pytest.fixture
 def server(tmp_path):
     proc = ServerProcess(tmp_path, {"fake": {"power_delay": DELAY}}).start()

@@ -632,6 +632,29 @@ def test_reserve_and_get_node_by_every_identifier(database):
     assert row["reservation"] == "new:1"
 
 
+def test_abandon_leases_clears_targets_then_releases_only_that_prefix(database):
+    mine = [make_node(name="ab%d" % i) for i in range(2)]
+    other = make_node(name="ab-other")
+    for index, node in enumerate(mine):
+        assert api.reserve_node(node["id"], "host:p_1-%d" % index, LATER, NOW)
+    api.update_node(mine[0]["id"], {"target_power_state": "power on"})
+    # A LIKE wildcard in the prefix matches nothing but itself.
+    assert api.reserve_node(other["id"], "host:pX1-9", LATER, NOW)
+    api.update_node(other["id"], {"target_power_state": "power off"})
+    cleared, released = api.abandon_leases("host:p_1-", "gone")
+    assert cleared == [mine[0]["id"]]
+    assert released == sorted(n["id"] for n in mine)
+    first = api.get_node(mine[0]["id"])
+    assert first["target_power_state"] is None and first["last_error"] == "gone"
+    assert first["reservation"] is None
+    assert api.get_node(mine[1]["id"])["last_error"] is None
+    untouched = api.get_node(other["id"])
+    assert untouched["reservation"] == "host:pX1-9"
+    assert untouched["target_power_state"] == "power off"
+    with pytest.raises(exception.Invalid):
+        api.abandon_leases("", "gone")
+
+
 def test_leases_are_renewed_together_in_one_call(database):
     held = [api.create_node({"driver": "fake-hardware", "name": "r%d" % i}) for i in range(3)]
     for index, node in enumerate(held):
