@@ -285,8 +285,9 @@ class CommandPower(base.PowerInterface):
             return PowerState.OFF
         raise exception.DriverActionError(
             "%s printed %r, which matches neither %s (%s) nor %s (%s)" % (
-                info.label(field), params.redact(ssh.tail(result.stdout, lines=3, chars=200),
-                                                 [info["command_secret"]]),
+                info.label(field), ssh.tail(params.redact(result.stdout,
+                                                          [info["command_secret"]]),
+                                            lines=3, chars=200),
                 info.label("command_status_on_pattern"), info["command_status_on_pattern"],
                 info.label("command_status_off_pattern"),
                 info["command_status_off_pattern"]))
@@ -332,5 +333,10 @@ class CommandPower(base.PowerInterface):
 
 
 def _detail(stderr, secret):
-    text = params.redact(ssh.tail(stderr), [secret])
+    """The tail of a command's stderr for a message, the secret masked.
+
+    Masked before the cut: a cut through the middle of the secret would
+    leave its end unmatched, and shown.
+    """
+    text = ssh.tail(params.redact(stderr, [secret]))
     return ": %s" % text if text else ""
