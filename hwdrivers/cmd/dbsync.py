@@ -64,18 +64,6 @@ def _fail(message):
     return 1
 
 
-def _database_label():
-    """Where the database is, for messages; never the password."""
-    connection = CONF.database.connection
-    if not connection:
-        return "SQLite database in %s" % CONF.state_path
-    try:
-        return "database %s" % sa.engine.make_url(connection).render_as_string(
-            hide_password=True)
-    except Exception:
-        return "database of [database] connection"
-
-
 def _first_line(error):
     text = str(getattr(error, "orig", None) or error).strip()
     return text.splitlines()[0] if text else error.__class__.__name__
@@ -161,14 +149,15 @@ def main(argv=None):
         return _fail("[database] connection is not a usable SQLAlchemy URL: %s"
                      % _first_line(error))
     except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:
-        return _fail("cannot use the %s: %s" % (_database_label(),
-                                                        _first_line(error)))
+        return _fail("cannot use the %s: %s" % (db_engine.database_label(),
+                                                _first_line(error)))
     except exception.DatabaseUnusable as error:  # names the file and the fix itself
         return _fail(str(error))
     except exception.DatabaseUnavailable as error:
-        return _fail("cannot use the %s: %s" % (_database_label(), error.kwargs["reason"]))
+        return _fail("cannot use the %s: %s" % (db_engine.database_label(),
+                                                error.kwargs["reason"]))
     except OSError as error:  # e.g. state_path not creatable
-        return _fail("cannot use the %s: %s" % (_database_label(), error))
+        return _fail("cannot use the %s: %s" % (db_engine.database_label(), error))
     except alembic_util.CommandError as error:
         return _fail(str(error))
     except exception.HWDriversError as error:

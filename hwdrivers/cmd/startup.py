@@ -10,7 +10,6 @@ failure as one ``<prog>: error: ...`` line with exit code 1.
 
 import gc
 import logging
-import os
 import signal
 import sys
 import threading
@@ -169,9 +168,11 @@ def run(prog, serve, argv=None):
     except Exception as error:
         if type(error).__module__.startswith("sqlalchemy"):
             # Unreachable database, bad URL ...: one line, no traceback.
+            from hwdrivers.db import engine as db_engine
             text = str(getattr(error, "orig", None) or error).strip()
             return fail("cannot use the %s: %s" % (
-                _database_label(), text.splitlines()[0] if text else type(error).__name__))
+                db_engine.database_label(),
+                text.splitlines()[0] if text else type(error).__name__))
         raise
     except KeyboardInterrupt:
         return 130
@@ -182,15 +183,5 @@ def _database_unavailable(error):
     names the file and the fix already; the others get the setting added."""
     if isinstance(error, exception.DatabaseUnusable):
         return str(error)
-    return "cannot use the %s: %s" % (_database_label(), error.kwargs["reason"])
-
-
-def _database_label():
-    """Which database failed, by the setting that names it (never a password):
-    ``[database] connection`` only when it is set, else the SQLite file and
-    where its directory came from."""
     from hwdrivers.db import engine as db_engine
-    if CONF.database.connection:
-        return "database ([database] connection)"
-    return "database %s (%s)" % (os.path.join(CONF.state_path, "hwdrivers.sqlite"),
-                                 db_engine.state_path_option())
+    return "cannot use the %s: %s" % (db_engine.database_label(), error.kwargs["reason"])

@@ -230,6 +230,30 @@ def location_option():
     return state_path_option()
 
 
+def database_label():
+    """Which database, for messages, by the setting that names it; never a secret.
+
+    ``[database] connection`` with its server and database name only: a URL
+    can carry a password in its query as well as in its user part, so none
+    of it is echoed whole. Otherwise the SQLite file and where its
+    directory came from.
+    """
+    connection = CONF.database.connection
+    if not connection:
+        return "database %s (%s)" % (os.path.join(CONF.state_path, "hwdrivers.sqlite"),
+                                     state_path_option())
+    try:
+        url = sa.engine.make_url(connection)
+    except Exception:  # unparsable: the setting's own check says why
+        return "database ([database] connection)"
+    if url.get_backend_name() == "sqlite":
+        where = url.database or "in memory"
+    else:
+        server = "%s:%s" % (url.host, url.port) if url.port else url.host
+        where = "%s on %s" % (url.database or "(default)", server or "the local socket")
+    return "database %s ([database] connection)" % where
+
+
 def state_path_option():
     """``[DEFAULT] state_path`` (with its file), or HWDRIVERS_STATE_PATH when that set it."""
     try:

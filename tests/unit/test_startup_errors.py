@@ -250,3 +250,20 @@ def test_a_secret_value_is_never_shown(tmp_path):
     assert message == ("invalid value for [vault] pin in %s: the value (secret, not "
                        "shown) is not a valid integer (a whole number)" % conf_file)
     assert "hunter2" not in message
+
+
+@pytest.mark.parametrize("command", ["hwdrivers-dbsync", "hwdrivers-server"])
+def test_unreachable_server_is_named_without_its_password(tmp_path, command):
+    """Both say which server and database, by the setting; no part of a secret."""
+    port = free_tcp_port()  # nothing listens there
+    conf = tmp_path / "pg.conf"
+    conf.write_text(
+        "[database]\nconnection = postgresql+psycopg://ops:pw-in-user@127.0.0.1:%d/fleet"
+        "?password=pw-in-query&connect_timeout=2\n" % port)
+    args = ["--config-file", str(conf)] + (["upgrade"] if command == "hwdrivers-dbsync"
+                                           else [])
+    code, err = _run(command, *args)
+    assert code == 1, err
+    assert ("cannot use the database fleet on 127.0.0.1:%d ([database] connection)"
+            % port) in err, err
+    assert "pw-in" not in err and "Traceback" not in err, err
