@@ -140,10 +140,19 @@ def enable(subject: Subject, config: config_fixture.ConfigFixture) -> None:
         raise AssertionError("no hardware type %r in entry points %s: is the package "
                              "installed?" % (subject.hardware_type,
                                              interface_types.HARDWARE_TYPES_NAMESPACE))
-    hardware = entry[0].load()()
+    try:
+        hardware = entry[0].load()()
+    except Exception as exc:  # noqa: BLE001 (the author's plugin: say which and why)
+        raise AssertionError("hardware type %r (%s) cannot be loaded: %s: %s" % (
+            subject.hardware_type, entry[0].value, type(exc).__name__, exc)) from exc
     options = {"enabled_hardware_types": [subject.hardware_type]}
     for kind in interface_types.ALL:
-        chosen = subject.interfaces.get(kind) or hardware.supported_interfaces(kind)[0]
+        supported = hardware.supported_interfaces(kind)
+        chosen = subject.interfaces.get(kind) or (supported[0] if supported else None)
+        if chosen is None:
+            raise AssertionError(
+                "hardware type %r lists no %s interface: set supported_%s_interfaces "
+                "on its class (e.g. (\"noop\",))" % (subject.hardware_type, kind, kind))
         options["enabled_%s_interfaces" % kind] = [chosen]
     config.set(**dict(options, **subject.config))
 
