@@ -290,8 +290,9 @@ def _update(ident, set_values, unset, reset_interfaces):
             utils.context(), ident, set_values=set_values, unset=unset,
             reset_interfaces=reset_interfaces)
     except exception.InterfaceNotAllowed as exc:
-        if reset_interfaces or "driver" not in set_values:
-            raise
+        kept = [field for field in exc.kwargs.get("fields", ()) if field not in set_values]
+        if reset_interfaces or "driver" not in set_values or not kept:
+            raise  # the hint would not help: the patch itself sets every refused one
         raise exception.InterfaceNotAllowed(
             "%s. With reset_interfaces=true (API %s or later; baremetal node set "
             "--reset-interfaces) the interfaces this patch does not set go back to "

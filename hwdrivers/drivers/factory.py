@@ -324,18 +324,24 @@ class Registry:
         return hw, interfaces
 
     def check_interfaces(self, driver, values, node=None):
-        """Validate a node's ``driver`` and ``<kind>_interface`` values, all at once."""
+        """Validate a node's ``driver`` and ``<kind>_interface`` values, all at once.
+
+        The error's ``fields`` name the refused ``<kind>_interface`` fields,
+        so a caller can tell which of them its own request set.
+        """
         self.hardware_type(driver)
-        errors = []
+        errors, fields = [], []
         for kind in interface_types.ALL:
+            field = "%s_interface" % kind
             try:
-                self.interface_name(driver, kind, values.get("%s_interface" % kind))
+                self.interface_name(driver, kind, values.get(field))
             except exception.InterfaceNotAllowed as exc:
                 errors.append(str(exc))
+                fields.append(field)
         if errors:
             raise exception.InterfaceNotAllowed(
                 "%s%s" % ("Node %s: " % node if node else "", "; ".join(errors)),
-                errors=errors)
+                errors=errors, fields=fields)
 
     # -- secrets and properties ---------------------------------------------------
 

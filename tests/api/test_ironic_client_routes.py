@@ -154,6 +154,20 @@ def test_without_reset_interfaces_chosen_interfaces_are_kept(api, make_node, tex
     assert row("rk2") == before
 
 
+def test_no_reset_interfaces_hint_when_the_patch_sets_the_refused_interface(
+        api, make_node):
+    """reset_interfaces resets only what the patch leaves: when the patch itself
+    names the interface the new driver refuses, the hint would not help."""
+    make_node("rh")
+    before = row("rh")
+    resp = api.patch("/v1/nodes/rh", _TO_IPMI + [
+        {"op": "replace", "path": "/power_interface", "value": "fake"}])
+    assert resp.status_code == 400
+    message = error_of(resp)
+    assert "power_interface fake" in message and "reset_interfaces" not in message
+    assert row("rh") == before
+
+
 @pytest.mark.parametrize("patch", [
     [{"op": "replace", "path": "/extra", "value": {"a": 1}}],
     [{"op": "replace", "path": "/driver", "value": "fake-hardware"},
