@@ -121,6 +121,8 @@ def _read_parameters(stream):
         document = json.load(stream)
     except ValueError as exc:
         raise ProtocolError("settingsError", "stdin is not JSON: %s" % exc) from None
+    except RecursionError:  # bad input, not our failure: no traceback
+        raise ProtocolError("settingsError", "stdin is not JSON: nested too deep") from None
     if not isinstance(document, dict) or not isinstance(
             document.get("driverParameters", {}), dict):
         raise ProtocolError("settingsError", 'stdin must be {"driverParameters": '
@@ -129,8 +131,16 @@ def _read_parameters(stream):
 
 
 def _boot_device(document):
+    """The boot device a set_boot_order asks for; settingsError for malformed input.
+
+    Every value is checked for its JSON type: a list where a string belongs
+    is the caller's mistake, answered as such, not a TypeError.
+    """
     device = document.get("bootDevice")
     if device:
+        if not isinstance(device, str):
+            raise ProtocolError("settingsError", "bootDevice must be a string such as "
+                                                 '"pxe" or "disk", not %s' % json.dumps(device))
         return device
     devices = document.get("devices")
     if not isinstance(devices, list) or not devices:
@@ -139,8 +149,8 @@ def _boot_device(document):
                                              '"StorageDevice", "properties": {...}}]')
     first = devices[0] if isinstance(devices[0], dict) else {}
     kind = first.get("deviceType")
-    if kind not in _DEVICE_TYPES:
-        raise ProtocolError("fatalError", 'unknown device type "%s"' % (kind,))
+    if not isinstance(kind, str) or kind not in _DEVICE_TYPES:
+        raise ProtocolError("fatalError", 'unknown device type %s' % json.dumps(kind))
     return _DEVICE_TYPES[kind]
 
 
@@ -165,8 +175,12 @@ def act(registry, hw_name, action, document):
                 "unsupportedActionError", "hardware type %s cannot set the boot order "
                 "(management interface %s)" % (hw_name, management.implementation_name))
         device = _boot_device(document)
+        persistent = document.get("persistent", True)
+        if not isinstance(persistent, bool):  # "false" would read as true
+            raise ProtocolError("settingsError", "persistent must be true or false, not %s"
+                                % json.dumps(persistent))
         management.validate(task)
-        actions.set_boot_device(task, device, persistent=document.get("persistent", True))
+        actions.set_boot_device(task, device, persistent=persistent)
         return None
     raise ProtocolError("unsupportedActionError",
                         '"%s" action is not supported by hwdrivers-powerdriver' % action)
