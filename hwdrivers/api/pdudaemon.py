@@ -38,6 +38,7 @@ import time
 
 from hwdrivers.common import context as hw_context
 from hwdrivers.common import exception
+from hwdrivers.common import log_text
 from hwdrivers.common import network
 
 LOG = logging.getLogger(__name__)
@@ -193,9 +194,13 @@ class Listener:
             node = self.find_node(context, selector)
             self.submit(context, node, target, delay)
         except _Refused as refused:
+            # The command, parameter names and hostname are the client's own,
+            # percent-decoded: unescaped, an encoded newline would forge a log
+            # line and break the one-line answer (log_text says more).
+            text = log_text.printable(refused.text)
             LOG.info("PDUDaemon request %s %s refused (%d): %s",
-                     command, dict(args), refused.status, refused.text)
-            return refused.status, refused.text
+                     log_text.printable(command), dict(args), refused.status, text)
+            return refused.status, text
         where = ("alias %s" % selector["alias"] if "alias" in selector
                  else "PDU %s outlet %d" % (selector["hostname"], selector["port"]))
         LOG.info("PDUDaemon request accepted: %s node %s (%s, delay %gs)",

@@ -1,0 +1,33 @@
+"""PDUDaemon listener hardening: what hostile or careless clients can do.
+
+Same setting as test_pdudaemon.py (whose fixtures are reused): real snmp
+nodes on SQLite, the real conductor service, the snmpsim PDU.
+"""
+
+import logging
+
+from tests.api.test_pdudaemon import client, nodes, service  # noqa: F401 (fixtures)
+
+
+def test_client_text_cannot_forge_log_lines_or_break_the_answer(client, nodes,  # noqa: F811
+                                                                 caplog):
+    """Percent-encoded newlines and NULs come back escaped, in the log and the answer."""
+    caplog.set_level(logging.INFO, logger="hwdrivers.api.pdudaemon")
+    forged = "2026-01-01 00:00:00,000 CRITICAL hwdrivers.conductor: forged"
+    queries = [
+        "/power/control/on?hostname=evil%%0A%s&port=1" % forged.replace(" ", "%20"),
+        "/power/control/on%%0A%s?alias=pdu-node-11" % forged.replace(" ", "%20"),
+        "/power/control/on?alias=pdu-node-11&x%%0A%s=1" % forged.replace(" ", "%20"),
+        "/power/control/on?hostname=%00pdu&port=1",
+    ]
+    for query in queries:
+        response = client.get(query)
+        assert response.status_code in (400, 404), response.text
+        body = response.text
+        assert body.endswith("\n") and body.count("\n") == 1, body
+        assert "\x00" not in body
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert logged.count("refused") == len(queries)
+    for line in logged.splitlines():
+        assert line.startswith("PDUDaemon request "), line
+    assert "\x00" not in logged and "\\x00pdu" in logged
