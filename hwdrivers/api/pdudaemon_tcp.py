@@ -22,6 +22,7 @@ import logging
 import socket
 import socketserver
 import threading
+import time
 
 from hwdrivers.api import pdudaemon
 
@@ -61,10 +62,17 @@ def _complete(data: bytes) -> bool:
 class _Handler(socketserver.BaseRequestHandler):
     def handle(self):
         sock = self.request
-        sock.settimeout(READ_TIMEOUT)
+        # One deadline for the whole request, not a timeout per recv: a client
+        # sending a byte every few seconds would otherwise keep its connection
+        # slot for hours, and MAX_CONNECTIONS of them lock out every pduclient.
+        deadline = time.monotonic() + READ_TIMEOUT
         data = b""
         try:
             while len(data) <= MAX_REQUEST:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError
+                sock.settimeout(remaining)
                 chunk = sock.recv(MAX_REQUEST + 1 - len(data))
                 data += chunk
                 if not chunk or _complete(data):
@@ -77,7 +85,9 @@ class _Handler(socketserver.BaseRequestHandler):
         except OSError:
             return
         try:
-            sock.sendall(self.server.answer(data).encode("utf-8"))
+            answer = self.server.answer(data)
+            sock.settimeout(READ_TIMEOUT)  # not what was left of the read's deadline
+            sock.sendall(answer.encode("utf-8"))
         except OSError:
             pass
 

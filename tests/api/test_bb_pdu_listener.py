@@ -5,8 +5,10 @@ nodes on SQLite, the real conductor service, the snmpsim PDU.
 """
 
 import logging
+import time
 
-from tests.api.test_pdudaemon import client, nodes, service  # noqa: F401 (fixtures)
+from tests.api.test_pdudaemon import (client, nodes, service,  # noqa: F401 (fixtures)
+                                      tcp_listener)
 
 
 def test_client_text_cannot_forge_log_lines_or_break_the_answer(client, nodes,  # noqa: F811
@@ -31,3 +33,39 @@ def test_client_text_cannot_forge_log_lines_or_break_the_answer(client, nodes,  
     for line in logged.splitlines():
         assert line.startswith("PDUDaemon request "), line
     assert "\x00" not in logged and "\\x00pdu" in logged
+
+
+# -- TCP listener -----------------------------------------------------------------------
+
+def test_tcp_client_dribbling_bytes_is_cut_off_at_read_timeout(tcp_listener,  # noqa: F811
+                                                               monkeypatch):
+    """READ_TIMEOUT bounds the whole request, not each recv: a byte every
+    0.2 s must not hold a connection slot past it."""
+    import socket
+
+    from hwdrivers.api import pdudaemon_tcp
+    monkeypatch.setattr(pdudaemon_tcp, "READ_TIMEOUT", 0.6)
+    with socket.create_connection(("127.0.0.1", tcp_listener.effective_port),
+                                  timeout=10) as sock:
+        started = time.monotonic()
+        answer = b""
+        for _ in range(40):  # 8 s of dribbling at most
+            try:
+                sock.sendall(b"x")
+            except OSError:
+                break
+            time.sleep(0.2)
+            sock.setblocking(False)
+            try:
+                answer += sock.recv(4096)
+            except BlockingIOError:
+                pass
+            except OSError:
+                break
+            finally:
+                sock.setblocking(True)
+            if answer:
+                break
+        elapsed = time.monotonic() - started
+    assert answer.startswith(b"nack: "), answer
+    assert elapsed < 2.0, "the connection was held %.1fs" % elapsed
