@@ -61,6 +61,14 @@ _PRIV_IDS = {"none": "USM_PRIV_NONE", "des": "USM_PRIV_CBC56_DES",
              "aes192blmt": "USM_PRIV_CFB192_AES_BLUMENTHAL",
              "aes256blmt": "USM_PRIV_CFB256_AES_BLUMENTHAL"}
 
+#: Longest snmp_reboot_delay. The reboot is one queued command, so its wait
+#: holds every outlet of the PDU: a typo (milliseconds, ``inf``) must not
+#: hold them for days, nor leave the outlet off when sleep() overflows.
+MAX_REBOOT_DELAY = 3600
+#: What an SNMP INTEGER (Integer32) holds; pysnmp refuses anything else at
+#: the SET with a bare ValueConstraintError that names no field.
+INTEGER32 = (-2 ** 31, 2 ** 31 - 1)
+
 _P = params.Param
 SCHEMA = params.Schema(
     _P("snmp_driver", "PDU model: which MIB objects switch and report an outlet "
@@ -88,16 +96,19 @@ SCHEMA = params.Schema(
     _P("snmp_context_engine_id", "SNMPv3 context engine ID in hex (default: the "
        "PDU's engine ID)"),
     _P("snmp_context_name", "SNMPv3 context name (default empty)"),
-    _P("snmp_reboot_delay", "Seconds the outlet stays off during a reboot "
-       "(default [snmp] reboot_delay)", type="float", min=0),
+    _P("snmp_reboot_delay", "Seconds the outlet stays off during a reboot, up to "
+       "%d (default [snmp] reboot_delay)" % MAX_REBOOT_DELAY, type="float", min=0,
+       max=MAX_REBOOT_DELAY),
     _P("snmp_oid_control", "generic: OID written to switch the outlet, without "
        "the outlet number (appended)"),
     _P("snmp_oid_control_off", "generic: OID written to switch off, when the PDU "
        "has separate on and off objects (default snmp_oid_control)"),
     _P("snmp_oid_status", "generic: OID read for the outlet state, without the "
        "outlet number (default snmp_oid_control)"),
-    _P("snmp_value_on", "generic: INTEGER written to switch on", type="int"),
-    _P("snmp_value_off", "generic: INTEGER written to switch off", type="int"),
+    _P("snmp_value_on", "generic: INTEGER written to switch on", type="int",
+       min=INTEGER32[0], max=INTEGER32[1]),
+    _P("snmp_value_off", "generic: INTEGER written to switch off", type="int",
+       min=INTEGER32[0], max=INTEGER32[1]),
     _P("snmp_status_on", "generic: value(s) read back meaning on, comma-separated "
        "(default snmp_value_on)"),
     _P("snmp_status_off", "generic: value(s) read back meaning off, comma-separated "
