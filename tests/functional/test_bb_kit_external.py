@@ -117,3 +117,30 @@ def test_a_secret_echoed_json_escaped_on_stderr_is_masked(external_drivers, pass
     for shown in (password, json.dumps(password)[1:-1],
                   json.dumps(password, ensure_ascii=False)[1:-1]):
         assert shown not in text  # ...without the secret, however it was escaped
+
+
+def test_a_huge_error_message_is_cut(external_drivers):
+    """An answer may hold up to 1 MiB; its message becomes last_error, history
+    and a log line on each retry, so only its start is shown, the secret
+    masked before the cut."""
+    message = "start-%s-" % PASSWORD + "x" * 900000
+    external_drivers.add("big", (
+        "#!/bin/sh\nif [ \"$1\" = schema ]; then echo '{\"fields\": [%s, %s]}'; exit 0; fi\n"
+        "cat > /dev/null\nprintf '{\"error\": {\"code\": \"actionError\", \"message\": "
+        "\"%s\"}}'\n" % (FIELD, SECRET, message)))
+    task = make_task("big")
+    with pytest.raises(exception.DriverActionError) as caught:
+        task.driver.power.get_power_state(task)
+    text = str(caught.value)
+    assert len(text) < 2000, len(text)
+    assert "start-******-xxx" in text and "more characters" in text
+    assert PASSWORD not in text
+
+
+def test_a_huge_schema_error_is_cut(external_drivers):
+    name = "n" * 200000
+    write_driver(external_drivers, "bigschema", '{"fields": [{"name": "%s"}]}' % name)
+    task = make_task("bigschema")
+    with pytest.raises(exception.DriverActionError) as caught:
+        task.driver.power.validate(task)
+    assert len(str(caught.value)) < 2000 and "not allowed" in str(caught.value)

@@ -58,6 +58,11 @@ FIELD_TYPES = {
 }
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 _STDERR_SHOWN = 300
+#: Most of an executable's own error message, and of a value it answered, that
+#: an error shows: they become the node's last_error, its history and a log
+#: line on every retry, and an answer may be up to MAX_OUTPUT bytes.
+_MESSAGE_SHOWN = 1000
+_VALUE_SHOWN = 100
 
 
 # -- finding the executable -----------------------------------------------------
@@ -168,6 +173,17 @@ def _shown_forms(secrets):
     return sorted(forms, key=len, reverse=True)  # a longer spelling before its part
 
 
+def _shown(text, secrets, limit):
+    """``text`` from the executable, its secrets masked, then cut to ``limit``.
+
+    Masked before the cut, so a cut through a secret cannot show its start.
+    """
+    text = params.redact(text, _shown_forms(secrets))
+    if len(text) <= limit:
+        return text
+    return "%s... (%d more characters)" % (text[:limit], len(text) - limit)
+
+
 def _garbage(path, action, why, stderr, returncode, secrets):
     tail = params.redact(stderr.decode("utf-8", "replace").strip(),
                          _shown_forms(secrets))[-_STDERR_SHOWN:]
@@ -189,8 +205,8 @@ def call(path, action, driver_parameters, extra=None, secrets=(), timeout=None):
         raise _garbage(path, action, "stdout is not a JSON object", stderr, returncode,
                        secrets)
     if answer.get("action_type") not in (None, action):
-        raise _garbage(path, action, "action_type is %s" % params.redact(
-            repr(answer.get("action_type")), _shown_forms(secrets)),
+        raise _garbage(path, action, "action_type is %s" % _shown(
+            repr(answer.get("action_type")), secrets, _VALUE_SHOWN),
             stderr, returncode, secrets)
     error = answer.get("error")
     if error is not None:
@@ -199,11 +215,11 @@ def call(path, action, driver_parameters, extra=None, secrets=(), timeout=None):
                            stderr, returncode, secrets)
         code = error["code"]
         cls = exception.TAXONOMY.get(code)
-        message = params.redact(error.get("message") or "no message", _shown_forms(secrets))
+        message = _shown(error.get("message") or "no message", secrets, _MESSAGE_SHOWN)
         if cls is None:
             raise exception.DriverError(
                 "external driver %s failed %s with unknown error code %s: %s"
-                % (path, action, params.redact(repr(code), _shown_forms(secrets)), message))
+                % (path, action, _shown(repr(code), secrets, _VALUE_SHOWN), message))
         raise cls("external driver %s failed %s (%s): %s" % (path, action, code, message))
     if returncode != 0:
         raise _garbage(path, action, "it exited with an error but reported none",
@@ -247,8 +263,8 @@ class DriverSchema:
             raise ValueError("each field must be an object with a name")
         name = field.get("name")
         if not isinstance(name, str) or not _NAME.match(name) or name == FIELD:
-            raise ValueError("field name %r is not allowed (letters, digits, _.-; not %s)"
-                             % (name, FIELD))
+            raise ValueError("field name %s is not allowed (up to 64 letters, digits, "
+                             "_.-; not %s)" % (_shown(repr(name), (), _VALUE_SHOWN), FIELD))
         # Every value is checked for its JSON type here: a list where a string
         # belongs would otherwise raise TypeError later, in every listing that
         # masks this node, rather than once, as this executable's error.
@@ -256,8 +272,9 @@ class DriverSchema:
         field_type = declared if field.get("type") else FIELD_TYPES.get(
             declared if isinstance(declared, str) else None)
         if not isinstance(declared, str) or field_type not in params.TYPES:
-            raise ValueError("field %s has unknown type %r (known: %s)" % (
-                name, declared, ", ".join(sorted(set(FIELD_TYPES) | set(params.TYPES)))))
+            raise ValueError("field %s has unknown type %s (known: %s)" % (
+                name, _shown(repr(declared), (), _VALUE_SHOWN),
+                ", ".join(sorted(set(FIELD_TYPES) | set(params.TYPES)))))
         for bound in ("min", "max"):
             value = field.get(bound)
             if value is not None and (isinstance(value, bool)
@@ -371,8 +388,8 @@ def load_schema(path):
         raise _garbage(path, "schema", "not a usable schema (JSON nested too deep)",
                        stderr, returncode, ()) from None
     except (UnicodeDecodeError, ValueError) as exc:
-        raise _garbage(path, "schema", "not a usable schema (%s)" % exc, stderr,
-                       returncode, ()) from None
+        raise _garbage(path, "schema", "not a usable schema (%s)"
+                       % _shown(str(exc), (), _MESSAGE_SHOWN), stderr, returncode, ()) from None
     with _cache_lock:
         for old in [k for k in _cache if k[0] == path]:
             del _cache[old]
@@ -488,8 +505,8 @@ class ExternalPower(_ExternalBase, base.PowerInterface):
         driver, values = self.parse_driver_info(task)
         raise exception.DriverActionError(
             "external driver %s answered power_query with status %s; expected on or off"
-            % (driver.path, params.redact(repr(data.get("status")),
-                                          _shown_forms(_secret_values(driver, values)))))
+            % (driver.path, _shown(repr(data.get("status")),
+                                   _secret_values(driver, values), _VALUE_SHOWN)))
 
     def set_power_state(self, task, power_state, timeout=None):
         power_state = PowerState.parse(power_state)
