@@ -41,3 +41,26 @@ def test_generic_values_outside_integer32_are_refused(field, value, bound):
 def test_generic_values_at_the_integer32_ends_are_taken():
     info = snmp.parse(dict(GENERIC, snmp_value_on=2 ** 31 - 1, snmp_value_off=-2 ** 31))
     assert info["mib"].control(3, PowerState.ON)[1] == 2 ** 31 - 1
+
+
+@pytest.mark.parametrize("oid", [
+    "3.6.1.4.1.99999.1.1",                 # first arc is 0, 1 or 2
+    "1.40.6.1",                            # second arc at most 39 under 0 and 1
+    "1.3.6.1.4.1.4294967296",              # sub-identifier above 2^32-1
+    "1.3" + ".1" * 130,                    # more than 128 sub-identifiers
+    "1.3.6.\u0661",                        # a digit, but not an ASCII one
+    "1.3.6.\u00b2",                        # isdigit() but int() refuses it
+])
+def test_generic_oids_snmp_cannot_encode_are_refused_naming_the_field(oid):
+    """Such OIDs reached the PDU as "SNMP message serialization error" (or were
+    silently rewritten), naming no field."""
+    with pytest.raises(exception.InvalidParameterValue,
+                       match="snmp_oid_status .*must") as info:
+        snmp.parse(dict(GENERIC, snmp_oid_status=oid))
+    assert "invalid literal" not in str(info.value)
+
+
+def test_generic_oids_at_the_limits_are_taken():
+    info = snmp.parse(dict(GENERIC, snmp_oid_control=".2.999.4294967295",
+                           snmp_oid_status="0.39" + ".1" * 124))
+    assert info["mib"].control(3, PowerState.ON)[0] == "2.999.4294967295.3"

@@ -16,14 +16,31 @@ import dataclasses
 
 from hwdrivers.common.states import PowerState
 
+#: Largest OID sub-identifier and most sub-identifiers in an SNMP OID (RFC 2578).
+MAX_SUBID = 2 ** 32 - 1
+MAX_OID_LENGTH = 128
+
 
 def normalize_oid(text):
-    """``".1.3.6.1"`` -> ``"1.3.6.1"``; raise ValueError unless dotted numbers."""
+    """``".1.3.6.1"`` -> ``"1.3.6.1"``; raise ValueError unless a valid OID.
+
+    Valid as SNMP encodes it (X.690, RFC 2578): the first arc 0-2, the second
+    at most 39 under 0 and 1, sub-identifiers up to 2^32-1, at most 128 of
+    them with the outlet index. Anything else reached the PDU as a bare
+    "SNMP message serialization error" that named no field.
+    """
     oid = str(text).strip().lstrip(".")
     parts = oid.split(".")
-    if len(parts) < 2 or not all(p.isdigit() for p in parts):
+    if len(parts) < 2 or not all(p.isascii() and p.isdigit() for p in parts):
         raise ValueError("must be a numeric OID such as 1.3.6.1.4.1.318.1.1.4.4.2.1.3")
-    return ".".join(str(int(p)) for p in parts)
+    arcs = [int(p) for p in parts]
+    if arcs[0] > 2 or (arcs[0] < 2 and arcs[1] > 39):
+        raise ValueError("must start with 0, 1 or 2, then at most 39 under 0 and 1 "
+                         "(e.g. 1.3.6.1...)")
+    if max(arcs) > MAX_SUBID or len(arcs) > MAX_OID_LENGTH - 2:
+        raise ValueError("must have at most %d parts, each at most %d"
+                         % (MAX_OID_LENGTH - 2, MAX_SUBID))
+    return ".".join(map(str, arcs))
 
 
 @dataclasses.dataclass(frozen=True)
