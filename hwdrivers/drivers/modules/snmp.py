@@ -321,6 +321,29 @@ _VALUE_STATUSES = {"badValue", "wrongType", "wrongLength", "wrongEncoding",
 _MISSING_VALUES = ("NoSuchObject", "NoSuchInstance", "EndOfMibView")
 
 
+#: Report PDUs an agent answers instead of a response (RFC 3412-3414): the
+#: counter's OID (without .0), its name, and what to check. pysnmp gives
+#: only the OID, which told the operator nothing, and a refusal by the agent
+#: is not worth retrying as a connection error.
+_REPORTS = {
+    "1.3.6.1.6.3.11.2.1.1": ("snmpUnknownSecurityModels", "snmp_version"),
+    "1.3.6.1.6.3.11.2.1.3": ("snmpUnknownPDUHandlers",
+                             "snmp_context_engine_id and snmp_context_name"),
+    "1.3.6.1.6.3.12.1.4": ("snmpUnavailableContexts",
+                           "snmp_context_name and snmp_context_engine_id"),
+    "1.3.6.1.6.3.12.1.5": ("snmpUnknownContexts",
+                           "snmp_context_name and snmp_context_engine_id"),
+    "1.3.6.1.6.3.15.1.1.1": ("usmStatsUnsupportedSecLevels",
+                             "snmp_auth_protocol and snmp_priv_protocol"),
+    "1.3.6.1.6.3.15.1.1.3": ("usmStatsUnknownUserNames", "snmp_user"),
+    "1.3.6.1.6.3.15.1.1.4": ("usmStatsUnknownEngineIDs", "snmp_context_engine_id"),
+    "1.3.6.1.6.3.15.1.1.5": ("usmStatsWrongDigests",
+                             "snmp_auth_key and snmp_auth_protocol"),
+    "1.3.6.1.6.3.15.1.1.6": ("usmStatsDecryptionErrors",
+                             "snmp_priv_key and snmp_priv_protocol"),
+}
+
+
 class Session:
     """GET and SET of single INTEGER objects on one PDU for one node.
 
@@ -521,8 +544,24 @@ class Session:
             return exception.DriverAuthError(
                 "PDU %s refused SNMP %s (%s): check snmp_community or snmp_user and "
                 "snmp_context_name" % (self.pdu, kind, indication))
+        if name == "ReportPduReceived":
+            return self._report_error(kind, indication)
         return exception.DriverConnectionError(
             "SNMP %s to PDU %s failed: %s" % (kind, self.pdu, indication))
+
+    def _report_error(self, kind, oid):
+        """The agent refused the request with a Report PDU whose counter is ``oid``."""
+        oid = str(oid).strip().lstrip(".")
+        known = _REPORTS.get(oid[:-2] if oid.endswith(".0") else oid)
+        if known is None:  # e.g. usmStatsNotInTimeWindows: worth another try
+            return exception.DriverActionError(
+                "PDU %s answered SNMP %s with a report (%s) instead of a response"
+                % (self.pdu, kind, oid))
+        report, fields = known
+        cls = (exception.DriverAuthError if report.startswith("usmStats")
+               else exception.DriverSettingsError)
+        return cls("PDU %s refused SNMP v%s %s with report %s: check %s"
+                   % (self.pdu, self.info["version"], kind, report, fields))
 
 
 def _is_integer(value):

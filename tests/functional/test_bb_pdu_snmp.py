@@ -1,0 +1,43 @@
+"""snmp driver against the snmpsim PDU: refusals the agent reports.
+
+Same setting as test_snmp.py (tests/fixtures/snmp_agent.py).
+"""
+
+import time
+
+import pytest
+
+from hwdrivers.common import exception
+from hwdrivers.common.states import PowerState
+from hwdrivers.drivers import retry
+from hwdrivers.drivers.task import StandaloneTask
+
+
+@pytest.fixture(autouse=True)
+def snmp_config(config):
+    config(enabled_hardware_types=["snmp"], enabled_power_interfaces=["snmp"],
+           enabled_management_interfaces=["noop"], snmp__reboot_delay=0.05,
+           snmp__timeout=0.3, snmp__retries=1, snmp__command_retry_timeout=3.0,
+           snmp__power_timeout=2.0)
+    return config
+
+
+def test_wrong_v3_context_engine_id_is_a_settings_error_naming_it(snmp_agent):
+    """The agent answers a Report PDU; the error said only its OID
+    ("failed: 1.3.6.1.6.3.11.2.1.3.0") and was retried as a connection error."""
+    info = snmp_agent.driver_info("apc", 7, version="3",
+                                  snmp_context_engine_id="80001f8880e9630000d61ff449")
+    task = StandaloneTask.for_driver("snmp", driver_info=info, name="n7")
+    power = task.driver.power
+    started = time.monotonic()
+    with pytest.raises(exception.DriverSettingsError) as raised:
+        retry.run(task, power, power.set_power_state, PowerState.ON)
+    assert time.monotonic() - started < 1.0  # refused, not retried to the deadline
+    text = str(raised.value)
+    assert "snmpUnknownPDUHandlers" in text and "check snmp_context_engine_id" in text
+    assert "Auth-Key" not in text and "Priv-Key" not in text
+    # The right settings still work on the same (pooled) engine.
+    good = StandaloneTask.for_driver(
+        "snmp", driver_info=snmp_agent.driver_info("apc", 7, version="3"), name="n7")
+    good.driver.power.set_power_state(good, PowerState.ON)
+    assert good.driver.power.get_power_state(good) == PowerState.ON
