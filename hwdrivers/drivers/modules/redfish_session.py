@@ -368,6 +368,8 @@ def connection(info, action):
     connection shares the outer one's end).
     """
     sushy = _sushy()
+    import requests  # sushy's own transport, loaded with it
+
     entry = None
     cached = False
     token = None
@@ -383,6 +385,15 @@ def connection(info, action):
         error = translate(exc, info, action)
         LOG.debug("%s; sushy said: %s", error, params.redact(exc, [info.get("password")]))
         retry.note(error)  # callers that swallow it (capability checks) still count it
+        raise error from None
+    except requests.exceptions.InvalidJSONError as exc:
+        # Not a SushyError: a BMC (or a proxy before it) answering an HTML page
+        # surfaced as "Expecting value: line 1 column 1", naming no node or BMC.
+        error = exception.DriverActionError(
+            "the Redfish service at %s answered something that is not JSON while %s "
+            "(%s); check that redfish_address is the BMC's Redfish service" % (
+                info["address"], action, params.redact(exc, [info.get("password")])))
+        retry.note(error)
         raise error from None
     finally:
         try:

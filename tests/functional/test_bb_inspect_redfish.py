@@ -1,0 +1,142 @@
+"""Inspection and BIOS cleaning as a demanding operator uses them: odd BMCs, bad requests.
+
+The real ``hwdrivers-server`` against sushy-tools' emulator with hardware
+(tests/fixtures/redfish_hardware.py). One system reports MACs the way some
+BMCs do: dash-separated upper case (which Redfish's MACAddress pattern
+allows) and ``"Not Available"`` for a NIC it cannot read. A BMC that answers
+an HTML page is a real HTTP server (:class:`_HTMLServer`). In-band
+inspection is driven through ``POST /v1/continue_inspection``, the call the
+ramdisk makes, on a redfish node whose inspect interface is ``agent``.
+"""
+
+import copy
+import http.server
+import threading
+
+import pytest
+
+from tests.fixtures.processes import stop_group
+from tests.fixtures.redfish_hardware import HARDWARE_SYSTEMS
+from tests.fixtures.redfish_hardware import start_hardware_emulator
+from tests.functional import server_proc
+from tests.waits import wait_for
+
+ODD = dict(copy.deepcopy(HARDWARE_SYSTEMS["hw-b"]), uuid="6b0c00bb-0000-4000-8000-0000000000b1",
+           nics=[{"mac": "52-54-00-EE-00-01", "ip": "192.0.2.201"},
+                 {"mac": "Not Available", "ip": "192.0.2.202"}])
+PLAIN = dict(copy.deepcopy(HARDWARE_SYSTEMS["hw-c"]), uuid="6b0c00bb-0000-4000-8000-0000000000c1",
+             nics=[{"mac": "52:54:00:ef:00:01", "ip": "192.0.2.211"}])
+AGENT = dict(copy.deepcopy(HARDWARE_SYSTEMS["hw-b"]), uuid="6b0c00bb-0000-4000-8000-0000000000d1",
+             nics=[{"mac": "52:54:00:ef:00:11", "ip": "192.0.2.221"}])
+GiB = 1024 ** 3
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory):
+    emu = start_hardware_emulator(tmp_path_factory.mktemp("bb-redfish-hw"),
+                                  {"odd": ODD, "plain": PLAIN, "agent": AGENT})
+    yield emu
+    stop_group(emu.process)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with server_proc.running(tmp_path_factory.mktemp("bb-inspect-server"), name="bb-inspect",
+                             options={"redfish": {"command_retry_timeout": 1,
+                                                  "connect_timeout": 2}}) as proc:
+        yield proc
+
+
+class _HTMLServer(http.server.BaseHTTPRequestHandler):
+    """A web server where the BMC's Redfish service should be: HTML to every GET."""
+
+    def do_GET(self):
+        body = b"<html><body>Login</body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def html_bmc():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HTMLServer)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield "http://127.0.0.1:%d" % httpd.server_address[1]
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _ok(result, status=200):
+    assert result[0] == status, result
+    return result[1]
+
+
+def _provision(server, name, target, **body):
+    return server.call("PUT", "/v1/nodes/%s/states/provision" % name,
+                       dict(body, target=target))
+
+
+def _settle(server, name, timeout=90):
+    def stable():
+        node = _ok(server.call("GET", "/v1/nodes/%s" % name))
+        return node if node["target_provision_state"] is None else None
+    return wait_for(stable, timeout, interval=0.2, message="node %s to settle" % name)
+
+
+def _managed(server, emulator, name, system, **fields):
+    _ok(server.call("POST", "/v1/nodes", dict(
+        {"name": name, "driver": "redfish", "driver_info": emulator.driver_info(system)},
+        **fields)), 201)
+    _ok(_provision(server, name, "manage"), 202)
+    node = _settle(server, name)
+    assert node["provision_state"] == "manageable", node["last_error"]
+    return node
+
+
+def _ports(server, name):
+    return sorted(p["address"] for p in _ok(server.call(
+        "GET", "/v1/ports?node=%s&fields=address" % name))["ports"])
+
+
+def test_a_bmc_answering_html_fails_naming_the_node_and_the_bmc(server, emulator, html_bmc):
+    _managed(server, emulator, "html-bmc", "plain")
+    _ok(server.call("PATCH", "/v1/nodes/html-bmc", [
+        {"op": "replace", "path": "/driver_info/redfish_address", "value": html_bmc}]))
+    _ok(_provision(server, "html-bmc", "inspect"), 202)
+    node = _settle(server, "html-bmc")
+    assert node["provision_state"] == "inspect failed"
+    error = node["last_error"]
+    assert "node html-bmc" in error and html_bmc in error, error
+    assert "answered something that is not JSON while inspecting the hardware" in error
+    assert emulator.password not in error and emulator.password not in server.log()
+    assert _ports(server, "html-bmc") == [] and "cpus" not in node["properties"]
+
+
+@pytest.mark.parametrize("name, step", [
+    ("steps-list-interface", {"interface": ["bios"], "step": "factory_reset"}),
+    ("steps-list-step", {"interface": "bios", "step": ["factory_reset"]}),
+    ("steps-objects", {"interface": {"bios": 1}, "step": {"factory_reset": 1}}),
+])
+def _post_inventory(server, uuid, inventory):
+    return server.call("POST", "/v1/continue_inspection?node_uuid=%s" % uuid,
+                       {"inventory": inventory})
+
+
+def _node_when(server, name, check, message):
+    def ready():
+        node = _ok(server.call("GET", "/v1/nodes/%s" % name))
+        return node if check(node) else None
+    return wait_for(ready, 60, interval=0.2, message=message)
+
+
+def _waiting(server, name):
+    _ok(_provision(server, name, "inspect"), 202)
+    return _node_when(server, name, lambda n: n["provision_state"] == "inspect wait",
+                      "node %s to wait for the ramdisk" % name)
+
