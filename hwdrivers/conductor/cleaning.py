@@ -52,6 +52,10 @@ def _step_errors(task, index: int, step) -> tuple[list[str], dict | None]:
     if extra:
         return ["%s has unknown field(s) %s (a step has interface, step and args)"
                 % (where, ", ".join(extra))], None
+    if not isinstance(kind, str) or not isinstance(name, str):
+        # checked first: a list or object here is not a key of the lookups below
+        return ["%s: interface and step must be strings (e.g. \"interface\": \"bios\", "
+                "\"step\": \"apply_configuration\")" % where], None
     interfaces = task.driver.interfaces
     if kind not in interfaces:
         return ["%s: interface %r is not one of %s" % (where, kind,

@@ -123,6 +123,16 @@ def test_a_bmc_answering_html_fails_naming_the_node_and_the_bmc(server, emulator
     ("steps-list-step", {"interface": "bios", "step": ["factory_reset"]}),
     ("steps-objects", {"interface": {"bios": 1}, "step": {"factory_reset": 1}}),
 ])
+def test_clean_steps_naming_no_string_are_400(server, emulator, name, step):
+    _managed(server, emulator, name, "plain")
+    status, body = _provision(server, name, "clean", clean_steps=[step])
+    assert status == 400, body
+    assert "clean_steps[0]: interface and step must be strings" in body["error_message"]
+    node = _ok(server.call("GET", "/v1/nodes/%s" % name))
+    assert node["provision_state"] == "manageable" and node["last_error"] is None
+    _ok(server.call("DELETE", "/v1/nodes/%s" % name), 204)
+
+
 def _post_inventory(server, uuid, inventory):
     return server.call("POST", "/v1/continue_inspection?node_uuid=%s" % uuid,
                        {"inventory": inventory})
