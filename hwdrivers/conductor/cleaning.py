@@ -108,15 +108,19 @@ def _cached_bios_errors(task, step: dict) -> list[str]:
     """BIOS settings checked against the node's cached registry (nothing asked of the BMC).
 
     Without a cached table (never read) the step checks against the live
-    registry itself, still before it sends anything.
+    registry itself, still before it sends anything; the shape of
+    ``settings`` needs no registry and is checked here either way.
     """
     if step["interface"] != "bios" or step["step"] != "apply_configuration":
         return []
-    cached = {row["name"]: row for row in db_hardware.list_bios_settings(task.node.id)}
-    if not cached:
-        return []
+    settings = step["args"].get("settings")
     try:
-        bios_registry.check_settings(step["args"].get("settings"), cached)
+        # The shape needs no registry: a malformed list is the caller's to fix now,
+        # not a node in clean failed after the worker read the BMC.
+        bios_registry.check_shape(settings)
+        cached = {row["name"]: row for row in db_hardware.list_bios_settings(task.node.id)}
+        if cached:
+            bios_registry.check_settings(settings, cached)
     except exception.InvalidParameterValue as exc:
         return ["clean step bios.apply_configuration: %s" % exc]
     return []

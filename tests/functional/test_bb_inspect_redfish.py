@@ -133,6 +133,24 @@ def test_clean_steps_naming_no_string_are_400(server, emulator, name, step):
     _ok(server.call("DELETE", "/v1/nodes/%s" % name), 204)
 
 
+def test_malformed_bios_settings_are_400_before_the_bios_was_ever_read(server, emulator):
+    _managed(server, emulator, "never-read", "plain")
+    assert _ok(server.call("GET", "/v1/nodes/never-read/bios"))["bios"] == []
+    patches = "/redfish/v1/Systems/%s/BIOS/Settings" % emulator.uuid("plain")
+    before = emulator.count_requests("PATCH", patches)
+    for settings, words in (("ProcTurboMode=Disabled", "settings must be a non-empty list"),
+                            ([], "settings must be a non-empty list"),
+                            ([{"name": "ProcTurboMode"}], "settings[0] must be {")):
+        status, body = _provision(server, "never-read", "clean", clean_steps=[
+            {"interface": "bios", "step": "apply_configuration",
+             "args": {"settings": settings}}])
+        assert status == 400, body
+        assert words in body["error_message"], body
+    node = _ok(server.call("GET", "/v1/nodes/never-read"))
+    assert node["provision_state"] == "manageable" and node["last_error"] is None
+    assert emulator.count_requests("PATCH", patches) == before
+
+
 def _post_inventory(server, uuid, inventory):
     return server.call("POST", "/v1/continue_inspection?node_uuid=%s" % uuid,
                        {"inventory": inventory})

@@ -58,6 +58,24 @@ def _value_error(name: str, value, entry: dict) -> str | None:
     return None
 
 
+def check_shape(settings) -> None:
+    """InvalidParameterValue unless ``settings`` is a non-empty list of {"name", "value"}.
+
+    Needs no registry, so the API can refuse a malformed request even for a
+    node whose BIOS was never read.
+    """
+    if not isinstance(settings, list) or not settings:
+        raise exception.InvalidParameterValue(
+            "settings must be a non-empty list of {\"name\", \"value\"} objects")
+    errors = ["settings[%d] must be {\"name\": <attribute>, \"value\": <value>}" % index
+              for index, setting in enumerate(settings)
+              if not isinstance(setting, dict) or not isinstance(setting.get("name"), str)
+              or "value" not in setting or set(setting) - {"name", "value"}]
+    if errors:
+        raise exception.InvalidParameterValue("BIOS settings refused, nothing was sent: %s"
+                                              % "; ".join(errors))
+
+
 def check_settings(settings, registry: dict) -> list[dict]:
     """``settings`` normalised to ``[{"name", "value"}]``; InvalidParameterValue otherwise.
 
@@ -65,16 +83,9 @@ def check_settings(settings, registry: dict) -> list[dict]:
     (with the names it has), a read-only one, a value the registry does
     not allow (with what it allows).
     """
-    if not isinstance(settings, list) or not settings:
-        raise exception.InvalidParameterValue(
-            "settings must be a non-empty list of {\"name\", \"value\"} objects")
+    check_shape(settings)
     errors, normalised = [], []
-    for index, setting in enumerate(settings):
-        if (not isinstance(setting, dict) or not isinstance(setting.get("name"), str)
-                or "value" not in setting or set(setting) - {"name", "value"}):
-            errors.append("settings[%d] must be {\"name\": <attribute>, \"value\": <value>}"
-                          % index)
-            continue
+    for setting in settings:
         name, value = setting["name"], setting["value"]
         entry = registry.get(name)
         if entry is None:
