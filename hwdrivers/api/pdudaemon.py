@@ -24,7 +24,9 @@ is the driver's own reboot (PDUDaemon waits 5 s by default, a default its
 author calls a historical accident; ask for ``delay=5`` to get it).
 A delayed request holds a conductor worker while it waits (bounded by
 ``[pdudaemon] max_delay`` and the pool size), so it cannot pile up
-unboundedly; after the wait, a refusal (node locked) is logged.
+unboundedly; after the wait, a refusal (node locked) is logged. An on or
+off still waiting when the conductor stops is dropped, with a warning, so
+it does not hold up the stop (a reboot already switched off finishes).
 
 The protocol has no authentication, so the listener binds to loopback
 unless ``[pdudaemon] allow_remote`` says otherwise. With ``[pdudaemon]
@@ -172,16 +174,34 @@ class Listener:
         except exception.HWDriversError as exc:
             raise _Refused(400, "Refused: %s" % exc) from None
 
+    def _waited(self, delay):
+        """Sleep ``delay`` seconds; False, at once, if the conductor starts stopping.
+
+        A request still waiting to start is not a running operation: the
+        graceful stop would otherwise wait for it up to ``[conductor]
+        graceful_shutdown_timeout`` and then lose it without a word.
+        """
+        deadline = time.monotonic() + delay
+        while not self.manager.workers.stopping:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return True
+            time.sleep(min(remaining, 0.1))
+        return False
+
     def _delayed(self, context, node, target, delay):
         """PDUDaemon's delay: before on/off, or between off and on for reboot."""
         try:
             if target == "rebooting":
                 self.manager.change_power_state(context, node.uuid, "power off")
-                time.sleep(delay)
+                time.sleep(delay)  # started: the outlet must come back on
                 self.manager.change_power_state(context, node.uuid, "power on")
-            else:
-                time.sleep(delay)
+            elif self._waited(delay):
                 self.manager.change_power_state(context, node.uuid, target)
+            else:
+                LOG.warning("PDUDaemon request %s of node %s dropped before its delay "
+                            "(%gs) ended: the conductor is stopping; send it again once "
+                            "hwdrivers-server is back", target, node.ident, delay)
         except exception.HWDriversError as exc:
             LOG.error("PDUDaemon request %s of node %s (delay %gs) failed: %s",
                       target, node.ident, delay, exc)

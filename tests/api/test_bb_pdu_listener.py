@@ -7,6 +7,8 @@ nodes on SQLite, the real conductor service, the snmpsim PDU.
 import logging
 import time
 
+from hwdrivers.db import api as db_api
+from tests.api.test_pdudaemon import CTX
 from tests.api.test_pdudaemon import (client, nodes, service,  # noqa: F401 (fixtures)
                                       tcp_listener)
 
@@ -69,3 +71,20 @@ def test_tcp_client_dribbling_bytes_is_cut_off_at_read_timeout(tcp_listener,  # 
         elapsed = time.monotonic() - started
     assert answer.startswith(b"nack: "), answer
     assert elapsed < 2.0, "the connection was held %.1fs" % elapsed
+
+
+def test_waiting_delayed_request_does_not_hold_up_the_stop(client, service, nodes,  # noqa: F811
+                                                           caplog):
+    """A delay=30 'off' still waiting held the graceful stop for its whole
+    timeout, then vanished without a word; it is dropped at once, and logged."""
+    caplog.set_level(logging.INFO, logger="hwdrivers.api.pdudaemon")
+    service.manager.change_power_state(CTX, "pdu-node-12", "power on")
+    response = client.get("/power/control/off?alias=pdu-node-12&delay=30")
+    assert response.status_code == 200, response.text
+    time.sleep(0.2)
+    started = time.monotonic()
+    assert service.stop(timeout=10) is True
+    assert time.monotonic() - started < 3.0
+    dropped = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
+    assert len(dropped) == 1 and "power off of node pdu-node-12" in dropped[0], dropped
+    assert db_api.get_node("pdu-node-12")["power_state"] == "power on"
