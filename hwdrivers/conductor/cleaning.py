@@ -181,6 +181,9 @@ def run(task) -> None:
             if step["interface"] == "bios":
                 cache_bios(task)
         except Exception as exc:
+            # The error names the step; the plan must not outlive the cleaning it
+            # described (as Ironic wipes its cleaning info on failure).
+            base.update_internal_info(task, **{PLAN_KEY: None, INDEX_KEY: None})
             raise StepFailed(interface=step["interface"], step=step["step"],
                              error=exc) from exc
     task.node.last_error = None

@@ -151,6 +151,20 @@ def test_malformed_bios_settings_are_400_before_the_bios_was_ever_read(server, e
     assert emulator.count_requests("PATCH", patches) == before
 
 
+def test_a_failed_clean_step_leaves_no_plan_behind(server, emulator):
+    """clean failed names the step in last_error; driver_internal_info keeps no plan."""
+    _managed(server, emulator, "failing-clean", "plain")
+    # not cached yet: the step checks the live registry and refuses the read-only one
+    _ok(_provision(server, "failing-clean", "clean", clean_steps=[
+        {"interface": "bios", "step": "apply_configuration",
+         "args": {"settings": [{"name": "NumCores", "value": "12"}]}}]), 202)
+    node = _settle(server, "failing-clean")
+    assert node["provision_state"] == "clean failed"
+    assert "bios.apply_configuration" in node["last_error"]
+    assert "clean_steps" not in node["driver_internal_info"]
+    assert "clean_step_index" not in node["driver_internal_info"]
+
+
 def _post_inventory(server, uuid, inventory):
     return server.call("POST", "/v1/continue_inspection?node_uuid=%s" % uuid,
                        {"inventory": inventory})
