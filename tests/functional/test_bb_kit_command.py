@@ -6,6 +6,10 @@ masked before the cut, so a cut through the middle of the secret cannot
 leave its tail on show.
 """
 
+import os
+import resource
+import time
+
 import pytest
 
 from hwdrivers import conf as hw_conf
@@ -57,3 +61,28 @@ def test_a_cut_through_the_secret_shows_none_of_it(stream, padding, error):
     assert "yyyy" in text  # the output is shown...
     for size in range(8, len(SECRET) + 1):  # ...but no part of the secret
         assert SECRET[-size:] not in text, text
+
+
+@pytest.mark.parametrize("stream", ["stdout", "stderr"])
+def test_a_command_that_prints_without_end_is_killed_at_the_output_limit(stream, tmp_path):
+    """``yes`` as a status command grew the conductor by gigabytes a second
+    until the command timeout; it is killed once it passes 1 MiB, long before
+    its timeout, with everything it started."""
+    pids = tmp_path / "pids"
+    task = task_for(timeout=15, reboot_delay=1, power_status=(
+        "sleep 1000 & echo $$! > %s; yes %s" % (pids, ">&2" if stream == "stderr" else "")))
+    started = time.monotonic()
+    with pytest.raises(exception.DriverActionError, match="printed more than 1048576 bytes"):
+        task.driver.power.get_power_state(task)
+    assert time.monotonic() - started < 5
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 1024 * 1024  # KiB: < 1 GiB
+    child = int(pids.read_text())
+    deadline = time.monotonic() + 5
+    while os.path.exists("/proc/%d" % child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not os.path.exists("/proc/%d" % child), "the command's child survived"
+
+
+def test_output_under_the_limit_is_read_whole():
+    task = task_for(power_status="head -c 1000000 /dev/zero | tr '\\\\0' x; echo; echo on")
+    assert task.driver.power.get_power_state(task) == "power on"

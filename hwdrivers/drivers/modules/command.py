@@ -216,6 +216,13 @@ class CommandPower(base.PowerInterface):
             raise exception.DriverActionError(
                 "%s did not finish within %.1fs (%s); killed it and everything "
                 "it started%s" % (name, timeout, limit, _detail(exc.stderr, secret))) from None
+        except ssh.OutputLimit as exc:
+            raise exception.DriverActionError(
+                "%s%s printed more than %d bytes on stdout or stderr; killed it and "
+                "everything it started (a command answers in a few lines: check it does "
+                "not follow a log or read a console)%s"
+                % (info.label(field), "" if target is None else " on %s" % where,
+                   ssh.MAX_OUTPUT, _detail(exc.stderr, secret))) from None
         except OSError as exc:
             raise exception.DriverToolMissing("cannot run %s: %s" % (argv[0], exc)) from None
         if target is not None:

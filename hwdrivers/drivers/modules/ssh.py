@@ -16,10 +16,13 @@ import collections
 import hashlib
 import os
 import re
+import select
+import selectors
 import signal
 import stat
 import subprocess
 import tempfile
+import time
 
 
 from hwdrivers.common import exception
@@ -50,40 +53,121 @@ def _kill_group(pid):
         pass
 
 
+#: Most a helper may print on stdout or on stderr before it is killed, as for
+#: an external driver: a status command that prints without end (``yes``, a
+#: log followed with ``tail -f``) must not fill the conductor's memory, which
+#: it does at gigabytes a second.
+MAX_OUTPUT = 1024 * 1024
+
+
+class OutputLimit(Exception):
+    """The helper printed more than :data:`MAX_OUTPUT` bytes on one stream; its
+    process group was killed."""
+
+    def __init__(self, stderr):
+        super().__init__("printed more than %d bytes" % MAX_OUTPUT)
+        self.stderr = stderr
+
+
+class _Pipes:
+    """``communicate()``, bounded: each stream read up to :data:`MAX_OUTPUT` bytes."""
+
+    def __init__(self, proc, data):
+        self.proc = proc
+        self.pending = data or b""
+        self.chunks = {proc.stdout: [], proc.stderr: []}
+        self.sizes = {proc.stdout: 0, proc.stderr: 0}
+        self.selector = selectors.DefaultSelector()
+        for stream in (proc.stdout, proc.stderr):
+            self.selector.register(stream, selectors.EVENT_READ)
+        if proc.stdin is not None:
+            if self.pending:
+                self.selector.register(proc.stdin, selectors.EVENT_WRITE)
+            else:
+                proc.stdin.close()
+
+    def output(self, stream):
+        return b"".join(self.chunks[stream])
+
+    def pump(self, deadline):
+        """Until both outputs reach EOF; False if ``deadline`` (monotonic) came first.
+
+        Raises :class:`OutputLimit` as soon as a stream passes the limit.
+        """
+        while self.selector.get_map():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            for key, _ in self.selector.select(left):
+                stream = key.fileobj
+                if stream is self.proc.stdin:
+                    try:  # PIPE_BUF at most: a writable pipe takes it without blocking
+                        written = os.write(stream.fileno(), self.pending[:select.PIPE_BUF])
+                        self.pending = self.pending[written:]
+                    except BrokenPipeError:  # the helper closed stdin unread
+                        self.pending = b""
+                    if not self.pending:
+                        self.selector.unregister(stream)
+                        stream.close()
+                    continue
+                block = os.read(stream.fileno(), 65536)
+                if not block:
+                    self.selector.unregister(stream)
+                    continue
+                self.chunks[stream].append(block)
+                self.sizes[stream] += len(block)
+                if self.sizes[stream] > MAX_OUTPUT:
+                    raise OutputLimit(_text(self.output(self.proc.stderr)))
+        return True
+
+    def close(self):
+        self.selector.close()
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if stream is not None and not stream.closed:
+                stream.close()
+
+
 def run_process(argv, *, input=None, env=None, timeout):
     """Run ``argv`` to completion or until ``timeout`` seconds; return a :class:`Result`.
 
     ``input`` (str) goes to stdin, which is /dev/null otherwise. Raises
-    :class:`ProcessTimeout` after killing the process group, and lets
-    ``OSError`` from exec (missing binary...) through for the caller to name.
+    :class:`ProcessTimeout` after killing the process group,
+    :class:`OutputLimit` (the group killed at once) when it prints more than
+    :data:`MAX_OUTPUT` bytes on a stream, and lets ``OSError`` from exec
+    (missing binary...) through for the caller to name.
     """
+    deadline = time.monotonic() + timeout
     proc = subprocess.Popen(
         argv, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
         start_new_session=True, close_fds=True)
-    data = input.encode() if input is not None else None
+    pipes = _Pipes(proc, input.encode() if input is not None else None)
     try:
-        out, err = proc.communicate(data, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc.pid)
-        try:
+        finished = pipes.pump(deadline)
+        if finished:
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:  # closed its output, still running
+                finished = False
+        if not finished:
+            _kill_group(proc.pid)
             # Pipes close once the group is gone. Something outside the group
             # may still hold them: a child that called setsid, or an ssh
             # control master, which holds a multiplexed session's stdio until
             # the remote command ends. So wait briefly for the last output.
-            out, err = proc.communicate(timeout=1)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            for pipe in (proc.stdout, proc.stderr):
-                pipe.close()
+            if not pipes.pump(time.monotonic() + 1):
+                proc.kill()
             proc.wait()
-            out, err = b"", b""
-        raise ProcessTimeout(timeout, _text(out), _text(err)) from None
+            raise ProcessTimeout(timeout, _text(pipes.output(proc.stdout)),
+                                 _text(pipes.output(proc.stderr)))
     finally:
-        if proc.poll() is None:  # interrupted (KeyboardInterrupt...)
+        if proc.poll() is None:  # interrupted, or printed too much
             _kill_group(proc.pid)
+            proc.kill()
             proc.wait()
-    return Result(proc.returncode, _text(out), _text(err))
+        pipes.close()
+    return Result(proc.returncode, _text(pipes.output(proc.stdout)),
+                  _text(pipes.output(proc.stderr)))
 
 
 def _text(data):
