@@ -40,6 +40,7 @@ from hwdrivers.conductor import task_manager
 from hwdrivers.db import api as db_api
 from hwdrivers.db import hardware as db_hardware
 from hwdrivers.drivers import actions
+from hwdrivers.drivers import base
 from hwdrivers.drivers import retry
 
 CONF = cfg.CONF
@@ -304,6 +305,7 @@ def abort(task) -> None:
     problems = _end_ramdisk(task)
     task.node.last_error = "inspection aborted by request in inspect wait%s" % (
         " (%s)" % "; ".join(problems) if problems else "")
+    base.update_internal_info(task, **{WAIT_KEY: None})  # it waits no more
     task.save()
 
 

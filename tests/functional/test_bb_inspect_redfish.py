@@ -182,3 +182,15 @@ def _waiting(server, name):
     return _node_when(server, name, lambda n: n["provision_state"] == "inspect wait",
                       "node %s to wait for the ramdisk" % name)
 
+
+def test_aborted_in_band_inspection_keeps_no_wait_mark(server, emulator):
+    _managed(server, emulator, "agent-abort", "agent",
+             inspect_interface="agent", boot_interface="noop")
+    node = _waiting(server, "agent-abort")
+    assert "inspect_wait_started_at" in node["driver_internal_info"]
+    _ok(_provision(server, "agent-abort", "abort"), 202)
+    node = _node_when(server, "agent-abort", lambda n: n["power_state"] == "power off",
+                      "the aborted node to be off")
+    assert node["provision_state"] == "inspect failed"
+    assert node["last_error"].startswith("inspection aborted by request")
+    assert "inspect_wait_started_at" not in node["driver_internal_info"]
