@@ -42,6 +42,7 @@ from hwdrivers.common import context as hw_context
 from hwdrivers.common import exception
 from hwdrivers.common import log_text
 from hwdrivers.common import network
+from hwdrivers.drivers import params
 
 LOG = logging.getLogger(__name__)
 
@@ -68,6 +69,19 @@ def check_config(conf):
             "protocol has no authentication: anyone reaching it could power nodes "
             "off. Use 127.0.0.1, or set [pdudaemon] allow_remote = true on a trusted "
             "network." % group.host, option="[pdudaemon] host")
+
+
+def _pdu_key(address):
+    """``address`` as the snmp driver reads it, for comparing PDU names.
+
+    ``[::1]``, ``::1`` and ``0:0::1`` are one PDU to the driver (its queue
+    key normalizes them too), so a request naming it one way must find a
+    node that wrote it another; host names compare case-insensitively.
+    """
+    try:
+        return params.parse_address(address).lower()
+    except ValueError:
+        return address.strip().lower()
 
 
 def _outlet_of(value):
@@ -137,12 +151,12 @@ class Listener:
             except exception.NotFound:
                 raise _Refused(404, "No node is named %r (alias is a node name or "
                                     "UUID)" % selector["alias"]) from None
-        host = selector["hostname"].lower()
+        host = _pdu_key(selector["hostname"])
         matches = []
         for node in self.manager.list_nodes(context):
             info = node.driver_info or {}
             address = info.get("snmp_address")
-            if (isinstance(address, str) and address.strip().lower() == host
+            if (isinstance(address, str) and _pdu_key(address) == host
                     and _outlet_of(info.get("snmp_outlet")) == selector["port"]):
                 matches.append(node)
         if not matches:

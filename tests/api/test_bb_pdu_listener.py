@@ -7,6 +7,9 @@ nodes on SQLite, the real conductor service, the snmpsim PDU.
 import logging
 import time
 
+import pytest
+
+from hwdrivers.conductor import task_manager
 from hwdrivers.db import api as db_api
 from tests.api.test_pdudaemon import CTX
 from tests.api.test_pdudaemon import (client, nodes, service,  # noqa: F401 (fixtures)
@@ -88,3 +91,22 @@ def test_waiting_delayed_request_does_not_hold_up_the_stop(client, service, node
     dropped = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
     assert len(dropped) == 1 and "power off of node pdu-node-12" in dropped[0], dropped
     assert db_api.get_node("pdu-node-12")["power_state"] == "power on"
+
+
+@pytest.mark.parametrize("stored,asked", [
+    ("[::1]", "::1"),
+    ("::1", "%5B::1%5D"),
+    ("0:0:0::1", "::1"),
+    ("PDU-05.lab", "pdu-05.LAB"),
+])
+def test_pdu_address_written_another_way_finds_the_node(client, service, snmp_agent,  # noqa: F811
+                                                        stored, asked):
+    """The driver (and its per-PDU queue) reads these as one PDU; the lookup
+    compared raw strings, so pduclient got 'No node has ...' (404)."""
+    service.manager.create_node(CTX, {
+        "driver": "snmp", "name": "board",
+        "driver_info": snmp_agent.driver_info("apc", 4, snmp_address=stored)})
+    with task_manager.acquire(CTX, "board", purpose="hold"):  # nothing runs
+        response = client.get("/power/control/on?hostname=%s&port=4" % asked)
+    assert response.status_code == 503, response.text  # found, then refused: locked
+    assert "locked" in response.text
