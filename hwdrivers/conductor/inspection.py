@@ -15,7 +15,8 @@ and calls its inspect interface in a worker holding the lock
 
 Processing, the same for both: the MACs the inventory lists are checked
 first (a MAC that is another node's port refuses the whole inspection,
-naming both nodes); then ``properties`` get ``cpus``, ``cpu_arch``,
+naming both nodes; an interface whose MAC is not one is left out, with a
+warning); then ``properties`` get ``cpus``, ``cpu_arch``,
 ``memory_mb``, ``local_gb`` (the smallest disk of at least 4 GiB, less
 1 GiB for partitioning, as Ironic) and the ``boot_mode`` capability; one
 port is created per MAC the node does not have yet (re-inspection creates
@@ -108,10 +109,23 @@ def finish(task) -> None:
 
 # -- processing ------------------------------------------------------------------------
 
-def _macs(inventory: dict) -> list[str]:
+def _macs(inventory: dict, skipped: list | None = None) -> list[str]:
+    """The inventory's MACs, normalised, each once.
+
+    An interface without a usable MAC (none, ``""``, ``"Not Available"``, a
+    20-byte InfiniBand address) gets no port and does not fail the
+    inspection: it is left out, and added to ``skipped`` as ``(name, mac)``
+    (ironic-inspector's validate_interfaces does the same).
+    """
     macs = []
     for nic in inventory.get("interfaces") or ():
-        mac = db_api.normalize_mac(nic.get("mac_address") or "")
+        raw = nic.get("mac_address") if isinstance(nic, dict) else None
+        try:
+            mac = db_api.normalize_mac(raw)
+        except exception.InvalidParameterValue:
+            if skipped is not None:
+                skipped.append((nic.get("name") if isinstance(nic, dict) else None, raw))
+            continue
         if mac not in macs:
             macs.append(mac)
     return macs
@@ -175,11 +189,15 @@ def process(task, inventory: dict, plugin_data: dict) -> None:
     """Properties, ports and the stored inventory from one inspection; checks first."""
     if not isinstance(inventory, dict):
         raise exception.InvalidParameterValue("the inventory must be a JSON object")
-    macs = _macs(inventory)
+    skipped = []
+    macs = _macs(inventory, skipped)
     new_macs = _check_macs(task, macs)
     node = task.node
     props = dict(node.properties or {})
     props.update(properties_from(inventory))
+    for name, raw in skipped:
+        task.logger.warning("inspection: interface %s reports %.40r, not a MAC address; "
+                            "no port for it", name or "(unnamed)", raw)
     mode = (inventory.get("boot") or {}).get("current_boot_mode")
     if mode in ("uefi", "bios"):
         props["capabilities"] = _capabilities(props.get("capabilities"), {"boot_mode": mode})
@@ -215,7 +233,8 @@ def _waiting_node(macs: list[str], node_uuid: str | None) -> dict:
             if record["provision_state"] in _POST_STATES:
                 break
         if record is None:
-            raise InspectionNotWaiting(what="MAC addresses %s" % ", ".join(macs))
+            raise InspectionNotWaiting(what="MAC addresses %s" % ", ".join(macs)
+                                       if macs else "no valid MAC address")
     if record["provision_state"] not in _POST_STATES:
         raise InspectionNotWaiting(what="%s (node %s is %s)" % (
             "node_uuid" if node_uuid else "those MAC addresses",

@@ -104,6 +104,17 @@ def _ports(server, name):
         "GET", "/v1/ports?node=%s&fields=address" % name))["ports"])
 
 
+def test_dashed_and_unreadable_macs_do_not_fail_the_inspection(server, emulator):
+    """A dashed MAC becomes a port; a NIC reporting "Not Available" gets none."""
+    _managed(server, emulator, "odd-macs", "odd")
+    _ok(_provision(server, "odd-macs", "inspect"), 202)
+    node = _settle(server, "odd-macs")
+    assert node["provision_state"] == "manageable", node["last_error"]
+    assert node["properties"]["cpus"] == 4
+    assert _ports(server, "odd-macs") == ["52:54:00:ee:00:01"]
+    assert "reports 'not available', not a MAC address; no port for it" in server.log()
+
+
 def test_a_bmc_answering_html_fails_naming_the_node_and_the_bmc(server, emulator, html_bmc):
     _managed(server, emulator, "html-bmc", "plain")
     _ok(server.call("PATCH", "/v1/nodes/html-bmc", [

@@ -14,6 +14,8 @@ whatever the BMC does not publish is left out and listed in
 ``plugin_data["not_reported"]``.
 """
 
+import re
+
 from hwdrivers.drivers import base
 from hwdrivers.drivers.modules import redfish
 from hwdrivers.drivers.modules import redfish_session
@@ -30,6 +32,19 @@ ROTATIONAL = {"HDD": True, "SSD": False, "SMR": True}
 
 def _value(field):
     return getattr(field, "value", field)
+
+
+_DASHED_MAC = re.compile(r"^([0-9a-f]{2}-){5}[0-9a-f]{2}$")
+
+
+def _mac(text) -> str:
+    """Lower case, colon separated: Redfish's MACAddress pattern allows ``AA-BB-...``.
+
+    Anything else that is not a MAC is passed on as reported; the conductor
+    leaves that interface out (no port) instead of failing the inspection.
+    """
+    mac = str(text).strip().lower()
+    return mac.replace("-", ":") if _DASHED_MAC.match(mac) else mac
 
 
 class RedfishInspect(redfish._RedfishBase, base.InspectInterface):
@@ -123,7 +138,7 @@ class RedfishInspect(redfish._RedfishBase, base.InspectInterface):
             missing.append("interfaces")
             return []
         return [{"name": nic.identity or nic.name,
-                 "mac_address": (nic.mac_address or nic.permanent_mac_address).lower()}
+                 "mac_address": _mac(nic.mac_address or nic.permanent_mac_address)}
                 for nic in nics if nic.mac_address or nic.permanent_mac_address]
 
     def _boot(self, system):
