@@ -9,6 +9,7 @@ the first request for an unlucky node.
 import difflib
 import logging
 import threading
+import traceback
 
 import stevedore
 
@@ -88,6 +89,32 @@ def _per_node(impl):
             is not base.BaseInterface.driver_info_schema_for)
 
 
+def declaration(impl, driver_info):
+    """``impl.driver_info_schema_for(driver_info)``, a plugin's bug there made plain.
+
+    The method must not raise (see :mod:`hwdrivers.drivers.base`), but a
+    plugin's may: validation, masking and sealing all ask it, and a bare
+    TypeError from inside them was a traceback or a 500 naming nothing. It
+    becomes a DriverError naming the implementation and where it failed --
+    not the exception's text, which may quote driver_info's values, among
+    them the secrets the declaration was asked about.
+    """
+    try:
+        return impl.driver_info_schema_for(driver_info)
+    except exception.HWDriversError:
+        raise
+    except Exception as exc:
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = " at %s:%s" % (frames[-1].filename, frames[-1].lineno) if frames else ""
+        raise exception.DriverError(
+            "the %s interface %s (%s.%s) failed to declare its driver_info fields for "
+            "this node: %s%s. That is a bug in the plugin: report it to its authors, or "
+            "give the node another %s_interface"
+            % (impl.interface_type, impl.name or type(impl).__name__, type(impl).__module__,
+               type(impl).__qualname__, type(exc).__name__, where,
+               impl.interface_type)) from None
+
+
 def _may_add_secrets(impl, driver_info):
     """Whether ``impl`` must be asked which fields of ``driver_info`` are secret.
 
@@ -110,7 +137,7 @@ def _check_depends_on(impl, static_secrets):
     depends_on = getattr(impl, "driver_info_schema_depends_on", None)
     if depends_on is None:
         return
-    extra = impl.driver_info_schema_for({}).secret_names - static_secrets
+    extra = declaration(impl, {}).secret_names - static_secrets
     if extra:
         option = "[DEFAULT] enabled_%s_interfaces" % impl.interface_type
         raise exception.DriverLoadError(
@@ -151,7 +178,7 @@ class Composition:
         """The union of every interface's declaration for ``driver_info``."""
         schema = params.EMPTY
         for impl in self.interfaces.values():
-            schema = schema + impl.driver_info_schema_for(driver_info)
+            schema = schema + declaration(impl, driver_info)
         return schema
 
     def __repr__(self):
@@ -196,6 +223,7 @@ class Registry:
         self._per_node_schemas = [
             impl for impls in self.interfaces.values() for impl in impls.values()
             if _per_node(impl)]
+        self._warned = set()  # ids of implementations whose declaration failed in a mask
         self._static_secrets = frozenset(self._all_schema.secret_names)
         for impl in self._per_node_schemas:
             _check_depends_on(impl, self._static_secrets)
@@ -350,7 +378,7 @@ class Registry:
         names = set()
         for impl in self._per_node_schemas:
             if _may_add_secrets(impl, driver_info):
-                names |= impl.driver_info_schema_for(driver_info).secret_names
+                names |= declaration(impl, driver_info).secret_names
         return names
 
     def mask(self, node_driver_info, composition=None):
@@ -370,12 +398,27 @@ class Registry:
             # among ours, and they are always asked.
             asked += [impl for impl in composition.interfaces.values()
                       if _per_node(impl) and impl not in self._per_node_schemas]
+        everything = False
         for impl in asked:
-            extra = impl.driver_info_schema_for(node_driver_info).secret_names
+            try:
+                extra = declaration(impl, node_driver_info).secret_names
+            except exception.HWDriversError as exc:
+                # Which fields are secret is unknown: all are, for output.
+                self._warn_once(impl, exc)
+                everything = True
+                break
             if not extra <= secrets:
                 secrets = secrets | extra
-        return {k: (params.MASK if k in secrets and v not in (None, "") else v)
+        return {k: (params.MASK if (everything or k in secrets) and v not in (None, "")
+                    else v)
                 for k, v in (node_driver_info or {}).items()}
+
+    def _warn_once(self, impl, error):
+        """Log a declaration that failed in masking, once per implementation:
+        a listing asks it for every node."""
+        if id(impl) not in self._warned:
+            self._warned.add(id(impl))
+            LOG.error("Masking every driver_info field of the nodes using it: %s", error)
 
     def properties(self, hw_name):
         """Per interface kind: ``{field: description}`` of the default implementations."""

@@ -223,3 +223,40 @@ def test_interfaces_loaded_elsewhere_are_always_asked(monkeypatch):
                         lambda self, info: params.Schema(params.Param("ipmi_address", "x",
                                                                       secret=True)))
     assert ours.mask(ipmi, composition)["ipmi_address"] == params.MASK
+
+
+def test_a_declaration_that_raises_masks_everything_and_names_the_plugin(monkeypatch, caplog):
+    """A plugin's driver_info_schema_for may not raise, but one does: masking
+    shows no field, and validation and sealing say which plugin failed and
+    where -- never the exception's text, which here quotes a secret."""
+    from hwdrivers.drivers import params
+    from hwdrivers.drivers.modules import command
+
+    def broken(self, driver_info):
+        raise ValueError("cannot parse %s" % driver_info.get("pdu_password"))
+
+    monkeypatch.setattr(command.CommandPower, "driver_info_schema_for", broken)
+    with pytest.raises(exception.DriverError) as info:
+        factory.Registry()  # asked at load, for a node without driver_info
+    message = str(info.value)
+    del info
+    assert "power interface command (hwdrivers.drivers.modules.command.CommandPower)" \
+        in message and "ValueError at " in message and "test_factory.py" in message
+
+    monkeypatch.setattr(command.CommandPower, "driver_info_schema_depends_on", None)
+    monkeypatch.setattr(command.CommandPower, "driver_info_schema_for",
+                        lambda self, info: broken(self, info) if info else params.EMPTY)
+    registry = factory.Registry()
+    info_with_secret = {"pdu_host": "pdu1", "pdu_password": "hunter2-secret"}
+    with caplog.at_level("ERROR"):
+        for _ in range(3):
+            assert registry.mask(info_with_secret) == {"pdu_host": params.MASK,
+                                                       "pdu_password": params.MASK}
+    logged = [r.getMessage() for r in caplog.records if "Masking every" in r.getMessage()]
+    assert len(logged) == 1 and "hunter2" not in logged[0]  # once per plugin, no secret
+    with pytest.raises(exception.DriverError) as info:
+        registry.node_secret_names(info_with_secret)
+    assert "hunter2" not in str(info.value) and "plugin" in str(info.value)
+    composition = registry.compose(node(driver="command"))
+    with pytest.raises(exception.DriverError):
+        composition.schema_for(info_with_secret)
