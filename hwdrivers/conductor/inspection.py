@@ -118,7 +118,7 @@ def _macs(inventory: dict, skipped: list | None = None) -> list[str]:
     (ironic-inspector's validate_interfaces does the same).
     """
     macs = []
-    for nic in inventory.get("interfaces") or ():
+    for nic in _part(inventory, "interfaces", list):
         raw = nic.get("mac_address") if isinstance(nic, dict) else None
         try:
             mac = db_api.normalize_mac(raw)
@@ -131,8 +131,44 @@ def _macs(inventory: dict, skipped: list | None = None) -> list[str]:
     return macs
 
 
+def _part(inventory: dict, key: str, kind: type):
+    """``inventory[key]`` checked to be a ``kind`` (empty when absent)."""
+    value = inventory.get(key)
+    if value is None:
+        return kind()
+    if not isinstance(value, kind):
+        raise exception.InvalidParameterValue(
+            "inventory field %s must be a JSON %s, not %s" % (
+                key, "list" if kind is list else "object", type(value).__name__))
+    return value
+
+
+def _number(value, field: str) -> int:
+    """A whole number from the inventory; InvalidParameterValue naming ``field`` if not.
+
+    Without this a ramdisk's ``"count": "lots"`` failed the inspection with
+    Python's "invalid literal for int()", naming nothing.
+    """
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise exception.InvalidParameterValue(
+            "inventory field %s is %.40r, not a number" % (field, value)) from None
+
+
 def _root_disk(inventory: dict) -> dict | None:
-    disks = [d for d in inventory.get("disks") or () if (d.get("size") or 0) >= MIN_ROOT_DISK]
+    disks = []
+    for index, disk in enumerate(_part(inventory, "disks", list)):
+        if not isinstance(disk, dict):
+            raise exception.InvalidParameterValue(
+                "inventory field disks[%d] must be a JSON object" % index)
+        if disk.get("size") is None:
+            continue
+        size = _number(disk["size"], "disks[%d].size" % index)
+        if size >= MIN_ROOT_DISK:
+            disks.append(dict(disk, size=size))
     return min(disks, key=lambda d: d["size"]) if disks else None
 
 
@@ -153,16 +189,16 @@ def _capabilities(text, updates: dict) -> str:
 def properties_from(inventory: dict) -> dict:
     """The node properties an inventory gives (only what it reports)."""
     found = {}
-    cpu = inventory.get("cpu") or {}
+    cpu = _part(inventory, "cpu", dict)
     if cpu.get("count"):
-        found["cpus"] = int(cpu["count"])
+        found["cpus"] = _number(cpu["count"], "cpu.count")
     if cpu.get("architecture"):
         found["cpu_arch"] = cpu["architecture"]
-    memory = inventory.get("memory") or {}
+    memory = _part(inventory, "memory", dict)
     if memory.get("physical_mb"):
-        found["memory_mb"] = int(memory["physical_mb"])
+        found["memory_mb"] = _number(memory["physical_mb"], "memory.physical_mb")
     elif memory.get("total"):
-        found["memory_mb"] = int(memory["total"]) // (1024 * 1024)
+        found["memory_mb"] = _number(memory["total"], "memory.total") // (1024 * 1024)
     root = _root_disk(inventory)
     if root is not None:
         found["local_gb"] = root["size"] // GiB - 1
@@ -198,7 +234,7 @@ def process(task, inventory: dict, plugin_data: dict) -> None:
     for name, raw in skipped:
         task.logger.warning("inspection: interface %s reports %.40r, not a MAC address; "
                             "no port for it", name or "(unnamed)", raw)
-    mode = (inventory.get("boot") or {}).get("current_boot_mode")
+    mode = _part(inventory, "boot", dict).get("current_boot_mode")
     if mode in ("uefi", "bios"):
         props["capabilities"] = _capabilities(props.get("capabilities"), {"boot_mode": mode})
     node.properties = props

@@ -194,6 +194,43 @@ def _waiting(server, name):
                       "node %s to wait for the ramdisk" % name)
 
 
+def test_in_band_inventory_with_bad_values_and_macs(server, emulator):
+    """The ramdisk's inventory: a bad number names its field; a NIC without a MAC is left out."""
+    node = _managed(server, emulator, "agent-insp", "agent",
+                    inspect_interface="agent", boot_interface="noop")
+    nics = [{"name": "eth0", "mac_address": "52:54:00:ef:00:11"},
+            {"name": "ib0", "mac_address": ""}]
+    _waiting(server, "agent-insp")
+    assert _ok(_post_inventory(server, node["uuid"], {
+        "interfaces": nics, "cpu": {"count": "lots"}}), 202)["uuid"] == node["uuid"]
+    failed = _settle(server, "agent-insp")
+    assert failed["provision_state"] == "inspect failed"
+    assert "inventory field cpu.count is 'lots', not a number" in failed["last_error"]
+    assert _ports(server, "agent-insp") == [] and "cpus" not in failed["properties"]
+
+    _waiting(server, "agent-insp")
+    _ok(_post_inventory(server, node["uuid"], {
+        "interfaces": nics, "disks": [{"name": "/dev/sda", "size": "big"}]}), 202)
+    failed = _settle(server, "agent-insp")
+    assert "inventory field disks[0].size is 'big', not a number" in failed["last_error"]
+
+    _waiting(server, "agent-insp")
+    _ok(_post_inventory(server, node["uuid"], {"interfaces": nics, "memory": [8192]}), 202)
+    failed = _settle(server, "agent-insp")
+    assert ("inventory field memory must be a JSON object, not list"
+            in failed["last_error"]), failed["last_error"]
+
+    _waiting(server, "agent-insp")
+    _ok(_post_inventory(server, node["uuid"], {
+        "interfaces": nics, "cpu": {"count": 6, "architecture": "x86_64"},
+        "disks": [{"name": "/dev/sda", "size": 20 * GiB}]}), 202)
+    done = _settle(server, "agent-insp")
+    assert done["provision_state"] == "manageable", done["last_error"]
+    assert done["properties"]["cpus"] == 6 and done["properties"]["local_gb"] == 19
+    assert _ports(server, "agent-insp") == ["52:54:00:ef:00:11"]
+    assert "interface ib0 reports '', not a MAC address; no port for it" in server.log()
+
+
 def test_aborted_in_band_inspection_keeps_no_wait_mark(server, emulator):
     _managed(server, emulator, "agent-abort", "agent",
              inspect_interface="agent", boot_interface="noop")
