@@ -491,8 +491,7 @@ class Session:
         if name in _OUTLET_STATUSES:
             return self._outlet_error(kind, oid, name)
         if name in _ACCESS_STATUSES:
-            field = ("snmp_user" if info["version"] == "3" else
-                     "snmp_community_write" if kind == "SET" else "snmp_community_read")
+            field = "snmp_user" if info["version"] == "3" else self._community_field(kind)
             return exception.DriverAuthError(
                 "PDU %s refused SNMP %s %s with %s: the credentials may not %s it; "
                 "check %s" % (self.pdu, kind, oid, name,
@@ -506,13 +505,18 @@ class Session:
         return exception.DriverActionError(
             "PDU %s failed SNMP %s %s: %s" % (self.pdu, kind, oid, name))
 
+    def _community_field(self, kind):
+        """The field that gave this request's community: the one to fix."""
+        field = "snmp_community_write" if kind == "SET" else "snmp_community_read"
+        return field if self.info.get(field) else "snmp_community"
+
     def _indication_error(self, kind, indication):
         info = self.info
         name = type(indication).__name__
         indication = self._said(indication)
         if name == "RequestTimedOut":
             waited = CONF.snmp.timeout * (CONF.snmp.retries + 1)
-            check = ("check snmp_community (agents ignore a wrong community)"
+            check = ("check %s (agents ignore a wrong community)" % self._community_field(kind)
                      if info["version"] != "3" else
                      "check snmp_context_name and snmp_context_engine_id")
             return exception.DriverConnectionError(
