@@ -362,6 +362,30 @@ def test_a_schema_read_that_timed_out_is_not_waited_for_twice(external_drivers, 
         assert handle.read().split() == ["schema"]
 
 
+def test_a_broken_schema_is_not_run_again_for_every_node(external_drivers, config):
+    """A listing masks each node with the schema: a driver printing garbage is
+    run once per [external] timeout, not once per node, and again once the
+    file changes (an upgrade) or the window ends."""
+    config(external__timeout=2.0)
+    runs = os.path.join(external_drivers.dir, "garbled.runs")
+    script = "#!/bin/sh\necho \"$1\" >> %s\necho 'not json'\n" % runs
+    external_drivers.add("garbled", script)
+    registry = factory.get_registry()
+    info = {"external_driver": "garbled", "token": "t0ps3cret"}
+    for _ in range(20):
+        assert registry.mask(info) == {"external_driver": "garbled", "token": "******"}
+    with pytest.raises(exception.DriverActionError, match="not a usable schema") as first:
+        external.load_schema(os.path.join(external_drivers.dir, "garbled"))
+    assert "ago; not run again for" in str(first.value)
+    with open(runs) as handle:
+        assert handle.read().split() == ["schema"]
+    # A fixed version of the file is read at once.
+    external_drivers.add("garbled", script.replace("echo 'not json'", "echo '{}'") + "#\n")
+    assert registry.mask(info) == {"external_driver": "garbled", "token": "t0ps3cret"}
+    with open(runs) as handle:
+        assert handle.read().split() == ["schema", "schema"]
+
+
 def test_a_hanging_driver_through_the_conductor_records_its_error_in_time(
         external_drivers, config, sqlite_database):
     from hwdrivers.common import context as hw_context

@@ -342,9 +342,9 @@ class DriverSchema:
 
 
 _cache = {}
-#: Schema reads that timed out: key -> (message, monotonic time until which the
-#: read is not tried again).
-_timed_out = {}
+#: Schema reads that failed: key -> ((error class, its text), monotonic time
+#: until which the read is not tried again, when it failed).
+_failed = {}
 _cache_lock = threading.Lock()
 
 
@@ -353,10 +353,13 @@ def load_schema(path):
 
     The cache key includes the file's inode, size and modification time, so
     an upgraded driver is read again without restarting the conductor. A
-    read that timed out is not tried again for ``[external] timeout``
-    seconds (the same error is raised at once): computing a controller key,
-    validating and acting would otherwise each wait a whole timeout on a
-    hung executable within one operation.
+    read that failed -- timed out, exited non-zero, printed no usable
+    schema -- is not tried again for ``[external] timeout`` seconds (the
+    same error is raised at once, saying when it was seen): a node listing
+    masks every node's driver_info with the schema, and computing a
+    controller key, validating and acting each ask it too, so a hung or
+    broken executable would otherwise run, or be waited for, once per node
+    and per step.
     """
     try:
         st = os.stat(path)
@@ -366,42 +369,48 @@ def load_schema(path):
     key = (path, st.st_ino, st.st_size, st.st_mtime_ns)
     with _cache_lock:
         cached = _cache.get(key)
-        timed_out = _timed_out.get(key)
+        failed = _failed.get(key)
     if cached is not None:
         return cached
     now = time.monotonic()
-    if timed_out is not None and now < timed_out[1]:
-        raise exception.DriverConnectionError(
-            "%s (%.1fs ago; not run again for %.1fs)"
-            % (timed_out[0], now - timed_out[2], timed_out[1] - now))
+    if failed is not None and now < failed[1]:
+        (error_class, detail), until, when = failed
+        raise error_class("%s (%.1fs ago; not run again for %.1fs)"
+                          % (detail, now - when, until - now))
     try:
-        stdout, stderr, returncode = run(path, "schema")
-    except exception.DriverConnectionError as exc:
+        schema = _read_schema(path)
+    except exception.DriverError as exc:
         with _cache_lock:
-            for old in [k for k in _timed_out if k[0] == path]:
-                del _timed_out[old]
-            _timed_out[key] = (str(exc), time.monotonic() + CONF.external.timeout, now)
+            for old in [k for k in _failed if k[0] == path]:
+                del _failed[old]
+            # What it said, not the exception: callers add their node to that.
+            _failed[key] = ((type(exc), exc.detail), time.monotonic() + CONF.external.timeout,
+                            now)
         raise
+    with _cache_lock:
+        for old in [k for k in _cache if k[0] == path]:
+            del _cache[old]
+        _failed.pop(key, None)
+        _cache[key] = schema
+    return schema
+
+
+def _read_schema(path):
+    stdout, stderr, returncode = run(path, "schema")
     try:
-        schema = DriverSchema(path, json.loads(stdout.decode("utf-8")))
+        return DriverSchema(path, json.loads(stdout.decode("utf-8")))
     except RecursionError:
         raise _garbage(path, "schema", "not a usable schema (JSON nested too deep)",
                        stderr, returncode, ()) from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise _garbage(path, "schema", "not a usable schema (%s)"
                        % _shown(str(exc), (), _MESSAGE_SHOWN), stderr, returncode, ()) from None
-    with _cache_lock:
-        for old in [k for k in _cache if k[0] == path]:
-            del _cache[old]
-        _timed_out.pop(key, None)
-        _cache[key] = schema
-    return schema
 
 
 def clear_cache():
     with _cache_lock:
         _cache.clear()
-        _timed_out.clear()
+        _failed.clear()
 
 
 # -- the interfaces ---------------------------------------------------------------
