@@ -129,7 +129,13 @@ class TCPListener(socketserver.ThreadingTCPServer):
         except ValueError as exc:
             LOG.info("PDUDaemon TCP request %r refused: %s", data[:200], exc)
             return "nack: %s\n" % exc
-        status, text = self.listener.handle(command, args)
+        try:
+            status, text = self.listener.handle(command, args)
+        except Exception:  # noqa: BLE001 (the HTTP listener's 500, in this protocol)
+            # Unanswered, socketserver printed the traceback to stderr, outside
+            # the log, and pduclient reported an empty reply.
+            LOG.exception("PDUDaemon TCP request %r failed", data[:200])
+            return "nack: internal error; see the hwdrivers-server log\n"
         return "ack\n" if status == 200 else "nack: %s\n" % text
 
     def process_request(self, request, client_address):
