@@ -14,15 +14,21 @@ other machines cannot reach it, so conductors sharing it could not work —
 on SQLite. With ``[json_rpc] auth_strategy = noauth`` the listener must bind
 a loopback address: anyone reaching it could power machines off.
 
+A second conductor started under the ``[DEFAULT] host`` of one that is
+running and answering is refused: it would take the running one for a
+previous life of its own, release its locks and abort its operations.
+
 SIGTERM/SIGINT stop the listener, let in-flight operations finish
 (``[conductor] graceful_shutdown_timeout``), release the conductor's locks
 and mark it offline, so its nodes move to the others at once.
 """
 
+import http.client
 import logging
 import socket
 import sys
 import threading
+import urllib.parse
 
 
 from hwdrivers import conf as hw_conf
@@ -81,6 +87,55 @@ def advertised_url(server, conf=CONF):
     return "http://%s:%d" % (host, int(server.effective_port))
 
 
+#: Seconds to wait for a conductor recorded under this host name to answer.
+PROBE_TIMEOUT = 3.0
+
+
+def _conductor_answers(url, timeout=PROBE_TIMEOUT):
+    """True when an hwdrivers-conductor JSON-RPC listener answers at ``url``."""
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    try:
+        conn.request("GET", "/")
+        response = conn.getresponse()
+        response.read()
+        return (response.getheader("Server") or "").startswith(PROG)
+    except (OSError, http.client.HTTPException, ValueError):
+        return False
+    finally:
+        conn.close()
+
+
+def check_unique_host(service, conf=CONF):
+    """ConfigInvalid when a live conductor already runs under this ``[DEFAULT] host``.
+
+    Starting would take that conductor for a previous life of this one: its
+    locks would be released and its running operations marked aborted
+    (``ConductorService.recover``), and two processes would then answer for
+    one place on the ring. A previous life that crashed or was killed still
+    has a fresh row for up to ``heartbeat_timeout``; it is told apart by its
+    recorded JSON-RPC URL no longer answering as an hwdrivers-conductor.
+    """
+    from hwdrivers.conductor import hash_ring
+    from hwdrivers.db import api as db_api
+    try:
+        row = db_api.get_conductor(service.hostname)
+    except exception.ConductorNotFound:
+        return
+    url = row.get("rpc_url")
+    if (not url or url == service.rpc_url
+            or not hash_ring.is_alive(row, timeout=conf.conductor.heartbeat_timeout)
+            or not _conductor_answers(url)):
+        return
+    raise exception.ConfigInvalid(
+        "a conductor with [DEFAULT] host = %s is already running and answering at %s "
+        "(last heartbeat %s UTC); starting another one under the same name would release "
+        "its locks and abort its operations. Give each conductor a unique [DEFAULT] "
+        "host, or stop that one first." % (service.hostname, url,
+                                           row["updated_at"].isoformat(" ", "seconds")),
+        option="[DEFAULT] host")
+
+
 def rpc_server(service, conf=CONF):
     """The JSON-RPC listener serving ``service``'s manager (not yet running)."""
 
@@ -114,6 +169,7 @@ def serve(argv):
     listener = rpc_server(service, CONF)  # bound before registering, like the server
     service.rpc_url = advertised_url(listener, CONF)
     try:
+        check_unique_host(service, CONF)
         service.start()
     except BaseException:
         listener.close()

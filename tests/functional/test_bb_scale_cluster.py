@@ -1,0 +1,106 @@
+"""Scale-out misconfiguration and failure cases, on real conductor and API processes.
+
+One small cluster (tests/functional/scale_cluster.py) serves the module:
+fake-hardware power changes take a few seconds, so an operation is still
+running when the test does something to its conductor.
+"""
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from tests.functional import scale_cluster
+from tests.functional.scale_cluster import wait_for
+
+#: Seconds each fake-hardware power call sleeps: long enough to act mid-operation.
+POWER_DELAY = 4
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, _postgresql):
+    cluster = scale_cluster.Cluster(tmp_path_factory.mktemp("bbscale"), _postgresql)
+    try:
+        cluster.add_conductor("c1", {"fake": {"power_delay": POWER_DELAY}})
+        cluster.add_api("api1")
+        cluster.wait_live(["c1"])
+        yield cluster
+    finally:
+        cluster.close()
+
+
+def _create(cluster, name, **fields):
+    status, doc = cluster.apis[0].call("POST", "/v1/nodes", dict(
+        {"driver": "fake-hardware", "name": name}, **fields))
+    assert status == 201, doc
+    return doc
+
+
+def _run_conductor(cluster, name, config_host, timeout=30):
+    """``(exit code, stderr)`` of hwdrivers-conductor with ``[DEFAULT] host = config_host``.
+
+    The exit code is None when it was still running after ``timeout`` (it
+    is then killed).
+    """
+    proc = scale_cluster.Proc(cluster, "conductor", name, cluster._sections(config_host, {
+        "DEFAULT": {"state_path": str(cluster.tmp / name / "state")}}))
+    env = dict(os.environ, HWDRIVERS_STATE_PATH=str(proc.dir / "state"))
+    child = subprocess.Popen(
+        [os.path.join(scale_cluster.BIN, "hwdrivers-conductor"), "--config-file",
+         str(proc.config_path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        text=True, env=env)
+    try:
+        _, stderr = child.communicate(timeout=timeout)
+        return child.returncode, stderr
+    except subprocess.TimeoutExpired:
+        child.kill()
+        _, stderr = child.communicate()
+        return None, stderr
+
+
+def test_a_second_conductor_with_a_running_ones_host_is_refused(cluster):
+    node = _create(cluster, "dup1")
+    status, body = cluster.apis[0].call("PUT", "/v1/nodes/dup1/states/power",
+                                        {"target": "power on"})
+    assert status == 202, body
+    wait_for(lambda: cluster.node(node["uuid"])["reservation"], 10, "the power lock",
+             cluster.logs)
+
+    # Another machine configured with the same [DEFAULT] host by mistake.
+    code, stderr = _run_conductor(cluster, "c1-clone", "c1")
+    assert code == 1, stderr[-3000:]
+    assert "[DEFAULT] host = c1 is already running" in stderr, stderr[-3000:]
+    assert "unique [DEFAULT] host" in stderr
+
+    # The running conductor's operation was left alone and finished.
+    wait_for(lambda: cluster.node(node["uuid"])["power_state"] == "power on",
+             4 * POWER_DELAY + 10, "dup1 powered on", cluster.logs)
+    row = cluster.node(node["uuid"])
+    assert row["last_error"] is None, row["last_error"]
+    (conductor,) = cluster.rows("SELECT rpc_url, online FROM conductors "
+                                "WHERE hostname = 'c1'")
+    assert conductor == {"rpc_url": cluster.conductors["c1"].url, "online": True}
+
+
+def test_a_conductor_killed_mid_operation_restarts_at_once(cluster):
+    node = _create(cluster, "dup2")
+    status, body = cluster.apis[0].call("PUT", "/v1/nodes/dup2/states/power",
+                                        {"target": "power on"})
+    assert status == 202, body
+    wait_for(lambda: cluster.node(node["uuid"])["reservation"], 10, "the power lock",
+             cluster.logs)
+    old = cluster.conductors["c1"]
+    old.signal(signal.SIGKILL)
+    old.proc.wait(30)
+    # Restarted at once (systemd Restart=on-failure): its row is still fresh,
+    # but nothing answers at its recorded URL, so this is its next life.
+    started = time.monotonic()
+    cluster.conductors["c1"] = scale_cluster.Proc(
+        cluster, "conductor", "c1", cluster._sections(
+            "c1", {"fake": {"power_delay": POWER_DELAY}})).start()
+    assert time.monotonic() - started < cluster.timing["heartbeat_timeout"] + 20
+    row = cluster.node(node["uuid"])
+    assert row["reservation"] is None
+    assert "aborted by a conductor restart" in (row["last_error"] or "")
