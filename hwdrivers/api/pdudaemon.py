@@ -219,6 +219,9 @@ class Listener:
         except exception.HWDriversError as exc:
             LOG.error("PDUDaemon request %s of node %s (delay %gs) failed: %s",
                       target, node.ident, delay, exc)
+        except Exception:  # noqa: BLE001 (nobody reads this worker's Future)
+            LOG.exception("PDUDaemon request %s of node %s (delay %gs) failed",
+                          target, node.ident, delay)
 
     def handle(self, command, args):
         """``(status, text)`` for one request."""

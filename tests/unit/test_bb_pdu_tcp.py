@@ -1,5 +1,5 @@
-"""PDUDaemon TCP listener error paths (a stand-in service; the real one is in
-tests/api/test_pdudaemon.py)."""
+"""PDUDaemon listener error paths, with stand-in services that fail where a
+real one rarely does (the real service is in tests/api/test_pdudaemon.py)."""
 
 import logging
 import socket
@@ -45,3 +45,35 @@ def test_unexpected_failure_answers_nack_and_logs_the_traceback(listener, caplog
     [record] = caplog.records
     assert "192.0.2.1 4 on" in record.getMessage()
     assert "database is locked" in caplog.text  # the traceback
+
+
+def test_unexpected_failure_after_a_delay_is_logged(config, caplog):
+    """The delayed request runs in a worker whose Future nobody reads: an
+    exception other than HWDriversError vanished without a log line."""
+    import time
+    import types
+
+    from hwdrivers.api import pdudaemon
+    from hwdrivers.conductor import workers as workers_mod
+
+    class Manager:
+        workers = workers_mod.WorkerPool(2)
+
+        def get_node(self, context, ident):
+            return types.SimpleNamespace(uuid="u-1", ident="board-1")
+
+        def change_power_state(self, context, ident, target, **kwargs):
+            raise RuntimeError("database is locked")
+
+    caplog.set_level(logging.ERROR, logger="hwdrivers.api.pdudaemon")
+    service = types.SimpleNamespace(manager=Manager())
+    status, text = pdudaemon.Listener(service, hw_conf.CONF).handle(
+        "off", {"alias": "board-1", "delay": "0.01"})
+    assert status == 200, text
+    assert service.manager.workers.wait_idle(10)
+    deadline = time.monotonic() + 5
+    while not caplog.records and time.monotonic() < deadline:
+        time.sleep(0.01)
+    [record] = caplog.records
+    assert "power off of node board-1" in record.getMessage()
+    assert "database is locked" in caplog.text
