@@ -11,7 +11,10 @@ ramdisk makes, on a redfish node whose inspect interface is ``agent``.
 
 import copy
 import http.server
+import json
 import threading
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -242,3 +245,80 @@ def test_aborted_in_band_inspection_keeps_no_wait_mark(server, emulator):
     assert node["provision_state"] == "inspect failed"
     assert node["last_error"].startswith("inspection aborted by request")
     assert "inspect_wait_started_at" not in node["driver_internal_info"]
+
+
+def _echoing_bmc(upstream):
+    """The emulator behind a proxy that refuses a BIOS PATCH as some BMCs do: quoting it.
+
+    Redfish's Base registry message PropertyValueFormatError reads "The value
+    %1 for the property %2 is of a different format than the property can
+    accept": the refused value, a BIOS password included, comes back in the
+    top-level message and in @Message.ExtendedInfo.
+    """
+    class Proxy(http.server.BaseHTTPRequestHandler):
+        def _forward(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            if self.command == "PATCH" and self.path.endswith("/BIOS/Settings"):
+                name, value = next(iter(json.loads(body)["Attributes"].items()))
+                said = ("The value %s for the property %s is of a different format than "
+                        "the property can accept." % (value, name))
+                status, data, headers = 400, json.dumps({"error": {
+                    "code": "Base.1.8.PropertyValueFormatError", "message": said,
+                    "@Message.ExtendedInfo": [{"MessageId": "Base.1.8.PropertyValueFormatError",
+                                               "Message": said}]}}).encode(), {}
+            else:
+                request = urllib.request.Request(upstream + self.path, data=body,
+                                                 method=self.command)
+                for key, value in self.headers.items():
+                    if key.lower() not in ("host", "content-length"):
+                        request.add_header(key, value)
+                try:
+                    with urllib.request.urlopen(request, timeout=30) as answer:
+                        status, data, headers = answer.status, answer.read(), answer.headers
+                except urllib.error.HTTPError as error:
+                    status, data, headers = error.code, error.read(), error.headers
+            self.send_response(status)
+            for key, value in headers.items():
+                if key.lower() in ("content-type", "etag", "www-authenticate"):
+                    self.send_header(key, value)
+            if status == 400:
+                self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PATCH = do_DELETE = _forward
+
+        def log_message(self, *args):
+            pass
+
+    return http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+
+
+def test_a_bios_password_the_bmc_quotes_back_stays_secret(server, emulator):
+    """A BMC refusing a BIOS password with its value in the message: masked everywhere."""
+    proxy = _echoing_bmc(emulator.url)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        _ok(server.call("POST", "/v1/nodes", {
+            "name": "bios-echo", "driver": "redfish", "driver_info": emulator.driver_info(
+                "plain", redfish_address="http://127.0.0.1:%d" % proxy.server_address[1])}),
+            201)
+        _ok(_provision(server, "bios-echo", "manage"), 202)
+        assert _settle(server, "bios-echo")["provision_state"] == "manageable"
+        secret = "Tiny-S3cret-77"
+        _ok(_provision(server, "bios-echo", "clean", clean_steps=[
+            {"interface": "bios", "step": "apply_configuration",
+             "args": {"settings": [{"name": "SysPassword", "value": secret}]}}]), 202)
+        node = _settle(server, "bios-echo")
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+    assert node["provision_state"] == "clean failed"
+    assert "bios.apply_configuration" in node["last_error"]
+    assert "answered HTTP 400 (The value ****** for the property SysPassword" in \
+        node["last_error"], node["last_error"]
+    assert "Base.1.8.PropertyValueFormatError" in server.log()  # sushy's warning, masked
+    assert secret not in server.log()
+    assert secret not in json.dumps(_ok(server.call("GET", "/v1/nodes/bios-echo/history")))

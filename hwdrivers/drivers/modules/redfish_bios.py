@@ -22,12 +22,16 @@ registry entry; the conductor keeps them in the node's ``bios_settings``
 table (``GET /v1/nodes/<node>/bios``).
 """
 
+import contextlib
+import logging
+import threading
 import time
 
 from hwdrivers.common import exception
 from hwdrivers.common.states import PowerState
 from hwdrivers.drivers import actions
 from hwdrivers.drivers import base
+from hwdrivers.drivers import params
 from hwdrivers.drivers import retry
 from hwdrivers.drivers.modules import bios_registry
 from hwdrivers.drivers.modules import redfish
@@ -38,6 +42,49 @@ SECRET_TYPES = frozenset({"Password"})
 #: Seconds a rebooted machine has to show the requested attributes as current.
 VERIFY_TIMEOUT = 300.0
 _POLL = (0.5, 5.0)
+
+
+class _SecretFilter(logging.Filter):
+    """Masks the BIOS passwords being sent in what sushy and the session code log.
+
+    sushy logs a PATCH body at debug (its ``sanitize`` masks keys named
+    ``password`` only, not ``SysPassword``) and a refused PATCH's whole
+    answer at warning, where a BMC's ``PropertyValueFormatError`` quotes the
+    value it refused. The values are masked only while the call that sends
+    them runs (:meth:`hiding`).
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._lock = threading.Lock()
+        self._active = {}
+
+    @contextlib.contextmanager
+    def hiding(self):
+        """Yield a list: the secrets put in it are masked until the block ends."""
+        secrets = []
+        with self._lock:
+            self._active[id(secrets)] = secrets
+        try:
+            yield secrets
+        finally:
+            with self._lock:
+                del self._active[id(secrets)]
+
+    def filter(self, record):
+        with self._lock:
+            secrets = [s for active in self._active.values() for s in active]
+        if secrets:
+            text = record.getMessage()
+            masked = params.redact(text, secrets)
+            if masked != text:
+                record.msg, record.args = masked, ()
+        return True
+
+
+_SECRETS = _SecretFilter()
+for _name in ("sushy.connector", redfish_session.LOG.name):
+    logging.getLogger(_name).addFilter(_SECRETS)
 
 
 def _names(values) -> list | None:
@@ -120,18 +167,26 @@ class RedfishBIOS(redfish._RedfishBase, base.BIOSInterface):
         return value
 
     def _patch(self, task, settings):
-        with self._system(task, "applying BIOS settings") as (_entry_, system):
-            bios = self._bios(system)
-            registry = self._registry(bios)
-            wanted = bios_registry.check_settings(settings, registry)
-            changes = {s["name"]: self._typed(s["value"], registry[s["name"]])
-                       for s in wanted}
-            task.logger.info("redfish: BIOS settings %s on system %s (applied at the next "
-                             "boot)", ", ".join(sorted(changes)), system.path)
-            bios.set_attributes(changes)
-            # what can be read back and shown: a password attribute is neither
-            return {name: value for name, value in changes.items()
-                    if not self._secret(registry, name)}
+        with _SECRETS.hiding() as secrets:
+            try:
+                with self._system(task, "applying BIOS settings") as (_entry_, system):
+                    bios = self._bios(system)
+                    registry = self._registry(bios)
+                    wanted = bios_registry.check_settings(settings, registry)
+                    changes = {s["name"]: self._typed(s["value"], registry[s["name"]])
+                               for s in wanted}
+                    # A refused PATCH's answer may quote a password attribute's value.
+                    secrets.extend(str(value) for name, value in changes.items()
+                                   if self._secret(registry, name))
+                    task.logger.info("redfish: BIOS settings %s on system %s (applied at "
+                                     "the next boot)", ", ".join(sorted(changes)), system.path)
+                    bios.set_attributes(changes)
+            except exception.DriverError as exc:
+                exc.detail = params.redact(exc.detail, secrets)
+                raise exc.locate()
+        # what can be read back and shown: a password attribute is neither
+        return {name: value for name, value in changes.items()
+                if not self._secret(registry, name)}
 
     def _reset(self, task):
         sushy = redfish_session._sushy()
