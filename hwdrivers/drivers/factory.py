@@ -373,6 +373,11 @@ class Registry:
 
     # -- secrets and properties ---------------------------------------------------
 
+    @property
+    def secret_names(self):
+        """Every field an enabled interface declares secret for any node."""
+        return self._static_secrets
+
     def node_secret_names(self, driver_info):
         """Fields secret for a node because of its own driver_info (external drivers)."""
         names = set()

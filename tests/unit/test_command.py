@@ -502,6 +502,27 @@ def test_template_cannot_name_another_interfaces_secret(no_process, inline, monk
     assert "names the secret {vm_password}" in str(refusal(task))
 
 
+def test_a_profile_placeholder_cannot_name_a_secret_of_another_enabled_interface(
+        no_process, command_config):
+    """Masked everywhere and encrypted at rest because ipmi declares it secret,
+    ipmi_password must not then be put on a command line (ps shows it)."""
+    command_config(enabled_hardware_types=["command", "ipmi"],
+                   enabled_power_interfaces=["command", "ipmitool"],
+                   enabled_management_interfaces=["noop", "ipmitool"])
+    define("wrap", power_on="ipmitool -P {ipmi_password} -H {bmc} power on",
+           power_off="ipmitool -P {ipmi_password} -H {bmc} power off")
+    task = profile_task(profile="wrap", bmc="10.0.0.9", ipmi_password="s3cr3t-pw")
+    with pytest.raises(exception.DriverSettingsError) as err:
+        task.driver.power.validate(task)
+    message = str(err.value)
+    assert "command profile wrap" in message and "{ipmi_password}" in message
+    assert "command_secret" in message and "s3cr3t-pw" not in message
+    # The same profile without that placeholder is fine.
+    define("wrap2", power_on="echo on {bmc}", power_off="echo off {bmc}")
+    task = profile_task(profile="wrap2", bmc="10.0.0.9")
+    task.driver.power.validate(task)
+
+
 def test_properties_and_masking():
     power = profile_task().driver.power
     props = power.get_properties()

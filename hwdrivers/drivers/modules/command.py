@@ -115,8 +115,8 @@ class CommandPower(base.PowerInterface):
 
     def parse_driver_info(self, task):
         """The node's :class:`.command_settings.Settings`; raises listing all problems."""
-        driver = getattr(task, "driver", None)
-        return settings.parse(task.node, driver.schema.secret_names if driver else ())
+        return settings.parse(task.node,
+                              settings.declared_secrets(getattr(task, "driver", None)))
 
     def validate(self, task):
         self.parse_driver_info(task)

@@ -444,15 +444,30 @@ def _secret_problem(secret):
     return None
 
 
+def declared_secrets(driver):
+    """What :func:`parse` must keep off command lines for a task's ``driver``
+    (its composition, or None): the fields its interfaces declare secret for
+    the node, and every field an enabled interface declares secret."""
+    if driver is None:
+        return frozenset()
+    secrets = set(driver.schema.secret_names)
+    registry = getattr(driver, "registry", None)
+    if registry is not None:
+        secrets |= registry.secret_names
+    return secrets
+
+
 def parse(node, secrets=frozenset()):
     """The :class:`Settings` of ``node``, after every check; raises listing all problems.
 
-    ``secrets`` are the secret fields of the node's other interfaces, which
-    an inline template may not name either.
+    ``secrets`` are the fields declared secret elsewhere (the node's other
+    interfaces, every loaded one), which neither an inline template nor a
+    profile's placeholder may name: masked in every output and encrypted at
+    rest, such a value must not then be put on a command line.
     """
     raw = node.driver_info or {}
     if raw.get(PROFILE_FIELD) not in (None, ""):
-        return _parse_profile(node, raw)
+        return _parse_profile(node, raw, secrets)
     inline = [f for f in TEMPLATES if raw.get(f) is not None]
     defined = ", ".join(command_profile.profile_names(CONF)) or "none"
     if not inline:
@@ -477,7 +492,7 @@ def parse(node, secrets=frozenset()):
     return _parse_inline(node, raw, secrets)
 
 
-def _parse_profile(node, raw):
+def _parse_profile(node, raw, secrets):
     name = str(raw[PROFILE_FIELD])
     conflicting = [f for f in INLINE_FIELDS if raw.get(f) is not None]
     if conflicting:
@@ -492,6 +507,15 @@ def _parse_profile(node, raw):
         raise exception.DriverSettingsError(
             "command profile %s is unusable, fix the conductor's configuration: %s"
             % (name, exc)) from None
+    named = sorted(set(profile.placeholders) & set(secrets))
+    if named:
+        raise exception.DriverSettingsError(
+            "command profile %s is unusable, fix the conductor's configuration: its "
+            "placeholder(s) %s name field(s) another enabled interface declares "
+            "secret, and a command line is visible to every user of the host (ps); "
+            "pass the secret as the node's command_secret, which the command reads "
+            "from $%s, and drop the placeholder"
+            % (name, ", ".join("{%s}" % p for p in named), SECRET_ENV))
     problem = _secret_problem(values[SECRET_FIELD])
     if problem:
         raise _node_error(node, [problem])

@@ -43,8 +43,8 @@ class CommandConsole(console_base.ProxiedConsole):
         return settings.schema_for(driver_info)
 
     def parse_driver_info(self, task):
-        driver = getattr(task, "driver", None)
-        info = settings.parse(task.node, driver.schema.secret_names if driver else ())
+        info = settings.parse(task.node,
+                              settings.declared_secrets(getattr(task, "driver", None)))
         if info.profile is None:
             raise exception.InvalidParameterValue(
                 "Node %s: the command console runs the console command of a command "
