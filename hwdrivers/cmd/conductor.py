@@ -57,11 +57,18 @@ def require_postgresql(prog):
 
 
 def check_group(conf=CONF):
+    """ConfigInvalid unless the group is one a node's conductor_group can name.
+
+    The same rule as the API's (ASCII letters and digits, '.', '-', '_'):
+    a conductor in a group no node can be put in would drive nothing.
+    """
+    from hwdrivers.conductor import manager as manager_mod
     group = conf.conductor.conductor_group
-    if group and (len(group) > 255 or not all(c.isalnum() or c in "._-" for c in group)):
+    if group and not manager_mod._GROUP.match(group):
         raise exception.ConfigInvalid(
-            "[conductor] conductor_group = %r: use at most 255 letters, digits, '.', '-' "
-            "and '_' (empty: the default group)" % group[:80],
+            "[conductor] conductor_group = %r: use at most 255 ASCII letters and digits, "
+            "'.', '-' and '_', as a node's conductor_group (empty: the default group)"
+            % group[:80],
             option="[conductor] conductor_group")
 
 

@@ -27,7 +27,9 @@ from hwdrivers.drivers import factory
 from hwdrivers.objects import node as node_obj
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,254}$")
-_GROUP = re.compile(r"^[A-Za-z0-9._-]{0,255}$")
+#: A conductor group name; ``\Z``, not ``$``, which would let a trailing newline
+#: through (a group no conductor's configuration can name).
+_GROUP = re.compile(r"^[A-Za-z0-9._-]{0,255}\Z")
 
 #: Words the API reads as keywords where a node identifier may stand
 #: (``GET /v1/nodes/detail``): a node of that name could never be addressed.

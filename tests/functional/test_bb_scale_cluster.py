@@ -104,3 +104,38 @@ def test_a_conductor_killed_mid_operation_restarts_at_once(cluster):
     row = cluster.node(node["uuid"])
     assert row["reservation"] is None
     assert "aborted by a conductor restart" in (row["last_error"] or "")
+
+
+@pytest.mark.parametrize("group", ["dc2\n", "dc2\n\n"])
+def test_a_node_group_with_a_trailing_newline_is_refused(cluster, group):
+    # Accepted, it named a group no conductor's configuration can: every
+    # action on the node was a 503 asking for a conductor of group 'dc2\n'.
+    status, body = cluster.apis[0].call("POST", "/v1/nodes", {
+        "driver": "fake-hardware", "name": "nl-create", "conductor_group": group})
+    assert status == 400, body
+    assert "conductor_group" in str(body)
+    _create(cluster, "nl-patch")
+    status, body = cluster.apis[0].call("PATCH", "/v1/nodes/nl-patch", [
+        {"op": "replace", "path": "/conductor_group", "value": group}])
+    assert status == 400, body
+    assert cluster.rows("SELECT conductor_group FROM nodes WHERE name = 'nl-patch'") == [
+        {"conductor_group": ""}]
+    cluster.apis[0].call("DELETE", "/v1/nodes/nl-patch")
+
+
+def test_a_conductor_group_no_node_can_name_is_refused_at_start(cluster, tmp_path):
+    # Unicode letters passed str.isalnum(), but a node's conductor_group
+    # accepts ASCII only: that conductor would never drive a node.
+    status, body = cluster.apis[0].call("POST", "/v1/nodes", {
+        "driver": "fake-hardware", "name": "nl-u", "conductor_group": "dc\u00e9"})
+    assert status == 400, body
+    proc = scale_cluster.Proc(cluster, "conductor", "c-unicode", cluster._sections(
+        "c-unicode", {"conductor": {"conductor_group": "dc\u00e9"}}))
+    env = dict(os.environ, HWDRIVERS_STATE_PATH=str(proc.dir / "state"))
+    result = subprocess.run(
+        [os.path.join(scale_cluster.BIN, "hwdrivers-conductor"), "--config-file",
+         str(proc.config_path)], capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "[conductor] conductor_group = 'dc\u00e9'" in result.stderr
+    assert "ASCII" in result.stderr
+    assert not cluster.rows("SELECT hostname FROM conductors WHERE hostname = 'c-unicode'")
