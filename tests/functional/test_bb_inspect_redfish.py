@@ -322,3 +322,31 @@ def test_a_bios_password_the_bmc_quotes_back_stays_secret(server, emulator):
     assert "Base.1.8.PropertyValueFormatError" in server.log()  # sushy's warning, masked
     assert secret not in server.log()
     assert secret not in json.dumps(_ok(server.call("GET", "/v1/nodes/bios-echo/history")))
+
+
+def test_a_huge_refused_bios_request_gives_a_short_error(server, emulator):
+    """500 unknown attributes and a 500 kB value: last_error stays a few lines long.
+
+    Each unknown attribute repeated the registry's names (a Dell has ~400)
+    and a refused value was echoed whole, into last_error.
+    """
+    settings = [{"name": "Knob%03d" % i, "value": "x"} for i in range(500)]
+    settings.append({"name": "ProcTurboMode", "value": "E" * 500000})
+    steps = [{"interface": "bios", "step": "apply_configuration",
+              "args": {"settings": settings}}]
+    _managed(server, emulator, "huge-bios", "plain")
+    # never read: the step checks the live registry and fails the cleaning
+    _ok(_provision(server, "huge-bios", "clean", clean_steps=steps), 202)
+    node = _settle(server, "huge-bios")
+    assert node["provision_state"] == "clean failed"
+    error = node["last_error"]
+    assert len(error) < 2000, len(error)
+    assert "attributes Knob000, Knob001" in error and "and 480 more do not exist" in error
+    assert "SecureBootStatus" in error  # the registry's names, once
+    assert "ProcTurboMode: 'EEEE" in error and "(500000 characters)" in error
+    # cached now (the failed step read it): the API refuses just as briefly
+    _ok(_provision(server, "huge-bios", "manage"), 202)
+    _ok(_provision(server, "huge-bios", "inspect"), 202)
+    assert _settle(server, "huge-bios")["provision_state"] == "manageable"
+    status, body = _provision(server, "huge-bios", "clean", clean_steps=steps)
+    assert status == 400 and len(body["error_message"]) < 2500, len(body["error_message"])

@@ -30,30 +30,37 @@ def _describe(entry: dict) -> str:
     return "a %s" % (kind or "value").lower()
 
 
+def _shown(value) -> str:
+    """``repr(value)``, cut after 60 characters: a refused megabyte is not echoed."""
+    text = repr(value)
+    return text if len(text) <= 60 else "%s... (%d characters)" % (text[:60], len(str(value)))
+
+
 def _value_error(name: str, value, entry: dict) -> str | None:
     kind = entry.get("attribute_type")
     if kind == "Password":
         return None  # not checked here: a message would echo it
     allowed = entry.get("allowable_values")
     if allowed and str(value) not in [str(a) for a in allowed]:
-        return "attribute %s: %r is not allowed; %s" % (name, value, _describe(entry))
+        return "attribute %s: %s is not allowed; %s" % (name, _shown(value), _describe(entry))
     if kind == "Integer":
         try:
             number = int(value)
             if isinstance(value, bool) or str(number) != str(value).strip():
                 raise ValueError
         except (TypeError, ValueError):
-            return "attribute %s: %r is not an integer; %s" % (name, value, _describe(entry))
+            return "attribute %s: %s is not an integer; %s" % (name, _shown(value),
+                                                                 _describe(entry))
         low, high = entry.get("lower_bound"), entry.get("upper_bound")
         if low is not None and number < low or high is not None and number > high:
             return "attribute %s: %d is out of range; %s" % (name, number, _describe(entry))
     if kind == "Boolean" and str(value).lower() not in ("true", "false"):
-        return "attribute %s: %r is not a boolean; %s" % (name, value, _describe(entry))
+        return "attribute %s: %s is not a boolean; %s" % (name, _shown(value), _describe(entry))
     if kind == "String":
         length = len(str(value))
         low, high = entry.get("min_length"), entry.get("max_length")
         if low is not None and length < low or high is not None and length > high:
-            return "attribute %s: %r has %d characters; %s" % (name, value, length,
+            return "attribute %s: %s has %d characters; %s" % (name, _shown(value), length,
                                                                _describe(entry))
     return None
 
@@ -84,13 +91,12 @@ def check_settings(settings, registry: dict) -> list[dict]:
     not allow (with what it allows).
     """
     check_shape(settings)
-    errors, normalised = [], []
+    errors, normalised, unknown = [], [], []
     for setting in settings:
         name, value = setting["name"], setting["value"]
         entry = registry.get(name)
         if entry is None:
-            errors.append("attribute %s does not exist in the BIOS registry; it has: %s"
-                          % (name, ", ".join(sorted(registry))))
+            unknown.append(name if len(name) <= 60 else _shown(name))
             continue
         if entry.get("read_only"):
             errors.append("attribute %s is read-only (%s; current value %s)" % (
@@ -102,7 +108,26 @@ def check_settings(settings, registry: dict) -> list[dict]:
             errors.append(problem)
             continue
         normalised.append({"name": name, "value": value})
+    if unknown:
+        # The registry's names once, not once per unknown attribute: a Dell
+        # registry has ~400, and last_error keeps what is said here.
+        errors.insert(0, "%s in the BIOS registry; it has: %s" % (
+            "attribute %s does not exist" % unknown[0] if len(unknown) == 1 else
+            "attributes %s do not exist" % _some(unknown), ", ".join(sorted(registry))))
     if errors:
         raise exception.InvalidParameterValue("BIOS settings refused, nothing was sent: %s"
-                                              % "; ".join(errors))
+                                              % _some(errors, "; ", "problem"))
     return normalised
+
+
+#: How many names (or problems) an error lists before it says how many more.
+LISTED = 20
+
+
+def _some(items, sep=", ", what="") -> str:
+    """The first :data:`LISTED` items, then how many more: refusals stay short."""
+    shown = sep.join(items[:LISTED])
+    if len(items) > LISTED:
+        shown += "%sand %d more%s" % (sep, len(items) - LISTED,
+                                      " %ss" % what if what else "")
+    return shown
