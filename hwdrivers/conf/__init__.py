@@ -1,5 +1,6 @@
 """Configuration: one module per option group, all registered on ``CONF``."""
 
+import math
 import re
 
 from oslo_config import cfg
@@ -146,10 +147,12 @@ def _problem(opt, raw):
         return "is not one of the allowed values (%s)" % allowed
     if isinstance(kind, types.Number):
         try:
-            kind.num_type(str(raw).strip())
+            number = kind.num_type(str(raw).strip())
         except ValueError:
             noun = "integer" if kind.num_type is int else "number"
             return "is not a valid %s (%s)" % (noun, allowed)
+        if not math.isfinite(number):  # finite.FloatOpt's refusal
+            return "is not a finite number (%s)" % allowed
         return "is out of range (%s)" % allowed
     if isinstance(kind, types.Boolean):
         return "is not a valid boolean (%s)" % allowed

@@ -2,6 +2,8 @@
 
 from oslo_config import cfg
 
+from hwdrivers.conf import finite
+
 group = cfg.OptGroup("api", help="The REST API served by hwdrivers-server.")
 
 opts = [
@@ -32,12 +34,12 @@ opts = [
                      "role: they may GET/HEAD everything (metrics included) "
                      "and get HTTP 403 for any change. Users not listed are "
                      "admins. Each name must be in the file."),
-    cfg.FloatOpt("http_basic_cache_ttl", default=60.0, min=0,
-                 help="Seconds a successful bcrypt check of a user and "
-                      "password is remembered in memory (bounded LRU of "
-                      "1024 entries, keyed by a keyed hash, never the "
-                      "password), so a busy client does not pay bcrypt on "
-                      "every request. 0 disables the cache."),
+    finite.FloatOpt("http_basic_cache_ttl", default=60.0, min=0,
+                    help="Seconds a successful bcrypt check of a user and "
+                         "password is remembered in memory (bounded LRU of "
+                         "1024 entries, keyed by a keyed hash, never the "
+                         "password), so a busy client does not pay bcrypt on "
+                         "every request. 0 disables the cache."),
     cfg.IntOpt("auth_failure_free_attempts", default=5, min=1,
                help="Wrong http_basic passwords a user name, and a client "
                     "address, may send before it is throttled: each further "
@@ -46,19 +48,19 @@ opts = [
                     "from auth_failure_base_delay up to auth_failure_max_delay. "
                     "Behind a reverse proxy every client shares the proxy's "
                     "address, so one client's failures throttle the others."),
-    cfg.FloatOpt("auth_failure_base_delay", default=1.0, min=0.01,
-                 help="Seconds a source is throttled after its first failure "
-                      "beyond auth_failure_free_attempts; doubles with each "
-                      "further failure."),
-    cfg.FloatOpt("auth_failure_max_delay", default=60.0, min=0.01,
-                 help="Longest throttling delay, in seconds: a real user is "
-                      "never locked out for longer than this after an attack "
-                      "stops (and not at all with credentials verified within "
-                      "http_basic_cache_ttl)."),
-    cfg.FloatOpt("auth_failure_reset_after", default=900.0, min=1,
-                 help="Seconds without a failure after which a source's "
-                      "failures are forgotten. A successful login forgets "
-                      "them at once."),
+    finite.FloatOpt("auth_failure_base_delay", default=1.0, min=0.01,
+                    help="Seconds a source is throttled after its first failure "
+                         "beyond auth_failure_free_attempts; doubles with each "
+                         "further failure."),
+    finite.FloatOpt("auth_failure_max_delay", default=60.0, min=0.01,
+                    help="Longest throttling delay, in seconds: a real user is "
+                         "never locked out for longer than this after an attack "
+                         "stops (and not at all with credentials verified within "
+                         "http_basic_cache_ttl)."),
+    finite.FloatOpt("auth_failure_reset_after", default=900.0, min=1,
+                    help="Seconds without a failure after which a source's "
+                         "failures are forgotten. A successful login forgets "
+                         "them at once."),
     cfg.BoolOpt("allow_insecure_noauth_bind", default=False,
                 help="Allow auth_strategy = noauth on a non-loopback host. "
                      "Only for isolated networks: every client gets full "
@@ -99,15 +101,15 @@ opts = [
                     "that look like a misspelt declared field (ipmi_pasword) "
                     "are refused either way: a misspelt secret would be "
                     "stored and shown unmasked."),
-    cfg.FloatOpt("node_locked_wait", default=5.0, min=0, max=60,
-                 help="Seconds an API request on a node locked by a short "
-                      "operation (a power change, an update) waits for the "
-                      "lock before answering HTTP 409 with a Retry-After "
-                      "header. A node locked by a long one (provisioning, "
-                      "cleaning) is answered at once. Each attempt is one "
-                      "short statement: no database connection is held while "
-                      "waiting. Non-API callers use [conductor] "
-                      "node_locked_retry_timeout."),
+    finite.FloatOpt("node_locked_wait", default=5.0, min=0, max=60,
+                    help="Seconds an API request on a node locked by a short "
+                         "operation (a power change, an update) waits for the "
+                         "lock before answering HTTP 409 with a Retry-After "
+                         "header. A node locked by a long one (provisioning, "
+                         "cleaning) is answered at once. Each attempt is one "
+                         "short statement: no database connection is held while "
+                         "waiting. Non-API callers use [conductor] "
+                         "node_locked_retry_timeout."),
     cfg.IntOpt("hardware_wait_slots", default=4, min=1,
                help="API requests that may wait on hardware at once (boot "
                     "device, NMI, synchronous vendor methods: Ironic's "
@@ -115,11 +117,11 @@ opts = [
                     "the request waits; one more is answered HTTP 503 with "
                     "Retry-After at once, so hung controllers can never take "
                     "every API thread. Keep it below [api] threads."),
-    cfg.FloatOpt("hardware_call_timeout", default=120.0, min=1,
-                 help="Seconds an API request waits for a synchronous hardware "
-                      "call before answering HTTP 504; the call goes on in its "
-                      "worker within its driver's deadline and records its "
-                      "outcome in last_error."),
+    finite.FloatOpt("hardware_call_timeout", default=120.0, min=1,
+                    help="Seconds an API request waits for a synchronous hardware "
+                         "call before answering HTTP 504; the call goes on in its "
+                         "worker within its driver's deadline and records its "
+                         "outcome in last_error."),
     cfg.StrOpt("public_endpoint",
                help="Base URL put in the links of responses (e.g. when behind "
                     "a proxy). Unset: the URL the request came in on."),

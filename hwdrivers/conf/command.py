@@ -3,6 +3,7 @@
 from oslo_config import cfg
 
 from hwdrivers.conf import driver_common
+from hwdrivers.conf import finite
 
 group = cfg.OptGroup("command", help="The command driver: power through shell "
                                      "commands the operator defines in "
@@ -27,13 +28,13 @@ opts = driver_common.controller_opts(max_concurrency=1, min_interval=0.0,
                      "command_host. Off by default, so a command meant for a "
                      "remote host never runs here by mistake. Commands over SSH "
                      "are always allowed."),
-    cfg.FloatOpt("command_timeout", default=30.0, min=0.1,
-                 help="Seconds one command may run before it is killed, with "
-                      "every process it started (its process group); a profile's "
-                      "timeout (or an inline node's command_timeout) overrides it. "
-                      "One operation ends within command_retry_timeout plus one "
-                      "command timeout plus 1 s. Over SSH the remote command also runs "
-                      "under the host's coreutils timeout, when it has one."),
+    finite.FloatOpt("command_timeout", default=30.0, min=0.1,
+                    help="Seconds one command may run before it is killed, with "
+                         "every process it started (its process group); a profile's "
+                         "timeout (or an inline node's command_timeout) overrides it. "
+                         "One operation ends within command_retry_timeout plus one "
+                         "command timeout plus 1 s. Over SSH the remote command also runs "
+                         "under the host's coreutils timeout, when it has one."),
     cfg.StrOpt("ssh_command", default="ssh",
                help="The OpenSSH client to run (a name looked up in PATH, or a path)."),
     cfg.IntOpt("ssh_control_persist", default=60, min=0,

@@ -20,6 +20,8 @@ import re
 
 from oslo_config import cfg
 
+from hwdrivers.conf import finite
+
 PREFIX = "command_profile:"
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
@@ -41,8 +43,9 @@ opts = [
     cfg.StrOpt("reboot",
                help="Command that power cycles the node (a template); unset: power "
                     "off, wait reboot_delay, power on."),
-    cfg.FloatOpt("reboot_delay", default=5.0, min=0,
-                 help="Seconds between off and on when rebooting without reboot."),
+    finite.FloatOpt("reboot_delay", default=5.0, min=0, max=3600,
+                    help="Seconds between off and on when rebooting without reboot "
+                         "(at most an hour: the node stays locked meanwhile)."),
     cfg.StrOpt("status_on_pattern", default=r"^\s*on\s*$",
                help="Regular expression (searched, case-insensitive, ^ and $ match at "
                     "each line) whose match in the status output means on."),
@@ -65,9 +68,9 @@ opts = [
     cfg.StrOpt("known_hosts",
                help="Path of the known_hosts file holding host's key; host keys are "
                     "always checked (unset: ~/.ssh/known_hosts)."),
-    cfg.FloatOpt("timeout", min=0.1,
-                 help="Seconds one command may run before it is killed with everything "
-                      "it started (unset: [command] command_timeout)."),
+    finite.FloatOpt("timeout", min=0.1,
+                    help="Seconds one command may run before it is killed with everything "
+                         "it started (unset: [command] command_timeout)."),
     cfg.StrOpt("console",
                help="Command whose standard input and output are the node's serial "
                     "console (a template, e.g. virsh console --force {vm}), for the "

@@ -2,24 +2,26 @@
 
 from oslo_config import cfg
 
+from hwdrivers.conf import finite
+
 group = cfg.OptGroup("conductor", help="Conductor behaviour.")
 
 opts = [
-    cfg.FloatOpt("lease_duration", default=60.0, min=1.0,
-                 help="Seconds a node lock (lease) lasts unless renewed. A "
-                      "conductor that dies leaves locks that expire after "
-                      "this long. Held locks are renewed every third of it."),
-    cfg.FloatOpt("node_locked_retry_timeout", default=3.0, min=0,
-                 help="Seconds to keep trying to lock a busy node before "
-                      "answering NodeLocked (HTTP 409)."),
-    cfg.FloatOpt("node_locked_retry_interval", default=0.05, min=0.001,
-                 help="First pause between attempts to lock a busy node; "
-                      "doubles up to 1 s."),
-    cfg.FloatOpt("power_state_change_timeout", default=60.0, min=0,
-                 help="Seconds to wait for a node to reach the requested power "
-                      "state after the driver acted."),
-    cfg.FloatOpt("soft_power_off_timeout", default=600.0, min=1,
-                 help="Default timeout for soft power off and soft reboot."),
+    finite.FloatOpt("lease_duration", default=60.0, min=1.0,
+                    help="Seconds a node lock (lease) lasts unless renewed. A "
+                         "conductor that dies leaves locks that expire after "
+                         "this long. Held locks are renewed every third of it."),
+    finite.FloatOpt("node_locked_retry_timeout", default=3.0, min=0,
+                    help="Seconds to keep trying to lock a busy node before "
+                         "answering NodeLocked (HTTP 409)."),
+    finite.FloatOpt("node_locked_retry_interval", default=0.05, min=0.001,
+                    help="First pause between attempts to lock a busy node; "
+                         "doubles up to 1 s."),
+    finite.FloatOpt("power_state_change_timeout", default=60.0, min=0,
+                    help="Seconds to wait for a node to reach the requested power "
+                         "state after the driver acted."),
+    finite.FloatOpt("soft_power_off_timeout", default=600.0, min=1,
+                    help="Default timeout for soft power off and soft reboot."),
     cfg.IntOpt("workers_pool_size", default=100, min=1,
                help="Operations run at once by this conductor."),
     cfg.IntOpt("sync_power_state_interval", default=60,
@@ -49,11 +51,11 @@ opts = [
                     "Each group has its own hash ring, e.g. one group per "
                     "data centre or network segment. Letters, digits, '.', "
                     "'-' and '_', at most 255; empty is the default group."),
-    cfg.FloatOpt("hash_ring_reset_interval", default=10.0, min=0.1,
-                 help="Seconds a process keeps its hash ring (the live "
-                      "conductors of each group) before reading membership "
-                      "again. A dead conductor's nodes move to others within "
-                      "heartbeat_timeout plus this."),
+    finite.FloatOpt("hash_ring_reset_interval", default=10.0, min=0.1,
+                    help="Seconds a process keeps its hash ring (the live "
+                         "conductors of each group) before reading membership "
+                         "again. A dead conductor's nodes move to others within "
+                         "heartbeat_timeout plus this."),
     cfg.IntOpt("heartbeat_interval", default=10, min=1,
                help="Seconds between conductor heartbeats."),
     cfg.IntOpt("heartbeat_timeout", default=60, min=1,

@@ -2,6 +2,8 @@
 
 from oslo_config import cfg
 
+from hwdrivers.conf import finite
+
 group = cfg.OptGroup("console", help="Serial consoles: the conductor's console "
                                      "manager runs one proxy per enabled console, "
                                      "listening on a TCP port of this host.")
@@ -43,15 +45,15 @@ opts = [
                 help="Networks (CIDR, e.g. 10.1.0.0/24, ::1/128) whose clients a "
                      "console proxy accepts; anyone else is told so and "
                      "disconnected. Empty: every client that can reach host."),
-    cfg.FloatOpt("idle_timeout", default=600.0, min=0,
-                 help="Seconds a connected client may stay without sending or "
-                      "receiving anything before it is disconnected, freeing the "
-                      "console for the next one (the console itself, and its "
-                      "log, go on). 0: never."),
-    cfg.FloatOpt("start_timeout", default=30.0, min=1.0,
-                 help="Seconds a console session (ipmitool sol activate, a console "
-                      "command) has to come up before the console is marked "
-                      "failed with what the tool said."),
+    finite.FloatOpt("idle_timeout", default=600.0, min=0,
+                    help="Seconds a connected client may stay without sending or "
+                         "receiving anything before it is disconnected, freeing the "
+                         "console for the next one (the console itself, and its "
+                         "log, go on). 0: never."),
+    finite.FloatOpt("start_timeout", default=30.0, min=1.0,
+                    help="Seconds a console session (ipmitool sol activate, a console "
+                         "command) has to come up before the console is marked "
+                         "failed with what the tool said."),
     cfg.IntOpt("restart_limit", default=3, min=0,
                help="How many times in a row a console whose session ended by "
                     "itself (BMC reset, network loss) is started again, waiting "

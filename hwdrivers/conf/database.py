@@ -2,6 +2,8 @@
 
 from oslo_config import cfg
 
+from hwdrivers.conf import finite
+
 group = cfg.OptGroup("database", help="Database connection.")
 
 opts = [
@@ -14,9 +16,9 @@ opts = [
                help="Connections kept open per process."),
     cfg.IntOpt("max_overflow", default=20, min=0,
                help="Connections allowed beyond pool_size under load."),
-    cfg.FloatOpt("sqlite_busy_timeout", default=30.0, min=0,
-                 help="Seconds an SQLite writer waits for another writer "
-                      "before giving up."),
+    finite.FloatOpt("sqlite_busy_timeout", default=30.0, min=0,
+                    help="Seconds an SQLite writer waits for another writer "
+                         "before giving up."),
 ]
 
 

@@ -2,6 +2,8 @@
 
 from oslo_config import cfg
 
+from hwdrivers.conf import finite
+
 group = cfg.OptGroup("deploy", help="Deploying images: the iPXE and virtual-media boot "
                                     "files, the ramdisk agent's callbacks and their "
                                     "timeouts.")
@@ -32,9 +34,9 @@ opts = [
     cfg.IntOpt("heartbeat_timeout", default=300, min=2,
                help="Told to agents at lookup: they heartbeat every 0.3-0.6 of it. "
                     "Lower it for faster deploys at the cost of more API calls."),
-    cfg.FloatOpt("check_timeouts_interval", default=60.0, min=0,
-                 help="Seconds between two checks for deploys past callback_timeout or "
-                      "image_download_timeout (0: never check)."),
+    finite.FloatOpt("check_timeouts_interval", default=60.0, min=0,
+                    help="Seconds between two checks for deploys past callback_timeout or "
+                         "image_download_timeout (0: never check)."),
     cfg.IntOpt("power_off_wait", default=60, min=1,
                help="Seconds to wait for a machine to power off after its agent was "
                     "told to, before it is powered off through its BMC."),
@@ -50,8 +52,8 @@ opts = [
     cfg.StrOpt("ldlinux_c32", default="/usr/lib/syslinux/modules/bios/ldlinux.c32",
                help="ISOLINUX's ldlinux.c32 module, put next to isolinux.bin in the deploy "
                     "ISOs (Debian package syslinux-common)."),
-    cfg.FloatOpt("agent_request_timeout", default=60.0, min=1,
-                 help="Seconds one HTTP request to a ramdisk agent may take."),
+    finite.FloatOpt("agent_request_timeout", default=60.0, min=1,
+                    help="Seconds one HTTP request to a ramdisk agent may take."),
 ]
 
 

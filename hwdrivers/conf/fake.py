@@ -2,6 +2,8 @@
 
 from oslo_config import cfg
 
+from hwdrivers.conf import finite
+
 group = cfg.OptGroup("fake", help="fake-hardware behaviour.")
 
 _HELP = ("Seconds each %s call of fake-hardware sleeps: a number (0.1) or a "
@@ -15,8 +17,8 @@ opts = [
     cfg.IntOpt("max_concurrency", default=1, min=1,
                help="Commands at once to one simulated controller (nodes sharing "
                     "driver_info fake_controller)."),
-    cfg.FloatOpt("min_command_interval", default=0.0, min=0,
-                 help="Seconds between commands to one simulated controller."),
+    finite.FloatOpt("min_command_interval", default=0.0, min=0,
+                    help="Seconds between commands to one simulated controller."),
 ]
 
 

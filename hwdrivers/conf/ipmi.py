@@ -3,6 +3,7 @@
 from oslo_config import cfg
 
 from hwdrivers.conf import driver_common
+from hwdrivers.conf import finite
 
 group = cfg.OptGroup("ipmi", help="The ipmi driver: BMCs over IPMI 2.0 lanplus "
                                   "(or 1.5 lan) through the ipmitool program.")
@@ -25,13 +26,13 @@ opts = driver_common.controller_opts(max_concurrency=4, min_interval=0.0,
                     "driver refuses to start otherwise); "
                     "command_retry_timeout then decides whether to try "
                     "again."),
-    cfg.FloatOpt("command_timeout", default=60.0, min=1.0,
-                 help="Seconds one ipmitool run may take in all (reading "
-                      "every sensor of a large SDR takes a while) before its "
-                      "process group is killed and the call fails as a "
-                      "connection error. An operation on a BMC that does not "
-                      "answer ends within command_retry_timeout + "
-                      "command_timeout + 1 s."),
+    finite.FloatOpt("command_timeout", default=60.0, min=1.0,
+                    help="Seconds one ipmitool run may take in all (reading "
+                         "every sensor of a large SDR takes a while) before its "
+                         "process group is killed and the call fails as a "
+                         "connection error. An operation on a BMC that does not "
+                         "answer ends within command_retry_timeout + "
+                         "command_timeout + 1 s."),
 ]
 
 

@@ -8,6 +8,8 @@ there. The option names follow Ironic's ``[json_rpc]`` group.
 
 from oslo_config import cfg
 
+from hwdrivers.conf import finite
+
 group = cfg.OptGroup("json_rpc", help="JSON-RPC between hwdrivers-api and "
                                       "hwdrivers-conductor processes.")
 
@@ -38,13 +40,13 @@ opts = [
                help="User name the API processes send to the conductors."),
     cfg.StrOpt("http_basic_password", secret=True,
                help="Password the API processes send to the conductors."),
-    cfg.FloatOpt("timeout", default=150.0, min=1,
-                 help="Seconds an API process waits for a conductor's answer "
-                      "before answering 503. Asynchronous actions answer at once "
-                      "(the work runs in a conductor worker); synchronous "
-                      "hardware calls (boot device, sensors, NMI) wait up to the "
-                      "conductor's [api] hardware_call_timeout (120 s), so keep "
-                      "this above it."),
+    finite.FloatOpt("timeout", default=150.0, min=1,
+                    help="Seconds an API process waits for a conductor's answer "
+                         "before answering 503. Asynchronous actions answer at once "
+                         "(the work runs in a conductor worker); synchronous "
+                         "hardware calls (boot device, sensors, NMI) wait up to the "
+                         "conductor's [api] hardware_call_timeout (120 s), so keep "
+                         "this above it."),
 ]
 
 

@@ -11,6 +11,8 @@ Like PDUDaemon it has no authentication, hence loopback by default.
 
 from oslo_config import cfg
 
+from hwdrivers.conf import finite
+
 group = cfg.OptGroup("pdudaemon", help="PDUDaemon-compatible listener.")
 
 opts = [
@@ -34,9 +36,9 @@ opts = [
                 help="Allow a non-loopback host. Anyone who can reach the "
                      "port can then power nodes on and off: only set this on "
                      "a trusted network."),
-    cfg.FloatOpt("max_delay", default=3600.0, min=0,
-                 help="Largest 'delay' (seconds) a request may ask for; "
-                      "larger values are refused with 400."),
+    finite.FloatOpt("max_delay", default=3600.0, min=0,
+                    help="Largest 'delay' (seconds) a request may ask for; "
+                         "larger values are refused with 400."),
 ]
 
 

@@ -3,6 +3,7 @@
 from oslo_config import cfg
 
 from hwdrivers.conf import driver_common
+from hwdrivers.conf import finite
 
 group = cfg.OptGroup("redfish", help="The redfish driver.")
 
@@ -14,21 +15,21 @@ opts = driver_common.controller_opts(max_concurrency=4, min_interval=0.0,
                     "verification and auth type; the least recently used is "
                     "closed when the cache is full. 0 disables reuse: every "
                     "call logs in and out again."),
-    cfg.FloatOpt("connect_timeout", default=10.0, min=0.1,
-                 help="Seconds to wait for the TCP (and TLS) connection to a "
-                      "BMC before the attempt fails as a connection error "
-                      "(never more than what command_timeout leaves)."),
-    cfg.FloatOpt("read_timeout", default=30.0, min=0.1,
-                 help="Seconds to wait for a BMC's answer to one request once "
-                      "connected (never more than what command_timeout "
-                      "leaves)."),
-    cfg.FloatOpt("command_timeout", default=60.0, min=1.0,
-                 help="Seconds one call to a BMC may take in all: connecting, "
-                      "logging in and every request of one action (each "
-                      "request's connect and read timeouts are cut to what is "
-                      "left), after which it fails as a connection error. An "
-                      "operation on a BMC that does not answer ends within "
-                      "command_retry_timeout + command_timeout + 1 s."),
+    finite.FloatOpt("connect_timeout", default=10.0, min=0.1,
+                    help="Seconds to wait for the TCP (and TLS) connection to a "
+                         "BMC before the attempt fails as a connection error "
+                         "(never more than what command_timeout leaves)."),
+    finite.FloatOpt("read_timeout", default=30.0, min=0.1,
+                    help="Seconds to wait for a BMC's answer to one request once "
+                         "connected (never more than what command_timeout "
+                         "leaves)."),
+    finite.FloatOpt("command_timeout", default=60.0, min=1.0,
+                    help="Seconds one call to a BMC may take in all: connecting, "
+                         "logging in and every request of one action (each "
+                         "request's connect and read timeouts are cut to what is "
+                         "left), after which it fails as a connection error. An "
+                         "operation on a BMC that does not answer ends within "
+                         "command_retry_timeout + command_timeout + 1 s."),
 ]
 
 

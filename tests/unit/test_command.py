@@ -486,6 +486,8 @@ def test_local_commands_need_the_option(no_process, command_config, inline):
     ("command_port", 70000, "command_port"),
     ("command_timeout", 0, "command_timeout"),
     ("command_status_on_exit_code", 255, "command_status_on_exit_code"),
+    ("command_reboot_delay", "inf", "command_reboot_delay"),
+    ("command_reboot_delay", 7200, "command_reboot_delay"),
 ])
 def test_bad_ssh_and_number_fields(no_process, inline, field, value, fragment):
     info = {"command_host": "192.0.2.1", field: value}

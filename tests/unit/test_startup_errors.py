@@ -204,6 +204,12 @@ def test_locked_database_still_says_retry_later(sqlite_database, config):
     ("[conductor]\nlease_duration = soon\n",
      "invalid value for [conductor] lease_duration in {conf}: 'soon' is not a valid "
      "number"),
+    ("[conductor]\nlease_duration = nan\n",
+     "invalid value for [conductor] lease_duration in {conf}: 'nan' is not a finite "
+     "number (a number, at least 1.0)"),
+    ("[snmp]\nreboot_delay = inf\n",
+     "invalid value for [snmp] reboot_delay in {conf}: 'inf' is not a finite number "
+     "(a number from 0 to 3600)"),
     ("[api]\nallow_insecure_noauth_bind = maybe\n",
      "'maybe' is not a valid boolean (true or false"),
 ])

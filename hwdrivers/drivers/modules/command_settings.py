@@ -322,7 +322,8 @@ def _inline_params(required):
                      "unset: power off, wait command_reboot_delay, power on." + _INLINE,
                      check=_inline_allowed),
         params.Param("command_reboot_delay", "Seconds between off and on when rebooting "
-                     "without command_reboot." + _INLINE, type="float", default=5.0, min=0),
+                     "without command_reboot, at most 3600 (the node stays locked "
+                     "meanwhile)." + _INLINE, type="float", default=5.0, min=0, max=3600),
         params.Param("command_status_on_pattern",
                      "Regular expression (searched, case-insensitive, ^ and $ match at "
                      "each line) whose match in the status output means on." + _INLINE,
