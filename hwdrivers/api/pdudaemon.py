@@ -13,10 +13,16 @@ node whose driver_info has ``snmp_address == hostname`` (case-insensitive)
 and ``snmp_outlet == port``; ``alias`` is a node's name or UUID.
 
 Answers keep PDUDaemon's meaning: 200 = accepted (the operation runs
-asynchronously), 503 = not accepted now (node locked, no free worker, node
-in maintenance). Requests that can never succeed get 400 (bad parameters),
-404 (no such node) or 409 (two nodes claim the same outlet), each with a
-one-line text saying what to fix.
+asynchronously), 503 = not accepted now (no free worker, the node's queue
+full, the conductor stopping). Requests that can never succeed get 400 (bad
+parameters), 404 (no such node) or 409 (two nodes claim the same outlet),
+each with a one-line text saying what to fix.
+
+A request for a node busy with another operation is queued, as PDUDaemon
+queues every request: a reboot followed at once by ``off`` (what LAVA does
+between jobs) must not have the second refused. The node's requests run in
+the order they came, one at a time, each once the node is free; one still
+waiting after ``[pdudaemon] queue_timeout`` is dropped and logged.
 
 ``delay`` follows PDUDaemon: seconds before the command runs, or between
 off and on for a reboot. Without it the command runs at once and a reboot
@@ -34,8 +40,10 @@ listener = tcp``, :mod:`hwdrivers.api.pdudaemon_tcp` serves PDUDaemon's TCP
 protocol (pduclient's default mode) through the same :class:`Listener`.
 """
 
+import collections
 import logging
 import math
+import threading
 import time
 
 from hwdrivers.common import context as hw_context
@@ -47,6 +55,9 @@ from hwdrivers.drivers import params
 LOG = logging.getLogger(__name__)
 
 TARGETS = {"on": "power on", "off": "power off", "reboot": "rebooting"}
+#: Requests one node may have waiting for it: PDUDaemon sets no bound, but
+#: a client looping on one outlet must not grow memory without end.
+MAX_QUEUED = 16
 USAGE = ("use GET /power/control/{on,off,reboot}?hostname=<PDU address>&port=<outlet>"
          "[&delay=<seconds>] or ?alias=<node name or UUID>[&delay=<seconds>]")
 
@@ -97,6 +108,11 @@ class Listener:
     def __init__(self, service, conf):
         self.service = service
         self.max_delay = conf.pdudaemon.max_delay
+        self.queue_timeout = conf.pdudaemon.queue_timeout
+        # node UUID -> deque of (target, deadline): requests waiting for a
+        # busy node, the first one running. One worker drains each.
+        self._queues = {}
+        self._lock = threading.Lock()
 
     @property
     def manager(self):
@@ -173,20 +189,102 @@ class Listener:
     # -- running --------------------------------------------------------------------
 
     def submit(self, context, node, target, delay):
-        """Start the operation; _Refused(503/400/404) when the conductor refuses."""
+        """Start the operation, or queue it behind the node's current one.
+
+        Returns whether it was queued. _Refused(503/400/404) when the
+        conductor refuses it.
+        """
         try:
-            if delay <= 0:
-                self.manager.change_power_state(context, node.uuid, target, wait=False)
-                return
-            if self.manager.workers is None:
-                raise exception.NoFreeWorker("No worker pool in this process.")
-            self.manager.workers.submit(self._delayed, context, node, target, delay)
+            if delay > 0:
+                self._workers().submit(self._delayed, context, node, target, delay)
+                return False
+            if not self._queued(node.uuid):
+                try:
+                    self.manager.change_power_state(context, node.uuid, target, wait=False)
+                    return False
+                except exception.NodeLocked:
+                    pass  # busy: it waits its turn, as PDUDaemon queues requests
+            self._enqueue(context, node, target)
+            return True
         except (exception.Conflict, exception.NoFreeWorker) as exc:
             raise _Refused(503, "Not accepted: %s" % exc) from None
         except exception.NotFound as exc:
             raise _Refused(404, str(exc)) from None
         except exception.HWDriversError as exc:
             raise _Refused(400, "Refused: %s" % exc) from None
+
+    def _workers(self):
+        if self.manager.workers is None:
+            raise exception.NoFreeWorker("No worker pool in this process.")
+        return self.manager.workers
+
+    def _queued(self, uuid):
+        with self._lock:
+            return uuid in self._queues
+
+    def _enqueue(self, context, node, target):
+        """Add a request to the node's queue; start a worker to drain a new one.
+
+        Under one lock, the worker's start included (it never blocks): a
+        request that got its 200 is never lost to a failed start.
+        """
+        item = (target, time.monotonic() + self.queue_timeout)
+        with self._lock:
+            waiting = self._queues.get(node.uuid)
+            if waiting is not None:
+                if len(waiting) >= MAX_QUEUED:
+                    raise exception.NoFreeWorker(
+                        "node %s already has %d requests waiting for it; retry once "
+                        "they have run" % (node.ident, len(waiting)))
+                waiting.append(item)
+                return
+            waiting = collections.deque([item])
+            self._workers().submit(self._drain, context, node, waiting)
+            self._queues[node.uuid] = waiting
+
+    def _drain(self, context, node, waiting):
+        """Run the node's queued requests in order; the queue goes when empty."""
+        while True:
+            with self._lock:
+                if not waiting:
+                    del self._queues[node.uuid]
+                    return
+                target, deadline = waiting[0]  # stays queued while it runs: order
+            self._run_when_free(context, node, target, deadline, "queued")
+            with self._lock:
+                waiting.popleft()
+
+    def _run_when_free(self, context, node, target, deadline, how):
+        """``target`` once the node is free (its lock taken), by ``deadline``.
+
+        Each attempt already waits ``[conductor] node_locked_retry_timeout``
+        for the lock; nothing here is the request's answer any more, so every
+        outcome but success is logged. Returns whether it ran.
+        """
+        while True:
+            if self.manager.workers.stopping:
+                LOG.warning("PDUDaemon request %s of node %s (%s) dropped: the conductor "
+                            "is stopping; send it again once hwdrivers-server is back",
+                            target, node.ident, how)
+                return False
+            try:
+                self.manager.change_power_state(context, node.uuid, target)
+                return True
+            except exception.NodeLocked as exc:
+                if time.monotonic() >= deadline:
+                    LOG.error("PDUDaemon request %s of node %s (%s) dropped: the node "
+                              "stayed busy past [pdudaemon] queue_timeout (%gs): %s",
+                              target, node.ident, how, self.queue_timeout, exc)
+                    return False
+                time.sleep(0.1)
+            except exception.HWDriversError as exc:
+                LOG.error("PDUDaemon request %s of node %s (%s) failed: %s",
+                          target, node.ident, how, exc)
+                return False
+            except Exception:  # noqa: BLE001 (nobody reads this worker's Future)
+                LOG.exception("PDUDaemon request %s of node %s (%s) failed",
+                              target, node.ident, how)
+                return False
 
     def _waited(self, delay):
         """Sleep ``delay`` seconds; False, at once, if the conductor starts stopping.
@@ -204,24 +302,25 @@ class Listener:
         return False
 
     def _delayed(self, context, node, target, delay):
-        """PDUDaemon's delay: before on/off, or between off and on for reboot."""
-        try:
-            if target == "rebooting":
-                self.manager.change_power_state(context, node.uuid, "power off")
-                time.sleep(delay)  # started: the outlet must come back on
-                self.manager.change_power_state(context, node.uuid, "power on")
-            elif self._waited(delay):
-                self.manager.change_power_state(context, node.uuid, target)
-            else:
-                LOG.warning("PDUDaemon request %s of node %s dropped before its delay "
-                            "(%gs) ended: the conductor is stopping; send it again once "
-                            "hwdrivers-server is back", target, node.ident, delay)
-        except exception.HWDriversError as exc:
-            LOG.error("PDUDaemon request %s of node %s (delay %gs) failed: %s",
-                      target, node.ident, delay, exc)
-        except Exception:  # noqa: BLE001 (nobody reads this worker's Future)
-            LOG.exception("PDUDaemon request %s of node %s (delay %gs) failed",
-                          target, node.ident, delay)
+        """PDUDaemon's delay: before on/off, or between off and on for reboot.
+
+        At its time the node may be busy: the request then waits its turn up
+        to ``[pdudaemon] queue_timeout``, as a queued one does.
+        """
+        how = "delay %gs" % delay
+        if target == "rebooting":
+            if self._run_when_free(context, node, "power off",
+                                   time.monotonic() + self.queue_timeout, how):
+                time.sleep(delay)  # switched off: the outlet must come back on
+                self._run_when_free(context, node, "power on",
+                                    time.monotonic() + self.queue_timeout, how)
+        elif self._waited(delay):
+            self._run_when_free(context, node, target,
+                                time.monotonic() + self.queue_timeout, how)
+        else:
+            LOG.warning("PDUDaemon request %s of node %s dropped before its delay "
+                        "(%gs) ended: the conductor is stopping; send it again once "
+                        "hwdrivers-server is back", target, node.ident, delay)
 
     def handle(self, command, args):
         """``(status, text)`` for one request."""
@@ -229,7 +328,7 @@ class Listener:
             target, selector, delay = self.parse(command, args)
             context = hw_context.get_admin_context()
             node = self.find_node(context, selector)
-            self.submit(context, node, target, delay)
+            queued = self.submit(context, node, target, delay)
         except _Refused as refused:
             # The command, parameter names and hostname are the client's own,
             # percent-decoded: unescaped, an encoded newline would forge a log
@@ -240,11 +339,13 @@ class Listener:
             return refused.status, text
         where = ("alias %s" % selector["alias"] if "alias" in selector
                  else "PDU %s outlet %d" % (selector["hostname"], selector["port"]))
-        LOG.info("PDUDaemon request accepted: %s node %s (%s, delay %gs)",
-                 target, node.ident, where, delay)
+        later = (", after %g s" % delay if delay
+                 else ", queued behind the node's current operation" if queued else "")
+        LOG.info("PDUDaemon request accepted: %s node %s (%s%s)",
+                 target, node.ident, where, later)
         # PDUDaemon's own answer first, for clients that read the body.
         return 200, "OK - accepted request: %s of node %s (%s)%s" % (
-            target, node.ident, where, ", after %g s" % delay if delay else "")
+            target, node.ident, where, later)
 
 
 def make_app(service, conf=None):
@@ -257,6 +358,7 @@ def make_app(service, conf=None):
     listener = Listener(service, conf)
     app = flask.Flask("hwdrivers.pdudaemon")
     app.config["hwdrivers.service"] = service
+    app.config["hwdrivers.pdudaemon.listener"] = listener
 
     def text(status, body):
         return flask.Response(body + "\n", status=status, mimetype="text/plain")

@@ -39,6 +39,11 @@ opts = [
     finite.FloatOpt("max_delay", default=3600.0, min=0,
                     help="Largest 'delay' (seconds) a request may ask for; "
                          "larger values are refused with 400."),
+    finite.FloatOpt("queue_timeout", default=300.0, min=0, max=86400,
+                    help="Seconds a request for a node busy with another "
+                         "operation waits its turn (requests for one node run "
+                         "in the order they came, as PDUDaemon queues them); "
+                         "one still waiting then is dropped and logged."),
 ]
 
 

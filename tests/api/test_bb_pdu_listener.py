@@ -106,7 +106,7 @@ def test_pdu_address_written_another_way_finds_the_node(client, service, snmp_ag
     service.manager.create_node(CTX, {
         "driver": "snmp", "name": "board",
         "driver_info": snmp_agent.driver_info("apc", 4, snmp_address=stored)})
-    with task_manager.acquire(CTX, "board", purpose="hold"):  # nothing runs
+    with task_manager.acquire(CTX, "board", purpose="hold"):  # nothing runs yet
         response = client.get("/power/control/on?hostname=%s&port=4" % asked)
-    assert response.status_code == 503, response.text  # found, then refused: locked
-    assert "locked" in response.text
+    assert response.status_code == 200, response.text  # found, then queued
+    assert "of node board" in response.text

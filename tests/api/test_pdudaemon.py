@@ -67,6 +67,11 @@ def settle(ident, timeout=10):
     raise AssertionError("node %s did not settle: %s" % (ident, row))
 
 
+def pdudaemon_queues(client):
+    """The waiting requests of the app's listener (node UUID -> queue)."""
+    return client.application.config["hwdrivers.pdudaemon.listener"]._queues
+
+
 def pdu_state(service, ident):
     return service.manager.get_power_state(CTX, ident)
 
@@ -188,12 +193,58 @@ def test_two_nodes_on_one_outlet_is_a_409(client, service, nodes, snmp_agent):
     assert "pdu-node-11" in response.text and "pdu-node-dup" in response.text
 
 
-def test_locked_node_is_refused_with_503(client, nodes):
+def test_a_busy_node_queues_requests_and_runs_them_in_order(client, service, nodes):
+    """As PDUDaemon: a request for a node busy with another operation is
+    accepted and waits its turn; the node's requests run in the order they came."""
     with task_manager.acquire(CTX, "pdu-node-11", purpose="hold"):
-        response = client.get("/power/control/off?alias=pdu-node-11")
-    assert response.status_code == 503
-    assert "Not accepted" in response.text and "locked" in response.text
-    assert db_api.get_node("pdu-node-11")["target_power_state"] is None
+        for command in ("on", "off", "on", "off"):
+            response = client.get("/power/control/%s?alias=pdu-node-11" % command)
+            assert response.status_code == 200, response.text
+            assert "queued behind the node's current operation" in response.text
+        time.sleep(0.5)  # they wait: nothing runs while the lock is held
+        assert db_api.get_node("pdu-node-11")["target_power_state"] is None
+    deadline = time.monotonic() + 20
+    while pdudaemon_queues(client) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not pdudaemon_queues(client)
+    settle("pdu-node-11")
+    assert pdu_state(service, "pdu-node-11") == PowerState.OFF  # the last one asked
+    # With its queue drained, the next request runs at once again.
+    response = client.get("/power/control/on?alias=pdu-node-11")
+    assert response.status_code == 200 and "queued" not in response.text
+    settle("pdu-node-11")
+    assert pdu_state(service, "pdu-node-11") == PowerState.ON
+
+
+def test_a_request_still_waiting_after_queue_timeout_is_dropped_and_logged(
+        config, client, service, nodes, caplog):
+    config(pdudaemon__queue_timeout=0.3)
+    listener = pdudaemon.Listener(service, hw_conf.CONF)
+    with caplog.at_level("ERROR"), task_manager.acquire(CTX, "pdu-node-12",
+                                                        purpose="hold"):
+        assert listener.handle("off", {"alias": "pdu-node-12"})[0] == 200
+        deadline = time.monotonic() + 10
+        while listener._queues and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert not listener._queues
+    assert any("dropped" in r.getMessage() and "queue_timeout" in r.getMessage()
+               for r in caplog.records)
+    assert db_api.get_node("pdu-node-12")["target_power_state"] is None
+
+
+def test_a_full_node_queue_is_a_503(config, service, nodes):
+    listener = pdudaemon.Listener(service, hw_conf.CONF)
+    with task_manager.acquire(CTX, "pdu-node-12", purpose="hold"):
+        answers = [listener.handle("on", {"alias": "pdu-node-12"})
+                   for _ in range(pdudaemon.MAX_QUEUED + 1)]
+        assert [status for status, _ in answers[:-1]] == [200] * pdudaemon.MAX_QUEUED
+        assert answers[-1][0] == 503 and "requests waiting" in answers[-1][1]
+    service.workers.stopping = True  # the waiting ones are dropped, not run
+    deadline = time.monotonic() + 10
+    while listener._queues and time.monotonic() < deadline:
+        time.sleep(0.05)
+    service.workers.stopping = False
+    assert not listener._queues
 
 
 def test_no_free_worker_is_a_503_and_changes_nothing(config, sqlite_database, snmp_agent):
@@ -358,7 +409,8 @@ def test_tcp_refusals_carry_the_listener_text(tcp_listener, nodes, snmp_agent):
     assert answer.startswith("nack: No node has driver_info snmp_address=")
     with task_manager.acquire(CTX, "pdu-node-11", purpose="hold"):
         answer = tcp_request(tcp_listener, "%s 11 off" % snmp_agent.address)
-    assert answer.startswith("nack: Not accepted") and "locked" in answer
+    assert answer.startswith("ack"), answer  # queued behind the holder, as PDUDaemon
+    settle("pdu-node-11")
 
 
 def test_tcp_listener_checks_the_host_and_closes_unstarted(config, service):
