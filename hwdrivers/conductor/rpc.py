@@ -27,6 +27,7 @@ import itertools
 import json
 import logging
 import threading
+import time
 import urllib.parse
 
 from hwdrivers.common import context as hw_context
@@ -222,8 +223,21 @@ def _answer(start_response, call_id, result=None, error=None):
 
 # -- the client side -----------------------------------------------------------------------
 
+#: Seconds calls to a conductor that let one time out fail at once, before
+#: one call tries it again (ConductorUnreachable's Retry-After).
+SILENT_RETRY = ConductorUnreachable.retry_after
+
+
 class Client:
-    """Calls conductors over keep-alive HTTP connections, one per thread and URL."""
+    """Calls conductors over keep-alive HTTP connections, one per thread and URL.
+
+    A conductor that accepts connections but does not answer (paused, frozen
+    VM, packets dropped) would hold every caller for the whole timeout, and
+    the callers are the API process's few threads, which serve every other
+    node too. So once a call to a URL has timed out, the next calls to it
+    fail at once for :data:`SILENT_RETRY` seconds, then one call at a time
+    tries it again until it answers.
+    """
 
     def __init__(self, timeout=60.0, username=None, password=None):
         self.timeout = timeout
@@ -233,6 +247,34 @@ class Client:
             self._auth = "Basic %s" % token.decode("ascii")
         self._local = threading.local()
         self._ids = itertools.count(1)
+        self._silent = {}  # url -> (monotonic time calls may try it again, reason)
+        self._silent_lock = threading.Lock()
+
+    def _admit(self, url, timeout):
+        """None when a call to ``url`` may go; else why it did not answer lately."""
+        with self._silent_lock:
+            entry = self._silent.get(url)
+            if entry is None:
+                return None
+            until, reason = entry
+            now = time.monotonic()
+            if now < until:
+                return reason
+            # This call tries it again; the others fail at once until it is back.
+            self._silent[url] = (now + timeout, reason)
+            return None
+
+    def _answered(self, url):
+        if url in self._silent:
+            with self._silent_lock:
+                self._silent.pop(url, None)
+
+    def _timed_out(self, url, timeout):
+        reason = ("no answer within %gs at %s; calls to it fail at once for %ss, then "
+                  "are tried again" % (timeout, time.strftime("%H:%M:%S"), SILENT_RETRY))
+        with self._silent_lock:
+            self._silent[url] = (time.monotonic() + SILENT_RETRY, reason)
+        return reason
 
     def _connection(self, url, fresh=False):
         pool = getattr(self._local, "pool", None)
@@ -255,8 +297,18 @@ class Client:
         if conn is not None:
             conn.close()
 
-    def call(self, url, method, context, host="?", node="?", **params):
-        """The result of ``method`` on the conductor at ``url``, or its error raised."""
+    def call(self, url, method, context, host="?", node="?", call_timeout=None,
+             **params):
+        """The result of ``method`` on the conductor at ``url``, or its error raised.
+
+        ``call_timeout`` (seconds) bounds this call's wait for the answer;
+        the client's own when None. (Not ``timeout``: change_power_state
+        has a parameter of that name.)
+        """
+        timeout = self.timeout if call_timeout is None else call_timeout
+        silent = self._admit(url, timeout)
+        if silent is not None:
+            raise ConductorUnreachable(host=host, node=node, url=url, reason=silent)
         params["context"] = _context_to_wire(context)
         body = dumps({"jsonrpc": "2.0", "method": method, "params": params,
                       "id": next(self._ids)})
@@ -265,6 +317,9 @@ class Client:
             headers["Authorization"] = self._auth
         conn, fresh = self._connection(url)
         while True:
+            conn.timeout = timeout
+            if conn.sock is not None:
+                conn.sock.settimeout(timeout)
             try:
                 conn.request("POST", "/", body=body, headers=headers)
                 response = conn.getresponse()
@@ -276,13 +331,20 @@ class Client:
                 # before the request was read: try once on a new one.
                 self._drop(url)
                 if fresh:
+                    self._answered(url)
                     raise ConductorUnreachable(host=host, node=node, url=url,
                                                reason=exc) from None
                 conn, fresh = self._connection(url, fresh=True)
-            except (OSError, http.client.HTTPException) as exc:
+            except TimeoutError:
                 self._drop(url)
                 raise ConductorUnreachable(host=host, node=node, url=url,
+                                           reason=self._timed_out(url, timeout)) from None
+            except (OSError, http.client.HTTPException) as exc:
+                self._drop(url)
+                self._answered(url)  # refused or reset: at once, nothing to spare
+                raise ConductorUnreachable(host=host, node=node, url=url,
                                            reason=exc) from None
+        self._answered(url)
         if response.status in (401, 403):
             raise exception.ConfigInvalid(
                 "conductor %s refused this API process's credentials (HTTP %d); set "

@@ -30,6 +30,19 @@ ROUTED = ("change_power_state", "do_provisioning_action", "set_boot_device",
           "get_supported_power_states", "agent_heartbeat", "continue_inspection",
           "set_console_mode", "get_console", "read_console_log")
 
+#: ROUTED calls the conductor answers as soon as it has locked the node and
+#: handed the work to a worker (202 in the API), or with what it has at hand.
+#: change_power_state is one with ``wait=False`` only.
+ANSWERS_AT_ONCE = frozenset(("change_power_state", "do_provisioning_action",
+                             "set_console_mode", "get_console", "read_console_log",
+                             "agent_heartbeat", "continue_inspection"))
+
+#: Seconds such a call may take beyond its wait for the node's lock. Past
+#: that the conductor is taken as silent (paused, frozen, cut off) rather
+#: than given [json_rpc] timeout, which is sized for hardware waits: each
+#: caller is one of the API process's few threads.
+ANSWER_MARGIN = 15.0
+
 #: Results that are tuples in Python (JSON turns them into lists).
 _TUPLE_RESULTS = frozenset({"vendor_passthru"})
 
@@ -74,6 +87,22 @@ class RoutingManager(manager_mod.ConductorManager):
                 return self._route(method, context, ident, **kwargs)
         return self._route(method, context, ident, **kwargs)
 
+    def answer_timeout(self, method, context, kwargs):
+        """Seconds to wait for the owner's answer to ``method``.
+
+        [json_rpc] timeout for calls that wait on hardware; for those in
+        :data:`ANSWERS_AT_ONCE`, the request's lock wait plus
+        :data:`ANSWER_MARGIN` (at most [json_rpc] timeout).
+        """
+        timeout = self._conf.json_rpc.timeout
+        if method not in ANSWERS_AT_ONCE or (method == "change_power_state"
+                                             and kwargs.get("wait", True)):
+            return timeout
+        lock_wait = getattr(context, "lock_wait", None)
+        if lock_wait is None:
+            lock_wait = self._conf.conductor.node_locked_retry_timeout
+        return min(timeout, lock_wait + ANSWER_MARGIN)
+
     def _route(self, method, context, ident, **kwargs):
         node = node_obj.Node.get(ident)
         host, url = self.owner(node)
@@ -84,6 +113,7 @@ class RoutingManager(manager_mod.ConductorManager):
                        "serves its own API; point API requests at it or run "
                        "hwdrivers-conductor instead")
         result = self.client.call(url, method, context, host=host, node=node.ident,
+                                  call_timeout=self.answer_timeout(method, context, kwargs),
                                   ident=node.uuid, **kwargs)
         return tuple(result) if method in _TUPLE_RESULTS else result
 

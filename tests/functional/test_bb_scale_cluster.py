@@ -8,10 +8,12 @@ running when the test does something to its conductor.
 import os
 import signal
 import subprocess
+import threading
 import time
 
 import pytest
 
+from hwdrivers.conductor import rpc
 from tests.functional import scale_cluster
 from tests.functional.scale_cluster import wait_for
 
@@ -139,3 +141,69 @@ def test_a_conductor_group_no_node_can_name_is_refused_at_start(cluster, tmp_pat
     assert "[conductor] conductor_group = 'dc\u00e9'" in result.stderr
     assert "ASCII" in result.stderr
     assert not cluster.rows("SELECT hostname FROM conductors WHERE hostname = 'c-unicode'")
+
+
+# -- a conductor that accepts connections but does not answer ---------------------------
+
+@pytest.fixture
+def frozen_cluster(tmp_path, _postgresql):
+    """Two conductors in two groups, and the default heartbeat_timeout: a frozen
+    conductor stays on the ring for a minute, as in production."""
+    cluster = scale_cluster.Cluster(tmp_path, _postgresql, timing={
+        "heartbeat_timeout": 60, "lease_duration": 60})
+    try:
+        cluster.add_conductor("f1")
+        cluster.add_conductor("f2", {"conductor": {"conductor_group": "g2"}})
+        cluster.add_api("fapi")
+        cluster.wait_live(["f1"])
+        yield cluster
+    finally:
+        for proc in cluster.conductors.values():
+            if proc.proc is not None and proc.proc.poll() is None:
+                proc.signal(signal.SIGCONT)
+        cluster.close()
+
+
+def test_a_frozen_conductor_does_not_hold_the_api_threads(frozen_cluster):
+    cluster = frozen_cluster
+    api = cluster.apis[0]
+    for index in range(10):
+        _create(cluster, "f1-%d" % index)
+    _create(cluster, "f2-0", conductor_group="g2")
+    cluster.conductors["f1"].signal(signal.SIGSTOP)  # a frozen VM: the port still accepts
+
+    results = {}
+
+    def power(name):
+        started = time.monotonic()
+        status, body = api.call("PUT", "/v1/nodes/%s/states/power" % name,
+                                {"target": "power on"}, timeout=200)
+        results[name] = (status, time.monotonic() - started, body)
+
+    # More requests for the frozen conductor's nodes than the API has threads (8).
+    threads = [threading.Thread(target=power, args=("f1-%d" % i,)) for i in range(10)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1)
+    power("f2-0")  # another group's node, on a conductor that answers
+    for thread in threads:
+        thread.join(200)
+    status, elapsed, body = results["f2-0"]
+    assert status == 202, body
+    # It waited for a thread, but not for [json_rpc] timeout (150 s).
+    assert elapsed < 40, results
+    for index in range(10):
+        status, elapsed, body = results["f1-%d" % index]
+        assert status == 503, body
+        assert "Conductor f1" in str(body)
+        assert elapsed < 60, results
+    # Known silent now: refused at once, saying why, until it answers again.
+    power("f1-0")
+    status, elapsed, body = results["f1-0"]
+    assert status == 503 and elapsed < 3, results["f1-0"]
+    assert "no answer within" in str(body)
+
+    cluster.conductors["f1"].signal(signal.SIGCONT)
+    time.sleep(rpc.SILENT_RETRY + 1)
+    wait_for(lambda: power("f1-1") or results["f1-1"][0] == 202, 30,
+             "f1 answering again", cluster.logs)
