@@ -143,6 +143,27 @@ def check_unique_host(service, conf=CONF):
         option="[DEFAULT] host")
 
 
+def _address_throttle():
+    """A login throttle for the JSON-RPC listener, per client address only.
+
+    Every API process logs in as the one ``[json_rpc] http_basic_username``,
+    so the API's per-user record let one API process with a stale password,
+    or anyone reaching the port who knows that user name, lock every API
+    process out of this conductor (HTTP 429). Per address, a source only
+    throttles itself; the password is a machine credential, which guesses
+    spread over many addresses do not find either.
+    """
+    from hwdrivers.api import auth
+
+    class AddressThrottle(auth.Throttle):
+        KINDS = ("address",)
+
+        def _sources(self, user, address):
+            return (("address", address[:auth.KEY_CHARS]),)
+
+    return AddressThrottle()
+
+
 def rpc_server(service, conf=CONF):
     """The JSON-RPC listener serving ``service``'s manager (not yet running)."""
 
@@ -155,7 +176,7 @@ def rpc_server(service, conf=CONF):
                        before_call=service.check_can_act)
     if conf.json_rpc.auth_strategy == "http_basic":
         app = auth.BasicAuthMiddleware(app, conf.json_rpc.http_basic_auth_user_file,
-                                       throttle=auth.Throttle())
+                                       throttle=_address_throttle())
     return server_mod._listen(
         "[json_rpc] host_ip/port", server_mod.waitress_server, app,
         host=conf.json_rpc.host_ip, port=conf.json_rpc.port,

@@ -56,6 +56,18 @@ class ConductorUnreachable(exception.HWDriversError):
            "group within [conductor] heartbeat_timeout; retry then.")
 
 
+class ConductorRefusesLogins(exception.HWDriversError):
+    """The conductor throttles this address's JSON-RPC logins after failed ones."""
+
+    code = 503
+    retry_after = 5
+    fmt = ("Conductor %(host)s, which owns node %(node)s, refuses JSON-RPC logins from "
+           "this API process's address for now (HTTP 429) after failed ones: a process "
+           "on this machine sends a wrong [json_rpc] http_basic_username or "
+           "http_basic_password. Fix it there; the conductor lets logins in again "
+           "within a minute.")
+
+
 class RemoteError(exception.HWDriversError):
     """An error from the conductor that is not an hwdrivers error class here."""
 
@@ -351,6 +363,13 @@ class Client:
                 "[json_rpc] http_basic_username and http_basic_password to a user of "
                 "the conductor's [json_rpc] http_basic_auth_user_file"
                 % (host, response.status), option="[json_rpc] http_basic_username")
+        if response.status == 429:
+            error = ConductorRefusesLogins(host=host, node=node)
+            try:
+                error.retry_after = max(1, int(float(response.getheader("Retry-After"))))
+            except (TypeError, ValueError, OverflowError):
+                pass
+            raise error
         if response.status != 200:
             raise ConductorUnreachable(host=host, node=node, url=url,
                                        reason="HTTP %d" % response.status)

@@ -207,3 +207,83 @@ def test_a_frozen_conductor_does_not_hold_the_api_threads(frozen_cluster):
     time.sleep(rpc.SILENT_RETRY + 1)
     wait_for(lambda: power("f1-1") or results["f1-1"][0] == 202, 30,
              "f1 answering again", cluster.logs)
+
+
+# -- failed JSON-RPC logins -------------------------------------------------------------
+
+@pytest.fixture
+def auth_cluster(tmp_path, _postgresql):
+    """One conductor with [json_rpc] auth_strategy = http_basic, one API process."""
+    import bcrypt
+
+    users = tmp_path / "htpasswd-json-rpc"
+    users.write_text("hwdrivers-api:%s\n" % bcrypt.hashpw(
+        RPC_PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode())
+    rpc_auth = {"json_rpc": {"auth_strategy": "http_basic",
+                             "http_basic_auth_user_file": str(users),
+                             "http_basic_username": "hwdrivers-api",
+                             "http_basic_password": RPC_PASSWORD}}
+    cluster = scale_cluster.Cluster(tmp_path, _postgresql)
+    try:
+        cluster.add_conductor("a1", rpc_auth)
+        cluster.add_api("aapi", rpc_auth)
+        cluster.wait_live(["a1"])
+        yield cluster
+    finally:
+        cluster.close()
+
+
+RPC_PASSWORD = "Rpc-Pass-1"
+
+
+def _bad_logins(url, source, seconds=30):
+    """Wrong passwords for the documented RPC user from ``source`` (an address),
+    until the conductor refuses them for several seconds more."""
+    import base64
+    import http.client
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    token = base64.b64encode(b"hwdrivers-api:guess").decode()
+    statuses = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10,
+                                          source_address=(source, 0))
+        conn.request("POST", "/", body=b"{}", headers={"Authorization": "Basic " + token})
+        response = conn.getresponse()
+        statuses.append(response.status)
+        conn.close()
+        if response.status == 429 and int(response.getheader("Retry-After")) >= 4:
+            break
+        time.sleep(0.2)
+    return statuses
+
+
+def test_failed_rpc_logins_from_elsewhere_do_not_lock_the_api_out(auth_cluster):
+    cluster = auth_cluster
+    conductor_url = cluster.conductors["a1"].url
+    _create(cluster, "a-0")
+    # Another machine (127.0.0.2) guessing the documented user's password, or an
+    # API process there with a stale one, until the conductor throttles it.
+    statuses = _bad_logins(conductor_url, "127.0.0.2")
+    assert statuses[-1] == 429, statuses
+    # This API process (127.0.0.1), with the right password, is not locked out.
+    status, body = cluster.apis[0].call("PUT", "/v1/nodes/a-0/states/power",
+                                        {"target": "power on"})
+    assert status == 202, body
+
+
+def test_throttled_rpc_logins_are_said_as_such(auth_cluster):
+    cluster = auth_cluster
+    _create(cluster, "a-1")
+    # A process on the API's own machine sends a wrong password.
+    statuses = _bad_logins(cluster.conductors["a1"].url, "127.0.0.1")
+    assert statuses[-1] == 429, statuses
+    status, body = cluster.apis[0].call("PUT", "/v1/nodes/a-1/states/power",
+                                        {"target": "power on"})
+    assert status == 503, body
+    text = str(body)
+    assert "refuses JSON-RPC logins" in text and "http_basic_password" in text, text
+    assert "does not answer" not in text  # it answered: it is not dead
+    assert RPC_PASSWORD not in text
