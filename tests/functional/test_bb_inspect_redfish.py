@@ -317,9 +317,10 @@ def test_a_bios_password_the_bmc_quotes_back_stays_secret(server, emulator):
         proxy.server_close()
     assert node["provision_state"] == "clean failed"
     assert "bios.apply_configuration" in node["last_error"]
-    assert "answered HTTP 400 (The value ****** for the property SysPassword" in \
+    assert "refused the request (HTTP 400: The value ****** for the property SysPassword" in \
         node["last_error"], node["last_error"]
     assert "Base.1.8.PropertyValueFormatError" in server.log()  # sushy's warning, masked
+    assert "retrying in" not in server.log()  # refused as wrong: sent once, not 4 times
     assert secret not in server.log()
     assert secret not in json.dumps(_ok(server.call("GET", "/v1/nodes/bios-echo/history")))
 

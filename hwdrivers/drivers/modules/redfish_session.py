@@ -303,6 +303,14 @@ def _is_tls_error(exc):
     return False
 
 
+#: HTTP answers saying the request itself is wrong (a BIOS value the BMC
+#: does not take, a resource it does not have): sent again unchanged, it is
+#: refused again, so retrying would only hold the node and the controller's
+#: queue for ``command_retry_timeout``. Conflicts, timeouts, locks and rate
+#: limits (408, 409, 412, 423, 425, 429) can pass, and stay retried.
+REFUSED_REQUEST = frozenset((400, 404, 405, 406, 410, 411, 413, 414, 415, 422))
+
+
 def translate(exc, info, action):
     """The taxonomy error for sushy exception ``exc`` raised while ``action``."""
     sushy = _sushy()
@@ -345,6 +353,11 @@ def translate(exc, info, action):
             return exception.DriverUnsupportedAction((
                 "the %s does not implement this (HTTP 501: %s) while %s"
                 % (where, detail, action)))
+        if exc.status_code in REFUSED_REQUEST:
+            return exception.DriverUnsupportedAction((
+                "the %s refused the request (HTTP %s: %s) while %s; the same request "
+                "would be refused again, so it was not retried"
+                % (where, exc.status_code, detail, action)))
         return exception.DriverActionError((
             "the %s answered HTTP %s (%s) while %s" % (where, exc.status_code, detail, action)))
     if isinstance(exc, errors.MissingActionError):
