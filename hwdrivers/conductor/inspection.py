@@ -173,17 +173,22 @@ def _root_disk(inventory: dict) -> dict | None:
 
 
 def _capabilities(text, updates: dict) -> str:
-    """Merge ``updates`` into Ironic's ``"key:value,key:value"`` capabilities."""
+    """Merge ``updates`` into Ironic's ``"key:value,key:value"`` capabilities.
+
+    An entry the operator wrote without a value (``"fast_disk"``) is kept as
+    written, not turned into ``"fast_disk:"``, which matches other flavors.
+    """
     caps = {}
     if isinstance(text, dict):
         caps.update({str(k): str(v) for k, v in text.items()})
     elif text:
         for item in str(text).split(","):
-            key, _sep, value = item.partition(":")
+            key, sep, value = item.partition(":")
             if key.strip():
-                caps[key.strip()] = value.strip()
+                caps[key.strip()] = value.strip() if sep else None
     caps.update(updates)
-    return ",".join("%s:%s" % item for item in caps.items())
+    return ",".join(key if value is None else "%s:%s" % (key, value)
+                    for key, value in caps.items())
 
 
 def properties_from(inventory: dict) -> dict:

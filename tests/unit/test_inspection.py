@@ -67,6 +67,16 @@ def test_properties_ports_and_inventory(manager, monkeypatch):
     assert len(db_api.list_ports(node_id=node.id)) == 2
 
 
+@pytest.mark.parametrize("written, merged", [
+    ("fast_disk,profile:gpu", "fast_disk,profile:gpu,boot_mode:uefi"),
+    ("profile:,boot_mode:bios", "profile:,boot_mode:uefi"),
+    ({"profile": "gpu"}, "profile:gpu,boot_mode:uefi"),
+    (None, "boot_mode:uefi"),
+])
+def test_capabilities_keep_entries_as_the_operator_wrote_them(written, merged):
+    assert inspection._capabilities(written, {"boot_mode": "uefi"}) == merged
+
+
 def test_refused_outside_manageable_and_with_bad_clean_steps(manager):
     node = manager.create_node(CTX, {"driver": "fake-hardware", "name": "fresh"})
     with pytest.raises(exception.InvalidStateRequested, match="allowed actions.*manage"):
