@@ -8,6 +8,7 @@ BMC. ``?detail=true`` (Ironic 1.74) adds each attribute's registry entry;
 
 import flask
 
+from hwdrivers.api import errors
 from hwdrivers.api import utils
 from hwdrivers.conductor import cleaning
 
@@ -31,6 +32,9 @@ def _doc(node_uuid, row, detail):
 def list_settings(ident):
     utils.check_query(("detail", "fields"))
     detail = utils.query_bool("detail", False)
+    if detail and flask.request.args.get("fields"):
+        raise errors.APIError("Query parameter fields cannot be combined with "
+                              "detail=true; ask for one of them.")
     fields = utils.query_fields(_FIELDS)
     record, rows = cleaning.bios_settings(utils.context(), ident)
     return utils.json_response({"bios": [

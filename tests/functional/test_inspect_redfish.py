@@ -119,6 +119,9 @@ def test_inspect_writes_properties_ports_and_keeps_the_inventory(server, emulato
     assert _bios(server, "hw-a")["ProcTurboMode"] == "Enabled"
     detail = _ok(server.call("GET", "/v1/nodes/hw-a/bios/NumCores"))["NumCores"]
     assert detail["read_only"] is True and detail["attribute_type"] == "Integer"
+    # As Ironic: fields and detail=true together are a 400, not one silently ignored.
+    status, body = server.call("GET", "/v1/nodes/hw-a/bios?detail=true&fields=name")
+    assert status == 400 and "fields cannot be combined" in json.dumps(body)
 
     # Re-inspection: the same ports, no duplicate; an operator's property stays.
     _ok(server.call("PATCH", "/v1/nodes/hw-a", [
