@@ -44,6 +44,7 @@ class ApiService:
 def serve(argv):
     server_mod.load_config(argv, prog=PROG, usage=USAGE)
     server_mod.check_bind(CONF)
+    conductor_cmd.check_host(CONF)  # it names the locks taken for record updates
     conductor_cmd.require_postgresql(PROG)
     startup.prepare_database()  # node views and ring keys compose nodes here too
     stop = startup.stop_event()

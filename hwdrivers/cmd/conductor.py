@@ -56,6 +56,23 @@ def require_postgresql(prog):
             option="[database] connection")
 
 
+def check_host(conf=CONF):
+    """ConfigInvalid unless ``[DEFAULT] host`` can name this process's locks.
+
+    Locks are owned by ``<host>:<token>`` and a conductor's are found by the
+    ``<host>:`` prefix, so a host with a ':' (``c1:b``) would have its locks
+    released when ``c1`` restarts or is reaped; an empty one is no name, and
+    the conductors table holds 255 characters.
+    """
+    host = conf.host
+    if (not host or len(host) > 255 or ":" in host
+            or any(c.isspace() or not c.isprintable() for c in host)):
+        raise exception.ConfigInvalid(
+            "[DEFAULT] host = %r: name this process with 1 to 255 characters, no ':' "
+            "and no spaces (it owns its locks and its place on the hash ring), e.g. "
+            "the machine's host name" % (host or "")[:80], option="[DEFAULT] host")
+
+
 def check_group(conf=CONF):
     """ConfigInvalid unless the group is one a node's conductor_group can name.
 
@@ -186,6 +203,7 @@ def rpc_server(service, conf=CONF):
 
 def serve(argv):
     startup.load_config(argv, PROG)
+    check_host(CONF)
     check_group(CONF)
     check_rpc_bind(CONF)
     require_postgresql(PROG)

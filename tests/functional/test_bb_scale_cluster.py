@@ -40,17 +40,17 @@ def _create(cluster, name, **fields):
     return doc
 
 
-def _run_conductor(cluster, name, config_host, timeout=30):
+def _run_conductor(cluster, name, config_host, timeout=30, kind="conductor"):
     """``(exit code, stderr)`` of hwdrivers-conductor with ``[DEFAULT] host = config_host``.
 
     The exit code is None when it was still running after ``timeout`` (it
     is then killed).
     """
-    proc = scale_cluster.Proc(cluster, "conductor", name, cluster._sections(config_host, {
+    proc = scale_cluster.Proc(cluster, kind, name, cluster._sections(config_host, {
         "DEFAULT": {"state_path": str(cluster.tmp / name / "state")}}))
     env = dict(os.environ, HWDRIVERS_STATE_PATH=str(proc.dir / "state"))
     child = subprocess.Popen(
-        [os.path.join(scale_cluster.BIN, "hwdrivers-conductor"), "--config-file",
+        [os.path.join(scale_cluster.BIN, "hwdrivers-%s" % kind), "--config-file",
          str(proc.config_path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         text=True, env=env)
     try:
@@ -84,6 +84,18 @@ def test_a_second_conductor_with_a_running_ones_host_is_refused(cluster):
     (conductor,) = cluster.rows("SELECT rpc_url, online FROM conductors "
                                 "WHERE hostname = 'c1'")
     assert conductor == {"rpc_url": cluster.conductors["c1"].url, "online": True}
+
+
+@pytest.mark.parametrize("host", ["", "c1:b", "rack 1", "h" * 256])
+@pytest.mark.parametrize("kind", ["conductor", "api"])
+def test_a_host_that_cannot_name_locks_is_refused_at_start(cluster, kind, host):
+    # 'c1:b' owns locks 'c1:b:<token>', which c1's restart or death released
+    # (prefix 'c1:'); 256 characters failed on the database, blaming it.
+    code, stderr = _run_conductor(cluster, "badhost-%s" % kind, host, kind=kind)
+    assert code == 1, stderr[-3000:]
+    assert "[DEFAULT] host = %r" % host[:80] in stderr, stderr[-3000:]
+    assert "database" not in stderr
+    assert not cluster.rows("SELECT hostname FROM conductors WHERE hostname = :h", h=host)
 
 
 def test_a_conductor_killed_mid_operation_restarts_at_once(cluster):
