@@ -201,6 +201,10 @@ def _code(exc):
     return "fatalError"
 
 
+#: How a caller of this protocol fixes a driver_info problem.
+_PARAMETERS_FIX = "Fix them in the request's driverParameters."
+
+
 def answer(hw_name, action, stream):
     """The protocol answer for ``action`` (never raises for a driver failure)."""
     response = {"action_type": action, "error": None}
@@ -211,6 +215,9 @@ def answer(hw_name, action, stream):
         if data is not None:
             response["data"] = data
     except (ProtocolError, exception.HWDriversError) as exc:
+        if isinstance(exc, exception.InvalidParameterValue):
+            # Its fix names 'hwdrivers node set', meaningless to this caller.
+            exc = exc.reword(fix=_PARAMETERS_FIX)
         response["error"] = {"code": _code(exc), "message": str(exc)}
     except Exception as exc:  # noqa: BLE001 (the protocol answers every failure)
         LOG.exception("%s %s failed", hw_name, action)

@@ -80,7 +80,7 @@ def test_actions_answer_per_protocol(tmp_path):
 
 @pytest.mark.parametrize("args, stdin, code, words", [
     (("fake-hardware", "power_query"), '{"driverParameters": {"fake_address": "a b"}}',
-     "settingsError", ["fake_address"]),
+     "settingsError", ["fake_address", "Fix them in the request's driverParameters."]),
     (("fake-hardware", "power_on"), "not json", "settingsError", ["not JSON"]),
     (("fake-hardware", "power_on"), '["a"]', "settingsError", ["driverParameters"]),
     (("fake-hardware", "probe"), '{"driverParameters": {}}', "unsupportedActionError",
@@ -99,6 +99,7 @@ def test_errors_answer_with_codes(args, stdin, code, words):
     assert result["error"]["code"] == code, result
     for word in words:
         assert word in result["error"]["message"]
+    assert "hwdrivers node set" not in result["error"]["message"]  # no node here
 
 
 def test_secret_never_in_the_answer():
