@@ -96,10 +96,15 @@ def _pdu_key(address):
 
 
 def _outlet_of(value):
-    try:
-        return int(str(value).strip())
-    except (TypeError, ValueError):
-        return None
+    """An outlet number from plain ASCII digits only, else None.
+
+    ``int()`` alone also reads ``2_0`` as 20, ``+2`` and other scripts'
+    digits: a typo in a power request must not name another machine.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = str(value).strip()
+    return int(text) if text.isascii() and text.isdigit() else None
 
 
 class Listener:
