@@ -41,14 +41,49 @@ def conductor_doc(row, detail):
     return doc
 
 
+#: What ``sort_key`` may name (default hostname, as Ironic).
+SORT_KEYS = ("hostname", "conductor_group", "alive", "owned_nodes", "created_at",
+             "updated_at")
+
+
+def _page(rows, args, limit):
+    """``rows`` sorted, after ``marker`` (a hostname), at most ``limit``: Ironic's
+    paging, which clients (``baremetal conductor list --limit``) rely on. The
+    rows are few, so this is done here rather than in the database."""
+    sort_key = args.get("sort_key", "hostname")
+    sort_dir = args.get("sort_dir", "asc")
+    if sort_key not in SORT_KEYS:
+        raise exception.Invalid(reason="cannot sort conductors by %r; allowed sort keys: "
+                                       "%s" % (sort_key, ", ".join(SORT_KEYS)))
+    if sort_dir not in ("asc", "desc"):
+        raise exception.Invalid(reason="sort direction %r is not one of asc, desc"
+                                       % sort_dir)
+    rows = sorted(rows, key=lambda r: (r[sort_key], r["hostname"]),
+                  reverse=sort_dir == "desc")
+    marker = args.get("marker")
+    if marker is not None:
+        hosts = [r["hostname"] for r in rows]
+        if marker not in hosts:
+            raise exception.Invalid(reason="marker %s is not the hostname of a conductor"
+                                           % marker)
+        rows = rows[hosts.index(marker) + 1:]
+    return rows[:limit]
+
+
 @blueprint.get("/v1/conductors")
 def list_conductors():
     utils.check_query(("detail", "limit", "marker", "fields", "sort_key", "sort_dir"))
     detail = bool(utils.query_bool("detail", False))
     fields = utils.query_fields(FIELDS)
+    limit = utils.query_limit()
+    rows = _page(_summaries(), flask.request.args, limit)
     docs = [utils.select_fields(conductor_doc(r, detail or bool(fields)), fields)
-            for r in _summaries()]
-    return utils.json_response({"conductors": docs})
+            for r in rows]
+    body = {"conductors": docs}
+    next_url = utils.next_link("conductors", rows, limit, marker_key="hostname")
+    if next_url:
+        body["next"] = next_url
+    return utils.json_response(body)
 
 
 @blueprint.get("/v1/conductors/<hostname>")

@@ -5,6 +5,7 @@ fake-hardware power changes take a few seconds, so an operation is still
 running when the test does something to its conductor.
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -299,3 +300,35 @@ def test_throttled_rpc_logins_are_said_as_such(auth_cluster):
     assert "refuses JSON-RPC logins" in text and "http_basic_password" in text, text
     assert "does not answer" not in text  # it answered: it is not dead
     assert RPC_PASSWORD not in text
+
+
+def test_conductor_list_pages_and_sorts_as_ironic(cluster):
+    if "c9" not in cluster.conductors:
+        cluster.add_conductor("c9", {"conductor": {"conductor_group": "g9"}})
+    api = cluster.apis[0]
+
+    def hosts(query):
+        status, body = api.call("GET", "/v1/conductors" + query)
+        assert status == 200, body
+        return [d.get("hostname") for d in body["conductors"]], body.get("next")
+
+    everyone = sorted(hosts("")[0])
+    assert {"c1", "c9"} <= set(everyone)
+    # limit, marker, sort_key and sort_dir were accepted and ignored.
+    first, next_url = hosts("?limit=1")
+    assert first == everyone[:1]
+    assert next_url.endswith("/v1/conductors?limit=1&marker=%s" % everyone[0])
+    assert hosts("?limit=1&marker=%s" % everyone[0])[0] == everyone[1:2]
+    assert hosts("?sort_dir=desc")[0] == everyone[::-1]
+    status, body = api.call("GET", "/v1/conductors?sort_key=conductor_group&sort_dir=desc"
+                                   "&fields=conductor_group")
+    assert status == 200 and body["conductors"][0]["conductor_group"] == "g9", body
+    # A page without the hostname field still links the next one.
+    status, body = api.call("GET", "/v1/conductors?limit=1&fields=owned_nodes")
+    assert status == 200 and "marker=%s" % everyone[0] in body["next"], body
+    for query, words in (("?sort_key=bogus", "cannot sort conductors by 'bogus'"),
+                         ("?sort_dir=up", "sort direction 'up'"),
+                         ("?marker=nope", "marker nope"), ("?limit=x", "limit")):
+        status, body = api.call("GET", "/v1/conductors" + query)
+        assert status == 400, (query, body)
+        assert words in json.loads(body["error_message"])["faultstring"], body
