@@ -50,11 +50,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     server_version = "hwdrivers-agent"
     protocol_version = "HTTP/1.1"
     api: "APIServer"
+    #: whether this request's body was read (else the connection closes after the answer)
+    _body_read = False
 
     def log_message(self, fmt: str, *args: Any) -> None:  # the query holds the token
         pass
 
     def _send(self, status: int, body: Any) -> None:
+        if not self._body_read and (self.headers.get("Content-Length", "0").strip() != "0"
+                                    or self.headers.get("Transfer-Encoding")):
+            self.close_connection = True  # its unread body must not pass for a request
         data = (json.dumps(body) + "\n").encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -69,6 +74,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                             "faultstring": text})
 
     def _dispatch(self, method: str) -> None:
+        self._body_read = False  # one handler serves every request of a connection
         url = parse.urlparse(self.path)
         query = parse.parse_qs(url.query)
         allowed = False
@@ -79,11 +85,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             allowed = True
             if route_method != method:
                 continue
-            body = self._read_body() if method == "POST" else None
-            if body is _TOO_BIG:
-                return self._fault(413, "request body larger than %d bytes" % MAX_BODY)
+            # The token before the body: a caller without it must not make the
+            # agent hold up to MAX_BODY bytes in a ramdisk's RAM (several at
+            # once would take the memory a deploy needs).
             if auth and not self.api.agent.validate_token(query.get("agent_token", [None])[-1]):
                 return self._fault(401, "401 Unauthorized: Token invalid.")
+            try:
+                body = self._read_body() if method == "POST" else None
+            except _BadFraming as exc:
+                return self._fault(exc.status, str(exc))
             try:
                 handler: Callable = getattr(self.api, "api_" + name)
                 status, payload = handler(query=query, body=body, **match.groupdict())
@@ -97,13 +107,25 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self._fault(405, "method %s not allowed on %s" % (method, url.path))
         return self._fault(404, "The requested URL was not found.")
 
-    def _read_body(self) -> Any:
-        length = int(self.headers.get("Content-Length") or 0)
+    def _read_body(self) -> bytes:
+        """The request body, framed by a plain Content-Length only.
+
+        A chunked body, or a Content-Length that is not a byte count, is
+        refused rather than guessed at: read wrongly, what is left of it
+        would be taken for the next request on the connection (and a
+        negative length would wait for the client to hang up).
+        """
+        if self.headers.get("Transfer-Encoding"):
+            raise _BadFraming(411, "Transfer-Encoding is not supported: send the body with "
+                                   "a Content-Length")
+        text = (self.headers.get("Content-Length") or "0").strip()
+        if not re.fullmatch(r"[0-9]+", text):
+            raise _BadFraming(400, "Content-Length %r is not a number of bytes" % text[:40])
+        length = int(text)
         if length > MAX_BODY:
-            self.close_connection = True
-            return _TOO_BIG
-        raw = self.rfile.read(length) if length else b""
-        return raw
+            raise _BadFraming(413, "request body larger than %d bytes" % MAX_BODY)
+        self._body_read = True
+        return self.rfile.read(length) if length else b""
 
     def do_GET(self) -> None:
         self._dispatch("GET")
@@ -118,7 +140,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._dispatch("DELETE")
 
 
-_TOO_BIG = object()
+class _BadFraming(Exception):
+    """A request body the server refuses to read (status and message for the fault)."""
+
+    def __init__(self, status: int, text: str) -> None:
+        super().__init__(text)
+        self.status = status
 
 
 class _Server(http.server.ThreadingHTTPServer):
