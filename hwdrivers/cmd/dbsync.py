@@ -22,6 +22,7 @@ exits 1; tracebacks are for bugs.
 """
 
 import logging
+import os
 import sys
 
 import sqlalchemy as sa
@@ -73,6 +74,13 @@ def _add_secrets_key():
     from hwdrivers.common import secrets
 
     path = CONF.secrets.key_file
+    if not os.path.lexists(path):
+        from hwdrivers.db import api as db_api
+
+        if db_api.find_sealed_node() is not None:
+            # A file with only a new key would leave every stored secret
+            # unreadable: the old key must stay in it. Says to restore it.
+            secrets.read_key_file(path)
     count = secrets.add_key(path)
     print("%s now holds %d key(s); the new one encrypts from now on. Copy it to every "
           "host that runs hwdrivers, then run '%s reencrypt-secrets'."

@@ -147,7 +147,9 @@ def read_key_file(path: str) -> list:
     except FileNotFoundError:
         raise KeyFileError(
             "%s %s does not exist, but the database holds encrypted secrets: "
-            "restore the key file they were encrypted with" % (OPTION, path)) from None
+            "restore the key file they were encrypted with (or, if it is lost, run "
+            "'hwdrivers-dbsync reencrypt-secrets --forget-unreadable' and set them "
+            "again)" % (OPTION, path)) from None
     except OSError as exc:
         raise KeyFileError("%s %s cannot be read: %s; it must be readable by the "
                            "user hwdrivers runs as, and by nobody else (mode 0600)"
@@ -324,6 +326,11 @@ def keyring(path: str, create: bool = False) -> Keyring:
             if ring is None:
                 ring = _rings[path] = Keyring(path, create=create)
     return ring
+
+
+def is_loaded(path: str) -> bool:
+    """True when this process has loaded the key ring of ``path`` already."""
+    return path in _rings
 
 
 def forget_keyrings() -> None:

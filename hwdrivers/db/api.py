@@ -21,6 +21,7 @@ tokens while every caller above sees plain values.
 import datetime
 import functools
 import logging
+import os
 import re
 import uuid as uuid_lib
 
@@ -91,6 +92,20 @@ def _keyring(create=False):
 
 
 def _sealing_keyring():
+    """The key ring that encrypts: its file is created when there is none, unless
+    the database already holds encrypted values.
+
+    Then the file was lost or moved (a restore, a typo in ``[secrets]
+    key_file``): a new key would seal every value written from now on with
+    a key the old values do not open, and putting the real file back would
+    make those new values unreadable instead. So that is KeyFileError
+    naming the file, as on reading; ``reencrypt-secrets
+    --forget-unreadable`` is the way to start over with a new key.
+    """
+    path = cfg.CONF.secrets.key_file
+    if (not secrets.is_loaded(path) and not os.path.lexists(path)
+            and find_sealed_node() is not None):
+        return _keyring(create=False)  # raises: the file does not exist
     return _keyring(create=True)
 
 
@@ -1169,7 +1184,9 @@ def reencrypt_node_secrets(plaintext_only=False, forget_unreadable=False, page=5
     with ``forget_unreadable`` (listed in ``forgotten``), so the field can be
     set again. Returns the counts.
     """
-    ring = _sealing_keyring()
+    # Forgetting unreadable values is how an operator who lost the key starts
+    # over: a new key file is then made; otherwise a missing one is an error.
+    ring = _keyring(create=True) if forget_unreadable else _sealing_keyring()
     report = {"nodes": 0, "changed": 0, "sealed": 0, "resealed": 0, "busy": 0,
               "unreadable": [], "forgotten": []}
     after = 0

@@ -174,6 +174,11 @@ def test_rotation_reencrypts_every_row_and_old_keys_can_go(api, database):
 def test_unreadable_values_are_reported_or_forgotten(api, database, tmp_path):
     assert api.post("/v1/nodes", IPMI_NODE).status_code == 201
     CONF.set_override("key_file", str(tmp_path / "lost.key"), group="secrets")
+    # No key file at all is an error (a new key would seal values the restored
+    # file cannot open); another key is reported.
+    with pytest.raises(secrets.KeyFileError, match="lost.key does not exist"):
+        db_api.reencrypt_node_secrets()
+    secrets.Keyring(str(tmp_path / "lost.key"), create=True)
     report = db_api.reencrypt_node_secrets()
     assert report["unreadable"] == [("db1", "ipmi_password")] and report["changed"] == 0
     report = db_api.reencrypt_node_secrets(forget_unreadable=True)
