@@ -24,7 +24,9 @@ and mark it offline, so its nodes move to the others at once.
 """
 
 import http.client
+import ipaddress
 import logging
+import re
 import socket
 import sys
 import threading
@@ -97,6 +99,35 @@ def check_rpc_bind(conf=CONF):
             "auth_strategy = noauth would let anyone who reaches it power machines "
             "off; set auth_strategy = http_basic with http_basic_auth_user_file, or "
             "bind 127.0.0.1" % group.host_ip, option="[json_rpc] host_ip")
+
+
+def check_advertise_host(conf=CONF):
+    """ConfigInvalid unless ``[json_rpc] advertise_host`` is a bare host name or address.
+
+    It becomes ``http://<host>:<port>`` in the conductors row; a scheme, a
+    port or a path in it made a URL no API process could call (each
+    request for the conductor's nodes failed with an internal error), and a
+    wildcard address is where it listens, not where it is reached.
+    """
+    host = conf.json_rpc.advertise_host
+    if not host:
+        return
+    try:
+        ipaddress.ip_address(host)
+        valid = host not in ("0.0.0.0", "::")
+    except ValueError:
+        valid = _HOST_NAME.match(host) is not None
+    if not valid:
+        raise exception.ConfigInvalid(
+            "[json_rpc] advertise_host = %r: give the host name or IP address the API "
+            "machines reach this conductor at, without scheme, port or path (e.g. "
+            "cond-03.example or 10.0.1.13; the port is [json_rpc] port)" % host[:80],
+            option="[json_rpc] advertise_host")
+
+
+#: A DNS host name: letters, digits, '-' and '_' in dot-separated labels.
+_HOST_NAME = re.compile(r"^(?=.{1,253}\Z)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})"
+                        r"(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*\.?\Z")
 
 
 def advertised_url(server, conf=CONF):
@@ -206,6 +237,7 @@ def serve(argv):
     check_host(CONF)
     check_group(CONF)
     check_rpc_bind(CONF)
+    check_advertise_host(CONF)
     require_postgresql(PROG)
     from hwdrivers.conductor import service as service_mod
     startup.prepare_database()

@@ -327,7 +327,13 @@ class Client:
         headers = {"Content-Type": "application/json"}
         if self._auth:
             headers["Authorization"] = self._auth
-        conn, fresh = self._connection(url)
+        try:
+            conn, fresh = self._connection(url)
+        except ValueError as exc:  # a URL recorded from a bad [json_rpc] advertise_host
+            raise ConductorUnreachable(
+                host=host, node=node, url=url,
+                reason="its recorded JSON-RPC URL is not valid (%s); fix its [json_rpc] "
+                       "advertise_host and restart it" % exc) from None
         while True:
             conn.timeout = timeout
             if conn.sock is not None:

@@ -332,3 +332,39 @@ def test_conductor_list_pages_and_sorts_as_ironic(cluster):
         status, body = api.call("GET", "/v1/conductors" + query)
         assert status == 400, (query, body)
         assert words in json.loads(body["error_message"])["faultstring"], body
+
+
+@pytest.mark.parametrize("advertise", ["http://c4.example", "c4.example:8089", "c4/x",
+                                       "0.0.0.0"])
+def test_an_advertise_host_api_processes_cannot_call_is_refused(cluster, advertise):
+    proc = scale_cluster.Proc(cluster, "conductor", "c-adv", cluster._sections("c-adv", {
+        "json_rpc": {"advertise_host": advertise}}))
+    env = dict(os.environ, HWDRIVERS_STATE_PATH=str(proc.dir / "state"))
+    result = subprocess.run(
+        [os.path.join(scale_cluster.BIN, "hwdrivers-conductor"), "--config-file",
+         str(proc.config_path)], capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "[json_rpc] advertise_host = %r" % advertise in result.stderr
+    assert not cluster.rows("SELECT hostname FROM conductors WHERE hostname = 'c-adv'")
+
+
+def test_a_recorded_rpc_url_that_is_not_one_is_a_503(cluster):
+    # As recorded before advertise_host was checked: every request for the
+    # conductor's nodes was a 500 'Internal error' with a traceback in the log.
+    _create(cluster, "badurl-0", conductor_group="gbad")
+    with cluster.engine.begin() as conn:
+        conn.execute(scale_cluster.sa.text(
+            "INSERT INTO conductors (hostname, hardware_types, online, created_at, "
+            "updated_at, conductor_group, rpc_url) VALUES ('cbad', :types, true, "
+            "now() at time zone 'utc', now() at time zone 'utc', 'gbad', :url)"),
+            {"types": json.dumps(["fake-hardware"]), "url": "http://[http://c4.example]:8089"})
+    try:
+        time.sleep(2 * cluster.timing["hash_ring_reset_interval"] + 0.5)
+        status, body = cluster.apis[0].call("PUT", "/v1/nodes/badurl-0/states/power",
+                                            {"target": "power on"})
+        assert status == 503, body
+        assert "advertise_host" in json.loads(body["error_message"])["faultstring"]
+    finally:
+        with cluster.engine.begin() as conn:
+            conn.execute(scale_cluster.sa.text(
+                "DELETE FROM conductors WHERE hostname = 'cbad'"))
