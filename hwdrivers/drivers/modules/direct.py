@@ -59,6 +59,39 @@ def _is_url(value: object) -> bool:
     return bool(parts.hostname)
 
 
+#: hex digest length -> algorithm (what a legacy image_checksum's length names)
+_DIGEST_LENGTHS = {64: "sha256", 96: "sha384", 128: "sha512"}
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+
+
+def _digest_errors(field: str, value: object, algo: str | None) -> list[str]:
+    """What is wrong with a checksum value the agent would refuse or never match.
+
+    Checked here because the agent finds it only after the node was powered
+    on and its ramdisk booted: an MD5 (the conductor tells every agent MD5
+    is off), a value that is not hex, or a digest whose length does not fit
+    the algorithm. A checksum file's URL is left to the agent to read.
+    """
+    if isinstance(value, str) and _is_url(value):
+        return []
+    if not isinstance(value, str) or not value or not set(value) <= _HEX_DIGITS:
+        return ["instance_info %s %r is neither a hex digest nor the http(s) URL of a "
+                "checksum file" % (field, value)]
+    if algo is None and len(value) == 32:
+        return ["instance_info %s is an MD5 digest, and MD5 is refused: set "
+                "image_os_hash_algo (sha256) and image_os_hash_value instead" % field]
+    named = _DIGEST_LENGTHS.get(len(value))
+    if algo is None and named is None:
+        return ["instance_info %s has %d hex digits, which names no algorithm (64: sha256, "
+                "96: sha384, 128: sha512)" % (field, len(value))]
+    if algo is not None and named != algo:
+        return ["instance_info %s has %d hex digits; a %s digest has %d (is "
+                "image_os_hash_algo right?)" % (
+                    field, len(value), algo,
+                    next(n for n, a in _DIGEST_LENGTHS.items() if a == algo))]
+    return []
+
+
 def instance_info_errors(info: dict) -> list[str]:
     """Every problem with a node's instance_info for a direct deploy."""
     errors = []
@@ -79,9 +112,13 @@ def instance_info_errors(info: dict) -> list[str]:
         if not isinstance(value, str) or not value:
             errors.append("instance_info image_os_hash_value is missing: set the image's "
                           "%s hex digest (or a checksum file's URL)" % (algo or "sha256"))
+        elif algo in HASH_ALGORITHMS:
+            errors.extend(_digest_errors("image_os_hash_value", value, algo))
     elif not legacy:
         errors.append("instance_info has no checksum: set image_os_hash_algo (sha256) and "
                       "image_os_hash_value (the image's hex digest or a SHA256SUMS URL)")
+    else:
+        errors.extend(_digest_errors("image_checksum", legacy, None))
     disk_format = info.get("image_disk_format")
     if disk_format is not None and disk_format not in DISK_FORMATS:
         errors.append("instance_info image_disk_format %r is not one of %s"
