@@ -15,6 +15,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -169,12 +170,20 @@ def test_second_ctrl_c_releases_the_nodes_still_in_flight(local):
                   "--parallel", "1", "-f", "json")
     _wait_for(lambda: _row(db_path, "a1")["target_power_state"] == "power on"
               or proc.poll() is not None, "a1's action")
+    said = []
+    reader = threading.Thread(target=lambda: said.extend(proc.stderr), daemon=True)
+    reader.start()
     proc.send_signal(signal.SIGINT)
-    time.sleep(1)  # the first Ctrl-C is seen: the command waits for a1
+    # Two signals before Python handles the first would count as one.
+    _wait_for(lambda: any("waiting for the 1 in progress" in line for line in said),
+              "the first Ctrl-C to be handled")
     assert proc.poll() is None
     sent = time.monotonic()
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    out = proc.stdout.read()
+    proc.wait(timeout=60)
+    reader.join(10)
+    err = "".join(said)
     assert time.monotonic() - sent < 10  # not the 30 s power call
     assert proc.returncode == 130, err
     assert "Traceback" not in err
