@@ -38,3 +38,24 @@ def test_a_checksum_the_agent_would_refuse_is_named(info, words):
 ])
 def test_checksums_the_agent_takes_pass(info):
     assert direct.instance_info_errors(dict(SOURCE, **info)) == []
+
+
+GOOD = dict(SOURCE, image_os_hash_algo="sha256", image_os_hash_value="d" * 64)
+
+
+@pytest.mark.parametrize("extra, words", [
+    ({"image_type": "partition"}, ["image_type 'partition'", "whole-disk images only"]),
+    ({"kernel": "http://i.example/vmlinuz", "ramdisk": "http://i.example/initrd"},
+     ["kernel and ramdisk", "partition image"]),
+])
+def test_a_partition_image_is_refused_not_written_as_a_disk(extra, words):
+    # Before: accepted, written as a whole disk, and the node reported active.
+    [error] = direct.instance_info_errors(dict(GOOD, **extra))
+    for word in words:
+        assert word in error, error
+
+
+def test_a_whole_disk_image_type_passes():
+    assert direct.instance_info_errors(dict(GOOD, image_type="whole-disk")) == []
+    assert direct.instance_info_errors(dict(
+        GOOD, image_type="whole-disk", kernel="http://k", ramdisk="http://r")) == []

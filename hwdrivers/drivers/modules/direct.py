@@ -18,7 +18,7 @@ call-back`` when a step returns it, with the node's lock released:
 ``instance_info``: ``image_source`` (http(s) URL), ``image_os_hash_algo``
 and ``image_os_hash_value`` (or the legacy ``image_checksum``; either may
 be a checksum file's URL), ``image_disk_format`` (raw, qcow2),
-``root_gb``. :meth:`validate` checks them, and the boot interface,
+``image_type`` (whole-disk only), ``root_gb``. :meth:`validate` checks them, and the boot interface,
 without touching the hardware.
 """
 
@@ -123,6 +123,18 @@ def instance_info_errors(info: dict) -> list[str]:
     if disk_format is not None and disk_format not in DISK_FORMATS:
         errors.append("instance_info image_disk_format %r is not one of %s"
                       % (disk_format, ", ".join(DISK_FORMATS)))
+    # The agent is always sent image_type whole-disk: a partition image
+    # (image_type, or Ironic's sign of one, a kernel and ramdisk) would be
+    # written as a disk and the node reported active with nothing to boot.
+    image_type = info.get("image_type")
+    if image_type not in (None, "whole-disk"):
+        errors.append("instance_info image_type %r is not supported: the direct deploy "
+                      "writes whole-disk images only (set it to whole-disk, or remove it)"
+                      % (image_type,))
+    elif image_type is None and info.get("kernel") and info.get("ramdisk"):
+        errors.append("instance_info kernel and ramdisk describe a partition image, and "
+                      "the direct deploy writes whole-disk images only: remove them (or "
+                      "set image_type to whole-disk if the image is a whole disk)")
     root_gb = info.get("root_gb")
     if root_gb is not None:
         try:
