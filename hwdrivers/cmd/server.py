@@ -8,10 +8,12 @@ PDUDaemon listener keeps ``[pdudaemon] host``/``port``).
 Start-up: read the config, make sure the database schema is current
 (the embedded SQLite database needs no separate dbsync step), start the
 conductor service (driver registry, conductor row, recovery, periodic
-tasks), then serve the API with waitress on ``[api] host``/``port`` and,
+tasks), then serve the API on ``[api] host``/``port`` and,
 when ``[pdudaemon] enabled``, the PDUDaemon-compatible listener too.
-SIGTERM/SIGINT stop the listeners, let the conductor finish in-flight
-operations (``[conductor] graceful_shutdown_timeout``), and exit 0.
+One server per SQLite database: a second one is refused
+(:func:`lock_sqlite_database`). SIGTERM/SIGINT stop the listeners, let
+the conductor finish in-flight operations (``[conductor]
+graceful_shutdown_timeout``), and exit 0.
 
 With ``[api] auth_strategy = noauth`` every client is admin, so the server
 refuses to bind anything but loopback unless ``[api]
@@ -62,6 +64,62 @@ def check_threads(conf=CONF):
                     "threads above %d or lower hardware_wait_slots", slots, threads, slots)
         return False
     return True
+
+
+#: The open lock file of :func:`lock_sqlite_database`, held until the process ends.
+_database_lock = None
+
+
+def lock_sqlite_database(conf=CONF):
+    """Hold a lock on the SQLite database for this process's life, or ConfigInvalid.
+
+    A second ``hwdrivers-server`` on the same SQLite file (a copy of the
+    config on another port, a second ``tools/serve.sh``) took the running
+    one for a previous life of its conductor: its start-up recovery released
+    that server's locks and marked its running operations aborted, and two
+    conductors then each claimed every node. Its busy port stops a second
+    server only when the ports are the same. An exclusive ``flock`` on
+    ``<database>.server-lock`` tells a live server from a dead one with no
+    heartbeat or timeout: the kernel releases it when its process ends,
+    however it ends (a SIGKILLed server's successor recovers at once).
+    PostgreSQL deployments run several conductors by design
+    (doc/scale-out.md) and are not locked here.
+    """
+    global _database_lock
+    import fcntl
+    import os
+
+    import sqlalchemy as sa
+
+    if conf.database.connection:
+        url = sa.engine.make_url(conf.database.connection)
+        if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+            return None
+        database = url.database
+    else:
+        database = os.path.join(conf.state_path, "hwdrivers.sqlite")
+    path = os.path.abspath(database) + ".server-lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode("ascii", "replace").strip()
+        os.close(fd)
+        from hwdrivers.db import engine as db_engine
+        option = db_engine.location_option()
+        raise exception.ConfigInvalid(
+            "another hwdrivers-server%s already serves the SQLite database %s (it "
+            "holds %s); a second one would release that server's locks and abort "
+            "its operations. Stop it first, or give this one its own database (%s)"
+            % (" (pid %s)" % holder if holder.isdigit() else "", database, path,
+               option), option=option) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    os.ftruncate(fd, 0)
+    os.write(fd, b"%d\n" % os.getpid())
+    _database_lock = fd
+    return path
 
 
 def make_service(conf=CONF):
@@ -367,6 +425,7 @@ def serve(argv):
     # recovery, releases the locks the running server holds for its host.
     server = Server(service, CONF)
     try:
+        lock_sqlite_database(CONF)
         service.start()
     except BaseException:
         server.close()

@@ -1,0 +1,64 @@
+"""Running hwdrivers-server as an operator does: a second server, signals, config typos.
+
+Every test runs the real ``hwdrivers-server`` (tests/functional/server_proc.py).
+"""
+
+import subprocess
+import time
+
+from tests.functional import server_proc
+from tests.waits import wait_for
+
+
+def _second(first, tmp_path, name="second"):
+    """A server with ``first``'s database and state on another port, not started."""
+    second = server_proc.ServerProcess(tmp_path, name=name,
+                                       options={"fake": {"power_delay": 0}})
+    assert second.db_path == first.db_path
+    return second
+
+
+def test_second_server_on_the_same_sqlite_file_is_refused(tmp_path):
+    """It used to start: its recovery released the running server's lock and
+    marked its power action aborted ("conductor restart") mid-operation."""
+    first = server_proc.ServerProcess(tmp_path, name="first",
+                                      options={"fake": {"power_delay": 3}}).start()
+    try:
+        status, _ = first.call("POST", "/v1/nodes", {"driver": "fake-hardware",
+                                                     "name": "busy"})
+        assert status == 201
+        status, _ = first.call("PUT", "/v1/nodes/busy/states/power",
+                               {"target": "power on"})
+        assert status == 202
+        second = _second(first, tmp_path)
+        result = subprocess.run([server_proc.SERVER, "--config-file",
+                                 str(second.config_path)],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 1, result.stdout + result.stderr
+        line = result.stderr.strip().splitlines()[-1]
+        assert "another hwdrivers-server (pid %d) already serves the SQLite database %s" % (
+            first.proc.pid, first.db_path) in line, line
+        assert "[database] connection" in line
+        assert "released" not in result.stderr and "serving on" not in result.stdout
+        [row] = first.db_rows("SELECT reservation, last_error FROM nodes")
+        assert row["reservation"] and row["last_error"] is None
+
+        def done():
+            return first.call("GET", "/v1/nodes/busy")[1]["power_state"] == "power on"
+        wait_for(done, timeout=60, message="the first server's power action to finish")
+        node = first.call("GET", "/v1/nodes/busy")[1]
+        assert node["last_error"] is None and node["target_power_state"] is None
+    finally:
+        assert first.stop() == 0, first.log()
+    # Once the first is gone (or dies: the kernel drops its lock), the next starts.
+    second.start()
+    assert second.stop() == 0, second.log()
+
+
+def test_a_killed_server_does_not_block_the_next(tmp_path):
+    first = server_proc.ServerProcess(tmp_path, name="first").start()
+    first.kill()
+    second = _second(first, tmp_path).start()
+    started = time.monotonic()
+    assert second.stop() == 0, second.log()
+    assert time.monotonic() - started < 30
