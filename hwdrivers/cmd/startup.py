@@ -4,7 +4,7 @@
 config the same way (a bad file or value is one line naming it), prepare
 the database the same way (a state directory that cannot be written is
 refused, the schema is brought current, plain-text secrets are
-encrypted), stop the same way on SIGTERM/SIGINT, and report every expected
+encrypted), stop the same way on SIGTERM/SIGINT/SIGHUP, and report every expected
 failure as one ``<prog>: error: ...`` line with exit code 1.
 """
 
@@ -57,16 +57,33 @@ def prepare_database():
 
 
 def stop_event():
-    """An Event set by SIGTERM or SIGINT (installed now, in the main thread)."""
+    """An Event set by SIGTERM, SIGINT or SIGHUP (installed now, in the main thread).
+
+    SIGHUP too: it is what a server started from a terminal or an ssh
+    session gets when that closes, and its default action killed the
+    process on the spot, with no graceful stop (operations cut off, leases
+    left to expire, the conductor still listed alive). There is nothing to
+    reload on SIGHUP: the htpasswd and key files are re-read when they
+    change. Under ``nohup`` (SIGHUP ignored from the start) it stays ignored.
+    """
     stop = threading.Event()
 
     def on_signal(signum, frame):
-        LOG.info("received signal %d; stopping", signum)
+        LOG.info("received signal %s; stopping", _signal_name(signum))
         stop.set()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    if signal.getsignal(signal.SIGHUP) != signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, on_signal)
     return stop
+
+
+def _signal_name(signum):
+    try:
+        return "%s (%d)" % (signal.Signals(signum).name, signum)
+    except ValueError:
+        return str(signum)
 
 
 def say(line):

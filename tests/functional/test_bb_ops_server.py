@@ -3,6 +3,7 @@
 Every test runs the real ``hwdrivers-server`` (tests/functional/server_proc.py).
 """
 
+import signal
 import subprocess
 import time
 
@@ -62,3 +63,50 @@ def test_a_killed_server_does_not_block_the_next(tmp_path):
     started = time.monotonic()
     assert second.stop() == 0, second.log()
     assert time.monotonic() - started < 30
+
+
+def test_sighup_stops_gracefully_and_lets_the_running_action_finish(tmp_path):
+    """SIGHUP (the terminal or ssh session of the server closed) killed it on
+    the spot: no "stopped", the action cut off, the conductor left online."""
+    proc = server_proc.ServerProcess(tmp_path, options={
+        "fake": {"power_delay": 1}, "conductor": {"graceful_shutdown_timeout": 30}}).start()
+    try:
+        status, _ = proc.call("POST", "/v1/nodes", {"driver": "fake-hardware",
+                                                    "name": "n1"})
+        assert status == 201
+        status, _ = proc.call("PUT", "/v1/nodes/n1/states/power", {"target": "power on"})
+        assert status == 202
+        proc.proc.send_signal(signal.SIGHUP)
+        assert proc.proc.wait(60) == 0, proc.log()
+    finally:
+        proc.kill()
+    wait_for(lambda: "hwdrivers-server: stopped" in proc.log(), timeout=10,
+             message="the stopped line")
+    assert "received signal SIGHUP (1); stopping" in proc.log()
+    [node] = proc.db_rows("SELECT power_state, target_power_state, reservation, "
+                          "last_error FROM nodes")
+    assert node == {"power_state": "power on", "target_power_state": None,
+                    "reservation": None, "last_error": None}
+    [row] = proc.db_rows("SELECT online FROM conductors")
+    assert row["online"] == 0
+
+
+def test_sighup_ignored_under_nohup_stays_ignored(tmp_path):
+    proc = server_proc.ServerProcess(tmp_path)
+    real_popen = subprocess.Popen
+
+    def nohup_popen(args, **kwargs):
+        return real_popen(["nohup"] + list(args), **kwargs)
+
+    subprocess.Popen = nohup_popen
+    try:
+        proc.start()
+    finally:
+        subprocess.Popen = real_popen
+    try:
+        proc.proc.send_signal(signal.SIGHUP)
+        time.sleep(1)
+        assert proc.proc.poll() is None, proc.log()
+        assert proc.call("GET", "/v1/nodes")[0] == 200
+    finally:
+        assert proc.stop() == 0, proc.log()
