@@ -292,7 +292,15 @@ def resume(task) -> None:
             client = agent_client.AgentClient(
                 _internal(task)["agent_url"], _internal(task)[TOKEN_KEY], node.ident,
                 timeout=CONF.deploy.agent_request_timeout)
-            result = client.status(command["id"], command.get("name", ""))
+            try:
+                result = client.status(command["id"], command.get("name", ""))
+            except exception.DriverConnectionError as exc:
+                if not _poll_missed(task, exc):
+                    return
+                raise
+            if command.get("poll_failures"):
+                base.update_internal_info(task, agent_command=dict(command, poll_failures=0))
+                task.save()
             if result.get("command_status") == agent_client.RUNNING:
                 return
             try:
@@ -303,6 +311,31 @@ def resume(task) -> None:
         run_steps(task, index + 1)
     except Exception as exc:
         fail(task, _failure_text(exc))
+
+
+#: consecutive heartbeats after which an agent command's status that could not be
+#: read fails the deploy (Ironic retries the poll too, before failing)
+STATUS_POLL_ATTEMPTS = 3
+
+
+def _poll_missed(task, exc: Exception) -> bool:
+    """The agent did not answer a status poll: True when that ends the deploy.
+
+    The agent heartbeats, so it lives and is writing: one lost poll (a
+    network blip, an agent too busy to answer within the request timeout)
+    must not power the machine off in the middle of the image. The next
+    heartbeat polls again; only several missed in a row fail the deploy.
+    """
+    command = dict(_internal(task).get("agent_command") or {})
+    command["poll_failures"] = int(command.get("poll_failures") or 0) + 1
+    if command["poll_failures"] >= STATUS_POLL_ATTEMPTS:
+        return True
+    task.logger.warning("reading the status of the agent's %s failed (%d of %d tries, "
+                        "again at its next heartbeat): %s", command.get("name"),
+                        command["poll_failures"], STATUS_POLL_ATTEMPTS, exc)
+    base.update_internal_info(task, agent_command=command)
+    task.save()
+    return False
 
 
 def abort(task) -> None:
