@@ -53,7 +53,76 @@ def prepare_database():
     db_engine.check_writable()
     migration.ensure_schema()
     factory.get_registry()  # declares the secret fields prepare_secrets encrypts
+    warn_unknown_options()  # after the registry: it registers [hardware_type:*]
     db_api.prepare_secrets()
+
+
+def unknown_options(conf=CONF):
+    """``[(file, group, option or None, hint)]`` the parsed files set that nobody reads.
+
+    oslo.config ignores what no module registered, so a misspelt
+    ``[conductr]`` or ``workers_pool_sise`` silently left the default in
+    force. ``[command_profile:*]`` groups have their own check (an unknown
+    option there stops start-up, drivers/modules/command_settings.py).
+    """
+    import difflib
+
+    from hwdrivers.conf import command_profile
+
+    namespace = getattr(conf, "_namespace", None)
+    files = getattr(namespace, "_sections_to_file", None) or {}
+    groups = getattr(conf, "_groups", {})
+    found, seen = [], set()
+    for parsed in getattr(namespace, "_parsed", None) or ():
+        for section, values in parsed.items():
+            if section.startswith(command_profile.PREFIX):
+                continue
+            where = files.get(section, "the config file")
+            if section == "DEFAULT":
+                opts = getattr(conf, "_opts", {})
+            elif section in groups:
+                opts = groups[section]._opts
+            else:
+                if (where, section, None) not in seen:
+                    seen.add((where, section, None))
+                    # [hardware_type:ipmni] is compared with the other types only
+                    prefix = section.partition(":")[0] + ":" if ":" in section else ""
+                    names = [g[len(prefix):] for g in groups if g.startswith(prefix)
+                             and (prefix or ":" not in g)]
+                    close = difflib.get_close_matches(section[len(prefix):], names, 1,
+                                                      0.75)
+                    found.append((where, section, None, "did you mean [%s%s]?" % (
+                        prefix, close[0]) if close else None))
+                continue
+            known = set(opts)
+            for info in opts.values():
+                for old in getattr(info["opt"], "deprecated_opts", None) or ():
+                    if old.name and (old.group or "DEFAULT") in (section, None):
+                        known.add(old.name)
+            for name in values:
+                if name in known or (where, section, name) in seen:
+                    continue
+                seen.add((where, section, name))
+                close = difflib.get_close_matches(name, sorted(known), 1, 0.75)
+                found.append((where, section, name,
+                              "did you mean %s?" % close[0] if close else None))
+    return found
+
+
+def warn_unknown_options(conf=CONF):
+    """One WARNING per group or option in the config files that nothing reads."""
+    from hwdrivers.conf import hardware_type
+
+    for where, group, name, hint in unknown_options(conf):
+        if name is None:
+            why = ("is not an enabled hardware type ([DEFAULT] enabled_hardware_types)"
+                   if group.startswith(hardware_type.GROUP_PREFIX)
+                   else "is not a group hwdrivers knows")
+            LOG.warning("%s: group [%s] %s; its options are ignored%s", where, group,
+                        why, "; " + hint if hint else "")
+        else:
+            LOG.warning("%s: [%s] %s is not an option hwdrivers knows; it is ignored%s",
+                        where, group, name, "; " + hint if hint else "")
 
 
 def stop_event():

@@ -110,3 +110,28 @@ def test_sighup_ignored_under_nohup_stays_ignored(tmp_path):
         assert proc.call("GET", "/v1/nodes")[0] == 200
     finally:
         assert proc.stop() == 0, proc.log()
+
+
+def test_misspelt_groups_and_options_are_named_at_start(tmp_path):
+    """oslo.config ignores what nobody registered: [conductr] or a misspelt
+    option silently left the default in force, with nothing in the log."""
+    proc = server_proc.ServerProcess(tmp_path, options={
+        "conductr": {"workers_pool_size": 3},
+        "api": {"auth_stratgy": "http_basic"},
+        "hardware_type:ipmii": {"default_power_interface": "ipmitool"},
+        "hardware_type:ipmi": {"default_power_interface": "ipmitool"},
+        "conductor": {"graceful_shutdown_timeout": 5}}).start()
+    try:
+        log = proc.log()
+    finally:
+        assert proc.stop() == 0, proc.log()
+    where = str(proc.config_path)
+    lines = [line for line in log.splitlines() if "WARNING hwdrivers.cmd.startup" in line]
+    assert any("%s: group [conductr] is not a group hwdrivers knows; its options are "
+               "ignored; did you mean [conductor]?" % where in line for line in lines), log
+    assert any("[api] auth_stratgy is not an option hwdrivers knows; it is ignored; "
+               "did you mean auth_strategy?" in line for line in lines), log
+    assert any("group [hardware_type:ipmii] is not an enabled hardware type" in line
+               and "did you mean [hardware_type:ipmi]?" in line for line in lines), log
+    # What is right is not reported.
+    assert len(lines) == 3, lines
