@@ -172,6 +172,9 @@ PROVISION_TRANSITIONS = {
     (_P.ACTIVE, ProvisionAction.UNDEPLOY): (_P.DELETING, _P.AVAILABLE),
     (_P.DEPLOYFAIL, ProvisionAction.UNDEPLOY): (_P.DELETING, _P.AVAILABLE),
     (_P.ERROR, ProvisionAction.UNDEPLOY): (_P.DELETING, _P.AVAILABLE),
+    # As Ironic: an instance deleted while its deploy waits for the ramdisk
+    # (Nova deletes during a build) is torn down, not left to time out.
+    (_P.DEPLOYWAIT, ProvisionAction.UNDEPLOY): (_P.DELETING, _P.AVAILABLE),
     (_P.CLEANWAIT, ProvisionAction.ABORT): (_P.CLEANFAIL, _P.CLEANFAIL),
     (_P.DEPLOYWAIT, ProvisionAction.ABORT): (_P.DEPLOYFAIL, _P.DEPLOYFAIL),
     # inspection (doc/inspection.md) and manual cleaning (requested clean steps)

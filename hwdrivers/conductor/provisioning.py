@@ -44,6 +44,7 @@ from hwdrivers.conductor import deployments
 from hwdrivers.conductor import inspection
 from hwdrivers.conductor import metrics
 from hwdrivers.drivers import actions
+from hwdrivers.drivers import base
 from hwdrivers.drivers import retry
 from hwdrivers.drivers.modules import configdrive as configdrive_mod
 
@@ -253,6 +254,8 @@ def _undeploy(task):
     deploy, boot = task.driver.deploy, task.driver.boot
     if deployments.is_step_driven(task):
         deployments.prepare_task(task)
+        # From wait call-back the deploy's plan is still there: it ends here.
+        base.update_internal_info(task, **{key: None for key in deployments.STEP_KEYS})
     _call(task, deploy, deploy.tear_down)
     _call(task, boot, boot.clean_up_instance)
     _call(task, deploy, deploy.clean_up)

@@ -180,6 +180,25 @@ def test_abort_a_deploy_waiting_for_callback(manager, node, monkeypatch):
     assert "aborted" in record["last_error"]
 
 
+@pytest.mark.parametrize("action", ["undeploy", "deleted"])
+def test_undeploy_a_deploy_waiting_for_callback(manager, node, monkeypatch, action):
+    """As Ironic (Nova deleting an instance mid-build): torn down, then cleaned."""
+    _to_available(manager)
+    monkeypatch.setattr(fake.FakeDeploy, "deploy", lambda self, task: "wait call-back")
+    manager.update_node(CTX, "prov-node", {"instance_info": {"image_source": "x"}})
+    manager.do_provisioning_action(CTX, "prov-node", "deploy")
+    assert row(node)["provision_state"] == "wait call-back"
+    torn_down = []
+    monkeypatch.setattr(fake.FakeDeploy, "tear_down",
+                        lambda self, task: torn_down.append(task.node.provision_state))
+    manager.do_provisioning_action(CTX, "prov-node", action)
+    record = row(node)
+    assert torn_down == ["deleting"]
+    assert record["provision_state"] == "available"
+    assert record["target_provision_state"] is None
+    assert record["instance_info"] == {}
+
+
 @pytest.mark.parametrize("action", ["provide", "deploy", "active", "undeploy", "abort"])
 def test_invalid_transition_names_state_and_allowed_actions(manager, node, action):
     before = row(node)
