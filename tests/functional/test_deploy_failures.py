@@ -150,6 +150,25 @@ def test_abort_during_wait_call_back(env):
     assert status == 400, body
 
 
+def test_undeploy_during_wait_call_back(env):
+    """Ironic's 'deleted' while the ramdisk is up: off, boot files gone, available."""
+    url, digest, _ = env.add_image("ud.img", size=4 * MiB)
+    machine, _ = env.add_machine("ud1", instance_info=_info(url, digest),
+                                 agent_args=["--api-url", "http://127.0.0.1:9"])
+    env.make_available("ud1")
+    env.deploy("ud1")
+    env.wait_state("ud1", "wait call-back", timeout=30)
+    wait_for(lambda: machine.state()["pid"], timeout=30, message="the agent")
+    status, body = env.call("PUT", "/v1/nodes/ud1/states/provision", {"target": "deleted"})
+    assert status == 202, body
+    node = env.wait_state("ud1", "available", timeout=60)
+    assert node["instance_info"] == {} and node["last_error"] is None
+    assert not node["driver_internal_info"].get("deploy_steps")
+    assert wait_for(lambda: machine.power == "off", timeout=30, message="power off")
+    assert [f for f in deploy_env.files_in(str(env.tmp_path / "httpboot"))
+            if f != "boot.ipxe"] == []
+
+
 def test_second_agent_claiming_the_node_gets_no_token(env):
     url, digest, _ = env.add_image("two.img", size=4 * MiB, delay=0.05)
     machine, node = env.add_machine("two1", instance_info=_info(url, digest))
