@@ -203,6 +203,7 @@ class ConductorManager:
     def create_node(self, context, values):
         values = dict(values)
         self._check_values(values)
+        _lower_group(values)
         values.setdefault("driver_info", {})
         return node_obj.Node.create(values)
 
@@ -262,6 +263,7 @@ class ConductorManager:
                 _reset_interfaces(node, changes)
             _check_console_stays(node, changes)
             self._check_values(changes, node=node)
+            _lower_group(changes)
             for field, value in changes.items():
                 setattr(node, field, value)
             task.save(release=True)
@@ -592,6 +594,14 @@ def _record_interrupted_power(task):
     except Exception as exc:
         task.logger.warning("could not record that the power action was "
                             "interrupted: %s", exc)
+
+
+def _lower_group(values):
+    """``conductor_group`` in lower case: group names are case-insensitive, as
+    in Ironic (``DC2`` and ``dc2`` name one group; the conductors' own
+    ``[conductor] conductor_group`` is lowered the same way)."""
+    if isinstance(values.get("conductor_group"), str):
+        values["conductor_group"] = values["conductor_group"].lower()
 
 
 def _check_console_stays(node, changes):

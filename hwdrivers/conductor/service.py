@@ -100,7 +100,8 @@ class ConductorService:
     def __init__(self, conf=CONF, registry=None, partitioned=False, rpc_url=None):
         self.conf = conf
         self.hostname = conf.host
-        self.group = conf.conductor.conductor_group or ""
+        # Case-insensitive, as a node's (see manager._lower_group).
+        self.group = (conf.conductor.conductor_group or "").lower()
         self.partitioned = partitioned
         self.rpc_url = rpc_url
         self.rings = hash_ring.RingManager(conf)

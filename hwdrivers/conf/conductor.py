@@ -50,7 +50,8 @@ opts = [
                     "only takes nodes whose conductor_group field is the same. "
                     "Each group has its own hash ring, e.g. one group per "
                     "data centre or network segment. Letters, digits, '.', "
-                    "'-' and '_', at most 255; empty is the default group."),
+                    "'-' and '_', at most 255, case-insensitive (used in "
+                    "lower case); empty is the default group."),
     finite.FloatOpt("hash_ring_reset_interval", default=10.0, min=0.1,
                     help="Seconds a process keeps its hash ring (the live "
                          "conductors of each group) before reading membership "

@@ -34,7 +34,7 @@ def test_migrations_ship_with_the_package():
     assert os.path.isfile(os.path.join(migration.MIGRATIONS_DIR, "env.py"))
     assert os.path.isfile(os.path.join(migration.MIGRATIONS_DIR, "script.py.mako"))
     assert os.path.isfile(os.path.join(migration.MIGRATIONS_DIR, "alembic.ini"))
-    assert migration.head() == "0006"  # provision_updated_at
+    assert migration.head() == "0007"  # conductor group names lowered
 
 
 def test_upgrade_downgrade(empty_database):
@@ -48,6 +48,26 @@ def test_upgrade_downgrade(empty_database):
     assert _tables() == set()
     migration.upgrade("head")  # and back up again, cleanly
     assert migration.version() == migration.head()
+
+
+def test_upgrade_lowers_stored_conductor_group_names(empty_database):
+    """Rows written when group names were case-sensitive match the new rule."""
+    migration.upgrade("0006")
+    with db_engine.get_write_engine().begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO nodes (uuid, driver, provision_state, maintenance, "
+            "power_sync_failures, console_enabled, conductor_group) VALUES "
+            "('6a2d1c4e-0000-4000-8000-000000000001', 'fake-hardware', 'enroll', "
+            "false, 0, false, 'DC2-East')")
+        conn.exec_driver_sql(
+            "INSERT INTO conductors (hostname, online, conductor_group) "
+            "VALUES ('c1', true, 'DC2-East')")
+    migration.upgrade()
+    with db_engine.get_engine().connect() as conn:
+        assert conn.exec_driver_sql("SELECT conductor_group FROM nodes").scalar() == \
+            "dc2-east"
+        assert conn.exec_driver_sql("SELECT conductor_group FROM conductors").scalar() == \
+            "dc2-east"
 
 
 def test_migrated_schema_matches_models(empty_database):

@@ -391,3 +391,20 @@ def test_hardware_waits_name_exactly_the_methods_that_wait():
                if any(call in inspect.getsource(getattr(manager_mod.ConductorManager, name))
                       for call in ("self._in_task(", "self._hardware_call("))}
     assert waiting == set(manager_mod.HARDWARE_WAITS)
+
+
+def test_conductor_group_names_are_case_insensitive(database, config):
+    """As in Ironic: a node set to 'DC2' is driven by a conductor of group 'dc2'."""
+    from hwdrivers import conf as hw_conf
+    from hwdrivers.common import context as hw_context
+    from hwdrivers.conductor import manager as manager_mod
+    from hwdrivers.conductor import service as service_mod
+    ctx = hw_context.get_admin_context()
+    manager = manager_mod.ConductorManager()
+    node = manager.create_node(ctx, {"driver": "fake-hardware", "name": "cg",
+                                     "conductor_group": "DC2"})
+    assert node.conductor_group == "dc2"
+    node = manager.update_node(ctx, "cg", {"conductor_group": "Edge.West_1"})
+    assert node.conductor_group == "edge.west_1"
+    config(conductor__conductor_group="Edge.West_1")
+    assert service_mod.ConductorService(hw_conf.CONF).group == "edge.west_1"
