@@ -26,7 +26,7 @@ from hwdrivers.conductor import unknown_driver_info
 from hwdrivers.drivers import factory
 from hwdrivers.objects import node as node_obj
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,254}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,254}\Z")
 #: A conductor group name; ``\Z``, not ``$``, which would let a trailing newline
 #: through (a group no conductor's configuration can name).
 _GROUP = re.compile(r"^[A-Za-z0-9._-]{0,255}\Z")
