@@ -83,6 +83,13 @@ class _LeaseKeeper:
         with self._lock:
             return list(self._tasks)
 
+    def holds(self, task):
+        """Whether ``task`` is still kept. One that let go since :meth:`renew_due`
+        read the list (its last write released the lease, after the task left
+        the keeper) was not renewed because it has finished, not lost."""
+        with self._lock:
+            return task in self._tasks
+
     def renew_due(self, force=False):
         """Renew every lease whose last renewal is a third of its duration old."""
         duration = CONF.conductor.lease_duration
@@ -101,7 +108,7 @@ class _LeaseKeeper:
         for task in due:
             if task.node.id in renewed:
                 task.renewed_at = now
-            else:
+            elif self.holds(task):
                 task.lease_lost = True
                 LOG.error("Node %s: lease %s was lost (expired and taken over); "
                           "the running %s may race another task",
@@ -274,10 +281,14 @@ class TaskManager:
         else:
             # The last write, or one in the lease's transaction, has nothing
             # to read back: no other writer can have been between.
+            if release:
+                # Out of the keeper before the write that drops the lease: a
+                # renewal racing it must find the task gone, not its lease lost.
+                # Should the write fail, leaving the block still releases it.
+                LEASES.discard(self)
             self.node.save(expected_reservation=self.owner, release_lease=release,
                            refresh=not release, txn=self._txn)
             if release:
-                LEASES.discard(self)
                 self._lease_dropped = True
         if self._txn is not None:  # recorded once the transaction is committed
             self._saved_in_txn.append(changed)
@@ -290,8 +301,8 @@ class TaskManager:
         The lease goes with the row: there is nothing left to release, and a
         task whose lease was lost deletes nothing (LeaseLost).
         """
+        LEASES.discard(self)  # before the write, as in save(release=True)
         db_api.destroy_node(self.node.id, owner=None if self.shared else self.owner)
-        LEASES.discard(self)
         self._lease_dropped = True
 
     def add_on_release(self, callback):

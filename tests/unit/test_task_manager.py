@@ -138,6 +138,30 @@ def test_save_after_lease_lost_raises_and_writes_nothing(node):
     assert reservation(node) == "thief:1"
 
 
+@pytest.mark.parametrize("finish", ["save", "destroy"])
+def test_a_lease_released_while_its_renewal_runs_is_not_called_lost(
+        node, monkeypatch, caplog, finish):
+    """The keeper read the task, then the task's last write dropped the lease
+    before the renewal's UPDATE: finished, not lost, and nothing is logged."""
+    real = db_api.renew_reservations
+
+    def renew_after_the_release(leases, expires):
+        if finish == "save":
+            task.node.extra = {"done": True}
+            task.save(release=True)
+        else:
+            task.destroy_node()
+        return real(leases, expires)
+
+    with caplog.at_level("ERROR"), task_manager.acquire(CTX, node["id"]) as task:
+        monkeypatch.setattr(task_manager.db_api, "renew_reservations",
+                            renew_after_the_release)
+        task_manager.LEASES.renew_due(force=True)
+        monkeypatch.setattr(task_manager.db_api, "renew_reservations", real)
+        assert not task.lease_lost
+    assert not [r for r in caplog.records if "was lost" in r.getMessage()]
+
+
 def test_spawn_after_hands_the_lock_to_a_worker(node):
     pool = workers.WorkerPool(2)
     started, finish = threading.Event(), threading.Event()
