@@ -91,22 +91,41 @@ def _keyring(create=False):
     return secrets.keyring(cfg.CONF.secrets.key_file, create=create)
 
 
-def _sealing_keyring():
-    """The key ring that encrypts: its file is created when there is none, unless
-    the database already holds encrypted values.
-
-    Then the file was lost or moved (a restore, a typo in ``[secrets]
-    key_file``): a new key would seal every value written from now on with
-    a key the old values do not open, and putting the real file back would
-    make those new values unreadable instead. So that is KeyFileError
-    naming the file, as on reading; ``reencrypt-secrets
-    --forget-unreadable`` is the way to start over with a new key.
-    """
+def _key_file_ring():
+    """The key ring of ``[secrets] key_file``; its file is created when there is
+    none only while the database holds no encrypted value (see below): for
+    ``reencrypt-secrets``, which reports what the ring cannot open."""
     path = cfg.CONF.secrets.key_file
     if (not secrets.is_loaded(path) and not os.path.lexists(path)
             and find_sealed_node() is not None):
         return _keyring(create=False)  # raises: the file does not exist
     return _keyring(create=True)
+
+
+def _sealing_keyring():
+    """The key ring that encrypts, checked once per process before its first seal.
+
+    A key file that does not serve the values already stored must not
+    seal new ones: a lost or moved file (a restore, a typo in ``[secrets]
+    key_file``) replaced by a fresh key, or another installation's file,
+    would seal every value written from now on with a key the old values
+    do not open, and putting the right file back would make the new ones
+    unreadable instead. So, as :func:`check_secrets_key` does at the
+    service's start (the local CLI has no other), the file must exist and
+    open one stored value; with none stored, a missing file is created.
+    ``reencrypt-secrets --forget-unreadable`` is the way to start over.
+    """
+    path = cfg.CONF.secrets.key_file
+    if secrets.is_loaded(path):
+        return _keyring()
+    try:
+        return check_secrets_key()
+    except secrets.SecretUnreadable as exc:
+        raise secrets.KeyFileError(
+            "%s does not open the secrets already stored (%s), so it must not encrypt "
+            "new ones: set [secrets] key_file to the key file these were sealed with "
+            "(hwdrivers-dbsync reencrypt-secrets --forget-unreadable starts over with "
+            "this one, dropping what it cannot open)" % (path, exc)) from None
 
 
 def _node_dict(row, keys=None):
@@ -1186,7 +1205,7 @@ def reencrypt_node_secrets(plaintext_only=False, forget_unreadable=False, page=5
     """
     # Forgetting unreadable values is how an operator who lost the key starts
     # over: a new key file is then made; otherwise a missing one is an error.
-    ring = _keyring(create=True) if forget_unreadable else _sealing_keyring()
+    ring = _keyring(create=True) if forget_unreadable else _key_file_ring()
     report = {"nodes": 0, "changed": 0, "sealed": 0, "resealed": 0, "busy": 0,
               "unreadable": [], "forgotten": []}
     after = 0

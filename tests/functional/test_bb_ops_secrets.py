@@ -82,3 +82,23 @@ def test_a_really_lost_key_starts_over_with_forget_unreadable(tmp_path):
     assert key_file.exists()
     result = _create(tmp_path, "db2", "new-pw")
     assert result.returncode == 0, result.stderr
+
+
+def test_a_wrong_key_file_seals_nothing(tmp_path):
+    """Another installation's key file in place: the local CLI (no service start
+    to check it) must not seal new values with it, which the right file could
+    then not open; it says which file, and writes nothing."""
+    assert _create(tmp_path, "wk1", CANARY).returncode == 0
+    key_file = tmp_path / "state" / "secrets.key"
+    shutil.move(key_file, tmp_path / "right.key")
+    secrets.Keyring(str(key_file), create=True)  # a valid key, not this database's
+    result = _create(tmp_path, "wk2", "other-pw")
+    assert result.returncode == 1, result.stderr
+    assert "secrets.key does not open the secrets already stored" in result.stderr
+    assert "[secrets] key_file" in result.stderr and "Traceback" not in result.stderr
+    assert CANARY not in result.stdout + result.stderr
+    with sqlite3.connect(tmp_path / "state" / "hwdrivers.sqlite") as conn:
+        assert conn.execute("SELECT count(*) FROM nodes WHERE name = 'wk2'").fetchone() == (0,)
+    conn.close()
+    shutil.move(tmp_path / "right.key", key_file)
+    assert _create(tmp_path, "wk2", "other-pw").returncode == 0
