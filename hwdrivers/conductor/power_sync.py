@@ -101,8 +101,29 @@ class SyncStats:
     queued_seconds: float = 0.0
     targets_cleared: int = 0
 
+    #: Counters that mean something changed or went wrong in the cycle.
+    NOTABLE = ("recorded", "corrected", "failed", "to_maintenance", "recovered",
+               "targets_cleared")
+
     def as_dict(self):
         return dataclasses.asdict(self)
+
+    @property
+    def notable(self):
+        return any(getattr(self, name) for name in self.NOTABLE)
+
+    def summary(self):
+        """``"120 nodes in 2.4s: 117 in sync, 2 corrected, 1 failed"``: the
+        counters that are not zero, for the one log line per cycle."""
+        counts = ", ".join(
+            "%d %s" % (value, name.replace("_", " ")) for name, value in (
+                ("in_sync", self.in_sync), ("recorded", self.recorded),
+                ("corrected", self.corrected), ("failed", self.failed),
+                ("skipped", self.skipped), ("to_maintenance", self.to_maintenance),
+                ("recovered", self.recovered), ("not_owned", self.not_owned),
+                ("targets_cleared", self.targets_cleared)) if value)
+        return "%d node%s in %.1fs%s" % (self.nodes, "" if self.nodes == 1 else "s",
+                                         self.duration, ": " + counts if counts else "")
 
 
 class _ReadTask:
@@ -266,7 +287,10 @@ class PowerSync:
             stats.targets_cleared = len(self.clear_stale_targets())
         stats.duration = time.monotonic() - start
         metrics.record_sync_cycle(stats)
-        LOG.info("Power sync: %s", stats.as_dict())
+        # One line per cycle, the operator's heartbeat of the sync; with no node
+        # at all to look at, DEBUG: an empty lab's log is not one line a minute.
+        busy = stats.nodes or stats.not_owned or stats.notable
+        LOG.log(logging.INFO if busy else logging.DEBUG, "Power sync: %s", stats.summary())
         self._warn_overrun(stats)
         return stats
 

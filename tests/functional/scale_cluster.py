@@ -9,7 +9,6 @@ database directly with SQLAlchemy (the test's CONF is reset between tests)
 and compute the ring the processes must agree on.
 """
 
-import ast
 import os
 import re
 import signal
@@ -36,7 +35,20 @@ TIMING = {
     "graceful_shutdown_timeout": 5,
 }
 
-_SYNC_LINE = re.compile(r"Power sync: (\{.*\})")
+_SYNC_LINE = re.compile(r"Power sync: (\d+) nodes? in ([\d.]+)s(?:: (.*))?")
+_SYNC_COUNTERS = ("in_sync", "recorded", "corrected", "failed", "skipped",
+                  "to_maintenance", "recovered", "not_owned", "targets_cleared")
+
+
+def _sync_stats(match):
+    """A ``Power sync: ...`` line's counters as a dict (absent ones are 0)."""
+    stats = dict.fromkeys(_SYNC_COUNTERS, 0)
+    stats.update(nodes=int(match.group(1)), duration=float(match.group(2)))
+    for part in (match.group(3) or "").split(", "):
+        if part:
+            count, name = part.split(" ", 1)
+            stats[name.replace(" ", "_")] = int(count)
+    return stats
 
 
 class Proc:
@@ -119,7 +131,7 @@ class Proc:
 
     def sync_cycles(self):
         """Every power-sync cycle's stats (dicts), oldest first."""
-        return [ast.literal_eval(m.group(1)) for m in _SYNC_LINE.finditer(self.log())]
+        return [_sync_stats(m) for m in _SYNC_LINE.finditer(self.log())]
 
     def call(self, method, path, body=None, timeout=60):
         helper = server_proc.ServerProcess.__new__(server_proc.ServerProcess)

@@ -6,6 +6,7 @@ disagree with the database; these tests give it a separate "hardware"
 """
 
 import datetime
+import re
 import threading
 import time
 
@@ -82,6 +83,17 @@ def test_nodes_in_sync_are_only_read(database, bmc):
     assert [row(n) for n in nodes] == before  # nothing written
     assert stats.duration > 0
     assert stats.as_dict()["in_sync"] == 5
+
+
+def test_one_readable_log_line_per_cycle_and_none_for_an_empty_fleet(database, bmc, caplog):
+    with caplog.at_level("INFO", logger="hwdrivers.conductor.power_sync"):
+        power_sync.PowerSync().run_cycle()
+        assert not [r for r in caplog.records if "Power sync" in r.getMessage()]
+        for node in make_nodes(3):
+            bmc.state[node["uuid"]] = PowerState.ON
+        power_sync.PowerSync().run_cycle()
+    [line] = [r.getMessage() for r in caplog.records if "Power sync" in r.getMessage()]
+    assert re.fullmatch(r"Power sync: 3 nodes in \d+\.\ds: 3 in sync", line), line
 
 
 def test_mismatch_is_recorded_when_not_forcing(database, bmc, config):
