@@ -386,7 +386,7 @@ def build_parser():
     remote.add_argument("--password-stdin", action="store_true",
                         help="Read the API password from the first line of stdin "
                              "(before any --driver-info KEY=- values).")
-    top = parser.add_subparsers(dest="group", metavar="{node,driver,power,boot-device}")
+    top = parser.add_subparsers(dest="group")
     top.required = True
 
     node = top.add_parser("node", help="Enrolled nodes (stored in the database).")
@@ -560,6 +560,9 @@ def build_parser():
         _add_driver_info_options(p)
         _add_interface_options(p)
         p.set_defaults(func=func, oneshot=True)
+    # Named for "required: {node,...}" rather than "required: group"; from
+    # what was added, so a new group cannot be left out of the usage line.
+    top.metavar = "{%s}" % ",".join(top.choices)
     return parser
 
 

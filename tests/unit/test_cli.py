@@ -1,9 +1,11 @@
 """The ``hwdrivers`` command on the local database, and one-shot mode."""
 
+import argparse
 import json
 
 import pytest
 
+from hwdrivers.cli import commands
 from hwdrivers.cmd import cli
 from hwdrivers.common import exception
 from tests import cli_run
@@ -329,3 +331,13 @@ def test_an_empty_name_or_driver_is_refused_not_ignored(run, argv):
     assert "ERROR:" in err and ("name" in err or "driver" in err or "interface" in err), err
     nodes = json.loads(run("node", "list", "-f", "json")[0])
     assert [(n["name"], n["driver"]) for n in nodes] == [("keep", "fake-hardware")]
+
+
+def test_the_usage_line_names_every_command_group():
+    """It was written by hand and had left out 'conductor'."""
+    parser = commands.build_parser()
+    groups = [action for action in parser._actions
+              if isinstance(action, argparse._SubParsersAction)][0].choices
+    usage = parser.format_usage()
+    assert "{%s}" % ",".join(groups) in usage
+    assert "conductor" in groups
