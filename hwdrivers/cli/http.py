@@ -40,15 +40,16 @@ from hwdrivers.common import interface_types
 API_VERSION = "1.31"
 VERSION_HEADER = "X-OpenStack-Ironic-API-Version"
 
-#: The node fields the local backend shows that the API serves too.
+#: The node fields the local backend shows that the API serves too, and the
+#: API's ``conductor``: the process that owns the node, which only a server has.
 NODE_FIELDS = (("uuid", "name", "driver", "driver_info", "driver_internal_info",
                 "instance_info", "properties", "extra", "power_state",
                 "target_power_state", "provision_state", "target_provision_state",
-                "last_error", "maintenance", "maintenance_reason", "fault",
-                "console_enabled", "console_error", "conductor_group",
-                "reservation", "created_at", "updated_at")
+                "provision_updated_at", "last_error", "maintenance", "maintenance_reason",
+                "fault", "console_enabled", "console_error", "conductor_group",
+                "conductor", "reservation", "created_at", "updated_at")
                + interface_types.NODE_FIELDS)
-_TIMES = ("created_at", "updated_at")
+_TIMES = ("created_at", "updated_at", "provision_updated_at")
 #: The fields of a node history event, as the local backend returns them.
 HISTORY_FIELDS = ("uuid", "created_at", "severity", "event", "event_type", "conductor",
                   "user")
