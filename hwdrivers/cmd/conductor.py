@@ -247,7 +247,8 @@ def serve(argv):
     listener = rpc_server(service, CONF)  # bound before registering, like the server
     service.rpc_url = advertised_url(listener, CONF)
     try:
-        check_unique_host(service, CONF)
+        startup.claim_host(PROG)
+        check_unique_host(service, CONF)  # a holder whose lock session was lost
         service.start()
     except BaseException:
         listener.close()

@@ -426,6 +426,7 @@ def serve(argv):
     server = Server(service, CONF)
     try:
         lock_sqlite_database(CONF)
+        startup.claim_host(PROG)
         service.start()
     except BaseException:
         server.close()

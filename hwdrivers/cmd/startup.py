@@ -57,6 +57,44 @@ def prepare_database():
     db_api.prepare_secrets()
 
 
+def claim_host(prog):
+    """ConfigInvalid unless this is the one process of its ``[DEFAULT] host``.
+
+    Two processes under one host name on one database (a copy of the
+    config on another machine, a second server on another port) each take
+    the other for a previous life of their own: the one starting releases
+    the running one's locks and aborts its operations. PostgreSQL's
+    advisory lock of the host (:func:`db_engine.hold_host_lock`) tells them
+    apart. A session the server still keeps for a process whose machine
+    died (no connection close reaches the server until TCP keepalive gives
+    up, hours later) must not lock its replacement out, so the lock only
+    refuses while the host's conductor row is alive or not yet written (a
+    process starting at the same moment); once its heartbeat is older than
+    ``[conductor] heartbeat_timeout`` this start takes over, and says so.
+    """
+    from hwdrivers.conductor import hash_ring
+    from hwdrivers.db import api as db_api
+    from hwdrivers.db import engine as db_engine
+    if db_engine.hold_host_lock(CONF.host):
+        return
+    try:
+        row = db_api.get_conductor(CONF.host)
+    except exception.ConductorNotFound:
+        row = None
+    if row is not None and not hash_ring.is_alive(row):
+        LOG.warning("%s: a database session still holds the lock of [DEFAULT] host = %s, "
+                    "but that conductor last heartbeat at %s UTC, longer than [conductor] "
+                    "heartbeat_timeout ago: taking over from it", prog, CONF.host,
+                    row["updated_at"])
+        return
+    raise exception.ConfigInvalid(
+        "a process with [DEFAULT] host = %s is already running against this database "
+        "(an hwdrivers-server or hwdrivers-conductor: it holds that host's lock); "
+        "starting another one under the same name would release its locks and abort its "
+        "operations. Give each process a unique [DEFAULT] host, or stop that one first."
+        % CONF.host, option="[DEFAULT] host")
+
+
 def unknown_options(conf=CONF):
     """``[(file, group, option or None, hint)]`` the parsed files set that nobody reads.
 

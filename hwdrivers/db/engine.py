@@ -67,6 +67,7 @@ SQLite touches it; SQLite then sees a blank index and rebuilds it from the
 
 import collections
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -612,6 +613,65 @@ def dispose():
 
 def is_sqlite():
     return _get().sqlite
+
+
+#: The connection holding this process's host lock (:func:`hold_host_lock`),
+#: kept open until the process ends.
+_host_lock = None
+
+
+def host_lock_key(host, schema):
+    """The 64-bit PostgreSQL advisory lock key of conductor host ``host``.
+
+    Advisory locks are per database, not per schema: the schema is part of
+    the key, so deployments in two schemas of one database stay apart.
+    """
+    digest = hashlib.sha256(("hwdrivers-host:%s:%s" % (schema, host)).encode("utf-8"))
+    return int.from_bytes(digest.digest()[:8], "big", signed=True)
+
+
+def try_host_lock(host):
+    """A connection holding the advisory lock of ``host``, or None when another
+    session holds it. PostgreSQL only: the lock is the session's, so the
+    connection is taken out of the pool and set to autocommit (an idle
+    transaction kept open for a process's life would hold back vacuum)."""
+    engines = _get()
+    with unavailable_as_error():
+        proxied = engines.base.raw_connection()
+        raw = proxied.driver_connection
+        proxied.detach()  # the pool makes another; this one lives with the lock
+        try:
+            raw.autocommit = True
+            cursor = raw.cursor()
+            cursor.execute("SELECT current_schema()")
+            key = host_lock_key(host, cursor.fetchone()[0])
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", (key,))
+            taken = cursor.fetchone()[0]
+            cursor.close()
+        except BaseException:
+            raw.close()
+            raise
+    if not taken:
+        raw.close()
+        return None
+    return raw
+
+
+def hold_host_lock(host):
+    """Hold ``host``'s lock for this process's life; False when another holds it.
+
+    One process per ``[DEFAULT] host`` and database: a second one would take
+    the first for a previous life of its own, release its locks and abort
+    its operations at start. A live process holds the lock however long it
+    was paused; the server drops it the moment its session ends, so one
+    that crashed or was killed does not hold up its successor. SQLite
+    (one server per file, locked by the server itself): always True.
+    """
+    global _host_lock
+    if is_sqlite() or _host_lock is not None:
+        return True
+    _host_lock = try_host_lock(host)
+    return _host_lock is not None
 
 
 @contextlib.contextmanager

@@ -682,3 +682,23 @@ def test_json_columns_read_back_as_fresh_values(sqlite_database):
     listed["extra"]["k"] = "v"  # a reader's change stays its own
     again = {n["name"]: n for n in api.list_nodes()}["j1"]
     assert again["extra"] == {} and created["uuid"] == again["uuid"]
+
+
+def test_a_host_lock_is_held_by_one_session(database):
+    """PostgreSQL's advisory lock of a [DEFAULT] host: one process per host name."""
+    if database != "postgresql":
+        pytest.skip("SQLite: one server per file, locked by hwdrivers-server itself")
+    first = db_engine.try_host_lock("lock-a")
+    assert first is not None
+    try:
+        assert db_engine.try_host_lock("lock-a") is None
+        other = db_engine.try_host_lock("lock-b")
+        assert other is not None
+        other.close()
+    finally:
+        first.close()  # as when its process ends: the server drops the lock
+    again = db_engine.try_host_lock("lock-a")
+    assert again is not None
+    again.close()
+    # The schema is part of the key: another deployment's c1 is not this one's.
+    assert db_engine.host_lock_key("c1", "a") != db_engine.host_lock_key("c1", "b")
