@@ -8,6 +8,7 @@ REST API only. Used by tests/functional/test_deploy*.py and
 benchmarks/deploy_fleet.py.
 """
 
+import contextlib
 import os
 import uuid
 
@@ -168,3 +169,13 @@ def files_in(path):
     for root, _dirs, names in os.walk(path):
         found.extend(os.path.relpath(os.path.join(root, n), path) for n in names)
     return sorted(found)
+
+
+@contextlib.contextmanager
+def running(tmp_path, **options):
+    """A started :class:`DeployEnv` (a test's ``env`` fixture); on leaving, its
+    server must stop cleanly (exit 0), or the test fails with its log's end."""
+    environment = DeployEnv(tmp_path, **options).start()
+    yield environment
+    code = environment.stop()
+    assert code == 0, environment.server.log()[-3000:]

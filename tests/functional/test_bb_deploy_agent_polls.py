@@ -66,10 +66,8 @@ class StatusPollDropper:
 
 @pytest.fixture
 def env(tmp_path):
-    environment = deploy_env.DeployEnv(tmp_path).start()
-    yield environment
-    code = environment.stop()
-    assert code == 0, environment.server.log()[-3000:]
+    with deploy_env.running(tmp_path) as environment:
+        yield environment
 
 
 def test_one_lost_status_poll_does_not_fail_the_deploy(env):

@@ -31,10 +31,8 @@ META = {"uuid": "0b5d4c1e-1111-4222-8333-944455556666", "hostname": "web-1",
 
 @pytest.fixture
 def env(tmp_path):
-    environment = deploy_env.DeployEnv(tmp_path).start()
-    yield environment
-    code = environment.stop()
-    assert code == 0, environment.server.log()[-3000:]
+    with deploy_env.running(tmp_path) as environment:
+        yield environment
 
 
 def _instance_info(url, digest, **extra):

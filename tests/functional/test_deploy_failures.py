@@ -24,11 +24,8 @@ MiB = 1024 * 1024
 
 @pytest.fixture
 def env(tmp_path):
-    environment = deploy_env.DeployEnv(
-        tmp_path, deploy_options={"callback_timeout": 4}).start()
-    yield environment
-    code = environment.stop()
-    assert code == 0, environment.server.log()[-3000:]
+    with deploy_env.running(tmp_path, deploy_options={"callback_timeout": 4}) as environment:
+        yield environment
 
 
 def _info(url, digest, **extra):
@@ -124,14 +121,19 @@ def test_agent_never_calling_back_times_out_and_powers_off(env):
     assert machine.state()["pid"] is None
 
 
-def test_abort_during_wait_call_back(env):
-    url, digest, _ = env.add_image("ab.img", size=4 * MiB)
-    machine, _ = env.add_machine("ab1", instance_info=_info(url, digest),
+def _waiting_for_call_back(env, name):
+    """``(machine, agent pid)`` of a deploy whose agent cannot reach the API."""
+    url, digest, _ = env.add_image("%s.img" % name, size=4 * MiB)
+    machine, _ = env.add_machine(name, instance_info=_info(url, digest),
                                  agent_args=["--api-url", "http://127.0.0.1:9"])
-    env.make_available("ab1")
-    env.deploy("ab1")
-    env.wait_state("ab1", "wait call-back", timeout=30)
-    pid = wait_for(lambda: machine.state()["pid"], timeout=30, message="the agent")
+    env.make_available(name)
+    env.deploy(name)
+    env.wait_state(name, "wait call-back", timeout=30)
+    return machine, wait_for(lambda: machine.state()["pid"], timeout=30, message="the agent")
+
+
+def test_abort_during_wait_call_back(env):
+    machine, pid = _waiting_for_call_back(env, "ab1")
     status, body = env.call("PUT", "/v1/nodes/ab1/states/provision", {"target": "abort"})
     assert status == 202, body
     node = env.wait_state("ab1", "deploy failed", timeout=30)  # published at once
@@ -152,13 +154,7 @@ def test_abort_during_wait_call_back(env):
 
 def test_undeploy_during_wait_call_back(env):
     """Ironic's 'deleted' while the ramdisk is up: off, boot files gone, available."""
-    url, digest, _ = env.add_image("ud.img", size=4 * MiB)
-    machine, _ = env.add_machine("ud1", instance_info=_info(url, digest),
-                                 agent_args=["--api-url", "http://127.0.0.1:9"])
-    env.make_available("ud1")
-    env.deploy("ud1")
-    env.wait_state("ud1", "wait call-back", timeout=30)
-    wait_for(lambda: machine.state()["pid"], timeout=30, message="the agent")
+    machine, _ = _waiting_for_call_back(env, "ud1")
     status, body = env.call("PUT", "/v1/nodes/ud1/states/provision", {"target": "deleted"})
     assert status == 202, body
     node = env.wait_state("ud1", "available", timeout=60)

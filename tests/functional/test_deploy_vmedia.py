@@ -43,10 +43,8 @@ def _cd(emulator, system=SYSTEM):
 
 @pytest.fixture
 def env(tmp_path):
-    environment = deploy_env.DeployEnv(tmp_path).start()
-    yield environment
-    code = environment.stop()
-    assert code == 0, environment.server.log()[-3000:]
+    with deploy_env.running(tmp_path) as environment:
+        yield environment
 
 
 def test_deploy_with_configdrive_via_redfish_virtual_media(env, redfish_emulator):

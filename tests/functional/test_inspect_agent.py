@@ -14,7 +14,7 @@ import pytest
 
 from hwdrivers.testing import simulator
 from tests.functional.deploy_env import AGENT_ARGS
-from tests.functional.deploy_env import DeployEnv
+from tests.functional.deploy_env import running
 
 GiB = 1024 ** 3
 MACS = ["52:54:00:1e:00:01", "52:54:00:1e:00:02"]
@@ -22,10 +22,8 @@ MACS = ["52:54:00:1e:00:01", "52:54:00:1e:00:02"]
 
 @pytest.fixture
 def env(tmp_path):
-    deploy_env = DeployEnv(tmp_path).start()
-    yield deploy_env
-    code = deploy_env.stop()
-    assert code == 0, deploy_env.server.log()[-3000:]
+    with running(tmp_path) as environment:
+        yield environment
 
 
 def _enroll(env, name, macs, disk_size=10 * GiB):

@@ -63,6 +63,16 @@ def local(tmp_path):
     return str(conf), db_path
 
 
+def _slower(conf, delay):
+    """A copy of the ``local`` config whose fake power calls take ``delay`` seconds."""
+    slow = conf.replace(".conf", "-slow.conf")
+    with open(conf) as handle:
+        text = handle.read()
+    with open(slow, "w") as handle:
+        handle.write(text.replace("power_delay = %s" % DELAY, "power_delay = %s" % delay))
+    return slow
+
+
 def _row(db_path, name):
     with sqlite3.connect(str(db_path)) as conn:
         conn.row_factory = sqlite3.Row
@@ -158,11 +168,7 @@ def test_ctrl_c_stops_a_local_bulk_power_and_reports_each_node(local):
 def test_second_ctrl_c_releases_the_nodes_still_in_flight(local):
     """Stopping the wait leaves no lock and no target behind, and says so."""
     conf, db_path = local
-    slow = conf.replace(".conf", "-slow.conf")
-    with open(conf) as handle:
-        text = handle.read()
-    with open(slow, "w") as handle:
-        handle.write(text.replace("power_delay = %s" % DELAY, "power_delay = 30"))
+    slow = _slower(conf, 30)
     for name in ("a1", "a2"):
         _cli("--config-file", slow, "node", "create", "--driver", "fake-hardware",
              "--name", name)
@@ -248,11 +254,7 @@ def test_ctrl_c_on_one_node_over_http_says_the_server_carries_on(server):
 
 def test_ctrl_c_during_a_local_power_action_clears_its_target(local):
     conf, db_path = local
-    slow = conf.replace(".conf", "-slow.conf")
-    with open(conf) as handle:
-        text = handle.read()
-    with open(slow, "w") as handle:
-        handle.write(text.replace("power_delay = %s" % DELAY, "power_delay = 20"))
+    slow = _slower(conf, 20)
     _cli("--config-file", slow, "node", "create", "--driver", "fake-hardware",
          "--name", "c1")
     proc = _start("--config-file", slow, "node", "power", "on", "c1")
