@@ -262,6 +262,7 @@ class ConductorManager:
             if reset_interfaces:
                 _reset_interfaces(node, changes)
             _check_console_stays(node, changes)
+            _check_deploy_inputs_stay(node, changes)
             self._check_values(changes, node=node)
             _lower_group(changes)
             for field, value in changes.items():
@@ -602,6 +603,27 @@ def _lower_group(values):
     ``[conductor] conductor_group`` is lowered the same way)."""
     if isinstance(values.get("conductor_group"), str):
         values["conductor_group"] = values["conductor_group"].lower()
+
+
+#: Provision states whose running deploy reads instance_info as it goes.
+_DEPLOY_IN_PROGRESS = ("deploying", "wait call-back")
+
+
+def _check_deploy_inputs_stay(node, changes):
+    """Refuse an instance_info change while a deploy is running on it.
+
+    The deploy checked instance_info when it started, then reads it again
+    step by step (the image is fetched once the ramdisk is up): a new
+    ``image_source`` would be written unchecked, half of one deploy and
+    half of another.
+    """
+    if ("instance_info" in changes and node.provision_state in _DEPLOY_IN_PROGRESS
+            and changes["instance_info"] != node.instance_info):
+        raise exception.InvalidParameterValue(
+            "Node %s: instance_info cannot change while it is deploying (provision "
+            "state %s): the running deploy reads it. Abort the deploy (baremetal node "
+            "abort, or PUT .../states/provision {\"target\": \"abort\"}) or let it "
+            "end, then change it" % (node.ident, node.provision_state))
 
 
 def _check_console_stays(node, changes):

@@ -199,6 +199,25 @@ def test_undeploy_a_deploy_waiting_for_callback(manager, node, monkeypatch, acti
     assert record["instance_info"] == {}
 
 
+def test_instance_info_cannot_change_under_a_running_deploy(manager, node, monkeypatch):
+    _to_available(manager)
+    monkeypatch.setattr(fake.FakeDeploy, "deploy", lambda self, task: "wait call-back")
+    manager.update_node(CTX, "prov-node", {"instance_info": {"image_source": "http://a/x"}})
+    manager.do_provisioning_action(CTX, "prov-node", "deploy")
+    assert row(node)["provision_state"] == "wait call-back"
+    with pytest.raises(exception.InvalidParameterValue) as info:
+        manager.update_node(CTX, "prov-node", {"instance_info/image_source": "http://b/y"})
+    assert "instance_info cannot change while it is deploying" in str(info.value)
+    assert "abort" in str(info.value)
+    assert row(node)["instance_info"] == {"image_source": "http://a/x"}
+    # Other fields may change, and the same instance_info written back is no change.
+    manager.update_node(CTX, "prov-node", {"extra/k": "v",
+                                           "instance_info/image_source": "http://a/x"})
+    manager.do_provisioning_action(CTX, "prov-node", "abort")
+    manager.update_node(CTX, "prov-node", {"instance_info/image_source": "http://b/y"})
+    assert row(node)["instance_info"] == {"image_source": "http://b/y"}
+
+
 @pytest.mark.parametrize("action", ["provide", "deploy", "active", "undeploy", "abort"])
 def test_invalid_transition_names_state_and_allowed_actions(manager, node, action):
     before = row(node)
