@@ -54,29 +54,37 @@ def server(tmp_path_factory):
         yield proc
 
 
-class _HTMLServer(http.server.BaseHTTPRequestHandler):
-    """A web server where the BMC's Redfish service should be: HTML to every GET."""
+def _answering(body, content_type):
+    """A web server where the BMC's Redfish service should be, answering every
+    GET with ``body``; yields its URL."""
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
 
-    def do_GET(self):
-        body = b"<html><body>Login</body></html>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        def log_message(self, *args):
+            pass
 
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def html_bmc():
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HTMLServer)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield "http://127.0.0.1:%d" % httpd.server_address[1]
     httpd.shutdown()
     httpd.server_close()
+
+
+@pytest.fixture
+def html_bmc():
+    yield from _answering(b"<html><body>Login</body></html>", "text/html")
+
+
+@pytest.fixture
+def list_bmc():
+    """JSON, but an array where every Redfish document is an object."""
+    yield from _answering(b'[{"@odata.id": "/redfish/v1"}, 2]', "application/json")
 
 
 def _managed(server, emulator, name, system, **fields):
@@ -112,6 +120,21 @@ def test_a_bmc_answering_html_fails_naming_the_node_and_the_bmc(server, emulator
     assert "answered something that is not JSON while inspecting the hardware" in error
     assert emulator.password not in error and emulator.password not in server.log()
     assert _ports(server, "html-bmc") == [] and "cpus" not in node["properties"]
+
+
+def test_a_bmc_answering_json_of_the_wrong_shape_fails_naming_the_node_and_the_bmc(
+        server, emulator, list_bmc):
+    """sushy's own TypeError ('list indices must be integers') named neither."""
+    _managed(server, emulator, "list-bmc", "plain")
+    _ok(server.call("PATCH", "/v1/nodes/list-bmc", [
+        {"op": "replace", "path": "/driver_info/redfish_address", "value": list_bmc}]))
+    _ok(_provision(server, "list-bmc", "inspect"), 202)
+    node = _settle(server, "list-bmc")
+    assert node["provision_state"] == "inspect failed"
+    error = node["last_error"]
+    assert "node list-bmc" in error and list_bmc in error, error
+    assert "answered a document the Redfish library cannot read" in error, error
+    assert emulator.password not in error and emulator.password not in server.log()
 
 
 @pytest.mark.parametrize("name, step", [

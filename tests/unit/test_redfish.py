@@ -442,3 +442,19 @@ def test_the_client_sends_every_request_through_the_bounded_connector(redfish_co
     cls = redfish_session._connector_class()
     assert issubclass(cls, sushy.connector.Connector)
     assert "_op" in vars(cls) and hasattr(sushy.connector.Connector, "_op")
+
+
+def test_only_errors_raised_inside_sushy_are_read_as_the_bmcs():
+    """A TypeError/AttributeError from sushy's code means a document it could not
+    read; one from ours is a bug, re-raised as such."""
+    import sushy
+    import sushy.utils
+
+    try:
+        sushy.utils.revert_dictionary(None)
+    except AttributeError as exc:
+        assert redfish_session._raised_in(sushy, exc)
+    try:
+        None.attribute  # noqa: B018 -- our own bug
+    except AttributeError as exc:
+        assert not redfish_session._raised_in(sushy, exc)

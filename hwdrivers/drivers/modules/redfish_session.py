@@ -29,6 +29,7 @@ import contextvars
 import hashlib
 import hmac
 import logging
+import os
 import re
 import secrets
 import threading
@@ -370,6 +371,15 @@ def translate(exc, info, action):
         "unexpected answer from the %s while %s: %s" % (where, action, said(exc))))
 
 
+def _raised_in(module, exc):
+    """Whether ``exc`` was raised by code of package ``module`` (its last frame)."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    root = os.path.dirname(module.__file__) + os.sep
+    return tb is not None and tb.tb_frame.f_code.co_filename.startswith(root)
+
+
 @contextlib.contextmanager
 def connection(info, action):
     """Yield a cached :class:`Entry`; sushy errors leave as taxonomy errors.
@@ -406,6 +416,19 @@ def connection(info, action):
             "the Redfish service at %s answered something that is not JSON while %s "
             "(%s); check that redfish_address is the BMC's Redfish service" % (
                 info["address"], action, params.redact(exc, [info.get("password")])))
+        retry.note(error)
+        raise error from None
+    except (TypeError, KeyError, AttributeError, IndexError, ValueError) as exc:
+        if not _raised_in(sushy, exc):
+            raise  # ours: a bug to see as one, not a BMC's fault
+        # JSON of the wrong shape (a list where sushy reads an object...):
+        # sushy's own TypeError named neither the node nor the BMC.
+        error = exception.DriverActionError(
+            "the Redfish service at %s answered a document the Redfish library cannot "
+            "read while %s (%s: %s); check that redfish_address is the BMC's Redfish "
+            "service and its firmware is current" % (
+                info["address"], action, type(exc).__name__,
+                params.redact(exc, [info.get("password")])))
         retry.note(error)
         raise error from None
     finally:
