@@ -125,7 +125,15 @@ def _run():
         if CONF.action.name == "upgrade":
             revision = CONF.action.revision
             migration.upgrade(revision)
-            print("Database schema is at revision %s." % migration.version())
+            current = migration.version()
+            if revision != "head" and current != revision:
+                # Alembic takes an older revision as reached already: say so,
+                # rather than print the newer one as if it were asked for.
+                return _fail("the database is at revision %s, newer than %s: upgrade "
+                             "only moves forward, and nothing was changed (going back "
+                             "means restoring a backup taken before the upgrade)"
+                             % (current, revision))
+            print("Database schema is at revision %s." % current)
         else:
             print(migration.version() or "None (empty database: run "
                   "'hwdrivers-dbsync upgrade')")

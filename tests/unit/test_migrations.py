@@ -134,6 +134,17 @@ def test_dbsync_upgrade_and_version_sqlite(tmp_path):
     result = _dbsync(tmp_path, "version")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == migration.head()
+    # An older revision is not "reached": upgrade never goes back, and says so.
+    result = _dbsync(tmp_path, "upgrade", "--revision", "0003")
+    assert result.returncode == 1, result.stdout
+    assert ("the database is at revision %s, newer than 0003: upgrade only moves "
+            "forward" % migration.head()) in result.stderr
+    assert _dbsync(tmp_path, "version").stdout.strip() == migration.head()
+    # A revision on the way up is reached and printed.
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    result = _dbsync(fresh, "upgrade", "--revision", "0003")
+    assert result.returncode == 0 and "at revision 0003" in result.stdout, result.stderr
 
 
 def test_dbsync_postgresql(tmp_path, _postgresql):
