@@ -45,10 +45,18 @@ BOOT_MODES = ("bios", "uefi")
 _PASSWORD_ENV = ("IPMI_PASSWORD", "IPMITOOL_PASSWORD")
 #: Longest password (bytes) each IPMI version carries; ipmitool refuses longer.
 _PASSWORD_LIMITS = {"2.0": 20, "1.5": 16}
+#: Longest user name (bytes), in both versions; ipmitool refuses longer.
+_USERNAME_LIMIT = 16
 
 
 def _check_session(values, problems):
-    """What IPMI allows across fields: cipher suites are 2.0's, password lengths."""
+    """What IPMI allows across fields: cipher suites are 2.0's, name and password lengths.
+
+    ipmitool refuses a longer name or password before sending anything, in
+    words no rule of :func:`classify` knows; unchecked here, that was an
+    action error retried until [ipmi] command_retry_timeout (30 s) for a
+    setting no retry can fix.
+    """
     version = values["ipmi_protocol_version"]
     if values["ipmi_cipher_suite"] is not None and version == "1.5":
         problems.refuse("field ipmi_cipher_suite only applies to IPMI 2.0: unset it "
@@ -57,6 +65,9 @@ def _check_session(values, problems):
     if len(password.encode("utf-8")) > _PASSWORD_LIMITS[version]:
         problems.refuse("field ipmi_password is longer than the %d bytes IPMI %s "
                         "allows" % (_PASSWORD_LIMITS[version], version))
+    if len((values["ipmi_username"] or "").encode("utf-8")) > _USERNAME_LIMIT:
+        problems.refuse("field ipmi_username is longer than the %d bytes IPMI allows"
+                        % _USERNAME_LIMIT)
     if "\0" in password or "\0" in (values["ipmi_username"] or ""):
         problems.refuse("fields ipmi_username and ipmi_password must not hold NUL "
                         "characters")
