@@ -298,6 +298,14 @@ class Relay(threading.Thread):
 
     def _tick(self):
         for key, mask in self._selector.select(self._next_timeout()):
+            # An earlier handler of this round may have unregistered what this
+            # event is about (the session ended: its terminal's hang-up is
+            # stale; a client was dropped: so is its input). Tripping on it
+            # would turn the console off; what is still there is reported
+            # again by the next select (a modified key is the same thing).
+            current = self._selector.get_map().get(key.fd)
+            if current is None or current.data != key.data:
+                continue
             handler = getattr(self, "_on_%s" % key.data)
             handler(key, mask)
             if self._stopping.is_set() or self.state == FAILED:
