@@ -135,6 +135,21 @@ class PortPool:
                     sock.listen(2)
                 except OSError as exc:
                     sock.close()
+                    if exc.errno == errno.EACCES:
+                        # The port, not the host: below 1024 (or ip_unprivileged_port_start)
+                        # only a privileged conductor may listen.
+                        if wanted is not None:
+                            raise exception.InvalidParameterValue(
+                                "Node %s: its ipmi_terminal_port %d cannot be listened on "
+                                "(%s: a privileged port); choose a port of [console] "
+                                "port_range %s or unset it" % (
+                                    node, port, exc.strerror or exc, self.port_range)
+                            ) from None
+                        raise exception.ConfigInvalid(
+                            "consoles cannot listen on port %d of [console] port_range "
+                            "%s: %s; use unprivileged ports (1024 and up)" % (
+                                port, self.port_range, exc.strerror or exc),
+                            option="[console] port_range") from None
                     if exc.errno != errno.EADDRINUSE:
                         raise exception.ConfigInvalid(
                             "consoles cannot listen on [console] host %s: %s; set an "
