@@ -12,6 +12,7 @@ already sums up ("after 8 attempts"), so they are logged only with ``-v``;
 """
 
 import logging
+import math
 import os
 
 from hwdrivers.common import exception
@@ -70,7 +71,22 @@ def make_task(args, info):
         args.driver, driver_info=info, name=getattr(args, "node_name", None), **fields)
 
 
+def _check_timeout(timeout):
+    """``--power-timeout`` must be a finite number of seconds above 0.
+
+    It is both the driver's soft-off wait and the verification deadline:
+    ``nan`` made both waits endless (a soft off of an OS ignoring ACPI never
+    returned), a negative one failed at the first poll blaming [conductor]
+    power_state_change_timeout, and 0 quietly meant the default.
+    """
+    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
+        raise exception.InvalidParameterValue(
+            "--power-timeout %g is not a number of seconds above 0: give e.g. "
+            "--power-timeout 300, or leave it out for the configured default" % timeout)
+
+
 def power(task, action, soft=False, timeout=None):
+    _check_timeout(timeout)
     if action == "status":
         _validate(task.driver.power, task)
         return {"power_state": actions.get_power_state(task).value}
