@@ -10,6 +10,7 @@ TCP:HOST:PORT``; ``~.`` at the start of a line leaves (``~~`` sends one
 ``~``), as in ssh.
 """
 
+import argparse
 import os
 import selectors
 import socket
@@ -207,6 +208,22 @@ def _relay(sock, stdin, stdout):
                         return
 
 
+def _kib(value):
+    """--kib N: a whole number of KiB, at least 1, as the API's ?kib= wants.
+
+    Without it, the local reading took 0 or -5 for "nothing" and printed an
+    empty log, where the server's answer is a 400 saying what is allowed.
+    """
+    try:
+        kib = int(value)
+    except ValueError:
+        kib = 0
+    if kib < 1:
+        raise argparse.ArgumentTypeError(
+            "must be a whole number of KiB, 1 or more, got %r" % value)
+    return kib
+
+
 def register(nsub, fmt) -> None:
     """Add ``node console ...`` to the ``node`` subcommands."""
     p = nsub.add_parser("console", help="A node's serial console (served by "
@@ -230,6 +247,6 @@ def register(nsub, fmt) -> None:
     q = csub.add_parser("log", help="The end of the node's console log: what the machine "
                                     "printed, connected or not.")
     q.add_argument("node")
-    q.add_argument("--kib", type=int, default=64, metavar="N",
+    q.add_argument("--kib", type=_kib, default=64, metavar="N",
                    help="How much of the end to show, in KiB (default 64).")
     q.set_defaults(func=console_log)
