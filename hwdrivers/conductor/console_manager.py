@@ -62,6 +62,8 @@ START_MARGIN = 15.0
 #: Consoles started at once when the conductor starts.
 RESTORE_CONCURRENCY = 8
 
+CUT_SHORT = ("the console enable was cut short: conductor %s stopped before the "
+             "console came up; enable it again")
 RESTART_FAILED = ("the console was not started again after conductor %s restarted: %s")
 
 
@@ -311,9 +313,15 @@ class ConsoleManager:
             with self._node_locks[node_uuid]:
                 self._apply(context, node_uuid, enabled)
         except Exception as exc:
-            if self._stop.is_set():  # the conductor is stopping: the next start decides
+            if self._stop.is_set():
+                # The conductor is stopping. A console already enabled stays so
+                # (the next start restores it); an enable still starting was
+                # never recorded, and would come back "off" with no reason as if
+                # nobody had asked (202): say so, so it can be asked again.
                 LOG.info("Node %s: console change cut short by the conductor stopping",
                          node_uuid)
+                if enabled and not self._recorded_enabled(node_uuid):
+                    self._record(node_uuid, None, CUT_SHORT % self.hostname)
                 return
             reason = str(exc) if isinstance(exc, exception.HWDriversError) else (
                 "unexpected error: %s" % exc)
@@ -349,6 +357,14 @@ class ConsoleManager:
             task.driver.console.start_console(task)
         else:
             task.driver.console.stop_console(task)
+
+    @staticmethod
+    def _recorded_enabled(node_uuid):
+        """Whether the node's console is enabled in the database (True when the node is gone)."""
+        try:
+            return bool(db_api.get_node(node_uuid)["console_enabled"])
+        except exception.NodeNotFound:
+            return True  # nothing to record on a node that is gone
 
     @staticmethod
     def _record(node_uuid, enabled, error):
