@@ -94,13 +94,40 @@ def power(task, action, soft=False, timeout=None):
     if soft:
         target = {"power off": "soft power off", "rebooting": "soft rebooting"}.get(target, target)
     _validate(task.driver.power, task)
-    state = actions.set_power_state(task, target, timeout=timeout)
+    try:
+        state = actions.set_power_state(task, target, timeout=timeout)
+    except exception.PowerStateFailure as exc:
+        # The wait was --power-timeout, or for a soft action the soft-off
+        # timeout: the hint to raise power_state_change_timeout misled.
+        knob = ("--power-timeout" if timeout else "[conductor] soft_power_off_timeout"
+                if soft else "[conductor] power_state_change_timeout")
+        still = exc.kwargs.get("reason", "").partition(" (raise ")[0]
+        raise exception.PowerStateFailure(
+            node=task.node.name, state=exc.kwargs.get("state"),
+            reason="%s (raise %s if the hardware is slow)" % (still, knob)) from None
+    except exception.InvalidParameterValue as exc:
+        raise _named(task, exc) from None
     return {"power_state": state.value}
+
+
+def _named(task, exc):
+    """``exc`` naming the node as the operator knows it, not by its throw-away UUID.
+
+    :mod:`hwdrivers.drivers.actions` words its refusals for stored nodes
+    ("Node <uuid>: boot device 'floppy' is not supported..."); here the
+    UUID was made up for this one call.
+    """
+    if task.node.uuid not in str(exc) or exc.errors:
+        return exc
+    return type(exc)(str(exc).replace(task.node.uuid, task.node.name))
 
 
 def boot_device(task, action, device=None, persistent=False):
     _validate(task.driver.management, task)
-    if action == "set":
-        actions.set_boot_device(task, device, persistent=persistent)
-        return {"boot_device": device, "persistent": bool(persistent)}
-    return actions.get_boot_device(task)
+    try:
+        if action == "set":
+            actions.set_boot_device(task, device, persistent=persistent)
+            return {"boot_device": device, "persistent": bool(persistent)}
+        return actions.get_boot_device(task)
+    except exception.InvalidParameterValue as exc:
+        raise _named(task, exc) from None

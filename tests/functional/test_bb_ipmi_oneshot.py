@@ -5,6 +5,7 @@ ipmi_bmc.py), as an operator would drive one machine.
 """
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -30,6 +31,8 @@ def cli(tmp_path):
         "enabled_hardware_types = ipmi\n"
         "enabled_power_interfaces = ipmitool\n"
         "enabled_management_interfaces = ipmitool,noop\n"
+        "[conductor]\n"
+        "soft_power_off_timeout = 1\n"
         "[ipmi]\n"
         "command_retry_timeout = 2\n"
         "ipmitool_path = %s\n" % IPMITOOL)
@@ -58,3 +61,32 @@ def test_power_timeout_must_be_seconds_above_zero(cli, value):
         assert "--power-timeout %s is not a number of seconds above 0" % value in (
             proc.stderr)
         assert "power_soft" not in bmcs.events(port)
+
+
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-")
+
+
+@pytest.mark.parametrize("extra, knob", [
+    (("--power-timeout", "1"), "--power-timeout"),
+    ((), "[conductor] soft_power_off_timeout")])
+def test_soft_off_too_slow_names_the_controller_and_the_wait_that_ran_out(cli, extra, knob):
+    """Not "Node <random uuid>: ... (raise [conductor] power_state_change_timeout)"."""
+    with start_fake_bmcs(1, soft_off_delay=3600) as bmcs:
+        port = bmcs.ports[0]
+        assert cli("power", "on", port=port).returncode == 0
+        proc = cli("power", "off", "--soft", *extra, port=port)
+        assert proc.returncode == 1, proc.stderr
+        assert "Node ipmi:127.0.0.1:%d: failed to reach power state power off: still " \
+               "power on after 1.0s (raise %s if the hardware is slow)" % (port, knob) in (
+                   proc.stderr)
+        assert not UUID.search(proc.stderr), proc.stderr
+
+
+def test_unsupported_boot_device_names_the_controller(cli):
+    with start_fake_bmcs(1) as bmcs:
+        port = bmcs.ports[0]
+        proc = cli("boot-device", "set", "floppy", port=port)
+        assert proc.returncode == 1, proc.stderr
+        assert ("Node ipmi:127.0.0.1:%d: boot device 'floppy' is not supported by "
+                "management interface ipmitool" % port) in proc.stderr
+        assert not UUID.search(proc.stderr), proc.stderr
