@@ -35,3 +35,18 @@ def test_username_length_limit(version, username, ok):
     with pytest.raises(exception.InvalidParameterValue,
                        match="ipmi_username is longer than the 16 bytes IPMI allows"):
         task.driver.power.validate(task)
+
+
+def test_missing_ipmitool_is_warned_about_once(config, tmp_path, caplog):
+    """Power, management and console each check it: one warning, not three."""
+    from hwdrivers.drivers.modules import console_ipmitool
+    from hwdrivers.drivers.modules import ipmitool
+
+    config(ipmi__ipmitool_path=str(tmp_path / "no-ipmitool"))
+    caplog.set_level("WARNING", logger=ipmitool.LOG.name)
+    for impl in (ipmitool.IPMIPower(), ipmitool.IPMIManagement(),
+                 console_ipmitool.IPMIToolSocatConsole()):
+        impl.check_config()
+    warnings = [r for r in caplog.records if "is not installed" in r.getMessage()]
+    assert len(warnings) == 1, warnings
+    assert str(tmp_path / "no-ipmitool") in warnings[0].getMessage()

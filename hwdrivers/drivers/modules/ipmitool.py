@@ -333,6 +333,10 @@ def _kill(proc):
 
 # -- the interfaces ------------------------------------------------------------------
 
+#: ``[ipmi] ipmitool_path`` values already warned about as missing (check_config).
+_WARNED_MISSING = set()
+
+
 class _IPMIBase:
     """What power and management share: driver_info, controller, tool check."""
 
@@ -347,9 +351,13 @@ class _IPMIBase:
 
         Refusing to start would take every other driver of the conductor
         down with it, and the binary may be installed after start; so only
-        warn here.
+        warn here, once per path and process: power, management and console
+        are each checked, and the same warning three times in a row (before
+        every one-shot command's own error) said nothing more.
         """
-        if shutil.which(CONF.ipmi.ipmitool_path) is None:
+        path = CONF.ipmi.ipmitool_path
+        if shutil.which(path) is None and path not in _WARNED_MISSING:
+            _WARNED_MISSING.add(path)
             LOG.warning("ipmitool (%s) is not installed; ipmi nodes will fail with a "
                         "tool-missing error until it is (apt install ipmitool)",
                         CONF.ipmi.ipmitool_path)
