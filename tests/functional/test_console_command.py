@@ -8,6 +8,8 @@ log and what the client types arrives at the machine.
 """
 
 
+import socket
+
 import pytest
 
 from tests.functional import console_env as env
@@ -62,6 +64,22 @@ def test_command_console_round_trip_and_secret_scrubbing(server, serial):
     env.wait_state(server, node, "off")
     wait_for(lambda: not env.processes_with("TCP:127.0.0.1:%d" % serial.port), 30,
              message="socat gone")
+
+
+def test_deleting_a_node_stops_its_console_at_once(server, serial):
+    """As Ironic: not at the console manager's next sync, 30 s later."""
+    node = _node(server, "vmdel", "vmcon", serial_port=str(serial.port))
+    env.enable(server, node)
+    doc = env.wait_state(server, node, ("on", "failed"))
+    assert doc["console_state"] == "on", doc
+    wait_for(serial.connected.is_set, 30, message="socat connected to the serial line")
+    host, port = env.address(doc)
+    status, _ = server.call("DELETE", "/v1/nodes/vmdel")
+    assert status == 204
+    wait_for(lambda: not env.processes_with("TCP:127.0.0.1:%d" % serial.port), 10,
+             message="the console command stopped with its node")
+    with pytest.raises(OSError):
+        socket.create_connection((host, port), timeout=2).close()
 
 
 def test_profile_without_console_is_a_clear_400(server):
