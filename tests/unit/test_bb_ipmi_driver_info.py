@@ -50,3 +50,24 @@ def test_missing_ipmitool_is_warned_about_once(config, tmp_path, caplog):
     warnings = [r for r in caplog.records if "is not installed" in r.getMessage()]
     assert len(warnings) == 1, warnings
     assert str(tmp_path / "no-ipmitool") in warnings[0].getMessage()
+
+
+# ipmitool 1.8.19 -v against a fake BMC behind a relay delaying each packet
+# 0.6 s (the first) or dropping 30% of them (the second): right password.
+_LATE = ("Loading IANA PEN Registry...\nUnable to Get Channel Cipher Suites\n"
+         "IPMI Request Match NOT FOUND\n> Error: no response from RAKP 1 message\n"
+         "> RAKP 2 HMAC is invalid\nError: Unable to establish IPMI v2 / RMCP+ session\n")
+_LOST = ("Loading IANA PEN Registry...\nUnable to Get Channel Cipher Suites\n"
+         "> Error: no response from RAKP 3 message\n"
+         "> Error: no response from RAKP 1 message\n"
+         "Set Session Privilege Level to ADMINISTRATOR failed\n"
+         "Error: Unable to establish IPMI v2 / RMCP+ session\n")
+
+
+@pytest.mark.parametrize("stderr", [_LATE, _LOST])
+def test_lost_login_messages_are_a_connection_error_not_a_wrong_password(stderr):
+    from hwdrivers.drivers.modules import ipmitool
+
+    cls, hint = ipmitool.classify(stderr, {"ipmi_username": "admin"})
+    assert cls is exception.DriverConnectionError
+    assert "lost or answered late" in hint and "ipmi_password" not in hint

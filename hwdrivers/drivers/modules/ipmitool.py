@@ -147,6 +147,15 @@ def bmc_of(info):
 # First match wins, so specific texts come before ipmitool's closing line
 # "Unable to establish IPMI v2 / RMCP+ session", which every failed login ends with.
 _RULES = (
+    # A login message lost or answered after ipmitool's -N wait: ipmitool sends
+    # RAKP 1 again, the BMC answers with a fresh random number, and the late
+    # answer to the first fails the check ("RAKP 2 HMAC is invalid") or the
+    # session is half made ("Set Session Privilege Level to ... failed"). The
+    # password is not known to be wrong then: retried, not an auth error.
+    ("no response from rakp", exception.DriverConnectionError,
+     "messages of the login to the BMC were lost or answered late, so ipmitool's "
+     "verdict on the credentials does not count: check the network to the BMC, or "
+     "raise [ipmi] timeout if the BMC is only slow"),
     ("rakp 2 hmac is invalid", exception.DriverAuthError,
      "the BMC rejected the password of user %(user)s: check ipmi_password"),
     ("rakp 4 hmac is invalid", exception.DriverAuthError,
