@@ -179,6 +179,11 @@ _RULES = (
     ("activate session error", exception.DriverAuthError,
      "the BMC refused the IPMI 1.5 login of user %(user)s: check ipmi_username and "
      "ipmi_password"),
+    # IPMI 1.5: a BMC drops an Activate Session whose auth code (made with the
+    # password) does not verify, so a wrong password reads as no answer.
+    ("activate session command failed", exception.DriverConnectionError,
+     "the BMC did not answer the IPMI 1.5 login of user %(user)s, which is how BMCs "
+     "ignore a wrong password: check ipmi_password, then that the BMC is reachable"),
     ("password is longer than", exception.DriverSettingsError,
      "check ipmi_password and ipmi_protocol_version"),
     ("unsupported cipher suite", exception.DriverSettingsError,
