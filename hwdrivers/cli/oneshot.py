@@ -123,6 +123,15 @@ def _named(task, exc):
 
 
 def boot_device(task, action, device=None, persistent=False):
+    """``set`` or ``show``; ``show`` with a DEVICE or --persistent is refused.
+
+    ``boot-device show pxe`` (meant as set) printed the current device and
+    exited 0, so it read as done.
+    """
+    if action == "show" and (device or persistent):
+        raise exception.InvalidParameterValue(
+            "boot-device show takes no DEVICE or --persistent: to set one, run "
+            "boot-device set %s%s" % (device or "DEVICE", " --persistent" if persistent else ""))
     _validate(task.driver.management, task)
     try:
         if action == "set":

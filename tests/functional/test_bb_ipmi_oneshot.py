@@ -90,3 +90,15 @@ def test_unsupported_boot_device_names_the_controller(cli):
         assert ("Node ipmi:127.0.0.1:%d: boot device 'floppy' is not supported by "
                 "management interface ipmitool" % port) in proc.stderr
         assert not UUID.search(proc.stderr), proc.stderr
+
+
+@pytest.mark.parametrize("extra", [("pxe",), ("--persistent",)])
+def test_boot_device_show_refuses_a_device(cli, extra):
+    """``show pxe`` printed the current device, exit 0: it read as set."""
+    with start_fake_bmcs(1) as bmcs:
+        port = bmcs.ports[0]
+        proc = cli("boot-device", "show", *extra, port=port)
+        assert proc.returncode == 1, proc.stdout
+        assert "boot-device show takes no DEVICE or --persistent" in proc.stderr
+        assert proc.stdout == ""
+        assert cli("boot-device", "show", port=port).returncode == 0
