@@ -14,6 +14,7 @@ already sums up ("after 8 attempts"), so they are logged only with ``-v``;
 import logging
 import math
 import os
+import uuid as uuid_mod
 
 from hwdrivers.common import exception
 from hwdrivers.common import interface_types
@@ -67,8 +68,17 @@ def make_task(args, info):
     set_verbosity(getattr(args, "verbose", 0) or 0)
     fields = {"%s_interface" % kind: getattr(args, "%s_interface" % kind, None)
               for kind in interface_types.ALL}
-    return driver_task.StandaloneTask.for_driver(
-        args.driver, driver_info=info, name=getattr(args, "node_name", None), **fields)
+    # Composing refuses a --<kind>-interface "Node <uuid>: ..."; that UUID is
+    # made up for this call, so it is left out (the controller is not known yet).
+    node_uuid = str(uuid_mod.uuid4())
+    try:
+        return driver_task.StandaloneTask.for_driver(
+            args.driver, driver_info=info, name=getattr(args, "node_name", None),
+            uuid=node_uuid, **fields)
+    except exception.InvalidParameterValue as exc:
+        if node_uuid not in str(exc):
+            raise
+        raise type(exc)(str(exc).replace("Node %s: " % node_uuid, "")) from None
 
 
 def _check_timeout(timeout):

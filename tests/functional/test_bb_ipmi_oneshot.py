@@ -102,3 +102,11 @@ def test_boot_device_show_refuses_a_device(cli, extra):
         assert "boot-device show takes no DEVICE or --persistent" in proc.stderr
         assert proc.stdout == ""
         assert cli("boot-device", "show", port=port).returncode == 0
+
+
+def test_interface_not_enabled_does_not_name_a_random_uuid(cli):
+    proc = cli("power", "status", "--power-interface", "fake", port=623)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("ERROR: power_interface fake is not enabled; valid: "
+                                  "ipmitool"), proc.stderr
+    assert not UUID.search(proc.stderr), proc.stderr
