@@ -71,3 +71,13 @@ def test_lost_login_messages_are_a_connection_error_not_a_wrong_password(stderr)
     cls, hint = ipmitool.classify(stderr, {"ipmi_username": "admin"})
     assert cls is exception.DriverConnectionError
     assert "lost or answered late" in hint and "ipmi_password" not in hint
+
+
+def test_password_prompt_is_not_quoted_as_the_reason():
+    """ipmitool 1.8.19 -U admin without -E, against the fake BMC (empty password)."""
+    from hwdrivers.drivers.modules import ipmitool
+
+    stderr = ("Password: Loading IANA PEN Registry...\n> RAKP 2 HMAC is invalid\n"
+              "Error: Unable to establish IPMI v2 / RMCP+ session\n")
+    assert ipmitool.reason_text(stderr) == (
+        "RAKP 2 HMAC is invalid; Error: Unable to establish IPMI v2 / RMCP+ session")

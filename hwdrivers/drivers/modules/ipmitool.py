@@ -215,7 +215,13 @@ _NOISE = re.compile(r"^(loading iana pen registry|using best available cipher su
 
 
 def reason_text(stderr):
-    """ipmitool's own words, without the lines ``-v`` adds on every run."""
+    """ipmitool's own words, without the lines ``-v`` adds on every run.
+
+    With a user name and no password (no ``-E``) ipmitool prompts
+    "Password: " on stderr without a newline and reads nothing (no
+    terminal); the prompt is dropped, not quoted as part of the reason.
+    """
+    stderr = re.sub(r"^Password: ", "", stderr)
     lines = [line.strip().lstrip("> ") for line in stderr.splitlines()]
     return "; ".join(line for line in lines if not _NOISE.match(line))
 
