@@ -105,16 +105,14 @@ def power(task, action, soft=False, timeout=None):
         target = {"power off": "soft power off", "rebooting": "soft rebooting"}.get(target, target)
     _validate(task.driver.power, task)
     try:
-        state = actions.set_power_state(task, target, timeout=timeout)
+        state = actions.set_power_state(
+            task, target, timeout=timeout,
+            timeout_setting="--power-timeout" if timeout is not None else None)
     except exception.PowerStateFailure as exc:
-        # The wait was --power-timeout, or for a soft action the soft-off
-        # timeout: the hint to raise power_state_change_timeout misled.
-        knob = ("--power-timeout" if timeout else "[conductor] soft_power_off_timeout"
-                if soft else "[conductor] power_state_change_timeout")
-        still = exc.kwargs.get("reason", "").partition(" (raise ")[0]
+        # Named by the controller, not the throw-away UUID of this one call.
         raise exception.PowerStateFailure(
             node=task.node.name, state=exc.kwargs.get("state"),
-            reason="%s (raise %s if the hardware is slow)" % (still, knob)) from None
+            reason=exc.kwargs.get("reason")) from None
     except exception.InvalidParameterValue as exc:
         raise _named(task, exc) from None
     return {"power_state": state.value}

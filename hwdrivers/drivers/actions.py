@@ -63,8 +63,12 @@ def get_power_state(task, gate=None, deadline=None):
                                       deadline=deadline))
 
 
-def wait_for_power_state(task, expected, timeout=None, gate=None):
+def wait_for_power_state(task, expected, timeout=None, gate=None, setting=None):
     """Poll until the node reads ``expected``; PowerStateFailure after ``timeout``.
+
+    ``setting`` names where ``timeout`` came from, for the error's hint
+    (default: ``[conductor] power_state_change_timeout``, the default wait;
+    with a ``timeout`` and no ``setting``, the caller's own).
 
     Polls start at 50 ms and double to 2 s: fast for BMCs that act at
     once, gentle on ones that take seconds (Redfish systems often do).
@@ -73,7 +77,12 @@ def wait_for_power_state(task, expected, timeout=None, gate=None):
     answering halfway ends the wait within ``timeout`` plus one command
     timeout.
     """
-    timeout = CONF.conductor.power_state_change_timeout if timeout is None else timeout
+    if timeout is None:
+        timeout = CONF.conductor.power_state_change_timeout
+        setting = setting or "[conductor] power_state_change_timeout"
+    hint = ("raise %s if the hardware is slow" % setting if setting
+            else "the wait the request asked for; ask for a longer one if the hardware "
+                 "is slow")
     deadline = time.monotonic() + timeout
     pause = 0.05
     while True:
@@ -84,26 +93,30 @@ def wait_for_power_state(task, expected, timeout=None, gate=None):
         if remaining <= 0:
             raise exception.PowerStateFailure(
                 node=task.node.uuid, state=expected.value,
-                reason="still %s after %ss (raise [conductor] "
-                       "power_state_change_timeout if the hardware is slow)"
-                       % (state.value, timeout))
+                reason="still %s after %ss (%s)" % (state.value, timeout, hint))
         time.sleep(min(pause, remaining))
         pause = min(pause * 2, 2.0)
 
 
-def set_power_state(task, target, timeout=None, gate=None):
-    """Act towards ``target`` and return the verified resting state."""
+def set_power_state(task, target, timeout=None, gate=None, timeout_setting=None):
+    """Act towards ``target`` and return the verified resting state.
+
+    ``timeout_setting`` names what gave ``timeout`` (a CLI flag...), for the
+    error when the state is not reached in time.
+    """
     power = task.driver.power
     with retry.operation(power):
         target = check_power_target(task, target)
         if target in _SOFT and timeout is None:
             timeout = CONF.conductor.soft_power_off_timeout
+            timeout_setting = "[conductor] soft_power_off_timeout"
         if target == PowerState.REBOOT:
             retry.run(task, power, power.reboot, timeout=timeout, gate=gate)
         else:
             retry.run(task, power, power.set_power_state, target, timeout=timeout,
                       gate=gate)
-        return wait_for_power_state(task, target.resting, timeout=timeout, gate=gate)
+        return wait_for_power_state(task, target.resting, timeout=timeout, gate=gate,
+                                    setting=timeout_setting)
 
 
 def check_boot_device(task, device):

@@ -125,8 +125,31 @@ def test_verify_times_out_with_clear_error(config):
 
     task.driver.power = Stuck(exception.DriverActionError, 0)
     task.driver.interfaces["power"] = task.driver.power
-    with pytest.raises(exception.PowerStateFailure, match="still power off after 0.2s"):
+    with pytest.raises(exception.PowerStateFailure, match="still power off after 0.2s") as info:
         actions.set_power_state(task, "on")
+    assert "raise [conductor] power_state_change_timeout" in str(info.value)
+
+
+def test_a_slow_soft_off_names_the_wait_that_ran_out(config):
+    """Its wait is soft_power_off_timeout; the hint named the other one."""
+    config(conductor__soft_power_off_timeout=1)
+    task = make_task()
+
+    class Stuck(FlakyPower):
+        power_states = (PowerState.ON, PowerState.OFF, PowerState.SOFT_OFF)
+
+        def get_power_state(self, task):
+            return PowerState.ON
+
+    task.driver.power = Stuck(exception.DriverActionError, 0)
+    task.driver.interfaces["power"] = task.driver.power
+    with pytest.raises(exception.PowerStateFailure) as info:
+        actions.set_power_state(task, "soft power off")
+    assert "still power on after 1.0s (raise [conductor] soft_power_off_timeout" in str(
+        info.value)
+    with pytest.raises(exception.PowerStateFailure) as info:
+        actions.set_power_state(task, "soft power off", timeout=0.1)
+    assert "the wait the request asked for" in str(info.value)
 
 
 def test_validate_reports_per_interface():
