@@ -80,9 +80,6 @@ def wait_for_power_state(task, expected, timeout=None, gate=None, setting=None):
     if timeout is None:
         timeout = CONF.conductor.power_state_change_timeout
         setting = setting or "[conductor] power_state_change_timeout"
-    hint = ("raise %s if the hardware is slow" % setting if setting
-            else "the wait the request asked for; ask for a longer one if the hardware "
-                 "is slow")
     deadline = time.monotonic() + timeout
     pause = 0.05
     while True:
@@ -91,6 +88,9 @@ def wait_for_power_state(task, expected, timeout=None, gate=None, setting=None):
             return state
         remaining = deadline - time.monotonic()
         if remaining <= 0:
+            hint = ("raise %s if the hardware is slow" % setting if setting
+                    else "the wait the request asked for; ask for a longer one if the "
+                         "hardware is slow")
             raise exception.PowerStateFailure(
                 node=task.node.uuid, state=expected.value,
                 reason="still %s after %ss (%s)" % (state.value, timeout, hint))
