@@ -38,12 +38,17 @@ def stdin_line(what):
     """The next line of standard input, without its newline, for ``what``; None at its end.
 
     An empty line is an empty value, given on purpose; no line at all is
-    None, so the caller can say what is missing instead of using "".
+    None, so the caller can say what is missing instead of using "". A
+    line ending ``\r\n`` (a file saved on Windows) loses both, as ``docker
+    login --password-stdin`` does: a password kept with its ``\r`` fails
+    as a wrong one, with nothing on screen to show why.
     """
     line = sys.stdin.readline()
     if not line:
         return None
     _stdin_readers.append(what)
+    if line.endswith("\r\n"):
+        return line[:-2]
     return line[:-1] if line.endswith("\n") else line
 
 

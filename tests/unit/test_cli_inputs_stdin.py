@@ -147,3 +147,13 @@ def test_end_of_input_at_a_prompt_is_refused_too(run, monkeypatch, capsys):
     assert code == 1 and "Traceback" not in err
     assert "no value typed for driver_info fake_password" in err
     assert _names(run) == []
+
+
+def test_a_windows_line_ending_is_not_part_of_the_value(run):
+    run("node", "create", "--driver", "fake-hardware", "--name", "s5",
+        "--driver-info", "fake_password=-", "--extra", "note=-",
+        stdin="pw-crlf\r\nnote-crlf\r\n")
+    from hwdrivers.db import api as db_api
+    node = db_api.get_node("s5")
+    assert node["driver_info"]["fake_password"] == "pw-crlf"
+    assert node["extra"] == {"note": "note-crlf"}
