@@ -70,7 +70,7 @@ def check_threads(conf=CONF):
 _database_lock = None
 
 
-def lock_sqlite_database(conf=CONF):
+def lock_sqlite_database():
     """Hold a lock on the SQLite database for this process's life, or ConfigInvalid.
 
     A second ``hwdrivers-server`` on the same SQLite file (a copy of the
@@ -89,15 +89,11 @@ def lock_sqlite_database(conf=CONF):
     import fcntl
     import os
 
-    import sqlalchemy as sa
+    from hwdrivers.db import engine as db_engine
 
-    if conf.database.connection:
-        url = sa.engine.make_url(conf.database.connection)
-        if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
-            return None
-        database = url.database
-    else:
-        database = os.path.join(conf.state_path, "hwdrivers.sqlite")
+    database = db_engine.sqlite_file()
+    if database is None:
+        return None
     path = os.path.abspath(database) + ".server-lock"
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
@@ -105,7 +101,6 @@ def lock_sqlite_database(conf=CONF):
     except BlockingIOError:
         holder = os.read(fd, 32).decode("ascii", "replace").strip()
         os.close(fd)
-        from hwdrivers.db import engine as db_engine
         option = db_engine.location_option()
         raise exception.ConfigInvalid(
             "another hwdrivers-server%s already serves the SQLite database %s (it "
@@ -425,7 +420,7 @@ def serve(argv):
     # recovery, releases the locks the running server holds for its host.
     server = Server(service, CONF)
     try:
-        lock_sqlite_database(CONF)
+        lock_sqlite_database()
         startup.claim_host(PROG)
         service.start()
     except BaseException:

@@ -241,8 +241,7 @@ def database_label():
     """
     connection = CONF.database.connection
     if not connection:
-        return "database %s (%s)" % (os.path.join(CONF.state_path, "hwdrivers.sqlite"),
-                                     state_path_option())
+        return "database %s (%s)" % (_default_sqlite_file(), state_path_option())
     try:
         url = sa.engine.make_url(connection)
     except Exception:  # unparsable: the setting's own check says why
@@ -320,17 +319,17 @@ def check_writable():
     error on the first write, or as a server that can read but never act.
     Checks the directory and every database file that exists.
     """
-    url = _url()
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+    database = sqlite_file()
+    if database is None:
         return
-    directory = os.path.dirname(os.path.abspath(url.database))
+    directory = os.path.dirname(os.path.abspath(database))
     option = location_option()
     problems = []
     if not os.access(directory, os.W_OK | os.X_OK):
         problems.append("directory %s is not writable (SQLite creates its -wal and "
                         "-shm files there)" % directory)
     for suffix in ("", "-wal", "-shm"):
-        path = url.database + suffix
+        path = database + suffix
         if os.path.exists(path) and not os.access(path, os.R_OK | os.W_OK):
             problems.append("%s is not readable and writable" % path)
     if problems:
@@ -493,13 +492,26 @@ def _sqlite_begin(connection):
         raw.execute("BEGIN")
 
 
+def _default_sqlite_file():
+    """The embedded database's file, under ``[DEFAULT] state_path``."""
+    return os.path.join(CONF.state_path, "hwdrivers.sqlite")
+
+
 def _url():
     connection = CONF.database.connection
     if connection:
         return sa.engine.make_url(connection)
     _make_state_path(CONF.state_path)
-    return sa.engine.URL.create(
-        "sqlite", database=os.path.join(CONF.state_path, "hwdrivers.sqlite"))
+    return sa.engine.URL.create("sqlite", database=_default_sqlite_file())
+
+
+def sqlite_file():
+    """The SQLite database file of the configuration; None for another database
+    or an in-memory one."""
+    url = _url()
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return url.database
 
 
 def _make_state_path(path):
