@@ -738,14 +738,18 @@ def release_reservations_with_prefix(prefix):
     A restarting conductor calls it with its own ``"<host>:"`` so the leases
     its previous life held do not wait out their expiry.
     """
+    with db_engine.writer() as conn:
+        return sorted(conn.execute(_release_leased_by(prefix)).scalars())
+
+
+def _release_leased_by(prefix):
+    """The UPDATE dropping every lease whose owner starts with ``prefix`` (RETURNING ids)."""
     if not prefix:
         raise exception.Invalid(reason="a reservation prefix must not be empty")
-    stmt = (nodes.update()
+    return (nodes.update()
             .where(nodes.c.reservation.startswith(prefix, autoescape=True))
             .values(reservation=None, reservation_expires=None)
             .returning(nodes.c.id))
-    with db_engine.writer() as conn:
-        return sorted(conn.execute(stmt).scalars())
 
 
 def abandon_leases(prefix, last_error):
@@ -758,19 +762,15 @@ def abandon_leases(prefix, last_error):
     leases go, in one transaction, so no node is free while it still shows
     this process's target.
     """
-    if not prefix:
-        raise exception.Invalid(reason="a reservation prefix must not be empty")
-    leased = nodes.c.reservation.startswith(prefix, autoescape=True)
-    now = utcnow()
+    release = _release_leased_by(prefix)
     with db_engine.writer() as conn:
         cleared = conn.execute(
-            nodes.update().where(leased).where(nodes.c.target_power_state.is_not(None))
-            .values(target_power_state=None, last_error=last_error, updated_at=now)
+            nodes.update()
+            .where(nodes.c.reservation.startswith(prefix, autoescape=True))
+            .where(nodes.c.target_power_state.is_not(None))
+            .values(target_power_state=None, last_error=last_error, updated_at=utcnow())
             .returning(nodes.c.id)).scalars().all()
-        released = conn.execute(
-            nodes.update().where(leased)
-            .values(reservation=None, reservation_expires=None)
-            .returning(nodes.c.id)).scalars().all()
+        released = conn.execute(release).scalars().all()
     return sorted(cleared), sorted(released)
 
 
