@@ -18,6 +18,7 @@ from hwdrivers import conf as hw_conf
 
 from hwdrivers.common import exception
 from hwdrivers.common import node_secrets
+from hwdrivers.common import states
 from hwdrivers.conductor import inspection
 from hwdrivers.conductor import operations
 from hwdrivers.conductor import provisioning
@@ -615,7 +616,8 @@ def _lower_group(values):
 
 
 #: Provision states whose running deploy reads instance_info as it goes.
-_DEPLOY_IN_PROGRESS = ("deploying", "wait call-back")
+_DEPLOY_IN_PROGRESS = frozenset(state.value for state in (
+    states.ProvisionState.DEPLOYING, states.ProvisionState.DEPLOYWAIT))
 
 
 def _check_deploy_inputs_stay(node, changes):
