@@ -104,30 +104,10 @@ def power(task, action, soft=False, timeout=None):
     if soft:
         target = {"power off": "soft power off", "rebooting": "soft rebooting"}.get(target, target)
     _validate(task.driver.power, task)
-    try:
-        state = actions.set_power_state(
-            task, target, timeout=timeout,
-            timeout_setting="--power-timeout" if timeout is not None else None)
-    except exception.PowerStateFailure as exc:
-        # Named by the controller, not the throw-away UUID of this one call.
-        raise exception.PowerStateFailure(
-            node=task.node.name, state=exc.kwargs.get("state"),
-            reason=exc.kwargs.get("reason")) from None
-    except exception.InvalidParameterValue as exc:
-        raise _named(task, exc) from None
+    state = actions.set_power_state(
+        task, target, timeout=timeout,
+        timeout_setting="--power-timeout" if timeout is not None else None)
     return {"power_state": state.value}
-
-
-def _named(task, exc):
-    """``exc`` naming the node as the operator knows it, not by its throw-away UUID.
-
-    :mod:`hwdrivers.drivers.actions` words its refusals for stored nodes
-    ("Node <uuid>: boot device 'floppy' is not supported..."); here the
-    UUID was made up for this one call.
-    """
-    if task.node.uuid not in str(exc) or exc.errors:
-        return exc
-    return type(exc)(str(exc).replace(task.node.uuid, task.node.name))
 
 
 def boot_device(task, action, device=None, persistent=False):
@@ -141,10 +121,7 @@ def boot_device(task, action, device=None, persistent=False):
             "boot-device show takes no DEVICE or --persistent: to set one, run "
             "boot-device set %s%s" % (device or "DEVICE", " --persistent" if persistent else ""))
     _validate(task.driver.management, task)
-    try:
-        if action == "set":
-            actions.set_boot_device(task, device, persistent=persistent)
-            return {"boot_device": device, "persistent": bool(persistent)}
-        return actions.get_boot_device(task)
-    except exception.InvalidParameterValue as exc:
-        raise _named(task, exc) from None
+    if action == "set":
+        actions.set_boot_device(task, device, persistent=persistent)
+        return {"boot_device": device, "persistent": bool(persistent)}
+    return actions.get_boot_device(task)

@@ -31,6 +31,12 @@ __all__ = [
 _SOFT = (PowerState.SOFT_OFF, PowerState.SOFT_REBOOT)
 
 
+def _label(task):
+    """What messages call the node: its name when it has one (``Node.ident``),
+    which for a one-shot node is its controller, not a UUID made up for the call."""
+    return task.node.name or task.node.uuid
+
+
 def check_power_target(task, target, declared_only=False):
     """The parsed target, or InvalidPowerState listing what this node supports.
 
@@ -41,7 +47,7 @@ def check_power_target(task, target, declared_only=False):
     try:
         target = PowerState.parse(target)
     except ValueError as exc:
-        raise exception.InvalidPowerState("Node %s: %s" % (task.node.uuid, exc)) from None
+        raise exception.InvalidPowerState("Node %s: %s" % (_label(task), exc)) from None
     if declared_only:
         supported = task.driver.power.power_states
         if supported is None:
@@ -51,7 +57,7 @@ def check_power_target(task, target, declared_only=False):
     if target not in supported:
         raise exception.InvalidPowerState(
             "Node %s: power interface %s cannot do %s; supported: %s"
-            % (task.node.uuid, task.driver.power.implementation_name, target.value,
+            % (_label(task), task.driver.power.implementation_name, target.value,
                ", ".join(s.value for s in supported)))
     return target
 
@@ -92,7 +98,7 @@ def wait_for_power_state(task, expected, timeout=None, gate=None, setting=None):
                     else "the wait the request asked for; ask for a longer one if the "
                          "hardware is slow")
             raise exception.PowerStateFailure(
-                node=task.node.uuid, state=expected.value,
+                node=_label(task), state=expected.value,
                 reason="still %s after %ss (%s)" % (state.value, timeout, hint))
         time.sleep(min(pause, remaining))
         pause = min(pause * 2, 2.0)
@@ -125,7 +131,7 @@ def check_boot_device(task, device):
     if device not in supported:
         raise exception.InvalidBootDevice(
             "Node %s: boot device %r is not supported by management interface %s; "
-            "supported: %s" % (task.node.uuid, device, management.implementation_name,
+            "supported: %s" % (_label(task), device, management.implementation_name,
                                ", ".join(supported) or "none"))
     return device
 
@@ -171,7 +177,7 @@ def validate(task):
             results[kind] = {"result": True, "reason": None}
     typos = task.driver.schema.unknown(task.node.driver_info)
     if typos:
-        reason = "Node %s: invalid driver_info %s" % (task.node.uuid, "; ".join(typos))
+        reason = "Node %s: invalid driver_info %s" % (_label(task), "; ".join(typos))
         results["power"] = {"result": False, "reason": "; ".join(
             filter(None, [results["power"]["reason"], reason]))}
     return results
