@@ -255,17 +255,20 @@ class Listener:
                     del self._queues[node.uuid]
                     return
                 target, deadline = waiting[0]  # stays queued while it runs: order
-            self._run_when_free(context, node, target, deadline, "queued")
+            self._run_when_free(context, node, target, "queued", deadline)
             with self._lock:
                 waiting.popleft()
 
-    def _run_when_free(self, context, node, target, deadline, how):
-        """``target`` once the node is free (its lock taken), by ``deadline``.
+    def _run_when_free(self, context, node, target, how, deadline=None):
+        """``target`` once the node is free (its lock taken), by ``deadline``
+        (default: ``[pdudaemon] queue_timeout`` from now).
 
         Each attempt already waits ``[conductor] node_locked_retry_timeout``
         for the lock; nothing here is the request's answer any more, so every
         outcome but success is logged. Returns whether it ran.
         """
+        if deadline is None:
+            deadline = time.monotonic() + self.queue_timeout
         while True:
             if self.manager.workers.stopping:
                 LOG.warning("PDUDaemon request %s of node %s (%s) dropped: the conductor "
@@ -314,14 +317,11 @@ class Listener:
         """
         how = "delay %gs" % delay
         if target == "rebooting":
-            if self._run_when_free(context, node, "power off",
-                                   time.monotonic() + self.queue_timeout, how):
+            if self._run_when_free(context, node, "power off", how):
                 time.sleep(delay)  # switched off: the outlet must come back on
-                self._run_when_free(context, node, "power on",
-                                    time.monotonic() + self.queue_timeout, how)
+                self._run_when_free(context, node, "power on", how)
         elif self._waited(delay):
-            self._run_when_free(context, node, target,
-                                time.monotonic() + self.queue_timeout, how)
+            self._run_when_free(context, node, target, how)
         else:
             LOG.warning("PDUDaemon request %s of node %s dropped before its delay "
                         "(%gs) ended: the conductor is stopping; send it again once "
