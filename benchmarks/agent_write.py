@@ -79,6 +79,7 @@ class Agent:
         self.conductor = servers.FakeConductor().start()
         self.node = str(uuid.uuid4())
         self.token = uuid.uuid4().hex + uuid.uuid4().hex
+        self._peak = 0.0
         mac = "52:54:00:be:ec:%02x" % (os.getpid() % 256)
         self.conductor.add_node(mac, self.node, self.token)
         self.disk = os.path.join(workdir, "agent-disk.img")
@@ -126,10 +127,19 @@ class Agent:
         return elapsed, self.cpu_seconds() - cpu
 
     def peak_rss_mib(self):
-        return vm_kib(self.proc.pid, "VmHWM") / 1024.0
+        """The highest resident set seen so far (VmHWM, never lower than before).
+
+        The kernel folds the current RSS into VmHWM when it is read but only
+        records the high-water mark on some paths (unmaps, exit), so a later
+        read can be a few pages below an earlier one: a peak is kept here.
+        """
+        self._peak = max(self._peak, vm_kib(self.proc.pid, "VmHWM") / 1024.0)
+        return self._peak
 
     def rss_mib(self):
-        return vm_kib(self.proc.pid, "VmRSS") / 1024.0
+        rss = vm_kib(self.proc.pid, "VmRSS") / 1024.0
+        self._peak = max(self._peak, rss)
+        return rss
 
     def stop(self):
         self.proc.terminate()
