@@ -306,17 +306,14 @@ class ConductorManager:
 
         # The target is published by the statement that takes the lease and
         # checked in the same transaction: a refused request leaves no trace.
+        # Ctrl-C while the lease is held, wherever it lands, clears that target.
         acquire = functools.partial(
             task_manager.acquire, context, ident, purpose="power %s" % target,
-            prepare=begin, publish=operations.power_publish(target))
+            prepare=begin, publish=operations.power_publish(target),
+            on_interrupt=_record_interrupted_power)
         if wait:
             with acquire() as task:
-                try:
-                    return operations.finish_power_change(task, task.prepared,
-                                                          timeout=timeout)
-                except KeyboardInterrupt:
-                    _record_interrupted_power(task)
-                    raise
+                return operations.finish_power_change(task, task.prepared, timeout=timeout)
         if self.workers is None:
             raise exception.NoFreeWorker("No worker pool in this process.")
         # A worker is held before anything is written: a full pool changes nothing.
@@ -596,12 +593,16 @@ def _record_interrupted_power(task):
     switched is unknown and reading it could take as long again, so the
     recorded power state is left as it was. Written in the task, under its
     lease, which the same write releases; if that fails the interrupt goes
-    on all the same (leaving the task's block still releases the lease).
+    on all the same (the task manager still releases the lease).
     """
+    if task.node.target_power_state is None:
+        return  # the action had finished: nothing was left in progress
     task.node.target_power_state = None
     task.node.last_error = INTERRUPTED_POWER_ERROR
     try:
         task.save(release=True)
+    except exception.LeaseLost:
+        pass  # the lease was never committed (or is another task's): nothing to clear
     except Exception as exc:
         task.logger.warning("could not record that the power action was "
                             "interrupted: %s", exc)

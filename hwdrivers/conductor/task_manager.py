@@ -23,6 +23,13 @@ own transaction, its ``task.save()`` included: a power request takes the
 lease, publishes its target and checks itself in one transaction of one
 statement, and one it refuses rolls back, lease and all. ``func`` must not
 wait on anything slow: on SQLite the process's writers queue behind it.
+
+``acquire(..., on_interrupt=func)``: if Ctrl-C (KeyboardInterrupt) lands
+while the lease is held, wherever it lands (taking the lease, between the
+``with`` and the action, in the action), ``func(task)`` runs before the
+lease goes, to undo what ``publish`` announced. Only the thread Ctrl-C
+reaches can be interrupted, so this is for actions run in the caller's
+thread (the local CLI), which no recovery would ever clean up after.
 """
 
 import datetime
@@ -166,7 +173,8 @@ class TaskManager:
     """A node, its composed driver and (for exclusive tasks) its lock."""
 
     def __init__(self, context, node_id, shared=False, purpose="unspecified action",
-                 registry=None, lock_timeout=None, prepare=None, publish=None):
+                 registry=None, lock_timeout=None, prepare=None, publish=None,
+                 on_interrupt=None):
         self.context = context
         # Seconds to wait for a busy node; None: [conductor]
         # node_locked_retry_timeout. Periodic tasks pass 0: they skip a busy
@@ -186,17 +194,31 @@ class TaskManager:
         #: What ``prepare`` returned.
         self.prepared = None
         self._registry = registry
+        self._on_interrupt = on_interrupt
         if shared:
             self._setup(db_api.get_node(node_id))
             if prepare is not None:
                 self.prepared = prepare(self)
             return
         self.owner = make_owner()
-        self._reserve(node_id, prepare, publish=publish)
-        LEASES.add(self)
-        for changed in self._saved_in_txn:
-            node_history.record_saved(self.node, changed, self.context, self.purpose)
-        self._saved_in_txn = []
+        try:
+            self._reserve(node_id, prepare, publish=publish)
+            LEASES.add(self)
+            for changed in self._saved_in_txn:
+                node_history.record_saved(self.node, changed, self.context, self.purpose)
+            self._saved_in_txn = []
+        except KeyboardInterrupt:
+            # No ``with`` block will run __exit__: the lease, if the statement
+            # that took it committed, is let go of here.
+            if hasattr(self, "node"):
+                self._interrupted()
+            raise
+
+    def _interrupted(self):
+        """Ctrl-C while this task may hold its lease: ``on_interrupt``, then release."""
+        if self._on_interrupt is not None and not self._lease_dropped:
+            self._on_interrupt(self)
+        self.release_resources()
 
     def _setup(self, record):
         """The node and its composed driver, from the row just read."""
@@ -370,6 +392,9 @@ class TaskManager:
         return self
 
     def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            self._interrupted()
+            return False
         if exc_type is None and self._spawn is not None:
             submit, func, args, kwargs = self._spawn
             self._spawn = None
@@ -384,15 +409,17 @@ class TaskManager:
 
 
 def acquire(context, node_id, shared=False, purpose="unspecified action", registry=None,
-            lock_timeout=None, prepare=None, publish=None):
+            lock_timeout=None, prepare=None, publish=None, on_interrupt=None):
     """A :class:`TaskManager` for ``node_id`` (id, UUID or name); use with ``with``.
 
     ``lock_timeout`` overrides ``[conductor] node_locked_retry_timeout`` (0:
     one attempt, NodeLocked at once). ``publish`` is set with the lease and
     ``prepare(task)`` runs in the lease's transaction (see the module's
-    docstring); its result is ``task.prepared``.
+    docstring); its result is ``task.prepared``; ``on_interrupt(task)`` runs
+    if Ctrl-C lands while the lease is held.
     """
     if publish and shared:
         raise ValueError("a shared task takes no lease to publish with")
     return TaskManager(context, node_id, shared=shared, purpose=purpose, registry=registry,
-                       lock_timeout=lock_timeout, prepare=prepare, publish=publish)
+                       lock_timeout=lock_timeout, prepare=prepare, publish=publish,
+                       on_interrupt=on_interrupt)

@@ -154,3 +154,61 @@ def test_vendor_passthru(manager, node):
     assert is_async is False and result["args"] == {"x": 1}
     with pytest.raises(exception.InvalidParameterValue):
         manager.vendor_passthru(CTX, "op-node", "nope")
+
+
+def _interrupt(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("where", [
+    "lease-keeper",     # the lease's statement committed, the task not yet built
+    "task-built",       # the task is the caller's, the action not begun
+    "action",           # the power action itself
+])
+def test_ctrl_c_wherever_the_lease_is_held_clears_the_published_target(
+        manager, node, monkeypatch, where):
+    """A waiting caller's Ctrl-C, wherever it lands while the lease is held,
+    leaves no target published and no lease held; it is recorded."""
+    from hwdrivers.conductor import operations
+    from hwdrivers.conductor import task_manager
+
+    target = {"lease-keeper": (task_manager.LEASES, "add"),
+              "task-built": (operations, "finish_power_change"),
+              "action": (fake.FakePower, "set_power_state")}[where]
+    monkeypatch.setattr(*target, _interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        manager.change_power_state(CTX, "op-node", "power on")
+    record = row(node)
+    assert record["target_power_state"] is None
+    assert record["reservation"] is None
+    assert record["last_error"] == manager_mod.INTERRUPTED_POWER_ERROR
+    assert record["power_state"] is None  # unknown whether it switched: left as it was
+    assert task_manager.LEASES.held() == []
+
+
+def test_ctrl_c_before_the_lease_is_taken_leaves_the_node_untouched(
+        manager, node, monkeypatch, caplog):
+    before = row(node)
+    monkeypatch.setattr(db_api, "reserve_and_get_node", _interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        manager.change_power_state(CTX, "op-node", "power on")
+    assert row(node) == before
+    assert "interrupted" not in caplog.text
+
+
+def test_ctrl_c_after_the_action_finished_records_no_interruption(manager, node,
+                                                                   monkeypatch):
+    from hwdrivers.conductor import operations
+
+    real = operations.finish_power_change
+
+    def finish_then_interrupt(task, *args, **kwargs):
+        real(task, *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(operations, "finish_power_change", finish_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        manager.change_power_state(CTX, "op-node", "power on")
+    record = row(node)
+    assert (record["power_state"], record["target_power_state"]) == ("power on", None)
+    assert record["last_error"] is None and record["reservation"] is None
