@@ -54,6 +54,15 @@ opts = [
                     "ISOs (Debian package syslinux-common)."),
     finite.FloatOpt("agent_request_timeout", default=60.0, min=1,
                     help="Seconds one HTTP request to a ramdisk agent may take."),
+    cfg.BoolOpt("inspection_require_managed_boot", default=True,
+                help="In-band (agent) inspection needs a boot interface that boots the "
+                     "deploy ramdisk (ipxe, redfish-virtual-media); a node whose boot "
+                     "interface boots nothing (noop) is refused at validation. False: "
+                     "such a node is inspected unmanaged, as with Ironic's [inspector] "
+                     "require_managed_boot = false: it is powered on with a one-time "
+                     "network boot and something outside hwdrivers (a PXE server, a "
+                     "person) must boot the ramdisk, which has [deploy] callback_timeout "
+                     "to post its inventory."),
 ]
 
 

@@ -45,6 +45,46 @@ KERNEL_APPEND = params.Param(
     "added to [deploy] kernel_append_params")
 
 
+#: The in-tree boot interfaces that put the deploy ramdisk in front of a machine
+#: (named in the fix when a node's boot interface cannot).
+RAMDISK_BOOT_INTERFACES = ("ipxe", "redfish-virtual-media")
+
+
+def boots_ramdisk(task) -> bool:
+    """Whether the node's boot interface puts the deploy ramdisk in front of it."""
+    return bool(getattr(task.driver.boot, "boots_ramdisk", True))
+
+
+def require_ramdisk_boot(task, needed_by: str, unmanaged_option: str | None = None) -> None:
+    """Refuse a node whose boot interface cannot boot the deploy ramdisk.
+
+    ``needed_by`` names what needs the ramdisk (``"deploy_interface direct"``,
+    ``"inspect_interface agent"``). A boot interface says it boots nothing
+    with ``boots_ramdisk = False`` (``noop``): without this check the node
+    was powered on into whatever its disk holds and the request failed only
+    after ``[deploy] callback_timeout``, with nothing naming the cause. As
+    Ironic's agent inspection refuses a boot interface that cannot manage
+    the boot (``[inspector] require_managed_boot``, true for ``agent``).
+    ``unmanaged_option``: the option that allows a ramdisk booted by
+    something else, named in the refusal.
+    """
+    if boots_ramdisk(task):
+        return
+    boot = task.driver.boot
+    name = getattr(boot, "name", None) or task.driver.interface_names.get("boot")
+    supported = [n for n in task.driver.hardware_type.supported_interfaces("boot")
+                 if n in RAMDISK_BOOT_INTERFACES]
+    fix = (" or ".join(supported) if supported else
+           "an implementation that boots a ramdisk (hardware type %s has none)"
+           % task.driver.name)
+    raise exception.InvalidParameterValue(
+        "Node %s: %s needs a boot interface that can boot the deploy ramdisk, and "
+        "boot_interface %s boots nothing; set boot_interface to %s%s"
+        % (task.node.ident, needed_by, name, fix,
+           " (or set %s = false to boot the ramdisk yourself)" % unmanaged_option
+           if unmanaged_option else ""))
+
+
 def http_root() -> str:
     root = CONF.deploy.http_root or os.path.join(CONF.state_path, "httpboot")
     return os.path.abspath(root)

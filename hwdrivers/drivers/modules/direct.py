@@ -33,6 +33,7 @@ from hwdrivers.conf import CONF
 from hwdrivers.drivers import actions
 from hwdrivers.drivers import base
 from hwdrivers.drivers.modules import agent_client
+from hwdrivers.drivers.modules import boot_files
 
 
 DISK_FORMATS = ("raw", "qcow2")
@@ -195,6 +196,7 @@ class DirectDeploy(base.DeployInterface):
 
     def validate(self, task):
         super().validate(task)
+        boot_files.require_ramdisk_boot(task, "deploy_interface direct")
         errors = instance_info_errors(task.node.instance_info or {})
         if errors:
             raise exception.InvalidParameterValue(

@@ -12,6 +12,10 @@ from hwdrivers.drivers import base
 
 
 class NoopBoot(base.BootInterface):
+    #: Nothing puts a ramdisk in front of the machine: the ``direct`` deploy and
+    #: ``agent`` inspection refuse this interface (boot_files.require_ramdisk_boot).
+    boots_ramdisk = False
+
     def prepare_ramdisk(self, task, ramdisk_params):
         pass
 
