@@ -10,9 +10,11 @@ failure as one ``<prog>: error: ...`` line with exit code 1.
 
 import gc
 import logging
+import os
 import signal
 import sys
 import threading
+import time
 
 from oslo_config import cfg
 
@@ -76,6 +78,7 @@ def claim_host(prog):
     from hwdrivers.db import api as db_api
     from hwdrivers.db import engine as db_engine
     if db_engine.hold_host_lock(CONF.host):
+        keep_host_lock(prog)
         return
     try:
         row = db_api.get_conductor(CONF.host)
@@ -86,6 +89,7 @@ def claim_host(prog):
                     "but that conductor last heartbeat at %s UTC, longer than [conductor] "
                     "heartbeat_timeout ago: taking over from it", prog, CONF.host,
                     row["updated_at"])
+        keep_host_lock(prog)  # takes the lock once that session is gone
         return
     raise exception.ConfigInvalid(
         "a process with [DEFAULT] host = %s is already running against this database "
@@ -93,6 +97,97 @@ def claim_host(prog):
         "starting another one under the same name would release its locks and abort its "
         "operations. Give each process a unique [DEFAULT] host, or stop that one first."
         % CONF.host, option="[DEFAULT] host")
+
+
+#: Seconds between two looks at the host lock's session (:func:`keep_host_lock`).
+HOST_LOCK_CHECK_INTERVAL = 1.0
+
+
+def keep_host_lock(prog, interval=None):
+    """Watch this process's host lock from a thread for its life, taking it back when lost.
+
+    The advisory lock of ``[DEFAULT] host`` lives in one PostgreSQL session;
+    a restart of the server, ``pg_terminate_backend`` or a network cut ends
+    that session and the lock with it, and a second process under the same
+    host could then start. Every ``interval`` seconds the session is
+    looked at (a ``poll``, no round trip) and, once it is gone, the lock is
+    taken again in a new one as soon as the database answers (logged).
+
+    If another process took the lock meanwhile, it started as this host:
+    its start-up took this process for a crashed previous life, released
+    its locks and marked its operations aborted, and it now runs as the
+    host. This process then logs the fact at CRITICAL, names that process
+    and exits with status 1 at once, as if it had crashed: no graceful stop,
+    which would release the locks and mark offline the conductor row that
+    are now the other's. Two processes under one host must never run, and
+    the newer one already holds what the name owns. A supervisor that
+    restarts this one sees it refused at start-up for as long as the other
+    runs.
+    """
+    from hwdrivers.db import engine as db_engine
+
+    lock = db_engine.host_lock()
+    if lock is None:
+        return None
+    interval = HOST_LOCK_CHECK_INTERVAL if interval is None else interval
+    thread = threading.Thread(target=_keep_host_lock, args=(prog, lock, interval),
+                              name="hwdrivers-host-lock", daemon=True)
+    thread.start()
+    return thread
+
+
+def _keep_host_lock(prog, lock, interval):
+    lost = False
+    while True:
+        time.sleep(interval)
+        try:
+            state = lock.check()
+        except Exception:  # a bug here must not end the watch
+            LOG.exception("%s: checking the lock of [DEFAULT] host = %s failed", prog,
+                          lock.host)
+            continue
+        if state == "held":
+            continue
+        if state == "retaken":
+            LOG.warning("%s: took the lock of [DEFAULT] host = %s again: its database "
+                        "session had ended (a PostgreSQL restart, pg_terminate_backend, a "
+                        "network cut)", prog, lock.host)
+            lost = False
+        elif state == "waiting":
+            if not lost and lock.held_once:
+                LOG.warning("%s: the database session holding the lock of [DEFAULT] host "
+                            "= %s ended; taking it again when the database answers "
+                            "(checked every %ss)", prog, lock.host, interval)
+            lost = True
+        elif state == "displaced":
+            _displaced(prog, lock)
+            return
+
+
+def _displaced(prog, lock):
+    """Say that another process took this host's lock, and end this one at once."""
+    holder = lock.holder or {}
+    who = ["PostgreSQL backend pid %s" % holder.get("pid")]
+    if holder.get("application_name"):
+        who.append("application %r" % holder["application_name"])
+    if holder.get("client_addr"):
+        who.append("from %s" % holder["client_addr"])
+    if holder.get("backend_start") is not None:
+        who.append("session started %s" % holder["backend_start"].isoformat(" ", "seconds"))
+    message = (
+        "another process took the lock of [DEFAULT] host = %s (%s) while this one's "
+        "database session was gone: it started under the same name, took this process "
+        "for a crashed previous life, released its locks and aborted its operations. "
+        "Exiting now, without touching them, so that two processes never run as one "
+        "host. Give each process a unique [DEFAULT] host."
+        % (lock.host, ", ".join(who)))
+    LOG.critical("%s: %s", prog, message)
+    try:
+        sys.stderr.write("%s: error: %s\n" % (prog, message))
+        sys.stderr.flush()
+        sys.stdout.flush()
+    finally:
+        os._exit(1)
 
 
 def unknown_options(conf=CONF):

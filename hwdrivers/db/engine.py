@@ -631,6 +631,22 @@ def is_sqlite():
 #: kept open until the process ends.
 _host_lock = None
 
+#: libpq settings of a host lock's own connection: a server that vanished
+#: without closing it (a dead machine, a cut network) is noticed within
+#: about a minute rather than when TCP gives up, hours later; an
+#: unreachable one fails a reconnection in 10 s instead of blocking it.
+_HOST_LOCK_LIBPQ = {"connect_timeout": 10, "keepalives": 1, "keepalives_idle": 15,
+                    "keepalives_interval": 5, "keepalives_count": 3,
+                    "tcp_user_timeout": 45000}
+
+#: The session holding an advisory lock of a 64-bit key, and who it is.
+_HOLDER_SQL = (
+    "SELECT l.pid, a.backend_start, host(a.client_addr), a.application_name "
+    "FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
+    "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+    "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+    "AND l.classid::bigint = %s AND l.objid::bigint = %s")
+
 
 def host_lock_key(host, schema):
     """The 64-bit PostgreSQL advisory lock key of conductor host ``host``.
@@ -642,31 +658,180 @@ def host_lock_key(host, schema):
     return int.from_bytes(digest.digest()[:8], "big", signed=True)
 
 
-def try_host_lock(host):
-    """A connection holding the advisory lock of ``host``, or None when another
-    session holds it. PostgreSQL only: the lock is the session's, so the
-    connection is taken out of the pool and set to autocommit (an idle
-    transaction kept open for a process's life would hold back vacuum)."""
-    engines = _get()
-    with unavailable_as_error():
-        proxied = engines.base.raw_connection()
-        raw = proxied.driver_connection
-        proxied.detach()  # the pool makes another; this one lives with the lock
+class HostLock:
+    """This process's hold on the advisory lock of its ``[DEFAULT] host``.
+
+    The lock lives in one PostgreSQL session of its own (autocommit: an
+    idle transaction kept open for a process's life would hold back
+    vacuum). When that session ends -- the server restarted, someone ran
+    ``pg_terminate_backend`` on it, the network dropped it -- the lock is
+    gone with it, and a second process under the same host name could
+    start. :meth:`check`, called every second or so by the process
+    (cmd/startup.py), notices the session's end and takes the lock again.
+    If another session holds it by then, that is a second process of this
+    host that started meanwhile: :meth:`check` returns ``"displaced"`` and
+    :attr:`holder` says who it is.
+
+    A lock held when this process started by a session older than it (a
+    dead machine's session, kept until TCP keepalive gives up, which
+    ``claim_host`` let this process take over from) is waited for: taken
+    as soon as that session is gone, never counted as a displacement.
+    """
+
+    def __init__(self, host):
+        self.host = host
+        #: The DB-API connection holding the lock, or None.
+        self.connection = None
+        #: Its backend's pid: if that session still holds the lock after the
+        #: connection broke (the network, not the server, lost it), it is ours.
+        self.backend_pid = None
+        #: Whether this process has held the lock since it started.
+        self.held_once = False
+        #: The server's clock when this process first asked for the lock.
+        self.since = None
+        #: ``{"pid", "backend_start", "client_addr", "application_name"}`` of
+        #: the session that displaced this process (``"displaced"``).
+        self.holder = None
+        self.key = None
+
+    def _connect(self):
+        engines = _get()
+        dialect = engines.dialect
+        cargs, cparams = dialect.create_connect_args(engines.base.url)
+        if dialect.driver in ("psycopg", "psycopg2"):
+            for name, value in _HOST_LOCK_LIBPQ.items():
+                cparams.setdefault(name, value)
+            cparams["application_name"] = ("hwdrivers host lock, pid %d on %s" % (
+                os.getpid(), os.uname().nodename))[:63]
+        raw = dialect.connect(*cargs, **cparams)
+        raw.autocommit = True
+        return raw
+
+    def acquire(self):
+        """Take the lock in a new session; True when taken, False when another holds it.
+
+        DatabaseUnavailable when the server cannot be reached.
+        """
+        engines = _get()
         try:
-            raw.autocommit = True
+            raw = self._connect()
+        except engines.dbapi_error as error:
+            raise exception.DatabaseUnavailable(reason=_message_line(error)) from None
+        try:
             cursor = raw.cursor()
-            cursor.execute("SELECT current_schema()")
-            key = host_lock_key(host, cursor.fetchone()[0])
-            cursor.execute("SELECT pg_try_advisory_lock(%s)", (key,))
+            cursor.execute("SELECT current_schema(), pg_backend_pid(), statement_timestamp()")
+            schema, pid, now = cursor.fetchone()
+            self.key = host_lock_key(self.host, schema)
+            if self.since is None:
+                self.since = now
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", (self.key,))
             taken = cursor.fetchone()[0]
             cursor.close()
-        except BaseException:
+        except BaseException as error:
             raw.close()
+            if isinstance(error, engines.dbapi_error):
+                raise exception.DatabaseUnavailable(reason=_message_line(error)) from None
             raise
-    if not taken:
-        raw.close()
-        return None
-    return raw
+        if not taken:
+            self._holder_via(raw)
+            raw.close()
+            return False
+        self.connection, self.backend_pid, self.held_once = raw, pid, True
+        return True
+
+    def _holder_via(self, raw):
+        """Record in :attr:`holder` the session that holds the lock (looked up on ``raw``)."""
+        cursor = raw.cursor()
+        cursor.execute(_HOLDER_SQL, ((self.key >> 32) & 0xFFFFFFFF, self.key & 0xFFFFFFFF))
+        row = cursor.fetchone()
+        cursor.close()
+        self.holder = None if row is None else dict(zip(
+            ("pid", "backend_start", "client_addr", "application_name"), row))
+
+    def alive(self):
+        """True while the session holding the lock is there (one ``poll``, no round trip
+        unless the server sent something)."""
+        raw = self.connection
+        if raw is None:
+            return False
+        try:
+            _check_alive(raw, None, None)
+            return True
+        except sa.exc.DisconnectionError:
+            pass
+        try:  # something arrived: a notice, or the end. Ask.
+            cursor = raw.cursor()
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+            cursor.close()
+            return True
+        except Exception:
+            return False
+
+    def _drop(self):
+        raw, self.connection = self.connection, None
+        if raw is not None:
+            try:
+                raw.close()
+            except Exception:  # already broken: nothing left to close
+                pass
+
+    def check(self):
+        """Look at the lock once; what happened, as one word.
+
+        ``"held"`` (nothing to do), ``"retaken"`` (lost with its session and
+        taken again), ``"waiting"`` (not held: the database is unreachable,
+        or an older session still holds it), ``"displaced"`` (another
+        process took it: see :attr:`holder`).
+        """
+        if self.alive():
+            return "held"
+        self._drop()
+        try:
+            if self.acquire():
+                return "retaken"
+        except exception.DatabaseUnavailable:
+            return "waiting"
+        holder = self.holder
+        if holder is None:
+            return "waiting"  # released between the two queries: next time
+        if holder["pid"] == self.backend_pid:
+            # Our own session, still alive on the server though our end of it
+            # broke (a network cut): end it, and take the lock next time.
+            self._terminate(holder["pid"])
+            return "waiting"
+        if self.held_once:
+            return "displaced"
+        started = holder["backend_start"]
+        if started is not None and self.since is not None and started >= self.since:
+            return "displaced"  # not the old session this process took over from
+        return "waiting"
+
+    def _terminate(self, pid):
+        try:
+            raw = self._connect()
+        except Exception:
+            return
+        try:
+            cursor = raw.cursor()
+            cursor.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+            cursor.close()
+        except Exception as error:
+            LOG.warning("[DEFAULT] host = %s: cannot end this process's previous lock "
+                        "session (PostgreSQL pid %s): %s", self.host, pid,
+                        _message_line(error))
+        finally:
+            raw.close()
+
+    def close(self):
+        self._drop()
+
+
+def try_host_lock(host):
+    """A connection holding the advisory lock of ``host``, or None when another
+    session holds it (PostgreSQL only)."""
+    lock = HostLock(host)
+    return lock.connection if lock.acquire() else None
 
 
 def hold_host_lock(host):
@@ -678,12 +843,19 @@ def hold_host_lock(host):
     was paused; the server drops it the moment its session ends, so one
     that crashed or was killed does not hold up its successor. SQLite
     (one server per file, locked by the server itself): always True.
+    The lock is then :func:`host_lock`'s, whose ``check`` keeps it.
     """
     global _host_lock
-    if is_sqlite() or _host_lock is not None:
+    if is_sqlite():
         return True
-    _host_lock = try_host_lock(host)
-    return _host_lock is not None
+    if _host_lock is None:
+        _host_lock = HostLock(host)
+    return _host_lock.connection is not None or _host_lock.acquire()
+
+
+def host_lock():
+    """This process's :class:`HostLock` (after :func:`hold_host_lock`), else None."""
+    return _host_lock
 
 
 @contextlib.contextmanager
