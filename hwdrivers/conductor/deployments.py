@@ -17,7 +17,9 @@ every output), ``agent_last_heartbeat``, ``agent_command``.
 :func:`check_timeouts` is a periodic of the conductor service: a node in
 ``wait call-back`` past ``[deploy] callback_timeout`` since its last sign of
 life, or past ``[deploy] image_download_timeout`` in ``write_image``, is
-powered off and fails, ``last_error`` naming the step that timed out.
+powered off and fails, ``last_error`` naming the step that timed out. It
+also powers off, and removes the boot files of, a deploy a conductor
+restart failed in ``deploying`` (:func:`tidy_orphans`).
 """
 
 import hmac
@@ -373,11 +375,52 @@ def _timed_out(info: dict, now: float) -> str | None:
     return None
 
 
+#: appended to the last_error of a deploy a conductor restart failed, once tidied
+ORPHAN_TIDIED = ("; its ramdisk boot files were removed, its agent token forgotten and "
+                 "the node powered off")
+
+
+def tidy_orphans(context) -> list[str]:
+    """Finish the failure of deploys whose worker died with its conductor.
+
+    A conductor killed while a deploy step ran (``deploying``) has its
+    leases released and the node moved to ``deploy failed`` on restart (or
+    by a surviving conductor), in the database alone: the machine went on
+    running the deploy ramdisk, its agent still holding a token, and boot
+    files written by the ``deploy`` step would boot it into the ramdisk
+    again. Such a node still has the deploy's plan (``deploy_steps``), which
+    every other way into ``deploy failed`` clears (:func:`fail`); here it
+    gets what :func:`fail` does. Returns the UUIDs tidied.
+    """
+    tidied = []
+    for record in db_api.list_nodes(filters={"provision_state":
+                                             ProvisionState.DEPLOYFAIL.value}):
+        if not (record.get("driver_internal_info") or {}).get("deploy_steps"):
+            continue
+        try:
+            with task_manager.acquire(context, record["id"], purpose="deploy clean-up",
+                                      lock_timeout=0) as task:
+                if (task.node.provision_state != ProvisionState.DEPLOYFAIL.value
+                        or not _internal(task).get("deploy_steps")
+                        or not is_step_driven(task)):
+                    continue
+                prepare_task(task)
+                fail(task, (task.node.last_error or "deploy interrupted") + ORPHAN_TIDIED)
+                tidied.append(task.node.uuid)
+        except (exception.NodeLocked, exception.NodeNotFound):
+            continue  # busy (an abort's worker, an operator): looked at next time
+    return tidied
+
+
 def check_timeouts(context=None) -> list[str]:
-    """Fail and power off the deploys waiting too long; returns their UUIDs."""
+    """Fail and power off the deploys waiting too long; returns their UUIDs.
+
+    Also tidies the deploys a conductor restart failed (:func:`tidy_orphans`).
+    """
     from hwdrivers.common import context as hw_context
 
     context = context or hw_context.get_admin_context()
+    tidy_orphans(context)
     failed = []
     now = time.time()
     for record in db_api.list_nodes(filters={"provision_state":
