@@ -11,7 +11,10 @@ the runner the console interfaces hand their session to
   503 when the range is exhausted, nothing started) and done in a worker,
   which starts the session and records ``console_enabled`` when it is up,
   or ``console_error`` with the reason when it is not. The request answers
-  202 and clients poll, as with Ironic.
+  202 and clients poll, as with Ironic. The workers are the manager's own
+  (``[console] change_workers``), not the conductor's: a start waits for a
+  BMC for up to ``[console] start_timeout``, and a fleet's consoles enabled
+  during a BMC outage must not leave power actions without a worker.
 - Console changes of proxied consoles take no node lock, so the console of
   a node being deployed can be opened while the deploy holds the lock; the
   manager serializes changes per node itself, and writes only the console
@@ -46,6 +49,7 @@ from hwdrivers.common import exception
 from hwdrivers.conductor import console_log
 from hwdrivers.conductor import console_relay
 from hwdrivers.conductor import task_manager
+from hwdrivers.conductor import workers as workers_mod
 from hwdrivers.db import api as db_api
 from hwdrivers.db import engine as db_engine
 from hwdrivers.db.models import nodes
@@ -57,8 +61,10 @@ LOG = logging.getLogger(__name__)
 
 #: Seconds between checks for proxies whose node was deleted or turned off.
 SYNC_INTERVAL = 30.0
-#: Seconds a start may take beyond [console] start_timeout (the cleanup run first).
-START_MARGIN = 15.0
+#: Seconds the enable's worker waits beyond [console] start_timeout, which
+#: bounds the whole start (cleanup included; the relay enforces it): to
+#: kill what the start ran and for the relay to say so.
+START_MARGIN = 10.0
 #: Consoles started at once when the conductor starts.
 RESTORE_CONCURRENCY = 8
 
@@ -196,7 +202,11 @@ class ConsoleManager:
         #: whether this one serves the node on the hash ring. None: every node.
         self.owns = owns
         self.hostname = hostname or conf.host
+        #: The conductor's pool: None in a process that serves no consoles.
         self.workers = workers
+        #: Console changes run here, never in the conductor's pool (see above).
+        self.change_workers = workers_mod.WorkerPool(
+            conf.console.change_workers, name="hwdrivers-console-change")
         self.registry = registry
         self.ports = PortPool(conf.console.host, conf.console.port_range)
         self._relays = {}        # node uuid -> Relay
@@ -257,6 +267,8 @@ class ConsoleManager:
             self._forget(relay)
         for thread in self._threads:
             thread.join(5)
+        # Their relays are stopped: a change still waiting for one ends now.
+        self.change_workers.shutdown(wait=True, timeout=START_MARGIN)
         if relays:
             LOG.info("Console manager of %s: stopped %d console proxy(ies)", self.hostname,
                      len(relays))
@@ -294,7 +306,16 @@ class ConsoleManager:
                 self._reserved[node_uuid] = self._reserve(wanted, label)
             self._changing[node_uuid] = "enable" if enabled else "disable"
         try:
-            self.workers.submit(self._change, context, node_uuid, enabled)
+            self.change_workers.submit(self._change, context, node_uuid, enabled)
+        except exception.NoFreeWorker:
+            self._end_change(node_uuid)
+            if self.change_workers.stopping:
+                raise
+            raise exception.NoFreeWorker(
+                "Node %s: %d console changes are already running on conductor %s "
+                "([console] change_workers); retry when they are done, or raise "
+                "the option" % (label, self.change_workers.size, self.hostname)
+            ) from None
         except BaseException:
             self._end_change(node_uuid)
             raise
@@ -456,8 +477,7 @@ class ConsoleManager:
                                         self._relay_failed, self._relay_closed)
             self._relays[node_uuid] = relay
         relay.start()
-        state = relay.wait_outcome(conf.start_timeout * (1 + len(command.before))
-                                   + START_MARGIN)
+        state = relay.wait_outcome(conf.start_timeout + START_MARGIN)
         if state != console_relay.ON:
             reason = relay.reason or "it did not come up in time"
             relay.stop()

@@ -264,6 +264,11 @@ class Relay(threading.Thread):
         self._line_start = True
         self._ready_at = None
         self._restart_at = None
+        #: When the start under way must have come up, cleanup included
+        #: (``[console] start_timeout`` after it began).
+        self._start_deadline = None
+        #: What the cleanup (``before``) said when it used up the whole budget.
+        self._before_timed_out = None
 
     # -- control (other threads) -------------------------------------------------------
 
@@ -315,7 +320,7 @@ class Relay(threading.Thread):
             if (self.command.ready_marker is None
                     and now - self._session.started >= SETTLE):
                 self._up(self._startup)  # what it printed meanwhile goes through
-            elif now - self._session.started >= self.start_timeout:
+            elif now >= self._start_deadline:
                 self._session_ended(timed_out=True)
         elif self.state == RESTARTING and now >= self._restart_at:
             self._begin()
@@ -331,7 +336,7 @@ class Relay(threading.Thread):
         now = time.monotonic()
         deadlines = []
         if self.state == STARTING and self._session is not None:
-            deadlines.append(self._session.started + self.start_timeout)
+            deadlines.append(self._start_deadline)
             if self.command.ready_marker is None:
                 deadlines.append(self._session.started + SETTLE)
         if self.state == RESTARTING:
@@ -345,10 +350,23 @@ class Relay(threading.Thread):
     # -- the session ---------------------------------------------------------------------
 
     def _begin(self):
+        # One budget for the whole start, the cleanup included: a BMC that
+        # does not answer used to cost start_timeout for each cleanup command
+        # and again for the activation, holding the enable's worker for
+        # minutes with a slow [ipmi] timeout/retries.
+        self._start_deadline = time.monotonic() + self.start_timeout
+        self._before_timed_out = None
         for argv in self.command.before:
+            remaining = self._start_deadline - time.monotonic()
             try:
-                supervised.run(argv, timeout=self.start_timeout, env=self.command.env)
-            except (supervised.Timeout, supervised.StartFailed, supervised.OutputLimit):
+                if remaining <= 0:
+                    raise supervised.Timeout()
+                supervised.run(argv, timeout=remaining, env=self.command.env)
+            except supervised.Timeout:
+                self._before_timed_out = " ".join(
+                    os.path.basename(w) if i == 0 else w
+                    for i, w in enumerate(argv[:1] + argv[-2:]))
+            except (supervised.StartFailed, supervised.OutputLimit):
                 pass  # the activation that follows says what is wrong
             if self._stopping.is_set():
                 return
@@ -453,6 +471,9 @@ class Relay(threading.Thread):
         if timed_out:
             what = "did not come up within %g s ([console] start_timeout)" % (
                 self.start_timeout)
+            if self._before_timed_out:
+                what += ", %s (the cleanup before it) having taken it all" % (
+                    self._before_timed_out)
         elif report.startswith("exec "):
             what = "could not be started: %s" % os.strerror(int(report.split()[1]))
         else:
@@ -463,6 +484,10 @@ class Relay(threading.Thread):
         if words:
             reason += ": %s" % words
         hint = self.command.explain(said) if self.command.explain else None
+        if hint is None and timed_out:
+            hint = ("nothing answered in time: check that %s is up and reachable from "
+                    "this conductor, or raise [console] start_timeout"
+                    % (self.command.peer or "the console's peer"))
         if hint:
             reason += " (%s)" % hint
         return reason

@@ -51,9 +51,20 @@ opts = [
                          "console for the next one (the console itself, and its "
                          "log, go on). 0: never."),
     finite.FloatOpt("start_timeout", default=30.0, min=1.0,
-                    help="Seconds a console session (ipmitool sol activate, a console "
-                         "command) has to come up before the console is marked "
-                         "failed with what the tool said."),
+                    help="Seconds a console session has to come up, in all: the "
+                         "cleanup run first (ipmitool sol deactivate) and the "
+                         "session itself (ipmitool sol activate, a console "
+                         "command). Past it the console is marked failed with what "
+                         "the tool said and the BMC it could not reach; an enable "
+                         "holds one of change_workers at most this long (plus a "
+                         "few seconds to stop what it started)."),
+    cfg.IntOpt("change_workers", default=20, min=1,
+               help="Console enables and disables this conductor runs at once, in "
+                    "workers of their own: never in the conductor's "
+                    "[conductor] workers_pool_size, so enabling every console "
+                    "while BMCs do not answer cannot starve power actions. When "
+                    "all are busy, a further change is refused (503) saying so; "
+                    "retry it."),
     cfg.IntOpt("restart_limit", default=3, min=0,
                help="How many times in a row a console whose session ended by "
                     "itself (BMC reset, network loss) is started again, waiting "
