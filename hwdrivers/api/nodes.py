@@ -75,8 +75,29 @@ READ_ONLY_HINTS = {
     "created_at": None, "updated_at": None, "links": None,
 }
 
+#: Filters on fields hwdrivers does not model (every node's is null): a
+#: value matches no node, as Ironic would answer for such nodes.
+UNMODELED_FILTERS = ("resource_class", "owner", "lessee", "project", "instance_uuid",
+                     "instance_name", "chassis_uuid", "description_contains",
+                     "parent_node", "shard")
+#: Boolean filters on unmodeled fields that are false for every node
+#: (``retired``, ``sharded``): true matches no node, false every node.
+UNMODELED_BOOL_FILTERS = ("retired", "sharded")
+
 NODE_QUERY = ("driver", "maintenance", "provision_state", "associated", "limit",
-              "marker", "sort_key", "sort_dir", "fields", "detail")
+              "marker", "sort_key", "sort_dir", "fields", "detail", "conductor_group",
+              "fault", "include_children") + UNMODELED_FILTERS + UNMODELED_BOOL_FILTERS
+
+#: Every provision state Ironic's state machine has: a filter on one of
+#: them is answered (hwdrivers never reaches some: no node matches), any
+#: other value is a typo, refused as Ironic refuses it.
+IRONIC_PROVISION_STATES = (
+    "enroll", "verifying", "manageable", "available", "active", "wait call-back",
+    "deploying", "deploy failed", "deploy hold", "deleting", "cleaning", "clean wait",
+    "clean failed", "clean hold", "error", "rebuild", "inspecting", "inspect failed",
+    "inspect wait", "adopting", "adopt failed", "rescue", "rescue failed",
+    "rescue wait", "rescuing", "unrescue failed", "unrescuing", "service", "servicing",
+    "service wait", "service failed", "service hold")
 
 
 _SUB_RESOURCES = ("ports", "portgroups", "states", "volume")
@@ -147,17 +168,9 @@ def _list(detail):
                               "/nodes/detail or detail=true; ask for one of them.")
     fields = utils.query_fields(ALL_FIELDS)
     limit = utils.query_limit()
-    filters = {}
-    for key in ("driver", "provision_state"):
-        if args.get(key):
-            filters[key] = args[key]
-    maintenance = utils.query_bool("maintenance")
-    if maintenance is not None:
-        filters["maintenance"] = maintenance
-    associated = utils.query_bool("associated")
-    if associated:
-        # No instance is ever associated (hwdrivers does not deploy), so
-        # associated=true matches nothing and false matches everything.
+    filters, matches_none = _filters(args)
+    if matches_none:
+        # A filter on what no node has (an instance, a resource class...).
         nodes = []
     else:
         nodes = utils.manager().list_nodes(
@@ -174,6 +187,38 @@ def _list(detail):
     if next_url:
         result["next"] = next_url
     return utils.json_response(result)
+
+
+def _filters(args):
+    """``(filters for list_nodes, True when no node can match)`` from the query.
+
+    ``conductor_group`` is compared in lower case, as names are stored.
+    """
+    filters = {}
+    for key in ("driver", "provision_state", "fault"):
+        if args.get(key):
+            filters[key] = args[key]
+    state = filters.get("provision_state")
+    if state is not None and state not in IRONIC_PROVISION_STATES:
+        raise errors.APIError(
+            "Query parameter provision_state: %r is not a provision state; use one of: "
+            "%s." % (state, ", ".join(IRONIC_PROVISION_STATES)))
+    group = args.get("conductor_group")
+    if group is not None:
+        filters["conductor_group"] = group.lower()
+    maintenance = utils.query_bool("maintenance")
+    if maintenance is not None:
+        filters["maintenance"] = maintenance
+    utils.query_bool("include_children")  # no node has children: checked, no effect
+    # No instance is ever associated (hwdrivers does not deploy), so
+    # associated=true matches nothing and false matches everything.
+    matches_none = bool(utils.query_bool("associated"))
+    for name in UNMODELED_BOOL_FILTERS:
+        matches_none = bool(utils.query_bool(name)) or matches_none
+    for name in UNMODELED_FILTERS:
+        if args.get(name):
+            matches_none = True
+    return filters, matches_none
 
 
 @blueprint.get("/v1/nodes")

@@ -48,7 +48,8 @@ SORT_KEYS = ("id", "uuid", "name", "driver", "provision_state", "power_state",
 
 #: Filters list_nodes()/count_nodes() accept.
 NODE_FILTERS = ("driver", "maintenance", "provision_state", "power_state", "reserved",
-                "reservation_owner_prefix", "uuids", "ids", "name")
+                "reservation_owner_prefix", "uuids", "ids", "name", "conductor_group",
+                "fault")
 
 NODE_COLUMNS = frozenset(nodes.c.keys())
 PORT_COLUMNS = frozenset(ports.c.keys())
@@ -312,7 +313,8 @@ def _node_filters(query, filters):
             reason="unknown node filter(s) %s; valid filters: %s"
             % (", ".join(unknown), ", ".join(NODE_FILTERS)))
     for key, value in filters.items():
-        if key in ("driver", "provision_state", "power_state", "name"):
+        if key in ("driver", "provision_state", "power_state", "name", "conductor_group",
+                   "fault"):
             query = query.where(nodes.c[key] == value)
         elif key == "maintenance":
             query = query.where(nodes.c.maintenance == bool(value))

@@ -1,0 +1,95 @@
+"""Listing nodes as an operator of many does, with Ironic's own clients.
+
+One real ``hwdrivers-server`` (tests/functional/server_proc.py) with a
+small ``[api] max_limit``, so a few dozen nodes span several pages: the
+``baremetal`` CLI and openstacksdk filter and page through them exactly as
+they would through Ironic's.
+"""
+
+import collections
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+
+import openstack
+import pytest
+
+from tests.functional import server_proc
+
+BAREMETAL = os.path.join(os.path.dirname(sys.executable), "baremetal")
+PAGE = 4
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("bb-compat-listing")
+    with server_proc.running(tmp_path, name="listing",
+                             options={"api": {"max_limit": PAGE}}) as proc:
+        proc.home = tmp_path / "home"
+        yield proc
+
+
+def baremetal(server, *args, check=True):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+    env["HOME"] = str(server.home)  # ironicclient caches the negotiated version there
+    proc = subprocess.run([BAREMETAL, "--os-endpoint", server.url, "--os-auth-type", "none"]
+                          + list(args), env=env, capture_output=True, text=True, timeout=120)
+    if check and proc.returncode != 0:
+        raise AssertionError("baremetal %s failed (%d):\n%s\n%s" % (
+            " ".join(args), proc.returncode, proc.stdout, proc.stderr))
+    return proc
+
+
+def sdk(server):
+    return openstack.connect(auth_type="none", baremetal_endpoint_override=server.url)
+
+
+def _create(server, name, **fields):
+    status, body = server.call("POST", "/v1/nodes", dict(
+        {"driver": "fake-hardware", "name": name}, **fields),
+        headers={"X-OpenStack-Ironic-API-Version": "1.46"})
+    assert status == 201, body
+    return body["uuid"]
+
+
+def test_filters_ironic_clients_send_page_with_the_filter(server):
+    """``--conductor-group``, ``--fault``, ``--resource-class``, ``--retired``...
+    used to be 400s (unknown query parameter); a typo in ``--provision-state``
+    used to list nothing, silently."""
+    rack = {_create(server, "rack-%d" % i, conductor_group="rack7") for i in range(10)}
+    others = {_create(server, "other-%d" % i) for i in range(3)}
+    broken = _create(server, "broken")
+    conn = sqlite3.connect(str(server.db_path), timeout=30)
+    with conn:  # what the power sync records when a BMC stops answering
+        conn.execute("UPDATE nodes SET fault = 'power failure', maintenance = 1 "
+                     "WHERE uuid = ?", (broken,))
+    conn.close()
+
+    # The CLI follows the `next` links (pages of PAGE): each node once, filter kept.
+    listed = baremetal(server, "node", "list", "--conductor-group", "RACK7", "--limit",
+                       "0", "-f", "value", "-c", "uuid").stdout.split()
+    assert collections.Counter(listed) == collections.Counter(rack)
+    faulty = json.loads(baremetal(server, "node", "list", "--fault", "power failure",
+                                  "--maintenance", "-f", "json").stdout)
+    assert [n["uuid"] for n in faulty] == [broken]
+
+    # Fields hwdrivers does not model are null/false on every node.
+    every = rack | others | {broken}
+    for flag in (("--resource-class", "baremetal"), ("--owner", "tenant1"),
+                 ("--lessee", "tenant2"), ("--retired",)):
+        proc = baremetal(server, "node", "list", *flag, "-f", "json")
+        assert json.loads(proc.stdout) == [], flag
+    assert set(baremetal(server, "node", "list", "--no-retired", "--limit", "0", "-f",
+                         "value", "-c", "uuid").stdout.split()) == every
+
+    nodes = list(sdk(server).baremetal.nodes(details=True, conductor_group="rack7"))
+    assert sorted(n.id for n in nodes) == sorted(rack)
+    assert list(sdk(server).baremetal.nodes(resource_class="baremetal")) == []
+
+    proc = baremetal(server, "node", "list", "--provision-state", "availble", check=False)
+    assert proc.returncode == 1
+    assert ("Query parameter provision_state: 'availble' is not a provision state; use "
+            "one of: enroll, verifying, manageable, available," in proc.stderr), proc.stderr
+    assert "(HTTP 400)" in proc.stderr
