@@ -18,7 +18,11 @@ every value no key decrypts, which ``--forget-unreadable`` removes instead so
 they can be set again.
 Every failure an operator can fix (unreadable config, unreachable database,
 a schema newer than this hwdrivers) prints one line naming the problem and
-exits 1; tracebacks are for bugs.
+exits 1; tracebacks are for bugs. Options in the config file that nothing
+reads are warned about as the services do, and refused when they look like
+a misspelling of the setting that says which database (or key file) to
+work on: silently migrating the default SQLite database instead is the
+worst outcome of a typo here.
 """
 
 import logging
@@ -114,9 +118,53 @@ def _reencrypt_secrets(forget_unreadable):
     return 1 if report["busy"] else 0
 
 
+#: The settings that say which database (and key file) a command works on:
+#: ``(group, option)``. A misspelling of one of them in the config file left
+#: its default in force, so ``upgrade`` migrated the default SQLite database
+#: under state_path (or ``add-secrets-key`` wrote another key file) and said
+#: nothing: those are refused, every other unknown option is warned about.
+_LOCATING = (("database", "connection"), ("DEFAULT", "state_path"))
+_LOCATING_SECRETS = (("secrets", "key_file"),)
+
+
+def _check_options():
+    """Bad values refused, unknown options warned about; ConfigInvalid when one of
+    them is probably a misspelt :data:`_LOCATING` setting.
+
+    As the services do (cmd/startup.py): each line names the file, the
+    group and option, and the likely intended spelling.
+    """
+    from hwdrivers.cmd import startup
+
+    for name in CONF.enabled_hardware_types:  # their groups are known, not unknown
+        hw_conf.register_hardware_type_group(CONF, name)
+    hw_conf.check_values(CONF)
+    locating = _LOCATING + (_LOCATING_SECRETS if CONF.action.name in (
+        "add-secrets-key", "reencrypt-secrets") else ())
+    refused = []
+    for where, group, name, hint in startup.unknown_options(CONF):
+        for wanted_group, wanted in locating:
+            if name is None and group != "DEFAULT" and hint == (
+                    "did you mean [%s]?" % wanted_group):
+                refused.append("%s: group [%s] is not a group hwdrivers knows; %s" % (
+                    where, group, hint))
+                break
+            if name is not None and group == wanted_group and hint == (
+                    "did you mean %s?" % wanted):
+                refused.append("%s: [%s] %s is not an option hwdrivers knows; %s" % (
+                    where, group, name, hint))
+                break
+    if refused:
+        raise exception.ConfigInvalid(
+            "%s Left misspelt, %s would work on the %s instead; nothing was changed: "
+            "fix the spelling" % ("; ".join(refused), PROG, db_engine.database_label()))
+    startup.warn_unknown_options(CONF)
+
+
 def _run():
     from hwdrivers.db import migration
 
+    _check_options()
     try:
         if CONF.action.name == "add-secrets-key":
             return _add_secrets_key()

@@ -1,0 +1,97 @@
+"""``hwdrivers-dbsync`` as an operator runs it, against the real PostgreSQL.
+
+A misspelt ``[database] connection`` (or ``[databse]``) used to leave the
+default in force: dbsync migrated the default SQLite database under
+state_path and said nothing, and the operator believed PostgreSQL ready.
+Each test runs the installed command on a private schema.
+"""
+
+import os
+import subprocess
+import sys
+
+import sqlalchemy as sa
+
+from tests.fixtures import db as db_fixtures
+
+DBSYNC = os.path.join(os.path.dirname(sys.executable), "hwdrivers-dbsync")
+
+
+def _dbsync(tmp_path, config_text, *args):
+    conf = tmp_path / "hwdrivers.conf"
+    conf.write_text(config_text)
+    env = dict(os.environ, HWDRIVERS_STATE_PATH=str(tmp_path / "state"))
+    result = subprocess.run([DBSYNC, "--config-file", str(conf)] + list(args),
+                            capture_output=True, text=True, env=env, timeout=120)
+    return conf, result
+
+
+def _tables(_postgresql, schema):
+    with _postgresql.admin().connect() as admin:
+        return admin.exec_driver_sql(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = '%s'"
+            % schema).scalar()
+
+
+def _url_with_password(schema):
+    # trust auth ignores the password: it is there to be kept out of messages.
+    return sa.engine.make_url(db_fixtures.pg_url(schema)).set(
+        password="hunter2-not-shown").render_as_string(hide_password=False)
+
+
+def test_a_misspelt_connection_option_is_refused_naming_it(tmp_path, _postgresql):
+    schema = _postgresql.create_schema()
+    try:
+        for text, wrong, hint in (
+                ("[database]\nconection = %s\n", "[database] conection is not an option",
+                 "did you mean connection?"),
+                ("[databse]\nconnection = %s\n", "group [databse] is not a group",
+                 "did you mean [database]?")):
+            conf, result = _dbsync(tmp_path, text % _url_with_password(schema), "upgrade")
+            assert result.returncode == 1, result.stdout + result.stderr
+            line = result.stderr.strip()
+            assert len(line.splitlines()) == 1 and "Traceback" not in line, line
+            assert line.startswith("hwdrivers-dbsync: error: %s: %s" % (conf, wrong)), line
+            assert hint in line and "nothing was changed" in line, line
+            assert str(tmp_path / "state" / "hwdrivers.sqlite") in line, line
+            assert "hunter2" not in result.stderr + result.stdout
+            # Neither database was touched.
+            assert not (tmp_path / "state" / "hwdrivers.sqlite").exists()
+            assert _tables(_postgresql, schema) == 0
+    finally:
+        _postgresql.drop_schema(schema)
+
+
+def test_other_unknown_options_are_warned_about_and_the_upgrade_runs(tmp_path, _postgresql):
+    schema = _postgresql.create_schema()
+    try:
+        conf, result = _dbsync(
+            tmp_path,
+            "[DEFAULT]\nenabled_hardware_types = ipmi,fake-hardware\n"
+            "[database]\nconnection = %s\n[api]\nauth_stratgy = noauth\n"
+            "[hardware_type:ipmi]\ndefault_power_interface = ipmitool\n"
+            % _url_with_password(schema), "upgrade")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert ("%s: [api] auth_stratgy is not an option hwdrivers knows; it is ignored; "
+                "did you mean auth_strategy?" % conf) in result.stderr, result.stderr
+        assert "hardware_type" not in result.stderr  # an enabled type's group is known
+        assert "Database schema is at revision" in result.stdout
+        assert _tables(_postgresql, schema) > 0
+        assert "hunter2" not in result.stderr + result.stdout
+    finally:
+        _postgresql.drop_schema(schema)
+
+
+def test_a_misspelt_key_file_is_refused_by_the_secrets_commands(tmp_path, _postgresql):
+    schema = _postgresql.create_schema()
+    try:
+        key_file = tmp_path / "keys" / "secrets.key"
+        conf, result = _dbsync(
+            tmp_path, "[database]\nconnection = %s\n[secrets]\nkey_fille = %s\n"
+            % (_url_with_password(schema), key_file), "add-secrets-key")
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert ("%s: [secrets] key_fille is not an option hwdrivers knows; did you mean "
+                "key_file?" % conf) in result.stderr, result.stderr
+        assert not (tmp_path / "state" / "secrets.key").exists()
+    finally:
+        _postgresql.drop_schema(schema)
