@@ -21,6 +21,7 @@ PROVISION_ACTIONS = {
     "provide": "provide",
     "active": "deploy",
     "deploy": "deploy",
+    "rebuild": "rebuild",
     "deleted": "undeploy",
     "undeploy": "undeploy",
     "abort": "abort",
@@ -28,7 +29,7 @@ PROVISION_ACTIONS = {
     "clean": "clean",
 }
 #: Ironic verbs we know but do not serve yet.
-_UNSUPPORTED_PROVISION = ("rebuild", "adopt", "rescue", "unrescue",
+_UNSUPPORTED_PROVISION = ("adopt", "rescue", "unrescue",
                           "service", "unhold", "unservice")
 
 
@@ -124,9 +125,10 @@ def set_provision(ident):
         raise errors.APIError("Field configdrive must be a JSON object (meta_data, "
                               "user_data, network_data) or a string (a gzipped, "
                               "base64-encoded ISO, or its URL).")
-    if configdrive not in (None, "", {}) and PROVISION_ACTIONS[target] != "deploy":
-        raise errors.APIError("Field configdrive is accepted with target active or "
-                              "deploy only, not %s." % target)
+    if configdrive not in (None, "", {}) and PROVISION_ACTIONS[target] not in ("deploy",
+                                                                              "rebuild"):
+        raise errors.APIError("Field configdrive is accepted with target active, deploy "
+                              "or rebuild only, not %s." % target)
     manager = utils.manager()
     node = manager.get_node(utils.context(), ident)
     kwargs = {"configdrive": configdrive} if configdrive not in (None, "", {}) else {}

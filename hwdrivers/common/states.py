@@ -113,6 +113,7 @@ class ProvisionAction(str, enum.Enum):
     ABORT = "abort"
     INSPECT = "inspect"
     CLEAN = "clean"
+    REBUILD = "rebuild"
 
     def __str__(self):
         return self.value
@@ -133,7 +134,7 @@ _ACTION_ALIASES = {"active": "deploy", "deleted": "undeploy"}
 
 #: Every accepted spelling, for error messages.
 ACTION_NAMES = ("manage", "provide", "deploy", "active", "undeploy", "deleted", "abort",
-                "inspect", "clean")
+                "inspect", "clean", "rebuild")
 
 _P = ProvisionState
 
@@ -169,6 +170,10 @@ PROVISION_TRANSITIONS = {
     (_P.MANAGEABLE, ProvisionAction.PROVIDE): (_P.CLEANING, _P.AVAILABLE),
     (_P.AVAILABLE, ProvisionAction.DEPLOY): (_P.DEPLOYING, _P.ACTIVE),
     (_P.DEPLOYFAIL, ProvisionAction.DEPLOY): (_P.DEPLOYING, _P.ACTIVE),
+    # As Ironic: the instance's image written again (instance_info, config drive kept
+    # unless a new one is given), from active or after a failed deploy.
+    (_P.ACTIVE, ProvisionAction.REBUILD): (_P.DEPLOYING, _P.ACTIVE),
+    (_P.DEPLOYFAIL, ProvisionAction.REBUILD): (_P.DEPLOYING, _P.ACTIVE),
     (_P.ACTIVE, ProvisionAction.UNDEPLOY): (_P.DELETING, _P.AVAILABLE),
     (_P.DEPLOYFAIL, ProvisionAction.UNDEPLOY): (_P.DELETING, _P.AVAILABLE),
     (_P.ERROR, ProvisionAction.UNDEPLOY): (_P.DELETING, _P.AVAILABLE),

@@ -15,6 +15,9 @@ inside an exclusive task:
   deploy.deploy, available -> deploying -> active; a step-driven deploy
   interface (``direct``) runs its deploy steps instead, waiting for the
   ramdisk agent in ``wait call-back`` (conductor/deployments.py);
+* ``rebuild`` (Ironic's): the same deploy again from active (or deploy
+  failed), with the node's instance_info and its config drive unless a new
+  one is given: active -> deploying -> active;
 * ``undeploy`` (``deleted``): deploy.tear_down and clean-up, then cleaning,
   active -> deleting -> cleaning -> available;
 * ``abort``: a node waiting for a callback (clean wait, wait call-back)
@@ -52,7 +55,10 @@ LOG = logging.getLogger(__name__)
 
 #: Actions refused while a node is in maintenance: they would drive
 #: hardware an operator has taken out of service.
-_REFUSED_IN_MAINTENANCE = frozenset({ProvisionAction.PROVIDE, ProvisionAction.DEPLOY})
+_REFUSED_IN_MAINTENANCE = frozenset({ProvisionAction.PROVIDE, ProvisionAction.DEPLOY,
+                                     ProvisionAction.REBUILD})
+#: Actions that write the instance's image (and take a config drive).
+_DEPLOYS = frozenset({ProvisionAction.DEPLOY, ProvisionAction.REBUILD})
 
 
 def _call(task, interface, func, *args):
@@ -128,10 +134,10 @@ def begin(task, action, configdrive=None, clean_steps=None):
     node = task.node
     drive = None
     if configdrive not in (None, "", {}):
-        if action is not ProvisionAction.DEPLOY:
+        if action not in _DEPLOYS:
             raise exception.InvalidParameterValue(
-                "Node %s: configdrive is accepted with the deploy (active) target only, "
-                "not %s" % (node.ident, action.value))
+                "Node %s: configdrive is accepted with the deploy (active) and rebuild "
+                "targets only, not %s" % (node.ident, action.value))
         try:
             drive = configdrive_mod.normalise(configdrive)
         except exception.InvalidParameterValue as exc:
@@ -161,7 +167,7 @@ def begin(task, action, configdrive=None, clean_steps=None):
     if action is ProvisionAction.MANAGE and working != target:
         # Checked before answering: missing credentials are the caller's to fix.
         task.driver.power.validate(task)
-    if action is ProvisionAction.DEPLOY:
+    if action in _DEPLOYS:
         _validate_deploy(task)
     if action is ProvisionAction.INSPECT:
         inspection.validate(task)
@@ -275,6 +281,7 @@ _WORK = {
     ProvisionAction.MANAGE: _verify,
     ProvisionAction.PROVIDE: _clean,
     ProvisionAction.DEPLOY: _deploy,
+    ProvisionAction.REBUILD: _deploy,
     ProvisionAction.UNDEPLOY: _undeploy,
     ProvisionAction.ABORT: _abort,
     ProvisionAction.INSPECT: inspection.inspect,
