@@ -38,6 +38,7 @@ import concurrent.futures
 import errno
 import ipaddress
 import logging
+import re
 import socket
 import threading
 
@@ -97,6 +98,60 @@ class ConsoleStartFailed(exception.HWDriversError):
 
 def _is_wildcard(host):
     return host in ("", "0.0.0.0", "::", "*")
+
+
+#: A DNS host name: letters, digits, '-' and '_' in dot-separated labels.
+_HOST_NAME = re.compile(r"^(?=.{1,253}\Z)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})"
+                        r"(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*\.?\Z")
+
+
+def _primary_address(family):
+    """The source address of this machine's default route (no packet is sent), or None."""
+    probe = ("2001:db8::1", 9) if family == socket.AF_INET6 else ("192.0.2.1", 9)
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.connect(probe)
+            address = sock.getsockname()[0]
+    except OSError:
+        return None
+    if ipaddress.ip_address(address.split("%", 1)[0]).is_unspecified:
+        return None
+    return address
+
+
+def public_address(conf):
+    """The host clients connect to (console URLs), or ConfigInvalid naming the option.
+
+    ``[console] public_address``; unset, ``[console] host``, or this machine's
+    primary address when host is a wildcard. Never ``[DEFAULT] host``: that
+    is the conductor's name, which clients may not be able to resolve.
+    """
+    option = "[console] public_address"
+    wanted = (conf.console.public_address or "").strip()
+    if wanted:
+        try:
+            valid = not ipaddress.ip_address(wanted).is_unspecified
+        except ValueError:
+            valid = _HOST_NAME.match(wanted) is not None
+        if not valid:
+            raise exception.ConfigInvalid(
+                "[console] public_address = %r: give the host name or IP address "
+                "clients reach this conductor's consoles at, without scheme, port or "
+                "path, and not a wildcard (e.g. cond-03.example or 10.0.1.13)"
+                % wanted[:80], option=option)
+        return wanted
+    host = conf.console.host
+    if not _is_wildcard(host):
+        return host
+    family = socket.AF_INET6 if host == "::" else socket.AF_INET
+    found = _primary_address(family)
+    if found is None:
+        raise exception.ConfigInvalid(
+            "[console] host = %s listens on every address, and this machine has no "
+            "default route to tell which one clients reach: set [console] "
+            "public_address to the host name or address clients connect to"
+            % (host or "''"), option=option)
+    return found
 
 
 class PortPool:
@@ -209,6 +264,8 @@ class ConsoleManager:
             conf.console.change_workers, name="hwdrivers-console-change")
         self.registry = registry
         self.ports = PortPool(conf.console.host, conf.console.port_range)
+        #: The host of console URLs (check_config() decides it).
+        self.public_address = None
         self._relays = {}        # node uuid -> Relay
         self._reserved = {}      # node uuid -> listening socket taken by a request
         self._changing = {}      # node uuid -> "enable" / "disable"
@@ -231,6 +288,12 @@ class ConsoleManager:
                     "10.1.0.0/24 or ::1/128)" % network,
                     option="[console] allowed_clients") from None
         self.ports.check()
+        self.public_address = public_address(self.conf)
+        if _is_wildcard(self.conf.console.host) and not self.conf.console.public_address:
+            LOG.info("Consoles listen on every address ([console] host = %s); their "
+                     "URLs name %s, this machine's primary address (set [console] "
+                     "public_address to change it)", self.conf.console.host,
+                     self.public_address)
 
     def start(self):
         """Become the console runner, start the enabled consoles again (in the background).
@@ -452,9 +515,7 @@ class ConsoleManager:
     # -- the runner (console interfaces call these) ------------------------------------------
 
     def _url_host(self):
-        host = self.conf.console.host
-        if _is_wildcard(host):
-            host = self.conf.host
+        host = self.public_address or public_address(self.conf)
         return "[%s]" % host if ":" in host else host
 
     def _info(self, relay):

@@ -36,7 +36,17 @@ opts = [
                     "serial port. Keep the loopback default and reach it through "
                     "SSH, or set an address of a management network and restrict "
                     "it with allowed_clients and a firewall. A wildcard (0.0.0.0, "
-                    "::) listens everywhere; the URL then names [DEFAULT] host."),
+                    "::) listens everywhere; the URL then names public_address."),
+    cfg.StrOpt("public_address",
+               help="Host name or IP address clients are told to connect to: the "
+                    "host of the tcp:// URL in a console's info (Ironic's "
+                    "[console] socat_address), e.g. when clients reach this "
+                    "conductor through NAT or by a DNS name. Unset: host, or, "
+                    "when host is a wildcard, this machine's primary address "
+                    "(the source address of its default route). Not [DEFAULT] "
+                    "host, which names the conductor and need not be an address "
+                    "at all. A bare name or address: no scheme, port or path "
+                    "(the port is the console's, from port_range)."),
     cfg.Opt("port_range", type=PortRange(), default="10000:10999",
             help="TCP ports (START:END, inclusive) the proxies take, one per "
                  "enabled console. When all are taken, enabling another console "
