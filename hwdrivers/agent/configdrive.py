@@ -119,6 +119,19 @@ def partitions(device: str) -> tuple[int, list[dict]]:
     return sector, found
 
 
+def _no_room(device: str, parts: list[dict], sector: int) -> str:
+    """Why a config drive partition does not fit, and what to change.
+
+    sgdisk's own words ("Could not create partition 2 from 0 to 2047") do
+    not say the image fills the disk.
+    """
+    last = max((p["end"] + 1 for p in parts), default=0) * sector
+    return ("no room for the 64 MiB config drive partition at the end of %s (%d MiB): the "
+            "image's partitions end at %d MiB; deploy onto a disk at least 64 MiB larger "
+            "than the image's partitions (or a smaller image), or without a config drive"
+            % (device, disk.size_of(device) // disk.MiB, -(-last // disk.MiB)))
+
+
 def _gpt_partition(device: str) -> dict:
     """The ``config-2`` partition of a GPT disk, made if missing (sgdisk)."""
     if shutil.which("sgdisk") is None:
@@ -131,7 +144,12 @@ def _gpt_partition(device: str) -> dict:
     else:
         # One run (sgdisk pauses a second after each write): the backup GPT moves
         # to the end of this disk (-e), then the partition takes the last 64 MiB.
-        _sgdisk("-e", "-n", "0:-64M:0", "-c", "0:%s" % LABEL, device)
+        try:
+            _sgdisk("-e", "-n", "0:-64M:0", "-c", "0:%s" % LABEL, device)
+        except errors.ConfigDriveError as exc:
+            if "Could not create partition" not in str(exc):
+                raise
+            raise errors.ConfigDriveError(_no_room(device, parts, sector)) from None
         sector, parts = partitions(device)
         part = next(p for p in parts if p["name"] == LABEL)
     return {"number": part["number"], "offset": part["start"] * sector,
@@ -190,9 +208,8 @@ def _mbr_partition(device: str) -> dict:
     start = (end - MAX_SIZE // MBR_SECTOR) // ALIGN * ALIGN
     last_used = max((e["start"] + e["sectors"] for e in used), default=1)
     if start < last_used:
-        raise errors.ConfigDriveError(
-            "%s has no room for a 64 MiB config drive partition after its last partition "
-            "(which ends at sector %d)" % (device, last_used))
+        raise errors.ConfigDriveError(_no_room(
+            device, [{"end": e["start"] + e["sectors"] - 1} for e in used], MBR_SECTOR))
     slot = free[0]["slot"]
     entry = MBR_ENTRY.pack(0, b"\xfe\xff\xff", LINUX, b"\xfe\xff\xff", start, end - start)
     fd = disk.open_for_write(device)
