@@ -215,6 +215,14 @@ def main(argv=None):
     except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:
         return _fail("cannot use the %s: %s" % (db_engine.database_label(),
                                                 _first_line(error)))
+    except sa.exc.DBAPIError as error:  # a statement refused: permissions, above all
+        if CONF.action.name == "upgrade":
+            advice = ("nothing was changed (the upgrade runs in one transaction). Run "
+                      "it as a database user allowed to create and alter tables")
+        else:
+            advice = "check the database user's privileges"
+        return _fail("the %s refused %s: %s; %s" % (
+            db_engine.database_label(), CONF.action.name, _first_line(error), advice))
     except exception.DatabaseUnusable as error:  # names the file and the fix itself
         return _fail(str(error))
     except exception.DatabaseUnavailable as error:

@@ -216,6 +216,24 @@ def ensure_schema():
         return script_head()
     with _quiet_alembic():
         target = head()
-        if version() != target:
-            upgrade(target)
+        current = version()
+        if current != target:
+            try:
+                upgrade(target)
+            except _REFUSED as error:
+                # A database user that may read and write rows but not change
+                # tables: say what to run rather than only what was refused.
+                raise SchemaError(
+                    reason="the %s holds schema revision %s, older than this "
+                           "hwdrivers' %s, and upgrading it failed: %s; nothing was "
+                           "changed. Run 'hwdrivers-dbsync upgrade' as a database user "
+                           "allowed to create and alter tables, then start again"
+                    % (db_engine.database_label(), current or "(empty)", target,
+                       db_engine._first_line(error))) from None
     return target
+
+
+#: A migration's statement the database refused (permissions, a conflicting
+#: object): not a lost connection, which stays "retry later".
+_REFUSED = (sa.exc.ProgrammingError, sa.exc.InternalError, sa.exc.NotSupportedError,
+            sa.exc.IntegrityError, sa.exc.DataError)
