@@ -8,10 +8,20 @@ disk and the last boot is always there to read after it failed. Files are
 created 0600 in a 0700 directory: a console shows whatever the machine
 prints, which only operators should read. What reaches this file has been
 stripped of the node's secrets by the relay already.
+
+A log that cannot be written (a full disk, a read-only file system) never
+stops the console: its writes do not raise. The output is dropped and
+counted, one warning says so, and every later write tries again; once one
+succeeds, a line in the log says how many bytes were lost and why. A full
+disk on the conductor used to kill every relay at its next write, turning
+every console off and cutting its client off.
 """
 
+import logging
 import os
 import re
+
+LOG = logging.getLogger(__name__)
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -40,6 +50,9 @@ class ConsoleLog:
         self.backups = backups
         self._fd = None
         self._size = 0
+        #: Bytes dropped since the log last could be written, and why.
+        self.lost = 0
+        self.lost_reason = None
 
     def _open(self):
         os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
@@ -60,7 +73,40 @@ class ConsoleLog:
         self._open()
 
     def write(self, data: bytes) -> None:
-        """Append ``data``, rotating first whenever the file would pass the cap."""
+        """Append ``data``, rotating at the cap; never raises (see the module doc)."""
+        if self.lost:
+            note = (b"\r\n--- hwdrivers: %d bytes of console output were not logged "
+                    b"(%s) ---\r\n" % (self.lost, self.lost_reason.encode()))
+            if self._attempt(note, 0) is not None:
+                self.lost += len(data)
+                return
+            LOG.info("Console log %s: written again (%d bytes were lost)", self.path,
+                     self.lost)
+            self.lost, self.lost_reason = 0, None
+        left = self._attempt(data, len(data))
+        if left is not None:
+            self.lost += left
+
+    def _attempt(self, data, counted):
+        """Write ``data``: None once written, else how many of its bytes count as lost."""
+        try:
+            self._write(data)
+            return None
+        except OSError as exc:
+            if self._fd is not None:
+                try:
+                    os.close(self._fd)
+                except OSError:
+                    pass
+                self._fd = None  # open again at the next write: space may be back
+            if not self.lost:
+                self.lost_reason = exc.strerror or str(exc)
+                LOG.warning("Console log %s cannot be written (%s): the console goes "
+                            "on; its output is not logged until the log can be "
+                            "written again", self.path, self.lost_reason)
+            return counted
+
+    def _write(self, data: bytes) -> None:
         if self._fd is None:
             self._open()
         view = memoryview(data)
