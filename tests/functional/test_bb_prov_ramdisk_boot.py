@@ -1,4 +1,4 @@
-"""An operator's provisioning requests that must be refused or recovered, through the real server.
+"""Provisioning requests refused before anything changes, through the real server.
 
 The ramdisk has to be booted by the node's boot interface: ``agent``
 inspection or a ``direct`` deploy on a node whose boot interface is
@@ -6,6 +6,9 @@ inspection or a ``direct`` deploy on a node whose boot interface is
 ``[deploy] callback_timeout`` for an agent nothing booted. They are now
 refused before anything changes, naming the boot interface and the fix, as
 Ironic's agent inspection refuses a boot it cannot manage.
+
+A config drive URL with no host (``http://``) was passed to the agent,
+which found it only after a power cycle and a ramdisk boot.
 """
 
 import pytest
@@ -77,4 +80,20 @@ def test_direct_deploy_with_noop_boot_is_refused_naming_the_fix(env):
     _fix_named(str(body), "deploy_interface direct")
     node = env.node("dep-noop")
     assert node["provision_state"] == "available" and node["last_error"] is None
+    assert machine.power == "off"
+
+
+@pytest.mark.parametrize("configdrive", ["http://", "https://[::1", "http://cfg:99999/x"])
+def test_config_drive_url_without_a_host_is_refused_before_the_deploy(env, configdrive):
+    name = "cd-%d" % len(env.machines)
+    url, digest, _ = env.add_image("%s.img" % name, size=4 * MiB)
+    machine, _ = env.add_machine(name, instance_info={
+        "image_source": url, "image_os_hash_algo": "sha256", "image_os_hash_value": digest})
+    env.make_available(name)
+    status, body = env.call("PUT", "/v1/nodes/%s/states/provision" % name,
+                            {"target": "active", "configdrive": configdrive})
+    assert status == 400, body
+    assert "configdrive" in str(body) and "not an http(s) URL with a host" in str(body), body
+    node = env.node(name)
+    assert node["provision_state"] == "available" and "configdrive" not in node["instance_info"]
     assert machine.power == "off"

@@ -15,6 +15,7 @@ import binascii
 import gzip
 import io
 import json
+import urllib.parse
 
 from hwdrivers.common import exception
 
@@ -86,8 +87,26 @@ def encode(image: bytes) -> str:
     return base64.b64encode(gzip.compress(image, mtime=0)).decode("ascii")
 
 
+def _check_url(text: str) -> None:
+    """A config drive URL the agent can fetch: a host, a valid port.
+
+    Caught here, before the node is touched: the agent found ``http://`` or
+    ``http://[::1`` only after a power cycle and a ramdisk boot.
+    """
+    try:
+        parts = urllib.parse.urlsplit(text)
+        parts.port  # noqa: B018 -- raises ValueError for a port out of range
+    except ValueError:
+        parts = None
+    if parts is None or not parts.hostname:
+        raise exception.InvalidParameterValue(
+            "configdrive %r is not an http(s) URL with a host (and a valid port), such "
+            "as https://configs.example/web1.iso.gz.b64" % (text[:100],))
+
+
 def _check_blob(text: str) -> None:
     if text.startswith(("http://", "https://")):
+        _check_url(text)
         return
     try:
         head = base64.b64decode(text[:64].encode("ascii"), validate=True)
