@@ -156,8 +156,9 @@ def console_connect(args, backend):
     except OSError as exc:
         raise exception.HWDriversError(
             "node %s: cannot connect to its console at tcp://%s:%d: %s (is that address "
-            "reachable from here? see [console] host)" % (args.node, host, port,
-                                                          exc.strerror or exc)) from None
+            "reachable from here? the server's [console] public_address sets the "
+            "address in console URLs, [console] host the one it listens on)"
+            % (args.node, host, port, exc.strerror or exc)) from None
     stdin, stdout = sys.stdin.fileno(), sys.stdout.fileno()
     saved = termios.tcgetattr(stdin) if os.isatty(stdin) else None
     sys.stderr.write("Connected to the console of %s (tcp://%s:%d); ~. at the start of "
