@@ -188,12 +188,33 @@ def upgrade(revision="head"):
     """Migrate the database up to ``revision``; logs one line when it changed."""
     with _migrating() as connection, _quiet_alembic():
         before = _check_known(connection)
+        _check_schema_exists(connection)
         from alembic import command as alembic_command
         alembic_command.upgrade(_config(connection), revision)
         after = _current(connection)
     if after != before:
         LOG.info("Database schema upgraded from %s to revision %s",
                  before or "empty", after)
+
+
+def _check_schema_exists(connection):
+    """SchemaError when PostgreSQL has no schema to create tables in.
+
+    A search_path naming only schemas that do not exist (a typo in
+    ``options=-csearch_path=...``, a schema not created yet) otherwise fails
+    on the first CREATE TABLE with "no schema has been selected to create
+    in", which reads like a permission problem.
+    """
+    if connection.dialect.name != "postgresql":
+        return
+    if connection.exec_driver_sql("SELECT current_schema()").scalar() is not None:
+        return
+    path = connection.exec_driver_sql("SHOW search_path").scalar()
+    raise SchemaError(
+        reason="the %s has no schema to create tables in: none of the search_path "
+               "(%s) exists; create the schema (CREATE SCHEMA) or correct the search_path "
+               "(options=-csearch_path=... in [database] connection, or the database "
+               "user's setting); nothing was changed" % (db_engine.database_label(), path))
 
 
 def downgrade(revision="base"):

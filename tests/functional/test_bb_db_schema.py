@@ -113,3 +113,19 @@ def test_a_schema_newer_than_the_code_is_named(tmp_path, _postgresql):
             assert "upgrade hwdrivers" in line, line
     finally:
         _postgresql.drop_schema(schema)
+
+
+def test_a_search_path_naming_no_existing_schema_is_named(tmp_path, _postgresql):
+    """Not "no schema has been selected to create in" read as a permission problem."""
+    missing = "hw_missing_%s" % uuid.uuid4().hex[:8]
+    url = db_fixtures.pg_url(missing)
+    for command, args in (("hwdrivers-dbsync", ("upgrade",)), ("hwdrivers-server", ())):
+        result = _run(tmp_path, command, url, *args)
+        assert result.returncode == 1, result.stderr
+        line = result.stderr.strip().splitlines()[-1]
+        assert ("has no schema to create tables in: none of the search_path (%s) "
+                "exists" % missing) in line, line
+        assert "create the schema" in line, line
+    with _postgresql.admin().connect() as admin:
+        assert not admin.exec_driver_sql(
+            "SELECT count(*) FROM pg_namespace WHERE nspname = '%s'" % missing).scalar()
