@@ -276,7 +276,13 @@ def update_node(ident):
     reset_interfaces = bool(_strict_bool_query("reset_interfaces"))
     body = utils.json_body(expect=list)
     set_values, unset = patch_mod.translate(
-        body, WRITABLE, DICT_FIELDS, READ_ONLY_HINTS, ALL_FIELDS)
+        body, WRITABLE, DICT_FIELDS, READ_ONLY_HINTS, ALL_FIELDS, unmodeled=UNMODELED)
+    if "conductor_group" in unset or ("conductor_group" in set_values
+                                      and set_values["conductor_group"] is None):
+        # Ironic's "no group" (baremetal node unset --conductor-group): the default.
+        if "conductor_group" in unset:
+            unset.remove("conductor_group")
+        set_values["conductor_group"] = ""
     node = _driver_as_field(lambda: _update(ident, set_values, unset, reset_interfaces))
     return utils.json_response(_view(node))
 

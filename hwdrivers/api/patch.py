@@ -8,6 +8,8 @@ win. Every operation is checked before anything is applied, so a patch with
 one bad operation changes nothing.
 """
 
+import json
+
 from hwdrivers.api import errors
 
 OPS = ("add", "replace", "remove")
@@ -17,13 +19,16 @@ def _error(index, message):
     return errors.APIError("Patch operation %d: %s" % (index, message))
 
 
-def translate(patch, writable, dict_fields, read_only_hints, known):
+def translate(patch, writable, dict_fields, read_only_hints, known, unmodeled=None):
     """Return ``(set_values, unset)`` for the manager.
 
     ``writable``: top-level fields that may be set; ``dict_fields``: those
     whose keys may be patched (``/extra/<key>``); ``read_only_hints``: field ->
     how to change it instead; ``known``: every field of the document (so an
-    unknown field and a read-only one get different messages).
+    unknown field and a read-only one get different messages); ``unmodeled``:
+    Ironic's fields hwdrivers does not store -> the value every document
+    shows (removing one, or setting it to that value or null, changes
+    nothing and is accepted, as ``baremetal node unset --owner`` sends).
     """
     if not isinstance(patch, list) or not patch:
         raise errors.APIError("The body must be a non-empty JSON patch list, e.g. "
@@ -47,6 +52,9 @@ def translate(patch, writable, dict_fields, read_only_hints, known):
         parts = path[1:].split("/")
         parts = [p.replace("~1", "/").replace("~0", "~") for p in parts]
         field = parts[0]
+        if unmodeled and field in unmodeled:
+            _check_unmodeled(index, op, field, len(parts) == 1, unmodeled[field])
+            continue
         if field not in writable:
             if field in read_only_hints or field in known:
                 hint = read_only_hints.get(field)
@@ -67,13 +75,46 @@ def translate(patch, writable, dict_fields, read_only_hints, known):
         if kind == "remove":
             if "value" in op:
                 raise _error(index, "remove takes no value")
-            set_values.pop(target, None)
-            if target not in unset:
-                unset.append(target)
-        else:
-            if "value" not in op:
-                raise _error(index, "%s of %s needs a value" % (kind, path))
-            if target in unset:
-                unset.remove(target)
-            set_values[target] = op["value"]
+        elif "value" not in op:
+            raise _error(index, "%s of %s needs a value" % (kind, path))
+        _apply(set_values, unset, target, len(parts) == 1 and field in dict_fields,
+               op.get("value"), kind == "remove")
     return set_values, unset
+
+
+def _check_unmodeled(index, op, field, whole, shown):
+    """Accept an operation that leaves unmodeled ``field`` as it is; refuse others."""
+    if op["op"] == "remove":
+        if "value" in op:
+            raise _error(index, "remove takes no value")
+        if whole:
+            return
+    elif whole and "value" in op and op["value"] in (None, shown):
+        return
+    raise _error(index, "hwdrivers does not store /%s: every node's is %s and it cannot "
+                 "be set; leave it out of the patch" % (field, json.dumps(shown)))
+
+
+def _apply(set_values, unset, target, whole_dict, value, remove):
+    """One operation into ``set_values``/``unset``, as if the ops ran in order.
+
+    The manager applies every ``set_values`` entry (in insertion order)
+    before every ``unset`` one, so later operations must override earlier
+    ones here: a whole object replaced or removed drops what earlier
+    operations did to its keys; a key added and then removed stays in
+    ``set_values`` too, so the manager adds it before removing it (and does
+    not refuse to remove a key the stored node lacks); a removed object
+    becomes ``{}``, so keys added after it land in the empty object.
+    """
+    if whole_dict:
+        prefix = target + "/"
+        for key in [k for k in set_values if k.startswith(prefix)]:
+            del set_values[key]
+        unset[:] = [k for k in unset if not k.startswith(prefix)]
+    if target in unset:
+        unset.remove(target)
+    if remove and not whole_dict:
+        unset.append(target)
+        return
+    set_values.pop(target, None)  # re-inserted last: the latest write wins
+    set_values[target] = {} if remove else value

@@ -1,0 +1,97 @@
+"""Node PATCH as Ironic's clients send it, against the real ``hwdrivers-server``.
+
+``baremetal node set/unset`` and hand-written JSON patches: operations
+apply in order as RFC 6902 says, ``unset`` of the fields Ironic has and
+hwdrivers does not store is accepted (nothing to remove), and setting one
+says why it cannot be.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.functional import server_proc
+
+BAREMETAL = os.path.join(os.path.dirname(sys.executable), "baremetal")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("bb-compat-patch")
+    with server_proc.running(tmp_path, name="patch") as proc:
+        proc.home = tmp_path / "home"
+        yield proc
+
+
+def baremetal(server, *args, check=True):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+    env["HOME"] = str(server.home)  # ironicclient caches the negotiated version there
+    proc = subprocess.run([BAREMETAL, "--os-endpoint", server.url, "--os-auth-type", "none"]
+                          + list(args), env=env, capture_output=True, text=True, timeout=120)
+    if check and proc.returncode != 0:
+        raise AssertionError("baremetal %s failed (%d):\n%s\n%s" % (
+            " ".join(args), proc.returncode, proc.stdout, proc.stderr))
+    return proc
+
+
+def _show(server, name, *fields):
+    args = ["node", "show", name, "-f", "json"]
+    for field in fields:
+        args += ["-c", field]
+    return json.loads(baremetal(server, *args).stdout)
+
+
+def test_unset_of_ironic_fields_and_conductor_group(server):
+    """``node unset --conductor-group`` was a 400 ("cannot be unset"), as was
+    ``--owner``/``--resource-class``... ("read-only field": they are not)."""
+    baremetal(server, "node", "create", "--driver", "fake-hardware", "--name", "u1",
+              "--conductor-group", "Rack7")
+    assert _show(server, "u1", "conductor_group") == {"conductor_group": "rack7"}
+    baremetal(server, "node", "unset", "u1", "--conductor-group", "--owner",
+              "--resource-class", "--lessee", "--description", "--retired",
+              "--protected", "--instance-uuid", "--network-data")
+    node = _show(server, "u1")
+    assert node["conductor_group"] == ""
+    assert node["owner"] is None and node["resource_class"] is None
+
+    proc = baremetal(server, "node", "set", "u1", "--resource-class", "baremetal",
+                     check=False)
+    assert proc.returncode == 1
+    assert ("Patch operation 0: hwdrivers does not store /resource_class: every node's "
+            "is null and it cannot be set; leave it out of the patch (HTTP 400)"
+            in proc.stderr), proc.stderr
+
+
+def test_operations_apply_in_order(server):
+    status, node = server.call("POST", "/v1/nodes", {
+        "driver": "fake-hardware", "name": "o1", "extra": {"old": 1}})
+    assert status == 201, node
+
+    def patch(*ops):
+        return server.call("PATCH", "/v1/nodes/o1", list(ops))
+
+    # A key added then removed in one patch: was a 400 (no such key stored).
+    status, body = patch({"op": "add", "path": "/instance_info/image_source", "value": "x"},
+                         {"op": "remove", "path": "/instance_info/image_source"})
+    assert status == 200, body
+    assert body["instance_info"] == {}
+    # The object replaced after its key was set: the later add used to be lost.
+    status, body = patch({"op": "add", "path": "/extra/a", "value": 1},
+                         {"op": "replace", "path": "/extra", "value": {}},
+                         {"op": "add", "path": "/extra/a", "value": 2})
+    assert status == 200, body
+    assert body["extra"] == {"a": 2}
+    # The object removed, then a key added: the removal used to win.
+    status, body = patch({"op": "remove", "path": "/extra"},
+                         {"op": "add", "path": "/extra/b", "value": 3})
+    assert status == 200, body
+    assert body["extra"] == {"b": 3}
+    # A key neither stored nor added is still refused, and nothing changes.
+    status, body = patch({"op": "add", "path": "/extra/c", "value": 4},
+                         {"op": "remove", "path": "/extra/missing"})
+    assert status == 400
+    assert "extra has no key missing" in json.loads(body["error_message"])["faultstring"]
+    assert server.call("GET", "/v1/nodes/o1")[1]["extra"] == {"b": 3}
