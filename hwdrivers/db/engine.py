@@ -356,12 +356,15 @@ class _Engines:
             self.default = self.base.execution_options()
             sa.event.listen(self.default, "begin", _sqlite_begin)
         else:
-            self.base = sa.create_engine(
-                url,
-                pool_size=CONF.database.pool_size,
-                max_overflow=CONF.database.max_overflow,
-                json_deserializer=json_loads,
-            )
+            try:
+                self.base = sa.create_engine(
+                    url,
+                    pool_size=CONF.database.pool_size,
+                    max_overflow=CONF.database.max_overflow,
+                    json_deserializer=json_loads,
+                )
+            except (sa.exc.NoSuchModuleError, ImportError) as error:
+                raise _driver_problem(url, error) from None
             sa.event.listen(self.base, "checkout", _check_alive)
             self.default = self.base
         self.write = self.default.execution_options(**{WRITE_OPTION: True})
@@ -500,9 +503,38 @@ def _default_sqlite_file():
 def _url():
     connection = CONF.database.connection
     if connection:
-        return sa.engine.make_url(connection)
+        return _parse_connection(connection)
     _make_state_path(CONF.state_path)
     return sa.engine.URL.create("sqlite", database=_default_sqlite_file())
+
+
+def _parse_connection(connection):
+    """``[database] connection`` as a URL, or ConfigInvalid saying why not.
+
+    Never with the text itself: it may hold a password (SQLAlchemy's own
+    message quoted the whole URL in some versions, and a bad port escaped
+    as a ValueError traceback).
+    """
+    try:
+        return sa.engine.make_url(connection)
+    except (sa.exc.ArgumentError, ValueError) as error:
+        why = ("its port is not a number" if "int()" in str(error)
+               else "it cannot be parsed")
+    raise exception.ConfigInvalid(
+        "[database] connection is not a usable database URL: %s (the value is secret, "
+        "not shown); write it as postgresql+psycopg://USER@HOST:PORT/DATABASE or "
+        "sqlite:////path/to/file" % why, option="[database] connection")
+
+
+def _driver_problem(url, error):
+    """ConfigInvalid for a URL whose dialect or DB-API module cannot be loaded."""
+    name = url.drivername
+    hint = ""
+    if url.get_backend_name() in ("postgres", "postgresql", "pgsql"):
+        hint = "; for PostgreSQL write postgresql+psycopg://..."
+    return exception.ConfigInvalid(
+        "[database] connection names the database driver %s, which cannot be loaded "
+        "(%s)%s" % (name, _message_line(error), hint), option="[database] connection")
 
 
 def sqlite_file():

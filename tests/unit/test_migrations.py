@@ -191,7 +191,7 @@ def test_dbsync_bad_url(tmp_path):
     result = _dbsync(tmp_path, "version", config="[database]\nconnection = nosuch://x\n")
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    assert "not a usable SQLAlchemy URL" in result.stderr
+    assert "[database] connection names the database driver nosuch" in result.stderr
 
 
 def test_dbsync_unknown_revision(tmp_path):
