@@ -17,7 +17,9 @@ every output), ``agent_last_heartbeat``, ``agent_command``.
 :func:`check_timeouts` is a periodic of the conductor service: a node in
 ``wait call-back`` past ``[deploy] callback_timeout`` since its last sign of
 life, or past ``[deploy] image_download_timeout`` in ``write_image``, is
-powered off and fails, ``last_error`` naming the step that timed out. It
+powered off and fails, ``last_error`` naming the step that timed out (a
+node in maintenance is left alone: its heartbeats are recorded but drive
+nothing until it leaves maintenance, as in Ironic). It
 also powers off, and removes the boot files of, a deploy a conductor
 restart failed in ``deploying`` (:func:`tidy_orphans`).
 """
@@ -269,6 +271,12 @@ def heartbeat(manager, context, ident: str, callback_url: str, token: str | None
         base.update_internal_info(task, agent_url=callback_url, agent_last_heartbeat=time.time(),
                 agent_version=agent_version)
         task.save()
+        if node.maintenance:
+            # As Ironic: a node in maintenance is not driven (no agent command, no
+            # power action); the deploy goes on at the first heartbeat after it.
+            task.logger.info("heartbeat in maintenance: the deploy waits until the node "
+                             "leaves maintenance")
+            return
         if manager.workers is None:
             resume(task)
             return
@@ -425,12 +433,15 @@ def check_timeouts(context=None) -> list[str]:
     now = time.time()
     for record in db_api.list_nodes(filters={"provision_state":
                                              ProvisionState.DEPLOYWAIT.value}):
+        if record.get("maintenance"):
+            continue  # paused by the operator (as Ironic's deploy timeouts skip it)
         if _timed_out(record.get("driver_internal_info") or {}, now) is None:
             continue
         try:
             with task_manager.acquire(context, record["id"], purpose="deploy timeout",
                                       lock_timeout=0) as task:
-                if task.node.provision_state != ProvisionState.DEPLOYWAIT.value:
+                if (task.node.provision_state != ProvisionState.DEPLOYWAIT.value
+                        or task.node.maintenance):
                     continue
                 reason = _timed_out(_internal(task), time.time())
                 if reason is None:

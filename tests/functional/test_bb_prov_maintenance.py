@@ -1,0 +1,55 @@
+"""Maintenance set while a deploy waits for its agent: the deploy pauses, as in Ironic.
+
+The agent's heartbeats went on driving the deploy of a node the operator had
+just taken out of service: its next steps powered the machine off through
+the agent and on again into the new instance. Now a heartbeat of a node in
+maintenance is recorded and drives nothing (Ironic's agent heartbeat does
+the same), and the deploy goes on at the first heartbeat after maintenance
+ends.
+"""
+
+import time
+
+import pytest
+
+from tests.functional import deploy_env
+from tests.waits import wait_for
+
+pytestmark = pytest.mark.slow
+
+MiB = 1024 * 1024
+
+
+def test_maintenance_pauses_a_deploy_in_wait_call_back(tmp_path):
+    with deploy_env.running(tmp_path) as env:
+        # about 3 s of writing (64 KiB chunks, 0.05 s apart)
+        url, digest, _ = env.add_image("mw.img", size=4 * MiB, marker="maint-image",
+                                       delay=0.05)
+        machine, _ = env.add_machine("mw1", instance_info={
+            "image_source": url, "image_os_hash_algo": "sha256",
+            "image_os_hash_value": digest})
+        env.make_available("mw1")
+        env.deploy("mw1")
+        wait_for(lambda: env.node("mw1")["driver_internal_info"].get("deploy_step_index")
+                 == 1, timeout=60, message="write_image started")
+        status, body = env.call("PUT", "/v1/nodes/mw1/maintenance", {"reason": "stop"})
+        assert status == 202, body
+        seen = env.node("mw1")["driver_internal_info"].get("agent_last_heartbeat")
+
+        # the image is written (the agent's own work), heartbeats keep coming...
+        wait_for(lambda: (env.node("mw1")["driver_internal_info"].get("agent_last_heartbeat")
+                          or 0) > (seen or 0) + 4, timeout=30,
+                 message="heartbeats well after the write")
+        time.sleep(2)
+        # ...and none of them moved the deploy on
+        node = env.node("mw1")
+        assert node["provision_state"] == "wait call-back", node["last_error"]
+        assert node["driver_internal_info"]["deploy_step_index"] == 1
+        assert machine.power == "on" and machine.state()["pid"] is not None
+        assert "heartbeat in maintenance" in env.server.log()
+
+        status, body = env.call("DELETE", "/v1/nodes/mw1/maintenance")
+        assert status == 202, body
+        node = env.wait_state("mw1", "active", timeout=60)
+        assert node["last_error"] is None
+        assert wait_for(lambda: machine.booted == "maint-image", timeout=30, message="boot")
