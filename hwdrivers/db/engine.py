@@ -958,6 +958,10 @@ def raw_transaction(write=True, single=False):
             if translated is None:
                 raise
             raise translated from None
+        except engines.dbapi_unavailable as error:
+            # A new connection the server refused: the pool raises the DB-API's
+            # own error here, which SQLAlchemy wraps only on engine.connect().
+            raise exception.DatabaseUnavailable(reason=_message_line(error)) from None
         connection = fairy.driver_connection
         if engines.sqlite:
             autocommit = single and not write

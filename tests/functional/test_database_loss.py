@@ -141,6 +141,25 @@ def test_postgresql_cut_off_is_503_then_recovers(proxied_postgresql):
         service.manager.workers.shutdown(wait=True, timeout=10)
 
 
+def test_postgresql_cut_off_power_action_is_503_then_recovers(proxied_postgresql):
+    """The conductor's raw transactions open a connection themselves: a refused
+    one is "unavailable" too (it escaped as psycopg's own error: a 500)."""
+    service, api = _client()
+    try:
+        assert _create(api, "p1").status_code == 201
+        db_engine.dispose()  # no kept connection: the next action opens one
+        proxied_postgresql.cut()
+        resp = api.put("/v1/nodes/p1/states/power", {"target": "power on"})
+        _assert_unavailable(resp)
+        proxied_postgresql.restore()
+        assert api.put("/v1/nodes/p1/states/power",
+                       {"target": "power on"}).status_code == 202
+        wait_for(lambda: db_api.get_node("p1")["power_state"] == "power on",
+                 timeout=30, message="the node to be powered on")
+    finally:
+        service.manager.workers.shutdown(wait=True, timeout=10)
+
+
 def test_postgresql_backends_terminated_never_500(database, _postgresql):
     if database != "postgresql":
         pytest.skip("PostgreSQL only")
