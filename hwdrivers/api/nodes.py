@@ -175,7 +175,7 @@ def _list(detail):
     else:
         nodes = utils.manager().list_nodes(
             utils.context(), filters=filters, limit=limit,
-            marker=args.get("marker"), sort_key=args.get("sort_key", "id"),
+            marker=args.get("marker"), sort_key=_sort_key(args.get("sort_key", "id")),
             sort_dir=args.get("sort_dir", "asc"))
     base, host, node_view = utils.base_url(), utils.conf().host, utils.manager().node_view
     items = [_view(n, fields=fields, detail=detail, base=base, host=host, node_view=node_view)
@@ -219,6 +219,14 @@ def _filters(args):
         if args.get(name):
             matches_none = True
     return filters, matches_none
+
+
+def _sort_key(key):
+    """The column to sort by: a field hwdrivers does not store is null on every
+    node, so sorting by it is sorting by id (Ironic's tie-breaker)."""
+    if key in UNMODELED and not isinstance(UNMODELED[key], (dict, list)):
+        return "id"
+    return key
 
 
 @blueprint.get("/v1/nodes")

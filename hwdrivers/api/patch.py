@@ -91,8 +91,8 @@ def _check_unmodeled(index, op, field, whole, shown):
             return
     elif whole and "value" in op and op["value"] in (None, shown):
         return
-    raise _error(index, "hwdrivers does not store /%s: every node's is %s and it cannot "
-                 "be set; leave it out of the patch" % (field, json.dumps(shown)))
+    raise _error(index, "hwdrivers does not store /%s (always %s), so it cannot be set; "
+                 "leave it out of the patch" % (field, json.dumps(shown)))
 
 
 def _apply(set_values, unset, target, whole_dict, value, remove):

@@ -22,7 +22,8 @@ CREATE_FIELDS = ("address", "node_uuid", "extra", "pxe_enabled", "uuid")
 WRITABLE = ("address", "node_uuid", "extra", "pxe_enabled")
 READ_ONLY_HINTS = {"uuid": "a port's UUID never changes", "created_at": None,
                    "updated_at": None, "links": None}
-PORT_QUERY = ("node", "node_uuid", "address", "limit", "marker", "fields", "detail")
+PORT_QUERY = ("node", "node_uuid", "address", "limit", "marker", "fields", "detail",
+              "sort_key", "sort_dir", "portgroup", "shard")
 
 
 class _NodeUUIDs:
@@ -94,7 +95,9 @@ def _list(detail, node_id=None, resource="ports"):
     for key in ("node", "node_uuid"):
         if args.get(key):
             node_id = _node_id(args[key], key)
-    if args.get("address"):
+    if args.get("portgroup") or args.get("shard"):
+        ports = []  # hwdrivers has no port groups, and no node is in a shard
+    elif args.get("address"):
         try:
             port = utils.manager().get_port(utils.context(), args["address"])
         except exception.PortNotFound:
@@ -103,7 +106,9 @@ def _list(detail, node_id=None, resource="ports"):
             ports = [port] if node_id in (None, port["node_id"]) else []
     else:
         ports = utils.manager().list_ports(utils.context(), node_id=node_id, limit=limit,
-                                           marker=args.get("marker"))
+                                           marker=args.get("marker"),
+                                           sort_key=args.get("sort_key", "id"),
+                                           sort_dir=args.get("sort_dir", "asc"))
     return _render_list(ports, detail, fields, limit, resource)
 
 
@@ -167,7 +172,7 @@ def update_port(ident):
     utils.check_query(())
     body = utils.json_body(expect=list)
     set_values, unset = patch_mod.translate(body, WRITABLE, ("extra",), READ_ONLY_HINTS,
-                                            ALL_FIELDS)
+                                            ALL_FIELDS, unmodeled=UNMODELED)
     port = _get(ident)
     values = {}
     extra = dict(port.get("extra") or {})

@@ -524,9 +524,11 @@ class ConductorManager:
         from hwdrivers.db import api as db_api
         return db_api.create_port(values)
 
-    def list_ports(self, context, node_id=None, limit=None, marker=None):
+    def list_ports(self, context, node_id=None, limit=None, marker=None, sort_key="id",
+                   sort_dir="asc"):
         from hwdrivers.db import api as db_api
-        return db_api.list_ports(node_id=node_id, limit=limit, marker=marker)
+        return db_api.list_ports(node_id=node_id, limit=limit, marker=marker,
+                                 sort_key=sort_key, sort_dir=sort_dir)
 
     def get_port(self, context, ident):
         """A port by UUID, MAC address or int id."""

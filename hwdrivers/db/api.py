@@ -44,7 +44,9 @@ _UNSET = object()
 
 #: Columns list_nodes() can sort by (each paginates by it, then by id).
 SORT_KEYS = ("id", "uuid", "name", "driver", "provision_state", "power_state",
-             "maintenance", "created_at", "updated_at")
+             "maintenance", "created_at", "updated_at", "conductor_group", "fault",
+             "provision_updated_at", "target_power_state", "target_provision_state",
+             "maintenance_reason", "console_enabled", "reservation", "last_error")
 
 #: Filters list_nodes()/count_nodes() accept.
 NODE_FILTERS = ("driver", "maintenance", "provision_state", "power_state", "reserved",
@@ -330,14 +332,16 @@ def _node_filters(query, filters):
     return query
 
 
-def _keyset_after(column, value, marker_id, ascending):
+def _keyset_after(column, value, marker_id, ascending, id_col=None):
     """Rows strictly after (value, marker_id) in the order list_nodes uses.
 
     NULLs sort first ascending and last descending on every backend (SQLite's
     native order; PostgreSQL is told explicitly), so pages never skip or
-    repeat rows whose sort column is NULL.
+    repeat rows whose sort column is NULL. ``id_col``: the table's id
+    (the nodes' by default).
     """
-    id_col = nodes.c.id
+    if id_col is None:
+        id_col = nodes.c.id
     if ascending:
         if value is None:
             return sa.or_(sa.and_(column.is_(None), id_col > marker_id), column.is_not(None))
@@ -903,21 +907,48 @@ def get_port(ident):
     return _as_dict(row)
 
 
-def list_ports(node_id=None, limit=None, marker=None):
-    """Ports by id, optionally of one node; ``marker`` = UUID of the last port seen."""
-    query = sa.select(ports).order_by(ports.c.id)
+#: Columns list_ports() sorts by (Ironic's sort_key for ports).
+PORT_SORT_KEYS = ("id", "uuid", "address", "pxe_enabled", "created_at", "updated_at")
+
+
+def list_ports(node_id=None, limit=None, marker=None, sort_key="id", sort_dir="asc"):
+    """Ports, optionally of one node; ``marker`` = UUID of the last port seen.
+
+    Keyset pagination as :func:`list_nodes`, by ``sort_key`` then id.
+    """
+    if sort_key not in PORT_SORT_KEYS:
+        raise exception.Invalid(
+            reason="cannot sort ports by %r; allowed sort keys: %s"
+            % (sort_key, ", ".join(PORT_SORT_KEYS)))
+    if sort_dir not in ("asc", "desc"):
+        raise exception.Invalid(
+            reason="sort direction %r is not one of asc, desc" % (sort_dir,))
+    ascending = sort_dir == "asc"
+    column, id_col = ports.c[sort_key], ports.c.id
+    if sort_key == "id":
+        order = [id_col.asc() if ascending else id_col.desc()]
+    elif ascending:
+        order = [column.asc().nulls_first(), id_col.asc()]
+    else:
+        order = [column.desc().nulls_last(), id_col.desc()]
+    query = sa.select(ports).order_by(*order)
     if node_id is not None:
         query = query.where(ports.c.node_id == node_id)
     if limit is not None:
         query = query.limit(limit)
     with db_engine.reader() as conn:
         if marker is not None:
-            marker_id = conn.execute(sa.select(ports.c.id).where(
-                ports.c.uuid == str(marker).lower())).scalar()
-            if marker_id is None:
+            marker_row = conn.execute(sa.select(column, id_col).where(
+                ports.c.uuid == str(marker).lower())).first()
+            if marker_row is None:
                 raise exception.InvalidParameterValue(
                     errors=["marker %s is not the UUID of an existing port" % marker])
-            query = query.where(ports.c.id > marker_id)
+            if sort_key == "id":
+                query = query.where(id_col > marker_row[1] if ascending
+                                    else id_col < marker_row[1])
+            else:
+                query = query.where(_keyset_after(column, marker_row[0], marker_row[1],
+                                                  ascending, id_col=id_col))
         return [_as_dict(row) for row in conn.execute(query)]
 
 

@@ -93,3 +93,52 @@ def test_filters_ironic_clients_send_page_with_the_filter(server):
     assert ("Query parameter provision_state: 'availble' is not a provision state; use "
             "one of: enroll, verifying, manageable, available," in proc.stderr), proc.stderr
     assert "(HTTP 400)" in proc.stderr
+
+
+def _follow(server, path, key):
+    """Every item of a listing, following its ``next`` links as Ironic clients do."""
+    items, url = [], server.url + path
+    while url:
+        assert url.startswith(server.url), url
+        status, body = server.call("GET", url[len(server.url):])
+        assert status == 200, body
+        items += body[key]
+        url = body.get("next")
+    return items
+
+
+def test_sort_key_and_dir_page_through_ports_and_nodes(server):
+    """``sort_key``/``sort_dir`` on ports (gophercloud sends them) were a 400,
+    as were node sort keys such as conductor_group and provision_updated_at;
+    ``baremetal port list --port-group`` and ``port unset --physical-network``
+    were 400s too."""
+    node = _create(server, "ports-host", conductor_group="zz-last")
+    macs = ["52:54:00:00:10:%02x" % i for i in (3, 1, 9, 4, 7, 2, 8, 5, 6)]
+    for mac in macs:
+        status, body = server.call("POST", "/v1/ports", {"address": mac, "node_uuid": node})
+        assert status == 201, body
+    ports = _follow(server, "/v1/ports?sort_key=address&sort_dir=desc&fields=address",
+                    "ports")
+    assert [p["address"] for p in ports] == sorted(macs, reverse=True)
+    ports = _follow(server, "/v1/nodes/ports-host/ports?sort_key=address&limit=2",
+                    "ports")
+    assert [p["address"] for p in ports] == sorted(macs)
+
+    nodes = _follow(server, "/v1/nodes?sort_key=conductor_group&sort_dir=desc"
+                    "&fields=uuid,conductor_group", "nodes")
+    groups = [n["conductor_group"] for n in nodes]
+    assert groups == sorted(groups, reverse=True) and groups[0] == "zz-last"
+    assert len({n["uuid"] for n in nodes}) == len(nodes)
+    by_updated = _follow(server, "/v1/nodes?sort_key=provision_updated_at&fields=uuid",
+                         "nodes")
+    assert sorted(n["uuid"] for n in by_updated) == sorted(n["uuid"] for n in nodes)
+
+    assert json.loads(baremetal(server, "port", "list", "--port-group", "pg1", "-f",
+                                "json").stdout) == []
+    first = ports[0]["uuid"]
+    baremetal(server, "port", "unset", first, "--physical-network")
+    proc = baremetal(server, "port", "set", first, "--physical-network", "physnet1",
+                     check=False)
+    assert proc.returncode == 1
+    assert ("hwdrivers does not store /physical_network (always null), so it cannot be "
+            "set" in proc.stderr), proc.stderr

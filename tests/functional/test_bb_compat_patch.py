@@ -60,8 +60,8 @@ def test_unset_of_ironic_fields_and_conductor_group(server):
     proc = baremetal(server, "node", "set", "u1", "--resource-class", "baremetal",
                      check=False)
     assert proc.returncode == 1
-    assert ("Patch operation 0: hwdrivers does not store /resource_class: every node's "
-            "is null and it cannot be set; leave it out of the patch (HTTP 400)"
+    assert ("Patch operation 0: hwdrivers does not store /resource_class (always null), "
+            "so it cannot be set; leave it out of the patch (HTTP 400)"
             in proc.stderr), proc.stderr
 
 
