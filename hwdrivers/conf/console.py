@@ -75,12 +75,15 @@ opts = [
                     "while BMCs do not answer cannot starve power actions. When "
                     "all are busy, a further change is refused (503) saying so; "
                     "retry it."),
-    cfg.IntOpt("restart_limit", default=3, min=0,
+    cfg.IntOpt("restart_limit", default=8, min=0,
                help="How many times in a row a console whose session ended by "
                     "itself (BMC reset, network loss) is started again, waiting "
                     "1, 2, 4... s (at most 30 s) between tries, before it is "
                     "turned off with the reason. A session that stayed up for a "
-                    "minute resets the count."),
+                    "minute resets the count. The default waits about 2 minutes "
+                    "in all (1+2+4+8+16+30+30+30 s, plus the tries), enough for "
+                    "a BMC's cold reset; 3 gave up after about 20 s, turning "
+                    "consoles off on every BMC reset."),
     cfg.IntOpt("log_max_bytes", default=1024 * 1024, min=4096,
                help="Size of a node's console log file "
                     "(<state_path>/console/<node uuid>.log) at which it is "
