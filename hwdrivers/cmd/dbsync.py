@@ -45,7 +45,8 @@ def _add_command_parsers(subparsers):
     parser = subparsers.add_parser(
         "upgrade", help="Upgrade the schema to a revision (default: the newest).")
     parser.add_argument("--revision", default="head",
-                        help="Alembic revision to upgrade to (default: head).")
+                        help="Revision to upgrade to: head (the default, the "
+                             "newest) or a revision id such as 0003.")
     subparsers.add_parser("version", help="Print the schema revision of the database.")
     subparsers.add_parser(
         "add-secrets-key",
@@ -172,6 +173,14 @@ def _run():
             return _reencrypt_secrets(CONF.action.forget_unreadable)
         if CONF.action.name == "upgrade":
             revision = CONF.action.revision
+            known = migration.revisions()
+            if revision != "head" and revision not in known:
+                # alembic's relative and symbolic forms (+1, heads, base, a range)
+                # either failed with an assertion or moved the schema and then
+                # read as a failure: only the names an operator needs are taken.
+                return _fail("--revision %r is not a revision of this hwdrivers: give "
+                             "head (the newest, %s) or one of %s; nothing was changed"
+                             % (revision, known[-1], ", ".join(known)))
             migration.upgrade(revision)
             current = migration.version()
             if revision != "head" and current != revision:

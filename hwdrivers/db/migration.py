@@ -95,6 +95,14 @@ def head():
     return alembic_script.ScriptDirectory.from_config(_config()).get_current_head()
 
 
+def revisions():
+    """Every revision this hwdrivers ships, oldest first."""
+    from alembic import script as alembic_script
+
+    directory = alembic_script.ScriptDirectory.from_config(_config())
+    return [script.revision for script in directory.walk_revisions()][::-1]
+
+
 def _current(connection):
     from alembic.runtime import migration as alembic_migration
 

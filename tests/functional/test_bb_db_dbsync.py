@@ -10,8 +10,10 @@ import os
 import subprocess
 import sys
 
+import pytest
 import sqlalchemy as sa
 
+from hwdrivers.db import migration
 from tests.fixtures import db as db_fixtures
 
 DBSYNC = os.path.join(os.path.dirname(sys.executable), "hwdrivers-dbsync")
@@ -93,5 +95,27 @@ def test_a_misspelt_key_file_is_refused_by_the_secrets_commands(tmp_path, _postg
         assert ("%s: [secrets] key_fille is not an option hwdrivers knows; did you mean "
                 "key_file?" % conf) in result.stderr, result.stderr
         assert not (tmp_path / "state" / "secrets.key").exists()
+    finally:
+        _postgresql.drop_schema(schema)
+
+
+@pytest.mark.parametrize("revision", ["nope", "+1", "heads", "head+1", "", "base"])
+def test_a_revision_that_is_not_one_is_refused_before_anything_changes(
+        tmp_path, _postgresql, revision):
+    """alembic's relative forms moved the schema then read as a failure (+1,
+    heads) or died on an assertion (head+1, empty)."""
+    schema = _postgresql.create_schema()
+    try:
+        _, result = _dbsync(tmp_path, "[database]\nconnection = %s\n"
+                            % _url_with_password(schema), "upgrade", "--revision", revision)
+        assert result.returncode == 1, result.stdout + result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+        known = migration.revisions()
+        assert lines[0] == (
+            "hwdrivers-dbsync: error: --revision %r is not a revision of this hwdrivers: "
+            "give head (the newest, %s) or one of %s; nothing was changed"
+            % (revision, known[-1], ", ".join(known)))
+        assert _tables(_postgresql, schema) == 0
     finally:
         _postgresql.drop_schema(schema)
