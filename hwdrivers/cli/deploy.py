@@ -1,4 +1,4 @@
-"""``hwdrivers node deploy`` and ``node undeploy``: put an image on a machine and take it off.
+"""``hwdrivers node deploy``, ``rebuild`` and ``undeploy``: put an image on a machine, again, off.
 
 Against the service (``--url``/``HWDRIVERS_URL``) the command asks for the
 transition, then waits, showing one progress line on standard error (the
@@ -137,8 +137,12 @@ def node_undeploy(args, backend):
     return run_action(args, backend, "deleted")
 
 
+def node_rebuild(args, backend):
+    return run_action(args, backend, "rebuild", parse_config_drive(args.config_drive))
+
+
 def register(nsub, fmt) -> None:
-    """Add ``node deploy`` and ``node undeploy`` to the ``node`` subcommands."""
+    """Add ``node deploy``, ``rebuild`` and ``undeploy`` to the ``node`` subcommands."""
     p = nsub.add_parser("deploy", parents=[fmt],
                         help="Provision action: available -> active: write the image in "
                              "instance_info (and a config drive) to the machine.")
@@ -156,3 +160,13 @@ def register(nsub, fmt) -> None:
     p.add_argument("--wait-timeout", type=float, metavar="SECONDS",
                    help="Give up waiting after this long (the undeploy goes on).")
     p.set_defaults(func=node_undeploy)
+    p = nsub.add_parser("rebuild", parents=[fmt],
+                        help="Provision action: active or deploy failed -> active: write the "
+                             "image in instance_info again (the config drive too, or the "
+                             "one given).")
+    p.add_argument("node")
+    p.add_argument("--config-drive", metavar="JSON|FILE|BLOB|URL",
+                   help="a new config drive, as for deploy (default: the node's own)")
+    p.add_argument("--wait-timeout", type=float, metavar="SECONDS",
+                   help="Give up waiting after this long (the rebuild goes on).")
+    p.set_defaults(func=node_rebuild)

@@ -1,9 +1,15 @@
 """Ironic's ``rebuild``: the instance's image written again, through the real server and agent.
 
-It was refused ("Provision target rebuild is not supported"), so an operator
-(or Nova's rebuild) had to undeploy — which also cleans and loses the node
+It was refused ("Provision target rebuild is not supported", and
+``hwdrivers node`` had no ``rebuild``), so an operator (or Nova's rebuild)
+had to undeploy — which also cleans and loses the node
 to the pool — and deploy again.
 """
+
+import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -62,3 +68,12 @@ def test_rebuild_writes_the_new_image_and_keeps_the_config_drive(tmp_path):
         env.wait_state("rb1", "active", timeout=90)
         assert images.read_config_drive(machine.disk)["openstack/latest/meta_data.json"] \
             == b'{"hostname": "rb1-new"}'
+
+        # and from hwdrivers' own CLI, with its progress line
+        hwdrivers = os.path.join(os.path.dirname(sys.executable), "hwdrivers")
+        proc = subprocess.run([hwdrivers, "node", "rebuild", "rb1", "-f", "json"],
+                              env=dict(os.environ, HWDRIVERS_URL=env.server.url),
+                              capture_output=True, text=True, timeout=180)
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["provision_state"] == "active"
+        assert "rb1: deploying -> active step deploy." in proc.stderr, proc.stderr
