@@ -89,6 +89,11 @@ class _Periodic(threading.Thread):
         while not self.stop_event.wait(self.interval):
             try:
                 self.func()
+            except exception.DatabaseUnavailable as error:
+                # Expected while the database is away: one line, not a traceback
+                # per tick for as long as the outage lasts.
+                LOG.warning("Periodic task %s: %s Next run in %ss", self.name, error,
+                            self.interval)
             except Exception:  # a periodic must survive a bad tick (DB restart...)
                 LOG.exception("Periodic task %s failed; next run in %ss",
                               self.name, self.interval)
