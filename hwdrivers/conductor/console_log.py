@@ -37,6 +37,33 @@ def log_path(state_path: str, node_uuid: str) -> str:
     return os.path.join(log_dir(state_path), "%s.log" % node_uuid)
 
 
+def port_path(state_path: str, node_uuid: str) -> str:
+    """Where the port the node's console last had is kept (its URL's port)."""
+    return log_path(state_path, node_uuid)[:-len(".log")] + ".port"
+
+
+def read_port(path: str) -> int | None:
+    """The port recorded at ``path``, or None (none, unreadable, not a port)."""
+    try:
+        with open(path) as handle:
+            port = int(handle.read(16).strip())
+    except (OSError, ValueError):
+        return None
+    return port if 1 <= port <= 65535 else None
+
+
+def write_port(path: str, port: int) -> None:
+    """Record ``port`` at ``path`` (replacing it whole); errors are the caller's."""
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    temporary = "%s.tmp" % path
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, b"%d\n" % port)
+    finally:
+        os.close(fd)
+    os.replace(temporary, path)
+
+
 def _backup(path: str, number: int) -> str:
     return "%s.%d" % (path, number)
 

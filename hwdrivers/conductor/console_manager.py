@@ -366,7 +366,7 @@ class ConsoleManager:
                 raise ConsoleChangeInProgress(node=label, change=change)
             relay = self._relays.get(node_uuid)
             if enabled and proxied and relay is None:
-                self._reserved[node_uuid] = self._reserve(wanted, label)
+                self._reserved[node_uuid] = self._reserve(wanted, label, node_uuid)
             self._changing[node_uuid] = "enable" if enabled else "disable"
         try:
             self.change_workers.submit(self._change, context, node_uuid, enabled)
@@ -529,7 +529,7 @@ class ConsoleManager:
                                                          console_relay.STOPPED):
                 return self._info(relay)
             sock = (self._reserved.pop(node_uuid, None)
-                    or self._reserve(command.port, task.node.ident))
+                    or self._reserve(command.port, task.node.ident, node_uuid))
             conf = self.conf.console
             log = console_log.ConsoleLog(
                 console_log.log_path(self.conf.state_path, node_uuid),
@@ -545,11 +545,34 @@ class ConsoleManager:
             self._forget(relay)
             raise ConsoleStartFailed(node=task.node.ident, reason=reason)
         LOG.info("Node %s: console up on port %d", task.node.ident, relay.port_number)
+        try:
+            console_log.write_port(
+                console_log.port_path(self.conf.state_path, node_uuid), relay.port_number)
+        except OSError as exc:
+            LOG.warning("Node %s: cannot record its console port (%s); after a restart "
+                        "it may get another one", task.node.ident, exc.strerror or exc)
         return self._info(relay)
 
-    def _reserve(self, wanted, label):
-        """A port for a console (the caller holds ``self._lock``)."""
+    def _reserve(self, wanted, label, node_uuid=None):
+        """A port for a console (the caller holds ``self._lock``).
+
+        Without a port of its own (``wanted``), the port the node's console
+        had last on this conductor when it is free: ports were handed out
+        lowest first, so after a restart (consoles restored in node order) or
+        a disable and enable a console could get another node's old port, and
+        a client reconnecting to the URL it had would type on another
+        machine.
+        """
         holders = {r.port_number: r.label for r in self._relays.values()}
+        if wanted is None and node_uuid is not None:
+            previous = console_log.read_port(
+                console_log.port_path(self.conf.state_path, node_uuid))
+            if (previous is not None and previous in self.ports.ports
+                    and previous not in self.ports.taken):
+                try:
+                    return self.ports.reserve(previous, node=label, holders=holders)
+                except (ConsolePortTaken, exception.HWDriversError):
+                    pass  # another program has it now: any free one
         return self.ports.reserve(wanted, node=label, holders=holders)
 
     def stop_proxy(self, task):
