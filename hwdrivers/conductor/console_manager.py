@@ -49,6 +49,7 @@ from hwdrivers.common import context as hw_context
 from hwdrivers.common import exception
 from hwdrivers.conductor import console_log
 from hwdrivers.conductor import console_relay
+from hwdrivers.conductor import node_history
 from hwdrivers.conductor import task_manager
 from hwdrivers.conductor import workers as workers_mod
 from hwdrivers.db import api as db_api
@@ -452,7 +453,13 @@ class ConsoleManager:
 
     @staticmethod
     def _record(node_uuid, enabled, error):
-        """Write the console columns only (no lock needed: nothing else writes them)."""
+        """Write the console columns only (no lock needed: nothing else writes them).
+
+        An error also goes to the node's history (``hwdrivers node history``),
+        as Ironic's console failures do through last_error: console_error
+        keeps only the latest, and a console that went off at night and was
+        enabled again in the morning left no trace of why.
+        """
         values = {"console_error": error}
         if enabled is not None:
             values["console_enabled"] = enabled
@@ -460,7 +467,10 @@ class ConsoleManager:
             node = db_api.get_node(node_uuid)
             db_api.update_node(node["id"], values)
         except exception.NodeNotFound:
-            pass
+            return
+        if error:
+            node_history.record(node["id"], "ERROR", "console", "console: %s" % error,
+                                None)
 
     def get_console(self, context, ident):
         """Ironic's console document, plus the proxy's state and the last error."""
