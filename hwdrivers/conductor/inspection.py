@@ -78,7 +78,13 @@ def _prepare(task) -> None:
 
 
 def validate(task) -> None:
-    """Before answering: the power and inspect interfaces have what they need."""
+    """Before answering: the power and inspect interfaces have what they need.
+
+    With the node's ports, as a deploy's validation has them: ``agent``
+    inspection through ``ipxe`` with no port was accepted, then failed in the
+    worker, where a deploy is refused with 400.
+    """
+    task.ports = db_api.list_ports(node_id=task.node.id)
     task.driver.power.validate(task)
     task.driver.inspect.validate(task)
 

@@ -7,6 +7,9 @@ inspection or a ``direct`` deploy on a node whose boot interface is
 refused before anything changes, naming the boot interface and the fix, as
 Ironic's agent inspection refuses a boot it cannot manage.
 
+Agent inspection through ``ipxe`` of a node without a port was accepted
+(202), then failed in the worker; a deploy of the same node is refused.
+
 A config drive URL with no host (``http://``) was passed to the agent,
 which found it only after a power cycle and a ramdisk boot.
 """
@@ -96,4 +99,27 @@ def test_config_drive_url_without_a_host_is_refused_before_the_deploy(env, confi
     assert "configdrive" in str(body) and "not an http(s) URL with a host" in str(body), body
     node = env.node(name)
     assert node["provision_state"] == "available" and "configdrive" not in node["instance_info"]
+    assert machine.power == "off"
+
+
+def test_agent_inspection_without_a_port_is_refused_naming_the_fix(env):
+    name = "insp-noport"
+    machine = simulator.Machine.create(
+        str(env.tmp_path / "machines" / name), ["52:54:00:b0:08:01"], 64 * MiB,
+        boot_url=env.server.url + "/boot/boot.ipxe", agent_args=deploy_env.AGENT_ARGS)
+    env.machines[name] = machine
+    status, node = env.call("POST", "/v1/nodes", {
+        "name": name, "driver": "sim", "boot_interface": "ipxe", "inspect_interface": "agent",
+        "driver_info": {"sim_path": machine.path, "deploy_kernel": env.kernel_url,
+                        "deploy_ramdisk": env.ramdisk_path}})
+    assert status == 201, node
+    env.call("PUT", "/v1/nodes/%s/states/provision" % name, {"target": "manage"})
+    env.wait_state(name, "manageable", timeout=60)
+    status, body = env.call("PUT", "/v1/nodes/%s/states/provision" % name,
+                            {"target": "inspect"})
+    assert status == 400, body
+    assert "needs a port with the MAC address" in str(body), body
+    assert "POST /v1/ports" in str(body), body
+    node = env.node(name)
+    assert node["provision_state"] == "manageable" and node["last_error"] is None
     assert machine.power == "off"
