@@ -258,6 +258,9 @@ def create_node():
     if not body.get("driver"):
         raise exception.MissingParameterValue(
             "Field driver is required; list the choices with GET /v1/drivers.")
+    masked = _masked_keys({"driver_info": body.get("driver_info")})
+    if masked:
+        raise errors.APIError(_mask_message(masked[0]))
     manager = utils.manager()
     node = _driver_as_field(lambda: manager.create_node(utils.context(), body))
     return utils.json_response(_view(node), status=201,
@@ -291,8 +294,52 @@ def update_node(ident):
         if "conductor_group" in unset:
             unset.remove("conductor_group")
         set_values["conductor_group"] = ""
+    _keep_masked_secrets(ident, set_values)
     node = _driver_as_field(lambda: _update(ident, set_values, unset, reset_interfaces))
     return utils.json_response(_view(node))
+
+
+def _masked_keys(set_values):
+    """driver_info keys the patch sets to the mask (``******``) secrets are shown as."""
+    keys = []
+    for path, value in set_values.items():
+        if path == "driver_info" and isinstance(value, dict):
+            keys += [k for k, v in value.items() if v == params.MASK]
+        elif path.startswith("driver_info/") and value == params.MASK:
+            keys.append(path.partition("/")[2])
+    return keys
+
+
+def _keep_masked_secrets(ident, set_values):
+    """A secret sent back as ``******`` keeps the value stored for it.
+
+    Clients that read a node and write its driver_info back (a whole
+    ``replace``, as openstacksdk's update_node or a config tool does) send
+    the mask they were shown: stored, it would become every node's BMC
+    password. Where the node has a secret under that key the mask stands
+    for it; anywhere else (no secret there) it is a 400 naming the key.
+    Only a patch carrying the mask pays the extra read.
+    """
+    keys = _masked_keys(set_values)
+    if not keys:
+        return
+    node = _get(ident)
+    stored = node.driver_info or {}
+    shown = utils.manager().node_view(node).get("driver_info") or {}
+    for key in keys:
+        if shown.get(key) != params.MASK or stored.get(key) in (None, "", params.MASK):
+            raise errors.APIError(_mask_message(key))
+    for path, value in list(set_values.items()):
+        if path == "driver_info" and isinstance(value, dict):
+            set_values[path] = {k: (stored[k] if v == params.MASK else v)
+                                for k, v in value.items()}
+        elif path.startswith("driver_info/") and value == params.MASK:
+            set_values[path] = stored[path.partition("/")[2]]
+
+
+def _mask_message(key):
+    return ("Field driver_info/%s is %s, the mask shown in place of secrets, and the node "
+            "has no secret stored there to keep; send the real value." % (key, params.MASK))
 
 
 #: Ironic's version that added ``reset_interfaces`` to PATCH /v1/nodes/<node>.

@@ -11,9 +11,11 @@ import os
 import subprocess
 import sys
 
+import openstack
 import pytest
 
 from tests.functional import server_proc
+from tests.waits import wait_for
 
 BAREMETAL = os.path.join(os.path.dirname(sys.executable), "baremetal")
 
@@ -95,3 +97,51 @@ def test_operations_apply_in_order(server):
     assert status == 400
     assert "extra has no key missing" in json.loads(body["error_message"])["faultstring"]
     assert server.call("GET", "/v1/nodes/o1")[1]["extra"] == {"b": 3}
+
+
+SECRET = "Relay-Token-7731"
+
+
+def test_secret_written_back_masked_keeps_the_stored_one(tmp_path):
+    """A script's read-modify-write of driver_info (GET the node, change a
+    key, ``replace /driver_info``) sends the ``******`` it was shown: it used
+    to become the node's secret (every BMC password of a fleet updated this
+    way, silently replaced by six asterisks)."""
+    seen = tmp_path / "seen"
+    options = {
+        "DEFAULT": {"enabled_hardware_types": "command,fake-hardware",
+                    "enabled_power_interfaces": "command,fake",
+                    "enabled_management_interfaces": "noop,fake"},
+        "command": {"allow_local_commands": "true"},
+        "command_profile:relay": {
+            "power_on": 'printf %s "$$HWDRIVERS_COMMAND_SECRET" > {seen}',
+            "power_off": "true", "power_status": "echo on"},
+    }
+    with server_proc.running(tmp_path, name="secrets", options=options) as server:
+        server.home = tmp_path / "home"
+        baremetal(server, "node", "create", "--driver", "command", "--name", "c1",
+                  "--driver-info", "command_profile=relay",
+                  "--driver-info", "seen=%s" % (tmp_path / "old"),
+                  "--driver-info", "command_secret=%s" % SECRET)
+        info = server.call("GET", "/v1/nodes/c1")[1]["driver_info"]
+        assert info["command_secret"] == "******"
+        info["seen"] = str(seen)
+        status, node = server.call("PATCH", "/v1/nodes/c1", [
+            {"op": "replace", "path": "/driver_info", "value": info}])
+        assert status == 200, node
+        assert node["driver_info"] == {"command_profile": "relay", "seen": str(seen),
+                                       "command_secret": "******"}
+        conn = openstack.connect(auth_type="none", baremetal_endpoint_override=server.url)
+        baremetal(server, "node", "power", "on", "c1")
+        wait_for(lambda: conn.baremetal.get_node("c1").power_state == "power on",
+                 timeout=60, interval=0.1, message="c1 powered on")
+        assert seen.read_text() == SECRET
+
+        # Where no secret is stored, the mask is refused, naming the key.
+        proc = baremetal(server, "node", "create", "--driver", "fake-hardware",
+                         "--driver-info", "fake_password=******", check=False)
+        assert proc.returncode == 1
+        assert ("Field driver_info/fake_password is ******, the mask shown in place of "
+                "secrets, and the node has no secret stored there to keep; send the real "
+                "value. (HTTP 400)" in proc.stderr), proc.stderr
+        assert SECRET not in server.log()
