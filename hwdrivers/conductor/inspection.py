@@ -376,7 +376,12 @@ def abort(task) -> None:
 
 
 def check_timeouts(context=None) -> list[str]:
-    """Fail the in-band inspections waiting past ``[deploy] callback_timeout``."""
+    """Fail the in-band inspections waiting past ``[deploy] callback_timeout``.
+
+    Not those of nodes in maintenance (as Ironic's inspect wait timeouts): the
+    failure powers the node off, which an operator who took it out of service
+    did not ask for. They time out once maintenance ends.
+    """
     from hwdrivers.common import context as hw_context
 
     context = context or hw_context.get_admin_context()
@@ -385,12 +390,13 @@ def check_timeouts(context=None) -> list[str]:
     for record in db_api.list_nodes(filters={"provision_state":
                                              ProvisionState.INSPECTWAIT.value}):
         started = (record.get("driver_internal_info") or {}).get(WAIT_KEY) or 0
-        if time.time() - started <= limit:
+        if time.time() - started <= limit or record.get("maintenance"):
             continue
         try:
             with task_manager.acquire(context, record["id"], purpose="inspection timeout",
                                       lock_timeout=0) as task:
-                if task.node.provision_state != ProvisionState.INSPECTWAIT.value:
+                if (task.node.provision_state != ProvisionState.INSPECTWAIT.value
+                        or task.node.maintenance):
                     continue
                 _prepare(task)
                 fail(task, "timeout in inspect wait: no inventory from the ramdisk for %ds "

@@ -6,6 +6,11 @@ the agent and on again into the new instance. Now a heartbeat of a node in
 maintenance is recorded and drives nothing (Ironic's agent heartbeat does
 the same), and the deploy goes on at the first heartbeat after maintenance
 ends.
+
+Likewise an in-band inspection waiting in ``inspect wait`` of a node put in
+maintenance was timed out, and the node powered off, under the operator's
+hands; it now times out once maintenance ends (Ironic skips maintenance
+nodes in both timeout checks).
 """
 
 import time
@@ -53,3 +58,31 @@ def test_maintenance_pauses_a_deploy_in_wait_call_back(tmp_path):
         node = env.wait_state("mw1", "active", timeout=60)
         assert node["last_error"] is None
         assert wait_for(lambda: machine.booted == "maint-image", timeout=30, message="boot")
+
+
+def test_maintenance_holds_off_the_inspect_wait_timeout(tmp_path):
+    with deploy_env.running(tmp_path, deploy_options={"callback_timeout": 3}) as env:
+        # its agent posts nowhere: the node waits for an inventory that never comes
+        machine, _ = env.add_machine("mi1", agent_args=[
+            "--api-url", "http://127.0.0.1:9",
+            "--inspection-callback-url", "http://127.0.0.1:9/v1/continue_inspection"])
+        status, body = env.call("PATCH", "/v1/nodes/mi1", [
+            {"op": "replace", "path": "/inspect_interface", "value": "agent"}])
+        assert status == 200, body
+        env.call("PUT", "/v1/nodes/mi1/states/provision", {"target": "manage"})
+        env.wait_state("mi1", "manageable", timeout=60)
+        status, body = env.call("PUT", "/v1/nodes/mi1/states/provision", {"target": "inspect"})
+        assert status == 202, body
+        env.wait_state("mi1", "inspect wait", timeout=30)
+        status, body = env.call("PUT", "/v1/nodes/mi1/maintenance", {"reason": "hands on"})
+        assert status == 202, body
+        time.sleep(6)  # twice the callback timeout
+        node = env.node("mi1")
+        assert node["provision_state"] == "inspect wait", node["last_error"]
+        assert machine.power == "on"
+
+        status, body = env.call("DELETE", "/v1/nodes/mi1/maintenance")
+        assert status == 202, body
+        node = env.wait_state("mi1", "inspect failed", timeout=30)
+        assert "timeout in inspect wait" in node["last_error"], node["last_error"]
+        assert wait_for(lambda: machine.power == "off", timeout=30, message="power off")
