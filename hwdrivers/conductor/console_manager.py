@@ -545,7 +545,8 @@ class ConsoleManager:
                 console_log.log_path(self.conf.state_path, node_uuid),
                 conf.log_max_bytes, conf.log_backups)
             relay = console_relay.Relay(node_uuid, task.node.ident, command, sock, log, conf,
-                                        self._relay_failed, self._relay_closed)
+                                        self._relay_failed, self._relay_closed,
+                                        refresh=lambda: self._current_command(node_uuid))
             self._relays[node_uuid] = relay
         relay.start()
         state = relay.wait_outcome(conf.start_timeout + START_MARGIN)
@@ -562,6 +563,16 @@ class ConsoleManager:
             LOG.warning("Node %s: cannot record its console port (%s); after a restart "
                         "it may get another one", task.node.ident, exc.strerror or exc)
         return self._info(relay)
+
+    def _current_command(self, node_uuid):
+        """The node's console command from its driver_info now (a relay's restart)."""
+        context = hw_context.get_admin_context()
+        with task_manager.acquire(context, node_uuid, shared=True,
+                                  purpose="console restart", registry=self.registry) as task:
+            interface = task.driver.console
+            if not isinstance(interface, console_base.ProxiedConsole):
+                return None
+            return interface.console_command(task)
 
     def _reserve(self, wanted, label, node_uuid=None):
         """A port for a console (the caller holds ``self._lock``).

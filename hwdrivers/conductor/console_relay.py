@@ -225,7 +225,7 @@ class Relay(threading.Thread):
     """
 
     def __init__(self, node, label, command, listener, console_log, conf, on_failed,
-                 on_closed=None):
+                 on_closed=None, refresh=None):
         super().__init__(name="hwdrivers-console-%s" % label, daemon=True)
         self.node = node
         self.label = label
@@ -239,6 +239,9 @@ class Relay(threading.Thread):
                          for n in conf.allowed_clients]
         self.on_failed = on_failed
         self.on_closed = on_closed
+        #: ``refresh()``: the session's command as the node's driver_info says
+        #: now (None: keep this one), asked before every restart.
+        self.refresh = refresh
         #: Held while a failure is recorded and published (see the module doc).
         self.transition = threading.Lock()
         self.state = STARTING
@@ -349,7 +352,31 @@ class Relay(threading.Thread):
 
     # -- the session ---------------------------------------------------------------------
 
+    def _refresh_command(self):
+        """Restart with the node's current driver_info, not the one it was enabled with.
+
+        A BMC password rotated (driver_info updated, then the BMC) or a BMC
+        readdressed while the console was on: each restart used the old
+        command and failed until the console was turned off, naming a
+        password the node no longer had.
+        """
+        try:
+            command = self.refresh()
+        except Exception as exc:
+            LOG.warning("Console of node %s: restarting with the command it was enabled "
+                        "with (reading the node's current one failed: %s)", self.label,
+                        exc)
+            return
+        if command is None or command == self.command:
+            return
+        held = self._redactor.held
+        self._redactor = Redactor(tuple(self.command.secrets) + tuple(command.secrets))
+        self._redactor.held = held
+        self.command = command
+
     def _begin(self):
+        if self.restarts and self.refresh is not None:
+            self._refresh_command()
         # One budget for the whole start, the cleanup included: a BMC that
         # does not answer used to cost start_timeout for each cleanup command
         # and again for the activation, holding the enable's worker for
