@@ -68,7 +68,7 @@ opts = [
                          "the tool said and the BMC it could not reach; an enable "
                          "holds one of change_workers at most this long (plus a "
                          "few seconds to stop what it started)."),
-    cfg.IntOpt("change_workers", default=20, min=1,
+    cfg.IntOpt("change_workers", default=50, min=1,
                help="Console enables and disables this conductor runs at once, in "
                     "workers of their own: never in the conductor's "
                     "[conductor] workers_pool_size, so enabling every console "
