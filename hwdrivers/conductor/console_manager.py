@@ -426,7 +426,13 @@ class ConsoleManager:
             interface = task.driver.console
             if not getattr(interface, "console_needs_lock", True):
                 self._start_or_stop(task, enabled)
-                self._record(node_uuid, enabled, None)
+                if not self._record(node_uuid, enabled, None) and enabled:
+                    # Deleted while it came up: the delete found no proxy to
+                    # stop yet, and the sync would leave it serving the
+                    # deleted node's machine for up to SYNC_INTERVAL.
+                    LOG.info("Node %s: deleted while its console came up; stopping it",
+                             node_uuid)
+                    self.stop_proxy(task)
                 return
         purpose = "console %s" % ("enable" if enabled else "disable")
         with task_manager.acquire(context, node_uuid, purpose=purpose,
@@ -458,7 +464,8 @@ class ConsoleManager:
         An error also goes to the node's history (``hwdrivers node history``),
         as Ironic's console failures do through last_error: console_error
         keeps only the latest, and a console that went off at night and was
-        enabled again in the morning left no trace of why.
+        enabled again in the morning left no trace of why. False when the
+        node is gone.
         """
         values = {"console_error": error}
         if enabled is not None:
@@ -467,10 +474,11 @@ class ConsoleManager:
             node = db_api.get_node(node_uuid)
             db_api.update_node(node["id"], values)
         except exception.NodeNotFound:
-            return
+            return False
         if error:
             node_history.record(node["id"], "ERROR", "console", "console: %s" % error,
                                 None)
+        return True
 
     def get_console(self, context, ident):
         """Ironic's console document, plus the proxy's state and the last error."""
