@@ -624,7 +624,7 @@ _DEPLOY_IN_PROGRESS = frozenset(state.value for state in (
 
 
 def _check_deploy_inputs_stay(node, changes):
-    """Refuse an instance_info change while a deploy is running on it.
+    """Refuse an instance_info, driver or interface change while a deploy runs on it.
 
     The deploy checked instance_info when it started, then reads it again
     step by step (the image is fetched once the ramdisk is up): a new
@@ -638,6 +638,17 @@ def _check_deploy_inputs_stay(node, changes):
             "state %s): the running deploy reads it. Abort the deploy (baremetal node "
             "abort, or PUT .../states/provision {\"target\": \"abort\"}) or let it "
             "end, then change it" % (node.ident, node.provision_state))
+    # Its interfaces too: a boot interface switched mid-deploy (to noop) left the
+    # iPXE scripts the old one wrote, and the machine booted the ramdisk again.
+    moved = [field for field in ("driver",) + node_obj.INTERFACE_FIELDS
+             if field in changes and changes[field] != getattr(node, field, None)]
+    if moved and node.provision_state in _DEPLOY_IN_PROGRESS:
+        raise exception.InvalidParameterValue(
+            "Node %s: %s cannot change while it is deploying (provision state %s): the "
+            "running deploy uses them. Abort the deploy (baremetal node abort) or let "
+            "it end, then change %s" % (node.ident, ", ".join(moved),
+                                        node.provision_state,
+                                        "it" if len(moved) == 1 else "them"))
 
 
 def _check_console_stays(node, changes):
