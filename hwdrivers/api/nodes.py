@@ -86,7 +86,7 @@ UNMODELED_BOOL_FILTERS = ("retired", "sharded")
 
 NODE_QUERY = ("driver", "maintenance", "provision_state", "associated", "limit",
               "marker", "sort_key", "sort_dir", "fields", "detail", "conductor_group",
-              "fault", "include_children") + UNMODELED_FILTERS + UNMODELED_BOOL_FILTERS
+              "fault", "include_children", "conductor") + UNMODELED_FILTERS + UNMODELED_BOOL_FILTERS
 
 #: Every provision state Ironic's state machine has: a filter on one of
 #: them is answered (hwdrivers never reaches some: no node matches), any
@@ -121,7 +121,10 @@ def node_doc(values, fields=None, detail=True, base=None, host=None):
     doc["created_at"] = utils.isotime(get("created_at"))
     doc["updated_at"] = utils.isotime(get("updated_at"))
     doc["provision_updated_at"] = utils.isotime(get("provision_updated_at"))
-    doc["conductor"] = get("conductor") or (host if host is not None else utils.conf().host)
+    if "conductor" in values:  # the owner the view computed; None: no conductor alive
+        doc["conductor"] = values["conductor"]
+    else:
+        doc["conductor"] = host if host is not None else utils.conf().host
     if base is None:
         base = utils.base_url()
     doc.update(utils.resource_links("nodes", uuid, _SUB_RESOURCES, base))
@@ -131,7 +134,9 @@ def node_doc(values, fields=None, detail=True, base=None, host=None):
 
 
 #: Fields only manager.node_view() computes correctly (masking, composition).
-_VIEW_FIELDS = frozenset(("driver_info", "reservation") + INTERFACE_FIELDS)
+#: ``conductor`` too: behind hwdrivers-api the owner comes from the hash
+#: ring (RoutingManager.node_view), not this process's host name.
+_VIEW_FIELDS = frozenset(("driver_info", "reservation", "conductor") + INTERFACE_FIELDS)
 
 
 def _view(node, fields=None, detail=True, base=None, host=None, node_view=None):
@@ -172,6 +177,8 @@ def _list(detail):
     if matches_none:
         # A filter on what no node has (an instance, a resource class...).
         nodes = []
+    elif args.get("conductor"):
+        nodes = _list_of_conductor(args["conductor"], filters, limit, args)
     else:
         nodes = utils.manager().list_nodes(
             utils.context(), filters=filters, limit=limit,
@@ -187,6 +194,39 @@ def _list(detail):
     if next_url:
         result["next"] = next_url
     return utils.json_response(result)
+
+
+def _list_of_conductor(conductor, filters, limit, args):
+    """One page of the nodes ``conductor`` owns (``?conductor=``, Ironic 1.49).
+
+    Ownership is not a column (the hash ring decides it), so pages of
+    the other filters are read until ``limit`` nodes match or none are
+    left: unlike Ironic, which filters each page after reading it, a page
+    is never short before the end, so clients following ``next`` see
+    every match.
+    """
+    manager, context = utils.manager(), utils.context()
+    host = utils.conf().host
+    sort = dict(sort_key=_sort_key(args.get("sort_key", "id")),
+                sort_dir=args.get("sort_dir", "asc"))
+    if not hasattr(manager, "owner"):  # hwdrivers-server: its own conductor owns all
+        if conductor != host:
+            return []
+        return manager.list_nodes(context, filters=filters, limit=limit,
+                                  marker=args.get("marker"), **sort)
+    marker, found = args.get("marker"), []
+    while len(found) < limit:
+        page = manager.list_nodes(context, filters=filters, limit=limit, marker=marker,
+                                  **sort)
+        for node in page:
+            if manager.node_view(node).get("conductor", host) == conductor:
+                found.append(node)
+                if len(found) == limit:
+                    break
+        if len(page) < limit:
+            break
+        marker = page[-1].uuid
+    return found
 
 
 def _filters(args):

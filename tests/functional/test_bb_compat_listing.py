@@ -84,6 +84,11 @@ def test_filters_ironic_clients_send_page_with_the_filter(server):
     assert set(baremetal(server, "node", "list", "--no-retired", "--limit", "0", "-f",
                          "value", "-c", "uuid").stdout.split()) == every
 
+    assert set(baremetal(server, "node", "list", "--conductor", "functest-conductor",
+                         "--limit", "0", "-f", "value", "-c", "uuid").stdout.split()) == every
+    assert json.loads(baremetal(server, "node", "list", "--conductor", "elsewhere", "-f",
+                                "json").stdout) == []
+
     nodes = list(sdk(server).baremetal.nodes(details=True, conductor_group="rack7"))
     assert sorted(n.id for n in nodes) == sorted(rack)
     assert list(sdk(server).baremetal.nodes(resource_class="baremetal")) == []
