@@ -84,7 +84,8 @@ def create_app(service, conf=None):
     def http_error(exc):
         status = exc.code or 500
         if status == 404:
-            message = ("The resource %s could not be found." % flask.request.path)
+            message = ("The resource %s could not be found.%s" % (
+                flask.request.path, unimplemented_hint(flask.request.path)))
         elif status == 405:
             message = ("The method %s is not allowed for %s; allowed: %s." % (
                 flask.request.method, flask.request.path,
@@ -106,6 +107,38 @@ def create_app(service, conf=None):
     from hwdrivers.api import fastpath
     app.wsgi_app = fastpath.FastPath(app.wsgi_app, service, conf)
     return app
+
+
+#: Ironic API resources hwdrivers does not implement: a path under one is
+#: a 404 that says so, not one that reads like a typo or a missing node.
+#: Keys are /v1/<collection> or a node's sub-resource (/v1/nodes/<n>/<sub>).
+UNIMPLEMENTED = {
+    "chassis": "chassis", "portgroups": "port groups", "volume": "volume connectors "
+    "and targets", "allocations": "allocations", "deploy_templates": "deploy templates",
+    "runbooks": "runbooks", "shards": "shards", "events": "events",
+}
+UNIMPLEMENTED_NODE = {
+    "traits": "traits (a node's are always empty)", "vifs": "VIFs (networking)",
+    "portgroups": "port groups", "volume": "volume connectors and targets",
+    "firmware": "firmware components", "vmedia": "virtual media attachment",
+    "children": "child nodes", "allocation": "allocations",
+    "raid": "RAID configuration", "boot_mode": "boot mode changes",
+    "secure_boot": "secure boot changes", "indicators": "indicators",
+}
+
+
+def unimplemented_hint(path):
+    """`` hwdrivers does not implement ...`` for a path under UNIMPLEMENTED, else ""."""
+    parts = path.strip("/").split("/")
+    what = None
+    if len(parts) >= 2 and parts[0] == "v1":
+        what = UNIMPLEMENTED.get(parts[1])
+        if parts[1] == "nodes" and len(parts) >= 4:
+            sub = parts[4] if parts[3] == "states" and len(parts) >= 5 else parts[3]
+            what = UNIMPLEMENTED_NODE.get(sub)
+    if what is None:
+        return ""
+    return " hwdrivers does not implement Ironic's %s." % what
 
 
 #: The response header naming the request (the client's own, when sane).

@@ -147,3 +147,21 @@ def test_sort_key_and_dir_page_through_ports_and_nodes(server):
     assert proc.returncode == 1
     assert ("hwdrivers does not store /physical_network (always null), so it cannot be "
             "set" in proc.stderr), proc.stderr
+
+
+def test_ironic_resources_hwdrivers_lacks_say_so(server):
+    """``baremetal node trait list`` used to read like a typo ("The resource
+    ... could not be found."), as if the node or the URL were wrong."""
+    _create(server, "plain")
+    for args, what in ((("node", "trait", "list", "plain"), "traits"),
+                       (("node", "vif", "list", "plain"), "VIFs"),
+                       (("port", "group", "list"), "port groups"),
+                       (("node", "boot", "mode", "set", "plain", "uefi"), "boot mode")):
+        proc = baremetal(server, *args, check=False)
+        assert proc.returncode == 1
+        assert "hwdrivers does not implement Ironic's %s" % what in proc.stderr, proc.stderr
+        assert "(HTTP 404)" in proc.stderr
+    status, body = server.call("GET", "/v1/nodes/plain/nonsense")
+    assert status == 404
+    assert json.loads(body["error_message"])["faultstring"] == (
+        "The resource /v1/nodes/plain/nonsense could not be found.")
