@@ -362,6 +362,7 @@ class _Engines:
                     pool_size=CONF.database.pool_size,
                     max_overflow=CONF.database.max_overflow,
                     json_deserializer=json_loads,
+                    connect_args=_libpq_defaults(url),
                 )
             except (sa.exc.NoSuchModuleError, ImportError) as error:
                 raise _driver_problem(url, error) from None
@@ -506,6 +507,31 @@ def _url():
         return _parse_connection(connection)
     _make_state_path(CONF.state_path)
     return sa.engine.URL.create("sqlite", database=_default_sqlite_file())
+
+
+#: libpq settings of every PostgreSQL connection that the URL does not set
+#: itself (its query, e.g. ``?connect_timeout=30``, wins). Without them a
+#: server that accepts the TCP connection and never answers (a hung server,
+#: a firewall, another service on the port) held every command, start-up
+#: included, for ever; and a server that vanished without closing the
+#: connection (a dead machine, a cut network) was noticed only when TCP
+#: gave up, many minutes later. A long query is not cut short: the server's
+#: kernel answers keepalives however long the query runs.
+LIBPQ_DEFAULTS = {"connect_timeout": 10, "keepalives": 1, "keepalives_idle": 15,
+                  "keepalives_interval": 5, "keepalives_count": 3,
+                  "tcp_user_timeout": 45000}
+_LIBPQ_DRIVERS = ("psycopg", "psycopg2")
+
+
+def _libpq_defaults(url):
+    """The :data:`LIBPQ_DEFAULTS` that ``url`` leaves unset, for a libpq driver."""
+    try:
+        driver = url.get_driver_name()
+    except Exception:  # a dialect that cannot load: create_engine says so
+        return {}
+    if driver not in _LIBPQ_DRIVERS:
+        return {}
+    return {name: value for name, value in LIBPQ_DEFAULTS.items() if name not in url.query}
 
 
 def _parse_connection(connection):
@@ -663,13 +689,6 @@ def is_sqlite():
 #: kept open until the process ends.
 _host_lock = None
 
-#: libpq settings of a host lock's own connection: a server that vanished
-#: without closing it (a dead machine, a cut network) is noticed within
-#: about a minute rather than when TCP gives up, hours later; an
-#: unreachable one fails a reconnection in 10 s instead of blocking it.
-_HOST_LOCK_LIBPQ = {"connect_timeout": 10, "keepalives": 1, "keepalives_idle": 15,
-                    "keepalives_interval": 5, "keepalives_count": 3,
-                    "tcp_user_timeout": 45000}
 
 #: The session holding an advisory lock of a 64-bit key, and who it is.
 _HOLDER_SQL = (
@@ -730,8 +749,8 @@ class HostLock:
         engines = _get()
         dialect = engines.dialect
         cargs, cparams = dialect.create_connect_args(engines.base.url)
-        if dialect.driver in ("psycopg", "psycopg2"):
-            for name, value in _HOST_LOCK_LIBPQ.items():
+        if dialect.driver in _LIBPQ_DRIVERS:
+            for name, value in LIBPQ_DEFAULTS.items():
                 cparams.setdefault(name, value)
             cparams["application_name"] = ("hwdrivers host lock, pid %d on %s" % (
                 os.getpid(), os.uname().nodename))[:63]
