@@ -283,6 +283,9 @@ def list_nodes_detail():
 def create_node():
     utils.check_query(())
     body = utils.json_body()
+    for key in set(body) & set(UNMODELED):
+        if body[key] is None or body[key] == UNMODELED[key]:
+            del body[key]  # what every node shows already (Ironic's clients may send it)
     known_unmodeled = sorted(set(body) & set(UNMODELED))
     if known_unmodeled:
         raise errors.APIError(

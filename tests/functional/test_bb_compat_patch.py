@@ -59,6 +59,16 @@ def test_unset_of_ironic_fields_and_conductor_group(server):
     assert node["conductor_group"] == ""
     assert node["owner"] is None and node["resource_class"] is None
 
+    # Create takes them as what every node shows (null, false), as PATCH does.
+    status, body = server.call("POST", "/v1/nodes", {
+        "driver": "fake-hardware", "name": "u2", "resource_class": None, "owner": None,
+        "retired": False, "traits": []})
+    assert status == 201, body
+    status, body = server.call("POST", "/v1/nodes", {
+        "driver": "fake-hardware", "name": "u3", "resource_class": "baremetal"})
+    assert status == 400
+    assert "resource_class are not supported by hwdrivers" in body["error_message"]
+
     proc = baremetal(server, "node", "set", "u1", "--resource-class", "baremetal",
                      check=False)
     assert proc.returncode == 1
