@@ -192,8 +192,17 @@ def _run():
                              % (current, revision))
             print("Database schema is at revision %s." % current)
         else:
-            print(migration.version() or "None (empty database: run "
-                  "'hwdrivers-dbsync upgrade')")
+            current = migration.version()
+            print(current or "None (empty database: run 'hwdrivers-dbsync upgrade')")
+            known = migration.revisions()
+            if current and current not in known:
+                sys.stderr.write("%s: the database is at revision %s, which this "
+                                 "hwdrivers does not know (its newest is %s): upgrade "
+                                 "hwdrivers\n" % (PROG, current, known[-1]))
+            elif current and current != known[-1]:
+                sys.stderr.write("%s: the database is at revision %s, older than this "
+                                 "hwdrivers' %s: run '%s upgrade'\n"
+                                 % (PROG, current, known[-1], PROG))
     finally:
         db_engine.dispose()
 

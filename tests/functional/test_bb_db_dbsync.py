@@ -119,3 +119,28 @@ def test_a_revision_that_is_not_one_is_refused_before_anything_changes(
         assert _tables(_postgresql, schema) == 0
     finally:
         _postgresql.drop_schema(schema)
+
+
+def test_version_says_when_the_schema_does_not_match_this_hwdrivers(tmp_path, _postgresql):
+    schema = _postgresql.create_schema()
+    known = migration.revisions()
+    try:
+        text = "[database]\nconnection = %s\n" % _url_with_password(schema)
+        assert _dbsync(tmp_path, text, "upgrade", "--revision", known[0])[1].returncode == 0
+        _, result = _dbsync(tmp_path, text, "version")
+        assert (result.returncode, result.stdout.strip()) == (0, known[0]), result.stderr
+        assert result.stderr.strip() == (
+            "hwdrivers-dbsync: the database is at revision %s, older than this "
+            "hwdrivers' %s: run 'hwdrivers-dbsync upgrade'" % (known[0], known[-1]))
+        assert _dbsync(tmp_path, text, "upgrade")[1].returncode == 0
+        _, result = _dbsync(tmp_path, text, "version")
+        assert (result.stdout.strip(), result.stderr) == (known[-1], "")
+        with _postgresql.admin().connect() as admin:
+            admin.exec_driver_sql("UPDATE \"%s\".alembic_version SET version_num = '0999'"
+                                  % schema)
+        _, result = _dbsync(tmp_path, text, "version")
+        assert result.stdout.strip() == "0999"
+        assert "which this hwdrivers does not know (its newest is %s): upgrade hwdrivers" % (
+            known[-1]) in result.stderr
+    finally:
+        _postgresql.drop_schema(schema)
