@@ -97,7 +97,26 @@ class ConsoleLog:
                 if os.path.exists(_backup(self.path, number)):
                     os.replace(_backup(self.path, number), _backup(self.path, number + 1))
             os.replace(self.path, _backup(self.path, 1))
+        self._drop_extra_backups()
         self._open()
+
+    def _drop_extra_backups(self):
+        """Remove rotated files past ``backups``: kept from a larger [console] log_backups
+        before a restart, they were never rotated nor removed again, and the disk a
+        node's console takes was no longer bounded by the options."""
+        directory, name = os.path.split(self.path)
+        prefix = name + "."
+        try:
+            entries = os.listdir(directory)
+        except OSError:
+            return
+        for entry in entries:
+            suffix = entry[len(prefix):] if entry.startswith(prefix) else ""
+            if suffix.isdigit() and int(suffix) > self.backups:
+                try:
+                    os.unlink(os.path.join(directory, entry))
+                except OSError:
+                    pass
 
     def write(self, data: bytes) -> None:
         """Append ``data``, rotating at the cap; never raises (see the module doc)."""
