@@ -784,8 +784,12 @@ class HostLock:
                 raise exception.DatabaseUnavailable(reason=_message_line(error)) from None
             raise
         if not taken:
-            self._holder_via(raw)
-            raw.close()
+            try:
+                self._holder_via(raw)
+            except engines.dbapi_error as error:
+                raise exception.DatabaseUnavailable(reason=_message_line(error)) from None
+            finally:
+                raw.close()
             return False
         self.connection, self.backend_pid, self.held_once = raw, pid, True
         return True

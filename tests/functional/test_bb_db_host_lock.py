@@ -137,3 +137,26 @@ def test_an_older_session_holding_the_lock_is_waited_for_not_a_displacement(
                 "SELECT pg_backend_pid()").scalar()
     finally:
         lock.close()
+
+
+def test_its_own_old_session_still_holding_the_lock_is_ended_and_the_lock_retaken(
+        database, _postgresql):
+    """A network cut the server did not see: the old session lives on there."""
+    if database != "postgresql":
+        pytest.skip("PostgreSQL only")
+    lock = db_engine.HostLock("lab-o")
+    try:
+        assert lock.acquire() is True
+        old_pid = lock.backend_pid
+        # This end of the session is lost; the server keeps it (and the lock).
+        lingering, lock.connection = lock.connection, None
+        assert lock.check() == "waiting"  # ends that session
+        with _postgresql.admin().connect() as admin:
+            wait_for(lambda: not admin.exec_driver_sql(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = %d" % old_pid).scalar(),
+                timeout=30, message="the old session to end")
+        assert lock.check() == "retaken"
+        assert lock.backend_pid != old_pid and lock.check() == "held"
+        lingering.close()
+    finally:
+        lock.close()
