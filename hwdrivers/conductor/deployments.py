@@ -398,19 +398,21 @@ def tidy_orphans(context) -> list[str]:
     files written by the ``deploy`` step would boot it into the ramdisk
     again. Such a node still has the deploy's plan (``deploy_steps``), which
     every other way into ``deploy failed`` clears (:func:`fail`); here it
-    gets what :func:`fail` does. Returns the UUIDs tidied.
+    gets what :func:`fail` does — once it is out of maintenance, if in it.
+    Returns the UUIDs tidied.
     """
     tidied = []
     for record in db_api.list_nodes(filters={"provision_state":
                                              ProvisionState.DEPLOYFAIL.value}):
-        if not (record.get("driver_internal_info") or {}).get("deploy_steps"):
+        if (not (record.get("driver_internal_info") or {}).get("deploy_steps")
+                or record.get("maintenance")):
             continue
         try:
             with task_manager.acquire(context, record["id"], purpose="deploy clean-up",
                                       lock_timeout=0) as task:
                 if (task.node.provision_state != ProvisionState.DEPLOYFAIL.value
                         or not _internal(task).get("deploy_steps")
-                        or not is_step_driven(task)):
+                        or task.node.maintenance or not is_step_driven(task)):
                     continue
                 prepare_task(task)
                 fail(task, (task.node.last_error or "deploy interrupted") + ORPHAN_TIDIED)

@@ -25,7 +25,8 @@ and the BIOS settings are cached when the node's bios interface reads them.
 
 A failure sends the node to ``inspect failed`` with ``last_error``; ``manage``
 or another ``inspect`` leave it. :func:`check_timeouts` fails a node waiting
-in ``inspect wait`` past ``[deploy] callback_timeout``.
+in ``inspect wait`` past ``[deploy] callback_timeout``, and ends the ramdisk
+of an in-band inspection whose worker died (:func:`tidy_orphans`).
 """
 
 import time
@@ -95,7 +96,11 @@ def inspect(task) -> None:
     """Run the node's inspect interface (in a worker, holding the lock)."""
     _prepare(task)
     iface = task.driver.inspect
-    cleaning.set_state(task, ProvisionState.INSPECTING, ProvisionState.MANAGEABLE)
+    # An in-band inspection is marked from the start: should its worker die
+    # before it waits (a conductor killed while the ramdisk boots), the node
+    # that the restart fails is known to need its ramdisk ended (tidy_orphans).
+    mark = {WAIT_KEY: time.time()} if getattr(iface, "in_band", False) else {}
+    cleaning.set_state(task, ProvisionState.INSPECTING, ProvisionState.MANAGEABLE, **mark)
     result = _call(task, iface, iface.inspect_hardware)
     if result == ProvisionState.INSPECTWAIT.value:
         cleaning.set_state(task, ProvisionState.INSPECTWAIT, ProvisionState.MANAGEABLE,
@@ -375,6 +380,44 @@ def abort(task) -> None:
     task.save()
 
 
+#: appended to the last_error of an in-band inspection tidied by tidy_orphans
+ORPHAN_TIDIED = "; its ramdisk boot files were removed and the node powered off"
+
+
+def tidy_orphans(context) -> list[str]:
+    """End the ramdisk of in-band inspections that failed without ending it.
+
+    A conductor killed while an in-band inspection worked (``inspecting``:
+    booting the ramdisk, or processing its inventory) has the node moved to
+    ``inspect failed`` by its restart, in the database alone: the machine
+    went on running the ramdisk, its boot files in place. So did an
+    inspection whose boot failed half-way (the power on after the boot
+    files were written). Such a node keeps the in-band mark (``WAIT_KEY``),
+    which :func:`fail`, :func:`finish` and :func:`abort` clear; here it gets
+    what :func:`fail` does. Not a node in maintenance (no power action
+    under an operator's hands). Returns the UUIDs tidied.
+    """
+    tidied = []
+    for record in db_api.list_nodes(filters={"provision_state":
+                                             ProvisionState.INSPECTFAIL.value}):
+        if (not (record.get("driver_internal_info") or {}).get(WAIT_KEY)
+                or record.get("maintenance")):
+            continue
+        try:
+            with task_manager.acquire(context, record["id"], purpose="inspection clean-up",
+                                      lock_timeout=0) as task:
+                if (task.node.provision_state != ProvisionState.INSPECTFAIL.value
+                        or not (task.node.driver_internal_info or {}).get(WAIT_KEY)
+                        or task.node.maintenance):
+                    continue
+                _prepare(task)
+                fail(task, (task.node.last_error or "inspection interrupted") + ORPHAN_TIDIED)
+                tidied.append(task.node.uuid)
+        except (exception.NodeLocked, exception.NodeNotFound):
+            continue  # busy (an abort's worker, an operator): looked at next time
+    return tidied
+
+
 def check_timeouts(context=None) -> list[str]:
     """Fail the in-band inspections waiting past ``[deploy] callback_timeout``.
 
@@ -385,6 +428,7 @@ def check_timeouts(context=None) -> list[str]:
     from hwdrivers.common import context as hw_context
 
     context = context or hw_context.get_admin_context()
+    tidy_orphans(context)
     limit = CONF.deploy.callback_timeout
     failed = []
     for record in db_api.list_nodes(filters={"provision_state":

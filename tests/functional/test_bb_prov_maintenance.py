@@ -35,10 +35,18 @@ def test_maintenance_pauses_a_deploy_in_wait_call_back(tmp_path):
             "image_os_hash_value": digest})
         env.make_available("mw1")
         env.deploy("mw1")
-        wait_for(lambda: env.node("mw1")["driver_internal_info"].get("deploy_step_index")
-                 == 1, timeout=60, message="write_image started")
-        status, body = env.call("PUT", "/v1/nodes/mw1/maintenance", {"reason": "stop"})
+
+        def writing():
+            node = env.node("mw1")
+            return (node["provision_state"] == "wait call-back" and node["reservation"] is None
+                    and node["driver_internal_info"].get("deploy_step_index") == 1)
+        wait_for(writing, timeout=60, interval=0.05, message="write_image running, unlocked")
+        # a heartbeat may hold the lock for a moment: retried as clients do
+        status, body = wait_for(lambda: (lambda r: r if r[0] != 409 else None)(env.call(
+            "PUT", "/v1/nodes/mw1/maintenance", {"reason": "stop"})), timeout=10,
+            message="maintenance set")
         assert status == 202, body
+        assert env.node("mw1")["provision_state"] == "wait call-back"
         seen = env.node("mw1")["driver_internal_info"].get("agent_last_heartbeat")
 
         # the image is written (the agent's own work), heartbeats keep coming...

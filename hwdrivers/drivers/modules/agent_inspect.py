@@ -38,6 +38,9 @@ def callback_url() -> str:
 class AgentInspect(base.InspectInterface):
     """Boot the deploy ramdisk; its agent posts the inventory back."""
 
+    #: the conductor ends the ramdisk (boot files, power) of an inspection that dies
+    in_band = True
+
     def validate(self, task):
         super().validate(task)
         if CONF.deploy.inspection_require_managed_boot:
