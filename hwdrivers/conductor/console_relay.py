@@ -498,9 +498,6 @@ class Relay(threading.Thread):
         if timed_out:
             what = "did not come up within %g s ([console] start_timeout)" % (
                 self.start_timeout)
-            if self._before_timed_out:
-                what += ", %s (the cleanup before it) having taken it all" % (
-                    self._before_timed_out)
         elif report.startswith("exec "):
             what = "could not be started: %s" % os.strerror(int(report.split()[1]))
         else:
@@ -508,7 +505,10 @@ class Relay(threading.Thread):
         words = " | ".join(line.strip() for line in said.splitlines()
                            if line.strip())[-400:]
         reason = "%s %s for %s" % (program, what, self.command.peer or "the console")
-        if words:
+        if timed_out and self._before_timed_out:
+            reason += ": %s, run first to clear a stale session, took all of it" % (
+                self._before_timed_out)
+        elif words:
             reason += ": %s" % words
         hint = self.command.explain(said) if self.command.explain else None
         if hint is None and timed_out:
