@@ -133,6 +133,8 @@ def unimplemented_hint(path):
     what = None
     if len(parts) >= 2 and parts[0] == "v1":
         what = UNIMPLEMENTED.get(parts[1])
+        if parts[1] == "drivers" and len(parts) >= 4 and parts[3] == "raid":
+            what = UNIMPLEMENTED_NODE["raid"]
         if parts[1] == "nodes" and len(parts) >= 4:
             sub = parts[4] if parts[3] == "states" and len(parts) >= 5 else parts[3]
             what = UNIMPLEMENTED_NODE.get(sub)

@@ -81,3 +81,16 @@ def driver_properties(name):
     if detail:
         return utils.json_response({"properties": flat, "interfaces": per_kind})
     return utils.json_response(flat)
+
+
+@blueprint.get("/v1/drivers/<name>/vendor_passthru/methods")
+def driver_vendor_methods(name):
+    """Driver-level vendor methods (``baremetal driver passthru list``): none.
+
+    hwdrivers' vendor methods belong to nodes (``/v1/nodes/<node>/
+    vendor_passthru/methods``); a hardware type has none of its own, which
+    Ironic answers as an empty map.
+    """
+    utils.check_query(())
+    utils.manager().get_driver(utils.context(), name)  # 404 for an unknown one
+    return utils.json_response({})

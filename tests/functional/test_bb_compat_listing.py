@@ -156,7 +156,8 @@ def test_ironic_resources_hwdrivers_lacks_say_so(server):
     for args, what in ((("node", "trait", "list", "plain"), "traits"),
                        (("node", "vif", "list", "plain"), "VIFs"),
                        (("port", "group", "list"), "port groups"),
-                       (("node", "boot", "mode", "set", "plain", "uefi"), "boot mode")):
+                       (("node", "boot", "mode", "set", "plain", "uefi"), "boot mode"),
+                       (("driver", "raid", "property", "list", "fake-hardware"), "RAID")):
         proc = baremetal(server, *args, check=False)
         assert proc.returncode == 1
         assert "hwdrivers does not implement Ironic's %s" % what in proc.stderr, proc.stderr
@@ -165,3 +166,6 @@ def test_ironic_resources_hwdrivers_lacks_say_so(server):
     assert status == 404
     assert json.loads(body["error_message"])["faultstring"] == (
         "The resource /v1/nodes/plain/nonsense could not be found.")
+    # A hardware type's own vendor methods: none (the node's are listed per node).
+    assert baremetal(server, "driver", "passthru", "list", "fake-hardware", "-f",
+                     "json").stdout.strip() == "[]"
