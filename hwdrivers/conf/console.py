@@ -29,6 +29,9 @@ class PortRange(cfg.types.String):
 
 opts = [
     cfg.StrOpt("host", default="127.0.0.1",
+               # Ironic's name for the same thing (where socat listens, and the
+               # URL's host): configs moved from Ironic keep working.
+               deprecated_opts=[cfg.DeprecatedOpt("socat_address", group="console")],
                help="Address the console proxies listen on, and the host of the "
                     "tcp:// URL a console's info gives clients. Consoles have no "
                     "authentication of their own: anyone who can reach this "
@@ -39,9 +42,10 @@ opts = [
                     "::) listens everywhere; the URL then names public_address."),
     cfg.StrOpt("public_address",
                help="Host name or IP address clients are told to connect to: the "
-                    "host of the tcp:// URL in a console's info (Ironic's "
-                    "[console] socat_address), e.g. when clients reach this "
-                    "conductor through NAT or by a DNS name. Unset: host, or, "
+                    "host of the tcp:// URL in a console's info, e.g. when "
+                    "clients reach this conductor through NAT or by a DNS name "
+                    "(Ironic's socat_address is both: here it sets host, and "
+                    "through it the URL). Unset: host, or, "
                     "when host is a wildcard, this machine's primary address "
                     "(the source address of its default route). Not [DEFAULT] "
                     "host, which names the conductor and need not be an address "

@@ -73,3 +73,19 @@ def test_a_bad_public_address_stops_start_up_naming_it(tmp_path, value):
     with pytest.raises(AssertionError) as failed:
         server.start()
     assert "[console] public_address" in str(failed.value), server.log()[-2000:]
+
+
+def test_ironic_socat_address_still_sets_where_consoles_are(tmp_path, serial):
+    """A config moved from Ironic: [console] socat_address is [console] host."""
+    server = _server(tmp_path, socat_address="127.0.0.2").start()
+    try:
+        doc = _console_node(server, serial)
+        host, port = env.address(doc)
+        assert host == "127.0.0.2", doc
+        wait_for(serial.connected.is_set, 30, message="socat connected to the serial line")
+        client = env.Client((host, port))
+        serial.write(b"moved from ironic\r\n")
+        client.read_until(b"moved from ironic")
+        client.close()
+    finally:
+        server.stop()
