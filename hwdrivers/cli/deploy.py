@@ -103,6 +103,10 @@ def _wait_http(backend, uuid: str, action: str, timeout: float, progress: _Progr
                                            "power_state", "last_error")}
 
 
+#: the provision target -> the word for it in messages ("deploy failed", not "active failed")
+_ACTION_WORDS = {"active": "deploy", "deleted": "undeploy"}
+
+
 def run_action(args, backend, action: str, configdrive=None):
     timeout = DEFAULT_WAIT if args.wait_timeout is None else args.wait_timeout
     if hasattr(backend, "request"):  # the service
@@ -113,7 +117,8 @@ def run_action(args, backend, action: str, configdrive=None):
             body["configdrive"] = configdrive
         backend.request("PUT", backend._node_path(uuid, "/states/provision"), body=body,
                         expect=(202,))
-        return _wait_http(backend, uuid, action, timeout, _Progress())
+        return _wait_http(backend, uuid, _ACTION_WORDS.get(action, action), timeout,
+                          _Progress())
     manager, context = backend.manager, backend.context
     node = manager.get_node(context, args.node)
     manager.do_provisioning_action(context, node.uuid, action, configdrive=configdrive)

@@ -10,9 +10,15 @@ Ironic's agent inspection refuses a boot it cannot manage.
 Agent inspection through ``ipxe`` of a node without a port was accepted
 (202), then failed in the worker; a deploy of the same node is refused.
 
+``hwdrivers node deploy`` of a deploy that failed said "active failed".
+
 A config drive URL with no host (``http://``) was passed to the agent,
 which found it only after a power cycle and a ramdisk boot.
 """
+
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -123,3 +129,17 @@ def test_agent_inspection_without_a_port_is_refused_naming_the_fix(env):
     node = env.node(name)
     assert node["provision_state"] == "manageable" and node["last_error"] is None
     assert machine.power == "off"
+
+
+def test_cli_names_a_failed_deploy_a_deploy(env):
+    url, _, _ = env.add_image("cli-sum.img", size=4 * MiB)
+    env.add_machine("cli-sum", instance_info={
+        "image_source": url, "image_os_hash_algo": "sha256", "image_os_hash_value": "0" * 64})
+    env.make_available("cli-sum")
+    hwdrivers = os.path.join(os.path.dirname(sys.executable), "hwdrivers")
+    proc = subprocess.run([hwdrivers, "node", "deploy", "cli-sum"],
+                          env=dict(os.environ, HWDRIVERS_URL=env.server.url),
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 1, proc.stderr
+    assert "Node cli-sum: deploy failed: " in proc.stderr, proc.stderr
+    assert "ImageChecksumError" in proc.stderr and "active failed" not in proc.stderr
