@@ -54,9 +54,10 @@ from hwdrivers.drivers.modules import configdrive as configdrive_mod
 LOG = logging.getLogger(__name__)
 
 #: Actions refused while a node is in maintenance: they would drive
-#: hardware an operator has taken out of service.
+#: hardware an operator has taken out of service. Manual cleaning too, as
+#: Ironic refuses it (its BIOS steps reboot the node).
 _REFUSED_IN_MAINTENANCE = frozenset({ProvisionAction.PROVIDE, ProvisionAction.DEPLOY,
-                                     ProvisionAction.REBUILD})
+                                     ProvisionAction.REBUILD, ProvisionAction.CLEAN})
 #: Actions that write the instance's image (and take a config drive).
 _DEPLOYS = frozenset({ProvisionAction.DEPLOY, ProvisionAction.REBUILD})
 

@@ -11,6 +11,9 @@ Likewise an in-band inspection waiting in ``inspect wait`` of a node put in
 maintenance was timed out, and the node powered off, under the operator's
 hands; it now times out once maintenance ends (Ironic skips maintenance
 nodes in both timeout checks).
+
+Manual cleaning of a node in maintenance was accepted and run (a BIOS step
+reboots the node); Ironic refuses it, as ``provide`` and ``deploy`` are.
 """
 
 import time
@@ -94,3 +97,18 @@ def test_maintenance_holds_off_the_inspect_wait_timeout(tmp_path):
         node = env.wait_state("mi1", "inspect failed", timeout=30)
         assert "timeout in inspect wait" in node["last_error"], node["last_error"]
         assert wait_for(lambda: machine.power == "off", timeout=30, message="power off")
+
+
+def test_manual_cleaning_is_refused_in_maintenance(tmp_path):
+    with deploy_env.running(tmp_path) as env:
+        env.add_machine("mc1")
+        env.call("PUT", "/v1/nodes/mc1/states/provision", {"target": "manage"})
+        env.wait_state("mc1", "manageable", timeout=60)
+        status, body = env.call("PUT", "/v1/nodes/mc1/maintenance", {"reason": "fan swap"})
+        assert status == 202, body
+        status, body = env.call("PUT", "/v1/nodes/mc1/states/provision", {
+            "target": "clean", "clean_steps": [{"interface": "deploy", "step": "erase_devices"}]})
+        assert status == 400, body
+        assert "in maintenance (fan swap); clean is refused" in str(body), body
+        node = env.node("mc1")
+        assert node["provision_state"] == "manageable" and node["last_error"] is None
