@@ -119,46 +119,21 @@ def _reencrypt_secrets(forget_unreadable):
     return 1 if report["busy"] else 0
 
 
-#: The settings that say which database (and key file) a command works on:
-#: ``(group, option)``. A misspelling of one of them in the config file left
-#: its default in force, so ``upgrade`` migrated the default SQLite database
-#: under state_path (or ``add-secrets-key`` wrote another key file) and said
-#: nothing: those are refused, every other unknown option is warned about.
-_LOCATING = (("database", "connection"), ("DEFAULT", "state_path"))
-_LOCATING_SECRETS = (("secrets", "key_file"),)
-
-
 def _check_options():
-    """Bad values refused, unknown options warned about; ConfigInvalid when one of
-    them is probably a misspelt :data:`_LOCATING` setting.
-
-    As the services do (cmd/startup.py): each line names the file, the
-    group and option, and the likely intended spelling.
+    """Bad values and misspelt database settings refused, other unknown options
+    warned about, as the services do (cmd/startup.py); the secrets commands
+    refuse a misspelt ``[secrets] key_file`` too (another key file would be
+    written or read).
     """
     from hwdrivers.cmd import startup
 
     for name in CONF.enabled_hardware_types:  # their groups are known, not unknown
         hw_conf.register_hardware_type_group(CONF, name)
     hw_conf.check_values(CONF)
-    locating = _LOCATING + (_LOCATING_SECRETS if CONF.action.name in (
-        "add-secrets-key", "reencrypt-secrets") else ())
-    refused = []
-    for where, group, name, hint in startup.unknown_options(CONF):
-        for wanted_group, wanted in locating:
-            if name is None and group != "DEFAULT" and hint == (
-                    "did you mean [%s]?" % wanted_group):
-                refused.append("%s: group [%s] is not a group hwdrivers knows; %s" % (
-                    where, group, hint))
-                break
-            if name is not None and group == wanted_group and hint == (
-                    "did you mean %s?" % wanted):
-                refused.append("%s: [%s] %s is not an option hwdrivers knows; %s" % (
-                    where, group, name, hint))
-                break
-    if refused:
-        raise exception.ConfigInvalid(
-            "%s Left misspelt, %s would work on the %s instead; nothing was changed: "
-            "fix the spelling" % ("; ".join(refused), PROG, db_engine.database_label()))
+    locating = startup.LOCATING
+    if CONF.action.name in ("add-secrets-key", "reencrypt-secrets"):
+        locating += (("secrets", "key_file"),)
+    startup.refuse_misspelt_locations(PROG, locating)
     startup.warn_unknown_options(CONF)
 
 

@@ -44,6 +44,39 @@ def load_config(argv, prog, usage=None, epilog=None):
         hw_conf.check_values(CONF)
     except cfg.ConfigFileValueError as error:
         raise exception.ConfigInvalid(str(error)) from None
+    refuse_misspelt_locations(prog)
+
+
+#: The settings that say which database a process works on, ``(group,
+#: option)``. A misspelling of one of them in a config file leaves its
+#: default in force: the process then runs on (or migrates) the default
+#: SQLite database under state_path, an empty one, and only a WARNING said
+#: why. Those are refused; every other unknown option is warned about.
+LOCATING = (("database", "connection"), ("DEFAULT", "state_path"))
+
+
+def refuse_misspelt_locations(prog, locating=LOCATING, conf=CONF):
+    """ConfigInvalid when the config files set a likely misspelling of a ``locating``
+    setting (``[databse]``, ``[database] conection``...), naming file, group, option
+    and the spelling meant; nothing has touched a database yet."""
+    refused = []
+    for where, group, name, hint in unknown_options(conf):
+        for wanted_group, wanted in locating:
+            if name is None and group != "DEFAULT" and hint == (
+                    "did you mean [%s]?" % wanted_group):
+                refused.append("%s: group [%s] is not a group hwdrivers knows; %s" % (
+                    where, group, hint))
+                break
+            if name is not None and group == wanted_group and hint == (
+                    "did you mean %s?" % wanted):
+                refused.append("%s: [%s] %s is not an option hwdrivers knows; %s" % (
+                    where, group, name, hint))
+                break
+    if refused:
+        from hwdrivers.db import engine as db_engine
+        raise exception.ConfigInvalid(
+            "%s Left misspelt, %s would work on the %s instead; nothing was changed: "
+            "fix the spelling" % ("; ".join(refused), prog, db_engine.database_label()))
 
 
 def prepare_database():
