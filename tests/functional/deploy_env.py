@@ -176,6 +176,10 @@ def running(tmp_path, **options):
     """A started :class:`DeployEnv` (a test's ``env`` fixture); on leaving, its
     server must stop cleanly (exit 0), or the test fails with its log's end."""
     environment = DeployEnv(tmp_path, **options).start()
-    yield environment
+    try:
+        yield environment
+    except BaseException:
+        environment.stop()  # a failed test leaves no server, agent or image server behind
+        raise
     code = environment.stop()
     assert code == 0, environment.server.log()[-3000:]
