@@ -17,13 +17,29 @@ from hwdrivers.common import exception
 
 __all__ = ["MASK", "redact", "NODE_FIX", "TYPES", "EMPTY", "CheckFailed", "Param", "Problems",
            "Rule", "Schema", "driver_info_error", "parse_address", "parse_bool",
-           "TRUE_STRINGS", "FALSE_STRINGS"]
+           "TRUE_STRINGS", "FALSE_STRINGS", "without_password"]
 
 MASK = "******"
 
 #: A secret shorter than this is masked only where it stands alone.
 SHORT_SECRET = 4
 _WORD_CHAR = "0-9A-Za-z"
+
+
+#: ``user:password@`` in a URL or address someone typed into a field.
+_USERINFO = re.compile(r"([^\s/@:]*):[^\s/@]*@")
+
+
+def without_password(value: Any) -> Any:
+    """``value`` with the password of any ``user:password@`` in it masked.
+
+    For echoing a refused field's value: an address typed with credentials
+    (``admin:pw@10.0.0.1``, a URL the field refuses) holds a secret the
+    field's declaration cannot know about.
+    """
+    if isinstance(value, str) and "@" in value:
+        return _USERINFO.sub(lambda m: "%s:%s@" % (m.group(1), MASK), value)
+    return value
 
 
 def redact(text: object, secrets: Iterable[str | None]) -> str:
@@ -401,7 +417,7 @@ class Schema:
                 values[param.name] = None
                 bad.add(param.name)
                 hidden = param.secret or isinstance(exc, CheckFailed)
-                shown = "" if hidden else " (got %r)" % (raw,)
+                shown = "" if hidden else " (got %r)" % (without_password(raw),)
                 problems.refuse("field %s%s %s" % (param.name, shown, exc))
         for rule in self.rules:
             if not bad.intersection(rule.fields):

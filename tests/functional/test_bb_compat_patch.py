@@ -155,3 +155,18 @@ def test_secret_written_back_masked_keeps_the_stored_one(tmp_path):
                 "secrets, and the node has no secret stored there to keep; send the real "
                 "value. (HTTP 400)" in proc.stderr), proc.stderr
         assert SECRET not in server.log()
+
+
+def test_refused_address_with_credentials_does_not_echo_the_password(server):
+    """An address typed with ``user:password@`` that the field refuses was
+    echoed whole in the 400 (the field is not secret, its password is)."""
+    for driver, field, value in (
+            ("ipmi", "ipmi_address", "admin:Pw-In-Address-1@10.0.0.1"),
+            ("redfish", "redfish_address", "ht!tp://admin:Pw-In-Address-1@10.0.0.1")):
+        proc = baremetal(server, "node", "create", "--driver", driver,
+                         "--driver-info", "%s=%s" % (field, value), check=False)
+        assert proc.returncode == 1
+        assert "(HTTP 400)" in proc.stderr and "admin:******@10.0.0.1" in proc.stderr, \
+            proc.stderr
+        assert "Pw-In-Address-1" not in proc.stderr
+    assert "Pw-In-Address-1" not in server.log()

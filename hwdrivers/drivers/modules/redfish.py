@@ -135,15 +135,16 @@ def parse_address(text):
         # Not echoed: the value holds a credential.
         raise ValueError("must not contain credentials; use redfish_username and "
                          "redfish_password")
+    shown = params.without_password(text)  # user:password@ the URL parser missed
     if parts.scheme not in _DEFAULT_PORTS:
-        raise ValueError("(got %r) must use http or https" % text)
+        raise ValueError("(got %r) must use http or https" % shown)
     if parts.query or parts.fragment:
-        raise ValueError("(got %r) must not have a query or fragment" % text)
+        raise ValueError("(got %r) must not have a query or fragment" % shown)
     try:
         port = parts.port
         host = params.parse_address(parts.hostname or "")
     except ValueError as exc:
-        raise ValueError("(got %r) must be http(s)://host[:port]: %s" % (text, exc)) from None
+        raise ValueError("(got %r) must be http(s)://host[:port]: %s" % (shown, exc)) from None
     netloc = "[%s]" % host if ":" in host else host.lower()
     if port is not None and port != _DEFAULT_PORTS[parts.scheme]:
         netloc += ":%d" % port
