@@ -92,7 +92,8 @@ def test_direct_deploy_with_noop_boot_is_refused_naming_the_fix(env):
     assert machine.power == "off"
 
 
-@pytest.mark.parametrize("configdrive", ["http://", "https://[::1", "http://cfg:99999/x"])
+@pytest.mark.parametrize("configdrive", ["http://", "https://[::1",
+                                         "http://user:s3cret@cfg:99999/x"])
 def test_config_drive_url_without_a_host_is_refused_before_the_deploy(env, configdrive):
     name = "cd-%d" % len(env.machines)
     url, digest, _ = env.add_image("%s.img" % name, size=4 * MiB)
@@ -103,6 +104,7 @@ def test_config_drive_url_without_a_host_is_refused_before_the_deploy(env, confi
                             {"target": "active", "configdrive": configdrive})
     assert status == 400, body
     assert "configdrive" in str(body) and "not an http(s) URL with a host" in str(body), body
+    assert "s3cret" not in str(body)
     node = env.node(name)
     assert node["provision_state"] == "available" and "configdrive" not in node["instance_info"]
     assert machine.power == "off"

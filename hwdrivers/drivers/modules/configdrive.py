@@ -99,9 +99,10 @@ def _check_url(text: str) -> None:
     except ValueError:
         parts = None
     if parts is None or not parts.hostname:
+        # Not quoted: a URL may carry credentials (user:password@, a signed query).
         raise exception.InvalidParameterValue(
-            "configdrive %r is not an http(s) URL with a host (and a valid port), such "
-            "as https://configs.example/web1.iso.gz.b64" % (text[:100],))
+            "configdrive is not an http(s) URL with a host (and a valid port), such "
+            "as https://configs.example/web1.iso.gz.b64")
 
 
 def _check_blob(text: str) -> None:
