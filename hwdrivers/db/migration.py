@@ -142,8 +142,7 @@ def _migrating():
         try:
             with connection.begin():
                 if connection.dialect.name == "postgresql":
-                    connection.exec_driver_sql(
-                        "SELECT pg_advisory_xact_lock(%d)" % _PG_LOCK_KEY)
+                    _pg_schema_lock(connection)
                 yield connection
                 if sqlite:
                     broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
@@ -154,6 +153,24 @@ def _migrating():
         finally:
             if sqlite:
                 raw.execute("PRAGMA foreign_keys = ON")
+
+
+def _pg_schema_lock(connection):
+    """Take the schema-change lock; say so when another process holds it.
+
+    A second dbsync, or a service starting during an upgrade, waits for the
+    first one: silently, it looked hung for as long as that took.
+    """
+    if connection.exec_driver_sql(
+            "SELECT pg_try_advisory_xact_lock(%d)" % _PG_LOCK_KEY).scalar():
+        return
+    holder = connection.exec_driver_sql(
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND "
+        "classid::bigint = 0 AND objid::bigint = %d AND objsubid = 1" % _PG_LOCK_KEY
+    ).scalar()
+    LOG.warning("Another process is changing the database schema (PostgreSQL backend "
+                "pid %s, see pg_stat_activity); waiting for it to finish", holder)
+    connection.exec_driver_sql("SELECT pg_advisory_xact_lock(%d)" % _PG_LOCK_KEY)
 
 
 def _check_known(connection):

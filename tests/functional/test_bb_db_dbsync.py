@@ -7,6 +7,7 @@ Each test runs the installed command on a private schema.
 """
 
 import os
+import select
 import subprocess
 import sys
 
@@ -142,5 +143,34 @@ def test_version_says_when_the_schema_does_not_match_this_hwdrivers(tmp_path, _p
         assert result.stdout.strip() == "0999"
         assert "which this hwdrivers does not know (its newest is %s): upgrade hwdrivers" % (
             known[-1]) in result.stderr
+    finally:
+        _postgresql.drop_schema(schema)
+
+
+def test_a_second_upgrade_says_it_waits_for_the_first(tmp_path, _postgresql):
+    """Two dbsync at once: the second waits for the first's lock, and says so."""
+    schema = _postgresql.create_schema()
+    conf = tmp_path / "hwdrivers.conf"
+    conf.write_text("[database]\nconnection = %s\n" % _url_with_password(schema))
+    env = dict(os.environ, HWDRIVERS_STATE_PATH=str(tmp_path / "state"))
+    try:
+        with _postgresql.admin().connect() as first:  # a schema change under way
+            first.exec_driver_sql("SELECT pg_advisory_lock(%d)" % migration._PG_LOCK_KEY)
+            pid = first.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+            second = subprocess.Popen([DBSYNC, "--config-file", str(conf), "upgrade"],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True, env=env)
+            try:  # it says so while it waits (generous bound: it said nothing)
+                ready, _, _ = select.select([second.stderr], [], [], 60)
+                line = second.stderr.readline() if ready else ""
+            finally:
+                first.exec_driver_sql("SELECT pg_advisory_unlock(%d)"
+                                      % migration._PG_LOCK_KEY)
+            out, err = second.communicate(timeout=120)
+        assert ("Another process is changing the database schema (PostgreSQL backend "
+                "pid %d, see pg_stat_activity); waiting for it to finish" % pid) in line
+        assert second.returncode == 0, line + err
+        assert "Database schema is at revision" in out
+        assert _tables(_postgresql, schema) > 0
     finally:
         _postgresql.drop_schema(schema)
