@@ -198,6 +198,9 @@ def main(argv=None):
         return _fail("cannot parse config file %s: %s" % (error.config_file, error.msg))
     except cfg.Error as error:
         return _fail("invalid configuration: %s" % error)
+    except OSError as error:  # a directory, no permission: oslo lets these through
+        from hwdrivers.cmd import startup
+        return _fail(startup.config_file_problem(error))
     try:
         code = _run()
     except (cfg.ConfigFileValueError, cfg.Error) as error:

@@ -40,11 +40,18 @@ def load_config(argv, prog, usage=None, epilog=None):
             "cannot parse config file %s: %s" % (error.config_file, error.msg)) from None
     except cfg.Error as error:
         raise exception.ConfigInvalid(str(error)) from None
+    except OSError as error:  # a directory, no permission: oslo lets these through
+        raise exception.ConfigInvalid(config_file_problem(error)) from None
     try:
         hw_conf.check_values(CONF)
     except cfg.ConfigFileValueError as error:
         raise exception.ConfigInvalid(str(error)) from None
     refuse_misspelt_locations(prog)
+
+
+def config_file_problem(error):
+    """The line for an OSError reading a config file given with --config-file."""
+    return "cannot read config file %s: %s" % (error.filename, error.strerror or error)
 
 
 #: The settings that say which database a process works on, ``(group,
