@@ -132,7 +132,8 @@ def list_ports_detail():
 def create_port():
     utils.check_query(())
     body = utils.json_body()
-    unmodeled = sorted(k for k in body if k in UNMODELED and body[k] not in (None, {}))
+    unmodeled = sorted(k for k in body if k in UNMODELED
+                       and body[k] is not None and body[k] != UNMODELED[k])
     if unmodeled:
         raise errors.APIError("Field(s) %s are not supported by hwdrivers; accepted "
                               "fields: %s." % (", ".join(unmodeled),

@@ -68,6 +68,10 @@ def test_unset_of_ironic_fields_and_conductor_group(server):
         "driver": "fake-hardware", "name": "u3", "resource_class": "baremetal"})
     assert status == 400
     assert "resource_class are not supported by hwdrivers" in body["error_message"]
+    status, body = server.call("POST", "/v1/ports", {
+        "address": "52:54:00:00:20:01", "node_uuid": "u2", "is_smartnic": False,
+        "local_link_connection": {}, "physical_network": None})
+    assert status == 201, body
 
     proc = baremetal(server, "node", "set", "u1", "--resource-class", "baremetal",
                      check=False)
