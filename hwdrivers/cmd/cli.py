@@ -11,6 +11,7 @@ from hwdrivers import conf as hw_conf
 from hwdrivers.cli import bulk
 from hwdrivers.cli import commands
 from hwdrivers.cli import inputs
+from hwdrivers.cmd import startup
 from hwdrivers.common import exception
 from hwdrivers.conductor import metrics
 
@@ -33,13 +34,23 @@ def load_config(config_files):
         hw_conf.check_values(CONF)
     except cfg.ConfigFileValueError as exc:
         raise exception.ConfigInvalid(str(exc))
+    # A misspelt [database] connection would quietly act on the default
+    # SQLite database: refused as the services and dbsync refuse it.
+    startup.refuse_misspelt_locations("hwdrivers")
 
 
 def _local_backend(database=True):
     """The database through the conductor; or, for commands that need none
-    (``database=False`` in their parser defaults), the configured drivers."""
+    (``database=False`` in their parser defaults), the configured drivers.
+
+    Options nothing reads are warned about once the registry is loaded
+    (it registers the ``[hardware_type:*]`` groups), as the services do.
+    """
     from hwdrivers.cli import local
-    return local.LocalBackend() if database else local.LocalDrivers()
+    backend = local.LocalBackend() if database else local.LocalDrivers()
+    backend.registry  # noqa: B018 - loaded before the check, for its groups
+    startup.warn_unknown_options()
+    return backend
 
 
 def _api_password(args, username, url):
