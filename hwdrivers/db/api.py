@@ -1272,22 +1272,24 @@ def purge_old_row_versions():
     rebuilds the file and the WAL is truncated. PostgreSQL: ``VACUUM FULL
     nodes`` rewrites the table (it locks it for the time of the rewrite,
     well under a second for ten thousand nodes). Backups taken before keep
-    what they hold; only a new backup is clean.
+    what they hold; only a new backup is clean. A database lost meanwhile is
+    DatabaseUnavailable, as everywhere else.
     """
-    raw = db_engine.get_engine().raw_connection()
-    try:
-        if db_engine.is_sqlite():
-            raw.driver_connection.isolation_level = None
-            cursor = raw.cursor()
-            cursor.execute("VACUUM")
-            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        else:
-            raw.driver_connection.autocommit = True
-            cursor = raw.cursor()
-            cursor.execute("VACUUM FULL nodes")
-        cursor.close()
-    finally:
-        raw.close()
+    with db_engine.driver_errors_as_unavailable():
+        raw = db_engine.get_engine().raw_connection()
+        try:
+            if db_engine.is_sqlite():
+                raw.driver_connection.isolation_level = None
+                cursor = raw.cursor()
+                cursor.execute("VACUUM")
+                cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            else:
+                raw.driver_connection.autocommit = True
+                cursor = raw.cursor()
+                cursor.execute("VACUUM FULL nodes")
+            cursor.close()
+        finally:
+            raw.close()
 
 
 def _reseal(row, ring, plaintext_only, forget_unreadable, report):

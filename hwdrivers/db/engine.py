@@ -137,6 +137,24 @@ def _translated(error):
 
 
 @contextlib.contextmanager
+def driver_errors_as_unavailable():
+    """:func:`unavailable_as_error` for work on a DB-API connection of its own
+    (``engine.raw_connection()``: VACUUM): the driver's own errors, which
+    SQLAlchemy does not wrap there, are translated the same way."""
+    engines = _get()
+    with unavailable_as_error():
+        try:
+            yield
+        except engines.dbapi_error as error:
+            translated = _translated(error) if isinstance(error, sqlite3.Error) else None
+            if translated is None and isinstance(error, engines.dbapi_unavailable):
+                translated = exception.DatabaseUnavailable(reason=_message_line(error))
+            if translated is None:
+                raise
+            raise translated from None
+
+
+@contextlib.contextmanager
 def unusable_as_error():
     """Only the SQLite file problems of :func:`unavailable_as_error`.
 

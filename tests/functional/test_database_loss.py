@@ -18,6 +18,7 @@ import threading
 import pytest
 import sqlalchemy as sa
 
+from hwdrivers.common import exception
 from hwdrivers.db import api as db_api
 from hwdrivers.db import engine as db_engine
 from hwdrivers.db import migration
@@ -341,3 +342,16 @@ def test_server_refuses_to_start_on_a_read_only_state_directory(tmp_path):
         assert "Traceback" not in result.stderr
     finally:
         subprocess.run(["umount", "-l", directory], check=False)
+
+
+def test_postgresql_cut_off_during_purge_of_old_row_versions_is_unavailable(
+        proxied_postgresql):
+    """The VACUUM after re-encryption runs on a DB-API connection of its own;
+    a refused one was psycopg's own error (a traceback from reencrypt-secrets)."""
+    db_api.purge_old_row_versions()  # reachable: runs
+    db_engine.dispose()
+    proxied_postgresql.cut()
+    with pytest.raises(exception.DatabaseUnavailable):
+        db_api.purge_old_row_versions()
+    proxied_postgresql.restore()
+    db_api.purge_old_row_versions()
