@@ -259,7 +259,8 @@ def serve(argv):
     startup.say("%s: %s (group %r) serving JSON-RPC on %s" % (
         PROG, service.hostname, service.group, service.rpc_url))
     return startup.run_until_stopped(
-        PROG, stop, lambda: server_mod.close_listener(listener, thread), service.stop)
+        PROG, stop, lambda: server_mod.close_listener(listener, thread), service.stop,
+        service=service)
 
 
 def main(argv=None):

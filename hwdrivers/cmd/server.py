@@ -428,7 +428,8 @@ def serve(argv):
         raise
     server.start()
     startup.announce(PROG, server)
-    return startup.run_until_stopped(PROG, stop, server.close, service.stop)
+    return startup.run_until_stopped(PROG, stop, server.close, service.stop,
+                                     service=service)
 
 
 def main(argv=None):

@@ -387,11 +387,14 @@ def wait_for_stop(stop):
         writer.close()
 
 
-def run_until_stopped(prog, stop, *closers):
-    """Wait for ``stop``, then call ``closers`` in order and close the database; 0.
+def run_until_stopped(prog, stop, *closers, service=None):
+    """Wait for ``stop``, then call ``closers`` in order and close the database.
 
-    Called once the process serves: start-up's objects are frozen first
-    (:func:`freeze_startup_heap`).
+    0, or 1 with one line saying what was left behind when ``service`` (a
+    conductor, among the closers) could not release its locks or go offline
+    (the database was lost at that moment): a supervisor then sees a stop that
+    did not finish its work, not a clean one. Called once the process serves:
+    start-up's objects are frozen first (:func:`freeze_startup_heap`).
     """
     freeze_startup_heap()
     try:
@@ -401,6 +404,10 @@ def run_until_stopped(prog, stop, *closers):
             close()
         from hwdrivers.db import engine as db_engine
         db_engine.dispose()
+    problem = getattr(service, "stop_problem", None)
+    if problem:
+        sys.stderr.write("%s: error: stopped, but %s\n" % (prog, problem))
+        return 1
     say("%s: stopped" % prog)
     return 0
 

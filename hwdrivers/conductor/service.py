@@ -128,6 +128,8 @@ class ConductorService:
                                                owns=self.owns if partitioned else None)
         self.started = False
         self.stopped = False
+        #: Why the last stop() left this conductor's locks or row behind, or None.
+        self.stop_problem = None
 
     @property
     def lease_prefix(self):
@@ -363,9 +365,15 @@ class ConductorService:
                             "their locks were released and they were marked aborted",
                             self.hostname, len(released), timeout)
             db_api.unregister_conductor(self.hostname)
-        except Exception:
+        except Exception as error:
             LOG.exception("Conductor %s: could not release locks or go offline; a "
                           "restart with the same host name repairs it", self.hostname)
+            self.stop_problem = (
+                "could not release this conductor's node locks or mark it offline (%s); "
+                "until a restart with the same [DEFAULT] host %s, or until their "
+                "leases expire, its nodes stay locked" % (
+                    str(error).strip().splitlines()[0] if str(error).strip()
+                    else type(error).__name__, self.hostname))
             return False
         LOG.info("Conductor %s stopped%s", self.hostname,
                  "" if finished else " (some operations were aborted)")

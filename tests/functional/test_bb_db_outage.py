@@ -55,3 +55,31 @@ def test_the_server_rides_out_a_postgresql_outage(tmp_path, _postgresql):
     finally:
         proxy.cut()
         _postgresql.drop_schema(schema)
+
+
+def test_a_stop_during_an_outage_exits_1_saying_what_it_left(tmp_path, _postgresql):
+    """SIGTERM while the database is gone: the conductor cannot release its
+    locks nor go offline. It exits 1 saying so (it exited 0, 'stopped', as if
+    all were tidy), and its nodes are freed by the next start, as it says."""
+    schema = _postgresql.create_schema()
+    proxy = TCPProxy((db_fixtures.PG_HOST, db_fixtures.PG_PORT))
+    url = sa.engine.make_url(db_fixtures.pg_url(schema)).set(port=proxy.port)
+    options = {"database": {"connection": url.render_as_string(hide_password=False)}}
+    try:
+        server = server_proc.ServerProcess(tmp_path, host="outage-2", options=options)
+        server.start()
+        try:
+            assert server.call("POST", "/v1/nodes",
+                               {"driver": "fake-hardware", "name": "n1"})[0] == 201
+            proxy.cut()
+            code = server.stop()
+        finally:
+            server.stop()
+        log = server.log()
+        assert code == 1, log
+        assert ("hwdrivers-server: error: stopped, but could not release this "
+                "conductor's node locks or mark it offline") in log, log
+        assert "[DEFAULT] host outage-2" in log
+    finally:
+        proxy.cut()
+        _postgresql.drop_schema(schema)
