@@ -424,6 +424,11 @@ class BootInterface(BaseInterface):
 
     interface_type = "boot"
 
+    #: Whether prepare_ramdisk really boots the deploy ramdisk. One that boots
+    #: nothing (``noop``) sets False, so the agent deploy and agent inspection
+    #: refuse it at validation instead of waiting out [deploy] callback_timeout.
+    boots_ramdisk: bool = True
+
     @abc.abstractmethod
     def prepare_ramdisk(self, task: Task, ramdisk_params):
         pass

@@ -52,7 +52,7 @@ RAMDISK_BOOT_INTERFACES = ("ipxe", "redfish-virtual-media")
 
 def boots_ramdisk(task) -> bool:
     """Whether the node's boot interface puts the deploy ramdisk in front of it."""
-    return bool(getattr(task.driver.boot, "boots_ramdisk", True))
+    return bool(task.driver.boot.boots_ramdisk)
 
 
 def require_ramdisk_boot(task, needed_by: str, unmanaged_option: str | None = None) -> None:
