@@ -87,9 +87,10 @@ def create_app(service, conf=None):
             message = ("The resource %s could not be found.%s" % (
                 flask.request.path, unimplemented_hint(flask.request.path)))
         elif status == 405:
-            message = ("The method %s is not allowed for %s; allowed: %s." % (
+            message = ("The method %s is not allowed for %s; allowed: %s.%s" % (
                 flask.request.method, flask.request.path,
-                ", ".join(sorted(exc.valid_methods or []))))
+                ", ".join(sorted(exc.valid_methods or [])),
+                unimplemented_hint(flask.request.path)))
         elif status == 413:
             message = ("The request body is larger than the limit of %d bytes ([api] "
                        "max_request_body_size)." % conf.api.max_request_body_size)

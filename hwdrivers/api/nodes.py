@@ -474,6 +474,24 @@ def node_ports(ident):
     return ports.list_for_node(_get(ident))
 
 
+#: A node's sub-collections Ironic has and hwdrivers does not store: read,
+#: each is empty (its document shows ``traits: []`` and links ``portgroups``),
+#: so inventory scripts and clients listing them get Ironic's empty answer.
+#: Writing them stays a 404 that says hwdrivers does not implement them.
+_EMPTY_NODE_COLLECTIONS = {"traits": ("traits", ()), "vifs": ("vifs", ()),
+                           "portgroups": ("portgroups", ("detail", "fields", "limit",
+                                                         "marker", "sort_key",
+                                                         "sort_dir", "address"))}
+
+
+@blueprint.get("/v1/nodes/<ident>/<any(traits, vifs, portgroups):collection>")
+def node_empty_collection(ident, collection):
+    key, query = _EMPTY_NODE_COLLECTIONS[collection]
+    utils.check_query(query)
+    _get(ident)  # 404 for an unknown node
+    return utils.json_response({key: []})
+
+
 @blueprint.get("/v1/nodes/<ident>/validate")
 def validate_node(ident):
     utils.check_query(())

@@ -218,3 +218,12 @@ def delete_port(ident):
     port = _get(ident)
     utils.manager().delete_port(utils.context(), port["uuid"])
     return utils.empty_response(204)
+
+
+@blueprint.get("/v1/portgroups")
+@blueprint.get("/v1/portgroups/detail")
+def list_portgroups():
+    """Port groups: hwdrivers has none (``baremetal port group list`` is empty)."""
+    utils.check_query(("node", "address", "detail", "fields", "limit", "marker",
+                       "sort_key", "sort_dir", "project", "conductor_groups"))
+    return utils.json_response({"portgroups": []})

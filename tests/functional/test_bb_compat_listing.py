@@ -153,15 +153,22 @@ def test_ironic_resources_hwdrivers_lacks_say_so(server):
     """``baremetal node trait list`` used to read like a typo ("The resource
     ... could not be found."), as if the node or the URL were wrong."""
     _create(server, "plain")
-    for args, what in ((("node", "trait", "list", "plain"), "traits"),
-                       (("node", "vif", "list", "plain"), "VIFs"),
-                       (("port", "group", "list"), "port groups"),
+    # Reading a collection hwdrivers does not store: empty, as the node shows.
+    for args in (("node", "trait", "list", "plain"), ("node", "vif", "list", "plain"),
+                 ("port", "group", "list"), ("port", "group", "list", "--node", "plain")):
+        assert json.loads(baremetal(server, *args, "-f", "json").stdout) == [], args
+    assert "Node nowhere could not be found" in baremetal(
+        server, "node", "trait", "list", "nowhere", check=False).stderr
+    # Changing one: an error saying hwdrivers does not implement it.
+    for args, what in ((("node", "add", "trait", "plain", "CUSTOM_X"), "traits"),
+                       (("node", "vif", "attach", "plain", "vif-1"), "VIFs"),
+                       (("port", "group", "create", "--node", "plain"), "port groups"),
                        (("node", "boot", "mode", "set", "plain", "uefi"), "boot mode"),
                        (("driver", "raid", "property", "list", "fake-hardware"), "RAID")):
         proc = baremetal(server, *args, check=False)
         assert proc.returncode == 1
         assert "hwdrivers does not implement Ironic's %s" % what in proc.stderr, proc.stderr
-        assert "(HTTP 404)" in proc.stderr
+        assert "(HTTP 404)" in proc.stderr or "(HTTP 405)" in proc.stderr
     status, body = server.call("GET", "/v1/nodes/plain/nonsense")
     assert status == 404
     assert json.loads(body["error_message"])["faultstring"] == (
