@@ -6,6 +6,7 @@ logged and reported without their query string, where temporary-URL
 signatures live.
 """
 
+import base64
 import dataclasses
 import http.client
 import ssl
@@ -34,6 +35,24 @@ def redact(url: str) -> str:
     return parse.urlunparse(parts._replace(netloc=netloc, query="", fragment=""))
 
 
+def _request(url: str) -> urllib.request.Request:
+    """A GET of ``url``; ``user:password@`` in it becomes Basic authentication.
+
+    urllib would take that part for the host name. The header is not carried
+    over a redirect, so the credentials never reach another server.
+    """
+    parts = parse.urlsplit(url)
+    if parts.username is None:
+        return urllib.request.Request(url, headers={"User-Agent": "hwdrivers-agent"})
+    netloc = parts.netloc.rpartition("@")[2]
+    request = urllib.request.Request(parse.urlunsplit(parts._replace(netloc=netloc)),
+                                     headers={"User-Agent": "hwdrivers-agent"})
+    pair = "%s:%s" % (parse.unquote(parts.username), parse.unquote(parts.password or ""))
+    request.add_unredirected_header(
+        "Authorization", "Basic " + base64.b64encode(pair.encode()).decode("ascii"))
+    return request
+
+
 def _context(options: HTTPOptions) -> ssl.SSLContext:
     context = ssl.create_default_context(cafile=options.ca_file)
     if options.insecure:
@@ -47,8 +66,8 @@ def open_url(url: str, options: HTTPOptions, what: str) -> http.client.HTTPRespo
 
     ``what`` names the thing fetched, for the error message.
     """
-    request = urllib.request.Request(url, headers={"User-Agent": "hwdrivers-agent"})
     try:
+        request = _request(url)
         context = _context(options) if url.startswith("https://") else None
         return urllib.request.urlopen(request, timeout=options.timeout, context=context)
     except urllib.error.HTTPError as exc:

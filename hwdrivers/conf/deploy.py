@@ -54,6 +54,12 @@ opts = [
                     "ISOs (Debian package syslinux-common)."),
     finite.FloatOpt("agent_request_timeout", default=60.0, min=1,
                     help="Seconds one HTTP request to a ramdisk agent may take."),
+    finite.FloatOpt("image_check_timeout", default=10.0, min=0, max=300,
+                    help="Seconds the conductor waits for the answer to a HEAD request "
+                         "to an http(s) image_source when a deploy starts, before the "
+                         "machine is power-cycled. A 401, 403, 404 or 410 fails the "
+                         "deploy at once; no answer, or any other, leaves the image to "
+                         "the agent. 0: no check."),
     cfg.BoolOpt("inspection_require_managed_boot", default=True,
                 help="In-band (agent) inspection needs a boot interface that boots the "
                      "deploy ramdisk (ipxe, redfish-virtual-media); a node whose boot "

@@ -9,6 +9,7 @@ answers the two calls an agent makes (``GET /v1/lookup``, ``POST
 uses ``ImageServer`` too.
 """
 
+import base64
 import dataclasses
 import http.server
 import json
@@ -30,6 +31,9 @@ class Resource:
     drop_times: int | None = None    # ...on this many requests (None: every one)
     no_length: bool = False          # no Content-Length: the body ends when the socket closes
     delay: float = 0.0               # seconds to pause between 64 KiB pieces
+    head_status: int | None = None   # HEAD's status when not GET's (405: no HEAD)
+    basic_auth: str | None = None    # "user:password" the request must carry, else 401
+    redirect: str | None = None      # a URL to send the client to (302)
 
     def size(self) -> int:
         return os.path.getsize(self.path) if self.path else len(self.data or b"")
@@ -73,11 +77,46 @@ class _ImageHandler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:
         pass
 
+    def _refused(self, resource) -> bool:
+        """Answered a 401 or a 302 instead of the resource; records the header seen."""
+        with self.owner.lock:
+            self.owner.authorizations.append(self.headers.get("Authorization"))
+        if resource is not None and resource.redirect:
+            self.send_response(302)
+            self.send_header("Location", resource.redirect)
+            self.end_headers()
+            return True
+        if resource is None or resource.basic_auth is None:
+            return False
+        wanted = "Basic " + base64.b64encode(resource.basic_auth.encode()).decode()
+        if self.headers.get("Authorization") == wanted:
+            return False
+        self.send_response(401)
+        self.send_header("WWW-Authenticate", 'Basic realm="images"')
+        self.end_headers()
+        return True
+
+    def do_HEAD(self) -> None:
+        """The status and length a GET would have; counted apart (``heads``)."""
+        path = parse.urlparse(self.path).path
+        resource = self.owner.resources.get(path)
+        with self.owner.lock:
+            self.owner.heads[path] = self.owner.heads.get(path, 0) + 1
+        if self._refused(resource):
+            return
+        status = 404 if resource is None else resource.head_status or resource.status
+        self.send_response(status)
+        if status == 200 and not resource.no_length:
+            self.send_header("Content-Length", str(resource.size()))
+        self.end_headers()
+
     def do_GET(self) -> None:
         path = parse.urlparse(self.path).path
         resource = self.owner.resources.get(path)
         with self.owner.lock:
             count = self.owner.requests[path] = self.owner.requests.get(path, 0) + 1
+        if self._refused(resource):
+            return
         if resource is None or resource.status != 200:
             status = resource.status if resource else 404
             body = b"not here\n"
@@ -127,6 +166,8 @@ class ImageServer(_Base):
             self.url = "https://127.0.0.1:%d" % self.port
         self.resources: dict[str, Resource] = {}
         self.requests: dict[str, int] = {}
+        self.heads: dict[str, int] = {}
+        self.authorizations: list[str | None] = []  # each request's header, in order
         self.lock = threading.Lock()
 
     def add(self, name: str, **kwargs) -> str:

@@ -69,12 +69,39 @@ def test_wrong_checksum_fails_and_leaves_the_disk_unbootable(env):
     assert node["instance_info"] == {} and node["last_error"] is None
 
 
-def test_image_url_404_fails(env):
-    url = env.images.url + "/missing.img"
+def test_image_url_404_fails_before_the_machine_is_touched(env):
+    """As Ironic's validation: the conductor's HEAD finds the image missing, so
+    the deploy fails before a power cycle and a ramdisk boot. The URL's
+    credentials and query (a token) are not repeated in the error."""
+    url = env.images.url.replace("http://", "http://user:pa55word@") + "/missing.img?t=tok3n"
     machine, _ = env.add_machine("nf1", instance_info=_info(url, "1" * 64))
     env.make_available("nf1")
-    _deploy_fails(env, "nf1", machine, "ImageDownloadError", "404")
-    assert env.images.count("missing.img") == 1  # a 404 is not retried
+    node = _deploy_fails(env, "nf1", machine, "image_source", "404", "/missing.img")
+    assert "pa55word" not in node["last_error"] and "tok3n" not in node["last_error"]
+    assert env.images.heads["/missing.img"] == 1
+    assert env.images.count("missing.img") == 0  # no agent ever asked for it
+    assert not any(line.startswith("power on") for line in machine.state()["log"])
+
+
+def test_image_url_404_to_the_agent_alone_fails_with_its_download_error(env):
+    """A server that does not answer HEAD (405) leaves the image to the agent,
+    whose GET finds it missing: a 404 is not retried."""
+    url = env.images.add("headless.img", data=b"", status=404, head_status=405)
+    machine, _ = env.add_machine("nf2", instance_info=_info(url, "1" * 64))
+    env.make_available("nf2")
+    _deploy_fails(env, "nf2", machine, "ImageDownloadError", "404")
+    assert env.images.count("headless.img") == 1
+
+
+def test_an_image_the_conductor_cannot_check_is_left_to_the_agent(env):
+    url, digest, _ = env.add_image("nohead.img", size=4 * MiB, head_status=501,
+                                   marker="nohead-ok")
+    machine, _ = env.add_machine("nh1", instance_info=_info(url, digest))
+    env.make_available("nh1")
+    env.deploy("nh1")
+    env.wait_state("nh1", "active")
+    assert env.images.heads["/nohead.img"] == 1
+    assert wait_for(lambda: machine.booted == "nohead-ok", timeout=30, message="boot")
 
 
 def test_connection_reset_mid_download_is_retried_then_fails(env):

@@ -34,6 +34,7 @@ from hwdrivers.drivers import actions
 from hwdrivers.drivers import base
 from hwdrivers.drivers.modules import agent_client
 from hwdrivers.drivers.modules import boot_files
+from hwdrivers.drivers.modules import image_check
 
 
 DISK_FORMATS = ("raw", "qcow2")
@@ -150,7 +151,10 @@ def instance_info_errors(info: dict) -> list[str]:
 def image_info(task) -> dict:
     """``image_info`` of ``standby.prepare_image`` from the node's instance_info."""
     info = task.node.instance_info or {}
-    image = {"id": info.get("image_name") or info["image_source"].rsplit("/", 1)[-1],
+    # The id names the image in the agent's messages: the URL's file name,
+    # never its query (a temporary URL's signature) nor its credentials.
+    path = urllib.parse.urlsplit(info["image_source"]).path
+    image = {"id": info.get("image_name") or path.rsplit("/", 1)[-1] or "image",
              "urls": [info["image_source"]], "image_type": "whole-disk"}
     if info.get("image_os_hash_algo"):
         image["os_hash_algo"] = info["image_os_hash_algo"]
@@ -206,7 +210,19 @@ class DirectDeploy(base.DeployInterface):
 
     @base.deploy_step(priority=100)
     def deploy(self, task):
-        """Boot the deploy ramdisk and wait for its agent."""
+        """Boot the deploy ramdisk and wait for its agent.
+
+        First the image URL is asked whether the image is there
+        (:mod:`image_check`): a definitive no fails the deploy before the
+        machine is touched, not after a ramdisk boot.
+        """
+        refused = image_check.refusal((task.node.instance_info or {})["image_source"],
+                                      CONF.deploy.image_check_timeout)
+        if refused:
+            raise exception.InvalidParameterValue(
+                "Node %s: instance_info image_source: %s; correct it (PATCH "
+                "/v1/nodes/<node> replace /instance_info/image_source) and deploy "
+                "again" % (task.node.ident, refused))
         _power(task, PowerState.OFF)
         base.update_internal_info(task, **{key: None for key in AGENT_KEYS})
         task.driver.boot.prepare_ramdisk(task, {})
