@@ -17,12 +17,9 @@ URL is named without its credentials or query, which may hold a token.
 """
 
 import base64
-import http.client
+import functools
 import logging
-import socket
-import urllib.error
 import urllib.parse
-import urllib.request
 
 LOG = logging.getLogger(__name__)
 
@@ -49,14 +46,21 @@ def url_label(url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+@functools.cache
+def _opener():
+    """urllib, imported on the first check: every process that loads the
+    drivers imports this module, and the CLI must not pay for ssl there."""
+    from urllib import request
+    return request.build_opener(request.ProxyHandler({}))
 
 
-def _head(url: str) -> urllib.request.Request:
+def _head(url: str):
     """HEAD ``url``, its ``user:password@`` sent as Basic authentication (as the
     agent sends it), on this request only: never to a server it redirects to."""
+    from urllib import request as url_request
+
     parts = urllib.parse.urlsplit(url)
-    request = urllib.request.Request(
+    request = url_request.Request(
         urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])),
         method="HEAD", headers={"User-Agent": "hwdrivers-conductor"})
     if parts.username is not None:
@@ -75,11 +79,14 @@ def refusal(url: str, timeout: float) -> str | None:
     """
     if timeout <= 0 or urllib.parse.urlsplit(url).scheme not in ("http", "https"):
         return None
+    from http import client
+    from urllib import error as url_error
+
     try:
         request = _head(url)
-        with _OPENER.open(request, timeout=timeout):
+        with _opener().open(request, timeout=timeout):
             return None
-    except urllib.error.HTTPError as error:
+    except url_error.HTTPError as error:
         error.close()
         why = DEFINITIVE.get(error.code)
         if why is None:
@@ -87,8 +94,7 @@ def refusal(url: str, timeout: float) -> str | None:
             return None
         return "the image server answered HEAD %s with %d %s: it %s" % (
             url_label(url), error.code, error.reason, why)
-    except (urllib.error.URLError, OSError, socket.timeout, ValueError,
-            http.client.HTTPException) as error:
+    except (url_error.URLError, OSError, ValueError, client.HTTPException) as error:
         LOG.info("Could not check image %s from the conductor (%s); the agent will try "
                  "it", url_label(url), getattr(error, "reason", None) or error)
         return None
