@@ -63,10 +63,19 @@ LOG = logging.getLogger(__name__)
 
 #: Seconds between checks for proxies whose node was deleted or turned off.
 SYNC_INTERVAL = 30.0
+#: Nodes read per query by the sync's ownership check.
+SYNC_BATCH = 500
 #: Seconds the enable's worker waits beyond [console] start_timeout, which
 #: bounds the whole start (cleanup included; the relay enforces it): to
 #: kill what the start ran and for the relay to say so.
 START_MARGIN = 10.0
+#: Connections a console's port queues until the relay accepts them (and
+#: serves or refuses them): with 2, clients beyond the second of a burst (a
+#: script or a dashboard opening many consoles, retries) had their SYN
+#: dropped and waited for the kernel's 1, 3... s retransmissions. The kernel
+#: caps it at net.core.somaxconn; a queued connection costs nothing until
+#: one arrives.
+LISTEN_BACKLOG = 128
 #: Consoles started at once when the conductor starts.
 RESTORE_CONCURRENCY = 8
 
@@ -196,7 +205,7 @@ class PortPool:
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                     sock.bind((self.host if not _is_wildcard(self.host) else
                                ("::" if family == socket.AF_INET6 else "0.0.0.0"), port))
-                    sock.listen(2)
+                    sock.listen(LISTEN_BACKLOG)
                 except OSError as exc:
                     sock.close()
                     if exc.errno == errno.EACCES:
@@ -741,16 +750,22 @@ class ConsoleManager:
             self._start_many(unserved)
 
     def _not_owned(self):
+        """The served consoles the ring now gives another conductor.
+
+        The nodes are read :data:`SYNC_BATCH` at a time: one query per batch,
+        not one per console (a conductor serving thousands read each of them
+        every :data:`SYNC_INTERVAL`). A node gone meanwhile is left to the
+        next sync's deleted-node check.
+        """
         with self._lock:
-            relays = [(u, r) for u, r in self._relays.items() if u not in self._changing]
+            relays = {u: r for u, r in self._relays.items() if u not in self._changing}
+        uuids = sorted(relays)
         found = []
-        for node_uuid, relay in relays:
-            try:
-                node = node_obj.Node.get(node_uuid)
-            except exception.NodeNotFound:
-                continue
-            if not self.owns(node):
-                found.append((node_uuid, relay))
+        for start in range(0, len(uuids), SYNC_BATCH):
+            batch = uuids[start:start + SYNC_BATCH]
+            for node in node_obj.Node.list(filters={"uuids": batch}):
+                if not self.owns(node):
+                    found.append((node.uuid, relays[node.uuid]))
         return found
 
     def _sync_loop(self):
