@@ -139,7 +139,9 @@ def response_for_exception(exc):
             LOG.error("API request failed: %s", exc)
         elif status.status >= 500:
             LOG.warning("API request failed: %s", exc)
-        resp = error_response(status.status, str(exc))
+        message = (exc.api_message() if isinstance(exc, exception.NodeNotFound)
+                   else str(exc))
+        resp = error_response(status.status, message)
         # The exception may know better (NodeLocked: a short or a long holder).
         retry_after = getattr(exc, "retry_after", None) or status.retry_after
         if retry_after is not None:

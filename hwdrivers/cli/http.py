@@ -188,6 +188,10 @@ class HTTPBackend:
             return ("%s The API at %s needs credentials: give --username or "
                     "HWDRIVERS_USERNAME, and HWDRIVERS_PASSWORD or --password-stdin."
                     % (message, self.url))
+        if status == 404 and message.endswith(exception.NodeNotFound.API_HINT + "."):
+            # The API's hint is for its own clients; this one has a command.
+            message = "%s%s." % (message[:-len(exception.NodeNotFound.API_HINT) - 1],
+                                 exception.NodeNotFound.CLI_HINT)
         return message
 
     @staticmethod

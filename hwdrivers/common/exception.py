@@ -134,7 +134,24 @@ class NotFound(HWDriversError):
 
 
 class NodeNotFound(NotFound):
-    fmt = "Node %(node)s could not be found; list nodes with 'hwdrivers node list'."
+    """No such node. The message ends with how to list the nodes, in the
+    words of where it is read: the hwdrivers CLI's command by default, the
+    API's request in API answers (:meth:`api_message`), which ``baremetal``
+    and openstacksdk users read."""
+
+    fmt = "Node %(node)s could not be found; %(hint)s."
+    CLI_HINT = "list nodes with 'hwdrivers node list'"
+    API_HINT = "GET /v1/nodes lists them"
+
+    def __init__(self, message=None, **kwargs):
+        kwargs.setdefault("hint", self.CLI_HINT)
+        super().__init__(message, **kwargs)
+
+    def api_message(self):
+        """The message as the API answers it."""
+        if self.kwargs.get("hint") != self.CLI_HINT or "node" not in self.kwargs:
+            return self.message
+        return self.fmt % dict(self.kwargs, hint=self.API_HINT)
 
 
 class PortNotFound(NotFound):

@@ -1,0 +1,67 @@
+"""Errors and filters as Ironic's clients meet them, against the real ``hwdrivers-server``.
+
+One server for the module (tests/functional/server_proc.py); ``baremetal``,
+openstacksdk and plain HTTP drive it as they would Ironic, and the
+``hwdrivers`` CLI over ``--url`` where its wording differs.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.functional import server_proc
+
+BIN = os.path.dirname(sys.executable)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("bb-compat2-api")
+    with server_proc.running(tmp_path, name="compat2") as proc:
+        proc.home = tmp_path / "home"
+        yield proc
+
+
+def _run(server, argv, check):
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("OS_", "HWDRIVERS_"))}
+    env["HOME"] = str(server.home)  # ironicclient caches the negotiated version there
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    if check and proc.returncode != 0:
+        raise AssertionError("%s failed (%d):\n%s\n%s" % (
+            " ".join(argv), proc.returncode, proc.stdout, proc.stderr))
+    return proc
+
+
+def baremetal(server, *args, check=True):
+    return _run(server, [os.path.join(BIN, "baremetal"), "--os-endpoint", server.url,
+                         "--os-auth-type", "none"] + list(args), check)
+
+
+def hwdrivers(server, *args, check=True):
+    return _run(server, [os.path.join(BIN, "hwdrivers"), "--url", server.url] + list(args),
+                check)
+
+
+def fault(body):
+    return json.loads(body["error_message"])["faultstring"]
+
+
+def test_unknown_node_says_how_to_list_nodes_where_it_is_read(server):
+    """The API's 404 told ``baremetal`` users to run ``hwdrivers node list``."""
+    proc = baremetal(server, "node", "show", "nowhere", check=False)
+    assert proc.returncode == 1
+    assert ("Node nowhere could not be found; GET /v1/nodes lists them. (HTTP 404)"
+            in proc.stderr), proc.stderr
+    status, body = server.call("PUT", "/v1/nodes/nowhere/states/power",
+                               {"target": "power on"})
+    assert status == 404
+    assert fault(body) == "Node nowhere could not be found; GET /v1/nodes lists them."
+    # The hwdrivers CLI over the API says its own command, as it does locally.
+    proc = hwdrivers(server, "node", "show", "nowhere", check=False)
+    assert proc.returncode == 1
+    assert proc.stderr == ("ERROR: Node nowhere could not be found; list nodes with "
+                           "'hwdrivers node list'.\n")
