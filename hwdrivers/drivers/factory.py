@@ -239,8 +239,8 @@ class Registry:
             error = exception.DriverNotFound(
                 driver_name=name, enabled=", ".join(sorted(self.hardware_types)))
             hint = self._suggest_hardware_type(name)
-            if hint:
-                error.message = "%s %s" % (hint, error.message)
+            if hint:  # after what is wrong and what is enabled
+                error.message = "%s %s" % (error.message, hint)
                 error.args = (error.message,)
             raise error from None
 
@@ -249,7 +249,8 @@ class Registry:
 
         An interface's name given as the driver (``ipmitool``, ``redfish``'s
         power interface) points at the hardware types that use it; otherwise
-        the closest enabled name.
+        an enabled name close enough to be a typo of it (none for an unrelated
+        name: the message lists the enabled ones).
         """
         if not isinstance(name, str):
             return None
@@ -258,7 +259,7 @@ class Registry:
         if users:
             return ("%s is an interface, not a hardware type: did you mean %s?"
                     % (name, " or ".join(users)))
-        close = difflib.get_close_matches(name, list(self.hardware_types), n=1, cutoff=0.5)
+        close = difflib.get_close_matches(name, list(self.hardware_types), n=1, cutoff=0.75)
         return "Did you mean %s?" % close[0] if close else None
 
     def usable(self, hw_name, kind):

@@ -65,3 +65,18 @@ def test_unknown_node_says_how_to_list_nodes_where_it_is_read(server):
     assert proc.returncode == 1
     assert proc.stderr == ("ERROR: Node nowhere could not be found; list nodes with "
                            "'hwdrivers node list'.\n")
+
+
+def test_unknown_driver_says_what_is_wrong_first_and_suggests_only_a_typo(server):
+    """``--driver nope`` began "Did you mean snmp?" (any name half alike)."""
+    proc = baremetal(server, "node", "create", "--driver", "nope", check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith(
+        "Field driver: Hardware type nope is not enabled or does not exist; enabled: "
+        "command, "), proc.stderr
+    assert "Did you mean" not in proc.stderr and "snmp" in proc.stderr
+    proc = baremetal(server, "node", "create", "--driver", "redfsh", check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("Field driver: Hardware type redfsh is not enabled"), \
+        proc.stderr
+    assert "enabled_hardware_types. Did you mean redfish? (HTTP 400)" in proc.stderr
