@@ -22,6 +22,12 @@ node in maintenance is left alone: its heartbeats are recorded but drive
 nothing until it leaves maintenance, as in Ironic). It
 also powers off, and removes the boot files of, a deploy a conductor
 restart failed in ``deploying`` (:func:`tidy_orphans`).
+
+With several conductors both act only on the nodes this conductor owns on
+its group's hash ring (``owns``, given by conductor/service.py, as the power
+sync's): every conductor reads the same rows, and without it each one timed
+out, locked and powered off every node, including those another conductor
+drives.
 """
 
 import hmac
@@ -41,6 +47,7 @@ from hwdrivers.drivers import actions
 from hwdrivers.drivers import base
 from hwdrivers.drivers import retry
 from hwdrivers.drivers.modules import agent_client
+from hwdrivers.objects.node import Node
 
 CONF = cfg.CONF
 LOG = logging.getLogger(__name__)
@@ -388,7 +395,12 @@ ORPHAN_TIDIED = ("; its ramdisk boot files were removed, its agent token forgott
                  "the node powered off")
 
 
-def tidy_orphans(context) -> list[str]:
+def _mine(owns, node) -> bool:
+    """True when this conductor acts on ``node`` (a row or Node); always without ``owns``."""
+    return owns is None or owns(node if isinstance(node, Node) else Node(node))
+
+
+def tidy_orphans(context, owns=None) -> list[str]:
     """Finish the failure of deploys whose worker died with its conductor.
 
     A conductor killed while a deploy step ran (``deploying``) has its
@@ -399,20 +411,22 @@ def tidy_orphans(context) -> list[str]:
     again. Such a node still has the deploy's plan (``deploy_steps``), which
     every other way into ``deploy failed`` clears (:func:`fail`); here it
     gets what :func:`fail` does — once it is out of maintenance, if in it.
+    With ``owns`` (``owns(node) -> bool``), only the nodes it accepts.
     Returns the UUIDs tidied.
     """
     tidied = []
     for record in db_api.list_nodes(filters={"provision_state":
                                              ProvisionState.DEPLOYFAIL.value}):
         if (not (record.get("driver_internal_info") or {}).get("deploy_steps")
-                or record.get("maintenance")):
+                or record.get("maintenance") or not _mine(owns, record)):
             continue
         try:
             with task_manager.acquire(context, record["id"], purpose="deploy clean-up",
                                       lock_timeout=0) as task:
                 if (task.node.provision_state != ProvisionState.DEPLOYFAIL.value
                         or not _internal(task).get("deploy_steps")
-                        or task.node.maintenance or not is_step_driven(task)):
+                        or task.node.maintenance or not is_step_driven(task)
+                        or not _mine(owns, task.node)):
                     continue
                 prepare_task(task)
                 fail(task, (task.node.last_error or "deploy interrupted") + ORPHAN_TIDIED)
@@ -422,15 +436,17 @@ def tidy_orphans(context) -> list[str]:
     return tidied
 
 
-def check_timeouts(context=None) -> list[str]:
+def check_timeouts(context=None, owns=None) -> list[str]:
     """Fail and power off the deploys waiting too long; returns their UUIDs.
 
     Also tidies the deploys a conductor restart failed (:func:`tidy_orphans`).
+    With ``owns`` (``owns(node) -> bool``: this conductor's share of the
+    nodes), only the nodes it accepts, checked again under the lease.
     """
     from hwdrivers.common import context as hw_context
 
     context = context or hw_context.get_admin_context()
-    tidy_orphans(context)
+    tidy_orphans(context, owns)
     failed = []
     now = time.time()
     for record in db_api.list_nodes(filters={"provision_state":
@@ -439,11 +455,13 @@ def check_timeouts(context=None) -> list[str]:
             continue  # paused by the operator (as Ironic's deploy timeouts skip it)
         if _timed_out(record.get("driver_internal_info") or {}, now) is None:
             continue
+        if not _mine(owns, record):
+            continue  # another conductor's
         try:
             with task_manager.acquire(context, record["id"], purpose="deploy timeout",
                                       lock_timeout=0) as task:
                 if (task.node.provision_state != ProvisionState.DEPLOYWAIT.value
-                        or task.node.maintenance):
+                        or task.node.maintenance or not _mine(owns, task.node)):
                     continue
                 reason = _timed_out(_internal(task), time.time())
                 if reason is None:

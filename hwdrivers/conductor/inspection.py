@@ -26,7 +26,10 @@ and the BIOS settings are cached when the node's bios interface reads them.
 A failure sends the node to ``inspect failed`` with ``last_error``; ``manage``
 or another ``inspect`` leave it. :func:`check_timeouts` fails a node waiting
 in ``inspect wait`` past ``[deploy] callback_timeout``, and ends the ramdisk
-of an in-band inspection whose worker died (:func:`tidy_orphans`).
+of an in-band inspection whose worker died (:func:`tidy_orphans`); with
+several conductors, only on the nodes this conductor owns on its group's
+hash ring (``owns``, from conductor/service.py, as the power sync's), or
+each conductor timed out and powered off every node, others' included.
 """
 
 import time
@@ -44,6 +47,7 @@ from hwdrivers.db import hardware as db_hardware
 from hwdrivers.drivers import actions
 from hwdrivers.drivers import base
 from hwdrivers.drivers import retry
+from hwdrivers.objects.node import Node
 
 CONF = cfg.CONF
 
@@ -384,7 +388,12 @@ def abort(task) -> None:
 ORPHAN_TIDIED = "; its ramdisk boot files were removed and the node powered off"
 
 
-def tidy_orphans(context) -> list[str]:
+def _mine(owns, node) -> bool:
+    """True when this conductor acts on ``node`` (a row or Node); always without ``owns``."""
+    return owns is None or owns(node if isinstance(node, Node) else Node(node))
+
+
+def tidy_orphans(context, owns=None) -> list[str]:
     """End the ramdisk of in-band inspections that failed without ending it.
 
     A conductor killed while an in-band inspection worked (``inspecting``:
@@ -395,20 +404,21 @@ def tidy_orphans(context) -> list[str]:
     files were written). Such a node keeps the in-band mark (``WAIT_KEY``),
     which :func:`fail`, :func:`finish` and :func:`abort` clear; here it gets
     what :func:`fail` does. Not a node in maintenance (no power action
-    under an operator's hands). Returns the UUIDs tidied.
+    under an operator's hands). With ``owns`` (``owns(node) -> bool``), only
+    the nodes it accepts. Returns the UUIDs tidied.
     """
     tidied = []
     for record in db_api.list_nodes(filters={"provision_state":
                                              ProvisionState.INSPECTFAIL.value}):
         if (not (record.get("driver_internal_info") or {}).get(WAIT_KEY)
-                or record.get("maintenance")):
+                or record.get("maintenance") or not _mine(owns, record)):
             continue
         try:
             with task_manager.acquire(context, record["id"], purpose="inspection clean-up",
                                       lock_timeout=0) as task:
                 if (task.node.provision_state != ProvisionState.INSPECTFAIL.value
                         or not (task.node.driver_internal_info or {}).get(WAIT_KEY)
-                        or task.node.maintenance):
+                        or task.node.maintenance or not _mine(owns, task.node)):
                     continue
                 _prepare(task)
                 fail(task, (task.node.last_error or "inspection interrupted") + ORPHAN_TIDIED)
@@ -418,29 +428,32 @@ def tidy_orphans(context) -> list[str]:
     return tidied
 
 
-def check_timeouts(context=None) -> list[str]:
+def check_timeouts(context=None, owns=None) -> list[str]:
     """Fail the in-band inspections waiting past ``[deploy] callback_timeout``.
 
     Not those of nodes in maintenance (as Ironic's inspect wait timeouts): the
     failure powers the node off, which an operator who took it out of service
-    did not ask for. They time out once maintenance ends.
+    did not ask for. They time out once maintenance ends. With ``owns``
+    (``owns(node) -> bool``: this conductor's share), only the nodes it
+    accepts, checked again under the lease.
     """
     from hwdrivers.common import context as hw_context
 
     context = context or hw_context.get_admin_context()
-    tidy_orphans(context)
+    tidy_orphans(context, owns)
     limit = CONF.deploy.callback_timeout
     failed = []
     for record in db_api.list_nodes(filters={"provision_state":
                                              ProvisionState.INSPECTWAIT.value}):
         started = (record.get("driver_internal_info") or {}).get(WAIT_KEY) or 0
-        if time.time() - started <= limit or record.get("maintenance"):
+        if (time.time() - started <= limit or record.get("maintenance")
+                or not _mine(owns, record)):
             continue
         try:
             with task_manager.acquire(context, record["id"], purpose="inspection timeout",
                                       lock_timeout=0) as task:
                 if (task.node.provision_state != ProvisionState.INSPECTWAIT.value
-                        or task.node.maintenance):
+                        or task.node.maintenance or not _mine(owns, task.node)):
                     continue
                 _prepare(task)
                 fail(task, "timeout in inspect wait: no inventory from the ramdisk for %ds "

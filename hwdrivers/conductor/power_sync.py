@@ -41,7 +41,8 @@ The node is read as usual from the next cycle on.
 
 With several conductors (``owns``, see conductor/service.py) each one reads
 only the nodes it owns on its group's hash ring, so every node is read by
-one conductor per interval; ownership is checked again right before a
+one conductor per interval (and :meth:`PowerSync.recover_failed_nodes`
+reads only its own too); ownership is checked again right before a
 correction takes the lease, so a conductor whose view went stale acts on
 nothing it no longer owns.
 """
@@ -441,7 +442,9 @@ class PowerSync:
     def recover_failed_nodes(self):
         """Take nodes out of sync-imposed maintenance whose BMC answers again.
 
-        Returns :class:`SyncStats` with ``recovered`` and ``failed`` counts.
+        With ``owns``, only this conductor's nodes (the others' are counted in
+        ``not_owned``). Returns :class:`SyncStats` with ``recovered`` and
+        ``failed`` counts.
         """
         start = time.monotonic()
         stats = SyncStats(concurrency=self.concurrency)
@@ -461,6 +464,7 @@ class PowerSync:
                 LOG.info("Node %s: BMC answers again (%s); maintenance cleared",
                          node.ident, state.value)
 
-        self._run_bounded(self._pages(db_api.list_power_failed_nodes), recover)
+        self._run_bounded((row for row in self._pages(db_api.list_power_failed_nodes)
+                           if self._mine(row, counter)), recover)
         stats.duration = time.monotonic() - start
         return stats

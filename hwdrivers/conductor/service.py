@@ -17,8 +17,9 @@ conductor offline.
 
 With ``partitioned=True`` (``hwdrivers-conductor``, several conductors on
 one PostgreSQL database) the conductor joins its group's hash ring
-(conductor/hash_ring.py): its power sync reads only the nodes it owns, and
-it acts only while its own heartbeat is fresh. A conductor that was paused
+(conductor/hash_ring.py): its power sync, power-failure recovery and the
+deploy and inspection timeouts and clean-ups act only on the nodes it owns,
+and it acts only while its own heartbeat is fresh. A conductor that was paused
 (SIGSTOP, a VM freeze) longer than ``heartbeat_timeout`` has been presumed
 dead by the others, which released its leases, cleared its in-flight
 targets and took its nodes; on waking it acts on nothing until its next
@@ -158,9 +159,9 @@ class ConductorService:
                                    self.power_sync.run_cycle)
             if self.conf.deploy.check_timeouts_interval > 0:
                 self._add_periodic("deploy-timeouts", self.conf.deploy.check_timeouts_interval,
-                                   deployments.check_timeouts)
+                                   self.check_deploy_timeouts)
                 self._add_periodic("inspect-timeouts", self.conf.deploy.check_timeouts_interval,
-                                   inspection.check_timeouts)
+                                   self.check_inspect_timeouts)
             if conductor.power_failure_recovery_interval > 0:
                 self._add_periodic("power-recovery",
                                    conductor.power_failure_recovery_interval,
@@ -205,6 +206,19 @@ class ConductorService:
             return False
         return ring.owner(hash_ring.node_key(self._registry or factory.get_registry(),
                                              node)) == self.hostname
+
+    def _share(self):
+        """What the periodics pass as ``owns``: :meth:`owns` when partitioned, else None
+        (``hwdrivers-server`` is the only conductor: every node is its own)."""
+        return self.owns if self.partitioned else None
+
+    def check_deploy_timeouts(self):
+        """The deploy-timeouts periodic, over the nodes this conductor owns."""
+        return deployments.check_timeouts(owns=self._share())
+
+    def check_inspect_timeouts(self):
+        """The inspection-timeouts periodic, over the nodes this conductor owns."""
+        return inspection.check_timeouts(owns=self._share())
 
     def _add_periodic(self, name, interval, func):
         thread = _Periodic(name, interval, func, self._stop)
