@@ -18,6 +18,7 @@ plain query against the revision read from the shipped scripts.
 """
 
 import contextlib
+import hashlib
 import logging
 import os
 import re
@@ -31,7 +32,8 @@ LOG = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "migrations")
 
-#: pg_advisory_xact_lock key serialising schema changes ("hwdb" in ASCII).
+#: Prefix of the pg_advisory_xact_lock key serialising schema changes ("hwdb"
+#: in ASCII); the rest of the key is derived from the schema (:func:`pg_lock_key`).
 _PG_LOCK_KEY = 0x68776462
 
 
@@ -155,22 +157,42 @@ def _migrating():
                 raw.execute("PRAGMA foreign_keys = ON")
 
 
+def pg_lock_key(schema):
+    """The 64-bit advisory lock key of schema changes in ``schema``.
+
+    Advisory locks are per database, not per schema: with one key for all,
+    deployments in two schemas of one database waited for each other's
+    upgrades, and the "waiting" warning could name the other one's backend.
+    The high 32 bits are :data:`_PG_LOCK_KEY`, the low 32 a digest of the
+    schema's name: the same in every process and every release.
+    """
+    digest = hashlib.sha256(("hwdrivers-schema:%s" % schema).encode("utf-8")).digest()
+    return (_PG_LOCK_KEY << 32) | int.from_bytes(digest[:4], "big")
+
+
 def _pg_schema_lock(connection):
-    """Take the schema-change lock; say so when another process holds it.
+    """Take the schema-change lock of the current schema; say so when another
+    process holds it.
 
     A second dbsync, or a service starting during an upgrade, waits for the
-    first one: silently, it looked hung for as long as that took.
+    first one: silently, it looked hung for as long as that took. The schema
+    is the one tables are created in (``current_schema()``), else the
+    ``search_path`` itself when none of its schemas exists yet.
     """
+    schema = connection.exec_driver_sql(
+        "SELECT coalesce(current_schema(), current_setting('search_path'))").scalar()
+    key = pg_lock_key(schema)
     if connection.exec_driver_sql(
-            "SELECT pg_try_advisory_xact_lock(%d)" % _PG_LOCK_KEY).scalar():
+            "SELECT pg_try_advisory_xact_lock(%d)" % key).scalar():
         return
     holder = connection.exec_driver_sql(
         "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND "
-        "classid::bigint = 0 AND objid::bigint = %d AND objsubid = 1" % _PG_LOCK_KEY
-    ).scalar()
+        "database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+        "AND classid::bigint = %d AND objid::bigint = %d AND objsubid = 1"
+        % (key >> 32, key & 0xFFFFFFFF)).scalar()
     LOG.warning("Another process is changing the database schema (PostgreSQL backend "
                 "pid %s, see pg_stat_activity); waiting for it to finish", holder)
-    connection.exec_driver_sql("SELECT pg_advisory_xact_lock(%d)" % _PG_LOCK_KEY)
+    connection.exec_driver_sql("SELECT pg_advisory_xact_lock(%d)" % key)
 
 
 def _check_known(connection):

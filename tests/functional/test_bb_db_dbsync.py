@@ -155,7 +155,8 @@ def test_a_second_upgrade_says_it_waits_for_the_first(tmp_path, _postgresql):
     env = dict(os.environ, HWDRIVERS_STATE_PATH=str(tmp_path / "state"))
     try:
         with _postgresql.admin().connect() as first:  # a schema change under way
-            first.exec_driver_sql("SELECT pg_advisory_lock(%d)" % migration._PG_LOCK_KEY)
+            first.exec_driver_sql("SELECT pg_advisory_lock(%d)"
+                                  % migration.pg_lock_key(schema))
             pid = first.exec_driver_sql("SELECT pg_backend_pid()").scalar()
             second = subprocess.Popen([DBSYNC, "--config-file", str(conf), "upgrade"],
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -165,7 +166,7 @@ def test_a_second_upgrade_says_it_waits_for_the_first(tmp_path, _postgresql):
                 line = second.stderr.readline() if ready else ""
             finally:
                 first.exec_driver_sql("SELECT pg_advisory_unlock(%d)"
-                                      % migration._PG_LOCK_KEY)
+                                      % migration.pg_lock_key(schema))
             out, err = second.communicate(timeout=120)
         assert ("Another process is changing the database schema (PostgreSQL backend "
                 "pid %d, see pg_stat_activity); waiting for it to finish" % pid) in line
