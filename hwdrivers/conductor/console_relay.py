@@ -142,26 +142,37 @@ def allowed(address: str, networks) -> bool:
 
 
 class _Session:
-    """The console program on a pty, under the reaper supervisor."""
+    """The console program on a pty, under the reaper supervisor.
 
-    def __init__(self, command):
-        master, slave = pty.openpty()
+    ``terminal=False``: a cleanup command (``sol deactivate``) instead, its
+    input and output /dev/null: only its end matters (:attr:`status`).
+    """
+
+    def __init__(self, argv, env, terminal=True):
+        if terminal:
+            master, slave = pty.openpty()
+        else:
+            master = None
+            slave = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         status_r, status_w = os.pipe()
         try:
-            tty.setraw(slave)  # bytes pass as they are; the program may set its own mode
+            if terminal:
+                tty.setraw(slave)  # bytes pass as they are; the program may set its own
             self.proc = subprocess.Popen(
                 [sys.executable, "-I", "-S", supervised.REAPER, str(status_w),
-                 repr(supervised.GRACE), str(os.getpid()), "--", *command.argv],
+                 repr(supervised.GRACE), str(os.getpid()), "--", *argv],
                 stdin=slave, stdout=slave, stderr=slave, pass_fds=(status_w,),
-                start_new_session=True, close_fds=True, env=dict(command.env), cwd="/")
+                start_new_session=True, close_fds=True, env=dict(env), cwd="/")
         except BaseException:
             for fd in (master, status_r):
-                os.close(fd)
+                if fd is not None:
+                    os.close(fd)
             raise
         finally:
             os.close(slave)
             os.close(status_w)
-        os.set_blocking(master, False)
+        if master is not None:
+            os.set_blocking(master, False)
         self.master = master
         self.status = status_r
         self.started = time.monotonic()
@@ -209,6 +220,8 @@ class _Session:
             pass
         self.proc.wait()
         for fd in (self.master, self.status):
+            if fd is None:
+                continue
             try:
                 os.close(fd)
             except OSError:
@@ -272,6 +285,11 @@ class Relay(threading.Thread):
         self._start_deadline = None
         #: What the cleanup (``before``) said when it used up the whole budget.
         self._before_timed_out = None
+        #: The cleanup command running (a _Session without terminal), and those
+        #: still to run before the session starts.
+        self._cleanup = None
+        self._cleanup_argv = None
+        self._before = []
 
     # -- control (other threads) -------------------------------------------------------
 
@@ -319,7 +337,10 @@ class Relay(threading.Thread):
             if self._stopping.is_set() or self.state == FAILED:
                 return
         now = time.monotonic()
-        if self.state == STARTING and self._session is not None:
+        if self._cleanup is not None:
+            if now >= self._start_deadline:
+                self._cleanup_timed_out()
+        elif self.state == STARTING and self._session is not None:
             if (self.command.ready_marker is None
                     and now - self._session.started >= SETTLE):
                 self._up(self._startup)  # what it printed meanwhile goes through
@@ -338,11 +359,13 @@ class Relay(threading.Thread):
     def _next_timeout(self):
         now = time.monotonic()
         deadlines = []
-        if self.state == STARTING and self._session is not None:
+        if self._cleanup is not None:
+            deadlines.append(self._start_deadline)
+        elif self.state == STARTING and self._session is not None:
             deadlines.append(self._start_deadline)
             if self.command.ready_marker is None:
                 deadlines.append(self._session.started + SETTLE)
-        if self.state == RESTARTING:
+        elif self.state == RESTARTING:
             deadlines.append(self._restart_at)
         if self._client is not None and self.idle_timeout:
             deadlines.append(self._client_seen + self.idle_timeout)
@@ -375,6 +398,14 @@ class Relay(threading.Thread):
         self.command = command
 
     def _begin(self):
+        """Start the session: its cleanup commands first, then the program.
+
+        The cleanup (``ipmitool sol deactivate``, seconds against a slow BMC,
+        up to ``start_timeout`` against a dead one) runs as a process the
+        select loop watches like the session, not as a call on this thread:
+        it used to block the loop, so at each restart the connected client
+        got nothing, new clients were not answered and stop() waited.
+        """
         if self.restarts and self.refresh is not None:
             self._refresh_command()
         # One budget for the whole start, the cleanup included: a BMC that
@@ -383,23 +414,53 @@ class Relay(threading.Thread):
         # minutes with a slow [ipmi] timeout/retries.
         self._start_deadline = time.monotonic() + self.start_timeout
         self._before_timed_out = None
-        for argv in self.command.before:
-            remaining = self._start_deadline - time.monotonic()
+        self._before = [list(argv) for argv in self.command.before]
+        self._next_cleanup()
+
+    def _next_cleanup(self):
+        """Start the next cleanup command, or the session once none is left."""
+        while self._before and not self._stopping.is_set():
+            argv = self._before.pop(0)
             try:
-                if remaining <= 0:
-                    raise supervised.Timeout()
-                supervised.run(argv, timeout=remaining, env=self.command.env)
-            except supervised.Timeout:
-                self._before_timed_out = " ".join(
-                    os.path.basename(w) if i == 0 else w
-                    for i, w in enumerate(argv[:1] + argv[-2:]))
-            except (supervised.StartFailed, supervised.OutputLimit):
-                pass  # the activation that follows says what is wrong
-            if self._stopping.is_set():
-                return
+                self._cleanup = _Session(argv, self.command.env, terminal=False)
+            except OSError:
+                continue  # the activation that follows says what is wrong
+            self._cleanup_argv = argv
+            self._selector.register(self._cleanup.status, selectors.EVENT_READ, "cleanup")
+            return
+        if not self._stopping.is_set():
+            self._activate()
+
+    def _on_cleanup(self, key, mask):
+        if self._cleanup.read_status() is None:
+            return
+        self._end_cleanup()
+        self._next_cleanup()
+
+    def _end_cleanup(self):
+        cleanup, self._cleanup = self._cleanup, None
+        if cleanup is None:
+            return
+        try:
+            self._selector.unregister(cleanup.status)
+        except (KeyError, ValueError):
+            pass
+        cleanup.end()
+
+    def _cleanup_timed_out(self):
+        """The cleanup used the whole start budget: kill it; the start then times out."""
+        argv = self._cleanup_argv
+        self._before_timed_out = " ".join(
+            os.path.basename(w) if i == 0 else w
+            for i, w in enumerate(argv[:1] + argv[-2:]))
+        self._before = []
+        self._end_cleanup()
+        self._next_cleanup()
+
+    def _activate(self):
         self._startup = b""
         try:
-            self._session = _Session(self.command)
+            self._session = _Session(self.command.argv, self.command.env)
         except OSError as exc:
             self._fail("cannot start %s: %s" % (self.command.argv[0], exc.strerror or exc))
             return
@@ -709,6 +770,7 @@ class Relay(threading.Thread):
 
     def _shutdown(self):
         self._emit_raw(self._redactor.flush())
+        self._end_cleanup()
         self._quit_session()
         if self.state != FAILED:
             self.state = STOPPED
