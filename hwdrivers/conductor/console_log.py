@@ -64,6 +64,48 @@ def write_port(path: str, port: int) -> None:
     os.replace(temporary, path)
 
 
+#: A node's files in the console directory: its log, the rotated logs, its port.
+_NODE_FILE = re.compile(r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
+                        r"\.(log(\.\d+)?|port(\.tmp)?)$")
+
+
+def nodes_with_files(state_path: str) -> set[str]:
+    """The node UUIDs that have files (logs, ports) in the console directory."""
+    try:
+        names = os.listdir(log_dir(state_path))
+    except OSError:
+        return set()
+    return {m.group(1) for m in map(_NODE_FILE.match, names) if m}
+
+
+def remove_files(state_path: str, node_uuid: str) -> int:
+    """Remove the node's log, rotated logs and port file; how many went.
+
+    Whatever ``log_backups`` was when they were rotated: every ``.log.N``.
+    A file that cannot be removed is logged and left for the next try.
+    """
+    log_path(state_path, node_uuid)  # checks the UUID
+    directory = log_dir(state_path)
+    removed = 0
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return 0
+    for name in names:
+        match = _NODE_FILE.match(name)
+        if match is None or match.group(1) != node_uuid:
+            continue
+        try:
+            os.unlink(os.path.join(directory, name))
+            removed += 1
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            LOG.warning("Cannot remove %s of deleted node %s: %s", name, node_uuid,
+                        exc.strerror or exc)
+    return removed
+
+
 def _backup(path: str, number: int) -> str:
     return "%s.%d" % (path, number)
 

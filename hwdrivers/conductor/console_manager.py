@@ -63,8 +63,10 @@ LOG = logging.getLogger(__name__)
 
 #: Seconds between checks for proxies whose node was deleted or turned off.
 SYNC_INTERVAL = 30.0
-#: Nodes read per query by the sync's ownership check.
+#: Nodes read per query by the sync's ownership check and file sweep.
 SYNC_BATCH = 500
+#: Every how many syncs the console directory is swept for deleted nodes' files.
+SWEEP_EVERY = 10
 #: Seconds the enable's worker waits beyond [console] start_timeout, which
 #: bounds the whole start (cleanup included; the relay enforces it): to
 #: kill what the start ran and for the relay to say so.
@@ -283,6 +285,7 @@ class ConsoleManager:
         self._node_locks = collections.defaultdict(threading.Lock)
         self._stop = threading.Event()
         self._threads = []
+        self._syncs = 0
         self.started = False
 
     # -- life ---------------------------------------------------------------------------
@@ -613,6 +616,23 @@ class ConsoleManager:
                     pass  # another program has it now: any free one
         return self.ports.reserve(wanted, node=label, holders=holders)
 
+    def node_deleted(self, task):
+        """The node was deleted (by this process): stop its proxy, remove its files.
+
+        Its log and port file went on taking disk for every node ever
+        deleted. The API cannot show the log of a node that is gone; a node
+        deleted elsewhere loses its files at this conductor's next sweep
+        (:meth:`sweep`).
+        """
+        self.stop_proxy(task)
+        with self._lock:
+            if task.node.uuid in self._relays or task.node.uuid in self._changing:
+                return  # enabled again meanwhile? then the sweep decides later
+        removed = console_log.remove_files(self.conf.state_path, task.node.uuid)
+        if removed:
+            LOG.info("Node %s: removed its console log and port file (%d file(s))",
+                     task.node.ident, removed)
+
     def stop_proxy(self, task):
         with self._lock:
             relay = self._relays.get(task.node.uuid)
@@ -748,6 +768,35 @@ class ConsoleManager:
             self._forget(relay)
         if self.owns is not None and unserved:
             self._start_many(unserved)
+        self._syncs += 1
+        if self._syncs % SWEEP_EVERY == 1:
+            self.sweep()
+
+    def sweep(self):
+        """Remove the console files (logs, port) of nodes that no longer exist.
+
+        What a delete in another process (another conductor, hwdrivers-api)
+        left here; the files of nodes that exist, served here or not, stay.
+        One query per :data:`SYNC_BATCH` nodes with files.
+        """
+        with self._lock:
+            busy = set(self._relays) | set(self._changing)
+        candidates = sorted(console_log.nodes_with_files(self.conf.state_path) - busy)
+        gone = []
+        for start in range(0, len(candidates), SYNC_BATCH):
+            batch = candidates[start:start + SYNC_BATCH]
+            with db_engine.reader() as conn:
+                existing = {row.uuid for row in conn.execute(
+                    sa.select(nodes.c.uuid).where(nodes.c.uuid.in_(batch)))}
+            gone += [u for u in batch if u not in existing]
+        for node_uuid in gone:
+            with self._lock:
+                if node_uuid in self._relays or node_uuid in self._changing:
+                    continue
+            if console_log.remove_files(self.conf.state_path, node_uuid):
+                LOG.info("Node %s was deleted: removed its console log and port file",
+                         node_uuid)
+        return gone
 
     def _not_owned(self):
         """The served consoles the ring now gives another conductor.

@@ -277,12 +277,12 @@ class ConductorManager:
         As Ironic does: left to the console manager's sync, a deleted node's
         console went on serving its port and writing its log for up to the
         sync interval. (A conductor other than this process stops it at
-        its own next sync.)
+        its own next sync.) Its console log and port file go too.
         """
         with task_manager.acquire(context, ident, purpose="node delete") as task:
             task.destroy_node()
             if self.consoles is not None:
-                self.consoles.stop_proxy(task)
+                self.consoles.node_deleted(task)
 
     def validate_node(self, context, ident):
         with task_manager.acquire(context, ident, shared=True, purpose="validate") as task:
