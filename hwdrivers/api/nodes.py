@@ -329,8 +329,16 @@ def update_node(ident):
     _check_patch_query()
     reset_interfaces = bool(_strict_bool_query("reset_interfaces"))
     body = utils.json_body(expect=list)
+    stored = []  # the node, read only if a replace of a key needs it
+
+    def stored_field(field):
+        if not stored:
+            stored.append(_get(ident))
+        return getattr(stored[0], field, None)
+
     set_values, unset = patch_mod.translate(
-        body, WRITABLE, DICT_FIELDS, READ_ONLY_HINTS, ALL_FIELDS, unmodeled=UNMODELED)
+        body, WRITABLE, DICT_FIELDS, READ_ONLY_HINTS, ALL_FIELDS, unmodeled=UNMODELED,
+        stored=stored_field)
     if "conductor_group" in unset or ("conductor_group" in set_values
                                       and set_values["conductor_group"] is None):
         # Ironic's "no group" (baremetal node unset --conductor-group): the default.

@@ -19,7 +19,41 @@ def _error(index, message):
     return errors.APIError("Patch operation %d: %s" % (index, message))
 
 
-def translate(patch, writable, dict_fields, read_only_hints, known, unmodeled=None):
+class _Keys:
+    """Which keys of the patched objects exist as the operations run in order.
+
+    A ``replace`` of a key needs it to exist (RFC 6902, Ironic): earlier
+    operations of the patch decide, and where they do not, ``stored(field)``
+    (the object the resource has) does; it is read only then, so patches
+    without such a replace cost no read.
+    """
+
+    def __init__(self, stored):
+        self._stored = stored
+        self._known = {}    # field -> set of keys, once decided
+        self._pending = {}  # field -> [(key, present)] on top of the stored object
+
+    def whole(self, field, value):
+        self._known[field] = set(value) if isinstance(value, dict) else set()
+        self._pending.pop(field, None)
+
+    def key(self, field, key, present):
+        if field in self._known:
+            (self._known[field].add if present else self._known[field].discard)(key)
+        else:
+            self._pending.setdefault(field, []).append((key, present))
+
+    def has(self, field, key):
+        if field not in self._known:
+            keys = set(self._stored(field) or ())
+            for name, present in self._pending.pop(field, ()):
+                (keys.add if present else keys.discard)(name)
+            self._known[field] = keys
+        return key in self._known[field]
+
+
+def translate(patch, writable, dict_fields, read_only_hints, known, unmodeled=None,
+              stored=None):
     """Return ``(set_values, unset)`` for the manager.
 
     ``writable``: top-level fields that may be set; ``dict_fields``: those
@@ -28,13 +62,17 @@ def translate(patch, writable, dict_fields, read_only_hints, known, unmodeled=No
     unknown field and a read-only one get different messages); ``unmodeled``:
     Ironic's fields hwdrivers does not store -> the value every document
     shows (removing one, or setting it to that value or null, changes
-    nothing and is accepted, as ``baremetal node unset --owner`` sends).
+    nothing and is accepted, as ``baremetal node unset --owner`` sends);
+    ``stored``: field -> the object the resource holds, read when a
+    ``replace`` of one of its keys needs to know the key exists (without
+    it, such a replace is not checked).
     """
     if not isinstance(patch, list) or not patch:
         raise errors.APIError("The body must be a non-empty JSON patch list, e.g. "
                               '[{"op": "replace", "path": "/name", "value": "n1"}].')
     set_values = {}
     unset = []
+    keys = _Keys(stored) if stored is not None else None
     for index, op in enumerate(patch):
         if not isinstance(op, dict):
             raise _error(index, "each operation must be a JSON object")
@@ -77,6 +115,14 @@ def translate(patch, writable, dict_fields, read_only_hints, known, unmodeled=No
                 raise _error(index, "remove takes no value")
         elif "value" not in op:
             raise _error(index, "%s of %s needs a value" % (kind, path))
+        if keys is not None and field in dict_fields:
+            if len(parts) == 1:
+                keys.whole(field, {} if kind == "remove" else op.get("value"))
+            else:
+                if kind == "replace" and not keys.has(field, parts[1]):
+                    raise _error(index, "cannot replace %s: %s has no key %s; use add "
+                                 "to create it" % (path, field, parts[1]))
+                keys.key(field, parts[1], kind != "remove")
         _apply(set_values, unset, target, len(parts) == 1 and field in dict_fields,
                op.get("value"), kind == "remove")
     return set_values, unset

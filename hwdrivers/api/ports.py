@@ -172,9 +172,10 @@ def show_port(ident):
 def update_port(ident):
     utils.check_query(())
     body = utils.json_body(expect=list)
-    set_values, unset = patch_mod.translate(body, WRITABLE, ("extra",), READ_ONLY_HINTS,
-                                            ALL_FIELDS, unmodeled=UNMODELED)
     port = _get(ident)
+    set_values, unset = patch_mod.translate(body, WRITABLE, ("extra",), READ_ONLY_HINTS,
+                                            ALL_FIELDS, unmodeled=UNMODELED,
+                                            stored=port.get)
     values = {}
     extra = dict(port.get("extra") or {})
     for path, value in set_values.items():

@@ -222,7 +222,7 @@ def test_patch_add_replace_remove(api, make_node):
                   {"op": "remove", "path": "/extra/a"},
                   {"op": "add", "path": "/properties/cpus", "value": 8},
                   {"op": "add", "path": "/instance_info/image", "value": "x"},
-                  {"op": "replace", "path": "/driver_info/fake_address", "value": "10.0.0.1"},
+                  {"op": "add", "path": "/driver_info/fake_address", "value": "10.0.0.1"},
                   {"op": "add", "path": "/power_interface", "value": "fake"})
     assert resp.status_code == 200, resp.get_data(as_text=True)
     node = resp.get_json()

@@ -80,3 +80,36 @@ def test_unknown_driver_says_what_is_wrong_first_and_suggests_only_a_typo(server
     assert proc.stderr.startswith("Field driver: Hardware type redfsh is not enabled"), \
         proc.stderr
     assert "enabled_hardware_types. Did you mean redfish? (HTTP 400)" in proc.stderr
+
+
+def test_patch_replace_of_a_missing_key_is_refused(server):
+    """``replace /extra/nokey`` added the key; RFC 6902 and Ironic refuse it."""
+    status, node = server.call("POST", "/v1/nodes", {
+        "driver": "fake-hardware", "name": "r1", "extra": {"kept": 1}})
+    assert status == 201, node
+    status, body = server.call("PATCH", "/v1/nodes/r1", [
+        {"op": "replace", "path": "/extra/nokey", "value": 2}])
+    assert status == 400
+    assert fault(body) == ("Patch operation 0: cannot replace /extra/nokey: extra has no "
+                           "key nokey; use add to create it")
+    # Earlier operations of the patch count, in order; the stored keys too.
+    status, body = server.call("PATCH", "/v1/nodes/r1", [
+        {"op": "replace", "path": "/extra/kept", "value": 3},
+        {"op": "add", "path": "/extra/new", "value": 4},
+        {"op": "replace", "path": "/extra/new", "value": 5},
+        {"op": "replace", "path": "/properties", "value": {"cpus": 1}},
+        {"op": "replace", "path": "/properties/cpus", "value": 2}])
+    assert status == 200, body
+    assert body["extra"] == {"kept": 3, "new": 5} and body["properties"] == {"cpus": 2}
+    status, body = server.call("PATCH", "/v1/nodes/r1", [
+        {"op": "remove", "path": "/extra/new"},
+        {"op": "replace", "path": "/extra/new", "value": 6}])
+    assert status == 400 and "Patch operation 1: cannot replace /extra/new" in fault(body)
+    assert server.call("GET", "/v1/nodes/r1")[1]["extra"] == {"kept": 3, "new": 5}
+    # Ports' extra alike.
+    status, port = server.call("POST", "/v1/ports", {
+        "address": "52:54:00:00:30:01", "node_uuid": "r1"})
+    assert status == 201, port
+    status, body = server.call("PATCH", "/v1/ports/%s" % port["uuid"], [
+        {"op": "replace", "path": "/extra/nokey", "value": 1}])
+    assert status == 400 and "cannot replace /extra/nokey" in fault(body), body
