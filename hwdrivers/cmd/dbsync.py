@@ -7,6 +7,9 @@
 
 Operators run it before starting the services against PostgreSQL (the
 embedded SQLite database is also migrated by the services at startup).
+``version`` only reads: an SQLite file this user may not write (another
+user's, a read-only directory) is opened read-only, as a WAL database
+opened the usual way must write its ``-shm`` file.
 
 The secrets commands rotate the key that encrypts driver_info secrets
 (:mod:`hwdrivers.common.secrets`): ``add-secrets-key`` puts a new key on top
@@ -167,6 +170,8 @@ def _run():
                              % (current, revision))
             print("Database schema is at revision %s." % current)
         else:
+            # Only reads: an SQLite file this user may not write is readable too.
+            db_engine.set_read_only(True)
             current = migration.version()
             print(current or "None (empty database: run 'hwdrivers-dbsync upgrade')")
             known = migration.revisions()
@@ -180,6 +185,7 @@ def _run():
                                  % (PROG, current, known[-1], PROG))
     finally:
         db_engine.dispose()
+        db_engine.set_read_only(False)
 
 
 def main(argv=None):

@@ -74,6 +74,7 @@ import os
 import select
 import sqlite3
 import threading
+import urllib.parse
 
 import sqlalchemy as sa
 from oslo_config import cfg
@@ -368,7 +369,8 @@ class _Engines:
             self.path = os.path.abspath(url.database)
             self.shm_guard = _ShmGuard(self.path)
         if self.sqlite:
-            self.base = _sqlite_engine(url)
+            self.base = _sqlite_engine(url, read_only=(
+                _read_only and self.path is not None and _not_writable(self.path)))
             # Option engines share base's pool; listeners added to them stay
             # theirs, so base remains listener-free for the fast path.
             self.default = self.base.execution_options()
@@ -634,15 +636,84 @@ def json_loads(text):
     return json.loads(text)
 
 
-def _sqlite_engine(url):
+#: Whether an existing SQLite file is opened read-only (:func:`set_read_only`).
+_read_only = False
+
+
+def set_read_only(read_only=True):
+    """Open an existing SQLite file read-only from now on (or no longer).
+
+    For commands that only read (``hwdrivers-dbsync version``): a WAL
+    database opened the usual way needs to write its ``-shm`` file, so a
+    file the user may only read -- another user's, a read-only directory
+    or mount -- could not even be asked its revision. Only such a file is
+    opened read-only (one this user may write is opened as usual, which
+    removes the ``-wal`` and ``-shm`` files on close); nothing changes for
+    PostgreSQL, nor for a file that does not exist yet. Forgets the engine
+    when the mode changes.
+    """
+    global _read_only
+    if bool(read_only) != _read_only:
+        dispose()
+        _read_only = bool(read_only)
+
+
+def _not_writable(path):
+    """True when the SQLite file ``path`` exists and this user cannot write it or
+    its directory (where SQLite keeps its ``-wal`` and ``-shm`` files)."""
+    return os.path.exists(path) and not (
+        os.access(path, os.W_OK)
+        and os.access(os.path.dirname(path) or ".", os.W_OK | os.X_OK))
+
+
+def _connect_read_only(path, timeout):
+    """A DB-API connection to the SQLite file ``path`` that never writes to it.
+
+    ``mode=ro`` first: it still shares the WAL index (``-shm``) with live
+    writers, creating it when missing. Where it cannot be created (a
+    read-only directory) and no ``-wal`` file holds changes, the file alone
+    is the whole database and no process is writing it (a writer keeps its
+    ``-wal``): it is opened ``immutable``, without the index. Otherwise the
+    error stands (DatabaseUnusable naming the file and what to make writable).
+    """
+    uri = "file:%s?mode=ro" % urllib.parse.quote(path)
+    connection = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=timeout)
+    try:
+        connection.execute("PRAGMA schema_version").fetchone()
+        return connection
+    except sqlite3.OperationalError as error:
+        connection.close()
+        code = getattr(error, "sqlite_errorcode", None) or 0
+        if (code & 0xFF) not in (_SQLITE_READONLY, _SQLITE_CANTOPEN):
+            raise
+        wal = path + "-wal"
+        if os.path.exists(wal) and os.path.getsize(wal) > 0:
+            raise exception.DatabaseUnusable(
+                reason="the database file %s cannot be read by this user: %s holds "
+                       "changes not yet in it, and reading them needs %s-shm, which "
+                       "this user cannot create or open (%s); run this as the "
+                       "database's owner, or let the service that uses it start and "
+                       "stop once (which folds the changes in); nothing was changed"
+                       % (path, wal, path, _message_line(error))) from None
+    return sqlite3.connect(uri + "&immutable=1", uri=True, check_same_thread=False,
+                           timeout=timeout)
+
+
+def _sqlite_engine(url, read_only=False):
     busy_timeout = CONF.database.sqlite_busy_timeout
+    options = {}
+    if read_only:
+        path = os.path.abspath(url.database)
+        options["creator"] = lambda: _connect_read_only(path, busy_timeout)
+    else:
+        options["connect_args"] = {"check_same_thread": False, "timeout": busy_timeout}
     engine = sa.create_engine(
         url,
         poolclass=sa.pool.QueuePool,
         pool_size=CONF.database.pool_size,
         max_overflow=CONF.database.max_overflow,
-        connect_args={"check_same_thread": False, "timeout": busy_timeout},
         json_deserializer=json_loads,
+        **options,
     )
 
     @sa.event.listens_for(engine, "connect")  # a pool event: no per-statement cost
@@ -651,7 +722,7 @@ def _sqlite_engine(url):
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute("PRAGMA busy_timeout = %d" % int(busy_timeout * 1000))
-            if url.database and url.database != ":memory:":
+            if url.database and url.database != ":memory:" and not read_only:
                 cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA synchronous = NORMAL")
             cursor.execute("PRAGMA foreign_keys = ON")
