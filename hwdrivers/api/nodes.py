@@ -327,7 +327,7 @@ def update_node(ident):
     reservation), as Ironic answers; see ``ConductorManager.update_node``.
     """
     _check_patch_query()
-    reset_interfaces = bool(_strict_bool_query("reset_interfaces"))
+    reset_interfaces = bool(utils.query_bool("reset_interfaces"))
     body = utils.json_body(expect=list)
     stored = []  # the node, read only if a replace of a key needs it
 
@@ -419,20 +419,6 @@ def _check_patch_query():
             "asked for %s; send %s: %s (baremetal --os-baremetal-api-version %s)."
             % (exc, needed, microversions.fmt(version), microversions.HEADER, needed,
                needed)) from None
-
-
-def _strict_bool_query(name):
-    """Query parameter ``name`` as a boolean, None when absent; 400 when not one."""
-    value = flask.request.args.get(name)
-    if value is None:
-        return None
-    try:
-        return params.parse_bool(value)  # oslo's strict bool_from_string, as Ironic reads it
-    except ValueError:
-        pass
-    raise errors.APIError(
-        "Query parameter %s must be a boolean: true or false (also 1/0, yes/no, "
-        "on/off, t/f, y/n), got %r." % (name, value))
 
 
 def _update(ident, set_values, unset, reset_interfaces):

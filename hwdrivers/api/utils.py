@@ -359,16 +359,23 @@ def check_query(allowed):
 
 
 def query_bool(name, default=None):
+    """Query parameter ``name`` as a boolean (``default`` when absent).
+
+    As Ironic reads them (oslo's strict ``bool_from_string``): the strings
+    of ``params.TRUE_STRINGS``/``FALSE_STRINGS`` in any case; anything else
+    is a 400 naming the parameter.
+    """
     value = flask.request.args.get(name)
     if value is None:
         return default
-    text = value.strip().lower()
-    if text in ("true", "1", "yes", "on"):
-        return True
-    if text in ("false", "0", "no", "off"):
-        return False
-    raise errors.APIError("Query parameter %s must be true or false, got %r."
-                          % (name, value))
+    try:
+        return params.parse_bool(value)
+    except ValueError:
+        pass
+    raise errors.APIError(
+        "Query parameter %s must be a boolean, got %r; use, in any case, %s for true "
+        "or %s for false." % (name, value, "/".join(params.TRUE_STRINGS),
+                              "/".join(params.FALSE_STRINGS)))
 
 
 def query_limit():

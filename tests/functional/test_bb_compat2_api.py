@@ -113,3 +113,36 @@ def test_patch_replace_of_a_missing_key_is_refused(server):
     status, body = server.call("PATCH", "/v1/ports/%s" % port["uuid"], [
         {"op": "replace", "path": "/extra/nokey", "value": 1}])
     assert status == 400 and "cannot replace /extra/nokey" in fault(body), body
+
+
+def test_boolean_query_parameters_read_as_ironic_reads_them(server):
+    """``maintenance=t``, ``detail=Y``... (oslo's strict bool_from_string) were 400s."""
+    for name, maintenance in (("bq-on", True), ("bq-off", False)):
+        status, body = server.call("POST", "/v1/nodes", {"driver": "fake-hardware",
+                                                         "name": name})
+        assert status == 201, body
+        if maintenance:
+            status, body = server.call("PUT", "/v1/nodes/%s/maintenance" % name,
+                                       {"reason": "test"})
+            assert status == 202, body
+
+    def names(query):
+        status, body = server.call("GET", "/v1/nodes?" + query)
+        assert status == 200, body
+        return {n["name"] for n in body["nodes"]} & {"bq-on", "bq-off"}
+
+    for text in ("t", "T", "y", "Yes", "on", "1", "TRUE"):
+        assert names("maintenance=" + text) == {"bq-on"}, text
+    for text in ("f", "N", "no", "OFF", "0", "False"):
+        assert names("maintenance=" + text) == {"bq-off"}, text
+    status, body = server.call("GET", "/v1/nodes?detail=Y&maintenance=t")
+    assert status == 200 and "driver_info" in body["nodes"][0], body
+    status, body = server.call("GET", "/v1/ports?detail=t")
+    assert status == 200, body
+    for query, name in (("maintenance=maybe", "maintenance"), ("detail=2", "detail")):
+        status, body = server.call("GET", "/v1/nodes?" + query)
+        assert status == 400, body
+        assert fault(body) == (
+            "Query parameter %s must be a boolean, got %r; use, in any case, "
+            "1/t/true/on/y/yes for true or 0/f/false/off/n/no for false."
+            % (name, query.partition("=")[2]))
