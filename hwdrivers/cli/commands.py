@@ -34,6 +34,12 @@ def _add_interface_options(parser):
                             metavar="NAME", help="The node's %s interface." % kind)
 
 
+def _add_conductor_group_option(parser):
+    parser.add_argument("--conductor-group", metavar="GROUP",
+                        help="The conductor group whose conductors drive the node "
+                             "(case-insensitive; \"\" is the default group).")
+
+
 def _add_driver_info_options(parser):
     parser.add_argument("--driver-info", action="append", metavar="KEY=VALUE",
                         help="A driver_info field; repeat for more. KEY=- reads the "
@@ -65,6 +71,8 @@ def node_create(args, backend):
         value = getattr(args, "%s_interface" % kind)
         if value:
             values["%s_interface" % kind] = value
+    if args.conductor_group is not None:
+        values["conductor_group"] = args.conductor_group
     return backend.node_create(values)
 
 
@@ -101,6 +109,8 @@ def node_set(args, backend):
         value = getattr(args, "%s_interface" % kind)
         if value is not None:
             set_values["%s_interface" % kind] = value
+    if args.conductor_group is not None:
+        set_values["conductor_group"] = args.conductor_group
     return backend.node_update(args.node, set_values, [])
 
 
@@ -114,7 +124,9 @@ def node_unset(args, backend):
     for kind in interface_types.ALL:
         if getattr(args, "%s_interface" % kind):
             unset.append("%s_interface" % kind)
-    return backend.node_update(args.node, {}, unset)
+    # No group is the default group, "", as the API's unset makes it.
+    set_values = {"conductor_group": ""} if args.conductor_group else {}
+    return backend.node_update(args.node, set_values, unset)
 
 
 def node_delete(args, backend):
@@ -401,6 +413,7 @@ def build_parser():
     p.add_argument("--property", dest="properties", action="append", metavar="KEY=VALUE")
     p.add_argument("--extra", action="append", metavar="KEY=VALUE")
     _add_interface_options(p)
+    _add_conductor_group_option(p)
     p.set_defaults(func=node_create)
 
     p = nsub.add_parser("list", parents=[fmt], help="List nodes.")
@@ -424,6 +437,7 @@ def build_parser():
     p.add_argument("--property", action="append", metavar="KEY=VALUE")
     p.add_argument("--extra", action="append", metavar="KEY=VALUE")
     _add_interface_options(p)
+    _add_conductor_group_option(p)
     p.set_defaults(func=node_set)
 
     p = nsub.add_parser("unset", parents=[fmt], help="Remove fields from a node.")
@@ -435,6 +449,8 @@ def build_parser():
     for kind in interface_types.ALL:
         p.add_argument("--%s-interface" % kind, dest="%s_interface" % kind,
                        action="store_true", help="Back to the default %s interface." % kind)
+    p.add_argument("--conductor-group", action="store_true",
+                   help='Back to the default conductor group ("").')
     p.set_defaults(func=node_unset)
 
     p = nsub.add_parser(

@@ -146,3 +146,25 @@ def test_boolean_query_parameters_read_as_ironic_reads_them(server):
             "Query parameter %s must be a boolean, got %r; use, in any case, "
             "1/t/true/on/y/yes for true or 0/f/false/off/n/no for false."
             % (name, query.partition("=")[2]))
+
+
+def test_cli_sets_and_unsets_the_conductor_group_as_the_api_does(server, tmp_path):
+    """``baremetal node unset --conductor-group`` moves a node to the default
+    group; the hwdrivers CLI had no way to (nor to set one)."""
+    local = tmp_path / "local.conf"
+    local.write_text("[database]\nconnection = sqlite:///%s\n" % server.db_path)
+
+    def group(name):
+        return server.call("GET", "/v1/nodes/%s" % name)[1]["conductor_group"]
+
+    hwdrivers(server, "node", "create", "--driver", "fake-hardware", "--name", "g1",
+              "--conductor-group", "Rack7")
+    assert group("g1") == "rack7"
+    out = _run(server, [os.path.join(BIN, "hwdrivers"), "--config-file", str(local),
+                        "node", "unset", "g1", "--conductor-group", "-f", "json"], True)
+    assert json.loads(out.stdout)["conductor_group"] == ""
+    assert group("g1") == ""
+    hwdrivers(server, "node", "set", "g1", "--conductor-group", "RACK8")
+    assert group("g1") == "rack8"
+    hwdrivers(server, "node", "unset", "g1", "--conductor-group")
+    assert group("g1") == ""
