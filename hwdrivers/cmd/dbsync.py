@@ -75,7 +75,7 @@ def _fail(message):
 
 def _first_line(error):
     text = str(getattr(error, "orig", None) or error).strip()
-    return text.splitlines()[0] if text else error.__class__.__name__
+    return db_engine.explained(text.splitlines()[0] if text else error.__class__.__name__)
 
 
 def _add_secrets_key():

@@ -71,6 +71,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import select
 import sqlite3
 import threading
@@ -105,9 +106,45 @@ def _first_line(error):
 
 
 def _message_line(source):
-    """The first line of ``str(source)``, at most 200 characters."""
+    """The first line of ``str(source)``, at most 200 characters (and
+    :func:`explained`)."""
     text = str(source).strip()
-    return (text.splitlines()[0] if text else type(source).__name__)[:200]
+    return explained((text.splitlines()[0] if text else type(source).__name__)[:200])
+
+
+#: libpq's message when ``connect_timeout`` ran out ("connection timeout
+#: expired" from psycopg, "timeout expired" from psycopg2).
+_CONNECT_TIMEOUT_RE = re.compile(r"\btimeout expired\b")
+
+
+def explained(line):
+    """A database driver's message ``line``, with the setting to change when
+    the message names none.
+
+    libpq's "connection timeout expired" says neither how long it waited nor
+    where that is set: the server did not answer within ``connect_timeout``
+    (10 s unless ``[database] connection`` sets it, :data:`LIBPQ_DEFAULTS`).
+    Only the number is read from the URL, never the rest of it.
+    """
+    if not _CONNECT_TIMEOUT_RE.search(line) or "connect_timeout" in line:
+        return line
+    return ("%s (no answer within connect_timeout = %ss; for a server that is slow to "
+            "answer, set ?connect_timeout=N in [database] connection)"
+            % (line, _connect_timeout()))
+
+
+def _connect_timeout():
+    """The ``connect_timeout`` PostgreSQL connections get, as text."""
+    try:
+        url = sa.engine.make_url(CONF.database.connection)
+        value = url.query.get("connect_timeout")
+    except Exception:  # unset or unparsable: the setting's own check says why
+        value = None
+    if isinstance(value, tuple):
+        value = value[-1]
+    if value is None:
+        return LIBPQ_DEFAULTS["connect_timeout"]
+    return value if re.fullmatch(r"[0-9]+", value) else "(as set)"
 
 
 @contextlib.contextmanager

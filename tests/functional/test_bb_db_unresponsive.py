@@ -33,8 +33,9 @@ def test_a_database_that_never_answers_fails_start_up_in_one_line(tmp_path, tcp_
         assert result.returncode == 1, result.stderr
         line = result.stderr.strip().splitlines()[-1]
         assert ("%s: error: cannot use the database fleet on 127.0.0.1:%d ([database] "
-                "connection): connection timeout expired" % (command, tcp_blackhole.port)
-                ) == line, result.stderr
+                "connection): connection timeout expired (no answer within connect_timeout "
+                "= 10s; for a server that is slow to answer, set ?connect_timeout=N in "
+                "[database] connection)" % (command, tcp_blackhole.port)) == line, result.stderr
         assert "hunter2" not in result.stderr + result.stdout
 
 
