@@ -23,7 +23,7 @@ WRITABLE = ("address", "node_uuid", "extra", "pxe_enabled")
 READ_ONLY_HINTS = {"uuid": "a port's UUID never changes", "created_at": None,
                    "updated_at": None, "links": None}
 PORT_QUERY = ("node", "node_uuid", "address", "limit", "marker", "fields", "detail",
-              "sort_key", "sort_dir", "portgroup", "shard")
+              "sort_key", "sort_dir", "portgroup", "shard", "conductor_groups")
 
 
 class _NodeUUIDs:
@@ -95,6 +95,7 @@ def _list(detail, node_id=None, resource="ports"):
     for key in ("node", "node_uuid"):
         if args.get(key):
             node_id = _node_id(args[key], key)
+    groups = _conductor_groups(args)
     if args.get("portgroup") or args.get("shard"):
         ports = []  # hwdrivers has no port groups, and no node is in a shard
     elif args.get("address"):
@@ -104,12 +105,25 @@ def _list(detail, node_id=None, resource="ports"):
             ports = []
         else:
             ports = [port] if node_id in (None, port["node_id"]) else []
+            if ports and groups is not None and utils.manager().get_node(
+                    utils.context(), port["node_id"]).conductor_group not in groups:
+                ports = []
     else:
         ports = utils.manager().list_ports(utils.context(), node_id=node_id, limit=limit,
                                            marker=args.get("marker"),
                                            sort_key=args.get("sort_key", "id"),
-                                           sort_dir=args.get("sort_dir", "asc"))
+                                           sort_dir=args.get("sort_dir", "asc"),
+                                           conductor_groups=groups)
     return _render_list(ports, detail, fields, limit, resource)
+
+
+def _conductor_groups(args):
+    """``conductor_groups`` (API 1.99): the groups whose nodes' ports are listed,
+    in lower case as groups are stored; comma-separated or repeated, as
+    openstacksdk's ``ports(conductor_groups=[...])`` sends them. None: no filter."""
+    groups = {group.strip().lower() for value in args.getlist("conductor_groups")
+              for group in value.split(",")} - {""}
+    return groups or None
 
 
 def list_for_node(node):

@@ -525,10 +525,11 @@ class ConductorManager:
         return db_api.create_port(values)
 
     def list_ports(self, context, node_id=None, limit=None, marker=None, sort_key="id",
-                   sort_dir="asc"):
+                   sort_dir="asc", conductor_groups=None):
         from hwdrivers.db import api as db_api
         return db_api.list_ports(node_id=node_id, limit=limit, marker=marker,
-                                 sort_key=sort_key, sort_dir=sort_dir)
+                                 sort_key=sort_key, sort_dir=sort_dir,
+                                 conductor_groups=conductor_groups)
 
     def get_port(self, context, ident):
         """A port by UUID, MAC address or int id."""

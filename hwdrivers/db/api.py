@@ -911,8 +911,10 @@ def get_port(ident):
 PORT_SORT_KEYS = ("id", "uuid", "address", "pxe_enabled", "created_at", "updated_at")
 
 
-def list_ports(node_id=None, limit=None, marker=None, sort_key="id", sort_dir="asc"):
-    """Ports, optionally of one node; ``marker`` = UUID of the last port seen.
+def list_ports(node_id=None, limit=None, marker=None, sort_key="id", sort_dir="asc",
+               conductor_groups=None):
+    """Ports, optionally of one node, or of the nodes in ``conductor_groups``
+    (names as stored, in lower case); ``marker`` = UUID of the last port seen.
 
     Keyset pagination as :func:`list_nodes`, by ``sort_key`` then id.
     """
@@ -934,6 +936,9 @@ def list_ports(node_id=None, limit=None, marker=None, sort_key="id", sort_dir="a
     query = sa.select(ports).order_by(*order)
     if node_id is not None:
         query = query.where(ports.c.node_id == node_id)
+    if conductor_groups is not None:
+        query = query.where(ports.c.node_id.in_(sa.select(nodes.c.id).where(
+            nodes.c.conductor_group.in_(list(conductor_groups)))))
     if limit is not None:
         query = query.limit(limit)
     with db_engine.reader() as conn:
