@@ -438,7 +438,8 @@ def run(prog, serve, argv=None):
             text = str(getattr(error, "orig", None) or error).strip()
             return fail("cannot use the %s: %s" % (
                 db_engine.database_label(),
-                text.splitlines()[0] if text else type(error).__name__))
+                db_engine.explained(text.splitlines()[0]) if text
+                else type(error).__name__))
         raise
     except KeyboardInterrupt:
         return 130
