@@ -8,6 +8,7 @@ anything changes), then a conductor worker acts. Clients poll the node.
 import flask
 
 from hwdrivers.api import errors
+from hwdrivers.api import microversions
 from hwdrivers.api import utils
 
 blueprint = flask.Blueprint("states", __name__)
@@ -28,6 +29,9 @@ PROVISION_ACTIONS = {
     "inspect": "inspect",
     "clean": "clean",
 }
+#: Ironic's version that accepts a config drive with ``rebuild`` (below it, with
+#: ``active`` only).
+REBUILD_CONFIGDRIVE_VERSION = (1, 35)
 #: Ironic verbs we know but do not serve yet.
 _UNSUPPORTED_PROVISION = ("adopt", "rescue", "unrescue",
                           "service", "unhold", "unservice")
@@ -129,6 +133,8 @@ def set_provision(ident):
                                                                               "rebuild"):
         raise errors.APIError("Field configdrive is accepted with target active, deploy "
                               "or rebuild only, not %s." % target)
+    if configdrive not in (None, "", {}) and target == "rebuild":
+        _check_rebuild_configdrive_version()
     manager = utils.manager()
     node = manager.get_node(utils.context(), ident)
     kwargs = {"configdrive": configdrive} if configdrive not in (None, "", {}) else {}
@@ -137,3 +143,17 @@ def set_provision(ident):
     manager.do_provisioning_action(utils.context(), node.uuid, PROVISION_ACTIONS[target],
                                    **kwargs)
     return utils.empty_response(202, location=states_location(node.uuid))
+
+
+def _check_rebuild_configdrive_version():
+    """A config drive with rebuild needs API 1.35, as in Ironic: an older
+    client would not expect the node's config drive to be replaced."""
+    version = flask.g.get("api_version") or microversions.DEFAULT_VERSION
+    if version >= REBUILD_CONFIGDRIVE_VERSION:
+        return
+    needed = microversions.fmt(REBUILD_CONFIGDRIVE_VERSION)
+    raise errors.APIError(
+        "Field configdrive with target rebuild is not supported in this API version "
+        "(%s); it needs %s or later: send %s: %s (baremetal --os-baremetal-api-version "
+        "%s), or rebuild without configdrive to keep the node's."
+        % (microversions.fmt(version), needed, microversions.HEADER, needed, needed))

@@ -35,9 +35,10 @@ import urllib.request
 from hwdrivers.common import exception
 from hwdrivers.common import interface_types
 
-#: Interfaces (1.31) and everything the CLI reads are in this version;
-#: the server answers the same documents anywhere in its range.
-API_VERSION = "1.31"
+#: Interfaces (1.31), a config drive with rebuild (1.35) or as JSON (1.56) and
+#: everything the CLI reads are in this version; the server answers the same
+#: documents anywhere in its range.
+API_VERSION = "1.56"
 VERSION_HEADER = "X-OpenStack-Ironic-API-Version"
 
 #: The node fields the local backend shows that the API serves too, and the

@@ -200,3 +200,29 @@ def test_ports_filtered_by_conductor_groups(server):
     assert [p.address for p in conn.baremetal.ports(address=address,
                                                     conductor_groups=["racka"])] == [address]
     assert list(conn.baremetal.ports(address=address, conductor_groups=["rackb"])) == []
+
+
+def test_rebuild_with_a_config_drive_needs_api_1_35(server):
+    """Below 1.35 Ironic takes a config drive with ``active`` only; hwdrivers
+    took it with ``rebuild`` at any version."""
+    status, body = server.call("POST", "/v1/nodes", {"driver": "fake-hardware",
+                                                     "name": "rb-old"})
+    assert status == 201, body
+    proc = baremetal(server, "--os-baremetal-api-version", "1.34", "node", "rebuild",
+                     "rb-old", "--config-drive", '{"meta_data": {"hostname": "x"}}',
+                     check=False)
+    assert proc.returncode == 1
+    assert ("Field configdrive with target rebuild is not supported in this API version "
+            "(1.34); it needs 1.35 or later: send X-OpenStack-Ironic-API-Version: 1.35 "
+            "(baremetal --os-baremetal-api-version 1.35), or rebuild without configdrive "
+            "to keep the node's. (HTTP 400)" in proc.stderr), proc.stderr
+    # From 1.35 the request goes on to the node's state (enroll: nothing to rebuild).
+    proc = baremetal(server, "--os-baremetal-api-version", "1.35", "node", "rebuild",
+                     "rb-old", "--config-drive", '{"meta_data": {"hostname": "x"}}',
+                     check=False)
+    assert proc.returncode == 1 and "API version" not in proc.stderr, proc.stderr
+    # The hwdrivers CLI sends a version that allows it.
+    proc = hwdrivers(server, "node", "rebuild", "rb-old", "--config-drive",
+                     '{"meta_data": {"hostname": "x"}}', check=False)
+    assert proc.returncode == 1 and "API version" not in proc.stderr, proc.stderr
+    assert "rebuild" in proc.stderr, proc.stderr
