@@ -53,6 +53,7 @@ BENCHMARKS = [
      []),
     ("scale_out_api.py", ["--requests", "200", "--clients", "20", "--nodes", "200",
                           "--repeat", "1"], []),
+    ("console_memory.py", ["--consoles", "20", "--repeat", "2"], []),
 ]
 
 

@@ -167,6 +167,33 @@ def _exe_name(pid):
         return None
 
 
+def _hosted_ancestors(pid):
+    """The console host's processes above ``pid``: its supervisor and the host.
+
+    A supervisor the console host forked has the host's command line, not
+    the session's; the host's is ``python -I -S .../console_host.py ...``.
+    """
+    found = []
+    while True:
+        try:
+            with open("/proc/%d/stat" % pid) as handle:
+                pid = int(handle.read().rsplit(")", 1)[1].split()[1])
+            with open("/proc/%d/cmdline" % pid, "rb") as handle:
+                cmdline = handle.read()
+        except (OSError, ValueError, IndexError):
+            return found
+        if b"console_host.py" not in cmdline:
+            return found
+        found.append(pid)
+
+
 def console_processes(bmc_port):
-    """Every process of a console session for that BMC: supervisors and ipmitool."""
-    return processes_with("-p", str(bmc_port))
+    """Every process of a console session for that BMC: supervisors and ipmitool.
+
+    With the supervisors forked by the console host: those above the
+    session's programs, and the host.
+    """
+    found = processes_with("-p", str(bmc_port))
+    for pid in list(found):
+        found += [p for p in _hosted_ancestors(pid) if p not in found]
+    return found

@@ -88,3 +88,18 @@ def test_console_port_queues_a_burst_of_clients():
                 client.close()
     finally:
         sock.close()
+
+
+def test_console_memory_benchmark_measures_both_ways():
+    """The figures of doc/console.md: fresh and hosted supervisors (never a bound)."""
+    import os
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = subprocess.run(
+        [sys.executable, os.path.join(root, "benchmarks", "console_memory.py"),
+         "--consoles", "2", "--repeat", "1"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    rows = [line.split() for line in out.stdout.splitlines()
+            if line.strip().startswith(("fresh", "hosted"))]
+    assert [row[0] for row in rows] == ["fresh", "hosted"] and all(
+        row[1] == "2" for row in rows), out.stdout
