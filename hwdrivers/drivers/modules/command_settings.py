@@ -133,16 +133,18 @@ def _settings_problems(info, present, label, local_fix):
     else:
         if info["command_user"] is not None and not _USER.match(info["command_user"]):
             problems.append(("command_user", "%s %r must be letters, digits and ._-"
-                             % (label("command_user"), info["command_user"])))
+                             % (label("command_user"),
+                                params.without_password(info["command_user"]))))
         for field in ("command_ssh_key", "command_known_hosts"):
             if info[field] is None:
                 continue
             if not _SAFE_PATH.match(info[field]):
                 problems.append((field, "%s must be an absolute path of letters, digits "
-                                 "and ./_+@,:=- (got %r)" % (label(field), info[field])))
+                                 "and ./_+@,:=- (got %r)"
+                                 % (label(field), params.without_password(info[field]))))
             elif not os.path.isfile(info[field]):
                 problems.append((field, "%s: no file %s on the conductor host"
-                                 % (label(field), info[field])))
+                                 % (label(field), params.without_password(info[field]))))
     return problems
 
 

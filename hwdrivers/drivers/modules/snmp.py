@@ -165,7 +165,8 @@ def _usm(values, problems):
                 raise ValueError
         except ValueError:
             problems.refuse("field snmp_context_engine_id (got %r) must be 5 to 32 "
-                            "bytes in hex, e.g. 80001f8880e9630000d61ff449" % engine_id)
+                            "bytes in hex, e.g. 80001f8880e9630000d61ff449"
+                            % params.without_password(engine_id))
         else:
             values["snmp_context_engine_id"] = text
 
@@ -193,7 +194,8 @@ def _mib(values, problems):
             try:
                 check(values[name])
             except ValueError as exc:
-                problems.refuse("field %s (got %r) %s" % (name, values[name], exc))
+                problems.refuse("field %s (got %r) %s" % (
+                    name, params.without_password(values[name]), exc))
     if not problems:
         values["mib"] = snmp_mibs.generic(values)
 
