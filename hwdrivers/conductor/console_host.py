@@ -115,8 +115,11 @@ def _serve(sock, reaper):
                     pass
         if not ready:
             continue
-        message, ancillary, _, _ = sock.recvmsg(_MAX_MESSAGE,
-                                                _socket.CMSG_SPACE(2 * 4))
+        try:
+            message, ancillary, _, _ = sock.recvmsg(_MAX_MESSAGE,
+                                                    _socket.CMSG_SPACE(2 * 4))
+        except OSError:
+            return  # the conductor's end is broken: as gone
         if not message:
             return  # the conductor is gone: our supervisors follow (PDEATHSIG)
         fds = array.array("i")
@@ -270,31 +273,34 @@ class Host:
         return self._sock
 
     def spawn(self, argv, env, stdio, status_w, grace):
-        """A supervisor running ``argv`` on ``stdio`` (:class:`HostedProcess`); OSError if not."""
+        """A supervisor running ``argv`` on ``stdio`` (:class:`HostedProcess`); OSError if not.
+
+        A host found dead (it was killed) is replaced once, here.
+        """
         import socket
         fields = [repr(float(grace)), str(len(argv)), *argv,
                   *("%s=%s" % kv for kv in env.items())]
         message = "\0".join(fields).encode("utf-8", "surrogateescape")
-        with self._lock:
-            sock = self._ensure()
-            try:
-                sock.sendmsg([message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
-                                          array.array("i", [stdio, status_w]).tobytes())])
-                answer, fds, _, _ = socket.recv_fds(sock, 64, 1)
-            except OSError:
-                self._sock = None  # the host died: the next spawn starts another
-                sock.close()
-                raise
-        if answer.startswith(b"ok ") and fds:
-            return HostedProcess(int(answer.split()[1]), fds[0])
-        for fd in fds:
-            os.close(fd)
-        if not answer:
+        for _attempt in (1, 2):
             with self._lock:
-                if self._sock is sock:
-                    self._sock = None
-            raise OSError("the console host ended")
-        raise OSError(int(answer.split()[1]), os.strerror(int(answer.split()[1])))
+                sock = self._ensure()
+                try:
+                    sock.sendmsg([message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                              array.array("i", [stdio, status_w]).tobytes())])
+                    answer, fds, _, _ = socket.recv_fds(sock, 64, 1)
+                except OSError:
+                    answer, fds = b"", []
+                if not answer:  # the host is gone: the next try starts another
+                    if self._sock is sock:
+                        self._sock = None
+                    continue
+            if answer.startswith(b"ok ") and fds:
+                return HostedProcess(int(answer.split()[1]), fds[0])
+            for fd in fds:
+                os.close(fd)
+            code = int(answer.split()[1])
+            raise OSError(code, os.strerror(code))
+        raise OSError("the console host ended")
 
 
 if __name__ == "__main__":
