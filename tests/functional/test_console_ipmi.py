@@ -56,6 +56,15 @@ def test_sol_round_trip_one_client_and_log(server, sim, tmp_path):
     for pid in env.sol_processes(sim.port):
         with open("/proc/%d/cmdline" % pid, "rb") as handle:
             assert sim.password.encode() not in handle.read()
+    # Nor the console host or the supervisors it forked, command line or
+    # environment (only ipmitool's own environment holds it).
+    hosted = [pid for pid in env.console_processes(sim.port)
+              if pid not in env.sol_processes(sim.port)]
+    assert hosted
+    for pid in hosted:
+        for name in ("cmdline", "environ"):
+            with open("/proc/%d/%s" % (pid, name), "rb") as handle:
+                assert sim.password.encode() not in handle.read(), (pid, name)
 
     # Nobody connected: what the machine prints still reaches the log.
     sim.serial.write(b"BIOS POST ok\r\nbooting kernel...\r\n")
