@@ -339,11 +339,8 @@ def update_node(ident):
     set_values, unset = patch_mod.translate(
         body, WRITABLE, DICT_FIELDS, READ_ONLY_HINTS, ALL_FIELDS, unmodeled=UNMODELED,
         stored=stored_field)
-    if "conductor_group" in unset or ("conductor_group" in set_values
-                                      and set_values["conductor_group"] is None):
-        # Ironic's "no group" (baremetal node unset --conductor-group): the default.
-        if "conductor_group" in unset:
-            unset.remove("conductor_group")
+    if "conductor_group" in set_values and set_values["conductor_group"] is None:
+        # null is Ironic's "no group" too, as unset is (the manager's): the default.
         set_values["conductor_group"] = ""
     _keep_masked_secrets(ident, set_values)
     node = _driver_as_field(lambda: _update(ident, set_values, unset, reset_interfaces))

@@ -255,6 +255,8 @@ class ConductorManager:
                     changes[field] = current
                 elif field in ("name",) + node_obj.INTERFACE_FIELDS:
                     changes[field] = None
+                elif field == "conductor_group":  # Ironic's "no group": the default
+                    changes[field] = ""
                 elif field in node_obj.JSON_FIELDS:
                     changes[field] = {}
                 else:

@@ -212,3 +212,11 @@ def test_ctrl_c_after_the_action_finished_records_no_interruption(manager, node,
     record = row(node)
     assert (record["power_state"], record["target_power_state"]) == ("power on", None)
     assert record["last_error"] is None and record["reservation"] is None
+
+
+def test_unset_conductor_group_puts_the_node_in_the_default_group(manager, node):
+    """As the API and the CLI: no group is the default group, not an error."""
+    manager.update_node(CTX, "op-node", {"conductor_group": "DC2"}, [])
+    assert row(node)["conductor_group"] == "dc2"
+    manager.update_node(CTX, "op-node", {}, ["conductor_group"])
+    assert row(node)["conductor_group"] == ""
