@@ -47,7 +47,6 @@ from hwdrivers.drivers import actions
 from hwdrivers.drivers import base
 from hwdrivers.drivers import retry
 from hwdrivers.drivers.modules import agent_client
-from hwdrivers.objects.node import Node
 
 CONF = cfg.CONF
 LOG = logging.getLogger(__name__)
@@ -395,11 +394,6 @@ ORPHAN_TIDIED = ("; its ramdisk boot files were removed, its agent token forgott
                  "the node powered off")
 
 
-def _mine(owns, node) -> bool:
-    """True when this conductor acts on ``node`` (a row or Node); always without ``owns``."""
-    return owns is None or owns(node if isinstance(node, Node) else Node(node))
-
-
 def tidy_orphans(context, owns=None) -> list[str]:
     """Finish the failure of deploys whose worker died with its conductor.
 
@@ -415,25 +409,18 @@ def tidy_orphans(context, owns=None) -> list[str]:
     Returns the UUIDs tidied.
     """
     tidied = []
-    for record in db_api.list_nodes(filters={"provision_state":
-                                             ProvisionState.DEPLOYFAIL.value}):
-        if (not (record.get("driver_internal_info") or {}).get("deploy_steps")
-                or record.get("maintenance") or not _mine(owns, record)):
+    for task in task_manager.each_locked(
+            context, ProvisionState.DEPLOYFAIL.value, _has_plan, "deploy clean-up", owns):
+        if not is_step_driven(task):
             continue
-        try:
-            with task_manager.acquire(context, record["id"], purpose="deploy clean-up",
-                                      lock_timeout=0) as task:
-                if (task.node.provision_state != ProvisionState.DEPLOYFAIL.value
-                        or not _internal(task).get("deploy_steps")
-                        or task.node.maintenance or not is_step_driven(task)
-                        or not _mine(owns, task.node)):
-                    continue
-                prepare_task(task)
-                fail(task, (task.node.last_error or "deploy interrupted") + ORPHAN_TIDIED)
-                tidied.append(task.node.uuid)
-        except (exception.NodeLocked, exception.NodeNotFound):
-            continue  # busy (an abort's worker, an operator): looked at next time
+        prepare_task(task)
+        fail(task, (task.node.last_error or "deploy interrupted") + ORPHAN_TIDIED)
+        tidied.append(task.node.uuid)
     return tidied
+
+
+def _has_plan(node) -> bool:
+    return bool((node.driver_internal_info or {}).get("deploy_steps"))
 
 
 def check_timeouts(context=None, owns=None) -> list[str]:
@@ -448,29 +435,16 @@ def check_timeouts(context=None, owns=None) -> list[str]:
     context = context or hw_context.get_admin_context()
     tidy_orphans(context, owns)
     failed = []
-    now = time.time()
-    for record in db_api.list_nodes(filters={"provision_state":
-                                             ProvisionState.DEPLOYWAIT.value}):
-        if record.get("maintenance"):
-            continue  # paused by the operator (as Ironic's deploy timeouts skip it)
-        if _timed_out(record.get("driver_internal_info") or {}, now) is None:
+
+    def overdue(node):  # paused in maintenance, as Ironic's deploy timeouts skip it
+        return _timed_out(node.driver_internal_info or {}, time.time()) is not None
+
+    for task in task_manager.each_locked(
+            context, ProvisionState.DEPLOYWAIT.value, overdue, "deploy timeout", owns):
+        reason = _timed_out(_internal(task), time.time())
+        if reason is None:
             continue
-        if not _mine(owns, record):
-            continue  # another conductor's
-        try:
-            with task_manager.acquire(context, record["id"], purpose="deploy timeout",
-                                      lock_timeout=0) as task:
-                if (task.node.provision_state != ProvisionState.DEPLOYWAIT.value
-                        or task.node.maintenance or not _mine(owns, task.node)):
-                    continue
-                reason = _timed_out(_internal(task), time.time())
-                if reason is None:
-                    continue
-                prepare_task(task)
-                fail(task, reason)
-                failed.append(task.node.uuid)
-        except exception.NodeLocked:
-            continue  # a heartbeat or an operator holds it; looked at next time
-        except exception.NodeNotFound:
-            continue
+        prepare_task(task)
+        fail(task, reason)
+        failed.append(task.node.uuid)
     return failed

@@ -47,7 +47,6 @@ from hwdrivers.db import hardware as db_hardware
 from hwdrivers.drivers import actions
 from hwdrivers.drivers import base
 from hwdrivers.drivers import retry
-from hwdrivers.objects.node import Node
 
 CONF = cfg.CONF
 
@@ -388,9 +387,9 @@ def abort(task) -> None:
 ORPHAN_TIDIED = "; its ramdisk boot files were removed and the node powered off"
 
 
-def _mine(owns, node) -> bool:
-    """True when this conductor acts on ``node`` (a row or Node); always without ``owns``."""
-    return owns is None or owns(node if isinstance(node, Node) else Node(node))
+def _in_band(node):
+    """When the node's in-band inspection began waiting (``WAIT_KEY``), or None."""
+    return (node.driver_internal_info or {}).get(WAIT_KEY)
 
 
 def tidy_orphans(context, owns=None) -> list[str]:
@@ -408,23 +407,11 @@ def tidy_orphans(context, owns=None) -> list[str]:
     the nodes it accepts. Returns the UUIDs tidied.
     """
     tidied = []
-    for record in db_api.list_nodes(filters={"provision_state":
-                                             ProvisionState.INSPECTFAIL.value}):
-        if (not (record.get("driver_internal_info") or {}).get(WAIT_KEY)
-                or record.get("maintenance") or not _mine(owns, record)):
-            continue
-        try:
-            with task_manager.acquire(context, record["id"], purpose="inspection clean-up",
-                                      lock_timeout=0) as task:
-                if (task.node.provision_state != ProvisionState.INSPECTFAIL.value
-                        or not (task.node.driver_internal_info or {}).get(WAIT_KEY)
-                        or task.node.maintenance or not _mine(owns, task.node)):
-                    continue
-                _prepare(task)
-                fail(task, (task.node.last_error or "inspection interrupted") + ORPHAN_TIDIED)
-                tidied.append(task.node.uuid)
-        except (exception.NodeLocked, exception.NodeNotFound):
-            continue  # busy (an abort's worker, an operator): looked at next time
+    for task in task_manager.each_locked(
+            context, ProvisionState.INSPECTFAIL.value, _in_band, "inspection clean-up", owns):
+        _prepare(task)
+        fail(task, (task.node.last_error or "inspection interrupted") + ORPHAN_TIDIED)
+        tidied.append(task.node.uuid)
     return tidied
 
 
@@ -443,25 +430,18 @@ def check_timeouts(context=None, owns=None) -> list[str]:
     tidy_orphans(context, owns)
     limit = CONF.deploy.callback_timeout
     failed = []
-    for record in db_api.list_nodes(filters={"provision_state":
-                                             ProvisionState.INSPECTWAIT.value}):
-        started = (record.get("driver_internal_info") or {}).get(WAIT_KEY) or 0
-        if (time.time() - started <= limit or record.get("maintenance")
-                or not _mine(owns, record)):
-            continue
-        try:
-            with task_manager.acquire(context, record["id"], purpose="inspection timeout",
-                                      lock_timeout=0) as task:
-                if (task.node.provision_state != ProvisionState.INSPECTWAIT.value
-                        or task.node.maintenance or not _mine(owns, task.node)):
-                    continue
-                _prepare(task)
-                fail(task, "timeout in inspect wait: no inventory from the ramdisk for %ds "
-                           "([deploy] callback_timeout = %ds); the node was powered off"
-                           % (time.time() - started, limit))
-                failed.append(task.node.uuid)
-        except (exception.NodeLocked, exception.NodeNotFound):
-            continue
+
+    def overdue(node):
+        return time.time() - (_in_band(node) or 0) > limit
+
+    for task in task_manager.each_locked(
+            context, ProvisionState.INSPECTWAIT.value, overdue, "inspection timeout", owns):
+        started = _in_band(task.node) or 0
+        _prepare(task)
+        fail(task, "timeout in inspect wait: no inventory from the ramdisk for %ds "
+                   "([deploy] callback_timeout = %ds); the node was powered off"
+                   % (time.time() - started, limit))
+        failed.append(task.node.uuid)
     return failed
 
 

@@ -408,6 +408,30 @@ class TaskManager:
         return False
 
 
+def each_locked(context, provision_state, wanted, purpose, owns=None):
+    """Tasks for a periodic check, one node at a time, each under its lease.
+
+    The nodes in ``provision_state``, out of maintenance (an operator's
+    hands are on those), this conductor's (``owns(node)``, when given) and
+    accepted by ``wanted(node)``: checked on the row read, then again once
+    the lease is held, since either may have changed between. A busy or
+    deleted node is skipped: the next run looks at it again.
+    """
+    def accepted(node):
+        return (node.provision_state == provision_state and not node.maintenance
+                and (owns is None or owns(node)) and wanted(node))
+
+    for record in db_api.list_nodes(filters={"provision_state": provision_state}):
+        if not accepted(Node(record)):
+            continue
+        try:
+            with acquire(context, record["id"], purpose=purpose, lock_timeout=0) as task:
+                if accepted(task.node):
+                    yield task
+        except (exception.NodeLocked, exception.NodeNotFound):
+            continue
+
+
 def acquire(context, node_id, shared=False, purpose="unspecified action", registry=None,
             lock_timeout=None, prepare=None, publish=None, on_interrupt=None):
     """A :class:`TaskManager` for ``node_id`` (id, UUID or name); use with ``with``.
