@@ -24,9 +24,7 @@ and mark it offline, so its nodes move to the others at once.
 """
 
 import http.client
-import ipaddress
 import logging
-import re
 import socket
 import sys
 import threading
@@ -112,22 +110,12 @@ def check_advertise_host(conf=CONF):
     host = conf.json_rpc.advertise_host
     if not host:
         return
-    try:
-        ipaddress.ip_address(host)
-        valid = host not in ("0.0.0.0", "::")
-    except ValueError:
-        valid = _HOST_NAME.match(host) is not None
-    if not valid:
+    if not network.is_advertisable(host):
         raise exception.ConfigInvalid(
             "[json_rpc] advertise_host = %r: give the host name or IP address the API "
             "machines reach this conductor at, without scheme, port or path (e.g. "
             "cond-03.example or 10.0.1.13; the port is [json_rpc] port)" % host[:80],
             option="[json_rpc] advertise_host")
-
-
-#: A DNS host name: letters, digits, '-' and '_' in dot-separated labels.
-_HOST_NAME = re.compile(r"^(?=.{1,253}\Z)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})"
-                        r"(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*\.?\Z")
 
 
 def advertised_url(server, conf=CONF):

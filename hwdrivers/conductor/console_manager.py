@@ -38,7 +38,6 @@ import concurrent.futures
 import errno
 import ipaddress
 import logging
-import re
 import socket
 import threading
 
@@ -47,6 +46,7 @@ from oslo_config import cfg
 
 from hwdrivers.common import context as hw_context
 from hwdrivers.common import exception
+from hwdrivers.common import network as hw_network
 from hwdrivers.conductor import console_log
 from hwdrivers.conductor import console_relay
 from hwdrivers.conductor import node_history
@@ -112,11 +112,6 @@ def _is_wildcard(host):
     return host in ("", "0.0.0.0", "::", "*")
 
 
-#: A DNS host name: letters, digits, '-' and '_' in dot-separated labels.
-_HOST_NAME = re.compile(r"^(?=.{1,253}\Z)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})"
-                        r"(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*\.?\Z")
-
-
 def _primary_address(family):
     """The source address of this machine's default route (no packet is sent), or None."""
     probe = ("2001:db8::1", 9) if family == socket.AF_INET6 else ("192.0.2.1", 9)
@@ -141,11 +136,7 @@ def public_address(conf):
     option = "[console] public_address"
     wanted = (conf.console.public_address or "").strip()
     if wanted:
-        try:
-            valid = not ipaddress.ip_address(wanted).is_unspecified
-        except ValueError:
-            valid = _HOST_NAME.match(wanted) is not None
-        if not valid:
+        if not hw_network.is_advertisable(wanted):
             raise exception.ConfigInvalid(
                 "[console] public_address = %r: give the host name or IP address "
                 "clients reach this conductor's consoles at, without scheme, port or "
