@@ -8,17 +8,13 @@ they would through Ironic's.
 
 import collections
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 
-import openstack
 import pytest
 
 from tests.functional import server_proc
+from tests.functional.ironic_clients import baremetal, sdk
 
-BAREMETAL = os.path.join(os.path.dirname(sys.executable), "baremetal")
 PAGE = 4
 
 
@@ -29,21 +25,6 @@ def server(tmp_path_factory):
                              options={"api": {"max_limit": PAGE}}) as proc:
         proc.home = tmp_path / "home"
         yield proc
-
-
-def baremetal(server, *args, check=True):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
-    env["HOME"] = str(server.home)  # ironicclient caches the negotiated version there
-    proc = subprocess.run([BAREMETAL, "--os-endpoint", server.url, "--os-auth-type", "none"]
-                          + list(args), env=env, capture_output=True, text=True, timeout=120)
-    if check and proc.returncode != 0:
-        raise AssertionError("baremetal %s failed (%d):\n%s\n%s" % (
-            " ".join(args), proc.returncode, proc.stdout, proc.stderr))
-    return proc
-
-
-def sdk(server):
-    return openstack.connect(auth_type="none", baremetal_endpoint_override=server.url)
 
 
 def _create(server, name, **fields):

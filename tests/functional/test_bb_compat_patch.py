@@ -7,17 +7,14 @@ says why it cannot be.
 """
 
 import json
-import os
-import subprocess
-import sys
 
 import openstack
 import pytest
 
 from tests.functional import server_proc
+from tests.functional.ironic_clients import baremetal
 from tests.waits import wait_for
 
-BAREMETAL = os.path.join(os.path.dirname(sys.executable), "baremetal")
 
 
 @pytest.fixture(scope="module")
@@ -26,17 +23,6 @@ def server(tmp_path_factory):
     with server_proc.running(tmp_path, name="patch") as proc:
         proc.home = tmp_path / "home"
         yield proc
-
-
-def baremetal(server, *args, check=True):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
-    env["HOME"] = str(server.home)  # ironicclient caches the negotiated version there
-    proc = subprocess.run([BAREMETAL, "--os-endpoint", server.url, "--os-auth-type", "none"]
-                          + list(args), env=env, capture_output=True, text=True, timeout=120)
-    if check and proc.returncode != 0:
-        raise AssertionError("baremetal %s failed (%d):\n%s\n%s" % (
-            " ".join(args), proc.returncode, proc.stdout, proc.stderr))
-    return proc
 
 
 def _show(server, name, *fields):

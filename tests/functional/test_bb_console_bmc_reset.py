@@ -13,7 +13,6 @@ import time
 
 import pytest
 
-from tests.fixtures import ipmi_sim as sim_fixture
 from tests.functional import console_env as env
 
 pytestmark = pytest.mark.slow
@@ -21,14 +20,6 @@ pytestmark = pytest.mark.slow
 #: How long the BMC is away: a short cold reset, well past the old limit's
 #: ~20 s and well within the default's two minutes (kept short for CI).
 RESET = 35
-
-
-@pytest.fixture
-def sim(tmp_path):
-    sim_fixture.require_ipmi_sim()
-    sim = sim_fixture.IPMISim(str(tmp_path / "sim")).start()
-    yield sim
-    sim.stop()
 
 
 def test_console_comes_back_after_a_bmc_reset(tmp_path, sim):

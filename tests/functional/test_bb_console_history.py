@@ -6,20 +6,10 @@ morning left no trace of why. Ironic's console failures reach the history
 through last_error; here each one is an ERROR event of type console.
 """
 
-import pytest
 
-from tests.fixtures import ipmi_sim as sim_fixture
 from tests.functional import console_env as env
 
 PASSWORD = "not-the-password-9"
-
-
-@pytest.fixture
-def sim(tmp_path):
-    sim_fixture.require_ipmi_sim()
-    sim = sim_fixture.IPMISim(str(tmp_path / "sim")).start()
-    yield sim
-    sim.stop()
 
 
 def test_console_failures_are_in_the_node_history(tmp_path, sim):

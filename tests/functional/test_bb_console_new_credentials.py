@@ -10,21 +10,12 @@ driver_info had the right one. Now each restart reads the node again.
 import os
 import signal
 
-import pytest
 
 from tests.fixtures import ipmi_sim as sim_fixture
 from tests.functional import console_env as env
 from tests.waits import wait_for
 
 NEW_PASSWORD = "R0tated-pw-31"
-
-
-@pytest.fixture
-def sim(tmp_path):
-    sim_fixture.require_ipmi_sim()
-    sim = sim_fixture.IPMISim(str(tmp_path / "sim")).start()
-    yield sim
-    sim.stop()
 
 
 def test_restart_after_a_password_rotation_uses_the_new_password(tmp_path, sim):

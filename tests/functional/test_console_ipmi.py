@@ -18,14 +18,6 @@ from tests.waits import wait_for
 
 
 @pytest.fixture
-def sim(tmp_path):
-    sim_fixture.require_ipmi_sim()
-    sim = sim_fixture.IPMISim(str(tmp_path / "sim")).start()
-    yield sim
-    sim.stop()
-
-
-@pytest.fixture
 def server(tmp_path):
     proc = env.console_server(tmp_path, idle_timeout=600).start()
     yield proc

@@ -1,0 +1,14 @@
+"""Fixtures shared by the functional tests."""
+
+import pytest
+
+from tests.fixtures import ipmi_sim as sim_fixture
+
+
+@pytest.fixture
+def sim(tmp_path):
+    """OpenIPMI's ipmi_sim, a BMC with serial over LAN, for this test alone."""
+    sim_fixture.require_ipmi_sim()
+    sim = sim_fixture.IPMISim(str(tmp_path / "sim")).start()
+    yield sim
+    sim.stop()
