@@ -270,3 +270,14 @@ def test_image_download_timeout_powers_off_and_names_the_step(tmp_path):
                       "image_download_timeout = 3s", "powered off")
     finally:
         assert environment.stop() == 0
+
+
+def test_a_missing_checksum_file_fails_before_the_machine_is_touched(env):
+    url, _, _ = env.add_image("sums.img", size=4 * MiB)
+    sums = env.images.url + "/SHA256SUMS-missing"
+    machine, _ = env.add_machine("cs1", instance_info=_info(url, sums))
+    env.make_available("cs1")
+    _deploy_fails(env, "cs1", machine, "image_os_hash_value", "404", "SHA256SUMS-missing")
+    assert env.images.heads["/SHA256SUMS-missing"] == 1
+    assert env.images.count("sums.img") == 0
+    assert not any(line.startswith("power on") for line in machine.state()["log"])

@@ -212,17 +212,21 @@ class DirectDeploy(base.DeployInterface):
     def deploy(self, task):
         """Boot the deploy ramdisk and wait for its agent.
 
-        First the image URL is asked whether the image is there
-        (:mod:`image_check`): a definitive no fails the deploy before the
-        machine is touched, not after a ramdisk boot.
+        First the image URL (and a checksum file's) is asked whether the
+        file is there (:mod:`image_check`): a definitive no fails the deploy
+        before the machine is touched, not after a ramdisk boot.
         """
-        refused = image_check.refusal((task.node.instance_info or {})["image_source"],
-                                      CONF.deploy.image_check_timeout)
-        if refused:
-            raise exception.InvalidParameterValue(
-                "Node %s: instance_info image_source: %s; correct it (PATCH "
-                "/v1/nodes/<node> replace /instance_info/image_source) and deploy "
-                "again" % (task.node.ident, refused))
+        info = task.node.instance_info or {}
+        for field in ("image_source", "image_os_hash_value", "image_checksum"):
+            # the checksum fields only when they name a checksum file
+            if field != "image_source" and not _is_url(info.get(field)):
+                continue
+            refused = image_check.refusal(info[field], CONF.deploy.image_check_timeout)
+            if refused:
+                raise exception.InvalidParameterValue(
+                    "Node %s: instance_info %s: %s; correct it (PATCH /v1/nodes/<node> "
+                    "replace /instance_info/%s) and deploy again"
+                    % (task.node.ident, field, refused, field))
         _power(task, PowerState.OFF)
         base.update_internal_info(task, **{key: None for key in AGENT_KEYS})
         task.driver.boot.prepare_ramdisk(task, {})
