@@ -184,12 +184,22 @@ def driver_errors_as_unavailable():
         try:
             yield
         except engines.dbapi_error as error:
-            translated = _translated(error) if isinstance(error, sqlite3.Error) else None
-            if translated is None and isinstance(error, engines.dbapi_unavailable):
-                translated = exception.DatabaseUnavailable(reason=_message_line(error))
+            translated = _driver_translated(engines, error)
             if translated is None:
                 raise
             raise translated from None
+
+
+def _driver_translated(engines, error):
+    """What a DB-API driver's own ``error`` on a raw connection becomes: the
+    SQLite file's fault (DatabaseUnusable), a lost, locked or refused database
+    (DatabaseUnavailable); None: ``error`` itself."""
+    unusable = _unusable(error) if isinstance(error, sqlite3.Error) else None
+    if unusable is not None:
+        return unusable
+    if isinstance(error, engines.dbapi_unavailable):
+        return exception.DatabaseUnavailable(reason=_message_line(error))
+    return None
 
 
 @contextlib.contextmanager
@@ -1129,12 +1139,10 @@ def raw_transaction(write=True, single=False):
                 connection.commit()
         except BaseException as error:
             _abandon(engines, fairy, connection, error)
-            unusable = _unusable(error) if isinstance(error, sqlite3.Error) else None
-            if unusable is not None:
-                raise unusable from None
-            if isinstance(error, engines.dbapi_unavailable):
-                raise exception.DatabaseUnavailable(reason=_message_line(error)) from None
-            raise
+            translated = _driver_translated(engines, error)
+            if translated is None:
+                raise
+            raise translated from None
         finally:
             if autocommit and not engines.sqlite:
                 try:
