@@ -304,6 +304,41 @@ def _is_tls_error(exc):
     return False
 
 
+#: OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH: the
+#: certificate is trusted, but issued for another name than redfish_address's.
+_NAME_MISMATCH = frozenset((62, 64))
+
+
+def _tls_problem(exc, info, where, action, reason):
+    """What failed in a TLS handshake, and the driver_info field that fixes it.
+
+    Three causes need three different fixes, so they are told apart: a
+    certificate issued for another name (redfish_address), one signed by a CA
+    not trusted (redfish_verify_ca), and a redfish_verify_ca file with no
+    certificate in it (OpenSSL's X509 and PEM errors, raised loading it).
+    """
+    import ssl
+    root = _root_cause(exc)
+    if getattr(root, "verify_code", None) in _NAME_MISMATCH:
+        return ("the TLS certificate of the %s is not issued for the host "
+                "redfish_address names (%s) while %s: set redfish_address to a "
+                "host name or IP address the certificate names" % (
+                    where, str(root.verify_message).rstrip(".") or reason, action))
+    if isinstance(root, ssl.SSLCertVerificationError) or (
+            "certificate verify failed" in str(exc).lower()):
+        return ("the TLS certificate of the %s could not be verified (%s) while %s: set "
+                "redfish_verify_ca to the path of the CA bundle that signed it (or to "
+                "false to skip verification, which is insecure)" % (where, reason, action))
+    if isinstance(info.get("verify"), str) and getattr(root, "library", None) in ("X509",
+                                                                                "PEM"):
+        return ("redfish_verify_ca %s holds no CA certificate that can be read (%s), so "
+                "the %s could not be verified while %s: set redfish_verify_ca to a PEM CA "
+                "bundle file or a c_rehash'ed directory" % (info["verify"], reason, where,
+                                                             action))
+    return ("TLS with the %s failed (%s) while %s: check that redfish_address names the "
+            "right scheme (http or https) and port" % (where, reason, action))
+
+
 #: HTTP answers saying the request itself is wrong (a BIOS value the BMC
 #: does not take, a resource it does not have): sent again unchanged, it is
 #: refused again, so retrying would only hold the node and the controller's
@@ -326,15 +361,8 @@ def translate(exc, info, action):
     if isinstance(exc, errors.ConnectionError):
         reason = said(_short_reason(exc))
         if _is_tls_error(exc):
-            if "certificate verify failed" in str(exc).lower():
-                return exception.DriverSettingsError((
-                    "the TLS certificate of the %s could not be verified (%s) while %s: "
-                    "set redfish_verify_ca to the path of the CA bundle that signed "
-                    "it (or to false to skip verification, which is insecure)"
-                    % (where, reason, action)))
-            return exception.DriverSettingsError((
-                "TLS with the %s failed (%s) while %s: check that redfish_address "
-                "names the right scheme (http or https) and port" % (where, reason, action)))
+            return exception.DriverSettingsError(_tls_problem(exc, info, where, action,
+                                                              reason))
         return exception.DriverConnectionError((
             "cannot reach the %s while %s: %s; check redfish_address and that the "
             "BMC is up" % (where, action, reason)))
