@@ -264,7 +264,16 @@ CACHE = ConnectionCache()
 # -- errors --------------------------------------------------------------------
 
 def _root_cause(exc):
-    """The innermost exception sushy wrapped (requests / urllib3 / ssl)."""
+    """The innermost exception sushy wrapped (requests / urllib3 / ssl).
+
+    The walk stops at an HTTP answer of the BMC (a sushy HTTPError): one is
+    never what a transport error wraps, only what was being handled when it
+    happened -- the 401 of an expired session, say, whose re-login and
+    retry then lost the connection. Python chains that 401 as the
+    ``__context__`` of the socket error, and reporting it would send the
+    operator to the credentials instead of the network.
+    """
+    answer = _sushy().exceptions.HTTPError
     seen = set()
     while id(exc) not in seen:
         seen.add(id(exc))
@@ -275,7 +284,7 @@ def _root_cause(exc):
                 inner = reason
             elif exc.args and isinstance(exc.args[0], BaseException):
                 inner = exc.args[0]  # requests wraps urllib3's error in args
-        if inner is None:
+        if inner is None or isinstance(inner, answer):
             break
         exc = inner
     return exc
