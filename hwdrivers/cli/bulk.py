@@ -23,6 +23,7 @@ the command exits 130, so the operator knows which nodes to run again.
 """
 
 import fnmatch
+import os
 import queue
 import sys
 import threading
@@ -125,14 +126,30 @@ class _Progress:
             self._bar.stop()
         return False
 
+    def _write(self, text):
+        """One line on the stream; a reader that left ends the progress, not the work.
+
+        ``hwdrivers node power on --all 2>&1 | grep -m1 failed``: the
+        reader goes after its first line, and the next progress line raised
+        BrokenPipeError in the main thread, which left at once with the
+        nodes in flight still locked, their targets shown, and the other
+        nodes never started. The nodes asked for are more than the lines
+        about them: every node still runs, and the command's exit status
+        says how it went.
+        """
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except BrokenPipeError:
+            silence(self.stream)
+
     def advance(self, ident, outcome):
         with self._lock:
             self.done += 1
             if self._bar is not None:
                 self._bar.advance(self._task)
             else:
-                self.stream.write("[%d/%d] %s: %s\n" % (self.done, self.total, ident, outcome))
-                self.stream.flush()
+                self._write("[%d/%d] %s: %s\n" % (self.done, self.total, ident, outcome))
 
     def note(self, text):
         """A line for the operator, above the bar on a terminal."""
@@ -140,8 +157,24 @@ class _Progress:
             if self._bar is not None:
                 self._bar.console.print(text, markup=False, highlight=False)
             else:
-                self.stream.write(text + "\n")
-                self.stream.flush()
+                self._write(text + "\n")
+
+
+def silence(stream):
+    """Point ``stream``'s file descriptor at /dev/null: its reader left (EPIPE).
+
+    Later writes, and the interpreter's flush at exit, then succeed quietly
+    instead of raising again (or printing "Exception ignored").
+    """
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, fd)
+    finally:
+        os.close(null)
 
 
 #: ``result`` of a node whose action Ctrl-C kept from starting.
@@ -271,7 +304,7 @@ class _Batch:
                                 "error": in_flight_error or "interrupted while in progress"})
             else:
                 entries.append({"node": ident, "result": NOT_STARTED,
-                                "error": "interrupted (Ctrl-C) before it started"})
+                                "error": "interrupted (Ctrl-C or SIGTERM) before it started"})
         return entries
 
 
@@ -307,7 +340,7 @@ def run(idents, action, label, parallel=DEFAULT_PARALLEL, stream=None,
 def _finish(batch, progress, in_flight):
     """Wait for the nodes in flight after Ctrl-C; a second Ctrl-C stops waiting."""
     progress.note("interrupted: no other node will start; waiting for the %d in "
-                  "progress (%s); Ctrl-C again to stop waiting"
+                  "progress (%s); Ctrl-C (or the same signal) again to stop waiting"
                   % (len(in_flight), ", ".join(in_flight)))
     try:
         batch.collect(progress.advance)

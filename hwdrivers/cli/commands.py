@@ -474,7 +474,7 @@ def build_parser():
                     "summary of the failures; exit status 1 if any failed. Ctrl-C "
                     "starts no further node, waits for those in progress (locally; "
                     "over --url the server carries them on), prints what became "
-                    "of each node and exits 130.")
+                    "of each node and exits 130 (SIGTERM and SIGHUP too: 143, 129).")
     p.add_argument("action", choices=("on", "off", "reboot", "status"))
     p.add_argument("node", nargs="?")
     p.add_argument("--soft", action="store_true", help="Graceful off / reboot.")

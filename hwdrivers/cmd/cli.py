@@ -3,7 +3,9 @@
 import functools
 import logging
 import os
+import signal
 import sys
+import threading
 
 from oslo_config import cfg
 
@@ -108,12 +110,61 @@ def backend_factory(args):
     return remote
 
 
-def _interrupted_line(args):
+def _interrupted_line(args, signum=signal.SIGINT):
     """What Ctrl-C left behind, said once: over the API, the server carries on."""
+    what = "interrupted" if signum == signal.SIGINT else "terminated (%s)" % (
+        signal.Signals(signum).name)
     if args.url or os.environ.get("HWDRIVERS_URL"):
-        return ("ERROR: interrupted; a request the API had accepted carries on there: "
-                "check the node with 'hwdrivers node show'\n")
-    return "ERROR: interrupted\n"
+        return ("ERROR: %s; a request the API had accepted carries on there: "
+                "check the node with 'hwdrivers node show'\n" % what)
+    return "ERROR: %s\n" % what
+
+
+#: Signals that end a command as Ctrl-C does. Their default action killed the
+#: process on the spot: ``timeout 60 hwdrivers node power on --all`` (SIGTERM)
+#: or a closed ssh session (SIGHUP) left the nodes in flight locked, their
+#: targets shown, with no word of what became of each node.
+_ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+class _Ending:
+    """Turns SIGTERM and SIGHUP into KeyboardInterrupt while a command runs,
+    so they take Ctrl-C's path (nodes in flight waited for or released, each
+    node's outcome printed); ``signum`` is the last one received.
+
+    A signal the parent ignores (``nohup`` ignores SIGHUP) stays ignored.
+    Only the main thread can set handlers (tests may call :func:`main`
+    from another); the previous handlers come back on exit.
+    """
+
+    def __init__(self):
+        self.signum = signal.SIGINT
+        self._saved = {}
+
+    def _handle(self, signum, frame):
+        self.signum = signum
+        raise KeyboardInterrupt
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for signum in _ENDING_SIGNALS:
+                if signal.getsignal(signum) != signal.SIG_IGN:
+                    self._saved[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for signum, handler in self._saved.items():
+            signal.signal(signum, handler)
+        return False
+
+
+def _say(text):
+    """An error line on stderr; a reader of stderr that left is no second error."""
+    try:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    except BrokenPipeError:
+        bulk.silence(sys.stderr)
 
 
 def main(argv=None):
@@ -122,25 +173,27 @@ def main(argv=None):
     parser = commands.build_parser()
     args = parser.parse_args(argv)
     inputs.forget_stdin()
+    ending = _Ending()
     try:
-        load_config(args.config_file)
-        with metrics.suspended():  # a command's figures are exported by no one
-            commands.run(args, backend_factory(args))
+        with ending:
+            load_config(args.config_file)
+            with metrics.suspended():  # a command's figures are exported by no one
+                commands.run(args, backend_factory(args))
     except exception.HWDriversError as exc:
-        sys.stderr.write("ERROR: %s\n" % exc)
+        _say("ERROR: %s\n" % exc)
         return 1
     except (cfg.ConfigFileValueError, cfg.Error) as exc:
-        sys.stderr.write("ERROR: invalid configuration: %s\n" % exc)
+        _say("ERROR: invalid configuration: %s\n" % exc)
         return 1
     except bulk.Interrupted:
-        return 130  # each node's outcome is printed already
+        return 128 + ending.signum  # each node's outcome is printed already
     except KeyboardInterrupt:
-        sys.stderr.write(_interrupted_line(args))
-        return 130
+        _say(_interrupted_line(args, ending.signum))
+        return 128 + ending.signum
     except BrokenPipeError:
         # `hwdrivers node list | head`: the reader left; say nothing more.
         # Point stdout at /dev/null so the interpreter's final flush is quiet.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        bulk.silence(sys.stdout)
         return 141
     return 0
 
