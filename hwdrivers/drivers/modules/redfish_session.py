@@ -355,6 +355,16 @@ def _tls_problem(exc, info, where, action, reason):
 #: limits (408, 409, 412, 423, 425, 429) can pass, and stay retried.
 REFUSED_REQUEST = frozenset((400, 404, 405, 406, 410, 411, 413, 414, 415, 422))
 
+#: Message ids with which a BMC refuses a request only for now (HTTP 400, most
+#: often): the system is in POST after a reboot, or the BMC is still busy
+#: with the previous operation. Sent again a little later, the same request
+#: succeeds, so these are retried like a 5xx. HPE iLO's are the ones Ironic
+#: retries a boot device change on and sushy retries once itself, Dell
+#: iDRAC's SYS518 is "not ready yet"; ServiceTemporarilyUnavailable is
+#: DMTF's Base registry's own "retry later".
+NOT_NOW = ("UnableToModifyDuringSystemPOST", "InvalidOperationForSystemState", "SYS518",
+           "ServiceTemporarilyUnavailable")
+
 
 def translate(exc, info, action):
     """The taxonomy error for sushy exception ``exc`` raised while ``action``."""
@@ -391,7 +401,7 @@ def translate(exc, info, action):
             return exception.DriverUnsupportedAction((
                 "the %s does not implement this (HTTP 501: %s) while %s"
                 % (where, detail, action)))
-        if exc.status_code in REFUSED_REQUEST:
+        if exc.status_code in REFUSED_REQUEST and not any(m in str(exc) for m in NOT_NOW):
             return exception.DriverUnsupportedAction((
                 "the %s refused the request (HTTP %s: %s) while %s; the same request "
                 "would be refused again, so it was not retried"
