@@ -43,11 +43,17 @@ class BulkFailed(exception.HWDriversError):
 def read_node_file(path):
     """Node names or UUIDs, one a line; blank lines and ``#`` comments skipped."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            lines = handle.read().splitlines()
+        with open(path, "rb") as handle:
+            data = handle.read()
     except OSError as exc:
         raise exception.InvalidParameterValue(
             "--file %s cannot be read: %s" % (path, exc.strerror)) from None
+    try:
+        lines = data.decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise exception.InvalidParameterValue(
+            "--file %s is not UTF-8 text (line %d holds a byte that does not decode); "
+            "save it as UTF-8" % (path, data[:exc.start].count(b"\n") + 1)) from None
     idents = []
     for line in lines:
         text = line.split("#", 1)[0].strip()

@@ -582,6 +582,44 @@ def build_parser():
     return parser
 
 
+#: Arguments that name files: a path may be any bytes the file system allows.
+_PATH_ARGUMENTS = frozenset({"config_file", "driver_info_file", "file", "config_drive"})
+
+
+def _chosen_actions(parser, args):
+    """The arguments of ``parser`` and of the subcommands ``args`` chose."""
+    pending = [parser]
+    while pending:
+        current = pending.pop()
+        for action in current._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                chosen = action.choices.get(getattr(args, action.dest, None))
+                if chosen is not None:
+                    pending.append(chosen)
+            elif action.dest != argparse.SUPPRESS:
+                yield action
+
+
+def refuse_undecodable(parser, args):
+    """InvalidParameterValue naming the first argument that is not UTF-8 text.
+
+    An argument's bytes that do not decode reach Python as lone surrogates,
+    which no database, URL or JSON document takes: ``node show $'\\xff'``
+    ended in a UnicodeEncodeError traceback, locally and over --url. File
+    paths are left alone (a file may have any name), and ``KEY=VALUE``
+    pairs are checked by :mod:`inputs`, which names the key.
+    """
+    for action in _chosen_actions(parser, args):
+        if action.dest in _PATH_ARGUMENTS or action.metavar == "KEY=VALUE":
+            continue
+        value = getattr(args, action.dest, None)
+        name = (max(action.option_strings, key=len) if action.option_strings
+                else "argument %s" % (action.metavar or action.dest))
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str):
+                inputs.check_text(item, name)
+
+
 def _interrupted_report(results, fmt, stream):
     """What became of every node of a bulk action cut short by Ctrl-C.
 

@@ -27,8 +27,15 @@ def parse_config_drive(value: str | None):
         return None
     text = value
     if not value.lstrip().startswith("{") and os.path.isfile(value):
-        with open(value) as handle:
-            text = handle.read()
+        try:
+            with open(value, "rb") as handle:
+                text = handle.read().decode("utf-8")
+        except OSError as exc:
+            raise SystemExit("error: --config-drive %s cannot be read: %s"
+                             % (value, exc.strerror)) from None
+        except UnicodeDecodeError:
+            raise SystemExit("error: --config-drive %s is not UTF-8 text: give a file of "
+                             "JSON, or the gzipped base64 ISO itself" % value) from None
     if text.lstrip().startswith("{"):
         try:
             drive = json_values.loads(text)

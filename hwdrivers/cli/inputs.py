@@ -89,12 +89,15 @@ def parse_pairs(pairs, option):
     return values
 
 
-def _text(text, where):
+def check_text(text, where):
     """``text`` when it is real text; else a message naming ``where`` (never the value)."""
     try:
         return json_values.check_text(text, "")
     except json_values.JSONValueError as exc:
         raise exception.InvalidParameterValue(exc.describe(where, "pass")) from None
+
+
+_text = check_text
 
 
 def read_driver_info_file(path):

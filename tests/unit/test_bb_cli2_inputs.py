@@ -1,0 +1,85 @@
+"""Bad input to ``hwdrivers``: one clear line naming the argument, exit 1, no traceback.
+
+Bytes that are not UTF-8 in an argument reach Python as lone surrogates
+(surrogateescape); a node name or UUID holding one ended in a
+UnicodeEncodeError traceback from SQLite locally, from urllib over --url.
+Files are read as bytes and decoded with a message naming the file.
+"""
+
+import io
+import json
+
+import pytest
+
+from hwdrivers.cli import deploy
+from hwdrivers.cmd import cli
+from tests.unit.test_cli_url import StubAPI
+
+#: What ``$(printf 'web\xff1')`` becomes in sys.argv.
+UNDECODABLE = "web\udcff1"
+
+
+@pytest.fixture
+def run(sqlite_database, tmp_path, capsys, monkeypatch):
+    conf = tmp_path / "empty.conf"
+    conf.write_text("")
+    for name in ("HWDRIVERS_URL", "HWDRIVERS_USERNAME", "HWDRIVERS_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+
+    def run(*args, expect=0):
+        code = cli.main(["--config-file", str(conf)] + list(args))
+        out, err = capsys.readouterr()
+        assert code == expect, "exit %s: %s %s" % (code, out, err)
+        assert "Traceback" not in err
+        return out, err
+    return run
+
+
+@pytest.fixture
+def stub():
+    api = StubAPI()
+    yield api
+    api.close()
+
+
+def _names(run):
+    return [n["name"] for n in json.loads(run("node", "list", "-f", "json")[0])]
+
+
+@pytest.mark.parametrize("argv, named", [
+    (["node", "show", UNDECODABLE], "argument node"),
+    (["node", "power", "on", UNDECODABLE], "argument node"),
+    (["node", "delete", "keep", UNDECODABLE], "argument nodes"),
+    (["node", "unset", "keep", "--driver-info", UNDECODABLE], "--driver-info"),
+    (["node", "list", "--driver", UNDECODABLE], "--driver"),
+    (["node", "power", "off", "--name-glob", UNDECODABLE], "--name-glob"),
+])
+def test_an_argument_that_is_not_utf8_is_named_locally(run, argv, named):
+    run("node", "create", "--driver", "fake-hardware", "--name", "keep")
+    _, err = run(*argv, expect=1)
+    assert err.startswith("ERROR: %s is not valid UTF-8 text" % named), err
+    assert "pass valid UTF-8 text" in err
+    assert _names(run) == ["keep"]  # nothing deleted or changed
+
+
+def test_an_argument_that_is_not_utf8_is_refused_before_any_request(run, stub):
+    _, err = run("--url", stub.url, "node", "show", UNDECODABLE, expect=1)
+    assert "argument node is not valid UTF-8 text" in err
+    assert stub.requests == []
+
+
+def test_a_node_file_that_is_not_utf8_names_the_line(run, tmp_path):
+    path = tmp_path / "nodes.txt"
+    path.write_bytes(b"keep\n# rack 2\nweb\xff1\n")
+    _, err = run("node", "power", "on", "--file", str(path), expect=1)
+    assert err.strip() == ("ERROR: --file %s is not UTF-8 text (line 3 holds a byte that "
+                           "does not decode); save it as UTF-8" % path), err
+
+
+def test_a_config_drive_file_that_is_not_utf8_is_said_plainly(tmp_path):
+    path = tmp_path / "drive.bin"
+    path.write_bytes(b"\x1f\x8b\x08\x00\xff")
+    with pytest.raises(SystemExit) as caught:
+        deploy.parse_config_drive(str(path))
+    assert str(caught.value).startswith("error: --config-drive %s is not UTF-8 text" % path)
