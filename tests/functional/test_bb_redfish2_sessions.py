@@ -8,6 +8,7 @@ answering, as a BMC does when it restarts its web server.
 """
 
 import base64
+import concurrent.futures
 import http.server
 import json
 import secrets
@@ -34,6 +35,9 @@ class SessionBMC(http.server.ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.tokens, self.logins, self.drop_after_login = {}, 0, False
         self.lock = threading.Lock()
+        #: When set, requests with an expired token wait here for each other, so
+        #: they are all refused together (several threads' calls to one BMC).
+        self.refuse_together = None
 
     @property
     def url(self):
@@ -68,6 +72,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 or self.headers.get("Authorization") == basic)
 
     def _refused(self):
+        if self.server.refuse_together and self.headers.get("X-Auth-Token"):
+            self.server.refuse_together.wait()
         self._send(401, {"error": {"code": "Base.1.0.NoValidSession",
                                    "message": "There is no valid session"}})
 
@@ -164,3 +170,17 @@ def test_a_connection_lost_after_a_relogin_is_not_reported_as_the_expired_sessio
     assert "Remote end closed connection without response" in message, message
     assert "401" not in message and "session" not in message.lower(), message
     assert PASSWORD not in message
+
+
+def test_threads_refused_together_log_in_again_once(bmc):
+    """Four calls sharing the cached client find its session expired at once: one new
+    session, not four (the BMC would keep three it never gets back until they time out)."""
+    task = _task(bmc)
+    assert task.driver.power.get_power_state(task) == "power on"
+    bmc.expire()
+    bmc.refuse_together = threading.Barrier(4, timeout=10)
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        states = list(pool.map(lambda _: task.driver.power.get_power_state(_task(bmc)),
+                               range(4)))
+    assert states == ["power on"] * 4
+    assert bmc.logins == 2 and len(bmc.tokens) == 1

@@ -136,6 +136,7 @@ def _connector_class():
 
         class _BoundedConnector(connector.Connector):
             def _op(self, method, path="", *args, timeout=None, **kwargs):
+                _SENT_TOKEN.set(self._session.headers.get("X-Auth-Token"))
                 return super()._op(method, path, *args, timeout=request_timeout(timeout),
                                    **kwargs)
 
@@ -143,14 +144,58 @@ def _connector_class():
     return _CONNECTOR
 
 
+#: The session token the current thread's last request carried (None: none).
+_SENT_TOKEN = contextvars.ContextVar("redfish_sent_token", default=None)
+
+_AUTH_CLASSES = None
+
+
+def _auth_classes():
+    """sushy's auth classes by ``redfish_auth_type``; the session ones log in again once.
+
+    A cached client serves several threads (``[redfish] max_concurrency``
+    calls per BMC). When its session expires, each of them gets a 401 and
+    sushy has each log in again: N new sessions, of which the client keeps
+    one and the BMC holds the others until they time out -- and BMCs allow
+    only a few sessions. Here a re-login waits for one already under way,
+    and is skipped when the client's token is no longer the one the refused
+    request carried: sushy then sends the request again with the new token.
+    """
+    global _AUTH_CLASSES
+    if _AUTH_CLASSES is None:
+        from sushy import auth
+
+        class _OneLogin:
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                self._login_lock = threading.RLock()
+
+            def _renewed(self):
+                """Whether another thread logged in since this one's request went out."""
+                return self._session_key is not None and (
+                    self._session_key != _SENT_TOKEN.get())
+
+            def refresh_session(self):
+                with self._login_lock:
+                    if not self._renewed():
+                        super().refresh_session()
+
+            def _do_authenticate(self):
+                with self._login_lock:
+                    if not self._renewed():
+                        super()._do_authenticate()
+
+        _AUTH_CLASSES = {
+            "basic": auth.BasicAuth,
+            "session": type("SessionAuth", (_OneLogin, auth.SessionAuth), {}),
+            "auto": type("SessionOrBasicAuth", (_OneLogin, auth.SessionOrBasicAuth), {})}
+    return _AUTH_CLASSES
+
+
 def _connect(info):
     """A new, authenticated sushy client (network I/O: the service root)."""
     sushy = _sushy()
-    from sushy import auth as sushy_auth
-
-    auth_class = {"basic": sushy_auth.BasicAuth,
-                  "session": sushy_auth.SessionAuth,
-                  "auto": sushy_auth.SessionOrBasicAuth}[info["auth_type"]]
+    auth_class = _auth_classes()[info["auth_type"]]
     # One try per request: hwdrivers.drivers.retry owns retries and the
     # deadline. sushy reads server_side_retries=0 as "3 tries of a failed
     # connection", so 1: one try, and at most one retry of an HTTP 5xx answer.
