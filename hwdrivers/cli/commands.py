@@ -194,12 +194,14 @@ def node_power(args, backend):
         return _node_power_bulk(args, backend, target)
     if args.driver:
         raise SystemExit("error: --driver selects nodes with --all/--name-glob/--file")
+    inputs.check_seconds(args.power_timeout, "--power-timeout")
     if args.action == "status":
         return _power_view(backend.node_power_status(args.node))
     return _power_view(backend.node_power(args.node, target, timeout=args.power_timeout))
 
 
 def _node_power_bulk(args, backend, target):
+    inputs.check_seconds(args.power_timeout, "--power-timeout")
     idents = bulk.select(backend, all_nodes=args.all, driver=args.driver,
                          name_glob=args.name_glob, path=args.file)
     results = _bulk_run(
@@ -293,6 +295,7 @@ def node_maintenance(args, backend):
 
 def node_provision(args, backend):
     """manage / provide / abort; waits until the node settles, like power."""
+    inputs.check_seconds(args.wait_timeout, "--wait-timeout")
     states = backend.node_provision(args.node, args.command, timeout=args.wait_timeout)
     return _power_view(states)
 

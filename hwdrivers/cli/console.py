@@ -20,6 +20,7 @@ import time
 import tty
 import urllib.parse
 
+from hwdrivers.cli import inputs
 from hwdrivers.common import exception
 
 POLL_INTERVAL = 0.5
@@ -66,6 +67,7 @@ def _wait(backend, ident, states, timeout):
 
 def console_enable(args, backend):
     backend = _remote(backend, "enable")
+    inputs.check_seconds(args.wait_timeout, "--wait-timeout")
     backend.request("PUT", _path(args.node), {"enabled": True}, expect=(202,))
     doc = _wait(backend, args.node, ("on", "failed"), args.wait_timeout)
     if doc.get("console_state") == "failed":
@@ -78,6 +80,7 @@ def console_enable(args, backend):
 
 def console_disable(args, backend):
     backend = _remote(backend, "disable")
+    inputs.check_seconds(args.wait_timeout, "--wait-timeout")
     backend.request("PUT", _path(args.node), {"enabled": False}, expect=(202,))
     return _view(_wait(backend, args.node, ("off", "failed"), args.wait_timeout)), SHOW_FIELDS
 

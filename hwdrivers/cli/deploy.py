@@ -14,6 +14,7 @@ import os
 import sys
 import time
 
+from hwdrivers.cli import inputs
 from hwdrivers.common import exception
 from hwdrivers.common import json_values
 
@@ -115,6 +116,7 @@ _ACTION_WORDS = {"active": "deploy", "deleted": "undeploy"}
 
 
 def run_action(args, backend, action: str, configdrive=None):
+    inputs.check_seconds(args.wait_timeout, "--wait-timeout")
     timeout = DEFAULT_WAIT if args.wait_timeout is None else args.wait_timeout
     if hasattr(backend, "request"):  # the service
         uuid = backend.request("GET", backend._node_path(args.node),

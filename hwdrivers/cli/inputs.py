@@ -16,6 +16,7 @@ the node's listing invalid JSON.
 """
 
 import getpass
+import math
 import sys
 
 from hwdrivers.common import exception
@@ -137,3 +138,18 @@ def warn_inline_secrets(pairs, secret_names, stream=None):
             stream.write("WARNING: %s given on the command line is visible in the process "
                          "list; use --driver-info %s=- or --driver-info-file\n"
                          % (key.strip(), key.strip()))
+
+
+def check_seconds(value, option):
+    """``value`` (a float from argparse, or None) when it is a finite number above 0.
+
+    ``--power-timeout nan`` or ``inf`` ended over --url in a ValueError or
+    OverflowError traceback (the API takes whole seconds), and ``nan``
+    made a wait endless; ``--wait-timeout -1`` gave up at once, saying the
+    action was "still in progress after -1 s".
+    """
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise exception.InvalidParameterValue(
+            "%s %g: the timeout must be a positive number of seconds (e.g. %s 300); "
+            "leave it out for the default" % (option, value, option))
+    return value

@@ -83,3 +83,32 @@ def test_a_config_drive_file_that_is_not_utf8_is_said_plainly(tmp_path):
     with pytest.raises(SystemExit) as caught:
         deploy.parse_config_drive(str(path))
     assert str(caught.value).startswith("error: --config-drive %s is not UTF-8 text" % path)
+
+
+@pytest.mark.parametrize("argv", [
+    ["node", "power", "on", "keep", "--power-timeout", "nan"],
+    ["node", "power", "off", "keep", "--power-timeout", "inf"],
+    ["node", "power", "on", "--all", "--power-timeout", "nan"],
+    ["node", "manage", "keep", "--wait-timeout", "-1"],
+    ["node", "deploy", "keep", "--wait-timeout", "nan"],
+    ["node", "undeploy", "keep", "--wait-timeout", "0"],
+    ["node", "console", "enable", "keep", "--wait-timeout", "nan"],
+    ["node", "console", "disable", "keep", "--wait-timeout", "-5"],
+])
+def test_a_timeout_that_is_not_seconds_above_zero_is_refused_before_any_request(
+        run, stub, argv):
+    """nan and inf were a ValueError/OverflowError traceback over --url, or an
+    endless wait; -1 gave up at once, "still in progress after -1 s"."""
+    option, value = argv[-2:]
+    _, err = run("--url", stub.url, *argv, expect=1)
+    assert err.startswith("ERROR: %s %g: the timeout must be a positive number of seconds"
+                          % (option, float(value))), err
+    assert stub.requests == []
+
+
+def test_a_timeout_that_is_not_finite_is_refused_locally(run):
+    run("node", "create", "--driver", "fake-hardware", "--name", "keep")
+    _, err = run("node", "power", "on", "keep", "--power-timeout", "nan", expect=1)
+    assert "--power-timeout nan: the timeout must be a positive number" in err
+    node = json.loads(run("node", "show", "keep", "-f", "json")[0])
+    assert node["power_state"] is None
