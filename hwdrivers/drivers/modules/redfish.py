@@ -167,7 +167,12 @@ class _RedfishBase:
                                              check_unknown=False)
 
     def _connection_info(self, task):
-        values = self.parse_driver_info(task)
+        # Only what reaching the BMC needs: an interface's own fields (the
+        # virtual media boot's deploy_kernel...) are checked by its validate()
+        # and the calls that use them, so ejecting the CD of a node whose
+        # deploy ramdisk was since unset still works.
+        values = COMMON_SCHEMA.parse(task.node.driver_info, node=task.node.uuid,
+                                     check_unknown=False)
         return {
             "address": values["address"], "root_prefix": values["root_prefix"],
             "username": values["redfish_username"] or None,
