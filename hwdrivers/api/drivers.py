@@ -3,6 +3,7 @@
 import flask
 
 from hwdrivers.api import errors
+from hwdrivers.api import microversions
 from hwdrivers.api import utils
 from hwdrivers.common import interface_types
 
@@ -37,7 +38,7 @@ def driver_doc(info, detail):
         for kind in _IRONIC_ONLY_KINDS:
             doc["default_%s_interface" % kind] = None
             doc["enabled_%s_interfaces" % kind] = None
-    return doc
+    return microversions.hide("driver", doc, microversions.current())
 
 
 @blueprint.get("/v1/drivers")

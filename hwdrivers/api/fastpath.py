@@ -90,7 +90,7 @@ class FastPath:
             version = microversions.requested(_Headers(environ))
             if method == "GET":
                 found = self.service.manager.get_node_states(ctx, match.group(1))
-                body = utils.dump_json(states.states_doc(found, base))
+                body = utils.dump_json(states.states_doc(found, base, version))
                 code, status = 200, "200 OK"
                 headers = [("Content-Type", "application/json"),
                            ("Content-Length", str(len(body)))]

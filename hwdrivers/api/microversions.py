@@ -3,15 +3,22 @@
 Ironic's clients pick a version by reading ``X-OpenStack-Ironic-API-Minimum-
 Version``/``Maximum-Version`` (on any response, errors included) and then send
 ``X-OpenStack-Ironic-API-Version`` or ``OpenStack-API-Version: baremetal X.Y``.
-We serve one range; inside it we return the same node document (fields newer
-than the requested version are simply present or null), which both clients
-accept. MAX_VERSION is openstacksdk's node ``_max_microversion`` (1.109), so
-the SDK uses its newest code paths; python-ironicclient (latest 1.115)
+We serve one range. Inside it, as Ironic, a document shows only the fields
+the requested version has: :data:`FIELD_VERSIONS` says which version added
+each field of each resource we serve (node, port, node states, driver), and
+this module alone applies it -- :func:`hidden_fields` (what a document
+leaves out), :func:`check_fields` (``?fields=``/``sort_key`` naming one is a
+406) and :func:`check_body`/:func:`check_patch_op` (a POST or PATCH setting
+one is a 406). A request at MAX_VERSION hides nothing and checks nothing.
+MAX_VERSION is openstacksdk's node ``_max_microversion`` (1.109), so the
+SDK uses its newest code paths; python-ironicclient (latest 1.115)
 negotiates down to it.
 """
 
 import functools
 import re
+
+import flask
 
 from hwdrivers.api import errors
 
@@ -115,3 +122,180 @@ def version_document(base_url):
         "min_version": fmt(MIN_VERSION),
         "version": fmt(MAX_VERSION),
     }
+
+
+# -- fields by version ------------------------------------------------------------
+
+#: ``(resource, field) -> the version that added the field``, as Ironic has
+#: them: node fields from ironic/api/controllers/v1/utils.py VERSIONED_FIELDS
+#: (its V31_FIELDS: the interfaces of 1.31) and the sub-resource links
+#: node.py's node_sanitize drops (states 1.14, portgroups 1.24, volume 1.32);
+#: port fields from port.py's hide_fields_in_newer_versions; the states
+#: document's RAID fields from node_states_convert; driver fields from
+#: driver.py (type and interfaces with dynamic drivers, 1.30; the newer
+#: kinds later). Fields not listed are in every version.
+FIELD_VERSIONS = {
+    ("node", "driver_internal_info"): (1, 3),
+    ("node", "name"): (1, 5),
+    ("node", "inspection_started_at"): (1, 6),
+    ("node", "inspection_finished_at"): (1, 6),
+    ("node", "clean_step"): (1, 7),
+    ("node", "raid_config"): (1, 12),
+    ("node", "target_raid_config"): (1, 12),
+    ("node", "states"): (1, 14),
+    ("node", "network_interface"): (1, 20),
+    ("node", "resource_class"): (1, 21),
+    ("node", "portgroups"): (1, 24),
+    ("node", "boot_interface"): (1, 31),
+    ("node", "console_interface"): (1, 31),
+    ("node", "deploy_interface"): (1, 31),
+    ("node", "inspect_interface"): (1, 31),
+    ("node", "management_interface"): (1, 31),
+    ("node", "power_interface"): (1, 31),
+    ("node", "raid_interface"): (1, 31),
+    ("node", "vendor_interface"): (1, 31),
+    ("node", "volume"): (1, 32),
+    ("node", "storage_interface"): (1, 33),
+    ("node", "traits"): (1, 37),
+    ("node", "rescue_interface"): (1, 38),
+    ("node", "bios_interface"): (1, 40),
+    ("node", "fault"): (1, 42),
+    ("node", "deploy_step"): (1, 44),
+    ("node", "conductor_group"): (1, 46),
+    ("node", "automated_clean"): (1, 47),
+    ("node", "protected"): (1, 48),
+    ("node", "protected_reason"): (1, 48),
+    ("node", "conductor"): (1, 49),
+    ("node", "owner"): (1, 50),
+    ("node", "description"): (1, 51),
+    ("node", "allocation_uuid"): (1, 52),
+    ("node", "retired"): (1, 61),
+    ("node", "retired_reason"): (1, 61),
+    ("node", "lessee"): (1, 65),
+    ("node", "network_data"): (1, 66),
+    ("node", "boot_mode"): (1, 75),
+    ("node", "secure_boot"): (1, 75),
+    ("node", "shard"): (1, 82),
+    ("node", "parent_node"): (1, 83),
+    ("node", "firmware_interface"): (1, 86),
+    ("node", "service_step"): (1, 87),
+    ("node", "disable_power_off"): (1, 95),
+    ("node", "instance_name"): (1, 104),
+    ("node", "health"): (1, 109),
+    ("port", "internal_info"): (1, 18),
+    ("port", "pxe_enabled"): (1, 19),
+    ("port", "local_link_connection"): (1, 19),
+    ("port", "portgroup_uuid"): (1, 24),
+    ("port", "physical_network"): (1, 34),
+    ("port", "is_smartnic"): (1, 53),
+    ("port", "name"): (1, 88),
+    ("port", "description"): (1, 97),
+    ("port", "vendor"): (1, 100),
+    ("port", "category"): (1, 101),
+    ("node_states", "raid_config"): (1, 12),
+    ("node_states", "target_raid_config"): (1, 12),
+    ("driver", "properties"): (1, 14),
+    ("driver", "type"): (1, 30),
+}
+for _kind, _added in (("boot", 30), ("console", 30), ("deploy", 30), ("inspect", 30),
+                      ("management", 30), ("network", 30), ("power", 30), ("raid", 30),
+                      ("vendor", 30), ("storage", 33), ("rescue", 38), ("bios", 40),
+                      ("firmware", 86)):
+    FIELD_VERSIONS[("driver", "default_%s_interface" % _kind)] = (1, _added)
+    FIELD_VERSIONS[("driver", "enabled_%s_interfaces" % _kind)] = (1, _added)
+del _kind, _added
+assert max(FIELD_VERSIONS.values()) <= MAX_VERSION  # the newest version hides nothing
+
+#: What a resource is called in messages.
+_NOUNS = {"node": "a node", "port": "a port", "node_states": "a node's states",
+          "driver": "a driver"}
+#: Resources whose PATCH may not remove a field newer than the request's
+#: version either (Ironic's port PATCH refuses it; its node PATCH lets
+#: a remove through).
+_REMOVE_GATED = frozenset({"port"})
+#: Values that leave a field unset in a create body (Ironic's
+#: reject_fields_in_newer_versions): null, or "" for conductor_group.
+_UNSET_VALUES = {("node", "conductor_group"): (None, "")}
+#: Ironic's version that added ``?fields=`` (1.8).
+FIELDS_SELECTOR_VERSION = (1, 8)
+
+
+def current():
+    """The version the Flask request being served asked for."""
+    return flask.g.get("api_version") or DEFAULT_VERSION
+
+
+@functools.lru_cache(maxsize=1024)
+def hidden_fields(resource, version):
+    """Fields of ``resource`` newer than ``version``: a frozenset, empty at MAX_VERSION.
+
+    Cached: (resource, version) pairs are few (four resources, 109 versions).
+    """
+    if version >= MAX_VERSION:
+        return frozenset()
+    return frozenset(field for (kind, field), added in FIELD_VERSIONS.items()
+                     if kind == resource and added > version)
+
+
+def hide(resource, doc, version):
+    """``doc`` without the fields ``version`` does not have (the same dict)."""
+    for field in hidden_fields(resource, version):
+        doc.pop(field, None)
+    return doc
+
+
+def _too_new(resource, fields, version, where):
+    """The 406 for ``fields`` of ``resource`` that ``version`` does not have."""
+    added = {f: FIELD_VERSIONS[(resource, f)] for f in fields}
+    needed = fmt(max(added.values()))
+    return errors.NotAcceptable(
+        "%s %s of %s %s not in API version %s, which this request asked for (%s); "
+        "ask for %s or later: send %s: %s (baremetal --os-baremetal-api-version %s)%s."
+        % ("Fields" if len(fields) > 1 else "Field",
+           ", ".join(sorted(fields)), _NOUNS.get(resource, resource),
+           "are" if len(fields) > 1 else "is", fmt(version),
+           "; ".join("%s was added in %s" % (f, fmt(v)) for f, v in sorted(added.items())),
+           needed, HEADER, needed, needed, where))
+
+
+def check_fields(resource, fields, version, param="fields"):
+    """406 when query parameter ``param`` names a field ``version`` does not have.
+
+    ``fields`` is the list asked for (None: the parameter is absent). As
+    Ironic: ``?fields=`` itself needs 1.8 (also a 406).
+    """
+    if fields is None:
+        return
+    if param == "fields" and version < FIELDS_SELECTOR_VERSION:
+        needed = fmt(FIELDS_SELECTOR_VERSION)
+        raise errors.NotAcceptable(
+            "Query parameter fields needs API version %s or later and this request asked "
+            "for %s; send %s: %s, or leave fields out for the whole document."
+            % (needed, fmt(version), HEADER, needed))
+    hidden = hidden_fields(resource, version)
+    bad = [f for f in fields if f in hidden]
+    if bad:
+        raise _too_new(resource, bad, version, ", or leave them out of query parameter "
+                       "%s" % param)
+
+
+def check_body(resource, body, version):
+    """406 when a create body sets a field ``version`` does not have (null: unset)."""
+    hidden = hidden_fields(resource, version)
+    if not hidden:
+        return
+    bad = [f for f in body if f in hidden
+           and body[f] not in _UNSET_VALUES.get((resource, f), (None,))]
+    if bad:
+        raise _too_new(resource, bad, version, ", or leave them out of the request")
+
+
+def check_patch_op(resource, index, field, op, version):
+    """406 when PATCH operation ``index`` (``op`` on ``/field...``) touches a field
+    ``version`` does not have (a remove only for :data:`_REMOVE_GATED` resources)."""
+    if field not in hidden_fields(resource, version):
+        return
+    if op == "remove" and resource not in _REMOVE_GATED:
+        return
+    raise _too_new(resource, [field], version,
+                   ", or leave patch operation %d out" % index)

@@ -103,11 +103,13 @@ IRONIC_PROVISION_STATES = (
 _SUB_RESOURCES = ("ports", "portgroups", "states", "volume")
 
 
-def node_doc(values, fields=None, detail=True, base=None, host=None):
+def node_doc(values, fields=None, detail=True, base=None, host=None, hidden=None):
     """Ironic's node document from a manager.node_view() dict.
 
-    ``base`` (utils.base_url()) and ``host`` ([DEFAULT] host) may be given
-    by a caller building many documents, so a listing looks them up once.
+    ``base`` (utils.base_url()), ``host`` ([DEFAULT] host) and ``hidden``
+    (the fields the request's API version does not have:
+    microversions.hidden_fields) may be given by a caller building many
+    documents, so a listing looks them up once.
     """
     uuid = values["uuid"]
     values = node_secrets.mask(values)
@@ -130,7 +132,9 @@ def node_doc(values, fields=None, detail=True, base=None, host=None):
     doc.update(utils.resource_links("nodes", uuid, _SUB_RESOURCES, base))
     if fields is None and not detail:
         fields = SUMMARY_FIELDS
-    return utils.select_fields(doc, fields)
+    if hidden is None:
+        hidden = microversions.hidden_fields("node", microversions.current())
+    return utils.select_fields(doc, fields, hidden)
 
 
 #: Fields only manager.node_view() computes correctly (masking, composition).
@@ -139,15 +143,18 @@ def node_doc(values, fields=None, detail=True, base=None, host=None):
 _VIEW_FIELDS = frozenset(("driver_info", "reservation", "conductor") + INTERFACE_FIELDS)
 
 
-def _view(node, fields=None, detail=True, base=None, host=None, node_view=None):
+def _view(node, fields=None, detail=True, base=None, host=None, node_view=None,
+          hidden=None):
     wanted = fields if fields is not None else (None if detail else SUMMARY_FIELDS)
     if wanted is not None and not _VIEW_FIELDS.intersection(wanted):
         # Summary lists skip composing each node's driver (a third of the
         # time of a 1,000-node list); nothing they show needs it.
-        return node_doc(node.as_dict(), fields=fields, detail=detail, base=base, host=host)
+        return node_doc(node.as_dict(), fields=fields, detail=detail, base=base, host=host,
+                        hidden=hidden)
     if node_view is None:
         node_view = utils.manager().node_view
-    return node_doc(node_view(node), fields=fields, detail=detail, base=base, host=host)
+    return node_doc(node_view(node), fields=fields, detail=detail, base=base, host=host,
+                    hidden=hidden)
 
 
 def _get(ident):
@@ -171,7 +178,10 @@ def _list(detail):
     if detail and args.get("fields"):
         raise errors.APIError("Query parameter fields cannot be combined with "
                               "/nodes/detail or detail=true; ask for one of them.")
-    fields = utils.query_fields(ALL_FIELDS)
+    fields = utils.query_fields(ALL_FIELDS, resource="node")
+    version = microversions.current()
+    if args.get("sort_key"):
+        microversions.check_fields("node", [args["sort_key"]], version, param="sort_key")
     limit = utils.query_limit()
     filters, matches_none = _filters(args)
     if matches_none:
@@ -185,7 +195,9 @@ def _list(detail):
             marker=args.get("marker"), sort_key=_sort_key(args.get("sort_key", "id")),
             sort_dir=args.get("sort_dir", "asc"))
     base, host, node_view = utils.base_url(), utils.conf().host, utils.manager().node_view
-    items = [_view(n, fields=fields, detail=detail, base=base, host=host, node_view=node_view)
+    hidden = microversions.hidden_fields("node", version)
+    items = [_view(n, fields=fields, detail=detail, base=base, host=host, node_view=node_view,
+                   hidden=hidden)
              for n in nodes]
     result = {"nodes": items}
     next_url = utils.next_link("nodes" + ("/detail" if flask.request.path.rstrip("/")
@@ -283,6 +295,7 @@ def list_nodes_detail():
 def create_node():
     utils.check_query(())
     body = utils.json_body()
+    microversions.check_body("node", body, microversions.current())
     for key in set(body) & set(UNMODELED):
         if body[key] is None or body[key] == UNMODELED[key]:
             del body[key]  # what every node shows already (Ironic's clients may send it)
@@ -315,7 +328,7 @@ def create_node():
 @blueprint.get("/v1/nodes/<ident>")
 def show_node(ident):
     utils.check_query(("fields",))
-    fields = utils.query_fields(ALL_FIELDS)
+    fields = utils.query_fields(ALL_FIELDS, resource="node")
     return utils.json_response(_view(_get(ident), fields=fields))
 
 
@@ -338,7 +351,7 @@ def update_node(ident):
 
     set_values, unset = patch_mod.translate(
         body, WRITABLE, DICT_FIELDS, READ_ONLY_HINTS, ALL_FIELDS, unmodeled=UNMODELED,
-        stored=stored_field)
+        stored=stored_field, resource="node")
     if "conductor_group" in set_values and set_values["conductor_group"] is None:
         # null is Ironic's "no group" too, as unset is (the manager's): the default.
         set_values["conductor_group"] = ""

@@ -11,6 +11,7 @@ one bad operation changes nothing.
 import json
 
 from hwdrivers.api import errors
+from hwdrivers.api import microversions
 
 OPS = ("add", "replace", "remove")
 
@@ -53,7 +54,7 @@ class _Keys:
 
 
 def translate(patch, writable, dict_fields, read_only_hints, known, unmodeled=None,
-              stored=None):
+              stored=None, resource=None):
     """Return ``(set_values, unset)`` for the manager.
 
     ``writable``: top-level fields that may be set; ``dict_fields``: those
@@ -65,7 +66,9 @@ def translate(patch, writable, dict_fields, read_only_hints, known, unmodeled=No
     nothing and is accepted, as ``baremetal node unset --owner`` sends);
     ``stored``: field -> the object the resource holds, read when a
     ``replace`` of one of its keys needs to know the key exists (without
-    it, such a replace is not checked).
+    it, such a replace is not checked); ``resource``: the resource's name in
+    microversions.FIELD_VERSIONS, so a field the request's API version does
+    not have is a 406.
     """
     if not isinstance(patch, list) or not patch:
         raise errors.APIError("The body must be a non-empty JSON patch list, e.g. "
@@ -73,6 +76,7 @@ def translate(patch, writable, dict_fields, read_only_hints, known, unmodeled=No
     set_values = {}
     unset = []
     keys = _Keys(stored) if stored is not None else None
+    version = microversions.current() if resource is not None else None
     for index, op in enumerate(patch):
         if not isinstance(op, dict):
             raise _error(index, "each operation must be a JSON object")
@@ -90,6 +94,8 @@ def translate(patch, writable, dict_fields, read_only_hints, known, unmodeled=No
         parts = path[1:].split("/")
         parts = [p.replace("~1", "/").replace("~0", "~") for p in parts]
         field = parts[0]
+        if version is not None:
+            microversions.check_patch_op(resource, index, field, kind, version)
         if unmodeled and field in unmodeled:
             _check_unmodeled(index, op, field, len(parts) == 1, unmodeled[field])
             continue

@@ -3,6 +3,7 @@
 import flask
 
 from hwdrivers.api import errors
+from hwdrivers.api import microversions
 from hwdrivers.api import patch as patch_mod
 from hwdrivers.api import utils
 from hwdrivers.common import exception
@@ -38,7 +39,9 @@ class _NodeUUIDs:
         return self._cache[node_id]
 
 
-def port_doc(port, node_uuid, fields=None, detail=True):
+def port_doc(port, node_uuid, fields=None, detail=True, hidden=None):
+    """Ironic's port document; ``hidden``: microversions.hidden_fields (the
+    request's, when not given)."""
     doc = dict(UNMODELED)
     doc.update({
         "uuid": port["uuid"],
@@ -52,7 +55,9 @@ def port_doc(port, node_uuid, fields=None, detail=True):
     })
     if fields is None and not detail:
         fields = SUMMARY_FIELDS
-    return utils.select_fields(doc, fields)
+    if hidden is None:
+        hidden = microversions.hidden_fields("port", microversions.current())
+    return utils.select_fields(doc, fields, hidden)
 
 
 def _node_id(ident, field):
@@ -64,7 +69,9 @@ def _node_id(ident, field):
 
 def _render_list(ports, detail, fields, limit, resource):
     uuids = _NodeUUIDs()
-    result = {"ports": [port_doc(p, uuids(p["node_id"]), fields=fields, detail=detail)
+    hidden = microversions.hidden_fields("port", microversions.current())
+    result = {"ports": [port_doc(p, uuids(p["node_id"]), fields=fields, detail=detail,
+                                 hidden=hidden)
                         for p in ports]}
     next_url = utils.next_link(resource, ports, limit)
     if next_url:
@@ -90,7 +97,10 @@ def _list(detail, node_id=None, resource="ports"):
     args = flask.request.args
     if detail and args.get("fields"):
         raise errors.APIError("Query parameter fields cannot be combined with detail.")
-    fields = utils.query_fields(ALL_FIELDS)
+    fields = utils.query_fields(ALL_FIELDS, resource="port")
+    if args.get("sort_key"):
+        microversions.check_fields("port", [args["sort_key"]], microversions.current(),
+                                   param="sort_key")
     limit = utils.query_limit()
     for key in ("node", "node_uuid"):
         if args.get(key):
@@ -146,6 +156,7 @@ def list_ports_detail():
 def create_port():
     utils.check_query(())
     body = utils.json_body()
+    microversions.check_body("port", body, microversions.current())
     unmodeled = sorted(k for k in body if k in UNMODELED
                        and body[k] is not None and body[k] != UNMODELED[k])
     if unmodeled:
@@ -177,7 +188,7 @@ def _get(ident):
 @blueprint.get("/v1/ports/<ident>")
 def show_port(ident):
     utils.check_query(("fields",))
-    fields = utils.query_fields(ALL_FIELDS)
+    fields = utils.query_fields(ALL_FIELDS, resource="port")
     port = _get(ident)
     return utils.json_response(port_doc(port, _NodeUUIDs()(port["node_id"]), fields=fields))
 
@@ -189,7 +200,7 @@ def update_port(ident):
     port = _get(ident)
     set_values, unset = patch_mod.translate(body, WRITABLE, ("extra",), READ_ONLY_HINTS,
                                             ALL_FIELDS, unmodeled=UNMODELED,
-                                            stored=port.get)
+                                            stored=port.get, resource="port")
     values = {}
     extra = dict(port.get("extra") or {})
     for path, value in set_values.items():

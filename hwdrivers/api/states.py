@@ -43,13 +43,17 @@ def states_location(node_ident, base=None):
     return "%s/v1/nodes/%s/states" % (base, node_ident)
 
 
-def states_doc(states, base=None):
+def states_doc(states, base=None, version=None):
     """The document of ``GET /v1/nodes/<node>/states`` (also served by fastpath).
 
     ``states``: what ``manager.get_node_states`` returns (a dict of the
-    node's state columns and its uuid).
+    node's state columns and its uuid); ``version``: the request's API
+    version (fields it does not have are left out), the Flask request's
+    when not given.
     """
-    return {
+    if version is None:
+        version = microversions.current()
+    return microversions.hide("node_states", {
         "power_state": states["power_state"],
         "target_power_state": states["target_power_state"],
         "provision_state": states["provision_state"],
@@ -60,7 +64,7 @@ def states_doc(states, base=None):
         "raid_config": {},
         "target_raid_config": {},
         "links": utils.links("nodes", states["uuid"], "/states", base=base),
-    }
+    }, version)
 
 
 def power_request(body):

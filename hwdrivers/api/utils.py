@@ -13,6 +13,7 @@ import orjson
 from oslo_config import cfg
 
 from hwdrivers.api import errors
+from hwdrivers.api import microversions
 from hwdrivers.common import context as hw_context
 from hwdrivers.common import json_values
 from hwdrivers.drivers import params
@@ -397,8 +398,12 @@ def query_limit():
     return min(limit, maximum)
 
 
-def query_fields(valid):
-    """``fields=a,b``: the requested subset, each checked against ``valid``."""
+def query_fields(valid, resource=None):
+    """``fields=a,b``: the requested subset, each checked against ``valid``.
+
+    With ``resource`` (a :data:`microversions.FIELD_VERSIONS` resource), a
+    field the request's API version does not have is a 406, as in Ironic.
+    """
     value = flask.request.args.get("fields")
     if value is None:
         return None
@@ -408,11 +413,16 @@ def query_fields(valid):
         raise errors.APIError("Field(s) %s are not valid in query parameter fields; "
                               "valid fields: %s." % (", ".join(unknown),
                                                      ", ".join(sorted(valid))))
+    if resource is not None:
+        microversions.check_fields(resource, fields, microversions.current())
     return fields
 
 
-def select_fields(doc, fields):
-    """``doc`` reduced to ``fields`` (links always kept, as Ironic does)."""
+def select_fields(doc, fields, hidden=()):
+    """``doc`` reduced to ``fields`` (links always kept, as Ironic does), without
+    the ``hidden`` ones (:func:`microversions.hidden_fields`)."""
+    if hidden:
+        doc = {k: v for k, v in doc.items() if k not in hidden}
     if fields is None:
         return doc
     return {k: v for k, v in doc.items() if k in fields or k == "links"}

@@ -21,7 +21,8 @@ import urllib.error
 import urllib.request
 
 SERVER = os.path.join(os.path.dirname(sys.executable), "hwdrivers-server")
-API_VERSION = "1.31"
+#: The newest version: documents carry every field (older versions hide the newer ones).
+API_VERSION = "1.109"
 
 
 def free_tcp_port():
