@@ -349,6 +349,7 @@ def update_node(ident):
             stored.append(_get(ident))
         return getattr(stored[0], field, None)
 
+    _refuse_masks_below_keys(body)
     set_values, unset = patch_mod.translate(
         body, WRITABLE, DICT_FIELDS, READ_ONLY_HINTS, ALL_FIELDS, unmodeled=UNMODELED,
         stored=stored_field, resource="node")
@@ -358,6 +359,25 @@ def update_node(ident):
     _keep_masked_secrets(ident, set_values)
     node = _driver_as_field(lambda: _update(ident, set_values, unset, reset_interfaces))
     return utils.json_response(_view(node))
+
+
+def _refuse_masks_below_keys(patch):
+    """A mask (``******``) sent below a driver_info key is a 400.
+
+    Secrets are driver_info's own keys; only there does the mask stand for
+    a stored value (:func:`_keep_masked_secrets`). Deeper down it stands
+    for nothing, and stored it would become a literal ``******``.
+    """
+    if not isinstance(patch, list):
+        return
+    for op in patch:
+        path = op.get("path") if isinstance(op, dict) else None
+        if (isinstance(path, str) and path.startswith("/driver_info/")
+                and path.count("/") > 2 and op.get("value") == params.MASK):
+            raise errors.APIError(
+                "Field %s is %s, the mask shown in place of secrets, and secrets are "
+                "only driver_info's own keys; send the real value."
+                % (path.lstrip("/"), params.MASK))
 
 
 def _masked_keys(set_values):

@@ -1,13 +1,23 @@
-"""JSON patch (RFC 6902 subset) -> the manager's ``set_values``/``unset`` form.
+"""JSON patch (RFC 6902: add, replace, remove) -> the manager's ``set_values``/``unset`` form.
 
-Ironic clients send ``[{"op": "add"|"replace"|"remove", "path": "/field" or
-"/field/key", "value": ...}]``. We translate instead of applying the patch to
-a copy, because the manager applies ``field/key`` paths under the node's
-lock: two clients patching different keys of driver_info concurrently both
-win. Every operation is checked before anything is applied, so a patch with
-one bad operation changes nothing.
+Ironic's clients send ``[{"op": "add"|"replace"|"remove", "path": ..., "value":
+...}]`` with ``path`` a JSON pointer (RFC 6901): ``/field``, ``/field/key`` or,
+inside the object fields (driver_info, instance_info, properties, extra),
+any depth: ``/instance_info/image_properties/os``, ``/extra/tags/0`` (an
+array index), ``/extra/tags/-`` (append), with ``~1`` for a ``/`` in a key
+and ``~0`` for a ``~``.
+
+We translate instead of applying the patch to a copy of the resource,
+because the manager applies ``field/key`` paths under the node's lock: two
+clients patching different keys of driver_info concurrently both win. A
+deeper path is applied here to the value under ``/field/key`` (as stored,
+or as earlier operations of the patch left it) and that key is written as
+a whole; so patches of different keys still both win, and of the same key
+the last one does. Every operation is checked before anything is applied,
+so a patch with one bad operation changes nothing.
 """
 
+import copy
 import json
 
 from hwdrivers.api import errors
@@ -15,42 +25,166 @@ from hwdrivers.api import microversions
 
 OPS = ("add", "replace", "remove")
 
+#: Where a path's key is missing, or is the wrong kind of value.
+_ABSENT = object()
+
 
 def _error(index, message):
     return errors.APIError("Patch operation %d: %s" % (index, message))
 
 
-class _Keys:
-    """Which keys of the patched objects exist as the operations run in order.
+def escape(token):
+    """``token`` as a JSON pointer token (RFC 6901: ``~`` -> ``~0``, ``/`` -> ``~1``)."""
+    return token.replace("~", "~0").replace("/", "~1")
 
-    A ``replace`` of a key needs it to exist (RFC 6902, Ironic): earlier
-    operations of the patch decide, and where they do not, ``stored(field)``
-    (the object the resource has) does; it is read only then, so patches
-    without such a replace cost no read.
+
+def parse_path(index, path):
+    """The decoded tokens of JSON pointer ``path``; a 400 naming it when it is not one."""
+    if not isinstance(path, str) or not path.startswith("/") or path == "/":
+        raise _error(index, "path %s must be a JSON pointer to a field: /field, "
+                     "/field/key, /field/key/subkey..." % json.dumps(path))
+    tokens = []
+    for raw in path[1:].split("/"):
+        if not raw:
+            raise _error(index, "path %s has an empty key; remove the extra '/'" % path)
+        rest = raw
+        while "~" in rest:
+            _, _, rest = rest.partition("~")
+            if not rest or rest[0] not in "01":
+                raise _error(index, "path %s has a '~' that is not an escape; write ~ in "
+                             "a key as ~0 and / as ~1 (RFC 6901)" % path)
+            rest = rest[1:]
+        tokens.append(raw.replace("~1", "/").replace("~0", "~"))
+    return tokens
+
+
+class _Doc:
+    """The values under the patched objects' keys as the operations run in order.
+
+    Earlier operations of the patch decide; where they do not,
+    ``stored(field)`` (the object the resource has) does. It is read only
+    when an operation needs a value it holds (a ``replace`` of a key, which
+    must exist, or a path below a key), so a patch of plain adds costs no
+    read.
     """
 
     def __init__(self, stored):
         self._stored = stored
-        self._known = {}    # field -> set of keys, once decided
-        self._pending = {}  # field -> [(key, present)] on top of the stored object
+        self._known = {}    # field -> {key: value}, once read or replaced whole
+        self._pending = {}  # field -> {key: value or _ABSENT} on top of the stored object
 
     def whole(self, field, value):
-        self._known[field] = set(value) if isinstance(value, dict) else set()
+        self._known[field] = dict(value) if isinstance(value, dict) else {}
         self._pending.pop(field, None)
 
-    def key(self, field, key, present):
+    def set(self, field, key, value):
+        """Record ``value`` (``_ABSENT``: removed) under ``field``'s ``key``."""
         if field in self._known:
-            (self._known[field].add if present else self._known[field].discard)(key)
+            if value is _ABSENT:
+                self._known[field].pop(key, None)
+            else:
+                self._known[field][key] = value
         else:
-            self._pending.setdefault(field, []).append((key, present))
+            self._pending.setdefault(field, {})[key] = value
 
-    def has(self, field, key):
+    def get(self, field, key):
+        """The value under ``field``'s ``key`` now, or ``_ABSENT``."""
         if field not in self._known:
-            keys = set(self._stored(field) or ())
-            for name, present in self._pending.pop(field, ()):
-                (keys.add if present else keys.discard)(name)
-            self._known[field] = keys
-        return key in self._known[field]
+            pending = self._pending.get(field, {})
+            if key in pending:
+                return pending[key]
+            stored = self._stored(field) if self._stored is not None else None
+            content = dict(stored) if isinstance(stored, dict) else {}
+            for name, value in self._pending.pop(field, {}).items():
+                if value is _ABSENT:
+                    content.pop(name, None)
+                else:
+                    content[name] = value
+            self._known[field] = content
+        return self._known[field].get(key, _ABSENT)
+
+
+def _kind_of(value):
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if value is None:
+        return "null"
+    return "a %s" % type(value).__name__
+
+
+def _list_index(index, path, where, token, items, kind, insert=False):
+    """Array index ``token`` (RFC 6901: digits, no leading zero) of an array of
+    ``items``; with ``insert`` (an add's last token) ``items`` itself too."""
+    append = " or - to append" if insert else ""
+    if not token.isdigit() or not token.isascii() or (len(token) > 1 and token[0] == "0"):
+        raise _error(index, "cannot %s %s: %s is an array, and %s is not an index of it; "
+                     "use 0, 1, ...%s" % (kind, path, where, json.dumps(token), append))
+    position = int(token)
+    if position > items or (position == items and not insert):
+        last = items - (not insert)
+        raise _error(index, "cannot %s %s: %s is an array of %d item(s), so index %d is "
+                     "out of range%s" % (kind, path, where, items, position,
+                                         "; use 0 to %d%s" % (last, append) if last >= 0
+                                         else ""))
+    return position
+
+
+def _apply_below(index, path, where, root, tokens, kind, value):
+    """Operation ``kind`` at ``tokens`` below ``root`` (the value at ``where``,
+    already a copy): RFC 6902 on objects and arrays. Returns the new root.
+
+    Messages name paths and kinds of values, never values (driver_info holds
+    secrets).
+    """
+    parent = root
+    for token in tokens[:-1]:
+        child_where = "%s/%s" % (where, escape(token))
+        if isinstance(parent, dict):
+            if token not in parent:
+                raise _error(index, "cannot %s %s: %s does not exist; add it first, e.g. "
+                             '{"op": "add", "path": "%s", "value": {}}'
+                             % (kind, path, child_where, child_where))
+            parent = parent[token]
+        elif isinstance(parent, list):
+            parent = parent[_list_index(index, path, where, token, len(parent), kind)]
+        else:
+            raise _not_container(index, path, where, parent, kind)
+        where = child_where
+    last = tokens[-1]
+    if isinstance(parent, dict):
+        if kind != "add" and last not in parent:
+            raise _error(index, "cannot %s %s: %s has no key %s%s"
+                         % (kind, path, where, json.dumps(last),
+                            "; use add to create it" if kind == "replace" else ""))
+        if kind == "remove":
+            del parent[last]
+        else:
+            parent[last] = value
+    elif isinstance(parent, list):
+        if kind == "add" and last == "-":
+            parent.append(value)
+        else:
+            position = _list_index(index, path, where, last, len(parent), kind,
+                                   insert=kind == "add")
+            if kind == "add":
+                parent.insert(position, value)
+            elif kind == "replace":
+                parent[position] = value
+            else:
+                del parent[position]
+    else:
+        raise _not_container(index, path, where, parent, kind)
+    return root
+
+
+def _not_container(index, path, where, value, kind):
+    return _error(index, "cannot %s %s: %s is %s, not an object or an array; %s %s as a "
+                  "whole instead" % (kind, path, where, _kind_of(value),
+                                     "remove" if kind == "remove" else "replace", where))
 
 
 def translate(patch, writable, dict_fields, read_only_hints, known, unmodeled=None,
@@ -58,24 +192,25 @@ def translate(patch, writable, dict_fields, read_only_hints, known, unmodeled=No
     """Return ``(set_values, unset)`` for the manager.
 
     ``writable``: top-level fields that may be set; ``dict_fields``: those
-    whose keys may be patched (``/extra/<key>``); ``read_only_hints``: field ->
-    how to change it instead; ``known``: every field of the document (so an
-    unknown field and a read-only one get different messages); ``unmodeled``:
-    Ironic's fields hwdrivers does not store -> the value every document
-    shows (removing one, or setting it to that value or null, changes
-    nothing and is accepted, as ``baremetal node unset --owner`` sends);
-    ``stored``: field -> the object the resource holds, read when a
-    ``replace`` of one of its keys needs to know the key exists (without
-    it, such a replace is not checked); ``resource``: the resource's name in
-    microversions.FIELD_VERSIONS, so a field the request's API version does
-    not have is a 406.
+    whose keys may be patched (``/extra/<key>/...``); ``read_only_hints``:
+    field -> how to change it instead; ``known``: every field of the
+    document (so an unknown field and a read-only one get different
+    messages); ``unmodeled``: Ironic's fields hwdrivers does not store ->
+    the value every document shows (removing one, or setting it to that
+    value or null, changes nothing and is accepted, as ``baremetal node
+    unset --owner`` sends); ``stored``: field -> the object the resource
+    holds, read when a ``replace`` of one of its keys needs to know the key
+    exists or a deeper path needs the value under a key (without it, the
+    object is taken as empty and such a replace is not checked);
+    ``resource``: the resource's name in microversions.FIELD_VERSIONS, so
+    a field the request's API version does not have is a 406.
     """
     if not isinstance(patch, list) or not patch:
         raise errors.APIError("The body must be a non-empty JSON patch list, e.g. "
                               '[{"op": "replace", "path": "/name", "value": "n1"}].')
     set_values = {}
     unset = []
-    keys = _Keys(stored) if stored is not None else None
+    doc = _Doc(stored)
     version = microversions.current() if resource is not None else None
     for index, op in enumerate(patch):
         if not isinstance(op, dict):
@@ -89,10 +224,7 @@ def translate(patch, writable, dict_fields, read_only_hints, known, unmodeled=No
             raise _error(index, "unknown member(s) %s; use op, path, value"
                          % ", ".join(extra))
         path = op.get("path")
-        if not isinstance(path, str) or not path.startswith("/") or path == "/":
-            raise _error(index, "path %r must look like /field or /field/key" % (path,))
-        parts = path[1:].split("/")
-        parts = [p.replace("~1", "/").replace("~0", "~") for p in parts]
+        parts = parse_path(index, path)
         field = parts[0]
         if version is not None:
             microversions.check_patch_op(resource, index, field, kind, version)
@@ -106,31 +238,39 @@ def translate(patch, writable, dict_fields, read_only_hints, known, unmodeled=No
                     field, "; %s" % hint if hint else ""))
             raise _error(index, "'/%s' is not a field; patchable fields: %s"
                          % (field, ", ".join(sorted(writable))))
-        if len(parts) > 2:
-            raise _error(index, "path %s is too deep; replace /%s/%s as a whole"
-                         % (path, field, parts[1]))
-        if len(parts) == 2:
-            if field not in dict_fields:
-                raise _error(index, "'/%s' is not an object; use the path /%s"
-                             % (field, field))
-            if not parts[1]:
-                raise _error(index, "path %s has an empty key" % path)
-        target = "/".join(parts)
+        if len(parts) > 1 and field not in dict_fields:
+            raise _error(index, "'/%s' is not an object; use the path /%s"
+                         % (field, field))
         if kind == "remove":
             if "value" in op:
                 raise _error(index, "remove takes no value")
         elif "value" not in op:
             raise _error(index, "%s of %s needs a value" % (kind, path))
-        if keys is not None and field in dict_fields:
-            if len(parts) == 1:
-                keys.whole(field, {} if kind == "remove" else op.get("value"))
-            else:
-                if kind == "replace" and not keys.has(field, parts[1]):
-                    raise _error(index, "cannot replace %s: %s has no key %s; use add "
-                                 "to create it" % (path, field, parts[1]))
-                keys.key(field, parts[1], kind != "remove")
-        _apply(set_values, unset, target, len(parts) == 1 and field in dict_fields,
-               op.get("value"), kind == "remove")
+        value = op.get("value")
+        if len(parts) == 1:
+            if field in dict_fields:
+                doc.whole(field, {} if kind == "remove" else value)
+            _apply(set_values, unset, field, field in dict_fields, value, kind == "remove")
+            continue
+        key = parts[1]
+        target = "%s/%s" % (field, key)
+        if len(parts) > 2:
+            current = doc.get(field, key)
+            where = "/%s/%s" % (field, escape(key))
+            if current is _ABSENT:
+                raise _error(index, "cannot %s %s: %s does not exist; add it first, e.g. "
+                             '{"op": "add", "path": "%s", "value": {}}'
+                             % (kind, path, where, where))
+            value = _apply_below(index, path, where, copy.deepcopy(current), parts[2:],
+                                 kind, copy.deepcopy(value))
+            doc.set(field, key, value)
+            _apply(set_values, unset, target, False, value, False)
+            continue
+        if kind == "replace" and stored is not None and doc.get(field, key) is _ABSENT:
+            raise _error(index, "cannot replace %s: %s has no key %s; use add to create it"
+                         % (path, field, key))
+        doc.set(field, key, _ABSENT if kind == "remove" else value)
+        _apply(set_values, unset, target, False, value, kind == "remove")
     return set_values, unset
 
 

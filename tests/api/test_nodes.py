@@ -264,7 +264,7 @@ def test_patch_add_replace_remove(api, make_node):
     ([{"op": "move", "path": "/name", "from": "/extra"}], ["move"]),
     ([{"op": "add", "path": "/name"}], ["value"]),
     ([{"op": "add", "path": "name", "value": "x"}], ["path"]),
-    ([{"op": "add", "path": "/extra/a/b", "value": 1}], ["too deep"]),
+    ([{"op": "add", "path": "/extra/a/b", "value": 1}], ["/extra/a", "does not exist"]),
     ([{"op": "add", "path": "/name/x", "value": 1}], ["/name", "not an object"]),
     ([], ["non-empty"]),
     ([{"op": "replace", "path": "/name", "value": "ok-name"},
