@@ -11,6 +11,7 @@ from hwdrivers.cli import inputs
 from hwdrivers.cli import oneshot
 from hwdrivers.cli import output
 from hwdrivers.common import boot_devices
+from hwdrivers.common import exception
 from hwdrivers.common import interface_types
 from hwdrivers.conductor import unknown_driver_info
 
@@ -603,8 +604,9 @@ def _chosen_actions(parser, args):
                 yield action
 
 
-def refuse_undecodable(parser, args):
-    """InvalidParameterValue naming the first argument that is not UTF-8 text.
+def check_arguments(parser, args):
+    """InvalidParameterValue naming the first argument that is not UTF-8 text,
+    or a node named by the empty string.
 
     An argument's bytes that do not decode reach Python as lone surrogates,
     which no database, URL or JSON document takes: ``node show $'\\xff'``
@@ -621,6 +623,11 @@ def refuse_undecodable(parser, args):
         for item in value if isinstance(value, list) else [value]:
             if isinstance(item, str):
                 inputs.check_text(item, name)
+            if item == "" and action.dest in ("node", "nodes"):
+                # Not "Node  could not be found", or over --url the node list.
+                raise exception.InvalidParameterValue(
+                    "%s is empty: give a node's name or UUID ('hwdrivers node list' "
+                    "shows them)" % name)
 
 
 def _interrupted_report(results, fmt, stream):

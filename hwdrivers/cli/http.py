@@ -197,7 +197,17 @@ class HTTPBackend:
 
     @staticmethod
     def _node_path(ident, suffix=""):
-        return "/v1/nodes/%s%s" % (urllib.parse.quote(str(ident), safe=""), suffix)
+        """``/v1/nodes/<ident><suffix>``; a name no node can have is not found here.
+
+        ``/v1/nodes/detail`` is the node list, and ``/v1/nodes/`` the list
+        too: ``node show detail`` printed an empty node and exited 0, where
+        the local database says the node does not exist (the API refuses
+        ``detail`` as a name, and every node has one or a UUID).
+        """
+        ident = str(ident)
+        if ident in ("", "detail"):
+            raise exception.NodeNotFound(node=ident or '""')
+        return "/v1/nodes/%s%s" % (urllib.parse.quote(ident, safe=""), suffix)
 
     # -- nodes --------------------------------------------------------------------
 

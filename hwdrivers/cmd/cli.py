@@ -176,7 +176,7 @@ def main(argv=None):
     ending = _Ending()
     try:
         with ending:
-            commands.refuse_undecodable(parser, args)
+            commands.check_arguments(parser, args)
             load_config(args.config_file)
             with metrics.suspended():  # a command's figures are exported by no one
                 commands.run(args, backend_factory(args))

@@ -112,3 +112,34 @@ def test_a_timeout_that_is_not_finite_is_refused_locally(run):
     assert "--power-timeout nan: the timeout must be a positive number" in err
     node = json.loads(run("node", "show", "keep", "-f", "json")[0])
     assert node["power_state"] is None
+
+
+@pytest.mark.parametrize("argv", [
+    ["node", "show", "detail"],
+    ["node", "power", "on", "detail"],
+    ["node", "set", "detail"],
+])
+def test_detail_is_no_node_over_http_as_locally(run, stub, argv):
+    """``GET /v1/nodes/detail`` is the node list: ``node show detail`` printed an
+    empty node and exited 0."""
+    _, err = run("--url", stub.url, *argv, expect=1)
+    assert err.startswith("ERROR: Node detail could not be found"), err
+    assert stub.requests == []
+    _, err = run(*argv, expect=1)
+    assert err.startswith("ERROR: Node detail could not be found"), err
+
+
+@pytest.mark.parametrize("argv, named", [
+    (["node", "show", ""], "argument node"),
+    (["node", "delete", "keep", ""], "argument nodes"),
+    (["node", "maintenance", "set", ""], "argument node"),
+])
+def test_an_empty_node_is_refused_naming_the_argument(run, stub, argv, named):
+    expected = ("ERROR: %s is empty: give a node's name or UUID ('hwdrivers node list' "
+                "shows them)\n" % named)
+    _, err = run("--url", stub.url, *argv, expect=1)
+    assert err == expected and stub.requests == []
+    run("node", "create", "--driver", "fake-hardware", "--name", "keep")
+    _, err = run(*argv, expect=1)
+    assert err == expected
+    assert _names(run) == ["keep"]
