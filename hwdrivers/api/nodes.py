@@ -188,12 +188,16 @@ def _list(detail):
         # A filter on what no node has (an instance, a resource class...).
         nodes = []
     elif args.get("conductor"):
-        nodes = _list_of_conductor(args["conductor"], filters, limit, args)
+        nodes = utils.listed_after_marker(
+            lambda: _list_of_conductor(args["conductor"], filters, limit, args),
+            args.get("marker"), "node", _marker_node)
     else:
-        nodes = utils.manager().list_nodes(
-            utils.context(), filters=filters, limit=limit,
-            marker=args.get("marker"), sort_key=_sort_key(args.get("sort_key", "id")),
-            sort_dir=args.get("sort_dir", "asc"))
+        nodes = utils.listed_after_marker(
+            lambda: utils.manager().list_nodes(
+                utils.context(), filters=filters, limit=limit,
+                marker=args.get("marker"), sort_key=_sort_key(args.get("sort_key", "id")),
+                sort_dir=args.get("sort_dir", "asc")),
+            args.get("marker"), "node", _marker_node)
     base, host, node_view = utils.base_url(), utils.conf().host, utils.manager().node_view
     hidden = microversions.hidden_fields("node", version)
     items = [_view(n, fields=fields, detail=detail, base=base, host=host, node_view=node_view,
@@ -206,6 +210,16 @@ def _list(detail):
     if next_url:
         result["next"] = next_url
     return utils.json_response(result)
+
+
+def _marker_node(marker):
+    """404 when no node has UUID ``marker`` (Ironic's answer to such a marker)."""
+    try:
+        _get(marker)
+    except exception.NodeNotFound:
+        raise exception.NodeNotFound(
+            node=marker, hint="it is this listing's marker (the last node of the previous "
+            "page), deleted since? List again without marker") from None
 
 
 def _list_of_conductor(conductor, filters, limit, args):

@@ -67,6 +67,16 @@ def _node_id(ident, field):
         raise errors.APIError("Field %s: node %s does not exist." % (field, ident)) from None
 
 
+def _marker_port(marker):
+    """404 when no port has UUID ``marker`` (Ironic's answer to such a marker)."""
+    try:
+        _get(marker)
+    except exception.PortNotFound:
+        raise exception.PortNotFound(
+            "Port %s could not be found; it is this listing's marker (the last port of the "
+            "previous page), deleted since? List again without marker." % marker) from None
+
+
 def _render_list(ports, detail, fields, limit, resource):
     uuids = _NodeUUIDs()
     hidden = microversions.hidden_fields("port", microversions.current())
@@ -119,11 +129,13 @@ def _list(detail, node_id=None, resource="ports"):
                     utils.context(), port["node_id"]).conductor_group not in groups:
                 ports = []
     else:
-        ports = utils.manager().list_ports(utils.context(), node_id=node_id, limit=limit,
-                                           marker=args.get("marker"),
-                                           sort_key=args.get("sort_key", "id"),
-                                           sort_dir=args.get("sort_dir", "asc"),
-                                           conductor_groups=groups)
+        ports = utils.listed_after_marker(
+            lambda: utils.manager().list_ports(utils.context(), node_id=node_id, limit=limit,
+                                               marker=args.get("marker"),
+                                               sort_key=args.get("sort_key", "id"),
+                                               sort_dir=args.get("sort_dir", "asc"),
+                                               conductor_groups=groups),
+            args.get("marker"), "port", _marker_port)
     return _render_list(ports, detail, fields, limit, resource)
 
 
