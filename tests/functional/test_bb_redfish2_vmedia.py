@@ -56,3 +56,135 @@ def test_clean_up_ejects_the_cd_of_a_node_without_deploy_ramdisk_fields(
     media = requests.get(_cd_url(redfish_emulator), auth=auth, timeout=10).json()
     assert not media.get("Inserted") and not media.get("Image")
     redfish_session.CACHE.clear()
+
+
+# -- a BMC that lists its virtual media under the Manager ------------------------
+
+MANAGER = "/redfish/v1/Managers/iDRAC.Embedded.1"
+
+
+class ManagerMediaBMC(http.server.ThreadingHTTPServer):
+    """A Redfish service whose system has no VirtualMedia link; its manager has a
+    removable disk and a CD (iDRAC before 6.0), or nothing when ``media`` is empty."""
+
+    daemon_threads = True
+
+    def __init__(self, media=("RemovableDisk", "CD")):
+        super().__init__(("127.0.0.1", 0), _ManagerMediaHandler)
+        self.media = {name: {"Inserted": False, "Image": None} for name in media}
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.server_address[1]
+
+    def document(self, path):
+        system = "/redfish/v1/Systems/System.Embedded.1"
+        documents = {
+            "/redfish/v1": {"@odata.id": "/redfish/v1/", "Id": "RootService",
+                            "RedfishVersion": "1.6.0",
+                            "Systems": {"@odata.id": "/redfish/v1/Systems"}},
+            "/redfish/v1/Systems": {"@odata.id": "/redfish/v1/Systems",
+                                    "Members": [{"@odata.id": system}]},
+            system: {"@odata.id": system, "Id": "System.Embedded.1", "PowerState": "On",
+                     "Links": {"ManagedBy": [{"@odata.id": MANAGER}]}},
+            MANAGER: dict({"@odata.id": MANAGER, "Id": "iDRAC.Embedded.1"}, **(
+                {"VirtualMedia": {"@odata.id": MANAGER + "/VirtualMedia"}}
+                if self.media else {})),
+            MANAGER + "/VirtualMedia": {
+                "@odata.id": MANAGER + "/VirtualMedia",
+                "Members": [{"@odata.id": "%s/VirtualMedia/%s" % (MANAGER, name)}
+                            for name in self.media]},
+        }
+        for name, state in self.media.items():
+            path_ = "%s/VirtualMedia/%s" % (MANAGER, name)
+            documents[path_] = dict(state, **{
+                "@odata.id": path_, "Id": name, "Name": "Virtual " + name, "MediaTypes": [
+                    "CD", "DVD"] if name == "CD" else ["USBStick"],
+                "Actions": {
+                    "#VirtualMedia.InsertMedia": {
+                        "target": path_ + "/Actions/VirtualMedia.InsertMedia"},
+                    "#VirtualMedia.EjectMedia": {
+                        "target": path_ + "/Actions/VirtualMedia.EjectMedia"}}})
+        return documents.get(path)
+
+
+class _ManagerMediaHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def _send(self, code, body=None):
+        import json
+        data = json.dumps(body).encode() if body is not None else b""
+        self.close_connection = True  # one request per connection: no reuse races
+        self.send_response(code)
+        for name, value in (("Content-Type", "application/json"), ("Connection", "close"),
+                            ("Content-Length", str(len(data)))):
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        document = self.server.document(self.path.rstrip("/"))
+        self._send(200 if document else 404, document or {"error": {"code": "NotFound"}})
+
+    def do_POST(self):
+        import json
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or "{}")
+        name, _, action = self.path.rpartition("/Actions/VirtualMedia.")
+        state = self.server.media.get(name.rpartition("/")[2])
+        if state is None:
+            return self._send(404, {"error": {"code": "NotFound"}})
+        if action == "InsertMedia":
+            state.update(Inserted=True, Image=body["Image"])
+        else:
+            state.update(Inserted=False, Image=None)
+        self._send(204)
+
+
+@pytest.fixture
+def manager_bmc(config):
+    config(enabled_hardware_types=["redfish"], enabled_power_interfaces=["redfish"],
+           enabled_management_interfaces=["redfish", "noop"],
+           enabled_boot_interfaces=["redfish-virtual-media", "noop"],
+           redfish__command_retry_timeout=5.0)
+    redfish_session.CACHE.clear()
+    servers = []
+
+    def start(**kwargs):
+        server = ManagerMediaBMC(**kwargs)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return StandaloneTask.for_driver("redfish", {
+            "redfish_address": server.url, "redfish_username": "root",
+            "redfish_password": "Manager-Pass-5", "redfish_auth_type": "basic"},
+            boot_interface="redfish-virtual-media"), server
+
+    yield start
+    redfish_session.CACHE.clear()
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def test_virtual_media_listed_under_the_manager_is_used(manager_bmc):
+    task, bmc = manager_bmc()
+    task.driver.boot._insert(task, "http://192.0.2.9/deploy.iso")
+    assert bmc.media == {"RemovableDisk": {"Inserted": False, "Image": None},
+                         "CD": {"Inserted": True, "Image": "http://192.0.2.9/deploy.iso"}}
+    task.driver.boot.clean_up_instance(task)
+    assert bmc.media["CD"] == {"Inserted": False, "Image": None}
+
+
+def test_no_virtual_media_anywhere_is_unsupported_at_once(manager_bmc):
+    """Not an unexpected answer retried for command_retry_timeout: said, not retried."""
+    from hwdrivers.common import exception
+    from hwdrivers.drivers import retry
+
+    task, _bmc = manager_bmc(media=())
+    with pytest.raises(exception.DriverUnsupportedAction) as info:
+        retry.run(task, task.driver.boot, task.driver.boot.clean_up_instance)
+    assert "no virtual CD or DVD, neither under the system nor under its managers" in str(
+        info.value)
+    assert "attempts" not in str(info.value)

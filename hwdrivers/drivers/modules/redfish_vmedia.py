@@ -9,8 +9,9 @@ protected) and sets a one-time boot from CD. Once the image is written,
 the persistent boot device; the clean-ups eject and remove as well.
 
 The system's VirtualMedia collection is used (``Systems/<id>/VirtualMedia``,
-as sushy-tools and recent BMCs serve it); a BMC that lists virtual media only
-under its Manager is not handled yet. The machine's BMC fetches the ISO, so
+as sushy-tools and recent BMCs serve it), else that of the managers the
+system links (``Managers/<id>/VirtualMedia``: iDRAC before 6.0, older iLO and
+XCC firmware), as Ironic does. The machine's BMC fetches the ISO, so
 ``http_url`` must be reachable from the BMC network.
 """
 
@@ -24,6 +25,7 @@ from hwdrivers.drivers import params
 from hwdrivers.drivers.modules import boot_files
 from hwdrivers.drivers.modules import boot_iso
 from hwdrivers.drivers.modules import redfish
+from hwdrivers.drivers.modules import redfish_session
 
 #: Redfish media types that boot as a CD
 CD_TYPES = frozenset({"CD", "DVD"})
@@ -52,18 +54,43 @@ class RedfishVirtualMediaBoot(redfish._RedfishBase, base.BootInterface):
 
     # -- the virtual CD ------------------------------------------------------------
 
+    @staticmethod
+    def _devices(system):
+        """The virtual media devices of the system, else of the managers it links.
+
+        A system without a ``VirtualMedia`` link is not an unexpected answer
+        to retry: older BMCs list their devices under the Manager only.
+        """
+        missing = redfish_session._sushy().exceptions.MissingAttributeError
+        try:
+            return list(system.virtual_media.get_members())
+        except missing:
+            pass
+        try:
+            managers = system.managers
+        except missing:
+            return []
+        devices = []
+        for manager in managers:
+            try:
+                collection = manager.virtual_media
+            except missing:
+                continue
+            devices.extend(collection.get_members())
+        return devices
+
     def _with_cd(self, task, action, func):
-        """``func(virtual_media)`` on the system's first CD/DVD device."""
+        """``func(virtual_media)`` on the first CD/DVD device of the system (or its BMC)."""
         with self._system(task, action) as (_entry, system):
-            collection = system.virtual_media
-            for media in collection.get_members():
+            devices = self._devices(system)
+            for media in devices:
                 types = {redfish._value(t) for t in (media.media_types or [])}
                 if types & CD_TYPES:
                     return func(media)
             raise exception.DriverUnsupportedAction(
-                "redfish system %s has no virtual CD or DVD (virtual media: %s)"
-                % (system.path, ", ".join(m.identity for m in collection.get_members())
-                   or "none"))
+                "redfish system %s has no virtual CD or DVD, neither under the system nor "
+                "under its managers (virtual media: %s)"
+                % (system.path, ", ".join(m.path for m in devices) or "none"))
 
     def _insert(self, task, url):
         def insert(media):
