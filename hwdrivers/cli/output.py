@@ -6,31 +6,53 @@ NaN and lone surrogates (``json_values.repaired``): a script's parser
 """
 
 import json
+import re
 import sys
 
 from hwdrivers.common import json_values
 
+#: What a table cell shows escaped: control characters but the newline (an
+#: escape sequence in a node's extra or last_error would drive the reader's
+#: terminal: retitle it, hide text, rewrite lines) and lone surrogates
+#: (from rows stored before the API refused them), which stdout cannot encode.
+_UNSHOWABLE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _escaped(match):
+    code = ord(match.group())
+    return "\\x%02x" % code if code < 0x100 else "\\u%04x" % code
+
 
 def _cell(value):
+    """A cell's lines: a value with newlines (a maintenance reason, an error
+    with the tool's output) spans several lines inside its cell, instead of
+    breaking the table's rows and borders."""
     if value is None:
-        return ""
+        return [""]
     if isinstance(value, (dict, list)):
-        return json.dumps(value, sort_keys=True, default=str)
-    return str(value)
+        text = json.dumps(value, sort_keys=True, default=str)
+    else:
+        text = str(value)
+    return _UNSHOWABLE.sub(_escaped, text).split("\n")
 
 
 def table(rows, columns, stream=None):
     stream = stream or sys.stdout
     cells = [[_cell(row.get(c)) for c in columns] for row in rows]
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    widths = [max([len(c)] + [len(line) for r in cells for line in r[i]])
+              for i, c in enumerate(columns)]
     line = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
 
-    def row_line(values):
-        return "| " + " | ".join(v.ljust(w) for v, w in zip(values, widths)) + " |\n"
+    def row_lines(values):
+        height = max(len(v) for v in values)
+        return "".join(
+            "| " + " | ".join((v[n] if n < len(v) else "").ljust(w)
+                              for v, w in zip(values, widths)) + " |\n"
+            for n in range(height))
 
-    stream.write(line + "\n" + row_line(columns) + line + "\n")
+    stream.write(line + "\n" + row_lines([[c] for c in columns]) + line + "\n")
     for r in cells:
-        stream.write(row_line(r))
+        stream.write(row_lines(r))
     stream.write(line + "\n")
 
 

@@ -1,0 +1,67 @@
+"""Output of ``hwdrivers``: a table stays a table, whatever the values hold.
+
+A newline in a value (a maintenance reason, an error carrying a tool's
+output) broke the table's rows and borders; an escape sequence in one (a
+node's extra, set by anyone who may edit nodes) reached the reader's
+terminal as is; a lone surrogate in a row stored before the API refused
+them made printing the table a UnicodeEncodeError.
+"""
+
+import io
+import json
+
+import pytest
+
+from hwdrivers.cli import output
+from hwdrivers.cmd import cli
+
+
+def _table_lines(text):
+    lines = text.splitlines()
+    assert lines, text
+    assert all(line[0] in "|+" and line[-1] in "|+" for line in lines), text
+    assert len({len(line) for line in lines}) == 1, text  # one width: no broken row
+    return lines
+
+
+def test_a_value_with_newlines_spans_lines_inside_its_cell():
+    stream = io.StringIO()
+    output.table([{"a": "one\ntwo", "b": "x"}, {"a": "three", "b": "y\nz\nw"}],
+                 ["a", "b"], stream)
+    lines = _table_lines(stream.getvalue())
+    assert lines[3:8] == ["| one   | x |", "| two   |   |", "| three | y |",
+                          "|       | z |", "|       | w |"]
+
+
+@pytest.mark.parametrize("value, shown", [
+    ("\x1b]0;owned\x07", "\\x1b]0;owned\\x07"),
+    ("a\rb\tc", "a\\x0db\\x09c"),
+    ("csi\x9b2J", "csi\\x9b2J"),
+    ("old\ud800row", "old\\ud800row"),
+])
+def test_control_characters_and_surrogates_are_shown_escaped(value, shown):
+    stream = io.StringIO()
+    output.emit({"maintenance_reason": value}, "table", stream=stream)
+    text = stream.getvalue()
+    assert shown in text
+    assert not any(c in text for c in "\x1b\x07\r\t\x9b\ud800")
+    text.encode("utf-8")  # what stdout does with it
+    _table_lines(text)
+
+
+def test_node_show_with_a_multi_line_reason_is_a_table(sqlite_database, tmp_path, capsys):
+    conf = tmp_path / "empty.conf"
+    conf.write_text("")
+    base = ["--config-file", str(conf), "node"]
+    assert cli.main(base + ["create", "--driver", "fake-hardware", "--name", "m1"]) == 0
+    assert cli.main(base + ["maintenance", "set", "m1", "--reason",
+                            "disk swap\nticket 42\x1b[2J"]) == 0
+    capsys.readouterr()
+    assert cli.main(base + ["show", "m1"]) == 0
+    lines = _table_lines(capsys.readouterr().out)
+    at = [n for n, line in enumerate(lines) if line.startswith("| maintenance_reason ")][0]
+    assert "disk swap" in lines[at] and "ticket 42\\x1b[2J" in lines[at + 1]
+    assert lines[at + 1].split("|")[1].strip() == ""  # the Field column, empty
+    assert cli.main(base + ["show", "m1", "-f", "json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["maintenance_reason"] == "disk swap\nticket 42\x1b[2J"  # JSON: as stored
