@@ -65,3 +65,22 @@ def test_factory_reset_still_fails_when_a_setting_kept_its_value(bios, monkeypat
     assert "ProcTurboMode is 'Disabled', wanted 'Enabled'" in str(info.value)
     for name in ("SerialNumber", "NumCores", "AdminPassword", "Sriov"):
         assert name not in str(info.value)
+
+
+def test_an_attribute_given_twice_is_refused_without_echoing_values():
+    """[{ProcTurboMode: Disabled}, {ProcTurboMode: Enabled}] used to send Enabled silently."""
+    from hwdrivers.drivers.modules import bios_registry
+    with pytest.raises(exception.InvalidParameterValue) as info:
+        bios_registry.check_settings([
+            {"name": "ProcTurboMode", "value": "Disabled"},
+            {"name": "AdminPassword", "value": "Secret-One-1"},
+            {"name": "ProcTurboMode", "value": "Enabled"},
+            {"name": "AdminPassword", "value": "Secret-Two-2"}], REGISTRY)
+    message = str(info.value)
+    assert "nothing was sent" in message
+    assert "attribute AdminPassword is given 2 times; give it once" in message
+    assert "attribute ProcTurboMode is given 2 times; give it once" in message
+    assert "Secret-One-1" not in message and "Secret-Two-2" not in message
+    assert bios_registry.check_settings([{"name": "ProcTurboMode", "value": "Disabled"}],
+                                        REGISTRY) == [{"name": "ProcTurboMode",
+                                                       "value": "Disabled"}]

@@ -86,12 +86,18 @@ def check_shape(settings) -> None:
 def check_settings(settings, registry: dict) -> list[dict]:
     """``settings`` normalised to ``[{"name", "value"}]``; InvalidParameterValue otherwise.
 
-    Every problem in one error: an attribute the registry does not have
-    (with the names it has), a read-only one, a value the registry does
-    not allow (with what it allows).
+    Every problem in one error: an attribute given twice, one the registry
+    does not have (with the names it has), a read-only one, a value the
+    registry does not allow (with what it allows).
     """
     check_shape(settings)
     errors, normalised, unknown = [], [], []
+    names = [setting["name"] for setting in settings]
+    # Twice in one request is ambiguous (the BMC would get whichever came
+    # last); the values are not echoed, one of them may be a password.
+    errors.extend("attribute %s is given %d times; give it once" % (
+        name if len(name) <= 60 else _shown(name), names.count(name))
+        for name in sorted(set(names)) if names.count(name) > 1)
     for setting in settings:
         name, value = setting["name"], setting["value"]
         entry = registry.get(name)
