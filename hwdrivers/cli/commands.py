@@ -13,6 +13,7 @@ from hwdrivers.cli import output
 from hwdrivers.common import boot_devices
 from hwdrivers.common import exception
 from hwdrivers.common import interface_types
+from hwdrivers.common import states as node_states
 from hwdrivers.conductor import unknown_driver_info
 
 NODE_COLUMNS = ["uuid", "name", "driver", "power_state", "provision_state", "maintenance"]
@@ -84,6 +85,13 @@ def node_list(args, backend):
     if args.maintenance is not None:
         filters["maintenance"] = args.maintenance
     if args.provision_state:
+        # Locally a state no node can be in listed nothing, where the API
+        # answers 400: both refuse it here, naming the states there are.
+        known = [state.value for state in node_states.ProvisionState]
+        if args.provision_state not in known:
+            raise exception.InvalidParameterValue(
+                "--provision-state %r is not a provision state; use one of: %s"
+                % (args.provision_state, ", ".join(known)))
         filters["provision_state"] = args.provision_state
     nodes = backend.node_list(filters, limit=args.limit)
     return nodes, (None if args.long else NODE_COLUMNS)
@@ -277,6 +285,22 @@ def _at_least_one(option):
     return parse
 
 
+def _limit(text):
+    """``--limit``: a whole number, 0 or more; 0 is no limit, None as well.
+
+    ``--limit 0`` listed no node locally and every node over --url (the
+    API reads limit=0 as no limit, as Ironic does).
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            "takes a whole number of nodes, 0 (all) or more; got %r" % text)
+    return value or None
+
+
 class _BulkReport(Exception):
     """Carries a bulk action's failures to :func:`run`, which prints then fails."""
 
@@ -425,7 +449,9 @@ def build_parser():
     p.add_argument("--maintenance", action="store_true", default=None)
     p.add_argument("--no-maintenance", dest="maintenance", action="store_false")
     p.add_argument("--provision-state")
-    p.add_argument("--limit", type=int)
+    p.add_argument("--limit", type=_limit, metavar="N",
+                   help="At most N nodes (0, the default: every node, as "
+                        "'baremetal node list --limit 0').")
     p.add_argument("--long", action="store_true", help="Show every field.")
     p.set_defaults(func=node_list)
 

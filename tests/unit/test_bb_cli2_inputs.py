@@ -143,3 +143,32 @@ def test_an_empty_node_is_refused_naming_the_argument(run, stub, argv, named):
     _, err = run(*argv, expect=1)
     assert err == expected
     assert _names(run) == ["keep"]
+
+
+def test_limit_zero_lists_every_node_as_over_http(run, stub):
+    """``--limit 0`` listed no node locally, every node over --url (and in
+    ``baremetal node list``); a negative one is refused naming the option."""
+    for name in ("l1", "l2", "l3"):
+        run("node", "create", "--driver", "fake-hardware", "--name", name)
+    assert _names(run) == ["l1", "l2", "l3"]
+    out, _ = run("node", "list", "--limit", "0", "-f", "json")
+    assert [n["name"] for n in json.loads(out)] == ["l1", "l2", "l3"]
+    out, _ = run("node", "list", "--limit", "2", "-f", "json")
+    assert [n["name"] for n in json.loads(out)] == ["l1", "l2"]
+    run("--url", stub.url, "node", "list", "--limit", "0")
+    assert stub.requests == [("GET", "/v1/nodes/detail")]  # no limit=0 sent
+    with pytest.raises(SystemExit) as caught:
+        run("node", "list", "--limit", "-1")
+    assert caught.value.code == 2
+
+
+def test_an_unknown_provision_state_is_refused_locally_as_over_http(run, stub):
+    run("node", "create", "--driver", "fake-hardware", "--name", "keep")
+    for base in ((), ("--url", stub.url)):
+        _, err = run(*base, "node", "list", "--provision-state", "activ", expect=1)
+        assert err.startswith("ERROR: --provision-state 'activ' is not a provision "
+                              "state; use one of: enroll, "), err
+        assert "wait call-back" in err
+    assert stub.requests == []
+    out, _ = run("node", "list", "--provision-state", "enroll", "-f", "json")
+    assert [n["name"] for n in json.loads(out)] == ["keep"]
