@@ -404,11 +404,30 @@ def oneshot_boot_device(args, backend):
 
 # -- parser ------------------------------------------------------------------------------
 
+class _Version(argparse.Action):
+    """``--version``: the installed package's version, read only when asked
+    (importlib.metadata costs every other command's start-up)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="Show hwdrivers' version and exit.")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from importlib import metadata
+        try:
+            version = metadata.version("hwdrivers")
+        except metadata.PackageNotFoundError:
+            version = "(unknown: the package is not installed)"
+        sys.stdout.write("hwdrivers %s\n" % version)  # stdout, as argparse's own
+        parser.exit()
+
+
 def build_parser():
     fmt = _format_parent()
     parser = argparse.ArgumentParser(
         prog="hwdrivers", parents=[fmt],
         description="Control bare-metal machines through their BMCs, PDUs and hosts.")
+    parser.add_argument("--version", action=_Version)
     parser.add_argument("--config-file", action="append", metavar="PATH",
                         help="Configuration file (repeatable). Default: hwdrivers' "
                              "standard locations, e.g. /etc/hwdrivers/hwdrivers.conf.")

@@ -65,3 +65,13 @@ def test_node_show_with_a_multi_line_reason_is_a_table(sqlite_database, tmp_path
     assert cli.main(base + ["show", "m1", "-f", "json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["maintenance_reason"] == "disk swap\nticket 42\x1b[2J"  # JSON: as stored
+
+
+def test_version_is_printed_on_stdout(capsys):
+    """There was no --version (``baremetal --version`` has one)."""
+    from importlib import metadata
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["--version"])
+    assert caught.value.code == 0
+    out, err = capsys.readouterr()
+    assert out == "hwdrivers %s\n" % metadata.version("hwdrivers") and err == ""
