@@ -38,6 +38,9 @@ class SessionBMC(http.server.ThreadingHTTPServer):
         #: When set, requests with an expired token wait here for each other, so
         #: they are all refused together (several threads' calls to one BMC).
         self.refuse_together = None
+        #: When set, a logout (DELETE) waits for it, up to 5 s; ``logout_released``
+        #: then says whether it was set in time (True) or not (False).
+        self.hold_logout, self.logout_released = None, None
 
     @property
     def url(self):
@@ -127,6 +130,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_DELETE(self):
         if not self._allowed():
             return self._refused()
+        if self.server.hold_logout is not None:
+            self.server.logout_released = self.server.hold_logout.wait(timeout=5)
         with self.server.lock:
             number = self.path.rstrip("/").rpartition("/")[2]
             for token in [t for t, n in self.server.tokens.items() if n == number]:
@@ -141,13 +146,17 @@ def bmc(config):
            redfish__command_retry_timeout=0.0, redfish__connect_timeout=1.0,
            redfish__read_timeout=5.0)
     redfish_session.CACHE.clear()
-    server = SessionBMC()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = _serve()
     yield server
     redfish_session.CACHE.clear()
     server.shutdown()
     server.server_close()
+
+
+def _serve():
+    server = SessionBMC()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
 
 
 def _task(bmc):
@@ -184,3 +193,33 @@ def test_threads_refused_together_log_in_again_once(bmc):
                                range(4)))
     assert states == ["power on"] * 4
     assert bmc.logins == 2 and len(bmc.tokens) == 1
+
+
+def test_evicting_another_bmcs_client_does_not_wait_for_its_logout(bmc, config):
+    """The cache holds one client; calling a second BMC evicts the first, whose
+    session is logged out -- but not by that call, which has its own BMC to talk to
+    (the first may have stopped answering: the call would wait connect_timeout)."""
+    import time
+
+    config(redfish__connection_cache_size=1)
+    other = _serve()
+    try:
+        task = _task(bmc)
+        assert task.driver.power.get_power_state(task) == "power on"
+        bmc.hold_logout = threading.Event()
+        task = _task(other)
+        assert task.driver.power.get_power_state(task) == "power on"
+        # That call returned while the first BMC's logout still waits for this:
+        bmc.hold_logout.set()
+        end = time.monotonic() + 10
+        while bmc.logout_released is None and time.monotonic() < end:
+            time.sleep(0.02)
+        assert bmc.logout_released is True
+        end = time.monotonic() + 10
+        while bmc.tokens and time.monotonic() < end:
+            time.sleep(0.02)
+        assert bmc.tokens == {}  # logged out all the same
+    finally:
+        redfish_session.CACHE.clear()
+        other.shutdown()
+        other.server_close()

@@ -223,6 +223,31 @@ def close(client):
         LOG.debug("Ignoring error while closing a Redfish connection: %s", exc)
 
 
+def _close_elsewhere(clients):
+    """Close ``clients`` in a thread of their own, not in the call that evicted them.
+
+    An evicted client is another BMC's (the least recently used one), and
+    closing it logs its session out: a request to that BMC, which may have
+    stopped answering since. Made here, it would hold the evicting call --
+    and the node and controller slot it belongs to -- for up to
+    ``connect_timeout``, or spend that call's ``command_timeout`` on a BMC it
+    never named. The thread starts outside any call, so its requests have
+    the configured timeouts. A client without a session (basic auth) has
+    nothing to say to its BMC and is closed here.
+    """
+    def has_session(client):
+        auth = getattr(client, "_auth", None)
+        return getattr(auth, "get_session_resource_id", lambda: None)() is not None
+
+    remote = [client for client in clients if has_session(client)]
+    for client in clients:
+        if client not in remote:
+            close(client)
+    if remote:
+        threading.Thread(target=lambda: [close(client) for client in remote],
+                         name="redfish-logout", daemon=True).start()
+
+
 class ConnectionCache:
     """LRU of :class:`Entry` by :func:`cache_key`; safe to share between threads.
 
@@ -282,8 +307,7 @@ class ConnectionCache:
                 self._entries.move_to_end(key)
                 while len(self._entries) > size:
                     to_close.append(self._entries.popitem(last=False)[1])
-        for old in to_close:
-            close(old.client)
+        _close_elsewhere([old.client for old in to_close])
         return entry, True
 
     def discard(self, info, entry):
