@@ -13,6 +13,7 @@ from hwdrivers.cli import output
 from hwdrivers.common import boot_devices
 from hwdrivers.common import exception
 from hwdrivers.common import interface_types
+from hwdrivers.common import node_secrets
 from hwdrivers.common import states as node_states
 from hwdrivers.conductor import unknown_driver_info
 
@@ -75,7 +76,20 @@ def node_create(args, backend):
             values["%s_interface" % kind] = value
     if args.conductor_group is not None:
         values["conductor_group"] = args.conductor_group
-    return backend.node_create(values)
+    return _warned(args, backend.node_create(values))
+
+
+def _warned(args, node):
+    """``node``, after warning of each secret typed on the command line.
+
+    The one-shot commands warned and ``node create``/``set`` did not, though
+    the password then sits in ps and the shell's history as well. The
+    fields the answer masks are the driver's secrets, on either backend.
+    """
+    shown = (node or {}).get("driver_info") or {}
+    inputs.warn_inline_secrets(
+        args.driver_info, {key for key, value in shown.items() if value == node_secrets.MASK})
+    return node
 
 
 def node_list(args, backend):
@@ -120,7 +134,7 @@ def node_set(args, backend):
             set_values["%s_interface" % kind] = value
     if args.conductor_group is not None:
         set_values["conductor_group"] = args.conductor_group
-    return backend.node_update(args.node, set_values, [])
+    return _warned(args, backend.node_update(args.node, set_values, []))
 
 
 def node_unset(args, backend):

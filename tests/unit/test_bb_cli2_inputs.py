@@ -172,3 +172,20 @@ def test_an_unknown_provision_state_is_refused_locally_as_over_http(run, stub):
     assert stub.requests == []
     out, _ = run("node", "list", "--provision-state", "enroll", "-f", "json")
     assert [n["name"] for n in json.loads(out)] == ["keep"]
+
+
+def test_a_secret_typed_on_the_command_line_is_warned_of_by_node_create_and_set(
+        run, monkeypatch):
+    """The one-shot commands warned; ``node create``/``set`` said nothing."""
+    warning = ("WARNING: fake_password given on the command line is visible in the "
+               "process list; use --driver-info fake_password=- or --driver-info-file\n")
+    _, err = run("node", "create", "--driver", "fake-hardware", "--name", "w1",
+                 "--driver-info", "fake_password=hunter2", "--driver-info",
+                 "fake_address=10.0.0.1")
+    assert err == warning
+    _, err = run("node", "set", "w1", "--driver-info", "fake_password=hunter3")
+    assert err == warning
+    monkeypatch.setattr("sys.stdin", io.StringIO("hunter4\n"))
+    _, err = run("node", "set", "w1", "--driver-info", "fake_password=-",
+                 "--driver-info", "fake_address=10.0.0.2")
+    assert err == ""
