@@ -302,7 +302,9 @@ class Server:
 def http_json(conn, method, path, body=None):
     """One request on a kept-alive ``http.client`` connection: (status, parsed body)."""
     import json
-    headers = {"Accept": "application/json"}
+    # The newest version, as Ironic's clients negotiate: with no header the
+    # API answers as Ironic 1.1 (no names, the newer fields left out).
+    headers = {"Accept": "application/json", "X-OpenStack-Ironic-API-Version": "latest"}
     payload = None
     if body is not None:
         payload = json.dumps(body)
