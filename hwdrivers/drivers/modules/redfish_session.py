@@ -382,6 +382,11 @@ def _is_tls_error(exc):
     return False
 
 
+#: What a BMC answers an anonymous GET of a path that is not its service root
+#: (sushy reads the root before it logs in; the Redfish specification has the
+#: root answer without one): it wants a login for any other resource, or has none.
+NOT_A_ROOT = frozenset((401, 403, 404))
+
 #: OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH: the
 #: certificate is trusted, but issued for another name than redfish_address's.
 _NAME_MISMATCH = frozenset((62, 64))
@@ -454,6 +459,14 @@ def translate(exc, info, action):
         return exception.DriverConnectionError((
             "cannot reach the %s while %s: %s; check redfish_address and that the "
             "BMC is up" % (where, action, reason)))
+    if isinstance(exc, errors.HTTPError) and exc.status_code in NOT_A_ROOT and (
+            " %s%s " % (info["address"], info.get("root_prefix"))) in str(exc):
+        return exception.DriverSettingsError((
+            "the %s has no Redfish service root at %s (HTTP %s to an anonymous GET) while "
+            "%s: set redfish_address to the BMC's https://host[:port], with no path or the "
+            "service root's (/redfish/v1); a service root answers without a login, so "
+            "the credentials are not what is wrong" % (
+                where, info["root_prefix"], exc.status_code, action)))
     if isinstance(exc, errors.AccessError):
         user = info.get("username")
         hint = ("check redfish_username and redfish_password" if exc.status_code == 401
