@@ -130,7 +130,11 @@ def parse_address(text):
         if text.count(":") > 1 and not text.startswith("["):
             text = "[%s]" % text  # a bare IPv6 address
         text = "https://" + text
-    parts = urllib.parse.urlsplit(text)
+    try:
+        parts = urllib.parse.urlsplit(text)
+    except ValueError as exc:  # an unclosed IPv6 bracket, ...
+        raise ValueError("(got %r) must be http(s)://host[:port]: %s" % (
+            params.without_password(text), exc)) from None
     if parts.username is not None or parts.password is not None:
         # Not echoed: the value holds a credential.
         raise ValueError("must not contain credentials; use redfish_username and "
