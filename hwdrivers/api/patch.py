@@ -22,11 +22,17 @@ import json
 
 from hwdrivers.api import errors
 from hwdrivers.api import microversions
+from hwdrivers.api import utils
 
 OPS = ("add", "replace", "remove")
 
 #: Where a path's key is missing, or is the wrong kind of value.
 _ABSENT = object()
+#: How deep a value under /field/key may nest: as deep as a create body
+#: (``{"extra": {"key": value}}``) lets it. Paths below a key could
+#: otherwise nest a stored value deeper with each request, until encoding
+#: a listing that shows it fails.
+_MAX_KEY_DEPTH = utils.MAX_BODY_DEPTH - 2
 
 
 def _error(index, message):
@@ -263,6 +269,10 @@ def translate(patch, writable, dict_fields, read_only_hints, known, unmodeled=No
                              % (kind, path, where, where))
             value = _apply_below(index, path, where, copy.deepcopy(current), parts[2:],
                                  kind, copy.deepcopy(value))
+            if utils.depth_exceeds(value, _MAX_KEY_DEPTH):
+                raise _error(index, "cannot %s %s: %s would nest more than %d levels deep, "
+                             "as no request body may (%d); keep the value flatter"
+                             % (kind, path, where, _MAX_KEY_DEPTH, utils.MAX_BODY_DEPTH))
             doc.set(field, key, value)
             _apply(set_values, unset, target, False, value, False)
             continue

@@ -119,7 +119,7 @@ def parse_json_body(raw, expect=dict):
         raise errors.APIError("The request body is not valid JSON: %s" % exc) from None
     except RecursionError:
         body = _TOO_DEEP
-    if body is _TOO_DEEP or _depth_exceeds(body, MAX_BODY_DEPTH):
+    if body is _TOO_DEEP or depth_exceeds(body, MAX_BODY_DEPTH):
         raise errors.APIError("The request body is nested more than %d levels deep; no "
                               "hwdrivers request needs that many." % MAX_BODY_DEPTH)
     if not isinstance(body, expect):
@@ -136,7 +136,7 @@ MAX_BODY_DEPTH = 32
 _TOO_DEEP = object()
 
 
-def _depth_exceeds(value, limit):
+def depth_exceeds(value, limit):
     """True when ``value`` nests containers deeper than ``limit`` (no recursion)."""
     stack = [(value, 1)]
     while stack:

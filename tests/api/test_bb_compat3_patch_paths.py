@@ -105,3 +105,20 @@ def test_port_extra_deep_paths(api, make_node):
     resp = api.patch("/v1/ports/" + port["uuid"], [
         {"op": "add", "path": "/extra/nope/x", "value": 1}])
     assert resp.status_code == 400 and "/extra/nope does not exist" in error_of(resp)
+
+
+def test_a_deep_path_cannot_nest_a_value_deeper_than_a_body_may(api, make_node):
+    """Each request's body is at most 32 levels deep; paths below a key must not
+    let stored values grow deeper request by request (a listing would fail)."""
+    inner = {}
+    nested = inner
+    for _ in range(28):  # {"b": {"b": ... {}}}: 29 levels under /extra/a
+        nested["b"] = {}
+        nested = nested["b"]
+    make_node("dp5", extra={"a": inner})
+    path = "/extra/a" + "/b" * 28
+    resp = _patch(api, "dp5", {"op": "add", "path": path + "/c", "value": {"d": {}}})
+    assert resp.status_code == 400
+    assert "/extra/a would nest more than 30 levels" in error_of(resp)
+    assert row("dp5")["extra"] == {"a": inner}
+    assert _patch(api, "dp5", {"op": "add", "path": path + "/c", "value": 1}).status_code == 200
