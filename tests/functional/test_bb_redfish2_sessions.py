@@ -33,6 +33,7 @@ class SessionBMC(http.server.ThreadingHTTPServer):
 
     def __init__(self):
         super().__init__(("127.0.0.1", 0), _Handler)
+        self.password = PASSWORD
         self.tokens, self.logins, self.drop_after_login = {}, 0, False
         self.lock = threading.Lock()
         #: When set, requests with an expired token wait here for each other, so
@@ -70,7 +71,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _allowed(self):
-        basic = "Basic " + base64.b64encode(("%s:%s" % (USER, PASSWORD)).encode()).decode()
+        """A session token, or basic auth (credentials in UTF-8, as RFC 7617 has it)."""
+        basic = "Basic " + base64.b64encode(
+            ("%s:%s" % (USER, self.server.password)).encode("utf-8")).decode()
         return (self.headers.get("X-Auth-Token") in self.server.tokens
                 or self.headers.get("Authorization") == basic)
 
@@ -116,7 +119,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
         if self.path.rstrip("/") != SESSIONS:
             return self._send(404, {"error": {"code": "x", "message": self.path}})
-        if (body.get("UserName"), body.get("Password")) != (USER, PASSWORD):
+        if (body.get("UserName"), body.get("Password")) != (USER, self.server.password):
             return self._refused()
         with self.server.lock:
             self.server.logins += 1
@@ -223,3 +226,12 @@ def test_evicting_another_bmcs_client_does_not_wait_for_its_logout(bmc, config):
         redfish_session.CACHE.clear()
         other.shutdown()
         other.server_close()
+
+
+def test_a_password_latin1_cannot_encode_is_sent_as_utf8_by_basic_auth(bmc):
+    """requests raised UnicodeEncodeError for it, naming neither the node nor the field."""
+    bmc.password = "Pass\u20acword-\u0416"  # a Euro sign and a Cyrillic letter
+    task = StandaloneTask.for_driver("redfish", name="utf8", driver_info={
+        "redfish_address": bmc.url, "redfish_username": USER,
+        "redfish_password": bmc.password, "redfish_auth_type": "basic"})
+    assert task.driver.power.get_power_state(task) == "power on"

@@ -140,8 +140,27 @@ def _connector_class():
                 return super()._op(method, path, *args, timeout=request_timeout(timeout),
                                    **kwargs)
 
+            def set_http_basic_auth(self, username, password):
+                super().set_http_basic_auth(_basic_bytes(username), _basic_bytes(password))
+
         _CONNECTOR = _BoundedConnector
     return _CONNECTOR
+
+
+def _basic_bytes(value):
+    """``value`` as HTTP basic auth sends it: Latin-1 when it can be, else UTF-8.
+
+    requests encodes a str user name or password as Latin-1 and raises
+    UnicodeEncodeError -- naming neither node nor field -- for any other
+    character (a Euro sign, Cyrillic, CJK). Those go as UTF-8, the charset
+    RFC 7617 names; what Latin-1 can encode is sent as before.
+    """
+    if isinstance(value, str):
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            return value.encode("utf-8")
+    return value
 
 
 #: The session token the current thread's last request carried (None: none).
