@@ -151,9 +151,7 @@ def _apply_below(index, path, where, root, tokens, kind, value):
         child_where = "%s/%s" % (where, escape(token))
         if isinstance(parent, dict):
             if token not in parent:
-                raise _error(index, "cannot %s %s: %s does not exist; add it first, e.g. "
-                             '{"op": "add", "path": "%s", "value": {}}'
-                             % (kind, path, child_where, child_where))
+                raise _missing(index, path, child_where, kind)
             parent = parent[token]
         elif isinstance(parent, list):
             parent = parent[_list_index(index, path, where, token, len(parent), kind)]
@@ -185,6 +183,13 @@ def _apply_below(index, path, where, root, tokens, kind, value):
     else:
         raise _not_container(index, path, where, parent, kind)
     return root
+
+
+def _missing(index, path, where, kind):
+    """The 400 for a path whose parent ``where`` does not exist (RFC 6902: an error)."""
+    return _error(index, "cannot %s %s: %s does not exist%s" % (
+        kind, path, where, "" if kind == "remove" else
+        '; add it first, e.g. {"op": "add", "path": "%s", "value": {}}' % where))
 
 
 def _not_container(index, path, where, value, kind):
@@ -264,9 +269,7 @@ def translate(patch, writable, dict_fields, read_only_hints, known, unmodeled=No
             current = doc.get(field, key)
             where = "/%s/%s" % (field, escape(key))
             if current is _ABSENT:
-                raise _error(index, "cannot %s %s: %s does not exist; add it first, e.g. "
-                             '{"op": "add", "path": "%s", "value": {}}'
-                             % (kind, path, where, where))
+                raise _missing(index, path, where, kind)
             value = _apply_below(index, path, where, copy.deepcopy(current), parts[2:],
                                  kind, copy.deepcopy(value))
             if utils.depth_exceeds(value, _MAX_KEY_DEPTH):
