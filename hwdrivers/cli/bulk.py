@@ -54,11 +54,10 @@ def read_node_file(path):
         raise exception.InvalidParameterValue(
             "--file %s is not UTF-8 text (line %d holds a byte that does not decode); "
             "save it as UTF-8" % (path, data[:exc.start].count(b"\n") + 1)) from None
-    idents = []
-    for line in lines:
-        text = line.split("#", 1)[0].strip()
-        if text and text not in idents:
-            idents.append(text)
+    # A dict keeps the file's order and drops repeats in one pass (a list's
+    # "not in" made a file of 100,000 nodes take minutes before any started).
+    idents = list(dict.fromkeys(
+        text for text in (line.split("#", 1)[0].strip() for line in lines) if text))
     if not idents:
         raise exception.InvalidParameterValue(
             "--file %s names no node (one name or UUID a line)" % path)
@@ -91,11 +90,9 @@ def select(backend, all_nodes=False, driver=None, name_glob=None, path=None):
             selected[n["uuid"]] = selected[n.get("name")] = n.get("name") or n["uuid"]
         everything = backend.node_list(None) if driver else nodes
         known = {n.get("name") for n in everything} | {n["uuid"] for n in everything}
-        chosen = []
-        for ident in wanted:
-            pick = selected.get(ident) or (ident if ident not in known else None)
-            if pick and pick not in chosen:
-                chosen.append(pick)
+        picks = (selected.get(ident) or (ident if ident not in known else None)
+                 for ident in wanted)
+        chosen = list(dict.fromkeys(pick for pick in picks if pick))
     if not chosen:
         raise exception.InvalidParameterValue(
             "no node matches%s%s%s" % (" --driver %s" % driver if driver else "",
