@@ -65,13 +65,18 @@ MANAGER = "/redfish/v1/Managers/iDRAC.Embedded.1"
 
 class ManagerMediaBMC(http.server.ThreadingHTTPServer):
     """A Redfish service whose system has no VirtualMedia link; its manager has a
-    removable disk and a CD (iDRAC before 6.0), or nothing when ``media`` is empty."""
+    removable disk and a CD (iDRAC before 6.0), or nothing when ``media`` is empty.
+
+    Devices named CD... are CDs; those in ``refuse`` answer InsertMedia with 400,
+    as a Cisco UCS's CIMC does for the ones its console keeps.
+    """
 
     daemon_threads = True
 
-    def __init__(self, media=("RemovableDisk", "CD")):
+    def __init__(self, media=("RemovableDisk", "CD"), refuse=()):
         super().__init__(("127.0.0.1", 0), _ManagerMediaHandler)
         self.media = {name: {"Inserted": False, "Image": None} for name in media}
+        self.refuse = set(refuse)
 
     @property
     def url(self):
@@ -99,7 +104,7 @@ class ManagerMediaBMC(http.server.ThreadingHTTPServer):
             path_ = "%s/VirtualMedia/%s" % (MANAGER, name)
             documents[path_] = dict(state, **{
                 "@odata.id": path_, "Id": name, "Name": "Virtual " + name, "MediaTypes": [
-                    "CD", "DVD"] if name == "CD" else ["USBStick"],
+                    "CD", "DVD"] if name.startswith("CD") else ["USBStick"],
                 "Actions": {
                     "#VirtualMedia.InsertMedia": {
                         "target": path_ + "/Actions/VirtualMedia.InsertMedia"},
@@ -136,6 +141,11 @@ class _ManagerMediaHandler(http.server.BaseHTTPRequestHandler):
         state = self.server.media.get(name.rpartition("/")[2])
         if state is None:
             return self._send(404, {"error": {"code": "NotFound"}})
+        if action == "InsertMedia" and name.rpartition("/")[2] in self.server.refuse:
+            return self._send(400, {"error": {
+                "code": "Base.1.4.GeneralError", "message": "reserved for vKVM",
+                "@Message.ExtendedInfo": [{"MessageId": "Base.1.4.ActionNotSupported",
+                                           "Message": "reserved for vKVM"}]}})
         if action == "InsertMedia":
             state.update(Inserted=True, Image=body["Image"])
         else:
@@ -188,3 +198,23 @@ def test_no_virtual_media_anywhere_is_unsupported_at_once(manager_bmc):
     assert "no virtual CD or DVD, neither under the system nor under its managers" in str(
         info.value)
     assert "attempts" not in str(info.value)
+
+
+def test_a_cd_that_refuses_the_image_is_passed_over_for_the_next(manager_bmc):
+    """Cisco UCS: the first virtual CD is its console's and answers 400 to InsertMedia."""
+    task, bmc = manager_bmc(media=("CD-vKVM", "CD"), refuse=("CD-vKVM",))
+    task.driver.boot._insert(task, "http://192.0.2.9/deploy.iso")
+    assert bmc.media == {"CD-vKVM": {"Inserted": False, "Image": None},
+                         "CD": {"Inserted": True, "Image": "http://192.0.2.9/deploy.iso"}}
+
+
+def test_every_cd_refusing_says_what_each_answered(manager_bmc):
+    from hwdrivers.common import exception
+
+    task, _bmc = manager_bmc(media=("CD-vKVM", "CD"), refuse=("CD-vKVM", "CD"))
+    with pytest.raises(exception.DriverUnsupportedAction) as info:
+        task.driver.boot._insert(task, "http://192.0.2.9/deploy.iso")
+    message = str(info.value)
+    assert "no virtual CD or DVD of redfish system" in message
+    assert "VirtualMedia/CD-vKVM: HTTP 400 reserved for vKVM" in message
+    assert "VirtualMedia/CD: HTTP 400 reserved for vKVM" in message

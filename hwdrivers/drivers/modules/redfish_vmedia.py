@@ -29,6 +29,9 @@ from hwdrivers.drivers.modules import redfish_session
 
 #: Redfish media types that boot as a CD
 CD_TYPES = frozenset({"CD", "DVD"})
+#: How a BMC refuses InsertMedia on a device that is not for remote images
+#: (one kept for its own console): the next device is tried.
+_NOT_FOR_US = frozenset((400, 405))
 
 
 def _gate(task):
@@ -79,31 +82,55 @@ class RedfishVirtualMediaBoot(redfish._RedfishBase, base.BootInterface):
             devices.extend(collection.get_members())
         return devices
 
-    def _with_cd(self, task, action, func):
-        """``func(virtual_media)`` on the first CD/DVD device of the system (or its BMC)."""
+    def _with_cds(self, task, action, func):
+        """``func(cds)``: the system's (or its BMC's) CD/DVD devices, in their order."""
         with self._system(task, action) as (_entry, system):
             devices = self._devices(system)
-            for media in devices:
-                types = {redfish._value(t) for t in (media.media_types or [])}
-                if types & CD_TYPES:
-                    return func(media)
-            raise exception.DriverUnsupportedAction(
-                "redfish system %s has no virtual CD or DVD, neither under the system nor "
-                "under its managers (virtual media: %s)"
-                % (system.path, ", ".join(m.path for m in devices) or "none"))
+            cds = [media for media in devices
+                   if {redfish._value(t) for t in (media.media_types or [])} & CD_TYPES]
+            if not cds:
+                raise exception.DriverUnsupportedAction(
+                    "redfish system %s has no virtual CD or DVD, neither under the system "
+                    "nor under its managers (virtual media: %s)"
+                    % (system.path, ", ".join(m.path for m in devices) or "none"))
+            return func(system, cds)
 
     def _insert(self, task, url):
-        def insert(media):
-            if media.inserted:
-                media.eject_media()
-            media.insert_media(url, inserted=True, write_protected=True)
-        self._with_cd(task, "inserting the deploy ISO", insert)
+        """Into the first CD/DVD device that takes it.
+
+        BMCs with several (Cisco UCS, OpenBMC) keep some for their own
+        console: those refuse InsertMedia (HTTP 400 or 405, or offer no such
+        action), and the next is tried, as Ironic does. Other errors (5xx,
+        lost connections) end the attempt, to be retried as a whole.
+        """
+        sushy = redfish_session._sushy()
+
+        def insert(system, cds):
+            refused = []
+            for media in cds:
+                if media.inserted:
+                    media.eject_media()
+                try:
+                    media.insert_media(url, inserted=True, write_protected=True)
+                    return
+                except sushy.exceptions.MissingActionError as exc:
+                    refused.append("%s: %s" % (media.path, exc))
+                except sushy.exceptions.HTTPError as exc:
+                    if exc.status_code not in _NOT_FOR_US:
+                        raise
+                    refused.append("%s: HTTP %s %s" % (media.path, exc.status_code,
+                                                       exc.detail or exc.code))
+            raise exception.DriverUnsupportedAction(
+                "no virtual CD or DVD of redfish system %s took the deploy ISO: %s"
+                % (system.path, "; ".join(refused)))
+        self._with_cds(task, "inserting the deploy ISO", insert)
 
     def _eject(self, task):
-        def eject(media):
-            if media.inserted or media.image:
-                media.eject_media()
-        self._with_cd(task, "ejecting virtual media", eject)
+        def eject(system, cds):
+            for media in cds:
+                if media.inserted or media.image:
+                    media.eject_media()
+        self._with_cds(task, "ejecting virtual media", eject)
 
     # -- the interface -------------------------------------------------------------
 
