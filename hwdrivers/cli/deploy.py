@@ -44,6 +44,9 @@ def parse_config_drive(value: str | None):
             raise SystemExit("error: --config-drive: %s" % exc.describe("the JSON", "give"))
         except ValueError as exc:
             raise SystemExit("error: --config-drive is not valid JSON: %s" % exc)
+        except RecursionError:
+            raise SystemExit("error: --config-drive JSON nests arrays or objects too deep "
+                             "to read") from None
         if not isinstance(drive, dict):
             raise SystemExit("error: --config-drive JSON must be an object")
         return drive

@@ -116,6 +116,10 @@ def read_driver_info_file(path):
     except ValueError as exc:
         raise exception.InvalidParameterValue(
             "--driver-info-file %s is not valid JSON: %s" % (path, exc))
+    except RecursionError:  # a traceback before; the API refuses past 32 levels
+        raise exception.InvalidParameterValue(
+            "--driver-info-file %s nests arrays or objects too deep to read; it must "
+            "hold a JSON object of field: value" % path) from None
     if not isinstance(data, dict):
         raise exception.InvalidParameterValue(
             "--driver-info-file %s must hold a JSON object of field: value" % path)

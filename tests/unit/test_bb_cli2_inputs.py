@@ -189,3 +189,21 @@ def test_a_secret_typed_on_the_command_line_is_warned_of_by_node_create_and_set(
     _, err = run("node", "set", "w1", "--driver-info", "fake_password=-",
                  "--driver-info", "fake_address=10.0.0.2")
     assert err == ""
+
+
+def test_a_driver_info_file_nested_too_deep_is_an_error_not_a_traceback(run, tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text('{"fake_address": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    _, err = run("node", "create", "--driver", "fake-hardware", "--driver-info-file",
+                 str(path), expect=1)
+    assert err == ("ERROR: --driver-info-file %s nests arrays or objects too deep to "
+                   "read; it must hold a JSON object of field: value\n" % path)
+
+
+def test_a_config_drive_nested_too_deep_is_an_error_not_a_traceback(tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text('{"meta_data": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(SystemExit) as caught:
+        deploy.parse_config_drive(str(path))
+    assert str(caught.value) == "error: --config-drive JSON nests arrays or objects too " \
+                                "deep to read"
