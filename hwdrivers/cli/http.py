@@ -139,8 +139,12 @@ class HTTPBackend:
         self.password_source = password_source or "HWDRIVERS_PASSWORD"
         self._auth = None
         if username:
+            # The bytes given, even those that are not UTF-8 (a password in
+            # Latin-1 from HWDRIVERS_PASSWORD or stdin reaches Python as
+            # surrogates): Basic credentials are bytes, and strict encoding
+            # was a UnicodeEncodeError traceback.
             token = base64.b64encode(("%s:%s" % (username, password or ""))
-                                     .encode("utf-8")).decode("ascii")
+                                     .encode("utf-8", "surrogateescape")).decode("ascii")
             self._auth = "Basic " + token
         self.username = username
 

@@ -99,6 +99,9 @@ def backend_factory(args):
         raise exception.InvalidParameterValue(
             "--password-stdin needs --username or HWDRIVERS_USERNAME")
 
+    if not args.url:  # --url is checked with the other arguments
+        inputs.check_text(url, "HWDRIVERS_URL")
+
     def remote():
         from hwdrivers.cli import http
         # Checked before the password is asked for: the prompt shows the URL.

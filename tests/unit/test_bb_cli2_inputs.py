@@ -207,3 +207,24 @@ def test_a_config_drive_nested_too_deep_is_an_error_not_a_traceback(tmp_path):
         deploy.parse_config_drive(str(path))
     assert str(caught.value) == "error: --config-drive JSON nests arrays or objects too " \
                                 "deep to read"
+
+
+def test_api_credentials_that_are_not_utf8_are_sent_as_given(run, stub, monkeypatch):
+    """A Latin-1 password in HWDRIVERS_PASSWORD (or on --password-stdin) reaches
+    Python as surrogates; encoding it strictly was a UnicodeEncodeError traceback.
+    Basic credentials are bytes: the bytes given are sent."""
+    import base64
+
+    from hwdrivers.cli import http as http_backend
+    backend = http_backend.HTTPBackend(stub.url, username="ops", password="pa\udcffss")
+    assert backend._auth == "Basic " + base64.b64encode(b"ops:pa\xffss").decode()
+    monkeypatch.setenv("HWDRIVERS_PASSWORD", "pa\udcffss")
+    run("--url", stub.url, "--username", "ops", "node", "list")
+    assert stub.requests == [("GET", "/v1/nodes/detail")]
+
+
+def test_a_hwdrivers_url_that_is_not_utf8_is_named(run, stub, monkeypatch):
+    monkeypatch.setenv("HWDRIVERS_URL", stub.url + "/\udcff")
+    _, err = run("node", "list", expect=1)
+    assert err.startswith("ERROR: HWDRIVERS_URL is not valid UTF-8 text"), err
+    assert stub.requests == []
