@@ -180,6 +180,20 @@ class RedfishBIOS(redfish._RedfishBase, base.BIOSInterface):
             return str(value).lower() == "true"
         return value
 
+    @staticmethod
+    def _apply_time(bios):
+        """``OnReset`` when the BMC lists it in ``SupportedApplyTimes``, else its default.
+
+        The step reboots the machine itself, then verifies: what it needs is
+        settings applied at the next boot. A BMC that offers apply times may
+        default to another (``Immediate`` would restart the machine under the
+        step's feet, a maintenance window would hold the settings past its
+        reboot), so ``OnReset`` is asked for explicitly, as Ironic does; a BMC
+        that lists none gets no ``@Redfish.SettingsApplyTime``.
+        """
+        on_reset = redfish_session._sushy().ApplyTime.ON_RESET
+        return on_reset if on_reset in (bios.supported_apply_times or ()) else None
+
     def _patch(self, task, settings):
         with _SECRETS.hiding() as secrets:
             try:
@@ -194,7 +208,7 @@ class RedfishBIOS(redfish._RedfishBase, base.BIOSInterface):
                                    if self._secret(registry, name))
                     task.logger.info("redfish: BIOS settings %s on system %s (applied at "
                                      "the next boot)", ", ".join(sorted(changes)), system.path)
-                    bios.set_attributes(changes)
+                    bios.set_attributes(changes, apply_time=self._apply_time(bios))
             except exception.DriverError as exc:
                 exc.detail = params.redact(exc.detail, secrets)
                 raise exc.locate()
