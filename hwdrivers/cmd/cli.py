@@ -32,6 +32,10 @@ def load_config(config_files):
         raise exception.ConfigInvalid("cannot parse %s: %s" % (exc.config_file, exc.msg))
     except cfg.Error as exc:
         raise exception.ConfigInvalid(str(exc))
+    except OSError as exc:  # a directory, no permission: oslo lets these through
+        raise exception.ConfigInvalid(startup.config_file_problem(exc)) from None
+    except UnicodeDecodeError:  # oslo reads the files as UTF-8 text
+        raise exception.ConfigInvalid(_undecodable(config_files)) from None
     try:
         hw_conf.check_values(CONF)
     except cfg.ConfigFileValueError as exc:
@@ -39,6 +43,21 @@ def load_config(config_files):
     # A misspelt [database] connection would quietly act on the default
     # SQLite database: refused as the services and dbsync refuse it.
     startup.refuse_misspelt_locations("hwdrivers")
+
+
+def _undecodable(config_files):
+    """The line for a config file that is not UTF-8, naming it and the line."""
+    for path in config_files or getattr(CONF, "default_config_files", None) or ():
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+            data.decode("utf-8")
+        except OSError:
+            continue
+        except UnicodeDecodeError as exc:
+            return ("config file %s is not UTF-8 text (line %d holds a byte that does not "
+                    "decode); save it as UTF-8" % (path, data[:exc.start].count(b"\n") + 1))
+    return "a config file is not UTF-8 text; save it as UTF-8"
 
 
 def _local_backend(database=True):

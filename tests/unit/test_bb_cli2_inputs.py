@@ -228,3 +228,18 @@ def test_a_hwdrivers_url_that_is_not_utf8_is_named(run, stub, monkeypatch):
     _, err = run("node", "list", expect=1)
     assert err.startswith("ERROR: HWDRIVERS_URL is not valid UTF-8 text"), err
     assert stub.requests == []
+
+
+@pytest.mark.parametrize("argv", [["node", "list"], ["driver", "list"]])
+def test_a_config_file_that_cannot_be_read_is_named(tmp_path, capsys, argv):
+    """oslo.config lets OSError and UnicodeDecodeError through: tracebacks."""
+    latin1 = tmp_path / "latin1.conf"
+    latin1.write_bytes(b"[DEFAULT]\n# caf\xe9\nstate_path = %s\n" % str(tmp_path).encode())
+    code = cli.main(["--config-file", str(latin1)] + argv)
+    err = capsys.readouterr().err
+    assert code == 1 and err == ("ERROR: config file %s is not UTF-8 text (line 2 holds a "
+                                 "byte that does not decode); save it as UTF-8\n" % latin1)
+    code = cli.main(["--config-file", str(tmp_path)] + argv)
+    err = capsys.readouterr().err
+    assert code == 1 and err == "ERROR: cannot read config file %s: Is a directory\n" % (
+        tmp_path)
