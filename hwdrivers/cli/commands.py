@@ -356,6 +356,22 @@ def node_history(args, backend):
 
 
 def node_boot_device(args, backend):
+    """``set`` or ``show``; what belongs to the other is refused, never ignored.
+
+    ``node boot-device show web1 pxe`` (meant as set) printed the current
+    device and exited 0, so it read as done, as the one-shot command once
+    did; ``set ... --supported`` set the device and dropped the option.
+    """
+    if args.action == "show" and (args.device or args.persistent):
+        raise exception.InvalidParameterValue(
+            "boot-device show takes no DEVICE or --persistent: to set one, run "
+            "'hwdrivers node boot-device set %s %s%s'" % (
+                args.node, args.device or "DEVICE", " --persistent" if args.persistent
+                else ""))
+    if args.action == "set" and args.supported:
+        raise exception.InvalidParameterValue(
+            "--supported is for 'hwdrivers node boot-device show %s --supported'"
+            % args.node)
     if args.action == "set":
         backend.node_boot_device_set(args.node, args.device, args.persistent)
         return backend.node_boot_device_show(args.node)

@@ -243,3 +243,22 @@ def test_a_config_file_that_cannot_be_read_is_named(tmp_path, capsys, argv):
     err = capsys.readouterr().err
     assert code == 1 and err == "ERROR: cannot read config file %s: Is a directory\n" % (
         tmp_path)
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["node", "boot-device", "show", "keep", "pxe"],
+     "boot-device show takes no DEVICE or --persistent: to set one, run "
+     "'hwdrivers node boot-device set keep pxe'"),
+    (["node", "boot-device", "show", "keep", "--persistent"],
+     "boot-device show takes no DEVICE or --persistent: to set one, run "
+     "'hwdrivers node boot-device set keep DEVICE --persistent'"),
+    (["node", "boot-device", "set", "keep", "pxe", "--supported"],
+     "--supported is for 'hwdrivers node boot-device show keep --supported'"),
+])
+def test_boot_device_options_of_the_other_action_are_refused(run, argv, said):
+    """``show keep pxe`` (meant as set) printed the current device and exited 0."""
+    run("node", "create", "--driver", "fake-hardware", "--name", "keep")
+    _, err = run(*argv, expect=1)
+    assert err == "ERROR: %s\n" % said
+    out, _ = run("node", "boot-device", "show", "keep", "-f", "json")
+    assert json.loads(out)["boot_device"] is None  # nothing was set
