@@ -25,6 +25,7 @@ where every user of the machine could read them.
 
 import base64
 import datetime
+import http.client
 import json
 import math
 import time
@@ -164,24 +165,35 @@ class HTTPBackend:
         if self._auth:
             req.add_header("Authorization", self._auth)
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                status, raw = resp.status, resp.read()
-        except urllib.error.HTTPError as err:
-            status, raw = err.code, err.read()
+            try:
+                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                    status, raw = resp.status, resp.read()
+            except urllib.error.HTTPError as err:
+                status, raw = err.code, err.read()
         except (urllib.error.URLError, OSError) as err:
             reason = getattr(err, "reason", err)
             raise APIRequestError(
                 "cannot reach the hwdrivers API at %s: %s (is hwdrivers-server "
                 "running? check --url / HWDRIVERS_URL)" % (self.url, reason), 503) from None
+        except http.client.HTTPException as err:
+            # Something that is not an HTTP server (an ssh port, a BMC's
+            # console) or an answer cut short: a traceback before.
+            raise APIRequestError(
+                "the server at %s did not answer in HTTP (%s: %.80r); check --url / "
+                "HWDRIVERS_URL: is that hwdrivers-server's address and port?"
+                % (self.url, type(err).__name__, str(err)), 502) from None
         if status not in expect:
             raise APIRequestError(self._message(status, raw), status)
         if not raw.strip():
             return None
         try:
-            return json.loads(raw)
+            doc = json.loads(raw)
         except ValueError:
+            doc = None
+        if not isinstance(doc, dict):  # every answer the CLI reads is an object
             raise APIRequestError("the API at %s answered %s %s with something that is "
-                                  "not JSON" % (self.url, method, path), 502) from None
+                                  "not a JSON object" % (self.url, method, path), 502)
+        return doc
 
     def _message(self, status, raw):
         message = _fault(raw) or raw.decode("utf-8", "replace").strip()[:200] or (

@@ -262,3 +262,47 @@ def test_boot_device_options_of_the_other_action_are_refused(run, argv, said):
     assert err == "ERROR: %s\n" % said
     out, _ = run("node", "boot-device", "show", "keep", "-f", "json")
     assert json.loads(out)["boot_device"] is None  # nothing was set
+
+
+class _Answering:
+    """A TCP server answering every connection with ``answer``, as it comes."""
+
+    def __init__(self, answer):
+        import socket
+        import threading
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.url = "http://127.0.0.1:%d" % self.sock.getsockname()[1]
+
+        def serve():
+            while True:
+                try:
+                    conn, _ = self.sock.accept()
+                except OSError:
+                    return
+                with conn:
+                    conn.recv(65536)
+                    conn.sendall(answer)
+        threading.Thread(target=serve, daemon=True).start()
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.mark.parametrize("answer, said", [
+    (b"SSH-2.0-OpenSSH_9.2\r\n", "did not answer in HTTP (BadStatusLine: "),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"nodes\"",
+     "did not answer in HTTP (IncompleteRead: "),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]",
+     "answered GET /v1/nodes/detail with something that is not a JSON object"),
+])
+def test_a_url_that_is_not_the_api_is_said_plainly(run, answer, said):
+    """An ssh port, an answer cut short, or some other JSON: tracebacks before."""
+    server = _Answering(answer)
+    try:
+        _, err = run("--url", server.url, "node", "list", expect=1)
+    finally:
+        server.close()
+    assert err.startswith("ERROR: ") and said in err, err
+    assert err.count("\n") == 1
