@@ -224,8 +224,15 @@ class _RedfishBase:
         entry.system_paths[system_id] = path
         return path
 
-    def _fetch(self, entry, info, path):
-        """GET the system; remember what it allows. An unknown id is a settings error."""
+    def _fetch(self, entry, info, path, capabilities=False):
+        """GET the system (and with ``capabilities``, remember what it allows).
+
+        An unknown id is a settings error. What the system allows is read
+        only for the calls that check it (actions, the supported lists):
+        sushy logs a warning each time it is read from a system that does not
+        publish its ``@Redfish.AllowableValues`` (they are optional), which on
+        every power state poll of every node would flood the log.
+        """
         sushy = redfish_session._sushy()
         try:
             system = entry.client.get_system(path)
@@ -236,6 +243,8 @@ class _RedfishBase:
                 "valid ids: %s" % (info["system_id"] or path, info["address"],
                                    ", ".join(_ids(entry.client.get_system_collection()
                                                   .members_identities)) or "none")) from None
+        if not capabilities:
+            return system
         try:
             resets = {_value(v) for v in system.get_allowed_reset_system_values()}
         except sushy.exceptions.MissingActionError:
@@ -245,11 +254,15 @@ class _RedfishBase:
         return system
 
     @contextlib.contextmanager
-    def _system(self, task, action):
-        """Yield ``(entry, system)``: the node's system, freshly read."""
+    def _system(self, task, action, capabilities=False):
+        """Yield ``(entry, system)``: the node's system, freshly read.
+
+        ``capabilities``: also refresh ``entry.capabilities`` for it (see :meth:`_fetch`).
+        """
         info = self._connection_info(task)
         with redfish_session.connection(info, action) as entry:
-            yield entry, self._fetch(entry, info, self._system_path(entry, info))
+            yield entry, self._fetch(entry, info, self._system_path(entry, info),
+                                     capabilities)
 
     def _capabilities(self, task):
         """(allowed reset types, allowed boot sources), or None if the BMC is not answering.
@@ -271,7 +284,7 @@ class _RedfishBase:
             with redfish_session.connection(info, "reading what the system allows") as entry:
                 path = self._system_path(entry, info)
                 if path not in entry.capabilities:
-                    self._fetch(entry, info, path)
+                    self._fetch(entry, info, path, capabilities=True)
                 return entry.capabilities[path]
         except (exception.DriverConnectionError, exception.DriverActionError) as exc:
             task.logger.warning("%s; offering every Redfish action", exc)
@@ -309,7 +322,7 @@ class RedfishPower(_RedfishBase, base.PowerInterface):
                 "Node %s: redfish cannot set %s; use one of: %s" % (
                     task.node.uuid, target.value, ", ".join(s.value for s in RESETS)))
         action = "setting power %s" % target.value
-        with self._system(task, action) as (entry, system):
+        with self._system(task, action, capabilities=True) as (entry, system):
             current = _value(system.power_state)
             if (target == PowerState.ON and current in ("On", "PoweringOn")
                     or target in (PowerState.OFF, PowerState.SOFT_OFF) and current == "Off"
@@ -356,7 +369,8 @@ class RedfishManagement(_RedfishBase, base.ManagementInterface):
                 % (task.node.uuid, device, ", ".join(BOOT_SOURCES)))
         mode = BOOT_MODES.get(self.parse_driver_info(task)["redfish_boot_mode"])
         sushy = redfish_session._sushy()
-        with self._system(task, "setting the boot device to %s" % device) as (entry, system):
+        with self._system(task, "setting the boot device to %s" % device,
+                          capabilities=True) as (entry, system):
             allowed = entry.capabilities[system.path][1]
             if BOOT_SOURCES[device] not in allowed:
                 raise exception.DriverUnsupportedAction(
@@ -416,7 +430,7 @@ class RedfishManagement(_RedfishBase, base.ManagementInterface):
         return data
 
     def inject_nmi(self, task):
-        with self._system(task, "injecting an NMI") as (entry, system):
+        with self._system(task, "injecting an NMI", capabilities=True) as (entry, system):
             if "Nmi" not in entry.capabilities[system.path][0]:
                 raise exception.DriverUnsupportedAction(
                     "redfish system %s does not allow the Nmi reset type" % system.path)
