@@ -143,7 +143,7 @@ class _Progress:
         try:
             self.stream.write(text)
             self.stream.flush()
-        except BrokenPipeError:
+        except OSError:  # EPIPE; or ENOSPC, EIO: the lines are lost, not the nodes
             silence(self.stream)
 
     def advance(self, ident, outcome):

@@ -21,6 +21,7 @@ import tty
 import urllib.parse
 
 from hwdrivers.cli import inputs
+from hwdrivers.cli import output
 from hwdrivers.common import exception
 
 POLL_INTERVAL = 0.5
@@ -102,10 +103,11 @@ def console_log(args, backend):
                               args.kib * 1024, CONF.console.log_backups)
     out = getattr(sys.stdout, "buffer", None)
     if out is not None:
-        out.write(data)
-        out.flush()
+        output.writing(out.write, data)
+        output.writing(out.flush)
     else:
-        sys.stdout.write(data.decode("utf-8", "replace"))
+        output.emit(data.decode("utf-8", "replace").rstrip("\n") if data else None,
+                    "table")
     return None
 
 

@@ -44,13 +44,19 @@ def stdin_line(what):
     login --password-stdin`` does: a password kept with its ``\r`` fails
     as a wrong one, with nothing on screen to show why.
     """
-    line = sys.stdin.readline()
+    # A closed standard input (``<&-``) is None: no line, as an empty one.
+    line = sys.stdin.readline() if sys.stdin is not None else ""
     if not line:
         return None
     _stdin_readers.append(what)
     if line.endswith("\r\n"):
         return line[:-2]
     return line[:-1] if line.endswith("\n") else line
+
+
+def stdin_is_terminal():
+    """Whether standard input is a terminal to prompt on (not closed, not a pipe)."""
+    return sys.stdin is not None and sys.stdin.isatty()
 
 
 def _stdin_value(option, key):
@@ -83,7 +89,7 @@ def parse_pairs(pairs, option):
             raise exception.InvalidParameterValue(
                 "%s %r must look like KEY=VALUE" % (option, pair))
         if value == "-":
-            value = (_prompt(option, key.strip()) if sys.stdin.isatty()
+            value = (_prompt(option, key.strip()) if stdin_is_terminal()
                      else _stdin_value(option, key.strip()))
         key = _text(key.strip(), "a %s key" % option)
         values[key] = _text(value, "%s %s: the value" % (option, key))

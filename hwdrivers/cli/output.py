@@ -9,6 +9,7 @@ import json
 import re
 import sys
 
+from hwdrivers.common import exception
 from hwdrivers.common import json_values
 
 #: What a table cell shows escaped: control characters but the newline (an
@@ -56,9 +57,44 @@ def table(rows, columns, stream=None):
     stream.write(line + "\n")
 
 
+class OutputFailed(exception.HWDriversError):
+    """Standard output could not be written: a full disk, a closed descriptor.
+
+    ``hwdrivers node list -f json > nodes.json`` on a full file system ended
+    in an OSError traceback, or, with less output than the buffer holds,
+    in "Exception ignored" and exit status 120 at the interpreter's exit.
+    """
+
+
+def writing(func, *args, **kwargs):
+    """``func(*args, **kwargs)``, its OSError on the output as :class:`OutputFailed`.
+
+    BrokenPipeError goes through: a reader that left (``| head``) is no error.
+    """
+    try:
+        return func(*args, **kwargs)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise OutputFailed("cannot write the output: %s" % (exc.strerror or exc)) from None
+
+
+def flush():
+    """Write what standard output still buffers, failing as :func:`emit` does."""
+    if sys.stdout is not None:
+        writing(sys.stdout.flush)
+
+
 def emit(result, fmt, columns=None, stream=None):
     """Print a dict (as Field/Value) or a list of dicts (as rows)."""
     stream = stream or sys.stdout
+    if stream is None:
+        raise OutputFailed("standard output is closed: give the command somewhere to "
+                           "write, e.g. > /dev/null")
+    writing(_emit, result, fmt, columns, stream)
+
+
+def _emit(result, fmt, columns, stream):
     if fmt == "json":
         stream.write(json.dumps(json_values.repaired(result), indent=2, sort_keys=True,
                                 default=str) + "\n")

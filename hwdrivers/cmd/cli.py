@@ -13,6 +13,7 @@ from hwdrivers import conf as hw_conf
 from hwdrivers.cli import bulk
 from hwdrivers.cli import commands
 from hwdrivers.cli import inputs
+from hwdrivers.cli import output
 from hwdrivers.cmd import startup
 from hwdrivers.common import exception
 from hwdrivers.conductor import metrics
@@ -91,7 +92,7 @@ def _api_password(args, username, url):
                 "--password-stdin: standard input is empty; give the password of API "
                 "user %s as its first line" % username)
         return line.rstrip("\r"), "--password-stdin (the first line of standard input)"
-    if sys.stdin.isatty():
+    if inputs.stdin_is_terminal():
         import getpass
         try:
             typed = getpass.getpass("Password for %s at %s: " % (username, url))
@@ -185,7 +186,7 @@ def _say(text):
     try:
         sys.stderr.write(text)
         sys.stderr.flush()
-    except BrokenPipeError:
+    except (OSError, AttributeError):  # a reader that left, a full disk, closed
         bulk.silence(sys.stderr)
 
 
@@ -202,6 +203,11 @@ def main(argv=None):
             load_config(args.config_file)
             with metrics.suspended():  # a command's figures are exported by no one
                 commands.run(args, backend_factory(args))
+            output.flush()  # a full disk is said here, not at the interpreter's exit
+    except output.OutputFailed as exc:
+        _say("ERROR: %s\n" % exc)
+        bulk.silence(sys.stdout)  # what stays buffered must not fail again at exit
+        return 1
     except exception.HWDriversError as exc:
         _say("ERROR: %s\n" % exc)
         return 1
