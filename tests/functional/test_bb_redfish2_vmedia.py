@@ -194,10 +194,16 @@ def test_no_virtual_media_anywhere_is_unsupported_at_once(manager_bmc):
 
     task, _bmc = manager_bmc(media=())
     with pytest.raises(exception.DriverUnsupportedAction) as info:
-        retry.run(task, task.driver.boot, task.driver.boot.clean_up_instance)
+        retry.run(task, task.driver.boot, task.driver.boot._insert, "http://192.0.2.9/x.iso")
     assert "no virtual CD or DVD, neither under the system nor under its managers" in str(
         info.value)
     assert "attempts" not in str(info.value)
+
+
+def test_cleaning_up_a_node_without_virtual_media_has_nothing_to_eject(manager_bmc):
+    """Tearing down must not fail where inserting did (no virtual media, no licence)."""
+    task, _bmc = manager_bmc(media=())
+    task.driver.boot.clean_up_instance(task)
 
 
 def test_a_cd_that_refuses_the_image_is_passed_over_for_the_next(manager_bmc):

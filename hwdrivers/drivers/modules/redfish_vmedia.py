@@ -82,13 +82,17 @@ class RedfishVirtualMediaBoot(redfish._RedfishBase, base.BootInterface):
             devices.extend(collection.get_members())
         return devices
 
-    def _with_cds(self, task, action, func):
-        """``func(cds)``: the system's (or its BMC's) CD/DVD devices, in their order."""
+    def _with_cds(self, task, action, func, needed=True):
+        """``func(system, cds)``: the system's (or its BMC's) CD/DVD devices, in order.
+
+        None is an error when one is ``needed`` (inserting), and nothing to do
+        otherwise (ejecting).
+        """
         with self._system(task, action) as (_entry, system):
             devices = self._devices(system)
             cds = [media for media in devices
                    if {redfish._value(t) for t in (media.media_types or [])} & CD_TYPES]
-            if not cds:
+            if needed and not cds:
                 raise exception.DriverUnsupportedAction(
                     "redfish system %s has no virtual CD or DVD, neither under the system "
                     "nor under its managers (virtual media: %s)"
@@ -126,11 +130,16 @@ class RedfishVirtualMediaBoot(redfish._RedfishBase, base.BootInterface):
         self._with_cds(task, "inserting the deploy ISO", insert)
 
     def _eject(self, task):
+        """Every CD/DVD device with media in it; none at all is nothing to eject.
+
+        Cleaning up must not fail where inserting did (a BMC without virtual
+        media, or without the licence for it): the node could not be torn down.
+        """
         def eject(system, cds):
             for media in cds:
                 if media.inserted or media.image:
                     media.eject_media()
-        self._with_cds(task, "ejecting virtual media", eject)
+        self._with_cds(task, "ejecting virtual media", eject, needed=False)
 
     # -- the interface -------------------------------------------------------------
 
