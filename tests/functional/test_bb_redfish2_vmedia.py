@@ -73,10 +73,12 @@ class ManagerMediaBMC(http.server.ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, media=("RemovableDisk", "CD"), refuse=()):
+    def __init__(self, media=("RemovableDisk", "CD"), refuse=(), in_post=0):
         super().__init__(("127.0.0.1", 0), _ManagerMediaHandler)
         self.media = {name: {"Inserted": False, "Image": None} for name in media}
         self.refuse = set(refuse)
+        #: InsertMedia requests refused as during POST (iLO) before one is taken
+        self.in_post = in_post
 
     @property
     def url(self):
@@ -141,6 +143,12 @@ class _ManagerMediaHandler(http.server.BaseHTTPRequestHandler):
         state = self.server.media.get(name.rpartition("/")[2])
         if state is None:
             return self._send(404, {"error": {"code": "NotFound"}})
+        if action == "InsertMedia" and self.server.in_post:
+            self.server.in_post -= 1
+            return self._send(400, {"error": {
+                "code": "iLO.0.10.ExtendedInfo", "message": "See @Message.ExtendedInfo",
+                "@Message.ExtendedInfo": [
+                    {"MessageId": "iLO.2.14.UnableToModifyDuringSystemPOST"}]}})
         if action == "InsertMedia" and name.rpartition("/")[2] in self.server.refuse:
             return self._send(400, {"error": {
                 "code": "Base.1.4.GeneralError", "message": "reserved for vKVM",
@@ -224,3 +232,14 @@ def test_every_cd_refusing_says_what_each_answered(manager_bmc):
     assert "no virtual CD or DVD of redfish system" in message
     assert "VirtualMedia/CD-vKVM: HTTP 400 reserved for vKVM" in message
     assert "VirtualMedia/CD: HTTP 400 reserved for vKVM" in message
+
+
+def test_a_cd_refused_during_post_is_asked_again_not_passed_over(manager_bmc):
+    """'Not now' is not 'not this CD': the insert is retried, into the same CD."""
+    from hwdrivers.drivers import retry
+
+    task, bmc = manager_bmc(media=("CD", "CD-2"), in_post=1)
+    retry.run(task, task.driver.boot, task.driver.boot._insert, "http://192.0.2.9/deploy.iso")
+    assert bmc.in_post == 0
+    assert bmc.media == {"CD": {"Inserted": True, "Image": "http://192.0.2.9/deploy.iso"},
+                         "CD-2": {"Inserted": False, "Image": None}}

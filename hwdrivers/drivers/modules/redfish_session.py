@@ -459,6 +459,11 @@ NOT_NOW = ("UnableToModifyDuringSystemPOST", "InvalidOperationForSystemState", "
            "ServiceTemporarilyUnavailable")
 
 
+def refused_for_now(exc) -> bool:
+    """Whether sushy HTTP error ``exc`` refuses only for now (:data:`NOT_NOW`)."""
+    return any(marker in str(exc) for marker in NOT_NOW)
+
+
 def translate(exc, info, action):
     """The taxonomy error for sushy exception ``exc`` raised while ``action``."""
     sushy = _sushy()
@@ -502,7 +507,7 @@ def translate(exc, info, action):
             return exception.DriverUnsupportedAction((
                 "the %s does not implement this (HTTP 501: %s) while %s"
                 % (where, detail, action)))
-        if exc.status_code in REFUSED_REQUEST and not any(m in str(exc) for m in NOT_NOW):
+        if exc.status_code in REFUSED_REQUEST and not refused_for_now(exc):
             return exception.DriverUnsupportedAction((
                 "the %s refused the request (HTTP %s: %s) while %s; the same request "
                 "would be refused again, so it was not retried"

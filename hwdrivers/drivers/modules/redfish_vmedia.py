@@ -120,8 +120,9 @@ class RedfishVirtualMediaBoot(redfish._RedfishBase, base.BootInterface):
                 except sushy.exceptions.MissingActionError as exc:
                     refused.append("%s: %s" % (media.path, exc))
                 except sushy.exceptions.HTTPError as exc:
-                    if exc.status_code not in _NOT_FOR_US:
-                        raise
+                    if (exc.status_code not in _NOT_FOR_US
+                            or redfish_session.refused_for_now(exc)):
+                        raise  # retried as a whole (a BMC in POST refuses for now)
                     refused.append("%s: HTTP %s %s" % (media.path, exc.status_code,
                                                        exc.detail or exc.code))
             raise exception.DriverUnsupportedAction(
