@@ -425,7 +425,7 @@ def _tls_problem(exc, info, where, action, reason):
         return ("the TLS certificate of the %s is not issued for the host "
                 "redfish_address names (%s) while %s: set redfish_address to a "
                 "host name or IP address the certificate names" % (
-                    where, str(root.verify_message).rstrip(".") or reason, action))
+                    where, str(root.verify_message or reason).rstrip("."), action))
     if isinstance(root, ssl.SSLCertVerificationError) or (
             "certificate verify failed" in str(exc).lower()):
         return ("the TLS certificate of the %s could not be verified (%s) while %s: set "
@@ -490,7 +490,7 @@ def translate(exc, info, action):
             "%s: set redfish_address to the BMC's https://host[:port], with no path or the "
             "service root's (/redfish/v1); a service root answers without a login, so "
             "the credentials are not what is wrong" % (
-                where, info["root_prefix"], exc.status_code, action)))
+                where, info.get("root_prefix"), exc.status_code, action)))
     if isinstance(exc, errors.AccessError):
         user = info.get("username")
         hint = ("check redfish_username and redfish_password" if exc.status_code == 401
