@@ -3,12 +3,15 @@
 The table is filled by inspection and after every BIOS clean step
 (conductor/cleaning.py), never by this read: the API does not wait on a
 BMC. ``?detail=true`` (Ironic 1.74) adds each attribute's registry entry;
-``/bios/<name>`` always has it, keyed by the name as Ironic answers.
+``/bios/<name>`` always has it, keyed by the name as Ironic answers. Below
+API 1.74 the registry fields are left out, as Ironic does
+(microversions.FIELD_VERSIONS).
 """
 
 import flask
 
 from hwdrivers.api import errors
+from hwdrivers.api import microversions
 from hwdrivers.api import utils
 from hwdrivers.conductor import cleaning
 
@@ -35,10 +38,12 @@ def list_settings(ident):
     if detail and flask.request.args.get("fields"):
         raise errors.APIError("Query parameter fields cannot be combined with "
                               "detail=true; ask for one of them.")
-    fields = utils.query_fields(_FIELDS)
+    fields = utils.query_fields(_FIELDS, resource="bios")
     record, rows = cleaning.bios_settings(utils.context(), ident)
+    hidden = microversions.hidden_fields("bios", microversions.current())
     return utils.json_response({"bios": [
-        utils.select_fields(_doc(record["uuid"], row, detail or bool(fields)), fields)
+        utils.select_fields(_doc(record["uuid"], row, detail or bool(fields)), fields,
+                            hidden)
         for row in rows]})
 
 
@@ -46,4 +51,5 @@ def list_settings(ident):
 def show_setting(ident, name):
     utils.check_query(())
     record, row = cleaning.bios_setting(utils.context(), ident, name)
-    return utils.json_response({name: _doc(record["uuid"], row, True)})
+    return utils.json_response({name: microversions.hide(
+        "bios", _doc(record["uuid"], row, True), microversions.current())})

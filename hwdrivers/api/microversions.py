@@ -5,7 +5,8 @@ Version``/``Maximum-Version`` (on any response, errors included) and then send
 ``X-OpenStack-Ironic-API-Version`` or ``OpenStack-API-Version: baremetal X.Y``.
 We serve one range. Inside it, as Ironic, a document shows only the fields
 the requested version has: :data:`FIELD_VERSIONS` says which version added
-each field of each resource we serve (node, port, node states, driver), and
+each field of each resource we serve (node, port, node states, driver, BIOS
+setting), and
 this module alone applies it -- :func:`hidden_fields` (what a document
 leaves out), :func:`check_fields` (``?fields=``/``sort_key`` naming one is a
 406) and :func:`check_body`/:func:`check_patch_op` (a POST or PATCH setting
@@ -204,11 +205,15 @@ for _kind, _added in (("boot", 30), ("console", 30), ("deploy", 30), ("inspect",
     FIELD_VERSIONS[("driver", "default_%s_interface" % _kind)] = (1, _added)
     FIELD_VERSIONS[("driver", "enabled_%s_interfaces" % _kind)] = (1, _added)
 del _kind, _added
+for _field in ("attribute_type", "allowable_values", "lower_bound", "upper_bound",
+               "min_length", "max_length", "read_only", "reset_required", "unique"):
+    FIELD_VERSIONS[("bios", _field)] = (1, 74)  # ironic bios.py: the registry, 1.74
+del _field
 assert max(FIELD_VERSIONS.values()) <= MAX_VERSION  # the newest version hides nothing
 
 #: What a resource is called in messages.
 _NOUNS = {"node": "a node", "port": "a port", "node_states": "a node's states",
-          "driver": "a driver"}
+          "driver": "a driver", "bios": "a BIOS setting"}
 #: Resources whose PATCH may not remove a field newer than the request's
 #: version either (Ironic's port PATCH refuses it; its node PATCH lets
 #: a remove through).
@@ -229,7 +234,7 @@ def current():
 def hidden_fields(resource, version):
     """Fields of ``resource`` newer than ``version``: a frozenset, empty at MAX_VERSION.
 
-    Cached: (resource, version) pairs are few (four resources, 109 versions).
+    Cached: (resource, version) pairs are few (five resources, 109 versions).
     """
     if version >= MAX_VERSION:
         return frozenset()

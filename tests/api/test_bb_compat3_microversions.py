@@ -132,3 +132,19 @@ def test_states_and_drivers_by_version(api, make_node):
     assert at_31["type"] == "dynamic" and "default_power_interface" in at_31
     assert "default_bios_interface" not in at_31
     assert "default_firmware_interface" in api.get("/v1/drivers/fake-hardware").get_json()
+
+
+def test_bios_registry_fields_from_1_74(api, make_node):
+    from hwdrivers.db import hardware as db_hardware
+    make_node("mvb")
+    db_hardware.replace_bios_settings(row("mvb")["id"], [
+        {"name": "NumCores", "value": "8", "attribute_type": "Integer",
+         "lower_bound": 1, "upper_bound": 16}])
+    old = api.get("/v1/nodes/mvb/bios/NumCores", headers=_v("1.73")).get_json()["NumCores"]
+    assert old["value"] == "8" and "attribute_type" not in old and "upper_bound" not in old
+    new = api.get("/v1/nodes/mvb/bios/NumCores", headers=_v("1.74")).get_json()["NumCores"]
+    assert new["attribute_type"] == "Integer" and new["upper_bound"] == 16
+    listed = api.get("/v1/nodes/mvb/bios?detail=true", headers=_v("1.73")).get_json()
+    assert "lower_bound" not in listed["bios"][0]
+    resp = api.get("/v1/nodes/mvb/bios?fields=name,attribute_type", headers=_v("1.73"))
+    assert resp.status_code == 406 and "attribute_type" in error_of(resp)
