@@ -5,6 +5,7 @@ NaN and lone surrogates (``json_values.repaired``): a script's parser
 (jq) must not fail on one old node.
 """
 
+import datetime
 import json
 import re
 import sys
@@ -94,10 +95,21 @@ def emit(result, fmt, columns=None, stream=None):
     writing(_emit, result, fmt, columns, stream)
 
 
+def _json_default(value):
+    """A datetime as ISO 8601 in UTC, as Ironic's API and ``baremetal -f json``
+    write it; the database's naive UTC times were printed with neither the
+    ``T`` nor an offset, which a script then read as its local time."""
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=datetime.UTC)
+        return value.astimezone(datetime.UTC).isoformat()
+    return str(value)
+
+
 def _emit(result, fmt, columns, stream):
     if fmt == "json":
         stream.write(json.dumps(json_values.repaired(result), indent=2, sort_keys=True,
-                                default=str) + "\n")
+                                default=_json_default) + "\n")
         return
     if result is None:
         return

@@ -75,3 +75,25 @@ def test_version_is_printed_on_stdout(capsys):
     assert caught.value.code == 0
     out, err = capsys.readouterr()
     assert out == "hwdrivers %s\n" % metadata.version("hwdrivers") and err == ""
+
+
+def test_json_times_are_iso_8601_in_utc(sqlite_database, tmp_path, capsys):
+    """They were ``2026-12-02 15:55:05.225003``: no ``T``, no offset, which a
+    script reads as its local time; Ironic and ``baremetal -f json`` write
+    ``2026-12-02T15:55:05.225003+00:00``."""
+    import datetime
+    conf = tmp_path / "empty.conf"
+    conf.write_text("")
+    base = ["--config-file", str(conf), "node"]
+    assert cli.main(base + ["create", "--driver", "fake-hardware", "--name", "t1"]) == 0
+    assert cli.main(base + ["maintenance", "set", "t1"]) == 0
+    capsys.readouterr()
+    assert cli.main(base + ["show", "t1", "-f", "json"]) == 0
+    node = json.loads(capsys.readouterr().out)
+    assert cli.main(base + ["history", "t1", "-f", "json"]) == 0
+    event = json.loads(capsys.readouterr().out)[-1]
+    for text in (node["created_at"], node["updated_at"], event["created_at"]):
+        parsed = datetime.datetime.fromisoformat(text)
+        assert "T" in text and parsed.utcoffset() == datetime.timedelta(0), text
+        assert abs(datetime.datetime.now(datetime.UTC) - parsed) < datetime.timedelta(
+            hours=1)
