@@ -118,9 +118,18 @@ def _value(field):
     return getattr(field, "value", field)
 
 
+#: How many system ids an error lists before it says how many more: a
+#: virtual BMC (sushy-tools over libvirt) can serve hundreds of systems, and
+#: the node's last_error keeps what is said.
+LISTED_IDS = 20
+
+
 def _ids(paths):
-    """Systems' ids (last path segment) from their paths, sorted."""
-    return sorted(p.rstrip("/").rpartition("/")[2] for p in paths)
+    """Systems' ids (last path segment) from their paths, sorted: the first
+    :data:`LISTED_IDS`, then how many more."""
+    ids = sorted(p.rstrip("/").rpartition("/")[2] for p in paths)
+    more = len(ids) - LISTED_IDS
+    return ids[:LISTED_IDS] + (["and %d more" % more] if more > 0 else [])
 
 
 def parse_address(text):
