@@ -26,8 +26,15 @@ SOFT_TARGETS = {"off": "soft power off", "reboot": "soft rebooting"}
 
 def _format_parent():
     parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument("-f", "--format", choices=("table", "json"), default=argparse.SUPPRESS,
-                        help="Output format (default: table).")
+    parent.add_argument("-f", "--format", choices=("table", "json", "value"),
+                        default=argparse.SUPPRESS,
+                        help="Output format (default: table). value: no header, a row "
+                             "a line, its values apart by a space (an object: a value "
+                             "a line), as 'baremetal -f value'.")
+    parent.add_argument("-c", "--column", dest="columns", action="append",
+                        metavar="COLUMN", default=argparse.SUPPRESS,
+                        help="Show only this column (or field); repeat for more, in "
+                             "the order wanted, e.g. -c name -c power_state.")
     return parent
 
 
@@ -742,9 +749,12 @@ def run(args, backend_factory, stream=None):
                               total=len(report.results)) from None
     columns = None
     fmt = getattr(args, "format", "table")
+    wanted = getattr(args, "columns", None)
     if isinstance(result, tuple):
-        # (rows, columns) or (rows, columns, data): JSON prints the data.
+        # (rows, columns) or (rows, columns, data): JSON prints the data,
+        # unless columns of the rows are asked for.
         rows, columns, *data = result
-        result = data[0] if data and fmt == "json" else rows
+        result = data[0] if data and fmt == "json" and not wanted else rows
+    result, columns = output.select(result, wanted, columns)
     output.emit(result, fmt, columns=columns, stream=stream)
     return result

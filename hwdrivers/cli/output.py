@@ -1,4 +1,4 @@
-"""Render results as a table (people) or JSON (scripts).
+"""Render results as a table (people), JSON or bare values (scripts).
 
 JSON output is standard JSON even for rows stored before the API refused
 NaN and lone surrogates (``json_values.repaired``): a script's parser
@@ -106,12 +106,60 @@ def _json_default(value):
     return str(value)
 
 
+def select(result, wanted, columns=None):
+    """``(result, columns)`` narrowed to the ``wanted`` columns (``-c``), in that order.
+
+    Rows keep only those keys (JSON too), a single object only those
+    fields. A column no row has is refused, naming those there are.
+    """
+    if not wanted or result is None:
+        return result, columns
+    wanted = list(dict.fromkeys(wanted))
+    if isinstance(result, dict):
+        known = list(result)
+    elif isinstance(result, list) and result:
+        known = list(dict.fromkeys(list(columns or ()) + [k for r in result for k in r]))
+    else:  # no row to tell what columns there are: the header says what was asked
+        return result, wanted if isinstance(result, list) else columns
+    unknown = [c for c in wanted if c not in known]
+    if unknown:
+        raise exception.InvalidParameterValue(
+            "-c/--column %s: no such column here; choose from: %s"
+            % (", ".join(unknown), ", ".join(sorted(known)) or "(none)"))
+    if isinstance(result, dict):
+        return {c: result.get(c) for c in wanted}, wanted
+    return [{c: row.get(c) for c in wanted} for row in result], wanted
+
+
+def _value(value):
+    """A value as ``-f value`` prints it: text as is (controls escaped), others as JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        text = json.dumps(json_values.repaired(value), sort_keys=True, default=str)
+    else:
+        text = str(value)
+    return _UNSHOWABLE.sub(_escaped, text)
+
+
 def _emit(result, fmt, columns, stream):
     if fmt == "json":
         stream.write(json.dumps(json_values.repaired(result), indent=2, sort_keys=True,
                                 default=_json_default) + "\n")
         return
     if result is None:
+        return
+    if fmt == "value":
+        # baremetal's -f value: no header, one row a line, values apart by a
+        # space; an object's values one a line. For ``cut``, ``read``, ``xargs``.
+        if isinstance(result, list):
+            columns = columns or (sorted(result[0]) if result else [])
+            lines = [" ".join(_value(row.get(c)) for c in columns) for row in result]
+        elif isinstance(result, dict):
+            lines = [_value(result.get(k)) for k in (columns or sorted(result))]
+        else:
+            lines = [_value(result)]
+        stream.write("".join(line + "\n" for line in lines))
         return
     if isinstance(result, list):
         columns = columns or (sorted(result[0]) if result else ["result"])

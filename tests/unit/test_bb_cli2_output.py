@@ -97,3 +97,56 @@ def test_json_times_are_iso_8601_in_utc(sqlite_database, tmp_path, capsys):
         assert "T" in text and parsed.utcoffset() == datetime.timedelta(0), text
         assert abs(datetime.datetime.now(datetime.UTC) - parsed) < datetime.timedelta(
             hours=1)
+
+
+# -- -f value and -c COLUMN, as baremetal's -------------------------------------------
+
+@pytest.fixture
+def run(sqlite_database, tmp_path, capsys):
+    conf = tmp_path / "empty.conf"
+    conf.write_text("")
+
+    def run(*args, expect=0):
+        code = cli.main(["--config-file", str(conf)] + list(args))
+        out, err = capsys.readouterr()
+        assert code == expect, "exit %s: %s %s" % (code, out, err)
+        assert "Traceback" not in err
+        return out, err
+    return run
+
+
+def test_value_format_and_columns_for_scripts(run):
+    """``for n in $(hwdrivers node list -f value -c name)``: there was no way to
+    print bare values or pick columns (baremetal has -f value and -c)."""
+    run("node", "create", "--driver", "fake-hardware", "--name", "v1",
+        "--extra", "rack=r1")
+    run("node", "create", "--driver", "fake-hardware", "--name", "v2")
+    run("node", "power", "on", "v1")
+    out, _ = run("node", "list", "-f", "value", "-c", "name", "-c", "power_state")
+    assert out == "v1 power on\nv2 \n"
+    out, _ = run("node", "show", "v1", "-f", "value", "-c", "extra", "-c", "maintenance")
+    assert out == '{"rack": "r1"}\nFalse\n'
+    out, _ = run("node", "show", "v1", "-f", "json", "-c", "name", "-c", "power_state")
+    assert json.loads(out) == {"name": "v1", "power_state": "power on"}
+    out, _ = run("node", "list", "-c", "name", "-c", "extra")  # any field, not only shown
+    lines = _table_lines(out)
+    assert lines[1].split() == ["|", "name", "|", "extra", "|"]
+    assert '{"rack": "r1"}' in lines[3]
+    out, _ = run("node", "validate", "v1", "-f", "json", "-c", "Interface", "-c", "Result")
+    assert {"Interface": "power", "Result": True} in json.loads(out)
+    out, _ = run("node", "list", "--driver", "none-such", "-f", "json", "-c", "name")
+    assert json.loads(out) == []
+    _, err = run("node", "show", "v1", "-c", "powerstate", expect=1)
+    assert err.startswith("ERROR: -c/--column powerstate: no such column here; choose "
+                          "from: "), err
+    assert "power_state" in err
+
+
+def test_value_format_of_odd_values():
+    stream = io.StringIO()
+    output.emit([{"a": None, "b": {"k": [1]}, "c": "x\x1by"}], "value",
+                columns=["a", "b", "c"], stream=stream)
+    output.emit({"only": "one"}, "value", stream=stream)
+    output.emit(None, "value", stream=stream)
+    output.emit([], "value", stream=stream)
+    assert stream.getvalue() == ' {"k": [1]} x\\x1by\none\n'
