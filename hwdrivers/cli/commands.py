@@ -145,6 +145,15 @@ def node_set(args, backend):
 
 
 def node_unset(args, backend):
+    for key in args.driver_info or ():
+        if "=" in key:
+            # 'unset --driver-info ipmi_password=hunter2' (meant as set) was
+            # refused with the whole argument, the password, in the message.
+            raise exception.InvalidParameterValue(
+                "node unset --driver-info takes a KEY alone: 'unset --driver-info %s' "
+                "removes the field, 'set --driver-info %s=VALUE' changes it (the value "
+                "given is not shown: it may be a secret)"
+                % (key.partition("=")[0], key.partition("=")[0]))
     unset = []
     if args.name:
         unset.append("name")

@@ -83,9 +83,16 @@ def _prompt(option, key):
 
 def parse_pairs(pairs, option):
     values = {}
-    for pair in pairs or ():
+    pairs = list(pairs or ())
+    for number, pair in enumerate(pairs, 1):
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
+            if option == "--driver-info":
+                # Never the argument: 'ipmi_password:hunter2' holds a password,
+                # and so may a word given alone.
+                raise exception.InvalidParameterValue(
+                    "--driver-info number %d (of %d) must look like KEY=VALUE; it is "
+                    "not shown, as it may hold a secret" % (number, len(pairs)))
             raise exception.InvalidParameterValue(
                 "%s %r must look like KEY=VALUE" % (option, pair))
         if value == "-":

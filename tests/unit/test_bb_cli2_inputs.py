@@ -306,3 +306,31 @@ def test_a_url_that_is_not_the_api_is_said_plainly(run, answer, said):
         server.close()
     assert err.startswith("ERROR: ") and said in err, err
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["node", "set", "keep", "--driver-info", "fake_address=10.0.0.1", "--driver-info",
+      "fake_password:hunter2"],
+     "--driver-info number 2 (of 2) must look like KEY=VALUE; it is not shown, as it "
+     "may hold a secret"),
+    (["node", "create", "--driver", "fake-hardware", "--driver-info", "hunter2"],
+     "--driver-info number 1 (of 1) must look like KEY=VALUE; it is not shown, as it "
+     "may hold a secret"),
+    (["power", "status", "--driver", "fake-hardware", "--driver-info",
+      "fake_password hunter2"],
+     "--driver-info number 1 (of 1) must look like KEY=VALUE; it is not shown, as it "
+     "may hold a secret"),
+    (["node", "unset", "keep", "--driver-info", "fake_password=hunter2"],
+     "node unset --driver-info takes a KEY alone: 'unset --driver-info fake_password' "
+     "removes the field, 'set --driver-info fake_password=VALUE' changes it (the value "
+     "given is not shown: it may be a secret)"),
+])
+def test_a_malformed_driver_info_argument_is_never_echoed(run, stub, argv, said):
+    """``--driver-info ipmi_password:hunter2`` was refused with the argument,
+    the password, in the message (and so in CI logs)."""
+    run("node", "create", "--driver", "fake-hardware", "--name", "keep")
+    _, err = run(*argv, expect=1)
+    assert err == "ERROR: %s\n" % said and "hunter2" not in err
+    if argv[0] == "node":
+        _, err = run("--url", stub.url, *argv, expect=1)
+        assert err == "ERROR: %s\n" % said and stub.requests == []
