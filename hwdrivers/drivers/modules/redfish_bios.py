@@ -87,6 +87,38 @@ for _name in ("sushy.connector", redfish_session.LOG.name):
     logging.getLogger(_name).addFilter(_SECRETS)
 
 
+def _masked(value):
+    """``value`` with every field whose name has "passw" in it masked, at any depth."""
+    if isinstance(value, dict):
+        return {key: "******" if "passw" in str(key).lower() and field not in (None, "")
+                else _masked(field) for key, field in value.items()}
+    if isinstance(value, list):
+        return [_masked(item) for item in value]
+    return value
+
+
+class _PasswordFields(logging.Filter):
+    """Masks password fields in the resources sushy logs at debug, whenever read.
+
+    sushy logs every resource it reads ("Received representation of Bios
+    ...: {...}"), Attributes included. The Redfish specification has a BMC
+    answer null for a Password attribute, but not every BMC does
+    (sushy-tools shows the one last set), and :class:`_SecretFilter` knows
+    a password only while the step that sends it runs: a BIOS read later
+    (the cache, a verification) would log it. The fields are masked by
+    name (SysPassword, AdminPassword, a virtual medium's Password...), with
+    no need to know the values.
+    """
+
+    def filter(self, record):
+        if isinstance(record.args, dict) and "json" in record.args:
+            record.args = dict(record.args, json=_masked(record.args["json"]))
+        return True
+
+
+logging.getLogger("sushy.resources.base").addFilter(_PasswordFields())
+
+
 def _names(values) -> list | None:
     if not values:
         return None
