@@ -605,7 +605,9 @@ def build_parser():
         p = nsub.add_parser(action, parents=[fmt], help="Provision action: %s." % text)
         p.add_argument("node")
         p.add_argument("--wait-timeout", type=float, metavar="SECONDS",
-                       help="Give up waiting after this long (the action goes on).")
+                       help="With --url: give up waiting after this long (the action goes on "
+                            "on the server). Locally the action runs in this "
+                            "process, to its end.")
         _add_verbose_option(p)
         p.set_defaults(func=node_provision)
 

@@ -168,14 +168,16 @@ def register(nsub, fmt) -> None:
                    help="meta_data/user_data/network_data as JSON (or a file of it), or a "
                         "gzipped base64 ISO or its URL")
     p.add_argument("--wait-timeout", type=float, metavar="SECONDS",
-                   help="Give up waiting after this long (the deploy goes on).")
+                   help="With --url: give up waiting after this long (the deploy goes "
+                        "on). Locally it runs in this process, to its end.")
     p.set_defaults(func=node_deploy)
     p = nsub.add_parser("undeploy", parents=[fmt],
                         help="Provision action: active or deploy failed -> available "
                              "(power off, boot files removed, instance_info cleared).")
     p.add_argument("node")
     p.add_argument("--wait-timeout", type=float, metavar="SECONDS",
-                   help="Give up waiting after this long (the undeploy goes on).")
+                   help="With --url: give up waiting after this long (the undeploy goes "
+                        "on). Locally it runs in this process, to its end.")
     p.set_defaults(func=node_undeploy)
     p = nsub.add_parser("rebuild", parents=[fmt],
                         help="Provision action: active or deploy failed -> active: write the "
@@ -185,5 +187,6 @@ def register(nsub, fmt) -> None:
     p.add_argument("--config-drive", metavar="JSON|FILE|BLOB|URL",
                    help="a new config drive, as for deploy (default: the node's own)")
     p.add_argument("--wait-timeout", type=float, metavar="SECONDS",
-                   help="Give up waiting after this long (the rebuild goes on).")
+                   help="With --url: give up waiting after this long (the rebuild goes "
+                        "on). Locally it runs in this process, to its end.")
     p.set_defaults(func=node_rebuild)
