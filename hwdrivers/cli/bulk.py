@@ -41,13 +41,27 @@ class BulkFailed(exception.HWDriversError):
 
 
 def read_node_file(path):
-    """Node names or UUIDs, one a line; blank lines and ``#`` comments skipped."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError as exc:
-        raise exception.InvalidParameterValue(
-            "--file %s cannot be read: %s" % (path, exc.strerror)) from None
+    """Node names or UUIDs, one a line; blank lines and ``#`` comments skipped.
+
+    ``-`` reads them from standard input (after the API password of
+    ``--password-stdin``), for ``hwdrivers node list -f value -c name | grep
+    rack1 | hwdrivers node power off --file -``.
+    """
+    if path == "-":
+        if sys.stdin is None:
+            raise exception.InvalidParameterValue(
+                "--file -: standard input is closed; give the nodes on it, one a line")
+        # Read as text it may hold surrogates (bytes that are not UTF-8):
+        # back to those bytes, to be refused as a file's are.
+        data = sys.stdin.read().encode("utf-8", "surrogateescape")
+        path = "- (standard input)"
+    else:
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except OSError as exc:
+            raise exception.InvalidParameterValue(
+                "--file %s cannot be read: %s" % (path, exc.strerror)) from None
     try:
         lines = data.decode("utf-8").splitlines()
     except UnicodeDecodeError as exc:

@@ -580,7 +580,8 @@ def build_parser():
     bulk_opts.add_argument("--name-glob", metavar="PATTERN",
                            help="Nodes whose name matches, e.g. 'rack1-*'.")
     bulk_opts.add_argument("--file", metavar="PATH",
-                           help="Node names or UUIDs, one a line (# comments).")
+                           help="Node names or UUIDs, one a line (# comments); - "
+                                "reads them from standard input.")
     bulk_opts.add_argument("--parallel", type=_at_least_one("--parallel"),
                            default=bulk.DEFAULT_PARALLEL,
                            metavar="N", help="Nodes acted on at once, 1 or more (default: "

@@ -334,3 +334,26 @@ def test_a_malformed_driver_info_argument_is_never_echoed(run, stub, argv, said)
     if argv[0] == "node":
         _, err = run("--url", stub.url, *argv, expect=1)
         assert err == "ERROR: %s\n" % said and stub.requests == []
+
+
+def test_a_node_file_can_be_standard_input(run, stub, monkeypatch):
+    """``node list -f value -c name | grep rack1 | node power off --file -``:
+    '-' was a file name ("cannot be read: No such file or directory")."""
+    for name in ("rack1-a", "rack1-b", "rack2-a"):
+        run("node", "create", "--driver", "fake-hardware", "--name", name)
+    monkeypatch.setattr("sys.stdin", io.StringIO("rack1-a\n# spare\nrack1-b\n"))
+    out, _ = run("node", "power", "on", "--file", "-", "-f", "value")
+    assert out == "rack1-a power on\nrack1-b power on\n"
+    out, _ = run("node", "list", "-f", "value", "-c", "name", "-c", "power_state")
+    assert out == "rack1-a power on\nrack1-b power on\nrack2-a \n"
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    _, err = run("node", "power", "on", "--file", "-", expect=1)
+    assert err == ("ERROR: --file - (standard input) names no node (one name or UUID a "
+                   "line)\n")
+    # After the API password, as every reader of stdin takes its lines in turn.
+    monkeypatch.setenv("HWDRIVERS_USERNAME", "ops")
+    monkeypatch.setattr("sys.stdin", io.StringIO("s3cret\nghost\n"))
+    _, err = run("--url", stub.url, "--password-stdin", "node", "power", "on",
+                 "--file", "-", expect=1)
+    assert "ghost: " in err and "s3cret" not in err
+    assert stub.requests and all("s3cret" not in path for _, path in stub.requests)
