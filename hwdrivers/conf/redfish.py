@@ -30,6 +30,13 @@ opts = driver_common.controller_opts(max_concurrency=4, min_interval=0.0,
                          "left), after which it fails as a connection error. An "
                          "operation on a BMC that does not answer ends within "
                          "command_retry_timeout + command_timeout + 1 s."),
+    finite.FloatOpt("bios_verify_timeout", default=300.0, min=1.0,
+                    help="Seconds the BIOS clean steps (apply_configuration, "
+                         "factory_reset) wait after their reboot for the BMC to "
+                         "report the new settings before the step fails naming "
+                         "each attribute that did not change. Large servers can "
+                         "take longer than the default to POST after a BIOS "
+                         "change."),
 ]
 
 

@@ -41,9 +41,9 @@ REGISTRY = {
 
 
 @pytest.fixture
-def bios(monkeypatch):
+def bios(monkeypatch, config):
     bios = redfish_bios.RedfishBIOS()
-    monkeypatch.setattr(redfish_bios, "VERIFY_TIMEOUT", 0.2)
+    config(redfish__bios_verify_timeout=1.0)
     monkeypatch.setattr(redfish_bios, "_POLL", (0.02, 0.02))
     monkeypatch.setattr(bios, "_gated", lambda task, func, *args: func(task, *args))
     monkeypatch.setattr(bios, "_reset", lambda task: None)

@@ -15,9 +15,9 @@ def _task():
                                  logger=logging.getLogger("test"))
 
 
-def test_settings_that_do_not_take_effect_fail_the_step(monkeypatch):
+def test_settings_that_do_not_take_effect_fail_the_step(monkeypatch, config):
     bios = redfish_bios.RedfishBIOS()
-    monkeypatch.setattr(redfish_bios, "VERIFY_TIMEOUT", 0.2)
+    config(redfish__bios_verify_timeout=1.0)
     monkeypatch.setattr(redfish_bios, "_POLL", (0.02, 0.02))
     monkeypatch.setattr(bios, "_gated", lambda task, func, *args: func(task, *args))
     monkeypatch.setattr(bios, "_patch", lambda task, settings: {"ProcTurboMode": "Disabled"})
@@ -27,8 +27,8 @@ def test_settings_that_do_not_take_effect_fail_the_step(monkeypatch):
                         lambda task, action: ({"ProcTurboMode": "Enabled"}, {}))
     task = _task()
     with pytest.raises(exception.DriverActionError,
-                       match="within 0s of the reboot: ProcTurboMode is 'Enabled', wanted "
-                             "'Disabled'"):
+                       match=r"within 1s of the reboot \(\[redfish\] bios_verify_timeout\): "
+                             r"ProcTurboMode is 'Enabled', wanted 'Disabled'"):
         bios.apply_configuration(task, settings=[{"name": "ProcTurboMode",
                                                   "value": "Disabled"}])
     assert reboots == [task]

@@ -15,7 +15,7 @@ machine next boots. So both clean steps go the same way:
    ``Bios.ResetBios`` (``factory_reset``);
 3. reboot through the node's power interface and wait for it to be on;
 4. read the current attributes back until they hold the requested values
-   (``VERIFY_TIMEOUT``), else the step fails naming what did not change.
+   (``[redfish] bios_verify_timeout``), else the step fails naming what did not change.
 
 :meth:`cache_bios_settings` returns every current attribute with its
 registry entry; the conductor keeps them in the node's ``bios_settings``
@@ -28,6 +28,7 @@ import threading
 import time
 
 from hwdrivers.common import exception
+from hwdrivers.conf import CONF
 from hwdrivers.common.states import PowerState
 from hwdrivers.drivers import actions
 from hwdrivers.drivers import base
@@ -39,8 +40,6 @@ from hwdrivers.drivers.modules import redfish_session
 
 #: Registry types whose values are secrets: never stored, shown, logged or read back.
 SECRET_TYPES = frozenset({"Password"})
-#: Seconds a rebooted machine has to show the requested attributes as current.
-VERIFY_TIMEOUT = 300.0
 _POLL = (0.5, 5.0)
 
 
@@ -188,7 +187,7 @@ class RedfishBIOS(redfish._RedfishBase, base.BIOSInterface):
         hardware (a serial number, a core count), a Password reads back as
         null, and many registry entries are absent from the current
         attributes (other models, hidden ones). Waiting for those to match
-        would fail every reset after ``VERIFY_TIMEOUT``.
+        would fail every reset after ``[redfish] bios_verify_timeout``.
         """
         return (entry.get("default") is not None and name in current
                 and not entry.get("read_only") and not cls._secret(registry, name))
@@ -271,7 +270,8 @@ class RedfishBIOS(redfish._RedfishBase, base.BIOSInterface):
 
     def _verify(self, task, expected: dict) -> dict:
         """Wait until the current attributes hold ``expected``; returns them."""
-        deadline = time.monotonic() + VERIFY_TIMEOUT
+        limit = CONF.redfish.bios_verify_timeout
+        deadline = time.monotonic() + limit
         pause = _POLL[0]
         while True:
             current, _registry_ = self._gated(task, self._read, "verifying the BIOS settings")
@@ -281,8 +281,9 @@ class RedfishBIOS(redfish._RedfishBase, base.BIOSInterface):
                 return current
             if time.monotonic() >= deadline:
                 raise exception.DriverActionError(
-                    "the BIOS did not apply the settings within %ds of the reboot: %s"
-                    % (VERIFY_TIMEOUT, ", ".join(
+                    "the BIOS did not apply the settings within %gs of the reboot "
+                    "([redfish] bios_verify_timeout): %s"
+                    % (limit, ", ".join(
                         "%s is %r, wanted %r" % (n, v, expected[n])
                         for n, v in sorted(wrong.items()))))
             time.sleep(pause)
