@@ -63,11 +63,13 @@ def read_node_file(path):
             raise exception.InvalidParameterValue(
                 "--file %s cannot be read: %s" % (path, exc.strerror)) from None
     try:
-        lines = data.decode("utf-8").splitlines()
+        # utf-8-sig: a file saved by a Windows editor or a spreadsheet starts
+        # with a byte-order mark, which made its first node "\ufeffnode1".
+        lines = data.decode("utf-8-sig").splitlines()
     except UnicodeDecodeError as exc:
         raise exception.InvalidParameterValue(
             "--file %s is not UTF-8 text (line %d holds a byte that does not decode); "
-            "save it as UTF-8" % (path, data[:exc.start].count(b"\n") + 1)) from None
+            "save it as UTF-8" % (path, exc.object[:exc.start].count(b"\n") + 1)) from None
     # A dict keeps the file's order and drops repeats in one pass (a list's
     # "not in" made a file of 100,000 nodes take minutes before any started).
     idents = list(dict.fromkeys(

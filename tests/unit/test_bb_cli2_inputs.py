@@ -357,3 +357,16 @@ def test_a_node_file_can_be_standard_input(run, stub, monkeypatch):
                  "--file", "-", expect=1)
     assert "ghost: " in err and "s3cret" not in err
     assert stub.requests and all("s3cret" not in path for _, path in stub.requests)
+
+
+def test_a_node_file_from_a_windows_editor_is_read(run, tmp_path):
+    """A byte-order mark made the first node "\\ufeffbom1", not found."""
+    run("node", "create", "--driver", "fake-hardware", "--name", "bom1")
+    run("node", "create", "--driver", "fake-hardware", "--name", "bom2")
+    path = tmp_path / "nodes.txt"
+    path.write_bytes(b"\xef\xbb\xbfbom1\r\nbom2\r\n")
+    out, _ = run("node", "power", "on", "--file", str(path), "-f", "value")
+    assert out == "bom1 power on\nbom2 power on\n"
+    path.write_bytes(b"\xef\xbb\xbfbom1\r\n\xff\r\n")
+    _, err = run("node", "power", "on", "--file", str(path), expect=1)
+    assert "(line 2 holds a byte that does not decode)" in err
