@@ -30,7 +30,7 @@ def parse_config_drive(value: str | None):
     if not value.lstrip().startswith("{") and os.path.isfile(value):
         try:
             with open(value, "rb") as handle:
-                text = handle.read().decode("utf-8")
+                text = handle.read().decode("utf-8-sig")  # a BOM: a Windows editor
         except OSError as exc:
             raise SystemExit("error: --config-drive %s cannot be read: %s"
                              % (value, exc.strerror)) from None

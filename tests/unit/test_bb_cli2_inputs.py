@@ -370,3 +370,9 @@ def test_a_node_file_from_a_windows_editor_is_read(run, tmp_path):
     path.write_bytes(b"\xef\xbb\xbfbom1\r\n\xff\r\n")
     _, err = run("node", "power", "on", "--file", str(path), expect=1)
     assert "(line 2 holds a byte that does not decode)" in err
+
+
+def test_a_config_drive_file_from_a_windows_editor_is_read(tmp_path):
+    path = tmp_path / "drive.json"
+    path.write_bytes(b'\xef\xbb\xbf{"user_data": "#cloud-config"}\r\n')
+    assert deploy.parse_config_drive(str(path)) == {"user_data": "#cloud-config"}
