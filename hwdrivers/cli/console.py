@@ -144,7 +144,13 @@ class _Escape:
 def _address(doc, ident):
     url = (doc.get("console_info") or {}).get("url") or ""
     parsed = urllib.parse.urlsplit(url)
-    if doc.get("console_state") != "on" or parsed.scheme != "tcp" or not parsed.port:
+    if doc.get("console_state") == "on" and not (parsed.scheme == "tcp" and parsed.port):
+        # It said "the console is on; enable it first".
+        raise exception.HWDriversError(
+            "node %s: its console is on at %s, which 'console connect' cannot attach to "
+            "(it speaks tcp://HOST:PORT only); use a client for that URL"
+            % (ident, url or "no URL"))
+    if doc.get("console_state") != "on":
         raise exception.HWDriversError(
             "node %s: the console is %s%s; enable it first ('hwdrivers node console "
             "enable %s')" % (ident, doc.get("console_state"),

@@ -150,3 +150,28 @@ def test_value_format_of_odd_values():
     output.emit(None, "value", stream=stream)
     output.emit([], "value", stream=stream)
     assert stream.getvalue() == ' {"k": [1]} x\\x1by\none\n'
+
+
+@pytest.mark.parametrize("doc, said", [
+    ({"console_state": "on", "console_info": {"url": "fake://u-1"}},
+     "node db1: its console is on at fake://u-1, which 'console connect' cannot attach "
+     "to (it speaks tcp://HOST:PORT only); use a client for that URL"),
+    ({"console_state": "off", "console_info": None},
+     "node db1: the console is off; enable it first ('hwdrivers node console enable "
+     "db1')"),
+])
+def test_console_connect_says_why_it_cannot_attach(doc, said):
+    """An enabled console at a URL other than tcp:// was "the console is on;
+    enable it first"."""
+    from hwdrivers.cli import console
+    from hwdrivers.cli import commands
+    from hwdrivers.common import exception
+
+    class Backend:
+        def request(self, method, path, body=None, **kwargs):
+            return doc
+
+    args = commands.build_parser().parse_args(["node", "console", "connect", "db1"])
+    with pytest.raises(exception.HWDriversError) as error:
+        console.console_connect(args, Backend())
+    assert str(error.value) == said
