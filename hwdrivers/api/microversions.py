@@ -195,6 +195,8 @@ FIELD_VERSIONS = {
     ("port", "category"): (1, 101),
     ("node_states", "raid_config"): (1, 12),
     ("node_states", "target_raid_config"): (1, 12),
+    ("node_states", "boot_mode"): (1, 75),
+    ("node_states", "secure_boot"): (1, 75),
     ("driver", "properties"): (1, 14),
     ("driver", "type"): (1, 30),
 }
@@ -210,6 +212,11 @@ for _field in ("attribute_type", "allowable_values", "lower_bound", "upper_bound
     FIELD_VERSIONS[("bios", _field)] = (1, 74)  # ironic bios.py: the registry, 1.74
 del _field
 assert max(FIELD_VERSIONS.values()) <= MAX_VERSION  # the newest version hides nothing
+
+#: Provision states an older version names otherwise: ``state -> (the
+#: version that introduced the name, the name before it)``, as Ironic's
+#: update_state_in_older_versions (node and node states documents).
+RENAMED_STATES = {"available": ((1, 2), None), "inspect wait": ((1, 39), "inspecting")}
 
 #: What a resource is called in messages.
 _NOUNS = {"node": "a node", "port": "a port", "node_states": "a node's states",
@@ -252,7 +259,17 @@ def hide(resource, doc, version):
         return doc
     for field in hidden_fields(resource, version):
         doc.pop(field, None)
+    if doc.get("provision_state") in RENAMED_STATES:
+        doc["provision_state"] = state_name(doc["provision_state"], version)
     return doc
+
+
+def state_name(state, version):
+    """``state`` as API ``version`` names it (:data:`RENAMED_STATES`)."""
+    renamed = RENAMED_STATES.get(state)
+    if renamed is not None and version < renamed[0]:
+        return renamed[1]
+    return state
 
 
 def _too_new(resource, fields, version, where):

@@ -134,6 +134,9 @@ def node_doc(values, fields=None, detail=True, base=None, host=None, hidden=None
         fields = SUMMARY_FIELDS
     if hidden is None:
         hidden = microversions.hidden_fields("node", microversions.current())
+    if hidden and doc["provision_state"] in microversions.RENAMED_STATES:
+        doc["provision_state"] = microversions.state_name(doc["provision_state"],
+                                                          microversions.current())
     return utils.select_fields(doc, fields, hidden)
 
 

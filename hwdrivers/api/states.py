@@ -63,6 +63,8 @@ def states_doc(states, base=None, version=None):
         "console_enabled": bool(states.get("console_enabled")),
         "raid_config": {},
         "target_raid_config": {},
+        "boot_mode": None,
+        "secure_boot": None,
         "links": utils.links("nodes", states["uuid"], "/states", base=base),
     }, version)
 

@@ -148,3 +148,30 @@ def test_bios_registry_fields_from_1_74(api, make_node):
     assert "lower_bound" not in listed["bios"][0]
     resp = api.get("/v1/nodes/mvb/bios?fields=name,attribute_type", headers=_v("1.73"))
     assert resp.status_code == 406 and "attribute_type" in error_of(resp)
+
+
+@pytest.mark.parametrize("state, version, shown", [
+    ("available", "1.1", None), ("available", "1.2", "available"),
+    ("inspect wait", "1.38", "inspecting"), ("inspect wait", "1.39", "inspect wait"),
+    ("manageable", "1.1", "manageable"),
+])
+def test_older_versions_name_provision_states_as_ironic_did(api, make_node, state,
+                                                            version, shown):
+    """Ironic's update_state_in_older_versions: no 'available' before 1.2 (it was
+    NOSTATE, null), 'inspecting' for 'inspect wait' before 1.39."""
+    make_node("mvp")
+    db_api.update_node(row("mvp")["id"], {"provision_state": state})
+    for path in ("/v1/nodes/mvp", "/v1/nodes/mvp/states"):
+        doc = api.get(path, headers=_v(version)).get_json()
+        assert doc["provision_state"] == shown, (path, doc)
+    listed = api.get("/v1/nodes", headers=_v(version)).get_json()["nodes"][0]
+    assert listed["provision_state"] == shown
+    assert row("mvp")["provision_state"] == state  # only the document says it otherwise
+
+
+def test_states_document_has_boot_mode_from_1_75(api, make_node):
+    make_node("mvm")
+    at_74 = api.get("/v1/nodes/mvm/states", headers=_v("1.74")).get_json()
+    assert "boot_mode" not in at_74 and "secure_boot" not in at_74
+    at_75 = api.get("/v1/nodes/mvm/states", headers=_v("1.75")).get_json()
+    assert at_75["boot_mode"] is None and at_75["secure_boot"] is None
