@@ -38,6 +38,26 @@ class StepFailed(exception.HWDriversError):
     fmt = "clean step %(interface)s.%(step)s: %(error)s"
 
 
+class AsyncCleaningRefused(exception.HWDriversError):
+    """A clean step (or prepare_cleaning) answered ``clean wait``.
+
+    Nothing in hwdrivers resumes a node waiting in ``clean wait`` (no agent
+    clean callback, no clean wait timeout), so taking the answer would leave
+    the node there for good; the cleaning fails instead, saying why.
+    """
+
+    fmt = ("%(what)s is asynchronous (it answered 'clean wait', to wait for a ramdisk "
+           "agent), which hwdrivers' cleaning does not run yet: nothing would resume the "
+           "node")
+
+
+def refuse_async(result, what: str):
+    """``result`` of a clean call, or AsyncCleaningRefused when it is ``clean wait``."""
+    if result == ProvisionState.CLEANWAIT.value:
+        raise AsyncCleaningRefused(what=what)
+    return result
+
+
 def _call(task, interface, func, *args):
     return retry.run(task, interface, func, *args, gate=controllers.LIMITER.slot)
 
@@ -173,11 +193,7 @@ def run(task) -> None:
         try:
             # Not gated as a whole: a step makes several calls (set, reboot, poll),
             # each taking its turn in the controller's queue (task.gate).
-            result = iface.execute_clean_step(task, dict(step))
-            if result == ProvisionState.CLEANWAIT.value:
-                raise exception.HWDriversError(
-                    "the step is asynchronous (it waits in clean wait for a ramdisk), "
-                    "which manual cleaning does not run yet")
+            refuse_async(iface.execute_clean_step(task, dict(step)), "the step")
             if step["interface"] == "bios":
                 cache_bios(task)
         except Exception as exc:

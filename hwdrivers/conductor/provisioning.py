@@ -209,26 +209,52 @@ def automated_clean_steps(task):
 
 
 def _clean(task):
+    """Automated cleaning (provide, undeploy): cleaning -> available, or clean failed.
+
+    Every step runs to its end here. A step, or the deploy interface's
+    prepare_cleaning, answering ``clean wait`` fails the cleaning naming it
+    (:func:`cleaning.refuse_async`), as manual cleaning does: nothing would
+    resume a node left in ``clean wait`` (no clean callback, no clean wait
+    timeout), where it used to stay for good. A failure still runs
+    tear_down_cleaning, as Ironic's cleaning error handler does, so what
+    prepare_cleaning set up (a ramdisk's boot files...) does not outlive it.
+    """
     deploy = task.driver.deploy
     _set_state(task, ProvisionState.CLEANING, ProvisionState.AVAILABLE)
-    if _call(task, deploy, deploy.prepare_cleaning) == ProvisionState.CLEANWAIT.value:
-        _set_state(task, ProvisionState.CLEANWAIT, ProvisionState.AVAILABLE)
-        return
-    for step in automated_clean_steps(task):
-        iface = task.driver.interfaces[step["interface"]]
-        task.logger.info("clean step %s.%s (priority %d)", step["interface"],
-                         step["step"], step["priority"])
-        try:
-            result = _call(task, iface, iface.execute_clean_step, step)
-        except Exception as exc:
-            raise StepFailed(kind="clean", interface=step["interface"], step=step["step"],
-                             error=exc) from exc
-        if result == ProvisionState.CLEANWAIT.value:
-            _set_state(task, ProvisionState.CLEANWAIT, ProvisionState.AVAILABLE)
-            return
+    try:
+        cleaning.refuse_async(_call(task, deploy, deploy.prepare_cleaning),
+                              "prepare_cleaning of the %s deploy interface"
+                              % deploy.implementation_name)
+        for step in automated_clean_steps(task):
+            _run_clean_step(task, step)
+    except Exception:
+        _tear_down_failed_cleaning(task)
+        raise
     _call(task, deploy, deploy.tear_down_cleaning)
     task.node.last_error = None
     _set_state(task, ProvisionState.AVAILABLE)
+
+
+def _run_clean_step(task, step):
+    """One automated clean step, to its end; StepFailed naming it otherwise."""
+    iface = task.driver.interfaces[step["interface"]]
+    task.logger.info("clean step %s.%s (priority %d)", step["interface"],
+                     step["step"], step["priority"])
+    try:
+        cleaning.refuse_async(_call(task, iface, iface.execute_clean_step, step), "the step")
+    except Exception as exc:
+        raise StepFailed(kind="clean", interface=step["interface"], step=step["step"],
+                         error=exc) from exc
+
+
+def _tear_down_failed_cleaning(task):
+    """Best effort after a failed cleaning: its own error is what last_error keeps."""
+    deploy = task.driver.deploy
+    try:
+        _call(task, deploy, deploy.tear_down_cleaning)
+    except Exception as exc:
+        task.logger.warning("tear_down_cleaning after the failed cleaning failed too: %s",
+                            exc)
 
 
 def _validate_deploy(task):
