@@ -26,11 +26,12 @@ SOFT_TARGETS = {"off": "soft power off", "reboot": "soft rebooting"}
 
 def _format_parent():
     parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument("-f", "--format", choices=("table", "json", "value"),
+    parent.add_argument("-f", "--format", choices=("table", "json", "yaml", "value"),
                         default=argparse.SUPPRESS,
-                        help="Output format (default: table). value: no header, a row "
-                             "a line, its values apart by a space (an object: a value "
-                             "a line), as 'baremetal -f value'.")
+                        help="Output format (default: table). yaml: the JSON document "
+                             "as YAML. value: no header, a row a line, its values apart "
+                             "by a space (an object: a value a line), as 'baremetal -f "
+                             "value'.")
     parent.add_argument("-c", "--column", dest="columns", action="append",
                         metavar="COLUMN", default=argparse.SUPPRESS,
                         help="Show only this column (or field); repeat for more, in "
@@ -753,7 +754,7 @@ def run(args, backend_factory, stream=None):
         raise  # reported: the caller exits 130 without another word
     except _BulkReport as report:
         fmt = getattr(args, "format", "table")
-        if fmt == "json":
+        if fmt in output.DOCUMENTS:
             output.emit(report.results, fmt, stream=stream)
         else:
             output.emit(report.failures, fmt, columns=["node", "error"], stream=stream)
@@ -763,10 +764,10 @@ def run(args, backend_factory, stream=None):
     fmt = getattr(args, "format", "table")
     wanted = getattr(args, "columns", None)
     if isinstance(result, tuple):
-        # (rows, columns) or (rows, columns, data): JSON prints the data,
+        # (rows, columns) or (rows, columns, data): JSON/YAML print the data,
         # unless columns of the rows are asked for.
         rows, columns, *data = result
-        result = data[0] if data and fmt == "json" and not wanted else rows
+        result = data[0] if data and fmt in output.DOCUMENTS and not wanted else rows
     result, columns = output.select(result, wanted, columns)
     output.emit(result, fmt, columns=columns, stream=stream)
     return result

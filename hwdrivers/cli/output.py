@@ -58,6 +58,10 @@ def table(rows, columns, stream=None):
     stream.write(line + "\n")
 
 
+#: The formats that print a command's whole document, not its table's rows.
+DOCUMENTS = ("json", "yaml")
+
+
 class OutputFailed(exception.HWDriversError):
     """Standard output could not be written: a full disk, a closed descriptor.
 
@@ -146,6 +150,15 @@ def _emit(result, fmt, columns, stream):
     if fmt == "json":
         stream.write(json.dumps(json_values.repaired(result), indent=2, sort_keys=True,
                                 default=_json_default) + "\n")
+        return
+    if fmt == "yaml":
+        # The JSON document, as YAML (baremetal's -f yaml): the same values,
+        # times as ISO 8601 text. PyYAML comes with oslo.config; imported
+        # only here, as no other command needs it.
+        import yaml
+        plain = json.loads(json.dumps(json_values.repaired(result), default=_json_default))
+        stream.write(yaml.safe_dump(plain, default_flow_style=False, sort_keys=True,
+                                    allow_unicode=True))
         return
     if result is None:
         return

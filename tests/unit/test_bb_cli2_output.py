@@ -175,3 +175,18 @@ def test_console_connect_says_why_it_cannot_attach(doc, said):
     with pytest.raises(exception.HWDriversError) as error:
         console.console_connect(args, Backend())
     assert str(error.value) == said
+
+
+def test_yaml_format_is_the_json_document(run):
+    """baremetal has -f yaml; the same document as -f json, times as text."""
+    import yaml
+    run("node", "create", "--driver", "fake-hardware", "--name", "y1",
+        "--driver-info", "fake_address=10.0.0.9")
+    for argv in (["node", "show", "y1"], ["node", "validate", "y1"],
+                 ["node", "list", "-c", "name", "-c", "created_at"],
+                 ["driver", "properties", "fake-hardware"]):
+        as_json = json.loads(run(*argv, "-f", "json")[0])
+        as_yaml = yaml.safe_load(run(*argv, "-f", "yaml")[0])
+        if argv[1] == "show":  # updated_at may move between the two reads
+            as_json.pop("updated_at"), as_yaml.pop("updated_at")
+        assert as_yaml == as_json, argv
