@@ -161,6 +161,19 @@ def begin(task, steps) -> None:
     task.node.driver_internal_info = info
 
 
+def forget_plan(task) -> None:
+    """Drop a manual cleaning's plan (not saved here): it describes a running cleaning only.
+
+    A conductor dying mid-clean leaves it on the node its restart moves to
+    ``clean failed`` (the database alone changes there); it stays visible
+    there (which step ran), and goes with the next transition, as Ironic
+    wipes its cleaning info when a cleaning ends however it ends.
+    """
+    info = task.node.driver_internal_info or {}
+    if PLAN_KEY in info or INDEX_KEY in info:
+        base.update_internal_info(task, **{PLAN_KEY: None, INDEX_KEY: None})
+
+
 def set_state(task, state: ProvisionState, target: ProvisionState | None = None,
               **info) -> None:
     """Record the provision state (and target) with ``info`` keys, and save."""

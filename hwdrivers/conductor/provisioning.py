@@ -174,6 +174,8 @@ def begin(task, action, configdrive=None, clean_steps=None):
         inspection.validate(task)
     if action is ProvisionAction.CLEAN:
         cleaning.begin(task, clean_steps)
+    else:
+        cleaning.forget_plan(task)
     node.provision_state = working.value
     node.target_provision_state = target.value if working != target else None
     node.last_error = ("%s aborted by request" % source.value
