@@ -67,7 +67,9 @@ def _step_errors(task, index: int, step) -> tuple[list[str], dict | None]:
     where = "clean_steps[%d]" % index
     if not isinstance(step, dict):
         return ["%s must be an object {\"interface\", \"step\", \"args\"}" % where], None
-    kind, name, args = step.get("interface"), step.get("step"), step.get("args") or {}
+    kind, name, args = step.get("interface"), step.get("step"), step.get("args")
+    if args is None:  # absent or null: no arguments (any other non-object is refused below)
+        args = {}
     extra = sorted(set(step) - _STEP_KEYS)
     if extra:
         return ["%s has unknown field(s) %s (a step has interface, step and args)"

@@ -1,0 +1,56 @@
+"""Manual clean steps the request gets wrong, refused (400) before anything changes.
+
+``args`` that were not an object but were empty (``[]``, ``""``, ``0``,
+``false``) were taken as no arguments and the step run; Ironic's schema
+refuses them (``args`` is an object), as hwdrivers refused a non-empty
+list or string.
+"""
+
+import pytest
+
+from hwdrivers.common import context as hw_context
+from hwdrivers.common import exception
+from hwdrivers.conductor import manager as manager_mod
+from hwdrivers.db import api as db_api
+
+CTX = hw_context.get_admin_context()
+
+
+@pytest.fixture
+def manager(sqlite_database):
+    return manager_mod.ConductorManager()  # no pool: the work runs inline
+
+
+@pytest.fixture
+def node(manager):
+    node = manager.create_node(CTX, {"driver": "fake-hardware", "name": "cs1"})
+    manager.do_provisioning_action(CTX, "cs1", "manage")
+    return node
+
+
+def _refused(manager, node, step, *words):
+    before = db_api.get_node(node.id)
+    with pytest.raises(exception.InvalidParameterValue) as info:
+        manager.do_provisioning_action(CTX, "cs1", "clean", clean_steps=[step])
+    for word in words:
+        assert word in str(info.value), str(info.value)
+    after = db_api.get_node(node.id)
+    assert after["provision_state"] == "manageable"
+    assert after["driver_internal_info"] == before["driver_internal_info"]
+
+
+@pytest.mark.parametrize("args", [[], "", 0, False, ["x"], "x"])
+def test_args_that_are_not_an_object_are_refused(manager, node, args):
+    _refused(manager, node, {"interface": "deploy", "step": "erase_devices", "args": args},
+             "clean step deploy.erase_devices", "args must be an object")
+
+
+@pytest.mark.parametrize("step", [
+    {"interface": "deploy", "step": "erase_devices"},
+    {"interface": "deploy", "step": "erase_devices", "args": None},
+    {"interface": "deploy", "step": "erase_devices", "args": {}},
+])
+def test_no_args_absent_null_or_empty_object(manager, node, step):
+    manager.do_provisioning_action(CTX, "cs1", "clean", clean_steps=[step])
+    assert db_api.get_node(node.id)["provision_state"] == "manageable"
+    assert db_api.get_node(node.id)["last_error"] is None
