@@ -28,6 +28,7 @@ import queue
 import sys
 import threading
 
+from hwdrivers.cli import output
 from hwdrivers.common import exception
 
 #: Nodes acted on at once; the server and the controller queues bound the rest.
@@ -168,7 +169,8 @@ class _Progress:
             if self._bar is not None:
                 self._bar.advance(self._task)
             else:
-                self._write("[%d/%d] %s: %s\n" % (self.done, self.total, ident, outcome))
+                self._write(output.printable(
+                    "[%d/%d] %s: %s" % (self.done, self.total, ident, outcome)) + "\n")
 
     def note(self, text):
         """A line for the operator, above the bar on a terminal."""

@@ -25,6 +25,13 @@ def _escaped(match):
     return "\\x%02x" % code if code < 0x100 else "\\u%04x" % code
 
 
+def printable(text):
+    """``text`` with control characters but the newline (and lone surrogates)
+    escaped: an error a BMC or a tool wrote may carry escape sequences, which
+    must not drive the operator's terminal."""
+    return _UNSHOWABLE.sub(_escaped, text)
+
+
 def _cell(value):
     """A cell's lines: a value with newlines (a maintenance reason, an error
     with the tool's output) spans several lines inside its cell, instead of

@@ -184,7 +184,7 @@ class _Ending:
 def _say(text):
     """An error line on stderr; a reader of stderr that left is no second error."""
     try:
-        sys.stderr.write(text)
+        sys.stderr.write(output.printable(text))
         sys.stderr.flush()
     except (OSError, AttributeError):  # a reader that left, a full disk, closed
         bulk.silence(sys.stderr)

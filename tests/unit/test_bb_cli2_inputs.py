@@ -376,3 +376,30 @@ def test_a_config_drive_file_from_a_windows_editor_is_read(tmp_path):
     path = tmp_path / "drive.json"
     path.write_bytes(b'\xef\xbb\xbf{"user_data": "#cloud-config"}\r\n')
     assert deploy.parse_config_drive(str(path)) == {"user_data": "#cloud-config"}
+
+
+def test_escape_sequences_in_errors_do_not_reach_the_terminal(run):
+    """An error text comes from the API, a BMC or a tool; ``\\x1b]0;...\\x07``
+    in it retitled the operator's terminal (others hide or rewrite lines)."""
+    body = json.dumps({"error_message": json.dumps({
+        "faultstring": "BMC said: \x1b]0;owned\x07\x1b[2Jdone", "faultcode": "Client"})})
+    answer = ("HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+              "Content-Length: %d\r\n\r\n%s" % (len(body), body)).encode()
+    server = _Answering(answer)
+    try:
+        _, err = run("--url", server.url, "node", "show", "n1", expect=1)
+    finally:
+        server.close()
+    assert err == "ERROR: BMC said: \\x1b]0;owned\\x07\\x1b[2Jdone\n"
+
+
+def test_escape_sequences_in_a_bulk_progress_line_are_shown_escaped():
+    from hwdrivers.cli import bulk
+    from hwdrivers.common import exception
+
+    def act(ident):
+        raise exception.HWDriversError("ipmitool: \x1b[31mfailed\x1b[0m")
+    stream = io.StringIO()
+    results = bulk.run(["a"], act, "power on", parallel=1, stream=stream)
+    assert stream.getvalue() == "[1/1] a: ipmitool: \\x1b[31mfailed\\x1b[0m\n"
+    assert results[0]["error"] == "ipmitool: \x1b[31mfailed\x1b[0m"  # JSON: as said
