@@ -32,6 +32,7 @@ hash ring (``owns``, from conductor/service.py, as the power sync's), or
 each conductor timed out and powered off every node, others' included.
 """
 
+import math
 import time
 
 from oslo_config import cfg
@@ -50,9 +51,13 @@ from hwdrivers.drivers import retry
 
 CONF = cfg.CONF
 
+MiB = 1024 ** 2
 GiB = 1024 ** 3
 #: Disks smaller than this are not root disk candidates (IPA's rule).
 MIN_ROOT_DISK = 4 * GiB
+#: Largest count or size an inventory may report (JSON's largest exact integer):
+#: past it the number is a ramdisk's garbage, and clients would round it.
+MAX_NUMBER = 2 ** 53 - 1
 #: driver_internal_info key: when the node started waiting for the ramdisk.
 WAIT_KEY = "inspect_wait_started_at"
 #: Seconds the ramdisk's post waits for the node's lock: a fast agent can post
@@ -157,19 +162,41 @@ def _part(inventory: dict, key: str, kind: type):
     return value
 
 
-def _number(value, field: str) -> int:
-    """A whole number from the inventory; InvalidParameterValue naming ``field`` if not.
+def _number(value, field: str, minimum: int = 1) -> int:
+    """A whole number from ``minimum`` to MAX_NUMBER; InvalidParameterValue naming ``field``.
 
     Without this a ramdisk's ``"count": "lots"`` failed the inspection with
-    Python's "invalid literal for int()", naming nothing.
+    Python's "invalid literal for int()", naming nothing; and ``-4`` CPUs,
+    ``-1`` MiB or a 10**30-byte disk were written to the node's properties,
+    where the scheduler matches flavors against them.
     """
+    if isinstance(value, float) and math.isfinite(value) and not value.is_integer():
+        raise exception.InvalidParameterValue(
+            "inventory field %s is %r, not a whole number" % (field, value))
     try:
         if isinstance(value, bool):
             raise TypeError
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError, OverflowError):
         raise exception.InvalidParameterValue(
             "inventory field %s is %.40r, not a number" % (field, value)) from None
+    if not minimum <= number <= MAX_NUMBER:
+        raise exception.InvalidParameterValue(
+            "inventory field %s is %d; it must be from %d to %d: the ramdisk reports "
+            "hardware no machine has" % (field, number, minimum, MAX_NUMBER))
+    return number
+
+
+def _text(value, field: str) -> str:
+    """A non-empty string from the inventory (``cpu.architecture``); else InvalidParameterValue.
+
+    A ``{"x": 1}`` architecture went into ``properties.cpu_arch`` as written,
+    where flavors and deploy images compare it with ``x86_64``.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise exception.InvalidParameterValue(
+            "inventory field %s is %.40r, not a non-empty string" % (field, value))
+    return value.strip()
 
 
 def _root_disk(inventory: dict) -> dict | None:
@@ -180,7 +207,8 @@ def _root_disk(inventory: dict) -> dict | None:
                 "inventory field disks[%d] must be a JSON object" % index)
         if disk.get("size") is None:
             continue
-        size = _number(disk["size"], "disks[%d].size" % index)
+        # 0: a card reader without a card, an empty optical drive (lsblk lists them)
+        size = _number(disk["size"], "disks[%d].size" % index, minimum=0)
         if size >= MIN_ROOT_DISK:
             disks.append(dict(disk, size=size))
     return min(disks, key=lambda d: d["size"]) if disks else None
@@ -206,21 +234,31 @@ def _capabilities(text, updates: dict) -> str:
 
 
 def properties_from(inventory: dict) -> dict:
-    """The node properties an inventory gives (only what it reports)."""
+    """The node properties an inventory gives (only what it reports).
+
+    ``disks`` reported as a list with no disk of at least 4 GiB (none, or a
+    small USB stick only) is a diskless machine: ``local_gb`` 0, as Ironic's
+    root device hook says. A re-inspected machine whose disks were removed
+    kept the old ``local_gb``, and the scheduler sent instances to it.
+    ``disks`` absent or null (the redfish interface when the BMC lists no
+    storage) says nothing, and ``local_gb`` stays.
+    """
     found = {}
     cpu = _part(inventory, "cpu", dict)
     if cpu.get("count"):
         found["cpus"] = _number(cpu["count"], "cpu.count")
     if cpu.get("architecture"):
-        found["cpu_arch"] = cpu["architecture"]
+        found["cpu_arch"] = _text(cpu["architecture"], "cpu.architecture")
     memory = _part(inventory, "memory", dict)
     if memory.get("physical_mb"):
         found["memory_mb"] = _number(memory["physical_mb"], "memory.physical_mb")
     elif memory.get("total"):
-        found["memory_mb"] = _number(memory["total"], "memory.total") // (1024 * 1024)
+        found["memory_mb"] = _number(memory["total"], "memory.total", minimum=MiB) // MiB
     root = _root_disk(inventory)
     if root is not None:
         found["local_gb"] = root["size"] // GiB - 1
+    elif isinstance(inventory.get("disks"), list):
+        found["local_gb"] = 0
     return found
 
 
@@ -345,10 +383,27 @@ def _end_ramdisk(task) -> list[str]:
     return problems
 
 
+def _without_logs(task, plugin_data: dict) -> dict:
+    """``plugin_data`` less IPA's ``logs`` (its ``logs`` collector's journal tarball).
+
+    It was stored with the inventory and served by ``GET /v1/nodes/<node>/
+    inventory`` to every API reader: megabytes per node of the ramdisk's
+    journal, its kernel command line included. Ironic drops it before
+    storing the data too ("logs can be huge and are stored separately").
+    """
+    if "logs" not in plugin_data:
+        return plugin_data
+    logs = plugin_data["logs"]
+    task.logger.info("inspection: the ramdisk's logs (%d characters) are not kept",
+                     len(logs) if isinstance(logs, str) else 0)
+    return {key: value for key, value in plugin_data.items() if key != "logs"}
+
+
 def complete_in_band(task, inventory: dict, plugin_data: dict) -> None:
     """In a worker holding the lock: process, power off, manageable (or inspect failed)."""
     _prepare(task)
     cleaning.set_state(task, ProvisionState.INSPECTING, ProvisionState.MANAGEABLE)
+    plugin_data = _without_logs(task, plugin_data)
     try:
         if plugin_data.get("error"):
             raise exception.HWDriversError("the ramdisk reported: %s" % plugin_data["error"])
