@@ -31,7 +31,14 @@ from hwdrivers.drivers.modules import bios_registry
 BIOS_DETAIL_FIELDS = db_hardware.BIOS_DETAIL_FIELDS
 PLAN_KEY = "clean_steps"
 INDEX_KEY = "clean_step_index"
-_STEP_KEYS = frozenset({"interface", "step", "args", "priority"})
+_STEP_KEYS = frozenset({"interface", "step", "args"})
+#: Fields of a clean step listing that a manual request must not carry, and why:
+#: taken and ignored, they would let the caller believe they mattered.
+_REFUSED_STEP_KEYS = {
+    "priority": "manual cleaning runs the steps in the order given, whatever their "
+                "priority (that orders automated cleaning only): remove it and order the "
+                "list",
+}
 
 
 class StepFailed(exception.HWDriversError):
@@ -70,6 +77,10 @@ def _step_errors(task, index: int, step) -> tuple[list[str], dict | None]:
     kind, name, args = step.get("interface"), step.get("step"), step.get("args")
     if args is None:  # absent or null: no arguments (any other non-object is refused below)
         args = {}
+    refused = ["%s: %s is not taken: %s" % (where, key, why)
+               for key, why in _REFUSED_STEP_KEYS.items() if key in step]
+    if refused:
+        return refused, None
     extra = sorted(set(step) - _STEP_KEYS)
     if extra:
         return ["%s has unknown field(s) %s (a step has interface, step and args)"

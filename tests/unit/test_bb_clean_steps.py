@@ -1,5 +1,10 @@
 """Manual clean steps the request gets wrong, refused (400) before anything changes.
 
+A ``priority`` was taken with any value and ignored: the steps run in the
+order given, so an operator giving priorities to order them had them run in
+another order, silently. Ironic refuses the field (its schema takes
+interface, step, args); hwdrivers now refuses it too, saying why.
+
 ``args`` that were not an object but were empty (``[]``, ``""``, ``0``,
 ``false``) were taken as no arguments and the step run; Ironic's schema
 refuses them (``args`` is an object), as hwdrivers refused a non-empty
@@ -54,3 +59,10 @@ def test_no_args_absent_null_or_empty_object(manager, node, step):
     manager.do_provisioning_action(CTX, "cs1", "clean", clean_steps=[step])
     assert db_api.get_node(node.id)["provision_state"] == "manageable"
     assert db_api.get_node(node.id)["last_error"] is None
+
+
+@pytest.mark.parametrize("priority", [90, "high", None])
+def test_a_priority_is_refused_saying_the_list_order_is_the_order(manager, node, priority):
+    _refused(manager, node, {"interface": "deploy", "step": "erase_devices",
+                             "priority": priority},
+             "clean_steps[0]: priority is not taken", "in the order given")
