@@ -181,6 +181,18 @@ class _Ending:
         return False
 
 
+class _PrintableFormatter(logging.Formatter):
+    """A handler's formatter, its lines with control characters escaped: a
+    retry warning quotes what the BMC or tool said, escape sequences too."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner or logging.Formatter()
+
+    def format(self, record):
+        return output.printable(self.inner.format(record))
+
+
 def _say(text):
     """An error line on stderr; a reader of stderr that left is no second error."""
     try:
@@ -192,7 +204,11 @@ def _say(text):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    configured = bool(logging.getLogger().handlers)  # by a caller (tests): left alone
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not configured:
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(_PrintableFormatter(handler.formatter))
     parser = commands.build_parser()
     args = parser.parse_args(argv)
     inputs.forget_stdin()

@@ -127,3 +127,25 @@ def test_progress_reader_leaving_does_not_abandon_the_nodes(local):
     rows = [row(name) for name in names]
     assert all(r["power_state"] == "power on" and r["reservation"] is None
                and r["target_power_state"] is None for r in rows), rows
+
+
+def test_escape_sequences_in_log_lines_are_shown_escaped(tmp_path):
+    """A retry warning quotes the BMC or tool, escape sequences and all; the
+    command's log handler (set up by main) shows them escaped."""
+    code = """
+import logging, sys
+from hwdrivers.cli import commands
+from hwdrivers.cmd import cli
+real = commands.run
+def run(*args, **kwargs):
+    logging.getLogger("hwdrivers.x").warning("BMC said \\x1b]0;owned\\x07")
+    return real(*args, **kwargs)
+commands.run = run
+sys.exit(cli.main(sys.argv[1:]))
+"""
+    done = subprocess.run([sys.executable, "-c", code, "driver", "list", "-f", "value",
+                           "-c", "name"], capture_output=True, text=True, timeout=60,
+                          cwd=str(tmp_path), env={k: v for k, v in os.environ.items()
+                                                  if not k.startswith("HWDRIVERS_")})
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "WARNING hwdrivers.x: BMC said \\x1b]0;owned\\x07\n"
