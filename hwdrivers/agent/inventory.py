@@ -65,10 +65,17 @@ def _read(path: str) -> str | None:
 
 
 def _run(argv: list[str]) -> str | None:
+    """``argv``'s output, undecodable bytes replaced; None if it is missing or fails.
+
+    Replaced, not refused: one link alias or DMI string in Latin-1 (``ip -j``
+    passes bytes through as they are) made the whole part unreadable, and
+    the inspection failed for a machine with no interface.
+    """
     if shutil.which(argv[0]) is None:
         return None
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        proc = subprocess.run(argv, capture_output=True, text=True, errors="replace",
+                              timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return proc.stdout if proc.returncode == 0 else None
@@ -142,7 +149,8 @@ def interfaces(nics: list[tuple[str, str]] | None = None,
     output = _run(["ip", "-j", "link", "show"])
     if output:
         for link in json.loads(output):
-            if link.get("link_type") == "ether" and link.get("address"):
+            if (isinstance(link, dict) and link.get("link_type") == "ether"
+                    and link.get("address") and link.get("ifname")):
                 links.append({"name": link["ifname"], "mac_address": link["address"].lower(),
                               "has_carrier": "LOWER_UP" in (link.get("flags") or ())})
         return _physical(links, sys_net)
@@ -186,8 +194,11 @@ def collect(nics: list[tuple[str, str]] | None = None, disk_paths: list[str] | N
                       ("system_vendor", system_vendor), ("boot", lambda: boot(pxe_mac))):
         try:
             inventory[key] = read()
-        except (OSError, ValueError, errors.AgentError) as exc:
-            failures.append("%s: %s" % (key, exc))
+        except Exception as exc:  # any: the agent must go on to its lookup
+            # A reader tripping on an odd machine (a KeyError, a TypeError) ended
+            # the agent before its lookup; now the part is named in ``error``.
+            failures.append("%s: %s" % (key, exc if isinstance(
+                exc, (OSError, ValueError, errors.AgentError)) else repr(exc)))
     inventory["hostname"] = socket.gethostname()
     inventory["bmc_address"] = None
     if not inventory.get("interfaces"):
