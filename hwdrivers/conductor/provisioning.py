@@ -73,6 +73,14 @@ class StepFailed(exception.HWDriversError):
     fmt = "%(kind)s step %(interface)s.%(step)s: %(error)s"
 
 
+class CleaningInMaintenance(exception.HWDriversError):
+    """Automated clean steps not run: the node is in maintenance (undeploy takes it)."""
+
+    fmt = ("the node is in maintenance (%(reason)s), so its automated clean steps (%(steps)s) "
+           "were not run, as provide refuses them: take it out of maintenance, then manage "
+           "and provide it")
+
+
 def parse_action(task, action):
     try:
         return ProvisionAction.parse(action)
@@ -223,11 +231,13 @@ def _clean(task):
     """
     deploy = task.driver.deploy
     _set_state(task, ProvisionState.CLEANING, ProvisionState.AVAILABLE)
+    steps = automated_clean_steps(task)
+    _refuse_in_maintenance(task, steps)
     try:
         cleaning.refuse_async(_call(task, deploy, deploy.prepare_cleaning),
                               "prepare_cleaning of the %s deploy interface"
                               % deploy.implementation_name)
-        for step in automated_clean_steps(task):
+        for step in steps:
             _run_clean_step(task, step)
     except Exception:
         _tear_down_failed_cleaning(task)
@@ -235,6 +245,24 @@ def _clean(task):
     _call(task, deploy, deploy.tear_down_cleaning)
     task.node.last_error = None
     _set_state(task, ProvisionState.AVAILABLE)
+
+
+def _refuse_in_maintenance(task, steps):
+    """No automated clean step for a node in maintenance; nothing touched, not even prepare.
+
+    ``provide`` is refused in maintenance because its clean steps (a disk
+    erase...) would drive hardware taken out of service, yet ``undeploy``,
+    which maintenance does not refuse, ran the same steps. As Ironic with
+    ``allow_provisioning_in_maintenance = False`` (the policy hwdrivers
+    follows for provide, deploy and clean), its cleaning fails instead. A
+    node with no automated clean steps has nothing to protect and is
+    undeployed to available as before.
+    """
+    node = task.node
+    if node.maintenance and steps:
+        raise CleaningInMaintenance(
+            reason=node.maintenance_reason or "no reason given",
+            steps=", ".join("%s.%s" % (s["interface"], s["step"]) for s in steps))
 
 
 def _run_clean_step(task, step):
