@@ -14,20 +14,40 @@ import flask
 
 from hwdrivers.api import errors
 from hwdrivers.api import utils
+from hwdrivers.common import exception
 from hwdrivers.conductor import deployments
+from hwdrivers.db import api as db_api
 
 blueprint = flask.Blueprint("ramdisk", __name__)
+
+
+def _macs(text: str) -> list[str]:
+    """The MAC addresses of ``addresses``, normalised; the rest left out, as Ironic.
+
+    IPA sends every NIC's address, an InfiniBand one (20 bytes) included. A
+    lookup with none that is a MAC was a 404 quoting all it was sent
+    ("No node has a port with MAC address xxxx...", kilobytes of it).
+    """
+    macs = []
+    for address in text.split(","):
+        try:
+            macs.append(db_api.normalize_mac(address))
+        except exception.InvalidParameterValue:
+            continue
+    return macs
 
 
 @blueprint.get("/v1/lookup")
 def lookup():
     utils.check_query(("addresses", "node_uuid"))
     args = flask.request.args
-    addresses = [a.strip() for a in (args.get("addresses") or "").split(",") if a.strip()]
+    addresses = _macs(args.get("addresses") or "")
     node_uuid = args.get("node_uuid") or None
     if not addresses and not node_uuid:
-        raise errors.APIError("Query parameter addresses (the machine's MAC addresses, "
-                              "comma-separated) or node_uuid is required.")
+        raise errors.APIError("Query parameter addresses (the machine's MAC addresses "
+                              "aa:bb:cc:dd:ee:ff, comma-separated) or node_uuid is required"
+                              "%s." % ("; none of those sent is a MAC address"
+                                       if args.get("addresses", "").strip() else ""))
     return utils.json_response(deployments.lookup(utils.context(), addresses, node_uuid))
 
 

@@ -336,8 +336,19 @@ def _waiting_node(macs: list[str], node_uuid: str | None) -> dict:
 
 
 def find_waiting_node(inventory: dict, node_uuid: str | None = None) -> str:
-    """The UUID of the node in inspect wait this inventory is for (API side, no lock)."""
-    return _waiting_node(_macs(inventory), node_uuid)["uuid"]
+    """The UUID of the node in inspect wait this inventory is for (API side, no lock).
+
+    Nothing to look the node up by (no interface with a MAC, no
+    ``node_uuid``) is the caller's error, a 400 as Ironic's "No lookup
+    information provided", not a 404 saying no node waits.
+    """
+    macs = _macs(inventory)
+    if not macs and not node_uuid:
+        raise exception.InvalidParameterValue(
+            "No interface of inventory.interfaces has a mac_address of the form "
+            "aa:bb:cc:dd:ee:ff, and no node_uuid was given: nothing names the node. "
+            "Send the machine's NICs with their MACs, or ?node_uuid=<node>.")
+    return _waiting_node(macs, node_uuid)["uuid"]
 
 
 def continue_inspection(manager, context, ident: str, inventory: dict,

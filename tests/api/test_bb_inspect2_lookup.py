@@ -1,0 +1,37 @@
+"""The ramdisk's lookups with nothing to look up by: a 400 saying so, as Ironic.
+
+``GET /v1/lookup`` and ``POST /v1/continue_inspection`` find the node by
+the MAC addresses the machine sends (or ``node_uuid``). Sent none that is a
+MAC, they answered 404 "no node has a port with MAC address ..." quoting
+everything sent back, as if the machine were merely not enrolled.
+"""
+
+from tests.api.conftest import error_of
+
+
+def test_lookup_with_no_mac_address_is_a_400_that_quotes_nothing(api):
+    junk = "x" * 4000
+    resp = api.get("/v1/lookup?addresses=%s,%s" % (junk, "Not%20Available"))
+    assert resp.status_code == 400
+    message = error_of(resp)
+    assert "addresses" in message and "none of those sent is a MAC address" in message
+    assert junk[:40] not in message and len(message) < 300
+
+
+def test_lookup_leaves_out_what_is_not_a_mac(api, make_node):
+    """An InfiniBand address next to the port's MAC does not hide the node."""
+    node = make_node("lk")
+    assert api.post("/v1/ports", {"address": "52:54:00:3c:00:01",
+                                  "node_uuid": node["uuid"]}).status_code == 201
+    ib = "80:00:02:08:fe:80:00:00:00:00:00:00:00:02:c9:03:00:0e:a6:a1"
+    resp = api.get("/v1/lookup?addresses=%s,52:54:00:3C:00:01" % ib)
+    assert resp.status_code == 404  # found, but not waiting for an agent
+    assert "Node lk is in provision state 'enroll'" in error_of(resp)
+
+
+def test_inspection_data_with_no_mac_and_no_node_uuid_is_a_400(api):
+    resp = api.post("/v1/continue_inspection", {"inventory": {"interfaces": [
+        {"name": "ib0", "mac_address": "Not Available"}, {"name": "eth0", "mac_address": ""}]}})
+    assert resp.status_code == 400
+    message = error_of(resp)
+    assert "mac_address" in message and "node_uuid" in message
