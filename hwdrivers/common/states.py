@@ -9,7 +9,7 @@ import enum
 __all__ = [
     "PowerState", "ProvisionState", "ProvisionAction", "STABLE_POWER_STATES",
     "ACTION_NAMES", "STABLE_PROVISION_STATES", "FAILURE_STATES", "ACTIVE_STATES",
-    "PROVISION_TRANSITIONS", "allowed_actions",
+    "PROVISION_TRANSITIONS", "allowed_actions", "STEP_INTERFACE_PRIORITY", "step_order",
 ]
 
 
@@ -196,3 +196,18 @@ def allowed_actions(state):
     state = ProvisionState(state)
     return [action.value for action in ProvisionAction
             if (state, action) in PROVISION_TRANSITIONS]
+
+
+#: Ironic's order for clean and deploy steps of equal priority: by interface,
+#: highest first (``CLEANING_INTERFACE_PRIORITY``); interfaces not named here
+#: come after, in the driver's order. Without it a tie ran in the order the
+#: driver lists its interfaces (deploy before power and management).
+STEP_INTERFACE_PRIORITY = {
+    "vendor": 7, "power": 6, "management": 5, "firmware": 4, "deploy": 3, "bios": 2,
+    "raid": 1,
+}
+
+
+def step_order(step):
+    """Sort key of an automated clean or deploy step: priority, then interface, highest first."""
+    return (-step["priority"], -STEP_INTERFACE_PRIORITY.get(step["interface"], 0))

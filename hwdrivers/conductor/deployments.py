@@ -38,6 +38,7 @@ import time
 from oslo_config import cfg
 
 from hwdrivers.common import exception
+from hwdrivers.common import states
 from hwdrivers.common.states import PowerState
 from hwdrivers.common.states import ProvisionState
 from hwdrivers.conductor import controllers
@@ -105,13 +106,14 @@ def _set_state(task, state, target=None) -> None:
 
 
 def deploy_steps(task) -> list[dict]:
-    """Deploy steps with priority > 0 of every interface, highest first."""
+    """Deploy steps with priority > 0 of every interface, highest first; a tie by interface
+    (:data:`states.STEP_INTERFACE_PRIORITY`), as Ironic orders them."""
     steps = []
     for iface in task.driver.interfaces.values():
         steps.extend({"interface": s["interface"], "step": s["step"],
                       "priority": s["priority"]}
                      for s in iface.get_deploy_steps(task) if s["priority"] > 0)
-    return sorted(steps, key=lambda s: -s["priority"])
+    return sorted(steps, key=states.step_order)
 
 
 # -- running steps ---------------------------------------------------------------------

@@ -211,11 +211,14 @@ def _verify(task):
 
 
 def automated_clean_steps(task):
-    """Clean steps with priority > 0 from every interface, highest priority first."""
+    """Clean steps with priority > 0 from every interface, in Ironic's order.
+
+    Highest priority first; a tie by interface (:data:`states.STEP_INTERFACE_PRIORITY`).
+    """
     steps = []
     for iface in task.driver.interfaces.values():
         steps.extend(s for s in iface.get_clean_steps(task) if s["priority"] > 0)
-    return sorted(steps, key=lambda s: -s["priority"])
+    return sorted(steps, key=states.step_order)
 
 
 def _clean(task):
