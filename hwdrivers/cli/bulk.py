@@ -86,14 +86,16 @@ def select(backend, all_nodes=False, driver=None, name_glob=None, path=None):
 
     ``--file`` names nodes explicitly (``--driver`` / ``--name-glob`` then
     narrow it); otherwise every node (``--all``), optionally of one driver,
-    whose name matches ``--name-glob``.
+    whose name matches ``--name-glob``. A node is named once (by its name,
+    or its UUID when it has none), however the file names it.
     """
     if not (all_nodes or name_glob or path):
         raise exception.InvalidParameterValue(
             "give a NODE, or choose nodes with --all, --name-glob PATTERN or --file PATH")
     wanted = read_node_file(path) if path else None
-    if wanted is not None and not (driver or name_glob):
-        return wanted
+    # A file is resolved against the nodes too, even alone: a node named
+    # there twice, by its name and by its UUID, ran twice at once, and the
+    # second failed on the first one's lock.
     nodes = backend.node_list({"driver": driver} if driver else None)
     matching = [n for n in nodes if not name_glob or (
         n.get("name") and fnmatch.fnmatchcase(n["name"], name_glob))]

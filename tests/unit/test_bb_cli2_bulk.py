@@ -42,3 +42,14 @@ def test_a_glob_over_a_node_file_of_a_fleet_keeps_the_file_order(tmp_path):
     assert time.monotonic() - started < 5
     # In the file's order; a name no node has is kept, to be reported.
     assert chosen == wanted
+
+
+def test_a_node_named_twice_in_a_file_runs_once(tmp_path):
+    """By its name and by its UUID: it ran twice at once, and the second run
+    failed on the first one's lock (exit status 1 for a node that was fine)."""
+    backend = _Nodes(["web1", "web2"])
+    backend.nodes.append({"name": None, "uuid": "uuid-unnamed"})
+    path = tmp_path / "nodes.txt"
+    path.write_text("web1\nuuid-0\nuuid-unnamed\nweb2\nuuid-unnamed\nghost\nghost\n")
+    assert bulk.select(backend, path=str(path)) == ["web1", "uuid-unnamed", "web2",
+                                                    "ghost"]
