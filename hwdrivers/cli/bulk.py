@@ -27,6 +27,7 @@ import os
 import queue
 import sys
 import threading
+import uuid
 
 from hwdrivers.cli import output
 from hwdrivers.common import exception
@@ -81,6 +82,14 @@ def read_node_file(path):
     return idents
 
 
+def _canonical(ident):
+    """A UUID in its stored spelling (lower case, dashes), anything else as given."""
+    try:
+        return str(uuid.UUID(ident))
+    except ValueError:
+        return ident
+
+
 def select(backend, all_nodes=False, driver=None, name_glob=None, path=None):
     """The node identifiers a bulk action applies to, in a stable order.
 
@@ -110,7 +119,7 @@ def select(backend, all_nodes=False, driver=None, name_glob=None, path=None):
         everything = backend.node_list(None) if driver else nodes
         known = {n.get("name") for n in everything} | {n["uuid"] for n in everything}
         picks = (selected.get(ident) or (ident if ident not in known else None)
-                 for ident in wanted)
+                 for ident in map(_canonical, wanted))
         chosen = list(dict.fromkeys(pick for pick in picks if pick))
     if not chosen:
         raise exception.InvalidParameterValue(

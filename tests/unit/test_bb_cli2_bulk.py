@@ -53,3 +53,12 @@ def test_a_node_named_twice_in_a_file_runs_once(tmp_path):
     path.write_text("web1\nuuid-0\nuuid-unnamed\nweb2\nuuid-unnamed\nghost\nghost\n")
     assert bulk.select(backend, path=str(path)) == ["web1", "uuid-unnamed", "web2",
                                                     "ghost"]
+
+
+def test_a_node_file_may_spell_a_uuid_in_capitals(tmp_path):
+    node_uuid = "6f9619ff-8b86-d011-b42d-00cf4fc964ff"
+    backend = _Nodes([])
+    backend.nodes = [{"name": "web1", "uuid": node_uuid}]
+    path = tmp_path / "nodes.txt"
+    path.write_text("web1\n%s\n" % node_uuid.upper())
+    assert bulk.select(backend, path=str(path)) == ["web1"]
