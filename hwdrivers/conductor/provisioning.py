@@ -60,6 +60,11 @@ _REFUSED_IN_MAINTENANCE = frozenset({ProvisionAction.PROVIDE, ProvisionAction.DE
                                      ProvisionAction.REBUILD, ProvisionAction.CLEAN})
 #: Actions that write the instance's image (and take a config drive).
 _DEPLOYS = frozenset({ProvisionAction.DEPLOY, ProvisionAction.REBUILD})
+#: Actions whose request is refused (400, nothing changed) when the node's power
+#: driver_info is invalid: manage verifies the credentials; manual cleaning, as
+#: Ironic validates power before accepting it (its steps reboot the node), was
+#: accepted and failed in the worker, the node left in clean failed.
+_VALIDATES_POWER = frozenset({ProvisionAction.MANAGE, ProvisionAction.CLEAN})
 
 
 def _call(task, interface, func, *args):
@@ -173,7 +178,7 @@ def begin(task, action, configdrive=None, clean_steps=None):
               "driver_internal_info")}
     if drive is not None:
         node.instance_info = dict(node.instance_info or {}, configdrive=drive)
-    if action is ProvisionAction.MANAGE and working != target:
+    if action in _VALIDATES_POWER and working != target:
         # Checked before answering: missing credentials are the caller's to fix.
         task.driver.power.validate(task)
     if action in _DEPLOYS:

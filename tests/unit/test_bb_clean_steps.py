@@ -5,6 +5,11 @@ order given, so an operator giving priorities to order them had them run in
 another order, silently. Ironic refuses the field (its schema takes
 interface, step, args); hwdrivers now refuses it too, saying why.
 
+Manual cleaning of a node whose power driver_info is invalid was accepted
+(202) and failed in the worker, the node left in ``clean failed``; Ironic
+validates the power interface before it accepts a manual cleaning (its
+steps reboot the node), and so does hwdrivers now: 400 naming the field.
+
 ``args`` that were not an object but were empty (``[]``, ``""``, ``0``,
 ``false``) were taken as no arguments and the step run; Ironic's schema
 refuses them (``args`` is an object), as hwdrivers refused a non-empty
@@ -66,3 +71,10 @@ def test_a_priority_is_refused_saying_the_list_order_is_the_order(manager, node,
     _refused(manager, node, {"interface": "deploy", "step": "erase_devices",
                              "priority": priority},
              "clean_steps[0]: priority is not taken", "in the order given")
+
+
+def test_invalid_power_driver_info_is_refused_before_cleaning(manager, node):
+    db_api.update_node(node.id, {"driver_info": {"fake_address": "not an address!"}})
+    _refused(manager, node, {"interface": "deploy", "step": "erase_devices"},
+             "driver_info field fake_address", "--driver-info")
+    assert db_api.get_node(node.id)["last_error"] is None
