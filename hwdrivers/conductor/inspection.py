@@ -17,8 +17,9 @@ Processing, the same for both: the MACs the inventory lists are checked
 first (a MAC that is another node's port refuses the whole inspection,
 naming both nodes; an interface whose MAC is not one is left out, with a
 warning); then ``properties`` get ``cpus``, ``cpu_arch``,
-``memory_mb``, ``local_gb`` (the smallest disk of at least 4 GiB, less
-1 GiB for partitioning, as Ironic) and the ``boot_mode`` capability; one
+``memory_mb``, ``local_gb`` (the disk the ``root_device`` hints choose, else
+the smallest of at least 4 GiB, less 1 GiB for partitioning, as Ironic)
+and the ``boot_mode`` capability; one
 port is created per MAC the node does not have yet (re-inspection creates
 no duplicate); the inventory is kept (``GET /v1/nodes/<node>/inventory``)
 and the BIOS settings are cached when the node's bios interface reads them.
@@ -37,6 +38,8 @@ import time
 
 from oslo_config import cfg
 
+from hwdrivers.agent import disk as agent_disk
+from hwdrivers.agent import errors as agent_errors
 from hwdrivers.common import exception
 from hwdrivers.common.states import PowerState
 from hwdrivers.common.states import ProvisionState
@@ -199,7 +202,8 @@ def _text(value, field: str) -> str:
     return value.strip()
 
 
-def _root_disk(inventory: dict) -> dict | None:
+def _disks(inventory: dict) -> list[dict]:
+    """The inventory's disks that report a size, the size checked (a whole number)."""
     disks = []
     for index, disk in enumerate(_part(inventory, "disks", list)):
         if not isinstance(disk, dict):
@@ -208,10 +212,49 @@ def _root_disk(inventory: dict) -> dict | None:
         if disk.get("size") is None:
             continue
         # 0: a card reader without a card, an empty optical drive (lsblk lists them)
-        size = _number(disk["size"], "disks[%d].size" % index, minimum=0)
-        if size >= MIN_ROOT_DISK:
-            disks.append(dict(disk, size=size))
-    return min(disks, key=lambda d: d["size"]) if disks else None
+        disks.append(dict(disk, size=_number(disk["size"], "disks[%d].size" % index,
+                                             minimum=0)))
+    return disks
+
+
+def _as_lsblk(disk: dict) -> dict:
+    """An inventory disk as the agent's hint matchers read an lsblk record."""
+    name = disk.get("name") if isinstance(disk.get("name"), str) else ""
+    return {"name": name.removeprefix("/dev/"), "size": disk["size"],
+            "rota": bool(disk.get("rotational")), "disk": disk,
+            **{key: disk.get(key) for key in ("serial", "wwn", "model", "vendor", "hctl")}}
+
+
+def _hinted_disk(disks: list[dict], hints, notes: list) -> dict | None:
+    """The disk the node's ``root_device`` hints choose, as the deploy's agent chooses it.
+
+    With the same matchers (hwdrivers/agent/disk.py: ``name``, ``size``,
+    ``serial``, ``wwn``, ``model``, ``vendor``, ``hctl``, ``rotational``; the
+    smallest of the matches). ``local_gb`` came from the smallest disk
+    whatever the hints said, so a node whose hints name its 2 TB RAID volume
+    next to a 64 GB boot SSD was scheduled as a 63 GB machine. Hints that
+    match nothing (or an out-of-band inventory's disks, named by the BMC)
+    add a note and leave the choice to the default rule.
+    """
+    if not isinstance(hints, dict):
+        notes.append("properties.root_device is %.40r, not a JSON object of hints; "
+                     "ignored" % (hints,))
+        return None
+    try:
+        return agent_disk.choose_disk([_as_lsblk(d) for d in disks], hints)["disk"]
+    except (agent_errors.AgentError, TypeError, ValueError) as exc:
+        notes.append("%s; local_gb is from the smallest disk of at least 4 GiB" % exc)
+        return None
+
+
+def _root_disk(disks: list[dict], hints=None, notes: list | None = None) -> dict | None:
+    """The root disk: by ``hints`` when given and matched, else the smallest of 4 GiB or more."""
+    if hints:
+        chosen = _hinted_disk(disks, hints, notes if notes is not None else [])
+        if chosen is not None:
+            return chosen
+    candidates = [d for d in disks if d["size"] >= MIN_ROOT_DISK]
+    return min(candidates, key=lambda d: d["size"]) if candidates else None
 
 
 def _capabilities(text, updates: dict) -> str:
@@ -233,8 +276,13 @@ def _capabilities(text, updates: dict) -> str:
                     for key, value in caps.items())
 
 
-def properties_from(inventory: dict) -> dict:
+def properties_from(inventory: dict, hints=None, notes: list | None = None) -> dict:
     """The node properties an inventory gives (only what it reports).
+
+    ``local_gb``: the root disk (:func:`_root_disk`: by the node's
+    ``root_device`` ``hints``, else the smallest disk of at least 4 GiB),
+    less 1 GiB for partitioning, as Ironic's root device hook; why hints
+    were not used goes to ``notes``.
 
     ``disks`` reported as a list with no disk of at least 4 GiB (none, or a
     small USB stick only) is a diskless machine: ``local_gb`` 0, as Ironic's
@@ -254,9 +302,9 @@ def properties_from(inventory: dict) -> dict:
         found["memory_mb"] = _number(memory["physical_mb"], "memory.physical_mb")
     elif memory.get("total"):
         found["memory_mb"] = _number(memory["total"], "memory.total", minimum=MiB) // MiB
-    root = _root_disk(inventory)
-    if root is not None:
-        found["local_gb"] = root["size"] // GiB - 1
+    root = _root_disk(_disks(inventory), hints, notes)
+    if root is not None:  # a hinted disk may be under 1 GiB: 0, as Ironic
+        found["local_gb"] = max(root["size"] // GiB - 1, 0)
     elif isinstance(inventory.get("disks"), list):
         found["local_gb"] = 0
     return found
@@ -287,10 +335,13 @@ def process(task, inventory: dict, plugin_data: dict) -> None:
     new_macs = _check_macs(task, macs)
     node = task.node
     props = dict(node.properties or {})
-    props.update(properties_from(inventory))
+    notes = []
+    props.update(properties_from(inventory, props.get("root_device"), notes))
     for name, raw in skipped:
         task.logger.warning("inspection: interface %s reports %.40r, not a MAC address; "
                             "no port for it", name or "(unnamed)", raw)
+    for note in notes:
+        task.logger.warning("inspection: root device hints: %s", note)
     mode = _part(inventory, "boot", dict).get("current_boot_mode")
     if mode in ("uefi", "bios"):
         props["capabilities"] = _capabilities(props.get("capabilities"), {"boot_mode": mode})

@@ -110,3 +110,44 @@ def test_the_ramdisks_logs_are_not_stored_or_served(api, waiting):
     stored = resp.get_json()
     assert "logs" not in stored["plugin_data"]
     assert stored["plugin_data"]["root_disk"] == GOOD["disks"][0]
+
+
+DISKS = [{"name": "/dev/sda", "size": 64 * GiB, "serial": "SSD-BOOT", "rotational": False},
+         {"name": "/dev/sdb", "size": 2000 * GiB, "serial": "RAID-1", "wwn": "0x5000c5",
+          "rotational": True},
+         {"name": "/dev/sdc", "size": 4000 * GiB, "serial": "RAID-2", "rotational": True}]
+
+
+@pytest.mark.parametrize("hints, local_gb", [
+    ({"serial": "raid-1"}, 1999),           # the disk the deploy writes to
+    ({"name": "/dev/sdc"}, 3999),
+    ({"name": "sdb"}, 1999),
+    ({"wwn": "0x5000c5", "rotational": True}, 1999),
+    ({"rotational": True}, 1999),           # the smallest of the matches, as the agent
+    ({"size": ">= 3000"}, 3999),
+    ({"serial": "no-such-disk"}, 63),       # matches nothing: the default rule, warned
+    ({"size": "big"}, 63),                  # not a hint the agent can use either
+    ("sdb", 63),                            # not an object of hints
+])
+def test_local_gb_follows_the_root_device_hints(api, waiting, hints, local_gb):
+    """local_gb is the size of the disk the deploy will write to, as Ironic's root device hook.
+
+    It was always the smallest disk of at least 4 GiB: a node whose hints name
+    its RAID volume next to a 64 GiB boot SSD was a 63 GB machine to the
+    scheduler.
+    """
+    resp = api.patch("/v1/nodes/bb-insp", [
+        {"op": "add", "path": "/properties/root_device", "value": hints}])
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    node = _inspect(api, waiting, {"inventory": dict(GOOD, disks=DISKS)})
+    assert node["provision_state"] == "manageable", node["last_error"]
+    assert node["properties"]["local_gb"] == local_gb
+    assert node["properties"]["root_device"] == hints  # the operator's, untouched
+
+
+def test_a_hinted_disk_under_1_gib_gives_local_gb_0(api, waiting):
+    api.patch("/v1/nodes/bb-insp", [{"op": "add", "path": "/properties/root_device",
+                                     "value": {"name": "/dev/sdz"}}])
+    node = _inspect(api, waiting, {"inventory": dict(GOOD, disks=DISKS + [
+        {"name": "/dev/sdz", "size": 512 * 1024 ** 2}])})
+    assert node["properties"]["local_gb"] == 0
