@@ -64,6 +64,23 @@ DEFAULT_POWER_WAIT = 1800.0
 REQUEST_TIMEOUT = 60.0
 
 
+#: Seconds a request refused for now (with Retry-After) is asked again, by
+#: status: a busy server (503) frees workers as operations end; a node
+#: locked by a long operation (409) is not worth a long wait.
+RETRY_WINDOW = {503: 60.0, 409: 10.0}
+#: The longest sleep between two attempts, whatever Retry-After says.
+MAX_RETRY_WAIT = 5.0
+
+
+def _retry_after(headers):
+    """Retry-After's seconds, or None (absent, or an HTTP date: not ours)."""
+    try:
+        value = float((headers or {}).get("Retry-After"))
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) and value >= 0 else None
+
+
 class APIRequestError(exception.HWDriversError):
     """The API refused a request; ``code`` is its HTTP status."""
 
@@ -164,12 +181,43 @@ class HTTPBackend:
             req.add_header("Content-Type", "application/json")
         if self._auth:
             req.add_header("Authorization", self._auth)
+        started = time.monotonic()
+        while True:
+            status, raw, retry_after = self._send(req)
+            # Refused for now, and changed nothing: no free worker, the
+            # hardware wait slots full (503), or the node locked by a short
+            # operation (409), each with Retry-After. Asked again, as
+            # Ironic's clients do: a bulk action with --parallel above the
+            # server's free workers failed every node beyond them.
+            window = RETRY_WINDOW.get(status)
+            if status in expect or retry_after is None or window is None:
+                break
+            wait = min(max(retry_after, POLL_INTERVAL), MAX_RETRY_WAIT)
+            if time.monotonic() + wait - started > window:
+                break
+            time.sleep(wait)
+        if status not in expect:
+            raise APIRequestError(self._message(status, raw), status)
+        if not raw.strip():
+            return None
+        try:
+            doc = json.loads(raw)
+        except ValueError:
+            doc = None
+        if not isinstance(doc, dict):  # every answer the CLI reads is an object
+            raise APIRequestError("the API at %s answered %s %s with something that is "
+                                  "not a JSON object" % (self.url, req.get_method(),
+                                                         path), 502)
+        return doc
+
+    def _send(self, req):
+        """(status, body, Retry-After in seconds or None) of one request."""
         try:
             try:
                 with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                    status, raw = resp.status, resp.read()
+                    return resp.status, resp.read(), None
             except urllib.error.HTTPError as err:
-                status, raw = err.code, err.read()
+                return err.code, err.read(), _retry_after(err.headers)
         except (urllib.error.URLError, OSError) as err:
             reason = getattr(err, "reason", err)
             raise APIRequestError(
@@ -182,18 +230,6 @@ class HTTPBackend:
                 "the server at %s did not answer in HTTP (%s: %.80r); check --url / "
                 "HWDRIVERS_URL: is that hwdrivers-server's address and port?"
                 % (self.url, type(err).__name__, str(err)), 502) from None
-        if status not in expect:
-            raise APIRequestError(self._message(status, raw), status)
-        if not raw.strip():
-            return None
-        try:
-            doc = json.loads(raw)
-        except ValueError:
-            doc = None
-        if not isinstance(doc, dict):  # every answer the CLI reads is an object
-            raise APIRequestError("the API at %s answered %s %s with something that is "
-                                  "not a JSON object" % (self.url, method, path), 502)
-        return doc
 
     def _message(self, status, raw):
         message = _fault(raw) or raw.decode("utf-8", "replace").strip()[:200] or (
