@@ -171,9 +171,12 @@ PROVISION_TRANSITIONS = {
     (_P.AVAILABLE, ProvisionAction.DEPLOY): (_P.DEPLOYING, _P.ACTIVE),
     (_P.DEPLOYFAIL, ProvisionAction.DEPLOY): (_P.DEPLOYING, _P.ACTIVE),
     # As Ironic: the instance's image written again (instance_info, config drive kept
-    # unless a new one is given), from active or after a failed deploy.
+    # unless a new one is given), from active or after a failed deploy...
     (_P.ACTIVE, ProvisionAction.REBUILD): (_P.DEPLOYING, _P.ACTIVE),
     (_P.DEPLOYFAIL, ProvisionAction.REBUILD): (_P.DEPLOYING, _P.ACTIVE),
+    # and from error (an undeploy that failed), as Ironic rebuilds an errored instance
+    # (Nova rebuilds an instance in ERROR): it was refused, undeploy the only way out.
+    (_P.ERROR, ProvisionAction.REBUILD): (_P.DEPLOYING, _P.ACTIVE),
     (_P.ACTIVE, ProvisionAction.UNDEPLOY): (_P.DELETING, _P.AVAILABLE),
     (_P.DEPLOYFAIL, ProvisionAction.UNDEPLOY): (_P.DELETING, _P.AVAILABLE),
     (_P.ERROR, ProvisionAction.UNDEPLOY): (_P.DELETING, _P.AVAILABLE),

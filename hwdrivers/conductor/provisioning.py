@@ -16,8 +16,8 @@ inside an exclusive task:
   interface (``direct``) runs its deploy steps instead, waiting for the
   ramdisk agent in ``wait call-back`` (conductor/deployments.py);
 * ``rebuild`` (Ironic's): the same deploy again from active (or deploy
-  failed), with the node's instance_info and its config drive unless a new
-  one is given: active -> deploying -> active;
+  failed, or error), with the node's instance_info and its config drive
+  unless a new one is given: active -> deploying -> active;
 * ``undeploy`` (``deleted``): deploy.tear_down and clean-up, then cleaning,
   active -> deleting -> cleaning -> available;
 * ``abort``: a node waiting for a callback (clean wait, wait call-back)
