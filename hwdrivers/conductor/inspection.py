@@ -326,6 +326,26 @@ def _check_macs(task, macs: list[str]) -> list[str]:
     return new
 
 
+def _create_ports(task, macs: list[str]) -> None:
+    """A port per MAC; if another node took one meanwhile, none and MACConflict.
+
+    Before the properties are saved: a MAC that became another node's port
+    between :func:`_check_macs` and here (two nodes inspected at once, both
+    reporting it) failed the inspection with "A port with address ...
+    already exists", naming no node, after the properties had been written
+    and some ports created; the promise is that nothing changes.
+    """
+    created = []
+    try:
+        for mac in macs:
+            created.append(db_api.create_port({"address": mac, "node_id": task.node.id}))
+    except exception.PortAlreadyExists:
+        for port in created:
+            db_api.destroy_port(port["id"])
+        _check_macs(task, macs)  # MACConflict naming the node that has it
+        raise
+
+
 def process(task, inventory: dict, plugin_data: dict) -> None:
     """Properties, ports and the stored inventory from one inspection; checks first."""
     if not isinstance(inventory, dict):
@@ -345,10 +365,9 @@ def process(task, inventory: dict, plugin_data: dict) -> None:
     mode = _part(inventory, "boot", dict).get("current_boot_mode")
     if mode in ("uefi", "bios"):
         props["capabilities"] = _capabilities(props.get("capabilities"), {"boot_mode": mode})
+    _create_ports(task, new_macs)
     node.properties = props
     task.save()
-    for mac in new_macs:
-        db_api.create_port({"address": mac, "node_id": node.id})
     db_hardware.save_inventory(node.id, inventory, plugin_data)
     task.logger.info("inspected: %s; %d MAC(s), %d new port(s)", ", ".join(
         "%s=%s" % (k, props[k]) for k in ("cpus", "cpu_arch", "memory_mb", "local_gb")
