@@ -480,6 +480,23 @@ def _without_logs(task, plugin_data: dict) -> dict:
     return {key: value for key, value in plugin_data.items() if key != "logs"}
 
 
+#: Characters of the ramdisk's ``error`` quoted in ``last_error``.
+RAMDISK_ERROR_SHOWN = 1000
+
+
+def _shortened(error) -> str:
+    """The ramdisk's ``error`` for ``last_error``, cut to RAMDISK_ERROR_SHOWN characters.
+
+    Whatever the ramdisk sent went into ``last_error`` whole: a 900 KB
+    string rode along in every node listing showing it.
+    """
+    text = error if isinstance(error, str) else repr(error)
+    if len(text) <= RAMDISK_ERROR_SHOWN:
+        return text
+    return "%s... (%d more characters)" % (text[:RAMDISK_ERROR_SHOWN],
+                                           len(text) - RAMDISK_ERROR_SHOWN)
+
+
 def complete_in_band(task, inventory: dict, plugin_data: dict) -> None:
     """In a worker holding the lock: process, power off, manageable (or inspect failed)."""
     _prepare(task)
@@ -487,7 +504,8 @@ def complete_in_band(task, inventory: dict, plugin_data: dict) -> None:
     plugin_data = _without_logs(task, plugin_data)
     try:
         if plugin_data.get("error"):
-            raise exception.HWDriversError("the ramdisk reported: %s" % plugin_data["error"])
+            raise exception.HWDriversError("the ramdisk reported: %s"
+                                           % _shortened(plugin_data["error"]))
         process(task, inventory, plugin_data)
     except Exception as exc:
         fail(task, "inspect failed in provision state inspecting: %s" % exc)

@@ -151,3 +151,12 @@ def test_a_hinted_disk_under_1_gib_gives_local_gb_0(api, waiting):
     node = _inspect(api, waiting, {"inventory": dict(GOOD, disks=DISKS + [
         {"name": "/dev/sdz", "size": 512 * 1024 ** 2}])})
     assert node["properties"]["local_gb"] == 0
+
+
+def test_the_ramdisks_error_is_quoted_short_in_last_error(api, waiting):
+    """A 900 KB ``error`` went whole into last_error, and into every listing showing it."""
+    node = _inspect(api, waiting, {"inventory": GOOD, "error": "disks: " + "e" * 900000})
+    assert node["provision_state"] == "inspect failed"
+    assert "the ramdisk reported: disks: eee" in node["last_error"]
+    assert node["last_error"].endswith("... (899007 more characters)"), node["last_error"][-80:]
+    assert len(node["last_error"]) < 1200
