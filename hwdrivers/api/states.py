@@ -5,6 +5,8 @@ inline (a bad target, a locked node or no free worker is refused before
 anything changes), then a conductor worker acts. Clients poll the node.
 """
 
+import json
+
 import flask
 
 from hwdrivers.api import errors
@@ -116,7 +118,9 @@ def set_provision(ident):
     if target not in PROVISION_ACTIONS:
         raise errors.APIError("Field target %r is not a provision action; use one of: "
                               "%s." % (target, ", ".join(sorted(PROVISION_ACTIONS))))
-    extra = sorted(k for k in body if k not in ("target", "configdrive", "clean_steps")
+    _check_disable_ramdisk(target, body.get("disable_ramdisk"))
+    extra = sorted(k for k in body if k not in ("target", "configdrive", "clean_steps",
+                                                "disable_ramdisk")
                    and body[k] not in (None, [], {}))
     if extra:
         raise errors.APIError("Field(s) %s are not supported by hwdrivers (it runs no "
@@ -149,6 +153,33 @@ def set_provision(ident):
     manager.do_provisioning_action(utils.context(), node.uuid, PROVISION_ACTIONS[target],
                                    **kwargs)
     return utils.empty_response(202, location=states_location(node.uuid))
+
+
+#: Ironic's version that takes ``disable_ramdisk`` (with target clean).
+DISABLE_RAMDISK_VERSION = (1, 70)
+
+
+def _check_disable_ramdisk(target, value):
+    """``disable_ramdisk`` (``baremetal node clean --disable-ramdisk``), as Ironic checks it.
+
+    hwdrivers' manual cleaning never boots a ramdisk (its steps act through
+    the BMC), so the flag changes nothing; it was refused as unsupported,
+    failing Ironic's clients and scripts that send it for out-of-band steps.
+    """
+    if value is None:
+        return
+    if target != "clean":
+        raise errors.APIError("Field disable_ramdisk is accepted with target clean only, "
+                              "not %s." % target)
+    if not isinstance(value, bool):
+        raise errors.APIError("Field disable_ramdisk must be true or false, got %s."
+                              % json.dumps(value))
+    version = flask.g.get("api_version") or microversions.DEFAULT_VERSION
+    if version < DISABLE_RAMDISK_VERSION:
+        raise errors.NotAcceptable(
+            "Field disable_ramdisk is not supported in this API version (%s); it needs "
+            "%s or later." % (microversions.fmt(version),
+                              microversions.fmt(DISABLE_RAMDISK_VERSION)))
 
 
 def _check_rebuild_configdrive_version():
