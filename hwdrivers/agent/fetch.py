@@ -28,25 +28,39 @@ class HTTPOptions:
 
 
 def redact(url: str) -> str:
-    parts = parse.urlparse(url)
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc += ":%d" % parts.port
-    return parse.urlunparse(parts._replace(netloc=netloc, query="", fragment=""))
+    """``url`` without user:password, query or fragment: safe to log and show.
 
-
-def _request(url: str) -> urllib.request.Request:
-    """A GET of ``url``; ``user:password@`` in it becomes Basic authentication.
-
-    urllib would take that part for the host name. The header is not carried
-    over a redirect, so the credentials never reach another server.
+    The conductor names image URLs with it too (drivers/modules/image_check.py),
+    so both sides of a deploy say the same thing about one URL.
     """
     parts = parse.urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = "[%s]" % host  # an IPv6 address: the port must stay apart from it
+    try:
+        port = parts.port
+    except ValueError:  # a port out of range: the request says so, not the label
+        port = None
+    netloc = host + (":%d" % port if port else "")
+    return parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def request_for(url: str, method: str = "GET",
+                user_agent: str = "hwdrivers-agent") -> urllib.request.Request:
+    """A request for ``url``; ``user:password@`` in it becomes Basic authentication.
+
+    urllib would take that part for the host name. The header is not carried
+    over a redirect, so the credentials never reach another server. The
+    conductor's look at an image before a deploy (``HEAD``) builds its
+    request here too, so it is authenticated exactly as the agent's ``GET``.
+    """
+    parts = parse.urlsplit(url)
+    headers = {"User-Agent": user_agent}
     if parts.username is None:
-        return urllib.request.Request(url, headers={"User-Agent": "hwdrivers-agent"})
+        return urllib.request.Request(url, headers=headers, method=method)
     netloc = parts.netloc.rpartition("@")[2]
     request = urllib.request.Request(parse.urlunsplit(parts._replace(netloc=netloc)),
-                                     headers={"User-Agent": "hwdrivers-agent"})
+                                     headers=headers, method=method)
     pair = "%s:%s" % (parse.unquote(parts.username), parse.unquote(parts.password or ""))
     request.add_unredirected_header(
         "Authorization", "Basic " + base64.b64encode(pair.encode()).decode("ascii"))
@@ -67,7 +81,7 @@ def open_url(url: str, options: HTTPOptions, what: str) -> http.client.HTTPRespo
     ``what`` names the thing fetched, for the error message.
     """
     try:
-        request = _request(url)
+        request = request_for(url)
         context = _context(options) if url.startswith("https://") else None
         return urllib.request.urlopen(request, timeout=options.timeout, context=context)
     except urllib.error.HTTPError as exc:

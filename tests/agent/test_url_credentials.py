@@ -59,3 +59,14 @@ def test_the_conductor_check_uses_them_and_names_the_url_without_them(images):
     assert "wrong" not in why and "t0ken" not in why and "img user" not in why
     assert image_check.refusal(images.url + "/missing.img", 10).endswith("has no such file")
     assert image_check.refusal(images.url + "/missing.img", 0) is None  # check disabled
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("http://u:p@[fd00::1]:8080/i.img?sig=t0ken#f", "http://[fd00::1]:8080/i.img"),
+    ("https://[::1]/i.img", "https://[::1]/i.img"),
+    ("http://user:pw@images.example:99999/i.img", "http://images.example/i.img"),
+])
+def test_agent_and_conductor_name_a_url_alike_without_secrets(url, shown):
+    """One label for both sides: an IPv6 host keeps its brackets (it ran into its
+    port: 'http://fd00::1:8080/...'), a port out of range does not raise."""
+    assert fetch.redact(url) == shown

@@ -16,7 +16,6 @@ request goes straight to the server (no proxy from the environment) and the
 URL is named without its credentials or query, which may hold a token.
 """
 
-import base64
 import functools
 import logging
 import urllib.parse
@@ -32,43 +31,12 @@ DEFINITIVE = {
 }
 
 
-def url_label(url: str) -> str:
-    """``url`` without user:password, query or fragment: safe to log and show."""
-    parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = "[%s]" % host
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    netloc = host + (":%d" % port if port else "")
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
 @functools.cache
 def _opener():
     """urllib, imported on the first check: every process that loads the
     drivers imports this module, and the CLI must not pay for ssl there."""
     from urllib import request
     return request.build_opener(request.ProxyHandler({}))
-
-
-def _head(url: str):
-    """HEAD ``url``, its ``user:password@`` sent as Basic authentication (as the
-    agent sends it), on this request only: never to a server it redirects to."""
-    from urllib import request as url_request
-
-    parts = urllib.parse.urlsplit(url)
-    request = url_request.Request(
-        urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])),
-        method="HEAD", headers={"User-Agent": "hwdrivers-conductor"})
-    if parts.username is not None:
-        pair = "%s:%s" % (urllib.parse.unquote(parts.username),
-                          urllib.parse.unquote(parts.password or ""))
-        request.add_unredirected_header(
-            "Authorization", "Basic " + base64.b64encode(pair.encode()).decode("ascii"))
-    return request
 
 
 def refusal(url: str, timeout: float) -> str | None:
@@ -82,19 +50,20 @@ def refusal(url: str, timeout: float) -> str | None:
     from http import client
     from urllib import error as url_error
 
+    from hwdrivers.agent import fetch  # the agent's request, credentials and all
     try:
-        request = _head(url)
+        request = fetch.request_for(url, method="HEAD", user_agent="hwdrivers-conductor")
         with _opener().open(request, timeout=timeout):
             return None
     except url_error.HTTPError as error:
         error.close()
         why = DEFINITIVE.get(error.code)
         if why is None:
-            LOG.debug("HEAD %s answered %s; left to the agent", url_label(url), error.code)
+            LOG.debug("HEAD %s answered %s; left to the agent", fetch.redact(url), error.code)
             return None
         return "the image server answered HEAD %s with %d %s: it %s" % (
-            url_label(url), error.code, error.reason, why)
+            fetch.redact(url), error.code, error.reason, why)
     except (url_error.URLError, OSError, ValueError, client.HTTPException) as error:
         LOG.info("Could not check image %s from the conductor (%s); the agent will try "
-                 "it", url_label(url), getattr(error, "reason", None) or error)
+                 "it", fetch.redact(url), getattr(error, "reason", None) or error)
         return None
