@@ -177,7 +177,8 @@ class _Ending:
 
     def __exit__(self, *exc):
         for signum, handler in self._saved.items():
-            signal.signal(signum, handler)
+            # None: the handler was not set from Python (an embedding's).
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
         return False
 
 
