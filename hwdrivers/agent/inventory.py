@@ -211,6 +211,24 @@ def collect(nics: list[tuple[str, str]] | None = None, disk_paths: list[str] | N
             "error": "; ".join(failures) or None}
 
 
+def _answer(url: str, text: str) -> dict:
+    """The JSON object a 2xx answer holds; ``{}`` for anything else, with a warning.
+
+    The data was accepted either way. An HTML page (a callback URL that
+    names a web server, a proxy) raised a JSONDecodeError out of the
+    inspection, and the agent died before its lookup.
+    """
+    try:
+        answer = json.loads(text) if text.strip() else {}
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        LOG.warning("inspection data posted to %s, but its answer is not a JSON object: "
+                    "%.100r", url, text)
+        return {}
+    return answer
+
+
 def post(url: str, data: dict, timeout: float = 30.0, sleep=time.sleep) -> dict | None:
     """POST ``data``; retried on connection errors, 409 and 5xx; the answer, or None on 4xx."""
     body = json.dumps(data).encode()
@@ -221,8 +239,7 @@ def post(url: str, data: dict, timeout: float = 30.0, sleep=time.sleep) -> dict 
             "User-Agent": "hwdrivers-agent/%s" % __version__})
         try:
             with urllib.request.urlopen(request, timeout=timeout) as resp:
-                text = resp.read().decode("utf-8", "replace")
-                return json.loads(text) if text.strip() else {}
+                return _answer(url, resp.read().decode("utf-8", "replace"))
         except urllib.error.HTTPError as exc:
             text = exc.read().decode("utf-8", "replace")
             exc.close()

@@ -5,7 +5,9 @@ the agent must still report the Ethernet NICs it can, and never crash
 before its lookup.
 """
 
+import http.server
 import os
+import threading
 
 import pytest
 
@@ -54,3 +56,34 @@ def test_output_of_an_unexpected_shape_is_named_in_error(fake_ip):
     assert "interfaces" not in data["inventory"]
     assert data["error"].startswith("interfaces: AttributeError("), data["error"]
     assert data["inventory"]["cpu"]["count"] >= 1  # the other parts were read
+
+
+class _HTMLAnswer(http.server.BaseHTTPRequestHandler):
+    """A callback URL that names a web server: 200 and a page, whatever was posted."""
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        payload = self.server.payload
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize("payload", [b"<html><body>It works!</body></html>", b"[1, 2]"])
+def test_an_answer_that_is_not_a_json_object_does_not_end_the_agent(payload):
+    """A JSONDecodeError escaped post() and the agent died before its lookup."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HTMLAnswer)
+    server.payload = payload
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = "http://127.0.0.1:%d/v1/continue_inspection" % server.server_address[1]
+        assert inventory.post(url, {"inventory": {}}, sleep=lambda s: None) == {}
+    finally:
+        server.shutdown()
+        server.server_close()
