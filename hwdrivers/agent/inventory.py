@@ -31,6 +31,7 @@ attempts, 5 s apart growing to 30 s); the answer (``{"uuid": ...}``) is only log
 agent goes on to its lookup, and the conductor powers the machine off.
 """
 
+import http.client
 import json
 import logging
 import os
@@ -247,8 +248,10 @@ def post(url: str, data: dict, timeout: float = 30.0, sleep=time.sleep) -> dict 
                 LOG.error("inspection data refused by %s (%d): %s", url, exc.code, text[:500])
                 return None
             problem = "%d %s" % (exc.code, text[:200])
-        except (urllib.error.URLError, OSError) as exc:
-            problem = str(getattr(exc, "reason", exc))
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            # HTTPException: not HTTP at all (BadStatusLine from a callback URL with
+            # the wrong port), or cut short; it ended the agent before its lookup.
+            problem = str(getattr(exc, "reason", exc)) or type(exc).__name__
         if attempt == POST_ATTEMPTS:
             break
         LOG.warning("posting inspection data to %s failed (%s); retrying in %.0fs",

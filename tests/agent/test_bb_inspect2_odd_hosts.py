@@ -7,10 +7,12 @@ before its lookup.
 
 import http.server
 import os
+import socket
 import threading
 
 import pytest
 
+from hwdrivers.agent import errors
 from hwdrivers.agent import inventory
 
 LINKS = ('[{"ifindex":1,"ifname":"lo","link_type":"loopback","address":"00:00:00:00:00:00"},'
@@ -87,3 +89,29 @@ def test_an_answer_that_is_not_a_json_object_does_not_end_the_agent(payload):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_callback_url_that_is_not_http_is_retried_then_given_up():
+    """An SSH banner where HTTP belongs (the wrong port): BadStatusLine ended the agent."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+
+    def banner():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"SSH-2.0-OpenSSH_9.2p1\r\n")
+    threading.Thread(target=banner, daemon=True).start()
+    try:
+        url = "http://127.0.0.1:%d/v1/continue_inspection" % listener.getsockname()[1]
+        pauses = []
+        with pytest.raises(errors.InspectionError, match="after 5 attempts"):
+            inventory.post(url, {"inventory": {}}, timeout=5, sleep=pauses.append)
+        assert len(pauses) == inventory.POST_ATTEMPTS - 1
+    finally:
+        listener.close()
