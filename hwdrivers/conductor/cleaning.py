@@ -69,6 +69,28 @@ def _call(task, interface, func, *args):
     return retry.run(task, interface, func, *args, gate=controllers.LIMITER.slot)
 
 
+#: How many problems (or names) a refusal lists before it says how many more, and
+#: how many characters of a caller's name it quotes: as the BIOS checks do, a
+#: refused request is not echoed back whole (5000 bad steps made a 500 kB error,
+#: in the answer and in the log).
+LISTED = bios_registry.LISTED
+QUOTED = 60
+
+
+def _cut(text: str) -> str:
+    """``text`` cut after :data:`QUOTED` characters, saying how long it was."""
+    return text if len(text) <= QUOTED else "%s... (%d characters)" % (text[:QUOTED],
+                                                                       len(text))
+
+
+def _some(items: list[str], sep: str = ", ", what: str = "") -> str:
+    """The first :data:`LISTED` of ``items``, then how many more."""
+    shown = sep.join(items[:LISTED])
+    if len(items) > LISTED:
+        shown += "%sand %d more%s" % (sep, len(items) - LISTED, " %ss" % what if what else "")
+    return shown
+
+
 def _step_errors(task, index: int, step) -> tuple[list[str], dict | None]:
     """Problems with one requested step, and the step as it will run."""
     where = "clean_steps[%d]" % index
@@ -84,18 +106,18 @@ def _step_errors(task, index: int, step) -> tuple[list[str], dict | None]:
     extra = sorted(set(step) - _STEP_KEYS)
     if extra:
         return ["%s has unknown field(s) %s (a step has interface, step and args)"
-                % (where, ", ".join(extra))], None
+                % (where, _some([_cut(key) for key in extra]))], None
     if not isinstance(kind, str) or not isinstance(name, str):
         # checked first: a list or object here is not a key of the lookups below
         return ["%s: interface and step must be strings (e.g. \"interface\": \"bios\", "
                 "\"step\": \"apply_configuration\")" % where], None
     interfaces = task.driver.interfaces
     if kind not in interfaces:
-        return ["%s: interface %r is not one of %s" % (where, kind,
+        return ["%s: interface %s is not one of %s" % (where, _cut(repr(kind)),
                                                         ", ".join(sorted(interfaces)))], None
     iface = interfaces[kind]
     known = {s["step"]: s for s in iface.get_clean_steps(task)}
-    label = "clean step %s.%s" % (kind, name)
+    label = "clean step %s.%s" % (kind, _cut(name))
     if name not in known:
         return ["%s does not exist: the %s interface (%s) has %s" % (
             label, kind, iface.implementation_name,
@@ -107,7 +129,7 @@ def _step_errors(task, index: int, step) -> tuple[list[str], dict | None]:
     missing = sorted(a for a, info in argsinfo.items() if info.get("required") and a not in args)
     problems = []
     if unknown:
-        problems.append("unknown argument(s) %s" % ", ".join(unknown))
+        problems.append("unknown argument(s) %s" % _some([_cut(a) for a in unknown]))
     if missing:
         problems.append("missing argument(s) %s" % ", ".join(missing))
     if problems:
@@ -132,8 +154,8 @@ def check_steps(task, steps) -> list[dict]:
             errors.extend(_cached_bios_errors(task, planned))
             plan.append(planned)
     if errors:
-        raise exception.InvalidParameterValue("Node %s: %s" % (task.node.ident,
-                                                               "; ".join(errors)))
+        raise exception.InvalidParameterValue("Node %s: %s" % (
+            task.node.ident, _some(errors, "; ", "problem")))
     return plan
 
 

@@ -10,6 +10,11 @@ Manual cleaning of a node whose power driver_info is invalid was accepted
 validates the power interface before it accepts a manual cleaning (its
 steps reboot the node), and so does hwdrivers now: 400 naming the field.
 
+A refusal echoed the request whole: 5000 bad steps made a 500 kB error
+(answered, and logged), a step or interface name of a megabyte came back
+entire. As the BIOS checks already did, at most 20 problems (or names) are
+listed, then how many more, and a name is quoted up to 60 characters.
+
 ``args`` that were not an object but were empty (``[]``, ``""``, ``0``,
 ``false``) were taken as no arguments and the step run; Ironic's schema
 refuses them (``args`` is an object), as hwdrivers refused a non-empty
@@ -78,3 +83,37 @@ def test_invalid_power_driver_info_is_refused_before_cleaning(manager, node):
     _refused(manager, node, {"interface": "deploy", "step": "erase_devices"},
              "driver_info field fake_address", "--driver-info")
     assert db_api.get_node(node.id)["last_error"] is None
+
+
+def _refusal(manager, steps):
+    with pytest.raises(exception.InvalidParameterValue) as info:
+        manager.do_provisioning_action(CTX, "cs1", "clean", clean_steps=steps)
+    return str(info.value)
+
+
+def test_many_bad_steps_make_a_short_refusal(manager, node):
+    text = _refusal(manager, [{"interface": "deploy", "step": "nope%d" % i}
+                              for i in range(5000)])
+    assert len(text) < 4000, len(text)
+    assert "clean step deploy.nope0 does not exist" in text
+    assert "and 4980 more problems" in text
+
+
+@pytest.mark.parametrize("field", ["interface", "step", "extra"])
+def test_a_huge_name_is_quoted_short(manager, node, field):
+    step = {"interface": "deploy", "step": "erase_devices"}
+    huge = "x" * 100000
+    if field == "extra":
+        step[huge] = 1
+    else:
+        step[field] = huge
+    text = _refusal(manager, [step])
+    assert len(text) < 1000, len(text)
+    assert "characters)" in text
+
+
+def test_many_unknown_arguments_are_counted(manager, node):
+    text = _refusal(manager, [{"interface": "deploy", "step": "erase_devices",
+                               "args": {"a%04d" % i: 1 for i in range(3000)}}])
+    assert "unknown argument(s) a0000, a0001" in text and "and 2980 more" in text
+    assert len(text) < 1000, len(text)
