@@ -22,43 +22,13 @@ CONF = hw_conf.CONF
 
 
 def load_config(config_files):
-    """Parse config files; raise ConfigInvalid naming the file and the problem."""
-    try:
-        CONF([], project="hwdrivers",
-             default_config_files=config_files if config_files else None)
-    except cfg.ConfigFilesNotFoundError as exc:
-        raise exception.ConfigInvalid(
-            "config file(s) not found: %s" % ", ".join(exc.config_files))
-    except cfg.ConfigFileParseError as exc:
-        raise exception.ConfigInvalid("cannot parse %s: %s" % (exc.config_file, exc.msg))
-    except cfg.Error as exc:
-        raise exception.ConfigInvalid(str(exc))
-    except OSError as exc:  # a directory, no permission: oslo lets these through
-        raise exception.ConfigInvalid(startup.config_file_problem(exc)) from None
-    except UnicodeDecodeError:  # oslo reads the files as UTF-8 text
-        raise exception.ConfigInvalid(_undecodable(config_files)) from None
-    try:
-        hw_conf.check_values(CONF)
-    except cfg.ConfigFileValueError as exc:
-        raise exception.ConfigInvalid(str(exc))
-    # A misspelt [database] connection would quietly act on the default
-    # SQLite database: refused as the services and dbsync refuse it.
-    startup.refuse_misspelt_locations("hwdrivers")
+    """Parse config files; raise ConfigInvalid naming the file and the problem.
 
-
-def _undecodable(config_files):
-    """The line for a config file that is not UTF-8, naming it and the line."""
-    for path in config_files or getattr(CONF, "default_config_files", None) or ():
-        try:
-            with open(path, "rb") as handle:
-                data = handle.read()
-            data.decode("utf-8")
-        except OSError:
-            continue
-        except UnicodeDecodeError as exc:
-            return ("config file %s is not UTF-8 text (line %d holds a byte that does not "
-                    "decode); save it as UTF-8" % (path, data[:exc.start].count(b"\n") + 1))
-    return "a config file is not UTF-8 text; save it as UTF-8"
+    As the services read theirs: a misspelt [database] connection, which
+    would quietly act on the default SQLite database, is refused too.
+    """
+    startup.load_config([], "hwdrivers",
+                        default_config_files=config_files if config_files else None)
 
 
 def _local_backend(database=True):

@@ -196,17 +196,11 @@ def main(argv=None):
     except cfg.ArgsAlreadyParsedError:  # in-process reuse (tests): start over
         CONF.clear()
         CONF.register_cli_opt(_command_opt)
+    from hwdrivers.cmd import startup
     try:
-        CONF(argv, project="hwdrivers", prog=PROG)
-    except cfg.ConfigFilesNotFoundError as error:
-        return _fail("config file(s) not found: %s" % ", ".join(error.config_files))
-    except cfg.ConfigFileParseError as error:
-        return _fail("cannot parse config file %s: %s" % (error.config_file, error.msg))
-    except cfg.Error as error:
-        return _fail("invalid configuration: %s" % error)
-    except OSError as error:  # a directory, no permission: oslo lets these through
-        from hwdrivers.cmd import startup
-        return _fail(startup.config_file_problem(error))
+        startup.parse_config(argv, prog=PROG)
+    except exception.ConfigInvalid as error:
+        return _fail(str(error))
     try:
         code = _run()
     except (cfg.ConfigFileValueError, cfg.Error) as error:

@@ -28,10 +28,23 @@ LOG = logging.getLogger(__name__)
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def load_config(argv, prog, usage=None, epilog=None):
-    """Parse ``argv`` into CONF; ConfigInvalid naming what is wrong."""
+def load_config(argv, prog, **kwargs):
+    """Parse ``argv`` into CONF (``kwargs``: CONF's own: usage, epilog,
+    default_config_files) and check the values; ConfigInvalid naming what is
+    wrong, before anything touches a database."""
+    parse_config(argv, prog=prog, **kwargs)
     try:
-        CONF(argv, project="hwdrivers", prog=prog, usage=usage, epilog=epilog)
+        hw_conf.check_values(CONF)
+    except cfg.ConfigFileValueError as error:
+        raise exception.ConfigInvalid(str(error)) from None
+    refuse_misspelt_locations(prog)
+
+
+def parse_config(argv, **kwargs):
+    """``CONF(argv, project="hwdrivers", **kwargs)``; ConfigInvalid naming the file
+    and the problem (every command reads its config files through here)."""
+    try:
+        CONF(argv, project="hwdrivers", **kwargs)
     except cfg.ConfigFilesNotFoundError as error:
         raise exception.ConfigInvalid(
             "config file(s) not found: %s" % ", ".join(error.config_files)) from None
@@ -42,16 +55,41 @@ def load_config(argv, prog, usage=None, epilog=None):
         raise exception.ConfigInvalid(str(error)) from None
     except OSError as error:  # a directory, no permission: oslo lets these through
         raise exception.ConfigInvalid(config_file_problem(error)) from None
-    try:
-        hw_conf.check_values(CONF)
-    except cfg.ConfigFileValueError as error:
-        raise exception.ConfigInvalid(str(error)) from None
-    refuse_misspelt_locations(prog)
+    except UnicodeDecodeError:  # oslo reads the files as UTF-8 text
+        raise exception.ConfigInvalid(undecodable_config_problem(
+            _config_files_named(argv) + list(kwargs.get("default_config_files")
+                                             or CONF.default_config_files or ()))) from None
 
 
 def config_file_problem(error):
     """The line for an OSError reading a config file given with --config-file."""
     return "cannot read config file %s: %s" % (error.filename, error.strerror or error)
+
+
+def undecodable_config_problem(paths):
+    """The line for a config file that is not UTF-8, naming it and the line."""
+    for path in paths:
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+            data.decode("utf-8")
+        except OSError:
+            continue
+        except UnicodeDecodeError as exc:
+            return ("config file %s is not UTF-8 text (line %d holds a byte that does not "
+                    "decode); save it as UTF-8" % (path, data[:exc.start].count(b"\n") + 1))
+    return "a config file is not UTF-8 text; save it as UTF-8"
+
+
+def _config_files_named(argv):
+    """The ``--config-file`` values in ``argv`` (oslo.config's own parse failed)."""
+    files, args = [], iter(argv or ())
+    for arg in args:
+        if arg == "--config-file":
+            files.append(next(args, ""))
+        elif arg.startswith("--config-file="):
+            files.append(arg.partition("=")[2])
+    return files
 
 
 #: The settings that say which database a process works on, ``(group,

@@ -233,6 +233,24 @@ def test_server_says_the_same(tmp_path):
         "'abc' is not a valid integer (a whole number, at least 1)" % conf)
 
 
+@pytest.mark.parametrize("command,args,prefix", [
+    ("hwdrivers-server", [], "hwdrivers-server: error: "),
+    ("hwdrivers-dbsync", ["upgrade"], "hwdrivers-dbsync: error: "),
+    ("hwdrivers", ["node", "list"], "ERROR: "),
+])
+def test_a_config_file_that_is_not_utf8_is_named_with_its_line(tmp_path, command, args,
+                                                               prefix):
+    """Every command reads config files through startup.parse_config: the
+    server and dbsync ended in a UnicodeDecodeError traceback here."""
+    conf = tmp_path / "latin1.conf"
+    conf.write_bytes(b"[DEFAULT]\n# caf\xe9\n")
+    code, err = _run(command, "--config-file=%s" % conf, *args, state_path=tmp_path)
+    assert code == 1
+    assert _one_line(err) == (
+        "%sconfig file %s is not UTF-8 text (line 2 holds a byte that does not decode); "
+        "save it as UTF-8" % (prefix, conf))
+
+
 def test_a_value_from_the_environment_names_the_variable(tmp_path):
     code, err = _run("hwdrivers", "node", "list", state_path=tmp_path,
                      env={"OS_CONDUCTOR__WORKERS_POOL_SIZE": "zz"})
