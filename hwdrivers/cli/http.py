@@ -37,8 +37,9 @@ from hwdrivers.common import exception
 from hwdrivers.common import interface_types
 
 #: Interfaces (1.31), a config drive with rebuild (1.35) or as JSON (1.56) and
-#: everything the CLI reads are in this version; the server answers the same
-#: documents anywhere in its range.
+#: every field the CLI reads are in this version. The server, as Ironic, leaves
+#: out of its documents the fields newer than the version asked for (owner,
+#: conductor_group...), which the CLI does not show.
 API_VERSION = "1.56"
 VERSION_HEADER = "X-OpenStack-Ironic-API-Version"
 
