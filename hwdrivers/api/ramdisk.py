@@ -51,6 +51,13 @@ def lookup():
     return utils.json_response(deployments.lookup(utils.context(), addresses, node_uuid))
 
 
+#: Heartbeat fields that must be strings when sent. ``agent_version`` was
+#: kept as sent (``5``, ``{...}``) in driver_internal_info, which the deploy
+#: reads to know what the agent can do.
+_STRING_FIELDS = ("agent_token", "agent_version", "agent_verify_ca", "agent_status",
+                  "agent_status_message")
+
+
 @blueprint.post("/v1/heartbeat/<ident>")
 def heartbeat(ident):
     utils.check_query(())
@@ -61,9 +68,11 @@ def heartbeat(ident):
     callback_url = utils.require(body, "callback_url", str, "heartbeat", "a URL")
     if not callback_url.startswith(("http://", "https://")):
         raise errors.APIError("Field callback_url must be an http(s) URL of the agent.")
-    token = body.get("agent_token")
-    if token is not None and not isinstance(token, str):
-        raise errors.APIError("Field agent_token must be a string.")
-    utils.manager().agent_heartbeat(utils.context(), ident, callback_url, token,
+    for field in _STRING_FIELDS:  # Ironic's args.string: a number is a 400
+        if body.get(field) is not None and not isinstance(body[field], str):
+            raise errors.APIError("Field %s must be a string, not %s."
+                                  % (field, type(body[field]).__name__))
+    utils.manager().agent_heartbeat(utils.context(), ident, callback_url,
+                                    body.get("agent_token"),
                                     agent_version=body.get("agent_version"))
     return utils.empty_response(202)

@@ -50,3 +50,13 @@ def test_inspection_data_with_thousands_of_nics_is_refused_before_any_lookup(api
     # 256 is fine: found by the last MAC, refused only because the node is not waiting
     resp = api.post("/v1/continue_inspection", {"inventory": {"interfaces": nics[-256:]}})
     assert resp.status_code == 404 and "node many is enroll" in error_of(resp)
+
+
+def test_heartbeat_fields_of_the_wrong_type_are_a_400_naming_them(api, make_node):
+    """Ironic's heartbeat takes strings; agent_version 5 was stored as sent (after the token)."""
+    make_node("hb")
+    for field in ("agent_version", "agent_status", "agent_verify_ca", "agent_token"):
+        resp = api.post("/v1/heartbeat/hb", {"callback_url": "http://10.0.0.5:9999",
+                                             "agent_token": "t" * 43, field: 5})
+        assert resp.status_code == 400, (field, resp.get_data(as_text=True))
+        assert error_of(resp) == "Field %s must be a string, not int." % field
