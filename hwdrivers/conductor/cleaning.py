@@ -190,10 +190,19 @@ def begin(task, steps) -> None:
     """
     plan = check_steps(task, steps)
     task.clean_plan = plan
-    info = dict(task.node.driver_internal_info or {})
-    info[PLAN_KEY] = [{"interface": s["interface"], "step": s["step"]} for s in plan]
-    info.pop(INDEX_KEY, None)
-    task.node.driver_internal_info = info
+    record_plan(task, plan)
+
+
+def record_plan(task, steps) -> None:
+    """Show which clean steps will run (not saved here): names only, no arguments.
+
+    Automated cleaning records its plan too, and the index of the step
+    running, so an operator sees where a cleaning is (or was, when its
+    conductor died), as Ironic's ``clean_step`` shows it.
+    """
+    base.update_internal_info(task, **{
+        PLAN_KEY: [{"interface": s["interface"], "step": s["step"]} for s in steps],
+        INDEX_KEY: None})
 
 
 def forget_plan(task) -> None:

@@ -236,21 +236,28 @@ def _clean(task):
     timeout), where it used to stay for good. A failure still runs
     tear_down_cleaning, as Ironic's cleaning error handler does, so what
     prepare_cleaning set up (a ramdisk's boot files...) does not outlive it.
+    While it runs, ``driver_internal_info`` shows the plan and the step
+    running (:func:`cleaning.record_plan`), as manual cleaning's does.
     """
     deploy = task.driver.deploy
     _set_state(task, ProvisionState.CLEANING, ProvisionState.AVAILABLE)
     steps = automated_clean_steps(task)
     _refuse_in_maintenance(task, steps)
+    cleaning.record_plan(task, steps)
     try:
         cleaning.refuse_async(_call(task, deploy, deploy.prepare_cleaning),
                               "prepare_cleaning of the %s deploy interface"
                               % deploy.implementation_name)
-        for step in steps:
+        for index, step in enumerate(steps):
+            cleaning.set_state(task, ProvisionState.CLEANING, ProvisionState.AVAILABLE,
+                               **{cleaning.INDEX_KEY: index})
             _run_clean_step(task, step)
     except Exception:
+        cleaning.forget_plan(task)  # last_error names the step; saved with the failure
         _tear_down_failed_cleaning(task)
         raise
     _call(task, deploy, deploy.tear_down_cleaning)
+    cleaning.forget_plan(task)
     task.node.last_error = None
     _set_state(task, ProvisionState.AVAILABLE)
 
