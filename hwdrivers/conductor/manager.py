@@ -573,20 +573,21 @@ class ConductorManager:
         return db_api.get_conductor(hostname)
 
 
-#: last_error of a power action whose own process was interrupted (Ctrl-C
-#: in the local CLI), worded as the conductor's recovery words aborted ones.
+#: last_error of a power action whose own process was interrupted (Ctrl-C,
+#: or a signal the local CLI takes as one), worded as the conductor's
+#: recovery words aborted ones.
 INTERRUPTED_POWER_ERROR = (
-    "The power action was interrupted (Ctrl-C or SIGINT) in the process running it, "
-    "before it finished; the target power state was cleared. Check the power state "
-    "and retry.")
+    "The power action was interrupted (Ctrl-C, SIGINT, SIGTERM or SIGHUP) in the "
+    "process running it, before it finished; the target power state was cleared. "
+    "Check the power state and retry.")
 
 
 #: last_error of a power action still running when its process left (the
 #: local CLI stopped waiting for it: see ``abandon_actions``).
 ABANDONED_POWER_ERROR = (
     "The power action was abandoned: the process running it was interrupted twice "
-    "(Ctrl-C) and left before it finished, so it may or may not have reached the "
-    "hardware; the target power state was cleared. Check the power state and retry.")
+    "(Ctrl-C or a signal) and left before it finished, so it may or may not have "
+    "reached the hardware; the target power state was cleared. Check the power state and retry.")
 
 
 def _record_interrupted_power(task):
