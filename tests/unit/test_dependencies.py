@@ -1,9 +1,12 @@
-"""Every dependency setup.cfg declares is used: imported, or its command run.
+"""Every dependency setup.cfg declares is used: imported, or its command run;
+and every distribution hwdrivers imports is declared.
 
 A dependency nobody imports costs every installation and hides what the
 project really relies on (futurist and tenacity were declared for months
-and never imported). Distribution names map to import names through the
-installed metadata (``top_level.txt``, else the distribution's files).
+and never imported). One imported but only brought by another (yaml by
+oslo.config, werkzeug by Flask) breaks the day that one stops needing it.
+Distribution names map to import names through the installed metadata
+(``top_level.txt``, else the distribution's files).
 """
 
 import configparser
@@ -108,3 +111,47 @@ def test_the_check_finds_an_unused_dependency():
     assert _used("Flask", corpus) == "imports flask"
     assert _used("sushy-tools", corpus) == "runs sushy-emulator"
     assert _used("bcrypt", corpus) is None
+
+
+def _imported_distributions(top):
+    """``{distribution: module}`` of the third-party modules ``hwdrivers/top`` imports."""
+    import ast
+    import sys
+
+    owners = importlib.metadata.packages_distributions()
+    found = {}
+    for dirpath, dirnames, filenames in os.walk(os.path.join(ROOT, "hwdrivers", top)):
+        dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+        for filename in filenames:
+            if not filename.endswith(".py"):
+                continue
+            with open(os.path.join(dirpath, filename), encoding="utf-8") as f:
+                tree = ast.parse(f.read())
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                    names = [node.module]
+                else:
+                    continue
+                for name in names:
+                    module = name.split(".")[0]
+                    if module in sys.stdlib_module_names or module == "hwdrivers":
+                        continue
+                    for dist in owners.get(module, ()):  # None: a script's sibling
+                        found.setdefault(dist, module)
+    return found
+
+
+def _canonical(name):
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_every_imported_distribution_is_declared():
+    declared = {_canonical(n) for n in _requirements()}
+    missing = sorted("%s (imports %s)" % (dist, module)
+                     for dist, module in _imported_distributions("").items()
+                     if _canonical(dist) not in declared)
+    assert not missing, ("hwdrivers imports what setup.cfg does not declare: %s; add them "
+                         "to install_requires (or the testing extra for hwdrivers/testing)"
+                         % ", ".join(missing))
