@@ -16,6 +16,11 @@ booted; a step that would wait for one (``clean wait``) is refused with a
 clear error. After a step of the ``bios`` interface the node's BIOS table
 is read again (:func:`cache_bios`), so ``GET /v1/nodes/<node>/bios`` shows
 what the machine now has.
+
+Automated cleaning (conductor/provisioning.py) shares the rest: the plan
+and the running step shown in ``driver_internal_info`` (:func:`record_plan`,
+:func:`forget_plan`) and the refusal of a ``clean wait`` answer
+(:func:`refuse_async`), which nothing would resume.
 """
 
 from hwdrivers.common import exception

@@ -9,8 +9,9 @@ inside an exclusive task:
   taxonomy retries, controller queue) — enroll -> verifying -> manageable,
   or back to enroll with ``last_error``;
 * ``provide``: automated cleaning (every interface's clean steps with
-  priority > 0, highest first, through ``execute_clean_step``),
-  manageable -> cleaning -> available;
+  priority > 0, highest first, a tie in Ironic's interface order, through
+  ``execute_clean_step``, each run to its end), manageable -> cleaning ->
+  available; undeploy's cleaning runs none in maintenance (clean failed);
 * ``deploy`` (``active``): deploy.prepare, boot.prepare_instance,
   deploy.deploy, available -> deploying -> active; a step-driven deploy
   interface (``direct``) runs its deploy steps instead, waiting for the
