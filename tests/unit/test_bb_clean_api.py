@@ -18,6 +18,7 @@ from hwdrivers.db import api as db_api
 from tests.waits import wait_for
 
 STEPS = [{"interface": "deploy", "step": "erase_devices"}]
+LATEST = microversions.fmt(microversions.MAX_VERSION)
 
 
 class _Service:
@@ -29,14 +30,14 @@ class _Service:
 def client(sqlite_database):
     client = app_mod.create_app(_Service()).test_client()
 
-    def put(path, body, version=microversions.fmt(microversions.MAX_VERSION)):
+    def put(path, body, version=LATEST):
         return client.put(path, data=json.dumps(body), headers={
             microversions.HEADER: version, "Content-Type": "application/json"})
 
     resp = client.post("/v1/nodes", data=json.dumps(
         {"driver": "fake-hardware", "name": "dr1"}), headers={
         "Content-Type": "application/json",
-        microversions.HEADER: microversions.fmt(microversions.MAX_VERSION)})
+        microversions.HEADER: LATEST})
     assert resp.status_code == 201, resp.get_data(as_text=True)
     assert put("/v1/nodes/dr1/states/provision", {"target": "manage"}).status_code == 202
     wait_for(lambda: db_api.get_node("dr1")["provision_state"] == "manageable",
