@@ -33,8 +33,10 @@ hash ring (``owns``, from conductor/service.py, as the power sync's), or
 each conductor timed out and powered off every node, others' included.
 """
 
+import ipaddress
 import math
 import time
+import urllib.parse
 
 from oslo_config import cfg
 
@@ -66,6 +68,8 @@ WAIT_KEY = "inspect_wait_started_at"
 #: Seconds the ramdisk's post waits for the node's lock: a fast agent can post
 #: while the worker that booted it is still saving ``inspect wait``.
 AGENT_LOCK_WAIT = 5.0
+#: Inventory fields with the machine's BMC address (IPA's), for a lookup by it.
+BMC_KEYS = ("bmc_address", "bmc_v6address")
 #: States a post is looked up in (the second only until that worker is done).
 _POST_STATES = (ProvisionState.INSPECTWAIT.value, ProvisionState.INSPECTING.value)
 
@@ -380,45 +384,102 @@ def process(task, inventory: dict, plugin_data: dict) -> None:
 
 # -- in-band: the ramdisk's call -------------------------------------------------------
 
-def _waiting_node(macs: list[str], node_uuid: str | None) -> dict:
+def _by_macs(macs: list[str]) -> dict | None:
+    """The node with a port of one of ``macs``: the first that waits, else the last found."""
+    record = None
+    for mac in macs:
+        try:
+            record = db_api.get_node(db_api.get_port(mac)["node_id"])
+        except exception.NotFound:
+            continue
+        if record["provision_state"] in _POST_STATES:
+            break
+    return record
+
+
+def _bmc_ip(text) -> str | None:
+    """``text`` (an IP, ``[v6]``, or a URL with one) as a normalised IP; None if it is none.
+
+    Not the unspecified or loopback address: IPA reports ``0.0.0.0`` for a
+    machine whose BMC it cannot read, and a node's ``127.0.0.1`` is an
+    emulator on the conductor's host, not the machine's BMC.
+    """
+    if not isinstance(text, str):
+        return None
+    try:
+        host = urllib.parse.urlsplit(text).hostname if "//" in text else text.strip("[] ")
+        address = ipaddress.ip_address(host or "")
+    except ValueError:
+        return None
+    return None if address.is_unspecified or address.is_loopback else str(address)
+
+
+def _bmc_ips(inventory: dict) -> set[str]:
+    """The BMC addresses the inventory reports (IPA's ``bmc_address``, ``bmc_v6address``)."""
+    return {ip for ip in (_bmc_ip(inventory.get(key)) for key in BMC_KEYS) if ip}
+
+
+def _by_bmc(ips: set[str]) -> dict | None:
+    """The waiting node whose driver_info names one of ``ips`` as its BMC, as Ironic's lookup.
+
+    For a node with no port yet (enrolled with its BMC only, the ports to
+    come from the inspection) booted by virtual media or by something else:
+    ironic-python-agent sends no ``node_uuid`` and only MACs no port has, and
+    the post was a 404 until ``inspect wait`` timed out. Any ``*_address``
+    field of driver_info counts (``ipmi_address``, ``redfish_address``'s
+    host...), written as an IP: a host name there is not resolved. Several
+    waiting nodes with that BMC (IPMI bridging, a chassis manager) name none.
+    """
+    if not ips:
+        return None
+    found = [record for state in _POST_STATES
+             for record in db_api.list_nodes({"provision_state": state})
+             if ips & {_bmc_ip(value) for key, value in (record.get("driver_info") or {}).items()
+                       if key.endswith("_address")}]
+    if len(found) > 1:
+        raise InspectionNotWaiting(what="BMC address %s: nodes %s all have it; give "
+                                        "each a port or post with ?node_uuid=" % (
+            ", ".join(sorted(ips)), ", ".join(r.get("name") or r["uuid"] for r in found)))
+    return found[0] if found else None
+
+
+def _waiting_node(macs: list[str], node_uuid: str | None, bmcs: set[str] = frozenset()) -> dict:
     if node_uuid:
         try:
             record = db_api.get_node(node_uuid)
         except exception.NodeNotFound:
             raise InspectionNotWaiting(what="node_uuid %s" % node_uuid) from None
+        how = "node_uuid"
     else:
-        record = None
-        for mac in macs:
-            try:
-                record = db_api.get_node(db_api.get_port(mac)["node_id"])
-            except exception.NotFound:
-                continue
-            if record["provision_state"] in _POST_STATES:
-                break
+        record, how = _by_macs(macs), "those MAC addresses"
         if record is None:
-            raise InspectionNotWaiting(what="MAC addresses %s" % ", ".join(macs)
-                                       if macs else "no valid MAC address")
+            record, how = _by_bmc(bmcs), "that BMC address"
+        if record is None:
+            raise InspectionNotWaiting(what=" or ".join(filter(None, (
+                "MAC addresses %s" % ", ".join(macs) if macs else None,
+                "BMC address %s" % ", ".join(sorted(bmcs)) if bmcs else None))))
     if record["provision_state"] not in _POST_STATES:
         raise InspectionNotWaiting(what="%s (node %s is %s)" % (
-            "node_uuid" if node_uuid else "those MAC addresses",
-            record.get("name") or record["uuid"], record["provision_state"]))
+            how, record.get("name") or record["uuid"], record["provision_state"]))
     return record
 
 
 def find_waiting_node(inventory: dict, node_uuid: str | None = None) -> str:
     """The UUID of the node in inspect wait this inventory is for (API side, no lock).
 
-    Nothing to look the node up by (no interface with a MAC, no
-    ``node_uuid``) is the caller's error, a 400 as Ironic's "No lookup
-    information provided", not a 404 saying no node waits.
+    By ``node_uuid``, else a port with one of its MACs, else the BMC address
+    it reports (:func:`_by_bmc`). Nothing to look the node up by is the
+    caller's error, a 400 as Ironic's "No lookup information provided", not
+    a 404 saying no node waits.
     """
-    macs = _macs(inventory)
-    if not macs and not node_uuid:
+    macs, bmcs = _macs(inventory), _bmc_ips(inventory)
+    if not macs and not bmcs and not node_uuid:
         raise exception.InvalidParameterValue(
             "No interface of inventory.interfaces has a mac_address of the form "
-            "aa:bb:cc:dd:ee:ff, and no node_uuid was given: nothing names the node. "
-            "Send the machine's NICs with their MACs, or ?node_uuid=<node>.")
-    return _waiting_node(macs, node_uuid)["uuid"]
+            "aa:bb:cc:dd:ee:ff, no bmc_address was given, and no node_uuid: nothing "
+            "names the node. Send the machine's NICs with their MACs, or "
+            "?node_uuid=<node>.")
+    return _waiting_node(macs, node_uuid, bmcs)["uuid"]
 
 
 def continue_inspection(manager, context, ident: str, inventory: dict,
