@@ -13,6 +13,7 @@ import pytest
 
 from hwdrivers.cli import deploy
 from hwdrivers.cmd import cli
+from tests import cli_run
 from tests.unit.test_cli_url import StubAPI
 
 #: What ``$(printf 'web\xff1')`` becomes in sys.argv.
@@ -21,19 +22,10 @@ UNDECODABLE = "web\udcff1"
 
 @pytest.fixture
 def run(sqlite_database, tmp_path, capsys, monkeypatch):
-    conf = tmp_path / "empty.conf"
-    conf.write_text("")
-    for name in ("HWDRIVERS_URL", "HWDRIVERS_USERNAME", "HWDRIVERS_PASSWORD"):
-        monkeypatch.delenv(name, raising=False)
+    """Standard input starts empty; a test may set another before a call."""
+    cli_run.clear_api_env(monkeypatch)
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
-
-    def run(*args, expect=0):
-        code = cli.main(["--config-file", str(conf)] + list(args))
-        out, err = capsys.readouterr()
-        assert code == expect, "exit %s: %s %s" % (code, out, err)
-        assert "Traceback" not in err
-        return out, err
-    return run
+    return cli_run.runner(cli_run.empty_config(tmp_path), capsys, no_traceback=True)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import pytest
 
 from hwdrivers.cli import output
 from hwdrivers.cmd import cli
+from tests import cli_run
 
 
 def _table_lines(text):
@@ -50,9 +51,7 @@ def test_control_characters_and_surrogates_are_shown_escaped(value, shown):
 
 
 def test_node_show_with_a_multi_line_reason_is_a_table(sqlite_database, tmp_path, capsys):
-    conf = tmp_path / "empty.conf"
-    conf.write_text("")
-    base = ["--config-file", str(conf), "node"]
+    base = ["--config-file", str(cli_run.empty_config(tmp_path)), "node"]
     assert cli.main(base + ["create", "--driver", "fake-hardware", "--name", "m1"]) == 0
     assert cli.main(base + ["maintenance", "set", "m1", "--reason",
                             "disk swap\nticket 42\x1b[2J"]) == 0
@@ -82,9 +81,7 @@ def test_json_times_are_iso_8601_in_utc(sqlite_database, tmp_path, capsys):
     script reads as its local time; Ironic and ``baremetal -f json`` write
     ``2026-12-02T15:55:05.225003+00:00``."""
     import datetime
-    conf = tmp_path / "empty.conf"
-    conf.write_text("")
-    base = ["--config-file", str(conf), "node"]
+    base = ["--config-file", str(cli_run.empty_config(tmp_path)), "node"]
     assert cli.main(base + ["create", "--driver", "fake-hardware", "--name", "t1"]) == 0
     assert cli.main(base + ["maintenance", "set", "t1"]) == 0
     capsys.readouterr()
@@ -103,16 +100,7 @@ def test_json_times_are_iso_8601_in_utc(sqlite_database, tmp_path, capsys):
 
 @pytest.fixture
 def run(sqlite_database, tmp_path, capsys):
-    conf = tmp_path / "empty.conf"
-    conf.write_text("")
-
-    def run(*args, expect=0):
-        code = cli.main(["--config-file", str(conf)] + list(args))
-        out, err = capsys.readouterr()
-        assert code == expect, "exit %s: %s %s" % (code, out, err)
-        assert "Traceback" not in err
-        return out, err
-    return run
+    return cli_run.runner(cli_run.empty_config(tmp_path), capsys, no_traceback=True)
 
 
 def test_value_format_and_columns_for_scripts(run):

@@ -10,24 +10,16 @@ import json
 import pytest
 
 from hwdrivers.cmd import cli
+from tests import cli_run
 from tests.unit.test_cli_url import StubAPI
 
 
 @pytest.fixture
 def run(sqlite_database, tmp_path, capsys, monkeypatch):
-    conf = tmp_path / "empty.conf"
-    conf.write_text("")
-    for name in ("HWDRIVERS_URL", "HWDRIVERS_USERNAME", "HWDRIVERS_PASSWORD"):
-        monkeypatch.delenv(name, raising=False)
-
-    def run(*args, stdin="", expect=0):
-        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
-        code = cli.main(["--config-file", str(conf)] + list(args))
-        out, err = capsys.readouterr()
-        assert code == expect, "exit %s: %s %s" % (code, out, err)
-        assert "Traceback" not in err
-        return out, err
-    return run
+    """``run(*args, stdin="", expect=0)``: each call reads its own standard input."""
+    cli_run.clear_api_env(monkeypatch)
+    return cli_run.runner(cli_run.empty_config(tmp_path), capsys, no_traceback=True,
+                          monkeypatch=monkeypatch, stdin="")
 
 
 def _names(run):
@@ -74,8 +66,7 @@ def test_set_without_a_line_changes_nothing(run):
 
 @pytest.fixture
 def api(monkeypatch, capsys):
-    for name in ("HWDRIVERS_URL", "HWDRIVERS_USERNAME", "HWDRIVERS_PASSWORD"):
-        monkeypatch.delenv(name, raising=False)
+    cli_run.clear_api_env(monkeypatch)
     stub = StubAPI(password="ops-pw")
 
     def call(*args, stdin=""):
