@@ -2,12 +2,14 @@
 
 ``{"inventory": {...}, "plugin_data": {...}}``, the inventory in
 ironic-python-agent's shape whichever inspect interface produced it
-(conductor/inspection.py); 404 naming the node until it was inspected.
+(conductor/inspection.py); 404 naming the node until it was inspected; 406
+below API 1.81.
 """
 
 import flask
 
 from hwdrivers.api import errors
+from hwdrivers.api import microversions
 from hwdrivers.api import utils
 from hwdrivers.conductor import inspection
 
@@ -21,9 +23,27 @@ blueprint = flask.Blueprint("inventory", __name__)
 MAX_INTERFACES = 256
 
 
+#: Ironic's version that added ``GET /v1/nodes/<node>/inventory``.
+INVENTORY_VERSION = (1, 81)
+
+
 @blueprint.get("/v1/nodes/<ident>/inventory")
 def get_inventory(ident):
+    """The node's last inspection data; below API 1.81 a 406 naming the version.
+
+    Served at any version before, a request without a version header (1.1)
+    included, where Ironic has no such resource (it answers 404); refused as
+    hwdrivers refuses a field newer than the version asked for
+    (microversions.py), saying which version to ask for.
+    """
     utils.check_query(())
+    version = microversions.current()
+    if version < INVENTORY_VERSION:
+        raise errors.NotAcceptable(
+            "GET /v1/nodes/<node>/inventory needs API version %s or later; the request "
+            "asked for %s. Send X-OpenStack-Ironic-API-Version: %s (or later)."
+            % (microversions.fmt(INVENTORY_VERSION), microversions.fmt(version),
+               microversions.fmt(INVENTORY_VERSION)))
     return utils.json_response(inspection.stored_inventory(utils.context(), ident))
 
 

@@ -60,3 +60,20 @@ def test_heartbeat_fields_of_the_wrong_type_are_a_400_naming_them(api, make_node
                                              "agent_token": "t" * 43, field: 5})
         assert resp.status_code == 400, (field, resp.get_data(as_text=True))
         assert error_of(resp) == "Field %s must be a string, not int." % field
+
+
+def test_the_inventory_below_api_1_81_is_a_406_naming_the_version(api, make_node):
+    """Ironic has no inventory resource before 1.81; hwdrivers served it at any version."""
+    make_node("old")
+    for headers in ({"X-OpenStack-Ironic-API-Version": "1.80"},
+                    {"X-OpenStack-Ironic-API-Version": "1.1"}):
+        resp = api.get("/v1/nodes/old/inventory", headers=headers)
+        assert resp.status_code == 406, headers
+        assert error_of(resp) == (
+            "GET /v1/nodes/<node>/inventory needs API version 1.81 or later; the request "
+            "asked for %s. Send X-OpenStack-Ironic-API-Version: 1.81 (or later)."
+            % headers["X-OpenStack-Ironic-API-Version"])
+    resp = api.raw.get("/v1/nodes/old/inventory")  # no version header: 1.1
+    assert resp.status_code == 406
+    resp = api.get("/v1/nodes/old/inventory", headers={"X-OpenStack-Ironic-API-Version": "1.81"})
+    assert resp.status_code == 404 and "has no inspection data" in error_of(resp)
