@@ -7,6 +7,7 @@ from hwdrivers.api import microversions
 from hwdrivers.api import patch as patch_mod
 from hwdrivers.api import utils
 from hwdrivers.common import exception
+from hwdrivers.db import api as db_api
 
 blueprint = flask.Blueprint("ports", __name__)
 
@@ -19,7 +20,9 @@ UNMODELED = {
 ALL_FIELDS = frozenset(("uuid", "address", "node_uuid", "extra", "pxe_enabled",
                         "created_at", "updated_at", "links") + tuple(UNMODELED))
 SUMMARY_FIELDS = ("uuid", "address", "links")
-CREATE_FIELDS = ("address", "node_uuid", "extra", "pxe_enabled", "uuid")
+CREATE_FIELDS = ("address", "node_uuid", "node_ident", "extra", "pxe_enabled", "uuid")
+#: Ironic's API 1.94 lets a create name the node by ``node_ident`` (UUID or name).
+NODE_IDENT_VERSION = (1, 94)
 WRITABLE = ("address", "node_uuid", "extra", "pxe_enabled")
 READ_ONLY_HINTS = {"uuid": "a port's UUID never changes", "created_at": None,
                    "updated_at": None, "links": None}
@@ -120,7 +123,7 @@ def _list(detail, node_id=None, resource="ports"):
         ports = []  # hwdrivers has no port groups, and no node is in a shard
     elif args.get("address"):
         try:
-            port = utils.manager().get_port(utils.context(), args["address"])
+            port = utils.manager().get_port(utils.context(), _query_mac(args["address"]))
         except exception.PortNotFound:
             ports = []
         else:
@@ -137,6 +140,19 @@ def _list(detail, node_id=None, resource="ports"):
                                                conductor_groups=groups),
             args.get("marker"), "port", _marker_port)
     return _render_list(ports, detail, fields, limit, resource)
+
+
+def _query_mac(value):
+    """The ``address`` filter as a stored MAC (lower case), or a 400 as Ironic's.
+
+    Only a MAC: the port lookup behind it also takes a UUID, and a filter
+    that matched a port by UUID would answer a question nobody asked.
+    """
+    try:
+        return db_api.normalize_mac(value)
+    except exception.InvalidParameterValue:
+        raise errors.APIError("Query parameter address must be a MAC address of the form "
+                              "aa:bb:cc:dd:ee:ff, got %r." % value[:80]) from None
 
 
 def _conductor_groups(args):
@@ -177,7 +193,8 @@ def create_port():
                                                ", ".join(CREATE_FIELDS)))
     body = {k: v for k, v in body.items() if k not in UNMODELED}
     utils.check_keys(body, CREATE_FIELDS, "port")
-    node_uuid = utils.require(body, "node_uuid", str, "port", "a node UUID or name")
+    node_field = _node_field(body)
+    node_uuid = utils.require(body, node_field, str, "port", "a node UUID or name")
     utils.require(body, "address", str, "port", "a MAC address (aa:bb:cc:dd:ee:ff)")
     if "extra" in body:
         utils.check_type(body["extra"], "extra", dict, "an object")
@@ -185,12 +202,29 @@ def create_port():
         body["pxe_enabled"] = _pxe_enabled(body["pxe_enabled"])
     if "uuid" in body:
         utils.check_type(body["uuid"], "uuid", str, "a UUID")
-    node_id = _node_id(node_uuid, "node_uuid")
-    values = {k: v for k, v in body.items() if k != "node_uuid"}
+    node_id = _node_id(node_uuid, node_field)
+    values = {k: v for k, v in body.items() if k not in ("node_uuid", "node_ident")}
     values["node_id"] = node_id
     port = utils.manager().create_port(utils.context(), values)
     return utils.json_response(port_doc(port, _NodeUUIDs()(node_id)), status=201,
                                headers={"Location": utils.url("ports/%s" % port["uuid"])})
+
+
+def _node_field(body):
+    """Which field of a create body names the node: ``node_uuid`` or, from API
+    1.94 as in Ironic, ``node_ident``; exactly one of them (Ironic's schema)."""
+    named = [f for f in ("node_uuid", "node_ident") if f in body]
+    if len(named) > 1:
+        raise errors.APIError("Fields node_uuid and node_ident both name the port's node; "
+                              "send only one of them.")
+    if named == ["node_ident"] and microversions.current() < NODE_IDENT_VERSION:
+        needed = microversions.fmt(NODE_IDENT_VERSION)
+        raise errors.NotAcceptable(
+            "Field node_ident of a port needs API version %s or later and this request "
+            "asked for %s; send %s: %s, or name the node in node_uuid."
+            % (needed, microversions.fmt(microversions.current()), microversions.HEADER,
+               needed))
+    return named[0] if named else "node_uuid"
 
 
 def _get(ident):
