@@ -15,6 +15,7 @@ from hwdrivers.api import utils
 from hwdrivers.common import exception
 from hwdrivers.common import interface_types
 from hwdrivers.common import node_secrets
+from hwdrivers.common import states as states_mod
 from hwdrivers.drivers import params
 from hwdrivers.objects import node as node_obj
 
@@ -132,12 +133,32 @@ def node_doc(values, fields=None, detail=True, base=None, host=None, hidden=None
     doc.update(utils.resource_links("nodes", uuid, _SUB_RESOURCES, base))
     if fields is None and not detail:
         fields = SUMMARY_FIELDS
+    _show_current_steps(doc)
     if hidden is None:
         hidden = microversions.hidden_fields("node", microversions.current())
     if hidden and doc["provision_state"] in microversions.RENAMED_STATES:
         doc["provision_state"] = microversions.state_name(doc["provision_state"],
                                                           microversions.current())
     return utils.select_fields(doc, fields, hidden)
+
+
+#: Ironic's ``clean_step``/``deploy_step``: the step running (or the one a
+#: failure stopped at), from the plan and index the conductor keeps in
+#: driver_internal_info (conductor/cleaning.py, deployments.py) while the
+#: cleaning or deploy lasts: ``field -> (plan key, index key)``.
+CURRENT_STEPS = {"clean_step": ("clean_steps", "clean_step_index"),
+                 "deploy_step": ("deploy_steps", "deploy_step_index")}
+
+
+def _show_current_steps(doc):
+    info = doc["driver_internal_info"]
+    if not info:
+        return
+    for field, (plan_key, index_key) in CURRENT_STEPS.items():
+        plan, index = info.get(plan_key), info.get(index_key)
+        if (isinstance(plan, list) and isinstance(index, int) and 0 <= index < len(plan)
+                and isinstance(plan[index], dict)):
+            doc[field] = plan[index]
 
 
 #: Fields only manager.node_view() computes correctly (masking, composition).
@@ -496,15 +517,32 @@ DELETABLE_STATES = ("enroll", "manageable", "available", "error", "clean failed"
                     "deploy failed", None)
 
 
+#: What takes a node out of a state that refuses a delete, by the action the
+#: state accepts (common/states.PROVISION_TRANSITIONS), in this order.
+_DELETE_WAYS = (("undeploy", 'undeploy it (PUT .../states/provision {"target": "deleted"})'),
+                ("abort", 'abort it (PUT .../states/provision {"target": "abort"})'))
+
+
+def _before_delete(state):
+    try:
+        allowed = states_mod.allowed_actions(state)
+    except ValueError:  # a state this version does not know
+        allowed = []
+    for action, advice in _DELETE_WAYS:
+        if action in allowed:
+            return advice
+    return "wait until it leaves %s (the conductor is working on it)" % state
+
+
 @blueprint.delete("/v1/nodes/<ident>")
 def delete_node(ident):
     utils.check_query(())
     node = _get(ident)
     if node.provision_state not in DELETABLE_STATES and not node.maintenance:
         raise exception.InvalidState(
-            reason="Node %s is in provision state %s and cannot be deleted; undeploy "
-                   "it (PUT .../states/provision {\"target\": \"deleted\"}) or put it "
-                   "in maintenance first." % (node.ident, node.provision_state))
+            reason="Node %s is in provision state %s and cannot be deleted; %s, or put "
+                   "it in maintenance first." % (node.ident, node.provision_state,
+                                                 _before_delete(node.provision_state)))
     utils.manager().delete_node(utils.context(), node.uuid)
     return utils.empty_response(204)
 
