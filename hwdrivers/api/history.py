@@ -4,6 +4,12 @@
 [{uuid, created_at, severity, event, links}], "next": ...}`` (``detail=true``
 adds event_type, conductor and user; ``limit``/``marker`` page);
 ``GET /v1/nodes/<node>/history/<event>`` shows one in full.
+
+As Ironic, the list without ``detail`` cuts each event's text to
+:data:`SUMMARY_EVENT_CHARS` characters (ending in ``...``): an event may
+hold a megabyte of a tool's output, and a node keeps hundreds of them, so a
+summary listing in full could weigh hundreds of megabytes. ``detail=true``
+and the single event show the whole text.
 """
 
 import flask
@@ -14,13 +20,25 @@ from hwdrivers.db import history as db_history
 
 blueprint = flask.Blueprint("history", __name__)
 
+#: Longest event text in a summary listing (Ironic's 255: 251 characters and "...").
+SUMMARY_EVENT_CHARS = 255
+
 
 def _doc(node_uuid, event, detail):
     fields = db_history.DETAIL_FIELDS if detail else db_history.SUMMARY_FIELDS
     doc = {field: event[field] for field in fields}
     doc["created_at"] = utils.isotime(doc["created_at"])
+    if not detail:
+        doc["event"] = _summary_text(doc["event"])
     doc["links"] = utils.links("nodes", node_uuid, "/history/%s" % event["uuid"])
     return doc
+
+
+def _summary_text(text):
+    """``text`` cut to :data:`SUMMARY_EVENT_CHARS`, as Ironic's summary shows it."""
+    if text is None or len(text) <= SUMMARY_EVENT_CHARS:
+        return text
+    return text[:SUMMARY_EVENT_CHARS - 4] + "..."
 
 
 @blueprint.get("/v1/nodes/<ident>/history")
