@@ -83,7 +83,8 @@ UNAUTHENTICATED_ROUTES = (
     (frozenset(("POST",)), re.compile(r"^/v1/heartbeat/[^/]+/?$")),
     # the ramdisk's inspection data; only a node in inspect wait takes it
     (frozenset(("POST",)), re.compile(r"^/v1/continue_inspection/?$")),
-    (READ_METHODS, re.compile(r"^/boot/(?!.*(?:^|/)\.\.(?:/|$))[^?#]+$")),
+    # no ".." segment, the first one included
+    (READ_METHODS, re.compile(r"^/boot/(?!(?:.*/)?\.\.(?:/|$))[^?#]+$")),
 )
 #: Bounded so a client cycling through passwords cannot grow memory.
 CACHE_SIZE = 1024
@@ -347,7 +348,7 @@ class BasicAuthMiddleware:
                 option="[api] reader_users")
         self.cache = _VerifiedCache(cache_ttl)
         self.throttle = throttle if throttle is not None else Throttle()
-        self._mtime = self._stat()
+        self._file_state = self._stat()
         self._next_check = time.monotonic() + RELOAD_CHECK_INTERVAL
         self._reload_lock = threading.Lock()
         self._dummy = None  # a hash to check unknown users against (same timing)
@@ -355,10 +356,21 @@ class BasicAuthMiddleware:
     # -- the user file ---------------------------------------------------------------
 
     def _stat(self):
+        """What says the file changed: mtime, size and inode, not mtime alone.
+
+        An editor that truncates and then writes (``>``, ``echo >>`` after a
+        ``: >``, many config tools) can be caught between the two by a check,
+        and both steps often carry the same mtime (the clock tick is coarser
+        than two writes): by mtime alone the empty file loaded then stays
+        loaded -- every user refused -- until the next edit. The size tells
+        the two apart; the inode a file replaced by one with the same mtime
+        and size (``cp -p``, ``rsync -t`` of an edited copy).
+        """
         try:
-            return os.stat(self.user_file).st_mtime_ns
+            stat = os.stat(self.user_file)
         except OSError:
             return None
+        return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
 
     def _maybe_reload(self):
         """Pick up edits of the htpasswd file; keep the old users if it is broken."""
@@ -369,10 +381,10 @@ class BasicAuthMiddleware:
             if now < self._next_check:
                 return
             self._next_check = now + RELOAD_CHECK_INTERVAL
-            mtime = self._stat()
-            if mtime == self._mtime:
+            state = self._stat()
+            if state == self._file_state:
                 return
-            self._mtime = mtime
+            self._file_state = state
             try:
                 users = load_htpasswd(self.user_file)
             except exception.ConfigInvalid as exc:
@@ -466,8 +478,8 @@ class BasicAuthMiddleware:
                              "retry after %d seconds." % math.ceil(wait),
                              challenge=False, retry_after=wait)
             if not self.verify(user, password):
-                LOG.warning("API authentication failed for user %r from %s",
-                            user, address)
+                LOG.warning("API authentication failed for user %s from %s",
+                            _logged_name(user), address)
                 for kind, key, delay in self.throttle.failed(user, address):
                     LOG.warning("Throttling API logins of %s %r after repeated "
                                 "failures: refused with HTTP 429 for %.0f s, longer "
@@ -515,6 +527,15 @@ class BasicAuthMiddleware:
 #: network as the app asks (cmd/granian_server.py); waitress reads every
 #: body before the app runs.
 STREAMED_INPUT = "hwdrivers.streamed_input"
+
+
+def _logged_name(user):
+    """``user`` as a failure's log line shows it: quoted, escaped, at most
+    :data:`KEY_CHARS` characters. Anyone may send a name of hundreds of
+    kilobytes (the server's header limit), and every wrong guess is logged."""
+    if len(user) <= KEY_CHARS:
+        return repr(user)
+    return "%r... (%d characters)" % (user[:KEY_CHARS], len(user))
 
 
 def _has_body(environ):
