@@ -5,40 +5,30 @@ sushy-tools' BIOS has no ``SupportedApplyTimes`` (doc/drivers/redfish.md), so
 lists them (as iDRAC, iLO 6 and XCC do) or not, and which records the PATCH.
 """
 
-import http.server
-import json
-import threading
-
 import pytest
 
-from hwdrivers.drivers.modules import redfish_session
-from hwdrivers.drivers.task import StandaloneTask
+from tests.functional import redfish_stub
 
 SYSTEM = "/redfish/v1/Systems/1"
 BIOS = SYSTEM + "/Bios"
 
 
-class BiosBMC(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
+class BiosBMC(redfish_stub.RedfishStub):
     def __init__(self, apply_times):
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.apply_times, self.patches = apply_times, []
+        super().__init__()
+        self.apply_times = apply_times
 
     @property
-    def url(self):
-        return "http://127.0.0.1:%d" % self.server_address[1]
+    def patches(self):
+        return self.bodies("PATCH")
 
     def document(self, path):
         settings = {"SettingsObject": {"@odata.id": BIOS + "/Settings"}}
         if self.apply_times is not None:
             settings["SupportedApplyTimes"] = self.apply_times
         return {
-            "/redfish/v1": {"@odata.id": "/redfish/v1/", "Id": "RootService",
-                            "RedfishVersion": "1.6.0",
-                            "Systems": {"@odata.id": "/redfish/v1/Systems"}},
-            "/redfish/v1/Systems": {"@odata.id": "/redfish/v1/Systems",
-                                    "Members": [{"@odata.id": SYSTEM}]},
+            "/redfish/v1": redfish_stub.service_root(),
+            "/redfish/v1/Systems": redfish_stub.systems(SYSTEM),
             SYSTEM: {"@odata.id": SYSTEM, "Id": "1", "PowerState": "On",
                      "Bios": {"@odata.id": BIOS}},
             BIOS: {"@odata.id": BIOS, "Id": "Bios", "Name": "BIOS",
@@ -48,55 +38,19 @@ class BiosBMC(http.server.ThreadingHTTPServer):
                                  "Name": "BIOS pending", "Attributes": {}},
         }.get(path)
 
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def _send(self, code, body=None):
-        data = json.dumps(body).encode() if body is not None else b""
-        self.close_connection = True  # one request per connection: no reuse races
-        self.send_response(code)
-        for name, value in (("Content-Type", "application/json"), ("Connection", "close"),
-                            ("Content-Length", str(len(data)))):
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self):
-        document = self.server.document(self.path.rstrip("/"))
-        self._send(200 if document else 404, document or {"error": {"code": "NotFound"}})
-
-    def do_PATCH(self):
-        self.server.patches.append(json.loads(self.rfile.read(
-            int(self.headers.get("Content-Length") or 0))))
-        self._send(204)
+    def PATCH(self, request):
+        return 204, None
 
 
 @pytest.fixture
 def bios_bmc(config):
-    config(enabled_hardware_types=["redfish"], enabled_power_interfaces=["redfish"],
-           enabled_management_interfaces=["redfish", "noop"],
-           enabled_bios_interfaces=["redfish", "no-bios"], redfish__command_retry_timeout=0.0)
-    redfish_session.CACHE.clear()
-    servers = []
+    with redfish_stub.configured(config, enabled_bios_interfaces=["redfish", "no-bios"],
+                                 redfish__command_retry_timeout=0.0) as serve:
+        def start(apply_times):
+            server = serve(BiosBMC(apply_times))
+            return redfish_stub.task(server, "Bios-Pass-4", bios_interface="redfish"), server
 
-    def start(apply_times):
-        server = BiosBMC(apply_times)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return StandaloneTask.for_driver("redfish", {
-            "redfish_address": server.url, "redfish_username": "root",
-            "redfish_password": "Bios-Pass-4", "redfish_auth_type": "basic"},
-            bios_interface="redfish"), server
-
-    yield start
-    redfish_session.CACHE.clear()
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+        yield start
 
 
 @pytest.mark.parametrize("apply_times, sent", [

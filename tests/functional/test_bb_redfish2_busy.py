@@ -7,16 +7,11 @@ over. :class:`BusyBMC` is a small Redfish service on 127.0.0.1 answering
 so (sushy-tools' emulator never refuses that way), then accepting.
 """
 
-import http.server
-import json
-import threading
-
 import pytest
 
 from hwdrivers.common import exception
 from hwdrivers.drivers import actions
-from hwdrivers.drivers.modules import redfish_session
-from hwdrivers.drivers.task import StandaloneTask
+from tests.functional import redfish_stub
 
 SYSTEM = "/redfish/v1/Systems/1"
 #: An iLO 5's answer during POST: the id is only in the extended info.
@@ -28,89 +23,47 @@ NOT_IN_LIST = {"error": {"code": "Base.1.8.GeneralError", "message": "bad value"
                          "@Message.ExtendedInfo": [
                              {"MessageId": "Base.1.8.PropertyValueNotInList",
                               "Message": "The value Pxe is not in the list"}]}}
-DOCUMENTS = {
-    "/redfish/v1": {"@odata.id": "/redfish/v1/", "Id": "RootService",
-                    "RedfishVersion": "1.6.0", "Systems": {"@odata.id": "/redfish/v1/Systems"}},
-    "/redfish/v1/Systems": {"@odata.id": "/redfish/v1/Systems",
-                            "Members": [{"@odata.id": SYSTEM}]},
-    SYSTEM: {"@odata.id": SYSTEM, "Id": "1", "PowerState": "On",
-             "Boot": {"BootSourceOverrideEnabled": "Disabled",
-                      "BootSourceOverrideTarget": "None",
-                      "BootSourceOverrideTarget@Redfish.AllowableValues": ["Pxe", "Hdd"]}},
-}
 
 
-class BusyBMC(http.server.ThreadingHTTPServer):
+class BusyBMC(redfish_stub.RedfishStub):
     """Answers each PATCH with the next of ``refusals`` (HTTP 400), then 204.
 
     ``patches`` counts them all, sushy's own second try without an ETag too.
     """
 
-    daemon_threads = True
+    documents = {
+        "/redfish/v1": redfish_stub.service_root(),
+        "/redfish/v1/Systems": redfish_stub.systems(SYSTEM),
+        SYSTEM: {"@odata.id": SYSTEM, "Id": "1", "PowerState": "On",
+                 "Boot": {"BootSourceOverrideEnabled": "Disabled",
+                          "BootSourceOverrideTarget": "None",
+                          "BootSourceOverrideTarget@Redfish.AllowableValues": ["Pxe", "Hdd"]}},
+    }
 
     def __init__(self, refusals):
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.refusals, self.patches = list(refusals), 0
+        super().__init__()
+        self.refusals = list(refusals)
 
     @property
-    def url(self):
-        return "http://127.0.0.1:%d" % self.server_address[1]
+    def patches(self):
+        return len(self.bodies("PATCH"))
 
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def _send(self, code, body=None):
-        data = json.dumps(body).encode() if body is not None else b""
-        self.close_connection = True  # one request per connection: no reuse races
-        self.send_response(code)
-        for name, value in (("Content-Type", "application/json"), ("Connection", "close"),
-                            ("Content-Length", str(len(data)))):
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self):
-        document = DOCUMENTS.get(self.path.rstrip("/"))
-        self._send(200 if document else 404, document or {"error": {"code": "NotFound"}})
-
-    def do_PATCH(self):
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.server.patches += 1
-        if self.server.refusals:
-            return self._send(400, self.server.refusals.pop(0))
-        self._send(204)
+    def PATCH(self, request):
+        if self.refusals:
+            return 400, self.refusals.pop(0)
+        return 204, None
 
 
 @pytest.fixture
 def serve(config):
-    config(enabled_hardware_types=["redfish"], enabled_power_interfaces=["redfish"],
-           enabled_management_interfaces=["redfish", "noop"],
-           redfish__command_retry_timeout=10.0, redfish__connect_timeout=1.0,
-           redfish__read_timeout=5.0)
-    redfish_session.CACHE.clear()
-    servers = []
-
-    def start(refusals):
-        server = BusyBMC(refusals)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return server
-
-    yield start
-    redfish_session.CACHE.clear()
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    with redfish_stub.configured(config, redfish__command_retry_timeout=10.0,
+                                 redfish__connect_timeout=1.0,
+                                 redfish__read_timeout=5.0) as start:
+        yield lambda refusals: start(BusyBMC(refusals))
 
 
 def _task(server):
-    return StandaloneTask.for_driver("redfish", name="busy", driver_info={
-        "redfish_address": server.url, "redfish_username": "admin",
-        "redfish_password": "Busy-Pass-3", "redfish_auth_type": "basic"})
+    return redfish_stub.task(server, "Busy-Pass-3", username="admin", name="busy")
 
 
 def test_a_boot_device_refused_during_post_is_set_once_post_is_over(serve):

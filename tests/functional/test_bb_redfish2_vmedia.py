@@ -12,8 +12,8 @@ import threading
 import pytest
 import requests
 
-from hwdrivers.drivers.modules import redfish_session
 from hwdrivers.drivers.task import StandaloneTask
+from tests.functional import redfish_stub
 
 SYSTEM = "sys-b"  # its CD is used by no other test
 
@@ -40,22 +40,21 @@ def _cd_url(emulator):
 
 def test_clean_up_ejects_the_cd_of_a_node_without_deploy_ramdisk_fields(
         redfish_emulator, config, image_url):
-    config(enabled_hardware_types=["redfish"], enabled_power_interfaces=["redfish"],
-           enabled_management_interfaces=["redfish", "noop"],
-           enabled_boot_interfaces=["redfish-virtual-media", "noop"],
-           redfish__command_retry_timeout=1.0)
-    redfish_session.CACHE.clear()
     auth = (redfish_emulator.username, redfish_emulator.password)
-    requests.post(_cd_url(redfish_emulator) + "/Actions/VirtualMedia.InsertMedia", auth=auth,
-                  json={"Image": image_url, "Inserted": True}, timeout=10).raise_for_status()
-    assert requests.get(_cd_url(redfish_emulator), auth=auth, timeout=10).json()["Inserted"]
+    with redfish_stub.configured(config, enabled_boot_interfaces=["redfish-virtual-media",
+                                                                  "noop"],
+                                 redfish__command_retry_timeout=1.0):
+        requests.post(_cd_url(redfish_emulator) + "/Actions/VirtualMedia.InsertMedia",
+                      auth=auth, json={"Image": image_url, "Inserted": True},
+                      timeout=10).raise_for_status()
+        assert requests.get(_cd_url(redfish_emulator), auth=auth,
+                            timeout=10).json()["Inserted"]
 
-    task = StandaloneTask.for_driver("redfish", redfish_emulator.driver_info(SYSTEM),
-                                     boot_interface="redfish-virtual-media")
-    task.driver.boot.clean_up_instance(task)
-    media = requests.get(_cd_url(redfish_emulator), auth=auth, timeout=10).json()
-    assert not media.get("Inserted") and not media.get("Image")
-    redfish_session.CACHE.clear()
+        task = StandaloneTask.for_driver("redfish", redfish_emulator.driver_info(SYSTEM),
+                                         boot_interface="redfish-virtual-media")
+        task.driver.boot.clean_up_instance(task)
+        media = requests.get(_cd_url(redfish_emulator), auth=auth, timeout=10).json()
+        assert not media.get("Inserted") and not media.get("Image")
 
 
 # -- a BMC that lists its virtual media under the Manager ------------------------
@@ -63,7 +62,7 @@ def test_clean_up_ejects_the_cd_of_a_node_without_deploy_ramdisk_fields(
 MANAGER = "/redfish/v1/Managers/iDRAC.Embedded.1"
 
 
-class ManagerMediaBMC(http.server.ThreadingHTTPServer):
+class ManagerMediaBMC(redfish_stub.RedfishStub):
     """A Redfish service whose system has no VirtualMedia link; its manager has a
     removable disk and a CD (iDRAC before 6.0), or nothing when ``media`` is empty.
 
@@ -71,27 +70,18 @@ class ManagerMediaBMC(http.server.ThreadingHTTPServer):
     as a Cisco UCS's CIMC does for the ones its console keeps.
     """
 
-    daemon_threads = True
-
     def __init__(self, media=("RemovableDisk", "CD"), refuse=(), in_post=0):
-        super().__init__(("127.0.0.1", 0), _ManagerMediaHandler)
+        super().__init__()
         self.media = {name: {"Inserted": False, "Image": None} for name in media}
         self.refuse = set(refuse)
         #: InsertMedia requests refused as during POST (iLO) before one is taken
         self.in_post = in_post
 
-    @property
-    def url(self):
-        return "http://127.0.0.1:%d" % self.server_address[1]
-
     def document(self, path):
         system = "/redfish/v1/Systems/System.Embedded.1"
         documents = {
-            "/redfish/v1": {"@odata.id": "/redfish/v1/", "Id": "RootService",
-                            "RedfishVersion": "1.6.0",
-                            "Systems": {"@odata.id": "/redfish/v1/Systems"}},
-            "/redfish/v1/Systems": {"@odata.id": "/redfish/v1/Systems",
-                                    "Members": [{"@odata.id": system}]},
+            "/redfish/v1": redfish_stub.service_root(),
+            "/redfish/v1/Systems": redfish_stub.systems(system),
             system: {"@odata.id": system, "Id": "System.Embedded.1", "PowerState": "On",
                      "Links": {"ManagedBy": [{"@odata.id": MANAGER}]}},
             MANAGER: dict({"@odata.id": MANAGER, "Id": "iDRAC.Embedded.1"}, **(
@@ -114,76 +104,41 @@ class ManagerMediaBMC(http.server.ThreadingHTTPServer):
                         "target": path_ + "/Actions/VirtualMedia.EjectMedia"}}})
         return documents.get(path)
 
-
-class _ManagerMediaHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def _send(self, code, body=None):
-        import json
-        data = json.dumps(body).encode() if body is not None else b""
-        self.close_connection = True  # one request per connection: no reuse races
-        self.send_response(code)
-        for name, value in (("Content-Type", "application/json"), ("Connection", "close"),
-                            ("Content-Length", str(len(data)))):
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self):
-        document = self.server.document(self.path.rstrip("/"))
-        self._send(200 if document else 404, document or {"error": {"code": "NotFound"}})
-
-    def do_POST(self):
-        import json
-        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or "{}")
-        name, _, action = self.path.rpartition("/Actions/VirtualMedia.")
-        state = self.server.media.get(name.rpartition("/")[2])
+    def POST(self, request):
+        body = request.body or {}
+        name, _, action = request.path.rpartition("/Actions/VirtualMedia.")
+        state = self.media.get(name.rpartition("/")[2])
         if state is None:
-            return self._send(404, {"error": {"code": "NotFound"}})
-        if action == "InsertMedia" and self.server.in_post:
-            self.server.in_post -= 1
-            return self._send(400, {"error": {
+            return redfish_stub.NOT_FOUND
+        if action == "InsertMedia" and self.in_post:
+            self.in_post -= 1
+            return 400, {"error": {
                 "code": "iLO.0.10.ExtendedInfo", "message": "See @Message.ExtendedInfo",
                 "@Message.ExtendedInfo": [
-                    {"MessageId": "iLO.2.14.UnableToModifyDuringSystemPOST"}]}})
-        if action == "InsertMedia" and name.rpartition("/")[2] in self.server.refuse:
-            return self._send(400, {"error": {
+                    {"MessageId": "iLO.2.14.UnableToModifyDuringSystemPOST"}]}}
+        if action == "InsertMedia" and name.rpartition("/")[2] in self.refuse:
+            return 400, {"error": {
                 "code": "Base.1.4.GeneralError", "message": "reserved for vKVM",
                 "@Message.ExtendedInfo": [{"MessageId": "Base.1.4.ActionNotSupported",
-                                           "Message": "reserved for vKVM"}]}})
+                                           "Message": "reserved for vKVM"}]}}
         if action == "InsertMedia":
             state.update(Inserted=True, Image=body["Image"])
         else:
             state.update(Inserted=False, Image=None)
-        self._send(204)
+        return 204, None
 
 
 @pytest.fixture
 def manager_bmc(config):
-    config(enabled_hardware_types=["redfish"], enabled_power_interfaces=["redfish"],
-           enabled_management_interfaces=["redfish", "noop"],
-           enabled_boot_interfaces=["redfish-virtual-media", "noop"],
-           redfish__command_retry_timeout=5.0)
-    redfish_session.CACHE.clear()
-    servers = []
+    with redfish_stub.configured(config, enabled_boot_interfaces=["redfish-virtual-media",
+                                                                  "noop"],
+                                 redfish__command_retry_timeout=5.0) as serve:
+        def start(**kwargs):
+            server = serve(ManagerMediaBMC(**kwargs))
+            return redfish_stub.task(server, "Manager-Pass-5",
+                                     boot_interface="redfish-virtual-media"), server
 
-    def start(**kwargs):
-        server = ManagerMediaBMC(**kwargs)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return StandaloneTask.for_driver("redfish", {
-            "redfish_address": server.url, "redfish_username": "root",
-            "redfish_password": "Manager-Pass-5", "redfish_auth_type": "basic"},
-            boot_interface="redfish-virtual-media"), server
-
-    yield start
-    redfish_session.CACHE.clear()
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+        yield start
 
 
 def test_virtual_media_listed_under_the_manager_is_used(manager_bmc):
