@@ -63,11 +63,13 @@ def create_app(service, conf=None):
     def negotiate():
         flask.g.started = time.monotonic()
         flask.g.api_version = None
-        length = flask.request.content_length
-        if length is not None and length > conf.api.max_request_body_size:
-            raise errors.RequestTooLarge(
-                "The request body is %d bytes; the limit is %d ([api] "
-                "max_request_body_size)." % (length, conf.api.max_request_body_size))
+        request = flask.request
+        limit, option = utils.body_limit(conf, request.path)
+        if limit != conf.api.max_request_body_size:
+            request.max_content_length = limit  # werkzeug's bound on a streamed body
+        length = request.content_length
+        if length is not None and length > limit:
+            raise utils.too_large(limit, option, length)
         flask.g.api_version = microversions.requested(flask.request.headers)
 
     @app.after_request
@@ -92,8 +94,7 @@ def create_app(service, conf=None):
                 ", ".join(sorted(exc.valid_methods or [])),
                 unimplemented_hint(flask.request.path)))
         elif status == 413:
-            message = ("The request body is larger than the limit of %d bytes ([api] "
-                       "max_request_body_size)." % conf.api.max_request_body_size)
+            message = str(utils.too_large(*utils.body_limit(conf, flask.request.path)))
         else:
             message = exc.description or exc.name
         resp = errors.error_response(status, message)

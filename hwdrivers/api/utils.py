@@ -71,8 +71,26 @@ def context_for(environ, conf):
 
 # -- bodies ----------------------------------------------------------------------
 
+#: Routes whose bodies ``[api] max_request_body_size`` does not bound, and the
+#: ``[api]`` option that does: an agent's inspection data runs to megabytes.
+BODY_LIMIT_OPTIONS = {"/v1/continue_inspection": "max_inspection_body_size"}
+
+
+def body_limit(conf, path):
+    """``(bytes, option name)``: the body limit of a request for ``path``."""
+    option = BODY_LIMIT_OPTIONS.get(path.rstrip("/"), "max_request_body_size")
+    return getattr(conf.api, option), option
+
+
+def too_large(limit, option, length=None):
+    """The 413 for a body over ``limit`` (``[api] option``)."""
+    said = ("is %d bytes" % length) if length is not None else "is larger than the limit"
+    return errors.RequestTooLarge("The request body %s; the limit is %d bytes ([api] %s)."
+                                  % (said, limit, option))
+
+
 def request_body():
-    """The request body's bytes; one over ``[api] max_request_body_size`` is a 413.
+    """The request body's bytes; one over its limit (:func:`body_limit`) is a 413.
 
     A body with a Content-Length over the limit was refused before the
     view ran. A streamed (chunked) body has none: werkzeug reads it up to
@@ -84,9 +102,7 @@ def request_body():
     limit = request.max_content_length
     if (request.content_length is None and limit is not None and len(raw) >= limit
             and request.environ["wsgi.input"].read(1)):
-        raise errors.RequestTooLarge(
-            "The request body is larger than the limit of %d bytes ([api] "
-            "max_request_body_size)." % limit)
+        raise too_large(limit, body_limit(conf(), request.path)[1])
     return raw
 
 

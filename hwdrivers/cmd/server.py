@@ -213,7 +213,8 @@ def api_listener(wsgi, conf=CONF):
         # waitress buffers whole bodies, so it must bound them too; it
         # answers in plain text, so its bound is looser than the app's,
         # which answers too-large bodies with an Ironic-shaped 413.
-        max_request_body_size=4 * api.max_request_body_size,
+        max_request_body_size=4 * max(api.max_request_body_size,
+                                      api.max_inspection_body_size),
         ident="hwdrivers", clear_untrusted_proxy_headers=True, saturation=saturation)
 
 

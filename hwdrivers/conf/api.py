@@ -68,6 +68,13 @@ opts = [
     cfg.IntOpt("max_request_body_size", default=1024 * 1024, min=1,
                help="Largest request body accepted, in bytes; larger bodies "
                     "are refused with HTTP 413 before being read."),
+    cfg.IntOpt("max_inspection_body_size", default=8 * 1024 * 1024, min=1,
+               help="Largest body of a ramdisk's inspection data (POST "
+                    "/v1/continue_inspection), in bytes, in place of "
+                    "max_request_body_size: ironic-python-agent's extra-hardware "
+                    "and logs collectors send several megabytes from a large "
+                    "server. Larger bodies are refused with HTTP 413 and the "
+                    "node's inspection times out."),
     cfg.IntOpt("max_limit", default=1000, min=1,
                help="Largest page size a list request may ask for with "
                     "'limit'; also the page size when it asks for none."),
