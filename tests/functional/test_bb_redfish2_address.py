@@ -10,18 +10,15 @@ import pytest
 
 from hwdrivers.common import exception
 from hwdrivers.drivers import actions
-from hwdrivers.drivers.modules import redfish_session
 from hwdrivers.drivers.task import StandaloneTask
+from tests.functional import redfish_stub
 
 
 @pytest.fixture(autouse=True)
 def redfish_config(config):
-    config(enabled_hardware_types=["redfish"], enabled_power_interfaces=["redfish"],
-           enabled_management_interfaces=["redfish", "noop"],
-           redfish__command_retry_timeout=1.0, redfish__connect_timeout=1.0)
-    redfish_session.CACHE.clear()
-    yield config
-    redfish_session.CACHE.clear()
+    with redfish_stub.configured(config, redfish__command_retry_timeout=1.0,
+                                 redfish__connect_timeout=1.0):
+        yield config
 
 
 @pytest.mark.parametrize("path, status", [("/redfish/v1/Systems/{uuid}", 401),

@@ -9,9 +9,9 @@ import pytest
 
 from hwdrivers.common import exception
 from hwdrivers.drivers import actions
-from hwdrivers.drivers.modules import redfish_session
 from hwdrivers.drivers.task import StandaloneTask
 from hwdrivers.testing.redfish_emulator import RedfishEmulatorFixture
+from tests.functional import redfish_stub
 
 SYSTEMS = {"vm-%02d" % n: ("7c1d%04d-0000-4000-8000-000000000000" % n, "Off")
            for n in range(30)}
@@ -26,12 +26,8 @@ def crowded_emulator(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def redfish_config(config):
-    config(enabled_hardware_types=["redfish"], enabled_power_interfaces=["redfish"],
-           enabled_management_interfaces=["redfish", "noop"],
-           redfish__command_retry_timeout=1.0)
-    redfish_session.CACHE.clear()
-    yield config
-    redfish_session.CACHE.clear()
+    with redfish_stub.configured(config, redfish__command_retry_timeout=1.0):
+        yield config
 
 
 @pytest.mark.parametrize("system_id", [None, "no-such-vm"])

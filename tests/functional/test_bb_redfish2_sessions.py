@@ -9,8 +9,6 @@ answering, as a BMC does when it restarts its web server.
 
 import base64
 import concurrent.futures
-import http.server
-import json
 import secrets
 import threading
 
@@ -18,21 +16,30 @@ import pytest
 
 from hwdrivers.common import exception
 from hwdrivers.drivers.modules import redfish_session
-from hwdrivers.drivers.task import StandaloneTask
+from tests.functional import redfish_stub
 
 USER, PASSWORD = "admin", "Session-Pass-7"
 ROOT, SESSIONS, SYSTEM = "/redfish/v1", "/redfish/v1/SessionService/Sessions", \
     "/redfish/v1/Systems/1"
 
 
-class SessionBMC(http.server.ThreadingHTTPServer):
+class SessionBMC(redfish_stub.RedfishStub):
     """Tokens from ``POST Sessions``; ``expire()`` forgets them all, ``drop_after_login``
     closes the connection of the first request that follows the next login."""
 
-    daemon_threads = True
+    documents = {
+        ROOT: redfish_stub.service_root(
+            SessionService={"@odata.id": ROOT + "/SessionService"},
+            Links={"Sessions": {"@odata.id": SESSIONS}}),
+        ROOT + "/Systems": redfish_stub.systems(SYSTEM),
+        SYSTEM: {"@odata.id": SYSTEM, "Id": "1", "PowerState": "On",
+                 "Actions": {"#ComputerSystem.Reset": {
+                     "target": SYSTEM + "/Actions/ComputerSystem.Reset",
+                     "ResetType@Redfish.AllowableValues": ["On", "ForceOff"]}}},
+    }
 
     def __init__(self):
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__()
         self.password = PASSWORD
         self.tokens, self.logins, self.drop_after_login = {}, 0, False
         self.lock = threading.Lock()
@@ -43,129 +50,81 @@ class SessionBMC(http.server.ThreadingHTTPServer):
         #: then says whether it was set in time (True) or not (False).
         self.hold_logout, self.logout_released = None, None
 
-    @property
-    def url(self):
-        return "http://127.0.0.1:%d" % self.server_address[1]
-
     def expire(self):
         with self.lock:
             self.tokens.clear()
 
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def _send(self, code, body=None, headers=()):
-        data = json.dumps(body).encode() if body is not None else b""
-        self.send_response(code)
-        # One request per connection: a client reusing a kept-alive one this
-        # server already closed would lose requests at random.
-        self.close_connection = True
-        for name, value in (("Content-Type", "application/json"), ("Connection", "close"),
-                            ("Content-Length", str(len(data))), *headers):
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _allowed(self):
+    def _allowed(self, request):
         """A session token, or basic auth (credentials in UTF-8, as RFC 7617 has it)."""
         basic = "Basic " + base64.b64encode(
-            ("%s:%s" % (USER, self.server.password)).encode("utf-8")).decode()
-        return (self.headers.get("X-Auth-Token") in self.server.tokens
-                or self.headers.get("Authorization") == basic)
+            ("%s:%s" % (USER, self.password)).encode("utf-8")).decode()
+        return (request.headers.get("X-Auth-Token") in self.tokens
+                or request.headers.get("Authorization") == basic)
 
-    def _refused(self):
-        if self.server.refuse_together and self.headers.get("X-Auth-Token"):
-            self.server.refuse_together.wait()
-        self._send(401, {"error": {"code": "Base.1.0.NoValidSession",
-                                   "message": "There is no valid session"}})
+    def _refused(self, request):
+        if self.refuse_together and request.headers.get("X-Auth-Token"):
+            self.refuse_together.wait()
+        return 401, {"error": {"code": "Base.1.0.NoValidSession",
+                               "message": "There is no valid session"}}
 
     def _dropped(self):
-        """True (and the connection closed unanswered) for the request after a login."""
-        with self.server.lock:
-            drop, self.server.drop_after_login = self.server.drop_after_login == "now", (
-                False if self.server.drop_after_login == "now" else
-                self.server.drop_after_login)
-        if drop:
-            self.close_connection = True
+        """True (the connection is to close unanswered) for the request after a login."""
+        with self.lock:
+            drop, self.drop_after_login = self.drop_after_login == "now", (
+                False if self.drop_after_login == "now" else self.drop_after_login)
         return drop
 
-    def do_GET(self):
-        path = self.path.rstrip("/")
-        if path == ROOT:
-            return self._send(200, {"@odata.id": ROOT + "/", "Id": "RootService",
-                                    "RedfishVersion": "1.6.0",
-                                    "Systems": {"@odata.id": ROOT + "/Systems"},
-                                    "SessionService": {"@odata.id": ROOT + "/SessionService"},
-                                    "Links": {"Sessions": {"@odata.id": SESSIONS}}})
+    def GET(self, request):
+        """The service root to anyone; the rest to a session or basic auth."""
+        if request.resource == ROOT:
+            return 200, self.documents[ROOT]
         if self._dropped():
-            return
-        if not self._allowed():
-            return self._refused()
-        if path == ROOT + "/Systems":
-            return self._send(200, {"@odata.id": path, "Members": [{"@odata.id": SYSTEM}]})
-        if path == SYSTEM:
-            return self._send(200, {
-                "@odata.id": SYSTEM, "Id": "1", "PowerState": "On",
-                "Actions": {"#ComputerSystem.Reset": {
-                    "target": SYSTEM + "/Actions/ComputerSystem.Reset",
-                    "ResetType@Redfish.AllowableValues": ["On", "ForceOff"]}}})
-        self._send(404, {"error": {"code": "Base.1.0.ResourceMissingAtURI", "message": path}})
+            return None
+        if not self._allowed(request):
+            return self._refused(request)
+        document = self.document(request.resource)
+        if document is None:
+            return 404, {"error": {"code": "Base.1.0.ResourceMissingAtURI",
+                                   "message": request.resource}}
+        return 200, document
 
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-        if self.path.rstrip("/") != SESSIONS:
-            return self._send(404, {"error": {"code": "x", "message": self.path}})
-        if (body.get("UserName"), body.get("Password")) != (USER, self.server.password):
-            return self._refused()
-        with self.server.lock:
-            self.server.logins += 1
-            token, number = secrets.token_hex(8), str(self.server.logins)
-            self.server.tokens[token] = number
-            if self.server.drop_after_login:
-                self.server.drop_after_login = "now"
-        self._send(201, {"@odata.id": SESSIONS + "/" + number, "Id": number},
-                   [("X-Auth-Token", token), ("Location", SESSIONS + "/" + number)])
+    def POST(self, request):
+        body = request.body
+        if request.resource != SESSIONS:
+            return 404, {"error": {"code": "x", "message": request.path}}
+        if (body.get("UserName"), body.get("Password")) != (USER, self.password):
+            return self._refused(request)
+        with self.lock:
+            self.logins += 1
+            token, number = secrets.token_hex(8), str(self.logins)
+            self.tokens[token] = number
+            if self.drop_after_login:
+                self.drop_after_login = "now"
+        return 201, {"@odata.id": SESSIONS + "/" + number, "Id": number}, [
+            ("X-Auth-Token", token), ("Location", SESSIONS + "/" + number)]
 
-    def do_DELETE(self):
-        if not self._allowed():
-            return self._refused()
-        if self.server.hold_logout is not None:
-            self.server.logout_released = self.server.hold_logout.wait(timeout=5)
-        with self.server.lock:
-            number = self.path.rstrip("/").rpartition("/")[2]
-            for token in [t for t, n in self.server.tokens.items() if n == number]:
-                del self.server.tokens[token]
-        self._send(204)
+    def DELETE(self, request):
+        if not self._allowed(request):
+            return self._refused(request)
+        if self.hold_logout is not None:
+            self.logout_released = self.hold_logout.wait(timeout=5)
+        with self.lock:
+            number = request.resource.rpartition("/")[2]
+            for token in [t for t, n in self.tokens.items() if n == number]:
+                del self.tokens[token]
+        return 204, None
 
 
 @pytest.fixture
 def bmc(config):
-    config(enabled_hardware_types=["redfish"], enabled_power_interfaces=["redfish"],
-           enabled_management_interfaces=["redfish", "noop"],
-           redfish__command_retry_timeout=0.0, redfish__connect_timeout=1.0,
-           redfish__read_timeout=5.0)
-    redfish_session.CACHE.clear()
-    server = _serve()
-    yield server
-    redfish_session.CACHE.clear()
-    server.shutdown()
-    server.server_close()
-
-
-def _serve():
-    server = SessionBMC()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    with redfish_stub.configured(config, redfish__command_retry_timeout=0.0,
+                                 redfish__connect_timeout=1.0,
+                                 redfish__read_timeout=5.0) as serve:
+        yield serve(SessionBMC())
 
 
 def _task(bmc):
-    return StandaloneTask.for_driver("redfish", name="sess", driver_info={
-        "redfish_address": bmc.url, "redfish_username": USER, "redfish_password": PASSWORD,
-        "redfish_auth_type": "session"})
+    return redfish_stub.task(bmc, PASSWORD, username=USER, auth_type="session", name="sess")
 
 
 def test_a_connection_lost_after_a_relogin_is_not_reported_as_the_expired_session(bmc):
@@ -205,7 +164,7 @@ def test_evicting_another_bmcs_client_does_not_wait_for_its_logout(bmc, config):
     import time
 
     config(redfish__connection_cache_size=1)
-    other = _serve()
+    other = SessionBMC().start()
     try:
         task = _task(bmc)
         assert task.driver.power.get_power_state(task) == "power on"
@@ -224,14 +183,11 @@ def test_evicting_another_bmcs_client_does_not_wait_for_its_logout(bmc, config):
         assert bmc.tokens == {}  # logged out all the same
     finally:
         redfish_session.CACHE.clear()
-        other.shutdown()
-        other.server_close()
+        other.close()
 
 
 def test_a_password_latin1_cannot_encode_is_sent_as_utf8_by_basic_auth(bmc):
     """requests raised UnicodeEncodeError for it, naming neither the node nor the field."""
     bmc.password = "Pass\u20acword-\u0416"  # a Euro sign and a Cyrillic letter
-    task = StandaloneTask.for_driver("redfish", name="utf8", driver_info={
-        "redfish_address": bmc.url, "redfish_username": USER,
-        "redfish_password": bmc.password, "redfish_auth_type": "basic"})
+    task = redfish_stub.task(bmc, bmc.password, username=USER, name="utf8")
     assert task.driver.power.get_power_state(task) == "power on"
