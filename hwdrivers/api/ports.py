@@ -142,17 +142,24 @@ def _list(detail, node_id=None, resource="ports"):
     return _render_list(ports, detail, fields, limit, resource)
 
 
+def _mac(value, where="Field address"):
+    """``value`` as a stored MAC (lower case), or a 400 naming ``where`` and the
+    form, quoting at most 80 characters of what was sent."""
+    try:
+        return db_api.normalize_mac(value)
+    except exception.InvalidParameterValue:
+        shown = value[:80] + "..." if len(value) > 80 else value
+        raise errors.APIError("%s must be a MAC address of the form aa:bb:cc:dd:ee:ff, "
+                              "got %r." % (where, shown)) from None
+
+
 def _query_mac(value):
-    """The ``address`` filter as a stored MAC (lower case), or a 400 as Ironic's.
+    """The ``address`` filter as a stored MAC, or a 400 as Ironic's.
 
     Only a MAC: the port lookup behind it also takes a UUID, and a filter
     that matched a port by UUID would answer a question nobody asked.
     """
-    try:
-        return db_api.normalize_mac(value)
-    except exception.InvalidParameterValue:
-        raise errors.APIError("Query parameter address must be a MAC address of the form "
-                              "aa:bb:cc:dd:ee:ff, got %r." % value[:80]) from None
+    return _mac(value, "Query parameter address")
 
 
 def _conductor_groups(args):
@@ -195,7 +202,10 @@ def create_port():
     utils.check_keys(body, CREATE_FIELDS, "port")
     node_field = _node_field(body)
     node_uuid = utils.require(body, node_field, str, "port", "a node UUID or name")
-    utils.require(body, "address", str, "port", "a MAC address (aa:bb:cc:dd:ee:ff)")
+    body["address"] = _mac(utils.require(body, "address", str, "port",
+                                         "a MAC address (aa:bb:cc:dd:ee:ff)"))
+    if body.get("extra", {}) is None:
+        body["extra"] = {}  # Ironic's schema takes null: no extra
     if "extra" in body:
         utils.check_type(body["extra"], "extra", dict, "an object")
     if "pxe_enabled" in body:
@@ -263,7 +273,7 @@ def update_port(ident):
         elif field == "pxe_enabled":
             values["pxe_enabled"] = _pxe_enabled(value)
         else:
-            values[field] = utils.check_type(value, field, str, "a MAC address")
+            values[field] = _mac(utils.check_type(value, field, str, "a MAC address"))
     for path in unset:
         field, _, key = path.partition("/")
         if key:

@@ -53,3 +53,24 @@ def test_address_filter_matches_macs_only(api, node):
     assert [p["uuid"] for p in upper] == [port["uuid"]]
     nested = api.get("/v1/nodes/bb4-port-node/ports?address=%s" % port["uuid"])
     assert nested.status_code == 400
+
+
+def test_create_takes_null_extra_as_ironic(api, node):
+    """Ironic's port schema takes ``"extra": null`` (no extra); it was a 400."""
+    resp = api.post("/v1/ports", {"node_uuid": node["uuid"], "address": MAC, "extra": None})
+    assert resp.status_code == 201, resp.get_data(as_text=True)
+    assert resp.get_json()["extra"] == {}
+
+
+def test_a_bad_address_error_names_the_field_and_quotes_little(api, node):
+    """A 100 kB address came back whole in the error; the error now names the
+    field and the form and quotes at most 80 characters."""
+    resp = api.post("/v1/ports", {"node_uuid": node["uuid"], "address": "a" * 100000})
+    assert resp.status_code == 400
+    message = error_of(resp)
+    assert message.startswith("Field address must be a MAC address") and len(message) < 250
+    port = api.post("/v1/ports", {"node_uuid": node["uuid"], "address": MAC}).get_json()
+    bad = api.patch("/v1/ports/%s" % port["uuid"],
+                    [{"op": "replace", "path": "/address", "value": "b" * 5000}])
+    assert bad.status_code == 400 and len(error_of(bad)) < 250
+    assert "Field address" in error_of(bad)
