@@ -396,12 +396,20 @@ class BasicAuthMiddleware:
 
     # -- checks ------------------------------------------------------------------------
 
-    def _dummy_hash(self, like):
-        if self._dummy is None:
-            cost = int(like[4:6]) if like else 12
-            self._dummy = self._bcrypt.hashpw(secrets.token_bytes(16),
-                                              self._bcrypt.gensalt(rounds=cost))
-        return self._dummy
+    def _dummy_hash(self):
+        """A hash to check an unknown user against, at the cost most users' hashes have.
+
+        An unknown name must take as long as a known one, or a stopwatch
+        tells which names exist. ``htpasswd -B`` writes cost 5 and Python's
+        bcrypt 12, so one file may hold both; the first user's cost, fixed
+        at the first unknown name, made every user of another cost -- or
+        every user, once the file was rehashed and reloaded -- stand out.
+        """
+        cost = _usual_cost(self.users.values())
+        if self._dummy is None or self._dummy[0] != cost:
+            self._dummy = (cost, self._bcrypt.hashpw(secrets.token_bytes(16),
+                                                     self._bcrypt.gensalt(rounds=cost)))
+        return self._dummy[1]
 
     def cached(self, user, password):
         """True when ``user`` and ``password`` were verified recently (no bcrypt)."""
@@ -418,8 +426,7 @@ class BasicAuthMiddleware:
         stored = self.users.get(user)
         if stored is None:
             # Spend the same time as for a real user so names cannot be probed.
-            some = next(iter(self.users.values()), None)
-            self._bcrypt.checkpw(password, self._dummy_hash(some))
+            self._bcrypt.checkpw(password, self._dummy_hash())
             return False
         digest = self.cache.digest(user, password, stored)
         if digest in self.cache:
@@ -527,6 +534,12 @@ class BasicAuthMiddleware:
 #: network as the app asks (cmd/granian_server.py); waitress reads every
 #: body before the app runs.
 STREAMED_INPUT = "hwdrivers.streamed_input"
+
+
+def _usual_cost(hashes):
+    """The bcrypt cost most of ``hashes`` have (the higher on a tie; 12 if none)."""
+    counts = collections.Counter(int(stored[4:6]) for stored in hashes)
+    return max(counts, key=lambda cost: (counts[cost], cost)) if counts else 12
 
 
 def _logged_name(user):

@@ -102,3 +102,38 @@ def test_a_huge_user_name_is_cut_in_the_log(served, caplog):
     failures = [r.getMessage() for r in caplog.records if "failed for user" in r.getMessage()]
     assert len(failures) == 1
     assert len(failures[0]) < 400 and "100000 characters" in failures[0]
+
+
+def _cost_line(user, cost):
+    return "%s:%s\n" % (user, bcrypt.hashpw(b"pw", bcrypt.gensalt(rounds=cost)).decode())
+
+
+def _costs_checked_for_unknown_users(client, middleware):
+    """The bcrypt cost of the hash an unknown user's password is checked against."""
+    seen = []
+
+    def checkpw(password, hashed):
+        seen.append(int(hashed[4:6]))
+        return bcrypt.checkpw(password, hashed)
+
+    middleware._bcrypt = type("Spy", (), {"checkpw": staticmethod(checkpw),
+                                          "hashpw": staticmethod(bcrypt.hashpw),
+                                          "gensalt": staticmethod(bcrypt.gensalt)})
+    middleware._next_check = 0
+    assert client.get("/v1/nodes", headers=_basic("nobody", "x"),
+                      environ_base={"REMOTE_ADDR": "192.0.2.%d" % len(seen)}).status_code == 401
+    return seen[-1]
+
+
+def test_unknown_users_cost_what_most_users_cost_even_after_a_reload(tmp_path):
+    """An unknown name is checked against a dummy hash so it takes as long as
+    a known one. The dummy had the first user's cost, for ever: with
+    ``htpasswd -B`` users (cost 5) after a cost-4 one, or once the file was
+    rehashed and reloaded, the stopwatch told real names from unknown ones."""
+    path = tmp_path / "htpasswd"
+    path.write_text(_cost_line("first", 4) + _cost_line("b", 5) + _cost_line("c", 5))
+    middleware = auth.BasicAuthMiddleware(_downstream(), str(path))
+    client = Client(middleware)
+    assert _costs_checked_for_unknown_users(client, middleware) == 5
+    path.write_text(_cost_line("first", 6) + _cost_line("b", 6))
+    assert _costs_checked_for_unknown_users(client, middleware) == 6
