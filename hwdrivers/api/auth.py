@@ -6,7 +6,8 @@
   loopback only, so "no auth" never means "open to the network".
 * ``http_basic``: every request carries ``Authorization: Basic ...`` checked
   against ``[api] http_basic_auth_user_file``, an Apache htpasswd file of
-  bcrypt hashes (``htpasswd -B``: ``$2y$``; Python's bcrypt: ``$2b$``).
+  bcrypt hashes (``htpasswd -B``: ``$2y$``; Python's bcrypt: ``$2b$``; Go's,
+  Java's Spring and Ironic-era files: ``$2a$``, which Ironic accepts too).
   Other hash kinds (MD5-crypt, SHA1, crypt, plain text) are refused at
   start-up naming the file and line: they are weak or unverifiable, and a
   silently ignored user would be a surprise in production.
@@ -100,7 +101,8 @@ THROTTLE_SIZE = 4096
 #: Longest user name or address kept as a throttling key (longer ones are cut).
 KEY_CHARS = 128
 
-_BCRYPT = re.compile(r"^\$2[by]\$(\d\d)\$[./A-Za-z0-9]{53}$")
+#: $2a$, $2b$ and $2y$ as Ironic; $2x$ (hashes of the buggy crypt_blowfish) is refused.
+_BCRYPT = re.compile(r"^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$")
 
 
 def wrap(app, conf=None):
@@ -181,7 +183,7 @@ def load_htpasswd(path):
                     if stored.startswith("$2") else "not a bcrypt hash")
             raise exception.ConfigInvalid(
                 "%s: %s: the password of user %s is %s; only bcrypt hashes "
-                "($2y$ or $2b$) are accepted. Recreate it with: htpasswd -B %s %s"
+                "($2y$, $2b$ or $2a$) are accepted. Recreate it with: htpasswd -B %s %s"
                 % (option, where, user, kind, path, user), option=option)
         users[user] = stored.encode("ascii")
     return users

@@ -222,7 +222,7 @@ def test_user_file_edits_are_picked_up_and_broken_edits_ignored(client, user_fil
     ("admin:$apr1$abcdefgh$0123456789abcdefghijkl", "MD5-crypt"),
     ("admin:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=", "SHA1"),
     ("admin:plaintext", "not a bcrypt hash"),
-    ("admin:$2a$04$" + "a" * 53, "unsupported variant"),
+    ("admin:$2x$04$" + "a" * 53, "unsupported variant"),
     ("admin:$2b$04$tooshort", "unsupported variant or a malformed value"),
 ])
 def test_non_bcrypt_lines_stop_start_up_naming_file_and_line(tmp_path, line, expected):

@@ -137,3 +137,15 @@ def test_unknown_users_cost_what_most_users_cost_even_after_a_reload(tmp_path):
     assert _costs_checked_for_unknown_users(client, middleware) == 5
     path.write_text(_cost_line("first", 6) + _cost_line("b", 6))
     assert _costs_checked_for_unknown_users(client, middleware) == 6
+
+
+def test_2a_hashes_are_accepted_as_ironic_does(tmp_path):
+    """Go's bcrypt, Spring's and many generators write ``$2a$``; Ironic takes
+    them. Such a line stopped start-up, so an htpasswd file that served
+    Ironic could not serve hwdrivers."""
+    hashed = bcrypt.hashpw(b"go-made", bcrypt.gensalt(rounds=4))
+    path = tmp_path / "htpasswd"
+    path.write_text("gouser:$2a$%s\n" % hashed[4:].decode())
+    client = Client(auth.BasicAuthMiddleware(_downstream(), str(path)))
+    assert client.get("/v1/nodes", headers=_basic("gouser", "go-made")).status_code == 200
+    assert client.get("/v1/nodes", headers=_basic("gouser", "wrong")).status_code == 401
