@@ -5,7 +5,7 @@ so that importing this module never drags the process's default
 collectors, or another library's metrics, into ``GET /metrics``, and so
 tests can read exact values. Operations record into it
 (:func:`operation`), the power sync records its cycles
-(:func:`record_sync_cycle`); the depth of every per-controller queue is
+(:func:`record_sync_cycle`); the depth of every busy per-controller queue is
 read from :data:`controllers.LIMITER` at scrape time, never stored.
 
 :func:`render` returns what the API's ``/metrics`` endpoint serves.
@@ -25,17 +25,27 @@ _SYNC_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
 
 
 class _QueueDepthCollector:
-    """Per-controller queue depth, read from the limiter when scraped."""
+    """Per-controller queue depth, read from the limiter when scraped.
+
+    Only controllers with a command running or waiting are exported (an
+    absent series is 0 in Prometheus). The limiter keeps every controller
+    it ever queued for -- the BMCs of deleted nodes and old addresses
+    included -- so exporting idle ones too gave a fleet of thousands of
+    machines two series of zeros per BMC ever seen, for the life of the
+    process.
+    """
 
     def collect(self):
         from prometheus_client import core as prom_core
 
         gauge = prom_core.GaugeMetricFamily(
-            "hwdrivers_controller_queue_depth", "Commands per controller, running "
-            "(in_use) or waiting for a slot (waiting).", labels=["controller", "state"])
+            "hwdrivers_controller_queue_depth", "Commands per busy controller, running "
+            "(in_use) or waiting for a slot (waiting); an idle controller has no "
+            "series.", labels=["controller", "state"])
         for key, (in_use, waiting) in sorted(controllers.LIMITER.depths().items()):
-            gauge.add_metric([str(key), "in_use"], in_use)
-            gauge.add_metric([str(key), "waiting"], waiting)
+            if in_use or waiting:
+                gauge.add_metric([str(key), "in_use"], in_use)
+                gauge.add_metric([str(key), "waiting"], waiting)
         yield gauge
 
     def describe(self):
