@@ -15,16 +15,10 @@ import pytest
 
 from hwdrivers.common import context as hw_context
 from hwdrivers.common import exception
-from hwdrivers.conductor import manager as manager_mod
 from hwdrivers.db import api as db_api
 from hwdrivers.drivers.modules import fake
 
 CTX = hw_context.get_admin_context()
-
-
-@pytest.fixture
-def manager(sqlite_database):
-    return manager_mod.ConductorManager()  # no pool: the work runs inline
 
 
 @pytest.fixture

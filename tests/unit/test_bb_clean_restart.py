@@ -12,7 +12,6 @@ failed`` (it says which step ran) and goes with the next transition.
 import pytest
 
 from hwdrivers.common import context as hw_context
-from hwdrivers.conductor import manager as manager_mod
 from hwdrivers.conductor import provisioning
 from hwdrivers.conductor import service as service_mod
 from hwdrivers.conductor import task_manager
@@ -20,11 +19,6 @@ from hwdrivers.db import api as db_api
 
 CTX = hw_context.get_admin_context()
 STEPS = [{"interface": "deploy", "step": "erase_devices"}]
-
-
-@pytest.fixture
-def manager(sqlite_database):
-    return manager_mod.ConductorManager()  # no pool: the work runs inline
 
 
 @pytest.fixture
