@@ -10,6 +10,7 @@ import flask
 
 from hwdrivers.api import errors
 from hwdrivers.api import microversions
+from hwdrivers.api import ramdisk
 from hwdrivers.api import utils
 from hwdrivers.conductor import inspection
 
@@ -74,7 +75,8 @@ def continue_inspection():
             "machine has more, so the ramdisk's collection is broken (send the "
             "machine's NICs only)." % (len(nics), MAX_INTERFACES))
     plugin_data = {k: v for k, v in body.items() if k != "inventory"}
-    ident = inspection.find_waiting_node(inventory, flask.request.args.get("node_uuid"))
-    result = utils.manager().continue_inspection(utils.context(), ident, inventory=inventory,
-                                                 plugin_data=plugin_data)
+    result = ramdisk.without_node_details(lambda: utils.manager().continue_inspection(
+        utils.context(),
+        inspection.find_waiting_node(inventory, flask.request.args.get("node_uuid")),
+        inventory=inventory, plugin_data=plugin_data), "inspection data")
     return utils.json_response(result, status=202)

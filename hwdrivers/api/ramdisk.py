@@ -10,6 +10,8 @@ must carry that token (401 otherwise) and continues the deploy in a worker
 (202). See conductor/deployments.py.
 """
 
+import logging
+
 import flask
 
 from hwdrivers.api import errors
@@ -19,6 +21,25 @@ from hwdrivers.conductor import deployments
 from hwdrivers.db import api as db_api
 
 blueprint = flask.Blueprint("ramdisk", __name__)
+LOG = logging.getLogger(__name__)
+
+
+def without_node_details(call, what: str):
+    """``call()``; a NotFound it raises reaches the caller without its details.
+
+    The ramdisk routes answer anyone who reaches the API, with no user
+    credential. Which node a MAC or BMC address belongs to, and that node's
+    state, would let such a caller map the fleet (Ironic answers a bare 404
+    too): the reason goes to the API's log, for the operator.
+    """
+    try:
+        return call()
+    except exception.NotFound as exc:
+        LOG.warning("%s from %s refused: %s", what, flask.request.remote_addr, exc)
+        raise exception.NotFound(
+            "No node is waiting for this %s; the API's log says why (the machine's "
+            "ports must be enrolled, and the node waiting for its ramdisk)." % what
+        ) from None
 
 
 def _macs(text: str) -> list[str]:
@@ -48,7 +69,8 @@ def lookup():
                               "aa:bb:cc:dd:ee:ff, comma-separated) or node_uuid is required"
                               "%s." % ("; none of those sent is a MAC address"
                                        if args.get("addresses", "").strip() else ""))
-    return utils.json_response(deployments.lookup(utils.context(), addresses, node_uuid))
+    return utils.json_response(without_node_details(
+        lambda: deployments.lookup(utils.context(), addresses, node_uuid), "lookup"))
 
 
 #: Heartbeat fields that must be strings when sent. ``agent_version`` was

@@ -18,15 +18,42 @@ def test_lookup_with_no_mac_address_is_a_400_that_quotes_nothing(api):
     assert junk[:40] not in message and len(message) < 300
 
 
-def test_lookup_leaves_out_what_is_not_a_mac(api, make_node):
+def test_lookup_leaves_out_what_is_not_a_mac(api, make_node, caplog):
     """An InfiniBand address next to the port's MAC does not hide the node."""
     node = make_node("lk")
     assert api.post("/v1/ports", {"address": "52:54:00:3c:00:01",
                                   "node_uuid": node["uuid"]}).status_code == 201
     ib = "80:00:02:08:fe:80:00:00:00:00:00:00:00:02:c9:03:00:0e:a6:a1"
-    resp = api.get("/v1/lookup?addresses=%s,52:54:00:3C:00:01" % ib)
-    assert resp.status_code == 404  # found, but not waiting for an agent
-    assert "Node lk is in provision state 'enroll'" in error_of(resp)
+    with caplog.at_level("WARNING", logger="hwdrivers.api.ramdisk"):
+        resp = api.get("/v1/lookup?addresses=%s,52:54:00:3C:00:01" % ib)
+    assert resp.status_code == 404  # found, but not waiting for an agent: the log says so
+    assert "Node lk is in provision state 'enroll'" in caplog.text
+    assert "Node lk" not in error_of(resp) and "'enroll'" not in error_of(resp)
+
+
+def test_unauthenticated_callers_cannot_map_addresses_to_nodes(api, make_node, caplog):
+    """Lookup and inspection data answer anyone: which node a MAC (or a node_uuid
+    guess) belongs to, and its state, go to the API's log only, as Ironic's bare 404."""
+    node = make_node("secretname")
+    mac = "52:54:00:3c:00:07"
+    assert api.post("/v1/ports", {"address": mac, "node_uuid": node["uuid"]}).status_code == 201
+    inventory = {"inventory": {"interfaces": [{"name": "eth0", "mac_address": mac}]}}
+    with caplog.at_level("WARNING", logger="hwdrivers.api.ramdisk"):
+        answers = [api.get("/v1/lookup?addresses=" + mac),
+                   api.get("/v1/lookup?node_uuid=secretname"),
+                   api.post("/v1/continue_inspection", inventory),
+                   api.post("/v1/continue_inspection?node_uuid=" + node["uuid"], inventory)]
+    unknown = api.get("/v1/lookup?addresses=52:54:00:3c:00:08")  # no such port at all
+    for resp in answers:
+        assert resp.status_code == 404
+        message = error_of(resp)
+        assert message.startswith("No node is waiting for this ")
+        assert "secretname" not in message and node["uuid"] not in message
+        assert "'enroll'" not in message and " is enroll" not in message
+    # an enrolled MAC and one nobody has get the same answer
+    assert error_of(answers[0]) == error_of(unknown)
+    said = [r.getMessage() for r in caplog.records if r.name == "hwdrivers.api.ramdisk"]
+    assert len(said) == 5 and all("secretname" in line for line in said[:4])
 
 
 def test_inspection_data_with_no_mac_and_no_node_uuid_is_a_400(api):
@@ -49,7 +76,7 @@ def test_inspection_data_with_thousands_of_nics_is_refused_before_any_lookup(api
     assert "inventory.interfaces lists 258 NICs; at most 256" in error_of(resp)
     # 256 is fine: found by the last MAC, refused only because the node is not waiting
     resp = api.post("/v1/continue_inspection", {"inventory": {"interfaces": nics[-256:]}})
-    assert resp.status_code == 404 and "node many is enroll" in error_of(resp)
+    assert resp.status_code == 404 and "No node is waiting" in error_of(resp)
 
 
 def test_heartbeat_fields_of_the_wrong_type_are_a_400_naming_them(api, make_node):

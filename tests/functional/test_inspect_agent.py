@@ -100,7 +100,9 @@ def test_inspection_data_for_a_node_not_waiting_is_refused(env):
                           "cpu": {"count": 64, "architecture": "x86_64"}}}
     status, body = env.call("POST", "/v1/continue_inspection", data)
     assert status == 404, body
-    assert "idle" in body["error_message"] and "manageable" in body["error_message"]
+    # the caller (no credential) is not told the node or its state; the API's log is
+    assert "No node is waiting" in body["error_message"]
+    assert "idle" not in body["error_message"] and "manageable" not in body["error_message"]
     status, body = env.call("POST", "/v1/continue_inspection", {"inventory": {}})
     assert status == 400 and "interfaces" in body["error_message"]
     assert "cpus" not in env.node("idle")["properties"]
