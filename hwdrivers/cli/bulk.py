@@ -34,6 +34,11 @@ from hwdrivers.common import exception
 
 #: Nodes acted on at once; the server and the controller queues bound the rest.
 DEFAULT_PARALLEL = 16
+#: The most nodes acted on at once: one thread each, so --parallel 100000 over
+#: a 100,000-node selection started 100,000 threads (and failed when the
+#: system refused one), where the server's workers and the per-controller
+#: queues bound the actions a far smaller number can keep busy.
+MAX_PARALLEL = 1000
 
 
 class BulkFailed(exception.HWDriversError):
@@ -352,9 +357,11 @@ def run(idents, action, label, parallel=DEFAULT_PARALLEL, stream=None,
     server carries them on) they are abandoned at once, with
     ``abandoned_error`` as their error.
     """
-    if isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1:
+    if (isinstance(parallel, bool) or not isinstance(parallel, int)
+            or not 1 <= parallel <= MAX_PARALLEL):
         raise exception.InvalidParameterValue(
-            "--parallel must be a whole number of nodes, 1 or more; got %r" % (parallel,))
+            "--parallel must be a whole number of nodes from 1 to %d; got %r"
+            % (MAX_PARALLEL, parallel))
     stream = stream or sys.stderr
     batch = _Batch(idents, action)
     with _Progress(len(idents), label, stream) as progress:

@@ -301,17 +301,17 @@ def _abandon(backend, results):
                     "'hwdrivers node show'" % exc)
 
 
-def _at_least_one(option):
-    """An argparse type: a whole number, 1 or more, or an error naming ``option``."""
+def _at_least_one(option, most=None):
+    """An argparse type: a whole number from 1 (to ``most``), or an error naming ``option``."""
     def parse(text):
         try:
             value = int(text)
         except ValueError:
             value = None
-        if value is None or value < 1:
+        if value is None or value < 1 or (most is not None and value > most):
             raise argparse.ArgumentTypeError(
-                "%s takes a whole number of nodes, 1 or more (e.g. %s 4); got %r"
-                % (option, option, text))
+                "%s takes a whole number of nodes, 1 or more%s (e.g. %s 4); got %r"
+                % (option, " and at most %d" % most if most else "", option, text))
         return value
     return parse
 
@@ -583,10 +583,11 @@ def build_parser():
     bulk_opts.add_argument("--file", metavar="PATH",
                            help="Node names or UUIDs, one a line (# comments); - "
                                 "reads them from standard input.")
-    bulk_opts.add_argument("--parallel", type=_at_least_one("--parallel"),
+    bulk_opts.add_argument("--parallel", type=_at_least_one("--parallel", bulk.MAX_PARALLEL),
                            default=bulk.DEFAULT_PARALLEL,
-                           metavar="N", help="Nodes acted on at once, 1 or more (default: "
-                           "%(default)s; per-controller queues still apply).")
+                           metavar="N", help="Nodes acted on at once, from 1 to %d "
+                           "(default: %%(default)s; per-controller queues still apply)."
+                           % bulk.MAX_PARALLEL)
     _add_verbose_option(p)
     p.set_defaults(func=node_power)
 
