@@ -61,6 +61,24 @@ def _is_url(value: object) -> bool:
     return bool(parts.hostname)
 
 
+def _shown(value: object) -> str:
+    """``value`` as an error quotes it: a URL without its credentials or query.
+
+    These errors reach the API's 400, ``last_error`` and the logs; a
+    refused URL (wrong scheme, bad port) may still carry ``user:password@``
+    or a temporary URL's signature, which must appear in none of them.
+    """
+    if not isinstance(value, str):
+        return repr(value)
+    if "://" not in value:
+        return repr(value[:80] + ("..." if len(value) > 80 else ""))
+    from hwdrivers.agent import fetch  # the agent's redaction, as image_check uses
+    try:
+        return repr(fetch.redact(value))
+    except ValueError:  # not even parsable: say so, quote nothing
+        return "(an unparsable URL)"
+
+
 #: hex digest length -> algorithm (what a legacy image_checksum's length names)
 _DIGEST_LENGTHS = {64: "sha256", 96: "sha384", 128: "sha512"}
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
@@ -77,8 +95,8 @@ def _digest_errors(field: str, value: object, algo: str | None) -> list[str]:
     if isinstance(value, str) and _is_url(value):
         return []
     if not isinstance(value, str) or not value or not set(value) <= _HEX_DIGITS:
-        return ["instance_info %s %r is neither a hex digest nor the http(s) URL of a "
-                "checksum file" % (field, value)]
+        return ["instance_info %s %s is neither a hex digest nor the http(s) URL of a "
+                "checksum file" % (field, _shown(value))]
     if algo is None and len(value) == 32:
         return ["instance_info %s is an MD5 digest, and MD5 is refused: set "
                 "image_os_hash_algo (sha256) and image_os_hash_value instead" % field]
@@ -102,9 +120,9 @@ def instance_info_errors(info: dict) -> list[str]:
         errors.append("instance_info image_source is missing: set it to the image's "
                       "http(s) URL (PATCH /v1/nodes/<node> add /instance_info/image_source)")
     elif not _is_url(source):
-        errors.append("instance_info image_source %r is not an http(s) URL with a host "
+        errors.append("instance_info image_source %s is not an http(s) URL with a host "
                       "(and a valid port), such as https://images.example/disk.raw"
-                      % (source,))
+                      % _shown(source))
     algo, value = info.get("image_os_hash_algo"), info.get("image_os_hash_value")
     legacy = info.get("image_checksum")
     if algo or value:
