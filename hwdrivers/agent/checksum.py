@@ -17,6 +17,7 @@ from collections.abc import Callable
 from urllib import parse
 
 from hwdrivers.agent import errors
+from hwdrivers.agent.fetch import redact
 
 #: hex digest length -> algorithm, for values given without os_hash_algo
 ALGORITHM_BY_LENGTH = {64: "sha256", 128: "sha512", 96: "sha384", 32: "md5"}
@@ -143,8 +144,8 @@ def resolve(image_info: dict, allow_md5: bool, fetch: Fetcher) -> Expected:
         if found is None:
             raise errors.ImageDownloadError(
                 image_info["id"], "checksum file %s has no line for %s"
-                % (_without_query(value), filename), retryable=False)
-        value, source = found, _without_query(value)
+                % (redact(value), filename), retryable=False)
+        value, source = found, redact(value)
     value = value.lower()
     by_length = ALGORITHM_BY_LENGTH.get(len(value))
     if algo is None:
@@ -161,7 +162,3 @@ def resolve(image_info: dict, allow_md5: bool, fetch: Fetcher) -> Expected:
         raise _md5_refused(field)
     return Expected(algorithm=algo, value=value, source=source)
 
-
-def _without_query(url: str) -> str:
-    """A URL fit for logs and errors: temp-URL signatures live in the query."""
-    return parse.urlunparse(parse.urlparse(url)._replace(query="", fragment=""))
