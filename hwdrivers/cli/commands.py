@@ -221,6 +221,9 @@ def _bulk_selected(args):
 
 def node_power(args, backend):
     target = None
+    if args.action == "status" and (args.soft or args.power_timeout is not None):
+        raise SystemExit("error: --soft and --power-timeout apply to a power change, not "
+                         "to 'power status'")
     if args.action != "status":
         target = (SOFT_TARGETS if args.soft else POWER_TARGETS).get(args.action)
         if target is None:
@@ -234,6 +237,9 @@ def node_power(args, backend):
         return _node_power_bulk(args, backend, target)
     if args.driver:
         raise SystemExit("error: --driver selects nodes with --all/--name-glob/--file")
+    if args.parallel is not None:
+        raise SystemExit("error: --parallel applies to many nodes (--all/--name-glob/"
+                         "--file), not to one NODE")
     inputs.check_seconds(args.power_timeout, "--power-timeout")
     if args.action == "status":
         return _power_view(backend.node_power_status(args.node))
@@ -247,7 +253,8 @@ def _node_power_bulk(args, backend, target):
     results = _bulk_run(
         backend, idents,
         lambda ident: backend.node_power(ident, target, timeout=args.power_timeout),
-        "power %s" % args.action, parallel=args.parallel)
+        "power %s" % args.action,
+        parallel=bulk.DEFAULT_PARALLEL if args.parallel is None else args.parallel)
     rows = [{"node": r["node"], "power_state": r["result"]} for r in results]
     return rows, ["node", "power_state"], results
 
@@ -584,10 +591,9 @@ def build_parser():
                            help="Node names or UUIDs, one a line (# comments); - "
                                 "reads them from standard input.")
     bulk_opts.add_argument("--parallel", type=_at_least_one("--parallel", bulk.MAX_PARALLEL),
-                           default=bulk.DEFAULT_PARALLEL,
                            metavar="N", help="Nodes acted on at once, from 1 to %d "
-                           "(default: %%(default)s; per-controller queues still apply)."
-                           % bulk.MAX_PARALLEL)
+                           "(default: %d; per-controller queues still apply)."
+                           % (bulk.MAX_PARALLEL, bulk.DEFAULT_PARALLEL))
     _add_verbose_option(p)
     p.set_defaults(func=node_power)
 

@@ -28,3 +28,17 @@ def test_the_library_call_is_bounded_too():
         bulk.run(["a"], lambda ident: None, "power on", parallel=5000)
     results = bulk.run(["a"], lambda ident: "done", "power on", parallel=bulk.MAX_PARALLEL)
     assert [r["result"] for r in results] == ["done"]
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["node", "power", "on", "web1", "--parallel", "4"], "--parallel applies to many nodes"),
+    (["node", "power", "status", "web1", "--soft"], "apply to a power change"),
+    (["node", "power", "status", "web1", "--power-timeout", "5"], "apply to a power change"),
+])
+def test_options_that_would_do_nothing_are_refused(argv, words, tmp_path, monkeypatch):
+    """They were taken and ignored: the operator believed they had an effect."""
+    monkeypatch.setenv("HWDRIVERS_STATE_PATH", str(tmp_path))
+    monkeypatch.delenv("HWDRIVERS_URL", raising=False)
+    with pytest.raises(SystemExit) as caught:
+        cli.main(argv)
+    assert words in str(caught.value.code)  # printed by Python, exit status 1
