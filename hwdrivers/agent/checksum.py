@@ -21,6 +21,7 @@ from hwdrivers.agent.fetch import redact
 
 #: hex digest length -> algorithm, for values given without os_hash_algo
 ALGORITHM_BY_LENGTH = {64: "sha256", 128: "sha512", 96: "sha384", 32: "md5"}
+_LENGTH_BY_ALGORITHM = {algo: length for length, algo in ALGORITHM_BY_LENGTH.items()}
 #: algorithms accepted in os_hash_algo (md5 only when allowed)
 ACCEPTED_ALGORITHMS = ("sha256", "sha384", "sha512", "md5")
 
@@ -107,24 +108,49 @@ def validate(image_info: object, allow_md5: bool) -> None:
         raise _md5_refused("checksum")
 
 
-def parse_checksum_file(text: str, filename: str) -> str | None:
-    """The hex digest for ``filename`` in a checksum file's text, or None.
+def _entry(line: str) -> tuple[str, str] | None:
+    """(digest, listed name) of a GNU (``hash  [*]name``) or BSD line, else None."""
+    match = _GNU_LINE.match(line)
+    if match:
+        return match.group(1), match.group(2).strip()
+    match = _BSD_LINE.match(line)
+    if match:
+        return match.group(2), match.group(1).strip()
+    return None
 
-    A file holding a single bare digest applies to any name.
+
+def _names_image(listed: str, image_path: str) -> bool:
+    """Whether a listed name is the image itself, not a namesake elsewhere.
+
+    A bare name (``disk.raw``, ``./disk.raw``) is the image's file name; a
+    path (``2024-02/disk.raw``) must be where the image URL's path ends.
     """
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    listed = listed.removeprefix("./")
+    return "/" not in listed or ("/" + image_path.lstrip("/")).endswith("/" + listed)
+
+
+def parse_checksum_file(text: str, filename: str, length: int | None = None) -> str | None:
+    """The hex digest for the image in a checksum file's text, or None.
+
+    ``filename`` is the image URL's path (or only its file name). A file
+    holding a single bare digest applies to any name. ``length`` (the
+    digest length of ``os_hash_algo``) skips other algorithms' lines, so a
+    file listing the image under SHA512 and SHA256 serves either. Lines for
+    the same file name in other directories count only when there is one:
+    two could name two different images, and a guess would fail as a
+    checksum mismatch after the whole download.
+    """
+    lines = [line.strip() for line in text.lstrip("\ufeff").splitlines() if line.strip()]
     if len(lines) == 1 and _HEX.match(lines[0]):
         return lines[0]
-    for line in lines:
-        if line.startswith("#"):
-            continue
-        match = _GNU_LINE.match(line)
-        if match and os.path.basename(match.group(2).strip()) == filename:
-            return match.group(1)
-        match = _BSD_LINE.match(line)
-        if match and os.path.basename(match.group(1).strip()) == filename:
-            return match.group(2)
-    return None
+    base = os.path.basename(filename)
+    entries = [entry for entry in map(_entry, lines)
+               if entry and (length is None or len(entry[0]) == length)
+               and os.path.basename(entry[1]) == base]
+    exact = [digest for digest, listed in entries if _names_image(listed, filename)]
+    if exact:
+        return exact[0]
+    return entries[0][0] if len(entries) == 1 else None
 
 
 def resolve(image_info: dict, allow_md5: bool, fetch: Fetcher) -> Expected:
@@ -138,9 +164,10 @@ def resolve(image_info: dict, allow_md5: bool, fetch: Fetcher) -> Expected:
     value = image_info[field]
     source = field
     if is_url(value):
-        filename = os.path.basename(parse.urlparse(image_info["urls"][0]).path)
+        path = parse.unquote(parse.urlparse(image_info["urls"][0]).path)
+        filename = os.path.basename(path)
         text = fetch(value)
-        found = parse_checksum_file(text, filename)
+        found = parse_checksum_file(text, path, _LENGTH_BY_ALGORITHM.get(algo))
         if found is None:
             raise errors.ImageDownloadError(
                 image_info["id"], "checksum file %s has no line for %s"
