@@ -63,8 +63,7 @@ class IPMIToolSocatConsole(ipmitool._IPMIBase, console_base.ProxiedConsole):
         info = ipmitool.parse(task)
         tool = ipmitool.tool_path()
         env = environment.minimal({"LC_ALL": "C"})
-        if info["ipmi_password"]:
-            env["IPMI_PASSWORD"] = info["ipmi_password"]
+        env.update(ipmitool.secret_env(info))
         return console_base.ConsoleCommand(
             argv=ipmitool.build_argv(info, ["sol", "activate"], tool),
             env=env,
@@ -72,7 +71,8 @@ class IPMIToolSocatConsole(ipmitool._IPMIBase, console_base.ProxiedConsole):
             escape=b"~",
             quit_sequence=b"\r~.",
             before=[ipmitool.build_argv(info, ["sol", "deactivate"], tool)],
-            secrets=tuple(s for s in (info["ipmi_password"],) if s),
+            secrets=tuple(s for s in (info["ipmi_password"], info["ipmi_hex_kg_key"])
+                          if s),
             peer="BMC %s" % ipmitool.bmc_of(info),
             explain=_explain(info),
             port=self.console_port(task))

@@ -42,7 +42,8 @@ LOG = logging.getLogger(__name__)
 PRIV_LEVELS = ("ADMINISTRATOR", "OPERATOR", "USER", "CALLBACK")
 PROTOCOL_VERSIONS = ("2.0", "1.5")
 BOOT_MODES = ("bios", "uefi")
-_PASSWORD_ENV = ("IPMI_PASSWORD", "IPMITOOL_PASSWORD")
+BRIDGING = ("no", "single", "dual")
+_PASSWORD_ENV = ("IPMI_PASSWORD", "IPMITOOL_PASSWORD", "IPMI_KGKEY")
 #: Longest password (bytes) each IPMI version carries; ipmitool refuses longer.
 _PASSWORD_LIMITS = {"2.0": 20, "1.5": 16}
 #: Longest user name (bytes), in both versions; ipmitool refuses longer.
@@ -61,6 +62,9 @@ def _check_session(values, problems):
     if values["ipmi_cipher_suite"] is not None and version == "1.5":
         problems.refuse("field ipmi_cipher_suite only applies to IPMI 2.0: unset it "
                         "or set ipmi_protocol_version=2.0")
+    if values.get("ipmi_hex_kg_key") and version == "1.5":
+        problems.refuse("field ipmi_hex_kg_key only applies to IPMI 2.0: unset it "
+                        "or set ipmi_protocol_version=2.0")
     password = values["ipmi_password"] or ""
     if len(password.encode("utf-8")) > _PASSWORD_LIMITS[version]:
         problems.refuse("field ipmi_password is longer than the %d bytes IPMI %s "
@@ -71,6 +75,84 @@ def _check_session(values, problems):
     if "\0" in password or "\0" in (values["ipmi_username"] or ""):
         problems.refuse("fields ipmi_username and ipmi_password must not hold NUL "
                         "characters")
+
+
+#: ipmitool option for each bridging field, in the order Ironic passes them.
+_BRIDGE_OPTIONS = (("ipmi_local_address", "-m"), ("ipmi_transit_channel", "-B"),
+                   ("ipmi_transit_address", "-T"), ("ipmi_target_channel", "-b"),
+                   ("ipmi_target_address", "-t"))
+#: The fields each ipmi_bridging value needs (ipmi_local_address is optional:
+#: ipmitool discovers it).
+_BRIDGE_NEEDS = {"no": (),
+                 "single": ("ipmi_target_channel", "ipmi_target_address"),
+                 "dual": ("ipmi_target_channel", "ipmi_target_address",
+                          "ipmi_transit_channel", "ipmi_transit_address")}
+#: Longest Kg key (bytes) ipmitool takes.
+_KG_LIMIT = 20
+
+
+def _byte_number(limit):
+    """A check for an IPMB address or channel: decimal or 0x hex, 0..``limit``.
+
+    ipmitool reads these with strtol base 0, where "010" is octal 8; such a
+    spelling is refused rather than guessed.
+    """
+    def check(text):
+        try:
+            number = int(text.strip(), 0)
+        except ValueError:
+            raise ValueError("must be a number: decimal without leading zeros, or 0x "
+                             "hex (e.g. 0x20)") from None
+        if not 0 <= number <= limit:
+            raise ValueError("must be from 0 to %d (0x%x)" % (limit, limit))
+    return check
+
+
+def _check_kg_key(text):
+    """The key must go to ipmitool through IPMI_KGKEY (-K), never its ``-y`` argument.
+
+    An environment variable is a C string: a zero byte inside the key
+    would cut it short there. ipmitool pads the key with zero bytes, so
+    trailing ones are dropped safely.
+    """
+    if len(text) % 2 or not re.fullmatch(r"[0-9a-fA-F]*", text):
+        raise ValueError("must be an even number of hex digits (0-9, a-f)")
+    key = bytes.fromhex(text).rstrip(b"\0")
+    if len(key) > _KG_LIMIT:
+        raise ValueError("must be at most %d bytes (%d hex digits)"
+                         % (_KG_LIMIT, 2 * _KG_LIMIT))
+    if b"\0" in key:
+        raise ValueError("holds a zero byte (00) before its last non-zero byte, which "
+                         "ipmitool can only take on its command line, visible to every "
+                         "local user; change the BMC's Kg key")
+
+
+def kg_key(info):
+    """The Kg key's bytes as ipmitool's IPMI_KGKEY wants them, or None."""
+    key = bytes.fromhex(info.get("ipmi_hex_kg_key") or "").rstrip(b"\0")
+    return key or None
+
+
+def _check_bridging(values, problems):
+    """Bridged requests need their target (and transit) channel and address.
+
+    Without them, or with targets set but ipmi_bridging "no", every command
+    would go to the BMC at ipmi_address itself: a chassis manager, whose
+    power off turns every blade behind it off. Ironic ignores target fields
+    when ipmi_bridging is "no"; refused here instead.
+    """
+    bridging = values["ipmi_bridging"]
+    for name in _BRIDGE_NEEDS[bridging]:
+        if values[name] is None:
+            problems.require(name)
+    stray = [name for name, _ in _BRIDGE_OPTIONS
+             if values[name] is not None and name not in _BRIDGE_NEEDS[bridging]
+             and (bridging == "no" or name != "ipmi_local_address")]
+    if stray:
+        problems.refuse("field(s) %s only apply to bridged requests, but "
+                        "ipmi_bridging is %s: set ipmi_bridging=%s, or remove them"
+                        % (", ".join(stray), bridging,
+                           "dual" if bridging == "single" else "single or dual"))
 
 
 _P = params.Param
@@ -98,9 +180,30 @@ SCHEMA = params.Schema(
     _P("ipmi_force_boot_device", "Send the node's persistent boot device again "
        "before every power on and reboot, for BMCs that forget it", type="bool",
        default=False),
+    _P("ipmi_hex_kg_key", "Kg key (BMC key) of IPMI 2.0 sessions, in hex; handed "
+       "to ipmitool through its environment (-K), never its command line",
+       secret=True, check=_check_kg_key),
+    _P("ipmi_bridging", "Bridge requests through the BMC at ipmi_address to "
+       "another controller (blade chassis): no, single or dual", type="choice",
+       choices=BRIDGING, default="no"),
+    _P("ipmi_local_address", "Local IPMB address for bridged requests, e.g. "
+       "0x20 (ipmitool -m; default: ipmitool discovers it)",
+       check=_byte_number(255)),
+    _P("ipmi_target_channel", "Destination channel of bridged requests "
+       "(ipmitool -b); required with ipmi_bridging single or dual",
+       check=_byte_number(15)),
+    _P("ipmi_target_address", "Destination IPMB address of bridged requests, "
+       "e.g. 0x72 (ipmitool -t); required with ipmi_bridging single or dual",
+       check=_byte_number(255)),
+    _P("ipmi_transit_channel", "Transit channel of dual-bridged requests "
+       "(ipmitool -B); required with ipmi_bridging dual", check=_byte_number(15)),
+    _P("ipmi_transit_address", "Transit IPMB address of dual-bridged requests "
+       "(ipmitool -T); required with ipmi_bridging dual", check=_byte_number(255)),
     rules=[params.Rule(_check_session, fields=(
         "ipmi_protocol_version", "ipmi_cipher_suite", "ipmi_password",
-        "ipmi_username"))],
+        "ipmi_username")),
+           params.Rule(_check_bridging, fields=(
+               "ipmi_bridging",) + tuple(name for name, _ in _BRIDGE_OPTIONS))],
 )
 del _P
 
@@ -156,6 +259,11 @@ _RULES = (
      "messages of the login to the BMC were lost or answered late, so ipmitool's "
      "verdict on the credentials does not count: check the network to the BMC, or "
      "raise [ipmi] timeout if the BMC is only slow"),
+    # RAKP 2 verified the password; the session key made from the Kg key did
+    # not verify: the BMC has a Kg key and ours is missing or different.
+    ("invalid integrity check value", exception.DriverAuthError,
+     "the BMC accepted the password of user %(user)s but not the Kg key: set "
+     "ipmi_hex_kg_key to the BMC's Kg key (or fix it)"),
     ("rakp 2 hmac is invalid", exception.DriverAuthError,
      "the BMC rejected the password of user %(user)s: check ipmi_password"),
     ("rakp 4 hmac is invalid", exception.DriverAuthError,
@@ -277,21 +385,45 @@ def build_argv(info, args, tool="ipmitool"):
         argv.append("-E")
     if lanplus and info["ipmi_cipher_suite"] is not None:
         argv += ["-C", str(info["ipmi_cipher_suite"])]
-    return argv + list(args)
+    if lanplus and kg_key(info):
+        argv.append("-K")
+    return argv + _bridge_args(info) + list(args)
+
+
+def _bridge_args(info):
+    """ipmitool's bridging options (-m, -B, -T, -b, -t) for the fields that are set."""
+    if info.get("ipmi_bridging", "no") == "no":
+        return []
+    return [arg for name, option in _BRIDGE_OPTIONS if info.get(name) is not None
+            for arg in (option, str(int(info[name].strip(), 0)))]
+
+
+def secret_env(info):
+    """IPMI_PASSWORD and IPMI_KGKEY for ipmitool's -E and -K: the secrets, out of argv.
+
+    The key's bytes become a str that ``subprocess`` encodes back to the
+    same bytes (surrogateescape), so keys that are not UTF-8 pass whole.
+    """
+    env = {}
+    if info["ipmi_password"]:
+        env["IPMI_PASSWORD"] = info["ipmi_password"]
+    key = kg_key(info)
+    if key:
+        env["IPMI_KGKEY"] = os.fsdecode(key)
+    return env
 
 
 def build_env(info):
     """Our environment, with the password as the only IPMI_PASSWORD ipmitool sees."""
     env = {k: v for k, v in os.environ.items() if k not in _PASSWORD_ENV}
     env["LC_ALL"] = "C"  # ipmitool's messages are parsed: keep them in English
-    if info["ipmi_password"]:
-        env["IPMI_PASSWORD"] = info["ipmi_password"]
+    env.update(secret_env(info))
     return env
 
 
 def _mask(text, info):
     """ipmitool's own words with the password masked (``params.redact``)."""
-    return params.redact(text, [info.get("ipmi_password")])
+    return params.redact(text, [info.get("ipmi_password"), info.get("ipmi_hex_kg_key")])
 
 
 def run(task, info, args, action):
