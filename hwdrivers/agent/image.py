@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import shutil
+import struct
 import subprocess
 import tempfile
 import time
@@ -71,8 +72,60 @@ class Outcome:
     digest: str
 
 
+#: (offset, magic, format) of the image containers an image store may hold;
+#: anything else (an MBR, a GPT, an ISO) is a raw disk
+FORMAT_MAGIC = (
+    (0, QCOW2_MAGIC, "qcow2"),
+    (0, b"KDMV", "vmdk"),
+    (0, b"# Disk DescriptorFile", "vmdk"),
+    (0, b"vhdxfile", "vhdx"),
+    (0, b"conectix", "vhd"),
+    (0x40, b"\x7f\x10\xda\xbe", "vdi"),
+    (0, b"QED\x00", "qed"),
+    (0, b"LUKS\xba\xbe", "luks"),
+)
+#: qcow2 header: version, backing file offset; v3 incompatible features
+_QCOW2_HEADER = struct.Struct(">4sIQ")
+_QCOW2_INCOMPATIBLE = _QCOW2_SIZE = struct.Struct(">Q")
+_QCOW2_EXTERNAL_DATA_FILE = 1 << 2
+
+
 def detect_format(head: bytes) -> str:
-    return "qcow2" if head.startswith(QCOW2_MAGIC) else "raw"
+    """The container format the image's first bytes say it is ("raw" for none)."""
+    return next((name for offset, magic, name in FORMAT_MAGIC
+                 if head[offset:offset + len(magic)] == magic), "raw")
+
+
+def _unsupported(image_id: str, detected: str) -> errors.ImageWriteError:
+    """A vmdk, vhd... written as raw would leave a disk that boots nothing."""
+    return errors.ImageWriteError(
+        "image %s is a %s image; the agent writes raw and qcow2 images only: convert it "
+        "(qemu-img convert -O raw or -O qcow2), publish that with its checksum and set "
+        "image_disk_format; nothing was written" % (image_id, detected))
+
+
+def qcow2_header_refusal(head: bytes) -> str | None:
+    """Why a qcow2 header is unsafe to hand to qemu-img, read from its first bytes.
+
+    A backing file or an external data file names a file (or a json: spec)
+    that qemu-img would open in the ramdisk. Refused from the header, before
+    the image is staged: no download of the rest, no qemu-img on it at all.
+    """
+    if len(head) < _QCOW2_HEADER.size:
+        return "its qcow2 header is truncated"
+    _magic, version, backing_offset = _QCOW2_HEADER.unpack_from(head)
+    if backing_offset:
+        return "it is a qcow2 with a backing file"
+    if version >= 3 and len(head) >= 80:
+        (incompatible,) = _QCOW2_INCOMPATIBLE.unpack_from(head, 72)
+        if incompatible & _QCOW2_EXTERNAL_DATA_FILE:
+            return "it is a qcow2 with an external data file"
+    return None
+
+
+def qcow2_virtual_size(head: bytes) -> int:
+    """The disk size a qcow2 header declares (bytes 24-31), checked before staging."""
+    return _QCOW2_SIZE.unpack_from(head, 24)[0]
 
 
 def _declared_format(image_info: dict) -> str | None:
@@ -132,11 +185,15 @@ class _Attempt:
         # Fill the first chunk (or up to EOF) to see the format before writing.
         filled = self._fill(response, url, buf)
         declared = _declared_format(self.info)
-        detected = detect_format(bytes(buf[:4]))
+        detected = detect_format(bytes(buf[:filled]))
+        if detected not in SUPPORTED_FORMATS:
+            raise _unsupported(self.id, detected)
         if declared is not None and declared != detected:
             raise errors.ImageWriteError(
                 "image %s: image_info disk_format is %s but the image's content is %s; "
                 "nothing was written" % (self.id, declared, detected))
+        if detected == "qcow2":
+            self._check_qcow2_header(bytes(buf[:filled]))
         self.disk_format = detected
         digest = self.expected.new_hash()
         if detected == "raw":
@@ -256,6 +313,18 @@ class _Attempt:
                         % (self.id, os.path.dirname(handle.name), exc.strerror))
                 self.downloaded += got
                 got = self._fill(response, url, buf)
+
+    def _check_qcow2_header(self, head: bytes) -> None:
+        """Refuse from the header what qemu-img would refuse after the whole download."""
+        unsafe = qcow2_header_refusal(head)
+        if unsafe:
+            raise errors.ImageWriteError("image %s refused: %s, which could read files of "
+                                         "the ramdisk; nothing was written" % (self.id, unsafe))
+        virtual = qcow2_virtual_size(head)
+        if virtual > self.disk_size:
+            raise errors.ImageWriteError(
+                "image %s is larger than the disk: virtual size %d bytes > %d bytes on %s; "
+                "nothing was written" % (self.id, virtual, self.disk_size, self.device))
 
     def _qemu_img(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run([self.options.qemu_img, *args], capture_output=True, text=True,
