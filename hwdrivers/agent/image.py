@@ -184,6 +184,11 @@ class _Attempt:
         buf = bytearray(self.options.chunk_size)
         # Fill the first chunk (or up to EOF) to see the format before writing.
         filled = self._fill(response, url, buf)
+        if not filled and not length:  # a body cut short of its length is retried below
+            raise errors.ImageWriteError(
+                "image %s at %s is empty (0 bytes): its checksum may match, but a node "
+                "would be reported active on a blank disk; publish the image again (an "
+                "interrupted upload?)" % (self.id, fetch.redact(url)))
         declared = _declared_format(self.info)
         detected = detect_format(bytes(buf[:filled]))
         if detected not in SUPPORTED_FORMATS:

@@ -72,3 +72,12 @@ def test_another_container_format_is_named_and_refused(server, disk, magic, name
     details = write(server, disk, "image.img", blob, disk_format=declared)
     assert "is a %s image" % name in details and "qemu-img convert" in details
     assert read(disk, MiB, MiB) == b"\x55" * MiB
+
+
+@pytest.mark.parametrize("no_length", [False, True])
+def test_an_empty_image_is_refused_even_when_its_checksum_matches(server, disk, no_length):
+    """An interrupted upload and a checksum file made after it: zero bytes, matching."""
+    url = server.add("empty.raw", data=b"", no_length=no_length)
+    with pytest.raises(errors.ImageWriteError, match="is empty") as raised:
+        image.write_image(image_info(url + "?temp_url_sig=S1G", b""), disk, OPTIONS)
+    assert "S1G" not in raised.value.details
