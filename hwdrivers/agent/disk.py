@@ -52,8 +52,29 @@ def _match_size(device: dict, wanted: Any) -> bool:
     return op(device["size"] // GiB, int(match.group(2)))
 
 
+#: Ironic's string operators (oslo.utils specs_matcher), longest first
+_TEXT_OPS: dict[str, Callable[[str, str], bool]] = {
+    "s==": operator.eq, "s!=": operator.ne, "s>=": operator.ge, "s<=": operator.le,
+    "s>": operator.gt, "s<": operator.lt, "<in>": lambda have, want: want in have,
+}
+
+
+def _text_hint(have: str, wanted: str) -> bool:
+    """``wanted`` as Ironic reads a string hint: a value, ``<op> value`` or ``<or>`` list.
+
+    Without the operators, ``"<in> PERC"`` or ``"s== S2"`` copied from an
+    Ironic node matched no disk, and the deploy failed "no disk matches".
+    """
+    if wanted.startswith("<or>"):
+        return have in [choice.strip() for choice in wanted.split("<or>")[1:]]
+    op = next((op for op in _TEXT_OPS if wanted.startswith(op)), None)
+    if op is None:
+        return have == wanted
+    return _TEXT_OPS[op](have, wanted[len(op):].strip())
+
+
 def _match_text(column: str) -> Callable[[dict, Any], bool]:
-    return lambda device, wanted: _text(device.get(column)) == _text(wanted)
+    return lambda device, wanted: _text_hint(_text(device.get(column)), _text(wanted))
 
 
 def _match_bool(column: str) -> Callable[[dict, Any], bool]:
