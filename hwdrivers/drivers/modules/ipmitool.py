@@ -246,6 +246,17 @@ def bmc_of(info):
 
 # -- errors ----------------------------------------------------------------------
 
+#: ipmitool's words (lower case) for IPMI completion codes that refuse a
+#: command for good (0xc1, 0xc2, 0xc7, 0xc9, 0xcc, 0xcd, 0xd6): no BMC changes
+#: its mind on a retry, as ipmi_sim answering 0xcc to every chassis control
+#: without a chassis script showed (30 s of retries for one refusal). Ironic
+#: retries none of them either. 0xd5 ("not supported in present state")
+#: is not here: it depends on the machine's state, which changes.
+_REFUSED_FOR_GOOD = ("invalid command", "invalid data field in request",
+                     "parameter out of range", "request data length invalid",
+                     "command illegal for specified sensor or record type",
+                     "cannot execute command, command disabled")
+
 # (substring of ipmitool's stderr, lower case) -> (error class, what to check).
 # First match wins, so specific texts come before ipmitool's closing line
 # "Unable to establish IPMI v2 / RMCP+ session", which every failed login ends with.
@@ -299,6 +310,10 @@ _RULES = (
     ("is not what we requested", exception.DriverSettingsError,
      "the BMC does not offer cipher suite %(cipher)s: check ipmi_cipher_suite, or "
      "unset it to use the strongest the BMC offers"),
+    *(("failed: " + words, exception.DriverUnsupportedAction,
+       "the BMC refuses this command or its options for good, so it is not "
+       "retried: check the BMC's firmware and settings, or do without it")
+      for words in _REFUSED_FOR_GOOD),
     ("address lookup for", exception.DriverConnectionError,
      "cannot resolve ipmi_address %(address)s: check ipmi_address and DNS"),
     ("insufficient resources for session", exception.DriverConnectionError,
@@ -634,7 +649,7 @@ class IPMIPower(_IPMIBase, base.PowerInterface):
             try:
                 run(task, info, ["power", "cycle"], "reboot (power cycle)")
                 return
-            except exception.DriverActionError as exc:
+            except (exception.DriverActionError, exception.DriverUnsupportedAction) as exc:
                 if _CYCLE_REFUSED not in str(exc).lower():
                     raise
                 task.logger.debug("%s; powering off and on instead", exc)
@@ -701,7 +716,8 @@ def set_boot_device(task, info, device, persistent):
         try:
             run(task, info, ["raw", "0x00", "0x08", "0x03", "0x08"],
                 "disabling the boot flag timeout")
-        except exception.DriverActionError as exc:  # refused: not worth failing for
+        except (exception.DriverActionError,  # refused: not worth failing for
+                exception.DriverUnsupportedAction) as exc:
             task.logger.warning("%s; the BMC may drop the boot device if no power "
                                 "action follows within 60 s (set "
                                 "ipmi_disable_boot_timeout=false to skip this)", exc)
