@@ -55,7 +55,8 @@ def request_for(url: str, method: str = "GET",
     request here too, so it is authenticated exactly as the agent's ``GET``.
     """
     parts = parse.urlsplit(url)
-    headers = {"User-Agent": user_agent}
+    # The bytes must be the file's: its checksum is of them, and they go to the disk.
+    headers = {"User-Agent": user_agent, "Accept-Encoding": "identity"}
     if parts.username is None:
         return urllib.request.Request(url, headers=headers, method=method)
     netloc = parts.netloc.rpartition("@")[2]
@@ -83,7 +84,7 @@ def open_url(url: str, options: HTTPOptions, what: str) -> http.client.HTTPRespo
     try:
         request = request_for(url)
         context = _context(options) if url.startswith("https://") else None
-        return urllib.request.urlopen(request, timeout=options.timeout, context=context)
+        response = urllib.request.urlopen(request, timeout=options.timeout, context=context)
     except urllib.error.HTTPError as exc:
         exc.close()
         retryable = exc.code >= 500 or exc.code in RETRYABLE_STATUSES
@@ -97,6 +98,24 @@ def open_url(url: str, options: HTTPOptions, what: str) -> http.client.HTTPRespo
         hint = "; give --ca-file (or --insecure)" if not retryable else ""
         raise errors.ImageDownloadError(
             what, "GET %s failed: %s%s" % (redact(url), reason, hint), retryable=retryable)
+    _refuse_encoded(response, url, what)
+    return response
+
+
+def _refuse_encoded(response: http.client.HTTPResponse, url: str, what: str) -> None:
+    """A body sent compressed (``Content-Encoding: gzip``) is not the file.
+
+    Asked for ``identity``, a server may still compress (an object store
+    keeps the encoding it was uploaded with); hashed and written as sent,
+    it failed as a checksum mismatch that did not say why.
+    """
+    encoding = (response.headers.get("Content-Encoding") or "identity").strip().lower()
+    if encoding != "identity":
+        response.close()
+        raise errors.ImageDownloadError(
+            what, "GET %s answered with Content-Encoding: %s; the agent needs the file's own "
+            "bytes: serve it without compression (for an object store, remove the object's "
+            "Content-Encoding metadata)" % (redact(url), encoding[:40]), retryable=False)
 
 
 def fetch_small(url: str, options: HTTPOptions, what: str, limit: int) -> bytes:
