@@ -136,3 +136,16 @@ def test_kg_key_is_secret_in_listings():
     task = make_task(ipmi_hex_kg_key=KEY)
     assert task.driver.schema_for(task.node.driver_info).mask(
         task.node.driver_info)["ipmi_hex_kg_key"] == "******"
+
+
+def test_console_gets_the_key_and_bridge_the_same_way(recorded):
+    from hwdrivers.drivers.modules import console_ipmitool
+
+    task = make_task(ipmi_hex_kg_key=KEY, ipmi_bridging="single", ipmi_target_channel="7",
+                     ipmi_target_address="0x72")
+    command = console_ipmitool.IPMIToolSocatConsole().console_command(task)
+    for argv in (command.argv, *command.before):
+        assert "-K" in argv and KEY not in " ".join(argv).lower()
+        assert (option(argv, "-b"), option(argv, "-t")) == ("7", "114")
+    assert os.fsencode(command.env["IPMI_KGKEY"]) == bytes.fromhex(KEY)
+    assert KEY in command.secrets
