@@ -2,8 +2,8 @@
 
 The conductor sends the config drive as IPA expects it: a gzip-compressed,
 base64-encoded ISO 9660 image, or an http(s) URL of such a blob (content
-that is not base64 is taken as the binary image, as IPA does). The agent
-does not build it. Like IPA it makes a partition of 64 MiB at the end of
+that is not strictly base64 is taken as the binary image, as IPA means to;
+a gzipped one is unzipped). The agent does not build it. Like IPA it makes a partition of 64 MiB at the end of
 a GPT disk (``sgdisk -n 0:-64M:0``; the image's backup GPT is first moved
 to the disk's end with ``sgdisk -e``), names it ``config-2`` and copies
 the ISO to its start; a disk that already has a ``config-2`` partition
@@ -40,23 +40,40 @@ _PART_LINE = re.compile(r"^\s*(\d+)\s+(\d+)\s+(\d+)\s+\S+\s+\S+\s+\S+\s*(.*)$")
 _SECTOR = re.compile(r"Sector size \(logical\):\s*(\d+)|Logical sector size:\s*(\d+)")
 
 
+def _strict_base64(data: bytes) -> bytes | None:
+    """``data`` decoded as base64 (line breaks allowed), or None if it is not base64.
+
+    Strict: a lenient decode skips every byte outside the alphabet, so
+    nearly half of binary ISOs "decoded" into garbage and were refused as
+    not gzip, instead of being taken as the binary image they are.
+    """
+    try:
+        return base64.b64decode(b"".join(data.split()), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
 def decode(configdrive: str, http: fetch.HTTPOptions) -> bytes:
-    """The config drive image from IPA's ``configdrive`` parameter."""
+    """The config drive image from IPA's ``configdrive`` parameter.
+
+    Inline: base64 of the gzipped ISO. Behind a URL, also the gzipped or
+    the plain ISO itself (binary content, as IPA takes it).
+    """
     if not isinstance(configdrive, str) or not configdrive:
         raise errors.InvalidCommandParamsError(
             "configdrive must be a non-empty string: base64 of a gzip-compressed ISO, or "
             "an http(s) URL of one")
-    if configdrive.startswith(("http://", "https://")):
+    is_url = configdrive.startswith(("http://", "https://"))
+    if is_url:
         data = fetch.fetch_small(configdrive, http, "configdrive", MAX_ENCODED)
     else:
         data = configdrive.encode("ascii", "replace")
-    try:
-        compressed = base64.b64decode(data, validate=False)
-    except (binascii.Error, ValueError):
-        compressed = None
+    compressed = _strict_base64(data)
+    if compressed is None and is_url:
+        compressed = data  # binary content behind a URL
     if compressed is None or not compressed.startswith(b"\x1f\x8b"):
-        if configdrive.startswith(("http://", "https://")) and compressed is None:
-            return _bounded(data)  # binary content behind a URL, as IPA accepts
+        if compressed is data:
+            return _bounded(data)  # the ISO itself
         raise errors.ConfigDriveError(
             "configdrive is not base64 of gzip-compressed data (give the ISO gzipped "
             "then base64-encoded, or a URL of that)")
