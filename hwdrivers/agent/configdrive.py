@@ -3,14 +3,14 @@
 The conductor sends the config drive as IPA expects it: a gzip-compressed,
 base64-encoded ISO 9660 image, or an http(s) URL of such a blob (content
 that is not strictly base64 is taken as the binary image, as IPA means to;
-a gzipped one is unzipped). The agent does not build it. Like IPA it makes a partition of 64 MiB at the end of
-a GPT disk (``sgdisk -n 0:-64M:0``; the image's backup GPT is first moved
-to the disk's end with ``sgdisk -e``), names it ``config-2`` and copies
-the ISO to its start; a disk that already has a ``config-2`` partition
-reuses it. On an MBR disk the agent adds a primary partition in the last
-64 MiB itself (one table entry, below the 2 TiB an MBR can address), as
-IPA does with parted; a partition already holding a ``config-2`` ISO is
-reused.
+a gzipped one is unzipped). The agent does not build it. Like IPA it makes
+a partition of 64 MiB at the end of a GPT disk (``sgdisk -n 0:-64M:0``;
+the image's backup GPT is first moved to the disk's end with ``sgdisk
+-e``), names it ``config-2`` and copies the ISO to its start; a disk that
+already has a ``config-2`` partition reuses it. On an MBR disk the agent
+adds a primary partition in the last 64 MiB itself (one table entry, below
+the 2 TiB an MBR can address), as IPA does with parted; a partition already
+holding a ``config-2`` ISO is reused.
 """
 
 import base64
