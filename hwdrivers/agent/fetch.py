@@ -45,6 +45,22 @@ def redact(url: str) -> str:
     return parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
+#: what stays as written in a path or query (requests' requote_uri set: "%" keeps escapes)
+_URL_SAFE = "!#$%&'()*+,/:;=?@[]~"
+
+
+def _requoted(parts: parse.SplitResult) -> parse.SplitResult:
+    """``parts`` with spaces and non-ASCII in the path and query percent-encoded.
+
+    As requests (IPA) sends them: http.client refuses a space in the
+    request line and cannot encode ``é``, so an image_source such as
+    ``http://images/my disk.raw`` passed the conductor's checks and then
+    failed in the agent, after a power cycle and a ramdisk boot.
+    """
+    return parts._replace(path=parse.quote(parts.path, safe=_URL_SAFE),
+                          query=parse.quote(parts.query, safe=_URL_SAFE))
+
+
 def request_for(url: str, method: str = "GET",
                 user_agent: str = "hwdrivers-agent") -> urllib.request.Request:
     """A request for ``url``; ``user:password@`` in it becomes Basic authentication.
@@ -54,14 +70,14 @@ def request_for(url: str, method: str = "GET",
     conductor's look at an image before a deploy (``HEAD``) builds its
     request here too, so it is authenticated exactly as the agent's ``GET``.
     """
-    parts = parse.urlsplit(url)
+    parts = _requoted(parse.urlsplit(url))
     # The bytes must be the file's: its checksum is of them, and they go to the disk.
     headers = {"User-Agent": user_agent, "Accept-Encoding": "identity"}
-    if parts.username is None:
-        return urllib.request.Request(url, headers=headers, method=method)
     netloc = parts.netloc.rpartition("@")[2]
     request = urllib.request.Request(parse.urlunsplit(parts._replace(netloc=netloc)),
                                      headers=headers, method=method)
+    if parts.username is None:
+        return request
     pair = "%s:%s" % (parse.unquote(parts.username), parse.unquote(parts.password or ""))
     request.add_unredirected_header(
         "Authorization", "Basic " + base64.b64encode(pair.encode()).decode("ascii"))
