@@ -49,6 +49,12 @@ def is_url(value: str) -> bool:
     return value.startswith(("http://", "https://"))
 
 
+def _algorithm(algo: object) -> object:
+    """``os_hash_algo`` in lower case: Ironic passes what the operator typed
+    ("SHA256"), and IPA's hashlib takes either case."""
+    return algo.strip().lower() if isinstance(algo, str) else algo
+
+
 def _md5_refused(field: str) -> errors.InvalidCommandParamsError:
     return errors.InvalidCommandParamsError(
         "image_info %s is an MD5 checksum, and MD5 is refused: give os_hash_algo and "
@@ -70,7 +76,7 @@ def validate(image_info: object, allow_md5: bool) -> None:
             or not all(isinstance(u, str) and is_url(u) for u in urls)):
         raise errors.InvalidCommandParamsError(
             "image_info 'urls' must be a non-empty list of http(s) URLs")
-    algo = image_info.get("os_hash_algo")
+    algo = _algorithm(image_info.get("os_hash_algo"))
     value = image_info.get("os_hash_value")
     checksum = image_info.get("checksum")
     if algo or value:
@@ -159,7 +165,7 @@ def resolve(image_info: dict, allow_md5: bool, fetch: Fetcher) -> Expected:
     Fetches the checksum file when the value is a URL; the algorithm is
     ``os_hash_algo`` when given, else read from the digest's length.
     """
-    algo = image_info.get("os_hash_algo")
+    algo = _algorithm(image_info.get("os_hash_algo"))
     field = "os_hash_value" if algo else "checksum"
     value = image_info[field]
     source = field

@@ -64,3 +64,12 @@ def test_a_percent_encoded_image_url_matches_the_listed_name():
     text = "%s  other.raw\n%s  web server.raw\n" % (sha(b"x"), sha(DATA))
     found = checksum.resolve(info, allow_md5=False, fetch=lambda _url: text)
     assert found.value == sha(DATA)
+
+
+def test_os_hash_algo_in_capitals_is_accepted():
+    """What Ironic passes through when the operator typed it so."""
+    info = {"id": "img-1", "urls": [IMAGE_URL], "os_hash_algo": "SHA512",
+            "os_hash_value": sha(DATA, "sha512")}
+    checksum.validate(info, allow_md5=False)
+    found = checksum.resolve(info, allow_md5=False, fetch=lambda _url: "")
+    assert (found.algorithm, found.value) == ("sha512", sha(DATA, "sha512"))

@@ -31,3 +31,19 @@ def test_the_refused_url_is_still_named():
     [error] = direct.instance_info_errors(dict(
         GOOD, image_source="ftp://deployer:S3CRET@images.example/disk.raw?x=1"))
     assert "'ftp://images.example/disk.raw'" in error
+
+
+def test_a_hash_algorithm_in_capitals_is_the_same_algorithm():
+    """Ironic lowercases image_os_hash_algo; IPA's hashlib takes either case."""
+    info = dict(GOOD, image_os_hash_algo=" SHA256")
+    assert direct.instance_info_errors(info) == []
+
+    class Task:
+        class node:
+            instance_info = info
+    assert direct.image_info(Task)["os_hash_algo"] == "sha256"
+
+
+def test_a_hash_value_without_its_algorithm_says_to_set_it():
+    [error] = direct.instance_info_errors(dict(GOOD, image_os_hash_algo=None))
+    assert "image_os_hash_algo is missing" in error and "None" not in error

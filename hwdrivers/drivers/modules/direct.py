@@ -112,6 +112,15 @@ def _digest_errors(field: str, value: object, algo: str | None) -> list[str]:
     return []
 
 
+def _algorithm(algo: object) -> object:
+    """``image_os_hash_algo`` as the agent gets it: "SHA256" is sha256.
+
+    Ironic lowercases it and IPA's hashlib takes either case, so a value
+    typed in capitals deployed there and was refused here.
+    """
+    return algo.strip().lower() if isinstance(algo, str) else algo
+
+
 def instance_info_errors(info: dict) -> list[str]:
     """Every problem with a node's instance_info for a direct deploy."""
     errors = []
@@ -126,7 +135,11 @@ def instance_info_errors(info: dict) -> list[str]:
     algo, value = info.get("image_os_hash_algo"), info.get("image_os_hash_value")
     legacy = info.get("image_checksum")
     if algo or value:
-        if algo not in HASH_ALGORITHMS:
+        algo = _algorithm(algo)
+        if not algo:
+            errors.append("instance_info image_os_hash_algo is missing: set it to the "
+                          "algorithm of image_os_hash_value (%s)" % ", ".join(HASH_ALGORITHMS))
+        elif algo not in HASH_ALGORITHMS:
             errors.append("instance_info image_os_hash_algo %r is not one of %s"
                           % (algo, ", ".join(HASH_ALGORITHMS)))
         if not isinstance(value, str) or not value:
@@ -175,7 +188,7 @@ def image_info(task) -> dict:
     image = {"id": info.get("image_name") or path.rsplit("/", 1)[-1] or "image",
              "urls": [info["image_source"]], "image_type": "whole-disk"}
     if info.get("image_os_hash_algo"):
-        image["os_hash_algo"] = info["image_os_hash_algo"]
+        image["os_hash_algo"] = _algorithm(info["image_os_hash_algo"])
         image["os_hash_value"] = info["image_os_hash_value"]
     elif info.get("image_checksum"):
         image["checksum"] = info["image_checksum"]
