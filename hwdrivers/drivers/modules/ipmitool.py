@@ -257,6 +257,14 @@ _REFUSED_FOR_GOOD = ("invalid command", "invalid data field in request",
                      "command illegal for specified sensor or record type",
                      "cannot execute command, command disabled")
 
+#: RMCP+ Open Session Response statuses (ipmitool: "Error in open session
+#: response message : <words>") for a cipher suite the BMC does not offer or
+#: allow. No retry changes that; Ironic's documentation gives
+#: ipmi_cipher_suite as the fix.
+_CIPHER_REFUSED = ("no matching cipher suite", "invalid authentication algorithm",
+                   "invalid integrity algorithm", "invalid confidentiality algorithm",
+                   "no matching authentication algorithm", "no matching integrity payload")
+
 # (substring of ipmitool's stderr, lower case) -> (error class, what to check).
 # First match wins, so specific texts come before ipmitool's closing line
 # "Unable to establish IPMI v2 / RMCP+ session", which every failed login ends with.
@@ -272,7 +280,7 @@ _RULES = (
      "raise [ipmi] timeout if the BMC is only slow"),
     # RAKP 2 verified the password; the session key made from the Kg key did
     # not verify: the BMC has a Kg key and ours is missing or different.
-    ("invalid integrity check value", exception.DriverAuthError,
+    ("rakp 4 message has invalid integrity check value", exception.DriverAuthError,
      "the BMC accepted the password of user %(user)s but not the Kg key: set "
      "ipmi_hex_kg_key to the BMC's Kg key (or fix it)"),
     ("rakp 2 hmac is invalid", exception.DriverAuthError,
@@ -307,6 +315,10 @@ _RULES = (
      "check ipmi_password and ipmi_protocol_version"),
     ("unsupported cipher suite", exception.DriverSettingsError,
      "ipmitool does not know cipher suite %(cipher)s: check ipmi_cipher_suite"),
+    *((words, exception.DriverSettingsError,
+       "the BMC refused cipher suite %(cipher)s: set ipmi_cipher_suite to one the "
+       "BMC offers (17 or 3; ipmitool chooses when it is unset)")
+      for words in _CIPHER_REFUSED),
     ("is not what we requested", exception.DriverSettingsError,
      "the BMC does not offer cipher suite %(cipher)s: check ipmi_cipher_suite, or "
      "unset it to use the strongest the BMC offers"),
@@ -349,12 +361,16 @@ def reason_text(stderr):
     return "; ".join(line for line in lines if not _NOISE.match(line))
 
 
+def _or(value, absent):
+    return absent if value is None else value
+
+
 def classify(stderr, info):
     """(error class, hint) for ipmitool's stderr; DriverActionError when unknown."""
     text = stderr.lower()
     values = {"user": repr(info.get("ipmi_username") or "(anonymous)"),
               "priv": info.get("ipmi_priv_level"),
-              "cipher": info.get("ipmi_cipher_suite"),
+              "cipher": _or(info.get("ipmi_cipher_suite"), "(ipmitool's choice)"),
               "address": info.get("ipmi_address")}
     for needle, cls, hint in _RULES:
         if needle in text:
