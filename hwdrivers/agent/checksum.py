@@ -50,8 +50,8 @@ def is_url(value: str) -> bool:
 
 
 def _algorithm(algo: object) -> object:
-    """``os_hash_algo`` in lower case: Ironic passes what the operator typed
-    ("SHA256"), and IPA's hashlib takes either case."""
+    """``os_hash_algo`` in lower case: Ironic passes on what the operator
+    typed ("SHA256"), which names no other algorithm."""
     return algo.strip().lower() if isinstance(algo, str) else algo
 
 

@@ -115,8 +115,8 @@ def _digest_errors(field: str, value: object, algo: str | None) -> list[str]:
 def _algorithm(algo: object) -> object:
     """``image_os_hash_algo`` as the agent gets it: "SHA256" is sha256.
 
-    Ironic lowercases it and IPA's hashlib takes either case, so a value
-    typed in capitals deployed there and was refused here.
+    Ironic's own checksum check lowercases the algorithm; refusing a value
+    typed in capitals, after which no algorithm could be meant, helped no one.
     """
     return algo.strip().lower() if isinstance(algo, str) else algo
 
