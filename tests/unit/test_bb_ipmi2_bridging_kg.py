@@ -93,6 +93,11 @@ def test_kg_key_trailing_zero_bytes_are_ipmitools_padding(recorded):
     assert run["kg"] == "414243"
 
 
+def test_local_address_alone_is_ignored_as_in_ironic(recorded):
+    run = power_status(recorded, ipmi_local_address="0x20")
+    assert "-m" not in run["argv"]
+
+
 def test_inherited_kg_key_is_not_used(recorded, monkeypatch):
     monkeypatch.setenv("IPMI_KGKEY", "stray")
     run = power_status(recorded)

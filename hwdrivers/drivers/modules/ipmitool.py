@@ -139,15 +139,16 @@ def _check_bridging(values, problems):
     Without them, or with targets set but ipmi_bridging "no", every command
     would go to the BMC at ipmi_address itself: a chassis manager, whose
     power off turns every blade behind it off. Ironic ignores target fields
-    when ipmi_bridging is "no"; refused here instead.
+    when ipmi_bridging is "no"; refused here instead. ipmi_local_address
+    alone says nothing about where commands go: ignored without bridging,
+    as in Ironic.
     """
     bridging = values["ipmi_bridging"]
     for name in _BRIDGE_NEEDS[bridging]:
         if values[name] is None:
             problems.require(name)
-    stray = [name for name, _ in _BRIDGE_OPTIONS
-             if values[name] is not None and name not in _BRIDGE_NEEDS[bridging]
-             and (bridging == "no" or name != "ipmi_local_address")]
+    stray = [name for name in _BRIDGE_NEEDS["dual"]
+             if values[name] is not None and name not in _BRIDGE_NEEDS[bridging]]
     if stray:
         problems.refuse("field(s) %s only apply to bridged requests, but "
                         "ipmi_bridging is %s: set ipmi_bridging=%s, or remove them"
