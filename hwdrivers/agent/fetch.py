@@ -92,6 +92,30 @@ def _context(options: HTTPOptions) -> ssl.SSLContext:
     return context
 
 
+class _HTTPRedirectsOnly(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect to http(s) only.
+
+    urllib also follows one to ``ftp://``, a scheme the conductor never lets
+    an image URL have (and IPA's requests cannot fetch): the server would
+    choose what the ramdisk connects to and how.
+    """
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if not newurl.lower().startswith(("http://", "https://")):
+            raise urllib.error.HTTPError(
+                req.full_url, code, "redirected to a %s URL, which the agent does not follow"
+                % (parse.urlsplit(newurl).scheme or "relative"), headers, fp)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _opener(context: ssl.SSLContext | None) -> urllib.request.OpenerDirector:
+    """urlopen's handlers (proxies from the environment too), with http(s)-only redirects."""
+    handlers: list = [_HTTPRedirectsOnly]
+    if context is not None:
+        handlers.append(urllib.request.HTTPSHandler(context=context))
+    return urllib.request.build_opener(*handlers)
+
+
 def open_url(url: str, options: HTTPOptions, what: str) -> http.client.HTTPResponse:
     """GET ``url``; the open response on 2xx, else ImageDownloadError.
 
@@ -100,7 +124,7 @@ def open_url(url: str, options: HTTPOptions, what: str) -> http.client.HTTPRespo
     try:
         request = request_for(url)
         context = _context(options) if url.startswith("https://") else None
-        response = urllib.request.urlopen(request, timeout=options.timeout, context=context)
+        response = _opener(context).open(request, timeout=options.timeout)
     except urllib.error.HTTPError as exc:
         exc.close()
         retryable = exc.code >= 500 or exc.code in RETRYABLE_STATUSES

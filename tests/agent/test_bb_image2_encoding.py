@@ -51,3 +51,15 @@ def test_a_compressed_body_is_refused_naming_the_encoding(url, tmp_path):
         image.write_image(image_info(url, DATA), str(disk), options)
     assert "Content-Encoding: gzip" in raised.value.details
     assert _Gzipping.seen == ["identity"]  # asked not to, and not retried
+
+
+def test_a_redirect_to_ftp_is_not_followed(tmp_path):
+    """The conductor allows http(s) image URLs only; a redirect must not widen that."""
+    from tests.agent.servers import ImageServer
+
+    with ImageServer() as server:
+        url = server.add("disk.raw", redirect="ftp://127.0.0.1:9/disk.raw")
+        with pytest.raises(errors.ImageDownloadError) as raised:
+            fetch.open_url(url, fetch.HTTPOptions(timeout=5), "img-1")
+    assert "redirected to a ftp URL" in raised.value.details
+    assert not raised.value.retryable
