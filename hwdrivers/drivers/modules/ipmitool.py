@@ -327,6 +327,13 @@ _RULES = (
        "the BMC refuses this command or its options for good, so it is not "
        "retried: check the BMC's firmware and settings, or do without it")
       for words in _REFUSED_FOR_GOOD),
+    # Completion code 0x83, "NAK on write", comes from the IPMB: the BMC sent
+    # a bridged request on and no controller took it. ipmitool has no words
+    # for it. Retried: a blade being reseated answers again.
+    ("unknown (0x83)", exception.DriverActionError,
+     "the BMC found no controller at the bridged target (IPMB NAK): check "
+     "ipmi_target_channel and ipmi_target_address (and ipmi_transit_* when "
+     "dual), and that the blade is in place"),
     ("address lookup for", exception.DriverConnectionError,
      "cannot resolve ipmi_address %(address)s: check ipmi_address and DNS"),
     ("insufficient resources for session", exception.DriverConnectionError,
