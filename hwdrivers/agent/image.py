@@ -88,6 +88,7 @@ FORMAT_MAGIC = (
 _QCOW2_HEADER = struct.Struct(">4sIQ")
 _QCOW2_INCOMPATIBLE = _QCOW2_SIZE = struct.Struct(">Q")
 _QCOW2_EXTERNAL_DATA_FILE = 1 << 2
+_QCOW2_V2_HEADER_LENGTH = 72  # every field read here lies within it (v3: 104)
 
 
 def detect_format(head: bytes) -> str:
@@ -111,8 +112,8 @@ def qcow2_header_refusal(head: bytes) -> str | None:
     that qemu-img would open in the ramdisk. Refused from the header, before
     the image is staged: no download of the rest, no qemu-img on it at all.
     """
-    if len(head) < _QCOW2_HEADER.size:
-        return "its qcow2 header is truncated"
+    if len(head) < _QCOW2_V2_HEADER_LENGTH:
+        return "its qcow2 header is truncated (%d bytes)" % len(head)
     _magic, version, backing_offset = _QCOW2_HEADER.unpack_from(head)
     if backing_offset:
         return "it is a qcow2 with a backing file"

@@ -81,3 +81,9 @@ def test_an_empty_image_is_refused_even_when_its_checksum_matches(server, disk, 
     with pytest.raises(errors.ImageWriteError, match="is empty") as raised:
         image.write_image(image_info(url + "?temp_url_sig=S1G", b""), disk, OPTIONS)
     assert "S1G" not in raised.value.details
+
+
+def test_a_qcow2_cut_inside_its_header_is_refused_cleanly(server, disk):
+    """30 bytes: the magic, no virtual size to read (was a bare struct.error)."""
+    details = write(server, disk, "short.qcow2", qcow2(MiB, pad=30)[:30], disk_format="qcow2")
+    assert "qcow2 header is truncated (30 bytes)" in details
