@@ -36,7 +36,8 @@ class _Gzipping(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def url():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Gzipping)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                     daemon=True).start()
     _Gzipping.seen = []
     yield "http://127.0.0.1:%d/disk.raw" % server.server_address[1]
     server.shutdown()
