@@ -105,12 +105,23 @@ def _check_url(text: str) -> None:
             "as https://configs.example/web1.iso.gz.b64")
 
 
+def _base64_head(text: str) -> bytes:
+    """The first whole base64 quanta of ``text`` (at most 64 characters), line breaks out.
+
+    ``base64 -w 40`` output, or a blob pasted with a leading newline, is
+    what the agent decodes; only the first 64 characters were looked at,
+    raw, so such a config drive was refused here.
+    """
+    head = "".join(text[:256].split())[:64]
+    return head[:len(head) // 4 * 4].encode("ascii")
+
+
 def _check_blob(text: str) -> None:
     if text.startswith(("http://", "https://")):
         _check_url(text)
         return
     try:
-        head = base64.b64decode(text[:64].encode("ascii"), validate=True)
+        head = base64.b64decode(_base64_head(text), validate=True)
     except (binascii.Error, ValueError, UnicodeEncodeError):
         head = b""
     if not head.startswith(b"\x1f\x8b"):
