@@ -711,7 +711,27 @@ class IPMIPower(_IPMIBase, base.PowerInterface):
 _BOOT_DATA = re.compile(r"Boot parameter data:\s*([0-9a-fA-F]+)")
 
 
-def parse_boot_flags(out):
+#: Boot flags byte 2 of the UEFI hard disk on Supermicro BMCs: selector 1001b,
+#: "primary remote media" in the IPMI spec (Supermicro FAQ 25559). In UEFI
+#: mode they do not boot the disk from the standard 0x08. Ironic sends it
+#: when ``properties/vendor`` is supermicro (which its power sync records).
+_SUPERMICRO_UEFI_DISK = 0x24
+
+
+def _supermicro_uefi(task, info):
+    """The node is a Supermicro (``properties/vendor``, any case) booting UEFI."""
+    vendor = str((getattr(task.node, "properties", None) or {}).get("vendor") or "")
+    return vendor.strip().lower() == "supermicro" and info["boot_mode"] == "uefi"
+
+
+def selector_devices(task, info):
+    """Selector (boot flags byte 2, bits 5..2) -> boot device, for this node's BMC."""
+    if _supermicro_uefi(task, info):
+        return {**_SELECTOR_DEVICES, _SUPERMICRO_UEFI_DISK >> 2: boot_devices.DISK}
+    return _SELECTOR_DEVICES
+
+
+def parse_boot_flags(out, devices=_SELECTOR_DEVICES):
     """``{"boot_device", "persistent"}`` from ``chassis bootparam get 5`` output.
 
     Reads the raw parameter bytes, not ipmitool's prose, which differs
@@ -724,7 +744,7 @@ def parse_boot_flags(out):
     data = bytes.fromhex(match.group(1)[:10].ljust(10, "0"))
     if not data[0] & 0x80:
         return {"boot_device": None, "persistent": None}
-    device = _SELECTOR_DEVICES.get((data[1] >> 2) & 0x0F)
+    device = devices.get((data[1] >> 2) & 0x0F)
     return {"boot_device": device, "persistent": bool(data[0] & 0x40)}
 
 
@@ -745,16 +765,28 @@ def set_boot_device(task, info, device, persistent):
             task.logger.warning("%s; the BMC may drop the boot device if no power "
                                 "action follows within 60 s (set "
                                 "ipmi_disable_boot_timeout=false to skip this)", exc)
-    options = (["persistent"] if persistent else []) + (
-        ["efiboot"] if info["boot_mode"] == "uefi" else [])
-    args = ["chassis", "bootdev", BOOT_DEVICES[device]]
-    if options:
-        args.append("options=%s" % ",".join(options))
     action = "setting boot device %s%s" % (device, " (persistent)" if persistent else "")
-    _, err = run(task, info, args, action)
+    _, err = run(task, info, _bootdev_args(task, info, device, persistent), action)
     # ipmitool exits 0 even when the BMC refused the boot flags.
     if _BOOTDEV_FAILED.search(err):
         raise failure(info, action, err, 0)
+
+
+def _bootdev_args(task, info, device, persistent):
+    """``chassis bootdev``, or for a Supermicro's UEFI disk the raw flags it needs.
+
+    ipmitool's bootdev has no name for selector 0x24, so those flags (valid,
+    UEFI, persistent or not) go as boot option parameter 5 in a raw command,
+    byte for byte what Ironic sends.
+    """
+    if device == boot_devices.DISK and _supermicro_uefi(task, info):
+        flags = 0xE0 if persistent else 0xA0
+        return ["raw", "0x00", "0x08", "0x05", "0x%02x" % flags,
+                "0x%02x" % _SUPERMICRO_UEFI_DISK, "0x00", "0x00", "0x00"]
+    options = (["persistent"] if persistent else []) + (
+        ["efiboot"] if info["boot_mode"] == "uefi" else [])
+    args = ["chassis", "bootdev", BOOT_DEVICES[device]]
+    return args + (["options=%s" % ",".join(options)] if options else [])
 
 
 class IPMIManagement(_IPMIBase, base.ManagementInterface):
@@ -775,7 +807,7 @@ class IPMIManagement(_IPMIBase, base.ManagementInterface):
         out, _ = run(task, info, ["chassis", "bootparam", "get", "5"],
                      "reading the boot device")
         try:
-            return parse_boot_flags(out)
+            return parse_boot_flags(out, selector_devices(task, info))
         except ValueError as exc:
             raise exception.DriverActionError(
                 "reading the boot device from BMC %s: %s (got %r)"
