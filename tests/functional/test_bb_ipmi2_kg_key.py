@@ -18,7 +18,7 @@ import pytest
 from hwdrivers.common import exception
 from hwdrivers.drivers import actions
 from hwdrivers.drivers.task import StandaloneTask
-from tests.fixtures.ipmi_bmc import PASSWORD, USERNAME
+from tests.fixtures.ipmi_bmc import PASSWORD, USERNAME, start_fake_bmcs
 from tests.fixtures.processes import stop_group
 
 IPMITOOL = "/usr/bin/ipmitool"
@@ -85,3 +85,11 @@ def test_missing_or_wrong_kg_key_is_an_auth_error_naming_the_field(kg_bmc_port, 
     message = str(caught.value)
     assert "ipmi_hex_kg_key" in message, message
     assert PASSWORD not in message and KEY not in message
+
+
+def test_kg_key_for_a_bmc_without_one_says_to_unset_it():
+    with start_fake_bmcs(1) as plain:
+        task = task_for(plain.ports[0], ipmi_hex_kg_key=KEY)
+        with pytest.raises(exception.DriverAuthError) as caught:
+            actions.get_power_state(task)
+    assert "or unset it if the BMC has none" in str(caught.value), str(caught.value)

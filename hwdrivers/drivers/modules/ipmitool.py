@@ -283,7 +283,7 @@ _RULES = (
     # not verify: the BMC has a Kg key and ours is missing or different.
     ("rakp 4 message has invalid integrity check value", exception.DriverAuthError,
      "the BMC accepted the password of user %(user)s but not the Kg key: set "
-     "ipmi_hex_kg_key to the BMC's Kg key (or fix it)"),
+     "ipmi_hex_kg_key to the BMC's Kg key, or unset it if the BMC has none"),
     ("rakp 2 hmac is invalid", exception.DriverAuthError,
      "the BMC rejected the password of user %(user)s: check ipmi_password"),
     ("rakp 4 hmac is invalid", exception.DriverAuthError,
