@@ -92,7 +92,7 @@ def _context(options: HTTPOptions) -> ssl.SSLContext:
     return context
 
 
-class _HTTPRedirectsOnly(urllib.request.HTTPRedirectHandler):
+class HTTPRedirectsOnly(urllib.request.HTTPRedirectHandler):
     """Follow a redirect to http(s) only.
 
     urllib also follows one to ``ftp://``, a scheme the conductor never lets
@@ -110,7 +110,7 @@ class _HTTPRedirectsOnly(urllib.request.HTTPRedirectHandler):
 
 def _opener(context: ssl.SSLContext | None) -> urllib.request.OpenerDirector:
     """urlopen's handlers (proxies from the environment too), with http(s)-only redirects."""
-    handlers: list = [_HTTPRedirectsOnly]
+    handlers: list = [HTTPRedirectsOnly]
     if context is not None:
         handlers.append(urllib.request.HTTPSHandler(context=context))
     return urllib.request.build_opener(*handlers)

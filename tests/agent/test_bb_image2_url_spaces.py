@@ -43,3 +43,19 @@ def test_the_conductor_check_asks_for_the_same_file(server):
     assert image_check.refusal(server.url + "/web server.raw", 5) is None
     refused = image_check.refusal(server.url + "/web server.qcow2", 5)
     assert refused and "404" in refused
+
+
+def test_the_conductor_check_does_not_follow_a_redirect_to_ftp(server):
+    """Nothing may connect to where the redirect points; the agent decides."""
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.5)
+    url = server.add("moved.raw", redirect="ftp://127.0.0.1:%d/disk.raw"
+                     % listener.getsockname()[1])
+    try:
+        assert image_check.refusal(url, 1) is None
+        with pytest.raises(TimeoutError):
+            listener.accept()[0].close()
+    finally:
+        listener.close()

@@ -34,9 +34,15 @@ DEFINITIVE = {
 @functools.cache
 def _opener():
     """urllib, imported on the first check: every process that loads the
-    drivers imports this module, and the CLI must not pay for ssl there."""
+    drivers imports this module, and the CLI must not pay for ssl there.
+
+    Redirects are followed as the agent follows them: to http(s) only (urllib
+    alone would open an ``ftp://`` one from the conductor).
+    """
     from urllib import request
-    return request.build_opener(request.ProxyHandler({}))
+
+    from hwdrivers.agent import fetch
+    return request.build_opener(request.ProxyHandler({}), fetch.HTTPRedirectsOnly)
 
 
 def refusal(url: str, timeout: float) -> str | None:
