@@ -83,7 +83,14 @@ FORMAT_MAGIC = (
     (0x40, b"\x7f\x10\xda\xbe", "vdi"),
     (0, b"QED\x00", "qed"),
     (0, b"LUKS\xba\xbe", "luks"),
+    # a compressed file (disk.raw.xz, as some distributions publish raw images)
+    (0, b"\x1f\x8b\x08", "gzip"),  # with deflate: 2 bytes alone come up in random data
+    (0, b"\xfd7zXZ\x00", "xz"),
+    (0, b"\x28\xb5\x2f\xfd", "zstd"),
+    (0, b"BZh", "bzip2"),
 )
+#: detect_format names of compressed files: the fix is to decompress, not convert
+COMPRESSIONS = ("gzip", "xz", "zstd", "bzip2")
 #: qcow2 header: version, backing file offset; v3 incompatible features
 _QCOW2_HEADER = struct.Struct(">4sIQ")
 _QCOW2_INCOMPATIBLE = _QCOW2_SIZE = struct.Struct(">Q")
@@ -98,7 +105,12 @@ def detect_format(head: bytes) -> str:
 
 
 def _unsupported(image_id: str, detected: str) -> errors.ImageWriteError:
-    """A vmdk, vhd... written as raw would leave a disk that boots nothing."""
+    """A vmdk, vhd, disk.raw.xz... written as raw would leave a disk that boots nothing."""
+    if detected in COMPRESSIONS:
+        return errors.ImageWriteError(
+            "image %s is %s-compressed; the agent writes raw and qcow2 images as they are "
+            "served: publish it decompressed, with the checksum of that file; nothing was "
+            "written" % (image_id, detected))
     return errors.ImageWriteError(
         "image %s is a %s image; the agent writes raw and qcow2 images only: convert it "
         "(qemu-img convert -O raw or -O qcow2), publish that with its checksum and set "

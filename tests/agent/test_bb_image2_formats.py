@@ -87,3 +87,14 @@ def test_a_qcow2_cut_inside_its_header_is_refused_cleanly(server, disk):
     """30 bytes: the magic, no virtual size to read (was a bare struct.error)."""
     details = write(server, disk, "short.qcow2", qcow2(MiB, pad=30)[:30], disk_format="qcow2")
     assert "qcow2 header is truncated (30 bytes)" in details
+
+
+@pytest.mark.parametrize("magic,name", [
+    (b"\x1f\x8b\x08", "gzip"), (b"\xfd7zXZ\x00", "xz"), (b"\x28\xb5\x2f\xfd", "zstd"),
+    (b"BZh9", "bzip2"),
+])
+def test_a_compressed_raw_image_is_named_and_refused(server, disk, magic, name):
+    """disk.raw.xz served as the image: its bytes are not a disk."""
+    details = write(server, disk, "disk.raw.xz", magic.ljust(MiB + 3, b"\2"), disk_format=None)
+    assert "is %s-compressed" % name in details and "publish it decompressed" in details
+    assert read(disk, MiB, MiB) == b"\x55" * MiB
