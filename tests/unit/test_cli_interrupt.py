@@ -100,8 +100,19 @@ def _interrupting(first="a"):
     return act
 
 
+@pytest.fixture
+def python_sigint():
+    """SIGINT raising KeyboardInterrupt in this process, as in a terminal. Run
+    in the background by a non-interactive shell (``cmd &``, as CI may run the
+    suite), the test process starts with SIGINT ignored, and then
+    ``_thread.interrupt_main`` does nothing."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize("finish", [True, False], ids=["local", "http"])
-def test_bulk_run_stops_starting_nodes_on_ctrl_c(finish):
+def test_bulk_run_stops_starting_nodes_on_ctrl_c(finish, python_sigint):
     import io
 
     stream = io.StringIO()
