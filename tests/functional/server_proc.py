@@ -78,13 +78,23 @@ class ServerProcess:
         self.proc = None
         self.started_in = None
 
-    def start(self, timeout=60):
+    def start(self, timeout=60, *, default_signals=()):
+        """Start the server and wait until it serves. ``default_signals``: signals
+        the server starts with at their default action, whatever the test
+        runner's are (a suite run by ``nohup`` ignores SIGHUP, and its children
+        inherit that)."""
         env = dict(os.environ, HWDRIVERS_STATE_PATH=str(self.dir / "state"))
         log = open(self.log_path, "ab")
         begin = time.monotonic()
+
+        def defaults():
+            for signum in default_signals:
+                signal.signal(signum, signal.SIG_DFL)
+
         self.proc = subprocess.Popen(
             [SERVER, "--config-file", str(self.config_path)],
-            stdout=subprocess.PIPE, stderr=log, env=env)
+            stdout=subprocess.PIPE, stderr=log, env=env,
+            preexec_fn=defaults if default_signals else None)
         lines = []
         ready = threading.Event()
 

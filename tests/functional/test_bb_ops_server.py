@@ -69,7 +69,8 @@ def test_sighup_stops_gracefully_and_lets_the_running_action_finish(tmp_path):
     """SIGHUP (the terminal or ssh session of the server closed) killed it on
     the spot: no "stopped", the action cut off, the conductor left online."""
     proc = server_proc.ServerProcess(tmp_path, options={
-        "fake": {"power_delay": 1}, "conductor": {"graceful_shutdown_timeout": 30}}).start()
+        "fake": {"power_delay": 1}, "conductor": {"graceful_shutdown_timeout": 30}}).start(
+        default_signals=(signal.SIGHUP,))  # as from a terminal, even if the suite runs nohup
     try:
         status, _ = proc.call("POST", "/v1/nodes", {"driver": "fake-hardware",
                                                     "name": "n1"})
