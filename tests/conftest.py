@@ -4,6 +4,7 @@ pytest_plugins = [
     "tests.fixtures.config",
     "tests.fixtures.db",
     "tests.fixtures.ipmi_bmc",
+    "tests.fixtures.ipmi_sim",
     "tests.fixtures.redfish_emulator",
     "tests.fixtures.snmp_agent",
     "tests.fixtures.sshd",

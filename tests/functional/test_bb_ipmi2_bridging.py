@@ -12,25 +12,12 @@ import pytest
 from hwdrivers.common import exception
 from hwdrivers.drivers import actions
 from hwdrivers.drivers.task import StandaloneTask
-from hwdrivers.testing import processes
-from hwdrivers.testing.ipmi_sim import IPMISimFixture, require_ipmi_sim
+from tests.fixtures import ipmi_sim as ipmi_sim_fixtures
 
 
 @pytest.fixture(autouse=True)
 def ipmi_config(config):
-    try:
-        require_ipmi_sim()
-    except processes.Unavailable as exc:
-        pytest.skip(str(exc))
-    config(enabled_hardware_types=["ipmi"], enabled_power_interfaces=["ipmitool"],
-           enabled_management_interfaces=["ipmitool"], ipmi__command_retry_timeout=0.0,
-           ipmi__timeout=1, ipmi__retries=1)
-
-
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory):
-    with IPMISimFixture(directory=str(tmp_path_factory.mktemp("ipmi_sim"))) as fixture:
-        yield fixture.sim
+    ipmi_sim_fixtures.ipmitool_config(config, retry_timeout=0.0)
 
 
 BRIDGES = {
@@ -42,15 +29,16 @@ BRIDGES = {
 }
 
 
-def test_unbridged_node_reads_the_bmc(sim):
-    task = StandaloneTask.for_driver("ipmi", driver_info=sim.driver_info(), name="chassis")
+def test_unbridged_node_reads_the_bmc(module_ipmi_sim):
+    task = StandaloneTask.for_driver("ipmi", driver_info=module_ipmi_sim.driver_info(),
+                                     name="chassis")
     assert actions.get_power_state(task).value in ("power on", "power off")
 
 
 @pytest.mark.parametrize("bridge", sorted(BRIDGES))
-def test_bridged_node_is_sent_on_to_its_target(sim, bridge):
+def test_bridged_node_is_sent_on_to_its_target(module_ipmi_sim, bridge):
     task = StandaloneTask.for_driver(
-        "ipmi", driver_info=sim.driver_info(**BRIDGES[bridge]), name="blade")
+        "ipmi", driver_info=module_ipmi_sim.driver_info(**BRIDGES[bridge]), name="blade")
     with pytest.raises(exception.DriverActionError) as caught:
         actions.get_power_state(task)
     message = str(caught.value)

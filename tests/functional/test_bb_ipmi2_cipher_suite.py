@@ -15,30 +15,18 @@ from hwdrivers.common import exception
 from hwdrivers.drivers import actions
 from hwdrivers.drivers.modules import ipmitool
 from hwdrivers.drivers.task import StandaloneTask
-from hwdrivers.testing import processes
-from hwdrivers.testing.ipmi_sim import PASSWORD, IPMISimFixture, require_ipmi_sim
+from hwdrivers.testing.ipmi_sim import PASSWORD
+from tests.fixtures import ipmi_sim as ipmi_sim_fixtures
 
 
 @pytest.fixture(autouse=True)
 def ipmi_config(config):
-    try:
-        require_ipmi_sim()
-    except processes.Unavailable as exc:
-        pytest.skip(str(exc))
-    config(enabled_hardware_types=["ipmi"], enabled_power_interfaces=["ipmitool"],
-           enabled_management_interfaces=["ipmitool"], ipmi__command_retry_timeout=3.0,
-           ipmi__timeout=1, ipmi__retries=1)
+    ipmi_sim_fixtures.ipmitool_config(config, retry_timeout=3.0)
 
 
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory):
-    with IPMISimFixture(directory=str(tmp_path_factory.mktemp("ipmi_sim"))) as fixture:
-        yield fixture.sim
-
-
-def test_cipher_suite_the_bmc_lacks_names_the_field(sim):
+def test_cipher_suite_the_bmc_lacks_names_the_field(module_ipmi_sim):
     task = StandaloneTask.for_driver(
-        "ipmi", driver_info=sim.driver_info(ipmi_cipher_suite=17), name="cs")
+        "ipmi", driver_info=module_ipmi_sim.driver_info(ipmi_cipher_suite=17), name="cs")
     with pytest.raises(exception.DriverSettingsError) as caught:
         actions.get_power_state(task)
     message = str(caught.value)
@@ -58,6 +46,6 @@ def test_suite_chosen_by_ipmitool_and_refused_says_so(words):
                            "ipmi_cipher_suite"), hint
 
 
-def test_the_suite_it_offers_works(sim):
-    task = StandaloneTask.for_driver("ipmi", driver_info=sim.driver_info(), name="cs")
+def test_the_suite_it_offers_works(module_ipmi_sim):
+    task = StandaloneTask.for_driver("ipmi", driver_info=module_ipmi_sim.driver_info(), name="cs")
     assert actions.get_power_state(task).value in ("power on", "power off")

@@ -13,25 +13,13 @@ import pytest
 from hwdrivers.common import exception
 from hwdrivers.drivers import actions
 from hwdrivers.drivers.task import StandaloneTask
-from hwdrivers.testing import processes
-from hwdrivers.testing.ipmi_sim import PASSWORD, IPMISimFixture, require_ipmi_sim
+from hwdrivers.testing.ipmi_sim import PASSWORD
+from tests.fixtures import ipmi_sim as ipmi_sim_fixtures
 
 
 @pytest.fixture(autouse=True)
 def ipmi_config(config):
-    try:
-        require_ipmi_sim()
-    except processes.Unavailable as exc:
-        pytest.skip(str(exc))
-    config(enabled_hardware_types=["ipmi"], enabled_power_interfaces=["ipmitool"],
-           enabled_management_interfaces=["ipmitool"], ipmi__command_retry_timeout=3.0,
-           ipmi__timeout=1, ipmi__retries=1)
-
-
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory):
-    with IPMISimFixture(directory=str(tmp_path_factory.mktemp("ipmi_sim"))) as fixture:
-        yield fixture.sim
+    ipmi_sim_fixtures.ipmitool_config(config, retry_timeout=3.0)
 
 
 @pytest.mark.parametrize("call, args, words", [
@@ -39,8 +27,8 @@ def sim(tmp_path_factory):
     (actions.get_boot_device, (), "reading the boot device failed"),
     (actions.set_boot_device, ("pxe", True), "setting boot device pxe (persistent) failed"),
 ])
-def test_refused_for_good_is_tried_once(sim, call, args, words):
-    task = StandaloneTask.for_driver("ipmi", driver_info=sim.driver_info(), name="nmi")
+def test_refused_for_good_is_tried_once(module_ipmi_sim, call, args, words):
+    task = StandaloneTask.for_driver("ipmi", driver_info=module_ipmi_sim.driver_info(), name="nmi")
     with pytest.raises(exception.DriverUnsupportedAction) as caught:
         call(task, *args)
     message = str(caught.value)

@@ -11,28 +11,14 @@ import pytest
 from hwdrivers.common import exception
 from hwdrivers.drivers import actions
 from hwdrivers.drivers.task import StandaloneTask
-from hwdrivers.testing import processes
-from hwdrivers.testing.ipmi_sim import IPMISimFixture
-from tests.fixtures.ipmi_sim import require_ipmi_sim
+from tests.fixtures import ipmi_sim as ipmi_sim_fixtures
 
 WRONG = "Wr0ng-15-pass"
 
 
 @pytest.fixture(autouse=True)
 def ipmi_config(config):
-    try:
-        require_ipmi_sim()
-    except processes.Unavailable as exc:
-        pytest.skip(str(exc))
-    config(enabled_hardware_types=["ipmi"], enabled_power_interfaces=["ipmitool"],
-           enabled_management_interfaces=["ipmitool"], ipmi__command_retry_timeout=0.0,
-           ipmi__timeout=1, ipmi__retries=1)
-
-
-@pytest.fixture
-def ipmi_sim(tmp_path):
-    with IPMISimFixture(directory=str(tmp_path / "ipmi_sim")) as fixture:
-        yield fixture.sim
+    ipmi_sim_fixtures.ipmitool_config(config, retry_timeout=0.0)
 
 
 def task_for(ipmi_sim, **overrides):
