@@ -14,3 +14,11 @@ def printable(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
+def cut(text: str, limit: int) -> str:
+    """``text`` cut after ``limit`` characters, saying how many more there were:
+    what a tool or a ramdisk said is quoted, not carried whole into an error."""
+    if len(text) <= limit:
+        return text
+    return "%s... (%d more characters)" % (text[:limit], len(text) - limit)

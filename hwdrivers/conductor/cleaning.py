@@ -74,11 +74,10 @@ def _call(task, interface, func, *args):
     return retry.run(task, interface, func, *args, gate=controllers.LIMITER.slot)
 
 
-#: How many problems (or names) a refusal lists before it says how many more, and
-#: how many characters of a caller's name it quotes: as the BIOS checks do, a
-#: refused request is not echoed back whole (5000 bad steps made a 500 kB error,
-#: in the answer and in the log).
-LISTED = bios_registry.LISTED
+#: How many characters of a caller's name a refusal quotes; it lists at most
+#: bios_registry.LISTED problems or names (``bios_registry.listed``): as the BIOS
+#: checks do, a refused request is not echoed back whole (5000 bad steps made a
+#: 500 kB error, in the answer and in the log).
 QUOTED = 60
 
 
@@ -86,14 +85,6 @@ def _cut(text: str) -> str:
     """``text`` cut after :data:`QUOTED` characters, saying how long it was."""
     return text if len(text) <= QUOTED else "%s... (%d characters)" % (text[:QUOTED],
                                                                        len(text))
-
-
-def _some(items: list[str], sep: str = ", ", what: str = "") -> str:
-    """The first :data:`LISTED` of ``items``, then how many more."""
-    shown = sep.join(items[:LISTED])
-    if len(items) > LISTED:
-        shown += "%sand %d more%s" % (sep, len(items) - LISTED, " %ss" % what if what else "")
-    return shown
 
 
 def _step_errors(task, index: int, step) -> tuple[list[str], dict | None]:
@@ -111,7 +102,7 @@ def _step_errors(task, index: int, step) -> tuple[list[str], dict | None]:
     extra = sorted(set(step) - _STEP_KEYS)
     if extra:
         return ["%s has unknown field(s) %s (a step has interface, step and args)"
-                % (where, _some([_cut(key) for key in extra]))], None
+                % (where, bios_registry.listed([_cut(key) for key in extra]))], None
     if not isinstance(kind, str) or not isinstance(name, str):
         # checked first: a list or object here is not a key of the lookups below
         return ["%s: interface and step must be strings (e.g. \"interface\": \"bios\", "
@@ -134,7 +125,7 @@ def _step_errors(task, index: int, step) -> tuple[list[str], dict | None]:
     missing = sorted(a for a, info in argsinfo.items() if info.get("required") and a not in args)
     problems = []
     if unknown:
-        problems.append("unknown argument(s) %s" % _some([_cut(a) for a in unknown]))
+        problems.append("unknown argument(s) %s" % bios_registry.listed([_cut(a) for a in unknown]))
     if missing:
         problems.append("missing argument(s) %s" % ", ".join(missing))
     if problems:
@@ -160,7 +151,7 @@ def check_steps(task, steps) -> list[dict]:
             plan.append(planned)
     if errors:
         raise exception.InvalidParameterValue("Node %s: %s" % (
-            task.node.ident, _some(errors, "; ", "problem")))
+            task.node.ident, bios_registry.listed(errors, "; ", "problem")))
     return plan
 
 

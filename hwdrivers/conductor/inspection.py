@@ -43,6 +43,7 @@ from oslo_config import cfg
 from hwdrivers.agent import disk as agent_disk
 from hwdrivers.agent import errors as agent_errors
 from hwdrivers.common import exception
+from hwdrivers.common import log_text
 from hwdrivers.common.states import PowerState
 from hwdrivers.common.states import ProvisionState
 from hwdrivers.conductor import cleaning
@@ -551,11 +552,8 @@ def _shortened(error) -> str:
     Whatever the ramdisk sent went into ``last_error`` whole: a 900 KB
     string rode along in every node listing showing it.
     """
-    text = error if isinstance(error, str) else repr(error)
-    if len(text) <= RAMDISK_ERROR_SHOWN:
-        return text
-    return "%s... (%d more characters)" % (text[:RAMDISK_ERROR_SHOWN],
-                                           len(text) - RAMDISK_ERROR_SHOWN)
+    return log_text.cut(error if isinstance(error, str) else repr(error),
+                        RAMDISK_ERROR_SHOWN)
 
 
 def complete_in_band(task, inventory: dict, plugin_data: dict) -> None:

@@ -119,10 +119,10 @@ def check_settings(settings, registry: dict) -> list[dict]:
         # registry has ~400, and last_error keeps what is said here.
         errors.insert(0, "%s in the BIOS registry; it has: %s" % (
             "attribute %s does not exist" % unknown[0] if len(unknown) == 1 else
-            "attributes %s do not exist" % _some(unknown), ", ".join(sorted(registry))))
+            "attributes %s do not exist" % listed(unknown), ", ".join(sorted(registry))))
     if errors:
         raise exception.InvalidParameterValue("BIOS settings refused, nothing was sent: %s"
-                                              % _some(errors, "; ", "problem"))
+                                              % listed(errors, "; ", "problem"))
     return normalised
 
 
@@ -130,8 +130,9 @@ def check_settings(settings, registry: dict) -> list[dict]:
 LISTED = 20
 
 
-def _some(items, sep=", ", what="") -> str:
-    """The first :data:`LISTED` items, then how many more: refusals stay short."""
+def listed(items, sep=", ", what="") -> str:
+    """The first :data:`LISTED` items, then how many more: refusals stay short
+    (the BIOS checks' and manual cleaning's)."""
     shown = sep.join(items[:LISTED])
     if len(items) > LISTED:
         shown += "%sand %d more%s" % (sep, len(items) - LISTED,

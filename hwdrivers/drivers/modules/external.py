@@ -35,6 +35,7 @@ import time
 from hwdrivers.common import boot_devices
 from hwdrivers.common import environment
 from hwdrivers.common import exception
+from hwdrivers.common import log_text
 from hwdrivers.common import supervised
 from hwdrivers.common.states import PowerState
 from hwdrivers.conf import CONF
@@ -178,10 +179,7 @@ def _shown(text, secrets, limit):
 
     Masked before the cut, so a cut through a secret cannot show its start.
     """
-    text = params.redact(text, _shown_forms(secrets))
-    if len(text) <= limit:
-        return text
-    return "%s... (%d more characters)" % (text[:limit], len(text) - limit)
+    return log_text.cut(params.redact(text, _shown_forms(secrets)), limit)
 
 
 def _garbage(path, action, why, stderr, returncode, secrets):
