@@ -8,7 +8,6 @@ named ipmi_address and was retried for [ipmi] command_retry_timeout.
 """
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -18,10 +17,11 @@ import pytest
 from hwdrivers.common import exception
 from hwdrivers.drivers import actions
 from hwdrivers.drivers.task import StandaloneTask
+from tests.fixtures import ipmi_bmc as ipmi_bmc_fixtures
 from tests.fixtures.ipmi_bmc import PASSWORD, USERNAME, start_fake_bmcs
 from tests.fixtures.processes import stop_group
 
-IPMITOOL = "/usr/bin/ipmitool"
+IPMITOOL = ipmi_bmc_fixtures.IPMITOOL
 KEY = "a1b2c3d4e5f60718293a4b5c6d7e8f90a0b0c0ff"
 # Runs the tests' fake BMC with a Kg key (hwdrivers.testing.ipmi_bmc.serve).
 CHILD = """
@@ -38,16 +38,12 @@ ipmi_bmc._make_classes = with_kg
 ipmi_bmc.serve(1, {%r: (%r, "ADMINISTRATOR")})
 """ % (USERNAME, PASSWORD)
 
-pytestmark = pytest.mark.skipif(not os.access(IPMITOOL, os.X_OK),
-                                reason="Debian's ipmitool is not installed "
-                                       "(apt install ipmitool)")
+pytestmark = ipmi_bmc_fixtures.needs_ipmitool
 
 
 @pytest.fixture(autouse=True)
 def ipmi_config(config):
-    config(enabled_hardware_types=["ipmi"], enabled_power_interfaces=["ipmitool"],
-           enabled_management_interfaces=["ipmitool"], ipmi__command_retry_timeout=0.0,
-           ipmi__timeout=1, ipmi__retries=1, ipmi__ipmitool_path=IPMITOOL)
+    ipmi_bmc_fixtures.ipmitool_config(config, ipmi__ipmitool_path=IPMITOOL)
 
 
 @pytest.fixture(scope="module")

@@ -8,25 +8,21 @@ hardware, did not boot its deployed disk. Run against the fake BMC with the
 real ipmitool; the flags the BMC stored are read back from it.
 """
 
-import os
 
 import pytest
 
 from hwdrivers.drivers.task import StandaloneTask
+from tests.fixtures import ipmi_bmc as ipmi_bmc_fixtures
 from tests.fixtures.ipmi_bmc import start_fake_bmcs
 
-IPMITOOL = "/usr/bin/ipmitool"
+IPMITOOL = ipmi_bmc_fixtures.IPMITOOL
 
-pytestmark = pytest.mark.skipif(not os.access(IPMITOOL, os.X_OK),
-                                reason="Debian's ipmitool is not installed "
-                                       "(apt install ipmitool)")
+pytestmark = ipmi_bmc_fixtures.needs_ipmitool
 
 
 @pytest.fixture(autouse=True)
 def ipmi_config(config):
-    config(enabled_hardware_types=["ipmi"], enabled_power_interfaces=["ipmitool"],
-           enabled_management_interfaces=["ipmitool"], ipmi__command_retry_timeout=0.0,
-           ipmi__timeout=1, ipmi__retries=1, ipmi__ipmitool_path=IPMITOOL)
+    ipmi_bmc_fixtures.ipmitool_config(config, ipmi__ipmitool_path=IPMITOOL)
 
 
 @pytest.fixture(scope="module")
