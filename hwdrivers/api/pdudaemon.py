@@ -370,6 +370,11 @@ def make_app(service, conf=None):
 
     @app.route("/power/control/<command>", methods=["GET"])
     def control(command):
+        if flask.request.method != "GET":
+            # Flask routes HEAD to every GET view, and this GET is not safe: a
+            # link checker's or load balancer's HEAD probe would switch the
+            # outlet. (PDUDaemon's aiohttp route acts on HEAD too, by default.)
+            return not_allowed(None)
         return text(*listener.handle(command, flask.request.args.to_dict()))
 
     @app.errorhandler(404)
@@ -378,7 +383,10 @@ def make_app(service, conf=None):
 
     @app.errorhandler(405)
     def not_allowed(error):
-        return text(405, "Method not allowed: " + USAGE)
+        response = text(405, "Method not allowed (only GET; HEAD does not act "
+                             "either): " + USAGE)
+        response.headers["Allow"] = "GET"
+        return response
 
     @app.errorhandler(Exception)
     def unexpected(error):

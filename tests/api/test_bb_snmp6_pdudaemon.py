@@ -1,0 +1,47 @@
+"""PDUDaemon listener: requests that must not switch an outlet.
+
+Same setting as test_pdudaemon.py (whose fixtures are reused): real snmp
+nodes on SQLite, the real conductor service, the snmpsim PDU.
+"""
+
+from hwdrivers.common.states import PowerState
+from hwdrivers.db import api as db_api
+from tests.api.test_pdudaemon import CTX, pdu_state
+from tests.api.test_pdudaemon import client, nodes, service  # noqa: F401 (fixtures)
+
+
+def _recorded_power_changes(svc, monkeypatch):
+    calls = []
+    real = svc.manager.change_power_state
+
+    def recording(context, ident, target, **kwargs):
+        calls.append((ident, target))
+        return real(context, ident, target, **kwargs)
+
+    monkeypatch.setattr(svc.manager, "change_power_state", recording)
+    return calls
+
+
+def test_head_probe_does_not_switch_the_outlet(client, service, nodes,  # noqa: F811
+                                               snmp_agent, monkeypatch):
+    """Flask answers HEAD with the GET view: a link checker's or a load
+    balancer's HEAD of a PDUDaemon URL powered the board off."""
+    service.manager.change_power_state(CTX, "pdu-node-11", "power on")
+    calls = _recorded_power_changes(service, monkeypatch)
+    for query in ("/power/control/off?alias=pdu-node-11",
+                  "/power/control/reboot?hostname=%s&port=11&delay=1" % snmp_agent.address,
+                  "/power/control/off?hostname=%s&port=11" % snmp_agent.address):
+        response = client.head(query)
+        assert response.status_code == 405, query
+        assert response.headers["Allow"] == "GET"
+    assert calls == []
+    row = db_api.get_node("pdu-node-11")
+    assert row["target_power_state"] is None and row["reservation"] is None
+    assert pdu_state(service, "pdu-node-11") == PowerState.ON
+
+    # GET still acts, and other methods get the same 405 with Allow.
+    response = client.post("/power/control/off?alias=pdu-node-11")
+    assert response.status_code == 405 and response.headers["Allow"] == "GET"
+    assert "only GET" in response.text
+    assert client.get("/power/control/off?alias=pdu-node-11").status_code == 200
+    assert calls == [(nodes["pdu-node-11"].uuid, "power off")]
