@@ -37,7 +37,7 @@ import fixtures
 from hwdrivers.testing import processes
 from hwdrivers.testing.processes import Unavailable, free_udp_port, stop_group, wait_for_log
 
-__all__ = ["OUTLETS", "COMMUNITY", "WRITE_COMMUNITY", "V3_USERS", "GENERIC_CONTROL",
+__all__ = ["OUTLETS", "COMMUNITY", "WRITE_COMMUNITY", "V3_USERS", "ENGINE_ID", "GENERIC_CONTROL",
            "GENERIC_STATUS", "SnmpAgent", "SnmpAgentFixture", "SnmpProxy", "Exchange",
            "overlaps", "free_udp_port", "records", "start_agent"]
 
@@ -51,6 +51,10 @@ V3_USERS = {
     "legacy": ("MD5", "Auth-Key-Md5-2", "DES", "Priv-Key-Des-2"),
     "signer": ("SHA256", "Auth-Key-Sha256-3", "NONE", None),
 }
+
+#: The agent's SNMPv3 engine ID (hex): fixed, so tests can name it as
+#: snmp_context_engine_id the way an operator copies it from the PDU.
+ENGINE_ID = "80001f8804687764726976657273"
 
 # The generic test PDU, under an unassigned enterprise number.
 GENERIC_CONTROL = "1.3.6.1.4.1.99999.1.1"
@@ -213,7 +217,7 @@ def _start(workdir):
 
     port = free_udp_port()
     argv = [binary, "--cache-dir=%s" % os.path.join(workdir, "cache"),
-            "--variation-modules-dir=%s" % variation, "--v3-engine-id=auto"]
+            "--variation-modules-dir=%s" % variation, "--v3-engine-id=%s" % ENGINE_ID]
     for user, (auth, auth_key, priv, priv_key) in V3_USERS.items():
         argv += ["--v3-user=%s" % user, "--v3-auth-proto=%s" % auth,
                  "--v3-auth-key=%s" % auth_key]

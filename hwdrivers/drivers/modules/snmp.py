@@ -168,7 +168,10 @@ def _usm(values, problems):
                             "bytes in hex, e.g. 80001f8880e9630000d61ff449"
                             % params.without_password(engine_id))
         else:
-            values["snmp_context_engine_id"] = text
+            # One spelling: net-snmp and PDU web pages show "80 00 1F 88 ...",
+            # which fromhex() reads, but pysnmp's hexValue pairs the spaces in
+            # and sent another engine ID (refused by the PDU as unknown).
+            values["snmp_context_engine_id"] = bytes.fromhex(text).hex()
 
 
 def _mib(values, problems):
@@ -425,7 +428,11 @@ class Session:
         from pysnmp.hlapi.v3arch.asyncio.lcd import CommandGeneratorLcdConfigurator
         from pysnmp.proto.rfc1902 import OctetString
         context_name = self.info.get("snmp_context_name") or ""
-        engine_id = self.info.get("snmp_context_engine_id")
+        # v1/v2c messages carry no context engine ID, so the field is left
+        # unchecked there: one kept from a v3 setup must not reach pysnmp
+        # (a bare "invalid literal for int()" when it was not hex).
+        engine_id = (self.info.get("snmp_context_engine_id")
+                     if self.info["version"] == "3" else None)
         engine = self.engine.engine
         target_name, _ = CommandGeneratorLcdConfigurator().configure(
             engine, self._auth(write), self._target_for(), context_name)
