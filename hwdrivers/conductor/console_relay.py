@@ -39,6 +39,7 @@ import ipaddress
 import logging
 import os
 import pty
+import re
 import selectors
 import signal
 import subprocess
@@ -80,11 +81,24 @@ def _now():
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+#: Secrets shorter than this are cut only where they stand as a word of their
+#: own (no ASCII letter or digit right before or after): a BMC password "ab"
+#: was cut out of every "about", "table" and "lab" the machine printed, which
+#: mangled the log and the client's screen (and told a reader the password).
+#: Longer secrets are cut wherever they appear, as inside other words they do
+#: not occur by chance.
+WHOLE_WORD_BELOW = 8
+_WORD = b"A-Za-z0-9"
+
+
 class Redactor:
     """Replaces secrets in a byte stream, even when one is split across reads.
 
     Bytes at the end of a read that could begin a secret are held back until
-    the next read, or :meth:`flush` (:data:`REDACT_FLUSH` later).
+    the next read, or :meth:`flush` (:data:`REDACT_FLUSH` later); so is a
+    short secret (:data:`WHOLE_WORD_BELOW`) at the very end, until the byte
+    after it says whether it is a word of its own. At a flush the end counts
+    as a word's end: a secret is never let out for want of a next byte.
     """
 
     def __init__(self, secrets):
@@ -92,28 +106,77 @@ class Redactor:
                               reverse=True)
         self.mask = params.MASK.encode()
         self.held = b""
+        #: The last byte given out: whether a secret right after it starts a word.
+        self.before = b""
+        self._streaming = self._pattern(final=False)
+        self._final = self._pattern(final=True)
+
+    def _pattern(self, final):
+        """One regex for all secrets, longest first; ``final``: the data ends here."""
+        if not self.secrets:
+            return None
+        after = b"(?![%s])" % _WORD if final else b"(?=[^%s])" % _WORD
+        return re.compile(b"|".join(
+            re.escape(s) if len(s) >= WHOLE_WORD_BELOW
+            else b"(?<![%s])%s%s" % (_WORD, re.escape(s), after)
+            for s in self.secrets))
+
+    def extended(self, secrets):
+        """A redactor for these secrets too, that goes on where this one is."""
+        other = Redactor(tuple(s.decode("utf-8") for s in self.secrets) + tuple(secrets))
+        other.held, other.before = self.held, self.before
+        return other
+
+    def _sub(self, pattern, data, start=0):
+        """``data[start:]`` with the secrets masked (the bytes before give context)."""
+        out, last = [], start
+        for match in pattern.finditer(data, start):
+            out += [data[last:match.start()], self.mask]
+            last = match.end()
+        out.append(data[last:])
+        return b"".join(out)
 
     def scrub(self, data: bytes) -> bytes:
+        """``data``, whole (it ends here), with the secrets masked."""
+        return self._sub(self._final, data) if self.secrets else data
+
+    def _hold(self, buf, start):
+        """How many bytes at the end of ``buf[start:]`` may still become a secret."""
+        room = len(buf) - start
+        hold = 0
         for secret in self.secrets:
-            data = data.replace(secret, self.mask)
-        return data
+            whole_word = len(secret) < WHOLE_WORD_BELOW
+            longest = len(secret) if whole_word else len(secret) - 1
+            for size in range(min(longest, room), hold, -1):
+                if not buf.endswith(secret[:size]):
+                    continue
+                prior = buf[len(buf) - size - 1:len(buf) - size]
+                if whole_word and prior and re.match(b"[%s]" % _WORD, prior):
+                    continue  # inside a word: never a short secret
+                hold = size
+                break
+        return hold
+
+    def _give(self, out):
+        if out:
+            self.before = out[-1:]
+        return out
 
     def feed(self, data: bytes) -> bytes:
         if not self.secrets:
             return data
-        buf = self.scrub(self.held + data)
-        hold = 0
-        for secret in self.secrets:
-            for size in range(min(len(secret) - 1, len(buf)), hold, -1):
-                if buf.endswith(secret[:size]):
-                    hold = size
-                    break
+        context = self.before
+        buf = context + self._sub(self._streaming, context + self.held + data,
+                                  len(context))
+        hold = self._hold(buf, len(context))
         self.held = buf[len(buf) - hold:] if hold else b""
-        return buf[:len(buf) - hold]
+        return self._give(buf[len(context):len(buf) - hold])
 
     def flush(self) -> bytes:
         held, self.held = self.held, b""
-        return held
+        if not held:
+            return b""
+        return self._give(self._sub(self._final, self.before + held, len(self.before)))
 
 
 def double_escape(data: bytes, escape: bytes | None, line_start: bool):
@@ -423,9 +486,7 @@ class Relay(threading.Thread):
             return
         if command is None or command == self.command:
             return
-        held = self._redactor.held
-        self._redactor = Redactor(tuple(self.command.secrets) + tuple(command.secrets))
-        self._redactor.held = held
+        self._redactor = self._redactor.extended(command.secrets)
         self.command = command
 
     def _begin(self):
