@@ -50,6 +50,31 @@ class StepFailed(exception.HWDriversError):
     fmt = "clean step %(interface)s.%(step)s: %(error)s"
 
 
+#: Ironic's fault of a node whose clean step failed (``faults.CLEAN_FAILURE``):
+#: ``GET /v1/nodes?fault=clean failure`` finds them.
+CLEAN_FAILURE_FAULT = "clean failure"
+
+
+def hold_after_failed_step(task, error) -> None:
+    """Maintenance with fault ``clean failure`` after a clean step failed (not saved).
+
+    As Ironic's cleaning error handler: a step that failed half-way (a disk
+    erase, a BIOS change) may have left the machine in any state, so the
+    node is taken out of service until an operator has looked at it.
+    Leaving maintenance clears the fault; a maintenance reason already
+    there (an operator's) is kept, else it is the error. Failures before
+    any step ran (prepare_cleaning, a node already in maintenance) do not
+    come here: nothing was done to the machine.
+    """
+    node = task.node
+    node.maintenance = True
+    node.fault = CLEAN_FAILURE_FAULT
+    if not node.maintenance_reason:
+        node.maintenance_reason = "clean failure: %s" % error
+    task.logger.warning("node put in maintenance (fault %s): %s", CLEAN_FAILURE_FAULT,
+                        error)
+
+
 class AsyncCleaningRefused(exception.HWDriversError):
     """A clean step (or prepare_cleaning) answered ``clean wait``.
 
@@ -253,8 +278,9 @@ def run(task) -> None:
             # The error names the step; the plan must not outlive the cleaning it
             # described (as Ironic wipes its cleaning info on failure).
             base.update_internal_info(task, **{PLAN_KEY: None, INDEX_KEY: None})
-            raise StepFailed(interface=step["interface"], step=step["step"],
-                             error=exc) from exc
+            failed = StepFailed(interface=step["interface"], step=step["step"], error=exc)
+            hold_after_failed_step(task, failed)
+            raise failed from exc
     task.node.last_error = None
     set_state(task, ProvisionState.MANAGEABLE, None, **{PLAN_KEY: None, INDEX_KEY: None})
     task.logger.info("manual cleaning done: %d step(s)", len(plan))

@@ -289,8 +289,10 @@ def _run_clean_step(task, step):
     try:
         cleaning.refuse_async(_call(task, iface, iface.execute_clean_step, step), "the step")
     except Exception as exc:
-        raise StepFailed(kind="clean", interface=step["interface"], step=step["step"],
-                         error=exc) from exc
+        failed = StepFailed(kind="clean", interface=step["interface"], step=step["step"],
+                            error=exc)
+        cleaning.hold_after_failed_step(task, failed)
+        raise failed from exc
 
 
 def _tear_down_failed_cleaning(task):

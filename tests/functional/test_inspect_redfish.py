@@ -184,8 +184,11 @@ def test_bad_bios_settings_are_refused_before_anything_is_sent(server, emulator)
     assert "NumCores is read-only" in node["last_error"]
     assert "bios.apply_configuration" in node["last_error"]
     assert _patches(emulator, "hw-c") == before
+    # A failed clean step holds the node for an operator, as Ironic does.
+    assert node["maintenance"] is True and node["fault"] == "clean failure"
     _ok(_provision(server, "hw-c", "manage"), 202)
     assert _settle(server, "hw-c")["provision_state"] == "manageable"
+    _ok(server.call("DELETE", "/v1/nodes/hw-c/maintenance"), 202)
 
     # Inspected: the cached registry refuses at once (400), nothing changes.
     _ok(_provision(server, "hw-c", "inspect"), 202)
