@@ -13,6 +13,8 @@ class AgentError(Exception):
 
     message = "An error occurred"
     status_code = 500
+    #: whether another attempt may succeed (an image download is tried again)
+    retryable = False
 
     def __init__(self, details: str = "") -> None:
         super().__init__(details)
@@ -86,7 +88,15 @@ class ImageDownloadError(AgentError):
 
 
 class ImageChecksumError(AgentError):
+    """The image's bytes do not hash to the expected digest.
+
+    Retryable, as in IPA: bytes corrupted in transit (a flaky NIC, a proxy)
+    hash differently on the next download; an image that is wrong at its
+    source fails every attempt and is reported after the last.
+    """
+
     message = "Error verifying image checksum"
+    retryable = True
 
     def __init__(self, image_id: str, location: str, expected: str, actual: str) -> None:
         super().__init__(

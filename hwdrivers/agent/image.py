@@ -11,9 +11,11 @@ the device with ``qemu-img convert -n``. The format comes from
 bytes; a mismatch is refused before anything is written.
 
 A broken download (connection reset, timeout, 5xx, a body shorter than its
-Content-Length) is retried from the start, up to ``retries`` more times; a
-4xx, a checksum mismatch or a write error is not. After any failure the
-device is made unbootable (see ``disk.make_unbootable``).
+Content-Length) or a checksum mismatch (bytes corrupted in transit) is
+retried from the start, up to ``retries`` more times, as IPA does; a 4xx
+or a write error is not. After a mismatch a checksum file is read again
+(a mirror may have been mid-sync). After any failure the device is made
+unbootable (see ``disk.make_unbootable``).
 
 A raw image's first chunk (the boot code and partition table) is written
 last, once the whole image is on the device and its checksum verified;
@@ -394,12 +396,12 @@ def _resolve_checksum(image_info: dict, options: WriteOptions) -> checksum.Expec
 
 def _with_retries(action: Callable[[int], object], options: WriteOptions,
                   image_id: str) -> None:
-    """Run ``action(attempt)``; retry a retryable ImageDownloadError."""
+    """Run ``action(attempt)``; retry an error that says it is retryable."""
     for attempt in range(options.retries + 1):
         try:
             action(attempt)
             return
-        except errors.ImageDownloadError as exc:
+        except errors.AgentError as exc:
             if not exc.retryable or attempt == options.retries:
                 raise
             LOG.warning("image %s: attempt %d of %d failed, retrying in %ss: %s", image_id,
@@ -424,10 +426,16 @@ def write_image(image_info: dict, device: str, options: WriteOptions) -> Outcome
 
     def download(attempt: int) -> None:
         state["attempts"] = attempt + 1
+        if holder["expected"] is None:  # the last attempt's mismatch: read the file again
+            resolve(attempt)
         current = _Attempt(image_info, device, disk_size, holder["expected"], options)
         holder["attempt"] = current
         try:
             current.run()
+        except errors.ImageChecksumError:
+            if checksum.is_url(holder["expected"].source):  # it came from a file
+                holder["expected"] = None
+            raise
         finally:
             state["written"] = max(state["written"], current.written)
             current.cleanup()

@@ -2,9 +2,10 @@
 
 ``ImageServer`` serves files the way an image store would (sendfile, with
 Content-Length), and on request misbehaves the way networks do: a
-connection reset after N bytes (every time, or only the first times), a
-body without Content-Length, a slow body, an HTTP error. ``FakeConductor``
-answers the two calls an agent makes (``GET /v1/lookup``, ``POST
+connection reset (or a clean close) after N bytes, every time or only the
+first times, a body without Content-Length, a slow body, an HTTP error, a
+body with one bit flipped (the first times). ``FakeConductor`` answers the
+two calls an agent makes (``GET /v1/lookup``, ``POST
 /v1/heartbeat/<node>``) as Ironic does, and records them. The benchmark
 uses ``ImageServer`` too.
 """
@@ -29,6 +30,8 @@ class Resource:
     status: int = 200
     drop_after: int | None = None    # reset the connection after this many body bytes
     drop_times: int | None = None    # ...on this many requests (None: every one)
+    drop_clean: bool = False         # end the drop with a FIN (a clean close), not a RST
+    corrupt_times: int = 0           # flip one byte of the body on this many first requests
     no_length: bool = False          # no Content-Length: the body ends when the socket closes
     delay: float = 0.0               # seconds to pause between 64 KiB pieces
     head_status: int | None = None   # HEAD's status when not GET's (405: no HEAD)
@@ -135,19 +138,23 @@ class _ImageHandler(http.server.BaseHTTPRequestHandler):
         drop = resource.drop_after is not None and (
             resource.drop_times is None or count <= resource.drop_times)
         limit = resource.drop_after if drop else size
-        if resource.path and not resource.delay:
+        corrupt = count <= resource.corrupt_times
+        if resource.path and not resource.delay and not corrupt:
             with open(resource.path, "rb") as handle:
                 if limit:
                     self.connection.sendfile(handle, 0, limit)
         else:
             data = resource.data if resource.data is not None else open(
                 resource.path, "rb").read()
+            if corrupt:  # one bit flipped in transit, past the first chunk
+                middle = len(data) // 2
+                data = data[:middle] + bytes([data[middle] ^ 1]) + data[middle + 1:]
             for start in range(0, limit, 65536):
                 self.wfile.write(data[start:min(limit, start + 65536)])
                 self.wfile.flush()
                 if resource.delay:
                     time.sleep(resource.delay)
-        if drop:  # RST, not FIN: the client sees a reset mid-body
+        if drop and not resource.drop_clean:  # RST: the client sees a reset mid-body
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
                                        struct.pack("ii", 1, 0))
             self.connection.close()  # closed for real once the handler's files are
