@@ -122,6 +122,9 @@ class ConductorService:
         self.manager.consoles = self.consoles
         self.manager_context = hw_context.get_admin_context()
         self._stop = threading.Event()
+        # The heartbeat stops last: a draining conductor (stop()) is alive
+        # until its workers are done, or the others would presume it dead.
+        self._heartbeat_stop = threading.Event()
         self._lock = threading.Lock()
         self._threads = []
         self.power_sync = power_sync.PowerSync(conf=conf, registry=registry,
@@ -153,7 +156,8 @@ class ConductorService:
             self.recover()
             self.consoles.start()  # after recover(): consoles come back in the background
             conductor = self.conf.conductor
-            self._add_periodic("heartbeat", conductor.heartbeat_interval, self.heartbeat)
+            self._add_periodic("heartbeat", conductor.heartbeat_interval, self.heartbeat,
+                               stop=self._heartbeat_stop)
             if conductor.sync_power_state_interval > 0:
                 self._add_periodic("power-sync", conductor.sync_power_state_interval,
                                    self.power_sync.run_cycle)
@@ -220,8 +224,8 @@ class ConductorService:
         """The inspection-timeouts periodic, over the nodes this conductor owns."""
         return inspection.check_timeouts(owns=self._share())
 
-    def _add_periodic(self, name, interval, func):
-        thread = _Periodic(name, interval, func, self._stop)
+    def _add_periodic(self, name, interval, func, stop=None):
+        thread = _Periodic(name, interval, func, self._stop if stop is None else stop)
         thread.start()
         self._threads.append(thread)
 
@@ -243,6 +247,8 @@ class ConductorService:
         """Tell the other conductors (and ``conductor list``) we are alive.
 
         Then reap conductors that stopped heartbeating: see :meth:`reap_dead`.
+        While :meth:`stop` drains the workers it only keeps the row fresh:
+        it neither rejoins the ring nor judges or adopts anything.
         """
         registry = self._registry or factory.get_registry()
         started = time.monotonic()  # before the write: others count from it
@@ -250,6 +256,10 @@ class ConductorService:
             online = db_api.touch_conductor(self.hostname)
         except exception.ConductorNotFound:
             online = None
+        if self._stop.is_set():
+            if online:
+                self._heartbeat_ok = started
+            return
         if not online:
             if online is False:
                 LOG.warning("Conductor %s was presumed dead by another conductor (no "
@@ -365,10 +375,18 @@ class ConductorService:
         self.consoles.stop()  # they stay enabled in the database: the next start restores them
         finished = self.workers.shutdown(wait=True, timeout=timeout)
         if not self.started:
+            self._heartbeat_stop.set()
             return finished  # never registered nor recovered: no lease can be ours
         for thread in self._threads:  # a sync cycle finishes the reads it started
+            if thread.stop_event is self._heartbeat_stop:
+                continue
             thread.join(max(0.0, deadline - time.monotonic()))
             finished = finished and not thread.is_alive()
+        # Alive until now, so nobody reaped what was still running here.
+        self._heartbeat_stop.set()
+        for thread in self._threads:
+            if thread.stop_event is self._heartbeat_stop:
+                thread.join(max(1.0, deadline - time.monotonic()))
         try:
             released = db_api.release_reservations_with_prefix(self.lease_prefix)
             if released:
