@@ -272,6 +272,9 @@ class ConsoleManager:
         self._relays = {}        # node uuid -> Relay
         self._reserved = {}      # node uuid -> listening socket taken by a request
         self._changing = {}      # node uuid -> "enable" / "disable"
+        #: Nodes whose console a restore (or a hand-over) is starting: their
+        #: relays keep retrying a first start that fails (the BMC is down).
+        self._restoring = set()
         self._lock = threading.RLock()
         self._node_locks = collections.defaultdict(threading.Lock)
         self._stop = threading.Event()
@@ -507,7 +510,7 @@ class ConsoleManager:
                 # up, but not yet recorded (so no console_info yet): still starting
                 state = console_relay.STARTING
             elif relay_state == console_relay.FAILED:
-                if relay.ever_up:
+                if relay.ever_up or relay.retrying:
                     # Recorded before the relay said failed, perhaps after `node`
                     # was read: report what was recorded (_relay_failed), not a
                     # record that still says enabled beside a failed relay.
@@ -519,6 +522,10 @@ class ConsoleManager:
                 state = console_relay.STARTING
             elif relay is not None:
                 state = relay_state
+                if relay_state == console_relay.RESTARTING and relay.last_error:
+                    # Why it is down, until it is back or given up (recorded then).
+                    return {"console_enabled": enabled, "console_info": info,
+                            "console_state": state, "console_error": relay.last_error}
             elif enabled:
                 state = "on" if info is not None else console_relay.STARTING
             else:
@@ -557,10 +564,18 @@ class ConsoleManager:
                 conf.log_max_bytes, conf.log_backups)
             relay = console_relay.Relay(node_uuid, task.node.ident, command, sock, log, conf,
                                         self._relay_failed, self._relay_closed,
-                                        refresh=lambda: self._current_command(node_uuid))
+                                        refresh=lambda: self._current_command(node_uuid),
+                                        retry_start=node_uuid in self._restoring)
             self._relays[node_uuid] = relay
         relay.start()
         state = relay.wait_outcome(conf.start_timeout + START_MARGIN)
+        if relay.retrying:
+            # Restored while its BMC does not answer: the relay retries with
+            # the restart backoff and records the outcome itself.
+            LOG.warning("Node %s: its console did not come back yet (%s); retrying up "
+                        "to [console] restart_limit times", task.node.ident,
+                        relay.last_error)
+            return self._info(relay) if state == console_relay.RESTARTING else None
         if state != console_relay.ON:
             reason = relay.reason or "it did not come up in time"
             relay.stop()
@@ -653,6 +668,8 @@ class ConsoleManager:
     def _relay_failed(self, relay, reason):
         """A relay that had been up gave up by itself: record why, before it says failed.
 
+        A restored console that never came back (:attr:`Relay.retrying`) is
+        recorded as such (:data:`RESTART_FAILED`), after its retries.
         Called on the relay's thread under ``relay.transition``, so
         :meth:`get_console` never pairs a ``failed`` relay with a record that
         still says enabled, nor a record already turned off with a relay
@@ -663,7 +680,10 @@ class ConsoleManager:
             return
         with self._lock:
             current = self._relays.get(relay.node) is relay
-        if current and relay.ever_up:
+        if current and relay.retrying and not relay.ever_up:
+            # A restored console whose BMC never answered again.
+            relay.reason = reason = RESTART_FAILED % (self.hostname, reason)
+        if current and (relay.ever_up or relay.retrying):
             self._record(relay.node, False, reason)
 
     def _relay_closed(self, relay):
@@ -725,7 +745,13 @@ class ConsoleManager:
                         return  # nothing runs for it (fake): it stays as it was
                     if self.owns is not None and not self.owns(task.node):
                         return  # another conductor serves it
-                    interface.start_console(task)
+                    with self._lock:
+                        self._restoring.add(node_uuid)
+                    try:
+                        interface.start_console(task)
+                    finally:
+                        with self._lock:
+                            self._restoring.discard(node_uuid)
         except exception.NodeNotFound:
             return
         except Exception as exc:

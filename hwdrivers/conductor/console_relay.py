@@ -25,7 +25,9 @@ sends those characters to the machine instead of ending the session.
 When a session that was up ends by itself (BMC reset, network loss), the
 relay starts it again after 1, 2, 4... s, at most ``[console]
 restart_limit`` times in a row; a session that stayed up for
-:data:`STABLE_AFTER` seconds resets the count. A session that never comes
+:data:`STABLE_AFTER` seconds resets the count; so is the first start of a
+console restored after a conductor restart (``retry_start``: its BMC may
+still be booting). A session that never comes
 up, or too many restarts, end the relay with ``failed`` and the reason,
 which the console manager records on the node: ``on_failed`` runs before
 ``state`` says ``failed``, under :attr:`Relay.transition`, so whoever reads
@@ -332,7 +334,7 @@ class Relay(threading.Thread):
     """
 
     def __init__(self, node, label, command, listener, console_log, conf, on_failed,
-                 on_closed=None, refresh=None):
+                 on_closed=None, refresh=None, retry_start=False):
         super().__init__(name="hwdrivers-console-%s" % label, daemon=True)
         self.node = node
         self.label = label
@@ -349,6 +351,15 @@ class Relay(threading.Thread):
         #: ``refresh()``: the session's command as the node's driver_info says
         #: now (None: keep this one), asked before every restart.
         self.refresh = refresh
+        #: A console brought back after a conductor restart: a first start that
+        #: fails (the BMC is still down) is retried like a session that ended,
+        #: instead of failing at once (see :attr:`retrying`).
+        self.retry_start = retry_start
+        #: True once such a first start failed and the relay went on retrying:
+        #: from then on it, not whoever started it, reports its failure.
+        self.retrying = False
+        #: Why the session is down while ``restarting`` (shown as console_error).
+        self.last_error = None
         #: Held while a failure is recorded and published (see the module doc).
         self.transition = threading.Lock()
         self.state = STARTING
@@ -589,6 +600,7 @@ class Relay(threading.Thread):
     def _up(self, pending):
         self.state = ON
         self.ever_up = True
+        self.last_error = None
         self._ready_at = time.monotonic()
         self.log.write(b"\r\n--- hwdrivers: console session up (%s) at %s ---\r\n" % (
             self.command.peer.encode() or b"console", _now().encode()))
@@ -623,7 +635,7 @@ class Relay(threading.Thread):
         said = said.decode("utf-8", "replace").strip()
         if was == STARTING:
             reason = self._start_failure(report, said, timed_out)
-            if self.restarts == 0 and not self.outcome.is_set():
+            if self.restarts == 0 and not self.outcome.is_set() and not self.retry_start:
                 self._fail(reason)
                 return
         else:
@@ -638,7 +650,11 @@ class Relay(threading.Thread):
             return
         self.restarts += 1
         delay = min(MAX_BACKOFF, 2.0 ** (self.restarts - 1))
+        self.last_error = reason
         self.state = RESTARTING
+        if not self.ever_up and not self.retrying:
+            self.retrying = True
+            self.outcome.set()  # its starter returns; the relay goes on retrying
         self._restart_at = time.monotonic() + delay
         LOG.warning("Console of node %s: %s; restart %d of %d in %gs", self.label, reason,
                     self.restarts, self.restart_limit, delay)

@@ -81,6 +81,8 @@ class _Relay:
         self.node = node
         self.state = state
         self.ever_up = ever_up
+        self.retrying = False  # a restore's relay still retrying its first start
+        self.last_error = None
         self.reason = reason
         self.transition = threading.Lock()
         self.port_number = 1
