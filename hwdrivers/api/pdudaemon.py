@@ -50,7 +50,7 @@ from hwdrivers.common import context as hw_context
 from hwdrivers.common import exception
 from hwdrivers.common import log_text
 from hwdrivers.common import network
-from hwdrivers.drivers import params
+from hwdrivers.drivers.modules import snmp
 
 LOG = logging.getLogger(__name__)
 
@@ -85,12 +85,12 @@ def check_config(conf):
 def _pdu_key(address):
     """``address`` as the snmp driver reads it, for comparing PDU names.
 
-    ``[::1]``, ``::1`` and ``0:0::1`` are one PDU to the driver (its queue
-    key normalizes them too), so a request naming it one way must find a
-    node that wrote it another; host names compare case-insensitively.
+    ``[::1]``, ``::1`` and ``0:0::1``, or ``PDU1.lab`` and ``pdu1.lab.``,
+    are one PDU to the driver (its queue key normalizes them the same way),
+    so a request naming it one way must find a node that wrote it another.
     """
     try:
-        return params.parse_address(address).lower()
+        return snmp.pdu_host(address)
     except ValueError:
         return address.strip().lower()
 

@@ -6,7 +6,7 @@ nodes on SQLite, the real conductor service, the snmpsim PDU.
 
 from hwdrivers.common.states import PowerState
 from hwdrivers.db import api as db_api
-from tests.api.test_pdudaemon import CTX, pdu_state
+from tests.api.test_pdudaemon import CTX, pdu_state, settle
 from tests.api.test_pdudaemon import client, nodes, service  # noqa: F401 (fixtures)
 
 
@@ -45,3 +45,18 @@ def test_head_probe_does_not_switch_the_outlet(client, service, nodes,  # noqa: 
     assert "only GET" in response.text
     assert client.get("/power/control/off?alias=pdu-node-11").status_code == 200
     assert calls == [(nodes["pdu-node-11"].uuid, "power off")]
+
+
+def test_hostname_finds_the_node_however_the_pdu_name_is_written(client, service,  # noqa: F811
+                                                                 snmp_agent):
+    """The queue key and the lookup read a PDU name the same way: a request
+    for ``localhost.`` finds the node that wrote ``LocalHost``."""
+    service.manager.create_node(CTX, {
+        "driver": "snmp", "name": "pdu-node-19",
+        "driver_info": snmp_agent.driver_info("apc", 19, snmp_address="LocalHost")})
+    for hostname in ("localhost.", "LOCALHOST", "localhost"):
+        response = client.get("/power/control/off?hostname=%s&port=19" % hostname)
+        assert response.status_code == 200, (hostname, response.text)
+        assert "node pdu-node-19" in response.text
+        settle("pdu-node-19")
+    assert pdu_state(service, "pdu-node-19") == PowerState.OFF

@@ -3,12 +3,15 @@
 Same setting as test_snmp.py (tests/fixtures/snmp_agent.py).
 """
 
+import threading
+
 import pytest
 
 from hwdrivers.common.states import PowerState
+from hwdrivers.conductor.controllers import ControllerLimiter
 from hwdrivers.drivers import retry
 from hwdrivers.drivers.task import StandaloneTask
-from hwdrivers.testing.snmp_agent import ENGINE_ID
+from hwdrivers.testing.snmp_agent import ENGINE_ID, overlaps
 
 
 @pytest.fixture(autouse=True)
@@ -49,3 +52,51 @@ def test_v3_engine_id_left_on_a_v1_v2c_node_is_ignored(snmp_agent, version, left
     info = snmp_agent.driver_info("apc", 22, version=version, snmp_context_engine_id=left)
     assert _switch_and_read(info, 22, PowerState.OFF) == PowerState.OFF
     assert _switch_and_read(info, 22, PowerState.ON) == PowerState.ON
+
+
+# -- one queue per PDU, however its host name is written ---------------------------
+
+SPELLINGS = ["localhost", "LocalHost", "LOCALHOST"]
+
+
+def test_host_name_spellings_of_one_pdu_share_its_queue(snmp_agent, snmp_proxy,
+                                                        snmp_config):
+    """Nodes that wrote the PDU's name in another case (or with the root's
+    dot) had a queue each, so their commands overlapped at the PDU."""
+    snmp_config(snmp__timeout=2.0)  # no retransmission while a slow PDU answers
+    keys = set()
+    for spelling in SPELLINGS + ["localhost."]:
+        task = StandaloneTask.for_driver("snmp", name="k", driver_info=(
+            snmp_agent.driver_info("apc", 1, snmp_address=spelling)))
+        keys.add(task.driver.power.controller_key(task))
+    assert keys == {"snmp:localhost:%d" % snmp_agent.port}
+
+    limiter = ControllerLimiter()
+    for outlet in range(1, 7):  # start from off, straight to the agent
+        _switch_and_read(snmp_agent.driver_info("apc", outlet), outlet, PowerState.OFF)
+    with snmp_proxy(delay=0.05) as proxy:  # a slow PDU CPU: 50 ms per request
+        tasks = [StandaloneTask.for_driver("snmp", name="n%d" % outlet, driver_info=(
+            snmp_agent.driver_info("apc", outlet, port=proxy.port,
+                                   snmp_address=SPELLINGS[outlet % len(SPELLINGS)])))
+            for outlet in range(1, 7)]
+        barrier = threading.Barrier(len(tasks))
+        errors = []
+
+        def switch(task):
+            power = task.driver.power
+            try:
+                barrier.wait()
+                retry.run(task, power, power.set_power_state, PowerState.ON,
+                          gate=limiter.slot)
+            except Exception as exc:  # noqa: BLE001 (reported below)
+                errors.append(exc)
+
+        threads = [threading.Thread(target=switch, args=(t,)) for t in tasks]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        commands = proxy.commands(lambda oid: int(oid.rsplit(".", 1)[1]))
+    assert not errors, errors
+    assert sorted(commands) == list(range(1, 7))
+    assert overlaps(commands) == [], commands

@@ -591,6 +591,18 @@ def _pool_key(info):
     return ("usm", digest)
 
 
+def pdu_host(address):
+    """``address`` spelled one way per PDU; ValueError unless an address.
+
+    IPs in their short form, host names in lower case without the root's
+    dot: nodes that wrote ``PDU1.lab``, ``pdu1.lab`` and ``pdu1.lab.`` are
+    outlets of one PDU and must share its queue (and PDUDaemon requests
+    naming it either way must find them).
+    """
+    host = params.parse_address(address)
+    return host if ":" in host else host.lower().rstrip(".")
+
+
 @contextlib.contextmanager
 def session(info):
     """A :class:`Session` on a borrowed engine, for one driver call."""
@@ -633,7 +645,7 @@ class SNMPPower(base.PowerInterface):
         info = task.node.driver_info or {}
         address = info.get("snmp_address")
         try:
-            address = params.parse_address(address)
+            address = pdu_host(address)
         except ValueError:
             pass
         try:
