@@ -13,7 +13,7 @@ import dataclasses
 import hashlib
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from urllib import parse
 
 from hwdrivers.agent import errors
@@ -29,8 +29,8 @@ _HEX = re.compile(r"^[0-9a-fA-F]+$")
 _GNU_LINE = re.compile(r"^([0-9a-fA-F]{32,128})\s+[*]?(.+)$")
 _BSD_LINE = re.compile(r"^[A-Za-z0-9-]+\s*\((.+)\)\s*=\s*([0-9a-fA-F]{32,128})$")
 
-#: fetch(url) -> text of the checksum file; raises ImageDownloadError
-Fetcher = Callable[[str], str]
+#: fetch(url) -> the checksum file's lines, as they arrive; raises ImageDownloadError
+Fetcher = Callable[[str], Iterable[str]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,7 +136,12 @@ def _names_image(listed: str, image_path: str) -> bool:
 
 
 def parse_checksum_file(text: str, filename: str, length: int | None = None) -> str | None:
-    """The hex digest for the image in a checksum file's text, or None.
+    """:func:`find_digest` over a checksum file's whole text."""
+    return find_digest(text.splitlines(), filename, length)
+
+
+def find_digest(lines: Iterable[str], filename: str, length: int | None = None) -> str | None:
+    """The hex digest for the image among a checksum file's lines, or None.
 
     ``filename`` is the image URL's path (or only its file name). A file
     holding a single bare digest applies to any name. ``length`` (the
@@ -145,18 +150,32 @@ def parse_checksum_file(text: str, filename: str, length: int | None = None) -> 
     the same file name in other directories count only when there is one:
     two could name two different images, and a guess would fail as a
     checksum mismatch after the whole download.
+
+    The lines are read once, as they come (a mirror's file may list a
+    whole tree): the first line naming the image ends the search, and
+    only its namesakes are kept (two at most, enough to tell "one" from
+    "several").
     """
-    lines = [line.strip() for line in text.lstrip("\ufeff").splitlines() if line.strip()]
-    if len(lines) == 1 and _HEX.match(lines[0]):
-        return lines[0]
     base = os.path.basename(filename)
-    entries = [entry for entry in map(_entry, lines)
-               if entry and (length is None or len(entry[0]) == length)
-               and os.path.basename(entry[1]) == base]
-    exact = [digest for digest, listed in entries if _names_image(listed, filename)]
-    if exact:
-        return exact[0]
-    return entries[0][0] if len(entries) == 1 else None
+    seen = 0
+    bare = None
+    namesakes: list[str] = []
+    for line in lines:
+        line = line.strip() if seen else line.lstrip("\ufeff").strip()
+        if not line:
+            continue
+        seen += 1
+        bare = line if seen == 1 and _HEX.match(line) else None
+        entry = _entry(line)
+        if (entry is None or (length is not None and len(entry[0]) != length)
+                or os.path.basename(entry[1]) != base):
+            continue
+        if _names_image(entry[1], filename):
+            return entry[0]
+        namesakes = (namesakes + [entry[0]])[:2]
+    if bare is not None:
+        return bare
+    return namesakes[0] if len(namesakes) == 1 else None
 
 
 def resolve(image_info: dict, allow_md5: bool, fetch: Fetcher) -> Expected:
@@ -172,8 +191,7 @@ def resolve(image_info: dict, allow_md5: bool, fetch: Fetcher) -> Expected:
     if is_url(value):
         path = parse.unquote(parse.urlparse(image_info["urls"][0]).path)
         filename = os.path.basename(path)
-        text = fetch(value)
-        found = parse_checksum_file(text, path, _LENGTH_BY_ALGORITHM.get(algo))
+        found = find_digest(fetch(value), path, _LENGTH_BY_ALGORITHM.get(algo))
         if found is None:
             raise errors.ImageDownloadError(
                 image_info["id"], "checksum file %s has no line for %s"

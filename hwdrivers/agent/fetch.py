@@ -12,6 +12,7 @@ import http.client
 import ssl
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from urllib import parse
 
 from hwdrivers.agent import errors
@@ -158,8 +159,25 @@ def _refuse_encoded(response: http.client.HTTPResponse, url: str, what: str) -> 
             "Content-Encoding metadata)" % (redact(url), encoding[:40]), retryable=False)
 
 
+def _declared_length(response: http.client.HTTPResponse) -> int | None:
+    text = (response.headers.get("Content-Length") or "").strip()
+    return int(text) if text.isdigit() else None
+
+
+def _cut_short(url: str, what: str, got: int, declared: int | None) -> None:
+    """A body that ended before its Content-Length was cut in transit: retry it.
+
+    http.client returns what arrived before a clean close without a word;
+    a checksum file or config drive cut so failed as "no line for the image"
+    or "corrupt gzip", neither of which is retried.
+    """
+    if declared is not None and got < declared:
+        raise errors.ImageDownloadError(
+            what, "%s ended after %d of %d bytes" % (redact(url), got, declared))
+
+
 def fetch_small(url: str, options: HTTPOptions, what: str, limit: int) -> bytes:
-    """The whole body of a small document (checksum file, config drive), bounded."""
+    """The whole body of a small document (a config drive), bounded."""
     response = open_url(url, options, what)
     try:
         data = response.read(limit + 1)
@@ -170,4 +188,45 @@ def fetch_small(url: str, options: HTTPOptions, what: str, limit: int) -> bytes:
     if len(data) > limit:
         raise errors.ImageDownloadError(
             what, "%s is larger than %d bytes" % (redact(url), limit), retryable=False)
+    _cut_short(url, what, len(data), _declared_length(response))
     return data
+
+
+def read_lines(url: str, options: HTTPOptions, what: str, limit: int,
+               line_limit: int) -> Iterator[str]:
+    """The lines of a text document, read as they arrive: memory is one line.
+
+    A distribution mirror's checksum file can list a whole tree (tens of
+    thousands of lines); the caller searches it as it streams. ``limit``
+    bounds the bytes read (time, not memory); a line over ``line_limit``
+    bytes is no checksum line and is skipped unread into memory. The
+    response is closed when the caller stops early.
+    """
+    response = open_url(url, options, what)
+    total = 0
+
+    def more(size: int) -> bytes:
+        nonlocal total
+        try:
+            piece = response.readline(size)
+        except (OSError, http.client.HTTPException) as exc:
+            raise errors.ImageDownloadError(
+                what, "reading %s failed: %s" % (redact(url), exc or type(exc).__name__))
+        total += len(piece)
+        if total > limit:
+            raise errors.ImageDownloadError(
+                what, "%s is larger than %d MiB; give the image's own digest (os_hash_value) "
+                "or a checksum file listing fewer images" % (redact(url), limit >> 20),
+                retryable=False)
+        return piece
+
+    try:
+        while line := more(line_limit + 1):
+            if len(line) > line_limit:
+                while line and not line.endswith(b"\n"):  # the rest of an over-long line
+                    line = more(line_limit)
+                continue
+            yield line.decode("utf-8", "replace")
+        _cut_short(url, what, total, _declared_length(response))
+    finally:
+        response.close()

@@ -34,7 +34,7 @@ import struct
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from hwdrivers.agent import checksum
 from hwdrivers.agent import disk
@@ -47,7 +47,11 @@ LOG = logging.getLogger(__name__)
 QCOW2_MAGIC = b"QFI\xfb"
 #: disk_format -> how the image reaches the device
 SUPPORTED_FORMATS = ("raw", "qcow2")
-CHECKSUM_FILE_LIMIT = 1024 * 1024
+#: a checksum file is searched as it streams (memory: one line); this bounds the
+#: time: a mirror's file for a whole tree (~500,000 sha256 lines), not an endless body
+CHECKSUM_FILE_LIMIT = 64 * 1024 * 1024
+#: longer lines are no checksum line (a digest, two spaces, a path of at most 4096)
+CHECKSUM_LINE_LIMIT = 8 * 1024
 #: chunks in flight between receive, hash and write (memory: this x chunk_size)
 PIPELINE_BUFFERS = 4
 
@@ -388,10 +392,10 @@ class _Attempt:
 
 
 def _resolve_checksum(image_info: dict, options: WriteOptions) -> checksum.Expected:
-    def fetch_text(url: str) -> str:
-        data = fetch.fetch_small(url, options.http, str(image_info["id"]), CHECKSUM_FILE_LIMIT)
-        return data.decode("utf-8", "replace")
-    return checksum.resolve(image_info, options.allow_md5, fetch_text)
+    def fetch_lines(url: str) -> Iterator[str]:
+        return fetch.read_lines(url, options.http, str(image_info["id"]), CHECKSUM_FILE_LIMIT,
+                                CHECKSUM_LINE_LIMIT)
+    return checksum.resolve(image_info, options.allow_md5, fetch_lines)
 
 
 def _with_retries(action: Callable[[int], object], options: WriteOptions,

@@ -113,7 +113,7 @@ def test_resolve_fetches_the_file_for_the_image_name():
 
     def fetch_text(url):
         fetched.append(url)
-        return SUMS.format(a="a" * 64, b="B" * 64, c="c" * 64)
+        return SUMS.format(a="a" * 64, b="B" * 64, c="c" * 64).splitlines()
 
     expected = checksum.resolve(info, False, fetch_text)
     assert (expected.algorithm, expected.value) == ("sha256", "b" * 64)
@@ -128,11 +128,11 @@ def test_resolve_refuses_an_algorithm_mismatch_and_md5():
     info = {"id": "i", "urls": ["http://h/x"], "os_hash_algo": "sha512",
             "os_hash_value": "a" * 64}
     with pytest.raises(errors.ImageDownloadError, match="os_hash_algo is sha512"):
-        checksum.resolve(info, False, lambda url: "")
+        checksum.resolve(info, False, lambda url: [])
     md5_file = {"id": "i", "urls": ["http://h/x"], "checksum": "http://h/MD5SUMS"}
     with pytest.raises(errors.InvalidCommandParamsError, match="MD5 is refused"):
-        checksum.resolve(md5_file, False, lambda url: "%s  x\n" % ("d" * 32))
-    assert checksum.resolve(md5_file, True, lambda url: "%s  x\n" % ("d" * 32)).algorithm == (
+        checksum.resolve(md5_file, False, lambda url: ["%s  x" % ("d" * 32)])
+    assert checksum.resolve(md5_file, True, lambda url: ["%s  x" % ("d" * 32)]).algorithm == (
         "md5")
 
 

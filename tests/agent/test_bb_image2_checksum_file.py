@@ -15,7 +15,7 @@ IMAGE_URL = "http://images.example/os/disk.raw"
 
 def resolve(text, **info):
     image_info = {"id": "img-1", "urls": [IMAGE_URL], **info}
-    return checksum.resolve(image_info, allow_md5=False, fetch=lambda _url: text)
+    return checksum.resolve(image_info, allow_md5=False, fetch=lambda _url: text.splitlines())
 
 
 def test_a_checksum_file_url_is_named_without_its_credentials():
@@ -62,7 +62,7 @@ def test_a_percent_encoded_image_url_matches_the_listed_name():
     info = {"id": "img-1", "urls": ["http://images.example/os/web%20server.raw"],
             "checksum": "http://images.example/os/SHA256SUMS"}
     text = "%s  other.raw\n%s  web server.raw\n" % (sha(b"x"), sha(DATA))
-    found = checksum.resolve(info, allow_md5=False, fetch=lambda _url: text)
+    found = checksum.resolve(info, allow_md5=False, fetch=lambda _url: text.splitlines())
     assert found.value == sha(DATA)
 
 
@@ -71,5 +71,5 @@ def test_os_hash_algo_in_capitals_is_accepted():
     info = {"id": "img-1", "urls": [IMAGE_URL], "os_hash_algo": "SHA512",
             "os_hash_value": sha(DATA, "sha512")}
     checksum.validate(info, allow_md5=False)
-    found = checksum.resolve(info, allow_md5=False, fetch=lambda _url: "")
+    found = checksum.resolve(info, allow_md5=False, fetch=lambda _url: [])
     assert (found.algorithm, found.value) == ("sha512", sha(DATA, "sha512"))
