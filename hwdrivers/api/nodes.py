@@ -32,7 +32,7 @@ UNMODELED = {
     "raid_config": {}, "target_raid_config": {}, "resource_class": None,
     "protected": False, "protected_reason": None,
     "owner": None, "lessee": None, "description": None, "allocation_uuid": None,
-    "automated_clean": None, "retired": False, "retired_reason": None,
+    "retired": False, "retired_reason": None,
     "network_data": {}, "boot_mode": None, "secure_boot": None, "shard": None,
     "parent_node": None, "inspection_started_at": None,
     "inspection_finished_at": None, "traits": [], "disable_power_off": False,
@@ -46,7 +46,7 @@ _DIRECT = ("uuid", "name", "driver", "driver_info", "driver_internal_info",
            "target_power_state", "provision_state", "target_provision_state",
            "last_error", "maintenance", "maintenance_reason", "fault",
            "console_enabled", "console_error", "conductor_group",
-           "reservation") + INTERFACE_FIELDS
+           "reservation", "automated_clean") + INTERFACE_FIELDS
 
 SUMMARY_FIELDS = ("uuid", "name", "instance_uuid", "power_state", "provision_state",
                   "maintenance", "links")
@@ -56,8 +56,10 @@ ALL_FIELDS = frozenset(_DIRECT + tuple(UNMODELED) + (
     "ports", "portgroups", "states", "volume"))
 
 #: What create and PATCH accept (the manager checks types and values).
+#: ``automated_clean`` (1.47): true, false or null, the node's override of
+#: ``[conductor] automated_clean`` (conductor/provisioning.py).
 WRITABLE = ("name", "driver", "driver_info", "instance_info", "properties",
-            "extra", "conductor_group") + INTERFACE_FIELDS
+            "extra", "conductor_group", "automated_clean") + INTERFACE_FIELDS
 DICT_FIELDS = ("driver_info", "instance_info", "properties", "extra")
 
 READ_ONLY_HINTS = {

@@ -49,6 +49,10 @@ _FIELD_TYPES = {
     "conductor_group": str,
 }
 _FIELD_TYPES.update({f: (str, type(None)) for f in node_obj.INTERFACE_FIELDS})
+#: Ironic's override of [conductor] automated_clean (null: follow the option).
+_FIELD_TYPES["automated_clean"] = (bool, type(None))
+#: How a type error names what a field takes (default: "a string").
+_FIELD_KINDS = {dict: "an object", (bool, type(None)): "true, false or null"}
 
 
 def _is_uuid(text):
@@ -159,7 +163,7 @@ class ConductorManager:
                               % (key, ", ".join(sorted(_FIELD_TYPES))))
             elif not isinstance(value, expected):
                 errors.append("field %s must be %s" % (
-                    key, "an object" if expected is dict else "a string"))
+                    key, _FIELD_KINDS.get(expected, "a string")))
         name = values.get("name")
         if isinstance(name, str):
             errors.extend(_name_errors(name))
@@ -253,7 +257,7 @@ class ConductorManager:
                             "Node %s: %s has no key %s to unset" % (node.ident, field, key))
                     del current[key]
                     changes[field] = current
-                elif field in ("name",) + node_obj.INTERFACE_FIELDS:
+                elif field in ("name", "automated_clean") + node_obj.INTERFACE_FIELDS:
                     changes[field] = None
                 elif field == "conductor_group":  # Ironic's "no group": the default
                     changes[field] = ""

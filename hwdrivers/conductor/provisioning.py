@@ -38,6 +38,8 @@ does holding the same lock.
 
 import logging
 
+from oslo_config import cfg
+
 from hwdrivers.common import exception
 from hwdrivers.common import states
 from hwdrivers.common.states import ProvisionAction
@@ -52,6 +54,7 @@ from hwdrivers.drivers import base
 from hwdrivers.drivers import retry
 from hwdrivers.drivers.modules import configdrive as configdrive_mod
 
+CONF = cfg.CONF
 LOG = logging.getLogger(__name__)
 
 #: Actions refused while a node is in maintenance: they would drive
@@ -241,6 +244,12 @@ def _clean(task):
     running (:func:`cleaning.record_plan`), as manual cleaning's does.
     """
     deploy = task.driver.deploy
+    skipped_by = automated_clean_skipped_by(task.node)
+    if skipped_by is not None:
+        task.node.last_error = None
+        _set_state(task, ProvisionState.AVAILABLE)
+        task.logger.info("automated cleaning skipped (%s): available", skipped_by)
+        return
     _set_state(task, ProvisionState.CLEANING, ProvisionState.AVAILABLE)
     steps = automated_clean_steps(task)
     _refuse_in_maintenance(task, steps)
@@ -261,6 +270,20 @@ def _clean(task):
     cleaning.forget_plan(task)
     task.node.last_error = None
     _set_state(task, ProvisionState.AVAILABLE)
+
+
+def automated_clean_skipped_by(node) -> str | None:
+    """What turns automated cleaning off for ``node`` (None: it runs), as Ironic decides.
+
+    The node's ``automated_clean`` field wins when set (true cleans even if
+    the option is off, false skips it); null follows ``[conductor]
+    automated_clean``. Skipped, nothing runs, not even prepare_cleaning,
+    and the node goes straight to available (Ironic's skip, which comes
+    before its maintenance check, as here).
+    """
+    if node.automated_clean is None:
+        return None if CONF.conductor.automated_clean else "[conductor] automated_clean = False"
+    return None if node.automated_clean else "the node's automated_clean is false"
 
 
 def _refuse_in_maintenance(task, steps):

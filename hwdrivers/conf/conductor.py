@@ -71,6 +71,14 @@ opts = [
                      "power changes are not recorded (they stay one write)."),
     cfg.IntOpt("node_history_max_entries", default=300, min=1,
                help="Events kept per node; recording one more drops the oldest."),
+    cfg.BoolOpt("automated_clean", default=True, mutable=True,
+                help="Run automated cleaning (Ironic's option): the clean steps "
+                     "with a priority above 0, such as erasing disks, that "
+                     "'provide' (manageable -> available) and 'undeploy' run "
+                     "before a node is available again. False moves such nodes "
+                     "straight to available. A node's automated_clean field "
+                     "(API 1.47) overrides it: false skips the cleaning of "
+                     "that node, true cleans it even when this is False."),
 ]
 
 

@@ -71,6 +71,9 @@ nodes = sa.Table(
               server_default=sa.false()),
     sa.Column("maintenance_reason", sa.Text, nullable=True),
     sa.Column("fault", sa.String(255), nullable=True),
+    # Ironic's per-node override of [conductor] automated_clean: None follows
+    # the option, True/False clean or skip automated cleaning whatever it says.
+    sa.Column("automated_clean", sa.Boolean, nullable=True),
     sa.Column("power_sync_failures", sa.Integer, nullable=False, default=0,
               server_default="0"),
     sa.Column("console_enabled", sa.Boolean, nullable=False, default=False,
