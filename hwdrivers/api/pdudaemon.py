@@ -9,8 +9,9 @@ Instead of a second daemon with its own queue per PDU, the request is
 mapped to a node and run by the same conductor as the REST API and the
 CLI, so PDU commands share the per-controller queue (one command at a time
 to a fragile PDU) with everything else. ``hostname`` + ``port`` select the
-node whose driver_info has ``snmp_address == hostname`` (case-insensitive)
-and ``snmp_outlet == port``; ``alias`` is a node's name or UUID.
+node powered by the snmp interface whose driver_info has ``snmp_address ==
+hostname`` (case-insensitive) and ``snmp_outlet == port``; ``alias`` is a
+node's name or UUID.
 
 Answers keep PDUDaemon's meaning: 200 = accepted (the operation runs
 asynchronously), 503 = not accepted now (no free worker, the node's queue
@@ -50,6 +51,7 @@ from hwdrivers.common import context as hw_context
 from hwdrivers.common import exception
 from hwdrivers.common import log_text
 from hwdrivers.common import network
+from hwdrivers.drivers import factory
 from hwdrivers.drivers.modules import snmp
 
 LOG = logging.getLogger(__name__)
@@ -105,6 +107,20 @@ def _outlet_of(value):
         return value
     text = str(value).strip()
     return int(text) if text.isascii() and text.isdigit() else None
+
+
+def _powered_by_snmp(node):
+    """Whether the node's power goes through its snmp_* fields.
+
+    A node moved to another driver keeps its driver_info (as in Ironic):
+    stale snmp_address/snmp_outlet must not make it answer for an outlet
+    that now feeds another machine, nor make that machine's node a 409.
+    """
+    try:
+        return factory.get_registry().interface_name(
+            node.driver, "power", node.power_interface) == "snmp"
+    except exception.HWDriversError:  # a driver no longer enabled: not switchable here
+        return False
 
 
 class Listener:
@@ -178,7 +194,8 @@ class Listener:
             info = node.driver_info or {}
             address = info.get("snmp_address")
             if (isinstance(address, str) and _pdu_key(address) == host
-                    and _outlet_of(info.get("snmp_outlet")) == selector["port"]):
+                    and _outlet_of(info.get("snmp_outlet")) == selector["port"]
+                    and _powered_by_snmp(node)):
                 matches.append(node)
         if not matches:
             raise _Refused(404, "No node has driver_info snmp_address=%s and "

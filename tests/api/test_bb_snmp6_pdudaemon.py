@@ -60,3 +60,28 @@ def test_hostname_finds_the_node_however_the_pdu_name_is_written(client, service
         assert "node pdu-node-19" in response.text
         settle("pdu-node-19")
     assert pdu_state(service, "pdu-node-19") == PowerState.OFF
+
+
+def test_hostname_and_port_only_match_nodes_powered_over_snmp(client, service,  # noqa: F811
+                                                              snmp_agent):
+    """A node moved off the PDU (driver changed, its snmp_* fields kept, as
+    Ironic keeps driver_info) still answered for the outlet: a request for
+    the outlet switched that machine, or was a 409 once a new node took it."""
+    old = service.manager.create_node(CTX, {
+        "driver": "snmp", "name": "moved-away",
+        "driver_info": snmp_agent.driver_info("apc", 20)})
+    service.manager.update_node(CTX, old.uuid, {"driver": "fake-hardware"})
+    query = "/power/control/off?hostname=%s&port=20" % snmp_agent.address
+    response = client.get(query)
+    assert response.status_code == 404, response.text
+    assert "snmp_outlet=20" in response.text
+
+    service.manager.create_node(CTX, {
+        "driver": "snmp", "name": "pdu-node-20",
+        "driver_info": snmp_agent.driver_info("apc", 20)})
+    response = client.get(query)
+    assert response.status_code == 200, response.text
+    assert "node pdu-node-20" in response.text
+    settle("pdu-node-20")
+    assert db_api.get_node("moved-away")["power_state"] != "power off"
+    assert pdu_state(service, "pdu-node-20") == PowerState.OFF
