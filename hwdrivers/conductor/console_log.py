@@ -64,6 +64,29 @@ def write_port(path: str, port: int) -> None:
     os.replace(temporary, path)
 
 
+def remembered_ports(state_path: str) -> dict[int, float]:
+    """``{port: mtime}`` of the ports files: which ports consoles had, and when."""
+    found = {}
+    directory = log_dir(state_path)
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return found
+    for name in names:
+        match = _NODE_FILE.match(name)
+        if match is None or match.group(2) != "port":
+            continue
+        path = os.path.join(directory, name)
+        port = read_port(path)
+        try:
+            when = os.stat(path).st_mtime
+        except OSError:
+            continue
+        if port is not None:
+            found[port] = max(when, found.get(port, when))
+    return found
+
+
 #: A node's files in the console directory: its log, the rotated logs, its port.
 _NODE_FILE = re.compile(r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
                         r"\.(log(\.\d+)?|port(\.tmp)?)$")

@@ -40,6 +40,7 @@ import ipaddress
 import logging
 import socket
 import threading
+import time
 
 import sqlalchemy as sa
 from oslo_config import cfg
@@ -158,7 +159,14 @@ def public_address(conf):
 
 
 class PortPool:
-    """The ports of ``[console] port_range``; a port is ours once we listen on it."""
+    """The ports of ``[console] port_range``; a port is ours once we listen on it.
+
+    A console without a port of its own gets a port no console has used yet,
+    lowest first, and only when none is left the one freed longest ago. Lowest
+    first handed a console disabled a moment ago its port to the next node
+    enabled: the old node's users, reconnecting to the URL they had (a
+    ``socat`` loop, a bookmark, a dashboard), typed on another machine.
+    """
 
     def __init__(self, host, port_range):
         self.host = host
@@ -166,7 +174,22 @@ class PortPool:
         first, last = (int(p) for p in port_range.split(":"))
         self.ports = range(first, last + 1)
         self.taken = set()
+        #: port -> when a console last had it (time.time(); ports files' mtimes
+        #: for what consoles had before this process, see :meth:`remember`).
+        self.last_used = {}
         self._lock = threading.Lock()
+
+    def remember(self, used):
+        """Ports consoles had before (``{port: when}``): handed out last."""
+        with self._lock:
+            for port, when in used.items():
+                if port in self.ports:
+                    self.last_used[port] = max(when, self.last_used.get(port, when))
+
+    def _order(self):
+        """Never used ports lowest first, then the others least recently used first."""
+        return sorted(self.ports, key=lambda p: (p in self.last_used,
+                                                 self.last_used.get(p, 0.0), p))
 
     def _family(self):
         if _is_wildcard(self.host):
@@ -190,7 +213,7 @@ class PortPool:
                 raise ConsolePortTaken(node=node, port=wanted, holder="used by the "
                                        "console of node %s" % (holders or {}).get(
                                            wanted, "another node"))
-            for port in ([wanted] if wanted is not None else self.ports):
+            for port in ([wanted] if wanted is not None else self._order()):
                 if port in self.taken:
                     continue
                 sock = socket.socket(family, socket.SOCK_STREAM)
@@ -235,6 +258,9 @@ class PortPool:
 
     def release(self, port):
         with self._lock:
+            if port in self.taken:
+                latest = max(self.last_used.values(), default=0.0)
+                self.last_used[port] = max(time.time(), latest + 1e-6)
             self.taken.discard(port)
 
     def check(self):
@@ -308,6 +334,7 @@ class ConsoleManager:
         A [console] setting that cannot work stops start-up (ConfigInvalid).
         """
         self.check_config()
+        self.ports.remember(console_log.remembered_ports(self.conf.state_path))
         console_base.set_runner(self)
         self.started = True
         for name, target in (("console-restore", self.restore),
