@@ -12,6 +12,7 @@ connection error moves on to the next one.
 """
 
 import dataclasses
+import http.client
 import json
 import logging
 import urllib.error
@@ -62,14 +63,10 @@ class APIClient:
             request = urllib.request.Request(base + path, data=data, headers=headers,
                                              method=method)
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as resp:
-                    raw, status = resp.read(), resp.status
-            except urllib.error.HTTPError as exc:
-                raw, status = exc.read(), exc.code
-                exc.close()
-            except (urllib.error.URLError, OSError) as exc:
+                raw, status = self._send(request)
+            except (OSError, http.client.HTTPException) as exc:  # URLError is an OSError
                 LOG.warning("%s %s%s: %s", method, base, path.split("?")[0],
-                            getattr(exc, "reason", exc))
+                            getattr(exc, "reason", exc) or type(exc).__name__)
                 last_error = exc
                 continue
             # the URL that answered goes first next time
@@ -81,6 +78,22 @@ class APIClient:
                 parsed = None
             return Response(status, parsed, text)
         raise ConnectionError("no API URL answered: %s" % last_error)
+
+    def _send(self, request: urllib.request.Request) -> tuple[bytes, int]:
+        """(body, status) of one request, an HTTP error status included.
+
+        An answer that is not HTTP (a proxy mid-restart, another service on
+        the port, a status line cut off) raises http.client's BadStatusLine
+        or IncompleteRead, which are no OSErrors: the caller takes them for
+        the connection errors they are. Escaping, one ended the agent in
+        lookup, or ended the heartbeat thread and the deploy timed out.
+        """
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as resp:
+                return resp.read(), resp.status
+        except urllib.error.HTTPError as exc:
+            with exc:
+                return exc.read(), exc.code
 
     def api_version(self) -> tuple[int, int]:
         if self._version:

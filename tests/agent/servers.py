@@ -205,8 +205,24 @@ class _ConductorHandler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _garbled(self) -> bool:
+        """Answered not HTTP (``garble``): a proxy's or another service's bytes."""
+        path = parse.urlparse(self.path).path
+        with self.owner.lock:
+            prefix = next((p for p, n in self.owner.garble.items()
+                           if n and path.startswith(p)), None)
+            if prefix is None:
+                return False
+            self.owner.garble[prefix] -= 1
+            self.owner.garbled.append(path)
+        self.close_connection = True
+        self.wfile.write(b"SSH-2.0-OpenSSH_9.2\r\n")
+        return True
+
     def do_GET(self) -> None:
         url = parse.urlparse(self.path)
+        if self._garbled():
+            return
         if url.path == "/":
             version = {"id": "v1", "version": self.owner.api_version, "min_version": "1.1",
                        "status": "CURRENT", "links": []}
@@ -234,6 +250,8 @@ class _ConductorHandler(http.server.BaseHTTPRequestHandler):
         url = parse.urlparse(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length) or b"null")
+        if self._garbled():
+            return
         if url.path.startswith("/v1/heartbeat/"):
             with self.owner.lock:
                 self.owner.heartbeats.append({"node": url.path.rsplit("/", 1)[1],
@@ -258,6 +276,9 @@ class FakeConductor(_Base):
         self.nodes: dict[str, dict] = {}
         self.lookups: list[dict] = []
         self.heartbeats: list[dict] = []
+        #: path prefix -> how many more requests get a non-HTTP answer
+        self.garble: dict[str, int] = {}
+        self.garbled: list[str] = []  # paths answered so
         self.lock = threading.Lock()
 
     def add_node(self, mac: str, uuid: str, token: str, properties: dict | None = None) -> None:
