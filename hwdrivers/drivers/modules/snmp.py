@@ -75,7 +75,10 @@ SCHEMA = params.Schema(
        "('generic': the snmp_oid_* and snmp_value_* fields say)", required=True,
        type="choice", choices=snmp_mibs.DRIVER_NAMES),
     _P("snmp_address", "PDU IP address or host name", required=True, type="address"),
-    _P("snmp_outlet", "PDU outlet number (from 1)", required=True, type="int", min=1),
+    # At most an OID sub-identifier: agents drop a request whose OID they cannot
+    # parse, so a typo'd outlet looked like a wrong address or community.
+    _P("snmp_outlet", "PDU outlet number (from 1)", required=True, type="int", min=1,
+       max=snmp_mibs.MAX_SUBID),
     _P("snmp_port", "PDU SNMP UDP port", type="port", default=161),
     _P("snmp_version", "SNMP version: 1, 2c or 3 (default 1, as Ironic)",
        type="choice", choices=VERSIONS),
