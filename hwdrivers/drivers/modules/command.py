@@ -209,10 +209,12 @@ class CommandPower(base.PowerInterface):
         except ssh.ProcessTimeout as exc:
             name = info.label(field)
             if target is not None:
+                # Its shared connection may be the one silently dead: retire it.
+                ssh.retire_master(target)
                 raise exception.DriverConnectionError(
                     "%s on %s did not finish within %.1fs (%s); killed the ssh "
-                    "client%s" % (name, where, timeout, limit, _detail(exc.stderr, secret))
-                ) from None
+                    "client, and the next command opens a new connection%s"
+                    % (name, where, timeout, limit, _detail(exc.stderr, secret))) from None
             raise exception.DriverActionError(
                 "%s did not finish within %.1fs (%s); killed it and everything "
                 "it started%s" % (name, timeout, limit, _detail(exc.stderr, secret))) from None

@@ -306,6 +306,30 @@ def master_running(target):
     return result.returncode == 0
 
 
+def retire_master(target):
+    """Have ``target``'s control master take no new session (``ssh -O stop``).
+
+    Called when a command over it timed out. A connection whose packets a
+    firewall or NAT now drops (its state lost in a failover) gives no error:
+    the master notices only after ``ServerAliveInterval x
+    ServerAliveCountMax`` (30 s and more), and every command multiplexed
+    onto it meanwhile hangs to its timeout, retries included. Once stopped,
+    the master removes its socket and ends when its sessions do, so the
+    next command connects anew; ``stop`` rather than ``exit`` leaves the
+    other commands running over a healthy master untouched.
+    """
+    if CONF.command.ssh_control_persist <= 0:
+        return
+    path = control_path(target)
+    if not os.path.exists(path):
+        return
+    try:
+        run_process([CONF.command.ssh_command, "-o", "ControlPath=%s" % path,
+                     "-O", "stop", "--", target.host], timeout=10)
+    except (OSError, ProcessTimeout, OutputLimit):
+        pass
+
+
 def close_masters():
     """Ask every control master of this state_path to exit (``ssh -O exit``).
 
