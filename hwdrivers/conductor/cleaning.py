@@ -26,6 +26,7 @@ and the running step shown in ``driver_internal_info`` (:func:`record_plan`,
 from hwdrivers.common import exception
 from hwdrivers.common.states import ProvisionState
 from hwdrivers.conductor import controllers
+from hwdrivers.conductor import task_manager
 from hwdrivers.db import api as db_api
 from hwdrivers.db import hardware as db_hardware
 from hwdrivers.drivers import base
@@ -230,13 +231,81 @@ def forget_plan(task) -> None:
     """Drop a manual cleaning's plan (not saved here): it describes a running cleaning only.
 
     A conductor dying mid-clean leaves it on the node its restart moves to
-    ``clean failed`` (the database alone changes there); it stays visible
-    there (which step ran), and goes with the next transition, as Ironic
-    wipes its cleaning info when a cleaning ends however it ends.
+    ``clean failed`` (the database alone changes there): :func:`tidy_orphans`
+    then names the step it was at in last_error and drops it; failing that
+    it goes with the next transition, as Ironic wipes its cleaning info when
+    a cleaning ends however it ends.
     """
     info = task.node.driver_internal_info or {}
     if PLAN_KEY in info or INDEX_KEY in info:
         base.update_internal_info(task, **{PLAN_KEY: None, INDEX_KEY: None})
+
+
+def tear_down_after_failure(task) -> None:
+    """The deploy interface's tear_down_cleaning after a failed cleaning; best effort.
+
+    As Ironic's cleaning error handler: what prepare_cleaning set up (a
+    ramdisk's boot files...) must not outlive the cleaning; the cleaning's
+    own error is what last_error keeps, so a failure here is only logged.
+    """
+    deploy = task.driver.deploy
+    try:
+        _call(task, deploy, deploy.tear_down_cleaning)
+    except Exception as exc:
+        task.logger.warning("tear_down_cleaning after the failed cleaning failed too: %s",
+                            exc)
+
+
+def _where_it_stopped(plan: list, index) -> str | None:
+    """``clean step deploy.erase_devices (step 1 of 2)``, or None when no step had started."""
+    if not isinstance(index, int) or not 0 <= index < len(plan):
+        return None
+    step = plan[index] if isinstance(plan[index], dict) else {}
+    return "clean step %s.%s (step %d of %d)" % (step.get("interface"), step.get("step"),
+                                                index + 1, len(plan))
+
+
+def tidy_orphans(context, owns=None) -> list[str]:
+    """Finish the failure of cleanings whose worker died with its conductor.
+
+    A conductor restart (or shutdown, or its death seen by another) moves a
+    node caught in ``cleaning`` to ``clean failed`` in the database alone,
+    with a generic "operation aborted" last_error: which step, and that it
+    was a cleaning, went unsaid, and a disk erase cut half-way left the
+    node free to be provided. Such a node still has its plan (every other
+    way into ``clean failed`` wipes it), so here, as Ironic's handler of a
+    cleaning aborted by a conductor take-over: last_error says what was
+    running and that the node was moved to clean failed, the plan goes,
+    tear_down_cleaning runs, and when a step was running the node is held
+    in maintenance with fault ``clean failure`` (:func:`hold_after_failed_step`).
+    With ``owns`` (``owns(node) -> bool``), only the nodes it accepts.
+    Returns the UUIDs tidied.
+    """
+    tidied = []
+    for task in task_manager.each_locked(context, ProvisionState.CLEANFAIL.value, _has_plan,
+                                         "clean clean-up", owns):
+        node = task.node
+        info = node.driver_internal_info or {}
+        where = _where_it_stopped(info.get(PLAN_KEY) or [], info.get(INDEX_KEY))
+        why = node.last_error or "its conductor stopped before the cleaning finished"
+        if where is None:
+            node.last_error = ("Cleaning interrupted before its first clean step ran "
+                               "(while it was being prepared): %s The node was moved to "
+                               "clean failed." % why)
+        else:
+            node.last_error = ("Cleaning interrupted while %s was running, which did not "
+                               "finish: %s The node was moved to clean failed." % (where, why))
+            hold_after_failed_step(task, node.last_error)
+        forget_plan(task)
+        tear_down_after_failure(task)
+        task.save()
+        task.logger.error("%s", node.last_error)
+        tidied.append(node.uuid)
+    return tidied
+
+
+def _has_plan(node) -> bool:
+    return bool((node.driver_internal_info or {}).get(PLAN_KEY))
 
 
 def set_state(task, state: ProvisionState, target: ProvisionState | None = None,

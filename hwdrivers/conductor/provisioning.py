@@ -264,7 +264,7 @@ def _clean(task):
             _run_clean_step(task, step)
     except Exception:
         cleaning.forget_plan(task)  # last_error names the step; saved with the failure
-        _tear_down_failed_cleaning(task)
+        cleaning.tear_down_after_failure(task)
         raise
     _call(task, deploy, deploy.tear_down_cleaning)
     cleaning.forget_plan(task)
@@ -316,16 +316,6 @@ def _run_clean_step(task, step):
                             error=exc)
         cleaning.hold_after_failed_step(task, failed)
         raise failed from exc
-
-
-def _tear_down_failed_cleaning(task):
-    """Best effort after a failed cleaning: its own error is what last_error keeps."""
-    deploy = task.driver.deploy
-    try:
-        _call(task, deploy, deploy.tear_down_cleaning)
-    except Exception as exc:
-        task.logger.warning("tear_down_cleaning after the failed cleaning failed too: %s",
-                            exc)
 
 
 def _validate_deploy(task):

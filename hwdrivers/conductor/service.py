@@ -37,6 +37,7 @@ from oslo_config import cfg
 from hwdrivers.common import context as hw_context
 from hwdrivers.common import exception
 from hwdrivers.common import states
+from hwdrivers.conductor import cleaning
 from hwdrivers.conductor import console_manager
 from hwdrivers.conductor import deployments
 from hwdrivers.conductor import inspection
@@ -217,7 +218,11 @@ class ConductorService:
         return self.owns if self.partitioned else None
 
     def check_deploy_timeouts(self):
-        """The deploy-timeouts periodic, over the nodes this conductor owns."""
+        """The deploy-timeouts periodic, over the nodes this conductor owns.
+
+        Cleanings a dead or stopped conductor cut short are tidied there too.
+        """
+        cleaning.tidy_orphans(self.manager_context, owns=self._share())
         return deployments.check_timeouts(owns=self._share())
 
     def check_inspect_timeouts(self):
@@ -241,6 +246,9 @@ class ConductorService:
             LOG.warning("Conductor %s: released %d stale lock(s) and marked %d "
                         "interrupted operation(s) as aborted", self.hostname,
                         len(released), len(changed))
+        # Says which clean step the restart cut (also each deploy-timeouts tick,
+        # for the nodes of conductors that died or stopped).
+        cleaning.tidy_orphans(self.manager_context, owns=self._share())
         return changed
 
     def heartbeat(self):

@@ -4,8 +4,9 @@ The restart moves the node to ``clean failed`` saying why. The cleaning's
 plan (``driver_internal_info.clean_steps``, ``clean_step_index``) stayed on
 the node through ``baremetal node manage`` and on: a node back in
 ``manageable`` (then ``available``) still showing a cleaning at its first
-step. It now stays in ``clean failed`` only (it says which step ran) and
-goes with ``manage``. The operator's next ``baremetal node clean`` with a
+step. The restarted conductor now names the step in last_error, drops the
+plan and holds the node in maintenance (fault ``clean failure``), as after
+a failed step. The operator's next ``baremetal node clean`` with a
 ``priority`` or empty non-object ``args`` is a 400 saying what to fix (both
 were taken, the priority ignored).
 """
@@ -46,11 +47,17 @@ def test_sigkill_mid_clean_then_manage_drops_the_plan(tmp_path):
         node = _node(server)
         assert node["provision_state"] == "clean failed", node
         assert node["target_provision_state"] is None
-        assert "conductor restart" in node["last_error"], node["last_error"]
-        assert node["driver_internal_info"]["clean_steps"] == [
-            {"interface": "deploy", "step": "erase_devices"}]  # which step ran
+        for words in ("conductor restart", "clean step deploy.erase_devices (step 1 of 1)",
+                      "moved to clean failed"):
+            assert words in node["last_error"], node["last_error"]  # which step ran
+        # The erase stopped half-way: held for an operator, as a failed step is.
+        assert node["maintenance"] is True and node["fault"] == "clean failure"
+        assert "clean_steps" not in node["driver_internal_info"]
+        assert node["clean_step"] == {}
 
         baremetal(server, "node", "manage", "kc1", "--wait", "60")
+        baremetal(server, "node", "maintenance", "unset", "kc1")
+        assert _node(server)["fault"] is None
         node = _node(server)
         assert node["provision_state"] == "manageable"
         assert "clean_steps" not in node["driver_internal_info"], node["driver_internal_info"]
