@@ -26,6 +26,9 @@ class HTTPOptions:
     timeout: float = 60.0          # seconds for connect and for each read
     insecure: bool = False         # skip TLS verification (ipa-insecure=1)
     ca_file: str | None = None     # extra CA bundle for https
+    #: scheme -> proxy URL (image_info "proxies", as Ironic sends it), over the environment's
+    proxies: dict = dataclasses.field(default_factory=dict)
+    no_proxy: str | None = None    # hosts reached directly (image_info "no_proxy")
 
 
 def redact(url: str) -> str:
@@ -109,9 +112,31 @@ class HTTPRedirectsOnly(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-def _opener(context: ssl.SSLContext | None) -> urllib.request.OpenerDirector:
-    """urlopen's handlers (proxies from the environment too), with http(s)-only redirects."""
-    handlers: list = [HTTPRedirectsOnly]
+class _Proxies(urllib.request.ProxyHandler):
+    """The environment's proxies, overridden per scheme by image_info's.
+
+    ``no_proxy`` (image_info's) sends its hosts direct, as IPA does by
+    setting the variable; the environment's no_proxy still applies too.
+    """
+
+    def __init__(self, options: HTTPOptions) -> None:
+        proxies = {scheme: url for scheme, url in urllib.request.getproxies().items()
+                   if scheme != "no"}
+        super().__init__({**proxies, **options.proxies})
+        self.no_proxy = options.no_proxy
+
+    def proxy_open(self, req, proxy, type):
+        if self.no_proxy and urllib.request.proxy_bypass_environment(
+                req.host, {"no": self.no_proxy}):
+            return None
+        return super().proxy_open(req, proxy, type)
+
+
+def _opener(context: ssl.SSLContext | None,
+            options: HTTPOptions) -> urllib.request.OpenerDirector:
+    """urlopen's handlers (proxies from the environment and image_info), with
+    http(s)-only redirects."""
+    handlers: list = [HTTPRedirectsOnly, _Proxies(options)]
     if context is not None:
         handlers.append(urllib.request.HTTPSHandler(context=context))
     return urllib.request.build_opener(*handlers)
@@ -125,7 +150,7 @@ def open_url(url: str, options: HTTPOptions, what: str) -> http.client.HTTPRespo
     try:
         request = request_for(url)
         context = _context(options) if url.startswith("https://") else None
-        response = _opener(context).open(request, timeout=options.timeout)
+        response = _opener(context, options).open(request, timeout=options.timeout)
     except urllib.error.HTTPError as exc:
         exc.close()
         retryable = exc.code >= 500 or exc.code in RETRYABLE_STATUSES

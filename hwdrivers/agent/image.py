@@ -421,6 +421,13 @@ def write_image(image_info: dict, device: str, options: WriteOptions) -> Outcome
     """
     image_id = str(image_info["id"])
     started = time.monotonic()
+    options = dataclasses.replace(options, http=dataclasses.replace(
+        options.http, proxies=image_info.get("proxies") or {},
+        no_proxy=image_info.get("no_proxy")))
+    if options.http.proxies:
+        LOG.info("image %s: through proxies %s (not for: %s)", image_id,
+                 {scheme: fetch.redact(url) for scheme, url in options.http.proxies.items()},
+                 options.http.no_proxy or "-")
     disk_size = disk.size_of(device)
     state: dict = {"written": 0, "attempts": 0}
     holder: dict = {}

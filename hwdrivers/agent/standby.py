@@ -32,6 +32,27 @@ EXIT = "exit"
 SHUTDOWN_DELAY = 0.5
 
 
+#: image_info "proxies" keys: the schemes of the URLs the agent fetches
+PROXY_SCHEMES = ("http", "https")
+
+
+def _validate_proxies(image_info: dict) -> None:
+    """image_info ``proxies`` and ``no_proxy``, as Ironic sends them (driver_info
+    image_http_proxy, image_https_proxy, image_no_proxy)."""
+    proxies = image_info.get("proxies") or {}
+    if not isinstance(proxies, dict) or not all(
+            scheme in PROXY_SCHEMES and isinstance(url, str)
+            and url.startswith(("http://", "https://")) for scheme, url in proxies.items()):
+        raise errors.InvalidCommandParamsError(
+            'image_info proxies must map "http" and/or "https" to a proxy\'s http(s) URL '
+            '(driver_info image_http_proxy / image_https_proxy)')
+    no_proxy = image_info.get("no_proxy")
+    if no_proxy is not None and not isinstance(no_proxy, str):
+        raise errors.InvalidCommandParamsError(
+            "image_info no_proxy must be a comma-separated string of hosts or domains "
+            "(driver_info image_no_proxy)")
+
+
 class Standby:
     def __init__(self, agent: Any) -> None:
         self.agent = agent
@@ -69,6 +90,7 @@ class Standby:
             raise errors.InvalidCommandParamsError(
                 "image_info disk_format %r is not supported; use %s"
                 % (disk_format, " or ".join(image.SUPPORTED_FORMATS)))
+        _validate_proxies(image_info)
         drive = configdrive if configdrive is not None else image_info.get("configdrive")
         if drive is not None and (not isinstance(drive, str) or not drive):
             raise errors.InvalidCommandParamsError(
