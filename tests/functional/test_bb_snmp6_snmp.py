@@ -100,3 +100,17 @@ def test_host_name_spellings_of_one_pdu_share_its_queue(snmp_agent, snmp_proxy,
     assert not errors, errors
     assert sorted(commands) == list(range(1, 7))
     assert overlaps(commands) == [], commands
+
+
+# -- Ironic nodes moved over unchanged ------------------------------------------------
+
+def test_ironic_v3_node_with_snmp_security_switches_the_outlet(snmp_agent):
+    """Ironic reads the user from snmp_security when snmp_user is absent
+    (deprecated, still honoured); such a node was refused: snmp_user missing."""
+    info = snmp_agent.driver_info("apc", 23, version="3")
+    info["snmp_security"] = info.pop("snmp_user")
+    assert _switch_and_read(info, 23, PowerState.OFF) == PowerState.OFF
+    assert _switch_and_read(info, 23, PowerState.ON) == PowerState.ON
+    # snmp_user wins when both are set, as in Ironic.
+    info.update(snmp_user=info["snmp_security"], snmp_security="someone-else")
+    assert _switch_and_read(info, 23, PowerState.OFF) == PowerState.OFF

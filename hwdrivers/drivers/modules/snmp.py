@@ -88,6 +88,8 @@ SCHEMA = params.Schema(
     _P("snmp_community_read", "SNMP v1/v2c community for reads", secret=True),
     _P("snmp_community_write", "SNMP v1/v2c community for writes", secret=True),
     _P("snmp_user", "SNMPv3 USM user name (required for version 3)"),
+    _P("snmp_security", "Ironic's deprecated name of snmp_user, used when "
+       "snmp_user is not set"),
     _P("snmp_auth_protocol", "SNMPv3 authentication protocol (default md5 when "
        "snmp_auth_key is set, else none)", type="choice", choices=AUTH_PROTOCOLS),
     _P("snmp_auth_key", "SNMPv3 authentication pass phrase (8 characters or more)",
@@ -145,6 +147,9 @@ def _usm(values, problems):
     """v3: a user, the keys its protocols need (RFC 3414 lengths), the engine ID."""
     if values["version"] != "3":
         return
+    # Ironic still reads snmp_security when snmp_user is absent: its v3 nodes
+    # must keep working when they move over unchanged.
+    values["snmp_user"] = values["snmp_user"] or values["snmp_security"]
     if not values["snmp_user"]:
         problems.require("snmp_user")
     auth = values["snmp_auth_protocol"] or ("md5" if values["snmp_auth_key"] else "none")
