@@ -190,14 +190,32 @@ def _garbage(path, action, why, stderr, returncode, secrets):
         % (path, action, returncode, why, "; stderr: %s" % tail if tail else ""))
 
 
+def _not_json(stdout, exc, secrets):
+    """Why ``stdout`` is no answer, quoting how it begins (masked, then cut).
+
+    The author sees what the conductor read: a log line printed before the
+    answer, a byte-order mark or a shell's own message, rather than only
+    that something was wrong with stdout.
+    """
+    if not stdout.strip():
+        return "stdout is not JSON: it is empty (print one JSON object)"
+    if isinstance(exc, RecursionError):
+        return "stdout is not JSON: nested too deep"
+    if isinstance(exc, UnicodeDecodeError):
+        return "stdout is not JSON: not UTF-8 (byte %d)" % exc.start
+    text = log_text.printable(params.redact(stdout.decode("utf-8"), _shown_forms(secrets)))
+    return ("stdout is not JSON (%s); it begins \"%s\": print only the answer on "
+            "stdout, logs and progress on stderr" % (exc, log_text.cut(text, _VALUE_SHOWN)))
+
+
 def call(path, action, driver_parameters, extra=None, secrets=(), timeout=None):
     """One protocol action: the answer's ``data``, or the mapped DriverError."""
     payload = dict(extra or {}, driverParameters=driver_parameters)
     stdout, stderr, returncode = run(path, action, payload, timeout=timeout)
     try:
         answer = json.loads(stdout.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):  # nested past the limit
-        raise _garbage(path, action, "stdout is not JSON", stderr, returncode,
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # nested past the limit
+        raise _garbage(path, action, _not_json(stdout, exc, secrets), stderr, returncode,
                        secrets) from None
     if not isinstance(answer, dict):
         raise _garbage(path, action, "stdout is not a JSON object", stderr, returncode,
@@ -396,7 +414,12 @@ def load_schema(path):
 def _read_schema(path):
     stdout, stderr, returncode = run(path, "schema")
     try:
-        return DriverSchema(path, json.loads(stdout.decode("utf-8")))
+        doc = json.loads(stdout.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise _garbage(path, "schema", "not a usable schema: %s" % _not_json(stdout, exc, ()),
+                       stderr, returncode, ()) from None
+    try:
+        return DriverSchema(path, doc)
     except RecursionError:
         raise _garbage(path, "schema", "not a usable schema (JSON nested too deep)",
                        stderr, returncode, ()) from None

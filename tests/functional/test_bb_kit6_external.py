@@ -1,0 +1,69 @@
+"""An external driver whose stdout is not an answer: the error shows what it printed.
+
+A driver author's first attempt often prints something besides the one JSON
+object: a progress line before it, a byte-order mark, a usage text when the
+action is not handled, nothing at all after a crash. The error must let the
+author see what the conductor read -- its beginning, with the node's
+secrets masked -- instead of only "stdout is not JSON". Real sh executables,
+run through the real supervisor.
+"""
+
+import pytest
+
+from hwdrivers.common import exception
+from hwdrivers.drivers.task import StandaloneTask
+
+PASSWORD = "Printed-Secret-5150"
+SCHEMA = ('{"fields": [{"name": "power_address", "field_type": "ip_address", '
+          '"required": true}, {"name": "power_pass", "field_type": "password"}]}')
+
+#: What the driver prints for power_query -> what the error must say.
+STDOUTS = {
+    "a progress line first": (
+        'echo "connecting to $addr"; echo \'{"data": {"status": "on"}}\'',
+        ['it begins "connecting to 127.0.0.1\\n{', "print only the answer on stdout"]),
+    "the password in its log line": (
+        'echo "login with $pass"; echo \'{"data": {"status": "on"}}\'',
+        ['it begins "login with ******\\n{']),
+    "a byte-order mark": (
+        "printf '\\357\\273\\277{\"data\": {\"status\": \"on\"}}'",
+        ["Unexpected UTF-8 BOM", 'it begins "\\ufeff{"']),
+    "nothing": ("true", ["stdout is not JSON: it is empty"]),
+    "a long text": (
+        "i=0; while [ $i -lt 50 ]; do printf 'abcdefghij'; i=$((i+1)); done",
+        ['it begins "abcdefghij', "(400 more characters)"]),
+}
+
+
+def driver(external_drivers, body):
+    return external_drivers.add("chatty", (
+        "#!/bin/sh\nif [ \"$1\" = schema ]; then cat <<'EOF'\n%s\nEOF\nexit 0; fi\n"
+        "input=$(cat)\n"
+        "addr=$(echo \"$input\" | sed -n 's/.*\"power_address\": \"\\([^\"]*\\)\".*/\\1/p')\n"
+        "pass=$(echo \"$input\" | sed -n 's/.*\"power_pass\": \"\\([^\"]*\\)\".*/\\1/p')\n"
+        "%s\n" % (SCHEMA, body)))
+
+
+@pytest.mark.parametrize("what", sorted(STDOUTS))
+def test_not_json_quotes_how_stdout_begins(external_drivers, what):
+    body, fragments = STDOUTS[what]
+    driver(external_drivers, body)
+    task = StandaloneTask.for_driver("external", {
+        "external_driver": "chatty", "power_address": "127.0.0.1", "power_pass": PASSWORD})
+    with pytest.raises(exception.DriverActionError) as caught:
+        task.driver.power.get_power_state(task)
+    text = str(caught.value)
+    assert "gave no valid answer to power_query" in text and "not JSON" in text, text
+    for fragment in fragments:
+        assert fragment in text, text
+    assert PASSWORD not in text
+
+
+def test_a_schema_that_is_not_json_quotes_it(external_drivers):
+    external_drivers.add("usage", "#!/bin/sh\necho 'usage: usage [on|off]'\nexit 0\n")
+    task = StandaloneTask.for_driver("external", {"external_driver": "usage"})
+    with pytest.raises(exception.DriverActionError) as caught:
+        task.driver.power.validate(task)
+    text = str(caught.value)
+    assert "not a usable schema" in text, text
+    assert 'it begins "usage: usage [on|off]\\n"' in text, text
