@@ -20,7 +20,10 @@ What they hold a driver to (each check's docstring says how):
 - every declared parameter appears in ``get_properties()``, and every key
   of a working driver_info is declared;
 - the values of secret fields never appear in any error or log line, even
-  when the controller refuses them or cannot be reached;
+  when the controller refuses them or cannot be reached, nor in the command
+  line of a program the driver starts (``ps`` shows it to every user), nor
+  in what the driver leaves on the node outside driver_info
+  (``driver_internal_info``..., which the API shows unmasked);
 - ``set_power_state`` then ``get_power_state`` agree (the check polls, so
   asynchronous hardware passes); ``set_boot_device`` then
   ``get_boot_device`` agree;
@@ -42,8 +45,12 @@ import contextlib
 import dataclasses
 import functools
 import importlib.metadata
+import json
 import logging
+import os
 import socket
+import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -202,16 +209,57 @@ class _Logs(logging.Handler):
             self.lines.append(str(record.msg))
 
 
+#: Audit events that start a program, and where their command line is.
+_EXEC_EVENTS = {"subprocess.Popen": 1, "os.exec": 1, "os.posix_spawn": 1, "os.spawn": 2,
+                "os.system": 0}
+#: The lists of the _watch_argv blocks running now; the audit hook appends to each.
+_argv_watchers: list[list] = []
+_hook_lock = threading.Lock()
+_hook_added = False
+
+
+def _audit(event, args):
+    if _argv_watchers and event in _EXEC_EVENTS:
+        argv = args[_EXEC_EVENTS[event]]
+        words = [argv] if isinstance(argv, (str, bytes)) else list(argv or ())
+        for watcher in list(_argv_watchers):
+            watcher.append([os.fsdecode(w) if isinstance(w, bytes) else str(w)
+                            for w in words])
+
+
+@contextlib.contextmanager
+def _watch_argv():
+    """The command lines of the programs started meanwhile, in this process.
+
+    Through an audit hook (PEP 578: ``subprocess.Popen``, ``os.exec``,
+    ``os.posix_spawn``...), added once and idle outside these blocks, since
+    an audit hook cannot be removed.
+    """
+    global _hook_added
+    with _hook_lock:
+        if not _hook_added:
+            sys.addaudithook(_audit)
+            _hook_added = True
+    seen = []
+    _argv_watchers.append(seen)
+    try:
+        yield seen
+    finally:
+        _argv_watchers.remove(seen)
+
+
 @contextlib.contextmanager
 def _watch_secrets(secrets: list[str]):
-    """Fail if any log line written meanwhile holds one of ``secrets``."""
+    """Fail if any log line written meanwhile, or the command line of any
+    program started meanwhile, holds one of ``secrets``."""
     handler = _Logs()
     root = logging.getLogger()
     level = root.level
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
     try:
-        yield
+        with _watch_argv() as argvs:
+            yield
     finally:
         root.removeHandler(handler)
         root.setLevel(level)
@@ -219,6 +267,30 @@ def _watch_secrets(secrets: list[str]):
         for secret in secrets:
             assert secret not in line, "a log line holds a secret's value: %r" % (
                 line.replace(secret, "<SECRET>"),)
+    for argv in argvs:
+        line = " ".join(argv)
+        for secret in secrets:
+            assert secret not in line, (
+                "a command line holds a secret's value, which every user of the host "
+                "reads in ps: %r; pass it on stdin, in the environment or in a file "
+                "only its owner reads" % (line.replace(secret, "<SECRET>"),))
+
+
+def _assert_not_stored(task, secrets: list[str], what: str) -> None:
+    """No secret's value in what the driver left on the node outside driver_info.
+
+    driver_internal_info (and properties, instance_info) are shown as they
+    are by the API and the CLI, unmasked: only driver_info's secret fields
+    are masked.
+    """
+    for field in ("driver_internal_info", "properties", "instance_info"):
+        text = json.dumps(getattr(task.node, field, None) or {}, default=str,
+                          ensure_ascii=False)
+        for secret in secrets:
+            assert secret not in text, (
+                "%s: node.%s holds a secret's value, and the API shows it unmasked: %s; "
+                "keep secrets in driver_info only" % (
+                    what, field, text.replace(secret, "<SECRET>")[:500]))
 
 
 def _text(exc: BaseException) -> str:
@@ -305,6 +377,7 @@ def _secrets_never_shown(subject: Subject, kind: str) -> None:
                 getattr(iface, name)(bad, *args)
             except Exception as exc:  # noqa: BLE001 (any error: check its text)
                 _assert_no_secret(exc, watched, "%s.%s with a refused secret" % (kind, name))
+        _assert_not_stored(bad, watched, "%s calls with a refused secret" % kind)
         broken = dict(wrong)
         schema = getattr(task.driver, kind).driver_info_schema_for(subject.driver_info)
         for param in schema:
@@ -391,8 +464,9 @@ def every_parameter_in_get_properties(subject: Subject) -> None:
 
 
 def secrets_never_in_errors_or_logs(subject: Subject) -> None:
-    """A secret's value is in no error and no log line: with a refused secret,
-    a broken driver_info or an unreachable controller."""
+    """A secret's value is in no error, no log line and no command line of a
+    program the driver starts: with a refused secret, a broken driver_info or
+    an unreachable controller; nor in the node's driver_internal_info."""
     _secrets_never_shown(subject, "power")
 
 
@@ -413,6 +487,7 @@ def set_then_get_power_state_agree(subject: Subject) -> None:
         power.reboot(task)
         _wait_for(lambda: power.get_power_state(task), PowerState.ON,
                   subject.power_timeout, "after reboot()")
+    _assert_not_stored(task, list(subject.secrets(task).values()), "after the power calls")
 
 
 def unsupported_states_raise_typed_errors(subject: Subject) -> None:
@@ -490,6 +565,8 @@ def set_then_get_boot_device_agree(subject: Subject) -> None:
                     assert got["persistent"] in (persistent, None), (
                         "set_boot_device(%s, persistent=%s), then get_boot_device() says "
                         "%r" % (device, persistent, got))
+    _assert_not_stored(task, list(subject.secrets(task).values()),
+                       "after the boot device calls")
 
 
 def unsupported_boot_devices_raise_typed_errors(subject: Subject) -> None:
