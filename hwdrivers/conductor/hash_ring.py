@@ -100,7 +100,11 @@ class Ring:
 
 
 def is_alive(row, now=None, timeout=None) -> bool:
-    """True when a conductors row is online and heartbeated within the timeout."""
+    """True when a conductors row is online and heartbeated within the timeout.
+
+    ``now`` should be the database's clock (``db_api.conductor_clock_now()``),
+    which stamps the heartbeats; this process's own clock may be off.
+    """
     if not row.get("online") or row.get("updated_at") is None:
         return False
     now = now or db_api.utcnow()
@@ -125,7 +129,7 @@ class RingManager:
 
     def refresh(self):
         """Read the live conductors and rebuild every group's ring."""
-        now = db_api.utcnow()
+        now = db_api.conductor_clock_now()
         live = {}
         conductors = {}
         for row in db_api.list_conductors():
@@ -197,7 +201,8 @@ def conductor_summaries(registry, rings=None, page=1000):
             break
         after = nodes[-1].uuid
     timeout = rings.conf.conductor.heartbeat_timeout
-    return [dict(row, alive=is_alive(row, timeout=timeout),
+    now = db_api.conductor_clock_now()
+    return [dict(row, alive=is_alive(row, now, timeout),
                  owned_nodes=counts.get(row["hostname"], 0))
             for row in db_api.list_conductors()]
 

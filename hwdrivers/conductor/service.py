@@ -288,9 +288,14 @@ class ConductorService:
         expire and its operations pending forever; a live one marks it
         offline, releases its leases and marks its operations aborted, as
         that conductor's own restart would. Returns the hostnames reaped.
+
+        Heartbeats are stamped and judged on the database's clock, and each
+        reap is a compare-and-set on the heartbeat (``db_api.reap_conductor``):
+        one that heartbeated since it was read here, or that another
+        conductor reaped first, is left alone, so its locks are released once.
         """
         timeout = datetime.timedelta(seconds=self.conf.conductor.heartbeat_timeout)
-        cutoff = db_api.utcnow() - timeout
+        cutoff = db_api.conductor_clock_now() - timeout
         reaped = []
         for conductor in db_api.list_conductors():
             host = conductor["hostname"]
@@ -299,11 +304,11 @@ class ConductorService:
             if (host == self.hostname or not conductor["online"]
                     or conductor["updated_at"] is None or conductor["updated_at"] >= cutoff):
                 continue
-            released = db_api.release_reservations_with_prefix("%s:" % host)
-            db_api.abort_orphaned_operations(
-                released, DEAD_ERROR % (host, self.conf.conductor.heartbeat_timeout),
+            released = db_api.reap_conductor(
+                host, cutoff, DEAD_ERROR % (host, self.conf.conductor.heartbeat_timeout),
                 _ORPHAN_PROVISION_FAILURES)
-            db_api.unregister_conductor(host)
+            if released is None:
+                continue  # it heartbeated meanwhile, or another conductor reaped it
             LOG.warning("Conductor %s: no heartbeat for %ss; marked offline, %d lock(s) "
                         "released", host, self.conf.conductor.heartbeat_timeout,
                         len(released))

@@ -987,6 +987,30 @@ def destroy_port(port_id):
 
 # -- conductors -----------------------------------------------------------------
 
+def _conductor_clock():
+    """What conductor heartbeats are stamped with: the database's clock (naive UTC).
+
+    Processes on several machines judge each other's heartbeats; stamped
+    and judged by each one's own clock, a conductor whose clock ran a
+    minute behind looked silent to the others, which reaped it every
+    heartbeat (released its locks, aborted its operations), and an API
+    process whose clock ran ahead saw no conductor alive at all. One clock,
+    the database's, makes a heartbeat's age the same for every reader.
+    SQLite has one process: its own clock is that one.
+    """
+    if db_engine.is_sqlite():
+        return sa.literal(utcnow(), sa.DateTime())
+    return sa.func.timezone("UTC", sa.func.now(), type_=sa.DateTime())
+
+
+def conductor_clock_now():
+    """The database's clock now (naive UTC): the ``now`` heartbeats are judged by."""
+    if db_engine.is_sqlite():
+        return utcnow()
+    with db_engine.reader() as conn:
+        return conn.execute(sa.select(_conductor_clock())).scalar_one()
+
+
 def register_conductor(hostname, hardware_types, conductor_group="", rpc_url=None):
     """Create or revive the conductor row for ``hostname``; online, heartbeat now.
 
@@ -994,7 +1018,7 @@ def register_conductor(hostname, hardware_types, conductor_group="", rpc_url=Non
     cannot both insert. ``conductor_group`` is the group whose hash ring it
     joins; ``rpc_url`` where hwdrivers-api reaches it (None: no RPC).
     """
-    now = utcnow()
+    now = _conductor_clock()
     hardware_types = list(hardware_types)
     if db_engine.is_sqlite():  # imported here: a command-line start-up needs neither
         from sqlalchemy.dialects.sqlite import insert
@@ -1032,7 +1056,7 @@ def touch_conductor(hostname):
     with db_engine.writer() as conn:
         row = conn.execute(conductors.update()
                            .where(conductors.c.hostname == hostname)
-                           .values(updated_at=utcnow())
+                           .values(updated_at=_conductor_clock())
                            .returning(conductors.c.online)).first()
     if row is None:
         raise exception.ConductorNotFound(conductor=hostname)
@@ -1041,7 +1065,31 @@ def touch_conductor(hostname):
 
 def unregister_conductor(hostname):
     """Mark the conductor offline (kept for its history, and for restarts)."""
-    _update_conductor(hostname, {"online": False, "updated_at": utcnow()})
+    _update_conductor(hostname, {"online": False, "updated_at": _conductor_clock()})
+
+
+def reap_conductor(hostname, silent_since, last_error, provision_failures):
+    """Mark ``hostname`` offline if it has not heartbeated since ``silent_since``.
+
+    ``silent_since`` is on :func:`conductor_clock_now`'s clock. One
+    transaction, a compare-and-set on the heartbeat: a conductor that
+    heartbeated after the caller read its row, or that another conductor
+    reaped first, is left alone (None). Otherwise its leases are released
+    and its operations marked aborted as :func:`abort_orphaned_operations`
+    does; returns the ids of the nodes whose leases it held.
+    """
+    with db_engine.writer() as conn:
+        reaped = conn.execute(
+            conductors.update().where(conductors.c.hostname == hostname)
+            .where(conductors.c.online.is_(True))
+            .where(conductors.c.updated_at < silent_since)
+            .values(online=False, updated_at=_conductor_clock())
+            .returning(conductors.c.hostname)).first()
+        if reaped is None:
+            return None
+        released = sorted(conn.execute(_release_leased_by("%s:" % hostname)).scalars())
+        _abort_orphaned(conn, released, last_error, provision_failures)
+    return released
 
 
 def get_conductor(hostname):
@@ -1175,23 +1223,28 @@ def abort_orphaned_operations(node_ids, last_error, provision_failures):
     (``provision_failures``: transient -> failed state) with its target
     cleared. Each touched node gets ``last_error``. Returns the ids changed.
     """
+    with db_engine.writer() as conn:
+        return _abort_orphaned(conn, node_ids, last_error, provision_failures)
+
+
+def _abort_orphaned(conn, node_ids, last_error, provision_failures):
+    """:func:`abort_orphaned_operations` inside the caller's transaction ``conn``."""
     now = utcnow()
     scope = nodes.c.reservation.is_(None)
     node_ids = list(node_ids or ())
     if node_ids:
         scope = sa.or_(scope, nodes.c.id.in_(node_ids))
     changed = set()
-    with db_engine.writer() as conn:
+    changed.update(conn.execute(
+        nodes.update().where(scope).where(nodes.c.target_power_state.is_not(None))
+        .values(target_power_state=None, last_error=last_error, updated_at=now)
+        .returning(nodes.c.id)).scalars())
+    for transient, failed in provision_failures.items():
         changed.update(conn.execute(
-            nodes.update().where(scope).where(nodes.c.target_power_state.is_not(None))
-            .values(target_power_state=None, last_error=last_error, updated_at=now)
+            nodes.update().where(scope).where(nodes.c.provision_state == transient)
+            .values(provision_state=failed, target_provision_state=None,
+                    last_error=last_error, updated_at=now, provision_updated_at=now)
             .returning(nodes.c.id)).scalars())
-        for transient, failed in provision_failures.items():
-            changed.update(conn.execute(
-                nodes.update().where(scope).where(nodes.c.provision_state == transient)
-                .values(provision_state=failed, target_provision_state=None,
-                        last_error=last_error, updated_at=now, provision_updated_at=now)
-                .returning(nodes.c.id)).scalars())
     return sorted(changed)
 
 
