@@ -105,7 +105,19 @@ def dumps(value) -> bytes:
 
 
 def loads(data: bytes):
-    return json.loads(data, object_hook=_hook)
+    """The value encoded in ``data``; ValueError for anything that is not one.
+
+    Whatever reaches the listener, or answers at a conductor's recorded URL,
+    may be something else (a port reused by another service, a proxy's error
+    page, a scanner): any failure to decode it is a ValueError, which both
+    ends turn into a clear error rather than a traceback and an HTTP 500.
+    """
+    try:
+        return json.loads(data, object_hook=_hook)
+    except ValueError:
+        raise
+    except (TypeError, AttributeError, KeyError, RecursionError) as exc:
+        raise ValueError("not this protocol's encoding (%s)" % type(exc).__name__) from None
 
 
 def _context_to_wire(context) -> dict:
@@ -379,7 +391,28 @@ class Client:
         if response.status != 200:
             raise ConductorUnreachable(host=host, node=node, url=url,
                                        reason="HTTP %d" % response.status)
-        answer = loads(raw)
+        answer = _response(raw)
+        if answer is None:
+            raise ConductorUnreachable(
+                host=host, node=node, url=url,
+                reason="what answers there is not a JSON-RPC 2.0 service (%d bytes that "
+                       "are not a response object); is another program listening at the "
+                       "conductor's recorded URL?" % len(raw))
         if answer.get("error"):
             raise error_from_wire(answer["error"])
         return answer.get("result")
+
+
+def _response(raw):
+    """The decoded JSON-RPC response object in ``raw``, or None if it is not one."""
+    try:
+        answer = loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(answer, dict) or not ("result" in answer or "error" in answer):
+        return None
+    error = answer.get("error")
+    if error and not (isinstance(error, dict) and isinstance(error.get("data") or {}, dict)
+                      and isinstance((error.get("data") or {}).get("kwargs") or {}, dict)):
+        return None
+    return answer
