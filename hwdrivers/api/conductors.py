@@ -89,7 +89,9 @@ def list_conductors():
 @blueprint.get("/v1/conductors/<hostname>")
 def show_conductor(hostname):
     utils.check_query(("fields",))
+    fields = utils.query_fields(FIELDS)
     for row in _summaries():
         if row["hostname"] == hostname:
-            return utils.json_response(conductor_doc(row, detail=True))
+            return utils.json_response(
+                utils.select_fields(conductor_doc(row, detail=True), fields))
     raise exception.ConductorNotFound(conductor=hostname)
