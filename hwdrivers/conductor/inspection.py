@@ -19,8 +19,10 @@ naming both nodes; an interface whose MAC is not one is left out, with a
 warning); then ``properties`` get ``cpus``, ``cpu_arch``,
 ``memory_mb``, ``local_gb`` (the disk the ``root_device`` hints choose, else
 the smallest of at least 4 GiB, less 1 GiB for partitioning, as Ironic)
-and the ``boot_mode`` capability; one
-port is created per MAC the node does not have yet (re-inspection creates
+and the ``boot_mode`` capability; ports
+follow ``[inspector] add_ports``, ``keep_ports`` and ``update_pxe_enabled``
+as Ironic's ports hook (by default a port for the NIC the machine
+network-booted from only, pxe_enabled on it alone; re-inspection creates
 no duplicate); the inventory is kept (``GET /v1/nodes/<node>/inventory``)
 and the BIOS settings are cached when the node's bios interface reads them.
 
@@ -136,15 +138,16 @@ def finish(task) -> None:
 
 # -- processing ------------------------------------------------------------------------
 
-def _macs(inventory: dict, skipped: list | None = None) -> list[str]:
-    """The inventory's MACs, normalised, each once.
+def _interfaces(inventory: dict, skipped: list | None = None) -> list[dict]:
+    """The inventory's interfaces with a MAC, each MAC once: ``{name, mac, ip}``.
 
     An interface without a usable MAC (none, ``""``, ``"Not Available"``, a
     20-byte InfiniBand address) gets no port and does not fail the
     inspection: it is left out, and added to ``skipped`` as ``(name, mac)``
-    (ironic-inspector's validate_interfaces does the same).
+    (ironic-inspector's validate_interfaces does the same). ``ip``: its
+    IPv4 address, else its IPv6 one (without a ``%scope``), else None.
     """
-    macs = []
+    found, seen = [], set()
     for nic in _part(inventory, "interfaces", list):
         raw = nic.get("mac_address") if isinstance(nic, dict) else None
         try:
@@ -153,9 +156,90 @@ def _macs(inventory: dict, skipped: list | None = None) -> list[str]:
             if skipped is not None:
                 skipped.append((nic.get("name") if isinstance(nic, dict) else None, raw))
             continue
-        if mac not in macs:
-            macs.append(mac)
-    return macs
+        if mac in seen:
+            continue
+        seen.add(mac)
+        ip = nic.get("ipv4_address") or nic.get("ipv6_address")
+        found.append({"name": nic.get("name"), "mac": mac,
+                      "ip": ip.split("%")[0] if isinstance(ip, str) and ip else None})
+    return found
+
+
+def _macs(inventory: dict, skipped: list | None = None) -> list[str]:
+    """The inventory's MACs, normalised, each once (see :func:`_interfaces`)."""
+    return [nic["mac"] for nic in _interfaces(inventory, skipped)]
+
+
+def pxe_mac(inventory: dict) -> str | None:
+    """The MAC the machine network-booted from (``boot.pxe_interface``), or None.
+
+    The agent reports it from the kernel's ``BOOTIF``, which may be in
+    pxelinux's form ``01-aa-bb-cc-dd-ee-ff`` (as Ironic reads it); anything
+    that is not a MAC is taken as not reported.
+    """
+    raw = _part(inventory, "boot", dict).get("pxe_interface")
+    if isinstance(raw, str) and raw.count("-") == 6:
+        raw = raw.split("-", 1)[1].replace("-", ":")
+    try:
+        return db_api.normalize_mac(raw)
+    except exception.InvalidParameterValue:
+        return None
+
+
+def _loopback(nic: dict) -> bool:
+    if nic["name"] == "lo":
+        return True
+    try:
+        return bool(nic["ip"]) and ipaddress.ip_address(nic["ip"]).is_loopback
+    except ValueError:
+        return False
+
+
+#: ``[inspector] add_ports`` -> which interface (``nic``, the PXE MAC ``pxe``)
+#: it selects, as Ironic's validate_interfaces: ``pxe`` selects all of them
+#: when the inventory does not say which one booted (out of band). Loopback
+#: interfaces never. ``disabled`` selects as ``all`` (what ``keep_ports =
+#: added`` keeps) but creates no port.
+_ADD_PORTS = {
+    "all": lambda nic, pxe: True,
+    "active": lambda nic, pxe: bool(nic["ip"]),
+    "pxe": lambda nic, pxe: pxe is None or nic["mac"] == pxe,
+    "disabled": lambda nic, pxe: True,
+}
+
+
+def _selected_macs(interfaces: list[dict], pxe: str | None) -> list[str]:
+    wanted = _ADD_PORTS[CONF.inspector.add_ports]
+    return [nic["mac"] for nic in interfaces if not _loopback(nic) and wanted(nic, pxe)]
+
+
+def _tidy_ports(task, listed: list[str], selected: list[str], pxe: str | None) -> list[str]:
+    """``[inspector] keep_ports`` and ``update_pxe_enabled`` on the node's ports.
+
+    Returns what changed, for the log. ``keep_ports`` deletes nothing when
+    the inventory lists no MAC at all (a ramdisk that could not read its
+    NICs must not strip the node of the port it boots from).
+    """
+    keep = {"all": None, "present": set(listed),
+            "added": set(selected)}[CONF.inspector.keep_ports]
+    if keep is not None and not listed:
+        task.logger.warning("inspection: the inventory lists no MAC address; [inspector] "
+                            "keep_ports = %s deletes no port", CONF.inspector.keep_ports)
+        keep = None
+    changes = []
+    for port in db_api.list_ports(node_id=task.node.id):
+        address = port["address"]
+        if keep is not None and address not in keep:
+            db_api.destroy_port(port["id"])
+            changes.append("port %s (%s) deleted: [inspector] keep_ports = %s"
+                           % (port["uuid"], address, CONF.inspector.keep_ports))
+            continue
+        if CONF.inspector.update_pxe_enabled and pxe is not None:
+            wanted = address == pxe
+            if (port.get("pxe_enabled") is not False) != wanted:
+                db_api.update_port(port["id"], {"pxe_enabled": wanted})
+                changes.append("port %s pxe_enabled=%s" % (address, wanted))
+    return changes
 
 
 def _part(inventory: dict, key: str, kind: type):
@@ -331,7 +415,7 @@ def _check_macs(task, macs: list[str]) -> list[str]:
     return new
 
 
-def _create_ports(task, macs: list[str]) -> None:
+def _create_ports(task, macs: list[str], pxe: str | None = None) -> None:
     """A port per MAC; if another node took one meanwhile, none and MACConflict.
 
     Before the properties are saved: a MAC that became another node's port
@@ -343,7 +427,10 @@ def _create_ports(task, macs: list[str]) -> None:
     created = []
     try:
         for mac in macs:
-            created.append(db_api.create_port({"address": mac, "node_id": task.node.id}))
+            values = {"address": mac, "node_id": task.node.id}
+            if pxe is not None and CONF.inspector.update_pxe_enabled:
+                values["pxe_enabled"] = mac == pxe
+            created.append(db_api.create_port(values))
     except exception.PortAlreadyExists:
         for port in created:
             db_api.destroy_port(port["id"])
@@ -356,8 +443,13 @@ def process(task, inventory: dict, plugin_data: dict) -> None:
     if not isinstance(inventory, dict):
         raise exception.InvalidParameterValue("the inventory must be a JSON object")
     skipped = []
-    macs = _macs(inventory, skipped)
-    new_macs = _check_macs(task, macs)
+    interfaces = _interfaces(inventory, skipped)
+    macs = [nic["mac"] for nic in interfaces]
+    pxe = pxe_mac(inventory)
+    selected = _selected_macs(interfaces, pxe)
+    new_macs = [mac for mac in _check_macs(task, macs) if mac in selected]
+    if CONF.inspector.add_ports == "disabled":
+        new_macs = []
     node = task.node
     props = dict(node.properties or {})
     notes = []
@@ -370,13 +462,17 @@ def process(task, inventory: dict, plugin_data: dict) -> None:
     mode = _part(inventory, "boot", dict).get("current_boot_mode")
     if mode in ("uefi", "bios"):
         props["capabilities"] = _capabilities(props.get("capabilities"), {"boot_mode": mode})
-    _create_ports(task, new_macs)
+    _create_ports(task, new_macs, pxe)
+    for change in _tidy_ports(task, macs, selected, pxe):
+        task.logger.info("inspection: %s", change)
     node.properties = props
     task.save()
     db_hardware.save_inventory(node.id, inventory, plugin_data)
-    task.logger.info("inspected: %s; %d MAC(s), %d new port(s)", ", ".join(
+    task.logger.info("inspected: %s; %d MAC(s), %d new port(s) ([inspector] add_ports = %s, "
+                     "PXE MAC %s)", ", ".join(
         "%s=%s" % (k, props[k]) for k in ("cpus", "cpu_arch", "memory_mb", "local_gb")
-        if k in props) or "no properties reported", len(macs), len(new_macs))
+        if k in props) or "no properties reported", len(macs), len(new_macs),
+        CONF.inspector.add_ports, pxe or "not reported")
     try:
         cleaning.cache_bios(task)
     except Exception as exc:  # the inspection stands; the BIOS table stays as it was

@@ -16,6 +16,7 @@ from hwdrivers.conf import deploy
 from hwdrivers.conf import external
 from hwdrivers.conf import fake
 from hwdrivers.conf import hardware_type
+from hwdrivers.conf import inspector
 from hwdrivers.conf import ipmi
 from hwdrivers.conf import json_rpc
 from hwdrivers.conf import pdudaemon
@@ -34,7 +35,7 @@ deploy.register_opts(CONF)
 pdudaemon.register_opts(CONF)
 secrets.register_opts(CONF)
 json_rpc.register_opts(CONF)
-for _module in (ipmi, redfish, snmp, command, external, console):
+for _module in (ipmi, redfish, snmp, command, external, console, inspector):
     _module.register_opts(CONF)
 
 register_hardware_type_group = hardware_type.register_group

@@ -10,6 +10,7 @@ from hwdrivers.conf import deploy
 from hwdrivers.conf import external
 from hwdrivers.conf import fake
 from hwdrivers.conf import hardware_type
+from hwdrivers.conf import inspector
 from hwdrivers.conf import ipmi
 from hwdrivers.conf import json_rpc
 from hwdrivers.conf import pdudaemon
@@ -35,4 +36,5 @@ def list_opts():
         ("command", command.opts),
         ("external", external.opts),
         ("console", console.opts),
+        ("inspector", inspector.opts),
     ] + hardware_type.list_opts()

@@ -68,8 +68,12 @@ def test_agent_inspection_reports_the_machines_disk_and_macs(env):
     assert props["local_gb"] == 9  # the 10 GiB image, less 1 GiB for partitioning
     mode = "uefi" if os.path.isdir("/sys/firmware/efi") else "bios"
     assert props["capabilities"] == "boot_mode:%s" % mode
-    # the second MAC got its port; the first kept its own
-    assert _ports(env, "sim-inspect") == MACS
+    # [inspector] add_ports = pxe (Ironic's default): the second MAC, which the
+    # machine did not network-boot from, gets no port; the first keeps its own,
+    # marked as the PXE one
+    assert _ports(env, "sim-inspect") == MACS[:1]
+    status, body = env.call("GET", "/v1/ports/detail?node=sim-inspect")
+    assert [p["pxe_enabled"] for p in body["ports"]] == [True]
 
     status, stored = env.call("GET", "/v1/nodes/sim-inspect/inventory")
     assert status == 200, stored
