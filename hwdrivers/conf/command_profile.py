@@ -57,7 +57,8 @@ opts = [
                     "its output: this code means on."),
     cfg.IntOpt("status_off_exit_code", min=0, max=254,
                help="With status_on_exit_code: this code means off (unset: any other "
-                    "code but 126, 127 and 255)."),
+                    "code but 126, 127, 255 and those of a command killed by a signal, "
+                    "above 128)."),
     cfg.StrOpt("host",
                help="Host the commands run on, over SSH. Unset: the conductor host, "
                     "which [command] allow_local_commands must allow."),

@@ -52,6 +52,7 @@ import math
 import re
 import shlex
 import shutil
+import signal
 import time
 
 
@@ -71,6 +72,35 @@ LOG = logging.getLogger(__name__)
 STATE_KEY = "command_power_state"
 # Exit codes that never mean "off": not executable, not found, ssh's own failure.
 _NEVER_STATE = (126, 127, 255)
+
+
+def _signal(returncode):
+    """The signal that killed the command, or None.
+
+    Negative: a local command killed by it (subprocess's convention);
+    129-192: a shell's 128 + N for a child it ran that died of signal N (the
+    remote shell, or ``sh -c`` running a pipeline). A status tool that
+    crashed (SIGSEGV) or was killed (SIGKILL by the OOM killer) said
+    nothing about the machine, so it is never read as "off".
+    """
+    if returncode < 0:
+        number = -returncode
+    elif 128 < returncode <= 128 + 64:
+        number = returncode - 128
+    else:
+        return None
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return "signal %d" % number
+
+
+def _exited(returncode):
+    """How a command ended, for a message: ``exited 3``, ``was killed by SIGSEGV (139)``."""
+    name = _signal(returncode)
+    if name is None:
+        return "exited %d" % returncode
+    return "was killed by %s (exit status %d)" % (name, returncode)
 
 
 def remote_command(command, timeout, with_secret):
@@ -238,8 +268,8 @@ class CommandPower(base.PowerInterface):
             return
         target = self._target(info)
         where = "on %s " % (target,) if target is not None else ""
-        message = "%s %sexited %d%s" % (info.label(field), where, result.returncode,
-                                        _detail(result.stderr, info["command_secret"]))
+        message = "%s %s%s%s" % (info.label(field), where, _exited(result.returncode),
+                                 _detail(result.stderr, info["command_secret"]))
         if result.returncode in (126, 127):
             raise exception.DriverSettingsError(
                 message + " (command not found or not executable: fix %s)"
@@ -275,16 +305,18 @@ class CommandPower(base.PowerInterface):
             if result.returncode == on_code:
                 return PowerState.ON
             if result.returncode == off_code or (
-                    off_code is None and result.returncode not in _NEVER_STATE):
+                    off_code is None and result.returncode not in _NEVER_STATE
+                    and _signal(result.returncode) is None):
                 return PowerState.OFF
             if result.returncode in (126, 127):
                 self._check(result, info, field)  # not found: a settings error
             raise exception.DriverActionError(
-                "%s exited %d, which is neither %s (%d) nor %s (%s)%s" % (
-                    info.label(field), result.returncode,
+                "%s %s, which is neither %s (%d) nor %s (%s)%s" % (
+                    info.label(field), _exited(result.returncode),
                     info.label("command_status_on_exit_code"), on_code,
                     info.label("command_status_off_exit_code"),
-                    "unset: any code but 126, 127, 255" if off_code is None else off_code,
+                    "unset: any code but 126, 127, 255 and a killed command's, above 128"
+                    if off_code is None else off_code,
                     _detail(result.stderr, info["command_secret"])))
         self._check(result, info, field)
         flags = re.IGNORECASE | re.MULTILINE

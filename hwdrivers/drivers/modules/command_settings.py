@@ -339,8 +339,8 @@ def _inline_params(required):
                      "output: this code means on." + _INLINE, type="int", min=0, max=254),
         params.Param("command_status_off_exit_code",
                      "With command_status_on_exit_code: this code means off (unset: any "
-                     "other code but 126, 127 and 255)." + _INLINE, type="int", min=0,
-                     max=254),
+                     "other code but 126, 127, 255 and those of a command killed by a "
+                     "signal, above 128)." + _INLINE, type="int", min=0, max=254),
         params.Param("command_host", "Host the commands run on over SSH; unset: the "
                      "conductor host (needs [command] allow_local_commands)." + _INLINE,
                      type="address"),
