@@ -141,16 +141,26 @@ class _Escape:
         return bytes(out), False
 
 
+#: States whose proxy takes clients: a session restarting (a BMC reset, a
+#: restored console waiting for its BMC) tells the client so and serves it
+#: once back, which is when an operator wants to watch. ``connect`` refused
+#: them with "enable it first", though the console was enabled.
+ATTACHABLE = ("on", "restarting")
+
+
 def _address(doc, ident):
     url = (doc.get("console_info") or {}).get("url") or ""
     parsed = urllib.parse.urlsplit(url)
-    if doc.get("console_state") == "on" and not (parsed.scheme == "tcp" and parsed.port):
+    attachable = doc.get("console_state") in ATTACHABLE or (
+        # between two restart attempts: enabled, its proxy listening
+        doc.get("console_state") == "starting" and doc.get("console_enabled") and url)
+    if attachable and not (parsed.scheme == "tcp" and parsed.port):
         # It said "the console is on; enable it first".
         raise exception.HWDriversError(
-            "node %s: its console is on at %s, which 'console connect' cannot attach to "
+            "node %s: its console is %s at %s, which 'console connect' cannot attach to "
             "(it speaks tcp://HOST:PORT only); use a client for that URL"
-            % (ident, url or "no URL"))
-    if doc.get("console_state") != "on":
+            % (ident, doc.get("console_state"), url or "no URL"))
+    if not attachable:
         raise exception.HWDriversError(
             "node %s: the console is %s%s; enable it first ('hwdrivers node console "
             "enable %s')" % (ident, doc.get("console_state"),
@@ -174,6 +184,10 @@ def console_connect(args, backend):
     saved = termios.tcgetattr(stdin) if os.isatty(stdin) else None
     sys.stderr.write("Connected to the console of %s (tcp://%s:%d); ~. at the start of "
                      "a line leaves.\r\n" % (args.node, host, port))
+    if doc.get("console_state") != "on":
+        sys.stderr.write("Its session is %s%s: what the machine prints shows here once "
+                         "it is back.\r\n" % (doc.get("console_state"), " (%s)" % doc[
+                             "console_error"] if doc.get("console_error") else ""))
     sys.stderr.flush()
     try:
         if saved is not None:
