@@ -67,3 +67,17 @@ def test_a_schema_that_is_not_json_quotes_it(external_drivers):
     text = str(caught.value)
     assert "not a usable schema" in text, text
     assert 'it begins "usage: usage [on|off]\\n"' in text, text
+
+
+@pytest.mark.parametrize("status, said", [("on", "still answered on, not off"),
+                                          ("unknown", "still answered error or unknown")])
+def test_a_reboot_whose_power_off_never_shows_says_what_power_query_answered(
+        external_drivers, config, status, said):
+    config(external__timeout=2.0)
+    driver(external_drivers, 'echo \'{"data": {"status": "%s"}}\'' % status)
+    task = StandaloneTask.for_driver("external", {
+        "external_driver": "chatty", "power_address": "127.0.0.1", "power_pass": PASSWORD})
+    with pytest.raises(exception.DriverActionError) as caught:
+        task.driver.power.reboot(task)
+    text = str(caught.value)
+    assert "power_query %s" % said in text and "after power_off during reboot" in text, text

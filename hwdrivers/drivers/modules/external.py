@@ -558,11 +558,21 @@ class ExternalPower(_ExternalBase, base.PowerInterface):
         deadline = time.monotonic() + limit
         self._call(task, "power_off", deadline=deadline)
         pause = 0.05
-        while self.get_power_state(task, deadline=deadline) != PowerState.OFF:
-            if time.monotonic() + pause >= deadline:
+        while True:
+            started = time.monotonic()
+            state = self.get_power_state(task, deadline=deadline)
+            if state == PowerState.OFF:
+                break
+            # No poll that could not finish in time (as long as the last one
+            # took): it would end in "no answer", not in what was answered.
+            now = time.monotonic()
+            if now + pause + (now - started) >= deadline:
+                # Say what it answered: "error"/"unknown" is not "still on".
                 raise exception.DriverActionError(
-                    "external driver %s: node still on %.1fs after power_off during "
-                    "reboot" % (task.node.driver_info.get(FIELD), limit))
+                    "external driver %s: power_query still answered %s, not off, %.1fs "
+                    "after power_off during reboot (the reboot's time limit)"
+                    % (task.node.driver_info.get(FIELD),
+                       "on" if state == PowerState.ON else "error or unknown", limit))
             time.sleep(pause)
             pause = min(pause * 2, 1.0)
         self._call(task, "power_on", deadline=deadline)
