@@ -61,6 +61,17 @@ ALL_FIELDS = frozenset(_DIRECT + tuple(UNMODELED) + (
 WRITABLE = ("name", "driver", "driver_info", "instance_info", "properties",
             "extra", "conductor_group", "automated_clean") + INTERFACE_FIELDS
 DICT_FIELDS = ("driver_info", "instance_info", "properties", "extra")
+#: Boolean fields that may be null, taken as Ironic takes them: JSON booleans
+#: or its boolean strings (``baremetal node set --automated-clean`` sends "True").
+NULLABLE_BOOL_FIELDS = ("automated_clean",)
+
+
+def _bools(values):
+    """``values`` with :data:`NULLABLE_BOOL_FIELDS` as real booleans (or null); 400 otherwise."""
+    for field in NULLABLE_BOOL_FIELDS:
+        if values.get(field) is not None:
+            values[field] = utils.check_bool(values[field], field)
+    return values
 
 READ_ONLY_HINTS = {
     "uuid": "a node's UUID never changes",
@@ -357,6 +368,7 @@ def create_node():
     masked = _masked_keys({"driver_info": body.get("driver_info")})
     if masked:
         raise errors.APIError(_mask_message(masked[0]))
+    _bools(body)
     manager = utils.manager()
     node = _driver_as_field(lambda: manager.create_node(utils.context(), body))
     return utils.json_response(_view(node), status=201,
@@ -397,6 +409,7 @@ def update_node(ident):
         # null is Ironic's "no group" too, as unset is (the manager's): the default.
         set_values["conductor_group"] = ""
     _keep_masked_secrets(ident, set_values)
+    _bools(set_values)
     node = _driver_as_field(lambda: _update(ident, set_values, unset, reset_interfaces))
     return utils.json_response(_view(node))
 

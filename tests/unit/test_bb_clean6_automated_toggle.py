@@ -136,8 +136,13 @@ def test_the_api_shows_and_sets_the_field_from_1_47(call, calls):
         {"op": "remove", "path": "/automated_clean"}])
     assert status == 200 and node["automated_clean"] is None
     status, body = call("patch", "/v1/nodes/ac5", [
-        {"op": "replace", "path": "/automated_clean", "value": "no"}])
-    assert status == 400 and "automated_clean" in body["error_message"]
+        {"op": "replace", "path": "/automated_clean", "value": "maybe"}])
+    assert status == 400 and "Field automated_clean must be true or false" in \
+        body["error_message"], body
+    # Ironic's boolean strings, as baremetal node set --automated-clean sends "True"
+    status, node = call("patch", "/v1/nodes/ac5", [
+        {"op": "add", "path": "/automated_clean", "value": "True"}])
+    assert status == 200 and node["automated_clean"] is True
     status, node = call("patch", "/v1/nodes/ac5", [
         {"op": "replace", "path": "/automated_clean", "value": False}])
     assert status == 200
