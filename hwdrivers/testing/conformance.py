@@ -606,7 +606,8 @@ MANAGEMENT_CHECKS = (management_validate_never_touches_the_hardware,
 def run(subject: Subject, checks=POWER_CHECKS) -> None:
     """Run ``checks`` against ``subject`` with only its driver enabled.
 
-    :raises AssertionError: naming the first check that failed and why.
+    :raises AssertionError: naming the first check that failed and why, also
+        when the driver raised another error during it.
     """
     with config_fixture.ConfigFixture() as config:
         enable(subject, config)
@@ -616,6 +617,14 @@ def run(subject: Subject, checks=POWER_CHECKS) -> None:
             except AssertionError as exc:
                 raise AssertionError("conformance check %s failed: %s"
                                      % (check.__name__, exc)) from exc
+            except Exception as exc:  # noqa: BLE001 (the driver's: say in which check)
+                # A driver error escaping a check (the controller refused the
+                # power on) names the check and what it asks, as a failed
+                # assertion does; the traceback stays in __cause__.
+                raise AssertionError("conformance check %s failed: the driver raised %s: "
+                                     "%s (the check: %s)" % (
+                                         check.__name__, type(exc).__name__, exc,
+                                         " ".join((check.__doc__ or "").split()))) from exc
 
 
 def check_power(hardware_type: str, driver_info: dict, **options: Any) -> None:
