@@ -114,6 +114,7 @@ class ConductorService:
         self.rings = hash_ring.RingManager(conf)
         self._heartbeat_ok = None  # time.monotonic() of the last heartbeat written
         self._members = None  # the group's live conductors at the last heartbeat
+        self._adopting = threading.Lock()  # one take-over (take_over_departed) at a time
         self._registry = registry
         self.workers = workers_mod.WorkerPool(conf.conductor.workers_pool_size)
         self.manager = manager_mod.ConductorManager(registry=registry, workers=self.workers)
@@ -327,45 +328,82 @@ class ConductorService:
         (boot configuration) is prepared here. A deploy waiting for its
         agent then goes on here with the agent's next heartbeat. Nodes in a
         transient state (``deploying``...) were failed by :meth:`reap_dead`:
-        their worker died with the conductor. Returns the UUIDs taken over.
+        their worker died with the conductor.
+
+        The adoption runs in a thread of its own, one node after another,
+        which this returns (None when no conductor left). It ran in the
+        heartbeat that noticed, and overflowed into it from a full worker
+        pool: thousands of nodes kept that heartbeat from being written for
+        longer than ``heartbeat_timeout``, so the survivor was presumed dead
+        in turn, and the take-overs filled the pool API actions need.
         """
         ring = self.rings.ring(self.group)
         members = frozenset(ring.hosts if ring is not None else ())
         previous, self._members = self._members, members
         gone = (previous or frozenset()) - members
         if not gone or ring is None or not self.can_act():
-            return []
-        old_ring = hash_ring.Ring(previous)
-        registry = self._registry or factory.get_registry()
+            return None
+        thread = threading.Thread(target=self._adopt, name="hwdrivers-take-over",
+                                  args=(hash_ring.Ring(previous), ring, gone), daemon=True)
+        thread.start()
+        return thread
+
+    #: Nodes read per page while looking for the nodes to adopt.
+    ADOPT_PAGE = 500
+
+    def _adopt(self, old_ring, ring, gone):
+        """Take over the nodes ``gone`` owned on ``old_ring`` that ``ring`` gives us.
+
+        Returns the UUIDs taken over. Departures are adopted one after another.
+        """
         adopted = []
-        for state in (states.ProvisionState.ACTIVE, states.ProvisionState.DEPLOYWAIT):
-            for row in db_api.list_nodes(filters={"provision_state": state.value}):
-                node = node_obj.Node(row)
-                if (node.conductor_group or "") != self.group:
-                    continue
-                key = hash_ring.node_key(registry, node)
-                if old_ring.owner(key) in gone and ring.owner(key) == self.hostname:
-                    adopted.append(node.uuid)
-                    self._take_over(node, old_ring.owner(key))
+        with self._adopting:
+            try:
+                registry = self._registry or factory.get_registry()
+                # Deploys waiting for their agent first: they are the ones in a hurry.
+                for state in (states.ProvisionState.DEPLOYWAIT, states.ProvisionState.ACTIVE):
+                    marker = None
+                    while True:
+                        rows = db_api.list_nodes(filters={"provision_state": state.value},
+                                                 limit=self.ADOPT_PAGE, marker=marker)
+                        for row in rows:
+                            if self._stop.is_set() or not self.can_act():
+                                return adopted
+                            node = node_obj.Node(row)
+                            if (node.conductor_group or "") != self.group:
+                                continue
+                            key = hash_ring.node_key(registry, node)
+                            previous_host = old_ring.owner(key)
+                            if (previous_host in gone and ring.owner(key) == self.hostname
+                                    and self._take_over(node, previous_host)):
+                                adopted.append(node.uuid)
+                        if len(rows) < self.ADOPT_PAGE:
+                            break
+                        marker = rows[-1]["uuid"]
+            except Exception:
+                LOG.exception("Conductor %s: taking over the nodes of %s stopped after %d",
+                              self.hostname, ", ".join(sorted(gone)), len(adopted))
         return adopted
 
     def _take_over(self, node, previous_host):
-        def run():
-            try:
-                with task_manager.acquire(self.manager_context, node.id,
-                                          purpose="take over", lock_timeout=0) as task:
-                    task.driver.deploy.take_over(task)
-                    task.save()
-            except exception.NodeLocked:
-                LOG.info("Node %s: busy; taken over by the task that holds it", node.ident)
-                return
-            LOG.info("Node %s (%s): taken over from conductor %s, which left the ring",
-                     node.ident, node.provision_state, previous_host)
-
+        """``deploy.take_over`` on ``node``, in this thread; True if it was done."""
         try:
-            self.workers.submit(run)
-        except exception.NoFreeWorker:
-            run()
+            with task_manager.acquire(self.manager_context, node.id,
+                                      purpose="take over", lock_timeout=0) as task:
+                task.driver.deploy.take_over(task)
+                task.save()
+        except exception.NodeLocked:
+            LOG.info("Node %s: busy; taken over by the task that holds it", node.ident)
+            return False
+        except exception.NodeNotFound:
+            return False  # deleted meanwhile
+        except exception.HWDriversError as error:
+            LOG.error("Node %s: taking it over from conductor %s failed: %s", node.ident,
+                      previous_host, error)
+            return False
+        LOG.info("Node %s (%s): taken over from conductor %s, which left the ring",
+                 node.ident, node.provision_state, previous_host)
+        return True
 
     # -- stop ------------------------------------------------------------------------
 
