@@ -49,9 +49,17 @@ class NoConductorForGroup(exception.HWDriversError):
 
     code = 503
     fmt = ("No conductor is alive in conductor group %(group)r for node %(node)s "
-           "(none heartbeated within [conductor] heartbeat_timeout); start one with "
-           "[conductor] conductor_group = %(group)s, or retry once one has joined.")
+           "(none heartbeated within [conductor] heartbeat_timeout; groups with a live "
+           "conductor: %(served)s). Start one with [conductor] conductor_group = "
+           "%(group)s, or set the node's conductor_group to a served group (PATCH "
+           "/v1/nodes/%(node)s), or retry once one has joined.")
     retry_after = 5
+
+
+def _served(groups):
+    """The groups with a live conductor, for :class:`NoConductorForGroup`."""
+    return ", ".join("'' (the default)" if not group else repr(group)
+                     for group in sorted(groups)) or "none"
 
 
 class _KeyTask:
@@ -165,9 +173,11 @@ class RingManager:
 
     def owner(self, group: str, key: str, node_label: str) -> str:
         """The host that owns ``key`` in ``group``; NoConductorForGroup when none."""
-        ring = self.ring(group)
+        rings, _ = self._current()
+        ring = rings.get(group or "")
         if ring is None:
-            raise NoConductorForGroup(group=group or "", node=node_label)
+            raise NoConductorForGroup(group=group or "", node=node_label,
+                                      served=_served(rings))
         return ring.owner(key)
 
     def owned_counts(self, registry, group_nodes):
