@@ -11,6 +11,7 @@ import threading
 import pytest
 import waitress
 
+from hwdrivers.cmd import server as server_mod
 from hwdrivers.common import context as hw_context
 from hwdrivers.common import exception
 from hwdrivers.common.states import PowerState
@@ -127,8 +128,7 @@ def rpc_server():
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     yield "http://127.0.0.1:%d" % int(server.effective_port)
-    server.close()
-    thread.join(5)
+    server_mod.close_listener(server, thread)  # in order: no "Bad file descriptor"
 
 
 def test_rpc_errors_keep_their_class_status_and_retry_after(rpc_server):
