@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from hwdrivers.common import exception
 from hwdrivers.common.states import PowerState
 from hwdrivers.conductor.controllers import ControllerLimiter
 from hwdrivers.drivers import retry
@@ -114,3 +115,19 @@ def test_ironic_v3_node_with_snmp_security_switches_the_outlet(snmp_agent):
     # snmp_user wins when both are set, as in Ironic.
     info.update(snmp_user=info["snmp_security"], snmp_security="someone-else")
     assert _switch_and_read(info, 23, PowerState.OFF) == PowerState.OFF
+
+
+def test_a_credential_pysnmp_cannot_encode_is_a_settings_error_without_it(snmp_agent):
+    """Past validation (a node stored before it checked lengths), pyasn1's
+    ValueConstraintError escaped with the whole key in its text."""
+    from hwdrivers.drivers.modules import snmp as snmp_module
+
+    info = snmp_module.parse(snmp_agent.driver_info("apc", 24, version="3"))
+    key = "S3cr3t-" + "k" * 70000
+    info["snmp_auth_key"] = key
+    with snmp_module.session(info) as session:
+        with pytest.raises(exception.DriverSettingsError) as raised:
+            session.get(info["mib"].status(24))
+    text = str(raised.value)
+    assert "could not be encoded" in text and "snmp_auth_key" in text
+    assert "S3cr3t" not in text and "kkkk" not in text

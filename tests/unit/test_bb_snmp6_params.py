@@ -31,3 +31,17 @@ def test_outlet_at_the_sub_identifier_limit_is_taken():
 def test_context_engine_id_is_kept_as_plain_hex(written):
     info = snmp.parse(dict(V3, snmp_context_engine_id=written))
     assert info["snmp_context_engine_id"] == "80001f8880e9630000d61ff449"
+
+
+@pytest.mark.parametrize("field", ["snmp_community", "snmp_auth_key", "snmp_priv_key",
+                                   "snmp_user", "snmp_context_name"])
+def test_strings_longer_than_an_octet_string_are_refused_without_the_value(field):
+    """pysnmp refused them mid-operation, its error printing the value: a key."""
+    value = "S3cr3t-" + "k" * 65529  # 65536 bytes
+    info = dict(V3 if field != "snmp_community" else BASE, **{field: value})
+    with pytest.raises(exception.InvalidParameterValue,
+                       match="%s must be at most 65535 bytes" % field) as raised:
+        snmp.parse(info)
+    assert "S3cr3t" not in str(raised.value)
+    # Counted in bytes, as they travel: 65535 of them are taken.
+    snmp.parse(dict(info, **{field: "\u00e9" * 32767 + "k"}))

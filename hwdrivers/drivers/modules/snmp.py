@@ -123,6 +123,14 @@ del _P
 
 _GENERIC_REQUIRED = ("snmp_oid_control", "snmp_value_on", "snmp_value_off")
 
+#: Fields that travel as (or are hashed from) an SNMP OCTET STRING, which
+#: holds at most 65535 bytes: pysnmp refused a longer one with an error
+#: that named no field and printed the value, a key or community included.
+_OCTET_STRINGS = ("snmp_community", "snmp_community_read", "snmp_community_write",
+                  "snmp_user", "snmp_security", "snmp_auth_key", "snmp_priv_key",
+                  "snmp_context_name")
+MAX_OCTETS = 65535
+
 
 def _version(values, problems):
     """snmp_version and its synonym snmp_protocol agree; ``version`` (default 1)."""
@@ -130,6 +138,14 @@ def _version(values, problems):
             values["snmp_version"] != values["snmp_protocol"]):
         problems.refuse("fields snmp_version and snmp_protocol disagree; set only one")
     values["version"] = values["snmp_version"] or values["snmp_protocol"] or "1"
+
+
+def _octet_strings(values, problems):
+    """Every string SNMP carries fits an OCTET STRING (never shown: secrets)."""
+    for name in _OCTET_STRINGS:
+        if values[name] is not None and len(values[name].encode("utf-8")) > MAX_OCTETS:
+            problems.refuse("field %s must be at most %d bytes (an SNMP OCTET STRING)"
+                            % (name, MAX_OCTETS))
 
 
 def _communities(values, problems):
@@ -212,7 +228,8 @@ def _mib(values, problems):
 
 
 SCHEMA = params.Schema(*SCHEMA, rules=[
-    params.Rule(_version), params.Rule(_communities), params.Rule(_usm),
+    params.Rule(_version), params.Rule(_octet_strings), params.Rule(_communities),
+    params.Rule(_usm),
     params.Rule(_mib, fields=_GENERIC_REQUIRED)])
 
 
@@ -458,6 +475,7 @@ class Session:
         return await future
 
     def _request(self, kind, oid, value=None):
+        from pyasn1.error import PyAsn1Error
         from pysnmp.error import PySnmpError
         from pysnmp.proto.rfc1902 import ObjectName
         from pysnmp.proto.rfc1905 import errorStatus
@@ -475,6 +493,11 @@ class Session:
                 "(%.1fs): check snmp_address and snmp_port, and that the PDU is up "
                 "with SNMP enabled" % (self.pdu, self.info["version"], kind,
                                        CONF.snmp.command_timeout)) from None
+        except PyAsn1Error:
+            # pyasn1's text holds the value it refused, maybe a key: not shown.
+            raise exception.DriverSettingsError(
+                "SNMP %s %s for PDU %s could not be encoded; check %s" % (
+                    kind, oid, self.pdu, self._credential_fields(kind))) from None
         except PySnmpError as exc:
             raise exception.DriverActionError(
                 "SNMP %s %s on PDU %s failed: %s"
@@ -521,6 +544,11 @@ class Session:
                     if info["snmp_driver"] == snmp_mibs.GENERIC else ""))
         return exception.DriverActionError(
             "PDU %s failed SNMP %s %s: %s" % (self.pdu, kind, oid, name))
+
+    def _credential_fields(self, kind):
+        if self.info["version"] != "3":
+            return self._community_field(kind)
+        return "snmp_user, snmp_auth_key, snmp_priv_key and snmp_context_name"
 
     def _community_field(self, kind):
         """The field that gave this request's community: the one to fix."""
