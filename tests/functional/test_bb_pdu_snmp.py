@@ -3,8 +3,6 @@
 Same setting as test_snmp.py (tests/fixtures/snmp_agent.py).
 """
 
-import time
-
 import pytest
 
 from hwdrivers.common import exception
@@ -29,11 +27,10 @@ def test_wrong_v3_context_engine_id_is_a_settings_error_naming_it(snmp_agent):
                                   snmp_context_engine_id="80001f8880e9630000d61ff449")
     task = StandaloneTask.for_driver("snmp", driver_info=info, name="n7")
     power = task.driver.power
-    started = time.monotonic()
     with pytest.raises(exception.DriverSettingsError) as raised:
         retry.run(task, power, power.set_power_state, PowerState.ON)
-    assert time.monotonic() - started < 1.0  # refused, not retried to the deadline
     text = str(raised.value)
+    assert "attempts)" not in text  # refused, not retried to the deadline
     assert "snmpUnknownPDUHandlers" in text and "check snmp_context_engine_id" in text
     assert "Auth-Key" not in text and "Priv-Key" not in text
     # The right settings still work on the same (pooled) engine.
