@@ -6,6 +6,8 @@ are present with empty values; they cannot be set. driver_info comes from
 the manager's masked view: secrets can be written but never read back.
 """
 
+import json
+
 import flask
 
 from hwdrivers.api import errors
@@ -112,6 +114,32 @@ IRONIC_PROVISION_STATES = (
     "inspect wait", "adopting", "adopt failed", "rescue", "rescue failed",
     "rescue wait", "rescuing", "unrescue failed", "unrescuing", "service", "servicing",
     "service wait", "service failed", "service hold")
+
+
+#: Ironic's faults (ironic/common/faults.py VALID_FAULTS): what ``?fault=`` takes.
+#: hwdrivers sets two (``power failure``: the power sync; ``clean failure``: a
+#: failed clean step); a filter on the others matches no node.
+FAULTS = ("power failure", "clean failure", "rescue abort failure", "service failure")
+#: Ironic's version that added ``?fault=`` (and the field).
+FAULT_FILTER_VERSION = (1, 42)
+
+
+def _check_fault_filter(fault):
+    """``?fault=``: from API 1.42 (406 below) and one of :data:`FAULTS` (400), as Ironic.
+
+    A misspelt fault (``clean-failure``) matched no node, an empty list that
+    reads as "no node has failed cleaning".
+    """
+    version = microversions.current()
+    if version < FAULT_FILTER_VERSION:
+        needed = microversions.fmt(FAULT_FILTER_VERSION)
+        raise errors.NotAcceptable(
+            "Query parameter fault needs API version %s or later and this request asked "
+            "for %s; send %s: %s (baremetal --os-baremetal-api-version %s)."
+            % (needed, microversions.fmt(version), microversions.HEADER, needed, needed))
+    if fault not in FAULTS:
+        raise errors.APIError("Query parameter fault: %s is not a fault; use one of: %s."
+                              % (json.dumps(fault)[:80], ", ".join(FAULTS)))
 
 
 _SUB_RESOURCES = ("ports", "portgroups", "states", "volume")
@@ -301,6 +329,8 @@ def _filters(args):
     for key in ("driver", "provision_state", "fault"):
         if args.get(key):
             filters[key] = args[key]
+    if "fault" in filters:
+        _check_fault_filter(filters["fault"])
     state = filters.get("provision_state")
     if state is not None and state not in IRONIC_PROVISION_STATES:
         raise errors.APIError(

@@ -121,3 +121,20 @@ def test_the_api_shows_the_fault_from_1_42(sqlite_database, failing_erase):
     listed = call("get", "/v1/nodes?fault=clean%20failure").get_json()["nodes"]
     assert [n["uuid"] for n in listed] == [shown["uuid"]]
     assert "fault" not in call("get", "/v1/nodes/cf2", version="1.41").get_json()
+
+
+def test_a_fault_filter_is_checked_as_ironic_checks_it(sqlite_database):
+    """A misspelt fault matched no node (an empty list: "nothing failed cleaning")."""
+    client = app_mod.create_app(_Service()).test_client()
+
+    def listed(query, version):
+        resp = client.get("/v1/nodes?" + query, headers={microversions.HEADER: version})
+        return resp.status_code, resp.get_data(as_text=True)
+
+    status, body = listed("fault=clean-failure", "1.42")
+    assert status == 400, body
+    assert "fault" in body and "clean failure" in body and "power failure" in body
+    status, body = listed("fault=clean%20failure", "1.41")
+    assert status == 406 and "1.42" in body, body
+    status, body = listed("fault=service%20failure", "1.42")  # Ironic's, never set here
+    assert status == 200 and json.loads(body) == {"nodes": []}
