@@ -32,7 +32,9 @@ from hwdrivers.agent import standby
 LOG = logging.getLogger(__name__)
 
 HEARTBEAT_JITTER = (0.3, 0.6)
-ERROR_JITTER = (0.5, 1.0)
+#: after a failed heartbeat: 1-2 x min_heartbeat_interval, as IPA (never sooner than
+#: the least interval between two heartbeats, spread so a fleet does not retry at once)
+ERROR_JITTER = (1.0, 2.0)
 MIN_TOKEN_LENGTH = 32
 
 

@@ -121,6 +121,7 @@ def make_config(args: argparse.Namespace) -> agent_config.AgentConfig:
             value = [agent_config.parse_nic(n) for n in value]
         values[dest] = value
     conf = agent_config.AgentConfig(**values)
+    agent_config.check_bounds(conf)
     if not conf.api_urls:
         raise ValueError("no API URL: give --api-url or ipa-api-url= on the kernel command "
                          "line")

@@ -117,6 +117,34 @@ class AgentConfig:
         return int(major), int(minor)
 
 
+#: field -> (least value, whether the least is allowed, where it is set). An
+#: interval of 0 made lookup (0 doubled stays 0) or the heartbeat after an error
+#: retry in a tight loop against the API; a negative retry count ran no download
+#: at all and failed with a bare KeyError.
+BOUNDS: dict[str, tuple[float, bool, str]] = {
+    "lookup_timeout": (0, True, "--lookup-timeout / ipa-lookup-timeout"),
+    "lookup_interval": (0, False, "--lookup-interval / ipa-lookup-interval"),
+    "lookup_max_interval": (0, False, "lookup_max_interval"),
+    "min_heartbeat_interval": (0, False, "--min-heartbeat-interval"),
+    "http_timeout": (0, False, "ipa-http-request-timeout"),
+    "download_timeout": (0, False, "--download-timeout / "
+                                   "ipa-image-download-connection-timeout"),
+    "download_retries": (0, True, "--download-retries / "
+                                  "ipa-image-download-connection-retries"),
+    "download_retry_interval": (0, True, "--download-retry-interval / "
+                                         "ipa-image-download-connection-retry-interval"),
+}
+
+
+def check_bounds(conf: AgentConfig) -> None:
+    """ValueError naming the first setting out of :data:`BOUNDS`, and where it was set."""
+    for field, (least, inclusive, where) in BOUNDS.items():
+        value = getattr(conf, field)
+        if value < least or (value == least and not inclusive):
+            raise ValueError("%s must be %s %s, got %s" % (
+                where, "at least" if inclusive else "more than", least, value))
+
+
 def parse_kernel_cmdline(text: str) -> dict[str, Any]:
     """``{field: value}`` for the known arguments of a kernel command line.
 
