@@ -83,3 +83,21 @@ def test_a_failed_power_command_names_the_signal(where):
     assert "[command_profile:sig] power_on" in text, text
     if not where:
         assert "was killed by SIGTERM (exit status -15)" in text, text
+
+
+FORGED = "web1\n2026-12-02 12:00:00.000 7 ERROR hwdrivers.conductor [-] forged line"
+
+
+def test_stderr_echoing_a_node_value_stays_on_one_line(where):
+    """A tool's stderr that quotes a node's value (an API user's text) cannot
+    start a line of its own in the message, which is logged on every retry."""
+    command_profile.register_profile(
+        CONF, "echoing", power_off="true",
+        power_on="printf 'error: failed to get domain %s\\n' {vm} >&2; exit 1", **where)
+    task = StandaloneTask.for_driver("command", {"command_profile": "echoing",
+                                                 "vm": FORGED}, name="vm1")
+    with pytest.raises(exception.DriverActionError) as caught:
+        task.driver.power.set_power_state(task, PowerState.ON)
+    text = str(caught.value)
+    assert "\n" not in text, text
+    assert "failed to get domain web1\\n2026-12-02 12:00:00.000 7 ERROR" in text, text

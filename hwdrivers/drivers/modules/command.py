@@ -58,6 +58,7 @@ import time
 
 from hwdrivers.common import environment
 from hwdrivers.common import exception
+from hwdrivers.common import log_text
 from hwdrivers.common.states import PowerState
 from hwdrivers.conf import CONF
 from hwdrivers.drivers import base
@@ -374,10 +375,14 @@ class CommandPower(base.PowerInterface):
 
 
 def _detail(stderr, secret):
-    """The tail of a command's stderr for a message, the secret masked.
+    """The tail of a command's stderr for a message, the secret masked, on one line.
 
     Masked before the cut: a cut through the middle of the secret would
-    leave its end unmatched, and shown.
+    leave its end unmatched, and shown. Its line breaks and other control
+    characters are escaped (``\n``): the stderr may echo a node's value
+    (``virsh: no domain '<vm>'``), which an API user chose, and the message
+    is logged on every retry, where a raw line break would start a forged
+    log line.
     """
-    text = ssh.tail(params.redact(stderr, [secret]))
+    text = log_text.printable(ssh.tail(params.redact(stderr, [secret])))
     return ": %s" % text if text else ""
