@@ -385,7 +385,9 @@ def make_app(service, conf=None):
     def text(status, body):
         return flask.Response(body + "\n", status=status, mimetype="text/plain")
 
-    @app.route("/power/control/<command>", methods=["GET"])
+    # No automatic OPTIONS: it answered "Allow: GET, HEAD, OPTIONS", HEAD included.
+    @app.route("/power/control/<command>", methods=["GET"],
+               provide_automatic_options=False)
     def control(command):
         if flask.request.method != "GET":
             # Flask routes HEAD to every GET view, and this GET is not safe: a

@@ -39,10 +39,12 @@ def test_head_probe_does_not_switch_the_outlet(client, service, nodes,  # noqa: 
     assert row["target_power_state"] is None and row["reservation"] is None
     assert pdu_state(service, "pdu-node-11") == PowerState.ON
 
-    # GET still acts, and other methods get the same 405 with Allow.
-    response = client.post("/power/control/off?alias=pdu-node-11")
-    assert response.status_code == 405 and response.headers["Allow"] == "GET"
-    assert "only GET" in response.text
+    # GET still acts, and other methods get the same 405 with Allow, OPTIONS
+    # included (it advertised HEAD).
+    for method in ("POST", "OPTIONS"):
+        response = client.open("/power/control/off?alias=pdu-node-11", method=method)
+        assert response.status_code == 405 and response.headers["Allow"] == "GET", method
+        assert "only GET" in response.text
     assert client.get("/power/control/off?alias=pdu-node-11").status_code == 200
     assert calls == [(nodes["pdu-node-11"].uuid, "power off")]
 
