@@ -87,7 +87,8 @@ def test_consoles_survive_stop_and_sigkill(tmp_path, sims):
         for node in (node_a, node_b):
             assert env.wait_state(second, node, ("on", "failed"))["console_state"] == "on"
         _round_trip(second, node_a, sim_a, b"life 2")
-        pids = {sim.port: env.console_processes(sim.port) for sim in sims}
+        pids = {sim.port: [(pid, _started(pid)) for pid in env.console_processes(sim.port)]
+                for sim in sims}
         assert all(pids.values()), pids
     finally:
         second.kill()
@@ -97,8 +98,9 @@ def test_consoles_survive_stop_and_sigkill(tmp_path, sims):
         wait_for(lambda sim=sim: not env.console_processes(sim.port), 30,
                  message="no orphan console process for BMC port %d" % sim.port)
     for pid_list in pids.values():
-        for pid in pid_list:
-            assert not os.path.exists("/proc/%d" % pid) or _zombie_of_nobody(pid)
+        for pid, started in pid_list:
+            # The same process (a pid reused by another test's is not it).
+            assert _started(pid) != started or _zombie_of_nobody(pid), pid
     sim_b.stop()  # B's BMC is gone when the conductor comes back
 
     # B's restore is retried (its BMC may come back); once here, then off.
@@ -119,6 +121,15 @@ def test_consoles_survive_stop_and_sigkill(tmp_path, sims):
     finally:
         assert third.stop() == 0, third.log()
     assert not env.console_processes(sim_a.port)
+
+
+def _started(pid):
+    """The process's start time (/proc/PID/stat field 22), or None once gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as handle:
+            return handle.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
 
 
 def _zombie_of_nobody(pid):
