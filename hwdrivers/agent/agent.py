@@ -7,12 +7,14 @@ lookup's ``config`` gives the one-time ``agent_token`` (IPA answers
 ``******`` to a second lookup; an agent that never had the token cannot
 serve and exits), the ``heartbeat_timeout`` (the heartbeat interval is a
 random 0.3-0.6 of it) and ``agent_md5_checksum_enable``. The node's
-``properties.root_device`` are the root device hints unless the command
-line gives its own. A heartbeat is also sent soon after an asynchronous
-command finishes, so the conductor does not wait a whole interval.
+``instance_info.root_device`` (else ``properties.root_device``) are the
+root device hints unless the command line gives its own. A heartbeat is
+also sent soon after an asynchronous command finishes, so the conductor
+does not wait a whole interval.
 """
 
 import hmac
+import json
 import logging
 import random
 import socket
@@ -36,6 +38,9 @@ HEARTBEAT_JITTER = (0.3, 0.6)
 #: the least interval between two heartbeats, spread so a fleet does not retry at once)
 ERROR_JITTER = (1.0, 2.0)
 MIN_TOKEN_LENGTH = 32
+#: where lookup's node carries root device hints, first wins (as IPA reads them):
+#: a deploy's own instance_info.root_device over the node's properties
+HINT_FIELDS = ("instance_info", "properties")
 
 
 class Agent:
@@ -118,9 +123,13 @@ class Agent:
         self.heartbeat_timeout = float(cfg.get("heartbeat_timeout") or 300)
         if cfg.get("agent_md5_checksum_enable") is not None:
             self.allow_md5 = bool(cfg["agent_md5_checksum_enable"])
-        hints = (self.node.get("properties") or {}).get("root_device")
+        where, hints = next(((field, found) for field in HINT_FIELDS
+                             if (found := (self.node.get(field) or {}).get("root_device"))),
+                            (None, None))
         if hints and not self.conf.root_device_hints:
             self.root_device_hints = dict(hints)
+            LOG.info("root device hints from %s.root_device: %s", where,
+                     json.dumps(hints, sort_keys=True))
         token = cfg.get("agent_token")
         if token and token != "******" and len(token) >= MIN_TOKEN_LENGTH:
             self.agent_token = token

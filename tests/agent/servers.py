@@ -241,7 +241,8 @@ class _ConductorHandler(http.server.BaseHTTPRequestHandler):
                 token = node["token"] if not node["token_given"] else "******"
                 node["token_given"] = True
             return self._json(200, {
-                "node": {"uuid": node["uuid"], "properties": node["properties"]},
+                "node": {"uuid": node["uuid"], "properties": node["properties"],
+                         "instance_info": node["instance_info"]},
                 "config": {"heartbeat_timeout": self.owner.heartbeat_timeout,
                            "agent_token": token}})
         self._json(404, {"error_message": "no such path"})
@@ -281,10 +282,12 @@ class FakeConductor(_Base):
         self.garbled: list[str] = []  # paths answered so
         self.lock = threading.Lock()
 
-    def add_node(self, mac: str, uuid: str, token: str, properties: dict | None = None) -> None:
+    def add_node(self, mac: str, uuid: str, token: str, properties: dict | None = None,
+                 instance_info: dict | None = None) -> None:
         with self.lock:
             self.nodes[mac] = {"uuid": uuid, "token": token, "token_given": False,
-                               "properties": properties or {}}
+                               "properties": properties or {},
+                               "instance_info": instance_info or {}}
 
     def heartbeats_of(self, uuid: str) -> list[dict]:
         with self.lock:
