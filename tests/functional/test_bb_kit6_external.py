@@ -15,7 +15,8 @@ from hwdrivers.drivers.task import StandaloneTask
 
 PASSWORD = "Printed-Secret-5150"
 SCHEMA = ('{"fields": [{"name": "power_address", "field_type": "ip_address", '
-          '"required": true}, {"name": "power_pass", "field_type": "password"}]}')
+          '"required": true}, {"name": "power_pass", "field_type": "password"}, '
+          '{"name": "power_vm", "field_type": "string"}]}')
 
 #: What the driver prints for power_query -> what the error must say.
 STDOUTS = {
@@ -81,3 +82,26 @@ def test_a_reboot_whose_power_off_never_shows_says_what_power_query_answered(
         task.driver.power.reboot(task)
     text = str(caught.value)
     assert "power_query %s" % said in text and "after power_off during reboot" in text, text
+
+
+FORGED = "web1\n2026-12-02 12:00:00.000 7 ERROR hwdrivers.conductor [-] forged line"
+
+
+@pytest.mark.parametrize("where, body", [
+    ("error message", 'printf \'{"error": {"code": "actionError", "message": '
+                      '"no domain %s"}}\' "$vm"'),
+    ("stderr", 'printf \'no domain %b\\n\' "$vm" >&2; echo garbage'),
+])
+def test_text_echoing_a_node_value_stays_on_one_line(external_drivers, where, body):
+    """A driver's message or stderr quoting a node's value (an API user's
+    text) cannot start a line of its own in the error, logged on every retry."""
+    driver(external_drivers, "vm=$(printf %s \"$input\" | sed -n "
+                             "'s/.*\"power_vm\": \"\\([^\"]*\\)\".*/\\1/p')\n" + body)
+    task = StandaloneTask.for_driver("external", {
+        "external_driver": "chatty", "power_address": "127.0.0.1", "power_vm": FORGED,
+        "power_pass": PASSWORD})
+    with pytest.raises(exception.DriverActionError) as caught:
+        task.driver.power.set_power_state(task, "power on")
+    text = str(caught.value)
+    assert "no domain web1\\n2026-12-02" in text, text
+    assert "\n" not in text, text

@@ -175,16 +175,21 @@ def _shown_forms(secrets):
 
 
 def _shown(text, secrets, limit):
-    """``text`` from the executable, its secrets masked, then cut to ``limit``.
+    """``text`` from the executable, its secrets masked, on one line, then cut
+    to ``limit``.
 
     Masked before the cut, so a cut through a secret cannot show its start.
+    Line breaks and control characters are escaped (``\n``): the text may
+    echo a node's value, which an API user chose, and the error is logged on
+    every retry, where a raw line break would start a forged log line.
     """
-    return log_text.cut(params.redact(text, _shown_forms(secrets)), limit)
+    return log_text.cut(log_text.printable(params.redact(text, _shown_forms(secrets))),
+                        limit)
 
 
 def _garbage(path, action, why, stderr, returncode, secrets):
-    tail = params.redact(stderr.decode("utf-8", "replace").strip(),
-                         _shown_forms(secrets))[-_STDERR_SHOWN:]
+    tail = log_text.printable(params.redact(stderr.decode("utf-8", "replace").strip(),
+                                            _shown_forms(secrets)))[-_STDERR_SHOWN:]
     return exception.DriverActionError(
         "external driver %s gave no valid answer to %s (exit status %s): %s%s"
         % (path, action, returncode, why, "; stderr: %s" % tail if tail else ""))
