@@ -23,6 +23,8 @@ and the running step shown in ``driver_internal_info`` (:func:`record_plan`,
 (:func:`refuse_async`), which nothing would resume.
 """
 
+import logging
+
 from hwdrivers.common import exception
 from hwdrivers.common.states import ProvisionState
 from hwdrivers.conductor import controllers
@@ -32,6 +34,8 @@ from hwdrivers.db import hardware as db_hardware
 from hwdrivers.drivers import base
 from hwdrivers.drivers import retry
 from hwdrivers.drivers.modules import bios_registry
+
+LOG = logging.getLogger(__name__)
 
 #: Registry fields of a cached BIOS setting (the API's ``detail`` view).
 BIOS_DETAIL_FIELDS = db_hardware.BIOS_DETAIL_FIELDS
@@ -282,26 +286,50 @@ def tidy_orphans(context, owns=None) -> list[str]:
     Returns the UUIDs tidied.
     """
     tidied = []
-    for task in task_manager.each_locked(context, ProvisionState.CLEANFAIL.value, _has_plan,
-                                         "clean clean-up", owns):
-        node = task.node
-        info = node.driver_internal_info or {}
-        where = _where_it_stopped(info.get(PLAN_KEY) or [], info.get(INDEX_KEY))
-        why = node.last_error or "its conductor stopped before the cleaning finished"
-        if where is None:
-            node.last_error = ("Cleaning interrupted before its first clean step ran "
-                               "(while it was being prepared): %s The node was moved to "
-                               "clean failed." % why)
-        else:
-            node.last_error = ("Cleaning interrupted while %s was running, which did not "
-                               "finish: %s The node was moved to clean failed." % (where, why))
-            hold_after_failed_step(task, node.last_error)
-        forget_plan(task)
-        tear_down_after_failure(task)
-        task.save()
-        task.logger.error("%s", node.last_error)
-        tidied.append(node.uuid)
+    state = ProvisionState.CLEANFAIL.value
+
+    def accepted(node):  # on the row read, then again under the lease
+        return (node.provision_state == state and _has_plan(node) and not node.maintenance
+                and (owns is None or owns(node)))
+
+    for record in db_api.list_nodes(filters={"provision_state": state}):
+        if record["maintenance"] or not (record["driver_internal_info"] or {}).get(PLAN_KEY):
+            continue  # no lease taken on the others: they are an operator's to act on
+        # One node at a time, and one that cannot be tidied (its driver gone...)
+        # stops none of the others: this runs as the conductor starts.
+        try:
+            with task_manager.acquire(context, record["id"], purpose="clean clean-up",
+                                      lock_timeout=0) as task:
+                if accepted(task.node):
+                    _tidy(task)
+                    tidied.append(task.node.uuid)
+        except (exception.NodeLocked, exception.NodeNotFound):
+            continue
+        except Exception as exc:
+            LOG.warning("Node %s: could not finish the failure of its interrupted "
+                        "cleaning (the next check tries again): %s",
+                        record.get("name") or record["uuid"], exc)
     return tidied
+
+
+def _tidy(task) -> None:
+    """One node of :func:`tidy_orphans`, under its lease; saved."""
+    node = task.node
+    info = node.driver_internal_info or {}
+    where = _where_it_stopped(info.get(PLAN_KEY) or [], info.get(INDEX_KEY))
+    why = node.last_error or "its conductor stopped before the cleaning finished"
+    if where is None:
+        node.last_error = ("Cleaning interrupted before its first clean step ran "
+                           "(while it was being prepared): %s The node was moved to "
+                           "clean failed." % why)
+    else:
+        node.last_error = ("Cleaning interrupted while %s was running, which did not "
+                           "finish: %s The node was moved to clean failed." % (where, why))
+        hold_after_failed_step(task, node.last_error)
+    forget_plan(task)
+    tear_down_after_failure(task)
+    task.save()
+    task.logger.error("%s", node.last_error)
 
 
 def _has_plan(node) -> bool:

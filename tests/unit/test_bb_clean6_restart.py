@@ -96,3 +96,20 @@ def test_the_conductor_start_tidies_them(manager, node, config):
     record = db_api.get_node(node.id)
     assert "clean step deploy.erase_devices (step 1 of 2)" in record["last_error"]
     assert record["fault"] == "clean failure"
+
+
+def test_a_node_that_cannot_be_tidied_stops_none_of_the_others(manager, node, monkeypatch):
+    """This runs as the conductor starts: one bad node must not stop the start."""
+    _die_mid_clean(0)
+    other = manager.create_node(CTX, {"driver": "fake-hardware", "name": "cr7"})
+    db_api.update_node(other.id, {"provision_state": "clean failed", "driver_internal_info": {
+        "clean_steps": STEPS, "clean_step_index": 0}})
+    real = cleaning._tidy
+
+    def tidy(task):
+        if task.node.name == "cr6":
+            raise RuntimeError("driver gone")
+        real(task)
+
+    monkeypatch.setattr(cleaning, "_tidy", tidy)
+    assert cleaning.tidy_orphans(CTX) == [other.uuid]
