@@ -132,14 +132,11 @@ class _Proxies(urllib.request.ProxyHandler):
         return super().proxy_open(req, proxy, type)
 
 
-def _opener(context: ssl.SSLContext | None,
-            options: HTTPOptions) -> urllib.request.OpenerDirector:
+def _opener(context: ssl.SSLContext, options: HTTPOptions) -> urllib.request.OpenerDirector:
     """urlopen's handlers (proxies from the environment and image_info), with
-    http(s)-only redirects."""
-    handlers: list = [HTTPRedirectsOnly, _Proxies(options)]
-    if context is not None:
-        handlers.append(urllib.request.HTTPSHandler(context=context))
-    return urllib.request.build_opener(*handlers)
+    http(s)-only redirects and the agent's TLS settings."""
+    return urllib.request.build_opener(HTTPRedirectsOnly, _Proxies(options),
+                                       urllib.request.HTTPSHandler(context=context))
 
 
 def open_url(url: str, options: HTTPOptions, what: str) -> http.client.HTTPResponse:
@@ -149,8 +146,9 @@ def open_url(url: str, options: HTTPOptions, what: str) -> http.client.HTTPRespo
     """
     try:
         request = request_for(url)
-        context = _context(options) if url.startswith("https://") else None
-        response = _opener(context, options).open(request, timeout=options.timeout)
+        # for every URL: an http one may redirect to https, where --ca-file and
+        # --insecure must hold as well
+        response = _opener(_context(options), options).open(request, timeout=options.timeout)
     except urllib.error.HTTPError as exc:
         exc.close()
         retryable = exc.code >= 500 or exc.code in RETRYABLE_STATUSES
