@@ -110,12 +110,13 @@ class Ring:
 def is_alive(row, now=None, timeout=None) -> bool:
     """True when a conductors row is online and heartbeated within the timeout.
 
-    ``now`` should be the database's clock (``db_api.conductor_clock_now()``),
-    which stamps the heartbeats; this process's own clock may be off.
+    ``now`` is on the database's clock, which stamps the heartbeats
+    (``db_api.conductor_clock_now()``, read when not given): this process's
+    own clock may be off.
     """
     if not row.get("online") or row.get("updated_at") is None:
         return False
-    now = now or db_api.utcnow()
+    now = now or db_api.conductor_clock_now()
     timeout = CONF.conductor.heartbeat_timeout if timeout is None else timeout
     return now - row["updated_at"] <= datetime.timedelta(seconds=timeout)
 

@@ -203,11 +203,11 @@ class Cluster:
         return row
 
     def live_hosts(self, group=""):
-        rows = self.rows("SELECT hostname, online, updated_at, conductor_group FROM "
-                         "conductors")
+        rows = self.rows("SELECT hostname, online, updated_at, conductor_group, "
+                         "timezone('UTC', now()) AS db_now FROM conductors")
         return sorted(r["hostname"] for r in rows
                       if (r["conductor_group"] or "") == group and hash_ring.is_alive(
-                          r, timeout=self.timing["heartbeat_timeout"]))
+                          r, r["db_now"], timeout=self.timing["heartbeat_timeout"]))
 
     def wait_live(self, hosts, timeout=60):
         deadline = time.monotonic() + timeout

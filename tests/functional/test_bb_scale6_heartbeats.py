@@ -7,6 +7,8 @@ their periodics an hour apart and called directly, so nothing is timed.
   that clock; the others, judging them with theirs, found it silent and
   reaped it at every heartbeat: its locks released, its operations
   aborted. An API process whose clock runs ahead saw no conductor alive.
+- A process starting under a running conductor's host name on such a machine
+  took the running one for dead (the duplicate-host guard judged its heartbeat).
 - A survivor reaped from a list it had read before: a conductor that
   heartbeated (or restarted) in between was marked offline anyway, and the
   locks it had just taken were released; two survivors both reaped it.
@@ -141,3 +143,13 @@ def test_a_dead_conductor_is_reaped_once(services, monkeypatch, caplog):
     assert db_api.get_reservation(again[0])[0] == "c2:task"
     assert _online("c2")
     assert sum("Conductor c2: no heartbeat" in r.getMessage() for r in caplog.records) == 1
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_a_start_on_a_machine_whose_clock_runs_ahead_sees_the_running_one(services,
+                                                                         monkeypatch):
+    # What claim_host and check_unique_host ask before refusing a second
+    # process under a running conductor's [DEFAULT] host: judged with this
+    # machine's clock, a clock 90 s ahead took the running one for dead.
+    _skewed(monkeypatch, 3 * TIMEOUT)
+    assert hash_ring.is_alive(db_api.get_conductor("c2"), timeout=TIMEOUT)
