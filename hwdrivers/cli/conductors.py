@@ -1,12 +1,25 @@
-"""``hwdrivers conductor list``: the conductors, their group, alive, nodes owned.
+"""``hwdrivers conductor list|show``: the conductors, their group, alive, nodes owned.
 
 Through the API (``--url``) it shows ``GET /v1/conductors``; on the local
 database it computes the same from the conductors table and the hash ring
 (conductor/hash_ring.py), so an operator of a scaled-out deployment can look
-from any machine that reaches PostgreSQL.
+from any machine that reaches PostgreSQL. ``show`` adds what Ironic's
+``baremetal conductor show`` does: the hardware types and the timestamps.
 """
 
+import datetime
+import urllib.parse
+
+from hwdrivers.common import exception
+
 COLUMNS = ["hostname", "conductor_group", "alive", "owned_nodes"]
+#: What ``conductor show`` prints, as ``GET /v1/conductors/<hostname>``.
+SHOW_FIELDS = COLUMNS + ["drivers", "created_at", "updated_at"]
+
+
+def _local_summaries(backend):
+    from hwdrivers.conductor import hash_ring
+    return hash_ring.conductor_summaries(backend.manager.registry)
 
 
 def conductor_list(args, backend):
@@ -14,12 +27,34 @@ def conductor_list(args, backend):
     if request is not None:  # the HTTP backend
         docs = request("GET", "/v1/conductors")["conductors"]
     else:
-        from hwdrivers.conductor import hash_ring
-        docs = hash_ring.conductor_summaries(backend.manager.registry)
+        docs = _local_summaries(backend)
     rows = [{column: doc.get(column) for column in COLUMNS} for doc in docs]
     for row in rows:
         row["conductor_group"] = row["conductor_group"] or ""
     return rows, COLUMNS
+
+
+def _local_doc(row):
+    """A conductors row as the API shows it (``drivers``, times in UTC, ISO 8601)."""
+    doc = dict(row, drivers=list(row.get("hardware_types") or []))
+    for key in ("created_at", "updated_at"):
+        if doc.get(key) is not None:
+            doc[key] = doc[key].replace(tzinfo=datetime.UTC).isoformat()
+    return doc
+
+
+def conductor_show(args, backend):
+    request = getattr(backend, "request", None)
+    if request is not None:
+        doc = request("GET", "/v1/conductors/%s" % urllib.parse.quote(args.hostname, safe=""))
+    else:
+        found = [r for r in _local_summaries(backend) if r["hostname"] == args.hostname]
+        if not found:
+            raise exception.ConductorNotFound(conductor=args.hostname)
+        doc = _local_doc(found[0])
+    shown = {field: doc.get(field) for field in SHOW_FIELDS}
+    shown["conductor_group"] = shown["conductor_group"] or ""
+    return shown
 
 
 def register(top, fmt) -> None:
@@ -30,3 +65,8 @@ def register(top, fmt) -> None:
     p = sub.add_parser("list", parents=[fmt],
                        help="Conductors: group, alive, nodes each owns on the hash ring.")
     p.set_defaults(func=conductor_list)
+    p = sub.add_parser("show", parents=[fmt],
+                       help="One conductor: group, alive, nodes owned, hardware types, "
+                            "when it registered and last heartbeat.")
+    p.add_argument("hostname", help="The conductor's [DEFAULT] host.")
+    p.set_defaults(func=conductor_show)

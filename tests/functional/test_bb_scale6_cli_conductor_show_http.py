@@ -1,0 +1,52 @@
+"""``hwdrivers conductor show`` through the API is the same as on the database.
+
+A real hwdrivers-server (tests/functional/server_proc.py); the CLI runs in
+this process, once with ``--url`` and once on the server's SQLite file.
+"""
+
+import json
+
+import pytest
+
+from hwdrivers.cmd import cli
+from hwdrivers.db import engine as db_engine
+from tests.functional.server_proc import ServerProcess
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    proc = ServerProcess(tmp_path_factory.mktemp("cli-conductor-show")).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def run(server, tmp_path, capsys, monkeypatch):
+    local_conf = tmp_path / "local.conf"
+    local_conf.write_text("[database]\nconnection = sqlite:///%s\n" % server.db_path)
+    for name in ("HWDRIVERS_URL", "HWDRIVERS_USERNAME", "HWDRIVERS_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+
+    def run(*args, expect=0, local=False):
+        prefix = ["--config-file", str(local_conf)] if local else ["--url", server.url]
+        db_engine.dispose()
+        code = cli.main(prefix + list(args))
+        out, err = capsys.readouterr()
+        assert code == expect, "exit %s: %s %s" % (code, out, err)
+        return out, err
+
+    yield run
+    db_engine.dispose()
+
+
+def test_conductor_show_over_http_matches_the_database(run):
+    (listed,) = json.loads(run("conductor", "list", "-f", "json")[0])
+    host = listed["hostname"]
+    remote = json.loads(run("conductor", "show", host, "-f", "json")[0])
+    local = json.loads(run("conductor", "show", host, "-f", "json", local=True)[0])
+    assert remote["hostname"] == host and remote["alive"] is True
+    assert remote["drivers"] and remote["created_at"]
+    # The heartbeat may tick between the two reads.
+    assert dict(remote, updated_at=None) == dict(local, updated_at=None)
+    _, err = run("conductor", "show", "no-such-host", expect=1)
+    assert "no-such-host" in err
