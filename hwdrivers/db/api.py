@@ -46,7 +46,8 @@ _UNSET = object()
 SORT_KEYS = ("id", "uuid", "name", "driver", "provision_state", "power_state",
              "maintenance", "created_at", "updated_at", "conductor_group", "fault",
              "provision_updated_at", "target_power_state", "target_provision_state",
-             "maintenance_reason", "console_enabled", "reservation", "last_error")
+             "maintenance_reason", "console_enabled", "reservation", "last_error",
+             "automated_clean")
 
 #: Filters list_nodes()/count_nodes() accept.
 NODE_FILTERS = ("driver", "maintenance", "provision_state", "power_state", "reserved",

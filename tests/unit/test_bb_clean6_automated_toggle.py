@@ -108,8 +108,7 @@ class _Service:
         self.manager = manager_mod.ConductorManager()  # no pool: the work runs inline
 
 
-@pytest.fixture
-def call(sqlite_database):
+def _caller():
     client = app_mod.create_app(_Service()).test_client()
 
     def call(method, path, body=None, version="1.47"):
@@ -118,6 +117,11 @@ def call(sqlite_database):
                                                 "Content-Type": "application/json"})
         return resp.status_code, resp.get_json()
     return call
+
+
+@pytest.fixture
+def call(sqlite_database):
+    return _caller()
 
 
 def test_the_api_shows_and_sets_the_field_from_1_47(call, calls):
@@ -150,3 +154,21 @@ def test_the_api_shows_and_sets_the_field_from_1_47(call, calls):
         assert call("put", "/v1/nodes/ac5/states/provision", {"target": target})[0] == 202
     assert call("get", "/v1/nodes/ac5")[1]["provision_state"] == "available"
     assert calls == []
+
+
+def test_nodes_sort_by_automated_clean_page_after_page(database):
+    """Sorting by it was sorting by id while the field was not stored; then a 400.
+
+    On SQLite and PostgreSQL (``database``): pages of a nullable boolean.
+    """
+    call = _caller()
+    for name, value in (("s-true", True), ("s-null", None), ("s-false", False)):
+        assert call("post", "/v1/nodes", {"driver": "fake-hardware", "name": name,
+                                          "automated_clean": value})[0] == 201
+    seen, path = [], "/v1/nodes?sort_key=automated_clean&limit=1&fields=name"
+    while path:
+        status, body = call("get", path)
+        assert status == 200, body
+        seen += [n["name"] for n in body["nodes"]]
+        path = body.get("next", "").replace("http://localhost", "") or None
+    assert seen == ["s-null", "s-false", "s-true"]  # nulls first (db_api.list_nodes)
