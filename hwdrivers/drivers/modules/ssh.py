@@ -12,6 +12,7 @@ Used by the command and external drivers. Two promises:
   whose socket lives in a private directory under ``[DEFAULT] state_path``.
 """
 
+import base64
 import collections
 import hashlib
 import os
@@ -275,6 +276,56 @@ _SSH_FAILURES = [
 ]
 
 
+#: What ssh says when it could not use the key file it was given.
+_KEY_REFUSED = re.compile(r"Load key|bad permissions|UNPROTECTED PRIVATE KEY FILE|"
+                          r"Permission denied|Too many authentication failures")
+_PUBLIC_KEY = re.compile(rb"(ssh|ecdsa|sk)-[a-z0-9@.-]+ +AAAA[A-Za-z0-9+/=]+")
+_OPENSSH_PEM = re.compile(rb"-----BEGIN OPENSSH PRIVATE KEY-----\s*([A-Za-z0-9+/=\s]+?)"
+                          rb"-----END OPENSSH PRIVATE KEY-----")
+
+
+def key_problem(path):
+    """Why the file at ``path`` cannot serve ssh in BatchMode as a key, or None.
+
+    ssh says only "Permission denied (publickey)" for a key protected by a
+    passphrase (BatchMode cannot ask for it), and "readable by others" or
+    "error in libcrypto" for a public key or a file that is no key, so the
+    file itself is read to say which. None when it looks usable or cannot
+    be read.
+    """
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(65536)
+    except OSError:
+        return None
+    if _PUBLIC_KEY.match(data.lstrip()):
+        return ("is a public key: set the path of the private key (the same name "
+                "without .pub)")
+    match = _OPENSSH_PEM.search(data)
+    if match:
+        try:
+            blob = base64.b64decode(b"".join(match.group(1).split()))
+        except ValueError:
+            return "is not a private key ssh can read (its base64 is broken)"
+        magic = b"openssh-key-v1\0"
+        if blob.startswith(magic) and len(blob) >= len(magic) + 4:
+            size = int.from_bytes(blob[len(magic):len(magic) + 4], "big")
+            cipher = blob[len(magic) + 4:len(magic) + 4 + size]
+            if cipher != b"none":
+                return _PASSPHRASE
+        return None
+    if b"PRIVATE KEY-----" not in data:
+        return "is not a private key (no PRIVATE KEY block in it)"
+    if b"ENCRYPTED" in data:  # PEM: Proc-Type: 4,ENCRYPTED or ENCRYPTED PRIVATE KEY
+        return _PASSPHRASE
+    return None
+
+
+_PASSPHRASE = ("is protected by a passphrase, which ssh cannot ask for (BatchMode): "
+               "remove it (ssh-keygen -p -N '' -f KEY) or load the key into an "
+               "ssh-agent whose SSH_AUTH_SOCK the conductor has")
+
+
 def raise_for_ssh_failure(result, target, label=lambda field: field):
     """Raise the taxonomy error for an ssh failure; return if it was not ssh's.
 
@@ -284,6 +335,11 @@ def raise_for_ssh_failure(result, target, label=lambda field: field):
     """
     if result.returncode != 255:
         return
+    if target.key and _KEY_REFUSED.search(result.stderr):
+        problem = key_problem(target.key)
+        if problem:
+            raise exception.DriverSettingsError("%s %s %s (ssh: %s)" % (
+                label("command_ssh_key"), target.key, problem, tail(result.stderr, lines=1)))
     for pattern, cls, template in _SSH_FAILURES:
         if pattern.search(result.stderr):
             message = template.format(
