@@ -23,7 +23,10 @@ GiB = 1024 * MiB
 #: with no hint, IPA takes the smallest disk of at least this size
 MIN_DEFAULT_DEVICE_SIZE = 4 * GiB
 
-LSBLK_COLUMNS = "NAME,SIZE,TYPE,SERIAL,WWN,MODEL,VENDOR,ROTA,HCTL"
+LSBLK_COLUMNS = "NAME,SIZE,TYPE,SERIAL,WWN,MODEL,VENDOR,ROTA,HCTL,TRAN"
+#: where the disks lsblk names are, and where udev links each by its bus address
+DEV_DIR = "/dev"
+BY_PATH_DIR = os.path.join(DEV_DIR, "disk", "by-path")
 #: lsblk calls these "disk" but they are memory, never an install target
 IGNORED_NAME_PREFIXES = ("zram", "ram")
 
@@ -73,6 +76,17 @@ def _text_hint(have: str, wanted: str) -> bool:
     return _TEXT_OPS[op](have, wanted[len(op):].strip())
 
 
+def _match_by_path(device: dict, wanted: Any) -> bool:
+    """``by_path``: one of the disk's ``/dev/disk/by-path`` links (full path or name).
+
+    The disk's bus address names one disk where identical models and sizes
+    do not. The links are the record's own (:func:`list_disks` reads them on
+    the machine being deployed); a record without any matches no such hint.
+    """
+    link = os.path.join(BY_PATH_DIR, str(wanted).strip())  # an absolute path stays itself
+    return link in device.get("by_path", ())
+
+
 def _match_text(column: str) -> Callable[[dict, Any], bool]:
     return lambda device, wanted: _text_hint(_text(device.get(column)), _text(wanted))
 
@@ -94,6 +108,8 @@ HINTS: dict[str, Callable[[dict, Any], bool]] = {
     "model": _match_text("model"),
     "vendor": _match_text("vendor"),
     "hctl": _match_text("hctl"),
+    "tran": _match_text("tran"),
+    "by_path": _match_by_path,
     "rotational": _match_bool("rota"),
 }
 
@@ -108,10 +124,23 @@ def parse_lsblk(output: str) -> list[dict]:
         devices.append({
             "name": raw["name"], "size": int(raw.get("size") or 0),
             "serial": raw.get("serial"), "wwn": raw.get("wwn"), "model": raw.get("model"),
-            "vendor": raw.get("vendor"), "hctl": raw.get("hctl"),
+            "vendor": raw.get("vendor"), "hctl": raw.get("hctl"), "tran": raw.get("tran"),
             "rota": rota in (True, "1", 1),
         })
     return devices
+
+
+def by_path_links() -> dict[str, list[str]]:
+    """{disk name: its links in BY_PATH_DIR}, as udev made them (``../../sdb``)."""
+    links: dict[str, list[str]] = {}
+    try:
+        names = sorted(os.listdir(BY_PATH_DIR))
+    except OSError:  # no udev (a container): no by_path hint can match
+        return links
+    for name in names:
+        link = os.path.join(BY_PATH_DIR, name)
+        links.setdefault(os.path.basename(os.path.realpath(link)), []).append(link)
+    return links
 
 
 def list_disks() -> list[dict]:
@@ -123,7 +152,8 @@ def list_disks() -> list[dict]:
                                     "util-linux); it is needed to find the root device")
     if proc.returncode != 0:
         raise errors.DeviceNotFound("lsblk failed: %s" % proc.stderr.strip())
-    return parse_lsblk(proc.stdout)
+    links = by_path_links()
+    return [dict(d, by_path=links.get(d["name"], [])) for d in parse_lsblk(proc.stdout)]
 
 
 def choose_disk(disks: Sequence[dict], hints: dict[str, Any]) -> dict:
@@ -160,7 +190,7 @@ def resolve(path: str | None, hints: dict[str, Any]) -> str:
             raise errors.DeviceNotFound("root device %s is neither a block device nor a "
                                         "disk image file" % path)
         return path
-    return "/dev/" + choose_disk(list_disks(), hints)["name"]
+    return os.path.join(DEV_DIR, choose_disk(list_disks(), hints)["name"])
 
 
 def size_of(path: str) -> int:
