@@ -4,6 +4,7 @@ Same setting as test_snmp.py (tests/fixtures/snmp_agent.py).
 """
 
 import threading
+import time
 
 import pytest
 
@@ -131,3 +132,32 @@ def test_a_credential_pysnmp_cannot_encode_is_a_settings_error_without_it(snmp_a
     text = str(raised.value)
     assert "could not be encoded" in text and "snmp_auth_key" in text
     assert "S3cr3t" not in text and "kkkk" not in text
+
+
+# -- a request cut off at command_timeout ---------------------------------------------
+
+def test_a_request_cut_off_at_command_timeout_is_not_resent_later(udp_blackhole, snmp_agent,
+                                                                  snmp_config):
+    """The cut-off (for pysnmp timers running late) left the request inside
+    the pooled engine: whoever borrowed it next resent the SET to the silent
+    PDU, outside its queue, after the operator had the error."""
+    from hwdrivers.drivers.modules import snmp as snmp_module
+
+    # Resends that outlast command_timeout: what late timers amount to.
+    snmp_config(snmp__timeout=0.2, snmp__retries=5, snmp__command_timeout=0.3)
+    snmp_module._POOL.close_all()  # the next borrower gets the abandoned engine, if pooled
+    silent = snmp_module.parse({
+        "snmp_driver": "apc", "snmp_address": udp_blackhole.host,
+        "snmp_port": udp_blackhole.port, "snmp_outlet": 1, "snmp_version": "2c",
+        "snmp_community": "public"})
+    with pytest.raises(exception.DriverConnectionError, match="command_timeout"):
+        with snmp_module.session(silent) as snmp:
+            snmp.set(*silent["mib"].control(1, PowerState.ON))
+    sent = udp_blackhole.received
+    # Other work on pooled engines, for longer than the abandoned resends take.
+    other = snmp_module.parse(snmp_agent.driver_info("apc", 24))
+    for _ in range(15):
+        with snmp_module.session(other) as snmp:
+            snmp.get(other["mib"].status(24))
+        time.sleep(0.1)
+    assert udp_blackhole.received == sent

@@ -253,6 +253,8 @@ class _Engine:
 
         self.loop = asyncio.new_event_loop()
         self.engine = self.run(self._create())
+        #: Set when a request was cut off while pysnmp still had it: see borrow().
+        self.abandoned = False
 
     @staticmethod
     async def _create():
@@ -304,7 +306,14 @@ class _EnginePool:
         try:
             yield engine
         except exception.DriverError:
-            self._give_back(key, engine)  # a refusal or timeout; the engine is fine
+            if engine.abandoned:
+                # pysnmp still holds the cut-off request and would resend it
+                # (a SET included) whenever the next borrower runs the loop:
+                # to another PDU's thread, outside this PDU's queue, after
+                # the operator was told it failed. Closing drops it.
+                engine.close()
+            else:
+                self._give_back(key, engine)  # a refusal or timeout; the engine is fine
             raise
         except BaseException:
             engine.close()
@@ -488,6 +497,7 @@ class Session:
                 kind, [(ObjectName(oid), value if write else Null(""))], write),
                 timeout=CONF.snmp.command_timeout)
         except TimeoutError:
+            self.engine.abandoned = True
             raise exception.DriverConnectionError(
                 "no answer from PDU %s to SNMP v%s %s within [snmp] command_timeout "
                 "(%.1fs): check snmp_address and snmp_port, and that the PDU is up "
