@@ -25,7 +25,7 @@ RETRYABLE_STATUSES = frozenset({408, 425, 429})
 class HTTPOptions:
     timeout: float = 60.0          # seconds for connect and for each read
     insecure: bool = False         # skip TLS verification (ipa-insecure=1)
-    ca_file: str | None = None     # extra CA bundle for https
+    ca_file: str | None = None     # CA bundle for https (instead of the system's, as IPA)
     #: scheme -> proxy URL (image_info "proxies", as Ironic sends it), over the environment's
     proxies: dict = dataclasses.field(default_factory=dict)
     no_proxy: str | None = None    # hosts reached directly (image_info "no_proxy")
