@@ -23,6 +23,7 @@ import datetime
 import enum
 import http.client
 import importlib
+import inspect
 import itertools
 import json
 import logging
@@ -70,6 +71,15 @@ class ConductorRefusesLogins(exception.HWDriversError):
 
 class RemoteError(exception.HWDriversError):
     """An error from the conductor that is not an hwdrivers error class here."""
+
+
+class IncompatibleCall(exception.HWDriversError):
+    """The call's parameters do not fit the conductor's method: mixed versions."""
+
+    code = 500
+    fmt = ("The conductor cannot take %(method)s with these parameters (%(reason)s): the "
+           "API process that sent it runs another hwdrivers version. Run the same "
+           "version on every hwdrivers-api and hwdrivers-conductor.")
 
 
 # -- the wire encoding -------------------------------------------------------------------
@@ -216,7 +226,9 @@ def make_app(dispatch, methods, before_call=None):
         try:
             if before_call is not None:
                 before_call(method, params)
-            result = getattr(dispatch, method)(context, **params)
+            func = getattr(dispatch, method)
+            _check_params(method, func, context, params)
+            result = func(context, **params)
         except exception.HWDriversError as exc:
             return _answer(start_response, call_id, error=error_to_wire(exc))
         except Exception as exc:
@@ -225,6 +237,19 @@ def make_app(dispatch, methods, before_call=None):
         return _answer(start_response, call_id, result=result)
 
     return app
+
+
+def _check_params(method, func, context, params):
+    """IncompatibleCall unless ``func`` takes ``params``.
+
+    A parameter one side has and the other has not (an API process upgraded
+    before the conductors) was a TypeError inside the call: a traceback in
+    the conductor's log and "failed unexpectedly" in the API.
+    """
+    try:
+        inspect.signature(func).bind(context, **params)
+    except TypeError as exc:
+        raise IncompatibleCall(method=method, reason=str(exc)) from None
 
 
 def _http(start_response, status, body):

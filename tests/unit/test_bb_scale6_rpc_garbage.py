@@ -1,4 +1,5 @@
-"""JSON-RPC between API and conductors when the other end is not what it should be.
+"""JSON-RPC between API and conductors when the other end is not what it should be
+(another program, or another hwdrivers version).
 
 - Something other than a conductor answers at a conductor's recorded URL (its
   port reused after it died, a proxy's error page): the API process raised
@@ -8,6 +9,9 @@
   ``__node__`` or ``__datetime__`` marker around the wrong thing, nesting
   too deep to decode) ended in a traceback and an HTTP 500 from waitress;
   it is a JSON-RPC parse error.
+- A call with a parameter the conductor's method does not take (an API
+  process upgraded before the conductors) failed inside the call: a
+  traceback and "failed unexpectedly"; it says the versions differ.
 
 Real HTTP servers on 127.0.0.1 (waitress), no mocks.
 """
@@ -111,3 +115,15 @@ def test_an_undecodable_request_is_a_parse_error(listener, body):
     assert response.status == 200, answer[:300]
     error = json.loads(answer)["error"]
     assert error["code"] == rpc.PARSE_ERROR and error["message"].startswith("not JSON")
+
+
+def test_parameters_of_another_version_say_so(listener):
+    # An API process upgraded before the conductors sends a parameter they lack.
+    with pytest.raises(rpc.IncompatibleCall) as caught:
+        rpc.Client(timeout=10).call(listener, "node", CTX, ident="n1", colour="red")
+    message = str(caught.value)
+    assert "The conductor cannot take node with these parameters" in message
+    assert "'colour'" in message and "Run the same version" in message
+    assert caught.value.code == 500
+    with pytest.raises(rpc.IncompatibleCall):  # and one the conductor requires
+        rpc.Client(timeout=10).call(listener, "node", CTX)
