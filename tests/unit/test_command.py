@@ -767,8 +767,9 @@ def test_secret_goes_to_env_locally_and_stdin_over_ssh(monkeypatch):
     assert SECRET not in " ".join(argv) and SECRET not in repr(kwargs["env"])
     assert kwargs["input"] == SECRET + "\n"
     assert argv[-1] == ("IFS= read -r HWDRIVERS_COMMAND_SECRET; export "
-                        "HWDRIVERS_COMMAND_SECRET; t=; command -v timeout >/dev/null 2>&1 "
-                        "&& t='timeout -s KILL 31'; exec $t sh -c 'echo on web1'")
+                        "HWDRIVERS_COMMAND_SECRET; set -- sh -c 'echo on web1'; command -v "
+                        "timeout >/dev/null 2>&1 && set -- timeout -s KILL 31 \"$@\"; "
+                        "exec \"$@\"")
 
 
 @pytest.mark.parametrize("with_timeout_binary", [True, False])
@@ -779,7 +780,7 @@ def test_remote_command_runs_like_the_local_one(tmp_path, with_timeout_binary):
     """
     body = shell_template.render("printf '[%s]' {v}; echo \" $0\"", {"v": "a'b $(x) `y`\n;"})
     remote = command.remote_command(body, 2.5, with_secret=True)
-    assert "timeout -s KILL 4'" in remote
+    assert "timeout -s KILL 4 " in remote
     path = os.environ["PATH"] if with_timeout_binary else str(tmp_path)
     if not with_timeout_binary:
         os.symlink("/bin/sh", tmp_path / "sh")

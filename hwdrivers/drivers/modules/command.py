@@ -114,13 +114,19 @@ def remote_command(command, timeout, with_secret):
     group a second after our deadline: killing the local ssh client cannot
     stop a hung remote command. With a secret, the remote shell first reads
     it from stdin into the environment, so it never sits in an argv.
+
+    The words are built with ``set --`` and run as ``"$@"``, never from an
+    unquoted variable: zsh (a login shell some users choose) does not split
+    one, so ``exec $t sh -c ...`` ran a program named ``timeout -s KILL 31``
+    there, and every command failed as "not found".
     """
     parts = []
     if with_secret:
         parts.append("IFS= read -r %s; export %s" % (SECRET_ENV, SECRET_ENV))
-    parts.append("t=; command -v timeout >/dev/null 2>&1 && t='timeout -s KILL %d'"
+    parts.append("set -- sh -c %s" % shlex.quote(command))
+    parts.append("command -v timeout >/dev/null 2>&1 && set -- timeout -s KILL %d \"$@\""
                  % (math.ceil(timeout) + 1))
-    parts.append("exec $t sh -c %s" % shlex.quote(command))
+    parts.append('exec "$@"')
     return "; ".join(parts)
 
 
