@@ -50,7 +50,7 @@ NODE_FIELDS = (("uuid", "name", "driver", "driver_info", "driver_internal_info",
                 "target_power_state", "provision_state", "target_provision_state",
                 "provision_updated_at", "last_error", "maintenance", "maintenance_reason",
                 "fault", "console_enabled", "console_error", "conductor_group",
-                "conductor", "reservation", "created_at", "updated_at")
+                "conductor", "reservation", "created_at", "updated_at", "automated_clean")
                + interface_types.NODE_FIELDS)
 _TIMES = ("created_at", "updated_at", "provision_updated_at")
 #: The fields of a node history event, as the local backend returns them.
