@@ -33,7 +33,10 @@ def set_console(ident):
     utils.check_query(())
     body = utils.json_body()
     utils.check_keys(body, ("enabled",), "console request")
-    enabled = utils.require(body, "enabled", bool, "console request", "true or false")
+    if "enabled" not in body:
+        raise errors.APIError("Field enabled is required in the console request.")
+    # As Ironic's (args.boolean): true/false, or a boolean string ("true", "off").
+    enabled = utils.check_bool(body["enabled"], "enabled")
     node_uuid = utils.manager().set_console_mode(utils.context(), ident, enabled)
     return utils.empty_response(202, location=utils.url("nodes/%s/states/console"
                                                         % node_uuid))

@@ -158,7 +158,7 @@ def test_no_console_interface_is_a_clear_400(server):
     assert "console interface (no-console)" in body["error_message"], body
     assert env.console_doc(server, "no-console")["console_state"] == "off"
     status, body = server.call("PUT", "/v1/nodes/no-console/states/console",
-                               {"enabled": "yes"})
+                               {"enabled": "maybe"})
     assert status == 400 and "enabled must be true or false" in body["error_message"]
 
 
