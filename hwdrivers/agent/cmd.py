@@ -125,6 +125,12 @@ def make_config(args: argparse.Namespace) -> agent_config.AgentConfig:
     if not conf.api_urls:
         raise ValueError("no API URL: give --api-url or ipa-api-url= on the kernel command "
                          "line")
+    for url in [*conf.api_urls, *filter(None, [conf.inspection_callback_url])]:
+        if not url.lower().startswith(("http://", "https://")):
+            # retried as a connection error, it failed lookup only after lookup_timeout
+            raise ValueError("%r is not an http(s) URL (--api-url / ipa-api-url, "
+                             "--inspection-callback-url): write it as http://10.0.0.1:6385"
+                             % url[:100])
     if not conf.macs:
         raise ValueError("no MAC address to look up with: give --mac or BOOTIF= on the "
                          "kernel command line")

@@ -1,4 +1,4 @@
-"""How fast the agent retries against a failing API, and settings that made it spin.
+"""How fast the agent retries a failing API, and settings that made it spin or wait.
 
 After a failed heartbeat the next comes 1-2 x ``min_heartbeat_interval``
 later, as in IPA: never sooner than the least interval between two
@@ -73,3 +73,14 @@ def test_a_failed_heartbeat_is_retried_no_sooner_than_the_least_interval():
     assert not beat.is_alive()
     gaps = [later - earlier for earlier, later in zip(agent.client.at, agent.client.at[1:])]
     assert len(gaps) == 3 and min(gaps) >= 0.2, gaps  # a lower bound: sleeps never end early
+
+
+@pytest.mark.parametrize("argv", [
+    ["--api-url", "10.0.0.1:6385", "--mac", "52:54:00:00:00:01"],
+    BASE + ["--inspection-callback-url", "10.0.0.1:5050/v1/continue"],
+    ["--kernel-cmdline", "ipa-api-url=http://a:6385,b:6385 BOOTIF=01-52-54-00-00-00-01"],
+], ids=["api-url", "callback-url", "second-api-url"])
+def test_an_api_url_without_its_scheme_is_refused_at_start(argv):
+    """Retried as a connection error, lookup gave up only after lookup_timeout (600 s)."""
+    with pytest.raises(ValueError, match="is not an http.s. URL .*write it as http://"):
+        cmd.make_config(cmd.build_parser().parse_args(argv))
