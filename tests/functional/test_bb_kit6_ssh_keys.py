@@ -102,3 +102,20 @@ def test_a_usable_key_the_server_refuses_is_still_an_auth_error(profile, sshd):
 def test_the_authorized_key_works(profile):
     task = profile()
     assert task.driver.power.get_power_state(task) == PowerState.ON
+
+
+def test_a_directory_user_at_domain_reaches_the_server_intact(profile, sshd):
+    """user@domain (sssd, winbind) is a login name: it was refused as a setting."""
+    offset = sshd.log_size()
+    task = profile(user="svc-power@corp.example")
+    task.driver.power.validate(task)
+    with pytest.raises(exception.DriverAuthError):  # no such user on the test server
+        task.driver.power.get_power_state(task)
+    assert "Invalid user svc-power@corp.example from" in sshd.log_since(offset)
+
+
+@pytest.mark.parametrize("user", ["-oProxyCommand=x", "@corp", "a b", "a;b"])
+def test_a_user_that_is_no_login_name_is_refused(profile, user):
+    with pytest.raises(exception.ConfigInvalid, match="must be letters, digits and ._@-"):
+        task = profile(user=user)
+        task.driver.power.validate(task)

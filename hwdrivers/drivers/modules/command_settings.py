@@ -41,7 +41,9 @@ BUILTINS = ("name", "uuid")
 _STATUS_FIELDS = ("command_status_on_pattern", "command_status_off_pattern",
                   "command_status_on_exit_code", "command_status_off_exit_code")
 _SSH_FIELDS = ("command_port", "command_user", "command_ssh_key", "command_known_hosts")
-_USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+#: A login name: also user@domain, as directory-backed hosts (sssd, winbind) name
+#: their users; never starting with "-", which ssh would read as an option.
+_USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]*$")
 # ssh reads these paths through its config parser: no spaces, quotes or % tokens.
 _SAFE_PATH = re.compile(r"/[A-Za-z0-9_./+@,:=-]*$")
 
@@ -132,7 +134,7 @@ def _settings_problems(info, present, label, local_fix):
                              % (label("command_host"), local_fix)))
     else:
         if info["command_user"] is not None and not _USER.match(info["command_user"]):
-            problems.append(("command_user", "%s %r must be letters, digits and ._-"
+            problems.append(("command_user", "%s %r must be letters, digits and ._@-"
                              % (label("command_user"),
                                 params.without_password(info["command_user"]))))
         for field in ("command_ssh_key", "command_known_hosts"):
