@@ -92,10 +92,13 @@ class Executor:
         self._results: collections.OrderedDict[str, CommandResult] = (
             collections.OrderedDict())
 
-    def _lookup(self, name: Any) -> Command:
+    @staticmethod
+    def _check_form(name: Any) -> None:
         if not isinstance(name, str) or name.count(".") != 1:
             raise errors.InvalidCommandError(
                 "command name must be of the form <extension>.<name>, got %r" % (name,))
+
+    def _lookup(self, name: str) -> Command:
         if name in self._table:
             return self._table[name]
         extension = name.split(".", 1)[0]
@@ -120,11 +123,13 @@ class Executor:
     def execute(self, name: Any, params: dict) -> CommandResult:
         """Start (or run) a command; raises AgentError for a refused request."""
         with self._lock:
-            command = self._lookup(name)
+            # IPA's order: the name's form, then busy, then which command it is
+            self._check_form(name)
             if self._results:
                 last = next(reversed(self._results.values()))
                 if not last.is_done():
                     raise errors.AgentIsBusy("executing command %s" % last.command_name)
+            command = self._lookup(name)
             self._check_params(name, command, params)
             result = CommandResult(name.split(".", 1)[1], params)
             self._results[result.id] = result
