@@ -294,12 +294,17 @@ def test_without_the_gate_the_pdu_sees_overlapping_commands(snmp_agent, snmp_pro
     assert overlaps(commands), commands
 
 
-def test_engine_pool_survives_many_threads(snmp_agent):
+def test_engine_pool_survives_many_threads(snmp_agent, snmp_config):
     """32 threads x 3 calls through the shared engine pool, all answered right.
 
     Each thread owns its outlet (24 CyberPower, then APC ones), so the last
-    state read back is only ever its own.
+    state read back is only ever its own. The module's 0.3 s timeout suits
+    one call at a time; 32 threads on a loaded 2-core machine can keep the
+    simulator busier than that, so this test waits as long as a PDU might.
     """
+    snmp_config(snmp__timeout=2.0, snmp__retries=2, snmp__command_timeout=10.0,
+                snmp__command_retry_timeout=20.0,
+                snmp__power_timeout=20.0)
     errors = []
 
     def work(driver, outlet):
