@@ -234,7 +234,10 @@ class CommandPower(base.PowerInterface):
             env = environment.minimal(keep=("SSH_AUTH_SOCK",))
         task.logger.debug("running %s on %s: %s", info.label(field), where, command)
         try:
-            result = ssh.run_process(argv, input=stdin, env=env, timeout=timeout)
+            # Locally the command is done when its shell exits, whatever it left
+            # running; over SSH, when ssh ends (the remote sshd sees to its side).
+            result = ssh.run_process(argv, input=stdin, env=env, timeout=timeout,
+                                     end_at_exit=target is None)
         except FileNotFoundError:
             if target is None:
                 raise exception.DriverToolMissing(

@@ -70,10 +70,21 @@ class OutputLimit(Exception):
         self.stderr = stderr
 
 
-class _Pipes:
-    """``communicate()``, bounded: each stream read up to :data:`MAX_OUTPUT` bytes."""
+#: Reads of up to 64 KiB per stream after an exit: more than a pipe can hold.
+_DRAIN_ROUNDS = 32
 
-    def __init__(self, proc, data):
+
+class _Pipes:
+    """``communicate()``, bounded: each stream read up to :data:`MAX_OUTPUT` bytes.
+
+    With ``end_at_exit`` the reading also ends once the process has exited
+    (a pidfd says when) and what it left in the pipes is read: a background
+    child that inherited stdout (``helper &`` in a power script) keeps the
+    pipes open, and waiting for their EOF turned a command that finished at
+    once into a timeout, and killed the child with it.
+    """
+
+    def __init__(self, proc, data, end_at_exit=False):
         self.proc = proc
         self.pending = data or b""
         self.chunks = {proc.stdout: [], proc.stderr: []}
@@ -81,11 +92,44 @@ class _Pipes:
         self.selector = selectors.DefaultSelector()
         for stream in (proc.stdout, proc.stderr):
             self.selector.register(stream, selectors.EVENT_READ)
+        self.pidfd = None
+        if end_at_exit and hasattr(os, "pidfd_open"):
+            try:
+                self.pidfd = os.pidfd_open(proc.pid)
+            except OSError:  # a kernel without pidfds (< 5.3): wait for EOF
+                pass
+            else:
+                self.selector.register(self.pidfd, selectors.EVENT_READ)
         if proc.stdin is not None:
             if self.pending:
                 self.selector.register(proc.stdin, selectors.EVENT_WRITE)
             else:
                 proc.stdin.close()
+
+    def _drain(self):
+        """After the exit: what the pipes hold now, not what others may add later."""
+        self.selector.unregister(self.pidfd)
+        for key in list(self.selector.get_map().values()):
+            if key.fileobj is self.proc.stdin:
+                self.selector.unregister(key.fileobj)
+        for _ in range(_DRAIN_ROUNDS):  # a child printing on cannot hold us here
+            ready = self.selector.select(0) if self.selector.get_map() else []
+            if not ready:
+                break
+            for key, _ in ready:
+                self._read(key.fileobj)
+        for key in list(self.selector.get_map().values()):
+            self.selector.unregister(key.fileobj)
+
+    def _read(self, stream):
+        block = os.read(stream.fileno(), 65536)
+        if not block:
+            self.selector.unregister(stream)
+            return
+        self.chunks[stream].append(block)
+        self.sizes[stream] += len(block)
+        if self.sizes[stream] > MAX_OUTPUT:
+            raise OutputLimit(_text(self.output(self.proc.stderr)))
 
     def output(self, stream):
         return b"".join(self.chunks[stream])
@@ -111,27 +155,30 @@ class _Pipes:
                         self.selector.unregister(stream)
                         stream.close()
                     continue
-                block = os.read(stream.fileno(), 65536)
-                if not block:
-                    self.selector.unregister(stream)
-                    continue
-                self.chunks[stream].append(block)
-                self.sizes[stream] += len(block)
-                if self.sizes[stream] > MAX_OUTPUT:
-                    raise OutputLimit(_text(self.output(self.proc.stderr)))
+                if stream is self.pidfd:
+                    self._drain()
+                    return True
+                self._read(stream)
         return True
 
     def close(self):
         self.selector.close()
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+            self.pidfd = None
         for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             if stream is not None and not stream.closed:
                 stream.close()
 
 
-def run_process(argv, *, input=None, env=None, timeout):
+def run_process(argv, *, input=None, env=None, timeout, end_at_exit=False):
     """Run ``argv`` to completion or until ``timeout`` seconds; return a :class:`Result`.
 
-    ``input`` (str) goes to stdin, which is /dev/null otherwise. Raises
+    ``input`` (str) goes to stdin, which is /dev/null otherwise. With
+    ``end_at_exit`` the run ends when the process exits, even while a child
+    it left running still holds its output open (see :class:`_Pipes`);
+    without, at the EOF of both outputs (an ssh client's exit may precede
+    the last output its control master passes on). Raises
     :class:`ProcessTimeout` after killing the process group,
     :class:`OutputLimit` (the group killed at once) when it prints more than
     :data:`MAX_OUTPUT` bytes on a stream, and lets ``OSError`` from exec
@@ -142,7 +189,7 @@ def run_process(argv, *, input=None, env=None, timeout):
         argv, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
         start_new_session=True, close_fds=True)
-    pipes = _Pipes(proc, input.encode() if input is not None else None)
+    pipes = _Pipes(proc, input.encode() if input is not None else None, end_at_exit)
     try:
         finished = pipes.pump(deadline)
         if finished:
