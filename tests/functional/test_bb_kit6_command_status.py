@@ -101,3 +101,15 @@ def test_stderr_echoing_a_node_value_stays_on_one_line(where):
     text = str(caught.value)
     assert "\n" not in text, text
     assert "failed to get domain web1\\n2026-12-02 12:00:00.000 7 ERROR" in text, text
+
+
+def test_the_debug_line_of_a_command_stays_one_line(where, caplog):
+    caplog.set_level("DEBUG")
+    command_profile.register_profile(CONF, "echoing", power_off="true",
+                                     power_on="echo {vm} > /dev/null", **where)
+    task = StandaloneTask.for_driver("command", {"command_profile": "echoing",
+                                                 "vm": FORGED}, name="vm1")
+    task.driver.power.set_power_state(task, PowerState.ON)
+    running = [r.getMessage() for r in caplog.records if "running" in r.getMessage()]
+    assert running and all("\n" not in line for line in running), running
+    assert "web1\\n2026-12-02" in running[0], running

@@ -232,7 +232,9 @@ class CommandPower(base.PowerInterface):
             argv = ssh.client_argv(target, remote_command(command, timeout, secret is not None),
                                    timeout)
             env = environment.minimal(keep=("SSH_AUTH_SOCK",))
-        task.logger.debug("running %s on %s: %s", info.label(field), where, command)
+        # One line: a node's value (an API user's text) may hold a line break.
+        task.logger.debug("running %s on %s: %s", info.label(field), where,
+                          log_text.printable(command))
         try:
             # Locally the command is done when its shell exits, whatever it left
             # running; over SSH, when ssh ends (the remote sshd sees to its side).
