@@ -127,9 +127,10 @@ class Subject:
             registry=factory.get_registry(), name="conformance", **fields)
 
     def secrets(self, task) -> dict:
-        """``{field: value}`` of the secret fields set in the working driver_info."""
+        """``{field: value}`` of the secret fields set in the working driver_info,
+        each as text (a PIN declared ``int`` is searched for as its digits)."""
         schema = task.driver.schema_for(self.driver_info)
-        return {name: value for name, value in self.driver_info.items()
+        return {name: str(value) for name, value in self.driver_info.items()
                 if name in schema.secret_names and value not in (None, "")}
 
     def unreachable_info(self, task, host: str, port: int) -> dict | None:

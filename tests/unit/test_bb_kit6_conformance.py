@@ -2,12 +2,14 @@
 or log line shows it: on the command line of a program it starts (ps shows
 it to every user of the host) and in driver_internal_info (the API shows it
 unmasked). The leaking driver runs a real program; the kit sees its argv
-through Python's audit hooks."""
+through Python's audit hooks. And a secret that is a number is looked for
+as its digits, not a TypeError inside the kit."""
 
 import subprocess
 
 import pytest
 
+from hwdrivers.drivers import params
 from hwdrivers.testing import conformance
 from tests.unit.test_testing_kit import SECRET
 from tests.unit.test_testing_kit import ToyPower
@@ -60,3 +62,25 @@ def test_a_driver_that_starts_programs_without_secrets_passes():
 def test_watching_ends_with_the_check():
     conformance.set_then_get_power_state_agree(ToySubject())
     assert conformance._argv_watchers == []
+
+
+class PinPower(ToyPower):
+    """A controller whose secret is a number (a PIN declared int)."""
+
+    driver_info_schema = params.Schema(
+        params.Param("toy_address", "Controller address", required=True, type="address"),
+        params.Param("toy_port", "Controller port", type="port", default=7000),
+        params.Param("toy_password", "PIN", secret=True, type="int"),
+    )
+
+
+class PinSubject(ToySubject):
+    def __init__(self):
+        super().__init__()
+        self.driver_info = {"toy_address": "10.0.0.1", "toy_password": 48213579}
+        self.power = PinPower()
+
+
+@pytest.mark.parametrize("check", conformance.POWER_CHECKS, ids=lambda check: check.__name__)
+def test_a_secret_that_is_a_number_is_checked_as_text(check):
+    check(PinSubject())  # was a TypeError: 'in <string>' requires string, not int
