@@ -5,8 +5,9 @@ client is connected, to ``<state_path>/console/<node uuid>.log``. At
 ``[console] log_max_bytes`` the file is rotated (``.log`` -> ``.log.1`` ->
 ``.log.2``..., ``log_backups`` kept), so a chatty machine can never fill the
 disk and the last boot is always there to read after it failed. Files are
-created 0600 in a 0700 directory: a console shows whatever the machine
-prints, which only operators should read. What reaches this file has been
+created 0600 in a 0700 directory, and ones found looser (left by an older
+version, restored from a backup) are made so: a console shows whatever the
+machine prints, which only operators should read. What reaches this file has been
 stripped of the node's secrets by the relay already.
 
 A log that cannot be written (a full disk, a read-only file system) never
@@ -133,6 +134,28 @@ def _backup(path: str, number: int) -> str:
     return "%s.%d" % (path, number)
 
 
+def _tighten(log_path, fd, paths) -> None:
+    """Take group and other bits off ``fd`` and ``paths`` (a directory, rotated logs).
+
+    ``os.open``'s mode and ``makedirs``' only apply to what they create: a
+    log, its backups or the directory left by an older version, a restored
+    backup or a hand-made ``mkdir`` kept whatever mode they had (0644, 0755),
+    so console output stayed readable by every local user. Errors (a file
+    owned by someone else, gone meanwhile) are logged, never raised.
+    """
+    for target, name in [(fd, log_path)] + [(path, path) for path in paths]:
+        try:
+            mode = os.stat(target).st_mode & 0o777
+            if mode & 0o077:
+                os.chmod(target, mode & 0o700)
+                LOG.warning("Console log: %s was open to other users (mode %o); now %o",
+                            name, mode, mode & 0o700)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            LOG.warning("Console log: cannot restrict the mode of %s: %s", name, exc)
+
+
 class ConsoleLog:
     """An append-only log file that rotates at ``max_bytes``. One writer (the relay)."""
 
@@ -145,12 +168,18 @@ class ConsoleLog:
         #: Bytes dropped since the log last could be written, and why.
         self.lost = 0
         self.lost_reason = None
+        self._tightened = False  # modes checked once, at the first open
 
     def _open(self):
-        os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
+        directory = os.path.dirname(self.path)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
                            0o600)
         self._size = os.fstat(self._fd).st_size
+        if not self._tightened:
+            self._tightened = True
+            _tighten(self.path, self._fd, [directory] + [
+                _backup(self.path, n) for n in range(1, self.backups + 1)])
 
     def _rotate(self):
         os.close(self._fd)

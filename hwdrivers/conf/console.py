@@ -87,7 +87,9 @@ opts = [
                     "minute resets the count. The default waits about 2 minutes "
                     "in all (1+2+4+8+16+30+30+30 s, plus the tries), enough for "
                     "a BMC's cold reset; 3 gave up after about 20 s, turning "
-                    "consoles off on every BMC reset."),
+                    "consoles off on every BMC reset. The same tries bound the "
+                    "restore of a console enabled before a conductor restart "
+                    "whose BMC does not answer yet."),
     cfg.IntOpt("log_max_bytes", default=1024 * 1024, min=4096,
                help="Size of a node's console log file "
                     "(<state_path>/console/<node uuid>.log) at which it is "
