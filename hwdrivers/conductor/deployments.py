@@ -46,6 +46,7 @@ from hwdrivers.conductor import task_manager
 from hwdrivers.db import api as db_api
 from hwdrivers.drivers import actions
 from hwdrivers.drivers import base
+from hwdrivers.drivers import params
 from hwdrivers.drivers import retry
 from hwdrivers.drivers.modules import agent_client
 
@@ -227,6 +228,43 @@ def _node_for(addresses: list[str], node_uuid: str | None) -> dict:
         "/v1/ports) before deploying." % ", ".join(unknown or addresses))
 
 
+#: Key names a lookup masks at any depth, as Ironic's node_sanitize does for a
+#: caller without the show_password / show_instance_secrets policies (the
+#: ramdisk has no credentials): the generic words of oslo.utils'
+#: mask_dict_password list.
+LOOKUP_SECRET_WORDS = ("password", "adminpass", "admin_pass", "new_pass", "passphrase",
+                       "token", "secret", "private_key", "encrypted_key", "sslkey",
+                       "configdrive")
+#: node field -> top-level keys a lookup masks whatever their name: Ironic hides
+#: ``configdrive`` (user data, maybe a dict) and ``image_url`` (it may be a
+#: temporary URL that grants access to the image) from the ramdisk too
+LOOKUP_MASKED_VALUES = {"instance_info": ("configdrive", "image_url"),
+                        "driver_internal_info": ()}
+
+
+def lookup_view(values, masked_keys=()):
+    """``values`` (a node's dict field) as a lookup may show it to the ramdisk.
+
+    The agent reads its deploy's ``instance_info.root_device`` from the
+    lookup, as IPA does, so the field is returned; what could be a secret is
+    masked: the keys above, keys naming a secret at any depth, and the
+    password of a ``user:password@`` URL (never shown by any output here).
+    """
+    def clean(value, key=None):
+        if isinstance(key, str) and any(word in key.lower() for word in LOOKUP_SECRET_WORDS):
+            return params.MASK if value else value
+        if isinstance(value, dict):
+            return {k: clean(v, k) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return params.without_password(value)
+    shown = clean(dict(values or {}))
+    for key in masked_keys:
+        if shown.get(key):
+            shown[key] = params.MASK
+    return shown
+
+
 def lookup(context, addresses: list[str], node_uuid: str | None = None) -> dict:
     """IPA's lookup: the node waiting for an agent, and a one-time agent token.
 
@@ -257,6 +295,11 @@ def lookup(context, addresses: list[str], node_uuid: str | None = None) -> dict:
         node = task.node
         return {"node": {"uuid": node.uuid, "name": node.name,
                          "properties": node.properties or {},
+                         "instance_info": lookup_view(node.instance_info,
+                                                      LOOKUP_MASKED_VALUES["instance_info"]),
+                         "driver_internal_info": lookup_view(
+                             node.driver_internal_info,
+                             LOOKUP_MASKED_VALUES["driver_internal_info"]),
                          "provision_state": node.provision_state},
                 "config": {"heartbeat_timeout": CONF.deploy.heartbeat_timeout,
                            "agent_token": token, "agent_token_required": True,
