@@ -73,7 +73,8 @@ def test_prepare_ramdisk_writes_a_script_per_mac_that_ipxe_follows(tmp_path, boo
             files[os.path.relpath(os.path.join(root, name), boot_conf)] = open(
                 os.path.join(root, name), "rb").read()
     assert sorted(files) == ["%s/config" % task.node.uuid, "%s/deploy_ramdisk" % task.node.uuid,
-                             "boot.ipxe", "pxelinux.cfg/52-54-00-12-34-56"]
+                             "%s/macs" % task.node.uuid, "boot.ipxe",
+                             "pxelinux.cfg/52-54-00-12-34-56"]
     # The simulator's iPXE reader follows the chain as firmware would.
     served = {"http://10.0.0.1:8080/boot/" + name: data for name, data in files.items()}
     served["http://images/k"] = b"kernel"

@@ -10,7 +10,10 @@ the firmware goes on to its next boot device (the disk).
 ``prepare_ramdisk`` writes the scripts for each of the node's ports and
 sets the next boot to the network; ``prepare_instance`` sets the disk as
 the persistent boot device and removes the scripts; the clean-ups remove
-every file of the node.
+every file of the node. The MACs a script was written for are recorded in
+the node's directory (``macs``), so the clean-ups remove those scripts even
+when the port was deleted or its MAC corrected meanwhile; a script another
+node has since written for that MAC is left alone.
 """
 
 import os
@@ -54,8 +57,32 @@ exit
 """
 
 
+#: The node's record of the MACs it wrote a script for (one per line).
+MACS_FILE = "macs"
+
+
 def mac_path(mac: str) -> str:
     return os.path.join(boot_files.http_root(), "pxelinux.cfg", boot_files.hexhyp(mac))
+
+
+def _recorded_macs(task) -> list[str]:
+    try:
+        with open(os.path.join(boot_files.node_dir(task), MACS_FILE)) as handle:
+            return handle.read().split()
+    except FileNotFoundError:
+        return []
+
+
+def _remove_own_script(task, mac: str) -> None:
+    """Remove the script of ``mac`` if it is this node's (the MAC may have moved on)."""
+    path = mac_path(mac)
+    try:
+        with open(path) as handle:
+            head = handle.read(512)
+    except FileNotFoundError:
+        return
+    if NODE_SCRIPT.splitlines()[1].format(uuid=task.node.uuid) in head.splitlines():
+        boot_files.remove(path)
 
 
 def write_boot_script() -> str:
@@ -111,16 +138,23 @@ class IPXEBoot(base.BootInterface):
             uuid=task.node.uuid, kernel=kernel, ramdisk=ramdisk,
             params=boot_files.kernel_params(task, bootif="01-${mac:hexhyp}",
                                             extra=ramdisk_params))
+        macs = [boot_files.hexhyp(p["address"]) for p in ports]
+        for mac in set(_recorded_macs(task)) - set(macs):  # ports changed since last time
+            _remove_own_script(task, mac)
         boot_files.write_file(os.path.join(boot_files.node_dir(task), "config"), script)
-        for port in ports:
-            boot_files.write_file(mac_path(port["address"]), script)
+        # recorded first: a script is never written without the record to remove it by
+        boot_files.write_file(os.path.join(boot_files.node_dir(task), MACS_FILE),
+                              "".join(m + "\n" for m in macs))
+        for mac in macs:
+            boot_files.write_file(mac_path(mac), script)
         task.logger.info("iPXE scripts written for %s", ", ".join(
             p["address"] for p in ports))
         actions.set_boot_device(task, boot_devices.PXE, persistent=False, gate=_gate(task))
 
     def _remove_scripts(self, task):
-        for port in _ports(task):
-            boot_files.remove(mac_path(port["address"]))
+        for mac in set(_recorded_macs(task)) | {boot_files.hexhyp(p["address"])
+                                                 for p in _ports(task)}:
+            _remove_own_script(task, mac)
         boot_files.remove_tree(boot_files.node_dir(task))
 
     def clean_up_ramdisk(self, task):
