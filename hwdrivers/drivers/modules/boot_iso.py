@@ -6,8 +6,9 @@ Built per node with pycdlib (no mkisofs needed): ``/isolinux/isolinux.bin``
 ``isolinux.cfg`` (``kernel /vmlinuz``, ``append initrd=/initrd.img
 <command line>``), ``/vmlinuz`` and ``/initrd.img``. BIOS boot only: a UEFI
 boot needs an EFI system partition image, which is not built (yet). The
-kernel and ramdisk are read from their local path, or downloaded once into
-the node's directory when given as URLs. The ISO holds no secret.
+kernel and ramdisk are read from their local path, or downloaded into the
+node's directory when given as URLs (and removed once in the ISO). The ISO
+holds no secret.
 """
 
 import io
@@ -40,35 +41,74 @@ def config_text(params: str) -> str:
             "  append initrd=/initrd.img %s\n" % params)
 
 
-def _local_copy(task, field: str) -> str:
-    """A local file holding driver_info ``field`` (downloaded once if a URL)."""
+def _local_copy(task, field: str) -> tuple[str, bool]:
+    """(a local file holding driver_info ``field``, whether it is a download to remove).
+
+    A URL is downloaded into the node's directory, and checked against the
+    Content-Length the server announced: a server closing the connection
+    early ends the body without an error from urllib, and the truncated
+    ramdisk went into the ISO (the machine panicked on it, and the deploy
+    failed only at ``[deploy] callback_timeout``).
+    """
     path = boot_files.local_file(task, field)
     if path is not None:
-        return path
+        return path, False
     value = task.node.driver_info[field]
     target = os.path.join(boot_files.node_dir(task), field)
     os.makedirs(os.path.dirname(target), exist_ok=True)
-    import urllib.request  # here: loading the driver (every CLI command) needs no HTTP client
+    import http.client  # here: loading the driver (every CLI command) needs no HTTP client
+    import urllib.request
 
+    part = target + ".part"
     try:
         with urllib.request.urlopen(value, timeout=CONF.deploy.agent_request_timeout) as resp, \
-                open(target + ".part", "wb") as out:
+                open(part, "wb") as out:
             shutil.copyfileobj(resp, out, 1024 * 1024)
-    except OSError as exc:
-        raise exception.DriverConnectionError(
-            "driver_info %s: downloading %s failed: %s" % (field, value, exc),
+            expected, got = resp.headers.get("Content-Length"), out.tell()
+        if expected is not None and expected.isdigit() and int(expected) != got:
+            raise http.client.IncompleteRead(b"", int(expected) - got)
+    except ValueError as exc:  # http://[::1 and the like: not worth retrying
+        boot_files.remove(part)
+        raise exception.DriverSettingsError(
+            "driver_info %s: %s is not a valid URL (%s); correct it" % (field, value, exc),
             node=task.node.ident) from None
-    os.replace(target + ".part", target)
-    return target
+    except (OSError, http.client.HTTPException) as exc:
+        boot_files.remove(part)
+        if isinstance(exc, http.client.IncompleteRead):
+            exc = "the server sent %d of the %s bytes it announced" % (got, expected)
+        raise exception.DriverConnectionError(
+            "driver_info %s: downloading %s failed: %s; check the URL, and that this "
+            "conductor reaches its server" % (field, value, exc), node=task.node.ident) from None
+    os.replace(part, target)
+    return target, True
 
 
 def build(task, params: str) -> str:
-    """Write the node's deploy ISO under http_root; returns its path."""
+    """Write the node's deploy ISO under http_root; returns its path.
+
+    Whatever fails (a download, a full disk), no partial ISO and no
+    downloaded copy stays behind: each is the size of the ramdisk.
+    """
+    isolinux_bin, ldlinux = isolinux_files()
+    target = os.path.join(boot_files.node_dir(task), ISO_NAME)
+    leftovers = [target + ".part"]
+    try:
+        sources = []
+        for field in ("deploy_kernel", "deploy_ramdisk"):
+            path, downloaded = _local_copy(task, field)
+            sources.append(path)
+            if downloaded:  # the ISO holds it: kept, it doubled the node's share of disk
+                leftovers.append(path)
+        _write_iso(target, isolinux_bin, ldlinux, sources[0], sources[1], params)
+    finally:
+        for path in leftovers:
+            boot_files.remove(path)
+    return target
+
+
+def _write_iso(target, isolinux_bin, ldlinux, kernel, ramdisk, params: str) -> None:
     import pycdlib
 
-    isolinux_bin, ldlinux = isolinux_files()
-    kernel = _local_copy(task, "deploy_kernel")
-    ramdisk = _local_copy(task, "deploy_ramdisk")
     iso = pycdlib.PyCdlib()
     iso.new(interchange_level=3, joliet=3, rock_ridge="1.09", vol_ident="HWDRIVERS_DEPLOY")
     iso.add_directory("/ISOLINUX", rr_name="isolinux", joliet_path="/isolinux")
@@ -89,7 +129,6 @@ def build(task, params: str) -> str:
         iso.add_eltorito("/ISOLINUX/ISOLINUX.BIN;1", bootcatfile="/ISOLINUX/BOOT.CAT;1",
                          rr_bootcatname="boot.cat", joliet_bootcatfile="/isolinux/boot.cat",
                          boot_load_size=4, boot_info_table=True, media_name="noemul")
-        target = os.path.join(boot_files.node_dir(task), ISO_NAME)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         iso.write(target + ".part")
         os.replace(target + ".part", target)
@@ -97,7 +136,6 @@ def build(task, params: str) -> str:
         iso.close()
         for handle in handles:
             handle.close()
-    return target
 
 
 def read_config(image) -> str:
