@@ -48,6 +48,7 @@ from hwdrivers.conductor import task_manager
 from hwdrivers.conductor import workers as workers_mod
 from hwdrivers.db import api as db_api
 from hwdrivers.drivers import factory
+from hwdrivers.drivers.modules import ssh
 from hwdrivers.objects import node as node_obj
 
 CONF = cfg.CONF
@@ -66,6 +67,22 @@ DEAD_ERROR = ("The operation was aborted: conductor %s stopped heartbeating (sil
 #: Where a node caught working in a provision state goes when its worker died.
 _ORPHAN_PROVISION_FAILURES = {
     state.value: states.FAILURE_STATES[state].value for state in states.ACTIVE_STATES}
+
+
+def _close_ssh_masters():
+    """End the command driver's SSH control masters once no worker can use them.
+
+    A master outlives its last command by ``[command] ssh_control_persist``
+    seconds, holding a connection (and a login session) on every hypervisor
+    the conductor talked to after it has stopped; a master left by one life
+    could also serve the next one's first commands, on a connection opened
+    with the options of the old configuration. Never fails a stop.
+    """
+    try:
+        ssh.close_masters()
+    except Exception:  # noqa: BLE001 - a stop must go on; masters also time out
+        LOG.warning("Could not end the SSH control masters; they exit after "
+                    "[command] ssh_control_persist seconds", exc_info=True)
 
 
 class ConductorRejoining(exception.HWDriversError):
@@ -438,6 +455,7 @@ class ConductorService:
         for thread in self._threads:
             if thread.stop_event is self._heartbeat_stop:
                 thread.join(max(1.0, deadline - time.monotonic()))
+        _close_ssh_masters()
         try:
             released = db_api.release_reservations_with_prefix(self.lease_prefix)
             if released:

@@ -238,6 +238,17 @@ class Target(collections.namedtuple(
         return "%s@%s:%s" % (self.user or "(local user)", self.host, self.port)
 
 
+def _control_dir_path():
+    """Where :func:`control_dir` is, whether or not it exists yet."""
+    state_path = os.path.abspath(CONF.state_path)
+    path = os.path.join(state_path, "ssh")
+    if len(path) > _SOCKET_ROOM:
+        digest = hashlib.sha256(state_path.encode()).hexdigest()[:10]
+        path = os.path.join(tempfile.gettempdir(),
+                            "hwdrivers-ssh-%d-%s" % (os.getuid(), digest))
+    return path
+
+
 def control_dir():
     """The private directory of control sockets, created if needed.
 
@@ -245,12 +256,7 @@ def control_dir():
     otherwise ``<tmp>/hwdrivers-ssh-<uid>-<hash of state_path>``. Either
     way it must be a directory of ours, mode 0700.
     """
-    state_path = os.path.abspath(CONF.state_path)
-    path = os.path.join(state_path, "ssh")
-    if len(path) > _SOCKET_ROOM:
-        digest = hashlib.sha256(state_path.encode()).hexdigest()[:10]
-        path = os.path.join(tempfile.gettempdir(),
-                            "hwdrivers-ssh-%d-%s" % (os.getuid(), digest))
+    path = _control_dir_path()
     os.makedirs(path, mode=0o700, exist_ok=True)
     info = os.lstat(path)
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
@@ -439,9 +445,12 @@ def close_masters():
     """Ask every control master of this state_path to exit (``ssh -O exit``).
 
     Masters also exit by themselves after ``[command] ssh_control_persist``
-    idle seconds; call this on shutdown to end them at once.
+    idle seconds; a stopping conductor calls this to end them at once.
     """
-    directory = control_dir()
+    directory = _control_dir_path()
+    if not os.path.isdir(directory):  # no SSH command ran: nothing to end, nothing to create
+        return
+    directory = control_dir()  # checked ours before its sockets are used
     for name in sorted(os.listdir(directory)):
         path = os.path.join(directory, name)
         if not stat.S_ISSOCK(os.lstat(path).st_mode):
