@@ -34,6 +34,11 @@ CD_TYPES = frozenset({"CD", "DVD"})
 _NOT_FOR_US = frozenset((400, 405))
 
 
+def _holds_media(media) -> bool:
+    """Whether a virtual media device has an image in it (by Inserted, else by Image)."""
+    return bool(media.inserted if media.inserted is not None else media.image)
+
+
 def _gate(task):
     return getattr(task, "gate", None)
 
@@ -137,9 +142,20 @@ class RedfishVirtualMediaBoot(redfish._RedfishBase, base.BootInterface):
         media, or without the licence for it): the node could not be torn down.
         """
         def eject(system, cds):
+            still = []
             for media in cds:
-                if media.inserted or media.image:
-                    media.eject_media()
+                if not (media.inserted or media.image):
+                    continue
+                media.eject_media()
+                # sushy passes over a 5xx answer to EjectMedia: the CD is asked again
+                media.refresh(force=True)
+                if _holds_media(media):
+                    still.append("%s (%s)" % (media.path, media.image or "inserted"))
+            if still:
+                raise exception.DriverConnectionError(
+                    "redfish system %s: ejecting the virtual media left it inserted: %s; "
+                    "check the BMC, and eject it there if this persists"
+                    % (system.path, ", ".join(still)))
         self._with_cds(task, "ejecting virtual media", eject, needed=False)
 
     # -- the interface -------------------------------------------------------------
@@ -157,9 +173,16 @@ class RedfishVirtualMediaBoot(redfish._RedfishBase, base.BootInterface):
         actions.set_boot_device(task, boot_devices.CDROM, persistent=False, gate=_gate(task))
 
     def _remove(self, task):
-        self._eject(task)
-        boot_files.remove(os.path.join(boot_files.node_dir(task), boot_iso.ISO_NAME))
-        boot_files.remove_tree(boot_files.node_dir(task))
+        """Eject, and remove the node's ISO even when ejecting fails.
+
+        A BMC gone away when a deploy failed left the ISO (the ramdisk's
+        size) in http_root until the node next deployed, or for good.
+        """
+        try:
+            self._eject(task)
+        finally:
+            boot_files.remove(os.path.join(boot_files.node_dir(task), boot_iso.ISO_NAME))
+            boot_files.remove_tree(boot_files.node_dir(task))
 
     def clean_up_ramdisk(self, task):
         self._remove(task)

@@ -1,0 +1,74 @@
+"""redfish-virtual-media: cleaning up when the BMC does not eject.
+
+Against a small Redfish service on 127.0.0.1 (redfish_stub): a system with
+one virtual CD whose EjectMedia fails while ``broken`` is set.
+"""
+
+import pytest
+
+from hwdrivers.common import exception
+from tests.functional import redfish_stub
+
+SYSTEM = "/redfish/v1/Systems/1"
+CD = SYSTEM + "/VirtualMedia/Cd"
+
+
+class OneCD(redfish_stub.RedfishStub):
+    def __init__(self):
+        super().__init__()
+        self.cd = {"Inserted": True, "Image": "http://192.0.2.9/u/deploy.iso"}
+        self.broken = True
+
+    def document(self, path):
+        return {
+            "/redfish/v1": redfish_stub.service_root(),
+            "/redfish/v1/Systems": redfish_stub.systems(SYSTEM),
+            SYSTEM: {"@odata.id": SYSTEM, "Id": "1", "PowerState": "Off",
+                     "VirtualMedia": {"@odata.id": SYSTEM + "/VirtualMedia"}},
+            SYSTEM + "/VirtualMedia": {"@odata.id": SYSTEM + "/VirtualMedia",
+                                       "Members": [{"@odata.id": CD}]},
+            CD: dict(self.cd, **{
+                "@odata.id": CD, "Id": "Cd", "Name": "Virtual CD", "MediaTypes": ["CD", "DVD"],
+                "Actions": {
+                    "#VirtualMedia.InsertMedia": {
+                        "target": CD + "/Actions/VirtualMedia.InsertMedia"},
+                    "#VirtualMedia.EjectMedia": {
+                        "target": CD + "/Actions/VirtualMedia.EjectMedia"}}}),
+        }.get(path)
+
+    def POST(self, request):
+        if self.broken:
+            return 500, {"error": {"code": "Base.1.4.InternalError", "message": "BMC busy"}}
+        self.cd = {"Inserted": False, "Image": None}
+        return 204, None
+
+
+@pytest.fixture
+def bmc(config, tmp_path):
+    with redfish_stub.configured(config, enabled_boot_interfaces=["redfish-virtual-media"],
+                                 redfish__command_retry_timeout=0.0,
+                                 deploy__http_root=str(tmp_path / "httpboot"),
+                                 deploy__local_file_allowed_paths=[str(tmp_path)]) as serve:
+        (tmp_path / "k").write_bytes(b"kernel")
+        (tmp_path / "r").write_bytes(b"ramdisk")
+        stub = serve(OneCD())
+        task = redfish_stub.task(stub, "pw", boot_interface="redfish-virtual-media")
+        task.node.driver_info.update(deploy_kernel=str(tmp_path / "k"),
+                                     deploy_ramdisk=str(tmp_path / "r"))
+        yield task, stub, tmp_path / "httpboot"
+
+
+@pytest.mark.parametrize("cleanup", ["clean_up_ramdisk", "clean_up_instance",
+                                     "prepare_instance"])
+def test_the_iso_goes_even_when_ejecting_fails(bmc, cleanup):
+    task, stub, root = bmc
+    node_dir = root / task.node.uuid
+    node_dir.mkdir(parents=True)
+    (node_dir / "deploy.iso").write_bytes(b"\0" * 4096)
+    with pytest.raises(exception.DriverConnectionError) as caught:
+        getattr(task.driver.boot, cleanup)(task)
+    assert "left it inserted: %s (http://192.0.2.9/u/deploy.iso)" % CD in str(caught.value)
+    assert not node_dir.exists()
+    stub.broken = False
+    task.driver.boot.clean_up_ramdisk(task)  # asked again: ejects, nothing left to remove
+    assert stub.cd == {"Inserted": False, "Image": None}
