@@ -1,4 +1,4 @@
-"""redfish-virtual-media: cleaning up when the BMC does not eject.
+"""redfish-virtual-media: what its deploy ISO cannot boot, and cleaning up after a lost BMC.
 
 Against a small Redfish service on 127.0.0.1 (redfish_stub): a system with
 one virtual CD whose EjectMedia fails while ``broken`` is set.
@@ -7,6 +7,7 @@ one virtual CD whose EjectMedia fails while ``broken`` is set.
 import pytest
 
 from hwdrivers.common import exception
+from hwdrivers.drivers.modules import boot_iso
 from tests.functional import redfish_stub
 
 SYSTEM = "/redfish/v1/Systems/1"
@@ -72,3 +73,38 @@ def test_the_iso_goes_even_when_ejecting_fails(bmc, cleanup):
     stub.broken = False
     task.driver.boot.clean_up_ramdisk(task)  # asked again: ejects, nothing left to remove
     assert stub.cd == {"Inserted": False, "Image": None}
+
+
+@pytest.mark.parametrize("where, value, said", [
+    ("driver_info", {"redfish_boot_mode": "uefi"}, "driver_info redfish_boot_mode is uefi"),
+    ("properties", {"capabilities": "boot_mode:uefi,disk_label:gpt"},
+     "properties capabilities boot_mode is uefi"),
+    ("properties", {"capabilities": {"boot_mode": "UEFI"}},
+     "properties capabilities boot_mode is uefi"),
+    ("properties", {"capabilities": "secure_boot:true"},
+     "properties capabilities secure_boot is true"),
+])
+def test_a_node_booting_uefi_is_refused_at_validation(bmc, where, value, said):
+    """The ISO has no EFI system partition: the deploy failed at callback_timeout."""
+    task, _stub, _root = bmc
+    if where == "driver_info":
+        task.node.driver_info.update(value)
+    else:
+        task.node.properties = value
+    with pytest.raises(exception.InvalidParameterValue) as caught:
+        task.driver.boot.validate(task)
+    assert said in str(caught.value)
+    assert "use boot_interface ipxe" in str(caught.value)
+
+
+@pytest.mark.parametrize("properties", [None, {"capabilities": "boot_mode:bios"},
+                                        {"capabilities": "secure_boot:false"}])
+def test_a_node_booting_bios_validates(bmc, properties):
+    task, _stub, _root = bmc
+    task.node.properties = properties
+    task.node.driver_info["redfish_boot_mode"] = "bios"
+    try:
+        boot_iso.isolinux_files()
+    except exception.DriverToolMissing:
+        pytest.skip("isolinux is not installed")
+    task.driver.boot.validate(task)

@@ -34,6 +34,27 @@ CD_TYPES = frozenset({"CD", "DVD"})
 _NOT_FOR_US = frozenset((400, 405))
 
 
+def _capabilities(node) -> dict:
+    """Ironic-style ``properties.capabilities``: a dict, or "boot_mode:uefi,..."."""
+    capabilities = (getattr(node, "properties", None) or {}).get("capabilities")
+    if isinstance(capabilities, str):
+        capabilities = dict(item.partition(":")[::2] for item in capabilities.split(",")
+                            if item)
+    return capabilities if isinstance(capabilities, dict) else {}
+
+
+#: Where a node asks for a boot the deploy ISO (ISOLINUX, BIOS only) cannot do:
+#: (what it says, the value read from the node, the values that ask for it).
+_BIOS_ONLY_REFUSALS = (
+    ("driver_info redfish_boot_mode is uefi",
+     lambda node: (node.driver_info or {}).get("redfish_boot_mode"), {"uefi"}),
+    ("properties capabilities boot_mode is uefi",
+     lambda node: _capabilities(node).get("boot_mode"), {"uefi"}),
+    ("properties capabilities secure_boot is true",
+     lambda node: _capabilities(node).get("secure_boot"), {"true"}),
+)
+
+
 def _holds_media(media) -> bool:
     """Whether a virtual media device has an image in it (by Inserted, else by Image)."""
     return bool(media.inserted if media.inserted is not None else media.image)
@@ -59,6 +80,23 @@ class RedfishVirtualMediaBoot(redfish._RedfishBase, base.BootInterface):
         for field in ("deploy_kernel", "deploy_ramdisk"):
             boot_files.local_file(task, field)
         boot_iso.isolinux_files()
+        self._validate_bios_boot(task)
+
+    @staticmethod
+    def _validate_bios_boot(task):
+        """Refuse a node set to boot UEFI: the deploy ISO has no EFI system partition.
+
+        Firmware in UEFI mode finds nothing to boot on it, so the deploy
+        failed only at ``[deploy] callback_timeout``, with nothing naming why.
+        """
+        said = [what for what, read, values in _BIOS_ONLY_REFUSALS
+                if str(read(task.node) or "").strip().lower() in values]
+        if said:
+            raise exception.InvalidParameterValue(
+                "Node %s: %s, but the deploy ISO of boot_interface redfish-virtual-media "
+                "boots in BIOS (legacy) mode only; set the node to boot in bios mode, or "
+                "use boot_interface ipxe" % (getattr(task.node, "ident", None) or task.node.uuid,
+                                             "; ".join(said)))
 
     # -- the virtual CD ------------------------------------------------------------
 
