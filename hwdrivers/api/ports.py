@@ -106,7 +106,11 @@ def _pxe_enabled(value):
 
 
 def _list(detail, node_id=None, resource="ports"):
+    """A page of ports; ``node_id``: of that node only, the node of the URL
+    (/v1/nodes/<node>/ports), which a ``node``/``node_uuid`` filter does not
+    override (Ironic's parent node wins)."""
     utils.check_query(PORT_QUERY)
+    nested = node_id is not None
     args = flask.request.args
     if detail and args.get("fields"):
         raise errors.APIError("Query parameter fields cannot be combined with detail.")
@@ -116,7 +120,7 @@ def _list(detail, node_id=None, resource="ports"):
                                    param="sort_key")
     limit = utils.query_limit()
     for key in ("node", "node_uuid"):
-        if args.get(key):
+        if args.get(key) and not nested:
             node_id = _node_id(args[key], key)
     groups = _conductor_groups(args)
     if args.get("portgroup") or args.get("shard"):
@@ -175,6 +179,14 @@ def list_for_node(node):
     """GET /v1/nodes/<node>/ports."""
     return _list(bool(utils.query_bool("detail", False)), node_id=node.id,
                  resource="nodes/%s/ports" % node.uuid)
+
+
+@blueprint.get("/v1/nodes/<ident>/ports/detail")
+def list_node_ports_detail(ident):
+    """GET /v1/nodes/<node>/ports/detail: python-ironicclient's
+    ``node.list_ports(node, detail=True)`` asks this path, as Ironic serves it."""
+    node = utils.manager().get_node(utils.context(), ident)
+    return _list(True, node_id=node.id, resource="nodes/%s/ports/detail" % node.uuid)
 
 
 @blueprint.get("/v1/ports")
