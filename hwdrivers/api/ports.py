@@ -7,6 +7,7 @@ from hwdrivers.api import microversions
 from hwdrivers.api import patch as patch_mod
 from hwdrivers.api import utils
 from hwdrivers.common import exception
+from hwdrivers.common import states
 from hwdrivers.db import api as db_api
 
 blueprint = flask.Blueprint("ports", __name__)
@@ -28,6 +29,21 @@ READ_ONLY_HINTS = {"uuid": "a port's UUID never changes", "created_at": None,
                    "updated_at": None, "links": None}
 PORT_QUERY = ("node", "node_uuid", "address", "limit", "marker", "fields", "detail",
               "sort_key", "sort_dir", "portgroup", "shard", "conductor_groups")
+
+_P = states.ProvisionState
+#: Ironic's conductor (update_port) refuses, with a 409, to change these port
+#: fields while the node the port ends up on is in any other provision state,
+#: unless that node is in maintenance: a deployed node's NICs are its
+#: instance's (its MAC is in the tenant's network), and ``pxe_enabled`` picks
+#: the NICs the node network-boots from, which deploying and cleaning rely on.
+CHANGEABLE_IN = {
+    "address": (frozenset(_P) - {_P.ACTIVE}, "any state but active"),
+    "pxe_enabled": (frozenset({_P.ENROLL, _P.MANAGEABLE, _P.INSPECTING, _P.INSPECTWAIT}),
+                    "enroll, manageable, inspecting or inspect wait"),
+}
+#: From this API version Ironic refuses any change to a port of an inspecting
+#: node (inspection is rewriting its ports).
+INSPECTING_FROZEN_VERSION = (1, 39)
 
 
 class _NodeUUIDs:
@@ -302,8 +318,31 @@ def update_port(ident):
         else:
             raise errors.APIError("Field %s of a port cannot be removed." % field)
     if values:
+        _check_node_state(port, values)
         port = utils.manager().update_port(utils.context(), port["uuid"], values)
     return utils.json_response(port_doc(port, _NodeUUIDs()(port["node_id"])))
+
+
+def _check_node_state(port, values):
+    """409 when the state of the node the port ends up on forbids ``values``
+    (:data:`CHANGEABLE_IN`, Ironic's rules); naming the field and the way out."""
+    node = utils.manager().get_node(utils.context(), values.get("node_id", port["node_id"]))
+    state = node.provision_state
+    if (state == _P.INSPECTING
+            and microversions.current() >= INSPECTING_FROZEN_VERSION):
+        raise exception.InvalidState(
+            reason="Cannot update port %s: its node %s is inspecting, which updates its "
+                   "ports; retry when the inspection has finished."
+                   % (port["uuid"], node.uuid))
+    if node.maintenance:
+        return
+    for field, (allowed, allowed_text) in CHANGEABLE_IN.items():
+        if field in values and values[field] != port.get(field) and state not in allowed:
+            raise exception.InvalidState(
+                reason="Field %s of port %s cannot change while its node %s is in "
+                       "provision state %s; it can in %s, or with the node in "
+                       "maintenance (baremetal node maintenance set %s)."
+                       % (field, port["uuid"], node.uuid, state, allowed_text, node.uuid))
 
 
 @blueprint.delete("/v1/ports/<ident>")
