@@ -10,7 +10,6 @@ loops forever ends the boot as a real machine's firmware would be stuck.
 
 import dataclasses
 import re
-import shlex
 import time
 from collections.abc import Callable
 
@@ -113,7 +112,7 @@ class Interpreter:
         return "%s/%s" % (self.base, target)
 
     def _command(self, text: str) -> bool:
-        words = shlex.split(self.expand(text))
+        words = self.expand(text).split()  # as iPXE: whitespace only, quotes are literal
         if not words:
             return True
         name, args, index = words[0], [], 1

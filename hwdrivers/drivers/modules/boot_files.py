@@ -14,7 +14,6 @@ token, which the agent receives at lookup.
 """
 
 import os
-import shlex
 import tempfile
 from urllib import parse
 
@@ -189,15 +188,23 @@ def node_url(task, name: str) -> str:
 
 
 def kernel_params(task, bootif: str | None = None, extra: dict | None = None) -> str:
-    """The deploy ramdisk's kernel command line (no secrets in it)."""
+    """The deploy ramdisk's kernel command line (no secrets in it), on one line.
+
+    Split on whitespace only, as iPXE splits a command and the kernel reads
+    its command line: double quotes are the kernel's, kept for it
+    (``sshkey="ssh-ed25519 AAAA... user@host"``). Read as a shell line, the
+    quotes went (the kernel got ``sshkey=ssh-ed25519`` and two stray words)
+    and an apostrophe (``it's``) failed every deploy of the node with "No
+    closing quotation". Line breaks never reach the iPXE script or
+    isolinux.cfg, where they would start a command of their own.
+    """
     args = ["ipa-api-url=%s" % api_url(), "ipa-node-uuid=%s" % task.node.uuid]
     if bootif:
         args.append("BOOTIF=%s" % bootif)
     for key, value in (extra or {}).items():
         args.append("%s=%s" % (key, value))
-    line = " ".join(args)
     for more in (CONF.deploy.kernel_append_params,
                  (task.node.driver_info or {}).get("kernel_append_params")):
         if more:
-            line += " " + " ".join(shlex.split(more))
-    return line
+            args.append(more)
+    return " ".join(" ".join(args).split())
