@@ -24,6 +24,13 @@ lease, publishes its target and checks itself in one transaction of one
 statement, and one it refuses rolls back, lease and all. ``func`` must not
 wait on anything slow: on SQLite the process's writers queue behind it.
 
+Before each command to the hardware the drivers' :func:`retry.run` calls
+``task.confirm_lease()``: a task whose lease was renewed less than half its
+duration ago (the local monotonic clock) goes on at once; one whose renewal
+is overdue (the process was paused: SIGSTOP, a frozen VM, a long stall) or
+found lost renews it in the database first, and is stopped with LeaseLost,
+sending nothing more, when another task took it meanwhile.
+
 ``acquire(..., on_interrupt=func)``: if Ctrl-C (KeyboardInterrupt) lands
 while the lease is held, wherever it lands (taking the lease, between the
 ``with`` and the action, in the action), ``func(task)`` runs before the
@@ -35,6 +42,7 @@ thread (the local CLI), which no recovery would ever clean up after.
 import datetime
 import itertools
 import logging
+import math
 import os
 import threading
 import time
@@ -59,6 +67,18 @@ _LONG_STATES = frozenset(s.value for s in states.ACTIVE_STATES)
 #: is nearly done after the wait; a provisioning one will take a while.
 SHORT_RETRY_AFTER = 1
 LONG_RETRY_AFTER = 10
+#: Part of ``lease_duration`` after a renewal within which a lease is taken
+#: as held without asking the database: the keeper renews at a third and
+#: ticks every sixth at most, so only an overdue renewal (a paused process,
+#: a database that does not answer) makes a command check first.
+FRESH_PART = 0.5
+
+STOPPED_ERROR = (
+    "Node %(node)s: %(purpose)s was stopped before its next command to the "
+    "controller, with nothing more sent: this conductor's lock on the node "
+    "(%(owner)s, last renewed %(age).0fs ago; [conductor] lease_duration is "
+    "%(duration)gs) %(cause)s, so another conductor may be driving the "
+    "machine. Check the node's power and boot device, then retry.")
 
 
 def utcnow():
@@ -114,9 +134,10 @@ class _LeaseKeeper:
             return
         for task in due:
             if task.node.id in renewed:
-                task.renewed_at = now
+                task.renewed(now, duration)
             elif self.holds(task):
                 task.lease_lost = True
+                task.lease_fresh_until = -math.inf  # its next command stops
                 LOG.error("Node %s: lease %s was lost (expired and taken over); "
                           "the running %s may race another task",
                           task.node.uuid, task.owner, task.purpose)
@@ -185,6 +206,9 @@ class TaskManager:
         self.owner = None
         self.lease_lost = False
         self.renewed_at = time.monotonic()
+        #: Monotonic time until which :meth:`confirm_lease` asks nothing.
+        self.lease_fresh_until = math.inf
+        self._stop_error = None
         self._spawn = None
         self._released = False
         self._lease_dropped = False
@@ -253,9 +277,14 @@ class TaskManager:
         deadline = time.monotonic() + timeout
         pause = CONF.conductor.node_locked_retry_interval
         known = None
+        duration = CONF.conductor.lease_duration
         while True:
+            # Before the expiry is computed, so the renewal is never later than it
+            # (renewed(), inline: every task takes this path).
+            self.renewed_at = time.monotonic()
+            self.lease_fresh_until = self.renewed_at + duration * FRESH_PART
             now = utcnow()
-            expires = now + datetime.timedelta(seconds=CONF.conductor.lease_duration)
+            expires = now + datetime.timedelta(seconds=duration)
             with db_api.write_transaction() as txn:
                 record = db_api.reserve_and_get_node(ident, self.owner, expires, now,
                                                      txn=txn, publish=publish)
@@ -287,6 +316,68 @@ class TaskManager:
                 raise error
             time.sleep(min(pause, remaining))
             pause = min(pause * 2, 1.0)
+
+    # -- the lease -----------------------------------------------------------------
+
+    def renewed(self, at, duration):
+        """The lease was renewed at ``at`` (monotonic) for ``duration`` seconds."""
+        self.renewed_at = at
+        self.lease_fresh_until = at + duration * FRESH_PART
+
+    def confirm_lease(self):
+        """Return if this task may send its next command to the hardware, else LeaseLost.
+
+        Called by :func:`hwdrivers.drivers.retry.run` before every attempt.
+        A lease renewed recently is held (one clock read, no database); a
+        shared task has none to hold. Otherwise the lease is renewed now,
+        and a task that no longer holds it is stopped: a process paused past
+        its lease's expiry must not send the rest of an action (the "on" of
+        a power cycle, a boot device) while another conductor drives the
+        machine. Its last write was refused anyway; now its commands are too.
+        """
+        if time.monotonic() < self.lease_fresh_until:
+            return
+        self._confirm_lease_slowly()
+
+    def _confirm_lease_slowly(self):
+        if self._stop_error is not None:  # said and recorded once already
+            raise self._stop_error
+        duration = CONF.conductor.lease_duration
+        now = time.monotonic()
+        age = now - self.renewed_at
+        if self._lease_dropped:
+            raise self._stopped(age, duration, "was released by this task already")
+        if not self.lease_lost:
+            try:
+                held = db_api.renew_reservation(
+                    self.node.id, self.owner,
+                    utcnow() + datetime.timedelta(seconds=duration))
+            except Exception as exc:
+                error = self._stopped(age, duration, "could not be confirmed: the "
+                                      "database did not answer (%s)" % type(exc).__name__)
+                self.logger.error("%s", error)
+                raise error from None
+            if held:
+                self.renewed(now, duration)
+                return
+            self.lease_lost = True
+            self.lease_fresh_until = -math.inf
+            LEASES.discard(self)
+        error = self._stop_error = self._stopped(
+            age, duration, "expired and was taken over while this task was paused "
+            "or could not renew it")
+        self.logger.error("%s", error)
+        try:  # only on a node nobody holds or wrote since: never over another's work
+            db_api.record_lost_lease(self.node.id, self.node.updated_at, str(error))
+        except Exception:
+            LOG.exception("Node %s: could not record that %s was stopped",
+                          self.node.uuid, self.purpose)
+        raise error
+
+    def _stopped(self, age, duration, cause):
+        return exception.LeaseLost(STOPPED_ERROR % {
+            "node": self.node.ident, "purpose": self.purpose, "owner": self.owner,
+            "age": age, "duration": duration, "cause": cause})
 
     # -- bookkeeping -------------------------------------------------------------
 
@@ -338,7 +429,6 @@ class TaskManager:
         self._reserve(self.node.id, setup=False)
         self.shared = False
         self.purpose = purpose or self.purpose
-        self.renewed_at = time.monotonic()
         self.node.refresh()
         LEASES.add(self)
 

@@ -726,6 +726,25 @@ def release_node(node_id, owner):
     return result.rowcount == 1
 
 
+def record_lost_lease(node_id, seen_updated_at, last_error):
+    """Set ``last_error`` (and clear the target) of a task stopped on a lost lease.
+
+    Only on a node nobody holds a live lease on and nobody wrote since the
+    task last did (``updated_at`` still ``seen_updated_at``): a conductor
+    that reaped the task's conductor, or a task that acted since, said what
+    happened in its own words, which this must not overwrite. True if written.
+    """
+    now = utcnow()
+    with db_engine.writer() as conn:
+        result = conn.execute(
+            nodes.update()
+            .where(nodes.c.id == node_id)
+            .where(nodes.c.updated_at.is_not_distinct_from(seen_updated_at))
+            .where(_unlocked(now))
+            .values(last_error=last_error, target_power_state=None, updated_at=now))
+    return result.rowcount == 1
+
+
 def get_reservation(node_id):
     """``(owner, expires)`` of the node's lease, ``(None, None)`` when free.
 

@@ -22,6 +22,11 @@ make that hold:
   :class:`DeadlinePassed` at once, so the caller records an unknown state.
   A controller that answered (even with a refusal) is asked once more, so
   the state read back after a refused action stays truthful.
+
+Before every attempt, the first and each retry, the task may stop the call
+(:func:`confirm_lease`): a conductor's task whose node lock may have
+lapsed while the process was paused checks that it still holds it, and is
+stopped with LeaseLost, sending nothing, when another task took it.
 """
 
 import contextlib
@@ -34,6 +39,7 @@ from hwdrivers.common import exception
 
 __all__ = [
     "DeadlinePassed", "SLACK", "operation", "note", "controller_silent", "run",
+    "confirm_lease",
 ]
 
 _FIRST_PAUSE = 0.2
@@ -110,6 +116,27 @@ def controller_silent() -> bool:
     return op is not None and op.failing is not None
 
 
+def _no_confirm():
+    pass
+
+
+def _confirmer(task) -> Callable[[], None]:
+    """The task's ``confirm_lease``, or nothing for a task without one (a stand-in)."""
+    return getattr(task, "confirm_lease", _no_confirm)
+
+
+def confirm_lease(task) -> None:
+    """Raise (LeaseLost) unless ``task`` may still send commands to its hardware.
+
+    :func:`run` does it before every attempt. A driver whose one call sends
+    several commands (an IPMI reboot falling back to off, then on; a PDU
+    outlet switched off, then on) calls it between them, so a conductor
+    paused in the middle does not send the rest once another one has taken
+    the node over. Costs one clock read while the task's lock is fresh.
+    """
+    _confirmer(task)()
+
+
 def _no_gate(key, limits):
     return contextlib.nullcontext()
 
@@ -138,6 +165,7 @@ def run(task, interface, func: Callable[..., Any], *args, gate=None,
     attempt (no retry) when it answered.
     """
     gate = gate or _no_gate
+    confirm = _confirmer(task)
     key = interface.controller_key(task)
     limits = interface.controller_limits()
     op = _CURRENT.get()
@@ -157,6 +185,7 @@ def run(task, interface, func: Callable[..., Any], *args, gate=None,
                 if failure is not None and time.monotonic() >= deadline:
                     # The controller's queue held this retry past the deadline.
                     raise failure.gave_up_after(attempt - 1)
+                confirm()  # last, once the controller's turn came: LeaseLost
                 result = func(task, *args, **kwargs)
         except exception.DriverError as exc:
             if exc is failure:
