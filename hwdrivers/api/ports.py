@@ -27,6 +27,10 @@ NODE_IDENT_VERSION = (1, 94)
 WRITABLE = ("address", "node_uuid", "extra", "pxe_enabled")
 READ_ONLY_HINTS = {"uuid": "a port's UUID never changes", "created_at": None,
                    "updated_at": None, "links": None}
+#: Ironic's port sort keys whose fields hwdrivers does not store: the same on
+#: every port, so sorting by one is sorting by id (Ironic's tie-breaker).
+UNMODELED_SORT_KEYS = frozenset(("physical_network", "is_smartnic", "name", "description",
+                                 "vendor", "category"))
 PORT_QUERY = ("node", "node_uuid", "address", "limit", "marker", "fields", "detail",
               "sort_key", "sort_dir", "portgroup", "shard", "conductor_groups")
 
@@ -155,11 +159,16 @@ def _list(detail, node_id=None, resource="ports"):
         ports = utils.listed_after_marker(
             lambda: utils.manager().list_ports(utils.context(), node_id=node_id, limit=limit,
                                                marker=args.get("marker"),
-                                               sort_key=args.get("sort_key", "id"),
+                                               sort_key=_sort_key(args),
                                                sort_dir=args.get("sort_dir", "asc"),
                                                conductor_groups=groups),
             args.get("marker"), "port", _marker_port)
     return _render_list(ports, detail, fields, limit, resource)
+
+
+def _sort_key(args):
+    key = args.get("sort_key", "id")
+    return "id" if key in UNMODELED_SORT_KEYS else key
 
 
 def _mac(value, where="Field address"):

@@ -86,3 +86,14 @@ def test_a_deployed_nodes_port_keeps_its_mac(server, ironic):
     assert ironic.port.get(port.uuid).address == "52:54:00:7c:00:03"
     ironic.node.set_maintenance(node.uuid, True, maint_reason="swap NIC")
     assert ironic.port.update(port.uuid, new_mac).address == "52:54:00:7c:00:04"
+
+
+
+def test_ironicclient_sorts_ports_by_name(ironic):
+    """``port.list(sort_key="name")`` was a 400: hwdrivers stores no port name.
+    (The ``baremetal`` CLI sorts again on its side, where all-null names fail.)"""
+    node = ironic.node.create(driver="fake-hardware", name="p7-sort")
+    uuids = [ironic.port.create(address="52:54:00:7c:01:0%d" % i, node_uuid=node.uuid).uuid
+             for i in (2, 1)]
+    listed = ironic.node.list_ports(node.uuid, sort_key="name", sort_dir="desc")
+    assert [p.uuid for p in listed] == uuids[::-1]
