@@ -38,6 +38,12 @@ class OneCD(redfish_stub.RedfishStub):
         }.get(path)
 
     def POST(self, request):
+        if request.path.endswith("InsertMedia"):
+            if self.cd["Inserted"]:
+                return 400, {"error": {"code": "Base.1.4.ActionNotSupported",
+                                       "message": "virtual media already attached"}}
+            self.cd = {"Inserted": True, "Image": request.body["Image"]}
+            return 204, None
         if self.broken:
             return 500, {"error": {"code": "Base.1.4.InternalError", "message": "BMC busy"}}
         self.cd = {"Inserted": False, "Image": None}
@@ -73,6 +79,19 @@ def test_the_iso_goes_even_when_ejecting_fails(bmc, cleanup):
     stub.broken = False
     task.driver.boot.clean_up_ramdisk(task)  # asked again: ejects, nothing left to remove
     assert stub.cd == {"Inserted": False, "Image": None}
+
+
+def test_an_old_image_the_bmc_would_not_eject_is_said_not_passed_over(bmc):
+    """An ISO left from an earlier attempt: the eject answered 500, which sushy
+    passes over, and the CD's 400 to InsertMedia read as 'not for remote
+    images': the deploy failed as unsupported, not retried."""
+    task, stub, _root = bmc
+    with pytest.raises(exception.DriverConnectionError) as caught:
+        task.driver.boot._insert(task, "http://192.0.2.9/u/new.iso")
+    assert "left it inserted: %s (http://192.0.2.9/u/deploy.iso)" % CD in str(caught.value)
+    stub.broken = False  # the next attempt
+    task.driver.boot._insert(task, "http://192.0.2.9/u/new.iso")
+    assert stub.cd == {"Inserted": True, "Image": "http://192.0.2.9/u/new.iso"}
 
 
 @pytest.mark.parametrize("where, value, said", [

@@ -60,6 +60,25 @@ def _holds_media(media) -> bool:
     return bool(media.inserted if media.inserted is not None else media.image)
 
 
+def _eject_checked(system, devices) -> None:
+    """Eject ``devices``, then read each again: DriverConnectionError if one still holds.
+
+    sushy passes over a 5xx answer to EjectMedia (it handles 400 and 415
+    only), so an eject the BMC failed looked done.
+    """
+    still = []
+    for media in devices:
+        media.eject_media()
+        media.refresh(force=True)
+        if _holds_media(media):
+            still.append("%s (%s)" % (media.path, media.image or "inserted"))
+    if still:
+        raise exception.DriverConnectionError(
+            "redfish system %s: ejecting the virtual media left it inserted: %s; "
+            "check the BMC, and eject it there if this persists"
+            % (system.path, ", ".join(still)))
+
+
 def _gate(task):
     return getattr(task, "gate", None)
 
@@ -155,8 +174,10 @@ class RedfishVirtualMediaBoot(redfish._RedfishBase, base.BootInterface):
         def insert(system, cds):
             refused = []
             for media in cds:
-                if media.inserted:
-                    media.eject_media()
+                if media.inserted or media.image:
+                    # checked: a CD still holding an old image refuses the new one (400),
+                    # which read as 'not for remote images' passed over the CD for good
+                    _eject_checked(system, [media])
                 try:
                     media.insert_media(url, inserted=True, write_protected=True)
                     return
@@ -180,20 +201,7 @@ class RedfishVirtualMediaBoot(redfish._RedfishBase, base.BootInterface):
         media, or without the licence for it): the node could not be torn down.
         """
         def eject(system, cds):
-            still = []
-            for media in cds:
-                if not (media.inserted or media.image):
-                    continue
-                media.eject_media()
-                # sushy passes over a 5xx answer to EjectMedia: the CD is asked again
-                media.refresh(force=True)
-                if _holds_media(media):
-                    still.append("%s (%s)" % (media.path, media.image or "inserted"))
-            if still:
-                raise exception.DriverConnectionError(
-                    "redfish system %s: ejecting the virtual media left it inserted: %s; "
-                    "check the BMC, and eject it there if this persists"
-                    % (system.path, ", ".join(still)))
+            _eject_checked(system, [m for m in cds if m.inserted or m.image])
         self._with_cds(task, "ejecting virtual media", eject, needed=False)
 
     # -- the interface -------------------------------------------------------------
