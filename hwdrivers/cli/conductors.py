@@ -17,9 +17,11 @@ COLUMNS = ["hostname", "conductor_group", "alive", "owned_nodes"]
 SHOW_FIELDS = COLUMNS + ["drivers", "created_at", "updated_at"]
 
 
-def _local_summaries(backend):
+def _local_summaries(backend, hostname=None):
+    """The rows ``GET /v1/conductors`` shows; with ``hostname``, its row alone
+    (its group's nodes are the only ones counted)."""
     from hwdrivers.conductor import hash_ring
-    return hash_ring.conductor_summaries(backend.manager.registry)
+    return hash_ring.conductor_summaries(backend.manager.registry, hostname=hostname)
 
 
 def conductor_list(args, backend):
@@ -48,7 +50,7 @@ def conductor_show(args, backend):
     if request is not None:
         doc = request("GET", "/v1/conductors/%s" % urllib.parse.quote(args.hostname, safe=""))
     else:
-        found = [r for r in _local_summaries(backend) if r["hostname"] == args.hostname]
+        found = _local_summaries(backend, hostname=args.hostname)
         if not found:
             raise exception.ConductorNotFound(conductor=args.hostname)
         doc = _local_doc(found[0])

@@ -31,7 +31,6 @@ from tooz import hashring
 from hwdrivers.common import exception
 from hwdrivers.common import interface_types
 from hwdrivers.db import api as db_api
-from hwdrivers.objects import node as node_obj
 
 CONF = cfg.CONF
 
@@ -181,39 +180,68 @@ class RingManager:
                                       served=_served(rings))
         return ring.owner(key)
 
-    def owned_counts(self, registry, group_nodes):
-        """``{hostname: nodes owned}`` for ``group_nodes`` (iterable of Node)."""
+    def owned_counts(self, registry, key_groups):
+        """``{hostname: nodes owned}`` over ``db_api.node_ring_inputs()`` rows.
+
+        Nodes that share every ring-key input share a key -- controller
+        keys are built from driver_info alone (drivers/base.py) -- unless
+        the key is the node's own (ring_key's UUID fallback, a per-node
+        queue): a group whose first two nodes get different keys is keyed
+        node by node. Each key's owner is looked up once.
+        """
+        rings, _ = self._current()
         counts = {}
-        for node in group_nodes:
-            ring = self.ring(node.conductor_group or "")
+        owners = {}
+        for row in key_groups:
+            group = row["conductor_group"] or ""
+            ring = rings.get(group)
             if ring is None:
                 continue
-            host = ring.owner(node_key(registry, node))
-            counts[host] = counts.get(host, 0) + 1
+            uuids = row["uuids"]
+            keys = [node_key(registry, _KeyNode(row, uuid)) for uuid in uuids[:2]]
+            if len(set(keys)) == 1:
+                weighted = ((keys[0], len(uuids)),)
+            else:
+                keys += [node_key(registry, _KeyNode(row, uuid)) for uuid in uuids[2:]]
+                weighted = ((key, 1) for key in keys)
+            for key, weight in weighted:
+                host = owners.get((group, key))
+                if host is None:
+                    host = owners[(group, key)] = ring.owner(key)
+                counts[host] = counts.get(host, 0) + weight
         return counts
 
 
-def conductor_summaries(registry, rings=None, page=1000):
-    """Every conductor row with ``alive`` and ``owned_nodes`` (what it owns now).
+class _KeyNode:
+    """The part of a node its ring key is made of (db_api.RING_KEY_COLUMNS and
+    its UUID): what ``owned_counts`` composes and hands ``controller_key``."""
 
-    Ownership is counted over every node, paged by id, with the rings read
-    from the database now; what ``GET /v1/conductors`` and ``hwdrivers
-    conductor list`` show.
+    def __init__(self, row, uuid):
+        self.__dict__.update(row)
+        self.uuid = uuid
+
+
+def conductor_summaries(registry, rings=None, count=True, hostname=None):
+    """The conductor rows with ``alive`` and ``owned_nodes`` (what each owns now).
+
+    What ``GET /v1/conductors`` and ``hwdrivers conductor list|show`` show.
+    The rings are read from the database now; nodes are counted with one
+    aggregate query over the ring-key columns of the groups that have a
+    live conductor (``db_api.node_ring_inputs``). ``count=False`` leaves
+    ``owned_nodes`` None and reads no node (a ``?fields=`` without it);
+    ``hostname`` keeps that conductor's row only and counts its group only.
     """
     rings = rings or RingManager()
-    rings.refresh()
-    counts = {}
-    after = None
-    while True:
-        nodes = [node_obj.Node(row) for row in db_api.list_nodes(limit=page, marker=after)]
-        for host, count in rings.owned_counts(registry, nodes).items():
-            counts[host] = counts.get(host, 0) + count
-        if len(nodes) < page:
-            break
-        after = nodes[-1].uuid
+    live = rings.refresh()
+    rows = db_api.list_conductors()
+    if hostname is not None:
+        rows = [row for row in rows if row["hostname"] == hostname]
+    counts = None
+    if count:
+        groups = {row.get("conductor_group") or "" for row in rows}.intersection(live)
+        counts = rings.owned_counts(registry, db_api.node_ring_inputs(groups))
     timeout = rings.conf.conductor.heartbeat_timeout
     now = db_api.conductor_clock_now()
     return [dict(row, alive=is_alive(row, now, timeout),
-                 owned_nodes=counts.get(row["hostname"], 0))
-            for row in db_api.list_conductors()]
-
+                 owned_nodes=None if counts is None else counts.get(row["hostname"], 0))
+            for row in rows]

@@ -409,6 +409,40 @@ def count_nodes(filters=None):
         return conn.execute(query).scalar_one()
 
 
+#: What a node's place on the hash ring is made of, besides its UUID: the
+#: group picks the ring, driver and ``<kind>_interface`` the interfaces,
+#: whose ``controller_key`` reads driver_info (conductor/hash_ring.py).
+RING_KEY_COLUMNS = ("conductor_group", "driver", "driver_info") + models.INTERFACE_COLUMNS
+
+
+def node_ring_inputs(conductor_groups):
+    """The nodes of ``conductor_groups``, grouped by :data:`RING_KEY_COLUMNS`.
+
+    For counting each conductor's nodes at any fleet size: one aggregate
+    query reading only the columns a ring key is made of, not whole rows
+    with their five JSON documents (``GET /v1/conductors`` took 1.8 s at
+    10,000 nodes that way). Each row: those columns (driver_info decoded
+    but left sealed: a controller key never reads a secret) and ``uuids``,
+    the nodes that share them.
+    """
+    groups = sorted(set(conductor_groups))
+    if not groups:
+        return []
+    info = sa.cast(nodes.c.driver_info, sa.Text)
+    keys = [info.label("driver_info") if name == "driver_info" else nodes.c[name]
+            for name in RING_KEY_COLUMNS]
+    query = (sa.select(*keys, sa.func.aggregate_strings(nodes.c.uuid, ",").label("uuids"))
+             .where(nodes.c.conductor_group.in_(groups))
+             .group_by(*(info if name == "driver_info" else nodes.c[name]
+                         for name in RING_KEY_COLUMNS)))
+    with db_engine.reader() as conn:
+        rows = [dict(row._mapping) for row in conn.execute(query)]
+    for row in rows:
+        row["driver_info"] = db_engine.json_loads(row["driver_info"] or "{}") or {}
+        row["uuids"] = row["uuids"].split(",")
+    return rows
+
+
 def _node_label(conn, node_id):
     row = conn.execute(sa.select(nodes.c.name, nodes.c.uuid).where(
         nodes.c.id == node_id)).first()
