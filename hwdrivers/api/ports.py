@@ -247,7 +247,7 @@ def create_port():
         utils.check_type(body["extra"], "extra", dict, "an object")
     if "pxe_enabled" in body:
         body["pxe_enabled"] = _pxe_enabled(body["pxe_enabled"])
-    if "uuid" in body:
+    if body.get("uuid") is not None:  # null, as absent: a generated UUID (Ironic's schema)
         utils.check_type(body["uuid"], "uuid", str, "a UUID")
     node_id = _node_id(node_uuid, node_field)
     values = {k: v for k, v in body.items() if k not in ("node_uuid", "node_ident")}
@@ -304,8 +304,9 @@ def update_port(ident):
         elif field == "node_uuid":
             utils.check_type(value, "node_uuid", str, "a node UUID or name")
             values["node_id"] = _node_id(value, "node_uuid")
-        elif field == "extra":
-            extra = dict(utils.check_type(value, "extra", dict, "an object"))
+        elif field == "extra":  # null is no extra, as Ironic stores it
+            extra = {} if value is None else dict(
+                utils.check_type(value, "extra", dict, "an object"))
             values["extra"] = extra
         elif field == "pxe_enabled":
             values["pxe_enabled"] = _pxe_enabled(value)
