@@ -1,27 +1,42 @@
 """/v1/conductors: the conductor processes, their group, whether alive, nodes owned.
 
-``alive`` means online and heartbeating within ``[conductor]
-heartbeat_timeout``; ``owned_nodes`` counts the nodes each live conductor
-owns on its group's hash ring right now (conductor/hash_ring.py), so an
-operator sees a dead conductor's nodes move, and a new one's arrive.
+As Ironic: served from API 1.49 (a 404 below it, microversions.ROUTE_VERSIONS);
+a list shows hostname, conductor_group, alive and links, and ``detail=true``
+or a show adds drivers, created_at and updated_at; ``detail=true`` with
+``fields`` is a 400. ``alive`` means online and heartbeating within
+``[conductor] heartbeat_timeout``.
+
+``owned_nodes`` is hwdrivers' own (Ironic counts no nodes here): the nodes
+each live conductor owns on its group's hash ring right now
+(conductor/hash_ring.py), so an operator sees a dead conductor's nodes move
+and a new one's arrive. It costs a pass over the fleet's ring keys (one
+aggregate query), so it is counted only when the response shows it or sorts
+by it: a ``?fields=`` without it reads no node, and a show counts its
+conductor's group only.
 """
 
 import flask
 
+from hwdrivers.api import errors
+from hwdrivers.api import microversions
 from hwdrivers.api import utils
 from hwdrivers.common import exception
 from hwdrivers.conductor import hash_ring
 
 blueprint = flask.Blueprint("conductors", __name__)
+microversions.gate(blueprint)
 
 FIELDS = ("hostname", "conductor_group", "alive", "owned_nodes", "links", "drivers",
           "created_at", "updated_at")
 
 
-def _summaries():
+def _summaries(fields, sort_key=None, hostname=None):
+    """The conductor rows; nodes counted only if ``fields`` or ``sort_key`` need them."""
     manager = utils.manager()
     rings = getattr(manager, "rings", None) or hash_ring.RingManager(utils.conf())
-    return hash_ring.conductor_summaries(manager.registry, rings)
+    count = fields is None or "owned_nodes" in fields or sort_key == "owned_nodes"
+    return hash_ring.conductor_summaries(manager.registry, rings, count=count,
+                                         hostname=hostname)
 
 
 def conductor_doc(row, detail):
@@ -75,8 +90,14 @@ def list_conductors():
     utils.check_query(("detail", "limit", "marker", "fields", "sort_key", "sort_dir"))
     detail = bool(utils.query_bool("detail", False))
     fields = utils.query_fields(FIELDS)
+    if detail and fields is not None:
+        raise errors.APIError(
+            "Query parameters detail=true and fields cannot be combined: detail asks for "
+            "every field and fields for some; drop one of them (baremetal conductor list "
+            "takes --long or --fields).")
     limit = utils.query_limit()
-    rows = _page(_summaries(), flask.request.args, limit)
+    args = flask.request.args
+    rows = _page(_summaries(fields, args.get("sort_key")), args, limit)
     docs = [utils.select_fields(conductor_doc(r, detail or bool(fields)), fields)
             for r in rows]
     body = {"conductors": docs}
@@ -90,8 +111,8 @@ def list_conductors():
 def show_conductor(hostname):
     utils.check_query(("fields",))
     fields = utils.query_fields(FIELDS)
-    for row in _summaries():
-        if row["hostname"] == hostname:
-            return utils.json_response(
-                utils.select_fields(conductor_doc(row, detail=True), fields))
-    raise exception.ConductorNotFound(conductor=hostname)
+    rows = _summaries(fields, hostname=hostname)
+    if not rows:
+        raise exception.ConductorNotFound(conductor=hostname)
+    return utils.json_response(utils.select_fields(conductor_doc(rows[0], detail=True),
+                                                   fields))

@@ -125,6 +125,36 @@ def version_document(base_url):
     }
 
 
+# -- routes by version ------------------------------------------------------------
+
+#: ``blueprint name -> the version that added its routes``. Below it Ironic
+#: answers 404, as for a resource it does not have (its controllers'
+#: ``validation.api_version(min_version=...)``), before looking at the
+#: query; :func:`gate` does the same for a blueprint listed here. Routes of
+#: blueprints not listed are in every version.
+ROUTE_VERSIONS = {
+    "conductors": (1, 49),  # ironic conductor.py: MINOR_49_CONDUCTORS
+}
+
+
+def check_route(blueprint_name, version):
+    """404 when ``version`` predates the routes of ``blueprint_name``."""
+    added = ROUTE_VERSIONS.get(blueprint_name)
+    if added is None or version >= added:
+        return
+    raise errors.APIError(
+        "The resource %s could not be found in API version %s, which this request asked "
+        "for (%s is the default without a version header): /v1/%s was added in %s; send "
+        "%s: %s or later (baremetal --os-baremetal-api-version %s)."
+        % (flask.request.path, fmt(version), fmt(DEFAULT_VERSION), blueprint_name,
+           fmt(added), HEADER, fmt(added), fmt(added)), code=404)
+
+
+def gate(blueprint):
+    """Make ``blueprint``'s routes answer :func:`check_route`'s 404 below their version."""
+    blueprint.before_request(lambda: check_route(blueprint.name, current()))
+
+
 # -- fields by version ------------------------------------------------------------
 
 #: ``(resource, field) -> the version that added the field``, as Ironic has
