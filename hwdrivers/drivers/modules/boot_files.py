@@ -25,6 +25,11 @@ from hwdrivers.drivers import params
 
 
 def _url_or_path(value: str) -> None:
+    # A space ends the URL in the iPXE script (the rest became kernel arguments),
+    # and a line break started a script line of its own.
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("must not contain spaces or control characters; percent-encode "
+                         "them in a URL (%20 for a space)")
     if value.startswith(("http://", "https://")):
         return
     path = value[len("file://"):] if value.startswith("file://") else value
