@@ -1,5 +1,7 @@
 """/v1/ports: a node's network ports, identified by MAC address."""
 
+import contextlib
+
 import flask
 
 from hwdrivers.api import errors
@@ -252,9 +254,30 @@ def create_port():
     node_id = _node_id(node_uuid, node_field)
     values = {k: v for k, v in body.items() if k not in ("node_uuid", "node_ident")}
     values["node_id"] = node_id
-    port = utils.manager().create_port(utils.context(), values)
+    with _duplicate_mac_named(values["address"]):
+        port = utils.manager().create_port(utils.context(), values)
     return utils.json_response(port_doc(port, _NodeUUIDs()(node_id)), status=201,
                                headers={"Location": utils.url("ports/%s" % port["uuid"])})
+
+
+@contextlib.contextmanager
+def _duplicate_mac_named(address):
+    """A 409 for a MAC another port has says which port and node have it, and
+    what to do (the database's answer names neither). Not for a taken UUID."""
+    try:
+        yield
+    except exception.PortAlreadyExists as error:
+        try:
+            holder = _get(address) if address else None
+        except exception.PortNotFound:
+            holder = None  # gone meanwhile, or the UUID was the conflict
+        if holder is None:
+            raise
+        raise exception.PortAlreadyExists(
+            "A port with MAC address %s already exists: port %s of node %s. A MAC "
+            "belongs to one port; delete that port or change its address first."
+            % (address, holder["uuid"], _NodeUUIDs()(holder["node_id"])),
+            address=address) from error
 
 
 def _node_field(body):
@@ -329,7 +352,8 @@ def update_port(ident):
             raise errors.APIError("Field %s of a port cannot be removed." % field)
     if values:
         _check_node_state(port, values)
-        port = utils.manager().update_port(utils.context(), port["uuid"], values)
+        with _duplicate_mac_named(values.get("address")):
+            port = utils.manager().update_port(utils.context(), port["uuid"], values)
     return utils.json_response(port_doc(port, _NodeUUIDs()(port["node_id"])))
 
 

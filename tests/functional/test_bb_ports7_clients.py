@@ -97,3 +97,11 @@ def test_ironicclient_sorts_ports_by_name(ironic):
              for i in (2, 1)]
     listed = ironic.node.list_ports(node.uuid, sort_key="name", sort_dir="desc")
     assert [p.uuid for p in listed] == uuids[::-1]
+
+
+def test_ironicclient_shows_which_port_has_a_mac(ironic):
+    node = ironic.node.create(driver="fake-hardware", name="p7-dup")
+    port = ironic.port.create(address="52:54:00:7c:02:01", node_uuid=node.uuid)
+    with pytest.raises(ironic_exc.Conflict) as taken:
+        ironic.port.create(address="52:54:00:7C:02:01", node_uuid=node.uuid)
+    assert port.uuid in str(taken.value) and node.uuid in str(taken.value)
