@@ -436,7 +436,9 @@ def node_ring_inputs(conductor_groups):
              .group_by(*(info if name == "driver_info" else nodes.c[name]
                          for name in RING_KEY_COLUMNS)))
     with db_engine.reader() as conn:
-        rows = [dict(row._mapping) for row in conn.execute(query)]
+        result = conn.execute(query)
+        names = tuple(result.keys())
+        rows = [dict(zip(names, row)) for row in result.all()]
     for row in rows:
         row["driver_info"] = db_engine.json_loads(row["driver_info"] or "{}") or {}
         row["uuids"] = row["uuids"].split(",")
