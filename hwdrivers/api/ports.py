@@ -142,8 +142,8 @@ def _list(detail, node_id=None, resource="ports"):
                                    param="sort_key")
     limit = utils.query_limit()
     for key in ("node", "node_uuid"):
-        if args.get(key) and not nested:
-            node_id = _node_id(args[key], key)
+        if args.get(key) and not nested:  # no such node: Ironic's 404, as for the URL's
+            node_id = utils.manager().get_node(utils.context(), args[key]).id
     groups = _conductor_groups(args)
     if args.get("portgroup") or args.get("shard"):
         ports = []  # hwdrivers has no port groups, and no node is in a shard

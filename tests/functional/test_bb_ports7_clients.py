@@ -7,13 +7,14 @@ before) and the 409 Ironic answers a port change its node's state forbids
 
 import json
 
+import openstack
 import pytest
 from ironicclient import client as ironic_client
 from ironicclient.common.apiclient import exceptions as ironic_exc
 
 from tests import waits
 from tests.functional import server_proc
-from tests.functional.ironic_clients import baremetal
+from tests.functional.ironic_clients import baremetal, sdk
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +37,9 @@ def _json(proc):
 
 
 def test_port_commands_end_to_end(server):
-    baremetal(server, "node", "create", "--driver", "fake-hardware", "--name", "p7-cli")
-    baremetal(server, "node", "create", "--driver", "fake-hardware", "--name", "p7-cli2")
+    for name in ("p7-cli", "p7-cli2"):
+        assert server.call("POST", "/v1/nodes", {"driver": "fake-hardware",
+                                                 "name": name})[0] == 201
     port = _json(baremetal(server, "port", "create", "52:54:00:7C:00:01", "--node", "p7-cli",
                            "--extra", "rack=r1", "--pxe-enabled", "false", "-f", "json"))
     assert port["address"] == "52:54:00:7c:00:01" and port["pxe_enabled"] is False
@@ -49,11 +51,11 @@ def test_port_commands_end_to_end(server):
     baremetal(server, "port", "unset", port["uuid"], "--extra", "rack")
     shown = _json(baremetal(server, "port", "show", "--address", "52:54:00:7c:00:01",
                             "-f", "json"))
-    node2 = _json(baremetal(server, "node", "show", "p7-cli2", "-f", "json", "-c", "uuid"))
+    node2 = server.call("GET", "/v1/nodes/p7-cli2")[1]
     assert (shown["extra"], shown["pxe_enabled"], shown["node_uuid"]) == (
         {"slot": 2}, True, node2["uuid"])
     baremetal(server, "port", "delete", port["uuid"])
-    assert _json(baremetal(server, "port", "list", "-f", "json")) == []
+    assert server.call("GET", "/v1/nodes/p7-cli2/ports")[1] == {"ports": []}
 
 
 def test_ironicclient_lists_a_nodes_ports_in_detail(ironic):
@@ -105,3 +107,8 @@ def test_ironicclient_shows_which_port_has_a_mac(ironic):
     with pytest.raises(ironic_exc.Conflict) as taken:
         ironic.port.create(address="52:54:00:7C:02:01", node_uuid=node.uuid)
     assert port.uuid in str(taken.value) and node.uuid in str(taken.value)
+
+
+def test_sdk_lists_ports_of_a_missing_node_as_not_found(server):
+    with pytest.raises(openstack.exceptions.NotFoundException):
+        list(sdk(server).baremetal.ports(node="p7-ghost"))
