@@ -157,7 +157,7 @@ def begin(task, action, configdrive=None, clean_steps=None):
                 "Node %s: configdrive is accepted with the deploy (active) and rebuild "
                 "targets only, not %s" % (node.ident, action.value))
         try:
-            drive = configdrive_mod.normalise(configdrive)
+            drive = configdrive_mod.normalise(configdrive, node)
         except exception.InvalidParameterValue as exc:
             raise exception.InvalidParameterValue("Node %s: %s" % (node.ident, exc)) from None
     if clean_steps is not None and action is not ProvisionAction.CLEAN:

@@ -66,7 +66,8 @@ def test_deploy_with_configdrive_via_ipxe_then_undeploy_and_redeploy(env):
         assert disk.read(size - 2 * MiB) == image.read(size - 2 * MiB)
     drive = images.read_config_drive(machine.disk)
     assert drive["<label>"] == b"config-2"
-    assert json.loads(drive["openstack/latest/meta_data.json"]) == META
+    # name defaults to the node's, as in Ironic
+    assert json.loads(drive["openstack/latest/meta_data.json"]) == dict(META, name="web1")
     assert drive["openstack/latest/user_data"] == b"#!/bin/sh\necho hi\n"
 
     # The machine rebooted into its disk, through the boot device the deploy set.
@@ -200,7 +201,7 @@ def test_openstacksdk_and_baremetal_cli_deploy_with_config_drive(env, tmp_path, 
         node["uuid"], "active", config_drive={"meta_data": meta}, wait=True, timeout=120)
     assert done.provision_state == "active"
     drive = images.read_config_drive(machine.disk)
-    assert json.loads(drive["openstack/latest/meta_data.json"]) == meta
+    assert json.loads(drive["openstack/latest/meta_data.json"]) == dict(meta, name="sdk1")
     conn.baremetal.set_node_provision_state(node["uuid"], "deleted", wait=True,
                                             timeout=120)
 
@@ -218,7 +219,7 @@ def test_openstacksdk_and_baremetal_cli_deploy_with_config_drive(env, tmp_path, 
     assert proc.returncode == 0, proc.stderr + env.server.log()[-3000:]
     assert env.node("sdk1")["provision_state"] == "active"
     drive = images.read_config_drive(machine.disk)
-    assert json.loads(drive["openstack/latest/meta_data.json"]) == cli_meta
+    assert json.loads(drive["openstack/latest/meta_data.json"]) == dict(cli_meta, name="sdk1")
 
 
 def test_hwdrivers_cli_deploy_and_undeploy_show_progress(env, tmp_path):

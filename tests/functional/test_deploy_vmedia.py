@@ -66,7 +66,7 @@ def test_deploy_with_configdrive_via_redfish_virtual_media(env, redfish_emulator
     assert "cdrom boot: %s/boot/%s/deploy.iso" % (env.server.url, node["uuid"]) in log
     env.wait_state("vm1", "active")
     assert json.loads(images.read_config_drive(machine.disk)[
-        "openstack/latest/meta_data.json"]) == meta
+        "openstack/latest/meta_data.json"]) == dict(meta, name="vm1")
     with open(path, "rb") as image, open(machine.disk, "rb") as disk:
         image.seek(MiB)
         disk.seek(MiB)

@@ -3,7 +3,8 @@
 A deploy request may carry ``configdrive`` as Ironic accepts it: a JSON
 object (``meta_data``, ``user_data``, ``network_data``, ``vendor_data``)
 that the conductor builds into an ISO 9660 image labelled ``config-2``
-(``openstack/latest/meta_data.json`` ...) with pycdlib, then gzips and
+(``openstack/latest/meta_data.json`` ...; its ``uuid`` and ``name`` default
+to the node's, as in Ironic) with pycdlib, then gzips and
 base64-encodes, which is what the agent writes to the disk; or a string that
 already is such a blob, or an http(s) URL of one, passed through unchanged.
 Everything is checked before the deploy starts: a bad config drive is a 400
@@ -131,15 +132,34 @@ def _check_blob(text: str) -> None:
             "is none of these")
 
 
-def normalise(value: object) -> str | None:
+def with_node_meta_data(drive: dict, node) -> dict:
+    """``drive`` with ``meta_data`` ``uuid`` (and ``name``) defaulting to the node's.
+
+    As Ironic builds a config drive: one given only ``user_data`` had no
+    ``meta_data.json`` at all, which cloud-init's config drive source needs,
+    so the instance came up unconfigured. A ``meta_data`` that is not an
+    object is left for :func:`build_iso` to refuse.
+    """
+    meta = drive.get("meta_data")
+    if meta is not None and not isinstance(meta, dict):
+        return drive
+    meta = dict(meta or {})
+    meta.setdefault("uuid", node.uuid)
+    if getattr(node, "name", None):
+        meta.setdefault("name", node.name)
+    return dict(drive, meta_data=meta)
+
+
+def normalise(value: object, node=None) -> str | None:
     """What the agent gets for ``value``: None, a URL, or an encoded ISO.
 
+    ``node``: whose uuid and name a JSON config drive's ``meta_data`` defaults to.
     Raises InvalidParameterValue naming the problem; builds nothing twice.
     """
     if value is None or value == "" or value == {}:
         return None
     if isinstance(value, dict):
-        image = build_iso(value)
+        image = build_iso(with_node_meta_data(value, node) if node is not None else value)
         if len(image) > MAX_ISO_SIZE:
             raise exception.InvalidParameterValue(
                 "configdrive builds a %d-byte ISO; the limit is %d bytes (64 MiB)"
