@@ -229,16 +229,23 @@ def _tidy_ports(task, listed: list[str], selected: list[str], pxe: str | None) -
     changes = []
     for port in db_api.list_ports(node_id=task.node.id):
         address = port["address"]
-        if keep is not None and address not in keep:
-            db_api.destroy_port(port["id"])
-            changes.append("port %s (%s) deleted: [inspector] keep_ports = %s"
-                           % (port["uuid"], address, CONF.inspector.keep_ports))
-            continue
-        if CONF.inspector.update_pxe_enabled and pxe is not None:
-            wanted = address == pxe
-            if (port.get("pxe_enabled") is not False) != wanted:
-                db_api.update_port(port["id"], {"pxe_enabled": wanted})
-                changes.append("port %s pxe_enabled=%s" % (address, wanted))
+        # Ports take no node lock (an operator may delete one while the node
+        # is inspected): one gone since the listing needs nothing more, and
+        # its PortNotFound failed the whole inspection after its data was read.
+        try:
+            if keep is not None and address not in keep:
+                db_api.destroy_port(port["id"])
+                changes.append("port %s (%s) deleted: [inspector] keep_ports = %s"
+                               % (port["uuid"], address, CONF.inspector.keep_ports))
+                continue
+            if CONF.inspector.update_pxe_enabled and pxe is not None:
+                wanted = address == pxe
+                if (port.get("pxe_enabled") is not False) != wanted:
+                    db_api.update_port(port["id"], {"pxe_enabled": wanted})
+                    changes.append("port %s pxe_enabled=%s" % (address, wanted))
+        except exception.PortNotFound:
+            task.logger.info("inspection: port %s (%s) was deleted meanwhile",
+                             port["uuid"], address)
     return changes
 
 
@@ -433,7 +440,10 @@ def _create_ports(task, macs: list[str], pxe: str | None = None) -> None:
             created.append(db_api.create_port(values))
     except exception.PortAlreadyExists:
         for port in created:
-            db_api.destroy_port(port["id"])
+            try:
+                db_api.destroy_port(port["id"])
+            except exception.PortNotFound:
+                pass  # deleted meanwhile by the API: gone either way
         _check_macs(task, macs)  # MACConflict naming the node that has it
         raise
 
