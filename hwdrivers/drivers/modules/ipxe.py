@@ -86,9 +86,22 @@ def _remove_own_script(task, mac: str) -> None:
 
 
 def write_boot_script() -> str:
-    """(Re)write ``boot.ipxe`` under http_root; returns its path."""
+    """(Re)write ``boot.ipxe`` under http_root unless it already says this; returns its path.
+
+    Called for every machine that fetches it: rewritten each time, a rack
+    powered on at once meant a file written per request, and with
+    http_root's disk full (deploy ISOs) every machine got a 500 for a file
+    that was there and right.
+    """
     path = os.path.join(boot_files.http_root(), "boot.ipxe")
-    boot_files.write_file(path, BOOT_SCRIPT.format(http_url=boot_files.http_url()))
+    text = BOOT_SCRIPT.format(http_url=boot_files.http_url())
+    try:
+        with open(path) as handle:
+            if handle.read(len(text) + 1) == text:
+                return path
+    except (FileNotFoundError, UnicodeDecodeError):
+        pass
+    boot_files.write_file(path, text)
     return path
 
 
