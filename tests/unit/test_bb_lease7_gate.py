@@ -56,14 +56,16 @@ def paused(task):
     task.renewed(time.monotonic() - duration, duration)
 
 
-def steal(node, release=False):
+def steal(node, task, release=False):
     """Another conductor takes the lease once expired (and lets go, with ``release``).
 
-    Its ``now`` is past our lease's expiry, as it is after a pause: taking
-    the lease writes nothing else, so the node's ``updated_at`` stays ours.
+    The lease runs out as it does during a pause (its expiry passes, the
+    row is not written otherwise), so the node's ``updated_at`` stays ours.
     """
-    later = task_manager.utcnow() + datetime.timedelta(hours=1)
-    assert db_api.reserve_node(node["id"], THIEF, later + datetime.timedelta(60), later)
+    now = task_manager.utcnow()
+    assert db_api.renew_reservations([(node["id"], task.owner)],
+                                     now - datetime.timedelta(hours=1)) == {node["id"]}
+    assert db_api.reserve_node(node["id"], THIEF, now + datetime.timedelta(minutes=1), now)
     if release:
         assert db_api.release_node(node["id"], THIEF)
 
@@ -101,7 +103,7 @@ def test_an_overdue_lease_still_held_is_renewed_and_the_task_goes_on(node, renew
 def test_an_overdue_lease_taken_over_stops_the_task_and_leaves_the_holder_alone(node):
     with task_manager.acquire(CTX, node["id"], purpose="power on") as task:
         paused(task)
-        steal(node)
+        steal(node, task)
         with pytest.raises(exception.LeaseLost) as info:
             task.confirm_lease()
         assert task.lease_lost
@@ -117,7 +119,7 @@ def test_an_overdue_lease_taken_over_stops_the_task_and_leaves_the_holder_alone(
 def test_a_stopped_task_says_so_on_a_node_nobody_holds(node, renewals):
     with task_manager.acquire(CTX, node["id"], purpose="power on") as task:
         paused(task)
-        steal(node, release=True)
+        steal(node, task, release=True)
         with pytest.raises(exception.LeaseLost) as first:
             task.confirm_lease()
         with pytest.raises(exception.LeaseLost) as again:
@@ -132,7 +134,7 @@ def test_a_stopped_task_says_so_on_a_node_nobody_holds(node, renewals):
 def test_a_node_written_since_keeps_what_its_writer_said(node):
     with task_manager.acquire(CTX, node["id"], purpose="power on") as task:
         paused(task)
-        steal(node, release=True)
+        steal(node, task, release=True)
         db_api.update_node(node["id"], {"last_error": "conductor c4 stopped heartbeating",
                                         "target_power_state": None})
         with pytest.raises(exception.LeaseLost):
@@ -142,7 +144,7 @@ def test_a_node_written_since_keeps_what_its_writer_said(node):
 
 def test_a_loss_the_keeper_found_stops_the_next_command_without_asking(node, renewals):
     with task_manager.acquire(CTX, node["id"], purpose="power on") as task:
-        steal(node, release=True)
+        steal(node, task, release=True)
         task_manager.LEASES.renew_due(force=True)  # the keeper finds it gone
         assert task.lease_lost
         with pytest.raises(exception.LeaseLost):
@@ -187,7 +189,7 @@ def test_retry_run_sends_nothing_once_the_lease_is_lost(node):
         call = _Attempts()
         assert retry.run(task, task.driver.power, call) == "done"  # fresh: goes
         paused(task)
-        steal(node)
+        steal(node, task)
         with pytest.raises(exception.LeaseLost):
             retry.run(task, task.driver.power, call)
     assert call.calls == 1
@@ -195,7 +197,7 @@ def test_retry_run_sends_nothing_once_the_lease_is_lost(node):
 
 def test_a_retry_is_not_sent_when_the_lease_lapsed_during_the_attempt(node):
     with task_manager.acquire(CTX, node["id"], purpose="power on") as task:
-        call = _Attempts(failures=1, on_failure=lambda: (paused(task), steal(node)))
+        call = _Attempts(failures=1, on_failure=lambda: (paused(task), steal(node, task)))
         with pytest.raises(exception.LeaseLost):
             retry.run(task, task.driver.power, call, deadline=time.monotonic() + 30)
     assert call.calls == 1  # the retry was stopped, not sent
