@@ -127,3 +127,20 @@ def test_a_node_booting_bios_validates(bmc, properties):
     except exception.DriverToolMissing:
         pytest.skip("isolinux is not installed")
     task.driver.boot.validate(task)
+
+
+def test_a_device_document_sushy_cannot_read_is_not_taken_for_no_devices(bmc):
+    """A CD document without its Name (required by sushy) read as 'this system
+    has no VirtualMedia link': cleaning up found no CD and ejected nothing."""
+    task, stub, _root = bmc
+    stub.broken = False
+    real = stub.document
+
+    def nameless(path):
+        document = real(path)
+        return {k: v for k, v in document.items() if k != "Name"} if path == CD else document
+    stub.document = nameless
+    with pytest.raises(exception.HWDriversError) as caught:
+        task.driver.boot.clean_up_instance(task)
+    assert "The attribute Name is missing from the resource %s" % CD in str(caught.value)
+    assert stub.cd["Inserted"]  # not ejected, and said so

@@ -124,13 +124,17 @@ class RedfishVirtualMediaBoot(redfish._RedfishBase, base.BootInterface):
         """The virtual media devices of the system, else of the managers it links.
 
         A system without a ``VirtualMedia`` link is not an unexpected answer
-        to retry: older BMCs list their devices under the Manager only.
+        to retry: older BMCs list their devices under the Manager only. Only
+        the link is looked for so: a device document lacking a field sushy
+        needs was taken for a missing link too, and cleaning up ejected nothing.
         """
         missing = redfish_session._sushy().exceptions.MissingAttributeError
         try:
-            return list(system.virtual_media.get_members())
+            collection = system.virtual_media
         except missing:
-            pass
+            collection = None
+        if collection is not None:
+            return list(collection.get_members())
         try:
             managers = system.managers
         except missing:
