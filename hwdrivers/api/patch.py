@@ -216,8 +216,8 @@ def translate(patch, writable, dict_fields, read_only_hints, known, unmodeled=No
     ``resource``: the resource's name in microversions.FIELD_VERSIONS, so
     a field the request's API version does not have is a 406.
     """
-    if not isinstance(patch, list) or not patch:
-        raise errors.APIError("The body must be a non-empty JSON patch list, e.g. "
+    if not isinstance(patch, list):  # [] changes nothing and is a 200, as Ironic's schema
+        raise errors.APIError("The body must be a JSON patch list, e.g. "
                               '[{"op": "replace", "path": "/name", "value": "n1"}].')
     set_values = {}
     unset = []
