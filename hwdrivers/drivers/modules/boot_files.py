@@ -44,9 +44,26 @@ DEPLOY_KERNEL = params.Param(
 DEPLOY_RAMDISK = params.Param(
     "deploy_ramdisk", "The deploy ramdisk's initramfs: an http(s) URL or an absolute "
     "path on the conductor", required=True, check=_url_or_path)
+#: Words iPXE reads as the end of a command, running what follows as the next one
+_IPXE_TERMINATORS = frozenset({"||", "&&", ";"})
+
+
+def _kernel_arguments(value: str) -> None:
+    """Kernel arguments only: an API user supplies values, never commands.
+
+    In the iPXE script ``x ; chain http://elsewhere/`` ran a command of the
+    user's after the kernel line.
+    """
+    found = sorted(_IPXE_TERMINATORS.intersection(value.split()))
+    if found:
+        raise ValueError("must be kernel arguments only; %s on its own is a command "
+                         "separator in the iPXE script: remove it"
+                         % " and ".join("'%s'" % w for w in found))
+
+
 KERNEL_APPEND = params.Param(
     "kernel_append_params", "Extra kernel arguments for this node's deploy ramdisk, "
-    "added to [deploy] kernel_append_params")
+    "added to [deploy] kernel_append_params", check=_kernel_arguments)
 
 
 #: The in-tree boot interfaces that put the deploy ramdisk in front of a machine
