@@ -3,18 +3,22 @@
 ``POST <agent>/v1/commands/`` starts ``<extension>.<name>`` with ``params``;
 ``GET <agent>/v1/commands/<id>`` reads its status (RUNNING, SUCCEEDED,
 FAILED) and error. Every call carries the node's agent token in the
-``agent_token`` query parameter, as Ironic sends it; the URL therefore
-never reaches a log line or an exception (only the command's name and the
-agent's host do). Errors map to the driver taxonomy: the agent not
-answering is a connection error, a 401 an auth error, anything else an
-action error carrying the agent's ``faultstring``.
+``agent_token`` query parameter, as Ironic sends it; the request's URL
+therefore never reaches a log line or an exception (the command's name and
+the agent's callback URL do). Errors map to the driver taxonomy: the agent
+not answering, or answering bytes that are not HTTP, is a connection error
+(retried as such), a 401 an auth error, anything else an action error
+carrying the agent's ``faultstring``.
 """
 
+import http.client
 import json
 import logging
 import urllib.parse
 
 from hwdrivers.common import exception
+from hwdrivers.common import log_text
+from hwdrivers.drivers import params
 
 LOG = logging.getLogger(__name__)
 
@@ -79,6 +83,14 @@ class AgentClient:
             raise exception.DriverConnectionError(
                 "the agent did not answer %s: %s" % (what, reason),
                 node=self.node, controller=self.where) from None
+        except http.client.HTTPException as exc:
+            # Bytes that are not HTTP (a bad status line, a cut body): a proxy
+            # restarting or another service on the port, as transient as no answer
+            raise exception.DriverConnectionError(
+                "the agent at %s did not answer %s in HTTP (%s: %s); is it the agent "
+                "listening there?" % (params.without_password(self.url), what,
+                                      type(exc).__name__, self._quoted(exc)),
+                node=self.node, controller=self.where) from None
         try:
             parsed = json.loads(raw) if raw else None
         except ValueError:
@@ -93,6 +105,12 @@ class AgentClient:
                 "the agent answered %s with HTTP %d: %s"
                 % (what, status, _fault(parsed, raw)), node=self.node, controller=self.where)
         return parsed
+
+    def _quoted(self, exc: Exception) -> str:
+        """What broke the answer, as a line: a peer echoing the request line back
+        as its status line would quote the token, which is masked."""
+        text = params.redact(log_text.printable(str(exc)), [self._token])
+        return log_text.cut(text, 200)
 
     def start(self, name: str, params: dict) -> dict:
         """Start a command; returns its result document (status RUNNING for async ones)."""
