@@ -25,6 +25,7 @@ from hwdrivers.conductor import provisioning
 from hwdrivers.conductor import task_manager
 from hwdrivers.conductor import unknown_driver_info
 from hwdrivers.drivers import factory
+from hwdrivers.drivers.modules import ipxe
 from hwdrivers.objects import node as node_obj
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,254}\Z")
@@ -278,7 +279,8 @@ class ConductorManager:
             return node
 
     def delete_node(self, context, ident):
-        """Delete the node; its console, if this process serves it, stops at once.
+        """Delete the node; its console, if this process serves it, stops at once,
+        and its boot files under this process's ``[deploy] http_root`` go.
 
         As Ironic does: left to the console manager's sync, a deleted node's
         console went on serving its port and writing its log for up to the
@@ -289,6 +291,10 @@ class ConductorManager:
             task.destroy_node()
             if self.consoles is not None:
                 self.consoles.node_deleted(task)
+            try:  # its iPXE scripts, deploy ISO...: the row is gone, so best effort
+                ipxe.remove_node_files(task.node.uuid)
+            except OSError as exc:
+                task.logger.warning("deleted; removing its boot files failed: %s", exc)
 
     def validate_node(self, context, ident):
         with task_manager.acquire(context, ident, shared=True, purpose="validate") as task:

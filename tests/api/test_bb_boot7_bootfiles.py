@@ -30,3 +30,24 @@ def test_boot_ipxe_follows_a_changed_http_url(api, config, tmp_path):
     config(deploy__http_url="http://10.0.0.2/boot")
     body = api.raw.get("/boot/boot.ipxe").get_data()
     assert b"10.0.0.2/boot/pxelinux.cfg" in body and b"10.0.0.1" not in body
+
+
+def test_deleting_a_node_removes_its_boot_files(api, config, tmp_path, make_node):
+    """Deleted mid-deploy (in maintenance), its script went on booting the machine
+    into the deleted node's ramdisk, and its deploy ISO stayed for good."""
+    from hwdrivers.drivers.modules import ipxe
+
+    root = tmp_path / "hb"
+    config(deploy__http_root=str(root), deploy__http_url="http://10.0.0.1/boot")
+    node, other = make_node("del1"), make_node("del2")
+    scripts = root / "pxelinux.cfg"
+    scripts.mkdir(parents=True)
+    (root / node["uuid"]).mkdir()
+    (root / node["uuid"] / "deploy.iso").write_bytes(b"\0" * 4096)
+    (root / node["uuid"] / ipxe.MACS_FILE).write_text("52-54-00-00-00-01\n52-54-00-00-00-02\n")
+    for mac, owner in (("52-54-00-00-00-01", node), ("52-54-00-00-00-02", other)):
+        (scripts / mac).write_text(ipxe.NODE_SCRIPT.format(
+            uuid=owner["uuid"], kernel="k", ramdisk="r", params=""))
+    assert api.delete("/v1/nodes/del1").status_code == 204
+    assert not (root / node["uuid"]).exists()
+    assert sorted(p.name for p in scripts.iterdir()) == ["52-54-00-00-00-02"]  # del2's

@@ -65,24 +65,39 @@ def mac_path(mac: str) -> str:
     return os.path.join(boot_files.http_root(), "pxelinux.cfg", boot_files.hexhyp(mac))
 
 
-def _recorded_macs(task) -> list[str]:
+def _recorded_macs(uuid: str) -> list[str]:
     try:
-        with open(os.path.join(boot_files.node_dir(task), MACS_FILE)) as handle:
+        with open(os.path.join(boot_files.http_root(), uuid, MACS_FILE)) as handle:
             return handle.read().split()
     except FileNotFoundError:
         return []
 
 
-def _remove_own_script(task, mac: str) -> None:
-    """Remove the script of ``mac`` if it is this node's (the MAC may have moved on)."""
+def _remove_own_script(uuid: str, mac: str) -> None:
+    """Remove the script of ``mac`` if it is node ``uuid``'s (the MAC may have moved on)."""
     path = mac_path(mac)
     try:
         with open(path) as handle:
             head = handle.read(512)
     except FileNotFoundError:
         return
-    if NODE_SCRIPT.splitlines()[1].format(uuid=task.node.uuid) in head.splitlines():
+    if NODE_SCRIPT.splitlines()[1].format(uuid=uuid) in head.splitlines():
         boot_files.remove(path)
+
+
+def remove_node_files(uuid: str) -> None:
+    """Every boot file of node ``uuid``: the per-MAC scripts it recorded, its directory.
+
+    For a node deleted (in maintenance, mid-deploy): its ports are gone with
+    it, and without this its script went on booting that machine into the
+    deleted node's ramdisk, and its directory (a deploy ISO: the ramdisk's
+    size) stayed in http_root for good.
+    """
+    if not uuid or "/" in uuid or uuid in (".", ".."):
+        return  # never http_root itself, nor anything outside it
+    for mac in _recorded_macs(uuid):
+        _remove_own_script(uuid, mac)
+    boot_files.remove_tree(os.path.join(boot_files.http_root(), uuid))
 
 
 def write_boot_script() -> str:
@@ -152,8 +167,8 @@ class IPXEBoot(base.BootInterface):
             params=boot_files.kernel_params(task, bootif="01-${mac:hexhyp}",
                                             extra=ramdisk_params))
         macs = [boot_files.hexhyp(p["address"]) for p in ports]
-        for mac in set(_recorded_macs(task)) - set(macs):  # ports changed since last time
-            _remove_own_script(task, mac)
+        for mac in set(_recorded_macs(task.node.uuid)) - set(macs):  # ports changed
+            _remove_own_script(task.node.uuid, mac)
         boot_files.write_file(os.path.join(boot_files.node_dir(task), "config"), script)
         # recorded first: a script is never written without the record to remove it by
         boot_files.write_file(os.path.join(boot_files.node_dir(task), MACS_FILE),
@@ -165,9 +180,9 @@ class IPXEBoot(base.BootInterface):
         actions.set_boot_device(task, boot_devices.PXE, persistent=False, gate=_gate(task))
 
     def _remove_scripts(self, task):
-        for mac in set(_recorded_macs(task)) | {boot_files.hexhyp(p["address"])
-                                                 for p in _ports(task)}:
-            _remove_own_script(task, mac)
+        for mac in set(_recorded_macs(task.node.uuid)) | {boot_files.hexhyp(p["address"])
+                                                           for p in _ports(task)}:
+            _remove_own_script(task.node.uuid, mac)
         boot_files.remove_tree(boot_files.node_dir(task))
 
     def clean_up_ramdisk(self, task):
