@@ -16,6 +16,7 @@ from hwdrivers.api import utils
 from hwdrivers.conductor import cleaning
 
 blueprint = flask.Blueprint("bios", __name__)
+microversions.gate(blueprint)
 
 _FIELDS = ("name", "value", "created_at", "updated_at", "links") + \
     cleaning.BIOS_DETAIL_FIELDS

@@ -14,11 +14,13 @@ and the single event show the whole text.
 
 import flask
 
+from hwdrivers.api import microversions
 from hwdrivers.api import utils
 from hwdrivers.conductor import node_history
 from hwdrivers.db import history as db_history
 
 blueprint = flask.Blueprint("history", __name__)
+microversions.gate(blueprint)
 
 #: Longest event text in a summary listing (Ironic's 255: 251 characters and "...").
 SUMMARY_EVENT_CHARS = 255

@@ -134,6 +134,8 @@ def version_document(base_url):
 #: blueprints not listed are in every version.
 ROUTE_VERSIONS = {
     "conductors": (1, 49),  # ironic conductor.py: MINOR_49_CONDUCTORS
+    "bios": (1, 40),  # node.py's _lookup: allow_bios_interface
+    "history": (1, 78),  # node.py's _lookup: allow_node_history
 }
 
 
@@ -144,9 +146,9 @@ def check_route(blueprint_name, version):
         return
     raise errors.APIError(
         "The resource %s could not be found in API version %s, which this request asked "
-        "for (%s is the default without a version header): /v1/%s was added in %s; send "
+        "for (%s is the default without a version header): it was added in %s; send "
         "%s: %s or later (baremetal --os-baremetal-api-version %s)."
-        % (flask.request.path, fmt(version), fmt(DEFAULT_VERSION), blueprint_name,
+        % (flask.request.path, fmt(version), fmt(DEFAULT_VERSION),
            fmt(added), HEADER, fmt(added), fmt(added)), code=404)
 
 

@@ -28,7 +28,7 @@ def v1():
         return [{"href": "%s/v1/%s/" % (base, name), "rel": "self"},
                 {"href": "%s/%s/" % (base, name), "rel": "bookmark"}]
 
-    return utils.json_response({
+    doc = {
         "id": "v1",
         "links": [{"href": "%s/v1/" % base, "rel": "self"}],
         "media_types": [{"base": "application/json",
@@ -37,5 +37,7 @@ def v1():
         "nodes": link("nodes"),
         "ports": link("ports"),
         "drivers": link("drivers"),
-        "conductors": link("conductors"),
-    })
+    }
+    if microversions.current() >= microversions.ROUTE_VERSIONS["conductors"]:
+        doc["conductors"] = link("conductors")  # as Ironic's VERSIONED_CONTROLLERS
+    return utils.json_response(doc)

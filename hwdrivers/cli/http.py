@@ -41,6 +41,8 @@ from hwdrivers.common import interface_types
 #: out of its documents the fields newer than the version asked for (owner,
 #: conductor_group...), which the CLI does not show.
 API_VERSION = "1.56"
+#: Node history is served from 1.78 (Ironic's MINOR_78_NODE_HISTORY).
+HISTORY_API_VERSION = "1.78"
 VERSION_HEADER = "X-OpenStack-Ironic-API-Version"
 
 #: The node fields the local backend shows that the API serves too, and the
@@ -169,14 +171,19 @@ class HTTPBackend:
 
     # -- transport ----------------------------------------------------------------
 
-    def request(self, method, path, body=None, query=None, expect=(200,)):
-        """The decoded JSON answer (None when empty), or APIRequestError."""
+    def request(self, method, path, body=None, query=None, expect=(200,), version=None):
+        """The decoded JSON answer (None when empty), or APIRequestError.
+
+        ``version``: the microversion to ask for when the route is newer than
+        :data:`API_VERSION` (node history: 1.78); the answer's fields stay
+        those of that version.
+        """
         url = self.url + path
         if query:
             url += "?" + urllib.parse.urlencode(query)
         data = None if body is None else json.dumps(body).encode("utf-8")
         req = urllib.request.Request(url, data=data, method=method)
-        req.add_header(VERSION_HEADER, API_VERSION)
+        req.add_header(VERSION_HEADER, version or API_VERSION)
         req.add_header("Accept", "application/json")
         if data is not None:
             req.add_header("Content-Type", "application/json")
@@ -369,7 +376,8 @@ class HTTPBackend:
         events = []
         query = {"detail": "true"}
         while True:
-            doc = self.request("GET", self._node_path(ident, "/history"), query=query)
+            doc = self.request("GET", self._node_path(ident, "/history"), query=query,
+                               version=HISTORY_API_VERSION)
             page = doc.get("history", [])
             for event in page:
                 event = {key: event.get(key) for key in HISTORY_FIELDS}
