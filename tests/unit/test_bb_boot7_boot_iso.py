@@ -99,3 +99,41 @@ def test_the_iso_holds_the_downloads_which_are_then_removed(root, base_url):
 def test_a_bad_url_is_a_driver_error_naming_the_field(root, url, error):
     with pytest.raises(error, match="deploy_kernel"):
         boot_iso.build(_task(url, url), "")
+
+
+class _AuthFiles(_Files):
+    """The same files, for ``ops:s3cret`` only (Basic authentication)."""
+
+    def do_GET(self):
+        import base64
+
+        wanted = "Basic " + base64.b64encode(b"ops:s3cret").decode()
+        if self.headers.get("Authorization") != wanted:
+            self.send_error(401)
+            return
+        super().do_GET()
+
+
+@pytest.fixture
+def auth_url():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _AuthFiles)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield "127.0.0.1:%d" % server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_credentials_in_the_url_are_sent_as_the_agent_sends_them(root, auth_url):
+    """urllib took user:password@ for part of the host: 'not a valid URL'."""
+    base = "http://ops:s3cret@" + auth_url
+    iso = boot_iso.build(_task(base + "/k", base + "/r"), "")
+    assert _iso_file(iso, "initrd.img") == RAMDISK
+
+
+def test_credentials_never_appear_in_the_error(root, auth_url):
+    base = "http://ops:wrong-pass@" + auth_url
+    with pytest.raises(exception.DriverConnectionError) as caught:
+        boot_iso.build(_task(base + "/k?sig=tok3n", base + "/r"), "")
+    message = str(caught.value)
+    assert "401" in message and "http://%s/k" % auth_url in message
+    assert "wrong-pass" not in message and "tok3n" not in message

@@ -48,7 +48,10 @@ def _local_copy(task, field: str) -> tuple[str, bool]:
     Content-Length the server announced: a server closing the connection
     early ends the body without an error from urllib, and the truncated
     ramdisk went into the ISO (the machine panicked on it, and the deploy
-    failed only at ``[deploy] callback_timeout``).
+    failed only at ``[deploy] callback_timeout``). The request is the
+    agent's (``user:password@`` sent as Basic authentication, which urllib
+    took for part of the host name: "not a valid URL"), and messages name
+    the URL without credentials or query.
     """
     path = boot_files.local_file(task, field)
     if path is not None:
@@ -59,9 +62,16 @@ def _local_copy(task, field: str) -> tuple[str, bool]:
     import http.client  # here: loading the driver (every CLI command) needs no HTTP client
     import urllib.request
 
+    from hwdrivers.agent import fetch  # the agent's request, as image_check builds it
+
     part = target + ".part"
     try:
-        with urllib.request.urlopen(value, timeout=CONF.deploy.agent_request_timeout) as resp, \
+        shown = fetch.redact(value)
+    except ValueError:
+        shown = "the URL given"  # not quoted: it may carry credentials
+    try:
+        request = fetch.request_for(value, user_agent="hwdrivers-conductor")
+        with urllib.request.urlopen(request, timeout=CONF.deploy.agent_request_timeout) as resp, \
                 open(part, "wb") as out:
             shutil.copyfileobj(resp, out, 1024 * 1024)
             expected, got = resp.headers.get("Content-Length"), out.tell()
@@ -70,7 +80,7 @@ def _local_copy(task, field: str) -> tuple[str, bool]:
     except ValueError as exc:  # http://[::1 and the like: not worth retrying
         boot_files.remove(part)
         raise exception.DriverSettingsError(
-            "driver_info %s: %s is not a valid URL (%s); correct it" % (field, value, exc),
+            "driver_info %s: %s is not a valid URL (%s); correct it" % (field, shown, exc),
             node=task.node.ident) from None
     except (OSError, http.client.HTTPException) as exc:
         boot_files.remove(part)
@@ -78,7 +88,7 @@ def _local_copy(task, field: str) -> tuple[str, bool]:
             exc = "the server sent %d of the %s bytes it announced" % (got, expected)
         raise exception.DriverConnectionError(
             "driver_info %s: downloading %s failed: %s; check the URL, and that this "
-            "conductor reaches its server" % (field, value, exc), node=task.node.ident) from None
+            "conductor reaches its server" % (field, shown, exc), node=task.node.ident) from None
     os.replace(part, target)
     return target, True
 
