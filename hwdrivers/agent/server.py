@@ -27,6 +27,11 @@ LOG = logging.getLogger(__name__)
 
 MAX_BODY = 192 * 1024 * 1024   # a 64 MiB config drive, gzipped and base64-encoded
 MEDIA_TYPE = "application/vnd.openstack.ironic-python-agent.v1+json"
+#: seconds a connection may send nothing (idle between requests, or stalled in
+#: the middle of one) before the agent closes it and frees its thread: IPA's
+#: WSGI server (oslo.service's client_socket_timeout) closes one after 900 s.
+#: Without it a half-open or silent connection held a thread for ever.
+IDLE_TIMEOUT = 900.0
 
 #: (method, path regex, handler name, needs the agent token)
 ROUTES: list[tuple[str, re.Pattern, str, bool]] = [
@@ -154,8 +159,10 @@ class _Server(http.server.ThreadingHTTPServer):
 
 
 class APIServer:
-    def __init__(self, agent: Any, host: str, port: int) -> None:
+    def __init__(self, agent: Any, host: str, port: int,
+                 idle_timeout: float = IDLE_TIMEOUT) -> None:
         self.agent = agent
+        self.idle_timeout = idle_timeout
         self.host = host
         self.requested_port = port
         self.port = port
@@ -163,7 +170,9 @@ class APIServer:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        handler = type("Handler", (_Handler,), {"api": self})
+        # StreamRequestHandler sets ``timeout`` on each connection's socket: a read
+        # that waits longer ends the connection (http.server closes it quietly)
+        handler = type("Handler", (_Handler,), {"api": self, "timeout": self.idle_timeout})
         self._httpd = _Server((self.host, self.requested_port), handler)
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="agent-api",
