@@ -11,7 +11,6 @@ not answering, or answering bytes that are not HTTP, is a connection error
 carrying the agent's ``faultstring``.
 """
 
-import http.client
 import json
 import logging
 import urllib.parse
@@ -62,7 +61,8 @@ class AgentClient:
 
     def _request(self, method: str, path: str, body: object = None,
                  what: str = "") -> dict:
-        import urllib.error  # here: the CLI's local commands import this module, rarely call it
+        import http.client  # here: the CLI's local commands import this module, rarely call it
+        import urllib.error
         import urllib.request
 
         query = urllib.parse.urlencode({"agent_token": self._token})
