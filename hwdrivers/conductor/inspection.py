@@ -314,11 +314,20 @@ def _disks(inventory: dict) -> list[dict]:
 
 
 def _as_lsblk(disk: dict) -> dict:
-    """An inventory disk as the agent's hint matchers read an lsblk record."""
+    """An inventory disk as the agent's hint matchers read an lsblk record.
+
+    IPA's inventory gives ``tran`` and ``by_path`` (one /dev/disk/by-path
+    link) too; without them a ``tran`` or ``by_path`` hint matched no disk,
+    and ``local_gb`` came from the default disk with a note.
+    """
     name = disk.get("name") if isinstance(disk.get("name"), str) else ""
+    links = disk.get("by_path") if isinstance(disk.get("by_path"), list) else [disk.get("by_path")]
     return {"name": name.removeprefix("/dev/"), "size": disk["size"],
             "rota": bool(disk.get("rotational")), "disk": disk,
-            **{key: disk.get(key) for key in ("serial", "wwn", "model", "vendor", "hctl")}}
+            "by_path": ["%s/%s" % (agent_disk.BY_PATH_DIR, link.strip().rpartition("/")[2])
+                        for link in links if isinstance(link, str) and link.strip()],
+            **{key: disk.get(key) for key in ("serial", "wwn", "model", "vendor", "hctl",
+                                              "tran")}}
 
 
 def _hinted_disk(disks: list[dict], hints, notes: list) -> dict | None:
