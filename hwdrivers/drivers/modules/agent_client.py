@@ -113,9 +113,23 @@ class AgentClient:
         return log_text.cut(text, 200)
 
     def start(self, name: str, params: dict) -> dict:
-        """Start a command; returns its result document (status RUNNING for async ones)."""
-        return self._request("POST", "/v1/commands/", {"name": name, "params": params},
-                             what="command %s" % name)
+        """Start a command; returns its result document (status RUNNING for async ones).
+
+        A running command must come with its ``id``, the only way to poll it:
+        without one, the deploy step failed with a bare ``'id'`` (a KeyError)
+        naming neither the agent nor what was wrong with its answer.
+        """
+        result = self._request("POST", "/v1/commands/", {"name": name, "params": params},
+                               what="command %s" % name)
+        command_id = result.get("id")
+        if result.get("command_status") == RUNNING and (
+                not isinstance(command_id, str) or not command_id):
+            raise exception.DriverActionError(
+                "the agent answered command %s as running but gave no command id to "
+                "poll (id: %s); is an ironic-python-agent compatible agent listening "
+                "there?" % (name, log_text.cut(repr(command_id), 40)),
+                node=self.node, controller=self.where)
+        return result
 
     def status(self, command_id: str, name: str = "") -> dict:
         return self._request("GET", "/v1/commands/%s" % urllib.parse.quote(command_id),

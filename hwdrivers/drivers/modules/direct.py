@@ -272,8 +272,8 @@ class DirectDeploy(base.DeployInterface):
         if configdrive:
             params["configdrive"] = configdrive
         result = client(task).start("standby.prepare_image", params)
-        base.update_internal_info(task, agent_command={"id": result["id"], "name": "prepare_image",
-                                           "started_at": time.time()})
+        base.update_internal_info(task, agent_command={
+            "id": result.get("id"), "name": "prepare_image", "started_at": time.time()})
         if result.get("command_status") == agent_client.RUNNING:
             return ProvisionState.DEPLOYWAIT.value
         return self.agent_step_done(task, result)
