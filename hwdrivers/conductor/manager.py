@@ -28,7 +28,8 @@ from hwdrivers.drivers import factory
 from hwdrivers.drivers.modules import ipxe
 from hwdrivers.objects import node as node_obj
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,254}\Z")
+#: Ironic's logical names (1.10+): RFC 3986 unreserved characters, any first.
+_NAME = re.compile(r"^[A-Za-z0-9._~-]{1,255}\Z")
 #: A conductor group name; ``\Z``, not ``$``, which would let a trailing newline
 #: through (a group no conductor's configuration can name).
 _GROUP = re.compile(r"^[A-Za-z0-9._-]{0,255}\Z")
@@ -67,8 +68,11 @@ def _is_uuid(text):
 def _name_errors(name):
     """Why ``name`` cannot name a node (empty when it can)."""
     if not _NAME.match(name):
-        return ["field name %r must be 1-255 letters, digits or ._~- (starting with a "
-                "letter or digit)" % name[:80]]
+        return ["field name %r must be 1-255 letters, digits or ._~-" % name[:80]]
+    if name in (".", ".."):
+        return ["field name %r is a URL path segment of its own (/v1/nodes/%s is "
+                "read as another path by every HTTP client), so the node could not "
+                "be addressed by name; choose another name" % (name, name)]
     if _is_uuid(name):
         return ["field name %r parses as a UUID, so requests would look the node up by "
                 "UUID and never find it by name; choose a name that is not a UUID" % name]

@@ -415,7 +415,7 @@ def test_patch_locked_node_is_409_and_changes_nothing(api, make_node, config):
     ("DETAIL", "keyword of the API"),
     ("0b8a3d4e-6f5a-4c2e-9d1b-3a7e5f6c8d90", "parses as a UUID"),
     ("0B8A3D4E6F5A4C2E9D1B3A7E5F6C8D90", "parses as a UUID"),
-    ("-starts-with-dash", "letters, digits"),
+    ("..", "path segment"),
     ("trailing-newline\n", "letters, digits"),
 ])
 def test_node_name_the_api_could_not_address_is_refused(api, make_node, name, why):
