@@ -1,5 +1,6 @@
-"""Disk images for deploy tests: a bootable raw GPT image with a marker, and reading
-back what a deploy left on a disk file (the config drive partition).
+"""Disk images for deploy tests: a bootable raw GPT image with a marker, an EFI
+system partition image, and reading back what a deploy left on a disk file (the
+config drive partition).
 """
 
 import hashlib
@@ -33,6 +34,24 @@ def make_raw_image(path: str, size: int, marker: str, seed: bytes = b"") -> str:
             handle.write(block)
             offset += 8 * MiB
     return sha256_of(path)
+
+
+def make_esp(path: str, loader: bytes = b"not really shim\n", size_kib: int = 1024) -> str:
+    """An EFI system partition image (FAT, mkfs.fat) holding ``loader`` as
+    EFI/BOOT/BOOTX64.EFI (mtools), as an operator's ``bootloader``; returns ``path``."""
+    subprocess.run(["mkfs.fat", "-C", path, str(size_kib)], check=True, capture_output=True)
+    env = dict(os.environ, MTOOLS_SKIP_CHECK="1")
+    subprocess.run(["mmd", "-i", path, "::/EFI", "::/EFI/BOOT"], check=True,
+                   capture_output=True, env=env)
+    loader_file = path + ".loader"
+    with open(loader_file, "wb") as handle:
+        handle.write(loader)
+    try:
+        subprocess.run(["mcopy", "-i", path, loader_file, "::/EFI/BOOT/BOOTX64.EFI"],
+                       check=True, capture_output=True, env=env)
+    finally:
+        os.unlink(loader_file)
+    return path
 
 
 def sha256_of(path: str, length: int | None = None) -> str:

@@ -16,7 +16,11 @@ Power on boots from the boot device (a one-time device first):
   the script's kernel command line and ``disk.img`` as its root device;
 * ``cdrom``: ask its BMC (sushy-tools' Redfish emulator) what its virtual CD
   holds, download that ISO, read ISOLINUX's ``isolinux.cfg`` in it and start
-  the agent the same way with its ``append`` line;
+  the agent the same way with its ``append`` line; a machine whose firmware
+  boots UEFI (``boot_mode``) takes the ISO's El Torito EFI entry instead:
+  the EFI system partition it points to, that partition's
+  ``EFI/BOOT/BOOTX64.EFI`` (taken for GRUB) and ``EFI/BOOT/grub.cfg``,
+  whose ``linux`` and ``initrd`` lines give kernel, initrd and command line;
 * ``disk``: look at ``disk.img`` and record what booted: the image's marker
   (a ``HWSIM-BOOT:<text>`` line in its first MiBs), or ``no bootable image``.
 
@@ -33,7 +37,9 @@ import io
 import json
 import os
 import signal
+import struct
 import subprocess
+import tempfile
 import sys
 import threading
 import time
@@ -48,6 +54,7 @@ MiB = 1024 * 1024
 #: how much of the disk the marker is looked for in
 MARKER_SCAN = 16 * MiB
 BOOT_DEVICES = ("pxe", "disk", "cdrom")
+BOOT_MODES = ("bios", "uefi")
 
 _PROCS: dict[int, subprocess.Popen] = {}
 _PROCS_LOCK = threading.Lock()
@@ -131,6 +138,132 @@ def _isolinux_image(config: str, source: str) -> ipxe_script.BootImage:
     return ipxe_script.BootImage("%s!%s" % (source, kernel), initrds, cmdline)
 
 
+def _efi_entry(iso_bytes: bytes) -> int | None:
+    """Where (byte offset) the ISO's El Torito EFI boot image starts, or None."""
+    import pycdlib
+
+    iso = pycdlib.PyCdlib()
+    try:
+        iso.open_fp(io.BytesIO(iso_bytes))
+    except pycdlib.pycdlibexception.PyCdlibException:
+        return None
+    try:
+        catalog = iso.eltorito_boot_catalog
+        if catalog is None:
+            return None
+        entries = ([catalog.initial_entry]
+                   if catalog.validation_entry.platform_id == boot_iso.EFI_PLATFORM else [])
+        entries += [entry for section in catalog.sections
+                    if section.platform_id == boot_iso.EFI_PLATFORM
+                    for entry in section.section_entries]
+        return entries[0].load_rba * 2048 if entries else None
+    finally:
+        iso.close()
+
+
+def _mtools(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(list(args), capture_output=True, check=False,
+                          env=dict(os.environ, MTOOLS_SKIP_CHECK="1"))
+
+
+def efi_grub_config(iso_bytes: bytes, workdir: str) -> str | None:
+    """grub.cfg as UEFI firmware and GRUB reach it on an ISO, or None: no EFI entry.
+
+    The EFI entry's image is a FAT file system (its size from its boot
+    sector, as the entry's sector count is capped); firmware runs its
+    ``EFI/BOOT/BOOTX64.EFI``, which reads ``EFI/BOOT/grub.cfg`` beside it.
+    """
+    offset = _efi_entry(iso_bytes)
+    if offset is None:
+        return None
+    sector, small, large = (struct.unpack_from("<H", iso_bytes, offset + 11)[0],
+                            struct.unpack_from("<H", iso_bytes, offset + 19)[0],
+                            struct.unpack_from("<I", iso_bytes, offset + 32)[0])
+    fd, esp = tempfile.mkstemp(dir=workdir, prefix=".esp-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(iso_bytes[offset:offset + sector * (small or large)])
+        if _mtools("mdir", "-b", "-i", esp, "::/EFI/BOOT/BOOTX64.EFI").returncode != 0:
+            raise RuntimeError("the EFI system partition has no EFI/BOOT/BOOTX64.EFI")
+        config = _mtools("mtype", "-i", esp, "::/" + boot_iso.GRUB_PATH)
+        if config.returncode != 0:
+            raise RuntimeError("GRUB found no %s in the EFI system partition: %s"
+                               % (boot_iso.GRUB_PATH, config.stderr.decode().strip()))
+        return config.stdout.decode()
+    finally:
+        os.unlink(esp)
+
+
+def grub_words(text: str) -> list[str]:
+    """A GRUB script line's words: quotes and backslashes as GRUB reads them.
+
+    A variable or an operator outside quotes is an error: a deploy's
+    grub.cfg has none, and reading past one would hide an injection.
+    """
+    words, word, i, started = [], [], 0, False
+    while i < len(text):
+        char = text[i]
+        if char.isspace():
+            if started:
+                words.append("".join(word))
+            word, started, i = [], False, i + 1
+            continue
+        started = True
+        if char == "'":
+            end = text.index("'", i + 1)
+            word.append(text[i + 1:end])
+            i = end + 1
+        elif char == '"':
+            i += 1
+            while text[i] != '"':
+                if text[i] == "$":
+                    raise RuntimeError("grub.cfg: a variable in %r" % text)
+                if text[i] == "\\" and text[i + 1] in '$"\\':
+                    i += 1
+                word.append(text[i])
+                i += 1
+            i += 1
+        elif char == "\\":
+            word.append(text[i + 1])
+            i += 2
+        elif char in "$;|&<>{}":
+            raise RuntimeError("grub.cfg: %r outside quotes in %r" % (char, text))
+        else:
+            word.append(char)
+            i += 1
+    if started:
+        words.append("".join(word))
+    return words
+
+
+def loader_cmdline(args: list[str]) -> str:
+    """The kernel command line GRUB's ``linux`` builds from its arguments.
+
+    As grub_create_loader_cmdline: an argument with a space in double
+    quotes, and quotes and backslashes escaped with a backslash.
+    """
+    def one(arg):
+        escaped = "".join("\\" + c if c in "\\'\"" else c for c in arg)
+        return '"%s"' % escaped if " " in arg else escaped
+    return " ".join(one(arg) for arg in args)
+
+
+def _grub_image(config: str, source: str) -> ipxe_script.BootImage:
+    """What GRUB would boot from a grub.cfg's first ``linux`` and ``initrd`` lines."""
+    kernel, args, initrds = None, [], []
+    for line in config.splitlines():
+        command = line.strip().split(None, 1)
+        if len(command) < 2:
+            continue
+        if command[0] in ("linux", "linuxefi") and kernel is None:
+            kernel, *args = grub_words(command[1])
+        elif command[0] in ("initrd", "initrdefi") and not initrds:
+            initrds = grub_words(command[1])
+    if kernel is None:
+        raise RuntimeError("grub.cfg of %s loads no kernel" % source)
+    return ipxe_script.BootImage("%s!%s" % (source, kernel), initrds, loader_cmdline(args))
+
+
 def inspect_disk(path: str) -> str:
     """What firmware would boot from ``path``: the image's marker, or NO_BOOTABLE_IMAGE."""
     with open(path, "rb") as disk:
@@ -155,12 +288,17 @@ class Machine:
     @classmethod
     def create(cls, path: str, macs: list[str], disk_size: int, boot_url: str | None = None,
                agent_args: list[str] | None = None, env: dict | None = None,
-               redfish: dict | None = None) -> "Machine":
-        """A powered-off machine with an empty sparse disk, booting from disk."""
+               redfish: dict | None = None, boot_mode: str = "bios") -> "Machine":
+        """A powered-off machine with an empty sparse disk, booting from disk.
+
+        ``boot_mode``: what its firmware boots media in, ``bios`` or ``uefi``.
+        """
+        if boot_mode not in BOOT_MODES:
+            raise ValueError("boot mode %r is not one of %s" % (boot_mode, BOOT_MODES))
         os.makedirs(path, exist_ok=True)
         spec = {"macs": [m.lower() for m in macs], "disk": "disk.img",
                 "boot_url": boot_url, "agent_args": list(agent_args or []),
-                "env": env, "redfish": redfish}
+                "env": env, "redfish": redfish, "boot_mode": boot_mode}
         with open(os.path.join(path, "machine.json"), "w") as handle:
             json.dump(spec, handle, indent=1)
         with open(os.path.join(path, "disk.img"), "wb") as handle:
@@ -175,6 +313,21 @@ class Machine:
     @property
     def disk(self) -> str:
         return os.path.join(self.path, self.spec["disk"])
+
+    @property
+    def boot_mode(self) -> str:
+        return self.spec.get("boot_mode") or "bios"
+
+    def set_boot_mode(self, mode: str) -> None:
+        """Switch the firmware between BIOS and UEFI boot (as in its setup screen)."""
+        if mode not in BOOT_MODES:
+            raise ValueError("boot mode %r is not one of %s" % (mode, BOOT_MODES))
+        with self._locked():
+            self.spec["boot_mode"] = mode
+            tmp = os.path.join(self.path, "machine.json.tmp")
+            with open(tmp, "w") as handle:
+                json.dump(self.spec, handle, indent=1)
+            os.replace(tmp, os.path.join(self.path, "machine.json"))
 
     @property
     def macs(self) -> list[str]:
@@ -347,7 +500,15 @@ class Machine:
             self._log("cdrom boot: no virtual media inserted")
             return None
         self._log("cdrom boot: %s" % media["Image"])
-        config = boot_iso.read_config(io.BytesIO(_fetch(media["Image"])))
+        iso = _fetch(media["Image"])
+        if self.boot_mode == "uefi":
+            config = efi_grub_config(iso, self.path)
+            if config is None:
+                self._log("cdrom boot: the media has no EFI boot entry (UEFI firmware)")
+                return None
+            self._log("cdrom boot: EFI entry, %s" % boot_iso.GRUB_PATH)
+            return _grub_image(config, media["Image"])
+        config = boot_iso.read_config(io.BytesIO(iso))
         return _isolinux_image(config, media["Image"])
 
     def _start_agent(self, image: ipxe_script.BootImage, stop: threading.Event) -> None:
