@@ -52,6 +52,14 @@ opts = [
     cfg.StrOpt("ldlinux_c32", default="/usr/lib/syslinux/modules/bios/ldlinux.c32",
                help="ISOLINUX's ldlinux.c32 module, put next to isolinux.bin in the deploy "
                     "ISOs (Debian package syslinux-common)."),
+    cfg.StrOpt("bootloader",
+               help="The EFI system partition image (a FAT image holding "
+                    "EFI/BOOT/BOOTX64.EFI: shim or GRUB, signed for Secure Boot) that "
+                    "redfish-virtual-media puts in the deploy ISOs of nodes booting UEFI, "
+                    "as Ironic's [conductor] bootloader: an http(s) URL or a path on the "
+                    "conductor. A node's driver_info bootloader overrides it. Unset (the "
+                    "default) and no driver_info bootloader: UEFI nodes are refused at "
+                    "validation. Used as given, only EFI/BOOT/grub.cfg added (mtools)."),
     finite.FloatOpt("agent_request_timeout", default=60.0, min=1,
                     help="Seconds one HTTP request to a ramdisk agent may take."),
     finite.FloatOpt("image_check_timeout", default=10.0, min=0, max=300,

@@ -104,7 +104,8 @@ def test_an_old_image_the_bmc_would_not_eject_is_said_not_passed_over(bmc):
      "properties capabilities secure_boot is true"),
 ])
 def test_a_node_booting_uefi_is_refused_at_validation(bmc, where, value, said):
-    """The ISO has no EFI system partition: the deploy failed at callback_timeout."""
+    """Without an EFI system partition (``bootloader``) the ISO boots BIOS only: the
+    deploy failed at callback_timeout."""
     task, _stub, _root = bmc
     if where == "driver_info":
         task.node.driver_info.update(value)
@@ -113,6 +114,7 @@ def test_a_node_booting_uefi_is_refused_at_validation(bmc, where, value, said):
     with pytest.raises(exception.InvalidParameterValue) as caught:
         task.driver.boot.validate(task)
     assert said in str(caught.value)
+    assert "no bootloader is set; set driver_info bootloader" in str(caught.value)
     assert "use boot_interface ipxe" in str(caught.value)
 
 

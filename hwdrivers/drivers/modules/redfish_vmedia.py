@@ -4,7 +4,9 @@ No DHCP or TFTP is involved: the conductor builds a per-node deploy ISO
 (boot_iso.py: ISOLINUX, the deploy kernel and ramdisk, the agent's kernel
 command line), serves it from ``[deploy] http_url``, inserts it into the
 system's virtual CD through sushy's VirtualMedia (``InsertMedia``, write
-protected) and sets a one-time boot from CD. Once the image is written,
+protected) and sets a one-time boot from CD. A node booting UEFI gets an ISO
+with the operator's EFI system partition (``bootloader``) as a second, EFI,
+boot entry, and a grub.cfg with the same kernel line. Once the image is written,
 ``prepare_instance`` ejects the media, removes the ISO and sets the disk as
 the persistent boot device; the clean-ups eject and remove as well.
 
@@ -19,6 +21,7 @@ import os
 
 from hwdrivers.common import boot_devices
 from hwdrivers.common import exception
+from hwdrivers.conf import CONF
 from hwdrivers.drivers import actions
 from hwdrivers.drivers import base
 from hwdrivers.drivers import params
@@ -43,9 +46,10 @@ def _capabilities(node) -> dict:
     return capabilities if isinstance(capabilities, dict) else {}
 
 
-#: Where a node asks for a boot the deploy ISO (ISOLINUX, BIOS only) cannot do:
-#: (what it says, the value read from the node, the values that ask for it).
-_BIOS_ONLY_REFUSALS = (
+#: Where a node asks to boot UEFI, which the deploy ISO does only with an EFI
+#: system partition (``bootloader``): (what it says, the value read from the
+#: node, the values that ask for it).
+_UEFI_REQUESTS = (
     ("driver_info redfish_boot_mode is uefi",
      lambda node: (node.driver_info or {}).get("redfish_boot_mode"), {"uefi"}),
     ("properties capabilities boot_mode is uefi",
@@ -92,30 +96,55 @@ class RedfishVirtualMediaBoot(redfish._RedfishBase, base.BootInterface):
     """Deploy ramdisk on a virtual CD inserted through the BMC's Redfish service."""
 
     driver_info_schema = redfish.COMMON_SCHEMA + params.Schema(
-        boot_files.DEPLOY_KERNEL, boot_files.DEPLOY_RAMDISK, boot_files.KERNEL_APPEND)
+        boot_files.DEPLOY_KERNEL, boot_files.DEPLOY_RAMDISK, boot_files.KERNEL_APPEND,
+        boot_iso.BOOTLOADER)
 
     def validate(self, task):
         super().validate(task)
         for field in ("deploy_kernel", "deploy_ramdisk"):
             boot_files.local_file(task, field)
         boot_iso.isolinux_files()
-        self._validate_bios_boot(task)
+        self._validate_uefi_boot(task)
 
     @staticmethod
-    def _validate_bios_boot(task):
-        """Refuse a node set to boot UEFI: the deploy ISO has no EFI system partition.
-
-        Firmware in UEFI mode finds nothing to boot on it, so the deploy
-        failed only at ``[deploy] callback_timeout``, with nothing naming why.
-        """
-        said = [what for what, read, values in _BIOS_ONLY_REFUSALS
+    def _uefi(task) -> list[str]:
+        """What on the node asks for a UEFI boot (nothing: BIOS)."""
+        return [what for what, read, values in _UEFI_REQUESTS
                 if str(read(task.node) or "").strip().lower() in values]
-        if said:
+
+    @classmethod
+    def _validate_uefi_boot(cls, task):
+        """A node set to boot UEFI needs an EFI system partition for the ISO.
+
+        Without one, firmware in UEFI mode finds nothing to boot on the ISO,
+        and the deploy failed only at ``[deploy] callback_timeout``, with
+        nothing naming why. With one: the image (when local), mtools and the
+        kernel line GRUB must carry are checked now rather than at deploy.
+        """
+        said = cls._uefi(task)
+        if not said:
+            return
+        ident = getattr(task.node, "ident", None) or task.node.uuid
+        if not boot_iso.bootloader(task):
             raise exception.InvalidParameterValue(
                 "Node %s: %s, but the deploy ISO of boot_interface redfish-virtual-media "
-                "boots in BIOS (legacy) mode only; set the node to boot in bios mode, or "
-                "use boot_interface ipxe" % (getattr(task.node, "ident", None) or task.node.uuid,
-                                             "; ".join(said)))
+                "boots UEFI only with an EFI system partition image, and no bootloader is "
+                "set; set driver_info bootloader (or [deploy] bootloader) to one (a FAT "
+                "image holding EFI/BOOT/BOOTX64.EFI), set the node to boot in bios mode, "
+                "or use boot_interface ipxe" % (ident, "; ".join(said)))
+        boot_iso.mtools()
+        local = boot_iso.bootloader_file(task)
+        if local is not None:
+            boot_iso.check_esp(task, local)
+        appended = " ".join(filter(None, (CONF.deploy.kernel_append_params,
+                                          (task.node.driver_info or {}).get(
+                                              "kernel_append_params"))))
+        try:
+            boot_iso.kernel_args(appended)
+        except ValueError as exc:
+            raise exception.InvalidParameterValue(
+                "Node %s: kernel_append_params (driver_info or [deploy]) %s, and this node "
+                "boots UEFI through GRUB; remove it" % (ident, exc)) from None
 
     # -- the virtual CD ------------------------------------------------------------
 
@@ -216,7 +245,7 @@ class RedfishVirtualMediaBoot(redfish._RedfishBase, base.BootInterface):
         cmdline = boot_files.kernel_params(task, bootif=bootif,
                                            extra=dict(ramdisk_params or {},
                                                       boot_method="vmedia"))
-        boot_iso.build(task, cmdline)
+        boot_iso.build(task, cmdline, uefi=bool(self._uefi(task)))
         url = boot_files.node_url(task, boot_iso.ISO_NAME)
         self._insert(task, url)
         task.logger.info("deploy ISO inserted as virtual CD: %s", url)
