@@ -9,8 +9,9 @@ inserted, reading the ISO's isolinux.cfg and starting ``hwdrivers-agent``.
 
 What the emulator's fake systems driver cannot show (and so is not tested):
 that firmware boots the ISO (its systems boot nothing; the simulator reads
-the inserted ISO instead, and a real ISOLINUX boot of it was not tried), and
-UEFI boot (the ISO has no EFI system partition).
+the inserted ISO instead, and a real ISOLINUX boot of it was not tried), nor
+that real shim and GRUB boot its EFI entry. A UEFI deploy, where the
+simulator takes the ISO's EFI entry and grub.cfg: test_bb_uefi8_vmedia.py.
 """
 
 import json
