@@ -82,6 +82,9 @@ STOPPED_ERROR = (
 
 
 def utcnow():
+    """This process's clock (naive UTC). Leases are not judged by it: their
+    statements read the database's clock (:mod:`hwdrivers.db.api`), one
+    for every conductor, so a clock running ahead takes no live lease."""
     return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
 
 
@@ -120,7 +123,7 @@ class _LeaseKeeper:
     def renew_due(self, force=False):
         """Renew every lease whose last renewal is a third of its duration old."""
         duration = CONF.conductor.lease_duration
-        expires = utcnow() + datetime.timedelta(seconds=duration)
+        lease = datetime.timedelta(seconds=duration)  # from the database's clock
         now = time.monotonic()
         due = [task for task in self.held()
                if force or now - task.renewed_at >= duration / 3.0]
@@ -128,7 +131,7 @@ class _LeaseKeeper:
             return
         try:  # one transaction for every lease due: never queued behind the workers
             renewed = db_api.renew_reservations(
-                [(task.node.id, task.owner) for task in due], expires)
+                [(task.node.id, task.owner) for task in due], lease)
         except Exception:  # retried next tick
             LOG.exception("Could not renew %d lease(s)", len(due))
             return
@@ -278,15 +281,14 @@ class TaskManager:
         pause = CONF.conductor.node_locked_retry_interval
         known = None
         duration = CONF.conductor.lease_duration
+        lease = datetime.timedelta(seconds=duration)  # from the database's clock
         while True:
-            # Before the expiry is computed, so the renewal is never later than it
-            # (renewed(), inline: every task takes this path).
+            # Before the statement reads the clock, so the renewal is never later
+            # than the expiry it sets (renewed(), inline: every task takes this path).
             self.renewed_at = time.monotonic()
             self.lease_fresh_until = self.renewed_at + duration * FRESH_PART
-            now = utcnow()
-            expires = now + datetime.timedelta(seconds=duration)
             with db_api.write_transaction() as txn:
-                record = db_api.reserve_and_get_node(ident, self.owner, expires, now,
+                record = db_api.reserve_and_get_node(ident, self.owner, lease,
                                                      txn=txn, publish=publish)
                 if record is not None:
                     if setup:
@@ -350,8 +352,7 @@ class TaskManager:
         if not self.lease_lost:
             try:
                 held = db_api.renew_reservation(
-                    self.node.id, self.owner,
-                    utcnow() + datetime.timedelta(seconds=duration))
+                    self.node.id, self.owner, datetime.timedelta(seconds=duration))
             except Exception as exc:
                 error = self._stopped(age, duration, "could not be confirmed: the "
                                       "database did not answer (%s)" % type(exc).__name__)

@@ -26,6 +26,7 @@ import re
 import uuid as uuid_lib
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles as sa_compiles
 from oslo_config import cfg
 
 from hwdrivers.common import exception
@@ -614,15 +615,107 @@ def destroy_node(node_id, owner=None):
 # -- leases ---------------------------------------------------------------------
 # Each is one compare-and-set UPDATE: the WHERE clause is the whole protocol,
 # so two conductors racing for a node need no other coordination.
+#
+# One clock judges every lease, the database's (as conductor heartbeats):
+# judged by each process's own, a conductor whose clock ran ahead of the
+# others by more than lease_duration took live leases (it saw them expired),
+# and one running behind set expiries already past for the others. The
+# clock is read inside the statement that compares or sets an expiry, so it
+# costs no round trip. SQLite has one process: its clock is that one, bound
+# per statement.
 
-_RESERVE = (
-    nodes.update()
-    .where(nodes.c.id == sa.bindparam("node_id"))
-    .where(sa.or_(nodes.c.reservation.is_(None),
+
+class _LeaseNow(sa.sql.expression.ColumnElement):
+    """The lease clock's now (naive UTC): PostgreSQL's, or SQLite's process's."""
+
+    type = sa.DateTime()
+    inherit_cache = True
+
+
+class _LeaseExpiry(sa.sql.expression.ColumnElement):
+    """The lease clock's now plus ``lease_duration`` (a bound timedelta)."""
+
+    type = sa.DateTime()
+    inherit_cache = True
+
+
+def _local_now():
+    return utcnow()  # looked up per call: tests move the process's clock
+
+
+@sa_compiles(_LeaseNow)
+def _lease_now_local(element, compiler, **kw):
+    # A default a caller's ``lease_now`` overrides (a prepared statement's).
+    return compiler.process(sa.bindparam("lease_now", type_=sa.DateTime(),
+                                         callable_=_local_now), **kw)
+
+
+@sa_compiles(_LeaseNow, "postgresql")
+def _lease_now_db(element, compiler, **kw):
+    # now() is the transaction's start: never later than the statement, so a
+    # lease is judged expired no sooner and set to expire no later than due.
+    return "timezone('UTC', now())"
+
+
+@sa_compiles(_LeaseExpiry)
+def _lease_expiry_local(element, compiler, **kw):
+    return compiler.process(_given_expiry(), **kw)
+
+
+@sa_compiles(_LeaseExpiry, "postgresql")
+def _lease_expiry_db(element, compiler, **kw):
+    duration = compiler.process(sa.bindparam("lease_duration", type_=sa.Interval()), **kw)
+    return "(timezone('UTC', now()) + %s)" % duration
+
+
+def _given_expiry():
+    """An expiry bound as given (a datetime), whatever the lease clock says."""
+    return sa.bindparam("lease_expires", type_=sa.DateTime())
+
+
+def _lease_terms(expires):
+    """``(expiry expression, its parameters)`` for ``expires``.
+
+    A timedelta (what conductors pass: ``lease_duration``) is counted from
+    the lease clock's now; a datetime is that expiry as is (tests and tools
+    planting a lease that runs out at a given time).
+    """
+    now = utcnow()
+    if isinstance(expires, datetime.timedelta):
+        return _LeaseExpiry(), {"lease_now": now, "lease_expires": now + expires,
+                                "lease_duration": expires}
+    return _given_expiry(), {"lease_now": now, "lease_expires": expires}
+
+
+def lease_clock_now():
+    """The lease clock's now (naive UTC): what lease expiries are compared with.
+
+    The database's clock on PostgreSQL (one statement), this process's on
+    SQLite. For callers comparing a read expiry (tests, tools), never for
+    a statement's own condition, which reads the clock itself.
+    """
+    if db_engine.is_sqlite():
+        return utcnow()
+    with db_engine.reader() as conn:
+        return conn.execute(sa.select(_LeaseNow())).scalar_one()
+
+
+def _expired_or_free():
+    """The condition under which anyone may take a node's lease."""
+    return sa.or_(nodes.c.reservation.is_(None),
                   nodes.c.reservation_expires.is_(None),
-                  nodes.c.reservation_expires < sa.bindparam("now")))
-    .values(reservation=sa.bindparam("owner"), reservation_expires=sa.bindparam("expires"))
-)
+                  nodes.c.reservation_expires < _LeaseNow())
+
+
+@functools.lru_cache(maxsize=2)
+def _reserve(relative):
+    """The reserve UPDATE, its expiry counted from the lease clock or bound as is."""
+    expiry = _LeaseExpiry() if relative else _given_expiry()
+    return (nodes.update()
+            .where(nodes.c.id == sa.bindparam("node_id"))
+            .where(_expired_or_free())
+            .values(reservation=sa.bindparam("owner"), reservation_expires=expiry))
+
 
 _RELEASE = (
     nodes.update()
@@ -643,10 +736,10 @@ _NOT_PUBLISHABLE = _NODE_IMMUTABLE | {"name", "updated_at", "reservation",
 
 
 @functools.lru_cache(maxsize=64)  # bounded: shapes come from callers
-def _reserve_returning(query, publish=()):
+def _reserve_returning(query, publish=(), relative=True):
     """The lease UPDATE ... RETURNING by id, UUID or name, setting ``publish`` too."""
     values = {"reservation": sa.bindparam("owner"),
-              "reservation_expires": sa.bindparam("expires")}
+              "reservation_expires": _LeaseExpiry() if relative else _given_expiry()}
     if publish:
         values.update({name: sa.bindparam("p_" + name, type_=nodes.c[name].type)
                        for name in publish + ("updated_at",)})
@@ -654,9 +747,7 @@ def _reserve_returning(query, publish=()):
     return prepared.Prepared(
         nodes.update()
         .where(_IDENT_COLUMNS[query] == sa.bindparam("ident"))
-        .where(sa.or_(nodes.c.reservation.is_(None),
-                      nodes.c.reservation_expires.is_(None),
-                      nodes.c.reservation_expires < sa.bindparam("now")))
+        .where(_expired_or_free())
         .values(values)
         .returning(*nodes.c))
 
@@ -675,8 +766,12 @@ def _open_driver_info(label, raw):
     return secrets.open_fields(info, _keyring, label) if info else info
 
 
-def reserve_and_get_node(ident, owner, expires, now, txn=None, publish=None):
+def reserve_and_get_node(ident, owner, expires, now=None, txn=None, publish=None):
     """Take the lease on ``ident`` (id, UUID or name) and return the node's row.
+
+    ``expires``: the lease's duration (a timedelta, from the lease clock's
+    now) or its expiry (a datetime). A lease expired by the lease clock may
+    be taken over; ``now`` is not used (the statement reads that clock).
 
     One statement (``UPDATE ... RETURNING``) instead of read, reserve, read
     again: the hot path of every exclusive task. Returns None when the lease
@@ -693,14 +788,15 @@ def reserve_and_get_node(ident, owner, expires, now, txn=None, publish=None):
     :class:`hwdrivers.objects.node.Node`, or :func:`prepared.resolve_all`.
     """
     query, value = _node_lookup(ident)
-    params = {"ident": value, "owner": owner, "expires": expires, "now": now}
+    expiry, params = _lease_terms(expires)
+    params.update(ident=value, owner=owner)
     names = ()
     if publish:
         names = tuple(sorted(publish))
         _check_columns(publish, _PUBLISHABLE, _NOT_PUBLISHABLE, "node")
         params.update(("p_" + name, value) for name, value in publish.items())
-        params["p_updated_at"] = now
-    stmt = _reserve_returning(query, names)
+        params["p_updated_at"] = params["lease_now"]
+    stmt = _reserve_returning(query, names, type(expiry) is _LeaseExpiry)
     if txn is not None:
         row = stmt.first(txn, params)
     else:
@@ -713,27 +809,31 @@ def reserve_and_get_node(ident, owner, expires, now, txn=None, publish=None):
     return row
 
 
-def reserve_node(node_id, owner, expires, now):
-    """Take the lease on ``node_id`` for ``owner`` until ``expires``.
+def reserve_node(node_id, owner, expires, now=None):
+    """Take the lease on ``node_id`` for ``owner`` for (timedelta) or until (datetime) ``expires``.
 
-    Succeeds iff the node is unreserved or its lease expired before ``now``
-    (a reservation without an expiry counts as expired: nothing may stay
-    locked forever). Returns True iff this call took it.
+    Succeeds iff the node is unreserved or its lease expired by the lease
+    clock (a reservation without an expiry counts as expired: nothing may
+    stay locked forever). Returns True iff this call took it. ``now`` is
+    not used: the statement reads the lease clock itself.
     """
+    expiry, params = _lease_terms(expires)
+    params.update(node_id=node_id, owner=owner)
     with db_engine.writer() as conn:
-        result = conn.execute(_RESERVE, {"node_id": node_id, "owner": owner,
-                                         "expires": expires, "now": now})
+        result = conn.execute(_reserve(type(expiry) is _LeaseExpiry), params)
     return result.rowcount == 1
 
 
 def renew_reservation(node_id, owner, expires):
-    """Push the lease's expiry to ``expires``; False if ``owner`` lost it."""
+    """Push the lease's expiry (``expires`` as in :func:`reserve_node`); False if lost."""
     return renew_reservations([(node_id, owner)], expires) == {node_id}
 
 
 def renew_reservations(leases, expires):
-    """Push every ``(node_id, owner)`` lease's expiry to ``expires`` in one transaction.
+    """Push every ``(node_id, owner)`` lease's expiry in one transaction.
 
+    ``expires`` as in :func:`reserve_node`: a conductor passes its
+    lease_duration, counted from the lease clock's now in the statement.
     Returns the node ids whose lease ``owner`` still held (renewed). One
     transaction however many leases a conductor holds, so renewing never
     queues behind hundreds of workers for database connections.
@@ -742,6 +842,7 @@ def renew_reservations(leases, expires):
     leases = list(leases)
     if not leases:
         return renewed
+    expiry, params = _lease_terms(expires)
     with db_engine.writer() as conn:
         for start in range(0, len(leases), 500):
             chunk = leases[start:start + 500]
@@ -749,8 +850,8 @@ def renew_reservations(leases, expires):
                                          nodes.c.reservation == owner)
                                  for node_id, owner in chunk])
             rows = conn.execute(nodes.update().where(condition)
-                                .values(reservation_expires=expires)
-                                .returning(nodes.c.id))
+                                .values(reservation_expires=expiry)
+                                .returning(nodes.c.id), params)
             renewed.update(row[0] for row in rows)
     return renewed
 
@@ -776,7 +877,7 @@ def record_lost_lease(node_id, seen_updated_at, last_error):
             nodes.update()
             .where(nodes.c.id == node_id)
             .where(nodes.c.updated_at.is_not_distinct_from(seen_updated_at))
-            .where(_unlocked(now))
+            .where(_unlocked())
             .values(last_error=last_error, target_power_state=None, updated_at=now))
     return result.rowcount == 1
 
@@ -857,7 +958,7 @@ def clear_unleased_target_power_states(accept=None, last_error=LOST_LEASE_TARGET
     is never touched. ``last_error`` says why on every node cleared.
     """
     query = (sa.select(nodes).where(nodes.c.target_power_state.is_not(None))
-             .where(_unlocked(utcnow())).order_by(nodes.c.id))
+             .where(_unlocked()).order_by(nodes.c.id))
     with db_engine.reader() as conn:
         candidates = _readable_node_dicts(conn.execute(query))
     chosen = [row["id"] for row in candidates if accept is None or accept(row)]
@@ -867,7 +968,7 @@ def clear_unleased_target_power_states(accept=None, last_error=LOST_LEASE_TARGET
         stmt = (nodes.update()
                 .where(nodes.c.id.in_(chosen[start:start + 500]))
                 .where(nodes.c.target_power_state.is_not(None))
-                .where(_unlocked(now))
+                .where(_unlocked())
                 .values(target_power_state=None, last_error=last_error, updated_at=now)
                 .returning(nodes.c.id))
         with db_engine.writer() as conn:
@@ -1173,10 +1274,9 @@ def list_conductors():
 POWER_FAILURE_FAULT = "power failure"
 
 
-def _unlocked(now):
-    return sa.or_(nodes.c.reservation.is_(None),
-                  nodes.c.reservation_expires.is_(None),
-                  nodes.c.reservation_expires < now)
+def _unlocked():
+    """No live lease on the node, by the lease clock (the one leases are taken by)."""
+    return _expired_or_free()
 
 
 def list_nodes_to_sync(failed, after_id=0, limit=500):
@@ -1194,7 +1294,7 @@ def list_nodes_to_sync(failed, after_id=0, limit=500):
              .where(nodes.c.maintenance == sa.false())
              .where(nodes.c.target_power_state.is_(None))
              .where(nodes.c.target_provision_state.is_(None))
-             .where(_unlocked(utcnow()))
+             .where(_unlocked())
              .where(failures > 0 if failed else failures == 0)
              .order_by(nodes.c.id).limit(limit))
     with db_engine.reader() as conn:
@@ -1207,7 +1307,7 @@ def list_power_failed_nodes(after_id=0, limit=500):
              .where(nodes.c.id > after_id)
              .where(nodes.c.maintenance == sa.true())
              .where(nodes.c.fault == POWER_FAILURE_FAULT)
-             .where(_unlocked(utcnow()))
+             .where(_unlocked())
              .order_by(nodes.c.id).limit(limit))
     with db_engine.reader() as conn:
         return _readable_node_dicts(conn.execute(query))

@@ -186,9 +186,11 @@ def test_provision_updated_at_moves_only_when_the_provision_state_changes(databa
                                    moment, publish={"provision_state": "manageable"})
     assert row is not None and stamp() == LATER
     api.release_node(node["id"], "me:2")
+    before = api.utcnow()  # the write's updated_at: this process's clock
     row = api.reserve_and_get_node("stamp", "me:3", moment + datetime.timedelta(hours=1),
                                    moment, publish={"provision_state": "inspecting"})
-    assert stamp() == moment
+    moment = stamp()
+    assert before <= moment <= api.utcnow()
 
     # A conductor's death moves the transient state to its failure, stamped.
     changed = api.abort_orphaned_operations([node["id"]], "conductor died",
@@ -327,43 +329,91 @@ def test_list_nodes_bad_marker(database):
 
 # -- leases ---------------------------------------------------------------------------
 
+MINUTE = datetime.timedelta(minutes=1)
+#: A duration that sets an expiry already past by the lease clock.
+RUN_OUT = datetime.timedelta(seconds=-1)
+
+
+def _expiry_within(node_id, owner, duration, call):
+    """Run ``call()``; assert ``owner`` then holds ``node_id`` until the lease
+    clock's now (read around the call) plus ``duration``."""
+    before = api.lease_clock_now()
+    assert call()
+    after = api.lease_clock_now()
+    holder, expires = api.get_reservation(node_id)
+    assert holder == owner
+    assert before + duration <= expires <= after + duration
+    return expires
+
+
 def test_reserve_two_owners(database):
     node = make_node()
-    assert api.reserve_node(node["id"], "a", LATER, NOW)
-    assert not api.reserve_node(node["id"], "b", LATER, NOW)
+    expires = _expiry_within(node["id"], "a", MINUTE,
+                             lambda: api.reserve_node(node["id"], "a", MINUTE))
+    assert not api.reserve_node(node["id"], "b", MINUTE)
+    assert not api.reserve_and_get_node(node["id"], "b", MINUTE)
+    assert api.get_reservation(node["id"]) == ("a", expires)
+    assert not api.reserve_node(node["id"], "a", MINUTE)  # not re-entrant
+    assert api.get_reservation(node["id"]) == ("a", expires)
+    # An expiry given as a datetime is planted as is.
+    assert api.release_node(node["id"], "a")
+    assert api.reserve_node(node["id"], "a", LATER)
     assert api.get_reservation(node["id"]) == ("a", LATER)
-    assert not api.reserve_node(node["id"], "a", LATER, NOW)  # not re-entrant
 
 
 def test_reserve_takes_over_expired_lease(database):
     node = make_node()
-    assert api.reserve_node(node["id"], "a", NOW, NOW - datetime.timedelta(minutes=5))
-    # 'now' is past a's expiry: b takes over.
-    assert api.reserve_node(node["id"], "b", LATER + datetime.timedelta(minutes=1), LATER)
-    assert api.get_reservation(node["id"])[0] == "b"
-    assert not api.renew_reservation(node["id"], "a", LATER)
+    assert api.reserve_node(node["id"], "a", RUN_OUT)
+    _, expired = api.get_reservation(node["id"])
+    assert expired < api.lease_clock_now()
+    # a's expiry is past by the lease clock: b takes over, for a minute from it.
+    _expiry_within(node["id"], "b", MINUTE,
+                   lambda: api.reserve_node(node["id"], "b", MINUTE))
+    assert not api.renew_reservation(node["id"], "a", MINUTE)
     assert not api.release_node(node["id"], "a")
     assert api.get_reservation(node["id"])[0] == "b"
-
-
-def test_reserve_missing_node(database):
-    assert not api.reserve_node(4242, "a", LATER, NOW)
-    with pytest.raises(exception.NodeNotFound):
-        api.get_reservation(4242)
+    # b's live lease is not: neither by reserve_node nor on the hot path.
+    assert not api.reserve_node(node["id"], "c", MINUTE)
+    assert api.reserve_and_get_node(node["id"], "c", MINUTE) is None
+    assert api.get_reservation(node["id"])[0] == "b"
+    # A lease planted as expired a moment ago (a datetime) is taken over too.
+    assert api.release_node(node["id"], "b")
+    assert api.reserve_node(node["id"], "d", api.lease_clock_now() - MINUTE)
+    assert api.reserve_and_get_node(node["id"], "e", MINUTE)["reservation"] == "e"
 
 
 def test_renew_and_release_only_by_owner(database):
     node = make_node()
-    assert api.reserve_node(node["id"], "a", LATER, NOW)
-    later_still = LATER + datetime.timedelta(hours=1)
-    assert not api.renew_reservation(node["id"], "b", later_still)
-    assert api.renew_reservation(node["id"], "a", later_still)
-    assert api.get_reservation(node["id"]) == ("a", later_still)
+    assert api.reserve_node(node["id"], "a", MINUTE)
+    _, first = api.get_reservation(node["id"])
+    hour = datetime.timedelta(hours=1)
+    assert not api.renew_reservation(node["id"], "b", hour)
+    assert api.get_reservation(node["id"]) == ("a", first)
+    expires = _expiry_within(node["id"], "a", hour,
+                             lambda: api.renew_reservation(node["id"], "a", hour))
+    assert expires > first
     assert not api.release_node(node["id"], "b")
+    assert api.get_reservation(node["id"]) == ("a", expires)
     assert api.release_node(node["id"], "a")
     assert api.get_reservation(node["id"]) == (None, None)
     assert not api.release_node(node["id"], "a")
-    assert api.reserve_node(node["id"], "b", LATER, NOW)
+    assert not api.renew_reservation(node["id"], "a", hour)  # released: gone
+    assert api.reserve_node(node["id"], "b", MINUTE)
+
+
+def test_renew_reservations_pushes_from_the_lease_clock(database):
+    nodes = [make_node() for _ in range(3)]
+    for index, node in enumerate(nodes):
+        assert api.reserve_node(node["id"], "o:%d" % index, MINUTE)
+    hour = datetime.timedelta(hours=1)
+    before = api.lease_clock_now()
+    renewed = api.renew_reservations(
+        [(nodes[0]["id"], "o:0"), (nodes[1]["id"], "o:1"), (nodes[2]["id"], "wrong")], hour)
+    after = api.lease_clock_now()
+    assert renewed == {nodes[0]["id"], nodes[1]["id"]}
+    for node in nodes[:2]:
+        assert before + hour <= api.get_reservation(node["id"])[1] <= after + hour
+    assert api.get_reservation(nodes[2]["id"])[1] <= after + MINUTE
 
 
 def test_release_reservations_with_prefix(database):
@@ -627,8 +677,8 @@ def test_reserve_and_get_node_by_every_identifier(database):
         assert api.release_node(node["id"], "me:1")
     assert api.reserve_and_get_node("no-such-node", "me:1", LATER, NOW) is None
     # An expired lease is taken over.
-    assert api.reserve_node(node["id"], "old:1", NOW, NOW)
-    row = api.reserve_and_get_node("rg1", "new:1", LATER, LATER)
+    assert api.reserve_node(node["id"], "old:1", RUN_OUT)
+    row = api.reserve_and_get_node("rg1", "new:1", MINUTE)
     assert row["reservation"] == "new:1"
 
 
