@@ -36,6 +36,7 @@ from hwdrivers.common.states import PowerState
 from hwdrivers.conf import CONF
 from hwdrivers.drivers import base
 from hwdrivers.drivers import params
+from hwdrivers.drivers import retry
 
 LOG = logging.getLogger(__name__)
 
@@ -682,6 +683,9 @@ class IPMIPower(_IPMIBase, base.PowerInterface):
                            "reboot: the machine behind BMC %s was still on %.0fs after "
                            "power off (raise [conductor] power_state_change_timeout if "
                            "it is slow)")
+            # Off is sent: the on only while the node is still this task's (a
+            # conductor paused here must not power on a machine another drives).
+            retry.confirm_lease(task)
         run(task, info, ["power", "on"], "reboot (power on)")
 
     def _wait_off(self, task, info, wait, message):
@@ -704,6 +708,7 @@ class IPMIPower(_IPMIBase, base.PowerInterface):
                            "soft reboot: the machine behind BMC %s was still on %.0fs "
                            "after the soft power off (its OS ignored ACPI shutdown?); use "
                            "reboot for a hard power cycle")
+            retry.confirm_lease(task)  # as the reboot's: the on only while still ours
         self._force_boot_device(task, info)
         run(task, info, ["power", "on"], "soft reboot (power on)")
 

@@ -41,6 +41,7 @@ from hwdrivers.common.states import PowerState
 from hwdrivers.conf import CONF
 from hwdrivers.drivers import base
 from hwdrivers.drivers import params
+from hwdrivers.drivers import retry
 from hwdrivers.drivers.modules import snmp_mibs
 
 LOG = logging.getLogger(__name__)
@@ -727,6 +728,9 @@ class SNMPPower(base.PowerInterface):
             task.logger.debug("outlet %s off; on again in %.1fs", info["snmp_outlet"],
                               info["reboot_delay"])
             time.sleep(info["reboot_delay"])
+            # The delay is where a paused conductor's lease runs out: switch the
+            # outlet on only while the node is still this task's.
+            retry.confirm_lease(task)
             self._switch(task, info, snmp, PowerState.ON, timeout)
 
     # helpers
