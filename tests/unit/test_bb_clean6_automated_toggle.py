@@ -9,7 +9,6 @@ cleaning, ``true`` cleans it even with the option off. Skipped, nothing runs
 (not even prepare_cleaning) and the node goes straight to ``available``.
 """
 
-import functools
 import json
 
 import pytest
@@ -20,22 +19,8 @@ from hwdrivers.common import context as hw_context
 from hwdrivers.common import exception
 from hwdrivers.conductor import manager as manager_mod
 from hwdrivers.db import api as db_api
-from hwdrivers.drivers.modules import fake
 
 CTX = hw_context.get_admin_context()
-
-
-@pytest.fixture
-def calls(monkeypatch):
-    """What cleaning asked of the fake deploy interface, in order."""
-    seen = []
-    original = fake.FakeDeploy.erase_devices  # keeps its clean-step marks
-    monkeypatch.setattr(fake.FakeDeploy, "erase_devices", functools.wraps(original)(
-        lambda self, task: seen.append("erase_devices")))
-    for name in ("prepare_cleaning", "tear_down_cleaning"):
-        monkeypatch.setattr(fake.FakeDeploy, name,
-                            lambda self, task, name=name: seen.append(name), raising=False)
-    return seen
 
 
 @pytest.fixture
@@ -52,7 +37,7 @@ CLEANED = ["prepare_cleaning", "erase_devices", "tear_down_cleaning"]
     (False, None, []), (False, False, []), (False, True, CLEANED),
 ])
 def test_provide_and_undeploy_follow_the_field_then_the_option(
-        manager, calls, option, option_value, field, expected):
+        manager, clean_calls, option, option_value, field, expected):
     option(option_value)
     node = manager.create_node(CTX, {"driver": "fake-hardware", "name": "ac1",
                                      "automated_clean": field})
@@ -61,36 +46,36 @@ def test_provide_and_undeploy_follow_the_field_then_the_option(
     record = db_api.get_node(node.id)
     assert record["provision_state"] == "available", record["last_error"]
     assert record["target_provision_state"] is None and record["last_error"] is None
-    assert calls == expected
+    assert clean_calls == expected
     manager.do_provisioning_action(CTX, "ac1", "deploy")
-    calls.clear()
+    clean_calls.clear()
     manager.do_provisioning_action(CTX, "ac1", "undeploy")
     record = db_api.get_node(node.id)
     assert record["provision_state"] == "available" and record["instance_info"] == {}
-    assert calls == expected
+    assert clean_calls == expected
 
 
-def test_a_skipped_cleaning_takes_an_undeploy_in_maintenance_to_available(manager, calls):
+def test_a_skipped_cleaning_takes_an_undeploy_in_maintenance_to_available(manager, clean_calls):
     """As Ironic, the skip comes before the maintenance check: nothing would run."""
     node = manager.create_node(CTX, {"driver": "fake-hardware", "name": "ac2"})
     for action in ("manage", "provide", "deploy"):
         manager.do_provisioning_action(CTX, "ac2", action)
     manager.update_node(CTX, "ac2", set_values={"automated_clean": False})
     manager.set_maintenance(CTX, "ac2", True, reason="fan")
-    calls.clear()
+    clean_calls.clear()
     manager.do_provisioning_action(CTX, "ac2", "undeploy")
     record = db_api.get_node(node.id)
-    assert record["provision_state"] == "available" and calls == []
+    assert record["provision_state"] == "available" and clean_calls == []
 
 
-def test_manual_cleaning_ignores_the_toggles(manager, calls, option):
+def test_manual_cleaning_ignores_the_toggles(manager, clean_calls, option):
     option(False)
     manager.create_node(CTX, {"driver": "fake-hardware", "name": "ac3",
                               "automated_clean": False})
     manager.do_provisioning_action(CTX, "ac3", "manage")
     manager.do_provisioning_action(CTX, "ac3", "clean", clean_steps=[
         {"interface": "deploy", "step": "erase_devices"}])
-    assert calls == ["erase_devices"]
+    assert clean_calls == ["erase_devices"]
     assert db_api.get_node("ac3")["provision_state"] == "manageable"
 
 
@@ -124,7 +109,7 @@ def call(sqlite_database):
     return _caller()
 
 
-def test_the_api_shows_and_sets_the_field_from_1_47(call, calls):
+def test_the_api_shows_and_sets_the_field_from_1_47(call, clean_calls):
     status, node = call("post", "/v1/nodes", {"driver": "fake-hardware", "name": "ac5",
                                               "automated_clean": False})
     assert status == 201 and node["automated_clean"] is False
@@ -153,7 +138,7 @@ def test_the_api_shows_and_sets_the_field_from_1_47(call, calls):
     for target in ("manage", "provide"):
         assert call("put", "/v1/nodes/ac5/states/provision", {"target": target})[0] == 202
     assert call("get", "/v1/nodes/ac5")[1]["provision_state"] == "available"
-    assert calls == []
+    assert clean_calls == []
 
 
 def test_nodes_sort_by_automated_clean_page_after_page(database):

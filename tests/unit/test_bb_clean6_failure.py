@@ -11,7 +11,6 @@ leaves maintenance alone, as Ironic's handler does (it holds the node only
 when a clean step was running).
 """
 
-import functools
 import json
 
 import pytest
@@ -23,6 +22,7 @@ from hwdrivers.common import exception
 from hwdrivers.conductor import manager as manager_mod
 from hwdrivers.db import api as db_api
 from hwdrivers.drivers.modules import fake
+from tests.unit.conftest import replace_erase_devices
 
 CTX = hw_context.get_admin_context()
 STEPS = [{"interface": "deploy", "step": "erase_devices"}]
@@ -39,15 +39,12 @@ def node(manager):
 def failing_erase(monkeypatch):
     """erase_devices fails the first time it runs, then works."""
     runs = []
-    original = fake.FakeDeploy.erase_devices  # keeps its clean-step marks
-
     def erase(self, task):
         runs.append(task.node.provision_state)
         if len(runs) == 1:
             raise exception.HWDriversError("disk 2 did not answer")
 
-    monkeypatch.setattr(fake.FakeDeploy, "erase_devices",
-                        functools.wraps(original)(erase))
+    replace_erase_devices(monkeypatch, erase)
     return runs
 
 

@@ -9,14 +9,13 @@ answered, as manual cleaning already did, and a failed automated cleaning
 runs ``tear_down_cleaning`` (as Ironic's cleaning error handler does).
 """
 
-import functools
-
 import pytest
 
 from hwdrivers.common import context as hw_context
 from hwdrivers.common import exception
 from hwdrivers.db import api as db_api
 from hwdrivers.drivers.modules import fake
+from tests.unit.conftest import replace_erase_devices
 
 CTX = hw_context.get_admin_context()
 
@@ -37,12 +36,6 @@ def torn_down(monkeypatch):
     return calls
 
 
-def _patch_erase(monkeypatch, replacement):
-    original = fake.FakeDeploy.erase_devices  # keeps its clean-step marks
-    monkeypatch.setattr(fake.FakeDeploy, "erase_devices",
-                        functools.wraps(original)(replacement))
-
-
 def _provide(manager):
     with pytest.raises(exception.HWDriversError):
         manager.do_provisioning_action(CTX, "cw1", "provide")
@@ -59,7 +52,7 @@ def _assert_failed_naming(node, *words):
 
 def test_a_step_answering_clean_wait_fails_the_cleaning(manager, node, monkeypatch,
                                                         torn_down):
-    _patch_erase(monkeypatch, lambda self, task: "clean wait")
+    replace_erase_devices(monkeypatch, lambda self, task: "clean wait")
     _provide(manager)
     _assert_failed_naming(node, "clean step deploy.erase_devices", "asynchronous",
                           "nothing would resume the node")
@@ -71,7 +64,7 @@ def test_a_step_answering_clean_wait_fails_the_cleaning(manager, node, monkeypat
 def test_prepare_cleaning_answering_clean_wait_fails_the_cleaning(manager, node,
                                                                   monkeypatch, torn_down):
     ran = []
-    _patch_erase(monkeypatch, lambda self, task: ran.append(1))
+    replace_erase_devices(monkeypatch, lambda self, task: ran.append(1))
     monkeypatch.setattr(fake.FakeDeploy, "prepare_cleaning",
                         lambda self, task: "clean wait", raising=False)
     _provide(manager)
@@ -84,7 +77,7 @@ def test_undeploy_with_an_async_step_fails_its_cleaning(manager, node, monkeypat
                                                         torn_down):
     manager.do_provisioning_action(CTX, "cw1", "provide")
     manager.do_provisioning_action(CTX, "cw1", "deploy")
-    _patch_erase(monkeypatch, lambda self, task: "clean wait")
+    replace_erase_devices(monkeypatch, lambda self, task: "clean wait")
     with pytest.raises(exception.HWDriversError):
         manager.do_provisioning_action(CTX, "cw1", "undeploy")
     _assert_failed_naming(node, "undeploy failed in provision state cleaning",
@@ -95,7 +88,7 @@ def test_a_failing_step_tears_down_the_cleaning(manager, node, monkeypatch, torn
     def broken(self, task):
         raise exception.DriverActionError("disk 2 would not erase")
 
-    _patch_erase(monkeypatch, broken)
+    replace_erase_devices(monkeypatch, broken)
     _provide(manager)
     _assert_failed_naming(node, "clean step deploy.erase_devices", "disk 2 would not erase")
     assert torn_down == ["cleaning"]
@@ -111,7 +104,7 @@ def test_a_failing_tear_down_keeps_the_steps_error(manager, node, monkeypatch):
         tried.append(1)
         raise exception.DriverActionError("tear down broke")
 
-    _patch_erase(monkeypatch, broken)
+    replace_erase_devices(monkeypatch, broken)
     monkeypatch.setattr(fake.FakeDeploy, "tear_down_cleaning", tear_down, raising=False)
     _provide(manager)
     record = _assert_failed_naming(node, "disk 2 would not erase")

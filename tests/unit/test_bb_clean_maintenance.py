@@ -10,7 +10,6 @@ failed`` saying why, no step and no prepare_cleaning run; a node without
 automated clean steps is undeployed to ``available`` as before.
 """
 
-import functools
 
 import pytest
 
@@ -18,40 +17,26 @@ from hwdrivers.common import context as hw_context
 from hwdrivers.common import exception
 from hwdrivers.conductor import provisioning
 from hwdrivers.db import api as db_api
-from hwdrivers.drivers.modules import fake
 
 CTX = hw_context.get_admin_context()
 
 
 @pytest.fixture
-def calls(monkeypatch):
-    """What cleaning asked of the fake deploy interface, in order."""
-    seen = []
-    original = fake.FakeDeploy.erase_devices  # keeps its clean-step marks
-    monkeypatch.setattr(fake.FakeDeploy, "erase_devices", functools.wraps(original)(
-        lambda self, task: seen.append("erase_devices")))
-    for name in ("prepare_cleaning", "tear_down_cleaning"):
-        monkeypatch.setattr(fake.FakeDeploy, name,
-                            lambda self, task, name=name: seen.append(name), raising=False)
-    return seen
-
-
-@pytest.fixture
-def deployed(manager, calls):
+def deployed(manager, clean_calls):
     node = manager.create_node(CTX, {"driver": "fake-hardware", "name": "um1"})
     for action in ("manage", "provide", "deploy"):
         manager.do_provisioning_action(CTX, "um1", action)
     assert db_api.get_node(node.id)["provision_state"] == "active"
-    calls.clear()
+    clean_calls.clear()
     manager.set_maintenance(CTX, "um1", True, reason="disk 3 clicking")
     return node
 
 
-def test_undeploy_in_maintenance_runs_no_clean_step(manager, deployed, calls):
+def test_undeploy_in_maintenance_runs_no_clean_step(manager, deployed, clean_calls):
     with pytest.raises(exception.HWDriversError, match="in maintenance"):
         manager.do_provisioning_action(CTX, "um1", "undeploy")
     record = db_api.get_node(deployed.id)
-    assert calls == []
+    assert clean_calls == []
     assert record["provision_state"] == "clean failed"
     assert record["target_provision_state"] is None
     assert record["instance_info"] == {}  # the instance itself is gone
@@ -65,11 +50,11 @@ def test_undeploy_in_maintenance_runs_no_clean_step(manager, deployed, calls):
     manager.set_maintenance(CTX, "um1", False)
     manager.do_provisioning_action(CTX, "um1", "provide")
     assert db_api.get_node(deployed.id)["provision_state"] == "available"
-    assert calls == ["prepare_cleaning", "erase_devices", "tear_down_cleaning"]
+    assert clean_calls == ["prepare_cleaning", "erase_devices", "tear_down_cleaning"]
 
 
 def test_undeploy_in_maintenance_without_clean_steps_reaches_available(
-        manager, deployed, calls, monkeypatch):
+        manager, deployed, clean_calls, monkeypatch):
     monkeypatch.setattr(provisioning, "automated_clean_steps", lambda task: [])
     manager.do_provisioning_action(CTX, "um1", "undeploy")
     record = db_api.get_node(deployed.id)

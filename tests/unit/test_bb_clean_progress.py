@@ -8,8 +8,6 @@ say which step ran (Ironic shows ``clean_step``). It now records the same
 keys, dropped when the cleaning ends however it ends.
 """
 
-import functools
-
 import pytest
 
 from hwdrivers.common import context as hw_context
@@ -19,6 +17,7 @@ from hwdrivers.conductor import service as service_mod
 from hwdrivers.db import api as db_api
 from hwdrivers.drivers import base
 from hwdrivers.drivers.modules import fake
+from tests.unit.conftest import replace_erase_devices
 
 CTX = hw_context.get_admin_context()
 PLAN = [{"interface": "power", "step": "check_psus"},
@@ -39,8 +38,7 @@ def seen(sqlite_database, monkeypatch):
 
     monkeypatch.setattr(fake.FakePower, "check_psus",
                         base.clean_step(priority=20)(look), raising=False)
-    original = fake.FakeDeploy.erase_devices
-    monkeypatch.setattr(fake.FakeDeploy, "erase_devices", functools.wraps(original)(look))
+    replace_erase_devices(monkeypatch, look)
     return rows
 
 
@@ -69,8 +67,7 @@ def test_a_failed_step_drops_the_plan(manager, monkeypatch):
     def broken(self, task):
         raise exception.DriverActionError("disk 2 would not erase")
 
-    original = fake.FakeDeploy.erase_devices
-    monkeypatch.setattr(fake.FakeDeploy, "erase_devices", functools.wraps(original)(broken))
+    replace_erase_devices(monkeypatch, broken)
     with pytest.raises(exception.HWDriversError):
         manager.do_provisioning_action(CTX, "ap1", "provide")
     record = db_api.get_node("ap1")
@@ -83,8 +80,7 @@ def test_a_conductor_dying_mid_step_leaves_the_step_shown(manager, monkeypatch):
     def killed(self, task):
         raise WorkerDied()
 
-    original = fake.FakeDeploy.erase_devices
-    monkeypatch.setattr(fake.FakeDeploy, "erase_devices", functools.wraps(original)(killed))
+    replace_erase_devices(monkeypatch, killed)
     with pytest.raises(WorkerDied):
         manager.do_provisioning_action(CTX, "ap1", "provide")
     db_api.abort_orphaned_operations([], service_mod.RESTART_ERROR % "c1",
