@@ -27,6 +27,14 @@ def _provision(env, name, target, **body):
                     headers={"X-OpenStack-Ironic-API-Version": "1.87"})
 
 
+def _meta_data(machine):
+    """The config drive's meta_data on the machine's disk (uuid and name default
+    to the node's, as Ironic builds one)."""
+    meta = json.loads(images.read_config_drive(machine.disk)["openstack/latest/meta_data.json"])
+    assert meta["name"] == "rb1" and meta["uuid"]
+    return meta
+
+
 def test_rebuild_writes_the_new_image_and_keeps_the_config_drive(tmp_path):
     with deploy_env.running(tmp_path) as env:
         url1, digest1, _ = env.add_image("one.img", size=4 * MiB, marker="rebuild-one")
@@ -58,16 +66,14 @@ def test_rebuild_writes_the_new_image_and_keeps_the_config_drive(tmp_path):
         node = env.wait_state("rb1", "active", timeout=90)
         assert node["last_error"] is None
         assert wait_for(lambda: machine.booted == "rebuild-two", timeout=30, message="boot")
-        assert images.read_config_drive(machine.disk)["openstack/latest/meta_data.json"] \
-            == b'{"hostname": "rb1"}'
+        assert _meta_data(machine)["hostname"] == "rb1"
 
         # a new config drive replaces the old one
         status, body = _provision(env, "rb1", "rebuild",
                                   configdrive={"meta_data": {"hostname": "rb1-new"}})
         assert status == 202, body
         env.wait_state("rb1", "active", timeout=90)
-        assert images.read_config_drive(machine.disk)["openstack/latest/meta_data.json"] \
-            == b'{"hostname": "rb1-new"}'
+        assert _meta_data(machine)["hostname"] == "rb1-new"
 
         # and from hwdrivers' own CLI, with its progress line
         hwdrivers = os.path.join(os.path.dirname(sys.executable), "hwdrivers")
