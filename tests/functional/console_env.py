@@ -69,6 +69,22 @@ def create_ipmi_node(server, name, driver_info):
     return body["uuid"]
 
 
+def create_serial_node(server, name, serial):
+    """A node whose console is the command profile ``vmcon`` on ``serial``'s line; its UUID."""
+    status, body = server.call("POST", "/v1/nodes", {
+        "name": name, "driver": "command", "console_interface": "command",
+        "driver_info": {"command_profile": "vmcon", "serial_port": str(serial.port)}})
+    assert status == 201, body
+    return body["uuid"]
+
+
+def console_port(server, node):
+    """The TCP port of ``node``'s console once it is on."""
+    doc = wait_state(server, node, ("on", "failed"))
+    assert doc["console_state"] == "on", doc
+    return address(doc)[1]
+
+
 def console_doc(server, node):
     status, body = server.call("GET", "/v1/nodes/%s/states/console" % node)
     assert status == 200, body

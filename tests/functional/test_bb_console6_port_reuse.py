@@ -27,20 +27,6 @@ def _server(tmp_path, port_range, name):
     return server_proc.ServerProcess(tmp_path, options=options, name=name).start()
 
 
-def _node(server, name, serial):
-    status, body = server.call("POST", "/v1/nodes", {
-        "name": name, "driver": "command", "console_interface": "command",
-        "driver_info": {"command_profile": "vmcon", "serial_port": str(serial.port)}})
-    assert status == 201, body
-    return body["uuid"]
-
-
-def _port(server, node):
-    doc = env.wait_state(server, node, ("on", "failed"))
-    assert doc["console_state"] == "on", doc
-    return env.address(doc)[1]
-
-
 def _off(server, node):
     env.enable(server, node, False)
     assert env.wait_state(server, node, ("off", "failed"))["console_state"] == "off"
@@ -51,13 +37,13 @@ def test_freed_port_is_handed_out_last(tmp_path, serials):
     first_port = int(port_range.split(":")[0])
     server = _server(tmp_path, port_range, "life1")
     try:
-        a, b, c, d = (_node(server, name, serial)
+        a, b, c, d = (env.create_serial_node(server, name, serial)
                       for name, serial in zip("abcd", serials))
         env.enable(server, a)
-        assert _port(server, a) == first_port
+        assert env.console_port(server, a) == first_port
         _off(server, a)
         env.enable(server, b)  # not A's port, freed a moment ago
-        assert _port(server, b) == first_port + 1
+        assert env.console_port(server, b) == first_port + 1
         _off(server, b)
     finally:
         assert server.stop() == 0, server.log()
@@ -66,8 +52,8 @@ def test_freed_port_is_handed_out_last(tmp_path, serials):
     server = _server(tmp_path, port_range, "life2")
     try:
         env.enable(server, c)
-        assert _port(server, c) == first_port + 2
+        assert env.console_port(server, c) == first_port + 2
         env.enable(server, d)
-        assert _port(server, d) == first_port
+        assert env.console_port(server, d) == first_port
     finally:
         assert server.stop() == 0, server.log()

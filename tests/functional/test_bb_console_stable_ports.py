@@ -25,39 +25,25 @@ def _server(tmp_path, port_range):
     return server_proc.ServerProcess(tmp_path, options=options).start()
 
 
-def _node(server, name, serial):
-    status, body = server.call("POST", "/v1/nodes", {
-        "name": name, "driver": "command", "console_interface": "command",
-        "driver_info": {"command_profile": "vmcon", "serial_port": str(serial.port)}})
-    assert status == 201, body
-    return body["uuid"]
-
-
-def _port(server, node):
-    doc = env.wait_state(server, node, ("on", "failed"))
-    assert doc["console_state"] == "on", doc
-    return env.address(doc)[1]
-
-
 def test_ports_survive_restart_and_reenable(tmp_path, serials):
     port_range = env.free_port_range(3)
     server = _server(tmp_path, port_range)
     try:
-        first = _node(server, "first", serials[0])
-        second = _node(server, "second", serials[1])
+        first = env.create_serial_node(server, "first", serials[0])
+        second = env.create_serial_node(server, "second", serials[1])
         env.enable(server, second)  # enabled in the other order than the nodes'
-        ports = {second: _port(server, second)}
+        ports = {second: env.console_port(server, second)}
         env.enable(server, first)
-        ports[first] = _port(server, first)
+        ports[first] = env.console_port(server, first)
     finally:
         server.stop()
     server = _server(tmp_path, port_range)
     try:
-        assert {n: _port(server, n) for n in ports} == ports
+        assert {n: env.console_port(server, n) for n in ports} == ports
         # Disabled and enabled again while the other is on: its own port again.
         env.enable(server, second, False)
         env.wait_state(server, second, ("off", "failed"))
         env.enable(server, second)
-        assert _port(server, second) == ports[second]
+        assert env.console_port(server, second) == ports[second]
     finally:
         server.stop()
