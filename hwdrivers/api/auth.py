@@ -548,9 +548,7 @@ def _logged_name(user):
     """``user`` as a failure's log line shows it: quoted, escaped, at most
     :data:`KEY_CHARS` characters. Anyone may send a name of hundreds of
     kilobytes (the server's header limit), and every wrong guess is logged."""
-    if len(user) <= KEY_CHARS:
-        return repr(user)
-    return "%r... (%d characters)" % (user[:KEY_CHARS], len(user))
+    return log_text.cut(repr(user), KEY_CHARS)
 
 
 def _has_body(environ):

@@ -9,6 +9,7 @@ from hwdrivers.api import microversions
 from hwdrivers.api import patch as patch_mod
 from hwdrivers.api import utils
 from hwdrivers.common import exception
+from hwdrivers.common import log_text
 from hwdrivers.common import states
 from hwdrivers.db import api as db_api
 
@@ -179,9 +180,8 @@ def _mac(value, where="Field address"):
     try:
         return db_api.normalize_mac(value)
     except exception.InvalidParameterValue:
-        shown = value[:80] + "..." if len(value) > 80 else value
         raise errors.APIError("%s must be a MAC address of the form aa:bb:cc:dd:ee:ff, "
-                              "got %r." % (where, shown)) from None
+                              "got %s." % (where, log_text.cut(repr(value), 80))) from None
 
 
 def _query_mac(value):

@@ -26,6 +26,7 @@ and the running step shown in ``driver_internal_info`` (:func:`record_plan`,
 import logging
 
 from hwdrivers.common import exception
+from hwdrivers.common import log_text
 from hwdrivers.common.states import ProvisionState
 from hwdrivers.conductor import controllers
 from hwdrivers.conductor import task_manager
@@ -112,9 +113,8 @@ QUOTED = 60
 
 
 def _cut(text: str) -> str:
-    """``text`` cut after :data:`QUOTED` characters, saying how long it was."""
-    return text if len(text) <= QUOTED else "%s... (%d characters)" % (text[:QUOTED],
-                                                                       len(text))
+    """``text`` cut after :data:`QUOTED` characters."""
+    return log_text.cut(text, QUOTED)
 
 
 def _step_errors(task, index: int, step) -> tuple[list[str], dict | None]:

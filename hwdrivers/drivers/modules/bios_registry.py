@@ -10,6 +10,7 @@ cleaning request), so both refuse with the same words.
 """
 
 from hwdrivers.common import exception
+from hwdrivers.common import log_text
 
 #: The argsinfo of apply_configuration's one argument.
 SETTINGS_HELP = ("A list of {\"name\": <BIOS attribute>, \"value\": <new value>}; each "
@@ -32,8 +33,7 @@ def _describe(entry: dict) -> str:
 
 def _shown(value) -> str:
     """``repr(value)``, cut after 60 characters: a refused megabyte is not echoed."""
-    text = repr(value)
-    return text if len(text) <= 60 else "%s... (%d characters)" % (text[:60], len(str(value)))
+    return log_text.cut(repr(value), 60)
 
 
 def _value_error(name: str, value, entry: dict) -> str | None:

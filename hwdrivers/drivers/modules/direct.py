@@ -27,6 +27,7 @@ import urllib.parse
 
 
 from hwdrivers.common import exception
+from hwdrivers.common import log_text
 from hwdrivers.common.states import PowerState
 from hwdrivers.common.states import ProvisionState
 from hwdrivers.conf import CONF
@@ -71,7 +72,7 @@ def _shown(value: object) -> str:
     if not isinstance(value, str):
         return repr(value)
     if "://" not in value:
-        return repr(value[:80] + ("..." if len(value) > 80 else ""))
+        return log_text.cut(repr(value), 80)
     from hwdrivers.agent import fetch  # the agent's redaction, as image_check uses
     try:
         return repr(fetch.redact(value))
