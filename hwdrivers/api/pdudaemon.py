@@ -109,7 +109,7 @@ def _outlet_of(value):
     return int(text) if text.isascii() and text.isdigit() else None
 
 
-def _powered_by_snmp(node):
+def _powered_by_snmp(row):
     """Whether the node's power goes through its snmp_* fields.
 
     A node moved to another driver keeps its driver_info (as in Ironic):
@@ -118,7 +118,7 @@ def _powered_by_snmp(node):
     """
     try:
         return factory.get_registry().interface_name(
-            node.driver, "power", node.power_interface) == "snmp"
+            row["driver"], "power", row["power_interface"]) == "snmp"
     except exception.HWDriversError:  # a driver no longer enabled: not switchable here
         return False
 
@@ -190,23 +190,28 @@ class Listener:
                                     "UUID)" % selector["alias"]) from None
         host = _pdu_key(selector["hostname"])
         matches = []
-        for node in self.manager.list_nodes(context):
-            info = node.driver_info or {}
+        # plain fields, read sealed: no node's secrets are opened to find one
+        for row in self.manager.nodes_with_driver_info_key(context, "snmp_address"):
+            info = row["driver_info"]
             address = info.get("snmp_address")
             if (isinstance(address, str) and _pdu_key(address) == host
                     and _outlet_of(info.get("snmp_outlet")) == selector["port"]
-                    and _powered_by_snmp(node)):
-                matches.append(node)
+                    and _powered_by_snmp(row)):
+                matches.append(row)
+        unknown = _Refused(404, "No node has driver_info snmp_address=%s and snmp_outlet=%d; "
+                                "set them on the node plugged into that outlet"
+                           % (selector["hostname"], selector["port"]))
         if not matches:
-            raise _Refused(404, "No node has driver_info snmp_address=%s and "
-                                "snmp_outlet=%d; set them on the node plugged into "
-                                "that outlet" % (selector["hostname"], selector["port"]))
+            raise unknown
         if len(matches) > 1:
             raise _Refused(409, "Nodes %s all have snmp_address=%s and snmp_outlet=%d; "
                                 "give each outlet to one node, or use alias="
-                           % (", ".join(n.ident for n in matches), selector["hostname"],
-                              selector["port"]))
-        return matches[0]
+                           % (", ".join(row["name"] or row["uuid"] for row in matches),
+                              selector["hostname"], selector["port"]))
+        try:
+            return self.manager.get_node(context, matches[0]["uuid"])
+        except exception.NotFound:  # deleted since: as if never there
+            raise unknown from None
 
     # -- running --------------------------------------------------------------------
 
@@ -349,7 +354,12 @@ class Listener:
         try:
             target, selector, delay = self.parse(command, args)
             context = hw_context.get_admin_context()
-            node = self.find_node(context, selector)
+            try:
+                node = self.find_node(context, selector)
+            except exception.HWDriversError as exc:
+                if exc.code != 503:  # a node whose key is lost, the database away
+                    raise
+                raise _Refused(503, "Not accepted: %s" % exc) from None
             queued = self.submit(context, node, target, delay)
         except _Refused as refused:
             # The command, parameter names and hostname are the client's own,

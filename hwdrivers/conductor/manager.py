@@ -228,6 +228,13 @@ class ConductorManager:
     def list_nodes(self, context, **kwargs):
         return node_obj.Node.list(**kwargs)
 
+    def nodes_with_driver_info_key(self, context, key):
+        """Light rows (uuid, name, driver, power_interface, sealed driver_info)
+        of the nodes whose driver_info has ``key``: finding a node by a plain
+        driver_info value without reading the whole fleet."""
+        from hwdrivers.db import api as db_api
+        return db_api.nodes_with_driver_info_key(key)
+
     def update_node(self, context, ident, set_values=None, unset=(), reset_interfaces=False):
         """Set fields (``driver_info/<key>`` paths allowed) and unset others.
 

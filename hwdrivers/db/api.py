@@ -446,6 +446,29 @@ def node_ring_inputs(conductor_groups):
     return rows
 
 
+def nodes_with_driver_info_key(key):
+    """The nodes whose driver_info has ``key``: their uuid, name, driver,
+    power_interface and driver_info, the latter decoded but left sealed.
+
+    For finding a node by plain (non-secret) driver_info values at fleet
+    size, as the PDUDaemon listener finds the node behind an outlet: the
+    text match leaves out the nodes that cannot match in SQL, and no secret
+    is opened, nor a whole row with its five JSON documents built, for the
+    ones that can. The match is on the key's JSON text (``"key"``), so it
+    may also keep a node holding that text as a value: callers check the
+    decoded driver_info.
+    """
+    info = sa.cast(nodes.c.driver_info, sa.Text)
+    query = (sa.select(nodes.c.uuid, nodes.c.name, nodes.c.driver, nodes.c.power_interface,
+                       info.label("driver_info"))
+             .where(info.contains('"%s"' % key, autoescape=True)).order_by(nodes.c.id))
+    with db_engine.reader() as conn:
+        rows = [dict(row._mapping) for row in conn.execute(query)]
+    for row in rows:
+        row["driver_info"] = db_engine.json_loads(row["driver_info"] or "{}") or {}
+    return rows
+
+
 def _node_label(conn, node_id):
     row = conn.execute(sa.select(nodes.c.name, nodes.c.uuid).where(
         nodes.c.id == node_id)).first()

@@ -14,10 +14,13 @@ from hwdrivers import conf as hw_conf
 from hwdrivers.api import pdudaemon
 from hwdrivers.common import context as hw_context
 from hwdrivers.common import exception
+from hwdrivers.common import secrets
 from hwdrivers.common.states import PowerState
 from hwdrivers.conductor import task_manager
 from hwdrivers.conductor import service as service_mod
 from hwdrivers.db import api as db_api
+from hwdrivers.db import engine as db_engine
+from hwdrivers.db import models
 
 CTX = hw_context.get_admin_context()
 
@@ -201,6 +204,24 @@ def test_two_nodes_on_one_outlet_is_a_409(client, service, nodes, snmp_agent):
     response = client.get("/power/control/on?hostname=%s&port=11" % snmp_agent.address)
     assert response.status_code == 409
     assert "pdu-node-11" in response.text and "pdu-node-dup" in response.text
+
+
+def test_a_node_with_unreadable_secrets_does_not_stop_another_outlet(client, service, nodes,
+                                                                    snmp_agent):
+    """Finding the node behind an outlet reads plain fields only: one node
+    whose secrets cannot be opened (its key lost) used to fail every request."""
+    info = dict(snmp_agent.driver_info("apc", 14), snmp_community={secrets.ENVELOPE: "lost"})
+    broken = service.manager.create_node(CTX, {"driver": "snmp", "name": "pdu-node-14"})
+    with db_engine.writer() as conn:  # as sealed by a lost key (the API refuses envelopes)
+        conn.execute(models.nodes.update().where(models.nodes.c.id == broken.id)
+                     .values(driver_info=info))
+    with pytest.raises(secrets.SecretUnreadable):
+        db_api.get_node("pdu-node-14")
+    response = client.get("/power/control/on?hostname=%s&port=11" % snmp_agent.address)
+    assert response.status_code == 200, response.text
+    assert settle("pdu-node-11")["power_state"] == PowerState.ON
+    response = client.get("/power/control/on?hostname=%s&port=14" % snmp_agent.address)
+    assert response.status_code == 503 and "pdu-node-14" in response.text
 
 
 def test_a_busy_node_queues_requests_and_runs_them_in_order(client, service, nodes):

@@ -14,7 +14,7 @@ from hwdrivers.api import pdudaemon_tcp
 class _BrokenManager:
     workers = None
 
-    def list_nodes(self, context):
+    def nodes_with_driver_info_key(self, context, key):
         raise RuntimeError("database is locked")
 
 
