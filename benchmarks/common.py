@@ -98,8 +98,9 @@ def bulk_create_nodes(count, driver="fake-hardware", driver_info=None, chunk=200
     Enrolling 10,000 nodes one ``create_node`` at a time costs a write
     transaction each, which would dominate a benchmark's set-up; the rows
     are the same as ``db.api.create_node`` writes (uuid, driver, JSON
-    fields, created_at). ``driver_info`` is a dict or ``f(index) -> dict``;
-    ``columns`` sets other node columns (``power_state="power off"``).
+    fields, created_at). ``driver_info`` is a dict or ``f(index) -> dict``,
+    ``driver`` a name or ``f(index) -> name`` (a mixed fleet); ``columns``
+    sets other node columns (``power_state="power off"``).
     """
     import uuid as uuid_lib
 
@@ -113,7 +114,8 @@ def bulk_create_nodes(count, driver="fake-hardware", driver_info=None, chunk=200
         rows = []
         for index in range(made, min(count, made + chunk)):
             info = driver_info(index) if callable(driver_info) else dict(driver_info or {})
-            rows.append({"uuid": str(uuid_lib.uuid4()), "driver": driver,
+            rows.append({"uuid": str(uuid_lib.uuid4()),
+                         "driver": driver(index) if callable(driver) else driver,
                          "name": "bench-%06d" % index, "driver_info": info,
                          "driver_internal_info": {}, "instance_info": {},
                          "properties": {}, "extra": {}, "created_at": now, **columns})

@@ -194,8 +194,8 @@ class Listener:
         for row in self.manager.nodes_with_driver_info_key(context, "snmp_address"):
             info = row["driver_info"]
             address = info.get("snmp_address")
-            if (isinstance(address, str) and _pdu_key(address) == host
-                    and _outlet_of(info.get("snmp_outlet")) == selector["port"]
+            if (_outlet_of(info.get("snmp_outlet")) == selector["port"]  # cheapest first
+                    and isinstance(address, str) and _pdu_key(address) == host
                     and _powered_by_snmp(row)):
                 matches.append(row)
         unknown = _Refused(404, "No node has driver_info snmp_address=%s and snmp_outlet=%d; "
