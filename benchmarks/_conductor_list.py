@@ -24,7 +24,6 @@ run's median call. A one-off comparison, not one of run_all.py's figures
 import argparse
 import json
 import os
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -80,15 +79,6 @@ def _driver_info(index):
     return {"fake_address": "10.0.%d.%d" % (index // 250, index % 250)}
 
 
-def _run(tree, url, calls):
-    proc = subprocess.run([sys.executable, "-c", CHILD, tree, url, str(calls),
-                           json.dumps(QUERIES)],
-                          capture_output=True, text=True, timeout=1800)
-    if proc.returncode != 0:
-        raise RuntimeError("%s failed:\n%s" % (tree, proc.stderr[-3000:]))
-    return json.loads(proc.stdout.rpartition("RESULT=")[2])
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--nodes", type=int, default=10000)
@@ -96,9 +86,7 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=5, help="runs of each tree")
     parser.add_argument("--before", default="/tmp/before", metavar="TREE")
     args = parser.parse_args(argv)
-    trees = [("after", common.ROOT)]
-    if os.path.isdir(os.path.join(args.before, "hwdrivers")):
-        trees.insert(0, ("before", os.path.abspath(args.before)))
+    trees = common.compared_trees(args.before)
     print("machine: %s" % (common.machine(),))
     common.configure(enabled_hardware_types=["fake-hardware"])
     from hwdrivers.db import api as db_api
@@ -112,7 +100,8 @@ def main(argv=None):
             for label, tree in trees:  # interleaved: before, after, before...
                 for host in ("c1", "c2", "c3"):  # alive for the whole run
                     db_api.register_conductor(host, ["fake-hardware"])
-                runs[label].append(_run(tree, url, args.calls))
+                runs[label].append(common.run_child(CHILD, tree, url, args.calls,
+                                                      json.dumps(QUERIES)))
     rows = []
     for name, _ in QUERIES:
         row = [name, args.nodes]

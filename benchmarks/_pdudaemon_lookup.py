@@ -16,9 +16,7 @@ comparison, not one of run_all.py's figures (hence the leading underscore).
 """
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -69,15 +67,6 @@ def _driver_info(index):
             "snmp_driver": "apc", "snmp_community": "private-%d" % (outlet // 24)}
 
 
-def _run(tree, url, calls, pdus):
-    proc = subprocess.run([sys.executable, "-c", CHILD, tree, common.CONF.state_path, url,
-                           str(calls), str(pdus)],
-                          capture_output=True, text=True, timeout=1800)
-    if proc.returncode != 0:
-        raise RuntimeError("%s failed:\n%s" % (tree, proc.stderr[-3000:]))
-    return json.loads(proc.stdout.rpartition("RESULT=")[2])
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--nodes", type=int, default=10000)
@@ -85,9 +74,7 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=3, help="runs of each tree")
     parser.add_argument("--before", default="/tmp/before", metavar="TREE")
     args = parser.parse_args(argv)
-    trees = [("after", common.ROOT)]
-    if os.path.isdir(os.path.join(args.before, "hwdrivers")):
-        trees.insert(0, ("before", os.path.abspath(args.before)))
+    trees = common.compared_trees(args.before)
     print("machine: %s" % (common.machine(),))
     common.configure(enabled_hardware_types=HARDWARE,
                      enabled_power_interfaces=["snmp", "fake"])
@@ -106,7 +93,8 @@ def main(argv=None):
         pdus = (args.nodes + 1) // 2 // 24
         for _ in range(args.repeat):
             for label, tree in trees:  # interleaved: before, after, before...
-                runs[label].append(_run(tree, url, args.calls, pdus))
+                runs[label].append(common.run_child(CHILD, tree, common.CONF.state_path, url,
+                                                      args.calls, pdus))
     row = ["find_node (hostname, port)", args.nodes]
     row += [common.median(runs[label]) * 1000 for label, _ in trees]
     if len(trees) == 2:

@@ -216,9 +216,7 @@ def main(argv=None):
     if unknown:
         parser.error("--commands: unknown %s; choose among: %s"
                      % (", ".join(unknown), ", ".join(COMMANDS)))
-    trees = [("after", os.path.abspath(args.after))]
-    if args.before and os.path.isdir(os.path.join(args.before, "hwdrivers")):
-        trees.insert(0, ("before", os.path.abspath(args.before)))
+    trees = common.compared_trees(args.before, args.after)
     results = {(tree, label): [] for tree, _ in trees for label in labels}
     results.update({("floor", label): [] for label in FLOORS})
     for _, path in trees:

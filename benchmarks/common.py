@@ -5,9 +5,11 @@ Medians and ratios over repetitions, because the machines are shared.
 """
 
 import contextlib
+import json
 import logging
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -125,6 +127,25 @@ def bulk_create_nodes(count, driver="fake-hardware", driver_info=None, chunk=200
     with db_engine.reader() as conn:
         return [row[0] for row in conn.execute(
             sa.select(table.c.id).where(table.c.name.like("bench-%")).order_by(table.c.id))]
+
+
+def compared_trees(before, after=ROOT):
+    """``[("before", path), ("after", path)]`` for an interleaved comparison;
+    ``after`` alone when ``before`` holds no hwdrivers package (not given)."""
+    trees = [("after", os.path.abspath(after))]
+    if before and os.path.isdir(os.path.join(before, "hwdrivers")):
+        trees.insert(0, ("before", os.path.abspath(before)))
+    return trees
+
+
+def run_child(code, *argv, timeout=1800):
+    """Run ``code`` in a fresh interpreter with ``argv``; what it printed after
+    ``RESULT=`` (JSON), decoded. The child puts its tree first on sys.path."""
+    proc = subprocess.run([sys.executable, "-c", code, *map(str, argv)],
+                          capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError("%s failed:\n%s" % (argv[:1], proc.stderr[-3000:]))
+    return json.loads(proc.stdout.rpartition("RESULT=")[2])
 
 
 def rss_mb(pid="self"):
