@@ -8,8 +8,7 @@ import json
 
 import pytest
 
-from hwdrivers.cmd import cli
-from hwdrivers.db import engine as db_engine
+from tests import cli_run
 from tests.functional.server_proc import ServerProcess
 
 
@@ -22,21 +21,7 @@ def server(tmp_path_factory):
 
 @pytest.fixture
 def run(server, tmp_path, capsys, monkeypatch):
-    local_conf = tmp_path / "local.conf"
-    local_conf.write_text("[database]\nconnection = sqlite:///%s\n" % server.db_path)
-    for name in ("HWDRIVERS_URL", "HWDRIVERS_USERNAME", "HWDRIVERS_PASSWORD"):
-        monkeypatch.delenv(name, raising=False)
-
-    def run(*args, expect=0, local=False):
-        prefix = ["--config-file", str(local_conf)] if local else ["--url", server.url]
-        db_engine.dispose()
-        code = cli.main(prefix + list(args))
-        out, err = capsys.readouterr()
-        assert code == expect, "exit %s: %s %s" % (code, out, err)
-        return out, err
-
-    yield run
-    db_engine.dispose()
+    yield from cli_run.server_runner(server, tmp_path, capsys, monkeypatch)
 
 
 def test_conductor_show_over_http_matches_the_database(run):

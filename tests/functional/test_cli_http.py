@@ -13,7 +13,7 @@ import pytest
 
 from hwdrivers.cli import http as http_backend
 from hwdrivers.cmd import cli
-from hwdrivers.db import engine as db_engine
+from tests import cli_run
 from tests.functional.server_proc import ServerProcess, free_tcp_port
 
 POWER_DELAY = 0.3
@@ -35,23 +35,7 @@ def server(tmp_path_factory):
 @pytest.fixture
 def run(server, tmp_path, capsys, monkeypatch):
     """``run(*args, local=False)``: the CLI over --url (or on the server's DB)."""
-    local_conf = tmp_path / "local.conf"
-    local_conf.write_text("[database]\nconnection = sqlite:///%s\n" % server.db_path)
-    for name in ("HWDRIVERS_URL", "HWDRIVERS_USERNAME", "HWDRIVERS_PASSWORD"):
-        monkeypatch.delenv(name, raising=False)
-    db_engine.dispose()
-
-    def run(*args, expect=0, local=False):
-        prefix = (["--config-file", str(local_conf)] if local
-                  else ["--url", server.url])
-        db_engine.dispose()
-        code = cli.main(prefix + list(args))
-        out, err = capsys.readouterr()
-        assert code == expect, "exit %s: %s %s" % (code, out, err)
-        return out, err
-
-    yield run
-    db_engine.dispose()
+    yield from cli_run.server_runner(server, tmp_path, capsys, monkeypatch)
 
 
 def both(run, *args, **kwargs):
