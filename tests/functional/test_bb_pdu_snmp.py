@@ -9,15 +9,12 @@ from hwdrivers.common import exception
 from hwdrivers.common.states import PowerState
 from hwdrivers.drivers import retry
 from hwdrivers.drivers.task import StandaloneTask
+from tests.functional import snmp_env
 
 
 @pytest.fixture(autouse=True)
 def snmp_config(config):
-    config(enabled_hardware_types=["snmp"], enabled_power_interfaces=["snmp"],
-           enabled_management_interfaces=["noop"], snmp__reboot_delay=0.05,
-           snmp__timeout=0.3, snmp__retries=1, snmp__command_retry_timeout=3.0,
-           snmp__power_timeout=2.0)
-    return config
+    return snmp_env.configure(config)
 
 
 def test_wrong_v3_context_engine_id_is_a_settings_error_naming_it(snmp_agent):

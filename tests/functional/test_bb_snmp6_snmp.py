@@ -3,7 +3,6 @@
 Same setting as test_snmp.py (tests/fixtures/snmp_agent.py).
 """
 
-import threading
 import time
 
 import pytest
@@ -14,15 +13,12 @@ from hwdrivers.conductor.controllers import ControllerLimiter
 from hwdrivers.drivers import retry
 from hwdrivers.drivers.task import StandaloneTask
 from hwdrivers.testing.snmp_agent import ENGINE_ID, overlaps
+from tests.functional import snmp_env
 
 
 @pytest.fixture(autouse=True)
 def snmp_config(config):
-    config(enabled_hardware_types=["snmp"], enabled_power_interfaces=["snmp"],
-           enabled_management_interfaces=["noop"], snmp__reboot_delay=0.05,
-           snmp__timeout=0.3, snmp__retries=1, snmp__command_retry_timeout=3.0,
-           snmp__power_timeout=2.0)
-    return config
+    return snmp_env.configure(config)
 
 
 def _switch_and_read(info, outlet, target):
@@ -81,23 +77,7 @@ def test_host_name_spellings_of_one_pdu_share_its_queue(snmp_agent, snmp_proxy,
             snmp_agent.driver_info("apc", outlet, port=proxy.port,
                                    snmp_address=SPELLINGS[outlet % len(SPELLINGS)])))
             for outlet in range(1, 7)]
-        barrier = threading.Barrier(len(tasks))
-        errors = []
-
-        def switch(task):
-            power = task.driver.power
-            try:
-                barrier.wait()
-                retry.run(task, power, power.set_power_state, PowerState.ON,
-                          gate=limiter.slot)
-            except Exception as exc:  # noqa: BLE001 (reported below)
-                errors.append(exc)
-
-        threads = [threading.Thread(target=switch, args=(t,)) for t in tasks]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
+        errors = snmp_env.switch_at_once(tasks, PowerState.ON, gate=limiter.slot)
         commands = proxy.commands(lambda oid: int(oid.rsplit(".", 1)[1]))
     assert not errors, errors
     assert sorted(commands) == list(range(1, 7))

@@ -22,6 +22,7 @@ from hwdrivers.drivers import retry
 from hwdrivers.drivers.modules import snmp as snmp_module
 from hwdrivers.drivers.task import StandaloneTask
 from tests.fixtures.snmp_agent import V3_USERS, free_udp_port, overlaps
+from tests.functional import snmp_env
 
 DRIVERS = ["apc", "apc_masterswitchplus", "apc_rackpdu", "aten", "cyberpower",
            "eatonpower", "teltronix", "baytech_mrp27", "generic"]
@@ -32,11 +33,7 @@ SECRETS = [key for _, key, _, priv in V3_USERS.values() for key in (key, priv) i
 
 @pytest.fixture(autouse=True)
 def snmp_config(config):
-    config(enabled_hardware_types=["snmp"], enabled_power_interfaces=["snmp"],
-           enabled_management_interfaces=["noop"], snmp__reboot_delay=0.05,
-           snmp__timeout=0.3, snmp__retries=1, snmp__command_retry_timeout=1.0,
-           snmp__power_timeout=2.0)
-    return config
+    return snmp_env.configure(config, snmp__command_retry_timeout=1.0)
 
 
 def make_task(driver_info, name="n1"):
@@ -230,22 +227,7 @@ def _eight_outlets(snmp_agent, proxy, gate):
         task.driver.power.set_power_state(task, PowerState.OFF)
     tasks = [make_task(snmp_agent.driver_info("apc", outlet, port=proxy.port),
                        name="n%d" % outlet) for outlet in range(11, 19)]
-    barrier = threading.Barrier(len(tasks))
-    errors = []
-
-    def switch(task):
-        power = task.driver.power
-        try:
-            barrier.wait()
-            retry.run(task, power, power.set_power_state, PowerState.ON, gate=gate)
-        except Exception as exc:  # noqa: BLE001 (reported below)
-            errors.append(exc)
-
-    threads = [threading.Thread(target=switch, args=(t,)) for t in tasks]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    errors = snmp_env.switch_at_once(tasks, PowerState.ON, gate=gate)
     assert not errors, errors
     commands = proxy.commands(_outlet)
     for outlet in range(11, 19):  # read back straight from the agent
