@@ -2,6 +2,7 @@
 
 import os
 import socket
+import threading
 import time
 
 from tests.functional import server_proc
@@ -34,6 +35,45 @@ def serial_line():
     port = ipmi_sim.SerialPort()
     yield port
     port.close()
+
+
+class TcpLine:
+    """A machine's serial line as a plain TCP server the session's socat connects to.
+
+    Unlike :func:`serial_line`'s port it keeps every connection (``conns``),
+    and the test decides how the line ends: the machine hangs up
+    (:meth:`hang_up`), or the line goes away altogether (:meth:`cut`).
+    """
+
+    def __init__(self):
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.conns = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                self.conns.append(self.server.accept()[0])
+            except OSError:
+                return
+
+    def hang_up(self):
+        """The connections end; the line still takes new ones."""
+        for conn in self.conns:
+            conn.close()
+
+    def cut(self):
+        """The line goes away: connections end (FIN), new ones are refused."""
+        conns, self.conns = self.conns, []
+        for sock in [self.server] + conns:
+            # shutdown first: a close() alone leaves a socket another thread
+            # blocks on (accept, recv) open, and sends no FIN
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
 
 
 def free_port_range(count):

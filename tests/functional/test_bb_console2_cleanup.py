@@ -11,7 +11,6 @@ machine's serial line.
 
 import shutil
 import socket
-import threading
 import time
 import types
 
@@ -24,32 +23,6 @@ from tests.functional import console_env
 from tests.waits import wait_for
 
 
-class _Line:
-    """The machine's serial line: a TCP server the session's socat connects to."""
-
-    def __init__(self):
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.port = self.server.getsockname()[1]
-        self.conns = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.server.accept()
-            except OSError:
-                return
-            self.conns.append(conn)
-
-    def hang_up(self):
-        for conn in self.conns:
-            conn.close()
-
-    def close(self):
-        self.hang_up()
-        self.server.close()
-
-
 def test_clients_are_answered_and_stop_is_prompt_during_a_slow_cleanup(tmp_path):
     for tool in ("ipmitool", "socat"):
         if shutil.which(tool) is None:
@@ -57,7 +30,7 @@ def test_clients_are_answered_and_stop_is_prompt_during_a_slow_cleanup(tmp_path)
     silent_bmc = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # never answers
     silent_bmc.bind(("127.0.0.1", 0))
     bmc_port = silent_bmc.getsockname()[1]
-    line = _Line()
+    line = console_env.TcpLine()
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "IPMI_PASSWORD": "s3cret-pw"}
     plain = console_base.ConsoleCommand(
         argv=["socat", "-", "TCP:127.0.0.1:%d" % line.port], env=env)
@@ -99,5 +72,5 @@ def test_clients_are_answered_and_stop_is_prompt_during_a_slow_cleanup(tmp_path)
         for client in (first, second):
             if client is not None:
                 client.close()
-        line.close()
+        line.cut()
         silent_bmc.close()

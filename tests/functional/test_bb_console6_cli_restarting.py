@@ -10,9 +10,7 @@ import os
 import pty
 import select
 import shutil
-import socket
 import sys
-import threading
 import time
 
 import pytest
@@ -24,40 +22,11 @@ from tests.waits import wait_for
 HWDRIVERS = os.path.join(os.path.dirname(sys.executable), "hwdrivers")
 
 
-class _Line:
-    """The machine's serial line, a TCP port the profile's socat connects to."""
-
-    def __init__(self):
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.port = self.server.getsockname()[1]
-        self.conns = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                self.conns.append(self.server.accept()[0])
-            except OSError:
-                return
-
-    def cut(self):
-        """The line goes away: connections end (FIN), new ones are refused."""
-        conns, self.conns = self.conns, []
-        for sock in [self.server] + conns:
-            # shutdown first: a close() alone leaves a socket another thread
-            # blocks on (accept, recv) open, and sends no FIN
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            sock.close()
-
-
 @pytest.fixture
 def serial():
     if shutil.which("socat") is None:
         pytest.skip("socat is not installed (Debian: apt install socat)")
-    line = _Line()
+    line = env.TcpLine()
     yield line
     line.cut()
 
