@@ -351,16 +351,17 @@ def update_port(ident):
         else:
             raise errors.APIError("Field %s of a port cannot be removed." % field)
     if values:
-        _check_node_state(port, values)
         with _duplicate_mac_named(values.get("address")):
-            port = utils.manager().update_port(utils.context(), port["uuid"], values)
+            port = utils.manager().update_port(
+                utils.context(), port["uuid"], values,
+                check=lambda current, node: _check_node_state(current, node, values))
     return utils.json_response(port_doc(port, _NodeUUIDs()(port["node_id"])))
 
 
-def _check_node_state(port, values):
-    """409 when the state of the node the port ends up on forbids ``values``
-    (:data:`CHANGEABLE_IN`, Ironic's rules); naming the field and the way out."""
-    node = utils.manager().get_node(utils.context(), values.get("node_id", port["node_id"]))
+def _check_node_state(port, node, values):
+    """409 when the state of ``node``, the (locked) node the port ends up on,
+    forbids ``values`` (:data:`CHANGEABLE_IN`, Ironic's rules); naming the
+    field and the way out."""
     state = node.provision_state
     if (state == _P.INSPECTING
             and microversions.current() >= INSPECTING_FROZEN_VERSION):

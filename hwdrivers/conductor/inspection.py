@@ -229,9 +229,10 @@ def _tidy_ports(task, listed: list[str], selected: list[str], pxe: str | None) -
     changes = []
     for port in db_api.list_ports(node_id=task.node.id):
         address = port["address"]
-        # Ports take no node lock (an operator may delete one while the node
-        # is inspected): one gone since the listing needs nothing more, and
-        # its PortNotFound failed the whole inspection after its data was read.
+        # API changes to ports wait for the node's lock, which inspection
+        # holds; a port gone since the listing anyway (another tool on the
+        # database) needs nothing more: its PortNotFound must not fail the
+        # whole inspection after its data was read.
         try:
             if keep is not None and address not in keep:
                 db_api.destroy_port(port["id"])

@@ -538,9 +538,13 @@ class ConductorManager:
         """Per interface kind: every field with required/optional/secret flags."""
         return self.registry.fields(name)
 
-    # -- ports and conductors (thin wrappers over the database API) ----------------
-    # Ports carry no driver state, so they need no node lock: each call is one
-    # short transaction and the database's unique constraints settle races.
+    # -- ports and conductors -------------------------------------------------------
+    # A port's MAC and pxe_enabled are what deploying, cleaning and inspection
+    # work from (iPXE scripts per MAC, the agent's lookup, inspection's port
+    # updates), so changing or deleting a port takes its node's lock, as in
+    # Ironic: never under a running action, and the state rules are checked
+    # on the node as it is once locked. Creating one needs no lock (Ironic
+    # takes a shared one); the database's constraints settle races on MACs.
 
     def create_port(self, context, values):
         """``values``: address, node_id (int) and optional uuid/extra/pxe_enabled."""
@@ -559,13 +563,42 @@ class ConductorManager:
         from hwdrivers.db import api as db_api
         return db_api.get_port(ident)
 
-    def update_port(self, context, ident, values):
+    def update_port(self, context, ident, values, check=None):
+        """Set ``values`` on port ``ident`` under its node's lock (and, for a
+        move, the new node's); ``check(port, node)`` may refuse the change
+        for the node the port ends on, as it is once locked."""
         from hwdrivers.db import api as db_api
-        return db_api.update_port(db_api.get_port(ident)["id"], values)
+        port = db_api.get_port(ident)
+        with contextlib.ExitStack() as locks:
+            held = locks.enter_context(task_manager.acquire(
+                context, port["node_id"], purpose="port update"))
+            target = held
+            if values.get("node_id", port["node_id"]) != port["node_id"]:
+                target = locks.enter_context(task_manager.acquire(
+                    context, values["node_id"], purpose="port update"))
+            port = self._port_of(held, port)
+            if check is not None:
+                check(port, target.node)
+            return db_api.update_port(port["id"], values, node_id=held.node.id)
 
     def delete_port(self, context, ident):
+        """Delete port ``ident`` under its node's lock."""
         from hwdrivers.db import api as db_api
-        db_api.destroy_port(db_api.get_port(ident)["id"])
+        port = db_api.get_port(ident)
+        with task_manager.acquire(context, port["node_id"], purpose="port deletion") as task:
+            db_api.destroy_port(self._port_of(task, port)["id"], node_id=task.node.id)
+
+    @staticmethod
+    def _port_of(task, port):
+        """``port`` read again under ``task``'s lock: still that node's, or a
+        409 (it was moved while the lock was awaited) or a 404 (deleted)."""
+        from hwdrivers.db import api as db_api
+        current = db_api.get_port(port["id"])
+        if current["node_id"] != task.node.id:
+            raise exception.Conflict("Port %s moved to another node while this request "
+                                     "waited for node %s; send it again."
+                                     % (port["uuid"], task.node.ident))
+        return current
 
     def list_conductors(self, context):
         from hwdrivers.db import api as db_api

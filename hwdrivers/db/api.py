@@ -1137,14 +1137,24 @@ def list_ports(node_id=None, limit=None, marker=None, sort_key="id", sort_dir="a
         return [_as_dict(row) for row in conn.execute(query)]
 
 
-def update_port(port_id, values):
-    """Set ``values`` on port ``port_id`` (int id); returns the updated row."""
+def _port_clause(port_id, node_id):
+    clause = ports.c.id == port_id
+    return clause if node_id is None else sa.and_(clause, ports.c.node_id == node_id)
+
+
+def update_port(port_id, values, node_id=None):
+    """Set ``values`` on port ``port_id`` (int id); returns the updated row.
+
+    ``node_id``: only while the port is that node's (PortNotFound if not),
+    for a caller holding that node's lock.
+    """
     values = dict(values)
     _check_columns(values, PORT_COLUMNS, _PORT_IMMUTABLE, "port")
     if "address" in values:
         values["address"] = normalize_mac(values["address"])
     values.setdefault("updated_at", utcnow())
-    stmt = ports.update().where(ports.c.id == port_id).values(**values).returning(*ports.c)
+    stmt = (ports.update().where(_port_clause(port_id, node_id)).values(**values)
+            .returning(*ports.c))
     try:
         with db_engine.writer() as conn:
             row = conn.execute(stmt).first()
@@ -1158,9 +1168,10 @@ def update_port(port_id, values):
     return _as_dict(row)
 
 
-def destroy_port(port_id):
+def destroy_port(port_id, node_id=None):
+    """Delete port ``port_id`` (int id); ``node_id`` as in :func:`update_port`."""
     with db_engine.writer() as conn:
-        deleted = conn.execute(ports.delete().where(ports.c.id == port_id)).rowcount
+        deleted = conn.execute(ports.delete().where(_port_clause(port_id, node_id))).rowcount
     if deleted != 1:
         raise exception.PortNotFound(port=port_id)
 

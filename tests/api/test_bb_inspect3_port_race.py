@@ -1,10 +1,12 @@
-"""A port deleted through the API while its node is inspected does not fail the inspection.
+"""A port deleted through the API while its node is inspected does not race the inspection.
 
-Ports take no node lock, so an operator may delete one between the moment
+Ports took no node lock, so an operator could delete one between the moment
 inspection lists the node's ports and the moment it deletes (``[inspector]
 keep_ports``) or updates (``update_pxe_enabled``) it; the PortNotFound
-failed the whole inspection after the inventory had been read. The delete
-here runs through the real API, at that moment.
+failed the whole inspection after the inventory had been read. Deleting a
+port now takes its node's lock, as in Ironic: at that moment the API answers
+409 naming the inspection, the port stays, and the inspection completes.
+The delete runs through the real API, at that moment.
 """
 
 import pytest
@@ -18,7 +20,7 @@ from tests.api.test_bb_clean6_inspect_ports import inspect  # noqa: F401 (fixtur
 def delete_after_listing(api, monkeypatch):
     """Delete ENROLLED through the API right after _tidy_ports lists the node's ports."""
     listed, tidy = inspection.db_api.list_ports, inspection._tidy_ports
-    armed = []
+    armed, refused = [], []
 
     def list_then_delete(**filters):
         ports = listed(**filters)
@@ -26,7 +28,7 @@ def delete_after_listing(api, monkeypatch):
             if armed and port["address"] == ENROLLED:
                 armed.clear()
                 resp = api.delete("/v1/ports/%s" % port["uuid"])
-                assert resp.status_code == 204, resp.get_data(as_text=True)
+                refused.append((resp.status_code, resp.get_data(as_text=True)))
         return ports
 
     def armed_tidy(*args, **kwargs):
@@ -35,13 +37,15 @@ def delete_after_listing(api, monkeypatch):
 
     monkeypatch.setattr(inspection.db_api, "list_ports", list_then_delete)
     monkeypatch.setattr(inspection, "_tidy_ports", armed_tidy)
-    return armed
+    return refused
 
 
 @pytest.mark.parametrize("keep_ports", ["present", "all"])
-def test_a_port_deleted_meanwhile_is_passed_over(inspect, delete_after_listing,  # noqa: F811
-                                                 config, keep_ports):
-    # present: inspection would delete ENROLLED; all: it would set its pxe_enabled
-    config(inspector__keep_ports=keep_ports)
-    assert inspect(_inventory()) == {PXE: True}
-    assert not delete_after_listing, "the port was deleted after the listing"
+def test_a_port_delete_during_inspection_is_refused(inspect, delete_after_listing,  # noqa: F811
+                                                   config, keep_ports):
+    # present: inspection deletes ENROLLED itself; all: it sets its pxe_enabled
+    config(inspector__keep_ports=keep_ports, api__node_locked_wait=0)
+    expected = {PXE: True} if keep_ports == "present" else {PXE: True, ENROLLED: False}
+    assert inspect(_inventory()) == expected
+    [(status, body)] = delete_after_listing
+    assert status == 409 and "locked" in body and "inspecting in progress" in body
