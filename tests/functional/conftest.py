@@ -3,6 +3,7 @@
 import pytest
 
 from tests.fixtures import ipmi_sim as sim_fixture
+from tests.functional import console_env
 
 
 @pytest.fixture
@@ -12,3 +13,9 @@ def sim(tmp_path):
     sim = sim_fixture.IPMISim(str(tmp_path / "sim")).start()
     yield sim
     sim.stop()
+
+
+@pytest.fixture
+def serial():
+    """A machine's serial line for the socat console profiles (console_env.serial_line)."""
+    yield from console_env.serial_line()

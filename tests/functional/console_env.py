@@ -1,5 +1,6 @@
 """What the console tests share: a server with consoles, clients, process checks."""
 
+import contextlib
 import os
 import socket
 import threading
@@ -100,6 +101,18 @@ def free_port_range(count):
 def console_server(tmp_path, ports=4, name="server", **console):
     options = {"console": dict({"port_range": free_port_range(ports)}, **console)}
     return server_proc.ServerProcess(tmp_path, options=options, name=name)
+
+
+@contextlib.contextmanager
+def socat_server(tmp_path, ports=2, **console):
+    """A started server with :data:`SOCAT_PROFILES` and ``ports`` console ports; stopped after."""
+    options = dict(SOCAT_PROFILES, console=dict({"port_range": free_port_range(ports)},
+                                                **console))
+    server = server_proc.ServerProcess(tmp_path, options=options).start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def create_ipmi_node(server, name, driver_info):

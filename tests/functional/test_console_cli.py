@@ -17,23 +17,15 @@ import time
 import pytest
 
 from tests.functional import console_env as env
-from tests.functional import server_proc
 from tests.waits import wait_for
 
 HWDRIVERS = os.path.join(os.path.dirname(sys.executable), "hwdrivers")
 
 
 @pytest.fixture
-def serial():
-    yield from env.serial_line()
-
-
-@pytest.fixture
 def server(tmp_path):
-    options = dict(env.SOCAT_PROFILES, console={"port_range": env.free_port_range(2)})
-    proc = server_proc.ServerProcess(tmp_path, options=options).start()
-    yield proc
-    proc.stop()
+    with env.socat_server(tmp_path) as proc:
+        yield proc
 
 
 def _cli(server, tmp_path, *args, url=True, check=True):

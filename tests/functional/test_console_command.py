@@ -20,16 +20,9 @@ SECRET = "c0nsole-Secret"
 
 
 @pytest.fixture
-def serial():
-    yield from env.serial_line()
-
-
-@pytest.fixture
 def server(tmp_path):
-    options = dict(env.SOCAT_PROFILES, console={"port_range": env.free_port_range(2)})
-    proc = server_proc.ServerProcess(tmp_path, options=options).start()
-    yield proc
-    proc.stop()
+    with env.socat_server(tmp_path) as proc:
+        yield proc
 
 
 def _node(server, name, profile, **info):
