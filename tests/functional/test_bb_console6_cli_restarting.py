@@ -16,7 +16,6 @@ import time
 import pytest
 
 from tests.functional import console_env as env
-from tests.functional import server_proc
 from tests.waits import wait_for
 
 HWDRIVERS = os.path.join(os.path.dirname(sys.executable), "hwdrivers")
@@ -68,13 +67,8 @@ def _terminal_output(server, node, until, timeout=30):
 
 
 def test_connect_attaches_while_the_session_restarts(tmp_path, serial):
-    options = dict(env.SOCAT_PROFILES, console={"port_range": env.free_port_range(2)})
-    server = server_proc.ServerProcess(tmp_path, options=options).start()
-    try:
-        status, body = server.call("POST", "/v1/nodes", {
-            "name": "rst-vm", "driver": "command", "console_interface": "command",
-            "driver_info": {"command_profile": "vmcon", "serial_port": str(serial.port)}})
-        assert status == 201, body
+    with env.socat_server(tmp_path) as server:
+        env.create_serial_node(server, "rst-vm", serial)
         env.enable(server, "rst-vm")
         assert env.wait_state(server, "rst-vm", ("on", "failed"))["console_state"] == "on"
         wait_for(lambda: serial.conns, 30, message="socat reached the line")
@@ -86,5 +80,3 @@ def test_connect_attaches_while_the_session_restarts(tmp_path, serial):
         assert b"enable it first" not in output, output
         assert b"Connected to the console of rst-vm" in output, output
         assert b"[hwdrivers: the console session is restarting]" in output, output
-    finally:
-        server.stop()

@@ -9,27 +9,14 @@ goes on; the log says what was lost once it can be written again.
 
 import os
 
-import pytest
 
 from tests.functional import console_env as env
-from tests.functional import server_proc
 from tests.waits import wait_for
 
 
-@pytest.fixture
-def serial():
-    yield from env.serial_line()
-
-
 def test_console_survives_an_unwritable_log_and_says_what_was_lost(tmp_path, serial):
-    options = dict(env.SOCAT_PROFILES, console={"port_range": env.free_port_range(2)})
-    server = server_proc.ServerProcess(tmp_path, options=options).start()
-    try:
-        status, body = server.call("POST", "/v1/nodes", {
-            "name": "vm1", "driver": "command", "console_interface": "command",
-            "driver_info": {"command_profile": "vmcon", "serial_port": str(serial.port)}})
-        assert status == 201, body
-        node = body["uuid"]
+    with env.socat_server(tmp_path) as server:
+        node = env.create_serial_node(server, "vm1", serial)
         log_dir = tmp_path / "state" / "console"
         log_dir.mkdir(parents=True, exist_ok=True)
         log_path = log_dir / ("%s.log" % node)
@@ -54,5 +41,3 @@ def test_console_survives_an_unwritable_log_and_says_what_was_lost(tmp_path, ser
         text = log_path.read_bytes()
         assert b"not logged" in text and b"No space left" in text, text
         client.close()
-    finally:
-        server.stop()
