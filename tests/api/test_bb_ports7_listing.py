@@ -1,22 +1,10 @@
 """A node's ports at /v1/nodes/<node>/ports[/detail], as Ironic serves them."""
 
-import pytest
-
 from tests.api.conftest import row
-
-MAC = "52:54:00:77:00:01"
-
-
-@pytest.fixture
-def port(api, make_node):
-    make_node("p7-a")
-    make_node("p7-b")
-    resp = api.post("/v1/ports", {"node_uuid": row("p7-a")["uuid"], "address": MAC})
-    assert resp.status_code == 201, resp.get_data(as_text=True)
-    return resp.get_json()
+from tests.api.test_bb_ports7_states import port  # noqa: F401 (fixture)
 
 
-def test_node_ports_detail(api, port):
+def test_node_ports_detail(api, port):  # noqa: F811
     """python-ironicclient's node.list_ports(node, detail=True) asks
     /v1/nodes/<node>/ports/detail: it was a 404."""
     resp = api.get("/v1/nodes/p7-a/ports/detail")
@@ -28,7 +16,7 @@ def test_node_ports_detail(api, port):
     assert api.get("/v1/nodes/p7-a/ports/detail?fields=uuid").status_code == 400
 
 
-def test_node_of_the_url_wins_over_a_node_filter(api, port):
+def test_node_of_the_url_wins_over_a_node_filter(api, port):  # noqa: F811
     """/v1/nodes/<b>/ports?node=<a> listed a's ports; Ironic lists b's."""
     assert api.get("/v1/nodes/p7-b/ports?node=p7-a").get_json() == {"ports": []}
     listed = api.get("/v1/nodes/p7-a/ports?node_uuid=%s" % row("p7-b")["uuid"]).get_json()

@@ -17,6 +17,7 @@ MAC = "52:54:00:77:00:01"
 
 @pytest.fixture
 def port(api, make_node):
+    """A port (``MAC``) of node p7-a; p7-b has none (test_bb_ports7_listing.py too)."""
     make_node("p7-a")
     make_node("p7-b")
     resp = api.post("/v1/ports", {"node_uuid": row("p7-a")["uuid"], "address": MAC})
