@@ -19,31 +19,20 @@ import datetime
 import pytest
 
 from hwdrivers.conductor import hash_ring
-from hwdrivers.conductor import service as service_mod
 from hwdrivers.db import api as db_api
 from hwdrivers.db import engine as db_engine
 from hwdrivers.db import models
 from hwdrivers.drivers import factory
+from tests.functional import conductor_services
 
 TIMEOUT = 30
 
 
 @pytest.fixture
 def services(database, config):
-    config(conductor__sync_power_state_interval=0,
-           conductor__power_failure_recovery_interval=0,
-           deploy__check_timeouts_interval=0,
-           conductor__heartbeat_interval=3600, conductor__heartbeat_timeout=TIMEOUT)
-    made = {}
-    try:
-        for host in ("c1", "c2", "c3"):
-            config(host=host)
-            made[host] = service_mod.ConductorService(partitioned=True)
-            made[host].start()
+    with conductor_services.started(config, ("c1", "c2", "c3"),
+                                    conductor__heartbeat_timeout=TIMEOUT) as made:
         yield made
-    finally:
-        for svc in made.values():
-            svc.stop(timeout=5)
 
 
 def _lease(host):

@@ -17,30 +17,19 @@ import threading
 import pytest
 
 from hwdrivers.conductor import hash_ring
-from hwdrivers.conductor import service as service_mod
 from hwdrivers.db import api as db_api
 from hwdrivers.drivers import factory
 from hwdrivers.drivers.modules import fake
 from hwdrivers.objects import node as node_obj
+from tests.functional import conductor_services
 from tests.waits import wait_for
 
 
 @pytest.fixture
 def services(database, config):
-    config(conductor__sync_power_state_interval=0,
-           conductor__power_failure_recovery_interval=0,
-           deploy__check_timeouts_interval=0, conductor__workers_pool_size=1,
-           conductor__heartbeat_interval=3600, conductor__heartbeat_timeout=60)
-    made = {}
-    try:
-        for host in ("c1", "c2"):
-            config(host=host)
-            made[host] = service_mod.ConductorService(partitioned=True)
-            made[host].start()
+    with conductor_services.started(config, ("c1", "c2"), conductor__workers_pool_size=1,
+                                    conductor__heartbeat_timeout=60) as made:
         yield made
-    finally:
-        for svc in made.values():
-            svc.stop(timeout=5)
 
 
 def _c2_nodes(count):
