@@ -25,17 +25,22 @@ and the running step shown in ``driver_internal_info`` (:func:`record_plan`,
 
 import logging
 
+from oslo_config import cfg
+
 from hwdrivers.common import exception
 from hwdrivers.common import log_text
+from hwdrivers.common.states import PowerState
 from hwdrivers.common.states import ProvisionState
 from hwdrivers.conductor import controllers
 from hwdrivers.conductor import task_manager
 from hwdrivers.db import api as db_api
 from hwdrivers.db import hardware as db_hardware
+from hwdrivers.drivers import actions
 from hwdrivers.drivers import base
 from hwdrivers.drivers import retry
 from hwdrivers.drivers.modules import bios_registry
 
+CONF = cfg.CONF
 LOG = logging.getLogger(__name__)
 
 #: Registry fields of a cached BIOS setting (the API's ``detail`` view).
@@ -260,6 +265,29 @@ def tear_down_after_failure(task) -> None:
                             exc)
 
 
+def power_off_if_configured(task) -> None:
+    """``[conductor] poweroff_in_cleanfail``: power a node whose cleaning failed off.
+
+    As Ironic's cleaning error handler, after the tear-down; verified like
+    any power action. Its failure is appended to last_error (the node stays
+    in clean failed either way) rather than replacing the cleaning's error.
+    Not saved: the caller saves the failure.
+    """
+    if not CONF.conductor.poweroff_in_cleanfail:
+        return
+    node = task.node
+    try:
+        node.power_state = actions.set_power_state(
+            task, PowerState.OFF, gate=controllers.LIMITER.slot).value
+    except Exception as exc:
+        node.last_error = ("%s (powering the node off, [conductor] poweroff_in_cleanfail, "
+                           "failed too: %s)" % (node.last_error, exc))
+        task.logger.warning("powering off after the failed cleaning failed: %s", exc)
+    else:
+        task.logger.info("powered off after the failed cleaning ([conductor] "
+                         "poweroff_in_cleanfail)")
+
+
 def _where_it_stopped(plan: list, index) -> str | None:
     """``clean step deploy.erase_devices (step 1 of 2)``, or None when no step had started."""
     if not isinstance(index, int) or not 0 <= index < len(plan):
@@ -328,6 +356,7 @@ def _tidy(task) -> None:
         hold_after_failed_step(task, node.last_error)
     forget_plan(task)
     tear_down_after_failure(task)
+    power_off_if_configured(task)
     task.save()
     task.logger.error("%s", node.last_error)
 

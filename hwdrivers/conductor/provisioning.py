@@ -129,6 +129,8 @@ class Transition:
                 node.target_provision_state = None
                 node.last_error = "%s failed in provision state %s: %s" % (
                     self.action.value, failed_in.value, exc)
+                if node.provision_state == ProvisionState.CLEANFAIL.value:
+                    cleaning.power_off_if_configured(self.task)
                 self.task.save()
                 self.task.logger.error("%s", node.last_error)
                 raise

@@ -79,6 +79,12 @@ opts = [
                      "straight to available. A node's automated_clean field "
                      "(API 1.47) overrides it: false skips the cleaning of "
                      "that node, true cleans it even when this is False."),
+    cfg.BoolOpt("poweroff_in_cleanfail", default=False, mutable=True,
+                help="Power off a node whose cleaning failed (Ironic's option), "
+                     "once the cleaning is torn down; a failed power off is "
+                     "added to last_error. Off by default: a machine cut off "
+                     "half-way through a firmware update or BIOS change may be "
+                     "left unbootable by losing power then."),
 ]
 
 

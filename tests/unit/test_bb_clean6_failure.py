@@ -135,3 +135,35 @@ def test_a_fault_filter_is_checked_as_ironic_checks_it(sqlite_database):
     assert status == 406 and "1.42" in body, body
     status, body = listed("fault=service%20failure", "1.42")  # Ironic's, never set here
     assert status == 200 and json.loads(body) == {"nodes": []}
+
+
+@pytest.mark.parametrize("power_off", [False, True])
+@pytest.mark.parametrize("action,kwargs", [("clean", {"clean_steps": STEPS}),
+                                           ("provide", {})], ids=["manual", "automated"])
+def test_poweroff_in_cleanfail_powers_the_node_off(manager, node, failing_erase, config,
+                                                   action, kwargs, power_off):
+    """Ironic's [conductor] poweroff_in_cleanfail: off after the tear-down, if set."""
+    config(conductor__poweroff_in_cleanfail=power_off)
+    manager.change_power_state(CTX, "cf1", "power on")
+    with pytest.raises(exception.HWDriversError, match="disk 2 did not answer"):
+        manager.do_provisioning_action(CTX, "cf1", action, **kwargs)
+    record = _assert_held(node)
+    assert record["power_state"] == ("power off" if power_off else "power on")
+    assert manager.get_power_state(CTX, "cf1").value == record["power_state"]
+
+
+def test_a_failed_power_off_in_cleanfail_is_added_to_last_error(manager, node, failing_erase,
+                                                                 config, monkeypatch):
+    config(conductor__poweroff_in_cleanfail=True)
+    manager.change_power_state(CTX, "cf1", "power on")
+
+    def refuse(self, task, power_state, timeout=None):
+        raise exception.DriverActionError("the BMC refused the power off")
+
+    monkeypatch.setattr(fake.FakePower, "set_power_state", refuse)
+    with pytest.raises(exception.HWDriversError, match="disk 2 did not answer"):
+        manager.do_provisioning_action(CTX, "cf1", "provide")
+    record = _assert_held(node)
+    for word in ("poweroff_in_cleanfail", "the BMC refused the power off"):
+        assert word in record["last_error"], record["last_error"]
+    assert record["power_state"] == "power on"

@@ -113,3 +113,13 @@ def test_a_node_that_cannot_be_tidied_stops_none_of_the_others(manager, node, mo
 
     monkeypatch.setattr(cleaning, "_tidy", tidy)
     assert cleaning.tidy_orphans(CTX) == [other.uuid]
+
+
+def test_poweroff_in_cleanfail_powers_off_a_cleaning_cut_by_a_restart(manager, node, config):
+    config(conductor__poweroff_in_cleanfail=True)
+    manager.change_power_state(CTX, "cr6", "power on")
+    _die_mid_clean(0)
+    assert cleaning.tidy_orphans(CTX) == [node.uuid]
+    record = db_api.get_node(node.id)
+    assert record["provision_state"] == "clean failed" and record["power_state"] == "power off"
+    assert manager.get_power_state(CTX, "cr6").value == "power off"
