@@ -49,6 +49,14 @@ def make_task(driver_info, name="rf1"):
     return StandaloneTask.for_driver("redfish", driver_info=driver_info, name=name)
 
 
+def silent_bmc_node(manager, host, port):
+    """The redfish node "silent-bmc", its BMC at ``host:port`` (one that does not answer)."""
+    return manager.create_node(CTX, {"driver": "redfish", "name": "silent-bmc",
+                                     "driver_info": {
+        "redfish_address": "http://%s:%d" % (host, port),
+        "redfish_username": "admin", "redfish_password": WRONG}})
+
+
 def toggled(state):
     return PowerState.OFF if state == PowerState.ON else PowerState.ON
 
@@ -520,10 +528,7 @@ def test_conductor_records_the_error_within_the_deadline(peer, retry_timeout, re
                    redfish__command_timeout=command_timeout)
     bmc = request.getfixturevalue(peer)
     manager = manager_mod.ConductorManager()
-    node = manager.create_node(CTX, {"driver": "redfish", "name": "silent-bmc",
-                                     "driver_info": {
-        "redfish_address": "http://%s:%d" % (bmc.host, bmc.port),
-        "redfish_username": "admin", "redfish_password": WRONG}})
+    node = silent_bmc_node(manager, bmc.host, bmc.port)
     started = time.monotonic()
     with pytest.raises(exception.DriverConnectionError) as error:
         manager.change_power_state(CTX, "silent-bmc", "power on")
@@ -564,10 +569,7 @@ def test_a_silent_capability_check_counts_against_the_deadline(tcp_blackhole, re
     redfish_config(redfish__command_retry_timeout=1.0, redfish__command_timeout=2.0,
                    redfish__read_timeout=2.0)
     manager = manager_mod.ConductorManager()
-    node = manager.create_node(CTX, {"driver": "redfish", "name": "silent-bmc",
-                                     "driver_info": {
-        "redfish_address": "http://%s:%d" % tcp_blackhole.address,
-        "redfish_username": "admin", "redfish_password": WRONG}})
+    node = silent_bmc_node(manager, *tcp_blackhole.address)
     started = time.monotonic()
     with pytest.raises(retry.DeadlinePassed) as error:
         manager.change_power_state(CTX, "silent-bmc", "power off")
@@ -590,10 +592,7 @@ def test_boot_device_on_a_silent_bmc_asks_it_once_within_the_deadline(
                    redfish__command_timeout=command_timeout,
                    redfish__read_timeout=command_timeout)
     manager = manager_mod.ConductorManager()
-    node = manager.create_node(CTX, {"driver": "redfish", "name": "silent-bmc",
-                                     "driver_info": {
-        "redfish_address": "http://%s:%d" % tcp_blackhole.address,
-        "redfish_username": "admin", "redfish_password": WRONG}})
+    node = silent_bmc_node(manager, *tcp_blackhole.address)
     started = time.monotonic()
     with pytest.raises(exception.DriverConnectionError) as error:
         manager.set_boot_device(CTX, "silent-bmc", "pxe")
