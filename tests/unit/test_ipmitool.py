@@ -79,6 +79,17 @@ def test_cipher_suite_needs_ipmi_2():
         task.driver.power.validate(task)
 
 
+def test_cipher_suite_zero_is_refused():
+    """Cipher zero: the BMC takes any password and nothing is signed or encrypted."""
+    with pytest.raises(exception.InvalidParameterValue,
+                       match="ipmi_cipher_suite: 0 authenticates nothing") as info:
+        task = make_task(ipmi_cipher_suite=0)
+        task.driver.power.validate(task)
+    assert "e.g. 3 or 17" in str(info.value)
+    task = make_task(ipmi_cipher_suite=1)  # authenticated (SHA1), not encrypted
+    task.driver.power.validate(task)
+
+
 @pytest.mark.parametrize("version, length, ok", [
     ("2.0", 20, True), ("2.0", 21, False), ("1.5", 16, True), ("1.5", 17, False)])
 def test_password_length_limit(version, length, ok):

@@ -63,6 +63,13 @@ def _check_session(values, problems):
     if values["ipmi_cipher_suite"] is not None and version == "1.5":
         problems.refuse("field ipmi_cipher_suite only applies to IPMI 2.0: unset it "
                         "or set ipmi_protocol_version=2.0")
+    if values["ipmi_cipher_suite"] == 0:
+        # "Cipher zero": a BMC that offers it lets anyone in with any
+        # password, and the session is neither signed nor encrypted.
+        problems.refuse("field ipmi_cipher_suite: 0 authenticates nothing (the BMC takes "
+                        "any password) and encrypts nothing; use a suite with "
+                        "authentication, e.g. 3 or 17, unset it for the strongest the "
+                        "BMC offers, and disable cipher suite 0 on the BMC")
     if values.get("ipmi_hex_kg_key") and version == "1.5":
         problems.refuse("field ipmi_hex_kg_key only applies to IPMI 2.0: unset it "
                         "or set ipmi_protocol_version=2.0")
@@ -171,7 +178,8 @@ SCHEMA = params.Schema(
        "lanplus) or 1.5 (ipmitool -I lan, unencrypted)", type="choice",
        choices=PROTOCOL_VERSIONS, default="2.0"),
     _P("ipmi_cipher_suite", "RMCP+ cipher suite ID, e.g. 3 or 17 (default: the "
-       "strongest the BMC offers; IPMI 2.0 only)", type="int", min=0, max=255),
+       "strongest the BMC offers; IPMI 2.0 only; 0, which authenticates nothing, is "
+       "refused)", type="int", min=0, max=255),
     _P("ipmi_boot_mode", "Firmware boot mode the boot device is set for: bios "
        "(legacy) or uefi (sends efiboot) (default: the node's "
        "properties/capabilities boot_mode, else bios)", type="choice",
