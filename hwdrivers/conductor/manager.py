@@ -569,13 +569,14 @@ class ConductorManager:
         for the node the port ends on, as it is once locked."""
         from hwdrivers.db import api as db_api
         port = db_api.get_port(ident)
+        # A move locks both nodes, in id order: two moves in opposite
+        # directions then queue instead of each holding what the other awaits.
+        node_ids = sorted({port["node_id"], values.get("node_id", port["node_id"])})
         with contextlib.ExitStack() as locks:
-            held = locks.enter_context(task_manager.acquire(
-                context, port["node_id"], purpose="port update"))
-            target = held
-            if values.get("node_id", port["node_id"]) != port["node_id"]:
-                target = locks.enter_context(task_manager.acquire(
-                    context, values["node_id"], purpose="port update"))
+            tasks = {node_id: locks.enter_context(task_manager.acquire(
+                context, node_id, purpose="port update")) for node_id in node_ids}
+            held = tasks[port["node_id"]]
+            target = tasks[values.get("node_id", port["node_id"])]
             port = self._port_of(held, port)
             if check is not None:
                 check(port, target.node)

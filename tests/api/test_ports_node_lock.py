@@ -89,3 +89,28 @@ def test_a_port_moved_while_waiting_is_not_changed_on_its_old_node(api, config, 
     [resp] = answers
     assert resp.status_code == 409 and "moved to another node" in error_of(resp)
     assert db_api.get_port(port["uuid"])["node_id"] == row("lock-b")["id"]
+
+
+def test_moves_in_opposite_directions_queue_instead_of_deadlocking(api, config, port):
+    """Each move locks both nodes in id order: neither holds what the other awaits."""
+    config(api__node_locked_wait=10)
+    resp = api.post("/v1/ports", {"node_uuid": row("lock-b")["uuid"],
+                                  "address": "52:54:00:88:00:09"})
+    other = resp.get_json()
+    answers = {}
+
+    def move(which, to):
+        answers[which["uuid"]] = _patch(api, which, "/node_uuid", row(to)["uuid"])
+
+    with task_manager.acquire(CTX, "lock-a", purpose="deploying"):
+        threads = [threading.Thread(target=move, args=(other, "lock-a")),
+                   threading.Thread(target=move, args=(port, "lock-b"))]
+        for thread in threads:
+            thread.start()
+            thread.join(0.3)  # the first waits for lock-a before the second starts
+    for thread in threads:
+        thread.join(20)
+    assert [answers[p["uuid"]].status_code for p in (port, other)] == [200, 200], {
+        uuid: resp.get_data(as_text=True) for uuid, resp in answers.items()}
+    assert db_api.get_port(port["uuid"])["node_id"] == row("lock-b")["id"]
+    assert db_api.get_port(other["uuid"])["node_id"] == row("lock-a")["id"]
