@@ -159,6 +159,22 @@ class DeployEnv:
         assert status == 202, resp
         return resp
 
+    def deploy_slowly(self, name, marker):
+        """Enroll machine ``name``, make it available and deploy it; the machine.
+
+        Its image (4 MiB, ``marker`` inside) is served slowly: about 3 s of
+        writing (64 KiB chunks, 0.05 s apart), so that the deploy waits in
+        ``wait call-back`` a while, its agent writing.
+        """
+        url, digest, _ = self.add_image("%s.img" % name, size=4 * MiB, marker=marker,
+                                        delay=0.05)
+        machine, _ = self.add_machine(name, instance_info={
+            "image_source": url, "image_os_hash_algo": "sha256",
+            "image_os_hash_value": digest})
+        self.make_available(name)
+        self.deploy(name)
+        return machine
+
 
 def disk_prefix_sha256(machine, length):
     return images.sha256_of(machine.disk, length)

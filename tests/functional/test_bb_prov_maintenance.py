@@ -25,19 +25,10 @@ from tests.waits import wait_for
 
 pytestmark = pytest.mark.slow
 
-MiB = 1024 * 1024
-
 
 def test_maintenance_pauses_a_deploy_in_wait_call_back(tmp_path):
     with deploy_env.running(tmp_path) as env:
-        # about 3 s of writing (64 KiB chunks, 0.05 s apart)
-        url, digest, _ = env.add_image("mw.img", size=4 * MiB, marker="maint-image",
-                                       delay=0.05)
-        machine, _ = env.add_machine("mw1", instance_info={
-            "image_source": url, "image_os_hash_algo": "sha256",
-            "image_os_hash_value": digest})
-        env.make_available("mw1")
-        env.deploy("mw1")
+        machine = env.deploy_slowly("mw1", marker="maint-image")
 
         def writing():
             node = env.node("mw1")

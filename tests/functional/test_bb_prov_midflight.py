@@ -13,18 +13,10 @@ from tests.functional import deploy_env
 
 pytestmark = pytest.mark.slow
 
-MiB = 1024 * 1024
-
 
 def test_interfaces_cannot_change_while_a_deploy_waits(tmp_path):
     with deploy_env.running(tmp_path) as env:
-        url, digest, _ = env.add_image("mf.img", size=4 * MiB, marker="midflight",
-                                       delay=0.05)
-        machine, _ = env.add_machine("mf1", instance_info={
-            "image_source": url, "image_os_hash_algo": "sha256",
-            "image_os_hash_value": digest})
-        env.make_available("mf1")
-        env.deploy("mf1")
+        env.deploy_slowly("mf1", marker="midflight")
         env.wait_state("mf1", "wait call-back", timeout=30)
         for field, value in (("boot_interface", "noop"), ("deploy_interface", "noop"),
                              ("driver", "fake-hardware")):
