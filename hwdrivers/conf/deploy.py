@@ -46,6 +46,14 @@ opts = [
                      "without authentication, so an API user must not be able to name "
                      "any file the service can read; empty (the default): only http(s) "
                      "URLs are accepted."),
+    cfg.IntOpt("boot_file_cache_ttl", default=86400, min=0,
+               help="Seconds a deploy kernel, ramdisk or EFI image downloaded "
+                    "for a virtual-media ISO stays in <state_path>/boot_cache "
+                    "unused. Each URL is downloaded once and checked again on "
+                    "each use with a conditional request (ETag, Last-Modified), "
+                    "so a file replaced behind its URL is fetched anew; a "
+                    "server sending neither is downloaded every time. 0: no "
+                    "cache, a download per ISO build."),
     cfg.StrOpt("isolinux_bin", default="/usr/lib/ISOLINUX/isolinux.bin",
                help="ISOLINUX's boot loader, put in the deploy ISOs that "
                     "redfish-virtual-media builds (Debian package isolinux)."),

@@ -27,6 +27,7 @@ import subprocess
 from hwdrivers.common import exception
 from hwdrivers.conf import CONF
 from hwdrivers.drivers import params as driver_params
+from hwdrivers.drivers.modules import boot_cache
 from hwdrivers.drivers.modules import boot_files
 
 
@@ -231,11 +232,14 @@ def _esp_with_grub(task, source: str, target: str, grub_cfg: str) -> None:
 def _local_copy(task, field: str, option: str | None = None) -> tuple[str, bool]:
     """(a local file holding driver_info ``field``, whether it is a download to remove).
 
-    A URL is downloaded into the node's directory, and checked against the
-    Content-Length the server announced: a server closing the connection
-    early ends the body without an error from urllib, and the truncated
-    ramdisk went into the ISO (the machine panicked on it, and the deploy
-    failed only at ``[deploy] callback_timeout``). The request is the
+    A URL is fetched through the conductor's cache (:mod:`boot_cache`:
+    downloaded once, checked with a conditional request on later uses), or,
+    with the cache off, downloaded into the node's directory; either way
+    checked against the Content-Length the server announced: a server
+    closing the connection early ends the body without an error from
+    urllib, and the truncated ramdisk went into the ISO (the machine
+    panicked on it, and the deploy failed only at ``[deploy]
+    callback_timeout``). The request is the
     agent's (``user:password@`` sent as Basic authentication, which urllib
     took for part of the host name: "not a valid URL"), and messages name
     the URL without credentials or query. ``option``: the ``[deploy]``
@@ -247,40 +251,31 @@ def _local_copy(task, field: str, option: str | None = None) -> tuple[str, bool]
     if path is not None:
         return path, False
     value = value or option
-    target = os.path.join(boot_files.node_dir(task), field)
-    os.makedirs(os.path.dirname(target), exist_ok=True)
     import http.client  # here: loading the driver (every CLI command) needs no HTTP client
-    import urllib.request
 
     from hwdrivers.agent import fetch  # the agent's request, as image_check builds it
 
-    part = target + ".part"
     try:
         shown = fetch.redact(value)
     except ValueError:
         shown = "the URL given"  # not quoted: it may carry credentials
+    timeout = CONF.deploy.agent_request_timeout
     try:
         request = fetch.request_for(value, user_agent="hwdrivers-conductor")
-        with urllib.request.urlopen(request, timeout=CONF.deploy.agent_request_timeout) as resp, \
-                open(part, "wb") as out:
-            shutil.copyfileobj(resp, out, 1024 * 1024)
-            expected, got = resp.headers.get("Content-Length"), out.tell()
-        if expected is not None and expected.isdigit() and int(expected) != got:
-            raise http.client.IncompleteRead(b"", int(expected) - got)
+        if boot_cache.enabled():
+            return boot_cache.get(value, request, timeout, shown), False
+        target = os.path.join(boot_files.node_dir(task), field)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        boot_cache.download(request, target, timeout)
     except ValueError as exc:  # http://[::1 and the like: not worth retrying
-        boot_files.remove(part)
         raise exception.DriverSettingsError(
             "%s: %s is not a valid URL (%s); correct it" % (_where(task, field), shown, exc),
             node=task.node.ident) from None
     except (OSError, http.client.HTTPException) as exc:
-        boot_files.remove(part)
-        if isinstance(exc, http.client.IncompleteRead):
-            exc = "the server sent %d of the %s bytes it announced" % (got, expected)
         raise exception.DriverConnectionError(
             "%s: downloading %s failed: %s; check the URL, and that this conductor "
             "reaches its server" % (_where(task, field), shown, exc),
             node=task.node.ident) from None
-    os.replace(part, target)
     return target, True
 
 
@@ -350,7 +345,8 @@ def _write_iso(target, isolinux_bin, ldlinux, kernel, ramdisk, params: str,
         for path, iso_path, name in files:
             handle = open(path, "rb")
             handles.append(handle)
-            iso.add_fp(handle, os.path.getsize(path), iso_path,
+            # the size of what was opened: a cached download may be replaced meanwhile
+            iso.add_fp(handle, os.fstat(handle.fileno()).st_size, iso_path,
                        rr_name=os.path.basename(name), joliet_path="/" + name)
         for text, iso_path, name in texts:
             data = text.encode()

@@ -1,0 +1,181 @@
+"""Deploy kernels, ramdisks and EFI images downloaded once per conductor, not per node.
+
+A virtual-media deploy builds its node's ISO from the deploy kernel and
+ramdisk, usually given as URLs. Downloaded per build, a fleet of 1,000
+nodes fetched the same few-hundred-megabyte ramdisk 1,000 times, and every
+retried deploy fetched it again. Here each URL is downloaded once into
+``<state_path>/boot_cache`` (never under ``http_root``, which the boot HTTP
+server publishes: the URL's credentials may protect the file) and checked
+again on each later use with a conditional request (``If-None-Match``,
+``If-Modified-Since``): a 304 costs one round trip, and a file replaced
+behind the same URL is downloaded again, so the next deploy boots the
+operator's new ramdisk. A server that sends neither ``ETag`` nor
+``Last-Modified`` cannot be asked whether the file changed: its files are
+downloaded on every use, as before.
+
+Files unused for ``[deploy] boot_file_cache_ttl`` seconds are removed when
+the cache is next used; 0 turns the cache off. One lock per URL (a thread
+lock and ``flock``, for conductors sharing a state path) makes concurrent
+deploys of the same image wait for one download instead of each starting
+its own; different URLs download in parallel.
+
+The caller reads a returned file at once (an ISO build opens it before
+writing): a newer version replacing it meanwhile is a rename, so a file
+already open keeps its content.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import threading
+import time
+
+from hwdrivers.conf import CONF
+
+#: Where downloads are kept, under [DEFAULT] state_path.
+DIRECTORY = "boot_cache"
+_CHUNK = 1024 * 1024
+
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def enabled() -> bool:
+    return CONF.deploy.boot_file_cache_ttl > 0
+
+
+def directory() -> str:
+    return os.path.join(CONF.state_path, DIRECTORY)
+
+
+def _paths(name: str) -> tuple[str, str, str]:
+    """(data, validators, lock) files of the entry ``name`` (a URL's SHA-256)."""
+    base = os.path.join(directory(), name)
+    return base, base + ".json", base + ".lock"
+
+
+@contextlib.contextmanager
+def _locked(lock_path: str):
+    with _locks_guard:
+        lock = _locks.setdefault(lock_path, threading.Lock())
+    with lock, open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def download(request, target: str, timeout: float):
+    """Write the body of ``request`` to ``target`` (via ``target.part``); the response.
+
+    OSError when the server sent fewer bytes than it announced: urllib ends
+    a body cut short without an error, and a truncated ramdisk made a
+    machine panic at boot. ``urllib.error.HTTPError`` for an error status
+    (304 included); what urlopen raises otherwise.
+    """
+    import urllib.request  # here: loading the driver (every CLI command) needs no HTTP client
+
+    part = target + ".part"
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp, \
+                open(part, "wb") as out:
+            shutil.copyfileobj(resp, out, _CHUNK)
+            expected, got = resp.headers.get("Content-Length"), out.tell()
+        if expected is not None and expected.isdigit() and int(expected) != got:
+            raise OSError("the server sent %d of the %s bytes it announced" % (got, expected))
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(part)
+        raise
+    os.replace(part, target)
+    return resp
+
+
+def get(url: str, request, timeout: float, shown_url: str) -> str:
+    """A local file holding the body of ``request``, a GET of ``url``, from the cache.
+
+    ``url`` as given (credentials included: files fetched with different
+    ones are kept apart); ``shown_url``, without them, is kept beside the
+    file for an operator looking at the cache. Raises what
+    :func:`download` raises.
+    """
+    import urllib.error
+
+    os.makedirs(directory(), mode=0o700, exist_ok=True)
+    data, validators, lock = _paths(hashlib.sha256(url.encode()).hexdigest())
+    with _locked(lock):
+        known = _read_validators(validators) if os.path.isfile(data) else {}
+        if known.get("etag"):
+            request.add_header("If-None-Match", known["etag"])
+        if known.get("last_modified"):
+            request.add_header("If-Modified-Since", known["last_modified"])
+        try:
+            resp = download(request, data, timeout)
+        except urllib.error.HTTPError as exc:
+            if exc.code != 304 or not known:
+                raise
+            exc.close()
+            os.utime(data)  # used: not swept
+        else:
+            _write_validators(validators, resp.headers, shown_url)
+    sweep()
+    return data
+
+
+def _read_validators(path: str) -> dict:
+    try:
+        with open(path) as handle:
+            found = json.load(handle)
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _write_validators(path: str, headers, shown_url: str) -> None:
+    """What a later request asks the server with; none: the file is not reusable."""
+    found = {"etag": headers.get("ETag"), "last_modified": headers.get("Last-Modified")}
+    if not any(found.values()):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        return
+    found["url"] = shown_url
+    with open(path + ".part", "w") as handle:
+        json.dump(found, handle)
+    os.replace(path + ".part", path)
+
+
+def sweep(now: float | None = None) -> list[str]:
+    """Remove the files unused for ``[deploy] boot_file_cache_ttl``; their names.
+
+    A file being downloaded or checked (its lock held) is left alone.
+    """
+    now = time.time() if now is None else now
+    ttl = CONF.deploy.boot_file_cache_ttl
+    removed = []
+    try:
+        names = os.listdir(directory())
+    except FileNotFoundError:
+        return removed
+    for name in names:
+        if len(name) != 64 or "." in name:
+            continue
+        data, validators, lock = _paths(name)
+        try:
+            if now - os.stat(data).st_mtime <= ttl:
+                continue
+            with open(lock, "a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                for path in (data, validators):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(path)
+            removed.append(name)
+        except (BlockingIOError, FileNotFoundError):
+            continue
+    return removed
+
