@@ -24,9 +24,11 @@ BAREMETAL = os.path.join(os.path.dirname(sys.executable), "baremetal")
 
 @pytest.fixture
 def server(tmp_path):
-    # An inspection that takes a while keeps the node locked ("inspecting").
+    # An inspection that takes a while keeps the node locked ("inspecting");
+    # the server's stop does not wait for it to end.
     with server_proc.running(tmp_path, name="ironicclient-errors",
-                             options={"fake": {"inspect_delay": "30"}}) as proc:
+                             options={"fake": {"inspect_delay": "30"},
+                                      "conductor": {"graceful_shutdown_timeout": "1"}}) as proc:
         yield proc
 
 
