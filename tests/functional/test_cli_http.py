@@ -25,9 +25,11 @@ REMOTE_ONLY = {"conductor"}
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    # Both sides use the defaults (every in-tree driver), so outputs compare.
+    # Both sides use the defaults (every in-tree driver), so outputs compare;
+    # an unreachable BMC fails after 2 s of retries rather than 30.
     proc = ServerProcess(tmp_path_factory.mktemp("cli-http"),
-                         {"fake": {"power_delay": POWER_DELAY}}).start()
+                         {"fake": {"power_delay": POWER_DELAY},
+                          "redfish": {"command_retry_timeout": "2"}}).start()
     yield proc
     proc.stop()
 
