@@ -23,6 +23,10 @@ from hwdrivers.common import exception
 from hwdrivers.drivers.modules import boot_cache
 from hwdrivers.drivers.modules import boot_iso
 from tests.unit.test_bb_boot7_boot_iso import _iso_file
+from tests.unit.test_bb_boot7_boot_iso import root  # noqa: F401 (fixture)
+
+#: every test builds ISOs under the http_root of test_bb_boot7_boot_iso's fixture
+pytestmark = pytest.mark.usefixtures("root")
 
 KERNEL = b"k" * 50000
 
@@ -89,16 +93,6 @@ def server():
     httpd.server_close()
 
 
-@pytest.fixture
-def root(config, tmp_path):
-    config(deploy__http_root=str(tmp_path / "httpboot"))
-    try:
-        boot_iso.isolinux_files()
-    except exception.DriverToolMissing:
-        pytest.skip("isolinux is not installed")
-    return tmp_path / "httpboot"
-
-
 def _task(number, kernel, ramdisk):
     uuid = "4b4e1f51-7d42-4a0e-9b59-0c5a3f4b6a%02d" % number
     node = types.SimpleNamespace(uuid=uuid, ident=uuid, driver_info={
@@ -116,7 +110,7 @@ def _entries():
                   if not name.endswith(".lock"))
 
 
-def test_nodes_share_one_download_and_each_build_revalidates(root, server):
+def test_nodes_share_one_download_and_each_build_revalidates(server):
     isos = [_build(number, server) for number in range(3)]
     for iso in isos:
         assert _iso_file(iso, "initrd.img") == server.files["/r"]
@@ -126,7 +120,7 @@ def test_nodes_share_one_download_and_each_build_revalidates(root, server):
     assert stat.S_IMODE(os.stat(boot_cache.directory()).st_mode) == 0o700
 
 
-def test_a_file_replaced_behind_its_url_is_downloaded_again(root, server):
+def test_a_file_replaced_behind_its_url_is_downloaded_again(server):
     _build(1, server)
     server.files["/r"] = b"R" * 1000
     server.version = 2
@@ -136,14 +130,14 @@ def test_a_file_replaced_behind_its_url_is_downloaded_again(root, server):
 
 
 @pytest.mark.parametrize("validators", [{"etag"}, {"last_modified"}])
-def test_either_validator_is_enough(root, server, validators):
+def test_either_validator_is_enough(server, validators):
     server.validators = validators
     _build(1, server)
     _build(2, server)
     assert server.sent["/r", 200] == 1 and server.sent["/r", 304] == 1
 
 
-def test_a_server_without_validators_is_downloaded_every_time(root, server):
+def test_a_server_without_validators_is_downloaded_every_time(server):
     server.validators = set()
     _build(1, server)
     iso = _build(2, server)
@@ -152,14 +146,14 @@ def test_a_server_without_validators_is_downloaded_every_time(root, server):
     assert not [name for name in _entries() if name.endswith(".json")]
 
 
-def test_a_failing_server_is_an_error_not_the_stale_copy(root, server):
+def test_a_failing_server_is_an_error_not_the_stale_copy(server):
     _build(1, server)
     server.fail = True
     with pytest.raises(exception.DriverConnectionError, match="deploy_kernel.*500"):
         _build(2, server)
 
 
-def test_concurrent_builds_of_one_image_wait_for_one_download(root, server):
+def test_concurrent_builds_of_one_image_wait_for_one_download(server):
     errors = []
 
     def build(number):
@@ -177,7 +171,7 @@ def test_concurrent_builds_of_one_image_wait_for_one_download(root, server):
     assert server.sent["/r", 200] == 1 and server.sent["/r", 304] == 3
 
 
-def test_credentials_stay_out_of_the_cache_and_key_it(root, server):
+def test_credentials_stay_out_of_the_cache_and_key_it(server):
     base = server.url.replace("http://", "http://ops:s3cret@")
     _build(1, server, base)
     _build(2, server)  # the same files without credentials: other entries
@@ -190,7 +184,7 @@ def test_credentials_stay_out_of_the_cache_and_key_it(root, server):
             assert "s3cret" not in json.dumps(stored) and stored["url"].endswith(("/k", "/r"))
 
 
-def test_unused_files_are_swept_after_the_ttl(root, server, config):
+def test_unused_files_are_swept_after_the_ttl(server, config):
     config(deploy__boot_file_cache_ttl=3600)
     _build(1, server)
     old = time.time() - 7200
@@ -203,7 +197,7 @@ def test_unused_files_are_swept_after_the_ttl(root, server, config):
     assert server.sent["/r", 200] == 2
 
 
-def test_ttl_zero_downloads_per_build_into_the_node_directory(root, server, config):
+def test_ttl_zero_downloads_per_build_into_the_node_directory(server, config):
     config(deploy__boot_file_cache_ttl=0)
     iso = _build(1, server)
     _build(2, server)
