@@ -153,7 +153,9 @@ def _write_validators(path: str, headers, shown_url: str) -> None:
 def sweep(now: float | None = None) -> list[str]:
     """Remove the files unused for ``[deploy] boot_file_cache_ttl``; their names.
 
-    A file being downloaded or checked (its lock held) is left alone.
+    A file being downloaded or checked (its lock held) is left alone, and
+    its age is read again once the lock is taken: a build may have checked
+    it (and been handed its path) between the first look and the lock.
     """
     now = time.time() if now is None else now
     ttl = CONF.deploy.boot_file_cache_ttl
@@ -171,6 +173,8 @@ def sweep(now: float | None = None) -> list[str]:
                 continue
             with open(lock, "a") as handle:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if now - os.stat(data).st_mtime <= ttl:
+                    continue
                 for path in (data, validators):
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(path)
