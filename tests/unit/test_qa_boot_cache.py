@@ -8,6 +8,7 @@ import hashlib
 import http.server
 import os
 import shutil
+import socket
 import threading
 import urllib.error
 
@@ -144,3 +145,51 @@ def _req(url):
 def test_304_to_an_unconditional_request_is_raised(odd):
     with pytest.raises(urllib.error.HTTPError):
         boot_cache.get(_url(odd, "/304"), _req(_url(odd, "/304")), 5, "x")
+
+
+def test_a_redirect_to_ftp_is_refused_without_connecting(server):  # noqa: F811
+    """urlopen followed a server's redirect to ``ftp://`` (the agent refuses
+    one): the conductor connected where the server chose and logged in as
+    anonymous."""
+    ftp = socket.create_server(("127.0.0.1", 0))
+    ftp.settimeout(5)
+    seen = []
+
+    def answer():
+        try:
+            peer, _ = ftp.accept()
+        except OSError:
+            return
+        with peer:
+            seen.append("connected")
+            peer.sendall(b"220 ready\r\n")
+            peer.settimeout(5)
+            seen.append(peer.recv(100))
+
+    listener = threading.Thread(target=answer, daemon=True)
+    listener.start()
+    moved = "ftp://127.0.0.1:%d/r" % ftp.getsockname()[1]
+
+    class _Moved(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            self.send_response(302)
+            self.send_header("Location", moved)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Moved)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = "http://127.0.0.1:%d/r" % httpd.server_address[1]
+    try:
+        with pytest.raises(exception.DriverConnectionError, match="redirected to a ftp URL"):
+            boot_iso.build(_task(1, server.url + "/k", url), "")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        ftp.shutdown(socket.SHUT_RDWR)  # wakes accept() at once
+        listener.join(10)
+        ftp.close()
+    assert seen == []

@@ -77,13 +77,19 @@ def download(request, target: str, timeout: float):
     OSError when the server sent fewer bytes than it announced: urllib ends
     a body cut short without an error, and a truncated ramdisk made a
     machine panic at boot. ``urllib.error.HTTPError`` for an error status
-    (304 included); what urlopen raises otherwise.
+    (304 included); what urlopen raises otherwise. Redirects are followed
+    to http(s) only, as the agent follows them: urlopen alone followed one
+    to ``ftp://``, connecting the conductor where the server chose (and
+    logging in there as anonymous).
     """
     import urllib.request  # here: loading the driver (every CLI command) needs no HTTP client
 
+    from hwdrivers.agent import fetch
+
+    opener = urllib.request.build_opener(fetch.HTTPRedirectsOnly)
     part = target + ".part"
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as resp, \
+        with opener.open(request, timeout=timeout) as resp, \
                 open(part, "wb") as out:
             shutil.copyfileobj(resp, out, _CHUNK)
             expected, got = resp.headers.get("Content-Length"), out.tell()
