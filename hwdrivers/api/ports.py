@@ -352,9 +352,17 @@ def update_port(ident):
             raise errors.APIError("Field %s of a port cannot be removed." % field)
     if values:
         with _duplicate_mac_named(values.get("address")):
-            port = utils.manager().update_port(
-                utils.context(), port["uuid"], values,
-                check=lambda current, node: _check_node_state(current, node, values))
+            try:
+                port = utils.manager().update_port(
+                    utils.context(), port["uuid"], values,
+                    check=lambda current, node: _check_node_state(current, node, values))
+            except exception.NodeNotFound:
+                if "node_id" not in values:
+                    raise
+                # the move's target, deleted while the move waited for its lock:
+                # as if it had been missing from the start (named as the client did)
+                raise errors.APIError("Field node_uuid: node %s does not exist."
+                                      % set_values["node_uuid"]) from None
     return utils.json_response(port_doc(port, _NodeUUIDs()(port["node_id"])))
 
 

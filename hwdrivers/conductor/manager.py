@@ -573,8 +573,14 @@ class ConductorManager:
         # directions then queue instead of each holding what the other awaits.
         node_ids = sorted({port["node_id"], values.get("node_id", port["node_id"])})
         with contextlib.ExitStack() as locks:
-            tasks = {node_id: locks.enter_context(task_manager.acquire(
-                context, node_id, purpose="port update")) for node_id in node_ids}
+            try:
+                tasks = {node_id: locks.enter_context(task_manager.acquire(
+                    context, node_id, purpose="port update")) for node_id in node_ids}
+            except exception.NodeNotFound:
+                # Deleted while this waited for its lock: the port's own node
+                # took the port with it (the API answers for the move's target).
+                self._port_left_with_its_node(port)
+                raise
             held = tasks[port["node_id"]]
             target = tasks[values.get("node_id", port["node_id"])]
             port = self._port_of(held, port)
@@ -586,8 +592,24 @@ class ConductorManager:
         """Delete port ``ident`` under its node's lock."""
         from hwdrivers.db import api as db_api
         port = db_api.get_port(ident)
-        with task_manager.acquire(context, port["node_id"], purpose="port deletion") as task:
+        try:
+            task = task_manager.acquire(context, port["node_id"], purpose="port deletion")
+        except exception.NodeNotFound:
+            self._port_left_with_its_node(port)
+            raise
+        with task:
             db_api.destroy_port(self._port_of(task, port)["id"], node_id=task.node.id)
+
+    @staticmethod
+    def _port_left_with_its_node(port):
+        """PortNotFound naming ``port`` when its node was deleted (taking its
+        ports) while a request waited for the node's lock: the error named
+        the node by its database id, which no client knows."""
+        from hwdrivers.db import api as db_api
+        try:
+            db_api.get_port(port["id"])
+        except exception.PortNotFound:
+            raise exception.PortNotFound(port=port["uuid"]) from None
 
     @staticmethod
     def _port_of(task, port):
