@@ -193,3 +193,57 @@ def test_a_redirect_to_ftp_is_refused_without_connecting(server):  # noqa: F811
         listener.join(10)
         ftp.close()
     assert seen == []
+
+
+class _CarelessAuth(http.server.BaseHTTPRequestHandler):
+    """Answers 304 to a matching If-None-Match before looking at credentials
+    (as a cache in front of an authenticating server may); 401 otherwise
+    unless the credentials are ops:s3cret."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        if self.headers.get("If-None-Match") == '"v1"':
+            self.send_response(304)
+            self.end_headers()
+            return
+        if self.headers.get("Authorization") != "Basic b3BzOnMzY3JldA==":
+            self.send_error(401)
+            return
+        self.send_response(200)
+        self.send_header("ETag", '"v1"')
+        self.send_header("Content-Length", "3")
+        self.end_headers()
+        self.wfile.write(b"abc")
+
+
+def test_a_wrong_password_is_not_served_the_copy_fetched_with_the_right_one():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _CarelessAuth)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        good = "http://ops:s3cret@127.0.0.1:%d/r" % httpd.server_address[1]
+        bad = good.replace("s3cret", "guess")
+        with open(boot_cache.get(good, _req(good), 5, "r"), "rb") as handle:
+            assert handle.read() == b"abc"
+        # keyed by the credentials: the guess asks unconditionally and gets its 401
+        with pytest.raises(urllib.error.HTTPError, match="401"):
+            boot_cache.get(bad, _req(bad), 5, "r")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_an_unusable_cache_directory_is_the_conductors_to_fix(server, tmp_path):  # noqa: F811
+    """A file where the cache directory goes was reported as a download
+    failure ("check the URL, and that this conductor reaches its server"),
+    a retryable connection error."""
+    os.makedirs(os.path.dirname(boot_cache.directory()), exist_ok=True)
+    with open(boot_cache.directory(), "w") as handle:
+        handle.write("not a directory")
+    with pytest.raises(exception.DriverSettingsError) as err:
+        _build(1, server)
+    message = str(err.value)
+    assert "boot file cache %s cannot be used" % boot_cache.directory() in message
+    assert "boot_file_cache_ttl = 0" in message and "reaches its server" not in message
+    assert server.sent == {}, message

@@ -45,6 +45,17 @@ _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
 
 
+class Unusable(OSError):
+    """The cache directory cannot be used (a file in its place, no space,
+    no permission): this conductor's to fix, not the server's, and no retry
+    of the download helps."""
+
+
+def _unusable(exc: OSError) -> Unusable:
+    return Unusable(exc.errno, "the boot file cache %s cannot be used (%s)"
+                    % (directory(), exc.strerror or exc))
+
+
 def enabled() -> bool:
     return CONF.deploy.boot_file_cache_ttl > 0
 
@@ -63,12 +74,17 @@ def _paths(name: str) -> tuple[str, str, str]:
 def _locked(lock_path: str):
     with _locks_guard:
         lock = _locks.setdefault(lock_path, threading.Lock())
-    with lock, open(lock_path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    with lock:
         try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle = open(lock_path, "a")
+        except OSError as exc:
+            raise _unusable(exc) from None
+        with handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def download(request, target: str, timeout: float):
@@ -109,11 +125,15 @@ def get(url: str, request, timeout: float, shown_url: str) -> str:
     ``url`` as given (credentials included: files fetched with different
     ones are kept apart); ``shown_url``, without them, is kept beside the
     file for an operator looking at the cache. Raises what
-    :func:`download` raises.
+    :func:`download` raises, and :class:`Unusable` when the cache
+    directory cannot be made or its lock file opened.
     """
     import urllib.error
 
-    os.makedirs(directory(), mode=0o700, exist_ok=True)
+    try:
+        os.makedirs(directory(), mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise _unusable(exc) from None
     data, validators, lock = _paths(hashlib.sha256(url.encode()).hexdigest())
     with _locked(lock):
         known = _read_validators(validators) if os.path.isfile(data) else {}

@@ -267,6 +267,12 @@ def _local_copy(task, field: str, option: str | None = None) -> tuple[str, bool]
         target = os.path.join(boot_files.node_dir(task), field)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         boot_cache.download(request, target, timeout)
+    except boot_cache.Unusable as exc:  # the conductor's disk, not the server
+        raise exception.DriverSettingsError(
+            "%s: %s was not downloaded: %s; make it a writable directory with free "
+            "space ([DEFAULT] state_path), or turn the cache off ([deploy] "
+            "boot_file_cache_ttl = 0)" % (_where(task, field), shown, exc.strerror),
+            node=task.node.ident) from None
     except ValueError as exc:  # http://[::1 and the like: not worth retrying
         raise exception.DriverSettingsError(
             "%s: %s is not a valid URL (%s); correct it" % (_where(task, field), shown, exc),
