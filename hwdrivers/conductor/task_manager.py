@@ -303,10 +303,12 @@ class TaskManager:
             if known is None:  # once: NodeNotFound when there is none
                 known = db_api.get_node(ident)
                 ident = known["id"]
+            else:  # deleted while this waited: said now, not at the deadline
+                _reservation_of(known)
             long_running = known.get("provision_state") in _LONG_STATES
             remaining = deadline - time.monotonic()
             if remaining <= 0 or long_running:
-                holder, _ = db_api.get_reservation(known["id"])
+                holder, _ = _reservation_of(known)
                 if long_running:
                     holder = "%s (%s in progress)" % (holder or "another task",
                                                       known["provision_state"])
@@ -521,6 +523,15 @@ def each_locked(context, provision_state, wanted, purpose, owns=None):
                     yield task
         except (exception.NodeLocked, exception.NodeNotFound):
             continue
+
+
+def _reservation_of(known):
+    """``db_api.get_reservation`` of the node read as ``known``; NodeNotFound
+    naming it as its caller knows it (name or UUID), not by its database id."""
+    try:
+        return db_api.get_reservation(known["id"])
+    except exception.NodeNotFound:
+        raise exception.NodeNotFound(node=known.get("name") or known["uuid"]) from None
 
 
 def acquire(context, node_id, shared=False, purpose="unspecified action", registry=None,

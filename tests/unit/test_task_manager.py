@@ -59,6 +59,31 @@ def test_busy_node_raises_node_locked_after_bounded_wait(node, config):
     assert info.value.code == 409
 
 
+def test_a_node_deleted_while_waited_for_is_not_found_at_once(node, config):
+    """It was retried until the lock wait ended (a minute here), then named
+    by its database id; now the next retry says so, by the caller's name."""
+    config(conductor__node_locked_retry_timeout=60)
+    errors = []
+
+    def wait_for_it():
+        try:
+            task_manager.acquire(CTX, "tm-node")
+        except exception.HWDriversError as exc:
+            errors.append((time.monotonic(), exc))
+
+    with task_manager.acquire(CTX, node["id"]) as holder:
+        waiter = threading.Thread(target=wait_for_it)
+        waiter.start()
+        waiter.join(0.3)
+        assert waiter.is_alive()
+        db_api.destroy_node(node["id"], owner=holder.owner)
+        deleted = time.monotonic()
+        waiter.join(30)
+    [(when, error)] = errors
+    assert isinstance(error, exception.NodeNotFound), error
+    assert "tm-node" in str(error) and when - deleted < 10
+
+
 def test_unknown_node(database):
     with pytest.raises(exception.NodeNotFound):
         task_manager.acquire(CTX, "no-such-node")
