@@ -120,6 +120,13 @@ def test_nodes_share_one_download_and_each_build_revalidates(server):
     assert stat.S_IMODE(os.stat(boot_cache.directory()).st_mode) == 0o700
 
 
+def test_an_existing_cache_directory_open_to_others_is_closed(server):
+    os.makedirs(boot_cache.directory(), mode=0o755)
+    os.chmod(boot_cache.directory(), 0o755)
+    _build(1, server)
+    assert stat.S_IMODE(os.stat(boot_cache.directory()).st_mode) == 0o700
+
+
 def test_a_file_replaced_behind_its_url_is_downloaded_again(server):
     _build(1, server)
     server.files["/r"] = b"R" * 1000

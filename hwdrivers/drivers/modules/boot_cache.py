@@ -132,6 +132,8 @@ def get(url: str, request, timeout: float, shown_url: str) -> str:
 
     try:
         os.makedirs(directory(), mode=0o700, exist_ok=True)
+        if os.stat(directory()).st_mode & 0o077:  # made by hand, or by an older tree
+            os.chmod(directory(), 0o700)
     except OSError as exc:
         raise _unusable(exc) from None
     data, validators, lock = _paths(hashlib.sha256(url.encode()).hexdigest())
