@@ -54,6 +54,10 @@ opts = [
                     "so a file replaced behind its URL is fetched anew; a "
                     "server sending neither is downloaded every time. 0: no "
                     "cache, a download per ISO build."),
+    cfg.IntOpt("boot_file_cache_size", default=10240, min=0,
+               help="MiB the boot file cache may hold; past it, the least "
+                    "recently used files go (never one a build is using). "
+                    "0: no limit but boot_file_cache_ttl."),
     cfg.StrOpt("isolinux_bin", default="/usr/lib/ISOLINUX/isolinux.bin",
                help="ISOLINUX's boot loader, put in the deploy ISOs that "
                     "redfish-virtual-media builds (Debian package isolinux)."),

@@ -212,3 +212,22 @@ def test_ttl_zero_downloads_per_build_into_the_node_directory(server, config):
     assert server.sent["/r", 200] == 2
     assert not os.path.exists(boot_cache.directory())
     assert sorted(os.listdir(os.path.dirname(iso))) == [boot_iso.ISO_NAME]
+
+
+def test_past_the_size_limit_the_least_recently_used_go(server, config):
+    """Nodes with URLs of their own (signed temporary URLs) each leave a copy."""
+    config(deploy__boot_file_cache_size=1)  # MiB: the 200 kB ramdisk fits five times
+    base = server.url
+    for number in range(8):
+        server.files["/r%d" % number] = bytes([number]) * 200000
+        boot_iso.build(_task(number, base + "/k", base + "/r%d" % number), "")
+    sizes = [os.path.getsize(os.path.join(boot_cache.directory(), n))
+             for n in _entries() if not n.endswith(".json")]
+    assert sum(sizes) <= 1024 * 1024 and len(sizes) >= 4
+    assert len(KERNEL) in sizes  # used by every build: never the least recent
+    again = boot_iso.build(_task(9, base + "/k", base + "/r7"), "")
+    assert _iso_file(again, "initrd.img") == bytes([7]) * 200000
+    assert server.sent["/r7", 200] == 1 and server.sent["/r7", 304] == 1  # kept
+    boot_iso.build(_task(10, base + "/k", base + "/r0"), "")
+    assert server.sent["/r0", 200] == 2  # the least recently used went
+    assert server.sent["/k", 200] == 1

@@ -14,7 +14,10 @@ operator's new ramdisk. A server that sends neither ``ETag`` nor
 downloaded on every use, as before.
 
 Files unused for ``[deploy] boot_file_cache_ttl`` seconds are removed when
-the cache is next used; 0 turns the cache off. One lock per URL (a thread
+the cache is next used (0 turns the cache off), and the least recently used
+while it holds more than ``[deploy] boot_file_cache_size`` MiB: nodes given
+URLs of their own (signed temporary URLs) would otherwise keep a ramdisk
+each for the whole TTL. One lock per URL (a thread
 lock and ``flock``, for conductors sharing a state path) makes concurrent
 deploys of the same image wait for one download instead of each starting
 its own; different URLs download in parallel.
@@ -152,7 +155,7 @@ def get(url: str, request, timeout: float, shown_url: str) -> str:
             os.utime(data)  # used: not swept
         else:
             _write_validators(validators, resp.headers, shown_url)
-    sweep()
+    sweep(keep=os.path.basename(data))
     return data
 
 
@@ -178,36 +181,52 @@ def _write_validators(path: str, headers, shown_url: str) -> None:
     os.replace(path + ".part", path)
 
 
-def sweep(now: float | None = None) -> list[str]:
-    """Remove the files unused for ``[deploy] boot_file_cache_ttl``; their names.
+def sweep(now: float | None = None, keep: str | None = None) -> list[str]:
+    """Remove files unused for ``[deploy] boot_file_cache_ttl``, then, while the
+    cache holds more than ``[deploy] boot_file_cache_size`` MiB, the least
+    recently used; returns the names removed.
 
+    ``keep``: an entry never removed for size (the one just handed out).
     A file being downloaded or checked (its lock held) is left alone, and
-    its age is read again once the lock is taken: a build may have checked
-    it (and been handed its path) between the first look and the lock.
+    one used between the listing and the lock (its time changed: a build
+    was handed its path) is kept.
     """
     now = time.time() if now is None else now
     ttl = CONF.deploy.boot_file_cache_ttl
-    removed = []
+    limit = CONF.deploy.boot_file_cache_size * 1024 * 1024
     try:
         names = os.listdir(directory())
     except FileNotFoundError:
-        return removed
+        return []
+    entries = []
     for name in names:
-        if len(name) != 64 or "." in name:
-            continue
-        data, validators, lock = _paths(name)
-        try:
-            if now - os.stat(data).st_mtime <= ttl:
-                continue
-            with open(lock, "a") as handle:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                if now - os.stat(data).st_mtime <= ttl:
-                    continue
-                for path in (data, validators):
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(path)
+        if len(name) == 64 and "." not in name:
+            with contextlib.suppress(FileNotFoundError):
+                found = os.stat(_paths(name)[0])
+                entries.append((found.st_mtime, found.st_size, name))
+    entries.sort()  # least recently used first
+    total = sum(size for _, size, _ in entries)
+    removed = []
+    for used, size, name in entries:
+        expired = now - used > ttl
+        too_much = limit and total > limit and name != keep
+        if (expired or too_much) and _remove(name, used):
             removed.append(name)
-        except (BlockingIOError, FileNotFoundError):
-            continue
+            total -= size
     return removed
 
+
+def _remove(name: str, used: float) -> bool:
+    """Delete entry ``name`` if nobody holds it and it was not used since ``used``."""
+    data, validators, lock = _paths(name)
+    try:
+        with open(lock, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if os.stat(data).st_mtime != used:
+                return False
+            for path in (data, validators):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+        return True
+    except (BlockingIOError, FileNotFoundError):
+        return False
