@@ -199,7 +199,7 @@ def test_unused_files_are_swept_after_the_ttl(server, config):
     for name in kernel:
         os.utime(os.path.join(boot_cache.directory(), name), (old, old))
     assert sorted(boot_cache.sweep()) == sorted(kernel)
-    assert _entries() == []
+    assert os.listdir(boot_cache.directory()) == []  # lock files included
     _build(2, server)  # downloaded again
     assert server.sent["/r", 200] == 2
 
@@ -231,3 +231,28 @@ def test_past_the_size_limit_the_least_recently_used_go(server, config):
     boot_iso.build(_task(10, base + "/k", base + "/r0"), "")
     assert server.sent["/r0", 200] == 2  # the least recently used went
     assert server.sent["/k", 200] == 1
+
+
+def test_a_lock_file_swept_while_awaited_is_not_trusted(server, monkeypatch):
+    """A build waiting on an entry's lock file while a sweep deletes it must
+    lock the file now there, not the unlinked one it opened."""
+    _build(1, server)
+    [name] = [n for n in _entries() if n.endswith(".json") and "/r" in open(
+        os.path.join(boot_cache.directory(), n)).read()]
+    lock = os.path.join(boot_cache.directory(), name[:-len(".json")] + ".lock")
+    real_flock, swept = boot_cache.fcntl.flock, []
+
+    class _Fcntl:  # the first lock taken on the ramdisk's file: it is swept first
+        LOCK_EX, LOCK_NB, LOCK_UN = (boot_cache.fcntl.LOCK_EX, boot_cache.fcntl.LOCK_NB,
+                                     boot_cache.fcntl.LOCK_UN)
+
+        @staticmethod
+        def flock(handle, flags):
+            if handle.name == lock and flags == _Fcntl.LOCK_EX and not swept:
+                swept.append(True)
+                os.unlink(lock)  # as _remove does, between this open and flock
+            return real_flock(handle, flags)
+
+    monkeypatch.setattr(boot_cache, "fcntl", _Fcntl)
+    _build(2, server)
+    assert swept and os.path.exists(lock)  # locked (and left) the new file

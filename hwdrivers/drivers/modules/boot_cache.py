@@ -73,17 +73,31 @@ def _paths(name: str) -> tuple[str, str, str]:
     return base, base + ".json", base + ".lock"
 
 
+def _still_linked(handle, lock_path: str) -> bool:
+    """Whether the locked ``handle`` is still the file at ``lock_path``: an
+    entry's sweep deletes its lock file too, so a lock taken on the file it
+    just unlinked protects nothing (the next taker makes a new one)."""
+    try:
+        return os.stat(lock_path).st_ino == os.fstat(handle.fileno()).st_ino
+    except FileNotFoundError:
+        return False
+
+
 @contextlib.contextmanager
 def _locked(lock_path: str):
     with _locks_guard:
         lock = _locks.setdefault(lock_path, threading.Lock())
     with lock:
-        try:
-            handle = open(lock_path, "a")
-        except OSError as exc:
-            raise _unusable(exc) from None
-        with handle:
+        while True:
+            try:
+                handle = open(lock_path, "a")
+            except OSError as exc:
+                raise _unusable(exc) from None
             fcntl.flock(handle, fcntl.LOCK_EX)
+            if _still_linked(handle, lock_path):
+                break
+            handle.close()  # swept meanwhile: lock the file that is there now
+        with handle:
             try:
                 yield
             finally:
@@ -222,11 +236,13 @@ def _remove(name: str, used: float) -> bool:
     try:
         with open(lock, "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            if os.stat(data).st_mtime != used:
+            if not _still_linked(handle, lock) or os.stat(data).st_mtime != used:
                 return False
-            for path in (data, validators):
+            for path in (data, validators, lock):  # lock files do not pile up
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(path)
+        with _locks_guard:
+            _locks.pop(lock, None)
         return True
     except (BlockingIOError, FileNotFoundError):
         return False
