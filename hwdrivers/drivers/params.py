@@ -80,15 +80,29 @@ TYPES = ("str", "int", "float", "port", "bool", "choice", "address")
 NODE_FIX = "Fix with 'hwdrivers node set <node> --driver-info <field>=<value>'."
 
 
+#: An integer as driver_info may spell it: ASCII digits, an optional minus.
+_DECIMAL = re.compile(r"-?[0-9]+")
+
+
 def _parse_int(value, minimum=None, maximum=None):
+    """``value`` as an int: an int, or text of decimal digits.
+
+    Python's ``int()`` also reads ``1_3`` as 13, ``+13``, and digits of
+    other scripts: a typo in an outlet or port number must not name another
+    outlet (the PDUDaemon listener, matching requests to stored outlets,
+    reads numbers this strictly too).
+    """
     if isinstance(value, bool):
         raise ValueError("must be an integer, not a boolean")
     if isinstance(value, float) and not value.is_integer():
         raise ValueError("must be a whole number")
-    try:
-        number = int(str(value).strip()) if not isinstance(value, int) else value
-    except ValueError:
-        raise ValueError("must be an integer") from None
+    if isinstance(value, int):
+        number = value
+    else:
+        text = str(value).strip()
+        if not (text.isascii() and _DECIMAL.fullmatch(text)):
+            raise ValueError("must be an integer (decimal digits, e.g. 13)")
+        number = int(text)
     if minimum is not None and number < minimum:
         raise ValueError("must be at least %s" % minimum)
     if maximum is not None and number > maximum:

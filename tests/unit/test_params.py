@@ -110,6 +110,19 @@ def test_int_rejects_bool_and_fraction():
             p.parse(bad)
 
 
+@pytest.mark.parametrize("raw", ["1_3", "+13", "\u0661\u0663", "13.0", "0x0d", "1 3", ""])
+def test_int_text_is_ascii_decimal_digits_only(raw):
+    """int() reads 1_3, +13 and Arabic-Indic digits as 13: an outlet typo
+    named another outlet (and the PDUDaemon listener read it otherwise)."""
+    with pytest.raises(ValueError, match="decimal digits"):
+        params.Param("n", "n", type="int").parse(raw)
+
+
+@pytest.mark.parametrize("raw,expected", [("13", 13), (" 13 ", 13), ("-2", -2), (13, 13)])
+def test_int_takes_digits_and_ints(raw, expected):
+    assert params.Param("n", "n", type="int").parse(raw) == expected
+
+
 def test_check_refuses_without_echoing_the_value():
     """A check's refusal is shown as its own text, never with the value."""
     def no_credentials(value):
