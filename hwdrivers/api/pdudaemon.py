@@ -52,6 +52,7 @@ from hwdrivers.common import exception
 from hwdrivers.common import log_text
 from hwdrivers.common import network
 from hwdrivers.drivers import factory
+from hwdrivers.drivers import params as driver_params
 from hwdrivers.drivers.modules import snmp
 
 LOG = logging.getLogger(__name__)
@@ -98,15 +99,16 @@ def _pdu_key(address):
 
 
 def _outlet_of(value):
-    """An outlet number from plain ASCII digits only, else None.
+    """An outlet number read as the snmp driver reads ``snmp_outlet``, else None.
 
     ``int()`` alone also reads ``2_0`` as 20, ``+2`` and other scripts'
-    digits: a typo in a power request must not name another machine.
+    digits: a typo in a power request must not name another machine, and a
+    request and a stored outlet must be read by one rule.
     """
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    text = str(value).strip()
-    return int(text) if text.isascii() and text.isdigit() else None
+    try:
+        return driver_params.parse_int(value, 1)
+    except ValueError:
+        return None
 
 
 def _powered_by_snmp(row):

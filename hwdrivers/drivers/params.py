@@ -84,8 +84,8 @@ NODE_FIX = "Fix with 'hwdrivers node set <node> --driver-info <field>=<value>'."
 _DECIMAL = re.compile(r"-?[0-9]+")
 
 
-def _parse_int(value, minimum=None, maximum=None):
-    """``value`` as an int: an int, or text of decimal digits.
+def parse_int(value, minimum=None, maximum=None):
+    """``value`` as an int: an int, or text of decimal digits; ValueError otherwise.
 
     Python's ``int()`` also reads ``1_3`` as 13, ``+13``, and digits of
     other scripts: a typo in an outlet or port number must not name another
@@ -231,12 +231,12 @@ class Param:
                 raise ValueError("must not be empty")
             return text
         if self.type == "int":
-            return _parse_int(value, self.min, self.max)
+            return parse_int(value, self.min, self.max)
         if self.type == "float":
             return _parse_float(value, self.min, self.max)
         if self.type == "port":
             try:
-                return _parse_int(value, 1, 65535)
+                return parse_int(value, 1, 65535)
             except ValueError:
                 raise ValueError("must be a port number from 1 to 65535") from None
         if self.type == "bool":
