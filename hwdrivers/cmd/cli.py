@@ -35,13 +35,17 @@ def _local_backend(database=True):
     """The database through the conductor; or, for commands that need none
     (``database=False`` in their parser defaults), the configured drivers.
 
-    Options nothing reads are warned about once the registry is loaded
-    (it registers the ``[hardware_type:*]`` groups), as the services do.
+    Options nothing reads are warned about, as the services do. Only a
+    file holding something unknown to hwdrivers' own option groups loads
+    the registry (every driver module, 2.5 MiB) before the check, since
+    the drivers register more groups (``[hardware_type:*]``): a command
+    that needs no driver (``node list``) then loads none.
     """
     from hwdrivers.cli import local
     backend = local.LocalBackend() if database else local.LocalDrivers()
-    backend.registry  # noqa: B018 - loaded before the check, for its groups
-    startup.warn_unknown_options()
+    if startup.unknown_options():
+        backend.registry  # noqa: B018 - loaded before the check, for its groups
+        startup.warn_unknown_options()
     return backend
 
 

@@ -43,3 +43,29 @@ def test_an_option_nothing_reads_is_a_warning_and_the_command_runs(tmp_path):
         assert done.returncode == 0, done.stderr
         assert done.stderr.count("workers_pool_sise is not an option") == 1, done.stderr
         assert "did you mean workers_pool_size?" in done.stderr
+
+
+def test_groups_the_drivers_register_are_known_and_checked(tmp_path):
+    """[hardware_type:*] groups exist once the drivers are loaded: a file with
+    one loads them before the check (an enabled type's group is no warning,
+    a misspelt one is), and a file with nothing unknown loads none."""
+    state = tmp_path / "state"
+    conf = tmp_path / "types.conf"
+    conf.write_text("[DEFAULT]\nstate_path = %s\n[hardware_type:ipmi]\n"
+                    "default_power_interface = ipmitool\n[hardware_type:ipmni]\n"
+                    "default_power_interface = ipmitool\n" % state)
+    done = _run(conf, "node", "list")
+    assert done.returncode == 0, done.stderr
+    assert "[hardware_type:ipmni] is not an enabled hardware type" in done.stderr
+    assert "[hardware_type:ipmi] " not in done.stderr, done.stderr
+    clean = tmp_path / "clean.conf"
+    clean.write_text("[DEFAULT]\nstate_path = %s\n[conductor]\nworkers_pool_size = 3\n"
+                     % state)
+    probe = ("import sys; sys.argv = ['hwdrivers', '--config-file', %r, 'node', "
+             "'list']\nfrom hwdrivers.cmd import cli\ntry:\n    cli.main()\n"
+             "except SystemExit:\n    pass\n"
+             "print('LOADED=%%s' %% ('hwdrivers.drivers.ipmi' in sys.modules))" % str(clean))
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=120, cwd=str(tmp_path))
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert done.stdout.strip().endswith("LOADED=False"), done.stdout
