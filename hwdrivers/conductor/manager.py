@@ -579,7 +579,7 @@ class ConductorManager:
             except exception.NodeNotFound:
                 # Deleted while this waited for its lock: the port's own node
                 # took the port with it (the API answers for the move's target).
-                self._port_left_with_its_node(port)
+                self._port_again(port)
                 raise
             held = tasks[port["node_id"]]
             target = tasks[values.get("node_id", port["node_id"])]
@@ -595,28 +595,28 @@ class ConductorManager:
         try:
             task = task_manager.acquire(context, port["node_id"], purpose="port deletion")
         except exception.NodeNotFound:
-            self._port_left_with_its_node(port)
+            self._port_again(port)  # its node took it along: PortNotFound
             raise
         with task:
             db_api.destroy_port(self._port_of(task, port)["id"], node_id=task.node.id)
 
     @staticmethod
-    def _port_left_with_its_node(port):
-        """PortNotFound naming ``port`` when its node was deleted (taking its
-        ports) while a request waited for the node's lock: the error named
-        the node by its database id, which no client knows."""
+    def _port_again(port):
+        """``port`` read again, or PortNotFound naming it by UUID: deleted
+        (or taken along by its node) while a request waited for a lock. The
+        read is by database id, which the error must not name: no client
+        knows it."""
         from hwdrivers.db import api as db_api
         try:
-            db_api.get_port(port["id"])
+            return db_api.get_port(port["id"])
         except exception.PortNotFound:
             raise exception.PortNotFound(port=port["uuid"]) from None
 
-    @staticmethod
-    def _port_of(task, port):
+    @classmethod
+    def _port_of(cls, task, port):
         """``port`` read again under ``task``'s lock: still that node's, or a
         409 (it was moved while the lock was awaited) or a 404 (deleted)."""
-        from hwdrivers.db import api as db_api
-        current = db_api.get_port(port["id"])
+        current = cls._port_again(port)
         if current["node_id"] != task.node.id:
             raise exception.Conflict("Port %s moved to another node while this request "
                                      "waited for node %s; send it again."

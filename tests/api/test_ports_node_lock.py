@@ -114,3 +114,20 @@ def test_moves_in_opposite_directions_queue_instead_of_deadlocking(api, config, 
         uuid: resp.get_data(as_text=True) for uuid, resp in answers.items()}
     assert db_api.get_port(port["uuid"])["node_id"] == row("lock-b")["id"]
     assert db_api.get_port(other["uuid"])["node_id"] == row("lock-a")["id"]
+
+
+def test_a_port_deleted_while_waiting_is_named_by_its_uuid(api, config, port):
+    """Read again by database id under the lock, a port gone meanwhile was
+    'Port 1 could not be found': an id no client knows."""
+    config(api__node_locked_wait=10)
+    answers = []
+    with task_manager.acquire(CTX, "lock-a", purpose="deploying"):
+        waiting = threading.Thread(target=lambda: answers.append(
+            _patch(api, port, "/extra", {"k": "v"})))
+        waiting.start()
+        waiting.join(0.5)
+        db_api.destroy_port(db_api.get_port(port["uuid"])["id"])  # as the holder may
+    waiting.join(10)
+    [resp] = answers
+    assert resp.status_code == 404, resp.get_data(as_text=True)
+    assert "Port %s could not be found" % port["uuid"] in error_of(resp)
