@@ -254,6 +254,23 @@ def call(path, action, driver_parameters, extra=None, secrets=(), timeout=None):
 
 # -- schemas ----------------------------------------------------------------------
 
+def _flag(doc, key, where):
+    """``doc[key]`` as a JSON boolean (absent or null: false); ValueError otherwise.
+
+    Read with ``bool()``, a schema written by hand in a shell script
+    (``"required": "false"``) made the field required, and ``"can_probe":
+    "no"`` declared probing: every non-empty string is true. A flag that is
+    not ``true`` or ``false`` is refused instead, naming the flag.
+    """
+    value = doc.get(key)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise ValueError("%s: %s must be true or false (a JSON boolean), not %s"
+                         % (where, key, _shown(json.dumps(value), (), _VALUE_SHOWN)))
+    return value
+
+
 class DriverSchema:
     """What ``<exe> schema`` declares, as our declaration types."""
 
@@ -265,8 +282,8 @@ class DriverSchema:
             raise ValueError("the schema must be a JSON object")
         self.name = str(doc.get("name") or os.path.basename(path))
         self.description = str(doc.get("description") or "")
-        self.can_probe = bool(doc.get("can_probe", False))
-        self.can_set_boot_order = bool(doc.get("can_set_boot_order", False))
+        self.can_probe = _flag(doc, "can_probe", "the schema")
+        self.can_set_boot_order = _flag(doc, "can_set_boot_order", "the schema")
         fields = doc.get("fields", [])
         if not isinstance(fields, list):
             raise ValueError("fields must be a list")
@@ -311,11 +328,11 @@ class DriverSchema:
             if not all(isinstance(c, (str, int, float)) for c in choices):
                 raise ValueError("field %s: choices must be a list of values or of "
                                  "[value, label] pairs" % name)
-        required = bool(field.get("required", False))
+        required = _flag(field, "required", "field %s" % name)
         default = field.get("default")
         if required or default in ("", []):
             default = None
-        secret = bool(field.get("secret", False)) or field.get("field_type") == "password"
+        secret = _flag(field, "secret", "field %s" % name) or field.get("field_type") == "password"
         try:
             param = params.Param(
                 name, str(field.get("label") or field.get("description") or name),
