@@ -36,8 +36,27 @@ def _shown(value) -> str:
     return log_text.cut(repr(value), 60)
 
 
+#: JSON types a BIOS attribute cannot hold, as a refusal names them.
+_NOT_SCALAR = {type(None): "null", dict: "a JSON object", list: "a JSON array"}
+
+
+def _shape_error(name: str, value) -> str | None:
+    """Why ``value`` can be no BIOS attribute's value: Redfish attributes hold a
+    string, a number or a boolean. A null, object or array was checked as its
+    Python text (``None`` is 4 characters, within a String's length) and sent
+    as is. Names the JSON type only: the value may be a password."""
+    what = next((text for kind, text in _NOT_SCALAR.items() if isinstance(value, kind)), None)
+    if what is None:
+        return None
+    return ("attribute %s: %s is not a BIOS value; give a string, a number or true/false "
+            "(\"\" for an empty string)" % (name, what))
+
+
 def _value_error(name: str, value, entry: dict) -> str | None:
     kind = entry.get("attribute_type")
+    shape = _shape_error(name, value)
+    if shape:
+        return shape
     if kind == "Password":
         return None  # not checked here: a message would echo it
     allowed = entry.get("allowable_values")

@@ -23,6 +23,7 @@ table (``GET /v1/nodes/<node>/bios``).
 """
 
 import contextlib
+import json
 import logging
 import threading
 import time
@@ -203,13 +204,24 @@ class RedfishBIOS(redfish._RedfishBase, base.BIOSInterface):
 
     @staticmethod
     def _typed(value, entry):
-        """The JSON type the BMC expects for the registry's attribute type."""
+        """The JSON type the BMC expects for the registry's attribute type.
+
+        String, Password and Enumeration attributes take strings: a number or
+        a boolean given for one went out as a JSON number or boolean, which a
+        BMC refuses (``PropertyValueTypeError``) or stores as it came. They
+        are sent as their JSON text (``12345`` -> ``"12345"``, ``true`` ->
+        ``"true"``), an Enumeration's as the registry spells the allowed value
+        it matched. An attribute the registry does not type goes as given.
+        """
         kind = entry.get("attribute_type")
         if kind == "Integer":
             return int(value)
         if kind == "Boolean":
             return str(value).lower() == "true"
-        return value
+        if kind not in ("String", "Password", "Enumeration") or isinstance(value, str):
+            return value
+        allowed = entry.get("allowable_values") or ()
+        return next((a for a in allowed if str(a) == str(value)), json.dumps(value))
 
     @staticmethod
     def _apply_time(bios):
