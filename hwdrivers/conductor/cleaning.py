@@ -413,7 +413,7 @@ def run(task) -> None:
 
 
 class BIOSSettingNotFound(exception.NotFound):
-    fmt = "Node %(node)s has no BIOS setting %(name)s; its settings: %(names)s."
+    fmt = "Node %(node)s has no BIOS setting %(name)s; %(names)s."
 
 
 def bios_settings(context, ident) -> tuple[dict, list[dict]]:
@@ -427,7 +427,9 @@ def bios_setting(context, ident, name: str) -> tuple[dict, dict]:
     row = db_hardware.get_bios_setting(record["id"], name)
     if row is None:
         names = [r["name"] for r in db_hardware.list_bios_settings(record["id"])]
-        raise BIOSSettingNotFound(node=record.get("name") or record["uuid"], name=name,
-                                  names=", ".join(names) or "none cached (inspect or "
-                                  "clean the node to read them)")
+        node = record.get("name") or record["uuid"]
+        raise BIOSSettingNotFound(
+            node=node, name=name,
+            names=bios_registry.names_hint([name], names, "GET /v1/nodes/%s/bios" % node)
+            if names else "it has none cached (inspect or clean the node to read them)")
     return record, row

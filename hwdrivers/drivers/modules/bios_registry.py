@@ -9,6 +9,8 @@ from the BMC's live registry (redfish_bios.py) and from a node's cached
 cleaning request), so both refuse with the same words.
 """
 
+import difflib
+
 from hwdrivers.common import exception
 from hwdrivers.common import log_text
 
@@ -134,11 +136,11 @@ def check_settings(settings, registry: dict) -> list[dict]:
             continue
         normalised.append({"name": name, "value": value})
     if unknown:
-        # The registry's names once, not once per unknown attribute: a Dell
-        # registry has ~400, and last_error keeps what is said here.
-        errors.insert(0, "%s in the BIOS registry; it has: %s" % (
+        # The registry's names once, not once per unknown attribute; and a
+        # large one only by the names closest to those asked (names_hint).
+        errors.insert(0, "%s in the BIOS registry; %s" % (
             "attribute %s does not exist" % unknown[0] if len(unknown) == 1 else
-            "attributes %s do not exist" % listed(unknown), ", ".join(sorted(registry))))
+            "attributes %s do not exist" % listed(unknown), names_hint(unknown, registry)))
     if errors:
         raise exception.InvalidParameterValue("BIOS settings refused, nothing was sent: %s"
                                               % listed(errors, "; ", "problem"))
@@ -147,6 +149,31 @@ def check_settings(settings, registry: dict) -> list[dict]:
 
 #: How many names (or problems) an error lists before it says how many more.
 LISTED = 20
+
+
+#: Where a large BIOS's names are listed, for a refusal that names only some.
+WHERE_LISTED = "GET /v1/nodes/<node>/bios, filled by an inspection,"
+
+
+def names_hint(asked, names, where=WHERE_LISTED) -> str:
+    """What to say of the attributes a BIOS has when ``asked`` names are not among them.
+
+    A BIOS of up to :data:`LISTED` attributes is listed whole. A larger one
+    (a Dell registry has ~400, an HPE one more) was listed whole too, in an
+    API error and in ``last_error``, which every node listing carries:
+    kilobytes of names to find the one meant. Now the names closest to
+    those asked (a misspelling, a vendor prefix) and how many there are,
+    with ``where`` the full list is.
+    """
+    names = sorted(names)
+    if len(names) <= LISTED:
+        return "it has: %s" % (", ".join(names) or "none")
+    close = []
+    for name in asked[:LISTED]:
+        close.extend(c for c in difflib.get_close_matches(name, names, 3, 0.6)
+                     if c not in close)
+    return "it has %d attributes (%s lists them)%s" % (
+        len(names), where, "; closest: %s" % listed(close) if close else "")
 
 
 def listed(items, sep=", ", what="") -> str:
