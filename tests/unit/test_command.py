@@ -832,7 +832,12 @@ def test_status_failures(monkeypatch, code, stdout, values, cls, fragment):
 
 
 def test_remote_exit_255_with_secret_in_stderr_is_redacted(monkeypatch):
-    returning(monkeypatch, 255, "", "%s\nPermission denied (publickey)." % SECRET)
+    """ssh writes its own messages to its -E file, which may quote the secret."""
+    def run(argv, **kwargs):
+        with open(argv[argv.index("-E") + 1], "w") as log:
+            log.write("%s\r\nPermission denied (publickey).\r\n" % SECRET)
+        return ssh.Result(255, "", "")
+    monkeypatch.setattr(ssh, "run_process", run)
     define(host="192.0.2.1")
     task = profile_task(command_secret=SECRET)
     with pytest.raises(exception.DriverAuthError) as err:

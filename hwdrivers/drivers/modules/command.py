@@ -220,7 +220,7 @@ class CommandPower(base.PowerInterface):
             limit = "what was left of the command timeout a reboot's off, delay and on share"
         elif deadline is not None:
             timeout = max(0.1, min(timeout, deadline - time.monotonic()))
-        stdin = None
+        stdin = log = None
         if target is None:
             where = "the conductor host"
             argv = ["sh", "-c", command]
@@ -229,17 +229,23 @@ class CommandPower(base.PowerInterface):
             where = str(target)
             if secret is not None:
                 stdin = secret + "\n"
+            # ssh's own messages apart from the remote command's stderr: see
+            # ssh.new_client_log.
+            log = ssh.new_client_log()
             argv = ssh.client_argv(target, remote_command(command, timeout, secret is not None),
-                                   timeout)
+                                   timeout, log=log)
             env = environment.minimal(keep=("SSH_AUTH_SOCK",))
         # One line: a node's value (an API user's text) may hold a line break.
         task.logger.debug("running %s on %s: %s", info.label(field), where,
                           log_text.printable(command))
         try:
-            # Locally the command is done when its shell exits, whatever it left
-            # running; over SSH, when ssh ends (the remote sshd sees to its side).
-            result = ssh.run_process(argv, input=stdin, env=env, timeout=timeout,
-                                     end_at_exit=target is None)
+            try:
+                # Locally the command is done when its shell exits, whatever it left
+                # running; over SSH, when ssh ends (the remote sshd sees to its side).
+                result = ssh.run_process(argv, input=stdin, env=env, timeout=timeout,
+                                         end_at_exit=target is None)
+            finally:
+                ssh_said = ssh.take_client_log(log)
         except FileNotFoundError:
             if target is None:
                 raise exception.DriverToolMissing(
@@ -256,7 +262,8 @@ class CommandPower(base.PowerInterface):
                 raise exception.DriverConnectionError(
                     "%s on %s did not finish within %.1fs (%s); killed the ssh "
                     "client, and the next command opens a new connection%s"
-                    % (name, where, timeout, limit, _detail(exc.stderr, secret))) from None
+                    % (name, where, timeout, limit,
+                       _detail(_joined(exc.stderr, ssh_said), secret))) from None
             raise exception.DriverActionError(
                 "%s did not finish within %.1fs (%s); killed it and everything "
                 "it started%s" % (name, timeout, limit, _detail(exc.stderr, secret))) from None
@@ -266,13 +273,14 @@ class CommandPower(base.PowerInterface):
                 "everything it started (a command answers in a few lines: check it does "
                 "not follow a log or read a console)%s"
                 % (info.label(field), "" if target is None else " on %s" % where,
-                   ssh.MAX_OUTPUT, _detail(exc.stderr, secret))) from None
+                   ssh.MAX_OUTPUT, _detail(_joined(exc.stderr, ssh_said), secret))) from None
         except OSError as exc:
             raise exception.DriverToolMissing("cannot run %s: %s" % (argv[0], exc)) from None
         if target is not None:
-            # A remote command may exit 255 too; its stderr may hold the secret.
-            stderr = params.redact(result.stderr, [secret])
-            ssh.raise_for_ssh_failure(result._replace(stderr=stderr), target, info.label)
+            # A remote command may exit 255 too: only ssh's own messages say
+            # whether ssh failed. They may quote the command, and so the secret.
+            said = params.redact(ssh_said, [secret])
+            ssh.raise_for_ssh_failure(result._replace(stderr=said), target, info.label)
         return result
 
     def _check(self, result, info, field):
@@ -383,6 +391,11 @@ class CommandPower(base.PowerInterface):
                     info.label("command_power_on"), info.label("command_reboot_delay"),
                     info.label("command_reboot")))
         self._act(task, info, "command_power_on", PowerState.ON, deadline)
+
+
+def _joined(stderr, ssh_said):
+    """The remote command's stderr, then what ssh itself said, for a message."""
+    return "\n".join(text.strip() for text in (stderr, ssh_said) if text.strip())
 
 
 def _detail(stderr, secret):

@@ -278,8 +278,45 @@ def control_path(target):
     return os.path.join(control_dir(), hashlib.sha256(ident.encode()).hexdigest()[:16])
 
 
-def client_argv(target, remote_command, timeout):
-    """The ``ssh`` argv that runs ``remote_command`` (one string) on ``target``."""
+def new_client_log():
+    """A new empty file, private to us, for one ssh client's own messages (``-E``).
+
+    ssh exits 255 both on its own failures and when the remote command
+    does, and the remote command's stderr comes out on ssh's stderr: a
+    command on a jump host that runs ssh or ipmitool itself (``ssh bmc
+    power on``) and fails with "Permission denied" or "Host key
+    verification failed" read as if our key or our known_hosts were wrong.
+    With ``-E`` ssh writes its own messages to this file instead, so its
+    stderr is the remote command's alone and the file says whether ssh
+    failed. Read and removed by :func:`take_client_log`.
+    """
+    fd, path = tempfile.mkstemp(prefix="log-", dir=control_dir())
+    os.close(fd)
+    return path
+
+
+def take_client_log(path):
+    """What ssh wrote to the file from :func:`new_client_log`, which is removed."""
+    if path is None:
+        return ""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_OUTPUT)
+    except OSError:
+        data = b""
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+    return _text(data).replace("\r\n", "\n")
+
+
+def client_argv(target, remote_command, timeout, log=None):
+    """The ``ssh`` argv that runs ``remote_command`` (one string) on ``target``.
+
+    With ``log`` (from :func:`new_client_log`) ssh writes its own messages
+    there rather than on stderr.
+    """
     argv = [CONF.command.ssh_command, "-T", "-x", "-a",
             "-o", "BatchMode=yes",
             "-o", "StrictHostKeyChecking=yes",
@@ -297,6 +334,8 @@ def client_argv(target, remote_command, timeout):
         argv += ["-i", target.key, "-o", "IdentitiesOnly=yes"]
     if target.user:
         argv += ["-l", target.user]
+    if log is not None:
+        argv += ["-E", log]
     if CONF.command.ssh_control_persist > 0:
         argv += ["-o", "ControlMaster=auto",
                  "-o", "ControlPersist=%d" % CONF.command.ssh_control_persist,
@@ -383,8 +422,10 @@ def raise_for_ssh_failure(result, target, label=lambda field: field):
     """Raise the taxonomy error for an ssh failure; return if it was not ssh's.
 
     ssh exits 255 on its own errors (a remote command may too, so the
-    stderr decides). ``label`` names a setting (``command_ssh_key``...) the
-    way the caller's configuration spells it, for the fix in the message.
+    stderr decides: pass ssh's own messages, from :func:`take_client_log`,
+    as the result's stderr when the client ran with ``-E``). ``label``
+    names a setting (``command_ssh_key``...) the way the caller's
+    configuration spells it, for the fix in the message.
     """
     if result.returncode != 255:
         return
