@@ -2,7 +2,8 @@
 
 ``GET /v1/nodes/<node>/history`` lists them oldest first as ``{"history":
 [{uuid, created_at, severity, event, links}], "next": ...}`` (``detail=true``
-adds event_type, conductor and user; ``limit``/``marker`` page);
+adds event_type, conductor and user; ``limit``/``marker`` page; ``sort_key``
+(any event field, ``created_at`` by default) and ``sort_dir`` order them);
 ``GET /v1/nodes/<node>/history/<event>`` shows one in full.
 
 As Ironic, the list without ``detail`` cuts each event's text to
@@ -45,11 +46,13 @@ def _summary_text(text):
 
 @blueprint.get("/v1/nodes/<ident>/history")
 def list_history(ident):
-    utils.check_query(("detail", "limit", "marker"))
+    utils.check_query(("detail", "limit", "marker", "sort_key", "sort_dir"))
     detail = bool(utils.query_bool("detail", False))
     limit = utils.query_limit()
-    node, events = node_history.list_events(utils.context(), ident, limit=limit,
-                                            marker=flask.request.args.get("marker"))
+    args = flask.request.args
+    node, events = node_history.list_events(
+        utils.context(), ident, limit=limit, marker=args.get("marker"),
+        sort_key=args.get("sort_key", "created_at"), sort_dir=args.get("sort_dir", "asc"))
     doc = {"history": [_doc(node.uuid, event, detail) for event in events]}
     next_url = utils.next_link("nodes/%s/history" % node.uuid, events, limit)
     if next_url:

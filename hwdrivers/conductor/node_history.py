@@ -71,20 +71,51 @@ def record(node_id, severity, kind, text, context) -> None:
                     node_id, text[:80], exc)
 
 
-def list_events(context, ident, limit=None, marker=None) -> tuple:
-    """``(node, events oldest first)`` for a node named by id, UUID or name.
+#: Ironic's sort keys for node history: any field of an event.
+SORT_KEYS = history.DETAIL_FIELDS
+SORT_DIRS = ("asc", "desc")
 
-    InvalidParameterValue when ``marker`` is not an event of this node.
+
+def list_events(context, ident, limit=None, marker=None, sort_key="created_at",
+                sort_dir="asc") -> tuple:
+    """``(node, events)`` for a node named by id, UUID or name, as Ironic sorts them.
+
+    Oldest first by default, read a page at a time from the database. Any
+    other order (``sort_dir=desc``: what happened last) sorts the node's
+    events here: they are bounded by ``[conductor] node_history_max_entries``,
+    and ties keep the order they were recorded in (reversed for ``desc``),
+    so a marker always resumes where the page ended.
+    InvalidParameterValue for an unknown sort key or direction, or when
+    ``marker`` is not an event of this node.
     """
     from hwdrivers.common import exception
     from hwdrivers.objects import node as node_obj
 
-    node = node_obj.Node.get(ident)
-    try:
-        return node, history.list_events(node.id, limit=limit, marker=marker)
-    except LookupError:
+    if sort_key not in SORT_KEYS:
         raise exception.InvalidParameterValue(
-            "marker %s is not an event of node %s" % (marker, node.ident)) from None
+            "cannot sort history by sort_key %r; sort keys: %s" % (sort_key, ", ".join(SORT_KEYS)))
+    if sort_dir not in SORT_DIRS:
+        raise exception.InvalidParameterValue(
+            "sort_dir %r is not one of %s" % (sort_dir, ", ".join(SORT_DIRS)))
+    node = node_obj.Node.get(ident)
+    bad_marker = exception.InvalidParameterValue(
+        "marker %s is not an event of node %s" % (marker, node.ident))
+    if (sort_key, sort_dir) == ("created_at", "asc"):
+        try:
+            return node, history.list_events(node.id, limit=limit, marker=marker)
+        except LookupError:
+            raise bad_marker from None
+    events = history.list_events(node.id)  # oldest first: the tie order
+    if sort_dir == "desc":
+        events.reverse()
+    events.sort(key=lambda e: (e[sort_key] is None, e[sort_key] or ""),
+                reverse=sort_dir == "desc")
+    if marker:
+        uuids = [e["uuid"] for e in events]
+        if marker not in uuids:
+            raise bad_marker
+        events = events[uuids.index(marker) + 1:]
+    return node, events[:limit] if limit else events
 
 
 def get_event(context, ident, event_uuid) -> dict:
