@@ -68,6 +68,19 @@ DICT_FIELDS = ("driver_info", "instance_info", "properties", "extra")
 NULLABLE_BOOL_FIELDS = ("automated_clean",)
 
 
+def _null_dicts_as_empty(values):
+    """``values`` with a null object field (``"extra": null``) as ``{}``, as Ironic stores it.
+
+    Ironic's schema takes null for driver_info, instance_info, properties and
+    extra, on create and PATCH, and its objects keep null as an empty object;
+    scripts and clients written against it send null to mean "nothing".
+    """
+    for field in DICT_FIELDS:
+        if field in values and values[field] is None:
+            values[field] = {}
+    return values
+
+
 def _bools(values):
     """``values`` with :data:`NULLABLE_BOOL_FIELDS` as real booleans (or null); 400 otherwise."""
     for field in NULLABLE_BOOL_FIELDS:
@@ -398,7 +411,7 @@ def create_node():
     masked = _masked_keys({"driver_info": body.get("driver_info")})
     if masked:
         raise errors.APIError(_mask_message(masked[0]))
-    _bools(body)
+    _bools(_null_dicts_as_empty(body))
     manager = utils.manager()
     node = _driver_as_field(lambda: manager.create_node(utils.context(), body))
     return utils.json_response(_view(node), status=201,
@@ -438,6 +451,7 @@ def update_node(ident):
     if "conductor_group" in set_values and set_values["conductor_group"] is None:
         # null is Ironic's "no group" too, as unset is (the manager's): the default.
         set_values["conductor_group"] = ""
+    _null_dicts_as_empty(set_values)
     _keep_masked_secrets(ident, set_values)
     _bools(set_values)
     node = _driver_as_field(lambda: _update(ident, set_values, unset, reset_interfaces))
