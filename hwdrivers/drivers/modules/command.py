@@ -195,6 +195,12 @@ class CommandPower(base.PowerInterface):
         if not host:
             return "local"
         try:
+            # As a profile's host is read: one queue per host, however spelt
+            # ([fd00::1], fd00::1, fd00:0::0001).
+            host = params.parse_address(host)
+        except ValueError:
+            pass  # validate names the field; the key stays what the node says
+        try:
             port = params.Param("port", "", type="port").parse(
                 fields.get("command_port") or 22)
         except ValueError:
