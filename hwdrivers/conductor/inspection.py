@@ -142,7 +142,7 @@ def _interfaces(inventory: dict, skipped: list | None = None) -> list[dict]:
     """The inventory's interfaces with a MAC, each MAC once: ``{name, mac, ip}``.
 
     An interface without a usable MAC (none, ``""``, ``"Not Available"``, a
-    20-byte InfiniBand address) gets no port and does not fail the
+    20-byte InfiniBand address, one no NIC has: :func:`_nic_mac`) gets no port and does not fail the
     inspection: it is left out, and added to ``skipped`` as ``(name, mac)``
     (ironic-inspector's validate_interfaces does the same). ``ip``: its
     IPv4 address, else its IPv6 one (without a ``%scope``), else None.
@@ -153,6 +153,8 @@ def _interfaces(inventory: dict, skipped: list | None = None) -> list[dict]:
         try:
             mac = db_api.normalize_mac(raw)
         except exception.InvalidParameterValue:
+            mac = None
+        if mac is None or not _nic_mac(mac):
             if skipped is not None:
                 skipped.append((nic.get("name") if isinstance(nic, dict) else None, raw))
             continue
@@ -163,6 +165,18 @@ def _interfaces(inventory: dict, skipped: list | None = None) -> list[dict]:
         found.append({"name": nic.get("name"), "mac": mac,
                       "ip": ip.split("%")[0] if isinstance(ip, str) and ip else None})
     return found
+
+
+def _nic_mac(mac: str) -> bool:
+    """Whether ``mac`` (normalised) can be a NIC's own address.
+
+    Not all zeros (a BMC's disabled or unconfigured port, a ramdisk's
+    ``lo``) nor a group address (the I/G bit of the first octet: broadcast,
+    multicast). Taken as MACs, the first machine inspected got a port for
+    such an address and every later one reporting it failed its inspection
+    as a MAC of another node.
+    """
+    return mac != "00:00:00:00:00:00" and not int(mac[:2], 16) & 1
 
 
 def _macs(inventory: dict, skipped: list | None = None) -> list[str]:
