@@ -433,6 +433,32 @@ def load_schema(path):
     return schema
 
 
+def _check_schema_answer(path, doc, stderr, returncode):
+    """Refuse a schema read that failed, though it printed JSON.
+
+    An executable that answers ``schema`` with a protocol error (it cannot
+    read its own configuration, or does not implement ``schema``) prints
+    an object with no ``fields``, and so did one that exited non-zero: both
+    were taken for a schema declaring no field. Every other field of its
+    nodes was then undeclared, passwords included, and shown unmasked in
+    every listing for as long as the file was unchanged -- where a schema
+    that cannot be read masks them all.
+    """
+    error = doc.get("error") if isinstance(doc, dict) else None
+    if error is not None:
+        code = error.get("code") if isinstance(error, dict) else None
+        message = error.get("message") if isinstance(error, dict) else error
+        cls = exception.TAXONOMY.get(code) if isinstance(code, str) else None
+        detail = ("external driver %s answered schema with error %s: %s (schema must print "
+                  "the driver's schema, never an error)"
+                  % (path, _shown(repr(code), (), _VALUE_SHOWN),
+                     _shown(message or "no message", (), _MESSAGE_SHOWN)))
+        raise (cls or exception.DriverActionError)(detail)
+    if returncode != 0:
+        raise _garbage(path, "schema", "it exited with an error after printing a schema "
+                       "(exit 0 once the schema is printed)", stderr, returncode, ())
+
+
 def _read_schema(path):
     stdout, stderr, returncode = run(path, "schema")
     try:
@@ -440,6 +466,7 @@ def _read_schema(path):
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise _garbage(path, "schema", "not a usable schema: %s" % _not_json(stdout, exc, ()),
                        stderr, returncode, ()) from None
+    _check_schema_answer(path, doc, stderr, returncode)
     try:
         return DriverSchema(path, doc)
     except RecursionError:
