@@ -11,7 +11,8 @@ in ironic-python-agent's shape (``cpu``, ``memory``, ``disks``,
 ``interfaces``, ``boot``, ``system_vendor``) so the conductor treats
 in-band and out-of-band inspection alike (conductor/inspection.py);
 whatever the BMC does not publish is left out and listed in
-``plugin_data["not_reported"]``.
+``plugin_data["not_reported"]``, as is a storage resource or drive it
+answers an HTTP error for (the drives that answer are kept).
 """
 
 import re
@@ -56,7 +57,8 @@ class RedfishInspect(redfish._RedfishBase, base.InspectInterface):
         with self._system(task, "inspecting the hardware") as (_entry, system):
             inventory = {"interfaces": self._interfaces(system, missing)}
             for key, reader in (("cpu", self._cpu), ("memory", self._memory),
-                                ("disks", self._disks), ("boot", self._boot)):
+                                ("disks", lambda s: self._disks(s, missing)),
+                                ("boot", self._boot)):
                 value = reader(system)
                 if value is None:
                     missing.append(key)
@@ -111,10 +113,45 @@ class RedfishInspect(redfish._RedfishBase, base.InspectInterface):
             return None
         return {"physical_mb": int(size * 1024), "total": int(size * 1024 ** 3)}
 
-    def _disks(self, system):
+    @staticmethod
+    def _answered(get, path, missing):
+        """``get(path)``, or None when the BMC answers an HTTP error for ``path``
+        (then named in ``missing``). Not a connection error: a BMC gone
+        mid-inspection fails it, to be retried whole."""
+        try:
+            return get(path)
+        except redfish_session._sushy().exceptions.HTTPError as exc:
+            missing.append("%s (HTTP %s)" % (path, getattr(exc, "status_code", "error")))
+            return None
+
+    def _each(self, get, missing):
+        """The members of the collection ``get()`` returns that the BMC answers for.
+
+        Storage members and drives one by one: a Drive link the BMC answers
+        404 for (an empty bay, a drive pulled) or a Storage resource
+        answering 500 (a RAID controller's firmware busy) failed the whole
+        inspection, CPUs, memory and NICs included; Ironic goes on without
+        them too.
+        """
+        try:
+            collection = get()
+        except self._errors():
+            return
+        except redfish_session._sushy().exceptions.HTTPError as exc:
+            missing.append("storage (HTTP %s)" % getattr(exc, "status_code", "error"))
+            return
+        for path in collection.members_identities or ():
+            member = self._answered(collection.get_member, path, missing)
+            if member is not None:
+                yield member
+
+    def _disks(self, system, missing):
         disks = []
-        for storage in self._members(lambda: system.storage) or ():
-            for drive in storage.drives or ():
+        for storage in self._each(lambda: system.storage, missing):
+            for path in storage.drives_identities or ():
+                drive = self._answered(storage.get_drive, path, missing)
+                if drive is None:
+                    continue
                 media = drive.media_type
                 disks.append({"name": drive.name or drive.identity, "size": drive.capacity_bytes,
                               "serial": drive.serial_number, "model": drive.model,
