@@ -264,6 +264,29 @@ _UNSET_VALUES = {("node", "conductor_group"): (None, "")}
 FIELDS_SELECTOR_VERSION = (1, 8)
 
 
+#: Provision targets newer than API 1.1 -> the version that added them, as
+#: Ironic's MIN_VERB_VERSIONS applies them (``check_allow_management_verbs``,
+#: a 406 below). Ironic keys 1.73's undeploy under its verb ("delete"), which
+#: no target is, so ``undeploy`` (like ``active``/``deleted``) is taken at
+#: every version there, and here.
+ACTION_VERSIONS = {"manage": (1, 4), "provide": (1, 4), "inspect": (1, 6),
+                   "abort": (1, 13), "clean": (1, 15), "deploy": (1, 73)}
+
+
+def check_action(target, version):
+    """406 when provision ``target`` is newer than ``version`` (:data:`ACTION_VERSIONS`)."""
+    added = ACTION_VERSIONS.get(target)
+    if added is None or version >= added:
+        return
+    needed = fmt(added)
+    alias = "; or send target active, which every version takes" if target == "deploy" else ""
+    raise errors.NotAcceptable(
+        "Provision target %s is not in API version %s, which this request asked for (%s "
+        "is the default without a version header); it was added in %s: send %s: %s or "
+        "later (baremetal --os-baremetal-api-version %s)%s."
+        % (target, fmt(version), fmt(DEFAULT_VERSION), needed, HEADER, needed, needed, alias))
+
+
 def current():
     """The version the Flask request being served asked for."""
     return flask.g.get("api_version") or DEFAULT_VERSION

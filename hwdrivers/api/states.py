@@ -118,6 +118,7 @@ def set_provision(ident):
     if target not in PROVISION_ACTIONS:
         raise errors.APIError("Field target %r is not a provision action; use one of: "
                               "%s." % (target, ", ".join(sorted(PROVISION_ACTIONS))))
+    microversions.check_action(target, microversions.current())
     _check_disable_ramdisk(target, body.get("disable_ramdisk"))
     extra = sorted(k for k in body if k not in ("target", "configdrive", "clean_steps",
                                                 "disable_ramdisk")
