@@ -9,6 +9,7 @@ from the BMC's live registry (redfish_bios.py) and from a node's cached
 cleaning request), so both refuse with the same words.
 """
 
+import collections
 import difflib
 
 from hwdrivers.common import exception
@@ -113,12 +114,14 @@ def check_settings(settings, registry: dict) -> list[dict]:
     """
     check_shape(settings)
     errors, normalised, unknown = [], [], []
-    names = [setting["name"] for setting in settings]
     # Twice in one request is ambiguous (the BMC would get whichever came
     # last); the values are not echoed, one of them may be a password.
+    # Counted once (a 1 MiB request holds ~40,000 settings: counting each
+    # name over the list took ~20 s of an API thread).
+    counts = collections.Counter(setting["name"] for setting in settings)
     errors.extend("attribute %s is given %d times; give it once" % (
-        name if len(name) <= 60 else _shown(name), names.count(name))
-        for name in sorted(set(names)) if names.count(name) > 1)
+        name if len(name) <= 60 else _shown(name), times)
+        for name, times in sorted(counts.items()) if times > 1)
     for setting in settings:
         name, value = setting["name"], setting["value"]
         entry = registry.get(name)
