@@ -28,6 +28,7 @@ session, is killed when the call ends, times out or prints too much.
 import json
 import os
 import re
+import signal
 import threading
 import time
 
@@ -191,8 +192,24 @@ def _garbage(path, action, why, stderr, returncode, secrets):
     tail = log_text.printable(params.redact(stderr.decode("utf-8", "replace").strip(),
                                             _shown_forms(secrets)))[-_STDERR_SHOWN:]
     return exception.DriverActionError(
-        "external driver %s gave no valid answer to %s (exit status %s): %s%s"
-        % (path, action, returncode, why, "; stderr: %s" % tail if tail else ""))
+        "external driver %s gave no valid answer to %s (%s): %s%s"
+        % (path, action, _ended(returncode), why, "; stderr: %s" % tail if tail else ""))
+
+
+def _ended(returncode):
+    """``exit status 3``, or the signal that killed it: ``killed by SIGKILL``.
+
+    The supervisor reports a driver killed by a signal as minus its number;
+    "exit status -9" read as a status the driver chose, where the kernel's
+    OOM killer or a crash (SIGSEGV) ended it before it could answer.
+    """
+    if returncode >= 0:
+        return "exit status %d" % returncode
+    try:
+        name = signal.Signals(-returncode).name
+    except ValueError:
+        name = "signal %d" % -returncode
+    return "killed by %s" % name
 
 
 def _not_json(stdout, exc, secrets):
