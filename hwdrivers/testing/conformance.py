@@ -31,7 +31,8 @@ What they hold a driver to (each check's docstring says how):
   error (:class:`~hwdrivers.common.exception.InvalidPowerState`,
   ``InvalidBootDevice``, ``DriverUnsupportedAction``...);
 - errors from an unreachable controller belong to the taxonomy
-  (:data:`hwdrivers.common.exception.TAXONOMY`);
+  (:data:`hwdrivers.common.exception.TAXONOMY`), and are not its bare
+  ``DriverError``, which is never retried;
 - the controller key is stable: the same for the same driver_info, never
   holding a secret, not changed by the secret's value.
 
@@ -317,6 +318,18 @@ def _assert_taxonomy(exc: BaseException, what: str) -> None:
             ", ".join(sorted(c.__name__ for c in exception.TAXONOMY.values())), exc))
 
 
+def _assert_not_fatal(exc: BaseException, what: str) -> None:
+    """The taxonomy's bare DriverError (fatalError) is never retried: a
+    controller that does not answer must not end an operation at the first
+    try. It is also what an external driver's unknown error code becomes
+    (``connectionError`` for ``connError``), which the taxonomy check alone
+    let pass."""
+    assert type(exc) is not exception.DriverError, (
+        "%s raised DriverError (fatalError, never retried): %s; a controller that does "
+        "not answer is a DriverConnectionError (external drivers: error code connError), "
+        "which is retried" % (what, exc))
+
+
 # -- the checks (each takes a Subject; run them inside run()) ------------------------
 
 def _validate_never_touches_hardware(subject: Subject, kind: str) -> None:
@@ -415,7 +428,9 @@ def _errors_belong_to_taxonomy(subject: Subject, kind: str) -> None:
             try:
                 getattr(iface, name)(far, *args)
             except Exception as exc:  # noqa: BLE001 (checked below)
-                _assert_taxonomy(exc, "%s.%s of an unreachable controller" % (kind, name))
+                what = "%s.%s of an unreachable controller" % (kind, name)
+                _assert_taxonomy(exc, what)
+                _assert_not_fatal(exc, what)
             else:
                 raise AssertionError("%s.%s succeeded against a port that refuses "
                                      "(%s:%d)" % (kind, name, closed.peer.host,
