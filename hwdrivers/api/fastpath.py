@@ -44,10 +44,21 @@ class _Headers:
         self.environ = environ
 
     def get(self, name, default=None):
-        return self.environ.get("HTTP_" + name.upper().replace("-", "_"), default)
+        return self.environ.get(_environ_key(name), default)
 
     def __getitem__(self, name):
-        return self.environ["HTTP_" + name.upper().replace("-", "_")]
+        return self.environ[_environ_key(name)]
+
+
+#: The environ keys of the version headers, read on every request (both when
+#: the standard one names no baremetal version), spelt once.
+_ENVIRON_KEYS = {name: "HTTP_" + name.upper().replace("-", "_")
+                 for name in (microversions.HEADER, microversions.GENERIC_HEADER)}
+
+
+def _environ_key(name):
+    key = _ENVIRON_KEYS.get(name)
+    return key if key is not None else "HTTP_" + name.upper().replace("-", "_")
 
 
 class FastPath:

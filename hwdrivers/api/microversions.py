@@ -66,21 +66,33 @@ def parse(text):
 
 
 def _from_generic(value):
-    """The baremetal entry of ``OpenStack-API-Version`` (may list services)."""
+    """The baremetal entry of ``OpenStack-API-Version`` (may list services; the
+    last baremetal entry wins, as microversion-parse reads it for Ironic)."""
+    found = None
     for part in value.split(","):
         words = part.strip().split(None, 1)
         if len(words) == 2 and words[0].lower() == SERVICE_TYPE:
-            return words[1]
-    return None
+            found = words[1]
+    return found
 
 
 def requested(headers):
-    """The version a request asks for (DEFAULT_VERSION when it names none)."""
-    text = headers.get(HEADER)
-    if text is None and headers.get(GENERIC_HEADER):
-        text = _from_generic(headers[GENERIC_HEADER])
+    """The version a request asks for (DEFAULT_VERSION when it names none).
+
+    As Ironic (microversion-parse): a baremetal entry of the standard
+    ``OpenStack-API-Version`` header wins over ``X-OpenStack-Ironic-API-Version``,
+    and of repeated legacy headers (folded into one, comma-separated) the last.
+    """
+    text = None
+    generic = headers.get(GENERIC_HEADER)
+    if generic:
+        text = _from_generic(generic)
     if text is None:
-        return DEFAULT_VERSION
+        text = headers.get(HEADER)
+        if text is None:
+            return DEFAULT_VERSION
+        if "," in text:
+            text = text.rsplit(",", 1)[1]
     return parse(text)
 
 
