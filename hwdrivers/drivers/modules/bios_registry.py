@@ -56,10 +56,7 @@ def _shape_error(name: str, value) -> str | None:
 
 
 def _value_error(name: str, value, entry: dict) -> str | None:
-    kind = entry.get("attribute_type")
-    shape = _shape_error(name, value)
-    if shape:
-        return shape
+    kind = entry.get("attribute_type")  # the value is a scalar: check_shape saw to it
     if kind == "Password":
         return None  # not checked here: a message would echo it
     allowed = entry.get("allowable_values")
@@ -88,7 +85,8 @@ def _value_error(name: str, value, entry: dict) -> str | None:
 
 
 def check_shape(settings) -> None:
-    """InvalidParameterValue unless ``settings`` is a non-empty list of {"name", "value"}.
+    """InvalidParameterValue unless ``settings`` is a non-empty list of {"name", "value"},
+    each named and valued as some BIOS attribute could be (:func:`_shape_error`).
 
     Needs no registry, so the API can refuse a malformed request even for a
     node whose BIOS was never read.
@@ -96,13 +94,23 @@ def check_shape(settings) -> None:
     if not isinstance(settings, list) or not settings:
         raise exception.InvalidParameterValue(
             "settings must be a non-empty list of {\"name\", \"value\"} objects")
-    errors = ["settings[%d] must be {\"name\": <attribute>, \"value\": <value>}" % index
-              for index, setting in enumerate(settings)
-              if not isinstance(setting, dict) or not isinstance(setting.get("name"), str)
-              or "value" not in setting or set(setting) - {"name", "value"}]
+    errors = []
+    for index, setting in enumerate(settings):
+        if (not isinstance(setting, dict) or not isinstance(setting.get("name"), str)
+                or "value" not in setting or set(setting) - {"name", "value"}):
+            errors.append("settings[%d] must be {\"name\": <attribute>, \"value\": <value>}"
+                          % index)
+        elif not setting["name"].strip():
+            errors.append("settings[%d]: name is empty; give the BIOS attribute's name" % index)
+        else:
+            # Needs no registry either: the API refuses it for a node whose
+            # BIOS was never read, instead of the step failing at the BMC.
+            shape = _shape_error(setting["name"], setting["value"])
+            if shape:
+                errors.append("settings[%d]: %s" % (index, shape))
     if errors:
         raise exception.InvalidParameterValue("BIOS settings refused, nothing was sent: %s"
-                                              % "; ".join(errors))
+                                              % listed(errors, "; ", "problem"))
 
 
 def check_settings(settings, registry: dict) -> list[dict]:
