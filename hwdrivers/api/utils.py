@@ -398,7 +398,13 @@ def query_bool(name, default=None):
 
 
 def query_limit():
-    """``limit``: a positive integer capped at [api] max_limit (the default)."""
+    """``limit``: a positive integer capped at [api] max_limit (the default).
+
+    0 or less is a 400, as Ironic's validate_limit ("Limit must be positive"):
+    0 read as "the default page" let a script that meant "no results" or
+    "everything" get [api] max_limit nodes and a next link. Ironic's clients
+    send no limit for "everything" (``baremetal node list --limit 0``).
+    """
     maximum = conf().api.max_limit
     value = flask.request.args.get("limit")
     if value is None:
@@ -408,11 +414,10 @@ def query_limit():
     except ValueError:
         raise errors.APIError("Query parameter limit must be an integer, got %r."
                               % value) from None
-    if limit < 0:
-        raise errors.APIError("Query parameter limit must not be negative, got %d."
-                              % limit)
-    if limit == 0:
-        return maximum
+    if limit <= 0:
+        raise errors.APIError(
+            "Query parameter limit must be positive, got %d; leave it out for pages of "
+            "[api] max_limit (%d), following the next link for the rest." % (limit, maximum))
     return min(limit, maximum)
 
 
