@@ -83,6 +83,14 @@ def _template_problems(info, label, secrets, values=None):
                                      % (label(field), name)))
                 elif name not in names and name not in BUILTINS:
                     names.append(name)
+            elif name in values and isinstance(values[name], (dict, list)):
+                # Rendered with str(), a JSON object or list became a Python
+                # repr ({'a': 1}) on the command line, where a profile's
+                # placeholder refuses it.
+                problems.append((field, "%s uses {%s}, whose value is a JSON %s, not "
+                                 "text: set %s to a string" % (
+                                     label(field), name, "object" if isinstance(
+                                         values[name], dict) else "list", name)))
             elif name in values and "\0" in str(values[name]):
                 problems.append((field, "%s uses {%s}, whose value holds a NUL byte, "
                                  "which no command line can carry: fix %s"
