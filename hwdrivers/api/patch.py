@@ -253,11 +253,13 @@ def translate(patch, writable, dict_fields, read_only_hints, known, unmodeled=No
             raise _error(index, "'/%s' is not an object; use the path /%s"
                          % (field, field))
         if kind == "remove":
-            if "value" in op:
-                raise _error(index, "remove takes no value")
+            # Ironic's patch schema lets any op carry a value; a remove ignores it
+            # (scripts build every op alike, with "value": null for a remove).
+            value = None
         elif "value" not in op:
             raise _error(index, "%s of %s needs a value" % (kind, path))
-        value = op.get("value")
+        else:
+            value = op["value"]
         if len(parts) == 1:
             if field in dict_fields:
                 doc.whole(field, {} if kind == "remove" else value)
@@ -290,8 +292,6 @@ def translate(patch, writable, dict_fields, read_only_hints, known, unmodeled=No
 def _check_unmodeled(index, op, field, whole, shown):
     """Accept an operation that leaves unmodeled ``field`` as it is; refuse others."""
     if op["op"] == "remove":
-        if "value" in op:
-            raise _error(index, "remove takes no value")
         if whole:
             return
     elif whole and "value" in op and op["value"] in (None, shown):
