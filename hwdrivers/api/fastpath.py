@@ -107,7 +107,7 @@ class FastPath:
                            ("Content-Length", str(len(body)))]
             else:
                 request = utils.parse_json_body(environ["wsgi.input"].read(length))
-                target, timeout = states.power_request(request)
+                target, timeout = states.power_request(request, version)
                 node = self.service.manager.change_power_state(
                     ctx, match.group(1), target, timeout=timeout, wait=False)
                 body, code, status = b"", 202, "202 ACCEPTED"

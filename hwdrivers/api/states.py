@@ -71,14 +71,30 @@ def states_doc(states, base=None, version=None):
     }, version)
 
 
-def power_request(body):
-    """``(target, timeout)`` of a checked power request body (also used by fastpath)."""
+#: Ironic's version that added soft power actions and ``timeout`` (below it, a 406).
+SOFT_POWER_VERSION = (1, 27)
+_SOFT_TARGETS = ("soft power off", "soft rebooting")
+
+
+def power_request(body, version):
+    """``(target, timeout)`` of a checked power request body (also used by fastpath).
+
+    ``version``: the request's API version; as Ironic, a soft target or a
+    timeout needs 1.27 (an older client would not expect either).
+    """
     utils.check_keys(body, ("target", "timeout"), "power state request")
     target = utils.require(body, "target", str, "power state request", "a string")
     if target not in POWER_TARGETS:
         raise errors.APIError("Field target %r is not a power state; use one of: %s."
                               % (target, ", ".join(POWER_TARGETS)))
     timeout = body.get("timeout")
+    if version < SOFT_POWER_VERSION and (target in _SOFT_TARGETS or timeout is not None):
+        needed = microversions.fmt(SOFT_POWER_VERSION)
+        raise errors.NotAcceptable(
+            "%s is not in API version %s, which this request asked for; it was added in "
+            "%s: send %s: %s or later (baremetal --os-baremetal-api-version %s)."
+            % ("Power target %s" % target if target in _SOFT_TARGETS else "Field timeout",
+               microversions.fmt(version), needed, microversions.HEADER, needed, needed))
     if timeout is not None:
         utils.check_type(timeout, "timeout", int, "a positive integer (seconds)")
         if timeout <= 0:
@@ -97,7 +113,7 @@ def show_states(ident):
 @blueprint.put("/v1/nodes/<ident>/states/power")
 def set_power(ident):
     utils.check_query(())
-    target, timeout = power_request(utils.json_body())
+    target, timeout = power_request(utils.json_body(), microversions.current())
     node = utils.manager().change_power_state(utils.context(), ident, target,
                                               timeout=timeout, wait=False)
     return utils.empty_response(202, location=states_location(node.uuid))
