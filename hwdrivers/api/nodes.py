@@ -117,6 +117,39 @@ NODE_QUERY = ("driver", "maintenance", "provision_state", "associated", "limit",
               "marker", "sort_key", "sort_dir", "fields", "detail", "conductor_group",
               "fault", "include_children", "conductor") + UNMODELED_FILTERS + UNMODELED_BOOL_FILTERS
 
+#: Node list filters newer than API 1.1 -> the version that added them, as
+#: Ironic's check_allow_filter_by_* and check_allow_specify_* refuse them
+#: below it (a 406, whatever the value, empty included); ``fault`` (1.42) is
+#: checked with its value by :func:`_check_fault_filter`.
+FILTER_VERSIONS = {
+    "provision_state": (1, 9), "driver": (1, 16), "resource_class": (1, 21),
+    "conductor_group": (1, 46), "conductor": (1, 49), "owner": (1, 50), "lessee": (1, 65),
+    "shard": (1, 82), "sharded": (1, 82), "include_children": (1, 83),
+    "parent_node": (1, 83), "instance_name": (1, 104),
+}
+_NEWEST_FILTER = max(FILTER_VERSIONS.values())
+
+
+def _check_filter_versions(args, version):
+    """406 naming a filter of the query that ``version`` does not have.
+
+    hwdrivers answered them at any version, where Ironic refuses them: a
+    client pinned to an old version got an answer Ironic never gives it.
+    """
+    if version >= _NEWEST_FILTER:  # what clients negotiate: nothing to look at
+        return
+    too_new = sorted((added, name) for name, added in FILTER_VERSIONS.items()
+                     if version < added and name in args)
+    if too_new:
+        added, name = too_new[-1]
+        needed = microversions.fmt(added)
+        raise errors.NotAcceptable(
+            "Query parameter %s needs API version %s or later and this request asked for "
+            "%s; send %s: %s (baremetal --os-baremetal-api-version %s), or leave it out."
+            % (", ".join(n for _, n in too_new), needed, microversions.fmt(version),
+               microversions.HEADER, needed, needed))
+
+
 #: Every provision state Ironic's state machine has: a filter on one of
 #: them is answered (hwdrivers never reaches some: no node matches), any
 #: other value is a typo, refused as Ironic refuses it.
@@ -258,6 +291,7 @@ def _list(detail):
                               "/nodes/detail or detail=true; ask for one of them.")
     fields = utils.query_fields(ALL_FIELDS, resource="node")
     version = microversions.current()
+    _check_filter_versions(args, version)
     if args.get("sort_key"):
         microversions.check_fields("node", [args["sort_key"]], version, param="sort_key")
     limit = utils.query_limit()
