@@ -402,6 +402,8 @@ _cache = {}
 #: until which the read is not tried again, when it failed).
 _failed = {}
 _cache_lock = threading.Lock()
+#: path -> the lock its one schema read at a time holds.
+_reading = {}
 
 
 def load_schema(path):
@@ -415,7 +417,9 @@ def load_schema(path):
     masks every node's driver_info with the schema, and computing a
     controller key, validating and acting each ask it too, so a hung or
     broken executable would otherwise run, or be waited for, once per node
-    and per step.
+    and per step. One read of a path runs at a time, and who waited for it
+    takes its result: callers that found the cache cold together (the
+    power sync's threads after an upgrade) each ran the executable.
     """
     try:
         st = os.stat(path)
@@ -423,6 +427,36 @@ def load_schema(path):
         raise exception.DriverToolMissing(
             "external driver %s cannot be read: %s" % (path, exc.strerror)) from None
     key = (path, st.st_ino, st.st_size, st.st_mtime_ns)
+    cached = _known(key)
+    if cached is not None:
+        return cached
+    with _cache_lock:
+        reading = _reading.setdefault(path, threading.Lock())
+    with reading:
+        cached = _known(key)  # read, or failed, while this one waited
+        if cached is not None:
+            return cached
+        now = time.monotonic()
+        try:
+            schema = _read_schema(path)
+        except exception.DriverError as exc:
+            with _cache_lock:
+                for old in [k for k in _failed if k[0] == path]:
+                    del _failed[old]
+                # What it said, not the exception: callers add their node to that.
+                _failed[key] = ((type(exc), exc.detail),
+                                time.monotonic() + CONF.external.timeout, now)
+            raise
+        with _cache_lock:
+            for old in [k for k in _cache if k[0] == path]:
+                del _cache[old]
+            _failed.pop(key, None)
+            _cache[key] = schema
+        return schema
+
+
+def _known(key):
+    """The cached schema of ``key``, or None; raises the failure of a recent read."""
     with _cache_lock:
         cached = _cache.get(key)
         failed = _failed.get(key)
@@ -433,22 +467,7 @@ def load_schema(path):
         (error_class, detail), until, when = failed
         raise error_class("%s (%.1fs ago; not run again for %.1fs)"
                           % (detail, now - when, until - now))
-    try:
-        schema = _read_schema(path)
-    except exception.DriverError as exc:
-        with _cache_lock:
-            for old in [k for k in _failed if k[0] == path]:
-                del _failed[old]
-            # What it said, not the exception: callers add their node to that.
-            _failed[key] = ((type(exc), exc.detail), time.monotonic() + CONF.external.timeout,
-                            now)
-        raise
-    with _cache_lock:
-        for old in [k for k in _cache if k[0] == path]:
-            del _cache[old]
-        _failed.pop(key, None)
-        _cache[key] = schema
-    return schema
+    return None
 
 
 def _check_schema_answer(path, doc, stderr, returncode):
