@@ -380,6 +380,11 @@ def cache_bios(task) -> int | None:
     if bios is None or not getattr(bios, "reads_settings", False):
         return None
     settings = _call(task, bios, bios.cache_bios_settings)
+    # A plugin's registry numbers as a 64-bit column holds them (or no bound):
+    # one odd bound must not lose the node's whole BIOS table.
+    settings = [dict(setting, **{field: bios_registry.registry_int(setting[field])
+                                 for field in bios_registry.NUMERIC_FIELDS if field in setting})
+                for setting in settings]
     db_hardware.replace_bios_settings(task.node.id, settings)
     task.logger.info("BIOS settings cached: %d attributes", len(settings))
     return len(settings)

@@ -34,7 +34,7 @@ def test_migrations_ship_with_the_package():
     assert os.path.isfile(os.path.join(migration.MIGRATIONS_DIR, "env.py"))
     assert os.path.isfile(os.path.join(migration.MIGRATIONS_DIR, "script.py.mako"))
     assert os.path.isfile(os.path.join(migration.MIGRATIONS_DIR, "alembic.ini"))
-    assert migration.head() == "0008"  # nodes.automated_clean
+    assert migration.head() == "0009"  # bios_settings bounds as BigInteger
 
 
 def test_upgrade_downgrade(empty_database):

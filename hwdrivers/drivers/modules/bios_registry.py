@@ -11,6 +11,7 @@ cleaning request), so both refuse with the same words.
 
 import collections
 import difflib
+import re
 
 from hwdrivers.common import exception
 from hwdrivers.common import log_text
@@ -18,6 +19,34 @@ from hwdrivers.common import log_text
 #: The argsinfo of apply_configuration's one argument.
 SETTINGS_HELP = ("A list of {\"name\": <BIOS attribute>, \"value\": <new value>}; each "
                  "attribute must exist in the BIOS registry and not be read-only")
+
+
+#: A registry entry's numbers: Integer bounds, String lengths.
+NUMERIC_FIELDS = ("lower_bound", "upper_bound", "min_length", "max_length")
+
+#: What a stored bound or length can hold (a 64-bit column, migration 0009).
+_INT64 = range(-2 ** 63, 2 ** 63)
+
+
+def registry_int(value) -> int | None:
+    """A registry's bound or length as an integer, or None: no bound.
+
+    The BMC's registry is JSON of the vendor's making; sushy passes
+    ``LowerBound``, ``UpperBound``, ``MinLength`` and ``MaxLength`` on as
+    given. A string (``"10"``), a float or a boolean there made the range
+    check compare a number with a string (a TypeError, not a refusal) and
+    failed to store on PostgreSQL, losing the whole BIOS table. A whole
+    number (``10``, ``10.0``, ``"10"``) is kept; anything else, or a
+    number no 64-bit column holds, is read as no bound: the BMC still
+    enforces its own.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    elif isinstance(value, str) and re.fullmatch(r"[+-]?[0-9]+", value.strip()):
+        value = int(value.strip())
+    return value if isinstance(value, int) and value in _INT64 else None
 
 
 def _describe(entry: dict) -> str:

@@ -128,8 +128,8 @@ def _names(values) -> list | None:
 def _entry(attr) -> dict:
     return {"attribute_type": attr.attribute_type,
             "allowable_values": _names(attr.allowable_values),
-            "lower_bound": attr.lower_bound, "upper_bound": attr.upper_bound,
-            "min_length": attr.min_length, "max_length": attr.max_length,
+            **{field: bios_registry.registry_int(getattr(attr, field))
+               for field in bios_registry.NUMERIC_FIELDS},
             "read_only": bool(attr.read_only or attr.immutable),
             "reset_required": attr.reset_required, "unique": attr.unique,
             "default": attr.default_value}
