@@ -411,7 +411,7 @@ def _sort_key(key):
 
 @blueprint.get("/v1/nodes")
 def list_nodes():
-    return _list(detail=bool(utils.query_bool("detail", False)))
+    return _list(detail=utils.query_detail())
 
 
 @blueprint.get("/v1/nodes/detail")

@@ -204,7 +204,7 @@ def _conductor_groups(args):
 
 def list_for_node(node):
     """GET /v1/nodes/<node>/ports."""
-    return _list(bool(utils.query_bool("detail", False)), node_id=node.id,
+    return _list(utils.query_detail(), node_id=node.id,
                  resource="nodes/%s/ports" % node.uuid)
 
 
@@ -218,7 +218,7 @@ def list_node_ports_detail(ident):
 
 @blueprint.get("/v1/ports")
 def list_ports():
-    return _list(bool(utils.query_bool("detail", False)))
+    return _list(utils.query_detail())
 
 
 @blueprint.get("/v1/ports/detail")

@@ -397,6 +397,24 @@ def query_bool(name, default=None):
                               "/".join(params.FALSE_STRINGS)))
 
 
+#: Ironic's version that added ``?detail=`` to node and port listings (1.43).
+DETAIL_QUERY_VERSION = (1, 43)
+
+
+def query_detail():
+    """``?detail=`` of a node or port listing: a boolean, from API 1.43 (a 400
+    below, as Ironic's get_request_return_fields; ``/detail`` is the older way)."""
+    detail = query_bool("detail")
+    if detail is not None and microversions.current() < DETAIL_QUERY_VERSION:
+        needed = microversions.fmt(DETAIL_QUERY_VERSION)
+        raise errors.APIError(
+            "Query parameter detail needs API version %s or later and this request asked "
+            "for %s; send %s: %s, or list .../detail for every field."
+            % (needed, microversions.fmt(microversions.current()), microversions.HEADER,
+               needed))
+    return bool(detail)
+
+
 def query_limit():
     """``limit``: a positive integer capped at [api] max_limit (the default).
 
