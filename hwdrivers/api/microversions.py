@@ -81,7 +81,8 @@ def requested(headers):
 
     As Ironic (microversion-parse): a baremetal entry of the standard
     ``OpenStack-API-Version`` header wins over ``X-OpenStack-Ironic-API-Version``,
-    and of repeated legacy headers (folded into one, comma-separated) the last.
+    and of repeated legacy headers (folded into one, comma-separated) the last;
+    an empty one asks for the default, as no header does.
     """
     text = None
     generic = headers.get(GENERIC_HEADER)
@@ -89,10 +90,12 @@ def requested(headers):
         text = _from_generic(generic)
     if text is None:
         text = headers.get(HEADER)
-        if text is None:
+        if not text:  # absent, or sent empty: Ironic's default either way
             return DEFAULT_VERSION
         if "," in text:
             text = text.rsplit(",", 1)[1]
+        if not text.strip():
+            return DEFAULT_VERSION
     return parse(text)
 
 

@@ -4,9 +4,10 @@ Ironic takes the version through microversion-parse: the baremetal entry
 of the standard ``OpenStack-API-Version`` header first (the last such entry
 when it lists several), ``X-OpenStack-Ironic-API-Version`` only without
 one, and of a legacy header sent twice (folded, comma-separated) the last
-value. hwdrivers took the legacy header first and refused a folded one as
-an invalid version (406), so the same request was served at another
-version than Ironic would serve it, on the Flask app and the fast path alike.
+value (an empty one: the default, 1.1). hwdrivers took the legacy header
+first and refused a folded or empty one as an invalid version (406), so
+the same request was served at another version than Ironic would serve
+it, on the Flask app and the fast path alike.
 """
 
 import pytest
@@ -22,6 +23,8 @@ LEGACY, GENERIC = microversions.HEADER, microversions.GENERIC_HEADER
     ({LEGACY: "1.40", GENERIC: "compute 2.1"}, "1.40"),
     ({GENERIC: "baremetal 1.31, compute 2.1, baremetal 1.45"}, "1.45"),
     ({LEGACY: "1.20, 1.30"}, "1.30"),
+    ({LEGACY: ""}, "1.1"),
+    ({LEGACY: "1.20, "}, "1.1"),
 ])
 def test_the_version_served_is_the_one_ironic_would_serve(api, headers, served):
     resp = api.get("/v1/nodes", headers=headers)

@@ -51,7 +51,7 @@ def test_version_headers_are_honoured(app, headers, served):
     assert resp.headers["OpenStack-API-Version"] == "baremetal " + served
 
 
-@pytest.mark.parametrize("value", ["1.0", "1.999", "2.1", "one", "1", ""])
+@pytest.mark.parametrize("value", ["1.0", "1.999", "2.1", "one", "1"])
 def test_unsupported_or_malformed_version_is_406_with_range(app, value):
     resp = app.test_client().get(
         "/v1/nodes", headers={"X-OpenStack-Ironic-API-Version": value})
