@@ -9,6 +9,7 @@ not the key's spelling, decides what is secret.
 
 import difflib
 import ipaddress
+import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
@@ -82,6 +83,8 @@ NODE_FIX = "Fix with 'hwdrivers node set <node> --driver-info <field>=<value>'."
 
 #: An integer as driver_info may spell it: ASCII digits, an optional minus.
 _DECIMAL = re.compile(r"-?[0-9]+")
+#: A float as driver_info may spell it: decimal, optionally with an exponent.
+_DECIMAL_FLOAT = re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
 
 
 def parse_int(value, minimum=None, maximum=None):
@@ -110,15 +113,31 @@ def parse_int(value, minimum=None, maximum=None):
     return number
 
 
+FLOAT_WANTED = "must be a finite decimal number, e.g. 2.5"
+
+
 def _parse_float(value, minimum=None, maximum=None):
+    """``value`` as a finite float: a number, or decimal text; ValueError otherwise.
+
+    Python's ``float()`` also reads ``inf``, ``nan``, ``1_0`` and digits of
+    other scripts. An infinite timeout passed validation and then failed
+    every action with an OverflowError, and went to an external driver as
+    ``Infinity``, which is not JSON.
+    """
     if isinstance(value, bool):
         raise ValueError("must be a number, not a boolean")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError("must be a number") from None
-    if number != number:  # NaN
-        raise ValueError("must be a number")
+    if isinstance(value, (int, float)):
+        try:
+            number = float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            raise ValueError(FLOAT_WANTED) from None
+    else:
+        text = str(value).strip()
+        if not (text.isascii() and _DECIMAL_FLOAT.fullmatch(text)):
+            raise ValueError(FLOAT_WANTED)
+        number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(FLOAT_WANTED)
     if minimum is not None and number < minimum:
         raise ValueError("must be at least %s" % minimum)
     if maximum is not None and number > maximum:

@@ -30,7 +30,8 @@ def test_an_infinite_float_is_refused_naming_the_field(driver, value):
                                                   "settle": value})
     with pytest.raises(exception.InvalidParameterValue) as caught:
         task.driver.power.get_power_state(task)
-    assert "field settle must be a finite number" in str(caught.value), str(caught.value)
+    assert "field settle (got" in str(caught.value), str(caught.value)
+    assert "must be a finite decimal number" in str(caught.value)
     assert not driver.exists()  # the executable never ran
 
 

@@ -123,6 +123,21 @@ def test_int_takes_digits_and_ints(raw, expected):
     assert params.Param("n", "n", type="int").parse(raw) == expected
 
 
+@pytest.mark.parametrize("raw", ["inf", "-Infinity", "nan", "1e999", float("inf"),
+                                 float("nan"), 10 ** 400, "1_0", "\u0661", "0x1", "", True])
+def test_float_is_finite_and_decimal(raw):
+    """float() reads inf, nan, 1_0 and other scripts' digits: an infinite
+    timeout validated, then every action failed with an OverflowError."""
+    with pytest.raises(ValueError, match="must be a"):
+        params.Param("t", "t", type="float").parse(raw)
+
+
+@pytest.mark.parametrize("raw,expected", [("2.5", 2.5), (" 3 ", 3.0), ("1e3", 1000.0),
+                                          (".5", 0.5), ("-1", -1.0), (7, 7.0), (0.25, 0.25)])
+def test_float_takes_decimal_text_and_numbers(raw, expected):
+    assert params.Param("t", "t", type="float").parse(raw) == expected
+
+
 def test_check_refuses_without_echoing_the_value():
     """A check's refusal is shown as its own text, never with the value."""
     def no_credentials(value):

@@ -26,7 +26,6 @@ session, is killed when the call ends, times out or prints too much.
 """
 
 import json
-import math
 import os
 import re
 import signal
@@ -568,15 +567,6 @@ class _ExternalBase:
                                                      check_unknown=False)
         values.pop(FIELD)
         values = {k: v for k, v in values.items() if v is not None}
-        # A float field takes "inf"; JSON has no infinity, and json.dumps
-        # would send the executable "Infinity", which its parser (jq, Go,
-        # Rust's serde) refuses: the driver failed with no word of the field.
-        infinite = sorted(k for k, v in values.items()
-                          if isinstance(v, float) and not math.isfinite(v))
-        if infinite:
-            raise params.driver_info_error(params.Problems(invalid=[
-                "field %s must be a finite number (JSON, which the driver executable "
-                "reads, has no infinity)" % k for k in infinite]), task.node.uuid)
         return driver, values
 
     def controller_key(self, task):
