@@ -21,8 +21,10 @@ def set_boot_device(ident):
     body = utils.json_body()
     utils.check_keys(body, ("boot_device", "persistent"), "boot device request")
     device = utils.require(body, "boot_device", str, "boot device request", "a string")
-    persistent = body.get("persistent", False)
-    utils.check_type(persistent, "persistent", bool, "true or false")
+    # As Ironic's args.boolean: JSON booleans or its boolean strings ("true",
+    # "False", "1"...), null or absent meaning not persistent.
+    persistent = body.get("persistent")
+    persistent = False if persistent is None else utils.check_bool(persistent, "persistent")
     utils.manager().set_boot_device(utils.context(), ident, device,
                                     persistent=persistent)
     return utils.empty_response(204)

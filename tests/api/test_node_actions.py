@@ -217,7 +217,7 @@ def test_boot_device_set_get_supported(api, make_node):
 @pytest.mark.parametrize("body, words", [
     ({"boot_device": "floppy-disk"}, ["floppy-disk"]),
     ({}, ["boot_device", "required"]),
-    ({"boot_device": "pxe", "persistent": "yes"}, ["persistent"]),
+    ({"boot_device": "pxe", "persistent": "maybe"}, ["persistent"]),
     ({"boot_device": "pxe", "when": "now"}, ["when"]),
 ])
 def test_bad_boot_device_is_400(api, make_node, body, words):
