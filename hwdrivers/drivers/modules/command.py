@@ -274,12 +274,17 @@ class CommandPower(base.PowerInterface):
                 "%s did not finish within %.1fs (%s); killed it and everything "
                 "it started%s" % (name, timeout, limit, _detail(exc.stderr, secret))) from None
         except ssh.OutputLimit as exc:
+            # Over ssh only the client is ours to kill: the remote command
+            # loses its channel and ends on its next write (SIGPIPE).
+            stopped = ("killed it and everything it started" if target is None else
+                       "killed the ssh client, which closes the command's channel")
             raise exception.DriverActionError(
-                "%s%s printed more than %d bytes on stdout or stderr; killed it and "
-                "everything it started (a command answers in a few lines: check it does "
-                "not follow a log or read a console)%s"
+                "%s%s printed more than %d bytes on stdout or stderr; %s (a command "
+                "answers in a few lines: check it does not follow a log or read a "
+                "console)%s"
                 % (info.label(field), "" if target is None else " on %s" % where,
-                   ssh.MAX_OUTPUT, _detail(_joined(exc.stderr, ssh_said), secret))) from None
+                   ssh.MAX_OUTPUT, stopped,
+                   _detail(_joined(exc.stderr, ssh_said), secret))) from None
         except OSError as exc:
             raise exception.DriverToolMissing("cannot run %s: %s" % (argv[0], exc)) from None
         if target is not None:
