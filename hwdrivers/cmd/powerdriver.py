@@ -127,6 +127,12 @@ def _read_parameters(stream):
             document.get("driverParameters", {}), dict):
         raise ProtocolError("settingsError", 'stdin must be {"driverParameters": '
                                              '{field: value, ...}}')
+    name = document.get("nodeName")
+    if name is not None and not (isinstance(name, str) and name.isprintable()):
+        # It names the node in every log line and error: text, or absent.
+        raise ProtocolError("settingsError", "nodeName must be a string of printable "
+                                             "characters (or left out), not %s"
+                            % json.dumps(name)[:60])
     return document
 
 

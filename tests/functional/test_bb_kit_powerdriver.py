@@ -47,3 +47,18 @@ def test_input_nested_past_the_recursion_limit(tmp_path):
 def test_a_boolean_persistent_is_still_accepted(tmp_path):
     assert run("set_boot_order", json.dumps({"driverParameters": {}, "bootDevice": "disk",
                                              "persistent": False}), tmp_path) is None
+
+
+@pytest.mark.parametrize("name", [{"a": 1}, 7, ["web1"], "web1\nFAKE LOG LINE"])
+def test_a_node_name_that_is_not_printable_text_is_refused(tmp_path, name):
+    """nodeName names the node in every log line and error: an object was
+    used as it came, and a newline in it could forge a log line."""
+    error = run("power_query", json.dumps({"driverParameters": {}, "nodeName": name}),
+                tmp_path)
+    assert error["code"] == "settingsError" and "nodeName must be a string" in error[
+        "message"], error
+
+
+def test_a_node_name_is_still_taken(tmp_path):
+    assert run("power_query", json.dumps({"driverParameters": {}, "nodeName": "web1"}),
+               tmp_path) is None
