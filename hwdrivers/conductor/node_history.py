@@ -98,8 +98,12 @@ def list_events(context, ident, limit=None, marker=None, sort_key="created_at",
         raise exception.InvalidParameterValue(
             "sort_dir %r is not one of %s" % (sort_dir, ", ".join(SORT_DIRS)))
     node = node_obj.Node.get(ident)
+    # Between two pages the marker's event may have been pruned (a node keeps
+    # its newest [conductor] node_history_max_entries): say so, and the way on.
     bad_marker = exception.InvalidParameterValue(
-        "marker %s is not an event of node %s" % (marker, node.ident))
+        "marker %s is not an event of node %s (any longer: a node keeps only its "
+        "newest [conductor] node_history_max_entries events); list again without "
+        "marker, or with the last event's uuid you still hold" % (marker, node.ident))
     if (sort_key, sort_dir) == ("created_at", "asc"):
         try:
             return node, history.list_events(node.id, limit=limit, marker=marker)

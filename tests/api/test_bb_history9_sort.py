@@ -53,3 +53,18 @@ def test_bad_sort_arguments_name_what_is_allowed(api, events, query, words):
     message = error_of(resp)
     for word in words:
         assert word in message, message
+
+
+@pytest.mark.parametrize("query", ["limit=2", "sort_dir=desc&limit=2"])
+def test_a_marker_pruned_between_pages_says_so_and_the_way_on(api, events, query):
+    """The node recorded past its bound between two pages: the marker's event
+    is gone, and the 400 said only that it was 'not an event of node h9'."""
+    marker = events[1][0]
+    node_id = row("h9")["id"]
+    for n in range(3):
+        db_history.record(node_id, "later %d" % n, max_entries=5)
+    resp = api.get("/v1/nodes/h9/history?%s&marker=%s" % (query, marker))
+    assert resp.status_code == 400
+    message = error_of(resp)
+    for words in ("marker %s" % marker, "node_history_max_entries", "without marker"):
+        assert words in message, message
