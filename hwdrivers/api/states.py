@@ -162,6 +162,8 @@ def set_provision(ident):
                               "or rebuild only, not %s." % target)
     if configdrive not in (None, "", {}) and target == "rebuild":
         _check_rebuild_configdrive_version()
+    if isinstance(configdrive, dict) and configdrive:
+        _check_configdrive_object_version()
     manager = utils.manager()
     node = manager.get_node(utils.context(), ident)
     kwargs = {"configdrive": configdrive} if configdrive not in (None, "", {}) else {}
@@ -211,3 +213,23 @@ def _check_rebuild_configdrive_version():
         "(%s); it needs %s or later: send %s: %s (baremetal --os-baremetal-api-version "
         "%s), or rebuild without configdrive to keep the node's."
         % (microversions.fmt(version), needed, microversions.HEADER, needed, needed))
+
+
+#: Ironic's version that takes a config drive as a JSON object (built by the
+#: conductor); below it a 400, as its check_allow_configdrive answers (an ISO
+#: string or its URL needs no version). Ironic also wants 1.59 for
+#: ``vendor_data`` in it; hwdrivers' own CLI sends objects at 1.56, so that
+#: key is taken from 1.56.
+CONFIGDRIVE_OBJECT_VERSION = (1, 56)
+
+
+def _check_configdrive_object_version():
+    version = microversions.current()
+    if version >= CONFIGDRIVE_OBJECT_VERSION:
+        return
+    text = microversions.fmt(CONFIGDRIVE_OBJECT_VERSION)
+    raise errors.APIError(
+        "Field configdrive: a config drive as a JSON object needs API version %s or later "
+        "and this request asked for %s; send %s: %s (baremetal --os-baremetal-api-version "
+        "%s), or send it as a gzipped, base64-encoded ISO or its URL."
+        % (text, microversions.fmt(version), microversions.HEADER, text, text))
