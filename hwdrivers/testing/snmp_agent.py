@@ -146,6 +146,25 @@ def records():
                              "0:off", index="0.{n}"))
         lines.append(_linked("1.3.6.1.4.1.534.6.6.7.6.6.1.4", n, "eaton", "on:-1;off:-1",
                              "0:on", index="0.{n}"))
+        # servertech_sentry3 (tower 1 infeed 1): action .11, status .5.
+        lines.append(_linked("1.3.6.1.4.1.1718.3.2.3.1.11", n, "sentry3", "on:0;off:0",
+                             "1:on;2:off", index="1.1.{n}"))
+        lines.append(_linked("1.3.6.1.4.1.1718.3.2.3.1.5", n, "sentry3", "on:1;off:0",
+                             index="1.1.{n}"))
+        # servertech_sentry4: status .1 (11 on, 10 off), action .2.
+        lines.append(_linked("1.3.6.1.4.1.1718.4.1.8.5.1.1", n, "sentry4", "on:11;off:10",
+                             index="1.1.{n}"))
+        lines.append(_linked("1.3.6.1.4.1.1718.4.1.8.5.1.2", n, "sentry4", "on:0;off:0",
+                             "1:on;2:off", index="1.1.{n}"))
+        # raritan_pdu2 (PDU 1): switchingOperation .2, outletSwitchingState .3.
+        lines.append(_linked("1.3.6.1.4.1.13742.6.4.1.2.1.2", n, "raritan", "on:1;off:0",
+                             "1:on;0:off", index="1.{n}"))
+        lines.append(_linked("1.3.6.1.4.1.13742.6.4.1.2.1.3", n, "raritan", "on:7;off:8",
+                             index="1.{n}"))
+        # vertivgeist_pdu: status .4 (1 on, 2 off), action .6 (2 on, 4 off).
+        lines.append(_linked("1.3.6.1.4.1.21239.5.2.3.5.1.4", n, "geist", "on:1;off:2"))
+        lines.append(_linked("1.3.6.1.4.1.21239.5.2.3.5.1.6", n, "geist", "on:0;off:0",
+                             "2:on;4:off"))
         # generic: write 10 on / 20 off, read 1 on / 0 off.
         lines.append(_linked(GENERIC_CONTROL, n, "generic", "on:10;off:20", "10:on;20:off"))
         lines.append(_linked(GENERIC_STATUS, n, "generic", "on:1;off:0"))

@@ -6,10 +6,12 @@ object. An :class:`OutletMib` holds those OIDs and values, so a new vendor is
 a few lines here and ``generic`` builds one from the node's driver_info.
 
 The names and values are Ironic's ``snmp_driver`` tables, so nodes move
-over unchanged, with two deliberate differences (see doc/drivers/snmp.md):
-``apc_rackpdu`` reads the state from rPDUOutletStatusOutletState instead of
-the command object, and ``eatonpower`` follows EATON-EPDU-MIB (on and off
-commands the right way round, the unit index 0 before the outlet).
+over unchanged (Ironic's ``auto`` excepted), with three deliberate
+differences (see doc/drivers/snmp.md): ``apc_rackpdu`` reads the state from
+rPDUOutletStatusOutletState instead of the command object, ``eatonpower``
+follows EATON-EPDU-MIB (on and off commands the right way round, the unit
+index 0 before the outlet), and ``servertech_sentry4`` reads pendOn as off
+and pendOff as on, the state the outlet is still in.
 """
 
 import dataclasses
@@ -134,6 +136,36 @@ DRIVERS = {
     "baytech_mrp27": OutletMib(
         "Baytech MRP27 (unit 1 outlet power: 1 on, 0 off)",
         on_oid="1.3.6.1.4.1.4779.1.3.5.3.1.3.1", on_value=1, off_value=0),
+    # Tower 1, infeed 1, as Ironic: the state is read the way Sentry3 reports
+    # it, a pending change (offWait, onWait) still being the old state.
+    "servertech_sentry3": OutletMib(
+        "Server Technology Sentry3 (Sentry3-MIB, tower 1 infeed 1: "
+        "outletControlAction 1 on, 2 off; outletStatus 1 on or offWait, 0 off or "
+        "onWait)",
+        on_oid="1.3.6.1.4.1.1718.3.2.3.1.11", on_value=1, off_value=2,
+        status_oid="1.3.6.1.4.1.1718.3.2.3.1.5", status_on=(1, 2), status_off=(0, 3),
+        index="1.1.{outlet}"),
+    # Sentry4 also reports pendOn/pendOff while sequencing outlets; read as
+    # the state not reached yet (as Sentry3 and Eaton), so a switch waits for
+    # the outlet rather than ending while it is still being sequenced.
+    "servertech_sentry4": OutletMib(
+        "Server Technology Sentry4 (Sentry4-MIB, unit 1 line 1: "
+        "st4OutletControlAction 1 on, 2 off; st4OutletStatus 11 on, 3 idleOn or "
+        "9 pendOff, 10 off, 2 idleOff or 8 pendOn)",
+        on_oid="1.3.6.1.4.1.1718.4.1.8.5.1.2", on_value=1, off_value=2,
+        status_oid="1.3.6.1.4.1.1718.4.1.8.5.1.1", status_on=(11, 3, 9),
+        status_off=(10, 2, 8), index="1.1.{outlet}"),
+    "raritan_pdu2": OutletMib(
+        "Raritan PX2/PX3 (PDU2-MIB, PDU 1: switchingOperation 1 on, 0 off; "
+        "outletSwitchingState 7 on, 8 off)",
+        on_oid="1.3.6.1.4.1.13742.6.4.1.2.1.2", on_value=1, off_value=0,
+        status_oid="1.3.6.1.4.1.13742.6.4.1.2.1.3", status_on=(7,), status_off=(8,),
+        index="1.{outlet}"),
+    "vertivgeist_pdu": OutletMib(
+        "Vertiv Geist NU30017L/NU30019L (GEIST-V5-MIB: ctrlOutletAction 2 on, 4 off; "
+        "ctrlOutletStatus 1 on or 3 on2off, 2 off or 4 off2on)",
+        on_oid="1.3.6.1.4.1.21239.5.2.3.5.1.6", on_value=2, off_value=4,
+        status_oid="1.3.6.1.4.1.21239.5.2.3.5.1.4", status_on=(1, 3), status_off=(2, 4)),
 }
 
 GENERIC = "generic"
