@@ -30,9 +30,16 @@ BY_PATH_DIR = os.path.join(DEV_DIR, "disk", "by-path")
 #: lsblk calls these "disk" but they are memory, never an install target
 IGNORED_NAME_PREFIXES = ("zram", "ram")
 
-_SIZE_OPS = {"==": operator.eq, "=": operator.eq, "!=": operator.ne, ">=": operator.ge,
+#: Ironic's numeric operators (oslo.utils specs_matcher). ``=`` is "at least", as in
+#: Nova's and Ironic's filters (their legacy meaning), not "equal": ``"= 100"`` copied
+#: from an Ironic node picks a disk of 100 GiB or more.
+_SIZE_OPS = {"==": operator.eq, "=": operator.ge, "!=": operator.ne, ">=": operator.ge,
              "<=": operator.le, ">": operator.gt, "<": operator.lt}
-_SIZE_HINT = re.compile(r"^\s*(==|=|!=|>=|<=|>|<)?\s*(\d+)\s*$")
+_SIZE_HINT = re.compile(r"^(==|=|!=|>=|<=|>|<)?\s*(\d+)$")
+_SIZE_OR = re.compile(r"^(?:<or>\s*\d+\s*)+$")
+_SIZE_RANGE = re.compile(r"^<range-in>\s*([\[(])\s*(\d+)\s+(\d+)\s*([\])])$")
+_SIZE_SYNTAX = ("a positive number of GiB: 100, or with one of %s (\">= 100\"), "
+                "\"<or> 480 <or> 960\" or \"<range-in> [100 500]\"" % " ".join(_SIZE_OPS))
 
 
 def _text(value: Any) -> str:
@@ -44,15 +51,38 @@ def _match_name(device: dict, wanted: Any) -> bool:
     return device["name"] in (name, name.removeprefix("/dev/"))
 
 
+def _size_test(wanted: Any) -> Callable[[int], bool]:
+    """``size`` (GiB) as Ironic parses it: a test of a disk's whole GiB.
+
+    ``100``, ``"> 100"``, ``"= 100"`` (at least), ``"<or> 480 <or> 960"``,
+    ``"<range-in> [100 500)"`` (``[``/``]`` inclusive, ``(``/``)`` not).
+    Anything else, or a size of 0 or less, raises DeviceNotFound.
+    """
+    text = "" if isinstance(wanted, bool) else str(wanted).strip()
+    test: Callable[[int], bool] | None = None
+    match = _SIZE_HINT.match(text)
+    if match:
+        op, number = _SIZE_OPS[match.group(1) or "=="], int(match.group(2))
+        test = lambda gib: op(gib, number)  # noqa: E731
+        numbers = [number]
+    elif _SIZE_OR.match(text):
+        numbers = [int(n) for n in re.findall(r"\d+", text)]
+        test = lambda gib: gib in numbers  # noqa: E731
+    elif _SIZE_RANGE.match(text):
+        opening, low, high, closing = _SIZE_RANGE.match(text).groups()
+        numbers = [int(low), int(high)]
+        low_ok = operator.ge if opening == "[" else operator.gt
+        high_ok = operator.le if closing == "]" else operator.lt
+        if numbers[0] <= numbers[1]:
+            test = lambda gib: low_ok(gib, numbers[0]) and high_ok(gib, numbers[1])  # noqa: E731
+    if test is None or min(numbers) <= 0:
+        raise errors.DeviceNotFound("root device hint 'size' must be %s; got %r"
+                                    % (_SIZE_SYNTAX, wanted))
+    return test
+
+
 def _match_size(device: dict, wanted: Any) -> bool:
-    """``size`` is in GiB: ``100`` or ``">= 100"`` (Ironic's operators)."""
-    match = _SIZE_HINT.match(str(wanted))
-    if not match:
-        raise errors.DeviceNotFound(
-            "root device hint 'size' must be a number of GiB, optionally after one of "
-            "%s; got %r" % (" ".join(_SIZE_OPS), wanted))
-    op = _SIZE_OPS[match.group(1) or "=="]
-    return op(device["size"] // GiB, int(match.group(2)))
+    return _size_test(wanted)(device["size"] // GiB)
 
 
 #: Ironic's string operators (oslo.utils specs_matcher), longest first
@@ -91,11 +121,30 @@ def _match_text(column: str) -> Callable[[dict, Any], bool]:
     return lambda device, wanted: _text_hint(_text(device.get(column)), _text(wanted))
 
 
+#: oslo.utils' strict boolean strings, which Ironic's ``rotational`` hint takes
+_TRUE_WORDS = ("1", "t", "true", "on", "y", "yes")
+_FALSE_WORDS = ("0", "f", "false", "off", "n", "no")
+
+
+def _hint_bool(name: str, wanted: Any) -> bool:
+    """A boolean hint as Ironic reads it (strict): ``"maybe"`` is an error, not false.
+
+    Read leniently, any word but four meant "not rotational": ``"t"`` or
+    ``"y"`` (true for Ironic) and typos chose an SSD for a disk hint that
+    asked for a spinning one.
+    """
+    if isinstance(wanted, bool):
+        return wanted
+    word = str(wanted).strip().lower()
+    if word in _TRUE_WORDS or word in _FALSE_WORDS:
+        return word in _TRUE_WORDS
+    raise errors.DeviceNotFound(
+        "root device hint %r must be a boolean (true or false); got %r" % (name, wanted))
+
+
 def _match_bool(column: str) -> Callable[[dict, Any], bool]:
     def match(device: dict, wanted: Any) -> bool:
-        if isinstance(wanted, str):
-            wanted = wanted.strip().lower() in ("1", "true", "yes", "on")
-        return bool(device.get(column)) == bool(wanted)
+        return bool(device.get(column)) == _hint_bool("rotational", wanted)
     return match
 
 
@@ -156,16 +205,47 @@ def list_disks() -> list[dict]:
     return [dict(d, by_path=links.get(d["name"], [])) for d in parse_lsblk(proc.stdout)]
 
 
+#: hints whose value is a string expression (all but size and rotational)
+STRING_HINTS = ("name", "serial", "wwn", "model", "vendor", "hctl", "tran", "by_path")
+
+
+def hint_problems(hints: Any) -> list[str]:
+    """What is wrong with root device ``hints`` as Ironic would parse them, no disk needed.
+
+    The conductor asks this before a deploy powers the machine on (as
+    Ironic's validate does), and :func:`choose_disk` before it matches: an
+    unknown hint, a size that is no size, a rotational that is no boolean,
+    a string hint given as a number or left empty.
+    """
+    if not isinstance(hints, dict):
+        return ["root device hints must be a JSON object, not %s" % type(hints).__name__]
+    unknown = sorted(set(hints) - set(HINTS))
+    problems = []
+    if unknown:
+        problems.append("unknown root device hint(s) %s; supported: %s"
+                        % (", ".join(unknown), ", ".join(sorted(HINTS))))
+    for name, wanted in sorted(hints.items()):
+        try:
+            if name == "size":
+                _size_test(wanted)
+            elif name == "rotational":
+                _hint_bool(name, wanted)
+            elif name in STRING_HINTS and (not isinstance(wanted, str) or not wanted.strip()):
+                problems.append("root device hint %r must be a non-empty string (quote "
+                                "it: \"%s\"); got %r" % (name, wanted, wanted))
+        except errors.DeviceNotFound as exc:
+            problems.append(exc.details)
+    return problems
+
+
 def choose_disk(disks: Sequence[dict], hints: dict[str, Any]) -> dict:
     """The disk matching every hint (the smallest if several), IPA's way.
 
     With no hints: the smallest disk of at least 4 GiB.
     """
-    unknown = sorted(set(hints) - set(HINTS))
-    if unknown:
-        raise errors.DeviceNotFound(
-            "unknown root device hint(s) %s; supported: %s"
-            % (", ".join(unknown), ", ".join(sorted(HINTS))))
+    problems = hint_problems(hints)
+    if problems:
+        raise errors.DeviceNotFound("; ".join(problems))
     if hints:
         found = [d for d in disks if all(HINTS[k](d, v) for k, v in hints.items())]
     else:

@@ -70,7 +70,7 @@ def test_lsblk_of_this_machine():
 def test_root_device_hint_errors_name_the_problem():
     with pytest.raises(errors.DeviceNotFound, match="unknown root device hint.*by-path"):
         disk.choose_disk(DISKS, {"by-path": "/dev/disk/by-path/x"})
-    with pytest.raises(errors.DeviceNotFound, match="'size' must be a number of GiB"):
+    with pytest.raises(errors.DeviceNotFound, match="'size' must be a positive number of GiB"):
         disk.choose_disk(DISKS, {"size": "big"})
     with pytest.raises(errors.DeviceNotFound, match=r"no disk matches.*sda \(480 GiB\)"):
         disk.choose_disk(DISKS, {"serial": "nope"})
