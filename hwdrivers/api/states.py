@@ -166,6 +166,8 @@ def set_provision(ident):
         _check_configdrive_object_version()
     manager = utils.manager()
     node = manager.get_node(utils.context(), ident)
+    if target == "abort" and node.provision_state == "inspect wait":
+        _check_inspect_abort_version()
     kwargs = {"configdrive": configdrive} if configdrive not in (None, "", {}) else {}
     if clean_steps is not None:
         kwargs["clean_steps"] = clean_steps
@@ -233,3 +235,20 @@ def _check_configdrive_object_version():
         "and this request asked for %s; send %s: %s (baremetal --os-baremetal-api-version "
         "%s), or send it as a gzipped, base64-encoded ISO or its URL."
         % (text, microversions.fmt(version), microversions.HEADER, text, text))
+
+
+#: Ironic's version that can abort an inspection waiting for its ramdisk
+#: (allow_inspect_abort); below it such an abort is a 406 there.
+INSPECT_ABORT_VERSION = (1, 41)
+
+
+def _check_inspect_abort_version():
+    version = microversions.current()
+    if version >= INSPECT_ABORT_VERSION:
+        return
+    needed = microversions.fmt(INSPECT_ABORT_VERSION)
+    raise errors.NotAcceptable(
+        "Aborting an inspection in provision state 'inspect wait' needs API version %s or "
+        "later and this request asked for %s; send %s: %s (baremetal "
+        "--os-baremetal-api-version %s)."
+        % (needed, microversions.fmt(version), microversions.HEADER, needed, needed))
