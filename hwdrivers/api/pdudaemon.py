@@ -43,7 +43,6 @@ protocol (pduclient's default mode) through the same :class:`Listener`.
 
 import collections
 import logging
-import math
 import threading
 import time
 
@@ -171,14 +170,14 @@ class Listener:
             selector = {"hostname": hostname, "port": outlet}
         delay = 0.0
         if args.get("delay", "").strip():
+            # Read as driver_info floats are: float() alone also took "1_0" as
+            # 10 s and other scripts' digits, a typo becoming another wait.
             try:
-                delay = float(args["delay"])
+                delay = driver_params.parse_float(args["delay"], 0, self.max_delay)
             except ValueError:
-                delay = math.nan
-            if not 0 <= delay <= self.max_delay:
                 raise _Refused(400, "delay must be a number of seconds from 0 to %g "
-                                    "([pdudaemon] max_delay), got %r"
-                               % (self.max_delay, args["delay"]))
+                                    "([pdudaemon] max_delay) in decimal digits, got %r"
+                               % (self.max_delay, args["delay"])) from None
         return target, selector, delay
 
     # -- node lookup ------------------------------------------------------------------

@@ -116,7 +116,7 @@ def parse_int(value, minimum=None, maximum=None):
 FLOAT_WANTED = "must be a finite decimal number, e.g. 2.5"
 
 
-def _parse_float(value, minimum=None, maximum=None):
+def parse_float(value, minimum=None, maximum=None):
     """``value`` as a finite float: a number, or decimal text; ValueError otherwise.
 
     Python's ``float()`` also reads ``inf``, ``nan``, ``1_0`` and digits of
@@ -252,7 +252,7 @@ class Param:
         if self.type == "int":
             return parse_int(value, self.min, self.max)
         if self.type == "float":
-            return _parse_float(value, self.min, self.max)
+            return parse_float(value, self.min, self.max)
         if self.type == "port":
             try:
                 return parse_int(value, 1, 65535)
