@@ -180,6 +180,26 @@ def instance_info_errors(info: dict) -> list[str]:
     return errors
 
 
+def root_device_errors(node) -> list[str]:
+    """What the agent would refuse in the node's root device hints, found before power-on.
+
+    The agent uses ``instance_info.root_device`` when set, else
+    ``properties.root_device`` (as IPA, and Ironic's validate parses the same
+    one): a hint it cannot parse (``{"size": "big"}``, ``{"serial": 123}``,
+    an unknown name) failed the deploy only after a power cycle and a
+    ramdisk boot, in ``write_image``, with the agent's DeviceNotFound.
+    """
+    from hwdrivers.agent import disk  # stdlib only: the agent's own hint parser
+
+    for field, values in (("instance_info", node.instance_info),
+                          ("properties", node.properties)):
+        hints = (values or {}).get("root_device")
+        if hints:
+            return ["%s root_device: %s" % (field, problem)
+                    for problem in disk.hint_problems(hints)]
+    return []
+
+
 def image_info(task) -> dict:
     """``image_info`` of ``standby.prepare_image`` from the node's instance_info."""
     info = task.node.instance_info or {}
@@ -233,7 +253,8 @@ class DirectDeploy(base.DeployInterface):
     def validate(self, task):
         super().validate(task)
         boot_files.require_ramdisk_boot(task, "deploy_interface direct")
-        errors = instance_info_errors(task.node.instance_info or {})
+        errors = (instance_info_errors(task.node.instance_info or {})
+                  + root_device_errors(task.node))
         if errors:
             raise exception.InvalidParameterValue(
                 "Node %s: %s" % (task.node.ident, "; ".join(errors)), errors=errors)
