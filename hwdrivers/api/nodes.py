@@ -7,6 +7,7 @@ the manager's masked view: secrets can be written but never read back.
 """
 
 import json
+import uuid as uuid_mod
 
 import flask
 
@@ -398,7 +399,24 @@ def _filters(args):
     for name in UNMODELED_FILTERS:
         if args.get(name):
             matches_none = True
+    for name in UUID_FILTERS:
+        if name in args:
+            _check_uuid_filter(name, args[name])
     return filters, matches_none
+
+
+#: Filters Ironic validates as UUIDs (args.uuid): anything else is its 400.
+UUID_FILTERS = ("instance_uuid", "chassis_uuid")
+
+
+def _check_uuid_filter(name, value):
+    """400 unless ``value`` is a UUID, as Ironic: a mistyped UUID matched no node,
+    an empty list that reads as "nothing is deployed there"."""
+    try:
+        uuid_mod.UUID(value)
+    except ValueError:
+        raise errors.APIError("Query parameter %s must be a UUID, got %s."
+                              % (name, json.dumps(value)[:80])) from None
 
 
 def _sort_key(key):
