@@ -96,6 +96,8 @@ def power_request(body, version):
             % ("Power target %s" % target if target in _SOFT_TARGETS else "Field timeout",
                microversions.fmt(version), needed, microversions.HEADER, needed, needed))
     if timeout is not None:
+        if type(timeout) is str and timeout.strip().isascii() and timeout.strip().isdigit():
+            timeout = int(timeout)  # Ironic's args.integer takes "30" as 30
         utils.check_type(timeout, "timeout", int, "a positive integer (seconds)")
         if timeout <= 0:
             raise errors.APIError("Field timeout must be a positive integer (seconds), "
