@@ -143,13 +143,23 @@ class Listener:
     # -- parsing --------------------------------------------------------------------
 
     def parse(self, command, args):
-        """``(target, selector dict, delay)`` or _Refused(400)."""
+        """``(target, selector dict, delay)`` or _Refused(400).
+
+        ``args``: parameter name -> value, or a list of the values of a
+        parameter given more than once (refused).
+        """
         target = TARGETS.get(command)
         if target is None:
             raise _Refused(400, "Unknown command %r: %s" % (command, USAGE))
         unknown = sorted(set(args) - {"hostname", "port", "delay", "alias"})
         if unknown:
             raise _Refused(400, "Unknown parameter(s) %s: %s" % (", ".join(unknown), USAGE))
+        # port=11&port=12 named two outlets; taking the first (as PDUDaemon's
+        # parse_qs()[0] does) switched one machine and answered 200 for both.
+        repeated = sorted(name for name, value in args.items() if isinstance(value, list))
+        if repeated:
+            raise _Refused(400, "Parameter(s) %s given more than once: one request "
+                                "switches one outlet; %s" % (", ".join(repeated), USAGE))
         alias = args.get("alias", "").strip()
         hostname = args.get("hostname", "").strip()
         port = args.get("port", "").strip()
@@ -405,7 +415,10 @@ def make_app(service, conf=None):
             # link checker's or load balancer's HEAD probe would switch the
             # outlet. (PDUDaemon's aiohttp route acts on HEAD too, by default.)
             return not_allowed(None)
-        return text(*listener.handle(command, flask.request.args.to_dict()))
+        # Repeated parameters stay lists, for parse() to refuse.
+        args = {name: values[0] if len(values) == 1 else values
+                for name, values in flask.request.args.lists()}
+        return text(*listener.handle(command, args))
 
     @app.errorhandler(404)
     def not_found(error):
