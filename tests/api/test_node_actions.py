@@ -64,7 +64,7 @@ def test_power_answers_before_the_hardware_finishes(api, make_node, config):
     ({}, ["target", "required"]),
     ({"target": 1}, ["target", "string"]),
     ({"target": "power on", "timeout": -1}, ["timeout"]),
-    ({"target": "power on", "timeout": "10"}, ["timeout"]),
+    ({"target": "power on", "timeout": "ten"}, ["timeout"]),
     ({"target": "power on", "timeout": True}, ["timeout"]),
     ({"target": "power on", "colour": "red"}, ["colour"]),
 ])
