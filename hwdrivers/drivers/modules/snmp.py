@@ -224,8 +224,21 @@ def _mib(values, problems):
             except ValueError as exc:
                 problems.refuse("field %s (got %r) %s" % (
                     name, params.without_password(values[name]), exc))
-    if not problems:
-        values["mib"] = snmp_mibs.generic(values)
+    if problems:
+        return
+    mib = snmp_mibs.generic(values)
+    both = sorted(set(mib.status_on) & set(mib.status_off))
+    if both:
+        # A PDU with separate on and off objects often writes one value (0)
+        # to each: read back through one table, an outlet that was off read
+        # as on, and every power off then failed after power_timeout.
+        problems.refuse(
+            "fields snmp_status_on and snmp_status_off (which default to "
+            "snmp_value_on and snmp_value_off) both hold %s, so an outlet reading it "
+            "would be both on and off; set them to the values snmp_oid_status reads "
+            "for on and for off" % ",".join(map(str, both)))
+        return
+    values["mib"] = mib
 
 
 SCHEMA = params.Schema(*SCHEMA, rules=[
