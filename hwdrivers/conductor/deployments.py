@@ -319,6 +319,7 @@ def heartbeat(manager, context, ident: str, callback_url: str, token: str | None
         if node.provision_state != ProvisionState.DEPLOYWAIT.value:
             raise NotWaitingForAgent(node=node.ident, state=node.provision_state,
                                      call="heartbeat")
+        _check_same_agent(task, callback_url)
         base.update_internal_info(task, agent_url=callback_url, agent_last_heartbeat=time.time(),
                 agent_version=agent_version)
         task.save()
@@ -332,6 +333,28 @@ def heartbeat(manager, context, ident: str, callback_url: str, token: str | None
             resume(task)
             return
         task.spawn_after(manager.workers.submit, resume, task)
+
+
+class CallbackURLChanged(exception.Invalid):
+    fmt = ("Node %(node)s: the heartbeat's callback_url differs from the agent's first one; "
+           "an agent keeps its URL until the node boots into the ramdisk again, so the "
+           "heartbeat is refused.")
+
+
+def _check_same_agent(task, callback_url: str) -> None:
+    """Refuse a heartbeat that would move the agent's URL mid-deploy, as Ironic does.
+
+    The conductor sends the agent the image URL and the config drive (user
+    data, perhaps secrets): a heartbeat holding the token but naming
+    another URL would send the next command, and its data, elsewhere.
+    The URL is forgotten whenever the ramdisk boots again (a new deploy).
+    """
+    known = _internal(task).get("agent_url")
+    if known and known != callback_url:
+        LOG.error("node %s: heartbeat with callback URL %s, but the agent called back "
+                  "from %s; refused", task.node.ident,
+                  params.without_password(callback_url), params.without_password(known))
+        raise CallbackURLChanged(node=task.node.ident)
 
 
 def resume(task) -> None:
