@@ -45,8 +45,9 @@ def _range_text():
     return "%s to %s" % (fmt(MIN_VERSION), fmt(MAX_VERSION))
 
 
-def parse(text):
-    """``"1.31"`` or ``"latest"`` -> (1, 31); NotAcceptable otherwise."""
+def parse(text, header=HEADER):
+    """``"1.31"`` or ``"latest"`` -> (1, 31); NotAcceptable otherwise, naming
+    ``header`` (the one the text came from)."""
     text = (text or "").strip()
     if text.lower() == "latest":
         return MAX_VERSION
@@ -54,7 +55,7 @@ def parse(text):
     if not match:
         raise errors.NotAcceptable(
             "Invalid API version %r in the %s header; use MAJOR.MINOR (e.g. %s) "
-            "or 'latest'. Supported versions: %s." % (text, HEADER, fmt(MAX_VERSION),
+            "or 'latest'. Supported versions: %s." % (text, header, fmt(MAX_VERSION),
                                                      _range_text()))
     version = (int(match.group(1)), int(match.group(2)))
     if not MIN_VERSION <= version <= MAX_VERSION:
@@ -84,16 +85,16 @@ def requested(headers):
     and of repeated legacy headers (folded into one, comma-separated) the last;
     an empty one asks for the default, as no header does.
     """
-    text = None
     generic = headers.get(GENERIC_HEADER)
     if generic:
         text = _from_generic(generic)
-    if text is None:
-        text = headers.get(HEADER)
-        if not text:  # absent, or sent empty: Ironic's default either way
-            return DEFAULT_VERSION
-        if "," in text:
-            text = text.rsplit(",", 1)[1]
+        if text is not None:
+            return parse(text, GENERIC_HEADER)
+    text = headers.get(HEADER)
+    if not text:  # absent, or sent empty: Ironic's default either way
+        return DEFAULT_VERSION
+    if "," in text:
+        text = text.rsplit(",", 1)[1]
         if not text.strip():
             return DEFAULT_VERSION
     return parse(text)

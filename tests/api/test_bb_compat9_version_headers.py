@@ -13,6 +13,7 @@ it, on the Flask app and the fast path alike.
 import pytest
 
 from hwdrivers.api import microversions
+from tests.api.conftest import error_of
 from tests.api.test_fastpath import _same, apps  # noqa: F401 (apps: a fixture)
 
 LEGACY, GENERIC = microversions.HEADER, microversions.GENERIC_HEADER
@@ -38,3 +39,9 @@ def test_the_fast_path_reads_the_same_version(apps):  # noqa: F811
     assert status.startswith("200")
     assert (LEGACY, "1.75") in headers
     assert b"boot_mode" in body  # a 1.75 field
+
+
+def test_an_invalid_standard_header_is_named_in_the_406(api):
+    resp = api.raw.get("/v1/nodes", headers={GENERIC: "baremetal 1.x"})
+    assert resp.status_code == 406
+    assert GENERIC in error_of(resp) and "'1.x'" in error_of(resp)
