@@ -1,4 +1,5 @@
-"""snmp generic: values that would read as both on and off are refused.
+"""snmp generic: values that would read as both on and off are refused,
+and status values are read in decimal digits only.
 
 A PDU with separate on and off command objects (Eaton-like) takes the same
 value, often 0, in each; without snmp_status_on/snmp_status_off the read
@@ -37,3 +38,15 @@ def test_separate_objects_with_their_read_back_values_are_taken():
     info = snmp.parse(dict(SEPARATE, snmp_status_on="1,2", snmp_status_off="0,3"))
     mib = info["mib"]
     assert (mib.state(1), mib.state(0)) == (PowerState.ON, PowerState.OFF)
+
+
+@pytest.mark.parametrize("written", ["1_0", "\u0663", "+1", "1,\uff12"])
+def test_status_values_not_in_decimal_digits_are_refused(written):
+    """int() read 1_0 as 10 and other scripts' digits: another value meant on."""
+    with pytest.raises(exception.InvalidParameterValue, match="snmp_status_on"):
+        snmp.parse(dict(SEPARATE, snmp_status_on=written, snmp_status_off="0"))
+
+
+def test_negative_status_values_are_taken():
+    info = snmp.parse(dict(SEPARATE, snmp_status_on="-1, 1", snmp_status_off="0"))
+    assert info["mib"].status_on == (-1, 1)

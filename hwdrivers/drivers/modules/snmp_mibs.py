@@ -17,6 +17,7 @@ and pendOff as on, the state the outlet is still in.
 import dataclasses
 
 from hwdrivers.common.states import PowerState
+from hwdrivers.drivers import params
 
 #: Largest OID sub-identifier and most sub-identifiers in an SNMP OID (RFC 2578).
 MAX_SUBID = 2 ** 32 - 1
@@ -175,12 +176,18 @@ DRIVER_NAMES = tuple(DRIVERS) + (GENERIC,)
 
 
 def parse_values(text):
-    """``"1"`` or ``"1,3"`` -> ``(1, 3)``; raise ValueError otherwise."""
+    """``"1"`` or ``"1,3"`` -> ``(1, 3)``; raise ValueError otherwise.
+
+    Each value in ASCII decimal digits, as snmp_value_on/off and the outlet
+    are read: ``int()`` alone took ``1_0`` as 10 and other scripts' digits,
+    so a typo made another value mean on or off.
+    """
     items = [t.strip() for t in str(text).split(",")]
     try:
-        values = tuple(int(t) for t in items)
+        values = tuple(params.parse_int(t) for t in items)
     except ValueError:
-        raise ValueError("must be an integer or a comma-separated list of integers") from None
+        raise ValueError("must be an integer or a comma-separated list of integers "
+                         "(decimal digits, e.g. 1,3)") from None
     return values
 
 
