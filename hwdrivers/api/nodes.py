@@ -89,6 +89,11 @@ def _bools(values):
             values[field] = utils.check_bool(values[field], field)
     return values
 
+#: Fields Ironic's create schema takes that hwdrivers sets through their own
+#: endpoints: a create may send the value every new node has (false or null,
+#: as a node exported from Ironic carries), true is refused with the way.
+CREATE_AS_NEW = ("maintenance", "console_enabled")
+
 READ_ONLY_HINTS = {
     "uuid": "a node's UUID never changes",
     "power_state": "use PUT /v1/nodes/<node>/states/power",
@@ -451,6 +456,10 @@ def create_node():
             "Field(s) %s are not supported by hwdrivers; remove them from the "
             "request. Accepted fields: %s." % (", ".join(known_unmodeled),
                                               ", ".join(sorted(WRITABLE + ("uuid",)))))
+    for field in CREATE_AS_NEW:
+        if field in body and (body[field] is None
+                              or utils.check_bool(body[field], field) is False):
+            del body[field]  # what a new node has (Ironic's schema takes the field)
     for field in body:
         if field in READ_ONLY_HINTS and field != "uuid":
             hint = READ_ONLY_HINTS[field]
