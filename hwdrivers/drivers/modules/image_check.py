@@ -7,7 +7,9 @@ simulator, many minutes on real hardware, for every node of a fleet deploy
 given a mistyped URL.
 
 Only a definitive answer from the image's server fails the deploy: the
-image is not there (404, 410) or not for us (401, 403). Anything else is
+image is not there (404, 410) or not for us (401, 403), said to ``HEAD``
+and confirmed by a ``GET`` of one byte (a presigned S3 URL refuses
+``HEAD``, its signature being for ``GET``, and serves the agent). Anything else is
 left to the agent, which may see what the conductor cannot: a server that
 does not answer ``HEAD`` (405, 501...), a provisioning network the
 conductor is not on, a certificate only the ramdisk trusts, a proxy of its
@@ -63,13 +65,50 @@ def refusal(url: str, timeout: float) -> str | None:
             return None
     except url_error.HTTPError as error:
         error.close()
-        why = DEFINITIVE.get(error.code)
-        if why is None:
+        if error.code not in DEFINITIVE:
             LOG.debug("HEAD %s answered %s; left to the agent", fetch.redact(url), error.code)
             return None
-        return "the image server answered HEAD %s with %d %s: it %s" % (
+        return _confirmed_by_get(url, timeout, error.code)
+    except (url_error.URLError, OSError, ValueError, client.HTTPException) as error:
+        _not_checked(url, error)
+        return None
+
+
+def _not_checked(url: str, error: Exception) -> None:
+    from hwdrivers.agent import fetch
+    LOG.info("Could not check image %s from the conductor (%s); the agent will try "
+             "it", fetch.redact(url), getattr(error, "reason", None) or error)
+
+
+def _confirmed_by_get(url: str, timeout: float, head_code: int) -> str | None:
+    """The refusal of a ``HEAD`` answered ``head_code``, if a ``GET`` is refused too.
+
+    A presigned S3 URL (and MinIO's, R2's, Ceph RGW's) signs its method:
+    ``HEAD`` on a URL signed for ``GET`` is a 403, while the agent's ``GET``
+    is served. That refusal alone failed every such deploy. So a refusal is
+    confirmed with the agent's own request, a ``GET`` of the first byte
+    (``Range: bytes=0-0``), closed once its status is in: only what the
+    agent would be told fails the deploy.
+    """
+    from http import client
+    from urllib import error as url_error
+
+    from hwdrivers.agent import fetch
+    request = fetch.request_for(url, method="GET", user_agent="hwdrivers-conductor")
+    request.add_header("Range", "bytes=0-0")
+    try:
+        with _opener().open(request, timeout=timeout):
+            LOG.info("HEAD %s answered %d but GET is served (a URL signed for GET); "
+                     "left to the agent", fetch.redact(url), head_code)
+            return None
+    except url_error.HTTPError as error:
+        error.close()
+        why = DEFINITIVE.get(error.code)
+        if why is None:
+            LOG.debug("GET %s answered %s; left to the agent", fetch.redact(url), error.code)
+            return None
+        return "the image server answered HEAD and GET %s with %d %s: it %s" % (
             fetch.redact(url), error.code, error.reason, why)
     except (url_error.URLError, OSError, ValueError, client.HTTPException) as error:
-        LOG.info("Could not check image %s from the conductor (%s); the agent will try "
-                 "it", fetch.redact(url), getattr(error, "reason", None) or error)
+        _not_checked(url, error)
         return None
