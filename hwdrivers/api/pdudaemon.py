@@ -29,9 +29,10 @@ waiting after ``[pdudaemon] queue_timeout`` is dropped and logged.
 off and on for a reboot. Without it the command runs at once and a reboot
 is the driver's own reboot (PDUDaemon waits 5 s by default, a default its
 author calls a historical accident; ask for ``delay=5`` to get it).
-A delayed request holds a conductor worker while it waits (bounded by
-``[pdudaemon] max_delay`` and the pool size), so it cannot pile up
-unboundedly; after the wait, a refusal (node locked) is logged. An on or
+A delayed request waits in the node's queue like any other, so a request
+sent during its delay (LAVA's ``off`` after a ``reboot``) runs after it,
+and its worker (the queue's) waits at most ``[pdudaemon] max_delay``; after
+the wait, a refusal (node locked) is logged. An on or
 off still waiting when the conductor stops is dropped, with a warning, so
 it does not hold up the stop (a reboot already switched off finishes).
 
@@ -233,17 +234,17 @@ class Listener:
         conductor refuses it.
         """
         try:
-            if delay > 0:
-                self._workers().submit(self._delayed, context, node, target, delay)
-                return False
-            if not self._queued(node.uuid):
+            busy = False
+            if delay <= 0 and not self._queued(node.uuid):
                 try:
                     self.manager.change_power_state(context, node.uuid, target, wait=False)
                     return False
                 except exception.NodeLocked:
-                    pass  # busy: it waits its turn, as PDUDaemon queues requests
-            self._enqueue(context, node, target)
-            return True
+                    busy = True  # it waits its turn, as PDUDaemon queues requests
+            # A delayed request goes in the node's queue too, delay and all:
+            # run beside it, an 'off' sent during a delayed reboot's wait ran
+            # first and the reboot's 'on' last, leaving the board on.
+            return self._enqueue(context, node, target, delay) or busy
         except (exception.Conflict, exception.NoFreeWorker) as exc:
             raise _Refused(503, "Not accepted: %s" % exc) from None
         except exception.NotFound as exc:
@@ -260,13 +261,14 @@ class Listener:
         with self._lock:
             return uuid in self._queues
 
-    def _enqueue(self, context, node, target):
+    def _enqueue(self, context, node, target, delay=0.0):
         """Add a request to the node's queue; start a worker to drain a new one.
 
         Under one lock, the worker's start included (it never blocks): a
-        request that got its 200 is never lost to a failed start.
+        request that got its 200 is never lost to a failed start. Returns
+        whether requests were ahead of it.
         """
-        item = (target, time.monotonic() + self.queue_timeout)
+        item = (target, time.monotonic() + self.queue_timeout, delay)
         with self._lock:
             waiting = self._queues.get(node.uuid)
             if waiting is not None:
@@ -275,10 +277,11 @@ class Listener:
                         "node %s already has %d requests waiting for it; retry once "
                         "they have run" % (node.ident, len(waiting)))
                 waiting.append(item)
-                return
+                return True
             waiting = collections.deque([item])
             self._workers().submit(self._drain, context, node, waiting)
             self._queues[node.uuid] = waiting
+            return False
 
     def _drain(self, context, node, waiting):
         """Run the node's queued requests in order; the queue goes when empty."""
@@ -287,8 +290,11 @@ class Listener:
                 if not waiting:
                     del self._queues[node.uuid]
                     return
-                target, deadline = waiting[0]  # stays queued while it runs: order
-            self._run_when_free(context, node, target, "queued", deadline)
+                target, deadline, delay = waiting[0]  # stays queued while it runs: order
+            if delay > 0:
+                self._delayed(context, node, target, delay)
+            else:
+                self._run_when_free(context, node, target, "queued", deadline)
             with self._lock:
                 waiting.popleft()
 
@@ -382,8 +388,8 @@ class Listener:
             return refused.status, text
         where = ("alias %s" % selector["alias"] if "alias" in selector
                  else "PDU %s outlet %d" % (selector["hostname"], selector["port"]))
-        later = (", after %g s" % delay if delay
-                 else ", queued behind the node's current operation" if queued else "")
+        later = ((", queued behind the node's current operation" if queued else "")
+                 + (", after %g s" % delay if delay else ""))
         LOG.info("PDUDaemon request accepted: %s node %s (%s%s)",
                  target, node.ident, where, later)
         # PDUDaemon's own answer first, for clients that read the body.
