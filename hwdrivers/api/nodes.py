@@ -507,8 +507,9 @@ def update_node(ident):
 
     _refuse_masks_below_keys(body)
     set_values, unset = patch_mod.translate(
-        body, WRITABLE, DICT_FIELDS, READ_ONLY_HINTS, ALL_FIELDS, unmodeled=UNMODELED,
+        body, PATCH_WRITABLE, DICT_FIELDS, READ_ONLY_HINTS, ALL_FIELDS, unmodeled=UNMODELED,
         stored=stored_field, resource="node")
+    maintenance = _patched_maintenance(set_values, unset)
     if "conductor_group" in set_values and set_values["conductor_group"] is None:
         # null is Ironic's "no group" too, as unset is (the manager's): the default.
         set_values["conductor_group"] = ""
@@ -516,7 +517,30 @@ def update_node(ident):
     _keep_masked_secrets(ident, set_values)
     _bools(set_values)
     node = _driver_as_field(lambda: _update(ident, set_values, unset, reset_interfaces))
+    if maintenance is not None and maintenance != node.maintenance:
+        utils.manager().set_maintenance(utils.context(), node.uuid, maintenance)
+        node = _get(node.uuid)  # as saved, its lock released
     return utils.json_response(_view(node))
+
+
+#: What a PATCH may set: the writable fields, and ``maintenance`` as Ironic's
+#: PATCH_ALLOWED_FIELDS has it (its reason stays PUT .../maintenance's).
+PATCH_WRITABLE = WRITABLE + ("maintenance",)
+
+
+def _patched_maintenance(set_values, unset):
+    """The maintenance a patch asks for (None: it does not touch it), taken out
+    of ``set_values``/``unset``: it is set after the other fields, through
+    ``set_maintenance`` as PUT/DELETE .../maintenance set it (entering keeps no
+    reason; leaving clears reason and fault). ``remove`` is false, as Ironic's
+    null maintenance."""
+    if "maintenance" in unset:
+        unset.remove("maintenance")
+        return False
+    if "maintenance" not in set_values:
+        return None
+    value = set_values.pop("maintenance")
+    return False if value is None else utils.check_bool(value, "maintenance")
 
 
 def _refuse_masks_below_keys(patch):
