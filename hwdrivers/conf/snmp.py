@@ -9,14 +9,21 @@ group = cfg.OptGroup("snmp", help="The snmp driver: PDU outlet power over SNMP."
 
 opts = driver_common.controller_opts(max_concurrency=1, min_interval=0.0,
                                      retry_timeout=10.0) + [
+    # Ironic's names are read too, so a [snmp] section moved over keeps its
+    # tuning for a slow PDU instead of being silently ignored.
     finite.FloatOpt("timeout", default=1.0, min=0.1,
+                    deprecated_opts=[cfg.DeprecatedOpt("udp_transport_timeout",
+                                                       group="snmp")],
                     help="Seconds to wait for the PDU to answer one SNMP request "
-                         "before sending it again."),
+                         "before sending it again (Ironic's udp_transport_timeout "
+                         "is read as this option)."),
     cfg.IntOpt("retries", default=2, min=0,
+               deprecated_opts=[cfg.DeprecatedOpt("udp_transport_retries", group="snmp")],
                help="How many times an unanswered SNMP request is sent again "
                     "before the call fails with a connection error (so one "
                     "request waits at most timeout * (retries + 1) seconds, "
-                    "which must not exceed command_timeout)."),
+                    "which must not exceed command_timeout; Ironic's "
+                    "udp_transport_retries is read as this option)."),
     finite.FloatOpt("command_timeout", default=5.0, min=0.1,
                     help="Seconds one SNMP request may take in all, resends "
                          "included; timeout * (retries + 1) must fit in it (the "
