@@ -384,7 +384,7 @@ def _filters(args):
             filters[key] = args[key]
     if "fault" in filters:
         _check_fault_filter(filters["fault"])
-    state = filters.get("provision_state")
+    state = args.get("provision_state")  # "" too: no state is named so, as Ironic says
     if state is not None and state not in IRONIC_PROVISION_STATES:
         raise errors.APIError(
             "Query parameter provision_state: %r is not a provision state; use one of: "
