@@ -33,6 +33,7 @@ from hwdrivers.common.states import ProvisionState
 from hwdrivers.conf import CONF
 from hwdrivers.drivers import actions
 from hwdrivers.drivers import base
+from hwdrivers.drivers import params
 from hwdrivers.drivers.modules import agent_client
 from hwdrivers.drivers.modules import boot_files
 from hwdrivers.drivers.modules import image_check
@@ -78,6 +79,41 @@ def _shown(value: object) -> str:
         return repr(fetch.redact(value))
     except ValueError:  # not even parsable: say so, quote nothing
         return "(an unparsable URL)"
+
+
+def _proxy_url(value: str) -> None:
+    """A proxy the agent can use: an http(s) URL with a host (the agent refuses others).
+
+    Ironic also takes a proxy without a scheme (``proxy:3128``); the agent
+    would refuse it after a power cycle and a ramdisk boot, so it is
+    refused here, naming the fix.
+    """
+    if not _is_url(value):
+        raise ValueError("must be a proxy's http(s) URL with a host, such as "
+                         "http://proxy.example:3128 (add the http:// a bare host:port lacks)")
+
+
+def _no_proxy(value: str) -> None:
+    if any(c.isspace() for c in value.replace(", ", ",")) or not value.strip(", "):
+        raise ValueError("must be comma-separated host names, addresses or .domains "
+                         "(with an optional :port), such as .example.com,10.0.0.5")
+
+
+#: Ironic's driver_info fields of the direct deploy for the agent's image download.
+#: Secret: a proxy URL may carry user:password@ (the agent sends them as
+#: Proxy-Authorization and never logs them); every output masks it.
+IMAGE_HTTP_PROXY = params.Param(
+    "image_http_proxy", "Proxy the deploy ramdisk's agent downloads http:// images (and "
+    "checksum files) through: an http(s) URL, credentials allowed", secret=True,
+    check=_proxy_url)
+IMAGE_HTTPS_PROXY = params.Param(
+    "image_https_proxy", "Proxy the deploy ramdisk's agent downloads https:// images (and "
+    "checksum files) through: an http(s) URL, credentials allowed", secret=True,
+    check=_proxy_url)
+IMAGE_NO_PROXY = params.Param(
+    "image_no_proxy", "Comma-separated host names, addresses and .domains (with an "
+    "optional :port) the agent reaches directly, not through image_http_proxy or "
+    "image_https_proxy. Ignored without either", check=_no_proxy)
 
 
 #: hex digest length -> algorithm (what a legacy image_checksum's length names)
@@ -217,7 +253,25 @@ def image_info(task) -> dict:
         image["disk_format"] = info["image_disk_format"]
     if info.get("root_gb") is not None:
         image["root_gb"] = int(info["root_gb"])
+    image.update(_proxies(task.node.driver_info or {}))
     return image
+
+
+def _proxies(driver_info: dict) -> dict:
+    """``proxies`` (and ``no_proxy``) of image_info, as Ironic's direct deploy fills them.
+
+    Without them a provisioning network whose image server is reached
+    through a proxy could not be deployed (the fields were refused as
+    unknown driver_info, though the agent takes them).
+    """
+    proxies = {scheme: driver_info["image_%s_proxy" % scheme] for scheme in ("http", "https")
+               if driver_info.get("image_%s_proxy" % scheme)}
+    if not proxies:
+        return {}
+    extra = {"proxies": proxies}
+    if driver_info.get("image_no_proxy"):
+        extra["no_proxy"] = driver_info["image_no_proxy"]
+    return extra
 
 
 def _gate(task):
@@ -244,6 +298,8 @@ def client(task) -> agent_client.AgentClient:
 
 class DirectDeploy(base.DeployInterface):
     """The agent in the deploy ramdisk streams the image onto the root disk."""
+
+    driver_info_schema = params.Schema(IMAGE_HTTP_PROXY, IMAGE_HTTPS_PROXY, IMAGE_NO_PROXY)
 
     #: the conductor drives this interface through its deploy steps
     step_driven = True
