@@ -10,10 +10,11 @@ auth/priv protocols are configured on the command line.
 Outlets whose control object is also their status object (APC sPDU,
 CyberPower, ...) are served by snmpsim's own ``writecache`` variation
 module: a SET sticks and is read back. Where the PDU reports state in a
-different object than the one written (APC rPDU, Eaton, generic), a small
-variation module shipped here, ``pdu_outlet``, keeps one state per outlet
-that every OID of that outlet maps to: writes translate through ``set=``,
-reads through ``get=``. Both keep state across communities, like a real PDU.
+different object than the one written (APC rPDU, Eaton, ServerTech, Raritan,
+Geist, generic), a small variation module shipped here, ``pdu_outlet``,
+keeps one state per outlet that every OID of that outlet maps to: writes
+translate through ``set=``, reads through ``get=``. Both keep state across
+communities, like a real PDU.
 
 ``SnmpProxy`` sits between the driver and the agent and records, for every
 request datagram, when it arrived, which OIDs it touched and when its
