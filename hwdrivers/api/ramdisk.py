@@ -94,7 +94,25 @@ def heartbeat(ident):
         if body.get(field) is not None and not isinstance(body[field], str):
             raise errors.APIError("Field %s must be a string, not %s."
                                   % (field, type(body[field]).__name__))
+    verify_ca = body.get("agent_verify_ca") or None
+    if verify_ca is not None:
+        _check_certificate(verify_ca, callback_url)
     utils.manager().agent_heartbeat(utils.context(), ident, callback_url,
                                     body.get("agent_token"),
-                                    agent_version=body.get("agent_version"))
+                                    agent_version=body.get("agent_version"),
+                                    agent_verify_ca=verify_ca)
     return utils.empty_response(202)
+
+
+def _check_certificate(pem: str, callback_url: str) -> None:
+    """``agent_verify_ca``: a PEM certificate, for an https callback_url (IPA's auto-TLS)."""
+    import ssl
+
+    if not callback_url.startswith("https://"):
+        raise errors.APIError("Field agent_verify_ca is for an agent serving https; "
+                              "callback_url is not an https URL.")
+    try:
+        ssl.create_default_context(cadata=pem)
+    except (ssl.SSLError, ValueError) as exc:
+        raise errors.APIError("Field agent_verify_ca is not a PEM certificate (%s)."
+                              % type(exc).__name__) from None

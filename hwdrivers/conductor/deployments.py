@@ -60,7 +60,7 @@ TOKEN_ALREADY_GIVEN = "******"
 STEP_KEYS = ("deploy_steps", "deploy_step_index", "deploy_step_started_at",
              "wait_started_at")
 AGENT_KEYS = ("agent_url", TOKEN_KEY, "agent_last_heartbeat", "agent_version",
-              "agent_command")
+              "agent_command", "agent_verify_ca")
 #: seconds an agent's call waits for a node busy with another task
 AGENT_LOCK_WAIT = 2.0
 #: states a lookup may find a node in: waiting, or still finishing the step that
@@ -307,8 +307,12 @@ def lookup(context, addresses: list[str], node_uuid: str | None = None) -> dict:
 
 
 def heartbeat(manager, context, ident: str, callback_url: str, token: str | None,
-              agent_version: str | None = None) -> None:
-    """The agent is alive at ``callback_url``; continue the deploy in a worker."""
+              agent_version: str | None = None, agent_verify_ca: str | None = None) -> None:
+    """The agent is alive at ``callback_url``; continue the deploy in a worker.
+
+    ``agent_verify_ca``: the certificate an https agent serves with (IPA's
+    automatic TLS), which its commands are verified against from then on.
+    """
     with task_manager.acquire(context, ident, purpose="agent heartbeat",
                               lock_timeout=AGENT_LOCK_WAIT) as task:
         node = task.node
@@ -320,8 +324,10 @@ def heartbeat(manager, context, ident: str, callback_url: str, token: str | None
             raise NotWaitingForAgent(node=node.ident, state=node.provision_state,
                                      call="heartbeat")
         _check_same_agent(task, callback_url)
+        _check_same_certificate(task, agent_verify_ca)
         base.update_internal_info(task, agent_url=callback_url, agent_last_heartbeat=time.time(),
-                agent_version=agent_version)
+                agent_version=agent_version,
+                agent_verify_ca=agent_verify_ca or _internal(task).get("agent_verify_ca"))
         task.save()
         if node.maintenance:
             # As Ironic: a node in maintenance is not driven (no agent command, no
@@ -357,6 +363,26 @@ def _check_same_agent(task, callback_url: str) -> None:
         raise CallbackURLChanged(node=task.node.ident)
 
 
+class AgentCertificateChanged(exception.Invalid):
+    fmt = ("Node %(node)s: the heartbeat's agent_verify_ca differs from the certificate the "
+           "agent first sent; it is kept until the node boots into the ramdisk again, so the "
+           "heartbeat is refused.")
+
+
+def _check_same_certificate(task, pem: str | None) -> None:
+    """Refuse a heartbeat that would swap the agent's certificate, as Ironic does.
+
+    Only the agent holding the first certificate's key is talked to: a
+    token holder could otherwise have the conductor trust a certificate of
+    its own for the agent's URL.
+    """
+    known = _internal(task).get("agent_verify_ca")
+    if pem and known and known.strip() != pem.strip():
+        LOG.error("node %s: heartbeat with another agent_verify_ca than the agent's first; "
+                  "refused", task.node.ident)
+        raise AgentCertificateChanged(node=task.node.ident)
+
+
 def resume(task) -> None:
     """After a heartbeat, in a worker holding the lock: continue, poll or fail."""
     node = task.node
@@ -375,7 +401,8 @@ def resume(task) -> None:
         if command and step["step"] in getattr(iface, "agent_steps", ()):
             client = agent_client.AgentClient(
                 _internal(task)["agent_url"], _internal(task)[TOKEN_KEY], node.ident,
-                timeout=CONF.deploy.agent_request_timeout)
+                timeout=CONF.deploy.agent_request_timeout,
+                verify_ca=_internal(task).get("agent_verify_ca"))
             try:
                 result = client.status(command["id"], command.get("name", ""))
             except exception.DriverConnectionError as exc:

@@ -441,7 +441,8 @@ class ConductorManager:
         data = self._console_manager().read_log(context, ident, nbytes)
         return data.decode("utf-8", "replace")
 
-    def agent_heartbeat(self, context, ident, callback_url, token, agent_version=None):
+    def agent_heartbeat(self, context, ident, callback_url, token, agent_version=None,
+                        agent_verify_ca=None):
         """A deploy ramdisk's heartbeat (conductor/deployments.py); the API's entry.
 
         hwdrivers-api routes it to the node's conductor (conductor/rpc_api.py),
@@ -449,7 +450,7 @@ class ConductorManager:
         """
         from hwdrivers.conductor import deployments
         deployments.heartbeat(self, context, ident, callback_url, token,
-                              agent_version=agent_version)
+                              agent_version=agent_version, agent_verify_ca=agent_verify_ca)
 
     def get_supported_power_states(self, context, ident):
         return self._in_task(context, ident, "power states",

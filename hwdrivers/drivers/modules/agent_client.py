@@ -51,11 +51,15 @@ def command_error_text(result: dict) -> str:
 class AgentClient:
     """Commands to one agent, identified by its callback URL and token."""
 
-    def __init__(self, url: str, token: str, node: str, timeout: float = 60.0) -> None:
+    def __init__(self, url: str, token: str, node: str, timeout: float = 60.0,
+                 verify_ca: str | None = None) -> None:
         self.url = url.rstrip("/")
         self._token = token
         self.node = node
         self.timeout = timeout
+        #: PEM of the certificate an https agent presented in its heartbeats
+        #: (IPA's automatic TLS): the agent is verified against it alone
+        self.verify_ca = verify_ca
         self.host = urllib.parse.urlparse(self.url).netloc
         self.where = "agent %s" % self.host
 
@@ -71,7 +75,8 @@ class AgentClient:
             "%s%s?%s" % (self.url, path, query), data=data, method=method,
             headers={"Content-Type": "application/json", "Accept": "application/json"})
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as resp:
+            with urllib.request.urlopen(request, timeout=self.timeout,
+                                        context=self._tls()) as resp:
                 raw = resp.read().decode("utf-8", "replace")
                 status = resp.status
         except urllib.error.HTTPError as exc:
@@ -105,6 +110,20 @@ class AgentClient:
                 "the agent answered %s with HTTP %d: %s"
                 % (what, status, _fault(parsed, raw)), node=self.node, controller=self.where)
         return parsed
+
+    def _tls(self):
+        """The TLS context for an https agent: its own certificate, else the system CAs.
+
+        ironic-python-agent serves https with a certificate it made itself
+        whenever the API is 1.68 or newer (``enable_auto_tls``, its default)
+        and sends it in each heartbeat as ``agent_verify_ca``: verified
+        against the system CAs, every command to it failed
+        (CERTIFICATE_VERIFY_FAILED) and no deploy with IPA could finish.
+        """
+        if not self.verify_ca or not self.url.startswith("https://"):
+            return None
+        import ssl
+        return ssl.create_default_context(cadata=self.verify_ca)
 
     def _quoted(self, exc: Exception) -> str:
         """What broke the answer, as a line: a peer echoing the request line back

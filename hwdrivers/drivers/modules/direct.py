@@ -43,7 +43,7 @@ DISK_FORMATS = ("raw", "qcow2")
 HASH_ALGORITHMS = ("sha256", "sha384", "sha512")
 #: driver_internal_info keys the agent side of a deploy uses (cleared after it)
 AGENT_KEYS = ("agent_url", "agent_secret_token", "agent_last_heartbeat", "agent_version",
-              "agent_command")
+              "agent_command", "agent_verify_ca")
 
 
 def _is_url(value: object) -> bool:
@@ -293,7 +293,8 @@ def client(task) -> agent_client.AgentClient:
         raise exception.DriverActionError(
             "no agent has called back yet (no agent URL or token)", node=task.node.ident)
     return agent_client.AgentClient(info["agent_url"], info["agent_secret_token"],
-                                    task.node.ident, timeout=CONF.deploy.agent_request_timeout)
+                                    task.node.ident, timeout=CONF.deploy.agent_request_timeout,
+                                    verify_ca=info.get("agent_verify_ca"))
 
 
 class DirectDeploy(base.DeployInterface):
