@@ -242,8 +242,14 @@ def image_info(task) -> dict:
     # The id names the image in the agent's messages: the URL's file name,
     # never its query (a temporary URL's signature) nor its credentials.
     path = urllib.parse.urlsplit(info["image_source"]).path
+    # stream_raw_images and node_uuid as Ironic sends them: ironic-python-agent
+    # streams a raw image onto the disk only when told to (its default is to
+    # download the whole image into the ramdisk's RAM first, which a raw image
+    # larger than the machine's memory does not survive); node_uuid names the
+    # node in its config drive handling. hwdrivers-agent always streams.
     image = {"id": info.get("image_name") or path.rsplit("/", 1)[-1] or "image",
-             "urls": [info["image_source"]], "image_type": "whole-disk"}
+             "urls": [info["image_source"]], "image_type": "whole-disk",
+             "stream_raw_images": True, "node_uuid": task.node.uuid}
     if info.get("image_os_hash_algo"):
         image["os_hash_algo"] = _algorithm(info["image_os_hash_algo"])
         image["os_hash_value"] = info["image_os_hash_value"]
