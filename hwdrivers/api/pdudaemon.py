@@ -51,6 +51,8 @@ from hwdrivers.common import context as hw_context
 from hwdrivers.common import exception
 from hwdrivers.common import log_text
 from hwdrivers.common import network
+from hwdrivers.conductor import task_manager
+from hwdrivers.drivers import actions
 from hwdrivers.drivers import factory
 from hwdrivers.drivers import params as driver_params
 from hwdrivers.drivers.modules import snmp
@@ -241,6 +243,10 @@ class Listener:
                     return False
                 except exception.NodeLocked:
                     busy = True  # it waits its turn, as PDUDaemon queues requests
+            # Checked now, as a request run at once is: run later, a node that
+            # can never be switched (driver_info missing its community) got
+            # its 200 / ack and the failure only reached the server log.
+            self._check(context, node, target)
             # A delayed request goes in the node's queue too, delay and all:
             # run beside it, an 'off' sent during a delayed reboot's wait ran
             # first and the reboot's 'on' last, leaving the board on.
@@ -251,6 +257,18 @@ class Listener:
             raise _Refused(404, str(exc)) from None
         except exception.HWDriversError as exc:
             raise _Refused(400, "Refused: %s" % exc) from None
+
+    @staticmethod
+    def _check(context, node, target):
+        """What the conductor checks before a power change: target and driver_info.
+
+        A shared task: no lease, so a node busy with another operation is
+        checked all the same.
+        """
+        with task_manager.acquire(context, node.uuid, shared=True,
+                                  purpose="PDUDaemon request check") as task:
+            actions.check_power_target(task, target, declared_only=True)
+            task.driver.power.validate(task)
 
     def _workers(self):
         if self.manager.workers is None:
