@@ -25,7 +25,9 @@ _LENGTH_BY_ALGORITHM = {algo: length for length, algo in ALGORITHM_BY_LENGTH.ite
 #: algorithms accepted in os_hash_algo (md5 only when allowed)
 ACCEPTED_ALGORITHMS = ("sha256", "sha384", "sha512", "md5")
 
-_HEX = re.compile(r"^[0-9a-fA-F]+$")
+#: a whole value of hex digits (fullmatch: ``$`` alone lets a final newline through,
+#: and a digest with its line break could never match the image's)
+_HEX = re.compile(r"[0-9a-fA-F]+")
 _GNU_LINE = re.compile(r"^([0-9a-fA-F]{32,128})\s+[*]?(.+)$")
 _BSD_LINE = re.compile(r"^[A-Za-z0-9-]+\s*\((.+)\)\s*=\s*([0-9a-fA-F]{32,128})$")
 
@@ -93,7 +95,7 @@ def validate(image_info: object, allow_md5: bool) -> None:
             raise errors.InvalidCommandParamsError(
                 "image_info 'os_hash_value' must be a non-empty string (a hex digest "
                 "or the URL of a checksum file)")
-        if not is_url(value) and not _HEX.match(value):
+        if not is_url(value) and not _HEX.fullmatch(value):
             raise errors.InvalidCommandParamsError(
                 "image_info 'os_hash_value' is neither a hex digest nor an http(s) URL")
         return
@@ -106,7 +108,7 @@ def validate(image_info: object, allow_md5: bool) -> None:
                                                "string")
     if is_url(checksum):
         return
-    if not _HEX.match(checksum) or len(checksum) not in ALGORITHM_BY_LENGTH:
+    if not _HEX.fullmatch(checksum) or len(checksum) not in ALGORITHM_BY_LENGTH:
         raise errors.InvalidCommandParamsError(
             "image_info 'checksum' is not a hex digest of a known length "
             "(64: sha256, 128: sha512) nor an http(s) URL")
@@ -165,7 +167,7 @@ def find_digest(lines: Iterable[str], filename: str, length: int | None = None) 
         if not line:
             continue
         seen += 1
-        bare = line if seen == 1 and _HEX.match(line) else None
+        bare = line if seen == 1 and _HEX.fullmatch(line) else None
         entry = _entry(line)
         if (entry is None or (length is not None and len(entry[0]) != length)
                 or os.path.basename(entry[1]) != base):
