@@ -10,6 +10,8 @@ never sent it, nor ``node_uuid``. hwdrivers-agent accepts and ignores both.
 
 import types
 
+import pytest
+
 from hwdrivers.drivers.modules import direct
 
 UUID = "1be26c0b-03f2-4d2e-ae87-c02d7f33c781"
@@ -38,3 +40,18 @@ def test_hwdrivers_agent_takes_the_same_image_info():
     checksum.validate(image, allow_md5=False)
     agent = types.SimpleNamespace(allow_md5=False)
     standby.Standby(agent).validate_prepare_image(image_info=image)
+
+
+@pytest.mark.parametrize("name,source,expected", [
+    ("ubuntu/22.04", None, "22.04"),
+    ("/dev/sda", None, "sda"),
+    ("../..", None, "disk.raw"),
+    (None, "http://images.example/os/..", "image"),
+    ("web-1.qcow2", None, "web-1.qcow2"),
+])
+def test_the_image_id_is_one_file_name_never_a_path(name, source, expected):
+    """IPA stages a qcow2 at /tmp/<id>: a path there failed or escaped /tmp."""
+    extra = {"image_name": name} if name else {}
+    if source:
+        extra["image_source"] = source
+    assert direct.image_info(_task(**extra))["id"] == expected

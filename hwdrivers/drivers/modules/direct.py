@@ -247,7 +247,7 @@ def image_info(task) -> dict:
     # download the whole image into the ramdisk's RAM first, which a raw image
     # larger than the machine's memory does not survive); node_uuid names the
     # node in its config drive handling. hwdrivers-agent always streams.
-    image = {"id": info.get("image_name") or path.rsplit("/", 1)[-1] or "image",
+    image = {"id": _image_id(info.get("image_name"), path),
              "urls": [info["image_source"]], "image_type": "whole-disk",
              "stream_raw_images": True, "node_uuid": task.node.uuid}
     if info.get("image_os_hash_algo"):
@@ -261,6 +261,22 @@ def image_info(task) -> dict:
         image["root_gb"] = int(info["root_gb"])
     image.update(_proxies(task.node.driver_info or {}))
     return image
+
+
+def _image_id(name: object, path: str) -> str:
+    """image_info ``id``: one file name, never a path.
+
+    ironic-python-agent stages an image it does not stream (qcow2) at
+    ``/tmp/<id>``: an ``image_name`` of ``ubuntu/22.04`` failed there (no such
+    directory), and ``/dev/sda`` or ``../..`` named a file outside /tmp.
+    Ironic sends the image's UUID or the URL's last segment; so does this,
+    the name's last segment first.
+    """
+    for candidate in (name if isinstance(name, str) else "", path):
+        last = candidate.rstrip("/").rsplit("/", 1)[-1]
+        if last.strip(".") and last.isprintable():
+            return last
+    return "image"
 
 
 def _proxies(driver_info: dict) -> dict:
