@@ -216,9 +216,10 @@ def test_rebuild_with_a_config_drive_needs_api_1_35(server):
             "(1.34); it needs 1.35 or later: send X-OpenStack-Ironic-API-Version: 1.35 "
             "(baremetal --os-baremetal-api-version 1.35), or rebuild without configdrive "
             "to keep the node's. (HTTP 400)" in proc.stderr), proc.stderr
-    # From 1.35 the request goes on to the node's state (enroll: nothing to rebuild).
+    # From 1.35 the request goes on to the node's state (enroll: nothing to rebuild);
+    # a config drive given as its URL (as a JSON object, it needs 1.56).
     proc = baremetal(server, "--os-baremetal-api-version", "1.35", "node", "rebuild",
-                     "rb-old", "--config-drive", '{"meta_data": {"hostname": "x"}}',
+                     "rb-old", "--config-drive", "http://192.0.2.1/cd.iso.gz",
                      check=False)
     assert proc.returncode == 1 and "API version" not in proc.stderr, proc.stderr
     # The hwdrivers CLI sends a version that allows it.

@@ -40,6 +40,8 @@ def test_a_hash_algorithm_in_capitals_is_the_same_algorithm():
 
     class Task:
         class node:
+            uuid = "n-1"
+            driver_info = {}
             instance_info = info
     assert direct.image_info(Task)["os_hash_algo"] == "sha256"
 

@@ -177,11 +177,13 @@ def test_direct_validate_lists_every_instance_info_problem(info, words):
 
 
 def test_image_info_for_the_agent():
-    task = types.SimpleNamespace(node=types.SimpleNamespace(instance_info={
-        "image_source": "http://x/images/web.img", "image_os_hash_algo": "sha512",
-        "image_os_hash_value": "ab", "image_disk_format": "qcow2", "root_gb": "10"}))
+    task = types.SimpleNamespace(node=types.SimpleNamespace(
+        uuid="n-1", driver_info={}, instance_info={
+            "image_source": "http://x/images/web.img", "image_os_hash_algo": "sha512",
+            "image_os_hash_value": "ab", "image_disk_format": "qcow2", "root_gb": "10"}))
     assert direct.image_info(task) == {
         "id": "web.img", "urls": ["http://x/images/web.img"], "image_type": "whole-disk",
+        "stream_raw_images": True, "node_uuid": "n-1",
         "os_hash_algo": "sha512", "os_hash_value": "ab", "disk_format": "qcow2",
         "root_gb": 10}
 
