@@ -155,12 +155,39 @@ ROUTE_VERSIONS = {
 }
 
 
+def too_old(what, added, version, code=406, instead=""):
+    """The error for ``what`` (a field, a target, a query parameter...) that API
+    ``added`` introduced, in a request that asked for ``version``.
+
+    One wording for every such refusal: the version to send, the header and
+    the ``baremetal`` option that send it, and ``instead``, another way when
+    there is one. A 406 as Ironic answers most of them; ``code`` otherwise.
+    """
+    needed = fmt(added)
+    message = ("%s needs API version %s or later and this request asked for %s%s; send "
+               "%s: %s (baremetal --os-baremetal-api-version %s)%s."
+               % (what, needed, fmt(version),
+                  " (the default without a version header)" if version == DEFAULT_VERSION
+                  else "", HEADER, needed, needed, ", " + instead if instead else ""))
+    if code == 406:
+        return errors.NotAcceptable(message)
+    return errors.APIError(message, code=code)
+
+
+def require(what, added, code=406, instead=""):
+    """:func:`too_old`'s error unless the request being served asked for ``added``
+    or later."""
+    version = current()
+    if version < added:
+        raise too_old(what, added, version, code, instead)
+
+
 def check_route(blueprint_name, version):
     """404 when ``version`` predates the routes of ``blueprint_name``."""
     added = ROUTE_VERSIONS.get(blueprint_name)
     if added is None or version >= added:
         return
-    raise errors.APIError(
+    raise errors.APIError(  # a 404: worded as one, not as too_old's refusal
         "The resource %s could not be found in API version %s, which this request asked "
         "for (%s is the default without a version header): it was added in %s; send "
         "%s: %s or later (baremetal --os-baremetal-api-version %s)."
@@ -292,15 +319,10 @@ ACTION_VERSIONS = {"manage": (1, 4), "provide": (1, 4), "inspect": (1, 6),
 def check_action(target, version):
     """406 when provision ``target`` is newer than ``version`` (:data:`ACTION_VERSIONS`)."""
     added = ACTION_VERSIONS.get(target)
-    if added is None or version >= added:
-        return
-    needed = fmt(added)
-    alias = "; or send target active, which every version takes" if target == "deploy" else ""
-    raise errors.NotAcceptable(
-        "Provision target %s is not in API version %s, which this request asked for (%s "
-        "is the default without a version header); it was added in %s: send %s: %s or "
-        "later (baremetal --os-baremetal-api-version %s)%s."
-        % (target, fmt(version), fmt(DEFAULT_VERSION), needed, HEADER, needed, needed, alias))
+    if added is not None and version < added:
+        raise too_old("Provision target %s" % target, added, version, instead=(
+            "or send target active, which every version takes" if target == "deploy"
+            else ""))
 
 
 def current():

@@ -147,13 +147,9 @@ def _check_filter_versions(args, version):
     too_new = sorted((added, name) for name, added in FILTER_VERSIONS.items()
                      if version < added and name in args)
     if too_new:
-        added, name = too_new[-1]
-        needed = microversions.fmt(added)
-        raise errors.NotAcceptable(
-            "Query parameter %s needs API version %s or later and this request asked for "
-            "%s; send %s: %s (baremetal --os-baremetal-api-version %s), or leave it out."
-            % (", ".join(n for _, n in too_new), needed, microversions.fmt(version),
-               microversions.HEADER, needed, needed))
+        raise microversions.too_old(
+            "Query parameter %s" % ", ".join(n for _, n in too_new), too_new[-1][0], version,
+            instead="or leave it out")
 
 
 #: Every provision state Ironic's state machine has: a filter on one of
@@ -182,13 +178,7 @@ def _check_fault_filter(fault):
     A misspelt fault (``clean-failure``) matched no node, an empty list that
     reads as "no node has failed cleaning".
     """
-    version = microversions.current()
-    if version < FAULT_FILTER_VERSION:
-        needed = microversions.fmt(FAULT_FILTER_VERSION)
-        raise errors.NotAcceptable(
-            "Query parameter fault needs API version %s or later and this request asked "
-            "for %s; send %s: %s (baremetal --os-baremetal-api-version %s)."
-            % (needed, microversions.fmt(version), microversions.HEADER, needed, needed))
+    microversions.require("Query parameter fault", FAULT_FILTER_VERSION)
     if fault not in FAULTS:
         raise errors.APIError("Query parameter fault: %s is not a fault; use one of: %s."
                               % (json.dumps(fault)[:80], ", ".join(FAULTS)))
@@ -625,12 +615,8 @@ def _check_patch_query():
     except errors.APIError as exc:
         if "reset_interfaces" not in flask.request.args:
             raise
-        needed = microversions.fmt(RESET_INTERFACES_VERSION)
-        raise errors.APIError(
-            "%s reset_interfaces needs API version %s or later and this request "
-            "asked for %s; send %s: %s (baremetal --os-baremetal-api-version %s)."
-            % (exc, needed, microversions.fmt(version), microversions.HEADER, needed,
-               needed)) from None
+        raise microversions.too_old("%s reset_interfaces" % exc, RESET_INTERFACES_VERSION,
+                                    version, code=400) from None
 
 
 def _update(ident, set_values, unset, reset_interfaces):

@@ -89,12 +89,9 @@ def power_request(body, version):
                               % (target, ", ".join(POWER_TARGETS)))
     timeout = body.get("timeout")
     if version < SOFT_POWER_VERSION and (target in _SOFT_TARGETS or timeout is not None):
-        needed = microversions.fmt(SOFT_POWER_VERSION)
-        raise errors.NotAcceptable(
-            "%s is not in API version %s, which this request asked for; it was added in "
-            "%s: send %s: %s or later (baremetal --os-baremetal-api-version %s)."
-            % ("Power target %s" % target if target in _SOFT_TARGETS else "Field timeout",
-               microversions.fmt(version), needed, microversions.HEADER, needed, needed))
+        raise microversions.too_old(
+            "Power target %s" % target if target in _SOFT_TARGETS else "Field timeout",
+            SOFT_POWER_VERSION, version)
     if timeout is not None:
         if type(timeout) is str and timeout.strip().isascii() and timeout.strip().isdigit():
             timeout = int(timeout)  # Ironic's args.integer takes "30" as 30
@@ -197,26 +194,15 @@ def _check_disable_ramdisk(target, value):
     if not isinstance(value, bool):
         raise errors.APIError("Field disable_ramdisk must be true or false, got %s."
                               % json.dumps(value))
-    version = flask.g.get("api_version") or microversions.DEFAULT_VERSION
-    if version < DISABLE_RAMDISK_VERSION:
-        raise errors.NotAcceptable(
-            "Field disable_ramdisk is not supported in this API version (%s); it needs "
-            "%s or later." % (microversions.fmt(version),
-                              microversions.fmt(DISABLE_RAMDISK_VERSION)))
+    microversions.require("Field disable_ramdisk", DISABLE_RAMDISK_VERSION)
 
 
 def _check_rebuild_configdrive_version():
     """A config drive with rebuild needs API 1.35, as in Ironic: an older
     client would not expect the node's config drive to be replaced."""
-    version = flask.g.get("api_version") or microversions.DEFAULT_VERSION
-    if version >= REBUILD_CONFIGDRIVE_VERSION:
-        return
-    needed = microversions.fmt(REBUILD_CONFIGDRIVE_VERSION)
-    raise errors.APIError(
-        "Field configdrive with target rebuild is not supported in this API version "
-        "(%s); it needs %s or later: send %s: %s (baremetal --os-baremetal-api-version "
-        "%s), or rebuild without configdrive to keep the node's."
-        % (microversions.fmt(version), needed, microversions.HEADER, needed, needed))
+    microversions.require("Field configdrive with target rebuild",
+                          REBUILD_CONFIGDRIVE_VERSION, code=400,
+                          instead="or rebuild without configdrive to keep the node's")
 
 
 #: Ironic's version that takes a config drive as a JSON object (built by the
@@ -228,15 +214,9 @@ CONFIGDRIVE_OBJECT_VERSION = (1, 56)
 
 
 def _check_configdrive_object_version():
-    version = microversions.current()
-    if version >= CONFIGDRIVE_OBJECT_VERSION:
-        return
-    text = microversions.fmt(CONFIGDRIVE_OBJECT_VERSION)
-    raise errors.APIError(
-        "Field configdrive: a config drive as a JSON object needs API version %s or later "
-        "and this request asked for %s; send %s: %s (baremetal --os-baremetal-api-version "
-        "%s), or send it as a gzipped, base64-encoded ISO or its URL."
-        % (text, microversions.fmt(version), microversions.HEADER, text, text))
+    microversions.require("Field configdrive as a JSON object", CONFIGDRIVE_OBJECT_VERSION,
+                          code=400,
+                          instead="or send it as a gzipped, base64-encoded ISO or its URL")
 
 
 #: Ironic's version that can abort an inspection waiting for its ramdisk
@@ -245,12 +225,5 @@ INSPECT_ABORT_VERSION = (1, 41)
 
 
 def _check_inspect_abort_version():
-    version = microversions.current()
-    if version >= INSPECT_ABORT_VERSION:
-        return
-    needed = microversions.fmt(INSPECT_ABORT_VERSION)
-    raise errors.NotAcceptable(
-        "Aborting an inspection in provision state 'inspect wait' needs API version %s or "
-        "later and this request asked for %s; send %s: %s (baremetal "
-        "--os-baremetal-api-version %s)."
-        % (needed, microversions.fmt(version), microversions.HEADER, needed, needed))
+    microversions.require("Aborting an inspection in provision state 'inspect wait'",
+                          INSPECT_ABORT_VERSION)

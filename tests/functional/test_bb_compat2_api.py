@@ -212,8 +212,8 @@ def test_rebuild_with_a_config_drive_needs_api_1_35(server):
                      "rb-old", "--config-drive", '{"meta_data": {"hostname": "x"}}',
                      check=False)
     assert proc.returncode == 1
-    assert ("Field configdrive with target rebuild is not supported in this API version "
-            "(1.34); it needs 1.35 or later: send X-OpenStack-Ironic-API-Version: 1.35 "
+    assert ("Field configdrive with target rebuild needs API version 1.35 or later and "
+            "this request asked for 1.34; send X-OpenStack-Ironic-API-Version: 1.35 "
             "(baremetal --os-baremetal-api-version 1.35), or rebuild without configdrive "
             "to keep the node's. (HTTP 400)" in proc.stderr), proc.stderr
     # From 1.35 the request goes on to the node's state (enroll: nothing to rebuild);
