@@ -38,13 +38,7 @@ def get_inventory(ident):
     (microversions.py), saying which version to ask for.
     """
     utils.check_query(())
-    version = microversions.current()
-    if version < INVENTORY_VERSION:
-        raise errors.NotAcceptable(
-            "GET /v1/nodes/<node>/inventory needs API version %s or later; the request "
-            "asked for %s. Send X-OpenStack-Ironic-API-Version: %s (or later)."
-            % (microversions.fmt(INVENTORY_VERSION), microversions.fmt(version),
-               microversions.fmt(INVENTORY_VERSION)))
+    microversions.require("GET /v1/nodes/<node>/inventory", INVENTORY_VERSION)
     return utils.json_response(inspection.stored_inventory(utils.context(), ident))
 
 

@@ -388,11 +388,8 @@ def check_fields(resource, fields, version, param="fields"):
     if fields is None:
         return
     if param == "fields" and version < FIELDS_SELECTOR_VERSION:
-        needed = fmt(FIELDS_SELECTOR_VERSION)
-        raise errors.NotAcceptable(
-            "Query parameter fields needs API version %s or later and this request asked "
-            "for %s; send %s: %s, or leave fields out for the whole document."
-            % (needed, fmt(version), HEADER, needed))
+        raise too_old("Query parameter fields", FIELDS_SELECTOR_VERSION, version,
+                      instead="or leave fields out for the whole document")
     hidden = hidden_fields(resource, version)
     bad = [f for f in fields if f in hidden]
     if bad:

@@ -287,13 +287,9 @@ def _node_field(body):
     if len(named) > 1:
         raise errors.APIError("Fields node_uuid and node_ident both name the port's node; "
                               "send only one of them.")
-    if named == ["node_ident"] and microversions.current() < NODE_IDENT_VERSION:
-        needed = microversions.fmt(NODE_IDENT_VERSION)
-        raise errors.NotAcceptable(
-            "Field node_ident of a port needs API version %s or later and this request "
-            "asked for %s; send %s: %s, or name the node in node_uuid."
-            % (needed, microversions.fmt(microversions.current()), microversions.HEADER,
-               needed))
+    if named == ["node_ident"]:
+        microversions.require("Field node_ident of a port", NODE_IDENT_VERSION,
+                              instead="or name the node in node_uuid")
     return named[0] if named else "node_uuid"
 
 

@@ -405,13 +405,9 @@ def query_detail():
     """``?detail=`` of a node or port listing: a boolean, from API 1.43 (a 400
     below, as Ironic's get_request_return_fields; ``/detail`` is the older way)."""
     detail = query_bool("detail")
-    if detail is not None and microversions.current() < DETAIL_QUERY_VERSION:
-        needed = microversions.fmt(DETAIL_QUERY_VERSION)
-        raise errors.APIError(
-            "Query parameter detail needs API version %s or later and this request asked "
-            "for %s; send %s: %s, or list .../detail for every field."
-            % (needed, microversions.fmt(microversions.current()), microversions.HEADER,
-               needed))
+    if detail is not None:
+        microversions.require("Query parameter detail", DETAIL_QUERY_VERSION, code=400,
+                              instead="or list .../detail for every field")
     return bool(detail)
 
 
