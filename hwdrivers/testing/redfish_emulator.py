@@ -17,8 +17,6 @@ session login is refused (401) and clients fall back to basic auth.
 
 import dataclasses
 import importlib.util
-import datetime
-import ipaddress
 import os
 import re
 import shutil
@@ -28,6 +26,7 @@ import time
 
 import fixtures
 
+from hwdrivers.testing import certificates
 from hwdrivers.testing import processes
 from hwdrivers.testing.processes import Unavailable, free_tcp_port, stop_group
 
@@ -120,32 +119,7 @@ def _write_htpasswd(path):
 
 def _write_certificate(directory):
     """A self-signed certificate for 127.0.0.1; returns (cert path, key path)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hwdrivers test BMC")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder()
-            .subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = os.path.join(directory, "bmc.crt"), os.path.join(directory, "bmc.key")
-    with open(cert_path, "wb") as handle:
-        handle.write(cert.public_bytes(serialization.Encoding.PEM))
-    with open(key_path, "wb") as handle:
-        handle.write(key.private_bytes(serialization.Encoding.PEM,
-                                       serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
-    return cert_path, key_path
+    return certificates.write_self_signed(directory, "bmc", "hwdrivers test BMC")
 
 
 def _wait_ready(process, url, log_path, verify, deadline=20.0):

@@ -10,9 +10,7 @@ the deploy and the agent verified against it; as Ironic, a heartbeat that
 would swap it is refused.
 """
 
-import datetime
 import http.server
-import ipaddress
 import json
 import ssl
 import threading
@@ -23,6 +21,7 @@ import pytest
 from hwdrivers.common import exception
 from hwdrivers.db import api as db_api
 from hwdrivers.drivers.modules import direct
+from hwdrivers.testing import certificates
 from tests.api.conftest import row
 
 TOKEN = "agent-token-of-the-deploy-0123456789abcdef"
@@ -31,29 +30,9 @@ TOKEN = "agent-token-of-the-deploy-0123456789abcdef"
 def _ipa_certificate(directory):
     """A certificate as IPA's tls_utils makes it: self-signed, P-384, SHA-512, no
     basic constraints, a critical subjectAltName of the agent's IP alone."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    key = ec.generate_private_key(ec.SECP384R1())
-    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(days=30))
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=True)
-            .sign(key, hashes.SHA512()))
-    cert_path, key_path = str(directory / "agent.crt"), str(directory / "agent.key")
-    with open(cert_path, "wb") as handle:
-        handle.write(cert.public_bytes(serialization.Encoding.PEM))
-    with open(key_path, "wb") as handle:
-        handle.write(key.private_bytes(serialization.Encoding.PEM,
-                                       serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
-    return cert_path, key_path
+    return certificates.write_self_signed(directory, "agent", "127.0.0.1", curve="SECP384R1",
+                                          digest="SHA512", ca=False, critical_san=True,
+                                          days=30)
 
 
 @pytest.fixture(scope="module")
