@@ -8,6 +8,10 @@ power or provision target — and settles disagreements:
   the node is put back in its recorded state (the database is the intent);
 * ``False``: the state found is recorded (the hardware is the truth).
 
+A BMC that answers ``error`` has failed the read (as Ironic's
+PowerStateFailure): the state is neither recorded nor forced, and the
+failure counts toward maintenance.
+
 Nodes whose last sync failed are read first, so a flapping BMC is noticed
 quickly. After ``power_state_sync_max_retries`` failures in a row a node
 goes to maintenance with fault ``power failure`` and a maintenance_reason
@@ -193,16 +197,25 @@ class PowerSync:
         """
         task.driver.power.validate(task)
         if counter is None:
-            return actions.get_power_state(task, gate=controllers.LIMITER.slot)
+            state = actions.get_power_state(task, gate=controllers.LIMITER.slot)
+        else:
+            @contextlib.contextmanager
+            def timed_slot(key, limits):
+                asked = time.monotonic()
+                with controllers.LIMITER.slot(key, limits):
+                    counter.add("queued_seconds", time.monotonic() - asked)
+                    yield
 
-        @contextlib.contextmanager
-        def timed_slot(key, limits):
-            asked = time.monotonic()
-            with controllers.LIMITER.slot(key, limits):
-                counter.add("queued_seconds", time.monotonic() - asked)
-                yield
-
-        return actions.get_power_state(task, gate=timed_slot)
+            state = actions.get_power_state(task, gate=timed_slot)
+        if state is PowerState.ERROR:
+            # As Ironic's PowerStateFailure: the BMC does not know whether the
+            # machine is on or off, so there is nothing to record and nothing
+            # to force the machine out of; it counts as a failed read.
+            raise exception.DriverActionError(
+                "the controller reports power state 'error', so whether the machine "
+                "is on or off is unknown; check the BMC (its event log, a reset "
+                "of the BMC) until it reports on or off", node=task.node.ident)
+        return state
 
     def _pages(self, fetch):
         """Rows from ``fetch(after_id, limit)``, page by page, until stopped."""
