@@ -8,7 +8,9 @@ power or provision target — and settles disagreements:
   the node is put back in its recorded state (the database is the intent);
 * ``False``: the state found is recorded (the hardware is the truth).
 
-A BMC that answers ``error`` has failed the read (as Ironic's
+A node with no recorded power state whose driver_info does not validate
+(just enrolled, its credentials still to come) is skipped, as Ironic does,
+instead of being counted as a failure. A BMC that answers ``error`` has failed the read (as Ironic's
 PowerStateFailure): the state is neither recorded nor forced, and the
 failure counts toward maintenance.
 
@@ -368,6 +370,9 @@ class PowerSync:
         started = time.monotonic()
         try:
             task = _ReadTask(node, self._compose(node), self.context)
+            if node.power_state is None and not self._validates(task):
+                counter.add("skipped")
+                return
             state = self._read(task, counter)
         except Exception as exc:
             self._failed(node, exc, counter)
@@ -380,6 +385,24 @@ class PowerSync:
             counter.add("in_sync")
             return
         self._settle(node, counter)
+
+    @staticmethod
+    def _validates(task):
+        """False when the node's driver_info does not validate.
+
+        Asked only of a node with no recorded power state: as in Ironic's
+        do_sync_power_state, such a node was just enrolled and its
+        credentials are still to come, so it is skipped rather than counted
+        as a failure (which would send a fresh fleet to maintenance with
+        fault ``power failure``). A node with a recorded state whose
+        settings broke still fails, and goes to maintenance saying why.
+        """
+        try:
+            task.driver.power.validate(task)
+        except exception.InvalidParameterValue as exc:
+            task.logger.debug("power sync skipped: no recorded power state and %s", exc)
+            return False
+        return True
 
     def _settle(self, node, counter):
         """Under the lease: re-check, then record or correct the state."""
