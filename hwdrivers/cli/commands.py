@@ -732,13 +732,33 @@ def check_arguments(parser, args):
                     "shows them)" % name)
 
 
-def _interrupted_report(results, fmt, stream):
+#: The columns of a bulk action's report: every node's entry (JSON, Ctrl-C).
+REPORT_COLUMNS = ["node", "result", "error"]
+
+
+def _report(rows, columns, wanted, fmt, stream):
+    """A bulk action's report, in the ``-c`` columns it has, in the order asked.
+
+    ``-f value -c node`` then prints the failed nodes' names alone, ready
+    for ``--file``; it printed their errors too, as ``-c`` was ignored. A
+    report holding none of the columns asked for (``-c power_state``, the
+    success table's) is shown whole: the failures must not be lost behind
+    an error about a column.
+    """
+    kept = [c for c in dict.fromkeys(wanted or ()) if c in columns]
+    if kept:
+        rows = [{c: row.get(c) for c in kept} for row in rows]
+        columns = kept
+    output.emit(rows, fmt, columns=columns, stream=stream)
+
+
+def _interrupted_report(results, fmt, stream, wanted=None):
     """What became of every node of a bulk action cut short by Ctrl-C.
 
     Every node, not only the failures: the operator needs the ones not
     started to run them again. The exit status (130) is the caller's.
     """
-    output.emit(results, fmt, columns=["node", "result", "error"], stream=stream)
+    _report(results, REPORT_COLUMNS, wanted, fmt, stream)
     sys.stderr.write("ERROR: interrupted: %s (of %d nodes)\n"
                      % (bulk.summary(results), len(results)))
     sys.stderr.flush()
@@ -757,14 +777,19 @@ def run(args, backend_factory, stream=None):
     try:
         result = args.func(args, backend)
     except bulk.Interrupted as interrupted:
-        _interrupted_report(interrupted.results, getattr(args, "format", "table"), stream)
+        _interrupted_report(interrupted.results, getattr(args, "format", "table"), stream,
+                            getattr(args, "columns", None))
         raise  # reported: the caller exits 130 without another word
     except _BulkReport as report:
         fmt = getattr(args, "format", "table")
+        wanted = getattr(args, "columns", None)
         if fmt in output.DOCUMENTS:
-            output.emit(report.results, fmt, stream=stream)
+            if wanted:
+                _report(report.results, REPORT_COLUMNS, wanted, fmt, stream)
+            else:  # the whole document, as it always was
+                output.emit(report.results, fmt, stream=stream)
         else:
-            output.emit(report.failures, fmt, columns=["node", "error"], stream=stream)
+            _report(report.failures, ["node", "error"], wanted, fmt, stream)
         raise bulk.BulkFailed(failed=len(report.failures),
                               total=len(report.results)) from None
     columns = None
