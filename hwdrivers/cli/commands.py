@@ -800,6 +800,33 @@ def run(args, backend_factory, stream=None):
         # unless columns of the rows are asked for.
         rows, columns, *data = result
         result = data[0] if data and fmt in output.DOCUMENTS and not wanted else rows
-    result, columns = output.select(result, wanted, columns)
+    result, columns = _selected(args, result, wanted, columns)
     output.emit(result, fmt, columns=columns, stream=stream)
     return result
+
+
+def _only_reads(args):
+    """Whether the command ``args`` ran changes nothing (a listing, a show, a status)."""
+    reads = (node_list, node_show, node_validate, node_history, node_sensors, driver_list,
+             driver_show, driver_properties, conductors_cli.conductor_list,
+             conductors_cli.conductor_show, console_cli.console_show)
+    return args.func in reads or getattr(args, "action", None) in ("status", "show")
+
+
+def _selected(args, result, wanted, columns):
+    """:func:`output.select`; a column refused after a command that acted says
+    the command was carried out.
+
+    ``-c`` is checked against the result, so after the command: ``node
+    create --name db1 -c nosuch`` created db1 and exited 1 with an error
+    about the column alone, and a script's retry failed on the name taken.
+    """
+    try:
+        return output.select(result, wanted, columns)
+    except exception.InvalidParameterValue as exc:
+        if _only_reads(args):
+            raise
+        raise exception.InvalidParameterValue(
+            "%s. The command was carried out all the same, only its output is not "
+            "shown: do not run it again ('hwdrivers node show NODE' shows the node)"
+            % exc) from None

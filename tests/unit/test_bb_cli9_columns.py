@@ -57,3 +57,25 @@ def test_a_column_the_failure_report_lacks_shows_the_whole_report(run, node_file
 def test_several_deletes_report_their_failures_in_the_columns_asked_for(run, node_file):
     out, _ = run("node", "delete", "b1", "nosuch", "-f", "value", "-c", "node", expect=1)
     assert out == "nosuch\n"
+
+
+def test_a_column_refused_after_a_change_says_the_change_was_made(run):
+    _, err = run("node", "create", "--driver", "fake-hardware", "--name", "c1",
+                 "-c", "nosuch", expect=1)
+    assert "-c/--column nosuch: no such column here" in err
+    assert "The command was carried out all the same" in err
+    assert "do not run it again" in err
+    assert run("node", "list", "-f", "value", "-c", "name")[0] == "c1\n"
+    _, err = run("node", "power", "on", "--all", "-c", "nosuch", expect=1)
+    assert "carried out" in err
+    assert run("node", "power", "status", "c1", "-f", "value", "-c",
+               "power_state")[0] == "power on\n"
+
+
+@pytest.mark.parametrize("argv", [["node", "show", "c1"], ["node", "list"],
+                                  ["node", "power", "status", "c1"]])
+def test_a_column_refused_by_a_command_that_only_reads_says_no_more(run, argv):
+    run("node", "create", "--driver", "fake-hardware", "--name", "c1")
+    _, err = run(*argv, "-c", "nosuch", expect=1)
+    assert "-c/--column nosuch: no such column here" in err
+    assert "carried out" not in err
