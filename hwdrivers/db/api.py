@@ -1301,9 +1301,11 @@ def list_conductors():
 
 # -- power-state sync and recovery ------------------------------------------------
 # The sync reads nodes page by page with short read transactions and writes
-# only what changed, each write one conditional UPDATE (``reservation IS
-# NULL``), so it never holds a connection while a BMC answers and never
-# overwrites a node some task locked in the meantime.
+# only what changed, each write one conditional UPDATE (no live lease, by the
+# lease clock: the condition the pages are read with, so a node behind the
+# expired lease of a dead task is counted and recovered like the others), so
+# it never holds a connection while a BMC answers and never overwrites a node
+# some task locked in the meantime.
 
 POWER_FAILURE_FAULT = "power failure"
 
@@ -1351,7 +1353,7 @@ def reset_power_sync_failures(node_id):
     """Forget earlier sync failures of an unlocked node; True if it changed."""
     stmt = (nodes.update()
             .where(nodes.c.id == node_id)
-            .where(nodes.c.reservation.is_(None))
+            .where(_unlocked())
             .where(nodes.c.power_sync_failures > 0)
             .values(power_sync_failures=0, updated_at=utcnow()))
     with db_engine.writer() as conn:
@@ -1369,7 +1371,7 @@ def record_power_sync_failure(node_id, max_retries, reason):
     now = utcnow()
     bump = (nodes.update()
             .where(nodes.c.id == node_id)
-            .where(nodes.c.reservation.is_(None))
+            .where(_unlocked())
             .where(nodes.c.maintenance == sa.false())
             .values(power_sync_failures=nodes.c.power_sync_failures + 1, updated_at=now)
             .returning(nodes.c.power_sync_failures))
@@ -1394,7 +1396,7 @@ def clear_power_failure(node_id, power_state):
     """
     stmt = (nodes.update()
             .where(nodes.c.id == node_id)
-            .where(nodes.c.reservation.is_(None))
+            .where(_unlocked())
             .where(nodes.c.maintenance == sa.true())
             .where(nodes.c.fault == POWER_FAILURE_FAULT)
             .values(maintenance=False, fault=None, maintenance_reason=None,
