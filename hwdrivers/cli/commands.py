@@ -31,7 +31,7 @@ def _format_parent():
                         help="Output format (default: table). yaml: the JSON document "
                              "as YAML. value: no header, a row a line, its values apart "
                              "by a space (an object: a value a line), as 'baremetal -f "
-                             "value'.")
+                             "value'; a newline inside a value is written \\n.")
     parent.add_argument("-c", "--column", dest="columns", action="append",
                         metavar="COLUMN", default=argparse.SUPPRESS,
                         help="Show only this column (or field); repeat for more, in "

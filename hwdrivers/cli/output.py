@@ -143,14 +143,19 @@ def select(result, wanted, columns=None):
 
 
 def _value(value):
-    """A value as ``-f value`` prints it: text as is (controls escaped), others as JSON."""
+    """A value as ``-f value`` prints it: text as is (controls escaped), others as JSON.
+
+    A newline is written ``\\n``: ``-f value`` promises a row a line, and a
+    multi-line maintenance reason or last_error (a tool's output) made
+    ``while read name reason`` read its second line as another node's row.
+    """
     if value is None:
         return ""
     if isinstance(value, (dict, list)):
         text = json.dumps(json_values.repaired(value), sort_keys=True, default=str)
     else:
         text = str(value)
-    return _UNSHOWABLE.sub(_escaped, text)
+    return _UNSHOWABLE.sub(_escaped, text).replace("\n", "\\n")
 
 
 def _emit(result, fmt, columns, stream):
