@@ -86,7 +86,8 @@ COMMON_SCHEMA = params.Schema(
 MANAGEMENT_SCHEMA = COMMON_SCHEMA + params.Schema(
     params.Param("redfish_boot_mode",
                  "Boot mode to set with the boot device (bios and legacy both mean "
-                 "Redfish Legacy); unset leaves the system's mode unchanged",
+                 "Redfish Legacy); unset: the node's properties/capabilities boot_mode, "
+                 "else the system's mode is left unchanged",
                  type="choice", choices=("uefi", "bios", "legacy")),
 )
 
@@ -111,6 +112,27 @@ BOOT_SOURCES = {boot_devices.PXE: "Pxe", boot_devices.DISK: "Hdd",
                 boot_devices.CDROM: "Cd", boot_devices.BIOS: "BiosSetup"}
 _BOOT_DEVICES = {source: device for device, source in BOOT_SOURCES.items()}
 BOOT_MODES = {"uefi": "UEFI", "bios": "Legacy", "legacy": "Legacy"}
+
+
+def boot_mode(node, info):
+    """The Redfish BootSourceOverrideMode to send with the boot device, or None.
+
+    ``redfish_boot_mode`` first; unset, the node's Ironic-style
+    ``properties/capabilities`` ``boot_mode`` (a dict, or "boot_mode:uefi,..."),
+    which Ironic's redfish driver syncs the system to and nodes moved from
+    Ironic carry (Ironic has no redfish_boot_mode), as redfish inspection
+    records it here and the ipmitool interface reads it. Neither: None,
+    the system's mode is left as it is.
+    """
+    mode = info["redfish_boot_mode"]
+    if not mode:
+        capabilities = (getattr(node, "properties", None) or {}).get("capabilities")
+        if isinstance(capabilities, str):
+            capabilities = dict(item.partition(":")[::2]
+                                for item in capabilities.split(",") if item)
+        if isinstance(capabilities, dict):
+            mode = str(capabilities.get("boot_mode") or "").strip().lower()
+    return BOOT_MODES.get(mode)
 
 
 def _value(field):
@@ -376,7 +398,7 @@ class RedfishManagement(_RedfishBase, base.ManagementInterface):
             raise exception.InvalidBootDevice(
                 "Node %s: redfish cannot boot from %r; use one of: %s"
                 % (task.node.uuid, device, ", ".join(BOOT_SOURCES)))
-        mode = BOOT_MODES.get(self.parse_driver_info(task)["redfish_boot_mode"])
+        mode = boot_mode(task.node, self.parse_driver_info(task))
         sushy = redfish_session._sushy()
         with self._system(task, "setting the boot device to %s" % device,
                           capabilities=True) as (entry, system):
