@@ -5,11 +5,28 @@ a fragile BMC). Every call a driver makes names its controller through
 ``controller_key(task)``; calls with the same key wait here for one of
 ``max_concurrency`` slots and start at least ``min_interval`` seconds
 apart, whichever interface (power, management, sensors) makes them.
+
+Keys are compared by :func:`canonical_key`: host names are case-insensitive,
+and one BMC enrolled as ``BMC7.example.com`` on one node and
+``bmc7.example.com`` on another is still one BMC, which must see one queue
+(and one conductor on the hash ring), not two.
 """
 
 import contextlib
 import threading
 import time
+
+
+def canonical_key(key):
+    """``key`` as controllers are told apart: case-folded (None stays None).
+
+    Drivers build keys from addresses as enrolled; DNS names ignore case,
+    so two spellings of one host must not make two queues. Merging two keys
+    that differ only in case can at worst serialise calls that could have
+    run together; splitting one controller lets it see more sessions than
+    its ``max_concurrency``.
+    """
+    return key.lower() if key is not None else None
 
 
 class _Controller:
@@ -48,7 +65,7 @@ class ControllerLimiter:
         if key is None or (not limits.max_concurrency and not limits.min_interval):
             yield
             return
-        controller = self._get(key, limits)
+        controller = self._get(key.lower(), limits)
         with controller.lock:
             controller.waiting += 1
         if controller.slots is not None:
@@ -82,7 +99,7 @@ class ControllerLimiter:
     def peak(self, key):
         """Most commands ever seen at once on ``key`` (for tests and benchmarks)."""
         with self._lock:
-            controller = self._controllers.get(key)
+            controller = self._controllers.get(canonical_key(key))
         return controller.peak if controller else 0
 
 

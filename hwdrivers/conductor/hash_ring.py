@@ -30,6 +30,7 @@ from tooz import hashring
 
 from hwdrivers.common import exception
 from hwdrivers.common import interface_types
+from hwdrivers.conductor import controllers
 from hwdrivers.db import api as db_api
 
 CONF = cfg.CONF
@@ -81,7 +82,8 @@ def ring_key(node, driver) -> str:
             continue
         key = impl.controller_key(task)
         if key:
-            return "controller:%s" % key
+            # One spelling per controller, as its queue has (controllers.py).
+            return "controller:%s" % controllers.canonical_key(key)
     return "node:%s" % node.uuid
 
 
