@@ -95,6 +95,25 @@ def _canonical(ident):
         return ident
 
 
+def one_per_node(backend, idents):
+    """``idents`` with a node named twice (by its name and by its UUID, in
+    any case) kept once, as first named; a name no node has is kept as
+    given, to be reported as not found.
+
+    ``node delete db1 <db1's UUID>`` deleted db1, then failed on the UUID
+    ("could not be found") and exited 1, though all it was asked was done.
+    """
+    key = {}
+    for node in backend.node_list(None):
+        key[node["uuid"]] = node["uuid"]
+        if node.get("name"):
+            key[node["name"]] = node["uuid"]
+    chosen = {}
+    for ident in idents:
+        chosen.setdefault(key.get(_canonical(ident), ident), ident)
+    return list(chosen.values())
+
+
 def select(backend, all_nodes=False, driver=None, name_glob=None, path=None):
     """The node identifiers a bulk action applies to, in a stable order.
 

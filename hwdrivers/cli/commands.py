@@ -184,7 +184,7 @@ def node_delete(args, backend):
     if len(args.nodes) == 1:
         backend.node_delete(args.nodes[0])
         return None
-    idents = list(dict.fromkeys(args.nodes))
+    idents = bulk.one_per_node(backend, args.nodes)
 
     def delete(ident):
         backend.node_delete(ident)
