@@ -14,6 +14,11 @@ instead of being counted as a failure. A BMC that answers ``error`` has failed t
 PowerStateFailure): the state is neither recorded nor forced, and the
 failure counts toward maintenance.
 
+A correction counts as a failure too (only a read that agrees resets the
+count, as in Ironic): a machine put back power_state_sync_max_retries times
+in a row and found out of its state again has the state found recorded and
+goes to maintenance, rather than being switched back every cycle forever.
+
 Nodes whose last sync failed are read first, so a flapping BMC is noticed
 quickly. After ``power_state_sync_max_retries`` failures in a row a node
 goes to maintenance with fault ``power failure`` and a maintenance_reason
@@ -439,13 +444,23 @@ class PowerSync:
     def _apply(self, task, found):
         node = task.node
         recorded = node.power_state
+        failures = 0
         if recorded == found.value:
             outcome = "in_sync"
         elif (self.conf.conductor.force_power_state_during_sync and recorded
               and PowerState(recorded) in (PowerState.ON, PowerState.OFF)):
+            # Each correction counts, as in Ironic: only a read that agrees
+            # resets the count, so a machine something keeps switching (a
+            # thermal fault, a person at its console) is not forced forever.
+            failures = (node.power_sync_failures or 0) + 1
+            max_retries = self.conf.conductor.power_state_sync_max_retries
+            if failures > max_retries:
+                self._give_up_correcting(task, found, failures - 1, max_retries)
+                return "to_maintenance"
             task.logger.warning("power state is %s but %s was recorded; putting it back "
-                                "([conductor] force_power_state_during_sync)",
-                                found.value, recorded)
+                                "([conductor] force_power_state_during_sync, correction "
+                                "%d of at most %d in a row)",
+                                found.value, recorded, failures, max_retries)
             actions.set_power_state(task, recorded, gate=controllers.LIMITER.slot)
             outcome = "corrected"
         else:
@@ -453,9 +468,29 @@ class PowerSync:
                                 found.value, recorded, found.value)
             node.power_state = found.value
             outcome = "recorded"
-        node.power_sync_failures = 0
+        node.power_sync_failures = failures
         task.save()
         return outcome
+
+    @staticmethod
+    def _give_up_correcting(task, found, corrections, max_retries):
+        """Record what was found and put the node in maintenance, saying why."""
+        node = task.node
+        reason = ("Power state sync found the machine %s instead of the recorded %s "
+                  "after putting it back %d time(s) in a row (limit: [conductor] "
+                  "power_state_sync_max_retries = %d): something outside hwdrivers keeps "
+                  "changing it (a thermal or power fault, a BMC policy, someone at its "
+                  "console). Recorded %s and stopped correcting; the node leaves "
+                  "maintenance by itself once its BMC answers, with the state it reports."
+                  % (found.value, node.power_state, corrections, max_retries, found.value))
+        task.logger.error("%s; put in maintenance", reason)
+        node.power_state = found.value
+        node.power_sync_failures = corrections + 1
+        node.maintenance = True
+        node.fault = db_api.POWER_FAILURE_FAULT
+        node.maintenance_reason = reason
+        node.last_error = reason
+        task.save()
 
     def _failed(self, node, exc, counter):
         metrics.record_driver_error(exc)
