@@ -101,6 +101,7 @@ def _warned(args, node):
 
 
 def node_list(args, backend):
+    _check_selection(args)
     filters = {}
     if args.driver:
         filters["driver"] = args.driver
@@ -219,7 +220,31 @@ def _bulk_selected(args):
     return bool(args.all or args.name_glob or args.file)
 
 
+#: What each option choosing nodes takes, for the message refusing it empty.
+_SELECTION_VALUES = {"driver": "a hardware type, e.g. --driver ipmi",
+                     "name_glob": "a pattern, e.g. --name-glob 'rack1-*'",
+                     "file": "a file of node names or UUIDs, one a line (- reads them "
+                             "from standard input)"}
+
+
+def _check_selection(args):
+    """Refuse an option choosing nodes given empty: an unset shell variable.
+
+    ``--driver ""`` was read as no --driver, so ``node power off --all
+    --driver "$DRIVER"`` with $DRIVER unset powered off every node of every
+    driver; an empty --name-glob or --file was "give a NODE, or choose nodes
+    with ... --name-glob", though one was given.
+    """
+    for dest, wanted in _SELECTION_VALUES.items():
+        if getattr(args, dest, None) == "":
+            option = "--" + dest.replace("_", "-")
+            raise exception.InvalidParameterValue(
+                "%s is empty (an unset shell variable?): give %s, or leave %s out"
+                % (option, wanted, option))
+
+
 def node_power(args, backend):
+    _check_selection(args)
     target = None
     if args.action == "status" and (args.soft or args.power_timeout is not None):
         raise SystemExit("error: --soft and --power-timeout apply to a power change, not "
