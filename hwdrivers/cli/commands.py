@@ -713,6 +713,27 @@ def build_parser():
     return parser
 
 
+def parse(parser, argv):
+    """``parser.parse_args(argv)``, DEVICE taken after an option too.
+
+    argparse fills an optional positional with the first run of positionals:
+    in ``node boot-device set web1 --persistent pxe`` (or the one-shot
+    ``boot-device set --driver ipmi pxe``) DEVICE was left empty at ``web1``
+    and ``pxe`` refused as "unrecognized arguments", exit status 2.
+    """
+    args, extra = parser.parse_known_args(argv)
+    if (len(extra) == 1 and not extra[0].startswith("-")
+            and getattr(args, "device", "") is None):
+        if extra[0] not in boot_devices.ALL:
+            parser.error("argument device: invalid choice: %r (choose from %s)"
+                         % (extra[0], ", ".join(boot_devices.ALL)))
+        args.device = extra[0]
+        return args
+    if extra:
+        parser.error("unrecognized arguments: %s" % " ".join(extra))
+    return args
+
+
 #: Arguments that name files: a path may be any bytes the file system allows.
 _PATH_ARGUMENTS = frozenset({"config_file", "driver_info_file", "file", "config_drive"})
 

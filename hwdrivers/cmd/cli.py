@@ -185,7 +185,7 @@ def main(argv=None):
         for handler in logging.getLogger().handlers:
             handler.setFormatter(_PrintableFormatter(handler.formatter))
     parser = commands.build_parser()
-    args = parser.parse_args(argv)
+    args = commands.parse(parser, argv)
     inputs.forget_stdin()
     ending = _Ending()
     try:
