@@ -36,8 +36,10 @@ opts = [
                     "interval. A cycle that overruns the interval logs a "
                     "warning naming this option (doc/scale-out.md)."),
     cfg.IntOpt("power_state_sync_max_retries", default=3, min=0,
-               help="Failed syncs of one node before it is put in "
-                    "maintenance with fault 'power failure'."),
+               help="Failed power-state reads, or corrections (see "
+                    "force_power_state_during_sync), of one node in a row before it "
+                    "is put in maintenance with fault 'power failure'; a read that "
+                    "matches the recorded state resets the count."),
     cfg.BoolOpt("force_power_state_during_sync", default=True,
                 help="During sync, put a node back in its recorded power "
                      "state (True) or record the state found (False)."),
