@@ -713,21 +713,28 @@ def build_parser():
     return parser
 
 
+#: The optional positionals (dest, its choices or None) a word after an option fills.
+_OPTIONAL_POSITIONALS = (("device", boot_devices.ALL), ("node", None))
+
+
 def parse(parser, argv):
-    """``parser.parse_args(argv)``, DEVICE taken after an option too.
+    """``parser.parse_args(argv)``, an optional DEVICE or NODE taken after an option too.
 
     argparse fills an optional positional with the first run of positionals:
     in ``node boot-device set web1 --persistent pxe`` (or the one-shot
-    ``boot-device set --driver ipmi pxe``) DEVICE was left empty at ``web1``
-    and ``pxe`` refused as "unrecognized arguments", exit status 2.
+    ``boot-device set --driver ipmi pxe``) DEVICE was left empty at ``web1``,
+    in ``node power off --soft web1`` NODE at ``off``, and the word after
+    the option refused as "unrecognized arguments", exit status 2.
     """
     args, extra = parser.parse_known_args(argv)
-    if (len(extra) == 1 and not extra[0].startswith("-")
-            and getattr(args, "device", "") is None):
-        if extra[0] not in boot_devices.ALL:
-            parser.error("argument device: invalid choice: %r (choose from %s)"
-                         % (extra[0], ", ".join(boot_devices.ALL)))
-        args.device = extra[0]
+    empty = [(dest, choices) for dest, choices in _OPTIONAL_POSITIONALS
+             if getattr(args, dest, "") is None]
+    if len(extra) == 1 and not extra[0].startswith("-") and empty:
+        dest, choices = empty[0]
+        if choices and extra[0] not in choices:
+            parser.error("argument %s: invalid choice: %r (choose from %s)"
+                         % (dest, extra[0], ", ".join(choices)))
+        setattr(args, dest, extra[0])
         return args
     if extra:
         parser.error("unrecognized arguments: %s" % " ".join(extra))

@@ -1,4 +1,5 @@
-"""DEVICE may follow an option: ``node boot-device set web1 --persistent pxe``.
+"""DEVICE or NODE may follow an option: ``node boot-device set web1 --persistent pxe``,
+``node power off --soft web1``.
 
 argparse fills an optional positional at the first run of positionals, so
 DEVICE was left empty at ``web1`` and ``pxe`` refused as "unrecognized
@@ -40,3 +41,12 @@ def test_what_is_not_a_device_is_still_refused(run, capsys, argv, said):
         run(*argv)
     assert stop.value.code == 2
     assert said in capsys.readouterr().err
+
+
+def test_a_node_after_a_power_option_is_the_node(run):
+    run("node", "create", "--driver", "fake-hardware", "--name", "p1")
+    out, _ = run("node", "power", "off", "--soft", "p1", "-f", "value", "-c", "power_state")
+    assert out == "power off\n"
+    out, _ = run("node", "power", "on", "--power-timeout", "30", "p1", "-f", "value",
+                 "-c", "power_state")
+    assert out == "power on\n"
