@@ -95,7 +95,23 @@ def _check_timeout(timeout):
             "--power-timeout 300, or leave it out for the configured default" % timeout)
 
 
+def _check_options(action, soft, timeout):
+    """Refuse what ``action`` would ignore, as ``node power`` does.
+
+    ``power on --soft`` powered on hard and ``power status --soft
+    --power-timeout 5`` read the state, both exiting 0, so the operator
+    took an option for applied that was dropped.
+    """
+    if action == "status" and (soft or timeout is not None):
+        raise exception.InvalidParameterValue(
+            "--soft and --power-timeout apply to a power change, not to 'power status'")
+    if soft and action == "on":
+        raise exception.InvalidParameterValue(
+            "--soft is for 'power off' and 'power reboot' (a graceful one), not 'power on'")
+
+
 def power(task, action, soft=False, timeout=None):
+    _check_options(action, soft, timeout)
     _check_timeout(timeout)
     if action == "status":
         _validate(task.driver.power, task)
