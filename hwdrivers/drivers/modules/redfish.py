@@ -325,6 +325,34 @@ class _RedfishBase:
                              controller=self.controller_key(task))
 
 
+#: driver_internal_info key of the boot device a BMC would take only once
+#: (Ironic's name, so nodes moved from Ironic keep theirs).
+KEPT_BOOT_DEVICE = "redfish_boot_device"
+
+
+def _continuous_refused(exc):
+    """Whether the BMC refused BootSourceOverrideEnabled Continuous, for good.
+
+    Only a refusal naming it: one of the target or the mode is the
+    caller's to see, not a reason to boot once.
+    """
+    return (exc.status_code in redfish_session.REFUSED_REQUEST
+            and not redfish_session.refused_for_now(exc)
+            and any(word in str(exc) for word in ("BootSourceOverrideEnabled",
+                                                  "Continuous")))
+
+
+def _record_once_for_good(task, device):
+    """Keep (or with None, forget) the persistent boot device sent only once."""
+    info = dict(task.node.driver_internal_info or {})
+    if info.get(KEPT_BOOT_DEVICE) == device:
+        return
+    info.pop(KEPT_BOOT_DEVICE, None)
+    if device is not None:
+        info[KEPT_BOOT_DEVICE] = device
+    task.node.driver_internal_info = info
+
+
 class RedfishPower(_RedfishBase, base.PowerInterface):
     """Power through ``ComputerSystem.Reset``; returns once the BMC accepted it.
 
@@ -364,7 +392,31 @@ class RedfishPower(_RedfishBase, base.PowerInterface):
                 task.logger.info("redfish system %s is off: powering it on instead of "
                                  "restarting it", system.path)
                 target = PowerState.ON
+            if target in (PowerState.ON, PowerState.REBOOT, PowerState.SOFT_REBOOT):
+                self._restore_boot_device(task, system)
             self._reset(task, entry, system, target)
+
+    def _restore_boot_device(self, task, system):
+        """Send a persistent boot device the BMC takes only once again, before it boots.
+
+        As Ironic's: a failure is a warning, the machine then boots by its
+        boot order.
+        """
+        device = (task.node.driver_internal_info or {}).get(KEPT_BOOT_DEVICE)
+        if device not in BOOT_SOURCES:
+            return
+        sushy = redfish_session._sushy()
+        task.logger.info("redfish: boot from %s (once, kept) on system %s", device,
+                         system.path)
+        try:
+            system.set_system_boot_options(
+                target=sushy.BootSource(BOOT_SOURCES[device]),
+                enabled=sushy.BootSourceOverrideEnabled("Once"))
+        except sushy.exceptions.SushyError as exc:
+            task.logger.warning(
+                "redfish system %s: could not set boot device %s again (%s); it boots "
+                "by its boot order", system.path, device, params.redact(
+                    exc, [task.node.driver_info.get("redfish_password")]))
 
     def reboot(self, task, timeout=None):
         self.set_power_state(task, PowerState.REBOOT, timeout)
@@ -400,6 +452,7 @@ class RedfishManagement(_RedfishBase, base.ManagementInterface):
                 % (task.node.uuid, device, ", ".join(BOOT_SOURCES)))
         mode = boot_mode(task.node, self.parse_driver_info(task))
         sushy = redfish_session._sushy()
+        _record_once_for_good(task, None)  # a new choice replaces a kept one
         with self._system(task, "setting the boot device to %s" % device,
                           capabilities=True) as (entry, system):
             allowed = entry.capabilities[system.path][1]
@@ -416,7 +469,29 @@ class RedfishManagement(_RedfishBase, base.ManagementInterface):
             task.logger.info("redfish: boot from %s (%s)%s on system %s", device,
                              "continuous" if persistent else "once",
                              ", mode %s" % mode if "mode" in options else "", system.path)
+            enabled = (system.json.get("Boot") or {}).get(
+                "BootSourceOverrideEnabled@Redfish.AllowableValues")
+            try:
+                if persistent and enabled and "Continuous" not in enabled:
+                    refused = "it allows only %s" % ", ".join(map(str, enabled))
+                else:
+                    system.set_system_boot_options(**options)
+                    return
+            except sushy.exceptions.HTTPError as exc:
+                if not persistent or not _continuous_refused(exc):
+                    raise
+                refused = params.redact(exc.detail or exc.code or exc.status_code,
+                                        [task.node.driver_info.get("redfish_password")])
+            # Continuous was dropped from Redfish and some BMCs refuse it: as
+            # Ironic does, boot once and set it again before every power on
+            # and reboot (RedfishPower).
+            options["enabled"] = sushy.BootSourceOverrideEnabled("Once")
             system.set_system_boot_options(**options)
+            task.logger.warning(
+                "redfish system %s takes no persistent boot device (%s); %s is set for "
+                "the next boot only, and set again before every power on and reboot",
+                system.path, refused, device)
+            _record_once_for_good(task, device)
 
     def get_boot_device(self, task):
         with self._system(task, "reading the boot device") as (entry, system):
