@@ -654,14 +654,27 @@ class IPMIPower(_IPMIBase, base.PowerInterface):
         """With ipmi_force_boot_device, send the node's persistent boot device again.
 
         Some BMCs forget boot flags across power cycles even when told they
-        are persistent; the conductor records the device on the node
-        (``boot_device``, ``boot_device_persistent``), so it is sent again
-        right before the machine starts. One-time devices are not re-sent:
-        that would make them stick.
+        are persistent, so the persistent device is sent again right before
+        the machine starts: the one :meth:`IPMIManagement.set_boot_device`
+        kept in driver_internal_info (whoever set it: the deploy's disk
+        too), else the one the conductor recorded on the node
+        (``boot_device``, ``boot_device_persistent``). A one-time device
+        set since is not overridden: that boot skips the re-send, once.
         """
-        device = getattr(task.node, "boot_device", None)
-        if (info["ipmi_force_boot_device"] and device in BOOT_DEVICES
-                and getattr(task.node, "boot_device_persistent", False)):
+        if not info["ipmi_force_boot_device"]:
+            return
+        internal = dict(task.node.driver_internal_info or {})
+        if internal.get(NEXT_BOOT_PERSISTENT) is False:
+            internal.pop(NEXT_BOOT_PERSISTENT)
+            task.node.driver_internal_info = internal
+            return
+        if PERSISTENT_BOOT_DEVICE in internal:
+            device = internal[PERSISTENT_BOOT_DEVICE]
+        elif getattr(task.node, "boot_device_persistent", False):
+            device = getattr(task.node, "boot_device", None)
+        else:
+            device = None
+        if device in BOOT_DEVICES:
             set_boot_device(task, info, device, True)
 
     def _reboot(self, task, info):
@@ -802,6 +815,31 @@ def _bootdev_args(task, info, device, persistent):
     return args + (["options=%s" % ",".join(options)] if options else [])
 
 
+#: driver_internal_info keys of ipmi_force_boot_device (Ironic's, so nodes
+#: moved from Ironic keep theirs): the persistent boot device to send again
+#: before every boot, and False when the next boot is a one-time device's.
+PERSISTENT_BOOT_DEVICE = "persistent_boot_device"
+NEXT_BOOT_PERSISTENT = "is_next_boot_persistent"
+
+
+def _keep_for_force(task, info, device, persistent):
+    """Under ipmi_force_boot_device, keep what the power interface sends again.
+
+    Kept here, not by the conductor: the deploy sets the disk and the PXE
+    boot of cleaning through this interface too, and a device recorded
+    only by an operator's request would be sent over theirs.
+    """
+    if not info["ipmi_force_boot_device"]:
+        return
+    internal = dict(task.node.driver_internal_info or {})
+    if persistent:
+        internal.pop(NEXT_BOOT_PERSISTENT, None)
+        internal[PERSISTENT_BOOT_DEVICE] = device
+    else:
+        internal[NEXT_BOOT_PERSISTENT] = False
+    task.node.driver_internal_info = internal
+
+
 class IPMIManagement(_IPMIBase, base.ManagementInterface):
     """Boot device, sensors and NMI through ipmitool ``chassis`` and ``sdr``."""
 
@@ -813,7 +851,9 @@ class IPMIManagement(_IPMIBase, base.ManagementInterface):
             raise exception.InvalidBootDevice(
                 "Node %s: ipmitool cannot set boot device %r; use one of: %s"
                 % (task.node.uuid, device, ", ".join(BOOT_DEVICES)))
-        set_boot_device(task, parse(task), device, persistent)
+        info = parse(task)
+        set_boot_device(task, info, device, persistent)
+        _keep_for_force(task, info, device, persistent)
 
     def get_boot_device(self, task):
         info = parse(task)
