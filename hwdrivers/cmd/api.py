@@ -18,12 +18,36 @@ from hwdrivers import conf as hw_conf
 from hwdrivers.cmd import conductor as conductor_cmd
 from hwdrivers.cmd import server as server_mod
 from hwdrivers.cmd import startup
+from hwdrivers.common import exception
 
 CONF = hw_conf.CONF
 PROG = "hwdrivers-api"
 LOG = logging.getLogger(PROG)
 
 USAGE = "%s [-h] [--config-file PATH] [--config-dir DIR] [--host HOST] [--port PORT]" % PROG
+
+
+def check_rpc_timeout(conf=CONF):
+    """ConfigInvalid unless ``[json_rpc] timeout`` outlasts the conductors' hardware waits.
+
+    A synchronous hardware call (boot device, sensors, NMI) waits up to
+    ``[api] hardware_call_timeout`` in the conductor, which then answers 504.
+    An API process that gives up first takes the owner for a silent one: the
+    request gets 503 "does not answer", and for the next few seconds every
+    other node of that conductor is refused at once too -- one slow BMC
+    would stop a conductor's whole share of the fleet.
+    """
+    from hwdrivers.conductor import rpc_api
+    timeout, hardware = conf.json_rpc.timeout, conf.api.hardware_call_timeout
+    if timeout < hardware + rpc_api.ANSWER_MARGIN:
+        raise exception.ConfigInvalid(
+            "[json_rpc] timeout = %gs does not outlast [api] hardware_call_timeout = "
+            "%gs: a slow hardware call would be taken for a conductor that does not "
+            "answer, and that conductor's other nodes refused for a while. Set "
+            "[json_rpc] timeout to at least %gs (hardware_call_timeout + %gs), or lower "
+            "hardware_call_timeout" % (timeout, hardware, hardware + rpc_api.ANSWER_MARGIN,
+                                       rpc_api.ANSWER_MARGIN),
+            option="[json_rpc] timeout")
 
 
 class ApiService:
@@ -44,6 +68,7 @@ class ApiService:
 def serve(argv):
     server_mod.load_config(argv, prog=PROG, usage=USAGE)
     server_mod.check_bind(CONF)
+    check_rpc_timeout(CONF)
     conductor_cmd.check_host(CONF)  # it names the locks taken for record updates
     conductor_cmd.require_postgresql(PROG)
     startup.prepare_database()  # node views and ring keys compose nodes here too

@@ -45,8 +45,10 @@ opts = [
                          "before answering 503. Asynchronous actions answer at once "
                          "(the work runs in a conductor worker); synchronous "
                          "hardware calls (boot device, sensors, NMI) wait up to the "
-                         "conductor's [api] hardware_call_timeout (120 s), so keep "
-                         "this above it."),
+                         "conductor's [api] hardware_call_timeout (120 s): "
+                         "hwdrivers-api refuses to start unless this is at least "
+                         "15 s above it (an API process that gives up first takes "
+                         "the conductor for a silent one)."),
 ]
 
 
