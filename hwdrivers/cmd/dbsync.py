@@ -82,18 +82,34 @@ def _add_secrets_key():
     from hwdrivers.common import secrets
 
     path = CONF.secrets.key_file
-    if not os.path.lexists(path):
-        from hwdrivers.db import api as db_api
-
-        if db_api.find_sealed_node() is not None:
-            # A file with only a new key would leave every stored secret
-            # unreadable: the old key must stay in it. Says to restore it.
-            secrets.read_key_file(path)
+    held = (secrets.read_key_file(path, allow_empty=True) if os.path.lexists(path)
+            else None)
+    if not held and _holds_sealed_secrets():
+        # A file with only a new key would leave every stored secret
+        # unreadable: the old key must stay in it. Says to restore it.
+        if held is None:
+            secrets.read_key_file(path)  # raises: does not exist, restore it
+        raise secrets.KeyFileError(
+            "%s %s holds no key, but the database holds encrypted secrets: restore "
+            "the key file they were encrypted with (or, if it is lost, run '%s "
+            "reencrypt-secrets --forget-unreadable' and set them again)"
+            % (secrets.OPTION, path, PROG))
     count = secrets.add_key(path)
     print("%s now holds %d key(s); the new one encrypts from now on. Copy it to every "
           "host that runs hwdrivers, then run '%s reencrypt-secrets'."
           % (path, count, PROG))
     return 0
+
+
+def _holds_sealed_secrets():
+    """True when a node row holds an encrypted value; False for a database
+    without a schema yet (a key file is often made before the first upgrade)."""
+    from hwdrivers.db import api as db_api
+    from hwdrivers.db import migration
+
+    if migration.version() is None:
+        return False
+    return db_api.find_sealed_node() is not None
 
 
 def _reencrypt_secrets(forget_unreadable):

@@ -118,8 +118,12 @@ def _check_mode(path: str, info: os.stat_result) -> None:
             % (OPTION, path, stat.S_IMODE(info.st_mode), path))
 
 
-def parse_keys(text: str, path: str) -> list:
-    """The keys (bytes) in ``text``, newest first; KeyFileError otherwise."""
+def parse_keys(text: str, path: str, allow_empty: bool = False) -> list:
+    """The keys (bytes) in ``text``, newest first; KeyFileError otherwise.
+
+    ``allow_empty``: a file holding no key (created empty, truncated) gives
+    ``[]`` instead of an error, for the one command that fixes it.
+    """
     keys = []
     for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
@@ -134,13 +138,13 @@ def parse_keys(text: str, path: str) -> list:
                 "%s %s line %d is not a Fernet key (44 characters of url-safe "
                 "base64); generate one with 'hwdrivers-dbsync add-secrets-key'"
                 % (OPTION, path, number)) from None
-    if not keys:
+    if not keys and not allow_empty:
         raise KeyFileError("%s %s holds no key; add one with 'hwdrivers-dbsync "
                            "add-secrets-key'" % (OPTION, path))
     return keys
 
 
-def read_key_file(path: str) -> list:
+def read_key_file(path: str, allow_empty: bool = False) -> list:
     """The keys of ``path`` (newest first), after checking its mode."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
@@ -157,7 +161,7 @@ def read_key_file(path: str) -> list:
     try:
         _check_mode(path, os.fstat(fd))
         with os.fdopen(fd, encoding="ascii", errors="replace", closefd=False) as handle:
-            return parse_keys(handle.read(), path)
+            return parse_keys(handle.read(), path, allow_empty=allow_empty)
     finally:
         os.close(fd)
 
@@ -197,8 +201,14 @@ def write_key_file(path: str, keys: list, exclusive: bool = False) -> None:
 
 
 def add_key(path: str) -> int:
-    """Put a new key first in ``path`` (created if absent); returns how many it holds."""
-    old = read_key_file(path) if os.path.lexists(path) else []
+    """Put a new key first in ``path`` (created if absent); returns how many it holds.
+
+    A file holding no key (created with ``touch``, emptied) gets its first
+    one: every refusal of such a file says to run ``add-secrets-key``, so
+    that command must not refuse it too. Whether the database needs the
+    lost keys is the caller's question (hwdrivers-dbsync asks it).
+    """
+    old = read_key_file(path, allow_empty=True) if os.path.lexists(path) else []
     write_key_file(path, [_fernet().Fernet.generate_key()] + old)
     return len(old) + 1
 
