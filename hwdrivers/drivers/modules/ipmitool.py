@@ -571,11 +571,15 @@ class _IPMIBase:
                 % (waits, CONF.ipmi.command_timeout), option="command_timeout")
 
     def controller_key(self, task):
-        """The BMC (address and port): one queue per BMC, shared by both interfaces."""
+        """The BMC (address and port): one queue per BMC, shared by both interfaces.
+
+        A host name in lower case: names are case-insensitive, and two
+        spellings of one BMC must not make two queues.
+        """
         info = task.node.driver_info or {}
         address = info.get("ipmi_address")
         try:
-            address = params.parse_address(address)
+            address = params.parse_address(address).lower()
         except ValueError:
             pass
         try:
