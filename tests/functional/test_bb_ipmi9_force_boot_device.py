@@ -74,3 +74,16 @@ def test_persistent_pxe_set_through_the_interface_is_kept(bmcs):
     actions.set_boot_device(task, "pxe", persistent=True)
     assert task.node.driver_internal_info["persistent_boot_device"] == "pxe"
     assert boot_flags(bmcs, task, PowerState.ON) == PXE_KEPT
+
+
+def test_the_kept_device_is_what_get_boot_device_reports(bmcs):
+    """A BMC that forgot its flags reads none; the node boots the kept device."""
+    task = forced_node(bmcs, None, None)
+    actions.set_boot_device(task, "disk", persistent=True)
+    forgetful = StandaloneTask.for_driver("ipmi", name="plain", driver_info=bmcs.driver_info(0))
+    actions.set_boot_device(forgetful, "pxe", persistent=False)
+    actions.set_power_state(forgetful, PowerState.ON)  # used up: no override left
+    assert actions.get_boot_device(forgetful)["boot_device"] is None
+    assert actions.get_boot_device(task) == {"boot_device": "disk", "persistent": True}
+    actions.set_boot_device(task, "pxe", persistent=False)  # the next boot's is the BMC's
+    assert actions.get_boot_device(task) == {"boot_device": "pxe", "persistent": False}

@@ -860,7 +860,19 @@ class IPMIManagement(_IPMIBase, base.ManagementInterface):
         _keep_for_force(task, info, device, persistent)
 
     def get_boot_device(self, task):
+        """What the BMC's boot flags say; under ipmi_force_boot_device, the kept device.
+
+        A BMC that forgets its flags reads "no override" while the kept
+        persistent device is sent again before the next boot anyway (unless
+        a one-time device was set since): that device is what the machine
+        boots, and what Ironic reports.
+        """
         info = parse(task)
+        internal = task.node.driver_internal_info or {}
+        if (info["ipmi_force_boot_device"]
+                and internal.get(PERSISTENT_BOOT_DEVICE) in BOOT_DEVICES
+                and internal.get(NEXT_BOOT_PERSISTENT, True)):
+            return {"boot_device": internal[PERSISTENT_BOOT_DEVICE], "persistent": True}
         out, _ = run(task, info, ["chassis", "bootparam", "get", "5"],
                      "reading the boot device")
         try:
