@@ -112,10 +112,36 @@ def _holds_sealed_secrets():
     return db_api.find_sealed_node() is not None
 
 
+def _schema_refusal(action):
+    """Why ``action`` may not write node rows of this database, or None.
+
+    A database without a schema has no nodes table ('no such table: nodes'
+    said nothing of the fix), and one at a revision from a newer hwdrivers
+    has rows whose meaning this one does not know: rewriting them is the
+    newer hwdrivers' job.
+    """
+    from hwdrivers.db import migration
+
+    current = migration.version()
+    if current is None:
+        return ("the %s has no schema yet: run '%s upgrade' first; nothing was "
+                "changed" % (db_engine.database_label(), PROG))
+    known = migration.revisions()
+    if current not in known:
+        return ("the %s is at schema revision %s, which this hwdrivers does not know "
+                "(its newest is %s): run %s from the newer hwdrivers that wrote it; "
+                "nothing was changed" % (db_engine.database_label(), current,
+                                         known[-1], action))
+    return None
+
+
 def _reencrypt_secrets(forget_unreadable):
     from hwdrivers.db import api as db_api
     from hwdrivers.drivers import factory
 
+    refusal = _schema_refusal("reencrypt-secrets")
+    if refusal:
+        return _fail(refusal)
     factory.get_registry()  # declares which driver_info fields are secret
     report = db_api.reencrypt_node_secrets(forget_unreadable=forget_unreadable)
     if report["changed"]:
