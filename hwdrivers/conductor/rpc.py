@@ -276,6 +276,13 @@ def _answer(start_response, call_id, result=None, error=None):
 #: one call tries it again (ConductorUnreachable's Retry-After).
 SILENT_RETRY = ConductorUnreachable.retry_after
 
+#: Seconds at most that the one call trying a silent conductor again holds
+#: the others back. That call may be a hardware wait ([json_rpc] timeout,
+#: 150 s): a conductor that is back, answering a slow BMC, would have its
+#: other nodes refused all that time. Past this, one more call may try
+#: (the request's lock wait plus rpc_api.ANSWER_MARGIN, as a quick call).
+PROBE_WINDOW = 20.0
+
 
 class Client:
     """Calls conductors over keep-alive HTTP connections, one per thread and URL.
@@ -285,7 +292,8 @@ class Client:
     the callers are the API process's few threads, which serve every other
     node too. So once a call to a URL has timed out, the next calls to it
     fail at once for :data:`SILENT_RETRY` seconds, then one call at a time
-    tries it again until it answers.
+    (a new one every :data:`PROBE_WINDOW` seconds at most) tries it again
+    until it answers.
     """
 
     def __init__(self, timeout=60.0, username=None, password=None):
@@ -309,8 +317,9 @@ class Client:
             now = time.monotonic()
             if now < until:
                 return reason
-            # This call tries it again; the others fail at once until it is back.
-            self._silent[url] = (now + timeout, reason)
+            # This call tries it again; the others fail at once until it is back,
+            # or until PROBE_WINDOW lets one more try.
+            self._silent[url] = (now + min(timeout, PROBE_WINDOW), reason)
             return None
 
     def _answered(self, url):
