@@ -138,13 +138,19 @@ def open_body_slots(conf):
     return max(1, min(api.threads // 2, api.threads - api.hardware_wait_slots - 1))
 
 
-def load_htpasswd(path):
+#: The option naming the API's user file; the conductors' JSON-RPC listener
+#: passes its own ([json_rpc] http_basic_auth_user_file), so an error sends
+#: the operator to the option that is really at fault.
+USER_FILE_OPTION = "[api] http_basic_auth_user_file"
+STRATEGY_OPTION = "[api] auth_strategy"
+
+
+def load_htpasswd(path, option=USER_FILE_OPTION):
     """``{user: bcrypt hash bytes}`` from an htpasswd file, or ConfigInvalid.
 
-    Every problem names the file and line and says how to fix it. Blank
-    lines and lines starting with ``#`` are skipped.
+    Every problem names ``option``, the file and line and says how to fix
+    it. Blank lines and lines starting with ``#`` are skipped.
     """
-    option = "[api] http_basic_auth_user_file"
     if not path:
         raise exception.ConfigInvalid(
             "%s is not set; [api] auth_strategy = http_basic needs an htpasswd file "
@@ -331,7 +337,10 @@ class BasicAuthMiddleware:
     """WSGI middleware: HTTP Basic against a bcrypt htpasswd, with a reader role."""
 
     def __init__(self, app, user_file, reader_users=(), cache_ttl=60.0, throttle=None,
-                 open_body_slots=4):
+                 open_body_slots=4, user_file_option=USER_FILE_OPTION,
+                 strategy_option=STRATEGY_OPTION):
+        """``user_file_option`` and ``strategy_option`` name the options that
+        configure this listener, in start-up errors, reload logs and 401s."""
         import bcrypt  # only http_basic pays for it
 
         self._bcrypt = bcrypt
@@ -339,7 +348,10 @@ class BasicAuthMiddleware:
         self.open_body_slots = open_body_slots
         self._open_bodies = threading.BoundedSemaphore(open_body_slots)
         self.user_file = user_file
-        self.users = load_htpasswd(user_file)
+        self.user_file_option = user_file_option
+        self._required = ("Authentication required: send HTTP Basic credentials "
+                          "(%s is http_basic)." % strategy_option)
+        self.users = load_htpasswd(user_file, option=user_file_option)
         self.readers = frozenset(reader_users or ())
         unknown = sorted(self.readers - set(self.users))
         if unknown:
@@ -388,13 +400,14 @@ class BasicAuthMiddleware:
                 return
             self._file_state = state
             try:
-                users = load_htpasswd(self.user_file)
+                users = load_htpasswd(self.user_file, option=self.user_file_option)
             except exception.ConfigInvalid as exc:
-                LOG.error("Keeping the previous API users: %s", exc)
+                LOG.error("Keeping the previous users: %s", exc)
                 return
             self.users = users
             self.cache.clear()
-            LOG.info("Reloaded API users from %s (%d users)", self.user_file, len(users))
+            LOG.info("Reloaded %s %s (%d users)", self.user_file_option, self.user_file,
+                     len(users))
 
     # -- checks ------------------------------------------------------------------------
 
@@ -470,9 +483,7 @@ class BasicAuthMiddleware:
                 return self._open_body(environ, start_response)
             return self.app(environ, start_response)
         if not header:
-            return _deny(start_response, 401,
-                         "Authentication required: send HTTP Basic credentials "
-                         "(the API's [api] auth_strategy is http_basic).")
+            return _deny(start_response, 401, self._required)
         parsed = self.parse_header(header)
         if isinstance(parsed, str):
             return _deny(start_response, 401, "Authentication failed: %s." % parsed)

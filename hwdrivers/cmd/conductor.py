@@ -211,8 +211,10 @@ def rpc_server(service, conf=CONF):
     app = rpc.make_app(rpc_api.ConductorEndpoint(service.manager), rpc_api.ROUTED,
                        before_call=service.check_can_act)
     if conf.json_rpc.auth_strategy == "http_basic":
-        app = auth.BasicAuthMiddleware(app, conf.json_rpc.http_basic_auth_user_file,
-                                       throttle=_address_throttle())
+        app = auth.BasicAuthMiddleware(
+            app, conf.json_rpc.http_basic_auth_user_file, throttle=_address_throttle(),
+            user_file_option="[json_rpc] http_basic_auth_user_file",
+            strategy_option="[json_rpc] auth_strategy")
     return server_mod._listen(
         "[json_rpc] host_ip/port", server_mod.waitress_server, app,
         host=conf.json_rpc.host_ip, port=conf.json_rpc.port,
