@@ -14,6 +14,7 @@ import pytest
 from hwdrivers.drivers import actions
 from hwdrivers.drivers.modules import redfish_session
 from hwdrivers.drivers.task import StandaloneTask
+from tests.functional import redfish_stub
 
 SYSTEM = "sys-e"
 
@@ -51,3 +52,33 @@ def test_redfish_boot_mode_wins_and_neither_leaves_the_mode(redfish_emulator):
                    redfish_boot_mode="legacy") == "Legacy"
     assert set_pxe(redfish_emulator, {}) == "Legacy"
     assert set_pxe(redfish_emulator, {"capabilities": "boot_mode:nonsense"}) == "Legacy"
+
+
+class NoModeBMC(redfish_stub.RedfishStub):
+    """A system whose Boot shows no BootSourceOverrideMode, and refuses it."""
+
+    documents = {
+        "/redfish/v1": redfish_stub.service_root(),
+        "/redfish/v1/Systems": redfish_stub.systems("/redfish/v1/Systems/1"),
+        "/redfish/v1/Systems/1": {
+            "@odata.id": "/redfish/v1/Systems/1", "Id": "1", "PowerState": "On",
+            "Boot": {"BootSourceOverrideEnabled": "Disabled",
+                     "BootSourceOverrideTarget": "None",
+                     "BootSourceOverrideTarget@Redfish.AllowableValues": ["Pxe", "Hdd"]}},
+    }
+
+    def PATCH(self, request):
+        if "BootSourceOverrideMode" in request.body["Boot"]:
+            return 400, {"error": {"code": "Base.1.8.PropertyUnknown",
+                                   "message": "BootSourceOverrideMode is unknown"}}
+        return 204, None
+
+
+def test_a_capability_mode_is_not_sent_to_a_system_showing_none(config):
+    with redfish_stub.configured(config, redfish__command_retry_timeout=0.0) as serve:
+        bmc = serve(NoModeBMC())
+        task = redfish_stub.task(bmc, "NoMode-Pass-9", name="nomode",
+                                 properties={"capabilities": "boot_mode:uefi"})
+        actions.set_boot_device(task, "pxe", persistent=False)
+        assert bmc.bodies("PATCH") == [{"Boot": {"BootSourceOverrideTarget": "Pxe",
+                                                 "BootSourceOverrideEnabled": "Once"}}]

@@ -450,7 +450,8 @@ class RedfishManagement(_RedfishBase, base.ManagementInterface):
             raise exception.InvalidBootDevice(
                 "Node %s: redfish cannot boot from %r; use one of: %s"
                 % (task.node.uuid, device, ", ".join(BOOT_SOURCES)))
-        mode = boot_mode(task.node, self.parse_driver_info(task))
+        info = self.parse_driver_info(task)
+        explicit, mode = info["redfish_boot_mode"], boot_mode(task.node, info)
         sushy = redfish_session._sushy()
         _record_once_for_good(task, None)  # a new choice replaces a kept one
         with self._system(task, "setting the boot device to %s" % device,
@@ -464,7 +465,12 @@ class RedfishManagement(_RedfishBase, base.ManagementInterface):
             options = {"target": sushy.BootSource(BOOT_SOURCES[device]),
                        "enabled": sushy.BootSourceOverrideEnabled(
                            "Continuous" if persistent else "Once")}
-            if mode and system.boot is not None and _value(system.boot.mode) != mode:
+            current = _value(system.boot.mode) if system.boot is not None else None
+            # A mode only the node's capabilities ask for is not sent to a
+            # system that shows none: its BMC may not take the property, and
+            # the boot device would be refused with it.
+            if mode and system.boot is not None and current != mode and (
+                    current is not None or explicit):
                 options["mode"] = sushy.BootSourceOverrideMode(mode)
             task.logger.info("redfish: boot from %s (%s)%s on system %s", device,
                              "continuous" if persistent else "once",
