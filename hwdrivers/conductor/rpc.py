@@ -327,9 +327,10 @@ class Client:
             with self._silent_lock:
                 self._silent.pop(url, None)
 
-    def _timed_out(self, url, timeout):
-        reason = ("no answer within %gs at %s; calls to it fail at once for %ss, then "
-                  "are tried again" % (timeout, time.strftime("%H:%M:%S"), SILENT_RETRY))
+    def _timed_out(self, url, timeout, timeout_option=None):
+        reason = ("no answer within %gs%s at %s; calls to it fail at once for %ss, then "
+                  "are tried again" % (timeout, " (%s)" % timeout_option if timeout_option
+                                       else "", time.strftime("%H:%M:%S"), SILENT_RETRY))
         with self._silent_lock:
             self._silent[url] = (time.monotonic() + SILENT_RETRY, reason)
         return reason
@@ -356,12 +357,14 @@ class Client:
             conn.close()
 
     def call(self, url, method, context, host="?", node="?", call_timeout=None,
-             **params):
+             timeout_option=None, **params):
         """The result of ``method`` on the conductor at ``url``, or its error raised.
 
         ``call_timeout`` (seconds) bounds this call's wait for the answer;
         the client's own when None. (Not ``timeout``: change_power_state
-        has a parameter of that name.)
+        has a parameter of that name.) ``timeout_option`` names the setting
+        it comes from, for the error when it runs out: the operator who
+        finds the wait too short needs to know which one to raise.
         """
         timeout = self.timeout if call_timeout is None else call_timeout
         silent = self._admit(url, timeout)
@@ -401,8 +404,9 @@ class Client:
                 conn, fresh = self._connection(url, fresh=True)
             except TimeoutError:
                 self._drop(url)
-                raise ConductorUnreachable(host=host, node=node, url=url,
-                                           reason=self._timed_out(url, timeout)) from None
+                raise ConductorUnreachable(
+                    host=host, node=node, url=url,
+                    reason=self._timed_out(url, timeout, timeout_option)) from None
             except (OSError, http.client.HTTPException) as exc:
                 self._drop(url)
                 self._answered(url)  # refused or reset: at once, nothing to spare

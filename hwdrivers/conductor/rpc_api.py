@@ -103,6 +103,12 @@ class RoutingManager(manager_mod.ConductorManager):
             lock_wait = self._conf.conductor.node_locked_retry_timeout
         return min(timeout, lock_wait + ANSWER_MARGIN)
 
+    def answer_timeout_option(self, seconds):
+        """What sets an :meth:`answer_timeout` of ``seconds``, for the error naming it."""
+        if seconds == self._conf.json_rpc.timeout:
+            return "[json_rpc] timeout"
+        return "the request's lock wait, [api] node_locked_wait, + %gs" % ANSWER_MARGIN
+
     def _route(self, method, context, ident, **kwargs):
         node = node_obj.Node.get(ident)
         host, url = self.owner(node)
@@ -112,8 +118,10 @@ class RoutingManager(manager_mod.ConductorManager):
                 reason="it records no JSON-RPC URL: it is an hwdrivers-server, which "
                        "serves its own API; point API requests at it or run "
                        "hwdrivers-conductor instead")
+        timeout = self.answer_timeout(method, context, kwargs)
         result = self.client.call(url, method, context, host=host, node=node.ident,
-                                  call_timeout=self.answer_timeout(method, context, kwargs),
+                                  call_timeout=timeout,
+                                  timeout_option=self.answer_timeout_option(timeout),
                                   ident=node.uuid, **kwargs)
         return tuple(result) if method in _TUPLE_RESULTS else result
 
