@@ -76,6 +76,9 @@ def test_persistent_boot_device_is_set_once_and_again_before_power_on(serve):
     task.driver.management.set_boot_device(task, "disk", persistent=True)
     assert bmc.sent() == [("boot", "Hdd", "Continuous"), ("boot", "Hdd", "Once")]
     assert task.node.driver_internal_info["redfish_boot_device"] == "disk"
+    # The BMC reads no override; the node boots the disk all the same.
+    assert task.driver.management.get_boot_device(task) == {"boot_device": "disk",
+                                                            "persistent": True}
 
     task.driver.power.set_power_state(task, "power on")
     assert bmc.sent()[2:] == [("boot", "Hdd", "Once"), ("reset", "On")]

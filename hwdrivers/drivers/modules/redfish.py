@@ -500,6 +500,15 @@ class RedfishManagement(_RedfishBase, base.ManagementInterface):
             _record_once_for_good(task, device)
 
     def get_boot_device(self, task):
+        """What the BMC says; a persistent device it takes only once: that device.
+
+        Such a device (see :meth:`set_boot_device`) reads as a one-time
+        override, or none once a boot used it, while it is set again before
+        every boot: it is what the machine boots.
+        """
+        kept = (task.node.driver_internal_info or {}).get(KEPT_BOOT_DEVICE)
+        if kept in BOOT_SOURCES:
+            return {"boot_device": kept, "persistent": True}
         with self._system(task, "reading the boot device") as (entry, system):
             boot = system.boot
             enabled = _value(boot.enabled) if boot is not None else None
