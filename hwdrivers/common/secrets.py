@@ -179,25 +179,45 @@ def write_key_file(path: str, keys: list, exclusive: bool = False) -> None:
     FileExistsError if ``path`` exists (services starting at once on one
     shared key file must not each make a key); otherwise it replaces ``path``.
     """
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, mode=0o700, exist_ok=True)
     temp = "%s.%d.%d.tmp" % (path, os.getpid(), threading.get_ident())
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o700, exist_ok=True)
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="ascii") as handle:
             os.fchmod(handle.fileno(), 0o600)  # whatever the umask
             handle.write(_HEADER + "".join(k.decode("ascii") + "\n" for k in keys))
             handle.flush()
             os.fsync(handle.fileno())
         if exclusive:
-            os.link(temp, path)
+            try:
+                os.link(temp, path)
+            except FileExistsError:
+                exists = True  # another process made it first: the caller's signal
+            else:
+                exists = False
         else:
             os.replace(temp, path)
+    except FileExistsError as exc:  # makedirs: a file where a directory must be
+        raise _unwritable(path, "%s is not a directory" % exc.filename) from None
+    except OSError as exc:
+        # Not the database's fault (the callers' catch-all for OSError said
+        # so): a full disk, a read-only or missing directory.
+        raise _unwritable(path, "%s%s" % (exc.strerror or exc, (
+            ": %s" % exc.filename) if exc.filename else "")) from None
     finally:
         try:
             os.unlink(temp)
         except OSError:
             pass
+    if exclusive and exists:
+        raise FileExistsError(path)
+
+
+def _unwritable(path, why):
+    return KeyFileError(
+        "%s %s cannot be written: %s; the file is as it was. Make its directory "
+        "writable by the user hwdrivers runs as (or point %s elsewhere) and run "
+        "again" % (OPTION, path, why, OPTION))
 
 
 def add_key(path: str) -> int:
