@@ -141,6 +141,11 @@ def _connector_class():
                                    **kwargs)
 
             def set_http_basic_auth(self, username, password):
+                if username is None:
+                    # No redfish_username: anonymous. requests would send
+                    # None as the text "None", a login of user "None".
+                    self._session.auth = None
+                    return
                 super().set_http_basic_auth(_basic_bytes(username), _basic_bytes(password))
 
         _CONNECTOR = _BoundedConnector
