@@ -9,7 +9,8 @@ or a show adds drivers, created_at and updated_at; ``detail=true`` with
 ``owned_nodes`` is hwdrivers' own (Ironic counts no nodes here): the nodes
 each live conductor owns on its group's hash ring right now
 (conductor/hash_ring.py), so an operator sees a dead conductor's nodes move
-and a new one's arrive. It costs a pass over the fleet's ring keys (one
+and a new one's arrive; an hwdrivers-server, which drives every node
+whatever its group, owns them all. It costs a pass over the fleet's ring keys (one
 aggregate query), so it is counted only when the response shows it or sorts
 by it: a ``?fields=`` without it reads no node, and a show counts its
 conductor's group only.
@@ -35,8 +36,10 @@ def _summaries(fields, sort_key=None, hostname=None):
     manager = utils.manager()
     rings = getattr(manager, "rings", None) or hash_ring.RingManager(utils.conf())
     count = fields is None or "owned_nodes" in fields or sort_key == "owned_nodes"
+    # hwdrivers-server (no routing to conductors) drives every node itself.
+    server_host = None if hasattr(manager, "owner") else utils.conf().host
     return hash_ring.conductor_summaries(manager.registry, rings, count=count,
-                                         hostname=hostname)
+                                         hostname=hostname, server_host=server_host)
 
 
 def conductor_doc(row, detail):

@@ -244,7 +244,7 @@ class _KeyMaker:
         return "node:%s" % uuid if driver is None else ring_key(node, driver)
 
 
-def conductor_summaries(registry, rings=None, count=True, hostname=None):
+def conductor_summaries(registry, rings=None, count=True, hostname=None, server_host=None):
     """The conductor rows with ``alive`` and ``owned_nodes`` (what each owns now).
 
     What ``GET /v1/conductors`` and ``hwdrivers conductor list|show`` show.
@@ -253,6 +253,12 @@ def conductor_summaries(registry, rings=None, count=True, hostname=None):
     live conductor (``db_api.node_ring_inputs``). ``count=False`` leaves
     ``owned_nodes`` None and reads no node (a ``?fields=`` without it);
     ``hostname`` keeps that conductor's row only and counts its group only.
+
+    ``server_host`` is the host of the ``hwdrivers-server`` asking, the one
+    conductor of a one-process deployment: it drives every node whatever
+    its ``conductor_group`` (its power sync reads them all, its nodes show
+    it as their ``conductor``), so it is counted every node, not only those
+    its group's ring would give it.
     """
     rings = rings or RingManager()
     live = rings.refresh()
@@ -261,8 +267,11 @@ def conductor_summaries(registry, rings=None, count=True, hostname=None):
         rows = [row for row in rows if row["hostname"] == hostname]
     counts = None
     if count:
-        groups = {row.get("conductor_group") or "" for row in rows}.intersection(live)
+        groups = {row.get("conductor_group") or "" for row in rows
+                  if row["hostname"] != server_host}.intersection(live)
         counts = rings.owned_counts(registry, db_api.node_ring_inputs(groups))
+        if any(row["hostname"] == server_host for row in rows):
+            counts[server_host] = db_api.count_nodes()
     timeout = rings.conf.conductor.heartbeat_timeout
     now = db_api.conductor_clock_now()
     return [dict(row, alive=is_alive(row, now, timeout),
