@@ -30,6 +30,7 @@ worst outcome of a typo here.
 
 import logging
 import os
+import sqlite3
 import sys
 
 import sqlalchemy as sa
@@ -76,6 +77,22 @@ def _fail(message):
 def _first_line(error):
     text = str(getattr(error, "orig", None) or error).strip()
     return db_engine.explained(text.splitlines()[0] if text else error.__class__.__name__)
+
+
+def _locked(error):
+    """Advice for an SQLite database another process kept locked, else ''.
+
+    The BEGIN that takes the write lock raises sqlite3's own error, which
+    SQLAlchemy does not wrap: it escaped as a traceback.
+    """
+    if "database is locked" not in _first_line(error):
+        return ""
+    return (" (another process, such as a running hwdrivers-server, held its write "
+            "lock for over [database] sqlite_busy_timeout = %ss); %srun %s again "
+            "when it is idle, or raise that timeout"
+            % (CONF.database.sqlite_busy_timeout,
+               "nothing was changed: " if CONF.action.name == "upgrade" else "",
+               CONF.action.name))
 
 
 def _add_secrets_key():
@@ -250,9 +267,10 @@ def main(argv=None):
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as error:
         return _fail("[database] connection is not a usable SQLAlchemy URL: %s"
                      % _first_line(error))
-    except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:
-        return _fail("cannot use the %s: %s" % (db_engine.database_label(),
-                                                _first_line(error)))
+    except (sa.exc.OperationalError, sa.exc.InterfaceError,
+            sqlite3.OperationalError) as error:  # sqlite3's own: from our BEGIN
+        return _fail("cannot use the %s: %s%s" % (db_engine.database_label(),
+                                                  _first_line(error), _locked(error)))
     except sa.exc.DBAPIError as error:  # a statement refused: permissions, above all
         if CONF.action.name == "upgrade":
             advice = ("nothing was changed (the upgrade runs in one transaction). Run "
