@@ -79,22 +79,6 @@ def _first_line(error):
     return db_engine.explained(text.splitlines()[0] if text else error.__class__.__name__)
 
 
-def _locked(error):
-    """Advice for an SQLite database another process kept locked, else ''.
-
-    The BEGIN that takes the write lock raises sqlite3's own error, which
-    SQLAlchemy does not wrap: it escaped as a traceback.
-    """
-    if "database is locked" not in _first_line(error):
-        return ""
-    return (" (another process, such as a running hwdrivers-server, held its write "
-            "lock for over [database] sqlite_busy_timeout = %ss); %srun %s again "
-            "when it is idle, or raise that timeout"
-            % (CONF.database.sqlite_busy_timeout,
-               "nothing was changed: " if CONF.action.name == "upgrade" else "",
-               CONF.action.name))
-
-
 def _add_secrets_key():
     from hwdrivers.common import secrets
 
@@ -269,8 +253,8 @@ def main(argv=None):
                      % _first_line(error))
     except (sa.exc.OperationalError, sa.exc.InterfaceError,
             sqlite3.OperationalError) as error:  # sqlite3's own: from our BEGIN
-        return _fail("cannot use the %s: %s%s" % (db_engine.database_label(),
-                                                  _first_line(error), _locked(error)))
+        return _fail("cannot use the %s: %s" % (db_engine.database_label(),
+                                                _first_line(error)))
     except sa.exc.DBAPIError as error:  # a statement refused: permissions, above all
         if CONF.action.name == "upgrade":
             advice = ("nothing was changed (the upgrade runs in one transaction). Run "

@@ -22,6 +22,7 @@ import hashlib
 import logging
 import os
 import re
+import sqlite3
 
 import sqlalchemy as sa
 
@@ -142,7 +143,7 @@ def _migrating():
         if sqlite:
             raw.execute("PRAGMA foreign_keys = OFF")
         try:
-            with connection.begin():
+            with _begin(connection):
                 if connection.dialect.name == "postgresql":
                     _pg_schema_lock(connection)
                 yield connection
@@ -155,6 +156,27 @@ def _migrating():
         finally:
             if sqlite:
                 raw.execute("PRAGMA foreign_keys = ON")
+
+
+def _begin(connection):
+    """``connection.begin()``; a lock SQLite did not get in time is DatabaseUnavailable.
+
+    The BEGIN IMMEDIATE that takes SQLite's write lock is issued on the raw
+    connection (db/engine.py), so its "database is locked" is sqlite3's own
+    error, which SQLAlchemy does not wrap: it ended the server's start-up,
+    the CLI and hwdrivers-dbsync upgrade with a traceback.
+    """
+    try:
+        return connection.begin()
+    except sqlite3.OperationalError as error:
+        if "locked" not in str(error):
+            raise
+        raise exception.DatabaseUnavailable(
+            reason="database is locked: another process (a running hwdrivers-server, "
+                   "hwdrivers command or hwdrivers-dbsync) held its write lock for over "
+                   "[database] sqlite_busy_timeout = %ss while the schema was to be "
+                   "upgraded; nothing was changed: try again once it is idle, or raise "
+                   "that timeout" % db_engine.CONF.database.sqlite_busy_timeout) from None
 
 
 def pg_lock_key(schema):
