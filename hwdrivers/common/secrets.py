@@ -23,6 +23,7 @@ cache (a token is random per write, so it is its own cache key), so reading
 the same node again costs a dict lookup, not an HMAC and an AES pass.
 """
 
+import errno
 import json
 import logging
 import os
@@ -155,6 +156,14 @@ def read_key_file(path: str, allow_empty: bool = False) -> list:
             "'hwdrivers-dbsync reencrypt-secrets --forget-unreadable' and set them "
             "again)" % (OPTION, path)) from None
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            # O_NOFOLLOW's refusal reads "Too many levels of symbolic links"
+            # for a single link, which tells nobody what to change.
+            raise KeyFileError(
+                "%s %s is a symbolic link (to %s), which hwdrivers does not follow: "
+                "the key file's mode is checked on the file itself. Set %s to the "
+                "path of the file it points to" % (OPTION, path, os.path.realpath(path),
+                                                   OPTION)) from None
         raise KeyFileError("%s %s cannot be read: %s; it must be readable by the "
                            "user hwdrivers runs as, and by nobody else (mode 0600)"
                            % (OPTION, path, exc.strerror or exc)) from None
