@@ -157,7 +157,9 @@ def load_htpasswd(path, option=USER_FILE_OPTION):
             "of bcrypt hashes (create one with: htpasswd -cB FILE USER)" % option,
             option=option)
     try:
-        with open(path, encoding="utf-8") as handle:
+        # utf-8-sig: a file saved by an editor that starts it with a byte order
+        # mark kept the mark in the first user's name, who then never got in.
+        with open(path, encoding="utf-8-sig") as handle:
             lines = handle.read().splitlines()
     except OSError as exc:
         raise exception.ConfigInvalid(
