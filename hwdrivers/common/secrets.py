@@ -169,7 +169,9 @@ def read_key_file(path: str, allow_empty: bool = False) -> list:
                            % (OPTION, path, exc.strerror or exc)) from None
     try:
         _check_mode(path, os.fstat(fd))
-        with os.fdopen(fd, encoding="ascii", errors="replace", closefd=False) as handle:
+        # utf-8-sig: a byte order mark an editor put first is not line 1's
+        with os.fdopen(fd, encoding="utf-8-sig", errors="replace",
+                       closefd=False) as handle:
             return parse_keys(handle.read(), path, allow_empty=allow_empty)
     finally:
         os.close(fd)
