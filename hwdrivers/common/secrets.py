@@ -145,8 +145,22 @@ def parse_keys(text: str, path: str, allow_empty: bool = False) -> list:
     return keys
 
 
+def _require_path(path: str) -> None:
+    """KeyFileError for ``key_file =`` left empty in a config file.
+
+    An empty path read as "does not exist, but the database holds encrypted
+    secrets" (whatever the database held) and failed to write a temporary
+    file in the current directory: neither said the option was blank.
+    """
+    if not path or not path.strip():
+        raise KeyFileError(
+            "%s is empty: set it to the path of the key file, or remove the line to "
+            "use the default ($state_path/secrets.key)" % OPTION)
+
+
 def read_key_file(path: str, allow_empty: bool = False) -> list:
     """The keys of ``path`` (newest first), after checking its mode."""
+    _require_path(path)
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     except FileNotFoundError:
@@ -190,6 +204,7 @@ def write_key_file(path: str, keys: list, exclusive: bool = False) -> None:
     FileExistsError if ``path`` exists (services starting at once on one
     shared key file must not each make a key); otherwise it replaces ``path``.
     """
+    _require_path(path)
     temp = "%s.%d.%d.tmp" % (path, os.getpid(), threading.get_ident())
     try:
         os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o700, exist_ok=True)
