@@ -239,9 +239,13 @@ class _RedfishBase:
         path = entry.system_paths.get(system_id)
         if path is not None:
             return path
-        if system_id:
-            path = (system_id if system_id.startswith("/") else "%sSystems/%s" % (
-                info["root_prefix"], urllib.parse.quote(system_id, safe="")))
+        if system_id and "/" in system_id:
+            # A path; Ironic also takes one without its leading slash (sushy
+            # joins it to the address), and an id never holds a slash.
+            path = "/" + system_id.lstrip("/")
+        elif system_id:
+            path = "%sSystems/%s" % (info["root_prefix"],
+                                     urllib.parse.quote(system_id, safe=""))
         else:
             paths = sorted(entry.client.get_system_collection().members_identities)
             if len(paths) != 1:
