@@ -10,7 +10,8 @@ aborted (pending power targets cleared, transient provision states moved
 to their failed state), each with a ``last_error`` saying so — a restart
 loses no node and leaves none locked or pretending to be busy.
 
-``stop()`` (SIGTERM) stops taking work, gives in-flight operations
+``stop()`` (SIGTERM) stops taking work, marks a partitioned conductor
+offline so the others serve its nodes meanwhile, gives in-flight operations
 ``[conductor] graceful_shutdown_timeout`` to finish, then releases every
 lease still held, marking what did not finish as aborted, and marks the
 conductor offline.
@@ -424,6 +425,29 @@ class ConductorService:
 
     # -- stop ------------------------------------------------------------------------
 
+    def _leave_ring(self):
+        """Go offline before draining, so the others serve this conductor's nodes meanwhile.
+
+        Its listener is closed for the drain: while it stayed online its
+        whole share of the nodes was answered 503 for up to
+        ``graceful_shutdown_timeout`` (60 s) on every rolling restart. As
+        Ironic's conductor, it unregisters first; the others take its nodes
+        at their next ring refresh, and the nodes its running operations
+        hold stay locked (409) until those finish. The heartbeat goes on
+        touching the offline row, which nobody reaps, so a long drain is not
+        taken for a death. Never fails a stop: the row goes offline at its
+        end anyway.
+        """
+        try:
+            db_api.unregister_conductor(self.hostname)
+        except Exception as error:  # noqa: BLE001 - the end of stop() tries again
+            LOG.warning("Conductor %s: could not leave the ring before draining (%s); "
+                        "its nodes move when it has stopped", self.hostname, error)
+            return
+        LOG.info("Conductor %s: left the ring; its nodes move to the other conductors "
+                 "of group %r while its running operations finish", self.hostname,
+                 self.group)
+
     def stop(self, timeout=None):
         """Stop taking work, let running operations finish, release every lease.
 
@@ -440,6 +464,8 @@ class ConductorService:
             timeout = self.conf.conductor.graceful_shutdown_timeout
         deadline = time.monotonic() + timeout
         self._stop.set()
+        if self.partitioned and self.started:
+            self._leave_ring()
         self.consoles.stop()  # they stay enabled in the database: the next start restores them
         finished = self.workers.shutdown(wait=True, timeout=timeout)
         if not self.started:
