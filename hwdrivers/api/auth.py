@@ -340,9 +340,10 @@ class BasicAuthMiddleware:
 
     def __init__(self, app, user_file, reader_users=(), cache_ttl=60.0, throttle=None,
                  open_body_slots=4, user_file_option=USER_FILE_OPTION,
-                 strategy_option=STRATEGY_OPTION):
+                 strategy_option=STRATEGY_OPTION, service="API"):
         """``user_file_option`` and ``strategy_option`` name the options that
-        configure this listener, in start-up errors, reload logs and 401s."""
+        configure this listener, in start-up errors, reload logs and 401s;
+        ``service`` names it in the log lines of failed logins."""
         import bcrypt  # only http_basic pays for it
 
         self._bcrypt = bcrypt
@@ -351,6 +352,7 @@ class BasicAuthMiddleware:
         self._open_bodies = threading.BoundedSemaphore(open_body_slots)
         self.user_file = user_file
         self.user_file_option = user_file_option
+        self.service = service
         self._required = ("Authentication required: send HTTP Basic credentials "
                           "(%s is http_basic)." % strategy_option)
         self.users = load_htpasswd(user_file, option=user_file_option)
@@ -500,13 +502,13 @@ class BasicAuthMiddleware:
                              "retry after %d seconds." % math.ceil(wait),
                              challenge=False, retry_after=wait)
             if not self.verify(user, password):
-                LOG.warning("API authentication failed for user %s from %s",
-                            _logged_name(user), address)
+                LOG.warning("%s authentication failed for user %s from %s",
+                            self.service, _logged_name(user), address)
                 for kind, key, delay in self.throttle.failed(user, address):
-                    LOG.warning("Throttling API logins of %s %r after repeated "
+                    LOG.warning("Throttling %s logins of %s %r after repeated "
                                 "failures: refused with HTTP 429 for %.0f s, longer "
-                                "on each further failure (up to %.0f s)", kind, key,
-                                delay, self.throttle.max_delay)
+                                "on each further failure (up to %.0f s)", self.service,
+                                kind, key, delay, self.throttle.max_delay)
                 return _deny(start_response, 401, "Incorrect username or password.")
             self.throttle.succeeded(user, address)
         reader = user in self.readers

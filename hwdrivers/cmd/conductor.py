@@ -214,7 +214,7 @@ def rpc_server(service, conf=CONF):
         app = auth.BasicAuthMiddleware(
             app, conf.json_rpc.http_basic_auth_user_file, throttle=_address_throttle(),
             user_file_option="[json_rpc] http_basic_auth_user_file",
-            strategy_option="[json_rpc] auth_strategy")
+            strategy_option="[json_rpc] auth_strategy", service="JSON-RPC")
     return server_mod._listen(
         "[json_rpc] host_ip/port", server_mod.waitress_server, app,
         host=conf.json_rpc.host_ip, port=conf.json_rpc.port,

@@ -6,6 +6,8 @@ http_basic_auth_user_file`` in every message: a conductor whose
 sent the operator to edit an option the conductor does not even read.
 """
 
+import base64
+
 import bcrypt
 import pytest
 
@@ -51,3 +53,23 @@ def test_a_json_rpc_401_names_the_json_rpc_strategy(tmp_path):
     assert statuses == ["401 Unauthorized"]
     assert b"[json_rpc] auth_strategy is http_basic" in body
     assert b"[api]" not in body
+
+
+def test_a_failed_json_rpc_login_is_logged_as_json_rpc(config, tmp_path, caplog,
+                                                       monkeypatch):
+    """The conductor logged "API authentication failed" for an API process
+    sending a wrong [json_rpc] password: the operator looked at [api]."""
+    users = tmp_path / "htpasswd-json-rpc"
+    users.write_text("hwdrivers-api:%s\n" % bcrypt.hashpw(
+        b"Rpc-Pass-1", bcrypt.gensalt(rounds=4)).decode())
+    config(json_rpc__auth_strategy="http_basic", json_rpc__port=0,
+           json_rpc__http_basic_auth_user_file=str(users))
+    from hwdrivers.cmd import server as server_mod
+    monkeypatch.setattr(server_mod, "_listen", lambda option, create, app, **kw: app)
+    app = conductor_cmd.rpc_server(_Service(), hw_conf.CONF)  # the WSGI app, unbound
+    app({"REQUEST_METHOD": "POST", "PATH_INFO": "/", "REMOTE_ADDR": "192.0.2.7",
+         "HTTP_AUTHORIZATION": "Basic " + base64.b64encode(b"hwdrivers-api:old").decode()},
+        lambda status, headers: None)
+    assert "JSON-RPC authentication failed for user 'hwdrivers-api' from 192.0.2.7" in (
+        caplog.text)
+    assert "API authentication" not in caplog.text
