@@ -253,8 +253,9 @@ def main(argv=None):
                      % _first_line(error))
     except (sa.exc.OperationalError, sa.exc.InterfaceError,
             sqlite3.OperationalError) as error:  # sqlite3's own: from our BEGIN
-        return _fail("cannot use the %s: %s" % (db_engine.database_label(),
-                                                _first_line(error)))
+        return _fail("cannot use the %s: %s%s" % (db_engine.database_label(),
+                                                  _first_line(error),
+                                                  db_engine.space_hint(error)))
     except sa.exc.DBAPIError as error:  # a statement refused: permissions, above all
         if CONF.action.name == "upgrade":
             advice = ("nothing was changed (the upgrade runs in one transaction). Run "

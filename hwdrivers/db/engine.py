@@ -107,9 +107,45 @@ def _first_line(error):
 
 def _message_line(source):
     """The first line of ``str(source)``, at most 200 characters (and
-    :func:`explained`)."""
+    :func:`explained`, and :func:`space_hint`)."""
     text = str(source).strip()
-    return explained((text.splitlines()[0] if text else type(source).__name__)[:200])
+    return explained((text.splitlines()[0] if text else type(source).__name__)[:200]) + (
+        space_hint(source))
+
+
+#: SQLite's primary result codes a full file system shows up as: SQLITE_FULL
+#: for a page that cannot be written, SQLITE_IOERR (SHMSIZE, WRITE...) for the
+#: -shm and -wal files a process that starts on a full disk cannot create.
+_SQLITE_IOERR, _SQLITE_FULL = 10, 13
+#: Free bytes below which the database's file system counts as full: the
+#: -shm file alone needs 32 KiB.
+FULL_BELOW = 64 * 1024
+
+
+def space_hint(error):
+    """`` (the file system holding DIR is full: ...)`` when an SQLite I/O or
+    full error comes from a full disk, else ''.
+
+    A process starting on a full disk cannot create the database's -shm
+    file, and SQLite says only "disk I/O error", which reads as failing
+    hardware; "database or disk is full" does not say which disk. Only
+    looked at on an error (one statvfs).
+    """
+    orig = getattr(error, "orig", None) or error
+    code = getattr(orig, "sqlite_errorcode", None)
+    if code is None or code & 0xFF not in (_SQLITE_IOERR, _SQLITE_FULL):
+        return ""
+    engines = _engines  # None once disposed (hwdrivers-dbsync reports after that)
+    try:
+        path = engines.path if engines is not None else sqlite_file()
+        directory = os.path.dirname(os.path.abspath(path))
+        info = os.statvfs(directory)
+    except Exception:  # no file (another database), or none to look at: no hint
+        return ""
+    if info.f_bavail * info.f_frsize >= FULL_BELOW:
+        return ""
+    return (" (the file system holding %s is full: free space there, then retry)"
+            % directory)
 
 
 #: libpq's message when ``connect_timeout`` ran out ("connection timeout
