@@ -102,6 +102,10 @@ def _first_line(error):
     only its driver error (``orig``) is shown, or else its class name.
     """
     orig = getattr(error, "orig", None)
+    if orig is None and isinstance(error, sqlite3.Error):
+        # sqlite3's own, unwrapped (the BEGIN hwdrivers issues itself): its
+        # text is the driver's message; the class name alone said nothing.
+        orig = error
     return _message_line(orig if orig is not None else type(error).__name__)
 
 
@@ -109,7 +113,8 @@ def _message_line(source):
     """The first line of ``str(source)``, at most 200 characters (and
     :func:`explained`, and :func:`space_hint`)."""
     text = str(source).strip()
-    return explained((text.splitlines()[0] if text else type(source).__name__)[:200]) + (
+    line = (text.splitlines()[0] if text else type(source).__name__)[:200]
+    return explained(locked_hint(line)) + (
         space_hint(source))
 
 
@@ -120,6 +125,16 @@ _SQLITE_IOERR, _SQLITE_FULL = 10, 13
 #: Free bytes below which the database's file system counts as full: the
 #: -shm file alone needs 32 KiB.
 FULL_BELOW = 64 * 1024
+
+
+def locked_hint(line):
+    """``line`` with the option to change when it is SQLite's "database is locked"
+    (another process kept its write lock for longer than this one waits)."""
+    if line != "database is locked":
+        return line
+    return ("database is locked (another process, such as a running hwdrivers-server, "
+            "held its write lock for over [database] sqlite_busy_timeout = %ss)"
+            % CONF.database.sqlite_busy_timeout)
 
 
 def space_hint(error):

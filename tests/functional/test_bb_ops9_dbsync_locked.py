@@ -56,3 +56,25 @@ def test_a_server_starting_on_a_locked_old_schema_says_so_in_one_line(tmp_path):
     assert ("hwdrivers-server: error: cannot use the database %s" % (
         tmp_path / "state" / "hwdrivers.sqlite")) in result.stderr
     assert "[database] sqlite_busy_timeout = 0.2s" in result.stderr
+
+
+def test_a_write_to_a_locked_database_says_locked_not_operational_error(tmp_path):
+    """The local CLI's write said "The database is unavailable (OperationalError)":
+    sqlite3's own error from the BEGIN was shown by its class name alone."""
+    assert _dbsync(tmp_path, "upgrade").returncode == 0
+    holder = sqlite3.connect(tmp_path / "state" / "hwdrivers.sqlite", isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        result = subprocess.run(
+            [os.path.join(os.path.dirname(sys.executable), "hwdrivers"),
+             "--config-file", str(tmp_path / "hwdrivers.conf"),
+             "node", "create", "--driver", "fake-hardware", "--name", "n1"],
+            capture_output=True, text=True, timeout=60, cwd=str(tmp_path),
+            env=dict(os.environ, HWDRIVERS_STATE_PATH=str(tmp_path / "state")))
+    finally:
+        holder.close()
+    assert result.returncode == 1, result.stdout
+    assert "(OperationalError)" not in result.stderr, result.stderr
+    assert ("database is locked (another process, such as a running hwdrivers-server, "
+            "held its write lock for over [database] sqlite_busy_timeout = 0.2s)"
+            in result.stderr), result.stderr
