@@ -18,6 +18,7 @@ from hwdrivers.common import exception
 
 class _Service:
     manager = object()
+    hostname = "c1"
 
     def check_can_act(self, method=None, params=None):
         pass
