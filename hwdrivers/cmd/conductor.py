@@ -209,7 +209,7 @@ def rpc_server(service, conf=CONF):
     from hwdrivers.conductor import rpc_api
 
     app = rpc.make_app(rpc_api.ConductorEndpoint(service.manager), rpc_api.ROUTED,
-                       before_call=service.check_can_act)
+                       before_call=service.check_can_act, hostname=service.hostname)
     if conf.json_rpc.auth_strategy == "http_basic":
         app = auth.BasicAuthMiddleware(
             app, conf.json_rpc.http_basic_auth_user_file, throttle=_address_throttle(),

@@ -69,6 +69,17 @@ class ConductorRefusesLogins(exception.HWDriversError):
            "within a minute.")
 
 
+class WrongConductor(exception.HWDriversError):
+    """The call reached another conductor than the one it was routed to."""
+
+    code = 503
+    retry_after = 5
+    fmt = ("The call for node %(node)s was routed to conductor %(meant)s but reached "
+           "conductor %(host)s at %(url)s, which did nothing: both record that URL. Give "
+           "each conductor its own [json_rpc] advertise_host (or port), the address it "
+           "alone is reached at, and restart it.")
+
+
 class RemoteError(exception.HWDriversError):
     """An error from the conductor that is not an hwdrivers error class here."""
 
@@ -130,9 +141,10 @@ def loads(data: bytes):
         raise ValueError("not this protocol's encoding (%s)" % type(exc).__name__) from None
 
 
-def _context_to_wire(context) -> dict:
+def _context_to_wire(context, conductor=None) -> dict:
     return {"user": context.user, "roles": list(context.roles),
-            "request_id": context.request_id, "lock_wait": context.lock_wait}
+            "request_id": context.request_id, "lock_wait": context.lock_wait,
+            "conductor": conductor}
 
 
 def _context_from_wire(data) -> hw_context.RequestContext:
@@ -191,12 +203,18 @@ def error_from_wire(error: dict) -> exception.HWDriversError:
 
 # -- the server side ----------------------------------------------------------------------
 
-def make_app(dispatch, methods, before_call=None):
+def make_app(dispatch, methods, before_call=None, hostname=None):
     """A WSGI app serving JSON-RPC 2.0 calls of ``methods`` on ``dispatch``.
 
     Each call is ``getattr(dispatch, method)(context, **params)``.
     ``before_call(method, params)`` may raise to refuse a call (e.g. a
     conductor that lost its membership). Only POST to ``/`` is served.
+
+    ``hostname`` is the conductor serving: a call the caller routed to
+    another conductor (the one it names in its context) is refused with
+    WrongConductor. Two conductors recording one URL (an ``advertise_host``
+    copied between machines, a load balancer in front of them) had one
+    acting on the other's nodes, two conductors driving one controller.
     """
     methods = frozenset(methods)
 
@@ -221,8 +239,17 @@ def make_app(dispatch, methods, before_call=None):
                 "code": METHOD_NOT_FOUND,
                 "message": "no method %r (served: %s)" % (method, ", ".join(sorted(methods)))})
         params = dict(params)
-        context = _context_from_wire(params.pop("context", None))
+        wire_context = params.pop("context", None)
+        context = _context_from_wire(wire_context)
         LOG.info("JSON-RPC %s node %s [%s]", method, params.get("ident"), context.request_id)
+        meant = wire_context.get("conductor") if isinstance(wire_context, dict) else None
+        if hostname is not None and meant and meant != hostname:
+            LOG.error("JSON-RPC %s for node %s was meant for conductor %s, not this one "
+                      "(%s): refused; give each conductor its own [json_rpc] "
+                      "advertise_host", method, params.get("ident"), meant, hostname)
+            return _answer(start_response, call_id, error=error_to_wire(WrongConductor(
+                node=params.get("ident"), meant=meant, host=hostname,
+                url=environ.get("HTTP_HOST") or "its URL")))
         try:
             if before_call is not None:
                 before_call(method, params)
@@ -370,7 +397,7 @@ class Client:
         silent = self._admit(url, timeout)
         if silent is not None:
             raise ConductorUnreachable(host=host, node=node, url=url, reason=silent)
-        params["context"] = _context_to_wire(context)
+        params["context"] = _context_to_wire(context, None if host == "?" else host)
         body = dumps({"jsonrpc": "2.0", "method": method, "params": params,
                       "id": next(self._ids)})
         headers = {"Content-Type": "application/json"}

@@ -271,6 +271,7 @@ class _Manager:
 
 class _Service:
     manager = _Manager()
+    hostname = "c1"
 
     def __init__(self):
         self.refuse = False
