@@ -148,10 +148,28 @@ def _context_to_wire(context, conductor=None) -> dict:
 
 
 def _context_from_wire(data) -> hw_context.RequestContext:
+    """The request context in ``data``; ValueError saying what is wrong with it.
+
+    Checked before the call: a context of another shape (another protocol,
+    a broken client) failed outside the listener's error handling, an
+    HTTP 500 and a traceback, or inside the call as "failed unexpectedly".
+    """
     data = data or {}
-    return hw_context.RequestContext(user=data.get("user"), roles=data.get("roles") or (),
+    if not isinstance(data, dict):
+        raise ValueError("params.context must be an object, not %s" % type(data).__name__)
+    roles = data.get("roles") or ()
+    lock_wait = data.get("lock_wait")
+    if not (isinstance(roles, list) and all(isinstance(r, str) for r in roles)) and roles:
+        raise ValueError("params.context.roles must be a list of strings")
+    if lock_wait is not None and (isinstance(lock_wait, bool)
+                                  or not isinstance(lock_wait, (int, float))):
+        raise ValueError("params.context.lock_wait must be a number of seconds")
+    for key in ("user", "request_id", "conductor"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise ValueError("params.context.%s must be a string" % key)
+    return hw_context.RequestContext(user=data.get("user"), roles=roles,
                                      request_id=data.get("request_id"),
-                                     lock_wait=data.get("lock_wait"))
+                                     lock_wait=lock_wait)
 
 
 def _plain(value):
@@ -240,7 +258,11 @@ def make_app(dispatch, methods, before_call=None, hostname=None):
                 "message": "no method %r (served: %s)" % (method, ", ".join(sorted(methods)))})
         params = dict(params)
         wire_context = params.pop("context", None)
-        context = _context_from_wire(wire_context)
+        try:
+            context = _context_from_wire(wire_context)
+        except ValueError as exc:
+            return _answer(start_response, call_id, error={
+                "code": INVALID_REQUEST, "message": str(exc)})
         LOG.info("JSON-RPC %s node %s [%s]", method, params.get("ident"), context.request_id)
         meant = wire_context.get("conductor") if isinstance(wire_context, dict) else None
         if hostname is not None and meant and meant != hostname:
