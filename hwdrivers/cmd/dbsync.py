@@ -79,6 +79,13 @@ def _first_line(error):
     return db_engine.explained(text.splitlines()[0] if text else error.__class__.__name__)
 
 
+def _setting():
+    """The setting that chose the SQLite file, as the messages name it."""
+    if CONF.database.connection:
+        return "[database] connection"
+    return db_engine.state_path_option()
+
+
 def _add_secrets_key():
     from hwdrivers.common import secrets
 
@@ -213,6 +220,17 @@ def _run():
                              % (current, revision))
             print("Database schema is at revision %s." % current)
         else:
+            path = db_engine.configured_sqlite_file()
+            if path is not None and not os.path.exists(path):
+                # Opening it would create it (and its directory), and "empty
+                # database: run upgrade" sent an operator with a mistyped
+                # state_path to create a second, empty database.
+                print("None (no database file at %s)" % path)
+                sys.stderr.write(
+                    "%s: there is no database at %s (chosen by %s): for a new installation run "
+                    "'%s upgrade'; otherwise point the setting at the existing file. "
+                    "Nothing was created\n" % (PROG, path, _setting(), PROG))
+                return 0
             # Only reads: an SQLite file this user may not write is readable too.
             db_engine.set_read_only(True)
             current = migration.version()

@@ -619,6 +619,18 @@ def _default_sqlite_file():
     return os.path.join(CONF.state_path, "hwdrivers.sqlite")
 
 
+def configured_sqlite_file():
+    """The SQLite file the configuration names, without creating anything; None
+    for another database or an in-memory one (ConfigInvalid for a bad URL)."""
+    connection = CONF.database.connection
+    if not connection:
+        return _default_sqlite_file()
+    url = _parse_connection(connection)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return url.database
+
+
 def _url():
     connection = CONF.database.connection
     if connection:
