@@ -422,8 +422,17 @@ def seal_fields(driver_info: dict, ring_for) -> dict:
     return sealed
 
 
-def open_fields(driver_info: dict, ring_for, node: object) -> dict:
-    """``driver_info`` with every envelope opened (the same dict if none)."""
+_RAISE = object()
+
+
+def open_fields(driver_info: dict, ring_for, node: object, unreadable=_RAISE) -> dict:
+    """``driver_info`` with every envelope opened (the same dict if none).
+
+    SecretUnreadable for a value the keys at hand cannot open; or, given
+    ``unreadable``, that value in its place (a listing shows secrets
+    masked anyway, and one node whose key was lost must not fail the
+    listing of all the others).
+    """
     for value in driver_info.values():
         if type(value) is dict and ENVELOPE in value:
             break
@@ -432,8 +441,19 @@ def open_fields(driver_info: dict, ring_for, node: object) -> dict:
     try:
         ring = ring_for()
     except KeyFileError as exc:  # a row cannot be read: say which, and why
+        if unreadable is not _RAISE:
+            return {key: (unreadable if type(value) is dict and ENVELOPE in value else value)
+                    for key, value in driver_info.items()}
         raise SecretUnreadable("Node %s: its driver_info secrets cannot be decrypted: "
                                "%s" % (node, exc)) from None
-    return {key: (ring.open(value, key, node)
-                  if type(value) is dict and ENVELOPE in value else value)
+
+    def opened(key, value):
+        try:
+            return ring.open(value, key, node)
+        except SecretUnreadable:
+            if unreadable is _RAISE:
+                raise
+            return unreadable
+
+    return {key: (opened(key, value) if type(value) is dict and ENVELOPE in value else value)
             for key, value in driver_info.items()}

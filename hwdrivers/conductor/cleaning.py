@@ -29,6 +29,7 @@ from oslo_config import cfg
 
 from hwdrivers.common import exception
 from hwdrivers.common import log_text
+from hwdrivers.common import secrets
 from hwdrivers.common.states import PowerState
 from hwdrivers.common.states import ProvisionState
 from hwdrivers.conductor import controllers
@@ -333,6 +334,8 @@ def tidy_orphans(context, owns=None) -> list[str]:
                     tidied.append(task.node.uuid)
         except (exception.NodeLocked, exception.NodeNotFound):
             continue
+        except secrets.SecretUnreadable as exc:  # its key lost: the others still tidied
+            LOG.error("clean clean-up: skipped: %s", exc)
         except Exception as exc:
             LOG.warning("Node %s: could not finish the failure of its interrupted "
                         "cleaning (the next check tries again): %s",

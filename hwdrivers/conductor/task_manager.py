@@ -50,6 +50,7 @@ import time
 from oslo_config import cfg
 
 from hwdrivers.common import exception
+from hwdrivers.common import secrets
 from hwdrivers.common import states
 from hwdrivers.conductor import node_history
 from hwdrivers.db import api as db_api
@@ -520,9 +521,14 @@ def each_locked(context, provision_state, wanted, purpose, owns=None):
         try:
             with acquire(context, record["id"], purpose=purpose, lock_timeout=0) as task:
                 if accepted(task.node):
+                    # Opened here, not at the first driver call: a node whose key
+                    # was lost is skipped, and the nodes after it still checked.
+                    task.node.driver_info  # noqa: B018 - decrypts, or raises
                     yield task
         except (exception.NodeLocked, exception.NodeNotFound):
             continue
+        except secrets.SecretUnreadable as exc:
+            LOG.error("%s: skipped: %s", purpose, exc)
 
 
 def _reservation_of(known):

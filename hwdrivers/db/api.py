@@ -30,6 +30,7 @@ from sqlalchemy.ext.compiler import compiles as sa_compiles
 from oslo_config import cfg
 
 from hwdrivers.common import exception
+from hwdrivers.common import node_secrets
 from hwdrivers.common import secrets
 from hwdrivers.db import engine as db_engine
 from hwdrivers.db import models
@@ -133,19 +134,21 @@ def _sealing_keyring():
             "this one, dropping what it cannot open)" % (path, exc)) from None
 
 
-def _node_dict(row, keys=None):
+def _node_dict(row, keys=None, **unreadable):
     """A node row as a dict, its driver_info secrets decrypted.
 
     A node without encrypted values costs one pass over its driver_info;
     one with them, a cache lookup per value once it has been read.
     ``keys`` (the result's column names) spares each row of a listing
     building its own key view (a tenth of a 1,000-node page).
+    ``unreadable=V``: a secret that cannot be opened reads as V instead of
+    raising SecretUnreadable (see :func:`list_nodes`).
     """
     values = dict(zip(keys, row)) if keys is not None else dict(row._mapping)
     info = values.get("driver_info")
     if info:
-        values["driver_info"] = secrets.open_fields(info, _keyring, values.get("name")
-                                                    or values.get("uuid"))
+        values["driver_info"] = secrets.open_fields(
+            info, _keyring, values.get("name") or values.get("uuid"), **unreadable)
     return values
 
 
@@ -361,7 +364,10 @@ def list_nodes(filters=None, limit=None, marker=None, sort_key="id", sort_dir="a
 
     ``marker`` is the UUID of the last node of the previous page (keyset
     pagination: stable while rows are added or removed, and cheap at any
-    depth).
+    depth). A secret that cannot be decrypted (its key lost) reads as
+    ``******``, as every view shows it: one such node failed every listing
+    with its 503, the API's, the CLI's and the conductor's periodic ones.
+    Showing it, or acting on it, still opens it, and fails naming it.
     """
     if sort_key not in SORT_KEYS:
         raise exception.Invalid(
@@ -400,7 +406,7 @@ def list_nodes(filters=None, limit=None, marker=None, sort_key="id", sort_dir="a
             query = query.limit(limit)
         result = conn.execute(query)
         keys = tuple(result.keys())
-        return [_node_dict(row, keys) for row in result]
+        return [_node_dict(row, keys, unreadable=node_secrets.MASK) for row in result]
 
 
 def count_nodes(filters=None):
