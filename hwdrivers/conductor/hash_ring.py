@@ -254,11 +254,12 @@ def conductor_summaries(registry, rings=None, count=True, hostname=None, server_
     ``owned_nodes`` None and reads no node (a ``?fields=`` without it);
     ``hostname`` keeps that conductor's row only and counts its group only.
 
-    ``server_host`` is the host of the ``hwdrivers-server`` asking, the one
-    conductor of a one-process deployment: it drives every node whatever
-    its ``conductor_group`` (its power sync reads them all, its nodes show
-    it as their ``conductor``), so it is counted every node, not only those
-    its group's ring would give it.
+    An ``hwdrivers-server``, the one conductor of a one-process deployment,
+    drives every node whatever its ``conductor_group`` (its power sync reads
+    them all, its nodes show it as their ``conductor``), so it is counted
+    every node, not only those its group's ring would give it. It is the
+    row with no ``rpc_url`` (every ``hwdrivers-conductor`` has one), or
+    ``server_host``, the server asking: the local CLI knows it by its row.
     """
     rings = rings or RingManager()
     live = rings.refresh()
@@ -267,11 +268,14 @@ def conductor_summaries(registry, rings=None, count=True, hostname=None, server_
         rows = [row for row in rows if row["hostname"] == hostname]
     counts = None
     if count:
+        servers = {row["hostname"] for row in rows
+                   if not row.get("rpc_url") or row["hostname"] == server_host}
         groups = {row.get("conductor_group") or "" for row in rows
-                  if row["hostname"] != server_host}.intersection(live)
+                  if row["hostname"] not in servers}.intersection(live)
         counts = rings.owned_counts(registry, db_api.node_ring_inputs(groups))
-        if any(row["hostname"] == server_host for row in rows):
-            counts[server_host] = db_api.count_nodes()
+        if servers:
+            every_node = db_api.count_nodes()
+            counts.update((host, every_node) for host in servers)
     timeout = rings.conf.conductor.heartbeat_timeout
     now = db_api.conductor_clock_now()
     return [dict(row, alive=is_alive(row, now, timeout),

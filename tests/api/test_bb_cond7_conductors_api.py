@@ -18,8 +18,10 @@ from tests.api.conftest import error_of
 
 @pytest.fixture
 def conductors():
-    db_api.register_conductor("c1", ["fake-hardware"])
-    db_api.register_conductor("c2", ["fake-hardware"], conductor_group="dc2")
+    """Two hwdrivers-conductor rows (each with its JSON-RPC URL)."""
+    db_api.register_conductor("c1", ["fake-hardware"], rpc_url="http://127.0.0.1:8091")
+    db_api.register_conductor("c2", ["fake-hardware"], conductor_group="dc2",
+                              rpc_url="http://127.0.0.1:8092")
 
 
 def _at(version):

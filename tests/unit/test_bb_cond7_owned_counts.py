@@ -38,10 +38,13 @@ def _enrol():
 
 
 def _conductors():
+    """hwdrivers-conductor rows, each with its JSON-RPC URL (a row without one is a
+    one-process server's, which owns every node)."""
     for host in ("c1", "c2", "c3"):
-        db_api.register_conductor(host, ["fake-hardware"])
-    db_api.register_conductor("r2", ["fake-hardware"], conductor_group="rack2")
-    db_api.register_conductor("dead", ["fake-hardware"])
+        db_api.register_conductor(host, ["fake-hardware"], rpc_url="http://%s:8089" % host)
+    db_api.register_conductor("r2", ["fake-hardware"], conductor_group="rack2",
+                              rpc_url="http://r2:8089")
+    db_api.register_conductor("dead", ["fake-hardware"], rpc_url="http://dead:8089")
     db_api.unregister_conductor("dead")
 
 

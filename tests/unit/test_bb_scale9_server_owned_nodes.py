@@ -45,10 +45,26 @@ def test_the_server_owns_every_node_whatever_its_group(server_api, config, serve
 def test_other_rows_are_still_counted_by_their_ring(server_api, config):
     config(host="srv")
     db_api.register_conductor("srv", ["fake-hardware"])
-    db_api.register_conductor("c2", ["fake-hardware"], conductor_group="dc2")
+    db_api.register_conductor("c2", ["fake-hardware"], conductor_group="dc2",
+                              rpc_url="http://127.0.0.1:8089")
     for index, group in enumerate(["", "dc2", "dc3"]):
         db_api.create_node({"driver": "fake-hardware", "name": "n%d" % index,
                             "conductor_group": group})
     counts = {doc["hostname"]: doc["owned_nodes"]
               for doc in server_api.get("/v1/conductors").get_json()["conductors"]}
     assert counts == {"srv": 3, "c2": 1}
+
+
+def test_the_local_cli_counts_the_server_by_its_row(sqlite_database, config):
+    """``hwdrivers conductor list`` on the database (no server asking): the row
+    with no JSON-RPC URL is a one-process server's, and it owns every node."""
+    from hwdrivers.conductor import hash_ring
+    from hwdrivers.drivers import factory
+
+    config(host="cli-host")  # the CLI's own host is no conductor
+    db_api.register_conductor("srv", ["fake-hardware"], conductor_group="dc1")
+    for index, group in enumerate(["", "dc1", "dc2"]):
+        db_api.create_node({"driver": "fake-hardware", "name": "n%d" % index,
+                            "conductor_group": group})
+    rows = hash_ring.conductor_summaries(factory.get_registry())
+    assert [(row["hostname"], row["owned_nodes"]) for row in rows] == [("srv", 3)]
