@@ -70,6 +70,8 @@ def serve(argv):
     server_mod.check_bind(CONF)
     check_rpc_timeout(CONF)
     conductor_cmd.check_host(CONF)  # it names the locks taken for record updates
+    from hwdrivers.conductor import task_manager
+    task_manager.own_leases_as("api")  # not released by a conductor of the same host
     conductor_cmd.require_postgresql(PROG)
     startup.prepare_database()  # node views and ring keys compose nodes here too
     stop = startup.stop_event()

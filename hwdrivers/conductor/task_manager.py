@@ -184,14 +184,37 @@ class _OwnerTokens:
 _OWNER_TOKENS = _OwnerTokens()
 
 
+#: How a process that is no conductor names itself in its leases (see
+#: :func:`own_leases_as`); "" for a conductor.
+_ROLE = ""
+
+
+def own_leases_as(role: str) -> None:
+    """Name this process's leases ``<host> (<role>):<token>``, not ``<host>:<token>``.
+
+    A conductor's restart and its reaping release every lease starting with
+    ``<host>:``. An hwdrivers-api on the same machine takes the machine's
+    name as ``[DEFAULT] host`` too, and its leases (record updates under a
+    node's lock) were released, their nodes marked aborted, whenever that
+    conductor restarted. No conductor's prefix matches the role's form: a
+    host has no spaces (cmd/conductor.py check_host).
+    """
+    global _ROLE
+    _ROLE = " (%s)" % role
+
+
+def _lease_name():
+    return CONF.host + _ROLE
+
+
 def make_owner():
-    """A lease owner: this conductor's host and a token unique to the task."""
-    return "%s:%s" % (CONF.host, _OWNER_TOKENS.next())
+    """A lease owner: this process's host (and role) and a token unique to the task."""
+    return "%s:%s" % (_lease_name(), _OWNER_TOKENS.next())
 
 
 def process_lease_prefix():
     """What every lease owner of this process (:func:`make_owner`) starts with."""
-    return "%s:%s-" % (CONF.host, _OWNER_TOKENS.prefix)
+    return "%s:%s-" % (_lease_name(), _OWNER_TOKENS.prefix)
 
 
 class TaskManager:
