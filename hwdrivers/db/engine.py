@@ -481,10 +481,12 @@ class _Engines:
                     max_overflow=CONF.database.max_overflow,
                     json_deserializer=json_loads,
                     connect_args=_libpq_defaults(url),
+                    hide_parameters=HIDE_PARAMETERS,
                 )
             except (sa.exc.NoSuchModuleError, ImportError) as error:
                 raise _driver_problem(url, error) from None
             sa.event.listen(self.base, "checkout", _check_alive)
+            sa.event.listen(self.base, "handle_error", _hide_failing_row)
             self.default = self.base
         self.write = self.default.execution_options(**{WRITE_OPTION: True})
         self.dialect = self.base.dialect
@@ -809,6 +811,36 @@ def _connect_read_only(path, timeout):
                            timeout=timeout)
 
 
+#: A statement's values never go into SQLAlchemy's error text (nor its echo
+#: log): an unexpected database error, logged with its traceback, would
+#: otherwise carry what the row held -- a ramdisk's agent token, a config
+#: drive's user data -- which every output masks.
+HIDE_PARAMETERS = True
+
+
+#: PostgreSQL's detail of a NOT NULL or CHECK violation, which quotes the row.
+_FAILING_ROW = "Failing row contains"
+
+
+def _hide_failing_row(context):
+    """PostgreSQL's "Failing row contains (...)" detail, without the row.
+
+    The server quotes every value of a row that breaks a NOT NULL or CHECK
+    constraint; with the statement's own values hidden (HIDE_PARAMETERS),
+    this was the one place a row's agent token or config drive still
+    reached an error's text, and the log.
+    """
+    orig = context.original_exception
+    detail = getattr(getattr(orig, "diag", None), "message_detail", None) or ""
+    if not detail.startswith(_FAILING_ROW):
+        return
+    hidden = "Failing row not shown (its values may hold secrets)"
+    for error in (context.sqlalchemy_exception, orig):
+        if error is not None:
+            error.args = tuple(arg.replace(detail, hidden) if isinstance(arg, str) else arg
+                               for arg in error.args)
+
+
 def _sqlite_engine(url, read_only=False):
     busy_timeout = CONF.database.sqlite_busy_timeout
     options = {}
@@ -823,6 +855,7 @@ def _sqlite_engine(url, read_only=False):
         pool_size=CONF.database.pool_size,
         max_overflow=CONF.database.max_overflow,
         json_deserializer=json_loads,
+        hide_parameters=HIDE_PARAMETERS,
         **options,
     )
 
