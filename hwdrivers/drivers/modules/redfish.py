@@ -59,6 +59,15 @@ def _location(values, problems):
         values.update(parse_address(values["redfish_address"]))
 
 
+def _basic_auth_user(values, problems):
+    """HTTP basic auth cannot carry a user name with a ':' (RFC 7617): the BMC
+    splits at the first one and reads another user, and every login failed
+    as 'wrong user or password' about credentials that are right."""
+    if values["redfish_auth_type"] == "basic" and ":" in (values["redfish_username"] or ""):
+        problems.refuse("field redfish_username contains ':', which HTTP basic auth "
+                        "cannot carry; set redfish_auth_type to session (or auto)")
+
+
 COMMON_SCHEMA = params.Schema(
     params.Param("redfish_address",
                  "URL of the BMC's Redfish service: https://host[:port], optionally with "
@@ -80,7 +89,8 @@ COMMON_SCHEMA = params.Schema(
                  "How to log in: Redfish sessions, HTTP basic auth, or sessions "
                  "falling back to basic", type="choice",
                  choices=redfish_session.AUTH_TYPES, default="auto"),
-    rules=[params.Rule(_location, fields=("redfish_address",))],
+    rules=[params.Rule(_location, fields=("redfish_address",)),
+           params.Rule(_basic_auth_user, fields=("redfish_username", "redfish_auth_type"))],
 )
 
 MANAGEMENT_SCHEMA = COMMON_SCHEMA + params.Schema(
