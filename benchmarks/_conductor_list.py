@@ -99,7 +99,8 @@ def main(argv=None):
         for _ in range(args.repeat):
             for label, tree in trees:  # interleaved: before, after, before...
                 for host in ("c1", "c2", "c3"):  # alive for the whole run
-                    db_api.register_conductor(host, ["fake-hardware"])
+                    db_api.register_conductor(host, ["fake-hardware"],
+                                              rpc_url="http://%s:8089" % host)
                 runs[label].append(common.run_child(CHILD, tree, url, args.calls,
                                                       json.dumps(QUERIES)))
     rows = []

@@ -102,19 +102,20 @@ tree, out_path = sys.argv[1], sys.argv[2]
 sys.path.insert(0, tree)
 heavy = %(heavy)r
 
-_parse_args = argparse.ArgumentParser.parse_args
+# parse_known_args: parse_args goes through it, and the CLI may call it alone.
+_parse_known_args = argparse.ArgumentParser.parse_known_args
 
-def parse_args(self, args=None, namespace=None):
-    parsed = _parse_args(self, args, namespace)
+def parse_known_args(self, args=None, namespace=None):
+    parsed, extra = _parse_known_args(self, args, namespace)
     func = getattr(parsed, "func", None)
     if self.prog == "hwdrivers" and func is not None:
         def ready(*a, **kw):
             snapshot("ready", out_path, heavy)
             return func(*a, **kw)
         parsed.func = ready
-    return parsed
+    return parsed, extra
 
-argparse.ArgumentParser.parse_args = parse_args
+argparse.ArgumentParser.parse_known_args = parse_known_args
 from hwdrivers.cmd.cli import main
 code = main(sys.argv[3:])
 snapshot("exit", out_path, heavy)

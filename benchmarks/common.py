@@ -83,6 +83,7 @@ def database(backend):
         yield None
         return
     CONF.set_override("connection", db_fixtures.schema_url(url, schema), group="database")
+    print("  (PostgreSQL: schema %s of its own, dropped after)" % schema)
     try:
         migration.upgrade()
         yield backend

@@ -191,7 +191,10 @@ def close_listener(server, thread=None, timeout=5.0):
     dispatcher.shutdown(timeout=timeout)
     socket_map = listeners[0]._map if listeners else {}
     if thread is not None and thread.is_alive() and listeners:
-        listeners[0].trigger.pull_trigger(lambda: wasyncore.close_all(socket_map))
+        try:
+            listeners[0].trigger.pull_trigger(lambda: wasyncore.close_all(socket_map))
+        except OSError:  # the trigger is closed already: the loop is ending on its own
+            wasyncore.close_all(socket_map)
         thread.join(timeout)
     else:
         wasyncore.close_all(socket_map)
