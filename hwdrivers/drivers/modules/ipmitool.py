@@ -885,8 +885,13 @@ class IPMIManagement(_IPMIBase, base.ManagementInterface):
     def get_sensors_data(self, task):
         """``{type: {sensor id: {field: value}}}`` from ``sdr list all`` (verbose)."""
         info = parse(task)
-        out, _ = run(task, info, ["sdr", "list", "all"], "reading sensors")
+        out, err = run(task, info, ["sdr", "list", "all"], "reading sensors")
         sensors = parse_sdr(out)
+        if not sensors and _EMPTY_SDR in err:
+            # The BMC has no sensor records (completion code 0xCB for the first
+            # one): no sensors, as Ironic reports them, not an error retried
+            # until the operation's deadline.
+            return {}
         if not sensors and out.strip():
             raise exception.DriverActionError(
                 "reading sensors from BMC %s: no sensor found in ipmitool's answer %r"
@@ -895,6 +900,11 @@ class IPMIManagement(_IPMIBase, base.ManagementInterface):
 
     def inject_nmi(self, task):
         run(task, parse(task), ["chassis", "power", "diag"], "injecting an NMI")
+
+
+#: ipmitool's words for completion code 0xCB, reading the first SDR of an
+#: empty repository ("Get SDR 0000 command failed: ...").
+_EMPTY_SDR = "Requested sensor, data, or record not found"
 
 
 def parse_sdr(out):
