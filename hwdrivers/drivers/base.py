@@ -117,6 +117,18 @@ class Task(Protocol):
     context: Any
 
 
+def capabilities(node: Any) -> dict:
+    """The node's Ironic-style ``properties.capabilities`` as a dict.
+
+    Ironic stores them as ``"boot_mode:uefi,secure_boot:true"``, clients
+    sometimes as an object; anything else is no capability.
+    """
+    found = (getattr(node, "properties", None) or {}).get("capabilities")
+    if isinstance(found, str):
+        found = dict(item.partition(":")[::2] for item in found.split(",") if item)
+    return found if isinstance(found, dict) else {}
+
+
 def update_internal_info(task: Task, **values: Any) -> None:
     """Set keys of ``task.node.driver_internal_info``; a value of None removes its key.
 

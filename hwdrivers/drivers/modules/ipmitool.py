@@ -238,14 +238,8 @@ def parse(task):
 
 def _capability_boot_mode(node):
     """boot_mode from Ironic-style ``properties.capabilities`` ("boot_mode:uefi,...")."""
-    capabilities = (getattr(node, "properties", None) or {}).get("capabilities")
-    if isinstance(capabilities, str):
-        capabilities = dict(item.partition(":")[::2] for item in capabilities.split(",")
-                            if item)
-    if isinstance(capabilities, dict):
-        mode = str(capabilities.get("boot_mode", "")).strip().lower()
-        return mode if mode in BOOT_MODES else None
-    return None
+    mode = str(base.capabilities(node).get("boot_mode", "")).strip().lower()
+    return mode if mode in BOOT_MODES else None
 
 
 def bmc_of(info):
@@ -667,10 +661,9 @@ class IPMIPower(_IPMIBase, base.PowerInterface):
         """
         if not info["ipmi_force_boot_device"]:
             return
-        internal = dict(task.node.driver_internal_info or {})
+        internal = task.node.driver_internal_info or {}
         if internal.get(NEXT_BOOT_PERSISTENT) is False:
-            internal.pop(NEXT_BOOT_PERSISTENT)
-            task.node.driver_internal_info = internal
+            base.update_internal_info(task, **{NEXT_BOOT_PERSISTENT: None})
             return
         if PERSISTENT_BOOT_DEVICE in internal:
             device = internal[PERSISTENT_BOOT_DEVICE]
@@ -835,13 +828,11 @@ def _keep_for_force(task, info, device, persistent):
     """
     if not info["ipmi_force_boot_device"]:
         return
-    internal = dict(task.node.driver_internal_info or {})
     if persistent:
-        internal.pop(NEXT_BOOT_PERSISTENT, None)
-        internal[PERSISTENT_BOOT_DEVICE] = device
+        base.update_internal_info(task, **{PERSISTENT_BOOT_DEVICE: device,
+                                           NEXT_BOOT_PERSISTENT: None})
     else:
-        internal[NEXT_BOOT_PERSISTENT] = False
-    task.node.driver_internal_info = internal
+        base.update_internal_info(task, **{NEXT_BOOT_PERSISTENT: False})
 
 
 class IPMIManagement(_IPMIBase, base.ManagementInterface):

@@ -136,12 +136,7 @@ def boot_mode(node, info):
     """
     mode = info["redfish_boot_mode"]
     if not mode:
-        capabilities = (getattr(node, "properties", None) or {}).get("capabilities")
-        if isinstance(capabilities, str):
-            capabilities = dict(item.partition(":")[::2]
-                                for item in capabilities.split(",") if item)
-        if isinstance(capabilities, dict):
-            mode = str(capabilities.get("boot_mode") or "").strip().lower()
+        mode = str(base.capabilities(node).get("boot_mode") or "").strip().lower()
     return BOOT_MODES.get(mode)
 
 
@@ -358,13 +353,8 @@ def _continuous_refused(exc):
 
 def _record_once_for_good(task, device):
     """Keep (or with None, forget) the persistent boot device sent only once."""
-    info = dict(task.node.driver_internal_info or {})
-    if info.get(KEPT_BOOT_DEVICE) == device:
-        return
-    info.pop(KEPT_BOOT_DEVICE, None)
-    if device is not None:
-        info[KEPT_BOOT_DEVICE] = device
-    task.node.driver_internal_info = info
+    if (task.node.driver_internal_info or {}).get(KEPT_BOOT_DEVICE) != device:
+        base.update_internal_info(task, **{KEPT_BOOT_DEVICE: device})
 
 
 class RedfishPower(_RedfishBase, base.PowerInterface):

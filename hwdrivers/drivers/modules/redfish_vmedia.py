@@ -37,15 +37,6 @@ CD_TYPES = frozenset({"CD", "DVD"})
 _NOT_FOR_US = frozenset((400, 405))
 
 
-def _capabilities(node) -> dict:
-    """Ironic-style ``properties.capabilities``: a dict, or "boot_mode:uefi,..."."""
-    capabilities = (getattr(node, "properties", None) or {}).get("capabilities")
-    if isinstance(capabilities, str):
-        capabilities = dict(item.partition(":")[::2] for item in capabilities.split(",")
-                            if item)
-    return capabilities if isinstance(capabilities, dict) else {}
-
-
 #: Where a node asks to boot UEFI, which the deploy ISO does only with an EFI
 #: system partition (``bootloader``): (what it says, the value read from the
 #: node, the values that ask for it).
@@ -53,9 +44,9 @@ _UEFI_REQUESTS = (
     ("driver_info redfish_boot_mode is uefi",
      lambda node: (node.driver_info or {}).get("redfish_boot_mode"), {"uefi"}),
     ("properties capabilities boot_mode is uefi",
-     lambda node: _capabilities(node).get("boot_mode"), {"uefi"}),
+     lambda node: base.capabilities(node).get("boot_mode"), {"uefi"}),
     ("properties capabilities secure_boot is true",
-     lambda node: _capabilities(node).get("secure_boot"), {"true"}),
+     lambda node: base.capabilities(node).get("secure_boot"), {"true"}),
 )
 
 
