@@ -65,7 +65,7 @@ class ControllerLimiter:
         if key is None or (not limits.max_concurrency and not limits.min_interval):
             yield
             return
-        controller = self._get(key.lower(), limits)
+        controller = self._get(canonical_key(key), limits)
         with controller.lock:
             controller.waiting += 1
         if controller.slots is not None:
