@@ -102,15 +102,16 @@ def one_per_node(backend, idents):
 
     ``node delete db1 <db1's UUID>`` deleted db1, then failed on the UUID
     ("could not be found") and exited 1, though all it was asked was done.
+    Each name is looked up alone, as the delete will be: a few names must
+    not read the whole fleet.
     """
-    key = {}
-    for node in backend.node_list(None):
-        key[node["uuid"]] = node["uuid"]
-        if node.get("name"):
-            key[node["name"]] = node["uuid"]
     chosen = {}
     for ident in idents:
-        chosen.setdefault(key.get(_canonical(ident), ident), ident)
+        try:
+            key = backend.node_show(ident)["uuid"]
+        except exception.HWDriversError:  # no such node (or unreadable): its delete says
+            key = ident
+        chosen.setdefault(key, ident)
     return list(chosen.values())
 
 
