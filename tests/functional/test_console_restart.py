@@ -97,10 +97,14 @@ def test_consoles_survive_stop_and_sigkill(tmp_path, sims):
     for sim in sims:
         wait_for(lambda sim=sim: not env.console_processes(sim.port), 30,
                  message="no orphan console process for BMC port %d" % sim.port)
+    # Their supervisors and the console host follow: ipmitool is killed
+    # first and they exit once they have reaped it, a moment later.
     for pid_list in pids.values():
         for pid, started in pid_list:
             # The same process (a pid reused by another test's is not it).
-            assert _started(pid) != started or _zombie_of_nobody(pid), pid
+            wait_for(lambda pid=pid, started=started: (
+                _started(pid) != started or _zombie_of_nobody(pid)), 30,
+                message="console process %d outlived its conductor" % pid)
     sim_b.stop()  # B's BMC is gone when the conductor comes back
 
     # B's restore is retried (its BMC may come back); once here, then off.
