@@ -15,6 +15,13 @@ whose per-controller queue (conductor/controllers.py) is then the only one
 in the fleet sending that PDU commands. A node with no shared controller
 hashes by its UUID.
 
+A node is placed on the ring of the conductors of its group that enable
+its hardware type, as Ironic's rings are per hardware type: conductors of
+one group may enable different types (some with ``ipmi`` only, one updated
+before the others), and a node is never owned by a conductor that cannot
+drive it. Conductors that enable the same types share one ring, so a group
+whose conductors all enable the same ones has one.
+
 Ownership decides who *should* act (which conductor an API request goes
 to, which nodes a conductor's power sync reads). What may act stays the
 database lease: a conductor with a stale view can at worst try to take a
@@ -44,16 +51,31 @@ _KEY_ORDER = ("power", "management") + tuple(
     kind for kind in interface_types.ALL if kind not in ("power", "management"))
 
 
-class NoConductorForGroup(exception.HWDriversError):
-    """No live conductor serves the node's group: nothing can act on it now."""
+class NoConductor(exception.HWDriversError):
+    """No live conductor can act on the node now (503: one may join)."""
 
     code = 503
+    retry_after = 5
+
+
+class NoConductorForGroup(NoConductor):
+    """No live conductor serves the node's group: nothing can act on it now."""
+
     fmt = ("No conductor is alive in conductor group %(group)r for node %(node)s "
            "(none heartbeated within [conductor] heartbeat_timeout; groups with a live "
            "conductor: %(served)s). Start one with [conductor] conductor_group = "
            "%(group)s, or set the node's conductor_group to a served group (PATCH "
            "/v1/nodes/%(node)s), or retry once one has joined.")
-    retry_after = 5
+
+
+class NoConductorForHardwareType(NoConductor):
+    """The node's group has live conductors, none of which enables its hardware type."""
+
+    fmt = ("No live conductor of conductor group %(group)r enables hardware type "
+           "%(driver)s, which node %(node)s uses (the group's conductors and their "
+           "[DEFAULT] enabled_hardware_types: %(enabled)s). Add %(driver)s to "
+           "enabled_hardware_types on one of them and restart it, or retry once a "
+           "conductor that enables it has joined.")
 
 
 def _served(groups):
@@ -97,7 +119,7 @@ def node_key(registry, node) -> str:
 
 
 class Ring:
-    """One conductor group's ring over its live conductors' host names."""
+    """A ring over live conductors' host names."""
 
     def __init__(self, hosts):
         self.hosts = tuple(sorted(hosts))
@@ -106,6 +128,48 @@ class Ring:
     def owner(self, key: str) -> str:
         (host,) = self._ring.get_nodes(key.encode("utf-8"))
         return host
+
+
+class Membership:
+    """One conductor group's live conductors, and a ring per hardware type.
+
+    ``types`` maps each host to the hardware types it registered; a host
+    that registered none (a row written before types were recorded) is
+    taken to enable every type. Rings are built on first use and shared by
+    the types whose conductors are the same hosts.
+    """
+
+    def __init__(self, types):
+        self.types = {host: frozenset(enabled) for host, enabled in types.items()}
+        self.hosts = tuple(sorted(self.types))
+        self._lock = threading.Lock()
+        self._by_type = {}
+        self._by_hosts = {}
+
+    def enables(self, host, hardware_type) -> bool:
+        enabled = self.types.get(host)
+        return enabled is not None and (not enabled or hardware_type in enabled)
+
+    def ring(self, hardware_type=None):
+        """The ring of the hosts that enable ``hardware_type`` (all hosts for None);
+        None when no host does."""
+        with self._lock:
+            if hardware_type in self._by_type:
+                return self._by_type[hardware_type]
+            hosts = tuple(host for host in self.hosts if hardware_type is None
+                          or self.enables(host, hardware_type))
+            ring = None
+            if hosts:
+                ring = self._by_hosts.get(hosts)
+                if ring is None:
+                    ring = self._by_hosts[hosts] = Ring(hosts)
+            self._by_type[hardware_type] = ring
+            return ring
+
+    def described(self) -> str:
+        """``host (type, ...)`` for each member, for an error message."""
+        return "; ".join("%s (%s)" % (host, ", ".join(sorted(self.types[host])) or "any")
+                         for host in self.hosts)
 
 
 def is_alive(row, now=None, timeout=None) -> bool:
@@ -138,16 +202,16 @@ class RingManager:
         self._built_at = None
 
     def refresh(self):
-        """Read the live conductors and rebuild every group's ring."""
+        """Read the live conductors and rebuild every group's :class:`Membership`."""
         now = db_api.conductor_clock_now()
         live = {}
         conductors = {}
         for row in db_api.list_conductors():
             if is_alive(row, now, self.conf.conductor.heartbeat_timeout):
                 group = row.get("conductor_group") or ""
-                live.setdefault(group, []).append(row["hostname"])
+                live.setdefault(group, {})[row["hostname"]] = row.get("hardware_types") or ()
                 conductors[row["hostname"]] = row
-        rings = {group: Ring(hosts) for group, hosts in live.items()}
+        rings = {group: Membership(types) for group, types in live.items()}
         with self._lock:
             self._rings = rings
             self._conductors = conductors
@@ -163,23 +227,35 @@ class RingManager:
         with self._lock:
             return self._rings, self._conductors
 
-    def ring(self, group: str):
-        """The group's :class:`Ring`, or None when no conductor of it is alive."""
+    def membership(self, group: str):
+        """The group's :class:`Membership`, or None when no conductor of it is alive."""
         rings, _ = self._current()
         return rings.get(group or "")
+
+    def ring(self, group: str, hardware_type=None):
+        """The :class:`Ring` of the group's conductors that enable ``hardware_type``
+        (every live conductor of the group for None); None when there is none."""
+        membership = self.membership(group)
+        return None if membership is None else membership.ring(hardware_type)
 
     def conductor(self, hostname: str):
         """The conductors row of a live member (as of the last refresh), or None."""
         _, conductors = self._current()
         return conductors.get(hostname)
 
-    def owner(self, group: str, key: str, node_label: str) -> str:
-        """The host that owns ``key`` in ``group``; NoConductorForGroup when none."""
+    def owner(self, group: str, key: str, node_label: str, hardware_type=None) -> str:
+        """The host that owns ``key`` among the conductors of ``group`` that enable
+        ``hardware_type``; NoConductorForGroup or NoConductorForHardwareType when none."""
         rings, _ = self._current()
-        ring = rings.get(group or "")
-        if ring is None:
+        membership = rings.get(group or "")
+        if membership is None:
             raise NoConductorForGroup(group=group or "", node=node_label,
                                       served=_served(rings))
+        ring = membership.ring(hardware_type)
+        if ring is None:
+            raise NoConductorForHardwareType(group=group or "", node=node_label,
+                                             driver=hardware_type,
+                                             enabled=membership.described())
         return ring.owner(key)
 
     def owned_counts(self, registry, key_groups):
@@ -197,7 +273,8 @@ class RingManager:
         owners = {}
         for row in key_groups:
             group = row["conductor_group"] or ""
-            ring = rings.get(group)
+            membership = rings.get(group)
+            ring = None if membership is None else membership.ring(row["driver"])
             if ring is None:
                 continue
             uuids = row["uuids"]
@@ -208,9 +285,9 @@ class RingManager:
                 keys += [key_of(row, uuid) for uuid in uuids[2:]]
                 weighted = ((key, 1) for key in keys)
             for key, weight in weighted:
-                host = owners.get((group, key))
+                host = owners.get((ring, key))
                 if host is None:
-                    host = owners[(group, key)] = ring.owner(key)
+                    host = owners[(ring, key)] = ring.owner(key)
                 counts[host] = counts.get(host, 0) + weight
         return counts
 

@@ -15,7 +15,6 @@ answers 503 with Retry-After before anything changed.
 import inspect
 import logging
 
-from hwdrivers.common import exception
 from hwdrivers.conductor import hash_ring
 from hwdrivers.conductor import manager as manager_mod
 from hwdrivers.conductor import rpc
@@ -48,18 +47,6 @@ ANSWER_MARGIN = 15.0
 _TUPLE_RESULTS = frozenset({"vendor_passthru"})
 
 
-class OwnerLacksHardwareType(exception.HWDriversError):
-    """The node's owner on the ring does not run the node's hardware type."""
-
-    code = 503
-    retry_after = 5
-    fmt = ("Conductor %(host)s, which owns node %(node)s on the hash ring of conductor "
-           "group %(group)r, does not run hardware type %(driver)s (its [DEFAULT] "
-           "enabled_hardware_types: %(enabled)s), so it cannot act on the node. Every "
-           "conductor of a group must enable the same hardware types "
-           "(doc/scale-out.md): add %(driver)s there and restart it.")
-
-
 class RoutingManager(manager_mod.ConductorManager):
     """A ConductorManager whose hardware calls run on the owning conductor."""
 
@@ -74,7 +61,8 @@ class RoutingManager(manager_mod.ConductorManager):
     def owner(self, node) -> tuple:
         """``(hostname, rpc_url)`` of the conductor owning ``node`` now."""
         key = hash_ring.node_key(self.registry, node)
-        host = self.rings.owner(node.conductor_group or "", key, node.ident)
+        host = self.rings.owner(node.conductor_group or "", key, node.ident,
+                                hardware_type=node.driver)
         row = self.rings.conductor(host) or {}
         return host, row.get("rpc_url")
 
@@ -83,7 +71,7 @@ class RoutingManager(manager_mod.ConductorManager):
         values = super().node_view(node)
         try:
             values["conductor"] = self.owner(node)[0]
-        except hash_ring.NoConductorForGroup:
+        except hash_ring.NoConductor:
             values["conductor"] = None
         return values
 
@@ -116,21 +104,6 @@ class RoutingManager(manager_mod.ConductorManager):
             lock_wait = self._conf.conductor.node_locked_retry_timeout
         return min(timeout, lock_wait + ANSWER_MARGIN)
 
-    def _check_driver(self, node, host):
-        """OwnerLacksHardwareType when the owner did not register the node's type.
-
-        Conductors of one group that enable different hardware types (one
-        updated before the others) share one ring: the owner then answered
-        404 "Hardware type ... is not enabled", listing its own types, about
-        a node this API process and the other conductors drive, and never
-        said which conductor it was.
-        """
-        types = (self.rings.conductor(host) or {}).get("hardware_types")
-        if types and node.driver not in types:
-            raise OwnerLacksHardwareType(host=host, node=node.ident,
-                                         group=node.conductor_group or "",
-                                         driver=node.driver, enabled=", ".join(types))
-
     def answer_timeout_option(self, seconds):
         """What sets an :meth:`answer_timeout` of ``seconds``, for the error naming it."""
         if seconds == self._conf.json_rpc.timeout:
@@ -140,7 +113,6 @@ class RoutingManager(manager_mod.ConductorManager):
     def _route(self, method, context, ident, **kwargs):
         node = node_obj.Node.get(ident)
         host, url = self.owner(node)
-        self._check_driver(node, host)
         if not url:
             raise rpc.ConductorUnreachable(
                 host=host, node=node.ident, url="(none)",

@@ -131,7 +131,7 @@ class ConductorService:
         self.rpc_url = rpc_url
         self.rings = hash_ring.RingManager(conf)
         self._heartbeat_ok = None  # time.monotonic() of the last heartbeat written
-        self._members = None  # the group's live conductors at the last heartbeat
+        self._members = None  # the group's Membership at the last heartbeat
         self._adopting = threading.Lock()  # one take-over (take_over_departed) at a time
         self._registry = registry
         self.workers = workers_mod.WorkerPool(conf.conductor.workers_pool_size)
@@ -225,7 +225,7 @@ class ConductorService:
         """True when ``node`` is this conductor's on its group's ring, and it may act."""
         if (node.conductor_group or "") != self.group or not self.can_act():
             return False
-        ring = self.rings.ring(self.group)
+        ring = self.rings.ring(self.group, node.driver)
         if ring is None:
             return False
         return ring.owner(hash_ring.node_key(self._registry or factory.get_registry(),
@@ -355,22 +355,24 @@ class ConductorService:
         longer than ``heartbeat_timeout``, so the survivor was presumed dead
         in turn, and the take-overs filled the pool API actions need.
         """
-        ring = self.rings.ring(self.group)
-        members = frozenset(ring.hosts if ring is not None else ())
+        members = self.rings.membership(self.group)
         previous, self._members = self._members, members
-        gone = (previous or frozenset()) - members
-        if not gone or ring is None or not self.can_act():
+        gone = frozenset(previous.hosts if previous is not None else ()) - frozenset(
+            members.hosts if members is not None else ())
+        if not gone or members is None or not self.can_act():
             return None
         thread = threading.Thread(target=self._adopt, name="hwdrivers-take-over",
-                                  args=(hash_ring.Ring(previous), ring, gone), daemon=True)
+                                  args=(previous, members, gone), daemon=True)
         thread.start()
         return thread
 
     #: Nodes read per page while looking for the nodes to adopt.
     ADOPT_PAGE = 500
 
-    def _adopt(self, old_ring, ring, gone):
-        """Take over the nodes ``gone`` owned on ``old_ring`` that ``ring`` gives us.
+    def _adopt(self, old_members, members, gone):
+        """Take over the nodes ``gone`` owned among ``old_members`` (a
+        :class:`hash_ring.Membership`) that ``members`` gives us, each on the
+        ring of its hardware type.
 
         Returns the UUIDs taken over. Departures are adopted one after another.
         """
@@ -389,6 +391,10 @@ class ConductorService:
                                 return adopted
                             node = node_obj.Node(row)
                             if (node.conductor_group or "") != self.group:
+                                continue
+                            old_ring = old_members.ring(node.driver)
+                            ring = members.ring(node.driver)
+                            if old_ring is None or ring is None:
                                 continue
                             key = hash_ring.node_key(registry, node)
                             previous_host = old_ring.owner(key)

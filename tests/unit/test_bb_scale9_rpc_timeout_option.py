@@ -36,7 +36,7 @@ class _Rings:
     def __init__(self, url):
         self.url = url
 
-    def owner(self, group, key, ident):
+    def owner(self, group, key, ident, hardware_type=None):
         return "c1"
 
     def conductor(self, host):

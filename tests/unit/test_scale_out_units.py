@@ -334,7 +334,7 @@ def test_noauth_json_rpc_is_refused_beyond_loopback(config):
 # -- an API process bounds the hardware waits it routes ----------------------------------
 
 class _OneConductor:
-    def owner(self, group, key, ident):
+    def owner(self, group, key, ident, hardware_type=None):
         return "c1"
 
     def conductor(self, host):
