@@ -506,10 +506,8 @@ def update_node(ident):
     _null_dicts_as_empty(set_values)
     _keep_masked_secrets(ident, set_values)
     _bools(set_values)
-    node = _driver_as_field(lambda: _update(ident, set_values, unset, reset_interfaces))
-    if maintenance is not None and maintenance != node.maintenance:
-        utils.manager().set_maintenance(utils.context(), node.uuid, maintenance)
-        node = _get(node.uuid)  # as saved, its lock released
+    node = _driver_as_field(lambda: _update(ident, set_values, unset, reset_interfaces,
+                                            maintenance))
     return utils.json_response(_view(node))
 
 
@@ -520,8 +518,8 @@ PATCH_WRITABLE = WRITABLE + ("maintenance",)
 
 def _patched_maintenance(set_values, unset):
     """The maintenance a patch asks for (None: it does not touch it), taken out
-    of ``set_values``/``unset``: it is set after the other fields, through
-    ``set_maintenance`` as PUT/DELETE .../maintenance set it (entering keeps no
+    of ``set_values``/``unset``: ``update_node`` sets it in the same write as
+    the other fields, as PUT/DELETE .../maintenance set it (entering keeps no
     reason; leaving clears reason and fault). ``remove`` is false, as Ironic's
     null maintenance."""
     if "maintenance" in unset:
@@ -619,7 +617,7 @@ def _check_patch_query():
                                     version, code=400) from None
 
 
-def _update(ident, set_values, unset, reset_interfaces):
+def _update(ident, set_values, unset, reset_interfaces, maintenance=None):
     """``manager.update_node``; a new driver refusing interfaces says how to reset them.
 
     Interfaces the node set itself are kept on a driver change (the rest
@@ -629,7 +627,7 @@ def _update(ident, set_values, unset, reset_interfaces):
     try:
         return utils.manager().update_node(
             utils.context(), ident, set_values=set_values, unset=unset,
-            reset_interfaces=reset_interfaces)
+            reset_interfaces=reset_interfaces, maintenance=maintenance)
     except exception.InterfaceNotAllowed as exc:
         kept = [field for field in exc.kwargs.get("fields", ()) if field not in set_values]
         if reset_interfaces or "driver" not in set_values or not kept:

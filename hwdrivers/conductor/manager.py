@@ -235,8 +235,14 @@ class ConductorManager:
         from hwdrivers.db import api as db_api
         return db_api.nodes_with_driver_info_key(key)
 
-    def update_node(self, context, ident, set_values=None, unset=(), reset_interfaces=False):
+    def update_node(self, context, ident, set_values=None, unset=(), reset_interfaces=False,
+                    maintenance=None):
         """Set fields (``driver_info/<key>`` paths allowed) and unset others.
+
+        ``maintenance`` (True/False; None leaves it) is set in the same
+        write, as :meth:`set_maintenance` sets it (entering keeps no reason,
+        leaving clears reason and fault): a PATCH of it with other fields is
+        all saved or none.
 
         On a driver change, interfaces the node never set (stored unset)
         follow the new driver's defaults, and those it set are kept and
@@ -286,6 +292,8 @@ class ConductorManager:
             _lower_group(changes)
             for field, value in changes.items():
                 setattr(node, field, value)
+            if maintenance is not None and maintenance != node.maintenance:
+                _set_maintenance_fields(node, maintenance)
             task.save(release=True)
             return node
 
@@ -406,11 +414,7 @@ class ConductorManager:
                 "maintenance reason must be a string, got %r" % (reason,))
         with task_manager.acquire(context, ident, purpose="set maintenance") as task:
             node = task.node
-            node.maintenance = maintenance
-            node.maintenance_reason = reason if maintenance else None
-            if not maintenance:
-                node.fault = None
-                node.power_sync_failures = 0
+            _set_maintenance_fields(node, maintenance, reason)
             task.save()
             return node
 
@@ -731,6 +735,16 @@ def _check_deploy_inputs_stay(node, changes):
             "it end, then change %s" % (node.ident, ", ".join(moved),
                                         node.provision_state,
                                         "it" if len(moved) == 1 else "them"))
+
+
+def _set_maintenance_fields(node, maintenance, reason=None):
+    """Enter maintenance (with ``reason``) or leave it; leaving clears the reason,
+    the fault and the power-sync failure count, so the sync starts afresh."""
+    node.maintenance = maintenance
+    node.maintenance_reason = reason if maintenance else None
+    if not maintenance:
+        node.fault = None
+        node.power_sync_failures = 0
 
 
 def _check_console_stays(node, changes):

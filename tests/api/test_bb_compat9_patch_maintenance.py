@@ -60,3 +60,29 @@ def test_the_reason_stays_read_only(api, make_node):
         {"op": "replace", "path": "/maintenance_reason", "value": "x"}])
     assert resp.status_code == 400
     assert "/maintenance" in error_of(resp)
+
+
+def test_maintenance_and_the_other_fields_are_one_write(api, make_node, monkeypatch):
+    """They were two tasks: the fields saved and the lock released, then
+    maintenance set in a second task that another could get in before (or
+    that failed, the fields already saved). Now one task saves them all."""
+    from hwdrivers.conductor import task_manager
+
+    make_node("pm-one")
+    assert api.put("/v1/nodes/pm-one/maintenance", {"reason": "disk"}).status_code == 202
+    purposes = []
+    acquire = task_manager.acquire
+
+    def counting(context, ident, *args, **kwargs):
+        purposes.append(kwargs.get("purpose"))
+        return acquire(context, ident, *args, **kwargs)
+
+    monkeypatch.setattr(task_manager, "acquire", counting)
+    resp = api.patch("/v1/nodes/pm-one", [
+        {"op": "add", "path": "/extra/k", "value": "v"},
+        {"op": "replace", "path": "/maintenance", "value": False}])
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    assert purposes == ["node update"]
+    stored = row("pm-one")
+    assert (stored["maintenance"], stored["maintenance_reason"], stored["extra"]) == (
+        False, None, {"k": "v"})
