@@ -70,6 +70,12 @@ _ORPHAN_PROVISION_FAILURES = {
     state.value: states.FAILURE_STATES[state].value for state in states.ACTIVE_STATES}
 
 
+#: The provision states of the nodes a conductor takes over from one that left
+#: (:meth:`ConductorService.take_over_departed`): deploys waiting for their
+#: agent first, they are the ones in a hurry.
+_ADOPTED_STATES = (states.ProvisionState.DEPLOYWAIT, states.ProvisionState.ACTIVE)
+
+
 def _close_ssh_masters():
     """End the command driver's SSH control masters once no worker can use them.
 
@@ -374,14 +380,20 @@ class ConductorService:
         :class:`hash_ring.Membership`) that ``members`` gives us, each on the
         ring of its hardware type.
 
-        Returns the UUIDs taken over. Departures are adopted one after another.
+        A node locked meanwhile (an operation the departed conductor is
+        still draining, or one of ours) is tried again every
+        :data:`ADOPT_RETRY` seconds once the others are done, as long as it
+        is still ours and still deployed, for up to ``[conductor]
+        graceful_shutdown_timeout`` plus a lease's life: a drain holds its
+        locks no longer. Returns the UUIDs taken over. Departures are
+        adopted one after another.
         """
         adopted = []
+        busy = {}  # uuid: the host it was taken from
         with self._adopting:
             try:
                 registry = self._registry or factory.get_registry()
-                # Deploys waiting for their agent first: they are the ones in a hurry.
-                for state in (states.ProvisionState.DEPLOYWAIT, states.ProvisionState.ACTIVE):
+                for state in _ADOPTED_STATES:
                     marker = None
                     while True:
                         rows = db_api.list_nodes(filters={"provision_state": state.value},
@@ -398,27 +410,67 @@ class ConductorService:
                                 continue
                             key = hash_ring.node_key(registry, node)
                             previous_host = old_ring.owner(key)
-                            if (previous_host in gone and ring.owner(key) == self.hostname
-                                    and self._take_over(node, previous_host)):
+                            if previous_host not in gone or ring.owner(key) != self.hostname:
+                                continue
+                            done = self._take_over(node, previous_host)
+                            if done is True:
                                 adopted.append(node.uuid)
+                            elif done is None:
+                                busy[node.uuid] = previous_host
                         if len(rows) < self.ADOPT_PAGE:
                             break
                         marker = rows[-1]["uuid"]
+                self._adopt_busy(registry, members, busy, adopted)
             except Exception:
                 LOG.exception("Conductor %s: taking over the nodes of %s stopped after %d",
                               self.hostname, ", ".join(sorted(gone)), len(adopted))
         return adopted
 
+    #: Seconds between tries at a node that was locked when it was to be taken over.
+    ADOPT_RETRY = 2.0
+
+    def _adopt_busy(self, registry, members, busy, adopted):
+        """Try again, until they are free, the nodes :meth:`_adopt` found locked."""
+        give_up = time.monotonic() + (self.conf.conductor.graceful_shutdown_timeout
+                                      + 2 * self.conf.conductor.heartbeat_timeout)
+        while busy:
+            if self._stop.wait(self.ADOPT_RETRY) or not self.can_act():
+                return
+            if time.monotonic() > give_up:
+                LOG.warning("Conductor %s: %d node(s) stayed locked and were not taken "
+                            "over (their deploy interface's take_over was not called): %s",
+                            self.hostname, len(busy), ", ".join(sorted(busy)))
+                return
+            for uuid, previous_host in list(busy.items()):
+                try:
+                    node = node_obj.Node(db_api.get_node(uuid))
+                except exception.NodeNotFound:
+                    del busy[uuid]
+                    continue
+                ring = members.ring(node.driver)
+                if (node.provision_state not in _ADOPTED_STATES
+                        or (node.conductor_group or "") != self.group or ring is None
+                        or ring.owner(hash_ring.node_key(registry, node)) != self.hostname):
+                    del busy[uuid]  # no longer deployed here: nothing to take over
+                    continue
+                done = self._take_over(node, previous_host)
+                if done is not None:
+                    del busy[uuid]
+                    if done:
+                        adopted.append(uuid)
+
     def _take_over(self, node, previous_host):
-        """``deploy.take_over`` on ``node``, in this thread; True if it was done."""
+        """``deploy.take_over`` on ``node``, in this thread: True if it was done, None
+        when the node is locked (to be tried again), False when it cannot be."""
         try:
             with task_manager.acquire(self.manager_context, node.id,
                                       purpose="take over", lock_timeout=0) as task:
                 task.driver.deploy.take_over(task)
                 task.save()
         except exception.NodeLocked:
-            LOG.info("Node %s: busy; taken over by the task that holds it", node.ident)
-            return False
+            LOG.info("Node %s: locked; taking it over from conductor %s once it is free",
+                     node.ident, previous_host)
+            return None
         except exception.NodeNotFound:
             return False  # deleted meanwhile
         except exception.HWDriversError as error:

@@ -12,6 +12,7 @@ one, and a take_over that waits until the test lets it go: the heartbeat
 must come back while the take-overs wait, and they all happen after.
 """
 
+import datetime
 import threading
 
 import pytest
@@ -73,3 +74,33 @@ def test_the_heartbeat_does_not_wait_for_the_take_over(services, monkeypatch):
         gate.set()
     wait_for(lambda: sorted(taken) == sorted(adopted), 60, message="the take-overs")
     beat.join(60)
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_a_node_locked_by_the_draining_conductor_is_taken_over_once_free(
+        services, monkeypatch):
+    """A node the departed conductor still held (an operation it was draining)
+    was skipped for good: "busy; taken over by the task that holds it", but
+    that task was the departed conductor's, which takes nothing over. It is
+    tried again until its lock is released."""
+    c1 = services["c1"]
+    locked, free = _c2_nodes(2)
+    taken = []
+    monkeypatch.setattr(fake.FakeDeploy, "take_over",
+                        lambda self, task: taken.append(task.node.uuid))
+    monkeypatch.setattr(c1, "ADOPT_RETRY", 0.2)
+    owner = "c2 (draining)"
+    row = db_api.get_node(locked)
+    assert db_api.reserve_node(row["id"], owner, datetime.timedelta(minutes=5))
+
+    c1.rings.refresh()
+    c1.heartbeat()  # c1 sees c1 and c2
+    db_api.unregister_conductor("c2")  # c2 leaves the ring to drain
+    c1.rings.refresh()
+    thread = c1.take_over_departed()
+    wait_for(lambda: taken == [free], 30, message="the free node's take-over")
+    assert thread.is_alive()  # still waiting for the locked one
+    assert db_api.release_node(row["id"], owner)  # the drain finished
+    thread.join(30)
+    assert not thread.is_alive()
+    assert taken == [free, locked]
