@@ -153,7 +153,12 @@ class _LeaseKeeper:
         while True:
             self._wake.wait(min(1.0, max(0.05, CONF.conductor.lease_duration / 6.0)))
             self._wake.clear()
-            self.renew_due()
+            try:
+                self.renew_due()
+            except Exception:  # noqa: BLE001 - the keeper must outlive any one tick
+                # Only a new task restarted a dead keeper: the leases of the
+                # tasks already running would lapse meanwhile.
+                LOG.exception("Lease keeper: a renewal round failed; trying again")
 
 
 LEASES = _LeaseKeeper()
