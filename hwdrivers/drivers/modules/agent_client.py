@@ -103,12 +103,13 @@ class AgentClient:
         if status == 401:
             raise exception.DriverAuthError(
                 "the agent refused the agent token for %s (was it booted for another "
-                "deploy?): %s" % (what, _fault(parsed, raw)),
+                "deploy?): %s" % (what, self._masked(_fault(parsed, raw))),
                 node=self.node, controller=self.where)
         if status >= 400 or not isinstance(parsed, dict):
             raise exception.DriverActionError(
                 "the agent answered %s with HTTP %d: %s"
-                % (what, status, _fault(parsed, raw)), node=self.node, controller=self.where)
+                % (what, status, self._masked(_fault(parsed, raw))),
+                node=self.node, controller=self.where)
         return parsed
 
     def _tls(self):
@@ -125,10 +126,20 @@ class AgentClient:
         import ssl
         return ssl.create_default_context(cadata=self.verify_ca)
 
+    def _masked(self, text: str) -> str:
+        """The peer's ``text`` with the agent token masked, as sent or URL-encoded.
+
+        A peer that is not the agent (a wrong port, a proxy's error page) may
+        quote the request target, query and token included, in its error
+        body ("Cannot POST /v1/commands/?agent_token=..."): quoted as it was,
+        the token reached last_error, the node's history and the log.
+        """
+        return params.redact(text, [self._token, urllib.parse.quote_plus(self._token or "")])
+
     def _quoted(self, exc: Exception) -> str:
         """What broke the answer, as a line: a peer echoing the request line back
         as its status line would quote the token, which is masked."""
-        text = params.redact(log_text.printable(str(exc)), [self._token])
+        text = self._masked(log_text.printable(str(exc)))
         return log_text.cut(text, 200)
 
     def start(self, name: str, params: dict) -> dict:
