@@ -670,6 +670,9 @@ class _Conformance:
     #: Options the driver needs (``{"mydriver__timeout": 5}``).
     config_options: dict = {}
     power_timeout = 60.0
+    #: False when the controller reports a one-time boot device as persistent
+    #: (see :class:`Subject`).
+    one_time_boot_readable = True
 
     def driver_info(self) -> dict:
         """A driver_info that works against a running controller."""
@@ -685,7 +688,8 @@ class _Conformance:
         if type(self).unreachable_driver_info is not _Conformance.unreachable_driver_info:
             unreachable = self.unreachable_driver_info
         return Subject(self.hardware_type, self.driver_info(), dict(self.interfaces),
-                       unreachable, self.power_timeout, dict(self.config_options))
+                       unreachable, self.power_timeout, dict(self.config_options),
+                       self.one_time_boot_readable)
 
     def setUp(self):
         super().setUp()
