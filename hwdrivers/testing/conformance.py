@@ -382,8 +382,15 @@ def _secrets_never_shown(subject: Subject, kind: str) -> None:
     wrong = dict(subject.driver_info, **{name: marker for name in secrets})
     watched = list(secrets.values()) + [marker]
     calls = [("validate", ())]
-    calls += ([("get_power_state", ())] if kind == "power"
-              else [("get_boot_device", ()), ("get_supported_boot_devices", ())])
+    # The writes too: a driver's set path may build its own error, and one that
+    # cannot read a boot device back asks the hardware only when it sets one.
+    if kind == "power":
+        calls += [("get_power_state", ()), ("set_power_state", (PowerState.ON,))]
+    else:
+        calls += [("get_boot_device", ()), ("get_supported_boot_devices", ())]
+        supported = task.driver.management.get_supported_boot_devices(task)
+        calls += [("set_boot_device", (device,)) for device in
+                  (boot_devices.PXE, boot_devices.DISK) if device in supported][:1]
     with _watch_secrets(watched):
         bad = subject.task(wrong)
         iface = getattr(bad.driver, kind)
@@ -487,8 +494,9 @@ def every_parameter_in_get_properties(subject: Subject) -> None:
 
 def secrets_never_in_errors_or_logs(subject: Subject) -> None:
     """A secret's value is in no error, no log line and no command line of a
-    program the driver starts: with a refused secret, a broken driver_info or
-    an unreachable controller; nor in the node's driver_internal_info."""
+    program the driver starts: with a refused secret (reading and setting the
+    power state), a broken driver_info or an unreachable controller; nor in
+    the node's driver_internal_info."""
     _secrets_never_shown(subject, "power")
 
 
@@ -561,7 +569,8 @@ def management_parameters_in_get_properties(subject: Subject) -> None:
 
 
 def management_secrets_never_in_errors_or_logs(subject: Subject) -> None:
-    """A secret's value is in no management error and no log line."""
+    """A secret's value is in no management error and no log line, reading
+    and setting the boot device with a refused secret."""
     _secrets_never_shown(subject, "management")
 
 
