@@ -392,8 +392,13 @@ class DriverSchema:
             except re.error:
                 match = None
             if match and "address" in match.groupdict():
-                return match.group("address")
-        return value
+                value = match.group("address")
+        # One controller, one target: " 10.0.0.1", "[fe80::1]" and "fe80:0::1"
+        # are the addresses 10.0.0.1 and fe80::1.
+        try:
+            return params.parse_address(value)
+        except ValueError:
+            return value.strip() or None
 
 
 _cache = {}
@@ -581,7 +586,16 @@ class _ExternalBase:
         name = info.get(FIELD)
         target = None
         try:
-            target = self._driver(info).target(info)
+            path = resolve(name)
+            target = load_schema(path).target(info)
+            # One executable, one name: a bare name, its absolute path, a path
+            # through ".." or with a stray space run the same file, and two
+            # queues for one controller would let it see more sessions than
+            # [external] max_concurrency.
+            name = path
+            bare = os.path.basename(path)
+            if resolve(bare) == path:
+                name = bare
         except exception.DriverError:
             pass
         return "external:%s:%s" % (name, target or "node-%s" % task.node.uuid)
