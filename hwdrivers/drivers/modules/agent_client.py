@@ -22,6 +22,7 @@ from hwdrivers.drivers import params
 LOG = logging.getLogger(__name__)
 
 RUNNING, SUCCEEDED, FAILED = "RUNNING", "SUCCEEDED", "FAILED"
+STATUSES = (RUNNING, SUCCEEDED, FAILED)
 
 
 class AgentCommandFailed(exception.DriverError):
@@ -149,8 +150,9 @@ class AgentClient:
         without one, the deploy step failed with a bare ``'id'`` (a KeyError)
         naming neither the agent nor what was wrong with its answer.
         """
-        result = self._request("POST", "/v1/commands/", {"name": name, "params": params},
-                               what="command %s" % name)
+        result = self._checked(
+            self._request("POST", "/v1/commands/", {"name": name, "params": params},
+                          what="command %s" % name), "command %s" % name)
         command_id = result.get("id")
         if result.get("command_status") == RUNNING and (
                 not isinstance(command_id, str) or not command_id):
@@ -162,8 +164,31 @@ class AgentClient:
         return result
 
     def status(self, command_id: str, name: str = "") -> dict:
-        return self._request("GET", "/v1/commands/%s" % urllib.parse.quote(command_id),
-                             what="the status of command %s" % (name or command_id))
+        what = "the status of command %s" % (name or command_id)
+        return self._checked(
+            self._request("GET", "/v1/commands/%s" % urllib.parse.quote(command_id),
+                          what=what), what)
+
+    def _checked(self, result: dict, what: str) -> dict:
+        """``result`` when it carries a command status the conductor knows.
+
+        Every answer of the command API says whether the command runs,
+        succeeded or failed; a peer answering other JSON (another service
+        on the port, a health page) was taken for a failed command and the
+        deploy failed with "agent command None failed: None".
+        """
+        status = result.get("command_status")
+        if status not in STATUSES:
+            raise exception.DriverActionError(
+                "the agent answered %s without a command_status of RUNNING, SUCCEEDED or "
+                "FAILED (command_status: %s; fields: %s); is an ironic-python-agent "
+                "compatible agent listening at %s?" % (
+                    what, log_text.cut(self._masked(repr(status)), 40),
+                    log_text.cut(self._masked(", ".join(sorted(map(str, result))) or "none"),
+                                 120),
+                    params.without_password(self.url)),
+                node=self.node, controller=self.where)
+        return result
 
     def run(self, name: str, params: dict) -> dict:
         """A synchronous command: its ``command_result``, or AgentCommandFailed."""
