@@ -167,8 +167,13 @@ def test_nodes_go_to_conductors_enabling_their_type(cluster, nodes):
     assert {expected[u] for u in fake} == {"c1", "c2", "c3"}  # the NODE_UUIDS spread
     assert {expected[u] for u in ipmi} <= {"c2", "c3"}
 
-    # The conductor field of every view.
+    # The conductor field of every view, and the ?conductor= filter.
     assert _views(cluster) == expected
+    for host in TYPES:
+        status, body = cluster.apis[0].call("GET", "/v1/nodes?conductor=%s" % host)
+        assert status == 200, body
+        assert {n["uuid"] for n in body["nodes"]} == {
+            u for u, h in expected.items() if h == host}
     # Power actions run on the owner, and only there.
     for node in nodes:
         status, body = _power(cluster, node, "power on")
