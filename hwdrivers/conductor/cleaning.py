@@ -370,10 +370,18 @@ def _has_plan(node) -> bool:
 
 def set_state(task, state: ProvisionState, target: ProvisionState | None = None,
               **info) -> None:
-    """Record the provision state (and target) with ``info`` keys, and save."""
+    """Record the provision state (and target) with ``info`` keys, and save.
+
+    The state and target are written only when they change: a field
+    written is a field saved, and a saved provision state is a node history
+    event, so recording each step's index in the same state repeated
+    "provision state cleaning" once per step.
+    """
     base.update_internal_info(task, **info)
-    task.node.provision_state = state.value
-    task.node.target_provision_state = target.value if target is not None else None
+    node = task.node
+    wanted = (state.value, target.value if target is not None else None)
+    if (node.provision_state, node.target_provision_state) != wanted:
+        node.provision_state, node.target_provision_state = wanted
     task.save()
 
 
