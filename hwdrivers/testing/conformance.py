@@ -16,7 +16,8 @@ or as a unittest/testtools/pytest class, one test per check::
 What they hold a driver to (each check's docstring says how):
 
 - ``validate`` never touches the hardware (no network connection, no
-  datagram), and refuses a driver_info missing its required fields;
+  datagram, no host name lookup), and refuses a driver_info missing its
+  required fields;
 - every declared parameter appears in ``get_properties()``, and every key
   of a working driver_info is declared;
 - the values of secret fields never appear in any error or log line, even
@@ -47,6 +48,7 @@ import contextlib
 import dataclasses
 import functools
 import importlib.metadata
+import ipaddress
 import json
 import logging
 import os
@@ -188,9 +190,27 @@ def _no_network(what: str):
             return getattr(socket.socket.__mro__[1], name)(sock, *args, **kwargs)
         return call
 
+    def refuse_lookup(name):
+        real = getattr(socket, name)
+
+        def lookup(host, *args, **kwargs):
+            # An IP literal asks no one; a host name is a DNS query, which
+            # leaves the host and holds the API request when DNS is slow.
+            text = os.fsdecode(host) if isinstance(host, (str, bytes)) else host
+            if text not in (None, ""):  # None: a local (passive) address
+                try:
+                    ipaddress.ip_address(str(text).split("%", 1)[0])  # fe80::1%eth0
+                except ValueError:
+                    touched.append("socket.%s(%r)" % (name, text))
+                    raise _Touched(name) from None
+            return real(host, *args, **kwargs)
+        return lookup
+
     with contextlib.ExitStack() as stack:
         for name in ("connect", "connect_ex", "sendto", "sendmsg"):
             stack.enter_context(mock.patch.object(socket.socket, name, refuse(name)))
+        for name in ("getaddrinfo", "gethostbyname", "gethostbyname_ex", "gethostbyaddr"):
+            stack.enter_context(mock.patch.object(socket, name, refuse_lookup(name)))
         try:
             yield
         except _Touched:
@@ -481,9 +501,9 @@ def _wait_for(get, expected, timeout, what):
 
 
 def validate_never_touches_the_hardware(subject: Subject) -> None:
-    """``power.validate`` opens no network connection, for a working controller
-    or an unreachable one, and refuses an empty driver_info naming every
-    required field."""
+    """``power.validate`` opens no network connection and looks up no host
+    name, for a working controller or an unreachable one, and refuses an
+    empty driver_info naming every required field."""
     _validate_never_touches_hardware(subject, "power")
 
 
