@@ -35,7 +35,23 @@ _SCHEMA = params.Schema(
 
 
 def machine(task) -> simulator.Machine:
-    return simulator.Machine(task.node.driver_info["sim_path"])
+    """The node's machine; DriverSettingsError naming sim_path when it is not one.
+
+    Checked on every call, not only in validate: the power sync reads nodes
+    whose machine directory may have been deleted since.
+    """
+    path = (task.node.driver_info or {}).get("sim_path")
+    if not isinstance(path, str) or not path.strip():
+        raise exception.DriverSettingsError(
+            "driver_info sim_path is not set: set it to a simulated machine's directory "
+            "(one with machine.json)")
+    try:
+        return simulator.Machine(path)
+    except (OSError, ValueError) as exc:  # gone, unreadable, not JSON
+        raise exception.DriverSettingsError(
+            "driver_info sim_path=%s is not a simulated machine's directory (%s): fix "
+            "sim_path, or create the machine (hwdrivers.testing.MachineFixture)"
+            % (path, getattr(exc, "strerror", None) or exc.__class__.__name__)) from None
 
 
 class SimPower(base.PowerInterface):
@@ -48,6 +64,7 @@ class SimPower(base.PowerInterface):
         return PowerState.ON if machine(task).power == "on" else PowerState.OFF
 
     def set_power_state(self, task, power_state, timeout=None):
+        power_state = PowerState.parse(power_state)  # also the CLI's words: on, reboot
         if power_state == PowerState.ON:
             machine(task).power_on()
         elif power_state == PowerState.OFF:
@@ -55,7 +72,7 @@ class SimPower(base.PowerInterface):
         elif power_state == PowerState.REBOOT:
             self.reboot(task, timeout)
         else:
-            raise self.unsupported(task, "power state %s" % power_state)
+            raise self.unsupported(task, "power state %s" % power_state.value)
 
     def reboot(self, task, timeout=None):
         machine(task).reboot()
