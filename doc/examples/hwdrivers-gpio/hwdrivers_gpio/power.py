@@ -13,6 +13,12 @@ from hwdrivers.drivers import base
 from hwdrivers.drivers import params
 
 
+def _not_exported(path):
+    """The same error, saying what to do, whether the line is read or switched."""
+    return exception.DriverSettingsError(
+        "GPIO value file %s does not exist: export the line or fix gpio_value_path" % path)
+
+
 class GPIOPower(base.PowerInterface):
     driver_info_schema = params.Schema(
         params.Param("gpio_value_path", "Path of the GPIO line's value file, "
@@ -39,9 +45,7 @@ class GPIOPower(base.PowerInterface):
             with open(path) as handle:
                 return PowerState.ON if handle.read().strip() == on else PowerState.OFF
         except FileNotFoundError:
-            raise exception.DriverSettingsError(
-                "GPIO value file %s does not exist: export the line or fix "
-                "gpio_value_path" % path)
+            raise _not_exported(path) from None
         except OSError as exc:
             raise exception.DriverActionError("cannot read %s: %s" % (path, exc.strerror))
 
@@ -54,8 +58,12 @@ class GPIOPower(base.PowerInterface):
                 % (task.node.uuid, target.value))
         level = on if target.resting == PowerState.ON else off
         try:
-            with open(path, "w") as handle:
+            # "r+": writing never creates the file, where "w" would make an
+            # ordinary file in place of a line that is not exported yet.
+            with open(path, "r+") as handle:
                 handle.write(level)
+        except FileNotFoundError:
+            raise _not_exported(path) from None
         except OSError as exc:
             raise exception.DriverActionError("cannot write %s: %s" % (path, exc.strerror))
 
