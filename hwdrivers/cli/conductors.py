@@ -8,6 +8,7 @@ from any machine that reaches PostgreSQL. ``show`` adds what Ironic's
 """
 
 import datetime
+import sys
 import urllib.parse
 
 from hwdrivers.common import exception
@@ -21,7 +22,17 @@ def _local_summaries(backend, hostname=None):
     """The rows ``GET /v1/conductors`` shows; with ``hostname``, its row alone
     (its group's nodes are the only ones counted)."""
     from hwdrivers.conductor import hash_ring
-    return hash_ring.conductor_summaries(backend.manager.registry, hostname=hostname)
+    left_out = {}
+    rows = hash_ring.conductor_summaries(backend.manager.registry, hostname=hostname,
+                                         left_out=left_out)
+    if left_out:
+        sys.stderr.write(
+            "WARNING: owned_nodes leaves out %s: this configuration does not enable "
+            "those hardware types, so it cannot tell which conductor owns them. Run it "
+            "with a configuration that enables them, or through an API process (--url).\n"
+            % ", ".join("%d node(s) of hardware type %s" % (count, kind)
+                        for kind, count in sorted(left_out.items())))
+    return rows
 
 
 def conductor_list(args, backend):

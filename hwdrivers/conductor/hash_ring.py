@@ -84,6 +84,30 @@ def _served(groups):
                      for group in sorted(groups)) or "none"
 
 
+class HardwareTypeNotEnabledHere(NoConductor):
+    """This process cannot key the node: its hardware type is not enabled here.
+
+    A node's place on the ring is its controller, which only the type's
+    interfaces can name; keyed by its UUID instead, it would be routed to a
+    conductor that does not own it, which would act on it beside its owner.
+    """
+
+    fmt = ("This %(process)s does not enable hardware type %(driver)s, which node "
+           "%(node)s uses, so it cannot tell which conductor owns the node ([DEFAULT] "
+           "enabled_hardware_types here: %(enabled)s). Every API process must enable "
+           "each hardware type a conductor enables: add %(driver)s here and restart it.")
+
+
+def routing_key(registry, node, process="API process") -> str:
+    """:func:`node_key` as the conductors compute it; HardwareTypeNotEnabledHere
+    when ``registry`` lacks the node's type, rather than a key they do not use."""
+    if node.driver not in registry.hardware_types:
+        raise HardwareTypeNotEnabledHere(
+            process=process, driver=node.driver, node=node.ident,
+            enabled=", ".join(sorted(registry.hardware_types)))
+    return node_key(registry, node)
+
+
 class _KeyTask:
     """What ``controller_key(task)`` reads: the node and its driver."""
 
@@ -165,6 +189,21 @@ class Membership:
                     ring = self._by_hosts[hosts] = Ring(hosts)
             self._by_type[hardware_type] = ring
             return ring
+
+    def dropped_by(self, newer) -> bool:
+        """Whether a host of this membership no longer drives, in ``newer``, a
+        hardware type it did: it left, or came back without the type. Its
+        deployed nodes of that type then have a new owner, which takes them
+        over (conductor/service.py)."""
+        for host, enabled in self.types.items():
+            if host not in newer.types:
+                return True
+            if not enabled:  # it enabled any type
+                if newer.types[host]:
+                    return True
+            elif any(not newer.enables(host, kind) for kind in enabled):
+                return True
+        return False
 
     def described(self) -> str:
         """``host (type, ...)`` for each member, for an error message."""
@@ -258,8 +297,12 @@ class RingManager:
                                              enabled=membership.described())
         return ring.owner(key)
 
-    def owned_counts(self, registry, key_groups):
+    def owned_counts(self, registry, key_groups, left_out=None):
         """``{hostname: nodes owned}`` over ``db_api.node_ring_inputs()`` rows.
+
+        Nodes of a hardware type ``registry`` does not enable cannot be keyed
+        as the conductors key them: they are left out of the counts, and
+        counted by type in ``left_out`` (a dict) when one is given.
 
         Nodes that share every ring-key input share a key -- controller
         keys are built from driver_info alone (drivers/base.py) -- unless
@@ -276,6 +319,11 @@ class RingManager:
             membership = rings.get(group)
             ring = None if membership is None else membership.ring(row["driver"])
             if ring is None:
+                continue
+            if row["driver"] not in registry.hardware_types:
+                if left_out is not None:
+                    left_out[row["driver"]] = (left_out.get(row["driver"], 0)
+                                               + len(row["uuids"]))
                 continue
             uuids = row["uuids"]
             keys = [key_of(row, uuid) for uuid in uuids[:2]]
@@ -321,7 +369,8 @@ class _KeyMaker:
         return "node:%s" % uuid if driver is None else ring_key(node, driver)
 
 
-def conductor_summaries(registry, rings=None, count=True, hostname=None, server_host=None):
+def conductor_summaries(registry, rings=None, count=True, hostname=None, server_host=None,
+                        left_out=None):
     """The conductor rows with ``alive`` and ``owned_nodes`` (what each owns now).
 
     What ``GET /v1/conductors`` and ``hwdrivers conductor list|show`` show.
@@ -337,6 +386,7 @@ def conductor_summaries(registry, rings=None, count=True, hostname=None, server_
     every node, not only those its group's ring would give it. It is the
     row with no ``rpc_url`` (every ``hwdrivers-conductor`` has one), or
     ``server_host``, the server asking: the local CLI knows it by its row.
+    ``left_out`` as :meth:`RingManager.owned_counts`.
     """
     rings = rings or RingManager()
     live = rings.refresh()
@@ -349,7 +399,8 @@ def conductor_summaries(registry, rings=None, count=True, hostname=None, server_
                    if not row.get("rpc_url") or row["hostname"] == server_host}
         groups = {row.get("conductor_group") or "" for row in rows
                   if row["hostname"] not in servers}.intersection(live)
-        counts = rings.owned_counts(registry, db_api.node_ring_inputs(groups))
+        counts = rings.owned_counts(registry, db_api.node_ring_inputs(groups),
+                                    left_out=left_out)
         if servers:
             every_node = db_api.count_nodes()
             counts.update((host, every_node) for host in servers)

@@ -60,7 +60,7 @@ class RoutingManager(manager_mod.ConductorManager):
 
     def owner(self, node) -> tuple:
         """``(hostname, rpc_url)`` of the conductor owning ``node`` now."""
-        key = hash_ring.node_key(self.registry, node)
+        key = hash_ring.routing_key(self.registry, node)
         host = self.rings.owner(node.conductor_group or "", key, node.ident,
                                 hardware_type=node.driver)
         row = self.rings.conductor(host) or {}

@@ -345,40 +345,43 @@ class ConductorService:
     def take_over_departed(self):
         """Adopt the deployed and deploying nodes of conductors that left the ring.
 
-        As Ironic's take-over: when a conductor of the group dies or stops,
-        each survivor calls ``deploy.take_over(task)`` on the nodes in
-        ``active`` or ``wait call-back`` that were the departed one's and are
-        its own now, so whatever the deploy interface keeps per conductor
-        (boot configuration) is prepared here. A deploy waiting for its
-        agent then goes on here with the agent's next heartbeat. Nodes in a
-        transient state (``deploying``...) were failed by :meth:`reap_dead`:
-        their worker died with the conductor.
+        As Ironic's take-over: when a conductor of the group dies or stops
+        (or comes back without a hardware type it had: its nodes of that
+        type move, although its name never left the ring), each survivor
+        calls ``deploy.take_over(task)`` on the nodes in ``active`` or ``wait
+        call-back`` that were the departed one's and are its own now, so
+        whatever the deploy interface keeps per conductor (boot
+        configuration) is prepared here. A deploy waiting for its agent then
+        goes on here with the agent's next heartbeat. Nodes in a transient
+        state (``deploying``...) were failed by :meth:`reap_dead`: their
+        worker died with the conductor.
 
         The adoption runs in a thread of its own, one node after another,
-        which this returns (None when no conductor left). It ran in the
-        heartbeat that noticed, and overflowed into it from a full worker
-        pool: thousands of nodes kept that heartbeat from being written for
-        longer than ``heartbeat_timeout``, so the survivor was presumed dead
-        in turn, and the take-overs filled the pool API actions need.
+        which this returns (None when no conductor left nor dropped a type).
+        It ran in the heartbeat that noticed, and overflowed into it from a
+        full worker pool: thousands of nodes kept that heartbeat from being
+        written for longer than ``heartbeat_timeout``, so the survivor was
+        presumed dead in turn, and the take-overs filled the pool API
+        actions need.
         """
         members = self.rings.membership(self.group)
         previous, self._members = self._members, members
-        gone = frozenset(previous.hosts if previous is not None else ()) - frozenset(
-            members.hosts if members is not None else ())
-        if not gone or members is None or not self.can_act():
+        if (previous is None or members is None or not previous.dropped_by(members)
+                or not self.can_act()):
             return None
         thread = threading.Thread(target=self._adopt, name="hwdrivers-take-over",
-                                  args=(previous, members, gone), daemon=True)
+                                  args=(previous, members), daemon=True)
         thread.start()
         return thread
 
     #: Nodes read per page while looking for the nodes to adopt.
     ADOPT_PAGE = 500
 
-    def _adopt(self, old_members, members, gone):
-        """Take over the nodes ``gone`` owned among ``old_members`` (a
-        :class:`hash_ring.Membership`) that ``members`` gives us, each on the
-        ring of its hardware type.
+    def _adopt(self, old_members, members):
+        """Take over the nodes that ``members`` (a :class:`hash_ring.Membership`)
+        gives us, each on the ring of its hardware type, whose owner among
+        ``old_members`` no longer drives their type: it left the ring, or came
+        back without the type (a restart between two of our heartbeats).
 
         A node locked meanwhile (an operation the departed conductor is
         still draining, or one of ours) is tried again every
@@ -410,7 +413,8 @@ class ConductorService:
                                 continue
                             key = hash_ring.node_key(registry, node)
                             previous_host = old_ring.owner(key)
-                            if previous_host not in gone or ring.owner(key) != self.hostname:
+                            if (members.enables(previous_host, node.driver)
+                                    or ring.owner(key) != self.hostname):
                                 continue
                             done = self._take_over(node, previous_host)
                             if done is True:
@@ -422,8 +426,8 @@ class ConductorService:
                         marker = rows[-1]["uuid"]
                 self._adopt_busy(registry, members, busy, adopted)
             except Exception:
-                LOG.exception("Conductor %s: taking over the nodes of %s stopped after %d",
-                              self.hostname, ", ".join(sorted(gone)), len(adopted))
+                LOG.exception("Conductor %s: taking over the nodes of departed conductors "
+                              "stopped after %d", self.hostname, len(adopted))
         return adopted
 
     #: Seconds between tries at a node that was locked when it was to be taken over.
@@ -463,8 +467,8 @@ class ConductorService:
         """``deploy.take_over`` on ``node``, in this thread: True if it was done, None
         when the node is locked (to be tried again), False when it cannot be."""
         try:
-            with task_manager.acquire(self.manager_context, node.id,
-                                      purpose="take over", lock_timeout=0) as task:
+            with task_manager.acquire(self.manager_context, node.id, purpose="take over",
+                                      registry=self._registry, lock_timeout=0) as task:
                 task.driver.deploy.take_over(task)
                 task.save()
         except exception.NodeLocked:

@@ -107,10 +107,6 @@ def test_departed_conductor_nodes_are_taken_over(database, config, caplog):
     wait_for(lambda: _taken_over(caplog, node), 5, message="c3 taking over the node")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "take_over_departed (hwdrivers/conductor/service.py) compares the group's host "
-    "names only: a conductor restarted without a hardware type is not 'gone', so "
-    "the survivor now owning its deployed nodes of that type never takes them over"))
 @pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 def test_dropped_type_nodes_are_taken_over(database, config, caplog):
     """c2 restarts with fake-hardware only: its ipmi node is c3's, as if c2 had left."""
