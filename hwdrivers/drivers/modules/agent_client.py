@@ -34,19 +34,28 @@ class AgentCommandFailed(exception.DriverError):
     taxonomy = "actionError"
 
 
+#: Characters of an agent's error quoted in a DriverError (so in last_error, which
+#: every node listing carries): IPA quotes a tool's whole stdout and stderr.
+QUOTED = 2000
+
+
 def _fault(body: object, raw: str) -> str:
+    """The peer's error text, whole: the caller masks the token in it, then cuts it
+    (cut first, a token across the cut would show its first characters)."""
     if isinstance(body, dict):
         return str(body.get("faultstring") or body.get("error_message") or raw)
-    return raw.strip()[:500]
+    return raw.strip()
 
 
 def command_error_text(result: dict) -> str:
-    """A command's error as one line: ``ImageChecksumError: ...``."""
+    """A command's error as one line: ``ImageChecksumError: ...``, cut after QUOTED."""
     error = result.get("command_error")
     if isinstance(error, dict):
         kind = error.get("type") or "Error"
-        return "%s: %s" % (kind, error.get("details") or error.get("message") or error)
-    return str(error)
+        text = "%s: %s" % (kind, error.get("details") or error.get("message") or error)
+    else:
+        text = str(error)
+    return log_text.cut(text, QUOTED)
 
 
 class AgentClient:
@@ -104,12 +113,12 @@ class AgentClient:
         if status == 401:
             raise exception.DriverAuthError(
                 "the agent refused the agent token for %s (was it booted for another "
-                "deploy?): %s" % (what, self._masked(_fault(parsed, raw))),
+                "deploy?): %s" % (what, self._peer_text(parsed, raw)),
                 node=self.node, controller=self.where)
         if status >= 400 or not isinstance(parsed, dict):
             raise exception.DriverActionError(
                 "the agent answered %s with HTTP %d: %s"
-                % (what, status, self._masked(_fault(parsed, raw))),
+                % (what, status, self._peer_text(parsed, raw)),
                 node=self.node, controller=self.where)
         return parsed
 
@@ -136,6 +145,11 @@ class AgentClient:
         the token reached last_error, the node's history and the log.
         """
         return params.redact(text, [self._token, urllib.parse.quote_plus(self._token or "")])
+
+    def _peer_text(self, body: object, raw: str) -> str:
+        """What the peer said about an error: token masked, then cut after QUOTED."""
+        return log_text.cut(self._masked(_fault(body, raw)),
+                            QUOTED if isinstance(body, dict) else 500)
 
     def _quoted(self, exc: Exception) -> str:
         """What broke the answer, as a line: a peer echoing the request line back
