@@ -13,6 +13,7 @@ import subprocess
 import sys
 
 import pytest
+import stevedore
 
 from hwdrivers.common import exception
 from hwdrivers.common.states import PowerState
@@ -36,6 +37,9 @@ def plugin_site(tmp_path_factory):
 @pytest.fixture
 def gpio(plugin_site, monkeypatch):
     monkeypatch.syspath_prepend(plugin_site)
+    # stevedore keeps each namespace's entry points for the process's life:
+    # a registry built by an earlier test would not see the plugin.
+    monkeypatch.setattr(stevedore.ExtensionManager, "ENTRY_POINT_CACHE", {})
     with ConfigFixture() as config:
         config.set(enabled_hardware_types=["gpio-relay"], enabled_power_interfaces=["gpio"],
                    enabled_management_interfaces=["noop"])
