@@ -727,6 +727,9 @@ def parse(parser, argv):
     the option refused as "unrecognized arguments", exit status 2.
     """
     args, extra = parser.parse_known_args(argv)
+    misplaced = _own_options(parser) & {word.split("=", 1)[0] for word in extra}
+    if misplaced:
+        args, extra = parser.parse_known_args(_moved_before_command(parser, argv, misplaced))
     empty = [(dest, choices) for dest, choices in _OPTIONAL_POSITIONALS
              if getattr(args, dest, "") is None]
     if len(extra) == 1 and not extra[0].startswith("-") and empty:
@@ -739,6 +742,48 @@ def parse(parser, argv):
     if extra:
         parser.error("unrecognized arguments: %s" % " ".join(extra))
     return args
+
+
+def _own_options(parser):
+    """The option strings of hwdrivers itself (--url, --config-file...)."""
+    return {string for action in parser._actions for string in action.option_strings}
+
+
+def _moved_before_command(parser, argv, names):
+    """``argv`` with the options ``names`` of hwdrivers itself (and their values)
+    found after the command moved to just before it.
+
+    ``hwdrivers node list --url URL``: argparse hands a subcommand's unknown
+    words back unparsed, so --url there was "unrecognized arguments" although
+    -f and -c are taken on either side. Those before the command stay first,
+    so repeated --config-file keep their order.
+    """
+    actions = {string: action for action in parser._actions
+               for string in action.option_strings}
+    head, moved, tail = [], [], []
+    index = 0
+    while index < len(argv):  # hwdrivers' own words, up to the command
+        word = argv[index]
+        if word == "--" or not word.startswith("-"):
+            break
+        action = actions.get(word)
+        takes = 1 if action is not None and action.nargs != 0 else 0
+        head.extend(argv[index:index + 1 + takes])
+        index += 1 + takes
+    while index < len(argv):
+        word = argv[index]
+        if word == "--":
+            tail.extend(argv[index:])
+            break
+        name = word.split("=", 1)[0]
+        if name in names:
+            takes = 1 if actions[name].nargs != 0 and "=" not in word else 0
+            moved.extend(argv[index:index + 1 + takes])
+            index += 1 + takes
+            continue
+        tail.append(word)
+        index += 1
+    return head + moved + tail
 
 
 #: Arguments that name files: a path may be any bytes the file system allows.
