@@ -82,6 +82,13 @@ class StepFailed(exception.HWDriversError):
     fmt = "%(kind)s step %(interface)s.%(step)s: %(error)s"
 
 
+class TearDownFailed(exception.HWDriversError):
+    """Every step succeeded; undoing what prepare_cleaning set up did not."""
+
+    fmt = ("every %(kind)s step succeeded, but tear_down_cleaning of the %(deploy)s deploy "
+           "interface failed: %(error)s")
+
+
 class CleaningInMaintenance(exception.HWDriversError):
     """Automated clean steps not run: the node is in maintenance (undeploy takes it)."""
 
@@ -252,7 +259,8 @@ def _clean(task):
         _set_state(task, ProvisionState.AVAILABLE)
         task.logger.info("automated cleaning skipped (%s): available", skipped_by)
         return
-    _set_state(task, ProvisionState.CLEANING, ProvisionState.AVAILABLE)
+    # Written only if not already so: provide's lease published it (one history event).
+    cleaning.set_state(task, ProvisionState.CLEANING, ProvisionState.AVAILABLE)
     steps = automated_clean_steps(task)
     _refuse_in_maintenance(task, steps)
     cleaning.record_plan(task, steps)
@@ -268,8 +276,14 @@ def _clean(task):
         cleaning.forget_plan(task)  # last_error names the step; saved with the failure
         cleaning.tear_down_after_failure(task)
         raise
-    _call(task, deploy, deploy.tear_down_cleaning)
+    # Every step ran: the plan goes first, so a failing tear-down is not taken
+    # for a step that never finished (tidy_orphans holds such a node in maintenance).
     cleaning.forget_plan(task)
+    try:
+        _call(task, deploy, deploy.tear_down_cleaning)
+    except Exception as exc:
+        raise TearDownFailed(kind="cleaning", deploy=deploy.implementation_name,
+                             error=exc) from exc
     task.node.last_error = None
     _set_state(task, ProvisionState.AVAILABLE)
 
