@@ -380,12 +380,44 @@ class Registry:
         return self._static_secrets
 
     def node_secret_names(self, driver_info):
-        """Fields secret for a node because of its own driver_info (external drivers)."""
+        """Fields secret for a node because of its own driver_info (external
+        drivers); for such a node, also those no interface declares
+        (:meth:`_undeclared`): a password its executable stopped declaring
+        stays sealed.
+
+        Only there: every registry's answer counts when sealing
+        (secrets.declare_secret_fields), and one that lacks a hardware type
+        would seal that type's fields on every node, where the database's
+        lookups by driver_info key (a PDU's address) could not find them.
+        """
         names = set()
+        declared = set()
+        asked = False
         for impl in self._per_node_schemas:
             if _may_add_secrets(impl, driver_info):
-                names |= declaration(impl, driver_info).secret_names
+                schema = declaration(impl, driver_info)
+                names |= schema.secret_names
+                declared.update(param.name for param in schema)
+                asked = True
+        if asked:
+            names |= self._undeclared(driver_info, declared)
         return names
+
+    def _undeclared(self, driver_info, declared=()):
+        """Keys of ``driver_info`` no loaded interface declares, for this node or
+        any: taken as secret in every view (:meth:`mask`).
+
+        What nothing declares, nothing says is not a password: a field its
+        external driver stopped declaring (the node moved to another
+        executable, an upgrade renamed it), one stored under ``[api]
+        unknown_driver_info = warn`` (a node moved from Ironic). Shown, they
+        were shown in clear; masking too much is recoverable (a value sent
+        back as the mask keeps the stored one).
+        """
+        if not driver_info:
+            return set()
+        schema = self._all_schema
+        return {key for key in driver_info if key not in schema and key not in declared}
 
     def mask(self, node_driver_info, composition=None):
         """driver_info with secrets masked, by this node's declarations.
@@ -405,16 +437,25 @@ class Registry:
             asked += [impl for impl in composition.interfaces.values()
                       if _per_node(impl) and impl not in self._per_node_schemas]
         everything = False
+        declared = set()
         for impl in asked:
             try:
-                extra = declaration(impl, node_driver_info).secret_names
+                schema = declaration(impl, node_driver_info)
             except exception.HWDriversError as exc:
                 # Which fields are secret is unknown: all are, for output.
                 self._warn_once(impl, exc)
                 everything = True
                 break
+            extra = schema.secret_names
             if not extra <= secrets:
                 secrets = secrets | extra
+            declared.update(param.name for param in schema)
+            if impl not in self._per_node_schemas:  # its static fields are not in ours
+                declared.update(param.name for param in impl.driver_info_schema)
+        if not everything:
+            undeclared = self._undeclared(node_driver_info, declared)
+            if undeclared:
+                secrets = secrets | undeclared
         return {k: (params.MASK if (everything or k in secrets) and v not in (None, "")
                     else v)
                 for k, v in (node_driver_info or {}).items()}
