@@ -63,8 +63,8 @@ class NoConductorForGroup(NoConductor):
 
     fmt = ("No conductor is alive in conductor group %(group)r for node %(node)s "
            "(none heartbeated within [conductor] heartbeat_timeout; groups with a live "
-           "conductor: %(served)s). Start one with [conductor] conductor_group = "
-           "%(group)s, or set the node's conductor_group to a served group (PATCH "
+           "conductor: %(served)s). Start one with [conductor] conductor_group "
+           "%(setting)s, or set the node's conductor_group to a served group (PATCH "
            "/v1/nodes/%(node)s), or retry once one has joined.")
 
 
@@ -289,7 +289,9 @@ class RingManager:
         membership = rings.get(group or "")
         if membership is None:
             raise NoConductorForGroup(group=group or "", node=node_label,
-                                      served=_served(rings))
+                                      served=_served(rings),
+                                      setting=("= %s" % group) if group
+                                      else "unset or empty (the default group)")
         ring = membership.ring(hardware_type)
         if ring is None:
             raise NoConductorForHardwareType(group=group or "", node=node_label,

@@ -24,3 +24,16 @@ def test_the_error_names_the_served_groups_and_the_nodes_field(database, config)
     assert "groups with a live conductor: '' (the default), 'rack2'" in message
     assert "[conductor] conductor_group = rack22" in message
     assert "set the node's conductor_group to a served group (PATCH /v1/nodes/n1)" in message
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+def test_the_default_group_is_named_as_a_setting_one_can_write(database, config):
+    """It read "Start one with [conductor] conductor_group = , or ...": a value
+    that is not one."""
+    config(conductor__heartbeat_timeout=30)
+    db_api.register_conductor("r2", ["fake-hardware"], conductor_group="rack2")
+    with pytest.raises(hash_ring.NoConductorForGroup) as caught:
+        hash_ring.RingManager().owner("", "node:x", "n1")
+    message = str(caught.value)
+    assert "conductor_group unset or empty (the default group), or set" in message
+    assert "= ," not in message
