@@ -11,6 +11,7 @@ must carry that token (401 otherwise) and continues the deploy in a worker
 """
 
 import logging
+import urllib.parse
 
 import flask
 
@@ -88,8 +89,7 @@ def heartbeat(ident):
                             "agent_verify_ca", "agent_status", "agent_status_message"),
                      "heartbeat")
     callback_url = utils.require(body, "callback_url", str, "heartbeat", "a URL")
-    if not callback_url.startswith(("http://", "https://")):
-        raise errors.APIError("Field callback_url must be an http(s) URL of the agent.")
+    _check_callback_url(callback_url)
     for field in _STRING_FIELDS:  # Ironic's args.string: a number is a 400
         if body.get(field) is not None and not isinstance(body[field], str):
             raise errors.APIError("Field %s must be a string, not %s."
@@ -102,6 +102,29 @@ def heartbeat(ident):
                                     agent_version=body.get("agent_version"),
                                     agent_verify_ca=verify_ca)
     return utils.empty_response(202)
+
+
+def _check_callback_url(url: str) -> None:
+    """An http(s) URL with a host and a valid port, nothing the agent client
+    could not send to: stored as given, a trailing newline or a bad port made
+    every later command to the agent fail with an error naming neither."""
+    problem = None
+    if not url.startswith(("http://", "https://")):
+        problem = "must be an http(s) URL of the agent"
+    elif any(ord(char) < 0x21 or ord(char) == 0x7f for char in url):
+        problem = "must not contain spaces or control characters"
+    else:
+        try:
+            parts = urllib.parse.urlsplit(url)
+            parts.port  # noqa: B018 - raises ValueError for a bad one
+        except ValueError as exc:
+            problem = "is not a valid URL (%s)" % exc
+        else:
+            if not parts.hostname:
+                problem = "has no host"
+    if problem is not None:
+        raise errors.APIError("Field callback_url %s: the agent's API as it listens "
+                              "(http://<address>:9999)." % problem)
 
 
 def _check_certificate(pem: str, callback_url: str) -> None:

@@ -7,6 +7,8 @@ URL a token holder sent, and the next command, with the image URL and the
 config drive's user data, went to that host.
 """
 
+import pytest
+
 from hwdrivers.db import api as db_api
 from tests.api.conftest import row
 
@@ -47,3 +49,24 @@ def test_the_same_url_beats_on(api, make_node):
 def test_without_the_token_it_is_still_a_401(api, make_node):
     _waiting(api, make_node, "cb11")
     assert _beat(api, "cb11", "http://10.6.6.6:9999", token="wrong" * 8).status_code == 401
+
+
+@pytest.mark.parametrize("url, says", [
+    ("http://10.0.0.5:9999\n", "control characters"),
+    ("http://10.0.0.5 :9999", "control characters"),
+    ("http://10.0.0.5:99999", "not a valid URL"),
+    ("http://:9999", "has no host"),
+    ("ftp://10.0.0.5", "http(s) URL"),
+])
+def test_a_callback_url_the_agent_client_could_not_use_is_a_400(api, make_node, url, says):
+    """Stored as given, a trailing newline or a bad port made every later
+    command to the agent fail with a bare ValueError naming neither."""
+    make_node("cb12")
+    db_api.update_node(row("cb12")["id"], {
+        "provision_state": "wait call-back", "maintenance": True,
+        "driver_internal_info": {"agent_secret_token": TOKEN}})
+    resp = _beat(api, "cb12", url)
+    assert resp.status_code == 400, resp.get_data(as_text=True)
+    text = resp.get_data(as_text=True)
+    assert "callback_url" in text and says in text
+    assert "agent_url" not in row("cb12")["driver_internal_info"]
