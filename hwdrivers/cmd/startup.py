@@ -105,23 +105,31 @@ def refuse_misspelt_locations(prog, locating=LOCATING, conf=CONF):
     setting (``[databse]``, ``[database] conection``...), naming file, group, option
     and the spelling meant; nothing has touched a database yet."""
     refused = []
+    meant = set()  # the groups of the settings misspelt
     for where, group, name, hint in unknown_options(conf):
         for wanted_group, wanted in locating:
             if name is None and group != "DEFAULT" and hint == (
                     "did you mean [%s]?" % wanted_group):
                 refused.append("%s: group [%s] is not a group hwdrivers knows; %s" % (
                     where, group, hint))
+                meant.add(wanted_group)
                 break
             if name is not None and group == wanted_group and hint == (
                     "did you mean %s?" % wanted):
                 refused.append("%s: [%s] %s is not an option hwdrivers knows; %s" % (
                     where, group, name, hint))
+                meant.add(wanted_group)
                 break
     if refused:
-        from hwdrivers.db import engine as db_engine
+        instead = []
+        if meant - {"secrets"}:
+            from hwdrivers.db import engine as db_engine
+            instead.append("work on the %s" % db_engine.database_label())
+        if "secrets" in meant:
+            instead.append("use the key file %s" % conf.secrets.key_file)
         raise exception.ConfigInvalid(
-            "%s Left misspelt, %s would work on the %s instead; nothing was changed: "
-            "fix the spelling" % ("; ".join(refused), prog, db_engine.database_label()))
+            "%s Left misspelt, %s would %s instead; nothing was changed: fix the "
+            "spelling" % ("; ".join(refused), prog, " and ".join(instead)))
 
 
 def prepare_database():

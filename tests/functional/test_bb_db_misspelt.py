@@ -54,3 +54,21 @@ def test_a_misspelt_database_setting_is_refused_before_any_database_is_touched(
                 % schema).scalar()
     finally:
         _postgresql.drop_schema(schema)
+
+
+def test_a_misspelt_key_file_names_the_key_file_that_would_be_used(tmp_path):
+    """It said dbsync "would work on the database ... instead", naming the
+    database when the misspelt setting was the key file."""
+    conf = tmp_path / "hwdrivers.conf"
+    conf.write_text("[secrets]\nkey_fle = %s\n" % (tmp_path / "mine.key"))
+    env = dict(os.environ, HWDRIVERS_STATE_PATH=str(tmp_path / "state"))
+    result = subprocess.run([os.path.join(BIN, "hwdrivers-dbsync"), "--config-file",
+                             str(conf), "add-secrets-key"],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert "[secrets] key_fle is not an option hwdrivers knows; did you mean key_file?" in (
+        result.stderr), result.stderr
+    assert "would use the key file %s instead" % (tmp_path / "state" / "secrets.key") in (
+        result.stderr), result.stderr
+    assert "database" not in result.stderr
+    assert not (tmp_path / "state" / "secrets.key").exists()
