@@ -471,8 +471,13 @@ class Machine:
                 return
             self._start_agent(image, stop)
         except Exception as exc:  # a machine stuck at boot, not a crash of the conductor
-            self._log("%s boot failed: %s" % (device, exc))
-            self._set_booted("boot failed: %s" % exc, stop)
+            if stop.is_set():
+                return  # powered off meanwhile (its directory may be gone): nothing to say
+            try:
+                self._log("%s boot failed: %s" % (device, exc))
+                self._set_booted("boot failed: %s" % exc, stop)
+            except FileNotFoundError:
+                return  # the machine was removed while it booted
 
     def _set_booted(self, what: str, stop: threading.Event) -> None:
         with self._locked():
