@@ -6,6 +6,7 @@ import pytest
 
 from hwdrivers.conductor import manager as manager_mod
 from hwdrivers.drivers.modules import fake
+from tests.unit.agent_peer import agent_peer  # noqa: F401 - a fixture the tests share
 
 
 @pytest.fixture

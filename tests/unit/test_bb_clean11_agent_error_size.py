@@ -10,54 +10,18 @@ are (common/log_text.cut); short errors are quoted unchanged. A real HTTP
 server plays the agent.
 """
 
-import http.server
-import json
-import threading
-
 import pytest
 
 from hwdrivers.common import exception
 from hwdrivers.drivers.modules import agent_client
-
-TOKEN = "tok-" + "z" * 40
+from tests.unit.agent_peer import TOKEN
 LONG = "stderr: " + "qemu-img: error while writing sector 42 " * 5000
 
 
-def _serve(status, answer):
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def _answer(self):
-            length = int(self.headers.get("Content-Length") or 0)
-            if length:
-                self.rfile.read(length)
-            body = json.dumps(answer).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        do_GET = do_POST = _answer
-
-        def log_message(self, *args):
-            pass
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
 @pytest.fixture
-def agent():
-    servers = []
-
-    def start(status, answer):
-        server = _serve(status, answer)
-        servers.append(server)
-        return agent_client.AgentClient("http://127.0.0.1:%d" % server.server_address[1],
-                                        TOKEN, "node-1", timeout=5)
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+def agent(agent_peer):
+    """``agent(status, answer)``: a client of a peer answering that."""
+    return lambda status, answer: agent_peer(answer, status)
 
 
 def _failed(details):

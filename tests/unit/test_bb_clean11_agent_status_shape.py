@@ -11,52 +11,16 @@ what, and asking whether an IPA-compatible agent listens there. A real
 HTTP server plays the peer.
 """
 
-import http.server
-import json
-import threading
-
 import pytest
 
 from hwdrivers.common import exception
-from hwdrivers.drivers.modules import agent_client
-
-TOKEN = "tok-" + "y" * 40
-
-
-def _peer(answer):
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def _answer(self):
-            length = int(self.headers.get("Content-Length") or 0)
-            if length:
-                self.rfile.read(length)
-            body = json.dumps(answer).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        do_GET = do_POST = _answer
-
-        def log_message(self, *args):
-            pass
-    return http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+from tests.unit.agent_peer import TOKEN
 
 
 @pytest.fixture
-def serve():
-    servers = []
-
-    def start(answer):
-        server = _peer(answer)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return agent_client.AgentClient("http://127.0.0.1:%d" % server.server_address[1],
-                                        TOKEN, "node-1", timeout=5)
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+def serve(agent_peer):
+    """``serve(answer)``: a client of a peer answering that."""
+    return agent_peer
 
 
 BAD = [{}, {"status": "ok"}, {"id": "c1", "command_status": "DONE"},
