@@ -54,13 +54,32 @@ def _describe(entry: dict) -> str:
     if entry.get("allowable_values"):
         return "allowed values: %s" % ", ".join(map(str, entry["allowable_values"]))
     if kind == "Integer":
-        return "an integer from %s to %s" % (entry.get("lower_bound"), entry.get("upper_bound"))
+        return "an integer%s" % _range(entry.get("lower_bound"), entry.get("upper_bound"), "")
     if kind == "Boolean":
         return "true or false"
-    if kind == "String" and entry.get("max_length") is not None:
-        return "a string of %s to %s characters" % (entry.get("min_length") or 0,
-                                                    entry["max_length"])
+    if kind == "String":
+        high = entry.get("max_length")
+        low = entry.get("min_length") or (0 if high is not None else None)
+        return "a string%s" % _range(low, high, " characters", "of ")
     return "a %s" % (kind or "value").lower()
+
+
+def _range(low, high, unit, both="from ") -> str:
+    """`` from 1 to 30`` (`` of 1 to 30 characters``), `` of at least 1``,
+    `` of at most 30`` or nothing: the bounds a registry gives.
+
+    Without this a registry giving one bound or none (common: LowerBound
+    only, or neither) was described as "an integer from None to None", and a
+    String's minimum length was not named when it had no maximum ("'' has 0
+    characters; a string"): the refusal did not say what would be accepted.
+    """
+    if low is not None and high is not None:
+        return " %s%s to %s%s" % (both, low, high, unit)
+    if low is not None:
+        return " of at least %s%s" % (low, unit)
+    if high is not None:
+        return " of at most %s%s" % (high, unit)
+    return ""
 
 
 def _shown(value) -> str:
