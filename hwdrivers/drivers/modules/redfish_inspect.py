@@ -5,7 +5,9 @@ resources it links — ``Processors`` (logical CPUs: the sum of
 ``TotalThreads``; the architecture from ``InstructionSet`` or
 ``ProcessorArchitecture``), ``MemorySummary.TotalSystemMemoryGiB``,
 ``Storage/*/Drives`` (size, media type, serial, model; ``SimpleStorage``
-devices when there is no Storage), ``EthernetInterfaces`` (MACs) and
+devices when there is no Storage), ``EthernetInterfaces`` (MACs:
+``MACAddress``, else ``PermanentMACAddress`` when the first is no NIC's
+address) and
 ``Boot.BootSourceOverrideMode`` (boot mode). The result is an inventory
 in ironic-python-agent's shape (``cpu``, ``memory``, ``disks``,
 ``interfaces``, ``boot``, ``system_vendor``) so the conductor treats
@@ -46,6 +48,23 @@ def _mac(text) -> str:
     """
     mac = str(text).strip().lower()
     return mac.replace("-", ":") if _DASHED_MAC.match(mac) else mac
+
+
+_COLON_MAC = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
+
+
+def _usable(mac: str) -> bool:
+    """Whether ``mac`` (from :func:`_mac`) can be a NIC's own address.
+
+    BMCs report ``MACAddress`` as ``"Not Available"`` or all zeros for a
+    port that is disabled or not yet configured, while its
+    ``PermanentMACAddress`` holds the burned-in one. The NIC was reported
+    with the unusable one, so the conductor made no port for it; now the
+    permanent address is taken instead (the same rule as the conductor's:
+    not all zeros, not a group address).
+    """
+    return (bool(_COLON_MAC.match(mac)) and mac != "00:00:00:00:00:00"
+            and not int(mac[:2], 16) & 1)
 
 
 class RedfishInspect(redfish._RedfishBase, base.InspectInterface):
@@ -174,9 +193,14 @@ class RedfishInspect(redfish._RedfishBase, base.InspectInterface):
         if nics is None:
             missing.append("interfaces")
             return []
-        return [{"name": nic.identity or nic.name,
-                 "mac_address": _mac(nic.mac_address or nic.permanent_mac_address)}
-                for nic in nics if nic.mac_address or nic.permanent_mac_address]
+        found = []
+        for nic in nics:
+            reported = [_mac(raw) for raw in (nic.mac_address, nic.permanent_mac_address)
+                        if raw]
+            if reported:
+                mac = next((m for m in reported if _usable(m)), reported[0])
+                found.append({"name": nic.identity or nic.name, "mac_address": mac})
+        return found
 
     def _boot(self, system):
         mode = BOOT_MODES.get(_value(system.boot.mode)) if system.boot is not None else None
