@@ -382,6 +382,8 @@ class Relay(threading.Thread):
         self._client_out = bytearray()
         self._client_seen = 0.0
         self._to_session = bytearray()
+        #: Whether the session is at a line start, where its escape counts. The
+        #: session's state (a new one starts at a line start), not a client's.
         self._line_start = True
         self._ready_at = None
         self._restart_at = None
@@ -562,6 +564,9 @@ class Relay(threading.Thread):
 
     def _activate(self):
         self._startup = b""
+        # A new session (ipmitool) starts at a line start: a client's "~." typed
+        # after a restart mid-line was not doubled and ended the new session.
+        self._line_start = True
         try:
             self._session = _Session(self.command.argv, self.command.env)
         except OSError as exc:
@@ -851,7 +856,6 @@ class Relay(threading.Thread):
         self._client = None
         self.client_address = None
         self._client_out.clear()
-        self._line_start = True
 
     def _on_wake(self, key, mask):
         os.read(self._wake_r, 64)
