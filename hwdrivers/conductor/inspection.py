@@ -296,8 +296,9 @@ def _number(value, field: str, minimum: int = 1) -> int:
             "inventory field %s is %.40r, not a number" % (field, value)) from None
     if not minimum <= number <= MAX_NUMBER:
         raise exception.InvalidParameterValue(
-            "inventory field %s is %d; it must be from %d to %d: the ramdisk reports "
-            "hardware no machine has" % (field, number, minimum, MAX_NUMBER))
+            "inventory field %s is %d; it must be from %d to %d: no machine has such "
+            "hardware (out of band it is the BMC's report, in band the ramdisk's)"
+            % (field, number, minimum, MAX_NUMBER))
     return number
 
 
