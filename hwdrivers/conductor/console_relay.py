@@ -66,7 +66,10 @@ SETTLE = 1.0
 REDACT_FLUSH = 0.2
 #: Output queued for a client that does not read before it is disconnected.
 CLIENT_BUFFER = 1024 * 1024
-#: Input queued for a session that does not read before it is dropped.
+#: Input queued for a session that does not read: beyond it the relay stops
+#: reading the client (TCP backpressure) until the session takes more. It used
+#: to go on reading and throw the excess away: a paste larger than this, while
+#: the session was slow, silently lost its end.
 INPUT_BUFFER = 64 * 1024
 #: Seconds a session has to end after its quit sequence before it is killed.
 QUIT_WAIT = 2.0
@@ -631,6 +634,7 @@ class Relay(threading.Thread):
                 pass
         session.end()
         self._to_session.clear()
+        self._client_events()  # reading the client again, if its input had filled up
         if self.state == ON and tail:
             self._emit(tail)
         was = self.state
@@ -729,6 +733,7 @@ class Relay(threading.Thread):
         events = selectors.EVENT_READ | (selectors.EVENT_WRITE if self._to_session else 0)
         if session.output_open:
             self._selector.modify(session.master, events, "output")
+        self._client_events()
 
     # -- output: log and client ---------------------------------------------------------------
 
@@ -762,8 +767,24 @@ class Relay(threading.Thread):
         except OSError:
             self._close_client()
             return
-        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if self._client_out else 0)
-        self._selector.modify(self._client, events, "client")
+        self._client_events()
+
+    def _client_events(self):
+        """Watch the client for what can move: its input only while the session's
+        queue has room (else TCP holds the rest back), output while any is queued."""
+        client = self._client
+        if client is None:
+            return
+        events = (selectors.EVENT_READ if len(self._to_session) < INPUT_BUFFER else 0) | (
+            selectors.EVENT_WRITE if self._client_out else 0)
+        registered = self._selector.get_map().get(client.fileno())
+        if not events:
+            if registered is not None:
+                self._selector.unregister(client)
+        elif registered is None:
+            self._selector.register(client, events, "client")
+        elif registered.events != events:
+            self._selector.modify(client, events, "client")
 
     # -- clients -----------------------------------------------------------------------------
 
@@ -827,10 +848,8 @@ class Relay(threading.Thread):
         if self.state != ON or self._session is None:
             return  # nowhere to type while the session is down
         data, self._line_start = double_escape(data, self.command.escape, self._line_start)
-        if len(self._to_session) + len(data) > INPUT_BUFFER:
-            return
         self._to_session += data
-        self._flush_input()
+        self._flush_input()  # stops reading the client while the queue is full
 
     def _drop_client(self, why):
         if self._client is None:
