@@ -32,9 +32,17 @@ def _doc(node_uuid, row, detail):
     return doc
 
 
+#: The API version of the listing's ``detail`` and ``fields`` (Ironic's allow_query_bios).
+QUERY_VERSION = (1, 74)
+
+
 @blueprint.get("/v1/nodes/<ident>/bios")
 def list_settings(ident):
     utils.check_query(("detail", "fields"))
+    for name in ("detail", "fields"):  # as Ironic's allow_query_bios: 400 below 1.74
+        if name in flask.request.args:
+            microversions.require("Query parameter %s of a BIOS listing" % name,
+                                  QUERY_VERSION, code=400)
     detail = utils.query_bool("detail", False)
     if detail and flask.request.args.get("fields"):
         raise errors.APIError("Query parameter fields cannot be combined with "
