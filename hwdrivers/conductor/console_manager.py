@@ -37,6 +37,7 @@ import collections
 import concurrent.futures
 import errno
 import ipaddress
+import json
 import logging
 import socket
 import threading
@@ -277,6 +278,18 @@ class PortPool:
                 option="[console] host") from None
 
 
+def _fingerprint(node):
+    """What a node's console command is built from, to notice it changed."""
+    return (node.driver, node.console_interface,
+            json.dumps(node.driver_info, sort_keys=True, default=str))
+
+
+def _same_session(new, old):
+    """Whether two console commands open the same session (the same BMC, user, secret)."""
+    return (list(new.argv) == list(old.argv) and dict(new.env) == dict(old.env)
+            and [list(a) for a in new.before] == [list(a) for a in old.before])
+
+
 class ConsoleManager:
     """Start, stop, restore and describe the consoles this conductor serves."""
 
@@ -301,6 +314,9 @@ class ConsoleManager:
         #: Nodes whose console a restore (or a hand-over) is starting: their
         #: relays keep retrying a first start that fails (the BMC is down).
         self._restoring = set()
+        #: node uuid -> what its console command was last checked against
+        #: (:func:`_fingerprint`): the sync rebuilds a command only when it changed.
+        self._fingerprints = {}
         self._lock = threading.RLock()
         self._node_locks = collections.defaultdict(threading.Lock)
         self._stop = threading.Event()
@@ -803,13 +819,15 @@ class ConsoleManager:
                      and r.state != console_relay.STARTING]
             unserved = sorted(u for u in enabled
                               if u not in self._relays and u not in self._changing)
+        served = self._served_nodes()
         if self.owns is not None:
             stale += [(u, r, "another conductor serves it now")
-                      for u, r in self._not_owned()]
+                      for u, r in self._not_owned(served)]
         for node_uuid, relay, why in stale:
             LOG.info("Node %s: stopping its console proxy (%s)", node_uuid, why)
             relay.stop()
             self._forget(relay)
+        self._follow_changes(served, {u for u, _, _ in stale})
         if self.owns is not None and unserved:
             self._start_many(unserved)
         self._syncs += 1
@@ -842,8 +860,8 @@ class ConsoleManager:
                          node_uuid)
         return gone
 
-    def _not_owned(self):
-        """The served consoles the ring now gives another conductor.
+    def _served_nodes(self):
+        """``{uuid: (node, relay)}`` of the consoles served here and not changing.
 
         The nodes are read :data:`SYNC_BATCH` at a time: one query per batch,
         not one per console (a conductor serving thousands read each of them
@@ -853,13 +871,61 @@ class ConsoleManager:
         with self._lock:
             relays = {u: r for u, r in self._relays.items() if u not in self._changing}
         uuids = sorted(relays)
-        found = []
+        served = {}
         for start in range(0, len(uuids), SYNC_BATCH):
             batch = uuids[start:start + SYNC_BATCH]
             for node in node_obj.Node.list(filters={"uuids": batch}):
-                if not self.owns(node):
-                    found.append((node.uuid, relays[node.uuid]))
-        return found
+                served[node.uuid] = (node, relays[node.uuid])
+        return served
+
+    def _not_owned(self, served=None):
+        """The served consoles the ring now gives another conductor."""
+        if served is None:
+            served = self._served_nodes()
+        return [(uuid, relay) for uuid, (node, relay) in served.items()
+                if not self.owns(node)]
+
+    def _follow_changes(self, served, stopped=()):
+        """Start a session again whose node's driver_info changed while it ran.
+
+        The node moved to another BMC (ipmi_address, ipmi_port corrected or a
+        replacement BMC) while its console was on: the session on the old BMC
+        went on until it ended by itself, for hours, so the console showed and
+        typed on the machine the node no longer names, and held that BMC's SOL
+        session. Each sync compares the nodes already read (no query of its
+        own) with what their commands were built from; a node that changed
+        gets its command rebuilt, and the relay starts the session again with
+        it when it differs (same port and client). A new ipmi_terminal_port
+        only takes effect at the next disable and enable.
+        """
+        with self._lock:
+            for uuid in list(self._fingerprints):
+                if uuid not in self._relays:
+                    del self._fingerprints[uuid]
+        for uuid, (node, relay) in served.items():
+            if uuid in stopped or relay.state not in (console_relay.ON,
+                                                      console_relay.RESTARTING):
+                continue
+            fingerprint = _fingerprint(node)
+            with self._lock:
+                if self._fingerprints.get(uuid) == fingerprint:
+                    continue
+                self._fingerprints[uuid] = fingerprint
+            try:
+                command = self._current_command(uuid)
+            except Exception as exc:
+                LOG.warning("Node %s: its driver_info changed, and its console cannot "
+                            "use it (%s); the console session goes on as it was",
+                            node.ident, exc)
+                continue
+            if command is None or _same_session(command, relay.command):
+                continue
+            if command.port is not None and command.port != relay.port_number:
+                LOG.warning("Node %s: its console stays on port %d; the new "
+                            "ipmi_terminal_port %d takes effect at its next disable "
+                            "and enable", node.ident, relay.port_number, command.port)
+            relay.renew(command, "the node's driver_info changed (now %s)"
+                        % (command.peer or "another console"))
 
     def _sync_loop(self):
         while not self._stop.wait(SYNC_INTERVAL):

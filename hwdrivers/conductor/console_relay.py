@@ -400,6 +400,8 @@ class Relay(threading.Thread):
         self._cleanup = None
         self._cleanup_argv = None
         self._before = []
+        #: (command, why) handed over by :meth:`renew`, taken by the relay's thread.
+        self._renewal = None
 
     # -- control (other threads) -------------------------------------------------------
 
@@ -407,6 +409,19 @@ class Relay(threading.Thread):
         """Wait until the console is up or failed; the state then."""
         self.outcome.wait(timeout)
         return self.state
+
+    def renew(self, command, why):
+        """Start the session again with ``command`` (the node's driver_info changed).
+
+        The port, the client and the log stay; the client and the log are told
+        ``why``. A session on the BMC the node no longer names went on until it
+        ended by itself: the console showed, and typed on, the old machine.
+        """
+        self._renewal = (command, why)
+        try:
+            os.write(self._wake_w, b"x")
+        except OSError:
+            pass
 
     def stop(self, timeout=QUIT_WAIT + KILL_WAIT + 5):
         self._stopping.set()
@@ -446,6 +461,9 @@ class Relay(threading.Thread):
             handler(key, mask)
             if self._stopping.is_set() or self.state == FAILED:
                 return
+        if self._renewal is not None:
+            (command, why), self._renewal = self._renewal, None
+            self._renew(command, why)
         now = time.monotonic()
         if self._cleanup is not None:
             if now >= self._start_deadline:
@@ -484,6 +502,37 @@ class Relay(threading.Thread):
         return max(0.0, min(deadlines) - now) if deadlines else None
 
     # -- the session ---------------------------------------------------------------------
+
+    def _renew(self, command, why):
+        """End the session (cleanly when up) and start one with ``command`` at once."""
+        if self.state not in (ON, STARTING, RESTARTING):
+            return
+        self._redactor = self._redactor.extended(command.secrets)
+        self.command = command
+        self._before = []
+        self._end_cleanup()
+        session = self._session
+        if session is not None:
+            for fd in (session.master, session.status):
+                try:
+                    self._selector.unregister(fd)
+                except (KeyError, ValueError):
+                    pass
+            self._quit_session()
+        self._to_session.clear()
+        self._client_events()
+        message = "%s: console session restarted" % why
+        LOG.info("Console of node %s: %s", self.label, message)
+        self.log.write(b"\r\n--- hwdrivers: %s at %s ---\r\n" % (
+            message.encode("utf-8", "replace"), _now().encode()))
+        if self._client is not None:
+            self._send_client(b"\r\n[hwdrivers: %s]\r\n" % message.encode(
+                "utf-8", "replace"))
+        # A fresh count: failures from here on are the new BMC's.
+        self.restarts = 0
+        self.last_error = why
+        self.state = RESTARTING
+        self._restart_at = time.monotonic()
 
     def _refresh_command(self):
         """Restart with the node's current driver_info, not the one it was enabled with.
