@@ -42,8 +42,10 @@ import logging
 import os
 import pty
 import re
+import select
 import selectors
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -71,6 +73,10 @@ CLIENT_BUFFER = 1024 * 1024
 #: to go on reading and throw the excess away: a paste larger than this, while
 #: the session was slow, silently lost its end.
 INPUT_BUFFER = 64 * 1024
+#: Seconds a disconnected client's pending input is read (and dropped) so that
+#: the close is a FIN, and ``DRAIN_GAP`` the pause in its input that ends it.
+DRAIN_WAIT = 1.0
+DRAIN_GAP = 0.05
 #: Seconds a session has to end after its quit sequence before it is killed.
 QUIT_WAIT = 2.0
 #: Seconds the supervisor has to kill a session's processes.
@@ -909,9 +915,31 @@ class Relay(threading.Thread):
             self._client.settimeout(1.0)
             self._client.sendall(bytes(self._client_out) + b"\r\nhwdrivers: %s\r\n"
                                  % why.encode())
+            self._client.shutdown(socket.SHUT_WR)
+            self._drain_client()
         except OSError:
             pass
         self._close_client()
+
+    def _drain_client(self, limit=DRAIN_WAIT):
+        """Read (and drop) what the client still sends, for at most ``limit`` seconds.
+
+        Closing a socket with unread input is a TCP reset, and a reset makes
+        the client drop what it had not read yet: a client whose typing was
+        queued (the session not reading) lost the line saying why it was
+        disconnected and saw "connection reset by peer" instead.
+        """
+        client = self._client
+        client.setblocking(False)
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            try:
+                if not client.recv(65536):
+                    return
+            except BlockingIOError:
+                # Nothing queued now: wait a moment for input still in flight.
+                if not select.select([client], [], [], DRAIN_GAP)[0]:
+                    return
 
     def _close_client(self):
         if self._client is None:
