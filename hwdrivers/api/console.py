@@ -5,7 +5,7 @@ node's console interface has consoles, its driver_info is valid, a port is
 free); the conductor's console manager then starts or stops the proxy, and
 ``GET`` shows the outcome: ``console_enabled`` and ``console_info`` (``{"type":
 "socat", "url": "tcp://HOST:PORT"}``) as Ironic's, plus hwdrivers'
-``console_state`` (starting, on, restarting, failed, off) and
+``console_state`` (starting, on, restarting, stopping, failed, off) and
 ``console_error`` (why a console asked for is off). ``GET .../console/log``
 returns the end of the node's console log, which records what the machine
 printed whether or not anyone was connected.

@@ -83,6 +83,9 @@ LISTEN_BACKLOG = 128
 #: Consoles started at once when the conductor starts.
 RESTORE_CONCURRENCY = 8
 
+#: console_state while a disable is under way (the relay's states are the others).
+STOPPING = "stopping"
+
 CUT_SHORT = ("the console enable was cut short: conductor %s stopped before the "
              "console came up; enable it again")
 RESTART_FAILED = ("the console was not started again after conductor %s restarted: %s")
@@ -548,10 +551,16 @@ class ConsoleManager:
             if relay is not None:
                 with relay.transition:  # a failure is recorded before the relay says it
                     relay_state = relay.state
-            if change == "enable" and (relay is None or relay_state != console_relay.ON
-                                       or not enabled):
-                # up, but not yet recorded (so no console_info yet): still starting
+            if change == "enable":
+                # Not done until the change is over: up and even recorded, a
+                # client that then asked for a disable got 409 "a console change
+                # (enable) is already in progress" (and likewise below).
                 state = console_relay.STARTING
+            elif change == "disable":
+                # The proxy may be gone and "off" recorded, but the change is not
+                # over yet: an enable right after "off" was refused with 409.
+                return {"console_enabled": enabled, "console_info": None,
+                        "console_state": STOPPING, "console_error": node.console_error}
             elif relay_state == console_relay.FAILED:
                 if relay.ever_up or relay.retrying:
                     # Recorded before the relay said failed, perhaps after `node`
