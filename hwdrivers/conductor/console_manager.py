@@ -619,6 +619,8 @@ class ConsoleManager:
                                         refresh=lambda: self._current_command(node_uuid),
                                         retry_start=node_uuid in self._restoring)
             self._relays[node_uuid] = relay
+            # What its command was built from: the sync rebuilds it only on a change.
+            self._fingerprints[node_uuid] = _fingerprint(task.node)
         relay.start()
         state = relay.wait_outcome(conf.start_timeout + START_MARGIN)
         if relay.retrying:

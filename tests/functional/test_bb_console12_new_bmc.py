@@ -74,3 +74,33 @@ def test_console_follows_driver_info_to_another_bmc(sqlite_database, config, sim
         if client is not None:
             client.close()
         manager.stop()
+
+
+def test_sync_rebuilds_no_command_of_an_unchanged_node(sqlite_database, config, sim,
+                                                       monkeypatch):
+    """The check costs nothing per console when nothing changed (no node lock each)."""
+    ipmi_bmc.ipmitool_config(config, console__port_range=env.free_port_range(1))
+    node = db_api.create_node({"driver": "ipmi", "name": "same",
+                               "driver_info": sim.driver_info()})
+    manager = console_manager.ConsoleManager(workers=object())
+    manager.start()
+    try:
+        manager.set_console_mode(hw_context.get_admin_context(), node["uuid"], True)
+        wait_for(lambda: _state(manager, node["uuid"])["console_state"] == "on", 30,
+                 message="console on")
+        rebuilt = []
+        real = manager._current_command
+        monkeypatch.setattr(manager, "_current_command",
+                            lambda uuid: rebuilt.append(uuid) or real(uuid))
+        manager.sync()
+        db_api.update_node(node["id"], {"extra": {"note": "not the console's business"}})
+        manager.sync()
+        assert rebuilt == []
+        db_api.update_node(node["id"], {"driver_info": sim.driver_info(
+            deploy_kernel="http://images/k")})
+        manager.sync()  # rebuilt once, the same session: not restarted
+        manager.sync()
+        assert rebuilt == [node["uuid"]]
+        assert _state(manager, node["uuid"])["console_state"] == "on"
+    finally:
+        manager.stop()
