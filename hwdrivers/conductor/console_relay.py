@@ -246,6 +246,27 @@ def _spawn_supervisor(argv, env, stdio, status_w):
         start_new_session=True, close_fds=True, env=dict(env), cwd="/")
 
 
+def _drain(conn, limit, gap):
+    """Read (and drop) what a client still sends before its socket is closed.
+
+    Closing a socket with unread input is a TCP reset, and a reset makes the
+    client drop what it had not read yet: a client disconnected while its
+    typing was queued, or refused after typing as it connected, lost the
+    line saying why and saw "connection reset by peer" instead. At most
+    ``limit`` seconds; once nothing is queued, ``gap`` seconds for input
+    still in flight.
+    """
+    conn.setblocking(False)
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        try:
+            if not conn.recv(65536):
+                return
+        except BlockingIOError:
+            if not gap or not select.select([conn], [], [], gap)[0]:
+                return
+
+
 class _Session:
     """The console program on a pty, under the reaper supervisor.
 
@@ -878,6 +899,10 @@ class Relay(threading.Thread):
         try:
             conn.settimeout(1.0)
             conn.sendall(b"hwdrivers: %s\r\n" % message.encode())
+            conn.shutdown(socket.SHUT_WR)
+            # What it typed as it connected, not waiting for more: a burst of
+            # refused clients must not hold up the console.
+            _drain(conn, DRAIN_WAIT, 0)
         except OSError:
             pass
         finally:
@@ -916,30 +941,11 @@ class Relay(threading.Thread):
             self._client.sendall(bytes(self._client_out) + b"\r\nhwdrivers: %s\r\n"
                                  % why.encode())
             self._client.shutdown(socket.SHUT_WR)
-            self._drain_client()
+            _drain(self._client, DRAIN_WAIT, DRAIN_GAP)
         except OSError:
             pass
         self._close_client()
 
-    def _drain_client(self, limit=DRAIN_WAIT):
-        """Read (and drop) what the client still sends, for at most ``limit`` seconds.
-
-        Closing a socket with unread input is a TCP reset, and a reset makes
-        the client drop what it had not read yet: a client whose typing was
-        queued (the session not reading) lost the line saying why it was
-        disconnected and saw "connection reset by peer" instead.
-        """
-        client = self._client
-        client.setblocking(False)
-        deadline = time.monotonic() + limit
-        while time.monotonic() < deadline:
-            try:
-                if not client.recv(65536):
-                    return
-            except BlockingIOError:
-                # Nothing queued now: wait a moment for input still in flight.
-                if not select.select([client], [], [], DRAIN_GAP)[0]:
-                    return
 
     def _close_client(self):
         if self._client is None:
