@@ -291,8 +291,15 @@ def _fingerprint(node):
 
 
 def _same_session(new, old):
-    """Whether two console commands open the same session (the same BMC, user, secret)."""
-    return (list(new.argv) == list(old.argv) and dict(new.env) == dict(old.env)
+    """Whether two console commands open the same session: the same programs and
+    arguments (BMC, port, user...).
+
+    Not the environment, which carries the secrets: a password rotated in
+    driver_info before the BMC has it must not end a session that is up (its
+    new session would be refused until the BMC changes too); the next
+    restart, whatever causes it, reads the new one.
+    """
+    return (list(new.argv) == list(old.argv)
             and [list(a) for a in new.before] == [list(a) for a in old.before])
 
 
@@ -940,6 +947,16 @@ class ConsoleManager:
                             "and enable", node.ident, relay.port_number, command.port)
             relay.renew(command, "the node's driver_info changed (now %s)"
                         % (command.peer or "another console"))
+
+    def node_changed(self, node):
+        """Follow an update of ``node`` now (its record, as saved), rather than
+        at the next sync: a console served here whose driver_info changed
+        starts its session again with it (:meth:`_follow_changes`)."""
+        with self._lock:
+            relay = self._relays.get(node.uuid)
+            if relay is None or node.uuid in self._changing:
+                return
+        self._follow_changes({node.uuid: (node, relay)})
 
     def _sync_loop(self):
         while not self._stop.wait(SYNC_INTERVAL):

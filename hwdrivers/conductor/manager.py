@@ -10,6 +10,7 @@ dict every output uses.
 import concurrent.futures
 import contextlib
 import functools
+import logging
 import re
 import threading
 import uuid as uuid_mod
@@ -27,6 +28,8 @@ from hwdrivers.conductor import unknown_driver_info
 from hwdrivers.drivers import factory
 from hwdrivers.drivers.modules import ipxe
 from hwdrivers.objects import node as node_obj
+
+LOG = logging.getLogger(__name__)
 
 #: Ironic's logical names (1.10+): RFC 3986 unreserved characters, any first.
 _NAME = re.compile(r"^[A-Za-z0-9._~-]{1,255}\Z")
@@ -295,7 +298,14 @@ class ConductorManager:
             if maintenance is not None and maintenance != node.maintenance:
                 _set_maintenance_fields(node, maintenance)
             task.save(release=True)
-            return node
+        if (self.consoles is not None and node.console_enabled
+                and not _CONSOLE_INPUTS.isdisjoint(changes)):
+            try:  # a console this process serves follows it now, not at the next sync
+                self.consoles.node_changed(node)
+            except Exception:  # noqa: BLE001 - the update is saved; the sync tries again
+                LOG.exception("Node %s: updated; its console could not follow the change "
+                              "yet (the next console sync tries again)", node.ident)
+        return node
 
     def delete_node(self, context, ident):
         """Delete the node; its console, if this process serves it, stops at once,
@@ -735,6 +745,10 @@ def _check_deploy_inputs_stay(node, changes):
             "it end, then change %s" % (node.ident, ", ".join(moved),
                                         node.provision_state,
                                         "it" if len(moved) == 1 else "them"))
+
+
+#: Node fields a console's command is built from (console_manager._fingerprint).
+_CONSOLE_INPUTS = frozenset({"driver", "driver_info", "console_interface"})
 
 
 def _set_maintenance_fields(node, maintenance, reason=None):

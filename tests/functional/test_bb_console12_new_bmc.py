@@ -104,3 +104,40 @@ def test_sync_rebuilds_no_command_of_an_unchanged_node(sqlite_database, config, 
         assert _state(manager, node["uuid"])["console_state"] == "on"
     finally:
         manager.stop()
+
+
+def test_an_update_through_the_manager_is_followed_at_once(sqlite_database, config, sim,
+                                                           sim2):
+    """The update itself hands the change to the console this process serves
+    (hwdrivers-server): no wait for the next sync, up to 30 s on the old BMC."""
+    from hwdrivers.conductor import manager as manager_mod
+
+    ipmi_bmc.ipmitool_config(config, console__port_range=env.free_port_range(2))
+    node = db_api.create_node({"driver": "ipmi", "name": "moved2",
+                               "driver_info": sim.driver_info()})
+    uuid = node["uuid"]
+    consoles = console_manager.ConsoleManager(workers=object())
+    consoles.start()
+    conductor = manager_mod.ConductorManager()
+    conductor.consoles = consoles
+    ctx = hw_context.get_admin_context()
+    try:
+        consoles.set_console_mode(ctx, uuid, True)
+        doc = wait_for(lambda: (lambda d: d if d["console_state"] in ("on", "failed")
+                                else None)(_state(consoles, uuid)), 30,
+                       message="console on")
+        assert doc["console_state"] == "on", doc
+        wait_for(lambda: env.sol_processes(sim.port), 10, message="sol on BMC 1")
+        db_api.update_node(node["id"], {"console_enabled": True})
+        conductor.update_node(ctx, uuid, {"extra/k": "v"})  # not a console input
+        assert env.sol_processes(sim.port) and not env.sol_processes(sim2.port)
+        conductor.update_node(ctx, uuid, {
+            "driver_info/ipmi_port": sim2.driver_info()["ipmi_port"]})
+        pids = wait_for(lambda: env.sol_processes(sim2.port), 15, interval=0.1,
+                        message="sol activate on the new BMC, with no sync")
+        # A password rotated in driver_info before the BMC: the session stays up.
+        conductor.update_node(ctx, uuid, {"driver_info/ipmi_password": "Rotated-pw-77"})
+        consoles.sync()
+        assert env.sol_processes(sim2.port) == pids
+    finally:
+        consoles.stop()
