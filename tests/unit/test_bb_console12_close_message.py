@@ -8,32 +8,16 @@ socket with that input unread, which is a TCP reset: the client lost the
 saw "connection reset by peer" instead.
 """
 
-import socket
-import types
 
-from hwdrivers.conductor import console_log
 from hwdrivers.conductor import console_relay
-from hwdrivers.drivers.modules import console_base
+from tests.unit import sh_relay
 from tests.waits import wait_for
 
 
 def test_closed_console_tells_a_client_whose_input_is_queued(tmp_path):
-    conf = types.SimpleNamespace(idle_timeout=0, start_timeout=10, restart_limit=0,
-                                 allowed_clients=[])
-    command = console_base.ConsoleCommand(
-        argv=["/bin/sh", "-c", "echo READY; exec sleep 60"],
-        env={"PATH": "/bin:/usr/bin"}, ready_marker=b"READY")
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(2)
-    log = console_log.ConsoleLog(str(tmp_path / "console.log"), 1 << 20, 0)
-    relay = console_relay.Relay("node-uuid", "node", command, listener, log, conf,
-                                None, None)
-    relay.start()
-    assert relay.wait_outcome(10) == console_relay.ON
-    client = socket.create_connection(("127.0.0.1", relay.port_number), timeout=10)
+    relay = sh_relay.start(tmp_path, "echo READY; exec sleep 60", restart_limit=0)
+    client = sh_relay.connect(relay)
     try:
-        wait_for(lambda: relay.client_address is not None, 5, message="client accepted")
         client.sendall(b"x" * (256 << 10))  # the socket buffers hold what the relay does not
         wait_for(lambda: len(relay._to_session) >= console_relay.INPUT_BUFFER, 10,
                  message="the relay's input queue full")

@@ -9,45 +9,15 @@ client's ``~`` was doubled where ipmitool did not expect it, so the machine
 got ``~~``.
 """
 
-import os
 import socket
-import types
 
-from hwdrivers.conductor import console_log
 from hwdrivers.conductor import console_relay
-from hwdrivers.drivers.modules import console_base
+from tests.unit import sh_relay
 from tests.waits import wait_for
 
-ENV = {"PATH": "/bin:/usr/bin"}
-
-
-def _relay(tmp_path, script, escape=None):
-    conf = types.SimpleNamespace(idle_timeout=0, start_timeout=10, restart_limit=3,
-                                 allowed_clients=[])
-    command = console_base.ConsoleCommand(argv=["/bin/sh", "-c", script], env=ENV,
-                                          ready_marker=b"READY", escape=escape)
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(2)
-    log = console_log.ConsoleLog(str(tmp_path / "console.log"), 1 << 20, 0)
-    relay = console_relay.Relay("node-uuid", "node", command, listener, log, conf,
-                                None, None)
-    relay.start()
-    assert relay.wait_outcome(10) == console_relay.ON
-    return relay
-
-
-def _connect(relay):
-    client = socket.create_connection(("127.0.0.1", relay.port_number), timeout=10)
-    wait_for(lambda: relay.client_address is not None, 5, message="client accepted")
-    return client
-
-
-def _size(path):
-    try:
-        return os.path.getsize(path)
-    except OSError:
-        return 0
+_relay = sh_relay.start
+_connect = sh_relay.connect
+_size = sh_relay.size
 
 
 def test_escape_follows_the_session_line_not_the_client(tmp_path):

@@ -8,31 +8,15 @@ reset made the client drop the message it had not read yet.
 """
 
 import socket
-import types
 
-from hwdrivers.conductor import console_log
-from hwdrivers.conductor import console_relay
-from hwdrivers.drivers.modules import console_base
-from tests.waits import wait_for
+from tests.unit import sh_relay
 
 
 def test_second_client_that_typed_at_once_reads_why_it_is_refused(tmp_path):
-    conf = types.SimpleNamespace(idle_timeout=0, start_timeout=10, restart_limit=0,
-                                 allowed_clients=[])
-    command = console_base.ConsoleCommand(
-        argv=["/bin/sh", "-c", "echo READY; exec cat > /dev/null"],
-        env={"PATH": "/bin:/usr/bin"}, ready_marker=b"READY")
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
-    log = console_log.ConsoleLog(str(tmp_path / "console.log"), 1 << 20, 0)
-    relay = console_relay.Relay("node-uuid", "node", command, listener, log, conf,
-                                None, None)
-    relay.start()
-    assert relay.wait_outcome(10) == console_relay.ON
-    first = socket.create_connection(("127.0.0.1", relay.port_number), timeout=10)
+    relay = sh_relay.start(tmp_path, "echo READY; exec cat > /dev/null", restart_limit=0,
+                           backlog=8)
+    first = sh_relay.connect(relay)
     try:
-        wait_for(lambda: relay.client_address is not None, 5, message="first client")
         for _ in range(5):
             second = socket.create_connection(("127.0.0.1", relay.port_number),
                                               timeout=10)
