@@ -724,6 +724,7 @@ class ConsoleManager:
         with self._lock:
             if self._relays.get(relay.node) is relay:
                 del self._relays[relay.node]
+                self._fingerprints.pop(relay.node, None)
             if getattr(relay, "forgotten", False):
                 return
             relay.forgotten = True
@@ -919,10 +920,6 @@ class ConsoleManager:
         it when it differs (same port and client). A new ipmi_terminal_port
         only takes effect at the next disable and enable.
         """
-        with self._lock:
-            for uuid in list(self._fingerprints):
-                if uuid not in self._relays:
-                    del self._fingerprints[uuid]
         for uuid, (node, relay) in served.items():
             if uuid in stopped or relay.state not in (console_relay.ON,
                                                       console_relay.RESTARTING):
