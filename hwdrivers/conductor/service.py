@@ -424,7 +424,7 @@ class ConductorService:
                         if len(rows) < self.ADOPT_PAGE:
                             break
                         marker = rows[-1]["uuid"]
-                self._adopt_busy(registry, members, busy, adopted)
+                self._adopt_busy(busy, adopted)
             except Exception:
                 LOG.exception("Conductor %s: taking over the nodes of departed conductors "
                               "stopped after %d", self.hostname, len(adopted))
@@ -433,8 +433,9 @@ class ConductorService:
     #: Seconds between tries at a node that was locked when it was to be taken over.
     ADOPT_RETRY = 2.0
 
-    def _adopt_busy(self, registry, members, busy, adopted):
-        """Try again, until they are free, the nodes :meth:`_adopt` found locked."""
+    def _adopt_busy(self, busy, adopted):
+        """Try again, until they are free, the nodes :meth:`_adopt` found locked
+        (as long as they are still deployed and :meth:`owns` says ours)."""
         give_up = time.monotonic() + (self.conf.conductor.graceful_shutdown_timeout
                                       + 2 * self.conf.conductor.heartbeat_timeout)
         while busy:
@@ -451,10 +452,7 @@ class ConductorService:
                 except exception.NodeNotFound:
                     del busy[uuid]
                     continue
-                ring = members.ring(node.driver)
-                if (node.provision_state not in _ADOPTED_STATES
-                        or (node.conductor_group or "") != self.group or ring is None
-                        or ring.owner(hash_ring.node_key(registry, node)) != self.hostname):
+                if node.provision_state not in _ADOPTED_STATES or not self.owns(node):
                     del busy[uuid]  # no longer deployed here: nothing to take over
                     continue
                 done = self._take_over(node, previous_host)
